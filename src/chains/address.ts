@@ -1,0 +1,55 @@
+import { createBase58check } from '@scure/base';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { isAddress } from 'viem';
+import type { Coin } from '../ledger/records.js';
+
+// Address validity per coin family. A wrong-network or mistyped address is a business failure (the
+// request is declined), never a payment into the void.
+
+export type Family = 'evm' | 'zcash' | 'manual';
+
+const FAMILY: Record<string, Family> = { ETH: 'evm', ETC: 'evm', ZEC: 'zcash' };
+
+export function familyOf(tag: string): Family {
+  return FAMILY[tag] ?? 'manual';
+}
+
+const base58check = createBase58check(sha256);
+
+/** Transparent address prefixes (two bytes before the 20-byte hash). */
+const ZCASH_PREFIXES: Record<Coin['network'], Record<string, string>> = {
+  mainnet: { '1cb8': 'P2PKH (t1)', '1cbd': 'P2SH (t3)' },
+  testnet: { '1d25': 'P2PKH (tm)', '1cba': 'P2SH (t2)' },
+};
+
+const PRINTABLE = /^[\x21-\x7e]{1,128}$/;
+
+/** Null when the address is valid for the coin and its network, else why not. */
+export function validateAddress(coin: Pick<Coin, 'tag' | 'network'>, address: string): string | null {
+  switch (familyOf(coin.tag)) {
+    case 'evm':
+      return isAddress(address, { strict: true }) ? null : `not a valid ${coin.tag} address (0x + 40 hex digits, EIP-55 checksum if mixed case)`;
+    case 'zcash': {
+      let raw: Uint8Array;
+      try {
+        raw = base58check.decode(address);
+      } catch {
+        return `not a valid ${coin.tag} transparent address (base58check)`;
+      }
+      if (raw.length !== 22) return `not a valid ${coin.tag} transparent address (wrong length)`;
+      const prefix = Buffer.from(raw.subarray(0, 2)).toString('hex');
+      if (ZCASH_PREFIXES[coin.network][prefix]) return null;
+      const other = coin.network === 'mainnet' ? 'testnet' : 'mainnet';
+      return ZCASH_PREFIXES[other][prefix] ? `a ${other} address for a ${coin.network} coin` : `not a ${coin.tag} transparent address (unknown prefix)`;
+    }
+    case 'manual':
+      return PRINTABLE.test(address) ? null : 'address is empty, too long or not printable';
+  }
+}
+
+/** Encodes a transparent P2PKH address from a 20-byte public key hash (used by the seed and, later, the Zcash driver). */
+export function zcashP2pkhAddress(network: Coin['network'], pubkeyHash: Uint8Array): string {
+  if (pubkeyHash.length !== 20) throw new Error('a P2PKH hash is 20 bytes');
+  const prefix = network === 'mainnet' ? [0x1c, 0xb8] : [0x1d, 0x25];
+  return base58check.encode(Uint8Array.from([...prefix, ...pubkeyHash]));
+}

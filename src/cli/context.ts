@@ -1,0 +1,101 @@
+// What every command needs before doing anything: its configuration, a logger and the state directory;
+// and the database, opened late (most failures should not cost a connection) and always closed.
+import type { Command } from 'commander';
+import type { Db } from '../db/db.js';
+import { openDatabase } from '../db/open.js';
+import { loadConfig, type Config, type Env } from '../config/load.js';
+import { createLogger, type Logger } from '../log/index.js';
+import { EXIT, type ExitCode } from './exit.js';
+
+export interface Writer {
+  write(text: string): unknown;
+}
+
+/** The process's streams and environment; tests substitute their own. */
+export interface Io {
+  stdout: Writer;
+  stderr: Writer;
+  env: Env;
+}
+
+export function defaultIo(partial: Partial<Io> = {}): Io {
+  return { stdout: process.stdout, stderr: process.stderr, env: process.env, ...partial };
+}
+
+/** The global options of pscli, as commander parses them. */
+export interface GlobalOptions {
+  config?: string | undefined;
+  stateDir?: string | undefined;
+  json?: boolean | undefined;
+}
+
+export interface Context {
+  config: Config<'pscli'>;
+  log: Logger;
+  stateDir: string;
+  json: boolean;
+  io: Io;
+  /** Command output (stdout): the one thing scripts parse. */
+  print(text: string): void;
+  /** The one JSON document a --json command prints. */
+  printJson(doc: unknown): void;
+}
+
+export async function openContext(opts: GlobalOptions, io: Io = defaultIo()): Promise<Context> {
+  const config = await loadConfig('pscli', opts.config, { env: io.env, stateDir: opts.stateDir });
+  // Logs go to the same stderr as error lines, so a test capturing one captures both.
+  const log = createLogger('pscli', config.log.level, { write: (s: string) => void io.stderr.write(s) });
+  log.debug({ file: config.file, stateDir: config.stateDir }, 'configuration loaded');
+  return {
+    config,
+    log,
+    stateDir: config.stateDir,
+    json: opts.json === true,
+    io,
+    print: (text) => void io.stdout.write(text.endsWith('\n') ? text : `${text}\n`),
+    printJson: (doc) => void io.stdout.write(`${JSON.stringify(doc, null, 2)}\n`),
+  };
+}
+
+export async function withDb<T>(ctx: Context, fn: (db: Db) => Promise<T>): Promise<T> {
+  const db = await openDatabase(ctx.config.database, ctx.stateDir);
+  ctx.log.debug({ where: db.where }, 'database opened');
+  try {
+    return await fn(db);
+  } finally {
+    await db.close();
+  }
+}
+
+// Commander has no slot for per-run state, so the root program is the key: one run, one Io, one exit code.
+interface RunState {
+  io: Io;
+  exitCode: ExitCode;
+}
+const runs = new WeakMap<Command, RunState>();
+
+function rootOf(cmd: Command): Command {
+  let c = cmd;
+  while (c.parent) c = c.parent;
+  return c;
+}
+
+export function beginRun(program: Command, io: Io): RunState {
+  const state: RunState = { io, exitCode: EXIT.OK };
+  runs.set(program, state);
+  return state;
+}
+
+/**
+ * Wraps a command's implementation as a commander action: opens the context from the global options,
+ * and records the exit code it returns (nothing = 0). Read arguments from `cmd.args`, options from `cmd.opts()`.
+ */
+export function action(fn: (ctx: Context, cmd: Command) => Promise<ExitCode | void>) {
+  return async (...args: unknown[]): Promise<void> => {
+    const cmd = args[args.length - 1] as Command;
+    const state = runs.get(rootOf(cmd));
+    const ctx = await openContext(cmd.optsWithGlobals<GlobalOptions>(), state?.io);
+    const code = await fn(ctx, cmd);
+    if (state) state.exitCode = code ?? EXIT.OK;
+  };
+}

@@ -1,0 +1,50 @@
+// Exit codes of every payserv executable, in one place so scripts and monitoring can rely on them.
+import { CommanderError } from 'commander';
+import { ConfigError } from '../config/load.js';
+
+export const EXIT = {
+  /** Done; for a check: everything verified clean. */
+  OK: 0,
+  /** The command ran and found problems (a check failed verification). */
+  PROBLEMS: 1,
+  /** Bad command line or configuration, or the command is not built yet: fix the invocation, do not retry. */
+  USAGE: 2,
+  /** The command could not do its work (cannot connect, I/O error, unexpected failure): may succeed on retry. */
+  RUNTIME: 3,
+} as const;
+
+export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
+
+/** An expected failure: its message is shown as is, and it chooses the exit code. */
+export class CliError extends Error {
+  override name = 'CliError';
+  constructor(
+    message: string,
+    readonly exitCode: ExitCode = EXIT.RUNTIME,
+  ) {
+    super(message);
+  }
+}
+
+export function exitCodeOf(e: unknown): ExitCode {
+  if (e instanceof CliError) return e.exitCode;
+  if (e instanceof ConfigError) return EXIT.USAGE;
+  if (e instanceof CommanderError) return e.exitCode === 0 ? EXIT.OK : EXIT.USAGE;
+  return EXIT.RUNTIME;
+}
+
+/** Last line of defence for messages from libraries: a password in a URL (scheme://user:pass@) never reaches the terminal. */
+export function scrubSecrets(text: string): string {
+  return text.replace(/([a-z][a-z0-9+.-]*:\/\/[^\s:/@]*:)[^\s@/]*@/gi, '$1***@');
+}
+
+// Errors of these kinds are bugs, not conditions an operator can fix: say so instead of passing them off as advice.
+const BUG_KINDS = new Set(['TypeError', 'ReferenceError', 'RangeError', 'SyntaxError']);
+
+/** One line for stderr: `prog: message`, no stack trace, no secret. */
+export function errorLine(prog: string, e: unknown): string {
+  let message: string;
+  if (e instanceof Error) message = BUG_KINDS.has(e.name) ? `internal error (${e.name}): ${e.message}` : e.message;
+  else message = `unexpected failure: ${String(e)}`;
+  return `${prog}: ${scrubSecrets(message).replace(/\s*\n\s*/g, ' ').trim()}`;
+}

@@ -1,0 +1,48 @@
+import { LocalCheckpointStore } from '../checkpoints/local-store.js';
+import type { Db } from '../db/db.js';
+import { requireCurrentSchema } from '../db/migrate.js';
+import { loadTrust } from '../pki/files.js';
+import { openView, type LedgerView } from '../verify/view.js';
+import { withDb, type Context } from './context.js';
+import { CliError, EXIT } from './exit.js';
+
+/** Opens the database (schema must be current), the pinned root and the local checkpoint store. */
+export async function withLedger<T>(ctx: Context, fn: (db: Db, view: LedgerView) => Promise<T>): Promise<T> {
+  let trust;
+  try {
+    trust = loadTrust(ctx.stateDir);
+  } catch (e) {
+    throw new CliError((e as Error).message, EXIT.USAGE);
+  }
+  return withDb(ctx, async (db) => {
+    await requireCurrentSchema(db);
+    const view = await openView(db, trust, new LocalCheckpointStore(ctx.stateDir));
+    return fn(db, view);
+  });
+}
+
+/** Parses a positive integer option, naming it when it is not one. */
+export function positiveInt(name: string, value: unknown): number {
+  const n = typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : NaN;
+  if (!Number.isSafeInteger(n) || n <= 0) throw new CliError(`${name} must be a positive integer, got ${JSON.stringify(value)}`, EXIT.USAGE);
+  return n;
+}
+
+/** A coin given by tag or id. */
+export function coinIdOf(view: LedgerView, value: unknown): number {
+  const s = String(value ?? '');
+  for (const c of view.coins.values()) if (c.tag === s.toUpperCase() || String(c.id) === s) return c.id;
+  throw new CliError(`unknown coin ${JSON.stringify(s)}; known: ${[...view.coins.values()].map((c) => c.tag).join(', ') || 'none'}`, EXIT.USAGE);
+}
+
+/** A progress line on a terminal, nothing otherwise (logs and pipes stay clean). */
+export function terminalProgress(ctx: Context): (what: string, done: number, total?: number) => void {
+  const tty = (ctx.io.stderr as { isTTY?: boolean }).isTTY === true && !ctx.json;
+  let last = 0;
+  return (what, done, total) => {
+    const now = Date.now();
+    if (!tty || now - last < 200) return;
+    last = now;
+    ctx.io.stderr.write(`\r${what}: ${done}${total ? `/${total}` : ''}   `);
+  };
+}

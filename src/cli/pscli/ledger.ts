@@ -1,0 +1,128 @@
+// pscli ledger: the pool side's writer, for a first run, tests and demos. Records are signed with the
+// role keys found in the state directory's PKI (in production, the pool back end holds its own).
+import type { Command } from 'commander';
+import { requireCurrentSchema } from '../../db/migrate.js';
+import { parseAmount } from '../../money/amount.js';
+import { loadSigner, loadTrust, pkiPaths } from '../../pki/files.js';
+import { registerCert } from '../../pki/register.js';
+import { SIGNER_ROLES } from '../../pki/roles.js';
+import { readFileSync } from 'node:fs';
+import { creditBlock } from '../../writer/blocks.js';
+import { registerCoin } from '../../writer/coins.js';
+import { seedLedger } from '../../writer/seed.js';
+import { addWallet, signWallet } from '../../writer/wallets.js';
+import { requestWithdrawal } from '../../writer/withdrawals.js';
+import { validateAddress } from '../../chains/address.js';
+import { getWallet } from '../../store/reads.js';
+import { action, withDb, type Context } from '../context.js';
+import { CliError, EXIT } from '../exit.js';
+import { coinIdOf, positiveInt, terminalProgress, withLedger } from '../ledger-context.js';
+
+function amountOpt(name: string, v: unknown) {
+  try {
+    return parseAmount(String(v), name);
+  } catch (e) {
+    throw new CliError((e as Error).message, EXIT.USAGE);
+  }
+}
+
+/** Registers the role certificates of the local PKI (idempotent), so their signatures verify. */
+async function registerLocalSigners(ctx: Context): Promise<void> {
+  const trust = loadTrust(ctx.stateDir);
+  await withDb(ctx, async (db) => {
+    await requireCurrentSchema(db);
+    for (const role of SIGNER_ROLES) await registerCert(db, trust, readFileSync(pkiPaths(ctx.stateDir).signerCert(role), 'utf8'));
+  });
+}
+
+export function register(program: Command): void {
+  const ledger = program.command('ledger').description("the pool side's ledger writer (signed coins, wallets, blocks, withdrawal requests)");
+
+  ledger.command('seed')
+    .description('build a realistic signed ledger: coins, reviewed wallets, mined blocks, withdrawal requests')
+    .option('--users <n>', 'miners', '1000')
+    .option('--blocks <n>', 'blocks per coin', '20')
+    .option('--withdrawals <n>', 'withdrawal requests per coin', '100')
+    .option('--coins <list>', 'coin tags, comma-separated', 'ETH,ZEC')
+    .option('--seed <n>', 'seed of the simulation', '1')
+    .action(action(async (ctx, cmd) => {
+      const o = cmd.opts<{ users: string; blocks: string; withdrawals: string; coins: string; seed: string }>();
+      const coins = o.coins.split(',').map((s) => s.trim().toUpperCase()).filter(Boolean);
+      if (!coins.length || coins.some((c) => !/^[A-Z0-9]{2,10}$/.test(c))) throw new CliError(`--coins: bad coin list ${JSON.stringify(o.coins)}`, EXIT.USAGE);
+      const opts = {
+        users: positiveInt('--users', o.users), blocks: positiveInt('--blocks', o.blocks), withdrawals: Number(o.withdrawals) === 0 ? 0 : positiveInt('--withdrawals', o.withdrawals),
+        coins, seed: positiveInt('--seed', o.seed), corrections: 3,
+      };
+      await registerLocalSigners(ctx);
+      const progress = terminalProgress(ctx);
+      const signers = { admin: loadSigner(ctx.stateDir, 'admin'), autopay: loadSigner(ctx.stateDir, 'autopay'), payserv: loadSigner(ctx.stateDir, 'payserv') };
+      const report = await withDb(ctx, (db) => seedLedger(db, signers, { ...opts, onProgress: progress }));
+      ctx.log.info(report, 'ledger seeded');
+      if (ctx.json) ctx.printJson(report);
+      else ctx.print(`seeded ${report.coins.join(', ')}: ${report.users} users, ${report.wallets} wallets, ${report.blocks} blocks, ${report.credits} credits, ${report.withdrawals} withdrawals (${report.declined} declined), ${report.corrections} corrections`);
+    }));
+
+  ledger.command('coin')
+    .description('register or update a coin, signed by admin')
+    .requiredOption('--tag <tag>').requiredOption('--name <name>')
+    .option('--network <net>', 'mainnet or testnet', 'mainnet').option('--decimals <n>', 'on-chain decimals', '8')
+    .option('--confirmations <n>', '', '10').option('--fee <amount>', 'withdrawal fee', '0').option('--min <amount>', 'minimum withdrawal', '0')
+    .requiredOption('--fee-user <id>', "the pool's own user, credited with block fees")
+    .action(action(async (ctx, cmd) => {
+      const o = cmd.opts<Record<string, string>>();
+      if (o.network !== 'mainnet' && o.network !== 'testnet') throw new CliError('--network must be mainnet or testnet', EXIT.USAGE);
+      await registerLocalSigners(ctx);
+      const coin = await withDb(ctx, (db) => registerCoin(db, loadSigner(ctx.stateDir, 'admin'), {
+        tag: String(o.tag).toUpperCase(), name: String(o.name), network: o.network as 'mainnet' | 'testnet', decimals: Number(o.decimals),
+        confirmations: Number(o.confirmations), withdrawalFee: amountOpt('--fee', o.fee), minWithdrawal: amountOpt('--min', o.min), feeUserId: positiveInt('--fee-user', o.feeUser),
+      }));
+      ctx.print(ctx.json ? JSON.stringify({ id: coin.id, tag: coin.tag }) : `coin ${coin.tag} id ${coin.id} registered and signed`);
+    }));
+
+  ledger.command('wallet')
+    .description('add a wallet as the pool site does and sign it after review')
+    .requiredOption('--user <id>').requiredOption('--coin <tag|id>').requiredOption('--address <address>')
+    .action(action(async (ctx, cmd) => {
+      const o = cmd.opts<Record<string, string>>();
+      const w = await withLedger(ctx, async (db, view) => {
+        const coinId = coinIdOf(view, o.coin);
+        const bad = validateAddress(view.coins.get(coinId) as never, String(o.address));
+        if (bad) throw new CliError(`--address: ${bad}`, EXIT.USAGE);
+        const added = await addWallet(db, { userId: positiveInt('--user', o.user), coinId, address: String(o.address) });
+        return signWallet(db, loadSigner(ctx.stateDir, 'admin'), added.id);
+      });
+      ctx.print(ctx.json ? JSON.stringify({ id: w.id }) : `wallet ${w.id} added and signed`);
+    }));
+
+  ledger.command('block')
+    .description('credit a mined block: pool income, miner credits (USER=AMOUNT) and the pool fee, in one transaction')
+    .requiredOption('--coin <tag|id>').requiredOption('--hash <hash>').requiredOption('--credit <user=amount...>').option('--pool-fee <amount>', '', '0')
+    .action(action(async (ctx, cmd) => {
+      const o = cmd.opts<{ coin: string; hash: string; credit: string[]; poolFee: string }>();
+      const shares = o.credit.map((s) => {
+        const m = /^(\d+)=(.+)$/.exec(s);
+        if (!m) throw new CliError(`--credit: expected USER=AMOUNT, got ${JSON.stringify(s)}`, EXIT.USAGE);
+        return { userId: positiveInt('--credit user', m[1]), amount: amountOpt('--credit amount', m[2]) };
+      });
+      const r = await withLedger(ctx, (db, view) => creditBlock(db, loadSigner(ctx.stateDir, 'admin'), view.coins.get(coinIdOf(view, o.coin)) as never,
+        { blockHash: o.hash, shares, poolFee: amountOpt('--pool-fee', o.poolFee) }));
+      ctx.print(ctx.json ? JSON.stringify({ income_id: r.income.id, credit_ids: r.credits.map((c) => c.id) }) : `block ${o.hash}: income ${r.income.id}, ${r.credits.length} credits`);
+    }));
+
+  ledger.command('request')
+    .description('create a withdrawal request to a reviewed wallet, signed by autopay')
+    .requiredOption('--wallet <id>').requiredOption('--amount <amount>')
+    .action(action(async (ctx, cmd) => {
+      const o = cmd.opts<{ wallet: string; amount: string }>();
+      const w = await withLedger(ctx, async (db, view) => {
+        const wallet = await getWallet(db, positiveInt('--wallet', o.wallet));
+        if (!wallet) throw new CliError(`unknown wallet ${o.wallet}`, EXIT.USAGE);
+        const coin = view.coins.get(wallet.coinId);
+        if (!coin) throw new CliError(`wallet ${wallet.id} has an unknown coin`, EXIT.USAGE);
+        return db.transaction((tx) => requestWithdrawal(tx, loadSigner(ctx.stateDir, 'autopay'), {
+          userId: wallet.userId, coinId: wallet.coinId, walletId: wallet.id, address: wallet.address, amount: amountOpt('--amount', o.amount), fee: coin.withdrawalFee,
+        }));
+      });
+      ctx.print(ctx.json ? JSON.stringify({ id: w.id, status: w.status }) : `withdrawal ${w.id} requested (${w.status})`);
+    }));
+}

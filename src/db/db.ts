@@ -1,0 +1,42 @@
+// The one database interface. Both back ends (PostgreSQL over `pg`, embedded PGlite) run the same SQL
+// and return rows with the same JS types: BIGINT → number (refused past 2^53), NUMERIC → string,
+// TIMESTAMPTZ → Date, BYTEA → Uint8Array.
+
+export type Row = Record<string, unknown>;
+
+export interface Queryable {
+  query<T extends Row = Row>(sql: string, params?: readonly unknown[]): Promise<T[]>;
+  /** Runs a script of several statements without parameters (migrations only). */
+  exec(sql: string): Promise<void>;
+}
+
+export interface Db extends Queryable {
+  readonly kind: 'postgres' | 'pglite';
+  /** Human-readable location with no credentials in it. */
+  readonly where: string;
+  /** Runs fn in one transaction: committed if fn resolves, rolled back if it throws. */
+  transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+export class DbError extends Error {
+  override name = 'DbError';
+}
+
+/** BIGINT columns are ids and counts: exact up to 2^53, and anything beyond is refused, never rounded. */
+export function parseBigintColumn(text: string): number {
+  const n = Number(text);
+  if (!Number.isSafeInteger(n)) throw new DbError(`BIGINT value out of the exact range: ${text}`);
+  return n;
+}
+
+/** Credentials never reach a log line or an error message. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return '<unparseable database URL>';
+  }
+}

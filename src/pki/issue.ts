@@ -1,0 +1,104 @@
+import 'reflect-metadata';
+import * as x509 from '@peculiar/x509';
+import { createPrivateKey, randomBytes, webcrypto } from 'node:crypto';
+import { EKU_CLIENT_AUTH, EKU_LEDGER_SIGNING, EKU_SERVER_AUTH, ORGANIZATION, type SignerRole, type TlsIdentity } from './roles.js';
+
+// Issues the project's certificates: Ed25519 throughout (deterministic signatures, fast native
+// verification, accepted by OpenSSL for TLS 1.3).
+
+x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
+const ALG = { name: 'Ed25519' } as const;
+
+export interface IssuedPair {
+  certPem: string;
+  keyPem: string;
+}
+
+export interface Validity {
+  notBefore: Date;
+  notAfter: Date;
+}
+
+export type CertSpec =
+  | { purpose: 'signer'; role: SignerRole; commonName?: string }
+  | { purpose: 'tls'; identity: TlsIdentity; commonName?: string; hosts?: string[] };
+
+async function newKeys(): Promise<webcrypto.CryptoKeyPair> {
+  return (await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
+}
+
+async function keyPem(k: webcrypto.CryptoKey): Promise<string> {
+  const der = Buffer.from(await webcrypto.subtle.exportKey('pkcs8', k));
+  return createPrivateKey({ key: der, format: 'der', type: 'pkcs8' }).export({ format: 'pem', type: 'pkcs8' }) as string;
+}
+
+function serial(): string {
+  // Positive 128-bit serial: high bit cleared so DER does not read it as negative.
+  const b = randomBytes(16);
+  b[0] = (b[0] as number) & 0x7f;
+  return b.toString('hex');
+}
+
+/** Escapes a value for an RFC 4514 distinguished name. */
+function dnValue(v: string): string {
+  return v.replace(/([,+"\\<>;=#])/g, '\\$1');
+}
+
+export async function createRoot(commonName: string, validity: Validity): Promise<IssuedPair> {
+  const keys = await newKeys();
+  const cert = await x509.X509CertificateGenerator.createSelfSigned({
+    serialNumber: serial(),
+    name: `CN=${dnValue(commonName)}, OU=root, O=${ORGANIZATION}`,
+    notBefore: validity.notBefore,
+    notAfter: validity.notAfter,
+    keys,
+    signingAlgorithm: ALG,
+    extensions: [
+      new x509.BasicConstraintsExtension(true, 0, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+    ],
+  });
+  return { certPem: cert.toString('pem'), keyPem: await keyPem(keys.privateKey) };
+}
+
+async function importRootKey(root: IssuedPair): Promise<webcrypto.CryptoKey> {
+  const der = createPrivateKey(root.keyPem).export({ format: 'der', type: 'pkcs8' });
+  return webcrypto.subtle.importKey('pkcs8', der, ALG, false, ['sign']);
+}
+
+/** Issues a signer or TLS certificate under the root. */
+export async function issueCert(root: IssuedPair, spec: CertSpec, validity: Validity): Promise<IssuedPair> {
+  const keys = await newKeys();
+  const rootCert = new x509.X509Certificate(root.certPem);
+  const role = spec.purpose === 'signer' ? spec.role : spec.identity;
+  const cn = spec.commonName ?? `${role} ${spec.purpose}`;
+  const extensions: x509.Extension[] = [
+    new x509.BasicConstraintsExtension(false, undefined, true),
+    await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+    await x509.AuthorityKeyIdentifierExtension.create(rootCert),
+  ];
+  if (spec.purpose === 'signer') {
+    extensions.push(new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.nonRepudiation, true));
+    extensions.push(new x509.ExtendedKeyUsageExtension([EKU_LEDGER_SIGNING], true));
+  } else {
+    extensions.push(new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true));
+    extensions.push(new x509.ExtendedKeyUsageExtension([EKU_SERVER_AUTH, EKU_CLIENT_AUTH], true));
+    const hosts = spec.hosts ?? ['localhost', '127.0.0.1', '::1'];
+    extensions.push(
+      new x509.SubjectAlternativeNameExtension(hosts.map((h) => (/^[\d.]+$|:/.test(h) ? { type: 'ip', value: h } : { type: 'dns', value: h }))),
+    );
+  }
+  const cert = await x509.X509CertificateGenerator.create({
+    serialNumber: serial(),
+    subject: `CN=${dnValue(cn)}, OU=${role}, O=${ORGANIZATION}`,
+    issuer: rootCert.subject,
+    notBefore: validity.notBefore,
+    notAfter: validity.notAfter,
+    signingKey: await importRootKey(root),
+    publicKey: keys.publicKey,
+    signingAlgorithm: ALG,
+    extensions,
+  });
+  return { certPem: cert.toString('pem'), keyPem: await keyPem(keys.privateKey) };
+}

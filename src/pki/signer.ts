@@ -1,0 +1,40 @@
+import { createPrivateKey, createPublicKey, sign, type KeyObject } from 'node:crypto';
+import { keyIdOf } from './keyid.js';
+import { parseCertPem, subjectOf } from './trust.js';
+import { isSignerRole, type SignerRole } from './roles.js';
+
+/** A role's signing key in process memory. The key never leaves this object: not logged, not serialised. */
+export class Signer {
+  readonly role: SignerRole;
+  readonly keyId: string;
+  readonly #key: KeyObject;
+
+  private constructor(role: SignerRole, keyId: string, key: KeyObject) {
+    this.role = role;
+    this.keyId = keyId;
+    this.#key = key;
+  }
+
+  static fromPem(certPem: string, keyPem: string): Signer {
+    const cert = parseCertPem(certPem);
+    const role = subjectOf(cert).OU ?? '';
+    if (!isSignerRole(role)) throw new Error(`certificate role ${JSON.stringify(role)} is not a signer role`);
+    let key: KeyObject;
+    try {
+      key = createPrivateKey(keyPem);
+    } catch {
+      throw new Error(`the ${role} signing key is not a readable private key`);
+    }
+    const keyId = keyIdOf(cert.publicKey);
+    if (keyIdOf(createPublicKey(key)) !== keyId) throw new Error(`the ${role} signing key does not match its certificate`);
+    return new Signer(role, keyId, key);
+  }
+
+  sign(message: Uint8Array): Uint8Array {
+    return sign(null, message, this.#key);
+  }
+
+  toJSON(): object {
+    return { role: this.role, keyId: this.keyId };
+  }
+}

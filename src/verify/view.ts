@@ -1,0 +1,34 @@
+import type { Queryable } from '../db/db.js';
+import type { LocalCheckpointStore } from '../checkpoints/local-store.js';
+import { CertBook } from '../ledger/certbook.js';
+import { problem, type Problem } from '../ledger/problem.js';
+import type { Coin, Signed } from '../ledger/records.js';
+import type { Trust } from '../pki/trust.js';
+import { loadCoins, streamCertRows } from '../store/reads.js';
+
+/** What verification reads from: the database, the local checkpoint store, and the certificates admitted under the pinned root. */
+export interface LedgerView {
+  db: Queryable;
+  local: LocalCheckpointStore;
+  book: CertBook;
+  coins: Map<number, Signed<Coin>>;
+  /** Certificates in crypto_certs that the pinned root does not vouch for. */
+  certProblems: Problem[];
+}
+
+export async function openView(db: Queryable, trust: Trust, local: LocalCheckpointStore): Promise<LedgerView> {
+  const book = new CertBook(trust);
+  const certProblems: Problem[] = [];
+  for await (const row of streamCertRows(db)) {
+    const why = book.admit(row);
+    if (why) certProblems.push(problem('crypto_certs', row.id, 'certificate', why));
+  }
+  const coins = new Map((await loadCoins(db)).map((c) => [c.id, c]));
+  return { db, local, book, coins, certProblems };
+}
+
+export function coinOf(view: LedgerView, coinId: number): Signed<Coin> {
+  const c = view.coins.get(coinId);
+  if (!c) throw new Error(`unknown coin id ${coinId}`);
+  return c;
+}

@@ -1,0 +1,121 @@
+import type { Queryable } from '../db/db.js';
+import { encodeWithdrawalStatus } from '../ledger/encoding.js';
+import type { StatusEntry, Withdrawal, WithdrawalRequest, WithdrawalStatus } from '../ledger/records.js';
+import { statusSigner } from '../ledger/roles.js';
+import { canMove, initialStatus } from '../ledger/status.js';
+import { add, formatAmount, neg, parseAmount, ZERO, type Amount } from '../money/amount.js';
+import type { Signer } from '../pki/signer.js';
+import { getWithdrawalWithHistory } from '../store/reads.js';
+import { allocateIds, lockAccountDebits } from './locks.js';
+
+// Withdrawal rows: the request (autopay), each later status (payserv), and a decline's reversal row.
+// Every change writes the row and its signed status entry in one transaction.
+
+export interface RequestSpec {
+  userId: number;
+  coinId: number;
+  walletId: number;
+  address: string;
+  amount: Amount;
+  fee: Amount;
+  comment?: string;
+  at?: Date;
+}
+
+export class WithdrawalStateError extends Error {
+  override name = 'WithdrawalStateError';
+}
+
+async function debitHead(tx: Queryable, userId: number, coinId: number): Promise<{ prevId: number; debitBefore: Amount }> {
+  const [last] = await tx.query<{ id: number; amount: string; debit_before: string }>(
+    'SELECT id, amount, debit_before FROM finances_withdrawal_transaction WHERE user_id = $1 AND coin_id = $2 ORDER BY id DESC LIMIT 1', [userId, coinId]);
+  return last ? { prevId: last.id, debitBefore: add(parseAmount(last.debit_before), parseAmount(last.amount)) } : { prevId: 0, debitBefore: ZERO };
+}
+
+async function insertRow(tx: Queryable, signer: Signer, req: WithdrawalRequest, entry: StatusEntry): Promise<Withdrawal> {
+  const role = statusSigner(req, entry);
+  if (signer.role !== role) throw new Error(`this withdrawal entry must be signed by role ${role}, not ${signer.role}`);
+  await tx.query(
+    `INSERT INTO finances_withdrawal_transaction (id, user_id, coin_id, wallet_id, address, prev_id, amount, fee, debit_before, parent_id, created_at,
+       status, status_seq, tx_hash, tx_fee, comment, updated_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 0, NULL, NULL, $13, $11)`,
+    [req.id, req.userId, req.coinId, req.walletId, req.address, req.prevId, formatAmount(req.amount), formatAmount(req.fee),
+      formatAmount(req.debitBefore), req.parentId, req.createdAt, entry.status, entry.comment],
+  );
+  await insertEntry(tx, signer, req, entry, null);
+  return { ...req, status: entry.status, statusSeq: 0, txHash: null, txFee: null, comment: entry.comment, updatedAt: req.createdAt };
+}
+
+async function insertEntry(tx: Queryable, signer: Signer, req: WithdrawalRequest, e: StatusEntry, prevSignature: Uint8Array | null): Promise<void> {
+  await tx.query(
+    `INSERT INTO finances_withdrawal_signatures (withdrawal_id, seq, status, tx_hash, tx_fee, comment, created_at, sig_key_id, signature)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+    [req.id, e.seq, e.status, e.txHash, e.txFee === null ? null : formatAmount(e.txFee), e.comment, e.createdAt, signer.keyId,
+      signer.sign(encodeWithdrawalStatus(req, e, prevSignature))],
+  );
+}
+
+/** A withdrawal request as the pool's back end creates it, signed by autopay. */
+export async function requestWithdrawal(tx: Queryable, autopay: Signer, spec: RequestSpec): Promise<Withdrawal> {
+  if (spec.amount <= 0n || spec.fee < 0n || spec.fee > spec.amount) throw new Error('a withdrawal needs amount > 0 and 0 <= fee <= amount');
+  await lockAccountDebits(tx, spec.userId, spec.coinId);
+  const head = await debitHead(tx, spec.userId, spec.coinId);
+  const [id] = await allocateIds(tx, 'finances_withdrawal_transaction_id_seq', 1);
+  const at = spec.at ?? new Date();
+  const req: WithdrawalRequest = {
+    id: id as number, userId: spec.userId, coinId: spec.coinId, walletId: spec.walletId, address: spec.address, prevId: head.prevId,
+    amount: spec.amount, fee: spec.fee, debitBefore: head.debitBefore, parentId: null, createdAt: at,
+  };
+  return insertRow(tx, autopay, req, { seq: 0, status: initialStatus(false), txHash: null, txFee: null, comment: spec.comment ?? '', createdAt: at });
+}
+
+export interface StatusChange {
+  status: WithdrawalStatus;
+  txHash?: string | null;
+  txFee?: Amount | null;
+  comment?: string;
+  at?: Date;
+}
+
+/**
+ * Moves a withdrawal to a new status, signed by payserv. `expect` is the status the caller decided
+ * from: if the row moved meanwhile, nothing is written (the caller re-reads and decides again).
+ */
+export async function changeStatus(tx: Queryable, payserv: Signer, id: number, expect: WithdrawalStatus, change: StatusChange): Promise<Withdrawal> {
+  const found = await getWithdrawalWithHistory(tx, id);
+  if (!found) throw new WithdrawalStateError(`unknown withdrawal id ${id}`);
+  const { withdrawal: w, history } = found;
+  if (w.status !== expect) throw new WithdrawalStateError(`withdrawal ${id} is ${w.status}, not ${expect}`);
+  if (!canMove(w.status, change.status)) throw new WithdrawalStateError(`withdrawal ${id}: ${w.status} → ${change.status} is not allowed`);
+  const last = history[history.length - 1];
+  if (!last || last.seq !== w.statusSeq) throw new WithdrawalStateError(`withdrawal ${id}: its signed history does not end at status_seq ${w.statusSeq}`);
+  const e: StatusEntry = {
+    seq: w.statusSeq + 1, status: change.status, txHash: change.txHash === undefined ? w.txHash : change.txHash,
+    txFee: change.txFee === undefined ? w.txFee : change.txFee, comment: change.comment ?? w.comment, createdAt: change.at ?? new Date(),
+  };
+  if (payserv.role !== statusSigner(w, e)) throw new Error(`status changes are signed by payserv, not ${payserv.role}`);
+  const updated = await tx.query(
+    `UPDATE finances_withdrawal_transaction SET status = $2, status_seq = $3, tx_hash = $4, tx_fee = $5, comment = $6, updated_at = $7
+     WHERE id = $1 AND status = $8 AND status_seq = $9 RETURNING id`,
+    [id, e.status, e.seq, e.txHash, e.txFee === null ? null : formatAmount(e.txFee), e.comment, e.createdAt, w.status, w.statusSeq],
+  );
+  if (updated.length !== 1) throw new WithdrawalStateError(`withdrawal ${id} changed while it was being updated`);
+  await insertEntry(tx, payserv, w, e, last.signature);
+  return { ...w, status: e.status, statusSeq: e.seq, txHash: e.txHash, txFee: e.txFee, comment: e.comment, updatedAt: e.createdAt };
+}
+
+/** A decline never edits money: the original becomes 'processed' and a reversal row gives the amount back. */
+export async function declineWithdrawal(tx: Queryable, payserv: Signer, id: number, expect: WithdrawalStatus, comment: string, at = new Date()): Promise<{ original: Withdrawal; reversal: Withdrawal }> {
+  const found = await getWithdrawalWithHistory(tx, id);
+  if (!found) throw new WithdrawalStateError(`unknown withdrawal id ${id}`);
+  await lockAccountDebits(tx, found.withdrawal.userId, found.withdrawal.coinId);
+  const original = await changeStatus(tx, payserv, id, expect, { status: 'processed', comment, at });
+  const head = await debitHead(tx, original.userId, original.coinId);
+  const [rid] = await allocateIds(tx, 'finances_withdrawal_transaction_id_seq', 1);
+  const req: WithdrawalRequest = {
+    id: rid as number, userId: original.userId, coinId: original.coinId, walletId: original.walletId, address: original.address,
+    prevId: head.prevId, amount: neg(original.amount), fee: ZERO, debitBefore: head.debitBefore, parentId: original.id, createdAt: at,
+  };
+  const reversal = await insertRow(tx, payserv, req, { seq: 0, status: initialStatus(true), txHash: null, txFee: null, comment, createdAt: at });
+  return { original, reversal };
+}

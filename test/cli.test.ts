@@ -1,0 +1,122 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { main as dbgw } from '../src/cli/dbgw.js';
+import { main as esman } from '../src/cli/esman.js';
+import { EXIT } from '../src/cli/exit.js';
+import { main as payserv } from '../src/cli/payserv.js';
+import { main as pscli } from '../src/cli/pscli.js';
+import type { Env } from '../src/config/load.js';
+import { backend, createPgDatabase, describeOncePerSuite, type TestDatabase } from './support/db.js';
+import { tmpStateDir } from './support/tmp.js';
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+async function run(argv: string[], env: Env = {}): Promise<Run> {
+  let stdout = '';
+  let stderr = '';
+  const code = await pscli(argv, { stdout: { write: (s: string) => (stdout += s) }, stderr: { write: (s: string) => (stderr += s) }, env });
+  return { code, stdout, stderr };
+}
+
+/** The error lines pscli printed, without the JSON log lines that share stderr. */
+const errorLines = (r: Run) => r.stderr.split('\n').filter((l) => l.startsWith('pscli: '));
+
+const dropLater: TestDatabase[] = [];
+afterEach(async () => {
+  await Promise.all(dropLater.splice(0).map((t) => t.drop()));
+});
+
+/** Where `pscli db` works in this project: the embedded database, or an empty database on the test server. */
+async function target(): Promise<{ stateDir: string; env: Env }> {
+  const stateDir = await tmpStateDir();
+  if (backend() === 'pglite') return { stateDir, env: {} };
+  const t = await createPgDatabase();
+  dropLater.push(t);
+  return { stateDir, env: { DATABASE_URL: t.url } };
+}
+
+describe(`pscli db (${backend()})`, () => {
+  it('migrate applies, then finds the schema current', async () => {
+    const { stateDir, env } = await target();
+    const first = await run(['--state-dir', stateDir, 'db', 'migrate'], env);
+    expect(first).toMatchObject({ code: EXIT.OK, stdout: 'applied 1 ledger\n' });
+    const second = await run(['--state-dir', stateDir, 'db', 'migrate'], env);
+    expect(second).toMatchObject({ code: EXIT.OK, stdout: 'schema is current\n' });
+    expect(errorLines(second)).toEqual([]);
+  });
+
+  it('status --json prints one parseable document', async () => {
+    const { stateDir, env } = await target();
+    const before = await run(['db', 'status', '--json', '--state-dir', stateDir], env);
+    expect(before.code).toBe(EXIT.OK);
+    expect(JSON.parse(before.stdout)).toEqual({ migrations: [{ version: 1, name: 'ledger', applied: false, applied_at: null }] });
+    expect((await run(['--json', '--state-dir', stateDir, 'db', 'migrate'], env)).stdout).toBe(
+      `${JSON.stringify({ applied: [{ version: 1, name: 'ledger' }] }, null, 2)}\n`,
+    );
+    const after = JSON.parse((await run(['--json', '--state-dir', stateDir, 'db', 'status'], env)).stdout) as {
+      migrations: { applied: boolean; applied_at: string }[];
+    };
+    expect(after.migrations[0]?.applied).toBe(true);
+    expect(new Date(after.migrations[0]!.applied_at).getTime()).not.toBeNaN();
+  });
+
+  it('status prints a table', async () => {
+    const { stateDir, env } = await target();
+    const r = await run(['--state-dir', stateDir, 'db', 'status'], env);
+    expect(r.stdout).toBe('version  name    applied  applied_at\n1        ledger  no       -\n');
+  });
+});
+
+describeOncePerSuite('pscli', () => {
+  it('exits 2 on an unknown command, with one error line', async () => {
+    const r = await run(['frobnicate']);
+    expect(r.code).toBe(EXIT.USAGE);
+    expect(r.stderr).toBe("pscli: unknown command 'frobnicate'\n");
+    expect(r.stdout).toBe('');
+    expect((await run(['db', 'frobnicate'])).code).toBe(EXIT.USAGE);
+    expect((await run(['--bogus'])).code).toBe(EXIT.USAGE);
+    expect((await run([])).code).toBe(EXIT.USAGE);
+  });
+
+  it('prints help on stdout and exits 0', async () => {
+    const r = await run(['--help']);
+    expect(r.code).toBe(EXIT.OK);
+    expect(r.stdout).toContain('Usage: pscli');
+    expect(r.stdout).toContain('db');
+    expect((await run(['db', '--help'])).stdout).toContain('migrate');
+  });
+
+  it('exits 2 on a bad configuration, naming the file and key', async () => {
+    const stateDir = await tmpStateDir();
+    const { writeFile } = await import('node:fs/promises');
+    await writeFile(`${stateDir}/pscli.toml`, '[database]\npool_size = -3\n');
+    const r = await run(['--state-dir', stateDir, 'db', 'status']);
+    expect(r.code).toBe(EXIT.USAGE);
+    expect(r.stderr).toBe(`pscli: config ${stateDir}/pscli.toml: database.pool_size: expected a positive integer\n`);
+  });
+
+  it('exits 3 when the database cannot be reached, without showing the password', async () => {
+    const stateDir = await tmpStateDir();
+    const r = await run(['--state-dir', stateDir, 'db', 'status'], { DATABASE_URL: 'postgres://payserv:hunter2@127.0.0.1:1/payserv' });
+    expect(r.code).toBe(EXIT.RUNTIME);
+    expect(r.stderr).toMatch(/^pscli: cannot connect to PostgreSQL at postgres:\/\/payserv:\*\*\*@127\.0\.0\.1:1\/payserv: .*\n$/);
+    expect(r.stderr).not.toContain('hunter2');
+  });
+});
+
+describeOncePerSuite('services not built yet', () => {
+  afterEach(() => void vi.restoreAllMocks());
+
+  it.each([
+    ['payserv', payserv, 3],
+    ['dbgw', dbgw, 6],
+    ['esman', esman, 5],
+  ] as const)('%s says so and exits 2', async (name, main, issue) => {
+    const err = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    expect(await main([])).toBe(EXIT.USAGE);
+    expect(err).toHaveBeenCalledWith(expect.stringMatching(new RegExp(`^${name}: not built yet \\(issue ${issue}: .+\\)\\n$`)));
+  });
+});
