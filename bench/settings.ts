@@ -1,0 +1,87 @@
+// Scale and options of a bench run, from the environment (argv may override for convenience).
+
+export interface BenchSettings {
+  /** Credits in the ledger of the full check (BENCH_CREDITS). */
+  credits: number;
+  /** Credits per account in that ledger (BENCH_CREDITS_PER_ACCOUNT). */
+  creditsPerAccount: number;
+  /** Miner credits per block when building it (BENCH_BLOCK), at most the number of accounts. */
+  blockSize: number;
+  /** History of the large single account (BENCH_BIG, default BENCH_CREDITS). */
+  bigHistory: number;
+  /** History of the small account (BENCH_SMALL). */
+  smallHistory: number;
+  /** Other users credited in each block of the single-account history (BENCH_BIG_OTHERS). */
+  bigOthers: number;
+  /** Blocks appended per transaction when building the single-account history (BENCH_BIG_TX_BLOCKS). */
+  blocksPerTx: number;
+  /** New credits after the checkpoint (BENCH_NEW_CREDITS). */
+  newCredits: number;
+  /** Timed repetitions of each incremental verification (BENCH_REPS). */
+  reps: number;
+  /** Wall-clock budget for building the large history, in seconds (BENCH_BIG_BUDGET_S); past it the history stops where it is. */
+  bigBudgetSeconds: number;
+  /** PostgreSQL server to create the bench database on (DATABASE_URL); absent: embedded PGlite. */
+  databaseUrl: string | undefined;
+}
+
+const ENV: Record<keyof Omit<BenchSettings, 'databaseUrl'>, string> = {
+  credits: 'BENCH_CREDITS',
+  creditsPerAccount: 'BENCH_CREDITS_PER_ACCOUNT',
+  blockSize: 'BENCH_BLOCK',
+  bigHistory: 'BENCH_BIG',
+  smallHistory: 'BENCH_SMALL',
+  bigOthers: 'BENCH_BIG_OTHERS',
+  blocksPerTx: 'BENCH_BIG_TX_BLOCKS',
+  newCredits: 'BENCH_NEW_CREDITS',
+  reps: 'BENCH_REPS',
+  bigBudgetSeconds: 'BENCH_BIG_BUDGET_S',
+};
+
+export const USAGE = `usage: npm run bench [-- --credits=N]
+environment:
+  BENCH_CREDITS              credits in the full-check ledger (default 1000000)
+  BENCH_CREDITS_PER_ACCOUNT  credits per account (default 100)
+  BENCH_BLOCK                miner credits per block (default 5000)
+  BENCH_BIG                  history of the large account (default BENCH_CREDITS)
+  BENCH_SMALL                history of the small account (default 1000)
+  BENCH_BIG_OTHERS           other users credited in each block of that history (default 2)
+  BENCH_BIG_TX_BLOCKS        blocks per transaction when building it (default 200)
+  BENCH_NEW_CREDITS          credits after the checkpoint (default 10)
+  BENCH_REPS                 repetitions of each incremental verification (default 15)
+  BENCH_BIG_BUDGET_S         time budget for building the large history (default 300)
+  DATABASE_URL               PostgreSQL server: a fresh payserv_bench_<random> database is created and dropped there
+`;
+
+function int(name: string, raw: string | undefined, def: number, min: number): number {
+  if (raw === undefined || raw === '') return def;
+  const n = Number(raw.replace(/_/g, ''));
+  if (!Number.isSafeInteger(n) || n < min) throw new Error(`${name} must be an integer >= ${min}, got ${JSON.stringify(raw)}`);
+  return n;
+}
+
+export function loadSettings(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): BenchSettings {
+  const over: Partial<Record<string, string>> = {};
+  for (const a of argv) {
+    const m = /^--([a-z-]+)=(.*)$/.exec(a);
+    const key = m ? Object.keys(ENV).find((k) => k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`) === m[1]) : undefined;
+    if (!m || !key) throw new Error(`unknown argument ${JSON.stringify(a)}\n${USAGE}`);
+    over[ENV[key as keyof typeof ENV]] = m[2];
+  }
+  const get = (k: keyof typeof ENV) => over[ENV[k]] ?? env[ENV[k]];
+  const credits = int(ENV.credits, get('credits'), 1_000_000, 1);
+  const creditsPerAccount = Math.min(credits, int(ENV.creditsPerAccount, get('creditsPerAccount'), 100, 1));
+  return {
+    credits,
+    creditsPerAccount,
+    blockSize: int(ENV.blockSize, get('blockSize'), 5000, 1),
+    bigHistory: int(ENV.bigHistory, get('bigHistory'), credits, 1),
+    smallHistory: int(ENV.smallHistory, get('smallHistory'), 1000, 1),
+    bigOthers: int(ENV.bigOthers, get('bigOthers'), 2, 0),
+    blocksPerTx: int(ENV.blocksPerTx, get('blocksPerTx'), 200, 1),
+    newCredits: int(ENV.newCredits, get('newCredits'), 10, 1),
+    reps: int(ENV.reps, get('reps'), 15, 1),
+    bigBudgetSeconds: int(ENV.bigBudgetSeconds, get('bigBudgetSeconds'), 300, 1),
+    databaseUrl: env.DATABASE_URL || undefined,
+  };
+}

@@ -1,0 +1,71 @@
+// A signed ledger for tests: a PKI in a temp state directory, a fresh database of this project's back
+// end, the role certificates registered, a seeded ledger, and every checkpoint advanced by payserv.
+import { readFileSync } from 'node:fs';
+import { advanceCoinCheckpoint, advanceUserCheckpoint } from '../../src/checkpoints/advance.js';
+import { LocalCheckpointStore } from '../../src/checkpoints/local-store.js';
+import type { Db } from '../../src/db/db.js';
+import { formatProblem, type Problem } from '../../src/ledger/problem.js';
+import { runCheck, type CheckArgs, type CheckName } from '../../src/checks/run.js';
+import { initPki, loadSigner, loadTrust, pkiPaths } from '../../src/pki/files.js';
+import { registerCert } from '../../src/pki/register.js';
+import { SIGNER_ROLES } from '../../src/pki/roles.js';
+import type { Signer } from '../../src/pki/signer.js';
+import type { Trust } from '../../src/pki/trust.js';
+import { seedLedger, type SeedOptions, type SeedReport } from '../../src/writer/seed.js';
+import { openView, type LedgerView } from '../../src/verify/view.js';
+import { freshDb } from './db.js';
+import { tmpStateDir } from './tmp.js';
+
+export interface TestLedger {
+  db: Db;
+  stateDir: string;
+  trust: Trust;
+  local: LocalCheckpointStore;
+  signers: { admin: Signer; autopay: Signer; payserv: Signer };
+  report: SeedReport | null;
+  /** A fresh view (re-reads certificates and coins, as every check run does). */
+  view(): Promise<LedgerView>;
+  /** Runs a check and returns its problems, one formatted line each. */
+  check(name: CheckName, args?: CheckArgs): Promise<string[]>;
+  /** The same, as problem objects. */
+  problems(name: CheckName, args?: CheckArgs): Promise<Problem[]>;
+  /** Advances the checkpoint of every account and coin (payserv's job after each change); throws on any problem. */
+  checkpointAll(): Promise<void>;
+}
+
+export const SMALL_SEED: SeedOptions = { users: 12, blocks: 4, withdrawals: 10, coins: ['ETH', 'ZEC'], minersPerBlock: 0.6, declineShare: 0.3, corrections: 2, seed: 7 };
+
+/** Call inside a test (the state directory lives until the test ends); close the db with `await l.db.close()` or let the test's hooks do it. */
+export async function testLedger(seed: SeedOptions | null = SMALL_SEED): Promise<TestLedger> {
+  const stateDir = await tmpStateDir();
+  await initPki(stateDir, { rootDays: 3650, leafDays: 825 });
+  const db = await freshDb();
+  const trust = loadTrust(stateDir);
+  for (const role of SIGNER_ROLES) await registerCert(db, trust, readFileSync(pkiPaths(stateDir).signerCert(role), 'utf8'));
+  const signers = { admin: loadSigner(stateDir, 'admin'), autopay: loadSigner(stateDir, 'autopay'), payserv: loadSigner(stateDir, 'payserv') };
+  const report = seed ? await seedLedger(db, signers, seed) : null;
+  const local = new LocalCheckpointStore(stateDir);
+  const view = () => openView(db, trust, local);
+  const problems = async (name: CheckName, args: CheckArgs = {}) => {
+    const out: Problem[] = [];
+    await runCheck(await view(), name, args, (p) => out.push(p));
+    return out;
+  };
+  return {
+    db, stateDir, trust, local, signers, report, view, problems,
+    check: async (name, args) => (await problems(name, args)).map(formatProblem),
+    async checkpointAll() {
+      const v = await view();
+      for (const coinId of v.coins.keys()) {
+        const r = await advanceCoinCheckpoint(db, v, signers.payserv, coinId);
+        if (!r.ok) throw new Error(`coin ${coinId}: ${r.problems.map(formatProblem).join('; ')}`);
+      }
+      const accounts = await db.query<{ user_id: number; coin_id: number }>(
+        `SELECT user_id, coin_id FROM finances_user_balance_transaction UNION SELECT user_id, coin_id FROM finances_withdrawal_transaction ORDER BY 1, 2`);
+      for (const a of accounts) {
+        const r = await advanceUserCheckpoint(db, v, signers.payserv, a.user_id, a.coin_id);
+        if (!r.ok) throw new Error(`user ${a.user_id} coin ${a.coin_id}: ${r.problems.map(formatProblem).join('; ')}`);
+      }
+    },
+  };
+}
