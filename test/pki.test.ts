@@ -1,5 +1,5 @@
 // The PKI: a pinned root, role signers, TLS identities. No database: temporary state directories only.
-import { createPrivateKey, X509Certificate } from 'node:crypto';
+import { createPrivateKey, sign, X509Certificate } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -148,7 +148,6 @@ describeOncePerSuite('trust', () => {
     const payservSigner = trust.check(signerPem(dir, 'payserv'));
     book.admit({ id: 9, keyId: payservSigner.keyId, role: 'payserv', certPem: signerPem(dir, 'payserv') });
     const tlsKeyObj = createPrivateKey(tlsKey(dir, 'payserv'));
-    const { sign } = await import('node:crypto');
     const msg = Buffer.from('a checkpoint');
     const forged = sign(null, msg, tlsKeyObj);
     const tlsKeyId = trust.check(tlsPem(dir, 'payserv')).keyId;
@@ -262,16 +261,20 @@ describeOncePerSuite('Signer', () => {
 
 interface Served {
   port: number;
-  accepted: Array<{ peerOU: string | undefined; protocol: string | null }>;
+  accepted: Array<{ peerOU: string | undefined; protocol: string | null; authorizationError?: string }>;
   refused: Error[];
   close(): Promise<void>;
 }
 
-async function serve(opts: tls.TlsOptions): Promise<Served> {
+/** reject false: an auditing server that lets every client finish the handshake, to record why it would have been refused. */
+async function serve(opts: tls.TlsOptions, reject = true): Promise<Served> {
   const accepted: Served['accepted'] = [];
   const refused: Error[] = [];
-  const server = tls.createServer({ ...opts, requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.3' }, (socket) => {
-    accepted.push({ peerOU: socket.getPeerCertificate().subject?.OU as string | undefined, protocol: socket.getProtocol() });
+  const server = tls.createServer({ ...opts, requestCert: true, rejectUnauthorized: reject, minVersion: 'TLSv1.3' }, (socket) => {
+    accepted.push({
+      peerOU: socket.getPeerCertificate().subject?.OU as string | undefined, protocol: socket.getProtocol(),
+      ...(socket.authorized ? {} : { authorizationError: String(socket.authorizationError) }),
+    });
     socket.on('error', () => undefined);
     socket.once('data', (d) => socket.end(`hello ${d.toString()}`));
   });
@@ -348,6 +351,20 @@ describeOncePerSuite('mutual TLS with the generated identities', () => {
       expect(server.accepted).toEqual([]);
     } finally {
       await server.close();
+    }
+    // Why: an auditing server that does not reject shows OpenSSL's verdict on each.
+    const audit = await serve({ key: tlsKey(dir, 'payserv'), cert: tlsPem(dir, 'payserv'), ca }, false);
+    try {
+      await connect(audit.port, { key: tlsKey(other, 'pscli'), cert: tlsPem(other, 'pscli'), ca });
+      await connect(audit.port, { key: read(pkiPaths(dir).signerKey('admin')), cert: read(pkiPaths(dir).signerCert('admin')), ca });
+      await connect(audit.port, { key: tlsKey(dir, 'pscli'), cert: tlsPem(dir, 'pscli'), ca });
+      expect(audit.accepted).toEqual([
+        { peerOU: 'pscli', protocol: 'TLSv1.3', authorizationError: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' },
+        { peerOU: 'admin', protocol: 'TLSv1.3', authorizationError: 'INVALID_PURPOSE' },
+        { peerOU: 'pscli', protocol: 'TLSv1.3' },
+      ]);
+    } finally {
+      await audit.close();
     }
   });
 
