@@ -35,14 +35,23 @@ export function coinIdOf(view: LedgerView, value: unknown): number {
   throw new CliError(`unknown coin ${JSON.stringify(s)}; known: ${[...view.coins.values()].map((c) => c.tag).join(', ') || 'none'}`, EXIT.USAGE);
 }
 
+export interface TerminalProgress {
+  (what: string, done: number, total?: number): void;
+  /** Clears the progress line. */
+  end(): void;
+}
+
 /** A progress line on a terminal, nothing otherwise (logs and pipes stay clean). */
-export function terminalProgress(ctx: Context): (what: string, done: number, total?: number) => void {
+export function terminalProgress(ctx: Context): TerminalProgress {
   const tty = (ctx.io.stderr as { isTTY?: boolean }).isTTY === true && !ctx.json;
   let last = 0;
-  return (what, done, total) => {
+  let shown = false;
+  const tick = (what: string, done: number, total?: number) => {
     const now = Date.now();
     if (!tty || now - last < 200) return;
     last = now;
-    ctx.io.stderr.write(`\r${what}: ${done}${total ? `/${total}` : ''}   `);
+    shown = true;
+    ctx.io.stderr.write(`\r\x1b[K${what}: ${done}${total ? `/${total}` : ''}`);
   };
+  return Object.assign(tick, { end: () => void (shown && ctx.io.stderr.write('\r\x1b[K')) });
 }

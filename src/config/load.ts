@@ -5,7 +5,7 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { parse, TomlError } from 'smol-toml';
 import type { z } from 'zod';
 import type { DatabaseSettings } from '../db/open.js';
-import { baseShape, fileSchema, SERVICES, type FileConfig, type LogLevel, type Service } from './schema.js';
+import { baseShape, DEFAULT_LOG_LEVEL, fileSchema, SERVICES, type FileConfig, type LogLevel, type Service } from './schema.js';
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -157,6 +157,6 @@ export async function loadConfig<S extends Service>(service: S, path?: string, o
       poolSize: database.pool_size,
       statementTimeoutMs: database.statement_timeout_ms,
     },
-    log: { level: log.level },
+    log: { level: log.level ?? DEFAULT_LOG_LEVEL[service] },
   } as Config<S>;
 }

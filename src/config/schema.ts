@@ -32,8 +32,15 @@ const database = table({
 });
 
 const log = table({
-  level: z.enum(LOG_LEVELS, { error: `expected one of ${LOG_LEVELS.join(', ')}` }).default('info'),
+  // No default here: it depends on the service (see DEFAULT_LOG_LEVEL).
+  level: z.enum(LOG_LEVELS, { error: `expected one of ${LOG_LEVELS.join(', ')}` }).optional(),
 });
+
+/**
+ * pscli reports on stdout and its checks mean "clean" by saying nothing, so it logs only warnings by
+ * default; the services log every event.
+ */
+export const DEFAULT_LOG_LEVEL: Record<Service, LogLevel> = { pscli: 'warn', payserv: 'info', dbgw: 'info', esman: 'info' };
 
 /** Settings every service shares. `prefault` (not `default`) so an absent table still gets its inner defaults. */
 export const baseShape = {

@@ -15,8 +15,7 @@ type R = Record<string, unknown>;
 
 /** Coins are a small table, but still bounded: past this, something is wrong with the database. */
 const COINS_MAX = 1000;
-const ACCOUNT = { user: 0, coin: 0, id: 0 };
-type AccountKey = typeof ACCOUNT;
+type AccountKey = { user: number; coin: number; id: number };
 
 export async function loadCoins(db: Queryable): Promise<Signed<Coin>[]> {
   const rows = await db.query(`SELECT ${COIN_COLUMNS} FROM coins_coin ORDER BY id LIMIT ${COINS_MAX + 1}`);

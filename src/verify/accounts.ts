@@ -50,7 +50,7 @@ export async function verifyAllAccounts(view: LedgerView, report: (p: Problem) =
     if (dbCp) await checkpoints.next();
     const trusted = await userCheckpoint(view, key.user, key.coin, dbCp);
     trusted.problems.forEach(report);
-    if (dbCp && (await view.local.getUser(key.user, key.coin))) matchedCheckpoints++;
+    if (dbCp && trusted.localFound) matchedCheckpoints++;
     const coin = view.coins.get(key.coin);
     if (!coin) report(problem('finances_user_balance_transaction', userKey(key.user, key.coin), 'unknown_coin', `rows for unknown coin ${key.coin}`));
     const v = new AccountVerifier(key.user, key.coin, view.book, EMPTY_ACCOUNT, dbCp, coin?.feeUserId ?? null);

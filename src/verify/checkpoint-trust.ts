@@ -13,6 +13,8 @@ export interface TrustedCheckpoint<T> {
   /** The checkpoint to start from, or null: start from the beginning of history. */
   checkpoint: Signed<T> | null;
   problems: Problem[];
+  /** Whether the local store holds a copy (whatever it says). */
+  localFound: boolean;
 }
 
 export async function userCheckpoint(view: LedgerView, userId: number, coinId: number, dbCopy?: Signed<UserCheckpoint> | null): Promise<TrustedCheckpoint<UserCheckpoint>> {
@@ -27,7 +29,7 @@ export async function userCheckpoint(view: LedgerView, userId: number, coinId: n
     if (why) problems.push(problem('finances_user_balance_checkpoints', row, 'signature', why));
     if (db.userId !== userId || db.coinId !== coinId) problems.push(problem('finances_user_balance_checkpoints', row, 'checkpoint_key', 'checkpoint of another account'));
   }
-  return { checkpoint: problems.length ? null : db, problems };
+  return { checkpoint: problems.length ? null : db, problems, localFound: local !== null };
 }
 
 export async function coinCheckpoint(view: LedgerView, coinId: number): Promise<TrustedCheckpoint<CoinCheckpoint>> {
@@ -41,5 +43,5 @@ export async function coinCheckpoint(view: LedgerView, coinId: number): Promise<
     const why = view.book.check(encodeCoinCheckpoint(db), db.sigKeyId, db.signature, CHECKPOINT_SIGNER, db.madeAt);
     if (why) problems.push(problem('finances_coin_checkpoints', row, 'signature', why));
   }
-  return { checkpoint: problems.length ? null : db, problems };
+  return { checkpoint: problems.length ? null : db, problems, localFound: local !== null };
 }

@@ -34,7 +34,7 @@ export function register(program: Command): void {
           else ctx.print(formatProblem(p));
         }, progress);
       });
-      progress('', 0);
+      progress.end();
       ctx.log.info({ check: c.check, problems: summary.problems, ...summary.counts }, summary.problems ? 'check found problems' : 'check clean');
       if (ctx.json) ctx.printJson({ check: c.check, clean: summary.problems === 0, problems, counts: summary.counts });
       return summary.problems ? EXIT.PROBLEMS : EXIT.OK;

@@ -57,6 +57,7 @@ export function register(program: Command): void {
       const progress = terminalProgress(ctx);
       const signers = { admin: loadSigner(ctx.stateDir, 'admin'), autopay: loadSigner(ctx.stateDir, 'autopay'), payserv: loadSigner(ctx.stateDir, 'payserv') };
       const report = await withDb(ctx, (db) => seedLedger(db, signers, { ...opts, onProgress: progress }));
+      progress.end();
       ctx.log.info(report, 'ledger seeded');
       if (ctx.json) ctx.printJson(report);
       else ctx.print(`seeded ${report.coins.join(', ')}: ${report.users} users, ${report.wallets} wallets, ${report.blocks} blocks, ${report.credits} credits, ${report.withdrawals} withdrawals (${report.declined} declined), ${report.corrections} corrections`);

@@ -1,0 +1,132 @@
+// The operator's workflow through pscli, as the runbook has it: pki init → db migrate → ledger seed →
+// checks (silent when clean) → a database attacker → checks name the row and exit 1.
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { EXIT } from '../src/cli/exit.js';
+import { main as pscli } from '../src/cli/pscli.js';
+import type { Env } from '../src/config/load.js';
+import { openDatabase } from '../src/db/open.js';
+import { createPgDatabase, backend, type TestDatabase } from './support/db.js';
+import { tmpStateDir } from './support/tmp.js';
+
+interface Run { code: number; stdout: string; stderr: string }
+
+async function run(argv: string[], env: Env): Promise<Run> {
+  let stdout = '';
+  let stderr = '';
+  const code = await pscli(argv, { stdout: { write: (s: string) => (stdout += s) }, stderr: { write: (s: string) => (stderr += s) }, env });
+  return { code, stdout, stderr };
+}
+
+const dropLater: TestDatabase[] = [];
+afterEach(async () => {
+  await Promise.all(dropLater.splice(0).map((t) => t.drop()));
+});
+
+async function workspace(): Promise<{ stateDir: string; env: Env }> {
+  const stateDir = await tmpStateDir();
+  if (backend() === 'pglite') return { stateDir, env: { PAYSERV_STATE_DIR: stateDir } };
+  const t = await createPgDatabase();
+  dropLater.push(t);
+  return { stateDir, env: { PAYSERV_STATE_DIR: stateDir, DATABASE_URL: t.url } };
+}
+
+async function seeded(): Promise<{ stateDir: string; env: Env }> {
+  const w = await workspace();
+  expect((await run(['pki', 'init'], w.env)).code).toBe(EXIT.OK);
+  expect((await run(['db', 'migrate'], w.env)).code).toBe(EXIT.OK);
+  const seed = await run(['ledger', 'seed', '--users', '15', '--blocks', '3', '--withdrawals', '8', '--coins', 'ETH,ZEC'], w.env);
+  expect(seed.code, seed.stderr).toBe(EXIT.OK);
+  expect(seed.stdout).toMatch(/seeded ETH, ZEC: 15 users, 30 wallets, 6 blocks/);
+  return w;
+}
+
+async function attack(w: { stateDir: string; env: Env }, sql: string): Promise<void> {
+  const db = await openDatabase({ url: w.env.DATABASE_URL }, w.stateDir);
+  try {
+    await db.exec(sql);
+  } finally {
+    await db.close();
+  }
+}
+
+// Every pscli command opens the embedded database from disk (seconds on PGlite): a workflow needs minutes, not the default.
+describe('pscli: the operator workflow', { timeout: 180_000 }, () => {
+  it('prints nothing and exits 0 on a clean ledger, for every check', async () => {
+    const w = await seeded();
+    for (const argv of [['checkbalanceerrors'], ['checkbalances'], ['checkcoins'], ['checkwallets'], ['checkproxypools'],
+      ['checkproxypool', '--coin', 'ZEC'], ['checkbalance', '--user', '1001', '--coin', 'ETH']]) {
+      const r = await run(argv, w.env);
+      expect({ argv, code: r.code, stdout: r.stdout, stderr: r.stderr }).toEqual({ argv, code: EXIT.OK, stdout: '', stderr: '' });
+    }
+    const j = await run(['--json', 'checkbalanceerrors'], w.env);
+    const doc = JSON.parse(j.stdout) as { clean: boolean; problems: unknown[]; counts: Record<string, number> };
+    expect(doc.clean).toBe(true);
+    expect(doc.problems).toEqual([]);
+    expect(doc.counts.wallets).toBe(30);
+  });
+
+  it('reports a tampered credit with a line naming the table and row, exit 1, and --json lists it', async () => {
+    const w = await seeded();
+    await attack(w, `ALTER TABLE finances_user_balance_transaction DISABLE TRIGGER USER;
+      UPDATE finances_user_balance_transaction SET amount = amount * 2 WHERE id = (SELECT min(id) FROM finances_user_balance_transaction WHERE type = 'block')`);
+    const [row] = await (async () => {
+      const db = await openDatabase({ url: w.env.DATABASE_URL }, w.stateDir);
+      try {
+        return await db.query<{ id: number }>(`SELECT min(id) AS id FROM finances_user_balance_transaction WHERE type = 'block'`);
+      } finally {
+        await db.close();
+      }
+    })();
+    const r = await run(['checkbalanceerrors'], w.env);
+    expect(r.code).toBe(EXIT.PROBLEMS);
+    expect(r.stdout).toContain(`finances_user_balance_transaction id=${row?.id}: signature does not match the record`);
+    const j = JSON.parse((await run(['--json', 'checkbalances'], w.env)).stdout) as { clean: boolean; problems: Array<{ table: string; row: string; code: string }> };
+    expect(j.clean).toBe(false);
+    expect(j.problems).toContainEqual(expect.objectContaining({ table: 'finances_user_balance_transaction', row: `id=${row?.id}`, code: 'signature' }));
+  });
+
+  it('refuses bad input with a named error and changes nothing', async () => {
+    const w = await seeded();
+    const bad = join(w.stateDir, 'not-a-cert.pem');
+    writeFileSync(bad, '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n');
+    const cases: Array<[string[], RegExp]> = [
+      [['loadcert', join(w.stateDir, 'missing.pem')], /cannot read certificate file .*missing\.pem/],
+      [['loadcert', bad], /not-a-cert\.pem: not a parseable X\.509 certificate/],
+      [['loadcert', join(w.stateDir, 'pki', 'tls', 'pscli.crt')], /TLS certificate, not a ledger signer/],
+      [['checkbalance', '--user', '0', '--coin', 'ETH'], /--user must be a positive integer/],
+      [['checkproxypool', '--coin', 'NOPE'], /unknown coin "NOPE"/],
+      [['pki', 'init'], /a PKI already exists/],
+      [['ledger', 'seed', '--users', '-3'], /--users must be a positive integer/],
+      [['ledger', 'wallet', '--user', '5', '--coin', 'ETH', '--address', '0x1234'], /--address: not a valid ETH address/],
+    ];
+    for (const [argv, message] of cases) {
+      const r = await run(argv, w.env);
+      expect(r.code, argv.join(' ')).toBe(EXIT.USAGE);
+      expect(r.stderr, argv.join(' ')).toMatch(message);
+    }
+    // Nothing was written by the refused commands: the ledger is exactly as clean and as large as before.
+    const j = JSON.parse((await run(['--json', 'checkbalanceerrors'], w.env)).stdout) as { clean: boolean; counts: Record<string, number> };
+    expect(j.clean).toBe(true);
+    expect(j.counts.wallets).toBe(30);
+    expect(j.counts.certs).toBe(3);
+  });
+
+  it('writes through the ledger commands: coin, wallet, block, request', async () => {
+    const w = await seeded();
+    const coin = await run(['ledger', 'coin', '--tag', 'ETC', '--name', 'Ethereum Classic', '--decimals', '18', '--fee', '0.001', '--min', '0.1', '--fee-user', '1'], w.env);
+    expect(coin.code, coin.stderr).toBe(EXIT.OK);
+    const wallet = await run(['--json', 'ledger', 'wallet', '--user', '7', '--coin', 'ETC', '--address', '0x52908400098527886E0F7030069857D2E4169EE7'], w.env);
+    expect(wallet.code, wallet.stderr).toBe(EXIT.OK);
+    const walletId = (JSON.parse(wallet.stdout) as { id: number }).id;
+    const block = await run(['ledger', 'block', '--coin', 'ETC', '--hash', '0xabc', '--credit', '7=1.5', '--credit', '8=0.25', '--pool-fee', '0.0175'], w.env);
+    expect(block.code, block.stderr).toBe(EXIT.OK);
+    const req = await run(['--json', 'ledger', 'request', '--wallet', String(walletId), '--amount', '1.2'], w.env);
+    expect(req.code, req.stderr).toBe(EXIT.OK);
+    expect(JSON.parse(req.stdout)).toMatchObject({ status: 'processing' });
+    expect((await run(['checkbalanceerrors'], w.env)).code).toBe(EXIT.OK);
+    const pool = JSON.parse((await run(['--json', 'checkproxypool', '--coin', 'ETC'], w.env)).stdout) as { clean: boolean };
+    expect(pool.clean).toBe(true);
+  });
+});
