@@ -6,20 +6,19 @@
 //  3. peak memory of the full check.
 // Readable lines on stdout, progress on stderr, and a final JSON summary as the last stdout line.
 import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { advanceUserCheckpoint } from '../src/checkpoints/advance.js';
 import { LocalCheckpointStore } from '../src/checkpoints/local-store.js';
 import { runCheck } from '../src/checks/run.js';
-import { AccountVerifier, EMPTY_ACCOUNT } from '../src/ledger/account.js';
 import { encodeCredit } from '../src/ledger/encoding.js';
 import { formatProblem, type Problem } from '../src/ledger/problem.js';
 import type { Credit, Signed } from '../src/ledger/records.js';
-import { getCredit, lastCreditOf, streamAllCredits } from '../src/store/reads.js';
+import { getCredit, lastCreditOf } from '../src/store/reads.js';
 import { verifyAccount } from '../src/verify/account.js';
-import { withIncomeFlags } from '../src/verify/batch.js';
 import { openView } from '../src/verify/view.js';
 import { measureEd25519 } from './crypto-rate.js';
+import { inMemory, readOnly, type InMemory } from './decompose.js';
 import { openBenchDatabase, type BenchDatabase } from './database.js';
 import {
   BIG_USER, buildManyAccounts, buildSingleAccounts, creditNewBlocks, FIRST_USER, planManyAccounts, setUpCoin, setUpPki, SMALL_USER,
@@ -73,7 +72,7 @@ async function runBench(s: BenchSettings, bench: BenchDatabase, stateDir: string
   line('back end', `${db.kind}: ${bench.where}`);
   line('scale (BENCH_CREDITS)', `${fmt.int(plan.credits)} credits over ${fmt.int(plan.accounts)} accounts, ${fmt.int(plan.blockSize)} miners per block`);
   line('single-account histories', `small ${fmt.int(s.smallHistory)} rows, large ${fmt.int(s.bigHistory)} rows (target), ${s.newCredits} new credits after the checkpoint`);
-  line('machine', `node ${process.version}, ${(await import('node:os')).cpus().length} CPUs`);
+  line('machine', `node ${process.version}, ${cpus().length} CPUs, load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
 
   const pki = await setUpPki(stateDir, db);
   const coinA = await setUpCoin(db, pki.admin, 'BENCHA');
@@ -89,13 +88,13 @@ async function runBench(s: BenchSettings, bench: BenchDatabase, stateDir: string
   line('rows written', `${fmt.int(build.rows)} credits (${fmt.int(build.rows - build.blocks)} miners' + ${build.blocks} fee) + ${build.incomeRows} income rows`);
   line('build time', `${fmt.s(build.ms)}, ${fmt.rate(rate(build.rows + build.incomeRows, build.ms))} rows written and signed`);
 
-  // ── 2. Raw Ed25519 rate, same key type, same process ──
+  // ── 2. Raw Ed25519 rate (before and after the full check: the machine's load may change), same key, same process ──
   const sample = (await getCredit(db, (await lastCreditOf(db, FIRST_USER, coinA.id))?.id ?? 0)) as Signed<Credit>;
   const messageBytes = encodeCredit(sample).length;
+  const adminKey = pki.trust.check(pki.adminCertPem).cert.publicKey;
   progress(`raw Ed25519 over ${messageBytes}-byte messages`);
-  const view0 = await openView(db, pki.trust, new LocalCheckpointStore(stateDir));
-  const adminCert = pki.trust.check(pki.adminCertPem);
-  const raw = measureEd25519(pki.admin, adminCert.cert.publicKey, messageBytes);
+  const rawBefore = measureEd25519(pki.admin, adminKey, messageBytes);
+  const loadBefore = loadavg()[0] as number;
 
   // ── 3. Full check with memory sampling ──
   progress('full check (runCheck balances)');
@@ -111,6 +110,9 @@ async function runBench(s: BenchSettings, bench: BenchDatabase, stateDir: string
   });
   const fullMs = performance.now() - t0;
   const mem = sampler.stop();
+  const loadAfter = loadavg()[0] as number;
+  const rawAfter = measureEd25519(pki.admin, adminKey, messageBytes);
+  const rawVerify = (rawBefore.verifyPerSec + rawAfter.verifyPerSec) / 2;
   problemsSeen += summary.problems;
   if (summary.problems) failures.push(`full check: ${summary.problems} problems, e.g. ${problems.slice(0, 3).map(formatProblem).join('; ')}`);
   const checked = summary.counts.credits ?? 0;
@@ -119,35 +121,26 @@ async function runBench(s: BenchSettings, bench: BenchDatabase, stateDir: string
   heading("2. full verification (runCheck(view, 'balances'))");
   line('credits verified', `${fmt.int(checked)} in ${fmt.int(summary.counts.accounts ?? 0)} accounts, ${summary.problems} problems`);
   line('full check time', `${fmt.s(fullMs)}, ${fmt.rate(fullRate)}`);
-  line('raw Ed25519 verify (node:crypto, same key)', `${fmt.rate(raw.verifyPerSec)} over ${raw.messageBytes}-byte messages (${fmt.int(raw.verifications)} verifications)`);
-  line('raw Ed25519 sign (for the build)', fmt.rate(raw.signPerSec));
-  line('ratio full check / raw verify', `${fmt.ratio(fullRate / raw.verifyPerSec)}`);
+  line('raw Ed25519 verify (node:crypto, same key)', `${fmt.rate(rawVerify)} over ${messageBytes}-byte messages (before ${fmt.rate(rawBefore.verifyPerSec)}, after ${fmt.rate(rawAfter.verifyPerSec)})`);
+  line('raw Ed25519 sign (what the build pays)', fmt.rate((rawBefore.signPerSec + rawAfter.signPerSec) / 2));
+  line('ratio full check / raw verify', fmt.ratio(fullRate / rawVerify));
+  line('load average (1 min) before / after', `${loadBefore.toFixed(2)} / ${loadAfter.toFixed(2)} on ${cpus().length} CPUs`);
 
-  // Where the rest of the time goes: the same rows read without verification, and verified without reading.
-  progress('decomposition: stream only');
-  const t1 = performance.now();
-  let streamed = 0;
-  const kept: Signed<Credit>[] = [];
-  for await (const [c] of withIncomeFlags(db, streamAllCredits(db))) {
-    streamed++;
-    if (kept.length < 20_000) kept.push(c);
+  let parts: { read: { rows: number; ms: number }; mem: InMemory } | null = null;
+  if (s.decompose) {
+    progress('decomposition: the same credits streamed without verification');
+    const tickRead = throttled();
+    const t = performance.now();
+    const r = await readOnly(db, 5000, (n) => tickRead(() => `read only: ${fmt.int(n)} rows, ${fmt.s(performance.now() - t)}`));
+    const m = inMemory(r.kept, view.book, adminKey, coinA.feeUserId);
+    parts = { read: { rows: r.rows, ms: r.ms }, mem: m };
+    const readRate = rate(r.rows, r.ms);
+    heading('2b. where the full check spends its time');
+    line('read only (stream + income flags, no verify)', `${fmt.rate(readRate)} (${fmt.int(r.rows)} rows in ${fmt.s(r.ms)})`);
+    line('verify only (AccountVerifier, rows in memory)', `${fmt.rate(m.verifierPerSec)} vs raw verify of the same rows ${fmt.rate(m.rawPerSec)}: ratio ${fmt.ratio(m.verifierPerSec / m.rawPerSec)}`);
+    line('encodeCredit alone', fmt.rate(m.encodePerSec));
+    line('model 1/(1/read + 1/verify)', `${fmt.rate(1 / (1 / readRate + 1 / m.verifierPerSec))} (measured full check ${fmt.rate(fullRate)})`);
   }
-  const streamMs = performance.now() - t1;
-  const t2 = performance.now();
-  let v: AccountVerifier | null = null;
-  for (const c of kept) {
-    if (!v || v.userId !== c.userId || v.coinId !== c.coinId) {
-      v?.finish();
-      v = new AccountVerifier(c.userId, c.coinId, view0.book, EMPTY_ACCOUNT, null, coinA.feeUserId);
-    }
-    v.credit(c, true);
-  }
-  const verifyOnlyMs = performance.now() - t2;
-  const inMemRate = rate(kept.length, verifyOnlyMs);
-  const streamRate = rate(streamed, streamMs);
-  line('read only (stream + income flags, no verify)', `${fmt.rate(streamRate)} (${fmt.int(streamed)} rows in ${fmt.s(streamMs)})`);
-  line('verify only (AccountVerifier, rows in memory)', `${fmt.rate(inMemRate)} (${fmt.int(kept.length)} rows)`);
-  line('model 1/(1/read + 1/verify)', `${fmt.rate(1 / (1 / streamRate + 1 / inMemRate))} (measured full check: ${fmt.rate(fullRate)})`);
 
   heading('3. peak memory of the full check (peak minus baseline after GC)');
   line('RSS', `+${fmt.mb(mem.delta.rss)} (baseline ${fmt.mb(mem.baseline.rss)}, peak ${fmt.mb(mem.peak.rss)})`);
@@ -216,22 +209,29 @@ async function runBench(s: BenchSettings, bench: BenchDatabase, stateDir: string
   line('full verification of the large one, for scale', `${fmt.s(advBig.ms)} (×${fmt.int(advBig.ms / incBig)} the incremental one)`);
 
   // ── 6. Appending to a coin whose chain head is far behind another coin's ──
-  // appendIncome reads the coin's last income by `WHERE coin_id = $1 ORDER BY id DESC LIMIT 1`.
-  const appendTimes = async (coin: typeof coinA) => {
-    const ts: number[] = [];
-    for (let i = 0; i < 5; i++) {
+  // appendIncome finds the coin's chain head with the query below, and no index has (coin_id, id):
+  // the plan is either a backward primary-key scan filtering coin_id, or all of the coin's rows then a sort.
+  const lastIncomeSql = 'SELECT id, amount, balance_before FROM finances_proxypool_transactions WHERE coin_id = $1 ORDER BY id DESC LIMIT 1';
+  const planOf = async (coinId: number) => {
+    const rows = await db.query(`EXPLAIN ${lastIncomeSql}`, [coinId]);
+    const lines = rows.map((r) => String(Object.values(r)[0]));
+    return (lines.find((l) => /Scan/.test(l)) ?? lines[0] ?? '?').replace(/^[\s>-]+/, '').replace(/\s+\(cost.*$/, '');
+  };
+  const appendTimes = { a: [] as number[], b: [] as number[] };
+  for (let i = 0; i < 10; i++) {
+    for (const [coin, ts] of [[coinB, appendTimes.b], [coinA, appendTimes.a]] as const) {
       const t = performance.now();
       await creditNewBlocks(db, pki.admin, coin, [FIRST_USER], 1);
       ts.push(performance.now() - t);
     }
-    return median(ts);
-  };
-  const appendB = await appendTimes(coinB);
-  const appendA = await appendTimes(coinA);
-  heading('6. appending one 1-credit block (creditBlock), median of 5');
-  line(`to BENCHB (last income is the newest row)`, fmt.ms(appendB));
-  line(`to BENCHA (last income behind ${fmt.int(single.incomeRows)} BENCHB rows)`, fmt.ms(appendA));
-  line('ratio', fmt.ratio(appendA / appendB));
+  }
+  const appendA = median(appendTimes.a);
+  const appendB = median(appendTimes.b);
+  const planA = await planOf(coinA.id);
+  const planB = await planOf(coinB.id);
+  heading('6. appending one 1-credit block (creditBlock), median of 10, alternating');
+  line(`to BENCHB (${fmt.int(single.incomeRows + 10)} income rows, the newest)`, `${fmt.ms(appendB)}; chain-head plan: ${planB}`);
+  line(`to BENCHA (${fmt.int(build.incomeRows + 10)} income rows, behind BENCHB's)`, `${fmt.ms(appendA)}; chain-head plan: ${planA}`);
 
   const totalMs = performance.now() - started;
   heading('run');
@@ -246,9 +246,14 @@ async function runBench(s: BenchSettings, bench: BenchDatabase, stateDir: string
     build: { creditRows: build.rows, incomeRows: build.incomeRows, blocks: build.blocks, seconds: round(build.ms / 1000), rowsPerSec: Math.round(rate(build.rows + build.incomeRows, build.ms)) },
     fullCheck: {
       credits: checked, accounts: summary.counts.accounts ?? 0, problems: summary.problems, seconds: round(fullMs / 1000), rowsPerSec: Math.round(fullRate),
-      rawVerifyPerSec: Math.round(raw.verifyPerSec), rawSignPerSec: Math.round(raw.signPerSec), messageBytes: raw.messageBytes,
-      ratioToRawVerify: round(fullRate / raw.verifyPerSec, 3),
-      readOnlyRowsPerSec: Math.round(streamRate), verifyOnlyRowsPerSec: Math.round(inMemRate),
+      rawVerifyPerSec: Math.round(rawVerify), rawVerifyBeforeAfter: [Math.round(rawBefore.verifyPerSec), Math.round(rawAfter.verifyPerSec)],
+      rawSignPerSec: Math.round((rawBefore.signPerSec + rawAfter.signPerSec) / 2), messageBytes,
+      ratioToRawVerify: round(fullRate / rawVerify, 3), loadAvgBeforeAfter: [round(loadBefore, 2), round(loadAfter, 2)],
+      parts: parts && {
+        readOnlyRowsPerSec: Math.round(rate(parts.read.rows, parts.read.ms)), readOnlySeconds: round(parts.read.ms / 1000),
+        verifyOnlyRowsPerSec: Math.round(parts.mem.verifierPerSec), rawSameRowsPerSec: Math.round(parts.mem.rawPerSec),
+        verifierToRaw: round(parts.mem.verifierPerSec / parts.mem.rawPerSec, 3), encodePerSec: Math.round(parts.mem.encodePerSec),
+      },
     },
     memory: {
       rssPeakMinusBaselineMiB: round(mem.delta.rss / 2 ** 20), heapUsedPeakMinusBaselineMiB: round(mem.delta.heapUsed / 2 ** 20),
@@ -265,8 +270,9 @@ async function runBench(s: BenchSettings, bench: BenchDatabase, stateDir: string
       ratioLargeToSmall: round(incBig / incSmall, 3),
       firstCheckpointSeconds: { small: round(advSmall.ms / 1000, 2), large: round(advBig.ms / 1000, 2) },
     },
-    appendMs: { headIsNewest: round(appendB, 2), headBehindOtherCoin: round(appendA, 2), otherCoinIncomeRows: single.incomeRows },
+    appendMs: { bigCoin: round(appendB, 2), smallCoin: round(appendA, 2), bigCoinPlan: planB, smallCoinPlan: planA },
     totalSeconds: round(totalMs / 1000),
+    loadAvgEnd: round(loadavg()[0] as number, 2),
     problems: problemsSeen,
     failures,
   };

@@ -21,11 +21,13 @@ export interface BenchSettings {
   reps: number;
   /** Wall-clock budget for building the large history, in seconds (BENCH_BIG_BUDGET_S); past it the history stops where it is. */
   bigBudgetSeconds: number;
+  /** Also time the full check's parts: the same rows streamed without verification, and verified in memory (BENCH_DECOMPOSE=0: skip). */
+  decompose: boolean;
   /** PostgreSQL server to create the bench database on (DATABASE_URL); absent: embedded PGlite. */
   databaseUrl: string | undefined;
 }
 
-const ENV: Record<keyof Omit<BenchSettings, 'databaseUrl'>, string> = {
+const ENV: Record<keyof Omit<BenchSettings, 'databaseUrl' | 'decompose'>, string> = {
   credits: 'BENCH_CREDITS',
   creditsPerAccount: 'BENCH_CREDITS_PER_ACCOUNT',
   blockSize: 'BENCH_BLOCK',
@@ -48,8 +50,9 @@ environment:
   BENCH_BIG_OTHERS           other users credited in each block of that history (default 2)
   BENCH_BIG_TX_BLOCKS        blocks per transaction when building it (default 200)
   BENCH_NEW_CREDITS          credits after the checkpoint (default 10)
-  BENCH_REPS                 repetitions of each incremental verification (default 15)
+  BENCH_REPS                 repetitions of each incremental verification (default 25)
   BENCH_BIG_BUDGET_S         time budget for building the large history (default 300)
+  BENCH_DECOMPOSE            1: also time reading and verifying separately (default 1)
   DATABASE_URL               PostgreSQL server: a fresh payserv_bench_<random> database is created and dropped there
 `;
 
@@ -80,8 +83,9 @@ export function loadSettings(argv: readonly string[], env: NodeJS.ProcessEnv = p
     bigOthers: int(ENV.bigOthers, get('bigOthers'), 2, 0),
     blocksPerTx: int(ENV.blocksPerTx, get('blocksPerTx'), 200, 1),
     newCredits: int(ENV.newCredits, get('newCredits'), 10, 1),
-    reps: int(ENV.reps, get('reps'), 15, 1),
+    reps: int(ENV.reps, get('reps'), 25, 1),
     bigBudgetSeconds: int(ENV.bigBudgetSeconds, get('bigBudgetSeconds'), 300, 1),
+    decompose: (over.BENCH_DECOMPOSE ?? env.BENCH_DECOMPOSE ?? '1') !== '0',
     databaseUrl: env.DATABASE_URL || undefined,
   };
 }

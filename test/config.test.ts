@@ -28,7 +28,9 @@ describeOncePerSuite('loadConfig', () => {
     expect(c.file).toBeNull();
     expect(c.stateDir).toBe(join(home, '.local', 'state', 'payserv'));
     expect(c.database).toEqual({ url: undefined, poolSize: 10, statementTimeoutMs: 60_000 });
-    expect(c.log.level).toBe('info');
+    // pscli's checks are silent when clean, so it logs warnings only; the services log every event.
+    expect(c.log.level).toBe('warn');
+    expect((await loadConfig('payserv', undefined, { env: { HOME: home } })).log.level).toBe('info');
   });
 
   it('honours XDG_STATE_HOME for the default state directory', async () => {

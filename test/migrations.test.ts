@@ -18,7 +18,7 @@ async function fresh(): Promise<Db> {
 /** A database with no schema at all, through the real adapter of this back end. */
 async function empty(): Promise<Db> {
   if (backend() === 'pglite') {
-    const db = await openPglite(undefined);
+    const db = await openPglite();
     open.push(db);
     return db;
   }

@@ -17,7 +17,7 @@ describe(`freshDb (${backend()})`, () => {
     const db = await freshDb();
     open.push(db);
     expect(db.kind).toBe(backend());
-    const reference = await openPglite(undefined);
+    const reference = await openPglite();
     open.push(reference);
     const [a] = await db.query(TYPES_SQL);
     const [b] = await reference.query(TYPES_SQL);

@@ -10,7 +10,7 @@ import { CHECKS, type CheckArgs, type CheckName } from '../src/checks/run.js';
 import type { Queryable } from '../src/db/db.js';
 import { encodeCredit } from '../src/ledger/encoding.js';
 import { formatProblem, userKey, type Problem } from '../src/ledger/problem.js';
-import type { Credit } from '../src/ledger/records.js';
+import type { Coin, Credit, Signed } from '../src/ledger/records.js';
 import { formatAmount, parseAmount, ZERO } from '../src/money/amount.js';
 import { loadRootPair } from '../src/pki/files.js';
 import { createRoot, issueCert, type IssuedPair } from '../src/pki/issue.js';
@@ -19,6 +19,8 @@ import { registerCert } from '../src/pki/register.js';
 import { Signer } from '../src/pki/signer.js';
 import { lastCreditOf } from '../src/store/reads.js';
 import { creditBlock } from '../src/writer/blocks.js';
+import { declineWithdrawal, requestWithdrawal } from '../src/writer/withdrawals.js';
+import { verifyAccount } from '../src/verify/account.js';
 import { testLedger, type TestLedger } from './support/ledger.js';
 
 const CERTS = 'crypto_certs';
@@ -169,10 +171,12 @@ const middleIncome = (l: TestLedger) =>
     `SELECT p.id, p.coin_id, n.id AS next_id FROM ${INCOME} p JOIN ${INCOME} n ON n.coin_id = p.coin_id AND n.prev_id = p.id
      WHERE p.kind = 'block' ORDER BY p.id LIMIT 1`);
 
-/** A withdrawal request still in 'processing', with a later withdrawal in its account. */
+/** A withdrawal request still in 'processing', with a later withdrawal in its account, and another user's wallet of its coin. */
 const openWithdrawal = (l: TestLedger) =>
-  find<Account & { id: number; next_id: number; wallet_id: number }>(l, 'open withdrawal with a successor',
-    `SELECT w.id, w.user_id, w.coin_id, w.wallet_id, n.id AS next_id FROM ${WITHDRAWALS} w
+  find<Account & { id: number; next_id: number; other_wallet_id: number }>(l, 'open withdrawal with a successor',
+    `SELECT w.id, w.user_id, w.coin_id, n.id AS next_id,
+       (SELECT min(o.id) FROM ${WALLETS} o WHERE o.coin_id = w.coin_id AND o.user_id <> w.user_id) AS other_wallet_id
+     FROM ${WITHDRAWALS} w
      JOIN ${WITHDRAWALS} n ON n.user_id = w.user_id AND n.coin_id = w.coin_id AND n.prev_id = w.id
      WHERE w.status = 'processing' ORDER BY w.id LIMIT 1`);
 
@@ -202,7 +206,6 @@ const rowOf = (row: number | string) => (typeof row === 'number' ? `id=${row}` :
 /** Runs a check and asserts that each wanted problem (table, exact row, code) is among what it reports. */
 async function expectReported(l: TestLedger, check: CheckName, args: CheckArgs, ...want: Want[]): Promise<Problem[]> {
   const ps = await l.problems(check, args);
-  if (process.env.DUMP) console.log(`== ${expect.getState().currentTestName} :: ${check} ${JSON.stringify(args)}\n${ps.map(show).join("\n")}`);
   const lines = ps.map(formatProblem);
   for (const [table, row, code] of want) {
     const hit = ps.find((p) => p.table === table && p.row === rowOf(row) && p.code === code);
@@ -287,10 +290,7 @@ describe('a clean ledger', () => {
 });
 
 describe('tampered credits', () => {
-  it.each([
-    { column: 'amount', scope: 'account and pool' },
-    { column: 'balance_before', scope: 'account' },
-  ] as const)('changing a credit\'s $column is reported on the credit', async ({ column }) => {
+  it.each(['amount', 'balance_before'] as const)('changing a credit\'s %s is reported on the credit', async (column) => {
     const l = await cleanLedger();
     const c = await middleCredit(l);
     const before = await owners(l.db);
@@ -398,7 +398,7 @@ describe('tampered credits', () => {
     const c = await middleCredit(l);
     const to = await otherMiner(l, c);
     const before = await owners(l.db);
-    await asAttacker(l, [[`UPDATE ${CREDITS} SET user_id = $2 WHERE id = $1`, [c.id, to.user_id]]]);
+    await asAttacker(l, [dropUniqueConstraints(CREDITS), [`UPDATE ${CREDITS} SET user_id = $2 WHERE id = $1`, [c.id, to.user_id]]]);
 
     const all = await expectReported(l, 'balanceerrors', {}, [CREDITS, c.id, 'signature'], [CREDITS, c.next_id, 'chain']);
     await expectReported(l, 'balance', balanceOf(to), [CREDITS, c.id, 'signature']);
@@ -426,6 +426,7 @@ describe('tampered credits', () => {
     const before = await owners(l.db);
     // What a compromised pool back end could write: a perfectly good admin-signed credit for a block that was never mined.
     const ghost = await nextCredit(l, a, newBlockHash());
+    // An INSERT passes every guard the database has: the triggers only refuse UPDATE and DELETE.
     await asAttacker(l, [insertCredit(ghost, signedBy(l.signers.admin, ghost))], { triggers: 'on' });
 
     const all = await expectReported(l, 'balanceerrors', {}, [CREDITS, ghost.id, 'ghost']);
@@ -467,13 +468,14 @@ describe('tampered pool income', () => {
 
 describe('tampered withdrawals', () => {
   it.each([
-    { column: 'amount', value: (_w: { wallet_id: number }) => 'amount + 0.001' },
-    { column: 'wallet_id', value: (w: { wallet_id: number }) => String(w.wallet_id + 1) },
-  ])('changing a withdrawal\'s $column is reported on the withdrawal', async ({ column, value }) => {
+    { column: 'amount', set: 'amount = amount + 0.001', params: (w: { id: number }) => [w.id] },
+    // Redirect the payout to another user's (the attacker's) wallet.
+    { column: 'wallet_id', set: 'wallet_id = $2', params: (w: { id: number; other_wallet_id: number }) => [w.id, w.other_wallet_id] },
+  ])('changing a withdrawal\'s $column is reported on the withdrawal', async ({ column, set, params }) => {
     const l = await cleanLedger();
     const w = await openWithdrawal(l);
     const before = await owners(l.db);
-    await asAttacker(l, [[`UPDATE ${WITHDRAWALS} SET ${column} = ${value(w)} WHERE id = $1`, [w.id]]]);
+    await asAttacker(l, [[`UPDATE ${WITHDRAWALS} SET ${set} WHERE id = $1`, params(w)]]);
 
     const want: Want[] = [[WITHDRAWALS, w.id, 'status']];
     // A changed amount also moves every later running debit.
@@ -550,6 +552,41 @@ describe('tampered withdrawals', () => {
     const all = await expectReported(l, 'balanceerrors', {}, ...want);
     await expectReported(l, 'balance', balanceOf(w), ...want);
     expect(await blastRadius(l, all, before)).toEqual([acct(w)]);
+  });
+});
+
+describe('a rolled-back tail of the withdrawal chain', () => {
+  // Found by this suite: a decline after a still-open request sits beyond the final prefix a checkpoint
+  // covers, so cutting it off (reversal and last status entry gone, original back to 'processing')
+  // left a consistent-looking chain. The checkpoint now also pins the chain's head and the open statuses.
+  it('un-declining a withdrawal that follows an open one is reported, incrementally and in full', async () => {
+    const l = await cleanLedger();
+    const view = await l.view();
+    const coin = [...view.coins.values()].find((c) => c.tag === 'ETH') as Signed<Coin>;
+    const [wallet] = await l.db.query<{ id: number; user_id: number; address: string }>(
+      `SELECT id, user_id, address FROM ${WALLETS} WHERE coin_id = $1 ORDER BY id LIMIT 1`, [coin.id]);
+    const who = wallet as { id: number; user_id: number; address: string };
+    await creditBlock(l.db, l.signers.admin, coin, { blockHash: newBlockHash(), shares: [{ userId: who.user_id, amount: parseAmount('5') }], poolFee: ZERO });
+    const ask = { userId: who.user_id, coinId: coin.id, walletId: who.id, address: who.address, amount: parseAmount('1'), fee: coin.withdrawalFee };
+    await l.db.transaction((tx) => requestWithdrawal(tx, l.signers.autopay, ask));
+    const declined = await l.db.transaction((tx) => requestWithdrawal(tx, l.signers.autopay, ask));
+    const { reversal } = await l.db.transaction((tx) => declineWithdrawal(tx, l.signers.payserv, declined.id, 'processing', 'suspicious'));
+    await l.checkpointAll();
+    expect(await l.check('balanceerrors')).toEqual([]);
+    const a: Account = { user_id: who.user_id, coin_id: coin.id };
+
+    await asAttacker(l, [
+      [`DELETE FROM ${STATUS_SIGNATURES} WHERE withdrawal_id = $1 OR (withdrawal_id = $2 AND seq > 0)`, [reversal.id, declined.id]],
+      [`DELETE FROM ${WITHDRAWALS} WHERE id = $1`, [reversal.id]],
+      [`UPDATE ${WITHDRAWALS} SET status = 'processing', status_seq = 0, comment = '' WHERE id = $1`, [declined.id]],
+    ]);
+
+    const want: Want[] = [[USER_CHECKPOINTS, acct(a), 'checkpoint_row_missing'], [USER_CHECKPOINTS, acct(a), 'status_rolled_back']];
+    await expectReported(l, 'balanceerrors', {}, ...want);
+    await expectReported(l, 'balance', balanceOf(a), ...want);
+    // What payserv runs before a payout: the incremental verification from the checkpoint refuses too.
+    const r = await verifyAccount(await l.view(), a.user_id, a.coin_id, 'incremental');
+    expect(r.problems.map((p) => p.code).sort()).toEqual(['checkpoint_row_missing', 'status_rolled_back']);
   });
 });
 

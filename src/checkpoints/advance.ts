@@ -31,16 +31,18 @@ export async function advanceUserCheckpoint(db: Db, view: LedgerView, payserv: S
   await db.transaction(async (tx) => {
     const rows = await tx.query(
       `INSERT INTO finances_user_balance_checkpoints (user_id, coin_id, version, last_credit_id, last_block_hash, credit_total, last_withdrawal_id,
-         debit_total, sent_total, status_count, made_at, sig_key_id, signature)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+         debit_total, sent_total, status_count, head_withdrawal_id, head_debit, open_status_count, made_at, sig_key_id, signature)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $14, $15, $16, $11, $12, $13)
        ON CONFLICT (user_id, coin_id) DO UPDATE SET version = EXCLUDED.version, last_credit_id = EXCLUDED.last_credit_id,
          last_block_hash = EXCLUDED.last_block_hash, credit_total = EXCLUDED.credit_total, last_withdrawal_id = EXCLUDED.last_withdrawal_id,
-         debit_total = EXCLUDED.debit_total, sent_total = EXCLUDED.sent_total, status_count = EXCLUDED.status_count, made_at = EXCLUDED.made_at,
+         debit_total = EXCLUDED.debit_total, sent_total = EXCLUDED.sent_total, status_count = EXCLUDED.status_count,
+         head_withdrawal_id = EXCLUDED.head_withdrawal_id, head_debit = EXCLUDED.head_debit, open_status_count = EXCLUDED.open_status_count, made_at = EXCLUDED.made_at,
          sig_key_id = EXCLUDED.sig_key_id, signature = EXCLUDED.signature
        WHERE finances_user_balance_checkpoints.version = $3 - 1
        RETURNING version`,
       [userId, coinId, next.version, next.lastCreditId, next.lastBlockHash, formatAmount(next.creditTotal), next.lastWithdrawalId,
-        formatAmount(next.debitTotal), formatAmount(next.sentTotal), next.statusCount, at, payserv.keyId, signed.signature],
+        formatAmount(next.debitTotal), formatAmount(next.sentTotal), next.statusCount, at, payserv.keyId, signed.signature,
+        next.headWithdrawalId, formatAmount(next.headDebit), next.openStatusCount],
     );
     if (rows.length !== 1) throw new Error(`checkpoint of user ${userId} coin ${coinId} moved concurrently (expected version ${next.version - 1})`);
   });

@@ -11,7 +11,8 @@ export function userCheckpointJson(c: Signed<UserCheckpoint>): StoredCheckpoint 
   return {
     user_id: c.userId, coin_id: c.coinId, version: c.version, last_credit_id: c.lastCreditId, last_block_hash: c.lastBlockHash,
     credit_total: formatAmount(c.creditTotal), last_withdrawal_id: c.lastWithdrawalId, debit_total: formatAmount(c.debitTotal),
-    sent_total: formatAmount(c.sentTotal), status_count: c.statusCount, made_at: c.madeAt.toISOString(), sig_key_id: c.sigKeyId, signature: hex(c.signature),
+    sent_total: formatAmount(c.sentTotal), status_count: c.statusCount, head_withdrawal_id: c.headWithdrawalId, head_debit: formatAmount(c.headDebit),
+    open_status_count: c.openStatusCount, made_at: c.madeAt.toISOString(), sig_key_id: c.sigKeyId, signature: hex(c.signature),
   };
 }
 
@@ -38,7 +39,8 @@ export function userCheckpointFromJson(j: StoredCheckpoint): Signed<UserCheckpoi
     lastCreditId: field(j, 'last_credit_id', isInt), lastBlockHash: field(j, 'last_block_hash', isStr),
     creditTotal: parseAmount(field(j, 'credit_total', isStr)), lastWithdrawalId: field(j, 'last_withdrawal_id', isInt),
     debitTotal: parseAmount(field(j, 'debit_total', isStr)), sentTotal: parseAmount(field(j, 'sent_total', isStr)),
-    statusCount: field(j, 'status_count', isInt), madeAt: new Date(field(j, 'made_at', isStr)),
+    statusCount: field(j, 'status_count', isInt), headWithdrawalId: field(j, 'head_withdrawal_id', isInt),
+    headDebit: parseAmount(field(j, 'head_debit', isStr)), openStatusCount: field(j, 'open_status_count', isInt), madeAt: new Date(field(j, 'made_at', isStr)),
     sigKeyId: j.sig_key_id === null ? null : field(j, 'sig_key_id', isStr), signature: isStr(sig) ? Buffer.from(sig, 'hex') : null,
   };
 }

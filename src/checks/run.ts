@@ -31,7 +31,12 @@ class TooManyProblems extends Error {}
 
 export async function runCheck(view: LedgerView, check: CheckName, args: CheckArgs, report: (p: Problem) => void, progress?: Progress): Promise<CheckSummary> {
   let n = 0;
+  // Some findings are reached by two paths (a ghost by its account and by its pool): one line each.
+  const seen = new Set<string>();
   const counted = (p: Problem) => {
+    const key = `${p.table}\n${p.row}\n${p.code}\n${p.detail}`;
+    if (seen.has(key)) return;
+    seen.add(key);
     report(p);
     if (++n >= PROBLEMS_MAX) throw new TooManyProblems();
   };

@@ -18,5 +18,5 @@ export async function openDatabase(settings: DatabaseSettings, stateDir: string)
   }
   const dir = join(stateDir, 'db');
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  return openPglite(dir);
+  return openPglite({ dataDir: dir });
 }

@@ -24,15 +24,19 @@ export interface AccountState {
   debitTotal: Amount;
   sentTotal: Amount;
   statusCount: number;
+  headWithdrawalId: number;
+  headDebit: Amount;
+  openStatusCount: number;
 }
 
 export const EMPTY_ACCOUNT: AccountState = {
   lastCreditId: 0, lastBlockHash: '', creditTotal: ZERO, lastWithdrawalId: 0, debitTotal: ZERO, sentTotal: ZERO, statusCount: 0,
+  headWithdrawalId: 0, headDebit: ZERO, openStatusCount: 0,
 };
 
 export function stateOf(cp: UserCheckpoint): AccountState {
-  const { lastCreditId, lastBlockHash, creditTotal, lastWithdrawalId, debitTotal, sentTotal, statusCount } = cp;
-  return { lastCreditId, lastBlockHash, creditTotal, lastWithdrawalId, debitTotal, sentTotal, statusCount };
+  const { lastCreditId, lastBlockHash, creditTotal, lastWithdrawalId, debitTotal, sentTotal, statusCount, headWithdrawalId, headDebit, openStatusCount } = cp;
+  return { lastCreditId, lastBlockHash, creditTotal, lastWithdrawalId, debitTotal, sentTotal, statusCount, headWithdrawalId, headDebit, openStatusCount };
 }
 
 export interface AccountResult {
@@ -61,6 +65,13 @@ export class AccountVerifier {
   /** The final prefix, while every withdrawal so far is final. */
   #final: { lastId: number; debit: Amount; sent: Amount; statusCount: number };
   #prefixOpen = true;
+  /** Signed status entries of the withdrawals after the final prefix. */
+  #openStatus = 0;
+  /** The trusted checkpoint, in both modes: its head must still be there and its open statuses not fewer. */
+  readonly #reference: UserCheckpoint | null;
+  #headSeen: boolean;
+  /** Signed status entries of the withdrawals that were open at the reference checkpoint. */
+  #referenceOpenStatus = 0;
   #pendingDebit: Amount = ZERO;
   readonly #open: Withdrawal[] = [];
   readonly #seen = new Map<number, Seen>();
@@ -79,16 +90,20 @@ export class AccountVerifier {
     compareWith: UserCheckpoint | null = null,
     /** The coin's fee user: only it may receive fee credits. */
     readonly feeUserId: number | null = null,
+    /** Incremental mode: the checkpoint the start state came from. */
+    startedFrom: UserCheckpoint | null = null,
   ) {
     this.#key = userKey(userId, coinId);
     this.#book = book;
-    this.#credit = { lastId: start.lastCreditId, total: start.creditTotal };
+    this.#credit = { lastId: start.lastCreditId, total: start.creditTotal, lastAt: 0 };
     this.#lastBlockHash = start.lastBlockHash;
-    this.#debit = { lastId: start.lastWithdrawalId, total: start.debitTotal };
+    this.#debit = { lastId: start.lastWithdrawalId, total: start.debitTotal, lastAt: 0 };
     this.#final = { lastId: start.lastWithdrawalId, debit: start.debitTotal, sent: start.sentTotal, statusCount: start.statusCount };
     this.#compareWith = compareWith;
     this.#creditBoundarySeen = !compareWith || compareWith.lastCreditId === 0;
     this.#withdrawalBoundarySeen = !compareWith || compareWith.lastWithdrawalId === 0;
+    this.#reference = compareWith ?? startedFrom;
+    this.#headSeen = !this.#reference || this.#reference.headWithdrawalId <= this.#reference.lastWithdrawalId;
     if (compareWith) this.#compareAtStart(compareWith);
   }
 
@@ -107,6 +122,7 @@ export class AccountVerifier {
     if (end !== cp.creditTotal || c.blockHash !== cp.lastBlockHash) {
       this.#add(CHECKPOINTS, this.#key, 'checkpoint_mismatch', `credit ${c.id} no longer ends at the checkpoint's total ${formatAmount(cp.creditTotal)}`);
     }
+    this.#credit = { ...this.#credit, lastAt: c.createdAt.getTime() };
   }
 
   /** In incremental mode: the checkpoint's last covered withdrawal must still be there, final, and end at its debit. */
@@ -120,11 +136,12 @@ export class AccountVerifier {
       this.#add(CHECKPOINTS, this.#key, 'checkpoint_mismatch', `withdrawal ${w.id} no longer ends at the checkpoint's debit ${formatAmount(cp.debitTotal)}`);
     }
     if (!isFinal(w.status)) this.#add(WITHDRAWALS, w.id, 'status_rolled_back', `covered by a checkpoint as final, but now ${w.status}`);
+    this.#debit = { ...this.#debit, lastAt: w.createdAt.getTime() };
   }
 
   credit(c: Signed<Credit>, hasIncome: boolean): void {
     if (c.userId !== this.userId || c.coinId !== this.coinId) throw new Error('credit fed to the wrong account');
-    const { head, faults } = followChain(this.#credit, { id: c.id, prevId: c.prevId, amount: c.amount, before: c.balanceBefore }, 'balance_before');
+    const { head, faults } = followChain(this.#credit, { id: c.id, prevId: c.prevId, amount: c.amount, before: c.balanceBefore, at: c.createdAt }, 'balance_before');
     for (const f of faults) this.#add(CREDITS, c.id, 'chain', f);
     this.#credit = head;
     this.#lastBlockHash = c.blockHash;
@@ -146,7 +163,7 @@ export class AccountVerifier {
   /** `parent`: for a reversal whose original precedes the verified range, the original as read. */
   withdrawal(w: Withdrawal, history: readonly StatusSignature[], parent: Withdrawal | null = null): void {
     if (w.userId !== this.userId || w.coinId !== this.coinId) throw new Error('withdrawal fed to the wrong account');
-    const { head, faults } = followChain(this.#debit, { id: w.id, prevId: w.prevId, amount: w.amount, before: w.debitBefore }, 'debit_before');
+    const { head, faults } = followChain(this.#debit, { id: w.id, prevId: w.prevId, amount: w.amount, before: w.debitBefore, at: w.createdAt }, 'debit_before');
     for (const f of faults) this.#add(WITHDRAWALS, w.id, 'chain', f);
     this.#debit = head;
     for (const f of checkHistory(w, history, this.#book)) this.#add(WITHDRAWALS, w.id, 'status', f);
@@ -156,7 +173,10 @@ export class AccountVerifier {
     if (!isFinal(w.status)) {
       this.#prefixOpen = false;
       this.#open.push(w);
-    } else if (this.#prefixOpen) {
+    }
+    if (!this.#prefixOpen) {
+      this.#openStatus += w.statusSeq + 1;
+    } else {
       this.#final = {
         lastId: w.id,
         debit: head.total,
@@ -164,6 +184,9 @@ export class AccountVerifier {
         statusCount: this.#final.statusCount + w.statusSeq + 1,
       };
     }
+    this.#atReferenceHead(w, head.total);
+    const ref = this.#reference;
+    if (ref && w.id > ref.lastWithdrawalId && w.id <= ref.headWithdrawalId) this.#referenceOpenStatus += w.statusSeq + 1;
     const cp = this.#compareWith;
     if (cp && w.id <= cp.lastWithdrawalId) {
       if (!isFinal(w.status)) this.#add(WITHDRAWALS, w.id, 'status_rolled_back', `covered by a checkpoint as final, but now ${w.status}`);
@@ -175,6 +198,16 @@ export class AccountVerifier {
             `withdrawals up to ${w.id} sum to debit ${formatAmount(f.debit)}, sent ${formatAmount(f.sent)}, ${f.statusCount} statuses; the checkpoint says ${formatAmount(cp.debitTotal)}, ${formatAmount(cp.sentTotal)}, ${cp.statusCount}`);
         }
       }
+    }
+  }
+
+  /** The chain's head at the checkpoint must still be there, and still end at the same debit. */
+  #atReferenceHead(w: Withdrawal, end: Amount): void {
+    const ref = this.#reference;
+    if (!ref || w.id !== ref.headWithdrawalId || ref.headWithdrawalId <= ref.lastWithdrawalId) return;
+    this.#headSeen = true;
+    if (end !== ref.headDebit) {
+      this.#add(CHECKPOINTS, this.#key, 'checkpoint_mismatch', `withdrawal ${w.id} ends at debit ${formatAmount(end)}; at the checkpoint it ended at ${formatAmount(ref.headDebit)}`);
     }
   }
 
@@ -207,6 +240,14 @@ export class AccountVerifier {
     if (cp && !this.#withdrawalBoundarySeen) {
       this.#add(CHECKPOINTS, this.#key, 'checkpoint_row_missing', `withdrawal ${cp.lastWithdrawalId} covered by the checkpoint is gone`);
     }
+    const ref = this.#reference;
+    if (ref && !this.#headSeen) {
+      this.#add(CHECKPOINTS, this.#key, 'checkpoint_row_missing', `withdrawal ${ref.headWithdrawalId}, the last one at the checkpoint, is gone (history cut?)`);
+    }
+    if (ref && this.#referenceOpenStatus < ref.openStatusCount) {
+      this.#add(CHECKPOINTS, this.#key, 'status_rolled_back',
+        `withdrawals ${ref.lastWithdrawalId + 1}..${ref.headWithdrawalId} have ${this.#referenceOpenStatus} signed statuses, fewer than the ${ref.openStatusCount} at the checkpoint (a status was rolled back)`);
+    }
     const committedDebit = sub(this.#debit.total, this.#pendingDebit);
     if (committedDebit > this.#credit.total) {
       this.#add(WITHDRAWALS, this.#key, 'overdrawn',
@@ -222,6 +263,9 @@ export class AccountVerifier {
         debitTotal: this.#final.debit,
         sentTotal: this.#final.sent,
         statusCount: this.#final.statusCount,
+        headWithdrawalId: this.#debit.lastId,
+        headDebit: this.#debit.total,
+        openStatusCount: this.#openStatus,
       },
       creditTotal: this.#credit.total,
       debitTotal: this.#debit.total,

@@ -6,6 +6,8 @@ import { add, formatAmount, type Amount } from '../money/amount.js';
 export interface ChainHead {
   lastId: number;
   total: Amount;
+  /** created_at of the last row in ms, 0 when unknown: a chain never goes back in time, so a retired key cannot backdate into it. */
+  lastAt: number;
 }
 
 export interface ChainLink {
@@ -13,9 +15,10 @@ export interface ChainLink {
   prevId: number;
   amount: Amount;
   before: Amount;
+  at: Date;
 }
 
-export const GENESIS: ChainHead = { lastId: 0, total: 0n as Amount };
+export const GENESIS: ChainHead = { lastId: 0, total: 0n as Amount, lastAt: 0 };
 
 /** The head after `link`, and what is wrong with it; after a break the chain resynchronises on the row, so one break is one problem. */
 export function followChain(head: ChainHead, link: ChainLink, totalName: string): { head: ChainHead; faults: string[] } {
@@ -27,5 +30,6 @@ export function followChain(head: ChainHead, link: ChainLink, totalName: string)
   if (link.before !== head.total) {
     faults.push(`${totalName} ${formatAmount(link.before)} should be ${formatAmount(head.total)}`);
   }
-  return { head: { lastId: link.id, total: add(link.before, link.amount) }, faults };
+  if (link.at.getTime() < head.lastAt) faults.push(`created_at ${link.at.toISOString()} is before the previous row's ${new Date(head.lastAt).toISOString()}`);
+  return { head: { lastId: link.id, total: add(link.before, link.amount), lastAt: link.at.getTime() }, faults };
 }

@@ -113,7 +113,9 @@ export function encodeUserCheckpoint(c: UserCheckpoint): Uint8Array {
   return encode('user_checkpoint', [
     ['user_id', int(c.userId)], ['coin_id', int(c.coinId)], ['version', int(c.version)], ['last_credit_id', int(c.lastCreditId)],
     ['last_block_hash', str(c.lastBlockHash)], ['credit_total', amount(c.creditTotal)], ['last_withdrawal_id', int(c.lastWithdrawalId)],
-    ['debit_total', amount(c.debitTotal)], ['sent_total', amount(c.sentTotal)], ['status_count', int(c.statusCount)], ['made_at', time(c.madeAt)],
+    ['debit_total', amount(c.debitTotal)], ['sent_total', amount(c.sentTotal)], ['status_count', int(c.statusCount)],
+    ['head_withdrawal_id', int(c.headWithdrawalId)], ['head_debit', amount(c.headDebit)], ['open_status_count', int(c.openStatusCount)],
+    ['made_at', time(c.madeAt)],
   ]);
 }
 

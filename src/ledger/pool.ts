@@ -29,7 +29,8 @@ export function poolStateOf(cp: CoinCheckpoint): PoolState {
 
 /** The credits of one block as the database holds them. */
 export interface BlockCredits {
-  sum: Amount;
+  /** null: the credits' sum is beyond NUMERIC(50,20), which no honest block reaches. */
+  sum: Amount | null;
   count: number;
 }
 
@@ -47,7 +48,7 @@ export class PoolVerifier {
   constructor(coin: Coin, book: CertBook, start: PoolState, compareWith: CoinCheckpoint | null = null) {
     this.#coin = coin;
     this.#book = book;
-    this.#head = { lastId: start.lastIncomeId, total: start.poolBalance };
+    this.#head = { lastId: start.lastIncomeId, total: start.poolBalance, lastAt: 0 };
     this.#lastBlockHash = start.lastBlockHash;
     this.#fee = { lastId: start.lastFeeCreditId, total: start.feeTotal };
     this.#compareWith = compareWith;
@@ -61,15 +62,16 @@ export class PoolVerifier {
 
   income(p: Signed<PoolIncome>, block: BlockCredits): void {
     if (p.coinId !== this.#coin.id) throw new Error('income fed to the wrong coin');
-    const { head, faults } = followChain(this.#head, { id: p.id, prevId: p.prevId, amount: p.amount, before: p.balanceBefore }, 'balance_before');
+    const { head, faults } = followChain(this.#head, { id: p.id, prevId: p.prevId, amount: p.amount, before: p.balanceBefore, at: p.createdAt }, 'balance_before');
     for (const f of faults) this.#add(INCOME, p.id, 'chain', f);
     this.#head = head;
     this.#lastBlockHash = p.blockHash;
     const why = this.#book.check(encodePoolIncome(p), p.sigKeyId, p.signature, incomeSigner(p), p.createdAt);
     if (why) this.#add(INCOME, p.id, 'signature', why);
     if (block.sum !== p.amount || block.count !== p.creditCount) {
+      const got = block.sum === null ? 'more than NUMERIC(50,20) holds' : formatAmount(block.sum);
       this.#add(INCOME, p.id, 'reconciliation',
-        `block ${p.blockHash}: income ${formatAmount(p.amount)} in ${p.creditCount} credits, but its credits sum to ${formatAmount(block.sum)} in ${block.count}`);
+        `block ${p.blockHash}: income ${formatAmount(p.amount)} in ${p.creditCount} credits, but its credits sum to ${got} in ${block.count}`);
     }
     const cp = this.#compareWith;
     if (cp && p.id === cp.lastIncomeId) {

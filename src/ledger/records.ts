@@ -119,6 +119,11 @@ export interface UserCheckpoint {
   sentTotal: Amount;
   /** Status signatures of the covered withdrawals: a rolled-back status removes one. */
   statusCount: number;
+  /** The last withdrawal of the whole chain, open ones included, and the debit after it: the tail cannot be cut. */
+  headWithdrawalId: number;
+  headDebit: Amount;
+  /** Signed status entries of the withdrawals after the final prefix, up to the head: statuses only ever add entries. */
+  openStatusCount: number;
   madeAt: Date;
 }
 

@@ -3,7 +3,7 @@ import { streamPages } from '../db/stream.js';
 import type { CertRow } from '../ledger/certbook.js';
 import type { BlockCredits } from '../ledger/pool.js';
 import type { Coin, CoinCheckpoint, Credit, PoolIncome, Signed, StatusSignature, UserCheckpoint, Wallet, Withdrawal } from '../ledger/records.js';
-import { parseAmount, type Amount } from '../money/amount.js';
+import { AmountError, parseAmount, type Amount } from '../money/amount.js';
 import {
   COIN_CHECKPOINT_COLUMNS, COIN_COLUMNS, CREDIT_COLUMNS, INCOME_COLUMNS, STATUS_COLUMNS, USER_CHECKPOINT_COLUMNS, WALLET_COLUMNS,
   WITHDRAWAL_COLUMNS, toCoin, toCoinCheckpoint, toCredit, toIncome, toStatusSignature, toUserCheckpoint, toWallet, toWithdrawal,
@@ -149,8 +149,18 @@ export async function blockCredits(db: Queryable, coinId: number, hashes: readon
   const rows = await db.query<{ block_hash: string; total: string; n: number }>(
     `SELECT block_hash, sum(amount)::text AS total, count(*)::bigint AS n FROM finances_user_balance_transaction
      WHERE coin_id = $1 AND block_hash = ANY($2::text[]) GROUP BY block_hash`, [coinId, [...new Set(hashes)]]);
-  for (const r of rows) out.set(r.block_hash, { sum: parseAmount(r.total, 'block sum'), count: r.n });
+  for (const r of rows) out.set(r.block_hash, { sum: amountOrNull(r.total), count: r.n });
   return out;
+}
+
+/** An aggregate of attacker-written rows may not fit an amount: that is a finding, not a crash. */
+function amountOrNull(text: string): Amount | null {
+  try {
+    return parseAmount(text, 'sum');
+  } catch (e) {
+    if (e instanceof AmountError) return null;
+    throw e;
+  }
 }
 
 /** Credits of a coin whose block has no pool income at all. */

@@ -119,12 +119,15 @@ export function toStatusSignature(r: R): StatusSignature {
 }
 
 export const USER_CHECKPOINT_COLUMNS =
-  'user_id, coin_id, version, last_credit_id, last_block_hash, credit_total, last_withdrawal_id, debit_total, sent_total, status_count, made_at, sig_key_id, signature';
+  'user_id, coin_id, version, last_credit_id, last_block_hash, credit_total, last_withdrawal_id, debit_total, sent_total, status_count, ' +
+  'head_withdrawal_id, head_debit, open_status_count, made_at, sig_key_id, signature';
 export function toUserCheckpoint(r: R): Signed<UserCheckpoint> {
   return {
     userId: num(r, 'user_id'), coinId: num(r, 'coin_id'), version: num(r, 'version'), lastCreditId: num(r, 'last_credit_id'),
     lastBlockHash: text(r, 'last_block_hash'), creditTotal: amount(r, 'credit_total'), lastWithdrawalId: num(r, 'last_withdrawal_id'),
-    debitTotal: amount(r, 'debit_total'), sentTotal: amount(r, 'sent_total'), statusCount: num(r, 'status_count'), madeAt: date(r, 'made_at'), ...sig(r),
+    debitTotal: amount(r, 'debit_total'), sentTotal: amount(r, 'sent_total'), statusCount: num(r, 'status_count'),
+    headWithdrawalId: num(r, 'head_withdrawal_id'), headDebit: amount(r, 'head_debit'), openStatusCount: num(r, 'open_status_count'),
+    madeAt: date(r, 'made_at'), ...sig(r),
   };
 }
 

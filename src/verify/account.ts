@@ -28,7 +28,7 @@ export async function verifyAccount(view: LedgerView, userId: number, coinId: nu
     return { ...r, problems: [...trusted.problems, ...r.problems], checkpoint: null };
   }
   const incremental = mode === 'incremental' && cp !== null;
-  const v = new AccountVerifier(userId, coinId, view.book, incremental ? stateOf(cp) : EMPTY_ACCOUNT, incremental ? null : cp, coin.feeUserId);
+  const v = new AccountVerifier(userId, coinId, view.book, incremental ? stateOf(cp) : EMPTY_ACCOUNT, incremental ? null : cp, coin.feeUserId, incremental ? cp : null);
   if (incremental) {
     v.boundaryCredit(cp.lastCreditId ? await getCredit(view.db, cp.lastCreditId) : null, cp);
     v.boundaryWithdrawal(cp.lastWithdrawalId ? await getWithdrawal(view.db, cp.lastWithdrawalId) : null, cp);

@@ -18,9 +18,13 @@ export interface TrustedCheckpoint<T> {
 }
 
 export async function userCheckpoint(view: LedgerView, userId: number, coinId: number, dbCopy?: Signed<UserCheckpoint> | null): Promise<TrustedCheckpoint<UserCheckpoint>> {
+  const row = userKey(userId, coinId);
+  if (!(userId > 0 && coinId > 0)) {
+    // No honest row has such ids (the writer never makes them), and the local store cannot name them.
+    return { checkpoint: null, problems: [problem('finances_user_balance_transaction', row, 'invalid_key', 'rows of an account with a non-positive user or coin id')], localFound: false };
+  }
   const db = dbCopy === undefined ? await getUserCheckpoint(view.db, userId, coinId) : dbCopy;
   const local = await view.local.getUser(userId, coinId);
-  const row = userKey(userId, coinId);
   const problems: Problem[] = [];
   const diff = compareWithLocal(db ? userCheckpointJson(db) : null, local);
   if (diff) problems.push(problem('finances_user_balance_checkpoints', row, 'checkpoint_local', diff));
