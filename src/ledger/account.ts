@@ -4,7 +4,7 @@ import { followChain, type ChainHead } from './chain.js';
 import { encodeCredit } from './encoding.js';
 import { checkHistory } from './history.js';
 import { problem, userKey, type Problem } from './problem.js';
-import type { Credit, Signed, StatusSignature, UserCheckpoint, Withdrawal } from './records.js';
+import type { AccountSummary, Credit, Signed, StatusSignature, UserCheckpoint, Withdrawal } from './records.js';
 import { creditSigner } from './roles.js';
 import { isFinal } from './status.js';
 
@@ -15,19 +15,8 @@ const CREDITS = 'finances_user_balance_transaction';
 const WITHDRAWALS = 'finances_withdrawal_transaction';
 const CHECKPOINTS = 'finances_user_balance_checkpoints';
 
-/** What a checkpoint summarises: the credit chain, and the prefix of withdrawals that are all final. */
-export interface AccountState {
-  lastCreditId: number;
-  lastBlockHash: string;
-  creditTotal: Amount;
-  lastWithdrawalId: number;
-  debitTotal: Amount;
-  sentTotal: Amount;
-  statusCount: number;
-  headWithdrawalId: number;
-  headDebit: Amount;
-  openStatusCount: number;
-}
+/** What a checkpoint summarises: the credit chain, the prefix of withdrawals that are all final, and the chain's head. */
+export type AccountState = AccountSummary;
 
 export const EMPTY_ACCOUNT: AccountState = {
   lastCreditId: 0, lastBlockHash: '', creditTotal: ZERO, lastWithdrawalId: 0, debitTotal: ZERO, sentTotal: ZERO, statusCount: 0,

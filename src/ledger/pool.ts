@@ -3,7 +3,7 @@ import type { CertBook } from './certbook.js';
 import { followChain, type ChainHead } from './chain.js';
 import { encodePoolIncome } from './encoding.js';
 import { problem, type Problem } from './problem.js';
-import type { Coin, CoinCheckpoint, Credit, PoolIncome, Signed } from './records.js';
+import type { Coin, CoinCheckpoint, Credit, PoolIncome, PoolSummary, Signed } from './records.js';
 import { incomeSigner } from './roles.js';
 
 // Verification of one coin's pool income, free of I/O: the running pool balance, each block's income
@@ -12,13 +12,7 @@ import { incomeSigner } from './roles.js';
 const INCOME = 'finances_proxypool_transactions';
 const CHECKPOINTS = 'finances_coin_checkpoints';
 
-export interface PoolState {
-  lastIncomeId: number;
-  poolBalance: Amount;
-  lastBlockHash: string;
-  lastFeeCreditId: number;
-  feeTotal: Amount;
-}
+export type PoolState = PoolSummary;
 
 export const EMPTY_POOL: PoolState = { lastIncomeId: 0, poolBalance: ZERO, lastBlockHash: '', lastFeeCreditId: 0, feeTotal: ZERO };
 

@@ -106,10 +106,8 @@ export interface StatusSignature extends StatusEntry, Signature {
   withdrawalId: number;
 }
 
-export interface UserCheckpoint {
-  userId: number;
-  coinId: number;
-  version: number;
+/** What a user checkpoint summarises: the verified state of one (user, coin) account. */
+export interface AccountSummary {
   lastCreditId: number;
   lastBlockHash: string;
   creditTotal: Amount;
@@ -124,16 +122,26 @@ export interface UserCheckpoint {
   headDebit: Amount;
   /** Signed status entries of the withdrawals after the final prefix, up to the head: statuses only ever add entries. */
   openStatusCount: number;
+}
+
+export interface UserCheckpoint extends AccountSummary {
+  userId: number;
+  coinId: number;
+  version: number;
   madeAt: Date;
 }
 
-export interface CoinCheckpoint {
-  coinId: number;
-  version: number;
+/** What a coin checkpoint summarises: a coin's verified pool income and fee credits. */
+export interface PoolSummary {
   lastIncomeId: number;
   poolBalance: Amount;
   lastBlockHash: string;
   lastFeeCreditId: number;
   feeTotal: Amount;
+}
+
+export interface CoinCheckpoint extends PoolSummary {
+  coinId: number;
+  version: number;
   madeAt: Date;
 }

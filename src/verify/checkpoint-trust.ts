@@ -4,7 +4,11 @@ import { problem, userKey, type Problem } from '../ledger/problem.js';
 import type { CoinCheckpoint, Signed, UserCheckpoint } from '../ledger/records.js';
 import { CHECKPOINT_SIGNER } from '../ledger/roles.js';
 import { getCoinCheckpoint, getUserCheckpoint } from '../store/reads.js';
+import type { StoredCheckpoint } from '../checkpoints/local-store.js';
 import type { LedgerView } from './view.js';
+
+const USER_TABLE = 'finances_user_balance_checkpoints';
+const COIN_TABLE = 'finances_coin_checkpoints';
 
 // A database checkpoint counts only if it is signed by payserv and identical to the local copy that
 // the database cannot reach. Anything else (rolled back, replaced, deleted, inserted) is a problem.
@@ -17,6 +21,20 @@ export interface TrustedCheckpoint<T> {
   localFound: boolean;
 }
 
+/** The judgement both kinds share: identical to the local copy, and signed by payserv when it was made. */
+function judge<T extends { madeAt: Date }>(view: LedgerView, table: string, row: string, db: Signed<T> | null, dbJson: StoredCheckpoint | null,
+  local: StoredCheckpoint | null, encoded: Uint8Array | null, extra: Problem[] = []): TrustedCheckpoint<T> {
+  const problems: Problem[] = [];
+  const diff = compareWithLocal(dbJson, local);
+  if (diff) problems.push(problem(table, row, 'checkpoint_local', diff));
+  if (db && encoded) {
+    const why = view.book.check(encoded, db.sigKeyId, db.signature, CHECKPOINT_SIGNER, db.madeAt);
+    if (why) problems.push(problem(table, row, 'signature', why));
+  }
+  problems.push(...extra);
+  return { checkpoint: problems.length ? null : db, problems, localFound: local !== null };
+}
+
 export async function userCheckpoint(view: LedgerView, userId: number, coinId: number, dbCopy?: Signed<UserCheckpoint> | null): Promise<TrustedCheckpoint<UserCheckpoint>> {
   const row = userKey(userId, coinId);
   if (!(userId > 0 && coinId > 0)) {
@@ -25,27 +43,12 @@ export async function userCheckpoint(view: LedgerView, userId: number, coinId: n
   }
   const db = dbCopy === undefined ? await getUserCheckpoint(view.db, userId, coinId) : dbCopy;
   const local = await view.local.getUser(userId, coinId);
-  const problems: Problem[] = [];
-  const diff = compareWithLocal(db ? userCheckpointJson(db) : null, local);
-  if (diff) problems.push(problem('finances_user_balance_checkpoints', row, 'checkpoint_local', diff));
-  if (db) {
-    const why = view.book.check(encodeUserCheckpoint(db), db.sigKeyId, db.signature, CHECKPOINT_SIGNER, db.madeAt);
-    if (why) problems.push(problem('finances_user_balance_checkpoints', row, 'signature', why));
-    if (db.userId !== userId || db.coinId !== coinId) problems.push(problem('finances_user_balance_checkpoints', row, 'checkpoint_key', 'checkpoint of another account'));
-  }
-  return { checkpoint: problems.length ? null : db, problems, localFound: local !== null };
+  const wrongKey = db && (db.userId !== userId || db.coinId !== coinId) ? [problem(USER_TABLE, row, 'checkpoint_key', 'checkpoint of another account')] : [];
+  return judge(view, USER_TABLE, row, db, db ? userCheckpointJson(db) : null, local, db ? encodeUserCheckpoint(db) : null, wrongKey);
 }
 
 export async function coinCheckpoint(view: LedgerView, coinId: number): Promise<TrustedCheckpoint<CoinCheckpoint>> {
   const db = await getCoinCheckpoint(view.db, coinId);
   const local = await view.local.getCoin(coinId);
-  const row = `coin=${coinId}`;
-  const problems: Problem[] = [];
-  const diff = compareWithLocal(db ? coinCheckpointJson(db) : null, local);
-  if (diff) problems.push(problem('finances_coin_checkpoints', row, 'checkpoint_local', diff));
-  if (db) {
-    const why = view.book.check(encodeCoinCheckpoint(db), db.sigKeyId, db.signature, CHECKPOINT_SIGNER, db.madeAt);
-    if (why) problems.push(problem('finances_coin_checkpoints', row, 'signature', why));
-  }
-  return { checkpoint: problems.length ? null : db, problems, localFound: local !== null };
+  return judge(view, COIN_TABLE, `coin=${coinId}`, db, db ? coinCheckpointJson(db) : null, local, db ? encodeCoinCheckpoint(db) : null);
 }
