@@ -15,10 +15,11 @@ export interface MinedBlock {
 
 /** Credits a mined block: its pool income, each miner's credit and the pool's fee credit, signed by admin, in one transaction. */
 export async function creditBlock(db: Db, admin: Signer, coin: Coin, block: MinedBlock): Promise<AppendedIncome> {
+  if (block.poolFee < 0n) throw new Error(`block ${block.blockHash}: the pool fee cannot be negative`);
   if (block.shares.some((s) => s.userId === coin.feeUserId)) {
     throw new Error(`the fee user ${coin.feeUserId} cannot also be a miner of block ${block.blockHash}`);
   }
   const shares: CreditShare[] = block.shares.map((s) => ({ userId: s.userId, amount: s.amount, type: 'block' }));
   if (block.poolFee > 0n) shares.push({ userId: coin.feeUserId, amount: block.poolFee, type: 'fee' });
-  return db.transaction((tx) => appendIncome(tx, admin, { coinId: coin.id, blockHash: block.blockHash, kind: 'block', shares, at: block.at ?? new Date() }));
+  return db.transaction((tx) => appendIncome(tx, admin, { coinId: coin.id, blockHash: block.blockHash, kind: 'block', shares, ...(block.at ? { at: block.at } : {}) }));
 }

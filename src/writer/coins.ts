@@ -4,6 +4,8 @@ import type { Coin, Signed } from '../ledger/records.js';
 import { formatAmount, type Amount } from '../money/amount.js';
 import type { Signer } from '../pki/signer.js';
 import { COIN_COLUMNS, toCoin } from '../store/rows.js';
+import { COIN_SIGNER } from '../ledger/roles.js';
+import { assertRole } from './signing.js';
 
 export interface CoinSpec {
   tag: string;
@@ -19,6 +21,7 @@ export interface CoinSpec {
 
 /** Registers a coin, or updates the one with that tag, signed by the admin who reviewed it. */
 export async function registerCoin(db: Queryable, admin: Signer, spec: CoinSpec, at = new Date()): Promise<Signed<Coin>> {
+  assertRole(admin, COIN_SIGNER, 'coins');
   const [row] = await db.query(
     `INSERT INTO coins_coin (tag, name, active, network, decimals, confirmations, withdrawal_fee, min_withdrawal, fee_user_id, updated_at)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
@@ -34,6 +37,7 @@ export async function registerCoin(db: Queryable, admin: Signer, spec: CoinSpec,
 
 /** Signs a coin exactly as it is now; the caller has shown it to an operator for review. */
 export async function signCoin(db: Queryable, admin: Signer, coin: Coin): Promise<Signed<Coin>> {
+  assertRole(admin, COIN_SIGNER, 'coins');
   const signature = admin.sign(encodeCoin(coin));
   const rows = await db.query(`UPDATE coins_coin SET sig_key_id = $2, signature = $3 WHERE id = $1 AND updated_at = $4 RETURNING ${COIN_COLUMNS}`,
     [coin.id, admin.keyId, signature, coin.updatedAt]);

@@ -9,5 +9,5 @@ export async function applyCorrection(db: Db, payserv: Signer, c: { userId: numb
   if (c.amount === 0n) throw new Error('a correction of zero changes nothing');
   const blockHash = `correction:${c.reference ?? randomUUID()}`;
   return db.transaction((tx) =>
-    appendIncome(tx, payserv, { coinId: c.coinId, blockHash, kind: 'correction', shares: [{ userId: c.userId, amount: c.amount, type: 'correction' }], at: c.at ?? new Date() }));
+    appendIncome(tx, payserv, { coinId: c.coinId, blockHash, kind: 'correction', shares: [{ userId: c.userId, amount: c.amount, type: 'correction' }], ...(c.at ? { at: c.at } : {}) }));
 }

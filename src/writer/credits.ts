@@ -4,7 +4,8 @@ import type { Credit, CreditType, IncomeKind, PoolIncome } from '../ledger/recor
 import { creditSigner, incomeSigner } from '../ledger/roles.js';
 import { add, formatAmount, parseAmount, sum, ZERO, type Amount } from '../money/amount.js';
 import type { Signer } from '../pki/signer.js';
-import { allocateIds, lockCoinChains } from './locks.js';
+import { allocateIds, lockCoinChains, stampAfter } from './locks.js';
+import { assertRole } from './signing.js';
 
 // Appends one pool-income row and the user credits that make it up, in one transaction, each row
 // chained to its predecessor and signed. The only way money enters the ledger.
@@ -23,16 +24,13 @@ export interface IncomeEntry {
   blockHash: string;
   kind: IncomeKind;
   shares: readonly CreditShare[];
-  at: Date;
+  /** Only for tests that need a given time; normally stamped under the lock (see stampAfter). */
+  at?: Date;
 }
 
 export interface AppendedIncome {
   income: PoolIncome;
   credits: Credit[];
-}
-
-function assertSigner(signer: Signer, role: string, what: string): void {
-  if (signer.role !== role) throw new Error(`${what} must be signed by role ${role}, not ${signer.role}`);
 }
 
 export async function appendIncome(tx: Queryable, signer: Signer, e: IncomeEntry): Promise<AppendedIncome> {
@@ -47,16 +45,24 @@ export async function appendIncome(tx: Queryable, signer: Signer, e: IncomeEntry
   }
   await lockCoinChains(tx, e.coinId);
 
-  const [last] = await tx.query<{ id: number; amount: string; balance_before: string }>(
-    'SELECT id, amount, balance_before FROM finances_proxypool_transactions WHERE coin_id = $1 ORDER BY id DESC LIMIT 1', [e.coinId]);
+  const [last] = await tx.query<{ id: number; amount: string; balance_before: string; created_at: Date }>(
+    'SELECT id, amount, balance_before, created_at FROM finances_proxypool_transactions WHERE coin_id = $1 ORDER BY id DESC LIMIT 1', [e.coinId]);
+  // Each user's chain head, in one query.
+  const heads = await tx.query<{ user_id: number; id: number | null; amount: string | null; balance_before: string | null; created_at: Date | null }>(
+    `SELECT u.user_id, c.id, c.amount::text AS amount, c.balance_before::text AS balance_before, c.created_at FROM unnest($2::bigint[]) AS u(user_id)
+     LEFT JOIN LATERAL (SELECT id, amount, balance_before, created_at FROM finances_user_balance_transaction t
+                        WHERE t.user_id = u.user_id AND t.coin_id = $1 ORDER BY id DESC LIMIT 1) c ON true`,
+    [e.coinId, users],
+  );
+  const at = e.at ?? stampAfter(last?.created_at, ...heads.map((h) => h.created_at));
   const [incomeId] = await allocateIds(tx, 'finances_proxypool_transactions_id_seq', 1);
   const income: PoolIncome = {
     id: incomeId as number, coinId: e.coinId, prevId: last?.id ?? 0, blockHash: e.blockHash, kind: e.kind,
     amount: sum(e.shares.map((s) => s.amount)),
     balanceBefore: last ? add(parseAmount(last.balance_before), parseAmount(last.amount)) : ZERO,
-    creditCount: e.shares.length, createdAt: e.at,
+    creditCount: e.shares.length, createdAt: at,
   };
-  assertSigner(signer, incomeSigner(income), 'this income');
+  assertRole(signer, incomeSigner(income), 'this income');
   await tx.query(
     `INSERT INTO finances_proxypool_transactions (id, coin_id, prev_id, block_hash, kind, amount, balance_before, credit_count, created_at, sig_key_id, signature)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
@@ -64,29 +70,22 @@ export async function appendIncome(tx: Queryable, signer: Signer, e: IncomeEntry
       income.creditCount, income.createdAt, signer.keyId, signer.sign(encodePoolIncome(income))],
   );
 
-  // Each user's chain head, in one query.
-  const heads = await tx.query<{ user_id: number; id: number | null; amount: string | null; balance_before: string | null }>(
-    `SELECT u.user_id, c.id, c.amount::text AS amount, c.balance_before::text AS balance_before FROM unnest($2::bigint[]) AS u(user_id)
-     LEFT JOIN LATERAL (SELECT id, amount, balance_before FROM finances_user_balance_transaction t
-                        WHERE t.user_id = u.user_id AND t.coin_id = $1 ORDER BY id DESC LIMIT 1) c ON true`,
-    [e.coinId, users],
-  );
   const headOf = new Map(heads.map((h) => [h.user_id, h]));
   const ids = await allocateIds(tx, 'finances_user_balance_transaction_id_seq', e.shares.length);
   const credits: Credit[] = e.shares.map((s, i) => {
     const h = headOf.get(s.userId);
     return {
       id: ids[i] as number, userId: s.userId, coinId: e.coinId, prevId: h?.id ?? 0, blockHash: e.blockHash, type: s.type, amount: s.amount,
-      balanceBefore: h?.id ? add(parseAmount(h.balance_before as string), parseAmount(h.amount as string)) : ZERO, createdAt: e.at,
+      balanceBefore: h?.id ? add(parseAmount(h.balance_before as string), parseAmount(h.amount as string)) : ZERO, createdAt: at,
     };
   });
-  for (const c of credits) assertSigner(signer, creditSigner(c), `a ${c.type} credit`);
+  for (const c of credits) assertRole(signer, creditSigner(c), `a ${c.type} credit`);
   await tx.query(
     `INSERT INTO finances_user_balance_transaction (id, user_id, coin_id, prev_id, block_hash, type, amount, balance_before, created_at, sig_key_id, signature)
      SELECT id, user_id, $1, prev_id, $2, type, amount, balance_before, $3, $4, signature
      FROM unnest($5::bigint[], $6::bigint[], $7::bigint[], $8::text[], $9::numeric[], $10::numeric[], $11::bytea[])
        AS t(id, user_id, prev_id, type, amount, balance_before, signature)`,
-    [e.coinId, e.blockHash, e.at, signer.keyId, credits.map((c) => c.id), credits.map((c) => c.userId), credits.map((c) => c.prevId),
+    [e.coinId, e.blockHash, at, signer.keyId, credits.map((c) => c.id), credits.map((c) => c.userId), credits.map((c) => c.prevId),
       credits.map((c) => c.type), credits.map((c) => formatAmount(c.amount)), credits.map((c) => formatAmount(c.balanceBefore)),
       credits.map((c) => Buffer.from(signer.sign(encodeCredit(c))))],
   );

@@ -15,6 +15,17 @@ export async function lockAccountDebits(tx: Queryable, userId: number, coinId: n
   await tx.query("SELECT pg_advisory_xact_lock(hashtextextended('payserv:debits:' || $1::text || ':' || $2::text, 0))", [userId, coinId]);
 }
 
+/**
+ * The time to stamp on rows appended under a chain lock: now, but never before the chain's last row.
+ * Taken after the lock, so a writer that waited does not append a row older than the one written
+ * meanwhile; clamped, so a clock step or a slower host cannot make an honest row look backdated.
+ */
+export function stampAfter(...heads: ReadonlyArray<Date | null | undefined>): Date {
+  let t = Date.now();
+  for (const h of heads) if (h && h.getTime() > t) t = h.getTime();
+  return new Date(t);
+}
+
 /** Allocates n ids from a table's sequence, in increasing order, before signing (the id is signed). */
 export async function allocateIds(tx: Queryable, sequence: string, n: number): Promise<number[]> {
   if (!/^[a-z_]+$/.test(sequence)) throw new Error('bad sequence name');

@@ -4,6 +4,8 @@ import type { Signed, Wallet } from '../ledger/records.js';
 import type { Signer } from '../pki/signer.js';
 import { getWallet } from '../store/reads.js';
 import { WALLET_COLUMNS, toWallet } from '../store/rows.js';
+import { WALLET_SIGNER } from '../ledger/roles.js';
+import { assertRole } from './signing.js';
 
 /** The pool site adds a wallet; it is unusable until an admin has reviewed and signed it. */
 export async function addWallet(db: Queryable, w: { userId: number; coinId: number; address: string }, at = new Date()): Promise<Signed<Wallet>> {
@@ -16,6 +18,7 @@ export async function addWallet(db: Queryable, w: { userId: number; coinId: numb
 
 /** Signs a wallet as it is now (address, owner, coin, flags), after an operator's review. */
 export async function signWallet(db: Queryable, admin: Signer, walletId: number, at = new Date()): Promise<Signed<Wallet>> {
+  assertRole(admin, WALLET_SIGNER, 'wallets');
   const w = await getWallet(db, walletId);
   if (!w) throw new Error(`unknown wallet id ${walletId}`);
   const reviewed: Wallet = { ...w, signedAt: at };

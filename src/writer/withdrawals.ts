@@ -6,7 +6,8 @@ import { canMove, initialStatus } from '../ledger/status.js';
 import { add, formatAmount, neg, parseAmount, ZERO, type Amount } from '../money/amount.js';
 import type { Signer } from '../pki/signer.js';
 import { getWithdrawalWithHistory } from '../store/reads.js';
-import { allocateIds, lockAccountDebits } from './locks.js';
+import { allocateIds, lockAccountDebits, stampAfter } from './locks.js';
+import { assertRole } from './signing.js';
 
 // Withdrawal rows: the request (autopay), each later status (payserv), and a decline's reversal row.
 // Every change writes the row and its signed status entry in one transaction.
@@ -26,15 +27,17 @@ export class WithdrawalStateError extends Error {
   override name = 'WithdrawalStateError';
 }
 
-async function debitHead(tx: Queryable, userId: number, coinId: number): Promise<{ prevId: number; debitBefore: Amount }> {
-  const [last] = await tx.query<{ id: number; amount: string; debit_before: string }>(
-    'SELECT id, amount, debit_before FROM finances_withdrawal_transaction WHERE user_id = $1 AND coin_id = $2 ORDER BY id DESC LIMIT 1', [userId, coinId]);
-  return last ? { prevId: last.id, debitBefore: add(parseAmount(last.debit_before), parseAmount(last.amount)) } : { prevId: 0, debitBefore: ZERO };
+async function debitHead(tx: Queryable, userId: number, coinId: number): Promise<{ prevId: number; debitBefore: Amount; lastAt: Date | null }> {
+  const [last] = await tx.query<{ id: number; amount: string; debit_before: string; created_at: Date }>(
+    'SELECT id, amount, debit_before, created_at FROM finances_withdrawal_transaction WHERE user_id = $1 AND coin_id = $2 ORDER BY id DESC LIMIT 1',
+    [userId, coinId]);
+  return last
+    ? { prevId: last.id, debitBefore: add(parseAmount(last.debit_before), parseAmount(last.amount)), lastAt: last.created_at }
+    : { prevId: 0, debitBefore: ZERO, lastAt: null };
 }
 
 async function insertRow(tx: Queryable, signer: Signer, req: WithdrawalRequest, entry: StatusEntry): Promise<Withdrawal> {
-  const role = statusSigner(req, entry);
-  if (signer.role !== role) throw new Error(`this withdrawal entry must be signed by role ${role}, not ${signer.role}`);
+  assertRole(signer, statusSigner(req, entry), 'this withdrawal entry');
   await tx.query(
     `INSERT INTO finances_withdrawal_transaction (id, user_id, coin_id, wallet_id, address, prev_id, amount, fee, debit_before, parent_id, created_at,
        status, status_seq, tx_hash, tx_fee, comment, updated_at)
@@ -61,7 +64,7 @@ export async function requestWithdrawal(tx: Queryable, autopay: Signer, spec: Re
   await lockAccountDebits(tx, spec.userId, spec.coinId);
   const head = await debitHead(tx, spec.userId, spec.coinId);
   const [id] = await allocateIds(tx, 'finances_withdrawal_transaction_id_seq', 1);
-  const at = spec.at ?? new Date();
+  const at = spec.at ?? stampAfter(head.lastAt);
   const req: WithdrawalRequest = {
     id: id as number, userId: spec.userId, coinId: spec.coinId, walletId: spec.walletId, address: spec.address, prevId: head.prevId,
     amount: spec.amount, fee: spec.fee, debitBefore: head.debitBefore, parentId: null, createdAt: at,
@@ -93,7 +96,7 @@ export async function changeStatus(tx: Queryable, payserv: Signer, id: number, e
     seq: w.statusSeq + 1, status: change.status, txHash: change.txHash === undefined ? w.txHash : change.txHash,
     txFee: change.txFee === undefined ? w.txFee : change.txFee, comment: change.comment ?? w.comment, createdAt: change.at ?? new Date(),
   };
-  if (payserv.role !== statusSigner(w, e)) throw new Error(`status changes are signed by payserv, not ${payserv.role}`);
+  assertRole(payserv, statusSigner(w, e), 'a status change');
   const updated = await tx.query(
     `UPDATE finances_withdrawal_transaction SET status = $2, status_seq = $3, tx_hash = $4, tx_fee = $5, comment = $6, updated_at = $7
      WHERE id = $1 AND status = $8 AND status_seq = $9 RETURNING id`,
@@ -105,12 +108,13 @@ export async function changeStatus(tx: Queryable, payserv: Signer, id: number, e
 }
 
 /** A decline never edits money: the original becomes 'processed' and a reversal row gives the amount back. */
-export async function declineWithdrawal(tx: Queryable, payserv: Signer, id: number, expect: WithdrawalStatus, comment: string, at = new Date()): Promise<{ original: Withdrawal; reversal: Withdrawal }> {
+export async function declineWithdrawal(tx: Queryable, payserv: Signer, id: number, expect: WithdrawalStatus, comment: string): Promise<{ original: Withdrawal; reversal: Withdrawal }> {
   const found = await getWithdrawalWithHistory(tx, id);
   if (!found) throw new WithdrawalStateError(`unknown withdrawal id ${id}`);
   await lockAccountDebits(tx, found.withdrawal.userId, found.withdrawal.coinId);
+  const head = await debitHead(tx, found.withdrawal.userId, found.withdrawal.coinId);
+  const at = stampAfter(head.lastAt);
   const original = await changeStatus(tx, payserv, id, expect, { status: 'processed', comment, at });
-  const head = await debitHead(tx, original.userId, original.coinId);
   const [rid] = await allocateIds(tx, 'finances_withdrawal_transaction_id_seq', 1);
   const req: WithdrawalRequest = {
     id: rid as number, userId: original.userId, coinId: original.coinId, walletId: original.walletId, address: original.address,
