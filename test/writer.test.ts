@@ -163,8 +163,7 @@ describe(`writer refusals (${backend()})`, () => {
     expect(await f.check('balanceerrors')).toEqual([]);
   });
 
-  // BUG (src/writer/blocks.ts, creditBlock): `if (block.poolFee > 0n) shares.push(...)` drops a negative pool fee
-  // silently instead of refusing it, so `pscli ledger block --pool-fee -1` credits the block as if it had no fee.
+  // A negative fee must be refused, not dropped: `pscli ledger block --pool-fee -1` would credit the block without it.
   it('refuses a negative pool fee instead of silently crediting the block without it', async () => {
     const f = await fixture();
     await refusedWithoutTrace(f.db, () => creditBlock(f.db, f.admin, f.coin, { blockHash: '0xb5', shares: [{ userId: ALICE, amount: A('1') }], poolFee: A('-0.01') }),
@@ -239,7 +238,7 @@ describe(`writer refusals (${backend()})`, () => {
     const w = await request(f, ALICE, A('1'));
     for (const s of [f.admin, f.autopay]) {
       await refusedWithoutTrace(f.db, () => f.db.transaction((tx) => changeStatus(tx, s, w.id, 'processing', { status: 'approved' })),
-        new RegExp(`signed by payserv, not ${s.role}`));
+        new RegExp(`signed by role payserv, not ${s.role}`));
       await refusedWithoutTrace(f.db, () => f.db.transaction((tx) => declineWithdrawal(tx, s, w.id, 'processing', 'no')), /payserv/);
     }
     expect(await f.check('balanceerrors')).toEqual([]);
@@ -250,10 +249,8 @@ describe(`writer refusals (${backend()})`, () => {
 describe(`signing the catalog (${backend()})`, () => {
   const fixture = sharedPerBlock();
 
-  // BUG (src/writer/coins.ts registerCoin/signCoin, src/writer/wallets.ts signWallet): unlike every other writer
-  // function, these never check the signer's role against COIN_SIGNER / WALLET_SIGNER (src/ledger/roles.ts). A
-  // coin or wallet signed by payserv or autopay is written, and then refused by the `coins`/`wallets` checks;
-  // registerCoin's ON CONFLICT branch even replaces a good admin signature on an existing coin with the bad one.
+  // Only admin signs the catalog (src/ledger/roles.ts). Without the writer's own refusal, a coin or wallet signed by
+  // another role would be written and only later flagged, and re-registering a coin would replace a good signature.
   it('refuses a coin signed by a role other than admin, writing nothing', async () => {
     const f = await fixture();
     await refusedWithoutTrace(f.db, () => registerCoin(f.db, f.payserv, {
