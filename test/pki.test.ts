@@ -229,6 +229,8 @@ describeOncePerSuite('Signer', () => {
     expect(() => Signer.fromPem(read(p.signerCert('admin')), 'not a key')).toThrow(/not a readable private key/);
     expect(() => Signer.fromPem(read(p.root), read(p.rootKey))).toThrow(/is not a signer role/);
     expect(() => Signer.fromPem(read(p.tlsCert('pscli')), read(p.tlsKey('pscli')))).toThrow(/is not a signer role/);
+    // A TLS pair whose role name is also a signer role still is not a signer.
+    expect(() => Signer.fromPem(read(p.tlsCert('payserv')), read(p.tlsKey('payserv')))).toThrow(/the payserv certificate is not a ledger-signing certificate/);
     expect(() => Signer.fromPem('garbage', read(p.signerKey('admin')))).toThrow(CertError);
     // The matching pair loads, with the certificate's role and key id.
     const s = Signer.fromPem(read(p.signerCert('autopay')), read(p.signerKey('autopay')));

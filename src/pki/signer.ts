@@ -1,7 +1,7 @@
 import { createPrivateKey, createPublicKey, sign, type KeyObject } from 'node:crypto';
 import { keyIdOf } from './keyid.js';
 import { parseCertPem, subjectOf } from './trust.js';
-import { isSignerRole, type SignerRole } from './roles.js';
+import { EKU_LEDGER_SIGNING, isSignerRole, type SignerRole } from './roles.js';
 
 /** A role's signing key in process memory. The key never leaves this object: not logged, not serialised. */
 export class Signer {
@@ -19,6 +19,8 @@ export class Signer {
     const cert = parseCertPem(certPem);
     const role = subjectOf(cert).OU ?? '';
     if (!isSignerRole(role)) throw new Error(`certificate role ${JSON.stringify(role)} is not a signer role`);
+    // A TLS pair of the same role name must not load as a signer: its signatures would only be refused later.
+    if (!(cert.keyUsage ?? []).includes(EKU_LEDGER_SIGNING)) throw new Error(`the ${role} certificate is not a ledger-signing certificate`);
     let key: KeyObject;
     try {
       key = createPrivateKey(keyPem);
