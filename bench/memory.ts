@@ -11,6 +11,8 @@ export interface MemoryReport {
   peak: { rss: number; heapUsed: number; external: number };
   /** Peak minus baseline. */
   delta: { rss: number; heapUsed: number; external: number };
+  /** Heap used after a full GC at the end, minus the baseline: what the phase kept (a leak shows here, lazy collection does not). */
+  retainedHeapUsed: number;
 }
 
 let gcFn: (() => void) | null | undefined;
@@ -64,7 +66,10 @@ export class MemorySampler {
     this.#timer = null;
     const b = this.#baseline;
     const p = this.#peak;
+    collectGarbage();
+    const retainedHeapUsed = process.memoryUsage().heapUsed - b.heapUsed;
     return {
+      retainedHeapUsed,
       samples: this.#samples,
       baseline: { ...b },
       peak: { ...p },

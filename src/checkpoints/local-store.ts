@@ -1,8 +1,8 @@
 // The checkpoint copies that live only on the payserv host. The database cannot reach this directory,
 // so an attacker who rewrites the ledger and its checkpoint tables still disagrees with these files.
-import { randomBytes } from 'node:crypto';
-import { mkdir, open, opendir, readFile, rename, rm } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { opendir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { readJson, TMP_NAME, writeJsonAtomic } from '../state/atomic-file.js';
 
 /** Opaque to the store: the caller signs it, writes it, and compares it with the database's copy. */
 export type StoredCheckpoint = Record<string, unknown>;
@@ -11,11 +11,8 @@ export class LocalStoreError extends Error {
   override name = 'LocalStoreError';
 }
 
-const DIR_MODE = 0o700;
 const FILE_MODE = 0o600;
 const ID_NAME = /^[1-9][0-9]*$/;
-// Temporary files start with a dot so a listing can tell a crashed write's leftover from a bad name.
-const TMP_NAME = /^\..*\.tmp$/;
 
 function checkId(what: string, id: number): number {
   if (!Number.isSafeInteger(id) || id <= 0) throw new LocalStoreError(`local checkpoint store: bad ${what} ${String(id)}: expected a positive safe integer`);
@@ -28,15 +25,6 @@ function parseIdName(name: string, suffix: string, path: string): number {
   const n = stem !== null && ID_NAME.test(stem) ? Number(stem) : NaN;
   if (!Number.isSafeInteger(n)) throw new LocalStoreError(`local checkpoint store: unexpected entry ${path}: name is not <positive id>${suffix}`);
   return n;
-}
-
-async function fsyncPath(path: string): Promise<void> {
-  const fh = await open(path, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
 }
 
 export class LocalCheckpointStore {
@@ -104,62 +92,28 @@ export class LocalCheckpointStore {
   }
 
   private async read(path: string): Promise<StoredCheckpoint | null> {
-    let text: string;
-    try {
-      text = await readFile(path, 'utf8');
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
-      throw new LocalStoreError(`local checkpoint store: cannot read ${path}: ${(e as Error).message}`);
-    }
     let value: unknown;
     try {
-      value = JSON.parse(text);
-    } catch {
-      throw new LocalStoreError(`local checkpoint store: ${path} is not valid JSON`);
+      value = await readJson(path);
+    } catch (e) {
+      throw new LocalStoreError(`local checkpoint store: ${(e as Error).message}`);
     }
-    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    if (value === null) return null;
+    if (typeof value !== 'object' || Array.isArray(value)) {
       throw new LocalStoreError(`local checkpoint store: ${path} does not hold a JSON object`);
     }
     return value as StoredCheckpoint;
   }
 
-  /**
-   * Crash-safe replace: after a crash the file is either the old record or the new one, never a torn
-   * mix. The temp file is in the same directory so rename is atomic; the directory fsync makes the rename durable.
-   */
+  /** Crash-safe replace (src/state/atomic-file.ts): after a crash the file is the old record or the new one, never a torn mix. */
   private async write(path: string, record: StoredCheckpoint): Promise<void> {
     if (typeof record !== 'object' || record === null || Array.isArray(record)) {
       throw new LocalStoreError(`local checkpoint store: record for ${path} must be a JSON object`);
     }
-    const text = JSON.stringify(record);
-    const dir = dirname(path);
-    await this.ensureDir(dir);
-    const tmp = join(dir, `.${randomBytes(6).toString('hex')}.tmp`);
     try {
-      const fh = await open(tmp, 'wx', FILE_MODE);
-      try {
-        await fh.writeFile(text, 'utf8');
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
-      await rename(tmp, path);
+      await writeJsonAtomic(path, record, FILE_MODE);
     } catch (e) {
-      await rm(tmp, { force: true }).catch(() => undefined);
-      throw new LocalStoreError(`local checkpoint store: cannot write ${path}: ${(e as Error).message}`);
+      throw new LocalStoreError(`local checkpoint store: ${(e as Error).message}`);
     }
-    await fsyncPath(dir);
-  }
-
-  /** Creates missing directories, and fsyncs the parent of each new one so the new entries survive a crash. */
-  private async ensureDir(dir: string): Promise<void> {
-    const first = await mkdir(dir, { recursive: true, mode: DIR_MODE });
-    if (first === undefined) return;
-    const created: string[] = [];
-    for (let d = dir; ; d = dirname(d)) {
-      created.push(d);
-      if (d === first || dirname(d) === d) break;
-    }
-    for (const d of created) await fsyncPath(dirname(d));
   }
 }

@@ -16,6 +16,11 @@ export interface Db extends Queryable {
   readonly where: string;
   /** Runs fn in one transaction: committed if fn resolves, rolled back if it throws. */
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
+  /**
+   * Runs fn on one connection held for its whole duration, outside any transaction: for session-level
+   * advisory locks, which the server releases by itself if the holder's connection dies.
+   */
+  withSession<T>(fn: (session: Queryable) => Promise<T>): Promise<T>;
   close(): Promise<void>;
 }
 

@@ -56,6 +56,19 @@ export async function openPostgres(opts: PostgresOptions): Promise<Db> {
         client.release();
       }
     },
+    async withSession(fn) {
+      const client = await pool.connect();
+      let broken = false;
+      try {
+        return await fn({ query: (sql, params) => run(client, sql, params), exec: async (sql) => void (await client.query(sql)) });
+      } catch (e) {
+        broken = true;
+        throw e;
+      } finally {
+        // A session that failed may still hold a lock: never hand it to the next caller.
+        client.release(broken);
+      }
+    },
     close: () => pool.end(),
   };
 }

@@ -1,0 +1,130 @@
+import { advanceCoinCheckpoint, advanceUserCheckpoint } from '../checkpoints/advance.js';
+import { runCheck, type CheckArgs, type CheckName } from '../checks/run.js';
+import { checkHistory } from '../ledger/history.js';
+import { formatProblem, type Problem } from '../ledger/problem.js';
+import { add, formatAmount, parseAmount } from '../money/amount.js';
+import { getWithdrawalWithHistory, loadCoins, streamWallets } from '../store/reads.js';
+import { verifyAccount } from '../verify/account.js';
+import { openView } from '../verify/view.js';
+import { signCoin } from '../writer/coins.js';
+import { applyCorrection } from '../writer/corrections.js';
+import { signWallet } from '../writer/wallets.js';
+import { RpcError } from '../rpc/jsonrpc.js';
+import type { Payserv } from './context.js';
+import { LockBusy, withdrawalLock } from './locks.js';
+
+// Utility, check, catalog and correction calls (pscli's): everything but the payout state machine.
+
+export const VERSION = { name: 'payserv', version: '0.1.0', protocol: 1 } as const;
+
+/** RPC error codes of payserv's own refusals (the JSON-RPC range -32000..-32099 is the server's). */
+export const REFUSED = -32010;
+
+export function status(ps: Payserv) {
+  const s = ps.state.status();
+  return { enabled: s.enabled, reason: s.reason, since: s.since.toISOString(), fail_stops: s.failStops, version: VERSION.version };
+}
+
+export async function listLocks(ps: Payserv) {
+  return { held: ps.locks.list().map((l) => ({ name: l.name, holder: l.holder, since: l.since.toISOString() })), held_elsewhere: await ps.locks.heldElsewhere() };
+}
+
+export async function isProcessing(ps: Payserv, id: number) {
+  return { id, processing: await ps.locks.isHeld(withdrawalLock(id)) };
+}
+
+/** A withdrawal with its signed history, each entry verified: what pscli transinfo shows. */
+export async function transInfo(ps: Payserv, id: number) {
+  const found = await getWithdrawalWithHistory(ps.db, id);
+  if (!found) throw new RpcError(REFUSED, `unknown withdrawal id ${id}`);
+  const { withdrawal: w, history } = found;
+  const view = await openView(ps.db, ps.trust, ps.local);
+  return {
+    id: w.id, user: w.userId, coin: view.coins.get(w.coinId)?.tag ?? String(w.coinId), wallet: w.walletId, address: w.address,
+    amount: formatAmount(w.amount), fee: formatAmount(w.fee), debit_before: formatAmount(w.debitBefore), parent_id: w.parentId,
+    status: w.status, tx_hash: w.txHash, tx_fee: w.txFee === null ? null : formatAmount(w.txFee), comment: w.comment,
+    created_at: w.createdAt.toISOString(),
+    history: history.map((e) => ({ seq: e.seq, status: e.status, at: e.createdAt.toISOString(), tx_hash: e.txHash, comment: e.comment, key_id: e.sigKeyId })),
+    problems: checkHistory(w, history, view.book),
+  };
+}
+
+/** A check run for an operator. Problems found while payouts are enabled are an integrity failure like any other. */
+export async function check(ps: Payserv, name: CheckName, args: CheckArgs) {
+  const view = await openView(ps.db, ps.trust, ps.local);
+  const problems: Problem[] = [];
+  const summary = await runCheck(view, name, args, (p) => problems.push(p));
+  if (problems.length && ps.state.enabled) await ps.state.failStop(`check ${name}: ${formatProblem(problems[0] as Problem)}`, { problems: problems.slice(0, 50).map(formatProblem) });
+  return { check: name, clean: problems.length === 0, problems: problems.map(formatProblem), counts: summary.counts };
+}
+
+export async function coinIdByTag(ps: Payserv, tag: string): Promise<number> {
+  const coin = (await loadCoins(ps.db)).find((c) => c.tag === tag.toUpperCase() || String(c.id) === tag);
+  if (!coin) throw new RpcError(REFUSED, `unknown coin ${tag}`);
+  return coin.id;
+}
+
+function admin(ps: Payserv) {
+  if (!ps.signers.admin) throw new RpcError(REFUSED, 'this payserv holds no admin key: coins and wallets are signed where the admin key is');
+  return ps.signers.admin;
+}
+
+/** Signs a coin exactly as it is now, after an operator reviewed it (pscli shows it first). */
+export async function signCoinById(ps: Payserv, id: number) {
+  const coin = (await loadCoins(ps.db)).find((c) => c.id === id);
+  if (!coin) throw new RpcError(REFUSED, `unknown coin id ${id}`);
+  const signed = await signCoin(ps.db, admin(ps), coin);
+  ps.log.warn({ coin: signed.tag, id }, 'coin signed after review');
+  return { id, tag: signed.tag, signed: true };
+}
+
+export async function signWalletById(ps: Payserv, id: number) {
+  const w = await signWallet(ps.db, admin(ps), id, ps.now()).catch((e: Error) => {
+    throw new RpcError(REFUSED, e.message);
+  });
+  ps.log.warn({ wallet: id, user: w.userId, coin: w.coinId, address: w.address }, 'wallet signed after review');
+  return { id, user: w.userId, address: w.address, signed: true };
+}
+
+/** SIGN_ALL_MAX bounds one call; the operator runs it again for the rest. */
+const SIGN_ALL_MAX = 10_000;
+
+export async function signAllWallets(ps: Payserv) {
+  const ids: number[] = [];
+  for await (const w of streamWallets(ps.db)) {
+    if (!w.deleted && !w.signature && !w.sigKeyId) ids.push(w.id);
+    if (ids.length >= SIGN_ALL_MAX) break;
+  }
+  for (const id of ids) await signWalletById(ps, id);
+  return { signed: ids.length, more: ids.length >= SIGN_ALL_MAX };
+}
+
+/** A corrective credit with its pool-income counterpart, signed by payserv, under the coin's correction lock. */
+export async function applyCorrectionCall(ps: Payserv, p: { user: number; coin: string; amount: string; comment?: string | undefined }, caller: string) {
+  if (!ps.state.enabled) throw new RpcError(REFUSED, `payouts are disabled: ${ps.state.status().reason}`);
+  const amount = parseAmount(p.amount, 'amount');
+  if (amount === 0n) throw new RpcError(REFUSED, 'a correction of zero changes nothing');
+  const coinId = await coinIdByTag(ps, p.coin);
+  try {
+    return await ps.locks.with(`correction:${coinId}`, `Corrections.Apply by ${caller}`, async () => {
+      const view = await openView(ps.db, ps.trust, ps.local);
+      const before = await verifyAccount(view, p.user, coinId, 'incremental');
+      if (before.problems.length) {
+        await ps.state.failStop(`Corrections.Apply: ${formatProblem(before.problems[0] as Problem)}`, { problems: before.problems.map(formatProblem) });
+        throw new RpcError(REFUSED, `integrity failure; payouts disabled: ${formatProblem(before.problems[0] as Problem)}`);
+      }
+      if (add(before.creditTotal, amount) < before.debitTotal) {
+        throw new RpcError(REFUSED, `the correction would take user ${p.user}'s credits below their debits (${formatAmount(before.debitTotal)})`);
+      }
+      const r = await applyCorrection(ps.db, ps.signers.payserv, { userId: p.user, coinId, amount, at: ps.now() });
+      for (const adv of [await advanceCoinCheckpoint(ps.db, view, ps.signers.payserv, coinId), await advanceUserCheckpoint(ps.db, view, ps.signers.payserv, p.user, coinId)]) {
+        if (!adv.ok) await ps.state.failStop(`Corrections.Apply checkpoint: ${formatProblem(adv.problems[0] as Problem)}`, {});
+      }
+      ps.log.warn({ user: p.user, coin: coinId, amount: p.amount, income: r.income.id, credit: r.credits[0]?.id, comment: p.comment, by: caller }, 'correction applied');
+      return { income_id: r.income.id, credit_id: r.credits[0]?.id ?? null, amount: formatAmount(amount) };
+    });
+  } catch (e) {
+    if (e instanceof LockBusy) throw new RpcError(REFUSED, 'another correction of this coin is in progress; try again');
+    throw e;
+  }
+}

@@ -1,0 +1,25 @@
+import type { LocalCheckpointStore } from '../checkpoints/local-store.js';
+import type { Db } from '../db/db.js';
+import type { Logger } from '../log/index.js';
+import type { Signer } from '../pki/signer.js';
+import type { Trust } from '../pki/trust.js';
+import type { Drivers } from './drivers.js';
+import type { Locks } from './locks.js';
+import type { CoinPolicy } from './policy.js';
+import type { ServiceState } from './state.js';
+
+/** Everything payserv's methods work with, assembled once at start (src/payserv/service.ts). */
+export interface Payserv {
+  db: Db;
+  trust: Trust;
+  local: LocalCheckpointStore;
+  /** The payserv role signs status changes, checkpoints and corrections; admin (optional) signs reviewed coins and wallets. */
+  signers: { payserv: Signer; admin?: Signer | undefined };
+  drivers: Drivers;
+  /** Automatic approval rules by coin tag. */
+  policies: ReadonlyMap<string, CoinPolicy>;
+  state: ServiceState;
+  locks: Locks;
+  log: Logger;
+  now(): Date;
+}

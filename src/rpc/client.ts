@@ -1,0 +1,164 @@
+// A JSON-RPC client for payserv (pscli, the benchmark, tests): one keep-alive agent, so a run of
+// calls pays for one TLS handshake per connection rather than one per call.
+//
+// It never retries. Most methods move money, and a call whose connection broke after the request was
+// sent may have run: only the caller can decide to look (PayServ.Check) before trying again.
+import { Agent, request } from 'node:https';
+import type { IncomingMessage } from 'node:http';
+import { performance } from 'node:perf_hooks';
+import type { Method } from '../payserv/api.js';
+import type { TlsIdentity } from '../pki/roles.js';
+import { parseResponse, RpcError } from './jsonrpc.js';
+import { clientTlsOptions, type TlsMaterial } from './tls.js';
+
+export interface RpcClientOptions {
+  host: string;
+  port: number;
+  tls: TlsMaterial;
+  /** The name to verify the server's certificate against (and send as SNI), when it differs from `host`. */
+  servername?: string;
+  /** For one call, from sending it to reading the whole reply. */
+  timeoutMs: number;
+  /** The identity the server's certificate must carry (default payserv). */
+  serverIdentity?: TlsIdentity;
+  /** Connections kept at once; further calls wait for one (default 16). */
+  maxSockets?: number;
+  /** Largest reply read (default 16 MiB): a broken or hostile server must not fill our memory. */
+  responseBytesMax?: number;
+}
+
+/**
+ * The call did not get a JSON-RPC reply: connection refused, TLS refused, timeout, a reply that is not
+ * JSON-RPC. `sent` says whether the request may have reached the server (and so may have run).
+ */
+export class RpcTransportError extends Error {
+  override readonly name = 'RpcTransportError';
+
+  constructor(
+    message: string,
+    readonly sent: boolean,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+export class RpcClient {
+  readonly endpoint: string;
+  private readonly agent: Agent;
+  private nextId = 1;
+  private readonly responseBytesMax: number;
+
+  constructor(private readonly opts: RpcClientOptions) {
+    this.endpoint = `${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${opts.port}`;
+    this.responseBytesMax = opts.responseBytesMax ?? 16 * 1024 * 1024;
+    this.agent = new Agent({
+      ...clientTlsOptions(opts.tls, opts.serverIdentity ?? 'payserv'),
+      keepAlive: true,
+      maxSockets: opts.maxSockets ?? 16,
+      // Node's agent also honours the server's "Keep-Alive: timeout=N" hint, dropping idle connections
+      // before the server does, which avoids sending a call on a connection being closed.
+      ...(opts.servername !== undefined ? { servername: opts.servername } : {}),
+    });
+  }
+
+  /**
+   * Calls `method`; resolves with its result, rejects with RpcError (the server's answer) or
+   * RpcTransportError. Params are not checked here: the server validates them against the contract.
+   */
+  call<T = unknown>(method: Method, params?: unknown[] | Record<string, unknown>): Promise<T> {
+    const id = this.nextId++;
+    const body = JSON.stringify(params === undefined ? { jsonrpc: '2.0', method, id } : { jsonrpc: '2.0', method, params, id });
+    return this.post(body, method).then((text) => this.unwrap<T>(text.status, text.body, id, method));
+  }
+
+  /**
+   * Sends a raw body as is (tests of the server's refusals) and returns the HTTP status and body.
+   * Transport failures reject with RpcTransportError, as for call().
+   */
+  async postRaw(body: string | Buffer, headers: Record<string, string> = {}, method = 'POST'): Promise<{ status: number; body: string; headers: IncomingMessage['headers'] }> {
+    return this.post(body, '(raw)', headers, method);
+  }
+
+  private post(body: string | Buffer, what: string, headers: Record<string, string> = {}, httpMethod = 'POST') {
+    return new Promise<{ status: number; body: string; headers: IncomingMessage['headers'] }>((resolve, reject) => {
+      let sent = false;
+      let settled = false;
+      const fail = (reason: string, cause?: unknown) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        req.destroy();
+        reject(new RpcTransportError(`${what} to ${this.endpoint}: ${reason}${sent ? ' (the request was sent and may have run)' : ''}`, sent, { cause }));
+      };
+      const req = request({
+        agent: this.agent,
+        host: this.opts.host,
+        port: this.opts.port,
+        method: httpMethod,
+        path: '/',
+        headers: { 'Content-Type': 'application/json', Accept: 'application/json', 'Content-Length': Buffer.byteLength(body), ...headers },
+      });
+      const timer = setTimeout(() => fail(`no reply within ${this.opts.timeoutMs} ms`), this.opts.timeoutMs);
+      req.on('error', (err: NodeJS.ErrnoException) => fail(describeTransportError(err), err));
+      req.on('finish', () => (sent = true));
+      req.on('response', (res: IncomingMessage) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on('data', (c: Buffer) => {
+          size += c.length;
+          if (size > this.responseBytesMax) fail(`reply larger than ${this.responseBytesMax} bytes`);
+          else chunks.push(c);
+        });
+        res.on('error', (err: NodeJS.ErrnoException) => fail(describeTransportError(err), err));
+        res.on('close', () => {
+          if (!res.complete) fail('the connection closed in the middle of the reply');
+        });
+        res.on('end', () => {
+          if (settled) return;
+          settled = true;
+          clearTimeout(timer);
+          resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), headers: res.headers });
+        });
+      });
+      req.end(body);
+    });
+  }
+
+  private unwrap<T>(status: number, text: string, id: number, method: string): T {
+    const r = parseResponse(text);
+    if (r === null) throw new RpcTransportError(`${method} to ${this.endpoint}: HTTP ${status} without a JSON-RPC reply`, true);
+    if ('error' in r) {
+      // A refusal before parsing (413, 403, -32700) comes back with id null: it is still this call's answer.
+      if (r.id !== id && r.id !== null) throw new RpcTransportError(`${method} to ${this.endpoint}: reply for id ${JSON.stringify(r.id)}, not ${id}`, true);
+      throw new RpcError(r.error.code, r.error.message, r.error.data);
+    }
+    if (r.id !== id) throw new RpcTransportError(`${method} to ${this.endpoint}: reply for id ${JSON.stringify(r.id)}, not ${id}`, true);
+    return r.result as T;
+  }
+
+  /** Drops every connection; calls in progress fail. */
+  close(): void {
+    this.agent.destroy();
+  }
+}
+
+/** Node's TLS and socket errors in words an operator can act on; the code stays for searching. */
+function describeTransportError(err: NodeJS.ErrnoException): string {
+  const code = err.code ?? '';
+  if (code === 'ECONNREFUSED') return 'connection refused (is payserv running and listening there?)';
+  if (code === 'ECONNRESET' || code === 'EPIPE') return `connection reset by the server (${code}): it may have refused this client's certificate`;
+  if (code === 'ETIMEDOUT') return 'connection timed out';
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return `host not found (${code})`;
+  if (/ALERT|SSL|CERT|TLS|SELF_SIGNED|UNABLE_TO|HOSTNAME|ERR_TLS/i.test(code) || /certificate|ssl|tls/i.test(err.message)) {
+    return `TLS failure: ${err.message}${code ? ` (${code})` : ''}`;
+  }
+  return `${err.message}${code ? ` (${code})` : ''}`;
+}
+
+/** One Utils.Version call's round trip, in milliseconds (for the benchmark: the client must be pscli). */
+export async function rpcRoundTrip(client: RpcClient): Promise<number> {
+  const t0 = performance.now();
+  await client.call('Utils.Version');
+  return performance.now() - t0;
+}

@@ -1,0 +1,290 @@
+// payserv's RPC server: JSON-RPC 2.0 in HTTP/1.1 POSTs over mutually authenticated TLS 1.3.
+//
+// Every request passes the same gates, cheapest and least revealing first, and stops at the first it
+// fails: the client certificate's identity, the HTTP method and content type, the body size, the
+// JSON-RPC envelope, shutdown, the method's existence, the ACL, the in-flight limit, the params. Only
+// then does the handler run, so a caller the contract does not allow never reaches any work, and a
+// handler only ever sees params its schema accepted.
+import { randomBytes } from 'node:crypto';
+import { createServer, type Server } from 'node:https';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import { performance } from 'node:perf_hooks';
+import { ACL, type Method } from '../payserv/api.js';
+import type { TlsIdentity } from '../pki/roles.js';
+import type { Logger } from '../log/index.js';
+import { httpStatusFor, isJsonContentType, readBody } from './http.js';
+import { errorResponse, INTERNAL_MESSAGE, parseRequest, resultResponse, RPC, RpcError, type RpcId, type RpcResponse } from './jsonrpc.js';
+import { isMethod, validateParams } from './params.js';
+import { peerIdentity, serverTlsOptions, type PeerIdentity, type TlsMaterial } from './tls.js';
+
+/** What a handler learns about the call besides its params. */
+export interface RpcContext {
+  identity: TlsIdentity;
+  /** The client certificate's CN, for the log and the ledger's "who asked". */
+  commonName: string;
+  /** This HTTP request's id, also sent back as X-Request-Id and logged: ties the caller's report to our log. */
+  requestId: string;
+}
+
+/** Runs one method. `params` has already passed METHODS[method]. Throw RpcError to choose the error. */
+export type RpcHandler = (method: Method, params: unknown, ctx: RpcContext) => Promise<unknown>;
+
+export interface RpcLimits {
+  /** Largest request body; the API's params are a few hundred bytes. */
+  bodyBytesMax: number;
+  /** For receiving a request, and again for its handler to answer. */
+  requestTimeoutMs: number;
+  /** Handlers running at once (including ones whose caller already had a timeout reply). */
+  inFlightMax: number;
+}
+
+export const DEFAULT_LIMITS: RpcLimits = { bodyBytesMax: 64 * 1024, requestTimeoutMs: 60_000, inFlightMax: 256 };
+
+export interface RpcServerOptions {
+  /** Default 127.0.0.1: listening on other interfaces is a deliberate choice. */
+  host?: string;
+  /** 0: any free port (see the returned port). */
+  port: number;
+  tls: TlsMaterial;
+  handle: RpcHandler;
+  limits?: Partial<RpcLimits>;
+  log: Logger;
+}
+
+export interface RpcServer {
+  port: number;
+  address: string;
+  /**
+   * Stops accepting connections, answers requests that still arrive with -32002, waits up to `graceMs`
+   * for running handlers, then drops every connection. Resolves when the server is closed; handlers
+   * still running then are logged (their outcome is for the ledger to tell).
+   */
+  close(graceMs: number): Promise<void>;
+}
+
+/** Idle keep-alive connections are closed after this; Node tells clients in a Keep-Alive header so they drop theirs first. */
+const KEEP_ALIVE_TIMEOUT_MS = 5_000;
+
+interface Outcome {
+  status: number;
+  response: RpcResponse;
+  /** For the log only. */
+  method?: string;
+  err?: unknown;
+  /** Ask the client to drop the connection (refused identity, oversized body, shutdown). */
+  close?: boolean;
+  headers?: Record<string, string>;
+}
+
+export async function startRpcServer(opts: RpcServerOptions): Promise<RpcServer> {
+  const limits: RpcLimits = { ...DEFAULT_LIMITS, ...opts.limits };
+  const log = opts.log.child({ component: 'rpc' });
+  const host = opts.host ?? '127.0.0.1';
+
+  const server: Server = createServer({
+    ...serverTlsOptions(opts.tls),
+    // Node's own limits for receiving a request (slow senders): the whole request, and its headers.
+    requestTimeout: limits.requestTimeoutMs,
+    headersTimeout: Math.min(limits.requestTimeoutMs, 20_000),
+    keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
+  });
+
+  let closing = false;
+  /** Handler promises not yet settled, whether or not their caller was answered. */
+  const handlers = new Set<Promise<unknown>>();
+  /** Requests not yet fully answered. */
+  const requests = new Set<Promise<void>>();
+  /** Raw TCP sockets, including ones still in the TLS handshake, which Node's HTTP layer does not know about. */
+  const sockets = new Set<Socket>();
+  /** One certificate check per connection: it cannot change within one. */
+  const identities = new WeakMap<TLSSocket, PeerIdentity>();
+
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
+  server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => {
+    // Refused handshakes: no certificate, another CA, a signer's certificate, TLS < 1.3, or a scanner.
+    log.warn({ remote: socket.remoteAddress, reason: err.code ?? err.message }, 'TLS handshake refused');
+  });
+
+  const identityOf = (socket: TLSSocket): PeerIdentity => {
+    let who = identities.get(socket);
+    if (!who) identities.set(socket, (who = peerIdentity(socket)));
+    return who;
+  };
+
+  async function decide(req: IncomingMessage, requestId: string, who: { identity: TlsIdentity; commonName: string }, t0: number): Promise<Outcome> {
+    const refuse = (code: number, message: string, id: RpcId = null, extra: Partial<Outcome> = {}): Outcome => ({
+      status: httpStatusFor(code), response: errorResponse(id, new RpcError(code, message)), ...extra,
+    });
+    if (req.method !== 'POST') return refuse(RPC.INVALID_REQUEST, 'invalid request: use POST', null, { status: 405, headers: { Allow: 'POST' } });
+    if (!isJsonContentType(req.headers['content-type'])) {
+      return refuse(RPC.INVALID_REQUEST, 'invalid request: Content-Type must be application/json', null, { status: 415 });
+    }
+    const body = await readBody(req, limits.bodyBytesMax);
+    if (!body.ok) {
+      // The rest of an oversized body is not read: close the connection rather than parse it as the next request.
+      return refuse(RPC.INVALID_REQUEST, `invalid request: the body exceeds ${limits.bodyBytesMax} bytes`, null, { status: body.reason === 'too-large' ? 413 : 400, close: true });
+    }
+    const parsed = parseRequest(body.body);
+    if (!parsed.ok) return { status: httpStatusFor(parsed.error.code), response: errorResponse(parsed.id, parsed.error) };
+    const { id, method } = parsed.request;
+    // Checked after parsing so that the caller gets its id back and knows which call was not run.
+    if (closing) return refuse(RPC.SHUTTING_DOWN, 'shutting down: the request was not run', id, { close: true });
+    if (!isMethod(method)) return refuse(RPC.METHOD_NOT_FOUND, `method not found: ${JSON.stringify(method.slice(0, 64))}`, id, { method: method.slice(0, 64) });
+    if (!ACL[who.identity](method)) return refuse(RPC.FORBIDDEN, `forbidden: ${who.identity} may not call ${method}`, id, { method });
+    if (handlers.size >= limits.inFlightMax) return refuse(RPC.BUSY, 'busy: too many requests in flight; retry later', id, { method, headers: { 'Retry-After': '1' } });
+    const params = validateParams(method, parsed.request.params);
+    if (!params.ok) return { status: httpStatusFor(params.error.code), response: errorResponse(id, params.error), method };
+
+    const running = Promise.resolve().then(() => opts.handle(method, params.params, { ...who, requestId }));
+    handlers.add(running);
+    let timedOut = false;
+    running.then(
+      () => handlers.delete(running),
+      (err: unknown) => {
+        handlers.delete(running);
+        // The caller already had the timeout reply: the real outcome still belongs in the log.
+        if (timedOut) log.error({ requestId, method, rpcId: id, err: err instanceof RpcError ? err.toJSON() : err }, 'handler failed after the request timeout');
+      },
+    );
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), Math.max(limits.requestTimeoutMs - (performance.now() - t0), 0));
+    });
+    try {
+      const result = await Promise.race([running, timeout]);
+      if (result === 'timeout') {
+        timedOut = true;
+        log.warn({ requestId, method, rpcId: id }, 'handler still running after the request timeout');
+        return refuse(RPC.INTERNAL_ERROR, `no result within ${limits.requestTimeoutMs} ms; the call may still complete: check its outcome before retrying`, id, { method });
+      }
+      return { status: 200, response: resultResponse(id, result), method };
+    } catch (err) {
+      if (err instanceof RpcError) return { status: httpStatusFor(err.code), response: errorResponse(id, err), method };
+      return refuse(RPC.INTERNAL_ERROR, INTERNAL_MESSAGE, id, { method, err });
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  function send(res: ServerResponse, out: Outcome): void {
+    let text: string;
+    try {
+      text = JSON.stringify(out.response);
+    } catch (err) {
+      // A result that is not JSON (a bigint, a cycle) is the handler's bug: the caller gets -32603, the log the reason.
+      out.status = 500;
+      out.err = err;
+      out.response = errorResponse('id' in out.response ? out.response.id : null, new RpcError(RPC.INTERNAL_ERROR, INTERNAL_MESSAGE));
+      text = JSON.stringify(out.response);
+    }
+    if (res.headersSent || res.destroyed) return;
+    res.statusCode = out.status;
+    res.setHeader('Content-Type', 'application/json');
+    res.setHeader('Content-Length', Buffer.byteLength(text));
+    res.setHeader('Cache-Control', 'no-store');
+    for (const [k, v] of Object.entries(out.headers ?? {})) res.setHeader(k, v);
+    // Once closing, every answer ends its connection so that keep-alive clients move on.
+    if (out.close || closing) res.setHeader('Connection', 'close');
+    res.end(text);
+  }
+
+  function logRequest(requestId: string, who: PeerIdentity, out: Outcome | { aborted: true; method?: string }, t0: number): void {
+    const ms = Math.round((performance.now() - t0) * 10) / 10;
+    const base = { requestId, identity: who.ok ? who.identity : null, ...(who.ok ? { cn: who.commonName } : { refused: who.reason }) };
+    if ('aborted' in out) {
+      log.info({ ...base, outcome: 'aborted', ms }, 'rpc request');
+      return;
+    }
+    const error = 'error' in out.response ? out.response.error : null;
+    // Only the method and the ids: params and results stay out of the log.
+    const line = { ...base, method: out.method ?? null, rpcId: out.response.id, code: error ? error.code : 0, status: out.status, ms };
+    if (out.err !== undefined) log.error({ ...line, err: out.err }, 'rpc request');
+    else if (error && (error.code === RPC.FORBIDDEN || error.code === RPC.INTERNAL_ERROR)) log.warn(line, 'rpc request');
+    else log.info(line, 'rpc request');
+  }
+
+  async function onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const t0 = performance.now();
+    const requestId = randomBytes(8).toString('hex');
+    res.setHeader('X-Request-Id', requestId);
+    const who = identityOf(req.socket as TLSSocket);
+    let out: Outcome;
+    try {
+      if (!who.ok) {
+        out = { status: 403, response: errorResponse(null, new RpcError(RPC.FORBIDDEN, 'forbidden: this client certificate names no payserv identity')), close: true };
+      } else {
+        out = await decide(req, requestId, who, t0);
+      }
+    } catch (err) {
+      out = { status: 500, response: errorResponse(null, new RpcError(RPC.INTERNAL_ERROR, INTERNAL_MESSAGE)), err };
+    }
+    if (res.destroyed || req.socket.destroyed) {
+      logRequest(requestId, who, { aborted: true, ...(out.method ? { method: out.method } : {}) }, t0);
+      return;
+    }
+    await new Promise<void>((resolve) => {
+      res.once('close', resolve);
+      res.once('finish', resolve);
+      send(res, out);
+    });
+    logRequest(requestId, who, out, t0);
+  }
+
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    const p = onRequest(req, res).catch((err: unknown) => {
+      log.error({ err }, 'rpc request failed');
+      res.destroy();
+    });
+    requests.add(p);
+    void p.finally(() => requests.delete(p));
+  });
+
+  // A client announcing a large body with "Expect: 100-continue" (curl does) is refused before it sends it.
+  server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
+    const declared = Number(req.headers['content-length']);
+    if (!(declared > limits.bodyBytesMax)) res.writeContinue();
+    server.emit('request', req, res);
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  server.on('error', (err) => log.error({ err }, 'rpc server error'));
+  const addr = server.address();
+  if (addr === null || typeof addr === 'string') throw new Error('the RPC server has no TCP address');
+  log.info({ address: addr.address, port: addr.port }, 'rpc server listening');
+
+  let closed: Promise<void> | undefined;
+  const close = (graceMs: number): Promise<void> => {
+    closed ??= (async () => {
+      closing = true;
+      const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
+      // Keep-alive connections with no request on them would hold server.close() open until they time out.
+      server.closeIdleConnections();
+      let timer: NodeJS.Timeout | undefined;
+      let late = false;
+      const deadline = new Promise<void>((resolve) => (timer = setTimeout(() => resolve(void (late = true)), graceMs)));
+      // Requests keep arriving on open connections during the grace period (and are answered -32002): wait for those too.
+      while (!late && handlers.size + requests.size > 0) await Promise.race([Promise.allSettled([...handlers, ...requests]), deadline]);
+      clearTimeout(timer);
+      if (handlers.size > 0) log.warn({ running: handlers.size }, 'rpc server closed with handlers still running');
+      // Whatever is left (requests being sent slowly, connections mid-handshake, idle ones) is dropped.
+      server.closeAllConnections();
+      for (const s of sockets) s.destroy();
+      await serverClosed;
+      log.info('rpc server closed');
+    })();
+    return closed;
+  };
+
+  return { port: addr.port, address: addr.address, close };
+}

@@ -1,0 +1,74 @@
+// The TLS settings of both ends, in one place, each spelt out rather than left to Node's defaults:
+// a default that changes with the Node version (or with NODE_OPTIONS / openssl.cnf) must not widen
+// who may call payserv.
+import type { PeerCertificate, TLSSocket } from 'node:tls';
+import { checkServerIdentity } from 'node:tls';
+import { isTlsIdentity, type TlsIdentity } from '../pki/roles.js';
+
+/** A TLS identity's pair and the pinned root, as PEM text (src/pki/files.ts writes them). */
+export interface TlsMaterial {
+  certPem: string;
+  keyPem: string;
+  /** The pinned root: the only certificate authority trusted for the peer. */
+  caPem: string;
+}
+
+/** A TLS handshake that has not finished by then is dropped: an authenticated caller never needs this long. */
+export const HANDSHAKE_TIMEOUT_MS = 10_000;
+
+export function serverTlsOptions(m: TlsMaterial) {
+  return {
+    cert: m.certPem,
+    key: m.keyPem,
+    // `ca` replaces Node's bundled public roots (it does not add to them): only our root issues clients.
+    ca: m.caPem,
+    minVersion: 'TLSv1.3' as const,
+    // Ask for a client certificate and end the handshake unless it chains to `ca` and carries the
+    // clientAuth purpose (so a ledger signer's certificate, under the same root, is refused too).
+    requestCert: true,
+    rejectUnauthorized: true,
+    handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
+  };
+}
+
+/**
+ * Every TLS certificate carries serverAuth as well as clientAuth, and all are valid for localhost, so
+ * the host name alone does not tell payserv from a pscli holder's server: the client also checks the
+ * server's identity (its OU).
+ */
+export function clientTlsOptions(m: TlsMaterial, serverIdentity: TlsIdentity) {
+  return {
+    cert: m.certPem,
+    key: m.keyPem,
+    ca: m.caPem,
+    minVersion: 'TLSv1.3' as const,
+    rejectUnauthorized: true,
+    checkServerIdentity: (host: string, cert: PeerCertificate): Error | undefined => {
+      const err = checkServerIdentity(host, cert);
+      if (err) return err;
+      const ou = cert.subject?.OU;
+      if (ou !== serverIdentity) return new Error(`the server's certificate is for ${JSON.stringify(ou ?? null)}, not ${serverIdentity}`);
+      return undefined;
+    },
+  };
+}
+
+export type PeerIdentity = { ok: true; identity: TlsIdentity; commonName: string } | { ok: false; reason: string };
+
+/**
+ * Who is calling, from the verified client certificate: its subject OU, which must name a TLS identity.
+ * The handshake has already checked that the certificate chains to the pinned root; this only reads it.
+ */
+export function peerIdentity(socket: TLSSocket): PeerIdentity {
+  // Should not happen with rejectUnauthorized, but the identity must never rest on one setting alone.
+  if (!socket.authorized) return { ok: false, reason: `client certificate not verified: ${String(socket.authorizationError)}` };
+  // getPeerCertificate() returns {} (not null) when the peer sent none.
+  const cert = socket.getPeerCertificate();
+  const subject = cert.subject as PeerCertificate['subject'] | undefined;
+  if (!subject) return { ok: false, reason: 'no client certificate' };
+  // A subject with two OUs yields an array: ambiguous, so refused.
+  const ou: unknown = subject.OU;
+  if (typeof ou !== 'string' || !isTlsIdentity(ou)) return { ok: false, reason: `client certificate OU ${JSON.stringify(ou ?? null)} is not a TLS identity` };
+  const cn: unknown = subject.CN;
+  return { ok: true, identity: ou, commonName: typeof cn === 'string' ? cn : '' };
+}

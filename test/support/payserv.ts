@@ -1,0 +1,39 @@
+// payserv's state machine in process, on a test ledger: no RPC, no drivers (every coin is paid by an
+// operator), alerts recorded in memory, payouts enabled unless asked otherwise.
+import type { Payserv } from '../../src/payserv/context.js';
+import { Locks } from '../../src/payserv/locks.js';
+import type { CoinPolicy } from '../../src/payserv/policy.js';
+import { ServiceState, type AlertSink } from '../../src/payserv/state.js';
+import { createLogger } from '../../src/log/index.js';
+import { testLedger, type TestLedger } from './ledger.js';
+import type { SeedOptions } from '../../src/writer/seed.js';
+
+export interface RaisedAlert {
+  kind: string;
+  reason: string;
+  details: Record<string, unknown>;
+}
+
+export interface TestPayserv {
+  ledger: TestLedger;
+  ps: Payserv;
+  alerts: RaisedAlert[];
+  /** JSON log lines payserv wrote. */
+  logs: string[];
+}
+
+export async function testPayserv(opts: { seed?: SeedOptions | null; enabled?: boolean; policies?: Record<string, CoinPolicy> } = {}): Promise<TestPayserv> {
+  const ledger = await testLedger(opts.seed);
+  await ledger.checkpointAll();
+  const alerts: RaisedAlert[] = [];
+  const logs: string[] = [];
+  const log = createLogger('payserv', 'info', { write: (s: string) => void logs.push(s) });
+  const sink: AlertSink = { raise: async (kind, reason, details) => void alerts.push({ kind, reason, details }) };
+  const state = new ServiceState(log, sink);
+  if (opts.enabled !== false) state.enable('test');
+  const ps: Payserv = {
+    db: ledger.db, trust: ledger.trust, local: ledger.local, signers: { payserv: ledger.signers.payserv, admin: ledger.signers.admin },
+    drivers: new Map(), policies: new Map(Object.entries(opts.policies ?? {})), state, locks: new Locks(ledger.db), log, now: () => new Date(),
+  };
+  return { ledger, ps, alerts, logs };
+}
