@@ -1,3 +1,42 @@
-import { notBuilt } from './not-built.js';
+// payserv: the payment service, in the foreground (systemd runs it: deploy/payserv.service). It starts
+// with payouts disabled; SIGTERM stops taking calls and lets the ones in flight finish (bounded).
+import { Command, CommanderError } from 'commander';
+import { loadConfig } from '../config/load.js';
+import { createLogger } from '../log/index.js';
+import { startPayserv } from '../payserv/service.js';
+import { errorLine, EXIT, exitCodeOf } from './exit.js';
 
-export const main = notBuilt('payserv', 3, 'the payment service');
+export async function main(argv: string[]): Promise<number> {
+  const program = new Command('payserv')
+    .description('payserv: verifies withdrawals against the signed ledger and pays them exactly once')
+    .option('--config <file>', 'configuration file (default: $PAYSERV_CONFIG, else <state dir>/payserv.toml if present)')
+    .option('--state-dir <dir>', 'state directory (default: $PAYSERV_STATE_DIR, else the config, else $XDG_STATE_HOME/payserv)')
+    .exitOverride();
+  try {
+    program.parse(argv, { from: 'user' });
+    const o = program.opts<{ config?: string; stateDir?: string }>();
+    const config = await loadConfig('payserv', o.config, { stateDir: o.stateDir });
+    const log = createLogger('payserv', config.log.level);
+    const running = await startPayserv(config, log);
+    // The address line on stdout lets a supervisor (or a test) know where it listens once it does.
+    process.stdout.write(`payserv listening on ${running.server.address}:${running.server.port}\n`);
+    await new Promise<void>((resolve) => {
+      let stopping = false;
+      const stop = (signal: string) => {
+        if (stopping) return;
+        stopping = true;
+        log.warn({ signal }, 'stopping: finishing calls in flight');
+        running.stop().then(resolve, (e: unknown) => {
+          log.error({ err: (e as Error).message }, 'unclean stop');
+          resolve();
+        });
+      };
+      process.once('SIGTERM', () => stop('SIGTERM'));
+      process.once('SIGINT', () => stop('SIGINT'));
+    });
+    return EXIT.OK;
+  } catch (e) {
+    if (!(e instanceof CommanderError)) process.stderr.write(`${errorLine('payserv', e)}\n`);
+    return exitCodeOf(e);
+  }
+}

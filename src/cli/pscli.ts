@@ -14,6 +14,8 @@ const loadCommands = (): Promise<CommandModule[]> =>
     import('./pscli/pki.js'),
     import('./pscli/ledger.js'),
     import('./pscli/checks.js'),
+    import('./pscli/payserv.js'),
+    import('./pscli/audit.js'),
   ]);
 
 export function buildProgram(io: Io): Command {

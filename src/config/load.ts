@@ -5,7 +5,7 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { parse, TomlError } from 'smol-toml';
 import type { z } from 'zod';
 import type { DatabaseSettings } from '../db/open.js';
-import { baseShape, DEFAULT_LOG_LEVEL, fileSchema, SERVICES, type FileConfig, type LogLevel, type Service } from './schema.js';
+import { baseShape, DEFAULT_LOG_LEVEL, fileSchema, SERVICES, type BaseFileConfig, type FileConfig, type LogLevel, type Service } from './schema.js';
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -137,7 +137,7 @@ export async function loadConfig<S extends Service>(service: S, path?: string, o
   const raw = file === null ? {} : await readToml(file);
   const result = fileSchema(service).safeParse(raw);
   if (!result.success) throw new ConfigError(`config ${file ?? '(defaults)'}: ${formatIssues(result.error.issues)}`);
-  const { state_dir, database, log, ...own } = result.data as FileConfig<Service>;
+  const { state_dir, database, log, ...own } = result.data as BaseFileConfig & Record<string, unknown>;
 
   // A relative state_dir means relative to the file that says it, not to wherever the service was started.
   const fileStateDir = state_dir === undefined || file === null ? undefined : resolve(dirname(file), expandHome(state_dir, env));

@@ -53,18 +53,76 @@ export const baseShape = {
  * What each service adds to the base, as extra top-level tables. Later issues fill these in
  * (payserv: [rpc], [coins.ETH], ...); each key here becomes a key of that service's resolved config.
  */
+const decimal = () => z.string({ error: 'expected a decimal string, e.g. "0.5"' }).regex(/^\d{1,30}(\.\d{1,20})?$/, { error: 'expected a decimal string, e.g. "0.5"' });
+const port = () => z.int({ error: 'expected a port number' }).min(0, { error: 'expected a port number' }).max(65535, { error: 'expected a port number' });
+const host = () => nonEmptyString();
+
+/** Where payserv listens (loopback by default: exposing it is a deliberate choice). */
+const rpcServer = table({
+  host: host().default('127.0.0.1'),
+  port: port().default(7443),
+  body_bytes_max: positiveInt().default(65_536),
+  request_timeout_ms: positiveInt().default(60_000),
+  in_flight_max: positiveInt().default(256),
+  /** On SIGTERM: how long in-flight calls may take to finish before they are cut. */
+  shutdown_grace_ms: positiveInt().default(20_000),
+});
+
+/** Who is told of a fail-stop: a command (argv, no shell; the alert as JSON on stdin) and/or a webhook. */
+const alerts = table({
+  command: z.array(nonEmptyString(), { error: 'expected an array of strings (argv)' }).min(1).optional(),
+  webhook_url: nonEmptyString().refine((u) => /^https?:\/\//.test(u), { error: 'expected an http:// or https:// URL' }).optional(),
+  timeout_ms: positiveInt().default(5_000),
+});
+
+/** Automatic approval by Process, per coin tag; a coin without a table is never approved automatically. */
+const coinPolicy = table({
+  amount_max: decimal(),
+  user_daily_max: decimal(),
+  coin_daily_max: decimal(),
+  wallet_age_hours_min: z.number({ error: 'expected a number of hours' }).min(0, { error: 'expected a number of hours' }),
+});
+
+const keys = table({
+  /** Whether payserv loads the admin signer, to sign coins and wallets after an operator's review (Coins.Sign, Wallets.Sign). */
+  admin: z.boolean({ error: 'expected true or false' }).default(false),
+});
+
+/** How pscli reaches payserv. */
+const rpcClient = table({
+  host: host().default('127.0.0.1'),
+  port: port().default(7443),
+  timeout_ms: positiveInt().default(120_000),
+});
+
 export const serviceShapes = {
-  pscli: {},
-  payserv: {},
+  pscli: { payserv: rpcClient.prefault({}) },
+  payserv: {
+    rpc: rpcServer.prefault({}),
+    alerts: alerts.prefault({}),
+    keys: keys.prefault({}),
+    policy: z.record(z.string().regex(/^[A-Z0-9]{2,10}$/, { error: 'expected a coin tag such as ETH' }), coinPolicy, { error: 'expected a table of coin tags' }).default({}),
+  },
   dbgw: {},
   esman: {},
 } satisfies Record<Service, z.ZodRawShape>;
 
 export type ServiceShapes = typeof serviceShapes;
 
-export function fileSchema<S extends Service>(service: S) {
-  return table({ ...baseShape, ...serviceShapes[service] });
+/** One schema per service, spelt out so each service's configuration keeps its own static type. */
+const SCHEMAS = {
+  pscli: table({ ...baseShape, ...serviceShapes.pscli }),
+  payserv: table({ ...baseShape, ...serviceShapes.payserv }),
+  dbgw: table({ ...baseShape, ...serviceShapes.dbgw }),
+  esman: table({ ...baseShape, ...serviceShapes.esman }),
+};
+
+export function fileSchema<S extends Service>(service: S): (typeof SCHEMAS)[S] {
+  return SCHEMAS[service];
 }
 
+/** The base tables every service's file has, as parsed. */
+export type BaseFileConfig = z.output<ReturnType<typeof table<typeof baseShape>>>;
+
 /** The parsed file, before environment overrides and path resolution. */
-export type FileConfig<S extends Service> = z.output<ReturnType<typeof fileSchema<S>>>;
+export type FileConfig<S extends Service> = z.output<(typeof SCHEMAS)[S]>;

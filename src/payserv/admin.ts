@@ -1,4 +1,4 @@
-import { advanceCoinCheckpoint, advanceUserCheckpoint } from '../checkpoints/advance.js';
+import { advanceCoinCheckpoint, advanceUserCheckpoint, type Advance } from '../checkpoints/advance.js';
 import { runCheck, type CheckArgs, type CheckName } from '../checks/run.js';
 import { checkHistory } from '../ledger/history.js';
 import { formatProblem, type Problem } from '../ledger/problem.js';
@@ -100,7 +100,7 @@ export async function signAllWallets(ps: Payserv) {
 }
 
 /** A corrective credit with its pool-income counterpart, signed by payserv, under the coin's correction lock. */
-export async function applyCorrectionCall(ps: Payserv, p: { user: number; coin: string; amount: string; comment?: string | undefined }, caller: string) {
+export async function applyCorrectionCall(ps: Payserv, p: { user: number; coin: string; amount: string; pool?: string | undefined; comment?: string | undefined }, caller: string) {
   if (!ps.state.enabled) throw new RpcError(REFUSED, `payouts are disabled: ${ps.state.status().reason}`);
   const amount = parseAmount(p.amount, 'amount');
   if (amount === 0n) throw new RpcError(REFUSED, 'a correction of zero changes nothing');
@@ -116,8 +116,16 @@ export async function applyCorrectionCall(ps: Payserv, p: { user: number; coin: 
       if (add(before.creditTotal, amount) < before.debitTotal) {
         throw new RpcError(REFUSED, `the correction would take user ${p.user}'s credits below their debits (${formatAmount(before.debitTotal)})`);
       }
-      const r = await applyCorrection(ps.db, ps.signers.payserv, { userId: p.user, coinId, amount, at: ps.now() });
-      for (const adv of [await advanceCoinCheckpoint(ps.db, view, ps.signers.payserv, coinId), await advanceUserCheckpoint(ps.db, view, ps.signers.payserv, p.user, coinId)]) {
+      const coin = view.coins.get(coinId);
+      const pool = p.pool === undefined || !coin ? undefined : { amount: parseAmount(p.pool, 'pool'), feeUserId: coin.feeUserId };
+      const r = await applyCorrection(ps.db, ps.signers.payserv, { userId: p.user, coinId, amount, ...(pool ? { pool } : {}), at: ps.now() })
+        .catch((e: Error) => {
+          throw new RpcError(REFUSED, e.message);
+        });
+      const touched = [p.user, ...(pool && parseAmount(p.pool as string) !== amount ? [pool.feeUserId] : [])];
+      const advanced: Array<Advance<unknown>> = [await advanceCoinCheckpoint(ps.db, view, ps.signers.payserv, coinId)];
+      for (const u of touched) advanced.push(await advanceUserCheckpoint(ps.db, view, ps.signers.payserv, u, coinId));
+      for (const adv of advanced) {
         if (!adv.ok) await ps.state.failStop(`Corrections.Apply checkpoint: ${formatProblem(adv.problems[0] as Problem)}`, {});
       }
       ps.log.warn({ user: p.user, coin: coinId, amount: p.amount, income: r.income.id, credit: r.credits[0]?.id, comment: p.comment, by: caller }, 'correction applied');

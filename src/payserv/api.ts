@@ -18,6 +18,8 @@ const CorrectionParams = z.strictObject({
   coin: z.string().min(1).max(16),
   /** Decimal string, never a number: money is exact. */
   amount: z.string().regex(/^-?\d{1,30}(\.\d{1,20})?$/, 'a decimal string'),
+  /** The pool-income counterpart; default: the amount. The difference is credited to the pool's own user. */
+  pool: z.string().regex(/^-?\d{1,30}(\.\d{1,20})?$/, 'a decimal string').optional(),
   comment: z.string().max(500).optional(),
 });
 

@@ -5,7 +5,7 @@ import type { Logger } from '../log/index.js';
 // operator has investigated and enabled it again.
 
 export interface AlertSink {
-  raise(kind: string, reason: string, details: Record<string, unknown>): Promise<void>;
+  raise(kind: string, reason: string, details: Record<string, unknown>): Promise<unknown>;
 }
 
 export interface ServiceStatus {

@@ -29,19 +29,22 @@ export interface RpcClientOptions {
 
 /**
  * The call did not get a JSON-RPC reply: connection refused, TLS refused, timeout, a reply that is not
- * JSON-RPC. `sent` says whether the request may have reached the server (and so may have run).
+ * JSON-RPC. `mayHaveRun` is false only when the server certainly did not run the call (it was never sent, or TLS refused it).
  */
 export class RpcTransportError extends Error {
   override readonly name = 'RpcTransportError';
 
   constructor(
     message: string,
-    readonly sent: boolean,
+    readonly mayHaveRun: boolean,
     options?: { cause?: unknown },
   ) {
     super(message, options);
   }
 }
+
+/** Below the server's keep-alive timeout (src/rpc/server.ts). */
+const IDLE_CONNECTION_MS = 4_000;
 
 export class RpcClient {
   readonly endpoint: string;
@@ -56,8 +59,11 @@ export class RpcClient {
       ...clientTlsOptions(opts.tls, opts.serverIdentity ?? 'payserv'),
       keepAlive: true,
       maxSockets: opts.maxSockets ?? 16,
-      // Node's agent also honours the server's "Keep-Alive: timeout=N" hint, dropping idle connections
-      // before the server does, which avoids sending a call on a connection being closed.
+      // Drop an idle connection before the server does (its keep-alive timeout is 5 s), so a call is
+      // never written onto a connection the server is closing: that would fail as "may have run".
+      // Node lowers this further to a server's "Keep-Alive: timeout=N" hint, but only when it is set:
+      // with no agent timeout the hint is ignored. On a busy connection it only emits an event.
+      timeout: IDLE_CONNECTION_MS,
       ...(opts.servername !== undefined ? { servername: opts.servername } : {}),
     });
   }
@@ -69,38 +75,31 @@ export class RpcClient {
   call<T = unknown>(method: Method, params?: unknown[] | Record<string, unknown>): Promise<T> {
     const id = this.nextId++;
     const body = JSON.stringify(params === undefined ? { jsonrpc: '2.0', method, id } : { jsonrpc: '2.0', method, params, id });
-    return this.post(body, method).then((text) => this.unwrap<T>(text.status, text.body, id, method));
+    return this.post(body, method).then((reply) => this.unwrap<T>(reply.status, reply.body, id, method));
   }
 
-  /**
-   * Sends a raw body as is (tests of the server's refusals) and returns the HTTP status and body.
-   * Transport failures reject with RpcTransportError, as for call().
-   */
-  async postRaw(body: string | Buffer, headers: Record<string, string> = {}, method = 'POST'): Promise<{ status: number; body: string; headers: IncomingMessage['headers'] }> {
-    return this.post(body, '(raw)', headers, method);
-  }
-
-  private post(body: string | Buffer, what: string, headers: Record<string, string> = {}, httpMethod = 'POST') {
-    return new Promise<{ status: number; body: string; headers: IncomingMessage['headers'] }>((resolve, reject) => {
+  private post(body: string, what: string): Promise<{ status: number; body: string }> {
+    return new Promise((resolve, reject) => {
       let sent = false;
       let settled = false;
-      const fail = (reason: string, cause?: unknown) => {
+      const fail = (reason: string, cause?: NodeJS.ErrnoException) => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
         req.destroy();
-        reject(new RpcTransportError(`${what} to ${this.endpoint}: ${reason}${sent ? ' (the request was sent and may have run)' : ''}`, sent, { cause }));
+        const mayHaveRun = sent && !(cause && isTlsRefusal(cause));
+        reject(new RpcTransportError(`${what} to ${this.endpoint}: ${reason}${mayHaveRun ? ' (the request was sent and may have run)' : ''}`, mayHaveRun, { cause }));
       };
       const req = request({
         agent: this.agent,
         host: this.opts.host,
         port: this.opts.port,
-        method: httpMethod,
+        method: 'POST',
         path: '/',
-        headers: { 'Content-Type': 'application/json', Accept: 'application/json', 'Content-Length': Buffer.byteLength(body), ...headers },
+        headers: { 'Content-Type': 'application/json', Accept: 'application/json', 'Content-Length': Buffer.byteLength(body) },
       });
       const timer = setTimeout(() => fail(`no reply within ${this.opts.timeoutMs} ms`), this.opts.timeoutMs);
-      req.on('error', (err: NodeJS.ErrnoException) => fail(describeTransportError(err), err));
+      req.on('error', (err: NodeJS.ErrnoException) => fail(describeTransportError(err, req.reusedSocket), err));
       req.on('finish', () => (sent = true));
       req.on('response', (res: IncomingMessage) => {
         const chunks: Buffer[] = [];
@@ -110,7 +109,7 @@ export class RpcClient {
           if (size > this.responseBytesMax) fail(`reply larger than ${this.responseBytesMax} bytes`);
           else chunks.push(c);
         });
-        res.on('error', (err: NodeJS.ErrnoException) => fail(describeTransportError(err), err));
+        res.on('error', (err: NodeJS.ErrnoException) => fail(describeTransportError(err, true), err));
         res.on('close', () => {
           if (!res.complete) fail('the connection closed in the middle of the reply');
         });
@@ -118,7 +117,7 @@ export class RpcClient {
           if (settled) return;
           settled = true;
           clearTimeout(timer);
-          resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), headers: res.headers });
+          resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') });
         });
       });
       req.end(body);
@@ -143,15 +142,33 @@ export class RpcClient {
   }
 }
 
+/**
+ * A TLS refusal, by either side. In TLS 1.3 the client's handshake is complete before the server has
+ * judged the client's certificate, so the server's refusal arrives as an alert after the request was
+ * written: but the server never read it, so it cannot have run.
+ */
+function isTlsRefusal(err: NodeJS.ErrnoException): boolean {
+  const code = err.code ?? '';
+  return code.startsWith('ERR_SSL_') || code.startsWith('ERR_TLS_') || /CERT|SELF_SIGNED|UNABLE_TO_|HOSTNAME_MISMATCH/.test(code);
+}
+
 /** Node's TLS and socket errors in words an operator can act on; the code stays for searching. */
-function describeTransportError(err: NodeJS.ErrnoException): string {
+function describeTransportError(err: NodeJS.ErrnoException & { reason?: unknown }, reusedSocket: boolean): string {
   const code = err.code ?? '';
   if (code === 'ECONNREFUSED') return 'connection refused (is payserv running and listening there?)';
-  if (code === 'ECONNRESET' || code === 'EPIPE') return `connection reset by the server (${code}): it may have refused this client's certificate`;
+  if (code === 'ECONNRESET' || code === 'EPIPE') {
+    // A certificate the server's OpenSSL accepted but Node then refused (another CA, wrong purpose,
+    // expired) ends a fresh connection like this, without a TLS alert to say so.
+    if (!reusedSocket) return `connection reset by the server before any reply (${code}); if it refused this client's certificate, its log says why`;
+    return `connection reset by the server (${code})`;
+  }
   if (code === 'ETIMEDOUT') return 'connection timed out';
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return `host not found (${code})`;
-  if (/ALERT|SSL|CERT|TLS|SELF_SIGNED|UNABLE_TO|HOSTNAME|ERR_TLS/i.test(code) || /certificate|ssl|tls/i.test(err.message)) {
-    return `TLS failure: ${err.message}${code ? ` (${code})` : ''}`;
+  if (isTlsRefusal(err)) {
+    // OpenSSL's own message is a multi-line dump of internal function names; its "reason" is the useful part.
+    const why = typeof err.reason === 'string' ? err.reason : err.message.split('\n')[0];
+    const side = code.includes('ALERT') ? 'the server refused the TLS connection' : 'TLS failure';
+    return `${side}: ${why} (${code})`;
   }
   return `${err.message}${code ? ` (${code})` : ''}`;
 }

@@ -107,7 +107,11 @@ export async function startRpcServer(opts: RpcServerOptions): Promise<RpcServer>
   });
   server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => {
     // Refused handshakes: no certificate, another CA, a signer's certificate, TLS < 1.3, or a scanner.
-    log.warn({ remote: socket.remoteAddress, reason: err.code ?? err.message }, 'TLS handshake refused');
+    // A certificate that fails verification (another CA, a signer's, expired) is not refused by OpenSSL
+    // but by Node after the handshake, which drops the socket without an alert: the reason is then
+    // authorizationError, and the error itself is just the resulting ECONNRESET.
+    const verdict = socket.authorizationError ? { certificate: String(socket.authorizationError) } : {};
+    log.warn({ remote: socket.remoteAddress, reason: err.code ?? err.message, ...verdict }, 'TLS handshake refused');
   });
 
   const identityOf = (socket: TLSSocket): PeerIdentity => {
@@ -125,9 +129,10 @@ export async function startRpcServer(opts: RpcServerOptions): Promise<RpcServer>
       return refuse(RPC.INVALID_REQUEST, 'invalid request: Content-Type must be application/json', null, { status: 415 });
     }
     const body = await readBody(req, limits.bodyBytesMax);
+    if (!body.ok && body.reason === 'aborted') return refuse(RPC.INVALID_REQUEST, 'invalid request: the body was cut short', null, { close: true });
     if (!body.ok) {
-      // The rest of an oversized body is not read: close the connection rather than parse it as the next request.
-      return refuse(RPC.INVALID_REQUEST, `invalid request: the body exceeds ${limits.bodyBytesMax} bytes`, null, { status: body.reason === 'too-large' ? 413 : 400, close: true });
+      // The rest of an oversized body is not kept: close the connection once answered rather than read on.
+      return refuse(RPC.INVALID_REQUEST, `invalid request: the body exceeds ${limits.bodyBytesMax} bytes`, null, { status: 413, close: true });
     }
     const parsed = parseRequest(body.body);
     if (!parsed.ok) return { status: httpStatusFor(parsed.error.code), response: errorResponse(parsed.id, parsed.error) };
@@ -140,7 +145,8 @@ export async function startRpcServer(opts: RpcServerOptions): Promise<RpcServer>
     const params = validateParams(method, parsed.request.params);
     if (!params.ok) return { status: httpStatusFor(params.error.code), response: errorResponse(id, params.error), method };
 
-    const running = Promise.resolve().then(() => opts.handle(method, params.params, { ...who, requestId }));
+    const ctx: RpcContext = { identity: who.identity, commonName: who.commonName, requestId };
+    const running = Promise.resolve().then(() => opts.handle(method, params.params, ctx));
     handlers.add(running);
     let timedOut = false;
     running.then(
@@ -171,7 +177,8 @@ export async function startRpcServer(opts: RpcServerOptions): Promise<RpcServer>
     }
   }
 
-  function send(res: ServerResponse, out: Outcome): void {
+  /** Writes the answer; false when the connection is already gone. */
+  function send(res: ServerResponse, out: Outcome): boolean {
     let text: string;
     try {
       text = JSON.stringify(out.response);
@@ -182,7 +189,7 @@ export async function startRpcServer(opts: RpcServerOptions): Promise<RpcServer>
       out.response = errorResponse('id' in out.response ? out.response.id : null, new RpcError(RPC.INTERNAL_ERROR, INTERNAL_MESSAGE));
       text = JSON.stringify(out.response);
     }
-    if (res.headersSent || res.destroyed) return;
+    if (res.headersSent || res.destroyed) return false;
     res.statusCode = out.status;
     res.setHeader('Content-Type', 'application/json');
     res.setHeader('Content-Length', Buffer.byteLength(text));
@@ -191,6 +198,7 @@ export async function startRpcServer(opts: RpcServerOptions): Promise<RpcServer>
     // Once closing, every answer ends its connection so that keep-alive clients move on.
     if (out.close || closing) res.setHeader('Connection', 'close');
     res.end(text);
+    return true;
   }
 
   function logRequest(requestId: string, who: PeerIdentity, out: Outcome | { aborted: true; method?: string }, t0: number): void {
@@ -227,10 +235,11 @@ export async function startRpcServer(opts: RpcServerOptions): Promise<RpcServer>
       logRequest(requestId, who, { aborted: true, ...(out.method ? { method: out.method } : {}) }, t0);
       return;
     }
+    // Counted as in progress until written out, so that close() does not cut an answer short.
     await new Promise<void>((resolve) => {
       res.once('close', resolve);
       res.once('finish', resolve);
-      send(res, out);
+      if (!send(res, out)) resolve();
     });
     logRequest(requestId, who, out, t0);
   }

@@ -1,6 +1,7 @@
 // The TLS settings of both ends, in one place, each spelt out rather than left to Node's defaults:
 // a default that changes with the Node version (or with NODE_OPTIONS / openssl.cnf) must not widen
 // who may call payserv.
+import { constants } from 'node:crypto';
 import type { PeerCertificate, TLSSocket } from 'node:tls';
 import { checkServerIdentity } from 'node:tls';
 import { isTlsIdentity, type TlsIdentity } from '../pki/roles.js';
@@ -28,6 +29,10 @@ export function serverTlsOptions(m: TlsMaterial) {
     requestCert: true,
     rejectUnauthorized: true,
     handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
+    // No session tickets, so no resumption: a resumed TLS 1.3 session skips the certificate check and
+    // reuses the identity verified when the ticket was issued. Every connection is verified in full
+    // instead (an Ed25519 handshake is cheap, and keep-alive makes it rare).
+    secureOptions: constants.SSL_OP_NO_TICKET,
   };
 }
 
@@ -47,7 +52,9 @@ export function clientTlsOptions(m: TlsMaterial, serverIdentity: TlsIdentity) {
       const err = checkServerIdentity(host, cert);
       if (err) return err;
       const ou = cert.subject?.OU;
-      if (ou !== serverIdentity) return new Error(`the server's certificate is for ${JSON.stringify(ou ?? null)}, not ${serverIdentity}`);
+      if (ou !== serverIdentity) {
+        return Object.assign(new Error(`the server's certificate is for ${JSON.stringify(ou ?? null)}, not ${serverIdentity}`), { code: 'ERR_TLS_SERVER_IDENTITY' });
+      }
       return undefined;
     },
   };

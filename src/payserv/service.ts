@@ -1,0 +1,114 @@
+import { readFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
+import { LocalCheckpointStore } from '../checkpoints/local-store.js';
+import type { Config } from '../config/load.js';
+import type { Db } from '../db/db.js';
+import { requireCurrentSchema } from '../db/migrate.js';
+import { openDatabase } from '../db/open.js';
+import type { Logger } from '../log/index.js';
+import { parseAmount } from '../money/amount.js';
+import { loadSigner, loadTrust, pkiPaths } from '../pki/files.js';
+import { RpcError } from '../rpc/jsonrpc.js';
+import { startRpcServer, type RpcServer } from '../rpc/server.js';
+import { coinOfParams, idOf, type Method } from './api.js';
+import { Alerts } from './alerts.js';
+import { AuditTrail } from './audit.js';
+import type { Payserv } from './context.js';
+import { callerOf, dispatch } from './handlers.js';
+import { Locks } from './locks.js';
+import type { CoinPolicy } from './policy.js';
+import { ServiceState } from './state.js';
+
+// payserv as a service: keys and the pinned root from the state directory (issue 5 moves the keys into
+// esman's store), the database, the state machine, and the RPC server whose every call is audited.
+
+export interface RunningPayserv {
+  ps: Payserv;
+  server: RpcServer;
+  /** Stops accepting calls, lets in-flight ones finish (bounded), closes the database. */
+  stop(): Promise<void>;
+}
+
+function policiesOf(config: Config<'payserv'>): Map<string, CoinPolicy> {
+  return new Map(Object.entries(config.policy).map(([tag, p]) => [tag, {
+    amountMax: parseAmount(p.amount_max, `policy.${tag}.amount_max`),
+    userDailyMax: parseAmount(p.user_daily_max, `policy.${tag}.user_daily_max`),
+    coinDailyMax: parseAmount(p.coin_daily_max, `policy.${tag}.coin_daily_max`),
+    walletAgeHoursMin: p.wallet_age_hours_min,
+  }]));
+}
+
+/** What an audit row says the call was about. */
+function targetOf(method: Method, params: unknown): string {
+  if (params === undefined) return '';
+  if (method === 'PayServ.SendCoin' || method === 'Check.ProxyPool') return coinOfParams(params as [string]);
+  if (method === 'Check.Balance' || method === 'Corrections.Apply') {
+    const p = params as { user: number; coin: string };
+    return `user=${p.user} coin=${p.coin}`;
+  }
+  try {
+    const id = idOf(params as [number]);
+    return typeof id === 'number' ? String(id) : '';
+  } catch {
+    return '';
+  }
+}
+
+function replyOf(result: unknown): string {
+  const r = (result as { reply?: unknown } | null)?.reply;
+  return typeof r === 'string' ? r : 'OK';
+}
+
+export async function startPayserv(config: Config<'payserv'>, log: Logger): Promise<RunningPayserv> {
+  const stateDir = config.stateDir;
+  const trust = loadTrust(stateDir);
+  const paths = pkiPaths(stateDir);
+  const signers = { payserv: loadSigner(stateDir, 'payserv'), admin: config.keys.admin ? loadSigner(stateDir, 'admin') : undefined };
+  const tls = { certPem: readFileSync(paths.tlsCert('payserv'), 'utf8'), keyPem: readFileSync(paths.tlsKey('payserv'), 'utf8'), caPem: trust.root.toString() };
+  const db: Db = await openDatabase(config.database, stateDir);
+  try {
+    await requireCurrentSchema(db);
+    const alerts = new Alerts({
+      db, log,
+      ...(config.alerts.command || config.alerts.webhook_url
+        ? { hook: { ...(config.alerts.command ? { command: config.alerts.command } : {}), ...(config.alerts.webhook_url ? { webhookUrl: config.alerts.webhook_url } : {}), timeoutMs: config.alerts.timeout_ms } }
+        : {}),
+    });
+    const ps: Payserv = {
+      db, trust, local: new LocalCheckpointStore(stateDir), signers, drivers: new Map(), policies: policiesOf(config),
+      state: new ServiceState(log, alerts), locks: new Locks(db), log, now: () => new Date(),
+    };
+    const audit = new AuditTrail({ db, stateDir, log });
+    const server = await startRpcServer({
+      host: config.rpc.host, port: config.rpc.port, tls, log,
+      limits: { bodyBytesMax: config.rpc.body_bytes_max, requestTimeoutMs: config.rpc.request_timeout_ms, inFlightMax: config.rpc.in_flight_max },
+      handle: async (method, params, ctx) => {
+        const t0 = performance.now();
+        let reply = 'ERROR';
+        try {
+          const result = await dispatch(ps, method, params, ctx);
+          reply = replyOf(result);
+          return result;
+        } catch (e) {
+          reply = e instanceof RpcError ? `ERROR ${e.code}` : 'ERROR internal';
+          throw e;
+        } finally {
+          await audit.record({ client: callerOf(ctx), method, target: targetOf(method, params), reply, durationMs: Math.round(performance.now() - t0) })
+            .catch((e: Error) => log.error({ err: e.message, method }, 'audit record failed'));
+        }
+      },
+    });
+    log.warn({ address: server.address, port: server.port, database: db.where, enabled: false }, 'payserv started: payouts are disabled until an operator enables them');
+    return {
+      ps, server,
+      async stop() {
+        await server.close(config.rpc.shutdown_grace_ms);
+        await db.close();
+        log.warn({}, 'payserv stopped');
+      },
+    };
+  } catch (e) {
+    await db.close().catch(() => undefined);
+    throw e;
+  }
+}
