@@ -42,7 +42,7 @@ describe(`pscli db (${backend()})`, () => {
   it('migrate applies, then finds the schema current', async () => {
     const { stateDir, env } = await target();
     const first = await run(['--state-dir', stateDir, 'db', 'migrate'], env);
-    expect(first).toMatchObject({ code: EXIT.OK, stdout: 'applied 1 ledger\n' });
+    expect(first).toMatchObject({ code: EXIT.OK, stdout: 'applied 1 ledger\napplied 2 payserv\n' });
     const second = await run(['--state-dir', stateDir, 'db', 'migrate'], env);
     expect(second).toMatchObject({ code: EXIT.OK, stdout: 'schema is current\n' });
     expect(errorLines(second)).toEqual([]);
@@ -52,9 +52,11 @@ describe(`pscli db (${backend()})`, () => {
     const { stateDir, env } = await target();
     const before = await run(['db', 'status', '--json', '--state-dir', stateDir], env);
     expect(before.code).toBe(EXIT.OK);
-    expect(JSON.parse(before.stdout)).toEqual({ migrations: [{ version: 1, name: 'ledger', applied: false, applied_at: null }] });
+    expect(JSON.parse(before.stdout)).toEqual({
+      migrations: [{ version: 1, name: 'ledger', applied: false, applied_at: null }, { version: 2, name: 'payserv', applied: false, applied_at: null }],
+    });
     expect((await run(['--json', '--state-dir', stateDir, 'db', 'migrate'], env)).stdout).toBe(
-      `${JSON.stringify({ applied: [{ version: 1, name: 'ledger' }] }, null, 2)}\n`,
+      `${JSON.stringify({ applied: [{ version: 1, name: 'ledger' }, { version: 2, name: 'payserv' }] }, null, 2)}\n`,
     );
     const after = JSON.parse((await run(['--json', '--state-dir', stateDir, 'db', 'status'], env)).stdout) as {
       migrations: { applied: boolean; applied_at: string }[];
@@ -66,7 +68,7 @@ describe(`pscli db (${backend()})`, () => {
   it('status prints a table', async () => {
     const { stateDir, env } = await target();
     const r = await run(['--state-dir', stateDir, 'db', 'status'], env);
-    expect(r.stdout).toBe('version  name    applied  applied_at\n1        ledger  no       -\n');
+    expect(r.stdout).toBe('version  name     applied  applied_at\n1        ledger   no       -\n2        payserv  no       -\n');
   });
 });
 
@@ -107,11 +109,20 @@ describeOncePerSuite('pscli', () => {
   });
 });
 
+describeOncePerSuite('payserv', () => {
+  it('refuses a bad option or configuration with one line naming it, exit 2', async () => {
+    const err = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    expect(await payserv(['--frobnicate'])).toBe(EXIT.USAGE);
+    expect(await payserv(['--config', '/nonexistent/payserv.toml'])).toBe(EXIT.USAGE);
+    expect(err).toHaveBeenCalledWith(expect.stringMatching(/^payserv: .*\/nonexistent\/payserv\.toml/));
+    vi.restoreAllMocks();
+  });
+});
+
 describeOncePerSuite('services not built yet', () => {
   afterEach(() => void vi.restoreAllMocks());
 
   it.each([
-    ['payserv', payserv, 3],
     ['dbgw', dbgw, 6],
     ['esman', esman, 5],
   ] as const)('%s says so and exits 2', async (name, main, issue) => {

@@ -18,6 +18,7 @@ import { verifyAccount } from '../verify/account.js';
 import { openView, type LedgerView } from '../verify/view.js';
 import { seedLedger, FIRST_MINER } from '../writer/seed.js';
 import { parseDemoArgs } from './args.js';
+import { demoOverRpc } from './rpc.js';
 
 const out = (s = '') => process.stdout.write(`${s}\n`);
 const secs = (t0: number) => `${((performance.now() - t0) / 1000).toFixed(1)} s`;
@@ -71,13 +72,15 @@ export async function main(argv: string[]): Promise<number> {
 
     const after = await checks(await openView(db, trust, local), ['balanceerrors']);
     out(`7. After the attacks were rolled back, the checks are ${after.length ? `NOT clean (${after.length})` : 'clean again'}.`);
+    const auditClean = await demoOverRpc(db, stateDir, out);
     out('');
     out('Try it yourself (the same state directory):');
     out(`   export PAYSERV_STATE_DIR=${stateDir}`);
     out('   npx pscli checkbalanceerrors && echo clean');
     out(`   npx pscli checkbalance --user ${FIRST_MINER} --coin ETH`);
     out('   npx pscli checkproxypool --coin ZEC --json');
-    return problems.length || after.length ? 1 : 0;
+    out('   npx payserv &   # then: npx pscli status; npx pscli enable; npx pscli process <id>; npx pscli transinfo <id>');
+    return problems.length || after.length || !auditClean ? 1 : 0;
   } finally {
     await db.close();
   }

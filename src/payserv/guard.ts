@@ -41,8 +41,12 @@ function refusedIfDisabled(ps: Payserv, id: number, status: WithdrawalStatus | n
   return ps.state.enabled ? null : refused(id, status, `payouts are disabled: ${ps.state.status().reason}`);
 }
 
+/**
+ * `integrity`: the method's own integrity checks (e.g. Process: the wallet's signature). They run with the
+ * guard's, before anything is written: a call that fails-stop leaves the ledger and its checkpoints as it found them.
+ */
 export async function guarded(ps: Payserv, method: string, caller: string, id: number, accepts: readonly WithdrawalStatus[],
-  body: (v: Verified) => Promise<PayoutResult>): Promise<PayoutResult> {
+  body: (v: Verified) => Promise<PayoutResult>, integrity?: (v: Verified) => Promise<Problem[]>): Promise<PayoutResult> {
   const off = refusedIfDisabled(ps, id, null);
   if (off) return off;
   try {
@@ -63,6 +67,8 @@ export async function guarded(ps: Payserv, method: string, caller: string, id: n
         return failStop(ps, method, [problem('finances_withdrawal_transaction', id, 'status_rolled_back',
           `${status}, but its account's checkpoint covers it as final`)], id, status);
       }
+      const more = integrity ? await integrity({ view, coin, w, account }) : [];
+      if (more.length) return failStop(ps, method, more, id, status);
       const pool = await advanceCoinCheckpoint(ps.db, view, ps.signers.payserv, coin.id, ps.now());
       if (!pool.ok) return failStop(ps, method, pool.problems, id, status);
       // A concurrent call on another withdrawal may have failed-stop meanwhile.

@@ -1,6 +1,6 @@
 import { validateAddress } from '../chains/address.js';
 import { encodeWallet } from '../ledger/encoding.js';
-import { problem } from '../ledger/problem.js';
+import { problem, type Problem } from '../ledger/problem.js';
 import type { WithdrawalStatus } from '../ledger/records.js';
 import { WALLET_SIGNER } from '../ledger/roles.js';
 import { add, formatAmount, parseAmount, ZERO, type Amount } from '../money/amount.js';
@@ -8,7 +8,7 @@ import { getWallet } from '../store/reads.js';
 import { changeStatus, declineWithdrawal, type StatusChange } from '../writer/withdrawals.js';
 import type { PayoutResult, Reply } from './api.js';
 import type { Payserv } from './context.js';
-import { checkpointAfter, failStop, guarded, refused, result, type Verified } from './guard.js';
+import { checkpointAfter, guarded, refused, result, type Verified } from './guard.js';
 import { decide } from './policy.js';
 
 // The PayServ.* methods of DESIGN §4, with the original's accepted statuses and replies. Coins without
@@ -57,14 +57,17 @@ async function sumSince(ps: Payserv, coinId: number, userId: number | null, sinc
   return r ? parseAmount(r.total) : ZERO;
 }
 
+/** A wallet that carries a signature must carry a good one: a bad one is tampering (fail-stop), not a business matter. */
+async function walletIntegrity(ps: Payserv, v: Verified): Promise<Problem[]> {
+  const wallet = await getWallet(ps.db, v.w.walletId);
+  if (!wallet?.signature && !wallet?.sigKeyId) return [];
+  const why = v.view.book.check(encodeWallet(wallet), wallet.sigKeyId, wallet.signature, WALLET_SIGNER, wallet.signedAt ?? wallet.createdAt);
+  return why ? [problem('users_userwallets', wallet.id, 'signature', why)] : [];
+}
+
 export function processWithdrawal(ps: Payserv, id: number, caller: string): Promise<PayoutResult> {
   return guarded(ps, 'Process', caller, id, ['processing'], async (v) => {
     const wallet = await getWallet(ps.db, v.w.walletId);
-    // A wallet that carries a signature must carry a good one: a bad one is tampering, not a business matter.
-    if (wallet?.signature || wallet?.sigKeyId) {
-      const why = v.view.book.check(encodeWallet(wallet), wallet.sigKeyId, wallet.signature, WALLET_SIGNER, wallet.signedAt ?? wallet.createdAt);
-      if (why) return failStop(ps, 'Process', [problem('users_userwallets', wallet.id, 'signature', why)], id, v.w.status);
-    }
     const why = await businessProblem(ps, v);
     if (why) return decline(ps, v, why);
     const now = ps.now();
@@ -74,7 +77,7 @@ export function processWithdrawal(ps: Payserv, id: number, caller: string): Prom
       walletSignedAt: wallet?.signedAt ?? now, now,
     });
     return decision.approve ? move(ps, v, 'approved', 'APPROVED') : move(ps, v, 'pending', 'PENDING', { comment: `waits for a manager: ${decision.reason}` });
-  });
+  }, (v) => walletIntegrity(ps, v));
 }
 
 export function declineRequest(ps: Payserv, id: number, caller: string): Promise<PayoutResult> {

@@ -12,7 +12,7 @@ import { RpcError } from '../rpc/jsonrpc.js';
 import { startRpcServer, type RpcServer } from '../rpc/server.js';
 import { coinOfParams, idOf, type Method } from './api.js';
 import { Alerts } from './alerts.js';
-import { AuditTrail } from './audit.js';
+import { AuditError, AuditTrail } from './audit.js';
 import type { Payserv } from './context.js';
 import { callerOf, dispatch } from './handlers.js';
 import { Locks } from './locks.js';
@@ -59,13 +59,15 @@ function replyOf(result: unknown): string {
   return typeof r === 'string' ? r : 'OK';
 }
 
-export async function startPayserv(config: Config<'payserv'>, log: Logger): Promise<RunningPayserv> {
+/** `opened`: a database the caller already holds (the demo, tests), which stop() then leaves open. */
+export async function startPayserv(config: Config<'payserv'>, log: Logger, opened?: Db): Promise<RunningPayserv> {
   const stateDir = config.stateDir;
   const trust = loadTrust(stateDir);
   const paths = pkiPaths(stateDir);
   const signers = { payserv: loadSigner(stateDir, 'payserv'), admin: config.keys.admin ? loadSigner(stateDir, 'admin') : undefined };
   const tls = { certPem: readFileSync(paths.tlsCert('payserv'), 'utf8'), keyPem: readFileSync(paths.tlsKey('payserv'), 'utf8'), caPem: trust.root.toString() };
-  const db: Db = await openDatabase(config.database, stateDir);
+  const db: Db = opened ?? (await openDatabase(config.database, stateDir));
+  const closeDb = () => (opened ? Promise.resolve() : db.close());
   try {
     await requireCurrentSchema(db);
     const alerts = new Alerts({
@@ -94,7 +96,11 @@ export async function startPayserv(config: Config<'payserv'>, log: Logger): Prom
           throw e;
         } finally {
           await audit.record({ client: callerOf(ctx), method, target: targetOf(method, params), reply, durationMs: Math.round(performance.now() - t0) })
-            .catch((e: Error) => log.error({ err: e.message, method }, 'audit record failed'));
+            .catch(async (e: Error) => {
+              log.error({ err: e.message, method }, 'audit record failed');
+              // A trail that no longer holds its local head was rolled back or replaced: that is tampering.
+              if (e instanceof AuditError) await ps.state.failStop(`audit trail: ${e.message}`, { method });
+            });
         }
       },
     });
@@ -103,12 +109,12 @@ export async function startPayserv(config: Config<'payserv'>, log: Logger): Prom
       ps, server,
       async stop() {
         await server.close(config.rpc.shutdown_grace_ms);
-        await db.close();
+        await closeDb();
         log.warn({}, 'payserv stopped');
       },
     };
   } catch (e) {
-    await db.close().catch(() => undefined);
+    await closeDb().catch(() => undefined);
     throw e;
   }
 }

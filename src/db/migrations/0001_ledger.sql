@@ -206,3 +206,19 @@ CREATE TRIGGER no_delete BEFORE DELETE ON coins_coin
   FOR EACH ROW EXECUTE FUNCTION payserv_refuse_change();
 CREATE TRIGGER no_delete BEFORE DELETE ON users_userwallets
   FOR EACH ROW EXECUTE FUNCTION payserv_refuse_change();
+
+-- TRUNCATE fires no row trigger: signed history refuses it per statement too.
+CREATE TRIGGER no_truncate BEFORE TRUNCATE ON finances_proxypool_transactions
+  FOR EACH STATEMENT EXECUTE FUNCTION payserv_refuse_change();
+CREATE TRIGGER no_truncate BEFORE TRUNCATE ON finances_user_balance_transaction
+  FOR EACH STATEMENT EXECUTE FUNCTION payserv_refuse_change();
+CREATE TRIGGER no_truncate BEFORE TRUNCATE ON finances_withdrawal_transaction
+  FOR EACH STATEMENT EXECUTE FUNCTION payserv_refuse_change();
+CREATE TRIGGER no_truncate BEFORE TRUNCATE ON finances_withdrawal_signatures
+  FOR EACH STATEMENT EXECUTE FUNCTION payserv_refuse_change();
+CREATE TRIGGER no_truncate BEFORE TRUNCATE ON finances_user_balance_checkpoints
+  FOR EACH STATEMENT EXECUTE FUNCTION payserv_refuse_change();
+CREATE TRIGGER no_truncate BEFORE TRUNCATE ON finances_coin_checkpoints
+  FOR EACH STATEMENT EXECUTE FUNCTION payserv_refuse_change();
+CREATE TRIGGER no_truncate BEFORE TRUNCATE ON crypto_certs
+  FOR EACH STATEMENT EXECUTE FUNCTION payserv_refuse_change();
