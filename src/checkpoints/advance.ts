@@ -4,6 +4,8 @@ import type { Problem } from '../ledger/problem.js';
 import type { CoinCheckpoint, Signed, UserCheckpoint } from '../ledger/records.js';
 import { CHECKPOINT_SIGNER } from '../ledger/roles.js';
 import { formatAmount } from '../money/amount.js';
+import { stateOf } from '../ledger/account.js';
+import { poolStateOf } from '../ledger/pool.js';
 import type { Signer } from '../pki/signer.js';
 import { verifyAccount } from '../verify/account.js';
 import { verifyPool } from '../verify/pool.js';
@@ -16,6 +18,12 @@ import { coinCheckpointJson, userCheckpointJson } from './codec.js';
 
 export type Advance<T> = { ok: true; checkpoint: Signed<T> } | { ok: false; problems: Problem[] };
 
+/** Field by field, amounts as bigints: two summaries of the same verified state. */
+function sameSummary<T extends object>(a: T, b: T): boolean {
+  const keys = Object.keys(a) as Array<keyof T>;
+  return keys.length === Object.keys(b).length && keys.every((k) => a[k] === b[k]);
+}
+
 function assertPayserv(signer: Signer): void {
   if (signer.role !== CHECKPOINT_SIGNER) throw new Error(`checkpoints are signed by ${CHECKPOINT_SIGNER}, not ${signer.role}`);
 }
@@ -25,6 +33,8 @@ export async function advanceUserCheckpoint(db: Db, view: LedgerView, payserv: S
   const r = await verifyAccount(view, userId, coinId, 'incremental');
   if (r.problems.length) return { ok: false, problems: r.problems };
   const prev = r.checkpoint;
+  // Nothing new since the checkpoint: rewriting it would only cost two fsyncs and a database write.
+  if (prev && sameSummary(stateOf(prev), r.state)) return { ok: true, checkpoint: prev };
   const next: UserCheckpoint = { userId, coinId, version: (prev?.version ?? 0) + 1, ...r.state, madeAt: at };
   const signed: Signed<UserCheckpoint> = { ...next, sigKeyId: payserv.keyId, signature: payserv.sign(encodeUserCheckpoint(next)) };
   await view.local.putUser(userId, coinId, userCheckpointJson(signed));
@@ -53,6 +63,7 @@ export async function advanceCoinCheckpoint(db: Db, view: LedgerView, payserv: S
   assertPayserv(payserv);
   const r = await verifyPool(view, coinId, 'incremental');
   if (r.problems.length) return { ok: false, problems: r.problems };
+  if (r.checkpoint && sameSummary(poolStateOf(r.checkpoint), r.state)) return { ok: true, checkpoint: r.checkpoint };
   const next: CoinCheckpoint = { coinId, version: (r.checkpoint?.version ?? 0) + 1, ...r.state, madeAt: at };
   const signed: Signed<CoinCheckpoint> = { ...next, sigKeyId: payserv.keyId, signature: payserv.sign(encodeCoinCheckpoint(next)) };
   await view.local.putCoin(coinId, coinCheckpointJson(signed));
