@@ -61,6 +61,9 @@ CREATE TABLE finances_proxypool_transactions (
   UNIQUE (coin_id, block_hash)
 );
 CREATE SEQUENCE finances_proxypool_transactions_id_seq OWNED BY finances_proxypool_transactions.id;
+-- A coin's chain head (the writer, under the coin lock) and its income stream: without it, finding a
+-- quiet coin's last row scans every newer row of the busy coins.
+CREATE INDEX finances_ppt_coin_id ON finances_proxypool_transactions (coin_id, id);
 
 -- User credits: per block, fee credits to the pool's own user, corrections. prev_id chains the
 -- (user, coin) history; balance_before is the running credit total before this row.
