@@ -1,20 +1,24 @@
-import type { Db } from '../db/db.js';
+import type { Db, Queryable } from '../db/db.js';
+import { stateOf } from '../ledger/account.js';
 import { encodeCoinCheckpoint, encodeUserCheckpoint } from '../ledger/encoding.js';
+import { poolStateOf } from '../ledger/pool.js';
 import type { Problem } from '../ledger/problem.js';
 import type { CoinCheckpoint, Signed, UserCheckpoint } from '../ledger/records.js';
 import { CHECKPOINT_SIGNER } from '../ledger/roles.js';
 import { formatAmount } from '../money/amount.js';
-import { stateOf } from '../ledger/account.js';
-import { poolStateOf } from '../ledger/pool.js';
 import type { Signer } from '../pki/signer.js';
 import { verifyAccount } from '../verify/account.js';
 import { verifyPool } from '../verify/pool.js';
 import type { LedgerView } from '../verify/view.js';
 import { coinCheckpointJson, userCheckpointJson } from './codec.js';
 
-// Moves a checkpoint forward over rows that have just been verified. Written to the local store first,
-// then to the database: a crash in between leaves the two different, which stops payouts until an
-// operator has looked (it cannot be told apart from a rollback, so it is never guessed).
+// Moves a checkpoint forward over rows that have just been verified. Each advance runs in one
+// transaction holding an advisory lock on that checkpoint, so two calls (in this process or another)
+// never verify and write the same checkpoint at once: otherwise the loser's local copy could land
+// while its database write is refused, and the two copies would disagree. Inside it the local store
+// is written first, then the database row, then the commit: a crash in between leaves the two
+// different, which stops payouts until an operator has looked (it cannot be told apart from a
+// rollback, so it is never guessed).
 
 export type Advance<T> = { ok: true; checkpoint: Signed<T> } | { ok: false; problems: Problem[] };
 
@@ -28,58 +32,72 @@ function assertPayserv(signer: Signer): void {
   if (signer.role !== CHECKPOINT_SIGNER) throw new Error(`checkpoints are signed by ${CHECKPOINT_SIGNER}, not ${signer.role}`);
 }
 
+/** Runs fn in a transaction that holds the named checkpoint's lock, with the view reading through that transaction. */
+function underLock<T>(db: Db, view: LedgerView, name: string, fn: (tx: Queryable, v: LedgerView) => Promise<T>): Promise<T> {
+  return db.transaction(async (tx) => {
+    await tx.query("SELECT pg_advisory_xact_lock(hashtextextended('payserv:checkpoint:' || $1, 0))", [name]);
+    return fn(tx, { ...view, db: tx });
+  });
+}
+
+async function upsertUser(tx: Queryable, c: Signed<UserCheckpoint>): Promise<void> {
+  const rows = await tx.query(
+    `INSERT INTO finances_user_balance_checkpoints (user_id, coin_id, version, last_credit_id, last_block_hash, credit_total, last_withdrawal_id,
+       debit_total, sent_total, status_count, head_withdrawal_id, head_debit, open_status_count, made_at, sig_key_id, signature)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+     ON CONFLICT (user_id, coin_id) DO UPDATE SET version = EXCLUDED.version, last_credit_id = EXCLUDED.last_credit_id,
+       last_block_hash = EXCLUDED.last_block_hash, credit_total = EXCLUDED.credit_total, last_withdrawal_id = EXCLUDED.last_withdrawal_id,
+       debit_total = EXCLUDED.debit_total, sent_total = EXCLUDED.sent_total, status_count = EXCLUDED.status_count,
+       head_withdrawal_id = EXCLUDED.head_withdrawal_id, head_debit = EXCLUDED.head_debit, open_status_count = EXCLUDED.open_status_count,
+       made_at = EXCLUDED.made_at, sig_key_id = EXCLUDED.sig_key_id, signature = EXCLUDED.signature
+     WHERE finances_user_balance_checkpoints.version = $3 - 1
+     RETURNING version`,
+    [c.userId, c.coinId, c.version, c.lastCreditId, c.lastBlockHash, formatAmount(c.creditTotal), c.lastWithdrawalId, formatAmount(c.debitTotal),
+      formatAmount(c.sentTotal), c.statusCount, c.headWithdrawalId, formatAmount(c.headDebit), c.openStatusCount, c.madeAt, c.sigKeyId, c.signature],
+  );
+  if (rows.length !== 1) throw new Error(`checkpoint of user ${c.userId} coin ${c.coinId} is not at version ${c.version - 1} in the database`);
+}
+
+async function upsertCoin(tx: Queryable, c: Signed<CoinCheckpoint>): Promise<void> {
+  const rows = await tx.query(
+    `INSERT INTO finances_coin_checkpoints (coin_id, version, last_income_id, pool_balance, last_block_hash, last_fee_credit_id, fee_total, made_at, sig_key_id, signature)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+     ON CONFLICT (coin_id) DO UPDATE SET version = EXCLUDED.version, last_income_id = EXCLUDED.last_income_id, pool_balance = EXCLUDED.pool_balance,
+       last_block_hash = EXCLUDED.last_block_hash, last_fee_credit_id = EXCLUDED.last_fee_credit_id, fee_total = EXCLUDED.fee_total,
+       made_at = EXCLUDED.made_at, sig_key_id = EXCLUDED.sig_key_id, signature = EXCLUDED.signature
+     WHERE finances_coin_checkpoints.version = $2 - 1
+     RETURNING version`,
+    [c.coinId, c.version, c.lastIncomeId, formatAmount(c.poolBalance), c.lastBlockHash, c.lastFeeCreditId, formatAmount(c.feeTotal), c.madeAt, c.sigKeyId, c.signature],
+  );
+  if (rows.length !== 1) throw new Error(`checkpoint of coin ${c.coinId} is not at version ${c.version - 1} in the database`);
+}
+
 export async function advanceUserCheckpoint(db: Db, view: LedgerView, payserv: Signer, userId: number, coinId: number, at = new Date()): Promise<Advance<UserCheckpoint>> {
   assertPayserv(payserv);
-  const r = await verifyAccount(view, userId, coinId, 'incremental');
-  if (r.problems.length) return { ok: false, problems: r.problems };
-  const prev = r.checkpoint;
-  // Nothing new since the checkpoint: rewriting it would only cost two fsyncs and a database write.
-  if (prev && sameSummary(stateOf(prev), r.state)) return { ok: true, checkpoint: prev };
-  const next: UserCheckpoint = { userId, coinId, version: (prev?.version ?? 0) + 1, ...r.state, madeAt: at };
-  const signed: Signed<UserCheckpoint> = { ...next, sigKeyId: payserv.keyId, signature: payserv.sign(encodeUserCheckpoint(next)) };
-  await view.local.putUser(userId, coinId, userCheckpointJson(signed));
-  await db.transaction(async (tx) => {
-    const rows = await tx.query(
-      `INSERT INTO finances_user_balance_checkpoints (user_id, coin_id, version, last_credit_id, last_block_hash, credit_total, last_withdrawal_id,
-         debit_total, sent_total, status_count, head_withdrawal_id, head_debit, open_status_count, made_at, sig_key_id, signature)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $14, $15, $16, $11, $12, $13)
-       ON CONFLICT (user_id, coin_id) DO UPDATE SET version = EXCLUDED.version, last_credit_id = EXCLUDED.last_credit_id,
-         last_block_hash = EXCLUDED.last_block_hash, credit_total = EXCLUDED.credit_total, last_withdrawal_id = EXCLUDED.last_withdrawal_id,
-         debit_total = EXCLUDED.debit_total, sent_total = EXCLUDED.sent_total, status_count = EXCLUDED.status_count,
-         head_withdrawal_id = EXCLUDED.head_withdrawal_id, head_debit = EXCLUDED.head_debit, open_status_count = EXCLUDED.open_status_count, made_at = EXCLUDED.made_at,
-         sig_key_id = EXCLUDED.sig_key_id, signature = EXCLUDED.signature
-       WHERE finances_user_balance_checkpoints.version = $3 - 1
-       RETURNING version`,
-      [userId, coinId, next.version, next.lastCreditId, next.lastBlockHash, formatAmount(next.creditTotal), next.lastWithdrawalId,
-        formatAmount(next.debitTotal), formatAmount(next.sentTotal), next.statusCount, at, payserv.keyId, signed.signature,
-        next.headWithdrawalId, formatAmount(next.headDebit), next.openStatusCount],
-    );
-    if (rows.length !== 1) throw new Error(`checkpoint of user ${userId} coin ${coinId} moved concurrently (expected version ${next.version - 1})`);
+  return underLock(db, view, `user:${userId}:${coinId}`, async (tx, v) => {
+    const r = await verifyAccount(v, userId, coinId, 'incremental');
+    if (r.problems.length) return { ok: false, problems: r.problems };
+    const prev = r.checkpoint;
+    // Nothing new since the checkpoint: rewriting it would only cost two fsyncs and a database write.
+    if (prev && sameSummary(stateOf(prev), r.state)) return { ok: true, checkpoint: prev };
+    const next: UserCheckpoint = { userId, coinId, version: (prev?.version ?? 0) + 1, ...r.state, madeAt: at };
+    const signed: Signed<UserCheckpoint> = { ...next, sigKeyId: payserv.keyId, signature: payserv.sign(encodeUserCheckpoint(next)) };
+    await v.local.putUser(userId, coinId, userCheckpointJson(signed));
+    await upsertUser(tx, signed);
+    return { ok: true, checkpoint: signed };
   });
-  return { ok: true, checkpoint: signed };
 }
 
 export async function advanceCoinCheckpoint(db: Db, view: LedgerView, payserv: Signer, coinId: number, at = new Date()): Promise<Advance<CoinCheckpoint>> {
   assertPayserv(payserv);
-  const r = await verifyPool(view, coinId, 'incremental');
-  if (r.problems.length) return { ok: false, problems: r.problems };
-  if (r.checkpoint && sameSummary(poolStateOf(r.checkpoint), r.state)) return { ok: true, checkpoint: r.checkpoint };
-  const next: CoinCheckpoint = { coinId, version: (r.checkpoint?.version ?? 0) + 1, ...r.state, madeAt: at };
-  const signed: Signed<CoinCheckpoint> = { ...next, sigKeyId: payserv.keyId, signature: payserv.sign(encodeCoinCheckpoint(next)) };
-  await view.local.putCoin(coinId, coinCheckpointJson(signed));
-  await db.transaction(async (tx) => {
-    const rows = await tx.query(
-      `INSERT INTO finances_coin_checkpoints (coin_id, version, last_income_id, pool_balance, last_block_hash, last_fee_credit_id, fee_total, made_at, sig_key_id, signature)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-       ON CONFLICT (coin_id) DO UPDATE SET version = EXCLUDED.version, last_income_id = EXCLUDED.last_income_id, pool_balance = EXCLUDED.pool_balance,
-         last_block_hash = EXCLUDED.last_block_hash, last_fee_credit_id = EXCLUDED.last_fee_credit_id, fee_total = EXCLUDED.fee_total,
-         made_at = EXCLUDED.made_at, sig_key_id = EXCLUDED.sig_key_id, signature = EXCLUDED.signature
-       WHERE finances_coin_checkpoints.version = $2 - 1
-       RETURNING version`,
-      [coinId, next.version, next.lastIncomeId, formatAmount(next.poolBalance), next.lastBlockHash, next.lastFeeCreditId, formatAmount(next.feeTotal),
-        at, payserv.keyId, signed.signature],
-    );
-    if (rows.length !== 1) throw new Error(`checkpoint of coin ${coinId} moved concurrently (expected version ${next.version - 1})`);
+  return underLock(db, view, `coin:${coinId}`, async (tx, v) => {
+    const r = await verifyPool(v, coinId, 'incremental');
+    if (r.problems.length) return { ok: false, problems: r.problems };
+    if (r.checkpoint && sameSummary(poolStateOf(r.checkpoint), r.state)) return { ok: true, checkpoint: r.checkpoint };
+    const next: CoinCheckpoint = { coinId, version: (r.checkpoint?.version ?? 0) + 1, ...r.state, madeAt: at };
+    const signed: Signed<CoinCheckpoint> = { ...next, sigKeyId: payserv.keyId, signature: payserv.sign(encodeCoinCheckpoint(next)) };
+    await v.local.putCoin(coinId, coinCheckpointJson(signed));
+    await upsertCoin(tx, signed);
+    return { ok: true, checkpoint: signed };
   });
-  return { ok: true, checkpoint: signed };
 }
