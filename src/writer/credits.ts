@@ -7,11 +7,17 @@ import type { Signer } from '../pki/signer.js';
 import { allocateIds, lockCoinChains, stampAfter } from './locks.js';
 import { assertRole } from './signing.js';
 
-// Appends one pool-income row and the user credits that make it up, in one transaction, each row
-// chained to its predecessor and signed. The only way money enters the ledger.
+// Appends pool-income rows and the user credits that make each up, in one transaction, each row
+// chained to its predecessor and signed. The only way money enters the ledger. Many blocks of a coin
+// go in one call as cheaply as one (a pool catching up after downtime): one statement per table.
 
 /** Bound on credits per income row (one block's miners); past it the caller splits the block. */
 export const CREDITS_PER_BLOCK_MAX = 20_000;
+/** Bound on blocks per call, and on credits per call: one transaction must stay a reasonable size. */
+export const BLOCKS_PER_CALL_MAX = 10_000;
+export const CREDITS_PER_CALL_MAX = 100_000;
+/** Rows per INSERT: keeps each statement's parameters bounded. */
+const INSERT_CHUNK = 20_000;
 
 export interface CreditShare {
   userId: number;
@@ -33,7 +39,7 @@ export interface AppendedIncome {
   credits: Credit[];
 }
 
-export async function appendIncome(tx: Queryable, signer: Signer, e: IncomeEntry): Promise<AppendedIncome> {
+function validate(e: IncomeEntry): void {
   if (e.shares.length === 0 || e.shares.length > CREDITS_PER_BLOCK_MAX) {
     throw new Error(`a block needs 1 to ${CREDITS_PER_BLOCK_MAX} credits, got ${e.shares.length}`);
   }
@@ -43,51 +49,83 @@ export async function appendIncome(tx: Queryable, signer: Signer, e: IncomeEntry
     if (s.type === 'correction' ? e.kind !== 'correction' : e.kind !== 'block') throw new Error(`a ${s.type} credit cannot belong to ${e.kind} income`);
     if (s.type !== 'correction' && s.amount <= 0n) throw new Error(`credit to user ${s.userId} must be positive`);
   }
-  await lockCoinChains(tx, e.coinId);
+}
+
+export async function appendIncome(tx: Queryable, signer: Signer, e: IncomeEntry): Promise<AppendedIncome> {
+  return (await appendIncomes(tx, signer, [e]))[0] as AppendedIncome;
+}
+
+/** Appends blocks (or corrections) of one coin, in order, under the coin's lock. */
+export async function appendIncomes(tx: Queryable, signer: Signer, entries: readonly IncomeEntry[]): Promise<AppendedIncome[]> {
+  const first = entries[0];
+  if (!first) return [];
+  if (entries.length > BLOCKS_PER_CALL_MAX) throw new Error(`at most ${BLOCKS_PER_CALL_MAX} blocks per call, got ${entries.length}`);
+  if (entries.some((e) => e.coinId !== first.coinId)) throw new Error('one call appends blocks of one coin');
+  entries.forEach(validate);
+  const creditCount = entries.reduce((n, e) => n + e.shares.length, 0);
+  if (creditCount > CREDITS_PER_CALL_MAX) throw new Error(`at most ${CREDITS_PER_CALL_MAX} credits per call, got ${creditCount}`);
+  const coinId = first.coinId;
+  await lockCoinChains(tx, coinId);
 
   const [last] = await tx.query<{ id: number; amount: string; balance_before: string; created_at: Date }>(
-    'SELECT id, amount, balance_before, created_at FROM finances_proxypool_transactions WHERE coin_id = $1 ORDER BY id DESC LIMIT 1', [e.coinId]);
+    'SELECT id, amount, balance_before, created_at FROM finances_proxypool_transactions WHERE coin_id = $1 ORDER BY id DESC LIMIT 1', [coinId]);
   // Each user's chain head, in one query.
+  const users = [...new Set(entries.flatMap((e) => e.shares.map((s) => s.userId)))];
   const heads = await tx.query<{ user_id: number; id: number | null; amount: string | null; balance_before: string | null; created_at: Date | null }>(
     `SELECT u.user_id, c.id, c.amount::text AS amount, c.balance_before::text AS balance_before, c.created_at FROM unnest($2::bigint[]) AS u(user_id)
      LEFT JOIN LATERAL (SELECT id, amount, balance_before, created_at FROM finances_user_balance_transaction t
                         WHERE t.user_id = u.user_id AND t.coin_id = $1 ORDER BY id DESC LIMIT 1) c ON true`,
-    [e.coinId, users],
+    [coinId, users],
   );
-  const at = e.at ?? stampAfter(last?.created_at, ...heads.map((h) => h.created_at));
-  const [incomeId] = await allocateIds(tx, 'finances_proxypool_transactions_id_seq', 1);
-  const income: PoolIncome = {
-    id: incomeId as number, coinId: e.coinId, prevId: last?.id ?? 0, blockHash: e.blockHash, kind: e.kind,
-    amount: sum(e.shares.map((s) => s.amount)),
-    balanceBefore: last ? add(parseAmount(last.balance_before), parseAmount(last.amount)) : ZERO,
-    creditCount: e.shares.length, createdAt: at,
-  };
-  assertRole(signer, incomeSigner(income), 'this income');
+  const stamp = stampAfter(last?.created_at, ...heads.map((h) => h.created_at));
+  const userHead = new Map(heads.map((h) => [h.user_id, h.id
+    ? { id: h.id, total: add(parseAmount(h.balance_before as string), parseAmount(h.amount as string)) }
+    : { id: 0, total: ZERO }]));
+  const incomeIds = await allocateIds(tx, 'finances_proxypool_transactions_id_seq', entries.length);
+  const creditIds = await allocateIds(tx, 'finances_user_balance_transaction_id_seq', creditCount);
+
+  let pool = { id: last?.id ?? 0, total: last ? add(parseAmount(last.balance_before), parseAmount(last.amount)) : ZERO };
+  let next = 0;
+  const out: AppendedIncome[] = entries.map((e, i) => {
+    const at = e.at ?? stamp;
+    const income: PoolIncome = {
+      id: incomeIds[i] as number, coinId, prevId: pool.id, blockHash: e.blockHash, kind: e.kind, amount: sum(e.shares.map((s) => s.amount)),
+      balanceBefore: pool.total, creditCount: e.shares.length, createdAt: at,
+    };
+    assertRole(signer, incomeSigner(income), 'this income');
+    pool = { id: income.id, total: add(income.balanceBefore, income.amount) };
+    const credits = e.shares.map((s): Credit => {
+      const h = userHead.get(s.userId) as { id: number; total: Amount };
+      const c: Credit = { id: creditIds[next++] as number, userId: s.userId, coinId, prevId: h.id, blockHash: e.blockHash, type: s.type, amount: s.amount, balanceBefore: h.total, createdAt: at };
+      assertRole(signer, creditSigner(c), `a ${c.type} credit`);
+      userHead.set(s.userId, { id: c.id, total: add(c.balanceBefore, c.amount) });
+      return c;
+    });
+    return { income, credits };
+  });
+
+  const incomes = out.map((o) => o.income);
   await tx.query(
     `INSERT INTO finances_proxypool_transactions (id, coin_id, prev_id, block_hash, kind, amount, balance_before, credit_count, created_at, sig_key_id, signature)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-    [income.id, income.coinId, income.prevId, income.blockHash, income.kind, formatAmount(income.amount), formatAmount(income.balanceBefore),
-      income.creditCount, income.createdAt, signer.keyId, signer.sign(encodePoolIncome(income))],
+     SELECT id, $1, prev_id, block_hash, kind, amount, balance_before, credit_count, created_at, $2, signature
+     FROM unnest($3::bigint[], $4::bigint[], $5::text[], $6::text[], $7::numeric[], $8::numeric[], $9::int[], $10::timestamptz[], $11::bytea[])
+       AS t(id, prev_id, block_hash, kind, amount, balance_before, credit_count, created_at, signature)`,
+    [coinId, signer.keyId, incomes.map((p) => p.id), incomes.map((p) => p.prevId), incomes.map((p) => p.blockHash), incomes.map((p) => p.kind),
+      incomes.map((p) => formatAmount(p.amount)), incomes.map((p) => formatAmount(p.balanceBefore)), incomes.map((p) => p.creditCount),
+      incomes.map((p) => p.createdAt), incomes.map((p) => Buffer.from(signer.sign(encodePoolIncome(p))))],
   );
-
-  const headOf = new Map(heads.map((h) => [h.user_id, h]));
-  const ids = await allocateIds(tx, 'finances_user_balance_transaction_id_seq', e.shares.length);
-  const credits: Credit[] = e.shares.map((s, i) => {
-    const h = headOf.get(s.userId);
-    return {
-      id: ids[i] as number, userId: s.userId, coinId: e.coinId, prevId: h?.id ?? 0, blockHash: e.blockHash, type: s.type, amount: s.amount,
-      balanceBefore: h?.id ? add(parseAmount(h.balance_before as string), parseAmount(h.amount as string)) : ZERO, createdAt: at,
-    };
-  });
-  for (const c of credits) assertRole(signer, creditSigner(c), `a ${c.type} credit`);
-  await tx.query(
-    `INSERT INTO finances_user_balance_transaction (id, user_id, coin_id, prev_id, block_hash, type, amount, balance_before, created_at, sig_key_id, signature)
-     SELECT id, user_id, $1, prev_id, $2, type, amount, balance_before, $3, $4, signature
-     FROM unnest($5::bigint[], $6::bigint[], $7::bigint[], $8::text[], $9::numeric[], $10::numeric[], $11::bytea[])
-       AS t(id, user_id, prev_id, type, amount, balance_before, signature)`,
-    [e.coinId, e.blockHash, at, signer.keyId, credits.map((c) => c.id), credits.map((c) => c.userId), credits.map((c) => c.prevId),
-      credits.map((c) => c.type), credits.map((c) => formatAmount(c.amount)), credits.map((c) => formatAmount(c.balanceBefore)),
-      credits.map((c) => Buffer.from(signer.sign(encodeCredit(c))))],
-  );
-  return { income, credits };
+  const credits = out.flatMap((o) => o.credits);
+  for (let i = 0; i < credits.length; i += INSERT_CHUNK) {
+    const chunk = credits.slice(i, i + INSERT_CHUNK);
+    await tx.query(
+      `INSERT INTO finances_user_balance_transaction (id, user_id, coin_id, prev_id, block_hash, type, amount, balance_before, created_at, sig_key_id, signature)
+       SELECT id, user_id, $1, prev_id, block_hash, type, amount, balance_before, created_at, $2, signature
+       FROM unnest($3::bigint[], $4::bigint[], $5::bigint[], $6::text[], $7::text[], $8::numeric[], $9::numeric[], $10::timestamptz[], $11::bytea[])
+         AS t(id, user_id, prev_id, block_hash, type, amount, balance_before, created_at, signature)`,
+      [coinId, signer.keyId, chunk.map((c) => c.id), chunk.map((c) => c.userId), chunk.map((c) => c.prevId), chunk.map((c) => c.blockHash),
+        chunk.map((c) => c.type), chunk.map((c) => formatAmount(c.amount)), chunk.map((c) => formatAmount(c.balanceBefore)), chunk.map((c) => c.createdAt),
+        chunk.map((c) => Buffer.from(signer.sign(encodeCredit(c))))],
+    );
+  }
+  return out;
 }
