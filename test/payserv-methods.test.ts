@@ -122,17 +122,25 @@ interface Snapshot {
   statusSeq: number | null;
   /** Signed status entries of the whole ledger. */
   statusRows: number;
+  /** Of those, the ones signed with payserv's key. */
+  byPayserv: number;
   withdrawals: number;
   /** The account's user checkpoint version (0: none). */
   checkpoint: number;
 }
 
-async function snapshot(db: Db, id: number, m: Pick<Miner, 'userId' | 'coin'>): Promise<Snapshot> {
+async function snapshot(tp: TestPayserv, id: number, m: Pick<Miner, 'userId' | 'coin'>): Promise<Snapshot> {
+  const { db } = tp.ledger;
   const [w] = await db.query<{ status: WithdrawalStatus; status_seq: number }>('SELECT status, status_seq FROM finances_withdrawal_transaction WHERE id = $1', [id]);
-  const [c] = await db.query<{ rows: number; withdrawals: number }>(
-    `SELECT (SELECT count(*) FROM finances_withdrawal_signatures)::int AS rows, (SELECT count(*) FROM finances_withdrawal_transaction)::int AS withdrawals`);
+  const [c] = await db.query<{ rows: number; by_payserv: number; withdrawals: number }>(
+    `SELECT (SELECT count(*) FROM finances_withdrawal_signatures)::int AS rows,
+       (SELECT count(*) FROM finances_withdrawal_signatures WHERE sig_key_id = $1)::int AS by_payserv,
+       (SELECT count(*) FROM finances_withdrawal_transaction)::int AS withdrawals`, [tp.ledger.signers.payserv.keyId]);
   const [cp] = await db.query<{ version: number }>('SELECT version FROM finances_user_balance_checkpoints WHERE user_id = $1 AND coin_id = $2', [m.userId, m.coin.id]);
-  return { status: w?.status ?? null, statusSeq: w?.status_seq ?? null, statusRows: c?.rows ?? -1, withdrawals: c?.withdrawals ?? -1, checkpoint: cp?.version ?? 0 };
+  return {
+    status: w?.status ?? null, statusSeq: w?.status_seq ?? null, statusRows: c?.rows ?? -1, byPayserv: c?.by_payserv ?? -1, withdrawals: c?.withdrawals ?? -1,
+    checkpoint: cp?.version ?? 0,
+  };
 }
 
 /** Everything a refused call must leave as it was: every withdrawal's status, every signed entry, every checkpoint. */
@@ -193,16 +201,17 @@ describe('every method from every status', () => {
       const id = ids[from];
       const want = expected(method, from);
       const label = `${method}(${from})`;
-      const before = await snapshot(t.ledger.db, id, m);
+      const before = await snapshot(t, id, m);
       expect(before.status, label).toBe(from);
 
       const r = await METHODS[method](t.ps, id, 'test');
-      const after = await snapshot(t.ledger.db, id, m);
+      const after = await snapshot(t, id, m);
       const changed = after.status !== from;
 
       expect.soft({ reply: r.reply, id: r.id, status: r.status }, label).toEqual({ reply: want.reply, id, status: want.status });
       expect.soft(after.status, label).toBe(want.status);
       expect.soft(after.statusRows - before.statusRows, `${label}: signed status entries added`).toBe(want.rows);
+      expect.soft(after.byPayserv - before.byPayserv, `${label}: entries signed by payserv`).toBe(want.rows);
       expect.soft(after.statusSeq, `${label}: status_seq`).toBe((before.statusSeq ?? 0) + (changed ? 1 : 0));
       // A decline appends exactly one row: the reversal; nothing else adds a withdrawal row.
       expect.soft(after.withdrawals - before.withdrawals, `${label}: withdrawal rows added`).toBe(want.reply === 'DECLINED' ? 1 : 0);
@@ -227,13 +236,14 @@ describe('every method from every status', () => {
 
 /** Asserts a Process call declined the request: the original 'processed', a reversal row, both signed, the checkpoint moved, the ledger clean. */
 async function expectDeclined(tp: TestPayserv, m: Pick<Miner, 'userId' | 'coin'>, id: number, why: RegExp, checkSays: string[] = []): Promise<void> {
-  const before = await snapshot(tp.ledger.db, id, m);
+  const before = await snapshot(tp, id, m);
   const r = await processWithdrawal(tp.ps, id, 'test');
-  const after = await snapshot(tp.ledger.db, id, m);
+  const after = await snapshot(tp, id, m);
   expect({ reply: r.reply, status: r.status }).toEqual({ reply: 'DECLINED', status: 'processed' });
   expect(r.message).toMatch(why);
   expect(after.status).toBe('processed');
   expect(after.statusRows - before.statusRows).toBe(2);
+  expect(after.byPayserv - before.byPayserv).toBe(2);
   expect(after.withdrawals - before.withdrawals).toBe(1);
   expect(after.checkpoint).toBe(before.checkpoint + 1);
   const [rev] = await tp.ledger.db.query<{ comment: string }>(`SELECT comment FROM finances_withdrawal_transaction WHERE parent_id = $1 AND status = 'declined'`, [id]);
@@ -276,6 +286,14 @@ describe('Process declines a request it cannot pay (a business failure: no fail-
       await signWallet(tp.ledger.db, tp.ledger.signers.admin, w.id);
       await expectDeclined(tp, m, await request(tp, m, { walletId: w.id, address: w.address }), new RegExp(`wallet ${w.id} is ${word}`));
     }
+    // Reviewed and signed, then deleted or deactivated by the site (the signature no longer matches): declined, not a fail-stop.
+    for (const [flag, word] of [['deleted = true', 'deleted'], ['active = false', 'inactive']] as const) {
+      const w = await wallet(tp, m.userId, m.coin, {});
+      const req = await request(tp, m, { walletId: w.id, address: w.address });
+      await tp.ledger.db.query(`UPDATE users_userwallets SET ${flag} WHERE id = $1`, [w.id]);
+      await expectDeclined(tp, m, req, new RegExp(`wallet ${w.id} is ${word}`));
+      expect(tp.ps.state.enabled).toBe(true);
+    }
     // An address that is no address of the coin, signed by a careless review: declined, and the operator's check names the wallet.
     const bad = await wallet(tp, m.userId, m.coin, { address: '0xnot-an-address' });
     await expectDeclined(tp, m, await request(tp, m, { walletId: bad.id, address: bad.address }), /address 0xnot-an-address: not a valid ETH address/,
@@ -307,11 +325,12 @@ describe('Process approves by policy, or leaves the request pending for a manage
 
     const processed = async (ps: Payserv, who: Miner, amount = '1'): Promise<PayoutResult> => {
       const id = await request(tp, who, { amount });
-      const before = await snapshot(tp.ledger.db, id, who);
+      const before = await snapshot(tp, id, who);
       const r = await processWithdrawal(ps, id, 'test');
-      const after = await snapshot(tp.ledger.db, id, who);
+      const after = await snapshot(tp, id, who);
       expect(after.status).toBe(r.status);
       expect(after.statusRows - before.statusRows).toBe(1);
+      expect(after.byPayserv - before.byPayserv).toBe(1);
       expect(after.checkpoint).toBe(before.checkpoint + 1);
       expect(await tp.ledger.check('balanceerrors')).toEqual([]);
       return r;
@@ -381,7 +400,7 @@ describe('refusals', () => {
     expect(none).toMatchObject({ reply: 'ERROR', results: [] });
     expect(none.message).toBe('coin ETH has no chain driver: it is paid by an operator, then marked sent with Send');
     expect(await sendCoin(tp.ps, 'NOPE', 'test')).toMatchObject({ reply: 'ERROR', message: 'unknown coin NOPE' });
-    expect(await snapshot(tp.ledger.db, ids.approved, m)).toMatchObject({ status: 'approved' });
+    expect(await snapshot(tp, ids.approved, m)).toMatchObject({ status: 'approved' });
     expect(await tp.ledger.check('balanceerrors')).toEqual([]);
   });
 });

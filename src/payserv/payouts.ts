@@ -61,6 +61,9 @@ async function sumSince(ps: Payserv, coinId: number, userId: number | null, sinc
 async function walletIntegrity(ps: Payserv, v: Verified): Promise<Problem[]> {
   const wallet = await getWallet(ps.db, v.w.walletId);
   if (!wallet?.signature && !wallet?.sigKeyId) return [];
+  // A wallet the site deleted or deactivated after review no longer matches its signature, and cannot
+  // be paid to whatever it says: it is declined below, not mistaken for tampering.
+  if (wallet.deleted || !wallet.active) return [];
   const why = v.view.book.check(encodeWallet(wallet), wallet.sigKeyId, wallet.signature, WALLET_SIGNER, wallet.signedAt ?? wallet.createdAt);
   return why ? [problem('users_userwallets', wallet.id, 'signature', why)] : [];
 }

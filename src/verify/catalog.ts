@@ -6,7 +6,8 @@ import { streamWallets } from '../store/reads.js';
 import type { LedgerView } from './view.js';
 
 // Coins and wallets: signed by an admin after review. A wallet not signed yet is awaiting review, not
-// a problem; it simply cannot be paid to. A deleted wallet can never be paid to, signed or not.
+// a problem; it simply cannot be paid to. A deleted or deactivated wallet can never be paid to, signed or not
+// (the site changes those flags after review, which breaks the signature honestly).
 
 export function checkCoins(view: LedgerView, report: (p: Problem) => void): number {
   for (const c of view.coins.values()) {
@@ -25,7 +26,7 @@ export async function checkWallets(view: LedgerView, report: (p: Problem) => voi
   const out: WalletsReport = { wallets: 0, unsigned: 0 };
   for await (const w of streamWallets(view.db)) {
     out.wallets++;
-    if (w.deleted) continue;
+    if (w.deleted || !w.active) continue;
     if (!w.signature && !w.sigKeyId && !w.signedAt) {
       out.unsigned++;
       continue;
