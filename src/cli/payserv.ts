@@ -6,6 +6,9 @@ import { createLogger } from '../log/index.js';
 import { startPayserv } from '../payserv/service.js';
 import { errorLine, EXIT, exitCodeOf } from './exit.js';
 
+/** After the grace period, how long closing the database may take before the process exits anyway. */
+const STOP_MARGIN_MS = 5_000;
+
 export async function main(argv: string[]): Promise<number> {
   const program = new Command('payserv')
     .description('payserv: verifies withdrawals against the signed ledger and pays them exactly once')
@@ -26,6 +29,14 @@ export async function main(argv: string[]): Promise<number> {
         if (stopping) return;
         stopping = true;
         log.warn({ signal }, 'stopping: finishing calls in flight');
+        // A call still running after the grace period (a query waiting on a lock, up to statement_timeout)
+        // keeps its database connection, and closing the pool waits for it: the stop is bounded here instead.
+        // Its transaction is rolled back when the connection drops; the ledger tells what it did.
+        const deadlineMs = config.rpc.shutdown_grace_ms + STOP_MARGIN_MS;
+        setTimeout(() => {
+          log.error({ signal, deadlineMs }, 'stop did not finish in time: exiting with calls still holding database connections');
+          process.exit(EXIT.RUNTIME);
+        }, deadlineMs).unref();
         running.stop().then(resolve, (e: unknown) => {
           log.error({ err: (e as Error).message }, 'unclean stop');
           resolve();

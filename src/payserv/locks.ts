@@ -1,8 +1,12 @@
-import type { Db } from '../db/db.js';
+import type { Db, Queryable } from '../db/db.js';
 
 // One call at a time per withdrawal, and one sending call at a time per coin — within this process
 // (a map) and across payserv processes on one database (a session-level advisory lock, which the
 // server drops by itself when the holder's connection dies: a crashed holder leaves nothing behind).
+//
+// Every advisory lock of this process is taken on ONE shared connection, held while any lock is: a
+// connection per held lock would let as many concurrent calls as the pool has connections take them
+// all, and then wait forever for one more to do their work.
 
 export interface HeldLock {
   name: string;
@@ -15,12 +19,49 @@ export class LockBusy extends Error {
   override name = 'LockBusy';
 }
 
+/** The shared lock connection while anyone uses it; `users` counts holders (and callers taking a lock) on it. */
+interface LockSession {
+  session: Promise<{ q: Queryable; end(broken: boolean): void }>;
+  users: number;
+  /** A query on it failed: it may have lost its locks, so it is closed rather than reused. */
+  broken: boolean;
+}
+
 export class Locks {
   readonly #db: Db;
   readonly #held = new Map<string, HeldLock>();
+  #shared: LockSession | null = null;
 
   constructor(db: Db) {
     this.#db = db;
+  }
+
+  /** Joins the shared lock connection, opening it if nobody holds it (synchronously counted, so it cannot close under us). */
+  #join(): LockSession {
+    if (!this.#shared) {
+      const session = new Promise<{ q: Queryable; end(broken: boolean): void }>((resolve, reject) => {
+        let opened = false;
+        this.#db.withSession((q) => new Promise<void>((release, fail) => {
+          opened = true;
+          // A broken connection is thrown out of withSession, so it is never handed to anyone else.
+          resolve({ q, end: (broken) => (broken ? fail(new Error('advisory lock connection dropped')) : release()) });
+        })).catch((e: unknown) => {
+          if (!opened) reject(e as Error);
+        });
+      });
+      session.catch(() => undefined);
+      this.#shared = { session, users: 0, broken: false };
+    }
+    this.#shared.users++;
+    return this.#shared;
+  }
+
+  /** Leaves it; the last one out gives the connection back. A broken one is never joined again. */
+  #leave(s: LockSession, broken: boolean): void {
+    s.users--;
+    s.broken ||= broken;
+    if (this.#shared === s && (s.broken || s.users === 0)) this.#shared = null;
+    if (s.users === 0) void s.session.then((x) => x.end(s.broken), () => undefined);
   }
 
   /** Runs fn holding the named lock, or throws LockBusy at once if anyone holds it: a caller retries, it never queues. */
@@ -30,15 +71,23 @@ export class Locks {
     this.#held.set(name, lock);
     try {
       if (this.#db.kind === 'pglite') return await fn();
-      return await this.#db.withSession(async (s) => {
+      const shared = this.#join();
+      let broken = true;
+      try {
+        const s = (await shared.session).q;
         const [r] = await s.query<{ ok: boolean }>("SELECT pg_try_advisory_lock(hashtextextended('payserv:' || $1, 0)) AS ok", [name]);
+        broken = false;
         if (!r?.ok) throw new LockBusy(`${name} is held by another payserv process`);
         try {
           return await fn();
         } finally {
+          broken = true;
           await s.query("SELECT pg_advisory_unlock(hashtextextended('payserv:' || $1, 0))", [name]);
+          broken = false;
         }
-      });
+      } finally {
+        this.#leave(shared, broken);
+      }
     } finally {
       this.#held.delete(name);
     }
