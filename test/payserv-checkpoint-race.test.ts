@@ -2,7 +2,7 @@
 // account and coin checkpoints. They must take turns, so the local and database copies never part.
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseAmount, ZERO } from '../src/money/amount.js';
-import { processWithdrawal } from '../src/payserv/payouts.js';
+import { processWithdrawal, sendWithdrawal } from '../src/payserv/payouts.js';
 import { creditBlock } from '../src/writer/blocks.js';
 import { requestWithdrawal } from '../src/writer/withdrawals.js';
 import { backend } from './support/db.js';
@@ -28,7 +28,10 @@ describe(`concurrent calls on one account (${backend()})`, () => {
       ids.push(w.id);
     }
     const replies = await Promise.all(ids.map((id) => processWithdrawal(ps, id, 'race')));
-    expect(replies.map((r) => r.reply)).toEqual(ids.map(() => 'APPROVED'));
+    expect(replies.map((r) => `${r.reply} ${r.message ?? ''}`.trim())).toEqual(ids.map(() => 'APPROVED'));
+    // And payouts of one account at once: each marked sent, one after another on its checkpoint.
+    const sent = await Promise.all(ids.map((id) => sendWithdrawal(ps, id, 'race')));
+    expect(sent.map((r) => `${r.reply} ${r.message ?? ''}`)).toEqual(ids.map(() => 'SENT marked sent by race'));
     expect(t.alerts).toEqual([]);
     expect(ps.state.enabled).toBe(true);
     // Both copies of every checkpoint agree (the check compares them), and nothing else is wrong.

@@ -5,8 +5,8 @@ import type { BlockCredits } from '../ledger/pool.js';
 import type { Coin, CoinCheckpoint, Credit, PoolIncome, Signed, StatusSignature, UserCheckpoint, Wallet, Withdrawal } from '../ledger/records.js';
 import { AmountError, parseAmount, type Amount } from '../money/amount.js';
 import {
-  COIN_CHECKPOINT_COLUMNS, COIN_COLUMNS, CREDIT_COLUMNS, INCOME_COLUMNS, STATUS_COLUMNS, USER_CHECKPOINT_COLUMNS, WALLET_COLUMNS,
-  WITHDRAWAL_COLUMNS, toCoin, toCoinCheckpoint, toCredit, toIncome, toStatusSignature, toUserCheckpoint, toWallet, toWithdrawal,
+  COIN_CHECKPOINT_COLUMNS, COIN_COLUMNS, CREDIT_COLUMNS, INCOME_COLUMNS, USER_CHECKPOINT_COLUMNS, WALLET_COLUMNS,
+  WITHDRAWAL_COLUMNS, toCoin, toCoinCheckpoint, toCredit, toIncome, toHistory, toUserCheckpoint, toWallet, toWithdrawal,
 } from './rows.js';
 
 // Every read of the ledger. Large tables are streamed by keyset pages: one page in memory at a time.
@@ -66,18 +66,19 @@ export interface WithdrawalWithHistory {
   history: StatusSignature[];
 }
 
-/** Attaches each withdrawal's signed status entries: one query per page, not per row. */
-async function withHistories(db: Queryable, page: Withdrawal[]): Promise<WithdrawalWithHistory[]> {
-  if (page.length === 0) return [];
-  const sigs = await db.query(`SELECT ${STATUS_COLUMNS} FROM finances_withdrawal_signatures WHERE withdrawal_id = ANY($1::bigint[]) ORDER BY withdrawal_id, seq`,
-    [page.map((w) => w.id)]);
-  const byId = new Map<number, StatusSignature[]>();
-  for (const s of sigs.map(toStatusSignature)) {
-    const list = byId.get(s.withdrawalId) ?? [];
-    list.push(s);
-    byId.set(s.withdrawalId, list);
-  }
-  return page.map((w) => ({ withdrawal: w, history: byId.get(w.id) ?? [] }));
+/**
+ * A withdrawal row and its signed status entries in ONE statement, so both come from one snapshot: read
+ * in two, a status change committed in between would show a row one entry behind its history, which
+ * verification must (and would) take for tampering.
+ */
+const WITH_HISTORY = `${WITHDRAWAL_COLUMNS}, (SELECT coalesce(json_agg(json_build_object(
+    'seq', s.seq, 'status', s.status, 'tx_hash', s.tx_hash, 'tx_fee', s.tx_fee::text, 'comment', s.comment,
+    'created_at_ms', (extract(epoch FROM s.created_at) * 1000)::bigint, 'sig_key_id', s.sig_key_id, 'signature', encode(s.signature, 'hex'))
+    ORDER BY s.seq), '[]'::json) FROM finances_withdrawal_signatures s WHERE s.withdrawal_id = w.id) AS history`;
+
+function withHistory(r: R): WithdrawalWithHistory {
+  const withdrawal = toWithdrawal(r);
+  return { withdrawal, history: toHistory(withdrawal.id, r.history) };
 }
 
 async function* pagedWithHistory(db: Queryable, page: (after: R | null, n: number) => { sql: string; params: unknown[] }, pageSize = 1000) {
@@ -85,7 +86,7 @@ async function* pagedWithHistory(db: Queryable, page: (after: R | null, n: numbe
   for (;;) {
     const q = page(after, pageSize);
     const rows = await db.query(q.sql, q.params);
-    for (const item of await withHistories(db, rows.map(toWithdrawal))) yield item;
+    for (const r of rows) yield withHistory(r);
     if (rows.length < pageSize) return;
     after = rows[rows.length - 1] as R;
   }
@@ -93,14 +94,14 @@ async function* pagedWithHistory(db: Queryable, page: (after: R | null, n: numbe
 
 export function streamAccountWithdrawals(db: Queryable, userId: number, coinId: number, afterId: number): AsyncGenerator<WithdrawalWithHistory> {
   return pagedWithHistory(db, (after, n) => ({
-    sql: `SELECT ${WITHDRAWAL_COLUMNS} FROM finances_withdrawal_transaction WHERE user_id = $1 AND coin_id = $2 AND id > $3 ORDER BY id LIMIT $4`,
+    sql: `SELECT ${WITH_HISTORY} FROM finances_withdrawal_transaction w WHERE user_id = $1 AND coin_id = $2 AND id > $3 ORDER BY id LIMIT $4`,
     params: [userId, coinId, (after?.id as number | undefined) ?? afterId, n],
   }));
 }
 
 export function streamAllWithdrawals(db: Queryable): AsyncGenerator<WithdrawalWithHistory> {
   return pagedWithHistory(db, (after, n) => ({
-    sql: `SELECT ${WITHDRAWAL_COLUMNS} FROM finances_withdrawal_transaction
+    sql: `SELECT ${WITH_HISTORY} FROM finances_withdrawal_transaction w
           WHERE (user_id, coin_id, id) > ($1, $2, $3) ORDER BY user_id, coin_id, id LIMIT $4`,
     params: [after?.user_id ?? -1, after?.coin_id ?? -1, after?.id ?? -1, n],
   }));
@@ -117,8 +118,8 @@ export async function getWithdrawal(db: Queryable, id: number): Promise<Withdraw
 }
 
 export async function getWithdrawalWithHistory(db: Queryable, id: number): Promise<WithdrawalWithHistory | null> {
-  const w = await getWithdrawal(db, id);
-  return w ? ((await withHistories(db, [w]))[0] ?? null) : null;
+  const [r] = await db.query(`SELECT ${WITH_HISTORY} FROM finances_withdrawal_transaction w WHERE id = $1`, [id]);
+  return r ? withHistory(r) : null;
 }
 
 /** Which of these block hashes of a coin have a pool-income row. */

@@ -110,12 +110,21 @@ export function toWithdrawal(r: R): Withdrawal {
   };
 }
 
-export const STATUS_COLUMNS = 'withdrawal_id, seq, status, tx_hash, tx_fee, comment, created_at, sig_key_id, signature';
-export function toStatusSignature(r: R): StatusSignature {
-  return {
-    withdrawalId: num(r, 'withdrawal_id'), seq: num(r, 'seq'), status: oneOf(r, 'status', STATUSES), txHash: textOrNull(r, 'tx_hash'),
-    txFee: amountOrNull(r, 'tx_fee'), comment: text(r, 'comment'), createdAt: date(r, 'created_at'), ...sig(r),
-  };
+/** A withdrawal's signed status entries as aggregated by the read (src/store/reads.ts WITH_HISTORY), each value checked. */
+export function toHistory(withdrawalId: number, v: unknown): StatusSignature[] {
+  if (!Array.isArray(v)) throw new RowError('column history: expected an array');
+  return v.map((e: unknown) => {
+    if (typeof e !== 'object' || e === null) throw new RowError('column history: expected objects');
+    const r = e as R;
+    const ms = r.created_at_ms;
+    if (typeof ms !== 'number' || !Number.isSafeInteger(ms)) throw new RowError('column history.created_at_ms: expected an integer');
+    const hex = textOrNull(r, 'signature');
+    if (hex !== null && !/^(?:[0-9a-f]{2})*$/.test(hex)) throw new RowError('column history.signature: expected hex');
+    return {
+      withdrawalId, seq: num(r, 'seq'), status: oneOf(r, 'status', STATUSES), txHash: textOrNull(r, 'tx_hash'), txFee: amountOrNull(r, 'tx_fee'),
+      comment: text(r, 'comment'), createdAt: new Date(ms), sigKeyId: textOrNull(r, 'sig_key_id'), signature: hex === null ? null : Buffer.from(hex, 'hex'),
+    };
+  });
 }
 
 export const USER_CHECKPOINT_COLUMNS =

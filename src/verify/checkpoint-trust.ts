@@ -7,6 +7,15 @@ import { getCoinCheckpoint, getUserCheckpoint } from '../store/reads.js';
 import type { StoredCheckpoint } from '../checkpoints/local-store.js';
 import type { LedgerView } from './view.js';
 
+/**
+ * Another call may be advancing this checkpoint right now: it writes the local copy, then commits the
+ * database row, milliseconds apart. Two copies that differ are read again a few times before they are
+ * judged: an advance in progress settles, a rollback or a replacement stays.
+ */
+const SETTLE_TRIES = 5;
+const SETTLE_MS = 40;
+const settle = () => new Promise<void>((r) => setTimeout(r, SETTLE_MS));
+
 const USER_TABLE = 'finances_user_balance_checkpoints';
 const COIN_TABLE = 'finances_coin_checkpoints';
 
@@ -41,14 +50,22 @@ export async function userCheckpoint(view: LedgerView, userId: number, coinId: n
     // No honest row has such ids (the writer never makes them), and the local store cannot name them.
     return { checkpoint: null, problems: [problem('finances_user_balance_transaction', row, 'invalid_key', 'rows of an account with a non-positive user or coin id')], localFound: false };
   }
-  const db = dbCopy === undefined ? await getUserCheckpoint(view.db, userId, coinId) : dbCopy;
-  const local = await view.local.getUser(userId, coinId);
+  let db = dbCopy === undefined ? await getUserCheckpoint(view.db, userId, coinId) : dbCopy;
+  let local = await view.local.getUser(userId, coinId);
+  for (let i = 0; i < SETTLE_TRIES && compareWithLocal(db ? userCheckpointJson(db) : null, local); i++) {
+    await settle();
+    [db, local] = [await getUserCheckpoint(view.db, userId, coinId), await view.local.getUser(userId, coinId)];
+  }
   const wrongKey = db && (db.userId !== userId || db.coinId !== coinId) ? [problem(USER_TABLE, row, 'checkpoint_key', 'checkpoint of another account')] : [];
   return judge(view, USER_TABLE, row, db, db ? userCheckpointJson(db) : null, local, db ? encodeUserCheckpoint(db) : null, wrongKey);
 }
 
 export async function coinCheckpoint(view: LedgerView, coinId: number): Promise<TrustedCheckpoint<CoinCheckpoint>> {
-  const db = await getCoinCheckpoint(view.db, coinId);
-  const local = await view.local.getCoin(coinId);
+  let db = await getCoinCheckpoint(view.db, coinId);
+  let local = await view.local.getCoin(coinId);
+  for (let i = 0; i < SETTLE_TRIES && compareWithLocal(db ? coinCheckpointJson(db) : null, local); i++) {
+    await settle();
+    [db, local] = [await getCoinCheckpoint(view.db, coinId), await view.local.getCoin(coinId)];
+  }
   return judge(view, COIN_TABLE, `coin=${coinId}`, db, db ? coinCheckpointJson(db) : null, local, db ? encodeCoinCheckpoint(db) : null);
 }
