@@ -1,4 +1,4 @@
-// Builds the bench ledgers through the writer only (creditBlock / appendIncome), signed by the admin
+// Builds the bench ledgers through the writer only (creditBlock / appendIncomes), signed by the admin
 // role of a fresh PKI, exactly as the pool's back end would write them.
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -12,7 +12,7 @@ import type { Signer } from '../src/pki/signer.js';
 import type { Trust } from '../src/pki/trust.js';
 import { creditBlock } from '../src/writer/blocks.js';
 import { registerCoin } from '../src/writer/coins.js';
-import { appendIncome, CREDITS_PER_BLOCK_MAX, type CreditShare } from '../src/writer/credits.js';
+import { appendIncomes, CREDITS_PER_BLOCK_MAX, type CreditShare, type IncomeEntry } from '../src/writer/credits.js';
 
 export const FEE_USER = 1;
 /** Users of the many-accounts ledger: FIRST_USER, FIRST_USER + 1, … */
@@ -27,6 +27,8 @@ export interface Pki {
   trust: Trust;
   admin: Signer;
   payserv: Signer;
+  /** Signs withdrawal requests, as the pool's back end does (the Process section). */
+  autopay: Signer;
   /** PEM of the admin signer's certificate (the key every credit here is signed with). */
   adminCertPem: string;
 }
@@ -39,6 +41,7 @@ export async function setUpPki(stateDir: string, db: Db): Promise<Pki> {
     trust,
     admin: loadSigner(stateDir, 'admin'),
     payserv: loadSigner(stateDir, 'payserv'),
+    autopay: loadSigner(stateDir, 'autopay'),
     adminCertPem: readFileSync(pkiPaths(stateDir).signerCert('admin'), 'utf8'),
   };
 }
@@ -114,9 +117,8 @@ export interface SingleAccountReport extends BuildReport {
 
 /**
  * One account credited in `bigTarget` blocks; the small account in the first `smallTarget` of them; each
- * block also credits `others` users from a rotating pool. Several blocks (each a full appendIncome: its
- * own income row, chained and signed) go into one transaction, since a transaction per tiny block is
- * what would dominate. Stops early, at a transaction boundary, when `budgetMs` is spent.
+ * block also credits `others` users from a rotating pool. Many blocks (each its own income row, chained
+ * and signed) go into one appendIncomes call, since a transaction per tiny block is what would dominate. Stops early, at a transaction boundary, when `budgetMs` is spent.
  */
 export async function buildSingleAccounts(db: Db, admin: Signer, coin: Signed<Coin>,
   o: { bigTarget: number; smallTarget: number; others: number; blocksPerTx: number; budgetMs: number },
@@ -131,18 +133,19 @@ export async function buildSingleAccounts(db: Db, admin: Signer, coin: Signed<Co
       break;
     }
     const inTx = Math.min(o.blocksPerTx, total - r.blocks);
-    await db.transaction(async (tx) => {
-      for (let k = 0; k < inTx; k++) {
-        const b = r.blocks + k;
-        const shares: CreditShare[] = [];
-        if (b < o.bigTarget) shares.push({ userId: BIG_USER, amount: amountOf(b), type: 'block' });
-        if (b < o.smallTarget) shares.push({ userId: SMALL_USER, amount: amountOf(b + 1), type: 'block' });
-        for (let j = 0; j < o.others; j++) {
-          shares.push({ userId: OTHERS_FIRST + (other++ % OTHERS_POOL), amount: amountOf(b + 2 + j), type: 'block' });
-        }
-        await appendIncome(tx, admin, { coinId: coin.id, blockHash: blockHash(), kind: 'block', shares, at: new Date() });
+    const entries: IncomeEntry[] = [];
+    for (let k = 0; k < inTx; k++) {
+      const b = r.blocks + k;
+      const shares: CreditShare[] = [];
+      if (b < o.bigTarget) shares.push({ userId: BIG_USER, amount: amountOf(b), type: 'block' });
+      if (b < o.smallTarget) shares.push({ userId: SMALL_USER, amount: amountOf(b + 1), type: 'block' });
+      for (let j = 0; j < o.others; j++) {
+        shares.push({ userId: OTHERS_FIRST + (other++ % OTHERS_POOL), amount: amountOf(b + 2 + j), type: 'block' });
       }
-    });
+      entries.push({ coinId: coin.id, blockHash: blockHash(), kind: 'block', shares });
+    }
+    // Many blocks in one writer call: one statement per table, as a pool catching up would append them.
+    await db.transaction((tx) => appendIncomes(tx, admin, entries));
     for (let k = 0; k < inTx; k++) {
       const b = r.blocks + k;
       if (b < o.bigTarget) r.bigRows++;

@@ -3,7 +3,8 @@
 //     raw Ed25519 verification rate of the same key type, in the same process;
 //  2. incremental verification of one (user, coin) from its checkpoint with a few new credits, for a
 //     1,000-row history and a BENCH_BIG-row one (the ratio should stay near 1);
-//  3. peak memory of the full check.
+//  3. peak memory of the full check;
+//  4. PayServ.Process throughput: payserv in process, called over mutual TLS (bench/process.ts; BENCH_PROCESS=0 skips it).
 // Readable lines on stdout, progress on stderr, and a final JSON summary as the last stdout line.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -24,6 +25,7 @@ import {
   BIG_USER, buildManyAccounts, buildSingleAccounts, creditNewBlocks, FIRST_USER, planManyAccounts, setUpCoin, setUpPki, SMALL_USER,
 } from './ledger.js';
 import { MemorySampler } from './memory.js';
+import { runProcessSection, type ProcessOutcome } from './process.js';
 import { fmt, heading, line, median, progress, quantile, round, throttled } from './report.js';
 import { loadSettings, USAGE, type BenchSettings } from './settings.js';
 
@@ -72,6 +74,7 @@ async function runBench(s: BenchSettings, bench: BenchDatabase, stateDir: string
   line('back end', `${db.kind}: ${bench.where}`);
   line('scale (BENCH_CREDITS)', `${fmt.int(plan.credits)} credits over ${fmt.int(plan.accounts)} accounts, ${fmt.int(plan.blockSize)} miners per block`);
   line('single-account histories', `small ${fmt.int(s.smallHistory)} rows, large ${fmt.int(s.bigHistory)} rows (target), ${s.newCredits} new credits after the checkpoint`);
+  line('Process throughput (BENCH_PROCESS_*)', s.process ? `${fmt.int(s.processUsers)} ETH users, ${fmt.int(s.processCalls)} calls one at a time and again ${fmt.int(s.processCalls)} 8 at a time` : 'skipped (BENCH_PROCESS=0)');
   line('machine', `node ${process.version}, ${cpus().length} CPUs, load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
 
   const pki = await setUpPki(stateDir, db);
@@ -242,6 +245,13 @@ async function runBench(s: BenchSettings, bench: BenchDatabase, stateDir: string
   line('to BENCHB, median of 10 (head is the newest row)', `${fmt.ms(appendB)}; chain-head query: ${planB}`);
   line('to BENCHA, median of 10 alternating with BENCHB', fmt.ms(appendA));
 
+  // ── 7. PayServ.Process throughput over mutual TLS ──
+  let processOut: ProcessOutcome | null = null;
+  if (s.process) {
+    processOut = await runProcessSection(db, stateDir, pki, { users: s.processUsers, calls: s.processCalls });
+    failures.push(...processOut.failures);
+  }
+
   const totalMs = performance.now() - started;
   heading('run');
   line('total run time', fmt.s(totalMs));
@@ -280,6 +290,7 @@ async function runBench(s: BenchSettings, bench: BenchDatabase, stateDir: string
       firstCheckpointSeconds: { small: round(advSmall.ms / 1000, 2), large: round(advBig.ms / 1000, 2) },
     },
     appendMs: { smallCoinFirstAfterBigHistory: round(coldA, 2), smallCoinFirstPlan: planColdA, bigCoinMedian: round(appendB, 2), bigCoinPlan: planB, smallCoinMedian: round(appendA, 2) },
+    process: processOut?.summary ?? null,
     totalSeconds: round(totalMs / 1000),
     loadAvgEnd: round(loadavg()[0] as number, 2),
     problems: problemsSeen,

@@ -23,11 +23,17 @@ export interface BenchSettings {
   bigBudgetSeconds: number;
   /** Also time the full check's parts: the same rows streamed without verification, and verified in memory (BENCH_DECOMPOSE=0: skip). */
   decompose: boolean;
+  /** Run the Process throughput section (BENCH_PROCESS=0: skip). */
+  process: boolean;
+  /** Users (each a reviewed ETH wallet with credits) in the Process ledger (BENCH_PROCESS_USERS). */
+  processUsers: number;
+  /** PayServ.Process calls timed in each of the one-at-a-time and concurrent runs (BENCH_PROCESS_CALLS). */
+  processCalls: number;
   /** PostgreSQL server to create the bench database on (DATABASE_URL); absent: embedded PGlite. */
   databaseUrl: string | undefined;
 }
 
-const ENV: Record<keyof Omit<BenchSettings, 'databaseUrl' | 'decompose'>, string> = {
+const ENV: Record<keyof Omit<BenchSettings, 'databaseUrl' | 'decompose' | 'process'>, string> = {
   credits: 'BENCH_CREDITS',
   creditsPerAccount: 'BENCH_CREDITS_PER_ACCOUNT',
   blockSize: 'BENCH_BLOCK',
@@ -38,7 +44,12 @@ const ENV: Record<keyof Omit<BenchSettings, 'databaseUrl' | 'decompose'>, string
   newCredits: 'BENCH_NEW_CREDITS',
   reps: 'BENCH_REPS',
   bigBudgetSeconds: 'BENCH_BIG_BUDGET_S',
+  processUsers: 'BENCH_PROCESS_USERS',
+  processCalls: 'BENCH_PROCESS_CALLS',
 };
+
+/** Process requests beyond the timed ones: warm-up calls (the first builds the coin's checkpoint). */
+export const PROCESS_WARMUP_CALLS = 5;
 
 export const USAGE = `usage: npm run bench [-- --credits=N]
 environment:
@@ -47,12 +58,16 @@ environment:
   BENCH_BLOCK                miner credits per block (default 5000)
   BENCH_BIG                  history of the large account (default BENCH_CREDITS)
   BENCH_SMALL                history of the small account (default 1000)
-  BENCH_BIG_OTHERS           other users credited in each block of that history (default 2)
-  BENCH_BIG_TX_BLOCKS        blocks per transaction when building it (default 200)
+  BENCH_BIG_OTHERS           other users credited in each block of that history (default 0)
+  BENCH_BIG_TX_BLOCKS        blocks per transaction when building it (default 5000)
   BENCH_NEW_CREDITS          credits after the checkpoint (default 10)
   BENCH_REPS                 repetitions of each incremental verification (default 25)
-  BENCH_BIG_BUDGET_S         time budget for building the large history (default 300)
+  BENCH_BIG_BUDGET_S         time budget for building the large history (default 600)
   BENCH_DECOMPOSE            1: also time reading and verifying separately (default 1)
+  BENCH_PROCESS              1: time payserv's PayServ.Process over mutual TLS (default 1)
+  BENCH_PROCESS_USERS        users (reviewed ETH wallet + credits) in that ledger (default 100000)
+  BENCH_PROCESS_CALLS        Process calls timed one at a time, and again 8 at a time (default 2000);
+                             2 x BENCH_PROCESS_CALLS + ${PROCESS_WARMUP_CALLS} requests are made, each by a distinct user
   DATABASE_URL               PostgreSQL server: a fresh payserv_bench_<random> database is created and dropped there
 `;
 
@@ -74,18 +89,27 @@ export function loadSettings(argv: readonly string[], env: NodeJS.ProcessEnv = p
   const get = (k: keyof typeof ENV) => over[ENV[k]] ?? env[ENV[k]];
   const credits = int(ENV.credits, get('credits'), 1_000_000, 1);
   const creditsPerAccount = Math.min(credits, int(ENV.creditsPerAccount, get('creditsPerAccount'), 100, 1));
+  const processOn = (over.BENCH_PROCESS ?? env.BENCH_PROCESS ?? '1') !== '0';
+  const processUsers = int(ENV.processUsers, get('processUsers'), 100_000, 1);
+  const processCalls = int(ENV.processCalls, get('processCalls'), 2000, 1);
+  if (processOn && processUsers < 2 * processCalls + PROCESS_WARMUP_CALLS) {
+    throw new Error(`BENCH_PROCESS_USERS (${processUsers}) must be at least 2 x BENCH_PROCESS_CALLS + ${PROCESS_WARMUP_CALLS} (${2 * processCalls + PROCESS_WARMUP_CALLS}): every request is by a distinct user`);
+  }
   return {
     credits,
     creditsPerAccount,
     blockSize: int(ENV.blockSize, get('blockSize'), 5000, 1),
     bigHistory: int(ENV.bigHistory, get('bigHistory'), credits, 1),
     smallHistory: int(ENV.smallHistory, get('smallHistory'), 1000, 1),
-    bigOthers: int(ENV.bigOthers, get('bigOthers'), 2, 0),
-    blocksPerTx: int(ENV.blocksPerTx, get('blocksPerTx'), 200, 1),
+    bigOthers: int(ENV.bigOthers, get('bigOthers'), 0, 0),
+    blocksPerTx: int(ENV.blocksPerTx, get('blocksPerTx'), 5000, 1),
     newCredits: int(ENV.newCredits, get('newCredits'), 10, 1),
     reps: int(ENV.reps, get('reps'), 25, 1),
-    bigBudgetSeconds: int(ENV.bigBudgetSeconds, get('bigBudgetSeconds'), 300, 1),
+    bigBudgetSeconds: int(ENV.bigBudgetSeconds, get('bigBudgetSeconds'), 600, 1),
     decompose: (over.BENCH_DECOMPOSE ?? env.BENCH_DECOMPOSE ?? '1') !== '0',
+    process: processOn,
+    processUsers,
+    processCalls,
     databaseUrl: env.DATABASE_URL || undefined,
   };
 }
