@@ -113,7 +113,7 @@ export class Locks {
   async heldElsewhere(): Promise<number> {
     if (this.#db.kind === 'pglite') return 0;
     const [r] = await this.#db.query<{ n: number }>(
-      "SELECT count(*)::bigint AS n FROM pg_locks WHERE locktype = 'advisory' AND granted AND pid <> pg_backend_pid()");
+      "SELECT count(*)::bigint AS n FROM pg_locks WHERE locktype = 'advisory' AND granted AND pid <> pg_backend_pid() AND database = (SELECT oid FROM pg_database WHERE datname = current_database())");
     return Math.max(0, (r?.n ?? 0) - this.#held.size);
   }
 }

@@ -1,0 +1,106 @@
+// pscli against a running payserv over mutual TLS: replies printed as the original did, --json for
+// machines, an ERROR reply or a refused call exits 1, and nothing is changed by a refused call.
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { EXIT } from '../src/cli/exit.js';
+import { main as pscli } from '../src/cli/pscli.js';
+import { loadConfig, type Env } from '../src/config/load.js';
+import { createLogger } from '../src/log/index.js';
+import { startPayserv, type RunningPayserv } from '../src/payserv/service.js';
+import { collectAuditProblems } from '../src/payserv/audit.js';
+import { backend } from './support/db.js';
+import { testLedger, type TestLedger } from './support/ledger.js';
+
+interface Run { code: number; stdout: string; stderr: string }
+
+let l: TestLedger | undefined;
+let running: RunningPayserv | undefined;
+afterEach(async () => {
+  await running?.stop();
+  await l?.db.close();
+  running = undefined;
+  l = undefined;
+});
+
+/** A test ledger, a payserv serving it (admin key loaded), and pscli configured to reach it. */
+async function setUp(): Promise<{ run: (argv: string[]) => Promise<Run>; ledger: TestLedger }> {
+  l = await testLedger();
+  await l.checkpointAll();
+  const config = await loadConfig('payserv', undefined, { stateDir: l.stateDir, env: {} });
+  config.rpc.port = 0;
+  config.keys.admin = true;
+  running = await startPayserv(config, createLogger('payserv', 'silent'), l.db);
+  writeFileSync(join(l.stateDir, 'pscli.toml'), `[payserv]\nport = ${running.server.port}\n`);
+  const env: Env = { PAYSERV_STATE_DIR: l.stateDir };
+  const run = async (argv: string[]): Promise<Run> => {
+    let stdout = '';
+    let stderr = '';
+    const code = await pscli(argv, { stdout: { write: (s: string) => (stdout += s) }, stderr: { write: (s: string) => (stderr += s) }, env });
+    return { code, stdout, stderr };
+  };
+  return { run, ledger: l };
+}
+
+const processing = async (ledger: TestLedger) =>
+  (await ledger.db.query<{ id: number }>(`SELECT id FROM finances_withdrawal_transaction WHERE status = 'processing' ORDER BY id`)).map((r) => r.id);
+
+describe(`pscli → payserv (${backend()})`, { timeout: 120_000 }, () => {
+  it('drives a withdrawal: disabled, enable, process, transinfo, approve, send — replies as the original printed them', async () => {
+    const { run, ledger } = await setUp();
+    const [id] = await processing(ledger);
+    expect(await run(['status'])).toMatchObject({ code: EXIT.PROBLEMS, stdout: expect.stringMatching(/^payouts DISABLED since .*\nreason: payserv starts disabled/) });
+    const refused = await run(['process', String(id)]);
+    expect(refused).toMatchObject({ code: EXIT.PROBLEMS, stdout: expect.stringMatching(/^REPLY: \[ERROR\]\nMESSAGE: payouts are disabled/) });
+    expect((await processing(ledger))[0]).toBe(id);
+    expect((await run(['enable'])).stdout).toMatch(/^payouts ENABLED since/);
+    expect(await run(['process', String(id)])).toMatchObject({ code: EXIT.OK, stdout: expect.stringMatching(/^REPLY: \[PENDING\]\nMESSAGE: waits for a manager/) });
+    const info = await run(['transinfo', String(id)]);
+    expect(info.code).toBe(EXIT.OK);
+    expect(info.stdout).toMatch(new RegExp(`^withdrawal ${id}: user \\d+, [\\d.]+ \\w+ \\(fee [\\d.]+\\) to \\S+ \\(wallet \\d+\\)\\nstatus pending`));
+    expect(info.stdout).toMatch(/\n {2}0\. processing at .*\n {2}1\. pending at /);
+    const approved = JSON.parse((await run(['--json', 'approve', String(id)])).stdout) as { reply: string; status: string };
+    expect(approved).toMatchObject({ reply: 'APPROVED', status: 'approved' });
+    expect((await run(['send', String(id)])).stdout).toMatch(/^REPLY: \[SENT\]/);
+    expect(await run(['send', String(id)])).toMatchObject({ code: EXIT.PROBLEMS, stdout: expect.stringMatching(/^REPLY: \[ERROR\]\nMESSAGE: withdrawal \d+ is sent; Send takes/) });
+    expect((await run(['listlocks'])).stdout).toBe('no locks held\n');
+    expect((await run(['isprocessing', String(id)])).stdout).toBe(`withdrawal ${id} is not being processed\n`);
+    expect(await ledger.check('balanceerrors')).toEqual([]);
+    // Every call above is in the audit trail's hash chain, and its local head matches (pscli audit verify has its own tests).
+    expect(await collectAuditProblems(ledger.db, ledger.stateDir)).toEqual([]);
+  });
+
+  it('signs a reviewed wallet, applies a correction, and refuses bad input naming it, changing nothing', async () => {
+    const { run, ledger } = await setUp();
+    await run(['enable']);
+    const [w] = await ledger.db.query<{ id: number }>(
+      `INSERT INTO users_userwallets (user_id, coin_id, address, created_at, updated_at) SELECT 5001, id, '0x52908400098527886E0F7030069857D2E4169EE7', now(), now() FROM coins_coin WHERE tag = 'ETH' RETURNING id`);
+    expect((await run(['signwallet', String(w?.id)])).stdout).toBe(`wallet ${w?.id} (0x52908400098527886E0F7030069857D2E4169EE7) signed\n`);
+    const corr = await run(['createcorrection', '--user', '1001', '--coin', 'ETH', '--amount', '0.25', '--pool', '0.3', '--comment', 'missed share']);
+    expect(corr).toMatchObject({ code: EXIT.OK, stdout: expect.stringMatching(/^correction applied: credit \d+ of 0\.25, pool income \d+\n$/) });
+    expect(await ledger.check('balanceerrors')).toEqual([]);
+    const before = await ledger.db.query('SELECT count(*)::bigint AS n FROM finances_user_balance_transaction');
+    for (const [argv, message] of [
+      [['process', 'abc'], /id must be a positive integer/],
+      [['createcorrection', '--user', '1001', '--coin', 'ETH', '--amount', '1e3'], /invalid params for Corrections\.Apply: params\.amount/],
+      [['createcorrection', '--user', '1001', '--coin', 'NOPE', '--amount', '1'], /unknown coin NOPE/],
+      [['createcorrection', '--user', '1001', '--coin', 'ETH', '--amount', '-1000000'], /below their debits|below/],
+      [['signwallet', '999999'], /unknown wallet id 999999/],
+    ] as const) {
+      const r = await run([...argv]);
+      expect(r.code, argv.join(' ')).not.toBe(EXIT.OK);
+      expect(r.stderr, argv.join(' ')).toMatch(message);
+    }
+    expect(await ledger.db.query('SELECT count(*)::bigint AS n FROM finances_user_balance_transaction')).toEqual(before);
+  });
+
+  it('says clearly when payserv cannot be reached', async () => {
+    const { run, ledger } = await setUp();
+    await running?.stop();
+    running = undefined;
+    const r = await run(['status']);
+    expect(r.code).toBe(EXIT.RUNTIME);
+    expect(r.stderr).toMatch(/^pscli: .*127\.0\.0\.1:\d+/);
+    void ledger;
+  });
+});
