@@ -115,6 +115,8 @@ CREATE TABLE finances_withdrawal_transaction (
 CREATE SEQUENCE finances_withdrawal_transaction_id_seq OWNED BY finances_withdrawal_transaction.id;
 CREATE INDEX finances_wt_user_coin_id ON finances_withdrawal_transaction (user_id, coin_id, id);
 CREATE INDEX finances_wt_status ON finances_withdrawal_transaction (status, coin_id);
+-- The approval policy's 24-hour totals: without it every Process reads the coin's whole payout history.
+CREATE INDEX finances_wt_coin_created ON finances_withdrawal_transaction (coin_id, created_at) WHERE parent_id IS NULL;
 
 -- One signature per status of a withdrawal; seq 0 is the request (autopay role) or a reversal.
 CREATE TABLE finances_withdrawal_signatures (
