@@ -27,6 +27,7 @@ import { requestWithdrawal } from '../src/writer/withdrawals.js';
 import { setUpCoin, type Pki } from './ledger.js';
 import { fmt, heading, line, median, progress, quantile, round, throttled } from './report.js';
 import { PROCESS_WARMUP_CALLS } from './settings.js';
+import { prng } from '../src/writer/seed.js';
 
 /** The Process ledger's users: PROCESS_FIRST_USER, PROCESS_FIRST_USER + 1, … (apart from the other sections' users). */
 export const PROCESS_FIRST_USER = 2_000_001;
@@ -87,16 +88,6 @@ export interface ProcessOutcome {
   failures: string[];
 }
 
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** User i's credit in round r, in base units: 0.5 to 1.5 ETH. */
 const creditUnits = (i: number, r: number): bigint => 50_000_000n + BigInt((i * 7919 + r * 104_729) % 100_000_000);

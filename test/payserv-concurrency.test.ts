@@ -23,6 +23,7 @@ import { addWallet, signWallet } from '../src/writer/wallets.js';
 import { changeStatus, requestWithdrawal } from '../src/writer/withdrawals.js';
 import { backend, testPgUrl } from './support/backend.js';
 import { testPayserv, type TestPayserv } from './support/payserv.js';
+import { prng } from '../src/writer/seed.js';
 
 const SEED: SeedOptions = { users: 5, blocks: 2, withdrawals: 4, coins: ['ETH'], minersPerBlock: 0.6, declineShare: 0.5, corrections: 1, seed: 31 };
 
@@ -38,18 +39,6 @@ afterEach(async () => {
 });
 
 // ---------------------------------------------------------------------------------------------
-
-/** mulberry32: a reproducible shuffle per test. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** n calls, the four kinds in near-equal numbers, shuffled. */
 function mixedCalls(n: number, rnd: () => number): Kind[] {

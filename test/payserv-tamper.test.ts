@@ -6,16 +6,14 @@
 //
 // Every case has its own coin and miners, so the cases are independent and share one ledger: a tamper
 // of one coin's pool or of one account is invisible to the verification of another's.
-import { X509Certificate, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { advanceUserCheckpoint } from '../src/checkpoints/advance.js';
 import type { Db } from '../src/db/db.js';
-import { encodeCredit } from '../src/ledger/encoding.js';
 import { userKey } from '../src/ledger/problem.js';
 import type { Coin, Credit, Signed } from '../src/ledger/records.js';
-import { formatAmount, parseAmount, type Amount } from '../src/money/amount.js';
+import { parseAmount, type Amount } from '../src/money/amount.js';
 import { createRoot, issueCert } from '../src/pki/issue.js';
-import { keyIdOf } from '../src/pki/keyid.js';
 import { Signer } from '../src/pki/signer.js';
 import type { PayoutResult } from '../src/payserv/api.js';
 import {
@@ -27,18 +25,11 @@ import { registerCoin } from '../src/writer/coins.js';
 import type { SeedOptions } from '../src/writer/seed.js';
 import { addWallet, signWallet } from '../src/writer/wallets.js';
 import { changeStatus, declineWithdrawal, requestWithdrawal } from '../src/writer/withdrawals.js';
+import {
+  asAttacker, COIN_CHECKPOINTS, COINS, CREDITS, dropUniqueConstraints, INCOME, insertCert, insertCredit, newBlockHash, restoreRow, signedBy,
+  STATUS_SIGNATURES, USER_CHECKPOINTS, WALLETS, WITHDRAWALS,
+} from './support/attacker.js';
 import { testPayserv, type TestPayserv } from './support/payserv.js';
-
-const CERTS = 'crypto_certs';
-const COINS = 'coins_coin';
-const WALLETS = 'users_userwallets';
-const INCOME = 'finances_proxypool_transactions';
-const CREDITS = 'finances_user_balance_transaction';
-const WITHDRAWALS = 'finances_withdrawal_transaction';
-const STATUS_SIGNATURES = 'finances_withdrawal_signatures';
-const USER_CHECKPOINTS = 'finances_user_balance_checkpoints';
-const COIN_CHECKPOINTS = 'finances_coin_checkpoints';
-const TABLES = [CERTS, COINS, WALLETS, INCOME, CREDITS, WITHDRAWALS, STATUS_SIGNATURES, USER_CHECKPOINTS, COIN_CHECKPOINTS];
 
 const SEED: SeedOptions = { users: 5, blocks: 2, withdrawals: 4, coins: ['ETH'], minersPerBlock: 0.6, declineShare: 0.5, corrections: 1, seed: 23 };
 
@@ -49,7 +40,6 @@ afterEach(async () => {
 });
 
 const amt = (s: string): Amount => parseAmount(s);
-const newBlockHash = () => `0x${randomBytes(32).toString('hex')}`;
 
 // ---------------------------------------------------------------------------------------------
 // The victim: a withdrawal in 'processing' with rows on both sides of its account's checkpoint
@@ -151,50 +141,6 @@ async function victims(tp: TestPayserv, n: number): Promise<Victim[]> {
 // ---------------------------------------------------------------------------------------------
 // The attacker (as in test/tamper.test.ts)
 
-type Edit = string | readonly [sql: string, params: readonly unknown[]];
-
-async function asAttacker(db: Db, edits: readonly Edit[], opts: { triggers?: 'off' | 'on' } = {}): Promise<void> {
-  const off = opts.triggers !== 'on';
-  await db.transaction(async (tx) => {
-    if (off) for (const table of TABLES) await tx.query(`ALTER TABLE ${table} DISABLE TRIGGER USER`);
-    for (const e of edits) await (typeof e === 'string' ? tx.query(e) : tx.query(e[0], e[1]));
-    if (off) for (const table of TABLES) await tx.query(`ALTER TABLE ${table} ENABLE TRIGGER USER`);
-  });
-}
-
-const dropUniqueConstraints = (table: string): Edit =>
-  `DO $$ DECLARE c text; BEGIN
-     FOR c IN SELECT conname FROM pg_constraint WHERE conrelid = '${table}'::regclass AND contype = 'u' LOOP
-       EXECUTE format('ALTER TABLE ${table} DROP CONSTRAINT %I', c);
-     END LOOP;
-   END $$`;
-
-function restoreRow(table: string, row: Record<string, unknown>, key: readonly string[]): Edit {
-  const cols = Object.keys(row).filter((c) => !key.includes(c));
-  const value = (x: unknown) => (x instanceof Uint8Array ? Buffer.from(x) : x);
-  return [
-    `UPDATE ${table} SET ${cols.map((c, i) => `${c} = $${i + 1}`).join(', ')} WHERE ${key.map((k, i) => `${k} = $${cols.length + i + 1}`).join(' AND ')}`,
-    [...cols.map((c) => value(row[c])), ...key.map((k) => row[k])],
-  ];
-}
-
-interface Sig {
-  keyId: string | null;
-  signature: Uint8Array | null;
-}
-
-const signedBy = (signer: Signer, c: Credit): Sig => ({ keyId: signer.keyId, signature: signer.sign(encodeCredit(c)) });
-
-function insertCredit(c: Credit, sig: Sig): Edit {
-  return [
-    `INSERT INTO ${CREDITS} (id, user_id, coin_id, prev_id, block_hash, type, amount, balance_before, created_at, sig_key_id, signature)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-    [c.id, c.userId, c.coinId, c.prevId, c.blockHash, c.type, formatAmount(c.amount), formatAmount(c.balanceBefore), c.createdAt, sig.keyId,
-      sig.signature === null ? null : Buffer.from(sig.signature)],
-  ];
-}
-
-/** A credit exactly where the writer would append the user's next one (id, prev_id, balance_before right). */
 async function nextCredit(db: Db, v: Victim, blockHash: string): Promise<Credit> {
   const head = await lastCreditOf(db, v.user, v.coin.id);
   if (!head) throw new Error('the victim has no credits');
@@ -202,17 +148,10 @@ async function nextCredit(db: Db, v: Victim, blockHash: string): Promise<Credit>
   return { id, userId: v.user, coinId: v.coin.id, prevId: head.id, blockHash, type: 'block', amount: amt('0.5'), balanceBefore: head.end, createdAt: new Date() };
 }
 
-function insertCert(pem: string, role: string): Edit {
-  return [`INSERT INTO ${CERTS} (key_id, role, cert_pem) VALUES ($1, $2, $3)`, [keyIdOf(new X509Certificate(pem).publicKey), role, pem]];
-}
-
-// ---------------------------------------------------------------------------------------------
-// The catalogue
-
 interface Tamper {
   name: string;
   /** Applies the tamper (and, for a rollback, the honest step before it). */
-  apply(tp: TestPayserv, v: Victim): Promise<void>;
+  apply(tp: TestPayserv, v: Victim): Promise<unknown>;
   /** The table the fail-stop must name, and the rows any of which it may name. */
   names(v: Victim): { table: string; rows: string[] };
 }

@@ -4,35 +4,25 @@
 // expired certificate's, one under a root of their own). Each test applies one such edit as direct SQL
 // to a clean, checkpointed ledger and asserts that the operator's checks name the row and the kind of
 // problem, and that the damage reported stays within what the edit touched.
-import { randomBytes, X509Certificate } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CHECKS, type CheckArgs, type CheckName } from '../src/checks/run.js';
 import type { Queryable } from '../src/db/db.js';
-import { encodeCredit } from '../src/ledger/encoding.js';
 import { formatProblem, userKey, type Problem } from '../src/ledger/problem.js';
 import type { Coin, Credit, Signed } from '../src/ledger/records.js';
-import { formatAmount, parseAmount, ZERO } from '../src/money/amount.js';
+import { parseAmount, ZERO } from '../src/money/amount.js';
 import { loadRootPair } from '../src/pki/files.js';
 import { createRoot, issueCert, type IssuedPair } from '../src/pki/issue.js';
-import { keyIdOf } from '../src/pki/keyid.js';
 import { registerCert } from '../src/pki/register.js';
 import { Signer } from '../src/pki/signer.js';
 import { lastCreditOf } from '../src/store/reads.js';
 import { creditBlock } from '../src/writer/blocks.js';
 import { declineWithdrawal, requestWithdrawal } from '../src/writer/withdrawals.js';
 import { verifyAccount } from '../src/verify/account.js';
+import {
+  asAttacker, CERTS, COIN_CHECKPOINTS, COINS, CREDITS, dropUniqueConstraints, INCOME, insertCert, insertCredit, newBlockHash, restoreRow, signedBy,
+  STATUS_SIGNATURES, USER_CHECKPOINTS, WALLETS, WITHDRAWALS, type Edit, type Sig,
+} from './support/attacker.js';
 import { testLedger, type TestLedger } from './support/ledger.js';
-
-const CERTS = 'crypto_certs';
-const COINS = 'coins_coin';
-const WALLETS = 'users_userwallets';
-const INCOME = 'finances_proxypool_transactions';
-const CREDITS = 'finances_user_balance_transaction';
-const WITHDRAWALS = 'finances_withdrawal_transaction';
-const STATUS_SIGNATURES = 'finances_withdrawal_signatures';
-const USER_CHECKPOINTS = 'finances_user_balance_checkpoints';
-const COIN_CHECKPOINTS = 'finances_coin_checkpoints';
-const TABLES = [CERTS, COINS, WALLETS, INCOME, CREDITS, WITHDRAWALS, STATUS_SIGNATURES, USER_CHECKPOINTS, COIN_CHECKPOINTS];
 
 const DAY_MS = 86_400_000;
 
@@ -56,59 +46,6 @@ async function cleanLedger(): Promise<TestLedger> {
 // ---------------------------------------------------------------------------------------------
 // The attacker
 
-type Edit = string | readonly [sql: string, params: readonly unknown[]];
-
-/**
- * Applies edits as the attacker, in one transaction: the triggers of every ledger table are disabled
- * for the edits (the attacker may do that) and enabled again after, so nothing the checks find
- * depends on the triggers. With `triggers: 'on'`, the edits run against the database's own guards.
- * Returns the rows of the last edit.
- */
-async function asAttacker(l: TestLedger, edits: readonly Edit[], opts: { triggers?: 'off' | 'on' } = {}): Promise<Record<string, unknown>[]> {
-  const off = opts.triggers !== 'on';
-  return l.db.transaction(async (tx) => {
-    if (off) for (const t of TABLES) await tx.query(`ALTER TABLE ${t} DISABLE TRIGGER USER`);
-    let rows: Record<string, unknown>[] = [];
-    for (const e of edits) rows = typeof e === 'string' ? await tx.query(e) : await tx.query(e[0], e[1]);
-    if (off) for (const t of TABLES) await tx.query(`ALTER TABLE ${t} ENABLE TRIGGER USER`);
-    return rows;
-  });
-}
-
-/** Drops every unique constraint of a table (what stops a second row at the same place in a chain). */
-const dropUniqueConstraints = (table: string): Edit =>
-  `DO $$ DECLARE c text; BEGIN
-     FOR c IN SELECT conname FROM pg_constraint WHERE conrelid = '${table}'::regclass AND contype = 'u' LOOP
-       EXECUTE format('ALTER TABLE ${table} DROP CONSTRAINT %I', c);
-     END LOOP;
-   END $$`;
-
-/** Writes a captured row back over the current one with the same key (a rollback to a validly signed older copy). */
-function restoreRow(table: string, row: Record<string, unknown>, key: readonly string[]): Edit {
-  const cols = Object.keys(row).filter((c) => !key.includes(c));
-  const value = (v: unknown) => (v instanceof Uint8Array ? Buffer.from(v) : v);
-  return [
-    `UPDATE ${table} SET ${cols.map((c, i) => `${c} = $${i + 1}`).join(', ')} WHERE ${key.map((k, i) => `${k} = $${cols.length + i + 1}`).join(' AND ')}`,
-    [...cols.map((c) => value(row[c])), ...key.map((k) => row[k])],
-  ];
-}
-
-interface Sig {
-  keyId: string | null;
-  signature: Uint8Array | null;
-}
-
-const signedBy = (signer: Signer, c: Credit): Sig => ({ keyId: signer.keyId, signature: signer.sign(encodeCredit(c)) });
-
-function insertCredit(c: Credit, sig: Sig): Edit {
-  return [
-    `INSERT INTO ${CREDITS} (id, user_id, coin_id, prev_id, block_hash, type, amount, balance_before, created_at, sig_key_id, signature)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-    [c.id, c.userId, c.coinId, c.prevId, c.blockHash, c.type, formatAmount(c.amount), formatAmount(c.balanceBefore), c.createdAt, sig.keyId,
-      sig.signature === null ? null : Buffer.from(sig.signature)],
-  ];
-}
-
 /** A credit as the writer would append it to the end of an account's chain (next id, prev_id and balance_before right). */
 async function nextCredit(l: TestLedger, a: Account, blockHash: string, at = new Date()): Promise<Credit> {
   const head = await lastCreditOf(l.db, a.user_id, a.coin_id);
@@ -118,12 +55,6 @@ async function nextCredit(l: TestLedger, a: Account, blockHash: string, at = new
     balanceBefore: head?.end ?? ZERO, createdAt: at,
   };
 }
-
-function insertCert(pem: string, role: string): Edit {
-  return [`INSERT INTO ${CERTS} (key_id, role, cert_pem) VALUES ($1, $2, $3) RETURNING id`, [keyIdOf(new X509Certificate(pem).publicKey), role, pem]];
-}
-
-const newBlockHash = () => `0x${randomBytes(32).toString('hex')}`;
 
 // ---------------------------------------------------------------------------------------------
 // Representative rows
@@ -294,7 +225,7 @@ describe('tampered credits', () => {
     const l = await cleanLedger();
     const c = await middleCredit(l);
     const before = await owners(l.db);
-    await asAttacker(l, [[`UPDATE ${CREDITS} SET ${column} = ${column} + 1 WHERE id = $1`, [c.id]]]);
+    await asAttacker(l.db, [[`UPDATE ${CREDITS} SET ${column} = ${column} + 1 WHERE id = $1`, [c.id]]]);
 
     const want: Want[] = column === 'amount'
       ? [[CREDITS, c.id, 'signature'], [CREDITS, c.next_id, 'chain'], [INCOME, c.income_id, 'reconciliation']]
@@ -336,7 +267,7 @@ describe('tampered credits', () => {
     const block = await lastBlockOf(l, a.coin_id);
     const before = await owners(l.db);
     const forged = await nextCredit(l, a, block.block_hash);
-    await asAttacker(l, [...prepare, insertCredit(forged, await sign(l, forged))]);
+    await asAttacker(l.db, [...prepare, insertCredit(forged, await sign(l, forged))]);
 
     const all = await expectReported(l, 'balanceerrors', {}, [CREDITS, forged.id, 'signature'], [INCOME, block.id, 'reconciliation']);
     const mine = await expectReported(l, 'balance', balanceOf(a), [CREDITS, forged.id, 'signature']);
@@ -352,7 +283,7 @@ describe('tampered credits', () => {
     const l = await cleanLedger();
     const c = await middleCredit(l);
     const before = await owners(l.db);
-    await asAttacker(l, [[`DELETE FROM ${CREDITS} WHERE id = $1`, [c.id]]]);
+    await asAttacker(l.db, [[`DELETE FROM ${CREDITS} WHERE id = $1`, [c.id]]]);
 
     const all = await expectReported(l, 'balanceerrors', {}, [CREDITS, c.next_id, 'chain'], [INCOME, c.income_id, 'reconciliation']);
     await expectReported(l, 'balance', balanceOf(c), [CREDITS, c.next_id, 'chain']);
@@ -364,7 +295,7 @@ describe('tampered credits', () => {
     const l = await cleanLedger();
     const c = await lastCredit(l);
     const before = await owners(l.db);
-    await asAttacker(l, [[`DELETE FROM ${CREDITS} WHERE id = $1`, [c.id]]]);
+    await asAttacker(l.db, [[`DELETE FROM ${CREDITS} WHERE id = $1`, [c.id]]]);
 
     // No later row links to it: only the checkpoint, which covers it, knows it was there.
     const all = await expectReported(l, 'balanceerrors', {}, [USER_CHECKPOINTS, acct(c), 'checkpoint_row_missing'], [INCOME, c.income_id, 'reconciliation']);
@@ -377,7 +308,7 @@ describe('tampered credits', () => {
     const l = await cleanLedger();
     const c = await middleCredit(l);
     const before = await owners(l.db);
-    const [copy] = await asAttacker(l, [
+    const [copy] = await asAttacker(l.db, [
       dropUniqueConstraints(CREDITS),
       [`INSERT INTO ${CREDITS} (id, user_id, coin_id, prev_id, block_hash, type, amount, balance_before, created_at, sig_key_id, signature)
         SELECT nextval('${CREDITS}_id_seq'), user_id, coin_id, prev_id, block_hash, type, amount, balance_before, created_at, sig_key_id, signature
@@ -398,7 +329,7 @@ describe('tampered credits', () => {
     const c = await middleCredit(l);
     const to = await otherMiner(l, c);
     const before = await owners(l.db);
-    await asAttacker(l, [dropUniqueConstraints(CREDITS), [`UPDATE ${CREDITS} SET user_id = $2 WHERE id = $1`, [c.id, to.user_id]]]);
+    await asAttacker(l.db, [dropUniqueConstraints(CREDITS), [`UPDATE ${CREDITS} SET user_id = $2 WHERE id = $1`, [c.id, to.user_id]]]);
 
     const all = await expectReported(l, 'balanceerrors', {}, [CREDITS, c.id, 'signature'], [CREDITS, c.next_id, 'chain']);
     await expectReported(l, 'balance', balanceOf(to), [CREDITS, c.id, 'signature']);
@@ -412,7 +343,7 @@ describe('tampered credits', () => {
     const l = await cleanLedger();
     const c = await middleCredit(l);
     const before = await owners(l.db);
-    await asAttacker(l, [[`UPDATE ${CREDITS} SET block_hash = $2 WHERE id = $1`, [c.id, newBlockHash()]]]);
+    await asAttacker(l.db, [[`UPDATE ${CREDITS} SET block_hash = $2 WHERE id = $1`, [c.id, newBlockHash()]]]);
 
     const all = await expectReported(l, 'balanceerrors', {}, [CREDITS, c.id, 'signature'], [CREDITS, c.id, 'ghost'], [INCOME, c.income_id, 'reconciliation']);
     await expectReported(l, 'balance', balanceOf(c), [CREDITS, c.id, 'signature'], [CREDITS, c.id, 'ghost']);
@@ -427,7 +358,7 @@ describe('tampered credits', () => {
     // What a compromised pool back end could write: a perfectly good admin-signed credit for a block that was never mined.
     const ghost = await nextCredit(l, a, newBlockHash());
     // An INSERT passes every guard the database has: the triggers only refuse UPDATE and DELETE.
-    await asAttacker(l, [insertCredit(ghost, signedBy(l.signers.admin, ghost))], { triggers: 'on' });
+    await asAttacker(l.db, [insertCredit(ghost, signedBy(l.signers.admin, ghost))], { triggers: 'on' });
 
     const all = await expectReported(l, 'balanceerrors', {}, [CREDITS, ghost.id, 'ghost']);
     await expectReported(l, 'balance', balanceOf(a), [CREDITS, ghost.id, 'ghost']);
@@ -442,7 +373,7 @@ describe('tampered credits', () => {
     const y = await lastCredit(l);
     expect(acct(x)).not.toEqual(acct(y));
     const before = await owners(l.db);
-    await asAttacker(l, [[
+    await asAttacker(l.db, [[
       `UPDATE ${CREDITS} t SET signature = s.signature FROM ${CREDITS} s WHERE t.id IN ($1, $2) AND s.id IN ($1, $2) AND s.id <> t.id`, [x.id, y.id]]]);
 
     const all = await expectReported(l, 'balanceerrors', {}, [CREDITS, x.id, 'signature'], [CREDITS, y.id, 'signature']);
@@ -457,7 +388,7 @@ describe('tampered pool income', () => {
     const l = await cleanLedger();
     const p = await middleIncome(l);
     const before = await owners(l.db);
-    await asAttacker(l, [[`UPDATE ${INCOME} SET amount = amount + 1 WHERE id = $1`, [p.id]]]);
+    await asAttacker(l.db, [[`UPDATE ${INCOME} SET amount = amount + 1 WHERE id = $1`, [p.id]]]);
 
     const want: Want[] = [[INCOME, p.id, 'signature'], [INCOME, p.id, 'reconciliation'], [INCOME, p.next_id, 'chain']];
     const all = await expectReported(l, 'balanceerrors', {}, ...want);
@@ -475,7 +406,7 @@ describe('tampered withdrawals', () => {
     const l = await cleanLedger();
     const w = await openWithdrawal(l);
     const before = await owners(l.db);
-    await asAttacker(l, [[`UPDATE ${WITHDRAWALS} SET ${set} WHERE id = $1`, params(w)]]);
+    await asAttacker(l.db, [[`UPDATE ${WITHDRAWALS} SET ${set} WHERE id = $1`, params(w)]]);
 
     const want: Want[] = [[WITHDRAWALS, w.id, 'status']];
     // A changed amount also moves every later running debit.
@@ -491,7 +422,7 @@ describe('tampered withdrawals', () => {
     const w = await openWithdrawal(l);
     const to = await otherMiner(l, w);
     const before = await owners(l.db);
-    await asAttacker(l, [dropUniqueConstraints(WITHDRAWALS), [`UPDATE ${WITHDRAWALS} SET user_id = $2 WHERE id = $1`, [w.id, to.user_id]]]);
+    await asAttacker(l.db, [dropUniqueConstraints(WITHDRAWALS), [`UPDATE ${WITHDRAWALS} SET user_id = $2 WHERE id = $1`, [w.id, to.user_id]]]);
 
     const all = await expectReported(l, 'balanceerrors', {}, [WITHDRAWALS, w.id, 'status'], [WITHDRAWALS, w.next_id, 'chain']);
     await expectReported(l, 'balance', balanceOf(to), [WITHDRAWALS, w.id, 'status']);
@@ -503,7 +434,7 @@ describe('tampered withdrawals', () => {
     const l = await cleanLedger();
     const w = await declinedCovered(l);
     const before = await owners(l.db);
-    await asAttacker(l, [[`UPDATE ${WITHDRAWALS} SET status = 'pending' WHERE id = $1`, [w.id]]]);
+    await asAttacker(l.db, [[`UPDATE ${WITHDRAWALS} SET status = 'pending' WHERE id = $1`, [w.id]]]);
 
     const want: Want[] = [[WITHDRAWALS, w.id, 'status'], [WITHDRAWALS, w.id, 'status_rolled_back'], [WITHDRAWALS, w.reversal_id, 'reversal']];
     const all = await expectReported(l, 'balanceerrors', {}, ...want);
@@ -517,7 +448,7 @@ describe('tampered withdrawals', () => {
     const w = await openWithdrawal(l);
     const before = await owners(l.db);
     // The database's own guard lets this through: it may only check that status_seq advances by one.
-    await asAttacker(l, [[`UPDATE ${WITHDRAWALS} SET status = 'approved', status_seq = status_seq + 1 WHERE id = $1`, [w.id]]], { triggers: 'on' });
+    await asAttacker(l.db, [[`UPDATE ${WITHDRAWALS} SET status = 'approved', status_seq = status_seq + 1 WHERE id = $1`, [w.id]]], { triggers: 'on' });
 
     const all = await expectReported(l, 'balanceerrors', {}, [WITHDRAWALS, w.id, 'status']);
     await expectReported(l, 'balance', balanceOf(w), [WITHDRAWALS, w.id, 'status']);
@@ -529,7 +460,7 @@ describe('tampered withdrawals', () => {
     const l = await cleanLedger();
     const w = await declinedCovered(l);
     const before = await owners(l.db);
-    await asAttacker(l, [
+    await asAttacker(l.db, [
       [`DELETE FROM ${STATUS_SIGNATURES} WHERE withdrawal_id = $1`, [w.reversal_id]],
       [`DELETE FROM ${WITHDRAWALS} WHERE id = $1`, [w.reversal_id]],
     ]);
@@ -546,7 +477,7 @@ describe('tampered withdrawals', () => {
     const w = await declinedCovered(l);
     const before = await owners(l.db);
     // Give the user the money back twice.
-    await asAttacker(l, [[`UPDATE ${WITHDRAWALS} SET amount = amount * 2 WHERE id = $1`, [w.reversal_id]]]);
+    await asAttacker(l.db, [[`UPDATE ${WITHDRAWALS} SET amount = amount * 2 WHERE id = $1`, [w.reversal_id]]]);
 
     const want: Want[] = [[WITHDRAWALS, w.reversal_id, 'status'], [WITHDRAWALS, w.reversal_id, 'reversal'], [USER_CHECKPOINTS, acct(w), 'checkpoint_mismatch']];
     const all = await expectReported(l, 'balanceerrors', {}, ...want);
@@ -575,7 +506,7 @@ describe('a rolled-back tail of the withdrawal chain', () => {
     expect(await l.check('balanceerrors')).toEqual([]);
     const a: Account = { user_id: who.user_id, coin_id: coin.id };
 
-    await asAttacker(l, [
+    await asAttacker(l.db, [
       [`DELETE FROM ${STATUS_SIGNATURES} WHERE withdrawal_id = $1 OR (withdrawal_id = $2 AND seq > 0)`, [reversal.id, declined.id]],
       [`DELETE FROM ${WITHDRAWALS} WHERE id = $1`, [reversal.id]],
       [`UPDATE ${WITHDRAWALS} SET status = 'processing', status_seq = 0, comment = '' WHERE id = $1`, [declined.id]],
@@ -598,7 +529,7 @@ describe('tampered wallets and coins', () => {
     const l = await cleanLedger();
     const p = await walletPair(l);
     const before = await owners(l.db);
-    await asAttacker(l, [[`UPDATE ${WALLETS} SET ${column} = $2 WHERE id = $1`, [p.id, value(p)]]]);
+    await asAttacker(l.db, [[`UPDATE ${WALLETS} SET ${column} = $2 WHERE id = $1`, [p.id, value(p)]]]);
 
     const all = await expectReported(l, 'balanceerrors', {}, [WALLETS, p.id, 'signature']);
     const wallets = await expectReported(l, 'wallets', {}, [WALLETS, p.id, 'signature']);
@@ -611,7 +542,7 @@ describe('tampered wallets and coins', () => {
     const [coin] = [...(await l.view()).coins.values()];
     if (!coin) throw new Error('no coin');
     const before = await owners(l.db);
-    await asAttacker(l, [[`UPDATE ${COINS} SET ${column} = 0 WHERE id = $1`, [coin.id]]]);
+    await asAttacker(l.db, [[`UPDATE ${COINS} SET ${column} = 0 WHERE id = $1`, [coin.id]]]);
 
     const all = await expectReported(l, 'balanceerrors', {}, [COINS, coin.id, 'signature']);
     await expectReported(l, 'coins', {}, [COINS, coin.id, 'signature']);
@@ -638,7 +569,7 @@ describe('tampered checkpoints', () => {
     expect(now.version).toBe((old.version as number) + 1);
 
     const before = await owners(l.db);
-    await asAttacker(l, [restoreRow(table, old, key)]);
+    await asAttacker(l.db, [restoreRow(table, old, key)]);
 
     const row = which === 'user' ? acct(a) : coinKey(a.coin_id);
     const all = await expectReported(l, 'balanceerrors', {}, [table, row, 'checkpoint_local']);
@@ -654,7 +585,7 @@ describe('tampered checkpoints', () => {
     const a = await lastCredit(l);
     const before = await owners(l.db);
     const [table, row] = which === 'user' ? [USER_CHECKPOINTS, acct(a)] : [COIN_CHECKPOINTS, coinKey(a.coin_id)];
-    await asAttacker(l, [which === 'user'
+    await asAttacker(l.db, [which === 'user'
       ? [`DELETE FROM ${USER_CHECKPOINTS} WHERE user_id = $1 AND coin_id = $2`, [a.user_id, a.coin_id]]
       : [`DELETE FROM ${COIN_CHECKPOINTS} WHERE coin_id = $1`, [a.coin_id]]]);
 
@@ -678,7 +609,7 @@ describe('tampered certificates', () => {
     const l = await cleanLedger();
     const before = await owners(l.db);
     const root = await rogueRoot();
-    const [cert] = await asAttacker(l, [insertCert(root.certPem, 'admin')]);
+    const [cert] = await asAttacker(l.db, [insertCert(root.certPem, 'admin')]);
     const id = (cert as { id: number }).id;
 
     const all = await expectReported(l, 'balanceerrors', {}, [CERTS, id, 'certificate']);
@@ -694,9 +625,9 @@ describe('tampered certificates', () => {
     const now = Date.now();
     const pair = await issueCert(root, { purpose: 'signer', role: 'admin' }, { notBefore: new Date(now - 60_000), notAfter: new Date(now + 30 * DAY_MS) });
     const forged = await nextCredit(l, a, block.block_hash);
-    const [rootRow] = await asAttacker(l, [insertCert(root.certPem, 'admin')]);
-    const [signerRow] = await asAttacker(l, [insertCert(pair.certPem, 'admin')]);
-    await asAttacker(l, [insertCredit(forged, signedBy(Signer.fromPem(pair.certPem, pair.keyPem), forged))]);
+    const [rootRow] = await asAttacker(l.db, [insertCert(root.certPem, 'admin')]);
+    const [signerRow] = await asAttacker(l.db, [insertCert(pair.certPem, 'admin')]);
+    await asAttacker(l.db, [insertCredit(forged, signedBy(Signer.fromPem(pair.certPem, pair.keyPem), forged))]);
     const rootId = (rootRow as { id: number }).id;
     const signerId = (signerRow as { id: number }).id;
 

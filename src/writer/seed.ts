@@ -61,7 +61,7 @@ export interface SeedReport {
 }
 
 /** A small deterministic PRNG (mulberry32): simulation only, never keys. */
-function prng(seed: number): () => number {
+export function prng(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
