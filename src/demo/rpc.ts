@@ -33,7 +33,10 @@ export async function demoOverRpc(db: Db, stateDir: string, out: Out): Promise<b
   const pscli = clientFor(stateDir, 'pscli', running.server.port);
   try {
     out(`8. payserv listening on 127.0.0.1:${running.server.port} (TLS 1.3, client certificates of the project's CA only); payouts start disabled:`);
-    const first = (await db.query<{ id: number }>(`SELECT id FROM finances_withdrawal_transaction WHERE status = 'processing' ORDER BY id LIMIT 40`)).map((r) => r.id);
+    // 20 requests of each coin: ETH has an approval rule, ZEC none, so both outcomes show.
+    const first = (await db.query<{ id: number }>(
+      `SELECT id FROM (SELECT id, row_number() OVER (PARTITION BY coin_id ORDER BY id) AS n FROM finances_withdrawal_transaction WHERE status = 'processing') r
+       WHERE n <= 20 ORDER BY id`)).map((r) => r.id);
     const refused = await backend.call<PayoutResult>('PayServ.Process', [first[0] as number]);
     out(`   back end → PayServ.Process(${first[0]}): REPLY: [${refused.reply}] ${refused.message ?? ''}`);
     const check = await pscli.call<{ clean: boolean }>('Check.BalanceErrors');
