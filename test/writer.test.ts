@@ -4,7 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { advanceCoinCheckpoint, advanceUserCheckpoint } from '../src/checkpoints/advance.js';
+import { advanceAll } from '../src/checkpoints/advance.js';
 import { LocalCheckpointStore } from '../src/checkpoints/local-store.js';
 import { runCheck, type CheckArgs, type CheckName } from '../src/checks/run.js';
 import type { Db, Queryable } from '../src/db/db.js';
@@ -93,19 +93,7 @@ async function sharedFixture(): Promise<Fixture & { dispose(): Promise<void> }> 
     await runCheck(await openView(db, trust, local), name, args, (p) => out.push(formatProblem(p)));
     return out;
   };
-  const checkpointAll = async () => {
-    const view = await openView(db, trust, local);
-    for (const coinId of view.coins.keys()) {
-      const r = await advanceCoinCheckpoint(db, view, payserv, coinId);
-      if (!r.ok) throw new Error(`coin ${coinId}: ${r.problems.map(formatProblem).join('; ')}`);
-    }
-    const accounts = await db.query<{ user_id: number; coin_id: number }>(
-      'SELECT user_id, coin_id FROM finances_user_balance_transaction UNION SELECT user_id, coin_id FROM finances_withdrawal_transaction ORDER BY 1, 2');
-    for (const a of accounts) {
-      const r = await advanceUserCheckpoint(db, view, payserv, a.user_id, a.coin_id);
-      if (!r.ok) throw new Error(`user ${a.user_id} coin ${a.coin_id}: ${r.problems.map(formatProblem).join('; ')}`);
-    }
-  };
+  const checkpointAll = async () => void (await advanceAll(db, await openView(db, trust, local), payserv));
   return {
     db, admin, autopay, payserv, ...(await populate(db, admin)), check, checkpointAll,
     dispose: async () => {

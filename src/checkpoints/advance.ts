@@ -2,7 +2,8 @@ import type { Db, Queryable } from '../db/db.js';
 import { stateOf } from '../ledger/account.js';
 import { encodeCoinCheckpoint, encodeUserCheckpoint } from '../ledger/encoding.js';
 import { poolStateOf } from '../ledger/pool.js';
-import type { Problem } from '../ledger/problem.js';
+import { formatProblem, type Problem } from '../ledger/problem.js';
+import { streamPages } from '../db/stream.js';
 import type { CoinCheckpoint, Signed, UserCheckpoint } from '../ledger/records.js';
 import { CHECKPOINT_SIGNER } from '../ledger/roles.js';
 import { formatAmount } from '../money/amount.js';
@@ -100,4 +101,32 @@ export async function advanceCoinCheckpoint(db: Db, view: LedgerView, payserv: S
     await upsertCoin(tx, signed);
     return { ok: true, checkpoint: signed };
   });
+}
+
+/** Pages of the accounts walked by advanceAll: bounded memory whatever the number of accounts. */
+const ACCOUNTS_PAGE = 2000;
+
+/**
+ * Advances every coin's and every account's checkpoint (a first run, the demo, tests); throws naming the
+ * first problems if any checkpoint cannot move. Returns how many accounts it walked.
+ */
+export async function advanceAll(db: Db, view: LedgerView, payserv: Signer): Promise<number> {
+  const fail = (what: string, problems: Problem[]) => new Error(`${what}: ${problems.slice(0, 5).map(formatProblem).join('; ')}`);
+  for (const coinId of view.coins.keys()) {
+    const r = await advanceCoinCheckpoint(db, view, payserv, coinId);
+    if (!r.ok) throw fail(`coin ${coinId}`, r.problems);
+  }
+  let n = 0;
+  const accounts = streamPages<{ user_id: number; coin_id: number }, { user: number; coin: number }>(db, (after, limit) => ({
+    sql: `SELECT user_id, coin_id FROM (SELECT user_id, coin_id FROM finances_user_balance_transaction
+            UNION SELECT user_id, coin_id FROM finances_withdrawal_transaction) a
+          WHERE (user_id, coin_id) > ($1, $2) ORDER BY user_id, coin_id LIMIT $3`,
+    params: [after?.user ?? -1, after?.coin ?? -1, limit],
+  }), (r) => ({ user: r.user_id, coin: r.coin_id }), ACCOUNTS_PAGE);
+  for await (const a of accounts) {
+    const r = await advanceUserCheckpoint(db, view, payserv, a.user_id, a.coin_id);
+    if (!r.ok) throw fail(`user ${a.user_id} coin ${a.coin_id}`, r.problems);
+    n++;
+  }
+  return n;
 }

@@ -3,7 +3,7 @@
 // Later issues extend it until it shows the whole system at work.
 import { readFileSync, rmSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { advanceCoinCheckpoint, advanceUserCheckpoint } from '../checkpoints/advance.js';
+import { advanceAll } from '../checkpoints/advance.js';
 import { LocalCheckpointStore } from '../checkpoints/local-store.js';
 import { runCheck, type CheckName } from '../checks/run.js';
 import type { Db } from '../db/db.js';
@@ -63,7 +63,7 @@ export async function main(argv: string[]): Promise<number> {
     problems.slice(0, 10).forEach((p) => out(`   ${formatProblem(p)}`));
 
     t0 = performance.now();
-    const accounts = await checkpointAll(db, view, signers.payserv);
+    const accounts = await advanceAll(db, view, signers.payserv);
     out(`4. Checkpoints signed by payserv, kept in the database and in ${local.constructor.name} under ${stateDir}/checkpoints: ` +
       `${accounts} accounts and ${view.coins.size} coins in ${secs(t0)}`);
 
@@ -90,20 +90,6 @@ async function checks(view: LedgerView, names: CheckName[]): Promise<Problem[]> 
   const found: Problem[] = [];
   for (const n of names) await runCheck(view, n, {}, (p) => found.push(p));
   return found;
-}
-
-async function checkpointAll(db: Db, view: LedgerView, payserv: ReturnType<typeof loadSigner>): Promise<number> {
-  for (const coinId of view.coins.keys()) {
-    const r = await advanceCoinCheckpoint(db, view, payserv, coinId);
-    if (!r.ok) throw new Error(r.problems.map(formatProblem).join('; '));
-  }
-  const accounts = await db.query<{ user_id: number; coin_id: number }>(
-    'SELECT user_id, coin_id FROM finances_user_balance_transaction UNION SELECT user_id, coin_id FROM finances_withdrawal_transaction ORDER BY 1, 2');
-  for (const a of accounts) {
-    const r = await advanceUserCheckpoint(db, view, payserv, a.user_id, a.coin_id);
-    if (!r.ok) throw new Error(r.problems.map(formatProblem).join('; '));
-  }
-  return accounts.length;
 }
 
 async function showBalances(view: LedgerView): Promise<void> {

@@ -1,7 +1,7 @@
 // A signed ledger for tests: a PKI in a temp state directory, a fresh database of this project's back
 // end, the role certificates registered, a seeded ledger, and every checkpoint advanced by payserv.
 import { readFileSync } from 'node:fs';
-import { advanceCoinCheckpoint, advanceUserCheckpoint } from '../../src/checkpoints/advance.js';
+import { advanceAll } from '../../src/checkpoints/advance.js';
 import { LocalCheckpointStore } from '../../src/checkpoints/local-store.js';
 import type { Db } from '../../src/db/db.js';
 import { formatProblem, type Problem } from '../../src/ledger/problem.js';
@@ -55,17 +55,7 @@ export async function testLedger(seed: SeedOptions | null = SMALL_SEED): Promise
     db, stateDir, trust, local, signers, report, view, problems,
     check: async (name, args) => (await problems(name, args)).map(formatProblem),
     async checkpointAll() {
-      const v = await view();
-      for (const coinId of v.coins.keys()) {
-        const r = await advanceCoinCheckpoint(db, v, signers.payserv, coinId);
-        if (!r.ok) throw new Error(`coin ${coinId}: ${r.problems.map(formatProblem).join('; ')}`);
-      }
-      const accounts = await db.query<{ user_id: number; coin_id: number }>(
-        `SELECT user_id, coin_id FROM finances_user_balance_transaction UNION SELECT user_id, coin_id FROM finances_withdrawal_transaction ORDER BY 1, 2`);
-      for (const a of accounts) {
-        const r = await advanceUserCheckpoint(db, v, signers.payserv, a.user_id, a.coin_id);
-        if (!r.ok) throw new Error(`user ${a.user_id} coin ${a.coin_id}: ${r.problems.map(formatProblem).join('; ')}`);
-      }
+      await advanceAll(db, await view(), signers.payserv);
     },
   };
 }

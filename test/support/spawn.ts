@@ -9,7 +9,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { inject, onTestFinished } from 'vitest';
-import { advanceCoinCheckpoint, advanceUserCheckpoint } from '../../src/checkpoints/advance.js';
+import { advanceAll } from '../../src/checkpoints/advance.js';
 import { LocalCheckpointStore } from '../../src/checkpoints/local-store.js';
 import { runCheck, type CheckArgs, type CheckName } from '../../src/checks/run.js';
 import type { Db } from '../../src/db/db.js';
@@ -293,17 +293,7 @@ function pgliteSnapshot(): Promise<Blob | undefined> {
 }
 
 async function checkpointAll(db: Db, trust: Trust, local: LocalCheckpointStore, payserv: Signer): Promise<void> {
-  const v = await openView(db, trust, local);
-  for (const coinId of v.coins.keys()) {
-    const r = await advanceCoinCheckpoint(db, v, payserv, coinId);
-    if (!r.ok) throw new Error(`coin ${coinId}: ${r.problems.map(formatProblem).join('; ')}`);
-  }
-  const accounts = await db.query<{ user_id: number; coin_id: number }>(
-    'SELECT user_id, coin_id FROM finances_user_balance_transaction UNION SELECT user_id, coin_id FROM finances_withdrawal_transaction ORDER BY 1, 2');
-  for (const a of accounts) {
-    const r = await advanceUserCheckpoint(db, v, payserv, a.user_id, a.coin_id);
-    if (!r.ok) throw new Error(`user ${a.user_id} coin ${a.coin_id}: ${r.problems.map(formatProblem).join('; ')}`);
-  }
+  await advanceAll(db, await openView(db, trust, local), payserv);
 }
 
 /**
