@@ -5,7 +5,6 @@ import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EXIT } from '../src/cli/exit.js';
-import { main as pscli } from '../src/cli/pscli.js';
 import type { Env } from '../src/config/load.js';
 import type { Db } from '../src/db/db.js';
 import { openDatabase } from '../src/db/open.js';
@@ -16,6 +15,7 @@ import {
 } from '../src/payserv/audit.js';
 import { backend, createPgDatabase, freshDb, type TestDatabase } from './support/db.js';
 import { tmpStateDir } from './support/tmp.js';
+import { runPscli } from './support/pscli.js';
 
 const open: Db[] = [];
 const dropLater: TestDatabase[] = [];
@@ -288,14 +288,8 @@ describe(`audit trail (${backend()})`, () => {
 });
 
 // pscli against a temp state dir: the embedded database under pglite, a fresh PG database under postgres.
-interface Run { code: number; stdout: string; stderr: string }
 
-async function run(argv: string[], env: Env): Promise<Run> {
-  let stdout = '';
-  let stderr = '';
-  const code = await pscli(argv, { stdout: { write: (s: string) => (stdout += s) }, stderr: { write: (s: string) => (stderr += s) }, env });
-  return { code, stdout, stderr };
-}
+const run = runPscli;
 
 async function withWorkspaceDb<T>(w: { stateDir: string; env: Env }, fn: (db: Db) => Promise<T>): Promise<T> {
   const db = await openDatabase({ url: w.env.DATABASE_URL }, w.stateDir);

@@ -4,20 +4,14 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EXIT } from '../src/cli/exit.js';
-import { main as pscli } from '../src/cli/pscli.js';
 import type { Env } from '../src/config/load.js';
 import { openDatabase } from '../src/db/open.js';
 import { createPgDatabase, backend, type TestDatabase } from './support/db.js';
 import { tmpStateDir } from './support/tmp.js';
+import { runPscli } from './support/pscli.js';
 
-interface Run { code: number; stdout: string; stderr: string }
 
-async function run(argv: string[], env: Env): Promise<Run> {
-  let stdout = '';
-  let stderr = '';
-  const code = await pscli(argv, { stdout: { write: (s: string) => (stdout += s) }, stderr: { write: (s: string) => (stderr += s) }, env });
-  return { code, stdout, stderr };
-}
+const run = runPscli;
 
 const dropLater: TestDatabase[] = [];
 afterEach(async () => {

@@ -4,15 +4,14 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EXIT } from '../src/cli/exit.js';
-import { main as pscli } from '../src/cli/pscli.js';
 import { loadConfig, type Env } from '../src/config/load.js';
 import { createLogger } from '../src/log/index.js';
 import { startPayserv, type RunningPayserv } from '../src/payserv/service.js';
 import { collectAuditProblems } from '../src/payserv/audit.js';
 import { backend } from './support/db.js';
 import { testLedger, type TestLedger } from './support/ledger.js';
+import { runPscli, type Run } from './support/pscli.js';
 
-interface Run { code: number; stdout: string; stderr: string }
 
 let l: TestLedger | undefined;
 let running: RunningPayserv | undefined;
@@ -33,12 +32,7 @@ async function setUp(): Promise<{ run: (argv: string[]) => Promise<Run>; ledger:
   running = await startPayserv(config, createLogger('payserv', 'silent'), l.db);
   writeFileSync(join(l.stateDir, 'pscli.toml'), `[payserv]\nport = ${running.server.port}\n`);
   const env: Env = { PAYSERV_STATE_DIR: l.stateDir };
-  const run = async (argv: string[]): Promise<Run> => {
-    let stdout = '';
-    let stderr = '';
-    const code = await pscli(argv, { stdout: { write: (s: string) => (stdout += s) }, stderr: { write: (s: string) => (stderr += s) }, env });
-    return { code, stdout, stderr };
-  };
+  const run = (argv: string[]): Promise<Run> => runPscli(argv, env);
   return { run, ledger: l };
 }
 

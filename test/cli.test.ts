@@ -3,23 +3,13 @@ import { main as dbgw } from '../src/cli/dbgw.js';
 import { main as esman } from '../src/cli/esman.js';
 import { EXIT } from '../src/cli/exit.js';
 import { main as payserv } from '../src/cli/payserv.js';
-import { main as pscli } from '../src/cli/pscli.js';
 import type { Env } from '../src/config/load.js';
 import { backend, createPgDatabase, describeOncePerSuite, type TestDatabase } from './support/db.js';
 import { tmpStateDir } from './support/tmp.js';
+import { runPscli, type Run } from './support/pscli.js';
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
-async function run(argv: string[], env: Env = {}): Promise<Run> {
-  let stdout = '';
-  let stderr = '';
-  const code = await pscli(argv, { stdout: { write: (s: string) => (stdout += s) }, stderr: { write: (s: string) => (stderr += s) }, env });
-  return { code, stdout, stderr };
-}
+const run = runPscli;
 
 /** The error lines pscli printed, without the JSON log lines that share stderr. */
 const errorLines = (r: Run) => r.stderr.split('\n').filter((l) => l.startsWith('pscli: '));
