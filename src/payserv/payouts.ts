@@ -1,7 +1,7 @@
 import { validateAddress } from '../chains/address.js';
 import { encodeWallet } from '../ledger/encoding.js';
 import { problem, type Problem } from '../ledger/problem.js';
-import type { WithdrawalStatus } from '../ledger/records.js';
+import type { Signed, Wallet, WithdrawalStatus } from '../ledger/records.js';
 import { WALLET_SIGNER } from '../ledger/roles.js';
 import { add, formatAmount, parseAmount, ZERO, type Amount } from '../money/amount.js';
 import { getWallet } from '../store/reads.js';
@@ -29,12 +29,11 @@ async function decline(ps: Payserv, v: Verified, why: string): Promise<PayoutRes
 }
 
 /** Why a request cannot be paid as asked (a business failure: it is declined), or null. */
-async function businessProblem(ps: Payserv, v: Verified): Promise<string | null> {
+function businessProblem(ps: Payserv, v: Verified, wallet: Signed<Wallet> | null): string | null {
   const { w, coin, account } = v;
   if (!coin.active) return `coin ${coin.tag} is not active`;
   if (w.amount < coin.minWithdrawal) return `amount ${formatAmount(w.amount)} is below the minimum ${formatAmount(coin.minWithdrawal)} ${coin.tag}`;
   if (w.fee < coin.withdrawalFee) return `fee ${formatAmount(w.fee)} is below the coin's fee ${formatAmount(coin.withdrawalFee)}`;
-  const wallet = await getWallet(ps.db, w.walletId);
   if (!wallet) return `wallet ${w.walletId} does not exist`;
   if (!wallet.signature) return `wallet ${w.walletId} has not been reviewed and signed yet`;
   if (wallet.userId !== w.userId || wallet.coinId !== w.coinId) return `wallet ${w.walletId} is not a ${coin.tag} wallet of user ${w.userId}`;
@@ -71,7 +70,7 @@ async function walletIntegrity(ps: Payserv, v: Verified): Promise<Problem[]> {
 export function processWithdrawal(ps: Payserv, id: number, caller: string): Promise<PayoutResult> {
   return guarded(ps, 'Process', caller, id, ['processing'], async (v) => {
     const wallet = await getWallet(ps.db, v.w.walletId);
-    const why = await businessProblem(ps, v);
+    const why = businessProblem(ps, v, wallet);
     if (why) return decline(ps, v, why);
     const now = ps.now();
     const day = new Date(now.getTime() - 86_400_000);
