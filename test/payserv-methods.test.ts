@@ -3,22 +3,21 @@
 // of Process, the automatic-approval policy, and the refusals (unknown id, payouts disabled, SendCoin
 // for a coin nobody pays automatically). After every call: the reply, the status it left, the signed
 // status entries it added, the account's checkpoint, and a clean `balanceerrors`.
-import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Db } from '../src/db/db.js';
-import { WITHDRAWAL_STATUSES, type Coin, type Signed, type WithdrawalStatus } from '../src/ledger/records.js';
-import { parseAmount, type Amount } from '../src/money/amount.js';
+import { WITHDRAWAL_STATUSES, type WithdrawalStatus } from '../src/ledger/records.js';
+import { parseAmount } from '../src/money/amount.js';
 import type { PayoutResult, Reply } from '../src/payserv/api.js';
 import type { Payserv } from '../src/payserv/context.js';
 import {
   approveWithdrawal, checkWithdrawal, declineRequest, processWithdrawal, resendWithdrawal, sendCoin, sendWithdrawal,
 } from '../src/payserv/payouts.js';
 import type { CoinPolicy } from '../src/payserv/policy.js';
-import { creditBlock } from '../src/writer/blocks.js';
 import { registerCoin } from '../src/writer/coins.js';
-import { addWallet, signWallet } from '../src/writer/wallets.js';
-import { changeStatus, declineWithdrawal, requestWithdrawal } from '../src/writer/withdrawals.js';
+import { signWallet } from '../src/writer/wallets.js';
+import { changeStatus, declineWithdrawal } from '../src/writer/withdrawals.js';
 import type { SeedOptions } from '../src/writer/seed.js';
+import { amt, newMiner, request, wallet, type Miner } from './support/miners.js';
 import { testPayserv, type TestPayserv } from './support/payserv.js';
 
 /** A small seeded background (other miners, requests, declines, a correction): enough for the checks to mean something. */
@@ -43,46 +42,6 @@ afterEach(async () => {
 
 // ---------------------------------------------------------------------------------------------
 // Building withdrawals through the writer
-
-const amt = (s: string): Amount => parseAmount(s);
-const newBlockHash = () => `0x${randomBytes(32).toString('hex')}`;
-const ethAddress = () => `0x${randomBytes(20).toString('hex')}`;
-
-interface Miner {
-  userId: number;
-  coin: Signed<Coin>;
-  walletId: number;
-  address: string;
-}
-
-async function coinByTag(tp: TestPayserv, tag: string): Promise<Signed<Coin>> {
-  const coin = [...(await tp.ledger.view()).coins.values()].find((c) => c.tag === tag);
-  if (!coin) throw new Error(`no coin ${tag}`);
-  return coin;
-}
-
-/** A wallet as the pool site adds it; signed (reviewed by an admin) unless asked otherwise. */
-async function wallet(tp: TestPayserv, userId: number, coin: Coin, opts: { address?: string; signed?: boolean } = {}) {
-  const w = await addWallet(tp.ledger.db, { userId, coinId: coin.id, address: opts.address ?? ethAddress() });
-  return opts.signed === false ? w : signWallet(tp.ledger.db, tp.ledger.signers.admin, w.id);
-}
-
-/** A new miner of ETH with a signed wallet and `earned` credited by one mined block. */
-async function newMiner(tp: TestPayserv, userId: number, earned = '20'): Promise<Miner> {
-  const coin = await coinByTag(tp, 'ETH');
-  const w = await wallet(tp, userId, coin);
-  await creditBlock(tp.ledger.db, tp.ledger.signers.admin, coin, { blockHash: newBlockHash(), shares: [{ userId, amount: amt(earned) }], poolFee: amt('0.01') });
-  return { userId, coin, walletId: w.id, address: w.address };
-}
-
-/** A request as the site's back end makes it (signed by autopay); walletId/address/amount/fee overridable. */
-async function request(tp: TestPayserv, m: Miner, o: { amount?: string; fee?: Amount; walletId?: number; address?: string } = {}): Promise<number> {
-  const w = await tp.ledger.db.transaction((tx) => requestWithdrawal(tx, tp.ledger.signers.autopay, {
-    userId: m.userId, coinId: m.coin.id, walletId: o.walletId ?? m.walletId, address: o.address ?? m.address,
-    amount: amt(o.amount ?? '1'), fee: o.fee ?? m.coin.withdrawalFee,
-  }));
-  return w.id;
-}
 
 /** Legal paths from processing, each step signed by payserv. */
 const PATHS: Record<Exclude<WithdrawalStatus, 'processed' | 'declined'>, WithdrawalStatus[]> = {

@@ -2,6 +2,7 @@ import { createBase58check } from '@scure/base';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { isAddress } from 'viem';
 import type { Coin } from '../ledger/records.js';
+import { p2pkhScript, p2shScript } from './zcash/script.js';
 
 // Address validity per coin family. A wrong-network or mistyped address is a business failure (the
 // request is declined), never a payment into the void.
@@ -52,4 +53,16 @@ export function zcashP2pkhAddress(network: Coin['network'], pubkeyHash: Uint8Arr
   if (pubkeyHash.length !== 20) throw new Error('a P2PKH hash is 20 bytes');
   const prefix = network === 'mainnet' ? [0x1c, 0xb8] : [0x1d, 0x25];
   return base58check.encode(Uint8Array.from([...prefix, ...pubkeyHash]));
+}
+
+/** The scriptPubKey paying a transparent address of this network (P2PKH or P2SH); throws for any address validateAddress refuses. */
+export function zcashAddressScript(network: Coin['network'], address: string): Uint8Array {
+  const problem = validateAddress({ tag: 'ZEC', network }, address);
+  if (problem) throw new Error(`cannot pay ${JSON.stringify(address.slice(0, 60))}: ${problem}`);
+  const raw = base58check.decode(address);
+  const hash = raw.slice(2);
+  const kind = ZCASH_PREFIXES[network][Buffer.from(raw.subarray(0, 2)).toString('hex')];
+  if (kind?.startsWith('P2PKH')) return p2pkhScript(hash);
+  if (kind?.startsWith('P2SH')) return p2shScript(hash);
+  throw new Error(`unreachable: ${address} passed validation with prefix kind ${String(kind)}`);
 }

@@ -88,6 +88,54 @@ const keys = table({
   admin: z.boolean({ error: 'expected true or false' }).default(false),
 });
 
+/** A whole number of base units (wei, zatoshi) as a decimal string: money never crosses a boundary as a float. */
+const baseUnits = () => z.string({ error: 'expected a whole number of base units as a decimal string, e.g. "200000000000"' })
+  .regex(/^\d{1,30}$/, { error: 'expected a whole number of base units as a decimal string, e.g. "200000000000"' });
+const nodeUrl = () => nonEmptyString().refine((u) => /^https?:\/\//.test(u), { error: 'expected an http:// or https:// URL' });
+
+/** What every chain driver shares. `auto = false`: the coin is paid by an operator, like a coin without a driver. */
+const chainShape = {
+  node_url: nodeUrl(),
+  auto: z.boolean({ error: 'expected true or false' }).default(true),
+  /** Overrides the signed coin record's confirmations. */
+  confirmations: z.int({ error: 'expected a whole number' }).min(0, { error: 'expected a whole number' }).optional(),
+  /** Payouts wait while the node has fewer peers (open-ethereum-pool's requirePeers). */
+  min_peers: z.int({ error: 'expected a whole number' }).min(0, { error: 'expected a whole number' }).default(3),
+  rpc_timeout_ms: positiveInt().default(10_000),
+  /** Where the hot-wallet key is, relative to the state directory (issue 5 moves keys into the encrypted store). */
+  key_file: nonEmptyString().optional(),
+};
+
+const evmCoin = table({
+  chain: z.literal('evm'),
+  ...chainShape,
+  /** Checked against the node at start. */
+  chain_id: positiveInt(),
+  /** false: legacy transactions (chains without EIP-1559, such as ETC). */
+  eip1559: z.boolean({ error: 'expected true or false' }).default(true),
+  /** Above this the payment waits (send_retry). Legacy chains: the gas price cap. */
+  max_fee_per_gas: baseUnits().default('200000000000'),
+  max_priority_fee_per_gas: baseUnits().default('3000000000'),
+  gas_limit_max: positiveInt().default(100_000),
+  /** A transaction not mined within this time is replaced: same nonce, at least +10% on both fees. */
+  replace_after_s: positiveInt().default(300),
+});
+
+const zcashCoin = table({
+  chain: z.literal('zcash'),
+  ...chainShape,
+  /** 4: Sapling-format v4 (ZIP-243); 5: v5 (ZIP-244). */
+  tx_version: z.union([z.literal(4), z.literal(5)], { error: 'expected 4 or 5' }).default(4),
+  /** The most outputs in one transaction (SendCoin); the original used 500. */
+  batch_max: positiveInt().max(2000, { error: 'at most 2000' }).default(500),
+  /** Blocks until an unmined transaction expires (zcashd's default: 40). */
+  expiry_delta: positiveInt().max(10_000, { error: 'at most 10000' }).default(40),
+  /** The most a transaction may pay in fees, in zatoshi: ZIP-317 is charged, never more than this. */
+  fee_max: baseUnits().default('1000000'),
+});
+
+const coinChain = z.discriminatedUnion('chain', [evmCoin, zcashCoin], { error: 'expected chain = "evm" or "zcash"' });
+
 /** How pscli reaches payserv. */
 const rpcClient = table({
   host: host().default('127.0.0.1'),
@@ -102,6 +150,8 @@ export const serviceShapes = {
     alerts: alerts.prefault({}),
     keys: keys.prefault({}),
     policy: z.record(z.string().regex(/^[A-Z0-9]{2,10}$/, { error: 'expected a coin tag such as ETH' }), coinPolicy, { error: 'expected a table of coin tags' }).default({}),
+    /** Coins paid on-chain automatically, by tag; any other coin is paid by an operator. */
+    coins: z.record(z.string().regex(/^[A-Z0-9]{2,10}$/, { error: 'expected a coin tag such as ETH' }), coinChain, { error: 'expected a table of coin tags' }).default({}),
   },
   dbgw: {},
   esman: {},

@@ -3,7 +3,7 @@ import type { Db } from '../db/db.js';
 import type { Logger } from '../log/index.js';
 import type { Signer } from '../pki/signer.js';
 import type { Trust } from '../pki/trust.js';
-import type { Drivers } from './drivers.js';
+import type { Drivers } from '../chains/driver.js';
 import type { Locks } from './locks.js';
 import type { CoinPolicy } from './policy.js';
 import type { ServiceState } from './state.js';

@@ -1,7 +1,8 @@
 import { advanceCoinCheckpoint, advanceUserCheckpoint } from '../checkpoints/advance.js';
 import { encodeCoin } from '../ledger/encoding.js';
 import { formatProblem, problem, type Problem } from '../ledger/problem.js';
-import type { Coin, Signed, Withdrawal, WithdrawalStatus } from '../ledger/records.js';
+import { checkHistory } from '../ledger/history.js';
+import type { Coin, Signed, StatusSignature, Withdrawal, WithdrawalStatus } from '../ledger/records.js';
 import { COIN_SIGNER } from '../ledger/roles.js';
 import { getWithdrawalWithHistory } from '../store/reads.js';
 import { verifyAccount, type AccountVerification } from '../verify/account.js';
@@ -21,6 +22,8 @@ export interface Verified {
   coin: Signed<Coin>;
   w: Withdrawal;
   account: AccountVerification;
+  /** Its signed status entries, verified. */
+  history: readonly StatusSignature[];
 }
 
 export const result = (reply: Reply, w: Pick<Withdrawal, 'id' | 'status' | 'txHash'> | { id: number; status: null }, message?: string): PayoutResult => ({
@@ -42,43 +45,74 @@ function refusedIfDisabled(ps: Payserv, id: number, status: WithdrawalStatus | n
 }
 
 /**
- * `integrity`: the method's own integrity checks (e.g. Process: the wallet's signature). They run with the
- * guard's, before anything is written: a call that fails-stop leaves the ledger and its checkpoints as it found them.
+ * Verifies a withdrawal whose lock the caller holds: the status the method accepts, the coin, the
+ * account from its checkpoint, the method's own integrity checks (`integrity`), and the coin's pool
+ * income. They all run before anything is written: a call that fails-stop leaves the ledger and its
+ * checkpoints as it found them. Returns what the body works on, or the reply that ends the call.
  */
+export async function verifyHeld(ps: Payserv, method: string, id: number, accepts: readonly WithdrawalStatus[],
+  integrity?: (v: Verified) => Promise<Problem[]>): Promise<Verified | PayoutResult> {
+  const found = await getWithdrawalWithHistory(ps.db, id);
+  if (!found) return refused(id, null, `unknown withdrawal id ${id}`);
+  const status = found.withdrawal.status;
+  if (!accepts.includes(status)) return refused(id, status, `withdrawal ${id} is ${status}; ${method} takes ${accepts.join(' or ')}`);
+  const view = await openView(ps.db, ps.trust, ps.local);
+  const coin = view.coins.get(found.withdrawal.coinId);
+  if (!coin) return failStop(ps, method, [problem('finances_withdrawal_transaction', id, 'unknown_coin', `coin ${found.withdrawal.coinId} does not exist`)], id, status);
+  const coinWhy = view.book.check(encodeCoin(coin), coin.sigKeyId, coin.signature, COIN_SIGNER, coin.updatedAt);
+  if (coinWhy) return failStop(ps, method, [problem('coins_coin', coin.id, 'signature', `coin ${coin.tag}: ${coinWhy}`)], id, status);
+  const account = await verifyAccount(view, found.withdrawal.userId, found.withdrawal.coinId, 'incremental');
+  if (account.problems.length) return failStop(ps, method, account.problems, id, status);
+  const w = account.open.find((o) => o.id === id);
+  if (!w) {
+    return failStop(ps, method, [problem('finances_withdrawal_transaction', id, 'status_rolled_back',
+      `${status}, but its account's checkpoint covers it as final`)], id, status);
+  }
+  // The history read with the row, re-checked: payments read the hashes of their attempts from it.
+  const faults = w.statusSeq === found.withdrawal.statusSeq ? checkHistory(w, found.history, view.book) : ['changed while it was being verified'];
+  if (faults.length) return failStop(ps, method, faults.map((f) => problem('finances_withdrawal_signatures', id, 'history', f)), id, status);
+  const v: Verified = { view, coin, w, account, history: found.history };
+  const more = integrity ? await integrity(v) : [];
+  if (more.length) return failStop(ps, method, more, id, status);
+  const pool = await advanceCoinCheckpoint(ps.db, view, ps.signers.payserv, coin.id, ps.now());
+  if (!pool.ok) return failStop(ps, method, pool.problems, id, status);
+  // A concurrent call on another withdrawal may have failed-stop meanwhile.
+  return refusedIfDisabled(ps, id, status) ?? v;
+}
+
+export const isReply = (x: Verified | PayoutResult): x is PayoutResult => 'reply' in x;
+
+/** One call on one withdrawal: payouts enabled, its lock, verified, then the body. */
 export async function guarded(ps: Payserv, method: string, caller: string, id: number, accepts: readonly WithdrawalStatus[],
   body: (v: Verified) => Promise<PayoutResult>, integrity?: (v: Verified) => Promise<Problem[]>): Promise<PayoutResult> {
   const off = refusedIfDisabled(ps, id, null);
   if (off) return off;
   try {
     return await ps.locks.with(withdrawalLock(id), `${method} by ${caller}`, async () => {
-      const found = await getWithdrawalWithHistory(ps.db, id);
-      if (!found) return refused(id, null, `unknown withdrawal id ${id}`);
-      const status = found.withdrawal.status;
-      if (!accepts.includes(status)) return refused(id, status, `withdrawal ${id} is ${status}; ${method} takes ${accepts.join(' or ')}`);
-      const view = await openView(ps.db, ps.trust, ps.local);
-      const coin = view.coins.get(found.withdrawal.coinId);
-      if (!coin) return failStop(ps, method, [problem('finances_withdrawal_transaction', id, 'unknown_coin', `coin ${found.withdrawal.coinId} does not exist`)], id, status);
-      const coinWhy = view.book.check(encodeCoin(coin), coin.sigKeyId, coin.signature, COIN_SIGNER, coin.updatedAt);
-      if (coinWhy) return failStop(ps, method, [problem('coins_coin', coin.id, 'signature', `coin ${coin.tag}: ${coinWhy}`)], id, status);
-      const account = await verifyAccount(view, found.withdrawal.userId, found.withdrawal.coinId, 'incremental');
-      if (account.problems.length) return failStop(ps, method, account.problems, id, status);
-      const w = account.open.find((o) => o.id === id);
-      if (!w) {
-        return failStop(ps, method, [problem('finances_withdrawal_transaction', id, 'status_rolled_back',
-          `${status}, but its account's checkpoint covers it as final`)], id, status);
-      }
-      const more = integrity ? await integrity({ view, coin, w, account }) : [];
-      if (more.length) return failStop(ps, method, more, id, status);
-      const pool = await advanceCoinCheckpoint(ps.db, view, ps.signers.payserv, coin.id, ps.now());
-      if (!pool.ok) return failStop(ps, method, pool.problems, id, status);
-      // A concurrent call on another withdrawal may have failed-stop meanwhile.
-      return refusedIfDisabled(ps, id, status) ?? (await body({ view, coin, w, account }));
+      const v = await verifyHeld(ps, method, id, accepts, integrity);
+      return isReply(v) ? v : body(v);
     });
   } catch (e) {
     if (e instanceof LockBusy) return refused(id, null, `withdrawal ${id} is being handled by another call; try again`);
     if (e instanceof WithdrawalStateError) return refused(id, null, e.message);
     throw e;
   }
+}
+
+/** Runs fn holding the locks of every withdrawal of `ids` that is free; the busy ones are passed over. */
+export async function withFreeLocks<T>(ps: Payserv, ids: readonly number[], holder: string, fn: (held: number[]) => Promise<T>): Promise<T> {
+  const held: number[] = [];
+  const next = async (i: number): Promise<T> => {
+    if (i === ids.length) return fn(held);
+    const id = ids[i] as number;
+    try {
+      return await ps.locks.with(withdrawalLock(id), holder, () => (held.push(id), next(i + 1)));
+    } catch (e) {
+      if (!(e instanceof LockBusy) || held.includes(id)) throw e;
+      return next(i + 1);
+    }
+  };
+  return next(0);
 }
 
 /** After a status change: the account's checkpoint moves over it (a status change is never left uncovered). */

@@ -5,28 +5,16 @@ import type { Signed, Wallet, WithdrawalStatus } from '../ledger/records.js';
 import { WALLET_SIGNER } from '../ledger/roles.js';
 import { add, formatAmount, parseAmount, ZERO, type Amount } from '../money/amount.js';
 import { getWallet } from '../store/reads.js';
-import { changeStatus, declineWithdrawal, type StatusChange } from '../writer/withdrawals.js';
 import type { PayoutResult, Reply } from './api.js';
 import type { Payserv } from './context.js';
-import { checkpointAfter, guarded, refused, result, type Verified } from './guard.js';
+import { guarded, isReply, refused, result, verifyHeld, withFreeLocks, type Verified } from './guard.js';
+import { move, decline } from './moves.js';
+import { payWithdrawals } from '../payments/pay.js';
+import { checkPayment } from '../payments/check.js';
 import { decide } from './policy.js';
 
 // The PayServ.* methods of DESIGN §4, with the original's accepted statuses and replies. Coins without
 // a chain driver follow the "other coins" rows: payserv approves, an operator pays and marks them sent.
-
-/** One status change, signed by payserv and written with its signature in one transaction, then the checkpoint. */
-async function move(ps: Payserv, v: Verified, to: WithdrawalStatus, reply: Reply, change: Omit<StatusChange, 'status'> = {}): Promise<PayoutResult> {
-  const changed = await ps.db.transaction((tx) => changeStatus(tx, ps.signers.payserv, v.w.id, v.w.status, { ...change, status: to, at: ps.now() }));
-  ps.log.info({ withdrawal: changed.id, from: v.w.status, to, user: changed.userId, coin: v.coin.tag, amount: formatAmount(changed.amount) }, 'withdrawal status changed');
-  return (await checkpointAfter(ps, v, changed)) ?? result(reply, changed, change.comment || undefined);
-}
-
-async function decline(ps: Payserv, v: Verified, why: string): Promise<PayoutResult> {
-  const { original, reversal } = await ps.db.transaction((tx) => declineWithdrawal(tx, ps.signers.payserv, v.w.id, v.w.status, why));
-  ps.log.info({ withdrawal: original.id, reversal: reversal.id, from: v.w.status, user: original.userId, coin: v.coin.tag, amount: formatAmount(original.amount), reason: why },
-    'withdrawal declined');
-  return (await checkpointAfter(ps, v, original)) ?? result('DECLINED', original, why);
-}
 
 /** Why a request cannot be paid as asked (a business failure: it is declined), or null. */
 function businessProblem(ps: Payserv, v: Verified, wallet: Signed<Wallet> | null): string | null {
@@ -39,7 +27,7 @@ function businessProblem(ps: Payserv, v: Verified, wallet: Signed<Wallet> | null
   if (wallet.userId !== w.userId || wallet.coinId !== w.coinId) return `wallet ${w.walletId} is not a ${coin.tag} wallet of user ${w.userId}`;
   if (wallet.deleted || !wallet.active) return `wallet ${w.walletId} is ${wallet.deleted ? 'deleted' : 'inactive'}`;
   if (wallet.address !== w.address) return `wallet ${w.walletId}'s address is no longer the one requested`;
-  const bad = ps.drivers.get(coin.tag)?.validateAddress(coin, w.address) ?? validateAddress(coin, w.address);
+  const bad = ps.drivers.get(coin.tag)?.validateAddress(w.address) ?? validateAddress(coin, w.address);
   if (bad) return `address ${w.address}: ${bad}`;
   const after = add(w.debitBefore, w.amount);
   if (after > account.creditTotal) {
@@ -86,10 +74,11 @@ export function declineRequest(ps: Payserv, id: number, caller: string): Promise
   return guarded(ps, 'Decline', caller, id, ['pending'], (v) => decline(ps, v, `declined by ${caller}`));
 }
 
-/** Approve and Resend: a coin with a driver pays on-chain (issue 4); any other coin is approved for an operator to pay. */
+/** Approve and Resend: a coin with a chain driver is paid on-chain; any other coin is approved for an operator to pay. */
 function payOrApprove(ps: Payserv, method: string, caller: string, id: number, accepts: readonly WithdrawalStatus[]): Promise<PayoutResult> {
   return guarded(ps, method, caller, id, accepts, async (v) => {
-    if (ps.drivers.has(v.coin.tag)) return refused(id, v.w.status, `coin ${v.coin.tag}: on-chain payment is not available in this version`);
+    const driver = ps.drivers.get(v.coin.tag);
+    if (driver) return (await payWithdrawals(ps, driver, [v], caller))[0] ?? refused(id, v.w.status, 'not paid');
     if (v.w.status === 'approved') return result('APPROVED', v.w);
     return move(ps, v, 'approved', 'APPROVED', { comment: `approved by ${caller}; paid by an operator` });
   });
@@ -100,7 +89,8 @@ export const resendWithdrawal = (ps: Payserv, id: number, caller: string) => pay
 
 export function checkWithdrawal(ps: Payserv, id: number, caller: string): Promise<PayoutResult> {
   return guarded(ps, 'Check', caller, id, ['sending'], async (v) => {
-    if (ps.drivers.has(v.coin.tag)) return refused(id, v.w.status, `coin ${v.coin.tag}: on-chain checks are not available in this version`);
+    const driver = ps.drivers.get(v.coin.tag);
+    if (driver) return checkPayment(ps, driver, v);
     return move(ps, v, 'sent', 'SENT', { comment: `confirmed by ${caller}` });
   });
 }
@@ -117,14 +107,34 @@ export interface SendCoinResult {
   message?: string;
 }
 
-export async function sendCoin(ps: Payserv, tag: string, caller: string): Promise<SendCoinResult> {
-  if (!ps.state.enabled) return { reply: 'ERROR', coin: tag, results: [], message: `payouts are disabled: ${ps.state.status().reason}` };
-  const coin = (await ps.db.query<{ id: number }>('SELECT id FROM coins_coin WHERE tag = $1', [tag.toUpperCase()]))[0];
-  if (!coin) return { reply: 'ERROR', coin: tag, results: [], message: `unknown coin ${tag}` };
-  if (!ps.drivers.has(tag.toUpperCase())) {
-    return { reply: 'ERROR', coin: tag, results: [], message: `coin ${tag.toUpperCase()} has no chain driver: it is paid by an operator, then marked sent with Send` };
-  }
-  void caller;
-  return { reply: 'ERROR', coin: tag, results: [], message: 'batch payment is not available in this version' };
-}
+/** The most withdrawals one SendCoin call takes on (the rest wait for the next call). */
+const SEND_COIN_MAX = 2000;
 
+/** Every approved or retrying withdrawal of a coin, paid in as few transactions as its driver allows. */
+export async function sendCoin(ps: Payserv, tag: string, caller: string): Promise<SendCoinResult> {
+  const coinTag = tag.toUpperCase();
+  const fail = (message: string): SendCoinResult => ({ reply: 'ERROR', coin: coinTag, results: [], message });
+  if (!ps.state.enabled) return fail(`payouts are disabled: ${ps.state.status().reason}`);
+  const [coin] = await ps.db.query<{ id: number }>('SELECT id FROM coins_coin WHERE tag = $1', [coinTag]);
+  if (!coin) return fail(`unknown coin ${tag}`);
+  const driver = ps.drivers.get(coinTag);
+  if (!driver) return fail(`coin ${coinTag} has no chain driver: it is paid by an operator, then marked sent with Send`);
+  const ids = (await ps.db.query<{ id: number }>(
+    `SELECT id FROM finances_withdrawal_transaction WHERE coin_id = $1 AND status IN ('approved', 'send_retry') ORDER BY id LIMIT ${SEND_COIN_MAX}`, [coin.id])).map((r) => r.id);
+  const results: PayoutResult[] = [];
+  await withFreeLocks(ps, ids, `SendCoin by ${caller}`, async (held) => {
+    const batch: Verified[] = [];
+    for (const id of held) {
+      const v = await verifyHeld(ps, 'SendCoin', id, ['approved', 'send_retry']);
+      if (isReply(v)) results.push(v);
+      else batch.push(v);
+      if (!ps.state.enabled) return;
+    }
+    if (batch.length) results.push(...(await payWithdrawals(ps, driver, batch, caller)));
+  });
+  const busy = ids.filter((id) => !results.some((r) => r.id === id));
+  for (const id of busy) results.push(refused(id, null, `withdrawal ${id} is being handled by another call; try again`));
+  const sending = results.filter((r) => r.reply === 'SENDING').length;
+  return { reply: results.some((r) => r.reply === 'ERROR') && sending === 0 ? 'ERROR' : sending ? 'SENDING' : 'SEND_RETRY', coin: coinTag, results,
+    message: `${sending} of ${ids.length} withdrawals sent` };
+}

@@ -8,6 +8,7 @@ import { openDatabase } from '../db/open.js';
 import type { Logger } from '../log/index.js';
 import { parseAmount } from '../money/amount.js';
 import { loadSigner, loadTrust, pkiPaths } from '../pki/files.js';
+import { startDrivers } from '../chains/registry.js';
 import { RpcError } from '../rpc/jsonrpc.js';
 import { startRpcServer, type RpcServer } from '../rpc/server.js';
 import { coinOfParams, idOf, type Method } from './api.js';
@@ -76,8 +77,9 @@ export async function startPayserv(config: Config<'payserv'>, log: Logger, opene
         ? { hook: { ...(config.alerts.command ? { command: config.alerts.command } : {}), ...(config.alerts.webhook_url ? { webhookUrl: config.alerts.webhook_url } : {}), timeoutMs: config.alerts.timeout_ms } }
         : {}),
     });
+    const drivers = await startDrivers(config.coins, { db, stateDir, log });
     const ps: Payserv = {
-      db, trust, local: new LocalCheckpointStore(stateDir), signers, drivers: new Map(), policies: policiesOf(config),
+      db, trust, local: new LocalCheckpointStore(stateDir), signers, drivers, policies: policiesOf(config),
       state: new ServiceState(log, alerts), locks: new Locks(db), log, now: () => new Date(),
     };
     const audit = new AuditTrail({ db, stateDir, log });

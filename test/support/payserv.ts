@@ -1,10 +1,12 @@
-// payserv's state machine in process, on a test ledger: no RPC, no drivers (every coin is paid by an
-// operator), alerts recorded in memory, payouts enabled unless asked otherwise.
+// payserv's state machine in process, on a test ledger: no RPC, chain drivers only if asked (else every
+// coin is paid by an operator), alerts recorded in memory, payouts enabled unless asked otherwise.
 import type { Payserv } from '../../src/payserv/context.js';
 import { Locks } from '../../src/payserv/locks.js';
 import type { CoinPolicy } from '../../src/payserv/policy.js';
 import { ServiceState, type AlertSink } from '../../src/payserv/state.js';
-import { createLogger } from '../../src/log/index.js';
+import type { Drivers } from '../../src/chains/driver.js';
+import type { Db } from '../../src/db/db.js';
+import { createLogger, type Logger } from '../../src/log/index.js';
 import { testLedger, type TestLedger } from './ledger.js';
 import type { SeedOptions } from '../../src/writer/seed.js';
 
@@ -22,7 +24,15 @@ export interface TestPayserv {
   logs: string[];
 }
 
-export async function testPayserv(opts: { seed?: SeedOptions | null; enabled?: boolean; policies?: Record<string, CoinPolicy> } = {}): Promise<TestPayserv> {
+export interface TestPayservOptions {
+  seed?: SeedOptions | null;
+  enabled?: boolean;
+  policies?: Record<string, CoinPolicy>;
+  /** Chain drivers, built on the test ledger (see test/support/chains.ts); default none. */
+  drivers?: (deps: { db: Db; stateDir: string; log: Logger }) => Promise<Drivers>;
+}
+
+export async function testPayserv(opts: TestPayservOptions = {}): Promise<TestPayserv> {
   const ledger = await testLedger(opts.seed);
   await ledger.checkpointAll();
   const alerts: RaisedAlert[] = [];
@@ -33,7 +43,7 @@ export async function testPayserv(opts: { seed?: SeedOptions | null; enabled?: b
   if (opts.enabled !== false) state.enable('test');
   const ps: Payserv = {
     db: ledger.db, trust: ledger.trust, local: ledger.local, signers: { payserv: ledger.signers.payserv, admin: ledger.signers.admin },
-    drivers: new Map(), policies: new Map(Object.entries(opts.policies ?? {})), state, locks: new Locks(ledger.db), log, now: () => new Date(),
+    drivers: opts.drivers ? await opts.drivers({ db: ledger.db, stateDir: ledger.stateDir, log }) : new Map(), policies: new Map(Object.entries(opts.policies ?? {})), state, locks: new Locks(ledger.db), log, now: () => new Date(),
   };
   return { ledger, ps, alerts, logs };
 }

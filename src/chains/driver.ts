@@ -1,0 +1,105 @@
+import type { Queryable } from '../db/db.js';
+
+// What payserv needs from a chain to pay on it exactly once (DESIGN §1, §6). The payment engine
+// (src/payments/) owns the write-ahead rule and the withdrawals' statuses; a driver knows its chain:
+// how to build and sign, how to broadcast, and how to read the chain's verdict on what it sent.
+// A coin without a driver is paid by an operator (the "other coins" rows of DESIGN §4).
+
+export interface DriverHealth {
+  ok: boolean;
+  /** Why payouts must wait (node unreachable, syncing, too few peers, wrong chain). */
+  reason?: string;
+  details?: Record<string, string | number | boolean>;
+}
+
+/** One payment output: a withdrawal's amount less its fee, in base units, to its signed address. */
+export interface PayOutput {
+  withdrawalId: number;
+  address: string;
+  value: bigint;
+}
+
+/** A signed transaction, as stored before it is broadcast. */
+export interface SignedTx {
+  hash: string;
+  raw: string;
+  /** The most it can cost, in base units. */
+  maxFee: bigint;
+  /** Ethereum: the sender's nonce. */
+  nonce: bigint | null;
+  /** Zcash: the inputs it spends (reserved with it). */
+  inputs: ReadonlyArray<{ txid: string; vout: number; value: bigint }>;
+}
+
+export type Signing =
+  | { kind: 'signed'; tx: SignedTx }
+  /** Not now: fees above the cap, too few inputs... The payment waits (send_retry). */
+  | { kind: 'wait'; reason: string }
+  /** The hot wallet cannot cover these outputs: it has `spendable`, the outputs and fee need `needed`. */
+  | { kind: 'short'; reason: string; spendable: bigint; needed: bigint }
+  /** This payment cannot succeed as asked (the recipient rejects value): nothing is sent (send_error). */
+  | { kind: 'refused'; reason: string };
+
+/** What the stored bytes say, re-derived from them (never from a database column). */
+export interface DecodedTx {
+  hash: string;
+  outputs: ReadonlyArray<{ address: string; value: bigint }>;
+  nonce: bigint | null;
+  inputs: ReadonlyArray<{ txid: string; vout: number }>;
+}
+
+/** The chain's verdict on a payment, given every attempt sent for it. */
+export type Verdict =
+  | { kind: 'confirmed'; hash: string; fee: bigint; confirmations: number }
+  | { kind: 'mined'; hash: string; confirmations: number; needed: number }
+  /** Provably never paid: reverted (status 0), its nonce or inputs consumed otherwise, or expired. */
+  | { kind: 'failed'; hash: string | null; fee: bigint; proof: string }
+  /** Not mined yet. `rebroadcast`: attempts the node no longer knows; `stale`: the newest attempt has waited past the replacement time. */
+  | { kind: 'pending'; reason: string; rebroadcast: readonly string[]; stale: boolean };
+
+export interface Attempt {
+  hash: string;
+  raw: string;
+  createdAt: Date;
+}
+
+export type Broadcast = { ok: true; known: boolean } | { ok: false; reason: string };
+
+export interface ChainDriver {
+  readonly tag: string;
+  /** The hot wallet's address. */
+  readonly address: string;
+  /** The most outputs one transaction may carry (Ethereum: 1). */
+  readonly maxOutputs: number;
+  /** Null when the address is valid for this chain and network, else why not. */
+  validateAddress(address: string): string | null;
+  /** At start: the node is the chain configured (chain id, network), nonces and reservations reconciled. */
+  start(): Promise<void>;
+  health(): Promise<DriverHealth>;
+  /** The hot wallet's spendable balance in base units (what is reserved or pending excluded). */
+  spendable(db: Queryable): Promise<bigint>;
+  /**
+   * Builds and signs one transaction paying `outputs`, inside the caller's database transaction, which
+   * holds the coin's send lock: nonces and inputs are allocated there and committed with the payment.
+   */
+  sign(tx: Queryable, outputs: readonly PayOutput[]): Promise<Signing>;
+  /** After the payment committed, before broadcast (the local nonce cache). */
+  committed(signed: SignedTx): Promise<void>;
+  /** Never decides an outcome: a refusal or a lost reply leaves the payment `sending`. */
+  broadcast(raw: string): Promise<Broadcast>;
+  /** Re-derives a stored transaction from its bytes; throws if they are not a transaction of this wallet. */
+  decode(raw: string): DecodedTx;
+  /** The chain's word on every attempt of one payment (a transport failure throws: the outcome stays unknown). */
+  verdict(attempts: readonly Attempt[], ctx: { now: Date; confirmations: number }): Promise<Verdict>;
+  /** A replacement for a stale attempt: same nonce, higher fees (Ethereum); null when this chain does not replace. */
+  replace(tx: Queryable, latest: Attempt): Promise<Signing | null>;
+  /** A failed payment gives back what it held (Zcash: its reserved inputs). */
+  release(tx: Queryable, hash: string, why: string): Promise<void>;
+}
+
+export type Drivers = ReadonlyMap<string, ChainDriver>;
+
+/** A node that could not be asked (refused, timed out, reply lost): the outcome of anything is unknown. */
+export class NodeUnavailable extends Error {
+  override name = 'NodeUnavailable';
+}

@@ -1,0 +1,267 @@
+import {
+  BaseError, createPublicClient, getAddress, http, isAddress, keccak256, parseTransaction, recoverTransactionAddress,
+  type Hex, type PublicClient, type TransactionSerializable,
+} from 'viem';
+import { privateKeyToAccount, type PrivateKeyAccount } from 'viem/accounts';
+import type { Queryable } from '../../db/db.js';
+import type { Logger } from '../../log/index.js';
+import { lockNonce, readNonce, storeNonce } from '../../payments/store.js';
+import type { Attempt, Broadcast, ChainDriver, DecodedTx, DriverHealth, PayOutput, Signing, SignedTx, Verdict } from '../driver.js';
+import { NodeUnavailable } from '../driver.js';
+import { classifySendError, sendErrorText } from './errors.js';
+import { bumpFees, bumpGasPrice, chooseFees, chooseGasPrice, FEE_HISTORY_BLOCKS, FEE_HISTORY_PERCENTILES } from './fees.js';
+import { NonceCache } from './nonce-cache.js';
+
+// The Ethereum driver (and any EVM chain: ETC with legacy transactions). Signs locally with the hot
+// wallet's key; the node only ever sees signed bytes. The nonce decides everything: each payment gets
+// one, durably (database + local cache), and every later attempt of that payment reuses it.
+
+export interface EvmSettings {
+  tag: string;
+  url: string;
+  chainId: number;
+  /** Overrides the coin record's confirmations when set. */
+  confirmations?: number | undefined;
+  minPeers: number;
+  /** false: legacy (type 0) transactions, for chains without EIP-1559. */
+  eip1559: boolean;
+  maxFeePerGas: bigint;
+  maxPriorityFeePerGas: bigint;
+  gasLimitMax: bigint;
+  replaceAfterMs: number;
+  timeoutMs: number;
+}
+
+/** A viem failure that means "the node could not be asked", not "the node said no". */
+function isTransport(e: unknown): boolean {
+  const names = new Set<string>();
+  if (e instanceof BaseError) e.walk((x) => (names.add((x as Error).name), false));
+  else if (e instanceof Error) names.add(e.name);
+  return ['HttpRequestError', 'TimeoutError', 'SocketClosedError', 'WebSocketRequestError'].some((n) => names.has(n))
+    || /fetch failed|ECONNREFUSED|ECONNRESET|socket hang up/i.test(sendErrorText(e));
+}
+
+/** Runs a node call; a transport failure becomes NodeUnavailable (no URL credentials in the message). */
+async function ask<T>(what: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    if (isTransport(e)) throw new NodeUnavailable(`${what}: node unreachable`);
+    throw e;
+  }
+}
+
+const ZERO_FEE = 0n;
+
+export class EvmDriver implements ChainDriver {
+  readonly tag: string;
+  readonly address: string;
+  readonly maxOutputs = 1;
+  readonly #s: EvmSettings;
+  readonly #account: PrivateKeyAccount;
+  readonly #client: PublicClient;
+  readonly #cache: NonceCache;
+  readonly #log: Logger;
+  readonly #db: Queryable;
+  readonly #chainKey: string;
+
+  constructor(settings: EvmSettings, privateKey: Uint8Array, deps: { db: Queryable; stateDir: string; log: Logger }) {
+    this.#s = settings;
+    this.tag = settings.tag;
+    this.#account = privateKeyToAccount(`0x${Buffer.from(privateKey).toString('hex')}`);
+    this.address = this.#account.address;
+    this.#client = createPublicClient({ transport: http(settings.url, { timeout: settings.timeoutMs, retryCount: 0 }) });
+    this.#cache = new NonceCache(deps.stateDir, settings.chainId, this.address);
+    this.#log = deps.log;
+    this.#db = deps.db;
+    this.#chainKey = `evm:${settings.chainId}`;
+  }
+
+  validateAddress(address: string): string | null {
+    return isAddress(address, { strict: true }) ? null : `not a valid ${this.tag} address (0x + 40 hex digits, EIP-55 checksum if mixed case)`;
+  }
+
+  /** The node must be the configured chain; the nonce stores must agree (a database behind the local cache was rolled back). */
+  async start(): Promise<void> {
+    const id = await ask('eth_chainId', () => this.#client.getChainId());
+    if (id !== this.#s.chainId) throw new Error(`coin ${this.tag}: the node is chain ${id}, the configuration says ${this.#s.chainId}`);
+    const [db, local, pending] = await Promise.all([
+      readNonce(this.#db, this.#chainKey, this.address), this.#cache.read(),
+      ask('eth_getTransactionCount', () => this.#client.getTransactionCount({ address: this.address as Hex, blockTag: 'pending' })),
+    ]);
+    if (local !== null && (db ?? 0n) < local) {
+      throw new Error(`coin ${this.tag}: the database's next nonce ${db ?? 'none'} is behind the local cache's ${local} (${this.#cache.path}): the database was rolled back`);
+    }
+    const [sending] = await this.#db.query<{ n: number }>(
+      `SELECT count(*)::bigint AS n FROM finances_withdrawal_transaction w JOIN coins_coin c ON c.id = w.coin_id WHERE c.tag = $1 AND w.status = 'sending'`, [this.tag]);
+    this.#log.info({ coin: this.tag, address: this.address, chainId: id, nextNonce: (db ?? 0n).toString(), pendingCount: pending }, 'ethereum driver ready');
+    if (sending && sending.n > 0) this.#log.warn({ coin: this.tag, sending: sending.n }, 'started with withdrawals in sending: Check decides each from the chain');
+  }
+
+  async health(): Promise<DriverHealth> {
+    try {
+      const [id, syncing, peers] = await Promise.all([
+        this.#client.getChainId(),
+        this.#raw('eth_syncing'),
+        this.#client.request({ method: 'net_peerCount' }).then((h) => Number(BigInt(h)), () => 0),
+      ]);
+      if (id !== this.#s.chainId) return { ok: false, reason: `the node is chain ${id}, not ${this.#s.chainId}` };
+      if (syncing !== false) return { ok: false, reason: 'the node is syncing' };
+      if (peers < this.#s.minPeers) return { ok: false, reason: `the node has ${peers} peers, fewer than ${this.#s.minPeers}`, details: { peers } };
+      return { ok: true, details: { peers } };
+    } catch (e) {
+      return { ok: false, reason: isTransport(e) ? 'node unreachable' : sendErrorText(e).split('\n')[0] ?? 'node error' };
+    }
+  }
+
+  /** A method viem's typed client does not list. */
+  #raw(method: string, params: unknown[] = []): Promise<unknown> {
+    return (this.#client.request as (a: { method: string; params: unknown[] }) => Promise<unknown>)({ method, params });
+  }
+
+  async spendable(): Promise<bigint> {
+    return ask('eth_getBalance', () => this.#client.getBalance({ address: this.address as Hex, blockTag: 'pending' }));
+  }
+
+  async #fees(): Promise<{ kind: 'wait'; reason: string } | { kind: 'ok'; fields: Partial<TransactionSerializable>; perGas: bigint }> {
+    if (!this.#s.eip1559) {
+      const price = await ask('eth_gasPrice', () => this.#client.getGasPrice());
+      const c = chooseGasPrice(price, { gasPrice: this.#s.maxFeePerGas });
+      return c.kind === 'wait' ? c : { kind: 'ok', fields: { type: 'legacy', gasPrice: c.gasPrice }, perGas: c.gasPrice };
+    }
+    const h = await ask('eth_feeHistory', () => this.#client.getFeeHistory({ blockCount: FEE_HISTORY_BLOCKS, rewardPercentiles: [...FEE_HISTORY_PERCENTILES], blockTag: 'latest' }));
+    const c = chooseFees({ baseFeePerGas: h.baseFeePerGas, reward: h.reward ?? [] }, { maxFeePerGas: this.#s.maxFeePerGas, priorityFeePerGas: this.#s.maxPriorityFeePerGas });
+    return c.kind === 'wait' ? c : { kind: 'ok', fields: { type: 'eip1559', maxFeePerGas: c.maxFeePerGas, maxPriorityFeePerGas: c.maxPriorityFeePerGas }, perGas: c.maxFeePerGas };
+  }
+
+  async sign(tx: Queryable, outputs: readonly PayOutput[]): Promise<Signing> {
+    const [out] = outputs;
+    if (!out || outputs.length !== 1) throw new Error('an Ethereum transaction pays exactly one output');
+    const to = getAddress(out.address);
+    const fees = await this.#fees();
+    if (fees.kind === 'wait') return fees;
+    let gas: bigint;
+    try {
+      gas = await ask('eth_estimateGas', () => this.#client.estimateGas({ account: this.address as Hex, to, value: out.value }));
+    } catch (e) {
+      if (e instanceof NodeUnavailable) throw e;
+      const text = sendErrorText(e).toLowerCase();
+      if (text.includes('insufficient funds')) return this.#short(out.value, ZERO_FEE);
+      return { kind: 'refused', reason: `the recipient ${to} rejects the payment (eth_estimateGas: ${text.split('\n')[0]?.slice(0, 200)})` };
+    }
+    if (gas > this.#s.gasLimitMax) return { kind: 'refused', reason: `paying ${to} needs ${gas} gas, more than the configured ${this.#s.gasLimitMax}` };
+    const maxFee = gas * fees.perGas;
+    const balance = await this.spendable();
+    if (balance < out.value + maxFee) return this.#short(out.value + maxFee, balance);
+    const nonce = await this.#allocateNonce(tx);
+    return { kind: 'signed', tx: await this.#signAt({ ...fees.fields, chainId: this.#s.chainId, nonce: Number(nonce), to, value: out.value, gas } as TransactionSerializable, maxFee) };
+  }
+
+  #short(needed: bigint, spendable: bigint): Signing {
+    return { kind: 'short', reason: `hot wallet short: it holds ${spendable} wei, the payment and its gas need up to ${needed} wei`, spendable, needed };
+  }
+
+  /** The next nonce: never below the node's pending count, the database's or the local cache's. */
+  async #allocateNonce(tx: Queryable): Promise<bigint> {
+    const db = (await lockNonce(tx, this.#chainKey, this.address)) ?? 0n;
+    const local = (await this.#cache.read()) ?? 0n;
+    if (db < local) throw new Error(`the database's next nonce ${db} is behind the local cache's ${local}: the database was rolled back`);
+    const pending = BigInt(await ask('eth_getTransactionCount', () => this.#client.getTransactionCount({ address: this.address as Hex, blockTag: 'pending' })));
+    if (pending > db) this.#log.warn({ coin: this.tag, stored: db.toString(), pending: pending.toString() }, 'the hot wallet sent transactions payserv did not record');
+    const nonce = pending > db ? pending : db;
+    await storeNonce(tx, this.#chainKey, this.address, nonce + 1n);
+    return nonce;
+  }
+
+  async #signAt(t: TransactionSerializable, maxFee: bigint): Promise<SignedTx> {
+    const raw = await this.#account.signTransaction(t);
+    return { hash: keccak256(raw), raw, maxFee, nonce: BigInt(t.nonce ?? 0), inputs: [] };
+  }
+
+  async committed(signed: SignedTx): Promise<void> {
+    if (signed.nonce !== null) await this.#cache.raise(signed.nonce + 1n);
+  }
+
+  async broadcast(raw: string): Promise<Broadcast> {
+    try {
+      await ask('eth_sendRawTransaction', () => this.#client.request({ method: 'eth_sendRawTransaction', params: [raw as Hex] }));
+      return { ok: true, known: false };
+    } catch (e) {
+      if (e instanceof NodeUnavailable) throw e;
+      const cls = classifySendError(e);
+      if (cls === 'known') return { ok: true, known: true };
+      // "nonce too low" may mean this very payment (or its replacement) was mined: only Check decides.
+      return { ok: false, reason: `${cls}: ${sendErrorText(e).split('\n')[0]?.slice(0, 200)}` };
+    }
+  }
+
+  decode(raw: string): DecodedTx {
+    if (!/^0x[0-9a-f]+$/.test(raw)) throw new Error('not a hex transaction');
+    const t = parseTransaction(raw as Hex);
+    if (t.chainId !== this.#s.chainId) throw new Error(`signed for chain ${t.chainId}, not ${this.#s.chainId}`);
+    if (!t.to || t.nonce === undefined) throw new Error('no recipient or nonce');
+    return { hash: keccak256(raw as Hex), outputs: [{ address: t.to, value: t.value ?? 0n }], nonce: BigInt(t.nonce), inputs: [] };
+  }
+
+  /** The sender of stored bytes must be this hot wallet (checked where bytes are trusted for a replacement). */
+  async #fromUs(raw: string): Promise<boolean> {
+    const from = await recoverTransactionAddress({ serializedTransaction: raw as Hex & `0x02${string}` });
+    return from.toLowerCase() === this.address.toLowerCase();
+  }
+
+  async verdict(attempts: readonly Attempt[], ctx: { now: Date; confirmations: number }): Promise<Verdict> {
+    const needed = this.#s.confirmations ?? ctx.confirmations;
+    const nonces = new Set(attempts.map((a) => this.decode(a.raw).nonce));
+    if (nonces.size !== 1) throw new Error(`the attempts of one payment carry different nonces: ${[...nonces].join(', ')}`);
+    const nonce = [...nonces][0] as bigint;
+    for (const a of attempts) if (!(await this.#fromUs(a.raw))) throw new Error(`transaction ${a.hash} is not signed by the hot wallet ${this.address}`);
+    const head = await ask('eth_blockNumber', () => this.#client.getBlockNumber({ cacheTime: 0 }));
+    for (const a of attempts) {
+      const r = await ask('eth_getTransactionReceipt', () => this.#client.getTransactionReceipt({ hash: a.hash as Hex }).catch((e: unknown) => {
+        if ((e as Error).name === 'TransactionReceiptNotFoundError') return null;
+        throw e;
+      }));
+      if (!r) continue;
+      const confirmations = Number(head - r.blockNumber + 1n);
+      if (confirmations < needed) return { kind: 'mined', hash: a.hash, confirmations, needed };
+      const fee = r.gasUsed * r.effectiveGasPrice;
+      if (r.status === 'success') return { kind: 'confirmed', hash: a.hash, fee, confirmations };
+      return { kind: 'failed', hash: a.hash, fee, proof: `transaction ${a.hash} reverted in block ${r.blockNumber} (receipt status 0), ${confirmations} confirmations` };
+    }
+    // None mined: if the nonce is used (deep enough) by a transaction that is none of ours, ours never can be.
+    const depth = head - BigInt(Math.max(needed, 1)) + 1n;
+    const used = BigInt(await ask('eth_getTransactionCount', () => this.#client.getTransactionCount({ address: this.address as Hex, blockNumber: depth < 0n ? 0n : depth })));
+    if (used > nonce) {
+      return { kind: 'failed', hash: null, fee: 0n,
+        proof: `nonce ${nonce} of ${this.address} was used by another transaction by block ${depth}, and none of ${attempts.map((a) => a.hash).join(', ')} has a receipt` };
+    }
+    const known = await Promise.all(attempts.map((a) => ask('eth_getTransactionByHash', () => this.#client.request({ method: 'eth_getTransactionByHash', params: [a.hash as Hex] }))));
+    const rebroadcast = attempts.filter((_, i) => !known[i]).map((a) => a.hash);
+    const latest = attempts[attempts.length - 1];
+    const stale = !!latest && ctx.now.getTime() - latest.createdAt.getTime() >= this.#s.replaceAfterMs;
+    return { kind: 'pending', reason: `not mined yet (nonce ${nonce}${rebroadcast.length ? `; ${rebroadcast.length} attempt(s) unknown to the node, rebroadcast` : ''})`, rebroadcast, stale };
+  }
+
+  async replace(_tx: Queryable, latest: Attempt): Promise<Signing | null> {
+    if (!(await this.#fromUs(latest.raw))) throw new Error(`transaction ${latest.hash} is not signed by the hot wallet ${this.address}`);
+    const t = parseTransaction(latest.raw as Hex);
+    const base = { chainId: this.#s.chainId, nonce: t.nonce, to: t.to, value: t.value, gas: t.gas } as const;
+    if (t.gas === undefined) throw new Error(`transaction ${latest.hash} has no gas limit`);
+    if (t.type === 'legacy') {
+      const now = await ask('eth_gasPrice', () => this.#client.getGasPrice());
+      const c = bumpGasPrice(t.gasPrice ?? 0n, { gasPrice: this.#s.maxFeePerGas }, now);
+      if (c.kind === 'wait') return c;
+      return { kind: 'signed', tx: await this.#signAt({ ...base, type: 'legacy', gasPrice: c.gasPrice } as TransactionSerializable, t.gas * c.gasPrice) };
+    }
+    const h = await ask('eth_feeHistory', () => this.#client.getFeeHistory({ blockCount: FEE_HISTORY_BLOCKS, rewardPercentiles: [...FEE_HISTORY_PERCENTILES], blockTag: 'latest' }));
+    const c = bumpFees({ maxFeePerGas: t.maxFeePerGas ?? 0n, maxPriorityFeePerGas: t.maxPriorityFeePerGas ?? 0n },
+      { maxFeePerGas: this.#s.maxFeePerGas, priorityFeePerGas: this.#s.maxPriorityFeePerGas }, { baseFeePerGas: h.baseFeePerGas, reward: h.reward ?? [] });
+    if (c.kind === 'wait') return c;
+    const signed = await this.#signAt({ ...base, type: 'eip1559', maxFeePerGas: c.maxFeePerGas, maxPriorityFeePerGas: c.maxPriorityFeePerGas } as TransactionSerializable, t.gas * c.maxFeePerGas);
+    return { kind: 'signed', tx: signed };
+  }
+
+  async release(): Promise<void> {
+    // A nonce is never given back: the next payment takes the next one, and a failed payment's nonce was used.
+  }
+}

@@ -1,0 +1,364 @@
+// A client for the few node RPCs payserv's Zcash driver uses, spoken zcashd-style (JSON-RPC 1.0 over
+// HTTP, basic auth); zebrad answers the same methods with the same shapes.
+//
+// The node is outside the trust boundary: every reply is checked against a schema, and a reply that
+// does not fit is a ZcashRpcBadReply naming the method and the field, never a crash further on.
+//
+// Three error classes, because the driver must branch on them and never on text:
+//  - ZcashRpcError: the node answered with a JSON-RPC error (code and message are the node's);
+//  - ZcashRpcUnavailable: no answer (refused, timed out, cut off, not JSON-RPC). Nothing can be concluded
+//    from it about a payment: a sendrawtransaction whose reply was lost may have been relayed.
+//  - ZcashRpcBadReply: an answer that does not fit the method's schema; as inconclusive as the above.
+//
+// It never retries: whether a call may be repeated is the driver's decision, made with the chain's help.
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { z } from 'zod';
+
+export class ZcashRpcError extends Error {
+  override readonly name = 'ZcashRpcError';
+
+  constructor(
+    readonly method: string,
+    readonly code: number,
+    /** The node's own message, as it sent it (cut to 500 characters). */
+    readonly nodeMessage: string,
+  ) {
+    super(`${method}: node error ${code}: ${nodeMessage}`);
+  }
+}
+
+export class ZcashRpcUnavailable extends Error {
+  override readonly name = 'ZcashRpcUnavailable';
+
+  constructor(
+    readonly method: string,
+    message: string,
+    /** False only when the request certainly never reached the node (connection refused, bad URL). */
+    readonly mayHaveRun: boolean,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+export class ZcashRpcBadReply extends Error {
+  override readonly name = 'ZcashRpcBadReply';
+
+  constructor(
+    readonly method: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** zcashd's RPC error codes that the driver branches on (rpc/protocol.h). */
+export const ZCASH_RPC_CODE = {
+  /** getrawtransaction: "No such mempool or blockchain transaction". */
+  INVALID_ADDRESS_OR_KEY: -5,
+  /** sendrawtransaction: "TX decode failed". */
+  DESERIALIZATION_ERROR: -22,
+  /** sendrawtransaction: "Missing inputs", or a refusal without a validation verdict. */
+  TRANSACTION_ERROR: -25,
+  /** sendrawtransaction: a validation verdict, "<reject code>: <reason>". */
+  TRANSACTION_REJECTED: -26,
+  /** sendrawtransaction: "transaction already in block chain". */
+  TRANSACTION_ALREADY_IN_CHAIN: -27,
+  /** The node is starting (loading blocks, verifying): nothing was run. */
+  IN_WARMUP: -28,
+} as const;
+
+/** ZEC's MAX_MONEY in zatoshi: no amount a node reports can be larger (and it is below 2^53). */
+export const ZATOSHI_MAX = 21_000_000n * 100_000_000n;
+
+export interface ZcashRpcOptions {
+  /** http(s)://[user:password@]host:port/ — the credentials are sent as basic auth and never shown. */
+  url: string;
+  /** For one call, from sending it to reading the whole reply. */
+  timeoutMs: number;
+  /** Largest reply read (default 16 MiB): a broken or hostile node must not fill our memory. */
+  responseBytesMax?: number;
+}
+
+const HEX64 = /^[0-9a-f]{64}$/;
+const BRANCH_HEX = /^[0-9a-f]{8}$/;
+const HEX = /^(?:[0-9a-fA-F]{2})*$/;
+
+const txid = z.string().regex(HEX64, 'a txid is 64 lowercase hex digits');
+const height = z.number().int().min(0).max(0x7fffffff);
+const zatoshi = z
+  .number()
+  .int()
+  .min(0)
+  .max(Number(ZATOSHI_MAX))
+  .transform((n) => BigInt(n));
+
+const blockchainInfo = z.object({
+  chain: z.string().min(1).max(32),
+  blocks: height,
+  headers: height.optional(),
+  bestblockhash: z.string().regex(HEX64, 'a block hash is 64 lowercase hex digits'),
+  verificationprogress: z.number().min(0).max(1.000001).optional(),
+  initial_block_download_complete: z.boolean().optional(),
+  consensus: z.object({
+    chaintip: z.string().regex(BRANCH_HEX, 'a branch id is 8 lowercase hex digits'),
+    nextblock: z.string().regex(BRANCH_HEX, 'a branch id is 8 lowercase hex digits'),
+  }),
+});
+
+export type BlockchainInfo = z.output<typeof blockchainInfo>;
+
+const addressUtxo = z.object({
+  address: z.string().min(1).max(128),
+  txid,
+  outputIndex: z.number().int().min(0).max(0xffffffff),
+  script: z.string().regex(HEX, 'script is hex').max(20_000),
+  satoshis: zatoshi,
+  height,
+});
+
+export type AddressUtxo = z.output<typeof addressUtxo>;
+
+/** Most UTXOs one getaddressutxos reply may list: more is a wallet to consolidate, not to page through here. */
+export const ADDRESS_UTXOS_MAX = 10_000;
+
+const rawTransaction = z.object({
+  hex: z.string().regex(HEX, 'hex is not hex').min(2),
+  txid,
+  // zcashd reports height -1 and 0 confirmations for a transaction in a block off the main chain.
+  height: z.number().int().min(-1).max(0x7fffffff).optional(),
+  confirmations: z.number().int().min(0).max(0x7fffffff).optional(),
+  blockhash: z.string().regex(HEX64, 'a block hash is 64 lowercase hex digits').optional(),
+});
+
+export type RawTransaction = z.output<typeof rawTransaction>;
+
+/**
+ * What a sendrawtransaction came to, when the node did not refuse it. `already-known` is a success for
+ * a payer: the node has these exact bytes (zcashd: -27 for a mined one; zebrad and some zcashd forks
+ * also refuse a resend of a mempool transaction where zcashd itself answers with the txid).
+ */
+export type SendRawResult =
+  | { kind: 'accepted'; txid: string }
+  | { kind: 'already-known'; where: 'mempool' | 'chain'; code: number; message: string };
+
+/** How nodes word "I already have this transaction" (zcashd, zebrad and Bitcoin-lineage forks). */
+const ALREADY_IN_MEMPOOL = /txn-already-in-mempool|txn-already-known|already (?:exists )?in (?:the )?mempool/i;
+const ALREADY_IN_CHAIN = /already in block ?chain|is committed in block/i;
+
+/** Non-null when a node's refusal means it already holds this very transaction. */
+export function alreadyKnown(err: ZcashRpcError): 'mempool' | 'chain' | null {
+  if (err.code === ZCASH_RPC_CODE.TRANSACTION_ALREADY_IN_CHAIN || ALREADY_IN_CHAIN.test(err.nodeMessage)) return 'chain';
+  return ALREADY_IN_MEMPOOL.test(err.nodeMessage) ? 'mempool' : null;
+}
+
+const envelope = z.object({
+  result: z.unknown().optional(),
+  error: z.object({ code: z.number().int(), message: z.string() }).nullable().optional(),
+  id: z.union([z.number(), z.string(), z.null()]),
+});
+
+/** The URL with its credentials taken out: the only form of it that may appear in a message or a log. */
+export function redactUrl(url: URL): string {
+  return `${url.protocol}//${url.host}${url.pathname === '/' ? '' : url.pathname}`;
+}
+
+export class ZcashRpc {
+  /** Where the node is, without credentials. */
+  readonly endpoint: string;
+  private readonly url: URL;
+  private readonly authorization: string | undefined;
+  private readonly agent: HttpAgent;
+  private readonly responseBytesMax: number;
+  private nextId = 1;
+
+  constructor(private readonly opts: ZcashRpcOptions) {
+    let url: URL;
+    try {
+      url = new URL(opts.url);
+    } catch {
+      // URL's own error carries the input, credentials and all.
+      throw new ZcashRpcUnavailable('(setup)', 'the Zcash node URL is not a valid URL', false);
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ZcashRpcUnavailable('(setup)', `the Zcash node URL must be http or https, not ${url.protocol}`, false);
+    if (!(opts.timeoutMs > 0)) throw new RangeError('timeoutMs must be positive');
+    this.authorization =
+      url.username || url.password
+        ? `Basic ${Buffer.from(`${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`).toString('base64')}`
+        : undefined;
+    url.username = '';
+    url.password = '';
+    this.url = url;
+    this.endpoint = redactUrl(url);
+    this.responseBytesMax = opts.responseBytesMax ?? 16 * 1024 * 1024;
+    // One connection per call: zcashd drops idle connections on its own schedule, and a call written
+    // onto a connection it is closing fails as "may have run", which for a broadcast means a recheck.
+    const agentOptions = { keepAlive: false, maxSockets: 4 };
+    this.agent = url.protocol === 'https:' ? new HttpsAgent(agentOptions) : new HttpAgent(agentOptions);
+  }
+
+  getBlockchainInfo(): Promise<BlockchainInfo> {
+    return this.call('getblockchaininfo', [], blockchainInfo);
+  }
+
+  getConnectionCount(): Promise<number> {
+    return this.call('getconnectioncount', [], z.number().int().min(0).max(1_000_000));
+  }
+
+  getBlockCount(): Promise<number> {
+    return this.call('getblockcount', [], height);
+  }
+
+  /** The address's unspent outputs as the node's address index knows them (mined ones only). */
+  getAddressUtxos(address: string): Promise<AddressUtxo[]> {
+    const schema = z
+      .array(addressUtxo)
+      .max(ADDRESS_UTXOS_MAX, `more than ${ADDRESS_UTXOS_MAX} UTXOs`)
+      .refine((us) => us.every((u) => u.address === address), 'a UTXO of another address');
+    return this.call('getaddressutxos', [{ addresses: [address] }], schema);
+  }
+
+  /**
+   * Broadcasts; resolves when the node took the transaction or already had it. A refusal is a
+   * ZcashRpcError (the transaction is not in that node's mempool); a lost reply is ZcashRpcUnavailable.
+   */
+  async sendRawTransaction(hex: string): Promise<SendRawResult> {
+    if (!HEX.test(hex) || hex.length === 0) throw new RangeError('sendRawTransaction: not a hex string');
+    try {
+      const id = await this.call('sendrawtransaction', [hex], txid);
+      return { kind: 'accepted', txid: id };
+    } catch (err) {
+      if (err instanceof ZcashRpcError) {
+        const where = alreadyKnown(err);
+        if (where) return { kind: 'already-known', where, code: err.code, message: err.nodeMessage };
+      }
+      throw err;
+    }
+  }
+
+  /** The transaction as the node knows it (mempool or chain), or null when it knows nothing of it (-5). */
+  async getRawTransaction(id: string): Promise<RawTransaction | null> {
+    if (!HEX64.test(id)) throw new RangeError('getRawTransaction: a txid is 64 lowercase hex digits');
+    const schema = rawTransaction.refine((t) => t.txid === id, 'the reply is for another txid');
+    try {
+      return await this.call('getrawtransaction', [id, 1], schema);
+    } catch (err) {
+      if (err instanceof ZcashRpcError && err.code === ZCASH_RPC_CODE.INVALID_ADDRESS_OR_KEY) return null;
+      throw err;
+    }
+  }
+
+  /** Drops the connections; calls in progress fail as ZcashRpcUnavailable. */
+  close(): void {
+    this.agent.destroy();
+  }
+
+  private async call<S extends z.ZodType>(method: string, params: unknown[], schema: S): Promise<z.output<S>> {
+    const id = this.nextId++;
+    const { status, body } = await this.post(method, JSON.stringify({ jsonrpc: '1.0', id, method, params }));
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(body);
+    } catch {
+      // zcashd answers 401 with an empty body, a proxy 502/503 with HTML: no JSON-RPC verdict either way.
+      const why = status === 401 || status === 403 ? `HTTP ${status}: the node refused the RPC credentials` : `HTTP ${status} without a JSON-RPC reply`;
+      throw new ZcashRpcUnavailable(method, `${method} at ${this.endpoint}: ${why}`, status !== 401 && status !== 403);
+    }
+    const env = envelope.safeParse(parsed);
+    if (!env.success) throw new ZcashRpcBadReply(method, `${method} at ${this.endpoint}: not a JSON-RPC reply (${describe(env.error, '')})`);
+    if (env.data.id !== id) throw new ZcashRpcBadReply(method, `${method} at ${this.endpoint}: reply for id ${JSON.stringify(env.data.id)}, not ${id}`);
+    if (env.data.error) {
+      const e = env.data.error;
+      if (e.code === ZCASH_RPC_CODE.IN_WARMUP) throw new ZcashRpcUnavailable(method, `${method} at ${this.endpoint}: the node is starting (${clip(e.message)})`, false);
+      throw new ZcashRpcError(method, e.code, clip(e.message));
+    }
+    if (!('result' in (parsed as object))) throw new ZcashRpcBadReply(method, `${method} at ${this.endpoint}: a reply with neither result nor error`);
+    const r = schema.safeParse(env.data.result);
+    if (!r.success) throw new ZcashRpcBadReply(method, `${method} at ${this.endpoint}: unexpected reply: ${describe(r.error, 'result')}`);
+    return r.data;
+  }
+
+  private post(method: string, body: string): Promise<{ status: number; body: string }> {
+    const request = this.url.protocol === 'https:' ? httpsRequest : httpRequest;
+    return new Promise((resolve, reject) => {
+      let sent = false;
+      let settled = false;
+      const fail = (reason: string, cause?: Error) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        req.destroy();
+        const mayHaveRun = sent || (cause as NodeJS.ErrnoException | undefined)?.code !== 'ECONNREFUSED';
+        reject(new ZcashRpcUnavailable(method, `${method} at ${this.endpoint}: ${reason}${mayHaveRun && sent ? ' (the request was sent and may have run)' : ''}`, mayHaveRun, { cause }));
+      };
+      const req = request(this.url, {
+        agent: this.agent,
+        method: 'POST',
+        headers: {
+          'Content-Type': 'application/json',
+          'Content-Length': Buffer.byteLength(body),
+          ...(this.authorization ? { Authorization: this.authorization } : {}),
+        },
+      });
+      const timer = setTimeout(() => fail(`no reply within ${this.opts.timeoutMs} ms`), this.opts.timeoutMs);
+      req.on('error', (err: NodeJS.ErrnoException) => fail(describeSocketError(err), err));
+      req.on('finish', () => (sent = true));
+      req.on('response', (res: IncomingMessage) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on('data', (c: Buffer) => {
+          size += c.length;
+          if (size > this.responseBytesMax) fail(`reply larger than ${this.responseBytesMax} bytes`);
+          else chunks.push(c);
+        });
+        res.on('error', (err: NodeJS.ErrnoException) => fail(describeSocketError(err), err));
+        res.on('close', () => {
+          if (!res.complete) fail('the connection closed in the middle of the reply');
+        });
+        res.on('end', () => {
+          if (settled) return;
+          settled = true;
+          clearTimeout(timer);
+          resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') });
+        });
+      });
+      req.end(body);
+    });
+  }
+}
+
+function describeSocketError(err: NodeJS.ErrnoException): string {
+  switch (err.code) {
+    case 'ECONNREFUSED':
+      return 'connection refused (is the node running and its RPC port open?)';
+    case 'ECONNRESET':
+    case 'EPIPE':
+      return `connection reset by the node (${err.code})`;
+    case 'ETIMEDOUT':
+      return 'connection timed out';
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return `host not found (${err.code})`;
+    default:
+      // Node's socket messages name the host and port, never the Authorization header.
+      return `${err.message}${err.code ? ` (${err.code})` : ''}`;
+  }
+}
+
+/** A node's message can be anything: keep it one short line. */
+function clip(s: string): string {
+  const line = s.replace(/[\r\n\t]+/g, ' ');
+  return line.length > 500 ? `${line.slice(0, 500)}…` : line;
+}
+
+/** zod issues as "result.consensus.nextblock: a branch id is 8 lowercase hex digits; ...". */
+function describe(error: z.ZodError, root: string): string {
+  return error.issues
+    .slice(0, 3)
+    .map((i) => {
+      const path = i.path.reduce<string>((s, p) => (typeof p === 'number' ? `${s}[${p}]` : `${s}${s ? '.' : ''}${String(p)}`), root);
+      return `${path || 'reply'}: ${i.message}`;
+    })
+    .join('; ');
+}

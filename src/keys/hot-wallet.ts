@@ -1,0 +1,45 @@
+import { randomBytes } from 'node:crypto';
+import { chmod, readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { writeJsonAtomic } from '../state/atomic-file.js';
+
+// Hot-wallet keys: 32 random bytes per coin, only ever in this process's memory once read. Until the
+// encrypted store (esman, issue 5) holds them, each is a file STATE/wallets/<TAG>.key readable by its
+// owner only; a key file anyone else can read is refused.
+
+export class HotKeyError extends Error {
+  override name = 'HotKeyError';
+}
+
+export const hotKeyPath = (stateDir: string, tag: string) => join(stateDir, 'wallets', `${tag}.key`);
+
+/** The coin's hot-wallet private key; errors name the file and what is wrong, never the key. */
+export async function loadHotKey(stateDir: string, tag: string, path = hotKeyPath(stateDir, tag)): Promise<Uint8Array> {
+  let text: string;
+  try {
+    const st = await stat(path);
+    if ((st.mode & 0o077) !== 0) throw new HotKeyError(`hot-wallet key ${path} is readable by others (mode ${(st.mode & 0o777).toString(8)}): chmod 600 it`);
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    if (e instanceof HotKeyError) throw e;
+    throw new HotKeyError(`hot-wallet key for ${tag} cannot be read from ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw new HotKeyError(`hot-wallet key ${path} is not JSON`);
+  }
+  const hex = (parsed as { privateKey?: unknown } | null)?.privateKey;
+  if (typeof hex !== 'string' || !/^[0-9a-f]{64}$/.test(hex)) throw new HotKeyError(`hot-wallet key ${path} has no 64-hex-digit "privateKey"`);
+  return Uint8Array.from(Buffer.from(hex, 'hex'));
+}
+
+/** Creates a coin's hot-wallet key (refusing to overwrite one); returns nothing secret. */
+export async function createHotKey(stateDir: string, tag: string, path = hotKeyPath(stateDir, tag)): Promise<string> {
+  const exists = await stat(path).then(() => true, () => false);
+  if (exists) throw new HotKeyError(`hot-wallet key ${path} already exists; it is never overwritten`);
+  await writeJsonAtomic(path, { coin: tag, privateKey: Buffer.from(randomBytes(32)).toString('hex') }, 0o600);
+  await chmod(path, 0o600);
+  return path;
+}

@@ -1,0 +1,129 @@
+import type { Attempt, ChainDriver, Verdict } from '../chains/driver.js';
+import { NodeUnavailable } from '../chains/driver.js';
+import { problem, type Problem } from '../ledger/problem.js';
+import type { PayoutResult } from '../payserv/api.js';
+import type { Payserv } from '../payserv/context.js';
+import { checkpointAfter, failStop, refused, result, type Verified } from '../payserv/guard.js';
+import { coinSendLock, LockBusy } from '../payserv/locks.js';
+import { move } from '../payserv/moves.js';
+import { changeStatus } from '../writer/withdrawals.js';
+import { currentPayment } from './attempts.js';
+import { broadcastStored } from './pay.js';
+import { attemptsByHash, insertAttempt, paymentOf } from './store.js';
+import { feeShares, payValue } from './value.js';
+
+// Check: the chain's word on a withdrawal in `sending`. Confirmed → sent; provably never paid →
+// send_error; otherwise it stays sending, and what the node lost is rebroadcast (the same bytes) or,
+// once stale, replaced (same nonce, higher fees). A node that cannot be asked changes nothing.
+
+/**
+ * The stored attempts of the withdrawal's current payment, each checked against its signed hash and
+ * its withdrawal: bytes that are missing, hash to something else or pay someone else were tampered with.
+ */
+async function storedAttempts(ps: Payserv, driver: ChainDriver, v: Verified): Promise<{ attempts: Attempt[] } | { problems: Problem[] }> {
+  const hashes = currentPayment(v.history);
+  const bad = (why: string) => ({ problems: [problem('payserv_chain_txs', v.w.id, 'payment', why)] });
+  if (hashes.length === 0 || !hashes.includes(v.w.txHash ?? '')) return bad(`withdrawal ${v.w.id} is sending but its signed history names no transaction`);
+  const { found, missing } = await attemptsByHash(ps.db, hashes);
+  if (missing.length) return bad(`the stored bytes of transaction ${missing[0]} (signed in withdrawal ${v.w.id}'s history) are missing`);
+  const value = payValue(v.coin, v.w);
+  for (const a of found) {
+    let d;
+    try {
+      d = driver.decode(a.raw);
+    } catch (e) {
+      return bad(`stored transaction ${a.hash}: ${(e as Error).message}`);
+    }
+    if (d.hash !== a.hash) return bad(`stored bytes of ${a.hash} hash to ${d.hash}`);
+    if (!d.outputs.some((o) => o.address === v.w.address && o.value === value)) return bad(`stored transaction ${a.hash} does not pay withdrawal ${v.w.id} (${v.w.address})`);
+  }
+  return { attempts: found };
+}
+
+export async function checkPayment(ps: Payserv, driver: ChainDriver, v: Verified): Promise<PayoutResult> {
+  const stored = await storedAttempts(ps, driver, v);
+  if ('problems' in stored) return failStop(ps, 'Check', stored.problems, v.w.id, v.w.status);
+  let verdict: Verdict;
+  try {
+    verdict = await driver.verdict(stored.attempts, { now: ps.now(), confirmations: v.coin.confirmations });
+  } catch (e) {
+    if (!(e instanceof NodeUnavailable)) throw e;
+    ps.log.warn({ withdrawal: v.w.id, coin: v.coin.tag, err: e.message }, 'node unreachable: outcome unknown, nothing changed');
+    return result('SENDING', v.w, `node unreachable (${e.message}): the outcome is unknown, nothing changed`);
+  }
+  return decide(ps, driver, v, verdict, stored.attempts);
+}
+
+async function decide(ps: Payserv, driver: ChainDriver, v: Verified, verdict: Verdict, attempts: Attempt[]): Promise<PayoutResult> {
+  switch (verdict.kind) {
+    case 'confirmed': {
+      const n = (await paymentSize(ps, verdict.hash)) ?? 1;
+      const [fee] = feeShares(verdict.fee, n, v.coin.decimals);
+      return move(ps, v, 'sent', 'SENT', { txHash: verdict.hash, ...(fee === undefined ? {} : { txFee: fee }), comment: `confirmed in ${verdict.hash} (${verdict.confirmations} confirmations)` });
+    }
+    case 'mined':
+      return result('SENDING', v.w, `mined in ${verdict.hash}: ${verdict.confirmations} of ${verdict.needed} confirmations`);
+    case 'failed':
+      return failed(ps, driver, v, verdict);
+    case 'pending': {
+      for (const h of verdict.rebroadcast) {
+        const a = attempts.find((x) => x.hash === h);
+        if (a) await broadcastStored(ps, driver, a);
+      }
+      if (verdict.stale) {
+        const latest = attempts[attempts.length - 1];
+        if (latest) return replace(ps, driver, v, latest, verdict.reason);
+      }
+      return result('SENDING', v.w, verdict.reason);
+    }
+  }
+}
+
+async function paymentSize(ps: Payserv, hash: string): Promise<number | null> {
+  const [r] = await ps.db.query<{ n: number }>('SELECT cardinality(withdrawal_ids) AS n FROM payserv_chain_txs WHERE hash = $1', [hash]);
+  return r ? Number(r.n) : null;
+}
+
+/** Nothing left the hot wallet (as far as the chain can tell): send_error, and whatever the payment held is given back. */
+async function failed(ps: Payserv, driver: ChainDriver, v: Verified, verdict: Extract<Verdict, { kind: 'failed' }>): Promise<PayoutResult> {
+  const payment = (await paymentOf(ps.db, v.w.txHash ?? '')) ?? v.w.txHash ?? '';
+  const [fee] = feeShares(verdict.fee, 1, v.coin.decimals);
+  const comment = `payment failed: ${verdict.proof}; nothing was paid, manual processing required`;
+  const changed = await ps.db.transaction(async (tx) => {
+    await driver.release(tx, payment, verdict.proof);
+    return changeStatus(tx, ps.signers.payserv, v.w.id, v.w.status, {
+      status: 'send_error', txHash: verdict.hash ?? v.w.txHash, ...(fee === undefined ? {} : { txFee: fee }), comment, at: ps.now(),
+    });
+  });
+  ps.log.warn({ withdrawal: v.w.id, coin: v.coin.tag, tx: verdict.hash, proof: verdict.proof }, 'payment failed on chain: send_error');
+  return (await checkpointAfter(ps, v, changed)) ?? result('SEND_ERROR', changed, comment);
+}
+
+/** A stale attempt replaced: same nonce, higher fees, stored and signed into the history before it is broadcast. */
+async function replace(ps: Payserv, driver: ChainDriver, v: Verified, latest: Attempt, why: string): Promise<PayoutResult> {
+  let written;
+  try {
+    written = await ps.locks.with(coinSendLock(driver.tag), `replace ${latest.hash}`, () => ps.db.transaction(async (tx) => {
+      const s = await driver.replace(tx, latest);
+      if (!s || s.kind !== 'signed') return s;
+      const payment = (await paymentOf(tx, latest.hash)) ?? latest.hash;
+      await insertAttempt(tx, v.coin.id, payment, [v.w.id], s.tx);
+      const changed = await changeStatus(tx, ps.signers.payserv, v.w.id, v.w.status, {
+        status: 'sending', txHash: s.tx.hash, txFee: feeShares(s.tx.maxFee, 1, v.coin.decimals)[0] ?? null, at: ps.now(),
+        comment: `replaced ${latest.hash} by ${s.tx.hash} (same nonce, higher fees)`,
+      });
+      return { s: s.tx, changed };
+    }));
+  } catch (e) {
+    if (e instanceof LockBusy) return result('SENDING', v.w, `${why}; coin ${driver.tag} is being paid by another call, replacement deferred`);
+    if (e instanceof NodeUnavailable) return result('SENDING', v.w, `${why}; node unreachable, replacement deferred`);
+    throw e;
+  }
+  if (!written) return result('SENDING', v.w, why);
+  if (!('s' in written)) return result('SENDING', v.w, `${why}; not replaced: ${written.reason}`);
+  ps.log.info({ withdrawal: v.w.id, coin: v.coin.tag, replaced: latest.hash, tx: written.s.hash, nonce: written.s.nonce?.toString() }, 'payment replaced (fee bump): sending');
+  await driver.committed(written.s).catch((e: Error) => ps.log.error({ tx: written.s.hash, err: e.message }, 'after-commit bookkeeping failed'));
+  const note = await broadcastStored(ps, driver, written.s);
+  return (await checkpointAfter(ps, v, written.changed)) ?? result('SENDING', written.changed, note ?? `replaced ${latest.hash} by ${written.s.hash}`);
+}
+

@@ -1,0 +1,178 @@
+import type { ChainDriver, PayOutput, SignedTx } from '../chains/driver.js';
+import { NodeUnavailable } from '../chains/driver.js';
+import type { WithdrawalStatus } from '../ledger/records.js';
+import { formatAmount } from '../money/amount.js';
+import type { PayoutResult } from '../payserv/api.js';
+import type { Payserv } from '../payserv/context.js';
+import { checkpointAfter, refused, result, type Verified } from '../payserv/guard.js';
+import { coinSendLock, LockBusy } from '../payserv/locks.js';
+import { move } from '../payserv/moves.js';
+import { changeStatus } from '../writer/withdrawals.js';
+import { paymentsOf } from './attempts.js';
+import { attemptsByHash, insertAttempt, noteBroadcast } from './store.js';
+import { feeShares, payValue } from './value.js';
+
+// Paying verified withdrawals on-chain, under the write-ahead rule: the transaction is signed, stored
+// and its withdrawals moved to `sending` (naming its hash) in one database transaction; only after
+// that commits is it broadcast. Whatever the node then answers, the payment stays `sending` until
+// the chain decides it (src/payments/check.ts): a lost reply or a refusal never pays again.
+
+/** Pays each withdrawal (all of one coin, all verified and locked by the caller), as few transactions as the driver allows. */
+export async function payWithdrawals(ps: Payserv, driver: ChainDriver, items: readonly Verified[], caller: string): Promise<PayoutResult[]> {
+  const results = new Map<number, PayoutResult>();
+  const payable: Verified[] = [];
+  for (const v of items) {
+    const earlier = await earlierPayments(ps, driver, v);
+    if (earlier) results.set(v.w.id, earlier);
+    else payable.push(v);
+  }
+  if (payable.length) {
+    const health = await driver.health().catch((e: Error) => ({ ok: false, reason: e.message }));
+    if (!health.ok) {
+      for (const v of payable) results.set(v.w.id, await retryLater(ps, v, `node not ready: ${health.reason ?? 'unknown'}`));
+    } else {
+      for (let i = 0; i < payable.length; i += driver.maxOutputs) {
+        for (const r of await payChunk(ps, driver, payable.slice(i, i + driver.maxOutputs), caller)) results.set(r.id, r);
+      }
+    }
+  }
+  return items.map((v) => results.get(v.w.id) ?? refused(v.w.id, v.w.status, 'not paid'));
+}
+
+/** The payment waits (send_retry): fees above the cap, the hot wallet short, the node not ready. */
+async function retryLater(ps: Payserv, v: Verified, why: string): Promise<PayoutResult> {
+  ps.log.warn({ withdrawal: v.w.id, coin: v.coin.tag, reason: why }, 'payment waits');
+  if (v.w.status === 'send_retry' && v.w.comment === why) return result('SEND_RETRY', v.w, why);
+  return move(ps, v, 'send_retry', 'SEND_RETRY', { comment: why });
+}
+
+/** The payment cannot succeed as asked; nothing was broadcast, so nothing left the hot wallet. */
+async function notSent(ps: Payserv, v: Verified, why: string): Promise<PayoutResult> {
+  ps.log.warn({ withdrawal: v.w.id, coin: v.coin.tag, reason: why }, 'payment refused before sending: send_error');
+  if (v.w.status === 'send_error') return result('SEND_ERROR', v.w, `not sent: ${why}`);
+  return move(ps, v, 'send_error', 'SEND_ERROR', { comment: `not sent: ${why}; nothing was paid, manual processing required` });
+}
+
+/**
+ * A withdrawal that was sent before (send_error: the chain said that payment failed) is paid anew only
+ * if the chain still says so of every earlier attempt. One that was mined after all is recorded sent.
+ */
+async function earlierPayments(ps: Payserv, driver: ChainDriver, v: Verified): Promise<PayoutResult | null> {
+  for (const hashes of paymentsOf(v.history)) {
+    const { found, missing } = await attemptsByHash(ps.db, hashes);
+    if (missing.length) return refused(v.w.id, v.w.status, `the stored bytes of earlier transaction ${missing[0]} are missing: it cannot be proved unpaid`);
+    let verdict;
+    try {
+      verdict = await driver.verdict(found, { now: ps.now(), confirmations: v.coin.confirmations });
+    } catch (e) {
+      return refused(v.w.id, v.w.status, `cannot ask the chain about earlier transaction ${hashes[0]}: ${(e as Error).message}`);
+    }
+    if (verdict.kind === 'confirmed') {
+      const [fee] = feeShares(verdict.fee, 1, v.coin.decimals);
+      ps.log.warn({ withdrawal: v.w.id, tx: verdict.hash }, 'an earlier transaction of this withdrawal was mined after all: recorded sent, not paid again');
+      return move(ps, v, 'sent', 'SENT', { txHash: verdict.hash, ...(fee === undefined ? {} : { txFee: fee }), comment: `paid by ${verdict.hash} (mined after it was judged failed)` });
+    }
+    if (verdict.kind !== 'failed') return refused(v.w.id, v.w.status, `earlier transaction ${verdict.kind === 'mined' ? verdict.hash : hashes[0]} is not proved failed (${verdict.kind}): not paying again`);
+  }
+  return null;
+}
+
+interface Waiting {
+  v: Verified;
+  why: string;
+  /** Refused outright (nothing was sent) rather than waiting. */
+  refused?: boolean;
+}
+
+interface Written {
+  signed: SignedTx;
+  paid: Verified[];
+  waiting: Waiting[];
+}
+
+async function payChunk(ps: Payserv, driver: ChainDriver, chunk: Verified[], caller: string): Promise<PayoutResult[]> {
+  let written: Written | { waiting: Waiting[] };
+  try {
+    written = await ps.locks.with(coinSendLock(driver.tag), `pay by ${caller}`, () => writeAhead(ps, driver, chunk));
+  } catch (e) {
+    if (e instanceof LockBusy) return chunk.map((v) => refused(v.w.id, v.w.status, `coin ${driver.tag} is being paid by another call; try again`));
+    if (e instanceof NodeUnavailable) return Promise.all(chunk.map((v) => retryLater(ps, v, `node unreachable: ${e.message}`)));
+    throw e;
+  }
+  const out: PayoutResult[] = [];
+  for (const { v, why, refused: no } of written.waiting) out.push(no ? await notSent(ps, v, why) : await retryLater(ps, v, why));
+  if (!('signed' in written)) return out;
+  const { signed, paid } = written;
+  for (const v of paid) {
+    ps.log.info({ withdrawal: v.w.id, coin: v.coin.tag, tx: signed.hash, nonce: signed.nonce?.toString(), outputs: paid.length, maxFee: signed.maxFee.toString() },
+      'payment signed and stored: sending');
+  }
+  const note = await broadcastStored(ps, driver, signed);
+  for (const v of paid) {
+    const after = { ...v.w, status: 'sending' as WithdrawalStatus, txHash: signed.hash };
+    out.push((await checkpointAfter(ps, v, after)) ?? result('SENDING', after, note));
+  }
+  return out;
+}
+
+/** Signs and stores one transaction and moves its withdrawals to `sending`, in one database transaction. */
+async function writeAhead(ps: Payserv, driver: ChainDriver, chunk: Verified[]): Promise<Written | { waiting: Waiting[] }> {
+  let batch = chunk;
+  const waiting: Waiting[] = [];
+  for (;;) {
+    const outputs: PayOutput[] = batch.map((v) => ({ withdrawalId: v.w.id, address: v.w.address, value: payValue(v.coin, v.w) }));
+    const step = await ps.db.transaction(async (tx) => {
+      const s = await driver.sign(tx, outputs);
+      if (s.kind !== 'signed') return s;
+      const coin = batch[0]?.coin;
+      if (!coin) throw new Error('an empty payment');
+      await insertAttempt(tx, coin.id, s.tx.hash, batch.map((v) => v.w.id), s.tx);
+      const shares = feeShares(s.tx.maxFee, batch.length, coin.decimals);
+      for (const [i, v] of batch.entries()) {
+        await changeStatus(tx, ps.signers.payserv, v.w.id, v.w.status, {
+          status: 'sending', txHash: s.tx.hash, txFee: shares[i] ?? null, at: ps.now(),
+          comment: `sent in ${s.tx.hash}${batch.length > 1 ? ` with ${batch.length - 1} other payments` : ''}; fee at most ${formatAmount(shares[i] ?? shares[0]!)} ${coin.tag}`,
+        });
+      }
+      return s;
+    });
+    if (step.kind === 'signed') {
+      await driver.committed(step.tx).catch((e: Error) => ps.log.error({ coin: driver.tag, tx: step.tx.hash, err: e.message }, 'after-commit bookkeeping failed'));
+      return { signed: step.tx, paid: batch, waiting };
+    }
+    if (step.kind === 'short' && batch.length > 1) {
+      // Split: pay the longest prefix the hot wallet covers (the fee estimate of the whole batch bounds a smaller one's).
+      const feeRoom = step.needed - outputs.reduce((a, o) => a + o.value, 0n);
+      let room = step.spendable - feeRoom;
+      let n = 0;
+      for (const o of outputs) {
+        if (o.value > room) break;
+        room -= o.value;
+        n++;
+      }
+      n = Math.min(n, batch.length - 1);
+      for (const v of batch.slice(n)) waiting.push({ v, why: step.reason });
+      if (n === 0) return { waiting };
+      batch = batch.slice(0, n);
+      continue;
+    }
+    for (const v of batch) waiting.push({ v, why: step.reason, refused: step.kind === 'refused' });
+    return { waiting };
+  }
+}
+
+/** Broadcasts stored bytes; whatever happens, the chain decides the outcome. Returns a note for the reply. */
+export async function broadcastStored(ps: Payserv, driver: ChainDriver, signed: Pick<SignedTx, 'hash' | 'raw'>): Promise<string | undefined> {
+  let note: string | undefined;
+  try {
+    const b = await driver.broadcast(signed.raw);
+    if (!b.ok) note = `the node refused the broadcast (${b.reason}); the chain decides the outcome: call Check`;
+    ps.log.info({ coin: driver.tag, tx: signed.hash, ok: b.ok, ...(b.ok ? { known: b.known } : { reason: b.reason }) }, 'broadcast');
+    await noteBroadcast(ps.db, signed.hash, b.ok ? null : b.reason);
+  } catch (e) {
+    note = `broadcast outcome unknown (${(e as Error).message}); the chain decides: call Check`;
+    ps.log.warn({ coin: driver.tag, tx: signed.hash, err: (e as Error).message }, 'broadcast outcome unknown');
+    await noteBroadcast(ps.db, signed.hash, (e as Error).message).catch(() => undefined);
+  }
+  return note;
+}

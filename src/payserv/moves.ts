@@ -1,0 +1,24 @@
+import { formatAmount } from '../money/amount.js';
+import type { WithdrawalStatus } from '../ledger/records.js';
+import { changeStatus, declineWithdrawal, type StatusChange } from '../writer/withdrawals.js';
+import type { PayoutResult, Reply } from './api.js';
+import type { Payserv } from './context.js';
+import { checkpointAfter, result, type Verified } from './guard.js';
+
+// A verified withdrawal's next status: signed by payserv, written with its signature in one
+// transaction, logged, and its account's checkpoint moved over it.
+
+/** One status change, signed by payserv and written with its signature in one transaction, then the checkpoint. */
+export async function move(ps: Payserv, v: Verified, to: WithdrawalStatus, reply: Reply, change: Omit<StatusChange, 'status'> = {}): Promise<PayoutResult> {
+  const changed = await ps.db.transaction((tx) => changeStatus(tx, ps.signers.payserv, v.w.id, v.w.status, { ...change, status: to, at: ps.now() }));
+  ps.log.info({ withdrawal: changed.id, from: v.w.status, to, user: changed.userId, coin: v.coin.tag, amount: formatAmount(changed.amount) }, 'withdrawal status changed');
+  return (await checkpointAfter(ps, v, changed)) ?? result(reply, changed, change.comment || undefined);
+}
+
+export async function decline(ps: Payserv, v: Verified, why: string): Promise<PayoutResult> {
+  const { original, reversal } = await ps.db.transaction((tx) => declineWithdrawal(tx, ps.signers.payserv, v.w.id, v.w.status, why));
+  ps.log.info({ withdrawal: original.id, reversal: reversal.id, from: v.w.status, user: original.userId, coin: v.coin.tag, amount: formatAmount(original.amount), reason: why },
+    'withdrawal declined');
+  return (await checkpointAfter(ps, v, original)) ?? result('DECLINED', original, why);
+}
+
