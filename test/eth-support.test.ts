@@ -2,7 +2,7 @@
 // driver's tests stand on (anvil, the JSON-RPC proxy, the hand-assembled contracts), against a real anvil.
 import { createServer, type Socket } from 'node:net';
 import fc from 'fast-check';
-import { createPublicClient, http, keccak256, parseEther, TransactionNotFoundError, type Address, type Hex, type PublicClient } from 'viem';
+import { BaseError, createPublicClient, createWalletClient, http, keccak256, parseEther, TransactionNotFoundError, type Address, type Hex, type PublicClient } from 'viem';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { afterAll, beforeAll, expect, it, onTestFinished } from 'vitest';
 import { AnvilRpcError, anvilRpc, dropTransaction, mine, setAutomine, setBalance, setIntervalMining, startAnvil, type Anvil } from '../src/chains/eth/anvil.js';
@@ -348,6 +348,20 @@ describeOncePerSuite('eth support against a real anvil', () => {
     expect(r.nodeMessage).toBe('transaction already imported');
     expect(r.cls).toBe('known');
     expect(r.viemCls).toBe('known');
+    // viem's wallet action files this reply under NonceTooLowError; the node's words decide, and say 'known'
+    const account = privateKeyToAccount(key);
+    const wallet = createWalletClient({ account, transport: http(pool.url, { retryCount: 0 }) });
+    const tx = { chain: null, to: account.address, nonce: 1, gas: 21_000n, maxFeePerGas: 10n * GWEI, maxPriorityFeePerGas: 1n * GWEI, value: 1n } as const;
+    await wallet.sendTransaction(tx);
+    const viaWallet = await wallet
+      .sendTransaction(tx)
+      .then(
+        () => null,
+        (e: Error) => e,
+      );
+    expect(viaWallet).toBeInstanceOf(BaseError);
+    expect((viaWallet as BaseError).walk((e) => (e as Error).name === 'NonceTooLowError')).toBeTruthy();
+    expect(classifySendError(viaWallet)).toBe('known');
   });
 
   it("'nonce_too_low': the nonce used on chain, by the same bytes or by others (anvil says so even for our own mined bytes)", async () => {

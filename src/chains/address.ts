@@ -2,7 +2,7 @@ import { createBase58check } from '@scure/base';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { isAddress } from 'viem';
 import type { Coin } from '../ledger/records.js';
-import { p2pkhScript, p2shScript } from './zcash/script.js';
+import { p2pkhHashOf, p2pkhScript, p2shHashOf, p2shScript } from './zcash/script.js';
 
 // Address validity per coin family. A wrong-network or mistyped address is a business failure (the
 // request is declined), never a payment into the void.
@@ -65,4 +65,14 @@ export function zcashAddressScript(network: Coin['network'], address: string): U
   if (kind?.startsWith('P2PKH')) return p2pkhScript(hash);
   if (kind?.startsWith('P2SH')) return p2shScript(hash);
   throw new Error(`unreachable: ${address} passed validation with prefix kind ${String(kind)}`);
+}
+
+/** The address a transparent output script pays (P2PKH or P2SH), or null for any other script. */
+export function zcashScriptAddress(network: Coin['network'], script: Uint8Array): string | null {
+  const pkh = p2pkhHashOf(script);
+  if (pkh) return zcashP2pkhAddress(network, pkh);
+  const sh = p2shHashOf(script);
+  if (!sh) return null;
+  const prefix = network === 'mainnet' ? [0x1c, 0xbd] : [0x1c, 0xba];
+  return base58check.encode(Uint8Array.from([...prefix, ...sh]));
 }

@@ -34,7 +34,7 @@ export function driverFor(tag: string, s: CoinSettings, key: Uint8Array, deps: D
       gasLimitMax: BigInt(s.gas_limit_max), replaceAfterMs: s.replace_after_s * 1000,
     }, key, deps);
   }
-  return new ZcashDriver({ ...common, txVersion: s.tx_version, batchMax: s.batch_max, expiryDelta: s.expiry_delta, feeMax: BigInt(s.fee_max) }, key, deps);
+  return new ZcashDriver({ ...common, network: s.network, txVersion: s.tx_version, batchMax: s.batch_max, expiryDelta: s.expiry_delta, feeMax: BigInt(s.fee_max) }, key, deps);
 }
 
 /** Builds and starts the driver of every coin paid automatically; a node that is not the configured chain stops payserv's start. */

@@ -124,6 +124,8 @@ const evmCoin = table({
 const zcashCoin = table({
   chain: z.literal('zcash'),
   ...chainShape,
+  /** Checked against the node's chain at start; addresses of the other network are refused. */
+  network: z.enum(['mainnet', 'testnet'], { error: 'expected "mainnet" or "testnet"' }).default('mainnet'),
   /** 4: Sapling-format v4 (ZIP-243); 5: v5 (ZIP-244). */
   tx_version: z.union([z.literal(4), z.literal(5)], { error: 'expected 4 or 5' }).default(4),
   /** The most outputs in one transaction (SendCoin); the original used 500. */
@@ -131,7 +133,7 @@ const zcashCoin = table({
   /** Blocks until an unmined transaction expires (zcashd's default: 40). */
   expiry_delta: positiveInt().max(10_000, { error: 'at most 10000' }).default(40),
   /** The most a transaction may pay in fees, in zatoshi: ZIP-317 is charged, never more than this. */
-  fee_max: baseUnits().default('1000000'),
+  fee_max: baseUnits().default('5000000'),
 });
 
 const coinChain = z.discriminatedUnion('chain', [evmCoin, zcashCoin], { error: 'expected chain = "evm" or "zcash"' });

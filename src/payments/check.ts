@@ -3,7 +3,7 @@ import { NodeUnavailable } from '../chains/driver.js';
 import { problem, type Problem } from '../ledger/problem.js';
 import type { PayoutResult } from '../payserv/api.js';
 import type { Payserv } from '../payserv/context.js';
-import { checkpointAfter, failStop, refused, result, type Verified } from '../payserv/guard.js';
+import { checkpointAfter, failStop, result, type Verified } from '../payserv/guard.js';
 import { coinSendLock, LockBusy } from '../payserv/locks.js';
 import { move } from '../payserv/moves.js';
 import { changeStatus } from '../writer/withdrawals.js';

@@ -1,9 +1,13 @@
-// Real chains for payment tests: an anvil per test file (Ethereum), a hot wallet whose key the test
-// generates into the ledger's state directory, and the driver payserv pays with.
+// Chains for payment tests: an anvil per test file (Ethereum) or the Zcash node stand-in, a hot wallet
+// whose key the test generates into the ledger's state directory, and the driver payserv pays with.
+import { randomBytes } from 'node:crypto';
 import { afterAll } from 'vitest';
+import { zcashP2pkhAddress } from '../../src/chains/address.js';
+import { ZcashDriver, type ZcashSettings } from '../../src/chains/zcash/driver.js';
+import { startZcashStandin, type ZcashStandin, type ZcashStandinOptions } from '../../src/chains/zcash/standin.js';
 import { createPublicClient, http, type Hex } from 'viem';
 import { EvmDriver, type EvmSettings } from '../../src/chains/eth/driver.js';
-import { anvilRpc, setBalance, startAnvil, type Anvil } from '../../src/chains/eth/anvil.js';
+import { setBalance, startAnvil, type Anvil } from '../../src/chains/eth/anvil.js';
 import type { Db } from '../../src/db/db.js';
 import type { Logger } from '../../src/log/index.js';
 import { createHotKey, loadHotKey } from '../../src/keys/hot-wallet.js';
@@ -43,3 +47,27 @@ export async function balanceOf(url: string, address: string): Promise<bigint> {
 export async function minedCount(url: string, address: string): Promise<number> {
   return ethClient(url).getTransactionCount({ address: address as Hex, blockTag: 'latest' });
 }
+
+/** One Zcash node stand-in for the calling test file (mainnet, NU6.3), stopped after it. */
+export function zcashStandinForFile(opts: Partial<ZcashStandinOptions> = {}): () => Promise<ZcashStandin> {
+  let started: Promise<ZcashStandin> | null = null;
+  afterAll(async () => {
+    if (started) await (await started).stop();
+  });
+  return () => (started ??= startZcashStandin({ network: 'mainnet', ...opts }));
+}
+
+export const ZEC_SETTINGS = (url: string, over: Partial<ZcashSettings> = {}): ZcashSettings => ({
+  tag: 'ZEC', url, network: 'mainnet', minPeers: 0, txVersion: 4, batchMax: 500, expiryDelta: 40, feeMax: 5_000_000n, timeoutMs: 5_000, ...over,
+});
+
+/** A fresh Zcash hot wallet on the stand-in, funded with one output per entry of `fund` (zatoshi). */
+export async function zcashDriver(node: ZcashStandin, deps: { db: Db; stateDir: string; log: Logger }, o: { settings?: Partial<ZcashSettings>; fund?: bigint[] } = {}): Promise<ZcashDriver> {
+  await createHotKey(deps.stateDir, 'ZEC');
+  const d = new ZcashDriver(ZEC_SETTINGS(node.url, o.settings), await loadHotKey(deps.stateDir, 'ZEC'), deps);
+  for (const z of o.fund ?? [100_000_000_000n]) await node.fund(d.address, z);
+  await d.start();
+  return d;
+}
+
+export const zcashAddress = () => zcashP2pkhAddress('mainnet', randomBytes(20));

@@ -98,6 +98,7 @@ export async function startAnvil(opts: AnvilOptions = {}): Promise<Anvil> {
   if (!Number.isSafeInteger(chainId) || chainId <= 0) throw new Error(`startAnvil: bad chainId ${chainId}`);
   if (opts.blockTime !== undefined && !(opts.blockTime > 0)) throw new Error(`startAnvil: bad blockTime ${opts.blockTime}`);
   if (opts.noMining && opts.blockTime !== undefined) throw new Error('startAnvil: noMining and blockTime exclude each other');
+  if (opts.port !== undefined && (!Number.isSafeInteger(opts.port) || opts.port < 0 || opts.port > 65535)) throw new Error(`startAnvil: bad port ${opts.port}`);
   const bin = anvilBinaryPath();
   const fixedPort = opts.port !== undefined && opts.port !== 0;
   // A port picked here can be taken by someone else before anvil binds it: then pick another, a bounded number of times.

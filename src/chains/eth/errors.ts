@@ -73,8 +73,9 @@ export function classifySendError(err: unknown): SendErrorClass {
 }
 
 /**
- * The words of an error and of everything it wraps (message, viem's `details`, a JSON-RPC `error.message`),
- * one per line, bounded: what classifySendError reads, and what a log line should quote.
+ * The words of an error and of everything it wraps (viem's `details`, the message, a JSON-RPC `error.message`),
+ * outermost first, the node's own words before a library's paraphrase, deduplicated and bounded: what
+ * classifySendError reads; its first line is the reason to log.
  */
 export function sendErrorText(err: unknown): string {
   const parts: string[] = [];
@@ -83,7 +84,7 @@ export function sendErrorText(err: unknown): string {
   for (let depth = 0; depth < CAUSE_DEPTH_MAX && cur !== undefined && cur !== null && !seen.has(cur); depth++) {
     seen.add(cur);
     if (typeof cur === 'string') {
-      parts.push(cur);
+      parts.push(cur.slice(0, TEXT_CHARS_MAX));
       break;
     }
     if (typeof cur !== 'object') {
@@ -91,7 +92,9 @@ export function sendErrorText(err: unknown): string {
       break;
     }
     const o = cur as Record<string, unknown>;
-    for (const key of ['message', 'details', 'nodeMessage', 'shortMessage'] as const) {
+    // The node's own words first (viem keeps them in `details`, AnvilRpcError in `nodeMessage`), so that the
+    // first line is the best one-line reason for a log; a library's long `message` after them.
+    for (const key of ['details', 'nodeMessage', 'message'] as const) {
       const v = o[key];
       if (typeof v === 'string' && v !== '') parts.push(v.slice(0, TEXT_CHARS_MAX));
     }

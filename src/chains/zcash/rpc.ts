@@ -178,10 +178,10 @@ export class ZcashRpc {
     try {
       url = new URL(opts.url);
     } catch {
-      // URL's own error carries the input, credentials and all.
-      throw new ZcashRpcUnavailable('(setup)', 'the Zcash node URL is not a valid URL', false);
+      // URL's own error carries the input, credentials and all: say what is wrong without it.
+      throw new Error('the Zcash node URL is not a valid URL');
     }
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ZcashRpcUnavailable('(setup)', `the Zcash node URL must be http or https, not ${url.protocol}`, false);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`the Zcash node URL must be http or https, not ${url.protocol}`);
     if (!(opts.timeoutMs > 0)) throw new RangeError('timeoutMs must be positive');
     this.authorization =
       url.username || url.password

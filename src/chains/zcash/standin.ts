@@ -67,6 +67,11 @@ export interface ZcashStandin {
   mine(n?: number): Promise<number>;
   /** The next block's consensus branch (a network upgrade). */
   setBranchId(id: number): void;
+  /**
+   * What getblockchaininfo says the next block's branch is, whatever the stand-in enforces: a node on an
+   * upgrade newer than the driver's table (null: the truth again).
+   */
+  announceBranchId(id: number | null): void;
   setPeers(n: number): void;
   /** true is 'refuse'; false is back to normal. */
   setDown(on: boolean | StandinFault): Promise<void>;
@@ -92,6 +97,7 @@ export async function startZcashStandin(opts: ZcashStandinOptions): Promise<Zcas
   if (!branchById(branchId)) throw new Error(`stand-in: unknown branch id ${branchId.toString(16)}`);
   const chain = new StandinChain({ network: opts.network, branchId, startHeight: opts.startHeight ?? 3_000_000, mempoolResend: opts.mempoolResend ?? 'txid' });
   let peers = opts.peers ?? 8;
+  let announced: number | null = null;
   let fault: StandinFault | null = null;
   const activations = new Map<number, number>([[branchId, chain.height]]);
   const auth = opts.rpcUser !== undefined && opts.rpcPassword !== undefined ? Buffer.from(`Basic ${Buffer.from(`${opts.rpcUser}:${opts.rpcPassword}`).toString('base64')}`) : null;
@@ -115,7 +121,7 @@ export async function startZcashStandin(opts: ZcashStandinOptions): Promise<Zcas
         pruned: false,
         initial_block_download_complete: true,
         upgrades,
-        consensus: { chaintip: hex8(tip.branchId), nextblock: hex8(chain.nextBranchId) },
+        consensus: { chaintip: hex8(tip.branchId), nextblock: hex8(announced ?? chain.nextBranchId) },
       };
     },
     getconnectioncount: () => peers,
@@ -228,6 +234,9 @@ export async function startZcashStandin(opts: ZcashStandinOptions): Promise<Zcas
       if (!branchById(id)) throw new Error(`stand-in: unknown branch id ${id.toString(16)}`);
       if (!activations.has(id)) activations.set(id, chain.height + 1);
       chain.setBranchId(id);
+    },
+    announceBranchId: (id) => {
+      announced = id;
     },
     setPeers: (n) => {
       if (!Number.isInteger(n) || n < 0) throw new RangeError(`peers: ${n}`);
