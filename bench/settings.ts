@@ -29,11 +29,25 @@ export interface BenchSettings {
   processUsers: number;
   /** PayServ.Process calls timed in each of the one-at-a-time and concurrent runs (BENCH_PROCESS_CALLS). */
   processCalls: number;
+  /** Run the Ethereum payouts section on anvil (BENCH_PAY_ETH=0: skip). */
+  payEth: boolean;
+  /** Withdrawals paid through Approve → Check there, and plain transfers sent twice for comparison (BENCH_PAY_ETH_WITHDRAWALS). */
+  payEthWithdrawals: number;
+  /** Run the Zcash SendCoin batch section (BENCH_PAY_ZCASH=0: skip). */
+  payZcash: boolean;
+  /** Outputs of the batch (BENCH_PAY_ZCASH_OUTPUTS): payserv's batch_max default is 500. */
+  payZcashOutputs: number;
+  /** P2PKH inputs of the in-process batch (BENCH_PAY_ZCASH_INPUTS), and the hot wallet's funding outputs end to end. */
+  payZcashInputs: number;
+  /** Timed build + sign repetitions of each version (BENCH_PAY_ZCASH_REPS). */
+  payZcashReps: number;
+  /** Also the same batch end to end through SendCoin on the node stand-in (BENCH_PAY_ZCASH_SENDCOIN=0: skip). */
+  payZcashSendCoin: boolean;
   /** PostgreSQL server to create the bench database on (DATABASE_URL); absent: embedded PGlite. */
   databaseUrl: string | undefined;
 }
 
-const ENV: Record<keyof Omit<BenchSettings, 'databaseUrl' | 'decompose' | 'process'>, string> = {
+const ENV: Record<keyof Omit<BenchSettings, 'databaseUrl' | 'decompose' | 'process' | 'payEth' | 'payZcash' | 'payZcashSendCoin'>, string> = {
   credits: 'BENCH_CREDITS',
   creditsPerAccount: 'BENCH_CREDITS_PER_ACCOUNT',
   blockSize: 'BENCH_BLOCK',
@@ -46,7 +60,19 @@ const ENV: Record<keyof Omit<BenchSettings, 'databaseUrl' | 'decompose' | 'proce
   bigBudgetSeconds: 'BENCH_BIG_BUDGET_S',
   processUsers: 'BENCH_PROCESS_USERS',
   processCalls: 'BENCH_PROCESS_CALLS',
+  payEthWithdrawals: 'BENCH_PAY_ETH_WITHDRAWALS',
+  payZcashOutputs: 'BENCH_PAY_ZCASH_OUTPUTS',
+  payZcashInputs: 'BENCH_PAY_ZCASH_INPUTS',
+  payZcashReps: 'BENCH_PAY_ZCASH_REPS',
 };
+
+/** Bounds of the payment sections' sizes: past them the run would not fit its purpose (a few minutes) or a transaction's limits. */
+export const PAY_ETH_WITHDRAWALS_MAX = 10_000;
+/** SendCoin takes at most 2,000 withdrawals per call, and payserv's batch_max is at most 2,000. */
+export const PAY_ZCASH_OUTPUTS_MAX = 2000;
+/** 100 signed P2PKH inputs are ~15 kB of the 100,000-byte standard transaction. */
+export const PAY_ZCASH_INPUTS_MAX = 100;
+const PAY_ZCASH_REPS_MAX = 1000;
 
 /** Process requests beyond the timed ones: warm-up calls (the first builds the coin's checkpoint). */
 export const PROCESS_WARMUP_CALLS = 5;
@@ -68,13 +94,22 @@ environment:
   BENCH_PROCESS_USERS        users (reviewed ETH wallet + credits) in that ledger (default 100000)
   BENCH_PROCESS_CALLS        Process calls timed one at a time, and again 8 at a time (default 2000);
                              2 x BENCH_PROCESS_CALLS + ${PROCESS_WARMUP_CALLS} requests are made, each by a distinct user
+  BENCH_PAY_ETH              1: Ethereum payouts on anvil, Approve -> Check, beside raw eth_sendRawTransaction (default 1)
+  BENCH_PAY_ETH_WITHDRAWALS  withdrawals paid there, and plain transfers sent before and after (default 200, at most ${PAY_ETH_WITHDRAWALS_MAX})
+  BENCH_PAY_ZCASH            1: a Zcash SendCoin batch, built and signed in process, v4 and v5 (default 1)
+  BENCH_PAY_ZCASH_OUTPUTS    outputs of the batch (default 500, at most ${PAY_ZCASH_OUTPUTS_MAX})
+  BENCH_PAY_ZCASH_INPUTS     P2PKH inputs it spends (default 20, at most ${PAY_ZCASH_INPUTS_MAX})
+  BENCH_PAY_ZCASH_REPS       timed build + sign repetitions of each version (default 5)
+  BENCH_PAY_ZCASH_SENDCOIN   1: also the batch end to end, SendCoin on the node stand-in (default 1)
   DATABASE_URL               PostgreSQL server: a fresh payserv_bench_<random> database is created and dropped there
 `;
 
-function int(name: string, raw: string | undefined, def: number, min: number): number {
+function int(name: string, raw: string | undefined, def: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
   if (raw === undefined || raw === '') return def;
   const n = Number(raw.replace(/_/g, ''));
-  if (!Number.isSafeInteger(n) || n < min) throw new Error(`${name} must be an integer >= ${min}, got ${JSON.stringify(raw)}`);
+  if (!Number.isSafeInteger(n) || n < min || n > max) {
+    throw new Error(`${name} must be an integer >= ${min}${max < Number.MAX_SAFE_INTEGER ? ` and <= ${max}` : ''}, got ${JSON.stringify(raw)}`);
+  }
   return n;
 }
 
@@ -110,6 +145,13 @@ export function loadSettings(argv: readonly string[], env: NodeJS.ProcessEnv = p
     process: processOn,
     processUsers,
     processCalls,
+    payEth: (over.BENCH_PAY_ETH ?? env.BENCH_PAY_ETH ?? '1') !== '0',
+    payEthWithdrawals: int(ENV.payEthWithdrawals, get('payEthWithdrawals'), 200, 1, PAY_ETH_WITHDRAWALS_MAX),
+    payZcash: (over.BENCH_PAY_ZCASH ?? env.BENCH_PAY_ZCASH ?? '1') !== '0',
+    payZcashOutputs: int(ENV.payZcashOutputs, get('payZcashOutputs'), 500, 1, PAY_ZCASH_OUTPUTS_MAX),
+    payZcashInputs: int(ENV.payZcashInputs, get('payZcashInputs'), 20, 1, PAY_ZCASH_INPUTS_MAX),
+    payZcashReps: int(ENV.payZcashReps, get('payZcashReps'), 5, 1, PAY_ZCASH_REPS_MAX),
+    payZcashSendCoin: (over.BENCH_PAY_ZCASH_SENDCOIN ?? env.BENCH_PAY_ZCASH_SENDCOIN ?? '1') !== '0',
     databaseUrl: env.DATABASE_URL || undefined,
   };
 }

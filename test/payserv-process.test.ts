@@ -5,25 +5,19 @@
 // signed history in agreement; two processes on one database and one state directory never move one
 // withdrawal twice; and a lock holder that crashes leaves no lock behind.
 import { request } from 'node:https';
-import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Db } from '../src/db/db.js';
 import { canMove } from '../src/ledger/status.js';
 import type { WithdrawalStatus } from '../src/ledger/records.js';
-import { parseAmount } from '../src/money/amount.js';
 import type { PayoutResult } from '../src/payserv/api.js';
 import { collectAuditProblems } from '../src/payserv/audit.js';
 import { Locks, withdrawalLock } from '../src/payserv/locks.js';
 import { initPki } from '../src/pki/files.js';
-import type { Signer } from '../src/pki/signer.js';
 import { RpcClient, RpcTransportError } from '../src/rpc/client.js';
 import { RPC, RpcError } from '../src/rpc/jsonrpc.js';
-import { loadCoins } from '../src/store/reads.js';
-import { creditBlock } from '../src/writer/blocks.js';
 import type { SeedOptions } from '../src/writer/seed.js';
-import { addWallet, signWallet } from '../src/writer/wallets.js';
-import { changeStatus, requestWithdrawal } from '../src/writer/withdrawals.js';
 import { backend } from './support/backend.js';
+import { ethRequests } from './support/miners.js';
 import { killAllChildren, processLedger, REPO, sleep, spawnNode, tlsOf, until, type PayservChild } from './support/spawn.js';
 import { tmpStateDir } from './support/tmp.js';
 
@@ -38,30 +32,6 @@ const SEED: SeedOptions = { users: 6, blocks: 2, withdrawals: 3, coins: ['ETH', 
  * checkpoint each call advances), with a signed wallet and 20 ETH credited. The first `pending` of them are
  * moved to pending (what Process leaves for a manager); the rest stay processing. Returns their ids in order.
  */
-function requests(n: number, pending: number, firstUser: number, out: number[]) {
-  return async (db: Db, l: { signers: { admin: Signer; autopay: Signer; payserv: Signer } }) => {
-    const eth = (await loadCoins(db)).find((c) => c.tag === 'ETH');
-    if (!eth) throw new Error('no ETH coin in the seed');
-    const users = Array.from({ length: n }, (_, i) => firstUser + i);
-    const wallets = [];
-    for (const userId of users) {
-      const w = await addWallet(db, { userId, coinId: eth.id, address: `0x${randomBytes(20).toString('hex')}` });
-      wallets.push(await signWallet(db, l.signers.admin, w.id));
-    }
-    await creditBlock(db, l.signers.admin, eth, {
-      blockHash: `0x${randomBytes(32).toString('hex')}`, shares: users.map((userId) => ({ userId, amount: parseAmount('20') })), poolFee: parseAmount('0.1'),
-    });
-    for (const [i, userId] of users.entries()) {
-      const w = wallets[i] as { id: number; address: string };
-      const r = await db.transaction((tx) => requestWithdrawal(tx, l.signers.autopay, {
-        userId, coinId: eth.id, walletId: w.id, address: w.address, amount: parseAmount('1'), fee: eth.withdrawalFee,
-      }));
-      if (i < pending) await db.transaction((tx) => changeStatus(tx, l.signers.payserv, r.id, 'processing', { status: 'pending', comment: 'waits for a manager' }));
-      out.push(r.id);
-    }
-  };
-}
-
 interface Entry {
   seq: number;
   status: WithdrawalStatus;
@@ -169,7 +139,7 @@ const LONG = 240_000;
 describe('a payserv process over RPC', { timeout: LONG }, () => {
   it('starts disabled and refuses payouts; only pscli enables it; foreign and missing certificates are refused; every handled call is audited', async () => {
     const ids: number[] = [];
-    const l = await processLedger(SEED, requests(1, 0, 7001, ids));
+    const l = await processLedger(SEED, ethRequests(1, 0, 7001, ids));
     const id = ids[0] as number;
     const config = l.config('payserv.toml');
     const before = await l.withDb(async (db) => ({ digest: await digest(db), withdrawals: await withdrawals(db) }));
@@ -280,7 +250,7 @@ describe('SIGTERM with calls in flight', { timeout: LONG }, () => {
   it('exits 0 within the grace period; every call is answered or fails as transport; statuses and signed history agree', async () => {
     const ids: number[] = [];
     // 5 pending requests (for Approve), 5 processing (for Process), and 2 more processing for calls made once it is stopping.
-    const l = await processLedger(SEED, requests(12, 5, 7101, ids));
+    const l = await processLedger(SEED, ethRequests(12, 5, 7101, ids));
     const graceMs = 20_000;
     const ps = await l.start(l.config('payserv.toml', { shutdownGraceMs: graceMs }));
     const pscli = ps.client('pscli');
@@ -360,7 +330,7 @@ describe('SIGTERM with calls in flight', { timeout: LONG }, () => {
 describe.runIf(backend() === 'postgres')('SIGTERM with a call stuck past the grace period', { timeout: LONG }, () => {
   it('still exits, soon after the grace period; the stuck call is rolled back whole', async () => {
     const ids: number[] = [];
-    const l = await processLedger(SEED, requests(1, 0, 7151, ids));
+    const l = await processLedger(SEED, ethRequests(1, 0, 7151, ids));
     const id = ids[0] as number;
     const graceMs = 2_000;
     // statement_timeout (30 s in these configs) is what would otherwise end the stuck call, and the stop with it.
@@ -431,7 +401,7 @@ async function warm(c: RpcClient, n: number): Promise<void> {
 describe.runIf(backend() === 'postgres')('two payserv processes on one database and one state directory', { timeout: LONG }, () => {
   it('50 mixed calls on one pending withdrawal split across both: one move; then 20 withdrawals approved through both, each once', async () => {
     const ids: number[] = [];
-    const l = await processLedger(SEED, requests(21, 21, 7201, ids));
+    const l = await processLedger(SEED, ethRequests(21, 21, 7201, ids));
     const [a, b] = await Promise.all([l.start(l.config('a.toml')), l.start(l.config('b.toml'))]);
     expect(a.port).not.toBe(b.port);
     const clients = [a, b].map((ps) => ps.client('pscli', { maxSockets: 40 }));
@@ -521,7 +491,7 @@ await new Locks(db).with(process.env.LOCK_NAME, 'a process about to crash', asyn
 describe.runIf(backend() === 'postgres')('a crashed lock holder', { timeout: LONG }, () => {
   it('leaves no lock behind: once it is killed, the withdrawal is free and Process runs', async () => {
     const ids: number[] = [];
-    const l = await processLedger(SEED, requests(1, 0, 7301, ids));
+    const l = await processLedger(SEED, ethRequests(1, 0, 7301, ids));
     const id = ids[0] as number;
     const ps = await l.start(l.config('payserv.toml'));
     const pscli = ps.client('pscli');

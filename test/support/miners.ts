@@ -5,8 +5,11 @@ import type { Coin, Signed } from '../../src/ledger/records.js';
 import { parseAmount, type Amount } from '../../src/money/amount.js';
 import { creditBlock } from '../../src/writer/blocks.js';
 import { addWallet, signWallet } from '../../src/writer/wallets.js';
-import { requestWithdrawal } from '../../src/writer/withdrawals.js';
 import type { TestPayserv } from './payserv.js';
+import type { Db } from '../../src/db/db.js';
+import type { Signer } from '../../src/pki/signer.js';
+import { loadCoins } from '../../src/store/reads.js';
+import { changeStatus, requestWithdrawal } from '../../src/writer/withdrawals.js';
 
 export const amt = (s: string): Amount => parseAmount(s);
 export const newBlockHash = () => `0x${randomBytes(32).toString('hex')}`;
@@ -46,4 +49,29 @@ export async function request(tp: TestPayserv, m: Miner, o: { amount?: string; f
     amount: amt(o.amount ?? '1'), fee: o.fee ?? m.coin.withdrawalFee,
   }));
   return w.id;
+}
+
+/** For a ledger a payserv process opens: n ETH requests of 1 ETH to fresh signed wallets, the first `pending` of them processed to pending; ids into `out`. */
+export function ethRequests(n: number, pending: number, firstUser: number, out: number[]) {
+  return async (db: Db, l: { signers: { admin: Signer; autopay: Signer; payserv: Signer } }) => {
+    const eth = (await loadCoins(db)).find((c) => c.tag === 'ETH');
+    if (!eth) throw new Error('no ETH coin in the seed');
+    const users = Array.from({ length: n }, (_, i) => firstUser + i);
+    const wallets = [];
+    for (const userId of users) {
+      const w = await addWallet(db, { userId, coinId: eth.id, address: `0x${randomBytes(20).toString('hex')}` });
+      wallets.push(await signWallet(db, l.signers.admin, w.id));
+    }
+    await creditBlock(db, l.signers.admin, eth, {
+      blockHash: `0x${randomBytes(32).toString('hex')}`, shares: users.map((userId) => ({ userId, amount: parseAmount('20') })), poolFee: parseAmount('0.1'),
+    });
+    for (const [i, userId] of users.entries()) {
+      const w = wallets[i] as { id: number; address: string };
+      const r = await db.transaction((tx) => requestWithdrawal(tx, l.signers.autopay, {
+        userId, coinId: eth.id, walletId: w.id, address: w.address, amount: parseAmount('1'), fee: eth.withdrawalFee,
+      }));
+      if (i < pending) await db.transaction((tx) => changeStatus(tx, l.signers.payserv, r.id, 'processing', { status: 'pending', comment: 'waits for a manager' }));
+      out.push(r.id);
+    }
+  };
 }

@@ -17,6 +17,13 @@ export interface RpcProxy {
   dropReplyTo(method: string, times?: number): void;
   /** The next `times` requests calling `method` get HTTP 502 and are NOT forwarded (the node never sees them). */
   failNext(method: string, times?: number): void;
+  /**
+   * The next request calling `method` hangs: 'request' never forwards it (the caller dies before the node
+   * hears of it), 'reply' forwards it and never answers (the node acted; the caller dies before it learns).
+   */
+  hold(method: string, what: 'request' | 'reply'): void;
+  /** How many requests are being held. */
+  held(): number;
   /** While on, every connection is closed at once, unanswered: the node is down. */
   down(on: boolean): void;
   /** Every method seen, in order (batches: each element's method), including those failed or dropped; while down nothing is seen. */
@@ -30,6 +37,9 @@ const FORWARD_TIMEOUT_MS = 30_000;
 export async function startRpcProxy(target: string): Promise<RpcProxy> {
   const drops = new Map<string, number>();
   const fails = new Map<string, number>();
+  const holdRequests = new Map<string, number>();
+  const holdReplies = new Map<string, number>();
+  let holding = 0;
   const calls: string[] = [];
   const sockets = new Set<Socket>();
   let isDown = false;
@@ -67,6 +77,11 @@ export async function startRpcProxy(target: string): Promise<RpcProxy> {
       res.writeHead(502, { 'content-type': 'text/plain' }).end('bad gateway (rpc-proxy failNext)');
       return;
     }
+    if (take(holdRequests, methods)) {
+      holding++;
+      return;
+    }
+    const holdReply = take(holdReplies, methods);
     const drop = take(drops, methods);
     let upstream: Response;
     let text: string;
@@ -82,6 +97,10 @@ export async function startRpcProxy(target: string): Promise<RpcProxy> {
       // The node is unreachable: answer as a gateway would, so the test sees a transport failure.
       if (drop) req.socket.destroy();
       else res.writeHead(502, { 'content-type': 'text/plain' }).end(`bad gateway: ${(e as Error).message}`);
+      return;
+    }
+    if (holdReply) {
+      holding++;
       return;
     }
     if (drop) {
@@ -117,6 +136,11 @@ export async function startRpcProxy(target: string): Promise<RpcProxy> {
     dropReplyTo(method, times = 1) {
       drops.set(method, (drops.get(method) ?? 0) + times);
     },
+    hold(method, what) {
+      const m = what === 'request' ? holdRequests : holdReplies;
+      m.set(method, (m.get(method) ?? 0) + 1);
+    },
+    held: () => holding,
     failNext(method, times = 1) {
       fails.set(method, (fails.get(method) ?? 0) + times);
     },

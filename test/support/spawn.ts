@@ -198,6 +198,8 @@ export interface PayservConfig {
   shutdownGraceMs?: number;
   requestTimeoutMs?: number;
   logLevel?: string;
+  /** More TOML, appended as is (e.g. [coins.ETH]). */
+  extra?: string;
 }
 
 /** Writes a payserv.toml (the state directory and database come from the environment). */
@@ -213,6 +215,7 @@ export function writeConfig(file: string, c: PayservConfig = {}): string {
     `port = ${c.port ?? 0}`,
     `shutdown_grace_ms = ${c.shutdownGraceMs ?? 15_000}`,
     `request_timeout_ms = ${c.requestTimeoutMs ?? 60_000}`,
+    c.extra ?? '',
     '',
   ].join('\n'));
   return file;
