@@ -23,7 +23,7 @@ const LONG = 120_000;
 
 const coinsToml = (url: string) => ['[coins.ETH]', 'chain = "evm"', `node_url = "${url}"`, 'chain_id = 31337', 'min_peers = 0', 'rpc_timeout_ms = 60000', ''].join('\n');
 
-async function call(ps: PayservChild, method: string, id: number): Promise<PayoutResult> {
+async function call(ps: PayservChild, method: 'PayServ.Approve' | 'PayServ.Check', id: number): Promise<PayoutResult> {
   return ps.client('pscli').call<PayoutResult>(method, [id]);
 }
 

@@ -103,3 +103,8 @@ export type Drivers = ReadonlyMap<string, ChainDriver>;
 export class NodeUnavailable extends Error {
   override name = 'NodeUnavailable';
 }
+
+/** Something a driver reads contradicts what payserv recorded (a nonce store behind its local copy): tampering, a fail-stop. */
+export class ChainIntegrityError extends Error {
+  override name = 'ChainIntegrityError';
+}

@@ -1,10 +1,11 @@
 import type { ChainDriver, PayOutput, SignedTx } from '../chains/driver.js';
-import { NodeUnavailable } from '../chains/driver.js';
+import { ChainIntegrityError, NodeUnavailable } from '../chains/driver.js';
+import { problem } from '../ledger/problem.js';
 import type { WithdrawalStatus } from '../ledger/records.js';
 import { formatAmount } from '../money/amount.js';
 import type { PayoutResult } from '../payserv/api.js';
 import type { Payserv } from '../payserv/context.js';
-import { checkpointAfter, refused, result, type Verified } from '../payserv/guard.js';
+import { checkpointAfter, failStop, refused, result, type Verified } from '../payserv/guard.js';
 import { coinSendLock, LockBusy } from '../payserv/locks.js';
 import { move } from '../payserv/moves.js';
 import { changeStatus } from '../writer/withdrawals.js';
@@ -97,6 +98,11 @@ async function payChunk(ps: Payserv, driver: ChainDriver, chunk: Verified[], cal
   } catch (e) {
     if (e instanceof LockBusy) return chunk.map((v) => refused(v.w.id, v.w.status, `coin ${driver.tag} is being paid by another call; try again`));
     if (e instanceof NodeUnavailable) return Promise.all(chunk.map((v) => retryLater(ps, v, `node unreachable: ${e.message}`)));
+    if (e instanceof ChainIntegrityError) {
+      const first = chunk[0] as Verified;
+      const stopped = await failStop(ps, 'pay', [problem('payserv_nonces', first.w.id, 'rolled_back', e.message)], first.w.id, first.w.status);
+      return chunk.map((v) => ({ ...stopped, id: v.w.id, status: v.w.status }));
+    }
     throw e;
   }
   const out: PayoutResult[] = [];

@@ -7,7 +7,7 @@ import type { Queryable } from '../../db/db.js';
 import type { Logger } from '../../log/index.js';
 import { lockNonce, readNonce, storeNonce } from '../../payments/store.js';
 import type { Attempt, Broadcast, ChainDriver, DecodedTx, DriverHealth, PayOutput, Signing, SignedTx, Verdict } from '../driver.js';
-import { NodeUnavailable } from '../driver.js';
+import { ChainIntegrityError, NodeUnavailable } from '../driver.js';
 import { classifySendError, sendErrorText } from './errors.js';
 import { bumpFees, bumpGasPrice, chooseFees, chooseGasPrice, FEE_HISTORY_BLOCKS, FEE_HISTORY_PERCENTILES } from './fees.js';
 import { NonceCache } from './nonce-cache.js';
@@ -165,7 +165,7 @@ export class EvmDriver implements ChainDriver {
   async #allocateNonce(tx: Queryable): Promise<bigint> {
     const db = (await lockNonce(tx, this.#chainKey, this.address)) ?? 0n;
     const local = (await this.#cache.read()) ?? 0n;
-    if (db < local) throw new Error(`the database's next nonce ${db} is behind the local cache's ${local}: the database was rolled back`);
+    if (db < local) throw new ChainIntegrityError(`payserv_nonces: the next nonce of ${this.address} is ${db}, behind the local cache's ${local}: the database was rolled back`);
     const pending = BigInt(await ask('eth_getTransactionCount', () => this.#client.getTransactionCount({ address: this.address as Hex, blockTag: 'pending' })));
     if (pending > db) this.#log.warn({ coin: this.tag, stored: db.toString(), pending: pending.toString() }, 'the hot wallet sent transactions payserv did not record');
     const nonce = pending > db ? pending : db;
