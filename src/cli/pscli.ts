@@ -12,6 +12,7 @@ const loadCommands = (): Promise<CommandModule[]> =>
   Promise.all([
     import('./pscli/db.js'),
     import('./pscli/pki.js'),
+    import('./pscli/hotwallet.js'),
     import('./pscli/ledger.js'),
     import('./pscli/checks.js'),
     import('./pscli/payserv.js'),

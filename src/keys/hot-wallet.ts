@@ -1,6 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { chmod, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { secp256k1 } from '@noble/curves/secp256k1';
+import { privateKeyToAddress } from 'viem/accounts';
+import { familyOf, zcashP2pkhAddress } from '../chains/address.js';
+import { pubkeyHash } from '../chains/zcash/script.js';
+import type { Coin } from '../ledger/records.js';
 import { writeJsonAtomic } from '../state/atomic-file.js';
 
 // Hot-wallet keys: 32 random bytes per coin, only ever in this process's memory once read. Until the
@@ -42,4 +47,16 @@ export async function createHotKey(stateDir: string, tag: string, path = hotKeyP
   await writeJsonAtomic(path, { coin: tag, privateKey: Buffer.from(randomBytes(32)).toString('hex') }, 0o600);
   await chmod(path, 0o600);
   return path;
+}
+
+/** The address a hot-wallet key pays from: the EVM address, or the Zcash transparent P2PKH address of its compressed public key. */
+export function hotWalletAddress(tag: string, key: Uint8Array, network: Coin['network'] = 'mainnet'): string {
+  switch (familyOf(tag)) {
+    case 'evm':
+      return privateKeyToAddress(`0x${Buffer.from(key).toString('hex')}`);
+    case 'zcash':
+      return zcashP2pkhAddress(network, pubkeyHash(secp256k1.getPublicKey(key, true)));
+    case 'manual':
+      throw new HotKeyError(`coin ${tag} is paid by an operator: payserv holds no hot wallet for it`);
+  }
 }
