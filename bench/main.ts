@@ -4,7 +4,10 @@
 //  2. incremental verification of one (user, coin) from its checkpoint with a few new credits, for a
 //     1,000-row history and a BENCH_BIG-row one (the ratio should stay near 1);
 //  3. peak memory of the full check;
-//  4. PayServ.Process throughput: payserv in process, called over mutual TLS (bench/process.ts; BENCH_PROCESS=0 skips it).
+//  4. PayServ.Process throughput: payserv in process, called over mutual TLS (bench/process.ts; BENCH_PROCESS=0 skips it);
+//  5. on-chain payouts: Ethereum Approve → Check on anvil beside the node's raw eth_sendRawTransaction rate (bench/pay-eth.ts;
+//     BENCH_PAY_ETH=0 skips it), and a Zcash SendCoin batch built and signed in process, then end to end on the node
+//     stand-in (bench/pay-zcash.ts; BENCH_PAY_ZCASH=0 skips it).
 // Readable lines on stdout, progress on stderr, and a final JSON summary as the last stdout line.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -25,6 +28,8 @@ import {
   BIG_USER, buildManyAccounts, buildSingleAccounts, creditNewBlocks, FIRST_USER, planManyAccounts, setUpCoin, setUpPki, SMALL_USER,
 } from './ledger.js';
 import { MemorySampler } from './memory.js';
+import { runPayEthSection, type PayEthOutcome } from './pay-eth.js';
+import { runPayZcashSection, type PayZcashOutcome } from './pay-zcash.js';
 import { runProcessSection, type ProcessOutcome } from './process.js';
 import { fmt, heading, line, median, progress, quantile, round, throttled } from './report.js';
 import { loadSettings, USAGE, type BenchSettings } from './settings.js';
@@ -75,6 +80,10 @@ async function runBench(s: BenchSettings, bench: BenchDatabase, stateDir: string
   line('scale (BENCH_CREDITS)', `${fmt.int(plan.credits)} credits over ${fmt.int(plan.accounts)} accounts, ${fmt.int(plan.blockSize)} miners per block`);
   line('single-account histories', `small ${fmt.int(s.smallHistory)} rows, large ${fmt.int(s.bigHistory)} rows (target), ${s.newCredits} new credits after the checkpoint`);
   line('Process throughput (BENCH_PROCESS_*)', s.process ? `${fmt.int(s.processUsers)} ETH users, ${fmt.int(s.processCalls)} calls one at a time and again ${fmt.int(s.processCalls)} 8 at a time` : 'skipped (BENCH_PROCESS=0)');
+  line('Ethereum payouts (BENCH_PAY_ETH*)', s.payEth ? `${fmt.int(s.payEthWithdrawals)} withdrawals Approve -> Check on anvil, ${fmt.int(2 * s.payEthWithdrawals)} raw transfers` : 'skipped (BENCH_PAY_ETH=0)');
+  line('Zcash SendCoin batch (BENCH_PAY_ZCASH*)', s.payZcash
+    ? `${fmt.int(s.payZcashOutputs)} outputs from ${s.payZcashInputs} inputs, ${s.payZcashReps} repetitions of v4 and v5${s.payZcashSendCoin ? ', then SendCoin end to end' : ''}`
+    : 'skipped (BENCH_PAY_ZCASH=0)');
   line('machine', `node ${process.version}, ${cpus().length} CPUs, load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
 
   const pki = await setUpPki(stateDir, db);
@@ -252,6 +261,19 @@ async function runBench(s: BenchSettings, bench: BenchDatabase, stateDir: string
     failures.push(...processOut.failures);
   }
 
+  // ── 8. Ethereum payouts on anvil; 9. a Zcash SendCoin batch ──
+  let payEthOut: PayEthOutcome | null = null;
+  if (s.payEth) {
+    payEthOut = await runPayEthSection(db, bench.where, stateDir, pki, { withdrawals: s.payEthWithdrawals });
+    failures.push(...payEthOut.failures);
+  }
+  let payZcashOut: PayZcashOutcome | null = null;
+  if (s.payZcash) {
+    payZcashOut = await runPayZcashSection(db, bench.where, stateDir, pki,
+      { outputs: s.payZcashOutputs, inputs: s.payZcashInputs, reps: s.payZcashReps, sendCoin: s.payZcashSendCoin });
+    failures.push(...payZcashOut.failures);
+  }
+
   const totalMs = performance.now() - started;
   heading('run');
   line('total run time', fmt.s(totalMs));
@@ -291,6 +313,8 @@ async function runBench(s: BenchSettings, bench: BenchDatabase, stateDir: string
     },
     appendMs: { smallCoinFirstAfterBigHistory: round(coldA, 2), smallCoinFirstPlan: planColdA, bigCoinMedian: round(appendB, 2), bigCoinPlan: planB, smallCoinMedian: round(appendA, 2) },
     process: processOut?.summary ?? null,
+    payEth: payEthOut?.summary ?? null,
+    payZcash: payZcashOut?.summary ?? null,
     totalSeconds: round(totalMs / 1000),
     loadAvgEnd: round(loadavg()[0] as number, 2),
     problems: problemsSeen,

@@ -194,11 +194,18 @@ async function endToEnd(db: Db, stateDir: string, pki: Pki, s: PayZcashSettings,
   const feeZat = estimateTransparentFeeZat(s.inputs, [...addresses.map((a) => zcashAddressScript(NETWORK, a)), hotScript]);
   // payserv's fee_max default refuses batches of more than ~1,000 outputs (their ZIP-317 fee is above it); this times them all the same.
   const driver = new ZcashDriver(settingsFor(node.url, n, feeZat > CONFIG_FEE_MAX_ZAT ? feeZat : CONFIG_FEE_MAX_ZAT), hotKey, { db, log });
-  // Fund the hot wallet with `inputs` equal outputs that together just cover the batch: the driver, taking
-  // the largest first, then needs every one of them, as the in-process batch spends `inputs` inputs.
+  // Fund the hot wallet with `inputs` outputs that together just cover the batch: the driver, taking the
+  // largest first, then needs every one of them, as the in-process batch spends `inputs` inputs. Their
+  // values differ by a zatoshi: the stand-in's funding transactions are v5, whose txid does not commit to
+  // the coinbase script that was meant to tell them apart, so two equal fundings would be one output.
   const total = addresses.reduce((a, _, i) => a + payValue(coin, { id: i, amount: amountOf(i), fee: coin.withdrawalFee }), 0n);
   const each = (total + feeZat) / BigInt(s.inputs) + CHANGE_PER_INPUT_ZAT;
-  for (let i = 0; i < s.inputs; i++) await node.fund(driver.address, each);
+  for (let i = 0; i < s.inputs; i++) await node.fund(driver.address, each + BigInt(i));
+  const funded = node.outputsTo(driver.address).length;
+  if (funded !== s.inputs) {
+    loud(`the stand-in holds ${funded} outputs for the hot wallet after ${s.inputs} fundings`);
+    return null;
+  }
   await driver.start();
   const ps = localPayserv(db, stateDir, pki, log, new Map([[TAG, driver]]), { [TAG]: AUTO });
 

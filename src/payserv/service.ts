@@ -67,6 +67,8 @@ export async function startPayserv(config: Config<'payserv'>, log: Logger, opene
   const paths = pkiPaths(stateDir);
   const signers = { payserv: loadSigner(stateDir, 'payserv'), admin: config.keys.admin ? loadSigner(stateDir, 'admin') : undefined };
   const tls = { certPem: readFileSync(paths.tlsCert('payserv'), 'utf8'), keyPem: readFileSync(paths.tlsKey('payserv'), 'utf8'), caPem: trust.root.toString() };
+  // One connection holds the advisory locks while another does the work: a pool of one would deadlock.
+  if (!opened && config.database.url && config.database.poolSize < 2) throw new Error(`[database] pool_size = ${config.database.poolSize}: payserv needs at least 2 connections`);
   const db: Db = opened ?? (await openDatabase(config.database, stateDir));
   const closeDb = () => (opened ? Promise.resolve() : db.close());
   try {
