@@ -53,6 +53,10 @@ export async function startDrivers(coins: Config<'payserv'>['coins'], deps: Driv
       deps.log.error({ coin: tag, err: e.message }, 'node unreachable at start: payouts of this coin wait until it answers');
     }
     drivers.set(tag, d);
+    // As the original did: a start with payments in flight is worth the operator's eye.
+    const [sending] = await deps.db.query<{ n: number }>(
+      `SELECT count(*)::bigint AS n FROM finances_withdrawal_transaction w JOIN coins_coin c ON c.id = w.coin_id WHERE c.tag = $1 AND w.status = 'sending'`, [tag]);
+    if (sending && sending.n > 0) deps.log.warn({ coin: tag, sending: sending.n }, 'started with withdrawals in sending: Check settles each from the chain');
   }
   return drivers;
 }

@@ -133,7 +133,8 @@ export async function sendCoin(ps: Payserv, tag: string, caller: string): Promis
     if (batch.length) results.push(...(await payWithdrawals(ps, driver, batch, caller)));
   });
   const busy = ids.filter((id) => !results.some((r) => r.id === id));
-  for (const id of busy) results.push(refused(id, null, `withdrawal ${id} is being handled by another call; try again`));
+  const why = (id: number) => (ps.state.enabled ? `withdrawal ${id} is being handled by another call; try again` : `payouts are disabled: ${ps.state.status().reason}`);
+  for (const id of busy) results.push(refused(id, null, why(id)));
   const sending = results.filter((r) => r.reply === 'SENDING').length;
   return { reply: results.some((r) => r.reply === 'ERROR') && sending === 0 ? 'ERROR' : sending ? 'SENDING' : 'SEND_RETRY', coin: coinTag, results,
     message: `${sending} of ${ids.length} withdrawals sent` };

@@ -92,10 +92,7 @@ export class EvmDriver implements ChainDriver {
     if (local !== null && (db ?? 0n) < local) {
       throw new Error(`coin ${this.tag}: the database's next nonce ${db ?? 'none'} is behind the local cache's ${local} (${this.#cache.path}): the database was rolled back`);
     }
-    const [sending] = await this.#db.query<{ n: number }>(
-      `SELECT count(*)::bigint AS n FROM finances_withdrawal_transaction w JOIN coins_coin c ON c.id = w.coin_id WHERE c.tag = $1 AND w.status = 'sending'`, [this.tag]);
     this.#log.info({ coin: this.tag, address: this.address, chainId: id, nextNonce: (db ?? 0n).toString(), pendingCount: pending }, 'ethereum driver ready');
-    if (sending && sending.n > 0) this.#log.warn({ coin: this.tag, sending: sending.n }, 'started with withdrawals in sending: Check decides each from the chain');
   }
 
   async health(): Promise<DriverHealth> {
