@@ -2,7 +2,8 @@
 // asks the chain. Each story ends with exactly one transfer per withdrawal of amount − fee, or with none
 // and the withdrawal in send_error / send_retry, and with clean checks.
 import { afterEach, beforeEach, expect, it } from 'vitest';
-import type { Hex } from 'viem';
+import { randomBytes } from 'node:crypto';
+import { parseTransaction, type Hex } from 'viem';
 import { anvilRpc, dropTransaction, mine, setAutomine, setBalance } from '../src/chains/eth/anvil.js';
 import { EvmDriver } from '../src/chains/eth/driver.js';
 import { parseAmount, sub, toBaseUnits } from '../src/money/amount.js';
@@ -228,6 +229,21 @@ describeOncePerSuite('Ethereum payouts on anvil', () => {
     expect(r.reply).toBe('SEND_RETRY');
     expect(r.message).toMatch(/cap/);
     expect(await t.ledger.db.query('SELECT hash FROM payserv_chain_txs')).toHaveLength(0);
+  });
+
+  it('a chain without EIP-1559 (ETC style): a legacy transaction under the gas price cap, paid once', async () => {
+    const legacy = new EvmDriver({ ...driverSettings(), eip1559: false }, randomBytes(32), { db: t.ledger.db, stateDir: t.ledger.stateDir, log: t.ps.log });
+    await setBalance(url, legacy.address, 10n ** 20n);
+    await legacy.start();
+    t.ps.drivers = new Map([['ETH', legacy]]);
+    const { id, m, value } = await pendingRequest(3001);
+    const r = await approveWithdrawal(t.ps, id, caller);
+    expect(r.reply).toBe('SENDING');
+    const [row] = await t.ledger.db.query<{ raw: string }>('SELECT raw FROM payserv_chain_txs WHERE hash = $1', [r.txHash]);
+    expect(parseTransaction(row?.raw as Hex).type).toBe('legacy');
+    await mine(url, confirmations);
+    expect((await checkWithdrawal(t.ps, id, caller)).reply).toBe('SENT');
+    expect(await balanceOf(url, m.address)).toBe(value);
   });
 
   it('the node is not the configured chain: the driver refuses to start', async () => {
