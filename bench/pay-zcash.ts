@@ -101,7 +101,8 @@ export interface PayZcashOutcome {
   summary: PayZcashSummary | null;
 }
 
-const zat = (z: bigint) => `${fmt.int(Number(z))} zat (${formatAmount(fromBaseUnits(z, 8))} ZEC)`;
+/** Zatoshi, grouped, and in ZEC: exact (a bigint never goes through a float). */
+const zat = (z: bigint) => `${z.toLocaleString('en-US')} zat (${formatAmount(fromBaseUnits(z, 8))} ZEC)`;
 
 /** The in-process batch: `inputs` fake prevouts paying `script`, `outputs` random P2PKH outputs, change back to `script`. */
 function batchOf(script: Uint8Array, inputs: number, outputs: number): { ins: BuildInput[]; outs: BuildOutput[]; feeZat: bigint } {

@@ -74,6 +74,8 @@ describeOncePerSuite('Zcash payouts on the node stand-in', () => {
     expect(r.results.every((x) => x.reply === 'SENDING')).toBe(true);
     const tx = node.received().find((x) => hashes.has(x.txid));
     expect(tx?.tx.outputs.length).toBe(reqs.length + 1);
+    // Two fundings of the same amount are two outputs (each funding transaction has its own txid).
+    expect(node.outputsTo(driver.address).filter((o) => o.height !== null && o.value === 3_000_000_000n).length).toBe(2);
     await node.mine(confirmations);
     for (const q of reqs) expect((await checkWithdrawal(t.ps, q.id, caller)).reply).toBe('SENT');
     for (const q of reqs) expect(node.paidTo(q.m.address)).toBe(q.value);

@@ -25,6 +25,7 @@ import { RpcError } from '../rpc/jsonrpc.js';
 import { getWithdrawal, loadCoins } from '../store/reads.js';
 
 type Out = (s?: string) => void;
+const secs = (t0: number) => `${((performance.now() - t0) / 1000).toFixed(1)} s`;
 
 /** anvil's own chain id, passed explicitly to the node and to payserv's [coins.ETH]. */
 const ANVIL_CHAIN_ID = 31337;
@@ -175,9 +176,9 @@ async function payOnChain(db: Db, running: RunningPayserv, chains: Chains & { ca
   const eth = payouts.filter((p) => p.coin.tag === 'ETH' && ids.pending.includes(p.w.id));
   const zec = payouts.filter((p) => p.coin.tag === 'ZEC' && ids.approved.includes(p.w.id));
   const ethDriver = running.ps.drivers.get('ETH');
-  if (ethDriver) running.ps.drivers = new Map([...running.ps.drivers, ['ETH', checksummedRecipients(ethDriver)]]);
   const zecDriver = running.ps.drivers.get('ZEC');
   if (!ethDriver || !zecDriver) throw new Error('demo: payserv started without its ETH and ZEC drivers');
+  running.ps.drivers = new Map([...running.ps.drivers, ['ETH', checksummedRecipients(ethDriver)]]);
 
   // The hot wallets get what these payouts need, plus the most their fees may cost under payserv's caps.
   const ethFund = sumValues(eth) + BigInt(eth.length) * chains.caps.ethGasMaxWei;
@@ -187,20 +188,23 @@ async function payOnChain(db: Db, running: RunningPayserv, chains: Chains & { ca
   out(`11. payouts on-chain. Hot wallets funded: ETH ${ethDriver.address} with ${formatUnits(ethFund, 18)} ETH (anvil_setBalance), ` +
     `ZEC ${zecDriver.address} with ${formatUnits(zecFund, 8)} ZEC (one output on the stand-in)`);
 
+  let t0 = performance.now();
   for (const p of eth) record(p, await rpc.pscli.call<PayoutResult>('PayServ.Approve', [p.w.id]));
-  out(`    manager → PayServ.Approve on ${eth.length} pending ETH requests: ${tallyOf(eth)} (one transaction each)`);
+  out(`    manager → PayServ.Approve on ${eth.length} pending ETH requests: ${tallyOf(eth)} (one transaction each) in ${secs(t0)}`);
+  t0 = performance.now();
   const batch = await rpc.backend.call<SendCoinResult>('PayServ.SendCoin', ['ZEC']);
   for (const r of batch.results) {
     const p = zec.find((z) => z.w.id === r.id);
     if (p) record(p, r);
   }
   const zecHashes = new Set(batch.results.map((r) => r.txHash).filter((h) => h));
-  out(`    back end → PayServ.SendCoin("ZEC"): REPLY: [${batch.reply}] ${batch.message ?? ''}, ${zecHashes.size} transaction${zecHashes.size === 1 ? '' : 's'}`);
+  out(`    back end → PayServ.SendCoin("ZEC"): REPLY: [${batch.reply}] ${batch.message ?? ''}, ${zecHashes.size} transaction${zecHashes.size === 1 ? '' : 's'} in ${secs(t0)}`);
 
   const confirmations = (tag: string) => [...coins.values()].find((c) => c.tag === tag)?.confirmations ?? 1;
   await mineEth(chains.anvil.url, confirmations('ETH'));
   await chains.zcash.mine(confirmations('ZEC'));
   const sent = [...eth, ...zec];
+  t0 = performance.now();
   for (let round = 1; round <= CHECK_ROUNDS_MAX; round++) {
     const open = sent.filter((p) => p.last?.reply === 'SENDING');
     if (!open.length) break;
@@ -211,7 +215,7 @@ async function payOnChain(db: Db, running: RunningPayserv, chains: Chains & { ca
     }
     for (const p of open) record(p, await rpc.pscli.call<PayoutResult>('PayServ.Check', [p.w.id]));
   }
-  out(`    mined ${confirmations('ETH')} ETH and ${confirmations('ZEC')} ZEC blocks (the coins' confirmations); operator → PayServ.Check on ${sent.length}: ${tallyOf(sent)}`);
+  out(`    mined ${confirmations('ETH')} ETH and ${confirmations('ZEC')} ZEC blocks (the coins' confirmations); operator → PayServ.Check on ${sent.length}: ${tallyOf(sent)} in ${secs(t0)}`);
   showPaid(sent, out);
 
   const ethAgrees = await chainAgrees(eth, async (a) => BigInt(String(await anvilRpc(chains.anvil.url, 'eth_getBalance', [a, 'latest']))));

@@ -151,13 +151,14 @@ export class StandinChain {
   fund(script: Uint8Array, zat: bigint): { txid: string; vout: number } {
     if (zat <= 0n || zat > MAX_MONEY_ZAT) throw new RangeError(`fund: ${zat} zat is out of range`);
     const height = this.tip.height + 1;
-    // The height and a counter in the coinbase script make every funding transaction's txid unique.
+    // A v5 txid does not cover scriptSigs: the expiry height (a coinbase's must be its block's height,
+    // NU5) makes each funding transaction's txid unique, one block each.
     const scriptSig = new ByteWriter().u8(4).u32(height).u8(4).u32(++this.fundings).finish();
     const tx: TxV5 = {
       version: 5,
       consensusBranchId: this.branchId,
       lockTime: 0,
-      expiryHeight: 0,
+      expiryHeight: height,
       inputs: [{ prevout: { txid: NULL_TXID, index: COINBASE_INDEX }, scriptSig, sequence: 0xffffffff }],
       outputs: [{ value: zat, scriptPubKey: script }],
       sapling: null,
