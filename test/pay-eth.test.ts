@@ -3,7 +3,7 @@
 // and the withdrawal in send_error / send_retry, and with clean checks.
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
-import { parseTransaction, type Hex } from 'viem';
+import { getAddress, parseTransaction, type Hex } from 'viem';
 import { anvilRpc, dropTransaction, mine, setAutomine, setBalance } from '../src/chains/eth/anvil.js';
 import { EvmDriver } from '../src/chains/eth/driver.js';
 import { parseAmount, sub, toBaseUnits } from '../src/money/amount.js';
@@ -61,7 +61,8 @@ async function statusOf(id: number): Promise<{ status: string; tx_hash: string |
 
 describeOncePerSuite('Ethereum payouts on anvil', () => {
   it('a single payout: SENDING at once, SENT after the confirmations, exactly amount − fee to the wallet', async () => {
-    const { id, m, value } = await pendingRequest(2001, '1.25');
+    // An EIP-55 (mixed-case) address, as wallets usually carry.
+    const { id, m, value } = await pendingRequest(2001, '1.25', getAddress(ethAddress()));
     const before = await minedCount(url, driver.address);
     const r = await approveWithdrawal(t.ps, id, caller);
     expect(r.reply).toBe('SENDING');

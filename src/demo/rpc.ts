@@ -2,8 +2,6 @@
 // admin back end and by an operator's pscli, with an attack that stops payouts, and withdrawals paid
 // on-chain: ETH on anvil (a local Ethereum node), ZEC on the Zcash node stand-in.
 import { readFileSync } from 'node:fs';
-import { getAddress } from 'viem';
-import type { ChainDriver, DecodedTx } from '../chains/driver.js';
 import { anvilRpc, mine as mineEth, setBalance, startAnvil, type Anvil } from '../chains/eth/anvil.js';
 import { startZcashStandin, type ZcashStandin } from '../chains/zcash/standin.js';
 import { loadConfig, type Config } from '../config/load.js';
@@ -178,7 +176,6 @@ async function payOnChain(db: Db, running: RunningPayserv, chains: Chains & { ca
   const ethDriver = running.ps.drivers.get('ETH');
   const zecDriver = running.ps.drivers.get('ZEC');
   if (!ethDriver || !zecDriver) throw new Error('demo: payserv started without its ETH and ZEC drivers');
-  running.ps.drivers = new Map([...running.ps.drivers, ['ETH', checksummedRecipients(ethDriver)]]);
 
   // The hot wallets get what these payouts need, plus the most their fees may cost under payserv's caps.
   const ethFund = sumValues(eth) + BigInt(eth.length) * chains.caps.ethGasMaxWei;
@@ -225,29 +222,6 @@ async function payOnChain(db: Db, running: RunningPayserv, chains: Chains & { ca
   const clean = await rpc.pscli.call<{ clean: boolean }>('Check.BalanceErrors');
   out(`    operator → Check.BalanceErrors after the payouts: ${clean.clean ? 'clean' : 'PROBLEMS'}`);
   return ethAgrees.ok && zecAgrees.ok && clean.clean && sent.every((p) => p.last?.reply === 'SENT');
-}
-
-/**
- * WORKAROUND, to remove once payserv is fixed: EvmDriver.decode (src/chains/eth/driver.ts) gives the
- * recipient as the transaction's bytes spell it, in lower case, and Check (src/payments/check.ts)
- * compares it with the withdrawal's address string for string; the seeded wallets are EIP-55
- * (mixed case), so every Check would fail-stop payserv after the payment was mined. This driver
- * gives the recipient in its EIP-55 form; everything else is the driver payserv started.
- */
-function checksummedRecipients(driver: ChainDriver): ChainDriver {
-  return new Proxy(driver, {
-    get(target, key) {
-      if (key === 'decode') {
-        return (raw: string): DecodedTx => {
-          const d = target.decode(raw);
-          return { ...d, outputs: d.outputs.map((o) => ({ ...o, address: getAddress(o.address) })) };
-        };
-      }
-      // The driver's methods use its private fields: they must run on the driver itself, not on the proxy.
-      const v: unknown = Reflect.get(target, key, target);
-      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
-    },
-  });
 }
 
 /** The most one payment's fee may cost under payserv's [coins] tables, in base units. */

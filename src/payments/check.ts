@@ -17,6 +17,12 @@ import { feeShares, payValue } from './value.js';
 // once stale, replaced (same nonce, higher fees). A node that cannot be asked changes nothing.
 
 /**
+ * EVM addresses are case-insensitive (mixed case is only a checksum); a base58 address that differs only
+ * in case fails its own checksum, and the wallet's address is signed: so comparing without case is exact.
+ */
+const sameAddress = (a: string, b: string) => a.toLowerCase() === b.toLowerCase();
+
+/**
  * The stored attempts of the withdrawal's current payment, each checked against its signed hash and
  * its withdrawal: bytes that are missing, hash to something else or pay someone else were tampered with.
  */
@@ -35,7 +41,7 @@ async function storedAttempts(ps: Payserv, driver: ChainDriver, v: Verified): Pr
       return bad(`stored transaction ${a.hash}: ${(e as Error).message}`);
     }
     if (d.hash !== a.hash) return bad(`stored bytes of ${a.hash} hash to ${d.hash}`);
-    if (!d.outputs.some((o) => o.address === v.w.address && o.value === value)) return bad(`stored transaction ${a.hash} does not pay withdrawal ${v.w.id} (${v.w.address})`);
+    if (!d.outputs.some((o) => sameAddress(o.address, v.w.address) && o.value === value)) return bad(`stored transaction ${a.hash} does not pay withdrawal ${v.w.id} (${v.w.address})`);
   }
   return { attempts: found };
 }
