@@ -61,7 +61,7 @@ export function anvilBinaryPath(): string {
   try {
     manifest = createRequire(import.meta.url).resolve(`${pkg}/package.json`);
   } catch {
-    throw new Error(`anvil: the package ${pkg} is not installed (npm install installs it as an optional dependency of @foundry-rs/anvil on this platform)`);
+    throw new Error(`anvil: the package ${pkg} is not installed (this project pins Foundry's linux x64 build as an optional dependency: the registry here serves no other)`);
   }
   const bin = join(dirname(manifest), 'bin', process.platform === 'win32' ? 'anvil.exe' : 'anvil');
   if (!existsSync(bin)) throw new Error(`anvil: ${pkg} is installed but its binary ${bin} is missing`);
