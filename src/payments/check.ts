@@ -1,6 +1,5 @@
 import type { Attempt, ChainDriver, Verdict } from '../chains/driver.js';
 import { NodeUnavailable } from '../chains/driver.js';
-import { problem, type Problem } from '../ledger/problem.js';
 import type { PayoutResult } from '../payserv/api.js';
 import type { Payserv } from '../payserv/context.js';
 import { checkpointAfter, failStop, result, type Verified } from '../payserv/guard.js';
@@ -9,45 +8,16 @@ import { move } from '../payserv/moves.js';
 import { changeStatus } from '../writer/withdrawals.js';
 import { currentPayment } from './attempts.js';
 import { broadcastStored } from './pay.js';
-import { attemptsByHash, insertAttempt, paymentOf } from './store.js';
-import { feeShares, payValue } from './value.js';
+import { insertAttempt, paymentOf } from './store.js';
+import { storedAttempts } from './stored.js';
+import { feeShares } from './value.js';
 
 // Check: the chain's word on a withdrawal in `sending`. Confirmed → sent; provably never paid →
 // send_error; otherwise it stays sending, and what the node lost is rebroadcast (the same bytes) or,
 // once stale, replaced (same nonce, higher fees). A node that cannot be asked changes nothing.
 
-/**
- * EVM addresses are case-insensitive (mixed case is only a checksum); a base58 address that differs only
- * in case fails its own checksum, and the wallet's address is signed: so comparing without case is exact.
- */
-const sameAddress = (a: string, b: string) => a.toLowerCase() === b.toLowerCase();
-
-/**
- * The stored attempts of the withdrawal's current payment, each checked against its signed hash and
- * its withdrawal: bytes that are missing, hash to something else or pay someone else were tampered with.
- */
-async function storedAttempts(ps: Payserv, driver: ChainDriver, v: Verified): Promise<{ attempts: Attempt[] } | { problems: Problem[] }> {
-  const hashes = currentPayment(v.history);
-  const bad = (why: string) => ({ problems: [problem('payserv_chain_txs', v.w.id, 'payment', why)] });
-  if (hashes.length === 0 || !hashes.includes(v.w.txHash ?? '')) return bad(`withdrawal ${v.w.id} is sending but its signed history names no transaction`);
-  const { found, missing } = await attemptsByHash(ps.db, hashes);
-  if (missing.length) return bad(`the stored bytes of transaction ${missing[0]} (signed in withdrawal ${v.w.id}'s history) are missing`);
-  const value = payValue(v.coin, v.w);
-  for (const a of found) {
-    let d;
-    try {
-      d = driver.decode(a.raw);
-    } catch (e) {
-      return bad(`stored transaction ${a.hash}: ${(e as Error).message}`);
-    }
-    if (d.hash !== a.hash) return bad(`stored bytes of ${a.hash} hash to ${d.hash}`);
-    if (!d.outputs.some((o) => sameAddress(o.address, v.w.address) && o.value === value)) return bad(`stored transaction ${a.hash} does not pay withdrawal ${v.w.id} (${v.w.address})`);
-  }
-  return { attempts: found };
-}
-
 export async function checkPayment(ps: Payserv, driver: ChainDriver, v: Verified): Promise<PayoutResult> {
-  const stored = await storedAttempts(ps, driver, v);
+  const stored = await storedAttempts(ps, driver, v, currentPayment(v.history));
   if ('problems' in stored) return failStop(ps, 'Check', stored.problems, v.w.id, v.w.status);
   let verdict: Verdict;
   try {

@@ -10,7 +10,8 @@ import { coinSendLock, LockBusy } from '../payserv/locks.js';
 import { move } from '../payserv/moves.js';
 import { changeStatus } from '../writer/withdrawals.js';
 import { paymentsOf } from './attempts.js';
-import { attemptsByHash, insertAttempt, noteBroadcast } from './store.js';
+import { insertAttempt, noteBroadcast } from './store.js';
+import { storedAttempts } from './stored.js';
 import { feeShares, payValue } from './value.js';
 
 // Paying verified withdrawals on-chain, under the write-ahead rule: the transaction is signed, stored
@@ -60,11 +61,11 @@ async function notSent(ps: Payserv, v: Verified, why: string): Promise<PayoutRes
  */
 async function earlierPayments(ps: Payserv, driver: ChainDriver, v: Verified): Promise<PayoutResult | null> {
   for (const hashes of paymentsOf(v.history)) {
-    const { found, missing } = await attemptsByHash(ps.db, hashes);
-    if (missing.length) return refused(v.w.id, v.w.status, `the stored bytes of earlier transaction ${missing[0]} are missing: it cannot be proved unpaid`);
+    const stored = await storedAttempts(ps, driver, v, hashes);
+    if ('problems' in stored) return failStop(ps, 'pay', stored.problems, v.w.id, v.w.status);
     let verdict;
     try {
-      verdict = await driver.verdict(found, { now: ps.now(), confirmations: v.coin.confirmations });
+      verdict = await driver.verdict(stored.attempts, { now: ps.now(), confirmations: v.coin.confirmations });
     } catch (e) {
       return refused(v.w.id, v.w.status, `cannot ask the chain about earlier transaction ${hashes[0]}: ${(e as Error).message}`);
     }
