@@ -189,12 +189,8 @@ export class ZcashDriver implements ChainDriver {
     }
     // Known to no block and no mempool: once the chain is past its expiry height (deep enough), it never can be mined.
     const tip = await ask(() => this.#rpc.getBlockCount());
-    const expired = attempts.filter((a) => {
-      const h = parseTx(fromHex(a.raw, 'stored transaction')).expiryHeight;
-      return tip - h + 1 >= needed;
-    });
-    if (expired.length === attempts.length) {
-      const heights = attempts.map((a) => parseTx(fromHex(a.raw, 'stored transaction')).expiryHeight);
+    const heights = attempts.map((a) => parseTx(fromHex(a.raw, 'stored transaction')).expiryHeight);
+    if (heights.every((h) => tip - h + 1 >= needed)) {
       return { kind: 'failed', hash: attempts[attempts.length - 1]?.hash ?? null, fee: 0n,
         proof: `transaction ${attempts.map((a) => a.hash).join(', ')} expired at height ${Math.max(...heights)}; the chain is at ${tip} and the node has it in no block and not in its mempool` };
     }
