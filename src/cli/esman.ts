@@ -1,3 +1,26 @@
-import { notBuilt } from './not-built.js';
+// esman: the encrypted key store's manager. Errors are one line `esman: …` with no secret; exit 1 when
+// esman refused (wrong passphrase, altered file, missing item), 2 for a bad command line.
+import { Command, CommanderError } from 'commander';
+import { EsmanError } from '../esman/errors.js';
+import { register, type EsmanIo } from './esman/commands.js';
+import { EXIT, errorLine } from './exit.js';
 
-export const main = notBuilt('esman', 5, 'the encrypted secret store manager');
+export async function main(argv: string[], io: EsmanIo = { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr }): Promise<number> {
+  const program = new Command('esman')
+    .description('encrypted key store: Shamir-shared master key, named items, key hand-over to payserv')
+    .exitOverride()
+    .configureOutput({
+      writeOut: (s) => void io.stdout.write(s),
+      writeErr: (s) => void io.stderr.write(s),
+      outputError: (s, write) => write(`esman: ${s.replace(/^error: /, '')}`),
+    });
+  register(program, io);
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return EXIT.OK;
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode === 0 ? EXIT.OK : EXIT.USAGE;
+    io.stderr.write(`${errorLine('esman', e)}\n`);
+    return e instanceof EsmanError ? EXIT.PROBLEMS : EXIT.RUNTIME;
+  }
+}

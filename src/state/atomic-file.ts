@@ -35,20 +35,17 @@ export async function ensureDir(dir: string): Promise<void> {
 }
 
 /**
- * Crash-safe replace of `path` with `value` as JSON: a temp file in the same directory (so rename is
- * atomic), fsync, rename, then fsync of the directory so the rename is durable. Creates parent directories.
+ * Crash-safe replace of `path` with `data`: a temp file in the same directory (so rename is atomic),
+ * fsync, rename, then fsync of the directory so the rename is durable. Creates parent directories.
  */
-export async function writeJsonAtomic(path: string, value: unknown, mode = 0o600): Promise<void> {
-  const text = JSON.stringify(value);
-  // readJson answers null for a missing file, so null is not a value a file may hold.
-  if (typeof text !== 'string' || value === null) throw new AtomicFileError(`cannot write ${path}: the value is null or has no JSON form`);
+export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
   const dir = dirname(path);
   const tmp = join(dir, `.${randomBytes(6).toString('hex')}.tmp`);
   try {
     await ensureDir(dir);
     const fh = await open(tmp, 'wx', mode);
     try {
-      await fh.writeFile(text, 'utf8');
+      await fh.writeFile(data);
       await fh.sync();
     } finally {
       await fh.close();
@@ -63,6 +60,14 @@ export async function writeJsonAtomic(path: string, value: unknown, mode = 0o600
   } catch (e) {
     throw new AtomicFileError(`cannot write ${path}: fsync of its directory failed: ${(e as Error).message}`);
   }
+}
+
+/** writeFileAtomic of `value` as JSON. */
+export async function writeJsonAtomic(path: string, value: unknown, mode = 0o600): Promise<void> {
+  const text = JSON.stringify(value);
+  // readJson answers null for a missing file, so null is not a value a file may hold.
+  if (typeof text !== 'string' || value === null) throw new AtomicFileError(`cannot write ${path}: the value is null or has no JSON form`);
+  await writeFileAtomic(path, text, mode);
 }
 
 /** The parsed JSON in `path`; null when the file does not exist. Unreadable, invalid JSON or a bare null: an error naming the file. */

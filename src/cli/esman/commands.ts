@@ -1,0 +1,206 @@
+// esman's commands, in the original's shape (esman -init -number 3 -threshold 2 -directory D, …) with long options.
+import { randomBytes } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { InvalidArgumentError, type Command } from 'commander';
+import { familyOf } from '../../chains/address.js';
+import { EsmanError, wipe } from '../../esman/errors.js';
+import { checkItemName, coinItem, encodeCoinItem } from '../../esman/items.js';
+import { DEFAULT_SCRYPT, describeScrypt, SCRYPT_BOUNDS, type ScryptParams } from '../../esman/kdf.js';
+import { loopbackEndpoint } from '../../esman/loopback.js';
+import { KEY_REQUEST_PROMPT, startManager } from '../../esman/manager.js';
+import { hex, keyIdOf, newMasterKey } from '../../esman/master-key.js';
+import { writeShares } from '../../esman/shares.js';
+import { checkSplit } from '../../esman/shamir.js';
+import { KeyStore, readIndex } from '../../esman/store-file.js';
+import { hotWalletAddress } from '../../keys/hot-wallet.js';
+import { LineReader, passphrases, type Passphrases } from './input.js';
+import { refuseExisting, unlock, withStore } from './unlock.js';
+
+export interface EsmanIo {
+  stdin: NodeJS.ReadStream;
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream;
+}
+
+const int = (name: string) => (v: string) => {
+  if (!/^\d{1,9}$/.test(v)) throw new InvalidArgumentError(`${name} ${JSON.stringify(v)}: expected a whole number`);
+  return Number(v);
+};
+
+interface Common {
+  dir: string;
+  storage: string;
+  passphraseFd?: number;
+}
+
+function kdfOf(cost: number | undefined): ScryptParams {
+  const k = { ...DEFAULT_SCRYPT, ...(cost === undefined ? {} : { log2N: cost }) };
+  const [lo, hi] = SCRYPT_BOUNDS.log2N;
+  if (k.log2N < lo || k.log2N > hi) throw new EsmanError(`--kdf-cost ${k.log2N}: expected ${lo}..${hi} (log2 of scrypt's N; default ${DEFAULT_SCRYPT.log2N})`);
+  return k;
+}
+
+async function newShares(dir: string, master: Uint8Array, o: { shares: number; threshold: number; kdfCost?: number }, input: Passphrases, say: (s: string) => void): Promise<void> {
+  checkSplit(o.shares, o.threshold);
+  const kdf = kdfOf(o.kdfCost);
+  say(`splitting master key ${hex(keyIdOf(master)).slice(0, 16)} into ${o.shares} shares, ${o.threshold} needed; each sealed with AES-256-GCM under ${describeScrypt(kdf)}`);
+  const paths = await writeShares(resolve(dir), master, { shares: o.shares, threshold: o.threshold, kdf }, (i) => input.askNew(`share ${i} of ${o.shares}`));
+  say(`wrote ${paths.join(', ')}: give each to its operator`);
+}
+
+/** Files of `dir` as items named after them: the way an operator brings TLS pairs, signing keys, Coin.<TAG>.JSON, DB.JSON. */
+function itemsFrom(dir: string): Array<[string, Buffer]> {
+  let names: string[];
+  try {
+    names = readdirSync(dir).sort();
+  } catch (e) {
+    throw new EsmanError(`--from ${dir} cannot be read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  const files = names.filter((n) => statSync(join(dir, n)).isFile());
+  if (!files.length) throw new EsmanError(`--from ${dir} holds no files to store`);
+  for (const n of files) checkItemName(n);
+  return files.map((n) => [n, readFileSync(join(dir, n))]);
+}
+
+function readItemFile(path: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (e) {
+    throw new EsmanError(`${path} cannot be read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+}
+
+export function register(program: Command, io: EsmanIo): void {
+  const say = (s: string) => void io.stdout.write(`${s}\n`);
+  const input = (o: { passphraseFd?: number }) => passphrases(o.passphraseFd, io.stdin, io.stderr as never);
+  const shared = (c: Command, withStorage = true) => {
+    c.requiredOption('--dir <D>', 'directory of the share files 1.ss, 2.ss, …');
+    if (withStorage) c.requiredOption('--storage <FILE>', 'the encrypted store file');
+    return c.option('--passphrase-fd <N>', 'read passphrases one per line from this file descriptor (automation) instead of the terminal', int('--passphrase-fd'));
+  };
+  const split = (c: Command) => c
+    .requiredOption('--shares <N>', 'number of shares (operators)', int('--shares'))
+    .requiredOption('--threshold <T>', 'shares needed to rebuild the key', int('--threshold'))
+    .option('--kdf-cost <log2N>', `scrypt cost as log2 of N (${SCRYPT_BOUNDS.log2N[0]}..${SCRYPT_BOUNDS.log2N[1]}; default ${DEFAULT_SCRYPT.log2N}: 128 MiB per share)`, int('--kdf-cost'));
+
+  split(shared(program.command('init'), false).description('make a new master key and split it into passphrase-sealed shares D/1.ss … D/N.ss'))
+    .action(async (o: Common & { shares: number; threshold: number; kdfCost?: number }) => {
+      const master = newMasterKey();
+      try {
+        await newShares(o.dir, master, o, input(o), say);
+      } finally {
+        wipe(master);
+      }
+    });
+
+  shared(program.command('create')).description('create the store from the files of a directory (each file an item named after it)')
+    .requiredOption('--from <DIR>', 'directory of item files (keep it on tmpfs; remove it afterwards)')
+    .action(async (o: Common & { from: string }) => {
+      refuseExisting(existsSync(o.storage), o.storage);
+      const items = itemsFrom(o.from);
+      const u = await unlock(o.dir, input(o), say);
+      const store = KeyStore.empty(o.storage);
+      try {
+        for (const [name, value] of items) store.set(name, value);
+        await store.save(u.master);
+        say(`created ${o.storage} with ${items.length} items under key ${u.keyId.slice(0, 16)}`);
+      } finally {
+        store.close();
+        wipe(u.master, ...items.map(([, v]) => v));
+      }
+    });
+
+  program.command('list').description('names and sizes of the items (never their values); needs no key')
+    .requiredOption('--storage <FILE>', 'the encrypted store file')
+    .action(async (o: { storage: string }) => {
+      const { keyId, items } = await readIndex(o.storage);
+      say(`${o.storage}: ${items.length} items, key ${keyId.slice(0, 16)}`);
+      for (const i of items) say(`${i.name}\t${i.size} bytes`);
+    });
+
+  shared(program.command('add')).description('add an item from a file (an existing item is replaced only with --replace)')
+    .argument('<NAME>').argument('<FILE>')
+    .option('--replace', 'replace an item of that name')
+    .action(async (name: string, file: string, o: Common & { replace?: boolean }) => {
+      checkItemName(name);
+      const value = readItemFile(file);
+      await withStore(o.dir, o.storage, input(o), say, async (store, master) => {
+        if (store.has(name) && !o.replace) throw new EsmanError(`${o.storage} already has ${name}: add --replace to replace it`);
+        store.set(name, value);
+        await store.save(master);
+      });
+      wipe(value);
+      say(`added ${name} (${value.length} bytes) to ${o.storage}`);
+    });
+
+  shared(program.command('delete')).description('delete an item').argument('<NAME>')
+    .action(async (name: string, o: Common) => {
+      await withStore(o.dir, o.storage, input(o), say, async (store, master) => {
+        store.delete(name);
+        await store.save(master);
+      });
+      say(`deleted ${name} from ${o.storage}`);
+    });
+
+  shared(program.command('wallet')).description('generate a coin\'s hot-wallet key inside the store (item Coin.<TAG>.JSON) and print the address to fund')
+    .requiredOption('--coin <TAG>', 'ETH, ETC or ZEC')
+    .option('--network <net>', 'Zcash network: mainnet or testnet', 'mainnet')
+    .action(async (o: Common & { coin: string; network: string }) => {
+      if (!/^[A-Z0-9]{2,10}$/.test(o.coin) || familyOf(o.coin) === 'manual') throw new EsmanError(`--coin ${o.coin}: payserv holds hot wallets for ETH, ETC and ZEC only`);
+      if (o.network !== 'mainnet' && o.network !== 'testnet') throw new EsmanError(`--network ${o.network}: expected mainnet or testnet`);
+      const key = new Uint8Array(randomBytes(32));
+      const address = hotWalletAddress(o.coin, key, o.network);
+      await withStore(o.dir, o.storage, input(o), say, async (store, master) => {
+        if (store.has(coinItem(o.coin))) throw new EsmanError(`${o.storage} already has ${coinItem(o.coin)}: a hot-wallet key is never replaced here`);
+        const value = encodeCoinItem({ coin: o.coin, privateKey: key, address });
+        store.set(coinItem(o.coin), value);
+        wipe(value);
+        await store.save(master);
+      });
+      wipe(key);
+      say(`${coinItem(o.coin)}: hot wallet ${address} (fund this address)`);
+    });
+
+  split(shared(program.command('rekey'))).description('new master key and new shares for the same items; the old shares stop working')
+    .requiredOption('--new-dir <D2>', 'where the new shares go (must hold none)')
+    .action(async (o: Common & { newDir: string; shares: number; threshold: number; kdfCost?: number }) => {
+      checkSplit(o.shares, o.threshold);
+      const pass = input(o);
+      await withStore(o.dir, o.storage, pass, say, async (store) => {
+        const master = newMasterKey();
+        try {
+          // New shares first: until the store is rewritten the old key still opens it, so a crash loses nothing.
+          await newShares(o.newDir, master, o, pass, say);
+          await store.save(master);
+          say(`${o.storage} resealed under key ${hex(keyIdOf(master)).slice(0, 16)}; the shares in ${o.dir} no longer open it`);
+        } finally {
+          wipe(master);
+        }
+      });
+    });
+
+  shared(program.command('manager')).description('rebuild the key and hand it to a starting payserv on loopback, each time an operator types "y"')
+    .option('--listen <host:port>', 'loopback address to listen on', '127.0.0.1:7444')
+    .option('--count <N>', 'keys to hand out before exiting', int('--count'), 1)
+    .action(async (o: Common & { listen: string; count: number }) => {
+      const { host, port } = loopbackEndpoint(o.listen, '--listen');
+      if (o.count < 1) throw new EsmanError('--count: expected at least 1');
+      await withStore(o.dir, o.storage, input(o), say, async (store, master) => {
+        say(`${o.storage} opens with this key: ${store.list().length} items`);
+        const answers = new LineReader(io.stdin);
+        const m = await startManager({
+          master, host, port, count: o.count, say,
+          async ask(peer) {
+            io.stdout.write(KEY_REQUEST_PROMPT(peer));
+            return (await answers.next())?.trim() === 'y';
+          },
+        });
+        say(`listening on ${m.host}:${m.port} for ${o.count} key request(s)`);
+        await m.done;
+        say('done: the key is wiped from memory');
+      });
+      // stdin may stay open (a terminal): nothing more is read from it.
+      io.stdin.destroy();
+    });
+}

@@ -1,0 +1,62 @@
+// What the store holds, by name, in the original's style (DBGW.TLS.KEY, Coin.ETH.JSON). Configuration
+// files name these items; the values (keys, passwords) live only in the store and in process memory.
+import { z } from 'zod';
+import type { SignerRole, TlsIdentity } from '../pki/roles.js';
+import { EsmanError } from './errors.js';
+
+const ITEM_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
+
+export function checkItemName(name: string): void {
+  if (!ITEM_NAME.test(name)) throw new EsmanError(`item name ${JSON.stringify(name)}: expected letters, digits, '.', '_' or '-' (at most 100), e.g. Coin.ETH.JSON`);
+}
+
+export const signerItems = (role: SignerRole) => ({ cert: `${role}.SIGN.CRT`, key: `${role}.SIGN.KEY` });
+export const tlsItems = (identity: TlsIdentity) => ({ cert: `${identity}.TLS.CRT`, key: `${identity}.TLS.KEY` });
+export const coinItem = (tag: string) => `Coin.${tag}.JSON`;
+/** The database parameters dbgw is given once the store is open. */
+export const DATABASE_ITEM = 'DB.JSON';
+
+const coinSchema = z.strictObject({
+  coin: z.string(),
+  privateKey: z.string().regex(/^[0-9a-f]{64}$/),
+  /** The address the key pays from, as the operator funded it: checked against the key on load. */
+  address: z.string().optional(),
+});
+
+export interface CoinItem {
+  coin: string;
+  privateKey: Uint8Array;
+  address?: string;
+}
+
+/** A coin's hot-wallet item; errors name the item and the field, never the value. */
+export function parseCoinItem(value: Uint8Array, name: string, tag: string): CoinItem {
+  let parsed: z.infer<typeof coinSchema>;
+  try {
+    parsed = coinSchema.parse(JSON.parse(Buffer.from(value).toString('utf8')));
+  } catch {
+    throw new EsmanError(`store item ${name} is not {"coin", "privateKey": 64 hex digits, "address"?}`);
+  }
+  if (parsed.coin !== tag) throw new EsmanError(`store item ${name} is the key of coin ${parsed.coin}, not ${tag}`);
+  return { coin: parsed.coin, privateKey: Uint8Array.from(Buffer.from(parsed.privateKey, 'hex')), ...(parsed.address ? { address: parsed.address } : {}) };
+}
+
+export const encodeCoinItem = (c: CoinItem): Buffer =>
+  Buffer.from(JSON.stringify({ coin: c.coin, privateKey: Buffer.from(c.privateKey).toString('hex'), ...(c.address ? { address: c.address } : {}) }), 'utf8');
+
+const databaseSchema = z.strictObject({ url: z.string().regex(/^postgres(ql)?:\/\//) });
+
+export function parseDatabaseItem(value: Uint8Array, name = DATABASE_ITEM): { url: string } {
+  try {
+    return databaseSchema.parse(JSON.parse(Buffer.from(value).toString('utf8')));
+  } catch {
+    throw new EsmanError(`store item ${name} is not {"url": "postgres://…"}`);
+  }
+}
+
+/** PEM text of an item, checked to look like PEM so a swapped item fails here with its name. */
+export function pemItem(value: Uint8Array, name: string): string {
+  const text = Buffer.from(value).toString('utf8');
+  if (!/^-----BEGIN [A-Z0-9 ]+-----/.test(text.trimStart())) throw new EsmanError(`store item ${name} is not PEM`);
+  return text;
+}

@@ -1,0 +1,101 @@
+// esman manager: holds the rebuilt master key and hands it, sealed, to a payserv that asks on loopback,
+// each time an operator types "y". After `count` keys it stops listening and wipes the key.
+import { createServer, type Server, type Socket } from 'node:net';
+import { EsmanError, wipe } from './errors.js';
+import { LINE_BYTES_MAX, PROTOCOL, fingerprint, requestSchema, sealKey, type KeyRequest } from './transfer.js';
+import { readLine, writeLine } from './lines.js';
+import { isLoopback } from './loopback.js';
+
+export const KEY_REQUEST_PROMPT = (peer: string) => `key request from ${peer}, type "y" if you allow this, anything else if not: `;
+
+export interface ManagerOptions {
+  master: Uint8Array;
+  host: string;
+  port: number;
+  /** Keys handed out before the manager closes. */
+  count: number;
+  /** The operator's answer to one request (serialised: one prompt at a time). */
+  ask(peer: string, fingerprint: string): Promise<boolean>;
+  /** A line for the operator. */
+  say(line: string): void;
+  requestTimeoutMs?: number;
+}
+
+export interface Manager {
+  host: string;
+  port: number;
+  /** Settles when the manager has handed out its keys (or was closed) and stopped listening. */
+  done: Promise<void>;
+  close(): Promise<void>;
+}
+
+const peerOf = (s: Socket) => (s.remoteFamily === 'IPv6' ? `[${s.remoteAddress}]:${s.remotePort}` : `${s.remoteAddress}:${s.remotePort}`);
+
+export async function startManager(o: ManagerOptions): Promise<Manager> {
+  if (!isLoopback(o.host)) throw new EsmanError(`esman manager listens on loopback only, not ${o.host}`);
+  const master = Uint8Array.from(o.master);
+  let given = 0;
+  let closing = false;
+  let queue: Promise<void> = Promise.resolve();
+  let resolveDone!: () => void;
+  const done = new Promise<void>((r) => (resolveDone = r));
+  const server: Server = createServer({ pauseOnConnect: false });
+
+  const finish = () => {
+    if (closing) return;
+    closing = true;
+    wipe(master);
+    server.close(() => resolveDone());
+  };
+
+  async function serve(socket: Socket, request: KeyRequest): Promise<void> {
+    const peer = peerOf(socket);
+    if (closing) return writeLine(socket, { esman: PROTOCOL, refused: 'the manager has handed out its keys' });
+    o.say(`request fingerprint ${fingerprint(request)} (payserv logs the same)`);
+    const allowed = await o.ask(peer, fingerprint(request)).catch(() => false);
+    if (!allowed || closing || socket.destroyed) {
+      o.say(`refused ${peer}`);
+      return writeLine(socket, { esman: PROTOCOL, refused: 'refused by the operator' });
+    }
+    await writeLine(socket, sealKey(request, master));
+    given += 1;
+    o.say(`key sent to ${peer} (${given} of ${o.count})`);
+    if (given >= o.count) finish();
+  }
+
+  server.on('connection', (socket) => {
+    socket.on('error', () => undefined);
+    const peer = peerOf(socket);
+    if (!isLoopback(socket.remoteAddress)) {
+      o.say(`refused ${peer}: not a loopback address`);
+      socket.destroy();
+      return;
+    }
+    void readLine(socket, LINE_BYTES_MAX, o.requestTimeoutMs ?? 10_000)
+      .then((line) => {
+        const parsed = requestSchema.safeParse(JSON.parse(line));
+        if (!parsed.success) throw new EsmanError('not an esman key request');
+        // One prompt at a time: two requests never share a "y".
+        queue = queue.then(() => serve(socket, parsed.data));
+        return queue;
+      })
+      .catch((e: Error) => {
+        o.say(`ignored ${peer}: ${e instanceof EsmanError ? e.message : 'not an esman key request'}`);
+        socket.destroy();
+      });
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (e: NodeJS.ErrnoException) => reject(new EsmanError(`esman manager cannot listen on ${o.host}:${o.port}: ${e.code ?? e.message}`)));
+    server.listen(o.port, o.host, () => resolve());
+  });
+  const addr = server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : o.port;
+  return {
+    host: o.host, port, done,
+    async close() {
+      finish();
+      await done;
+    },
+  };
+}

@@ -1,0 +1,80 @@
+// payserv's side of the hand-over: ask the manager on loopback, retrying until an operator allows it,
+// and accept the key only if it opens our store.
+import { connect, type Socket } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Logger } from '../log/index.js';
+import { EsmanError, wipe } from './errors.js';
+import { readLine } from './lines.js';
+import { loopbackEndpoint } from './loopback.js';
+import { LINE_BYTES_MAX, fingerprint, newRequest, openKey, replySchema } from './transfer.js';
+
+export interface ObtainKeyOptions<T> {
+  /** host:port of esman manager, on loopback. */
+  manager: string;
+  retryMs: number;
+  /** How long one request may wait for the operator's answer. */
+  answerTimeoutMs: number;
+  log: Logger;
+  /** Uses the key (opens the store); a key it rejects is not our manager's, and we ask again. */
+  accept(master: Uint8Array): Promise<T>;
+  signal?: AbortSignal;
+}
+
+function connectTo(host: string, port: number): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const s = connect({ host, port });
+    s.once('connect', () => {
+      s.off('error', reject);
+      resolve(s);
+    });
+    s.once('error', (e: NodeJS.ErrnoException) => reject(new EsmanError(`esman manager at ${host}:${port} is not answering (${e.code ?? e.message})`)));
+  });
+}
+
+async function askOnce<T>(o: ObtainKeyOptions<T>, host: string, port: number): Promise<T> {
+  const socket = await connectTo(host, port);
+  socket.on('error', () => undefined);
+  const pending = newRequest();
+  try {
+    o.log.warn({ manager: o.manager, fingerprint: fingerprint(pending.request) }, 'key requested from esman manager: an operator must type "y" there (check the fingerprint)');
+    socket.write(`${JSON.stringify(pending.request)}\n`);
+    const line = await readLine(socket, LINE_BYTES_MAX, o.answerTimeoutMs);
+    let reply;
+    try {
+      reply = replySchema.parse(JSON.parse(line));
+    } catch {
+      throw new EsmanError(`${o.manager} did not answer as esman manager does`);
+    }
+    const master = openKey(pending, reply);
+    try {
+      return await o.accept(master).catch((e: Error) => {
+        throw new EsmanError(`the key from ${o.manager} was refused: ${e.message}`);
+      });
+    } finally {
+      wipe(master);
+    }
+  } finally {
+    wipe(pending.secret);
+    socket.destroy();
+  }
+}
+
+/** Retries until a key arrives that `accept` takes, or `signal` aborts. */
+export async function obtainKey<T>(o: ObtainKeyOptions<T>): Promise<T> {
+  const { host, port } = loopbackEndpoint(o.manager, '[keys] manager');
+  let last = '';
+  for (;;) {
+    o.signal?.throwIfAborted();
+    try {
+      const result = await askOnce(o, host, port);
+      o.log.warn({ manager: o.manager }, 'key received from esman manager; the store is open');
+      return result;
+    } catch (e) {
+      if (!(e instanceof EsmanError)) throw e;
+      // Say each new reason once: a manager not yet started would otherwise fill the log.
+      if (e.message !== last) o.log.warn({ manager: o.manager, reason: e.message, retryMs: o.retryMs }, 'no key yet from esman manager; asking again');
+      last = e.message;
+    }
+    await sleep(o.retryMs, undefined, o.signal ? { signal: o.signal } : {});
+  }
+}
