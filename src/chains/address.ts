@@ -15,6 +15,11 @@ export function familyOf(tag: string): Family {
   return FAMILY[tag] ?? 'manual';
 }
 
+/** One address in two spellings: EVM addresses ignore case (EIP-55 is a checksum, not a different address); base58 does not. */
+export function sameAddress(tag: string, a: string, b: string): boolean {
+  return familyOf(tag) === 'evm' ? a.toLowerCase() === b.toLowerCase() : a === b;
+}
+
 const base58check = createBase58check(sha256);
 
 /** Transparent address prefixes (two bytes before the 20-byte hash). */

@@ -20,7 +20,20 @@ export async function main(argv: string[]): Promise<number> {
     const o = program.opts<{ config?: string; stateDir?: string }>();
     const config = await loadConfig('payserv', o.config, { stateDir: o.stateDir });
     const log = createLogger('payserv', config.log.level);
-    const running = await startPayserv(config, log);
+    // Until it runs, a signal only ends the wait for esman manager's key.
+    const locked = new AbortController();
+    const abort = () => locked.abort();
+    process.once('SIGTERM', abort).once('SIGINT', abort);
+    let running;
+    try {
+      running = await startPayserv(config, log, undefined, locked.signal);
+    } catch (e) {
+      if (!locked.signal.aborted) throw e;
+      log.warn({}, 'stopped before start: no key was received');
+      return EXIT.OK;
+    } finally {
+      process.off('SIGTERM', abort).off('SIGINT', abort);
+    }
     // The address line on stdout lets a supervisor (or a test) know where it listens once it does.
     process.stdout.write(`payserv listening on ${running.server.address}:${running.server.port}\n`);
     await new Promise<void>((resolve) => {

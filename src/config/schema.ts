@@ -86,6 +86,18 @@ const coinPolicy = table({
 const keys = table({
   /** Whether payserv loads the admin signer, to sign coins and wallets after an operator's review (Coins.Sign, Wallets.Sign). */
   admin: z.boolean({ error: 'expected true or false' }).default(false),
+  /**
+   * The encrypted key store (esman), relative to the state directory. Set: payserv asks esman manager for
+   * the key at start and takes every key from the store. Unset: keys from plain files under the state
+   * directory (development and tests only; payserv warns).
+   */
+  store: nonEmptyString().optional(),
+  /** Where esman manager listens: loopback only. */
+  manager: nonEmptyString().default('127.0.0.1:7444'),
+  /** Pause between requests while no manager answers or an operator refuses. */
+  retry_ms: positiveInt().default(2_000),
+  /** How long one request waits for the operator's "y". */
+  answer_timeout_ms: positiveInt().default(600_000),
 });
 
 /** A whole number of base units (wei, zatoshi) as a decimal string: money never crosses a boundary as a float. */
@@ -102,7 +114,9 @@ const chainShape = {
   /** Payouts wait while the node has fewer peers (open-ethereum-pool's requirePeers). */
   min_peers: z.int({ error: 'expected a whole number' }).min(0, { error: 'expected a whole number' }).default(3),
   rpc_timeout_ms: positiveInt().default(10_000),
-  /** Where the hot-wallet key is, relative to the state directory (issue 5 moves keys into the encrypted store). */
+  /** The store item holding the hot-wallet key (default Coin.<TAG>.JSON), when [keys] store is set. */
+  key_item: nonEmptyString().optional(),
+  /** Without a store: the key file, relative to the state directory (default wallets/<TAG>.key; development only). */
   key_file: nonEmptyString().optional(),
 };
 

@@ -11,13 +11,14 @@ import { migrate } from '../db/migrate.js';
 import { openDatabase } from '../db/open.js';
 import { formatProblem, type Problem } from '../ledger/problem.js';
 import { formatAmount, sum } from '../money/amount.js';
-import { initPki, loadSigner, loadTrust, pkiPaths } from '../pki/files.js';
+import { loadTrust, pkiPaths } from '../pki/files.js';
 import { registerCert } from '../pki/register.js';
 import { SIGNER_ROLES } from '../pki/roles.js';
 import { verifyAccount } from '../verify/account.js';
 import { openView, type LedgerView } from '../verify/view.js';
 import { seedLedger, FIRST_MINER } from '../writer/seed.js';
 import { parseDemoArgs } from './args.js';
+import { demoPassphrases, prepareKeys, SHARES, THRESHOLD } from './keys.js';
 import { demoOverRpc } from './rpc.js';
 
 const out = (s = '') => process.stdout.write(`${s}\n`);
@@ -35,16 +36,18 @@ export async function main(argv: string[]): Promise<number> {
   out(`payserv demo — state directory ${stateDir} (embedded PostgreSQL, generated test keys)`);
 
   let t0 = performance.now();
-  await initPki(stateDir, { rootDays: 3650, leafDays: 825 });
+  out(`1. Keys: the PKI (root CA pinned, signer and TLS certificates of every role) into esman's encrypted store, ${SHARES} operators' shares, ${THRESHOLD} needed:`);
+  const keys = await prepareKeys(stateDir, demoPassphrases(args.passphraseFd), args.coins.filter((c) => c === 'ETH' || c === 'ZEC'), out);
   const db = await openDatabase({}, stateDir);
   try {
     await migrate(db);
     const trust = loadTrust(stateDir);
     for (const role of SIGNER_ROLES) await registerCert(db, trust, readFileSync(pkiPaths(stateDir).signerCert(role), 'utf8'));
-    out(`1. PKI (root CA pinned, signer and TLS certificates of every role) and schema: ${secs(t0)}`);
+    out(`   and the schema: ${secs(t0)}`);
 
     t0 = performance.now();
-    const signers = { admin: loadSigner(stateDir, 'admin'), autopay: loadSigner(stateDir, 'autopay'), payserv: loadSigner(stateDir, 'payserv') };
+    // The pool's own writers (its back end and admin) hold these; the demo plays them.
+    const { signers } = keys;
     let shown = '';
     const seed = await seedLedger(db, signers, {
       ...args, corrections: 5, seed: 2026,
@@ -72,14 +75,15 @@ export async function main(argv: string[]): Promise<number> {
 
     const after = await checks(await openView(db, trust, local), ['balanceerrors']);
     out(`7. After the attacks were rolled back, the checks are ${after.length ? `NOT clean (${after.length})` : 'clean again'}.`);
-    const auditClean = await demoOverRpc(db, stateDir, out);
+    const auditClean = await demoOverRpc(db, stateDir, keys, out);
     out('');
     out('Try it yourself (the same state directory):');
     out(`   export PAYSERV_STATE_DIR=${stateDir}`);
     out('   npx pscli checkbalanceerrors && echo clean');
     out(`   npx pscli checkbalance --user ${FIRST_MINER} --coin ETH`);
     out('   npx pscli checkproxypool --coin ZEC --json');
-    out('   npx payserv &   # then: npx pscli status; npx pscli enable; npx pscli process <id>; npx pscli transinfo <id>');
+    out(`   npx esman list --storage ${keys.storage}`);
+    out('   (payserv itself would ask esman manager for the key: the demo\'s passphrases were generated for this run and are gone)');
     return problems.length || after.length || !auditClean ? 1 : 0;
   } finally {
     await db.close();

@@ -1,13 +1,13 @@
 // The demo's second half: payserv as the pool runs it, driven over mutual-TLS JSON-RPC by the pool's
 // admin back end and by an operator's pscli, with an attack that stops payouts, and withdrawals paid
 // on-chain: ETH on anvil (a local Ethereum node), ZEC on the Zcash node stand-in.
-import { readFileSync } from 'node:fs';
+import { createWriteStream, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { anvilRpc, mine as mineEth, setBalance, startAnvil, type Anvil } from '../chains/eth/anvil.js';
 import { startZcashStandin, type ZcashStandin } from '../chains/zcash/standin.js';
 import { loadConfig, type Config } from '../config/load.js';
 import { serviceShapes } from '../config/schema.js';
 import type { Db } from '../db/db.js';
-import { createHotKey } from '../keys/hot-wallet.js';
 import type { Coin, Signed, Withdrawal } from '../ledger/records.js';
 import { createLogger } from '../log/index.js';
 import { formatAmount, fromBaseUnits, sub } from '../money/amount.js';
@@ -17,10 +17,10 @@ import { collectAuditProblems } from '../payserv/audit.js';
 import type { SendCoinResult } from '../payserv/payouts.js';
 import { startPayserv, type RunningPayserv } from '../payserv/service.js';
 import { pkiPaths } from '../pki/files.js';
-import type { TlsIdentity } from '../pki/roles.js';
 import { RpcClient } from '../rpc/client.js';
 import { RpcError } from '../rpc/jsonrpc.js';
 import { getWithdrawal, loadCoins } from '../store/reads.js';
+import { startManager, type DemoKeys, type TlsPair } from './keys.js';
 
 type Out = (s?: string) => void;
 const secs = (t0: number) => `${((performance.now() - t0) / 1000).toFixed(1)} s`;
@@ -39,22 +39,18 @@ interface Chains {
   zcash: ZcashStandin;
 }
 
-function clientFor(stateDir: string, identity: TlsIdentity, port: number): RpcClient {
-  const p = pkiPaths(stateDir);
-  return new RpcClient({
-    host: '127.0.0.1', port, timeoutMs: 60_000,
-    tls: { certPem: readFileSync(p.tlsCert(identity), 'utf8'), keyPem: readFileSync(p.tlsKey(identity), 'utf8'), caPem: readFileSync(p.root, 'utf8') },
-  });
+function clientFor(stateDir: string, pair: TlsPair, port: number): RpcClient {
+  return new RpcClient({ host: '127.0.0.1', port, timeoutMs: 60_000, tls: { ...pair, caPem: readFileSync(pkiPaths(stateDir).root, 'utf8') } });
 }
 
 /** Starts the two chains, runs payserv over RPC against them, and stops both however that ends. */
-export async function demoOverRpc(db: Db, stateDir: string, out: Out): Promise<boolean> {
+export async function demoOverRpc(db: Db, stateDir: string, keys: DemoKeys, out: Out): Promise<boolean> {
   let anvil: Anvil | undefined;
   let zcash: ZcashStandin | undefined;
   try {
     anvil = await startAnvil({ chainId: ANVIL_CHAIN_ID, readyTimeoutMs: ANVIL_READY_TIMEOUT_MS });
     zcash = await startZcashStandin({ network: 'mainnet' });
-    return await payservOverRpc(db, stateDir, out, { anvil, zcash });
+    return await payservOverRpc(db, stateDir, keys, out, { anvil, zcash });
   } finally {
     // A node left running would hold its port (anvil) or keep the demo's process alive (the stand-in).
     await zcash?.stop().catch((e: Error) => process.stderr.write(`demo: stopping the Zcash stand-in: ${e.message}\n`));
@@ -71,23 +67,43 @@ function coinTables(chains: Chains): Config<'payserv'>['coins'] {
   });
 }
 
-async function payservOverRpc(db: Db, stateDir: string, out: Out, chains: Chains): Promise<boolean> {
+/**
+ * payserv started as in production: locked until esman manager hands it the key, which the demo's
+ * operator allows at the prompt; its log goes to <state>/payserv.log.
+ */
+async function unlockedPayserv(config: Config<'payserv'>, db: Db, keys: DemoKeys, out: Out): Promise<RunningPayserv> {
+  const manager = await startManager(keys, (prompt) => {
+    out(`   esman manager: ${prompt}y`);
+    return 'y';
+  });
+  try {
+    config.keys.store = keys.storage;
+    config.keys.manager = manager.endpoint;
+    config.keys.retry_ms = 200;
+    const logFile = createWriteStream(join(config.stateDir, 'payserv.log'), { flags: 'a', mode: 0o600 });
+    const running = await startPayserv(config, createLogger('payserv', 'info', { write: (s: string) => void logFile.write(s) }), db);
+    out(`   esman manager handed out its key and exited (${await manager.exited}); payserv opened the store and holds its keys in memory only`);
+    return running;
+  } finally {
+    manager.stop();
+  }
+}
+
+async function payservOverRpc(db: Db, stateDir: string, keys: DemoKeys, out: Out, chains: Chains): Promise<boolean> {
   const config = await loadConfig('payserv', undefined, { stateDir, env: {} });
   // An automatic-approval rule for ZEC only, so both outcomes show: ZEC requests are approved and paid
   // together by SendCoin, ETH requests wait for a manager, whose Approve pays each one.
   config.policy = { ZEC: { amount_max: '0.5', user_daily_max: '1', coin_daily_max: '100', wallet_age_hours_min: 0 } };
   config.coins = coinTables(chains);
   config.rpc.port = 0;
-  // Generated into <state>/wallets/<TAG>.key (owner-only), read by payserv at start; never printed.
-  for (const tag of Object.keys(config.coins)) await createHotKey(stateDir, tag);
-  const logs: string[] = [];
-  const running = await startPayserv(config, createLogger('payserv', 'info', { write: (s: string) => void logs.push(s) }), db);
-  const backend = clientFor(stateDir, 'backend', running.server.port);
-  const pscli = clientFor(stateDir, 'pscli', running.server.port);
+  out(`8. payserv starts locked and asks esman manager for the key (an operator allows it; its log: ${join(stateDir, 'payserv.log')}):`);
+  const running = await unlockedPayserv(config, db, keys, out);
+  const backend = clientFor(stateDir, keys.tls.backend, running.server.port);
+  const pscli = clientFor(stateDir, keys.tls.pscli, running.server.port);
   try {
-    out(`8. payserv listening on 127.0.0.1:${running.server.port} (TLS 1.3, client certificates of the project's CA only); payouts start disabled:`);
+    out(`   payserv listening on 127.0.0.1:${running.server.port} (TLS 1.3, client certificates of the project's CA only); payouts start disabled:`);
     out(`   it pays ETH on anvil (chain ${ANVIL_CHAIN_ID}, ${chains.anvil.url}) and ZEC on the Zcash node stand-in (mainnet, ${chains.zcash.endpoint}), ` +
-      `from hot wallets whose keys it read from ${stateDir}/wallets`);
+      `from the hot wallets esman generated in the store (${Object.entries(keys.wallets).map(([c, a]) => `${c} ${a}`).join(', ')})`);
     // 20 requests of each coin: ZEC has an approval rule, ETH none, so both outcomes show.
     const first = (await db.query<{ id: number }>(
       `SELECT id FROM (SELECT id, row_number() OVER (PARTITION BY coin_id ORDER BY id) AS n FROM finances_withdrawal_transaction WHERE status = 'processing') r

@@ -76,8 +76,10 @@ export async function startManager(o: ManagerOptions): Promise<Manager> {
         const parsed = requestSchema.safeParse(JSON.parse(line));
         if (!parsed.success) throw new EsmanError('not an esman key request');
         // One prompt at a time: two requests never share a "y".
-        queue = queue.then(() => serve(socket, parsed.data));
-        return queue;
+        // A request that fails must not reject the queue: every later request would fail with it.
+        const turn = queue.then(() => serve(socket, parsed.data));
+        queue = turn.catch(() => undefined);
+        return turn;
       })
       .catch((e: Error) => {
         o.say(`ignored ${peer}: ${e instanceof EsmanError ? e.message : 'not an esman key request'}`);

@@ -20,7 +20,8 @@ export async function splitSecret(secret: Uint8Array, n: number, t: number): Pro
 /** The secret from `t` shares; whether it is the right one is for the caller to check (the key id). */
 export async function combineShares(shares: Uint8Array[], t: number): Promise<Uint8Array> {
   if (shares.length < t) throw new EsmanError(`${shares.length} share(s) given, ${t} needed`);
-  if (t === 1) return shares[0]!.slice(0, -1);
+  // A copy: on a Buffer (as decrypted shares are) slice is a view, and the caller wipes the shares.
+  if (t === 1) return Uint8Array.from(shares[0]!.subarray(0, -1));
   try {
     // The library checks the exact class: a Buffer is refused.
     return await combine(shares.slice(0, t).map((s) => Uint8Array.from(s)));

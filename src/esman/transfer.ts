@@ -45,9 +45,14 @@ export function fingerprint(r: KeyRequest): string {
 }
 
 function sessionKey(own: Uint8Array, theirs: Uint8Array, r: KeyRequest, mgrPub: Uint8Array): { key: Uint8Array; aad: Buffer } {
-  const shared = x25519.getSharedSecret(own, theirs);
-  // A low-order public key gives an all-zero secret anyone could compute.
-  if (shared.every((b) => b === 0)) throw new EsmanError('key request carries a weak public key');
+  // A low-order public key gives an all-zero secret anyone could compute (noble itself throws on it).
+  let shared: Uint8Array;
+  try {
+    shared = x25519.getSharedSecret(own, theirs);
+  } catch {
+    throw new EsmanError('the key exchange carries a weak public key');
+  }
+  if (shared.every((b) => b === 0)) throw new EsmanError('the key exchange carries a weak public key');
   const reqPub = Buffer.from(r.pub, 'base64');
   const aad = Buffer.concat([LABEL, reqPub, Buffer.from(r.nonce, 'base64'), mgrPub]);
   const key = hkdf(sha256, shared, Buffer.from(r.nonce, 'base64'), aad, 32);

@@ -1,3 +1,4 @@
+import { sameAddress } from '../chains/address.js';
 import type { Attempt, ChainDriver } from '../chains/driver.js';
 import { problem, type Problem } from '../ledger/problem.js';
 import type { Payserv } from '../payserv/context.js';
@@ -7,12 +8,6 @@ import { payValue } from './value.js';
 
 // The stored bytes of a payment's attempts, trusted only once checked against the hashes in the
 // withdrawal's signed history and against the withdrawal itself.
-
-/**
- * EVM addresses are case-insensitive (mixed case is only a checksum); a base58 address that differs only
- * in case fails its own checksum, and the wallet's address is signed: so comparing without case is exact.
- */
-const sameAddress = (a: string, b: string) => a.toLowerCase() === b.toLowerCase();
 
 /**
  * The stored attempts of the withdrawal's current payment, each checked against its signed hash and
@@ -32,7 +27,7 @@ export async function storedAttempts(ps: Payserv, driver: ChainDriver, v: Verifi
       return bad(`stored transaction ${a.hash}: ${(e as Error).message}`);
     }
     if (d.hash !== a.hash) return bad(`stored bytes of ${a.hash} hash to ${d.hash}`);
-    if (!d.outputs.some((o) => sameAddress(o.address, v.w.address) && o.value === value)) return bad(`stored transaction ${a.hash} does not pay withdrawal ${v.w.id} (${v.w.address})`);
+    if (!d.outputs.some((o) => sameAddress(v.coin.tag, o.address, v.w.address) && o.value === value)) return bad(`stored transaction ${a.hash} does not pay withdrawal ${v.w.id} (${v.w.address})`);
   }
   return { attempts: found };
 }

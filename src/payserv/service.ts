@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { LocalCheckpointStore } from '../checkpoints/local-store.js';
 import type { Config } from '../config/load.js';
@@ -7,7 +6,9 @@ import { requireCurrentSchema } from '../db/migrate.js';
 import { openDatabase } from '../db/open.js';
 import type { Logger } from '../log/index.js';
 import { parseAmount } from '../money/amount.js';
-import { loadSigner, loadTrust, pkiPaths } from '../pki/files.js';
+import { loadTrust } from '../pki/files.js';
+import { DATABASE_ITEM } from '../esman/items.js';
+import { loadPayservKeys } from './keys.js';
 import { startDrivers } from '../chains/registry.js';
 import { RpcError } from '../rpc/jsonrpc.js';
 import { startRpcServer, type RpcServer } from '../rpc/server.js';
@@ -20,8 +21,8 @@ import { Locks } from './locks.js';
 import type { CoinPolicy } from './policy.js';
 import { ServiceState } from './state.js';
 
-// payserv as a service: keys and the pinned root from the state directory (issue 5 moves the keys into
-// esman's store), the database, the state machine, and the RPC server whose every call is audited.
+// payserv as a service: the pinned root from the state directory, the keys from esman's store (or a
+// development state directory), the database, the state machine, and the RPC server whose every call is audited.
 
 export interface RunningPayserv {
   ps: Payserv;
@@ -60,16 +61,21 @@ function replyOf(result: unknown): string {
   return typeof r === 'string' ? r : 'OK';
 }
 
-/** `opened`: a database the caller already holds (the demo, tests), which stop() then leaves open. */
-export async function startPayserv(config: Config<'payserv'>, log: Logger, opened?: Db): Promise<RunningPayserv> {
+/**
+ * `opened`: a database the caller already holds (the demo, tests), which stop() then leaves open.
+ * `signal` aborts the wait for esman manager's key.
+ */
+export async function startPayserv(config: Config<'payserv'>, log: Logger, opened?: Db, signal?: AbortSignal): Promise<RunningPayserv> {
   const stateDir = config.stateDir;
   const trust = loadTrust(stateDir);
-  const paths = pkiPaths(stateDir);
-  const signers = { payserv: loadSigner(stateDir, 'payserv'), admin: config.keys.admin ? loadSigner(stateDir, 'admin') : undefined };
-  const tls = { certPem: readFileSync(paths.tlsCert('payserv'), 'utf8'), keyPem: readFileSync(paths.tlsKey('payserv'), 'utf8'), caPem: trust.root.toString() };
+  const keys = await loadPayservKeys(config, trust, log, signal);
+  const { signers } = keys;
+  const tls = { ...keys.tls, caPem: trust.root.toString() };
+  if (keys.databaseUrl && config.database.url) throw new Error(`the database is named twice, in [database] url (or DATABASE_URL) and in the store's ${DATABASE_ITEM}: keep one`);
+  const database = { ...config.database, url: config.database.url ?? keys.databaseUrl };
   // One connection holds the advisory locks while another does the work: a pool of one would deadlock.
-  if (!opened && config.database.url && config.database.poolSize < 2) throw new Error(`[database] pool_size = ${config.database.poolSize}: payserv needs at least 2 connections`);
-  const db: Db = opened ?? (await openDatabase(config.database, stateDir));
+  if (!opened && database.url && database.poolSize < 2) throw new Error(`[database] pool_size = ${database.poolSize}: payserv needs at least 2 connections`);
+  const db: Db = opened ?? (await openDatabase(database, stateDir));
   const closeDb = () => (opened ? Promise.resolve() : db.close());
   try {
     await requireCurrentSchema(db);
@@ -79,7 +85,7 @@ export async function startPayserv(config: Config<'payserv'>, log: Logger, opene
         ? { hook: { ...(config.alerts.command ? { command: config.alerts.command } : {}), ...(config.alerts.webhook_url ? { webhookUrl: config.alerts.webhook_url } : {}), timeoutMs: config.alerts.timeout_ms } }
         : {}),
     });
-    const drivers = await startDrivers(config.coins, { db, stateDir, log });
+    const drivers = await startDrivers(config.coins, { db, stateDir, log, ...(keys.hotKey ? { hotKey: keys.hotKey } : {}) });
     const ps: Payserv = {
       db, trust, local: new LocalCheckpointStore(stateDir), signers, drivers, policies: policiesOf(config),
       state: new ServiceState(log, alerts), locks: new Locks(db), log, now: () => new Date(),

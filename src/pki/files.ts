@@ -4,10 +4,11 @@ import { createRoot, issueCert, type IssuedPair, type Validity } from './issue.j
 import { SIGNER_ROLES, TLS_IDENTITIES, type SignerRole, type TlsIdentity } from './roles.js';
 import { Signer } from './signer.js';
 import { Trust } from './trust.js';
+import { signerItems, tlsItems } from '../esman/items.js';
 
 // The PKI directory under the state directory. root.crt is the pinned root: payserv trusts nothing
-// else, whatever the database says. The private keys written here are for a first run and tests;
-// in production the CA key goes offline and the role keys into the encrypted key store.
+// else, whatever the database says. Private keys are written here only for development and tests;
+// in production (keysDir) they go to a directory for the encrypted key store and the CA key offline.
 
 export const PKI_DIR = 'pki';
 const DAY_MS = 86_400_000;
@@ -31,12 +32,21 @@ export interface PkiInitOptions {
   now?: Date;
   /** Host names and addresses the TLS certificates are valid for. */
   hosts?: string[];
+  /**
+   * For the encrypted store: private keys go here, as flat files named as store items (payserv.SIGN.KEY,
+   * payserv.TLS.KEY, … with their certificates beside them) for `esman create --from`, and the root CA key
+   * into offline/ below it; the state directory then gets only the pinned root and the public certificates.
+   * Unset: everything under the state directory (development and tests).
+   */
+  keysDir?: string;
 }
 
 export interface PkiInitResult {
   root: string;
   signers: Record<SignerRole, string>;
   tls: Record<TlsIdentity, string>;
+  /** Where the private keys were written. */
+  keys: string;
 }
 
 function writeOnce(path: string, text: string, mode: number): void {
@@ -48,26 +58,31 @@ function writeOnce(path: string, text: string, mode: number): void {
 export async function initPki(stateDir: string, opts: PkiInitOptions): Promise<PkiInitResult> {
   const p = pkiPaths(stateDir);
   if (existsSync(p.root)) throw new Error(`a PKI already exists at ${p.dir}; refusing to replace the pinned root`);
-  for (const d of [p.dir, join(p.dir, 'ca'), join(p.dir, 'signers'), join(p.dir, 'tls')]) mkdirSync(d, { recursive: true, mode: 0o700 });
+  for (const d of [p.dir, join(p.dir, 'signers'), join(p.dir, 'tls')]) mkdirSync(d, { recursive: true, mode: 0o700 });
+  const k = opts.keysDir;
+  if (k) mkdirSync(join(k, 'offline'), { recursive: true, mode: 0o700 });
+  else mkdirSync(join(p.dir, 'ca'), { recursive: true, mode: 0o700 });
   const now = opts.now ?? new Date();
   const rootValidity: Validity = { notBefore: new Date(now.getTime() - 60_000), notAfter: new Date(now.getTime() + opts.rootDays * DAY_MS) };
   const leafValidity: Validity = { notBefore: rootValidity.notBefore, notAfter: new Date(now.getTime() + Math.min(opts.leafDays, opts.rootDays) * DAY_MS) };
   const root = await createRoot('payserv root CA', rootValidity);
-  writeOnce(p.rootKey, root.keyPem, 0o600);
+  writeOnce(k ? join(k, 'offline', 'root.key') : p.rootKey, root.keyPem, 0o600);
   writeOnce(p.root, root.certPem, 0o644);
   const signers = {} as Record<SignerRole, string>;
   for (const role of SIGNER_ROLES) {
     const pair = await issueCert(root, { purpose: 'signer', role }, leafValidity);
-    writePair(p.signerCert(role), p.signerKey(role), pair);
+    writePair(p.signerCert(role), k ? join(k, signerItems(role).key) : p.signerKey(role), pair);
+    if (k) writeOnce(join(k, signerItems(role).cert), pair.certPem, 0o600);
     signers[role] = p.signerCert(role);
   }
   const tls = {} as Record<TlsIdentity, string>;
   for (const identity of TLS_IDENTITIES) {
     const pair = await issueCert(root, { purpose: 'tls', identity, ...(opts.hosts ? { hosts: opts.hosts } : {}) }, leafValidity);
-    writePair(p.tlsCert(identity), p.tlsKey(identity), pair);
+    writePair(p.tlsCert(identity), k ? join(k, tlsItems(identity).key) : p.tlsKey(identity), pair);
+    if (k) writeOnce(join(k, tlsItems(identity).cert), pair.certPem, 0o600);
     tls[identity] = p.tlsCert(identity);
   }
-  return { root: p.root, signers, tls };
+  return { root: p.root, signers, tls, keys: k ?? p.dir };
 }
 
 function writePair(certPath: string, keyPath: string, pair: IssuedPair): void {

@@ -186,6 +186,7 @@ export function register(program: Command, io: EsmanIo): void {
     .action(async (o: Common & { listen: string; count: number }) => {
       const { host, port } = loopbackEndpoint(o.listen, '--listen');
       if (o.count < 1) throw new EsmanError('--count: expected at least 1');
+      if (o.passphraseFd === 0) throw new EsmanError('--passphrase-fd 0: stdin carries the answers to key requests; give the passphrases on another descriptor (e.g. --passphrase-fd 3 3<FILE)');
       await withStore(o.dir, o.storage, input(o), say, async (store, master) => {
         say(`${o.storage} opens with this key: ${store.list().length} items`);
         const answers = new LineReader(io.stdin);

@@ -70,7 +70,9 @@ export interface Passphrases {
 export function passphrases(fd: number | undefined, stdin: NodeJS.ReadStream, out: Writable): Passphrases {
   let read: (prompt: string) => Promise<string | null>;
   if (fd !== undefined) {
-    const lines = new LineReader(createReadStream('', { fd, autoClose: true }));
+    // fd 0 through the stdin stream: once Node has opened stdin, a pipe on fd 0 is non-blocking, and a
+    // raw read of it fails with EAGAIN (an unhandled crash) whenever the writer has not yet written.
+    const lines = new LineReader(fd === 0 ? stdin : createReadStream('', { fd, autoClose: true }));
     read = () => lines.next();
   } else if (stdin.isTTY) {
     read = (prompt) => readHidden(stdin, out, prompt);

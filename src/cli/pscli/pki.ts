@@ -15,13 +15,14 @@ export function register(program: Command): void {
     .option('--root-days <n>', 'root CA validity in days', '3650')
     .option('--leaf-days <n>', 'role certificate validity in days', '825')
     .option('--host <name...>', 'host names / addresses for the TLS certificates', ['localhost', '127.0.0.1', '::1'])
+    .option('--keys-dir <dir>', 'write private keys here as store items for `esman create --from` (the CA key into <dir>/offline), not into the state directory')
     .action(action(async (ctx, cmd) => {
-      const o = cmd.opts<{ rootDays: string; leafDays: string; host: string[] }>();
-      const r = await initPki(ctx.stateDir, { rootDays: positiveInt('--root-days', o.rootDays), leafDays: positiveInt('--leaf-days', o.leafDays), hosts: o.host })
+      const o = cmd.opts<{ rootDays: string; leafDays: string; host: string[]; keysDir?: string }>();
+      const r = await initPki(ctx.stateDir, { rootDays: positiveInt('--root-days', o.rootDays), leafDays: positiveInt('--leaf-days', o.leafDays), hosts: o.host, ...(o.keysDir ? { keysDir: o.keysDir } : {}) })
         .catch((e: Error) => { throw new CliError(e.message, EXIT.USAGE); });
       ctx.log.info({ root: r.root }, 'pki created');
       if (ctx.json) ctx.printJson(r);
-      else ctx.print([`root (pinned): ${r.root}`, ...Object.entries(r.signers).map(([k, v]) => `signer ${k}: ${v}`), ...Object.entries(r.tls).map(([k, v]) => `tls ${k}: ${v}`)].join('\n'));
+      else ctx.print([`root (pinned): ${r.root}`, ...Object.entries(r.signers).map(([k, v]) => `signer ${k}: ${v}`), ...Object.entries(r.tls).map(([k, v]) => `tls ${k}: ${v}`), `private keys: ${r.keys}`].join('\n'));
     }));
 
   program.command('loadcert')
