@@ -115,10 +115,21 @@ describeOncePerSuite('services not built yet', () => {
 
   it.each([
     ['dbgw', dbgw, 6],
-    ['esman', esman, 5],
   ] as const)('%s says so and exits 2', async (name, main, issue) => {
     const err = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
     expect(await main([])).toBe(EXIT.USAGE);
     expect(err).toHaveBeenCalledWith(expect.stringMatching(new RegExp(`^${name}: not built yet \\(issue ${issue}: .+\\)\\n$`)));
+  });
+});
+
+describeOncePerSuite('esman without a command', () => {
+  it('prints its commands on stderr and exits 2', async () => {
+    let out = '';
+    let err = '';
+    const io = { stdin: process.stdin, stdout: { write: (s: string) => (out += s) }, stderr: { write: (s: string) => (err += s) } } as never;
+    expect(await esman([], io)).toBe(EXIT.USAGE);
+    expect(err).toMatch(/Usage: esman/);
+    for (const c of ['init', 'create', 'list', 'add', 'delete', 'rekey', 'manager']) expect(err).toContain(c);
+    expect(out).toBe('');
   });
 });
