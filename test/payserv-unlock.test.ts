@@ -1,0 +1,104 @@
+// payserv in production mode: [keys] store set, so it starts locked, asks esman manager for the master
+// key on loopback (retrying while none answers or an operator refuses), and takes its signing key, TLS
+// pair and (on PostgreSQL) the database URL from the store; its plain key files are gone.
+import { rmSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { DATABASE_ITEM, signerItems, tlsItems } from '../src/esman/items.js';
+import { startManager, type Manager } from '../src/esman/manager.js';
+import { newMasterKey } from '../src/esman/master-key.js';
+import { KeyStore } from '../src/esman/store-file.js';
+import { pkiPaths } from '../src/pki/files.js';
+import { processLedger, spawnNode, tlsOf, until, writeConfig, type ProcessLedger } from './support/spawn.js';
+import { RpcClient } from '../src/rpc/client.js';
+
+const SEED = { users: 4, blocks: 2, withdrawals: 2, coins: ['ETH'] };
+
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as { port: number }).port;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+/** The store payserv needs, made from the ledger's PKI files, which are then removed. */
+async function storeFor(l: ProcessLedger, master: Uint8Array): Promise<string> {
+  const p = pkiPaths(l.stateDir);
+  const store = KeyStore.empty(join(l.stateDir, 'storage.prod'));
+  store.set(signerItems('payserv').cert, await readFile(p.signerCert('payserv')));
+  store.set(signerItems('payserv').key, await readFile(p.signerKey('payserv')));
+  store.set(tlsItems('payserv').cert, await readFile(p.tlsCert('payserv')));
+  store.set(tlsItems('payserv').key, await readFile(p.tlsKey('payserv')));
+  if (l.databaseUrl) store.set(DATABASE_ITEM, Buffer.from(JSON.stringify({ url: l.databaseUrl })));
+  await store.save(master);
+  rmSync(p.signerKey('payserv'));
+  rmSync(p.tlsKey('payserv'));
+  return store.path;
+}
+
+function startLocked(l: ProcessLedger, port: number) {
+  const config = writeConfig(join(l.stateDir, 'payserv.toml'), { extra: `[keys]\nstore = "storage.prod"\nmanager = "127.0.0.1:${port}"\nretry_ms = 100\n` });
+  // No DATABASE_URL: on PostgreSQL the URL comes from the store.
+  return spawnNode(['bin/payserv.mjs', '--config', config], { PAYSERV_STATE_DIR: l.stateDir });
+}
+
+const messages = (stderr: string) => stderr.split('\n').filter((s) => s.startsWith('{')).map((s) => JSON.parse(s) as { msg: string; reason?: string });
+
+describe('payserv unlocked by esman manager', () => {
+  it('waits for the manager, is refused once, then opens the store and serves with the keys from it', async () => {
+    const l = await processLedger(SEED);
+    const master = newMasterKey();
+    await storeFor(l, master);
+    const port = await freePort();
+    const payserv = startLocked(l, port);
+    // No manager yet: payserv keeps asking and does not listen.
+    await until('payserv says it waits', () => messages(payserv.stderr()).some((m) => /ECONNREFUSED/.test(m.reason ?? '')), 30_000);
+    expect(payserv.stdout()).not.toMatch(/listening/);
+
+    const answers = [false, true];
+    const asked: string[] = [];
+    let manager: Manager | undefined;
+    try {
+      manager = await startManager({ master, host: '127.0.0.1', port, count: 1, say: () => undefined, ask: async (peer, fp) => (asked.push(fp), answers.shift() ?? false) });
+      const [, host, p] = await payserv.waitForLine(/^payserv listening on (\S+):(\d+)$/, 30_000);
+      await manager.done;
+      expect(asked).toHaveLength(2);
+      const log = messages(payserv.stderr());
+      expect(log.some((m) => m.reason === 'the manager refused: refused by the operator')).toBe(true);
+      // The fingerprint the operator was shown is the one payserv logged for the request that was allowed.
+      expect(payserv.stderr()).toContain(asked[1]);
+      expect(log.some((m) => m.msg.startsWith('key received from esman manager'))).toBe(true);
+      expect(log.some((m) => /plain files/.test(m.msg))).toBe(false);
+
+      // Its TLS key (server side) and database came from the store: an operator's call works.
+      const client = new RpcClient({ host: host!, port: Number(p), tls: tlsOf(l.stateDir, 'pscli'), timeoutMs: 30_000 });
+      try {
+        const status = await client.call<{ enabled: boolean }>('Utils.Status');
+        expect(status.enabled).toBe(false);
+        expect((await client.call<{ clean: boolean }>('Check.BalanceErrors')).clean).toBe(true);
+      } finally {
+        client.close();
+      }
+    } finally {
+      await manager?.close();
+    }
+    expect(await payserv.stop()).toBe(0);
+  }, 120_000);
+
+  it('refuses a key that does not open its store, keeps asking, and stops cleanly while locked', async () => {
+    const l = await processLedger(SEED);
+    await storeFor(l, newMasterKey());
+    const port = await freePort();
+    const payserv = startLocked(l, port);
+    // An impostor on the manager's port: a well-formed hand-over of another key.
+    const impostor = await startManager({ master: newMasterKey(), host: '127.0.0.1', port, count: 1, say: () => undefined, ask: async () => true });
+    await impostor.done;
+    await until('payserv refuses the key', () => messages(payserv.stderr()).some((m) => /was refused: .*sealed under key/.test(m.reason ?? '')), 30_000);
+    expect(payserv.stdout()).not.toMatch(/listening/);
+    expect(await payserv.stop('SIGTERM', 30_000)).toBe(0);
+    expect(messages(payserv.stderr()).some((m) => m.msg === 'stopped before start: no key was received')).toBe(true);
+  }, 120_000);
+});
