@@ -7,7 +7,9 @@
 //  4. PayServ.Process throughput: payserv in process, called over mutual TLS (bench/process.ts; BENCH_PROCESS=0 skips it);
 //  5. on-chain payouts: Ethereum Approve → Check on anvil beside the node's raw eth_sendRawTransaction rate (bench/pay-eth.ts;
 //     BENCH_PAY_ETH=0 skips it), and a Zcash SendCoin batch built and signed in process, then end to end on the node
-//     stand-in (bench/pay-zcash.ts; BENCH_PAY_ZCASH=0 skips it).
+//     stand-in (bench/pay-zcash.ts; BENCH_PAY_ZCASH=0 skips it);
+//  6. the esman key store: scrypt per share at log2N 16, 17 (the default) and 18, unlock of a (3,2) set and
+//     its store, the loopback key hand-over to payserv, and the store's atomic save (bench/esman.ts; BENCH_ESMAN=0 skips it).
 // Readable lines on stdout, progress on stderr, and a final JSON summary as the last stdout line.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -28,6 +30,7 @@ import {
   BIG_USER, buildManyAccounts, buildSingleAccounts, creditNewBlocks, FIRST_USER, planManyAccounts, setUpCoin, setUpPki, SMALL_USER,
 } from './ledger.js';
 import { MemorySampler } from './memory.js';
+import { runEsmanSection, type EsmanOutcome } from './esman.js';
 import { runPayEthSection, type PayEthOutcome } from './pay-eth.js';
 import { runPayZcashSection, type PayZcashOutcome } from './pay-zcash.js';
 import { runProcessSection, type ProcessOutcome } from './process.js';
@@ -84,6 +87,7 @@ async function runBench(s: BenchSettings, bench: BenchDatabase, stateDir: string
   line('Zcash SendCoin batch (BENCH_PAY_ZCASH*)', s.payZcash
     ? `${fmt.int(s.payZcashOutputs)} outputs from ${s.payZcashInputs} inputs, ${s.payZcashReps} repetitions of v4 and v5${s.payZcashSendCoin ? ', then SendCoin end to end' : ''}`
     : 'skipped (BENCH_PAY_ZCASH=0)');
+  line('esman key store (BENCH_ESMAN)', s.esman ? 'scrypt per share at log2N 16/17/18, unlock of a (3,2) set, loopback hand-over, store save' : 'skipped (BENCH_ESMAN=0)');
   line('machine', `node ${process.version}, ${cpus().length} CPUs, load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
 
   const pki = await setUpPki(stateDir, db);
@@ -274,6 +278,13 @@ async function runBench(s: BenchSettings, bench: BenchDatabase, stateDir: string
     failures.push(...payZcashOut.failures);
   }
 
+  // ── 10. the esman key store: unlock, hand-over, save ──
+  let esmanOut: EsmanOutcome | null = null;
+  if (s.esman) {
+    esmanOut = await runEsmanSection(stateDir);
+    failures.push(...esmanOut.failures);
+  }
+
   const totalMs = performance.now() - started;
   heading('run');
   line('total run time', fmt.s(totalMs));
@@ -315,6 +326,7 @@ async function runBench(s: BenchSettings, bench: BenchDatabase, stateDir: string
     process: processOut?.summary ?? null,
     payEth: payEthOut?.summary ?? null,
     payZcash: payZcashOut?.summary ?? null,
+    esman: esmanOut?.summary ?? null,
     totalSeconds: round(totalMs / 1000),
     loadAvgEnd: round(loadavg()[0] as number, 2),
     problems: problemsSeen,

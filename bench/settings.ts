@@ -43,11 +43,13 @@ export interface BenchSettings {
   payZcashReps: number;
   /** Also the same batch end to end through SendCoin on the node stand-in (BENCH_PAY_ZCASH_SENDCOIN=0: skip). */
   payZcashSendCoin: boolean;
+  /** Run the esman key store section: scrypt per share, unlock, loopback hand-over, store save (BENCH_ESMAN=0: skip). */
+  esman: boolean;
   /** PostgreSQL server to create the bench database on (DATABASE_URL); absent: embedded PGlite. */
   databaseUrl: string | undefined;
 }
 
-const ENV: Record<keyof Omit<BenchSettings, 'databaseUrl' | 'decompose' | 'process' | 'payEth' | 'payZcash' | 'payZcashSendCoin'>, string> = {
+const ENV: Record<keyof Omit<BenchSettings, 'databaseUrl' | 'decompose' | 'process' | 'payEth' | 'payZcash' | 'payZcashSendCoin' | 'esman'>, string> = {
   credits: 'BENCH_CREDITS',
   creditsPerAccount: 'BENCH_CREDITS_PER_ACCOUNT',
   blockSize: 'BENCH_BLOCK',
@@ -101,6 +103,8 @@ environment:
   BENCH_PAY_ZCASH_INPUTS     P2PKH inputs it spends (default 20, at most ${PAY_ZCASH_INPUTS_MAX})
   BENCH_PAY_ZCASH_REPS       timed build + sign repetitions of each version (default 5)
   BENCH_PAY_ZCASH_SENDCOIN   1: also the batch end to end, SendCoin on the node stand-in (default 1)
+  BENCH_ESMAN                1: esman key store: scrypt per share (log2N 16, 17, 18), unlock of a (3,2) set,
+                             the loopback key hand-over, store save (default 1; about 15-30 s)
   DATABASE_URL               PostgreSQL server: a fresh payserv_bench_<random> database is created and dropped there
 `;
 
@@ -152,6 +156,7 @@ export function loadSettings(argv: readonly string[], env: NodeJS.ProcessEnv = p
     payZcashInputs: int(ENV.payZcashInputs, get('payZcashInputs'), 20, 1, PAY_ZCASH_INPUTS_MAX),
     payZcashReps: int(ENV.payZcashReps, get('payZcashReps'), 5, 1, PAY_ZCASH_REPS_MAX),
     payZcashSendCoin: (over.BENCH_PAY_ZCASH_SENDCOIN ?? env.BENCH_PAY_ZCASH_SENDCOIN ?? '1') !== '0',
+    esman: (over.BENCH_ESMAN ?? env.BENCH_ESMAN ?? '1') !== '0',
     databaseUrl: env.DATABASE_URL || undefined,
   };
 }

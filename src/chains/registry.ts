@@ -17,7 +17,7 @@ export interface DriverDeps {
   db: Db;
   stateDir: string;
   log: Logger;
-  /** The coin's hot-wallet key; default: its key file (issue 5: the encrypted store). */
+  /** The coin's hot-wallet key (from esman's store); default: its key file in a development state directory. */
   hotKey?: (tag: string, s: CoinSettings) => Promise<Uint8Array>;
 }
 

@@ -8,9 +8,9 @@ import { pubkeyHash } from '../chains/zcash/script.js';
 import type { Coin } from '../ledger/records.js';
 import { writeJsonAtomic } from '../state/atomic-file.js';
 
-// Hot-wallet keys: 32 random bytes per coin, only ever in this process's memory once read. Until the
-// encrypted store (esman, issue 5) holds them, each is a file STATE/wallets/<TAG>.key readable by its
-// owner only; a key file anyone else can read is refused.
+// Hot-wallet keys: 32 random bytes per coin, only ever in this process's memory once read. In
+// production they live in esman's store (`esman wallet`, item Coin.<TAG>.JSON); in a development state
+// directory each is a file STATE/wallets/<TAG>.key readable by its owner only (others' access: refused).
 
 export class HotKeyError extends Error {
   override name = 'HotKeyError';

@@ -3,10 +3,11 @@
 // where the child can open it (PostgreSQL: a database of its own; PGlite: <state dir>/db, which only
 // one process at a time may hold open). Every child started here is SIGKILLed when its test finishes,
 // pass or fail, and killAllChildren() does the same for an afterEach: no test leaves a process behind.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess, type ChildProcessByStdio } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { inject, onTestFinished } from 'vitest';
 import { advanceAll } from '../../src/checkpoints/advance.js';
@@ -79,9 +80,15 @@ function childEnv(extra: Record<string, string | undefined>): NodeJS.ProcessEnv 
   return env;
 }
 
+export interface SpawnOptions {
+  /** Pipes to the child's stdin (proc.stdin) and fd 3 (proc.stdio[3]); without, it has neither. Their write errors (EPIPE once it exits) are ignored. */
+  pipes?: boolean;
+}
+
 /** Starts `node ...args` in the repository root. Call inside a test: the child is SIGKILLed when the test ends. */
-export function spawnNode(args: string[], env: Record<string, string | undefined> = {}): Child {
-  const proc = spawn(process.execPath, args, { cwd: REPO, env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+export function spawnNode(args: string[], env: Record<string, string | undefined> = {}, opts: SpawnOptions = {}): Child {
+  const proc = spawn(process.execPath, args, { cwd: REPO, env: childEnv(env), stdio: opts.pipes ? ['pipe', 'pipe', 'pipe', 'pipe'] : ['ignore', 'pipe', 'pipe'] }) as ChildProcessByStdio<Writable | null, Readable, Readable>;
+  for (const s of [proc.stdin, proc.stdio[3]]) s?.on('error', () => undefined);
   let out = '';
   let err = '';
   let exit: Exit | null = null;

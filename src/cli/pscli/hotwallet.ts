@@ -1,5 +1,6 @@
 // pscli hotwallet init|address: the hot-wallet key of a coin paid on-chain (Ethereum, Zcash). The key
-// stays in its file (issue 5: the encrypted store); pscli prints only the address to fund.
+// stays in its file of a development state directory (production: `esman wallet`, inside the store);
+// pscli prints only the address to fund.
 import type { Command } from 'commander';
 import { familyOf } from '../../chains/address.js';
 import { createHotKey, hotKeyPath, hotWalletAddress, loadHotKey } from '../../keys/hot-wallet.js';
