@@ -3,6 +3,7 @@
 import { Command, CommanderError } from 'commander';
 import { EsmanError } from '../esman/errors.js';
 import { register, type EsmanIo } from './esman/commands.js';
+import { closePassphraseInputs } from './esman/input.js';
 import { EXIT, errorLine } from './exit.js';
 
 export async function main(argv: string[], io: EsmanIo = { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr }): Promise<number> {
@@ -22,5 +23,7 @@ export async function main(argv: string[], io: EsmanIo = { stdin: process.stdin,
     if (e instanceof CommanderError) return e.exitCode === 0 ? EXIT.OK : EXIT.USAGE;
     io.stderr.write(`${errorLine('esman', e)}\n`);
     return e instanceof EsmanError ? EXIT.PROBLEMS : EXIT.RUNTIME;
+  } finally {
+    closePassphraseInputs();
   }
 }

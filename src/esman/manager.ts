@@ -40,11 +40,14 @@ export async function startManager(o: ManagerOptions): Promise<Manager> {
   let resolveDone!: () => void;
   const done = new Promise<void>((r) => (resolveDone = r));
   const server: Server = createServer({ pauseOnConnect: false });
+  /** Connections that have not yet sent their request: dropped when the manager closes. */
+  const silent = new Set<Socket>();
 
   const finish = () => {
     if (closing) return;
     closing = true;
     wipe(master);
+    for (const s of silent) s.destroy();
     server.close(() => resolveDone());
   };
 
@@ -71,7 +74,9 @@ export async function startManager(o: ManagerOptions): Promise<Manager> {
       socket.destroy();
       return;
     }
+    silent.add(socket);
     void readLine(socket, LINE_BYTES_MAX, o.requestTimeoutMs ?? 10_000)
+      .finally(() => silent.delete(socket))
       .then((line) => {
         const parsed = requestSchema.safeParse(JSON.parse(line));
         if (!parsed.success) throw new EsmanError('not an esman key request');

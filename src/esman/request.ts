@@ -71,9 +71,11 @@ export async function obtainKey<T>(o: ObtainKeyOptions<T>): Promise<T> {
       return result;
     } catch (e) {
       if (!(e instanceof EsmanError)) throw e;
-      // Say each new reason once: a manager not yet started would otherwise fill the log.
-      if (e.message !== last) o.log.warn({ manager: o.manager, reason: e.message, retryMs: o.retryMs }, 'no key yet from esman manager; asking again');
-      last = e.message;
+      // Say each new kind of reason once (key ids and ports aside): a manager not yet started, or an
+      // impostor sending random keys, would otherwise fill the log.
+      const kind = e.message.replace(/[0-9a-f]{16,}|:\d+\b/g, '…');
+      if (kind !== last) o.log.warn({ manager: o.manager, reason: e.message, retryMs: o.retryMs }, 'no key yet from esman manager; asking again');
+      last = kind;
     }
     await sleep(o.retryMs, undefined, o.signal ? { signal: o.signal } : {});
   }

@@ -3,7 +3,6 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
-import { familyOf } from '../../chains/address.js';
 import { EsmanError, wipe } from '../../esman/errors.js';
 import { checkItemName, coinItem, encodeCoinItem } from '../../esman/items.js';
 import { DEFAULT_SCRYPT, describeScrypt, SCRYPT_BOUNDS, type ScryptParams } from '../../esman/kdf.js';
@@ -13,7 +12,6 @@ import { hex, keyIdOf, newMasterKey } from '../../esman/master-key.js';
 import { writeShares } from '../../esman/shares.js';
 import { checkSplit } from '../../esman/shamir.js';
 import { KeyStore, readIndex } from '../../esman/store-file.js';
-import { hotWalletAddress } from '../../keys/hot-wallet.js';
 import { LineReader, passphrases, type Passphrases } from './input.js';
 import { refuseExisting, unlock, withStore } from './unlock.js';
 
@@ -147,6 +145,8 @@ export function register(program: Command, io: EsmanIo): void {
     .requiredOption('--coin <TAG>', 'ETH, ETC or ZEC')
     .option('--network <net>', 'Zcash network: mainnet or testnet', 'mainnet')
     .action(async (o: Common & { coin: string; network: string }) => {
+      // Loaded here only: the chain code (viem) would cost every other esman command seconds at start.
+      const [{ familyOf }, { hotWalletAddress }] = await Promise.all([import('../../chains/address.js'), import('../../keys/hot-wallet.js')]);
       if (!/^[A-Z0-9]{2,10}$/.test(o.coin) || familyOf(o.coin) === 'manual') throw new EsmanError(`--coin ${o.coin}: payserv holds hot wallets for ETH, ETC and ZEC only`);
       if (o.network !== 'mainnet' && o.network !== 'testnet') throw new EsmanError(`--network ${o.network}: expected mainnet or testnet`);
       const key = new Uint8Array(randomBytes(32));

@@ -8,6 +8,14 @@ import { EsmanError } from '../../esman/errors.js';
 
 export const PASSPHRASE_MIN = 12;
 
+/** Descriptors opened for passphrases: closed when the command ends, so a writer that keeps its end open cannot keep esman alive. */
+const opened = new Set<Readable>();
+
+export function closePassphraseInputs(): void {
+  for (const s of opened) s.destroy();
+  opened.clear();
+}
+
 /** Lines of a stream, one per call; null once it has ended. */
 export class LineReader {
   private readonly lines: string[] = [];
@@ -72,7 +80,9 @@ export function passphrases(fd: number | undefined, stdin: NodeJS.ReadStream, ou
   if (fd !== undefined) {
     // fd 0 through the stdin stream: once Node has opened stdin, a pipe on fd 0 is non-blocking, and a
     // raw read of it fails with EAGAIN (an unhandled crash) whenever the writer has not yet written.
-    const lines = new LineReader(fd === 0 ? stdin : createReadStream('', { fd, autoClose: true }));
+    const stream = fd === 0 ? stdin : createReadStream('', { fd, autoClose: true });
+    if (fd !== 0) opened.add(stream);
+    const lines = new LineReader(stream);
     read = () => lines.next();
   } else if (stdin.isTTY) {
     read = (prompt) => readHidden(stdin, out, prompt);
