@@ -92,10 +92,11 @@ describeOncePerSuite('secrets after a full demo run', () => {
     secrets.push(formsOf('master key', master), formsOf('store key', storeKeyOf(master)));
     const store = await KeyStore.open(join(stateDir, 'storage.demo'), master);
     const items = store.list().map((i) => i.name);
-    expect(items).toEqual(expect.arrayContaining(['Coin.ETH.JSON', 'Coin.ZEC.JSON', 'payserv.SIGN.KEY', 'payserv.TLS.KEY']));
+    expect(items).toEqual(expect.arrayContaining(['Coin.ETH.JSON', 'Coin.ZEC.JSON', 'payserv.SIGN.KEY', 'payserv.TLS.KEY', 'ZEC.RPC.JSON']));
     for (const name of items) {
       const value = store.get(name);
       if (name.endsWith('.KEY')) secrets.push(...pemKeyForms(name, value.toString('utf8')));
+      if (name.endsWith('.RPC.JSON')) secrets.push(formsOf(`${name} (node password)`, Buffer.from((JSON.parse(value.toString('utf8')) as { password: string }).password)));
       if (name.startsWith('Coin.')) {
         secrets.push({ what: `${name} (item)`, needles: [value] });
         secrets.push(formsOf(`${name} (private key)`, Buffer.from((JSON.parse(value.toString('utf8')) as { privateKey: string }).privateKey, 'hex')));

@@ -101,4 +101,15 @@ describe('payserv unlocked by esman manager', () => {
     expect(await payserv.stop('SIGTERM', 30_000)).toBe(0);
     expect(messages(payserv.stderr()).some((m) => m.msg === 'stopped before start: no key was received')).toBe(true);
   }, 120_000);
+
+  it('refuses node credentials named from a store when no store is configured', async () => {
+    const l = await processLedger(SEED);
+    const config = writeConfig(join(l.stateDir, 'payserv.toml'), {
+      extra: '[coins.ZEC]\nchain = "zcash"\nnode_url = "http://127.0.0.1:1/"\nnode_auth_item = "ZEC.RPC.JSON"\n',
+    });
+    const payserv = spawnNode(['bin/payserv.mjs', '--config', config], { PAYSERV_STATE_DIR: l.stateDir, DATABASE_URL: l.databaseUrl });
+    expect(await payserv.waitExit(60_000)).not.toBe(0);
+    expect(payserv.stderr()).toMatch(/\[coins\.ZEC\] node_auth_item names a store item, but \[keys\] store is not set/);
+    expect(payserv.stdout()).not.toMatch(/listening/);
+  }, 120_000);
 });

@@ -148,6 +148,11 @@ const zcashCoin = table({
   expiry_delta: positiveInt().max(10_000, { error: 'at most 10000' }).default(40),
   /** The most a transaction may pay in fees, in zatoshi: ZIP-317 is charged, never more than this. */
   fee_max: baseUnits().default('5000000'),
+  /**
+   * A store item {"user", "password"} for the node's RPC (zcashd's rpcuser/rpcpassword), so that
+   * node_url carries no credentials. Needs [keys] store.
+   */
+  node_auth_item: nonEmptyString().optional(),
 });
 
 const coinChain = z.discriminatedUnion('chain', [evmCoin, zcashCoin], { error: 'expected chain = "evm" or "zcash"' });

@@ -5,7 +5,7 @@
 // themselves (their TLS pairs, the ledger writers' signing keys); payserv gets its keys from the store.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -33,7 +33,11 @@ export interface DemoKeys {
   tls: Record<Extract<TlsIdentity, 'backend' | 'pscli'>, TlsPair>;
   /** Hot-wallet addresses, by coin tag, as esman wallet printed them. */
   wallets: Record<string, string>;
+  /** The Zcash node's RPC credentials (the demo runs the node too), in the store as ZCASH_RPC_ITEM. */
+  zcashRpc: { user: string; password: string };
 }
+
+export const ZCASH_RPC_ITEM = 'ZEC.RPC.JSON';
 
 interface Run {
   code: number | null;
@@ -85,7 +89,9 @@ export async function prepareKeys(stateDir: string, passphrases: string[], coins
       signers: { admin: signer('admin'), autopay: signer('autopay'), payserv: signer('payserv') },
       tls: { backend: pair('backend'), pscli: pair('pscli') },
       wallets: {},
+      zcashRpc: { user: 'payserv', password: randomBytes(18).toString('base64url') },
     };
+    writeFileSync(join(staging, ZCASH_RPC_ITEM), JSON.stringify(keys.zcashRpc), { mode: 0o600 });
     const init = await esmanOk(['init', '--shares', String(SHARES), '--threshold', String(THRESHOLD), '--dir', sharesDir], passphrases);
     out(`   esman init: ${init.split('\n')[0]}`);
     await esmanOk(['create', '--from', staging, '--dir', sharesDir, '--storage', storage], two);

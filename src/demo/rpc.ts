@@ -20,7 +20,7 @@ import { pkiPaths } from '../pki/files.js';
 import { RpcClient } from '../rpc/client.js';
 import { RpcError } from '../rpc/jsonrpc.js';
 import { getWithdrawal, loadCoins } from '../store/reads.js';
-import { startManager, type DemoKeys, type TlsPair } from './keys.js';
+import { startManager, ZCASH_RPC_ITEM, type DemoKeys, type TlsPair } from './keys.js';
 
 type Out = (s?: string) => void;
 const secs = (t0: number) => `${((performance.now() - t0) / 1000).toFixed(1)} s`;
@@ -49,7 +49,8 @@ export async function demoOverRpc(db: Db, stateDir: string, keys: DemoKeys, out:
   let zcash: ZcashStandin | undefined;
   try {
     anvil = await startAnvil({ chainId: ANVIL_CHAIN_ID, readyTimeoutMs: ANVIL_READY_TIMEOUT_MS });
-    zcash = await startZcashStandin({ network: 'mainnet' });
+    // The node asks for credentials, as zcashd does; payserv reads them from the store (node_auth_item).
+    zcash = await startZcashStandin({ network: 'mainnet', rpcUser: keys.zcashRpc.user, rpcPassword: keys.zcashRpc.password });
     return await payservOverRpc(db, stateDir, keys, out, { anvil, zcash });
   } finally {
     // A node left running would hold its port (anvil) or keep the demo's process alive (the stand-in).
@@ -63,7 +64,7 @@ function coinTables(chains: Chains): Config<'payserv'>['coins'] {
   return serviceShapes.payserv.coins.parse({
     // min_peers 0: each node is alone on its loopback port.
     ETH: { chain: 'evm', node_url: chains.anvil.url, chain_id: ANVIL_CHAIN_ID, min_peers: 0 },
-    ZEC: { chain: 'zcash', node_url: chains.zcash.url, network: 'mainnet', min_peers: 0 },
+    ZEC: { chain: 'zcash', node_url: chains.zcash.endpoint, node_auth_item: ZCASH_RPC_ITEM, network: 'mainnet', min_peers: 0 },
   });
 }
 

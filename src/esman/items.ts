@@ -44,6 +44,25 @@ export function parseCoinItem(value: Uint8Array, name: string, tag: string): Coi
 export const encodeCoinItem = (c: CoinItem): Buffer =>
   Buffer.from(JSON.stringify({ coin: c.coin, privateKey: Buffer.from(c.privateKey).toString('hex'), ...(c.address ? { address: c.address } : {}) }), 'utf8');
 
+const nodeAuthSchema = z.strictObject({ user: z.string().min(1), password: z.string().min(1) });
+
+/** A node's RPC credentials; errors name the item, never the password. */
+export function parseNodeAuthItem(value: Uint8Array, name: string): { user: string; password: string } {
+  try {
+    return nodeAuthSchema.parse(JSON.parse(Buffer.from(value).toString('utf8')));
+  } catch {
+    throw new EsmanError(`store item ${name} is not {"user": "…", "password": "…"}`);
+  }
+}
+
+/** node_url with the credentials of a node-auth item, as HTTP basic auth in the URL the RPC client reads. */
+export function withCredentials(nodeUrl: string, auth: { user: string; password: string }): string {
+  const u = new URL(nodeUrl);
+  u.username = encodeURIComponent(auth.user);
+  u.password = encodeURIComponent(auth.password);
+  return u.toString();
+}
+
 const databaseSchema = z.strictObject({ url: z.string().regex(/^postgres(ql)?:\/\//) });
 
 export function parseDatabaseItem(value: Uint8Array, name = DATABASE_ITEM): { url: string } {

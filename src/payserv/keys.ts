@@ -7,7 +7,7 @@ import { resolve } from 'node:path';
 import type { Config } from '../config/load.js';
 import { sameAddress } from '../chains/address.js';
 import { EsmanError, wipe } from '../esman/errors.js';
-import { DATABASE_ITEM, coinItem, parseCoinItem, parseDatabaseItem, pemItem, signerItems, tlsItems } from '../esman/items.js';
+import { DATABASE_ITEM, coinItem, parseCoinItem, parseDatabaseItem, parseNodeAuthItem, pemItem, signerItems, tlsItems, withCredentials } from '../esman/items.js';
 import { obtainKey } from '../esman/request.js';
 import { KeyStore } from '../esman/store-file.js';
 import { hotWalletAddress } from '../keys/hot-wallet.js';
@@ -27,10 +27,14 @@ export interface PayservKeys {
   hotKey: ((tag: string, s: CoinSettings) => Promise<Uint8Array>) | undefined;
   /** The store's DB.JSON: the database payserv (issue 6: dbgw) is given once the store is open. */
   databaseUrl: string | undefined;
+  /** The coins' settings, each node_url with its node_auth_item's credentials. */
+  coins: Config<'payserv'>['coins'];
 }
 
 function fromFiles(config: Config<'payserv'>, log: Logger): PayservKeys {
   const dir = config.stateDir;
+  const needsStore = Object.entries(config.coins).find(([, s]) => s.chain === 'zcash' && s.node_auth_item);
+  if (needsStore) throw new EsmanError(`[coins.${needsStore[0]}] node_auth_item names a store item, but [keys] store is not set`);
   const p = pkiPaths(dir);
   log.warn({ stateDir: dir }, 'keys read from plain files in the state directory ([keys] store is not set): for development and tests only');
   return {
@@ -39,6 +43,7 @@ function fromFiles(config: Config<'payserv'>, log: Logger): PayservKeys {
     tls: { certPem: readFileSync(p.tlsCert('payserv'), 'utf8'), keyPem: readFileSync(p.tlsKey('payserv'), 'utf8') },
     hotKey: undefined,
     databaseUrl: undefined,
+    coins: config.coins,
   };
 }
 
@@ -92,6 +97,8 @@ function fromStore(store: KeyStore, config: Config<'payserv'>, trust: Trust): Pa
       return k;
     },
     databaseUrl: store.has(DATABASE_ITEM) ? parseDatabaseItem(store.get(DATABASE_ITEM)).url : undefined,
+    coins: Object.fromEntries(Object.entries(config.coins).map(([tag, s]) =>
+      [tag, s.chain === 'zcash' && s.node_auth_item ? { ...s, node_url: withCredentials(s.node_url, parseNodeAuthItem(store.get(s.node_auth_item), s.node_auth_item)) } : s])),
   };
 }
 

@@ -85,7 +85,7 @@ export async function startPayserv(config: Config<'payserv'>, log: Logger, opene
         ? { hook: { ...(config.alerts.command ? { command: config.alerts.command } : {}), ...(config.alerts.webhook_url ? { webhookUrl: config.alerts.webhook_url } : {}), timeoutMs: config.alerts.timeout_ms } }
         : {}),
     });
-    const drivers = await startDrivers(config.coins, { db, stateDir, log, ...(keys.hotKey ? { hotKey: keys.hotKey } : {}) });
+    const drivers = await startDrivers(keys.coins, { db, stateDir, log, ...(keys.hotKey ? { hotKey: keys.hotKey } : {}) });
     const ps: Payserv = {
       db, trust, local: new LocalCheckpointStore(stateDir), signers, drivers, policies: policiesOf(config),
       state: new ServiceState(log, alerts), locks: new Locks(db), log, now: () => new Date(),
