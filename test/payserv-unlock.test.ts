@@ -1,12 +1,14 @@
 // payserv in production mode: [keys] store set, so it starts locked, asks esman manager for the master
 // key on loopback (retrying while none answers or an operator refuses), and takes its signing key, TLS
 // pair and (on PostgreSQL) the database URL from the store; its plain key files are gone.
+import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
+import { privateKeyToAddress } from 'viem/accounts';
 import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { DATABASE_ITEM, signerItems, tlsItems } from '../src/esman/items.js';
+import { DATABASE_ITEM, coinItem, encodeCoinItem, signerItems, tlsItems } from '../src/esman/items.js';
 import { startManager, type Manager } from '../src/esman/manager.js';
 import { newMasterKey } from '../src/esman/master-key.js';
 import { KeyStore } from '../src/esman/store-file.js';
@@ -111,5 +113,26 @@ describe('payserv unlocked by esman manager', () => {
     expect(await payserv.waitExit(60_000)).not.toBe(0);
     expect(payserv.stderr()).toMatch(/\[coins\.ZEC\] node_auth_item names a store item, but \[keys\] store is not set/);
     expect(payserv.stdout()).not.toMatch(/listening/);
+  }, 120_000);
+
+  it('refuses a store whose hot-wallet item names another address than its key\'s', async () => {
+    const l = await processLedger(SEED);
+    const master = newMasterKey();
+    await storeFor(l, master);
+    const store = await KeyStore.open(join(l.stateDir, 'storage.prod'), master);
+    // The key of one wallet beside the address of another: paying from it would not be what the operator funded.
+    store.set(coinItem('ETH'), encodeCoinItem({ coin: 'ETH', privateKey: randomBytes(32), address: privateKeyToAddress(`0x${randomBytes(32).toString('hex')}`) }));
+    await store.save(master);
+    store.close();
+    const port = await freePort();
+    const config = writeConfig(join(l.stateDir, 'payserv.toml'), {
+      extra: `[keys]\nstore = "storage.prod"\nmanager = "127.0.0.1:${port}"\nretry_ms = 100\n[coins.ETH]\nchain = "evm"\nnode_url = "http://127.0.0.1:1/"\nchain_id = 1\n`,
+    });
+    const payserv = spawnNode(['bin/payserv.mjs', '--config', config], { PAYSERV_STATE_DIR: l.stateDir });
+    const manager = await startManager({ master, host: '127.0.0.1', port, count: 1, say: () => undefined, ask: async () => true });
+    await manager.done;
+    await until('payserv refuses the store', () => messages(payserv.stderr()).some((m) => /Coin\.ETH\.JSON: its address 0x[0-9a-fA-F]{40} is not its key's/.test(m.reason ?? '')), 30_000);
+    expect(payserv.stdout()).not.toMatch(/listening/);
+    expect(await payserv.stop('SIGTERM', 30_000)).toBe(0);
   }, 120_000);
 });
