@@ -100,25 +100,13 @@ describeOncePerSuite('pscli', () => {
   });
 });
 
-describeOncePerSuite('payserv', () => {
-  it('refuses a bad option or configuration with one line naming it, exit 2', async () => {
+describeOncePerSuite('payserv and dbgw', () => {
+  it.each([['payserv', payserv], ['dbgw', dbgw]] as const)('%s refuses a bad option or configuration with one line naming it, exit 2', async (name, main) => {
     const err = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
-    expect(await payserv(['--frobnicate'])).toBe(EXIT.USAGE);
-    expect(await payserv(['--config', '/nonexistent/payserv.toml'])).toBe(EXIT.USAGE);
-    expect(err).toHaveBeenCalledWith(expect.stringMatching(/^payserv: .*\/nonexistent\/payserv\.toml/));
+    expect(await main(['--frobnicate'])).toBe(EXIT.USAGE);
+    expect(await main(['--config', `/nonexistent/${name}.toml`])).toBe(EXIT.USAGE);
+    expect(err).toHaveBeenCalledWith(expect.stringMatching(new RegExp(`^${name}: .*/nonexistent/${name}\\.toml`)));
     vi.restoreAllMocks();
-  });
-});
-
-describeOncePerSuite('services not built yet', () => {
-  afterEach(() => void vi.restoreAllMocks());
-
-  it.each([
-    ['dbgw', dbgw, 6],
-  ] as const)('%s says so and exits 2', async (name, main, issue) => {
-    const err = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
-    expect(await main([])).toBe(EXIT.USAGE);
-    expect(err).toHaveBeenCalledWith(expect.stringMatching(new RegExp(`^${name}: not built yet \\(issue ${issue}: .+\\)\\n$`)));
   });
 });
 

@@ -122,7 +122,7 @@ describeOncePerSuite('loadConfig', () => {
 
   it('ships example files that load', async () => {
     const dir = await tmpStateDir();
-    for (const service of ['pscli', 'payserv'] as const) {
+    for (const service of ['pscli', 'payserv', 'dbgw'] as const) {
       const c = await loadConfig(service, join(import.meta.dirname, '..', 'config', `${service}.toml`), { env: { PAYSERV_STATE_DIR: dir } });
       expect(c.service).toBe(service);
     }

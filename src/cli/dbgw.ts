@@ -1,3 +1,39 @@
-import { notBuilt } from './not-built.js';
+// dbgw: the database gateway, in the foreground (systemd runs it: deploy/dbgw.service). It serves its
+// version call at once and its database operations once it has a database; SIGTERM stops it.
+import { Command, CommanderError } from 'commander';
+import { loadConfig } from '../config/load.js';
+import { startDbgw } from '../dbgw/service.js';
+import { createLogger } from '../log/index.js';
+import { errorLine, EXIT, exitCodeOf } from './exit.js';
 
-export const main = notBuilt('dbgw', 6, 'the database gateway');
+export async function main(argv: string[]): Promise<number> {
+  const program = new Command('dbgw')
+    .description('dbgw: the database gateway; the only process holding the database credentials')
+    .option('--config <file>', 'configuration file (default: $PAYSERV_CONFIG, else <state dir>/dbgw.toml if present)')
+    .option('--state-dir <dir>', 'state directory (default: $PAYSERV_STATE_DIR, else the config, else $XDG_STATE_HOME/payserv)')
+    .exitOverride();
+  try {
+    program.parse(argv, { from: 'user' });
+    const o = program.opts<{ config?: string; stateDir?: string }>();
+    const config = await loadConfig('dbgw', o.config, { stateDir: o.stateDir });
+    const log = createLogger('dbgw', config.log.level);
+    const running = await startDbgw(config, log);
+    await new Promise<void>((resolve) => {
+      const stop = (signal: string) => {
+        log.warn({ signal }, 'stopping');
+        running.stop().then(resolve, (e: unknown) => {
+          log.error({ err: (e as Error).message }, 'unclean stop');
+          resolve();
+        });
+      };
+      process.once('SIGTERM', () => stop('SIGTERM'));
+      process.once('SIGINT', () => stop('SIGINT'));
+      // Only after the handlers: a signal that arrives before any handler exists kills the process outright.
+      process.stdout.write(`dbgw listening on ${running.server.address}:${running.server.port}\n`);
+    });
+    return EXIT.OK;
+  } catch (e) {
+    if (!(e instanceof CommanderError)) process.stderr.write(`${errorLine('dbgw', e)}\n`);
+    return exitCodeOf(e);
+  }
+}

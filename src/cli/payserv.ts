@@ -34,8 +34,6 @@ export async function main(argv: string[]): Promise<number> {
     } finally {
       process.off('SIGTERM', abort).off('SIGINT', abort);
     }
-    // The address line on stdout lets a supervisor (or a test) know where it listens once it does.
-    process.stdout.write(`payserv listening on ${running.server.address}:${running.server.port}\n`);
     await new Promise<void>((resolve) => {
       let stopping = false;
       const stop = (signal: string) => {
@@ -57,6 +55,9 @@ export async function main(argv: string[]): Promise<number> {
       };
       process.once('SIGTERM', () => stop('SIGTERM'));
       process.once('SIGINT', () => stop('SIGINT'));
+      // The address line lets a supervisor (or a test) know where it listens. Only after the handlers: a
+      // signal that arrives before any handler exists kills the process outright, without a clean stop.
+      process.stdout.write(`payserv listening on ${running.server.address}:${running.server.port}\n`);
     });
     return EXIT.OK;
   } catch (e) {

@@ -57,16 +57,17 @@ const decimal = () => z.string({ error: 'expected a decimal string, e.g. "0.5"' 
 const port = () => z.int({ error: 'expected a port number' }).min(0, { error: 'expected a port number' }).max(65535, { error: 'expected a port number' });
 const host = () => nonEmptyString();
 
-/** Where payserv listens (loopback by default: exposing it is a deliberate choice). */
-const rpcServer = table({
+/** Where a service listens (loopback by default: exposing it is a deliberate choice). */
+const rpcServerTable = (defaultPort: number) => table({
   host: host().default('127.0.0.1'),
-  port: port().default(7443),
+  port: port().default(defaultPort),
   body_bytes_max: positiveInt().default(65_536),
   request_timeout_ms: positiveInt().default(60_000),
   in_flight_max: positiveInt().default(256),
   /** On SIGTERM: how long in-flight calls may take to finish before they are cut. */
   shutdown_grace_ms: positiveInt().default(20_000),
 });
+const rpcServer = rpcServerTable(7443);
 
 /** Who is told of a fail-stop: a command (argv, no shell; the alert as JSON on stdin) and/or a webhook. */
 const alerts = table({
@@ -174,7 +175,8 @@ export const serviceShapes = {
     /** Coins paid on-chain automatically, by tag; any other coin is paid by an operator. */
     coins: z.record(z.string().regex(/^[A-Z0-9]{2,10}$/, { error: 'expected a coin tag such as ETH' }), coinChain, { error: 'expected a table of coin tags' }).default({}),
   },
-  dbgw: {},
+  /** dbgw: where it listens; [database] url only for a deployment that gives dbgw its own credentials. */
+  dbgw: { rpc: rpcServerTable(7445).prefault({}) },
   esman: {},
 } satisfies Record<Service, z.ZodRawShape>;
 

@@ -7,6 +7,7 @@ import { Agent, request } from 'node:https';
 import type { IncomingMessage } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { Method } from '../payserv/api.js';
+import type { DbgwMethod } from '../dbgw/api.js';
 import type { TlsIdentity } from '../pki/roles.js';
 import { parseResponse, RpcError } from './jsonrpc.js';
 import { clientTlsOptions, type TlsMaterial } from './tls.js';
@@ -72,7 +73,7 @@ export class RpcClient {
    * Calls `method`; resolves with its result, rejects with RpcError (the server's answer) or
    * RpcTransportError. Params are not checked here: the server validates them against the contract.
    */
-  call<T = unknown>(method: Method, params?: unknown[] | Record<string, unknown>): Promise<T> {
+  call<T = unknown>(method: Method | DbgwMethod, params?: unknown[] | Record<string, unknown>): Promise<T> {
     const id = this.nextId++;
     const body = JSON.stringify(params === undefined ? { jsonrpc: '2.0', method, id } : { jsonrpc: '2.0', method, params, id });
     return this.post(body, method).then((reply) => this.unwrap<T>(reply.status, reply.body, id, method));

@@ -85,6 +85,7 @@ export function httpStatusFor(code: number | null): number {
       return 500;
     case RPC.SHUTTING_DOWN:
     case RPC.BUSY:
+    case RPC.NOT_CONNECTED:
       return 503;
     default:
       return 200;

@@ -22,6 +22,8 @@ export const RPC = {
   SHUTTING_DOWN: -32002,
   /** Too many requests in flight: nothing was run; try again later. */
   BUSY: -32003,
+  /** dbgw has no database yet (payserv hands it the parameters once its key store is open): nothing was run. */
+  NOT_CONNECTED: -32004,
 } as const;
 
 /** The message every unexpected failure is reported with: the real one, which may hold a stack, a path or a secret, goes to the log only. */

@@ -1,9 +1,18 @@
-// Validating a method's params against the contract (METHODS in src/payserv/api.ts), and turning zod's
-// issues into one line that names the parameter: the pool's back end is written by other people, and
-// "Invalid input" alone would send them reading our source.
+// Validating a method's params against a service's contract (payserv: METHODS in src/payserv/api.ts;
+// dbgw: src/dbgw/api.ts), and turning zod's issues into one line that names the parameter: the pool's
+// back end is written by other people, and "Invalid input" alone would send them reading our source.
 import type { z } from 'zod';
-import { METHODS, type Method } from '../payserv/api.js';
+import { ACL, METHODS, type Method } from '../payserv/api.js';
+import type { TlsIdentity } from '../pki/roles.js';
 import { RPC, RpcError } from './jsonrpc.js';
+
+/** A service's methods: their params' schemas, and which client identity may call which. */
+export interface RpcContract<M extends string> {
+  methods: Record<M, z.ZodType>;
+  allowed(identity: TlsIdentity, method: M): boolean;
+}
+
+export const PAYSERV_CONTRACT: RpcContract<Method> = { methods: METHODS, allowed: (identity, method) => ACL[identity](method) };
 
 /** One problem with the params, as sent in the error's data. Never the value itself: the caller has it. */
 export interface ParamIssue {
@@ -12,13 +21,13 @@ export interface ParamIssue {
   message: string;
 }
 
-export function isMethod(name: string): name is Method {
-  return Object.hasOwn(METHODS, name);
+export function isMethod<M extends string>(contract: RpcContract<M>, name: string): name is M {
+  return Object.hasOwn(contract.methods, name);
 }
 
 /** The validated params (what the schema outputs), or the -32602 error to answer with. */
-export function validateParams(method: Method, params: unknown): { ok: true; params: unknown } | { ok: false; error: RpcError } {
-  const r = METHODS[method].safeParse(params);
+export function validateParams<M extends string>(contract: RpcContract<M>, method: M, params: unknown): { ok: true; params: unknown } | { ok: false; error: RpcError } {
+  const r = contract.methods[method].safeParse(params);
   if (r.success) return { ok: true, params: r.data };
   const issues = describeIssues(r.error.issues, params);
   const message = `invalid params for ${method}: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`;

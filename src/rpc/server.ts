@@ -11,12 +11,12 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { performance } from 'node:perf_hooks';
-import { ACL, type Method } from '../payserv/api.js';
+import type { Method } from '../payserv/api.js';
 import type { TlsIdentity } from '../pki/roles.js';
 import type { Logger } from '../log/index.js';
 import { httpStatusFor, isJsonContentType, readBody } from './http.js';
 import { errorResponse, INTERNAL_MESSAGE, parseRequest, resultResponse, RPC, RpcError, type RpcId, type RpcResponse } from './jsonrpc.js';
-import { isMethod, validateParams } from './params.js';
+import { isMethod, PAYSERV_CONTRACT, validateParams, type RpcContract } from './params.js';
 import { peerIdentity, serverTlsOptions, type PeerIdentity, type TlsMaterial } from './tls.js';
 
 /** What a handler learns about the call besides its params. */
@@ -29,7 +29,7 @@ export interface RpcContext {
 }
 
 /** Runs one method. `params` has already passed METHODS[method]. Throw RpcError to choose the error. */
-export type RpcHandler = (method: Method, params: unknown, ctx: RpcContext) => Promise<unknown>;
+export type RpcHandler<M extends string = Method> = (method: M, params: unknown, ctx: RpcContext) => Promise<unknown>;
 
 export interface RpcLimits {
   /** Largest request body; the API's params are a few hundred bytes. */
@@ -42,13 +42,15 @@ export interface RpcLimits {
 
 export const DEFAULT_LIMITS: RpcLimits = { bodyBytesMax: 64 * 1024, requestTimeoutMs: 60_000, inFlightMax: 256 };
 
-export interface RpcServerOptions {
+export interface RpcServerOptions<M extends string = Method> {
+  /** The methods served and who may call them; default: payserv's. */
+  contract?: RpcContract<M>;
   /** Default 127.0.0.1: listening on other interfaces is a deliberate choice. */
   host?: string;
   /** 0: any free port (see the returned port). */
   port: number;
   tls: TlsMaterial;
-  handle: RpcHandler;
+  handle: RpcHandler<M>;
   limits?: Partial<RpcLimits>;
   log: Logger;
 }
@@ -78,7 +80,8 @@ interface Outcome {
   headers?: Record<string, string>;
 }
 
-export async function startRpcServer(opts: RpcServerOptions): Promise<RpcServer> {
+export async function startRpcServer<M extends string = Method>(opts: RpcServerOptions<M>): Promise<RpcServer> {
+  const contract = opts.contract ?? (PAYSERV_CONTRACT as unknown as RpcContract<M>);
   const limits: RpcLimits = { ...DEFAULT_LIMITS, ...opts.limits };
   const log = opts.log.child({ component: 'rpc' });
   const host = opts.host ?? '127.0.0.1';
@@ -139,10 +142,10 @@ export async function startRpcServer(opts: RpcServerOptions): Promise<RpcServer>
     const { id, method } = parsed.request;
     // Checked after parsing so that the caller gets its id back and knows which call was not run.
     if (closing) return refuse(RPC.SHUTTING_DOWN, 'shutting down: the request was not run', id, { close: true });
-    if (!isMethod(method)) return refuse(RPC.METHOD_NOT_FOUND, `method not found: ${JSON.stringify(method.slice(0, 64))}`, id, { method: method.slice(0, 64) });
-    if (!ACL[who.identity](method)) return refuse(RPC.FORBIDDEN, `forbidden: ${who.identity} may not call ${method}`, id, { method });
+    if (!isMethod(contract, method)) return refuse(RPC.METHOD_NOT_FOUND, `method not found: ${JSON.stringify(method.slice(0, 64))}`, id, { method: method.slice(0, 64) });
+    if (!contract.allowed(who.identity, method)) return refuse(RPC.FORBIDDEN, `forbidden: ${who.identity} may not call ${method}`, id, { method });
     if (handlers.size >= limits.inFlightMax) return refuse(RPC.BUSY, 'busy: too many requests in flight; retry later', id, { method, headers: { 'Retry-After': '1' } });
-    const params = validateParams(method, parsed.request.params);
+    const params = validateParams(contract, method, parsed.request.params);
     if (!params.ok) return { status: httpStatusFor(params.error.code), response: errorResponse(id, params.error), method };
 
     const ctx: RpcContext = { identity: who.identity, commonName: who.commonName, requestId };

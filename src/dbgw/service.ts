@@ -1,0 +1,88 @@
+// dbgw as a service: its own TLS pair (the original kept DBGW.TLS.KEY beside its binary), mutual TLS to
+// the payserv and pscli identities only, and no database until it is given one: by payserv through
+// Dbgw.Connect once payserv's key store is open, or by dbgw's own [database] url.
+import { readFileSync } from 'node:fs';
+import type { Config } from '../config/load.js';
+import { requireCurrentSchema } from '../db/migrate.js';
+import type { Db } from '../db/db.js';
+import { openPostgres } from '../db/postgres.js';
+import type { Logger } from '../log/index.js';
+import { loadTrust, pkiPaths } from '../pki/files.js';
+import { RPC, RpcError } from '../rpc/jsonrpc.js';
+import { startRpcServer, type RpcServer } from '../rpc/server.js';
+import { DBGW_ACL, DBGW_METHODS, DBGW_VERSION, type DbgwMethod } from './api.js';
+
+export interface RunningDbgw {
+  server: RpcServer;
+  /** Where the database is (no password), or null until connected. */
+  database(): string | null;
+  stop(): Promise<void>;
+}
+
+interface Connection {
+  db: Db;
+  url: string;
+}
+
+type ConnectParams = { url: string; pool_size?: number; statement_timeout_ms?: number };
+
+export async function startDbgw(config: Config<'dbgw'>, log: Logger): Promise<RunningDbgw> {
+  const trust = loadTrust(config.stateDir);
+  const p = pkiPaths(config.stateDir);
+  const tls = { certPem: readFileSync(p.tlsCert('dbgw'), 'utf8'), keyPem: readFileSync(p.tlsKey('dbgw'), 'utf8'), caPem: trust.root.toString() };
+  let conn: Connection | null = null;
+  let connecting: Promise<Connection> | null = null;
+
+  const connect = (c: ConnectParams): Promise<Connection> => {
+    if (conn) {
+      if (conn.url !== c.url) throw new RpcError(RPC.INVALID_PARAMS, `dbgw is already connected to ${conn.db.where}: restart it to change the database`);
+      return Promise.resolve(conn);
+    }
+    connecting ??= (async () => {
+      const db = await openPostgres({ url: c.url, poolSize: c.pool_size ?? config.database.poolSize, statementTimeoutMs: c.statement_timeout_ms ?? config.database.statementTimeoutMs });
+      try {
+        // A database of another schema (or none) is refused before any operation reaches it.
+        await requireCurrentSchema(db);
+      } catch (e) {
+        await db.close().catch(() => undefined);
+        throw e;
+      }
+      conn = { db, url: c.url };
+      log.warn({ database: db.where }, 'database connected: dbgw serves its operations');
+      return conn;
+    })().finally(() => (connecting = null));
+    return connecting;
+  };
+
+  if (config.database.url) await connect({ url: config.database.url });
+
+  const handlers: Record<DbgwMethod, (params: unknown) => Promise<unknown>> = {
+    'Dbgw.Version': async () => DBGW_VERSION,
+    'Dbgw.Status': async () => ({ connected: conn !== null, database: conn?.db.where ?? null }),
+    'Dbgw.Connect': async (params) => {
+      const c = await connect(params as ConnectParams).catch((e: Error) => {
+        if (e instanceof RpcError) throw e;
+        // The message names the (redacted) address and why; the URL's password never leaves.
+        throw new RpcError(RPC.INVALID_PARAMS, `cannot connect: ${e.message}`);
+      });
+      return { connected: true, database: c.db.where };
+    },
+  };
+
+  const server = await startRpcServer<DbgwMethod>({
+    host: config.rpc.host, port: config.rpc.port, tls, log,
+    contract: { methods: DBGW_METHODS, allowed: (identity, m) => DBGW_ACL[identity](m) },
+    limits: { bodyBytesMax: config.rpc.body_bytes_max, requestTimeoutMs: config.rpc.request_timeout_ms, inFlightMax: config.rpc.in_flight_max },
+    handle: (method, params) => handlers[method](params),
+  });
+  log.warn({ address: server.address, port: server.port, connected: conn !== null }, conn ? 'dbgw started' : 'dbgw started: no database until payserv hands over its parameters (Dbgw.Connect)');
+  return {
+    server,
+    database: () => (conn ? (conn as Connection).db.where : null),
+    async stop() {
+      await server.close(config.rpc.shutdown_grace_ms);
+      await (conn as Connection | null)?.db.close();
+      log.warn({}, 'dbgw stopped');
+    },
+  };
+}
