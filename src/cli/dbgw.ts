@@ -5,6 +5,7 @@ import { loadConfig } from '../config/load.js';
 import { startDbgw } from '../dbgw/service.js';
 import { createLogger } from '../log/index.js';
 import { errorLine, EXIT, exitCodeOf } from './exit.js';
+import { serveUntilSignal, STOP_MARGIN_MS } from './serve.js';
 
 export async function main(argv: string[]): Promise<number> {
   const program = new Command('dbgw')
@@ -18,18 +19,9 @@ export async function main(argv: string[]): Promise<number> {
     const config = await loadConfig('dbgw', o.config, { stateDir: o.stateDir });
     const log = createLogger('dbgw', config.log.level);
     const running = await startDbgw(config, log);
-    await new Promise<void>((resolve) => {
-      const stop = (signal: string) => {
-        log.warn({ signal }, 'stopping');
-        running.stop().then(resolve, (e: unknown) => {
-          log.error({ err: (e as Error).message }, 'unclean stop');
-          resolve();
-        });
-      };
-      process.once('SIGTERM', () => stop('SIGTERM'));
-      process.once('SIGINT', () => stop('SIGINT'));
-      // Only after the handlers: a signal that arrives before any handler exists kills the process outright.
-      process.stdout.write(`dbgw listening on ${running.server.address}:${running.server.port}\n`);
+    await serveUntilSignal({
+      announce: `dbgw listening on ${running.server.address}:${running.server.port}`, log,
+      stop: () => running.stop(), deadlineMs: config.rpc.shutdown_grace_ms + STOP_MARGIN_MS,
     });
     return EXIT.OK;
   } catch (e) {

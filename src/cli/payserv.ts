@@ -5,9 +5,7 @@ import { loadConfig } from '../config/load.js';
 import { createLogger } from '../log/index.js';
 import { startPayserv } from '../payserv/service.js';
 import { errorLine, EXIT, exitCodeOf } from './exit.js';
-
-/** After the grace period, how long closing the database may take before the process exits anyway. */
-const STOP_MARGIN_MS = 5_000;
+import { serveUntilSignal, STOP_MARGIN_MS } from './serve.js';
 
 export async function main(argv: string[]): Promise<number> {
   const program = new Command('payserv')
@@ -34,30 +32,9 @@ export async function main(argv: string[]): Promise<number> {
     } finally {
       process.off('SIGTERM', abort).off('SIGINT', abort);
     }
-    await new Promise<void>((resolve) => {
-      let stopping = false;
-      const stop = (signal: string) => {
-        if (stopping) return;
-        stopping = true;
-        log.warn({ signal }, 'stopping: finishing calls in flight');
-        // A call still running after the grace period (a query waiting on a lock, up to statement_timeout)
-        // keeps its database connection, and closing the pool waits for it: the stop is bounded here instead.
-        // Its transaction is rolled back when the connection drops; the ledger tells what it did.
-        const deadlineMs = config.rpc.shutdown_grace_ms + STOP_MARGIN_MS;
-        setTimeout(() => {
-          log.error({ signal, deadlineMs }, 'stop did not finish in time: exiting with calls still holding database connections');
-          process.exit(EXIT.RUNTIME);
-        }, deadlineMs).unref();
-        running.stop().then(resolve, (e: unknown) => {
-          log.error({ err: (e as Error).message }, 'unclean stop');
-          resolve();
-        });
-      };
-      process.once('SIGTERM', () => stop('SIGTERM'));
-      process.once('SIGINT', () => stop('SIGINT'));
-      // The address line lets a supervisor (or a test) know where it listens. Only after the handlers: a
-      // signal that arrives before any handler exists kills the process outright, without a clean stop.
-      process.stdout.write(`payserv listening on ${running.server.address}:${running.server.port}\n`);
+    await serveUntilSignal({
+      announce: `payserv listening on ${running.server.address}:${running.server.port}`, log,
+      stop: () => running.stop(), deadlineMs: config.rpc.shutdown_grace_ms + STOP_MARGIN_MS,
     });
     return EXIT.OK;
   } catch (e) {
