@@ -1,7 +1,10 @@
-// The foreground life of a service (payserv, dbgw): announce where it listens, then on SIGTERM or
-// SIGINT stop once, bounded: past `deadlineMs` the process exits anyway.
-import type { Logger } from '../log/index.js';
-import { EXIT } from './exit.js';
+// The foreground life of a service (payserv, dbgw): its command line, its configuration and logger,
+// then announce where it listens and, on SIGTERM or SIGINT, stop once, bounded: past the grace period
+// and a margin the process exits anyway.
+import { Command, CommanderError } from 'commander';
+import { loadConfig, type Config } from '../config/load.js';
+import { createLogger, type Logger } from '../log/index.js';
+import { errorLine, EXIT, exitCodeOf } from './exit.js';
 
 /** After the grace period, how long closing the database may take before the process exits anyway. */
 export const STOP_MARGIN_MS = 5_000;
@@ -39,4 +42,38 @@ export function serveUntilSignal(s: Serving): Promise<void> {
     // Only after the handlers: a signal that arrives before any handler exists kills the process outright.
     process.stdout.write(`${s.announce}\n`);
   });
+}
+
+export interface Started {
+  server: { address: string; port: number };
+  stop(): Promise<void>;
+}
+
+/**
+ * `service [--config FILE] [--state-dir DIR]`: loads the configuration, starts the service (`start`
+ * answers null when it ended before running, having logged why), serves until a signal.
+ */
+export async function runService<S extends 'payserv' | 'dbgw'>(argv: string[], service: S, description: string,
+  start: (config: Config<S>, log: Logger) => Promise<Started | null>): Promise<number> {
+  const program = new Command(service)
+    .description(description)
+    .option('--config <file>', `configuration file (default: $PAYSERV_CONFIG, else <state dir>/${service}.toml if present)`)
+    .option('--state-dir <dir>', 'state directory (default: $PAYSERV_STATE_DIR, else the config, else $XDG_STATE_HOME/payserv)')
+    .exitOverride();
+  try {
+    program.parse(argv, { from: 'user' });
+    const o = program.opts<{ config?: string; stateDir?: string }>();
+    const config = await loadConfig(service, o.config, { stateDir: o.stateDir });
+    const log = createLogger(service, config.log.level);
+    const running = await start(config, log);
+    if (!running) return EXIT.OK;
+    await serveUntilSignal({
+      announce: `${service} listening on ${running.server.address}:${running.server.port}`, log,
+      stop: () => running.stop(), deadlineMs: config.rpc.shutdown_grace_ms + STOP_MARGIN_MS,
+    });
+    return EXIT.OK;
+  } catch (e) {
+    if (!(e instanceof CommanderError)) process.stderr.write(`${errorLine(service, e)}\n`);
+    return exitCodeOf(e);
+  }
 }

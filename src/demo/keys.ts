@@ -122,7 +122,7 @@ export interface RunningManager {
  * esman manager with two operators' passphrases; `answer` plays the operator at the prompt.
  * Resolves once it listens.
  */
-export function startManager(keys: DemoKeys, answer: (prompt: string) => string): Promise<RunningManager> {
+export function spawnManager(keys: DemoKeys, answer: (prompt: string) => string): Promise<RunningManager> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [ESMAN, 'manager', '--dir', keys.sharesDir, '--storage', keys.storage, '--listen', '127.0.0.1:0', '--passphrase-fd', '3'],
       { stdio: ['pipe', 'pipe', 'pipe', 'pipe'] });

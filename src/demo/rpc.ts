@@ -20,7 +20,7 @@ import { pkiPaths } from '../pki/files.js';
 import { RpcClient } from '../rpc/client.js';
 import { RpcError } from '../rpc/jsonrpc.js';
 import { getWithdrawal, loadCoins } from '../store/reads.js';
-import { startManager, ZCASH_RPC_ITEM, type DemoKeys, type TlsPair } from './keys.js';
+import { spawnManager, ZCASH_RPC_ITEM, type DemoKeys, type TlsPair } from './keys.js';
 
 type Out = (s?: string) => void;
 const secs = (t0: number) => `${((performance.now() - t0) / 1000).toFixed(1)} s`;
@@ -73,7 +73,7 @@ function coinTables(chains: Chains): Config<'payserv'>['coins'] {
  * operator allows at the prompt; its log goes to <state>/payserv.log.
  */
 async function unlockedPayserv(config: Config<'payserv'>, db: Db, keys: DemoKeys, out: Out): Promise<RunningPayserv> {
-  const manager = await startManager(keys, (prompt) => {
+  const manager = await spawnManager(keys, (prompt) => {
     out(`   esman manager: ${prompt}y`);
     return 'y';
   });

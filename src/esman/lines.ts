@@ -1,7 +1,7 @@
 // One JSON line per message over a socket: bounded in size and time, so a silent or flooding peer
 // costs nothing but its own connection.
 import type { Socket } from 'node:net';
-import { EsmanError } from './errors.js';
+import { EsmanError, reasonOf } from './errors.js';
 
 export function readLine(socket: Socket, maxBytes: number, timeoutMs: number): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -19,7 +19,7 @@ export function readLine(socket: Socket, maxBytes: number, timeoutMs: number): P
       else if (buf.length > maxBytes) done(new EsmanError(`message longer than ${maxBytes} bytes`));
     };
     const onEnd = () => done(new EsmanError('connection closed before a whole message arrived'));
-    const onError = (e: Error) => done(new EsmanError(`connection failed: ${(e as NodeJS.ErrnoException).code ?? e.message}`));
+    const onError = (e: Error) => done(new EsmanError(`connection failed: ${reasonOf(e)}`));
     const timer = setTimeout(() => done(new EsmanError(`no message within ${timeoutMs} ms`)), timeoutMs);
     socket.on('data', onData).on('end', onEnd).on('error', onError).on('close', onEnd);
   });

@@ -1,7 +1,7 @@
 // esman manager: holds the rebuilt master key and hands it, sealed, to a payserv that asks on loopback,
 // each time an operator types "y". After `count` keys it stops listening and wipes the key.
 import { createServer, type Server, type Socket } from 'node:net';
-import { EsmanError, wipe } from './errors.js';
+import { EsmanError, reasonOf, wipe } from './errors.js';
 import { LINE_BYTES_MAX, PROTOCOL, fingerprint, requestSchema, sealKey, type KeyRequest } from './transfer.js';
 import { readLine, writeLine } from './lines.js';
 import { isLoopback } from './loopback.js';
@@ -54,8 +54,9 @@ export async function startManager(o: ManagerOptions): Promise<Manager> {
   async function serve(socket: Socket, request: KeyRequest): Promise<void> {
     const peer = peerOf(socket);
     if (closing) return writeLine(socket, { esman: PROTOCOL, refused: 'the manager has handed out its keys' });
-    o.say(`request fingerprint ${fingerprint(request)} (payserv logs the same)`);
-    const allowed = await o.ask(peer, fingerprint(request)).catch(() => false);
+    const fp = fingerprint(request);
+    o.say(`request fingerprint ${fp} (payserv logs the same)`);
+    const allowed = await o.ask(peer, fp).catch(() => false);
     if (!allowed || closing || socket.destroyed) {
       o.say(`refused ${peer}`);
       return writeLine(socket, { esman: PROTOCOL, refused: 'refused by the operator' });
@@ -93,7 +94,7 @@ export async function startManager(o: ManagerOptions): Promise<Manager> {
   });
 
   await new Promise<void>((resolve, reject) => {
-    server.once('error', (e: NodeJS.ErrnoException) => reject(new EsmanError(`esman manager cannot listen on ${o.host}:${o.port}: ${e.code ?? e.message}`)));
+    server.once('error', (e) => reject(new EsmanError(`esman manager cannot listen on ${o.host}:${o.port}: ${reasonOf(e)}`)));
     server.listen(o.port, o.host, () => resolve());
   });
   const addr = server.address();

@@ -3,7 +3,7 @@
 import { connect, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../log/index.js';
-import { EsmanError, wipe } from './errors.js';
+import { EsmanError, reasonOf, wipe } from './errors.js';
 import { readLine } from './lines.js';
 import { loopbackEndpoint } from './loopback.js';
 import { LINE_BYTES_MAX, fingerprint, newRequest, openKey, replySchema } from './transfer.js';
@@ -27,7 +27,7 @@ function connectTo(host: string, port: number): Promise<Socket> {
       s.off('error', reject);
       resolve(s);
     });
-    s.once('error', (e: NodeJS.ErrnoException) => reject(new EsmanError(`esman manager at ${host}:${port} is not answering (${e.code ?? e.message})`)));
+    s.once('error', (e) => reject(new EsmanError(`esman manager at ${host}:${port} is not answering (${reasonOf(e)})`)));
   });
 }
 

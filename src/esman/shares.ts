@@ -5,7 +5,7 @@ import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../state/atomic-file.js';
-import { EsmanError, wipe } from './errors.js';
+import { EsmanError, reasonOf, wipe } from './errors.js';
 import type { ScryptParams } from './kdf.js';
 import { hex, keyIdOf } from './master-key.js';
 import { combineShares, splitSecret } from './shamir.js';
@@ -27,7 +27,7 @@ async function shareFilesIn(dir: string): Promise<Array<{ index: number; path: s
   try {
     names = await readdir(dir);
   } catch (e) {
-    throw new EsmanError(`share directory ${dir} cannot be read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    throw new EsmanError(`share directory ${dir} cannot be read: ${reasonOf(e)}`);
   }
   return names.flatMap((n) => {
     const m = SHARE_NAME.exec(n);
@@ -72,7 +72,7 @@ async function readShare(path: string): Promise<ShareFile> {
     bytes = await readFile(path);
   } catch (e) {
     if (e instanceof EsmanError) throw e;
-    throw new EsmanError(`share ${path} cannot be read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    throw new EsmanError(`share ${path} cannot be read: ${reasonOf(e)}`);
   }
   return parseShareFile(bytes, path);
 }

@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { writeFileAtomic } from '../state/atomic-file.js';
 import { NONCE_BYTES, freshNonce, open, seal } from './aead.js';
-import { EsmanError, wipe } from './errors.js';
+import { EsmanError, reasonOf, wipe } from './errors.js';
 import { KEY_ID_BYTES, hex, keyIdOf, storeKeyOf } from './master-key.js';
 import { checkItemName } from './items.js';
 
@@ -54,7 +54,7 @@ async function readStoreFile(path: string): Promise<Buffer> {
   try {
     return await readFile(path);
   } catch (e) {
-    throw new EsmanError(`store ${path} cannot be read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    throw new EsmanError(`store ${path} cannot be read: ${reasonOf(e)}`);
   }
 }
 

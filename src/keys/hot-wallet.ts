@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { secp256k1 } from '@noble/curves/secp256k1';
 import { privateKeyToAddress } from 'viem/accounts';
 import { familyOf, zcashP2pkhAddress } from '../chains/address.js';
+import { reasonOf } from '../esman/errors.js';
 import { pubkeyHash } from '../chains/zcash/script.js';
 import type { Coin } from '../ledger/records.js';
 import { writeJsonAtomic } from '../state/atomic-file.js';
@@ -27,7 +28,7 @@ export async function loadHotKey(stateDir: string, tag: string, path = hotKeyPat
     text = await readFile(path, 'utf8');
   } catch (e) {
     if (e instanceof HotKeyError) throw e;
-    throw new HotKeyError(`hot-wallet key for ${tag} cannot be read from ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    throw new HotKeyError(`hot-wallet key for ${tag} cannot be read from ${path}: ${reasonOf(e)}`);
   }
   let parsed: unknown;
   try {

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
-import { EsmanError, wipe } from '../../esman/errors.js';
+import { EsmanError, reasonOf, wipe } from '../../esman/errors.js';
 import { checkItemName, coinItem, encodeCoinItem } from '../../esman/items.js';
 import { DEFAULT_SCRYPT, describeScrypt, SCRYPT_BOUNDS, type ScryptParams } from '../../esman/kdf.js';
 import { loopbackEndpoint } from '../../esman/loopback.js';
@@ -53,7 +53,7 @@ function itemsFrom(dir: string): Array<[string, Buffer]> {
   try {
     names = readdirSync(dir).sort();
   } catch (e) {
-    throw new EsmanError(`--from ${dir} cannot be read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    throw new EsmanError(`--from ${dir} cannot be read: ${reasonOf(e)}`);
   }
   const files = names.filter((n) => statSync(join(dir, n)).isFile());
   if (!files.length) throw new EsmanError(`--from ${dir} holds no files to store`);
@@ -65,7 +65,7 @@ function readItemFile(path: string): Buffer {
   try {
     return readFileSync(path);
   } catch (e) {
-    throw new EsmanError(`${path} cannot be read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    throw new EsmanError(`${path} cannot be read: ${reasonOf(e)}`);
   }
 }
 
