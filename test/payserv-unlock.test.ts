@@ -13,6 +13,7 @@ import { startManager, type Manager } from '../src/esman/manager.js';
 import { newMasterKey } from '../src/esman/master-key.js';
 import { KeyStore } from '../src/esman/store-file.js';
 import { pkiPaths } from '../src/pki/files.js';
+import { backend } from './support/backend.js';
 import { processLedger, spawnNode, tlsOf, until, writeConfig, type ProcessLedger } from './support/spawn.js';
 import { RpcClient } from '../src/rpc/client.js';
 
@@ -134,5 +135,21 @@ describe('payserv unlocked by esman manager', () => {
     await until('payserv refuses the store', () => messages(payserv.stderr()).some((m) => /Coin\.ETH\.JSON: its address 0x[0-9a-fA-F]{40} is not its key's/.test(m.reason ?? '')), 30_000);
     expect(payserv.stdout()).not.toMatch(/listening/);
     expect(await payserv.stop('SIGTERM', 30_000)).toBe(0);
+  }, 120_000);
+
+  it.runIf(backend() === 'postgres')('refuses a database named both in its configuration and in the store, and changes nothing', async () => {
+    const l = await processLedger(SEED);
+    const master = newMasterKey();
+    const storePath = await storeFor(l, master);
+    const before = await readFile(storePath);
+    const port = await freePort();
+    const config = writeConfig(join(l.stateDir, 'payserv.toml'), { extra: `[keys]\nstore = "storage.prod"\nmanager = "127.0.0.1:${port}"\nretry_ms = 100\n` });
+    const payserv = spawnNode(['bin/payserv.mjs', '--config', config], { PAYSERV_STATE_DIR: l.stateDir, DATABASE_URL: l.databaseUrl });
+    const manager = await startManager({ master, host: '127.0.0.1', port, count: 1, say: () => undefined, ask: async () => true });
+    await manager.done;
+    expect(await payserv.waitExit(60_000)).toBe(3);
+    expect(payserv.stderr()).toMatch(/the database is named twice, in \[database\] url \(or DATABASE_URL\) and in the store's DB\.JSON: keep one/);
+    expect(payserv.stdout()).not.toMatch(/listening/);
+    expect(await readFile(storePath)).toEqual(before);
   }, 120_000);
 });
