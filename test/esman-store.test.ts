@@ -2,7 +2,7 @@
 // encrypted item store, and the pieces of the loopback hand-over. Every way in must either give back
 // exactly the key and items that went in, or an EsmanError and nothing: never a wrong key, never a secret
 // in a message.
-import { randomBytes } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { connect } from 'node:net';
 import { copyFile, mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -85,7 +85,8 @@ function caught(fn: () => unknown): Error {
   throw new Error('expected an EsmanError, nothing was thrown');
 }
 
-const PEM = '-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIJ+DYvh6SEqVTm50DFtMDoQikTmiCqirVv9mWG9qfSnF\n-----END PRIVATE KEY-----\n';
+// A key generated here: no key text is committed.
+const PEM = generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
 
 /** A store with random bytes, PEM text and an empty item, saved under `master`. */
 async function makeStore(path: string, master: Uint8Array): Promise<Map<string, Buffer>> {
