@@ -1,10 +1,10 @@
 // The whole suite runs twice, once per database back end; each project tells its tests which via
-// PAYSERV_TEST_BACKEND (see test/support/backend.ts).
+// PAYSERV_TEST_BACKEND (see test/support/backend.ts). A third project runs the payserv suite with
+// payserv's data access through dbgw (PAYSERV_TEST_DATA, see test/support/dbgw.ts).
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
     // A 2-core machine running PGlite (WASM PostgreSQL) and a real server at once: generous, not infinite.
     testTimeout: 30_000,
     hookTimeout: 60_000,
@@ -16,6 +16,7 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'pglite',
+          include: ['test/**/*.test.ts'],
           env: { PAYSERV_TEST_BACKEND: 'pglite' },
           globalSetup: ['test/support/global-pglite.ts'],
         },
@@ -24,7 +25,18 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'postgres',
+          include: ['test/**/*.test.ts'],
           env: { PAYSERV_TEST_BACKEND: 'postgres' },
+          globalSetup: ['test/support/global-postgres.ts'],
+        },
+      },
+      {
+        // The payserv suite again, payserv's data access through a real dbgw in front of PostgreSQL.
+        extends: true,
+        test: {
+          name: 'dbgw',
+          include: ['test/pay-*.test.ts', 'test/payserv-*.test.ts', 'test/cli-payserv.test.ts', 'test/dbgw-*.test.ts'],
+          env: { PAYSERV_TEST_BACKEND: 'postgres', PAYSERV_TEST_DATA: 'dbgw' },
           globalSetup: ['test/support/global-postgres.ts'],
         },
       },

@@ -9,6 +9,7 @@ import { createLogger } from '../src/log/index.js';
 import { startPayserv, type RunningPayserv } from '../src/payserv/service.js';
 import { collectAuditProblems } from '../src/payserv/audit.js';
 import { backend } from './support/db.js';
+import { payservData } from './support/dbgw.js';
 import { testLedger, type TestLedger } from './support/ledger.js';
 import { runPscli, type Run } from './support/pscli.js';
 
@@ -29,7 +30,7 @@ async function setUp(): Promise<{ run: (argv: string[]) => Promise<Run>; ledger:
   const config = await loadConfig('payserv', undefined, { stateDir: l.stateDir, env: {} });
   config.rpc.port = 0;
   config.keys.admin = true;
-  running = await startPayserv(config, createLogger('payserv', 'silent'), l.db);
+  running = await startPayserv(config, createLogger('payserv', 'silent'), await payservData(l.db, l.stateDir));
   writeFileSync(join(l.stateDir, 'pscli.toml'), `[payserv]\nport = ${running.server.port}\n`);
   const env: Env = { PAYSERV_STATE_DIR: l.stateDir };
   const run = (argv: string[]): Promise<Run> => runPscli(argv, env);

@@ -65,6 +65,8 @@ describe('payserv killed while paying (SIGKILL), then restarted', { timeout: LON
 
         const again = await l.start(config);
         await again.client('pscli').call('Utils.Enable');
+        // Through dbgw the killed process's locks are released when dbgw gives up on its session (idle_ms), not at once.
+        await until('the killed process\'s lock is released', async () => !(await again.client('pscli').call<{ processing: boolean }>('Utils.IsProcessing', [id])).processing, 30_000, 200);
         const first = await call(again, 'PayServ.Check', id);
         expect(first.reply).toBe('SENDING');
         // A second Approve after the restart is refused: it is sending.

@@ -8,7 +8,7 @@ import { anvilRpc, dropTransaction, mine, setAutomine, setBalance } from '../src
 import { EvmDriver } from '../src/chains/eth/driver.js';
 import { parseAmount, sub, toBaseUnits } from '../src/money/amount.js';
 import { approveWithdrawal, checkWithdrawal, processWithdrawal, resendWithdrawal } from '../src/payserv/payouts.js';
-import { describeOncePerSuite } from './support/backend.js';
+import { describePerDataPath } from './support/backend.js';
 import { anvilForFile, balanceOf, ethDriver, minedCount } from './support/chains.js';
 import { REJECTER_RUNTIME_CODE, deployRejecter } from './support/contracts.js';
 import { ethAddress, newMiner, request, type Miner } from './support/miners.js';
@@ -59,7 +59,7 @@ async function statusOf(id: number): Promise<{ status: string; tx_hash: string |
   return r;
 }
 
-describeOncePerSuite('Ethereum payouts on anvil', () => {
+describePerDataPath('Ethereum payouts on anvil', () => {
   it('a single payout: SENDING at once, SENT after the confirmations, exactly amount − fee to the wallet', async () => {
     // An EIP-55 (mixed-case) address, as wallets usually carry.
     const { id, m, value } = await pendingRequest(2001, '1.25', getAddress(ethAddress()));

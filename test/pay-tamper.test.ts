@@ -7,7 +7,7 @@ import { dropTransaction, mine, setAutomine } from '../src/chains/eth/anvil.js';
 import { EvmDriver } from '../src/chains/eth/driver.js';
 import { approveWithdrawal, checkWithdrawal, processWithdrawal } from '../src/payserv/payouts.js';
 import { asAttacker } from './support/attacker.js';
-import { describeOncePerSuite } from './support/backend.js';
+import { describePerDataPath } from './support/backend.js';
 import { anvilForFile, balanceOf, ethDriver } from './support/chains.js';
 import { newMiner, request, type Miner } from './support/miners.js';
 import { testPayserv, type TestPayserv } from './support/payserv.js';
@@ -47,7 +47,7 @@ async function statusOf(id: number): Promise<string | undefined> {
   return (await t.ledger.db.query<{ status: string }>('SELECT status FROM finances_withdrawal_transaction WHERE id = $1', [id]))[0]?.status;
 }
 
-describeOncePerSuite('the payment records under attack', () => {
+describePerDataPath('the payment records under attack', () => {
   it("another payment's bytes stored under a withdrawal's hash: Check fails-stop, nothing more is paid", async () => {
     const a = await sending();
     const b = await sending();

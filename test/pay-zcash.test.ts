@@ -8,7 +8,7 @@ import { ZcashDriver } from '../src/chains/zcash/driver.js';
 import { loadHotKey } from '../src/keys/hot-wallet.js';
 import { parseAmount, sub, toBaseUnits } from '../src/money/amount.js';
 import { approveWithdrawal, checkWithdrawal, processWithdrawal, resendWithdrawal, sendCoin } from '../src/payserv/payouts.js';
-import { describeOncePerSuite } from './support/backend.js';
+import { describePerDataPath } from './support/backend.js';
 import { ZEC_SETTINGS, zcashAddress, zcashDriver, zcashStandinForFile } from './support/chains.js';
 import { newMiner, request, type Miner } from './support/miners.js';
 import { testPayserv, type TestPayserv } from './support/payserv.js';
@@ -47,7 +47,7 @@ async function processed(amount = '1'): Promise<{ id: number; m: Miner; value: b
 
 const confirmations = 10;
 
-describeOncePerSuite('Zcash payouts on the node stand-in', () => {
+describePerDataPath('Zcash payouts on the node stand-in', () => {
   it('a single payout: the stand-in verifies and accepts it, SENT after the confirmations, amount − fee paid once', async () => {
     await setup([5_000_000_000n]);
     const { id, m, value } = await processed('1.5');

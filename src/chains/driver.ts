@@ -1,4 +1,4 @@
-import type { Queryable } from '../db/db.js';
+import type { DataTx } from '../data/data.js';
 
 // What payserv needs from a chain to pay on it exactly once (DESIGN §1, §6). The payment engine
 // (src/payments/) owns the write-ahead rule and the withdrawals' statuses; a driver knows its chain:
@@ -77,12 +77,12 @@ export interface ChainDriver {
   start(): Promise<void>;
   health(): Promise<DriverHealth>;
   /** The hot wallet's spendable balance in base units (what is reserved or pending excluded). */
-  spendable(db: Queryable): Promise<bigint>;
+  spendable(db: DataTx): Promise<bigint>;
   /**
    * Builds and signs one transaction paying `outputs`, inside the caller's database transaction, which
    * holds the coin's send lock: nonces and inputs are allocated there and committed with the payment.
    */
-  sign(tx: Queryable, outputs: readonly PayOutput[]): Promise<Signing>;
+  sign(tx: DataTx, outputs: readonly PayOutput[]): Promise<Signing>;
   /** After the payment committed, before broadcast (the local nonce cache). */
   committed(signed: SignedTx): Promise<void>;
   /** Never decides an outcome: a refusal or a lost reply leaves the payment `sending`. */
@@ -92,9 +92,9 @@ export interface ChainDriver {
   /** The chain's word on every attempt of one payment (a transport failure throws: the outcome stays unknown). */
   verdict(attempts: readonly Attempt[], ctx: { now: Date; confirmations: number }): Promise<Verdict>;
   /** A replacement for a stale attempt: same nonce, higher fees (Ethereum); null when this chain does not replace. */
-  replace(tx: Queryable, latest: Attempt): Promise<Signing | null>;
+  replace(tx: DataTx, latest: Attempt): Promise<Signing | null>;
   /** A failed payment gives back what it held (Zcash: its reserved inputs). */
-  release(tx: Queryable, hash: string, why: string): Promise<void>;
+  release(tx: DataTx, hash: string, why: string): Promise<void>;
 }
 
 export type Drivers = ReadonlyMap<string, ChainDriver>;

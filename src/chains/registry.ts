@@ -1,6 +1,7 @@
 import { isAbsolute, join } from 'node:path';
 import type { Config } from '../config/load.js';
-import type { Db } from '../db/db.js';
+import type { Data } from '../data/data.js';
+import { CHAINS } from '../data/ops/chains.js';
 import type { Logger } from '../log/index.js';
 import { hotKeyPath, loadHotKey } from '../keys/hot-wallet.js';
 import { familyOf } from './address.js';
@@ -14,7 +15,7 @@ import { ZcashDriver } from './zcash/driver.js';
 type CoinSettings = Config<'payserv'>['coins'][string];
 
 export interface DriverDeps {
-  db: Db;
+  db: Data;
   stateDir: string;
   log: Logger;
   /** The coin's hot-wallet key (from esman's store); default: its key file in a development state directory. */
@@ -54,8 +55,7 @@ export async function startDrivers(coins: Config<'payserv'>['coins'], deps: Driv
     }
     drivers.set(tag, d);
     // As the original did: a start with payments in flight is worth the operator's eye.
-    const [sending] = await deps.db.query<{ n: number }>(
-      `SELECT count(*)::bigint AS n FROM finances_withdrawal_transaction w JOIN coins_coin c ON c.id = w.coin_id WHERE c.tag = $1 AND w.status = 'sending'`, [tag]);
+    const [sending] = await deps.db.query(CHAINS.sendingCount, [tag]);
     if (sending && sending.n > 0) deps.log.warn({ coin: tag, sending: sending.n }, 'started with withdrawals in sending: Check settles each from the chain');
   }
   return drivers;

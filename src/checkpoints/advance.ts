@@ -1,9 +1,10 @@
-import type { Db, Queryable } from '../db/db.js';
+import type { Data, DataTx } from '../data/data.js';
+import { CHECKPOINTS } from '../data/ops/checkpoints.js';
 import { stateOf } from '../ledger/account.js';
 import { encodeCoinCheckpoint, encodeUserCheckpoint } from '../ledger/encoding.js';
 import { poolStateOf } from '../ledger/pool.js';
 import { formatProblem, type Problem } from '../ledger/problem.js';
-import { streamPages } from '../db/stream.js';
+import { streamPages } from '../data/stream.js';
 import type { CoinCheckpoint, Signed, UserCheckpoint } from '../ledger/records.js';
 import { CHECKPOINT_SIGNER } from '../ledger/roles.js';
 import { formatAmount } from '../money/amount.js';
@@ -34,46 +35,31 @@ function assertPayserv(signer: Signer): void {
 }
 
 /** Runs fn in a transaction that holds the named checkpoint's lock, with the view reading through that transaction. */
-function underLock<T>(db: Db, view: LedgerView, name: string, fn: (tx: Queryable, v: LedgerView) => Promise<T>): Promise<T> {
+function underLock<T>(db: Data, view: LedgerView, name: string, fn: (tx: DataTx, v: LedgerView) => Promise<T>): Promise<T> {
   return db.transaction(async (tx) => {
-    await tx.query("SELECT pg_advisory_xact_lock(hashtextextended('payserv:checkpoint:' || $1, 0))", [name]);
+    await tx.query(CHECKPOINTS.lock, [name]);
     return fn(tx, { ...view, db: tx });
   });
 }
 
-async function upsertUser(tx: Queryable, c: Signed<UserCheckpoint>): Promise<void> {
+async function upsertUser(tx: DataTx, c: Signed<UserCheckpoint>): Promise<void> {
   const rows = await tx.query(
-    `INSERT INTO finances_user_balance_checkpoints (user_id, coin_id, version, last_credit_id, last_block_hash, credit_total, last_withdrawal_id,
-       debit_total, sent_total, status_count, head_withdrawal_id, head_debit, open_status_count, made_at, sig_key_id, signature)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
-     ON CONFLICT (user_id, coin_id) DO UPDATE SET version = EXCLUDED.version, last_credit_id = EXCLUDED.last_credit_id,
-       last_block_hash = EXCLUDED.last_block_hash, credit_total = EXCLUDED.credit_total, last_withdrawal_id = EXCLUDED.last_withdrawal_id,
-       debit_total = EXCLUDED.debit_total, sent_total = EXCLUDED.sent_total, status_count = EXCLUDED.status_count,
-       head_withdrawal_id = EXCLUDED.head_withdrawal_id, head_debit = EXCLUDED.head_debit, open_status_count = EXCLUDED.open_status_count,
-       made_at = EXCLUDED.made_at, sig_key_id = EXCLUDED.sig_key_id, signature = EXCLUDED.signature
-     WHERE finances_user_balance_checkpoints.version = $3 - 1
-     RETURNING version`,
+    CHECKPOINTS.upsertUser,
     [c.userId, c.coinId, c.version, c.lastCreditId, c.lastBlockHash, formatAmount(c.creditTotal), c.lastWithdrawalId, formatAmount(c.debitTotal),
       formatAmount(c.sentTotal), c.statusCount, c.headWithdrawalId, formatAmount(c.headDebit), c.openStatusCount, c.madeAt, c.sigKeyId, c.signature],
   );
   if (rows.length !== 1) throw new Error(`checkpoint of user ${c.userId} coin ${c.coinId} is not at version ${c.version - 1} in the database`);
 }
 
-async function upsertCoin(tx: Queryable, c: Signed<CoinCheckpoint>): Promise<void> {
+async function upsertCoin(tx: DataTx, c: Signed<CoinCheckpoint>): Promise<void> {
   const rows = await tx.query(
-    `INSERT INTO finances_coin_checkpoints (coin_id, version, last_income_id, pool_balance, last_block_hash, last_fee_credit_id, fee_total, made_at, sig_key_id, signature)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-     ON CONFLICT (coin_id) DO UPDATE SET version = EXCLUDED.version, last_income_id = EXCLUDED.last_income_id, pool_balance = EXCLUDED.pool_balance,
-       last_block_hash = EXCLUDED.last_block_hash, last_fee_credit_id = EXCLUDED.last_fee_credit_id, fee_total = EXCLUDED.fee_total,
-       made_at = EXCLUDED.made_at, sig_key_id = EXCLUDED.sig_key_id, signature = EXCLUDED.signature
-     WHERE finances_coin_checkpoints.version = $2 - 1
-     RETURNING version`,
+    CHECKPOINTS.upsertCoin,
     [c.coinId, c.version, c.lastIncomeId, formatAmount(c.poolBalance), c.lastBlockHash, c.lastFeeCreditId, formatAmount(c.feeTotal), c.madeAt, c.sigKeyId, c.signature],
   );
   if (rows.length !== 1) throw new Error(`checkpoint of coin ${c.coinId} is not at version ${c.version - 1} in the database`);
 }
 
-export async function advanceUserCheckpoint(db: Db, view: LedgerView, payserv: Signer, userId: number, coinId: number, at = new Date()): Promise<Advance<UserCheckpoint>> {
+export async function advanceUserCheckpoint(db: Data, view: LedgerView, payserv: Signer, userId: number, coinId: number, at = new Date()): Promise<Advance<UserCheckpoint>> {
   assertPayserv(payserv);
   return underLock(db, view, `user:${userId}:${coinId}`, async (tx, v) => {
     const r = await verifyAccount(v, userId, coinId, 'incremental');
@@ -89,7 +75,7 @@ export async function advanceUserCheckpoint(db: Db, view: LedgerView, payserv: S
   });
 }
 
-export async function advanceCoinCheckpoint(db: Db, view: LedgerView, payserv: Signer, coinId: number, at = new Date()): Promise<Advance<CoinCheckpoint>> {
+export async function advanceCoinCheckpoint(db: Data, view: LedgerView, payserv: Signer, coinId: number, at = new Date()): Promise<Advance<CoinCheckpoint>> {
   assertPayserv(payserv);
   return underLock(db, view, `coin:${coinId}`, async (tx, v) => {
     const r = await verifyPool(v, coinId, 'incremental');
@@ -110,7 +96,7 @@ const ACCOUNTS_PAGE = 2000;
  * Advances every coin's and every account's checkpoint (a first run, the demo, tests); throws naming the
  * first problems if any checkpoint cannot move. Returns how many accounts it walked.
  */
-export async function advanceAll(db: Db, view: LedgerView, payserv: Signer): Promise<number> {
+export async function advanceAll(db: Data, view: LedgerView, payserv: Signer): Promise<number> {
   const fail = (what: string, problems: Problem[]) => new Error(`${what}: ${problems.slice(0, 5).map(formatProblem).join('; ')}`);
   for (const coinId of view.coins.keys()) {
     const r = await advanceCoinCheckpoint(db, view, payserv, coinId);
@@ -118,9 +104,7 @@ export async function advanceAll(db: Db, view: LedgerView, payserv: Signer): Pro
   }
   let n = 0;
   const accounts = streamPages<{ user_id: number; coin_id: number }, { user: number; coin: number }>(db, (after, limit) => ({
-    sql: `SELECT user_id, coin_id FROM (SELECT user_id, coin_id FROM finances_user_balance_transaction
-            UNION SELECT user_id, coin_id FROM finances_withdrawal_transaction) a
-          WHERE (user_id, coin_id) > ($1, $2) ORDER BY user_id, coin_id LIMIT $3`,
+    op: CHECKPOINTS.accountsPage,
     params: [after?.user ?? -1, after?.coin ?? -1, limit],
   }), (r) => ({ user: r.user_id, coin: r.coin_id }), ACCOUNTS_PAGE);
   for await (const a of accounts) {

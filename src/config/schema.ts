@@ -58,10 +58,10 @@ const port = () => z.int({ error: 'expected a port number' }).min(0, { error: 'e
 const host = () => nonEmptyString();
 
 /** Where a service listens (loopback by default: exposing it is a deliberate choice). */
-const rpcServerTable = (defaultPort: number) => table({
+const rpcServerTable = (defaultPort: number, defaultBodyBytesMax = 65_536) => table({
   host: host().default('127.0.0.1'),
   port: port().default(defaultPort),
-  body_bytes_max: positiveInt().default(65_536),
+  body_bytes_max: positiveInt().default(defaultBodyBytesMax),
   request_timeout_ms: positiveInt().default(60_000),
   in_flight_max: positiveInt().default(256),
   /** On SIGTERM: how long in-flight calls may take to finish before they are cut. */
@@ -158,6 +158,18 @@ const zcashCoin = table({
 
 const coinChain = z.discriminatedUnion('chain', [evmCoin, zcashCoin], { error: 'expected chain = "evm" or "zcash"' });
 
+/** dbgw's open transactions and sessions: one whose caller goes quiet this long is rolled back and its connection dropped (its locks with it). */
+const dbgwSessions = table({
+  idle_ms: positiveInt().default(30_000),
+});
+
+/** How payserv reaches dbgw: with this table payserv never connects to the database itself. */
+const dbgwClient = table({
+  host: host().default('127.0.0.1'),
+  port: port().default(7445),
+  timeout_ms: positiveInt().default(60_000),
+});
+
 /** How pscli reaches payserv. */
 const rpcClient = table({
   host: host().default('127.0.0.1'),
@@ -174,9 +186,11 @@ export const serviceShapes = {
     policy: z.record(z.string().regex(/^[A-Z0-9]{2,10}$/, { error: 'expected a coin tag such as ETH' }), coinPolicy, { error: 'expected a table of coin tags' }).default({}),
     /** Coins paid on-chain automatically, by tag; any other coin is paid by an operator. */
     coins: z.record(z.string().regex(/^[A-Z0-9]{2,10}$/, { error: 'expected a coin tag such as ETH' }), coinChain, { error: 'expected a table of coin tags' }).default({}),
+    dbgw: dbgwClient.optional(),
   },
   /** dbgw: where it listens; [database] url only for a deployment that gives dbgw its own credentials. */
-  dbgw: { rpc: rpcServerTable(7445).prefault({}) },
+  // Writes carry signatures and certificates, and a page of rows comes back: larger bodies than payserv's API.
+  dbgw: { rpc: rpcServerTable(7445, 4 * 1024 * 1024).prefault({}), sessions: dbgwSessions.prefault({}) },
   esman: {},
 } satisfies Record<Service, z.ZodRawShape>;
 

@@ -2,15 +2,23 @@
 // and return rows with the same JS types: BIGINT → number (refused past 2^53), NUMERIC → string,
 // TIMESTAMPTZ → Date, BYTEA → Uint8Array.
 
+import type { Data } from '../data/data.js';
+import type { Op } from '../data/op.js';
+
 export type Row = Record<string, unknown>;
 
+/**
+ * A connection in process: named operations (payserv's code: src/data) and, for the pool's writer,
+ * migrations and tests, SQL text.
+ */
 export interface Queryable {
-  query<T extends Row = Row>(sql: string, params?: readonly unknown[]): Promise<T[]>;
+  query<T extends Row = Row>(sql: string | Op<T>, params?: readonly unknown[]): Promise<T[]>;
   /** Runs a script of several statements without parameters (migrations only). */
   exec(sql: string): Promise<void>;
 }
 
-export interface Db extends Queryable {
+/** A Db is also payserv's in-process Data (src/data/data.ts). */
+export interface Db extends Queryable, Omit<Data, 'query' | 'transaction' | 'withSession'> {
   readonly kind: 'postgres' | 'pglite';
   /** Human-readable location with no credentials in it. */
   readonly where: string;
@@ -44,4 +52,12 @@ export function redactUrl(url: string): string {
   } catch {
     return '<unparseable database URL>';
   }
+}
+
+/** The text to run: an operation's statement, once its parameters are the number it takes. */
+export function sqlOf(q: string | Op, params: readonly unknown[] | undefined): string {
+  if (typeof q === 'string') return q;
+  const n = params?.length ?? 0;
+  if (n !== q.arity) throw new DbError(`operation ${q.name} takes ${q.arity} parameters, not ${n}`);
+  return q.sql;
 }

@@ -1,5 +1,6 @@
 import { PGlite, types } from '@electric-sql/pglite';
-import { parseBigintColumn, type Db, type Queryable, type Row } from './db.js';
+import type { Op } from '../data/op.js';
+import { parseBigintColumn, sqlOf, type Db, type Queryable, type Row } from './db.js';
 
 export interface PgliteOptions {
   /** Where the database persists; absent: in memory (tests). */
@@ -25,8 +26,8 @@ export async function openPglite(opts: PgliteOptions = {}): Promise<PgliteDb> {
     ...(opts.snapshot ? { loadDataDir: opts.snapshot } : {}),
     parsers: PARSERS,
   });
-  const run = async <T extends Row>(q: Pick<PGlite, 'query'>, sql: string, params?: readonly unknown[]) =>
-    (await q.query<T>(sql, params as unknown[])).rows;
+  const run = async <T extends Row>(q: Pick<PGlite, 'query'>, sql: string | Op<T>, params?: readonly unknown[]) =>
+    (await q.query<T>(sqlOf(sql, params), params as unknown[])).rows;
   return {
     kind: 'pglite',
     where: opts.dataDir ? `embedded PostgreSQL in ${opts.dataDir}` : 'embedded PostgreSQL in memory',

@@ -1,5 +1,6 @@
 import pg from 'pg';
-import { parseBigintColumn, redactUrl, type Db, type Queryable, type Row } from './db.js';
+import type { Op } from '../data/op.js';
+import { parseBigintColumn, sqlOf, redactUrl, type Db, type Queryable, type Row } from './db.js';
 
 const INT8_OID = 20;
 
@@ -34,8 +35,8 @@ export async function openPostgres(opts: PostgresOptions): Promise<Db> {
     await pool.end().catch(() => undefined);
     throw new Error(`cannot connect to PostgreSQL at ${where}: ${(e as Error).message}`);
   }
-  const run = async <T extends Row>(q: pg.Pool | pg.PoolClient, sql: string, params?: readonly unknown[]) =>
-    (await q.query(sql, params as unknown[])).rows as T[];
+  const run = async <T extends Row>(q: pg.Pool | pg.PoolClient, sql: string | Op<T>, params?: readonly unknown[]) =>
+    (await q.query(sqlOf(sql, params), params as unknown[])).rows as T[];
   return {
     kind: 'postgres',
     where,

@@ -1,13 +1,15 @@
-// dbgw's contract: a fixed set of named operations; no caller ever sends SQL text, a table or a column
-// name. This is the gateway's first part (issue 6, in progress): the version handshake and the hand-over
-// of the database parameters. The ledger's read and write operations join this table as payserv's
-// data-access interface moves behind it.
+// dbgw's contract: a fixed set of methods, and Dbgw.Query runs one of a fixed set of named operations
+// (src/data/catalog.ts) with bound parameters. No caller ever sends SQL text, a table or a column name.
 import { z } from 'zod';
+import { wireValueSchema } from '../data/wire.js';
 import type { TlsIdentity } from '../pki/roles.js';
 
 /** What a payserv checks before it trusts a gateway: the same project, component and protocol, and the same release. */
-export const DBGW_VERSION = { project: 'payserv', component: 'dbgw', version: '0.1.0', protocol: 1 } as const;
-export type DbgwVersion = { project: string; component: string; version: string; protocol: number };
+export const DBGW_VERSION = { project: 'payserv', component: 'dbgw', version: '0.1.0', protocol: 2 } as const;
+/** `catalog`: the digest of the operations served (src/data/catalog.ts). */
+export type DbgwVersion = { project: string; component: string; version: string; protocol: number; catalog?: string | undefined };
+
+const SESSION = z.string().regex(/^[0-9a-f]{32}$/, 'a session id');
 
 const NoParams = z.union([z.tuple([]), z.strictObject({})]).optional();
 
@@ -20,6 +22,17 @@ export const DBGW_METHODS = {
     pool_size: z.int().min(2).max(200).optional(),
     statement_timeout_ms: z.int().positive().max(3_600_000).optional(),
   }),
+  /** One named operation, alone (its own transaction) or inside a session opened by Dbgw.Begin. */
+  'Dbgw.Query': z.strictObject({
+    op: z.string().max(100),
+    params: z.array(wireValueSchema).max(100),
+    session: SESSION.optional(),
+  }),
+  /** Holds one connection for the caller: a transaction (committed or rolled back by Dbgw.End), or a plain session (advisory locks). */
+  'Dbgw.Begin': z.strictObject({ mode: z.enum(['transaction', 'session']) }),
+  'Dbgw.End': z.strictObject({ session: SESSION, commit: z.boolean() }),
+  /** Keeps a quiet session from being rolled back as abandoned. */
+  'Dbgw.Touch': z.strictObject({ session: SESSION }),
 } as const;
 
 export type DbgwMethod = keyof typeof DBGW_METHODS;

@@ -4,13 +4,16 @@
 import { readFileSync } from 'node:fs';
 import type { Config } from '../config/load.js';
 import { requireCurrentSchema } from '../db/migrate.js';
-import type { Db } from '../db/db.js';
+import type { Db, Queryable } from '../db/db.js';
+import { CATALOG, CATALOG_DIGEST } from '../data/catalog.js';
+import { fromWire, rowToWire, type WireValue } from '../data/wire.js';
 import { openPostgres } from '../db/postgres.js';
 import type { Logger } from '../log/index.js';
 import { loadTrust, pkiPaths } from '../pki/files.js';
 import { RPC, RpcError } from '../rpc/jsonrpc.js';
 import { startRpcServer, type RpcServer } from '../rpc/server.js';
 import { DBGW_ACL, DBGW_METHODS, DBGW_VERSION, type DbgwMethod } from './api.js';
+import { Sessions, type SessionMode } from './sessions.js';
 
 export interface RunningDbgw {
   server: RpcServer;
@@ -25,12 +28,29 @@ interface Connection {
 }
 
 type ConnectParams = { url: string; pool_size?: number; statement_timeout_ms?: number };
+type QueryParams = { op: string; params: WireValue[]; session?: string };
+
+/** Runs one named operation; the database's refusal goes back with its SQLSTATE, never as an internal error. */
+async function runOp(q: Queryable, p: QueryParams): Promise<{ rows: Record<string, WireValue>[] }> {
+  const op = CATALOG.get(p.op);
+  if (!op) throw new RpcError(RPC.INVALID_PARAMS, `unknown operation ${JSON.stringify(p.op)}`);
+  if (p.params.length !== op.arity) throw new RpcError(RPC.INVALID_PARAMS, `operation ${op.name} takes ${op.arity} parameters, not ${p.params.length}`);
+  let rows;
+  try {
+    rows = await q.query(op, p.params.map(fromWire));
+  } catch (e) {
+    const err = e as Error & { code?: unknown };
+    throw new RpcError(RPC.DB_ERROR, `operation ${op.name}: ${err.message}`, typeof err.code === 'string' ? { sqlstate: err.code } : undefined);
+  }
+  return { rows: rows.map(rowToWire) };
+}
 
 export async function startDbgw(config: Config<'dbgw'>, log: Logger): Promise<RunningDbgw> {
   const trust = loadTrust(config.stateDir);
   const p = pkiPaths(config.stateDir);
   const tls = { certPem: readFileSync(p.tlsCert('dbgw'), 'utf8'), keyPem: readFileSync(p.tlsKey('dbgw'), 'utf8'), caPem: trust.root.toString() };
   let conn: Connection | null = null;
+  const sessions = new Sessions(config.sessions.idle_ms, log);
   let connecting: Promise<Connection> | null = null;
 
   const connect = (c: ConnectParams): Promise<Connection> => {
@@ -39,7 +59,8 @@ export async function startDbgw(config: Config<'dbgw'>, log: Logger): Promise<Ru
       return Promise.resolve(conn);
     }
     connecting ??= (async () => {
-      const db = await openPostgres({ url: c.url, poolSize: c.pool_size ?? config.database.poolSize, statementTimeoutMs: c.statement_timeout_ms ?? config.database.statementTimeoutMs });
+      const poolSize = c.pool_size ?? config.database.poolSize;
+      const db = await openPostgres({ url: c.url, poolSize, statementTimeoutMs: c.statement_timeout_ms ?? config.database.statementTimeoutMs });
       try {
         // A database of another schema (or none) is refused before any operation reaches it.
         await requireCurrentSchema(db);
@@ -48,6 +69,7 @@ export async function startDbgw(config: Config<'dbgw'>, log: Logger): Promise<Ru
         throw e;
       }
       conn = { db, url: c.url };
+      sessions.setPoolSize(poolSize);
       log.warn({ database: db.where }, 'database connected: dbgw serves its operations');
       return conn;
     })().finally(() => (connecting = null));
@@ -55,10 +77,14 @@ export async function startDbgw(config: Config<'dbgw'>, log: Logger): Promise<Ru
   };
 
   if (config.database.url) await connect({ url: config.database.url });
+  const db = (): Db => {
+    if (!conn) throw new RpcError(RPC.NOT_CONNECTED, 'dbgw has no database yet: payserv hands it over with Dbgw.Connect once its key store is open');
+    return conn.db;
+  };
 
   const handlers: Record<DbgwMethod, (params: unknown) => Promise<unknown>> = {
-    'Dbgw.Version': async () => DBGW_VERSION,
-    'Dbgw.Status': async () => ({ connected: conn !== null, database: conn?.db.where ?? null }),
+    'Dbgw.Version': async () => ({ ...DBGW_VERSION, catalog: CATALOG_DIGEST }),
+    'Dbgw.Status': async () => ({ connected: conn !== null, database: conn?.db.where ?? null, sessions: sessions.size, operations: CATALOG.size }),
     'Dbgw.Connect': async (params) => {
       const c = await connect(params as ConnectParams).catch((e: Error) => {
         if (e instanceof RpcError) throw e;
@@ -66,6 +92,24 @@ export async function startDbgw(config: Config<'dbgw'>, log: Logger): Promise<Ru
         throw new RpcError(RPC.INVALID_PARAMS, `cannot connect: ${e.message}`);
       });
       return { connected: true, database: c.db.where };
+    },
+    'Dbgw.Query': async (params) => {
+      const p = params as QueryParams;
+      return p.session ? sessions.use(p.session, (q) => runOp(q, p)) : runOp(db(), p);
+    },
+    // The caller touches a quiet session well within idle_ms; it learns idle_ms here.
+    'Dbgw.Begin': async (params) => ({ session: await sessions.begin(db(), (params as { mode: SessionMode }).mode), idle_ms: config.sessions.idle_ms }),
+    'Dbgw.End': async (params) => {
+      const p = params as { session: string; commit: boolean };
+      await sessions.end(p.session, p.commit).catch((e: Error) => {
+        if (e instanceof RpcError) throw e;
+        throw new RpcError(RPC.DB_ERROR, `commit: ${e.message}`);
+      });
+      return { ended: true };
+    },
+    'Dbgw.Touch': async (params) => {
+      sessions.touch((params as { session: string }).session);
+      return { alive: true };
     },
   };
 
@@ -81,6 +125,7 @@ export async function startDbgw(config: Config<'dbgw'>, log: Logger): Promise<Ru
     database: () => (conn ? (conn as Connection).db.where : null),
     async stop() {
       await server.close(config.rpc.shutdown_grace_ms);
+      await sessions.closeAll();
       await (conn as Connection | null)?.db.close();
       log.warn({}, 'dbgw stopped');
     },

@@ -1,5 +1,6 @@
 import type { Attempt, ChainDriver, Verdict } from '../chains/driver.js';
 import { NodeUnavailable } from '../chains/driver.js';
+import { PAYMENTS } from '../data/ops/payments.js';
 import type { PayoutResult } from '../payserv/api.js';
 import type { Payserv } from '../payserv/context.js';
 import { checkpointAfter, failStop, result, type Verified } from '../payserv/guard.js';
@@ -56,7 +57,7 @@ async function decide(ps: Payserv, driver: ChainDriver, v: Verified, verdict: Ve
 }
 
 async function paymentSize(ps: Payserv, hash: string): Promise<number | null> {
-  const [r] = await ps.db.query<{ n: number }>('SELECT cardinality(withdrawal_ids) AS n FROM payserv_chain_txs WHERE hash = $1', [hash]);
+  const [r] = await ps.db.query(PAYMENTS.paymentSize, [hash]);
   return r ? Number(r.n) : null;
 }
 

@@ -4,10 +4,11 @@
 // never throws and never takes much longer than the hook's timeout: an alert is raised when things are
 // already going wrong, and must not make them worse.
 import { execFile } from 'node:child_process';
-import type { Db, Queryable } from '../db/db.js';
+import type { DataTx } from '../data/data.js';
+import { ALERTS, ALERTS_TABLE } from '../data/ops/alerts.js';
 import type { Logger } from '../log/index.js';
 
-export const ALERTS_TABLE = 'payserv_alerts';
+export { ALERTS_TABLE };
 
 /** Kinds payserv raises itself; others may be added (lowercase, digits, underscores). */
 export type AlertKind = 'fail_stop' | 'hook_failed' | (string & {});
@@ -22,7 +23,7 @@ export interface AlertHook {
 }
 
 export interface AlertsOptions {
-  db: Db;
+  db: DataTx;
   log: Logger;
   hook?: AlertHook;
 }
@@ -85,7 +86,7 @@ function describeError(e: unknown): string {
 }
 
 export class Alerts {
-  readonly #db: Db;
+  readonly #db: DataTx;
   readonly #log: Logger;
   readonly #hook: AlertHook | undefined;
 
@@ -118,10 +119,7 @@ export class Alerts {
     const json = detailsJson(details);
     const alert: Alert = { id: null, at, kind: noNul(kind), reason: noNul(reason), details: JSON.parse(json) as Record<string, unknown> };
     try {
-      const [row] = await this.#db.query<{ id: number }>(
-        `INSERT INTO ${ALERTS_TABLE} (at, kind, reason, details) VALUES ($1::timestamptz, $2, $3, $4::jsonb) RETURNING id`,
-        [at.toISOString(), alert.kind, alert.reason, json],
-      );
+      const [row] = await this.#db.query(ALERTS.insert, [at.toISOString(), alert.kind, alert.reason, json]);
       alert.id = row?.id ?? null;
     } catch (e) {
       this.#log.error({ kind, err: describeError(e) }, 'alert could not be stored in the database');
@@ -198,11 +196,8 @@ async function postWebhook(url: string, body: string, timeoutMs: number): Promis
 }
 
 /** The newest alerts first, at most `limit` (1..10000). */
-export async function listAlerts(db: Queryable, limit: number): Promise<StoredAlert[]> {
+export async function listAlerts(db: DataTx, limit: number): Promise<StoredAlert[]> {
   if (!Number.isSafeInteger(limit) || limit < 1 || limit > 10_000) throw new RangeError(`listAlerts: limit must be an integer in 1..10000, got ${limit}`);
-  const rows = await db.query<{ id: number; at: Date; kind: string; reason: string; details: Record<string, unknown> }>(
-    `SELECT id, at, kind, reason, details FROM ${ALERTS_TABLE} ORDER BY id DESC LIMIT $1`,
-    [limit],
-  );
+  const rows = await db.query(ALERTS.newest, [limit]);
   return rows.map((r) => ({ id: r.id, at: r.at, kind: r.kind, reason: r.reason, details: r.details }));
 }

@@ -5,13 +5,14 @@
 // out of the database's reach: a trail rolled back or rewritten behind that head is detected.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { join } from 'node:path';
-import type { Db, Queryable } from '../db/db.js';
-import { streamPages } from '../db/stream.js';
+import type { Data, DataTx } from '../data/data.js';
+import { AUDIT, AUDIT_TABLE, type AuditDbRow } from '../data/ops/audit.js';
+import { streamPages } from '../data/stream.js';
 import { problem, type Problem } from '../ledger/problem.js';
 import type { Logger } from '../log/index.js';
 import { readJson, writeJsonAtomic } from '../state/atomic-file.js';
 
-export const AUDIT_TABLE = 'payserv_audit';
+export { AUDIT_TABLE };
 const DOMAIN = 'payserv.audit.v1';
 /** Serialises appends across processes (an arbitrary, fixed key; migrations use another). */
 export const AUDIT_LOCK_KEY = 0x61756474; // "audt"
@@ -135,22 +136,7 @@ export async function readAuditHead(stateDir: string): Promise<AuditHead | null>
 
 // --- Appending ------------------------------------------------------------------------------------
 
-interface DbAuditRow {
-  [k: string]: unknown;
-  id: number;
-  at: Date;
-  client: string;
-  method: string;
-  target: string;
-  reply: string;
-  duration_ms: number;
-  prev_hash: Uint8Array | null;
-  hash: Uint8Array;
-}
-
-const COLUMNS = 'id, at, client, method, target, reply, duration_ms, prev_hash, hash';
-
-function rowOf(r: DbAuditRow): AuditRow {
+function rowOf(r: AuditDbRow): AuditRow {
   return {
     id: r.id, at: r.at, client: r.client, method: r.method, target: r.target, reply: r.reply, durationMs: r.duration_ms,
     prevHash: r.prev_hash === null ? null : new Uint8Array(r.prev_hash), hash: new Uint8Array(r.hash),
@@ -161,13 +147,13 @@ function rowOf(r: DbAuditRow): AuditRow {
 const clean = (s: string): string => s.replace(/\0/g, '\uFFFD');
 
 export interface AuditTrailOptions {
-  db: Db;
+  db: Data;
   stateDir: string;
   log: Logger;
 }
 
 export class AuditTrail {
-  readonly #db: Db;
+  readonly #db: Data;
   readonly #stateDir: string;
   readonly #log: Logger;
   /** Appends of this process, one at a time, in call order. */
@@ -207,19 +193,18 @@ export class AuditTrail {
     if (this.#head === undefined) this.#head = await readAuditHead(this.#stateDir);
     const known = this.#head;
     const row = await this.#db.transaction(async (tx) => {
-      await tx.query('SELECT pg_advisory_xact_lock($1)', [AUDIT_LOCK_KEY]);
-      const [last] = await tx.query<{ id: number; hash: Uint8Array }>(`SELECT id, hash FROM ${AUDIT_TABLE} ORDER BY id DESC LIMIT 1`);
+      await tx.query(AUDIT.lock, [AUDIT_LOCK_KEY]);
+      const [last] = await tx.query(AUDIT.last);
       if (known) await this.#checkHead(tx, known, last ?? null);
       else if (last) this.#log.warn({ head: auditHeadPath(this.#stateDir), lastId: last.id }, 'audit trail: no local head yet, but the table has rows; continuing from its last row');
-      const [next] = await tx.query<{ id: number }>(`SELECT nextval(pg_get_serial_sequence('${AUDIT_TABLE}', 'id')) AS id`);
+      const [next] = await tx.query(AUDIT.nextId);
       if (!next) throw new AuditError('audit record: the identity sequence returned nothing');
       if (last && next.id <= last.id) {
         throw new AuditError(`audit record: the id sequence (${next.id}) is behind the table's last row id=${last.id}; the table was written around it`);
       }
       const unsigned = { id: next.id, ...fields, prevHash: last ? new Uint8Array(last.hash) : null };
       const hash = auditHash(unsigned);
-      await tx.query(
-        `INSERT INTO ${AUDIT_TABLE} (${COLUMNS}) VALUES ($1, $2::timestamptz, $3, $4, $5, $6, $7, $8, $9)`,
+      await tx.query(AUDIT.insert,
         [unsigned.id, unsigned.at.toISOString(), unsigned.client, unsigned.method, unsigned.target, unsigned.reply, unsigned.durationMs,
           unsigned.prevHash === null ? null : Buffer.from(unsigned.prevHash), Buffer.from(hash)],
       );
@@ -236,11 +221,11 @@ export class AuditTrail {
   }
 
   /** The table must still hold the local head as it was written: appends only ever go after it. */
-  async #checkHead(tx: Queryable, head: AuditHead, last: { id: number; hash: Uint8Array } | null): Promise<void> {
+  async #checkHead(tx: DataTx, head: AuditHead, last: { id: number; hash: Uint8Array } | null): Promise<void> {
     let found: Uint8Array | null = null;
     if (last && last.id === head.id) found = last.hash;
     else if (last && last.id > head.id) {
-      const [r] = await tx.query<{ hash: Uint8Array }>(`SELECT hash FROM ${AUDIT_TABLE} WHERE id = $1`, [head.id]);
+      const [r] = await tx.query(AUDIT.hashOf, [head.id]);
       found = r ? r.hash : null;
     }
     const why = found === null ? `the row id=${head.id} named by the local head is gone (rolled back or truncated)`
@@ -273,7 +258,7 @@ const UNRECORDED = 'not recorded in the local head (written by another process o
  * Rows appended while this runs are not findings: the head is read again at the end, and rows it
  * covers are accepted.
  */
-export async function* verifyAudit(db: Queryable, stateDir: string, opts: VerifyAuditOptions = {}): AsyncGenerator<Problem> {
+export async function* verifyAudit(db: DataTx, stateDir: string, opts: VerifyAuditOptions = {}): AsyncGenerator<Problem> {
   const max = opts.maxProblems ?? AUDIT_PROBLEMS_MAX;
   const headPath = auditHeadPath(stateDir);
   const head = await readAuditHead(stateDir);
@@ -299,11 +284,9 @@ export async function* verifyAudit(db: Queryable, stateDir: string, opts: Verify
   let afterCount = 0;
   const seenHashes = new Map<number, string>();
 
-  for await (const raw of streamPages<DbAuditRow, number>(
+  for await (const raw of streamPages<AuditDbRow, number>(
     db,
-    (from, limit) => from === null
-      ? { sql: `SELECT ${COLUMNS} FROM ${AUDIT_TABLE} ORDER BY id LIMIT $1`, params: [limit] }
-      : { sql: `SELECT ${COLUMNS} FROM ${AUDIT_TABLE} WHERE id > $1 ORDER BY id LIMIT $2`, params: [from, limit] },
+    (from, limit) => from === null ? { op: AUDIT.firstPage, params: [limit] } : { op: AUDIT.pageAfter, params: [from, limit] },
     (r) => r.id,
     opts.pageSize,
   )) {
@@ -371,8 +354,7 @@ export async function* verifyAudit(db: Queryable, stateDir: string, opts: Verify
     let notHeld = afterCount - after.length;
     const lastHeld = after[after.length - 1];
     if (notHeld && lastHeld !== undefined && prev && coveredUpTo > lastHeld) {
-      const [c] = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${AUDIT_TABLE} WHERE id > $1 AND id <= $2`,
-        [lastHeld, Math.min(coveredUpTo, prev.id)]);
+      const [c] = await db.query(AUDIT.countBetween, [lastHeld, Math.min(coveredUpTo, prev.id)]);
       notHeld = Math.max(0, notHeld - (c?.n ?? 0));
     }
     if (!head && !now && (left.length || notHeld)) {
@@ -390,7 +372,7 @@ export async function* verifyAudit(db: Queryable, stateDir: string, opts: Verify
 }
 
 /** verifyAudit's findings as an array (at most maxProblems + a few). */
-export async function collectAuditProblems(db: Queryable, stateDir: string, opts: VerifyAuditOptions = {}): Promise<Problem[]> {
+export async function collectAuditProblems(db: DataTx, stateDir: string, opts: VerifyAuditOptions = {}): Promise<Problem[]> {
   const out: Problem[] = [];
   for await (const p of verifyAudit(db, stateDir, opts)) out.push(p);
   return out;

@@ -1,5 +1,5 @@
 import type { LocalCheckpointStore } from '../checkpoints/local-store.js';
-import type { Db } from '../db/db.js';
+import type { Data } from '../data/data.js';
 import type { Logger } from '../log/index.js';
 import type { Signer } from '../pki/signer.js';
 import type { Trust } from '../pki/trust.js';
@@ -10,7 +10,7 @@ import type { ServiceState } from './state.js';
 
 /** Everything payserv's methods work with, assembled once at start (src/payserv/service.ts). */
 export interface Payserv {
-  db: Db;
+  db: Data;
   trust: Trust;
   local: LocalCheckpointStore;
   /** The payserv role signs status changes, checkpoints and corrections; admin (optional) signs reviewed coins and wallets. */

@@ -1,4 +1,5 @@
-import type { Db, Queryable } from '../db/db.js';
+import type { Data, DataTx } from '../data/data.js';
+import { LOCKS } from '../data/ops/locks.js';
 
 // One call at a time per withdrawal, and one sending call at a time per coin — within this process
 // (a map) and across payserv processes on one database (a session-level advisory lock, which the
@@ -21,25 +22,25 @@ export class LockBusy extends Error {
 
 /** The shared lock connection while anyone uses it; `users` counts holders (and callers taking a lock) on it. */
 interface LockSession {
-  session: Promise<{ q: Queryable; end(broken: boolean): void }>;
+  session: Promise<{ q: DataTx; end(broken: boolean): void }>;
   users: number;
   /** A query on it failed: it may have lost its locks, so it is closed rather than reused. */
   broken: boolean;
 }
 
 export class Locks {
-  readonly #db: Db;
+  readonly #db: Data;
   readonly #held = new Map<string, HeldLock>();
   #shared: LockSession | null = null;
 
-  constructor(db: Db) {
+  constructor(db: Data) {
     this.#db = db;
   }
 
   /** Joins the shared lock connection, opening it if nobody holds it (synchronously counted, so it cannot close under us). */
   #join(): LockSession {
     if (!this.#shared) {
-      const session = new Promise<{ q: Queryable; end(broken: boolean): void }>((resolve, reject) => {
+      const session = new Promise<{ q: DataTx; end(broken: boolean): void }>((resolve, reject) => {
         let opened = false;
         this.#db.withSession((q) => new Promise<void>((release, fail) => {
           opened = true;
@@ -75,14 +76,14 @@ export class Locks {
       let broken = true;
       try {
         const s = (await shared.session).q;
-        const [r] = await s.query<{ ok: boolean }>("SELECT pg_try_advisory_lock(hashtextextended('payserv:' || $1, 0)) AS ok", [name]);
+        const [r] = await s.query(LOCKS.tryLock, [name]);
         broken = false;
         if (!r?.ok) throw new LockBusy(`${name} is held by another payserv process`);
         try {
           return await fn();
         } finally {
           broken = true;
-          await s.query("SELECT pg_advisory_unlock(hashtextextended('payserv:' || $1, 0))", [name]);
+          await s.query(LOCKS.unlock, [name]);
           broken = false;
         }
       } finally {
@@ -98,8 +99,8 @@ export class Locks {
     if (this.#held.has(name)) return true;
     if (this.#db.kind === 'pglite') return false;
     return this.#db.withSession(async (s) => {
-      const [r] = await s.query<{ ok: boolean }>("SELECT pg_try_advisory_lock(hashtextextended('payserv:' || $1, 0)) AS ok", [name]);
-      if (r?.ok) await s.query("SELECT pg_advisory_unlock(hashtextextended('payserv:' || $1, 0))", [name]);
+      const [r] = await s.query(LOCKS.tryLock, [name]);
+      if (r?.ok) await s.query(LOCKS.unlock, [name]);
       return !r?.ok;
     });
   }
@@ -112,8 +113,7 @@ export class Locks {
   /** How many payserv advisory locks other processes hold (their names are hashes, so only a count). */
   async heldElsewhere(): Promise<number> {
     if (this.#db.kind === 'pglite') return 0;
-    const [r] = await this.#db.query<{ n: number }>(
-      "SELECT count(*)::bigint AS n FROM pg_locks WHERE locktype = 'advisory' AND granted AND pid <> pg_backend_pid() AND database = (SELECT oid FROM pg_database WHERE datname = current_database())");
+    const [r] = await this.#db.query(LOCKS.heldElsewhere);
     return Math.max(0, (r?.n ?? 0) - this.#held.size);
   }
 }

@@ -1,4 +1,5 @@
 import { validateAddress } from '../chains/address.js';
+import { PAYOUTS } from '../data/ops/payouts.js';
 import { encodeWallet } from '../ledger/encoding.js';
 import { problem, type Problem } from '../ledger/problem.js';
 import type { Signed, Wallet, WithdrawalStatus } from '../ledger/records.js';
@@ -37,10 +38,7 @@ function businessProblem(ps: Payserv, v: Verified, wallet: Signed<Wallet> | null
 }
 
 async function sumSince(ps: Payserv, coinId: number, userId: number | null, since: Date): Promise<Amount> {
-  const [r] = await ps.db.query<{ total: string }>(
-    `SELECT coalesce(sum(amount), 0)::text AS total FROM finances_withdrawal_transaction
-     WHERE coin_id = $1 AND ($2::bigint IS NULL OR user_id = $2) AND parent_id IS NULL AND created_at > $3
-       AND status IN ('approved', 'sending', 'sent', 'send_error', 'send_retry')`, [coinId, userId, since]);
+  const [r] = await ps.db.query(PAYOUTS.sumSince, [coinId, userId, since]);
   return r ? parseAmount(r.total) : ZERO;
 }
 
@@ -115,12 +113,11 @@ export async function sendCoin(ps: Payserv, tag: string, caller: string): Promis
   const coinTag = tag.toUpperCase();
   const fail = (message: string): SendCoinResult => ({ reply: 'ERROR', coin: coinTag, results: [], message });
   if (!ps.state.enabled) return fail(`payouts are disabled: ${ps.state.status().reason}`);
-  const [coin] = await ps.db.query<{ id: number }>('SELECT id FROM coins_coin WHERE tag = $1', [coinTag]);
+  const [coin] = await ps.db.query(PAYOUTS.coinId, [coinTag]);
   if (!coin) return fail(`unknown coin ${tag}`);
   const driver = ps.drivers.get(coinTag);
   if (!driver) return fail(`coin ${coinTag} has no chain driver: it is paid by an operator, then marked sent with Send`);
-  const ids = (await ps.db.query<{ id: number }>(
-    `SELECT id FROM finances_withdrawal_transaction WHERE coin_id = $1 AND status IN ('approved', 'send_retry') ORDER BY id LIMIT ${SEND_COIN_MAX}`, [coin.id])).map((r) => r.id);
+  const ids = (await ps.db.query(PAYOUTS.toSend, [coin.id, SEND_COIN_MAX])).map((r) => r.id);
   const results: PayoutResult[] = [];
   await withFreeLocks(ps, ids, `SendCoin by ${caller}`, async (held) => {
     const batch: Verified[] = [];

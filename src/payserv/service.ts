@@ -1,9 +1,12 @@
 import { performance } from 'node:perf_hooks';
 import { LocalCheckpointStore } from '../checkpoints/local-store.js';
 import type { Config } from '../config/load.js';
-import type { Db } from '../db/db.js';
+import type { Data } from '../data/data.js';
 import { requireCurrentSchema } from '../db/migrate.js';
 import { openDatabase } from '../db/open.js';
+import { openDbgw } from '../dbgw/client.js';
+import { dbgwData } from '../dbgw/data.js';
+import type { TlsMaterial } from '../rpc/tls.js';
 import type { Logger } from '../log/index.js';
 import { parseAmount } from '../money/amount.js';
 import { loadTrust } from '../pki/files.js';
@@ -62,10 +65,40 @@ function replyOf(result: unknown): string {
 }
 
 /**
- * `opened`: a database the caller already holds (the demo, tests), which stop() then leaves open.
+ * payserv's data access: through dbgw when [dbgw] is configured (handing it the database's parameters,
+ * if payserv holds them), else the database itself, opened here and checked to be of the current schema.
+ */
+async function openData(config: Config<'payserv'>, database: Config<'payserv'>['database'], tls: TlsMaterial, log: Logger): Promise<Data> {
+  if (config.dbgw) {
+    const client = await openDbgw({ host: config.dbgw.host, port: config.dbgw.port, tls, timeoutMs: config.dbgw.timeout_ms });
+    const connect = database.url ? { url: database.url, pool_size: database.poolSize, statement_timeout_ms: database.statementTimeoutMs } : undefined;
+    const data = dbgwData(client, { connect, log });
+    try {
+      await data.connect();
+    } catch (e) {
+      client.close();
+      throw e instanceof RpcError ? new Error(`dbgw refused the database: ${e.message}`) : e;
+    }
+    log.warn({ dbgw: client.rpc.endpoint, release: client.version.version, hands_over: connect !== undefined }, 'data access through dbgw');
+    return data;
+  }
+  // One connection holds the advisory locks while another does the work: a pool of one would deadlock.
+  if (database.url && database.poolSize < 2) throw new Error(`[database] pool_size = ${database.poolSize}: payserv needs at least 2 connections`);
+  const db = await openDatabase(database, config.stateDir);
+  try {
+    await requireCurrentSchema(db);
+  } catch (e) {
+    await db.close().catch(() => undefined);
+    throw e;
+  }
+  return db;
+}
+
+/**
+ * `opened`: a database the caller already holds and has migrated (the demo, tests), which stop() then leaves open.
  * `signal` aborts the wait for esman manager's key.
  */
-export async function startPayserv(config: Config<'payserv'>, log: Logger, opened?: Db, signal?: AbortSignal): Promise<RunningPayserv> {
+export async function startPayserv(config: Config<'payserv'>, log: Logger, opened?: Data, signal?: AbortSignal): Promise<RunningPayserv> {
   const stateDir = config.stateDir;
   const trust = loadTrust(stateDir);
   const keys = await loadPayservKeys(config, trust, log, signal);
@@ -73,12 +106,10 @@ export async function startPayserv(config: Config<'payserv'>, log: Logger, opene
   const tls = { ...keys.tls, caPem: trust.root.toString() };
   if (keys.databaseUrl && config.database.url) throw new Error(`the database is named twice, in [database] url (or DATABASE_URL) and in the store's ${DATABASE_ITEM}: keep one`);
   const database = { ...config.database, url: config.database.url ?? keys.databaseUrl };
-  // One connection holds the advisory locks while another does the work: a pool of one would deadlock.
-  if (!opened && database.url && database.poolSize < 2) throw new Error(`[database] pool_size = ${database.poolSize}: payserv needs at least 2 connections`);
-  const db: Db = opened ?? (await openDatabase(database, stateDir));
-  const closeDb = () => (opened ? Promise.resolve() : db.close());
+  const own = opened ? null : await openData(config, database, tls, log);
+  const db: Data = own ?? (opened as Data);
+  const closeDb = () => (own ? own.close() : Promise.resolve());
   try {
-    await requireCurrentSchema(db);
     const alerts = new Alerts({
       db, log,
       ...(config.alerts.command || config.alerts.webhook_url

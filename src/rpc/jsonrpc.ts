@@ -24,6 +24,8 @@ export const RPC = {
   BUSY: -32003,
   /** dbgw has no database yet (payserv hands it the parameters once its key store is open): nothing was run. */
   NOT_CONNECTED: -32004,
+  /** dbgw: the database refused the operation (its message and SQLSTATE in the error); a transaction it was in must be rolled back. */
+  DB_ERROR: -32005,
 } as const;
 
 /** The message every unexpected failure is reported with: the real one, which may hold a stack, a path or a secret, goes to the log only. */

@@ -1,4 +1,4 @@
-import type { Queryable } from '../db/db.js';
+import type { DataTx } from '../data/data.js';
 import type { Credit, Signed } from '../ledger/records.js';
 import { blocksWithIncome } from '../store/reads.js';
 
@@ -16,7 +16,7 @@ export async function* chunks<T>(items: AsyncIterable<T>, n: number): AsyncGener
 }
 
 /** Pairs each credit with whether its block has pool income (a ghost has none). */
-export async function* withIncomeFlags(db: Queryable, credits: AsyncIterable<Signed<Credit>>): AsyncGenerator<[Signed<Credit>, boolean]> {
+export async function* withIncomeFlags(db: DataTx, credits: AsyncIterable<Signed<Credit>>): AsyncGenerator<[Signed<Credit>, boolean]> {
   for await (const batch of chunks(credits, 1000)) {
     const known = new Map<number, Set<string>>();
     for (const coinId of new Set(batch.map((c) => c.coinId))) {

@@ -1,4 +1,4 @@
-import type { Queryable } from '../db/db.js';
+import type { DataTx } from '../data/data.js';
 import type { LocalCheckpointStore } from '../checkpoints/local-store.js';
 import { CertBook } from '../ledger/certbook.js';
 import { problem, type Problem } from '../ledger/problem.js';
@@ -8,7 +8,7 @@ import { loadCoins, streamCertRows } from '../store/reads.js';
 
 /** What verification reads from: the database, the local checkpoint store, and the certificates admitted under the pinned root. */
 export interface LedgerView {
-  db: Queryable;
+  db: DataTx;
   local: LocalCheckpointStore;
   book: CertBook;
   coins: Map<number, Signed<Coin>>;
@@ -16,7 +16,7 @@ export interface LedgerView {
   certProblems: Problem[];
 }
 
-export async function openView(db: Queryable, trust: Trust, local: LocalCheckpointStore): Promise<LedgerView> {
+export async function openView(db: DataTx, trust: Trust, local: LocalCheckpointStore): Promise<LedgerView> {
   const book = new CertBook(trust);
   const certProblems: Problem[] = [];
   for await (const row of streamCertRows(db)) {

@@ -1,3 +1,5 @@
+import type { DataTx } from '../data/data.js';
+import { WRITES } from '../data/ops/writes.js';
 import type { Queryable } from '../db/db.js';
 import { encodeCoin } from '../ledger/encoding.js';
 import type { Coin, Signed } from '../ledger/records.js';
@@ -36,11 +38,10 @@ export async function registerCoin(db: Queryable, admin: Signer, spec: CoinSpec,
 }
 
 /** Signs a coin exactly as it is now; the caller has shown it to an operator for review. */
-export async function signCoin(db: Queryable, admin: Signer, coin: Coin): Promise<Signed<Coin>> {
+export async function signCoin(db: DataTx, admin: Signer, coin: Coin): Promise<Signed<Coin>> {
   assertRole(admin, COIN_SIGNER, 'coins');
   const signature = admin.sign(encodeCoin(coin));
-  const rows = await db.query(`UPDATE coins_coin SET sig_key_id = $2, signature = $3 WHERE id = $1 AND updated_at = $4 RETURNING ${COIN_COLUMNS}`,
-    [coin.id, admin.keyId, signature, coin.updatedAt]);
+  const rows = await db.query(WRITES.signCoin, [coin.id, admin.keyId, signature, coin.updatedAt]);
   if (rows.length !== 1) throw new Error(`coin ${coin.id} changed while it was being signed; review it again`);
   return toCoin(rows[0] as Record<string, unknown>);
 }

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Db } from '../db/db.js';
+import type { Data } from '../data/data.js';
 import { sub, type Amount } from '../money/amount.js';
 import type { Signer } from '../pki/signer.js';
 import { appendIncome, type AppendedIncome, type CreditShare } from './credits.js';
@@ -15,7 +15,7 @@ export interface Correction {
 }
 
 /** A corrective credit (positive or negative) with its pool-income counterpart, all signed by payserv. */
-export async function applyCorrection(db: Db, payserv: Signer, c: Correction): Promise<AppendedIncome> {
+export async function applyCorrection(db: Data, payserv: Signer, c: Correction): Promise<AppendedIncome> {
   if (c.amount === 0n) throw new Error('a correction of zero changes nothing');
   const shares: CreditShare[] = [{ userId: c.userId, amount: c.amount, type: 'correction' }];
   const rest = c.pool ? sub(c.pool.amount, c.amount) : 0n;

@@ -1,4 +1,5 @@
-import type { Queryable } from '../db/db.js';
+import type { DataTx } from '../data/data.js';
+import { WRITES } from '../data/ops/writes.js';
 import { encodeCredit, encodePoolIncome } from '../ledger/encoding.js';
 import type { Credit, CreditType, IncomeKind, PoolIncome } from '../ledger/records.js';
 import { creditSigner, incomeSigner } from '../ledger/roles.js';
@@ -51,12 +52,12 @@ function validate(e: IncomeEntry): void {
   }
 }
 
-export async function appendIncome(tx: Queryable, signer: Signer, e: IncomeEntry): Promise<AppendedIncome> {
+export async function appendIncome(tx: DataTx, signer: Signer, e: IncomeEntry): Promise<AppendedIncome> {
   return (await appendIncomes(tx, signer, [e]))[0] as AppendedIncome;
 }
 
 /** Appends blocks (or corrections) of one coin, in order, under the coin's lock. */
-export async function appendIncomes(tx: Queryable, signer: Signer, entries: readonly IncomeEntry[]): Promise<AppendedIncome[]> {
+export async function appendIncomes(tx: DataTx, signer: Signer, entries: readonly IncomeEntry[]): Promise<AppendedIncome[]> {
   const first = entries[0];
   if (!first) return [];
   if (entries.length > BLOCKS_PER_CALL_MAX) throw new Error(`at most ${BLOCKS_PER_CALL_MAX} blocks per call, got ${entries.length}`);
@@ -67,22 +68,16 @@ export async function appendIncomes(tx: Queryable, signer: Signer, entries: read
   const coinId = first.coinId;
   await lockCoinChains(tx, coinId);
 
-  const [last] = await tx.query<{ id: number; amount: string; balance_before: string; created_at: Date }>(
-    'SELECT id, amount, balance_before, created_at FROM finances_proxypool_transactions WHERE coin_id = $1 ORDER BY id DESC LIMIT 1', [coinId]);
+  const [last] = await tx.query(WRITES.poolHead, [coinId]);
   // Each user's chain head, in one query.
   const users = [...new Set(entries.flatMap((e) => e.shares.map((s) => s.userId)))];
-  const heads = await tx.query<{ user_id: number; id: number | null; amount: string | null; balance_before: string | null; created_at: Date | null }>(
-    `SELECT u.user_id, c.id, c.amount::text AS amount, c.balance_before::text AS balance_before, c.created_at FROM unnest($2::bigint[]) AS u(user_id)
-     LEFT JOIN LATERAL (SELECT id, amount, balance_before, created_at FROM finances_user_balance_transaction t
-                        WHERE t.user_id = u.user_id AND t.coin_id = $1 ORDER BY id DESC LIMIT 1) c ON true`,
-    [coinId, users],
-  );
+  const heads = await tx.query(WRITES.creditHeads, [coinId, users]);
   const stamp = stampAfter(last?.created_at, ...heads.map((h) => h.created_at));
   const userHead = new Map(heads.map((h) => [h.user_id, h.id
     ? { id: h.id, total: add(parseAmount(h.balance_before as string), parseAmount(h.amount as string)) }
     : { id: 0, total: ZERO }]));
-  const incomeIds = await allocateIds(tx, 'finances_proxypool_transactions_id_seq', entries.length);
-  const creditIds = await allocateIds(tx, 'finances_user_balance_transaction_id_seq', creditCount);
+  const incomeIds = await allocateIds(tx, WRITES.incomeIds, entries.length);
+  const creditIds = await allocateIds(tx, WRITES.creditIds, creditCount);
 
   let pool = { id: last?.id ?? 0, total: last ? add(parseAmount(last.balance_before), parseAmount(last.amount)) : ZERO };
   let next = 0;
@@ -105,11 +100,7 @@ export async function appendIncomes(tx: Queryable, signer: Signer, entries: read
   });
 
   const incomes = out.map((o) => o.income);
-  await tx.query(
-    `INSERT INTO finances_proxypool_transactions (id, coin_id, prev_id, block_hash, kind, amount, balance_before, credit_count, created_at, sig_key_id, signature)
-     SELECT id, $1, prev_id, block_hash, kind, amount, balance_before, credit_count, created_at, $2, signature
-     FROM unnest($3::bigint[], $4::bigint[], $5::text[], $6::text[], $7::numeric[], $8::numeric[], $9::int[], $10::timestamptz[], $11::bytea[])
-       AS t(id, prev_id, block_hash, kind, amount, balance_before, credit_count, created_at, signature)`,
+  await tx.query(WRITES.insertIncomes,
     [coinId, signer.keyId, incomes.map((p) => p.id), incomes.map((p) => p.prevId), incomes.map((p) => p.blockHash), incomes.map((p) => p.kind),
       incomes.map((p) => formatAmount(p.amount)), incomes.map((p) => formatAmount(p.balanceBefore)), incomes.map((p) => p.creditCount),
       incomes.map((p) => p.createdAt), incomes.map((p) => Buffer.from(signer.sign(encodePoolIncome(p))))],
@@ -117,11 +108,7 @@ export async function appendIncomes(tx: Queryable, signer: Signer, entries: read
   const credits = out.flatMap((o) => o.credits);
   for (let i = 0; i < credits.length; i += INSERT_CHUNK) {
     const chunk = credits.slice(i, i + INSERT_CHUNK);
-    await tx.query(
-      `INSERT INTO finances_user_balance_transaction (id, user_id, coin_id, prev_id, block_hash, type, amount, balance_before, created_at, sig_key_id, signature)
-       SELECT id, user_id, $1, prev_id, block_hash, type, amount, balance_before, created_at, $2, signature
-       FROM unnest($3::bigint[], $4::bigint[], $5::bigint[], $6::text[], $7::text[], $8::numeric[], $9::numeric[], $10::timestamptz[], $11::bytea[])
-         AS t(id, user_id, prev_id, block_hash, type, amount, balance_before, created_at, signature)`,
+    await tx.query(WRITES.insertCredits,
       [coinId, signer.keyId, chunk.map((c) => c.id), chunk.map((c) => c.userId), chunk.map((c) => c.prevId), chunk.map((c) => c.blockHash),
         chunk.map((c) => c.type), chunk.map((c) => formatAmount(c.amount)), chunk.map((c) => formatAmount(c.balanceBefore)), chunk.map((c) => c.createdAt),
         chunk.map((c) => Buffer.from(signer.sign(encodeCredit(c))))],

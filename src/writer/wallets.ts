@@ -1,3 +1,5 @@
+import type { DataTx } from '../data/data.js';
+import { WRITES } from '../data/ops/writes.js';
 import type { Queryable } from '../db/db.js';
 import { encodeWallet } from '../ledger/encoding.js';
 import type { Signed, Wallet } from '../ledger/records.js';
@@ -17,15 +19,13 @@ export async function addWallet(db: Queryable, w: { userId: number; coinId: numb
 }
 
 /** Signs a wallet as it is now (address, owner, coin, flags), after an operator's review. */
-export async function signWallet(db: Queryable, admin: Signer, walletId: number, at = new Date()): Promise<Signed<Wallet>> {
+export async function signWallet(db: DataTx, admin: Signer, walletId: number, at = new Date()): Promise<Signed<Wallet>> {
   assertRole(admin, WALLET_SIGNER, 'wallets');
   const w = await getWallet(db, walletId);
   if (!w) throw new Error(`unknown wallet id ${walletId}`);
   const reviewed: Wallet = { ...w, signedAt: at };
   const signature = admin.sign(encodeWallet(reviewed));
-  const rows = await db.query(
-    `UPDATE users_userwallets SET signed_at = $2, sig_key_id = $3, signature = $4
-     WHERE id = $1 AND address = $5 AND user_id = $6 AND coin_id = $7 AND active = $8 AND deleted = $9 RETURNING ${WALLET_COLUMNS}`,
+  const rows = await db.query(WRITES.signWallet,
     [w.id, at, admin.keyId, signature, w.address, w.userId, w.coinId, w.active, w.deleted],
   );
   if (rows.length !== 1) throw new Error(`wallet ${walletId} changed while it was being signed; review it again`);

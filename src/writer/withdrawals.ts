@@ -1,4 +1,5 @@
-import type { Queryable } from '../db/db.js';
+import type { DataTx } from '../data/data.js';
+import { WRITES } from '../data/ops/writes.js';
 import { encodeWithdrawalStatus } from '../ledger/encoding.js';
 import type { StatusEntry, Withdrawal, WithdrawalRequest, WithdrawalStatus } from '../ledger/records.js';
 import { statusSigner } from '../ledger/roles.js';
@@ -27,21 +28,16 @@ export class WithdrawalStateError extends Error {
   override name = 'WithdrawalStateError';
 }
 
-async function debitHead(tx: Queryable, userId: number, coinId: number): Promise<{ prevId: number; debitBefore: Amount; lastAt: Date | null }> {
-  const [last] = await tx.query<{ id: number; amount: string; debit_before: string; created_at: Date }>(
-    'SELECT id, amount, debit_before, created_at FROM finances_withdrawal_transaction WHERE user_id = $1 AND coin_id = $2 ORDER BY id DESC LIMIT 1',
-    [userId, coinId]);
+async function debitHead(tx: DataTx, userId: number, coinId: number): Promise<{ prevId: number; debitBefore: Amount; lastAt: Date | null }> {
+  const [last] = await tx.query(WRITES.debitHead, [userId, coinId]);
   return last
     ? { prevId: last.id, debitBefore: add(parseAmount(last.debit_before), parseAmount(last.amount)), lastAt: last.created_at }
     : { prevId: 0, debitBefore: ZERO, lastAt: null };
 }
 
-async function insertRow(tx: Queryable, signer: Signer, req: WithdrawalRequest, entry: StatusEntry): Promise<Withdrawal> {
+async function insertRow(tx: DataTx, signer: Signer, req: WithdrawalRequest, entry: StatusEntry): Promise<Withdrawal> {
   assertRole(signer, statusSigner(req, entry), 'this withdrawal entry');
-  await tx.query(
-    `INSERT INTO finances_withdrawal_transaction (id, user_id, coin_id, wallet_id, address, prev_id, amount, fee, debit_before, parent_id, created_at,
-       status, status_seq, tx_hash, tx_fee, comment, updated_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 0, NULL, NULL, $13, $11)`,
+  await tx.query(WRITES.insertWithdrawal,
     [req.id, req.userId, req.coinId, req.walletId, req.address, req.prevId, formatAmount(req.amount), formatAmount(req.fee),
       formatAmount(req.debitBefore), req.parentId, req.createdAt, entry.status, entry.comment],
   );
@@ -49,21 +45,19 @@ async function insertRow(tx: Queryable, signer: Signer, req: WithdrawalRequest, 
   return { ...req, status: entry.status, statusSeq: 0, txHash: null, txFee: null, comment: entry.comment, updatedAt: req.createdAt };
 }
 
-async function insertEntry(tx: Queryable, signer: Signer, req: WithdrawalRequest, e: StatusEntry, prevSignature: Uint8Array | null): Promise<void> {
-  await tx.query(
-    `INSERT INTO finances_withdrawal_signatures (withdrawal_id, seq, status, tx_hash, tx_fee, comment, created_at, sig_key_id, signature)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+async function insertEntry(tx: DataTx, signer: Signer, req: WithdrawalRequest, e: StatusEntry, prevSignature: Uint8Array | null): Promise<void> {
+  await tx.query(WRITES.insertStatusEntry,
     [req.id, e.seq, e.status, e.txHash, e.txFee === null ? null : formatAmount(e.txFee), e.comment, e.createdAt, signer.keyId,
       signer.sign(encodeWithdrawalStatus(req, e, prevSignature))],
   );
 }
 
 /** A withdrawal request as the pool's back end creates it, signed by autopay. */
-export async function requestWithdrawal(tx: Queryable, autopay: Signer, spec: RequestSpec): Promise<Withdrawal> {
+export async function requestWithdrawal(tx: DataTx, autopay: Signer, spec: RequestSpec): Promise<Withdrawal> {
   if (spec.amount <= 0n || spec.fee < 0n || spec.fee > spec.amount) throw new Error('a withdrawal needs amount > 0 and 0 <= fee <= amount');
   await lockAccountDebits(tx, spec.userId, spec.coinId);
   const head = await debitHead(tx, spec.userId, spec.coinId);
-  const [id] = await allocateIds(tx, 'finances_withdrawal_transaction_id_seq', 1);
+  const [id] = await allocateIds(tx, WRITES.withdrawalIds, 1);
   const at = spec.at ?? stampAfter(head.lastAt);
   const req: WithdrawalRequest = {
     id: id as number, userId: spec.userId, coinId: spec.coinId, walletId: spec.walletId, address: spec.address, prevId: head.prevId,
@@ -84,7 +78,7 @@ export interface StatusChange {
  * Moves a withdrawal to a new status, signed by payserv. `expect` is the status the caller decided
  * from: if the row moved meanwhile, nothing is written (the caller re-reads and decides again).
  */
-export async function changeStatus(tx: Queryable, payserv: Signer, id: number, expect: WithdrawalStatus, change: StatusChange): Promise<Withdrawal> {
+export async function changeStatus(tx: DataTx, payserv: Signer, id: number, expect: WithdrawalStatus, change: StatusChange): Promise<Withdrawal> {
   const found = await getWithdrawalWithHistory(tx, id);
   if (!found) throw new WithdrawalStateError(`unknown withdrawal id ${id}`);
   const { withdrawal: w, history } = found;
@@ -97,9 +91,7 @@ export async function changeStatus(tx: Queryable, payserv: Signer, id: number, e
     txFee: change.txFee === undefined ? w.txFee : change.txFee, comment: change.comment ?? w.comment, createdAt: change.at ?? new Date(),
   };
   assertRole(payserv, statusSigner(w, e), 'a status change');
-  const updated = await tx.query(
-    `UPDATE finances_withdrawal_transaction SET status = $2, status_seq = $3, tx_hash = $4, tx_fee = $5, comment = $6, updated_at = $7
-     WHERE id = $1 AND status = $8 AND status_seq = $9 RETURNING id`,
+  const updated = await tx.query(WRITES.changeStatus,
     [id, e.status, e.seq, e.txHash, e.txFee === null ? null : formatAmount(e.txFee), e.comment, e.createdAt, w.status, w.statusSeq],
   );
   if (updated.length !== 1) throw new WithdrawalStateError(`withdrawal ${id} changed while it was being updated`);
@@ -108,14 +100,14 @@ export async function changeStatus(tx: Queryable, payserv: Signer, id: number, e
 }
 
 /** A decline never edits money: the original becomes 'processed' and a reversal row gives the amount back. */
-export async function declineWithdrawal(tx: Queryable, payserv: Signer, id: number, expect: WithdrawalStatus, comment: string): Promise<{ original: Withdrawal; reversal: Withdrawal }> {
+export async function declineWithdrawal(tx: DataTx, payserv: Signer, id: number, expect: WithdrawalStatus, comment: string): Promise<{ original: Withdrawal; reversal: Withdrawal }> {
   const found = await getWithdrawalWithHistory(tx, id);
   if (!found) throw new WithdrawalStateError(`unknown withdrawal id ${id}`);
   await lockAccountDebits(tx, found.withdrawal.userId, found.withdrawal.coinId);
   const head = await debitHead(tx, found.withdrawal.userId, found.withdrawal.coinId);
   const at = stampAfter(head.lastAt);
   const original = await changeStatus(tx, payserv, id, expect, { status: 'processed', comment, at });
-  const [rid] = await allocateIds(tx, 'finances_withdrawal_transaction_id_seq', 1);
+  const [rid] = await allocateIds(tx, WRITES.withdrawalIds, 1);
   const req: WithdrawalRequest = {
     id: rid as number, userId: original.userId, coinId: original.coinId, walletId: original.walletId, address: original.address,
     prevId: head.prevId, amount: neg(original.amount), fee: ZERO, debitBefore: head.debitBefore, parentId: original.id, createdAt: at,

@@ -9,3 +9,10 @@ export { backend, DEFAULT_TEST_PG_URL, testPgUrl, type Backend } from './env.js'
  * run twice for nothing, so they run under the pglite project alone (reported as skipped under postgres).
  */
 export const describeOncePerSuite: typeof describe = backend() === 'pglite' ? describe : (describe.skip as typeof describe);
+
+/**
+ * For the payserv tests too heavy to run three times (chains): in process on PGlite, and through dbgw
+ * (the dbgw project, PostgreSQL behind it); skipped under the postgres project.
+ */
+export const describePerDataPath: typeof describe =
+  backend() === 'pglite' || process.env.PAYSERV_TEST_DATA === 'dbgw' ? describe : (describe.skip as typeof describe);

@@ -60,6 +60,15 @@ export async function createPgDatabase(): Promise<TestDatabase> {
   };
 }
 
+const urls = new WeakMap<Db, string>();
+
+/** The URL of a postgres-project database from freshDb (dbgw is handed it). */
+export function urlOf(db: Db): string {
+  const url = urls.get(db);
+  if (!url) throw new Error('not a PostgreSQL test database from freshDb');
+  return url;
+}
+
 export async function freshDb(): Promise<Db> {
   if (backend() === 'pglite') {
     const db = await createPgliteFrom(await loadSnapshot());
@@ -76,6 +85,7 @@ export async function freshDb(): Promise<Db> {
     throw e;
   }
   const close = db.close;
+  urls.set(db, t.url);
   return Object.assign(db, {
     where: `${db.where} (test)`,
     close: async () => {

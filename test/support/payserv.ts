@@ -5,7 +5,8 @@ import { Locks } from '../../src/payserv/locks.js';
 import type { CoinPolicy } from '../../src/payserv/policy.js';
 import { ServiceState, type AlertSink } from '../../src/payserv/state.js';
 import type { Drivers } from '../../src/chains/driver.js';
-import type { Db } from '../../src/db/db.js';
+import type { Data } from '../../src/data/data.js';
+import { payservData } from './dbgw.js';
 import { createLogger, type Logger } from '../../src/log/index.js';
 import { testLedger, type TestLedger } from './ledger.js';
 import type { SeedOptions } from '../../src/writer/seed.js';
@@ -29,7 +30,7 @@ export interface TestPayservOptions {
   enabled?: boolean;
   policies?: Record<string, CoinPolicy>;
   /** Chain drivers, built on the test ledger (see test/support/chains.ts); default none. */
-  drivers?: (deps: { db: Db; stateDir: string; log: Logger }) => Promise<Drivers>;
+  drivers?: (deps: { db: Data; stateDir: string; log: Logger }) => Promise<Drivers>;
 }
 
 export async function testPayserv(opts: TestPayservOptions = {}): Promise<TestPayserv> {
@@ -41,9 +42,11 @@ export async function testPayserv(opts: TestPayservOptions = {}): Promise<TestPa
   const sink: AlertSink = { raise: async (kind, reason, details) => void alerts.push({ kind, reason, details }) };
   const state = new ServiceState(log, sink);
   if (opts.enabled !== false) state.enable('test');
+  // The dbgw project: payserv's data access goes through a dbgw; the ledger's own db stays the pool's and the attacker's.
+  const db = await payservData(ledger.db, ledger.stateDir);
   const ps: Payserv = {
-    db: ledger.db, trust: ledger.trust, local: ledger.local, signers: { payserv: ledger.signers.payserv, admin: ledger.signers.admin },
-    drivers: opts.drivers ? await opts.drivers({ db: ledger.db, stateDir: ledger.stateDir, log }) : new Map(), policies: new Map(Object.entries(opts.policies ?? {})), state, locks: new Locks(ledger.db), log, now: () => new Date(),
+    db, trust: ledger.trust, local: ledger.local, signers: { payserv: ledger.signers.payserv, admin: ledger.signers.admin },
+    drivers: opts.drivers ? await opts.drivers({ db, stateDir: ledger.stateDir, log }) : new Map(), policies: new Map(Object.entries(opts.policies ?? {})), state, locks: new Locks(db), log, now: () => new Date(),
   };
   return { ledger, ps, alerts, logs };
 }

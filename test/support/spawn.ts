@@ -28,6 +28,8 @@ import type { TlsMaterial } from '../../src/rpc/tls.js';
 import { openView } from '../../src/verify/view.js';
 import { seedLedger, type SeedOptions } from '../../src/writer/seed.js';
 import { backend, createPgDatabase } from './db.js';
+import { overDbgw, startTestDbgw } from './dbgw.js';
+import type { RunningDbgw } from '../../src/dbgw/service.js';
 import { tmpStateDir } from './tmp.js';
 
 /** The repository root: the children's working directory. */
@@ -236,12 +238,37 @@ export function tlsOf(stateDir: string, identity: TlsIdentity): TlsMaterial {
 
 export const READY_TIMEOUT_MS = 30_000;
 
+const gateways = new Map<string, Promise<RunningDbgw>>();
+
+/**
+ * The dbgw project: the config with a [dbgw] table naming a dbgw of this state directory (one per
+ * state directory for the test, so a restarted payserv finds the same one); payserv hands it DATABASE_URL.
+ */
+async function throughDbgw(file: string, stateDir: string): Promise<string> {
+  let gw = gateways.get(stateDir);
+  if (!gw) {
+    gw = startTestDbgw(stateDir);
+    gateways.set(stateDir, gw);
+    onTestFinished(async () => {
+      gateways.delete(stateDir);
+      await (await gw)?.stop();
+    });
+  }
+  const out = `${file}.dbgw.toml`;
+  writeFileSync(out, `${readFileSync(file, 'utf8')}
+[dbgw]
+port = ${(await gw).server.port}
+`);
+  return out;
+}
+
 /**
  * Starts payserv (`node bin/payserv.mjs --config FILE`, PAYSERV_STATE_DIR and DATABASE_URL in its
  * environment) and resolves once it listens. On PGlite no other process may hold <state dir>/db open.
  */
 export async function startPayservProcess(o: { config: string; stateDir: string; databaseUrl: string | undefined; readyTimeoutMs?: number }): Promise<PayservChild> {
-  const child = spawnNode(['bin/payserv.mjs', '--config', o.config], { PAYSERV_STATE_DIR: o.stateDir, DATABASE_URL: o.databaseUrl });
+  const config = overDbgw() && o.databaseUrl ? await throughDbgw(o.config, o.stateDir) : o.config;
+  const child = spawnNode(['bin/payserv.mjs', '--config', config], { PAYSERV_STATE_DIR: o.stateDir, DATABASE_URL: o.databaseUrl });
   let m: RegExpMatchArray;
   try {
     m = await child.waitForLine(/^payserv listening on (\S+):(\d+)$/, o.readyTimeoutMs ?? READY_TIMEOUT_MS);

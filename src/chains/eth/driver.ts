@@ -3,7 +3,7 @@ import {
   type Hex, type PublicClient, type TransactionSerializable,
 } from 'viem';
 import { privateKeyToAccount, type PrivateKeyAccount } from 'viem/accounts';
-import type { Queryable } from '../../db/db.js';
+import type { DataTx } from '../../data/data.js';
 import type { Logger } from '../../log/index.js';
 import { lockNonce, readNonce, storeNonce } from '../../payments/store.js';
 import type { Attempt, Broadcast, ChainDriver, DecodedTx, DriverHealth, PayOutput, Signing, SignedTx, Verdict } from '../driver.js';
@@ -62,10 +62,10 @@ export class EvmDriver implements ChainDriver {
   readonly #client: PublicClient;
   readonly #cache: NonceCache;
   readonly #log: Logger;
-  readonly #db: Queryable;
+  readonly #db: DataTx;
   readonly #chainKey: string;
 
-  constructor(settings: EvmSettings, privateKey: Uint8Array, deps: { db: Queryable; stateDir: string; log: Logger }) {
+  constructor(settings: EvmSettings, privateKey: Uint8Array, deps: { db: DataTx; stateDir: string; log: Logger }) {
     this.#s = settings;
     this.tag = settings.tag;
     this.#account = privateKeyToAccount(`0x${Buffer.from(privateKey).toString('hex')}`);
@@ -131,7 +131,7 @@ export class EvmDriver implements ChainDriver {
     return c.kind === 'wait' ? c : { kind: 'ok', fields: { type: 'eip1559', maxFeePerGas: c.maxFeePerGas, maxPriorityFeePerGas: c.maxPriorityFeePerGas }, perGas: c.maxFeePerGas };
   }
 
-  async sign(tx: Queryable, outputs: readonly PayOutput[]): Promise<Signing> {
+  async sign(tx: DataTx, outputs: readonly PayOutput[]): Promise<Signing> {
     const [out] = outputs;
     if (!out || outputs.length !== 1) throw new Error('an Ethereum transaction pays exactly one output');
     const to = getAddress(out.address);
@@ -159,7 +159,7 @@ export class EvmDriver implements ChainDriver {
   }
 
   /** The next nonce: never below the node's pending count, the database's or the local cache's. */
-  async #allocateNonce(tx: Queryable): Promise<bigint> {
+  async #allocateNonce(tx: DataTx): Promise<bigint> {
     const db = (await lockNonce(tx, this.#chainKey, this.address)) ?? 0n;
     const local = (await this.#cache.read()) ?? 0n;
     if (db < local) throw new ChainIntegrityError(`payserv_nonces: the next nonce of ${this.address} is ${db}, behind the local cache's ${local}: the database was rolled back`);
@@ -239,7 +239,7 @@ export class EvmDriver implements ChainDriver {
     return { kind: 'pending', reason: `not mined yet (nonce ${nonce}${rebroadcast.length ? `; ${rebroadcast.length} attempt(s) unknown to the node, rebroadcast` : ''})`, rebroadcast, stale };
   }
 
-  async replace(_tx: Queryable, latest: Attempt): Promise<Signing | null> {
+  async replace(_tx: DataTx, latest: Attempt): Promise<Signing | null> {
     if (!(await this.#fromUs(latest.raw))) throw new Error(`transaction ${latest.hash} is not signed by the hot wallet ${this.address}`);
     const t = parseTransaction(latest.raw as Hex);
     const base = { chainId: this.#s.chainId, nonce: t.nonce, to: t.to, value: t.value, gas: t.gas } as const;

@@ -1,5 +1,6 @@
 import { secp256k1 } from '@noble/curves/secp256k1';
-import type { Queryable } from '../../db/db.js';
+import type { DataTx } from '../../data/data.js';
+import { CHAINS } from '../../data/ops/chains.js';
 import type { Logger } from '../../log/index.js';
 import type { Coin } from '../../ledger/records.js';
 import { outpointKey, releaseInputs, reservedOutpoints, reserveInputs } from '../../payments/store.js';
@@ -54,11 +55,11 @@ export class ZcashDriver implements ChainDriver {
   readonly #key: Uint8Array;
   readonly #script: Uint8Array;
   readonly #rpc: ZcashRpc;
-  readonly #db: Queryable;
+  readonly #db: DataTx;
   readonly #log: Logger;
   #coinId: number | null = null;
 
-  constructor(settings: ZcashSettings, privateKey: Uint8Array, deps: { db: Queryable; log: Logger }) {
+  constructor(settings: ZcashSettings, privateKey: Uint8Array, deps: { db: DataTx; log: Logger }) {
     this.#s = settings;
     this.tag = settings.tag;
     this.maxOutputs = settings.batchMax;
@@ -75,9 +76,9 @@ export class ZcashDriver implements ChainDriver {
     return validateAddress({ tag: 'ZEC', network: this.#s.network }, address);
   }
 
-  async #coin(db: Queryable): Promise<number> {
+  async #coin(db: DataTx): Promise<number> {
     if (this.#coinId !== null) return this.#coinId;
-    const [r] = await db.query<{ id: number }>('SELECT id FROM coins_coin WHERE tag = $1', [this.tag]);
+    const [r] = await db.query(CHAINS.coinId, [this.tag]);
     if (!r) throw new Error(`coin ${this.tag} is not in coins_coin`);
     return (this.#coinId = r.id);
   }
@@ -104,16 +105,16 @@ export class ZcashDriver implements ChainDriver {
   }
 
   /** The hot wallet's mined unspent outputs that no payment has reserved. */
-  async #free(db: Queryable): Promise<AddressUtxo[]> {
+  async #free(db: DataTx): Promise<AddressUtxo[]> {
     const [utxos, reserved] = await Promise.all([ask(() => this.#rpc.getAddressUtxos(this.address)), reservedOutpoints(db, await this.#coin(db))]);
     return utxos.filter((u) => !reserved.has(outpointKey({ txid: u.txid, vout: u.outputIndex })));
   }
 
-  async spendable(db: Queryable): Promise<bigint> {
+  async spendable(db: DataTx): Promise<bigint> {
     return (await this.#free(db)).reduce((a, u) => a + u.satoshis, 0n);
   }
 
-  async sign(tx: Queryable, outputs: readonly PayOutput[]): Promise<Signing> {
+  async sign(tx: DataTx, outputs: readonly PayOutput[]): Promise<Signing> {
     const info = await ask(() => this.#rpc.getBlockchainInfo());
     let branchId: number;
     try {
@@ -199,8 +200,8 @@ export class ZcashDriver implements ChainDriver {
 
   /** What a mined payment cost: its reserved inputs less its outputs. */
   async #feeOf(hash: string): Promise<bigint> {
-    const [r] = await this.#db.query<{ v: string | null }>('SELECT sum(value)::text AS v FROM payserv_utxo_reservations WHERE spent_by = $1', [hash]);
-    const [t] = await this.#db.query<{ raw: string }>('SELECT raw FROM payserv_chain_txs WHERE hash = $1', [hash]);
+    const [r] = await this.#db.query(CHAINS.reservedValue, [hash]);
+    const [t] = await this.#db.query(CHAINS.attemptRaw, [hash]);
     if (!r?.v || !t) return 0n;
     const out = parseTx(fromHex(t.raw, 'stored transaction')).outputs.reduce((a, o) => a + o.value, 0n);
     return BigInt(r.v) - out;
@@ -211,7 +212,7 @@ export class ZcashDriver implements ChainDriver {
     return null;
   }
 
-  async release(tx: Queryable, hash: string, why: string): Promise<void> {
+  async release(tx: DataTx, hash: string, why: string): Promise<void> {
     const n = await releaseInputs(tx, await this.#coin(tx), hash, why);
     if (n) this.#log.info({ coin: this.tag, tx: hash, inputs: n, reason: why }, 'inputs released');
   }
