@@ -4,6 +4,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadConfig, type Config } from '../src/config/load.js';
+import { CATALOG_DIGEST } from '../src/data/catalog.js';
 import { DBGW_VERSION } from '../src/dbgw/api.js';
 import { DbgwVersionError, openDbgw, versionMismatch } from '../src/dbgw/client.js';
 import { startDbgw, type RunningDbgw } from '../src/dbgw/service.js';
@@ -56,14 +57,17 @@ describePg('dbgw', () => {
     const payserv = client(stateDir, 'payserv', d.server.port);
     const pscli = client(stateDir, 'pscli', d.server.port);
     try {
-      expect(await payserv.call('Dbgw.Version')).toEqual(DBGW_VERSION);
-      expect(await pscli.call('Dbgw.Status')).toEqual({ connected: false, database: null });
+      expect(await payserv.call('Dbgw.Version')).toEqual({ ...DBGW_VERSION, catalog: CATALOG_DIGEST });
+      expect(await pscli.call('Dbgw.Status')).toMatchObject({ connected: false, database: null });
+      // Until then an operation is refused as such: nothing ran.
+      expect((await rpcError(payserv.call('Dbgw.Query', { op: 'ledger.coins', params: [1] }))).code).toBe(RPC.NOT_CONNECTED);
       // pscli may not hand over a database; the pool's back end may call nothing; unknown operations and SQL are refused.
       expect((await rpcError(pscli.call('Dbgw.Connect', { url }))).code).toBe(RPC.FORBIDDEN);
       const backendClient = client(stateDir, 'backend', d.server.port);
       expect((await rpcError(backendClient.call('Dbgw.Version'))).code).toBe(RPC.FORBIDDEN);
       backendClient.close();
-      expect((await rpcError(payserv.call('Dbgw.Query' as never, ['SELECT 1']))).code).toBe(RPC.METHOD_NOT_FOUND);
+      expect((await rpcError(payserv.call('Dbgw.Exec' as never, ['SELECT 1']))).code).toBe(RPC.METHOD_NOT_FOUND);
+      expect((await rpcError(payserv.call('Dbgw.Query', ['SELECT 1']))).code).toBe(RPC.INVALID_PARAMS);
       expect((await rpcError(payserv.call('Dbgw.Connect', { url, sql: 'DROP TABLE coins_coin' }))).code).toBe(RPC.INVALID_PARAMS);
 
       // A wrong password: refused with the address, never the password; still not connected.
@@ -132,33 +136,39 @@ describePg('dbgw', () => {
 
 describeOncePerSuite('the dbgw version handshake', () => {
   it('is refused for another component, protocol or release', () => {
-    expect(versionMismatch(DBGW_VERSION)).toBeNull();
+    const ours = { ...DBGW_VERSION, catalog: CATALOG_DIGEST };
+    expect(versionMismatch(ours)).toBeNull();
+    expect(versionMismatch({ ...ours, catalog: '0123456789abcdef' })).toMatch(/serves other operations/);
+    expect(versionMismatch(DBGW_VERSION)).toMatch(/catalog none/);
     expect(versionMismatch({ ...DBGW_VERSION, component: 'payserv' })).toMatch(/not payserv dbgw/);
     expect(versionMismatch({ ...DBGW_VERSION, project: 'other' })).toMatch(/it is other dbgw/);
-    expect(versionMismatch({ ...DBGW_VERSION, protocol: 2 })).toMatch(/protocol 2/);
+    expect(versionMismatch({ ...DBGW_VERSION, protocol: 99 })).toMatch(/protocol 99/);
     expect(versionMismatch({ ...DBGW_VERSION, version: '9.9.9' })).toMatch(/release 9\.9\.9/);
   });
 
   it('refuses a gateway answering another version, and accepts dbgw itself', async () => {
     const stateDir = await tmpStateDir();
     await initPki(stateDir, { rootDays: 30, leafDays: 30 });
-    // A server with dbgw's certificate that claims another release.
+    // A server with dbgw's certificate that claims another release, then other operations under ours.
+    let claim: Record<string, unknown> = { ...DBGW_VERSION, version: '0.0.1' };
     const impostor = await startRpcServer({
       port: 0, tls: tlsOf(stateDir, 'dbgw'), log: createLogger('dbgw', 'silent'),
       contract: { methods: { 'Dbgw.Version': (await import('../src/dbgw/api.js')).DBGW_METHODS['Dbgw.Version'] }, allowed: () => true },
-      handle: async () => ({ ...DBGW_VERSION, version: '0.0.1' }),
+      handle: async () => claim,
     });
     try {
       const opts = { host: '127.0.0.1', port: impostor.port, tls: tlsOf(stateDir, 'payserv'), timeoutMs: 10_000 };
       await expect(openDbgw(opts)).rejects.toThrow(DbgwVersionError);
       await expect(openDbgw(opts)).rejects.toThrow(/release 0\.0\.1, this payserv 0\.1\.0/);
+      claim = { ...DBGW_VERSION, catalog: '0123456789abcdef' };
+      await expect(openDbgw(opts)).rejects.toThrow(/serves other operations/);
     } finally {
       await impostor.close(1_000);
     }
     const d = await dbgwIn(stateDir);
     try {
       const ok = await openDbgw({ host: '127.0.0.1', port: d.server.port, tls: tlsOf(stateDir, 'payserv'), timeoutMs: 10_000 });
-      expect(ok.version).toEqual(DBGW_VERSION);
+      expect(ok.version).toEqual({ ...DBGW_VERSION, catalog: CATALOG_DIGEST });
       ok.close();
     } finally {
       await d.stop();
