@@ -1,7 +1,10 @@
 // payserv's data access through dbgw (the dbgw project): only named operations with bound parameters
 // cross; SQL-looking text is data; refusals for anyone but payserv, unknown operations and malformed
 // parameters; sessions a caller abandons are rolled back; dbgw restarted under a running payserv.
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
+import { EXIT } from '../src/cli/exit.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CATALOG } from '../src/data/catalog.js';
 import { ALERTS } from '../src/data/ops/alerts.js';
@@ -19,6 +22,7 @@ import { urlOf } from './support/db.js';
 import { dbgwDataAt, overDbgw, startTestDbgw } from './support/dbgw.js';
 import { testLedger, type TestLedger } from './support/ledger.js';
 import { testPayserv } from './support/payserv.js';
+import { runPscli } from './support/pscli.js';
 import { tlsOf, until } from './support/spawn.js';
 
 /** Text that would do harm if it were ever spliced into SQL. */
@@ -158,6 +162,40 @@ describe.runIf(overDbgw())('dbgw: named operations only', { timeout: 120_000 }, 
     const back = (await listAlerts(data, 10)).reverse();
     expect(back.map((a) => [a.kind, a.reason, a.details])).toEqual(SQL_TEXTS.map((t) => ['fail_stop', t, { [t]: t, nested: { bytes: { $b: t } } }]));
     await data.close();
+  });
+});
+
+describe.runIf(overDbgw())('pscli through dbgw', { timeout: 120_000 }, () => {
+  it('runs the checks and the audit verification with no database credentials, and may only read', async () => {
+    const { l, gw } = await gateway();
+    await client(l, gw).call('Dbgw.Connect', { url: urlOf(l.db) });
+    writeFileSync(join(l.stateDir, 'pscli.toml'), `[dbgw]\nport = ${gw.server.port}\n`);
+    const env = { PAYSERV_STATE_DIR: l.stateDir };
+    const clean = await runPscli(['checkbalanceerrors'], env);
+    expect([clean.code, clean.stdout, clean.stderr]).toEqual([EXIT.OK, '', '']);
+    expect((await runPscli(['audit', 'verify'], env)).code).toBe(EXIT.OK);
+
+    // The attacker doubles a credit in the database: pscli, reading through dbgw, says so.
+    await l.db.exec(`ALTER TABLE finances_user_balance_transaction DISABLE TRIGGER USER;
+      UPDATE finances_user_balance_transaction SET amount = amount * 2 WHERE id = (SELECT min(id) FROM finances_user_balance_transaction WHERE type = 'block')`);
+    const found = await runPscli(['checkbalanceerrors'], env);
+    expect(found.code).toBe(EXIT.PROBLEMS);
+    expect(found.stdout).toMatch(/finances_user_balance_transaction id=\d+: signature does not match the record/);
+
+    // pscli's identity reads, never writes, never holds a session.
+    const pscli = client(l, gw, 'pscli');
+    expect((await pscli.call<{ rows: unknown[] }>('Dbgw.Query', { op: 'ledger.coins', params: [1000] })).rows.length).toBeGreaterThan(0);
+    const write = await refusal(pscli.call('Dbgw.Query', { op: ALERTS.insert.name, params: [{ $d: new Date().toISOString() }, 'fail_stop', 'x', '{}'] }));
+    expect([write.code, write.message]).toEqual([RPC.FORBIDDEN, 'pscli may run read-only operations only, outside a session: not alerts.insert']);
+    expect((await refusal(pscli.call('Dbgw.Begin', { mode: 'transaction' }))).code).toBe(RPC.FORBIDDEN);
+    expect(await l.db.query('SELECT id FROM payserv_alerts')).toEqual([]);
+
+    // Without a reachable dbgw it says so, exit 3, and changes nothing.
+    await gw.stop();
+    gateways.splice(0);
+    const down = await runPscli(['checkbalanceerrors'], env);
+    expect(down.code).toBe(EXIT.RUNTIME);
+    expect(down.stderr).toMatch(/dbgw.*connection refused/);
   });
 });
 

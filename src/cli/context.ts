@@ -1,11 +1,16 @@
 // What every command needs before doing anything: its configuration, a logger and the state directory;
 // and the database, opened late (most failures should not cost a connection) and always closed.
 import type { Command } from 'commander';
+import type { Data } from '../data/data.js';
 import type { Db } from '../db/db.js';
+import { requireCurrentSchema } from '../db/migrate.js';
+import { openDbgw } from '../dbgw/client.js';
+import { dbgwData } from '../dbgw/data.js';
 import { openDatabase } from '../db/open.js';
 import { loadConfig, type Config, type Env } from '../config/load.js';
 import { createLogger, type Logger } from '../log/index.js';
-import { EXIT, type ExitCode } from './exit.js';
+import { CliError, EXIT, type ExitCode } from './exit.js';
+import { pscliTls } from './tls.js';
 
 export interface Writer {
   write(text: string): unknown;
@@ -57,6 +62,31 @@ export async function openContext(opts: GlobalOptions, io: Io = defaultIo()): Pr
   };
 }
 
+/**
+ * For pscli's read-only work (checks, audit verify): through dbgw when pscli.toml has a [dbgw] table
+ * (production: pscli holds no database credentials), else the database itself, schema checked.
+ */
+export async function withData<T>(ctx: Context, fn: (data: Data) => Promise<T>): Promise<T> {
+  const gw = ctx.config.dbgw;
+  if (!gw) {
+    return withDb(ctx, async (db) => {
+      await requireCurrentSchema(db);
+      return fn(db);
+    });
+  }
+  const client = await openDbgw({ host: gw.host, port: gw.port, tls: pscliTls(ctx), timeoutMs: gw.timeout_ms }).catch((e: Error) => {
+    throw new CliError(`dbgw: ${e.message}`, EXIT.RUNTIME);
+  });
+  const data = dbgwData(client, { log: ctx.log });
+  ctx.log.debug({ where: data.where }, 'reading through dbgw');
+  try {
+    return await fn(data);
+  } finally {
+    await data.close();
+  }
+}
+
+/** The database itself: the pool's writer tools and migrations, which never go through dbgw. */
 export async function withDb<T>(ctx: Context, fn: (db: Db) => Promise<T>): Promise<T> {
   const db = await openDatabase(ctx.config.database, ctx.stateDir);
   ctx.log.debug({ where: db.where }, 'database opened');

@@ -3,22 +3,30 @@ import type { Db } from '../db/db.js';
 import { requireCurrentSchema } from '../db/migrate.js';
 import { loadTrust } from '../pki/files.js';
 import { openView, type LedgerView } from '../verify/view.js';
-import { withDb, type Context } from './context.js';
+import { withData, withDb, type Context } from './context.js';
 import { CliError, EXIT } from './exit.js';
 
-/** Opens the database (schema must be current), the pinned root and the local checkpoint store. */
-export async function withLedger<T>(ctx: Context, fn: (db: Db, view: LedgerView) => Promise<T>): Promise<T> {
-  let trust;
+function trustOf(ctx: Context) {
   try {
-    trust = loadTrust(ctx.stateDir);
+    return loadTrust(ctx.stateDir);
   } catch (e) {
     throw new CliError((e as Error).message, EXIT.USAGE);
   }
+}
+
+/** The pool's writer tools: the database itself (schema must be current), the pinned root and the local checkpoint store. */
+export async function withLedger<T>(ctx: Context, fn: (db: Db, view: LedgerView) => Promise<T>): Promise<T> {
+  const trust = trustOf(ctx);
   return withDb(ctx, async (db) => {
     await requireCurrentSchema(db);
-    const view = await openView(db, trust, new LocalCheckpointStore(ctx.stateDir));
-    return fn(db, view);
+    return fn(db, await openView(db, trust, new LocalCheckpointStore(ctx.stateDir)));
   });
+}
+
+/** The checks: a view of the ledger read through dbgw when pscli has a [dbgw] table, else from the database. */
+export async function withLedgerView<T>(ctx: Context, fn: (view: LedgerView) => Promise<T>): Promise<T> {
+  const trust = trustOf(ctx);
+  return withData(ctx, async (data) => fn(await openView(data, trust, new LocalCheckpointStore(ctx.stateDir))));
 }
 
 /** Parses a positive integer option, naming it when it is not one. */

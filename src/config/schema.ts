@@ -178,7 +178,7 @@ const rpcClient = table({
 });
 
 export const serviceShapes = {
-  pscli: { payserv: rpcClient.prefault({}) },
+  pscli: { payserv: rpcClient.prefault({}), dbgw: dbgwClient.optional() },
   payserv: {
     rpc: rpcServer.prefault({}),
     alerts: alerts.prefault({}),

@@ -37,10 +37,13 @@ export const DBGW_METHODS = {
 
 export type DbgwMethod = keyof typeof DBGW_METHODS;
 
-/** Who may call what: payserv all; pscli the version and status; nobody else anything. */
+/**
+ * Who may call what: payserv all; pscli the version, the status, and read-only operations outside any
+ * session (its checks: the service checks the operation); nobody else anything.
+ */
 export const DBGW_ACL: Record<TlsIdentity, (m: DbgwMethod) => boolean> = {
   payserv: () => true,
-  pscli: (m) => m === 'Dbgw.Version' || m === 'Dbgw.Status',
+  pscli: (m) => m === 'Dbgw.Version' || m === 'Dbgw.Status' || m === 'Dbgw.Query',
   backend: () => false,
   dbgw: () => false,
 };

@@ -11,7 +11,8 @@ import { openPostgres } from '../db/postgres.js';
 import type { Logger } from '../log/index.js';
 import { loadTrust, pkiPaths } from '../pki/files.js';
 import { RPC, RpcError } from '../rpc/jsonrpc.js';
-import { startRpcServer, type RpcServer } from '../rpc/server.js';
+import { startRpcServer, type RpcContext, type RpcServer } from '../rpc/server.js';
+import type { Op } from '../data/op.js';
 import { DBGW_ACL, DBGW_METHODS, DBGW_VERSION, type DbgwMethod } from './api.js';
 import { Sessions, type SessionMode } from './sessions.js';
 
@@ -31,9 +32,7 @@ type ConnectParams = { url: string; pool_size?: number; statement_timeout_ms?: n
 type QueryParams = { op: string; params: WireValue[]; session?: string };
 
 /** Runs one named operation; the database's refusal goes back with its SQLSTATE, never as an internal error. */
-async function runOp(q: Queryable, p: QueryParams): Promise<{ rows: Record<string, WireValue>[] }> {
-  const op = CATALOG.get(p.op);
-  if (!op) throw new RpcError(RPC.INVALID_PARAMS, `unknown operation ${JSON.stringify(p.op)}`);
+async function runOp(q: Queryable, op: Op, p: QueryParams): Promise<{ rows: Record<string, WireValue>[] }> {
   if (p.params.length !== op.arity) throw new RpcError(RPC.INVALID_PARAMS, `operation ${op.name} takes ${op.arity} parameters, not ${p.params.length}`);
   let rows;
   try {
@@ -82,7 +81,7 @@ export async function startDbgw(config: Config<'dbgw'>, log: Logger): Promise<Ru
     return conn.db;
   };
 
-  const handlers: Record<DbgwMethod, (params: unknown) => Promise<unknown>> = {
+  const handlers: Record<DbgwMethod, (params: unknown, ctx: RpcContext) => Promise<unknown>> = {
     'Dbgw.Version': async () => ({ ...DBGW_VERSION, catalog: CATALOG_DIGEST }),
     'Dbgw.Status': async () => ({ connected: conn !== null, database: conn?.db.where ?? null, sessions: sessions.size, operations: CATALOG.size }),
     'Dbgw.Connect': async (params) => {
@@ -93,9 +92,13 @@ export async function startDbgw(config: Config<'dbgw'>, log: Logger): Promise<Ru
       });
       return { connected: true, database: c.db.where };
     },
-    'Dbgw.Query': async (params) => {
+    'Dbgw.Query': async (params, ctx) => {
       const p = params as QueryParams;
-      return p.session ? sessions.use(p.session, (q) => runOp(q, p)) : runOp(db(), p);
+      const op = CATALOG.get(p.op);
+      if (!op) throw new RpcError(RPC.INVALID_PARAMS, `unknown operation ${JSON.stringify(p.op)}`);
+      // Only payserv writes; pscli's checks read, outside any session.
+      if (ctx.identity !== 'payserv' && (!op.readOnly || p.session)) throw new RpcError(RPC.FORBIDDEN, `${ctx.identity} may run read-only operations only, outside a session: not ${op.name}`);
+      return p.session ? sessions.use(p.session, (q) => runOp(q, op, p)) : runOp(db(), op, p);
     },
     // The caller touches a quiet session well within idle_ms; it learns idle_ms here.
     'Dbgw.Begin': async (params) => ({ session: await sessions.begin(db(), (params as { mode: SessionMode }).mode), idle_ms: config.sessions.idle_ms }),
@@ -117,7 +120,7 @@ export async function startDbgw(config: Config<'dbgw'>, log: Logger): Promise<Ru
     host: config.rpc.host, port: config.rpc.port, tls, log,
     contract: { methods: DBGW_METHODS, allowed: (identity, m) => DBGW_ACL[identity](m) },
     limits: { bodyBytesMax: config.rpc.body_bytes_max, requestTimeoutMs: config.rpc.request_timeout_ms, inFlightMax: config.rpc.in_flight_max },
-    handle: (method, params) => handlers[method](params),
+    handle: (method, params, ctx) => handlers[method](params, ctx),
   });
   log.warn({ address: server.address, port: server.port, connected: conn !== null }, conn ? 'dbgw started' : 'dbgw started: no database until payserv hands over its parameters (Dbgw.Connect)');
   return {

@@ -1,10 +1,9 @@
 // pscli audit: the audit trail of RPC calls. verify is a check like the others: silent and 0 when clean,
 // one line per problem and 1 when not.
 import type { Command } from 'commander';
-import { requireCurrentSchema } from '../../db/migrate.js';
 import { formatProblem, type Problem } from '../../ledger/problem.js';
 import { AuditError, auditHeadPath, verifyAudit } from '../../payserv/audit.js';
-import { action, withDb } from '../context.js';
+import { action, withData } from '../context.js';
 import { CliError, EXIT } from '../exit.js';
 
 export function register(program: Command): void {
@@ -17,8 +16,7 @@ export function register(program: Command): void {
       action(async (ctx) => {
         const problems: Problem[] = [];
         let count = 0;
-        await withDb(ctx, async (db) => {
-          await requireCurrentSchema(db);
+        await withData(ctx, async (db) => {
           try {
             for await (const p of verifyAudit(db, ctx.stateDir)) {
               count++;

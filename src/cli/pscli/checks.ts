@@ -4,7 +4,7 @@ import { runCheck, type CheckArgs, type CheckName } from '../../checks/run.js';
 import { formatProblem, type Problem } from '../../ledger/problem.js';
 import { action } from '../context.js';
 import { EXIT } from '../exit.js';
-import { coinIdOf, positiveInt, terminalProgress, withLedger } from '../ledger-context.js';
+import { coinIdOf, positiveInt, terminalProgress, withLedgerView } from '../ledger-context.js';
 
 const COMMANDS: Array<{ name: string; check: CheckName; about: string; user?: boolean; coin?: boolean }> = [
   { name: 'checkbalanceerrors', check: 'balanceerrors', about: 'the start-up check: certificates, coins, wallets, every pool and every balance' },
@@ -25,7 +25,7 @@ export function register(program: Command): void {
       const o = command.opts<{ user?: string; coin?: string }>();
       const problems: Problem[] = [];
       const progress = terminalProgress(ctx);
-      const summary = await withLedger(ctx, async (_db, view) => {
+      const summary = await withLedgerView(ctx, async (view) => {
         const args: CheckArgs = {};
         if (c.user) args.userId = positiveInt('--user', o.user);
         if (c.coin) args.coinId = coinIdOf(view, o.coin);
