@@ -15,7 +15,7 @@ export interface BenchDatabase {
   dispose(): Promise<void>;
 }
 
-async function onServer<T>(url: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
+export async function onServer<T>(url: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
   const client = new pg.Client({ connectionString: url, application_name: 'payserv-bench' });
   await client.connect();
   try {

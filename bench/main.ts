@@ -9,7 +9,10 @@
 //     BENCH_PAY_ETH=0 skips it), and a Zcash SendCoin batch built and signed in process, then end to end on the node
 //     stand-in (bench/pay-zcash.ts; BENCH_PAY_ZCASH=0 skips it);
 //  6. the esman key store: scrypt per share at log2N 16, 17 (the default) and 18, unlock of a (3,2) set and
-//     its store, the loopback key hand-over to payserv, and the store's atomic save (bench/esman.ts; BENCH_ESMAN=0 skips it).
+//     its store, the loopback key hand-over to payserv, and the store's atomic save (bench/esman.ts; BENCH_ESMAN=0 skips it);
+//  7. dbgw against in-process access, in one run on a PostgreSQL database of its own: per call (LEDGER.credit, one
+//     and 8 at a time) and per streamed row (streamAllCredits over BENCH_DBGW_ROWS credits), with the memory of
+//     both sides while streaming, dbgw a child process (bench/dbgw.ts; BENCH_DBGW=0 skips it; no PostgreSQL: skipped).
 // Readable lines on stdout, progress on stderr, and a final JSON summary as the last stdout line.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -30,12 +33,13 @@ import {
   BIG_USER, buildManyAccounts, buildSingleAccounts, creditNewBlocks, FIRST_USER, planManyAccounts, setUpCoin, setUpPki, SMALL_USER,
 } from './ledger.js';
 import { MemorySampler } from './memory.js';
+import { runDbgwSection, type DbgwOutcome } from './dbgw.js';
 import { runEsmanSection, type EsmanOutcome } from './esman.js';
 import { runPayEthSection, type PayEthOutcome } from './pay-eth.js';
 import { runPayZcashSection, type PayZcashOutcome } from './pay-zcash.js';
 import { runProcessSection, type ProcessOutcome } from './process.js';
 import { fmt, heading, line, median, progress, quantile, round, throttled } from './report.js';
-import { loadSettings, USAGE, type BenchSettings } from './settings.js';
+import { DBGW_DEFAULT_SERVER, loadSettings, USAGE, type BenchSettings } from './settings.js';
 
 const rate = (n: number, ms: number) => (ms > 0 ? n / (ms / 1000) : 0);
 
@@ -55,7 +59,10 @@ export async function main(argv: string[]): Promise<number> {
   const stateDir = await mkdtemp(join(tmpdir(), 'payserv-bench-'));
   let bench: BenchDatabase | null = null;
   let cleaning: Promise<void> | null = null;
+  // What a section running at the time of a signal has to undo (its own database, a child process).
+  const onAbort = new Set<() => Promise<void>>();
   const cleanup = () => (cleaning ??= (async () => {
+    for (const undo of onAbort) await undo().catch((e: unknown) => progress(`cleanup: ${(e as Error).message}`));
     await bench?.dispose().catch((e: unknown) => progress(`cleanup: ${(e as Error).message}`));
     await rm(stateDir, { recursive: true, force: true }).catch(() => undefined);
   })());
@@ -67,7 +74,7 @@ export async function main(argv: string[]): Promise<number> {
   process.once('SIGTERM', onSignal);
   try {
     bench = await openBenchDatabase(stateDir, s.databaseUrl);
-    return await runBench(s, bench, stateDir, started);
+    return await runBench(s, bench, stateDir, started, onAbort);
   } finally {
     await cleanup();
     process.off('SIGINT', onSignal);
@@ -75,7 +82,7 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-async function runBench(s: BenchSettings, bench: BenchDatabase, stateDir: string, started: number): Promise<number> {
+async function runBench(s: BenchSettings, bench: BenchDatabase, stateDir: string, started: number, onAbort: Set<() => Promise<void>>): Promise<number> {
   const { db } = bench;
   const plan = planManyAccounts(s.credits, s.creditsPerAccount, s.blockSize);
   heading('payserv bench');
@@ -88,6 +95,9 @@ async function runBench(s: BenchSettings, bench: BenchDatabase, stateDir: string
     ? `${fmt.int(s.payZcashOutputs)} outputs from ${s.payZcashInputs} inputs, ${s.payZcashReps} repetitions of v4 and v5${s.payZcashSendCoin ? ', then SendCoin end to end' : ''}`
     : 'skipped (BENCH_PAY_ZCASH=0)');
   line('esman key store (BENCH_ESMAN)', s.esman ? 'scrypt per share at log2N 16/17/18, unlock of a (3,2) set, loopback hand-over, store save' : 'skipped (BENCH_ESMAN=0)');
+  line('dbgw against in process (BENCH_DBGW*)', s.dbgw
+    ? `${fmt.int(s.dbgwRows)} credits streamed, ${fmt.int(s.dbgwCalls)} calls one at a time and again 8 at a time, on each side`
+    : 'skipped (BENCH_DBGW=0)');
   line('machine', `node ${process.version}, ${cpus().length} CPUs, load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
 
   const pki = await setUpPki(stateDir, db);
@@ -285,6 +295,13 @@ async function runBench(s: BenchSettings, bench: BenchDatabase, stateDir: string
     failures.push(...esmanOut.failures);
   }
 
+  // ── 11. dbgw against in-process access ──
+  let dbgwOut: DbgwOutcome | null = null;
+  if (s.dbgw) {
+    dbgwOut = await runDbgwSection({ serverUrl: s.databaseUrl ?? DBGW_DEFAULT_SERVER, rows: s.dbgwRows, calls: s.dbgwCalls }, stateDir, onAbort);
+    failures.push(...dbgwOut.failures);
+  }
+
   const totalMs = performance.now() - started;
   heading('run');
   line('total run time', fmt.s(totalMs));
@@ -327,6 +344,7 @@ async function runBench(s: BenchSettings, bench: BenchDatabase, stateDir: string
     payEth: payEthOut?.summary ?? null,
     payZcash: payZcashOut?.summary ?? null,
     esman: esmanOut?.summary ?? null,
+    dbgw: dbgwOut?.summary ?? null,
     totalSeconds: round(totalMs / 1000),
     loadAvgEnd: round(loadavg()[0] as number, 2),
     problems: problemsSeen,

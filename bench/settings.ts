@@ -45,11 +45,17 @@ export interface BenchSettings {
   payZcashSendCoin: boolean;
   /** Run the esman key store section: scrypt per share, unlock, loopback hand-over, store save (BENCH_ESMAN=0: skip). */
   esman: boolean;
+  /** Run the dbgw section: cost per call and per streamed row through dbgw against in process (BENCH_DBGW=0: skip). */
+  dbgw: boolean;
+  /** Credits written for it and streamed on each side (BENCH_DBGW_ROWS). */
+  dbgwRows: number;
+  /** LEDGER.credit calls timed on each side, one at a time and again 8 at a time (BENCH_DBGW_CALLS). */
+  dbgwCalls: number;
   /** PostgreSQL server to create the bench database on (DATABASE_URL); absent: embedded PGlite. */
   databaseUrl: string | undefined;
 }
 
-const ENV: Record<keyof Omit<BenchSettings, 'databaseUrl' | 'decompose' | 'process' | 'payEth' | 'payZcash' | 'payZcashSendCoin' | 'esman'>, string> = {
+const ENV: Record<keyof Omit<BenchSettings, 'databaseUrl' | 'decompose' | 'process' | 'payEth' | 'payZcash' | 'payZcashSendCoin' | 'esman' | 'dbgw'>, string> = {
   credits: 'BENCH_CREDITS',
   creditsPerAccount: 'BENCH_CREDITS_PER_ACCOUNT',
   blockSize: 'BENCH_BLOCK',
@@ -66,6 +72,8 @@ const ENV: Record<keyof Omit<BenchSettings, 'databaseUrl' | 'decompose' | 'proce
   payZcashOutputs: 'BENCH_PAY_ZCASH_OUTPUTS',
   payZcashInputs: 'BENCH_PAY_ZCASH_INPUTS',
   payZcashReps: 'BENCH_PAY_ZCASH_REPS',
+  dbgwRows: 'BENCH_DBGW_ROWS',
+  dbgwCalls: 'BENCH_DBGW_CALLS',
 };
 
 /** Bounds of the payment sections' sizes: past them the run would not fit its purpose (a few minutes) or a transaction's limits. */
@@ -75,6 +83,9 @@ export const PAY_ZCASH_OUTPUTS_MAX = 2000;
 /** 100 signed P2PKH inputs are ~15 kB of the 100,000-byte standard transaction. */
 export const PAY_ZCASH_INPUTS_MAX = 100;
 const PAY_ZCASH_REPS_MAX = 1000;
+
+/** The dbgw section's PostgreSQL server when DATABASE_URL is unset (dbgw serves PostgreSQL only). */
+export const DBGW_DEFAULT_SERVER = 'postgres://postgres@127.0.0.1:5432/postgres';
 
 /** Process requests beyond the timed ones: warm-up calls (the first builds the coin's checkpoint). */
 export const PROCESS_WARMUP_CALLS = 5;
@@ -105,7 +116,12 @@ environment:
   BENCH_PAY_ZCASH_SENDCOIN   1: also the batch end to end, SendCoin on the node stand-in (default 1)
   BENCH_ESMAN                1: esman key store: scrypt per share (log2N 16, 17, 18), unlock of a (3,2) set,
                              the loopback key hand-over, store save (default 1; about 15-30 s)
+  BENCH_DBGW                 1: dbgw against in process, per call and per streamed row, on a PostgreSQL database
+                             of its own (DATABASE_URL, else ${DBGW_DEFAULT_SERVER}; skipped if none there) (default 1)
+  BENCH_DBGW_ROWS            credits written for it and streamed on each side (default 1000000)
+  BENCH_DBGW_CALLS           LEDGER.credit calls timed on each side, one at a time and again 8 at a time (default 2000)
   DATABASE_URL               PostgreSQL server: a fresh payserv_bench_<random> database is created and dropped there
+                             (and payserv_bench_dbgw_<random> for the dbgw section)
 `;
 
 function int(name: string, raw: string | undefined, def: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
@@ -157,6 +173,9 @@ export function loadSettings(argv: readonly string[], env: NodeJS.ProcessEnv = p
     payZcashReps: int(ENV.payZcashReps, get('payZcashReps'), 5, 1, PAY_ZCASH_REPS_MAX),
     payZcashSendCoin: (over.BENCH_PAY_ZCASH_SENDCOIN ?? env.BENCH_PAY_ZCASH_SENDCOIN ?? '1') !== '0',
     esman: (over.BENCH_ESMAN ?? env.BENCH_ESMAN ?? '1') !== '0',
+    dbgw: (over.BENCH_DBGW ?? env.BENCH_DBGW ?? '1') !== '0',
+    dbgwRows: int(ENV.dbgwRows, get('dbgwRows'), 1_000_000, 1),
+    dbgwCalls: int(ENV.dbgwCalls, get('dbgwCalls'), 2000, 1),
     databaseUrl: env.DATABASE_URL || undefined,
   };
 }

@@ -14,8 +14,10 @@ interface Session {
   mode: SessionMode;
   q: Queryable;
   lastUsed: number;
-  /** Calls running on it: never expired under one. */
+  /** Calls running or queued on it: never expired under one. */
   busy: number;
+  /** The last call queued: one connection runs one statement at a time, so calls on it go in order. */
+  tail: Promise<unknown>;
   /** Ends it: commits (or releases) when `commit`, else rolls back (or drops the connection). */
   finish(commit: boolean): Promise<void>;
 }
@@ -85,7 +87,7 @@ export class Sessions {
       const hold = (q: Queryable) => new Promise<void>((keep, drop) => {
         opened = true;
         // finish settles the pending callback, then answers with how the transaction ended (a COMMIT can fail).
-        resolve({ mode, q, lastUsed: Date.now(), busy: 0, finish: (commit) => (commit ? keep() : drop(new Abandon()), ended) });
+        resolve({ mode, q, lastUsed: Date.now(), busy: 0, tail: Promise.resolve(), finish: (commit) => (commit ? keep() : drop(new Abandon()), ended) });
       });
       const ended = (mode === 'transaction' ? db.transaction(hold) : db.withSession(hold)).catch((e: unknown) => {
         if (!opened) reject(e as Error);
@@ -100,8 +102,10 @@ export class Sessions {
     const s = this.#get(id);
     s.busy++;
     s.lastUsed = Date.now();
+    const run = s.tail.then(() => fn(s.q));
+    s.tail = run.catch(() => undefined);
     try {
-      return await fn(s.q);
+      return await run;
     } finally {
       s.busy--;
       s.lastUsed = Date.now();
