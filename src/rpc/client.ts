@@ -52,10 +52,13 @@ export class RpcClient {
   private readonly agent: Agent;
   private nextId = 1;
   private readonly responseBytesMax: number;
+  /** Who answers: named in the advice of a refused connection. */
+  private readonly server: TlsIdentity;
 
   constructor(private readonly opts: RpcClientOptions) {
     this.endpoint = `${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${opts.port}`;
     this.responseBytesMax = opts.responseBytesMax ?? 16 * 1024 * 1024;
+    this.server = opts.serverIdentity ?? 'payserv';
     this.agent = new Agent({
       ...clientTlsOptions(opts.tls, opts.serverIdentity ?? 'payserv'),
       keepAlive: true,
@@ -100,7 +103,7 @@ export class RpcClient {
         headers: { 'Content-Type': 'application/json', Accept: 'application/json', 'Content-Length': Buffer.byteLength(body) },
       });
       const timer = setTimeout(() => fail(`no reply within ${this.opts.timeoutMs} ms`), this.opts.timeoutMs);
-      req.on('error', (err: NodeJS.ErrnoException) => fail(describeTransportError(err, req.reusedSocket), err));
+      req.on('error', (err: NodeJS.ErrnoException) => fail(describeTransportError(err, req.reusedSocket, this.server), err));
       req.on('finish', () => (sent = true));
       req.on('response', (res: IncomingMessage) => {
         const chunks: Buffer[] = [];
@@ -110,7 +113,7 @@ export class RpcClient {
           if (size > this.responseBytesMax) fail(`reply larger than ${this.responseBytesMax} bytes`);
           else chunks.push(c);
         });
-        res.on('error', (err: NodeJS.ErrnoException) => fail(describeTransportError(err, true), err));
+        res.on('error', (err: NodeJS.ErrnoException) => fail(describeTransportError(err, true, this.server), err));
         res.on('close', () => {
           if (!res.complete) fail('the connection closed in the middle of the reply');
         });
@@ -154,9 +157,9 @@ function isTlsRefusal(err: NodeJS.ErrnoException): boolean {
 }
 
 /** Node's TLS and socket errors in words an operator can act on; the code stays for searching. */
-function describeTransportError(err: NodeJS.ErrnoException & { reason?: unknown }, reusedSocket: boolean): string {
+function describeTransportError(err: NodeJS.ErrnoException & { reason?: unknown }, reusedSocket: boolean, server: TlsIdentity): string {
   const code = err.code ?? '';
-  if (code === 'ECONNREFUSED') return 'connection refused (is payserv running and listening there?)';
+  if (code === 'ECONNREFUSED') return `connection refused (is ${server} running and listening there?)`;
   if (code === 'ECONNRESET' || code === 'EPIPE') {
     // A certificate the server's OpenSSL accepted but Node then refused (another CA, wrong purpose,
     // expired) ends a fresh connection like this, without a TLS alert to say so.
