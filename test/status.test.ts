@@ -54,9 +54,12 @@ describeOncePerSuite('withdrawal statuses', () => {
     for (const s of ALL) expect(canMove(s, 'processing'), `${s} → processing`).toBe(false);
   });
 
-  it('a withdrawal whose payment may have started can no longer be declined', () => {
-    // processed means "declined, money given back": never once a transaction may exist.
-    for (const s of ['approved', 'sending', 'send_error', 'send_retry'] as const) expect(canMove(s, 'processed'), `${s} → processed`).toBe(false);
+  it('a withdrawal whose payment is in flight or done can never be credited back', () => {
+    // processed means "declined, money given back": never while a transaction may be on its way (sending),
+    // never once paid. From approved, send_retry and send_error only resolve takes it there, and only with
+    // proof that nothing left (no transaction signed, or every one proved failed by the chain).
+    for (const s of ['sending', 'sent'] as const) expect(canMove(s, 'processed'), `${s} → processed`).toBe(false);
+    for (const s of ['approved', 'send_error', 'send_retry'] as const) expect(canMove(s, 'processed'), `${s} → processed`).toBe(true);
   });
 
   it('a request is not paid without passing through approval or a manager (pending)', () => {
@@ -105,6 +108,8 @@ describeOncePerSuite('withdrawal statuses', () => {
       ['Resend', ['send_error', 'send_retry'], ['approved', 'sending', 'send_retry', 'send_error']],
       ['Check', ['sending'], ['sending', 'send_error', 'sent']],
       ['Send', ['approved', 'sending', 'send_error'], ['sent']],
+      // Autopay's resolve credits back what provably never left (src/autopay/resolve.ts).
+      ['Resolve', ['processing', 'pending', 'approved', 'send_retry', 'send_error'], ['processed']],
     ];
     const outcomes = new Set(methods.flatMap(([, takes, leaves]) => takes.flatMap((f) => leaves.map((t) => `${f}→${t}`))));
     for (const f of ALL) {

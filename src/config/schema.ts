@@ -170,6 +170,18 @@ const dbgwClient = table({
   timeout_ms: positiveInt().default(60_000),
 });
 
+/** Automatic threshold payouts (src/autopay): open-ethereum-pool's payouts settings, per coin with a chain driver. */
+const autopay = table({
+  enabled: z.boolean().default(false),
+  /** Seconds between runs (the original's "interval"). */
+  interval_s: positiveInt().default(3600),
+  /** The node must have at least this many peers (the original's "requirePeers"). */
+  require_peers: z.int().min(0).default(1),
+  /** Users paid per coin per run at most (largest balances first); the rest wait for the next run. */
+  max_per_run: positiveInt().default(100),
+  coins: z.record(z.string().regex(/^[A-Z0-9]{2,10}$/, { error: 'expected a coin tag such as ETH' }), table({ threshold: decimal() }), { error: 'expected a table of coin tags' }).default({}),
+});
+
 /** How pscli reaches payserv. */
 const rpcClient = table({
   host: host().default('127.0.0.1'),
@@ -187,6 +199,7 @@ export const serviceShapes = {
     /** Coins paid on-chain automatically, by tag; any other coin is paid by an operator. */
     coins: z.record(z.string().regex(/^[A-Z0-9]{2,10}$/, { error: 'expected a coin tag such as ETH' }), coinChain, { error: 'expected a table of coin tags' }).default({}),
     dbgw: dbgwClient.optional(),
+    autopay: autopay.prefault({}),
   },
   /** dbgw: where it listens; [database] url only for a deployment that gives dbgw its own credentials. */
   // Writes carry signatures and certificates, and a page of rows comes back: larger bodies than payserv's API.

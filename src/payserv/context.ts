@@ -14,7 +14,7 @@ export interface Payserv {
   trust: Trust;
   local: LocalCheckpointStore;
   /** The payserv role signs status changes, checkpoints and corrections; admin (optional) signs reviewed coins and wallets. */
-  signers: { payserv: Signer; admin?: Signer | undefined };
+  signers: { payserv: Signer; admin?: Signer | undefined; autopay?: Signer | undefined };
   drivers: Drivers;
   /** Automatic approval rules by coin tag. */
   policies: ReadonlyMap<string, CoinPolicy>;

@@ -21,7 +21,7 @@ type CoinSettings = Config<'payserv'>['coins'][string];
 
 export interface PayservKeys {
   source: 'store' | 'files';
-  signers: { payserv: Signer; admin: Signer | undefined };
+  signers: { payserv: Signer; admin: Signer | undefined; autopay: Signer | undefined };
   tls: { certPem: string; keyPem: string };
   /** Hands each automatically paid coin's key over once (the caller wipes it); undefined: the key files. */
   hotKey: ((tag: string, s: CoinSettings) => Promise<Uint8Array>) | undefined;
@@ -39,7 +39,7 @@ function fromFiles(config: Config<'payserv'>, log: Logger): PayservKeys {
   log.warn({ stateDir: dir }, 'keys read from plain files in the state directory ([keys] store is not set): for development and tests only');
   return {
     source: 'files',
-    signers: { payserv: loadSigner(dir, 'payserv'), admin: config.keys.admin ? loadSigner(dir, 'admin') : undefined },
+    signers: { payserv: loadSigner(dir, 'payserv'), admin: config.keys.admin ? loadSigner(dir, 'admin') : undefined, autopay: config.autopay.enabled ? loadSigner(dir, 'autopay') : undefined },
     tls: { certPem: readFileSync(p.tlsCert('payserv'), 'utf8'), keyPem: readFileSync(p.tlsKey('payserv'), 'utf8') },
     hotKey: undefined,
     databaseUrl: undefined,
@@ -88,7 +88,11 @@ function fromStore(store: KeyStore, config: Config<'payserv'>, trust: Trust): Pa
   const hot = hotKeysFrom(store, config.coins);
   return {
     source: 'store',
-    signers: { payserv: signerFrom(store, trust, 'payserv'), admin: config.keys.admin ? signerFrom(store, trust, 'admin') : undefined },
+    signers: {
+      payserv: signerFrom(store, trust, 'payserv'), admin: config.keys.admin ? signerFrom(store, trust, 'admin') : undefined,
+      // Autopay signs its own withdrawal requests, as the pool's back end does.
+      autopay: config.autopay.enabled ? signerFrom(store, trust, 'autopay') : undefined,
+    },
     tls: { certPem, keyPem },
     hotKey: async (tag) => {
       const k = hot.get(tag);

@@ -1,0 +1,142 @@
+// Resolve (open-ethereum-pool's RESOLVE_PAYOUT=1), made safe: for each payment of the coin that may be
+// in flight, ask the chain. Paid → recorded sent. Provably never sent (no transaction was ever signed
+// for it, or the chain proved every one failed) → credited back with a reversal row. Otherwise it is
+// left alone with the reason. The coin is unlocked only when nothing is left unknown.
+import type { ChainDriver } from '../chains/driver.js';
+import { AUTOPAY } from '../data/ops/autopay.js';
+import type { Withdrawal, WithdrawalStatus } from '../ledger/records.js';
+import { formatAmount } from '../money/amount.js';
+import { paymentsOf } from '../payments/attempts.js';
+import { storedAttempts } from '../payments/stored.js';
+import type { Payserv } from '../payserv/context.js';
+import { guarded, result, type Verified } from '../payserv/guard.js';
+import { decline } from '../payserv/moves.js';
+import { checkWithdrawal } from '../payserv/payouts.js';
+import { getWithdrawal, loadCoins } from '../store/reads.js';
+import { unlock } from './lock.js';
+import { AUTOPAY_COMMENT } from './run.js';
+
+export type Decision = 'paid' | 'credited' | 'unknown' | 'left';
+
+export interface Resolution {
+  withdrawal: number;
+  user: number;
+  address: string;
+  amount: string;
+  decision: Decision;
+  reason: string;
+  txHash: string | null;
+}
+
+export interface ResolveReport {
+  coin: string;
+  resolutions: Resolution[];
+  /** Whether the coin's autopay lock was released (false: something is still unknown, or it was not locked). */
+  unlocked: boolean;
+  /** The lock's state before: idle, running, halted, or null if autopay never ran for the coin. */
+  wasLocked: string | null;
+  /** The lines in the manner of the source document. */
+  lines: string[];
+}
+
+const PAGE = 1000;
+
+export async function resolveCoin(ps: Payserv, tag: string, caller: string): Promise<ResolveReport> {
+  const coin = (await loadCoins(ps.db)).find((c) => c.tag === tag);
+  if (!coin) throw new Error(`unknown coin ${tag}`);
+  const driver = ps.drivers.get(tag);
+  const report: ResolveReport = { coin: tag, resolutions: [], unlocked: false, wasLocked: null, lines: [] };
+  let after = 0;
+  for (;;) {
+    const page = await ps.db.query(AUTOPAY.open, [coin.id, after, PAGE]);
+    for (const w of page) report.resolutions.push(await resolveOne(ps, driver, w.id, w.status, caller));
+    if (page.length < PAGE) break;
+    after = page[page.length - 1]!.id;
+  }
+  const unknown = report.resolutions.filter((r) => r.decision === 'unknown');
+  if (!unknown.length) report.wasLocked = await unlock(ps.db, coin.id, ps.now());
+  report.unlocked = !unknown.length && report.wasLocked !== null;
+  report.lines = linesOf(report, tag);
+  ps.log.warn({ coin: tag, by: caller, ...count(report.resolutions), unlocked: report.unlocked }, 'autopay resolve');
+  return report;
+}
+
+/** Runs `fn` on the verified withdrawal under its lock; a refusal (busy, tampered, disabled) leaves it unknown. */
+async function underGuard(ps: Payserv, id: number, accepts: readonly WithdrawalStatus[], caller: string, fn: (v: Verified) => Promise<Resolution>): Promise<Resolution> {
+  const got: { r?: Resolution } = {};
+  // The guard's reply matters only when it refused: the body's is a placeholder, the decision is in `got`.
+  const r = await guarded(ps, 'Resolve', caller, id, accepts, async (v) => {
+    got.r = await fn(v);
+    return result(v.w.status === 'sent' ? 'SENT' : 'PENDING', v.w);
+  });
+  return got.r ?? unknown(id, r.message ?? r.reply);
+}
+
+const UNSENT: readonly WithdrawalStatus[] = ['processing', 'pending', 'approved', 'send_retry', 'send_error'];
+
+async function resolveOne(ps: Payserv, driver: ChainDriver | undefined, id: number, status: string, caller: string): Promise<Resolution> {
+  if (status === 'sending') {
+    // Check is the one place that reads the chain's verdict and records it (sent, or send_error with the proof).
+    const c = await checkWithdrawal(ps, id, caller);
+    const w = await getWithdrawal(ps.db, id);
+    if (c.reply === 'SENT' && w) return of(w, 'paid', 'confirmed on chain', c.txHash ?? w.txHash);
+    if (c.reply !== 'SEND_ERROR') return w ? of(w, 'unknown', c.message ?? c.reply) : unknown(id, c.message ?? c.reply);
+    // Proved failed: now send_error, credited back below.
+  }
+  return underGuard(ps, id, UNSENT, caller, (v) => creditBack(ps, driver, v));
+}
+
+const unknown = (id: number, reason: string): Resolution => ({ withdrawal: id, user: 0, address: '', amount: '', decision: 'unknown', reason, txHash: null });
+
+const of = (w: Withdrawal, decision: Decision, reason: string, txHash: string | null = w.txHash): Resolution => ({
+  withdrawal: w.id, user: w.userId, address: w.address, amount: formatAmount(w.amount), decision, reason, txHash,
+});
+
+/** Credits back only what provably never left: every payment ever signed for it proved failed by the chain. */
+async function creditBack(ps: Payserv, driver: ChainDriver | undefined, v: Verified): Promise<Resolution> {
+  const w = v.w;
+  const madeByAutopay = v.history[0]?.comment.startsWith(AUTOPAY_COMMENT) === true;
+  if (!madeByAutopay && !['send_error', 'send_retry'].includes(w.status)) return of(w, 'left', `${w.status}, not an autopay payment: left to the pool's own flow`);
+  for (const hashes of paymentsOf(v.history)) {
+    if (!driver) return of(w, 'unknown', `coin ${v.coin.tag} has no chain driver to ask about ${hashes[0]}`);
+    const stored = await storedAttempts(ps, driver, v, hashes);
+    if ('problems' in stored) return of(w, 'unknown', `stored transaction ${hashes[0]} does not verify: ${stored.problems[0]?.detail ?? ''}`);
+    let verdict;
+    try {
+      verdict = await driver.verdict(stored.attempts, { now: ps.now(), confirmations: v.coin.confirmations });
+    } catch (e) {
+      return of(w, 'unknown', `cannot ask the chain about ${hashes[0]}: ${(e as Error).message}`);
+    }
+    if (verdict.kind !== 'failed') return of(w, 'unknown', `transaction ${hashes[0]} is ${verdict.kind}, not proved failed`);
+  }
+  const sent = paymentsOf(v.history).length;
+  const why = sent ? `resolve: every transaction sent for it proved failed on chain; credited back` : `resolve: no transaction was ever signed for it (${w.status}); credited back`;
+  const r = await decline(ps, v, why);
+  if (r.reply !== 'DECLINED') return of(w, 'unknown', r.message ?? r.reply);
+  return of(w, 'credited', why, null);
+}
+
+function count(rs: readonly Resolution[]): Record<Decision, number> {
+  const c: Record<Decision, number> = { paid: 0, credited: 0, unknown: 0, left: 0 };
+  for (const r of rs) c[r.decision]++;
+  return c;
+}
+
+/** In the manner of the source document ("Will credit back following balances: …", "Credited … back to …", "Payouts unlocked"). */
+function linesOf(r: ResolveReport, tag: string): string[] {
+  const lines: string[] = [];
+  if (!r.resolutions.length) lines.push('No pending payments to resolve');
+  for (const x of r.resolutions.filter((y) => y.decision === 'paid')) lines.push(`Paid: withdrawal ${x.withdrawal}, ${x.amount} ${tag} to ${x.address} in ${x.txHash}: recorded sent`);
+  const credited = r.resolutions.filter((y) => y.decision === 'credited');
+  if (credited.length) {
+    lines.push('Will credit back following balances:');
+    for (const x of credited) lines.push(`Address: ${x.address}, Amount: ${x.amount} ${tag}, withdrawal ${x.withdrawal}`);
+    for (const x of credited) lines.push(`Credited ${x.amount} ${tag} back to ${x.address}`);
+  }
+  for (const x of r.resolutions.filter((y) => y.decision === 'unknown' || y.decision === 'left')) {
+    lines.push(`${x.decision === 'unknown' ? 'Unknown' : 'Left alone'}: withdrawal ${x.withdrawal}${x.address ? `, ${x.amount} ${tag} to ${x.address}` : ''}: ${x.reason}`);
+  }
+  if (r.unlocked) lines.push('Payouts unlocked');
+  else if (r.resolutions.some((y) => y.decision === 'unknown')) lines.push(`Payouts of ${tag} stay locked: outcomes above are unknown; run resolve again later`);
+  return lines;
+}

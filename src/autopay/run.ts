@@ -1,0 +1,182 @@
+// One autopay run for one coin (DESIGN §5): open-ethereum-pool's payouts loop, made safe. Under the
+// coin's database lock, with payserv enabled and the node healthy: for each user over the threshold,
+// a withdrawal request signed by the autopay role, driven through Process → Approve under the same
+// rules as a manual one (Approve writes the payment ahead, then broadcasts). An outcome this run cannot
+// know halts the coin and keeps the lock; resolve asks the chain later.
+import { CHECKPOINTS } from '../data/ops/checkpoints.js';
+import { AUTOPAY } from '../data/ops/autopay.js';
+import type { Coin, Signed } from '../ledger/records.js';
+import { formatAmount, fromBaseUnits, parseAmount, sub, sum, type Amount } from '../money/amount.js';
+import type { PayoutResult } from '../payserv/api.js';
+import type { Payserv } from '../payserv/context.js';
+import { approveWithdrawal, checkWithdrawal, processWithdrawal } from '../payserv/payouts.js';
+import { toWallet } from '../store/rows.js';
+import { verifyAccount } from '../verify/account.js';
+import { openView, type LedgerView } from '../verify/view.js';
+import { requestWithdrawal } from '../writer/withdrawals.js';
+import { describeLock, haltLock, releaseLock, takeLock } from './lock.js';
+import { selectPayees, type Candidate, type Skipped } from './select.js';
+
+export interface AutopaySettings {
+  threshold: Amount;
+  requirePeers: number;
+  maxPerRun: number;
+}
+
+export interface RunReport {
+  coin: string;
+  /** done: every payee handled; stopped: the run ended early, nothing unknown; halted: an unknown outcome; skipped: nothing was tried. */
+  outcome: 'done' | 'stopped' | 'halted' | 'skipped';
+  reason: string | null;
+  paid: { count: number; sum: string; withdrawals: number[] };
+  /** Earlier payments of this coin the run found confirmed (recorded sent). */
+  confirmed: number[];
+  skipped: Skipped[];
+  belowThreshold: number;
+  /** The hot wallet's spendable balance after the run, or null when the node could not say. */
+  hotWallet: string | null;
+}
+
+const ACCOUNTS_PAGE = 1000;
+
+/** Withdrawals autopay made carry this in their request entry (seq 0, signed by the autopay role): resolve credits back only these before they were sent. */
+export const AUTOPAY_COMMENT = 'autopay ';
+
+/** Runs once for `tag`; never throws for a business reason, only when the database or a bug stops it (the lock then stays taken). */
+export async function runAutopay(ps: Payserv, tag: string, s: AutopaySettings, holder: string): Promise<RunReport> {
+  const view = await openView(ps.db, ps.trust, ps.local);
+  const coin = [...view.coins.values()].find((c) => c.tag === tag);
+  const report: RunReport = { coin: tag, outcome: 'skipped', reason: null, paid: { count: 0, sum: '0', withdrawals: [] }, confirmed: [], skipped: [], belowThreshold: 0, hotWallet: null };
+  const skip = (reason: string) => Object.assign(report, { outcome: 'skipped', reason });
+  const driver = ps.drivers.get(tag);
+  if (!coin || !driver) return skip(`coin ${tag} ${coin ? 'has no chain driver: an operator pays it' : 'is not in the ledger'}`);
+  if (!ps.signers.autopay) return skip('payserv has no autopay signer ([autopay] enabled loads it)');
+  if (!ps.state.enabled) return skip(`payouts are disabled${ps.state.status().reason ? `: ${ps.state.status().reason}` : ''}`);
+
+  const lock = await takeLock(ps.db, coin.id, holder, ps.now());
+  if (!lock.taken) return skip(describeLock(tag, lock.by));
+  const log = ps.log.child({ component: 'autopay', coin: tag, run: holder });
+  const health = await driver.health().catch((e: Error) => ({ ok: false, reason: e.message, details: undefined }));
+  const peers = Number(health.details?.peers ?? 0);
+  if (!health.ok || peers < s.requirePeers) {
+    await releaseLock(ps.db, coin.id, holder, ps.now());
+    return skip(`node not ready: ${health.ok ? `${peers} peers, fewer than require_peers = ${s.requirePeers}` : health.reason ?? 'unknown'}`);
+  }
+
+  await settleInFlight(ps, coin, holder, report);
+  await payOverThreshold(ps, view, coin, s, holder, report);
+  if (report.outcome !== 'halted') await releaseLock(ps.db, coin.id, holder, ps.now());
+  report.hotWallet = await driver.spendable(ps.db).then((b) => formatAmount(fromBaseUnits(b, coin.decimals)), () => null);
+  log.info({ outcome: report.outcome, reason: report.reason, paid: report.paid.count, sum: report.paid.sum, confirmed: report.confirmed.length,
+    skipped: report.skipped.length, below_threshold: report.belowThreshold, hot_wallet: report.hotWallet }, 'autopay run');
+  return report;
+}
+
+/** Payments of this coin still in `sending`: Check records the confirmed ones. A failed one is left for resolve (it is debited, never paid twice). */
+async function settleInFlight(ps: Payserv, coin: Signed<Coin>, holder: string, report: RunReport): Promise<void> {
+  for await (const w of openWithdrawals(ps, coin.id)) {
+    if (w.status !== 'sending') continue;
+    const r = await checkWithdrawal(ps, w.id, holder);
+    if (r.reply === 'SENT') report.confirmed.push(w.id);
+  }
+}
+
+async function* openWithdrawals(ps: Payserv, coinId: number): AsyncGenerator<{ id: number; status: string }> {
+  let after = 0;
+  for (;;) {
+    const rows = await ps.db.query(AUTOPAY.open, [coinId, after, ACCOUNTS_PAGE]);
+    yield* rows;
+    if (rows.length < ACCOUNTS_PAGE) return;
+    after = rows[rows.length - 1]!.id;
+  }
+}
+
+async function payOverThreshold(ps: Payserv, view: LedgerView, coin: Signed<Coin>, s: AutopaySettings, holder: string, report: RunReport): Promise<void> {
+  const { candidates, skipped, below } = await gather(ps, view, coin, s.threshold);
+  const selection = selectPayees({ coin, threshold: s.threshold, maxPerRun: s.maxPerRun }, candidates);
+  report.skipped.push(...skipped, ...selection.skipped);
+  report.belowThreshold = below + selection.belowThreshold;
+  const paid: Amount[] = [];
+  report.outcome = 'done';
+  for (const p of selection.payees) {
+    const w = await ps.db.transaction(async (tx) => {
+      const wallet = (await tx.query(AUTOPAY.userWallet, [p.userId, coin.id])).map(toWallet)[0];
+      if (!wallet || wallet.id !== p.walletId) return null;
+      return requestWithdrawal(tx, ps.signers.autopay!, { userId: p.userId, coinId: coin.id, walletId: wallet.id, address: wallet.address, amount: p.amount, fee: p.fee, comment: `${AUTOPAY_COMMENT}${holder}` });
+    });
+    if (!w) {
+      report.skipped.push({ userId: p.userId, reason: 'its wallet changed during the run' });
+      continue;
+    }
+    const outcome = await drive(ps, w.id, holder);
+    if (outcome.kind === 'paid') {
+      paid.push(p.amount);
+      report.paid.withdrawals.push(w.id);
+    } else if (outcome.kind === 'skip') {
+      report.skipped.push({ userId: p.userId, reason: `withdrawal ${w.id}: ${outcome.reason}` });
+    } else {
+      report.outcome = outcome.kind === 'halt' ? 'halted' : 'stopped';
+      report.reason = `withdrawal ${w.id} of user ${p.userId}: ${outcome.reason}`;
+      if (outcome.kind === 'halt') await haltLock(ps.db, coin.id, holder, report.reason, w.id, ps.now());
+      break;
+    }
+  }
+  report.paid.count = paid.length;
+  report.paid.sum = formatAmount(sum(paid));
+}
+
+type Outcome = { kind: 'paid' } | { kind: 'skip' | 'stop' | 'halt'; reason: string };
+
+/** Process → Approve, read as open-ethereum-pool's loop would, but by what is known: only an unknown outcome halts. */
+async function drive(ps: Payserv, id: number, holder: string): Promise<Outcome> {
+  const p = await processWithdrawal(ps, id, holder);
+  if (p.reply === 'DECLINED') return { kind: 'skip', reason: `declined: ${p.message ?? ''}` };
+  if (p.reply === 'PENDING') return { kind: 'skip', reason: `waits for a manager (policy): ${p.message ?? 'above the automatic limits'}` };
+  if (p.reply !== 'APPROVED') return stopOrHalt(ps, p);
+  const a = await approveWithdrawal(ps, id, holder);
+  if (a.reply === 'SENDING') return a.message ? { kind: 'halt', reason: `outcome unknown: ${a.message}` } : { kind: 'paid' };
+  if (a.reply === 'SENT') return { kind: 'paid' };
+  // Nothing left the hot wallet: the request stays debited, resolve credits it back.
+  if (a.reply === 'SEND_ERROR') return { kind: 'skip', reason: `not sent: ${a.message ?? ''}` };
+  if (a.reply === 'SEND_RETRY') return { kind: 'stop', reason: `waits: ${a.message ?? ''}` };
+  return stopOrHalt(ps, a);
+}
+
+function stopOrHalt(ps: Payserv, r: PayoutResult): Outcome {
+  // A fail-stop disables payouts: the coin halts too, so enabling payserv does not resume autopay unseen.
+  return ps.state.enabled ? { kind: 'stop', reason: `${r.reply}: ${r.message ?? ''}` } : { kind: 'halt', reason: `payserv stopped: ${r.message ?? ''}` };
+}
+
+/** Every account of the coin, verified; those not over the coin's threshold are only counted. */
+async function gather(ps: Payserv, view: LedgerView, coin: Signed<Coin>, threshold: Amount): Promise<{ candidates: Candidate[]; skipped: Skipped[]; below: number }> {
+  const candidates: Candidate[] = [];
+  const skipped: Skipped[] = [];
+  let below = 0;
+  let after: [number, number] = [0, 0];
+  for (;;) {
+    const page = await ps.db.query(CHECKPOINTS.accountsPage, [after[0], after[1], ACCOUNTS_PAGE]);
+    for (const { user_id: userId, coin_id: coinId } of page) {
+      // The pool's own fee account is not a miner: autopay never pays it.
+      if (coinId !== coin.id || userId === coin.feeUserId) continue;
+      const account = await verifyAccount(view, userId, coin.id, 'incremental');
+      const available = sub(account.creditTotal, account.debitTotal);
+      if (account.problems.length) skipped.push({ userId, reason: `account does not verify: ${account.problems[0]?.detail ?? 'problems'}` });
+      else if (available < threshold) below++;
+      else if (account.open.length) skipped.push({ userId, reason: `withdrawal ${account.open[0]!.id} is still ${account.open[0]!.status}` });
+      else candidates.push(await candidate(ps, userId, coin.id, available));
+    }
+    if (page.length < ACCOUNTS_PAGE) break;
+    const last = page[page.length - 1]!;
+    after = [last.user_id, last.coin_id];
+  }
+  return { candidates, skipped, below };
+}
+
+async function candidate(ps: Payserv, userId: number, coinId: number, available: Amount): Promise<Candidate> {
+  const [own] = await ps.db.query(AUTOPAY.userThreshold, [userId, coinId]);
+  const wallet = (await ps.db.query(AUTOPAY.userWallet, [userId, coinId])).map(toWallet)[0];
+  return {
+    userId, available, ownThreshold: own ? parseAmount(own.threshold, `users_autopay_thresholds of user ${userId}`) : null,
+    walletId: wallet?.id ?? null, walletProblem: wallet ? null : 'no reviewed, active wallet for this coin',
+  };
+}
