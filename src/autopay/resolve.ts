@@ -13,6 +13,8 @@ import { guarded, result, type Verified } from '../payserv/guard.js';
 import { decline } from '../payserv/moves.js';
 import { checkWithdrawal } from '../payserv/payouts.js';
 import { getWithdrawal, loadCoins } from '../store/reads.js';
+import { autopayLock, LockBusy } from '../payserv/locks.js';
+import { RPC, RpcError } from '../rpc/jsonrpc.js';
 import { unlock } from './lock.js';
 import { AUTOPAY_COMMENT } from './run.js';
 
@@ -41,9 +43,19 @@ export interface ResolveReport {
 
 const PAGE = 1000;
 
+/** Under the coin's autopay lock: a run in progress (in any payserv process on this database) is never resolved under its feet. */
 export async function resolveCoin(ps: Payserv, tag: string, caller: string): Promise<ResolveReport> {
+  try {
+    return await ps.locks.with(autopayLock(tag), `resolve by ${caller}`, () => resolveLocked(ps, tag, caller));
+  } catch (e) {
+    if (e instanceof LockBusy) throw new RpcError(RPC.INVALID_PARAMS, `an autopay run of ${tag} is in progress: resolve when it has finished`);
+    throw e;
+  }
+}
+
+async function resolveLocked(ps: Payserv, tag: string, caller: string): Promise<ResolveReport> {
   const coin = (await loadCoins(ps.db)).find((c) => c.tag === tag);
-  if (!coin) throw new Error(`unknown coin ${tag}`);
+  if (!coin) throw new RpcError(RPC.INVALID_PARAMS, `unknown coin ${JSON.stringify(tag)}`);
   const driver = ps.drivers.get(tag);
   const report: ResolveReport = { coin: tag, resolutions: [], unlocked: false, wasLocked: null, lines: [] };
   let after = 0;

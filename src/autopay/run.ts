@@ -14,6 +14,8 @@ import { toWallet } from '../store/rows.js';
 import { verifyAccount } from '../verify/account.js';
 import { openView, type LedgerView } from '../verify/view.js';
 import { requestWithdrawal } from '../writer/withdrawals.js';
+import type { ChainDriver } from '../chains/driver.js';
+import { autopayLock, LockBusy } from '../payserv/locks.js';
 import { describeLock, haltLock, releaseLock, takeLock } from './lock.js';
 import { selectPayees, type Candidate, type Skipped } from './select.js';
 
@@ -43,16 +45,29 @@ const ACCOUNTS_PAGE = 1000;
 export const AUTOPAY_COMMENT = 'autopay ';
 
 /** Runs once for `tag`; never throws for a business reason, only when the database or a bug stops it (the lock then stays taken). */
-export async function runAutopay(ps: Payserv, tag: string, s: AutopaySettings, holder: string): Promise<RunReport> {
+export async function runAutopay(ps: Payserv, tag: string, s: AutopaySettings, holder: string, stopping: () => boolean = () => false): Promise<RunReport> {
   const view = await openView(ps.db, ps.trust, ps.local);
   const coin = [...view.coins.values()].find((c) => c.tag === tag);
   const report: RunReport = { coin: tag, outcome: 'skipped', reason: null, paid: { count: 0, sum: '0', withdrawals: [] }, confirmed: [], skipped: [], belowThreshold: 0, hotWallet: null };
-  const skip = (reason: string) => Object.assign(report, { outcome: 'skipped', reason });
+  const skip = (reason: string) => skipped(report, reason);
   const driver = ps.drivers.get(tag);
   if (!coin || !driver) return skip(`coin ${tag} ${coin ? 'has no chain driver: an operator pays it' : 'is not in the ledger'}`);
   if (!ps.signers.autopay) return skip('payserv has no autopay signer ([autopay] enabled loads it)');
   if (!ps.state.enabled) return skip(`payouts are disabled${ps.state.status().reason ? `: ${ps.state.status().reason}` : ''}`);
 
+  try {
+    return await ps.locks.with(autopayLock(tag), holder, () => locked(ps, view, coin, driver, s, holder, report, stopping));
+  } catch (e) {
+    if (e instanceof LockBusy) return skip(`an autopay run or a resolve of ${tag} is in progress`);
+    throw e;
+  }
+}
+
+const skipped = (report: RunReport, reason: string): RunReport => Object.assign(report, { outcome: 'skipped' as const, reason });
+
+async function locked(ps: Payserv, view: LedgerView, coin: Signed<Coin>, driver: ChainDriver, s: AutopaySettings, holder: string, report: RunReport, stopping: () => boolean): Promise<RunReport> {
+  const tag = coin.tag;
+  const skip = (reason: string) => skipped(report, reason);
   const lock = await takeLock(ps.db, coin.id, holder, ps.now());
   if (!lock.taken) return skip(describeLock(tag, lock.by));
   const log = ps.log.child({ component: 'autopay', coin: tag, run: holder });
@@ -64,7 +79,7 @@ export async function runAutopay(ps: Payserv, tag: string, s: AutopaySettings, h
   }
 
   await settleInFlight(ps, coin, holder, report);
-  await payOverThreshold(ps, view, coin, s, holder, report);
+  await payOverThreshold(ps, view, coin, s, holder, report, stopping);
   if (report.outcome !== 'halted') await releaseLock(ps.db, coin.id, holder, ps.now());
   report.hotWallet = await driver.spendable(ps.db).then((b) => formatAmount(fromBaseUnits(b, coin.decimals)), () => null);
   log.info({ outcome: report.outcome, reason: report.reason, paid: report.paid.count, sum: report.paid.sum, confirmed: report.confirmed.length,
@@ -91,7 +106,7 @@ async function* openWithdrawals(ps: Payserv, coinId: number): AsyncGenerator<{ i
   }
 }
 
-async function payOverThreshold(ps: Payserv, view: LedgerView, coin: Signed<Coin>, s: AutopaySettings, holder: string, report: RunReport): Promise<void> {
+async function payOverThreshold(ps: Payserv, view: LedgerView, coin: Signed<Coin>, s: AutopaySettings, holder: string, report: RunReport, stopping: () => boolean): Promise<void> {
   const { candidates, skipped, below } = await gather(ps, view, coin, s.threshold);
   const selection = selectPayees({ coin, threshold: s.threshold, maxPerRun: s.maxPerRun }, candidates);
   report.skipped.push(...skipped, ...selection.skipped);
@@ -99,6 +114,10 @@ async function payOverThreshold(ps: Payserv, view: LedgerView, coin: Signed<Coin
   const paid: Amount[] = [];
   report.outcome = 'done';
   for (const p of selection.payees) {
+    if (stopping()) {
+      Object.assign(report, { outcome: 'stopped', reason: 'payserv is stopping: the rest wait for the next run' });
+      break;
+    }
     const w = await ps.db.transaction(async (tx) => {
       const wallet = (await tx.query(AUTOPAY.userWallet, [p.userId, coin.id])).map(toWallet)[0];
       if (!wallet || wallet.id !== p.walletId) return null;

@@ -48,6 +48,11 @@ export const METHODS = {
   'Wallets.Sign': IdParams,
   'Wallets.SignAll': NoParams,
   'Corrections.Apply': CorrectionParams,
+  /** One autopay run of the coin now; its report. */
+  'Autopay.Run': CoinParams,
+  /** Ask the chain about every payment of the coin that may be in flight; credit back what never left; unlock. */
+  'Autopay.Resolve': CoinParams,
+  'Autopay.Status': NoParams,
 } as const;
 
 export type Method = keyof typeof METHODS;

@@ -4,6 +4,7 @@ import type { Logger } from '../log/index.js';
 import type { Signer } from '../pki/signer.js';
 import type { Trust } from '../pki/trust.js';
 import type { Drivers } from '../chains/driver.js';
+import type { AutopaySettings } from '../autopay/run.js';
 import type { Locks } from './locks.js';
 import type { CoinPolicy } from './policy.js';
 import type { ServiceState } from './state.js';
@@ -18,6 +19,8 @@ export interface Payserv {
   drivers: Drivers;
   /** Automatic approval rules by coin tag. */
   policies: ReadonlyMap<string, CoinPolicy>;
+  /** Automatic threshold payouts by coin tag ([autopay.coins.*]); empty: autopay pays nothing. */
+  autopay: ReadonlyMap<string, AutopaySettings>;
   state: ServiceState;
   locks: Locks;
   log: Logger;

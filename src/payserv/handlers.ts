@@ -1,6 +1,9 @@
 import type { TlsIdentity } from '../pki/roles.js';
 import { coinOfParams, idOf, type Method, type ParamsOf } from './api.js';
 import { applyCorrectionCall, check, coinIdByTag, isProcessing, listLocks, signAllWallets, signCoinById, signWalletById, status, transInfo, VERSION } from './admin.js';
+import { autopayFor } from '../autopay/service.js';
+import { resolveCoin } from '../autopay/resolve.js';
+import { autopayStatus } from '../autopay/status.js';
 import type { Payserv } from './context.js';
 import { approveWithdrawal, checkWithdrawal, declineRequest, processWithdrawal, resendWithdrawal, sendCoin, sendWithdrawal } from './payouts.js';
 
@@ -38,6 +41,9 @@ const HANDLERS: { [M in Method]: Handler<M> } = {
   'Coins.Sign': (ps, p) => signCoinById(ps, idOf(p)),
   'Wallets.Sign': (ps, p) => signWalletById(ps, idOf(p)),
   'Wallets.SignAll': (ps) => signAllWallets(ps),
+  'Autopay.Run': (ps, p, c) => autopayFor(ps).runNow(coinOfParams(p).toUpperCase(), c),
+  'Autopay.Resolve': (ps, p, c) => resolveCoin(ps, coinOfParams(p).toUpperCase(), c),
+  'Autopay.Status': (ps) => autopayStatus(ps, autopayFor(ps).last()),
   'Corrections.Apply': (ps, p, c) => applyCorrectionCall(ps, p, c),
 };
 

@@ -120,3 +120,5 @@ export class Locks {
 
 export const withdrawalLock = (id: number) => `withdrawal:${id}`;
 export const coinSendLock = (tag: string) => `send:${tag}`;
+/** Held by an autopay run of the coin for its whole length, and by resolve: never both at once. */
+export const autopayLock = (tag: string) => `autopay:${tag}`;

@@ -23,6 +23,8 @@ import { callerOf, dispatch } from './handlers.js';
 import { Locks } from './locks.js';
 import type { CoinPolicy } from './policy.js';
 import { ServiceState } from './state.js';
+import type { AutopaySettings } from '../autopay/run.js';
+import { startAutopay } from '../autopay/service.js';
 
 // payserv as a service: the pinned root from the state directory, the keys from esman's store (or a
 // development state directory), the database, the state machine, and the RPC server whose every call is audited.
@@ -32,6 +34,15 @@ export interface RunningPayserv {
   server: RpcServer;
   /** Stops accepting calls, lets in-flight ones finish (bounded), closes the database. */
   stop(): Promise<void>;
+}
+
+/** [autopay.coins.*]: only coins paid on-chain ([coins.*]) can be paid automatically. */
+function autopayOf(config: Config<'payserv'>): Map<string, AutopaySettings> {
+  const a = config.autopay;
+  return new Map(Object.entries(a.coins).map(([tag, c]) => {
+    if (!config.coins[tag]) throw new Error(`[autopay.coins.${tag}]: ${tag} has no [coins.${tag}] chain settings; autopay pays only coins payserv pays on-chain`);
+    return [tag, { threshold: parseAmount(c.threshold, `autopay.coins.${tag}.threshold`), requirePeers: a.require_peers, maxPerRun: a.max_per_run }];
+  }));
 }
 
 function policiesOf(config: Config<'payserv'>): Map<string, CoinPolicy> {
@@ -118,7 +129,7 @@ export async function startPayserv(config: Config<'payserv'>, log: Logger, opene
     });
     const drivers = await startDrivers(keys.coins, { db, stateDir, log, ...(keys.hotKey ? { hotKey: keys.hotKey } : {}) });
     const ps: Payserv = {
-      db, trust, local: new LocalCheckpointStore(stateDir), signers, drivers, policies: policiesOf(config),
+      db, trust, local: new LocalCheckpointStore(stateDir), signers, drivers, policies: policiesOf(config), autopay: config.autopay.enabled ? autopayOf(config) : new Map(),
       state: new ServiceState(log, alerts), locks: new Locks(db), log, now: () => new Date(),
     };
     const audit = new AuditTrail({ db, stateDir, log });
@@ -146,10 +157,14 @@ export async function startPayserv(config: Config<'payserv'>, log: Logger, opene
       },
     });
     log.warn({ address: server.address, port: server.port, database: db.where, enabled: false }, 'payserv started: payouts are disabled until an operator enables them');
+    const autopay = ps.autopay.size ? startAutopay(ps, config.autopay.interval_s * 1000) : null;
+    if (autopay) log.warn({ component: 'autopay', coins: [...ps.autopay.keys()], interval_s: config.autopay.interval_s, require_peers: config.autopay.require_peers, max_per_run: config.autopay.max_per_run }, 'autopay runs every interval once payouts are enabled');
     return {
       ps, server,
       async stop() {
         await server.close(config.rpc.shutdown_grace_ms);
+        // A run in progress finishes (its payment is written ahead either way) before the database closes.
+        await autopay?.stop();
         await closeDb();
         log.warn({}, 'payserv stopped');
       },

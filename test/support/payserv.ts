@@ -46,7 +46,7 @@ export async function testPayserv(opts: TestPayservOptions = {}): Promise<TestPa
   const db = await payservData(ledger.db, ledger.stateDir);
   const ps: Payserv = {
     db, trust: ledger.trust, local: ledger.local, signers: { payserv: ledger.signers.payserv, admin: ledger.signers.admin },
-    drivers: opts.drivers ? await opts.drivers({ db, stateDir: ledger.stateDir, log }) : new Map(), policies: new Map(Object.entries(opts.policies ?? {})), state, locks: new Locks(db), log, now: () => new Date(),
+    drivers: opts.drivers ? await opts.drivers({ db, stateDir: ledger.stateDir, log }) : new Map(), policies: new Map(Object.entries(opts.policies ?? {})), autopay: new Map(), state, locks: new Locks(db), log, now: () => new Date(),
   };
   return { ledger, ps, alerts, logs };
 }

@@ -8,6 +8,8 @@ import { action, type Context } from '../context.js';
 import { CliError, EXIT, type ExitCode } from '../exit.js';
 import { positiveInt } from '../ledger-context.js';
 import { withPayserv } from '../payserv-client.js';
+import type { ResolveReport } from '../../autopay/resolve.js';
+import type { RunReport } from '../../autopay/run.js';
 
 async function call(ctx: Context, method: Method, params?: unknown): Promise<unknown> {
   try {
@@ -40,7 +42,49 @@ const PAYOUTS: Array<[string, Method, string]> = [
   ['send', 'PayServ.Send', 'mark a withdrawal sent: an operator paid it by hand'],
 ];
 
+interface AutopayStatus {
+  coins: Array<{ coin: string; state: string; since: string | null; reason: string | null; threshold: string | null; last_run: RunReport | null }>;
+}
+
+function printRun(ctx: Context, r: RunReport): ExitCode {
+  printDoc(ctx, r, (d: RunReport) => [
+    `autopay ${d.coin}: ${d.outcome.toUpperCase()}${d.reason ? ` — ${d.reason}` : ''}`,
+    `paid: ${d.paid.count} withdrawals, ${d.paid.sum} ${d.coin}${d.paid.withdrawals.length ? ` (${d.paid.withdrawals.join(', ')})` : ''}`,
+    ...(d.confirmed.length ? [`confirmed earlier payments: ${d.confirmed.join(', ')}`] : []),
+    ...d.skipped.map((s) => `skipped user ${s.userId}: ${s.reason}`),
+    `below threshold: ${d.belowThreshold} users`,
+    `hot wallet after: ${d.hotWallet ?? 'unknown'} ${d.coin}`,
+  ].join('\n'));
+  return r.outcome === 'halted' || r.outcome === 'stopped' ? EXIT.PROBLEMS : EXIT.OK;
+}
+
+async function resolve(ctx: Context, coin: string): Promise<ExitCode> {
+  const r = (await call(ctx, 'Autopay.Resolve', [coin.toUpperCase()])) as ResolveReport;
+  printDoc(ctx, r, (d: ResolveReport) => d.lines.join('\n'));
+  return r.resolutions.some((x) => x.decision === 'unknown') ? EXIT.PROBLEMS : EXIT.OK;
+}
+
+/** RESOLVE_PAYOUT=1 (or True), as open-ethereum-pool's manual spells it, turns a run into a resolve. */
+const resolveMode = (ctx: Context) => /^(1|true)$/i.test(ctx.io.env.RESOLVE_PAYOUT ?? '');
+
 export function register(program: Command): void {
+  program.command('resolve').description('ask the chain about every payment of a coin in flight: record the paid, credit back what never left, unlock autopay')
+    .requiredOption('--coin <tag>').action(action(async (ctx, cmd) => resolve(ctx, cmd.opts<{ coin: string }>().coin)));
+  const autopay = program.command('autopay').description('automatic threshold payouts (payserv runs them every [autopay] interval_s)');
+  autopay.command('run').description('one run for a coin now (RESOLVE_PAYOUT=1: resolve instead, as the original)').requiredOption('--coin <tag>')
+    .action(action(async (ctx, cmd) => {
+      const coin = cmd.opts<{ coin: string }>().coin.toUpperCase();
+      if (!resolveMode(ctx)) return printRun(ctx, (await call(ctx, 'Autopay.Run', [coin])) as RunReport);
+      const code = await resolve(ctx, coin);
+      if (!ctx.json) ctx.print('Now you have to run autopay with RESOLVE_PAYOUT=0 for a normal run');
+      return code;
+    }));
+  autopay.command('status').description('each coin: idle, running or halted (and why), its threshold, its last run').action(action(async (ctx) => {
+    const s = (await call(ctx, 'Autopay.Status')) as AutopayStatus;
+    printDoc(ctx, s, (d: AutopayStatus) => d.coins.map((c) => `${c.coin}: ${c.state}${c.reason ? ` — ${c.reason}` : ''}${c.threshold ? `; threshold ${c.threshold}` : ''}${c.last_run ? `; last run ${c.last_run.outcome}, paid ${c.last_run.paid.count} (${c.last_run.paid.sum})` : ''}`).join('\n') || 'autopay has never run and pays no coin');
+    return s.coins.some((c) => c.state === 'halted') ? EXIT.PROBLEMS : EXIT.OK;
+  }));
+
   for (const [name, method, about] of PAYOUTS) {
     program.command(name).description(about).argument('<id>', 'withdrawal id')
       .action(action(async (ctx, cmd) => printReply(ctx, (await call(ctx, method, [positiveInt('id', cmd.args[0])])) as never)));
@@ -50,8 +94,13 @@ export function register(program: Command): void {
 
   const state = (method: Method) => action(async (ctx) => {
     const s = (await call(ctx, method)) as { enabled: boolean; reason: string | null; since: string; fail_stops: number };
-    printDoc(ctx, s, (d: typeof s) => `payouts ${d.enabled ? 'ENABLED' : 'DISABLED'} since ${d.since}${d.reason ? `\nreason: ${d.reason}` : ''}${d.fail_stops ? `\nfail-stops since start: ${d.fail_stops}` : ''}`);
-    return s.enabled || method !== 'Utils.Status' ? EXIT.OK : EXIT.PROBLEMS;
+    // Which coins autopay has halted, and why: the operator's next step is resolve.
+    const halted = method === 'Utils.Status' ? ((await call(ctx, 'Autopay.Status')) as AutopayStatus).coins.filter((c) => c.state !== 'idle') : [];
+    printDoc(ctx, { ...s, autopay_locked: halted }, (d: typeof s) => [
+      `payouts ${d.enabled ? 'ENABLED' : 'DISABLED'} since ${d.since}`, ...(d.reason ? [`reason: ${d.reason}`] : []), ...(d.fail_stops ? [`fail-stops since start: ${d.fail_stops}`] : []),
+      ...halted.map((c) => `autopay ${c.coin} ${c.state.toUpperCase()}: ${c.reason}`),
+    ].join('\n'));
+    return (s.enabled && !halted.length) || method !== 'Utils.Status' ? EXIT.OK : EXIT.PROBLEMS;
   });
   program.command('enable').description('enable payouts (after the checks are clean)').action(state('Utils.Enable'));
   program.command('disable').description('disable payouts').action(state('Utils.Disable'));
