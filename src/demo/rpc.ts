@@ -20,6 +20,7 @@ import { pkiPaths } from '../pki/files.js';
 import { RpcClient } from '../rpc/client.js';
 import { RpcError } from '../rpc/jsonrpc.js';
 import { getWithdrawal, loadCoins } from '../store/reads.js';
+import { AUTOPAY_THRESHOLD, demoAutopay } from './autopay.js';
 import { spawnManager, ZCASH_RPC_ITEM, type DemoKeys, type TlsPair } from './keys.js';
 
 type Out = (s?: string) => void;
@@ -151,14 +152,37 @@ async function payservOverRpc(db: Db, stateDir: string, keys: DemoKeys, out: Out
 
     const paidOk = await payOnChain(db, running, { ...chains, caps: feeCaps(config.coins) }, { backend, pscli }, { pending, approved }, out);
     await running.stop();
+    const autopayOk = await withAutopay(config, db, keys, chains, out);
     const audit = await collectAuditProblems(db, stateDir);
     const [{ n }] = (await db.query<{ n: number }>('SELECT count(*)::bigint AS n FROM payserv_audit')) as [{ n: number }];
-    out(`12. audit trail: ${n} calls recorded in a hash chain, ${audit.length ? `${audit.length} PROBLEMS` : 'verified (pscli audit verify)'}`);
-    return paidOk && audit.length === 0;
+    out(`13. audit trail: ${n} calls recorded in a hash chain, ${audit.length ? `${audit.length} PROBLEMS` : 'verified (pscli audit verify)'}`);
+    return paidOk && autopayOk && audit.length === 0;
   } finally {
     backend.close();
     pscli.close();
     await running.stop().catch(() => undefined);
+  }
+}
+
+/**
+ * The operator turns autopay on for ETH, with the approval rule it pays under (autopay's requests pass
+ * Process like any other), and restarts payserv: esman manager again, the checks, enable, the runs.
+ */
+async function withAutopay(config: Config<'payserv'>, db: Db, keys: DemoKeys, chains: Chains, out: Out): Promise<boolean> {
+  config.policy = { ...config.policy, ETH: { amount_max: '5', user_daily_max: '10', coin_daily_max: '1000', wallet_age_hours_min: 0 } };
+  // The demo asks for each run itself (pscli autopay run), so the timer's interval is long.
+  config.autopay = { enabled: true, interval_s: 3600, require_peers: 0, max_per_run: 100, coins: { ETH: { threshold: AUTOPAY_THRESHOLD } } };
+  out(`12. the operator turns on autopay for ETH ([autopay.coins.ETH] threshold = "${AUTOPAY_THRESHOLD}", and [policy.ETH] for its approvals) and restarts payserv:`);
+  const running = await unlockedPayserv(config, db, keys, out);
+  const pscli = clientFor(config.stateDir, keys.tls.pscli, running.server.port);
+  try {
+    const check = await pscli.call<{ clean: boolean }>('Check.BalanceErrors');
+    await pscli.call('Utils.Enable');
+    out(`    operator → Check.BalanceErrors: ${check.clean ? 'clean' : 'PROBLEMS'}; Utils.Enable`);
+    return check.clean && (await demoAutopay(db, running, pscli, chains.anvil.url, keys.signers.admin, out));
+  } finally {
+    pscli.close();
+    await running.stop();
   }
 }
 
