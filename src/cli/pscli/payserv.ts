@@ -95,12 +95,13 @@ export function register(program: Command): void {
   const state = (method: Method) => action(async (ctx) => {
     const s = (await call(ctx, method)) as { enabled: boolean; reason: string | null; since: string; fail_stops: number };
     // Which coins autopay has halted, and why: the operator's next step is resolve.
-    const halted = method === 'Utils.Status' ? ((await call(ctx, 'Autopay.Status')) as AutopayStatus).coins.filter((c) => c.state !== 'idle') : [];
-    printDoc(ctx, { ...s, autopay_locked: halted }, (d: typeof s) => [
+    const locked = method === 'Utils.Status' ? ((await call(ctx, 'Autopay.Status')) as AutopayStatus).coins.filter((c) => c.state !== 'idle') : [];
+    printDoc(ctx, { ...s, autopay_locked: locked }, (d: typeof s) => [
       `payouts ${d.enabled ? 'ENABLED' : 'DISABLED'} since ${d.since}`, ...(d.reason ? [`reason: ${d.reason}`] : []), ...(d.fail_stops ? [`fail-stops since start: ${d.fail_stops}`] : []),
-      ...halted.map((c) => `autopay ${c.coin} ${c.state.toUpperCase()}: ${c.reason}`),
+      ...locked.map((c) => `autopay ${c.coin} ${c.state.toUpperCase()}: ${c.reason}`),
     ].join('\n'));
-    return (s.enabled && !halted.length) || method !== 'Utils.Status' ? EXIT.OK : EXIT.PROBLEMS;
+    // A running lock is a run in progress (or one that never finished); only a halt is a problem for sure.
+    return (s.enabled && !locked.some((c) => c.state === 'halted')) || method !== 'Utils.Status' ? EXIT.OK : EXIT.PROBLEMS;
   });
   program.command('enable').description('enable payouts (after the checks are clean)').action(state('Utils.Enable'));
   program.command('disable').description('disable payouts').action(state('Utils.Disable'));
