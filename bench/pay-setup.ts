@@ -102,7 +102,7 @@ export function localPayserv(db: Db, stateDir: string, pki: Pki, log: Logger, dr
   state.enable('bench');
   return {
     db, trust: pki.trust, local: new LocalCheckpointStore(stateDir), signers: { payserv: pki.payserv, admin: pki.admin },
-    drivers, policies: new Map(Object.entries(policies)), state, locks: new Locks(db), log, now: () => new Date(),
+    drivers, policies: new Map(Object.entries(policies)), autopay: new Map(), state, locks: new Locks(db), log, now: () => new Date(),
   };
 }
 

@@ -99,6 +99,17 @@ async function expectBooksBalance(us: readonly User[]): Promise<void> {
   expect(await t.ledger.check('balanceerrors')).toEqual([]);
 }
 
+/** What a run does before a crash: the lock taken, the request made (the debit), Process approving it. */
+async function crashedRunUpToApproval(u: User): Promise<{ id: number }> {
+  await takeLock(t.ps.db, eth.id, 'crashed run', new Date());
+  const wl = (await t.ledger.db.query<{ id: number }>('SELECT id FROM users_userwallets WHERE user_id = $1', [u.id]))[0]!.id;
+  const req = await t.ps.db.transaction((tx) => requestWithdrawal(tx, t.ledger.signers.autopay, {
+    userId: u.id, coinId: eth.id, walletId: wl, address: u.address, amount: amt('2'), fee: eth.withdrawalFee, comment: `${AUTOPAY_COMMENT}crashed run`,
+  }));
+  expect((await processWithdrawal(t.ps, req.id, 'crashed run')).reply).toBe('APPROVED');
+  return req;
+}
+
 describePerDataPath('autopay on anvil', () => {
   it('a pool over many intervals: every balance over its threshold paid exactly once, none under it, the chain equal to the ledger', async () => {
     const us = await users(5001, 10);
@@ -185,13 +196,7 @@ describePerDataPath('autopay on anvil', () => {
   it('a crash after the debit and before the send: the lock stays; resolve credits it back, the next run pays once', async () => {
     const [u] = await users(5401, 1);
     await credit([{ u: u!, amount: amt('2') }]);
-    // What a run does up to the crash: the lock, the request (the debit), Process approving it.
-    await takeLock(t.ps.db, eth.id, 'crashed run', new Date());
-    const wl = (await t.ledger.db.query<{ id: number }>('SELECT id FROM users_userwallets WHERE user_id = $1', [u!.id]))[0]!.id;
-    const req = await t.ps.db.transaction((tx) => requestWithdrawal(tx, t.ledger.signers.autopay, {
-      userId: u!.id, coinId: eth.id, walletId: wl, address: u!.address, amount: amt('2'), fee: eth.withdrawalFee, comment: `${AUTOPAY_COMMENT}crashed run`,
-    }));
-    expect((await processWithdrawal(t.ps, req.id, 'crashed run')).reply).toBe('APPROVED');
+    const req = await crashedRunUpToApproval(u!);
     expect(await available(u!)).toBe(ZERO);
 
     expect((await run('next')).reason).toMatch(/locked since .* by crashed run/);
@@ -216,12 +221,7 @@ describePerDataPath('autopay on anvil', () => {
   it('a crash after the send and before the run recorded it: resolve finds it on chain, records it paid, never pays again', async () => {
     const [u] = await users(5501, 1);
     await credit([{ u: u!, amount: amt('2') }]);
-    await takeLock(t.ps.db, eth.id, 'crashed run', new Date());
-    const wl = (await t.ledger.db.query<{ id: number }>('SELECT id FROM users_userwallets WHERE user_id = $1', [u!.id]))[0]!.id;
-    const req = await t.ps.db.transaction((tx) => requestWithdrawal(tx, t.ledger.signers.autopay, {
-      userId: u!.id, coinId: eth.id, walletId: wl, address: u!.address, amount: amt('2'), fee: eth.withdrawalFee, comment: `${AUTOPAY_COMMENT}crashed run`,
-    }));
-    expect((await processWithdrawal(t.ps, req.id, 'crashed run')).reply).toBe('APPROVED');
+    const req = await crashedRunUpToApproval(u!);
     // Approve signs, writes ahead and broadcasts; the process dies before anything else (the lock is never released).
     expect((await approveWithdrawal(t.ps, req.id, 'crashed run')).reply).toBe('SENDING');
     const early = await resolveCoin(t.ps, 'ETH', 'operator');
@@ -255,6 +255,27 @@ describePerDataPath('autopay on anvil', () => {
     expect((await run('funded')).paid.count).toBe(1);
     await mine(url, CONFIRMATIONS);
     await run('settle');
+    await expectBooksBalance([u!]);
+  });
+
+  it('the hot wallet short, then funded: the next run resends the same request and pays it once, without resolve', async () => {
+    const [u] = await users(5701, 1);
+    await credit([{ u: u!, amount: amt('2') }]);
+    await setBalance(url, driver.address, wei(sub(amt('2'), eth.withdrawalFee)));
+    expect((await run('short')).outcome).toBe('stopped');
+    const [w] = await withdrawalsOf(u!.id);
+    expect(w?.status).toBe('send_retry');
+    // Still short: the next run tries it again and stops again, nothing sent, nothing new requested.
+    expect((await run('still short')).outcome).toBe('stopped');
+    expect(await withdrawalsOf(u!.id)).toHaveLength(1);
+    await setBalance(url, driver.address, 10n ** 20n);
+    const r = await run('funded');
+    expect([r.outcome, r.paid.withdrawals]).toEqual(['done', [w!.id]]);
+    expect(r.paid.sum).toBe('2');
+    await mine(url, CONFIRMATIONS);
+    expect((await run('settle')).confirmed).toEqual([w!.id]);
+    expect(await withdrawalsOf(u!.id)).toHaveLength(1);
+    expect(await minedCount(url, driver.address)).toBe(1);
     await expectBooksBalance([u!]);
   });
 });

@@ -5,11 +5,12 @@
 // know halts the coin and keeps the lock; resolve asks the chain later.
 import { CHECKPOINTS } from '../data/ops/checkpoints.js';
 import { AUTOPAY } from '../data/ops/autopay.js';
-import type { Coin, Signed } from '../ledger/records.js';
-import { formatAmount, fromBaseUnits, parseAmount, sub, sum, type Amount } from '../money/amount.js';
+import type { Coin, Signed, Withdrawal } from '../ledger/records.js';
+import { add, formatAmount, fromBaseUnits, parseAmount, sub, type Amount } from '../money/amount.js';
 import type { PayoutResult } from '../payserv/api.js';
 import type { Payserv } from '../payserv/context.js';
-import { approveWithdrawal, checkWithdrawal, processWithdrawal } from '../payserv/payouts.js';
+import { approveWithdrawal, checkWithdrawal, processWithdrawal, resendWithdrawal } from '../payserv/payouts.js';
+import { getWithdrawalWithHistory } from '../store/reads.js';
 import { toWallet } from '../store/rows.js';
 import { verifyAccount } from '../verify/account.js';
 import { openView, type LedgerView } from '../verify/view.js';
@@ -78,8 +79,7 @@ async function locked(ps: Payserv, view: LedgerView, coin: Signed<Coin>, driver:
     return skip(`node not ready: ${health.ok ? `${peers} peers, fewer than require_peers = ${s.requirePeers}` : health.reason ?? 'unknown'}`);
   }
 
-  await settleInFlight(ps, coin, holder, report);
-  await payOverThreshold(ps, view, coin, s, holder, report, stopping);
+  if (await settleInFlight(ps, coin, holder, report)) await payOverThreshold(ps, view, coin, s, holder, report, stopping);
   if (report.outcome !== 'halted') await releaseLock(ps.db, coin.id, holder, ps.now());
   report.hotWallet = await driver.spendable(ps.db).then((b) => formatAmount(fromBaseUnits(b, coin.decimals)), () => null);
   log.info({ outcome: report.outcome, reason: report.reason, paid: report.paid.count, sum: report.paid.sum, confirmed: report.confirmed.length,
@@ -87,13 +87,47 @@ async function locked(ps: Payserv, view: LedgerView, coin: Signed<Coin>, driver:
   return report;
 }
 
-/** Payments of this coin still in `sending`: Check records the confirmed ones. A failed one is left for resolve (it is debited, never paid twice). */
-async function settleInFlight(ps: Payserv, coin: Signed<Coin>, holder: string, report: RunReport): Promise<void> {
+/**
+ * Before new payees: payments of this coin in `sending` are checked (the confirmed recorded sent), and
+ * autopay's own requests an earlier run left behind (stopped, or the hot wallet short) are driven on:
+ * processing → Process, approved → Approve, send_retry → Resend. A proved failure (send_error) is
+ * left for resolve: debited, never paid twice. False when the run must end here.
+ */
+async function settleInFlight(ps: Payserv, coin: Signed<Coin>, holder: string, report: RunReport): Promise<boolean> {
   for await (const w of openWithdrawals(ps, coin.id)) {
-    if (w.status !== 'sending') continue;
-    const r = await checkWithdrawal(ps, w.id, holder);
-    if (r.reply === 'SENT') report.confirmed.push(w.id);
+    if (w.status === 'sending') {
+      const r = await checkWithdrawal(ps, w.id, holder);
+      if (r.reply === 'SENT') report.confirmed.push(w.id);
+      continue;
+    }
+    const own = ['processing', 'approved', 'send_retry'].includes(w.status) ? await ownRequest(ps, w.id) : null;
+    if (!own) continue;
+    const outcome = await drive(ps, w.id, holder, w.status);
+    if (outcome.kind === 'paid') paidOne(report, w.id, own.amount);
+    else if (outcome.kind === 'skip') report.skipped.push({ userId: 0, reason: `withdrawal ${w.id}: ${outcome.reason}` });
+    else return end(ps, coin, holder, report, w.id, outcome);
   }
+  return true;
+}
+
+/** The request entry (signed by the autopay role, so its comment cannot be forged without a fail-stop) says autopay made it. */
+async function ownRequest(ps: Payserv, id: number): Promise<Withdrawal | null> {
+  const found = await getWithdrawalWithHistory(ps.db, id);
+  return found?.history[0]?.comment.startsWith(AUTOPAY_COMMENT) ? found.withdrawal : null;
+}
+
+function paidOne(report: RunReport, id: number, amount: Amount): void {
+  report.paid.withdrawals.push(id);
+  report.paid.count = report.paid.withdrawals.length;
+  report.paid.sum = formatAmount(add(parseAmount(report.paid.sum), amount));
+}
+
+/** The run ends early: halted (the lock kept) for an unknown outcome, stopped otherwise. */
+async function end(ps: Payserv, coin: Signed<Coin>, holder: string, report: RunReport, id: number, o: Exclude<Outcome, { kind: 'paid' | 'skip' }>): Promise<false> {
+  report.outcome = o.kind === 'halt' ? 'halted' : 'stopped';
+  report.reason = `withdrawal ${id}: ${o.reason}`;
+  if (o.kind === 'halt') await haltLock(ps.db, coin.id, holder, report.reason, id, ps.now());
+  return false;
 }
 
 async function* openWithdrawals(ps: Payserv, coinId: number): AsyncGenerator<{ id: number; status: string }> {
@@ -111,7 +145,6 @@ async function payOverThreshold(ps: Payserv, view: LedgerView, coin: Signed<Coin
   const selection = selectPayees({ coin, threshold: s.threshold, maxPerRun: s.maxPerRun }, candidates);
   report.skipped.push(...skipped, ...selection.skipped);
   report.belowThreshold = below + selection.belowThreshold;
-  const paid: Amount[] = [];
   report.outcome = 'done';
   for (const p of selection.payees) {
     if (stopping()) {
@@ -127,32 +160,29 @@ async function payOverThreshold(ps: Payserv, view: LedgerView, coin: Signed<Coin
       report.skipped.push({ userId: p.userId, reason: 'its wallet changed during the run' });
       continue;
     }
-    const outcome = await drive(ps, w.id, holder);
+    const outcome = await drive(ps, w.id, holder, 'processing');
     if (outcome.kind === 'paid') {
-      paid.push(p.amount);
-      report.paid.withdrawals.push(w.id);
+      paidOne(report, w.id, p.amount);
     } else if (outcome.kind === 'skip') {
       report.skipped.push({ userId: p.userId, reason: `withdrawal ${w.id}: ${outcome.reason}` });
     } else {
-      report.outcome = outcome.kind === 'halt' ? 'halted' : 'stopped';
-      report.reason = `withdrawal ${w.id} of user ${p.userId}: ${outcome.reason}`;
-      if (outcome.kind === 'halt') await haltLock(ps.db, coin.id, holder, report.reason, w.id, ps.now());
+      await end(ps, coin, holder, report, w.id, outcome);
       break;
     }
   }
-  report.paid.count = paid.length;
-  report.paid.sum = formatAmount(sum(paid));
 }
 
 type Outcome = { kind: 'paid' } | { kind: 'skip' | 'stop' | 'halt'; reason: string };
 
-/** Process → Approve, read as open-ethereum-pool's loop would, but by what is known: only an unknown outcome halts. */
-async function drive(ps: Payserv, id: number, holder: string): Promise<Outcome> {
-  const p = await processWithdrawal(ps, id, holder);
-  if (p.reply === 'DECLINED') return { kind: 'skip', reason: `declined: ${p.message ?? ''}` };
-  if (p.reply === 'PENDING') return { kind: 'skip', reason: `waits for a manager (policy): ${p.message ?? 'above the automatic limits'}` };
-  if (p.reply !== 'APPROVED') return stopOrHalt(ps, p);
-  const a = await approveWithdrawal(ps, id, holder);
+/** Process → Approve (or Resend), read as open-ethereum-pool's loop would, but by what is known: only an unknown outcome halts. */
+async function drive(ps: Payserv, id: number, holder: string, from: string): Promise<Outcome> {
+  if (from === 'processing') {
+    const p = await processWithdrawal(ps, id, holder);
+    if (p.reply === 'DECLINED') return { kind: 'skip', reason: `declined: ${p.message ?? ''}` };
+    if (p.reply === 'PENDING') return { kind: 'skip', reason: `waits for a manager (policy): ${p.message ?? 'above the automatic limits'}` };
+    if (p.reply !== 'APPROVED') return stopOrHalt(ps, p);
+  }
+  const a = await (from === 'send_retry' ? resendWithdrawal : approveWithdrawal)(ps, id, holder);
   if (a.reply === 'SENDING') return a.message ? { kind: 'halt', reason: `outcome unknown: ${a.message}` } : { kind: 'paid' };
   if (a.reply === 'SENT') return { kind: 'paid' };
   // Nothing left the hot wallet: the request stays debited, resolve credits it back.
