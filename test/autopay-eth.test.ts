@@ -278,4 +278,19 @@ describePerDataPath('autopay on anvil', () => {
     expect(await minedCount(url, driver.address)).toBe(1);
     await expectBooksBalance([u!]);
   });
+
+  it("resolve leaves the pool's own requests alone: only autopay's are credited back before a send", async () => {
+    const [u] = await users(5801, 1);
+    await credit([{ u: u!, amount: amt('2') }]);
+    const wl = (await t.ledger.db.query<{ id: number }>('SELECT id FROM users_userwallets WHERE user_id = $1', [u!.id]))[0]!.id;
+    const manual = await t.ps.db.transaction((tx) => requestWithdrawal(tx, t.ledger.signers.autopay, {
+      userId: u!.id, coinId: eth.id, walletId: wl, address: u!.address, amount: amt('1'), fee: eth.withdrawalFee, comment: 'from the pool site',
+    }));
+    expect((await processWithdrawal(t.ps, manual.id, 'backend')).reply).toBe('APPROVED');
+    const res = await resolveCoin(t.ps, 'ETH', 'operator');
+    expect(res.resolutions.map((x) => [x.withdrawal, x.decision])).toEqual([[manual.id, 'left']]);
+    expect(res.lines).toEqual(['No pending payments to resolve']);
+    expect((await withdrawalsOf(u!.id)).map((w) => w.status)).toEqual(['approved']);
+    expect(await available(u!)).toBe(amt('1'));
+  });
 });

@@ -16,7 +16,7 @@ import { getWithdrawal, loadCoins } from '../store/reads.js';
 import { autopayLock, LockBusy } from '../payserv/locks.js';
 import { RPC, RpcError } from '../rpc/jsonrpc.js';
 import { unlock } from './lock.js';
-import { AUTOPAY_COMMENT } from './run.js';
+import { AUTOPAY_COMMENT, ownRequest } from './run.js';
 
 export type Decision = 'paid' | 'credited' | 'unknown' | 'left';
 
@@ -94,6 +94,9 @@ async function resolveOne(ps: Payserv, driver: ChainDriver | undefined, id: numb
     if (c.reply === 'SENT' && w) return of(w, 'paid', 'confirmed on chain', c.txHash ?? w.txHash);
     if (c.reply !== 'SEND_ERROR') return w ? of(w, 'unknown', c.message ?? c.reply) : unknown(id, c.message ?? c.reply);
     // Proved failed: now send_error, credited back below.
+  } else if (!['send_retry', 'send_error'].includes(status) && !(await ownRequest(ps, id))) {
+    // A request of the pool's own flow, not yet paid: not autopay's to settle (nor to wait for).
+    return { withdrawal: id, user: 0, address: '', amount: '', decision: 'left', reason: `${status}, not an autopay request`, txHash: null };
   }
   return underGuard(ps, id, UNSENT, caller, (v) => creditBack(ps, driver, v));
 }
@@ -137,7 +140,8 @@ function count(rs: readonly Resolution[]): Record<Decision, number> {
 /** In the manner of the source document ("Will credit back following balances: …", "Credited … back to …", "Payouts unlocked"). */
 function linesOf(r: ResolveReport, tag: string): string[] {
   const lines: string[] = [];
-  if (!r.resolutions.length) lines.push('No pending payments to resolve');
+  // A request of the pool's own flow (not autopay's, not yet sent) is no payment of autopay's: not listed.
+  if (!r.resolutions.some((y) => y.decision !== 'left')) lines.push('No pending payments to resolve');
   for (const x of r.resolutions.filter((y) => y.decision === 'paid')) lines.push(`Paid: withdrawal ${x.withdrawal}, ${x.amount} ${tag} to ${x.address} in ${x.txHash}: recorded sent`);
   const credited = r.resolutions.filter((y) => y.decision === 'credited');
   if (credited.length) {
@@ -145,8 +149,8 @@ function linesOf(r: ResolveReport, tag: string): string[] {
     for (const x of credited) lines.push(`Address: ${x.address}, Amount: ${x.amount} ${tag}, withdrawal ${x.withdrawal}`);
     for (const x of credited) lines.push(`Credited ${x.amount} ${tag} back to ${x.address}`);
   }
-  for (const x of r.resolutions.filter((y) => y.decision === 'unknown' || y.decision === 'left')) {
-    lines.push(`${x.decision === 'unknown' ? 'Unknown' : 'Left alone'}: withdrawal ${x.withdrawal}${x.address ? `, ${x.amount} ${tag} to ${x.address}` : ''}: ${x.reason}`);
+  for (const x of r.resolutions.filter((y) => y.decision === 'unknown')) {
+    lines.push(`Unknown: withdrawal ${x.withdrawal}${x.address ? `, ${x.amount} ${tag} to ${x.address}` : ''}: ${x.reason}`);
   }
   if (r.unlocked) lines.push('Payouts unlocked');
   else if (r.resolutions.some((y) => y.decision === 'unknown')) lines.push(`Payouts of ${tag} stay locked: outcomes above are unknown; run resolve again later`);

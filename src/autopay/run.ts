@@ -40,7 +40,7 @@ export interface RunReport {
   hotWallet: string | null;
 }
 
-const ACCOUNTS_PAGE = 1000;
+const PAGE = 1000;
 
 /** Withdrawals autopay made carry this in their request entry (seq 0, signed by the autopay role): resolve credits back only these before they were sent. */
 export const AUTOPAY_COMMENT = 'autopay ';
@@ -104,14 +104,14 @@ async function settleInFlight(ps: Payserv, coin: Signed<Coin>, holder: string, r
     if (!own) continue;
     const outcome = await drive(ps, w.id, holder, w.status);
     if (outcome.kind === 'paid') paidOne(report, w.id, own.amount);
-    else if (outcome.kind === 'skip') report.skipped.push({ userId: 0, reason: `withdrawal ${w.id}: ${outcome.reason}` });
+    else if (outcome.kind === 'skip') report.skipped.push({ userId: own.userId, reason: `withdrawal ${w.id}: ${outcome.reason}` });
     else return end(ps, coin, holder, report, w.id, outcome);
   }
   return true;
 }
 
 /** The request entry (signed by the autopay role, so its comment cannot be forged without a fail-stop) says autopay made it. */
-async function ownRequest(ps: Payserv, id: number): Promise<Withdrawal | null> {
+export async function ownRequest(ps: Payserv, id: number): Promise<Withdrawal | null> {
   const found = await getWithdrawalWithHistory(ps.db, id);
   return found?.history[0]?.comment.startsWith(AUTOPAY_COMMENT) ? found.withdrawal : null;
 }
@@ -133,9 +133,9 @@ async function end(ps: Payserv, coin: Signed<Coin>, holder: string, report: RunR
 async function* openWithdrawals(ps: Payserv, coinId: number): AsyncGenerator<{ id: number; status: string }> {
   let after = 0;
   for (;;) {
-    const rows = await ps.db.query(AUTOPAY.open, [coinId, after, ACCOUNTS_PAGE]);
+    const rows = await ps.db.query(AUTOPAY.open, [coinId, after, PAGE]);
     yield* rows;
-    if (rows.length < ACCOUNTS_PAGE) return;
+    if (rows.length < PAGE) return;
     after = rows[rows.length - 1]!.id;
   }
 }
@@ -203,7 +203,7 @@ async function gather(ps: Payserv, view: LedgerView, coin: Signed<Coin>, thresho
   let below = 0;
   let after: [number, number] = [0, 0];
   for (;;) {
-    const page = await ps.db.query(CHECKPOINTS.accountsPage, [after[0], after[1], ACCOUNTS_PAGE]);
+    const page = await ps.db.query(CHECKPOINTS.accountsPage, [after[0], after[1], PAGE]);
     for (const { user_id: userId, coin_id: coinId } of page) {
       // The pool's own fee account is not a miner: autopay never pays it.
       if (coinId !== coin.id || userId === coin.feeUserId) continue;
@@ -214,7 +214,7 @@ async function gather(ps: Payserv, view: LedgerView, coin: Signed<Coin>, thresho
       else if (account.open.length) skipped.push({ userId, reason: `withdrawal ${account.open[0]!.id} is still ${account.open[0]!.status}` });
       else candidates.push(await candidate(ps, userId, coin.id, available));
     }
-    if (page.length < ACCOUNTS_PAGE) break;
+    if (page.length < PAGE) break;
     const last = page[page.length - 1]!;
     after = [last.user_id, last.coin_id];
   }
