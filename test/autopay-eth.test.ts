@@ -182,9 +182,17 @@ describePerDataPath('autopay on anvil', () => {
     const again = await run('while halted');
     expect(again.reason).toMatch(/halted since .*outcome unknown.*pscli resolve --coin ETH/);
     await mine(url, CONFIRMATIONS);
+    // Both requests were approved before paying; the run halted on the first: the second never left.
     const res = await resolveCoin(t.ps, 'ETH', 'operator');
-    expect(res.resolutions.map((x) => x.decision)).toEqual(['paid']);
-    expect(res.lines).toEqual([expect.stringMatching(/^Paid: withdrawal \d+, 2(\.0+)? ETH to 0x[0-9a-f]{40} in 0x[0-9a-f]{64}: recorded sent$/), 'Payouts unlocked']);
+    expect(res.resolutions.map((x) => x.decision)).toEqual(['paid', 'credited']);
+    const second = res.resolutions[1]!;
+    expect(res.lines).toEqual([
+      expect.stringMatching(/^Paid: withdrawal \d+, 2 ETH to 0x[0-9a-f]{40} in 0x[0-9a-f]{64}: recorded sent$/),
+      'Will credit back following balances:',
+      `Address: ${second.address}, Amount: 2 ETH, withdrawal ${second.withdrawal}`,
+      `Credited 2 ETH back to ${second.address}`,
+      'Payouts unlocked',
+    ]);
     // The other user is paid by the next run; the first is not paid again.
     const next = await run('after resolve');
     expect(next.paid.count).toBe(1);

@@ -9,7 +9,7 @@ import type { Coin, Signed, Withdrawal } from '../ledger/records.js';
 import { add, formatAmount, fromBaseUnits, parseAmount, sub, type Amount } from '../money/amount.js';
 import type { PayoutResult } from '../payserv/api.js';
 import type { Payserv } from '../payserv/context.js';
-import { approveWithdrawal, checkWithdrawal, processWithdrawal, resendWithdrawal } from '../payserv/payouts.js';
+import { checkWithdrawal, payTogether, processWithdrawal } from '../payserv/payouts.js';
 import { getWithdrawalWithHistory } from '../store/reads.js';
 import { toWallet } from '../store/rows.js';
 import { verifyAccount } from '../verify/account.js';
@@ -79,7 +79,7 @@ async function locked(ps: Payserv, view: LedgerView, coin: Signed<Coin>, driver:
     return skip(`node not ready: ${health.ok ? `${peers} peers, fewer than require_peers = ${s.requirePeers}` : health.reason ?? 'unknown'}`);
   }
 
-  if (await settleInFlight(ps, coin, holder, report)) await payOverThreshold(ps, view, coin, s, holder, report, stopping);
+  if (await settleInFlight(ps, driver, coin, holder, report)) await payOverThreshold(ps, view, driver, coin, s, holder, report, stopping);
   if (report.outcome !== 'halted') await releaseLock(ps.db, coin.id, holder, ps.now());
   report.hotWallet = await driver.spendable(ps.db).then((b) => formatAmount(fromBaseUnits(b, coin.decimals)), () => null);
   log.info({ outcome: report.outcome, reason: report.reason, paid: report.paid.count, sum: report.paid.sum, confirmed: report.confirmed.length,
@@ -90,10 +90,11 @@ async function locked(ps: Payserv, view: LedgerView, coin: Signed<Coin>, driver:
 /**
  * Before new payees: payments of this coin in `sending` are checked (the confirmed recorded sent), and
  * autopay's own requests an earlier run left behind (stopped, or the hot wallet short) are driven on:
- * processing → Process, approved → Approve, send_retry → Resend. A proved failure (send_error) is
- * left for resolve: debited, never paid twice. False when the run must end here.
+ * processing → Process, then approved and send_retry paid. A proved failure (send_error) is left for
+ * resolve: debited, never paid twice. False when the run must end here.
  */
-async function settleInFlight(ps: Payserv, coin: Signed<Coin>, holder: string, report: RunReport): Promise<boolean> {
+async function settleInFlight(ps: Payserv, driver: ChainDriver, coin: Signed<Coin>, holder: string, report: RunReport): Promise<boolean> {
+  const due: Due[] = [];
   for await (const w of openWithdrawals(ps, coin.id)) {
     if (w.status === 'sending') {
       const r = await checkWithdrawal(ps, w.id, holder);
@@ -102,12 +103,13 @@ async function settleInFlight(ps: Payserv, coin: Signed<Coin>, holder: string, r
     }
     const own = ['processing', 'approved', 'send_retry'].includes(w.status) ? await ownRequest(ps, w.id) : null;
     if (!own) continue;
-    const outcome = await drive(ps, w.id, holder, w.status);
-    if (outcome.kind === 'paid') paidOne(report, w.id, own.amount);
-    else if (outcome.kind === 'skip') report.skipped.push({ userId: own.userId, reason: `withdrawal ${w.id}: ${outcome.reason}` });
-    else return end(ps, coin, holder, report, w.id, outcome);
+    const d = { id: w.id, userId: own.userId, amount: own.amount };
+    const o = w.status === 'processing' ? await approveByPolicy(ps, w.id, holder) : null;
+    if (!o) due.push(d);
+    else if (o.kind === 'skip') report.skipped.push({ userId: d.userId, reason: `withdrawal ${d.id}: ${o.reason}` });
+    else return end(ps, coin, holder, report, d.id, o);
   }
-  return true;
+  return payDue(ps, driver, coin, holder, report, due);
 }
 
 /** The request entry (signed by the autopay role, so its comment cannot be forged without a fail-stop) says autopay made it. */
@@ -140,12 +142,13 @@ async function* openWithdrawals(ps: Payserv, coinId: number): AsyncGenerator<{ i
   }
 }
 
-async function payOverThreshold(ps: Payserv, view: LedgerView, coin: Signed<Coin>, s: AutopaySettings, holder: string, report: RunReport, stopping: () => boolean): Promise<void> {
+async function payOverThreshold(ps: Payserv, view: LedgerView, driver: ChainDriver, coin: Signed<Coin>, s: AutopaySettings, holder: string, report: RunReport, stopping: () => boolean): Promise<void> {
   const { candidates, skipped, below } = await gather(ps, view, coin, s.threshold);
   const selection = selectPayees({ coin, threshold: s.threshold, maxPerRun: s.maxPerRun }, candidates);
   report.skipped.push(...skipped, ...selection.skipped);
   report.belowThreshold = below + selection.belowThreshold;
   report.outcome = 'done';
+  const due: Due[] = [];
   for (const p of selection.payees) {
     if (stopping()) {
       Object.assign(report, { outcome: 'stopped', reason: 'payserv is stopping: the rest wait for the next run' });
@@ -160,29 +163,55 @@ async function payOverThreshold(ps: Payserv, view: LedgerView, coin: Signed<Coin
       report.skipped.push({ userId: p.userId, reason: 'its wallet changed during the run' });
       continue;
     }
-    const outcome = await drive(ps, w.id, holder, 'processing');
-    if (outcome.kind === 'paid') {
-      paidOne(report, w.id, p.amount);
-    } else if (outcome.kind === 'skip') {
-      report.skipped.push({ userId: p.userId, reason: `withdrawal ${w.id}: ${outcome.reason}` });
-    } else {
-      await end(ps, coin, holder, report, w.id, outcome);
-      break;
-    }
+    const o = await approveByPolicy(ps, w.id, holder);
+    if (!o) due.push({ id: w.id, userId: p.userId, amount: p.amount });
+    else if (o.kind === 'skip') report.skipped.push({ userId: p.userId, reason: `withdrawal ${w.id}: ${o.reason}` });
+    else return void (await end(ps, coin, holder, report, w.id, o));
   }
+  await payDue(ps, driver, coin, holder, report, due);
+}
+
+/** A request of this run, approved and waiting to be paid. */
+interface Due {
+  id: number;
+  userId: number;
+  amount: Amount;
 }
 
 type Outcome = { kind: 'paid' } | { kind: 'skip' | 'stop' | 'halt'; reason: string };
 
-/** Process → Approve (or Resend), read as open-ethereum-pool's loop would, but by what is known: only an unknown outcome halts. */
-async function drive(ps: Payserv, id: number, holder: string, from: string): Promise<Outcome> {
-  if (from === 'processing') {
-    const p = await processWithdrawal(ps, id, holder);
-    if (p.reply === 'DECLINED') return { kind: 'skip', reason: `declined: ${p.message ?? ''}` };
-    if (p.reply === 'PENDING') return { kind: 'skip', reason: `waits for a manager (policy): ${p.message ?? 'above the automatic limits'}` };
-    if (p.reply !== 'APPROVED') return stopOrHalt(ps, p);
+/** Process: null when it approved the request; otherwise what the run makes of it (a decline or a policy wait is a skip). */
+async function approveByPolicy(ps: Payserv, id: number, holder: string): Promise<Exclude<Outcome, { kind: 'paid' }> | null> {
+  const p = await processWithdrawal(ps, id, holder);
+  if (p.reply === 'APPROVED') return null;
+  if (p.reply === 'DECLINED') return { kind: 'skip', reason: `declined: ${p.message ?? ''}` };
+  if (p.reply === 'PENDING') return { kind: 'skip', reason: `waits for a manager (policy): ${p.message ?? 'above the automatic limits'}` };
+  return stopOrHalt(ps, p);
+}
+
+/**
+ * Pays the approved requests in as few transactions as the chain allows (Zcash: one batch; Ethereum:
+ * one each), batch after batch; the first batch with an outcome the run cannot know halts it there.
+ */
+async function payDue(ps: Payserv, driver: ChainDriver, coin: Signed<Coin>, holder: string, report: RunReport, due: readonly Due[]): Promise<boolean> {
+  for (let i = 0; i < due.length; i += driver.maxOutputs) {
+    const chunk = due.slice(i, i + driver.maxOutputs);
+    const results = await payTogether(ps, driver, chunk.map((d) => d.id), holder);
+    let last: { d: Due; o: Exclude<Outcome, { kind: 'paid' | 'skip' }> } | null = null;
+    for (const d of chunk) {
+      const o = outcomeOf(ps, results.find((r) => r.id === d.id));
+      if (o.kind === 'paid') paidOne(report, d.id, d.amount);
+      else if (o.kind === 'skip') report.skipped.push({ userId: d.userId, reason: `withdrawal ${d.id}: ${o.reason}` });
+      else if (!last || o.kind === 'halt') last = { d, o };
+    }
+    if (last) return end(ps, coin, holder, report, last.d.id, last.o);
   }
-  const a = await (from === 'send_retry' ? resendWithdrawal : approveWithdrawal)(ps, id, holder);
+  return true;
+}
+
+/** A payment's reply, read as open-ethereum-pool's loop would, but by what is known: only an unknown outcome halts. */
+function outcomeOf(ps: Payserv, a: PayoutResult | undefined): Outcome {
+  if (!a) return { kind: 'stop', reason: 'no reply for it' };
   if (a.reply === 'SENDING') return a.message ? { kind: 'halt', reason: `outcome unknown: ${a.message}` } : { kind: 'paid' };
   if (a.reply === 'SENT') return { kind: 'paid' };
   // Nothing left the hot wallet: the request stays debited, resolve credits it back.
@@ -191,7 +220,7 @@ async function drive(ps: Payserv, id: number, holder: string, from: string): Pro
   return stopOrHalt(ps, a);
 }
 
-function stopOrHalt(ps: Payserv, r: PayoutResult): Outcome {
+function stopOrHalt(ps: Payserv, r: PayoutResult): Exclude<Outcome, { kind: 'paid' }> {
   // A fail-stop disables payouts: the coin halts too, so enabling payserv does not resume autopay unseen.
   return ps.state.enabled ? { kind: 'stop', reason: `${r.reply}: ${r.message ?? ''}` } : { kind: 'halt', reason: `payserv stopped: ${r.message ?? ''}` };
 }

@@ -1,4 +1,5 @@
 import { validateAddress } from '../chains/address.js';
+import type { ChainDriver } from '../chains/driver.js';
 import { PAYOUTS } from '../data/ops/payouts.js';
 import { encodeWallet } from '../ledger/encoding.js';
 import { problem, type Problem } from '../ledger/problem.js';
@@ -109,17 +110,13 @@ export interface SendCoinResult {
 const SEND_COIN_MAX = 2000;
 
 /** Every approved or retrying withdrawal of a coin, paid in as few transactions as its driver allows. */
-export async function sendCoin(ps: Payserv, tag: string, caller: string): Promise<SendCoinResult> {
-  const coinTag = tag.toUpperCase();
-  const fail = (message: string): SendCoinResult => ({ reply: 'ERROR', coin: coinTag, results: [], message });
-  if (!ps.state.enabled) return fail(`payouts are disabled: ${ps.state.status().reason}`);
-  const [coin] = await ps.db.query(PAYOUTS.coinId, [coinTag]);
-  if (!coin) return fail(`unknown coin ${tag}`);
-  const driver = ps.drivers.get(coinTag);
-  if (!driver) return fail(`coin ${coinTag} has no chain driver: it is paid by an operator, then marked sent with Send`);
-  const ids = (await ps.db.query(PAYOUTS.toSend, [coin.id, SEND_COIN_MAX])).map((r) => r.id);
+/**
+ * Pays the given approved (or retrying) withdrawals of one coin in as few transactions as its chain
+ * allows, each verified under its lock; one result per id (busy ones refused). SendCoin and autopay.
+ */
+export async function payTogether(ps: Payserv, driver: ChainDriver, ids: readonly number[], caller: string): Promise<PayoutResult[]> {
   const results: PayoutResult[] = [];
-  await withFreeLocks(ps, ids, `SendCoin by ${caller}`, async (held) => {
+  await withFreeLocks(ps, ids, caller, async (held) => {
     const batch: Verified[] = [];
     for (const id of held) {
       const v = await verifyHeld(ps, 'SendCoin', id, ['approved', 'send_retry']);
@@ -129,9 +126,21 @@ export async function sendCoin(ps: Payserv, tag: string, caller: string): Promis
     }
     if (batch.length) results.push(...(await payWithdrawals(ps, driver, batch, caller)));
   });
-  const busy = ids.filter((id) => !results.some((r) => r.id === id));
   const why = (id: number) => (ps.state.enabled ? `withdrawal ${id} is being handled by another call; try again` : `payouts are disabled: ${ps.state.status().reason}`);
-  for (const id of busy) results.push(refused(id, null, why(id)));
+  for (const id of ids.filter((x) => !results.some((r) => r.id === x))) results.push(refused(id, null, why(id)));
+  return results;
+}
+
+export async function sendCoin(ps: Payserv, tag: string, caller: string): Promise<SendCoinResult> {
+  const coinTag = tag.toUpperCase();
+  const fail = (message: string): SendCoinResult => ({ reply: 'ERROR', coin: coinTag, results: [], message });
+  if (!ps.state.enabled) return fail(`payouts are disabled: ${ps.state.status().reason}`);
+  const [coin] = await ps.db.query(PAYOUTS.coinId, [coinTag]);
+  if (!coin) return fail(`unknown coin ${tag}`);
+  const driver = ps.drivers.get(coinTag);
+  if (!driver) return fail(`coin ${coinTag} has no chain driver: it is paid by an operator, then marked sent with Send`);
+  const ids = (await ps.db.query(PAYOUTS.toSend, [coin.id, SEND_COIN_MAX])).map((r) => r.id);
+  const results = await payTogether(ps, driver, ids, `SendCoin by ${caller}`);
   const sending = results.filter((r) => r.reply === 'SENDING').length;
   return { reply: results.some((r) => r.reply === 'ERROR') && sending === 0 ? 'ERROR' : sending ? 'SENDING' : 'SEND_RETRY', coin: coinTag, results,
     message: `${sending} of ${ids.length} withdrawals sent` };
