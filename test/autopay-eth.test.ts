@@ -301,4 +301,21 @@ describePerDataPath('autopay on anvil', () => {
     expect((await withdrawalsOf(u!.id)).map((w) => w.status)).toEqual(['approved']);
     expect(await available(u!)).toBe(amt('1'));
   });
+
+  it('a forged balance: the account does not verify, payserv fails-stop, the coin halts, nothing is requested or paid', async () => {
+    const us = await users(5901, 2);
+    await credit(us.map((u) => ({ u, amount: amt('0.3') })));
+    // The attacker raises one credit past the threshold in the database.
+    await t.ledger.db.exec(`ALTER TABLE finances_user_balance_transaction DISABLE TRIGGER USER;
+      UPDATE finances_user_balance_transaction SET amount = amount + 5 WHERE user_id = ${us[0]!.id};
+      ALTER TABLE finances_user_balance_transaction ENABLE TRIGGER USER;`);
+    const r = await run('forged');
+    expect(r.outcome).toBe('halted');
+    expect(r.reason).toMatch(new RegExp(`the account of user ${us[0]!.id} does not verify`));
+    expect(t.ps.state.enabled).toBe(false);
+    expect(t.alerts.map((a) => a.kind)).toContain('fail_stop');
+    expect((await lockRow())?.state).toBe('halted');
+    for (const u of us) expect(await withdrawalsOf(u.id)).toEqual([]);
+    expect(await minedCount(url, driver.address)).toBe(0);
+  });
 });

@@ -5,6 +5,7 @@
 // know halts the coin and keeps the lock; resolve asks the chain later.
 import { CHECKPOINTS } from '../data/ops/checkpoints.js';
 import { AUTOPAY } from '../data/ops/autopay.js';
+import { formatProblem, type Problem } from '../ledger/problem.js';
 import type { Coin, Signed, Withdrawal } from '../ledger/records.js';
 import { add, formatAmount, fromBaseUnits, parseAmount, sub, type Amount } from '../money/amount.js';
 import type { PayoutResult } from '../payserv/api.js';
@@ -143,7 +144,14 @@ async function* openWithdrawals(ps: Payserv, coinId: number): AsyncGenerator<{ i
 }
 
 async function payOverThreshold(ps: Payserv, view: LedgerView, driver: ChainDriver, coin: Signed<Coin>, s: AutopaySettings, holder: string, report: RunReport, stopping: () => boolean): Promise<void> {
-  const { candidates, skipped, below } = await gather(ps, view, coin, s.threshold);
+  const { candidates, skipped, below, tampered } = await gather(ps, view, coin, s.threshold);
+  if (tampered) {
+    const why = `the account of user ${tampered.userId} does not verify: ${formatProblem(tampered.problems[0]!)}`;
+    await ps.state.failStop(`autopay ${coin.tag}: ${why}`, { user: tampered.userId, coin: coin.tag, problems: tampered.problems.slice(0, 50).map(formatProblem) });
+    Object.assign(report, { outcome: 'halted', reason: why });
+    await haltLock(ps.db, coin.id, holder, why, null, ps.now());
+    return;
+  }
   const selection = selectPayees({ coin, threshold: s.threshold, maxPerRun: s.maxPerRun }, candidates);
   report.skipped.push(...skipped, ...selection.skipped);
   report.belowThreshold = below + selection.belowThreshold;
@@ -226,7 +234,15 @@ function stopOrHalt(ps: Payserv, r: PayoutResult): Exclude<Outcome, { kind: 'pai
 }
 
 /** Every account of the coin, verified; those not over the coin's threshold are only counted. */
-async function gather(ps: Payserv, view: LedgerView, coin: Signed<Coin>, threshold: Amount): Promise<{ candidates: Candidate[]; skipped: Skipped[]; below: number }> {
+interface Gathered {
+  candidates: Candidate[];
+  skipped: Skipped[];
+  below: number;
+  /** An account that does not verify: tampering, so payserv fails-stop (as Process would) and nothing is paid. */
+  tampered: { userId: number; problems: Problem[] } | null;
+}
+
+async function gather(ps: Payserv, view: LedgerView, coin: Signed<Coin>, threshold: Amount): Promise<Gathered> {
   const candidates: Candidate[] = [];
   const skipped: Skipped[] = [];
   let below = 0;
@@ -238,8 +254,8 @@ async function gather(ps: Payserv, view: LedgerView, coin: Signed<Coin>, thresho
       if (coinId !== coin.id || userId === coin.feeUserId) continue;
       const account = await verifyAccount(view, userId, coin.id, 'incremental');
       const available = sub(account.creditTotal, account.debitTotal);
-      if (account.problems.length) skipped.push({ userId, reason: `account does not verify: ${account.problems[0]?.detail ?? 'problems'}` });
-      else if (available < threshold) below++;
+      if (account.problems.length) return { candidates, skipped, below, tampered: { userId, problems: account.problems } };
+      if (available < threshold) below++;
       else if (account.open.length) skipped.push({ userId, reason: `withdrawal ${account.open[0]!.id} is still ${account.open[0]!.status}` });
       else candidates.push(await candidate(ps, userId, coin.id, available));
     }
@@ -247,7 +263,7 @@ async function gather(ps: Payserv, view: LedgerView, coin: Signed<Coin>, thresho
     const last = page[page.length - 1]!;
     after = [last.user_id, last.coin_id];
   }
-  return { candidates, skipped, below };
+  return { candidates, skipped, below, tampered: null };
 }
 
 async function candidate(ps: Payserv, userId: number, coinId: number, available: Amount): Promise<Candidate> {
