@@ -3,11 +3,10 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadConfig, type Config } from '../src/config/load.js';
 import { CATALOG_DIGEST } from '../src/data/catalog.js';
 import { DBGW_VERSION } from '../src/dbgw/api.js';
 import { DbgwVersionError, openDbgw, versionMismatch } from '../src/dbgw/client.js';
-import { startDbgw, type RunningDbgw } from '../src/dbgw/service.js';
+import type { RunningDbgw } from '../src/dbgw/service.js';
 import { migrate } from '../src/db/migrate.js';
 import { openPostgres } from '../src/db/postgres.js';
 import { createLogger } from '../src/log/index.js';
@@ -17,6 +16,7 @@ import { RpcClient, RpcTransportError } from '../src/rpc/client.js';
 import { RPC, RpcError } from '../src/rpc/jsonrpc.js';
 import { startRpcServer } from '../src/rpc/server.js';
 import { backend, describeOncePerSuite } from './support/backend.js';
+import { startTestDbgw } from './support/dbgw.js';
 import { createPgDatabase } from './support/db.js';
 import { spawnNode, tlsOf } from './support/spawn.js';
 import { tmpStateDir } from './support/tmp.js';
@@ -32,12 +32,15 @@ async function migratedDatabase(): Promise<string> {
   return t.url;
 }
 
-async function dbgwIn(stateDir: string, url?: string): Promise<RunningDbgw> {
-  const config: Config<'dbgw'> = await loadConfig('dbgw', undefined, { stateDir, env: url ? { DATABASE_URL: url } : {} });
-  config.rpc.port = 0;
-  const d = await startDbgw(config, createLogger('dbgw', 'silent'));
-  return d;
+/** A state directory with a fresh PKI (dbgw's, payserv's and pscli's TLS pairs). */
+async function pkiDir(): Promise<string> {
+  const stateDir = await tmpStateDir();
+  await initPki(stateDir, { rootDays: 30, leafDays: 30 });
+  return stateDir;
 }
+
+/** A dbgw on a free port; with `url`, connected from the start by its own [database] url. */
+const dbgwIn = (stateDir: string, url?: string): Promise<RunningDbgw> => startTestDbgw(stateDir, (c) => void (url && (c.database.url = url)));
 
 const client = (stateDir: string, identity: TlsIdentity, port: number) =>
   new RpcClient({ host: '127.0.0.1', port, tls: tlsOf(stateDir, identity), timeoutMs: 30_000, serverIdentity: 'dbgw' });
@@ -50,8 +53,7 @@ async function rpcError(p: Promise<unknown>): Promise<RpcError> {
 
 describePg('dbgw', () => {
   it('answers only its version and status until payserv hands over the database; then it is connected', async () => {
-    const stateDir = await tmpStateDir();
-    await initPki(stateDir, { rootDays: 30, leafDays: 30 });
+    const stateDir = await pkiDir();
     const url = await migratedDatabase();
     const d = await dbgwIn(stateDir);
     const payserv = client(stateDir, 'payserv', d.server.port);
@@ -92,8 +94,7 @@ describePg('dbgw', () => {
   }, 60_000);
 
   it('refuses a database whose schema is not current', async () => {
-    const stateDir = await tmpStateDir();
-    await initPki(stateDir, { rootDays: 30, leafDays: 30 });
+    const stateDir = await pkiDir();
     const empty = await createPgDatabase();
     const d = await dbgwIn(stateDir);
     const payserv = client(stateDir, 'payserv', d.server.port);
@@ -107,8 +108,7 @@ describePg('dbgw', () => {
   }, 60_000);
 
   it('is connected from the start when its own configuration names the database', async () => {
-    const stateDir = await tmpStateDir();
-    await initPki(stateDir, { rootDays: 30, leafDays: 30 });
+    const stateDir = await pkiDir();
     const d = await dbgwIn(stateDir, await migratedDatabase());
     try {
       expect(d.database()).toMatch(/^postgres/);
@@ -118,10 +118,8 @@ describePg('dbgw', () => {
   }, 60_000);
 
   it('refuses a client without a certificate of the project', async () => {
-    const stateDir = await tmpStateDir();
-    const other = await tmpStateDir();
-    await initPki(stateDir, { rootDays: 30, leafDays: 30 });
-    await initPki(other, { rootDays: 30, leafDays: 30 });
+    const stateDir = await pkiDir();
+    const other = await pkiDir();
     const d = await dbgwIn(stateDir);
     try {
       // Another CA's payserv certificate (the same names): the handshake fails, nothing runs.
@@ -147,8 +145,7 @@ describeOncePerSuite('the dbgw version handshake', () => {
   });
 
   it('refuses a gateway answering another version, and accepts dbgw itself', async () => {
-    const stateDir = await tmpStateDir();
-    await initPki(stateDir, { rootDays: 30, leafDays: 30 });
+    const stateDir = await pkiDir();
     // A server with dbgw's certificate that claims another release, then other operations under ours.
     let claim: Record<string, unknown> = { ...DBGW_VERSION, version: '0.0.1' };
     const impostor = await startRpcServer({
@@ -176,8 +173,7 @@ describeOncePerSuite('the dbgw version handshake', () => {
   }, 60_000);
 
   it('dbgw runs as a process: listening line, SIGTERM exits 0', async () => {
-    const stateDir = await tmpStateDir();
-    await initPki(stateDir, { rootDays: 30, leafDays: 30 });
+    const stateDir = await pkiDir();
     const child = spawnNode(['bin/dbgw.mjs', '--config', join(stateDir, 'none.toml')], { PAYSERV_STATE_DIR: stateDir });
     await expect(child.waitExit(30_000)).resolves.toBe(2); // a named config file must exist
     writeFileSync(join(stateDir, 'dbgw.toml'), '[rpc]\nport = 0\n');

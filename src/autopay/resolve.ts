@@ -3,7 +3,6 @@
 // for it, or the chain proved every one failed) → credited back with a reversal row. Otherwise it is
 // left alone with the reason. The coin is unlocked only when nothing is left unknown.
 import type { ChainDriver } from '../chains/driver.js';
-import { AUTOPAY } from '../data/ops/autopay.js';
 import type { Withdrawal, WithdrawalStatus } from '../ledger/records.js';
 import { formatAmount } from '../money/amount.js';
 import { paymentsOf } from '../payments/attempts.js';
@@ -16,7 +15,7 @@ import { getWithdrawal, loadCoins } from '../store/reads.js';
 import { autopayLock, LockBusy } from '../payserv/locks.js';
 import { RPC, RpcError } from '../rpc/jsonrpc.js';
 import { unlock } from './lock.js';
-import { AUTOPAY_COMMENT, ownRequest } from './run.js';
+import { AUTOPAY_COMMENT, openWithdrawals, ownRequest } from './run.js';
 
 export type Decision = 'paid' | 'credited' | 'unknown' | 'left';
 
@@ -41,8 +40,6 @@ export interface ResolveReport {
   lines: string[];
 }
 
-const PAGE = 1000;
-
 /** Under the coin's autopay lock: a run in progress (in any payserv process on this database) is never resolved under its feet. */
 export async function resolveCoin(ps: Payserv, tag: string, caller: string): Promise<ResolveReport> {
   try {
@@ -58,13 +55,7 @@ async function resolveLocked(ps: Payserv, tag: string, caller: string): Promise<
   if (!coin) throw new RpcError(RPC.INVALID_PARAMS, `unknown coin ${JSON.stringify(tag)}`);
   const driver = ps.drivers.get(tag);
   const report: ResolveReport = { coin: tag, resolutions: [], unlocked: false, wasLocked: null, lines: [] };
-  let after = 0;
-  for (;;) {
-    const page = await ps.db.query(AUTOPAY.open, [coin.id, after, PAGE]);
-    for (const w of page) report.resolutions.push(await resolveOne(ps, driver, w.id, w.status, caller));
-    if (page.length < PAGE) break;
-    after = page[page.length - 1]!.id;
-  }
+  for await (const w of openWithdrawals(ps, coin.id)) report.resolutions.push(await resolveOne(ps, driver, w.id, w.status, caller));
   const unknown = report.resolutions.filter((r) => r.decision === 'unknown');
   if (!unknown.length) report.wasLocked = await unlock(ps.db, coin.id, ps.now());
   report.unlocked = !unknown.length && report.wasLocked !== null;

@@ -3,7 +3,6 @@
 // a withdrawal request signed by the autopay role, driven through Process → Approve under the same
 // rules as a manual one (Approve writes the payment ahead, then broadcasts). An outcome this run cannot
 // know halts the coin and keeps the lock; resolve asks the chain later.
-import { CHECKPOINTS } from '../data/ops/checkpoints.js';
 import { AUTOPAY } from '../data/ops/autopay.js';
 import { formatProblem, type Problem } from '../ledger/problem.js';
 import type { Coin, Signed, Withdrawal } from '../ledger/records.js';
@@ -11,7 +10,8 @@ import { add, formatAmount, fromBaseUnits, parseAmount, sub, type Amount } from 
 import type { PayoutResult } from '../payserv/api.js';
 import type { Payserv } from '../payserv/context.js';
 import { checkWithdrawal, payTogether, processWithdrawal } from '../payserv/payouts.js';
-import { getWithdrawalWithHistory } from '../store/reads.js';
+import { getWithdrawalWithHistory, streamAccounts } from '../store/reads.js';
+import { streamPages } from '../data/stream.js';
 import { toWallet } from '../store/rows.js';
 import { verifyAccount } from '../verify/account.js';
 import { openView, type LedgerView } from '../verify/view.js';
@@ -133,14 +133,9 @@ async function end(ps: Payserv, coin: Signed<Coin>, holder: string, report: RunR
   return false;
 }
 
-async function* openWithdrawals(ps: Payserv, coinId: number): AsyncGenerator<{ id: number; status: string }> {
-  let after = 0;
-  for (;;) {
-    const rows = await ps.db.query(AUTOPAY.open, [coinId, after, PAGE]);
-    yield* rows;
-    if (rows.length < PAGE) return;
-    after = rows[rows.length - 1]!.id;
-  }
+/** The coin's withdrawals not yet final, oldest first, a page at a time: the pending log runs and resolve walk. */
+export function openWithdrawals(ps: Payserv, coinId: number): AsyncGenerator<{ id: number; status: string }> {
+  return streamPages(ps.db, (after: number | null, limit) => ({ op: AUTOPAY.open, params: [coinId, after ?? 0, limit] }), (r) => r.id, PAGE);
 }
 
 async function payOverThreshold(ps: Payserv, view: LedgerView, driver: ChainDriver, coin: Signed<Coin>, s: AutopaySettings, holder: string, report: RunReport, stopping: () => boolean): Promise<void> {
@@ -246,22 +241,15 @@ async function gather(ps: Payserv, view: LedgerView, coin: Signed<Coin>, thresho
   const candidates: Candidate[] = [];
   const skipped: Skipped[] = [];
   let below = 0;
-  let after: [number, number] = [0, 0];
-  for (;;) {
-    const page = await ps.db.query(CHECKPOINTS.accountsPage, [after[0], after[1], PAGE]);
-    for (const { user_id: userId, coin_id: coinId } of page) {
-      // The pool's own fee account is not a miner: autopay never pays it.
-      if (coinId !== coin.id || userId === coin.feeUserId) continue;
-      const account = await verifyAccount(view, userId, coin.id, 'incremental');
-      const available = sub(account.creditTotal, account.debitTotal);
-      if (account.problems.length) return { candidates, skipped, below, tampered: { userId, problems: account.problems } };
-      if (available < threshold) below++;
-      else if (account.open.length) skipped.push({ userId, reason: `withdrawal ${account.open[0]!.id} is still ${account.open[0]!.status}` });
-      else candidates.push(await candidate(ps, userId, coin.id, available));
-    }
-    if (page.length < PAGE) break;
-    const last = page[page.length - 1]!;
-    after = [last.user_id, last.coin_id];
+  for await (const { user_id: userId, coin_id: coinId } of streamAccounts(ps.db, PAGE)) {
+    // The pool's own fee account is not a miner: autopay never pays it.
+    if (coinId !== coin.id || userId === coin.feeUserId) continue;
+    const account = await verifyAccount(view, userId, coin.id, 'incremental');
+    const available = sub(account.creditTotal, account.debitTotal);
+    if (account.problems.length) return { candidates, skipped, below, tampered: { userId, problems: account.problems } };
+    if (available < threshold) below++;
+    else if (account.open.length) skipped.push({ userId, reason: `withdrawal ${account.open[0]!.id} is still ${account.open[0]!.status}` });
+    else candidates.push(await candidate(ps, userId, coin.id, available));
   }
   return { candidates, skipped, below, tampered: null };
 }

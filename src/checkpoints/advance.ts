@@ -4,11 +4,11 @@ import { stateOf } from '../ledger/account.js';
 import { encodeCoinCheckpoint, encodeUserCheckpoint } from '../ledger/encoding.js';
 import { poolStateOf } from '../ledger/pool.js';
 import { formatProblem, type Problem } from '../ledger/problem.js';
-import { streamPages } from '../data/stream.js';
 import type { CoinCheckpoint, Signed, UserCheckpoint } from '../ledger/records.js';
 import { CHECKPOINT_SIGNER } from '../ledger/roles.js';
 import { formatAmount } from '../money/amount.js';
 import type { Signer } from '../pki/signer.js';
+import { streamAccounts } from '../store/reads.js';
 import { verifyAccount } from '../verify/account.js';
 import { verifyPool } from '../verify/pool.js';
 import type { LedgerView } from '../verify/view.js';
@@ -103,11 +103,7 @@ export async function advanceAll(db: Data, view: LedgerView, payserv: Signer): P
     if (!r.ok) throw fail(`coin ${coinId}`, r.problems);
   }
   let n = 0;
-  const accounts = streamPages<{ user_id: number; coin_id: number }, { user: number; coin: number }>(db, (after, limit) => ({
-    op: CHECKPOINTS.accountsPage,
-    params: [after?.user ?? -1, after?.coin ?? -1, limit],
-  }), (r) => ({ user: r.user_id, coin: r.coin_id }), ACCOUNTS_PAGE);
-  for await (const a of accounts) {
+  for await (const a of streamAccounts(db, ACCOUNTS_PAGE)) {
     const r = await advanceUserCheckpoint(db, view, payserv, a.user_id, a.coin_id);
     if (!r.ok) throw fail(`user ${a.user_id} coin ${a.coin_id}`, r.problems);
     n++;

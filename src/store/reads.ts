@@ -1,6 +1,7 @@
 import type { Row } from '../db/db.js';
 import type { DataTx } from '../data/data.js';
 import type { Op } from '../data/op.js';
+import { CHECKPOINTS } from '../data/ops/checkpoints.js';
 import { LEDGER } from '../data/ops/ledger.js';
 import { streamPages } from '../data/stream.js';
 import type { CertRow } from '../ledger/certbook.js';
@@ -181,4 +182,12 @@ export async function getCoinCheckpoint(db: DataTx, coinId: number): Promise<Sig
 export async function lastCreditOf(db: DataTx, userId: number, coinId: number): Promise<{ id: number; end: Amount } | null> {
   const [r] = await db.query(LEDGER.lastCredit, [userId, coinId]);
   return r ? { id: r.id, end: (parseAmount(r.balance_before) + parseAmount(r.amount)) as Amount } : null;
+}
+
+/** Every (user, coin) with a credit or a withdrawal, in (user, coin) order, a page at a time. */
+export function streamAccounts(db: DataTx, pageSize = 1000): AsyncGenerator<{ user_id: number; coin_id: number }> {
+  return streamPages<{ user_id: number; coin_id: number }, { user: number; coin: number }>(db, (after, limit) => ({
+    op: CHECKPOINTS.accountsPage,
+    params: [after?.user ?? -1, after?.coin ?? -1, limit],
+  }), (r) => ({ user: r.user_id, coin: r.coin_id }), pageSize);
 }
