@@ -4,6 +4,7 @@
 // advisory lock is released as if its holder's connection had died. A dbgw restart loses them all: the
 // server rolls back what their connections held, and the caller's next call names an unknown session.
 import { randomBytes } from 'node:crypto';
+import { holdOpen } from '../data/hold.js';
 import type { Db, Queryable } from '../db/db.js';
 import type { Logger } from '../log/index.js';
 import { RPC, RpcError } from '../rpc/jsonrpc.js';
@@ -21,8 +22,6 @@ interface Session {
   /** Ends it: commits (or releases) when `commit`, else rolls back (or drops the connection). */
   finish(commit: boolean): Promise<void>;
 }
-
-class Abandon extends Error {}
 
 /** Connections of the pool kept for single statements (see setPoolSize). */
 const SINGLE_STATEMENT_RESERVE = 2;
@@ -81,20 +80,9 @@ export class Sessions {
     return id;
   }
 
-  #hold(db: Db, mode: SessionMode): Promise<Session> {
-    return new Promise<Session>((resolve, reject) => {
-      let opened = false;
-      const hold = (q: Queryable) => new Promise<void>((keep, drop) => {
-        opened = true;
-        // finish settles the pending callback, then answers with how the transaction ended (a COMMIT can fail).
-        resolve({ mode, q, lastUsed: Date.now(), busy: 0, tail: Promise.resolve(), finish: (commit) => (commit ? keep() : drop(new Abandon()), ended) });
-      });
-      const ended = (mode === 'transaction' ? db.transaction(hold) : db.withSession(hold)).catch((e: unknown) => {
-        if (!opened) reject(e as Error);
-        else if (!(e instanceof Abandon)) throw e;
-      });
-      ended.catch(() => undefined);
-    });
+  async #hold(db: Db, mode: SessionMode): Promise<Session> {
+    const h = await holdOpen<Queryable>((fn) => (mode === 'transaction' ? db.transaction(fn) : db.withSession(fn)));
+    return { mode, q: h.q, lastUsed: Date.now(), busy: 0, tail: Promise.resolve(), finish: h.release };
   }
 
   /** Runs fn on the session's connection. */

@@ -1,4 +1,5 @@
 import type { Data, DataTx } from '../data/data.js';
+import { holdOpen, type Held } from '../data/hold.js';
 import { LOCKS } from '../data/ops/locks.js';
 
 // One call at a time per withdrawal, and one sending call at a time per coin — within this process
@@ -22,7 +23,7 @@ export class LockBusy extends Error {
 
 /** The shared lock connection while anyone uses it; `users` counts holders (and callers taking a lock) on it. */
 interface LockSession {
-  session: Promise<{ q: DataTx; end(broken: boolean): void }>;
+  session: Promise<Held<DataTx>>;
   users: number;
   /** A query on it failed: it may have lost its locks, so it is closed rather than reused. */
   broken: boolean;
@@ -40,16 +41,8 @@ export class Locks {
   /** Joins the shared lock connection, opening it if nobody holds it (synchronously counted, so it cannot close under us). */
   #join(): LockSession {
     if (!this.#shared) {
-      const session = new Promise<{ q: DataTx; end(broken: boolean): void }>((resolve, reject) => {
-        let opened = false;
-        this.#db.withSession((q) => new Promise<void>((release, fail) => {
-          opened = true;
-          // A broken connection is thrown out of withSession, so it is never handed to anyone else.
-          resolve({ q, end: (broken) => (broken ? fail(new Error('advisory lock connection dropped')) : release()) });
-        })).catch((e: unknown) => {
-          if (!opened) reject(e as Error);
-        });
-      });
+      // A broken connection is dropped (destroyed), so it is never handed to anyone else.
+      const session = holdOpen<DataTx>((fn) => this.#db.withSession(fn));
       session.catch(() => undefined);
       this.#shared = { session, users: 0, broken: false };
     }
@@ -62,7 +55,7 @@ export class Locks {
     s.users--;
     s.broken ||= broken;
     if (this.#shared === s && (s.broken || s.users === 0)) this.#shared = null;
-    if (s.users === 0) void s.session.then((x) => x.end(s.broken), () => undefined);
+    if (s.users === 0) void s.session.then((x) => x.release(!s.broken), () => undefined).catch(() => undefined);
   }
 
   /** Runs fn holding the named lock, or throws LockBusy at once if anyone holds it: a caller retries, it never queues. */
