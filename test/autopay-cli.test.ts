@@ -127,6 +127,18 @@ describePerDataPath('autopay in payserv, with pscli', { timeout: 120_000 }, () =
     expect(await balanceOf(url, miners[2]!.address)).toBe(value);
     expect((await betweenRuns(['resolve', '--coin', 'ETH'])).stdout.trim()).toBe('No pending payments to resolve');
     expect(await l.check('balanceerrors')).toEqual([]);
+
+    // Bad input names what is wrong and changes nothing.
+    const count = async () => (await l!.db.query('SELECT id, status FROM finances_withdrawal_transaction ORDER BY id')).length;
+    const before = await count();
+    const unknown = await betweenRuns(['resolve', '--coin', 'NOPE']);
+    expect([unknown.code, unknown.stdout]).toEqual([EXIT.PROBLEMS, '']);
+    expect(unknown.stderr).toMatch(/payserv refused Autopay\.Resolve: unknown coin "NOPE"/);
+    const unpaid = await pscli(['autopay', 'run', '--coin', 'ZEC']);
+    expect(unpaid.code).not.toBe(EXIT.OK);
+    expect(unpaid.stderr).toMatch(/ZEC has no \[autopay\.coins\.ZEC\] threshold/);
+    expect(await count()).toBe(before);
+    expect((await status()).coins.map((c) => c.state)).toEqual(['idle']);
   });
 
   it('refuses an autopay coin payserv does not pay on-chain, naming it', async () => {

@@ -2,6 +2,7 @@
 // coin after another; a run asked for by pscli (Autopay.Run) waits for the timer's run of that coin
 // rather than racing it. The database lock still keeps two payserv processes from running one coin.
 import type { Payserv } from '../payserv/context.js';
+import { RPC, RpcError } from '../rpc/jsonrpc.js';
 import { runAutopay, type AutopaySettings, type RunReport } from './run.js';
 
 export interface Autopay {
@@ -28,7 +29,7 @@ export function startAutopay(ps: Payserv, intervalMs: number | null): Autopay {
   let stopping = false;
   const settingsOf = (tag: string): AutopaySettings => {
     const s = ps.autopay.get(tag);
-    if (!s) throw new Error(`coin ${tag} has no [autopay.coins.${tag}] threshold: autopay does not pay it`);
+    if (!s) throw new RpcError(RPC.INVALID_PARAMS, `coin ${tag} has no [autopay.coins.${tag}] threshold: autopay does not pay it`);
     return s;
   };
   const runNow = (tag: string, by: string): Promise<RunReport> => {
