@@ -8,6 +8,7 @@
 //      eth_sendRawTransaction timed, one after the other, before (a) and again after it.
 // The ratio (a)/(b) is what payserv's safety costs per payment on top of the node's work. The node
 // calls payserv makes are counted (viem fetches at call time, so a counting fetch sees each of them).
+import { journalDir, PaymentJournal } from '../src/journal/journal.js';
 import { randomBytes } from 'node:crypto';
 import { cpus, loadavg } from 'node:os';
 import { createPublicClient, http, keccak256, type Hex, type PublicClient } from 'viem';
@@ -220,10 +221,11 @@ export async function runPayEthSection(db: Db, where: string, stateDir: string, 
     // ── payserv in process with its Ethereum driver and a funded hot wallet ──
     const { log, errors } = payservLog();
     await createHotKey(stateDir, TAG);
-    const driver = new EvmDriver(settingsFor(url), await loadHotKey(stateDir, TAG), { db, stateDir, log });
+    const journal = await PaymentJournal.open(journalDir(stateDir));
+    const driver = new EvmDriver(settingsFor(url), await loadHotKey(stateDir, TAG), { db, stateDir, log, journal });
     await setBalance(url, driver.address, HOT_WALLET_WEI);
     await driver.start();
-    const ps = localPayserv(db, stateDir, pki, log, new Map([[TAG, driver]]), {});
+    const ps = localPayserv(db, stateDir, pki, log, new Map([[TAG, driver]]), {}, journal);
     line('node', `anvil pid ${anvil.pid} at ${url} (automine), chain ${CHAIN_ID}; hot wallet ${driver.address}`);
     line('build: wallets, credits, requests', `${fmt.int(built.wallets)} wallets, ${fmt.int(built.credits)} credits in ${built.blocks} block(s), ${fmt.int(ids.length)} requests in ${fmt.s(built.ms)}`);
 

@@ -11,6 +11,7 @@ import { createLogger, type Logger } from '../src/log/index.js';
 import { fromBaseUnits, type Amount } from '../src/money/amount.js';
 import type { PayoutResult } from '../src/payserv/api.js';
 import type { Payserv } from '../src/payserv/context.js';
+import type { PaymentJournal } from '../src/journal/journal.js';
 import { Locks } from '../src/payserv/locks.js';
 import type { CoinPolicy } from '../src/payserv/policy.js';
 import { ServiceState } from '../src/payserv/state.js';
@@ -97,11 +98,11 @@ export function payservLog(): PayservLog {
 }
 
 /** payserv's state machine on the bench database, payouts enabled, alerts dropped (a fail-stop still disables it). */
-export function localPayserv(db: Db, stateDir: string, pki: Pki, log: Logger, drivers: Drivers, policies: Record<string, CoinPolicy>): Payserv {
+export function localPayserv(db: Db, stateDir: string, pki: Pki, log: Logger, drivers: Drivers, policies: Record<string, CoinPolicy>, journal: PaymentJournal): Payserv {
   const state = new ServiceState(log, { raise: async () => undefined });
   state.enable('bench');
   return {
-    db, trust: pki.trust, local: new LocalCheckpointStore(stateDir), signers: { payserv: pki.payserv, admin: pki.admin },
+    db, trust: pki.trust, local: new LocalCheckpointStore(stateDir), journal, signers: { payserv: pki.payserv, admin: pki.admin },
     drivers, policies: new Map(Object.entries(policies)), autopay: new Map(), state, locks: new Locks(db), log, now: () => new Date(),
   };
 }

@@ -8,6 +8,7 @@
 //      stand-in, OUTPUTS withdrawals approved by Process (automatic policy), then one SendCoin call timed
 //      until every withdrawal is SENDING (verify each account, choose and reserve inputs, build, sign,
 //      store write-ahead with OUTPUTS signed status changes, broadcast, checkpoints).
+import { journalDir, PaymentJournal } from '../src/journal/journal.js';
 import { randomBytes } from 'node:crypto';
 import { cpus, loadavg } from 'node:os';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
@@ -189,12 +190,13 @@ async function endToEnd(db: Db, stateDir: string, pki: Pki, s: PayZcashSettings,
   const built = await payRequests(db, pki, coin, PAY_ZCASH_FIRST_USER, addresses, EARNED, amountOf, 'pay-zcash');
 
   const { log, errors } = payservLog();
+  const journal = await PaymentJournal.open(journalDir(stateDir));
   await createHotKey(stateDir, TAG);
   const hotKey = await loadHotKey(stateDir, TAG);
   const hotScript = p2pkhScript(pubkeyHash(secp256k1.getPublicKey(hotKey, true)));
   const feeZat = estimateTransparentFeeZat(s.inputs, [...addresses.map((a) => zcashAddressScript(NETWORK, a)), hotScript]);
   // payserv's fee_max default refuses batches of more than ~1,000 outputs (their ZIP-317 fee is above it); this times them all the same.
-  const driver = new ZcashDriver(settingsFor(node.url, n, feeZat > CONFIG_FEE_MAX_ZAT ? feeZat : CONFIG_FEE_MAX_ZAT), hotKey, { db, log });
+  const driver = new ZcashDriver(settingsFor(node.url, n, feeZat > CONFIG_FEE_MAX_ZAT ? feeZat : CONFIG_FEE_MAX_ZAT), hotKey, { db, log, journal });
   // Fund the hot wallet with `inputs` outputs that together just cover the batch: the driver, taking the
   // largest first, then needs every one of them, as the in-process batch spends `inputs` inputs. Their
   // values differ by a zatoshi: the stand-in's funding transactions are v5, whose txid does not commit to
@@ -208,7 +210,7 @@ async function endToEnd(db: Db, stateDir: string, pki: Pki, s: PayZcashSettings,
     return null;
   }
   await driver.start();
-  const ps = localPayserv(db, stateDir, pki, log, new Map([[TAG, driver]]), { [TAG]: AUTO });
+  const ps = localPayserv(db, stateDir, pki, log, new Map([[TAG, driver]]), { [TAG]: AUTO }, journal);
 
   progress(`pay-zcash: Process of ${fmt.int(n)} requests (automatic policy: APPROVED)`);
   const processed = await callEach(built.ids, 'APPROVED', (id) => processWithdrawal(ps, id, CALLER), 'pay-zcash: Process');

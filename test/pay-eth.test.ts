@@ -233,7 +233,7 @@ describePerDataPath('Ethereum payouts on anvil', () => {
   });
 
   it('a chain without EIP-1559 (ETC style): a legacy transaction under the gas price cap, paid once', async () => {
-    const legacy = new EvmDriver({ ...driverSettings(), eip1559: false }, randomBytes(32), { db: t.ledger.db, stateDir: t.ledger.stateDir, log: t.ps.log });
+    const legacy = new EvmDriver({ ...driverSettings(), eip1559: false }, randomBytes(32), { db: t.ledger.db, stateDir: t.ledger.stateDir, log: t.ps.log, journal: t.ps.journal });
     await setBalance(url, legacy.address, 10n ** 20n);
     await legacy.start();
     t.ps.drivers = new Map([['ETH', legacy]]);
@@ -248,7 +248,7 @@ describePerDataPath('Ethereum payouts on anvil', () => {
   });
 
   it('the node is not the configured chain: the driver refuses to start', async () => {
-    const wrong = new EvmDriver({ ...driverSettings(), chainId: 1 }, new Uint8Array(32).fill(7), { db: t.ledger.db, stateDir: t.ledger.stateDir, log: t.ps.log });
+    const wrong = new EvmDriver({ ...driverSettings(), chainId: 1 }, new Uint8Array(32).fill(7), { db: t.ledger.db, stateDir: t.ledger.stateDir, log: t.ps.log, journal: t.ps.journal });
     await expect(wrong.start()).rejects.toThrow(/the node is chain 31337, the configuration says 1/);
   });
 });

@@ -1,3 +1,4 @@
+import { invariant } from '../ledger/invariant.js';
 import type { Coin } from '../ledger/records.js';
 import { formatAmount, sum, type Amount } from '../money/amount.js';
 
@@ -71,7 +72,7 @@ export function selectPayees(rules: AutopayRules, candidates: Iterable<Candidate
   let belowThreshold = 0;
   for (const c of candidates) {
     // Two rows for one user would pay one balance twice: the caller's query is wrong, stop.
-    if (seen.has(c.userId)) throw new Error(`${coin.tag}: user ${c.userId} is a candidate twice`);
+    invariant(!seen.has(c.userId), `${coin.tag}: user ${c.userId} is a candidate twice`);
     seen.add(c.userId);
     if (c.available < effectiveThreshold(threshold, c.ownThreshold)) {
       belowThreshold++;

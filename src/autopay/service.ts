@@ -1,6 +1,7 @@
 // Autopay as a mode of payserv ([autopay] enabled): every interval, one run per configured coin, one
 // coin after another; a run asked for by pscli (Autopay.Run) waits for the timer's run of that coin
 // rather than racing it. The database lock still keeps two payserv processes from running one coin.
+import { stopsPayouts } from '../payserv/invariant.js';
 import type { Payserv } from '../payserv/context.js';
 import { RPC, RpcError } from '../rpc/jsonrpc.js';
 import { runAutopay, type AutopaySettings, type RunReport } from './run.js';
@@ -44,7 +45,10 @@ export function startAutopay(ps: Payserv, intervalMs: number | null): Autopay {
   };
   const tick = async () => {
     for (const tag of ps.autopay.keys()) {
-      await runNow(tag, 'interval').catch((e: Error) => ps.log.error({ component: 'autopay', coin: tag, err: e.message }, 'autopay run failed: the coin stays locked until resolve'));
+      await runNow(tag, 'interval').catch(async (e: Error) => {
+        ps.log.error({ component: 'autopay', coin: tag, err: e.message }, 'autopay run failed: the coin stays locked until resolve');
+        if (stopsPayouts(e)) await ps.state.failStop(`autopay ${tag}: ${e.message}`, { coin: tag });
+      });
     }
   };
   const timer = intervalMs ? setInterval(() => void tick(), intervalMs) : null;

@@ -107,4 +107,9 @@ export class NodeUnavailable extends Error {
 /** Something a driver reads contradicts what payserv recorded (a nonce store behind its local copy): tampering, a fail-stop. */
 export class ChainIntegrityError extends Error {
   override name = 'ChainIntegrityError';
+
+  /** The table whose content does not add up. */
+  constructor(readonly table: string, message: string) {
+    super(message);
+  }
 }

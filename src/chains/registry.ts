@@ -8,6 +8,7 @@ import { familyOf } from './address.js';
 import { NodeUnavailable, type ChainDriver } from './driver.js';
 import { EvmDriver } from './eth/driver.js';
 import { ZcashDriver } from './zcash/driver.js';
+import type { PaymentJournal } from '../journal/journal.js';
 
 // From payserv's [coins.TAG] tables to running chain drivers: one per coin paid automatically. A coin
 // with `auto = false`, or without a table, is paid by an operator.
@@ -18,6 +19,8 @@ export interface DriverDeps {
   db: Data;
   stateDir: string;
   log: Logger;
+  /** The host's payment journal: nonces and inputs in flight come from it and the chain, not the database alone. */
+  journal: PaymentJournal;
   /** The coin's hot-wallet key (from esman's store); default: its key file in a development state directory. */
   hotKey?: (tag: string, s: CoinSettings) => Promise<Uint8Array>;
 }

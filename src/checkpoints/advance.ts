@@ -3,12 +3,12 @@ import { CHECKPOINTS } from '../data/ops/checkpoints.js';
 import { stateOf } from '../ledger/account.js';
 import { encodeCoinCheckpoint, encodeUserCheckpoint } from '../ledger/encoding.js';
 import { poolStateOf } from '../ledger/pool.js';
-import { formatProblem, type Problem } from '../ledger/problem.js';
-import type { CoinCheckpoint, Signed, UserCheckpoint } from '../ledger/records.js';
+import { formatProblem, problem, type Problem } from '../ledger/problem.js';
+import type { CoinCheckpoint, Signed, UserCheckpoint, Withdrawal, WithdrawalStatus } from '../ledger/records.js';
 import { CHECKPOINT_SIGNER } from '../ledger/roles.js';
 import { formatAmount } from '../money/amount.js';
 import type { Signer } from '../pki/signer.js';
-import { streamAccounts } from '../store/reads.js';
+import { getWithdrawal, streamAccounts } from '../store/reads.js';
 import { verifyAccount } from '../verify/account.js';
 import { verifyPool } from '../verify/pool.js';
 import type { LedgerView } from '../verify/view.js';
@@ -59,11 +59,32 @@ async function upsertCoin(tx: DataTx, c: Signed<CoinCheckpoint>): Promise<void> 
   if (rows.length !== 1) throw new Error(`checkpoint of coin ${c.coinId} is not at version ${c.version - 1} in the database`);
 }
 
-export async function advanceUserCheckpoint(db: Data, view: LedgerView, payserv: Signer, userId: number, coinId: number, at = new Date()): Promise<Advance<UserCheckpoint>> {
+/** A status change the advance must cover: the withdrawal at least at this status entry. */
+export interface Cover {
+  id: number;
+  seq: number;
+  status: WithdrawalStatus;
+}
+
+/**
+ * Statuses never go backwards: the withdrawal just moved must be found, verified, at the entry just
+ * written or later. Less means the database was rolled back between the change and this advance.
+ */
+async function coverProblems(tx: DataTx, userId: number, coinId: number, open: readonly Withdrawal[], cover: Cover): Promise<Problem[]> {
+  const w = open.find((o) => o.id === cover.id) ?? (await getWithdrawal(tx, cover.id));
+  const at = w && w.userId === userId && w.coinId === coinId && (w.statusSeq > cover.seq || (w.statusSeq === cover.seq && w.status === cover.status));
+  if (at) return [];
+  return [problem('finances_withdrawal_transaction', cover.id, 'status_rolled_back',
+    `moved to ${cover.status} (status entry ${cover.seq}) by this call, but the database now has ${w ? `${w.status} at entry ${w.statusSeq}` : 'no such withdrawal'}: rolled back`)];
+}
+
+export async function advanceUserCheckpoint(db: Data, view: LedgerView, payserv: Signer, userId: number, coinId: number, at = new Date(), cover?: Cover): Promise<Advance<UserCheckpoint>> {
   assertPayserv(payserv);
   return underLock(db, view, `user:${userId}:${coinId}`, async (tx, v) => {
     const r = await verifyAccount(v, userId, coinId, 'incremental');
     if (r.problems.length) return { ok: false, problems: r.problems };
+    const uncovered = cover ? await coverProblems(tx, userId, coinId, r.open, cover) : [];
+    if (uncovered.length) return { ok: false, problems: uncovered };
     const prev = r.checkpoint;
     // Nothing new since the checkpoint: rewriting it would only cost two fsyncs and a database write.
     if (prev && sameSummary(stateOf(prev), r.state)) return { ok: true, checkpoint: prev };

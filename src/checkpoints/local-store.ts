@@ -30,7 +30,7 @@ function parseIdName(name: string, suffix: string, path: string): number {
 export class LocalCheckpointStore {
   readonly root: string;
 
-  constructor(stateDir: string) {
+  constructor(readonly stateDir: string) {
     this.root = join(stateDir, 'checkpoints');
   }
 

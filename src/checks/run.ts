@@ -3,6 +3,7 @@ import { verifyAccount } from '../verify/account.js';
 import { verifyAllAccounts } from '../verify/accounts.js';
 import { checkCoins, checkWallets } from '../verify/catalog.js';
 import { verifyPool } from '../verify/pool.js';
+import { checkJournal } from './journal.js';
 import type { LedgerView } from '../verify/view.js';
 
 // The operator's checks, as in the original runbook: silence means clean; every problem is one line.
@@ -90,6 +91,7 @@ async function dispatch(view: LedgerView, check: CheckName, a: CheckArgs, report
       await dispatch(view, 'wallets', a, report, counts, progress);
       await dispatch(view, 'proxypools', a, report, counts, progress);
       await dispatch(view, 'balances', a, report, counts, progress);
+      Object.assign(counts, await checkJournal(view, report));
       return;
   }
 }

@@ -1,3 +1,4 @@
+import { invariant } from '../ledger/invariant.js';
 import type { StatusEntry } from '../ledger/records.js';
 
 // Which transactions were sent for a withdrawal, read from its signed status history: every `sending`
@@ -14,7 +15,7 @@ export function paymentsOf(history: readonly Pick<StatusEntry, 'status' | 'txHas
       run = null;
       continue;
     }
-    if (!e.txHash) throw new Error('a sending status without a transaction hash');
+    invariant(e.txHash, 'a sending status without a transaction hash');
     if (!run) runs.push((run = []));
     if (!run.includes(e.txHash)) run.push(e.txHash);
   }

@@ -8,6 +8,9 @@ import { coinSendLock, LockBusy } from '../payserv/locks.js';
 import { move } from '../payserv/moves.js';
 import { changeStatus } from '../writer/withdrawals.js';
 import { currentPayment } from './attempts.js';
+import { sendingSeqOf } from './journal.js';
+import { fault } from '../payserv/faults.js';
+import { invariant } from '../payserv/invariant.js';
 import { broadcastStored } from './pay.js';
 import { insertAttempt, paymentOf } from './store.js';
 import { storedAttempts } from './stored.js';
@@ -43,9 +46,13 @@ async function decide(ps: Payserv, driver: ChainDriver, v: Verified, verdict: Ve
     case 'failed':
       return failed(ps, driver, v, verdict);
     case 'pending': {
+      const payment = attempts[0]?.hash ?? '';
       for (const h of verdict.rebroadcast) {
         const a = attempts.find((x) => x.hash === h);
-        if (a) await broadcastStored(ps, driver, a);
+        const seq = sendingSeqOf(v.history, h);
+        invariant(seq !== null, `rebroadcast of ${h}, which withdrawal ${v.w.id}'s signed history does not name`);
+        // What the node lost is sent again, journaled first (it may have been stored and never journaled: payserv died between).
+        if (a) await broadcastStored(ps, driver, { ...a, payment }, [[v.w.id, seq, v.w.userId, v.w.coinId]]);
       }
       if (verdict.stale) {
         const latest = attempts[attempts.length - 1];
@@ -72,6 +79,8 @@ async function failed(ps: Payserv, driver: ChainDriver, v: Verified, verdict: Ex
       status: 'send_error', txHash: verdict.hash ?? v.w.txHash, ...(fee === undefined ? {} : { txFee: fee }), comment, at: ps.now(),
     });
   });
+  // The host records the proof too: the attempts' inputs may be spent again, and the journal knows why.
+  for (const h of currentPayment(v.history)) await ps.journal.recordFailed(v.coin.tag, h, verdict.proof, ps.now());
   ps.log.warn({ withdrawal: v.w.id, coin: v.coin.tag, tx: verdict.hash, proof: verdict.proof }, 'payment failed on chain: send_error');
   return (await checkpointAfter(ps, v, changed)) ?? result('SEND_ERROR', changed, comment);
 }
@@ -89,7 +98,7 @@ async function replace(ps: Payserv, driver: ChainDriver, v: Verified, latest: At
         status: 'sending', txHash: s.tx.hash, txFee: feeShares(s.tx.maxFee, 1, v.coin.decimals)[0] ?? null, at: ps.now(),
         comment: `replaced ${latest.hash} by ${s.tx.hash} (same nonce, higher fees)`,
       });
-      return { s: s.tx, changed };
+      return { s: s.tx, changed, payment };
     }));
   } catch (e) {
     if (e instanceof LockBusy) return result('SENDING', v.w, `${why}; coin ${driver.tag} is being paid by another call, replacement deferred`);
@@ -100,7 +109,10 @@ async function replace(ps: Payserv, driver: ChainDriver, v: Verified, latest: At
   if (!('s' in written)) return result('SENDING', v.w, `${why}; not replaced: ${written.reason}`);
   ps.log.info({ withdrawal: v.w.id, coin: v.coin.tag, replaced: latest.hash, tx: written.s.hash, nonce: written.s.nonce?.toString() }, 'payment replaced (fee bump): sending');
   await driver.committed(written.s).catch((e: Error) => ps.log.error({ tx: written.s.hash, err: e.message }, 'after-commit bookkeeping failed'));
-  const note = await broadcastStored(ps, driver, written.s);
+  const c = written.changed;
+  await fault(ps.faults, 'payment.committed', { withdrawals: [c.id], hash: written.s.hash });
+  const note = await broadcastStored(ps, driver, { ...written.s, payment: written.payment }, [[c.id, c.statusSeq, c.userId, c.coinId]]);
+  await fault(ps.faults, 'payment.broadcast', { withdrawals: [c.id], hash: written.s.hash });
   return (await checkpointAfter(ps, v, written.changed)) ?? result('SENDING', written.changed, note ?? `replaced ${latest.hash} by ${written.s.hash}`);
 }
 

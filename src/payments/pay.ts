@@ -1,15 +1,18 @@
 import type { ChainDriver, PayOutput, SignedTx } from '../chains/driver.js';
 import { ChainIntegrityError, NodeUnavailable } from '../chains/driver.js';
 import { problem } from '../ledger/problem.js';
-import type { WithdrawalStatus } from '../ledger/records.js';
+import { invariant, stopsPayouts } from '../payserv/invariant.js';
 import { formatAmount } from '../money/amount.js';
 import type { PayoutResult } from '../payserv/api.js';
 import type { Payserv } from '../payserv/context.js';
 import { checkpointAfter, failStop, refused, result, type Verified } from '../payserv/guard.js';
 import { coinSendLock, LockBusy } from '../payserv/locks.js';
 import { move } from '../payserv/moves.js';
+import { fault } from '../payserv/faults.js';
 import { changeStatus } from '../writer/withdrawals.js';
+import type { Withdrawal } from '../ledger/records.js';
 import { paymentsOf } from './attempts.js';
+import { journalAttempt, maybeCompact, type JournalWithdrawals } from './journal.js';
 import { insertAttempt, noteBroadcast } from './store.js';
 import { storedAttempts } from './stored.js';
 import { feeShares, payValue } from './value.js';
@@ -89,19 +92,36 @@ interface Waiting {
 interface Written {
   signed: SignedTx;
   paid: Verified[];
+  /** The withdrawals as the write-ahead left them (`sending`, at their new status seq). */
+  changed: Withdrawal[];
   waiting: Waiting[];
 }
+
+/** The journal's view of a transaction's withdrawals: id, the seq of the `sending` entry naming it, account. */
+export const journalWithdrawals = (ws: readonly Pick<Withdrawal, 'id' | 'statusSeq' | 'userId' | 'coinId'>[]): JournalWithdrawals =>
+  ws.map((w) => [w.id, w.statusSeq, w.userId, w.coinId]);
 
 async function payChunk(ps: Payserv, driver: ChainDriver, chunk: Verified[], caller: string): Promise<PayoutResult[]> {
   let written: Written | { waiting: Waiting[] };
   try {
-    written = await ps.locks.with(coinSendLock(driver.tag), `pay by ${caller}`, () => writeAhead(ps, driver, chunk));
+    // The journal record is made under the coin's lock too: the next payment of the coin sees its nonce and inputs.
+    written = await ps.locks.with(coinSendLock(driver.tag), `pay by ${caller}`, async (): Promise<Written | { waiting: Waiting[] }> => {
+      const w = await writeAhead(ps, driver, chunk);
+      if (!('signed' in w)) return w;
+      const info = { withdrawals: w.paid.map((v) => v.w.id), hash: w.signed.hash };
+      await fault(ps.faults, 'payment.committed', info);
+      await journalAttempt(ps.journal, driver, { ...w.signed, payment: w.signed.hash }, journalWithdrawals(w.changed), ps.now());
+      await fault(ps.faults, 'payment.journaled', info);
+      return w;
+    });
   } catch (e) {
     if (e instanceof LockBusy) return chunk.map((v) => refused(v.w.id, v.w.status, `coin ${driver.tag} is being paid by another call; try again`));
     if (e instanceof NodeUnavailable) return Promise.all(chunk.map((v) => retryLater(ps, v, `node unreachable: ${e.message}`)));
-    if (e instanceof ChainIntegrityError) {
+    if (e instanceof ChainIntegrityError || stopsPayouts(e)) {
+      // Tampering with a nonce or a reservation, a broken invariant, a journal that cannot record: nothing was broadcast.
       const first = chunk[0] as Verified;
-      const stopped = await failStop(ps, 'pay', [problem('payserv_nonces', first.w.id, 'rolled_back', e.message)], first.w.id, first.w.status);
+      const table = e instanceof ChainIntegrityError ? e.table : 'payserv';
+      const stopped = await failStop(ps, 'pay', [problem(table, first.w.id, e.name, e.message)], first.w.id, first.w.status);
       return chunk.map((v) => ({ ...stopped, id: v.w.id, status: v.w.status }));
     }
     throw e;
@@ -109,16 +129,18 @@ async function payChunk(ps: Payserv, driver: ChainDriver, chunk: Verified[], cal
   const out: PayoutResult[] = [];
   for (const { v, why, refused: no } of written.waiting) out.push(no ? await notSent(ps, v, why) : await retryLater(ps, v, why));
   if (!('signed' in written)) return out;
-  const { signed, paid } = written;
+  const { signed, paid, changed } = written;
   for (const v of paid) {
     ps.log.info({ withdrawal: v.w.id, coin: v.coin.tag, tx: signed.hash, nonce: signed.nonce?.toString(), outputs: paid.length, maxFee: signed.maxFee.toString() },
-      'payment signed and stored: sending');
+      'payment signed, stored and journaled: sending');
   }
-  const note = await broadcastStored(ps, driver, signed);
-  for (const v of paid) {
-    const after = { ...v.w, status: 'sending' as WithdrawalStatus, txHash: signed.hash };
+  const note = await broadcastStored(ps, driver, { ...signed, payment: signed.hash }, journalWithdrawals(changed));
+  await fault(ps.faults, 'payment.broadcast', { withdrawals: paid.map((v) => v.w.id), hash: signed.hash });
+  for (const [i, v] of paid.entries()) {
+    const after = changed[i] as Withdrawal;
     out.push((await checkpointAfter(ps, v, after)) ?? result('SENDING', after, note));
   }
+  await maybeCompact(ps.journal, ps.local, ps.log).catch((e: Error) => ps.log.error({ component: 'journal', err: e.message }, 'payment journal compaction failed'));
   return out;
 }
 
@@ -132,20 +154,21 @@ async function writeAhead(ps: Payserv, driver: ChainDriver, chunk: Verified[]): 
       const s = await driver.sign(tx, outputs);
       if (s.kind !== 'signed') return s;
       const coin = batch[0]?.coin;
-      if (!coin) throw new Error('an empty payment');
+      invariant(coin !== undefined, 'a payment of no withdrawal');
       await insertAttempt(tx, coin.id, s.tx.hash, batch.map((v) => v.w.id), s.tx);
       const shares = feeShares(s.tx.maxFee, batch.length, coin.decimals);
+      const changed: Withdrawal[] = [];
       for (const [i, v] of batch.entries()) {
-        await changeStatus(tx, ps.signers.payserv, v.w.id, v.w.status, {
+        changed.push(await changeStatus(tx, ps.signers.payserv, v.w.id, v.w.status, {
           status: 'sending', txHash: s.tx.hash, txFee: shares[i] ?? null, at: ps.now(),
           comment: `sent in ${s.tx.hash}${batch.length > 1 ? ` with ${batch.length - 1} other payments` : ''}; fee at most ${formatAmount(shares[i] ?? shares[0]!)} ${coin.tag}`,
-        });
+        }));
       }
-      return s;
+      return { ...s, changed };
     });
     if (step.kind === 'signed') {
       await driver.committed(step.tx).catch((e: Error) => ps.log.error({ coin: driver.tag, tx: step.tx.hash, err: e.message }, 'after-commit bookkeeping failed'));
-      return { signed: step.tx, paid: batch, waiting };
+      return { signed: step.tx, paid: batch, changed: step.changed, waiting };
     }
     if (step.kind === 'short' && batch.length > 1) {
       // Split: pay the longest prefix the hot wallet covers (the fee estimate of the whole batch bounds a smaller one's).
@@ -168,8 +191,12 @@ async function writeAhead(ps: Payserv, driver: ChainDriver, chunk: Verified[]): 
   }
 }
 
-/** Broadcasts stored bytes; whatever happens, the chain decides the outcome. Returns a note for the reply. */
-export async function broadcastStored(ps: Payserv, driver: ChainDriver, signed: Pick<SignedTx, 'hash' | 'raw'>): Promise<string | undefined> {
+/**
+ * Broadcasts stored bytes, journaled first (a journal that cannot take them stops it: JournalError);
+ * whatever the node answers, the chain decides the outcome. Returns a note for the reply.
+ */
+export async function broadcastStored(ps: Payserv, driver: ChainDriver, signed: Pick<SignedTx, 'hash' | 'raw'> & { payment: string }, withdrawals: JournalWithdrawals): Promise<string | undefined> {
+  await journalAttempt(ps.journal, driver, signed, withdrawals, ps.now());
   let note: string | undefined;
   try {
     const b = await driver.broadcast(signed.raw);

@@ -1,3 +1,4 @@
+import { invariant } from '../ledger/invariant.js';
 import type { Attempt, SignedTx } from '../chains/driver.js';
 import type { DataTx } from '../data/data.js';
 import { PAYMENTS } from '../data/ops/payments.js';
@@ -68,10 +69,10 @@ export interface Outpoint {
 
 const key = (o: Outpoint) => `${o.txid}:${o.vout}`;
 
-/** The outpoints of a coin reserved by payments that are not settled. */
-export async function reservedOutpoints(db: DataTx, coinId: number): Promise<Set<string>> {
+/** The outpoints of a coin reserved by payments that are not settled, each with the payment that holds it. */
+export async function reservedOutpoints(db: DataTx, coinId: number): Promise<Map<string, string>> {
   const rows = await db.query(PAYMENTS.reservedOutpoints, [coinId]);
-  return new Set(rows.map(key));
+  return new Map(rows.map((r) => [key(r), r.spent_by]));
 }
 
 export const outpointKey = key;
@@ -80,7 +81,7 @@ export const outpointKey = key;
 export async function reserveInputs(tx: DataTx, coinId: number, spentBy: string, inputs: ReadonlyArray<Outpoint & { value: bigint }>): Promise<void> {
   for (const i of inputs) {
     const rows = await tx.query(PAYMENTS.reserveInput, [coinId, i.txid, i.vout, i.value.toString(), spentBy]);
-    if (rows.length === 0) throw new Error(`input ${key(i)} is already reserved by another payment`);
+    invariant(rows.length > 0, `input ${key(i)} is already reserved by another payment`);
   }
 }
 

@@ -3,6 +3,7 @@ import type { Attempt, ChainDriver } from '../chains/driver.js';
 import { problem, type Problem } from '../ledger/problem.js';
 import type { Payserv } from '../payserv/context.js';
 import type { Verified } from '../payserv/guard.js';
+import { journalBytesProblem } from './journal.js';
 import { attemptsByHash } from './store.js';
 import { payValue } from './value.js';
 
@@ -27,6 +28,8 @@ export async function storedAttempts(ps: Payserv, driver: ChainDriver, v: Verifi
       return bad(`stored transaction ${a.hash}: ${(e as Error).message}`);
     }
     if (d.hash !== a.hash) return bad(`stored bytes of ${a.hash} hash to ${d.hash}`);
+    const swapped = journalBytesProblem(ps.journal, v.w.id, a.hash, a.raw);
+    if (swapped) return { problems: [swapped] };
     if (!d.outputs.some((o) => sameAddress(v.coin.tag, o.address, v.w.address) && o.value === value)) return bad(`stored transaction ${a.hash} does not pay withdrawal ${v.w.id} (${v.w.address})`);
   }
   return { attempts: found };

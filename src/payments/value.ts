@@ -1,3 +1,4 @@
+import { invariant } from '../ledger/invariant.js';
 import type { Coin, Withdrawal } from '../ledger/records.js';
 import { fromBaseUnits, sub, toBaseUnits, type Amount } from '../money/amount.js';
 
@@ -6,7 +7,7 @@ import { fromBaseUnits, sub, toBaseUnits, type Amount } from '../money/amount.js
 /** The on-chain value of a withdrawal's payment; throws when it is not a positive whole number of base units. */
 export function payValue(coin: Pick<Coin, 'decimals' | 'tag'>, w: Pick<Withdrawal, 'id' | 'amount' | 'fee'>): bigint {
   const units = toBaseUnits(sub(w.amount, w.fee), coin.decimals);
-  if (units <= 0n) throw new Error(`withdrawal ${w.id}: amount less fee is not positive`);
+  invariant(units > 0n, `withdrawal ${w.id}: amount less fee is not positive`);
   return units;
 }
 

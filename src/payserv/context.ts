@@ -5,6 +5,8 @@ import type { Signer } from '../pki/signer.js';
 import type { Trust } from '../pki/trust.js';
 import type { Drivers } from '../chains/driver.js';
 import type { AutopaySettings } from '../autopay/run.js';
+import type { PaymentJournal } from '../journal/journal.js';
+import type { Faults } from './faults.js';
 import type { Locks } from './locks.js';
 import type { CoinPolicy } from './policy.js';
 import type { ServiceState } from './state.js';
@@ -14,6 +16,8 @@ export interface Payserv {
   db: Data;
   trust: Trust;
   local: LocalCheckpointStore;
+  /** The host's payment journal: every transaction recorded here before its broadcast (src/journal). */
+  journal: PaymentJournal;
   /** The payserv role signs status changes, checkpoints and corrections; admin (optional) signs reviewed coins and wallets. */
   signers: { payserv: Signer; admin?: Signer | undefined; autopay?: Signer | undefined };
   drivers: Drivers;
@@ -25,4 +29,6 @@ export interface Payserv {
   locks: Locks;
   log: Logger;
   now(): Date;
+  /** The adversarial harness's hooks at the payment path's boundaries (tests only). */
+  faults?: Faults | undefined;
 }

@@ -1,6 +1,6 @@
 import { advanceCoinCheckpoint, advanceUserCheckpoint } from '../checkpoints/advance.js';
 import { encodeCoin } from '../ledger/encoding.js';
-import { formatProblem, problem, type Problem } from '../ledger/problem.js';
+import { formatProblem, problem, userKey, type Problem } from '../ledger/problem.js';
 import { checkHistory } from '../ledger/history.js';
 import type { Coin, Signed, StatusSignature, Withdrawal, WithdrawalStatus } from '../ledger/records.js';
 import { COIN_SIGNER } from '../ledger/roles.js';
@@ -11,6 +11,9 @@ import { WithdrawalStateError } from '../writer/withdrawals.js';
 import type { PayoutResult, Reply } from './api.js';
 import type { Payserv } from './context.js';
 import { LockBusy, withdrawalLock } from './locks.js';
+import { journalProblems } from '../payments/journal.js';
+import { fault } from './faults.js';
+import { stopsPayouts } from './invariant.js';
 
 // Every payout call goes through here: payouts enabled; the withdrawal's lock; the status the method
 // accepts; then the account verified from its checkpoint and the coin's pool income reconciled. Any
@@ -71,6 +74,9 @@ export async function verifyHeld(ps: Payserv, method: string, id: number, accept
   // The history read with the row, re-checked: payments read the hashes of their attempts from it.
   const faults = w.statusSeq === found.withdrawal.statusSeq ? checkHistory(w, found.history, view.book) : ['changed while it was being verified'];
   if (faults.length) return failStop(ps, method, faults.map((f) => problem('finances_withdrawal_signatures', id, 'history', f)), id, status);
+  // The host's journal outranks the database: a transaction handed to a node must still stand in the history.
+  const forgotten = journalProblems(ps.journal, id, found.history);
+  if (forgotten.length) return failStop(ps, method, forgotten, id, status);
   const v: Verified = { view, coin, w, account, history: found.history };
   const more = integrity ? await integrity(v) : [];
   if (more.length) return failStop(ps, method, more, id, status);
@@ -95,6 +101,7 @@ export async function guarded(ps: Payserv, method: string, caller: string, id: n
   } catch (e) {
     if (e instanceof LockBusy) return refused(id, null, `withdrawal ${id} is being handled by another call; try again`);
     if (e instanceof WithdrawalStateError) return refused(id, null, e.message);
+    if (stopsPayouts(e)) return failStop(ps, method, [problem('payserv', id, e.name, e.message)], id, null);
     throw e;
   }
 }
@@ -115,8 +122,19 @@ export async function withFreeLocks<T>(ps: Payserv, ids: readonly number[], hold
   return next(0);
 }
 
-/** After a status change: the account's checkpoint moves over it (a status change is never left uncovered). */
+/**
+ * After a status change: the account's checkpoint moves over it, and must cover it (the withdrawal at
+ * least at the status just written): statuses never go backwards. An advance that finds less, fails or
+ * times out is a fail-stop: the change may have been rolled back, and nothing may pay on that word.
+ */
 export async function checkpointAfter(ps: Payserv, v: Verified, changed: Withdrawal): Promise<PayoutResult | null> {
-  const r = await advanceUserCheckpoint(ps.db, v.view, ps.signers.payserv, changed.userId, changed.coinId, ps.now());
-  return r.ok ? null : failStop(ps, 'checkpoint', r.problems, changed.id, changed.status);
+  await fault(ps.faults, 'status.committed', { withdrawals: [changed.id], ...(changed.txHash ? { hash: changed.txHash } : {}) });
+  try {
+    const r = await advanceUserCheckpoint(ps.db, v.view, ps.signers.payserv, changed.userId, changed.coinId, ps.now(),
+      { id: changed.id, seq: changed.statusSeq, status: changed.status });
+    return r.ok ? null : failStop(ps, 'checkpoint', r.problems, changed.id, changed.status);
+  } catch (e) {
+    const why = `withdrawal ${changed.id} moved to ${changed.status} (status entry ${changed.statusSeq}), then its checkpoint could not move over it: ${(e as Error).message}`;
+    return failStop(ps, 'checkpoint', [problem('finances_user_balance_checkpoints', userKey(changed.userId, changed.coinId), 'advance_failed', why)], changed.id, changed.status);
+  }
 }

@@ -1,5 +1,7 @@
+import { stopsPayouts } from './invariant.js';
 import { performance } from 'node:perf_hooks';
 import { LocalCheckpointStore } from '../checkpoints/local-store.js';
+import { journalDir, PaymentJournal } from '../journal/journal.js';
 import type { Config } from '../config/load.js';
 import type { Data } from '../data/data.js';
 import { requireCurrentSchema } from '../db/migrate.js';
@@ -127,9 +129,11 @@ export async function startPayserv(config: Config<'payserv'>, log: Logger, opene
         ? { hook: { ...(config.alerts.command ? { command: config.alerts.command } : {}), ...(config.alerts.webhook_url ? { webhookUrl: config.alerts.webhook_url } : {}), timeoutMs: config.alerts.timeout_ms } }
         : {}),
     });
-    const drivers = await startDrivers(keys.coins, { db, stateDir, log, ...(keys.hotKey ? { hotKey: keys.hotKey } : {}) });
+    const journal = await PaymentJournal.open(journalDir(stateDir));
+    log.info({ journal: journal.path, attempts: journal.size }, 'payment journal open');
+    const drivers = await startDrivers(keys.coins, { db, stateDir, log, journal, ...(keys.hotKey ? { hotKey: keys.hotKey } : {}) });
     const ps: Payserv = {
-      db, trust, local: new LocalCheckpointStore(stateDir), signers, drivers, policies: policiesOf(config), autopay: config.autopay.enabled ? autopayOf(config) : new Map(),
+      db, trust, local: new LocalCheckpointStore(stateDir), journal, signers, drivers, policies: policiesOf(config), autopay: config.autopay.enabled ? autopayOf(config) : new Map(),
       state: new ServiceState(log, alerts), locks: new Locks(db), log, now: () => new Date(),
     };
     const audit = new AuditTrail({ db, stateDir, log });
@@ -145,6 +149,8 @@ export async function startPayserv(config: Config<'payserv'>, log: Logger, opene
           return result;
         } catch (e) {
           reply = e instanceof RpcError ? `ERROR ${e.code}` : 'ERROR internal';
+          // A broken invariant anywhere under a call stops payouts; it never leaves them on behind an "internal error".
+          if (stopsPayouts(e)) await ps.state.failStop(`${method}: ${e.message}`, { method });
           throw e;
         } finally {
           await audit.record({ client: callerOf(ctx), method, target: targetOf(method, params), reply, durationMs: Math.round(performance.now() - t0) })

@@ -10,6 +10,7 @@ import { EvmDriver, type EvmSettings } from '../../src/chains/eth/driver.js';
 import { setBalance, startAnvil, type Anvil } from '../../src/chains/eth/anvil.js';
 import type { Data } from '../../src/data/data.js';
 import type { Logger } from '../../src/log/index.js';
+import type { PaymentJournal } from '../../src/journal/journal.js';
 import { createHotKey, loadHotKey } from '../../src/keys/hot-wallet.js';
 
 /** One anvil for the calling test file, stopped after it. */
@@ -27,7 +28,7 @@ export const ETH_SETTINGS = (url: string, over: Partial<EvmSettings> = {}): EvmS
 });
 
 /** A fresh hot wallet on the node (its own key: tests never share nonces), funded with `wei`. */
-export async function ethDriver(url: string, deps: { db: Data; stateDir: string; log: Logger }, o: { settings?: Partial<EvmSettings>; fund?: bigint } = {}): Promise<EvmDriver> {
+export async function ethDriver(url: string, deps: { db: Data; stateDir: string; log: Logger; journal: PaymentJournal }, o: { settings?: Partial<EvmSettings>; fund?: bigint } = {}): Promise<EvmDriver> {
   await createHotKey(deps.stateDir, 'ETH');
   const d = new EvmDriver(ETH_SETTINGS(url, o.settings), await loadHotKey(deps.stateDir, 'ETH'), deps);
   if (o.fund !== 0n) await setBalance(url, d.address, o.fund ?? 10n ** 21n);
@@ -62,7 +63,7 @@ export const ZEC_SETTINGS = (url: string, over: Partial<ZcashSettings> = {}): Zc
 });
 
 /** A fresh Zcash hot wallet on the stand-in, funded with one output per entry of `fund` (zatoshi). */
-export async function zcashDriver(node: ZcashStandin, deps: { db: Data; stateDir: string; log: Logger }, o: { settings?: Partial<ZcashSettings>; fund?: bigint[] } = {}): Promise<ZcashDriver> {
+export async function zcashDriver(node: ZcashStandin, deps: { db: Data; stateDir: string; log: Logger; journal: PaymentJournal }, o: { settings?: Partial<ZcashSettings>; fund?: bigint[] } = {}): Promise<ZcashDriver> {
   await createHotKey(deps.stateDir, 'ZEC');
   const d = new ZcashDriver(ZEC_SETTINGS(node.url, o.settings), await loadHotKey(deps.stateDir, 'ZEC'), deps);
   for (const z of o.fund ?? [100_000_000_000n]) await node.fund(d.address, z);

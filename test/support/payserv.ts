@@ -2,6 +2,7 @@
 // coin is paid by an operator), alerts recorded in memory, payouts enabled unless asked otherwise.
 import type { Payserv } from '../../src/payserv/context.js';
 import { Locks } from '../../src/payserv/locks.js';
+import { journalDir, PaymentJournal } from '../../src/journal/journal.js';
 import type { CoinPolicy } from '../../src/payserv/policy.js';
 import { ServiceState, type AlertSink } from '../../src/payserv/state.js';
 import type { Drivers } from '../../src/chains/driver.js';
@@ -30,7 +31,7 @@ export interface TestPayservOptions {
   enabled?: boolean;
   policies?: Record<string, CoinPolicy>;
   /** Chain drivers, built on the test ledger (see test/support/chains.ts); default none. */
-  drivers?: (deps: { db: Data; stateDir: string; log: Logger }) => Promise<Drivers>;
+  drivers?: (deps: { db: Data; stateDir: string; log: Logger; journal: PaymentJournal }) => Promise<Drivers>;
 }
 
 export async function testPayserv(opts: TestPayservOptions = {}): Promise<TestPayserv> {
@@ -44,9 +45,10 @@ export async function testPayserv(opts: TestPayservOptions = {}): Promise<TestPa
   if (opts.enabled !== false) state.enable('test');
   // The dbgw project: payserv's data access goes through a dbgw; the ledger's own db stays the pool's and the attacker's.
   const db = await payservData(ledger.db, ledger.stateDir);
+  const journal = await PaymentJournal.open(journalDir(ledger.stateDir));
   const ps: Payserv = {
-    db, trust: ledger.trust, local: ledger.local, signers: { payserv: ledger.signers.payserv, admin: ledger.signers.admin },
-    drivers: opts.drivers ? await opts.drivers({ db, stateDir: ledger.stateDir, log }) : new Map(), policies: new Map(Object.entries(opts.policies ?? {})), autopay: new Map(), state, locks: new Locks(db), log, now: () => new Date(),
+    db, trust: ledger.trust, local: ledger.local, journal, signers: { payserv: ledger.signers.payserv, admin: ledger.signers.admin },
+    drivers: opts.drivers ? await opts.drivers({ db, stateDir: ledger.stateDir, log, journal }) : new Map(), policies: new Map(Object.entries(opts.policies ?? {})), autopay: new Map(), state, locks: new Locks(db), log, now: () => new Date(),
   };
   return { ledger, ps, alerts, logs };
 }

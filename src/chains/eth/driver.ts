@@ -1,3 +1,4 @@
+import { invariant } from '../../ledger/invariant.js';
 import {
   BaseError, createPublicClient, getAddress, http, isAddress, keccak256, parseTransaction, recoverTransactionAddress,
   type Hex, type PublicClient, type TransactionSerializable,
@@ -5,7 +6,9 @@ import {
 import { privateKeyToAccount, type PrivateKeyAccount } from 'viem/accounts';
 import type { DataTx } from '../../data/data.js';
 import type { Logger } from '../../log/index.js';
-import { lockNonce, readNonce, storeNonce } from '../../payments/store.js';
+import { attemptsFromNonce, lockNonce, readNonce, storeNonce } from '../../payments/store.js';
+import { CHAINS } from '../../data/ops/chains.js';
+import type { PaymentJournal } from '../../journal/journal.js';
 import type { Attempt, Broadcast, ChainDriver, DecodedTx, DriverHealth, PayOutput, Signing, SignedTx, Verdict } from '../driver.js';
 import { ChainIntegrityError, NodeUnavailable } from '../driver.js';
 import { classifySendError, sendErrorText } from './errors.js';
@@ -53,6 +56,8 @@ async function ask<T>(what: string, fn: () => Promise<T>): Promise<T> {
 
 const ZERO_FEE = 0n;
 
+const max = (...xs: bigint[]) => xs.reduce((a, b) => (a > b ? a : b));
+
 export class EvmDriver implements ChainDriver {
   readonly tag: string;
   readonly address: string;
@@ -64,8 +69,9 @@ export class EvmDriver implements ChainDriver {
   readonly #log: Logger;
   readonly #db: DataTx;
   readonly #chainKey: string;
+  readonly #journal: PaymentJournal;
 
-  constructor(settings: EvmSettings, privateKey: Uint8Array, deps: { db: DataTx; stateDir: string; log: Logger }) {
+  constructor(settings: EvmSettings, privateKey: Uint8Array, deps: { db: DataTx; stateDir: string; log: Logger; journal: PaymentJournal }) {
     this.#s = settings;
     this.tag = settings.tag;
     this.#account = privateKeyToAccount(`0x${Buffer.from(privateKey).toString('hex')}`);
@@ -75,6 +81,7 @@ export class EvmDriver implements ChainDriver {
     this.#log = deps.log;
     this.#db = deps.db;
     this.#chainKey = `evm:${settings.chainId}`;
+    this.#journal = deps.journal;
   }
 
   validateAddress(address: string): string | null {
@@ -133,7 +140,7 @@ export class EvmDriver implements ChainDriver {
 
   async sign(tx: DataTx, outputs: readonly PayOutput[]): Promise<Signing> {
     const [out] = outputs;
-    if (!out || outputs.length !== 1) throw new Error('an Ethereum transaction pays exactly one output');
+    invariant(out && outputs.length === 1, 'an Ethereum transaction pays exactly one output');
     const to = getAddress(out.address);
     const fees = await this.#fees();
     if (fees.kind === 'wait') return fees;
@@ -158,16 +165,41 @@ export class EvmDriver implements ChainDriver {
     return { kind: 'short', reason: `hot wallet short: it holds ${spendable} wei, the payment and its gas need up to ${needed} wei`, spendable, needed };
   }
 
-  /** The next nonce: never below the node's pending count, the database's or the local cache's. */
+  /**
+   * The next nonce, from the chain and the host: the node's pending count, the payment journal's and
+   * the local cache's next nonce, and payserv's own signed transactions stored at or above them (signed
+   * and committed, perhaps not yet journaled when payserv died). The database's counter is only checked
+   * against them: behind the host's memory it was rolled back, ahead of everything that explains it it
+   * was raised (every payment would wait behind a nonce gap): both are tampering.
+   */
   async #allocateNonce(tx: DataTx): Promise<bigint> {
     const db = (await lockNonce(tx, this.#chainKey, this.address)) ?? 0n;
-    const local = (await this.#cache.read()) ?? 0n;
-    if (db < local) throw new ChainIntegrityError(`payserv_nonces: the next nonce of ${this.address} is ${db}, behind the local cache's ${local}: the database was rolled back`);
+    const remembered = max((await this.#cache.read()) ?? 0n, this.#journal.nextNonce(this.tag, this.address) ?? 0n);
+    if (db < remembered) {
+      throw new ChainIntegrityError('payserv_nonces', `the next nonce of ${this.address} is ${db} in the database, behind the ${remembered} the payserv host remembers (payment journal, nonce cache): the database was rolled back`);
+    }
     const pending = BigInt(await ask('eth_getTransactionCount', () => this.#client.getTransactionCount({ address: this.address as Hex, blockTag: 'pending' })));
-    if (pending > db) this.#log.warn({ coin: this.tag, stored: db.toString(), pending: pending.toString() }, 'the hot wallet sent transactions payserv did not record');
-    const nonce = pending > db ? pending : db;
-    await storeNonce(tx, this.#chainKey, this.address, nonce + 1n);
-    return nonce;
+    const stored = await this.#storedNext(tx, max(pending, remembered));
+    const explained = max(pending, remembered, stored);
+    if (db > explained) {
+      throw new ChainIntegrityError('payserv_nonces', `the next nonce of ${this.address} is ${db} in the database, but the chain (pending ${pending}), the payment journal and payserv's own stored transactions account for ${explained}: raised by someone else`);
+    }
+    if (pending > max(remembered, stored)) this.#log.warn({ coin: this.tag, remembered: remembered.toString(), pending: pending.toString() }, 'the hot wallet sent transactions payserv did not record');
+    await storeNonce(tx, this.#chainKey, this.address, explained + 1n);
+    return explained;
+  }
+
+  /** One past the highest nonce (from `from` on) of stored transactions this hot wallet signed; 0 when none. */
+  async #storedNext(tx: DataTx, from: bigint): Promise<bigint> {
+    const [coin] = await tx.query(CHAINS.coinId, [this.tag]);
+    if (!coin) return 0n;
+    let next = 0n;
+    for (const a of await attemptsFromNonce(tx, coin.id, from)) {
+      // Bytes only this key can make: a row an attacker wrote does not decode to our signature.
+      const ours = await this.#fromUs(a.raw).catch(() => false);
+      if (ours && this.decode(a.raw).hash === a.hash && a.nonce + 1n > next) next = a.nonce + 1n;
+    }
+    return next;
   }
 
   async #signAt(t: TransactionSerializable, maxFee: bigint): Promise<SignedTx> {
@@ -209,9 +241,9 @@ export class EvmDriver implements ChainDriver {
   async verdict(attempts: readonly Attempt[], ctx: { now: Date; confirmations: number }): Promise<Verdict> {
     const needed = this.#s.confirmations ?? ctx.confirmations;
     const nonces = new Set(attempts.map((a) => this.decode(a.raw).nonce));
-    if (nonces.size !== 1) throw new Error(`the attempts of one payment carry different nonces: ${[...nonces].join(', ')}`);
+    invariant(nonces.size === 1, `the attempts of one payment carry different nonces: ${[...nonces].join(', ')}`);
     const nonce = [...nonces][0] as bigint;
-    for (const a of attempts) if (!(await this.#fromUs(a.raw))) throw new Error(`transaction ${a.hash} is not signed by the hot wallet ${this.address}`);
+    for (const a of attempts) invariant(await this.#fromUs(a.raw), `transaction ${a.hash} is not signed by the hot wallet ${this.address}`);
     const head = await ask('eth_blockNumber', () => this.#client.getBlockNumber({ cacheTime: 0 }));
     for (const a of attempts) {
       const r = await ask('eth_getTransactionReceipt', () => this.#client.getTransactionReceipt({ hash: a.hash as Hex }).catch((e: unknown) => {
@@ -240,10 +272,10 @@ export class EvmDriver implements ChainDriver {
   }
 
   async replace(_tx: DataTx, latest: Attempt): Promise<Signing | null> {
-    if (!(await this.#fromUs(latest.raw))) throw new Error(`transaction ${latest.hash} is not signed by the hot wallet ${this.address}`);
+    invariant(await this.#fromUs(latest.raw), `transaction ${latest.hash} is not signed by the hot wallet ${this.address}`);
     const t = parseTransaction(latest.raw as Hex);
     const base = { chainId: this.#s.chainId, nonce: t.nonce, to: t.to, value: t.value, gas: t.gas } as const;
-    if (t.gas === undefined) throw new Error(`transaction ${latest.hash} has no gas limit`);
+    invariant(t.gas !== undefined, `transaction ${latest.hash} has no gas limit`);
     if (t.type === 'legacy') {
       const now = await ask('eth_gasPrice', () => this.#client.getGasPrice());
       const c = bumpGasPrice(t.gasPrice ?? 0n, { gasPrice: this.#s.maxFeePerGas }, now);

@@ -6,7 +6,8 @@ import type { Coin } from '../../ledger/records.js';
 import { outpointKey, releaseInputs, reservedOutpoints, reserveInputs } from '../../payments/store.js';
 import { validateAddress, zcashAddressScript, zcashP2pkhAddress, zcashScriptAddress } from '../address.js';
 import type { Attempt, Broadcast, ChainDriver, DecodedTx, DriverHealth, PayOutput, Signing, Verdict } from '../driver.js';
-import { NodeUnavailable } from '../driver.js';
+import { ChainIntegrityError, NodeUnavailable } from '../driver.js';
+import type { PaymentJournal } from '../../journal/journal.js';
 import { branchFromRpcHex, UnknownBranchError } from './branch.js';
 import { buildTransparentTx, DUST_THRESHOLD_ZAT, type BuildInput } from './build.js';
 import { fromHex, hashToDisplayHex } from './bytes.js';
@@ -57,9 +58,10 @@ export class ZcashDriver implements ChainDriver {
   readonly #rpc: ZcashRpc;
   readonly #db: DataTx;
   readonly #log: Logger;
+  readonly #journal: PaymentJournal;
   #coinId: number | null = null;
 
-  constructor(settings: ZcashSettings, privateKey: Uint8Array, deps: { db: DataTx; log: Logger }) {
+  constructor(settings: ZcashSettings, privateKey: Uint8Array, deps: { db: DataTx; log: Logger; journal: PaymentJournal }) {
     this.#s = settings;
     this.tag = settings.tag;
     this.maxOutputs = settings.batchMax;
@@ -70,6 +72,7 @@ export class ZcashDriver implements ChainDriver {
     this.#rpc = new ZcashRpc({ url: settings.url, timeoutMs: settings.timeoutMs });
     this.#db = deps.db;
     this.#log = deps.log;
+    this.#journal = deps.journal;
   }
 
   validateAddress(address: string): string | null {
@@ -104,10 +107,41 @@ export class ZcashDriver implements ChainDriver {
     }
   }
 
-  /** The hot wallet's mined unspent outputs that no payment has reserved. */
-  async #free(db: DataTx): Promise<AddressUtxo[]> {
-    const [utxos, reserved] = await Promise.all([ask(() => this.#rpc.getAddressUtxos(this.address)), reservedOutpoints(db, await this.#coin(db))]);
-    return utxos.filter((u) => !reserved.has(outpointKey({ txid: u.txid, vout: u.outputIndex })));
+  /**
+   * The hot wallet's mined unspent outputs that no payment holds: neither reserved in the database nor
+   * spent by an attempt the payment journal holds (a reservation the database lost still counts).
+   * `strict` (when signing): a reservation of an unspent output that neither the journal nor one of
+   * payserv's own stored transactions explains was made by someone else: tampering.
+   */
+  async #free(db: DataTx, strict = false): Promise<AddressUtxo[]> {
+    const coinId = await this.#coin(db);
+    const [utxos, reserved] = await Promise.all([ask(() => this.#rpc.getAddressUtxos(this.address)), reservedOutpoints(db, coinId)]);
+    const inFlight = this.#journal.inputsInFlight(this.tag);
+    if (strict) {
+      for (const u of utxos) {
+        const key = outpointKey({ txid: u.txid, vout: u.outputIndex });
+        const by = reserved.get(key);
+        if (by !== undefined && !inFlight.has(key) && !(await this.#storedSpends(db, by, key))) {
+          throw new ChainIntegrityError('payserv_utxo_reservations', `input ${key} is reserved for ${by}, which neither the payment journal nor a stored transaction of payserv's spends: the reservation was made by someone else`);
+        }
+      }
+    }
+    return utxos.filter((u) => {
+      const key = outpointKey({ txid: u.txid, vout: u.outputIndex });
+      return !reserved.has(key) && !inFlight.has(key);
+    });
+  }
+
+  /** Whether payserv stored a transaction `hash` that spends `outpoint` (one signed, committed, and perhaps not yet journaled when payserv died). */
+  async #storedSpends(db: DataTx, hash: string, outpoint: string): Promise<boolean> {
+    const [t] = await db.query(CHAINS.attemptRaw, [hash]);
+    if (!t) return false;
+    try {
+      const d = this.decode(t.raw);
+      return d.hash === hash && d.inputs.some((i) => `${i.txid}:${i.vout}` === outpoint);
+    } catch {
+      return false;
+    }
   }
 
   async spendable(db: DataTx): Promise<bigint> {
@@ -126,7 +160,7 @@ export class ZcashDriver implements ChainDriver {
     }
     const outs = outputs.map((o) => ({ scriptPubKey: zcashAddressScript(this.#s.network, o.address), value: o.value }));
     const total = outputs.reduce((a, o) => a + o.value, 0n);
-    const free = (await this.#free(tx)).sort((a, b) => (a.satoshis === b.satoshis ? 0 : a.satoshis > b.satoshis ? -1 : 1));
+    const free = (await this.#free(tx, true)).sort((a, b) => (a.satoshis === b.satoshis ? 0 : a.satoshis > b.satoshis ? -1 : 1));
     const chosen: AddressUtxo[] = [];
     let have = 0n;
     const feeWith = (n: number) => estimateTransparentFeeZat(n, [...outs.map((o) => o.scriptPubKey), this.#script]);

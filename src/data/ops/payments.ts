@@ -17,6 +17,10 @@ export const PAYMENTS = {
   noteBroadcast: op('payments.noteBroadcast',
     `UPDATE payserv_chain_txs SET broadcast_at = CASE WHEN $2::text IS NULL THEN now() ELSE broadcast_at END, last_error = $2 WHERE hash = $1`),
 
+  /** Withdrawals in flight, by id (the checks against the payment journal). */
+  sendingPage: op<{ id: number }>('payments.sendingPage',
+    "SELECT id FROM finances_withdrawal_transaction WHERE status = 'sending' AND id > $1 ORDER BY id LIMIT $2"),
+
   // ---- Ethereum nonces ----
   ensureNonce: op('payments.ensureNonce',
     'INSERT INTO payserv_nonces (chain, address, next_nonce) VALUES ($1, $2, 0) ON CONFLICT DO NOTHING'),
@@ -30,8 +34,8 @@ export const PAYMENTS = {
     'SELECT hash, raw, created_at, nonce::text FROM payserv_chain_txs WHERE coin_id = $1 AND nonce >= $2 ORDER BY nonce, created_at'),
 
   // ---- Zcash input reservations ----
-  reservedOutpoints: op<{ txid: string; vout: number }>('payments.reservedOutpoints',
-    'SELECT txid, vout FROM payserv_utxo_reservations WHERE coin_id = $1 AND released_at IS NULL'),
+  reservedOutpoints: op<{ txid: string; vout: number; spent_by: string }>('payments.reservedOutpoints',
+    'SELECT txid, vout, spent_by FROM payserv_utxo_reservations WHERE coin_id = $1 AND released_at IS NULL'),
   /** No row back: the input is held by another payment (a released reservation is taken over). */
   reserveInput: op<{ txid: string }>('payments.reserveInput',
     `INSERT INTO payserv_utxo_reservations (coin_id, txid, vout, value, spent_by) VALUES ($1, $2, $3, $4, $5)

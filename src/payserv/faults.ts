@@ -1,0 +1,27 @@
+// The boundaries between a database write and an external effect on the payment path, named so that
+// the adversarial harness (test/sim) can kill payserv there, edit the database there as an attacker, or
+// lose the node's reply there. In production nothing listens and each point costs one optional call.
+
+export type FaultPoint =
+  /** The write-ahead transaction committed (bytes stored, withdrawals `sending`); not journaled, not broadcast. */
+  | 'payment.committed'
+  /** Journaled and fsynced; not broadcast yet. */
+  | 'payment.journaled'
+  /** Broadcast (whatever the node answered); the account's checkpoint not yet moved over it. */
+  | 'payment.broadcast'
+  /** A status change committed (approved, sent, send_error, declined...); its checkpoint not yet moved. */
+  | 'status.committed';
+
+export interface FaultInfo {
+  withdrawals: readonly number[];
+  hash?: string;
+}
+
+export interface Faults {
+  at(point: FaultPoint, info: FaultInfo): Promise<void>;
+}
+
+/** Calls the harness's hook at a boundary, if one listens. */
+export function fault(faults: Faults | undefined, point: FaultPoint, info: FaultInfo): Promise<void> {
+  return faults ? faults.at(point, info) : Promise.resolve();
+}
