@@ -1,9 +1,10 @@
 // The payment journal as a file: durable records, a torn last record cut off on open, damage anywhere
 // else refused naming the line, compaction that keeps what is in flight and every sender's next nonce.
-import { appendFile, readFile, truncate, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, readFile, truncate, writeFile } from 'node:fs/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { journalDir, PaymentJournal, readJournal } from '../src/journal/journal.js';
-import { JournalError, rawDigest, type JournalAttempt } from '../src/journal/record.js';
+import { encodeRecord, JournalError, rawDigest, type JournalAttempt } from '../src/journal/record.js';
+import { join } from 'node:path';
 import { tmpStateDir } from './support/tmp.js';
 
 afterEach(() => PaymentJournal.closeAll());
@@ -90,6 +91,26 @@ describe('the payment journal', () => {
     expect(again.attemptsOf(1)).toEqual([]);
     expect(again.nextNonce('ETH', '0xabc')).toBe(7n);
     expect((await readJournal(dir))?.map((e) => e.attempt.hash)).toEqual([h(5), h(6)]);
+  });
+
+  it('one writer per journal: beside a live writer this process only reads (and catches up), a dead writer is taken over', async () => {
+    const dir = journalDir(await tmpStateDir());
+    await mkdir(dir, { recursive: true });
+    // pid 1 is always alive: another payserv writes this journal.
+    await writeFile(join(dir, 'owner.pid'), '1');
+    const reader = await PaymentJournal.open(dir);
+    await expect(reader.recordAttempt(attempt(1), at)).rejects.toThrow(/another payserv process writes it/);
+    // The writer appends; the reader sees it after a refresh.
+    await appendFile(reader.path, encodeRecord({ k: 'attempt', ...attempt(2), at: at.toISOString() }));
+    expect(reader.get(h(2))).toBeUndefined();
+    await reader.refresh();
+    expect(reader.attemptsOf(2).map((a) => a.hash)).toEqual([h(2)]);
+    // The writer dies (its pid no longer exists): the next append takes over.
+    await writeFile(join(dir, 'owner.pid'), '4194303');
+    await reader.recordAttempt(attempt(3), at);
+    expect(await readFile(join(dir, 'owner.pid'), 'utf8')).toBe(String(process.pid));
+    const again = await reopen(dir);
+    expect(again.size).toBe(2);
   });
 
   it('readJournal ignores a record being written and answers null where there is no journal', async () => {

@@ -1,4 +1,4 @@
-import { open, stat, type FileHandle } from 'node:fs/promises';
+import { open, readFile, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ensureDir, writeFileAtomic } from '../state/atomic-file.js';
 import { decodeLine, encodeRecord, JournalError, type JournalAttempt, type JournalRecord } from './record.js';
@@ -32,9 +32,31 @@ export interface JournalEntry {
 /** One open journal per directory in a process: instances of payserv sharing a state directory share it. */
 const opened = new Map<string, Promise<PaymentJournal>>();
 
+const OWNER = 'owner.pid';
+
+/** Whether a process with this pid exists (EPERM: it does, under another user). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 export class PaymentJournal {
   readonly path: string;
+  readonly #dir: string;
   #fh: FileHandle;
+  #ino = 0;
+  /** Bytes of the file read into the index (a whole number of records). */
+  #offset = 0;
+  /**
+   * One process writes a journal (another payserv on the same state directory only reads it): two
+   * writers' compactions would drop each other's records. A writer that died (SIGKILL) leaves a pid that
+   * no process has, and the next one takes over.
+   */
+  #owner = false;
   readonly #byHash = new Map<string, JournalEntry>();
   readonly #byWithdrawal = new Map<number, JournalAttempt[]>();
   readonly #nonce = new Map<string, bigint>();
@@ -42,7 +64,8 @@ export class PaymentJournal {
   /** Appends and compactions one at a time: the file's order is the order of the promises. */
   #queue: Promise<unknown> = Promise.resolve();
 
-  private constructor(path: string, fh: FileHandle) {
+  private constructor(dir: string, path: string, fh: FileHandle) {
+    this.#dir = dir;
     this.path = path;
     this.#fh = fh;
   }
@@ -59,38 +82,95 @@ export class PaymentJournal {
     return p;
   }
 
-  /** Closes every open journal (tests, shutdown). */
+  /** Closes every open journal (tests, shutdown), giving up the ones this process writes. */
   static async closeAll(): Promise<void> {
     const all = [...opened.values()];
     opened.clear();
-    await Promise.all(all.map((p) => p.then((j) => j.#fh.close(), () => undefined)));
+    await Promise.all(all.map((p) => p.then((j) => j.#close(), () => undefined)));
+  }
+
+  /** Closes this journal (payserv's stop): another process may then write it. */
+  async close(): Promise<void> {
+    if (opened.get(this.path)) opened.delete(this.path);
+    await this.#close();
+  }
+
+  async #close(): Promise<void> {
+    await this.#queue;
+    await this.#fh.close();
+    if (this.#owner) await rm(join(this.#dir, OWNER), { force: true });
+    this.#owner = false;
   }
 
   static async #load(dir: string, path: string): Promise<PaymentJournal> {
     await ensureDir(dir);
     const fh = await open(path, 'a+', FILE_MODE);
-    const j = new PaymentJournal(path, fh);
+    const j = new PaymentJournal(dir, path, fh);
     try {
-      const good = await j.#replay();
-      const size = (await fh.stat()).size;
-      if (good < size) {
-        // A torn tail: the write that was cut was never acknowledged, so nothing was broadcast after it.
-        await fh.truncate(good);
-        await fh.sync();
-      }
+      await j.#claim();
+      await j.#catchUp();
     } catch (e) {
-      await fh.close();
+      await j.#close().catch(() => undefined);
       throw e instanceof JournalError ? e : new JournalError(`payment journal ${path}: ${(e as Error).message}`);
     }
     return j;
   }
 
-  /** Reads every record into the index; returns the byte length of the good prefix. */
-  async #replay(): Promise<number> {
-    let good = 0;
+  /** Becomes the writer unless a live process is; returns whether this process writes the journal. */
+  async #claim(): Promise<boolean> {
+    if (this.#owner) return true;
+    const lock = join(this.#dir, OWNER);
+    for (let tries = 0; tries < 2; tries++) {
+      try {
+        await writeFile(lock, String(process.pid), { flag: 'wx', mode: FILE_MODE });
+        this.#owner = true;
+        return true;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      }
+      const pid = Number((await readFile(lock, 'utf8').catch(() => '')).trim());
+      if (Number.isSafeInteger(pid) && pid > 0 && pid !== process.pid && alive(pid)) return false;
+      await rm(lock, { force: true });
+    }
+    return false;
+  }
+
+  /**
+   * Reads what was appended since the index was last brought up to date (a reader: by the writing
+   * process; a new writer: the torn tail of the one before it, which it cuts). A file replaced by a
+   * compaction is read again from the start.
+   */
+  async #catchUp(): Promise<void> {
+    const st = await stat(this.path);
+    if (this.#ino !== 0 && st.ino !== this.#ino) {
+      await this.#fh.close();
+      this.#fh = await open(this.path, 'a+', FILE_MODE);
+      this.#byHash.clear();
+      this.#byWithdrawal.clear();
+      this.#offset = 0;
+    }
+    this.#ino = (await this.#fh.stat()).ino;
+    this.#offset = await this.#replay(this.#offset);
+    const size = (await this.#fh.stat()).size;
+    if (this.#owner && this.#offset < size) {
+      // A torn tail: the write that was cut was never acknowledged, so nothing was broadcast after it.
+      await this.#fh.truncate(this.#offset);
+      await this.#fh.sync();
+    }
+  }
+
+  /** Brings a reader's index up to date with the writing process's appends (a writer's is always). */
+  async refresh(): Promise<void> {
+    if (this.#owner) return;
+    await this.#serial(() => this.#catchUp());
+  }
+
+  /** Indexes the records from byte `from`; returns the end of the last whole record. */
+  async #replay(from: number): Promise<number> {
+    let good = from;
     let carry = Buffer.alloc(0);
     let lineNo = 0;
-    for (let pos = 0; ;) {
+    for (let pos = from; ;) {
       const buf = Buffer.alloc(READ_CHUNK);
       const { bytesRead } = await this.#fh.read(buf, 0, READ_CHUNK, pos);
       if (bytesRead === 0) break;
@@ -101,7 +181,7 @@ export class PaymentJournal {
         // A whole line (its newline written) that is not a good record is damage, never a torn write.
         const line = carry.subarray(0, nl).toString('utf8');
         carry = carry.subarray(nl + 1);
-        this.#index(decodeLine(line, `payment journal ${this.path} line ${lineNo}`));
+        this.#index(decodeLine(line, `payment journal ${this.path} line ${lineNo}${from ? ` after byte ${from}` : ''}`));
         good += nl + 1;
       }
       if (carry.length > READ_CHUNK * 8) throw new JournalError(`payment journal ${this.path} line ${lineNo + 1}: longer than any record`);
@@ -150,15 +230,25 @@ export class PaymentJournal {
   #append(r: JournalRecord): Promise<void> {
     const line = encodeRecord(r);
     return this.#serial(async () => {
+      await this.#writer();
       try {
         await this.#fh.write(line);
         await this.#fh.datasync();
       } catch (e) {
         throw new JournalError(`payment journal ${this.path}: cannot append (${(e as Error).message}): nothing may be broadcast`);
       }
+      this.#offset += Buffer.byteLength(line);
       this.#index(r);
       this.#appendedSinceCompaction++;
     });
+  }
+
+  /** Only the writing process appends; one whose writer died takes over (and reads what that one wrote). */
+  async #writer(): Promise<void> {
+    if (this.#owner) return;
+    await this.#catchUp();
+    if (!(await this.#claim())) throw new JournalError(`payment journal ${this.path}: another payserv process writes it (${OWNER}): nothing may be broadcast from this one`);
+    await this.#catchUp();
   }
 
   /** Records an attempt before its broadcast; an attempt already recorded is not written twice. */
@@ -216,6 +306,7 @@ export class PaymentJournal {
    */
   compact(settled: (e: JournalEntry) => Promise<boolean>): Promise<{ kept: number; dropped: number }> {
     return this.#serial(async () => {
+      await this.#writer();
       const keep: JournalEntry[] = [];
       for (const e of this.#byHash.values()) if (!(await settled(e))) keep.push(e);
       const lines: string[] = [];
@@ -227,9 +318,12 @@ export class PaymentJournal {
         lines.push(encodeRecord(e.attempt));
         if (e.failed !== null) lines.push(encodeRecord({ k: 'failed', coin: e.attempt.coin, hash: e.attempt.hash, proof: e.failed, at: e.attempt.at }));
       }
-      await writeFileAtomic(this.path, lines.join(''), FILE_MODE);
+      const text = lines.join('');
+      await writeFileAtomic(this.path, text, FILE_MODE);
       await this.#fh.close();
       this.#fh = await open(this.path, 'a+', FILE_MODE);
+      this.#ino = (await this.#fh.stat()).ino;
+      this.#offset = Buffer.byteLength(text);
       const dropped = this.#byHash.size - keep.length;
       this.#byHash.clear();
       this.#byWithdrawal.clear();

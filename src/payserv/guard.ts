@@ -75,6 +75,7 @@ export async function verifyHeld(ps: Payserv, method: string, id: number, accept
   const faults = w.statusSeq === found.withdrawal.statusSeq ? checkHistory(w, found.history, view.book) : ['changed while it was being verified'];
   if (faults.length) return failStop(ps, method, faults.map((f) => problem('finances_withdrawal_signatures', id, 'history', f)), id, status);
   // The host's journal outranks the database: a transaction handed to a node must still stand in the history.
+  await ps.journal.refresh();
   const forgotten = journalProblems(ps.journal, id, found.history);
   if (forgotten.length) return failStop(ps, method, forgotten, id, status);
   const v: Verified = { view, coin, w, account, history: found.history };

@@ -171,6 +171,7 @@ export async function startPayserv(config: Config<'payserv'>, log: Logger, opene
         await server.close(config.rpc.shutdown_grace_ms);
         // A run in progress finishes (its payment is written ahead either way) before the database closes.
         await autopay?.stop();
+        await journal.close().catch((e: Error) => log.error({ err: e.message }, 'payment journal close failed'));
         await closeDb();
         log.warn({}, 'payserv stopped');
       },

@@ -174,6 +174,7 @@ export class EvmDriver implements ChainDriver {
    */
   async #allocateNonce(tx: DataTx): Promise<bigint> {
     const db = (await lockNonce(tx, this.#chainKey, this.address)) ?? 0n;
+    await this.#journal.refresh();
     const remembered = max((await this.#cache.read()) ?? 0n, this.#journal.nextNonce(this.tag, this.address) ?? 0n);
     if (db < remembered) {
       throw new ChainIntegrityError('payserv_nonces', `the next nonce of ${this.address} is ${db} in the database, behind the ${remembered} the payserv host remembers (payment journal, nonce cache): the database was rolled back`);

@@ -116,6 +116,7 @@ export class ZcashDriver implements ChainDriver {
   async #free(db: DataTx, strict = false): Promise<AddressUtxo[]> {
     const coinId = await this.#coin(db);
     const [utxos, reserved] = await Promise.all([ask(() => this.#rpc.getAddressUtxos(this.address)), reservedOutpoints(db, coinId)]);
+    await this.#journal.refresh();
     const inFlight = this.#journal.inputsInFlight(this.tag);
     if (strict) {
       for (const u of utxos) {
