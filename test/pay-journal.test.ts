@@ -140,6 +140,44 @@ describePerDataPath('a paid withdrawal rolled back in the database (issue 13)', 
     expect(await balanceOf(url, m.address)).toBe(PAID);
   });
 
+  it('any status change rolled back before its checkpoint moved (Process approving): a fail-stop, never "nothing new"', async () => {
+    const m = await newMiner(t, nextUser++);
+    const id = await request(t, m, { amount: '1' });
+    const before = await rowOf(id);
+    rollBackAt('status.committed', id, before);
+    const r = await processWithdrawal(t.ps, id, caller);
+    expect(r.reply).toBe('ERROR');
+    expect(r.message).toMatch(/moved to pending \(status entry 1\).*now has processing at entry 0: rolled back/);
+    expect(t.ps.state.enabled).toBe(false);
+    expect(await statusOf(id)).toBe('processing');
+  });
+
+  it('an advance that fails after a status change is a fail-stop, not an internal error with payouts left on', async () => {
+    const { id } = await pending();
+    t.ps.faults = {
+      async at(p, info) {
+        if (p === 'status.committed' && info.withdrawals.includes(id)) {
+          await t.ledger.db.query('ALTER TABLE finances_user_balance_checkpoints RENAME TO checkpoints_elsewhere');
+        }
+      },
+    };
+    try {
+      const r = await approveWithdrawal(t.ps, id, caller);
+      expect(r.reply).toBe('ERROR');
+      expect(r.message).toMatch(/could not move over it/);
+      expect(t.ps.state.enabled).toBe(false);
+      expect(t.alerts.map((a) => a.kind)).toContain('fail_stop');
+    } finally {
+      await t.ledger.db.query('ALTER TABLE checkpoints_elsewhere RENAME TO finances_user_balance_checkpoints');
+    }
+    // The payment itself was written ahead and broadcast: it completes once, nothing twice.
+    t.ps.faults = undefined;
+    t.ps.state.enable('operator');
+    await mine(url, 12);
+    expect((await checkWithdrawal(t.ps, id, caller)).reply).toBe('SENT');
+    expect(await minedCount(url, driver.address)).toBe(1);
+  });
+
   it('the nonce counter raised far above the chain: the next payment fails-stop before signing, nothing stuck', async () => {
     const { id, m } = await pending();
     const hashes = async () => (await t.ledger.db.query<{ hash: string }>('SELECT hash FROM payserv_chain_txs ORDER BY hash')).map((x) => x.hash);

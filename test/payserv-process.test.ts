@@ -155,7 +155,7 @@ describe('a payserv process over RPC', { timeout: LONG }, () => {
     let ps = await l.start(config);
     let pscli = ps.client('pscli');
     let back = ps.client('backend');
-    expect(await pscli.call('Utils.Status')).toMatchObject({ enabled: false, reason: expect.stringMatching(/^payserv starts disabled/), fail_stops: 0 });
+    expect(await pscli.call('Utils.Status')).toMatchObject({ enabled: false, reason: expect.stringMatching(/^payserv starts disabled/), fail_stops: 0, journal: { attempts: 0, writer: true } });
 
     const off = await back.call<PayoutResult>('PayServ.Process', [id]);
     expect(off).toEqual({ reply: 'ERROR', id, status: null, message: expect.stringMatching(DISABLED_AT_START) });
@@ -411,6 +411,9 @@ describe.runIf(backend() === 'postgres')('two payserv processes on one database 
     expect(a.port).not.toBe(b.port);
     const clients = [a, b].map((ps) => ps.client('pscli', { maxSockets: 40 }));
     for (const c of clients) expect(await c.call('Utils.Enable')).toMatchObject({ enabled: true });
+    // One of the two writes the payment journal; the other only reads it.
+    const writers = await Promise.all(clients.map(async (c) => (await c.call<{ journal: { writer: boolean } }>('Utils.Status')).journal.writer));
+    expect(writers.sort()).toEqual([false, true]);
 
     // --- 50 calls on one withdrawal, alternating processes, all on the wire at once. ---
     const id = ids[0] as number;

@@ -292,6 +292,11 @@ export class PaymentJournal {
     return this.#byHash.values();
   }
 
+  /** Whether this process writes the journal (another payserv on the state directory only reads it). */
+  get writing(): boolean {
+    return this.#owner;
+  }
+
   get size(): number {
     return this.#byHash.size;
   }

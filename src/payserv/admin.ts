@@ -22,7 +22,8 @@ export const REFUSED = -32010;
 
 export function status(ps: Payserv) {
   const s = ps.state.status();
-  return { enabled: s.enabled, reason: s.reason, since: s.since.toISOString(), fail_stops: s.failStops, version: VERSION.version };
+  return { enabled: s.enabled, reason: s.reason, since: s.since.toISOString(), fail_stops: s.failStops, version: VERSION.version,
+    journal: { path: ps.journal.path, attempts: ps.journal.size, writer: ps.journal.writing } };
 }
 
 export async function listLocks(ps: Payserv) {
