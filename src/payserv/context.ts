@@ -5,6 +5,7 @@ import type { Signer } from '../pki/signer.js';
 import type { Trust } from '../pki/trust.js';
 import type { Drivers } from '../chains/driver.js';
 import type { AutopaySettings } from '../autopay/run.js';
+import type { LockWatch } from './lock-watch.js';
 import type { Locks } from './locks.js';
 import type { CoinPolicy } from './policy.js';
 import type { ServiceState } from './state.js';
@@ -23,6 +24,8 @@ export interface Payserv {
   autopay: ReadonlyMap<string, AutopaySettings>;
   state: ServiceState;
   locks: Locks;
+  /** Reports (and alerts) locks held by other sessions, or held too long: Utils.ListLocks, pscli status. */
+  lockWatch: LockWatch;
   log: Logger;
   now(): Date;
 }
