@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Drivers } from '../src/chains/driver.js';
 import { LocalCheckpointStore } from '../src/checkpoints/local-store.js';
+import { LockKeys } from '../src/data/lock-keys.js';
 import type { Db } from '../src/db/db.js';
 import type { Coin, Signed } from '../src/ledger/records.js';
 import { createLogger, type Logger } from '../src/log/index.js';
@@ -12,6 +13,7 @@ import { fromBaseUnits, type Amount } from '../src/money/amount.js';
 import type { PayoutResult } from '../src/payserv/api.js';
 import type { Payserv } from '../src/payserv/context.js';
 import type { PaymentJournal } from '../src/journal/journal.js';
+import { LockWatch } from '../src/payserv/lock-watch.js';
 import { Locks } from '../src/payserv/locks.js';
 import type { CoinPolicy } from '../src/payserv/policy.js';
 import { ServiceState } from '../src/payserv/state.js';
@@ -99,11 +101,13 @@ export function payservLog(): PayservLog {
 
 /** payserv's state machine on the bench database, payouts enabled, alerts dropped (a fail-stop still disables it). */
 export function localPayserv(db: Db, stateDir: string, pki: Pki, log: Logger, drivers: Drivers, policies: Record<string, CoinPolicy>, journal: PaymentJournal): Payserv {
-  const state = new ServiceState(log, { raise: async () => undefined });
+  const alerts = { raise: async () => undefined };
+  const state = new ServiceState(log, alerts);
   state.enable('bench');
+  const locks = new Locks(db, LockKeys.of(pki.payserv), { log });
   return {
     db, trust: pki.trust, local: new LocalCheckpointStore(stateDir), journal, signers: { payserv: pki.payserv, admin: pki.admin },
-    drivers, policies: new Map(Object.entries(policies)), autopay: new Map(), state, locks: new Locks(db), log, now: () => new Date(),
+    drivers, policies: new Map(Object.entries(policies)), autopay: new Map(), state, locks, lockWatch: new LockWatch({ locks, alerts, log, heldMaxMs: 300_000 }), log, now: () => new Date(),
   };
 }
 

@@ -8,7 +8,10 @@ import { loadConfig, type Env } from '../src/config/load.js';
 import { createLogger } from '../src/log/index.js';
 import { startPayserv, type RunningPayserv } from '../src/payserv/service.js';
 import { collectAuditProblems } from '../src/payserv/audit.js';
-import { backend } from './support/db.js';
+import pg from 'pg';
+import { LockKeys } from '../src/data/lock-keys.js';
+import { withdrawalLock } from '../src/payserv/locks.js';
+import { backend, testPgUrl } from './support/db.js';
 import { payservData } from './support/dbgw.js';
 import { testLedger, type TestLedger } from './support/ledger.js';
 import { runPscli, type Run } from './support/pscli.js';
@@ -87,6 +90,45 @@ describe(`pscli → payserv (${backend()})`, { timeout: 120_000 }, () => {
       expect(r.stderr, argv.join(' ')).toMatch(message);
     }
     expect(await ledger.db.query('SELECT count(*)::bigint AS n FROM finances_user_balance_transaction')).toEqual(before);
+  });
+
+  it.runIf(backend() === 'postgres')('status and listlocks report a lock another session holds (pid, since when), exit 1, and the lock_held alert is stored once', async () => {
+    const { run, ledger } = await setUp();
+    await run(['enable']);
+    const [id] = (await processing(ledger)) as [number];
+    // A session holding the withdrawal's real key (as someone with payserv's key could): the key computed with the secret.
+    const [{ name }] = (await ledger.db.query<{ name: string }>('SELECT current_database() AS name')) as [{ name: string }];
+    const url = new URL(testPgUrl());
+    url.pathname = `/${name}`;
+    const sql = new pg.Client({ connectionString: url.toString() });
+    await sql.connect();
+    try {
+      const pid = (await sql.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]?.pid as number;
+      const key = LockKeys.of(ledger.signers.payserv).key(withdrawalLock(id));
+      expect((await sql.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1::bigint) AS ok', [key])).rows[0]?.ok).toBe(true);
+      expect(await run(['status'])).toMatchObject({ code: EXIT.OK, stdout: expect.stringMatching(/^payouts ENABLED since \S+\n$/) });
+
+      expect(await run(['process', String(id)])).toMatchObject({ code: EXIT.PROBLEMS, stdout: `REPLY: [ERROR]\nMESSAGE: withdrawal ${id} is being handled by another call; try again\n` });
+      const line = new RegExp(`^LOCK withdrawal:${id} HELD by database session pid ${pid} \\(ExclusiveLock\\), not this payserv: seen since \\S+ \\(\\d+ s\\); session started \\S+`, 'm');
+      const status = await run(['status']);
+      expect(status.code).toBe(EXIT.PROBLEMS);
+      expect(status.stdout).toMatch(/^payouts ENABLED since /);
+      expect(status.stdout).toMatch(line);
+      const json = JSON.parse((await run(['--json', 'status'])).stdout) as { enabled: boolean; locks_reported: Array<{ lock: string; pid: number; holder: string }> };
+      expect(json).toMatchObject({ enabled: true, locks_reported: [{ lock: `withdrawal:${id}`, pid, holder: 'foreign' }] });
+      const list = await run(['listlocks']);
+      expect(list.code).toBe(EXIT.PROBLEMS);
+      expect(list.stdout).toMatch(line);
+      // Three reports, one episode: one alert row; payouts were never disabled.
+      const alerts = await ledger.db.query<{ reason: string }>("SELECT reason FROM payserv_alerts WHERE kind = 'lock_held'");
+      expect(alerts).toEqual([{ reason: expect.stringContaining(`lock withdrawal:${id} is held by database session pid ${pid}`) }]);
+
+      await sql.query('SELECT pg_advisory_unlock_all()');
+      expect(await run(['status'])).toMatchObject({ code: EXIT.OK, stdout: expect.stringMatching(/^payouts ENABLED since \S+\n$/) });
+      expect(await run(['process', String(id)])).toMatchObject({ code: EXIT.OK, stdout: expect.stringMatching(/^REPLY: \[PENDING\]/) });
+    } finally {
+      await sql.end();
+    }
   });
 
   it('says clearly when payserv cannot be reached', async () => {

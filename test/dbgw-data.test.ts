@@ -8,12 +8,14 @@ import { EXIT } from '../src/cli/exit.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CATALOG } from '../src/data/catalog.js';
 import { ALERTS } from '../src/data/ops/alerts.js';
+import { LockKeys } from '../src/data/lock-keys.js';
 import { LOCKS } from '../src/data/ops/locks.js';
 import type { Db } from '../src/db/db.js';
 import type { RunningDbgw } from '../src/dbgw/service.js';
 import { createLogger } from '../src/log/index.js';
 import { Alerts, listAlerts } from '../src/payserv/alerts.js';
 import { AuditTrail, collectAuditProblems } from '../src/payserv/audit.js';
+import { LockWatch } from '../src/payserv/lock-watch.js';
 import { Locks } from '../src/payserv/locks.js';
 import { processWithdrawal } from '../src/payserv/payouts.js';
 import { RpcClient } from '../src/rpc/client.js';
@@ -208,20 +210,21 @@ describe.runIf(overDbgw())('dbgw: sessions and restarts', { timeout: 120_000 }, 
     const tx = (await payserv.call<{ session: string }>('Dbgw.Begin', { mode: 'transaction' })).session;
     await payserv.call('Dbgw.Query', { op: ALERTS.insert.name, params: [{ $d: new Date().toISOString() }, 'abandoned', 'never committed', '{}'], session: tx });
     const lock = (await payserv.call<{ session: string }>('Dbgw.Begin', { mode: 'session' })).session;
-    const held = await payserv.call<{ rows: { ok: boolean }[] }>('Dbgw.Query', { op: LOCKS.tryLock.name, params: ['withdrawal:1'], session: lock });
+    const keys = LockKeys.of(l.signers.payserv);
+    const held = await payserv.call<{ rows: { ok: boolean }[] }>('Dbgw.Query', { op: LOCKS.tryLock.name, params: [keys.key('withdrawal:1')], session: lock });
     expect(held.rows[0]?.ok).toBe(true);
     const idleInTransaction = async () => (await l.db.query<{ n: number }>(
       "SELECT count(*)::bigint AS n FROM pg_stat_activity WHERE datname = current_database() AND state = 'idle in transaction'"))[0]?.n;
     expect(await idleInTransaction()).toBe(1);
     const other = await dbgwDataAt(l.stateDir, gw.server.port, urlOf(l.db));
     try {
-      expect(await new Locks(other).isHeld('withdrawal:1')).toBe(true);
+      expect(await new Locks(other, keys).isHeld('withdrawal:1')).toBe(true);
       // The caller goes quiet: no Touch, no call.
       await until('dbgw gives up on both sessions', async () => (await payserv.call<{ sessions: number }>('Dbgw.Status')).sessions === 0, 10_000, 100);
       expect(await l.db.query("SELECT id FROM payserv_alerts WHERE kind = 'abandoned'")).toEqual([]);
       expect(await idleInTransaction()).toBe(0);
-      expect(await new Locks(other).isHeld('withdrawal:1')).toBe(false);
-      expect((await refusal(payserv.call('Dbgw.Query', { op: LOCKS.unlock.name, params: ['withdrawal:1'], session: lock }))).message).toMatch(/unknown session/);
+      expect(await new Locks(other, keys).isHeld('withdrawal:1')).toBe(false);
+      expect((await refusal(payserv.call('Dbgw.Query', { op: LOCKS.unlock.name, params: [keys.key('withdrawal:1')], session: lock }))).message).toMatch(/unknown session/);
       // A session its caller keeps alive outlives idle_ms many times over.
       await other.transaction(async (t) => {
         await t.query(ALERTS.insert, [new Date(), 'kept', 'alive', '{}']);
@@ -240,7 +243,8 @@ describe.runIf(overDbgw())('dbgw: sessions and restarts', { timeout: 120_000 }, 
     let gw = await startTestDbgw(l.stateDir);
     const port = gw.server.port;
     const data = await dbgwDataAt(l.stateDir, port, urlOf(l.db));
-    t.ps = { ...t.ps, db: data, locks: new Locks(data) };
+    const locks = new Locks(data, LockKeys.of(l.signers.payserv));
+    t.ps = { ...t.ps, db: data, locks, lockWatch: new LockWatch({ locks, alerts: { raise: async () => undefined }, log: t.ps.log, heldMaxMs: 300_000 }) };
     const ids = (await l.db.query<{ id: number }>(`SELECT id FROM finances_withdrawal_transaction WHERE status = 'processing' ORDER BY id LIMIT 2`)).map((r) => r.id);
     const [first, second] = ids as [number, number];
     const snapshot = () => l.db.query(`SELECT w.id, w.status, (SELECT count(*)::bigint FROM finances_withdrawal_signatures s WHERE s.withdrawal_id = w.id) AS sigs

@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LocalCheckpointStore } from '../src/checkpoints/local-store.js';
+import { LockKeys } from '../src/data/lock-keys.js';
 import type { Db } from '../src/db/db.js';
 import { openPostgres } from '../src/db/postgres.js';
 import { canMove } from '../src/ledger/status.js';
@@ -14,6 +15,7 @@ import { createLogger } from '../src/log/index.js';
 import { parseAmount } from '../src/money/amount.js';
 import type { PayoutResult } from '../src/payserv/api.js';
 import type { Payserv } from '../src/payserv/context.js';
+import { LockWatch } from '../src/payserv/lock-watch.js';
 import { Locks, withdrawalLock } from '../src/payserv/locks.js';
 import { approveWithdrawal, declineRequest, resendWithdrawal, sendWithdrawal } from '../src/payserv/payouts.js';
 import { ServiceState } from '../src/payserv/state.js';
@@ -229,9 +231,12 @@ async function secondPayserv(tp: TestPayserv): Promise<Payserv> {
   const db = await openPostgres({ url: url.toString(), poolSize: 4, statementTimeoutMs: 30_000 });
   extra.push(db);
   const log = createLogger('payserv', 'info', { write: () => undefined });
-  const state = new ServiceState(log, { raise: async (kind, reason) => void tp.alerts.push({ kind, reason, details: { instance: 'second' } }) });
+  const alerts = { raise: async (kind: string, reason: string) => void tp.alerts.push({ kind, reason, details: { instance: 'second' } }) };
+  const state = new ServiceState(log, alerts);
   state.enable('test');
-  return { ...tp.ps, db, locks: new Locks(db), state, local: new LocalCheckpointStore(tp.ledger.stateDir), log };
+  // The same payserv key, so the same lock keys: the two serialise as two processes of one payserv would.
+  const locks = new Locks(db, LockKeys.of(tp.ledger.signers.payserv), { log });
+  return { ...tp.ps, db, locks, lockWatch: new LockWatch({ locks, alerts, log, heldMaxMs: 300_000 }), state, local: new LocalCheckpointStore(tp.ledger.stateDir), log };
 }
 
 describe.runIf(backend() === 'postgres')('two payserv instances (two Locks, two pools) on one database', () => {

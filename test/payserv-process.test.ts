@@ -6,6 +6,7 @@
 // withdrawal twice; and a lock holder that crashes leaves no lock behind.
 import { request } from 'node:https';
 import { afterEach, describe, expect, it } from 'vitest';
+import { LockKeys } from '../src/data/lock-keys.js';
 import type { Db } from '../src/db/db.js';
 import { canMove } from '../src/ledger/status.js';
 import type { WithdrawalStatus } from '../src/ledger/records.js';
@@ -488,9 +489,12 @@ describe.runIf(backend() === 'postgres')('two payserv processes on one database 
 const LOCK_HOLDER = `
 const { openPostgres } = await import(new URL('src/db/postgres.ts', process.env.REPO_URL).href);
 const { Locks } = await import(new URL('src/payserv/locks.ts', process.env.REPO_URL).href);
+const { LockKeys } = await import(new URL('src/data/lock-keys.ts', process.env.REPO_URL).href);
+const { loadSigner } = await import(new URL('src/pki/files.ts', process.env.REPO_URL).href);
 const db = await openPostgres({ url: process.env.DATABASE_URL, poolSize: 2, statementTimeoutMs: 30000 });
 setInterval(() => {}, 1 << 30);
-await new Locks(db).with(process.env.LOCK_NAME, 'a process about to crash', async () => {
+// Another payserv process: the same key, so the same lock keys.
+await new Locks(db, LockKeys.of(loadSigner(process.env.STATE_DIR, 'payserv'))).with(process.env.LOCK_NAME, 'a process about to crash', async () => {
   process.stdout.write('locked\\n');
   await new Promise(() => {});
 });
@@ -506,12 +510,12 @@ describe.runIf(backend() === 'postgres')('a crashed lock holder', { timeout: LON
     expect(await pscli.call('Utils.Enable')).toMatchObject({ enabled: true });
 
     const holder = spawnNode(['--import', 'tsx', '--input-type=module', '-e', LOCK_HOLDER], {
-      DATABASE_URL: l.databaseUrl, LOCK_NAME: withdrawalLock(id), REPO_URL: new URL(`file://${REPO}/`).href,
+      DATABASE_URL: l.databaseUrl, LOCK_NAME: withdrawalLock(id), REPO_URL: new URL(`file://${REPO}/`).href, STATE_DIR: l.stateDir,
     });
     await holder.waitForLine(/^locked$/, 30_000);
 
     await l.withDb(async (db) => {
-      expect(await new Locks(db).isHeld(withdrawalLock(id))).toBe(true);
+      expect(await new Locks(db, LockKeys.of(l.signers.payserv)).isHeld(withdrawalLock(id))).toBe(true);
     });
     expect(await pscli.call('Utils.IsProcessing', [id])).toEqual({ id, processing: true });
     expect(await pscli.call('Utils.ListLocks')).toMatchObject({ held: [], held_elsewhere: expect.any(Number) });
@@ -521,7 +525,7 @@ describe.runIf(backend() === 'postgres')('a crashed lock holder', { timeout: LON
     expect((await holder.exited).signal).toBe('SIGKILL');
     await until('the lock is released', async () => !(await pscli.call<{ processing: boolean }>('Utils.IsProcessing', [id])).processing, 30_000, 200);
     await l.withDb(async (db) => {
-      expect(await new Locks(db).isHeld(withdrawalLock(id))).toBe(false);
+      expect(await new Locks(db, LockKeys.of(l.signers.payserv)).isHeld(withdrawalLock(id))).toBe(false);
     });
     expect(await pscli.call<PayoutResult>('PayServ.Process', [id])).toMatchObject({ reply: 'PENDING', id, status: 'pending' });
     expect(await ps.stop('SIGTERM')).toBe(0);

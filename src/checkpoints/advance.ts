@@ -1,4 +1,5 @@
 import type { Data, DataTx } from '../data/data.js';
+import { LockKeys } from '../data/lock-keys.js';
 import { CHECKPOINTS } from '../data/ops/checkpoints.js';
 import { stateOf } from '../ledger/account.js';
 import { encodeCoinCheckpoint, encodeUserCheckpoint } from '../ledger/encoding.js';
@@ -34,10 +35,13 @@ function assertPayserv(signer: Signer): void {
   if (signer.role !== CHECKPOINT_SIGNER) throw new Error(`checkpoints are signed by ${CHECKPOINT_SIGNER}, not ${signer.role}`);
 }
 
-/** Runs fn in a transaction that holds the named checkpoint's lock, with the view reading through that transaction. */
-function underLock<T>(db: Data, view: LedgerView, name: string, fn: (tx: DataTx, v: LedgerView) => Promise<T>): Promise<T> {
+/**
+ * Runs fn in a transaction that holds the named checkpoint's lock, with the view reading through that transaction.
+ * The lock's key comes from the payserv key that signs the checkpoint: nobody without it can hold the lock and stall the advance.
+ */
+function underLock<T>(db: Data, view: LedgerView, payserv: Signer, name: string, fn: (tx: DataTx, v: LedgerView) => Promise<T>): Promise<T> {
   return db.transaction(async (tx) => {
-    await tx.query(CHECKPOINTS.lock, [name]);
+    await tx.query(CHECKPOINTS.lock, [LockKeys.of(payserv).key(`checkpoint:${name}`)]);
     return fn(tx, { ...view, db: tx });
   });
 }
@@ -80,7 +84,7 @@ async function coverProblems(tx: DataTx, userId: number, coinId: number, open: r
 
 export async function advanceUserCheckpoint(db: Data, view: LedgerView, payserv: Signer, userId: number, coinId: number, at = new Date(), cover?: Cover): Promise<Advance<UserCheckpoint>> {
   assertPayserv(payserv);
-  return underLock(db, view, `user:${userId}:${coinId}`, async (tx, v) => {
+  return underLock(db, view, payserv, `user:${userId}:${coinId}`, async (tx, v) => {
     const r = await verifyAccount(v, userId, coinId, 'incremental');
     if (r.problems.length) return { ok: false, problems: r.problems };
     const uncovered = cover ? await coverProblems(tx, userId, coinId, r.open, cover) : [];
@@ -98,7 +102,7 @@ export async function advanceUserCheckpoint(db: Data, view: LedgerView, payserv:
 
 export async function advanceCoinCheckpoint(db: Data, view: LedgerView, payserv: Signer, coinId: number, at = new Date()): Promise<Advance<CoinCheckpoint>> {
   assertPayserv(payserv);
-  return underLock(db, view, `coin:${coinId}`, async (tx, v) => {
+  return underLock(db, view, payserv, `coin:${coinId}`, async (tx, v) => {
     const r = await verifyPool(v, coinId, 'incremental');
     if (r.problems.length) return { ok: false, problems: r.problems };
     if (r.checkpoint && sameSummary(poolStateOf(r.checkpoint), r.state)) return { ok: true, checkpoint: r.checkpoint };

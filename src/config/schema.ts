@@ -182,6 +182,15 @@ const autopay = table({
   coins: z.record(z.string().regex(/^[A-Z0-9]{2,10}$/, { error: 'expected a coin tag such as ETH' }), table({ threshold: decimal() }), { error: 'expected a table of coin tags' }).default({}),
 });
 
+/**
+ * payserv's advisory locks (src/payserv/lock-watch.ts): a lock held longer than this, by this payserv or
+ * by another database session, is reported (Utils.ListLocks, pscli status) and alerted (lock_held).
+ * Longer than any call or autopay run should take; payouts stay enabled either way.
+ */
+const locks = table({
+  held_max_ms: positiveInt().default(300_000),
+});
+
 /** How pscli reaches payserv. */
 const rpcClient = table({
   host: host().default('127.0.0.1'),
@@ -200,6 +209,7 @@ export const serviceShapes = {
     coins: z.record(z.string().regex(/^[A-Z0-9]{2,10}$/, { error: 'expected a coin tag such as ETH' }), coinChain, { error: 'expected a table of coin tags' }).default({}),
     dbgw: dbgwClient.optional(),
     autopay: autopay.prefault({}),
+    locks: locks.prefault({}),
   },
   /** dbgw: where it listens; [database] url only for a deployment that gives dbgw its own credentials. */
   // Writes carry signatures and certificates, and a page of rows comes back: larger bodies than payserv's API.

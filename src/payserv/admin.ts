@@ -11,6 +11,7 @@ import { applyCorrection } from '../writer/corrections.js';
 import { signWallet } from '../writer/wallets.js';
 import { RpcError } from '../rpc/jsonrpc.js';
 import type { Payserv } from './context.js';
+import { coinLocks } from './lock-watch.js';
 import { LockBusy, withdrawalLock } from './locks.js';
 
 // Utility, check, catalog and correction calls (pscli's): everything but the payout state machine.
@@ -26,8 +27,17 @@ export function status(ps: Payserv) {
     journal: { path: ps.journal.path, attempts: ps.journal.size, writer: ps.journal.writing } };
 }
 
+/**
+ * This process's locks, how many advisory locks other sessions hold, and the locks an operator must look
+ * at (`reported`: held by another session, or for longer than [locks] held_max_ms), each alerted once.
+ */
 export async function listLocks(ps: Payserv) {
-  return { held: ps.locks.list().map((l) => ({ name: l.name, holder: l.holder, since: l.since.toISOString() })), held_elsewhere: await ps.locks.heldElsewhere() };
+  const report = await ps.lockWatch.report(coinLocks(ps));
+  return {
+    held: ps.locks.list().map((l) => ({ name: l.name, holder: l.holder, since: l.since.toISOString() })),
+    held_elsewhere: await ps.locks.heldElsewhere(),
+    ...report,
+  };
 }
 
 export async function isProcessing(ps: Payserv, id: number) {

@@ -7,6 +7,7 @@ import type { Drivers } from '../chains/driver.js';
 import type { AutopaySettings } from '../autopay/run.js';
 import type { PaymentJournal } from '../journal/journal.js';
 import type { Faults } from './faults.js';
+import type { LockWatch } from './lock-watch.js';
 import type { Locks } from './locks.js';
 import type { CoinPolicy } from './policy.js';
 import type { ServiceState } from './state.js';
@@ -27,6 +28,8 @@ export interface Payserv {
   autopay: ReadonlyMap<string, AutopaySettings>;
   state: ServiceState;
   locks: Locks;
+  /** Reports (and alerts) locks held by other sessions, or held too long: Utils.ListLocks, pscli status. */
+  lockWatch: LockWatch;
   log: Logger;
   now(): Date;
   /** The adversarial harness's hooks at the payment path's boundaries (tests only). */

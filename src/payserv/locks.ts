@@ -1,10 +1,14 @@
 import type { Data, DataTx } from '../data/data.js';
 import { holdOpen, type Held } from '../data/hold.js';
-import { LOCKS } from '../data/ops/locks.js';
+import type { LockKeys } from '../data/lock-keys.js';
+import { LOCKS, type LockHolderRow } from '../data/ops/locks.js';
+import type { Logger } from '../log/index.js';
 
 // One call at a time per withdrawal, and one sending call at a time per coin — within this process
 // (a map) and across payserv processes on one database (a session-level advisory lock, which the
 // server drops by itself when the holder's connection dies: a crashed holder leaves nothing behind).
+// A lock's key is derived from its name and payserv's key (src/data/lock-keys.ts): another payserv
+// process with the same key serialises with this one, and nobody without it can take the lock.
 //
 // Every advisory lock of this process is taken on ONE shared connection, held while any lock is: a
 // connection per held lock would let as many concurrent calls as the pool has connections take them
@@ -21,6 +25,23 @@ export class LockBusy extends Error {
   override name = 'LockBusy';
 }
 
+/** A database session other than this process's lock connection holding one of our locks. */
+export type ForeignHolder = Omit<LockHolderRow, 'key'> & { name: string };
+
+/** A lock the database refused us because another session held it: when first, and by whom if the server said. */
+export interface Refusal {
+  at: Date;
+  pid: number | null;
+}
+
+/** Refused locks remembered for the lock report (src/payserv/lock-watch.ts), oldest dropped first past this. */
+const REFUSALS_MAX = 256;
+
+export interface LocksOptions {
+  /** Where a refusal by another session is logged (a warning naming the lock and the session). */
+  log?: Logger;
+}
+
 /** The shared lock connection while anyone uses it; `users` counts holders (and callers taking a lock) on it. */
 interface LockSession {
   session: Promise<Held<DataTx>>;
@@ -31,11 +52,18 @@ interface LockSession {
 
 export class Locks {
   readonly #db: Data;
+  readonly #keys: LockKeys;
+  readonly #log: Logger | undefined;
   readonly #held = new Map<string, HeldLock>();
+  /** For each lookup of foreign holders in flight: every lock this process held or took meanwhile (its rows are ours). */
+  readonly #lookups = new Set<Set<string>>();
+  readonly #refused = new Map<string, Refusal>();
   #shared: LockSession | null = null;
 
-  constructor(db: Data) {
+  constructor(db: Data, keys: LockKeys, opts: LocksOptions = {}) {
     this.#db = db;
+    this.#keys = keys;
+    this.#log = opts.log;
   }
 
   /** Joins the shared lock connection, opening it if nobody holds it (synchronously counted, so it cannot close under us). */
@@ -63,20 +91,25 @@ export class Locks {
     if (this.#held.has(name)) throw new LockBusy(`${name} is held by ${this.#held.get(name)?.holder}`);
     const lock: HeldLock = { name, holder, since: new Date() };
     this.#held.set(name, lock);
+    for (const seen of this.#lookups) seen.add(name);
     try {
       if (this.#db.kind === 'pglite') return await fn();
       const shared = this.#join();
       let broken = true;
       try {
         const s = (await shared.session).q;
-        const [r] = await s.query(LOCKS.tryLock, [name]);
+        const key = this.#keys.key(name);
+        const [r] = await s.query(LOCKS.tryLock, [key]);
         broken = false;
-        if (!r?.ok) throw new LockBusy(`${name} is held by another payserv process`);
+        if (!r?.ok) {
+          await this.#refusedBy(name);
+          throw new LockBusy(`${name} is held by another payserv process`);
+        }
         try {
           return await fn();
         } finally {
           broken = true;
-          await s.query(LOCKS.unlock, [name]);
+          await s.query(LOCKS.unlock, [key]);
           broken = false;
         }
       } finally {
@@ -87,15 +120,71 @@ export class Locks {
     }
   }
 
-  /** Whether anyone (this process or another) holds the lock right now. */
+  /**
+   * Another session holds it: the warning an operator needs (who denies payserv the lock), and a
+   * refusal for the lock report. Only ever adds to a LockBusy, so it never throws.
+   */
+  async #refusedBy(name: string): Promise<void> {
+    // The server refused us, so whoever holds it is not this process.
+    const holders = await this.#holders([name], new Set()).catch(() => []);
+    const first = holders[0];
+    this.#log?.warn({ lock: name, pids: holders.map((h) => h.pid), backend_start: first?.backend_start, state_change: first?.state_change, application_name: first?.application_name },
+      `lock ${name} is held by another database session${first ? ` (pid ${holders.map((h) => h.pid).join(', ')})` : ''}: the call was told to try again`);
+    // The first refusal by a session dates the episode; another session starts a new one.
+    const prev = this.#refused.get(name);
+    this.#refused.delete(name);
+    this.#refused.set(name, prev && (!first || prev.pid === first.pid) ? prev : { at: new Date(), pid: first?.pid ?? null });
+    // Oldest first (insertion order, each refusal moved to the end): a flood of refusals keeps the newest.
+    for (const old of this.#refused.keys()) {
+      if (this.#refused.size <= REFUSALS_MAX) break;
+      this.#refused.delete(old);
+    }
+  }
+
+  /** Whether anyone (this process or another) holds the lock right now. Reads pg_locks: taking the lock to see would refuse a real caller meanwhile. */
   async isHeld(name: string): Promise<boolean> {
     if (this.#held.has(name)) return true;
     if (this.#db.kind === 'pglite') return false;
-    return this.#db.withSession(async (s) => {
-      const [r] = await s.query(LOCKS.tryLock, [name]);
-      if (r?.ok) await s.query(LOCKS.unlock, [name]);
-      return !r?.ok;
-    });
+    return (await this.#db.query(LOCKS.holders, [[this.#keys.key(name)]])).length > 0;
+  }
+
+  /**
+   * Sessions other than this process's lock connection that hold any of the named locks. Empty on the
+   * embedded database: one process, whose locks are all in the map. A lock this process held or took at
+   * any moment of the lookup is left out: the row the server showed may have been ours.
+   */
+  async foreignHolders(names: Iterable<string>): Promise<ForeignHolder[]> {
+    const seen = new Set(this.#held.keys());
+    this.#lookups.add(seen);
+    try {
+      return await this.#holders(names, seen);
+    } finally {
+      this.#lookups.delete(seen);
+    }
+  }
+
+  async #holders(names: Iterable<string>, ours: ReadonlySet<string>): Promise<ForeignHolder[]> {
+    if (this.#db.kind === 'pglite') return [];
+    const byKey = new Map<string, string>();
+    for (const name of names) byKey.set(this.#keys.key(name), name);
+    if (!byKey.size) return [];
+    const rows = await this.#db.query(LOCKS.holders, [[...byKey.keys()]]);
+    const out: ForeignHolder[] = [];
+    for (const { key, ...r } of rows) {
+      const name = byKey.get(key);
+      if (name !== undefined && !ours.has(name)) out.push({ name, ...r });
+    }
+    return out;
+  }
+
+  /** Locks the database refused this process because another session held them, until forgotten. */
+  refusals(): ReadonlyMap<string, Refusal> {
+    return this.#refused;
+  }
+
+  /** The lock report found it free: the refusal is over. */
+  forgetRefusal(name: string): void {
+    this.#refused.delete(name);
   }
 
   /** The locks this process holds. */
@@ -103,7 +192,7 @@ export class Locks {
     return [...this.#held.values()];
   }
 
-  /** How many payserv advisory locks other processes hold (their names are hashes, so only a count). */
+  /** How many advisory locks other sessions hold on this database (any key: a count, not names). */
   async heldElsewhere(): Promise<number> {
     if (this.#db.kind === 'pglite') return 0;
     const [r] = await this.#db.query(LOCKS.heldElsewhere);

@@ -4,6 +4,7 @@ import { LocalCheckpointStore } from '../checkpoints/local-store.js';
 import { journalDir, PaymentJournal } from '../journal/journal.js';
 import type { Config } from '../config/load.js';
 import type { Data } from '../data/data.js';
+import { LockKeys } from '../data/lock-keys.js';
 import { requireCurrentSchema } from '../db/migrate.js';
 import { openDatabase } from '../db/open.js';
 import { openDbgw } from '../dbgw/client.js';
@@ -22,6 +23,7 @@ import { Alerts } from './alerts.js';
 import { AuditError, AuditTrail } from './audit.js';
 import type { Payserv } from './context.js';
 import { callerOf, dispatch } from './handlers.js';
+import { coinLocks, LockWatch } from './lock-watch.js';
 import { Locks } from './locks.js';
 import type { CoinPolicy } from './policy.js';
 import { ServiceState } from './state.js';
@@ -132,9 +134,11 @@ export async function startPayserv(config: Config<'payserv'>, log: Logger, opene
     const journal = await PaymentJournal.open(journalDir(stateDir));
     log.info({ journal: journal.path, attempts: journal.size }, 'payment journal open');
     const drivers = await startDrivers(keys.coins, { db, stateDir, log, journal, ...(keys.hotKey ? { hotKey: keys.hotKey } : {}) });
+    // Lock keys from payserv's own signing key: every payserv with this key takes the same locks, nobody else can name them.
+    const locks = new Locks(db, LockKeys.of(signers.payserv), { log });
     const ps: Payserv = {
       db, trust, local: new LocalCheckpointStore(stateDir), journal, signers, drivers, policies: policiesOf(config), autopay: config.autopay.enabled ? autopayOf(config) : new Map(),
-      state: new ServiceState(log, alerts), locks: new Locks(db), log, now: () => new Date(),
+      state: new ServiceState(log, alerts), locks, lockWatch: new LockWatch({ locks, alerts, log, heldMaxMs: config.locks.held_max_ms }), log, now: () => new Date(),
     };
     const audit = new AuditTrail({ db, stateDir, log });
     const server = await startRpcServer({
@@ -163,11 +167,13 @@ export async function startPayserv(config: Config<'payserv'>, log: Logger, opene
       },
     });
     log.warn({ address: server.address, port: server.port, database: db.where, enabled: false }, 'payserv started: payouts are disabled until an operator enables them');
+    const lockWatch = ps.lockWatch.start(() => coinLocks(ps));
     const autopay = ps.autopay.size ? startAutopay(ps, config.autopay.interval_s * 1000) : null;
     if (autopay) log.warn({ component: 'autopay', coins: [...ps.autopay.keys()], interval_s: config.autopay.interval_s, require_peers: config.autopay.require_peers, max_per_run: config.autopay.max_per_run }, 'autopay runs every interval once payouts are enabled');
     return {
       ps, server,
       async stop() {
+        lockWatch.stop();
         await server.close(config.rpc.shutdown_grace_ms);
         // A run in progress finishes (its payment is written ahead either way) before the database closes.
         await autopay?.stop();

@@ -1,4 +1,4 @@
-import { createPrivateKey, createPublicKey, sign, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, hkdfSync, sign, type KeyObject } from 'node:crypto';
 import { keyIdOf } from './keyid.js';
 import { parseCertPem, subjectOf } from './trust.js';
 import { EKU_LEDGER_SIGNING, isSignerRole, type SignerRole } from './roles.js';
@@ -34,6 +34,22 @@ export class Signer {
 
   sign(message: Uint8Array): Uint8Array {
     return sign(null, message, this.#key);
+  }
+
+  /**
+   * A secret for one purpose, derived from this key so that only its holder can compute it:
+   * HKDF-SHA256 over the key's PKCS#8 DER encoding, empty salt (the key itself is uniformly random),
+   * `info` naming the purpose. The key stays in this object; the caller owns (and may wipe) the result.
+   */
+  deriveSecret(info: string, bytes: number): Buffer {
+    if (!info) throw new Error('deriveSecret: info must name the purpose');
+    if (!Number.isSafeInteger(bytes) || bytes < 16 || bytes > 64) throw new RangeError(`deriveSecret: ${bytes} bytes; 16..64`);
+    const der = this.#key.export({ format: 'der', type: 'pkcs8' });
+    try {
+      return Buffer.from(hkdfSync('sha256', der, Buffer.alloc(0), Buffer.from(info, 'utf8'), bytes));
+    } finally {
+      der.fill(0);
+    }
   }
 
   toJSON(): object {

@@ -1,6 +1,8 @@
 // payserv's state machine in process, on a test ledger: no RPC, chain drivers only if asked (else every
 // coin is paid by an operator), alerts recorded in memory, payouts enabled unless asked otherwise.
 import type { Payserv } from '../../src/payserv/context.js';
+import { LockKeys } from '../../src/data/lock-keys.js';
+import { LockWatch } from '../../src/payserv/lock-watch.js';
 import { Locks } from '../../src/payserv/locks.js';
 import { journalDir, PaymentJournal } from '../../src/journal/journal.js';
 import type { CoinPolicy } from '../../src/payserv/policy.js';
@@ -32,6 +34,8 @@ export interface TestPayservOptions {
   policies?: Record<string, CoinPolicy>;
   /** Chain drivers, built on the test ledger (see test/support/chains.ts); default none. */
   drivers?: (deps: { db: Data; stateDir: string; log: Logger; journal: PaymentJournal }) => Promise<Drivers>;
+  /** [locks] held_max_ms; default the configuration's. */
+  lockHeldMaxMs?: number;
 }
 
 export async function testPayserv(opts: TestPayservOptions = {}): Promise<TestPayserv> {
@@ -46,9 +50,12 @@ export async function testPayserv(opts: TestPayservOptions = {}): Promise<TestPa
   // The dbgw project: payserv's data access goes through a dbgw; the ledger's own db stays the pool's and the attacker's.
   const db = await payservData(ledger.db, ledger.stateDir);
   const journal = await PaymentJournal.open(journalDir(ledger.stateDir));
+  // Lock keys from the test ledger's payserv signer, as payserv derives them from its own.
+  const locks = new Locks(db, LockKeys.of(ledger.signers.payserv), { log });
   const ps: Payserv = {
     db, trust: ledger.trust, local: ledger.local, journal, signers: { payserv: ledger.signers.payserv, admin: ledger.signers.admin },
-    drivers: opts.drivers ? await opts.drivers({ db, stateDir: ledger.stateDir, log, journal }) : new Map(), policies: new Map(Object.entries(opts.policies ?? {})), autopay: new Map(), state, locks: new Locks(db), log, now: () => new Date(),
+    drivers: opts.drivers ? await opts.drivers({ db, stateDir: ledger.stateDir, log, journal }) : new Map(), policies: new Map(Object.entries(opts.policies ?? {})), autopay: new Map(), state,
+    locks, lockWatch: new LockWatch({ locks, alerts: sink, log, heldMaxMs: opts.lockHeldMaxMs ?? 300_000 }), log, now: () => new Date(),
   };
   return { ledger, ps, alerts, logs };
 }

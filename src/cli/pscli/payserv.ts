@@ -10,6 +10,7 @@ import { positiveInt } from '../ledger-context.js';
 import { withPayserv } from '../payserv-client.js';
 import type { ResolveReport } from '../../autopay/resolve.js';
 import type { RunReport } from '../../autopay/run.js';
+import type { LockReport, ReportedLock } from '../../payserv/lock-watch.js';
 
 async function call(ctx: Context, method: Method, params?: unknown): Promise<unknown> {
   try {
@@ -44,6 +45,18 @@ const PAYOUTS: Array<[string, Method, string]> = [
 
 interface AutopayStatus {
   coins: Array<{ coin: string; state: string; since: string | null; reason: string | null; threshold: string | null; last_run: RunReport | null }>;
+}
+
+/** Utils.ListLocks: this process's locks, and those reported (src/payserv/lock-watch.ts). */
+type LockList = { held: Array<{ name: string; holder: string; since: string }>; held_elsewhere: number } & LockReport;
+
+/** One reported lock, naming who holds it and since when (as far as payserv and the server know). */
+function lockLine(l: ReportedLock): string {
+  const s = Math.round(l.held_ms / 1000);
+  if (l.holder === 'own') return `LOCK ${l.lock} held by this payserv (${l.by}) since ${l.since}: ${s} s, over held_max_ms`;
+  const server = [l.backend_start && `session started ${l.backend_start}`, l.xact_start && `transaction since ${l.xact_start}`, l.state_change && `last active ${l.state_change}`]
+    .filter(Boolean).join(', ');
+  return `LOCK ${l.lock} HELD by ${l.by}, not this payserv: seen since ${l.since} (${s} s${l.over_max ? ', over held_max_ms' : ''})${server ? `; ${server}` : ''}`;
 }
 
 function printRun(ctx: Context, r: RunReport): ExitCode {
@@ -94,22 +107,31 @@ export function register(program: Command): void {
 
   const state = (method: Method) => action(async (ctx) => {
     const s = (await call(ctx, method)) as { enabled: boolean; reason: string | null; since: string; fail_stops: number };
+    const full = method === 'Utils.Status';
     // Which coins autopay has halted, and why: the operator's next step is resolve.
-    const locked = method === 'Utils.Status' ? ((await call(ctx, 'Autopay.Status')) as AutopayStatus).coins.filter((c) => c.state !== 'idle') : [];
-    printDoc(ctx, { ...s, autopay_locked: locked }, (d: typeof s) => [
+    const locked = full ? ((await call(ctx, 'Autopay.Status')) as AutopayStatus).coins.filter((c) => c.state !== 'idle') : [];
+    // Locks held by another database session or for too long: payouts of what they guard stop, silently.
+    const locks = full ? ((await call(ctx, 'Utils.ListLocks')) as LockList).reported : [];
+    printDoc(ctx, { ...s, autopay_locked: locked, locks_reported: locks }, (d: typeof s) => [
       `payouts ${d.enabled ? 'ENABLED' : 'DISABLED'} since ${d.since}`, ...(d.reason ? [`reason: ${d.reason}`] : []), ...(d.fail_stops ? [`fail-stops since start: ${d.fail_stops}`] : []),
       ...locked.map((c) => `autopay ${c.coin} ${c.state.toUpperCase()}: ${c.reason}`),
+      ...locks.map(lockLine),
     ].join('\n'));
     // A running lock is a run in progress (or one that never finished); only a halt is a problem for sure.
-    return (s.enabled && !locked.some((c) => c.state === 'halted')) || method !== 'Utils.Status' ? EXIT.OK : EXIT.PROBLEMS;
+    return (s.enabled && !locked.some((c) => c.state === 'halted') && !locks.length) || !full ? EXIT.OK : EXIT.PROBLEMS;
   });
   program.command('enable').description('enable payouts (after the checks are clean)').action(state('Utils.Enable'));
   program.command('disable').description('disable payouts').action(state('Utils.Disable'));
   program.command('status').description('whether payouts are enabled, and why not').action(state('Utils.Status'));
 
-  program.command('listlocks').description('withdrawals and coins being handled right now').action(action(async (ctx) => {
-    const r = (await call(ctx, 'Utils.ListLocks')) as { held: Array<{ name: string; holder: string; since: string }>; held_elsewhere: number };
-    printDoc(ctx, r, (d: typeof r) => [...d.held.map((l) => `${l.name}  ${l.holder}  since ${l.since}`), ...(d.held_elsewhere ? [`${d.held_elsewhere} held by other payserv processes`] : [])].join('\n') || 'no locks held');
+  program.command('listlocks').description('withdrawals and coins being handled right now, and locks held by others or for too long').action(action(async (ctx) => {
+    const r = (await call(ctx, 'Utils.ListLocks')) as LockList;
+    printDoc(ctx, r, (d: LockList) => [
+      ...d.held.map((l) => `${l.name}  ${l.holder}  since ${l.since}`),
+      ...(d.held_elsewhere ? [`${d.held_elsewhere} advisory locks held by other database sessions`] : []),
+      ...d.reported.map(lockLine),
+    ].join('\n') || 'no locks held');
+    return r.reported.length ? EXIT.PROBLEMS : EXIT.OK;
   }));
   program.command('isprocessing').description('whether a withdrawal is being handled right now').argument('<id>').action(action(async (ctx, cmd) => {
     const r = (await call(ctx, 'Utils.IsProcessing', [positiveInt('id', cmd.args[0])])) as { id: number; processing: boolean };

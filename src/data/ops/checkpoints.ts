@@ -4,7 +4,8 @@ import { op } from '../op.js';
 
 export const CHECKPOINTS = {
   // Held to the end of the transaction: one advance of a given checkpoint at a time, across processes.
-  lock: op('checkpoints.lock', "SELECT pg_advisory_xact_lock(hashtextextended('payserv:checkpoint:' || $1, 0))"),
+  // $1: the key payserv derives from the checkpoint's name (src/data/lock-keys.ts), so nobody else can take it.
+  lock: op('checkpoints.lock', 'SELECT pg_advisory_xact_lock($1::bigint)'),
 
   // Only from the version before ($3 - 1 / $2 - 1): no row returned means another writer moved it, or it was tampered with.
   upsertUser: op('checkpoints.upsertUser',
