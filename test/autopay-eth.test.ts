@@ -19,6 +19,7 @@ import { anvilForFile, balanceOf, ethDriver, minedCount } from './support/chains
 import { amt, coinByTag, ethAddress, newBlockHash, wallet } from './support/miners.js';
 import { testPayserv, type TestPayserv } from './support/payserv.js';
 import { startRpcProxy, type RpcProxy } from './support/rpc-proxy.js';
+import { asAttacker, cutHistory } from './support/attacker.js';
 
 const anvil = anvilForFile();
 let t: TestPayserv;
@@ -147,6 +148,43 @@ describePerDataPath('autopay on anvil', () => {
     for (const u of us) expect((await available(u)) < own(u)).toBe(true);
     await expectBooksBalance(us);
     expect((await lockRow())?.state).toBe('idle');
+  });
+
+  it("a run's payment rolled back to approved after its broadcast (issue 13): the run fails-stop and halts, no later run or resolve pays it again or credits it back", async () => {
+    const [u] = await users(5051, 1);
+    await credit([{ u: u!, amount: amt('2') }]);
+    let cut = false;
+    t.ps.faults = {
+      async at(point, info) {
+        if (cut || point !== 'payment.broadcast') return;
+        cut = true;
+        const id = info.withdrawals[0]!;
+        const [w] = await t.ledger.db.query<{ status_seq: number }>('SELECT status_seq FROM finances_withdrawal_transaction WHERE id = $1', [id]);
+        await asAttacker(t.ledger.db, cutHistory(id, w!.status_seq - 1));
+      },
+    };
+    const r = await run('first');
+    expect(r.outcome).toBe('halted');
+    expect(t.ps.state.enabled).toBe(false);
+    const [w] = await withdrawalsOf(u!.id);
+    expect(w?.status).toBe('approved');
+    t.ps.faults = undefined;
+    // An operator who enables payserv and resolves without finding the edit: the journal refuses both.
+    t.ps.state.enable('operator');
+    const resolved = await resolveCoin(t.ps, 'ETH', 'operator');
+    expect(resolved.resolutions.filter((x) => x.decision === 'credited')).toEqual([]);
+    expect(t.ps.state.enabled).toBe(false);
+    t.ps.state.enable('operator');
+    // The halted coin unlocked by hand, as an operator might: the next run finds autopay's own approved request, and the journal.
+    await t.ledger.db.query("UPDATE payserv_autopay SET state = 'idle', holder = '' WHERE coin_id = $1", [eth.id]);
+    const second = await run('second');
+    expect(second.outcome).toBe('halted');
+    expect(second.paid.count).toBe(0);
+    expect(t.ps.state.enabled).toBe(false);
+    await mine(url, CONFIRMATIONS);
+    expect(await balanceOf(url, u!.address)).toBe(wei(sub(amt('2'), eth.withdrawalFee)));
+    expect(await minedCount(url, driver.address)).toBe(1);
+    expect((await withdrawalsOf(u!.id)).filter((x) => x.parent_id !== null)).toEqual([]);
   });
 
   it('one runner per coin: a second run while one holds the lock changes nothing', async () => {

@@ -78,3 +78,15 @@ export function insertCert(pem: string, role: string): Edit {
 }
 
 export const newBlockHash = () => `0x${randomBytes(32).toString('hex')}`;
+
+/**
+ * Cuts a withdrawal's signed history back to entry `seq` and makes the row say what that entry says:
+ * every row left is validly signed, as an attacker who restores an earlier state would leave it.
+ */
+export function cutHistory(id: number, seq: number): Edit[] {
+  return [
+    [`UPDATE ${WITHDRAWALS} w SET status = s.status, status_seq = s.seq, tx_hash = s.tx_hash, tx_fee = s.tx_fee, comment = s.comment, updated_at = s.created_at
+       FROM ${STATUS_SIGNATURES} s WHERE w.id = $1 AND s.withdrawal_id = w.id AND s.seq = $2`, [id, seq]],
+    [`DELETE FROM ${STATUS_SIGNATURES} WHERE withdrawal_id = $1 AND seq > $2`, [id, seq]],
+  ];
+}
