@@ -8,7 +8,7 @@ import type { EvmDriver } from '../src/chains/eth/driver.js';
 import { resolveCoin } from '../src/autopay/resolve.js';
 import { approveWithdrawal, checkWithdrawal, processWithdrawal, resendWithdrawal } from '../src/payserv/payouts.js';
 import type { FaultPoint } from '../src/payserv/faults.js';
-import { asAttacker, restoreRow, STATUS_SIGNATURES, WITHDRAWALS } from './support/attacker.js';
+import { asAttacker, cutHistory, STATUS_SIGNATURES, WITHDRAWALS } from './support/attacker.js';
 import { describePerDataPath } from './support/backend.js';
 import { anvilForFile, balanceOf, ethDriver, minedCount } from './support/chains.js';
 import { newMiner, request, type Miner } from './support/miners.js';
@@ -54,10 +54,7 @@ function rollBackAt(point: FaultPoint, id: number, row: Row): void {
     async at(p, info) {
       if (done || p !== point || !info.withdrawals.includes(id)) return;
       done = true;
-      await asAttacker(t.ledger.db, [
-        [`DELETE FROM ${STATUS_SIGNATURES} WHERE withdrawal_id = $1 AND seq > $2`, [id, row.status_seq]],
-        restoreRow(WITHDRAWALS, row, ['id']),
-      ]);
+      await asAttacker(t.ledger.db, cutHistory(id, row.status_seq as number));
     },
   };
 }
@@ -113,10 +110,7 @@ describePerDataPath('a paid withdrawal rolled back in the database (issue 13)', 
     // The history cut back to its pending entry (the checkpoint covering it as final is left alone).
     const sigs = await t.ledger.db.query<{ seq: number }>(`SELECT seq FROM ${STATUS_SIGNATURES} WHERE withdrawal_id = $1 ORDER BY seq`, [id]);
     expect(sigs.length).toBeGreaterThan(2);
-    await asAttacker(t.ledger.db, [
-      [`DELETE FROM ${STATUS_SIGNATURES} WHERE withdrawal_id = $1 AND seq > 1`, [id]],
-      [`UPDATE ${WITHDRAWALS} SET status = 'pending', status_seq = 1, tx_hash = NULL, tx_fee = NULL, comment = (SELECT comment FROM ${STATUS_SIGNATURES} WHERE withdrawal_id = $1 AND seq = 1) WHERE id = $1`, [id]],
-    ]);
+    await asAttacker(t.ledger.db, cutHistory(id, 1));
     const r = await approveWithdrawal(t.ps, id, caller);
     expect(r.reply).toBe('ERROR');
     expect(t.ps.state.enabled).toBe(false);
