@@ -138,7 +138,8 @@ describePerDataPath('autopay in payserv, with pscli', { timeout: 120_000 }, () =
     expect(unpaid.code).not.toBe(EXIT.OK);
     expect(unpaid.stderr).toMatch(/ZEC has no \[autopay\.coins\.ZEC\] threshold/);
     expect(await count()).toBe(before);
-    expect((await status()).coins.map((c) => c.state)).toEqual(['idle']);
+    // Not halted by the bad input: idle, or running the timer's next interval (under load a run may be in progress).
+    await until('the coin idle between runs', async () => (await status()).coins[0]?.state === 'idle', 30_000, 100);
   });
 
   it('refuses an autopay coin payserv does not pay on-chain, naming it', async () => {
