@@ -6,6 +6,12 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { EXIT } from '../src/cli/exit.js';
 import type { Env } from '../src/config/load.js';
 import { openDatabase } from '../src/db/open.js';
+import type { Db } from '../src/db/db.js';
+import { LocalCheckpointStore } from '../src/checkpoints/local-store.js';
+import { loadSigner, loadTrust } from '../src/pki/files.js';
+import { openView } from '../src/verify/view.js';
+import { rememberWallets, verifyWallets } from '../src/verify/wallets.js';
+import { restoreRow } from './support/attacker.js';
 import { createPgDatabase, backend, type TestDatabase } from './support/db.js';
 import { tmpStateDir } from './support/tmp.js';
 import { runPscli } from './support/pscli.js';
@@ -94,6 +100,7 @@ describe('pscli: the operator workflow', { timeout: 180_000 }, () => {
       [['pki', 'init'], /a PKI already exists/],
       [['ledger', 'seed', '--users', '-3'], /--users must be a positive integer/],
       [['ledger', 'wallet', '--user', '5', '--coin', 'ETH', '--address', '0x1234'], /--address: not a valid ETH address/],
+      [['ledger', 'wallet-delete', '--wallet', '987654'], /unknown wallet 987654/],
     ];
     for (const [argv, message] of cases) {
       const r = await run(argv, w.env);
@@ -105,6 +112,52 @@ describe('pscli: the operator workflow', { timeout: 180_000 }, () => {
     expect(j.clean).toBe(true);
     expect(j.counts.wallets).toBe(30);
     expect(j.counts.certs).toBe(3);
+  });
+
+  it('ledger wallet-delete: the pool deletes a wallet under the admin signature, one-way; the deletion undone in the database is reported', async () => {
+    const w = await seeded();
+    const withDatabase = async <T>(fn: (db: Db) => Promise<T>): Promise<T> => {
+      const db = await openDatabase({ url: w.env.DATABASE_URL }, w.stateDir);
+      try {
+        return await fn(db);
+      } finally {
+        await db.close();
+      }
+    };
+    const rowOf = () => withDatabase(async (db) => (await db.query('SELECT * FROM users_userwallets WHERE id = 1'))[0] as Record<string, unknown>);
+    const whileActive = await rowOf();
+    const del = await run(['--json', 'ledger', 'wallet-delete', '--wallet', '1'], w.env);
+    expect(del.code, del.stderr).toBe(EXIT.OK);
+    expect(JSON.parse(del.stdout)).toEqual({ id: 1, user: whileActive.user_id, coin: expect.any(String), address: whileActive.address, active: true, deleted: true });
+    expect(await run(['checkwallets'], w.env)).toEqual({ code: EXIT.OK, stdout: '', stderr: '' });
+    // Deactivating it as well leaves it deleted: no retirement goes back.
+    const inactive = await run(['--json', 'ledger', 'wallet-delete', '--wallet', '1', '--inactive'], w.env);
+    expect(JSON.parse(inactive.stdout)).toMatchObject({ id: 1, active: false, deleted: true });
+    expect((await run(['checkbalanceerrors'], w.env)).code).toBe(EXIT.OK);
+
+    // payserv reads the user's wallets to pay them, and remembers what it saw in its state directory.
+    await withDatabase(async (db) => {
+      const view = await openView(db, loadTrust(w.stateDir), new LocalCheckpointStore(w.stateDir));
+      const seen = await verifyWallets(view, whileActive.user_id as number, whileActive.coin_id as number);
+      expect(seen.problems).toEqual([]);
+      await rememberWallets(db, view.local, loadSigner(w.stateDir, 'payserv'), seen);
+    });
+    // The flag flipped back by hand: the admin's signature covers it.
+    await attack(w, 'ALTER TABLE users_userwallets DISABLE TRIGGER USER; UPDATE users_userwallets SET deleted = false, active = true WHERE id = 1');
+    const flipped = await run(['checkwallets'], w.env);
+    expect(flipped.code).toBe(EXIT.PROBLEMS);
+    expect(flipped.stdout).toContain('users_userwallets id=1: signature does not match the record');
+    // The copy signed before the deletion put back: its signature verifies; the state directory's memory of the deletion names it.
+    await withDatabase(async (db) => {
+      const [sql, params] = restoreRow('users_userwallets', whileActive, ['id']) as [string, unknown[]];
+      await db.transaction(async (tx) => {
+        await tx.query('ALTER TABLE users_userwallets DISABLE TRIGGER USER');
+        await tx.query(sql, params);
+      });
+    });
+    const revived = await run(['checkwallets'], w.env);
+    expect({ code: revived.code, stdout: revived.stdout }).toEqual({ code: EXIT.PROBLEMS,
+      stdout: "users_userwallets id=1: payserv saw this wallet retired (deleted or inactive) under the pool's signature; it is active again: a deletion is one-way\n" });
   });
 
   it('writes through the ledger commands: coin, wallet, block, request', async () => {

@@ -14,7 +14,7 @@ import {
 } from '../src/payserv/payouts.js';
 import type { CoinPolicy } from '../src/payserv/policy.js';
 import { registerCoin } from '../src/writer/coins.js';
-import { signWallet } from '../src/writer/wallets.js';
+import { retireWallet, signWallet } from '../src/writer/wallets.js';
 import { changeStatus, declineWithdrawal } from '../src/writer/withdrawals.js';
 import type { SeedOptions } from '../src/writer/seed.js';
 import { amt, newMiner, request, wallet, type Miner } from './support/miners.js';
@@ -245,12 +245,14 @@ describe('Process declines a request it cannot pay (a business failure: no fail-
       await signWallet(tp.ledger.db, tp.ledger.signers.admin, w.id);
       await expectDeclined(tp, m, await request(tp, m, { walletId: w.id, address: w.address }), new RegExp(`wallet ${w.id} is ${word}`));
     }
-    // Reviewed and signed, then deleted or deactivated by the site (the signature no longer matches): declined, not a fail-stop.
-    for (const [flag, word] of [['deleted = true', 'deleted'], ['active = false', 'inactive']] as const) {
+    // Reviewed and signed, then deleted or deactivated by the pool after the request (retireWallet: the flag and the
+    // admin's signature of it): declined, not a fail-stop. (The flag flipped without that signature is tampering:
+    // test/payserv-wallets.test.ts.)
+    for (const how of ['deleted', 'inactive'] as const) {
       const w = await wallet(tp, m.userId, m.coin, {});
       const req = await request(tp, m, { walletId: w.id, address: w.address });
-      await tp.ledger.db.query(`UPDATE users_userwallets SET ${flag} WHERE id = $1`, [w.id]);
-      await expectDeclined(tp, m, req, new RegExp(`wallet ${w.id} is ${word}`));
+      await retireWallet(tp.ledger.db, tp.ledger.signers.admin, w.id, how);
+      await expectDeclined(tp, m, req, new RegExp(`wallet ${w.id} is ${how}`));
       expect(tp.ps.state.enabled).toBe(true);
     }
     // An address that is no address of the coin, signed by a careless review: declined, and the operator's check names the wallet.

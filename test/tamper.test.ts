@@ -525,6 +525,9 @@ describe('tampered wallets and coins', () => {
   it.each([
     { column: 'address', value: (p: { other_address: string }) => p.other_address },
     { column: 'user_id', value: (p: { other_user_id: number }) => p.other_user_id },
+    // Deleted or deactivated without the pool's signed deletion (src/writer/wallets.ts retireWallet).
+    { column: 'deleted', value: () => true },
+    { column: 'active', value: () => false },
   ])('changing a wallet\'s $column is reported on the wallet', async ({ column, value }) => {
     const l = await cleanLedger();
     const p = await walletPair(l);

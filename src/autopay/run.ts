@@ -13,6 +13,9 @@ import { checkWithdrawal, payTogether, processWithdrawal } from '../payserv/payo
 import { getWithdrawalWithHistory, streamAccounts } from '../store/reads.js';
 import { streamPages } from '../data/stream.js';
 import { toWallet } from '../store/rows.js';
+import { LEDGER } from '../data/ops/ledger.js';
+import { isRetired, retiredWord } from '../ledger/wallets.js';
+import { rememberWallets, verifyWallets } from '../verify/wallets.js';
 import { verifyAccount } from '../verify/account.js';
 import { openView, type LedgerView } from '../verify/view.js';
 import { requestWithdrawal } from '../writer/withdrawals.js';
@@ -158,8 +161,8 @@ async function payOverThreshold(ps: Payserv, view: LedgerView, driver: ChainDriv
       break;
     }
     const w = await ps.db.transaction(async (tx) => {
-      const wallet = (await tx.query(AUTOPAY.userWallet, [p.userId, coin.id])).map(toWallet)[0];
-      if (!wallet || wallet.id !== p.walletId) return null;
+      const wallet = (await tx.query(LEDGER.reviewedWallets, [p.userId, coin.id, 1])).map(toWallet)[0];
+      if (!wallet || wallet.id !== p.walletId || isRetired(wallet)) return null;
       return requestWithdrawal(tx, ps.signers.autopay!, { userId: p.userId, coinId: coin.id, walletId: wallet.id, address: wallet.address, amount: p.amount, fee: p.fee, comment: `${AUTOPAY_COMMENT}${holder}` });
     });
     if (!w) {
@@ -249,16 +252,31 @@ async function gather(ps: Payserv, view: LedgerView, coin: Signed<Coin>, thresho
     if (account.problems.length) return { candidates, skipped, below, tampered: { userId, problems: account.problems } };
     if (available < threshold) below++;
     else if (account.open.length) skipped.push({ userId, reason: `withdrawal ${account.open[0]!.id} is still ${account.open[0]!.status}` });
-    else candidates.push(await candidate(ps, userId, coin.id, available));
+    else {
+      const c = await candidate(ps, view, userId, coin.id, available);
+      if ('problems' in c) return { candidates, skipped, below, tampered: { userId, problems: c.problems } };
+      candidates.push(c);
+    }
   }
   return { candidates, skipped, below, tampered: null };
 }
 
-async function candidate(ps: Payserv, userId: number, coinId: number, available: Amount): Promise<Candidate> {
+/**
+ * The user's wallets verified (signatures, and nothing this host saw retired come back: tampering
+ * otherwise) and remembered; the payee's wallet is the newest reviewed one, and only while its signed
+ * state is active. An older wallet is never chosen: were a deleted one rolled back to its signed active
+ * copy before this host saw the deletion, the newest still decides.
+ */
+async function candidate(ps: Payserv, view: LedgerView, userId: number, coinId: number, available: Amount): Promise<Candidate | { problems: Problem[] }> {
   const [own] = await ps.db.query(AUTOPAY.userThreshold, [userId, coinId]);
-  const wallet = (await ps.db.query(AUTOPAY.userWallet, [userId, coinId])).map(toWallet)[0];
+  const wallets = await verifyWallets(view, userId, coinId);
+  if (wallets.problems.length) return { problems: wallets.problems };
+  await rememberWallets(ps.db, ps.local, ps.signers.payserv, wallets);
+  const newest = wallets.newest;
+  const payable = newest && !isRetired(newest) ? newest : null;
   return {
     userId, available, ownThreshold: own ? parseAmount(own.threshold, `users_autopay_thresholds of user ${userId}`) : null,
-    walletId: wallet?.id ?? null, walletProblem: wallet ? null : 'no reviewed, active wallet for this coin',
+    walletId: payable?.id ?? null,
+    walletProblem: payable ? null : newest ? `the newest reviewed one (${newest.id}) is ${retiredWord(newest)}, and autopay pays only the newest` : 'no reviewed wallet for this coin',
   };
 }

@@ -42,6 +42,11 @@ export class LocalCheckpointStore {
     return join(this.root, 'coin', `${checkId('coin id', coinId)}.json`);
   }
 
+  /** What this host has seen of an account's wallets (src/verify/wallets.ts): not a checkpoint, kept beside them for the same reason. */
+  walletPath(userId: number, coinId: number): string {
+    return join(this.root, 'wallet', String(checkId('coin id', coinId)), `${checkId('user id', userId)}.json`);
+  }
+
   // async, so a bad id rejects like every other failure instead of throwing synchronously.
   async getUser(userId: number, coinId: number): Promise<StoredCheckpoint | null> {
     return this.read(this.userPath(userId, coinId));
@@ -59,11 +64,28 @@ export class LocalCheckpointStore {
     return this.write(this.coinPath(coinId), record);
   }
 
+  async getWallets(userId: number, coinId: number): Promise<StoredCheckpoint | null> {
+    return this.read(this.walletPath(userId, coinId));
+  }
+
+  async putWallets(userId: number, coinId: number, record: StoredCheckpoint): Promise<void> {
+    return this.write(this.walletPath(userId, coinId), record);
+  }
+
   /** Every stored user checkpoint, one directory entry at a time: the user tree can hold millions. */
-  async *listUsers(): AsyncGenerator<{ userId: number; coinId: number }> {
-    const userRoot = join(this.root, 'user');
-    for await (const coinName of this.entries(userRoot)) {
-      const coinDir = join(userRoot, coinName);
+  listUsers(): AsyncGenerator<{ userId: number; coinId: number }> {
+    return this.listAccounts('user');
+  }
+
+  /** Every account whose wallets this host remembers, streamed like listUsers. */
+  listWalletAccounts(): AsyncGenerator<{ userId: number; coinId: number }> {
+    return this.listAccounts('wallet');
+  }
+
+  private async *listAccounts(tree: 'user' | 'wallet'): AsyncGenerator<{ userId: number; coinId: number }> {
+    const treeRoot = join(this.root, tree);
+    for await (const coinName of this.entries(treeRoot)) {
+      const coinDir = join(treeRoot, coinName);
       const coinId = parseIdName(coinName, '', coinDir);
       for await (const fileName of this.entries(coinDir)) {
         yield { userId: parseIdName(fileName, '.json', join(coinDir, fileName)), coinId };

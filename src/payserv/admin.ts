@@ -2,10 +2,12 @@ import { advanceCoinCheckpoint, advanceUserCheckpoint, type Advance } from '../c
 import { runCheck, type CheckArgs, type CheckName } from '../checks/run.js';
 import { checkHistory } from '../ledger/history.js';
 import { formatProblem, type Problem } from '../ledger/problem.js';
+import type { Signed, Wallet } from '../ledger/records.js';
 import { add, formatAmount, parseAmount } from '../money/amount.js';
 import { getWithdrawalWithHistory, loadCoins, streamWallets } from '../store/reads.js';
 import { verifyAccount } from '../verify/account.js';
 import { openView } from '../verify/view.js';
+import { rememberedWallets } from '../verify/wallets.js';
 import { signCoin } from '../writer/coins.js';
 import { applyCorrection } from '../writer/corrections.js';
 import { signWallet } from '../writer/wallets.js';
@@ -89,8 +91,20 @@ export async function signCoinById(ps: Payserv, id: number) {
   return { id, tag: signed.tag, signed: true };
 }
 
+/**
+ * This host's memory of retired wallets, which the database cannot roll back: a wallet it saw retired
+ * and now finds active is tampering, and signing it would launder the tampering into a review.
+ */
+async function refuseRevived(ps: Payserv, w: Signed<Wallet>): Promise<string | null> {
+  const memory = await rememberedWallets(ps.local, w.userId, w.coinId);
+  if (!memory.retiredIds.includes(w.id)) return null;
+  const why = `wallet ${w.id} was retired under the pool's signature (payserv saw it) and is active again: tampering; a deletion is one-way`;
+  if (ps.state.enabled) await ps.state.failStop(`Wallets.Sign: users_userwallets id=${w.id}: ${why}`, { wallet: w.id, user: w.userId, coin: w.coinId });
+  return why;
+}
+
 export async function signWalletById(ps: Payserv, id: number) {
-  const w = await signWallet(ps.db, admin(ps), id, ps.now()).catch((e: Error) => {
+  const w = await signWallet(ps.db, admin(ps), id, ps.now(), (x) => refuseRevived(ps, x)).catch((e: Error) => {
     throw new RpcError(REFUSED, e.message);
   });
   ps.log.warn({ wallet: id, user: w.userId, coin: w.coinId, address: w.address }, 'wallet signed after review');

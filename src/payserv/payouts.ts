@@ -1,12 +1,12 @@
 import { validateAddress } from '../chains/address.js';
 import type { ChainDriver } from '../chains/driver.js';
 import { PAYOUTS } from '../data/ops/payouts.js';
-import { encodeWallet } from '../ledger/encoding.js';
-import { problem, type Problem } from '../ledger/problem.js';
+import type { Problem } from '../ledger/problem.js';
 import type { Signed, Wallet, WithdrawalStatus } from '../ledger/records.js';
-import { WALLET_SIGNER } from '../ledger/roles.js';
+import { isReviewed, walletSignatureProblem } from '../ledger/wallets.js';
 import { add, formatAmount, parseAmount, ZERO, type Amount } from '../money/amount.js';
 import { getWallet } from '../store/reads.js';
+import { rememberWallets, verifyWallets } from '../verify/wallets.js';
 import type { PayoutResult, Reply } from './api.js';
 import type { Payserv } from './context.js';
 import { guarded, isReply, refused, result, verifyHeld, withFreeLocks, type Verified } from './guard.js';
@@ -27,6 +27,9 @@ function businessProblem(ps: Payserv, v: Verified, wallet: Signed<Wallet> | null
   if (!wallet) return `wallet ${w.walletId} does not exist`;
   if (!wallet.signature) return `wallet ${w.walletId} has not been reviewed and signed yet`;
   if (wallet.userId !== w.userId || wallet.coinId !== w.coinId) return `wallet ${w.walletId} is not a ${coin.tag} wallet of user ${w.userId}`;
+  // walletIntegrity has verified the flags are the pool's signed state: a signed deletion, honestly declined.
+  // Any of the user's reviewed wallets still signed active may be named, not only the newest: the user
+  // chose it, and the back end signed the request naming it (autopay alone keeps to the newest).
   if (wallet.deleted || !wallet.active) return `wallet ${w.walletId} is ${wallet.deleted ? 'deleted' : 'inactive'}`;
   if (wallet.address !== w.address) return `wallet ${w.walletId}'s address is no longer the one requested`;
   const bad = ps.drivers.get(coin.tag)?.validateAddress(w.address) ?? validateAddress(coin, w.address);
@@ -43,15 +46,20 @@ async function sumSince(ps: Payserv, coinId: number, userId: number | null, sinc
   return r ? parseAmount(r.total) : ZERO;
 }
 
-/** A wallet that carries a signature must carry a good one: a bad one is tampering (fail-stop), not a business matter. */
+/**
+ * The wallets of the request's account, every reviewed one signed as it now is and nothing the host saw
+ * retired come back (src/verify/wallets.ts); any failure is tampering (fail-stop), not a business
+ * matter. A wallet the pool deleted under its signature is declined below (businessProblem). What was
+ * seen clean is remembered, so a later rollback of it is caught.
+ */
 async function walletIntegrity(ps: Payserv, v: Verified): Promise<Problem[]> {
-  const wallet = await getWallet(ps.db, v.w.walletId);
-  if (!wallet?.signature && !wallet?.sigKeyId) return [];
-  // A wallet the site deleted or deactivated after review no longer matches its signature, and cannot
-  // be paid to whatever it says: it is declined below, not mistaken for tampering.
-  if (wallet.deleted || !wallet.active) return [];
-  const why = v.view.book.check(encodeWallet(wallet), wallet.sigKeyId, wallet.signature, WALLET_SIGNER, wallet.signedAt ?? wallet.createdAt);
-  return why ? [problem('users_userwallets', wallet.id, 'signature', why)] : [];
+  const seen = await verifyWallets(v.view, v.w.userId, v.w.coinId);
+  const named = await getWallet(ps.db, v.w.walletId);
+  // Another account's wallet (declined below) that carries a signature must still carry a good one.
+  const foreign = named && isReviewed(named) && !seen.reviewed.some((x) => x.id === named.id) ? walletSignatureProblem(v.view.book, named) : null;
+  const problems = foreign ? [...seen.problems, foreign] : seen.problems;
+  if (!problems.length) await rememberWallets(ps.db, ps.local, ps.signers.payserv, seen);
+  return problems;
 }
 
 export function processWithdrawal(ps: Payserv, id: number, caller: string): Promise<PayoutResult> {

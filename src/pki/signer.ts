@@ -1,4 +1,4 @@
-import { createPrivateKey, createPublicKey, hkdfSync, sign, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, hkdfSync, sign, verify, type KeyObject } from 'node:crypto';
 import { keyIdOf } from './keyid.js';
 import { parseCertPem, subjectOf } from './trust.js';
 import { EKU_LEDGER_SIGNING, isSignerRole, type SignerRole } from './roles.js';
@@ -50,6 +50,11 @@ export class Signer {
     } finally {
       der.fill(0);
     }
+  }
+
+  /** Whether this key made `signature` over `message`: a writer recognising its own earlier signature. */
+  madeSignature(message: Uint8Array, signature: Uint8Array): boolean {
+    return verify(null, message, createPublicKey(this.#key), signature);
   }
 
   toJSON(): object {

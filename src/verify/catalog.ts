@@ -1,13 +1,17 @@
 import { validateAddress } from '../chains/address.js';
-import { encodeCoin, encodeWallet } from '../ledger/encoding.js';
+import { encodeCoin } from '../ledger/encoding.js';
 import { problem, type Problem } from '../ledger/problem.js';
-import { COIN_SIGNER, WALLET_SIGNER } from '../ledger/roles.js';
+import { COIN_SIGNER } from '../ledger/roles.js';
+import { isRetired, isReviewed, walletSignatureProblem } from '../ledger/wallets.js';
 import { streamWallets } from '../store/reads.js';
 import type { LedgerView } from './view.js';
+import { verifyWallets } from './wallets.js';
 
 // Coins and wallets: signed by an admin after review. A wallet not signed yet is awaiting review, not
-// a problem; it simply cannot be paid to. A deleted or deactivated wallet can never be paid to, signed or not
-// (the site changes those flags after review, which breaks the signature honestly).
+// a problem; it simply cannot be paid to. A reviewed wallet is a signed record in every state: the pool
+// deletes or deactivates it under the admin's signature (src/writer/wallets.ts), so a flag flipped
+// without one is tampering like any other edit. Where this host remembers an account's wallets
+// (payserv's state directory), a retired wallet come back or a remembered one gone is reported too.
 
 export function checkCoins(view: LedgerView, report: (p: Problem) => void): number {
   for (const c of view.coins.values()) {
@@ -20,26 +24,34 @@ export function checkCoins(view: LedgerView, report: (p: Problem) => void): numb
 export interface WalletsReport {
   wallets: number;
   unsigned: number;
+  /** Accounts whose wallets this host remembers, each checked against that memory. */
+  remembered: number;
 }
 
 export async function checkWallets(view: LedgerView, report: (p: Problem) => void): Promise<WalletsReport> {
-  const out: WalletsReport = { wallets: 0, unsigned: 0 };
+  const out: WalletsReport = { wallets: 0, unsigned: 0, remembered: 0 };
   for await (const w of streamWallets(view.db)) {
     out.wallets++;
-    if (w.deleted || !w.active) continue;
-    if (!w.signature && !w.sigKeyId && !w.signedAt) {
-      out.unsigned++;
+    if (!isReviewed(w)) {
+      if (!isRetired(w)) out.unsigned++;
       continue;
     }
+    const bad = walletSignatureProblem(view.book, w);
+    if (bad) report(bad);
+    // A retired wallet is never paid to: its coin and address no longer matter.
+    if (isRetired(w)) continue;
     const coin = view.coins.get(w.coinId);
     if (!coin) {
       report(problem('users_userwallets', w.id, 'unknown_coin', `wallet of unknown coin ${w.coinId}`));
       continue;
     }
-    const why = view.book.check(encodeWallet(w), w.sigKeyId, w.signature, WALLET_SIGNER, w.signedAt ?? w.createdAt);
-    if (why) report(problem('users_userwallets', w.id, 'signature', why));
-    const bad = validateAddress(coin, w.address);
-    if (bad) report(problem('users_userwallets', w.id, 'address', bad));
+    const why = validateAddress(coin, w.address);
+    if (why) report(problem('users_userwallets', w.id, 'address', why));
+  }
+  for await (const { userId, coinId } of view.local.listWalletAccounts()) {
+    out.remembered++;
+    // Signatures were judged above, row by row: only what the memory adds.
+    for (const p of (await verifyWallets(view, userId, coinId)).problems) if (p.code !== 'signature') report(p);
   }
   return out;
 }

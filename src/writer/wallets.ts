@@ -1,13 +1,38 @@
 import type { DataTx } from '../data/data.js';
 import { WRITES } from '../data/ops/writes.js';
-import type { Queryable } from '../db/db.js';
+import type { Db, Queryable } from '../db/db.js';
 import { encodeWallet } from '../ledger/encoding.js';
 import type { Signed, Wallet } from '../ledger/records.js';
+import { isRetired } from '../ledger/wallets.js';
 import type { Signer } from '../pki/signer.js';
 import { getWallet } from '../store/reads.js';
 import { WALLET_COLUMNS, toWallet } from '../store/rows.js';
 import { WALLET_SIGNER } from '../ledger/roles.js';
 import { assertRole } from './signing.js';
+
+// A wallet is added by the pool site, then reviewed and signed by an admin; only then can it be paid
+// to. Once reviewed it is a signed record: the site never changes it again by itself. Deleting or
+// deactivating it is the pool's signed act (retireWallet, the admin role, like the review), and it is
+// one-way: nothing here signs a retired wallet active again. A user who wants the address back adds it
+// as a new wallet, which is reviewed anew.
+
+export type WalletRefusal = 'unknown_wallet' | 'changed' | 'retired';
+
+/** A wallet the writer will not sign as asked; `code` says why, for callers to branch on. */
+export class WalletRefused extends Error {
+  override name = 'WalletRefused';
+  constructor(readonly code: WalletRefusal, message: string) {
+    super(message);
+  }
+}
+
+export type Retirement = 'deleted' | 'inactive';
+
+/**
+ * A reason not to sign the wallet as it now is, or null: payserv passes its memory of the wallets it
+ * has seen retired, which the database cannot roll back.
+ */
+export type SignGuard = (w: Signed<Wallet>) => Promise<string | null>;
 
 /** The pool site adds a wallet; it is unusable until an admin has reviewed and signed it. */
 export async function addWallet(db: Queryable, w: { userId: number; coinId: number; address: string }, at = new Date()): Promise<Signed<Wallet>> {
@@ -18,16 +43,51 @@ export async function addWallet(db: Queryable, w: { userId: number; coinId: numb
   return toWallet(row as Record<string, unknown>);
 }
 
-/** Signs a wallet as it is now (address, owner, coin, flags), after an operator's review. */
-export async function signWallet(db: DataTx, admin: Signer, walletId: number, at = new Date()): Promise<Signed<Wallet>> {
+/**
+ * Whether an active wallet carries this admin's signature of one of its retired states: it was
+ * retired under signature and someone set it active again. What the writer can see by itself; a
+ * rollback to the copy signed before the deletion looks honest here, and is payserv's memory's to catch.
+ */
+function revivedUnder(admin: Signer, w: Signed<Wallet>): boolean {
+  if (isRetired(w) || !w.signature || w.sigKeyId !== admin.keyId) return false;
+  const states = [{ active: true, deleted: true }, { active: false, deleted: false }, { active: false, deleted: true }];
+  return states.some((s) => admin.madeSignature(encodeWallet({ ...w, ...s }), w.signature as Uint8Array));
+}
+
+/**
+ * Signs a wallet as it is now (address, owner, coin, flags), after an operator's review. Refuses to
+ * sign active a wallet it can tell was retired (`guard` may know more).
+ */
+export async function signWallet(db: DataTx, admin: Signer, walletId: number, at = new Date(), guard?: SignGuard): Promise<Signed<Wallet>> {
   assertRole(admin, WALLET_SIGNER, 'wallets');
   const w = await getWallet(db, walletId);
-  if (!w) throw new Error(`unknown wallet id ${walletId}`);
+  if (!w) throw new WalletRefused('unknown_wallet', `unknown wallet id ${walletId}`);
+  if (revivedUnder(admin, w)) {
+    throw new WalletRefused('retired', `wallet ${walletId} was deleted or deactivated under the admin's signature and is active again: a deletion is one-way; the user adds the address again as a new wallet`);
+  }
+  const why = isRetired(w) || !guard ? null : await guard(w);
+  if (why) throw new WalletRefused('retired', why);
   const reviewed: Wallet = { ...w, signedAt: at };
   const signature = admin.sign(encodeWallet(reviewed));
   const rows = await db.query(WRITES.signWallet,
     [w.id, at, admin.keyId, signature, w.address, w.userId, w.coinId, w.active, w.deleted],
   );
-  if (rows.length !== 1) throw new Error(`wallet ${walletId} changed while it was being signed; review it again`);
+  if (rows.length !== 1) throw new WalletRefused('changed', `wallet ${walletId} changed while it was being signed; review it again`);
   return toWallet(rows[0] as Record<string, unknown>);
+}
+
+/**
+ * The pool deletes (or deactivates) a wallet: the flag and the admin's signature of the new state, in
+ * one transaction, so the database never holds the flag without the signature that makes it the
+ * pool's. A retired wallet is never paid again; payserv treats one coming back as tampering.
+ */
+export async function retireWallet(db: Pick<Db, 'transaction'>, admin: Signer, walletId: number, how: Retirement, at = new Date()): Promise<Signed<Wallet>> {
+  assertRole(admin, WALLET_SIGNER, 'wallets');
+  return db.transaction(async (tx) => {
+    // Only ever towards retired: deleted stays deleted, inactive stays inactive.
+    const rows = await tx.query(`UPDATE users_userwallets SET ${how === 'deleted' ? 'deleted = true' : 'active = false'}, updated_at = $2 WHERE id = $1 RETURNING id`,
+      [walletId, at]);
+    if (rows.length !== 1) throw new WalletRefused('unknown_wallet', `unknown wallet id ${walletId}`);
+    return signWallet(tx, admin, walletId, at);
+  });
 }

@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { creditBlock } from '../../writer/blocks.js';
 import { registerCoin } from '../../writer/coins.js';
 import { seedLedger } from '../../writer/seed.js';
-import { addWallet, signWallet } from '../../writer/wallets.js';
+import { addWallet, retireWallet, signWallet, WalletRefused } from '../../writer/wallets.js';
 import { requestWithdrawal } from '../../writer/withdrawals.js';
 import { validateAddress } from '../../chains/address.js';
 import { getWallet } from '../../store/reads.js';
@@ -93,6 +93,28 @@ export function register(program: Command): void {
         return signWallet(db, loadSigner(ctx.stateDir, 'admin'), added.id);
       });
       ctx.print(ctx.json ? JSON.stringify({ id: w.id }) : `wallet ${w.id} added and signed`);
+    }));
+
+  ledger.command('wallet-delete')
+    .description("delete (or deactivate) a wallet for the pool, signed by admin: one-way, payserv never pays it again")
+    .requiredOption('--wallet <id>').option('--inactive', 'deactivate instead of delete')
+    .action(action(async (ctx, cmd) => {
+      const o = cmd.opts<{ wallet: string; inactive?: boolean }>();
+      const id = positiveInt('--wallet', o.wallet);
+      const how = o.inactive ? 'inactive' : 'deleted';
+      const w = await withLedger(ctx, async (db, view) => {
+        const found = await getWallet(db, id);
+        if (!found) throw new CliError(`unknown wallet ${id}`, EXIT.USAGE);
+        const coin = view.coins.get(found.coinId)?.tag ?? String(found.coinId);
+        const done = await retireWallet(db, loadSigner(ctx.stateDir, 'admin'), id, how).catch((e: Error) => {
+          // Only a wallet changed meanwhile can be refused here (the id was just found): try again.
+          throw e instanceof WalletRefused ? new CliError(e.message, e.code === 'unknown_wallet' ? EXIT.USAGE : EXIT.RUNTIME) : e;
+        });
+        return { ...done, coin };
+      });
+      ctx.log.warn({ wallet: w.id, user: w.userId, coin: w.coin, address: w.address, how }, 'wallet retired and signed');
+      ctx.print(ctx.json ? JSON.stringify({ id: w.id, user: w.userId, coin: w.coin, address: w.address, active: w.active, deleted: w.deleted })
+        : `wallet ${w.id} (user ${w.userId}, ${w.coin} ${w.address}) ${how} and signed`);
     }));
 
   ledger.command('block')

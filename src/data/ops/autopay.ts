@@ -1,4 +1,3 @@
-import { WALLET_COLUMNS } from '../../store/rows.js';
 import { op } from '../op.js';
 
 // Automatic payouts (src/autopay): the per-coin runner lock and halt, users' own thresholds, and the
@@ -22,9 +21,6 @@ export const AUTOPAY = {
   get: op<AutopayRow>('autopay.get', `SELECT ${COLUMNS} FROM payserv_autopay WHERE coin_id = $1`),
   all: op<AutopayRow>('autopay.all', `SELECT ${COLUMNS} FROM payserv_autopay ORDER BY coin_id LIMIT $1`),
   userThreshold: op<{ threshold: string }>('autopay.userThreshold', 'SELECT threshold FROM users_autopay_thresholds WHERE user_id = $1 AND coin_id = $2'),
-  // The newest reviewed, active wallet of the user for the coin (Process verifies its signature again).
-  userWallet: op('autopay.userWallet',
-    `SELECT ${WALLET_COLUMNS} FROM users_userwallets WHERE user_id = $1 AND coin_id = $2 AND signature IS NOT NULL AND active AND NOT deleted ORDER BY id DESC LIMIT 1`),
   // The coin's withdrawals not yet final, oldest first: every payment that may be in flight.
   open: op<{ id: number; status: string }>('autopay.open',
     `SELECT id, status FROM finances_withdrawal_transaction

@@ -23,6 +23,9 @@ export const LEDGER = {
 
   walletsPage: op('ledger.walletsPage', `SELECT ${WALLET_COLUMNS} FROM users_userwallets WHERE id > $1 ORDER BY id LIMIT $2`),
   wallet: op('ledger.wallet', `SELECT ${WALLET_COLUMNS} FROM users_userwallets WHERE id = $1`),
+  // One account's reviewed wallets (any trace of a signature), newest first; $3: the bound plus one.
+  reviewedWallets: op('ledger.reviewedWallets', `SELECT ${WALLET_COLUMNS} FROM users_userwallets
+          WHERE user_id = $1 AND coin_id = $2 AND (signature IS NOT NULL OR sig_key_id IS NOT NULL OR signed_at IS NOT NULL) ORDER BY id DESC LIMIT $3`),
 
   accountCreditsPage: op('ledger.accountCreditsPage',
     `SELECT ${CREDIT_COLUMNS} FROM finances_user_balance_transaction WHERE user_id = $1 AND coin_id = $2 AND id > $3 ORDER BY id LIMIT $4`),
