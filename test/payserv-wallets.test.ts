@@ -7,7 +7,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { EMPTY_MEMORY } from '../src/ledger/wallets.js';
 import { signWalletById } from '../src/payserv/admin.js';
-import { processWithdrawal } from '../src/payserv/payouts.js';
+import { approveWithdrawal, declineRequest, processWithdrawal } from '../src/payserv/payouts.js';
 import { rememberWallets } from '../src/verify/wallets.js';
 import { retireWallet, signWallet, WalletRefused } from '../src/writer/wallets.js';
 import type { SeedOptions } from '../src/writer/seed.js';
@@ -116,6 +116,22 @@ describe('wallet deletion is one-way on the payment path', () => {
       tp.ps.state.enable('operator');
     }
     expect(tp.alerts.map((a) => a.kind)).toEqual(['fail_stop', 'fail_stop', 'fail_stop', 'fail_stop']);
+  });
+
+  it('a wallet deleted (signed) after Process is not paid: Approve refuses and changes nothing, Decline gives the amount back', async () => {
+    t = await testPayserv({ seed: SEED });
+    const tp = t;
+    const m = await newMiner(tp, 6151, '20');
+    const id = await request(tp, m);
+    expect((await processWithdrawal(tp.ps, id, 'test')).reply).toBe('PENDING');
+    await retireWallet(tp.ledger.db, tp.ledger.signers.admin, m.walletId, 'deleted');
+    const before = await statusOf(tp, id);
+    const r = await approveWithdrawal(tp.ps, id, 'test');
+    expect([r.reply, r.message]).toEqual(['ERROR', `not paid: wallet ${m.walletId} is deleted since it was requested; decline the request`]);
+    expect(tp.ps.state.enabled).toBe(true);
+    expect(await statusOf(tp, id)).toEqual(before);
+    expect((await declineRequest(tp.ps, id, 'test')).reply).toBe('DECLINED');
+    expect(await tp.ledger.check('balanceerrors')).toEqual([]);
   });
 
   it('a manual request may name an older wallet still signed active; a newer wallet flagged deleted without the signature stops it', async () => {

@@ -18,12 +18,9 @@ import { decide } from './policy.js';
 // The PayServ.* methods of DESIGN §4, with the original's accepted statuses and replies. Coins without
 // a chain driver follow the "other coins" rows: payserv approves, an operator pays and marks them sent.
 
-/** Why a request cannot be paid as asked (a business failure: it is declined), or null. */
-function businessProblem(ps: Payserv, v: Verified, wallet: Signed<Wallet> | null): string | null {
-  const { w, coin, account } = v;
-  if (!coin.active) return `coin ${coin.tag} is not active`;
-  if (w.amount < coin.minWithdrawal) return `amount ${formatAmount(w.amount)} is below the minimum ${formatAmount(coin.minWithdrawal)} ${coin.tag}`;
-  if (w.fee < coin.withdrawalFee) return `fee ${formatAmount(w.fee)} is below the coin's fee ${formatAmount(coin.withdrawalFee)}`;
+/** Why the request's wallet cannot be paid (asked at Process, and again at every payment), or null. */
+function walletProblem(v: Verified, wallet: Signed<Wallet> | null): string | null {
+  const { w, coin } = v;
   if (!wallet) return `wallet ${w.walletId} does not exist`;
   if (!wallet.signature) return `wallet ${w.walletId} has not been reviewed and signed yet`;
   if (wallet.userId !== w.userId || wallet.coinId !== w.coinId) return `wallet ${w.walletId} is not a ${coin.tag} wallet of user ${w.userId}`;
@@ -32,6 +29,26 @@ function businessProblem(ps: Payserv, v: Verified, wallet: Signed<Wallet> | null
   // chose it, and the back end signed the request naming it (autopay alone keeps to the newest).
   if (wallet.deleted || !wallet.active) return `wallet ${w.walletId} is ${wallet.deleted ? 'deleted' : 'inactive'}`;
   if (wallet.address !== w.address) return `wallet ${w.walletId}'s address is no longer the one requested`;
+  return null;
+}
+
+/**
+ * Before a payment: the wallet still as Process found it. One the pool deleted (signed) since is not
+ * paid: the request waits for a manager's Decline (or autopay's resolve) and nothing changes.
+ */
+export async function walletStillPayable(ps: Payserv, v: Verified): Promise<PayoutResult | null> {
+  const why = walletProblem(v, await getWallet(ps.db, v.w.walletId));
+  return why ? refused(v.w.id, v.w.status, `not paid: ${why} since it was requested; decline the request`) : null;
+}
+
+/** Why a request cannot be paid as asked (a business failure: it is declined), or null. */
+function businessProblem(ps: Payserv, v: Verified, wallet: Signed<Wallet> | null): string | null {
+  const { w, coin, account } = v;
+  if (!coin.active) return `coin ${coin.tag} is not active`;
+  if (w.amount < coin.minWithdrawal) return `amount ${formatAmount(w.amount)} is below the minimum ${formatAmount(coin.minWithdrawal)} ${coin.tag}`;
+  if (w.fee < coin.withdrawalFee) return `fee ${formatAmount(w.fee)} is below the coin's fee ${formatAmount(coin.withdrawalFee)}`;
+  const unpayable = walletProblem(v, wallet);
+  if (unpayable) return unpayable;
   const bad = ps.drivers.get(coin.tag)?.validateAddress(w.address) ?? validateAddress(coin, w.address);
   if (bad) return `address ${w.address}: ${bad}`;
   const after = add(w.debitBefore, w.amount);
@@ -84,11 +101,13 @@ export function declineRequest(ps: Payserv, id: number, caller: string): Promise
 /** Approve and Resend: a coin with a chain driver is paid on-chain; any other coin is approved for an operator to pay. */
 function payOrApprove(ps: Payserv, method: string, caller: string, id: number, accepts: readonly WithdrawalStatus[]): Promise<PayoutResult> {
   return guarded(ps, method, caller, id, accepts, async (v) => {
+    const gone = await walletStillPayable(ps, v);
+    if (gone) return gone;
     const driver = ps.drivers.get(v.coin.tag);
     if (driver) return (await payWithdrawals(ps, driver, [v], caller))[0] ?? refused(id, v.w.status, 'not paid');
     if (v.w.status === 'approved') return result('APPROVED', v.w);
     return move(ps, v, 'approved', 'APPROVED', { comment: `approved by ${caller}; paid by an operator` });
-  });
+  }, (v) => walletIntegrity(ps, v));
 }
 
 export const approveWithdrawal = (ps: Payserv, id: number, caller: string) => payOrApprove(ps, 'Approve', caller, id, ['pending', 'approved']);
@@ -127,8 +146,9 @@ export async function payTogether(ps: Payserv, driver: ChainDriver, ids: readonl
   await withFreeLocks(ps, ids, caller, async (held) => {
     const batch: Verified[] = [];
     for (const id of held) {
-      const v = await verifyHeld(ps, 'SendCoin', id, ['approved', 'send_retry']);
-      if (isReply(v)) results.push(v);
+      const v = await verifyHeld(ps, 'SendCoin', id, ['approved', 'send_retry'], (x) => walletIntegrity(ps, x));
+      const gone = isReply(v) ? null : await walletStillPayable(ps, v);
+      if (isReply(v) || gone) results.push(isReply(v) ? v : (gone as PayoutResult));
       else batch.push(v);
       if (!ps.state.enabled) return;
     }
