@@ -3,7 +3,7 @@
 import { appendFile, mkdir, readFile, truncate, writeFile } from 'node:fs/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { journalDir, PaymentJournal, readJournal } from '../src/journal/journal.js';
-import { encodeRecord, JournalError, rawDigest, type JournalAttempt } from '../src/journal/record.js';
+import { encodeRecord, JournalError, type JournalAttempt } from '../src/journal/record.js';
 import { join } from 'node:path';
 import { tmpStateDir } from './support/tmp.js';
 
@@ -11,7 +11,7 @@ afterEach(() => PaymentJournal.closeAll());
 
 const h = (n: number) => `0x${n.toString(16).padStart(64, '0')}`;
 const attempt = (n: number, o: Partial<JournalAttempt> = {}): Omit<JournalAttempt, 'k' | 'at'> => ({
-  coin: 'ETH', hash: h(n), payment: h(n), withdrawals: [[n, 2, 100 + n, 1]], from: '0xAbC', nonce: String(n), inputs: [], rawSha256: rawDigest(`raw${n}`), ...o,
+  coin: 'ETH', hash: h(n), payment: h(n), withdrawals: [[n, 2, 100 + n, 1]], from: '0xAbC', nonce: String(n), inputs: [], raw: `0x${n.toString(16).padStart(4, '0')}`, ...o,
 });
 const at = new Date('2026-12-01T00:00:00Z');
 

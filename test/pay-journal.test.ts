@@ -6,11 +6,13 @@ import { afterEach, beforeEach, expect, it } from 'vitest';
 import { mine, setAutomine } from '../src/chains/eth/anvil.js';
 import type { EvmDriver } from '../src/chains/eth/driver.js';
 import { resolveCoin } from '../src/autopay/resolve.js';
+import { restoreFromJournal } from '../src/payments/restore.js';
+import type { Hex } from 'viem';
 import { approveWithdrawal, checkWithdrawal, processWithdrawal, resendWithdrawal } from '../src/payserv/payouts.js';
 import type { FaultPoint } from '../src/payserv/faults.js';
 import { asAttacker, cutHistory, STATUS_SIGNATURES, WITHDRAWALS } from './support/attacker.js';
 import { describePerDataPath } from './support/backend.js';
-import { anvilForFile, balanceOf, ethDriver, minedCount } from './support/chains.js';
+import { anvilForFile, balanceOf, ethClient, ethDriver, minedCount } from './support/chains.js';
 import { newMiner, request, type Miner } from './support/miners.js';
 import { testPayserv, type TestPayserv } from './support/payserv.js';
 
@@ -87,10 +89,10 @@ describePerDataPath('a paid withdrawal rolled back in the database (issue 13)', 
     expect((await t.ledger.check('balanceerrors')).join('\n')).toMatch(/payment journal/);
   });
 
-  it('rolled back after the journal record, before the broadcast: broadcast once (the host knows it), then the advance fails-stop and nothing pays again', async () => {
+  it('rolled back after the commit, before the broadcast: broadcast once (the host knows it), then the advance fails-stop and nothing pays again', async () => {
     const { id, m } = await pending();
     const before = await rowOf(id);
-    rollBackAt('payment.journaled', id, before);
+    rollBackAt('payment.committed', id, before);
     const r = await approveWithdrawal(t.ps, id, caller);
     expect(r.reply).toBe('ERROR');
     expect(t.ps.state.enabled).toBe(false);
@@ -132,6 +134,65 @@ describePerDataPath('a paid withdrawal rolled back in the database (issue 13)', 
     expect(await t.ledger.db.query(`SELECT id FROM ${WITHDRAWALS} WHERE parent_id = $1`, [id])).toEqual([]);
     await mine(url, 1);
     expect(await balanceOf(url, m.address)).toBe(PAID);
+  });
+
+  it('payserv dies after the journal record, before the commit: the next call fails-stop on the journal; restored from it, the payment completes once', async () => {
+    const { id, m } = await pending();
+    t.ps.faults = { async at(p) { if (p === 'payment.journaled') throw new Error('SIGKILL'); } };
+    const died = await approveWithdrawal(t.ps, id, caller);
+    // The transaction was not committed: the database still says pending, and no node has heard of it.
+    expect(await statusOf(id)).toBe('pending');
+    expect(await minedCount(url, driver.address)).toBe(0);
+    expect(died.reply).toBe('ERROR');
+    t.ps.faults = undefined;
+    t.ps.state.enable('operator');
+    const r = await approveWithdrawal(t.ps, id, caller);
+    expect(r.reply).toBe('ERROR');
+    expect(r.message).toMatch(/payment journal/);
+    expect(t.ps.state.enabled).toBe(false);
+    const restored = await restoreFromJournal(t.ps, 'operator');
+    expect(restored.map((x) => [x.withdrawal, x.outcome])).toEqual([[id, 'restored']]);
+    expect(await statusOf(id)).toBe('sending');
+    expect(await t.ledger.check('balanceerrors')).toEqual([]);
+    t.ps.state.enable('operator');
+    expect((await checkWithdrawal(t.ps, id, caller)).reply).toBe('SENDING');
+    await mine(url, 12);
+    expect((await checkWithdrawal(t.ps, id, caller)).reply).toBe('SENT');
+    expect(await balanceOf(url, m.address)).toBe(PAID);
+    expect(await minedCount(url, driver.address)).toBe(1);
+    expect((await restoreFromJournal(t.ps, 'operator')).map((x) => x.outcome)).toEqual(['present']);
+  });
+
+  it('the attacker reads the bytes after the commit, erases the payment and broadcasts them: resolve credits nothing back, the restore records it, paid once', async () => {
+    const { id, m } = await pending();
+    let raw = '';
+    t.ps.faults = {
+      async at(p, info) {
+        if (p !== 'payment.committed' || !info.withdrawals.includes(id)) return;
+        raw = (await t.ledger.db.query<{ raw: string }>('SELECT raw FROM payserv_chain_txs WHERE hash = $1', [info.hash]))[0]!.raw;
+        await asAttacker(t.ledger.db, [...cutHistory(id, 1), ['DELETE FROM payserv_chain_txs', []], ['DELETE FROM payserv_nonces', []]]);
+        throw new Error('SIGKILL');
+      },
+    };
+    await approveWithdrawal(t.ps, id, caller).catch(() => undefined);
+    t.ps.faults = undefined;
+    expect(await statusOf(id)).toBe('pending');
+    await ethClient(url).request({ method: 'eth_sendRawTransaction', params: [raw as Hex] });
+    await mine(url, 1);
+    expect(await balanceOf(url, m.address)).toBe(PAID);
+    t.ps.state.enable('operator');
+    // Neither paid again nor credited back on the database's word.
+    expect((await approveWithdrawal(t.ps, id, caller)).reply).toBe('ERROR');
+    expect(t.ps.state.enabled).toBe(false);
+    t.ps.state.enable('operator');
+    expect((await resolveCoin(t.ps, 'ETH', 'operator')).resolutions.filter((x) => x.decision === 'credited')).toEqual([]);
+    expect(await t.ledger.db.query(`SELECT id FROM ${WITHDRAWALS} WHERE parent_id = $1`, [id])).toEqual([]);
+    expect((await restoreFromJournal(t.ps, 'operator')).map((x) => x.outcome)).toEqual(['restored']);
+    t.ps.state.enable('operator');
+    await mine(url, 12);
+    expect((await checkWithdrawal(t.ps, id, caller)).reply).toBe('SENT');
+    expect(await balanceOf(url, m.address)).toBe(PAID);
+    expect(await minedCount(url, driver.address)).toBe(1);
   });
 
   it('any status change rolled back before its checkpoint moved (Process approving): a fail-stop, never "nothing new"', async () => {
@@ -186,7 +247,7 @@ describePerDataPath('a paid withdrawal rolled back in the database (issue 13)', 
     expect(await balanceOf(url, m.address)).toBe(0n);
   });
 
-  it('a payment journal that cannot record stops payouts before the broadcast: nothing leaves the hot wallet', async () => {
+  it('a payment journal that cannot record stops payouts before anything is committed or broadcast', async () => {
     const { id, m } = await pending();
     const j = t.ps.journal;
     const original = j.recordAttempt.bind(j);
@@ -202,12 +263,15 @@ describePerDataPath('a paid withdrawal rolled back in the database (issue 13)', 
     } finally {
       j.recordAttempt = original;
     }
+    // The write-ahead transaction was rolled back with it: nothing stored, nothing sent.
+    expect(await statusOf(id)).toBe('pending');
+    expect(await t.ledger.db.query('SELECT hash FROM payserv_chain_txs')).toEqual([]);
     await mine(url, 1);
     expect(await minedCount(url, driver.address)).toBe(0);
     expect(await balanceOf(url, m.address)).toBe(0n);
-    // Fixed, enabled: Check journals the stored bytes, broadcasts them, and the one payment completes.
+    // Fixed, enabled: Approve pays it, once.
     t.ps.state.enable('operator');
-    expect((await checkWithdrawal(t.ps, id, caller)).reply).toBe('SENDING');
+    expect((await approveWithdrawal(t.ps, id, caller)).reply).toBe('SENDING');
     await mine(url, 12);
     expect((await checkWithdrawal(t.ps, id, caller)).reply).toBe('SENT');
     expect(await balanceOf(url, m.address)).toBe(PAID);

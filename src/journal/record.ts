@@ -23,8 +23,11 @@ export interface JournalAttempt {
   nonce: string | null;
   /** Zcash: the outpoints it spends, `txid:vout`. */
   inputs: string[];
-  /** SHA-256 of the signed bytes as stored, so stored bytes swapped later are told apart. */
-  rawSha256: string;
+  /**
+   * The signed bytes themselves: the host can send them again, or restore a payment the database
+   * lost (src/payments/restore.ts), without trusting the database's copy.
+   */
+  raw: string;
   at: string;
 }
 
@@ -53,7 +56,9 @@ export class JournalError extends Error {
 
 const SUM_HEX = 16;
 /** A record is a few hundred bytes; a Zcash batch of 500 inputs stays far below this. */
-export const RECORD_BYTES_MAX = 256 * 1024;
+export const RECORD_BYTES_MAX = 512 * 1024;
+/** The signed bytes, hex: a Zcash batch of 500 outputs is about 40,000 characters. */
+const RAW_CHARS_MAX = 400_000;
 
 const sum = (json: string) => createHash('sha256').update(json).digest('hex').slice(0, SUM_HEX);
 
@@ -87,7 +92,7 @@ function malformed(v: unknown): string | null {
       if (!isStr(r.from) || r.from.length > 128) return 'bad sender';
       if (r.nonce !== null && !(isStr(r.nonce) && DEC.test(r.nonce))) return 'bad nonce';
       if (!Array.isArray(r.inputs) || !r.inputs.every((i) => isStr(i) && OUTPOINT.test(i))) return 'bad inputs';
-      if (!isStr(r.rawSha256) || !/^[0-9a-f]{64}$/.test(r.rawSha256) || !isStr(r.at)) return 'bad digest or time';
+      if (!isStr(r.raw) || r.raw.length > RAW_CHARS_MAX || !/^(0x)?[0-9a-f]+$/.test(r.raw) || !isStr(r.at)) return 'bad bytes or time';
       return null;
     }
     case 'failed':
@@ -114,5 +119,3 @@ export function decodeLine(line: string, where: string): JournalRecord {
   if (why) throw new JournalError(`${where}: ${why}`);
   return v as JournalRecord;
 }
-
-export const rawDigest = (raw: string) => createHash('sha256').update(raw).digest('hex');

@@ -8,7 +8,7 @@ import { coinSendLock, LockBusy } from '../payserv/locks.js';
 import { move } from '../payserv/moves.js';
 import { changeStatus } from '../writer/withdrawals.js';
 import { currentPayment } from './attempts.js';
-import { sendingSeqOf } from './journal.js';
+import { journalAttempt, sendingSeqOf } from './journal.js';
 import { fault } from '../payserv/faults.js';
 import { invariant } from '../payserv/invariant.js';
 import { broadcastStored } from './pay.js';
@@ -98,6 +98,8 @@ async function replace(ps: Payserv, driver: ChainDriver, v: Verified, latest: At
         status: 'sending', txHash: s.tx.hash, txFee: feeShares(s.tx.maxFee, 1, v.coin.decimals)[0] ?? null, at: ps.now(),
         comment: `replaced ${latest.hash} by ${s.tx.hash} (same nonce, higher fees)`,
       });
+      // Journaled before the commit, as every payment (src/payments/pay.ts).
+      await journalAttempt(ps.journal, driver, { ...s.tx, payment }, [[changed.id, changed.statusSeq, changed.userId, changed.coinId]], ps.now());
       return { s: s.tx, changed, payment };
     }));
   } catch (e) {

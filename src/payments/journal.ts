@@ -1,5 +1,5 @@
 import type { ChainDriver } from '../chains/driver.js';
-import { JournalError, rawDigest } from '../journal/record.js';
+import { JournalError } from '../journal/record.js';
 import type { JournalEntry, PaymentJournal } from '../journal/journal.js';
 import type { JournalAttempt } from '../journal/record.js';
 import { problem, type Problem } from '../ledger/problem.js';
@@ -19,7 +19,7 @@ export type JournalWithdrawals = JournalAttempt['withdrawals'];
 export async function journalAttempt(journal: PaymentJournal, driver: ChainDriver, a: { hash: string; raw: string; payment: string }, withdrawals: JournalWithdrawals, at: Date): Promise<void> {
   const known = journal.get(a.hash);
   if (known) {
-    if (known.attempt.rawSha256 !== rawDigest(a.raw)) throw new JournalError(`transaction ${a.hash}: the bytes about to be broadcast are not the ones journaled`);
+    if (known.attempt.raw !== a.raw) throw new JournalError(`transaction ${a.hash}: the bytes about to be broadcast are not the ones journaled`);
     return;
   }
   if (withdrawals.length === 0) throw new JournalError(`transaction ${a.hash}: journaled without a withdrawal`);
@@ -27,7 +27,7 @@ export async function journalAttempt(journal: PaymentJournal, driver: ChainDrive
   if (d.hash !== a.hash) throw new JournalError(`transaction ${a.hash}: its bytes hash to ${d.hash}`);
   await journal.recordAttempt({
     coin: driver.tag, hash: a.hash, payment: a.payment, withdrawals, from: driver.address, nonce: d.nonce === null ? null : d.nonce.toString(),
-    inputs: d.inputs.map((i) => `${i.txid}:${i.vout}`), rawSha256: rawDigest(a.raw),
+    inputs: d.inputs.map((i) => `${i.txid}:${i.vout}`), raw: a.raw,
   }, at);
 }
 
@@ -62,7 +62,7 @@ export function journalProblems(journal: Pick<PaymentJournal, 'attemptsOf'>, id:
 /** Stored bytes of a journaled attempt must be the bytes journaled. */
 export function journalBytesProblem(journal: PaymentJournal, id: number, hash: string, raw: string): Problem | null {
   const e = journal.get(hash);
-  if (!e || e.attempt.rawSha256 === rawDigest(raw)) return null;
+  if (!e || e.attempt.raw === raw) return null;
   return problem('payserv_chain_txs', id, 'journal_bytes', `the stored bytes of ${hash} differ from the bytes the payment journal recorded before its broadcast`);
 }
 

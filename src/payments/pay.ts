@@ -1,7 +1,7 @@
 import type { ChainDriver, PayOutput, SignedTx } from '../chains/driver.js';
 import { ChainIntegrityError, NodeUnavailable } from '../chains/driver.js';
 import { problem } from '../ledger/problem.js';
-import { invariant, stopsPayouts } from '../payserv/invariant.js';
+import { invariant, InvariantError, stopsPayouts } from '../payserv/invariant.js';
 import { formatAmount } from '../money/amount.js';
 import type { PayoutResult } from '../payserv/api.js';
 import type { Payserv } from '../payserv/context.js';
@@ -104,14 +104,9 @@ export const journalWithdrawals = (ws: readonly Pick<Withdrawal, 'id' | 'statusS
 async function payChunk(ps: Payserv, driver: ChainDriver, chunk: Verified[], caller: string): Promise<PayoutResult[]> {
   let written: Written | { waiting: Waiting[] };
   try {
-    // The journal record is made under the coin's lock too: the next payment of the coin sees its nonce and inputs.
     written = await ps.locks.with(coinSendLock(driver.tag), `pay by ${caller}`, async (): Promise<Written | { waiting: Waiting[] }> => {
       const w = await writeAhead(ps, driver, chunk);
-      if (!('signed' in w)) return w;
-      const info = { withdrawals: w.paid.map((v) => v.w.id), hash: w.signed.hash };
-      await fault(ps.faults, 'payment.committed', info);
-      await journalAttempt(ps.journal, driver, { ...w.signed, payment: w.signed.hash }, journalWithdrawals(w.changed), ps.now());
-      await fault(ps.faults, 'payment.journaled', info);
+      if ('signed' in w) await fault(ps.faults, 'payment.committed', { withdrawals: w.paid.map((v) => v.w.id), hash: w.signed.hash });
       return w;
     });
   } catch (e) {
@@ -150,6 +145,7 @@ async function writeAhead(ps: Payserv, driver: ChainDriver, chunk: Verified[]): 
   const waiting: Waiting[] = [];
   for (;;) {
     const outputs: PayOutput[] = batch.map((v) => ({ withdrawalId: v.w.id, address: v.w.address, value: payValue(v.coin, v.w) }));
+    let journaled: string | null = null;
     const step = await ps.db.transaction(async (tx) => {
       const s = await driver.sign(tx, outputs);
       if (s.kind !== 'signed') return s;
@@ -164,7 +160,16 @@ async function writeAhead(ps: Payserv, driver: ChainDriver, chunk: Verified[]): 
           comment: `sent in ${s.tx.hash}${batch.length > 1 ? ` with ${batch.length - 1} other payments` : ''}; fee at most ${formatAmount(shares[i] ?? shares[0]!)} ${coin.tag}`,
         }));
       }
+      // The host records the transaction before the commit makes its bytes visible to anyone who reads the
+      // database: whoever could broadcast them, the host knows they exist and whom they pay.
+      await journalAttempt(ps.journal, driver, { ...s.tx, payment: s.tx.hash }, journalWithdrawals(changed), ps.now());
+      journaled = s.tx.hash;
+      await fault(ps.faults, 'payment.journaled', { withdrawals: changed.map((c) => c.id), hash: s.tx.hash });
       return { ...s, changed };
+    }).catch((e: unknown) => {
+      // The host holds a transaction the database may or may not have committed: nothing decides that but an operator.
+      if (!journaled) throw e;
+      throw new InvariantError(`the commit of ${journaled} failed after the payment journal recorded it (${(e as Error).message}): run \`pscli journal restore\`, then Check`, { cause: e });
     });
     if (step.kind === 'signed') {
       await driver.committed(step.tx).catch((e: Error) => ps.log.error({ coin: driver.tag, tx: step.tx.hash, err: e.message }, 'after-commit bookkeeping failed'));

@@ -53,6 +53,8 @@ export const METHODS = {
   /** Ask the chain about every payment of the coin that may be in flight; credit back what never left; unlock. */
   'Autopay.Resolve': CoinParams,
   'Autopay.Status': NoParams,
+  /** Put back every payment the payment journal holds and the database lost (after a rollback, or a crash before a commit). */
+  'Journal.Restore': NoParams,
 } as const;
 
 export type Method = keyof typeof METHODS;

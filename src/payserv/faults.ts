@@ -3,10 +3,10 @@
 // lose the node's reply there. In production nothing listens and each point costs one optional call.
 
 export type FaultPoint =
-  /** The write-ahead transaction committed (bytes stored, withdrawals `sending`); not journaled, not broadcast. */
-  | 'payment.committed'
-  /** Journaled and fsynced; not broadcast yet. */
+  /** Inside the write-ahead transaction: bytes stored, withdrawals `sending`, journaled and fsynced; not committed. */
   | 'payment.journaled'
+  /** The write-ahead transaction committed; not broadcast yet. */
+  | 'payment.committed'
   /** Broadcast (whatever the node answered); the account's checkpoint not yet moved over it. */
   | 'payment.broadcast'
   /** A status change committed (approved, sent, send_error, declined...); its checkpoint not yet moved. */

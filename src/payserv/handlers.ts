@@ -4,6 +4,7 @@ import { applyCorrectionCall, check, coinIdByTag, isProcessing, listLocks, signA
 import { autopayFor } from '../autopay/service.js';
 import { resolveCoin } from '../autopay/resolve.js';
 import { autopayStatus } from '../autopay/status.js';
+import { restoreFromJournal } from '../payments/restore.js';
 import type { Payserv } from './context.js';
 import { approveWithdrawal, checkWithdrawal, declineRequest, processWithdrawal, resendWithdrawal, sendCoin, sendWithdrawal } from './payouts.js';
 
@@ -45,6 +46,7 @@ const HANDLERS: { [M in Method]: Handler<M> } = {
   'Autopay.Resolve': (ps, p, c) => resolveCoin(ps, coinOfParams(p).toUpperCase(), c),
   'Autopay.Status': (ps) => autopayStatus(ps, autopayFor(ps).last()),
   'Corrections.Apply': (ps, p, c) => applyCorrectionCall(ps, p, c),
+  'Journal.Restore': (ps, _p, c) => restoreFromJournal(ps, c),
 };
 
 export function callerOf(ctx: CallContext): string {

@@ -1,6 +1,7 @@
 // pscli's calls to a running payserv (JSON-RPC over mutual TLS), printed as the original did:
 // `REPLY: [APPROVED]`. An ERROR reply or a refused call exits 1; --json prints the whole result.
 import type { Command } from 'commander';
+import type { Restored } from '../../payments/restore.js';
 import type { Method } from '../../payserv/api.js';
 import { RpcError } from '../../rpc/jsonrpc.js';
 import { RpcTransportError } from '../../rpc/client.js';
@@ -91,6 +92,14 @@ export function register(program: Command): void {
       const code = await resolve(ctx, coin);
       if (!ctx.json) ctx.print('Now you have to run autopay with RESOLVE_PAYOUT=0 for a normal run');
       return code;
+    }));
+  program.command('journal').description("the payserv host's payment journal").command('restore')
+    .description('put back every payment the journal holds and the database lost (after a rollback, or payserv dying before a commit); then Check each')
+    .action(action(async (ctx) => {
+      const rs = (await call(ctx, 'Journal.Restore')) as Restored[];
+      const shown = rs.filter((r) => r.outcome !== 'present');
+      printDoc(ctx, rs, () => shown.map((r) => `withdrawal ${r.withdrawal} ${r.hash}: ${r.outcome}: ${r.detail}`).join('\n') || 'nothing to restore: every journaled payment is in the database');
+      return rs.some((r) => r.outcome === 'diverged') ? EXIT.PROBLEMS : EXIT.OK;
     }));
   autopay.command('status').description('each coin: idle, running or halted (and why), its threshold, its last run').action(action(async (ctx) => {
     const s = (await call(ctx, 'Autopay.Status')) as AutopayStatus;
