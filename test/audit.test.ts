@@ -17,6 +17,9 @@ import { backend, createPgDatabase, freshDb, type TestDatabase } from './support
 import { tmpStateDir } from './support/tmp.js';
 import { runPscli } from './support/pscli.js';
 
+/** The appends' lock key payserv derives from its own key; any fixed key serves a test (the appends of one test share it). */
+const TEST_AUDIT_KEY = '7311';
+
 const open: Db[] = [];
 const dropLater: TestDatabase[] = [];
 afterEach(async () => {
@@ -42,7 +45,7 @@ interface Setup { db: Db; stateDir: string; trail: AuditTrail }
 async function setup(n: number): Promise<Setup> {
   const db = await fresh();
   const stateDir = await tmpStateDir();
-  const trail = new AuditTrail({ db, stateDir, log });
+  const trail = new AuditTrail({ db, stateDir, log, lockKey: TEST_AUDIT_KEY });
   for (let i = 1; i <= n; i++) await trail.record(entry(i));
   return { db, stateDir, trail };
 }
@@ -110,7 +113,7 @@ describe(`audit trail (${backend()})`, () => {
 
   it('serialises two writers of one database (as two processes would be) through the advisory lock', async () => {
     const s = await setup(0);
-    const other = new AuditTrail({ db: s.db, stateDir: await tmpStateDir(), log });
+    const other = new AuditTrail({ db: s.db, stateDir: await tmpStateDir(), log, lockKey: TEST_AUDIT_KEY });
     await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 ? s.trail : other).record(entry(i + 1))));
     expect(await rows(s.db)).toHaveLength(20);
     // The chain is whole; each state directory's head just does not cover the other writer's last rows.
@@ -212,7 +215,7 @@ describe(`audit trail (${backend()})`, () => {
       expect(brief(await verify(s))).toEqual([{ row: 'id=6', code: 'audit_head_missing' }]);
       await expect(s.trail.record(entry(7))).rejects.toThrow(/row id=6 named by the local head is gone.*refusing to append/);
       // Another process (its own view of the head, from the file) refuses too; nothing was appended.
-      await expect(new AuditTrail({ db: s.db, stateDir: s.stateDir, log }).record(entry(7))).rejects.toThrow(AuditError);
+      await expect(new AuditTrail({ db: s.db, stateDir: s.stateDir, log, lockKey: TEST_AUDIT_KEY }).record(entry(7))).rejects.toThrow(AuditError);
       expect(await rows(s.db)).toHaveLength(3);
     });
 
@@ -227,7 +230,7 @@ describe(`audit trail (${backend()})`, () => {
 
     it('a row appended by someone else after the head is reported; our next append covers it', async () => {
       const s = await setup(3);
-      await new AuditTrail({ db: s.db, stateDir: await tmpStateDir(), log }).record(entry(4));
+      await new AuditTrail({ db: s.db, stateDir: await tmpStateDir(), log, lockKey: TEST_AUDIT_KEY }).record(entry(4));
       const ps = await verify(s);
       expect(ps).toEqual([{ table: 'payserv_audit', row: 'id=4', code: 'audit_unrecorded',
         detail: 'not recorded in the local head (written by another process or after a crash)' }]);
@@ -263,7 +266,7 @@ describe(`audit trail (${backend()})`, () => {
     it('accepts rows a live payserv appends (and covers with its head) while the check runs', async () => {
       const s = await setup(4);
       await attack(s.db, "UPDATE payserv_audit SET reply = 'X' WHERE id = 1"); // a finding, so the generator yields early
-      await new AuditTrail({ db: s.db, stateDir: await tmpStateDir(), log }).record(entry(5)); // not covered by our head when the check starts
+      await new AuditTrail({ db: s.db, stateDir: await tmpStateDir(), log, lockKey: TEST_AUDIT_KEY }).record(entry(5)); // not covered by our head when the check starts
       const seen: Problem[] = [];
       for await (const p of verifyAudit(s.db, s.stateDir, { pageSize: 2 })) {
         seen.push(p);
@@ -279,7 +282,7 @@ describe(`audit trail (${backend()})`, () => {
     await writeFile(path, '{"id": 2, "hash": "ab');
     await expect(verify(s)).rejects.toThrow(AuditError);
     await expect(verify(s)).rejects.toThrow(`${path} is not valid JSON`);
-    await expect(new AuditTrail({ db: s.db, stateDir: s.stateDir, log }).record(entry(3))).rejects.toThrow(path);
+    await expect(new AuditTrail({ db: s.db, stateDir: s.stateDir, log, lockKey: TEST_AUDIT_KEY }).record(entry(3))).rejects.toThrow(path);
     await writeFile(path, '{"id": "2", "hash": "00"}');
     await expect(verify(s)).rejects.toThrow(`${path} does not hold { id: positive integer, hash: 64 hex digits }`);
     await writeFile(path, 'null');
@@ -313,7 +316,7 @@ describe(`pscli audit verify (${backend()})`, { timeout: 180_000 }, () => {
     expect((await run(['db', 'migrate'], env)).code).toBe(EXIT.OK);
     expect(await run(['audit', 'verify'], env)).toEqual({ code: EXIT.OK, stdout: '', stderr: '' });
     await withWorkspaceDb(w, async (db) => {
-      const trail = new AuditTrail({ db, stateDir, log });
+      const trail = new AuditTrail({ db, stateDir, log, lockKey: TEST_AUDIT_KEY });
       for (let i = 1; i <= 4; i++) await trail.record(entry(i));
     });
     expect(await run(['audit', 'verify'], env)).toEqual({ code: EXIT.OK, stdout: '', stderr: '' });

@@ -27,6 +27,9 @@ import { testPayserv } from './support/payserv.js';
 import { runPscli } from './support/pscli.js';
 import { tlsOf, until } from './support/spawn.js';
 
+/** The appends' lock key payserv derives from its own key; any fixed key serves a test (the appends of one test share it). */
+const TEST_AUDIT_KEY = '7311';
+
 /** Text that would do harm if it were ever spliced into SQL. */
 const SQL_TEXTS = [
   "'); DROP TABLE payserv_canary; --",
@@ -153,7 +156,7 @@ describe.runIf(overDbgw())('dbgw: named operations only', { timeout: 120_000 }, 
     const { l, gw } = await gateway();
     const data = await dbgwDataAt(l.stateDir, gw.server.port, urlOf(l.db));
     const log = createLogger('payserv', 'silent');
-    const audit = new AuditTrail({ db: data, stateDir: l.stateDir, log });
+    const audit = new AuditTrail({ db: data, stateDir: l.stateDir, log, lockKey: TEST_AUDIT_KEY });
     for (const text of SQL_TEXTS) await audit.record({ client: text, method: text, target: text, reply: text, durationMs: 1 });
     const rows = await l.db.query<{ client: string; method: string; target: string; reply: string }>('SELECT client, method, target, reply FROM payserv_audit ORDER BY id');
     expect(rows).toEqual(SQL_TEXTS.map((t) => ({ client: t, method: t, target: t, reply: t })));

@@ -19,6 +19,7 @@ import { rememberWallets, verifyWallets } from '../verify/wallets.js';
 import { verifyAccount } from '../verify/account.js';
 import { openView, type LedgerView } from '../verify/view.js';
 import { requestWithdrawal } from '../writer/withdrawals.js';
+import { DebitsBusy } from '../writer/locks.js';
 import type { ChainDriver } from '../chains/driver.js';
 import { autopayLock, LockBusy } from '../payserv/locks.js';
 import { describeLock, haltLock, releaseLock, takeLock } from './lock.js';
@@ -163,8 +164,19 @@ async function payOverThreshold(ps: Payserv, view: LedgerView, driver: ChainDriv
     const w = await ps.db.transaction(async (tx) => {
       const wallet = (await tx.query(LEDGER.reviewedWallets, [p.userId, coin.id, 1])).map(toWallet)[0];
       if (!wallet || wallet.id !== p.walletId || isRetired(wallet)) return null;
-      return requestWithdrawal(tx, ps.signers.autopay!, { userId: p.userId, coinId: coin.id, walletId: wallet.id, address: wallet.address, amount: p.amount, fee: p.fee, comment: `${AUTOPAY_COMMENT}${holder}` });
+      return requestWithdrawal(tx, ps.signers.autopay!, {
+        userId: p.userId, coinId: coin.id, walletId: wallet.id, address: wallet.address, amount: p.amount, fee: p.fee, comment: `${AUTOPAY_COMMENT}${holder}`, noWait: true,
+      });
+    }).catch((e: unknown) => {
+      if (e instanceof DebitsBusy) return e;
+      throw e;
     });
+    if (w instanceof DebitsBusy) {
+      // Someone holds the account's chain (its key is the pool's, so anyone can): this user waits, the others are paid.
+      ps.log.warn({ component: 'autopay', coin: coin.tag, user: p.userId, err: w.message }, 'account busy: passed over until the next run');
+      report.skipped.push({ userId: p.userId, reason: w.message });
+      continue;
+    }
     if (!w) {
       report.skipped.push({ userId: p.userId, reason: 'its wallet changed during the run' });
       continue;
@@ -274,8 +286,15 @@ async function candidate(ps: Payserv, view: LedgerView, userId: number, coinId: 
   await rememberWallets(ps.db, ps.local, ps.signers.payserv, wallets);
   const newest = wallets.newest;
   const payable = newest && !isRetired(newest) ? newest : null;
+  let ownThreshold: Amount | null = null;
+  try {
+    ownThreshold = own ? parseAmount(own.threshold, `users_autopay_thresholds of user ${userId}`) : null;
+  } catch (e) {
+    // The pool site's own data, unsigned: a value not of its form holds this user back (never pays), never the run.
+    return { userId, available, ownThreshold: null, walletId: null, walletProblem: `${(e as Error).message}: not paid until the pool fixes it` };
+  }
   return {
-    userId, available, ownThreshold: own ? parseAmount(own.threshold, `users_autopay_thresholds of user ${userId}`) : null,
+    userId, available, ownThreshold,
     walletId: payable?.id ?? null,
     walletProblem: payable ? null : newest ? `the newest reviewed one (${newest.id}) is ${retiredWord(newest)}, and autopay pays only the newest` : 'no reviewed wallet for this coin',
   };

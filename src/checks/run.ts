@@ -4,6 +4,7 @@ import { verifyAllAccounts } from '../verify/accounts.js';
 import { checkCoins, checkWallets } from '../verify/catalog.js';
 import { verifyPool } from '../verify/pool.js';
 import { checkJournal } from './journal.js';
+import { RowError } from '../store/rows.js';
 import type { LedgerView } from '../verify/view.js';
 
 // The operator's checks, as in the original runbook: silence means clean; every problem is one line.
@@ -45,8 +46,15 @@ export async function runCheck(view: LedgerView, check: CheckName, args: CheckAr
   try {
     await dispatch(view, check, args, counted, counts, progress);
   } catch (e) {
-    if (!(e instanceof TooManyProblems)) throw e;
-    report({ table: '-', row: '-', code: 'too_many', detail: `stopped after ${PROBLEMS_MAX} problems` });
+    if (e instanceof RowError) {
+      // A value not of its form stops the walk: nothing after it can be summed. Named, never a crash.
+      report({ table: '-', row: '-', code: 'malformed', detail: `${e.message}; the check stopped there` });
+      n++;
+    } else if (e instanceof TooManyProblems) {
+      report({ table: '-', row: '-', code: 'too_many', detail: `stopped after ${PROBLEMS_MAX} problems` });
+    } else {
+      throw e;
+    }
   }
   return { check, problems: n, counts };
 }

@@ -27,9 +27,14 @@ export interface WalletMemory {
   newestReviewedId: number;
   /** Reviewed wallets the host has seen deleted or inactive under a valid signature, ascending. */
   retiredIds: readonly number[];
+  /**
+   * The newest review (signed_at, ms) the host has seen of each reviewed wallet: a wallet re-reviewed
+   * after an edit (its address changed) and then put back to its older signed copy is a rollback.
+   */
+  reviewedAt: Readonly<Record<number, number>>;
 }
 
-export const EMPTY_MEMORY: WalletMemory = { newestReviewedId: 0, retiredIds: [] };
+export const EMPTY_MEMORY: WalletMemory = { newestReviewedId: 0, retiredIds: [], reviewedAt: {} };
 
 /**
  * An admin has signed it (or someone wants it to look so): any trace of a signature counts, so a row
@@ -65,6 +70,15 @@ export function memoryProblems(userId: number, coinId: number, reviewed: readonl
     out.push(problem(WALLETS_TABLE, memory.newestReviewedId, 'wallet_missing',
       `payserv saw this wallet as the newest reviewed wallet of ${account}; it is no longer one (the newest now: ${newest ? `id=${newest.id}` : 'none'}): its row was deleted, moved or unsigned`));
   }
+  const retired = new Set(memory.retiredIds);
+  for (const w of reviewed) {
+    const seen = memory.reviewedAt[w.id];
+    // A retired wallet back to an older copy is told below, as the revival it is.
+    if (seen !== undefined && (w.signedAt?.getTime() ?? 0) < seen && !(retired.has(w.id) && !isRetired(w))) {
+      out.push(problem(WALLETS_TABLE, w.id, 'wallet_rolled_back',
+        `payserv saw this wallet reviewed at ${new Date(seen).toISOString()}; it now carries an older review (${w.signedAt?.toISOString() ?? 'none'}): an older signed copy was put back`));
+    }
+  }
   for (const id of memory.retiredIds) {
     const w = byId.get(id);
     if (!w) {
@@ -94,10 +108,19 @@ export function remember(memory: WalletMemory, verified: readonly Signed<Wallet>
   const newest = newestOf(verified);
   const retired = new Set(memory.retiredIds);
   for (const w of verified) if (isRetired(w)) retired.add(w.id);
+  const reviewedAt: Record<number, number> = { ...memory.reviewedAt };
+  for (const w of verified) if (w.signedAt && (reviewedAt[w.id] ?? 0) < w.signedAt.getTime()) reviewedAt[w.id] = w.signedAt.getTime();
   return {
     newestReviewedId: Math.max(memory.newestReviewedId, newest?.id ?? 0),
     retiredIds: [...retired].sort((a, b) => a - b),
+    reviewedAt,
   };
+}
+
+function laterReviews(a: WalletMemory['reviewedAt'], b: WalletMemory['reviewedAt']): Record<number, number> {
+  const out: Record<number, number> = { ...a };
+  for (const [id, t] of Object.entries(b)) if ((out[Number(id)] ?? 0) < t) out[Number(id)] = t;
+  return out;
 }
 
 /** The union of two memories of one account: what two writers saw, neither lost. */
@@ -105,9 +128,12 @@ export function mergeMemory(a: WalletMemory, b: WalletMemory): WalletMemory {
   return {
     newestReviewedId: Math.max(a.newestReviewedId, b.newestReviewedId),
     retiredIds: [...new Set([...a.retiredIds, ...b.retiredIds])].sort((x, y) => x - y),
+    reviewedAt: laterReviews(a.reviewedAt, b.reviewedAt),
   };
 }
 
 export function sameMemory(a: WalletMemory, b: WalletMemory): boolean {
-  return a.newestReviewedId === b.newestReviewedId && a.retiredIds.length === b.retiredIds.length && a.retiredIds.every((id, i) => id === b.retiredIds[i]);
+  const ka = Object.keys(a.reviewedAt);
+  return a.newestReviewedId === b.newestReviewedId && a.retiredIds.length === b.retiredIds.length && a.retiredIds.every((id, i) => id === b.retiredIds[i])
+    && ka.length === Object.keys(b.reviewedAt).length && ka.every((id) => a.reviewedAt[Number(id)] === b.reviewedAt[Number(id)]);
 }

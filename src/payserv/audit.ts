@@ -15,7 +15,8 @@ import { readJson, writeJsonAtomic } from '../state/atomic-file.js';
 export { AUDIT_TABLE };
 const DOMAIN = 'payserv.audit.v1';
 /** Serialises appends across processes (an arbitrary, fixed key; migrations use another). */
-export const AUDIT_LOCK_KEY = 0x61756474; // "audt"
+/** The name of the appends' lock among payserv's lock keys (src/data/lock-keys.ts): nobody else can hold it. */
+export const AUDIT_LOCK_NAME = 'audit';
 const INT32_MAX = 2 ** 31 - 1;
 /** Past this many findings the trail is broken beyond listing each row; head findings are still given. */
 export const AUDIT_PROBLEMS_MAX = 1000;
@@ -150,12 +151,15 @@ export interface AuditTrailOptions {
   db: Data;
   stateDir: string;
   log: Logger;
+  /** The appends' advisory lock key: LockKeys.key(AUDIT_LOCK_NAME) in payserv, so a database attacker cannot hold it. */
+  lockKey: string;
 }
 
 export class AuditTrail {
   readonly #db: Data;
   readonly #stateDir: string;
   readonly #log: Logger;
+  readonly #lockKey: string;
   /** Appends of this process, one at a time, in call order. */
   #tail: Promise<void> = Promise.resolve();
   /** The local head as last read or written by this process; undefined until the first append reads it. */
@@ -165,6 +169,7 @@ export class AuditTrail {
     this.#db = opts.db;
     this.#stateDir = opts.stateDir;
     this.#log = opts.log;
+    this.#lockKey = opts.lockKey;
   }
 
   /**
@@ -193,7 +198,7 @@ export class AuditTrail {
     if (this.#head === undefined) this.#head = await readAuditHead(this.#stateDir);
     const known = this.#head;
     const row = await this.#db.transaction(async (tx) => {
-      await tx.query(AUDIT.lock, [AUDIT_LOCK_KEY]);
+      await tx.query(AUDIT.lock, [this.#lockKey]);
       const [last] = await tx.query(AUDIT.last);
       if (known) await this.#checkHead(tx, known, last ?? null);
       else if (last) this.#log.warn({ head: auditHeadPath(this.#stateDir), lastId: last.id }, 'audit trail: no local head yet, but the table has rows; continuing from its last row');

@@ -8,6 +8,7 @@ import { getWithdrawalWithHistory } from '../store/reads.js';
 import { verifyAccount, type AccountVerification } from '../verify/account.js';
 import { openView, type LedgerView } from '../verify/view.js';
 import { WithdrawalStateError } from '../writer/withdrawals.js';
+import { DebitsBusy } from '../writer/locks.js';
 import type { PayoutResult, Reply } from './api.js';
 import type { Payserv } from './context.js';
 import { LockBusy, withdrawalLock } from './locks.js';
@@ -101,7 +102,7 @@ export async function guarded(ps: Payserv, method: string, caller: string, id: n
     });
   } catch (e) {
     if (e instanceof LockBusy) return refused(id, null, `withdrawal ${id} is being handled by another call; try again`);
-    if (e instanceof WithdrawalStateError) return refused(id, null, e.message);
+    if (e instanceof WithdrawalStateError || e instanceof DebitsBusy) return refused(id, null, e.message);
     if (stopsPayouts(e)) return failStop(ps, method, [problem('payserv', id, e.name, e.message)], id, null);
     throw e;
   }

@@ -16,7 +16,7 @@ export async function move(ps: Payserv, v: Verified, to: WithdrawalStatus, reply
 }
 
 export async function decline(ps: Payserv, v: Verified, why: string): Promise<PayoutResult> {
-  const { original, reversal } = await ps.db.transaction((tx) => declineWithdrawal(tx, ps.signers.payserv, v.w.id, v.w.status, why));
+  const { original, reversal } = await ps.db.transaction((tx) => declineWithdrawal(tx, ps.signers.payserv, v.w.id, v.w.status, why, { noWait: true })); // never waits behind another holder of the account's chain
   ps.log.info({ withdrawal: original.id, reversal: reversal.id, from: v.w.status, user: original.userId, coin: v.coin.tag, amount: formatAmount(original.amount), reason: why },
     'withdrawal declined');
   return (await checkpointAfter(ps, v, original)) ?? result('DECLINED', original, why);

@@ -20,7 +20,7 @@ import { RpcError } from '../rpc/jsonrpc.js';
 import { startRpcServer, type RpcServer } from '../rpc/server.js';
 import { coinOfParams, idOf, type Method } from './api.js';
 import { Alerts } from './alerts.js';
-import { AuditError, AuditTrail } from './audit.js';
+import { AUDIT_LOCK_NAME, AuditError, AuditTrail } from './audit.js';
 import type { Payserv } from './context.js';
 import { callerOf, dispatch } from './handlers.js';
 import { coinLocks, LockWatch } from './lock-watch.js';
@@ -140,7 +140,7 @@ export async function startPayserv(config: Config<'payserv'>, log: Logger, opene
       db, trust, local: new LocalCheckpointStore(stateDir), journal, signers, drivers, policies: policiesOf(config), autopay: config.autopay.enabled ? autopayOf(config) : new Map(),
       state: new ServiceState(log, alerts), locks, lockWatch: new LockWatch({ locks, alerts, log, heldMaxMs: config.locks.held_max_ms }), log, now: () => new Date(),
     };
-    const audit = new AuditTrail({ db, stateDir, log });
+    const audit = new AuditTrail({ db, stateDir, log, lockKey: LockKeys.of(signers.payserv).key(AUDIT_LOCK_NAME) });
     const server = await startRpcServer({
       host: config.rpc.host, port: config.rpc.port, tls, log,
       limits: { bodyBytesMax: config.rpc.body_bytes_max, requestTimeoutMs: config.rpc.request_timeout_ms, inFlightMax: config.rpc.in_flight_max },

@@ -29,7 +29,12 @@ function textOrNull(r: R, k: string): string | null {
   return r[k] === null ? null : text(r, k);
 }
 function amount(r: R, k: string): Amount {
-  return parseAmount(text(r, k), `column ${k}`);
+  try {
+    return parseAmount(text(r, k), `column ${k}`);
+  } catch (e) {
+    // NUMERIC takes 'NaN' (and NaN > 0 passes a CHECK): a row carrying one is named, never a crash.
+    throw new RowError(`${r.id === undefined ? 'a row' : `row id=${String(r.id)}`}: ${(e as Error).message}`);
+  }
 }
 function amountOrNull(r: R, k: string): Amount | null {
   return r[k] === null ? null : amount(r, k);

@@ -12,9 +12,19 @@ export async function lockCoinChains(tx: DataTx, coinId: number): Promise<void> 
   if (rows.length === 0) throw new Error(`unknown coin id ${coinId}`);
 }
 
-/** The withdrawal chain of one account. */
-export async function lockAccountDebits(tx: DataTx, userId: number, coinId: number): Promise<void> {
-  await tx.query(WRITES.lockAccountDebits, [userId, coinId]);
+/** Another writer holds an account's withdrawal chain (payserv does not wait: see WRITES.tryLockAccountDebits). */
+export class DebitsBusy extends Error {
+  override name = 'DebitsBusy';
+}
+
+/** The withdrawal chain of one account; `wait: false` throws DebitsBusy at once when another writer holds it. */
+export async function lockAccountDebits(tx: DataTx, userId: number, coinId: number, wait = true): Promise<void> {
+  if (wait) {
+    await tx.query(WRITES.lockAccountDebits, [userId, coinId]);
+    return;
+  }
+  const [r] = await tx.query(WRITES.tryLockAccountDebits, [userId, coinId]);
+  if (!r?.ok) throw new DebitsBusy(`the withdrawal chain of user ${userId} coin ${coinId} is being written by another session; try again`);
 }
 
 /**

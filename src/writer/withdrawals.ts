@@ -22,6 +22,8 @@ export interface RequestSpec {
   fee: Amount;
   comment?: string;
   at?: Date;
+  /** payserv's own requests (autopay) do not wait behind another writer of the account: DebitsBusy. */
+  noWait?: boolean;
 }
 
 export class WithdrawalStateError extends Error {
@@ -55,7 +57,7 @@ async function insertEntry(tx: DataTx, signer: Signer, req: WithdrawalRequest, e
 /** A withdrawal request as the pool's back end creates it, signed by autopay. */
 export async function requestWithdrawal(tx: DataTx, autopay: Signer, spec: RequestSpec): Promise<Withdrawal> {
   if (spec.amount <= 0n || spec.fee < 0n || spec.fee > spec.amount) throw new Error('a withdrawal needs amount > 0 and 0 <= fee <= amount');
-  await lockAccountDebits(tx, spec.userId, spec.coinId);
+  await lockAccountDebits(tx, spec.userId, spec.coinId, !spec.noWait);
   const head = await debitHead(tx, spec.userId, spec.coinId);
   const [id] = await allocateIds(tx, WRITES.withdrawalIds, 1);
   const at = spec.at ?? stampAfter(head.lastAt);
@@ -100,10 +102,10 @@ export async function changeStatus(tx: DataTx, payserv: Signer, id: number, expe
 }
 
 /** A decline never edits money: the original becomes 'processed' and a reversal row gives the amount back. */
-export async function declineWithdrawal(tx: DataTx, payserv: Signer, id: number, expect: WithdrawalStatus, comment: string): Promise<{ original: Withdrawal; reversal: Withdrawal }> {
+export async function declineWithdrawal(tx: DataTx, payserv: Signer, id: number, expect: WithdrawalStatus, comment: string, o: { noWait?: boolean } = {}): Promise<{ original: Withdrawal; reversal: Withdrawal }> {
   const found = await getWithdrawalWithHistory(tx, id);
   if (!found) throw new WithdrawalStateError(`unknown withdrawal id ${id}`);
-  await lockAccountDebits(tx, found.withdrawal.userId, found.withdrawal.coinId);
+  await lockAccountDebits(tx, found.withdrawal.userId, found.withdrawal.coinId, !o.noWait);
   const head = await debitHead(tx, found.withdrawal.userId, found.withdrawal.coinId);
   const at = stampAfter(head.lastAt);
   const original = await changeStatus(tx, payserv, id, expect, { status: 'processed', comment, at });

@@ -19,8 +19,8 @@ export type AuditDbRow = {
 };
 
 export const AUDIT = {
-  /** $1: the appends' advisory lock key, held to the end of the transaction. */
-  lock: op('audit.lock', 'SELECT pg_advisory_xact_lock($1)'),
+  /** $1: the appends' advisory lock key (derived from payserv's key, src/data/lock-keys.ts), held to the end of the transaction. */
+  lock: op('audit.lock', 'SELECT pg_advisory_xact_lock($1::bigint)'),
   last: op<{ id: number; hash: Uint8Array }>('audit.last', `SELECT id, hash FROM ${AUDIT_TABLE} ORDER BY id DESC LIMIT 1`),
   hashOf: op<{ hash: Uint8Array }>('audit.hashOf', `SELECT hash FROM ${AUDIT_TABLE} WHERE id = $1`),
   // The id is taken before the insert: it is part of the hashed row.

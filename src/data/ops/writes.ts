@@ -15,6 +15,12 @@ export const WRITES = {
   /** The withdrawal chain of one account ($1 user, $2 coin). */
   lockAccountDebits: op('writes.lockAccountDebits',
     "SELECT pg_advisory_xact_lock(hashtextextended('payserv:debits:' || $1::text || ':' || $2::text, 0))"),
+  /**
+   * The same lock, not waited for (payserv's own writes): its key is the pool's too, so anyone with SQL
+   * access can hold it; payserv then passes the account over instead of waiting behind them.
+   */
+  tryLockAccountDebits: op<{ ok: boolean }>('writes.tryLockAccountDebits',
+    "SELECT pg_try_advisory_xact_lock(hashtextextended('payserv:debits:' || $1::text || ':' || $2::text, 0)) AS ok"),
   withdrawalIds: nextIds('writes.withdrawalIds', 'finances_withdrawal_transaction_id_seq'),
   incomeIds: nextIds('writes.incomeIds', 'finances_proxypool_transactions_id_seq'),
   creditIds: nextIds('writes.creditIds', 'finances_user_balance_transaction_id_seq'),
