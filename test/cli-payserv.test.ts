@@ -61,6 +61,8 @@ describe(`pscli → payserv (${backend()})`, { timeout: 120_000 }, () => {
     expect(approved).toMatchObject({ reply: 'APPROVED', status: 'approved' });
     expect((await run(['send', String(id)])).stdout).toMatch(/^REPLY: \[SENT\]/);
     expect(await run(['send', String(id)])).toMatchObject({ code: EXIT.PROBLEMS, stdout: expect.stringMatching(/^REPLY: \[ERROR\]\nMESSAGE: withdrawal \d+ is sent; Send takes/) });
+    // The payment journal holds nothing the database lost.
+    expect(await run(['journal', 'restore'])).toMatchObject({ code: EXIT.OK, stdout: 'nothing to restore: every journaled payment is in the database\n' });
     expect((await run(['listlocks'])).stdout).toBe('no locks held\n');
     expect((await run(['isprocessing', String(id)])).stdout).toBe(`withdrawal ${id} is not being processed\n`);
     expect(await ledger.check('balanceerrors')).toEqual([]);
