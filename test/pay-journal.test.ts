@@ -163,6 +163,27 @@ describePerDataPath('a paid withdrawal rolled back in the database (issue 13)', 
     expect((await restoreFromJournal(t.ps, 'operator')).map((x) => x.outcome)).toEqual(['present']);
   });
 
+  it('payserv dies after the journal record, before the commit; restored: the next payment is not taken for a rolled-back nonce store (the harness, seed 1)', async () => {
+    const first = await pending();
+    t.ps.faults = { async at(p) { if (p === 'payment.journaled') throw new Error('SIGKILL'); } };
+    await approveWithdrawal(t.ps, first.id, caller);
+    t.ps.faults = undefined;
+    // The nonce counter's raise was rolled back with the commit; the restore brings it up to the journaled nonce.
+    expect((await restoreFromJournal(t.ps, 'operator')).map((x) => x.outcome)).toEqual(['restored']);
+    t.ps.state.enable('operator');
+    expect((await checkWithdrawal(t.ps, first.id, caller)).reply).toBe('SENDING');
+    const second = await pending();
+    const r = await approveWithdrawal(t.ps, second.id, caller);
+    expect([r.reply, r.message]).toEqual(['SENDING', undefined]);
+    expect(t.ps.state.enabled).toBe(true);
+    await mine(url, 12);
+    for (const { id } of [first, second]) expect((await checkWithdrawal(t.ps, id, caller)).reply).toBe('SENT');
+    expect(await balanceOf(url, first.m.address)).toBe(PAID);
+    expect(await balanceOf(url, second.m.address)).toBe(PAID);
+    expect(await minedCount(url, driver.address)).toBe(2);
+    expect(await t.ledger.check('balanceerrors')).toEqual([]);
+  });
+
   it('the attacker reads the bytes after the commit, erases the payment and broadcasts them: resolve credits nothing back, the restore records it, paid once', async () => {
     const { id, m } = await pending();
     let raw = '';

@@ -85,6 +85,13 @@ export interface ChainDriver {
   sign(tx: DataTx, outputs: readonly PayOutput[]): Promise<Signing>;
   /** After the payment committed, before broadcast (the local nonce cache). */
   committed(signed: SignedTx): Promise<void>;
+  /**
+   * A journaled transaction put back into the database (src/payments/restore.ts), inside that database
+   * transaction: the database's own bookkeeping brought up to it as its signing once did (Ethereum: the
+   * nonce counter past its nonce, else the next payment would find the counter behind the journal and
+   * take it for a rollback). Never lowers anything.
+   */
+  restored(tx: DataTx, raw: string): Promise<void>;
   /** Never decides an outcome: a refusal or a lost reply leaves the payment `sending`. */
   broadcast(raw: string): Promise<Broadcast>;
   /** Re-derives a stored transaction from its bytes; throws if they are not a transaction of this wallet. */

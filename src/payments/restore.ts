@@ -62,8 +62,9 @@ async function restoreOne(ps: Payserv, a: JournalAttempt, id: number, seq: numbe
   invariant(d.hash === a.hash, `journaled bytes of ${a.hash} hash to ${d.hash}`);
   await ps.db.transaction(async (tx) => {
     const [stored] = await tx.query(PAYMENTS.attemptsByHash, [[a.hash]]);
-    // Its inputs need no reservation row: the journal holds them in flight until the chain decides.
     if (!stored) await insertAttempt(tx, coin.id, a.payment, a.withdrawals.map(([x]) => x), { hash: a.hash, raw: a.raw, maxFee: 0n, nonce: d.nonce, inputs: [] });
+    // The nonce counter, rolled back with the lost commit (Zcash: nothing; the journal holds the inputs in flight).
+    await driver.restored(tx, a.raw);
     await changeStatus(tx, ps.signers.payserv, id, w.status, {
       status: 'sending', txHash: a.hash, at: ps.now(),
       comment: `restored from the payment journal by ${caller}: ${a.hash} was recorded on the payserv host before its commit; the database had lost it`,

@@ -212,6 +212,13 @@ export class EvmDriver implements ChainDriver {
     if (signed.nonce !== null) await this.#cache.raise(signed.nonce + 1n);
   }
 
+  async restored(tx: DataTx, raw: string): Promise<void> {
+    const { nonce } = this.decode(raw);
+    if (nonce === null) return;
+    const db = (await lockNonce(tx, this.#chainKey, this.address)) ?? 0n;
+    if (db <= nonce) await storeNonce(tx, this.#chainKey, this.address, nonce + 1n);
+  }
+
   async broadcast(raw: string): Promise<Broadcast> {
     try {
       await ask('eth_sendRawTransaction', () => this.#client.request({ method: 'eth_sendRawTransaction', params: [raw as Hex] }));

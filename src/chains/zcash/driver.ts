@@ -193,6 +193,10 @@ export class ZcashDriver implements ChainDriver {
     // Inputs were reserved in the payment's own transaction; nothing is kept outside the database.
   }
 
+  async restored(): Promise<void> {
+    // Its inputs need no reservation row: the payment journal holds them in flight until the chain decides.
+  }
+
   async broadcast(raw: string): Promise<Broadcast> {
     try {
       const r = await ask(() => this.#rpc.sendRawTransaction(raw));
