@@ -26,6 +26,8 @@ export interface RpcProxy {
   held(): number;
   /** While on, every connection is closed at once, unanswered: the node is down. */
   down(on: boolean): void;
+  /** Forgets every fault armed and not yet used (drops, failures, holds to come); requests already held stay held. */
+  clear(): void;
   /** Every method seen, in order (batches: each element's method), including those failed or dropped; while down nothing is seen. */
   calls: string[];
 }
@@ -143,6 +145,9 @@ export async function startRpcProxy(target: string): Promise<RpcProxy> {
     held: () => holding,
     failNext(method, times = 1) {
       fails.set(method, (fails.get(method) ?? 0) + times);
+    },
+    clear() {
+      for (const m of [drops, fails, holdRequests, holdReplies]) m.clear();
     },
     down(on) {
       isDown = on;
