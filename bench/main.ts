@@ -12,7 +12,9 @@
 //     its store, the loopback key hand-over to payserv, and the store's atomic save (bench/esman.ts; BENCH_ESMAN=0 skips it);
 //  7. dbgw against in-process access, in one run on a PostgreSQL database of its own: per call (LEDGER.credit, one
 //     and 8 at a time) and per streamed row (streamAllCredits over BENCH_DBGW_ROWS credits), with the memory of
-//     both sides while streaming, dbgw a child process (bench/dbgw.ts; BENCH_DBGW=0 skips it; no PostgreSQL: skipped).
+//     both sides while streaming, dbgw a child process (bench/dbgw.ts; BENCH_DBGW=0 skips it; no PostgreSQL: skipped);
+//  8. the adversarial harness's schedules per second, and the payment journal's cost per record (fsync included) and
+//     per Approve -> broadcast against none (bench/sim.ts; BENCH_SIM=0 skips it).
 // Readable lines on stdout, progress on stderr, and a final JSON summary as the last stdout line.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -38,6 +40,7 @@ import { runEsmanSection, type EsmanOutcome } from './esman.js';
 import { runPayEthSection, type PayEthOutcome } from './pay-eth.js';
 import { runPayZcashSection, type PayZcashOutcome } from './pay-zcash.js';
 import { runProcessSection, type ProcessOutcome } from './process.js';
+import { runSimSection, type SimOutcome } from './sim.js';
 import { fmt, heading, line, median, progress, quantile, round, throttled } from './report.js';
 import { DBGW_DEFAULT_SERVER, loadSettings, USAGE, type BenchSettings } from './settings.js';
 
@@ -98,6 +101,9 @@ async function runBench(s: BenchSettings, bench: BenchDatabase, stateDir: string
   line('dbgw against in process (BENCH_DBGW*)', s.dbgw
     ? `${fmt.int(s.dbgwRows)} credits streamed, ${fmt.int(s.dbgwCalls)} calls one at a time and again 8 at a time, on each side`
     : 'skipped (BENCH_DBGW=0)');
+  line('harness and journal (BENCH_SIM*, BENCH_JOURNAL_*)', s.sim
+    ? `${s.simSchedules} schedules of ${s.simSteps} operations; ${fmt.int(s.journalRecords)} journal records; ${s.journalPayments} ETH payments with and without the journal`
+    : 'skipped (BENCH_SIM=0)');
   line('machine', `node ${process.version}, ${cpus().length} CPUs, load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
 
   const pki = await setUpPki(stateDir, db);
@@ -302,6 +308,13 @@ async function runBench(s: BenchSettings, bench: BenchDatabase, stateDir: string
     failures.push(...dbgwOut.failures);
   }
 
+  // ── 12. the adversarial harness; the payment journal's cost ──
+  let simOut: SimOutcome | null = null;
+  if (s.sim) {
+    simOut = await runSimSection(stateDir, s.databaseUrl, { schedules: s.simSchedules, steps: s.simSteps, journalRecords: s.journalRecords, journalPayments: s.journalPayments });
+    failures.push(...simOut.failures);
+  }
+
   const totalMs = performance.now() - started;
   heading('run');
   line('total run time', fmt.s(totalMs));
@@ -345,6 +358,7 @@ async function runBench(s: BenchSettings, bench: BenchDatabase, stateDir: string
     payZcash: payZcashOut?.summary ?? null,
     esman: esmanOut?.summary ?? null,
     dbgw: dbgwOut?.summary ?? null,
+    sim: simOut?.summary ?? null,
     totalSeconds: round(totalMs / 1000),
     loadAvgEnd: round(loadavg()[0] as number, 2),
     problems: problemsSeen,

@@ -51,11 +51,21 @@ export interface BenchSettings {
   dbgwRows: number;
   /** LEDGER.credit calls timed on each side, one at a time and again 8 at a time (BENCH_DBGW_CALLS). */
   dbgwCalls: number;
+  /** Run the adversarial harness and payment journal section (BENCH_SIM=0: skip). */
+  sim: boolean;
+  /** Schedules of the harness run there, seeds 1..N (BENCH_SIM_SCHEDULES). */
+  simSchedules: number;
+  /** Operations per schedule (BENCH_SIM_STEPS). */
+  simSteps: number;
+  /** PaymentJournal.recordAttempt calls timed (BENCH_JOURNAL_RECORDS). */
+  journalRecords: number;
+  /** ETH payments Approved there, every other one without the journal's record (BENCH_JOURNAL_PAYMENTS). */
+  journalPayments: number;
   /** PostgreSQL server to create the bench database on (DATABASE_URL); absent: embedded PGlite. */
   databaseUrl: string | undefined;
 }
 
-const ENV: Record<keyof Omit<BenchSettings, 'databaseUrl' | 'decompose' | 'process' | 'payEth' | 'payZcash' | 'payZcashSendCoin' | 'esman' | 'dbgw'>, string> = {
+const ENV: Record<keyof Omit<BenchSettings, 'databaseUrl' | 'decompose' | 'process' | 'payEth' | 'payZcash' | 'payZcashSendCoin' | 'esman' | 'dbgw' | 'sim'>, string> = {
   credits: 'BENCH_CREDITS',
   creditsPerAccount: 'BENCH_CREDITS_PER_ACCOUNT',
   blockSize: 'BENCH_BLOCK',
@@ -74,6 +84,10 @@ const ENV: Record<keyof Omit<BenchSettings, 'databaseUrl' | 'decompose' | 'proce
   payZcashReps: 'BENCH_PAY_ZCASH_REPS',
   dbgwRows: 'BENCH_DBGW_ROWS',
   dbgwCalls: 'BENCH_DBGW_CALLS',
+  simSchedules: 'BENCH_SIM_SCHEDULES',
+  simSteps: 'BENCH_SIM_STEPS',
+  journalRecords: 'BENCH_JOURNAL_RECORDS',
+  journalPayments: 'BENCH_JOURNAL_PAYMENTS',
 };
 
 /** Bounds of the payment sections' sizes: past them the run would not fit its purpose (a few minutes) or a transaction's limits. */
@@ -83,6 +97,11 @@ export const PAY_ZCASH_OUTPUTS_MAX = 2000;
 /** 100 signed P2PKH inputs are ~15 kB of the 100,000-byte standard transaction. */
 export const PAY_ZCASH_INPUTS_MAX = 100;
 const PAY_ZCASH_REPS_MAX = 1000;
+/** The harness section: a schedule is seconds, a payment on anvil tens of milliseconds; past these it is no longer a bench run. */
+const SIM_SCHEDULES_MAX = 1000;
+const SIM_STEPS_MAX = 1000;
+const JOURNAL_RECORDS_MAX = 1_000_000;
+const JOURNAL_PAYMENTS_MAX = 2000;
 
 /** The dbgw section's PostgreSQL server when DATABASE_URL is unset (dbgw serves PostgreSQL only). */
 export const DBGW_DEFAULT_SERVER = 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -120,6 +139,12 @@ environment:
                              of its own (DATABASE_URL, else ${DBGW_DEFAULT_SERVER}; skipped if none there) (default 1)
   BENCH_DBGW_ROWS            credits written for it and streamed on each side (default 1000000)
   BENCH_DBGW_CALLS           LEDGER.credit calls timed on each side, one at a time and again 8 at a time (default 2000)
+  BENCH_SIM                  1: the adversarial harness (test/sim): schedules per second, and the payment journal's
+                             cost per record (fsync included) and per Approve -> broadcast against none (default 1)
+  BENCH_SIM_SCHEDULES        schedules run, seeds 1..N, each a world of its own (default 10, at most ${SIM_SCHEDULES_MAX})
+  BENCH_SIM_STEPS            operations per schedule (default 24, at most ${SIM_STEPS_MAX})
+  BENCH_JOURNAL_RECORDS      PaymentJournal.recordAttempt calls timed (default 500, at most ${JOURNAL_RECORDS_MAX})
+  BENCH_JOURNAL_PAYMENTS     ETH withdrawals Approved, every other one without the journal's record (default 40, at most ${JOURNAL_PAYMENTS_MAX})
   DATABASE_URL               PostgreSQL server: a fresh payserv_bench_<random> database is created and dropped there
                              (and payserv_bench_dbgw_<random> for the dbgw section)
 `;
@@ -176,6 +201,11 @@ export function loadSettings(argv: readonly string[], env: NodeJS.ProcessEnv = p
     dbgw: (over.BENCH_DBGW ?? env.BENCH_DBGW ?? '1') !== '0',
     dbgwRows: int(ENV.dbgwRows, get('dbgwRows'), 1_000_000, 1),
     dbgwCalls: int(ENV.dbgwCalls, get('dbgwCalls'), 2000, 1),
+    sim: (over.BENCH_SIM ?? env.BENCH_SIM ?? '1') !== '0',
+    simSchedules: int(ENV.simSchedules, get('simSchedules'), 10, 1, SIM_SCHEDULES_MAX),
+    simSteps: int(ENV.simSteps, get('simSteps'), 24, 1, SIM_STEPS_MAX),
+    journalRecords: int(ENV.journalRecords, get('journalRecords'), 500, 1, JOURNAL_RECORDS_MAX),
+    journalPayments: int(ENV.journalPayments, get('journalPayments'), 40, 2, JOURNAL_PAYMENTS_MAX),
     databaseUrl: env.DATABASE_URL || undefined,
   };
 }
