@@ -8,7 +8,7 @@ import { coinSendLock, LockBusy } from '../payserv/locks.js';
 import { move } from '../payserv/moves.js';
 import { changeStatus } from '../writer/withdrawals.js';
 import { currentPayment } from './attempts.js';
-import { journalAttempt, sendingSeqOf } from './journal.js';
+import { journalAttempt, journalWithdrawals, sendingSeqOf } from './journal.js';
 import { fault } from '../payserv/faults.js';
 import { invariant } from '../payserv/invariant.js';
 import { broadcastStored } from './pay.js';
@@ -52,7 +52,7 @@ async function decide(ps: Payserv, driver: ChainDriver, v: Verified, verdict: Ve
         const seq = sendingSeqOf(v.history, h);
         invariant(seq !== null, `rebroadcast of ${h}, which withdrawal ${v.w.id}'s signed history does not name`);
         // What the node lost is sent again, journaled first (it may have been stored and never journaled: payserv died between).
-        if (a) await broadcastStored(ps, driver, { ...a, payment }, [[v.w.id, seq, v.w.userId, v.w.coinId]]);
+        if (a) await broadcastStored(ps, driver, { ...a, payment }, journalWithdrawals([{ ...v.w, statusSeq: seq }]));
       }
       if (verdict.stale) {
         const latest = attempts[attempts.length - 1];
@@ -99,7 +99,7 @@ async function replace(ps: Payserv, driver: ChainDriver, v: Verified, latest: At
         comment: `replaced ${latest.hash} by ${s.tx.hash} (same nonce, higher fees)`,
       });
       // Journaled before the commit, as every payment (src/payments/pay.ts).
-      await journalAttempt(ps.journal, driver, { ...s.tx, payment }, [[changed.id, changed.statusSeq, changed.userId, changed.coinId]], ps.now());
+      await journalAttempt(ps.journal, driver, { ...s.tx, payment }, journalWithdrawals([changed]), ps.now());
       return { s: s.tx, changed, payment };
     }));
   } catch (e) {
@@ -113,7 +113,7 @@ async function replace(ps: Payserv, driver: ChainDriver, v: Verified, latest: At
   await driver.committed(written.s).catch((e: Error) => ps.log.error({ tx: written.s.hash, err: e.message }, 'after-commit bookkeeping failed'));
   const c = written.changed;
   await fault(ps.faults, 'payment.committed', { withdrawals: [c.id], hash: written.s.hash });
-  const note = await broadcastStored(ps, driver, { ...written.s, payment: written.payment }, [[c.id, c.statusSeq, c.userId, c.coinId]]);
+  const note = await broadcastStored(ps, driver, { ...written.s, payment: written.payment }, journalWithdrawals([c]));
   await fault(ps.faults, 'payment.broadcast', { withdrawals: [c.id], hash: written.s.hash });
   return (await checkpointAfter(ps, v, written.changed)) ?? result('SENDING', written.changed, note ?? `replaced ${latest.hash} by ${written.s.hash}`);
 }

@@ -3,7 +3,7 @@ import { JournalError } from '../journal/record.js';
 import type { JournalEntry, PaymentJournal } from '../journal/journal.js';
 import type { JournalAttempt } from '../journal/record.js';
 import { problem, type Problem } from '../ledger/problem.js';
-import type { StatusSignature } from '../ledger/records.js';
+import type { StatusSignature, Withdrawal } from '../ledger/records.js';
 import type { LocalCheckpointStore } from '../checkpoints/local-store.js';
 
 // The payment journal on the payment path: what is recorded before a broadcast, and what the database's
@@ -11,6 +11,10 @@ import type { LocalCheckpointStore } from '../checkpoints/local-store.js';
 
 /** What a journal record says of a transaction's withdrawals: id, the seq of its `sending` entry naming the hash, user, coin. */
 export type JournalWithdrawals = JournalAttempt['withdrawals'];
+
+/** The journal's view of withdrawals just moved to `sending`: id, the seq of that entry, account. */
+export const journalWithdrawals = (ws: readonly Pick<Withdrawal, 'id' | 'statusSeq' | 'userId' | 'coinId'>[]): JournalWithdrawals =>
+  ws.map((w) => [w.id, w.statusSeq, w.userId, w.coinId]);
 
 /**
  * Records a transaction in the journal before it is broadcast (a no-op if it is there already). The

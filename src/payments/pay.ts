@@ -12,7 +12,7 @@ import { fault } from '../payserv/faults.js';
 import { changeStatus } from '../writer/withdrawals.js';
 import type { Withdrawal } from '../ledger/records.js';
 import { paymentsOf } from './attempts.js';
-import { journalAttempt, maybeCompact, type JournalWithdrawals } from './journal.js';
+import { journalAttempt, journalWithdrawals, maybeCompact, type JournalWithdrawals } from './journal.js';
 import { insertAttempt, noteBroadcast } from './store.js';
 import { storedAttempts } from './stored.js';
 import { feeShares, payValue } from './value.js';
@@ -96,10 +96,6 @@ interface Written {
   changed: Withdrawal[];
   waiting: Waiting[];
 }
-
-/** The journal's view of a transaction's withdrawals: id, the seq of the `sending` entry naming it, account. */
-export const journalWithdrawals = (ws: readonly Pick<Withdrawal, 'id' | 'statusSeq' | 'userId' | 'coinId'>[]): JournalWithdrawals =>
-  ws.map((w) => [w.id, w.statusSeq, w.userId, w.coinId]);
 
 async function payChunk(ps: Payserv, driver: ChainDriver, chunk: Verified[], caller: string): Promise<PayoutResult[]> {
   let written: Written | { waiting: Waiting[] };
