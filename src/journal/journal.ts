@@ -343,11 +343,6 @@ export class PaymentJournal {
   }
 }
 
-/** The size of the journal file in bytes (status, bench). */
-export async function journalBytes(j: PaymentJournal): Promise<number> {
-  return (await stat(j.path)).size;
-}
-
 /** Reads a journal without opening it for writing (pscli's checks beside a running payserv): a torn tail is ignored. */
 export async function readJournal(dir: string): Promise<JournalEntry[] | null> {
   const path = join(dir, FILE);

@@ -10,7 +10,7 @@ import { changeStatus } from '../writer/withdrawals.js';
 import { currentPayment } from './attempts.js';
 import { journalAttempt, journalWithdrawals, sendingSeqOf } from './journal.js';
 import { fault } from '../payserv/faults.js';
-import { invariant } from '../payserv/invariant.js';
+import { invariant } from '../ledger/invariant.js';
 import { broadcastStored } from './pay.js';
 import { insertAttempt, paymentOf } from './store.js';
 import { storedAttempts } from './stored.js';

@@ -1,7 +1,8 @@
 import type { ChainDriver, PayOutput, SignedTx } from '../chains/driver.js';
 import { ChainIntegrityError, NodeUnavailable } from '../chains/driver.js';
 import { problem } from '../ledger/problem.js';
-import { invariant, InvariantError, stopsPayouts } from '../payserv/invariant.js';
+import { invariant, InvariantError } from '../ledger/invariant.js';
+import { stopsPayouts } from '../payserv/invariant.js';
 import { formatAmount } from '../money/amount.js';
 import type { PayoutResult } from '../payserv/api.js';
 import type { Payserv } from '../payserv/context.js';

@@ -2,8 +2,6 @@ import { JournalError } from '../journal/record.js';
 import { InvariantError } from '../ledger/invariant.js';
 import { RowError } from '../store/rows.js';
 
-export { invariant, InvariantError } from '../ledger/invariant.js';
-
 /**
  * Errors that stop payouts rather than answer one call: a broken invariant, a payment journal that
  * cannot record, a database row whose value is not of its form (tampering: NaN in a NUMERIC column).
