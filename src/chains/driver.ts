@@ -33,8 +33,11 @@ export interface SignedTx {
 
 export type Signing =
   | { kind: 'signed'; tx: SignedTx }
-  /** Not now: fees above the cap, too few inputs... The payment waits (send_retry). */
-  | { kind: 'wait'; reason: string }
+  /**
+   * Not now: fees above the cap, too few inputs... The payment waits (send_retry). `atCap`: a replacement
+   * cannot outbid its attempt within the configured fee cap (the payment is stuck until fees fall: alerted).
+   */
+  | { kind: 'wait'; reason: string; atCap?: boolean }
   /** The hot wallet cannot cover these outputs: it has `spendable`, the outputs and fee need `needed`. */
   | { kind: 'short'; reason: string; spendable: bigint; needed: bigint }
   /** This payment cannot succeed as asked (the recipient rejects value): nothing is sent (send_error). */
@@ -48,14 +51,38 @@ export interface DecodedTx {
   inputs: ReadonlyArray<{ txid: string; vout: number }>;
 }
 
+/** Where a transaction was found mined: a sent payment is watched from there until it is final. */
+export interface Placement {
+  blockNumber: number;
+  blockHash: string;
+}
+
 /** The chain's verdict on a payment, given every attempt sent for it. */
 export type Verdict =
-  | { kind: 'confirmed'; hash: string; fee: bigint; confirmations: number }
+  | { kind: 'confirmed'; hash: string; fee: bigint; confirmations: number; block: Placement }
   | { kind: 'mined'; hash: string; confirmations: number; needed: number }
-  /** Provably never paid: reverted (status 0), its nonce or inputs consumed otherwise, or expired. */
+  /**
+   * Provably never paid, read in one verdict with the chain's identity: reverted (status 0), its nonce
+   * consumed by a transaction found in a block and none of ours, or expired. Never inferred from what a
+   * node did not say (a null receipt, an unknown hash): that is `pending`.
+   */
   | { kind: 'failed'; hash: string | null; fee: bigint; proof: string }
   /** Not mined yet. `rebroadcast`: attempts the node no longer knows; `stale`: the newest attempt has waited past the replacement time. */
   | { kind: 'pending'; reason: string; rebroadcast: readonly string[]; stale: boolean };
+
+/**
+ * The chain's word on a payment recorded `sent`, asked until it is `final` (DESIGN: after sent). `seen`
+ * is where it was last found (null when the database lost that).
+ */
+export type Watch =
+  /** On the canonical chain at least `finality` blocks deep: no longer watched. */
+  | { kind: 'final'; confirmations: number; block: Placement }
+  /** On the canonical chain, not yet final (`block` differs from `seen` when a reorg mined it again elsewhere). */
+  | { kind: 'settling'; confirmations: number; block: Placement }
+  /** The node cannot tell now (a receipt it does not serve, a block it lags behind): nothing is concluded. */
+  | { kind: 'unknown'; reason: string }
+  /** The block it was in is no longer on the chain and the transaction is in none: the payment was undone. */
+  | { kind: 'gone'; proof: string };
 
 export interface Attempt {
   hash: string;
@@ -98,6 +125,8 @@ export interface ChainDriver {
   decode(raw: string): DecodedTx;
   /** The chain's word on every attempt of one payment (a transport failure throws: the outcome stays unknown). */
   verdict(attempts: readonly Attempt[], ctx: { now: Date; confirmations: number }): Promise<Verdict>;
+  /** Where a sent payment stands now, with the chain's identity checked in the same call (a transport failure throws). */
+  watch(hash: string, seen: Placement | null, ctx: { finality: number }): Promise<Watch>;
   /** A replacement for a stale attempt: same nonce, higher fees (Ethereum); null when this chain does not replace. */
   replace(tx: DataTx, latest: Attempt): Promise<Signing | null>;
   /** A failed payment gives back what it held (Zcash: its reserved inputs). */
@@ -109,6 +138,19 @@ export type Drivers = ReadonlyMap<string, ChainDriver>;
 /** A node that could not be asked (refused, timed out, reply lost): the outcome of anything is unknown. */
 export class NodeUnavailable extends Error {
   override name = 'NodeUnavailable';
+}
+
+/**
+ * The node is not the chain payserv pays on: another chain id or genesis, or a head gone back further
+ * than the confirmations (a fresh or foreign chain, a node far behind the one asked before). Nothing it
+ * says is evidence: treated as unreachable (nothing decided), and alerted.
+ */
+export class ChainIdentityError extends NodeUnavailable {
+  override name = 'ChainIdentityError';
+
+  constructor(readonly coin: string, message: string) {
+    super(message);
+  }
 }
 
 /** Something a driver reads contradicts what payserv recorded (a nonce store behind its local copy): tampering, a fail-stop. */

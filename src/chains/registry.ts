@@ -31,7 +31,7 @@ const keyFile = (stateDir: string, tag: string, s: CoinSettings) =>
 export function driverFor(tag: string, s: CoinSettings, key: Uint8Array, deps: DriverDeps): ChainDriver {
   const family = familyOf(tag);
   if (family !== 'manual' && family !== (s.chain === 'evm' ? 'evm' : 'zcash')) throw new Error(`coins.${tag}: chain = "${s.chain}" is not ${tag}'s chain`);
-  const common = { tag, url: s.node_url, confirmations: s.confirmations, minPeers: s.min_peers, timeoutMs: s.rpc_timeout_ms };
+  const common = { tag, url: s.node_url, confirmations: s.confirmations, minPeers: s.min_peers, timeoutMs: s.rpc_timeout_ms, genesisHash: s.genesis_hash };
   if (s.chain === 'evm') {
     return new EvmDriver({
       ...common, chainId: s.chain_id, eip1559: s.eip1559, maxFeePerGas: BigInt(s.max_fee_per_gas), maxPriorityFeePerGas: BigInt(s.max_priority_fee_per_gas),

@@ -115,6 +115,13 @@ const chainShape = {
   /** Payouts wait while the node has fewer peers (open-ethereum-pool's requirePeers). */
   min_peers: z.int({ error: 'expected a whole number' }).min(0, { error: 'expected a whole number' }).default(3),
   rpc_timeout_ms: positiveInt().default(10_000),
+  /**
+   * The chain's genesis block hash, checked in every verdict. Unset: the first one the node shows is
+   * pinned on the payserv host (state_dir/chains/<TAG>.json) and every later answer must match it.
+   */
+  genesis_hash: nonEmptyString().regex(/^(0x)?[0-9a-fA-F]{64}$/, { error: 'expected a block hash: 64 hex digits' }).optional(),
+  /** A sent payment is watched until its block is this deep; one that disappears before is alerted and stops payouts. */
+  finality_depth: positiveInt().max(100_000, { error: 'at most 100000' }).default(64),
   /** The store item holding the hot-wallet key (default Coin.<TAG>.JSON), when [keys] store is set. */
   key_item: nonEmptyString().optional(),
   /** Without a store: the key file, relative to the state directory (default wallets/<TAG>.key; development only). */

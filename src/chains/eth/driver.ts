@@ -26,6 +26,8 @@ export interface EvmSettings {
   /** Overrides the coin record's confirmations when set. */
   confirmations?: number | undefined;
   minPeers: number;
+  /** The configured genesis block hash; unset: pinned at first sight (src/chains/identity.ts). */
+  genesisHash?: string | undefined;
   /** false: legacy (type 0) transactions, for chains without EIP-1559. */
   eip1559: boolean;
   maxFeePerGas: bigint;

@@ -5,7 +5,7 @@ import type { Logger } from '../../log/index.js';
 import type { Coin } from '../../ledger/records.js';
 import { outpointKey, releaseInputs, reservedOutpoints, reserveInputs } from '../../payments/store.js';
 import { validateAddress, zcashAddressScript, zcashP2pkhAddress, zcashScriptAddress } from '../address.js';
-import type { Attempt, Broadcast, ChainDriver, DecodedTx, DriverHealth, PayOutput, Signing, Verdict } from '../driver.js';
+import type { Attempt, Broadcast, ChainDriver, DecodedTx, DriverHealth, PayOutput, Signing, Verdict, Watch } from '../driver.js';
 import { ChainIntegrityError, NodeUnavailable } from '../driver.js';
 import type { PaymentJournal } from '../../journal/journal.js';
 import { branchFromRpcHex, UnknownBranchError } from './branch.js';
@@ -29,6 +29,8 @@ export interface ZcashSettings {
   network: Coin['network'];
   confirmations?: number | undefined;
   minPeers: number;
+  /** The configured genesis block hash; unset: pinned at first sight (src/chains/identity.ts). */
+  genesisHash?: string | undefined;
   txVersion: 4 | 5;
   batchMax: number;
   expiryDelta: number;
@@ -225,7 +227,7 @@ export class ZcashDriver implements ChainDriver {
       const confirmations = known.confirmations ?? 0;
       if (confirmations === 0) return { kind: 'pending', reason: `in the node's mempool (${a.hash})`, rebroadcast: [], stale: false };
       if (confirmations < needed) return { kind: 'mined', hash: a.hash, confirmations, needed };
-      return { kind: 'confirmed', hash: a.hash, fee: await this.#feeOf(a.hash), confirmations };
+      return { kind: 'confirmed', hash: a.hash, fee: await this.#feeOf(a.hash), confirmations, block: { blockNumber: known.height ?? 0, blockHash: known.blockhash ?? '' } };
     }
     // Known to no block and no mempool: once the chain is past its expiry height (deep enough), it never can be mined.
     const tip = await ask(() => this.#rpc.getBlockCount());
@@ -244,6 +246,10 @@ export class ZcashDriver implements ChainDriver {
     if (!r?.v || !t) return 0n;
     const out = parseTx(fromHex(t.raw, 'stored transaction')).outputs.reduce((a, o) => a + o.value, 0n);
     return BigInt(r.v) - out;
+  }
+
+  async watch(): Promise<Watch> {
+    return { kind: 'unknown', reason: 'not watched yet' };
   }
 
   async replace(): Promise<Signing | null> {
