@@ -9,7 +9,7 @@ import type { Logger } from '../../log/index.js';
 import { attemptsFromNonce, lockNonce, readNonce, storeNonce } from '../../payments/store.js';
 import { CHAINS } from '../../data/ops/chains.js';
 import type { PaymentJournal } from '../../journal/journal.js';
-import type { Attempt, Broadcast, ChainDriver, DecodedTx, DriverHealth, PayOutput, Signing, SignedTx, Verdict } from '../driver.js';
+import type { Attempt, Broadcast, ChainDriver, DecodedTx, DriverHealth, PayOutput, Signing, SignedTx, Verdict, Watch } from '../driver.js';
 import { ChainIntegrityError, NodeUnavailable } from '../driver.js';
 import { classifySendError, sendErrorText } from './errors.js';
 import { bumpFees, bumpGasPrice, chooseFees, chooseGasPrice, FEE_HISTORY_BLOCKS, FEE_HISTORY_PERCENTILES } from './fees.js';
@@ -264,7 +264,7 @@ export class EvmDriver implements ChainDriver {
       const confirmations = Number(head - r.blockNumber + 1n);
       if (confirmations < needed) return { kind: 'mined', hash: a.hash, confirmations, needed };
       const fee = r.gasUsed * r.effectiveGasPrice;
-      if (r.status === 'success') return { kind: 'confirmed', hash: a.hash, fee, confirmations };
+      if (r.status === 'success') return { kind: 'confirmed', hash: a.hash, fee, confirmations, block: { blockNumber: Number(r.blockNumber), blockHash: r.blockHash } };
       return { kind: 'failed', hash: a.hash, fee, proof: `transaction ${a.hash} reverted in block ${r.blockNumber} (receipt status 0), ${confirmations} confirmations` };
     }
     // None mined: if the nonce is used (deep enough) by a transaction that is none of ours, ours never can be.
@@ -279,6 +279,10 @@ export class EvmDriver implements ChainDriver {
     const latest = attempts[attempts.length - 1];
     const stale = !!latest && ctx.now.getTime() - latest.createdAt.getTime() >= this.#s.replaceAfterMs;
     return { kind: 'pending', reason: `not mined yet (nonce ${nonce}${rebroadcast.length ? `; ${rebroadcast.length} attempt(s) unknown to the node, rebroadcast` : ''})`, rebroadcast, stale };
+  }
+
+  async watch(): Promise<Watch> {
+    return { kind: 'unknown', reason: 'not watched yet' };
   }
 
   async replace(_tx: DataTx, latest: Attempt): Promise<Signing | null> {
