@@ -1,11 +1,11 @@
 import type { Attempt, ChainDriver, Verdict } from '../chains/driver.js';
-import { NodeUnavailable } from '../chains/driver.js';
+import { ChainIdentityError, NodeUnavailable } from '../chains/driver.js';
 import { PAYMENTS } from '../data/ops/payments.js';
+import { alertFeeCap, alertIdentity, feeCapLifted } from '../payserv/chain-alerts.js';
 import type { PayoutResult } from '../payserv/api.js';
 import type { Payserv } from '../payserv/context.js';
 import { checkpointAfter, failStop, result, type Verified } from '../payserv/guard.js';
 import { coinSendLock, LockBusy } from '../payserv/locks.js';
-import { move } from '../payserv/moves.js';
 import { changeStatus } from '../writer/withdrawals.js';
 import { currentPayment } from './attempts.js';
 import { journalAttempt, journalWithdrawals, sendingSeqOf } from './journal.js';
@@ -14,6 +14,7 @@ import { invariant } from '../ledger/invariant.js';
 import { broadcastStored } from './pay.js';
 import { insertAttempt, paymentOf } from './store.js';
 import { storedAttempts } from './stored.js';
+import { recordSent } from './sent.js';
 import { feeShares } from './value.js';
 
 // Check: the chain's word on a withdrawal in `sending`. Confirmed → sent; provably never paid →
@@ -28,6 +29,8 @@ export async function checkPayment(ps: Payserv, driver: ChainDriver, v: Verified
     verdict = await driver.verdict(stored.attempts, { now: ps.now(), confirmations: v.coin.confirmations });
   } catch (e) {
     if (!(e instanceof NodeUnavailable)) throw e;
+    // Another chain's word is no evidence: nothing changes, as for a node that is down, but an operator hears of it now.
+    if (e instanceof ChainIdentityError) await alertIdentity(ps, e, `Check of withdrawal ${v.w.id}`, { withdrawal: v.w.id });
     ps.log.warn({ withdrawal: v.w.id, coin: v.coin.tag, err: e.message }, 'node unreachable: outcome unknown, nothing changed');
     return result('SENDING', v.w, `node unreachable (${e.message}): the outcome is unknown, nothing changed`);
   }
@@ -36,11 +39,8 @@ export async function checkPayment(ps: Payserv, driver: ChainDriver, v: Verified
 
 async function decide(ps: Payserv, driver: ChainDriver, v: Verified, verdict: Verdict, attempts: Attempt[]): Promise<PayoutResult> {
   switch (verdict.kind) {
-    case 'confirmed': {
-      const n = (await paymentSize(ps, verdict.hash)) ?? 1;
-      const [fee] = feeShares(verdict.fee, n, v.coin.decimals);
-      return move(ps, v, 'sent', 'SENT', { txHash: verdict.hash, ...(fee === undefined ? {} : { txFee: fee }), comment: `confirmed in ${verdict.hash} (${verdict.confirmations} confirmations)` });
-    }
+    case 'confirmed':
+      return recordSent(ps, v, verdict, (await paymentSize(ps, verdict.hash)) ?? 1, `confirmed in ${verdict.hash} (${verdict.confirmations} confirmations)`);
     case 'mined':
       return result('SENDING', v.w, `mined in ${verdict.hash}: ${verdict.confirmations} of ${verdict.needed} confirmations`);
     case 'failed':
@@ -104,11 +104,16 @@ async function replace(ps: Payserv, driver: ChainDriver, v: Verified, latest: At
     }));
   } catch (e) {
     if (e instanceof LockBusy) return result('SENDING', v.w, `${why}; coin ${driver.tag} is being paid by another call, replacement deferred`);
+    if (e instanceof ChainIdentityError) await alertIdentity(ps, e, `the replacement of ${latest.hash}`, { withdrawal: v.w.id });
     if (e instanceof NodeUnavailable) return result('SENDING', v.w, `${why}; node unreachable, replacement deferred`);
     throw e;
   }
   if (!written) return result('SENDING', v.w, why);
-  if (!('s' in written)) return result('SENDING', v.w, `${why}; not replaced: ${written.reason}`);
+  if (!('s' in written)) {
+    if (written.kind === 'wait' && written.atCap) await alertFeeCap(ps, { withdrawal: v.w.id, coin: v.coin.tag, tx: latest.hash, reason: written.reason });
+    return result('SENDING', v.w, `${why}; not replaced: ${written.reason}`);
+  }
+  feeCapLifted(ps, v.w.id);
   ps.log.info({ withdrawal: v.w.id, coin: v.coin.tag, replaced: latest.hash, tx: written.s.hash, nonce: written.s.nonce?.toString() }, 'payment replaced (fee bump): sending');
   await driver.committed(written.s).catch((e: Error) => ps.log.error({ tx: written.s.hash, err: e.message }, 'after-commit bookkeeping failed'));
   const c = written.changed;

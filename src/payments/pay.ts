@@ -15,6 +15,7 @@ import type { Withdrawal } from '../ledger/records.js';
 import { paymentsOf } from './attempts.js';
 import { journalAttempt, journalWithdrawals, maybeCompact, type JournalWithdrawals } from './journal.js';
 import { insertAttempt, noteBroadcast } from './store.js';
+import { recordSent } from './sent.js';
 import { storedAttempts } from './stored.js';
 import { feeShares, payValue } from './value.js';
 
@@ -74,9 +75,8 @@ async function earlierPayments(ps: Payserv, driver: ChainDriver, v: Verified): P
       return refused(v.w.id, v.w.status, `cannot ask the chain about earlier transaction ${hashes[0]}: ${(e as Error).message}`);
     }
     if (verdict.kind === 'confirmed') {
-      const [fee] = feeShares(verdict.fee, 1, v.coin.decimals);
       ps.log.warn({ withdrawal: v.w.id, tx: verdict.hash }, 'an earlier transaction of this withdrawal was mined after all: recorded sent, not paid again');
-      return move(ps, v, 'sent', 'SENT', { txHash: verdict.hash, ...(fee === undefined ? {} : { txFee: fee }), comment: `paid by ${verdict.hash} (mined after it was judged failed)` });
+      return recordSent(ps, v, verdict, 1, `paid by ${verdict.hash} (mined after it was judged failed)`);
     }
     if (verdict.kind !== 'failed') return refused(v.w.id, v.w.status, `earlier transaction ${verdict.kind === 'mined' ? verdict.hash : hashes[0]} is not proved failed (${verdict.kind}): not paying again`);
   }

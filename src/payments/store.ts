@@ -1,6 +1,7 @@
 import { invariant } from '../ledger/invariant.js';
-import type { Attempt, SignedTx } from '../chains/driver.js';
+import type { Attempt, Placement, SignedTx } from '../chains/driver.js';
 import type { DataTx } from '../data/data.js';
+import { MONITOR } from '../data/ops/monitor.js';
 import { PAYMENTS } from '../data/ops/payments.js';
 
 // The write-ahead records of on-chain payments (migration 0003): every signed attempt with its bytes,
@@ -29,6 +30,17 @@ export async function attemptsByHash(db: DataTx, hashes: readonly string[]): Pro
 export async function paymentOf(db: DataTx, hash: string): Promise<string | null> {
   const [r] = await db.query(PAYMENTS.paymentOf, [hash]);
   return r?.payment ?? null;
+}
+
+/**
+ * Inside the transaction that records withdrawal `withdrawalId` sent by `hash`: the transaction is
+ * watched to finality from where the verdict found it (src/payserv/finality.ts). Hashes are stored in
+ * lowercase (hex either way), as the table's checks want them.
+ */
+export async function watchSent(tx: DataTx, sent: { coinId: number; withdrawalId: number; hash: string; block: Placement; at: Date }): Promise<void> {
+  const { coinId, withdrawalId, hash, block, at } = sent;
+  invariant(Number.isSafeInteger(block.blockNumber) && block.blockNumber >= 0, `transaction ${hash} confirmed in block number ${block.blockNumber}`);
+  await tx.query(MONITOR.watchSent, [hash.toLowerCase(), coinId, withdrawalId, String(block.blockNumber), block.blockHash.toLowerCase(), at.toISOString()]);
 }
 
 /** Best effort, for the operator's eye: the decision never reads it. */

@@ -1,5 +1,6 @@
+import type { DataTx } from '../data/data.js';
 import { formatAmount } from '../money/amount.js';
-import type { WithdrawalStatus } from '../ledger/records.js';
+import type { Withdrawal, WithdrawalStatus } from '../ledger/records.js';
 import { changeStatus, declineWithdrawal, type StatusChange } from '../writer/withdrawals.js';
 import type { PayoutResult, Reply } from './api.js';
 import type { Payserv } from './context.js';
@@ -8,9 +9,19 @@ import { checkpointAfter, result, type Verified } from './guard.js';
 // A verified withdrawal's next status: signed by payserv, written with its signature in one
 // transaction, logged, and its account's checkpoint moved over it.
 
-/** One status change, signed by payserv and written with its signature in one transaction, then the checkpoint. */
-export async function move(ps: Payserv, v: Verified, to: WithdrawalStatus, reply: Reply, change: Omit<StatusChange, 'status'> = {}): Promise<PayoutResult> {
-  const changed = await ps.db.transaction((tx) => changeStatus(tx, ps.signers.payserv, v.w.id, v.w.status, { ...change, status: to, at: ps.now() }));
+/** A write that stands or falls with the status change: run in its transaction, after it. */
+export type AlongWith = (tx: DataTx, changed: Withdrawal) => Promise<void>;
+
+/**
+ * One status change, signed by payserv and written with its signature in one transaction (with `along`,
+ * if given: a `sent` payment's finality watch), then the checkpoint.
+ */
+export async function move(ps: Payserv, v: Verified, to: WithdrawalStatus, reply: Reply, change: Omit<StatusChange, 'status'> = {}, along?: AlongWith): Promise<PayoutResult> {
+  const changed = await ps.db.transaction(async (tx) => {
+    const c = await changeStatus(tx, ps.signers.payserv, v.w.id, v.w.status, { ...change, status: to, at: ps.now() });
+    if (along) await along(tx, c);
+    return c;
+  });
   ps.log.info({ withdrawal: changed.id, from: v.w.status, to, user: changed.userId, coin: v.coin.tag, amount: formatAmount(changed.amount) }, 'withdrawal status changed');
   return (await checkpointAfter(ps, v, changed)) ?? result(reply, changed, change.comment || undefined);
 }

@@ -8,6 +8,9 @@ export interface AlertSink {
   raise(kind: string, reason: string, details: Record<string, unknown>): Promise<unknown>;
 }
 
+/** Open alert episodes remembered at most; the oldest is forgotten past it (at worst it is alerted again). */
+const EPISODES_MAX = 10_000;
+
 export interface ServiceStatus {
   enabled: boolean;
   /** Why payouts are refused (null when enabled). */
@@ -21,6 +24,8 @@ export class ServiceState {
   #reason: string | null = 'payserv starts disabled: run the checks, then `pscli enable`';
   #since = new Date();
   #failStops = 0;
+  /** Alerts raised once per episode: `kind subject` → the episode raised. */
+  readonly #episodes = new Map<string, string>();
 
   constructor(
     private readonly log: Logger,
@@ -47,6 +52,33 @@ export class ServiceState {
     this.#reason = reason;
     this.#since = new Date();
     this.log.warn({ by, reason }, 'payouts disabled');
+  }
+
+  /**
+   * Raises `kind` about `subject` (a withdrawal, a coin) once per `episode` of it (what makes this one
+   * new: the status it is stuck in, since when a node fails): not on every look, and again once the
+   * episode ended (endEpisode) or changed. True when it raised. Never throws: a failing sink is logged.
+   */
+  async alertOnce(kind: string, subject: string, episode: string, reason: string, details: Record<string, unknown>): Promise<boolean> {
+    const key = `${kind} ${subject}`;
+    if (this.#episodes.get(key) === episode) return false;
+    // Marked before the alert is awaited: a caller meanwhile does not raise it again.
+    this.#episodes.delete(key);
+    this.#episodes.set(key, episode);
+    if (this.#episodes.size > EPISODES_MAX) this.#episodes.delete(this.#episodes.keys().next().value as string);
+    await this.alerts.raise(kind, reason, { subject, ...details }).catch((e: Error) => this.log.error({ kind, subject, err: e.message }, 'alert could not be raised'));
+    return true;
+  }
+
+  /** The episode of `kind` about `subject` is over (healthy again, no longer stuck); true when one was open. */
+  endEpisode(kind: string, subject: string): boolean {
+    return this.#episodes.delete(`${kind} ${subject}`);
+  }
+
+  /** The subjects of `kind` whose episode is open. */
+  openEpisodes(kind: string): string[] {
+    const prefix = `${kind} `;
+    return [...this.#episodes.keys()].filter((k) => k.startsWith(prefix)).map((k) => k.slice(prefix.length));
   }
 
   /** An integrity failure: disable first (nothing may pay meanwhile), then tell the operators. */

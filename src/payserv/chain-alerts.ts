@@ -1,0 +1,46 @@
+import type { ChainIdentityError } from '../chains/driver.js';
+import type { Payserv } from './context.js';
+
+// What the chain side of payserv tells an operator, beside the fail-stop: each alert through the alert
+// hook (src/payserv/alerts.ts), once per episode of its subject (ServiceState.alertOnce), raised by the
+// monitor (src/payserv/monitor.ts, finality.ts) and by Check (src/payments/check.ts). The README's
+// alerts table says what each means and what to do.
+
+export const ALERT = {
+  /** A withdrawal in sending or send_retry longer than [monitor] stuck_after_s. */
+  stuck: 'payment_stuck',
+  /** A coin's node failing its health check longer than [monitor] node_unhealthy_after_s. */
+  unhealthy: 'node_unhealthy',
+  /** A node on another chain (chain id, genesis, a head gone back): at once, wherever it was seen. */
+  identity: 'node_identity',
+  /** A stale payment whose replacement cannot outbid it within the fee cap. */
+  feeCap: 'fee_cap',
+  /** A sent payment's transaction gone from the chain before it was final: with a fail-stop. */
+  reorged: 'payment_reorged',
+} as const;
+
+/** One episode per coin until its node is healthy again (the monitor ends it). */
+const IDENTITY_EPISODE = 'foreign chain';
+
+/** A node that is not the chain payserv pays on, seen by `where`: alerted at once, once until the node is healthy again. */
+export async function alertIdentity(ps: Payserv, e: ChainIdentityError, where: string, details: Record<string, unknown> = {}): Promise<void> {
+  ps.log.error({ coin: e.coin, where, err: e.message, ...details }, 'the node is not the chain payserv pays on: nothing it says is taken as evidence');
+  await ps.state.alertOnce(ALERT.identity, e.coin, IDENTITY_EPISODE, `${e.message} (seen by ${where})`, { coin: e.coin, where, error: e.message, ...details });
+}
+
+/** The identity episode of `coin` is over: its node passed a health check. */
+export function identityRestored(ps: Payserv, coin: string): boolean {
+  return ps.state.endEpisode(ALERT.identity, coin);
+}
+
+/** A stale payment that cannot be outbid within the cap: once per attempt stuck there. */
+export async function alertFeeCap(ps: Payserv, p: { withdrawal: number; coin: string; tx: string; reason: string }): Promise<void> {
+  ps.log.warn(p, 'a stale payment cannot be replaced within the fee cap');
+  await ps.state.alertOnce(ALERT.feeCap, `withdrawal ${p.withdrawal}`, p.tx,
+    `withdrawal ${p.withdrawal} (${p.coin}): transaction ${p.tx} has waited past the replacement time and no replacement can outbid it within the fee cap (${p.reason}); it stays sending until fees fall or the cap is raised`, p);
+}
+
+/** A replacement went out: the withdrawal is no longer stuck at the cap. */
+export function feeCapLifted(ps: Payserv, withdrawal: number): boolean {
+  return ps.state.endEpisode(ALERT.feeCap, `withdrawal ${withdrawal}`);
+}
