@@ -198,6 +198,20 @@ const locks = table({
   held_max_ms: positiveInt().default(300_000),
 });
 
+/**
+ * payserv's monitor (src/payserv/monitor.ts): observation, whether payouts are enabled or not. Every
+ * interval: withdrawals in flight too long, nodes failing their health check too long, sent payments
+ * watched to their coin's finality_depth. Each alert once per episode.
+ */
+const monitor = table({
+  /** Seconds between the monitor's ticks. */
+  interval_s: positiveInt().max(86_400, { error: 'at most 86400' }).default(60),
+  /** A withdrawal in sending or send_retry longer than this is alerted (payment_stuck). */
+  stuck_after_s: positiveInt().default(3_600),
+  /** A coin's node failing its health check longer than this is alerted (node_unhealthy). */
+  node_unhealthy_after_s: positiveInt().default(600),
+});
+
 /** How pscli reaches payserv. */
 const rpcClient = table({
   host: host().default('127.0.0.1'),
@@ -217,6 +231,7 @@ export const serviceShapes = {
     dbgw: dbgwClient.optional(),
     autopay: autopay.prefault({}),
     locks: locks.prefault({}),
+    monitor: monitor.prefault({}),
   },
   /** dbgw: where it listens; [database] url only for a deployment that gives dbgw its own credentials. */
   // Writes carry signatures and certificates, and a page of rows comes back: larger bodies than payserv's API.

@@ -26,6 +26,7 @@ import { callerOf, dispatch } from './handlers.js';
 import { coinLocks, LockWatch } from './lock-watch.js';
 import { Locks } from './locks.js';
 import type { CoinPolicy } from './policy.js';
+import { Monitor, type MonitorSettings } from './monitor.js';
 import { ServiceState } from './state.js';
 import type { AutopaySettings } from '../autopay/run.js';
 import { startAutopay } from '../autopay/service.js';
@@ -47,6 +48,14 @@ function autopayOf(config: Config<'payserv'>): Map<string, AutopaySettings> {
     if (!config.coins[tag]) throw new Error(`[autopay.coins.${tag}]: ${tag} has no [coins.${tag}] chain settings; autopay pays only coins payserv pays on-chain`);
     return [tag, { threshold: parseAmount(c.threshold, `autopay.coins.${tag}.threshold`), requirePeers: a.require_peers, maxPerRun: a.max_per_run }];
   }));
+}
+
+function monitorSettings(config: Config<'payserv'>): MonitorSettings {
+  const m = config.monitor;
+  return {
+    intervalMs: m.interval_s * 1000, stuckAfterMs: m.stuck_after_s * 1000, nodeUnhealthyAfterMs: m.node_unhealthy_after_s * 1000,
+    finality: new Map(Object.entries(config.coins).map(([tag, c]) => [tag, c.finality_depth])),
+  };
 }
 
 function policiesOf(config: Config<'payserv'>): Map<string, CoinPolicy> {
@@ -168,6 +177,8 @@ export async function startPayserv(config: Config<'payserv'>, log: Logger, opene
     });
     log.warn({ address: server.address, port: server.port, database: db.where, enabled: false }, 'payserv started: payouts are disabled until an operator enables them');
     const lockWatch = ps.lockWatch.start(() => coinLocks(ps));
+    // Watching and alerting are observation: the monitor runs whether payouts are enabled or not.
+    const monitor = new Monitor(ps, monitorSettings(config)).start();
     const autopay = ps.autopay.size ? startAutopay(ps, config.autopay.interval_s * 1000) : null;
     if (autopay) log.warn({ component: 'autopay', coins: [...ps.autopay.keys()], interval_s: config.autopay.interval_s, require_peers: config.autopay.require_peers, max_per_run: config.autopay.max_per_run }, 'autopay runs every interval once payouts are enabled');
     return {
@@ -177,6 +188,7 @@ export async function startPayserv(config: Config<'payserv'>, log: Logger, opene
         await server.close(config.rpc.shutdown_grace_ms);
         // A run in progress finishes (its payment is written ahead either way) before the database closes.
         await autopay?.stop();
+        await monitor.stop();
         await journal.close().catch((e: Error) => log.error({ err: e.message }, 'payment journal close failed'));
         await closeDb();
         log.warn({}, 'payserv stopped');
