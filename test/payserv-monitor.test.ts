@@ -10,7 +10,7 @@ import { ALERT } from '../src/payserv/chain-alerts.js';
 import { Monitor } from '../src/payserv/monitor.js';
 import { approveWithdrawal, checkWithdrawal, processWithdrawal, resendWithdrawal } from '../src/payserv/payouts.js';
 import { describePerDataPath } from './support/backend.js';
-import { anvilForFile, ETH_SETTINGS, ethClient, ethDriver } from './support/chains.js';
+import { anvilForFile, driverWith, ETH_SETTINGS, ethClient, ethDriver } from './support/chains.js';
 import { newMiner, request } from './support/miners.js';
 import { testPayserv, type TestPayserv } from './support/payserv.js';
 import { startRpcProxy, type RpcProxy } from './support/rpc-proxy.js';
@@ -85,18 +85,12 @@ async function foreignDriverOrSkip(ctx: TestContext): Promise<EvmDriver> {
   return d;
 }
 
-/** The real driver, but its node answers every verdict and health check as another chain would (the rewritten driver's ChainIdentityError). */
+/** The real driver, but its node answers every verdict, health check and watch as another chain would (the rewritten driver's ChainIdentityError). */
 function onAnotherChain(d: ChainDriver): ChainDriver {
-  const fail = async () => {
+  const fail = async (): Promise<never> => {
     throw new ChainIdentityError(d.tag, `coin ${d.tag}: the node is on chain 4242, payserv pays on 31337: nothing it says is taken as evidence`);
   };
-  return new Proxy(d, {
-    get(target, p) {
-      if (p === 'verdict' || p === 'health' || p === 'watch') return fail;
-      const v = Reflect.get(target, p, target) as unknown;
-      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
-    },
-  });
+  return driverWith(d, { verdict: fail, health: fail, watch: fail });
 }
 
 describePerDataPath('payserv monitor on anvil', () => {

@@ -8,6 +8,7 @@ import { startZcashStandin, type ZcashStandin, type ZcashStandinOptions } from '
 import { createPublicClient, http, type Hex } from 'viem';
 import { EvmDriver, type EvmSettings } from '../../src/chains/eth/driver.js';
 import { setBalance, startAnvil, type Anvil } from '../../src/chains/eth/anvil.js';
+import type { ChainDriver } from '../../src/chains/driver.js';
 import type { Data } from '../../src/data/data.js';
 import type { Logger } from '../../src/log/index.js';
 import type { PaymentJournal } from '../../src/journal/journal.js';
@@ -72,3 +73,18 @@ export async function zcashDriver(node: ZcashStandin, deps: { db: Data; stateDir
 }
 
 export const zcashAddress = () => zcashP2pkhAddress('mainnet', randomBytes(20));
+
+/** What a test may have a real driver answer otherwise: the chain's word stood in for. */
+export type DriverAnswers = Partial<Pick<ChainDriver, 'verdict' | 'health' | 'watch' | 'replace'>>;
+
+/** The real driver with some answers given by the test; every other call goes to it (bound, so its private state works). */
+export function driverWith(d: ChainDriver, answers: DriverAnswers): ChainDriver {
+  return new Proxy(d, {
+    get(target, p) {
+      const given = (answers as Record<string | symbol, unknown>)[p];
+      if (given !== undefined) return given;
+      const v = Reflect.get(target, p, target) as unknown;
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+}
