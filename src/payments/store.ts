@@ -39,7 +39,9 @@ export async function paymentOf(db: DataTx, hash: string): Promise<string | null
  */
 export async function watchSent(tx: DataTx, sent: { coinId: number; withdrawalId: number; hash: string; block: Placement; at: Date }): Promise<void> {
   const { coinId, withdrawalId, hash, block, at } = sent;
+  // The driver's word on where it was mined: a confirmed verdict without a placement cannot be watched.
   invariant(Number.isSafeInteger(block.blockNumber) && block.blockNumber >= 0, `transaction ${hash} confirmed in block number ${block.blockNumber}`);
+  invariant(/^(0x)?[0-9a-fA-F]{64}$/.test(block.blockHash), `transaction ${hash} confirmed in a block whose hash is ${JSON.stringify(block.blockHash.slice(0, 80))}`);
   await tx.query(MONITOR.watchSent, [hash.toLowerCase(), coinId, withdrawalId, String(block.blockNumber), block.blockHash.toLowerCase(), at.toISOString()]);
 }
 
