@@ -1,5 +1,6 @@
 import type { ChainDriver, PayOutput, SignedTx } from '../chains/driver.js';
-import { ChainIntegrityError, NodeUnavailable } from '../chains/driver.js';
+import { ChainIdentityError, ChainIntegrityError, NodeUnavailable } from '../chains/driver.js';
+import { alertIdentity } from '../payserv/chain-alerts.js';
 import { problem } from '../ledger/problem.js';
 import { invariant, InvariantError } from '../ledger/invariant.js';
 import { stopsPayouts } from '../payserv/invariant.js';
@@ -34,7 +35,10 @@ export async function payWithdrawals(ps: Payserv, driver: ChainDriver, items: re
     else payable.push(v);
   }
   if (payable.length) {
-    const health = await driver.health().catch((e: Error) => ({ ok: false, reason: e.message }));
+    const health = await driver.health().catch(async (e: Error) => {
+      if (e instanceof ChainIdentityError) await alertIdentity(ps, e, `the health check before paying ${payable.map((v) => v.w.id).join(', ')}`);
+      return { ok: false, reason: e.message };
+    });
     if (!health.ok) {
       for (const v of payable) results.set(v.w.id, await retryLater(ps, v, `node not ready: ${health.reason ?? 'unknown'}`));
     } else {
@@ -72,6 +76,7 @@ async function earlierPayments(ps: Payserv, driver: ChainDriver, v: Verified): P
     try {
       verdict = await driver.verdict(stored.attempts, { now: ps.now(), confirmations: v.coin.confirmations });
     } catch (e) {
+      if (e instanceof ChainIdentityError) await alertIdentity(ps, e, `the earlier payments of withdrawal ${v.w.id}`, { withdrawal: v.w.id });
       return refused(v.w.id, v.w.status, `cannot ask the chain about earlier transaction ${hashes[0]}: ${(e as Error).message}`);
     }
     if (verdict.kind === 'confirmed') {
@@ -108,6 +113,7 @@ async function payChunk(ps: Payserv, driver: ChainDriver, chunk: Verified[], cal
     });
   } catch (e) {
     if (e instanceof LockBusy) return chunk.map((v) => refused(v.w.id, v.w.status, `coin ${driver.tag} is being paid by another call; try again`));
+    if (e instanceof ChainIdentityError) await alertIdentity(ps, e, `the payment of ${chunk.map((v) => v.w.id).join(', ')}`);
     if (e instanceof NodeUnavailable) return Promise.all(chunk.map((v) => retryLater(ps, v, `node unreachable: ${e.message}`)));
     if (e instanceof ChainIntegrityError || stopsPayouts(e)) {
       // Tampering with a nonce or a reservation, a broken invariant, a journal that cannot record: nothing was broadcast.
