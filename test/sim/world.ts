@@ -73,7 +73,7 @@ const FIRST_MANUAL_USER = 60_001;
 
 const ethSettings = (url: string): EvmSettings => ({
   tag: 'ETH', url, chainId: 31337, minPeers: 0, eip1559: true, maxFeePerGas: 500_000_000_000n, maxPriorityFeePerGas: 3_000_000_000n,
-  gasLimitMax: 100_000n, replaceAfterMs: REPLACE_AFTER_MS, timeoutMs: NODE_TIMEOUT_MS,
+  gasLimitMax: 100_000n, gasLimitMarginPercent: 25, replaceAfterMs: REPLACE_AFTER_MS, timeoutMs: NODE_TIMEOUT_MS,
 });
 const zecSettings = (url: string): ZcashSettings => ({
   tag: 'ZEC', url, network: 'mainnet', minPeers: 0, txVersion: 4, batchMax: 500, expiryDelta: 40, feeMax: 5_000_000n, timeoutMs: NODE_TIMEOUT_MS,
