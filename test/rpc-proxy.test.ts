@@ -48,9 +48,12 @@ async function transfer(node: Anvil, value = 1n): Promise<{ hash: Hex; block: bi
   const [from] = (await anvilRpc(node.url, 'eth_accounts')) as string[];
   if (from === undefined) throw new Error('anvil has no dev accounts');
   const hash = (await anvilRpc(node.url, 'eth_sendTransaction', [{ from, to: '0x000000000000000000000000000000000000dEaD', value: hex(value) }])) as Hex;
-  const receipt = (await anvilRpc(node.url, 'eth_getTransactionReceipt', [hash])) as { blockNumber: string } | null;
-  if (receipt === null) throw new Error(`the transfer ${hash} was not mined (is automine off?)`);
-  return { hash, block: BigInt(receipt.blockNumber), from };
+  // automine mines at once, yet the receipt may trail the send by a moment
+  for (const deadline = Date.now() + 5_000; ; await new Promise((r) => setTimeout(r, 20))) {
+    const receipt = (await anvilRpc(node.url, 'eth_getTransactionReceipt', [hash])) as { blockNumber: string } | null;
+    if (receipt !== null) return { hash, block: BigInt(receipt.blockNumber), from };
+    if (Date.now() > deadline) throw new Error(`the transfer ${hash} was not mined within 5 s (is automine off?)`);
+  }
 }
 
 let node: Anvil;
@@ -113,6 +116,12 @@ describeOncePerSuite('rpc-proxy against anvil', () => {
     hidden.add(b.hash.toLowerCase()); // the predicate is asked on every call
     expect((await reply(proxy.url, 'eth_getTransactionReceipt', [b.hash])).result).toBeNull();
     expect(() => proxy.nullResults('eth_getTransactionReceipt', 'yes' as unknown as boolean)).toThrow(/boolean or a predicate/);
+    // a predicate that throws is the test's bug, said as such (500), not a node failure
+    proxy.nullResults('eth_getTransactionReceipt', () => {
+      throw new Error('oops');
+    });
+    const r = await post(proxy.url, call('eth_getTransactionReceipt', [a.hash]));
+    expect([r.status, r.text]).toEqual([500, expect.stringMatching(/nullResults predicate for eth_getTransactionReceipt threw .*oops/)]);
   });
 
   it('lag(3): the head is 3 behind; what was mined in the last 3 blocks is not there; state above it is "header not found"', async () => {
@@ -142,8 +151,11 @@ describeOncePerSuite('rpc-proxy against anvil', () => {
     expect((await reply(proxy.url, 'eth_getBlockByNumber', [hex(head), true])).result).toBeNull();
     expect((await reply(proxy.url, 'eth_getBlockByNumber', [hex(v), false])).result).toMatchObject({ number: hex(v) });
     const lateBlock = (await anvilRpc(node.url, 'eth_getBlockByNumber', [hex(late.block), false])) as { hash: string };
+    const earlyBlock = (await anvilRpc(node.url, 'eth_getBlockByNumber', [hex(early.block), false])) as { hash: string };
     expect((await reply(proxy.url, 'eth_getBlockByHash', [lateBlock.hash, false])).result).toBeNull();
     expect((await reply(proxy.url, 'eth_getBlockReceipts', [hex(late.block)])).result).toBeNull();
+    expect((await reply(proxy.url, 'eth_getBlockReceipts', [lateBlock.hash])).result).toBeNull();
+    expect((await reply(proxy.url, 'eth_getBlockReceipts', [earlyBlock.hash])).result).toEqual([expect.objectContaining({ transactionHash: early.hash })]);
 
     // the transaction mined in the last 3 blocks: no receipt, no transaction; the earlier one is there
     expect((await reply(proxy.url, 'eth_getTransactionReceipt', [late.hash])).result).toBeNull();
@@ -167,6 +179,8 @@ describeOncePerSuite('rpc-proxy against anvil', () => {
     expect((await reply(proxy.url, 'eth_call', [{ to: early.from, data: '0x' }, hex(head)])).error).toEqual(headerNotFound);
     expect((await reply(proxy.url, 'eth_estimateGas', [{ from: early.from, to: early.from, value: '0x1' }, hex(head)])).error).toEqual(headerNotFound);
     expect((await reply(proxy.url, 'eth_getBalance', [early.from, { blockHash: lateBlock.hash }])).error).toEqual({ code: -32000, message: 'header for hash not found' });
+    expect((await reply(proxy.url, 'eth_getBalance', [early.from, lateBlock.hash])).error).toEqual({ code: -32000, message: 'header for hash not found' });
+    expect((await reply(proxy.url, 'eth_getBalance', [early.from, earlyBlock.hash])).result).toBe(await anvilRpc(node.url, 'eth_getBalance', [early.from, hex(early.block)]));
     expect((await reply(proxy.url, 'eth_feeHistory', ['0x1', hex(head), []])).error).toEqual({ code: -32000, message: `request beyond head block: requested ${head}, head ${v}` });
     // ... and at V or below, answered by the node
     expect((await reply(proxy.url, 'eth_getBalance', [early.from, hex(v)])).result).toBe(await anvilRpc(node.url, 'eth_getBalance', [early.from, hex(v)]));

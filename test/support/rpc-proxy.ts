@@ -179,7 +179,9 @@ export async function startRpcProxy(initialTarget: string): Promise<RpcProxy> {
       }
       if (e instanceof TooLarge) res.writeHead(413, { 'content-type': 'text/plain' }).end(`rpc-proxy: ${e.message}`);
       // The node is unreachable: answer as a gateway would, so the test sees a transport failure.
-      else res.writeHead(502, { 'content-type': 'text/plain' }).end(`bad gateway: ${(e as Error).message}`);
+      else if (e instanceof UpstreamError) res.writeHead(502, { 'content-type': 'text/plain' }).end(`bad gateway: ${e.message}`);
+      // A bug of the test's own (a nullResults predicate that threw): said as such.
+      else res.writeHead(500, { 'content-type': 'text/plain' }).end(`rpc-proxy: ${(e as Error).message}`);
       return;
     }
     if (holdReply) {
@@ -212,7 +214,7 @@ export async function startRpcProxy(initialTarget: string): Promise<RpcProxy> {
 
   const answerOne = async (to: string, c: Call, view: LaggedView): Promise<Reply> => {
     const rule = nulls.get(c.method);
-    if (rule !== undefined && (rule === true || rule(c.params))) return result(c, null);
+    if (rule !== undefined && (rule === true || askPredicate(rule, c))) return result(c, null);
     if (view.lag === 0) return rpcRaw(to, c.raw);
     return answerLagged(to, c, view);
   };
@@ -280,6 +282,14 @@ export async function startRpcProxy(initialTarget: string): Promise<RpcProxy> {
   };
 }
 
+function askPredicate(rule: (params: readonly unknown[]) => boolean, c: Call): boolean {
+  try {
+    return rule(c.params);
+  } catch (e) {
+    throw new Error(`the nullResults predicate for ${c.method} threw on ${JSON.stringify(c.params).slice(0, 200)}: ${(e as Error).message}`);
+  }
+}
+
 // ---- the lagging node ----------------------------------------------------------------------------------
 
 /** What a node `lag` blocks behind the real head shows; the head is read once per request, when first needed. */
@@ -337,9 +347,9 @@ async function answerLagged(to: string, c: Call, view: LaggedView): Promise<Repl
       const b = c.params[0];
       if (b === 'latest' || b === 'pending') return forward(withParam(c.params, 0, hex(v)));
       if (typeof b === 'string' && isQuantity(b) && BigInt(b) > v) return result(c, null);
-      const r = await forward();
-      const first: unknown = Array.isArray(r.result) ? r.result[0] : undefined;
-      return blockAbove({ result: first }) ? result(c, null) : r;
+      const hash = typeof b === 'string' ? b : typeof b === 'object' && b !== null ? (b as { blockHash?: unknown }).blockHash : undefined;
+      if (typeof hash === 'string' && (await hashAbove(to, hash, v))) return result(c, null);
+      return forward();
     }
 
     case 'eth_feeHistory': {
@@ -365,20 +375,27 @@ async function answerLagged(to: string, c: Call, view: LaggedView): Promise<Repl
   }
   const number = typeof b === 'string' ? b : typeof b === 'object' ? (b as { blockNumber?: unknown }).blockNumber : undefined;
   if (typeof number === 'string' && isQuantity(number)) return BigInt(number) > v ? gethError(c, 'header not found') : forward();
-  const hash = typeof b === 'object' ? (b as { blockHash?: unknown }).blockHash : undefined;
-  if (typeof hash === 'string') {
-    const block = await rpcResult(to, 'eth_getBlockByHash', [hash, false]);
-    const n = block !== null && typeof block === 'object' ? (block as { number?: unknown }).number : undefined;
-    if (block === null || (typeof n === 'string' && isQuantity(n) && BigInt(n) > v)) return gethError(c, 'header for hash not found');
-  }
+  // A block hash, bare (geth takes one as BlockNumberOrHash) or as {blockHash}.
+  const hash = typeof b === 'string' ? (isHash(b) ? b : undefined) : typeof b === 'object' ? (b as { blockHash?: unknown }).blockHash : undefined;
+  if (typeof hash === 'string' && (await hashAbove(to, hash, v))) return gethError(c, 'header for hash not found');
   // "pending", "earliest", a block it has, or something the node will refuse itself.
   return forward();
+}
+
+/** True if the block `hash` is one the lagging node does not have: unknown to the node, or above V. */
+async function hashAbove(to: string, hash: string, v: bigint): Promise<boolean> {
+  const block = await rpcResult(to, 'eth_getBlockByHash', [hash, false]);
+  if (block === null) return true;
+  const n = typeof block === 'object' ? (block as { number?: unknown }).number : undefined;
+  return typeof n === 'string' && isQuantity(n) && BigInt(n) > v;
 }
 
 // ---- JSON-RPC plumbing -----------------------------------------------------------------------------------
 
 const hex = (n: bigint) => `0x${n.toString(16)}`;
-const isQuantity = (s: string) => /^0x[0-9a-fA-F]{1,64}$/.test(s);
+/** A block number (uint64, so at most 16 hex digits: a 32-byte block hash is not one). */
+const isQuantity = (s: string) => /^0x[0-9a-fA-F]{1,16}$/.test(s);
+const isHash = (s: string) => /^0x[0-9a-fA-F]{64}$/.test(s);
 const result = (c: Call, value: unknown): Reply => ({ jsonrpc: '2.0', id: c.id, result: value });
 const gethError = (c: Call, message: string): Reply => ({ jsonrpc: '2.0', id: c.id, error: { code: GETH_ERROR_CODE, message } });
 
