@@ -8,7 +8,10 @@
 // end), and a switch to another node (another chain, or the same chain id restarted fresh). While nullResults
 // or lag is on, a request is answered element by element: each element is answered here or forwarded on its
 // own (with its own id), and the replies come back in the order of the request; otherwise the body is
-// forwarded as it came and the node's reply returned as it came.
+// forwarded as it came and the node's reply returned as it came. nullResults is asked before lag. An element
+// that is not a call is forwarded as it is (the node answers its own error). Answering one by one is bounded
+// (BATCH_ELEMENTS_MAX, else 413); a node unreachable or not answering JSON-RPC is a 502 for the whole request,
+// a nullResults predicate that throws a 500 naming it.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 
@@ -47,18 +50,18 @@ export interface RpcProxy {
    */
   nullResults(method: string, on: boolean | ((params: readonly unknown[]) => boolean)): void;
   /**
-   * The node appears `blocks` behind the real head H (read from the node on each request), at V = max(0, H − blocks):
+   * The node appears `blocks` behind the real head H (read from the node once per request: a batch sees one head), at V = max(0, H − blocks):
    * - eth_blockNumber answers V;
    * - eth_getBlockByNumber: "latest"/"pending" answer block V, "safe"/"finalized" the node's own unless it is
    *   above V (then block V); a number above V answers null (as geth does for a block it does not have);
    * - state reads (eth_getBalance, eth_getTransactionCount, eth_getCode, eth_getStorageAt, eth_call,
    *   eth_estimateGas, eth_createAccessList, eth_getProof): "latest" or no block reads at V, "safe"/"finalized"
    *   at most at V; a number above V (or `{blockNumber}` above V) answers geth's error
-   *   `{"code":-32000,"message":"header not found"}`, a `{blockHash}` of a block above V geth's
+   *   `{"code":-32000,"message":"header not found"}`, a block hash (bare or `{blockHash}`) of a block above V geth's
    *   `{"code":-32000,"message":"header for hash not found"}`; "pending" is forwarded as it is (the node's
    *   pool holds every transaction sent through it), so is "earliest";
    * - eth_getTransactionReceipt, eth_getTransactionByHash: a transaction mined above V answers null;
-   *   eth_getBlockByHash, eth_getBlockReceipts: a block above V answers null;
+   *   eth_getBlockByHash, eth_getBlockReceipts (by number, tag or hash): a block above V answers null;
    * - eth_feeHistory: a newest block "latest"/"pending" is V; one above V answers geth's
    *   `{"code":-32000,"message":"request beyond head block: requested <n>, head <V>"}`.
    * Every other method (eth_getLogs among them) is forwarded as it is. lag(0) turns it off; a mode: clear() leaves it on.
