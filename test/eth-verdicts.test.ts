@@ -194,7 +194,7 @@ describePerDataPath('the chain\'s word on Ethereum (issue 14)', () => {
     await setAutomine(url, false);
     const r = await approveWithdrawal(t.ps, id, caller);
     expect(r.reply).toBe('SENDING');
-    const fresh = await otherAnvil({ chainId: 31337 });
+    const fresh = await otherAnvil({ chainId: 31337, genesisTimestamp: 1_000_000 });
     // The hot wallet has used many nonces there: without the identity check its nonce would look used.
     const attempts = await attemptsOf(r.txHash as string);
     const other = new EvmDriver(ETH_SETTINGS(fresh.url), await loadHotKey(t.ledger.stateDir, 'ETH'), { db: t.ps.db, stateDir: t.ledger.stateDir, log: t.ps.log, journal: t.ps.journal });
@@ -238,6 +238,64 @@ describePerDataPath('the chain\'s word on Ethereum (issue 14)', () => {
     const done = await checkWithdrawal(t.ps, id, caller);
     expect(done.reply).toBe('SENT');
     expect(done.txHash).toBe(r.txHash);
+    expect(await balanceOf(url, m.address)).toBe(value);
+  });
+  it('receipts lost (a node beyond its receipt window): the mined payment stays SENDING, never SEND_ERROR; receipts back: SENT once', async () => {
+    const { id, m, value } = await pendingRequest(1470);
+    const r = await approveWithdrawal(t.ps, id, caller);
+    await mine(url, confirmations);
+    proxy.nullResults('eth_getTransactionReceipt', true);
+    const blind = await checkWithdrawal(t.ps, id, caller);
+    expect(blind.reply).toBe('SENDING');
+    expect(blind.message).toMatch(/serves no receipt/);
+    // The node forgets the transaction too: the nonce is used, and the block that used it holds ours.
+    proxy.nullResults('eth_getTransactionByHash', true);
+    const blinder = await checkWithdrawal(t.ps, id, caller);
+    expect(blinder.reply).toBe('SENDING');
+    expect(blinder.message).toMatch(new RegExp(`${r.txHash as string} is in block \\d+ but the node serves no receipt`));
+    expect(await statusOf(id)).toBe('sending');
+    proxy.nullResults('eth_getTransactionReceipt', false);
+    proxy.nullResults('eth_getTransactionByHash', false);
+    expect((await checkWithdrawal(t.ps, id, caller)).reply).toBe('SENT');
+    expect(await balanceOf(url, m.address)).toBe(value);
+    expect(await t.ledger.check('balanceerrors')).toEqual([]);
+  });
+
+  it('a lagging node: nothing decided while it lags, SENT once it catches up', async () => {
+    const { id, m, value } = await pendingRequest(1480);
+    await approveWithdrawal(t.ps, id, caller);
+    await mine(url, confirmations - 3);
+    expect((await checkWithdrawal(t.ps, id, caller)).reply).toBe('SENDING');
+    // Deep enough on the chain; the node answers from 2 blocks after ours, then from before it.
+    await mine(url, 5);
+    proxy.lag(confirmations);
+    expect((await checkWithdrawal(t.ps, id, caller)).reply).toBe('SENDING');
+    proxy.lag(confirmations + 5);
+    expect((await checkWithdrawal(t.ps, id, caller)).reply).toBe('SENDING');
+    expect(await statusOf(id)).toBe('sending');
+    proxy.lag(0);
+    expect((await checkWithdrawal(t.ps, id, caller)).reply).toBe('SENT');
+    expect(await balanceOf(url, m.address)).toBe(value);
+  });
+
+  it('the node switched to another chain where the hot wallet\'s nonce is higher: nothing decided, nothing credited back; back on ours: SENT once', async () => {
+    const { id, m, value } = await pendingRequest(1490);
+    await setAutomine(url, false);
+    const r = await approveWithdrawal(t.ps, id, caller);
+    expect(r.reply).toBe('SENDING');
+    for (const other of [await otherAnvil({ chainId: 999 }), await otherAnvil({ chainId: 31337, genesisTimestamp: 2_000_000 })]) {
+      await anvilRpc(other.url, 'anvil_setNonce', [driver.address, '0x40']);
+      await mine(other.url, confirmations + 5);
+      proxy.retarget(other.url);
+      const c = await checkWithdrawal(t.ps, id, caller);
+      expect(c.reply).toBe('SENDING');
+      expect(c.message).toMatch(other.chainId === 999 ? /chain 999/ : /genesis/);
+      expect(await statusOf(id)).toBe('sending');
+      proxy.retarget(url);
+    }
+    await mine(url, confirmations);
+    await setAutomine(url, true);
+    expect((await checkWithdrawal(t.ps, id, caller)).reply).toBe('SENT');
     expect(await balanceOf(url, m.address)).toBe(value);
   });
 });
