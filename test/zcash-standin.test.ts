@@ -321,7 +321,7 @@ describeOncePerSuite('Zcash node stand-in', () => {
     expect(await rpc.getRawTransaction(tx.txid)).toMatchObject({ confirmations: 2 });
   });
 
-  it('can refuse a mempool resend as known (zebrad style), which the client also reports as known', async () => {
+  it('can refuse a mempool resend as known (as some zcashd forks do), which the client also reports as known', async () => {
     const strict = await startZcashStandin({ network: 'testnet', mode: 'zcashd', mempoolResend: 'txn-already-in-mempool' });
     const client = new ZcashRpc({ url: strict.url, timeoutMs: 5_000 });
     try {
