@@ -47,7 +47,7 @@ const NODE_TIMEOUT_MS = 10_000;
 /** payserv's configuration defaults for an evm coin (src/config/schema.ts), minPeers 0 (anvil has no peers). */
 const settingsFor = (url: string): EvmSettings => ({
   tag: TAG, url, chainId: CHAIN_ID, minPeers: 0, eip1559: true, maxFeePerGas: 200_000_000_000n, maxPriorityFeePerGas: 3_000_000_000n,
-  gasLimitMax: 100_000n, replaceAfterMs: 300_000, timeoutMs: NODE_TIMEOUT_MS,
+  gasLimitMax: 100_000n, gasLimitMarginPercent: 25, replaceAfterMs: 300_000, timeoutMs: NODE_TIMEOUT_MS,
 });
 
 export interface PayEthSettings {

@@ -196,7 +196,7 @@ async function endToEnd(db: Db, stateDir: string, pki: Pki, s: PayZcashSettings,
   const hotScript = p2pkhScript(pubkeyHash(secp256k1.getPublicKey(hotKey, true)));
   const feeZat = estimateTransparentFeeZat(s.inputs, [...addresses.map((a) => zcashAddressScript(NETWORK, a)), hotScript]);
   // payserv's fee_max default refuses batches of more than ~1,000 outputs (their ZIP-317 fee is above it); this times them all the same.
-  const driver = new ZcashDriver(settingsFor(node.url, n, feeZat > CONFIG_FEE_MAX_ZAT ? feeZat : CONFIG_FEE_MAX_ZAT), hotKey, { db, log, journal });
+  const driver = new ZcashDriver(settingsFor(node.url, n, feeZat > CONFIG_FEE_MAX_ZAT ? feeZat : CONFIG_FEE_MAX_ZAT), hotKey, { db, log, journal, stateDir });
   // Fund the hot wallet with `inputs` outputs that together just cover the batch: the driver, taking the
   // largest first, then needs every one of them, as the in-process batch spends `inputs` inputs. Their
   // values differ by a zatoshi: the stand-in's funding transactions are v5, whose txid does not commit to

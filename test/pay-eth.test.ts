@@ -4,12 +4,12 @@
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { getAddress, parseTransaction, type Hex } from 'viem';
-import { anvilRpc, dropTransaction, mine, setAutomine, setBalance } from '../src/chains/eth/anvil.js';
+import { anvilRpc, dropTransaction, mine, setAutomine, setBalance, startAnvil } from '../src/chains/eth/anvil.js';
 import { EvmDriver } from '../src/chains/eth/driver.js';
 import { parseAmount, sub, toBaseUnits } from '../src/money/amount.js';
 import { approveWithdrawal, checkWithdrawal, processWithdrawal, resendWithdrawal } from '../src/payserv/payouts.js';
 import { describePerDataPath } from './support/backend.js';
-import { anvilForFile, balanceOf, ethDriver, minedCount } from './support/chains.js';
+import { anvilForFile, balanceOf, ETH_SETTINGS, ethDriver, minedCount } from './support/chains.js';
 import { REJECTER_RUNTIME_CODE, deployRejecter } from './support/contracts.js';
 import { ethAddress, newMiner, request, type Miner } from './support/miners.js';
 import { testPayserv, type TestPayserv } from './support/payserv.js';
@@ -233,18 +233,23 @@ describePerDataPath('Ethereum payouts on anvil', () => {
   });
 
   it('a chain without EIP-1559 (ETC style): a legacy transaction under the gas price cap, paid once', async () => {
-    const legacy = new EvmDriver({ ...driverSettings(), eip1559: false }, randomBytes(32), { db: t.ledger.db, stateDir: t.ledger.stateDir, log: t.ps.log, journal: t.ps.journal });
-    await setBalance(url, legacy.address, 10n ** 20n);
-    await legacy.start();
-    t.ps.drivers = new Map([['ETH', legacy]]);
-    const { id, m, value } = await pendingRequest(3001);
-    const r = await approveWithdrawal(t.ps, id, caller);
-    expect(r.reply).toBe('SENDING');
-    const [row] = await t.ledger.db.query<{ raw: string }>('SELECT raw FROM payserv_chain_txs WHERE hash = $1', [r.txHash]);
-    expect(parseTransaction(row?.raw as Hex).type).toBe('legacy');
-    await mine(url, confirmations);
-    expect((await checkWithdrawal(t.ps, id, caller)).reply).toBe('SENT');
-    expect(await balanceOf(url, m.address)).toBe(value);
+    const etc = await startAnvil({ hardfork: 'berlin', chainId: 61 });
+    try {
+      const legacy = new EvmDriver({ ...ETH_SETTINGS(etc.url, { chainId: 61, eip1559: false }) }, randomBytes(32), { db: t.ledger.db, stateDir: t.ledger.stateDir, log: t.ps.log, journal: t.ps.journal });
+      await setBalance(etc.url, legacy.address, 10n ** 20n);
+      await legacy.start();
+      t.ps.drivers = new Map([['ETH', legacy]]);
+      const { id, m, value } = await pendingRequest(3001);
+      const r = await approveWithdrawal(t.ps, id, caller);
+      expect(r.reply).toBe('SENDING');
+      const [row] = await t.ledger.db.query<{ raw: string }>('SELECT raw FROM payserv_chain_txs WHERE hash = $1', [r.txHash]);
+      expect(parseTransaction(row?.raw as Hex).type).toBe('legacy');
+      await mine(etc.url, confirmations);
+      expect((await checkWithdrawal(t.ps, id, caller)).reply).toBe('SENT');
+      expect(await balanceOf(etc.url, m.address)).toBe(value);
+    } finally {
+      await etc.stop();
+    }
   });
 
   it('the node is not the configured chain: the driver refuses to start', async () => {
@@ -254,5 +259,5 @@ describePerDataPath('Ethereum payouts on anvil', () => {
 });
 
 function driverSettings() {
-  return { tag: 'ETH', url, chainId: 31337, minPeers: 0, eip1559: true, maxFeePerGas: 10n ** 12n, maxPriorityFeePerGas: 10n ** 9n, gasLimitMax: 100_000n, replaceAfterMs: 1000, timeoutMs: 5000 };
+  return ETH_SETTINGS(url, { maxFeePerGas: 10n ** 12n, maxPriorityFeePerGas: 10n ** 9n, replaceAfterMs: 1000 });
 }

@@ -65,7 +65,7 @@ async function batchKilledAfterCommit() {
   // The restart: the journal read back from its file, a new driver, payserv disabled until the operator enables it.
   await PaymentJournal.closeAll();
   const journal = await PaymentJournal.open(journalDir(t.ledger.stateDir));
-  const restarted = new ZcashDriver(ZEC_SETTINGS(node.url), await loadHotKey(t.ledger.stateDir, 'ZEC'), { db: t.ps.db, log: t.ps.log, journal });
+  const restarted = new ZcashDriver(ZEC_SETTINGS(node.url), await loadHotKey(t.ledger.stateDir, 'ZEC'), { db: t.ps.db, log: t.ps.log, journal, stateDir: t.ledger.stateDir });
   await restarted.start();
   const state = new ServiceState(t.ps.log, { raise: async (kind, reason, details) => void t.alerts.push({ kind, reason, details }) });
   const locks = new Locks(t.ps.db, LockKeys.of(t.ledger.signers.payserv), { log: t.ps.log });

@@ -146,7 +146,7 @@ describePerDataPath('Zcash payouts on the node stand-in', () => {
     expect(r.reply).toBe('SENDING');
     expect(node.mempool()).toEqual(before);
     // A new driver, as after a restart: nothing in memory, only the database and the state directory.
-    const restarted = new ZcashDriver(ZEC_SETTINGS(node.url), await loadHotKey(t.ledger.stateDir, 'ZEC'), { db: t.ledger.db, log: t.ps.log, journal: t.ps.journal });
+    const restarted = new ZcashDriver(ZEC_SETTINGS(node.url), await loadHotKey(t.ledger.stateDir, 'ZEC'), { db: t.ledger.db, log: t.ps.log, journal: t.ps.journal, stateDir: t.ledger.stateDir });
     await restarted.start();
     t.ps.drivers = new Map([['ZEC', restarted]]);
     expect((await checkWithdrawal(t.ps, id, caller)).reply).toBe('SENDING');

@@ -46,6 +46,8 @@ const seeds: Array<[seed: number, attackPercent: number]> = env.SIM_SEEDS !== un
   : SUITE_SEEDS[backend()].map((x) => (typeof x === 'number' ? [x, ATTACK_PERCENT] : x));
 
 const anvil = anvilForFile({ noMining: true });
+/** The same chain id on a fresh chain (its own genesis): the 'foreign-chain' node fault. */
+const foreign = anvilForFile({ noMining: true, genesisTimestamp: 1_000_000 });
 const total = emptyTally();
 const failed: number[] = [];
 const started = performance.now();
@@ -60,7 +62,7 @@ describe('adversarial simulation: payouts under crashes, lost replies and a data
   for (const [seed, attackPercent] of seeds) {
     it(`seed ${seed}${attackPercent === ATTACK_PERCENT ? '' : ` (${attackPercent} % attacked)`}`, { timeout: 240_000 }, async () => {
       const { url } = await anvil();
-      const r = await runSeed(seed, { db: freshDb, stateDir: () => tmpStateDir('payserv-sim-'), anvilUrl: url }, { steps: STEPS, backend: backend(), attackRate: attackPercent / 100 })
+      const r = await runSeed(seed, { db: freshDb, stateDir: () => tmpStateDir('payserv-sim-'), anvilUrl: url, foreignUrl: (await foreign()).url }, { steps: STEPS, backend: backend(), attackRate: attackPercent / 100 })
         .catch((e: unknown) => {
           failed.push(seed);
           throw e;

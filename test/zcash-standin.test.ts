@@ -1,5 +1,6 @@
 // The Zcash node stand-in and the RPC client payserv talks to it with. The stand-in replaces a real node
-// in every Zcash payout test, so it must refuse what the network refuses (in zcashd's words) and change
+// in every Zcash payout test, so it must refuse what the network refuses (here in zcashd's words, its
+// zcashd mode; zebrad's dialect is test/zcash-zebrad.test.ts) and change
 // nothing when it does; the client must tell a node's refusal from a lost reply, and never show the
 // RPC password.
 import { createServer, type Server } from 'node:http';
@@ -104,7 +105,7 @@ describeOncePerSuite('Zcash node stand-in', () => {
   let rpc: ZcashRpc;
 
   beforeEach(async () => {
-    node = await startZcashStandin({ network: 'testnet' });
+    node = await startZcashStandin({ network: 'testnet', mode: 'zcashd' });
     rpc = new ZcashRpc({ url: node.url, timeoutMs: 5_000 });
   });
   afterEach(async () => {
@@ -320,8 +321,8 @@ describeOncePerSuite('Zcash node stand-in', () => {
     expect(await rpc.getRawTransaction(tx.txid)).toMatchObject({ confirmations: 2 });
   });
 
-  it('can refuse a mempool resend as known (zebrad style), which the client also reports as known', async () => {
-    const strict = await startZcashStandin({ network: 'testnet', mempoolResend: 'txn-already-in-mempool' });
+  it('can refuse a mempool resend as known (as some zcashd forks do), which the client also reports as known', async () => {
+    const strict = await startZcashStandin({ network: 'testnet', mode: 'zcashd', mempoolResend: 'txn-already-in-mempool' });
     const client = new ZcashRpc({ url: strict.url, timeoutMs: 5_000 });
     try {
       const { txid } = await strict.fund(hot.address, ZEC);
@@ -460,7 +461,7 @@ describeOncePerSuite('Zcash node stand-in', () => {
 
   it('client: basic-auth credentials are used and never appear in an error', async () => {
     const password = 'pa55-w0rd-SECRET';
-    const guarded = await startZcashStandin({ network: 'testnet', rpcUser: 'payserv', rpcPassword: password });
+    const guarded = await startZcashStandin({ network: 'testnet', mode: 'zcashd', rpcUser: 'payserv', rpcPassword: password });
     const good = new ZcashRpc({ url: guarded.url, timeoutMs: 2_000 });
     const wrong = new ZcashRpc({ url: guarded.url.replace(password, 'guess'), timeoutMs: 2_000 });
     const anonymous = new ZcashRpc({ url: guarded.endpoint, timeoutMs: 2_000 });

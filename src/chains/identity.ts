@@ -41,7 +41,7 @@ export class ChainIdentity {
     this.#tag = tag;
     this.#chain = expected.chain;
     this.#configured = expected.genesis === undefined ? undefined : normalHash(expected.genesis);
-    this.#path = join(stateDir, 'chains', `${tag}.json`);
+    this.#path = join(stateDir, 'chains', `${tag}-${expected.chain}.json`);
   }
 
   get path(): string {

@@ -35,7 +35,7 @@ export function driverFor(tag: string, s: CoinSettings, key: Uint8Array, deps: D
   if (s.chain === 'evm') {
     return new EvmDriver({
       ...common, chainId: s.chain_id, eip1559: s.eip1559, maxFeePerGas: BigInt(s.max_fee_per_gas), maxPriorityFeePerGas: BigInt(s.max_priority_fee_per_gas),
-      gasLimitMax: BigInt(s.gas_limit_max), replaceAfterMs: s.replace_after_s * 1000,
+      gasLimitMax: BigInt(s.gas_limit_max), gasLimitMarginPercent: s.gas_limit_margin_percent, replaceAfterMs: s.replace_after_s * 1000,
     }, key, deps);
   }
   return new ZcashDriver({ ...common, network: s.network, txVersion: s.tx_version, batchMax: s.batch_max, expiryDelta: s.expiry_delta, feeMax: BigInt(s.fee_max) }, key, deps);

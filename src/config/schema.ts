@@ -117,7 +117,7 @@ const chainShape = {
   rpc_timeout_ms: positiveInt().default(10_000),
   /**
    * The chain's genesis block hash, checked in every verdict. Unset: the first one the node shows is
-   * pinned on the payserv host (state_dir/chains/<TAG>.json) and every later answer must match it.
+   * pinned on the payserv host (state_dir/chains/<TAG>-<chain>.json) and every later answer must match it.
    */
   genesis_hash: nonEmptyString().regex(/^(0x)?[0-9a-fA-F]{64}$/, { error: 'expected a block hash: 64 hex digits' }).optional(),
   /** A sent payment is watched until its block is this deep; one that disappears before is alerted and stops payouts. */
@@ -139,6 +139,8 @@ const evmCoin = table({
   max_fee_per_gas: baseUnits().default('200000000000'),
   max_priority_fee_per_gas: baseUnits().default('3000000000'),
   gas_limit_max: positiveInt().default(100_000),
+  /** Added to the gas estimate for a recipient with code (a contract whose cost may rise before the payment is mined), in percent; within gas_limit_max. */
+  gas_limit_margin_percent: z.int({ error: 'expected a whole number of percent' }).min(0, { error: 'expected a whole number of percent' }).max(500, { error: 'at most 500' }).default(25),
   /** A transaction not mined within this time is replaced: same nonce, at least +10% on both fees. */
   replace_after_s: positiveInt().default(300),
 });

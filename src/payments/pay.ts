@@ -212,6 +212,15 @@ export async function broadcastStored(ps: Payserv, driver: ChainDriver, signed: 
     ps.log.info({ coin: driver.tag, tx: signed.hash, ok: b.ok, ...(b.ok ? { known: b.known } : { reason: b.reason }) }, 'broadcast');
     await noteBroadcast(ps.db, signed.hash, b.ok ? null : b.reason);
   } catch (e) {
+    if (e instanceof ChainIntegrityError || stopsPayouts(e)) {
+      // The node's answer contradicts the stored bytes (a txid that is not ours): nothing it says can be
+      // trusted. The payment stays `sending` (it may have been relayed) and payouts stop for an operator.
+      const reason = `broadcast of ${signed.hash}: ${e.name}: ${e.message}`;
+      ps.log.error({ coin: driver.tag, tx: signed.hash, err: e.message }, 'broadcast contradicts the stored transaction: payouts stop');
+      await noteBroadcast(ps.db, signed.hash, e.message).catch(() => undefined);
+      await ps.state.failStop(reason, { coin: driver.tag, tx: signed.hash });
+      return `payouts stopped: ${reason}; the payment stays sending, the chain decides its outcome`;
+    }
     note = `broadcast outcome unknown (${(e as Error).message}); the chain decides: call Check`;
     ps.log.warn({ coin: driver.tag, tx: signed.hash, err: (e as Error).message }, 'broadcast outcome unknown');
     await noteBroadcast(ps.db, signed.hash, (e as Error).message).catch(() => undefined);

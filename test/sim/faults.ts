@@ -1,5 +1,6 @@
 // The faults the harness injects at payserv's fault points (src/payserv/faults.ts), one at a time:
-// payserv killed there; a node that loses a reply, never hears a transaction, goes down or forgets one;
+// payserv killed there; a node that loses a reply, never hears a transaction, goes down or forgets one,
+// serves no receipts, lags behind the head or is switched to a fresh chain with the same chain id (issue 14);
 // a database attacker who rolls back, deletes, raises or restores rows of any table that a signature
 // and a checkpoint do not cover on their own, or who holds payserv's advisory locks. Each returns a
 // line saying what it did (null: nothing to do here, no fault counted).
@@ -15,7 +16,7 @@ import { SEND_METHOD, SimulatedCrash, tagOfHash, TAGS, type Tag, type World } fr
 
 export { SimulatedCrash };
 
-export const NODE_FAULTS = ['drop-reply', 'fail-send', 'node-down', 'mempool-drop'] as const;
+export const NODE_FAULTS = ['drop-reply', 'fail-send', 'node-down', 'mempool-drop', 'lose-receipts', 'lag', 'foreign-chain'] as const;
 export const TAMPERS = [
   'rollback-status', 'rollback-and-push', 'restore-checkpoint', 'delete-checkpoint', 'delete-chain-tx', 'swap-bytes', 'nonce-raise', 'nonce-lower',
   'reservation-delete', 'reservation-insert', 'autopay-unlock', 'redirect-address', 'hold-lock',
@@ -129,6 +130,9 @@ export function applicable(kind: FaultKind, where: Where, info: FaultInfo | null
     case 'fail-send':
       return beforeBroadcast;
     case 'node-down':
+    case 'lose-receipts':
+    case 'lag':
+    case 'foreign-chain':
       return where !== 'between' && where !== 'down';
     case 'mempool-drop':
       return where === 'between' || where === 'down' || ((where === 'payment.broadcast' || where === 'status.committed') && !!info?.hash);
@@ -164,6 +168,20 @@ export async function inject(ctx: FaultContext, kind: FaultKind, where: Where, i
     case 'node-down':
       world.proxies[tag].down(true);
       return `${tag} node: down for the rest of the operation`;
+    case 'lose-receipts':
+      // A node beyond its receipt index (or rebuilding it): mined transactions answer null.
+      world.proxies.ETH.nullResults('eth_getTransactionReceipt', true);
+      world.proxies.ETH.nullResults('eth_getTransactionByHash', true);
+      return 'ETH node: no receipt and no transaction for the rest of the operation';
+    case 'lag': {
+      const blocks = 1 + rng.int(30);
+      world.proxies.ETH.lag(blocks);
+      return `ETH node: ${blocks} blocks behind the head for the rest of the operation`;
+    }
+    case 'foreign-chain':
+      if (!world.foreignUrl) return null;
+      world.proxies.ETH.retarget(world.foreignUrl);
+      return 'ETH node: switched to a fresh chain with the same chain id for the rest of the operation';
     case 'mempool-drop': {
       const pending = tag === 'ZEC' ? world.zcash.mempool() : [];
       const h = tag === 'ZEC' ? (hash && pending.includes(hash) ? hash : pending.length ? rng.pick(pending) : null) : hash;
@@ -323,5 +341,9 @@ export async function clearNodeFaults(world: World): Promise<void> {
     world.proxies[tag].clear();
     world.proxies[tag].down(false);
   }
+  world.proxies.ETH.nullResults('eth_getTransactionReceipt', false);
+  world.proxies.ETH.nullResults('eth_getTransactionByHash', false);
+  world.proxies.ETH.lag(0);
+  world.proxies.ETH.retarget(world.anvilUrl);
   await world.zcash.setDown(false);
 }

@@ -11,13 +11,15 @@ export interface SeedDeps {
   stateDir(): Promise<string>;
   /** An anvil mining on demand only. */
   anvilUrl: string;
+  /** Another anvil, the same chain id on a fresh chain (the 'foreign-chain' fault); optional. */
+  foreignUrl?: string | undefined;
 }
 
 export async function runSeed(seed: number, deps: SeedDeps, o: ScheduleOptions): Promise<ScheduleReport> {
   const db = await deps.db();
   let world: World | null = null;
   try {
-    world = await World.create({ db, stateDir: await deps.stateDir(), anvilUrl: deps.anvilUrl });
+    world = await World.create({ db, stateDir: await deps.stateDir(), anvilUrl: deps.anvilUrl, foreignUrl: deps.foreignUrl });
     return await runSchedule(world, seed, o);
   } finally {
     await world?.close().catch(() => undefined);

@@ -10,7 +10,7 @@ import { LocalCheckpointStore } from '../../src/checkpoints/local-store.js';
 import { runCheck } from '../../src/checks/run.js';
 import { zcashP2pkhAddress } from '../../src/chains/address.js';
 import type { ChainDriver } from '../../src/chains/driver.js';
-import { setBalance } from '../../src/chains/eth/anvil.js';
+import { anvilRpc, mine, setBalance } from '../../src/chains/eth/anvil.js';
 import { EvmDriver, type EvmSettings } from '../../src/chains/eth/driver.js';
 import { ZcashDriver, type ZcashSettings } from '../../src/chains/zcash/driver.js';
 import { startZcashStandin, type ZcashStandin } from '../../src/chains/zcash/standin.js';
@@ -73,7 +73,7 @@ const FIRST_MANUAL_USER = 60_001;
 
 const ethSettings = (url: string): EvmSettings => ({
   tag: 'ETH', url, chainId: 31337, minPeers: 0, eip1559: true, maxFeePerGas: 500_000_000_000n, maxPriorityFeePerGas: 3_000_000_000n,
-  gasLimitMax: 100_000n, replaceAfterMs: REPLACE_AFTER_MS, timeoutMs: NODE_TIMEOUT_MS,
+  gasLimitMax: 100_000n, gasLimitMarginPercent: 25, replaceAfterMs: REPLACE_AFTER_MS, timeoutMs: NODE_TIMEOUT_MS,
 });
 const zecSettings = (url: string): ZcashSettings => ({
   tag: 'ZEC', url, network: 'mainnet', minPeers: 0, txVersion: 4, batchMax: 500, expiryDelta: 40, feeMax: 5_000_000n, timeoutMs: NODE_TIMEOUT_MS,
@@ -89,6 +89,8 @@ export interface WorldDeps {
   stateDir: string;
   /** An anvil with mining on demand only (shared: every world has a hot wallet of its own). */
   anvilUrl: string;
+  /** Another anvil, the same chain id on a fresh chain: where the 'foreign-chain' fault switches the node (absent: no such fault). */
+  foreignUrl?: string | undefined;
   /** How the hot wallets are funded (default: plenty). */
   fund?: { ethWei?: bigint; zecOutputs?: bigint[] };
 }
@@ -133,6 +135,7 @@ export class World {
   readonly db: Db;
   readonly stateDir: string;
   readonly anvilUrl: string;
+  readonly foreignUrl: string | undefined;
   readonly zcash: ZcashStandin;
   readonly proxies: Record<Tag, RpcProxy>;
   readonly trust: Trust;
@@ -165,6 +168,7 @@ export class World {
     this.db = deps.db;
     this.stateDir = deps.stateDir;
     this.anvilUrl = deps.anvilUrl;
+    this.foreignUrl = deps.foreignUrl;
     this.zcash = parts.zcash;
     this.proxies = parts.proxies;
     this.trust = parts.trust;
@@ -196,6 +200,12 @@ export class World {
     await createHotKey(stateDir, 'ZEC');
     const hot = { ETH: hotWalletAddress('ETH', await loadHotKey(stateDir, 'ETH')), ZEC: hotWalletAddress('ZEC', await loadHotKey(stateDir, 'ZEC')) };
     await setBalance(deps.anvilUrl, hot.ETH, deps.fund?.ethWei ?? 10n ** 22n);
+    if (deps.foreignUrl) {
+      // There the hot wallet is funded and far ahead in nonces: a verdict read from it would see every nonce used.
+      await setBalance(deps.foreignUrl, hot.ETH, 10n ** 22n);
+      await anvilRpc(deps.foreignUrl, 'anvil_setNonce', [hot.ETH, '0x400']);
+      await mine(deps.foreignUrl, 40);
+    }
     for (const z of deps.fund?.zecOutputs ?? [2_000_000_000n, 2_000_000_000n, 2_000_000_000n, 2_000_000_000n]) await zcash.fund(hot.ZEC, z);
 
     const autopayMiners: World['autopayMiners'] = { ETH: [], ZEC: [] };

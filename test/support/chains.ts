@@ -25,7 +25,7 @@ export function anvilForFile(opts: Parameters<typeof startAnvil>[0] = {}): () =>
 
 export const ETH_SETTINGS = (url: string, over: Partial<EvmSettings> = {}): EvmSettings => ({
   tag: 'ETH', url, chainId: 31337, minPeers: 0, eip1559: true, maxFeePerGas: 500_000_000_000n, maxPriorityFeePerGas: 3_000_000_000n,
-  gasLimitMax: 100_000n, replaceAfterMs: 3_600_000, timeoutMs: 5_000, ...over,
+  gasLimitMax: 100_000n, gasLimitMarginPercent: 25, replaceAfterMs: 3_600_000, timeoutMs: 5_000, ...over,
 });
 
 /** A fresh hot wallet on the node (its own key: tests never share nonces), funded with `wei`. */

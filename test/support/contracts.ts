@@ -33,6 +33,37 @@ export const REJECTER_RUNTIME_CODE: Hex = '0x600080fd';
 export const ACCEPTER_CREATION_CODE: Hex = '0x600180600b6000396000f300';
 export const ACCEPTER_RUNTIME_CODE: Hex = '0x00';
 
+/**
+ * Creation code of the riser: a recipient that accepts value and loops as many times as its storage
+ * slot 0 says, so its cost rises when that slot does (anvil_setStorageAt) between the estimate and the
+ * mining: a payment with the bare estimate runs out of gas, one with a margin is mined.
+ *
+ *   runtime (18 bytes, at creation offset 0x0b):
+ *     00: 60 00   PUSH1 0
+ *     02: 54      SLOAD           ; n = slot 0
+ *     03: 5b      JUMPDEST        ; loop: [n]
+ *     04: 80      DUP1            ; [n n]
+ *     05: 15      ISZERO          ; [n n==0]
+ *     06: 60 10   PUSH1 0x10
+ *     08: 57      JUMPI           ; n == 0: to end
+ *     09: 60 01   PUSH1 1         ; [n 1]
+ *     0b: 90      SWAP1           ; [1 n]
+ *     0c: 03      SUB             ; [n-1]
+ *     0d: 60 03   PUSH1 0x03
+ *     0f: 56      JUMP            ; to loop
+ *     10: 5b      JUMPDEST        ; end
+ *     11: 00      STOP
+ *
+ *   creation: 60 12 80 60 0b 60 00 39 60 00 f3   (as above, size 0x12)
+ */
+export const RISER_RUNTIME_CODE: Hex = '0x6000545b8015601057600190036003565b00';
+export const RISER_CREATION_CODE: Hex = `0x601280600b6000396000f3${RISER_RUNTIME_CODE.slice(2)}`;
+
+/** Deploys the riser (see RISER_CREATION_CODE); its slot 0 starts at 0. */
+export function deployRiser(url: string, deployerKey: Hex): Promise<Address> {
+  return deploy(url, deployerKey, RISER_CREATION_CODE, RISER_RUNTIME_CODE);
+}
+
 /** Gas for the deployment: 53,000 for a creation, a few hundred to run the preamble and store the code. */
 const DEPLOY_GAS = 100_000n;
 const RECEIPT_TIMEOUT_MS = 30_000;

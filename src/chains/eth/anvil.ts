@@ -17,6 +17,12 @@ export interface AnvilOptions {
   blockTime?: number | undefined;
   /** e.g. 'prague', 'cancun', 'london'; absent: anvil's latest. */
   hardfork?: string;
+  /**
+   * The genesis block's timestamp (Unix seconds; `--timestamp`). Absent: anvil takes the time it starts, so two
+   * anvils started within the same second with the same options have the same genesis hash; set it to start
+   * "the same chain id, a fresh chain" with a genesis of its own.
+   */
+  genesisTimestamp?: number;
   /** No automine, no interval: blocks only on `mine()` (transactions wait in the pool). */
   noMining?: boolean;
   /** Extra command-line arguments, appended last. */
@@ -98,6 +104,7 @@ export async function startAnvil(opts: AnvilOptions = {}): Promise<Anvil> {
   if (!Number.isSafeInteger(chainId) || chainId <= 0) throw new Error(`startAnvil: bad chainId ${chainId}`);
   if (opts.blockTime !== undefined && !(opts.blockTime > 0)) throw new Error(`startAnvil: bad blockTime ${opts.blockTime}`);
   if (opts.noMining && opts.blockTime !== undefined) throw new Error('startAnvil: noMining and blockTime exclude each other');
+  if (opts.genesisTimestamp !== undefined && (!Number.isSafeInteger(opts.genesisTimestamp) || opts.genesisTimestamp < 0)) throw new Error(`startAnvil: bad genesisTimestamp ${opts.genesisTimestamp}`);
   if (opts.port !== undefined && (!Number.isSafeInteger(opts.port) || opts.port < 0 || opts.port > 65535)) throw new Error(`startAnvil: bad port ${opts.port}`);
   const bin = anvilBinaryPath();
   const fixedPort = opts.port !== undefined && opts.port !== 0;
@@ -118,6 +125,7 @@ async function startOnce(bin: string, port: number, chainId: number, opts: Anvil
   const args = ['--host', '127.0.0.1', '--port', String(port), '--chain-id', String(chainId), '--quiet'];
   if (opts.blockTime !== undefined) args.push('--block-time', String(opts.blockTime));
   if (opts.hardfork !== undefined) args.push('--hardfork', opts.hardfork);
+  if (opts.genesisTimestamp !== undefined) args.push('--timestamp', String(opts.genesisTimestamp));
   if (opts.noMining) args.push('--no-mining');
   args.push(...(opts.args ?? []));
 

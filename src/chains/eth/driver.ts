@@ -9,11 +9,12 @@ import type { Logger } from '../../log/index.js';
 import { attemptsFromNonce, lockNonce, readNonce, storeNonce } from '../../payments/store.js';
 import { CHAINS } from '../../data/ops/chains.js';
 import type { PaymentJournal } from '../../journal/journal.js';
-import type { Attempt, Broadcast, ChainDriver, DecodedTx, DriverHealth, PayOutput, Signing, SignedTx, Verdict, Watch } from '../driver.js';
-import { ChainIntegrityError, NodeUnavailable } from '../driver.js';
+import type { Attempt, Broadcast, ChainDriver, DecodedTx, DriverHealth, PayOutput, Placement, Signing, SignedTx, Verdict, Watch } from '../driver.js';
+import { ChainIdentityError, ChainIntegrityError, NodeUnavailable } from '../driver.js';
 import { classifySendError, sendErrorText } from './errors.js';
 import { bumpFees, bumpGasPrice, chooseFees, chooseGasPrice, FEE_HISTORY_BLOCKS, FEE_HISTORY_PERCENTILES } from './fees.js';
 import { NonceCache } from './nonce-cache.js';
+import { ChainIdentity } from '../identity.js';
 
 // The Ethereum driver (and any EVM chain: ETC with legacy transactions). Signs locally with the hot
 // wallet's key; the node only ever sees signed bytes. The nonce decides everything: each payment gets
@@ -33,6 +34,8 @@ export interface EvmSettings {
   maxFeePerGas: bigint;
   maxPriorityFeePerGas: bigint;
   gasLimitMax: bigint;
+  /** Added to the estimate for a recipient with code, whose cost may rise before the payment is mined (percent). */
+  gasLimitMarginPercent: number;
   replaceAfterMs: number;
   timeoutMs: number;
 }
@@ -58,6 +61,15 @@ async function ask<T>(what: string, fn: () => Promise<T>): Promise<T> {
 
 const ZERO_FEE = 0n;
 
+/** How far back a head may go, before a verdict says how many confirmations the coin needs (start, health). */
+const HEAD_BACK_DEFAULT = 12;
+
+/** A plain transfer to an account without code: the estimate is exact, nothing can make it cost more. */
+const TRANSFER_GAS = 21_000n;
+
+/** The chain's answer that a block or state is not served (pruned, not yet synced): nothing is concluded from it. */
+const NOT_SERVED = /header not found|missing trie node|unknown block|block not found|state .* not available|historical state/i;
+
 const max = (...xs: bigint[]) => xs.reduce((a, b) => (a > b ? a : b));
 
 export class EvmDriver implements ChainDriver {
@@ -72,6 +84,9 @@ export class EvmDriver implements ChainDriver {
   readonly #db: DataTx;
   readonly #chainKey: string;
   readonly #journal: PaymentJournal;
+  readonly #identity: ChainIdentity;
+  /** The coin's confirmations, as the last verdict was told them: how far back a head may go. */
+  #headBack: number;
 
   constructor(settings: EvmSettings, privateKey: Uint8Array, deps: { db: DataTx; stateDir: string; log: Logger; journal: PaymentJournal }) {
     this.#s = settings;
@@ -84,16 +99,23 @@ export class EvmDriver implements ChainDriver {
     this.#db = deps.db;
     this.#chainKey = `evm:${settings.chainId}`;
     this.#journal = deps.journal;
+    this.#identity = new ChainIdentity(deps.stateDir, settings.tag, { chain: String(settings.chainId), genesis: settings.genesisHash });
+    this.#headBack = settings.confirmations ?? HEAD_BACK_DEFAULT;
   }
 
   validateAddress(address: string): string | null {
     return isAddress(address, { strict: true }) ? null : `not a valid ${this.tag} address (0x + 40 hex digits, EIP-55 checksum if mixed case)`;
   }
 
-  /** The node must be the configured chain; the nonce stores must agree (a database behind the local cache was rolled back). */
+  /**
+   * The node must be the configured chain (chain id, genesis) with the configured fee mode; the nonce
+   * stores must agree (a database behind the local cache was rolled back).
+   */
   async start(): Promise<void> {
     const id = await ask('eth_chainId', () => this.#client.getChainId());
     if (id !== this.#s.chainId) throw new Error(`coin ${this.tag}: the node is chain ${id}, the configuration says ${this.#s.chainId}`);
+    await this.#chainNow(this.#headBack);
+    await this.#checkFeeMode();
     const [db, local, pending] = await Promise.all([
       readNonce(this.#db, this.#chainKey, this.address), this.#cache.read(),
       ask('eth_getTransactionCount', () => this.#client.getTransactionCount({ address: this.address as Hex, blockTag: 'pending' })),
@@ -104,6 +126,19 @@ export class EvmDriver implements ChainDriver {
     this.#log.info({ coin: this.tag, address: this.address, chainId: id, nextNonce: (db ?? 0n).toString(), pendingCount: pending }, 'ethereum driver ready');
   }
 
+  /** EIP-1559 configured on a chain without a base fee (or legacy on one with it) is refused: its transactions would be refused, or overpay. */
+  async #checkFeeMode(): Promise<void> {
+    const latest = await ask('eth_getBlockByNumber', () => this.#client.getBlock({ blockTag: 'latest' }));
+    const baseFee = latest.baseFeePerGas !== null && latest.baseFeePerGas !== undefined;
+    if (this.#s.eip1559 && !baseFee) {
+      throw new Error(`coin ${this.tag}: eip1559 = true, but the node's blocks carry no base fee (a chain without EIP-1559, such as ETC): set eip1559 = false in [coins.${this.tag}]`);
+    }
+    if (!this.#s.eip1559 && baseFee) {
+      throw new Error(`coin ${this.tag}: eip1559 = false, but the node's chain has a base fee (EIP-1559 is active): set eip1559 = true in [coins.${this.tag}]`);
+    }
+  }
+
+  /** Throws ChainIdentityError when the node is not the chain payserv pays on (health's callers treat it as unreachable, and alert). */
   async health(): Promise<DriverHealth> {
     try {
       const [id, syncing, peers] = await Promise.all([
@@ -112,12 +147,33 @@ export class EvmDriver implements ChainDriver {
         this.#client.request({ method: 'net_peerCount' }).then((h) => Number(BigInt(h)), () => 0),
       ]);
       if (id !== this.#s.chainId) return { ok: false, reason: `the node is chain ${id}, not ${this.#s.chainId}` };
+      await this.#chainNow(this.#headBack);
       if (syncing !== false) return { ok: false, reason: 'the node is syncing' };
       if (peers < this.#s.minPeers) return { ok: false, reason: `the node has ${peers} peers, fewer than ${this.#s.minPeers}`, details: { peers } };
       return { ok: true, details: { peers } };
     } catch (e) {
-      return { ok: false, reason: isTransport(e) ? 'node unreachable' : sendErrorText(e).split('\n')[0] ?? 'node error' };
+      if (e instanceof ChainIdentityError) throw e;
+      return { ok: false, reason: isTransport(e) || e instanceof NodeUnavailable ? 'node unreachable' : sendErrorText(e).split('\n')[0] ?? 'node error' };
     }
+  }
+
+  /**
+   * The chain as the node shows it now: chain id, genesis block and head, checked against the
+   * configuration and the host's pin (src/chains/identity.ts). Every verdict asks it: an answer from
+   * another chain, or from far behind the head seen before, is no evidence about our payments.
+   */
+  async #chainNow(back: number): Promise<bigint> {
+    const [id, genesis, head] = await Promise.all([
+      ask('eth_chainId', () => this.#client.getChainId()),
+      ask('eth_getBlockByNumber', () => this.#client.getBlock({ blockNumber: 0n }).catch((e: unknown) => {
+        if ((e as Error).name === 'BlockNotFoundError') return null;
+        throw e;
+      })),
+      ask('eth_blockNumber', () => this.#client.getBlockNumber({ cacheTime: 0 })),
+    ]);
+    if (!genesis?.hash) throw new ChainIdentityError(this.tag, `coin ${this.tag}: the node serves no genesis block: nothing it says is taken as evidence`);
+    await this.#identity.check({ chain: String(id), genesis: genesis.hash, head: Number(head) }, back);
+    return head;
   }
 
   /** A method viem's typed client does not list. */
@@ -156,11 +212,25 @@ export class EvmDriver implements ChainDriver {
       return { kind: 'refused', reason: `the recipient ${to} rejects the payment (eth_estimateGas: ${text.split('\n')[0]?.slice(0, 200)})` };
     }
     if (gas > this.#s.gasLimitMax) return { kind: 'refused', reason: `paying ${to} needs ${gas} gas, more than the configured ${this.#s.gasLimitMax}` };
+    gas = await this.#withMargin(to, gas);
     const maxFee = gas * fees.perGas;
     const balance = await this.spendable();
     if (balance < out.value + maxFee) return this.#short(out.value + maxFee, balance);
     const nonce = await this.#allocateNonce(tx);
     return { kind: 'signed', tx: await this.#signAt({ ...fees.fields, chainId: this.#s.chainId, nonce: Number(nonce), to, value: out.value, gas } as TransactionSerializable, maxFee) };
+  }
+
+  /**
+   * A recipient with code may cost more when the payment is mined than when it was estimated (its state
+   * changed in between): the configured margin on top, within gas_limit_max. A plain account costs
+   * exactly the transfer. Unused gas is not charged.
+   */
+  async #withMargin(to: Hex, estimate: bigint): Promise<bigint> {
+    if (estimate <= TRANSFER_GAS) return estimate;
+    const code = await ask('eth_getCode', () => this.#client.getCode({ address: to }));
+    if (!code || code === '0x') return estimate;
+    const withMargin = estimate + (estimate * BigInt(this.#s.gasLimitMarginPercent) + 99n) / 100n;
+    return withMargin < this.#s.gasLimitMax ? withMargin : this.#s.gasLimitMax;
   }
 
   #short(needed: bigint, spendable: bigint): Signing {
@@ -250,56 +320,131 @@ export class EvmDriver implements ChainDriver {
 
   async verdict(attempts: readonly Attempt[], ctx: { now: Date; confirmations: number }): Promise<Verdict> {
     const needed = this.#s.confirmations ?? ctx.confirmations;
+    this.#headBack = needed;
     const nonces = new Set(attempts.map((a) => this.decode(a.raw).nonce));
     invariant(nonces.size === 1, `the attempts of one payment carry different nonces: ${[...nonces].join(', ')}`);
     const nonce = [...nonces][0] as bigint;
     for (const a of attempts) invariant(await this.#fromUs(a.raw), `transaction ${a.hash} is not signed by the hot wallet ${this.address}`);
-    const head = await ask('eth_blockNumber', () => this.#client.getBlockNumber({ cacheTime: 0 }));
+    const head = await this.#chainNow(needed);
     for (const a of attempts) {
-      const r = await ask('eth_getTransactionReceipt', () => this.#client.getTransactionReceipt({ hash: a.hash as Hex }).catch((e: unknown) => {
-        if ((e as Error).name === 'TransactionReceiptNotFoundError') return null;
-        throw e;
-      }));
+      const r = await this.#receipt(a.hash);
       if (!r) continue;
       const confirmations = Number(head - r.blockNumber + 1n);
       if (confirmations < needed) return { kind: 'mined', hash: a.hash, confirmations, needed };
       const fee = r.gasUsed * r.effectiveGasPrice;
       if (r.status === 'success') return { kind: 'confirmed', hash: a.hash, fee, confirmations, block: { blockNumber: Number(r.blockNumber), blockHash: r.blockHash } };
-      return { kind: 'failed', hash: a.hash, fee, proof: `transaction ${a.hash} reverted in block ${r.blockNumber} (receipt status 0), ${confirmations} confirmations` };
+      await this.#chainNow(needed);
+      return { kind: 'failed', hash: a.hash, fee, proof: `transaction ${a.hash} reverted in block ${r.blockNumber} (${r.blockHash}, receipt status 0), ${confirmations} confirmations, on chain ${this.#s.chainId}` };
     }
-    // None mined: if the nonce is used (deep enough) by a transaction that is none of ours, ours never can be.
+    const known = await Promise.all(attempts.map((a) => this.#transaction(a.hash)));
+    // A null receipt is not "not mined": a node beyond its receipt index, or rebuilding it, says null for mined transactions.
+    const inBlock = known.find((t) => t?.blockNumber !== null && t?.blockNumber !== undefined);
+    if (inBlock) return this.#unknown(`transaction ${inBlock.hash} is in block ${BigInt(inBlock.blockNumber as string)} but the node serves no receipt for it: the outcome is unknown`);
     const depth = head - BigInt(Math.max(needed, 1)) + 1n;
-    const used = BigInt(await ask('eth_getTransactionCount', () => this.#client.getTransactionCount({ address: this.address as Hex, blockNumber: depth < 0n ? 0n : depth })));
-    if (used > nonce) {
-      return { kind: 'failed', hash: null, fee: 0n,
-        proof: `nonce ${nonce} of ${this.address} was used by another transaction by block ${depth}, and none of ${attempts.map((a) => a.hash).join(', ')} has a receipt` };
-    }
-    const known = await Promise.all(attempts.map((a) => ask('eth_getTransactionByHash', () => this.#client.request({ method: 'eth_getTransactionByHash', params: [a.hash as Hex] }))));
+    if (depth >= 0n && (await this.#nonceAt(depth)) > nonce) return this.#consumedBy(nonce, depth, attempts, needed);
     const rebroadcast = attempts.filter((_, i) => !known[i]).map((a) => a.hash);
     const latest = attempts[attempts.length - 1];
     const stale = !!latest && ctx.now.getTime() - latest.createdAt.getTime() >= this.#s.replaceAfterMs;
     return { kind: 'pending', reason: `not mined yet (nonce ${nonce}${rebroadcast.length ? `; ${rebroadcast.length} attempt(s) unknown to the node, rebroadcast` : ''})`, rebroadcast, stale };
   }
 
-  async watch(): Promise<Watch> {
-    return { kind: 'unknown', reason: 'not watched yet' };
+  /** Pending with nothing to do: the chain has not said, and nothing is concluded, rebroadcast or replaced. */
+  #unknown(reason: string): Verdict {
+    return { kind: 'pending', reason, rebroadcast: [], stale: false };
   }
 
+  async #receipt(hash: string) {
+    return ask('eth_getTransactionReceipt', () => this.#client.getTransactionReceipt({ hash: hash as Hex }).catch((e: unknown) => {
+      if ((e as Error).name === 'TransactionReceiptNotFoundError') return null;
+      throw e;
+    }));
+  }
+
+  async #transaction(hash: string): Promise<{ hash: string; blockNumber?: string | null } | null> {
+    const t = await ask('eth_getTransactionByHash', () => this.#client.request({ method: 'eth_getTransactionByHash', params: [hash as Hex] }));
+    return (t as { hash: string; blockNumber?: string | null } | null) ?? null;
+  }
+
+  /** The hot wallet's transaction count after block `n`: how many of its nonces that block's state has used. */
+  async #nonceAt(n: bigint): Promise<bigint> {
+    return BigInt(await ask('eth_getTransactionCount', () => this.#client.getTransactionCount({ address: this.address as Hex, blockNumber: n })));
+  }
+
+  /**
+   * Our nonce is used by block `depth` and no attempt has a receipt: the proof of failure is the
+   * transaction that used it, found in its block (a binary search of the hot wallet's count over the
+   * blocks) and shown to be none of ours. Ours found there is mined with its receipt missing: unknown.
+   * A state the node does not serve (pruned history) proves nothing: unknown.
+   */
+  async #consumedBy(nonce: bigint, depth: bigint, attempts: readonly Attempt[], needed: number): Promise<Verdict> {
+    let lo = -1n;
+    let hi = depth;
+    try {
+      while (hi - lo > 1n) {
+        const mid = (lo + hi) / 2n;
+        if ((await this.#nonceAt(mid)) > nonce) hi = mid;
+        else lo = mid;
+      }
+    } catch (e) {
+      if (e instanceof NodeUnavailable || !NOT_SERVED.test(sendErrorText(e))) throw e;
+      return this.#unknown(`nonce ${nonce} of ${this.address} is used by block ${depth}, and the node does not serve the older state that would show by which transaction: the outcome is unknown`);
+    }
+    const block = await ask('eth_getBlockByNumber', () => this.#client.getBlock({ blockNumber: hi, includeTransactions: true }));
+    const used = block.transactions.find((t) => t.from.toLowerCase() === this.address.toLowerCase() && BigInt(t.nonce) === nonce);
+    if (!used) return this.#unknown(`nonce ${nonce} of ${this.address} is used by block ${hi}, which holds no transaction of it with that nonce: the node contradicts itself, the outcome is unknown`);
+    const ours = attempts.find((a) => a.hash.toLowerCase() === used.hash.toLowerCase());
+    if (ours) return this.#unknown(`transaction ${ours.hash} is in block ${hi} but the node serves no receipt for it: the outcome is unknown`);
+    // The proof and the chain's identity in one verdict: the identity is asked again after the proof was read.
+    await this.#chainNow(needed);
+    return { kind: 'failed', hash: null, fee: 0n,
+      proof: `nonce ${nonce} of ${this.address} was used by transaction ${used.hash} in block ${hi} (${block.hash}) on chain ${this.#s.chainId}, which is none of ${attempts.map((a) => a.hash).join(', ')}` };
+  }
+
+  async watch(hash: string, seen: Placement | null, ctx: { finality: number }): Promise<Watch> {
+    const head = await this.#chainNow(this.#headBack);
+    const r = await this.#receipt(hash);
+    if (r) {
+      const block = { blockNumber: Number(r.blockNumber), blockHash: r.blockHash };
+      const confirmations = Number(head - r.blockNumber + 1n);
+      return { kind: confirmations >= ctx.finality ? 'final' : 'settling', confirmations, block };
+    }
+    if (!seen) return { kind: 'unknown', reason: `the node has no receipt of ${hash}, and no block was recorded for it` };
+    const t = await this.#transaction(hash);
+    if (t?.blockNumber) return { kind: 'unknown', reason: `${hash} is in block ${BigInt(t.blockNumber)} but the node serves no receipt for it` };
+    if (BigInt(seen.blockNumber) > head) return { kind: 'unknown', reason: `the node's head ${head} is below block ${seen.blockNumber}, where ${hash} was mined` };
+    const now = await ask('eth_getBlockByNumber', () => this.#client.getBlock({ blockNumber: BigInt(seen.blockNumber) }).catch((e: unknown) => {
+      if ((e as Error).name === 'BlockNotFoundError') return null;
+      throw e;
+    }));
+    if (!now?.hash) return { kind: 'unknown', reason: `the node does not serve block ${seen.blockNumber}, where ${hash} was mined` };
+    if (now.hash.toLowerCase() === seen.blockHash.toLowerCase()) return { kind: 'unknown', reason: `block ${seen.blockNumber} still holds ${hash}, but the node serves no receipt for it` };
+    await this.#chainNow(this.#headBack);
+    return { kind: 'gone', proof: `transaction ${hash} was mined in block ${seen.blockNumber} (${seen.blockHash}); on chain ${this.#s.chainId} that block is now ${now.hash}, and the node has the transaction in no block (${t ? 'back in its mempool' : 'unknown to it'})` };
+  }
+
+  /**
+   * A replacement for a stale attempt, signed in the configured fee mode (a type-2 transaction a legacy
+   * chain refused is replaced by a legacy one): every fee field above the old one by geth's replacement
+   * floor. A replacement the cap does not allow waits, and says so (atCap: the payment is stuck until fees fall).
+   */
   async replace(_tx: DataTx, latest: Attempt): Promise<Signing | null> {
     invariant(await this.#fromUs(latest.raw), `transaction ${latest.hash} is not signed by the hot wallet ${this.address}`);
     const t = parseTransaction(latest.raw as Hex);
     const base = { chainId: this.#s.chainId, nonce: t.nonce, to: t.to, value: t.value, gas: t.gas } as const;
     invariant(t.gas !== undefined, `transaction ${latest.hash} has no gas limit`);
-    if (t.type === 'legacy') {
+    // What the old transaction bid, as geth compares it: a legacy gas price is both its fee cap and its tip.
+    const prev = t.type === 'eip1559'
+      ? { maxFeePerGas: t.maxFeePerGas ?? 0n, maxPriorityFeePerGas: t.maxPriorityFeePerGas ?? 0n }
+      : { maxFeePerGas: t.gasPrice ?? 0n, maxPriorityFeePerGas: t.gasPrice ?? 0n };
+    if (!this.#s.eip1559) {
       const now = await ask('eth_gasPrice', () => this.#client.getGasPrice());
-      const c = bumpGasPrice(t.gasPrice ?? 0n, { gasPrice: this.#s.maxFeePerGas }, now);
-      if (c.kind === 'wait') return c;
+      const c = bumpGasPrice(prev.maxFeePerGas, { gasPrice: this.#s.maxFeePerGas }, now);
+      if (c.kind === 'wait') return { ...c, atCap: true };
       return { kind: 'signed', tx: await this.#signAt({ ...base, type: 'legacy', gasPrice: c.gasPrice } as TransactionSerializable, t.gas * c.gasPrice) };
     }
     const h = await ask('eth_feeHistory', () => this.#client.getFeeHistory({ blockCount: FEE_HISTORY_BLOCKS, rewardPercentiles: [...FEE_HISTORY_PERCENTILES], blockTag: 'latest' }));
-    const c = bumpFees({ maxFeePerGas: t.maxFeePerGas ?? 0n, maxPriorityFeePerGas: t.maxPriorityFeePerGas ?? 0n },
-      { maxFeePerGas: this.#s.maxFeePerGas, priorityFeePerGas: this.#s.maxPriorityFeePerGas }, { baseFeePerGas: h.baseFeePerGas, reward: h.reward ?? [] });
-    if (c.kind === 'wait') return c;
+    const c = bumpFees(prev, { maxFeePerGas: this.#s.maxFeePerGas, priorityFeePerGas: this.#s.maxPriorityFeePerGas }, { baseFeePerGas: h.baseFeePerGas, reward: h.reward ?? [] });
+    if (c.kind === 'wait') return { ...c, atCap: true };
     const signed = await this.#signAt({ ...base, type: 'eip1559', maxFeePerGas: c.maxFeePerGas, maxPriorityFeePerGas: c.maxPriorityFeePerGas } as TransactionSerializable, t.gas * c.maxFeePerGas);
     return { kind: 'signed', tx: signed };
   }

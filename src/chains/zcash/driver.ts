@@ -2,17 +2,19 @@ import { secp256k1 } from '@noble/curves/secp256k1';
 import type { DataTx } from '../../data/data.js';
 import { CHAINS } from '../../data/ops/chains.js';
 import type { Logger } from '../../log/index.js';
+import { invariant } from '../../ledger/invariant.js';
 import type { Coin } from '../../ledger/records.js';
 import { outpointKey, releaseInputs, reservedOutpoints, reserveInputs } from '../../payments/store.js';
 import { validateAddress, zcashAddressScript, zcashP2pkhAddress, zcashScriptAddress } from '../address.js';
-import type { Attempt, Broadcast, ChainDriver, DecodedTx, DriverHealth, PayOutput, Signing, Verdict, Watch } from '../driver.js';
-import { ChainIntegrityError, NodeUnavailable } from '../driver.js';
+import type { Attempt, Broadcast, ChainDriver, DecodedTx, DriverHealth, PayOutput, Placement, Signing, Verdict, Watch } from '../driver.js';
+import { ChainIdentityError, ChainIntegrityError, NodeUnavailable } from '../driver.js';
+import { ChainIdentity } from '../identity.js';
 import type { PaymentJournal } from '../../journal/journal.js';
 import { branchFromRpcHex, UnknownBranchError } from './branch.js';
 import { buildTransparentTx, DUST_THRESHOLD_ZAT, type BuildInput } from './build.js';
 import { fromHex, hashToDisplayHex } from './bytes.js';
 import { estimateTransparentFeeZat } from './fee.js';
-import { ZcashRpc, ZcashRpcError, ZcashRpcUnavailable, type AddressUtxo } from './rpc.js';
+import { ZcashRpc, ZcashRpcBadReply, ZcashRpcError, ZcashRpcUnavailable, type AddressUtxo, type BlockchainInfo, type RawTransaction } from './rpc.js';
 import { p2pkhScript, pubkeyHash } from './script.js';
 import { signTransparentTx } from './sign.js';
 import { parseTx } from './tx.js';
@@ -22,6 +24,14 @@ import { txidOf } from './txid.js';
 // signed for the original, has reached end of life), for the consensus branch the node says comes next,
 // refused for a branch id not in the known table. Inputs come from the node's view of the hot wallet's
 // unspent outputs and are reserved in the database until mined or provably never will be (expired).
+//
+// zebrad first, zcashd second (rpc.ts): peers from getpeerinfo, syncing from estimatedheight (both) or
+// zcashd's initial_block_download_complete and headers. Every verdict, watch and health check reads
+// the node's identity first (network, genesis block, head not gone back: src/chains/identity.ts), and
+// a `failed` or `gone` re-reads it before it is returned: a node switched to another network or
+// restarted on a fresh chain is unreachable, never evidence. Coinbase outputs in the hot wallet are
+// never spent (operator rule: the hot wallet never receives coinbase; the node's address index has no
+// coinbase flag, so each funding transaction is read once and remembered).
 
 export interface ZcashSettings {
   tag: string;
@@ -50,6 +60,43 @@ async function ask<T>(fn: () => Promise<T>): Promise<T> {
 
 const NODE_CHAIN: Record<Coin['network'], readonly string[]> = { mainnet: ['main'], testnet: ['test', 'regtest'] };
 
+/** The configured network a node's getblockchaininfo.chain belongs to (its own name when none). */
+function networkOf(chain: string): string {
+  for (const [network, names] of Object.entries(NODE_CHAIN)) if (names.includes(chain)) return network;
+  return chain;
+}
+
+/**
+ * A node whose estimated network height is further ahead of its tip than this is syncing. zebrad's
+ * estimate comes from the tip's time at 75 s a block (zebra-rpc getblockchaininfo): a quiet half hour
+ * on a synced node stays below it, a node catching up does not.
+ */
+export const SYNC_LAG_BLOCKS_MAX = 24;
+/** Without an estimated height: verification progress below this is syncing. */
+export const SYNC_PROGRESS_MIN = 0.9999;
+/** zcashd: headers this far ahead of blocks is still downloading blocks. */
+const HEADERS_AHEAD_MAX = 2;
+/** Funding transactions remembered as coinbase or not: past this the memory starts again (bounded). */
+const COINBASE_CACHE_MAX = 100_000;
+
+/** Why the node is syncing (null when it is not), from what zebrad or zcashd says in getblockchaininfo. */
+export function syncing(info: BlockchainInfo): string | null {
+  if (info.initial_block_download_complete === false) return 'the node is in its initial block download';
+  if (info.headers !== undefined && info.headers > info.blocks + HEADERS_AHEAD_MAX) return `the node is syncing: headers at ${info.headers}, blocks at ${info.blocks}`;
+  // A regtest chain has no schedule: its estimate says nothing (zebrad reports progress 1 there).
+  if (info.chain === 'regtest') return null;
+  if (info.estimatedheight !== undefined) {
+    return info.estimatedheight > info.blocks + SYNC_LAG_BLOCKS_MAX ? `the node is syncing: at ${info.blocks}, the network is estimated at ${info.estimatedheight}` : null;
+  }
+  if (info.verificationprogress !== undefined && info.verificationprogress < SYNC_PROGRESS_MIN) return `the node is syncing: verification progress ${info.verificationprogress}`;
+  return null;
+}
+
+/** Mined on the node's best chain (zebrad: in_active_chain; zcashd: a height and confirmations). */
+function inBestChain(t: RawTransaction): boolean {
+  return t.in_active_chain !== false && (t.confirmations ?? 0) > 0 && (t.height ?? 0) >= 0;
+}
+
 export class ZcashDriver implements ChainDriver {
   readonly tag: string;
   readonly address: string;
@@ -61,9 +108,12 @@ export class ZcashDriver implements ChainDriver {
   readonly #db: DataTx;
   readonly #log: Logger;
   readonly #journal: PaymentJournal;
+  readonly #identity: ChainIdentity;
+  /** Funding txid -> whether it is a coinbase transaction (a transaction's inputs never change). */
+  readonly #coinbase = new Map<string, boolean>();
   #coinId: number | null = null;
 
-  constructor(settings: ZcashSettings, privateKey: Uint8Array, deps: { db: DataTx; log: Logger; journal: PaymentJournal }) {
+  constructor(settings: ZcashSettings, privateKey: Uint8Array, deps: { db: DataTx; log: Logger; journal: PaymentJournal; stateDir: string }) {
     this.#s = settings;
     this.tag = settings.tag;
     this.maxOutputs = settings.batchMax;
@@ -75,6 +125,31 @@ export class ZcashDriver implements ChainDriver {
     this.#db = deps.db;
     this.#log = deps.log;
     this.#journal = deps.journal;
+    this.#identity = new ChainIdentity(deps.stateDir, settings.tag, { chain: settings.network, genesis: settings.genesisHash });
+  }
+
+  /**
+   * The node's identity checked (network, genesis, head no more than `back` blocks below the highest
+   * seen): throws ChainIdentityError (unreachable) otherwise. Returns what getblockchaininfo said.
+   */
+  async #checkIdentity(back: number): Promise<BlockchainInfo> {
+    let info: BlockchainInfo;
+    let genesis: string;
+    try {
+      [info, genesis] = await Promise.all([this.#rpc.getBlockchainInfo(), this.#rpc.getBlockHash(0)]);
+    } catch (e) {
+      if (e instanceof ZcashRpcUnavailable) throw new NodeUnavailable(e.message);
+      // A node that cannot name its genesis block cannot show which chain it is on.
+      if (e instanceof ZcashRpcError || e instanceof ZcashRpcBadReply) throw new ChainIdentityError(this.tag, `coin ${this.tag}: cannot read the node's identity (${e.message})`);
+      throw e;
+    }
+    await this.#identity.check({ chain: networkOf(info.chain), genesis, head: info.blocks }, back);
+    return info;
+  }
+
+  /** The confirmations a payment needs (at least 1). */
+  #needed(confirmations: number): number {
+    return Math.max(this.#s.confirmations ?? confirmations, 1);
   }
 
   validateAddress(address: string): string | null {
@@ -89,8 +164,10 @@ export class ZcashDriver implements ChainDriver {
   }
 
   async start(): Promise<void> {
-    const info = await ask(() => this.#rpc.getBlockchainInfo());
-    if (!NODE_CHAIN[this.#s.network].includes(info.chain)) throw new Error(`coin ${this.tag}: the node is on chain "${info.chain}", the configuration says ${this.#s.network}`);
+    const seen = await ask(() => this.#rpc.getBlockchainInfo());
+    // Another network is a configuration mistake: it stops the start (a foreign genesis or a head gone back waits, unreachable).
+    if (!NODE_CHAIN[this.#s.network].includes(seen.chain)) throw new Error(`coin ${this.tag}: the node is on chain "${seen.chain}", the configuration says ${this.#s.network}`);
+    const info = await this.#checkIdentity(this.#needed(0));
     const branch = branchFromRpcHex(info.consensus.nextblock);
     await this.#coin(this.#db);
     this.#log.info({ coin: this.tag, address: this.address, height: info.blocks, branch: branch.name, txVersion: this.#s.txVersion }, 'zcash driver ready');
@@ -98,14 +175,14 @@ export class ZcashDriver implements ChainDriver {
 
   async health(): Promise<DriverHealth> {
     try {
-      const [info, peers] = await Promise.all([this.#rpc.getBlockchainInfo(), this.#rpc.getConnectionCount()]);
-      if (!NODE_CHAIN[this.#s.network].includes(info.chain)) return { ok: false, reason: `the node is on chain "${info.chain}"` };
-      if (info.initial_block_download_complete === false || (info.headers !== undefined && info.headers > info.blocks + 2)) return { ok: false, reason: 'the node is syncing' };
+      const [info, peers] = await Promise.all([this.#checkIdentity(this.#needed(0)), this.#rpc.getPeerCount()]);
+      const sync = syncing(info);
+      if (sync) return { ok: false, reason: sync, details: { height: info.blocks, ...(info.estimatedheight === undefined ? {} : { estimatedHeight: info.estimatedheight }) } };
       branchFromRpcHex(info.consensus.nextblock);
       if (peers < this.#s.minPeers) return { ok: false, reason: `the node has ${peers} peers, fewer than ${this.#s.minPeers}`, details: { peers } };
       return { ok: true, details: { peers, height: info.blocks } };
     } catch (e) {
-      return { ok: false, reason: e instanceof ZcashRpcUnavailable ? 'node unreachable' : (e as Error).message };
+      return { ok: false, reason: e instanceof ZcashRpcUnavailable || (e instanceof NodeUnavailable && !(e instanceof ChainIdentityError)) ? 'node unreachable' : (e as Error).message };
     }
   }
 
@@ -129,10 +206,34 @@ export class ZcashDriver implements ChainDriver {
         }
       }
     }
-    return utxos.filter((u) => {
+    const unheld = utxos.filter((u) => {
       const key = outpointKey({ txid: u.txid, vout: u.outputIndex });
       return !reserved.has(key) && !inFlight.has(key);
     });
+    const free: AddressUtxo[] = [];
+    for (const u of unheld) if (!(await this.#isCoinbase(u))) free.push(u);
+    return free;
+  }
+
+  /**
+   * Whether an unspent output was made by a coinbase transaction: the network refuses a transparent
+   * spend of one (it must mature and go to a shielded pool), so it is never chosen. The address index
+   * has no coinbase flag: the funding transaction's first input says, read once per txid.
+   */
+  async #isCoinbase(u: AddressUtxo): Promise<boolean> {
+    const cached = this.#coinbase.get(u.txid);
+    if (cached !== undefined) return cached;
+    const t = await ask(() => this.#rpc.getRawTransaction(u.txid));
+    if (!t) throw new NodeUnavailable(`the node lists output ${u.txid}:${u.outputIndex} of the hot wallet but does not know its transaction: cannot tell whether it is coinbase`);
+    if (!t.vin) throw new ZcashRpcBadReply('getrawtransaction', `getrawtransaction ${u.txid}: no vin: cannot tell whether it is coinbase`);
+    const coinbase = t.vin[0]?.coinbase !== undefined;
+    if (this.#coinbase.size >= COINBASE_CACHE_MAX) this.#coinbase.clear();
+    this.#coinbase.set(u.txid, coinbase);
+    if (coinbase) {
+      this.#log.warn({ coin: this.tag, txid: u.txid, vout: u.outputIndex, value: u.satoshis.toString() },
+        'the hot wallet holds a coinbase output: never spent by payserv (operator rule: the hot wallet never receives coinbase)');
+    }
+    return coinbase;
   }
 
   /** Whether payserv stored a transaction `hash` that spends `outpoint` (one signed, committed, and perhaps not yet journaled when payserv died). */
@@ -166,26 +267,34 @@ export class ZcashDriver implements ChainDriver {
     const free = (await this.#free(tx, true)).sort((a, b) => (a.satoshis === b.satoshis ? 0 : a.satoshis > b.satoshis ? -1 : 1));
     const chosen: AddressUtxo[] = [];
     let have = 0n;
-    const feeWith = (n: number) => estimateTransparentFeeZat(n, [...outs.map((o) => o.scriptPubKey), this.#script]);
+    // The fee of the outputs actually built: with the change output, or without it when it is dropped.
+    const feeWithChange = (n: number) => estimateTransparentFeeZat(n, [...outs.map((o) => o.scriptPubKey), this.#script]);
+    const feeNoChange = (n: number) => estimateTransparentFeeZat(n, outs.map((o) => o.scriptPubKey));
+    // Enough once the outputs and the fee without change are covered: what is left is change, or dust given to the fee.
     for (const u of free) {
-      if (have >= total + feeWith(Math.max(chosen.length, 1))) break;
+      if (chosen.length > 0 && have >= total + feeNoChange(chosen.length)) break;
       chosen.push(u);
       have += u.satoshis;
     }
-    const fee = feeWith(Math.max(chosen.length, 1));
-    if (have < total + fee) {
+    const n = Math.max(chosen.length, 1);
+    if (have < total + feeNoChange(n)) {
       const all = free.reduce((a, u) => a + u.satoshis, 0n);
-      return { kind: 'short', reason: `hot wallet short: ${all} zatoshi spendable, the payment and its fee need ${total + fee}`, spendable: all, needed: total + feeWith(free.length || 1) };
+      return { kind: 'short', reason: `hot wallet short: ${all} zatoshi spendable, the payment and its fee need ${total + feeNoChange(n)}`, spendable: all, needed: total + feeNoChange(free.length || 1) };
     }
+    const change = have - total - feeWithChange(n);
+    // Change below dust would not be relayed: it is dropped, and the transaction pays what is left as its fee
+    // (at least the fee of the outputs it has, which is what a node asks of it).
+    const withChange = change >= DUST_THRESHOLD_ZAT;
+    const fee = withChange ? feeWithChange(n) : have - total;
     if (fee > this.#s.feeMax) return { kind: 'wait', reason: `the fee ${fee} zatoshi is above the configured maximum ${this.#s.feeMax}` };
-    const change = have - total - fee;
     const inputs: BuildInput[] = chosen.map((u) => ({ txid: u.txid, vout: u.outputIndex, value: u.satoshis, scriptPubKey: fromHex(u.script, 'utxo script') }));
     const unsigned = buildTransparentTx({
       version: this.#s.txVersion, branchId, inputs, expiryHeight: info.blocks + this.#s.expiryDelta,
-      // Change below dust would not be relayed: it goes to the fee.
-      outputs: change >= DUST_THRESHOLD_ZAT ? [...outs, { scriptPubKey: this.#script, value: change }] : outs,
+      outputs: withChange ? [...outs, { scriptPubKey: this.#script, value: change }] : outs,
     });
     const signed = signTransparentTx(unsigned, unsigned.prevouts, inputs.map(() => this.#key));
+    // The recorded maxFee is what the transaction really pays: inputs less outputs, as signed.
+    invariant(signed.feeZat === fee, `signed ${signed.txid} pays ${signed.feeZat} zatoshi in fees, the selection computed ${fee}`);
     const spent = chosen.map((u) => ({ txid: u.txid, vout: u.outputIndex, value: u.satoshis }));
     await reserveInputs(tx, await this.#coin(tx), signed.txid, spent);
     return { kind: 'signed', tx: { hash: signed.txid, raw: signed.rawHex, maxFee: signed.feeZat, nonce: null, inputs: spent } };
@@ -200,8 +309,14 @@ export class ZcashDriver implements ChainDriver {
   }
 
   async broadcast(raw: string): Promise<Broadcast> {
+    const ours = txidOf(parseTx(fromHex(raw, 'stored transaction')));
     try {
       const r = await ask(() => this.#rpc.sendRawTransaction(raw));
+      // A node that names another transaction for our bytes is not the chain payserv reasons about:
+      // every later verdict would ask it about the wrong txid. A fail-stop, never a retry.
+      if (r.kind === 'accepted' && r.txid !== ours) {
+        throw new ChainIntegrityError('payserv_chain_txs', `coin ${this.tag}: the node accepted transaction ${ours} and answered with txid ${r.txid}`);
+      }
       return { ok: true, known: r.kind === 'already-known' };
     } catch (e) {
       if (e instanceof ZcashRpcError) return { ok: false, reason: `${e.code}: ${e.nodeMessage}` };
@@ -220,23 +335,41 @@ export class ZcashDriver implements ChainDriver {
   }
 
   async verdict(attempts: readonly Attempt[], ctx: { now: Date; confirmations: number }): Promise<Verdict> {
-    const needed = Math.max(this.#s.confirmations ?? ctx.confirmations, 1);
+    const needed = this.#needed(ctx.confirmations);
+    await this.#checkIdentity(needed);
     for (const a of attempts) {
       const known = await ask(() => this.#rpc.getRawTransaction(a.hash));
       if (!known) continue;
+      if (!inBestChain(known)) {
+        const where = known.blockhash ? `in block ${known.blockhash}, off the node's best chain` : "in the node's mempool";
+        return { kind: 'pending', reason: `${where} (${a.hash})`, rebroadcast: [], stale: false };
+      }
       const confirmations = known.confirmations ?? 0;
-      if (confirmations === 0) return { kind: 'pending', reason: `in the node's mempool (${a.hash})`, rebroadcast: [], stale: false };
       if (confirmations < needed) return { kind: 'mined', hash: a.hash, confirmations, needed };
-      return { kind: 'confirmed', hash: a.hash, fee: await this.#feeOf(a.hash), confirmations, block: { blockNumber: known.height ?? 0, blockHash: known.blockhash ?? '' } };
+      return { kind: 'confirmed', hash: a.hash, fee: await this.#feeOf(a.hash), confirmations, block: await this.#placement(known) };
     }
-    // Known to no block and no mempool: once the chain is past its expiry height (deep enough), it never can be mined.
-    const tip = await ask(() => this.#rpc.getBlockCount());
+    // Known to no block and no mempool: once the chain is past its expiry height (deep enough), it never can be
+    // mined. The tip is read with the identity checked again: a node that changed chains meanwhile proves nothing.
+    const tip = (await this.#checkIdentity(needed)).blocks;
     const heights = attempts.map((a) => parseTx(fromHex(a.raw, 'stored transaction')).expiryHeight);
     if (heights.every((h) => tip - h + 1 >= needed)) {
       return { kind: 'failed', hash: attempts[attempts.length - 1]?.hash ?? null, fee: 0n,
-        proof: `transaction ${attempts.map((a) => a.hash).join(', ')} expired at height ${Math.max(...heights)}; the chain is at ${tip} and the node has it in no block and not in its mempool` };
+        proof: `transaction ${attempts.map((a) => a.hash).join(', ')} expired at height ${Math.max(...heights)}; the chain is at ${tip} and the node has it in no block and not in its mempool (chain identity checked)` };
     }
     return { kind: 'pending', reason: 'not in the node: rebroadcast', rebroadcast: attempts.map((a) => a.hash), stale: false };
+  }
+
+  /** Where a transaction of the best chain was mined, from the node (its block hash read by height if the reply lacks it). */
+  async #placement(t: RawTransaction): Promise<Placement> {
+    let height = t.height;
+    if (height === undefined || height < 0) {
+      // Only the confirmations: the block is the tip's, that many back.
+      const tip = await ask(() => this.#rpc.getBlockCount());
+      height = tip - (t.confirmations ?? 1) + 1;
+    }
+    const h = height;
+    const blockHash = t.blockhash !== undefined && t.height !== undefined && t.height >= 0 ? t.blockhash : await ask(() => this.#rpc.getBlockHash(h));
+    return { blockNumber: height, blockHash };
   }
 
   /** What a mined payment cost: its reserved inputs less its outputs. */
@@ -248,8 +381,32 @@ export class ZcashDriver implements ChainDriver {
     return BigInt(r.v) - out;
   }
 
-  async watch(): Promise<Watch> {
-    return { kind: 'unknown', reason: 'not watched yet' };
+  async watch(hash: string, seen: Placement | null, ctx: { finality: number }): Promise<Watch> {
+    const depth = Math.max(ctx.finality, 1);
+    await this.#checkIdentity(depth);
+    const placed = async (t: RawTransaction): Promise<Watch> => {
+      const block = await this.#placement(t);
+      const confirmations = t.confirmations ?? 0;
+      return confirmations >= depth ? { kind: 'final', confirmations, block } : { kind: 'settling', confirmations, block };
+    };
+    const known = await ask(() => this.#rpc.getRawTransaction(hash));
+    if (known && inBestChain(known)) return placed(known);
+    // Not on the best chain now. Gone only with proof: the block it was in is no longer the block at that height.
+    const where = known ? (known.blockhash ? `in block ${known.blockhash}, off the best chain` : 'in the mempool') : 'unknown to the node';
+    if (!seen) return { kind: 'unknown', reason: `${hash} is ${where}, and where it was mined is not known: nothing concluded` };
+    const info = await this.#checkIdentity(depth);
+    if (seen.blockNumber > info.blocks) return { kind: 'unknown', reason: `the node's head ${info.blocks} is below block ${seen.blockNumber}, where ${hash} was mined: nothing concluded` };
+    const now = await ask(() => this.#rpc.getBlockHash(seen.blockNumber));
+    if (now.toLowerCase() === seen.blockHash.toLowerCase().replace(/^0x/, '')) {
+      return { kind: 'unknown', reason: `block ${seen.blockHash} at ${seen.blockNumber} is still on the chain, yet the node has ${hash} ${where}: nothing concluded` };
+    }
+    // Mined again elsewhere between the two reads?
+    const again = await ask(() => this.#rpc.getRawTransaction(hash));
+    if (again && inBestChain(again)) return placed(again);
+    return {
+      kind: 'gone',
+      proof: `block ${seen.blockHash} at height ${seen.blockNumber}, which held ${hash}, is no longer on the chain (that height is now ${now}, head ${info.blocks}), and the transaction is in no block of the best chain (${again ? (again.blockhash ? 'off the best chain' : 'back in the mempool') : 'unknown to the node'}); chain identity checked`,
+    };
   }
 
   async replace(): Promise<Signing | null> {

@@ -1,5 +1,8 @@
 // A client for the few node RPCs payserv's Zcash driver uses, spoken zcashd-style (JSON-RPC 1.0 over
-// HTTP, basic auth); zebrad answers the same methods with the same shapes.
+// HTTP, basic auth). zebrad first, zcashd second: only methods both serve are called (zebrad has no
+// getconnectioncount: peers come from getpeerinfo), and each reply's schema admits both shapes (zebrad's
+// getblockchaininfo has estimatedheight and no initial_block_download_complete; its verbose
+// getrawtransaction says in_active_chain and leaves height and confirmations out off the best chain).
 //
 // The node is outside the trust boundary: every reply is checked against a schema, and a reply that
 // does not fit is a ZcashRpcBadReply naming the method and the field, never a crash further on.
@@ -67,6 +70,8 @@ export const ZCASH_RPC_CODE = {
   TRANSACTION_ALREADY_IN_CHAIN: -27,
   /** The node is starting (loading blocks, verifying): nothing was run. */
   IN_WARMUP: -28,
+  /** JSON-RPC's "Method not found" (zebrad: HTTP 200; zcashd: HTTP 404): the node does not serve it. */
+  METHOD_NOT_FOUND: -32601,
 } as const;
 
 /** ZEC's MAX_MONEY in zatoshi: no amount a node reports can be larger (and it is below 2^53). */
@@ -100,6 +105,9 @@ const blockchainInfo = z.object({
   headers: height.optional(),
   bestblockhash: z.string().regex(HEX64, 'a block hash is 64 lowercase hex digits'),
   verificationprogress: z.number().min(0).max(1.000001).optional(),
+  // zebrad and zcashd: the height the network is estimated to be at (from the tip's time).
+  estimatedheight: height.optional(),
+  // zcashd only.
   initial_block_download_complete: z.boolean().optional(),
   consensus: z.object({
     chaintip: z.string().regex(BRANCH_HEX, 'a branch id is 8 lowercase hex digits'),
@@ -120,16 +128,26 @@ const addressUtxo = z.object({
 
 export type AddressUtxo = z.output<typeof addressUtxo>;
 
+/** Most peers a reply may list: more is not a node payserv talks to. */
+export const PEERS_MAX = 100_000;
+
 /** Most UTXOs one getaddressutxos reply may list: more is a wallet to consolidate, not to page through here. */
 export const ADDRESS_UTXOS_MAX = 10_000;
+
+/** Most inputs listed in one verbose transaction: a standard transaction is at most 100 kB (about 2,400 inputs). */
+export const TX_INPUTS_MAX = 10_000;
 
 const rawTransaction = z.object({
   hex: z.string().regex(HEX, 'hex is not hex').min(2),
   txid,
-  // zcashd reports height -1 and 0 confirmations for a transaction in a block off the main chain.
+  // zcashd reports height -1 and 0 confirmations for a transaction in a block off the main chain;
+  // zebrad leaves both out there (and in its mempool) and says in_active_chain: false.
   height: z.number().int().min(-1).max(0x7fffffff).optional(),
   confirmations: z.number().int().min(0).max(0x7fffffff).optional(),
   blockhash: z.string().regex(HEX64, 'a block hash is 64 lowercase hex digits').optional(),
+  in_active_chain: z.boolean().optional(),
+  // A coinbase transaction's one input is {"coinbase": hex, "sequence"} (zcashd and zebrad alike).
+  vin: z.array(z.object({ coinbase: z.string().regex(HEX, 'coinbase is hex').max(400).optional() })).max(TX_INPUTS_MAX).optional(),
 });
 
 export type RawTransaction = z.output<typeof rawTransaction>;
@@ -143,9 +161,23 @@ export type SendRawResult =
   | { kind: 'accepted'; txid: string }
   | { kind: 'already-known'; where: 'mempool' | 'chain'; code: number; message: string };
 
+/**
+ * zebrad's words for "I already have it", exactly (zebrad/src/components/mempool/error.rs and
+ * downloads.rs; sendrawtransaction, zebra-rpc/src/methods.rs, answers a refusal by the mempool queue
+ * with code -1 and one by verification with -25, "failed to validate tx: <id>, error: <reason>").
+ */
+export const ZEBRAD_ALREADY = {
+  /** MempoolError::InMempool (-1). */
+  inMempool: 'transaction already exists in mempool',
+  /** MempoolError::AlreadyQueued (-1): a peer or the crawler is fetching these very bytes. */
+  queued: 'transaction dropped because it is already queued for download',
+  /** TransactionDownloadVerifyError::InState (-25): mined in the best chain. */
+  inState: 'transaction is already in state',
+} as const;
+
 /** How nodes word "I already have this transaction" (zcashd, zebrad and Bitcoin-lineage forks). */
-const ALREADY_IN_MEMPOOL = /txn-already-in-mempool|txn-already-known|already (?:exists )?in (?:the )?mempool/i;
-const ALREADY_IN_CHAIN = /already in block ?chain|is committed in block/i;
+const ALREADY_IN_MEMPOOL = /txn-already-in-mempool|txn-already-known|already (?:exists )?in (?:the )?mempool|already queued for download/i;
+const ALREADY_IN_CHAIN = /already in block ?chain|is committed in block|already in state/i;
 
 /** Non-null when a node's refusal means it already holds this very transaction. */
 export function alreadyKnown(err: ZcashRpcError): 'mempool' | 'chain' | null {
@@ -202,12 +234,32 @@ export class ZcashRpc {
     return this.call('getblockchaininfo', [], blockchainInfo);
   }
 
+  /** zcashd only (zebrad does not serve it): kept for tests that tell the two apart. */
   getConnectionCount(): Promise<number> {
-    return this.call('getconnectioncount', [], z.number().int().min(0).max(1_000_000));
+    return this.call('getconnectioncount', [], z.number().int().min(0).max(PEERS_MAX));
+  }
+
+  /**
+   * How many peers the node is connected to: getpeerinfo's length (zebrad lists its recently live
+   * peers, zcashd its connections), else getnetworkinfo's `connections` where getpeerinfo is not served.
+   */
+  async getPeerCount(): Promise<number> {
+    try {
+      return (await this.call('getpeerinfo', [], z.array(z.object({})).max(PEERS_MAX, `more than ${PEERS_MAX} peers`))).length;
+    } catch (e) {
+      if (!(e instanceof ZcashRpcError) || e.code !== ZCASH_RPC_CODE.METHOD_NOT_FOUND) throw e;
+      return (await this.call('getnetworkinfo', [], z.object({ connections: z.number().int().min(0).max(PEERS_MAX) }))).connections;
+    }
   }
 
   getBlockCount(): Promise<number> {
     return this.call('getblockcount', [], height);
+  }
+
+  /** The hash of the best chain's block at `h` (0: the genesis block). A height above the tip is a ZcashRpcError. */
+  getBlockHash(h: number): Promise<string> {
+    if (!Number.isSafeInteger(h) || h < 0 || h > 0x7fffffff) throw new RangeError(`getBlockHash: height ${h}`);
+    return this.call('getblockhash', [h], z.string().regex(HEX64, 'a block hash is 64 lowercase hex digits'));
   }
 
   /** The address's unspent outputs as the node's address index knows them (mined ones only). */

@@ -7,6 +7,16 @@
 // zcashd sources the refusals follow: src/main.cpp (AcceptToMemoryPool, ContextualCheckTransaction,
 // ContextualCheckInputs), src/rpc/rawtransaction.cpp (sendrawtransaction), src/consensus/validation.h
 // (reject codes). Where this model knowingly differs, the comment at the check says so.
+//
+// In zebrad's dialect (the default of standin.ts) sendrawtransaction answers as zebra-rpc does
+// (zebra-rpc/src/methods.rs send_raw_transaction; zebrad/src/components/mempool/error.rs, downloads.rs):
+// a transaction already in the mempool is refused with -1 "transaction already exists in mempool", one
+// queued for download with -1 "transaction dropped because it is already queued for download", one in
+// the best chain with -25 "failed to validate tx: <id>, error: transaction is already in state", and
+// a verification failure with -25 "failed to validate tx: <id>, error: transaction did not pass
+// consensus validation: <reason>", where <reason> is the stand-in's (zcashd-style) wording, not
+// zebrad's consensus error text. zebrad prints the id as transaction::Hash("private") (v4) or
+// WtxId("private") (v5): it does not log unmined ids.
 import { zcashAddressScript } from '../address.js';
 import { BRANCHES, branchById } from './branch.js';
 import { ByteWriter, fromHex, hashToDisplayHex } from './bytes.js';
@@ -17,6 +27,19 @@ import { txidOf } from './txid.js';
 import { verifyTransparentTx } from './verify.js';
 
 export type StandinNetwork = 'mainnet' | 'testnet';
+
+/** Which node the stand-in answers as. */
+export type StandinDialect = 'zebrad' | 'zcashd';
+
+/** zebrad's texts for a transaction it already has (zebrad/src/components/mempool/error.rs, downloads.rs). */
+export const ZEBRAD_TEXT = {
+  inMempool: 'transaction already exists in mempool',
+  queued: 'transaction dropped because it is already queued for download',
+  inState: 'transaction is already in state',
+} as const;
+
+/** zcashd's COINBASE_MATURITY: a coinbase output is spendable this many blocks after its own. */
+export const COINBASE_MATURITY = 100;
 
 /** A refusal as zcashd words it (`code`, `message`), and what exactly was wrong (`reason`, for people). */
 export class NodeRefusal extends Error {
@@ -61,6 +84,8 @@ interface StoredTx {
   /** The branch its signatures were checked under: an upgrade evicts it from the mempool. */
   readonly branchId: number;
   height: number | null;
+  /** How it came to be: a block's coinbase, a test's funding (no real inputs), or a submitted transaction. */
+  readonly origin: 'coinbase' | 'funding' | 'submitted';
 }
 
 export interface Block {
@@ -74,8 +99,12 @@ export interface ChainOptions {
   network: StandinNetwork;
   branchId: number;
   startHeight: number;
-  /** zcashd answers a resend of a mempool transaction with its txid; some nodes refuse it as known. */
+  /** zcashd answers a resend of a mempool transaction with its txid; some nodes refuse it as known (zcashd dialect only). */
   mempoolResend: 'txid' | 'txn-already-in-mempool';
+  /** Whose words sendrawtransaction's refusals are in. */
+  dialect: StandinDialect;
+  /** Makes this chain's genesis block (and every block below startHeight) its own: another seed, another chain. */
+  genesisSeed: string;
 }
 
 export class StandinChain {
@@ -85,13 +114,23 @@ export class StandinChain {
   private readonly outputs = new Map<string, StandinOutput>();
   private branchId: number;
   private fundings = 0;
+  /** Blocks connected so far: part of each block's hash, so a block mined again after a reorg is another block. */
+  private connected = 0;
+  /** Txids zebrad would say are queued for download (a test's stand-in for a peer that gossiped them). */
+  readonly queued = new Set<string>();
   readonly accepted: Array<{ txid: string; tx: Tx }> = [];
   readonly refusals: Array<{ txid: string | null; code: number; message: string; reason: string }> = [];
 
   constructor(private readonly opts: ChainOptions) {
     this.branchId = opts.branchId;
-    this.tip = { height: opts.startHeight, hash: blockHash(opts.startHeight, '00'.repeat(32), []), branchId: opts.branchId, txids: [] };
+    const below = this.madeUp(Math.max(opts.startHeight - 1, 0));
+    this.tip = { height: opts.startHeight, hash: opts.startHeight === 0 ? below.hash : blockHash(opts.startHeight, below.hash, [], 0), branchId: opts.branchId, txids: [] };
     this.blocks.set(this.tip.height, this.tip);
+  }
+
+  /** The genesis block's hash (getblockhash 0). */
+  get genesisHash(): string {
+    return (this.block(0) as Block).hash;
   }
 
   get height(): number {
@@ -111,8 +150,14 @@ export class StandinChain {
     this.branchId = id >>> 0;
   }
 
+  /** The best chain's block at `height`; those below the start are made up from the genesis seed, empty. */
   block(height: number): Block | undefined {
-    return this.blocks.get(height);
+    if (!Number.isInteger(height) || height < 0 || height > this.tip.height) return undefined;
+    return this.blocks.get(height) ?? (height < this.opts.startHeight ? this.madeUp(height) : undefined);
+  }
+
+  private madeUp(height: number): Block {
+    return { height, hash: hashToDisplayHex(sha256d(new TextEncoder().encode(`stand-in block ${height} of ${this.opts.network} ${this.opts.genesisSeed}`))), branchId: this.opts.branchId, txids: [] };
   }
 
   mempool(): string[] {
@@ -123,6 +168,32 @@ export class StandinChain {
     const t = this.txs.get(txid);
     if (!t) return null;
     return { hex: t.hex, tx: t.tx, height: t.height, blockhash: t.height === null ? null : (this.blocks.get(t.height)?.hash ?? null) };
+  }
+
+  /**
+   * A reorg: the last `depth` blocks are disconnected (their transactions back in the mempool, but
+   * coinbase and funding transactions, which are gone with their block), `drop` taken out of the
+   * mempool (a double spend won elsewhere), then `depth + 1` new blocks mined on the fork point.
+   */
+  reorg(depth: number, drop: readonly string[] = []): Block[] {
+    if (!Number.isInteger(depth) || depth < 1 || this.tip.height - depth < this.opts.startHeight) throw new RangeError(`reorg: ${depth} blocks (1..${this.tip.height - this.opts.startHeight})`);
+    for (let i = 0; i < depth; i++) {
+      const b = this.tip;
+      for (const id of [...b.txids].reverse()) {
+        const t = this.txs.get(id);
+        if (!t) continue;
+        t.height = null;
+        t.tx.outputs.forEach((_, vout) => {
+          const o = this.outputs.get(outpointKey(id, vout));
+          if (o) o.height = null;
+        });
+        if (t.origin !== 'submitted') this.drop(id);
+      }
+      this.blocks.delete(b.height);
+      this.tip = this.blocks.get(b.height - 1) as Block;
+    }
+    for (const id of drop) this.drop(id);
+    return this.mine(depth + 1);
   }
 
   /** The scriptPubKey an address pays to; throws for an address of the other network or not transparent. */
@@ -148,23 +219,30 @@ export class StandinChain {
   }
 
   /** A coinbase-like transaction paying `zat` to `script`, mined at once in a block of its own. */
-  fund(script: Uint8Array, zat: bigint): { txid: string; vout: number } {
+  /**
+   * A transaction paying `zat` to `script`, mined at once in a block of its own. `coinbase`: that block's
+   * coinbase (what a pool's mining reward is); otherwise an ordinary transaction from an outside wallet,
+   * whose input the stand-in does not model (it spends an outpoint of no transaction it knows).
+   */
+  fund(script: Uint8Array, zat: bigint, coinbase = false): { txid: string; vout: number } {
     if (zat <= 0n || zat > MAX_MONEY_ZAT) throw new RangeError(`fund: ${zat} zat is out of range`);
     const height = this.tip.height + 1;
+    const n = ++this.fundings;
     // A v5 txid does not cover scriptSigs: the expiry height (a coinbase's must be its block's height,
-    // NU5) makes each funding transaction's txid unique, one block each.
-    const scriptSig = new ByteWriter().u8(4).u32(height).u8(4).u32(++this.fundings).finish();
+    // NU5) makes a coinbase's txid unique; a funding transaction's outpoint makes its own.
+    const scriptSig = new ByteWriter().u8(4).u32(height).u8(4).u32(n).finish();
+    const prevout = coinbase ? { txid: NULL_TXID, index: COINBASE_INDEX } : { txid: sha256d(new TextEncoder().encode(`stand-in faucet ${this.opts.genesisSeed} ${n}`)), index: 0 };
     const tx: TxV5 = {
       version: 5,
       consensusBranchId: this.branchId,
       lockTime: 0,
-      expiryHeight: height,
-      inputs: [{ prevout: { txid: NULL_TXID, index: COINBASE_INDEX }, scriptSig, sequence: 0xffffffff }],
+      expiryHeight: coinbase ? height : 0,
+      inputs: [{ prevout, scriptSig, sequence: 0xffffffff }],
       outputs: [{ value: zat, scriptPubKey: script }],
       sapling: null,
       orchard: null,
     };
-    const stored = this.store(tx, Buffer.from(serializeTx(tx)).toString('hex'), this.branchId);
+    const stored = this.store(tx, Buffer.from(serializeTx(tx)).toString('hex'), this.branchId, coinbase ? 'coinbase' : 'funding');
     this.connectBlock([stored]);
     return { txid: stored.txid, vout: 0 };
   }
@@ -206,6 +284,22 @@ export class StandinChain {
       }
       txid = txidOf(tx);
       const known = this.txs.get(txid);
+      if (this.opts.dialect === 'zebrad') {
+        const id = tx.version === 5 ? 'WtxId("private")' : 'transaction::Hash("private")';
+        // zebrad's order: the mempool's own checks (queue), then its download-and-verify (state first).
+        if (known?.height === null) throw new NodeRefusal(-1, ZEBRAD_TEXT.inMempool, `${txid} is already in the mempool`);
+        if (this.queued.has(txid)) throw new NodeRefusal(-1, ZEBRAD_TEXT.queued, `${txid} is queued for download`);
+        if (known) throw new NodeRefusal(-25, `failed to validate tx: ${id}, error: ${ZEBRAD_TEXT.inState}`, `${txid} was mined at height ${known.height}`);
+        try {
+          const branchId = this.accept(tx, txid, allowHighFees);
+          this.store(tx, hex.toLowerCase(), branchId, 'submitted');
+        } catch (e) {
+          if (!(e instanceof NodeRefusal)) throw e;
+          throw new NodeRefusal(-25, `failed to validate tx: ${id}, error: transaction did not pass consensus validation: ${e.message}`, e.reason);
+        }
+        this.accepted.push({ txid, tx });
+        return txid;
+      }
       if (known?.height === null) {
         if (this.opts.mempoolResend === 'txid') return txid;
         throw rejected(REJECT.DUPLICATE, 'txn-already-in-mempool', `${txid} is already in the mempool`);
@@ -216,7 +310,7 @@ export class StandinChain {
         throw new NodeRefusal(-27, 'transaction already in block chain', `${txid} was mined at height ${known.height}`);
       }
       const branchId = this.accept(tx, txid, allowHighFees);
-      this.store(tx, hex.toLowerCase(), branchId);
+      this.store(tx, hex.toLowerCase(), branchId, 'submitted');
       this.accepted.push({ txid, tx });
       return txid;
     } catch (e) {
@@ -275,6 +369,14 @@ export class StandinChain {
       const o = this.outputs.get(key);
       if (!o || o.spentBy) throw rejected(REJECT.DUPLICATE, 'bad-txns-inputs-spent', `input ${n} (${key}) ${o ? `is spent by ${o.spentBy}` : 'does not exist'}`);
     }
+    // A coinbase output: mature after COINBASE_MATURITY blocks, and only ever spent into a shielded pool
+    // (zcashd's ContextualCheckInputs and CheckTxInputs; the consensus rule zebrad enforces too).
+    for (const [n, key] of keys.entries()) {
+      const prev = this.txs.get(key.slice(0, 64)) as StoredTx;
+      if (prev.origin !== 'coinbase') continue;
+      if (prev.height !== null && next - prev.height < COINBASE_MATURITY) throw invalid('bad-txns-premature-spend-of-coinbase', `input ${n} (${key}) is a coinbase output of height ${prev.height}, immature at ${next}`);
+      if (tx.outputs.length > 0) throw invalid('bad-txns-coinbase-spend-has-transparent-outputs', `input ${n} (${key}) is a coinbase output, and the transaction has transparent outputs`);
+    }
 
     // Amounts: zcashd's CheckTxInputs, then the ZIP-317 fee and the absurd-fee guard.
     const inZat = keys.reduce((sum, key) => sum + (this.outputs.get(key) as StandinOutput).value, 0n);
@@ -305,9 +407,9 @@ export class StandinChain {
     throw invalid('mandatory-script-verify-flag-failed (Script evaluated without error but finished with a false/empty top stack element)', why);
   }
 
-  private store(tx: Tx, hex: string, branchId: number): StoredTx {
+  private store(tx: Tx, hex: string, branchId: number, origin: StoredTx['origin']): StoredTx {
     const txid = txidOf(tx);
-    const stored: StoredTx = { txid, hex, tx, branchId, height: null };
+    const stored: StoredTx = { txid, hex, tx, branchId, height: null, origin };
     this.txs.set(txid, stored);
     for (const input of tx.inputs) {
       const o = this.outputs.get(outpointKey(hashToDisplayHex(input.prevout.txid), input.prevout.index));
@@ -336,7 +438,7 @@ export class StandinChain {
       t.tx.outputs.forEach((_, vout) => ((this.outputs.get(outpointKey(t.txid, vout)) as StandinOutput).height = height));
     }
     const txids = [...included];
-    this.tip = { height, hash: blockHash(height, this.tip.hash, txids), branchId: this.branchId, txids };
+    this.tip = { height, hash: blockHash(height, this.tip.hash, txids, ++this.connected), branchId: this.branchId, txids };
     this.blocks.set(height, this.tip);
     // zcashd's removeExpired on every block: once a block passes a transaction's expiry height, it
     // leaves the mempool (with its children). Until then it lingers, though no next block may take it.
@@ -371,6 +473,6 @@ function isFinal(tx: Tx, height: number): boolean {
   return tx.lockTime < (tx.lockTime < LOCKTIME_THRESHOLD ? height : Math.floor(Date.now() / 1000));
 }
 
-function blockHash(height: number, prev: string, txids: readonly string[]): string {
-  return hashToDisplayHex(sha256d(new TextEncoder().encode(`${height}:${prev}:${txids.join(',')}`)));
+function blockHash(height: number, prev: string, txids: readonly string[], nonce: number): string {
+  return hashToDisplayHex(sha256d(new TextEncoder().encode(`${height}:${prev}:${txids.join(',')}:${nonce}`)));
 }

@@ -1,7 +1,22 @@
 // A stand-in for a Zcash node (no zcashd or zebrad can be installed here): an HTTP JSON-RPC server on
-// 127.0.0.1 that answers the methods payserv's Zcash driver calls with zcashd's shapes, status codes and
-// error codes, over a chain kept in memory (standin-chain.ts, which holds the rules). Tests and the demo
-// drive it: fund an address, mine blocks, change the branch id, lose peers, take it down.
+// 127.0.0.1 that answers the methods payserv's Zcash driver calls, over a chain kept in memory
+// (standin-chain.ts, which holds the rules). Tests and the demo drive it: fund an address, mine blocks
+// (coinbase too), reorganise, change the branch id, lose peers, sync, restart on another chain, go down.
+//
+// zebrad by default, zcashd as an option (`mode`), each with its own methods, shapes and errors, from
+// zebra-rpc/src/methods.rs, its snapshots (zebra-rpc/src/methods/tests/snapshots) and server/error.rs:
+//  - zebrad does not serve getconnectioncount: -32601 "Method not found" with HTTP 200 (jsonrpsee);
+//    zcashd answers an unknown method with HTTP 404 and the same code and text;
+//  - getblockchaininfo: zebrad has estimatedheight, headers = blocks and no
+//    initial_block_download_complete; zcashd has both, and headers run ahead while it syncs;
+//  - getpeerinfo: both (zebrad lists its recently live peers); getnetworkinfo: both, with connections;
+//  - getrawtransaction: an unknown txid is -5 "Transaction not found in mempool or best chain" (zebrad)
+//    or "No such mempool or blockchain transaction..." (zcashd); zebrad's verbose reply says
+//    in_active_chain and has no height or confirmations for a mempool transaction; zebrad takes the
+//    verbose flag as a number only;
+//  - getblockhash above the tip: zebrad -1 "Provided index is greater than the current tip" (its
+//    invalid-params error rewritten to Misc), zcashd -8 "Block height out of range";
+//  - sendrawtransaction: the "already have it" answers of each (standin-chain.ts).
 //
 // It checks what it is sent as a node would (signatures, inputs, expiry, ZIP-317 fee, branch id), so a
 // payout it accepts is one the network would accept, and one it refuses says why in zcashd's words.
@@ -10,10 +25,11 @@ import type { AddressInfo, Socket } from 'node:net';
 import { timingSafeEqual } from 'node:crypto';
 import { BRANCHES, branchById } from './branch.js';
 import { hashToDisplayHex, toHex } from './bytes.js';
-import { NodeRefusal, StandinChain, type StandinNetwork } from './standin-chain.js';
+import { sha256d } from './hash.js';
+import { NodeRefusal, StandinChain, type StandinDialect, type StandinNetwork } from './standin-chain.js';
 import type { Tx } from './tx.js';
 
-export type { StandinNetwork } from './standin-chain.js';
+export type { StandinDialect, StandinNetwork } from './standin-chain.js';
 
 /** NU6.3, the network's current upgrade (DESIGN §6). */
 export const NU6_3_BRANCH_ID = 0x37a5165b;
@@ -24,8 +40,14 @@ export interface ZcashStandinOptions {
   branchId?: number;
   /** 0 (the default) picks a free port. */
   port?: number;
-  /** What getconnectioncount answers (default 8). */
+  /** Whose RPC it serves (default zebrad). */
+  mode?: StandinDialect;
+  /** How many peers getpeerinfo lists and getnetworkinfo (and zcashd's getconnectioncount) counts (default 8). */
   peers?: number;
+  /** Seed of the genesis block: another seed is another chain (default 'stand-in'). */
+  genesisSeed?: string;
+  /** What getblockchaininfo.chain says (default main or test, from the network). */
+  chainName?: 'main' | 'test' | 'regtest';
   /** When both are set, every call needs them as basic auth (zcashd's -rpcuser/-rpcpassword). */
   rpcUser?: string;
   rpcPassword?: string;
@@ -81,6 +103,28 @@ export interface ZcashStandin {
   received(): Array<{ txid: string; tx: Tx }>;
   /** Every sendrawtransaction refused: zcashd's code and message, and the plain reason. */
   rejected(): Array<{ txid: string | null; code: number; message: string; reason: string }>;
+  /** Whose RPC it serves. */
+  readonly mode: StandinDialect;
+  /** The genesis block's hash (getblockhash 0). */
+  genesisHash(): string;
+  /** A coinbase output of `zatoshi` to `address`: the coinbase of a block of its own (a mining reward). */
+  mineCoinbase(address: string, zatoshi: bigint): Promise<{ txid: string; vout: number }>;
+  /**
+   * Disconnects the last `depth` blocks (their transactions back in the mempool, but `drop`), then mines
+   * `depth + 1` new ones; returns the new tip height.
+   */
+  reorg(depth: number, drop?: readonly string[]): Promise<number>;
+  /**
+   * The node restarted on a fresh chain (a new genesis seed) or another network, on the same port: what
+   * the old chain held is gone.
+   */
+  restart(opts: { network?: StandinNetwork; genesisSeed: string; startHeight?: number; chainName?: 'main' | 'test' | 'regtest' }): void;
+  /** The node this many blocks behind the network (0: synced), as each node reports it. */
+  setSyncing(behindBlocks: number): void;
+  /** sendrawtransaction accepts and answers with another txid than the transaction's (a lying or broken node). */
+  lieAboutTxid(on: boolean): void;
+  /** zebrad: these bytes are being downloaded from a peer ("already queued for download"). */
+  queueForDownload(txid: string): void;
   /** Sum of the mined outputs paying `address` (spent or not). */
   paidTo(address: string): bigint;
   /** Every output paying `address`, mined or in the mempool. */
@@ -95,11 +139,25 @@ type Handler = (params: unknown[]) => unknown;
 export async function startZcashStandin(opts: ZcashStandinOptions): Promise<ZcashStandin> {
   const branchId = opts.branchId ?? NU6_3_BRANCH_ID;
   if (!branchById(branchId)) throw new Error(`stand-in: unknown branch id ${branchId.toString(16)}`);
-  const chain = new StandinChain({ network: opts.network, branchId, startHeight: opts.startHeight ?? 3_000_000, mempoolResend: opts.mempoolResend ?? 'txid' });
+  const mode: StandinDialect = opts.mode ?? 'zebrad';
+  const zebrad = mode === 'zebrad';
+  let network = opts.network;
+  let chainName = opts.chainName;
+  const newChain = (o: { network: StandinNetwork; genesisSeed: string; startHeight: number }) =>
+    new StandinChain({ ...o, branchId, mempoolResend: opts.mempoolResend ?? 'txid', dialect: mode });
+  let chain = newChain({ network, genesisSeed: opts.genesisSeed ?? 'stand-in', startHeight: opts.startHeight ?? 3_000_000 });
   let peers = opts.peers ?? 8;
+  let behind = 0;
+  let lie = false;
   let announced: number | null = null;
   let fault: StandinFault | null = null;
-  const activations = new Map<number, number>([[branchId, chain.height]]);
+  let activations = new Map<number, number>([[branchId, chain.height]]);
+  const peerList = () =>
+    Array.from({ length: peers }, (_, i) =>
+      zebrad
+        ? { addr: `192.0.2.${i + 1}:8233`, services: '0000000000000001', lastrecv: 1_700_000_000, inbound: false, banscore: 0, subver: '/Zebra:2.1.0/', version: 170160, connection_state: 'connected' }
+        : { id: i + 1, addr: `192.0.2.${i + 1}:8233`, services: '0000000000000001', lastsend: 1_700_000_000, lastrecv: 1_700_000_000, bytessent: 0, bytesrecv: 0, conntime: 1_700_000_000, timeoffset: 0, pingtime: 0.05,
+          version: 170140, subver: '/MagicBean:6.2.0/', inbound: false, startingheight: chain.height, banscore: 0, synced_headers: chain.height, synced_blocks: chain.height, inflight: [], whitelisted: false });
   const auth = opts.rpcUser !== undefined && opts.rpcPassword !== undefined ? Buffer.from(`Basic ${Buffer.from(`${opts.rpcUser}:${opts.rpcPassword}`).toString('base64')}`) : null;
 
   const handlers: Record<string, Handler> = {
@@ -110,27 +168,49 @@ export async function startZcashStandin(opts: ZcashStandinOptions): Promise<Zcas
         const at = activations.get(b.id);
         if (at !== undefined) upgrades[hex8(b.id)] = { name: b.name, activationheight: at, status: at <= tip.height ? 'active' : 'pending', info: '' };
       }
+      const name = chainName ?? (network === 'mainnet' ? 'main' : 'test');
+      const estimated = tip.height + behind;
+      const progress = name === 'regtest' && zebrad ? 1 : tip.height / Math.max(estimated, 1);
+      const consensus = { chaintip: hex8(tip.branchId), nextblock: hex8(announced ?? chain.nextBranchId) };
+      if (zebrad) {
+        // zebrad's shape (snapshots get_blockchain_info@*): headers is its tip, never ahead.
+        return {
+          chain: name, blocks: tip.height, headers: tip.height, difficulty: 1, verificationprogress: progress, chainwork: 0, pruned: false, size_on_disk: 0, commitments: 0,
+          bestblockhash: tip.hash, estimatedheight: estimated, chainSupply: { chainValue: 0, chainValueZat: 0, monitored: true }, valuePools: [],
+          upgrades: Object.fromEntries(Object.entries(upgrades).map(([k, v]) => [k, { ...(v as Record<string, unknown>), info: undefined }])),
+          consensus,
+        };
+      }
       return {
-        chain: opts.network === 'mainnet' ? 'main' : 'test',
+        chain: name,
         blocks: tip.height,
-        headers: tip.height,
+        // zcashd downloads headers first: while it syncs they run ahead of its blocks.
+        headers: estimated,
         bestblockhash: tip.hash,
         difficulty: 1,
-        verificationprogress: 1,
+        verificationprogress: progress,
+        estimatedheight: estimated,
         chainwork: '0'.repeat(64),
         pruned: false,
-        initial_block_download_complete: true,
+        size_on_disk: 0,
+        initial_block_download_complete: behind === 0,
         upgrades,
-        consensus: { chaintip: hex8(tip.branchId), nextblock: hex8(announced ?? chain.nextBranchId) },
+        consensus,
       };
     },
-    getconnectioncount: () => peers,
+    ...(zebrad ? {} : { getconnectioncount: () => peers }),
+    getpeerinfo: () => peerList(),
+    getnetworkinfo: () => ({ version: zebrad ? 100 : 6020050, subversion: zebrad ? '/Zebra:2.1.0/' : '/MagicBean:6.2.0/', protocolversion: 170160, localservices: '0000000000000001', timeoffset: 0, connections: peers, networks: [], relayfee: 0.000001, localaddresses: [], warnings: '' }),
     getblockcount: () => chain.height,
     getbestblockhash: () => chain.bestBlock.hash,
     getblockhash: (p) => {
       const h = arg(p, 0, 'number', 'getblockhash height') as number;
-      const b = chain.block(h);
-      if (!b) throw new NodeRefusal(-8, 'Block height out of range', `no block at ${h}`);
+      // zebrad: a negative index counts back from the tip (-1 is the tip).
+      const b = chain.block(zebrad && h < 0 ? chain.height + h + 1 : h);
+      if (!b) {
+        if (zebrad) throw new NodeRefusal(-1, 'Provided index is greater than the current tip', `no block at ${h}`);
+        throw new NodeRefusal(-8, 'Block height out of range', `no block at ${h}`);
+      }
       return b.hash;
     },
     getrawmempool: () => chain.mempool(),
@@ -147,17 +227,30 @@ export async function startZcashStandin(opts: ZcashStandinOptions): Promise<Zcas
     sendrawtransaction: (p) => {
       const hex = arg(p, 0, 'string', 'sendrawtransaction "hexstring" ( allowhighfees )') as string;
       const allowHighFees = p[1] === undefined ? false : (arg(p, 1, 'boolean', 'sendrawtransaction "hexstring" ( allowhighfees )') as boolean);
-      return chain.submit(hex, allowHighFees);
+      const txid = chain.submit(hex, allowHighFees);
+      return lie ? hashToDisplayHex(sha256d(new TextEncoder().encode(`not ${txid}`))) : txid;
     },
     getrawtransaction: (p) => {
       const txid = arg(p, 0, 'string', 'getrawtransaction "txid" ( verbose )') as string;
-      if (!/^[0-9a-fA-F]{64}$/.test(txid)) throw new NodeRefusal(-8, `parameter 1 must be hexadecimal string of length 64 (not '${txid.slice(0, 70)}')`, 'bad txid');
+      if (zebrad) {
+        if (!/^[0-9a-fA-F]{64}$/.test(txid)) throw new NodeRefusal(-5, txid.length === 64 ? 'Invalid character' : 'Invalid string length', 'bad txid');
+        // zebrad's verbose is an Option<u8>: a boolean is invalid params, rewritten to -1.
+        if (p[1] !== undefined && p[1] !== null && typeof p[1] !== 'number') throw new NodeRefusal(-1, 'Invalid params', 'verbose must be a number');
+      } else if (!/^[0-9a-fA-F]{64}$/.test(txid)) {
+        throw new NodeRefusal(-8, `parameter 1 must be hexadecimal string of length 64 (not '${txid.slice(0, 70)}')`, 'bad txid');
+      }
       const verbose = p[1] === undefined ? false : p[1] === true || (typeof p[1] === 'number' && p[1] !== 0);
       const t = chain.transaction(txid.toLowerCase());
-      // zcashd with -txindex (which -insightexplorer requires) finds any mined or mempool transaction.
-      if (!t) throw new NodeRefusal(-5, 'No such mempool or blockchain transaction. Use gettransaction for wallet transactions.', `${txid} is unknown`);
+      // zebrad looks in its mempool and its state; zcashd with -txindex (which -insightexplorer requires) finds any mined or mempool transaction.
+      if (!t) {
+        if (zebrad) throw new NodeRefusal(-5, 'Transaction not found in mempool or best chain', `${txid} is unknown`);
+        throw new NodeRefusal(-5, 'No such mempool or blockchain transaction. Use gettransaction for wallet transactions.', `${txid} is unknown`);
+      }
       if (!verbose) return t.hex;
-      return { ...describeTx(txid.toLowerCase(), t.hex, t.tx), ...(t.height === null ? {} : { blockhash: t.blockhash, height: t.height, confirmations: chain.height - t.height + 1 }) };
+      const mined = t.height === null ? null : { height: t.height, confirmations: chain.height - t.height + 1, blockhash: t.blockhash };
+      // zebrad (snapshot getrawtransaction_verbosity=1): in_active_chain always; height and confirmations only when mined.
+      if (zebrad) return { in_active_chain: mined !== null, ...describeTx(txid.toLowerCase(), t.hex, t.tx), ...(mined ?? {}) };
+      return { ...describeTx(txid.toLowerCase(), t.hex, t.tx), ...(mined ?? {}) };
     },
   };
 
@@ -198,12 +291,13 @@ export async function startZcashStandin(opts: ZcashStandinOptions): Promise<Zcas
     if (!isRecord(request) || typeof request.method !== 'string') return error(400, -32600, 'Invalid Request object');
     if (request.params !== undefined && request.params !== null && !Array.isArray(request.params)) return error(400, -32600, 'Params must be an array');
     const handler = Object.hasOwn(handlers, request.method) ? handlers[request.method] : undefined;
-    if (!handler) return error(404, -32601, 'Method not found');
+    // zebrad (jsonrpsee) answers every JSON-RPC error with HTTP 200; zcashd an unknown method with 404.
+    if (!handler) return error(zebrad ? 200 : 404, -32601, 'Method not found');
     try {
       return { status: 200, body: { result: handler((request.params as unknown[] | undefined) ?? []), error: null, id } };
     } catch (e) {
-      if (e instanceof NodeRefusal) return error(500, e.code, e.message);
-      return error(500, -1, (e as Error).message);
+      if (e instanceof NodeRefusal) return error(zebrad ? 200 : 500, e.code, e.message);
+      return error(zebrad ? 200 : 500, -1, (e as Error).message);
     }
   }
 
@@ -223,9 +317,33 @@ export async function startZcashStandin(opts: ZcashStandinOptions): Promise<Zcas
   return {
     url: `http://${credentials}127.0.0.1:${port}/`,
     endpoint,
+    mode,
     stop: closeServer,
     height: () => chain.height,
+    genesisHash: () => chain.genesisHash,
     fund: async (address, zatoshi) => chain.fund(chain.scriptFor(address), zatoshi),
+    mineCoinbase: async (address, zatoshi) => chain.fund(chain.scriptFor(address), zatoshi, true),
+    reorg: async (depth, drop = []) => {
+      chain.reorg(depth, drop);
+      return chain.height;
+    },
+    restart: (o) => {
+      network = o.network ?? network;
+      chainName = o.chainName;
+      chain = newChain({ network, genesisSeed: o.genesisSeed, startHeight: o.startHeight ?? chain.height });
+      activations = new Map<number, number>([[branchId, chain.height]]);
+      announced = null;
+    },
+    setSyncing: (n) => {
+      if (!Number.isInteger(n) || n < 0) throw new RangeError(`behind: ${n}`);
+      behind = n;
+    },
+    lieAboutTxid: (on) => {
+      lie = on;
+    },
+    queueForDownload: (txid) => {
+      chain.queued.add(txid);
+    },
     mine: async (n = 1) => {
       chain.mine(n);
       return chain.height;
