@@ -1,7 +1,7 @@
 // Sent payments watched to finality (src/payserv/finality.ts) on anvil with the real Ethereum driver:
 // final rows retired, a payment whose transaction is gone fails-stop with a payment_reorged alert and is
 // never paid again, "unknown" changes nothing, and a watch row is input like any other.
-import { afterEach, beforeEach, expect, it, type TestContext } from 'vitest';
+import { afterEach, beforeEach, expect, it } from 'vitest';
 import { anvilRpc, dropTransaction, mine, setAutomine } from '../src/chains/eth/anvil.js';
 import type { ChainDriver, Placement, Signing, Watch } from '../src/chains/driver.js';
 import type { EvmDriver } from '../src/chains/eth/driver.js';
@@ -67,15 +67,6 @@ async function sentPayment(userId: number): Promise<{ id: number; hash: string; 
   return { id, hash: row.hash, seen: { blockNumber: Number(row.block_number), blockHash: row.block_hash } };
 }
 
-/**
- * TODO(issue 14, ETH driver): the Ethereum driver's watch() is a stub answering "unknown" until the
- * rewritten driver lands; the tests that need its real answers skip themselves until then.
- */
-async function realWatchOrSkip(ctx: TestContext, hash: string, seen: Placement): Promise<void> {
-  const w = await (driver as ChainDriver).watch(hash, seen, { finality: FINALITY });
-  if (w.kind === 'unknown' && /not watched yet/.test(w.reason)) ctx.skip('TODO(issue 14): needs the rewritten Ethereum driver\'s watch()');
-}
-
 /** The real driver, with watch() (and replace()) answering as given: the chain's word stood in for. */
 function answering(d: ChainDriver, over: { watch?: (hash: string) => Watch; replace?: () => Signing }): ChainDriver {
   const { watch, replace } = over;
@@ -97,9 +88,8 @@ describePerDataPath('sent payments watched to finality on anvil', () => {
     expect(t.alerts).toEqual([]);
   });
 
-  it('a payment settles, then is final at finality_depth and is no longer watched (the real watch)', async (ctx) => {
+  it('a payment settles, then is final at finality_depth and is no longer watched (the real watch)', async () => {
     const p = await sentPayment(4101);
-    await realWatchOrSkip(ctx, p.hash, p.seen);
     expect((await monitor.tick()).finality).toMatchObject({ asked: 1, settling: 1, final: 0 });
     expect((await rowOf(p.hash))?.final_at).toBeNull();
     await mine(url, FINALITY);
@@ -109,10 +99,9 @@ describePerDataPath('sent payments watched to finality on anvil', () => {
     expect(t.alerts).toEqual([]);
   });
 
-  it('a sent payment whose block is reverted away is gone: fail-stop and payment_reorged with the proof, once; never paid again (the real watch)', async (ctx) => {
+  it('a sent payment whose block is reverted away is gone: fail-stop and payment_reorged with the proof, once; never paid again (the real watch)', async () => {
     const snapshot = await anvilRpc(url, 'evm_snapshot');
     const p = await sentPayment(4201);
-    await realWatchOrSkip(ctx, p.hash, p.seen);
     await anvilRpc(url, 'evm_revert', [snapshot]);
     await dropTransaction(url, p.hash).catch(() => undefined);
     // Past the highest head seen before, so that the node is not taken for one far behind.

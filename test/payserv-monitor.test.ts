@@ -1,16 +1,15 @@
 // payserv's monitor on a real node (anvil) and the real Ethereum driver: payments stuck in flight, a
 // node failing its health check, a node on another chain, each alerted once per episode; and the
 // finality watch row written in the transaction that records a payment sent.
-import { afterEach, beforeEach, expect, it, type TestContext } from 'vitest';
+import { afterEach, beforeEach, expect, it } from 'vitest';
 import { mine, setAutomine } from '../src/chains/eth/anvil.js';
 import { ChainIdentityError, type ChainDriver } from '../src/chains/driver.js';
-import { EvmDriver } from '../src/chains/eth/driver.js';
-import { loadHotKey } from '../src/keys/hot-wallet.js';
+import type { EvmDriver } from '../src/chains/eth/driver.js';
 import { ALERT } from '../src/payserv/chain-alerts.js';
 import { Monitor } from '../src/payserv/monitor.js';
 import { approveWithdrawal, checkWithdrawal, processWithdrawal, resendWithdrawal } from '../src/payserv/payouts.js';
 import { describePerDataPath } from './support/backend.js';
-import { anvilForFile, driverWith, ETH_SETTINGS, ethClient, ethDriver } from './support/chains.js';
+import { anvilForFile, driverWith, ethClient, ethDriver } from './support/chains.js';
 import { newMiner, request } from './support/miners.js';
 import { testPayserv, type TestPayserv } from './support/payserv.js';
 import { startRpcProxy, type RpcProxy } from './support/rpc-proxy.js';
@@ -70,19 +69,6 @@ async function statusOf(id: number): Promise<string> {
 
 async function watchRows(): Promise<Array<{ hash: string; withdrawal_ids: string[]; block_number: string; block_hash: string; final_at: Date | null }>> {
   return t.ledger.db.query('SELECT hash, withdrawal_ids::text[] AS withdrawal_ids, block_number::text AS block_number, block_hash, final_at FROM payserv_sent_watch ORDER BY hash');
-}
-
-/**
- * A driver for the same hot wallet whose node is another chain (a second anvil, chain id 4242). Skips the
- * test while the Ethereum driver checks the chain's identity only in health()'s answer and not by throwing
- * ChainIdentityError (TODO(issue 14, ETH driver): runs once the rewritten driver lands).
- */
-async function foreignDriverOrSkip(ctx: TestContext): Promise<EvmDriver> {
-  const other = await foreign();
-  const d = new EvmDriver(ETH_SETTINGS(other.url), await loadHotKey(t.ledger.stateDir, 'ETH'), { db: t.ps.db, stateDir: t.ledger.stateDir, log: t.ps.log, journal: t.ps.journal });
-  const identityChecked = await d.health().then(() => false, (e: unknown) => e instanceof ChainIdentityError);
-  if (!identityChecked) ctx.skip('TODO(issue 14): needs the rewritten Ethereum driver, which throws ChainIdentityError on another chain');
-  return d;
 }
 
 /** The real driver, but its node answers every verdict, health check and watch as another chain would (the rewritten driver's ChainIdentityError). */
@@ -189,18 +175,29 @@ describePerDataPath('payserv monitor on anvil', () => {
     expect((await watchRows()).map((w) => [w.hash, w.withdrawal_ids])).toEqual([[r.txHash, [String(id)]]]);
   });
 
-  it('Check against a node on another chain changes nothing and alerts node_identity once (the real driver on a second anvil)', async (ctx) => {
-    const onForeign = await foreignDriverOrSkip(ctx);
+  it('Check against a node switched to another chain (a second anvil behind the proxy) changes nothing and alerts node_identity once; back on ours, SENT', async () => {
+    const other = await foreign();
     const id = await pending(3401);
     await setAutomine(url, false);
-    expect((await approveWithdrawal(t.ps, id, caller)).reply).toBe('SENDING');
-    (t.ps.drivers as Map<string, ChainDriver>).set('ETH', onForeign);
-    for (let i = 0; i < 2; i++) expect((await checkWithdrawal(t.ps, id, caller)).reply).toBe('SENDING');
-    await monitor.tick();
+    const r = await approveWithdrawal(t.ps, id, caller);
+    expect(r.reply).toBe('SENDING');
+    await mine(url, confirmations);
+    proxy.retarget(other.url);
+    for (let i = 0; i < 2; i++) {
+      const c = await checkWithdrawal(t.ps, id, caller);
+      expect(c.reply).toBe('SENDING');
+      expect(c.message).toMatch(/nothing changed/);
+    }
+    const tick = await monitor.tick();
+    expect(tick.unhealthy.ETH).toMatch(/chain 4242/);
     expect(raised(ALERT.identity)).toHaveLength(1);
-    expect(raised(ALERT.identity)[0]?.details).toMatchObject({ coin: 'ETH' });
+    expect(raised(ALERT.identity)[0]?.details).toMatchObject({ coin: 'ETH', withdrawal: id });
     expect(await statusOf(id)).toBe('sending');
+    expect(await watchRows()).toEqual([]);
     expect(t.ps.state.enabled).toBe(true);
+    proxy.retarget(url);
+    expect((await checkWithdrawal(t.ps, id, caller)).reply).toBe('SENT');
+    expect((await watchRows()).map((w) => w.hash)).toEqual([r.txHash]);
   });
 
   it('a ChainIdentityError from Check, the health check or the watch: node_identity at once, once per episode; nothing changes; a healthy node ends the episode', async () => {
