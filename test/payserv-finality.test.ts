@@ -3,13 +3,15 @@
 // never paid again, "unknown" changes nothing, and a watch row is input like any other.
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { anvilRpc, dropTransaction, mine, setAutomine } from '../src/chains/eth/anvil.js';
-import type { ChainDriver, Placement, Signing, Watch } from '../src/chains/driver.js';
-import type { EvmDriver } from '../src/chains/eth/driver.js';
+import type { ChainDriver, Placement, Watch } from '../src/chains/driver.js';
+import { EvmDriver } from '../src/chains/eth/driver.js';
+import { loadHotKey } from '../src/keys/hot-wallet.js';
+import { parseTransaction, type Hex } from 'viem';
 import { ALERT } from '../src/payserv/chain-alerts.js';
 import { Monitor } from '../src/payserv/monitor.js';
 import { approveWithdrawal, checkWithdrawal, processWithdrawal, resendWithdrawal } from '../src/payserv/payouts.js';
 import { describePerDataPath } from './support/backend.js';
-import { anvilForFile, driverWith, ethDriver } from './support/chains.js';
+import { anvilForFile, driverWith, ETH_SETTINGS, ethDriver } from './support/chains.js';
 import { newMiner, request } from './support/miners.js';
 import { testPayserv, type TestPayserv } from './support/payserv.js';
 
@@ -67,10 +69,9 @@ async function sentPayment(userId: number): Promise<{ id: number; hash: string; 
   return { id, hash: row.hash, seen: { blockNumber: Number(row.block_number), blockHash: row.block_hash } };
 }
 
-/** The real driver, with watch() (and replace()) answering as given: the chain's word stood in for. */
-function answering(d: ChainDriver, over: { watch?: (hash: string) => Watch; replace?: () => Signing }): ChainDriver {
-  const { watch, replace } = over;
-  return driverWith(d, { ...(watch ? { watch: async (hash: string) => watch(hash) } : {}), ...(replace ? { replace: async () => replace() } : {}) });
+/** The real driver, with watch() answering as given: the chain's word stood in for. */
+function answering(d: ChainDriver, watch: (hash: string) => Watch): ChainDriver {
+  return driverWith(d, { watch: async (hash: string) => watch(hash) });
 }
 
 const useDriver = (d: ChainDriver) => (t.ps.drivers as Map<string, ChainDriver>).set('ETH', d);
@@ -78,7 +79,7 @@ const useDriver = (d: ChainDriver) => (t.ps.drivers as Map<string, ChainDriver>)
 describePerDataPath('sent payments watched to finality on anvil', () => {
   it('"unknown" changes nothing: the placement stays, the row is not final, payouts stay enabled', async () => {
     const p = await sentPayment(4001);
-    useDriver(answering(driver, { watch: () => ({ kind: 'unknown', reason: 'the node does not serve this receipt' }) }));
+    useDriver(answering(driver, () => ({ kind: 'unknown', reason: 'the node does not serve this receipt' })));
     const r = await monitor.tick();
     expect(r.finality).toMatchObject({ asked: 1, unknown: 1, final: 0, gone: 0 });
     const row = await rowOf(p.hash);
@@ -120,7 +121,7 @@ describePerDataPath('sent payments watched to finality on anvil', () => {
   it('gone: payouts stop first, then payment_reorged names the withdrawals and the proof; once per episode; nothing pays it again', async () => {
     const p = await sentPayment(4301);
     const proof = `block ${p.seen.blockNumber} is now 0x${'ab'.repeat(32)}, and no block holds ${p.hash}`;
-    useDriver(answering(driver, { watch: () => ({ kind: 'gone', proof }) }));
+    useDriver(answering(driver, () => ({ kind: 'gone', proof })));
     await monitor.tick();
     expect(t.ps.state.enabled).toBe(false);
     expect(t.ps.state.status().reason).toMatch(/is gone from the chain before it was final/);
@@ -136,7 +137,7 @@ describePerDataPath('sent payments watched to finality on anvil', () => {
     expect(await statusOf(p.id)).toBe('sent');
     // Mined again elsewhere: the episode ends, and the row is watched from its new place.
     const moved = { blockNumber: p.seen.blockNumber + 3, blockHash: `0x${'cd'.repeat(32)}` };
-    useDriver(answering(driver, { watch: () => ({ kind: 'settling', confirmations: 5, block: moved }) }));
+    useDriver(answering(driver, () => ({ kind: 'settling', confirmations: 5, block: moved })));
     expect((await monitor.tick()).finality).toMatchObject({ settling: 1, moved: 1 });
     expect(await rowOf(p.hash)).toMatchObject({ block_number: String(moved.blockNumber), block_hash: moved.blockHash, final_at: null });
     expect(t.logs.some((l) => l.includes('moved by a reorg'))).toBe(true);
@@ -147,7 +148,7 @@ describePerDataPath('sent payments watched to finality on anvil', () => {
     const forged = `0x${'ee'.repeat(32)}`;
     await t.ledger.db.query(`INSERT INTO payserv_sent_watch (hash, coin_id, withdrawal_ids, block_number, block_hash, sent_at)
       SELECT $1, coin_id, withdrawal_ids, block_number, block_hash, sent_at FROM payserv_sent_watch WHERE hash = $2`, [forged, p.hash]);
-    useDriver(answering(driver, { watch: (hash) => (hash === forged ? { kind: 'gone', proof: 'not in any block' } : { kind: 'settling', confirmations: 13, block: p.seen }) }));
+    useDriver(answering(driver, (hash) => (hash === forged ? { kind: 'gone', proof: 'not in any block' } : { kind: 'settling', confirmations: 13, block: p.seen })));
     await monitor.tick();
     expect(t.ps.state.enabled).toBe(false);
     expect(t.ps.state.status().reason).toMatch(/no withdrawal's signed history records it sent.*forged/);
@@ -164,18 +165,24 @@ describePerDataPath('sent payments watched to finality on anvil', () => {
     expect(t.ps.state.status().reason).toContain(`payserv_sent_watch ${p.hash}: block_hash "not a hash" is not a block hash`);
   });
 
-  it('a stale payment whose replacement cannot outbid within the fee cap alerts fee_cap once per attempt', async () => {
+  it('a stale payment whose replacement cannot outbid within the fee cap alerts fee_cap once per attempt (the real driver at its cap)', async () => {
     const m = await newMiner(t, 4601, '20');
     const id = await request(t, m, { amount: '1' });
     expect((await processWithdrawal(t.ps, id, caller)).reply).toBe('PENDING');
     await setAutomine(url, false);
     const sent = await approveWithdrawal(t.ps, id, caller);
-    useDriver(answering(driver, { replace: () => ({ kind: 'wait', reason: 'a replacement needs 600 gwei, over max_fee_per_gas 500 gwei', atCap: true }) }));
-    const later = new Date(Date.now() + 2 * 3_600_000);
-    t.ps.now = () => later;
-    for (let i = 0; i < 2; i++) expect((await checkWithdrawal(t.ps, id, caller)).message).toMatch(/not replaced: a replacement needs/);
+    const [stored] = await t.ledger.db.query<{ raw: string }>('SELECT raw FROM payserv_chain_txs WHERE hash = $1', [sent.txHash]);
+    const bid = parseTransaction(stored?.raw as Hex);
+    // The cap is now the attempt's own bid, and it is stale at once: no replacement can outbid it within the cap.
+    const atCap = new EvmDriver(ETH_SETTINGS(url, { maxFeePerGas: bid.maxFeePerGas as bigint, maxPriorityFeePerGas: bid.maxPriorityFeePerGas ?? 0n, replaceAfterMs: 1 }),
+      await loadHotKey(t.ledger.stateDir, 'ETH'), { db: t.ps.db, stateDir: t.ledger.stateDir, log: t.ps.log, journal: t.ps.journal });
+    useDriver(atCap);
+    for (let i = 0; i < 2; i++) expect((await checkWithdrawal(t.ps, id, caller)).message).toMatch(/not replaced/);
     expect(raised(ALERT.feeCap)).toHaveLength(1);
     expect(raised(ALERT.feeCap)[0]?.details).toMatchObject({ withdrawal: id, tx: sent.txHash, coin: 'ETH' });
     expect(t.ps.state.enabled).toBe(true);
+    // Mined at its bid after all: sent once, the one attempt.
+    await mine(url, confirmations);
+    expect((await checkWithdrawal(t.ps, id, caller)).reply).toBe('SENT');
   });
 });
