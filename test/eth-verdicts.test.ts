@@ -298,4 +298,14 @@ describePerDataPath('the chain\'s word on Ethereum (issue 14)', () => {
     expect((await checkWithdrawal(t.ps, id, caller)).reply).toBe('SENT');
     expect(await balanceOf(url, m.address)).toBe(value);
   });
+  it('the node switched to another chain between payments: nothing is signed from it (no nonce taken from its count)', async () => {
+    const fresh = await otherAnvil({ chainId: 31337, genesisTimestamp: 3_000_000 });
+    await anvilRpc(fresh.url, 'anvil_setNonce', [driver.address, '0x400']);
+    await setBalance(fresh.url, driver.address, 10n ** 21n);
+    proxy.retarget(fresh.url);
+    const before = await t.ledger.db.query('SELECT next_nonce::text AS next FROM payserv_nonces');
+    await expect(t.ps.db.transaction((tx) => driver.sign(tx, [{ withdrawalId: 1, address: ethAddress(), value: 1n }]))).rejects.toThrow(ChainIdentityError);
+    expect(await t.ledger.db.query('SELECT next_nonce::text AS next FROM payserv_nonces')).toEqual(before);
+    proxy.retarget(url);
+  });
 });

@@ -199,6 +199,8 @@ export class EvmDriver implements ChainDriver {
   async sign(tx: DataTx, outputs: readonly PayOutput[]): Promise<Signing> {
     const [out] = outputs;
     invariant(out && outputs.length === 1, 'an Ethereum transaction pays exactly one output');
+    // Fees, balance and the pending nonce read from another chain would sign a nonce gap on ours.
+    await this.#chainNow(this.#headBack);
     const to = getAddress(out.address);
     const fees = await this.#fees();
     if (fees.kind === 'wait') return fees;
@@ -252,6 +254,8 @@ export class EvmDriver implements ChainDriver {
       throw new ChainIntegrityError('payserv_nonces', `the next nonce of ${this.address} is ${db} in the database, behind the ${remembered} the payserv host remembers (payment journal, nonce cache): the database was rolled back`);
     }
     const pending = BigInt(await ask('eth_getTransactionCount', () => this.#client.getTransactionCount({ address: this.address as Hex, blockTag: 'pending' })));
+    // The count and the chain's identity in one reading: a node switched meanwhile proves nothing.
+    await this.#chainNow(this.#headBack);
     const stored = await this.#storedNext(tx, max(pending, remembered));
     const explained = max(pending, remembered, stored);
     if (db > explained) {

@@ -253,7 +253,8 @@ export class ZcashDriver implements ChainDriver {
   }
 
   async sign(tx: DataTx, outputs: readonly PayOutput[]): Promise<Signing> {
-    const info = await ask(() => this.#rpc.getBlockchainInfo());
+    // Inputs read from another chain would be spent nowhere real: the identity first, as in a verdict.
+    const info = await this.#checkIdentity(this.#needed(0));
     let branchId: number;
     try {
       branchId = branchFromRpcHex(info.consensus.nextblock).id;
