@@ -138,7 +138,8 @@ export class FinalityWatch {
     const facts = { component: 'finality', coin: tag, tx: row.hash, withdrawals: row.withdrawalIds };
     if (w.kind === 'unknown' || w.kind === 'gone') {
       await db.query(MONITOR.checked, [row.hash, now, clip(`${w.kind}: ${w.kind === 'gone' ? w.proof : w.reason}`)]);
-      if (w.kind === 'unknown') ps.log.info({ ...facts, reason: w.reason }, 'sent payment: the node cannot tell now, nothing concluded');
+      // One line per row at debug (a driver without a watch says unknown of every row, every round); the round's line counts them.
+      if (w.kind === 'unknown') ps.log.debug({ ...facts, reason: w.reason }, 'sent payment: the node cannot tell now, nothing concluded');
       else await this.#gone(row, tag, w.proof);
       return;
     }
