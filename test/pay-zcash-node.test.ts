@@ -205,7 +205,7 @@ describePerDataPath('Zcash payouts on zebrad and zcashd', () => {
     const r = await approveWithdrawal(t.ps, id, caller);
     expect(r.reply).toBe('SENDING');
     // The genesis is pinned on the host at first sight.
-    const pin = join(t.ledger.stateDir, 'chains', 'ZEC.json');
+    const pin = join(t.ledger.stateDir, 'chains', 'ZEC-mainnet.json');
     expect(existsSync(pin)).toBe(true);
     expect(JSON.parse(readFileSync(pin, 'utf8'))).toMatchObject({ chain: 'mainnet', genesis: node.genesisHash() });
     // A fresh chain (same network, another genesis) far past the expiry height, the payment in no block.

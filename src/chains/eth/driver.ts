@@ -141,12 +141,11 @@ export class EvmDriver implements ChainDriver {
   /** Throws ChainIdentityError when the node is not the chain payserv pays on (health's callers treat it as unreachable, and alert). */
   async health(): Promise<DriverHealth> {
     try {
-      const [id, syncing, peers] = await Promise.all([
-        this.#client.getChainId(),
+      const [syncing, peers] = await Promise.all([
         this.#raw('eth_syncing'),
         this.#client.request({ method: 'net_peerCount' }).then((h) => Number(BigInt(h)), () => 0),
       ]);
-      if (id !== this.#s.chainId) return { ok: false, reason: `the node is chain ${id}, not ${this.#s.chainId}` };
+      // Another chain id, genesis, or a head gone back: ChainIdentityError (alerted as node_identity).
       await this.#chainNow(this.#headBack);
       if (syncing !== false) return { ok: false, reason: 'the node is syncing' };
       if (peers < this.#s.minPeers) return { ok: false, reason: `the node has ${peers} peers, fewer than ${this.#s.minPeers}`, details: { peers } };
