@@ -1,6 +1,7 @@
 // The faults the harness injects at payserv's fault points (src/payserv/faults.ts), one at a time:
 // payserv killed there; a node that loses a reply, never hears a transaction, goes down or forgets one,
-// serves no receipts, lags behind the head or is switched to a fresh chain with the same chain id (issue 14);
+// serves no receipts, lags behind the head (Ethereum) or is switched to another chain of the same chain id
+// or network (issue 14);
 // a database attacker who rolls back, deletes, raises or restores rows of any table that a signature
 // and a checkpoint do not cover on their own, or who holds payserv's advisory locks. Each returns a
 // line saying what it did (null: nothing to do here, no fault counted).
@@ -179,6 +180,10 @@ export async function inject(ctx: FaultContext, kind: FaultKind, where: Where, i
       return `ETH node: ${blocks} blocks behind the head for the rest of the operation`;
     }
     case 'foreign-chain':
+      if (tag === 'ZEC') {
+        world.proxies.ZEC.retarget(world.zcashForeign.url);
+        return 'ZEC node: switched to another chain of the same network, 1000 blocks ahead, for the rest of the operation';
+      }
       if (!world.foreignUrl) return null;
       world.proxies.ETH.retarget(world.foreignUrl);
       return 'ETH node: switched to a fresh chain with the same chain id for the rest of the operation';
@@ -345,5 +350,6 @@ export async function clearNodeFaults(world: World): Promise<void> {
   world.proxies.ETH.nullResults('eth_getTransactionByHash', false);
   world.proxies.ETH.lag(0);
   world.proxies.ETH.retarget(world.anvilUrl);
+  world.proxies.ZEC.retarget(world.zcash.url);
   await world.zcash.setDown(false);
 }

@@ -137,6 +137,8 @@ export class World {
   readonly anvilUrl: string;
   readonly foreignUrl: string | undefined;
   readonly zcash: ZcashStandin;
+  /** The 'foreign-chain' fault's Zcash node: the same network, another genesis, far ahead. */
+  readonly zcashForeign: ZcashStandin;
   readonly proxies: Record<Tag, RpcProxy>;
   readonly trust: Trust;
   readonly signers: { admin: Signer; autopay: Signer; payserv: Signer };
@@ -163,13 +165,14 @@ export class World {
   #nextManual = FIRST_MANUAL_USER;
 
   private constructor(deps: WorldDeps, parts: {
-    zcash: ZcashStandin; proxies: Record<Tag, RpcProxy>; trust: Trust; signers: World['signers']; coins: World['coins']; hot: World['hot']; autopayMiners: World['autopayMiners'];
+    zcash: ZcashStandin; zcashForeign: ZcashStandin; proxies: Record<Tag, RpcProxy>; trust: Trust; signers: World['signers']; coins: World['coins']; hot: World['hot']; autopayMiners: World['autopayMiners'];
   }) {
     this.db = deps.db;
     this.stateDir = deps.stateDir;
     this.anvilUrl = deps.anvilUrl;
     this.foreignUrl = deps.foreignUrl;
     this.zcash = parts.zcash;
+    this.zcashForeign = parts.zcashForeign;
     this.proxies = parts.proxies;
     this.trust = parts.trust;
     this.signers = parts.signers;
@@ -195,6 +198,8 @@ export class World {
     await advanceAll(db, await openView(db, trust, new LocalCheckpointStore(stateDir)), signers.payserv);
 
     const zcash = await startZcashStandin({ network: 'mainnet' });
+    // Another Zcash chain on the same network, 1000 blocks ahead: every payment of ours looks long expired there.
+    const zcashForeign = await startZcashStandin({ network: 'mainnet', genesisSeed: 'sim foreign', startHeight: zcash.height() + 1000 });
     const proxies = { ETH: await startRpcProxy(deps.anvilUrl), ZEC: await startRpcProxy(zcash.url) };
     await createHotKey(stateDir, 'ETH');
     await createHotKey(stateDir, 'ZEC');
@@ -207,9 +212,10 @@ export class World {
       await mine(deps.foreignUrl, 40);
     }
     for (const z of deps.fund?.zecOutputs ?? [2_000_000_000n, 2_000_000_000n, 2_000_000_000n, 2_000_000_000n]) await zcash.fund(hot.ZEC, z);
+    for (let i = 0; i < 4; i++) await zcashForeign.fund(hot.ZEC, 2_000_000_000n);
 
     const autopayMiners: World['autopayMiners'] = { ETH: [], ZEC: [] };
-    const w = new World(deps, { zcash, proxies, trust, signers, coins, hot, autopayMiners });
+    const w = new World(deps, { zcash, zcashForeign, proxies, trust, signers, coins, hot, autopayMiners });
     for (const tag of TAGS) {
       for (let i = 0; i < AUTOPAY_MINERS_PER_COIN; i++) autopayMiners[tag].push(await w.#miner(FIRST_AUTOPAY_USER + i, tag));
     }
@@ -224,6 +230,7 @@ export class World {
     await this.proxies.ETH.stop();
     await this.proxies.ZEC.stop();
     await this.zcash.stop();
+    await this.zcashForeign.stop();
   }
 
   now(): Date {
