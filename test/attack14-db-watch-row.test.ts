@@ -40,10 +40,8 @@ describe('attack14: one forged watch row blinds the finality watch', () => {
 
     const mon = new Monitor(tp.ps, { intervalMs: 60_000, stuckAfterMs: 3_600_000, nodeUnhealthyAfterMs: 1, finality: new Map([['ETH', 64]]) });
     const r1 = await mon.tick();
-    const r2 = await mon.tick();
-    console.log('ticks:', JSON.stringify(r1), JSON.stringify(r2));
-    console.log('alerts:', tp.alerts.map((x) => `${x.kind}: ${x.reason.slice(0, 160)}`), 'payouts enabled:', tp.ps.state.enabled);
-    console.log('logs:', tp.logs.filter((l) => l.includes('monitor part failed')).slice(0, 1));
+    await mon.tick();
+    expect(r1.finality?.gone).toBeGreaterThanOrEqual(1);
 
     expect(tp.alerts.map((x) => x.kind)).toContain('payment_reorged');
     expect(tp.ps.state.enabled).toBe(false);

@@ -44,7 +44,6 @@ describe('attack14: Check while the node lags for part of the verdict', () => {
     } catch (e) {
       outcome = `THROWN ${(e as Error).name}: ${(e as Error).message.split('\n')[0]}`;
     }
-    console.log('Check:', outcome, '| payouts enabled:', tp.ps.state.enabled);
     p.lag(0);
     p.nullResults('eth_getTransactionReceipt', false);
     expect(outcome.startsWith('THROWN')).toBe(false);

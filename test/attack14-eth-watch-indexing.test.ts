@@ -50,13 +50,33 @@ describe('attack14: the finality watch against a node rebuilding its transaction
     const mon = new Monitor(tp.ps, { intervalMs: 60_000, stuckAfterMs: 3_600_000, nodeUnhealthyAfterMs: 1, finality: new Map([['ETH', 64]]) });
     const r1 = await mon.tick();
     const r2 = await mon.tick();
-    console.log('ticks:', JSON.stringify(r1), JSON.stringify(r2));
-    console.log('alerts:', tp.alerts.map((x) => `${x.kind}: ${x.reason.slice(0, 120)}`), 'payouts enabled:', tp.ps.state.enabled);
-    // ... and payserv keeps paying.
-    const other = await pay(802);
-    console.log('another payment meanwhile:', other.hash);
-
+    expect(r1.finality?.gone).toBe(1);
+    expect(r2.failed).toEqual([]);
     expect(tp.alerts.map((x) => x.kind)).toContain('payment_reorged');
     expect(tp.ps.state.enabled).toBe(false);
+  });
+
+  it('a node whose every answer about a watched payment is an error: counted failing, alerted node_unhealthy', async () => {
+    const a = await anvil();
+    mitm = await startMitm(a.url);
+    const m = mitm;
+    const tp = await testPayserv({ drivers: async (deps) => new Map([['ETH', await ethDriver(m.url, deps)]]) });
+    const miner = await newMiner(tp, 811, '20');
+    const id = await request(tp, miner, { amount: '1' });
+    expect((await processWithdrawal(tp.ps, id, 'admin')).reply).toBe('PENDING');
+    expect((await approveWithdrawal(tp.ps, id, 'admin')).reply).toBe('SENDING');
+    await mine(a.url, 12);
+    expect((await checkWithdrawal(tp.ps, id, 'admin')).reply).toBe('SENT');
+    const indexing = { error: { code: -32000, message: 'transaction indexing is in progress' } };
+    m.rule((method) => (method === 'eth_getTransactionReceipt' || method === 'eth_getTransactionByHash' || method === 'eth_getBlockByNumber' ? indexing : null));
+    const mon = new Monitor(tp.ps, { intervalMs: 60_000, stuckAfterMs: 3_600_000, nodeUnhealthyAfterMs: 1, finality: new Map([['ETH', 64]]) });
+    const r1 = await mon.tick();
+    expect(r1.failed).toEqual([]);
+    expect(r1.finality?.failing.ETH).toMatch(/transaction indexing is in progress/);
+    await new Promise((r) => setTimeout(r, 5));
+    await mon.tick();
+    await mon.tick();
+    expect(tp.alerts.filter((x) => x.kind === 'node_unhealthy')).toHaveLength(1);
+    expect(tp.ps.state.enabled).toBe(true);
   });
 });

@@ -137,7 +137,7 @@ describePerDataPath('sent payments watched to finality on anvil', () => {
     expect(await statusOf(p.id)).toBe('sent');
     // Mined again elsewhere: the episode ends, and the row is watched from its new place.
     const moved = { blockNumber: p.seen.blockNumber + 3, blockHash: `0x${'cd'.repeat(32)}` };
-    useDriver(answering(driver, () => ({ kind: 'settling', confirmations: 5, block: moved })));
+    useDriver(answering(driver, () => ({ kind: 'settling', confirmations: 5, block: moved, reverted: false })));
     expect((await monitor.tick()).finality).toMatchObject({ settling: 1, moved: 1 });
     expect(await rowOf(p.hash)).toMatchObject({ block_number: String(moved.blockNumber), block_hash: moved.blockHash, final_at: null });
     expect(t.logs.some((l) => l.includes('moved by a reorg'))).toBe(true);
@@ -148,7 +148,7 @@ describePerDataPath('sent payments watched to finality on anvil', () => {
     const forged = `0x${'ee'.repeat(32)}`;
     await t.ledger.db.query(`INSERT INTO payserv_sent_watch (hash, coin_id, withdrawal_ids, block_number, block_hash, sent_at)
       SELECT $1, coin_id, withdrawal_ids, block_number, block_hash, sent_at FROM payserv_sent_watch WHERE hash = $2`, [forged, p.hash]);
-    useDriver(answering(driver, (hash) => (hash === forged ? { kind: 'gone', proof: 'not in any block' } : { kind: 'settling', confirmations: 13, block: p.seen })));
+    useDriver(answering(driver, (hash) => (hash === forged ? { kind: 'gone', proof: 'not in any block' } : { kind: 'settling', confirmations: 13, block: p.seen, reverted: false })));
     await monitor.tick();
     expect(t.ps.state.enabled).toBe(false);
     expect(t.ps.state.status().reason).toMatch(/no withdrawal's signed history records it sent.*forged/);

@@ -57,6 +57,17 @@ export interface Placement {
   blockHash: string;
 }
 
+/**
+ * The transaction a failure proof rests on, watched to finality like a sent payment: a reorg that
+ * takes it away (or re-mines it otherwise) undoes the proof. `reverted`: our attempt, mined with status
+ * 0 (it must stay so); `mined`: another transaction that used our nonce (it must stay mined).
+ */
+export interface Evidence {
+  hash: string;
+  block: Placement;
+  expect: 'reverted' | 'mined';
+}
+
 /** The chain's verdict on a payment, given every attempt sent for it. */
 export type Verdict =
   | { kind: 'confirmed'; hash: string; fee: bigint; confirmations: number; block: Placement }
@@ -66,7 +77,7 @@ export type Verdict =
    * consumed by a transaction found in a block and none of ours, or expired. Never inferred from what a
    * node did not say (a null receipt, an unknown hash): that is `pending`.
    */
-  | { kind: 'failed'; hash: string | null; fee: bigint; proof: string }
+  | { kind: 'failed'; hash: string | null; fee: bigint; proof: string; evidence?: Evidence }
   /** Not mined yet. `rebroadcast`: attempts the node no longer knows; `stale`: the newest attempt has waited past the replacement time. */
   | { kind: 'pending'; reason: string; rebroadcast: readonly string[]; stale: boolean };
 
@@ -75,10 +86,10 @@ export type Verdict =
  * is where it was last found (null when the database lost that).
  */
 export type Watch =
-  /** On the canonical chain at least `finality` blocks deep: no longer watched. */
-  | { kind: 'final'; confirmations: number; block: Placement }
+  /** On the canonical chain at least `finality` blocks deep: no longer watched. `reverted`: mined with status 0 (Ethereum). */
+  | { kind: 'final'; confirmations: number; block: Placement; reverted: boolean }
   /** On the canonical chain, not yet final (`block` differs from `seen` when a reorg mined it again elsewhere). */
-  | { kind: 'settling'; confirmations: number; block: Placement }
+  | { kind: 'settling'; confirmations: number; block: Placement; reverted: boolean }
   /** The node cannot tell now (a receipt it does not serve, a block it lags behind): nothing is concluded. */
   | { kind: 'unknown'; reason: string }
   /** The block it was in is no longer on the chain and the transaction is in none: the payment was undone. */

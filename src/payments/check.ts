@@ -1,5 +1,6 @@
 import type { Attempt, ChainDriver, Verdict } from '../chains/driver.js';
-import { ChainIdentityError, NodeUnavailable } from '../chains/driver.js';
+import { ChainIdentityError, ChainIntegrityError, NodeUnavailable } from '../chains/driver.js';
+import { stopsPayouts } from '../payserv/invariant.js';
 import { PAYMENTS } from '../data/ops/payments.js';
 import { alertFeeCap, alertIdentity, feeCapLifted } from '../payserv/chain-alerts.js';
 import type { PayoutResult } from '../payserv/api.js';
@@ -12,7 +13,7 @@ import { journalAttempt, journalWithdrawals, sendingSeqOf } from './journal.js';
 import { fault } from '../payserv/faults.js';
 import { invariant } from '../ledger/invariant.js';
 import { broadcastStored } from './pay.js';
-import { insertAttempt, paymentOf } from './store.js';
+import { insertAttempt, paymentOf, watchSent } from './store.js';
 import { storedAttempts } from './stored.js';
 import { recordSent } from './sent.js';
 import { feeShares } from './value.js';
@@ -28,11 +29,14 @@ export async function checkPayment(ps: Payserv, driver: ChainDriver, v: Verified
   try {
     verdict = await driver.verdict(stored.attempts, { now: ps.now(), confirmations: v.coin.confirmations });
   } catch (e) {
-    if (!(e instanceof NodeUnavailable)) throw e;
+    // A broken invariant or a stored transaction that contradicts itself stops payouts (the caller's guard).
+    if (stopsPayouts(e) || e instanceof ChainIntegrityError || !(e instanceof Error)) throw e;
     // Another chain's word is no evidence: nothing changes, as for a node that is down, but an operator hears of it now.
     if (e instanceof ChainIdentityError) await alertIdentity(ps, e, `Check of withdrawal ${v.w.id}`, { withdrawal: v.w.id });
-    ps.log.warn({ withdrawal: v.w.id, coin: v.coin.tag, err: e.message }, 'node unreachable: outcome unknown, nothing changed');
-    return result('SENDING', v.w, `node unreachable (${e.message}): the outcome is unknown, nothing changed`);
+    // Any other answer the node gave instead of evidence (an error, a block it does not serve) decides nothing either.
+    const unreachable = e instanceof NodeUnavailable;
+    ps.log[unreachable ? 'warn' : 'error']({ withdrawal: v.w.id, coin: v.coin.tag, err: e.message }, `${unreachable ? 'node unreachable' : 'node error'}: outcome unknown, nothing changed`);
+    return result('SENDING', v.w, `${unreachable ? 'node unreachable' : 'the node answered with an error'} (${e.message.slice(0, 300)}): the outcome is unknown, nothing changed`);
   }
   return decide(ps, driver, v, verdict, stored.attempts);
 }
@@ -75,9 +79,13 @@ async function failed(ps: Payserv, driver: ChainDriver, v: Verified, verdict: Ex
   const comment = `payment failed: ${verdict.proof}; nothing was paid, manual processing required`;
   const changed = await ps.db.transaction(async (tx) => {
     await driver.release(tx, payment, verdict.proof);
-    return changeStatus(tx, ps.signers.payserv, v.w.id, v.w.status, {
+    const c = await changeStatus(tx, ps.signers.payserv, v.w.id, v.w.status, {
       status: 'send_error', txHash: verdict.hash ?? v.w.txHash, ...(fee === undefined ? {} : { txFee: fee }), comment, at: ps.now(),
     });
+    // The transaction the proof rests on is watched to finality, as a sent payment is: a reorg that undoes it is alerted.
+    const e = verdict.evidence;
+    if (e) await watchSent(tx, { coinId: v.coin.id, withdrawalId: v.w.id, hash: e.hash, block: e.block, at: ps.now(), expect: e.expect });
+    return c;
   });
   // The host records the proof too: the attempts' inputs may be spent again, and the journal knows why.
   for (const h of currentPayment(v.history)) await ps.journal.recordFailed(v.coin.tag, h, verdict.proof, ps.now());

@@ -1,5 +1,8 @@
 import { invariant } from '../ledger/invariant.js';
-import type { Attempt, Placement, SignedTx } from '../chains/driver.js';
+import type { Attempt, Evidence, Placement, SignedTx } from '../chains/driver.js';
+
+/** What a watched transaction must keep being on the chain (migration 0005's expect). */
+export type WatchExpect = 'success' | Evidence['expect'];
 import type { DataTx } from '../data/data.js';
 import { MONITOR } from '../data/ops/monitor.js';
 import { PAYMENTS } from '../data/ops/payments.js';
@@ -37,12 +40,12 @@ export async function paymentOf(db: DataTx, hash: string): Promise<string | null
  * watched to finality from where the verdict found it (src/payserv/finality.ts). Hashes are stored in
  * lowercase (hex either way), as the table's checks want them.
  */
-export async function watchSent(tx: DataTx, sent: { coinId: number; withdrawalId: number; hash: string; block: Placement; at: Date }): Promise<void> {
-  const { coinId, withdrawalId, hash, block, at } = sent;
+export async function watchSent(tx: DataTx, sent: { coinId: number; withdrawalId: number; hash: string; block: Placement; at: Date; expect?: WatchExpect }): Promise<void> {
+  const { coinId, withdrawalId, hash, block, at, expect = 'success' } = sent;
   // The driver's word on where it was mined: a confirmed verdict without a placement cannot be watched.
   invariant(Number.isSafeInteger(block.blockNumber) && block.blockNumber >= 0, `transaction ${hash} confirmed in block number ${block.blockNumber}`);
   invariant(/^(0x)?[0-9a-fA-F]{64}$/.test(block.blockHash), `transaction ${hash} confirmed in a block whose hash is ${JSON.stringify(block.blockHash.slice(0, 80))}`);
-  await tx.query(MONITOR.watchSent, [hash.toLowerCase(), coinId, withdrawalId, String(block.blockNumber), block.blockHash.toLowerCase(), at.toISOString()]);
+  await tx.query(MONITOR.watchSent, [hash.toLowerCase(), coinId, withdrawalId, String(block.blockNumber), block.blockHash.toLowerCase(), at.toISOString(), expect]);
 }
 
 /** Best effort, for the operator's eye: the decision never reads it. */

@@ -8,6 +8,8 @@ import { getWithdrawalWithHistory, loadCoins } from '../store/reads.js';
 import { openView } from '../verify/view.js';
 import { alertIdentity, ALERT } from './chain-alerts.js';
 import type { Payserv } from './context.js';
+import { stopsPayouts } from './invariant.js';
+import type { WatchExpect } from '../payments/store.js';
 
 // Sent payments watched to finality (issue 14, item 3). Every transaction that made a withdrawal `sent`
 // has a row in payserv_sent_watch, written with that status (src/payments/sent.ts). Each round asks the
@@ -30,6 +32,8 @@ const HASH = /^(0x)?[0-9a-f]{64}$/;
 /** A row of payserv_sent_watch, checked: attacker-controlled input like any row. */
 export interface WatchRow {
   hash: string;
+  /** What the chain must keep saying of it: success (sent), reverted or mined (a send_error's proof). */
+  expect: WatchExpect;
   coinId: number;
   withdrawalIds: number[];
   seen: Placement;
@@ -46,6 +50,8 @@ export interface FinalityReport {
   gone: number;
   /** Rows of a coin with no driver, or whose node could not be asked this round. */
   skipped: number;
+  /** Coins whose node failed a watch this round (unreachable, an error, another chain), with why: the monitor counts them failing. */
+  failing: Record<string, string>;
 }
 
 function positiveInt(v: unknown, what: string): number {
@@ -65,8 +71,10 @@ export function toWatchRow(r: Record<string, unknown>): WatchRow {
   if (typeof blockHash !== 'string' || !HASH.test(blockHash)) throw new RowError(`${at}: block_hash ${JSON.stringify(blockHash)} is not a block hash`);
   const sentAt = r.sent_at;
   if (!(sentAt instanceof Date) || Number.isNaN(sentAt.getTime())) throw new RowError(`${at}: sent_at is not a timestamp`);
+  const expect = r.expect;
+  if (expect !== 'success' && expect !== 'reverted' && expect !== 'mined') throw new RowError(`${at}: expect ${JSON.stringify(expect)} is not success, reverted or mined`);
   return {
-    hash, coinId: positiveInt(r.coin_id, `${at}: coin_id`), withdrawalIds, sentAt,
+    hash, expect, coinId: positiveInt(r.coin_id, `${at}: coin_id`), withdrawalIds, sentAt,
     seen: { blockNumber: positiveInt(r.block_number, `${at}: block_number`), blockHash },
   };
 }
@@ -91,9 +99,9 @@ export class FinalityWatch {
   /** One round over the rows not yet final (at most WATCH_ROWS_PER_ROUND_MAX). */
   async round(): Promise<FinalityReport> {
     const ps = this.#ps;
-    const report: FinalityReport = { asked: 0, final: 0, settling: 0, moved: 0, unknown: 0, gone: 0, skipped: 0 };
+    const report: FinalityReport = { asked: 0, final: 0, settling: 0, moved: 0, unknown: 0, gone: 0, skipped: 0, failing: {} };
     const tags = new Map((await loadCoins(ps.db)).map((c) => [c.id, c.tag]));
-    const unreachable = new Set<string>();
+    const unreachable = new Map<string, string>();
     const start = this.#after;
     let last: string | null = null;
     const rows = streamPages(ps.db, (after: string | null, n) => ({ op: MONITOR.unfinalPage, params: [after ?? start, n] }), (r) => r.hash, PAGE_ROWS);
@@ -105,13 +113,14 @@ export class FinalityWatch {
       else await this.#ask(row, tag, report, unreachable);
       if (report.asked + report.skipped >= WATCH_ROWS_PER_ROUND_MAX) break;
     }
+    report.failing = Object.fromEntries(unreachable);
     // Reached the bound: the next round goes on from here; else it starts again from the first row.
     this.#after = last !== null && report.asked + report.skipped >= WATCH_ROWS_PER_ROUND_MAX ? last : '';
     if (report.asked || report.skipped) ps.log.info({ component: 'finality', ...report }, 'sent payments watched');
     return report;
   }
 
-  async #ask(row: WatchRow, tag: string, report: FinalityReport, unreachable: Set<string>): Promise<void> {
+  async #ask(row: WatchRow, tag: string, report: FinalityReport, unreachable: Map<string, string>): Promise<void> {
     const ps = this.#ps;
     const driver = ps.drivers.get(tag);
     if (!driver) return;
@@ -119,17 +128,32 @@ export class FinalityWatch {
     try {
       w = await driver.watch(row.hash, row.seen, { finality: this.#finality.get(tag) ?? FINALITY_DEFAULT });
     } catch (e) {
-      if (!(e instanceof NodeUnavailable)) throw e;
-      // Nothing is concluded from a node that cannot be asked, or is on another chain; its other rows wait for the next round.
+      // A broken invariant stops payouts. Anything else the node answered (an error, a reply that does not
+      // fit: geth "transaction indexing is in progress") concludes nothing, as a node that cannot be asked;
+      // its other rows wait for the next round, and the monitor counts the coin's node as failing.
+      if (stopsPayouts(e) || !(e instanceof Error)) throw e;
       if (e instanceof ChainIdentityError) await alertIdentity(ps, e, `the finality watch of ${row.hash}`, { withdrawals: row.withdrawalIds });
-      else ps.log.warn({ component: 'finality', coin: tag, tx: row.hash, err: e.message }, 'node unreachable: sent payments not watched this round');
-      unreachable.add(tag);
+      else ps.log.warn({ component: 'finality', coin: tag, tx: row.hash, err: e.message }, `node ${e instanceof NodeUnavailable ? 'unreachable' : 'error'}: watched payments not asked this round`);
+      unreachable.set(tag, `the finality watch of ${row.hash}: ${e.message}`);
       report.skipped++;
       return;
     }
     report.asked++;
-    report[w.kind]++;
-    await this.#apply(ps.db, row, tag, w, report);
+    const kept = this.#kept(row, w);
+    report[kept.kind]++;
+    await this.#apply(ps.db, row, tag, kept, report);
+  }
+
+  /**
+   * A transaction on the chain that is no longer what the row's verdict rested on (a sent payment re-mined
+   * after a reorg with status 0, a send_error's reverted attempt re-mined with success) is as good as gone:
+   * the verdict was undone.
+   */
+  #kept(row: WatchRow, w: Watch): Watch {
+    if (w.kind !== 'final' && w.kind !== 'settling') return w;
+    if (row.expect === 'success' && w.reverted) return { kind: 'gone', proof: `${row.hash} is now mined with status 0 (reverted) in block ${w.block.blockNumber} (${w.block.blockHash}): a reorg re-mined it, and it paid nothing` };
+    if (row.expect === 'reverted' && !w.reverted) return { kind: 'gone', proof: `${row.hash}, a send_error's proof by its status 0, is now mined with success in block ${w.block.blockNumber} (${w.block.blockHash}): a reorg re-mined it, and it paid` };
+    return w;
   }
 
   async #apply(db: DataTx, row: WatchRow, tag: string, w: Watch, report: FinalityReport): Promise<void> {
@@ -176,8 +200,11 @@ export class FinalityWatch {
       await ps.state.failStop(`payserv_sent_watch ${row.hash}: the chain says it is gone, and no withdrawal's signed history records it sent (${unbacked[0] ?? 'none named'}): the row was forged`, details);
       return;
     }
-    const reason = `coin ${tag}: transaction ${row.hash}, which paid withdrawal(s) ${backed.join(', ')} (recorded sent), is gone from the chain before it was final: ${proof}. ` +
-      'They are not paid again automatically: an operator decides';
+    const reason = row.expect === 'success'
+      ? `coin ${tag}: transaction ${row.hash}, which paid withdrawal(s) ${backed.join(', ')} (recorded sent), is gone from the chain before it was final: ${proof}. ` +
+        'They are not paid again automatically: an operator decides'
+      : `coin ${tag}: transaction ${row.hash}, the proof that withdrawal(s) ${backed.join(', ')} failed (recorded send_error), no longer holds before it was final: ${proof}. ` +
+        'An earlier payment of theirs may be on the chain after all: an operator decides before any Resend';
     await ps.state.failStop(reason, details);
     await ps.state.alertOnce(ALERT.reorged, row.hash, 'gone', reason, details);
   }
@@ -195,7 +222,10 @@ export class FinalityWatch {
         continue;
       }
       const faults = checkHistory(found.withdrawal, found.history, view.book);
-      const sent = found.history.some((e) => e.status === 'sent' && e.txHash?.toLowerCase() === row.hash);
+      // A sent row: the history records sent by this transaction; a proof's row: the history records send_error (its hash may be another's).
+      const sent = row.expect === 'success'
+        ? found.history.some((e) => e.status === 'sent' && e.txHash?.toLowerCase() === row.hash)
+        : found.history.some((e) => e.status === 'send_error');
       if (faults.length || found.withdrawal.coinId !== row.coinId || !sent) {
         unbacked.push(`withdrawal ${id}: ${faults[0] ?? (sent ? `of coin ${found.withdrawal.coinId}, not ${row.coinId}` : 'its signed history records no sent by this transaction')}`);
       } else backed.push(id);

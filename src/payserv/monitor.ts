@@ -68,6 +68,8 @@ export class Monitor {
   /** Each coin whose node is failing its health check: since when (this process's clock). */
   readonly #failing = new Map<string, Date>();
   #running: Promise<MonitorReport> | null = null;
+  /** Coins whose node failed the last finality round's watch (an error, unreachable), with why. */
+  #watchFailing: Record<string, string> = {};
   #timer: NodeJS.Timeout | null = null;
   #stopped = false;
 
@@ -90,7 +92,10 @@ export class Monitor {
     const report: MonitorReport = { stuck: [], unhealthy: {}, finality: null, failed: [] };
     await this.#part('stuck', report, async () => void (report.stuck = await this.#stuck()));
     await this.#part('nodes', report, async () => void (report.unhealthy = await this.#nodes()));
-    await this.#part('finality', report, async () => void (report.finality = await this.#finality.round()));
+    await this.#part('finality', report, async () => {
+      report.finality = await this.#finality.round();
+      this.#watchFailing = report.finality.failing;
+    });
     return report;
   }
 
@@ -144,7 +149,8 @@ export class Monitor {
       let why: string | null;
       try {
         const h = await driver.health();
-        why = h.ok ? null : (h.reason ?? 'not healthy');
+        // A node whose answers about our payments fail (geth rebuilding its index) is not healthy, whatever its health check says.
+        why = h.ok ? (this.#watchFailing[tag] ?? null) : (h.reason ?? 'not healthy');
       } catch (e) {
         if (e instanceof ChainIdentityError) await alertIdentity(this.#ps, e, 'the monitor\'s health check');
         why = (e as Error).message;

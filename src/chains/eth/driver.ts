@@ -334,17 +334,24 @@ export class EvmDriver implements ChainDriver {
       if (!r) continue;
       const confirmations = Number(head - r.blockNumber + 1n);
       if (confirmations < needed) return { kind: 'mined', hash: a.hash, confirmations, needed };
-      const fee = r.gasUsed * r.effectiveGasPrice;
-      if (r.status === 'success') return { kind: 'confirmed', hash: a.hash, fee, confirmations, block: { blockNumber: Number(r.blockNumber), blockHash: r.blockHash } };
+      const block = { blockNumber: Number(r.blockNumber), blockHash: r.blockHash };
+      // A receipt is evidence only from our chain: its block is the one there at that height, and the
+      // identity is asked again after it (a node switched between the readings proves nothing).
+      if (!(await this.#canonical(block))) return this.#unknown(`the receipt of ${a.hash} names block ${block.blockNumber} (${block.blockHash}), which is not the node's block at that height: the outcome is unknown`);
       await this.#chainNow(needed);
-      return { kind: 'failed', hash: a.hash, fee, proof: `transaction ${a.hash} reverted in block ${r.blockNumber} (${r.blockHash}, receipt status 0), ${confirmations} confirmations, on chain ${this.#s.chainId}` };
+      const fee = r.gasUsed * r.effectiveGasPrice;
+      if (r.status === 'success') return { kind: 'confirmed', hash: a.hash, fee, confirmations, block };
+      return { kind: 'failed', hash: a.hash, fee, evidence: { hash: a.hash, block, expect: 'reverted' },
+        proof: `transaction ${a.hash} reverted in block ${r.blockNumber} (${r.blockHash}, receipt status 0), ${confirmations} confirmations, on chain ${this.#s.chainId}` };
     }
     const known = await Promise.all(attempts.map((a) => this.#transaction(a.hash)));
     // A null receipt is not "not mined": a node beyond its receipt index, or rebuilding it, says null for mined transactions.
     const inBlock = known.find((t) => t?.blockNumber !== null && t?.blockNumber !== undefined);
     if (inBlock) return this.#unknown(`transaction ${inBlock.hash} is in block ${BigInt(inBlock.blockNumber as string)} but the node serves no receipt for it: the outcome is unknown`);
     const depth = head - BigInt(Math.max(needed, 1)) + 1n;
-    if (depth >= 0n && (await this.#nonceAt(depth)) > nonce) return this.#consumedBy(nonce, depth, attempts, needed);
+    const usedBy = depth >= 0n ? await this.#nonceAt(depth).catch((e: unknown) => this.#notServed(e)) : 0n;
+    if (usedBy === null) return this.#unknown(`the node does not serve the state of block ${depth}, its own head less the confirmations: the outcome is unknown`);
+    if (usedBy > nonce) return this.#consumedBy(nonce, depth, attempts, needed);
     const rebroadcast = attempts.filter((_, i) => !known[i]).map((a) => a.hash);
     const latest = attempts[attempts.length - 1];
     const stale = !!latest && ctx.now.getTime() - latest.createdAt.getTime() >= this.#s.replaceAfterMs;
@@ -354,6 +361,21 @@ export class EvmDriver implements ChainDriver {
   /** Pending with nothing to do: the chain has not said, and nothing is concluded, rebroadcast or replaced. */
   #unknown(reason: string): Verdict {
     return { kind: 'pending', reason, rebroadcast: [], stale: false };
+  }
+
+  /** Null for a block or state the node does not serve (a lagging or pruned node): nothing is concluded from it. Rethrows anything else. */
+  #notServed(e: unknown): null {
+    if (e instanceof NodeUnavailable || !NOT_SERVED.test(sendErrorText(e))) throw e;
+    return null;
+  }
+
+  /** Whether `p` is the node's block at its height. */
+  async #canonical(p: Placement): Promise<boolean> {
+    const b = await ask('eth_getBlockByNumber', () => this.#client.getBlock({ blockNumber: BigInt(p.blockNumber) }).catch((e: unknown) => {
+      if ((e as Error).name === 'BlockNotFoundError') return null;
+      return this.#notServed(e);
+    }));
+    return !!b?.hash && b.hash.toLowerCase() === p.blockHash.toLowerCase();
   }
 
   async #receipt(hash: string) {
@@ -389,7 +411,7 @@ export class EvmDriver implements ChainDriver {
         else lo = mid;
       }
     } catch (e) {
-      if (e instanceof NodeUnavailable || !NOT_SERVED.test(sendErrorText(e))) throw e;
+      this.#notServed(e);
       return this.#unknown(`nonce ${nonce} of ${this.address} is used by block ${depth}, and the node does not serve the older state that would show by which transaction: the outcome is unknown`);
     }
     const block = await ask('eth_getBlockByNumber', () => this.#client.getBlock({ blockNumber: hi, includeTransactions: true }));
@@ -399,17 +421,23 @@ export class EvmDriver implements ChainDriver {
     if (ours) return this.#unknown(`transaction ${ours.hash} is in block ${hi} but the node serves no receipt for it: the outcome is unknown`);
     // The proof and the chain's identity in one verdict: the identity is asked again after the proof was read.
     await this.#chainNow(needed);
-    return { kind: 'failed', hash: null, fee: 0n,
+    return { kind: 'failed', hash: null, fee: 0n, evidence: { hash: used.hash, block: { blockNumber: Number(hi), blockHash: block.hash }, expect: 'mined' },
       proof: `nonce ${nonce} of ${this.address} was used by transaction ${used.hash} in block ${hi} (${block.hash}) on chain ${this.#s.chainId}, which is none of ${attempts.map((a) => a.hash).join(', ')}` };
   }
 
   async watch(hash: string, seen: Placement | null, ctx: { finality: number }): Promise<Watch> {
     const head = await this.#chainNow(this.#headBack);
-    const r = await this.#receipt(hash);
+    // A node that errs on the receipt (geth rebuilding its index) tells nothing either way: read on as without one.
+    const r = await this.#receipt(hash).catch((e: unknown) => {
+      if (e instanceof NodeUnavailable) throw e;
+      return null;
+    });
     if (r) {
       const block = { blockNumber: Number(r.blockNumber), blockHash: r.blockHash };
+      if (!(await this.#canonical(block))) return { kind: 'unknown', reason: `the receipt of ${hash} names block ${block.blockNumber} (${block.blockHash}), which is not the node's block at that height` };
+      await this.#chainNow(this.#headBack);
       const confirmations = Number(head - r.blockNumber + 1n);
-      return { kind: confirmations >= ctx.finality ? 'final' : 'settling', confirmations, block };
+      return { kind: confirmations >= ctx.finality ? 'final' : 'settling', confirmations, block, reverted: r.status !== 'success' };
     }
     if (!seen) return { kind: 'unknown', reason: `the node has no receipt of ${hash}, and no block was recorded for it` };
     const t = await this.#transaction(hash);

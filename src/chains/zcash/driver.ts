@@ -349,13 +349,18 @@ export class ZcashDriver implements ChainDriver {
       if (confirmations < needed) return { kind: 'mined', hash: a.hash, confirmations, needed };
       return { kind: 'confirmed', hash: a.hash, fee: await this.#feeOf(a.hash), confirmations, block: await this.#placement(known) };
     }
-    // Known to no block and no mempool: once the chain is past its expiry height (deep enough), it never can be
-    // mined. The tip is read with the identity checked again: a node that changed chains meanwhile proves nothing.
+    // Known to no block and no mempool. A node that cannot find a transaction is no proof (zcashd without
+    // -txindex, a back end rebuilding its index): failed only once the chain is past every attempt's expiry
+    // height (deep enough) AND each attempt still has an input unspent on the chain, which a mined attempt
+    // would have spent. The tip is read after the inputs, with the identity checked again.
+    const unspent = new Set((await ask(() => this.#rpc.getAddressUtxos(this.address))).map((u) => outpointKey({ txid: u.txid, vout: u.outputIndex })));
     const tip = (await this.#checkIdentity(needed)).blocks;
     const heights = attempts.map((a) => parseTx(fromHex(a.raw, 'stored transaction')).expiryHeight);
     if (heights.every((h) => tip - h + 1 >= needed)) {
+      const spent = attempts.find((a) => !this.decode(a.raw).inputs.some((i) => unspent.has(outpointKey(i))));
+      if (spent) return { kind: 'pending', reason: `transaction ${spent.hash} is past its expiry, but every input it spends is spent on the chain: it may have been mined, and a node that cannot find it is no proof; the outcome is unknown`, rebroadcast: [], stale: false };
       return { kind: 'failed', hash: attempts[attempts.length - 1]?.hash ?? null, fee: 0n,
-        proof: `transaction ${attempts.map((a) => a.hash).join(', ')} expired at height ${Math.max(...heights)}; the chain is at ${tip} and the node has it in no block and not in its mempool (chain identity checked)` };
+        proof: `transaction ${attempts.map((a) => a.hash).join(', ')} expired at height ${Math.max(...heights)}; the chain is at ${tip}, the node has it in no block and not in its mempool, and an input of each attempt is still unspent (chain identity checked)` };
     }
     return { kind: 'pending', reason: 'not in the node: rebroadcast', rebroadcast: attempts.map((a) => a.hash), stale: false };
   }
@@ -388,7 +393,7 @@ export class ZcashDriver implements ChainDriver {
     const placed = async (t: RawTransaction): Promise<Watch> => {
       const block = await this.#placement(t);
       const confirmations = t.confirmations ?? 0;
-      return confirmations >= depth ? { kind: 'final', confirmations, block } : { kind: 'settling', confirmations, block };
+      return confirmations >= depth ? { kind: 'final', confirmations, block, reverted: false } : { kind: 'settling', confirmations, block, reverted: false };
     };
     const known = await ask(() => this.#rpc.getRawTransaction(hash));
     if (known && inBestChain(known)) return placed(known);

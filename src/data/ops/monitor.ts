@@ -10,13 +10,13 @@ export const MONITOR = {
    * found it. A batch's later withdrawals join the row; a placement already watched is kept (the watch follows it).
    */
   watchSent: op('monitor.watchSent',
-    `INSERT INTO payserv_sent_watch (hash, coin_id, withdrawal_ids, block_number, block_hash, sent_at)
-       VALUES ($1, $2, ARRAY[$3::bigint], $4::bigint, $5, $6::timestamptz)
+    `INSERT INTO payserv_sent_watch (hash, coin_id, withdrawal_ids, block_number, block_hash, sent_at, expect)
+       VALUES ($1, $2, ARRAY[$3::bigint], $4::bigint, $5, $6::timestamptz, $7)
      ON CONFLICT (hash) DO UPDATE SET withdrawal_ids = CASE WHEN $3::bigint = ANY(payserv_sent_watch.withdrawal_ids)
        THEN payserv_sent_watch.withdrawal_ids ELSE payserv_sent_watch.withdrawal_ids || $3::bigint END`),
   /** Rows not yet final, by hash after $1, at most $2. */
-  unfinalPage: op<{ hash: string; coin_id: number; withdrawal_ids: unknown; block_number: string; block_hash: string; sent_at: Date }>('monitor.unfinalPage',
-    `SELECT hash, coin_id, withdrawal_ids::text[] AS withdrawal_ids, block_number::text AS block_number, block_hash, sent_at
+  unfinalPage: op<{ hash: string; coin_id: number; withdrawal_ids: unknown; block_number: string; block_hash: string; sent_at: Date; expect: string }>('monitor.unfinalPage',
+    `SELECT hash, coin_id, withdrawal_ids::text[] AS withdrawal_ids, block_number::text AS block_number, block_hash, sent_at, expect
        FROM payserv_sent_watch WHERE final_at IS NULL AND hash > $1 ORDER BY hash LIMIT $2`),
   /** The chain's word on one row: where it is now ($2, $3), final since $4 (null: not yet), when asked ($5) and what it said ($6). */
   watched: op('monitor.watched',

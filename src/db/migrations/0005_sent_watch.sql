@@ -3,7 +3,9 @@
 -- transaction that made a withdrawal `sent` gets a row here, written in the same database transaction
 -- as that status; payserv's monitor asks the chain about every row not yet final until its block is
 -- `finality_depth` deep, follows it when a reorg mines it again elsewhere, and alerts and fails-stop
--- when it is gone from the chain.
+-- when it is gone from the chain. A failure proof is watched the same way (issue 14's outsider test):
+-- the transaction it rests on (our attempt mined with status 0, or another transaction that used our
+-- nonce) must stay so until final, else the proof was undone and payserv fails-stop.
 --
 -- Not signed: the authority is the withdrawals' signed histories. A row the database attacker edits
 -- is input like any other (checked on read; a "gone" row is checked against the signed histories
@@ -21,6 +23,9 @@ CREATE TABLE payserv_sent_watch (
   -- Set once its block is finality_depth deep: no longer watched.
   final_at        TIMESTAMPTZ(3),
   checked_at      TIMESTAMPTZ(3),
-  last_result     TEXT
+  last_result     TEXT,
+  -- What the chain must keep saying: success (a sent payment), reverted (our attempt, a send_error's
+  -- proof), mined (another transaction that used our nonce, a send_error's proof, whatever its status).
+  expect          TEXT NOT NULL DEFAULT 'success' CHECK (expect IN ('success', 'reverted', 'mined'))
 );
 CREATE INDEX payserv_sent_watch_unfinal ON payserv_sent_watch (hash) WHERE final_at IS NULL;
