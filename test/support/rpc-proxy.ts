@@ -14,6 +14,7 @@
 // a nullResults predicate that throws a 500 naming it.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import { readBounded } from '../../src/chains/eth/anvil.js';
 
 export interface RpcProxy {
   /** http://127.0.0.1:<port> */
@@ -491,22 +492,8 @@ async function rpcResult(to: string, method: string, params: unknown[]): Promise
 }
 
 /** The reply's body as text, refused past REPLY_BYTES_MAX. */
-async function readReply(res: Response): Promise<string> {
-  if (res.body === null) return '';
-  const reader = res.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > REPLY_BYTES_MAX) {
-      await reader.cancel();
-      throw new UpstreamError(`the node's reply is longer than ${REPLY_BYTES_MAX} bytes`);
-    }
-    chunks.push(value);
-  }
-  return Buffer.concat(chunks).toString('utf8');
+function readReply(res: Response): Promise<string> {
+  return readBounded(res, REPLY_BYTES_MAX, () => new UpstreamError(`the node's reply is longer than ${REPLY_BYTES_MAX} bytes`));
 }
 
 /** The body, or null past BODY_BYTES_MAX. */

@@ -231,7 +231,7 @@ export async function anvilRpc(url: string, method: string, params: unknown[] = 
     body: JSON.stringify({ jsonrpc: '2.0', id: nextId++, method, params }),
     signal: AbortSignal.timeout(opts.timeoutMs ?? RPC_TIMEOUT_MS),
   });
-  const text = await readBounded(res, RPC_REPLY_BYTES_MAX, method);
+  const text = await readBounded(res, RPC_REPLY_BYTES_MAX, () => new AnvilRpcError(method, `reply longer than ${RPC_REPLY_BYTES_MAX} bytes`, undefined, undefined));
   let reply: unknown;
   try {
     reply = JSON.parse(text);
@@ -248,8 +248,8 @@ export async function anvilRpc(url: string, method: string, params: unknown[] = 
   return r.result;
 }
 
-/** The body as text, refusing one longer than `max` bytes (a node answers small; a runaway reply is a bug). */
-async function readBounded(res: Response, max: number, method: string): Promise<string> {
+/** The body as text, refusing one longer than `max` bytes with `tooLong()` (a node answers small; a runaway reply is a bug). */
+export async function readBounded(res: Response, max: number, tooLong: () => Error): Promise<string> {
   if (res.body === null) return '';
   const reader = res.body.getReader();
   const chunks: Uint8Array[] = [];
@@ -260,7 +260,7 @@ async function readBounded(res: Response, max: number, method: string): Promise<
     size += value.byteLength;
     if (size > max) {
       await reader.cancel();
-      throw new AnvilRpcError(method, `reply longer than ${max} bytes`, undefined, undefined);
+      throw tooLong();
     }
     chunks.push(value);
   }
