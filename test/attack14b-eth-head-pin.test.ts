@@ -30,8 +30,8 @@ describe('attack14b: one far-ahead head from the node', () => {
     await mine(a.url, 20);
     mitm = await startMitm(a.url);
     const m = mitm;
-    let deps: Parameters<typeof ethDriver>[1] | null = null;
-    const tp = await testPayserv({ drivers: async (d) => ((deps = d), new Map([['ETH', await ethDriver(m.url, d)]])) });
+    const held: { deps?: Parameters<typeof ethDriver>[1] } = {};
+    const tp = await testPayserv({ drivers: async (d) => ((held.deps = d), new Map([['ETH', await ethDriver(m.url, d)]])) });
     const driver = tp.ps.drivers.get('ETH') as EvmDriver;
     expect((await driver.health()).ok).toBe(true);
 
@@ -52,7 +52,7 @@ describe('attack14b: one far-ahead head from the node', () => {
     // payserv restarted on the same state directory.
     let started: string;
     try {
-      const d = deps as unknown as NonNullable<typeof deps>;
+      const d = held.deps as Parameters<typeof ethDriver>[1];
       const again = new EvmDriver(ETH_SETTINGS(m.url), await loadHotKey(d.stateDir, 'ETH'), d);
       await again.start();
       started = 'started';
