@@ -114,6 +114,8 @@ async function creditBack(ps: Payserv, driver: ChainDriver | undefined, v: Verif
       return of(w, 'unknown', `cannot ask the chain about ${hashes[0]}: ${(e as Error).message}`);
     }
     if (verdict.kind !== 'failed') return of(w, 'unknown', `transaction ${hashes[0]} is ${verdict.kind}, not proved failed`);
+    // An expiry is an absence (a node that cannot find a mined transaction says the same): never credited back unasked.
+    if (verdict.by === 'expiry') return of(w, 'unknown', `transaction ${hashes[0]} expired unseen: that is no proof enough to credit back automatically (a node may have lost it); an operator decides (Resend pays by a transaction that conflicts with it)`);
   }
   const sent = paymentsOf(v.history).length;
   const why = sent ? `resolve: every transaction sent for it proved failed on chain; credited back` : `resolve: no transaction was ever signed for it (${w.status}); credited back`;

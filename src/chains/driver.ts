@@ -17,6 +17,12 @@ export interface PayOutput {
   withdrawalId: number;
   address: string;
   value: bigint;
+  /**
+   * Per earlier payment of this withdrawal that was judged failed (UTXO chains), the inputs it spent:
+   * the new transaction spends one of each, so that it and an earlier one can never both be mined,
+   * whatever a node said about the earlier one. Empty: a first payment.
+   */
+  conflicts?: ReadonlyArray<ReadonlyArray<{ txid: string; vout: number }>>;
 }
 
 /** A signed transaction, as stored before it is broadcast. */
@@ -68,6 +74,13 @@ export interface Evidence {
   expect: 'reverted' | 'mined';
 }
 
+/**
+ * What a failure proof rests on. `reverted` and `nonce` are things found on the chain; `expiry` is an
+ * absence (no block and no mempool has it, the chain is past its expiry): good enough to record
+ * send_error and to pay anew by a transaction that conflicts with it, never to credit back unasked.
+ */
+export type FailedBy = 'reverted' | 'nonce' | 'expiry';
+
 /** The chain's verdict on a payment, given every attempt sent for it. */
 export type Verdict =
   | { kind: 'confirmed'; hash: string; fee: bigint; confirmations: number; block: Placement }
@@ -77,7 +90,7 @@ export type Verdict =
    * consumed by a transaction found in a block and none of ours, or expired. Never inferred from what a
    * node did not say (a null receipt, an unknown hash): that is `pending`.
    */
-  | { kind: 'failed'; hash: string | null; fee: bigint; proof: string; evidence?: Evidence }
+  | { kind: 'failed'; hash: string | null; fee: bigint; proof: string; by: FailedBy; evidence?: Evidence }
   /** Not mined yet. `rebroadcast`: attempts the node no longer knows; `stale`: the newest attempt has waited past the replacement time. */
   | { kind: 'pending'; reason: string; rebroadcast: readonly string[]; stale: boolean };
 

@@ -19,6 +19,9 @@ export interface NodeIdentity {
   head: number;
 }
 
+/** Above any height a chain payserv pays on will reach (2^40 blocks: 35,000 years of 1-second blocks). */
+const HEAD_MAX = 2 ** 40;
+
 /** Hashes compared as lowercase hex without 0x (Ethereum writes it, Zcash does not). */
 const normalHash = (h: string): string => h.toLowerCase().replace(/^0x/, '');
 
@@ -70,6 +73,8 @@ export class ChainIdentity {
    */
   async check(seen: NodeIdentity, confirmations: number): Promise<void> {
     const fail = (why: string) => new ChainIdentityError(this.#tag, `coin ${this.#tag}: ${why}: nothing it says is taken as evidence`);
+    // A height no chain reaches is a broken answer, never a head to remember (it would refuse every honest one after it).
+    if (!Number.isSafeInteger(seen.head) || seen.head < 0 || seen.head > HEAD_MAX) throw fail(`the node's head ${seen.head} is not a plausible block height`);
     if (seen.chain !== this.#chain) throw fail(`the node is on chain ${seen.chain}, payserv pays on ${this.#chain}`);
     const pin = await this.#load();
     const genesis = normalHash(seen.genesis);

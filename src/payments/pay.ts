@@ -29,10 +29,14 @@ import { feeShares, payValue } from './value.js';
 export async function payWithdrawals(ps: Payserv, driver: ChainDriver, items: readonly Verified[], caller: string): Promise<PayoutResult[]> {
   const results = new Map<number, PayoutResult>();
   const payable: Verified[] = [];
+  const conflicts = new Map<number, Conflicts>();
   for (const v of items) {
     const earlier = await earlierPayments(ps, driver, v);
-    if (earlier) results.set(v.w.id, earlier);
-    else payable.push(v);
+    if ('reply' in earlier) results.set(v.w.id, earlier);
+    else {
+      payable.push(v);
+      if (earlier.conflicts.length) conflicts.set(v.w.id, earlier.conflicts);
+    }
   }
   if (payable.length) {
     const health = await driver.health().catch(async (e: Error) => {
@@ -42,9 +46,11 @@ export async function payWithdrawals(ps: Payserv, driver: ChainDriver, items: re
     if (!health.ok) {
       for (const v of payable) results.set(v.w.id, await retryLater(ps, v, `node not ready: ${health.reason ?? 'unknown'}`));
     } else {
-      for (let i = 0; i < payable.length; i += driver.maxOutputs) {
-        for (const r of await payChunk(ps, driver, payable.slice(i, i + driver.maxOutputs), caller)) results.set(r.id, r);
-      }
+      // A withdrawal paid anew after failed payments goes alone: a refusal for its conflicts refuses nothing else.
+      const fresh = payable.filter((v) => !conflicts.has(v.w.id));
+      const chunks = [...payable.filter((v) => conflicts.has(v.w.id)).map((v) => [v])];
+      for (let i = 0; i < fresh.length; i += driver.maxOutputs) chunks.push(fresh.slice(i, i + driver.maxOutputs));
+      for (const chunk of chunks) for (const r of await payChunk(ps, driver, chunk, caller, conflicts)) results.set(r.id, r);
     }
   }
   return items.map((v) => results.get(v.w.id) ?? refused(v.w.id, v.w.status, 'not paid'));
@@ -68,7 +74,9 @@ async function notSent(ps: Payserv, v: Verified, why: string): Promise<PayoutRes
  * A withdrawal that was sent before (send_error: the chain said that payment failed) is paid anew only
  * if the chain still says so of every earlier attempt. One that was mined after all is recorded sent.
  */
-async function earlierPayments(ps: Payserv, driver: ChainDriver, v: Verified): Promise<PayoutResult | null> {
+async function earlierPayments(ps: Payserv, driver: ChainDriver, v: Verified): Promise<PayoutResult | { conflicts: Conflicts }> {
+  // Per failed payment, the inputs it spent (UTXO chains): the new payment spends one of each, so that it and none of them can both be mined.
+  const conflicts: Array<ReadonlyArray<{ txid: string; vout: number }>> = [];
   for (const hashes of paymentsOf(v.history)) {
     const stored = await storedAttempts(ps, driver, v, hashes);
     if ('problems' in stored) return failStop(ps, 'pay', stored.problems, v.w.id, v.w.status);
@@ -84,9 +92,14 @@ async function earlierPayments(ps: Payserv, driver: ChainDriver, v: Verified): P
       return recordSent(ps, v, verdict, 1, `paid by ${verdict.hash} (mined after it was judged failed)`);
     }
     if (verdict.kind !== 'failed') return refused(v.w.id, v.w.status, `earlier transaction ${verdict.kind === 'mined' ? verdict.hash : hashes[0]} is not proved failed (${verdict.kind}): not paying again`);
+    const spent = stored.attempts.flatMap((a) => driver.decode(a.raw).inputs);
+    if (spent.length) conflicts.push(spent);
   }
-  return null;
+  return { conflicts };
 }
+
+/** Per earlier failed payment of a withdrawal, the inputs it spent (see PayOutput.conflicts). */
+type Conflicts = PayOutput['conflicts'] & {};
 
 interface Waiting {
   v: Verified;
@@ -103,11 +116,11 @@ interface Written {
   waiting: Waiting[];
 }
 
-async function payChunk(ps: Payserv, driver: ChainDriver, chunk: Verified[], caller: string): Promise<PayoutResult[]> {
+async function payChunk(ps: Payserv, driver: ChainDriver, chunk: Verified[], caller: string, conflicts: ReadonlyMap<number, Conflicts>): Promise<PayoutResult[]> {
   let written: Written | { waiting: Waiting[] };
   try {
     written = await ps.locks.with(coinSendLock(driver.tag), `pay by ${caller}`, async (): Promise<Written | { waiting: Waiting[] }> => {
-      const w = await writeAhead(ps, driver, chunk);
+      const w = await writeAhead(ps, driver, chunk, conflicts);
       if ('signed' in w) await fault(ps.faults, 'payment.committed', { withdrawals: w.paid.map((v) => v.w.id), hash: w.signed.hash });
       return w;
     });
@@ -143,11 +156,11 @@ async function payChunk(ps: Payserv, driver: ChainDriver, chunk: Verified[], cal
 }
 
 /** Signs and stores one transaction and moves its withdrawals to `sending`, in one database transaction. */
-async function writeAhead(ps: Payserv, driver: ChainDriver, chunk: Verified[]): Promise<Written | { waiting: Waiting[] }> {
+async function writeAhead(ps: Payserv, driver: ChainDriver, chunk: Verified[], conflicts: ReadonlyMap<number, Conflicts>): Promise<Written | { waiting: Waiting[] }> {
   let batch = chunk;
   const waiting: Waiting[] = [];
   for (;;) {
-    const outputs: PayOutput[] = batch.map((v) => ({ withdrawalId: v.w.id, address: v.w.address, value: payValue(v.coin, v.w) }));
+    const outputs: PayOutput[] = batch.map((v) => ({ withdrawalId: v.w.id, address: v.w.address, value: payValue(v.coin, v.w), conflicts: conflicts.get(v.w.id) ?? [] }));
     let journaled: string | null = null;
     const step = await ps.db.transaction(async (tx) => {
       const s = await driver.sign(tx, outputs);

@@ -162,17 +162,19 @@ export class EvmDriver implements ChainDriver {
    * another chain, or from far behind the head seen before, is no evidence about our payments.
    */
   async #chainNow(back: number): Promise<bigint> {
-    const [id, genesis, head] = await Promise.all([
+    // The head as a block, not a bare number: a number no block stands behind (one back end's answer) is no head.
+    const [id, genesis, latest] = await Promise.all([
       ask('eth_chainId', () => this.#client.getChainId()),
       ask('eth_getBlockByNumber', () => this.#client.getBlock({ blockNumber: 0n }).catch((e: unknown) => {
         if ((e as Error).name === 'BlockNotFoundError') return null;
         throw e;
       })),
-      ask('eth_blockNumber', () => this.#client.getBlockNumber({ cacheTime: 0 })),
+      ask('eth_getBlockByNumber', () => this.#client.getBlock({ blockTag: 'latest' })),
     ]);
     if (!genesis?.hash) throw new ChainIdentityError(this.tag, `coin ${this.tag}: the node serves no genesis block: nothing it says is taken as evidence`);
-    await this.#identity.check({ chain: String(id), genesis: genesis.hash, head: Number(head) }, back);
-    return head;
+    if (latest.number === null || !latest.hash) throw new ChainIdentityError(this.tag, `coin ${this.tag}: the node's latest block has no number or hash: nothing it says is taken as evidence`);
+    await this.#identity.check({ chain: String(id), genesis: genesis.hash, head: Number(latest.number) }, back);
+    return latest.number;
   }
 
   /** A method viem's typed client does not list. */
@@ -341,7 +343,7 @@ export class EvmDriver implements ChainDriver {
       await this.#chainNow(needed);
       const fee = r.gasUsed * r.effectiveGasPrice;
       if (r.status === 'success') return { kind: 'confirmed', hash: a.hash, fee, confirmations, block };
-      return { kind: 'failed', hash: a.hash, fee, evidence: { hash: a.hash, block, expect: 'reverted' },
+      return { kind: 'failed', hash: a.hash, fee, by: 'reverted', evidence: { hash: a.hash, block, expect: 'reverted' },
         proof: `transaction ${a.hash} reverted in block ${r.blockNumber} (${r.blockHash}, receipt status 0), ${confirmations} confirmations, on chain ${this.#s.chainId}` };
     }
     const known = await Promise.all(attempts.map((a) => this.#transaction(a.hash)));
@@ -421,7 +423,7 @@ export class EvmDriver implements ChainDriver {
     if (ours) return this.#unknown(`transaction ${ours.hash} is in block ${hi} but the node serves no receipt for it: the outcome is unknown`);
     // The proof and the chain's identity in one verdict: the identity is asked again after the proof was read.
     await this.#chainNow(needed);
-    return { kind: 'failed', hash: null, fee: 0n, evidence: { hash: used.hash, block: { blockNumber: Number(hi), blockHash: block.hash }, expect: 'mined' },
+    return { kind: 'failed', hash: null, fee: 0n, by: 'nonce', evidence: { hash: used.hash, block: { blockNumber: Number(hi), blockHash: block.hash }, expect: 'mined' },
       proof: `nonce ${nonce} of ${this.address} was used by transaction ${used.hash} in block ${hi} (${block.hash}) on chain ${this.#s.chainId}, which is none of ${attempts.map((a) => a.hash).join(', ')}` };
   }
 

@@ -266,13 +266,16 @@ export class ZcashDriver implements ChainDriver {
     const outs = outputs.map((o) => ({ scriptPubKey: zcashAddressScript(this.#s.network, o.address), value: o.value }));
     const total = outputs.reduce((a, o) => a + o.value, 0n);
     const free = (await this.#free(tx, true)).sort((a, b) => (a.satoshis === b.satoshis ? 0 : a.satoshis > b.satoshis ? -1 : 1));
-    const chosen: AddressUtxo[] = [];
-    let have = 0n;
+    const conflicting = this.#conflicting(free, outputs);
+    if ('refused' in conflicting) return { kind: 'refused', reason: conflicting.refused };
+    const chosen: AddressUtxo[] = [...conflicting.inputs];
+    let have = chosen.reduce((a, u) => a + u.satoshis, 0n);
     // The fee of the outputs actually built: with the change output, or without it when it is dropped.
     const feeWithChange = (n: number) => estimateTransparentFeeZat(n, [...outs.map((o) => o.scriptPubKey), this.#script]);
     const feeNoChange = (n: number) => estimateTransparentFeeZat(n, outs.map((o) => o.scriptPubKey));
     // Enough once the outputs and the fee without change are covered: what is left is change, or dust given to the fee.
     for (const u of free) {
+      if (chosen.includes(u)) continue;
       if (chosen.length > 0 && have >= total + feeNoChange(chosen.length)) break;
       chosen.push(u);
       have += u.satoshis;
@@ -299,6 +302,29 @@ export class ZcashDriver implements ChainDriver {
     const spent = chosen.map((u) => ({ txid: u.txid, vout: u.outputIndex, value: u.satoshis }));
     await reserveInputs(tx, await this.#coin(tx), signed.txid, spent);
     return { kind: 'signed', tx: { hash: signed.txid, raw: signed.rawHex, maxFee: signed.feeZat, nonce: null, inputs: spent } };
+  }
+
+  /**
+   * For each earlier payment of an output's withdrawal that was judged failed, one of its inputs, free
+   * in the hot wallet: spent again here, the new payment and that one can never both be mined (an
+   * expiry is an absence, and a node may have lost a mined transaction). None of them free: that earlier
+   * payment may have been mined after all (or another payment holds its inputs), and nothing is signed.
+   */
+  #conflicting(free: readonly AddressUtxo[], outputs: readonly PayOutput[]): { inputs: AddressUtxo[] } | { refused: string } {
+    const inputs: AddressUtxo[] = [];
+    const is = (u: AddressUtxo, o: { txid: string; vout: number }) => u.txid === o.txid && u.outputIndex === o.vout;
+    for (const out of outputs) {
+      for (const group of out.conflicts ?? []) {
+        if (inputs.some((u) => group.some((o) => is(u, o)))) continue;
+        const u = free.find((x) => group.some((o) => is(x, o)));
+        if (!u) {
+          return { refused: `withdrawal ${out.withdrawalId}: none of the inputs of its earlier payment judged failed (${group.map(outpointKey).join(', ')}) is unspent and free in the hot wallet: ` +
+            'that payment may have been mined after all, and a new one that cannot conflict with it is not signed; an operator decides' };
+        }
+        inputs.push(u);
+      }
+    }
+    return { inputs };
   }
 
   async committed(): Promise<void> {
@@ -347,7 +373,11 @@ export class ZcashDriver implements ChainDriver {
       }
       const confirmations = known.confirmations ?? 0;
       if (confirmations < needed) return { kind: 'mined', hash: a.hash, confirmations, needed };
-      return { kind: 'confirmed', hash: a.hash, fee: await this.#feeOf(a.hash), confirmations, block: await this.#placement(known) };
+      const block = await this.#placement(known);
+      // Evidence only from our chain: the block it names is the node's block at that height, and the identity holds after.
+      if (!(await this.#canonical(block))) return { kind: 'pending', reason: `${a.hash} is said to be in block ${block.blockHash} at ${block.blockNumber}, which is not the node's block at that height: the outcome is unknown`, rebroadcast: [], stale: false };
+      await this.#checkIdentity(needed);
+      return { kind: 'confirmed', hash: a.hash, fee: await this.#feeOf(a.hash), confirmations, block };
     }
     // Known to no block and no mempool. A node that cannot find a transaction is no proof (zcashd without
     // -txindex, a back end rebuilding its index): failed only once the chain is past every attempt's expiry
@@ -359,7 +389,7 @@ export class ZcashDriver implements ChainDriver {
     if (heights.every((h) => tip - h + 1 >= needed)) {
       const spent = attempts.find((a) => !this.decode(a.raw).inputs.some((i) => unspent.has(outpointKey(i))));
       if (spent) return { kind: 'pending', reason: `transaction ${spent.hash} is past its expiry, but every input it spends is spent on the chain: it may have been mined, and a node that cannot find it is no proof; the outcome is unknown`, rebroadcast: [], stale: false };
-      return { kind: 'failed', hash: attempts[attempts.length - 1]?.hash ?? null, fee: 0n,
+      return { kind: 'failed', hash: attempts[attempts.length - 1]?.hash ?? null, fee: 0n, by: 'expiry',
         proof: `transaction ${attempts.map((a) => a.hash).join(', ')} expired at height ${Math.max(...heights)}; the chain is at ${tip}, the node has it in no block and not in its mempool, and an input of each attempt is still unspent (chain identity checked)` };
     }
     return { kind: 'pending', reason: 'not in the node: rebroadcast', rebroadcast: attempts.map((a) => a.hash), stale: false };
@@ -378,6 +408,15 @@ export class ZcashDriver implements ChainDriver {
     return { blockNumber: height, blockHash };
   }
 
+  /** Whether `p` is the node's block at its height (a back end on a stale branch names others). */
+  async #canonical(p: Placement): Promise<boolean> {
+    const at = await ask(() => this.#rpc.getBlockHash(p.blockNumber)).catch((e: unknown) => {
+      if (e instanceof ZcashRpcError) return null;
+      throw e;
+    });
+    return at !== null && at.toLowerCase() === p.blockHash.toLowerCase().replace(/^0x/, '');
+  }
+
   /** What a mined payment cost: its reserved inputs less its outputs. */
   async #feeOf(hash: string): Promise<bigint> {
     const [r] = await this.#db.query(CHAINS.reservedValue, [hash]);
@@ -392,6 +431,8 @@ export class ZcashDriver implements ChainDriver {
     await this.#checkIdentity(depth);
     const placed = async (t: RawTransaction): Promise<Watch> => {
       const block = await this.#placement(t);
+      if (!(await this.#canonical(block))) return { kind: 'unknown', reason: `${hash} is said to be in block ${block.blockHash} at ${block.blockNumber}, which is not the node's block at that height` };
+      await this.#checkIdentity(depth);
       const confirmations = t.confirmations ?? 0;
       return confirmations >= depth ? { kind: 'final', confirmations, block, reverted: false } : { kind: 'settling', confirmations, block, reverted: false };
     };
