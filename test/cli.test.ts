@@ -32,7 +32,7 @@ describe(`pscli db (${backend()})`, () => {
   it('migrate applies, then finds the schema current', async () => {
     const { stateDir, env } = await target();
     const first = await run(['--state-dir', stateDir, 'db', 'migrate'], env);
-    expect(first).toMatchObject({ code: EXIT.OK, stdout: 'applied 1 ledger\napplied 2 payserv\napplied 3 payments\napplied 4 autopay\n' });
+    expect(first).toMatchObject({ code: EXIT.OK, stdout: 'applied 1 ledger\napplied 2 payserv\napplied 3 payments\napplied 4 autopay\napplied 5 sent_watch\n' });
     const second = await run(['--state-dir', stateDir, 'db', 'migrate'], env);
     expect(second).toMatchObject({ code: EXIT.OK, stdout: 'schema is current\n' });
     expect(errorLines(second)).toEqual([]);
@@ -45,10 +45,10 @@ describe(`pscli db (${backend()})`, () => {
     expect(JSON.parse(before.stdout)).toEqual({
       migrations: [{ version: 1, name: 'ledger', applied: false, applied_at: null }, { version: 2, name: 'payserv', applied: false, applied_at: null },
         { version: 3, name: 'payments', applied: false, applied_at: null },
-        { version: 4, name: 'autopay', applied: false, applied_at: null }],
+        { version: 4, name: 'autopay', applied: false, applied_at: null }, { version: 5, name: 'sent_watch', applied: false, applied_at: null }],
     });
     expect((await run(['--json', '--state-dir', stateDir, 'db', 'migrate'], env)).stdout).toBe(
-      `${JSON.stringify({ applied: [{ version: 1, name: 'ledger' }, { version: 2, name: 'payserv' }, { version: 3, name: 'payments' }, { version: 4, name: 'autopay' }] }, null, 2)}\n`,
+      `${JSON.stringify({ applied: [{ version: 1, name: 'ledger' }, { version: 2, name: 'payserv' }, { version: 3, name: 'payments' }, { version: 4, name: 'autopay' }, { version: 5, name: 'sent_watch' }] }, null, 2)}\n`,
     );
     const after = JSON.parse((await run(['--json', '--state-dir', stateDir, 'db', 'status'], env)).stdout) as {
       migrations: { applied: boolean; applied_at: string }[];
@@ -60,7 +60,7 @@ describe(`pscli db (${backend()})`, () => {
   it('status prints a table', async () => {
     const { stateDir, env } = await target();
     const r = await run(['--state-dir', stateDir, 'db', 'status'], env);
-    expect(r.stdout).toBe('version  name      applied  applied_at\n1        ledger    no       -\n2        payserv   no       -\n3        payments  no       -\n4        autopay   no       -\n');
+    expect(r.stdout).toBe('version  name        applied  applied_at\n1        ledger      no       -\n2        payserv     no       -\n3        payments    no       -\n4        autopay     no       -\n5        sent_watch  no       -\n');
   });
 });
 
