@@ -1,7 +1,7 @@
 // The main job on embedded defaults: an embedded PostgreSQL, a fresh PKI, a pool's signed ledger with
 // thousands of miners, the operator's start-up checks, checkpoints, and an attack caught in the act.
 // Later issues extend it until it shows the whole system at work.
-import { readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { advanceAll } from '../checkpoints/advance.js';
 import { LocalCheckpointStore } from '../checkpoints/local-store.js';
@@ -17,6 +17,7 @@ import { SIGNER_ROLES } from '../pki/roles.js';
 import { verifyAccount } from '../verify/account.js';
 import { openView, type LedgerView } from '../verify/view.js';
 import { seedLedger, FIRST_MINER } from '../writer/seed.js';
+import { freshDemoDir } from './state-dir.js';
 import { parseDemoArgs } from './args.js';
 import { demoPassphrases, prepareKeys, SHARES, THRESHOLD } from './keys.js';
 import { demoOverRpc } from './rpc.js';
@@ -31,8 +32,12 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   const stateDir = resolve(process.env.PAYSERV_STATE_DIR ?? '.demo');
-  // The demo owns its state directory: a fresh one every run, so the run shows a first start.
-  rmSync(stateDir, { recursive: true, force: true });
+  // A fresh state directory every run, so the run shows a first start; only one the demo made is deleted.
+  const refused = freshDemoDir(stateDir);
+  if (refused) {
+    process.stderr.write(`demo: ${refused}\n`);
+    return 2;
+  }
   out(`payserv demo — state directory ${stateDir} (embedded PostgreSQL, generated test keys)`);
 
   let t0 = performance.now();

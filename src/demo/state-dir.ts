@@ -1,0 +1,24 @@
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+// The demo starts from a fresh state directory every run, so it deletes the one it used before. It only
+// ever deletes a directory it made itself: one that carries its marker. A production state directory
+// (the systemd units set PAYSERV_STATE_DIR), or any other directory with files in it, is refused.
+
+/** The file that marks a directory as the demo's own. */
+export const DEMO_MARKER = '.payserv-demo';
+
+/** Empties `dir` for a new run (creating it if needed) and marks it; an error message when it is not the demo's to empty. */
+export function freshDemoDir(dir: string): string | null {
+  if (existsSync(dir)) {
+    const entries = readdirSync(dir);
+    if (entries.length && !entries.includes(DEMO_MARKER)) {
+      return `${dir} is not a demo directory (it has files and no ${DEMO_MARKER} marker): refusing to delete it. ` +
+        'Unset PAYSERV_STATE_DIR (the demo then uses ./.demo) or point it at an empty or new directory';
+    }
+    rmSync(dir, { recursive: true, force: true });
+  }
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  writeFileSync(join(dir, DEMO_MARKER), 'made by `npm run demo`: the next run deletes this directory\n', { mode: 0o600 });
+  return null;
+}
