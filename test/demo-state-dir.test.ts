@@ -32,6 +32,9 @@ describeOncePerSuite('the demo\'s state directory', () => {
     writeFileSync(join(prod, 'journal', 'payments.jsonl'), 'precious\n');
     expect(freshDemoDir(prod)).toMatch(/is not a demo directory .* refusing to delete it/);
     expect(readFileSync(join(prod, 'journal', 'payments.jsonl'), 'utf8')).toBe('precious\n');
+    // The default ./.demo is the demo's own, marked or not.
+    expect(freshDemoDir(prod, true)).toBeNull();
+    expect(existsSync(join(prod, 'journal'))).toBe(false);
   });
 
   it('npm run demo with PAYSERV_STATE_DIR at a production directory exits 2 naming it, and deletes nothing', async () => {

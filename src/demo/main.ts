@@ -31,9 +31,10 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`demo: ${args}\n`);
     return 2;
   }
-  const stateDir = resolve(process.env.PAYSERV_STATE_DIR ?? '.demo');
+  const named = process.env.PAYSERV_STATE_DIR;
+  const stateDir = resolve(named ?? '.demo');
   // A fresh state directory every run, so the run shows a first start; only one the demo made is deleted.
-  const refused = freshDemoDir(stateDir);
+  const refused = freshDemoDir(stateDir, named === undefined);
   if (refused) {
     process.stderr.write(`demo: ${refused}\n`);
     return 2;

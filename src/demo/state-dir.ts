@@ -8,11 +8,15 @@ import { join } from 'node:path';
 /** The file that marks a directory as the demo's own. */
 export const DEMO_MARKER = '.payserv-demo';
 
-/** Empties `dir` for a new run (creating it if needed) and marks it; an error message when it is not the demo's to empty. */
-export function freshDemoDir(dir: string): string | null {
+/**
+ * Empties `dir` for a new run (creating it if needed) and marks it; an error message when it is not the
+ * demo's to empty. `owned`: the demo's default ./.demo in the checkout, its own whatever it holds (a run
+ * before the marker existed left none).
+ */
+export function freshDemoDir(dir: string, owned = false): string | null {
   if (existsSync(dir)) {
     const entries = readdirSync(dir);
-    if (entries.length && !entries.includes(DEMO_MARKER)) {
+    if (!owned && entries.length && !entries.includes(DEMO_MARKER)) {
       return `${dir} is not a demo directory (it has files and no ${DEMO_MARKER} marker): refusing to delete it. ` +
         'Unset PAYSERV_STATE_DIR (the demo then uses ./.demo) or point it at an empty or new directory';
     }
