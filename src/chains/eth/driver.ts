@@ -165,10 +165,7 @@ export class EvmDriver implements ChainDriver {
     // The head as a block, not a bare number: a number no block stands behind (one back end's answer) is no head.
     const [id, genesis, latest] = await Promise.all([
       ask('eth_chainId', () => this.#client.getChainId()),
-      ask('eth_getBlockByNumber', () => this.#client.getBlock({ blockNumber: 0n }).catch((e: unknown) => {
-        if ((e as Error).name === 'BlockNotFoundError') return null;
-        throw e;
-      })),
+      this.#blockAt(0n),
       ask('eth_getBlockByNumber', () => this.#client.getBlock({ blockTag: 'latest' })),
     ]);
     if (!genesis?.hash) throw new ChainIdentityError(this.tag, `coin ${this.tag}: the node serves no genesis block: nothing it says is taken as evidence`);
@@ -371,12 +368,17 @@ export class EvmDriver implements ChainDriver {
     return null;
   }
 
-  /** Whether `p` is the node's block at its height. */
-  async #canonical(p: Placement): Promise<boolean> {
-    const b = await ask('eth_getBlockByNumber', () => this.#client.getBlock({ blockNumber: BigInt(p.blockNumber) }).catch((e: unknown) => {
+  /** The node's block at height `n`; null when it has none. */
+  #blockAt(n: bigint) {
+    return ask('eth_getBlockByNumber', () => this.#client.getBlock({ blockNumber: n }).catch((e: unknown) => {
       if ((e as Error).name === 'BlockNotFoundError') return null;
-      return this.#notServed(e);
+      throw e;
     }));
+  }
+
+  /** Whether `p` is the node's block at its height (a block it does not serve is not). */
+  async #canonical(p: Placement): Promise<boolean> {
+    const b = await this.#blockAt(BigInt(p.blockNumber)).catch((e: unknown) => this.#notServed(e));
     return !!b?.hash && b.hash.toLowerCase() === p.blockHash.toLowerCase();
   }
 
@@ -445,10 +447,7 @@ export class EvmDriver implements ChainDriver {
     const t = await this.#transaction(hash);
     if (t?.blockNumber) return { kind: 'unknown', reason: `${hash} is in block ${BigInt(t.blockNumber)} but the node serves no receipt for it` };
     if (BigInt(seen.blockNumber) > head) return { kind: 'unknown', reason: `the node's head ${head} is below block ${seen.blockNumber}, where ${hash} was mined` };
-    const now = await ask('eth_getBlockByNumber', () => this.#client.getBlock({ blockNumber: BigInt(seen.blockNumber) }).catch((e: unknown) => {
-      if ((e as Error).name === 'BlockNotFoundError') return null;
-      throw e;
-    }));
+    const now = await this.#blockAt(BigInt(seen.blockNumber));
     if (!now?.hash) return { kind: 'unknown', reason: `the node does not serve block ${seen.blockNumber}, where ${hash} was mined` };
     if (now.hash.toLowerCase() === seen.blockHash.toLowerCase()) return { kind: 'unknown', reason: `block ${seen.blockNumber} still holds ${hash}, but the node serves no receipt for it` };
     await this.#chainNow(this.#headBack);
