@@ -12,7 +12,7 @@ import type { Payserv } from '../payserv/context.js';
 import { checkWithdrawal, payTogether, processWithdrawal } from '../payserv/payouts.js';
 import { getWithdrawalWithHistory, streamAccounts } from '../store/reads.js';
 import { streamPages } from '../data/stream.js';
-import { toWallet } from '../store/rows.js';
+import { toWallet } from '../data/rows.js';
 import { LEDGER } from '../data/ops/ledger.js';
 import { isRetired, retiredWord } from '../ledger/wallets.js';
 import { rememberWallets, verifyWallets } from '../verify/wallets.js';

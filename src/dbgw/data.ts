@@ -4,7 +4,7 @@
 // open sessions are gone (the server rolled them back), and the next call hands the database over
 // again and carries on.
 import type { Data, DataTx } from '../data/data.js';
-import type { Op } from '../data/op.js';
+import type { Op } from '../db/op.js';
 import { rowFromWire, toWire, type WireValue } from '../data/wire.js';
 import { DbError, type Row } from '../db/db.js';
 import type { Logger } from '../log/index.js';

@@ -12,7 +12,7 @@ import type { Logger } from '../log/index.js';
 import { loadTrust, pkiPaths } from '../pki/files.js';
 import { RPC, RpcError } from '../rpc/jsonrpc.js';
 import { startRpcServer, type RpcContext, type RpcServer } from '../rpc/server.js';
-import type { Op } from '../data/op.js';
+import type { Op } from '../db/op.js';
 import { DBGW_ACL, DBGW_METHODS, DBGW_VERSION, type DbgwMethod } from './api.js';
 import { Sessions, type SessionMode } from './sessions.js';
 

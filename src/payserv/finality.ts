@@ -3,7 +3,7 @@ import type { DataTx } from '../data/data.js';
 import { MONITOR } from '../data/ops/monitor.js';
 import { streamPages } from '../data/stream.js';
 import { checkHistory } from '../ledger/history.js';
-import { RowError } from '../store/rows.js';
+import { RowError } from '../data/rows.js';
 import { getWithdrawalWithHistory, loadCoins } from '../store/reads.js';
 import { openView } from '../verify/view.js';
 import { alertIdentity, ALERT } from './chain-alerts.js';

@@ -1,4 +1,4 @@
-import { op } from '../op.js';
+import { op } from '../../db/op.js';
 
 // Writes of the database copy of checkpoints (src/checkpoints/advance.ts).
 
