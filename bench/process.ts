@@ -18,7 +18,7 @@ import { createLogger } from '../src/log/index.js';
 import { fromBaseUnits, toBaseUnits } from '../src/money/amount.js';
 import type { PayoutResult } from '../src/payserv/api.js';
 import { startPayserv } from '../src/payserv/service.js';
-import { pkiPaths } from '../src/pki/files.js';
+import { pkiPaths } from '../src/esman/pki-files.js';
 import { RpcClient, rpcRoundTrip } from '../src/rpc/client.js';
 import { creditBlock } from '../src/writer/blocks.js';
 import { CREDITS_PER_BLOCK_MAX } from '../src/writer/credits.js';

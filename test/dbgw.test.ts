@@ -10,7 +10,7 @@ import type { RunningDbgw } from '../src/dbgw/service.js';
 import { migrate } from '../src/db/migrate.js';
 import { openPostgres } from '../src/db/postgres.js';
 import { createLogger } from '../src/log/index.js';
-import { initPki } from '../src/pki/files.js';
+import { initPki } from '../src/esman/pki-files.js';
 import type { TlsIdentity } from '../src/pki/roles.js';
 import { RpcClient, RpcTransportError } from '../src/rpc/client.js';
 import { RPC, RpcError } from '../src/rpc/jsonrpc.js';

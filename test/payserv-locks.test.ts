@@ -15,7 +15,7 @@ import type { Payserv } from '../src/payserv/context.js';
 import { LOCK_HELD_ALERT, type ReportedLock } from '../src/payserv/lock-watch.js';
 import { autopayLock, coinSendLock, withdrawalLock } from '../src/payserv/locks.js';
 import { approveWithdrawal, processWithdrawal } from '../src/payserv/payouts.js';
-import { initPki, loadSigner, pkiPaths } from '../src/pki/files.js';
+import { initPki, loadSigner, pkiPaths } from '../src/esman/pki-files.js';
 import type { AutopaySettings } from '../src/autopay/run.js';
 import type { SeedOptions } from '../src/writer/seed.js';
 import { backend, describeOncePerSuite, testPgUrl } from './support/backend.js';

@@ -8,7 +8,7 @@ import type { TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
 import { createLogger } from '../src/log/index.js';
 import type { Method } from '../src/payserv/api.js';
-import { initPki, loadRootPair, pkiPaths } from '../src/pki/files.js';
+import { initPki, loadRootPair, pkiPaths } from '../src/esman/pki-files.js';
 import { issueCert } from '../src/pki/issue.js';
 import type { TlsIdentity } from '../src/pki/roles.js';
 import { RpcClient, rpcRoundTrip, RpcTransportError } from '../src/rpc/client.js';

@@ -16,7 +16,7 @@ import type { PayoutResult } from '../payserv/api.js';
 import { collectAuditProblems } from '../payserv/audit.js';
 import type { SendCoinResult } from '../payserv/payouts.js';
 import { startPayserv, type RunningPayserv } from '../payserv/service.js';
-import { pkiPaths } from '../pki/files.js';
+import { pkiPaths } from '../esman/pki-files.js';
 import { RpcClient } from '../rpc/client.js';
 import { RpcError } from '../rpc/jsonrpc.js';
 import { getWithdrawal, loadCoins } from '../store/reads.js';

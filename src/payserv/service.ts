@@ -12,7 +12,7 @@ import { dbgwData } from '../dbgw/data.js';
 import type { TlsMaterial } from '../rpc/tls.js';
 import type { Logger } from '../log/index.js';
 import { parseAmount } from '../money/amount.js';
-import { loadTrust } from '../pki/files.js';
+import { loadTrust } from '../esman/pki-files.js';
 import { DATABASE_ITEM } from '../esman/items.js';
 import { loadPayservKeys } from './keys.js';
 import { startDrivers } from '../chains/registry.js';
