@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { inspect } from 'node:util';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
-import { advanceUserCheckpoint } from '../src/checkpoints/advance.js';
+import { advanceUserCheckpoint } from '../src/verify/advance.js';
 import { LOCK_KEYS_INFO, LockKeys } from '../src/data/lock-keys.js';
 import { listLocks } from '../src/payserv/admin.js';
 import type { Payserv } from '../src/payserv/context.js';

@@ -8,7 +8,7 @@
 // of one coin's pool or of one account is invisible to the verification of another's.
 import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
-import { advanceUserCheckpoint } from '../src/checkpoints/advance.js';
+import { advanceUserCheckpoint } from '../src/verify/advance.js';
 import type { Db } from '../src/db/db.js';
 import { userKey } from '../src/ledger/problem.js';
 import type { Coin, Credit, Signed } from '../src/ledger/records.js';

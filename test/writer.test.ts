@@ -4,7 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { advanceAll } from '../src/checkpoints/advance.js';
+import { advanceAll } from '../src/verify/advance.js';
 import { LocalCheckpointStore } from '../src/checkpoints/local-store.js';
 import { runCheck, type CheckArgs, type CheckName } from '../src/checks/run.js';
 import type { Db, Queryable } from '../src/db/db.js';

@@ -3,7 +3,7 @@
 // Later issues extend it until it shows the whole system at work.
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { advanceAll } from '../checkpoints/advance.js';
+import { advanceAll } from '../verify/advance.js';
 import { LocalCheckpointStore } from '../checkpoints/local-store.js';
 import { runCheck, type CheckName } from '../checks/run.js';
 import type { Db } from '../db/db.js';

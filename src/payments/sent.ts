@@ -3,7 +3,7 @@ import type { PayoutResult } from '../payserv/api.js';
 import type { Payserv } from '../payserv/context.js';
 import type { Verified } from '../payserv/guard.js';
 import { move } from '../payserv/moves.js';
-import { watchSent } from './store.js';
+import { watchSent } from '../chains/store.js';
 import { feeShares } from './value.js';
 
 // A payment the chain confirmed, recorded: the withdrawal `sent` by its transaction, and that transaction

@@ -1,4 +1,4 @@
-import { advanceCoinCheckpoint, advanceUserCheckpoint, type Advance } from '../checkpoints/advance.js';
+import { advanceCoinCheckpoint, advanceUserCheckpoint, type Advance } from '../verify/advance.js';
 import { runCheck, type CheckArgs, type CheckName } from '../checks/run.js';
 import { checkHistory } from '../ledger/history.js';
 import { formatProblem, type Problem } from '../ledger/problem.js';

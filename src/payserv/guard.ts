@@ -1,4 +1,4 @@
-import { advanceCoinCheckpoint, advanceUserCheckpoint } from '../checkpoints/advance.js';
+import { advanceCoinCheckpoint, advanceUserCheckpoint } from '../verify/advance.js';
 import { encodeCoin } from '../ledger/encoding.js';
 import { formatProblem, problem, userKey, type Problem } from '../ledger/problem.js';
 import { checkHistory } from '../ledger/history.js';

@@ -15,7 +15,7 @@ import { parseAmount } from '../money/amount.js';
 import { loadTrust } from '../esman/pki-files.js';
 import { DATABASE_ITEM } from '../esman/items.js';
 import { loadPayservKeys } from './keys.js';
-import { startDrivers } from '../chains/registry.js';
+import { startDrivers } from '../app/drivers.js';
 import { RpcError } from '../rpc/jsonrpc.js';
 import { startRpcServer, type RpcServer } from '../rpc/server.js';
 import { coinOfParams, idOf, type Method } from './api.js';

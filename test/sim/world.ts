@@ -5,7 +5,7 @@
 // reach it). No vitest import: the bench builds worlds too.
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { advanceAll } from '../../src/checkpoints/advance.js';
+import { advanceAll } from '../../src/verify/advance.js';
 import { LocalCheckpointStore } from '../../src/checkpoints/local-store.js';
 import { runCheck } from '../../src/checks/run.js';
 import { zcashP2pkhAddress } from '../../src/chains/address.js';

@@ -1,7 +1,7 @@
 // A signed ledger for tests: a PKI in a temp state directory, a fresh database of this project's back
 // end, the role certificates registered, a seeded ledger, and every checkpoint advanced by payserv.
 import { readFileSync } from 'node:fs';
-import { advanceAll } from '../../src/checkpoints/advance.js';
+import { advanceAll } from '../../src/verify/advance.js';
 import { LocalCheckpointStore } from '../../src/checkpoints/local-store.js';
 import type { Db } from '../../src/db/db.js';
 import { formatProblem, type Problem } from '../../src/ledger/problem.js';

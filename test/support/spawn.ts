@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { inject, onTestFinished } from 'vitest';
-import { advanceAll } from '../../src/checkpoints/advance.js';
+import { advanceAll } from '../../src/verify/advance.js';
 import { LocalCheckpointStore } from '../../src/checkpoints/local-store.js';
 import { runCheck, type CheckArgs, type CheckName } from '../../src/checks/run.js';
 import type { Db } from '../../src/db/db.js';
