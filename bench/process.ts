@@ -16,7 +16,7 @@ import type { Db } from '../src/db/db.js';
 import type { Coin, Signed } from '../src/ledger/records.js';
 import { createLogger } from '../src/log/index.js';
 import { fromBaseUnits, toBaseUnits } from '../src/money/amount.js';
-import type { PayoutResult } from '../src/payserv/api.js';
+import type { PayoutResult } from '../src/api/payserv.js';
 import { startPayserv } from '../src/payserv/service.js';
 import { pkiPaths } from '../src/esman/pki-files.js';
 import { RpcClient, rpcRoundTrip } from '../src/rpc/client.js';

@@ -10,7 +10,7 @@ import { LockKeys } from '../src/data/lock-keys.js';
 import type { Db } from '../src/db/db.js';
 import { canMove } from '../src/ledger/status.js';
 import type { WithdrawalStatus } from '../src/ledger/records.js';
-import type { PayoutResult } from '../src/payserv/api.js';
+import type { PayoutResult } from '../src/api/payserv.js';
 import { collectAuditProblems } from '../src/payserv/audit.js';
 import { Locks, withdrawalLock } from '../src/payserv/locks.js';
 import { initPki } from '../src/esman/pki-files.js';

@@ -15,7 +15,7 @@ import type { Coin, Credit, Signed } from '../src/ledger/records.js';
 import { parseAmount, type Amount } from '../src/money/amount.js';
 import { createRoot, issueCert } from '../src/pki/issue.js';
 import { Signer } from '../src/pki/signer.js';
-import type { PayoutResult } from '../src/payserv/api.js';
+import type { PayoutResult } from '../src/api/payserv.js';
 import {
   approveWithdrawal, checkWithdrawal, declineRequest, processWithdrawal, resendWithdrawal, sendCoin, sendWithdrawal,
 } from '../src/payserv/payouts.js';

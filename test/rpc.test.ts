@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
 import { createLogger } from '../src/log/index.js';
-import type { Method } from '../src/payserv/api.js';
+import type { Method } from '../src/api/payserv.js';
 import { initPki, loadRootPair, pkiPaths } from '../src/esman/pki-files.js';
 import { issueCert } from '../src/pki/issue.js';
 import type { TlsIdentity } from '../src/pki/roles.js';

@@ -7,7 +7,7 @@ import { AUTOPAY } from '../data/ops/autopay.js';
 import { formatProblem, type Problem } from '../ledger/problem.js';
 import type { Coin, Signed, Withdrawal } from '../ledger/records.js';
 import { add, formatAmount, fromBaseUnits, parseAmount, sub, type Amount } from '../money/amount.js';
-import type { PayoutResult } from '../payserv/api.js';
+import type { PayoutResult } from '../api/payserv.js';
 import type { Payserv } from '../payserv/context.js';
 import { checkWithdrawal, payTogether, processWithdrawal } from '../payserv/payouts.js';
 import { getWithdrawalWithHistory, streamAccounts } from '../store/reads.js';

@@ -12,7 +12,7 @@ import type { Coin, Signed, Withdrawal } from '../ledger/records.js';
 import { createLogger } from '../log/index.js';
 import { formatAmount, fromBaseUnits, sub } from '../money/amount.js';
 import { payValue } from '../payments/value.js';
-import type { PayoutResult } from '../payserv/api.js';
+import type { PayoutResult } from '../api/payserv.js';
 import { collectAuditProblems } from '../payserv/audit.js';
 import type { SendCoinResult } from '../payserv/payouts.js';
 import { startPayserv, type RunningPayserv } from '../payserv/service.js';

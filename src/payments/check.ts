@@ -3,7 +3,7 @@ import { ChainIdentityError, ChainIntegrityError, NodeUnavailable } from '../cha
 import { stopsPayouts } from '../payserv/invariant.js';
 import { PAYMENTS } from '../data/ops/payments.js';
 import { alertFeeCap, alertIdentity, feeCapLifted } from '../payserv/chain-alerts.js';
-import type { PayoutResult } from '../payserv/api.js';
+import type { PayoutResult } from '../api/payserv.js';
 import type { Payserv } from '../payserv/context.js';
 import { checkpointAfter, failStop, result, type Verified } from '../payserv/guard.js';
 import { coinSendLock, LockBusy } from '../payserv/locks.js';

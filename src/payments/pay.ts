@@ -5,7 +5,7 @@ import { problem } from '../ledger/problem.js';
 import { invariant, InvariantError } from '../ledger/invariant.js';
 import { stopsPayouts } from '../payserv/invariant.js';
 import { formatAmount } from '../money/amount.js';
-import type { PayoutResult } from '../payserv/api.js';
+import type { PayoutResult } from '../api/payserv.js';
 import type { Payserv } from '../payserv/context.js';
 import { checkpointAfter, failStop, refused, result, type Verified } from '../payserv/guard.js';
 import { coinSendLock, LockBusy } from '../payserv/locks.js';

@@ -1,5 +1,5 @@
 import type { Verdict } from '../chains/driver.js';
-import type { PayoutResult } from '../payserv/api.js';
+import type { PayoutResult } from '../api/payserv.js';
 import type { Payserv } from '../payserv/context.js';
 import type { Verified } from '../payserv/guard.js';
 import { move } from '../payserv/moves.js';

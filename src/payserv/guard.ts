@@ -9,7 +9,7 @@ import { verifyAccount, type AccountVerification } from '../verify/account.js';
 import { openView, type LedgerView } from '../verify/view.js';
 import { WithdrawalStateError } from '../writer/withdrawals.js';
 import { DebitsBusy } from '../writer/locks.js';
-import type { PayoutResult, Reply } from './api.js';
+import type { PayoutResult, Reply } from '../api/payserv.js';
 import type { Payserv } from './context.js';
 import { LockBusy, withdrawalLock } from './locks.js';
 import { journalProblems } from '../payments/journal.js';

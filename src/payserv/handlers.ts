@@ -1,5 +1,5 @@
 import type { TlsIdentity } from '../pki/roles.js';
-import { coinOfParams, idOf, type Method, type ParamsOf } from './api.js';
+import { coinOfParams, idOf, type Method, type ParamsOf } from '../api/payserv.js';
 import { applyCorrectionCall, check, coinIdByTag, isProcessing, listLocks, signAllWallets, signCoinById, signWalletById, status, transInfo, VERSION } from './admin.js';
 import { autopayFor } from '../autopay/service.js';
 import { resolveCoin } from '../autopay/resolve.js';

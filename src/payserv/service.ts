@@ -18,7 +18,7 @@ import { loadPayservKeys } from './keys.js';
 import { startDrivers } from '../app/drivers.js';
 import { RpcError } from '../rpc/jsonrpc.js';
 import { startRpcServer, type RpcServer } from '../rpc/server.js';
-import { coinOfParams, idOf, type Method } from './api.js';
+import { coinOfParams, idOf, type Method } from '../api/payserv.js';
 import { Alerts } from './alerts.js';
 import { AUDIT_LOCK_NAME, AuditError, AuditTrail } from './audit.js';
 import type { Payserv } from './context.js';

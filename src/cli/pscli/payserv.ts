@@ -2,7 +2,7 @@
 // `REPLY: [APPROVED]`. An ERROR reply or a refused call exits 1; --json prints the whole result.
 import type { Command } from 'commander';
 import type { Restored } from '../../payments/restore.js';
-import type { Method } from '../../payserv/api.js';
+import type { Method } from '../../api/payserv.js';
 import { RpcError } from '../../rpc/jsonrpc.js';
 import { RpcTransportError } from '../../rpc/client.js';
 import { action, type Context } from '../context.js';
