@@ -13,7 +13,7 @@ import { loadTrust, pkiPaths } from '../esman/pki-files.js';
 import { RPC, RpcError } from '../rpc/jsonrpc.js';
 import { startRpcServer, type RpcContext, type RpcServer } from '../rpc/server.js';
 import type { Op } from '../db/op.js';
-import { DBGW_ACL, DBGW_METHODS, DBGW_VERSION, type DbgwMethod } from './api.js';
+import { DBGW_ACL, DBGW_METHODS, DBGW_VERSION, type DbgwMethod } from '../api/dbgw.js';
 import { Sessions, type SessionMode } from './sessions.js';
 
 export interface RunningDbgw {

@@ -1,5 +1,5 @@
 // Validating a method's params against a service's contract (payserv: METHODS in src/api/payserv.ts;
-// dbgw: src/dbgw/api.ts), and turning zod's issues into one line that names the parameter: the pool's
+// dbgw: src/api/dbgw.ts), and turning zod's issues into one line that names the parameter: the pool's
 // back end is written by other people, and "Invalid input" alone would send them reading our source.
 import type { z } from 'zod';
 import { ACL, METHODS, type Method } from '../api/payserv.js';
