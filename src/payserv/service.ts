@@ -22,7 +22,7 @@ import { coinOfParams, idOf, type Method } from '../api/payserv.js';
 import { Alerts } from './alerts.js';
 import { AUDIT_LOCK_NAME, AuditError, AuditTrail } from './audit.js';
 import type { Payserv } from './context.js';
-import { callerOf, dispatch } from './handlers.js';
+import { callerOf, dispatch } from '../app/handlers.js';
 import { coinLocks, LockWatch } from './lock-watch.js';
 import { Locks } from './locks.js';
 import type { CoinPolicy } from './policy.js';
