@@ -17,7 +17,7 @@ import type { Coin, Signed } from '../src/ledger/records.js';
 import { createLogger } from '../src/log/index.js';
 import { fromBaseUnits, toBaseUnits } from '../src/money/amount.js';
 import type { PayoutResult } from '../src/api/payserv.js';
-import { startPayserv } from '../src/payserv/service.js';
+import { startPayserv } from '../src/app/service.js';
 import { pkiPaths } from '../src/esman/pki-files.js';
 import { RpcClient, rpcRoundTrip } from '../src/rpc/client.js';
 import { creditBlock } from '../src/writer/blocks.js';

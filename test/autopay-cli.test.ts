@@ -13,7 +13,7 @@ import { createHotKey, loadHotKey } from '../src/keys/hot-wallet.js';
 import type { Coin, Signed } from '../src/ledger/records.js';
 import { createLogger } from '../src/log/index.js';
 import { parseAmount, sub, toBaseUnits } from '../src/money/amount.js';
-import { startPayserv, type RunningPayserv } from '../src/payserv/service.js';
+import { startPayserv, type RunningPayserv } from '../src/app/service.js';
 import { loadCoins } from '../src/store/reads.js';
 import { addWallet, signWallet } from '../src/writer/wallets.js';
 import { creditBlock } from '../src/writer/blocks.js';

@@ -7,7 +7,7 @@ import type { Db } from '../db/db.js';
 import type { Coin, Signed } from '../ledger/records.js';
 import { formatAmount, parseAmount, sub, sum, toBaseUnits } from '../money/amount.js';
 import type { RunReport } from '../autopay/run.js';
-import type { RunningPayserv } from '../payserv/service.js';
+import type { RunningPayserv } from '../app/service.js';
 import type { Signer } from '../pki/signer.js';
 import type { RpcClient } from '../rpc/client.js';
 import { loadCoins } from '../store/reads.js';

@@ -15,7 +15,7 @@ import { payValue } from '../payments/value.js';
 import type { PayoutResult } from '../api/payserv.js';
 import { collectAuditProblems } from '../payserv/audit.js';
 import type { SendCoinResult } from '../payserv/payouts.js';
-import { startPayserv, type RunningPayserv } from '../payserv/service.js';
+import { startPayserv, type RunningPayserv } from '../app/service.js';
 import { pkiPaths } from '../esman/pki-files.js';
 import { RpcClient } from '../rpc/client.js';
 import { RpcError } from '../rpc/jsonrpc.js';

@@ -12,7 +12,7 @@ import type { Locks } from './locks.js';
 import type { CoinPolicy } from './policy.js';
 import type { ServiceState } from './state.js';
 
-/** Everything payserv's methods work with, assembled once at start (src/payserv/service.ts). */
+/** Everything payserv's methods work with, assembled once at start (src/app/service.ts). */
 export interface Payserv {
   db: Data;
   trust: Trust;
