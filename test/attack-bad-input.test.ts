@@ -5,7 +5,8 @@
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { mine, setAutomine } from '../src/chains/eth/anvil.js';
 import type { Coin, Signed } from '../src/ledger/records.js';
-import { runAutopay, type AutopaySettings } from '../src/autopay/run.js';
+import { runAutopay } from '../src/autopay/run.js';
+import type { AutopaySettings } from '../src/payserv/policy.js';
 import { approveWithdrawal, checkWithdrawal, processWithdrawal } from '../src/payserv/payouts.js';
 import { asAttacker, CREDITS, WITHDRAWALS } from './support/attacker.js';
 import { describePerDataPath } from './support/backend.js';

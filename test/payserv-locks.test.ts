@@ -16,7 +16,7 @@ import { LOCK_HELD_ALERT, type ReportedLock } from '../src/payserv/lock-watch.js
 import { autopayLock, coinSendLock, withdrawalLock } from '../src/payserv/locks.js';
 import { approveWithdrawal, processWithdrawal } from '../src/payserv/payouts.js';
 import { initPki, loadSigner, pkiPaths } from '../src/esman/pki-files.js';
-import type { AutopaySettings } from '../src/autopay/run.js';
+import type { AutopaySettings } from '../src/payserv/policy.js';
 import type { SeedOptions } from '../src/writer/seed.js';
 import { backend, describeOncePerSuite, testPgUrl } from './support/backend.js';
 import { newMiner, request } from './support/miners.js';

@@ -25,10 +25,9 @@ import type { Payserv } from '../payserv/context.js';
 import { callerOf, dispatch } from './handlers.js';
 import { coinLocks, LockWatch } from '../payserv/lock-watch.js';
 import { Locks } from '../payserv/locks.js';
-import type { CoinPolicy } from '../payserv/policy.js';
+import type { AutopaySettings, CoinPolicy } from '../payserv/policy.js';
 import { Monitor, type MonitorSettings } from '../payserv/monitor.js';
 import { ServiceState } from '../payserv/state.js';
-import type { AutopaySettings } from '../autopay/run.js';
 import { startAutopay } from '../autopay/service.js';
 
 // payserv as a service: the pinned root from the state directory, the keys from esman's store (or a

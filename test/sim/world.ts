@@ -27,7 +27,7 @@ import { registerCert } from '../../src/writer/certs.js';
 import { SIGNER_ROLES } from '../../src/pki/roles.js';
 import type { Signer } from '../../src/pki/signer.js';
 import type { Trust } from '../../src/pki/trust.js';
-import type { AutopaySettings } from '../../src/autopay/run.js';
+import type { AutopaySettings } from '../../src/payserv/policy.js';
 import type { Payserv } from '../../src/payserv/context.js';
 import type { FaultInfo, FaultPoint, Faults } from '../../src/payserv/faults.js';
 import { LockKeys } from '../../src/data/lock-keys.js';
