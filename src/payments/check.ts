@@ -9,7 +9,7 @@ import { checkpointAfter, failStop, result, type Verified } from '../payserv/gua
 import { coinSendLock, LockBusy } from '../payserv/locks.js';
 import { changeStatus } from '../writer/withdrawals.js';
 import { currentPayment } from './attempts.js';
-import { journalAttempt, journalWithdrawals, sendingSeqOf } from './journal.js';
+import { journalAttempt, journalWithdrawals, sendingSeqOf } from '../journal/payments.js';
 import { fault } from '../payserv/faults.js';
 import { invariant } from '../ledger/invariant.js';
 import { broadcastStored } from './pay.js';

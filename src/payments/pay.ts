@@ -14,7 +14,7 @@ import { fault } from '../payserv/faults.js';
 import { changeStatus } from '../writer/withdrawals.js';
 import type { Withdrawal } from '../ledger/records.js';
 import { paymentsOf } from './attempts.js';
-import { journalAttempt, journalWithdrawals, maybeCompact, type JournalWithdrawals } from './journal.js';
+import { journalAttempt, journalWithdrawals, maybeCompact, type JournalWithdrawals } from '../journal/payments.js';
 import { insertAttempt, noteBroadcast } from '../chains/store.js';
 import { recordSent } from './sent.js';
 import { storedAttempts } from './stored.js';

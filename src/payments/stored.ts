@@ -3,7 +3,7 @@ import type { Attempt, ChainDriver } from '../chains/driver.js';
 import { problem, type Problem } from '../ledger/problem.js';
 import type { Payserv } from '../payserv/context.js';
 import type { Verified } from '../payserv/guard.js';
-import { journalBytesProblem } from './journal.js';
+import { journalBytesProblem } from '../journal/payments.js';
 import { attemptsByHash } from '../chains/store.js';
 import { payValue } from './value.js';
 

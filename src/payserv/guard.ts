@@ -12,7 +12,7 @@ import { DebitsBusy } from '../writer/locks.js';
 import type { PayoutResult, Reply } from '../api/payserv.js';
 import type { Payserv } from './context.js';
 import { LockBusy, withdrawalLock } from './locks.js';
-import { journalProblems } from '../payments/journal.js';
+import { journalProblems } from '../journal/payments.js';
 import { fault } from './faults.js';
 import { stopsPayouts } from './invariant.js';
 
