@@ -18,7 +18,7 @@ import { EvmDriver, type EvmSettings } from '../src/chains/eth/driver.js';
 import type { Db } from '../src/db/db.js';
 import { createHotKey, loadHotKey } from '../src/keys/hot-wallet.js';
 import { fromBaseUnits, parseAmount } from '../src/money/amount.js';
-import { payValue } from '../src/payments/value.js';
+import { payValue } from '../src/payserv/payments/value.js';
 import { approveWithdrawal, checkWithdrawal, processWithdrawal } from '../src/payserv/payouts.js';
 import { registerCoin } from '../src/writer/coins.js';
 import { FEE_USER, type Pki } from './ledger.js';

@@ -27,7 +27,7 @@ import { verifyTransparentTx } from '../src/chains/zcash/verify.js';
 import type { Db } from '../src/db/db.js';
 import { createHotKey, loadHotKey } from '../src/keys/hot-wallet.js';
 import { formatAmount, fromBaseUnits, parseAmount } from '../src/money/amount.js';
-import { payValue } from '../src/payments/value.js';
+import { payValue } from '../src/payserv/payments/value.js';
 import { processWithdrawal, sendCoin } from '../src/payserv/payouts.js';
 import { registerCoin } from '../src/writer/coins.js';
 import { FEE_USER, type Pki } from './ledger.js';

@@ -15,7 +15,7 @@ import { anvilForFile, balanceOf, ethDriver, minedCount } from './support/chains
 import { newMiner, request } from './support/miners.js';
 import { testPayserv, type TestPayserv } from './support/payserv.js';
 import { restartedEth, restartPayserv } from './attack-helpers.js';
-import { restoreFromJournal } from '../src/payments/restore.js';
+import { restoreFromJournal } from '../src/payserv/payments/restore.js';
 
 const anvil = anvilForFile();
 let t: TestPayserv;

@@ -6,7 +6,7 @@ import { afterEach, beforeEach, expect, it } from 'vitest';
 import { mine, setAutomine } from '../src/chains/eth/anvil.js';
 import type { EvmDriver } from '../src/chains/eth/driver.js';
 import { resolveCoin } from '../src/autopay/resolve.js';
-import { restoreFromJournal } from '../src/payments/restore.js';
+import { restoreFromJournal } from '../src/payserv/payments/restore.js';
 import type { Hex } from 'viem';
 import { approveWithdrawal, checkWithdrawal, processWithdrawal, resendWithdrawal } from '../src/payserv/payouts.js';
 import type { FaultPoint } from '../src/payserv/faults.js';

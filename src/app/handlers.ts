@@ -4,7 +4,7 @@ import { applyCorrectionCall, check, coinIdByTag, isProcessing, listLocks, signA
 import { autopayFor } from '../autopay/service.js';
 import { resolveCoin } from '../autopay/resolve.js';
 import { autopayStatus } from '../autopay/status.js';
-import { restoreFromJournal } from '../payments/restore.js';
+import { restoreFromJournal } from '../payserv/payments/restore.js';
 import type { Payserv } from '../payserv/context.js';
 import { approveWithdrawal, checkWithdrawal, declineRequest, processWithdrawal, resendWithdrawal, sendCoin, sendWithdrawal } from '../payserv/payouts.js';
 

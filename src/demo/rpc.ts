@@ -11,7 +11,7 @@ import type { Db } from '../db/db.js';
 import type { Coin, Signed, Withdrawal } from '../ledger/records.js';
 import { createLogger } from '../log/index.js';
 import { formatAmount, fromBaseUnits, sub } from '../money/amount.js';
-import { payValue } from '../payments/value.js';
+import { payValue } from '../payserv/payments/value.js';
 import type { PayoutResult } from '../api/payserv.js';
 import { collectAuditProblems } from '../payserv/audit.js';
 import type { SendCoinResult } from '../payserv/payouts.js';

@@ -12,7 +12,7 @@ import { stopsPayouts } from './invariant.js';
 import type { WatchExpect } from '../chains/store.js';
 
 // Sent payments watched to finality (issue 14, item 3). Every transaction that made a withdrawal `sent`
-// has a row in payserv_sent_watch, written with that status (src/payments/sent.ts). Each round asks the
+// has a row in payserv_sent_watch, written with that status (src/payserv/payments/sent.ts). Each round asks the
 // coin's driver where each row's transaction stands: final (no longer watched), settling (its placement
 // followed when a reorg mined it again elsewhere), unknown (nothing concluded), or gone: the block it was
 // in left the chain and the transaction is in none. Gone is never repaired here: the payment's

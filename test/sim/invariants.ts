@@ -11,7 +11,7 @@
 import { anvilRpc } from '../../src/chains/eth/anvil.js';
 import { formatProblem } from '../../src/ledger/problem.js';
 import { add, formatAmount, parseAmount, sub, ZERO, type Amount } from '../../src/money/amount.js';
-import { payValue } from '../../src/payments/value.js';
+import { payValue } from '../../src/payserv/payments/value.js';
 import { verifyAccount } from '../../src/verify/account.js';
 import { short } from './faults.js';
 import { TAGS, type Tag, type World } from './world.js';

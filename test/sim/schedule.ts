@@ -8,7 +8,7 @@
 // then on payserv either stops itself (or the operator's checks name it) or nothing may have changed.
 import { resolveCoin } from '../../src/autopay/resolve.js';
 import { runAutopay } from '../../src/autopay/run.js';
-import { restoreFromJournal } from '../../src/payments/restore.js';
+import { restoreFromJournal } from '../../src/payserv/payments/restore.js';
 import { mine, dropTransaction } from '../../src/chains/eth/anvil.js';
 import { AUTOPAY } from '../../src/data/ops/autopay.js';
 import { formatProblem } from '../../src/ledger/problem.js';
