@@ -13,7 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { cpus, loadavg } from 'node:os';
 import { createPublicClient, http, keccak256, type Hex, type PublicClient } from 'viem';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
-import { mine, setBalance, startAnvil, type Anvil } from '../src/chains/eth/anvil.js';
+import { mine, setBalance, startAnvil, type Anvil } from '../src/devnet/anvil.js';
 import { EvmDriver, type EvmSettings } from '../src/chains/eth/driver.js';
 import type { Db } from '../src/db/db.js';
 import { createHotKey, loadHotKey } from '../src/keys/hot-wallet.js';

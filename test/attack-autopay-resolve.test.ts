@@ -5,7 +5,7 @@
 // transaction: the user is paid on-chain AND has the amount back in their balance (the next run pays it again).
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import type { Hex } from 'viem';
-import { mine, setAutomine } from '../src/chains/eth/anvil.js';
+import { mine, setAutomine } from '../src/devnet/anvil.js';
 import type { EvmDriver } from '../src/chains/eth/driver.js';
 import type { Coin, Signed } from '../src/ledger/records.js';
 import { resolveCoin } from '../src/autopay/resolve.js';

@@ -3,7 +3,7 @@
 // a problem line in the checks and a fail-stop (or a decline/skip naming it) on the payment path, never
 // a crash of the check, an "internal error" with payouts left on, or other users' payouts silently stopped.
 import { afterEach, beforeEach, expect, it } from 'vitest';
-import { mine, setAutomine } from '../src/chains/eth/anvil.js';
+import { mine, setAutomine } from '../src/devnet/anvil.js';
 import type { Coin, Signed } from '../src/ledger/records.js';
 import { runAutopay } from '../src/autopay/run.js';
 import type { AutopaySettings } from '../src/payserv/policy.js';

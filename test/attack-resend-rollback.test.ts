@@ -3,7 +3,7 @@
 // resolve are tried again. (b) the erased stored attempt (crash at payment.committed) never broadcast by
 // the attacker: is the resulting nonce gap (every later payment stuck) noticed?
 import { afterEach, beforeEach, expect, it } from 'vitest';
-import { mine, setAutomine, setBalance } from '../src/chains/eth/anvil.js';
+import { mine, setAutomine, setBalance } from '../src/devnet/anvil.js';
 import type { EvmDriver } from '../src/chains/eth/driver.js';
 import type { FaultPoint } from '../src/payserv/faults.js';
 import type { Payserv } from '../src/payserv/context.js';

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { privateKeyToAddress } from 'viem/accounts';
 import type { Hex } from 'viem';
 import { afterEach, expect, it } from 'vitest';
-import { mine, setAutomine, setBalance } from '../src/chains/eth/anvil.js';
+import { mine, setAutomine, setBalance } from '../src/devnet/anvil.js';
 import { EXIT } from '../src/cli/exit.js';
 import { loadConfig } from '../src/config/load.js';
 import { createHotKey, loadHotKey } from '../src/keys/hot-wallet.js';

@@ -2,7 +2,7 @@
 // source document and DESIGN §1. Every story ends with no payment twice, no payment lost, the chain
 // agreeing with the ledger, and resolve settling what the run could not.
 import { afterEach, beforeEach, expect, it } from 'vitest';
-import { mine, setAutomine, setBalance } from '../src/chains/eth/anvil.js';
+import { mine, setAutomine, setBalance } from '../src/devnet/anvil.js';
 import type { EvmDriver } from '../src/chains/eth/driver.js';
 import { AUTOPAY } from '../src/data/ops/autopay.js';
 import type { Coin, Signed } from '../src/ledger/records.js';

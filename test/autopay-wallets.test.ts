@@ -5,7 +5,7 @@
 // retired wallet come back, or the newest wallet hidden fails-stop payserv and halts the coin before
 // anything is requested. Each story ends with the hot wallet and the user's balance as they were.
 import { afterEach, beforeEach, expect, it } from 'vitest';
-import { mine, setAutomine } from '../src/chains/eth/anvil.js';
+import { mine, setAutomine } from '../src/devnet/anvil.js';
 import type { EvmDriver } from '../src/chains/eth/driver.js';
 import { AUTOPAY } from '../src/data/ops/autopay.js';
 import type { Coin, Signed } from '../src/ledger/records.js';

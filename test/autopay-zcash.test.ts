@@ -2,7 +2,7 @@
 // the threshold once, all in one transaction; a node that takes a transaction and loses the reply halts the coin, and resolve
 // records it paid once the chain has it.
 import { afterEach, expect, it, onTestFinished } from 'vitest';
-import type { ZcashStandin } from '../src/chains/zcash/standin.js';
+import type { ZcashStandin } from '../src/devnet/zcash-standin.js';
 import { resolveCoin } from '../src/autopay/resolve.js';
 import { runAutopay } from '../src/autopay/run.js';
 import type { AutopaySettings } from '../src/payserv/policy.js';

@@ -3,8 +3,8 @@
 // on-chain: ETH on anvil (a local Ethereum node), ZEC on the Zcash node stand-in.
 import { createWriteStream, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { anvilRpc, mine as mineEth, setBalance, startAnvil, type Anvil } from '../chains/eth/anvil.js';
-import { startZcashStandin, type ZcashStandin } from '../chains/zcash/standin.js';
+import { anvilRpc, mine as mineEth, setBalance, startAnvil, type Anvil } from '../devnet/anvil.js';
+import { startZcashStandin, type ZcashStandin } from '../devnet/zcash-standin.js';
 import { loadConfig, type Config } from '../config/load.js';
 import { serviceShapes } from '../config/schema.js';
 import type { Db } from '../db/db.js';

@@ -9,7 +9,7 @@
 import { resolveCoin } from '../../src/autopay/resolve.js';
 import { runAutopay } from '../../src/autopay/run.js';
 import { restoreFromJournal } from '../../src/payserv/payments/restore.js';
-import { mine, dropTransaction } from '../../src/chains/eth/anvil.js';
+import { mine, dropTransaction } from '../../src/devnet/anvil.js';
 import { AUTOPAY } from '../../src/data/ops/autopay.js';
 import { formatProblem } from '../../src/ledger/problem.js';
 import { parseAmount } from '../../src/money/amount.js';
