@@ -151,4 +151,11 @@ describeOncePerSuite('architecture', () => {
     const users = allImports.filter((i) => i.to?.startsWith('devnet/') && !DEVNET_USERS.includes(folderOf(i.from)));
     expect(users.map((i) => `${i.from} imports ${i.to}`)).toEqual([]);
   });
+
+  it("lists every folder of src/ in the README's Layout table", () => {
+    const readme = readFileSync(resolve(SRC, '../README.md'), 'utf8');
+    const layout = readme.slice(readme.indexOf('## Layout'), readme.indexOf('\n## ', readme.indexOf('## Layout') + 1));
+    const folders = readdirSync(SRC, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
+    expect(folders.filter((f) => !layout.includes(`\`src/${f}\``))).toEqual([]);
+  });
 });
