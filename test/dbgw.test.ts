@@ -13,7 +13,7 @@ import { createLogger } from '../src/log/index.js';
 import { initPki } from '../src/esman/pki-files.js';
 import type { TlsIdentity } from '../src/pki/roles.js';
 import { RpcClient, RpcTransportError } from '../src/rpc/client.js';
-import { RPC, RpcError } from '../src/rpc/jsonrpc.js';
+import { RPC, RpcError } from '../src/api/jsonrpc.js';
 import { startRpcServer } from '../src/rpc/server.js';
 import { backend, describeOncePerSuite } from './support/backend.js';
 import { startTestDbgw } from './support/dbgw.js';

@@ -15,7 +15,7 @@ import { collectAuditProblems } from '../src/payserv/audit.js';
 import { Locks, withdrawalLock } from '../src/payserv/locks.js';
 import { initPki } from '../src/esman/pki-files.js';
 import { RpcClient, RpcTransportError } from '../src/rpc/client.js';
-import { RPC, RpcError } from '../src/rpc/jsonrpc.js';
+import { RPC, RpcError } from '../src/api/jsonrpc.js';
 import type { SeedOptions } from '../src/writer/seed.js';
 import { backend } from './support/backend.js';
 import { ethRequests } from './support/miners.js';

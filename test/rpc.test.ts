@@ -12,7 +12,7 @@ import { initPki, loadRootPair, pkiPaths } from '../src/esman/pki-files.js';
 import { issueCert } from '../src/pki/issue.js';
 import type { TlsIdentity } from '../src/pki/roles.js';
 import { RpcClient, rpcRoundTrip, RpcTransportError } from '../src/rpc/client.js';
-import { RPC, RpcError } from '../src/rpc/jsonrpc.js';
+import { RPC, RpcError } from '../src/api/jsonrpc.js';
 import { startRpcServer, type RpcContext, type RpcHandler, type RpcLimits, type RpcServer } from '../src/rpc/server.js';
 import type { TlsMaterial } from '../src/rpc/tls.js';
 import { describeOncePerSuite } from './support/backend.js';

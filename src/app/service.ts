@@ -16,7 +16,7 @@ import { loadTrust } from '../esman/pki-files.js';
 import { DATABASE_ITEM } from '../esman/items.js';
 import { loadPayservKeys } from './keys.js';
 import { startDrivers } from './drivers.js';
-import { RpcError } from '../rpc/jsonrpc.js';
+import { RpcError } from '../api/jsonrpc.js';
 import { startRpcServer, type RpcServer } from '../rpc/server.js';
 import { coinOfParams, idOf, type Method } from '../api/payserv.js';
 import { Alerts } from '../payserv/alerts.js';

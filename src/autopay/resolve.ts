@@ -13,7 +13,7 @@ import { decline } from '../payserv/moves.js';
 import { checkWithdrawal } from '../payserv/payouts.js';
 import { getWithdrawal, loadCoins } from '../store/reads.js';
 import { autopayLock, LockBusy } from '../payserv/locks.js';
-import { RPC, RpcError } from '../rpc/jsonrpc.js';
+import { RPC, RpcError } from '../api/jsonrpc.js';
 import { unlock } from './lock.js';
 import { AUTOPAY_COMMENT, openWithdrawals, ownRequest } from './run.js';
 

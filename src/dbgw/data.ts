@@ -8,7 +8,7 @@ import type { Op } from '../db/op.js';
 import { rowFromWire, toWire, type WireValue } from '../data/wire.js';
 import { DbError, type Row } from '../db/db.js';
 import type { Logger } from '../log/index.js';
-import { RPC, RpcError } from '../rpc/jsonrpc.js';
+import { RPC, RpcError } from '../api/jsonrpc.js';
 import type { DbgwClient } from './client.js';
 
 export interface ConnectParams {

@@ -10,7 +10,7 @@ import { fromWire, rowToWire, type WireValue } from '../data/wire.js';
 import { openPostgres } from '../db/postgres.js';
 import type { Logger } from '../log/index.js';
 import { loadTrust, pkiPaths } from '../esman/pki-files.js';
-import { RPC, RpcError } from '../rpc/jsonrpc.js';
+import { RPC, RpcError } from '../api/jsonrpc.js';
 import { startRpcServer, type RpcContext, type RpcServer } from '../rpc/server.js';
 import type { Op } from '../db/op.js';
 import { DBGW_ACL, DBGW_METHODS, DBGW_VERSION, type DbgwMethod } from '../api/dbgw.js';

@@ -18,7 +18,7 @@ import type { SendCoinResult } from '../payserv/payouts.js';
 import { startPayserv, type RunningPayserv } from '../app/service.js';
 import { pkiPaths } from '../esman/pki-files.js';
 import { RpcClient } from '../rpc/client.js';
-import { RpcError } from '../rpc/jsonrpc.js';
+import { RpcError } from '../api/jsonrpc.js';
 import { getWithdrawal, loadCoins } from '../store/reads.js';
 import { AUTOPAY_THRESHOLD, demoAutopay } from './autopay.js';
 import { spawnManager, ZCASH_RPC_ITEM, type DemoKeys, type TlsPair } from './keys.js';

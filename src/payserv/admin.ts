@@ -11,7 +11,7 @@ import { rememberedWallets } from '../verify/wallets.js';
 import { signCoin } from '../writer/coins.js';
 import { applyCorrection } from '../writer/corrections.js';
 import { signWallet } from '../writer/wallets.js';
-import { RpcError } from '../rpc/jsonrpc.js';
+import { RpcError } from '../api/jsonrpc.js';
 import type { Payserv } from './context.js';
 import { coinLocks } from './lock-watch.js';
 import { LockBusy, withdrawalLock } from './locks.js';

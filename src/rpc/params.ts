@@ -4,7 +4,7 @@
 import type { z } from 'zod';
 import { ACL, METHODS, type Method } from '../api/payserv.js';
 import type { TlsIdentity } from '../pki/roles.js';
-import { RPC, RpcError } from './jsonrpc.js';
+import { RPC, RpcError } from '../api/jsonrpc.js';
 
 /** A service's methods: their params' schemas, and which client identity may call which. */
 export interface RpcContract<M extends string> {

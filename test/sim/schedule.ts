@@ -15,7 +15,7 @@ import { formatProblem } from '../../src/ledger/problem.js';
 import { parseAmount } from '../../src/money/amount.js';
 import type { FaultInfo, FaultPoint } from '../../src/payserv/faults.js';
 import { approveWithdrawal, checkWithdrawal, declineRequest, processWithdrawal, resendWithdrawal, sendCoin } from '../../src/payserv/payouts.js';
-import { RpcError } from '../../src/rpc/jsonrpc.js';
+import { RpcError } from '../../src/api/jsonrpc.js';
 import { zcashP2pkhAddress } from '../../src/chains/address.js';
 import { randomBytes } from 'node:crypto';
 import {

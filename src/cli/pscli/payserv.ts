@@ -3,7 +3,7 @@
 import type { Command } from 'commander';
 import type { Restored } from '../../payserv/payments/restore.js';
 import type { Method } from '../../api/payserv.js';
-import { RpcError } from '../../rpc/jsonrpc.js';
+import { RpcError } from '../../api/jsonrpc.js';
 import { RpcTransportError } from '../../rpc/client.js';
 import { action, type Context } from '../context.js';
 import { CliError, EXIT, type ExitCode } from '../exit.js';
