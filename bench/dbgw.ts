@@ -25,7 +25,7 @@ import { openPostgres } from '../src/db/postgres.js';
 import { openDbgw } from '../src/dbgw/client.js';
 import { dbgwData } from '../src/dbgw/data.js';
 import { createLogger } from '../src/log/index.js';
-import { pkiPaths } from '../src/pki/files.js';
+import { pkiPaths } from '../src/esman/pki-files.js';
 import { streamAllCredits } from '../src/store/reads.js';
 import { onServer } from './database.js';
 import { FIRST_USER, setUpCoin, setUpPki } from './ledger.js';

@@ -19,7 +19,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { advanceUserCheckpoint } from '../src/checkpoints/advance.js';
+import { advanceUserCheckpoint } from '../src/verify/advance.js';
 import { LocalCheckpointStore } from '../src/checkpoints/local-store.js';
 import { runCheck } from '../src/checks/run.js';
 import { encodeCredit } from '../src/ledger/encoding.js';

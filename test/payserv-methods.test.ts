@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Db } from '../src/db/db.js';
 import { WITHDRAWAL_STATUSES, type WithdrawalStatus } from '../src/ledger/records.js';
 import { parseAmount } from '../src/money/amount.js';
-import type { PayoutResult, Reply } from '../src/payserv/api.js';
+import type { PayoutResult, Reply } from '../src/api/payserv.js';
 import type { Payserv } from '../src/payserv/context.js';
 import {
   approveWithdrawal, checkWithdrawal, declineRequest, processWithdrawal, resendWithdrawal, sendCoin, sendWithdrawal,

@@ -12,7 +12,7 @@ import { DATABASE_ITEM, coinItem, encodeCoinItem, signerItems, tlsItems } from '
 import { startManager, type Manager } from '../src/esman/manager.js';
 import { newMasterKey } from '../src/esman/master-key.js';
 import { KeyStore } from '../src/esman/store-file.js';
-import { pkiPaths } from '../src/pki/files.js';
+import { pkiPaths } from '../src/esman/pki-files.js';
 import { backend } from './support/backend.js';
 import { processLedger, spawnNode, tlsOf, until, writeConfig, type ProcessLedger } from './support/spawn.js';
 import { RpcClient } from '../src/rpc/client.js';

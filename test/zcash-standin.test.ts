@@ -19,7 +19,7 @@ import { hash160, p2pkhScript, p2pkhScriptSig } from '../src/chains/zcash/script
 import { sighashV4 } from '../src/chains/zcash/sighash-v4.js';
 import { sighashV5, type SpentOutput } from '../src/chains/zcash/sighash-v5.js';
 import { signTransparentTx } from '../src/chains/zcash/sign.js';
-import { NU6_3_BRANCH_ID, startZcashStandin, type ZcashStandin } from '../src/chains/zcash/standin.js';
+import { NU6_3_BRANCH_ID, startZcashStandin, type ZcashStandin } from '../src/devnet/zcash-standin.js';
 import { parseTx, serializeTx, type Tx } from '../src/chains/zcash/tx.js';
 import { describeOncePerSuite } from './support/backend.js';
 

@@ -14,7 +14,7 @@ import { estimateTransparentFeeZat } from '../src/chains/zcash/fee.js';
 import { alreadyKnown, ZcashRpc, ZcashRpcError, ZEBRAD_ALREADY, type BlockchainInfo } from '../src/chains/zcash/rpc.js';
 import { hash160, p2pkhScript } from '../src/chains/zcash/script.js';
 import { signTransparentTx } from '../src/chains/zcash/sign.js';
-import { NU6_3_BRANCH_ID, startZcashStandin, type StandinDialect, type ZcashStandin } from '../src/chains/zcash/standin.js';
+import { NU6_3_BRANCH_ID, startZcashStandin, type StandinDialect, type ZcashStandin } from '../src/devnet/zcash-standin.js';
 import { describeOncePerSuite } from './support/backend.js';
 
 const key = sha256(new TextEncoder().encode('zcash-zebrad-test hot'));

@@ -9,11 +9,11 @@ import { CATALOG, CATALOG_DIGEST } from '../data/catalog.js';
 import { fromWire, rowToWire, type WireValue } from '../data/wire.js';
 import { openPostgres } from '../db/postgres.js';
 import type { Logger } from '../log/index.js';
-import { loadTrust, pkiPaths } from '../pki/files.js';
-import { RPC, RpcError } from '../rpc/jsonrpc.js';
+import { loadTrust, pkiPaths } from '../esman/pki-files.js';
+import { RPC, RpcError } from '../api/jsonrpc.js';
 import { startRpcServer, type RpcContext, type RpcServer } from '../rpc/server.js';
-import type { Op } from '../data/op.js';
-import { DBGW_ACL, DBGW_METHODS, DBGW_VERSION, type DbgwMethod } from './api.js';
+import type { Op } from '../db/op.js';
+import { DBGW_ACL, DBGW_METHODS, DBGW_VERSION, type DbgwMethod } from '../api/dbgw.js';
 import { Sessions, type SessionMode } from './sessions.js';
 
 export interface RunningDbgw {

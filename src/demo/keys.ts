@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { signerItems, tlsItems } from '../esman/items.js';
 import { KEY_REQUEST_PROMPT } from '../esman/manager.js';
-import { initPki } from '../pki/files.js';
+import { initPki } from '../esman/pki-files.js';
 import type { SignerRole, TlsIdentity } from '../pki/roles.js';
 import { Signer } from '../pki/signer.js';
 

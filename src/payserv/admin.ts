@@ -1,4 +1,4 @@
-import { advanceCoinCheckpoint, advanceUserCheckpoint, type Advance } from '../checkpoints/advance.js';
+import { advanceCoinCheckpoint, advanceUserCheckpoint, type Advance } from '../verify/advance.js';
 import { runCheck, type CheckArgs, type CheckName } from '../checks/run.js';
 import { checkHistory } from '../ledger/history.js';
 import { formatProblem, type Problem } from '../ledger/problem.js';
@@ -11,7 +11,7 @@ import { rememberedWallets } from '../verify/wallets.js';
 import { signCoin } from '../writer/coins.js';
 import { applyCorrection } from '../writer/corrections.js';
 import { signWallet } from '../writer/wallets.js';
-import { RpcError } from '../rpc/jsonrpc.js';
+import { RpcError } from '../api/jsonrpc.js';
 import type { Payserv } from './context.js';
 import { coinLocks } from './lock-watch.js';
 import { LockBusy, withdrawalLock } from './locks.js';

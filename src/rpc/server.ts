@@ -11,11 +11,11 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { performance } from 'node:perf_hooks';
-import type { Method } from '../payserv/api.js';
+import type { Method } from '../api/payserv.js';
 import type { TlsIdentity } from '../pki/roles.js';
 import type { Logger } from '../log/index.js';
 import { httpStatusFor, isJsonContentType, readBody } from './http.js';
-import { errorResponse, INTERNAL_MESSAGE, parseRequest, resultResponse, RPC, RpcError, type RpcId, type RpcResponse } from './jsonrpc.js';
+import { errorResponse, INTERNAL_MESSAGE, parseRequest, resultResponse, RPC, RpcError, type RpcId, type RpcResponse } from '../api/jsonrpc.js';
 import { isMethod, PAYSERV_CONTRACT, validateParams, type RpcContract } from './params.js';
 import { peerIdentity, serverTlsOptions, type PeerIdentity, type TlsMaterial } from './tls.js';
 

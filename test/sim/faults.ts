@@ -6,7 +6,7 @@
 // and a checkpoint do not cover on their own, or who holds payserv's advisory locks. Each returns a
 // line saying what it did (null: nothing to do here, no fault counted).
 import { randomBytes } from 'node:crypto';
-import { anvilRpc, dropTransaction } from '../../src/chains/eth/anvil.js';
+import { anvilRpc, dropTransaction } from '../../src/devnet/anvil.js';
 import { ZcashRpc } from '../../src/chains/zcash/rpc.js';
 import { holdOpen, type Held } from '../../src/data/hold.js';
 import type { Queryable } from '../../src/db/db.js';

@@ -3,8 +3,8 @@
 import type { Command } from 'commander';
 import { requireCurrentSchema } from '../../db/migrate.js';
 import { parseAmount } from '../../money/amount.js';
-import { loadSigner, loadTrust, pkiPaths } from '../../pki/files.js';
-import { registerCert } from '../../pki/register.js';
+import { loadSigner, loadTrust, pkiPaths } from '../../esman/pki-files.js';
+import { registerCert } from '../../writer/certs.js';
 import { SIGNER_ROLES } from '../../pki/roles.js';
 import { readFileSync } from 'node:fs';
 import { creditBlock } from '../../writer/blocks.js';

@@ -1,4 +1,4 @@
-import type { Row } from '../db/db.js';
+import type { Row } from './db.js';
 
 // A named operation: one fixed SQL statement under a name. payserv's code hands the database only
 // these, so the same call runs in process (the statement's text) or through dbgw (the name alone):

@@ -1,6 +1,6 @@
 // A stand-in for a Zcash node (no zcashd or zebrad can be installed here): an HTTP JSON-RPC server on
 // 127.0.0.1 that answers the methods payserv's Zcash driver calls, over a chain kept in memory
-// (standin-chain.ts, which holds the rules). Tests and the demo drive it: fund an address, mine blocks
+// (zcash-standin-chain.ts, which holds the rules). Tests and the demo drive it: fund an address, mine blocks
 // (coinbase too), reorganise, change the branch id, lose peers, sync, restart on another chain, go down.
 //
 // zebrad by default, zcashd as an option (`mode`), each with its own methods, shapes and errors, from
@@ -16,20 +16,20 @@
 //    verbose flag as a number only;
 //  - getblockhash above the tip: zebrad -1 "Provided index is greater than the current tip" (its
 //    invalid-params error rewritten to Misc), zcashd -8 "Block height out of range";
-//  - sendrawtransaction: the "already have it" answers of each (standin-chain.ts).
+//  - sendrawtransaction: the "already have it" answers of each (zcash-standin-chain.ts).
 //
 // It checks what it is sent as a node would (signatures, inputs, expiry, ZIP-317 fee, branch id), so a
 // payout it accepts is one the network would accept, and one it refuses says why in zcashd's words.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { timingSafeEqual } from 'node:crypto';
-import { BRANCHES, branchById } from './branch.js';
-import { hashToDisplayHex, toHex } from './bytes.js';
-import { sha256d } from './hash.js';
-import { NodeRefusal, StandinChain, type StandinDialect, type StandinNetwork } from './standin-chain.js';
-import type { Tx } from './tx.js';
+import { BRANCHES, branchById } from '../chains/zcash/branch.js';
+import { hashToDisplayHex, toHex } from '../chains/zcash/bytes.js';
+import { sha256d } from '../chains/zcash/hash.js';
+import { NodeRefusal, StandinChain, type StandinDialect, type StandinNetwork } from './zcash-standin-chain.js';
+import type { Tx } from '../chains/zcash/tx.js';
 
-export type { StandinDialect, StandinNetwork } from './standin-chain.js';
+export type { StandinDialect, StandinNetwork } from './zcash-standin-chain.js';
 
 /** NU6.3, the network's current upgrade (DESIGN §6). */
 export const NU6_3_BRANCH_ID = 0x37a5165b;

@@ -16,7 +16,7 @@ export const RPC = {
   METHOD_NOT_FOUND: -32601,
   INVALID_PARAMS: -32602,
   INTERNAL_ERROR: -32603,
-  /** The caller's identity may not call this method (ACL in src/payserv/api.ts). */
+  /** The caller's identity may not call this method (ACL in src/api/payserv.ts). */
   FORBIDDEN: -32001,
   /** The server is shutting down: nothing was run; try again on the next instance. */
   SHUTTING_DOWN: -32002,

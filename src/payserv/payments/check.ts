@@ -1,19 +1,19 @@
-import type { Attempt, ChainDriver, Verdict } from '../chains/driver.js';
-import { ChainIdentityError, ChainIntegrityError, NodeUnavailable } from '../chains/driver.js';
-import { stopsPayouts } from '../payserv/invariant.js';
-import { PAYMENTS } from '../data/ops/payments.js';
-import { alertFeeCap, alertIdentity, feeCapLifted } from '../payserv/chain-alerts.js';
-import type { PayoutResult } from '../payserv/api.js';
-import type { Payserv } from '../payserv/context.js';
-import { checkpointAfter, failStop, result, type Verified } from '../payserv/guard.js';
-import { coinSendLock, LockBusy } from '../payserv/locks.js';
-import { changeStatus } from '../writer/withdrawals.js';
+import type { Attempt, ChainDriver, Verdict } from '../../chains/driver.js';
+import { ChainIdentityError, ChainIntegrityError, NodeUnavailable } from '../../chains/driver.js';
+import { stopsPayouts } from '../invariant.js';
+import { PAYMENTS } from '../../data/ops/payments.js';
+import { alertFeeCap, alertIdentity, feeCapLifted } from '../chain-alerts.js';
+import type { PayoutResult } from '../../api/payserv.js';
+import type { Payserv } from '../context.js';
+import { checkpointAfter, failStop, result, type Verified } from '../guard.js';
+import { coinSendLock, LockBusy } from '../locks.js';
+import { changeStatus } from '../../writer/withdrawals.js';
 import { currentPayment } from './attempts.js';
-import { journalAttempt, journalWithdrawals, sendingSeqOf } from './journal.js';
-import { fault } from '../payserv/faults.js';
-import { invariant } from '../ledger/invariant.js';
+import { journalAttempt, journalWithdrawals, sendingSeqOf } from '../../journal/payments.js';
+import { fault } from '../faults.js';
+import { invariant } from '../../ledger/invariant.js';
 import { broadcastStored } from './pay.js';
-import { insertAttempt, paymentOf, watchSent } from './store.js';
+import { insertAttempt, paymentOf, watchSent } from '../../chains/store.js';
 import { storedAttempts } from './stored.js';
 import { recordSent } from './sent.js';
 import { feeShares } from './value.js';
@@ -106,7 +106,7 @@ async function replace(ps: Payserv, driver: ChainDriver, v: Verified, latest: At
         status: 'sending', txHash: s.tx.hash, txFee: feeShares(s.tx.maxFee, 1, v.coin.decimals)[0] ?? null, at: ps.now(),
         comment: `replaced ${latest.hash} by ${s.tx.hash} (same nonce, higher fees)`,
       });
-      // Journaled before the commit, as every payment (src/payments/pay.ts).
+      // Journaled before the commit, as every payment (src/payserv/payments/pay.ts).
       await journalAttempt(ps.journal, driver, { ...s.tx, payment }, journalWithdrawals([changed]), ps.now());
       return { s: s.tx, changed, payment };
     }));

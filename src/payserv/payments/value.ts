@@ -1,6 +1,6 @@
-import { invariant } from '../ledger/invariant.js';
-import type { Coin, Withdrawal } from '../ledger/records.js';
-import { fromBaseUnits, sub, toBaseUnits, type Amount } from '../money/amount.js';
+import { invariant } from '../../ledger/invariant.js';
+import type { Coin, Withdrawal } from '../../ledger/records.js';
+import { fromBaseUnits, sub, toBaseUnits, type Amount } from '../../money/amount.js';
 
 // What leaves the hot wallet for a withdrawal: its amount less the pool's withdrawal fee, in base units.
 

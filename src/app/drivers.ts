@@ -4,10 +4,10 @@ import type { Data } from '../data/data.js';
 import { CHAINS } from '../data/ops/chains.js';
 import type { Logger } from '../log/index.js';
 import { hotKeyPath, loadHotKey } from '../keys/hot-wallet.js';
-import { familyOf } from './address.js';
-import { NodeUnavailable, type ChainDriver } from './driver.js';
-import { EvmDriver } from './eth/driver.js';
-import { ZcashDriver } from './zcash/driver.js';
+import { familyOf } from '../chains/address.js';
+import { NodeUnavailable, type ChainDriver } from '../chains/driver.js';
+import { EvmDriver } from '../chains/eth/driver.js';
+import { ZcashDriver } from '../chains/zcash/driver.js';
 import type { PaymentJournal } from '../journal/journal.js';
 
 // From payserv's [coins.TAG] tables to running chain drivers: one per coin paid automatically. A coin

@@ -1,4 +1,4 @@
-// The chain behind the Zcash node stand-in (standin.ts): blocks, the UTXO set and a mempool in memory,
+// The chain behind the Zcash node stand-in (zcash-standin.ts): blocks, the UTXO set and a mempool in memory,
 // and the acceptance rules of zcashd's AcceptToMemoryPool for transparent transactions, refusing with
 // the RPC code and message zcashd would send. Tests and the demo pay through it, so a payout that the
 // network would refuse must be refused here too: nothing is taken on trust, every signature is checked
@@ -8,7 +8,7 @@
 // ContextualCheckInputs), src/rpc/rawtransaction.cpp (sendrawtransaction), src/consensus/validation.h
 // (reject codes). Where this model knowingly differs, the comment at the check says so.
 //
-// In zebrad's dialect (the default of standin.ts) sendrawtransaction answers as zebra-rpc does
+// In zebrad's dialect (the default of zcash-standin.ts) sendrawtransaction answers as zebra-rpc does
 // (zebra-rpc/src/methods.rs send_raw_transaction; zebrad/src/components/mempool/error.rs, downloads.rs):
 // a transaction already in the mempool is refused with -1 "transaction already exists in mempool", one
 // queued for download with -1 "transaction dropped because it is already queued for download", one in
@@ -17,14 +17,14 @@
 // consensus validation: <reason>", where <reason> is the stand-in's (zcashd-style) wording, not
 // zebrad's consensus error text. zebrad prints the id as transaction::Hash("private") (v4) or
 // WtxId("private") (v5): it does not log unmined ids.
-import { zcashAddressScript } from '../address.js';
-import { BRANCHES, branchById } from './branch.js';
-import { ByteWriter, fromHex, hashToDisplayHex } from './bytes.js';
-import { conventionalFeeZat } from './fee.js';
-import { sha256d } from './hash.js';
-import { hasShielded, MAX_MONEY_ZAT, parseTx, serializeTx, type Tx, type TxV5 } from './tx.js';
-import { txidOf } from './txid.js';
-import { verifyTransparentTx } from './verify.js';
+import { zcashAddressScript } from '../chains/address.js';
+import { BRANCHES, branchById } from '../chains/zcash/branch.js';
+import { ByteWriter, fromHex, hashToDisplayHex } from '../chains/zcash/bytes.js';
+import { conventionalFeeZat } from '../chains/zcash/fee.js';
+import { sha256d } from '../chains/zcash/hash.js';
+import { hasShielded, MAX_MONEY_ZAT, parseTx, serializeTx, type Tx, type TxV5 } from '../chains/zcash/tx.js';
+import { txidOf } from '../chains/zcash/txid.js';
+import { verifyTransparentTx } from '../chains/zcash/verify.js';
 
 export type StandinNetwork = 'mainnet' | 'testnet';
 

@@ -1,10 +1,10 @@
-import { sameAddress } from '../chains/address.js';
-import type { Attempt, ChainDriver } from '../chains/driver.js';
-import { problem, type Problem } from '../ledger/problem.js';
-import type { Payserv } from '../payserv/context.js';
-import type { Verified } from '../payserv/guard.js';
-import { journalBytesProblem } from './journal.js';
-import { attemptsByHash } from './store.js';
+import { sameAddress } from '../../chains/address.js';
+import type { Attempt, ChainDriver } from '../../chains/driver.js';
+import { problem, type Problem } from '../../ledger/problem.js';
+import type { Payserv } from '../context.js';
+import type { Verified } from '../guard.js';
+import { journalBytesProblem } from '../../journal/payments.js';
+import { attemptsByHash } from '../../chains/store.js';
 import { payValue } from './value.js';
 
 // The stored bytes of a payment's attempts, trusted only once checked against the hashes in the

@@ -1,7 +1,6 @@
-import type { ChainDriver } from '../chains/driver.js';
-import { JournalError } from '../journal/record.js';
-import type { JournalEntry, PaymentJournal } from '../journal/journal.js';
-import type { JournalAttempt } from '../journal/record.js';
+import { JournalError } from './record.js';
+import type { JournalEntry, PaymentJournal } from './journal.js';
+import type { JournalAttempt } from './record.js';
 import { problem, type Problem } from '../ledger/problem.js';
 import type { StatusSignature, Withdrawal } from '../ledger/records.js';
 import type { LocalCheckpointStore } from '../checkpoints/local-store.js';
@@ -16,11 +15,18 @@ export type JournalWithdrawals = JournalAttempt['withdrawals'];
 export const journalWithdrawals = (ws: readonly Pick<Withdrawal, 'id' | 'statusSeq' | 'userId' | 'coinId'>[]): JournalWithdrawals =>
   ws.map((w) => [w.id, w.statusSeq, w.userId, w.coinId]);
 
+/** What journaling needs of a chain driver, declared here: the drivers sit above the journal they write to. */
+export interface JournalingDriver {
+  readonly tag: string;
+  readonly address: string;
+  decode(raw: string): { hash: string; nonce: bigint | null; inputs: ReadonlyArray<{ txid: string; vout: number }> };
+}
+
 /**
  * Records a transaction in the journal before it is broadcast (a no-op if it is there already). The
  * nonce, inputs and sender are re-derived from the bytes, not taken from the database.
  */
-export async function journalAttempt(journal: PaymentJournal, driver: ChainDriver, a: { hash: string; raw: string; payment: string }, withdrawals: JournalWithdrawals, at: Date): Promise<void> {
+export async function journalAttempt(journal: PaymentJournal, driver: JournalingDriver, a: { hash: string; raw: string; payment: string }, withdrawals: JournalWithdrawals, at: Date): Promise<void> {
   const known = journal.get(a.hash);
   if (known) {
     if (known.attempt.raw !== a.raw) throw new JournalError(`transaction ${a.hash}: the bytes about to be broadcast are not the ones journaled`);

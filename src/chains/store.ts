@@ -1,5 +1,5 @@
 import { invariant } from '../ledger/invariant.js';
-import type { Attempt, Evidence, Placement, SignedTx } from '../chains/driver.js';
+import type { Attempt, Evidence, Placement, SignedTx } from './driver.js';
 
 /** What a watched transaction must keep being on the chain (migration 0005's expect). */
 export type WatchExpect = 'success' | Evidence['expect'];

@@ -1,15 +1,15 @@
-import type { JournalAttempt } from '../journal/record.js';
-import { invariant } from '../ledger/invariant.js';
-import { checkHistory } from '../ledger/history.js';
-import { canMove } from '../ledger/status.js';
-import type { Payserv } from '../payserv/context.js';
-import { withdrawalLock } from '../payserv/locks.js';
-import { advanceUserCheckpoint } from '../checkpoints/advance.js';
-import { getWithdrawalWithHistory } from '../store/reads.js';
-import { openView } from '../verify/view.js';
-import { changeStatus } from '../writer/withdrawals.js';
-import { insertAttempt } from './store.js';
-import { PAYMENTS } from '../data/ops/payments.js';
+import type { JournalAttempt } from '../../journal/record.js';
+import { invariant } from '../../ledger/invariant.js';
+import { checkHistory } from '../../ledger/history.js';
+import { canMove } from '../../ledger/status.js';
+import type { Payserv } from '../context.js';
+import { withdrawalLock } from '../locks.js';
+import { advanceUserCheckpoint } from '../../verify/advance.js';
+import { getWithdrawalWithHistory } from '../../store/reads.js';
+import { openView } from '../../verify/view.js';
+import { changeStatus } from '../../writer/withdrawals.js';
+import { insertAttempt } from '../../chains/store.js';
+import { PAYMENTS } from '../../data/ops/payments.js';
 
 // Putting back into the database a payment the payment journal holds and the database lost: the
 // journal records every transaction before the database commit makes its bytes visible, so after a

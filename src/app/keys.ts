@@ -12,7 +12,7 @@ import { obtainKey } from '../esman/request.js';
 import { KeyStore } from '../esman/store-file.js';
 import { hotWalletAddress } from '../keys/hot-wallet.js';
 import type { Logger } from '../log/index.js';
-import { loadSigner, pkiPaths } from '../pki/files.js';
+import { loadSigner, pkiPaths } from '../esman/pki-files.js';
 import type { SignerRole } from '../pki/roles.js';
 import { Signer } from '../pki/signer.js';
 import type { Trust } from '../pki/trust.js';

@@ -10,10 +10,10 @@ import { CHECKPOINT_SIGNER } from '../ledger/roles.js';
 import { formatAmount } from '../money/amount.js';
 import type { Signer } from '../pki/signer.js';
 import { getWithdrawal, streamAccounts } from '../store/reads.js';
-import { verifyAccount } from '../verify/account.js';
-import { verifyPool } from '../verify/pool.js';
-import type { LedgerView } from '../verify/view.js';
-import { coinCheckpointJson, userCheckpointJson } from './codec.js';
+import { verifyAccount } from './account.js';
+import { verifyPool } from './pool.js';
+import type { LedgerView } from './view.js';
+import { coinCheckpointJson, userCheckpointJson } from '../checkpoints/codec.js';
 
 // Moves a checkpoint forward over rows that have just been verified. Each advance runs in one
 // transaction holding an advisory lock on that checkpoint, so two calls (in this process or another)

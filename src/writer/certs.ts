@@ -1,5 +1,5 @@
 import type { Queryable } from '../db/db.js';
-import type { Trust } from './trust.js';
+import type { Trust } from '../pki/trust.js';
 
 /** Registers a signer certificate in crypto_certs after checking it against the pinned root; idempotent. */
 export async function registerCert(db: Queryable, trust: Trust, certPem: string): Promise<{ keyId: string; role: string; added: boolean }> {

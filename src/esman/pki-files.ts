@@ -1,10 +1,10 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createRoot, issueCert, type IssuedPair, type Validity } from './issue.js';
-import { SIGNER_ROLES, TLS_IDENTITIES, type SignerRole, type TlsIdentity } from './roles.js';
-import { Signer } from './signer.js';
-import { Trust } from './trust.js';
-import { signerItems, tlsItems } from '../esman/items.js';
+import { createRoot, issueCert, type IssuedPair, type Validity } from '../pki/issue.js';
+import { SIGNER_ROLES, TLS_IDENTITIES, type SignerRole, type TlsIdentity } from '../pki/roles.js';
+import { Signer } from '../pki/signer.js';
+import { Trust } from '../pki/trust.js';
+import { signerItems, tlsItems } from './items.js';
 
 // The PKI directory under the state directory. root.crt is the pinned root: payserv trusts nothing
 // else, whatever the database says. Private keys are written here only for development and tests;

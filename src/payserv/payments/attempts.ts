@@ -1,5 +1,5 @@
-import { invariant } from '../ledger/invariant.js';
-import type { StatusEntry } from '../ledger/records.js';
+import { invariant } from '../../ledger/invariant.js';
+import type { StatusEntry } from '../../ledger/records.js';
 
 // Which transactions were sent for a withdrawal, read from its signed status history: every `sending`
 // entry names the hash of an attempt, written before that attempt was broadcast. A run of consecutive

@@ -1,21 +1,21 @@
-import type { ChainDriver, PayOutput, SignedTx } from '../chains/driver.js';
-import { ChainIdentityError, ChainIntegrityError, NodeUnavailable } from '../chains/driver.js';
-import { alertIdentity } from '../payserv/chain-alerts.js';
-import { problem } from '../ledger/problem.js';
-import { invariant, InvariantError } from '../ledger/invariant.js';
-import { stopsPayouts } from '../payserv/invariant.js';
-import { formatAmount } from '../money/amount.js';
-import type { PayoutResult } from '../payserv/api.js';
-import type { Payserv } from '../payserv/context.js';
-import { checkpointAfter, failStop, refused, result, type Verified } from '../payserv/guard.js';
-import { coinSendLock, LockBusy } from '../payserv/locks.js';
-import { move } from '../payserv/moves.js';
-import { fault } from '../payserv/faults.js';
-import { changeStatus } from '../writer/withdrawals.js';
-import type { Withdrawal } from '../ledger/records.js';
+import type { ChainDriver, PayOutput, SignedTx } from '../../chains/driver.js';
+import { ChainIdentityError, ChainIntegrityError, NodeUnavailable } from '../../chains/driver.js';
+import { alertIdentity } from '../chain-alerts.js';
+import { problem } from '../../ledger/problem.js';
+import { invariant, InvariantError } from '../../ledger/invariant.js';
+import { stopsPayouts } from '../invariant.js';
+import { formatAmount } from '../../money/amount.js';
+import type { PayoutResult } from '../../api/payserv.js';
+import type { Payserv } from '../context.js';
+import { checkpointAfter, failStop, refused, result, type Verified } from '../guard.js';
+import { coinSendLock, LockBusy } from '../locks.js';
+import { move } from '../moves.js';
+import { fault } from '../faults.js';
+import { changeStatus } from '../../writer/withdrawals.js';
+import type { Withdrawal } from '../../ledger/records.js';
 import { paymentsOf } from './attempts.js';
-import { journalAttempt, journalWithdrawals, maybeCompact, type JournalWithdrawals } from './journal.js';
-import { insertAttempt, noteBroadcast } from './store.js';
+import { journalAttempt, journalWithdrawals, maybeCompact, type JournalWithdrawals } from '../../journal/payments.js';
+import { insertAttempt, noteBroadcast } from '../../chains/store.js';
 import { recordSent } from './sent.js';
 import { storedAttempts } from './stored.js';
 import { feeShares, payValue } from './value.js';
@@ -23,7 +23,7 @@ import { feeShares, payValue } from './value.js';
 // Paying verified withdrawals on-chain, under the write-ahead rule: the transaction is signed, stored
 // and its withdrawals moved to `sending` (naming its hash) in one database transaction; only after
 // that commits is it broadcast. Whatever the node then answers, the payment stays `sending` until
-// the chain decides it (src/payments/check.ts): a lost reply or a refusal never pays again.
+// the chain decides it (src/payserv/payments/check.ts): a lost reply or a refusal never pays again.
 
 /** Pays each withdrawal (all of one coin, all verified and locked by the caller), as few transactions as the driver allows. */
 export async function payWithdrawals(ps: Payserv, driver: ChainDriver, items: readonly Verified[], caller: string): Promise<PayoutResult[]> {
