@@ -4,9 +4,8 @@ import { createBase58check } from '@scure/base';
 import fc from 'fast-check';
 import { getAddress } from 'viem';
 import { privateKeyToAddress } from 'viem/accounts';
-import { expect, it } from 'vitest';
-import { familyOf, validateAddress, zcashP2pkhAddress } from '../src/chains/address.js';
-import { describeOncePerSuite } from './support/backend.js';
+import { describe, expect, it } from 'vitest';
+import { familyOf, validateAddress, zcashP2pkhAddress } from '../../src/chains/address.js';
 
 const b58 = createBase58check(sha256);
 const ETH = { tag: 'ETH', network: 'mainnet' } as const;
@@ -29,7 +28,7 @@ const EIP55 = [
   '0xD1220A0cf47c7B9Be7A2E6BA89F429762e7b9aDb',
 ];
 
-describeOncePerSuite('addresses', () => {
+describe('addresses', () => {
   it('families: ETH and ETC are EVM, ZEC is Zcash, the rest are paid by hand', () => {
     expect(familyOf('ETH')).toBe('evm');
     expect(familyOf('ETC')).toBe('evm');
