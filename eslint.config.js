@@ -13,5 +13,16 @@ export default tseslint.config(
       'no-restricted-properties': ['error', { object: 'Number', property: 'parseFloat', message: 'money is exact: use src/money/amount.ts' }],
     },
   },
+  {
+    // Type-aware rules (the TypeScript program of tsconfig.json): a promise nobody awaits loses its error
+    // and its ordering; a switch over a union must name every member, so a new one is handled on purpose.
+    files: ['**/*.ts'],
+    languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/no-misused-promises': 'error',
+      '@typescript-eslint/switch-exhaustiveness-check': ['error', { considerDefaultExhaustiveForUnions: false }],
+    },
+  },
   { files: ['bin/**/*.mjs'], languageOptions: { globals: { process: 'readonly', console: 'readonly', URL: 'readonly' } } },
 );
