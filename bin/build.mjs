@@ -3,8 +3,9 @@
 // schema migrations beside the compiled migrate.js, which reads them from its own directory.
 // `--if-stale` builds only when a source is newer than the last build: the demo, the bench and the
 // test suite call it so that they never run an outdated dist/, and cost nothing when it is current.
+// `--clean` removes dist/ first (npm pack does), so nothing compiled from a deleted source remains.
 import { execFileSync } from 'node:child_process';
-import { cpSync, existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -36,12 +37,13 @@ export function build() {
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  const args = process.argv.slice(2);
-  if (args.some((a) => a !== '--if-stale')) {
-    process.stderr.write('usage: node bin/build.mjs [--if-stale]\n');
+  const arg = process.argv.slice(2);
+  if (arg.length > 1 || (arg.length === 1 && arg[0] !== '--if-stale' && arg[0] !== '--clean')) {
+    process.stderr.write('usage: node bin/build.mjs [--if-stale | --clean]\n');
     process.exit(2);
   }
-  if (!args.includes('--if-stale') || isStale()) {
+  if (arg[0] === '--clean') rmSync(join(ROOT, 'dist'), { recursive: true, force: true });
+  if (arg[0] !== '--if-stale' || isStale()) {
     try {
       build();
     } catch {
