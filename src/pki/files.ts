@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createRoot, issueCert, type IssuedPair, type Validity } from './issue.js';
+import type { IssuedPair, Validity } from './issue.js';
 import { SIGNER_ROLES, TLS_IDENTITIES, type SignerRole, type TlsIdentity } from './roles.js';
 import { Signer } from './signer.js';
 import { Trust } from './trust.js';
@@ -65,6 +65,8 @@ export async function initPki(stateDir: string, opts: PkiInitOptions): Promise<P
   const now = opts.now ?? new Date();
   const rootValidity: Validity = { notBefore: new Date(now.getTime() - 60_000), notAfter: new Date(now.getTime() + opts.rootDays * DAY_MS) };
   const leafValidity: Validity = { notBefore: rootValidity.notBefore, notAfter: new Date(now.getTime() + Math.min(opts.leafDays, opts.rootDays) * DAY_MS) };
+  // Issuing needs @peculiar/x509, heavy to load: only here, not for every reader of the PKI's files.
+  const { createRoot, issueCert } = await import('./issue.js');
   const root = await createRoot('payserv root CA', rootValidity);
   writeOnce(k ? join(k, 'offline', 'root.key') : p.rootKey, root.keyPem, 0o600);
   writeOnce(p.root, root.certPem, 0o644);

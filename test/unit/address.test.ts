@@ -2,7 +2,7 @@
 import { sha256 } from '@noble/hashes/sha2.js';
 import { createBase58check } from '@scure/base';
 import fc from 'fast-check';
-import { getAddress } from 'viem';
+import { getAddress, isAddress } from 'viem';
 import { privateKeyToAddress } from 'viem/accounts';
 import { describe, expect, it } from 'vitest';
 import { familyOf, validateAddress, zcashP2pkhAddress } from '../../src/chains/address.js';
@@ -73,6 +73,16 @@ describe('addresses', () => {
         if (other !== other.toLowerCase()) expect(validateAddress(ETH, other)).toMatch(/not a valid ETH address/);
       }),
       { numRuns: 200 },
+    );
+  });
+
+  it('ETH: the same verdict as viem\'s isAddress (strict) on any spelling of any 20 bytes', () => {
+    fc.assert(
+      fc.property(hash20, fc.array(fc.boolean(), { minLength: 40, maxLength: 40 }), (bytes, upper) => {
+        const hex = [...Buffer.from(bytes).toString('hex')].map((c, i) => (upper[i] ? c.toUpperCase() : c)).join('');
+        for (const a of [`0x${hex}`, getAddress(`0x${hex.toLowerCase()}`)]) expect(validateAddress(ETH, a) === null, a).toBe(isAddress(a, { strict: true }));
+      }),
+      { numRuns: 500 },
     );
   });
 
