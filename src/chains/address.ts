@@ -31,19 +31,17 @@ const ZCASH_PREFIXES: Record<Coin['network'], Record<string, string>> = {
 
 const PRINTABLE = /^[\x21-\x7e]{1,128}$/;
 
-/**
- * viem's isAddress(a, { strict: true }) without loading viem (pscli's start-up): 0x and 40 hex digits,
- * all lowercase or exactly the EIP-55 checksum spelling (keccak-256 of the lowercase hex: a letter is
- * uppercase where the hash's nibble is 8 or more).
- */
+/** The EIP-55 spelling of 40 lowercase hex digits: a letter is uppercase where keccak-256 of the digits has a nibble of 8 or more. */
+export function checksumEvmAddress(lowerHex: string): string {
+  const hash = bytesToHex(keccak_256(new TextEncoder().encode(lowerHex)));
+  return `0x${[...lowerHex].map((c, i) => (parseInt(hash[i]!, 16) >= 8 ? c.toUpperCase() : c)).join('')}`;
+}
+
+/** viem's isAddress(a, { strict: true }) without loading viem (pscli's start-up): all lowercase, or exactly the EIP-55 spelling. */
 function isEvmAddress(address: string): boolean {
   if (!/^0x[0-9a-fA-F]{40}$/.test(address)) return false;
-  const hex = address.slice(2);
-  const lower = hex.toLowerCase();
-  if (hex === lower) return true;
-  const hash = bytesToHex(keccak_256(new TextEncoder().encode(lower)));
-  const checksummed = [...lower].map((c, i) => (parseInt(hash[i]!, 16) >= 8 ? c.toUpperCase() : c)).join('');
-  return hex === checksummed;
+  const lower = address.slice(2).toLowerCase();
+  return address.slice(2) === lower || address === checksumEvmAddress(lower);
 }
 
 /** Null when the address is valid for the coin and its network, else why not. */

@@ -6,6 +6,7 @@ import { getAddress, isAddress } from 'viem';
 import { privateKeyToAddress } from 'viem/accounts';
 import { describe, expect, it } from 'vitest';
 import { familyOf, validateAddress, zcashP2pkhAddress } from '../../src/chains/address.js';
+import { hotWalletAddress } from '../../src/keys/hot-wallet.js';
 
 const b58 = createBase58check(sha256);
 const ETH = { tag: 'ETH', network: 'mainnet' } as const;
@@ -58,11 +59,12 @@ describe('addresses', () => {
     expect(validateAddress(ETC, flipped)).toMatch(/not a valid ETC address/);
   });
 
-  it('ETH: every address from a key is valid, and changing the case of any one letter breaks it', () => {
+  it('ETH: every address from a key is valid (the hot wallet\'s derivation gives viem\'s address), and changing the case of any one letter breaks it', () => {
     fc.assert(
       fc.property(key32, fc.nat(), (key, pick) => {
         const a = privateKeyToAddress(`0x${Buffer.from(key).toString('hex')}`);
         expect(getAddress(a)).toBe(a);
+        expect(hotWalletAddress('ETH', key)).toBe(a);
         expect(validateAddress(ETH, a)).toBeNull();
         const letters = [...a.slice(2)].flatMap((ch, i) => (/[a-fA-F]/.test(ch) ? [i + 2] : []));
         fc.pre(letters.length > 0);
