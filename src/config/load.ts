@@ -4,11 +4,10 @@ import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { parse, TomlError } from 'smol-toml';
 import type { z } from 'zod';
+import { ConfigError } from './error.js';
 import { baseShape, DEFAULT_LOG_LEVEL, fileSchema, SERVICES, type BaseFileConfig, type FileConfig, type LogLevel, type Service } from './schema.js';
 
-export class ConfigError extends Error {
-  override name = 'ConfigError';
-}
+export { ConfigError } from './error.js';
 
 export type Env = Readonly<Record<string, string | undefined>>;
 

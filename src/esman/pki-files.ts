@@ -1,10 +1,9 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createRoot, issueCert, type IssuedPair, type Validity } from '../pki/issue.js';
+import type { IssuedPair, Validity } from '../pki/issue.js';
 import { SIGNER_ROLES, TLS_IDENTITIES, type SignerRole, type TlsIdentity } from '../pki/roles.js';
 import { Signer } from '../pki/signer.js';
 import { Trust } from '../pki/trust.js';
-import { signerItems, tlsItems } from './items.js';
 
 // The PKI directory under the state directory. root.crt is the pinned root: payserv trusts nothing
 // else, whatever the database says. Private keys are written here only for development and tests;
@@ -65,6 +64,9 @@ export async function initPki(stateDir: string, opts: PkiInitOptions): Promise<P
   const now = opts.now ?? new Date();
   const rootValidity: Validity = { notBefore: new Date(now.getTime() - 60_000), notAfter: new Date(now.getTime() + opts.rootDays * DAY_MS) };
   const leafValidity: Validity = { notBefore: rootValidity.notBefore, notAfter: new Date(now.getTime() + Math.min(opts.leafDays, opts.rootDays) * DAY_MS) };
+  // Issuing needs @peculiar/x509 (and the store's item names, zod): heavy to load, so only here, not for
+  // every reader of the PKI's files (pscli's start-up).
+  const [{ createRoot, issueCert }, { signerItems, tlsItems }] = await Promise.all([import('../pki/issue.js'), import('./items.js')]);
   const root = await createRoot('payserv root CA', rootValidity);
   writeOnce(k ? join(k, 'offline', 'root.key') : p.rootKey, root.keyPem, 0o600);
   writeOnce(p.root, root.certPem, 0o644);

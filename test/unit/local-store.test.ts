@@ -1,9 +1,8 @@
 import { readdir, readFile, stat, writeFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { expect, it } from 'vitest';
-import { LocalCheckpointStore, LocalStoreError } from '../src/checkpoints/local-store.js';
-import { describeOncePerSuite } from './support/backend.js';
-import { tmpStateDir } from './support/tmp.js';
+import { describe, expect, it } from 'vitest';
+import { LocalCheckpointStore, LocalStoreError } from '../../src/checkpoints/local-store.js';
+import { tmpStateDir } from '../support/tmp.js';
 
 async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
   const out: T[] = [];
@@ -11,7 +10,7 @@ async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
   return out;
 }
 
-describeOncePerSuite('LocalCheckpointStore', () => {
+describe('LocalCheckpointStore', () => {
   it('round-trips user and coin checkpoints, canonically written', async () => {
     const dir = await tmpStateDir();
     const store = new LocalCheckpointStore(dir);

@@ -4,19 +4,18 @@ import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { createBase58check } from '@scure/base';
 import { randomBytes } from 'node:crypto';
-import { expect, it } from 'vitest';
-import { validateAddress, zcashAddressScript, zcashP2pkhAddress } from '../src/chains/address.js';
-import { BRANCHES, branchByName, branchFromRpcHex, requireKnownBranch, UnknownBranchError } from '../src/chains/zcash/branch.js';
-import { buildTransparentTx, ZcashBuildError, type BuildInput, type BuildOutput } from '../src/chains/zcash/build.js';
-import { fromHex, toHex } from '../src/chains/zcash/bytes.js';
-import { conventionalFeeZat, estimateTransparentFeeZat, logicalActions } from '../src/chains/zcash/fee.js';
-import { SIGHASH_ALL } from '../src/chains/zcash/hashtype.js';
-import { hash160, p2pkhHashOf, p2pkhScript, p2shHashOf, p2shScript, parseP2pkhScriptSig, parseStrictDer } from '../src/chains/zcash/script.js';
-import { signTransparentTx, ZcashSignError } from '../src/chains/zcash/sign.js';
-import { parseTx, serializeTx, txInBytes, type Tx } from '../src/chains/zcash/tx.js';
-import { txidOf } from '../src/chains/zcash/txid.js';
-import { verifyTransparentTx, type PrevoutLookup } from '../src/chains/zcash/verify.js';
-import { describeOncePerSuite } from './support/backend.js';
+import { describe, expect, it } from 'vitest';
+import { validateAddress, zcashAddressScript, zcashP2pkhAddress } from '../../src/chains/address.js';
+import { BRANCHES, branchByName, branchFromRpcHex, requireKnownBranch, UnknownBranchError } from '../../src/chains/zcash/branch.js';
+import { buildTransparentTx, ZcashBuildError, type BuildInput, type BuildOutput } from '../../src/chains/zcash/build.js';
+import { fromHex, toHex } from '../../src/chains/zcash/bytes.js';
+import { conventionalFeeZat, estimateTransparentFeeZat, logicalActions } from '../../src/chains/zcash/fee.js';
+import { SIGHASH_ALL } from '../../src/chains/zcash/hashtype.js';
+import { hash160, p2pkhHashOf, p2pkhScript, p2shHashOf, p2shScript, parseP2pkhScriptSig, parseStrictDer } from '../../src/chains/zcash/script.js';
+import { signTransparentTx, ZcashSignError } from '../../src/chains/zcash/sign.js';
+import { parseTx, serializeTx, txInBytes, type Tx } from '../../src/chains/zcash/tx.js';
+import { txidOf } from '../../src/chains/zcash/txid.js';
+import { verifyTransparentTx, type PrevoutLookup } from '../../src/chains/zcash/verify.js';
 
 const NU63 = requireKnownBranch(0x37a5165b).id;
 const NU6 = requireKnownBranch(0xc8e71055).id;
@@ -62,7 +61,7 @@ function tamper(rawHex: string, change: (tx: Tx) => Tx): string {
   return toHex(serializeTx(change(parseTx(fromHex(rawHex)))));
 }
 
-describeOncePerSuite('Zcash transparent transactions', () => {
+describe('Zcash transparent transactions', () => {
   for (const version of [4, 5] as const) {
     it(`v${version}: builds, signs and verifies a 1-input 2-output payment; the bytes parse back to the same transaction`, () => {
       const w = wallet();

@@ -6,21 +6,20 @@ import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { connect } from 'node:net';
 import { copyFile, mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { expect, it } from 'vitest';
-import { EsmanError } from '../src/esman/errors.js';
-import { parseCoinItem, parseDatabaseItem } from '../src/esman/items.js';
-import { DEFAULT_SCRYPT, type ScryptParams } from '../src/esman/kdf.js';
-import { readLine } from '../src/esman/lines.js';
-import { isLoopback, loopbackEndpoint } from '../src/esman/loopback.js';
-import { startManager } from '../src/esman/manager.js';
-import { hex, keyIdOf, newMasterKey } from '../src/esman/master-key.js';
-import { checkSplit, combineShares, splitSecret } from '../src/esman/shamir.js';
-import { SHARE_FILE_BYTES } from '../src/esman/share-file.js';
-import { unlockShares, writeShares, type PassphraseSource } from '../src/esman/shares.js';
-import { KeyStore, readIndex } from '../src/esman/store-file.js';
-import { fingerprint, LINE_BYTES_MAX, newRequest, openKey, replySchema, requestSchema, sealKey, type KeyReply } from '../src/esman/transfer.js';
-import { describeOncePerSuite } from './support/backend.js';
-import { tmpStateDir } from './support/tmp.js';
+import { describe, expect, it } from 'vitest';
+import { EsmanError } from '../../src/esman/errors.js';
+import { parseCoinItem, parseDatabaseItem } from '../../src/esman/items.js';
+import { DEFAULT_SCRYPT, type ScryptParams } from '../../src/esman/kdf.js';
+import { readLine } from '../../src/esman/lines.js';
+import { isLoopback, loopbackEndpoint } from '../../src/esman/loopback.js';
+import { startManager } from '../../src/esman/manager.js';
+import { hex, keyIdOf, newMasterKey } from '../../src/esman/master-key.js';
+import { checkSplit, combineShares, splitSecret } from '../../src/esman/shamir.js';
+import { SHARE_FILE_BYTES } from '../../src/esman/share-file.js';
+import { unlockShares, writeShares, type PassphraseSource } from '../../src/esman/shares.js';
+import { KeyStore, readIndex } from '../../src/esman/store-file.js';
+import { fingerprint, LINE_BYTES_MAX, newRequest, openKey, replySchema, requestSchema, sealKey, type KeyReply } from '../../src/esman/transfer.js';
+import { tmpStateDir } from '../support/tmp.js';
 
 /** The lowest cost a share file may ask for: fast tests, the same code path as the default. */
 const FAST: ScryptParams = { log2N: 10, r: 8, p: 1 };
@@ -116,7 +115,7 @@ const flip = (bytes: Buffer, offset: number, mask: number) => {
   return b;
 };
 
-describeOncePerSuite('esman shares', () => {
+describe('esman shares', () => {
   for (const [n, t] of [
     [1, 1],
     [3, 2],
@@ -259,7 +258,7 @@ describeOncePerSuite('esman shares', () => {
   });
 });
 
-describeOncePerSuite('esman store', () => {
+describe('esman store', () => {
   it('a flipped bit anywhere in the store file gives an EsmanError', async () => {
     const root = await tmpStateDir('esman-');
     const master = newMasterKey();
@@ -373,7 +372,7 @@ describeOncePerSuite('esman store', () => {
   });
 });
 
-describeOncePerSuite('esman key transfer', () => {
+describe('esman key transfer', () => {
   const flipB64 = (s: string, at: number) => {
     const b = Buffer.from(s, 'base64');
     b[at % b.length]! ^= 0x01;
@@ -455,7 +454,7 @@ describeOncePerSuite('esman key transfer', () => {
   });
 });
 
-describeOncePerSuite('esman loopback', () => {
+describe('esman loopback', () => {
   it('isLoopback: 127/8, ::1 and mapped 127/8 only', () => {
     for (const a of ['127.0.0.1', '127.5.6.7', '::1', '::ffff:127.0.0.1', '::FFFF:127.0.0.1']) expect(isLoopback(a), a).toBe(true);
     for (const a of ['192.0.2.2', '::ffff:10.0.0.1', '0.0.0.0', '', undefined, 'localhost', '::', '::2', '128.0.0.1', '127.0.0.1.example', '1127.0.0.1']) expect(isLoopback(a), String(a)).toBe(false);
@@ -471,7 +470,7 @@ describeOncePerSuite('esman loopback', () => {
   });
 });
 
-describeOncePerSuite('esman items', () => {
+describe('esman items', () => {
   const key = randomBytes(32).toString('hex');
   const item = (v: unknown) => Buffer.from(JSON.stringify(v), 'utf8');
 
@@ -514,7 +513,7 @@ describeOncePerSuite('esman items', () => {
   });
 });
 
-describeOncePerSuite('esman shamir', () => {
+describe('esman shamir', () => {
   it('threshold 1: any single share is the secret', async () => {
     const secret = newMasterKey();
     const shares = await splitSecret(secret, 4, 1);

@@ -1,6 +1,5 @@
-import { expect, it } from 'vitest';
-import { createLogger, REDACTED, SECRET_FIELDS } from '../src/log/index.js';
-import { describeOncePerSuite } from './support/backend.js';
+import { describe, expect, it } from 'vitest';
+import { createLogger, REDACTED, SECRET_FIELDS } from '../../src/log/index.js';
 
 function capture() {
   const lines: string[] = [];
@@ -9,7 +8,7 @@ function capture() {
 
 const SECRET = 'correct-horse-battery-staple';
 
-describeOncePerSuite('createLogger', () => {
+describe('createLogger', () => {
   it('writes JSON lines with service and pid', () => {
     const out = capture();
     createLogger('pscli', 'info', out.stream).info({ n: 1 }, 'hello');

@@ -1,9 +1,8 @@
 // Passphrases at a terminal: read in raw mode without echo, typed twice for a new one, and refused when
 // the two differ or it is too short. The terminal is a stream that says it is a TTY and records raw mode.
 import { PassThrough, Writable } from 'node:stream';
-import { expect, it } from 'vitest';
-import { passphrases, PASSPHRASE_MIN } from '../src/cli/esman/input.js';
-import { describeOncePerSuite } from './support/backend.js';
+import { describe, expect, it } from 'vitest';
+import { passphrases, PASSPHRASE_MIN } from '../../src/cli/esman/input.js';
 
 function terminal() {
   const stdin = new PassThrough() as PassThrough & { isTTY: boolean; setRawMode(on: boolean): void };
@@ -21,7 +20,7 @@ function terminal() {
   return { stdin: stdin as unknown as NodeJS.ReadStream, out, modes, shown: () => shown, type };
 }
 
-describeOncePerSuite('esman passphrases at a terminal', () => {
+describe('esman passphrases at a terminal', () => {
   it('are read without echo, in raw mode restored afterwards; backspace edits', async () => {
     const t = terminal();
     const p = passphrases(undefined, t.stdin, t.out);

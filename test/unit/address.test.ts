@@ -2,11 +2,11 @@
 import { sha256 } from '@noble/hashes/sha2.js';
 import { createBase58check } from '@scure/base';
 import fc from 'fast-check';
-import { getAddress } from 'viem';
+import { getAddress, isAddress } from 'viem';
 import { privateKeyToAddress } from 'viem/accounts';
-import { expect, it } from 'vitest';
-import { familyOf, validateAddress, zcashP2pkhAddress } from '../src/chains/address.js';
-import { describeOncePerSuite } from './support/backend.js';
+import { describe, expect, it } from 'vitest';
+import { familyOf, validateAddress, zcashP2pkhAddress } from '../../src/chains/address.js';
+import { hotWalletAddress } from '../../src/keys/hot-wallet.js';
 
 const b58 = createBase58check(sha256);
 const ETH = { tag: 'ETH', network: 'mainnet' } as const;
@@ -29,7 +29,7 @@ const EIP55 = [
   '0xD1220A0cf47c7B9Be7A2E6BA89F429762e7b9aDb',
 ];
 
-describeOncePerSuite('addresses', () => {
+describe('addresses', () => {
   it('families: ETH and ETC are EVM, ZEC is Zcash, the rest are paid by hand', () => {
     expect(familyOf('ETH')).toBe('evm');
     expect(familyOf('ETC')).toBe('evm');
@@ -59,11 +59,12 @@ describeOncePerSuite('addresses', () => {
     expect(validateAddress(ETC, flipped)).toMatch(/not a valid ETC address/);
   });
 
-  it('ETH: every address from a key is valid, and changing the case of any one letter breaks it', () => {
+  it('ETH: every address from a key is valid (the hot wallet\'s derivation gives viem\'s address), and changing the case of any one letter breaks it', () => {
     fc.assert(
       fc.property(key32, fc.nat(), (key, pick) => {
         const a = privateKeyToAddress(`0x${Buffer.from(key).toString('hex')}`);
         expect(getAddress(a)).toBe(a);
+        expect(hotWalletAddress('ETH', key)).toBe(a);
         expect(validateAddress(ETH, a)).toBeNull();
         const letters = [...a.slice(2)].flatMap((ch, i) => (/[a-fA-F]/.test(ch) ? [i + 2] : []));
         fc.pre(letters.length > 0);
@@ -74,6 +75,16 @@ describeOncePerSuite('addresses', () => {
         if (other !== other.toLowerCase()) expect(validateAddress(ETH, other)).toMatch(/not a valid ETH address/);
       }),
       { numRuns: 200 },
+    );
+  });
+
+  it('ETH: the same verdict as viem\'s isAddress (strict) on any spelling of any 20 bytes', () => {
+    fc.assert(
+      fc.property(hash20, fc.array(fc.boolean(), { minLength: 40, maxLength: 40 }), (bytes, upper) => {
+        const hex = [...Buffer.from(bytes).toString('hex')].map((c, i) => (upper[i] ? c.toUpperCase() : c)).join('');
+        for (const a of [`0x${hex}`, getAddress(`0x${hex.toLowerCase()}`)]) expect(validateAddress(ETH, a) === null, a).toBe(isAddress(a, { strict: true }));
+      }),
+      { numRuns: 500 },
     );
   });
 

@@ -1,9 +1,8 @@
-import { expect, it } from 'vitest';
-import { CliError, errorLine, EXIT, exitCodeOf, scrubSecrets } from '../src/cli/exit.js';
-import { ConfigError } from '../src/config/load.js';
-import { describeOncePerSuite } from './support/backend.js';
+import { describe, expect, it } from 'vitest';
+import { CliError, errorLine, EXIT, exitCodeOf, scrubSecrets } from '../../src/cli/exit.js';
+import { ConfigError } from '../../src/config/load.js';
 
-describeOncePerSuite('exit codes and error lines', () => {
+describe('exit codes and error lines', () => {
   it('maps errors to codes', () => {
     expect(exitCodeOf(new ConfigError('x'))).toBe(EXIT.USAGE);
     expect(exitCodeOf(new CliError('x', EXIT.PROBLEMS))).toBe(EXIT.PROBLEMS);

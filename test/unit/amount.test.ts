@@ -1,10 +1,9 @@
 // Exact amounts: NUMERIC(50,20) as a bigint of 10^-20 units. Pure, so it runs once per suite.
 import fc from 'fast-check';
-import { expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   add, AmountError, formatAmount, fromBaseUnits, fromUnits, neg, parseAmount, SCALE, sub, sum, toBaseUnits, ZERO, type Amount,
-} from '../src/money/amount.js';
-import { describeOncePerSuite } from './support/backend.js';
+} from '../../src/money/amount.js';
 
 /** NUMERIC(50,20): |units| < 10^50, i.e. at most 30 integer digits. */
 const LIMIT = 10n ** 50n;
@@ -16,7 +15,7 @@ const decimals = fc.integer({ min: 0, max: SCALE });
 
 const amt = (n: bigint) => n as Amount;
 
-describeOncePerSuite('amounts', () => {
+describe('amounts', () => {
   it('SCALE is 20 decimal places, like NUMERIC(50,20)', () => {
     expect(SCALE).toBe(20);
     expect(parseAmount('1')).toBe(10n ** 20n);
@@ -160,7 +159,7 @@ describeOncePerSuite('amounts', () => {
   });
 });
 
-describeOncePerSuite('base units', () => {
+describe('base units', () => {
   it('fromBaseUnits then toBaseUnits is the identity, for every number of decimals', () => {
     fc.assert(
       // Every count of base units that fits NUMERIC(50,20): |u| < 10^(30 + decimals).

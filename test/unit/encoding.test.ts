@@ -2,17 +2,16 @@
 // two different records, never shared across kinds or tables, and covering every field and the row id.
 import { createHash } from 'node:crypto';
 import fc from 'fast-check';
-import { expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   encodeCoin, encodeCoinCheckpoint, encodeCredit, encodePoolIncome, encodeUserCheckpoint, encodeWallet, encodeWithdrawalStatus, TABLE_OF,
   type RecordKind,
-} from '../src/ledger/encoding.js';
+} from '../../src/ledger/encoding.js';
 import {
   WITHDRAWAL_STATUSES, type Coin, type CoinCheckpoint, type Credit, type PoolIncome, type StatusEntry, type UserCheckpoint, type Wallet,
   type WithdrawalRequest,
-} from '../src/ledger/records.js';
-import { parseAmount, type Amount } from '../src/money/amount.js';
-import { describeOncePerSuite } from './support/backend.js';
+} from '../../src/ledger/records.js';
+import { parseAmount, type Amount } from '../../src/money/amount.js';
 
 // ---- canonical identity of a record (what "the same record" means) ----
 
@@ -157,7 +156,7 @@ function eachFieldMutated<T extends object>(base: T, encode: (r: T) => Uint8Arra
   return out;
 }
 
-describeOncePerSuite('signed encoding', () => {
+describe('signed encoding', () => {
   it('is deterministic: the same record (even as different objects) encodes to the same bytes', () => {
     for (const k of KINDS) {
       fc.assert(

@@ -5,17 +5,16 @@ import { Agent, request, type RequestOptions } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
-import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
-import { createLogger } from '../src/log/index.js';
-import type { Method } from '../src/api/payserv.js';
-import { initPki, loadRootPair, pkiPaths } from '../src/esman/pki-files.js';
-import { issueCert } from '../src/pki/issue.js';
-import type { TlsIdentity } from '../src/pki/roles.js';
-import { RpcClient, rpcRoundTrip, RpcTransportError } from '../src/rpc/client.js';
-import { RPC, RpcError } from '../src/api/jsonrpc.js';
-import { startRpcServer, type RpcContext, type RpcHandler, type RpcLimits, type RpcServer } from '../src/rpc/server.js';
-import type { TlsMaterial } from '../src/rpc/tls.js';
-import { describeOncePerSuite } from './support/backend.js';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createLogger } from '../../src/log/index.js';
+import type { Method } from '../../src/api/payserv.js';
+import { initPki, loadRootPair, pkiPaths } from '../../src/esman/pki-files.js';
+import { issueCert } from '../../src/pki/issue.js';
+import type { TlsIdentity } from '../../src/pki/roles.js';
+import { RpcClient, rpcRoundTrip, RpcTransportError } from '../../src/rpc/client.js';
+import { RPC, RpcError } from '../../src/api/jsonrpc.js';
+import { startRpcServer, type RpcContext, type RpcHandler, type RpcLimits, type RpcServer } from '../../src/rpc/server.js';
+import type { TlsMaterial } from '../../src/rpc/tls.js';
 
 // ---- fixtures: two PKIs (ours, and another with the same names), made once for this file ----
 
@@ -172,7 +171,7 @@ const rpcBody = (o: Record<string, unknown>) => JSON.stringify({ jsonrpc: '2.0',
 
 // ---- the tests ----
 
-describeOncePerSuite('RPC: who may call what', () => {
+describe('RPC: who may call what', () => {
   let h: Harness;
   beforeAll(async () => {
     h = await startHarness();
@@ -247,7 +246,7 @@ describeOncePerSuite('RPC: who may call what', () => {
   });
 });
 
-describeOncePerSuite('RPC: TLS refusals', () => {
+describe('RPC: TLS refusals', () => {
   let h: Harness;
   beforeAll(async () => {
     h = await startHarness();
@@ -365,7 +364,7 @@ describeOncePerSuite('RPC: TLS refusals', () => {
   });
 });
 
-describeOncePerSuite('RPC: malformed requests', () => {
+describe('RPC: malformed requests', () => {
   let h: Harness;
   let port: number;
   const pscli = () => ours.tls('pscli');
@@ -528,7 +527,7 @@ describeOncePerSuite('RPC: malformed requests', () => {
   });
 });
 
-describeOncePerSuite('RPC: handler outcomes and load', () => {
+describe('RPC: handler outcomes and load', () => {
   let h: Harness;
   beforeAll(async () => {
     h = await startHarness({ inFlightMax: 60 });
@@ -634,7 +633,7 @@ describeOncePerSuite('RPC: handler outcomes and load', () => {
   });
 });
 
-describeOncePerSuite('RPC: close', () => {
+describe('RPC: close', () => {
   afterAll(() => closeClients());
 
   it('close() while a slow handler runs: the in-flight call completes, new ones are refused, close resolves', async () => {

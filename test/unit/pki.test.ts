@@ -5,17 +5,16 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import tls from 'node:tls';
 import { inspect } from 'node:util';
-import { expect, it } from 'vitest';
-import type { Queryable } from '../src/db/db.js';
-import { CertBook } from '../src/ledger/certbook.js';
-import { initPki, loadRootPair, loadSigner, loadTrust, pkiPaths } from '../src/esman/pki-files.js';
-import { issueCert } from '../src/pki/issue.js';
-import { registerCert } from '../src/writer/certs.js';
-import { SIGNER_ROLES, TLS_IDENTITIES, type SignerRole, type TlsIdentity } from '../src/pki/roles.js';
-import { Signer } from '../src/pki/signer.js';
-import { assertSignerFor, CertError, Trust } from '../src/pki/trust.js';
-import { describeOncePerSuite } from './support/backend.js';
-import { tmpStateDir } from './support/tmp.js';
+import { describe, expect, it } from 'vitest';
+import type { Queryable } from '../../src/db/db.js';
+import { CertBook } from '../../src/ledger/certbook.js';
+import { initPki, loadRootPair, loadSigner, loadTrust, pkiPaths } from '../../src/esman/pki-files.js';
+import { issueCert } from '../../src/pki/issue.js';
+import { registerCert } from '../../src/writer/certs.js';
+import { SIGNER_ROLES, TLS_IDENTITIES, type SignerRole, type TlsIdentity } from '../../src/pki/roles.js';
+import { Signer } from '../../src/pki/signer.js';
+import { assertSignerFor, CertError, Trust } from '../../src/pki/trust.js';
+import { tmpStateDir } from '../support/tmp.js';
 
 const read = (path: string) => readFileSync(path, 'utf8');
 
@@ -35,7 +34,7 @@ const noDb: Queryable = {
   exec: () => Promise.reject(new Error('the database must not be touched')),
 };
 
-describeOncePerSuite('pki init', () => {
+describe('pki init', () => {
   it('writes the root, every signer and every TLS identity, keys 0600 in private directories', async () => {
     const dir = await tmpStateDir();
     const r = await initPki(dir, { rootDays: 3650, leafDays: 825 });
@@ -75,7 +74,7 @@ describeOncePerSuite('pki init', () => {
   });
 });
 
-describeOncePerSuite('trust', () => {
+describe('trust', () => {
   it('accepts its signers for their own role only', async () => {
     const dir = await newPki();
     const trust = loadTrust(dir);
@@ -220,7 +219,7 @@ describeOncePerSuite('trust', () => {
   });
 });
 
-describeOncePerSuite('Signer', () => {
+describe('Signer', () => {
   it('fromPem refuses a key that does not match the certificate, an unreadable key, and a non-signer certificate', async () => {
     const dir = await newPki();
     const p = pkiPaths(dir);
@@ -318,7 +317,7 @@ function connect(port: number, opts: tls.ConnectionOptions): Promise<Outcome> {
   });
 }
 
-describeOncePerSuite('mutual TLS with the generated identities', () => {
+describe('mutual TLS with the generated identities', () => {
   it('payserv serves pscli over TLS 1.3, each side verifying the other under the pinned root', async () => {
     const dir = await newPki();
     const ca = read(pkiPaths(dir).root);

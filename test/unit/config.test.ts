@@ -1,9 +1,8 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../src/config/index.js';
-import { describeOncePerSuite } from './support/backend.js';
-import { tmpStateDir } from './support/tmp.js';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../src/config/index.js';
+import { tmpStateDir } from '../support/tmp.js';
 
 async function writeConfig(dir: string, text: string, name = 'pscli.toml'): Promise<string> {
   const file = join(dir, name);
@@ -21,7 +20,7 @@ async function configError(p: Promise<unknown>): Promise<string> {
   return (e as Error).message;
 }
 
-describeOncePerSuite('loadConfig', () => {
+describe('loadConfig', () => {
   it('uses defaults when there is no file', async () => {
     const home = await tmpStateDir();
     const c = await loadConfig('pscli', undefined, { env: { HOME: home } });
@@ -123,7 +122,7 @@ describeOncePerSuite('loadConfig', () => {
   it('ships example files that load', async () => {
     const dir = await tmpStateDir();
     for (const service of ['pscli', 'payserv', 'dbgw'] as const) {
-      const c = await loadConfig(service, join(import.meta.dirname, '..', 'config', `${service}.toml`), { env: { PAYSERV_STATE_DIR: dir } });
+      const c = await loadConfig(service, join(import.meta.dirname, '..', '..', 'config', `${service}.toml`), { env: { PAYSERV_STATE_DIR: dir } });
       expect(c.service).toBe(service);
     }
   });

@@ -1,6 +1,6 @@
 // The Zcash node stand-in and the RPC client payserv talks to it with. The stand-in replaces a real node
 // in every Zcash payout test, so it must refuse what the network refuses (here in zcashd's words, its
-// zcashd mode; zebrad's dialect is test/zcash-zebrad.test.ts) and change
+// zcashd mode; zebrad's dialect is test/unit/zcash-zebrad.test.ts) and change
 // nothing when it does; the client must tell a node's refusal from a lost reply, and never show the
 // RPC password.
 import { createServer, type Server } from 'node:http';
@@ -8,20 +8,19 @@ import type { AddressInfo } from 'node:net';
 import { inspect } from 'node:util';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { afterEach, beforeEach, expect, it } from 'vitest';
-import { zcashP2pkhAddress } from '../src/chains/address.js';
-import { buildTransparentTx } from '../src/chains/zcash/build.js';
-import { displayHexToHash, fromHex, toHex } from '../src/chains/zcash/bytes.js';
-import { estimateTransparentFeeZat } from '../src/chains/zcash/fee.js';
-import { SIGHASH_ALL } from '../src/chains/zcash/hashtype.js';
-import { ZcashRpc, ZcashRpcBadReply, ZcashRpcError, ZcashRpcUnavailable, type AddressUtxo } from '../src/chains/zcash/rpc.js';
-import { hash160, p2pkhScript, p2pkhScriptSig } from '../src/chains/zcash/script.js';
-import { sighashV4 } from '../src/chains/zcash/sighash-v4.js';
-import { sighashV5, type SpentOutput } from '../src/chains/zcash/sighash-v5.js';
-import { signTransparentTx } from '../src/chains/zcash/sign.js';
-import { NU6_3_BRANCH_ID, startZcashStandin, type ZcashStandin } from '../src/devnet/zcash-standin.js';
-import { parseTx, serializeTx, type Tx } from '../src/chains/zcash/tx.js';
-import { describeOncePerSuite } from './support/backend.js';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { zcashP2pkhAddress } from '../../src/chains/address.js';
+import { buildTransparentTx } from '../../src/chains/zcash/build.js';
+import { displayHexToHash, fromHex, toHex } from '../../src/chains/zcash/bytes.js';
+import { estimateTransparentFeeZat } from '../../src/chains/zcash/fee.js';
+import { SIGHASH_ALL } from '../../src/chains/zcash/hashtype.js';
+import { ZcashRpc, ZcashRpcBadReply, ZcashRpcError, ZcashRpcUnavailable, type AddressUtxo } from '../../src/chains/zcash/rpc.js';
+import { hash160, p2pkhScript, p2pkhScriptSig } from '../../src/chains/zcash/script.js';
+import { sighashV4 } from '../../src/chains/zcash/sighash-v4.js';
+import { sighashV5, type SpentOutput } from '../../src/chains/zcash/sighash-v5.js';
+import { signTransparentTx } from '../../src/chains/zcash/sign.js';
+import { NU6_3_BRANCH_ID, startZcashStandin, type ZcashStandin } from '../../src/devnet/zcash-standin.js';
+import { parseTx, serializeTx, type Tx } from '../../src/chains/zcash/tx.js';
 
 const NU6_2 = 0x5437f330;
 const NU6 = 0xc8e71055;
@@ -100,7 +99,7 @@ async function failure(p: Promise<unknown>): Promise<Error> {
   return e as Error;
 }
 
-describeOncePerSuite('Zcash node stand-in', () => {
+describe('Zcash node stand-in', () => {
   let node: ZcashStandin;
   let rpc: ZcashRpc;
 

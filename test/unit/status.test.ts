@@ -1,8 +1,7 @@
 // The withdrawal state machine (DESIGN §4): the one table payserv moves by and the checks verify by.
-import { expect, it } from 'vitest';
-import { WITHDRAWAL_STATUSES, type WithdrawalStatus } from '../src/ledger/records.js';
-import { canMove, FINAL_STATUSES, initialStatus, isFinal } from '../src/ledger/status.js';
-import { describeOncePerSuite } from './support/backend.js';
+import { describe, expect, it } from 'vitest';
+import { WITHDRAWAL_STATUSES, type WithdrawalStatus } from '../../src/ledger/records.js';
+import { canMove, FINAL_STATUSES, initialStatus, isFinal } from '../../src/ledger/status.js';
 
 const ALL = WITHDRAWAL_STATUSES;
 const exits = (s: WithdrawalStatus) => ALL.filter((t) => canMove(s, t));
@@ -21,7 +20,7 @@ function reachableFrom(start: WithdrawalStatus): Set<WithdrawalStatus> {
   return seen;
 }
 
-describeOncePerSuite('withdrawal statuses', () => {
+describe('withdrawal statuses', () => {
   it('the finals are sent, processed and declined', () => {
     expect([...FINAL_STATUSES].sort()).toEqual(['declined', 'processed', 'sent']);
     for (const s of ALL) expect(isFinal(s), s).toBe(FINAL_STATUSES.has(s));

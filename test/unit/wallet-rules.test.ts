@@ -1,10 +1,9 @@
 // The pure rules of one-way wallet deletion (src/ledger/wallets.ts) and the JSON form of the host's
 // memory (src/checkpoints/wallet-memory.ts): what is remembered, what counts as coming back or hidden.
-import { expect, it } from 'vitest';
-import { walletMemoryFromJson, walletMemoryJson, WalletMemoryError } from '../src/checkpoints/wallet-memory.js';
-import type { Signed, Wallet } from '../src/ledger/records.js';
-import { EMPTY_MEMORY, isReviewed, memoryProblems, mergeMemory, remember, sameMemory, type WalletMemory } from '../src/ledger/wallets.js';
-import { describeOncePerSuite } from './support/backend.js';
+import { describe, expect, it } from 'vitest';
+import { walletMemoryFromJson, walletMemoryJson, WalletMemoryError } from '../../src/checkpoints/wallet-memory.js';
+import type { Signed, Wallet } from '../../src/ledger/records.js';
+import { EMPTY_MEMORY, isReviewed, memoryProblems, mergeMemory, remember, sameMemory, type WalletMemory } from '../../src/ledger/wallets.js';
 
 const T = new Date('2024-05-01T00:00:00Z');
 const w = (id: number, o: Partial<Signed<Wallet>> = {}): Signed<Wallet> => ({
@@ -13,7 +12,7 @@ const w = (id: number, o: Partial<Signed<Wallet>> = {}): Signed<Wallet> => ({
 });
 const codes = (reviewed: Signed<Wallet>[], m: WalletMemory) => memoryProblems(5, 1, reviewed, m).map((p) => [p.row, p.code]);
 
-describeOncePerSuite('wallet memory rules', () => {
+describe('wallet memory rules', () => {
   it('remembers the newest reviewed wallet and the retired ones, and never forgets', () => {
     const m1 = remember(EMPTY_MEMORY, [w(3), w(1, { deleted: true }), w(2, { active: false })]);
     expect(m1).toEqual({ newestReviewedId: 3, retiredIds: [1, 2], reviewedAt: { [1]: T.getTime(), [2]: T.getTime(), [3]: T.getTime() } });

@@ -2,10 +2,10 @@
 // else refused naming the line, compaction that keeps what is in flight and every sender's next nonce.
 import { appendFile, mkdir, readFile, truncate, writeFile } from 'node:fs/promises';
 import { afterEach, describe, expect, it } from 'vitest';
-import { journalDir, PaymentJournal, readJournal } from '../src/journal/journal.js';
-import { encodeRecord, JournalError, type JournalAttempt } from '../src/journal/record.js';
+import { journalDir, PaymentJournal, readJournal } from '../../src/journal/journal.js';
+import { encodeRecord, JournalError, type JournalAttempt } from '../../src/journal/record.js';
 import { join } from 'node:path';
-import { tmpStateDir } from './support/tmp.js';
+import { tmpStateDir } from '../support/tmp.js';
 
 afterEach(() => PaymentJournal.closeAll());
 

@@ -5,17 +5,16 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { afterEach, expect, it } from 'vitest';
-import { zcashP2pkhAddress } from '../src/chains/address.js';
-import { syncing, SYNC_LAG_BLOCKS_MAX } from '../src/chains/zcash/driver.js';
-import { buildTransparentTx } from '../src/chains/zcash/build.js';
-import { fromHex } from '../src/chains/zcash/bytes.js';
-import { estimateTransparentFeeZat } from '../src/chains/zcash/fee.js';
-import { alreadyKnown, ZcashRpc, ZcashRpcError, ZEBRAD_ALREADY, type BlockchainInfo } from '../src/chains/zcash/rpc.js';
-import { hash160, p2pkhScript } from '../src/chains/zcash/script.js';
-import { signTransparentTx } from '../src/chains/zcash/sign.js';
-import { NU6_3_BRANCH_ID, startZcashStandin, type StandinDialect, type ZcashStandin } from '../src/devnet/zcash-standin.js';
-import { describeOncePerSuite } from './support/backend.js';
+import { afterEach, describe, expect, it } from 'vitest';
+import { zcashP2pkhAddress } from '../../src/chains/address.js';
+import { syncing, SYNC_LAG_BLOCKS_MAX } from '../../src/chains/zcash/driver.js';
+import { buildTransparentTx } from '../../src/chains/zcash/build.js';
+import { fromHex } from '../../src/chains/zcash/bytes.js';
+import { estimateTransparentFeeZat } from '../../src/chains/zcash/fee.js';
+import { alreadyKnown, ZcashRpc, ZcashRpcError, ZEBRAD_ALREADY, type BlockchainInfo } from '../../src/chains/zcash/rpc.js';
+import { hash160, p2pkhScript } from '../../src/chains/zcash/script.js';
+import { signTransparentTx } from '../../src/chains/zcash/sign.js';
+import { NU6_3_BRANCH_ID, startZcashStandin, type StandinDialect, type ZcashStandin } from '../../src/devnet/zcash-standin.js';
 
 const key = sha256(new TextEncoder().encode('zcash-zebrad-test hot'));
 const hot = { key, address: zcashP2pkhAddress('testnet', hash160(secp256k1.getPublicKey(key, true))), script: p2pkhScript(hash160(secp256k1.getPublicKey(key, true))) };
@@ -53,7 +52,7 @@ afterEach(async () => {
   }
 });
 
-describeOncePerSuite('Zcash stand-in: zebrad and zcashd', () => {
+describe('Zcash stand-in: zebrad and zcashd', () => {
   it('getconnectioncount: zebrad does not serve it (-32601, HTTP 200), zcashd does; getpeerinfo and getnetworkinfo both', async () => {
     const z = await start('zebrad');
     expect(await raw(z.node, 'getconnectioncount')).toMatchObject({ status: 200, body: { error: { code: -32601, message: 'Method not found' } } });

@@ -4,10 +4,9 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import ts from 'typescript';
-import { expect, it } from 'vitest';
-import { describeOncePerSuite } from './support/backend.js';
+import { describe, expect, it } from 'vitest';
 
-const SRC = resolve(import.meta.dirname, '../src');
+const SRC = resolve(import.meta.dirname, '../../src');
 
 /** Folders that must stay free of I/O: pure rules over values and rows. */
 const PURE = ['money', 'ledger'];
@@ -116,7 +115,7 @@ function reachableFrom(imports: Import[], folders: string[]): Import[] {
   return imports.filter((i) => seen.has(i.from));
 }
 
-describeOncePerSuite('architecture', () => {
+describe('architecture', () => {
   it('counts type-only imports and import() too, resolved to the .ts file', () => {
     const has = (from: string, to: string) => allImports.some((i) => i.from === from && i.to === to);
     expect(allImports.length).toBeGreaterThan(500);

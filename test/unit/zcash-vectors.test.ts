@@ -2,14 +2,13 @@
 // that does not reproduce them signs transactions the network rejects.
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { expect, it } from 'vitest';
-import { fromHex, toHex, ZcashDecodeError } from '../src/chains/zcash/bytes.js';
-import { SIGHASH_ALL, SIGHASH_ANYONECANPAY, SIGHASH_NONE, SIGHASH_SINGLE } from '../src/chains/zcash/hashtype.js';
-import { sighashV4, txidV4 } from '../src/chains/zcash/sighash-v4.js';
-import { authDigestV5, sighashV5, txidDigestV5, txidV5 } from '../src/chains/zcash/sighash-v5.js';
-import { parseTx, serializeTx, type TxV4, type TxV5 } from '../src/chains/zcash/tx.js';
-import { txidOf } from '../src/chains/zcash/txid.js';
-import { describeOncePerSuite } from './support/backend.js';
+import { describe, expect, it } from 'vitest';
+import { fromHex, toHex, ZcashDecodeError } from '../../src/chains/zcash/bytes.js';
+import { SIGHASH_ALL, SIGHASH_ANYONECANPAY, SIGHASH_NONE, SIGHASH_SINGLE } from '../../src/chains/zcash/hashtype.js';
+import { sighashV4, txidV4 } from '../../src/chains/zcash/sighash-v4.js';
+import { authDigestV5, sighashV5, txidDigestV5, txidV5 } from '../../src/chains/zcash/sighash-v5.js';
+import { parseTx, serializeTx, type TxV4, type TxV5 } from '../../src/chains/zcash/tx.js';
+import { txidOf } from '../../src/chains/zcash/txid.js';
 
 const DIR = '/work/shared/vectors/zcash';
 
@@ -81,7 +80,7 @@ function parseV5(hex: string): TxV5 {
 
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest();
 
-describeOncePerSuite('Zcash official vectors', () => {
+describe('Zcash official vectors', () => {
   it('the vector files hold 10 v4 and 10 v5 vectors, covering every shielded part and hash type', () => {
     expect(V4).toHaveLength(10);
     expect(V5).toHaveLength(10);

@@ -1,8 +1,7 @@
 // Autopay's selection rules: pure, so it runs once per suite.
-import { expect, it } from 'vitest';
-import { effectiveThreshold, selectPayees, type AutopayRules, type Candidate, type Selection } from '../src/autopay/select.js';
-import { add, formatAmount, fromUnits, parseAmount as a, sub, sum, ZERO } from '../src/money/amount.js';
-import { describeOncePerSuite } from './support/backend.js';
+import { describe, expect, it } from 'vitest';
+import { effectiveThreshold, selectPayees, type AutopayRules, type Candidate, type Selection } from '../../src/autopay/select.js';
+import { add, formatAmount, fromUnits, parseAmount as a, sub, sum, ZERO } from '../../src/money/amount.js';
 
 const ONE_UNIT = fromUnits(1n);
 const ETH = { tag: 'ETH', minWithdrawal: a('0.05'), withdrawalFee: a('0.01') };
@@ -15,7 +14,7 @@ function cand(userId: number, available: string, more: Partial<Candidate> = {}):
 
 const paidIds = (s: Selection) => s.payees.map((p) => p.userId);
 
-describeOncePerSuite('autopay selection', () => {
+describe('autopay selection', () => {
   it('effectiveThreshold: the own threshold raises the coin threshold, never lowers it', () => {
     expect(effectiveThreshold(a('0.1'), null)).toBe(a('0.1'));
     expect(effectiveThreshold(a('0.1'), a('0.5'))).toBe(a('0.5'));
