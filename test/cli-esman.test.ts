@@ -20,6 +20,7 @@ import { createLogger } from '../src/log/index.js';
 import { describeOncePerSuite } from './support/db.js';
 import { killAllChildren, sleep, spawnNode, until, type Child } from './support/spawn.js';
 import { tmpStateDir } from './support/tmp.js';
+import { freePort } from './support/ports.js';
 
 const PASS = ['pass-phrase-0001', 'pass-phrase-0002', 'pass-phrase-0003'];
 const NEW_PASS = ['new-pass-phrase-0001', 'new-pass-phrase-0002'];
@@ -172,15 +173,6 @@ function ask(port: number, o: { host?: string; localAddress?: string; line?: str
     resolve({ raw, reply, error });
   }));
   return { pending, connected, done };
-}
-
-/** A port nothing listens on now (it was free a moment ago). */
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as { port: number };
-  await new Promise((r) => s.close(r));
-  return port;
 }
 
 /** Does anything accept a connection at host:port? */

@@ -7,7 +7,6 @@
 // ("y"), and `pscli status` answers over TLS; no private key is left in a plain file but the two exported
 // TLS keys, and no embedded database appears.
 import { copyFileSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, type Stats } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import type { Writable } from 'node:stream';
 import { describe, expect, it, onTestFinished } from 'vitest';
@@ -15,6 +14,7 @@ import { backend } from './support/backend.js';
 import { createPgDatabase } from './support/db.js';
 import { REPO, spawnNode, until, type Child } from './support/spawn.js';
 import { tmpStateDir } from './support/tmp.js';
+import { freePort } from './support/ports.js';
 
 const README = readFileSync(join(REPO, 'README.md'), 'utf8');
 const RECIPE = README.slice(README.indexOf('**Preparing a host.**'), README.indexOf('## dbgw: the database gateway'));
@@ -24,13 +24,6 @@ const TWO = PASS.slice(0, 2);
 const FAST_KDF = ['--kdf-cost', '10'];
 const STEP_MS = 60_000;
 
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 /** The README's configuration files: `cat > FILE <<'TOML'` … `TOML`, by file. */
 function readmeConfigs(): Map<string, string> {

@@ -3,20 +3,18 @@
 // the start naming the coin, the configured and the node's value (no key request either), a node that
 // does not answer is only a warning; while locked the port answers every connection with one line, and
 // once unlocked the same port serves TLS. dbgw on a taken port exits naming it too.
-import { readFile, writeFile } from 'node:fs/promises';
-import { rmSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import { createServer as createHttpServer } from 'node:http';
 import { connect, createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { DATABASE_ITEM, signerItems, tlsItems } from '../src/esman/items.js';
 import { startManager } from '../src/esman/manager.js';
 import { newMasterKey } from '../src/esman/master-key.js';
-import { KeyStore } from '../src/esman/store-file.js';
 import { LOCKED_LINE } from '../src/payserv/locked-port.js';
-import { pkiPaths } from '../src/pki/files.js';
 import { RpcClient } from '../src/rpc/client.js';
 import { processLedger, spawnNode, tlsOf, until, writeConfig, type ProcessLedger } from './support/spawn.js';
+import { freePort } from './support/ports.js';
+import { storeFor } from './support/keystore.js';
 
 const SEED = { users: 2, blocks: 1, withdrawals: 1, coins: ['ETH'] };
 const EXIT_MS = 60_000;
@@ -27,13 +25,6 @@ async function listening(server: Server, port = 0): Promise<number> {
   return (server.address() as { port: number }).port;
 }
 
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 /** A stand-in for esman manager that only counts who asked: a key request is a connection here. */
 async function countingManager(): Promise<{ port: number; asked: () => number }> {
@@ -71,21 +62,6 @@ function readAll(port: number): Promise<string> {
     const s = connect({ host: '127.0.0.1', port });
     s.setEncoding('utf8').on('data', (d: string) => (text += d)).once('end', () => resolve(text)).once('error', reject);
   });
-}
-
-/** payserv's store made from the ledger's PKI files, which are then removed (as test/payserv-unlock.test.ts does). */
-async function storeFor(l: ProcessLedger, master: Uint8Array): Promise<void> {
-  const p = pkiPaths(l.stateDir);
-  const store = KeyStore.empty(join(l.stateDir, 'storage.prod'));
-  store.set(signerItems('payserv').cert, await readFile(p.signerCert('payserv')));
-  store.set(signerItems('payserv').key, await readFile(p.signerKey('payserv')));
-  store.set(tlsItems('payserv').cert, await readFile(p.tlsCert('payserv')));
-  store.set(tlsItems('payserv').key, await readFile(p.tlsKey('payserv')));
-  if (l.databaseUrl) store.set(DATABASE_ITEM, Buffer.from(JSON.stringify({ url: l.databaseUrl })));
-  await store.save(master);
-  store.close();
-  rmSync(p.signerKey('payserv'));
-  rmSync(p.tlsKey('payserv'));
 }
 
 describe('payserv start, before the key', () => {

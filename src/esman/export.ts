@@ -3,6 +3,7 @@
 // entry so a crash right after leaves the whole file or none.
 import { open, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { fsyncPath } from '../state/atomic-file.js';
 import { EsmanError, reasonOf } from './errors.js';
 
 export const EXPORT_FILE_MODE = 0o600;
@@ -27,14 +28,5 @@ export async function writeNewFile(path: string, value: Uint8Array): Promise<voi
     throw new EsmanError('write_failed', `${path} cannot be written: ${reasonOf(e)}`);
   }
   await fh.close();
-  await syncDir(dirname(path));
-}
-
-async function syncDir(dir: string): Promise<void> {
-  const d = await open(dir, 'r');
-  try {
-    await d.sync();
-  } finally {
-    await d.close();
-  }
+  await fsyncPath(dirname(path));
 }
