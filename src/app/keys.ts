@@ -34,7 +34,7 @@ export interface PayservKeys {
 function fromFiles(config: Config<'payserv'>, log: Logger): PayservKeys {
   const dir = config.stateDir;
   const needsStore = Object.entries(config.coins).find(([, s]) => s.chain === 'zcash' && s.node_auth_item);
-  if (needsStore) throw new EsmanError(`[coins.${needsStore[0]}] node_auth_item names a store item, but [keys] store is not set`);
+  if (needsStore) throw new EsmanError('no_store', `[coins.${needsStore[0]}] node_auth_item names a store item, but [keys] store is not set`);
   const p = pkiPaths(dir);
   log.warn({ stateDir: dir }, 'keys read from plain files in the state directory ([keys] store is not set): for development and tests only');
   return {
@@ -69,7 +69,7 @@ function hotKeysFrom(store: KeyStore, coins: Config<'payserv'>['coins']): Map<st
     try {
       const item = parseCoinItem(value, name, tag);
       const address = hotWalletAddress(tag, item.privateKey, s.chain === 'zcash' ? s.network : 'mainnet');
-      if (item.address && !sameAddress(tag, item.address, address)) throw new EsmanError(`store item ${name}: its address ${item.address} is not its key's (${address})`);
+      if (item.address && !sameAddress(tag, item.address, address)) throw new EsmanError('bad_item', `store item ${name}: its address ${item.address} is not its key's (${address})`);
       keys.set(tag, item.privateKey);
     } finally {
       wipe(value);
@@ -96,7 +96,7 @@ function fromStore(store: KeyStore, config: Config<'payserv'>, trust: Trust): Pa
     tls: { certPem, keyPem },
     hotKey: async (tag) => {
       const k = hot.get(tag);
-      if (!k) throw new EsmanError(`no hot-wallet key for ${tag} was loaded from the store`);
+      if (!k) throw new EsmanError('missing_item', `no hot-wallet key for ${tag} was loaded from the store`);
       hot.delete(tag);
       return k;
     },

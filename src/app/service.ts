@@ -13,6 +13,9 @@ import type { TlsMaterial } from '../rpc/tls.js';
 import type { Logger } from '../log/index.js';
 import { parseAmount } from '../money/amount.js';
 import { loadTrust } from '../esman/pki-files.js';
+import type { Trust } from '../pki/trust.js';
+import { bindLockedPort, type LockedPort } from './locked-port.js';
+import { checkNodesBeforeKeys } from './preflight.js';
 import { DATABASE_ITEM } from '../esman/items.js';
 import { loadPayservKeys } from './keys.js';
 import { startDrivers } from './drivers.js';
@@ -122,8 +125,22 @@ async function openData(config: Config<'payserv'>, database: Config<'payserv'>['
  * `signal` aborts the wait for esman manager's key.
  */
 export async function startPayserv(config: Config<'payserv'>, log: Logger, opened?: Data, signal?: AbortSignal): Promise<RunningPayserv> {
+  const trust = loadTrust(config.stateDir);
+  // Before the key ceremony, what can fail without a key: the port (a second payserv), the nodes' chains.
+  const port = await bindLockedPort(config.rpc.host, config.rpc.port);
+  try {
+    log.info({ address: config.rpc.host, port: (port.server.address() as { port: number }).port }, 'RPC port bound: each connection is told payserv is locked until the key arrives');
+    await checkNodesBeforeKeys(config.coins, log);
+    return await startUnlocked(config, log, { trust, port, opened, signal });
+  } catch (e) {
+    await port.close();
+    throw e;
+  }
+}
+
+async function startUnlocked(config: Config<'payserv'>, log: Logger, o: { trust: Trust; port: LockedPort; opened: Data | undefined; signal: AbortSignal | undefined }): Promise<RunningPayserv> {
+  const { trust, opened, signal } = o;
   const stateDir = config.stateDir;
-  const trust = loadTrust(stateDir);
   const keys = await loadPayservKeys(config, trust, log, signal);
   const { signers } = keys;
   const tls = { ...keys.tls, caPem: trust.root.toString() };
@@ -150,7 +167,7 @@ export async function startPayserv(config: Config<'payserv'>, log: Logger, opene
     };
     const audit = new AuditTrail({ db, stateDir, log, lockKey: LockKeys.of(signers.payserv).key(AUDIT_LOCK_NAME) });
     const server = await startRpcServer({
-      host: config.rpc.host, port: config.rpc.port, tls, log,
+      host: config.rpc.host, port: config.rpc.port, tls, log, listener: o.port.unlock(),
       limits: { bodyBytesMax: config.rpc.body_bytes_max, requestTimeoutMs: config.rpc.request_timeout_ms, inFlightMax: config.rpc.in_flight_max },
       handle: async (method, params, ctx) => {
         const t0 = performance.now();

@@ -117,7 +117,7 @@ export async function startDbgw(config: Config<'dbgw'>, log: Logger): Promise<Ru
   };
 
   const server = await startRpcServer<DbgwMethod>({
-    host: config.rpc.host, port: config.rpc.port, tls, log,
+    host: config.rpc.host, port: config.rpc.port, tls, log, who: 'dbgw',
     contract: { methods: DBGW_METHODS, allowed: (identity, m) => DBGW_ACL[identity](m) },
     limits: { bodyBytesMax: config.rpc.body_bytes_max, requestTimeoutMs: config.rpc.request_timeout_ms, inFlightMax: config.rpc.in_flight_max },
     handle: (method, params, ctx) => handlers[method](params, ctx),

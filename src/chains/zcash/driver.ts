@@ -61,7 +61,7 @@ async function ask<T>(fn: () => Promise<T>): Promise<T> {
 const NODE_CHAIN: Record<Coin['network'], readonly string[]> = { mainnet: ['main'], testnet: ['test', 'regtest'] };
 
 /** The configured network a node's getblockchaininfo.chain belongs to (its own name when none). */
-function networkOf(chain: string): string {
+export function networkOf(chain: string): string {
   for (const [network, names] of Object.entries(NODE_CHAIN)) if (names.includes(chain)) return network;
   return chain;
 }
