@@ -14,7 +14,7 @@ import { rememberWallets, verifyWallets } from '../src/verify/wallets.js';
 import { restoreRow } from './support/attacker.js';
 import { createPgDatabase, backend, type TestDatabase } from './support/db.js';
 import { tmpStateDir } from './support/tmp.js';
-import { runPscli } from './support/pscli.js';
+import { EMBEDDED, runPscli } from './support/pscli.js';
 
 
 const run = runPscli;
@@ -26,7 +26,7 @@ afterEach(async () => {
 
 async function workspace(): Promise<{ stateDir: string; env: Env }> {
   const stateDir = await tmpStateDir();
-  if (backend() === 'pglite') return { stateDir, env: { PAYSERV_STATE_DIR: stateDir } };
+  if (backend() === 'pglite') return { stateDir, env: { PAYSERV_STATE_DIR: stateDir, ...EMBEDDED } };
   const t = await createPgDatabase();
   dropLater.push(t);
   return { stateDir, env: { PAYSERV_STATE_DIR: stateDir, DATABASE_URL: t.url } };

@@ -1,5 +1,7 @@
 // What every command needs before doing anything: its configuration, a logger and the state directory;
 // and the database, opened late (most failures should not cost a connection) and always closed.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Command } from 'commander';
 import type { Data } from '../data/data.js';
 import type { Db } from '../db/db.js';
@@ -8,6 +10,7 @@ import { openDbgw } from '../dbgw/client.js';
 import { dbgwData } from '../dbgw/data.js';
 import { openDatabase } from '../db/open.js';
 import { loadConfig, type Config, type Env } from '../config/load.js';
+import { DEMO_MARKER } from '../demo/state-dir.js';
 import { createLogger, type Logger } from '../log/index.js';
 import { CliError, EXIT, type ExitCode } from './exit.js';
 import { pscliTls } from './tls.js';
@@ -67,6 +70,7 @@ export async function openContext(opts: GlobalOptions, io: Io = defaultIo()): Pr
  * (production: pscli holds no database credentials), else the database itself, schema checked.
  */
 export async function withData<T>(ctx: Context, fn: (data: Data) => Promise<T>): Promise<T> {
+  requireDataChosen(ctx);
   const gw = ctx.config.dbgw;
   if (!gw) {
     return withDb(ctx, async (db) => {
@@ -86,8 +90,26 @@ export async function withData<T>(ctx: Context, fn: (data: Data) => Promise<T>):
   }
 }
 
+/**
+ * Without a url, the embedded database: only by choice ([database] embedded = true) or in a state
+ * directory the demo made (its marker inside). Anywhere else a missing DATABASE_URL would otherwise
+ * give an operator a new, empty ledger in STATE/db and answers about it: refused, nothing created.
+ */
+export function requireDatabaseChosen(ctx: Context): void {
+  const { url, embedded } = ctx.config.database;
+  if (url || embedded || existsSync(join(ctx.stateDir, DEMO_MARKER))) return;
+  throw new CliError('no database configured: set [database] url in pscli.toml (or DATABASE_URL)' +
+    `${ctx.config.dbgw ? '' : ', or a [dbgw] table for the checks'}; the embedded trial database needs [database] embedded = true`, EXIT.USAGE);
+}
+
+/** What withData reads from is configured (dbgw, or a database as requireDatabaseChosen asks): checked before any other work. */
+export function requireDataChosen(ctx: Context): void {
+  if (!ctx.config.dbgw) requireDatabaseChosen(ctx);
+}
+
 /** The database itself: the pool's writer tools and migrations, which never go through dbgw. */
 export async function withDb<T>(ctx: Context, fn: (db: Db) => Promise<T>): Promise<T> {
+  requireDatabaseChosen(ctx);
   const db = await openDatabase(ctx.config.database, ctx.stateDir);
   ctx.log.debug({ where: db.where }, 'database opened');
   try {

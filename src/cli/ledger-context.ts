@@ -3,7 +3,7 @@ import type { Db } from '../db/db.js';
 import { requireCurrentSchema } from '../db/migrate.js';
 import { loadTrust } from '../pki/files.js';
 import { openView, type LedgerView } from '../verify/view.js';
-import { withData, withDb, type Context } from './context.js';
+import { requireDataChosen, requireDatabaseChosen, withData, withDb, type Context } from './context.js';
 import { CliError, EXIT } from './exit.js';
 
 function trustOf(ctx: Context) {
@@ -16,6 +16,7 @@ function trustOf(ctx: Context) {
 
 /** The pool's writer tools: the database itself (schema must be current), the pinned root and the local checkpoint store. */
 export async function withLedger<T>(ctx: Context, fn: (db: Db, view: LedgerView) => Promise<T>): Promise<T> {
+  requireDatabaseChosen(ctx);
   const trust = trustOf(ctx);
   return withDb(ctx, async (db) => {
     await requireCurrentSchema(db);
@@ -25,6 +26,7 @@ export async function withLedger<T>(ctx: Context, fn: (db: Db, view: LedgerView)
 
 /** The checks: a view of the ledger read through dbgw when pscli has a [dbgw] table, else from the database. */
 export async function withLedgerView<T>(ctx: Context, fn: (view: LedgerView) => Promise<T>): Promise<T> {
+  requireDataChosen(ctx);
   const trust = trustOf(ctx);
   return withData(ctx, async (data) => fn(await openView(data, trust, new LocalCheckpointStore(ctx.stateDir))));
 }

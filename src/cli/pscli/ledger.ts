@@ -14,7 +14,7 @@ import { addWallet, retireWallet, signWallet, WalletRefused } from '../../writer
 import { requestWithdrawal } from '../../writer/withdrawals.js';
 import { validateAddress } from '../../chains/address.js';
 import { getWallet } from '../../store/reads.js';
-import { action, withDb, type Context } from '../context.js';
+import { action, requireDatabaseChosen, withDb, type Context } from '../context.js';
 import { CliError, EXIT } from '../exit.js';
 import { coinIdOf, positiveInt, terminalProgress, withLedger } from '../ledger-context.js';
 
@@ -28,6 +28,7 @@ function amountOpt(name: string, v: unknown) {
 
 /** Registers the role certificates of the local PKI (idempotent), so their signatures verify. */
 async function registerLocalSigners(ctx: Context): Promise<void> {
+  requireDatabaseChosen(ctx);
   const trust = loadTrust(ctx.stateDir);
   await withDb(ctx, async (db) => {
     await requireCurrentSchema(db);
