@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -147,5 +147,27 @@ describeOncePerSuite('pscli without a database configured (issue 15, blocker 3)'
     const r = await run(['--state-dir', demo, 'db', 'status']);
     expect(r.code, r.stderr).toBe(EXIT.OK);
     expect(r.stdout).toMatch(/1\s+ledger\s+no/);
+  });
+});
+
+describeOncePerSuite('--version', () => {
+  const version = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+  it('pscli and esman print the package version and exit 0', async () => {
+    expect(await run(['--version'])).toEqual({ code: EXIT.OK, stdout: `${version}\n`, stderr: '' });
+    let out = '';
+    const io = { stdin: process.stdin, stdout: { write: (s: string) => (out += s) }, stderr: { write: () => true } } as never;
+    expect(await esman(['--version'], io)).toBe(EXIT.OK);
+    expect(out).toBe(`${version}\n`);
+  });
+
+  it.each([['payserv', payserv], ['dbgw', dbgw]] as const)('%s prints the package version and exits 0', async (_name, main) => {
+    const out = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
+    try {
+      expect(await main(['--version'])).toBe(EXIT.OK);
+      expect(out).toHaveBeenCalledWith(`${version}\n`);
+    } finally {
+      vi.restoreAllMocks();
+    }
   });
 });

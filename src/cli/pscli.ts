@@ -2,6 +2,7 @@
 import { Command, CommanderError } from 'commander';
 import { beginRun, defaultIo, type Io } from './context.js';
 import { errorLine, exitCodeOf } from './exit.js';
+import { PACKAGE_VERSION } from './version.js';
 
 interface CommandModule {
   register(program: Command): void;
@@ -23,6 +24,7 @@ export function buildProgram(io: Io): Command {
   // Subcommands made with program.command() inherit exitOverride and the output settings.
   return new Command('pscli')
     .description('payserv operator tool')
+    .version(PACKAGE_VERSION, '--version', 'print the version of payserv')
     .option('--config <file>', 'configuration file (default: $PAYSERV_CONFIG, else <state dir>/pscli.toml if present)')
     .option('--state-dir <dir>', 'state directory (default: $PAYSERV_STATE_DIR, else the config, else $XDG_STATE_HOME/payserv)')
     .option('--json', 'print one JSON document on stdout instead of text')
