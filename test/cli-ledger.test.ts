@@ -51,6 +51,18 @@ async function attack(w: { stateDir: string; env: Env }, sql: string): Promise<v
   }
 }
 
+/** How many rows each ledger table holds: what a refused command must leave as it was. */
+async function rowCounts(w: { stateDir: string; env: Env }): Promise<Record<string, string>> {
+  const db = await openDatabase({ url: w.env.DATABASE_URL }, w.stateDir);
+  try {
+    const tables = ['coins_coin', 'users_userwallets', 'finances_proxypool_transactions', 'finances_user_balance_transaction', 'finances_withdrawal_transaction', 'crypto_certs'];
+    const [row] = await db.query(`SELECT ${tables.map((t) => `(SELECT count(*) FROM ${t})::text AS ${t}`).join(', ')}`);
+    return row as Record<string, string>;
+  } finally {
+    await db.close();
+  }
+}
+
 // Every pscli command opens the embedded database from disk (seconds on PGlite): a workflow needs minutes, not the default.
 describe('pscli: the operator workflow', { timeout: 180_000 }, () => {
   it('prints nothing and exits 0 on a clean ledger, for every check', async () => {
@@ -167,13 +179,55 @@ describe('pscli: the operator workflow', { timeout: 180_000 }, () => {
     const wallet = await run(['--json', 'ledger', 'wallet', '--user', '7', '--coin', 'ETC', '--address', '0x52908400098527886E0F7030069857D2E4169EE7'], w.env);
     expect(wallet.code, wallet.stderr).toBe(EXIT.OK);
     const walletId = (JSON.parse(wallet.stdout) as { id: number }).id;
-    const block = await run(['ledger', 'block', '--coin', 'ETC', '--hash', '0xabc', '--credit', '7=1.5', '--credit', '8=0.25', '--pool-fee', '0.0175'], w.env);
+    const block = await run(['ledger', 'block', '--coin', 'ETC', '--hash', `0x${'abc'.padEnd(64, '0')}`, '--credit', '7=1.5', '--credit', '8=0.25', '--pool-fee', '0.0175'], w.env);
     expect(block.code, block.stderr).toBe(EXIT.OK);
+    // The same block again: the database's unique refusal, said plainly (issue 15, item 7).
+    const before = await rowCounts(w);
+    const dup = await run(['ledger', 'block', '--coin', 'ETC', '--hash', `0x${'ABC'.padEnd(64, '0')}`, '--credit', '7=1', '--pool-fee', '0'], w.env);
+    expect(dup).toMatchObject({ code: EXIT.PROBLEMS, stderr: `pscli: block 0x${'abc'.padEnd(64, '0')} already credited for ETC: nothing changed\n` });
+    expect(await rowCounts(w)).toEqual(before);
     const req = await run(['--json', 'ledger', 'request', '--wallet', String(walletId), '--amount', '1.2'], w.env);
     expect(req.code, req.stderr).toBe(EXIT.OK);
     expect(JSON.parse(req.stdout)).toMatchObject({ status: 'processing' });
     expect((await run(['checkbalanceerrors'], w.env)).code).toBe(EXIT.OK);
     const pool = JSON.parse((await run(['--json', 'checkproxypool', '--coin', 'ETC'], w.env)).stdout) as { clean: boolean };
     expect(pool.clean).toBe(true);
+  });
+
+  it('refuses bad option values before any I/O, exit 2 naming the option, and changes nothing (issue 15, item 7)', async () => {
+    const w = await seeded();
+    const before = await rowCounts(w);
+    const hash = `0x${'1'.repeat(64)}`;
+    const cases: Array<[string[], RegExp]> = [
+      [['ledger', 'coin', '--tag', 'ETC', '--name', 'x', '--decimals', 'abc', '--fee-user', '1'], /--decimals must be a whole number from 0 to 20, got "abc"/],
+      [['ledger', 'coin', '--tag', 'ETC', '--name', 'x', '--decimals', '21', '--fee-user', '1'], /--decimals must be a whole number/],
+      [['ledger', 'coin', '--tag', 'ETC', '--name', 'x', '--confirmations', '-1', '--fee-user', '1'], /--confirmations must be a whole number/],
+      [['ledger', 'coin', '--tag', 'E', '--name', 'x', '--fee-user', '1'], /--tag: expected a coin tag/],
+      [['ledger', 'coin', '--tag', 'ETC', '--name', 'x', '--fee', '1e3', '--fee-user', '1'], /--fee: not a decimal number/],
+      [['ledger', 'coin', '--tag', 'ETC', '--name', 'x', '--min', '-1', '--fee-user', '1'], /--min: must not be negative/],
+      [['ledger', 'coin', '--tag', 'ETC', '--name', ' ', '--fee-user', '1'], /--name: expected the coin's name/],
+      [['ledger', 'coin', '--tag', 'ETC', '--name', 'x', '--fee-user', 'one'], /--fee-user must be a positive integer/],
+      [['ledger', 'block', '--coin', 'ETH', '--hash', 'zz', '--credit', '7=1'], /--hash: expected a block hash of 64 hex digits/],
+      [['ledger', 'block', '--coin', 'ETH', '--hash', hash, '--credit', '7=abc'], /--credit amount: not a decimal number/],
+      [['ledger', 'block', '--coin', 'ETH', '--hash', hash, '--credit', '7=1', '--pool-fee', '-1'], /--pool-fee: must not be negative/],
+      [['ledger', 'block', '--coin', 'NOPE', '--hash', hash, '--credit', '7=1'], /unknown coin "NOPE"/],
+      [['ledger', 'request', '--wallet', '1', '--amount', '0'], /--amount: must be more than 0/],
+      [['ledger', 'request', '--wallet', 'x', '--amount', '1'], /--wallet must be a positive integer/],
+      [['ledger', 'wallet', '--user', '0', '--coin', 'ETH', '--address', '0x52908400098527886E0F7030069857D2E4169EE7'], /--user must be a positive integer/],
+      [['ledger', 'seed', '--coins', 'ETH,x'], /--coins: expected a coin tag/],
+      [['ledger', 'seed', '--withdrawals', '-3'], /--withdrawals must be a whole number/],
+      [['checkbalance', '--user', 'u', '--coin', 'ETH'], /--user must be a positive integer/],
+      [['checkproxypool', '--coin', 'DOGE'], /unknown coin "DOGE"/],
+      [['createcorrection', '--user', '1', '--coin', 'ETH', '--amount', 'lots'], /--amount: not a decimal number/],
+      [['autopay', 'run', '--coin', 'E!'], /--coin: expected a coin tag/],
+      [['sendcoin', 'x'], /coin: expected a coin tag/],
+      [['approve', '0'], /id must be a positive integer/],
+    ];
+    for (const [argv, message] of cases) {
+      const r = await run(argv, w.env);
+      expect(r.code, `${argv.join(' ')}: ${r.stderr}`).toBe(EXIT.USAGE);
+      expect(r.stderr, argv.join(' ')).toMatch(new RegExp(`^pscli: .*${message.source}`));
+    }
+    expect(await rowCounts(w)).toEqual(before);
   });
 });

@@ -4,10 +4,9 @@ import type { Command } from 'commander';
 import type { Restored } from '../../payments/restore.js';
 import type { Method } from '../../payserv/api.js';
 import { RpcError } from '../../rpc/jsonrpc.js';
-import { RpcTransportError } from '../../rpc/client.js';
 import { action, type Context } from '../context.js';
 import { CliError, EXIT, type ExitCode } from '../exit.js';
-import { positiveInt } from '../ledger-context.js';
+import { amountOpt, coinTag, positiveInt } from '../ledger-context.js';
 import { withPayserv } from '../payserv-client.js';
 import type { ResolveReport } from '../../autopay/resolve.js';
 import type { RunReport } from '../../autopay/run.js';
@@ -18,7 +17,6 @@ async function call(ctx: Context, method: Method, params?: unknown): Promise<unk
     return await withPayserv(ctx, (c) => c.call(method, params as never));
   } catch (e) {
     if (e instanceof RpcError) throw new CliError(`payserv refused ${method}: ${e.message} (code ${e.code})`, EXIT.PROBLEMS);
-    if (e instanceof RpcTransportError) throw new CliError(`${e.message}${e.mayHaveRun ? ' — the call may have run: look before retrying (pscli transinfo)' : ''}`, EXIT.RUNTIME);
     throw e;
   }
 }
@@ -73,7 +71,7 @@ function printRun(ctx: Context, r: RunReport): ExitCode {
 }
 
 async function resolve(ctx: Context, coin: string): Promise<ExitCode> {
-  const r = (await call(ctx, 'Autopay.Resolve', [coin.toUpperCase()])) as ResolveReport;
+  const r = (await call(ctx, 'Autopay.Resolve', [coin])) as ResolveReport;
   printDoc(ctx, r, (d: ResolveReport) => d.lines.join('\n'));
   return r.resolutions.some((x) => x.decision === 'unknown') ? EXIT.PROBLEMS : EXIT.OK;
 }
@@ -83,11 +81,11 @@ const resolveMode = (ctx: Context) => /^(1|true)$/i.test(ctx.io.env.RESOLVE_PAYO
 
 export function register(program: Command): void {
   program.command('resolve').description('ask the chain about every payment of a coin in flight: record the paid, credit back what never left, unlock autopay')
-    .requiredOption('--coin <tag>').action(action(async (ctx, cmd) => resolve(ctx, cmd.opts<{ coin: string }>().coin)));
+    .requiredOption('--coin <tag>').action(action(async (ctx, cmd) => resolve(ctx, coinTag('--coin', cmd.opts<{ coin: string }>().coin))));
   const autopay = program.command('autopay').description('automatic threshold payouts (payserv runs them every [autopay] interval_s)');
   autopay.command('run').description('one run for a coin now (RESOLVE_PAYOUT=1: resolve instead, as the original)').requiredOption('--coin <tag>')
     .action(action(async (ctx, cmd) => {
-      const coin = cmd.opts<{ coin: string }>().coin.toUpperCase();
+      const coin = coinTag('--coin', cmd.opts<{ coin: string }>().coin);
       if (!resolveMode(ctx)) return printRun(ctx, (await call(ctx, 'Autopay.Run', [coin])) as RunReport);
       const code = await resolve(ctx, coin);
       if (!ctx.json) ctx.print('Now you have to run autopay with RESOLVE_PAYOUT=0 for a normal run');
@@ -112,7 +110,7 @@ export function register(program: Command): void {
       .action(action(async (ctx, cmd) => printReply(ctx, (await call(ctx, method, [positiveInt('id', cmd.args[0])])) as never)));
   }
   program.command('sendcoin').description('pay every approved and retrying withdrawal of a coin in batches').argument('<coin>')
-    .action(action(async (ctx, cmd) => printReply(ctx, (await call(ctx, 'PayServ.SendCoin', [String(cmd.args[0]).toUpperCase()])) as never)));
+    .action(action(async (ctx, cmd) => printReply(ctx, (await call(ctx, 'PayServ.SendCoin', [coinTag('coin', cmd.args[0])])) as never)));
 
   const state = (method: Method) => action(async (ctx) => {
     const s = (await call(ctx, method)) as { enabled: boolean; reason: string | null; since: string; fail_stops: number };
@@ -169,7 +167,10 @@ export function register(program: Command): void {
     .option('--comment <text>')
     .action(action(async (ctx, cmd) => {
       const o = cmd.opts<{ user: string; coin: string; amount: string; pool?: string; comment?: string }>();
-      const r = await call(ctx, 'Corrections.Apply', { user: positiveInt('--user', o.user), coin: o.coin.toUpperCase(), amount: o.amount, ...(o.pool ? { pool: o.pool } : {}), ...(o.comment ? { comment: o.comment } : {}) });
+      const params = { user: positiveInt('--user', o.user), coin: coinTag('--coin', o.coin), amount: o.amount, ...(o.pool !== undefined ? { pool: o.pool } : {}), ...(o.comment ? { comment: o.comment } : {}) };
+      amountOpt('--amount', o.amount);
+      if (o.pool !== undefined) amountOpt('--pool', o.pool);
+      const r = await call(ctx, 'Corrections.Apply', params);
       printDoc(ctx, r, (d: { income_id: number; credit_id: number; amount: string }) => `correction applied: credit ${d.credit_id} of ${d.amount}, pool income ${d.income_id}`);
     }));
 }
