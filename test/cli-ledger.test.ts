@@ -4,6 +4,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EXIT } from '../src/cli/exit.js';
+import { parseAmount } from '../src/money/amount.js';
 import type { Env } from '../src/config/load.js';
 import { openDatabase } from '../src/db/open.js';
 import type { Db } from '../src/db/db.js';
@@ -229,5 +230,47 @@ describe('pscli: the operator workflow', { timeout: 180_000 }, () => {
       expect(r.stderr, argv.join(' ')).toMatch(new RegExp(`^pscli: .*${message.source}`));
     }
     expect(await rowCounts(w)).toEqual(before);
+  });
+
+  it('balance prints the verified balance, an unknown user or coin is an error; withdrawals pages by id with filters (issue 15, item 9)', async () => {
+    const w = await seeded();
+    const balance = async () => {
+      const r = await run(['balance', '--user', '1001', '--coin', 'eth'], w.env);
+      expect(r.code, r.stderr).toBe(EXIT.OK);
+      expect(r.stdout).toMatch(/^-?\d+(\.\d+)?\n$/);
+      return parseAmount(r.stdout.trim());
+    };
+    const before = await balance();
+    expect((await run(['ledger', 'block', '--coin', 'ETH', '--hash', `0x${'7'.repeat(64)}`, '--credit', '1001=0.125'], w.env)).code).toBe(EXIT.OK);
+    expect(await balance()).toBe(before + parseAmount('0.125'));
+    expect(await run(['balance', '--user', '999999', '--coin', 'ETH'], w.env)).toMatchObject({ code: EXIT.USAGE, stdout: '', stderr: 'pscli: unknown user 999999 for ETH: no credit, withdrawal or checkpoint\n' });
+    expect(await run(['balance', '--user', '1001', '--coin', 'DOGE'], w.env)).toMatchObject({ code: EXIT.USAGE, stdout: '' });
+
+    type Page = { withdrawals: Array<{ id: number; user: number; coin: string; status: string }>; next_after: number | null };
+    const page = async (...argv: string[]) => {
+      const r = await run(['--json', 'withdrawals', ...argv], w.env);
+      expect(r.code, r.stderr).toBe(EXIT.OK);
+      return JSON.parse(r.stdout) as Page;
+    };
+    const first = await page('--coin', 'ZEC', '--limit', '3');
+    expect(first.withdrawals.map((x) => x.coin)).toEqual(['ZEC', 'ZEC', 'ZEC']);
+    expect(first.next_after).toBe(first.withdrawals[2]!.id);
+    const second = await page('--coin', 'ZEC', '--limit', '3', '--after', String(first.next_after));
+    expect(second.withdrawals[0]!.id).toBeGreaterThan(first.next_after!);
+    const all = await page('--limit', '1000');
+    expect(all.next_after).toBeNull();
+    expect(all.withdrawals.map((x) => x.id)).toEqual([...all.withdrawals.map((x) => x.id)].sort((a, b) => a - b));
+    const one = all.withdrawals[0]!;
+    const mine = await page('--user', String(one.user), '--status', one.status, '--coin', one.coin);
+    expect(mine.withdrawals.length).toBe(all.withdrawals.filter((x) => x.user === one.user && x.status === one.status && x.coin === one.coin).length);
+    const text = await run(['withdrawals', '--limit', '2'], w.env);
+    expect(text.stdout).toMatch(/^id\s+user\s+coin\s+amount\s+fee\s+status/);
+    expect(text.stdout).toMatch(/more: --after \d+\n$/);
+    for (const [argv, message] of [[['--status', 'paid'], /--status: expected one of processing, pending/], [['--coin', 'DOGE'], /unknown coin "DOGE"/],
+      [['--limit', '0'], /--limit must be a positive integer/], [['--limit', '5000'], /--limit: at most 1000/], [['--after', 'x'], /--after must be a whole number/]] as const) {
+      const r = await run(['withdrawals', ...argv], w.env);
+      expect(r.code, argv.join(' ')).toBe(EXIT.USAGE);
+      expect(r.stderr).toMatch(message);
+    }
   });
 });

@@ -65,6 +65,10 @@ describe(`pscli → payserv (${backend()})`, { timeout: 120_000 }, () => {
     expect(await run(['journal', 'restore'])).toMatchObject({ code: EXIT.OK, stdout: 'nothing to restore: every journaled payment is in the database\n' });
     expect((await run(['listlocks'])).stdout).toBe('no locks held\n');
     expect((await run(['isprocessing', String(id)])).stdout).toBe(`withdrawal ${id} is not being processed\n`);
+    // Autopay is off in this payserv's configuration: said so, nothing run (issue 15, item 9).
+    const off = "autopay is disabled in payserv's configuration ([autopay] enabled = false, or no [autopay.coins.*] table)";
+    expect(await run(['autopay', 'run', '--coin', 'ETH'])).toEqual({ code: EXIT.PROBLEMS, stdout: '', stderr: `pscli: ${off}: nothing was run\n` });
+    expect(await run(['autopay', 'status'])).toMatchObject({ code: EXIT.OK, stdout: `${off}\n` });
     expect(await ledger.check('balanceerrors')).toEqual([]);
     // Every call above is in the audit trail's hash chain, and its local head matches (pscli audit verify has its own tests).
     expect(await collectAuditProblems(ledger.db, ledger.stateDir)).toEqual([]);

@@ -16,6 +16,7 @@ const loadCommands = (): Promise<CommandModule[]> =>
     import('./pscli/hotwallet.js'),
     import('./pscli/ledger.js'),
     import('./pscli/checks.js'),
+    import('./pscli/accounts.js'),
     import('./pscli/payserv.js'),
     import('./pscli/audit.js'),
   ]);

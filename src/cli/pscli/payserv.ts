@@ -76,6 +76,14 @@ async function resolve(ctx: Context, coin: string): Promise<ExitCode> {
   return r.resolutions.some((x) => x.decision === 'unknown') ? EXIT.PROBLEMS : EXIT.OK;
 }
 
+/** Why autopay will not run `coin` (payserv pays by threshold only the coins its [autopay] lists, and none when disabled), or null. */
+function autopayOff(s: AutopayStatus, coin?: string): string | null {
+  const on = s.coins.filter((c) => c.threshold !== null);
+  if (!on.length) return "autopay is disabled in payserv's configuration ([autopay] enabled = false, or no [autopay.coins.*] table)";
+  if (coin && !on.some((c) => c.coin === coin)) return `autopay is disabled for ${coin}: payserv.toml has no [autopay.coins.${coin}] threshold (autopay pays ${on.map((c) => c.coin).join(', ')})`;
+  return null;
+}
+
 /** RESOLVE_PAYOUT=1 (or True), as open-ethereum-pool's manual spells it, turns a run into a resolve. */
 const resolveMode = (ctx: Context) => /^(1|true)$/i.test(ctx.io.env.RESOLVE_PAYOUT ?? '');
 
@@ -86,7 +94,11 @@ export function register(program: Command): void {
   autopay.command('run').description('one run for a coin now (RESOLVE_PAYOUT=1: resolve instead, as the original)').requiredOption('--coin <tag>')
     .action(action(async (ctx, cmd) => {
       const coin = coinTag('--coin', cmd.opts<{ coin: string }>().coin);
-      if (!resolveMode(ctx)) return printRun(ctx, (await call(ctx, 'Autopay.Run', [coin])) as RunReport);
+      if (!resolveMode(ctx)) {
+        const off = autopayOff((await call(ctx, 'Autopay.Status')) as AutopayStatus, coin);
+        if (off) throw new CliError(`${off}: nothing was run`, EXIT.PROBLEMS);
+        return printRun(ctx, (await call(ctx, 'Autopay.Run', [coin])) as RunReport);
+      }
       const code = await resolve(ctx, coin);
       if (!ctx.json) ctx.print('Now you have to run autopay with RESOLVE_PAYOUT=0 for a normal run');
       return code;
@@ -101,7 +113,9 @@ export function register(program: Command): void {
     }));
   autopay.command('status').description('each coin: idle, running or halted (and why), its threshold, its last run').action(action(async (ctx) => {
     const s = (await call(ctx, 'Autopay.Status')) as AutopayStatus;
-    printDoc(ctx, s, (d: AutopayStatus) => d.coins.map((c) => `${c.coin}: ${c.state}${c.reason ? ` — ${c.reason}` : ''}${c.threshold ? `; threshold ${c.threshold}` : ''}${c.last_run ? `; last run ${c.last_run.outcome}, paid ${c.last_run.paid.count} (${c.last_run.paid.sum})` : ''}`).join('\n') || 'autopay has never run and pays no coin');
+    const off = autopayOff(s);
+    printDoc(ctx, s, (d: AutopayStatus) => [...d.coins.map((c) => `${c.coin}: ${c.state}${c.reason ? ` — ${c.reason}` : ''}${c.threshold ? `; threshold ${c.threshold}` : ''}${c.last_run ? `; last run ${c.last_run.outcome}, paid ${c.last_run.paid.count} (${c.last_run.paid.sum})` : ''}`),
+      ...(off ? [off] : [])].join('\n'));
     return s.coins.some((c) => c.state === 'halted') ? EXIT.PROBLEMS : EXIT.OK;
   }));
 
