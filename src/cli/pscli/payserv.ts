@@ -5,7 +5,7 @@ import type { Restored } from '../../payments/restore.js';
 import type { Method } from '../../payserv/api.js';
 import { RpcError } from '../../rpc/jsonrpc.js';
 import { action, type Context } from '../context.js';
-import { CliError, EXIT, type ExitCode } from '../exit.js';
+import { CliError, EXIT, scrubSecrets, type ExitCode } from '../exit.js';
 import { amountOpt, coinTag, positiveInt } from '../ledger-context.js';
 import { withPayserv } from '../payserv-client.js';
 import type { ResolveReport } from '../../autopay/resolve.js';
@@ -56,6 +56,18 @@ function lockLine(l: ReportedLock): string {
   const server = [l.backend_start && `session started ${l.backend_start}`, l.xact_start && `transaction since ${l.xact_start}`, l.state_change && `last active ${l.state_change}`]
     .filter(Boolean).join(', ');
   return `LOCK ${l.lock} HELD by ${l.by}, not this payserv: seen since ${l.since} (${s} s${l.over_max ? ', over held_max_ms' : ''})${server ? `; ${server}` : ''}`;
+}
+
+/** Utils.Status's probe of payserv's data path (src/payserv/admin.ts). */
+interface DataReach {
+  where: string;
+  reachable: boolean;
+  error: string | null;
+}
+
+function unreachableLine(d: DataReach): string {
+  const what = /through dbgw/.test(d.where) ? 'dbgw unreachable' : 'database unreachable';
+  return `${what}: payserv cannot read ${d.where}${d.error ? ` (${scrubSecrets(d.error)})` : ''}`;
 }
 
 function printRun(ctx: Context, r: RunReport): ExitCode {
@@ -127,19 +139,23 @@ export function register(program: Command): void {
     .action(action(async (ctx, cmd) => printReply(ctx, (await call(ctx, 'PayServ.SendCoin', [coinTag('coin', cmd.args[0])])) as never)));
 
   const state = (method: Method) => action(async (ctx) => {
-    const s = (await call(ctx, method)) as { enabled: boolean; reason: string | null; since: string; fail_stops: number };
-    const full = method === 'Utils.Status';
+    const s = (await call(ctx, method)) as { enabled: boolean; reason: string | null; since: string; fail_stops: number; data?: DataReach };
+    // payserv without its data answers only from memory: the autopay and lock reports would be "internal error".
+    const unreachable = s.data && !s.data.reachable ? unreachableLine(s.data) : null;
+    const full = method === 'Utils.Status' && !unreachable;
     // Which coins autopay has halted, and why: the operator's next step is resolve.
     const locked = full ? ((await call(ctx, 'Autopay.Status')) as AutopayStatus).coins.filter((c) => c.state !== 'idle') : [];
     // Locks held by another database session or for too long: payouts of what they guard stop, silently.
     const locks = full ? ((await call(ctx, 'Utils.ListLocks')) as LockList).reported : [];
     printDoc(ctx, { ...s, autopay_locked: locked, locks_reported: locks }, (d: typeof s) => [
       `payouts ${d.enabled ? 'ENABLED' : 'DISABLED'} since ${d.since}`, ...(d.reason ? [`reason: ${d.reason}`] : []), ...(d.fail_stops ? [`fail-stops since start: ${d.fail_stops}`] : []),
+      ...(unreachable ? [unreachable] : []),
       ...locked.map((c) => `autopay ${c.coin} ${c.state.toUpperCase()}: ${c.reason}`),
       ...locks.map(lockLine),
     ].join('\n'));
     // A running lock is a run in progress (or one that never finished); only a halt is a problem for sure.
-    return (s.enabled && !locked.some((c) => c.state === 'halted') && !locks.length) || !full ? EXIT.OK : EXIT.PROBLEMS;
+    if (unreachable) return EXIT.PROBLEMS;
+    return (s.enabled && !locked.some((c) => c.state === 'halted') && !locks.length) || method !== 'Utils.Status' ? EXIT.OK : EXIT.PROBLEMS;
   });
   program.command('enable').description('enable payouts (after the checks are clean)').action(state('Utils.Enable'));
   program.command('disable').description('disable payouts').action(state('Utils.Disable'));
