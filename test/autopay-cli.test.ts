@@ -135,8 +135,8 @@ describePerDataPath('autopay in payserv, with pscli', { timeout: 120_000 }, () =
     expect([unknown.code, unknown.stdout]).toEqual([EXIT.PROBLEMS, '']);
     expect(unknown.stderr).toMatch(/payserv refused Autopay\.Resolve: unknown coin "NOPE"/);
     const unpaid = await pscli(['autopay', 'run', '--coin', 'ZEC']);
-    expect(unpaid.code).not.toBe(EXIT.OK);
-    expect(unpaid.stderr).toMatch(/ZEC has no \[autopay\.coins\.ZEC\] threshold/);
+    expect(unpaid).toMatchObject({ code: EXIT.PROBLEMS, stdout: '' });
+    expect(unpaid.stderr).toMatch(/^pscli: autopay is disabled for ZEC: payserv\.toml has no \[autopay\.coins\.ZEC\] threshold \(autopay pays ETH\): nothing was run\n$/);
     expect(await count()).toBe(before);
     // Not halted by the bad input: idle, or running the timer's next interval (under load a run may be in progress).
     await until('the coin idle between runs', async () => (await status()).coins[0]?.state === 'idle', 30_000, 100);

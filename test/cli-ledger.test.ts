@@ -4,6 +4,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EXIT } from '../src/cli/exit.js';
+import { parseAmount } from '../src/money/amount.js';
 import type { Env } from '../src/config/load.js';
 import { openDatabase } from '../src/db/open.js';
 import type { Db } from '../src/db/db.js';
@@ -14,7 +15,7 @@ import { rememberWallets, verifyWallets } from '../src/verify/wallets.js';
 import { restoreRow } from './support/attacker.js';
 import { createPgDatabase, backend, type TestDatabase } from './support/db.js';
 import { tmpStateDir } from './support/tmp.js';
-import { runPscli } from './support/pscli.js';
+import { EMBEDDED, runPscli } from './support/pscli.js';
 
 
 const run = runPscli;
@@ -26,7 +27,7 @@ afterEach(async () => {
 
 async function workspace(): Promise<{ stateDir: string; env: Env }> {
   const stateDir = await tmpStateDir();
-  if (backend() === 'pglite') return { stateDir, env: { PAYSERV_STATE_DIR: stateDir } };
+  if (backend() === 'pglite') return { stateDir, env: { PAYSERV_STATE_DIR: stateDir, ...EMBEDDED } };
   const t = await createPgDatabase();
   dropLater.push(t);
   return { stateDir, env: { PAYSERV_STATE_DIR: stateDir, DATABASE_URL: t.url } };
@@ -46,6 +47,18 @@ async function attack(w: { stateDir: string; env: Env }, sql: string): Promise<v
   const db = await openDatabase({ url: w.env.DATABASE_URL }, w.stateDir);
   try {
     await db.exec(sql);
+  } finally {
+    await db.close();
+  }
+}
+
+/** How many rows each ledger table holds: what a refused command must leave as it was. */
+async function rowCounts(w: { stateDir: string; env: Env }): Promise<Record<string, string>> {
+  const db = await openDatabase({ url: w.env.DATABASE_URL }, w.stateDir);
+  try {
+    const tables = ['coins_coin', 'users_userwallets', 'finances_proxypool_transactions', 'finances_user_balance_transaction', 'finances_withdrawal_transaction', 'crypto_certs'];
+    const [row] = await db.query(`SELECT ${tables.map((t) => `(SELECT count(*) FROM ${t})::text AS ${t}`).join(', ')}`);
+    return row as Record<string, string>;
   } finally {
     await db.close();
   }
@@ -167,13 +180,97 @@ describe('pscli: the operator workflow', { timeout: 180_000 }, () => {
     const wallet = await run(['--json', 'ledger', 'wallet', '--user', '7', '--coin', 'ETC', '--address', '0x52908400098527886E0F7030069857D2E4169EE7'], w.env);
     expect(wallet.code, wallet.stderr).toBe(EXIT.OK);
     const walletId = (JSON.parse(wallet.stdout) as { id: number }).id;
-    const block = await run(['ledger', 'block', '--coin', 'ETC', '--hash', '0xabc', '--credit', '7=1.5', '--credit', '8=0.25', '--pool-fee', '0.0175'], w.env);
+    const block = await run(['ledger', 'block', '--coin', 'ETC', '--hash', `0x${'abc'.padEnd(64, '0')}`, '--credit', '7=1.5', '--credit', '8=0.25', '--pool-fee', '0.0175'], w.env);
     expect(block.code, block.stderr).toBe(EXIT.OK);
+    // The same block again: the database's unique refusal, said plainly (issue 15, item 7).
+    const before = await rowCounts(w);
+    const dup = await run(['ledger', 'block', '--coin', 'ETC', '--hash', `0x${'ABC'.padEnd(64, '0')}`, '--credit', '7=1', '--pool-fee', '0'], w.env);
+    expect(dup).toMatchObject({ code: EXIT.PROBLEMS, stderr: `pscli: block 0x${'abc'.padEnd(64, '0')} already credited for ETC: nothing changed\n` });
+    expect(await rowCounts(w)).toEqual(before);
     const req = await run(['--json', 'ledger', 'request', '--wallet', String(walletId), '--amount', '1.2'], w.env);
     expect(req.code, req.stderr).toBe(EXIT.OK);
     expect(JSON.parse(req.stdout)).toMatchObject({ status: 'processing' });
     expect((await run(['checkbalanceerrors'], w.env)).code).toBe(EXIT.OK);
     const pool = JSON.parse((await run(['--json', 'checkproxypool', '--coin', 'ETC'], w.env)).stdout) as { clean: boolean };
     expect(pool.clean).toBe(true);
+  });
+
+  it('refuses bad option values before any I/O, exit 2 naming the option, and changes nothing (issue 15, item 7)', async () => {
+    const w = await seeded();
+    const before = await rowCounts(w);
+    const hash = `0x${'1'.repeat(64)}`;
+    const cases: Array<[string[], RegExp]> = [
+      [['ledger', 'coin', '--tag', 'ETC', '--name', 'x', '--decimals', 'abc', '--fee-user', '1'], /--decimals must be a whole number from 0 to 20, got "abc"/],
+      [['ledger', 'coin', '--tag', 'ETC', '--name', 'x', '--decimals', '21', '--fee-user', '1'], /--decimals must be a whole number/],
+      [['ledger', 'coin', '--tag', 'ETC', '--name', 'x', '--confirmations', '-1', '--fee-user', '1'], /--confirmations must be a whole number/],
+      [['ledger', 'coin', '--tag', 'E', '--name', 'x', '--fee-user', '1'], /--tag: expected a coin tag/],
+      [['ledger', 'coin', '--tag', 'ETC', '--name', 'x', '--fee', '1e3', '--fee-user', '1'], /--fee: not a decimal number/],
+      [['ledger', 'coin', '--tag', 'ETC', '--name', 'x', '--min', '-1', '--fee-user', '1'], /--min: must not be negative/],
+      [['ledger', 'coin', '--tag', 'ETC', '--name', ' ', '--fee-user', '1'], /--name: expected the coin's name/],
+      [['ledger', 'coin', '--tag', 'ETC', '--name', 'x', '--fee-user', 'one'], /--fee-user must be a positive integer/],
+      [['ledger', 'block', '--coin', 'ETH', '--hash', 'zz', '--credit', '7=1'], /--hash: expected a block hash of 64 hex digits/],
+      [['ledger', 'block', '--coin', 'ETH', '--hash', hash, '--credit', '7=abc'], /--credit amount: not a decimal number/],
+      [['ledger', 'block', '--coin', 'ETH', '--hash', hash, '--credit', '7=1', '--pool-fee', '-1'], /--pool-fee: must not be negative/],
+      [['ledger', 'block', '--coin', 'NOPE', '--hash', hash, '--credit', '7=1'], /unknown coin "NOPE"/],
+      [['ledger', 'request', '--wallet', '1', '--amount', '0'], /--amount: must be more than 0/],
+      [['ledger', 'request', '--wallet', 'x', '--amount', '1'], /--wallet must be a positive integer/],
+      [['ledger', 'wallet', '--user', '0', '--coin', 'ETH', '--address', '0x52908400098527886E0F7030069857D2E4169EE7'], /--user must be a positive integer/],
+      [['ledger', 'seed', '--coins', 'ETH,x'], /--coins: expected a coin tag/],
+      [['ledger', 'seed', '--withdrawals', '-3'], /--withdrawals must be a whole number/],
+      [['checkbalance', '--user', 'u', '--coin', 'ETH'], /--user must be a positive integer/],
+      [['checkproxypool', '--coin', 'DOGE'], /unknown coin "DOGE"/],
+      [['createcorrection', '--user', '1', '--coin', 'ETH', '--amount', 'lots'], /--amount: not a decimal number/],
+      [['autopay', 'run', '--coin', 'E!'], /--coin: expected a coin tag/],
+      [['sendcoin', 'x'], /coin: expected a coin tag/],
+      [['approve', '0'], /id must be a positive integer/],
+    ];
+    for (const [argv, message] of cases) {
+      const r = await run(argv, w.env);
+      expect(r.code, `${argv.join(' ')}: ${r.stderr}`).toBe(EXIT.USAGE);
+      expect(r.stderr, argv.join(' ')).toMatch(new RegExp(`^pscli: .*${message.source}`));
+    }
+    expect(await rowCounts(w)).toEqual(before);
+  });
+
+  it('balance prints the verified balance, an unknown user or coin is an error; withdrawals pages by id with filters (issue 15, item 9)', async () => {
+    const w = await seeded();
+    const balance = async () => {
+      const r = await run(['balance', '--user', '1001', '--coin', 'eth'], w.env);
+      expect(r.code, r.stderr).toBe(EXIT.OK);
+      expect(r.stdout).toMatch(/^-?\d+(\.\d+)?\n$/);
+      return parseAmount(r.stdout.trim());
+    };
+    const before = await balance();
+    expect((await run(['ledger', 'block', '--coin', 'ETH', '--hash', `0x${'7'.repeat(64)}`, '--credit', '1001=0.125'], w.env)).code).toBe(EXIT.OK);
+    expect(await balance()).toBe(before + parseAmount('0.125'));
+    expect(await run(['balance', '--user', '999999', '--coin', 'ETH'], w.env)).toMatchObject({ code: EXIT.USAGE, stdout: '', stderr: 'pscli: unknown user 999999 for ETH: no credit, withdrawal or checkpoint\n' });
+    expect(await run(['balance', '--user', '1001', '--coin', 'DOGE'], w.env)).toMatchObject({ code: EXIT.USAGE, stdout: '' });
+
+    type Page = { withdrawals: Array<{ id: number; user: number; coin: string; status: string }>; next_after: number | null };
+    const page = async (...argv: string[]) => {
+      const r = await run(['--json', 'withdrawals', ...argv], w.env);
+      expect(r.code, r.stderr).toBe(EXIT.OK);
+      return JSON.parse(r.stdout) as Page;
+    };
+    const first = await page('--coin', 'ZEC', '--limit', '3');
+    expect(first.withdrawals.map((x) => x.coin)).toEqual(['ZEC', 'ZEC', 'ZEC']);
+    expect(first.next_after).toBe(first.withdrawals[2]!.id);
+    const second = await page('--coin', 'ZEC', '--limit', '3', '--after', String(first.next_after));
+    expect(second.withdrawals[0]!.id).toBeGreaterThan(first.next_after!);
+    const all = await page('--limit', '1000');
+    expect(all.next_after).toBeNull();
+    expect(all.withdrawals.map((x) => x.id)).toEqual([...all.withdrawals.map((x) => x.id)].sort((a, b) => a - b));
+    const one = all.withdrawals[0]!;
+    const mine = await page('--user', String(one.user), '--status', one.status, '--coin', one.coin);
+    expect(mine.withdrawals.length).toBe(all.withdrawals.filter((x) => x.user === one.user && x.status === one.status && x.coin === one.coin).length);
+    const text = await run(['withdrawals', '--limit', '2'], w.env);
+    expect(text.stdout).toMatch(/^id\s+user\s+coin\s+amount\s+fee\s+status/);
+    expect(text.stdout).toMatch(/more: --after \d+\n$/);
+    for (const [argv, message] of [[['--status', 'paid'], /--status: expected one of processing, pending/], [['--coin', 'DOGE'], /unknown coin "DOGE"/],
+      [['--limit', '0'], /--limit must be a positive integer/], [['--limit', '5000'], /--limit: at most 1000/], [['--after', 'x'], /--after must be a whole number/]] as const) {
+      const r = await run(['withdrawals', ...argv], w.env);
+      expect(r.code, argv.join(' ')).toBe(EXIT.USAGE);
+      expect(r.stderr).toMatch(message);
+    }
   });
 });

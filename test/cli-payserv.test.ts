@@ -11,8 +11,8 @@ import { collectAuditProblems } from '../src/payserv/audit.js';
 import pg from 'pg';
 import { LockKeys } from '../src/data/lock-keys.js';
 import { withdrawalLock } from '../src/payserv/locks.js';
-import { backend, testPgUrl } from './support/db.js';
-import { payservData } from './support/dbgw.js';
+import { backend, testPgUrl, urlOf } from './support/db.js';
+import { dbgwDataAt, overDbgw, payservData, startTestDbgw } from './support/dbgw.js';
 import { testLedger, type TestLedger } from './support/ledger.js';
 import { runPscli, type Run } from './support/pscli.js';
 
@@ -65,6 +65,10 @@ describe(`pscli → payserv (${backend()})`, { timeout: 120_000 }, () => {
     expect(await run(['journal', 'restore'])).toMatchObject({ code: EXIT.OK, stdout: 'nothing to restore: every journaled payment is in the database\n' });
     expect((await run(['listlocks'])).stdout).toBe('no locks held\n');
     expect((await run(['isprocessing', String(id)])).stdout).toBe(`withdrawal ${id} is not being processed\n`);
+    // Autopay is off in this payserv's configuration: said so, nothing run (issue 15, item 9).
+    const off = "autopay is disabled in payserv's configuration ([autopay] enabled = false, or no [autopay.coins.*] table)";
+    expect(await run(['autopay', 'run', '--coin', 'ETH'])).toEqual({ code: EXIT.PROBLEMS, stdout: '', stderr: `pscli: ${off}: nothing was run\n` });
+    expect(await run(['autopay', 'status'])).toMatchObject({ code: EXIT.OK, stdout: `${off}\n` });
     expect(await ledger.check('balanceerrors')).toEqual([]);
     // Every call above is in the audit trail's hash chain, and its local head matches (pscli audit verify has its own tests).
     expect(await collectAuditProblems(ledger.db, ledger.stateDir)).toEqual([]);
@@ -82,7 +86,7 @@ describe(`pscli → payserv (${backend()})`, { timeout: 120_000 }, () => {
     const before = await ledger.db.query('SELECT count(*)::bigint AS n FROM finances_user_balance_transaction');
     for (const [argv, message] of [
       [['process', 'abc'], /id must be a positive integer/],
-      [['createcorrection', '--user', '1001', '--coin', 'ETH', '--amount', '1e3'], /invalid params for Corrections\.Apply: params\.amount/],
+      [['createcorrection', '--user', '1001', '--coin', 'ETH', '--amount', '1e3'], /^pscli: --amount: not a decimal number: "1e3"/],
       [['createcorrection', '--user', '1001', '--coin', 'NOPE', '--amount', '1'], /unknown coin NOPE/],
       [['createcorrection', '--user', '1001', '--coin', 'ETH', '--amount', '-1000000'], /below their debits|below/],
       [['signwallet', '999999'], /unknown wallet id 999999/],
@@ -141,5 +145,32 @@ describe(`pscli → payserv (${backend()})`, { timeout: 120_000 }, () => {
     expect(r.code).toBe(EXIT.RUNTIME);
     expect(r.stderr).toMatch(/^pscli: .*127\.0\.0\.1:\d+/);
     void ledger;
+  });
+});
+
+describe.runIf(overDbgw())('pscli status with payserv cut off from dbgw (issue 15, item 9)', { timeout: 120_000 }, () => {
+  it('says "dbgw unreachable" instead of an internal error, exit 1; and reads normally while dbgw is up', async () => {
+    l = await testLedger();
+    await l.checkpointAll();
+    const gw = await startTestDbgw(l.stateDir);
+    const data = await dbgwDataAt(l.stateDir, gw.server.port, urlOf(l.db));
+    try {
+      const config = await loadConfig('payserv', undefined, { stateDir: l.stateDir, env: {} });
+      config.rpc.port = 0;
+      running = await startPayserv(config, createLogger('payserv', 'silent'), data);
+      writeFileSync(join(l.stateDir, 'pscli.toml'), `[payserv]\nport = ${running.server.port}\n`);
+      const env: Env = { PAYSERV_STATE_DIR: l.stateDir };
+      const up = JSON.parse((await runPscli(['--json', 'status'], env)).stdout) as { data: { reachable: boolean } };
+      expect(up.data.reachable).toBe(true);
+      await gw.stop();
+      const down = await runPscli(['status'], env);
+      expect(down.code).toBe(EXIT.PROBLEMS);
+      expect(down.stdout).toMatch(/^payouts DISABLED since .*\nreason: .*\ndbgw unreachable: payserv cannot read PostgreSQL through dbgw at 127\.0\.0\.1:\d+ \(.*\)\n$/);
+      expect(down.stdout + down.stderr).not.toMatch(/internal error/);
+    } finally {
+      await running?.stop();
+      running = undefined;
+      await data.close();
+    }
   });
 });

@@ -1,12 +1,16 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { main as dbgw } from '../src/cli/dbgw.js';
 import { main as esman } from '../src/cli/esman.js';
 import { EXIT } from '../src/cli/exit.js';
 import { main as payserv } from '../src/cli/payserv.js';
+import { DEMO_MARKER } from '../src/demo/state-dir.js';
 import type { Env } from '../src/config/load.js';
 import { backend, createPgDatabase, describeOncePerSuite, type TestDatabase } from './support/db.js';
 import { tmpStateDir } from './support/tmp.js';
-import { runPscli, type Run } from './support/pscli.js';
+import { EMBEDDED, runPscli, type Run } from './support/pscli.js';
 
 
 const run = runPscli;
@@ -22,7 +26,7 @@ afterEach(async () => {
 /** Where `pscli db` works in this project: the embedded database, or an empty database on the test server. */
 async function target(): Promise<{ stateDir: string; env: Env }> {
   const stateDir = await tmpStateDir();
-  if (backend() === 'pglite') return { stateDir, env: {} };
+  if (backend() === 'pglite') return { stateDir, env: EMBEDDED };
   const t = await createPgDatabase();
   dropLater.push(t);
   return { stateDir, env: { DATABASE_URL: t.url } };
@@ -120,5 +124,50 @@ describeOncePerSuite('esman without a command', () => {
     expect(err).toMatch(/Usage: esman/);
     for (const c of ['init', 'create', 'list', 'add', 'delete', 'rekey', 'manager']) expect(err).toContain(c);
     expect(out).toBe('');
+  });
+});
+
+describeOncePerSuite('pscli without a database configured (issue 15, blocker 3)', () => {
+  it('refuses every command needing the database, exit 2, creating nothing', async () => {
+    const stateDir = join(await tmpStateDir(), 'state');
+    for (const argv of [['db', 'migrate'], ['db', 'status'], ['checkbalanceerrors'], ['audit', 'verify'], ['ledger', 'request', '--wallet', '1', '--amount', '1'], ['loadcert', '/dev/null']]) {
+      const r = await run(['--state-dir', stateDir, ...argv]);
+      expect(r.code, argv.join(' ')).toBe(EXIT.USAGE);
+      expect(errorLines(r)).toEqual([expect.stringMatching(/^pscli: no database configured: set \[database\] url in pscli\.toml \(or DATABASE_URL\), or a \[dbgw\] table .*\[database\] embedded = true$/)]);
+      expect(existsSync(stateDir), argv.join(' ')).toBe(false);
+    }
+  });
+
+  it('opens the embedded database when told to ([database] embedded = true) or in a state directory the demo made', { timeout: 120_000 }, async () => {
+    const chosen = join(await tmpStateDir(), 'state');
+    expect((await run(['--state-dir', chosen, 'db', 'status'], EMBEDDED)).code).toBe(EXIT.OK);
+    expect(existsSync(join(chosen, 'db'))).toBe(true);
+    const demo = await tmpStateDir();
+    await writeFile(join(demo, DEMO_MARKER), 'made by the demo\n');
+    const r = await run(['--state-dir', demo, 'db', 'status']);
+    expect(r.code, r.stderr).toBe(EXIT.OK);
+    expect(r.stdout).toMatch(/1\s+ledger\s+no/);
+  });
+});
+
+describeOncePerSuite('--version', () => {
+  const version = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+  it('pscli and esman print the package version and exit 0', async () => {
+    expect(await run(['--version'])).toEqual({ code: EXIT.OK, stdout: `${version}\n`, stderr: '' });
+    let out = '';
+    const io = { stdin: process.stdin, stdout: { write: (s: string) => (out += s) }, stderr: { write: () => true } } as never;
+    expect(await esman(['--version'], io)).toBe(EXIT.OK);
+    expect(out).toBe(`${version}\n`);
+  });
+
+  it.each([['payserv', payserv], ['dbgw', dbgw]] as const)('%s prints the package version and exits 0', async (_name, main) => {
+    const out = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
+    try {
+      expect(await main(['--version'])).toBe(EXIT.OK);
+      expect(out).toHaveBeenCalledWith(`${version}\n`);
+    } finally {
+      vi.restoreAllMocks();
+    }
   });
 });

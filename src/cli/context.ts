@@ -1,11 +1,14 @@
 // What every command needs before doing anything: its configuration, a logger and the state directory;
 // and the database, opened late (most failures should not cost a connection) and always closed.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Command } from 'commander';
 // The configuration, the logger and the database clients (zod, pino, pg, PGlite) are imported when a
 // command runs, not when pscli starts: `pscli --help` and a usage error stay fast.
 import type { Data } from '../data/data.js';
 import type { Db } from '../db/db.js';
 import type { Config, Env } from '../config/load.js';
+import { DEMO_MARKER } from '../demo/state-dir.js';
 import type { Logger } from '../log/index.js';
 import { CliError, EXIT, type ExitCode } from './exit.js';
 
@@ -65,6 +68,7 @@ export async function openContext(opts: GlobalOptions, io: Io = defaultIo()): Pr
  * (production: pscli holds no database credentials), else the database itself, schema checked.
  */
 export async function withData<T>(ctx: Context, fn: (data: Data) => Promise<T>): Promise<T> {
+  requireDataChosen(ctx);
   const gw = ctx.config.dbgw;
   if (!gw) {
     const { requireCurrentSchema } = await import('../db/migrate.js');
@@ -86,8 +90,26 @@ export async function withData<T>(ctx: Context, fn: (data: Data) => Promise<T>):
   }
 }
 
+/**
+ * Without a url, the embedded database: only by choice ([database] embedded = true) or in a state
+ * directory the demo made (its marker inside). Anywhere else a missing DATABASE_URL would otherwise
+ * give an operator a new, empty ledger in STATE/db and answers about it: refused, nothing created.
+ */
+export function requireDatabaseChosen(ctx: Context): void {
+  const { url, embedded } = ctx.config.database;
+  if (url || embedded || existsSync(join(ctx.stateDir, DEMO_MARKER))) return;
+  throw new CliError('no database configured: set [database] url in pscli.toml (or DATABASE_URL)' +
+    `${ctx.config.dbgw ? '' : ', or a [dbgw] table for the checks'}; the embedded trial database needs [database] embedded = true`, EXIT.USAGE);
+}
+
+/** What withData reads from is configured (dbgw, or a database as requireDatabaseChosen asks): checked before any other work. */
+export function requireDataChosen(ctx: Context): void {
+  if (!ctx.config.dbgw) requireDatabaseChosen(ctx);
+}
+
 /** The database itself: the pool's writer tools and migrations, which never go through dbgw. */
 export async function withDb<T>(ctx: Context, fn: (db: Db) => Promise<T>): Promise<T> {
+  requireDatabaseChosen(ctx);
   const { openDatabase } = await import('../db/open.js');
   const db = await openDatabase(ctx.config.database, ctx.stateDir);
   ctx.log.debug({ where: db.where }, 'database opened');

@@ -5,6 +5,7 @@ import { EsmanError } from '../esman/errors.js';
 import { register, type EsmanIo } from './esman/commands.js';
 import { closePassphraseInputs } from './esman/input.js';
 import { EXIT, errorLine } from './exit.js';
+import { PACKAGE_VERSION } from './version.js';
 
 /** `esman: [code] message`: the code for scripts, the message for the operator. */
 function esmanErrorLine(e: unknown): string {
@@ -15,6 +16,7 @@ function esmanErrorLine(e: unknown): string {
 export async function main(argv: string[], io: EsmanIo = { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr }): Promise<number> {
   const program = new Command('esman')
     .description('encrypted key store: Shamir-shared master key, named items, key hand-over to payserv')
+    .version(PACKAGE_VERSION, '--version', 'print the version of payserv')
     .exitOverride()
     .configureOutput({
       writeOut: (s) => void io.stdout.write(s),

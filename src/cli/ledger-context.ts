@@ -3,8 +3,9 @@ import type { Db } from '../db/db.js';
 import { requireCurrentSchema } from '../db/migrate.js';
 import { loadTrust } from '../esman/pki-files.js';
 import { openView, type LedgerView } from '../verify/view.js';
-import { withData, withDb, type Context } from './context.js';
+import { requireDataChosen, requireDatabaseChosen, withData, withDb, type Context } from './context.js';
 import { CliError, EXIT } from './exit.js';
+import { parseAmount, type Amount } from '../money/amount.js';
 
 function trustOf(ctx: Context) {
   try {
@@ -16,6 +17,7 @@ function trustOf(ctx: Context) {
 
 /** The pool's writer tools: the database itself (schema must be current), the pinned root and the local checkpoint store. */
 export async function withLedger<T>(ctx: Context, fn: (db: Db, view: LedgerView) => Promise<T>): Promise<T> {
+  requireDatabaseChosen(ctx);
   const trust = trustOf(ctx);
   return withDb(ctx, async (db) => {
     await requireCurrentSchema(db);
@@ -25,6 +27,7 @@ export async function withLedger<T>(ctx: Context, fn: (db: Db, view: LedgerView)
 
 /** The checks: a view of the ledger read through dbgw when pscli has a [dbgw] table, else from the database. */
 export async function withLedgerView<T>(ctx: Context, fn: (view: LedgerView) => Promise<T>): Promise<T> {
+  requireDataChosen(ctx);
   const trust = trustOf(ctx);
   return withData(ctx, async (data) => fn(await openView(data, trust, new LocalCheckpointStore(ctx.stateDir))));
 }
@@ -35,6 +38,39 @@ export function positiveInt(name: string, value: unknown): number {
   if (!Number.isSafeInteger(n) || n <= 0) throw new CliError(`${name} must be a positive integer, got ${JSON.stringify(value)}`, EXIT.USAGE);
   return n;
 }
+
+/** Parses a whole number option (0 allowed) up to `max`, naming it when it is not one. */
+export function wholeNumber(name: string, value: unknown, max = Number.MAX_SAFE_INTEGER): number {
+  const n = typeof value === 'string' && /^\d{1,16}$/.test(value) ? Number(value) : NaN;
+  if (!(n <= max)) throw new CliError(`${name} must be a whole number from 0 to ${max}, got ${JSON.stringify(value)}`, EXIT.USAGE);
+  return n;
+}
+
+/** A coin tag as the ledger spells it (ETH, ZEC): upper-cased, 2 to 10 letters or digits. */
+export function coinTag(name: string, value: unknown): string {
+  const tag = String(value ?? '').toUpperCase();
+  if (!/^[A-Z0-9]{2,10}$/.test(tag)) throw new CliError(`${name}: expected a coin tag such as ETH (2 to 10 letters or digits), got ${JSON.stringify(value)}`, EXIT.USAGE);
+  return tag;
+}
+
+/** An amount as a decimal string ("0.5", "-1" where negative is meaningful), checked as the ledger will read it. */
+export function amountOpt(name: string, value: unknown): Amount {
+  try {
+    return parseAmount(String(value), name);
+  } catch (e) {
+    throw new CliError((e as Error).message, EXIT.USAGE);
+  }
+}
+
+/** A block hash: 64 hex digits, 0x optional, lower-cased so one block cannot be credited twice under two spellings. */
+export function blockHash(name: string, value: unknown): string {
+  const s = String(value ?? '');
+  if (!/^(0x)?[0-9a-fA-F]{64}$/.test(s)) throw new CliError(`${name}: expected a block hash of 64 hex digits (0x optional), got ${JSON.stringify(s.slice(0, 80))}`, EXIT.USAGE);
+  return s.toLowerCase();
+}
+
+/** A database's SQLSTATE for a unique violation: the row is there already. */
+export const isUniqueViolation = (e: unknown): boolean => (e as { code?: unknown } | null)?.code === '23505';
 
 /** A coin given by tag or id. */
 export function coinIdOf(view: LedgerView, value: unknown): number {

@@ -5,6 +5,7 @@ import { Command, CommanderError } from 'commander';
 import { loadConfig, type Config } from '../config/load.js';
 import { createLogger, type Logger } from '../log/index.js';
 import { errorLine, EXIT, exitCodeOf } from './exit.js';
+import { PACKAGE_VERSION } from './version.js';
 
 /** After the grace period, how long closing the database may take before the process exits anyway. */
 export const STOP_MARGIN_MS = 5_000;
@@ -59,6 +60,7 @@ export async function runService<S extends 'payserv' | 'dbgw'>(argv: string[], s
     .description(description)
     .option('--config <file>', `configuration file (default: $PAYSERV_CONFIG, else <state dir>/${service}.toml if present)`)
     .option('--state-dir <dir>', 'state directory (default: $PAYSERV_STATE_DIR, else the config, else $XDG_STATE_HOME/payserv)')
+    .version(PACKAGE_VERSION, '--version', 'print the version of payserv')
     .exitOverride();
   try {
     program.parse(argv, { from: 'user' });

@@ -35,6 +35,8 @@ export interface BaseConfig<S extends Service> {
   database: Required<Pick<DatabaseSettings, 'poolSize' | 'statementTimeoutMs'>> & {
     /** May contain a password: show it only through redactUrl. Undefined = embedded PGlite in <stateDir>/db. */
     url: string | undefined;
+    /** pscli's explicit opt-in to the embedded database when there is no url (false for the services). */
+    embedded: boolean;
   };
   log: { level: LogLevel };
 }
@@ -162,6 +164,7 @@ export async function loadConfig<S extends Service>(service: S, path?: string, o
       url: envUrl ?? database.url,
       poolSize: database.pool_size,
       statementTimeoutMs: database.statement_timeout_ms,
+      embedded: (database as { embedded?: boolean }).embedded === true,
     },
     log: { level: log.level ?? DEFAULT_LOG_LEVEL[service] },
   } as Config<S>;

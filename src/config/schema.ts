@@ -22,14 +22,22 @@ export function table<S extends z.ZodRawShape>(shape: S) {
   });
 }
 
-const database = table({
+const databaseShape = {
   // A URL may carry a password (fine to read, never to log: see redactUrl). Absent = embedded PGlite.
   url: nonEmptyString()
     .refine((u) => /^postgres(ql)?:\/\//.test(u), { error: 'expected a postgres:// or postgresql:// URL' })
     .optional(),
   pool_size: positiveInt().default(10),
   statement_timeout_ms: positiveInt().default(60_000),
-});
+};
+const database = table(databaseShape);
+
+/**
+ * pscli's [database]: without a url it would open an embedded PGlite database and create it when absent;
+ * outside the demo's own state directory it does so only when told to, so that a production host missing
+ * its DATABASE_URL is refused instead of quietly getting an empty ledger of its own.
+ */
+const pscliDatabase = table({ ...databaseShape, embedded: z.boolean({ error: 'expected true or false' }).default(false) });
 
 const log = table({
   // No default here: it depends on the service (see DEFAULT_LOG_LEVEL).
@@ -222,7 +230,7 @@ const rpcClient = table({
 });
 
 export const serviceShapes = {
-  pscli: { payserv: rpcClient.prefault({}), dbgw: dbgwClient.optional() },
+  pscli: { database: pscliDatabase.prefault({}), payserv: rpcClient.prefault({}), dbgw: dbgwClient.optional() },
   payserv: {
     rpc: rpcServer.prefault({}),
     alerts: alerts.prefault({}),

@@ -1,5 +1,6 @@
 import { advanceCoinCheckpoint, advanceUserCheckpoint, type Advance } from '../verify/advance.js';
 import { runCheck, type CheckArgs, type CheckName } from '../checks/run.js';
+import { LEDGER } from '../data/ops/ledger.js';
 import { checkHistory } from '../ledger/history.js';
 import { formatProblem, type Problem } from '../ledger/problem.js';
 import type { Signed, Wallet } from '../ledger/records.js';
@@ -23,10 +24,27 @@ export const VERSION = { name: 'payserv', version: '0.1.0', protocol: 1 } as con
 /** RPC error codes of payserv's own refusals (the JSON-RPC range -32000..-32099 is the server's). */
 export const REFUSED = -32010;
 
-export function status(ps: Payserv) {
+/** How long Utils.Status waits for one small read before it calls the data path unreachable. */
+const DATA_PROBE_MS = 5_000;
+
+/** Whether payserv can read its data (the database, or dbgw in front of it) right now: one small read, bounded. */
+async function dataReachable(ps: Payserv): Promise<{ where: string; reachable: boolean; error: string | null }> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${DATA_PROBE_MS} ms`)), DATA_PROBE_MS)));
+  try {
+    await Promise.race([ps.db.query(LEDGER.coins, [1]), timeout]);
+    return { where: ps.db.where, reachable: true, error: null };
+  } catch (e) {
+    return { where: ps.db.where, reachable: false, error: (e as Error).message };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export async function status(ps: Payserv) {
   const s = ps.state.status();
   return { enabled: s.enabled, reason: s.reason, since: s.since.toISOString(), fail_stops: s.failStops, version: VERSION.version,
-    journal: { path: ps.journal.path, attempts: ps.journal.size, writer: ps.journal.writing } };
+    journal: { path: ps.journal.path, attempts: ps.journal.size, writer: ps.journal.writing }, data: await dataReachable(ps) };
 }
 
 /**

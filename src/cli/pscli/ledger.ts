@@ -2,7 +2,6 @@
 // role keys found in the state directory's PKI (in production, the pool back end holds its own).
 import type { Command } from 'commander';
 import { requireCurrentSchema } from '../../db/migrate.js';
-import { parseAmount } from '../../money/amount.js';
 import { loadSigner, loadTrust, pkiPaths } from '../../esman/pki-files.js';
 import { registerCert } from '../../writer/certs.js';
 import { SIGNER_ROLES } from '../../pki/roles.js';
@@ -13,20 +12,13 @@ import { addWallet, retireWallet, signWallet, WalletRefused } from '../../writer
 import { requestWithdrawal } from '../../writer/withdrawals.js';
 import { validateAddress } from '../../chains/address.js';
 import { getWallet } from '../../store/reads.js';
-import { action, withDb, type Context } from '../context.js';
+import { action, requireDatabaseChosen, withDb, type Context } from '../context.js';
 import { CliError, EXIT } from '../exit.js';
-import { coinIdOf, positiveInt, terminalProgress, withLedger } from '../ledger-context.js';
-
-function amountOpt(name: string, v: unknown) {
-  try {
-    return parseAmount(String(v), name);
-  } catch (e) {
-    throw new CliError((e as Error).message, EXIT.USAGE);
-  }
-}
+import { amountOpt, blockHash, coinIdOf, coinTag, isUniqueViolation, positiveInt, terminalProgress, wholeNumber, withLedger } from '../ledger-context.js';
 
 /** Registers the role certificates of the local PKI (idempotent), so their signatures verify. */
 async function registerLocalSigners(ctx: Context): Promise<void> {
+  requireDatabaseChosen(ctx);
   const trust = loadTrust(ctx.stateDir);
   await withDb(ctx, async (db) => {
     await requireCurrentSchema(db);
@@ -46,10 +38,10 @@ export function register(program: Command): void {
     .option('--seed <n>', 'seed of the simulation', '1')
     .action(action(async (ctx, cmd) => {
       const o = cmd.opts<{ users: string; blocks: string; withdrawals: string; coins: string; seed: string }>();
-      const coins = o.coins.split(',').map((s) => s.trim().toUpperCase()).filter(Boolean);
-      if (!coins.length || coins.some((c) => !/^[A-Z0-9]{2,10}$/.test(c))) throw new CliError(`--coins: bad coin list ${JSON.stringify(o.coins)}`, EXIT.USAGE);
+      const coins = o.coins.split(',').map((s) => s.trim()).filter(Boolean).map((c) => coinTag('--coins', c));
+      if (!coins.length) throw new CliError(`--coins: bad coin list ${JSON.stringify(o.coins)}`, EXIT.USAGE);
       const opts = {
-        users: positiveInt('--users', o.users), blocks: positiveInt('--blocks', o.blocks), withdrawals: Number(o.withdrawals) === 0 ? 0 : positiveInt('--withdrawals', o.withdrawals),
+        users: positiveInt('--users', o.users), blocks: positiveInt('--blocks', o.blocks), withdrawals: wholeNumber('--withdrawals', o.withdrawals),
         coins, seed: positiveInt('--seed', o.seed), corrections: 3,
       };
       await registerLocalSigners(ctx);
@@ -72,11 +64,16 @@ export function register(program: Command): void {
     .action(action(async (ctx, cmd) => {
       const o = cmd.opts<Record<string, string>>();
       if (o.network !== 'mainnet' && o.network !== 'testnet') throw new CliError('--network must be mainnet or testnet', EXIT.USAGE);
+      const name = String(o.name).trim();
+      if (!name || name.length > 100) throw new CliError(`--name: expected the coin's name (1 to 100 characters), got ${JSON.stringify(o.name)}`, EXIT.USAGE);
+      const spec = {
+        tag: coinTag('--tag', o.tag), name, network: o.network as 'mainnet' | 'testnet', decimals: wholeNumber('--decimals', o.decimals, 20),
+        confirmations: wholeNumber('--confirmations', o.confirmations, 2_147_483_647), withdrawalFee: amountOpt('--fee', o.fee), minWithdrawal: amountOpt('--min', o.min),
+        feeUserId: positiveInt('--fee-user', o.feeUser),
+      };
+      if (spec.withdrawalFee < 0n || spec.minWithdrawal < 0n) throw new CliError(`--${spec.withdrawalFee < 0n ? 'fee' : 'min'}: must not be negative`, EXIT.USAGE);
       await registerLocalSigners(ctx);
-      const coin = await withDb(ctx, (db) => registerCoin(db, loadSigner(ctx.stateDir, 'admin'), {
-        tag: String(o.tag).toUpperCase(), name: String(o.name), network: o.network as 'mainnet' | 'testnet', decimals: Number(o.decimals),
-        confirmations: Number(o.confirmations), withdrawalFee: amountOpt('--fee', o.fee), minWithdrawal: amountOpt('--min', o.min), feeUserId: positiveInt('--fee-user', o.feeUser),
-      }));
+      const coin = await withDb(ctx, (db) => registerCoin(db, loadSigner(ctx.stateDir, 'admin'), spec));
       ctx.print(ctx.json ? JSON.stringify({ id: coin.id, tag: coin.tag }) : `coin ${coin.tag} id ${coin.id} registered and signed`);
     }));
 
@@ -85,11 +82,12 @@ export function register(program: Command): void {
     .requiredOption('--user <id>').requiredOption('--coin <tag|id>').requiredOption('--address <address>')
     .action(action(async (ctx, cmd) => {
       const o = cmd.opts<Record<string, string>>();
+      const userId = positiveInt('--user', o.user);
       const w = await withLedger(ctx, async (db, view) => {
         const coinId = coinIdOf(view, o.coin);
         const bad = validateAddress(view.coins.get(coinId) as never, String(o.address));
         if (bad) throw new CliError(`--address: ${bad}`, EXIT.USAGE);
-        const added = await addWallet(db, { userId: positiveInt('--user', o.user), coinId, address: String(o.address) });
+        const added = await addWallet(db, { userId, coinId, address: String(o.address) });
         return signWallet(db, loadSigner(ctx.stateDir, 'admin'), added.id);
       });
       ctx.print(ctx.json ? JSON.stringify({ id: w.id }) : `wallet ${w.id} added and signed`);
@@ -127,9 +125,16 @@ export function register(program: Command): void {
         if (!m) throw new CliError(`--credit: expected USER=AMOUNT, got ${JSON.stringify(s)}`, EXIT.USAGE);
         return { userId: positiveInt('--credit user', m[1]), amount: amountOpt('--credit amount', m[2]) };
       });
-      const r = await withLedger(ctx, (db, view) => creditBlock(db, loadSigner(ctx.stateDir, 'admin'), view.coins.get(coinIdOf(view, o.coin)) as never,
-        { blockHash: o.hash, shares, poolFee: amountOpt('--pool-fee', o.poolFee) }));
-      ctx.print(ctx.json ? JSON.stringify({ income_id: r.income.id, credit_ids: r.credits.map((c) => c.id) }) : `block ${o.hash}: income ${r.income.id}, ${r.credits.length} credits`);
+      const hash = blockHash('--hash', o.hash);
+      const poolFee = amountOpt('--pool-fee', o.poolFee);
+      if (poolFee < 0n) throw new CliError('--pool-fee: must not be negative', EXIT.USAGE);
+      const r = await withLedger(ctx, (db, view) => {
+        const coin = view.coins.get(coinIdOf(view, o.coin));
+        return creditBlock(db, loadSigner(ctx.stateDir, 'admin'), coin as never, { blockHash: hash, shares, poolFee }).catch((e: unknown) => {
+          throw isUniqueViolation(e) ? new CliError(`block ${hash} already credited for ${coin?.tag ?? o.coin}: nothing changed`, EXIT.PROBLEMS) : e;
+        });
+      });
+      ctx.print(ctx.json ? JSON.stringify({ income_id: r.income.id, credit_ids: r.credits.map((c) => c.id) }) : `block ${hash}: income ${r.income.id}, ${r.credits.length} credits`);
     }));
 
   ledger.command('request')
@@ -137,13 +142,16 @@ export function register(program: Command): void {
     .requiredOption('--wallet <id>').requiredOption('--amount <amount>')
     .action(action(async (ctx, cmd) => {
       const o = cmd.opts<{ wallet: string; amount: string }>();
+      const walletId = positiveInt('--wallet', o.wallet);
+      const amount = amountOpt('--amount', o.amount);
+      if (amount <= 0n) throw new CliError(`--amount: must be more than 0, got ${o.amount}`, EXIT.USAGE);
       const w = await withLedger(ctx, async (db, view) => {
-        const wallet = await getWallet(db, positiveInt('--wallet', o.wallet));
+        const wallet = await getWallet(db, walletId);
         if (!wallet) throw new CliError(`unknown wallet ${o.wallet}`, EXIT.USAGE);
         const coin = view.coins.get(wallet.coinId);
         if (!coin) throw new CliError(`wallet ${wallet.id} has an unknown coin`, EXIT.USAGE);
         return db.transaction((tx) => requestWithdrawal(tx, loadSigner(ctx.stateDir, 'autopay'), {
-          userId: wallet.userId, coinId: wallet.coinId, walletId: wallet.id, address: wallet.address, amount: amountOpt('--amount', o.amount), fee: coin.withdrawalFee,
+          userId: wallet.userId, coinId: wallet.coinId, walletId: wallet.id, address: wallet.address, amount, fee: coin.withdrawalFee,
         }));
       });
       ctx.print(ctx.json ? JSON.stringify({ id: w.id, status: w.status }) : `withdrawal ${w.id} requested (${w.status})`);

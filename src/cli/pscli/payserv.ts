@@ -4,10 +4,9 @@ import type { Command } from 'commander';
 import type { Restored } from '../../payserv/payments/restore.js';
 import type { Method } from '../../api/payserv.js';
 import { RpcError } from '../../api/jsonrpc.js';
-import { RpcTransportError } from '../../rpc/client.js';
 import { action, type Context } from '../context.js';
-import { CliError, EXIT, type ExitCode } from '../exit.js';
-import { positiveInt } from '../ledger-context.js';
+import { CliError, EXIT, scrubSecrets, type ExitCode } from '../exit.js';
+import { amountOpt, coinTag, positiveInt } from '../ledger-context.js';
 import { withPayserv } from '../payserv-client.js';
 import type { ResolveReport } from '../../autopay/resolve.js';
 import type { RunReport } from '../../autopay/run.js';
@@ -18,7 +17,6 @@ async function call(ctx: Context, method: Method, params?: unknown): Promise<unk
     return await withPayserv(ctx, (c) => c.call(method, params as never));
   } catch (e) {
     if (e instanceof RpcError) throw new CliError(`payserv refused ${method}: ${e.message} (code ${e.code})`, EXIT.PROBLEMS);
-    if (e instanceof RpcTransportError) throw new CliError(`${e.message}${e.mayHaveRun ? ' — the call may have run: look before retrying (pscli transinfo)' : ''}`, EXIT.RUNTIME);
     throw e;
   }
 }
@@ -60,6 +58,18 @@ function lockLine(l: ReportedLock): string {
   return `LOCK ${l.lock} HELD by ${l.by}, not this payserv: seen since ${l.since} (${s} s${l.over_max ? ', over held_max_ms' : ''})${server ? `; ${server}` : ''}`;
 }
 
+/** Utils.Status's probe of payserv's data path (src/payserv/admin.ts). */
+interface DataReach {
+  where: string;
+  reachable: boolean;
+  error: string | null;
+}
+
+function unreachableLine(d: DataReach): string {
+  const what = /through dbgw/.test(d.where) ? 'dbgw unreachable' : 'database unreachable';
+  return `${what}: payserv cannot read ${d.where}${d.error ? ` (${scrubSecrets(d.error)})` : ''}`;
+}
+
 function printRun(ctx: Context, r: RunReport): ExitCode {
   printDoc(ctx, r, (d: RunReport) => [
     `autopay ${d.coin}: ${d.outcome.toUpperCase()}${d.reason ? ` — ${d.reason}` : ''}`,
@@ -73,9 +83,17 @@ function printRun(ctx: Context, r: RunReport): ExitCode {
 }
 
 async function resolve(ctx: Context, coin: string): Promise<ExitCode> {
-  const r = (await call(ctx, 'Autopay.Resolve', [coin.toUpperCase()])) as ResolveReport;
+  const r = (await call(ctx, 'Autopay.Resolve', [coin])) as ResolveReport;
   printDoc(ctx, r, (d: ResolveReport) => d.lines.join('\n'));
   return r.resolutions.some((x) => x.decision === 'unknown') ? EXIT.PROBLEMS : EXIT.OK;
+}
+
+/** Why autopay will not run `coin` (payserv pays by threshold only the coins its [autopay] lists, and none when disabled), or null. */
+function autopayOff(s: AutopayStatus, coin?: string): string | null {
+  const on = s.coins.filter((c) => c.threshold !== null);
+  if (!on.length) return "autopay is disabled in payserv's configuration ([autopay] enabled = false, or no [autopay.coins.*] table)";
+  if (coin && !on.some((c) => c.coin === coin)) return `autopay is disabled for ${coin}: payserv.toml has no [autopay.coins.${coin}] threshold (autopay pays ${on.map((c) => c.coin).join(', ')})`;
+  return null;
 }
 
 /** RESOLVE_PAYOUT=1 (or True), as open-ethereum-pool's manual spells it, turns a run into a resolve. */
@@ -83,12 +101,16 @@ const resolveMode = (ctx: Context) => /^(1|true)$/i.test(ctx.io.env.RESOLVE_PAYO
 
 export function register(program: Command): void {
   program.command('resolve').description('ask the chain about every payment of a coin in flight: record the paid, credit back what never left, unlock autopay')
-    .requiredOption('--coin <tag>').action(action(async (ctx, cmd) => resolve(ctx, cmd.opts<{ coin: string }>().coin)));
+    .requiredOption('--coin <tag>').action(action(async (ctx, cmd) => resolve(ctx, coinTag('--coin', cmd.opts<{ coin: string }>().coin))));
   const autopay = program.command('autopay').description('automatic threshold payouts (payserv runs them every [autopay] interval_s)');
   autopay.command('run').description('one run for a coin now (RESOLVE_PAYOUT=1: resolve instead, as the original)').requiredOption('--coin <tag>')
     .action(action(async (ctx, cmd) => {
-      const coin = cmd.opts<{ coin: string }>().coin.toUpperCase();
-      if (!resolveMode(ctx)) return printRun(ctx, (await call(ctx, 'Autopay.Run', [coin])) as RunReport);
+      const coin = coinTag('--coin', cmd.opts<{ coin: string }>().coin);
+      if (!resolveMode(ctx)) {
+        const off = autopayOff((await call(ctx, 'Autopay.Status')) as AutopayStatus, coin);
+        if (off) throw new CliError(`${off}: nothing was run`, EXIT.PROBLEMS);
+        return printRun(ctx, (await call(ctx, 'Autopay.Run', [coin])) as RunReport);
+      }
       const code = await resolve(ctx, coin);
       if (!ctx.json) ctx.print('Now you have to run autopay with RESOLVE_PAYOUT=0 for a normal run');
       return code;
@@ -103,7 +125,9 @@ export function register(program: Command): void {
     }));
   autopay.command('status').description('each coin: idle, running or halted (and why), its threshold, its last run').action(action(async (ctx) => {
     const s = (await call(ctx, 'Autopay.Status')) as AutopayStatus;
-    printDoc(ctx, s, (d: AutopayStatus) => d.coins.map((c) => `${c.coin}: ${c.state}${c.reason ? ` — ${c.reason}` : ''}${c.threshold ? `; threshold ${c.threshold}` : ''}${c.last_run ? `; last run ${c.last_run.outcome}, paid ${c.last_run.paid.count} (${c.last_run.paid.sum})` : ''}`).join('\n') || 'autopay has never run and pays no coin');
+    const off = autopayOff(s);
+    printDoc(ctx, s, (d: AutopayStatus) => [...d.coins.map((c) => `${c.coin}: ${c.state}${c.reason ? ` — ${c.reason}` : ''}${c.threshold ? `; threshold ${c.threshold}` : ''}${c.last_run ? `; last run ${c.last_run.outcome}, paid ${c.last_run.paid.count} (${c.last_run.paid.sum})` : ''}`),
+      ...(off ? [off] : [])].join('\n'));
     return s.coins.some((c) => c.state === 'halted') ? EXIT.PROBLEMS : EXIT.OK;
   }));
 
@@ -112,22 +136,26 @@ export function register(program: Command): void {
       .action(action(async (ctx, cmd) => printReply(ctx, (await call(ctx, method, [positiveInt('id', cmd.args[0])])) as never)));
   }
   program.command('sendcoin').description('pay every approved and retrying withdrawal of a coin in batches').argument('<coin>')
-    .action(action(async (ctx, cmd) => printReply(ctx, (await call(ctx, 'PayServ.SendCoin', [String(cmd.args[0]).toUpperCase()])) as never)));
+    .action(action(async (ctx, cmd) => printReply(ctx, (await call(ctx, 'PayServ.SendCoin', [coinTag('coin', cmd.args[0])])) as never)));
 
   const state = (method: Method) => action(async (ctx) => {
-    const s = (await call(ctx, method)) as { enabled: boolean; reason: string | null; since: string; fail_stops: number };
-    const full = method === 'Utils.Status';
+    const s = (await call(ctx, method)) as { enabled: boolean; reason: string | null; since: string; fail_stops: number; data?: DataReach };
+    // payserv without its data answers only from memory: the autopay and lock reports would be "internal error".
+    const unreachable = s.data && !s.data.reachable ? unreachableLine(s.data) : null;
+    const full = method === 'Utils.Status' && !unreachable;
     // Which coins autopay has halted, and why: the operator's next step is resolve.
     const locked = full ? ((await call(ctx, 'Autopay.Status')) as AutopayStatus).coins.filter((c) => c.state !== 'idle') : [];
     // Locks held by another database session or for too long: payouts of what they guard stop, silently.
     const locks = full ? ((await call(ctx, 'Utils.ListLocks')) as LockList).reported : [];
     printDoc(ctx, { ...s, autopay_locked: locked, locks_reported: locks }, (d: typeof s) => [
       `payouts ${d.enabled ? 'ENABLED' : 'DISABLED'} since ${d.since}`, ...(d.reason ? [`reason: ${d.reason}`] : []), ...(d.fail_stops ? [`fail-stops since start: ${d.fail_stops}`] : []),
+      ...(unreachable ? [unreachable] : []),
       ...locked.map((c) => `autopay ${c.coin} ${c.state.toUpperCase()}: ${c.reason}`),
       ...locks.map(lockLine),
     ].join('\n'));
     // A running lock is a run in progress (or one that never finished); only a halt is a problem for sure.
-    return (s.enabled && !locked.some((c) => c.state === 'halted') && !locks.length) || !full ? EXIT.OK : EXIT.PROBLEMS;
+    if (unreachable) return EXIT.PROBLEMS;
+    return (s.enabled && !locked.some((c) => c.state === 'halted') && !locks.length) || method !== 'Utils.Status' ? EXIT.OK : EXIT.PROBLEMS;
   });
   program.command('enable').description('enable payouts (after the checks are clean)').action(state('Utils.Enable'));
   program.command('disable').description('disable payouts').action(state('Utils.Disable'));
@@ -169,7 +197,10 @@ export function register(program: Command): void {
     .option('--comment <text>')
     .action(action(async (ctx, cmd) => {
       const o = cmd.opts<{ user: string; coin: string; amount: string; pool?: string; comment?: string }>();
-      const r = await call(ctx, 'Corrections.Apply', { user: positiveInt('--user', o.user), coin: o.coin.toUpperCase(), amount: o.amount, ...(o.pool ? { pool: o.pool } : {}), ...(o.comment ? { comment: o.comment } : {}) });
+      const params = { user: positiveInt('--user', o.user), coin: coinTag('--coin', o.coin), amount: o.amount, ...(o.pool !== undefined ? { pool: o.pool } : {}), ...(o.comment ? { comment: o.comment } : {}) };
+      amountOpt('--amount', o.amount);
+      if (o.pool !== undefined) amountOpt('--pool', o.pool);
+      const r = await call(ctx, 'Corrections.Apply', params);
       printDoc(ctx, r, (d: { income_id: number; credit_id: number; amount: string }) => `correction applied: credit ${d.credit_id} of ${d.amount}, pool income ${d.income_id}`);
     }));
 }

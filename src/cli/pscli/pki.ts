@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { initPki, loadTrust } from '../../esman/pki-files.js';
 import { registerCert } from '../../writer/certs.js';
 import { requireCurrentSchema } from '../../db/migrate.js';
-import { action, withDb } from '../context.js';
+import { action, requireDatabaseChosen, withDb } from '../context.js';
 import { CliError, EXIT } from '../exit.js';
 import { positiveInt } from '../ledger-context.js';
 
@@ -36,6 +36,7 @@ export function register(program: Command): void {
       } catch {
         throw new CliError(`cannot read certificate file ${file}`, EXIT.USAGE);
       }
+      requireDatabaseChosen(ctx);
       const trust = loadTrust(ctx.stateDir);
       const r = await withDb(ctx, async (db) => {
         await requireCurrentSchema(db);

@@ -50,6 +50,10 @@ export const LEDGER = {
   withdrawalsPage: op('ledger.withdrawalsPage', `SELECT ${WITH_HISTORY} FROM finances_withdrawal_transaction w
           WHERE (user_id, coin_id, id) > ($1, $2, $3) ORDER BY user_id, coin_id, id LIMIT $4`),
   withdrawal: op('ledger.withdrawal', `SELECT ${WITHDRAWAL_COLUMNS} FROM finances_withdrawal_transaction WHERE id = $1`),
+  // pscli withdrawals: a keyset page after id $1, each filter (status $2, coin $3, user $4) applied only when not null.
+  withdrawalsListPage: op('ledger.withdrawalsListPage', `SELECT ${WITHDRAWAL_COLUMNS} FROM finances_withdrawal_transaction
+          WHERE id > $1 AND ($2::text IS NULL OR status = $2) AND ($3::bigint IS NULL OR coin_id = $3) AND ($4::bigint IS NULL OR user_id = $4)
+          ORDER BY id LIMIT $5`),
   withdrawalWithHistory: op('ledger.withdrawalWithHistory', `SELECT ${WITH_HISTORY} FROM finances_withdrawal_transaction w WHERE id = $1`),
 
   blocksWithIncome: op<{ block_hash: string }>('ledger.blocksWithIncome',

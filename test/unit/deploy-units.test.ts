@@ -5,9 +5,8 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { expect, it } from 'vitest';
-import { describeOncePerSuite } from './support/backend.js';
-import { REPO } from './support/spawn.js';
+import { describe, expect, it } from 'vitest';
+import { REPO } from '../support/spawn.js';
 
 const UNITS = ['payserv', 'dbgw'] as const;
 const EXPOSURE_MAX = 4;
@@ -32,7 +31,7 @@ const HARDENING: Record<string, string> = {
 
 const hasAnalyze = spawnSync('systemd-analyze', ['--version'], { encoding: 'utf8' }).status === 0;
 
-describeOncePerSuite('deploy/: systemd units, users and directories', () => {
+describe('deploy/: systemd units, users and directories', () => {
   for (const unit of UNITS) {
     it(`${unit}.service: every hardening directive, no W^X (Node's JIT), installed paths`, () => {
       const d = directives(unit);
