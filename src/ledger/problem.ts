@@ -43,13 +43,13 @@ export const PROBLEM_CODES = {
   chain_integrity: "the chain's or the node's answer contradicts a stored payment (a nonce, a reservation, a transaction id)",
   invariant: 'an invariant of payserv itself broke (a bug, or storage that cannot record): payouts stop',
   // The audit trail
-  audit_inserted: 'rows were inserted into or deleted from the audit trail',
-  audit_link: "an audit row's link to its predecessor is broken",
+  audit_inserted: 'an audit row is not part of the chain: inserted or moved',
+  audit_link: "an audit row's link to its predecessor is broken: rows deleted, or an earlier row rewritten",
   audit_changed: "an audit row's contents were changed or forged",
   audit_head_missing: 'the audit row the local head names is missing',
   audit_head_mismatch: "the audit row the local head names was rewritten",
   audit_no_head: 'the local audit head is missing while the table has rows',
-  audit_unrecorded: 'a call the local head counts is missing from the audit trail',
+  audit_unrecorded: 'an audit row the local head does not account for (written by another process, or after a crash)',
   audit_unlisted: 'further audit findings not listed',
 } as const;
 export type ProblemCode = keyof typeof PROBLEM_CODES;
