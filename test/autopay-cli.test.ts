@@ -133,10 +133,10 @@ describePerDataPath('autopay in payserv, with pscli', { timeout: 120_000 }, () =
     const before = await count();
     const unknown = await betweenRuns(['resolve', '--coin', 'NOPE']);
     expect([unknown.code, unknown.stdout]).toEqual([EXIT.PROBLEMS, '']);
-    expect(unknown.stderr).toMatch(/payserv refused Autopay\.Resolve: unknown coin "NOPE"/);
+    expect(unknown.stderr).toMatch(/payserv refused Autopay\.Resolve: unknown_coin: unknown coin "NOPE"/);
     const unpaid = await pscli(['autopay', 'run', '--coin', 'ZEC']);
     expect(unpaid.code).not.toBe(EXIT.OK);
-    expect(unpaid.stderr).toMatch(/ZEC has no \[autopay\.coins\.ZEC\] threshold/);
+    expect(unpaid.stderr).toMatch(/payserv refused Autopay\.Run: no_autopay: coin ZEC has no \[autopay\.coins\.ZEC\] threshold/);
     expect(await count()).toBe(before);
     // Not halted by the bad input: idle, or running the timer's next interval (under load a run may be in progress).
     await until('the coin idle between runs', async () => (await status()).coins[0]?.state === 'idle', 30_000, 100);
