@@ -85,9 +85,9 @@ describe(`pscli → payserv (${backend()})`, { timeout: 120_000 }, () => {
     for (const [argv, message] of [
       [['process', 'abc'], /id must be a positive integer/],
       [['createcorrection', '--user', '1001', '--coin', 'ETH', '--amount', '1e3'], /invalid params for Corrections\.Apply: params\.amount/],
-      [['createcorrection', '--user', '1001', '--coin', 'NOPE', '--amount', '1'], /unknown coin NOPE/],
-      [['createcorrection', '--user', '1001', '--coin', 'ETH', '--amount', '-1000000'], /below their debits|below/],
-      [['signwallet', '999999'], /unknown wallet id 999999/],
+      [['createcorrection', '--user', '1001', '--coin', 'NOPE', '--amount', '1'], /refused Corrections\.Apply: unknown_coin: unknown coin NOPE/],
+      [['createcorrection', '--user', '1001', '--coin', 'ETH', '--amount', '-1000000'], /refused Corrections\.Apply: balance_short: the correction would take user 1001's credits below their debits/],
+      [['signwallet', '999999'], /refused Wallets\.Sign: unknown_wallet: unknown wallet id 999999/],
     ] as const) {
       const r = await run([...argv]);
       expect(r.code, argv.join(' ')).not.toBe(EXIT.OK);

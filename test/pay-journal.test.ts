@@ -114,9 +114,9 @@ describePerDataPath('a paid withdrawal rolled back in the database (issue 13)', 
     expect(sigs.length).toBeGreaterThan(2);
     await asAttacker(t.ledger.db, cutHistory(id, 1));
     const r = await approveWithdrawal(t.ps, id, caller);
-    expect(r.reply).toBe('ERROR');
+    expect([r.reply, r.code]).toEqual(['ERROR', 'integrity']);
     expect(t.ps.state.enabled).toBe(false);
-    expect(await resendWithdrawal(t.ps, id, caller)).toMatchObject({ reply: 'ERROR' });
+    expect(await resendWithdrawal(t.ps, id, caller)).toMatchObject({ reply: 'ERROR', code: 'fail_stop' });
     await mine(url, 1);
     expect(await balanceOf(url, m.address)).toBe(PAID);
     expect(await minedCount(url, driver.address)).toBe(1);

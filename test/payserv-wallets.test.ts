@@ -77,8 +77,8 @@ describe('wallet deletion is one-way on the payment path', () => {
       failStopOn(current.walletId, `signature does not match the record \\(marked deleted without the pool's signed deletion\\?\\) \\[signature\\] \\(and 1 more\\)$`));
     // The operator's check names both rows.
     expect((await tp.ledger.check('wallets')).sort()).toEqual([
-      `${WALLETS} id=${current.walletId}: signature does not match the record (marked deleted without the pool's signed deletion?)`,
-      `${WALLETS} id=${m.walletId}: ${REVIVED.replace(/\\/g, '')}`,
+      `${WALLETS} id=${current.walletId}: signature does not match the record (marked deleted without the pool's signed deletion?) [signature]`,
+      `${WALLETS} id=${m.walletId}: ${REVIVED.replace(/\\/g, '')} [wallet_revived]`,
     ].sort());
   });
 
@@ -127,7 +127,8 @@ describe('wallet deletion is one-way on the payment path', () => {
     await retireWallet(tp.ledger.db, tp.ledger.signers.admin, m.walletId, 'deleted');
     const before = await statusOf(tp, id);
     const r = await approveWithdrawal(tp.ps, id, 'test');
-    expect([r.reply, r.message]).toEqual(['ERROR', `not paid: wallet ${m.walletId} is deleted since it was requested; decline the request`]);
+    expect([r.reply, r.code]).toEqual(['ERROR', 'wallet_deleted']);
+    expect(r.message).toBe(`not paid: wallet ${m.walletId} is deleted since it was requested; decline the request`);
     expect(tp.ps.state.enabled).toBe(true);
     expect(await statusOf(tp, id)).toEqual(before);
     expect((await declineRequest(tp.ps, id, 'test')).reply).toBe('DECLINED');

@@ -3,7 +3,8 @@ import { runCheck, type CheckArgs, type CheckName } from '../checks/run.js';
 import { checkHistory } from '../ledger/history.js';
 import { formatProblem, type Problem } from '../ledger/problem.js';
 import type { Signed, Wallet } from '../ledger/records.js';
-import { add, formatAmount, parseAmount } from '../money/amount.js';
+import { add, AmountError, formatAmount, parseAmount, type Amount } from '../money/amount.js';
+import { RPC } from '../rpc/jsonrpc.js';
 import { getWithdrawalWithHistory, loadCoins, streamWallets } from '../store/reads.js';
 import { verifyAccount } from '../verify/account.js';
 import { openView } from '../verify/view.js';
@@ -124,13 +125,23 @@ export async function signAllWallets(ps: Payserv) {
   return { signed: ids.length, more: ids.length >= SIGN_ALL_MAX };
 }
 
+/** An amount of a correction's parameters; one that is no amount (too many decimal places, out of range) is refused naming it. */
+function correctionAmount(text: string, what: string): Amount {
+  try {
+    return parseAmount(text, what);
+  } catch (e) {
+    throw e instanceof AmountError ? refusal('invalid_correction', e.message, RPC.INVALID_PARAMS) : e;
+  }
+}
+
 /** A corrective credit with its pool-income counterpart, signed by payserv, under the coin's correction lock. */
 export async function applyCorrectionCall(ps: Payserv, p: { user: number; coin: string; amount: string; pool?: string | undefined; comment?: string | undefined }, caller: string) {
   if (!ps.state.enabled) {
     const off = payoutsOff(ps);
     throw refusal(off.code, off.message);
   }
-  const amount = parseAmount(p.amount, 'amount');
+  const amount = correctionAmount(p.amount, 'amount');
+  const poolAmount = p.pool === undefined ? undefined : correctionAmount(p.pool, 'pool');
   if (amount === 0n) throw refusal('invalid_correction', 'a correction of zero changes nothing');
   const coinId = await coinIdByTag(ps, p.coin);
   try {
@@ -145,12 +156,12 @@ export async function applyCorrectionCall(ps: Payserv, p: { user: number; coin: 
         throw refusal('balance_short', `the correction would take user ${p.user}'s credits below their debits (${formatAmount(before.debitTotal)})`);
       }
       const coin = view.coins.get(coinId);
-      const pool = p.pool === undefined || !coin ? undefined : { amount: parseAmount(p.pool, 'pool'), feeUserId: coin.feeUserId };
+      const pool = poolAmount === undefined || !coin ? undefined : { amount: poolAmount, feeUserId: coin.feeUserId };
       const r = await applyCorrection(ps.db, ps.signers.payserv, { userId: p.user, coinId, amount, ...(pool ? { pool } : {}), at: ps.now() })
         .catch((e: Error) => {
           throw refusal('invalid_correction', e.message);
         });
-      const touched = [p.user, ...(pool && parseAmount(p.pool as string) !== amount ? [pool.feeUserId] : [])];
+      const touched = [p.user, ...(pool && pool.amount !== amount ? [pool.feeUserId] : [])];
       const advanced: Array<Advance<unknown>> = [await advanceCoinCheckpoint(ps.db, view, ps.signers.payserv, coinId)];
       for (const u of touched) advanced.push(await advanceUserCheckpoint(ps.db, view, ps.signers.payserv, u, coinId));
       for (const adv of advanced) {
