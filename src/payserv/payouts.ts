@@ -7,7 +7,7 @@ import { isReviewed, walletSignatureProblem } from '../ledger/wallets.js';
 import { add, formatAmount, parseAmount, ZERO, type Amount } from '../money/amount.js';
 import { getWallet } from '../store/reads.js';
 import { rememberWallets, verifyWallets } from '../verify/wallets.js';
-import type { PayoutResult, RefusalCode, Reply } from './api.js';
+import type { PayoutResult, Refusal, RefusalCode, Reply } from './api.js';
 import type { Payserv } from './context.js';
 import { busyMessage, guarded, isReply, payoutsOff, refused, result, verifyHeld, withFreeLocks, type Verified } from './guard.js';
 import { move, decline } from './moves.js';
@@ -136,14 +136,9 @@ export function sendWithdrawal(ps: Payserv, id: number, caller: string): Promise
   return guarded(ps, 'Send', caller, id, ['approved', 'sending', 'send_error'], (v) => move(ps, v, 'sent', 'SENT', { comment: `marked sent by ${caller}` }));
 }
 
-export interface SendCoinResult {
-  reply: Reply;
-  coin: string;
-  results: PayoutResult[];
-  /** For ERROR: why (api.ts REFUSAL_CODES). */
-  code?: RefusalCode;
-  message?: string;
-}
+/** SendCoin's reply for the coin, with each withdrawal's result; an ERROR names its code (api.ts REFUSAL_CODES). */
+export type SendCoinResult = { coin: string; results: PayoutResult[]; message?: string }
+  & ({ reply: 'ERROR'; code: RefusalCode } | { reply: Exclude<Reply, Refusal>; code?: never });
 
 /** The most withdrawals one SendCoin call takes on (the rest wait for the next call). */
 const SEND_COIN_MAX = 2000;
