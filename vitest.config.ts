@@ -1,7 +1,10 @@
-// The whole suite runs twice, once per database back end; each project tells its tests which via
+// The database suite runs twice, once per database back end; each project tells its tests which via
 // PAYSERV_TEST_BACKEND (see test/support/backend.ts). A third project runs the payserv suite with
-// payserv's data access through dbgw (PAYSERV_TEST_DATA, see test/support/dbgw.ts).
-import { defineConfig } from 'vitest/config';
+// payserv's data access through dbgw (PAYSERV_TEST_DATA, see test/support/dbgw.ts). Tests that touch no
+// database (and spawn nothing) live in test/unit/ and run once, in the `unit` project, with no setup.
+import { configDefaults, defineConfig } from 'vitest/config';
+
+const UNIT = 'test/unit/**';
 
 export default defineConfig({
   test: {
@@ -15,10 +18,18 @@ export default defineConfig({
       {
         extends: true,
         test: {
+          name: 'unit',
+          include: [`${UNIT}/*.test.ts`],
+        },
+      },
+      {
+        extends: true,
+        test: {
           name: 'pglite',
           include: ['test/**/*.test.ts'],
+          exclude: [...configDefaults.exclude, UNIT],
           env: { PAYSERV_TEST_BACKEND: 'pglite' },
-          globalSetup: ['test/support/global-pglite.ts'],
+          globalSetup: ['test/support/global-build.ts', 'test/support/global-pglite.ts'],
         },
       },
       {
@@ -26,8 +37,9 @@ export default defineConfig({
         test: {
           name: 'postgres',
           include: ['test/**/*.test.ts'],
+          exclude: [...configDefaults.exclude, UNIT],
           env: { PAYSERV_TEST_BACKEND: 'postgres' },
-          globalSetup: ['test/support/global-postgres.ts'],
+          globalSetup: ['test/support/global-build.ts', 'test/support/global-postgres.ts'],
         },
       },
       {
@@ -37,7 +49,7 @@ export default defineConfig({
           name: 'dbgw',
           include: ['test/pay-*.test.ts', 'test/payserv-*.test.ts', 'test/cli-payserv.test.ts', 'test/dbgw-*.test.ts', 'test/autopay-*.test.ts'],
           env: { PAYSERV_TEST_BACKEND: 'postgres', PAYSERV_TEST_DATA: 'dbgw' },
-          globalSetup: ['test/support/global-postgres.ts'],
+          globalSetup: ['test/support/global-build.ts', 'test/support/global-postgres.ts'],
         },
       },
     ],

@@ -14,18 +14,18 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import type { Data, DataTx } from '../src/data/data.js';
 import { LEDGER } from '../src/data/ops/ledger.js';
 import { rowToWire } from '../src/data/wire.js';
+import { packageRoot } from '../src/config/package-root.js';
 import { redactUrl, type Db } from '../src/db/db.js';
 import { migrate } from '../src/db/migrate.js';
 import { openPostgres } from '../src/db/postgres.js';
 import { openDbgw } from '../src/dbgw/client.js';
 import { dbgwData } from '../src/dbgw/data.js';
 import { createLogger } from '../src/log/index.js';
-import { pkiPaths } from '../src/pki/files.js';
+import { pkiPaths } from '../src/esman/pki-files.js';
 import { streamAllCredits } from '../src/store/reads.js';
 import { onServer } from './database.js';
 import { FIRST_USER, setUpCoin, setUpPki } from './ledger.js';
@@ -40,7 +40,7 @@ const CONCURRENCY = 8;
 const WARMUP_CALLS = 50;
 const READY_TIMEOUT_MS = 60_000;
 const STOP_TIMEOUT_MS = 30_000;
-const REPO = fileURLToPath(new URL('..', import.meta.url));
+const REPO = packageRoot();
 
 // $1..$2: ids; $3: first user; $4: users; $5: coin; $6: key id. Row g is user $3 + g % $4 in block g / $4, so
 // each block credits every user once and prev_id is the user's previous row (0 for the first).

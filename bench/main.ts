@@ -15,11 +15,12 @@
 //     both sides while streaming, dbgw a child process (bench/dbgw.ts; BENCH_DBGW=0 skips it; no PostgreSQL: skipped);
 //  8. the adversarial harness's schedules per second, and the payment journal's cost per record (fsync included) and
 //     per Approve -> broadcast against none (bench/sim.ts; BENCH_SIM=0 skips it).
+//  0. start-up of `pscli --help`, fresh processes, median and p95 (bench/startup.ts; BENCH_STARTUP=0 skips it).
 // Readable lines on stdout, progress on stderr, and a final JSON summary as the last stdout line.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { advanceUserCheckpoint } from '../src/checkpoints/advance.js';
+import { advanceUserCheckpoint } from '../src/verify/advance.js';
 import { LocalCheckpointStore } from '../src/checkpoints/local-store.js';
 import { runCheck } from '../src/checks/run.js';
 import { encodeCredit } from '../src/ledger/encoding.js';
@@ -41,6 +42,7 @@ import { runPayEthSection, type PayEthOutcome } from './pay-eth.js';
 import { runPayZcashSection, type PayZcashOutcome } from './pay-zcash.js';
 import { runProcessSection, type ProcessOutcome } from './process.js';
 import { runSimSection, type SimOutcome } from './sim.js';
+import { runStartupSection, type StartupOutcome } from './startup.js';
 import { fmt, heading, line, median, progress, quantile, round, throttled } from './report.js';
 import { DBGW_DEFAULT_SERVER, loadSettings, USAGE, type BenchSettings } from './settings.js';
 
@@ -104,13 +106,21 @@ async function runBench(s: BenchSettings, bench: BenchDatabase, stateDir: string
   line('harness and journal (BENCH_SIM*, BENCH_JOURNAL_*)', s.sim
     ? `${s.simSchedules} schedules of ${s.simSteps} operations; ${fmt.int(s.journalRecords)} journal records; ${s.journalPayments} ETH payments with and without the journal`
     : 'skipped (BENCH_SIM=0)');
+  line('pscli start-up (BENCH_STARTUP*)', s.startup ? `pscli --help ${s.startupRuns} times` : 'skipped (BENCH_STARTUP=0)');
   line('machine', `node ${process.version}, ${cpus().length} CPUs, load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+
+  const failures: string[] = [];
+  // ── 0. pscli's start-up, first: a few seconds, on a machine not yet busy with the rest ──
+  let startupOut: StartupOutcome | null = null;
+  if (s.startup) {
+    startupOut = await runStartupSection(s.startupRuns);
+    failures.push(...startupOut.failures);
+  }
 
   const pki = await setUpPki(stateDir, db);
   const coinA = await setUpCoin(db, pki.admin, 'BENCHA');
   const coinB = await setUpCoin(db, pki.admin, 'BENCHB');
   let problemsSeen = 0;
-  const failures: string[] = [];
 
   // ── 1. Build the many-accounts ledger ──
   progress(`building ${fmt.int(plan.credits)} credits in blocks of ${plan.blockSize}`);
@@ -359,6 +369,7 @@ async function runBench(s: BenchSettings, bench: BenchDatabase, stateDir: string
     esman: esmanOut?.summary ?? null,
     dbgw: dbgwOut?.summary ?? null,
     sim: simOut?.summary ?? null,
+    startup: startupOut?.summary ?? null,
     totalSeconds: round(totalMs / 1000),
     loadAvgEnd: round(loadavg()[0] as number, 2),
     problems: problemsSeen,

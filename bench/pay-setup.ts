@@ -10,7 +10,7 @@ import type { Db } from '../src/db/db.js';
 import type { Coin, Signed } from '../src/ledger/records.js';
 import { createLogger, type Logger } from '../src/log/index.js';
 import { fromBaseUnits, type Amount } from '../src/money/amount.js';
-import type { PayoutResult } from '../src/payserv/api.js';
+import type { PayoutResult } from '../src/api/payserv.js';
 import type { Payserv } from '../src/payserv/context.js';
 import type { PaymentJournal } from '../src/journal/journal.js';
 import { LockWatch } from '../src/payserv/lock-watch.js';

@@ -21,13 +21,13 @@ import { conventionalFeeZat, estimateTransparentFeeZat, logicalActions } from '.
 import { p2pkhScript, pubkeyHash } from '../src/chains/zcash/script.js';
 import type { SpentOutput } from '../src/chains/zcash/sighash-v5.js';
 import { signTransparentTx } from '../src/chains/zcash/sign.js';
-import { startZcashStandin, type ZcashStandin } from '../src/chains/zcash/standin.js';
+import { startZcashStandin, type ZcashStandin } from '../src/devnet/zcash-standin.js';
 import { parseTx } from '../src/chains/zcash/tx.js';
 import { verifyTransparentTx } from '../src/chains/zcash/verify.js';
 import type { Db } from '../src/db/db.js';
 import { createHotKey, loadHotKey } from '../src/keys/hot-wallet.js';
 import { formatAmount, fromBaseUnits, parseAmount } from '../src/money/amount.js';
-import { payValue } from '../src/payments/value.js';
+import { payValue } from '../src/payserv/payments/value.js';
 import { processWithdrawal, sendCoin } from '../src/payserv/payouts.js';
 import { registerCoin } from '../src/writer/coins.js';
 import { FEE_USER, type Pki } from './ledger.js';

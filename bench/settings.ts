@@ -61,11 +61,15 @@ export interface BenchSettings {
   journalRecords: number;
   /** ETH payments Approved there, every other one without the journal's record (BENCH_JOURNAL_PAYMENTS). */
   journalPayments: number;
+  /** Time the start-up of `pscli --help` (BENCH_STARTUP=0: skip). */
+  startup: boolean;
+  /** Fresh pscli processes timed (BENCH_STARTUP_RUNS). */
+  startupRuns: number;
   /** PostgreSQL server to create the bench database on (DATABASE_URL); absent: embedded PGlite. */
   databaseUrl: string | undefined;
 }
 
-const ENV: Record<keyof Omit<BenchSettings, 'databaseUrl' | 'decompose' | 'process' | 'payEth' | 'payZcash' | 'payZcashSendCoin' | 'esman' | 'dbgw' | 'sim'>, string> = {
+const ENV: Record<keyof Omit<BenchSettings, 'databaseUrl' | 'decompose' | 'process' | 'payEth' | 'payZcash' | 'payZcashSendCoin' | 'esman' | 'dbgw' | 'sim' | 'startup'>, string> = {
   credits: 'BENCH_CREDITS',
   creditsPerAccount: 'BENCH_CREDITS_PER_ACCOUNT',
   blockSize: 'BENCH_BLOCK',
@@ -88,6 +92,7 @@ const ENV: Record<keyof Omit<BenchSettings, 'databaseUrl' | 'decompose' | 'proce
   simSteps: 'BENCH_SIM_STEPS',
   journalRecords: 'BENCH_JOURNAL_RECORDS',
   journalPayments: 'BENCH_JOURNAL_PAYMENTS',
+  startupRuns: 'BENCH_STARTUP_RUNS',
 };
 
 /** Bounds of the payment sections' sizes: past them the run would not fit its purpose (a few minutes) or a transaction's limits. */
@@ -102,6 +107,7 @@ const SIM_SCHEDULES_MAX = 1000;
 const SIM_STEPS_MAX = 1000;
 const JOURNAL_RECORDS_MAX = 1_000_000;
 const JOURNAL_PAYMENTS_MAX = 2000;
+const STARTUP_RUNS_MAX = 1000;
 
 /** The dbgw section's PostgreSQL server when DATABASE_URL is unset (dbgw serves PostgreSQL only). */
 export const DBGW_DEFAULT_SERVER = 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -145,6 +151,8 @@ environment:
   BENCH_SIM_STEPS            operations per schedule (default 24, at most ${SIM_STEPS_MAX})
   BENCH_JOURNAL_RECORDS      PaymentJournal.recordAttempt calls timed (default 500, at most ${JOURNAL_RECORDS_MAX})
   BENCH_JOURNAL_PAYMENTS     ETH withdrawals Approved, every other one without the journal's record (default 40, at most ${JOURNAL_PAYMENTS_MAX})
+  BENCH_STARTUP              1: start-up of pscli --help, fresh processes one after another (default 1)
+  BENCH_STARTUP_RUNS         pscli processes timed, median and p95 (default 20, at most ${STARTUP_RUNS_MAX})
   DATABASE_URL               PostgreSQL server: a fresh payserv_bench_<random> database is created and dropped there
                              (and payserv_bench_dbgw_<random> for the dbgw section)
 `;
@@ -206,6 +214,8 @@ export function loadSettings(argv: readonly string[], env: NodeJS.ProcessEnv = p
     simSteps: int(ENV.simSteps, get('simSteps'), 24, 1, SIM_STEPS_MAX),
     journalRecords: int(ENV.journalRecords, get('journalRecords'), 500, 1, JOURNAL_RECORDS_MAX),
     journalPayments: int(ENV.journalPayments, get('journalPayments'), 40, 2, JOURNAL_PAYMENTS_MAX),
+    startup: (over.BENCH_STARTUP ?? env.BENCH_STARTUP ?? '1') !== '0',
+    startupRuns: int(ENV.startupRuns, get('startupRuns'), 20, 1, STARTUP_RUNS_MAX),
     databaseUrl: env.DATABASE_URL || undefined,
   };
 }

@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, open, statfs } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
-import { startAnvil, type Anvil } from '../src/chains/eth/anvil.js';
+import { startAnvil, type Anvil } from '../src/devnet/anvil.js';
 import type { Db } from '../src/db/db.js';
 import { PaymentJournal } from '../src/journal/journal.js';
 import { encodeRecord, type JournalAttempt } from '../src/journal/record.js';

@@ -1,3 +1,3 @@
 #!/usr/bin/env node
-import { run } from "./run.mjs";
-await run("../bench/main.ts");
+import { run } from './run.mjs';
+await run('bench/main');

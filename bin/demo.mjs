@@ -1,3 +1,3 @@
 #!/usr/bin/env node
-import { run } from "./run.mjs";
-await run("demo/main.ts");
+import { run } from './run.mjs';
+await run('src/demo/main');

@@ -5,11 +5,12 @@
 // transaction: the user is paid on-chain AND has the amount back in their balance (the next run pays it again).
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import type { Hex } from 'viem';
-import { mine, setAutomine } from '../src/chains/eth/anvil.js';
+import { mine, setAutomine } from '../src/devnet/anvil.js';
 import type { EvmDriver } from '../src/chains/eth/driver.js';
 import type { Coin, Signed } from '../src/ledger/records.js';
 import { resolveCoin } from '../src/autopay/resolve.js';
-import { runAutopay, type AutopaySettings } from '../src/autopay/run.js';
+import { runAutopay } from '../src/autopay/run.js';
+import type { AutopaySettings } from '../src/payserv/policy.js';
 import type { Payserv } from '../src/payserv/context.js';
 import { asAttacker, restoreRow, STATUS_SIGNATURES, WITHDRAWALS } from './support/attacker.js';
 import { describePerDataPath } from './support/backend.js';

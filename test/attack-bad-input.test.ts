@@ -3,9 +3,10 @@
 // a problem line in the checks and a fail-stop (or a decline/skip naming it) on the payment path, never
 // a crash of the check, an "internal error" with payouts left on, or other users' payouts silently stopped.
 import { afterEach, beforeEach, expect, it } from 'vitest';
-import { mine, setAutomine } from '../src/chains/eth/anvil.js';
+import { mine, setAutomine } from '../src/devnet/anvil.js';
 import type { Coin, Signed } from '../src/ledger/records.js';
-import { runAutopay, type AutopaySettings } from '../src/autopay/run.js';
+import { runAutopay } from '../src/autopay/run.js';
+import type { AutopaySettings } from '../src/payserv/policy.js';
 import { approveWithdrawal, checkWithdrawal, processWithdrawal } from '../src/payserv/payouts.js';
 import { asAttacker, CREDITS, WITHDRAWALS } from './support/attacker.js';
 import { describePerDataPath } from './support/backend.js';

@@ -3,7 +3,7 @@
 // attacker captures the stored bytes, erases the attempt (history, payserv_chain_txs row, reservations)
 // and broadcasts the captured transaction themselves; payserv, restarted, pays the withdrawal again.
 import { afterEach, expect, it } from 'vitest';
-import type { ZcashStandin } from '../src/chains/zcash/standin.js';
+import type { ZcashStandin } from '../src/devnet/zcash-standin.js';
 import type { ZcashDriver } from '../src/chains/zcash/driver.js';
 import type { Payserv } from '../src/payserv/context.js';
 import { parseAmount, sub, toBaseUnits } from '../src/money/amount.js';

@@ -6,7 +6,7 @@
 // the operator restarts payserv (checks clean, enable), Approve pays again, and the attacker broadcasts
 // the captured first transaction.
 import { afterEach, beforeEach, expect, it } from 'vitest';
-import { mine, setAutomine } from '../src/chains/eth/anvil.js';
+import { mine, setAutomine } from '../src/devnet/anvil.js';
 import type { EvmDriver } from '../src/chains/eth/driver.js';
 import type { Payserv } from '../src/payserv/context.js';
 import { approveWithdrawal, checkWithdrawal, processWithdrawal, resendWithdrawal } from '../src/payserv/payouts.js';

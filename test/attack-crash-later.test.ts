@@ -3,7 +3,7 @@
 // must be caught (at the restart, by the checks, or by the next payout call).
 // Held: see the test results (the checks name the attempt the journal holds, or the next Approve fails-stop).
 import { afterEach, beforeEach, expect, it } from 'vitest';
-import { mine, setAutomine } from '../src/chains/eth/anvil.js';
+import { mine, setAutomine } from '../src/devnet/anvil.js';
 import type { EvmDriver } from '../src/chains/eth/driver.js';
 import type { Payserv } from '../src/payserv/context.js';
 import { approveWithdrawal, checkWithdrawal, processWithdrawal, resendWithdrawal } from '../src/payserv/payouts.js';

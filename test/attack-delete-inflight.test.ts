@@ -3,9 +3,10 @@
 // stored transaction) once its payment has left: the account verifies with the debit gone, and autopay
 // pays the restored balance again. Also: the tail withdrawal deleted while `approved` (before any send).
 import { afterEach, beforeEach, expect, it } from 'vitest';
-import { mine, setAutomine } from '../src/chains/eth/anvil.js';
+import { mine, setAutomine } from '../src/devnet/anvil.js';
 import type { Coin, Signed } from '../src/ledger/records.js';
-import { runAutopay, type AutopaySettings } from '../src/autopay/run.js';
+import { runAutopay } from '../src/autopay/run.js';
+import type { AutopaySettings } from '../src/payserv/policy.js';
 import { approveWithdrawal, checkWithdrawal, processWithdrawal } from '../src/payserv/payouts.js';
 import { asAttacker, STATUS_SIGNATURES, WITHDRAWALS } from './support/attacker.js';
 import { describePerDataPath } from './support/backend.js';

@@ -5,7 +5,7 @@
 // the journal record waits for the statement timeout and fails.
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
-import { mine, setAutomine } from '../src/chains/eth/anvil.js';
+import { mine, setAutomine } from '../src/devnet/anvil.js';
 import type { EvmDriver } from '../src/chains/eth/driver.js';
 import { approveWithdrawal, processWithdrawal } from '../src/payserv/payouts.js';
 import { backend, testPgUrl } from './support/backend.js';

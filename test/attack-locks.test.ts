@@ -6,9 +6,10 @@
 // account's checkpoint key while a payment of that account is in progress.
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
-import { mine, setAutomine } from '../src/chains/eth/anvil.js';
+import { mine, setAutomine } from '../src/devnet/anvil.js';
 import type { Coin, Signed } from '../src/ledger/records.js';
-import { runAutopay, type AutopaySettings } from '../src/autopay/run.js';
+import { runAutopay } from '../src/autopay/run.js';
+import type { AutopaySettings } from '../src/payserv/policy.js';
 import { listLocks } from '../src/payserv/admin.js';
 import { approveWithdrawal, processWithdrawal } from '../src/payserv/payouts.js';
 import { backend, testPgUrl } from './support/backend.js';

@@ -3,7 +3,7 @@
 // resolve are tried again. (b) the erased stored attempt (crash at payment.committed) never broadcast by
 // the attacker: is the resulting nonce gap (every later payment stuck) noticed?
 import { afterEach, beforeEach, expect, it } from 'vitest';
-import { mine, setAutomine, setBalance } from '../src/chains/eth/anvil.js';
+import { mine, setAutomine, setBalance } from '../src/devnet/anvil.js';
 import type { EvmDriver } from '../src/chains/eth/driver.js';
 import type { FaultPoint } from '../src/payserv/faults.js';
 import type { Payserv } from '../src/payserv/context.js';
@@ -15,7 +15,7 @@ import { anvilForFile, balanceOf, ethDriver, minedCount } from './support/chains
 import { newMiner, request } from './support/miners.js';
 import { testPayserv, type TestPayserv } from './support/payserv.js';
 import { restartedEth, restartPayserv } from './attack-helpers.js';
-import { restoreFromJournal } from '../src/payments/restore.js';
+import { restoreFromJournal } from '../src/payserv/payments/restore.js';
 
 const anvil = anvilForFile();
 let t: TestPayserv;

@@ -2,8 +2,8 @@
 // node_url = "http://user:password@127.0.0.1:8232"). With the node down, refusing, or losing replies,
 // no reply message, log line or alert may carry the password.
 import { afterEach, expect, it } from 'vitest';
-import type { ZcashStandin } from '../src/chains/zcash/standin.js';
-import { startZcashStandin } from '../src/chains/zcash/standin.js';
+import type { ZcashStandin } from '../src/devnet/zcash-standin.js';
+import { startZcashStandin } from '../src/devnet/zcash-standin.js';
 import { approveWithdrawal, checkWithdrawal, processWithdrawal } from '../src/payserv/payouts.js';
 import { describePerDataPath } from './support/backend.js';
 import { anvilForFile, zcashAddress, zcashDriver } from './support/chains.js';
@@ -13,7 +13,7 @@ import { startRpcProxy, type RpcProxy } from './support/rpc-proxy.js';
 import { processLedger, killAllChildren } from './support/spawn.js';
 import { createHotKey, loadHotKey } from '../src/keys/hot-wallet.js';
 import { ethRequests } from './support/miners.js';
-import { setBalance } from '../src/chains/eth/anvil.js';
+import { setBalance } from '../src/devnet/anvil.js';
 import { privateKeyToAddress } from 'viem/accounts';
 import type { Hex } from 'viem';
 

@@ -2,7 +2,7 @@
 // second variant, swaps which withdrawals each stored row says it pays. Check and a rebroadcast must
 // never send W1's bytes for W2 or pay anyone twice.
 import { afterEach, beforeEach, expect, it } from 'vitest';
-import { mine, setAutomine } from '../src/chains/eth/anvil.js';
+import { mine, setAutomine } from '../src/devnet/anvil.js';
 import type { EvmDriver } from '../src/chains/eth/driver.js';
 import { approveWithdrawal, checkWithdrawal, processWithdrawal, resendWithdrawal } from '../src/payserv/payouts.js';
 import { asAttacker } from './support/attacker.js';

@@ -3,9 +3,10 @@
 // undeletes A and marks B deleted (or only undeletes A); autopay must still pay B (or fail-stop),
 // never the address the user removed.
 import { afterEach, beforeEach, expect, it } from 'vitest';
-import { mine, setAutomine } from '../src/chains/eth/anvil.js';
+import { mine, setAutomine } from '../src/devnet/anvil.js';
 import type { Coin, Signed } from '../src/ledger/records.js';
-import { runAutopay, type AutopaySettings } from '../src/autopay/run.js';
+import { runAutopay } from '../src/autopay/run.js';
+import type { AutopaySettings } from '../src/payserv/policy.js';
 import { asAttacker, restoreRow } from './support/attacker.js';
 import { signWallet } from '../src/writer/wallets.js';
 import { describePerDataPath } from './support/backend.js';

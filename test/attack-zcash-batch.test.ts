@@ -5,7 +5,7 @@
 //     edited to the others). After the restart, Check of W1 journals and broadcasts the stored bytes —
 //     which still pay W2 — and SendCoin pays W2 again.
 import { afterEach, expect, it } from 'vitest';
-import type { ZcashStandin } from '../src/chains/zcash/standin.js';
+import type { ZcashStandin } from '../src/devnet/zcash-standin.js';
 import type { Payserv } from '../src/payserv/context.js';
 import { parseAmount, sub, toBaseUnits } from '../src/money/amount.js';
 import { resolveCoin } from '../src/autopay/resolve.js';

@@ -4,7 +4,7 @@
 // explains is a fail-stop". Does naming a real transaction that does not spend the output "explain" it?
 // If so, the output is silently withheld (payments wait in send_retry as if the wallet were short).
 import { afterEach, expect, it } from 'vitest';
-import type { ZcashStandin } from '../src/chains/zcash/standin.js';
+import type { ZcashStandin } from '../src/devnet/zcash-standin.js';
 import type { ZcashDriver } from '../src/chains/zcash/driver.js';
 import { parseAmount, sub, toBaseUnits } from '../src/money/amount.js';
 import { approveWithdrawal, checkWithdrawal, processWithdrawal } from '../src/payserv/payouts.js';

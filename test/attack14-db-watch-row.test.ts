@@ -4,7 +4,7 @@
 // and blinds the watch of the real rows. It does not: the node answers it as an unknown hash, the forged row
 // is called gone and fails-stop as tampering, and the real reorged payment is still raised payment_reorged.
 import { describe, expect, it } from 'vitest';
-import { anvilRpc, mine } from '../src/chains/eth/anvil.js';
+import { anvilRpc, mine } from '../src/devnet/anvil.js';
 import { anvilForFile, ethDriver } from './support/chains.js';
 import { testPayserv } from './support/payserv.js';
 import { newMiner, request } from './support/miners.js';

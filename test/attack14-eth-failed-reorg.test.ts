@@ -6,7 +6,7 @@
 // Only `sent` payments are watched to finality: a failure verdict is never re-asked, so the double payment
 // raises nothing, and the new payment is even recorded sent.
 import { describe, expect, it } from 'vitest';
-import { anvilRpc, mine, setAutomine } from '../src/chains/eth/anvil.js';
+import { anvilRpc, mine, setAutomine } from '../src/devnet/anvil.js';
 import { anvilForFile, balanceOf, ethDriver } from './support/chains.js';
 import { testPayserv } from './support/payserv.js';
 import { newMiner, request } from './support/miners.js';

@@ -5,7 +5,7 @@
 // transport failure and not caught: Check throws it out as an internal error instead of "outcome unknown,
 // nothing changed" (and resolve/autopay see an exception where they expect a verdict).
 import { afterEach, describe, expect, it } from 'vitest';
-import { mine } from '../src/chains/eth/anvil.js';
+import { mine } from '../src/devnet/anvil.js';
 import { anvilForFile, ethDriver } from './support/chains.js';
 import { testPayserv } from './support/payserv.js';
 import { newMiner, request } from './support/miners.js';

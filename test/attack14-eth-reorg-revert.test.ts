@@ -5,7 +5,7 @@
 // The finality watch reads only "is there a receipt": it calls the payment settling, then final, with no
 // alert, no fail-stop; the withdrawal stays `sent` while nothing was paid.
 import { describe, expect, it } from 'vitest';
-import { anvilRpc, mine } from '../src/chains/eth/anvil.js';
+import { anvilRpc, mine } from '../src/devnet/anvil.js';
 import { anvilForFile, balanceOf, ethClient, ethDriver } from './support/chains.js';
 import { testPayserv } from './support/payserv.js';
 import { newMiner, request } from './support/miners.js';

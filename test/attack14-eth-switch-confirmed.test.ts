@@ -5,7 +5,7 @@
 // the hot wallet's address is funded), mined: Check records the withdrawal SENT from the other chain's
 // receipt, while on ours the transaction is not mined.
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { anvilRpc, mine, setAutomine, setBalance, setNextBlockBaseFee, startAnvil, type Anvil } from '../src/chains/eth/anvil.js';
+import { anvilRpc, mine, setAutomine, setBalance, setNextBlockBaseFee, startAnvil, type Anvil } from '../src/devnet/anvil.js';
 import { anvilForFile, ethClient, ethDriver } from './support/chains.js';
 import { testPayserv } from './support/payserv.js';
 import { newMiner, request } from './support/miners.js';

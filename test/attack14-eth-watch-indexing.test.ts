@@ -5,7 +5,7 @@
 // no fail-stop, no alert of any kind (the health check never reads a receipt, so the node looks healthy),
 // and payouts go on paying.
 import { afterEach, describe, expect, it } from 'vitest';
-import { anvilRpc, mine } from '../src/chains/eth/anvil.js';
+import { anvilRpc, mine } from '../src/devnet/anvil.js';
 import { anvilForFile, ethDriver } from './support/chains.js';
 import { testPayserv } from './support/payserv.js';
 import { newMiner, request } from './support/miners.js';

@@ -8,7 +8,7 @@
 // What should happen: a payment is final only when the chain is really finality_depth past it; a head far
 // ahead of any seen before decides nothing.
 import { afterEach, describe, expect, it } from 'vitest';
-import { anvilRpc, mine } from '../src/chains/eth/anvil.js';
+import { anvilRpc, mine } from '../src/devnet/anvil.js';
 import { anvilForFile, ethDriver } from './support/chains.js';
 import { testPayserv } from './support/payserv.js';
 import { newMiner, request } from './support/miners.js';

@@ -10,7 +10,7 @@
 // What should happen: one answer decides nothing; an implausible head (far above the one seen before) is
 // not pinned, and the honest node is trusted again.
 import { afterEach, describe, expect, it } from 'vitest';
-import { mine } from '../src/chains/eth/anvil.js';
+import { mine } from '../src/devnet/anvil.js';
 import { anvilForFile, ETH_SETTINGS, ethDriver } from './support/chains.js';
 import { testPayserv } from './support/payserv.js';
 import { EvmDriver } from '../src/chains/eth/driver.js';

@@ -15,7 +15,7 @@ import { zcashAddress, zcashDriver, zcashStandinForFile } from './support/chains
 import { testPayserv } from './support/payserv.js';
 import { newMiner, request } from './support/miners.js';
 import { approveWithdrawal, checkWithdrawal, processWithdrawal, resendWithdrawal } from '../src/payserv/payouts.js';
-import { startZcashStandin, type ZcashStandin } from '../src/chains/zcash/standin.js';
+import { startZcashStandin, type ZcashStandin } from '../src/devnet/zcash-standin.js';
 import { Monitor } from '../src/payserv/monitor.js';
 import { startMitm, type Mitm } from './attack14-helpers.js';
 

@@ -2,14 +2,15 @@
 // source document and DESIGN §1. Every story ends with no payment twice, no payment lost, the chain
 // agreeing with the ledger, and resolve settling what the run could not.
 import { afterEach, beforeEach, expect, it } from 'vitest';
-import { mine, setAutomine, setBalance } from '../src/chains/eth/anvil.js';
+import { mine, setAutomine, setBalance } from '../src/devnet/anvil.js';
 import type { EvmDriver } from '../src/chains/eth/driver.js';
 import { AUTOPAY } from '../src/data/ops/autopay.js';
 import type { Coin, Signed } from '../src/ledger/records.js';
 import { add, formatAmount, parseAmount, sub, sum, toBaseUnits, ZERO, type Amount } from '../src/money/amount.js';
 import { releaseLock, takeLock } from '../src/autopay/lock.js';
 import { resolveCoin } from '../src/autopay/resolve.js';
-import { AUTOPAY_COMMENT, runAutopay, type AutopaySettings } from '../src/autopay/run.js';
+import { AUTOPAY_COMMENT, runAutopay } from '../src/autopay/run.js';
+import type { AutopaySettings } from '../src/payserv/policy.js';
 import { approveWithdrawal, processWithdrawal } from '../src/payserv/payouts.js';
 import { verifyAccount } from '../src/verify/account.js';
 import { creditBlock } from '../src/writer/blocks.js';

@@ -5,12 +5,13 @@
 // retired wallet come back, or the newest wallet hidden fails-stop payserv and halts the coin before
 // anything is requested. Each story ends with the hot wallet and the user's balance as they were.
 import { afterEach, beforeEach, expect, it } from 'vitest';
-import { mine, setAutomine } from '../src/chains/eth/anvil.js';
+import { mine, setAutomine } from '../src/devnet/anvil.js';
 import type { EvmDriver } from '../src/chains/eth/driver.js';
 import { AUTOPAY } from '../src/data/ops/autopay.js';
 import type { Coin, Signed } from '../src/ledger/records.js';
 import { sub, type Amount } from '../src/money/amount.js';
-import { runAutopay, type AutopaySettings } from '../src/autopay/run.js';
+import { runAutopay } from '../src/autopay/run.js';
+import type { AutopaySettings } from '../src/payserv/policy.js';
 import { verifyAccount } from '../src/verify/account.js';
 import { creditBlock } from '../src/writer/blocks.js';
 import { retireWallet } from '../src/writer/wallets.js';

@@ -2,9 +2,10 @@
 // the threshold once, all in one transaction; a node that takes a transaction and loses the reply halts the coin, and resolve
 // records it paid once the chain has it.
 import { afterEach, expect, it, onTestFinished } from 'vitest';
-import type { ZcashStandin } from '../src/chains/zcash/standin.js';
+import type { ZcashStandin } from '../src/devnet/zcash-standin.js';
 import { resolveCoin } from '../src/autopay/resolve.js';
-import { runAutopay, type AutopaySettings } from '../src/autopay/run.js';
+import { runAutopay } from '../src/autopay/run.js';
+import type { AutopaySettings } from '../src/payserv/policy.js';
 import { parseAmount, sub, toBaseUnits } from '../src/money/amount.js';
 import { describePerDataPath } from './support/backend.js';
 import { zcashAddress, zcashDriver, zcashStandinForFile } from './support/chains.js';

@@ -20,6 +20,7 @@ import { createLogger } from '../src/log/index.js';
 import { describeOncePerSuite } from './support/db.js';
 import { killAllChildren, sleep, spawnNode, until, type Child } from './support/spawn.js';
 import { tmpStateDir } from './support/tmp.js';
+import { freePort } from './support/ports.js';
 
 const PASS = ['pass-phrase-0001', 'pass-phrase-0002', 'pass-phrase-0003'];
 const NEW_PASS = ['new-pass-phrase-0001', 'new-pass-phrase-0002'];
@@ -174,15 +175,6 @@ function ask(port: number, o: { host?: string; localAddress?: string; line?: str
   return { pending, connected, done };
 }
 
-/** A port nothing listens on now (it was free a moment ago). */
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as { port: number };
-  await new Promise((r) => s.close(r));
-  return port;
-}
-
 /** Does anything accept a connection at host:port? */
 function listening(host: string, port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -242,7 +234,7 @@ describeOncePerSuite('esman CLI', () => {
     const before = readFileSync(storage);
     const refused = await esman(['add', 'payserv.TLS.KEY', newTls, '--dir', dir, '--storage', storage], { pass: PASS.slice(0, 2) });
     expect(refused.code).toBe(1);
-    expect(refused.stderr).toMatch(/already has payserv\.TLS\.KEY: add --replace/);
+    expect(refused.stderr).toMatch(/^esman: \[exists\] /);
     expect(readFileSync(storage).equals(before)).toBe(true);
 
     const replaced = await esman(['add', 'payserv.TLS.KEY', newTls, '--dir', dir, '--storage', storage, '--replace'], { pass: PASS.slice(0, 2) });
@@ -274,15 +266,16 @@ describeOncePerSuite('esman CLI', () => {
       esman(['init', '--shares', '3', '--threshold', '2', '--dir', dirs[4]!, '--kdf-cost', '30'], { pass: PASS }),
     ]);
     expect(short!.code).toBe(1);
-    expect(short!.stderr).toMatch(/^esman: the passphrase for share 2 of 2 is shorter than 12 characters\n$/);
+    expect(short!.stderr).toMatch(/^esman: \[weak_passphrase\] the passphrase for share 2 of 2 is shorter than 12 characters\n$/);
     expect(noFd!.code).toBe(1);
-    expect(noFd!.stderr).toMatch(/^esman: passphrases are typed at a terminal or given with --passphrase-fd N; stdin is not a terminal\n$/);
+    expect(noFd!.stderr).toMatch(/^esman: \[no_passphrase\] passphrases are typed at a terminal or given with --passphrase-fd N; stdin is not a terminal\n$/);
     expect(sharesX!.code).toBe(2);
     expect(sharesX!.stderr).toMatch(/--shares "x": expected a whole number/);
-    expect(threshold!.code).toBe(1);
-    expect(threshold!.stderr).toMatch(/--threshold 5: expected 1\.\.3/);
-    expect(cost!.code).toBe(1);
-    expect(cost!.stderr).toMatch(/--kdf-cost 30: expected 10\.\.20/);
+    // A value esman does not accept is a command line to fix: exit 2, like commander's own refusals.
+    expect(threshold!.code).toBe(2);
+    expect(threshold!.stderr).toMatch(/^esman: \[bad_option\] --threshold 5: expected 1\.\.3/);
+    expect(cost!.code).toBe(2);
+    expect(cost!.stderr).toMatch(/^esman: \[bad_option\] --kdf-cost 30: expected 10\.\.20/);
     for (const d of dirs) expect(existsSync(d) ? readdirSync(d) : []).toEqual([]);
     expect(runs.map((r) => r.stdout + r.stderr).join('')).not.toContain('eleven-char');
   }, SLOW);
@@ -300,11 +293,11 @@ describeOncePerSuite('esman CLI', () => {
       esman(['create', '--from', from, '--dir', dir, '--storage', existing], { pass: PASS.slice(0, 2) }),
     ]);
     expect(wrong!.code).toBe(1);
-    expect(wrong!.stderr).toBe(`esman: ${join(dir, '2.ss')}: wrong passphrase, or the share file was altered\n`);
+    expect(wrong!.stderr).toBe(`esman: [wrong_passphrase] ${join(dir, '2.ss')}: wrong passphrase, or the share file was altered\n`);
     expect(existsSync(storage)).toBe(false);
     expect(readdirSync(root).filter((n) => n.startsWith('.'))).toEqual([]);
     expect(over!.code).toBe(1);
-    expect(over!.stderr).toMatch(/existing\.esm already exists: esman never overwrites a store/);
+    expect(over!.stderr).toMatch(/^esman: \[exists\] .*existing\.esm already exists/);
     expect(readFileSync(existing, 'utf8')).toBe('not touched');
     expect(runs.map((r) => r.stdout + r.stderr).join('')).not.toContain('wrong-pass-phrase-02');
   }, SLOW);
@@ -322,6 +315,36 @@ describeOncePerSuite('esman CLI', () => {
     expect(await child.waitExit(EXIT_TIMEOUT_MS), child.stderr()).toBe(0);
     expect(child.stderr()).toBe('');
     expect(await itemsOf(dir, storage, PASS.slice(0, 2))).toEqual({ 'DB.JSON': ITEMS['DB.JSON'] });
+  }, SLOW);
+
+  it('export: a TLS key of dbgw, pscli or the back end to a new 0600 file, never printed; an existing file, payserv\'s items and a missing item refused by code', async () => {
+    const dbgwKey = '-----BEGIN PRIVATE KEY-----\nDBGW-TLS-KEY-4e1d\n-----END PRIVATE KEY-----\n';
+    const { root, dir, storage } = await fixture({ ...ITEMS, 'dbgw.TLS.KEY': dbgwKey });
+    const to = join(root, 'dbgw.key');
+    const done = await esman(['export', 'dbgw.TLS.KEY', '--to', to, '--dir', dir, '--storage', storage], { pass: PASS.slice(0, 2) });
+    expect(done.code, done.stderr).toBe(0);
+    expect(readFileSync(to, 'utf8')).toBe(dbgwKey);
+    expect(mode(to)).toBe(0o600);
+    expect(done.stdout).toMatch(/exported dbgw\.TLS\.KEY \(\d+ bytes\) to .*dbgw\.key \(mode 0600\)/);
+
+    const existing = join(root, 'existing.key');
+    writeFileSync(existing, 'not touched', { mode: 0o644 });
+    const [over, payserv, signer, missing] = await Promise.all([
+      esman(['export', 'dbgw.TLS.KEY', '--to', existing, '--dir', dir, '--storage', storage], { pass: PASS.slice(0, 2) }),
+      esman(['export', 'payserv.TLS.KEY', '--to', join(root, 'p.key'), '--dir', dir, '--storage', storage], { pass: PASS.slice(0, 2) }),
+      esman(['export', 'DB.JSON', '--to', join(root, 'db.json'), '--dir', dir, '--storage', storage], { pass: PASS.slice(0, 2) }),
+      esman(['export', 'pscli.TLS.KEY', '--to', join(root, 'pscli.key'), '--dir', dir, '--storage', storage], { pass: PASS.slice(0, 2) }),
+    ]);
+    expect([over!.code, payserv!.code, signer!.code, missing!.code]).toEqual([1, 1, 1, 1]);
+    expect(over!.stderr).toMatch(/^esman: \[exists\] /);
+    expect(readFileSync(existing, 'utf8')).toBe('not touched');
+    expect(mode(existing)).toBe(0o644);
+    expect(payserv!.stderr).toMatch(/^esman: \[not_exportable\] /);
+    expect(signer!.stderr).toMatch(/^esman: \[not_exportable\] /);
+    expect(missing!.stderr).toMatch(/^esman: \[missing_item\] /);
+    for (const f of ['p.key', 'db.json', 'pscli.key']) expect(existsSync(join(root, f))).toBe(false);
+    const all = runs.map((r) => r.stdout + r.stderr).join('\n');
+    for (const v of ['DBGW-TLS-KEY-4e1d', ...SECRETS]) expect(all).not.toContain(v);
   }, SLOW);
 
   it('rekey: the new shares open the store with the same items, the old ones no longer do', async () => {
@@ -347,6 +370,7 @@ describeOncePerSuite('esman CLI', () => {
     expect(list!.stdout).toContain(`key ${newKeyId}`);
     expect(listed(list!)).toEqual(Object.fromEntries(Object.entries(ITEMS).map(([k, v]) => [k, Buffer.byteLength(v)])));
     expect(old!.code).toBe(1);
+    expect(old!.stderr).toMatch(/^esman: \[wrong_key\] /);
     expect(old!.stderr).toMatch(new RegExp(`is sealed under key ${newKeyId}, not under this key \\(${oldKeyId}\\): wrong shares for this store`));
     expect(readFileSync(storage).equals(before)).toBe(true);
     expect(await itemsOf(newDir, storage, NEW_PASS)).toEqual(ITEMS);
@@ -379,7 +403,7 @@ describeOncePerSuite('esman CLI', () => {
     ]);
     expect(Object.keys(listed(list!)).sort()).toEqual(['Coin.ETH.JSON', 'DB.JSON', 'payserv.TLS.KEY']);
     expect(again!.code).toBe(1);
-    expect(again!.stderr).toMatch(/already has Coin\.ETH\.JSON: a hot-wallet key is never replaced/);
+    expect(again!.stderr).toMatch(/^esman: \[exists\] .*already has Coin\.ETH\.JSON/);
     expect(readFileSync(storage).equals(before)).toBe(true);
     for (const r of runs) {
       expect(r.stdout + r.stderr).not.toContain(key);
@@ -456,11 +480,11 @@ describeOncePerSuite('esman CLI', () => {
       esman(['manager', '--dir', dir, '--storage', storage, '--listen', `127.0.0.1:${port}`, '--passphrase-fd', '0'], { stdin: `${PASS[0]}\n${PASS[1]}\ny\n` }),
     ]);
     expect(any!.code).toBe(1);
-    expect(any!.stderr).toBe(`esman: --listen 0.0.0.0:${port}: the key is handed over on loopback only (127.0.0.1 or ::1)\n`);
+    expect(any!.stderr).toBe(`esman: [not_loopback] --listen 0.0.0.0:${port}: the key is handed over on loopback only (127.0.0.1 or ::1)\n`);
     expect(eth!.code).toBe(1);
-    expect(eth!.stderr).toBe(`esman: --listen 192.0.2.2:${port}: the key is handed over on loopback only (127.0.0.1 or ::1)\n`);
-    expect(fd0!.code).toBe(1);
-    expect(fd0!.stderr).toMatch(/^esman: --passphrase-fd 0: stdin carries the answers to key requests/);
+    expect(eth!.stderr).toBe(`esman: [not_loopback] --listen 192.0.2.2:${port}: the key is handed over on loopback only (127.0.0.1 or ::1)\n`);
+    expect(fd0!.code).toBe(2);
+    expect(fd0!.stderr).toMatch(/^esman: \[bad_option\] --passphrase-fd 0: stdin carries the answers to key requests/);
     for (const r of [any!, eth!, fd0!]) expect(r.stdout).toBe('');
     expect(await listening('127.0.0.1', port)).toBe(false);
     if (outside) expect(await listening(outside, port)).toBe(false);

@@ -8,7 +8,7 @@ import type { Env } from '../src/config/load.js';
 import { openDatabase } from '../src/db/open.js';
 import type { Db } from '../src/db/db.js';
 import { LocalCheckpointStore } from '../src/checkpoints/local-store.js';
-import { loadSigner, loadTrust } from '../src/pki/files.js';
+import { loadSigner, loadTrust } from '../src/esman/pki-files.js';
 import { openView } from '../src/verify/view.js';
 import { rememberWallets, verifyWallets } from '../src/verify/wallets.js';
 import { restoreRow } from './support/attacker.js';

@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { EXIT } from '../src/cli/exit.js';
 import { loadConfig, type Env } from '../src/config/load.js';
 import { createLogger } from '../src/log/index.js';
-import { startPayserv, type RunningPayserv } from '../src/payserv/service.js';
+import { startPayserv, type RunningPayserv } from '../src/app/service.js';
 import { collectAuditProblems } from '../src/payserv/audit.js';
 import pg from 'pg';
 import { LockKeys } from '../src/data/lock-keys.js';

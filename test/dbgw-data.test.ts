@@ -19,7 +19,7 @@ import { LockWatch } from '../src/payserv/lock-watch.js';
 import { Locks } from '../src/payserv/locks.js';
 import { processWithdrawal } from '../src/payserv/payouts.js';
 import { RpcClient } from '../src/rpc/client.js';
-import { RPC, RpcError } from '../src/rpc/jsonrpc.js';
+import { RPC, RpcError } from '../src/api/jsonrpc.js';
 import { urlOf } from './support/db.js';
 import { dbgwDataAt, overDbgw, startTestDbgw } from './support/dbgw.js';
 import { testLedger, type TestLedger } from './support/ledger.js';

@@ -4,16 +4,16 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CATALOG_DIGEST } from '../src/data/catalog.js';
-import { DBGW_VERSION } from '../src/dbgw/api.js';
+import { DBGW_VERSION } from '../src/api/dbgw.js';
 import { DbgwVersionError, openDbgw, versionMismatch } from '../src/dbgw/client.js';
 import type { RunningDbgw } from '../src/dbgw/service.js';
 import { migrate } from '../src/db/migrate.js';
 import { openPostgres } from '../src/db/postgres.js';
 import { createLogger } from '../src/log/index.js';
-import { initPki } from '../src/pki/files.js';
+import { initPki } from '../src/esman/pki-files.js';
 import type { TlsIdentity } from '../src/pki/roles.js';
 import { RpcClient, RpcTransportError } from '../src/rpc/client.js';
-import { RPC, RpcError } from '../src/rpc/jsonrpc.js';
+import { RPC, RpcError } from '../src/api/jsonrpc.js';
 import { startRpcServer } from '../src/rpc/server.js';
 import { backend, describeOncePerSuite } from './support/backend.js';
 import { startTestDbgw } from './support/dbgw.js';
@@ -150,7 +150,7 @@ describeOncePerSuite('the dbgw version handshake', () => {
     let claim: Record<string, unknown> = { ...DBGW_VERSION, version: '0.0.1' };
     const impostor = await startRpcServer({
       port: 0, tls: tlsOf(stateDir, 'dbgw'), log: createLogger('dbgw', 'silent'),
-      contract: { methods: { 'Dbgw.Version': (await import('../src/dbgw/api.js')).DBGW_METHODS['Dbgw.Version'] }, allowed: () => true },
+      contract: { methods: { 'Dbgw.Version': (await import('../src/api/dbgw.js')).DBGW_METHODS['Dbgw.Version'] }, allowed: () => true },
       handle: async () => claim,
     });
     try {

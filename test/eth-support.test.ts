@@ -5,7 +5,7 @@ import fc from 'fast-check';
 import { BaseError, createPublicClient, createWalletClient, http, keccak256, parseEther, TransactionNotFoundError, type Address, type Hex, type PublicClient } from 'viem';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { afterAll, beforeAll, expect, it, onTestFinished } from 'vitest';
-import { AnvilRpcError, anvilRpc, dropTransaction, mine, setAutomine, setBalance, setIntervalMining, startAnvil, type Anvil } from '../src/chains/eth/anvil.js';
+import { AnvilRpcError, anvilRpc, dropTransaction, mine, setAutomine, setBalance, setIntervalMining, startAnvil, type Anvil } from '../src/devnet/anvil.js';
 import { classifySendError, sendErrorText, type SendErrorClass } from '../src/chains/eth/errors.js';
 import {
   bumpFees,

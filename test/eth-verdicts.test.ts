@@ -5,7 +5,7 @@ import { afterEach, beforeEach, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { parseTransaction, type Hex } from 'viem';
 import { privateKeyToAccount, privateKeyToAddress } from 'viem/accounts';
-import { anvilRpc, dropTransaction, mine, setAutomine, setBalance, startAnvil, type Anvil } from '../src/chains/eth/anvil.js';
+import { anvilRpc, dropTransaction, mine, setAutomine, setBalance, startAnvil, type Anvil } from '../src/devnet/anvil.js';
 import { EvmDriver } from '../src/chains/eth/driver.js';
 import { ChainIdentityError, type Attempt } from '../src/chains/driver.js';
 import { loadHotKey } from '../src/keys/hot-wallet.js';

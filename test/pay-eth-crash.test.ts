@@ -5,10 +5,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { privateKeyToAddress } from 'viem/accounts';
 import type { Hex } from 'viem';
-import { mine, setBalance } from '../src/chains/eth/anvil.js';
+import { mine, setBalance } from '../src/devnet/anvil.js';
 import { createHotKey, loadHotKey } from '../src/keys/hot-wallet.js';
 import { parseAmount, sub, toBaseUnits } from '../src/money/amount.js';
-import type { PayoutResult } from '../src/payserv/api.js';
+import type { PayoutResult } from '../src/api/payserv.js';
 import type { SeedOptions } from '../src/writer/seed.js';
 import { anvilForFile, balanceOf, ethClient, minedCount } from './support/chains.js';
 import { ethRequests } from './support/miners.js';

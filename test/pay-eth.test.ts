@@ -4,7 +4,7 @@
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { getAddress, parseTransaction, type Hex } from 'viem';
-import { anvilRpc, dropTransaction, mine, setAutomine, setBalance, startAnvil } from '../src/chains/eth/anvil.js';
+import { anvilRpc, dropTransaction, mine, setAutomine, setBalance, startAnvil } from '../src/devnet/anvil.js';
 import { EvmDriver } from '../src/chains/eth/driver.js';
 import { parseAmount, sub, toBaseUnits } from '../src/money/amount.js';
 import { approveWithdrawal, checkWithdrawal, processWithdrawal, resendWithdrawal } from '../src/payserv/payouts.js';

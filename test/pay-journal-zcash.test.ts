@@ -4,7 +4,7 @@
 // batch payserv committed and died before sending is journaled with every withdrawal it pays: a payee
 // rolled back while payserv was down, or after, is never paid twice (the harness's seed 541, test/sim).
 import { afterEach, expect, it } from 'vitest';
-import type { ZcashStandin } from '../src/chains/zcash/standin.js';
+import type { ZcashStandin } from '../src/devnet/zcash-standin.js';
 import { ZcashDriver } from '../src/chains/zcash/driver.js';
 import { journalDir, PaymentJournal } from '../src/journal/journal.js';
 import { loadHotKey } from '../src/keys/hot-wallet.js';

@@ -3,10 +3,10 @@
 // nonce counter. The payment journal on the payserv host and the checkpoint's cover of each status
 // change detect each one: payserv fails-stop, nothing is paid twice, nothing is credited back, nothing lost.
 import { afterEach, beforeEach, expect, it } from 'vitest';
-import { mine, setAutomine } from '../src/chains/eth/anvil.js';
+import { mine, setAutomine } from '../src/devnet/anvil.js';
 import type { EvmDriver } from '../src/chains/eth/driver.js';
 import { resolveCoin } from '../src/autopay/resolve.js';
-import { restoreFromJournal } from '../src/payments/restore.js';
+import { restoreFromJournal } from '../src/payserv/payments/restore.js';
 import type { Hex } from 'viem';
 import { approveWithdrawal, checkWithdrawal, processWithdrawal, resendWithdrawal } from '../src/payserv/payouts.js';
 import type { FaultPoint } from '../src/payserv/faults.js';

@@ -3,7 +3,7 @@
 // back. Each is detected (a fail-stop), nothing is paid that was not paid before, and the withdrawal
 // keeps its status.
 import { afterEach, beforeEach, expect, it } from 'vitest';
-import { dropTransaction, mine, setAutomine } from '../src/chains/eth/anvil.js';
+import { dropTransaction, mine, setAutomine } from '../src/devnet/anvil.js';
 import { EvmDriver } from '../src/chains/eth/driver.js';
 import { approveWithdrawal, checkWithdrawal, processWithdrawal } from '../src/payserv/payouts.js';
 import { asAttacker } from './support/attacker.js';

@@ -3,7 +3,7 @@
 // expired transaction that releases its inputs and is paid anew once, and a restart between signing
 // and broadcasting that sends the very same transaction.
 import { afterEach, expect, it, onTestFinished } from 'vitest';
-import type { ZcashStandin } from '../src/chains/zcash/standin.js';
+import type { ZcashStandin } from '../src/devnet/zcash-standin.js';
 import { ZcashDriver } from '../src/chains/zcash/driver.js';
 import { loadHotKey } from '../src/keys/hot-wallet.js';
 import { parseAmount, sub, toBaseUnits } from '../src/money/amount.js';

@@ -13,7 +13,7 @@ import { canMove } from '../src/ledger/status.js';
 import type { Coin, Signed, WithdrawalStatus } from '../src/ledger/records.js';
 import { createLogger } from '../src/log/index.js';
 import { parseAmount } from '../src/money/amount.js';
-import type { PayoutResult } from '../src/payserv/api.js';
+import type { PayoutResult } from '../src/api/payserv.js';
 import type { Payserv } from '../src/payserv/context.js';
 import { LockWatch } from '../src/payserv/lock-watch.js';
 import { Locks, withdrawalLock } from '../src/payserv/locks.js';

@@ -2,7 +2,7 @@
 // final rows retired, a payment whose transaction is gone fails-stop with a payment_reorged alert and is
 // never paid again, "unknown" changes nothing, and a watch row is input like any other.
 import { afterEach, beforeEach, expect, it } from 'vitest';
-import { anvilRpc, dropTransaction, mine, setAutomine } from '../src/chains/eth/anvil.js';
+import { anvilRpc, dropTransaction, mine, setAutomine } from '../src/devnet/anvil.js';
 import type { ChainDriver, Placement, Watch } from '../src/chains/driver.js';
 import { EvmDriver } from '../src/chains/eth/driver.js';
 import { loadHotKey } from '../src/keys/hot-wallet.js';

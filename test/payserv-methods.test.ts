@@ -9,7 +9,7 @@ import type { Db } from '../src/db/db.js';
 import { WITHDRAWAL_STATUSES, type WithdrawalStatus } from '../src/ledger/records.js';
 import { parseAmount } from '../src/money/amount.js';
 import { formatProblem, problem, PROBLEM_CODES } from '../src/ledger/problem.js';
-import { REFUSAL_CODES, type PayoutResult, type RefusalCode, type Reply } from '../src/payserv/api.js';
+import { REFUSAL_CODES, type PayoutResult, type RefusalCode, type Reply } from '../src/api/payserv.js';
 import type { Payserv } from '../src/payserv/context.js';
 import {
   approveWithdrawal, checkWithdrawal, declineRequest, processWithdrawal, resendWithdrawal, sendCoin, sendWithdrawal,

@@ -2,7 +2,7 @@
 // node failing its health check, a node on another chain, each alerted once per episode; and the
 // finality watch row written in the transaction that records a payment sent.
 import { afterEach, beforeEach, expect, it } from 'vitest';
-import { mine, setAutomine } from '../src/chains/eth/anvil.js';
+import { mine, setAutomine } from '../src/devnet/anvil.js';
 import { ChainIdentityError, type ChainDriver } from '../src/chains/driver.js';
 import type { EvmDriver } from '../src/chains/eth/driver.js';
 import { ALERT } from '../src/payserv/chain-alerts.js';

@@ -10,12 +10,12 @@ import { LockKeys } from '../src/data/lock-keys.js';
 import type { Db } from '../src/db/db.js';
 import { canMove } from '../src/ledger/status.js';
 import type { WithdrawalStatus } from '../src/ledger/records.js';
-import type { PayoutResult } from '../src/payserv/api.js';
+import type { PayoutResult } from '../src/api/payserv.js';
 import { collectAuditProblems } from '../src/payserv/audit.js';
 import { Locks, withdrawalLock } from '../src/payserv/locks.js';
-import { initPki } from '../src/pki/files.js';
+import { initPki } from '../src/esman/pki-files.js';
 import { RpcClient, RpcTransportError } from '../src/rpc/client.js';
-import { RPC, RpcError } from '../src/rpc/jsonrpc.js';
+import { RPC, RpcError } from '../src/api/jsonrpc.js';
 import type { SeedOptions } from '../src/writer/seed.js';
 import { backend } from './support/backend.js';
 import { ethRequests } from './support/miners.js';
@@ -490,7 +490,7 @@ const LOCK_HOLDER = `
 const { openPostgres } = await import(new URL('src/db/postgres.ts', process.env.REPO_URL).href);
 const { Locks } = await import(new URL('src/payserv/locks.ts', process.env.REPO_URL).href);
 const { LockKeys } = await import(new URL('src/data/lock-keys.ts', process.env.REPO_URL).href);
-const { loadSigner } = await import(new URL('src/pki/files.ts', process.env.REPO_URL).href);
+const { loadSigner } = await import(new URL('src/esman/pki-files.ts', process.env.REPO_URL).href);
 const db = await openPostgres({ url: process.env.DATABASE_URL, poolSize: 2, statementTimeoutMs: 30000 });
 setInterval(() => {}, 1 << 30);
 // Another payserv process: the same key, so the same lock keys.

@@ -8,14 +8,14 @@
 // of one coin's pool or of one account is invisible to the verification of another's.
 import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
-import { advanceUserCheckpoint } from '../src/checkpoints/advance.js';
+import { advanceUserCheckpoint } from '../src/verify/advance.js';
 import type { Db } from '../src/db/db.js';
 import { userKey } from '../src/ledger/problem.js';
 import type { Coin, Credit, Signed } from '../src/ledger/records.js';
 import { parseAmount, type Amount } from '../src/money/amount.js';
 import { createRoot, issueCert } from '../src/pki/issue.js';
 import { Signer } from '../src/pki/signer.js';
-import type { PayoutResult } from '../src/payserv/api.js';
+import type { PayoutResult } from '../src/api/payserv.js';
 import {
   approveWithdrawal, checkWithdrawal, declineRequest, processWithdrawal, resendWithdrawal, sendCoin, sendWithdrawal,
 } from '../src/payserv/payouts.js';

@@ -2,45 +2,22 @@
 // key on loopback (retrying while none answers or an operator refuses), and takes its signing key, TLS
 // pair and (on PostgreSQL) the database URL from the store; its plain key files are gone.
 import { randomBytes } from 'node:crypto';
-import { rmSync } from 'node:fs';
 import { privateKeyToAddress } from 'viem/accounts';
 import { readFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { DATABASE_ITEM, coinItem, encodeCoinItem, signerItems, tlsItems } from '../src/esman/items.js';
+import { coinItem, encodeCoinItem } from '../src/esman/items.js';
 import { startManager, type Manager } from '../src/esman/manager.js';
 import { newMasterKey } from '../src/esman/master-key.js';
 import { KeyStore } from '../src/esman/store-file.js';
-import { pkiPaths } from '../src/pki/files.js';
 import { backend } from './support/backend.js';
 import { processLedger, spawnNode, tlsOf, until, writeConfig, type ProcessLedger } from './support/spawn.js';
+import { freePort } from './support/ports.js';
+import { storeFor } from './support/keystore.js';
 import { RpcClient } from '../src/rpc/client.js';
 
 const SEED = { users: 4, blocks: 2, withdrawals: 2, coins: ['ETH'] };
 
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
-
-/** The store payserv needs, made from the ledger's PKI files, which are then removed. */
-async function storeFor(l: ProcessLedger, master: Uint8Array): Promise<string> {
-  const p = pkiPaths(l.stateDir);
-  const store = KeyStore.empty(join(l.stateDir, 'storage.prod'));
-  store.set(signerItems('payserv').cert, await readFile(p.signerCert('payserv')));
-  store.set(signerItems('payserv').key, await readFile(p.signerKey('payserv')));
-  store.set(tlsItems('payserv').cert, await readFile(p.tlsCert('payserv')));
-  store.set(tlsItems('payserv').key, await readFile(p.tlsKey('payserv')));
-  if (l.databaseUrl) store.set(DATABASE_ITEM, Buffer.from(JSON.stringify({ url: l.databaseUrl })));
-  await store.save(master);
-  rmSync(p.signerKey('payserv'));
-  rmSync(p.tlsKey('payserv'));
-  return store.path;
-}
 
 function startLocked(l: ProcessLedger, port: number) {
   const config = writeConfig(join(l.stateDir, 'payserv.toml'), { extra: `[keys]\nstore = "storage.prod"\nmanager = "127.0.0.1:${port}"\nretry_ms = 100\n` });

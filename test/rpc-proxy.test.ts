@@ -3,7 +3,7 @@
 // chain id started fresh, and batches answered element by element under all of them.
 import { createPublicClient, http, TransactionReceiptNotFoundError, type Hex } from 'viem';
 import { afterAll, beforeAll, expect, it, onTestFinished } from 'vitest';
-import { anvilRpc, mine, startAnvil, type Anvil } from '../src/chains/eth/anvil.js';
+import { anvilRpc, mine, startAnvil, type Anvil } from '../src/devnet/anvil.js';
 import { describeOncePerSuite } from './support/backend.js';
 import { startRpcProxy, type RpcProxy } from './support/rpc-proxy.js';
 

@@ -33,7 +33,7 @@ const SUITE_SEEDS: Record<'pglite' | 'postgres', Array<number | [seed: number, a
     // regression. Seeds 15, [508, 100], [586, 100], [2087, 100], [2136, 100] found the single-payment form then (the
     // attacker pushing the erased bytes: paid twice, or credited back while paid), [2045, 100] and [2140, 100] an ETH
     // payment stuck behind the orphaned nonce. Seed 1 found the restore leaving the ETH nonce counter behind the
-    // journal (a false fail-stop on the next payment): src/payments/restore.ts.
+    // journal (a false fail-stop on the next payment): src/payserv/payments/restore.ts.
     [541, 100],
   ],
   postgres: [101, 102, 103, 104, 105, 106, 107, 108, 109, 110, 111, 112, 113, 114, 115, 116, 117, 118, 119, 120, 121, 122, 123, 124],

@@ -5,16 +5,16 @@
 import type { ChainDriver } from '../chains/driver.js';
 import type { Withdrawal, WithdrawalStatus } from '../ledger/records.js';
 import { formatAmount } from '../money/amount.js';
-import { paymentsOf } from '../payments/attempts.js';
-import { storedAttempts } from '../payments/stored.js';
+import { paymentsOf } from '../payserv/payments/attempts.js';
+import { storedAttempts } from '../payserv/payments/stored.js';
 import type { Payserv } from '../payserv/context.js';
 import { guarded, result, type Verified } from '../payserv/guard.js';
 import { decline } from '../payserv/moves.js';
 import { checkWithdrawal } from '../payserv/payouts.js';
 import { getWithdrawal, loadCoins } from '../store/reads.js';
 import { autopayLock, LockBusy } from '../payserv/locks.js';
-import { RPC } from '../rpc/jsonrpc.js';
-import { refusal } from '../payserv/api.js';
+import { RPC } from '../api/jsonrpc.js';
+import { refusal } from '../api/payserv.js';
 import { unlock } from './lock.js';
 import { AUTOPAY_COMMENT, openWithdrawals, ownRequest } from './run.js';
 

@@ -7,13 +7,14 @@ import { AUTOPAY } from '../data/ops/autopay.js';
 import { formatProblem, type Problem } from '../ledger/problem.js';
 import type { Coin, Signed, Withdrawal } from '../ledger/records.js';
 import { add, formatAmount, fromBaseUnits, parseAmount, sub, type Amount } from '../money/amount.js';
-import type { PayoutResult, RefusalCode } from '../payserv/api.js';
+import type { PayoutResult, RefusalCode } from '../api/payserv.js';
 import { payoutsOff } from '../payserv/guard.js';
 import type { Payserv } from '../payserv/context.js';
+import type { AutopaySettings } from '../payserv/policy.js';
 import { checkWithdrawal, payTogether, processWithdrawal } from '../payserv/payouts.js';
 import { getWithdrawalWithHistory, streamAccounts } from '../store/reads.js';
 import { streamPages } from '../data/stream.js';
-import { toWallet } from '../store/rows.js';
+import { toWallet } from '../data/rows.js';
 import { LEDGER } from '../data/ops/ledger.js';
 import { isRetired, retiredWord } from '../ledger/wallets.js';
 import { rememberWallets, verifyWallets } from '../verify/wallets.js';
@@ -25,12 +26,6 @@ import type { ChainDriver } from '../chains/driver.js';
 import { autopayLock, LockBusy } from '../payserv/locks.js';
 import { describeLock, haltLock, releaseLock, takeLock } from './lock.js';
 import { selectPayees, type Candidate, type Skipped } from './select.js';
-
-export interface AutopaySettings {
-  threshold: Amount;
-  requirePeers: number;
-  maxPerRun: number;
-}
 
 export interface RunReport {
   coin: string;

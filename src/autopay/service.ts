@@ -3,9 +3,10 @@
 // rather than racing it. The database lock still keeps two payserv processes from running one coin.
 import { stopsPayouts } from '../payserv/invariant.js';
 import type { Payserv } from '../payserv/context.js';
-import { RPC } from '../rpc/jsonrpc.js';
-import { refusal } from '../payserv/api.js';
-import { runAutopay, type AutopaySettings, type RunReport } from './run.js';
+import { RPC } from '../api/jsonrpc.js';
+import { refusal } from '../api/payserv.js';
+import type { AutopaySettings } from '../payserv/policy.js';
+import { runAutopay, type RunReport } from './run.js';
 
 export interface Autopay {
   /** One run of `tag` now, after any run of it in progress. */

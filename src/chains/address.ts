@@ -1,6 +1,7 @@
 import { createBase58check } from '@scure/base';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { isAddress } from 'viem';
+import { keccak_256 } from '@noble/hashes/sha3.js';
+import { bytesToHex } from '@noble/hashes/utils.js';
 import type { Coin } from '../ledger/records.js';
 import { p2pkhHashOf, p2pkhScript, p2shHashOf, p2shScript } from './zcash/script.js';
 
@@ -30,11 +31,24 @@ const ZCASH_PREFIXES: Record<Coin['network'], Record<string, string>> = {
 
 const PRINTABLE = /^[\x21-\x7e]{1,128}$/;
 
+/** The EIP-55 spelling of 40 lowercase hex digits: a letter is uppercase where keccak-256 of the digits has a nibble of 8 or more. */
+export function checksumEvmAddress(lowerHex: string): string {
+  const hash = bytesToHex(keccak_256(new TextEncoder().encode(lowerHex)));
+  return `0x${[...lowerHex].map((c, i) => (parseInt(hash[i]!, 16) >= 8 ? c.toUpperCase() : c)).join('')}`;
+}
+
+/** viem's isAddress(a, { strict: true }) without loading viem (pscli's start-up): all lowercase, or exactly the EIP-55 spelling. */
+function isEvmAddress(address: string): boolean {
+  if (!/^0x[0-9a-fA-F]{40}$/.test(address)) return false;
+  const lower = address.slice(2).toLowerCase();
+  return address.slice(2) === lower || address === checksumEvmAddress(lower);
+}
+
 /** Null when the address is valid for the coin and its network, else why not. */
 export function validateAddress(coin: Pick<Coin, 'tag' | 'network'>, address: string): string | null {
   switch (familyOf(coin.tag)) {
     case 'evm':
-      return isAddress(address, { strict: true }) ? null : `not a valid ${coin.tag} address (0x + 40 hex digits, EIP-55 checksum if mixed case)`;
+      return isEvmAddress(address) ? null : `not a valid ${coin.tag} address (0x + 40 hex digits, EIP-55 checksum if mixed case)`;
     case 'zcash': {
       let raw: Uint8Array;
       try {

@@ -1,7 +1,7 @@
 import type { DataTx } from '../data/data.js';
 
 // What payserv needs from a chain to pay on it exactly once (DESIGN §1, §6). The payment engine
-// (src/payments/) owns the write-ahead rule and the withdrawals' statuses; a driver knows its chain:
+// (src/payserv/payments/) owns the write-ahead rule and the withdrawals' statuses; a driver knows its chain:
 // how to build and sign, how to broadcast, and how to read the chain's verdict on what it sent.
 // A coin without a driver is paid by an operator (the "other coins" rows of DESIGN §4).
 
@@ -137,7 +137,7 @@ export interface ChainDriver {
   /** After the payment committed, before broadcast (the local nonce cache). */
   committed(signed: SignedTx): Promise<void>;
   /**
-   * A journaled transaction put back into the database (src/payments/restore.ts), inside that database
+   * A journaled transaction put back into the database (src/payserv/payments/restore.ts), inside that database
    * transaction: the database's own bookkeeping brought up to it as its signing once did (Ethereum: the
    * nonce counter past its nonce, else the next payment would find the counter behind the journal and
    * take it for a rollback). Never lowers anything.

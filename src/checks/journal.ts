@@ -4,7 +4,7 @@ import { journalDir, readJournal } from '../journal/journal.js';
 import type { JournalAttempt } from '../journal/record.js';
 import { problem, type Problem } from '../ledger/problem.js';
 import type { StatusSignature } from '../ledger/records.js';
-import { journalProblems } from '../payments/journal.js';
+import { journalProblems } from '../journal/payments.js';
 import { getWithdrawalWithHistory } from '../store/reads.js';
 import type { LedgerView } from '../verify/view.js';
 

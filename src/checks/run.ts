@@ -4,7 +4,7 @@ import { verifyAllAccounts } from '../verify/accounts.js';
 import { checkCoins, checkWallets } from '../verify/catalog.js';
 import { verifyPool } from '../verify/pool.js';
 import { checkJournal } from './journal.js';
-import { RowError } from '../store/rows.js';
+import { RowError } from '../data/rows.js';
 import type { LedgerView } from '../verify/view.js';
 
 // The operator's checks, as in the original runbook: silence means clean; every problem is one line.

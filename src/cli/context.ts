@@ -1,16 +1,13 @@
 // What every command needs before doing anything: its configuration, a logger and the state directory;
 // and the database, opened late (most failures should not cost a connection) and always closed.
 import type { Command } from 'commander';
+// The configuration, the logger and the database clients (zod, pino, pg, PGlite) are imported when a
+// command runs, not when pscli starts: `pscli --help` and a usage error stay fast.
 import type { Data } from '../data/data.js';
 import type { Db } from '../db/db.js';
-import { requireCurrentSchema } from '../db/migrate.js';
-import { openDbgw } from '../dbgw/client.js';
-import { dbgwData } from '../dbgw/data.js';
-import { openDatabase } from '../db/open.js';
-import { loadConfig, type Config, type Env } from '../config/load.js';
-import { createLogger, type Logger } from '../log/index.js';
+import type { Config, Env } from '../config/load.js';
+import type { Logger } from '../log/index.js';
 import { CliError, EXIT, type ExitCode } from './exit.js';
-import { pscliTls } from './tls.js';
 
 export interface Writer {
   write(text: string): unknown;
@@ -47,6 +44,7 @@ export interface Context {
 }
 
 export async function openContext(opts: GlobalOptions, io: Io = defaultIo()): Promise<Context> {
+  const [{ loadConfig }, { createLogger }] = await Promise.all([import('../config/load.js'), import('../log/index.js')]);
   const config = await loadConfig('pscli', opts.config, { env: io.env, stateDir: opts.stateDir });
   // Logs go to the same stderr as error lines, so a test capturing one captures both.
   const log = createLogger('pscli', config.log.level, { write: (s: string) => void io.stderr.write(s) });
@@ -69,11 +67,13 @@ export async function openContext(opts: GlobalOptions, io: Io = defaultIo()): Pr
 export async function withData<T>(ctx: Context, fn: (data: Data) => Promise<T>): Promise<T> {
   const gw = ctx.config.dbgw;
   if (!gw) {
+    const { requireCurrentSchema } = await import('../db/migrate.js');
     return withDb(ctx, async (db) => {
       await requireCurrentSchema(db);
       return fn(db);
     });
   }
+  const [{ openDbgw }, { dbgwData }, { pscliTls }] = await Promise.all([import('../dbgw/client.js'), import('../dbgw/data.js'), import('./tls.js')]);
   const client = await openDbgw({ host: gw.host, port: gw.port, tls: pscliTls(ctx), timeoutMs: gw.timeout_ms }).catch((e: Error) => {
     throw new CliError(`dbgw: ${e.message}`, EXIT.RUNTIME);
   });
@@ -88,6 +88,7 @@ export async function withData<T>(ctx: Context, fn: (data: Data) => Promise<T>):
 
 /** The database itself: the pool's writer tools and migrations, which never go through dbgw. */
 export async function withDb<T>(ctx: Context, fn: (db: Db) => Promise<T>): Promise<T> {
+  const { openDatabase } = await import('../db/open.js');
   const db = await openDatabase(ctx.config.database, ctx.stateDir);
   ctx.log.debug({ where: db.where }, 'database opened');
   try {

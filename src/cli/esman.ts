@@ -1,10 +1,16 @@
-// esman: the encrypted key store's manager. Errors are one line `esman: …` with no secret; exit 1 when
-// esman refused (wrong passphrase, altered file, missing item), 2 for a bad command line.
+// esman: the encrypted key store's manager. Errors are one line `esman: [code] …` with no secret; exit 1
+// when esman refused (wrong passphrase, altered file, missing item), 2 for a bad command line.
 import { Command, CommanderError } from 'commander';
 import { EsmanError } from '../esman/errors.js';
 import { register, type EsmanIo } from './esman/commands.js';
 import { closePassphraseInputs } from './esman/input.js';
 import { EXIT, errorLine } from './exit.js';
+
+/** `esman: [code] message`: the code for scripts, the message for the operator. */
+function esmanErrorLine(e: unknown): string {
+  const line = errorLine('esman', e);
+  return e instanceof EsmanError ? line.replace(/^esman: /, `esman: [${e.code}] `) : line;
+}
 
 export async function main(argv: string[], io: EsmanIo = { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr }): Promise<number> {
   const program = new Command('esman')
@@ -21,8 +27,9 @@ export async function main(argv: string[], io: EsmanIo = { stdin: process.stdin,
     return EXIT.OK;
   } catch (e) {
     if (e instanceof CommanderError) return e.exitCode === 0 ? EXIT.OK : EXIT.USAGE;
-    io.stderr.write(`${errorLine('esman', e)}\n`);
-    return e instanceof EsmanError ? EXIT.PROBLEMS : EXIT.RUNTIME;
+    io.stderr.write(`${esmanErrorLine(e)}\n`);
+    if (!(e instanceof EsmanError)) return EXIT.RUNTIME;
+    return e.code === 'bad_option' ? EXIT.USAGE : EXIT.PROBLEMS;
   } finally {
     closePassphraseInputs();
   }

@@ -1,6 +1,6 @@
 // Exit codes of every payserv executable, in one place so scripts and monitoring can rely on them.
 import { CommanderError } from 'commander';
-import { ConfigError } from '../config/load.js';
+import { ConfigError } from '../config/error.js';
 
 export const EXIT = {
   /** Done; for a check: everything verified clean. */

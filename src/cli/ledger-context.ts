@@ -1,7 +1,7 @@
 import { LocalCheckpointStore } from '../checkpoints/local-store.js';
 import type { Db } from '../db/db.js';
 import { requireCurrentSchema } from '../db/migrate.js';
-import { loadTrust } from '../pki/files.js';
+import { loadTrust } from '../esman/pki-files.js';
 import { openView, type LedgerView } from '../verify/view.js';
 import { withData, withDb, type Context } from './context.js';
 import { CliError, EXIT } from './exit.js';

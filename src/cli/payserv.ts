@@ -1,7 +1,7 @@
 // payserv: the payment service, in the foreground (systemd runs it: deploy/payserv.service). It starts
 // locked until esman manager hands it the key (or on development key files), with payouts disabled;
 // SIGTERM stops taking calls and lets the ones in flight finish (bounded).
-import { startPayserv } from '../payserv/service.js';
+import { startPayserv } from '../app/service.js';
 import { runService } from './serve.js';
 
 export const main = (argv: string[]): Promise<number> =>

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { pkiPaths } from '../pki/files.js';
+import { pkiPaths } from '../esman/pki-files.js';
 import type { TlsMaterial } from '../rpc/tls.js';
 import type { Context } from './context.js';
 import { CliError, EXIT } from './exit.js';

@@ -4,12 +4,10 @@ import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { parse, TomlError } from 'smol-toml';
 import type { z } from 'zod';
-import type { DatabaseSettings } from '../db/open.js';
+import { ConfigError } from './error.js';
 import { baseShape, DEFAULT_LOG_LEVEL, fileSchema, SERVICES, type BaseFileConfig, type FileConfig, type LogLevel, type Service } from './schema.js';
 
-export class ConfigError extends Error {
-  override name = 'ConfigError';
-}
+export { ConfigError } from './error.js';
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
@@ -18,6 +16,14 @@ export interface LoadOptions {
   env?: Env;
   /** A state directory given on the command line: wins over the environment and the file. */
   stateDir?: string | undefined;
+}
+
+/** How to reach the database (the connection is opened in src/db/open.ts). */
+export interface DatabaseSettings {
+  /** A PostgreSQL URL; absent means the embedded database under the state directory. */
+  url?: string | undefined;
+  poolSize?: number;
+  statementTimeoutMs?: number;
 }
 
 export interface BaseConfig<S extends Service> {

@@ -10,7 +10,7 @@ import { MONITOR } from './ops/monitor.js';
 import { PAYMENTS } from './ops/payments.js';
 import { PAYOUTS } from './ops/payouts.js';
 import { WRITES } from './ops/writes.js';
-import { isOp, type Op } from './op.js';
+import { isOp, type Op } from '../db/op.js';
 
 // Every operation payserv runs, by name: what dbgw serves, and nothing else. A name declared twice is
 // a build error, not a silent shadowing.

@@ -1,5 +1,5 @@
 import type { Row } from '../db/db.js';
-import type { Op } from './op.js';
+import type { Op } from '../db/op.js';
 
 // payserv's data-access interface. Two implementations: in process (a Db: the embedded default, and
 // tests) and over dbgw (src/dbgw/data.ts). Both run the same named operations.

@@ -1,6 +1,6 @@
 import type { Row } from '../db/db.js';
 import type { DataTx } from './data.js';
-import type { Op } from './op.js';
+import type { Op } from '../db/op.js';
 import { InvariantError } from '../ledger/invariant.js';
 
 /** Keys are numbers, or records of them compared field by field in their order (keyset order). */

@@ -2,8 +2,7 @@
 // and return rows with the same JS types: BIGINT → number (refused past 2^53), NUMERIC → string,
 // TIMESTAMPTZ → Date, BYTEA → Uint8Array.
 
-import type { Data } from '../data/data.js';
-import type { Op } from '../data/op.js';
+import type { Op } from './op.js';
 
 export type Row = Record<string, unknown>;
 
@@ -17,8 +16,8 @@ export interface Queryable {
   exec(sql: string): Promise<void>;
 }
 
-/** A Db is also payserv's in-process Data (src/data/data.ts). */
-export interface Db extends Queryable, Omit<Data, 'query' | 'transaction' | 'withSession'> {
+/** A Db is also payserv's in-process Data (src/data/data.ts), which it satisfies by its shape. */
+export interface Db extends Queryable {
   readonly kind: 'postgres' | 'pglite';
   /** Human-readable location with no credentials in it. */
   readonly where: string;

@@ -1,15 +1,9 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import type { DatabaseSettings } from '../config/load.js';
 import type { Db } from './db.js';
 import { openPglite } from './pglite.js';
 import { openPostgres } from './postgres.js';
-
-export interface DatabaseSettings {
-  /** A PostgreSQL URL; absent means the embedded database under the state directory. */
-  url?: string | undefined;
-  poolSize?: number;
-  statementTimeoutMs?: number;
-}
 
 /** PostgreSQL when a URL is given, otherwise the embedded PostgreSQL persisted in STATE/db. */
 export async function openDatabase(settings: DatabaseSettings, stateDir: string): Promise<Db> {

@@ -1,5 +1,5 @@
 import { PGlite, types } from '@electric-sql/pglite';
-import type { Op } from '../data/op.js';
+import type { Op } from './op.js';
 import { parseBigintColumn, sqlOf, type Db, type Queryable, type Row } from './db.js';
 
 export interface PgliteOptions {

@@ -1,5 +1,5 @@
 import pg from 'pg';
-import type { Op } from '../data/op.js';
+import type { Op } from './op.js';
 import { parseBigintColumn, sqlOf, redactUrl, type Db, type Queryable, type Row } from './db.js';
 
 const INT8_OID = 20;

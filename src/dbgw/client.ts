@@ -3,7 +3,7 @@
 import { z } from 'zod';
 import { RpcClient, type RpcClientOptions } from '../rpc/client.js';
 import { CATALOG_DIGEST } from '../data/catalog.js';
-import { DBGW_VERSION, type DbgwVersion } from './api.js';
+import { DBGW_VERSION, type DbgwVersion } from '../api/dbgw.js';
 
 export class DbgwVersionError extends Error {
   override name = 'DbgwVersionError';

@@ -4,11 +4,11 @@
 // open sessions are gone (the server rolled them back), and the next call hands the database over
 // again and carries on.
 import type { Data, DataTx } from '../data/data.js';
-import type { Op } from '../data/op.js';
+import type { Op } from '../db/op.js';
 import { rowFromWire, toWire, type WireValue } from '../data/wire.js';
 import { DbError, type Row } from '../db/db.js';
 import type { Logger } from '../log/index.js';
-import { RPC, RpcError } from '../rpc/jsonrpc.js';
+import { RPC, RpcError } from '../api/jsonrpc.js';
 import type { DbgwClient } from './client.js';
 
 export interface ConnectParams {

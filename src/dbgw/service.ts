@@ -9,11 +9,11 @@ import { CATALOG, CATALOG_DIGEST } from '../data/catalog.js';
 import { fromWire, rowToWire, type WireValue } from '../data/wire.js';
 import { openPostgres } from '../db/postgres.js';
 import type { Logger } from '../log/index.js';
-import { loadTrust, pkiPaths } from '../pki/files.js';
-import { RPC, RpcError } from '../rpc/jsonrpc.js';
+import { loadTrust, pkiPaths } from '../esman/pki-files.js';
+import { RPC, RpcError } from '../api/jsonrpc.js';
 import { startRpcServer, type RpcContext, type RpcServer } from '../rpc/server.js';
-import type { Op } from '../data/op.js';
-import { DBGW_ACL, DBGW_METHODS, DBGW_VERSION, type DbgwMethod } from './api.js';
+import type { Op } from '../db/op.js';
+import { DBGW_ACL, DBGW_METHODS, DBGW_VERSION, type DbgwMethod } from '../api/dbgw.js';
 import { Sessions, type SessionMode } from './sessions.js';
 
 export interface RunningDbgw {
@@ -117,7 +117,7 @@ export async function startDbgw(config: Config<'dbgw'>, log: Logger): Promise<Ru
   };
 
   const server = await startRpcServer<DbgwMethod>({
-    host: config.rpc.host, port: config.rpc.port, tls, log,
+    host: config.rpc.host, port: config.rpc.port, tls, log, who: 'dbgw',
     contract: { methods: DBGW_METHODS, allowed: (identity, m) => DBGW_ACL[identity](m) },
     limits: { bodyBytesMax: config.rpc.body_bytes_max, requestTimeoutMs: config.rpc.request_timeout_ms, inFlightMax: config.rpc.in_flight_max },
     handle: (method, params, ctx) => handlers[method](params, ctx),

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { holdOpen } from '../data/hold.js';
 import type { Db, Queryable } from '../db/db.js';
 import type { Logger } from '../log/index.js';
-import { RPC, RpcError } from '../rpc/jsonrpc.js';
+import { RPC, RpcError } from '../api/jsonrpc.js';
 
 export type SessionMode = 'transaction' | 'session';
 

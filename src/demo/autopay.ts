@@ -2,12 +2,12 @@
 // a block to some ETH miners, the operator asks for a run (pscli autopay run), and the confirmations are
 // mined; the last run records the earlier payments sent. The chain is then asked about every payment.
 import { randomBytes } from 'node:crypto';
-import { anvilRpc, mine, setBalance } from '../chains/eth/anvil.js';
+import { anvilRpc, mine, setBalance } from '../devnet/anvil.js';
 import type { Db } from '../db/db.js';
 import type { Coin, Signed } from '../ledger/records.js';
 import { formatAmount, parseAmount, sub, sum, toBaseUnits } from '../money/amount.js';
 import type { RunReport } from '../autopay/run.js';
-import type { RunningPayserv } from '../payserv/service.js';
+import type { RunningPayserv } from '../app/service.js';
 import type { Signer } from '../pki/signer.js';
 import type { RpcClient } from '../rpc/client.js';
 import { loadCoins } from '../store/reads.js';

@@ -8,14 +8,14 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { packageRoot } from '../config/package-root.js';
 import { signerItems, tlsItems } from '../esman/items.js';
 import { KEY_REQUEST_PROMPT } from '../esman/manager.js';
-import { initPki } from '../pki/files.js';
+import { initPki } from '../esman/pki-files.js';
 import type { SignerRole, TlsIdentity } from '../pki/roles.js';
 import { Signer } from '../pki/signer.js';
 
-const ESMAN = fileURLToPath(new URL('../../bin/esman.mjs', import.meta.url));
+const ESMAN = join(packageRoot(), 'bin/esman.mjs');
 export const SHARES = 3;
 export const THRESHOLD = 2;
 const PROMPT_START = KEY_REQUEST_PROMPT('').split(' from ')[0]!;

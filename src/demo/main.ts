@@ -3,7 +3,7 @@
 // Later issues extend it until it shows the whole system at work.
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { advanceAll } from '../checkpoints/advance.js';
+import { advanceAll } from '../verify/advance.js';
 import { LocalCheckpointStore } from '../checkpoints/local-store.js';
 import { runCheck, type CheckName } from '../checks/run.js';
 import type { Db } from '../db/db.js';
@@ -11,8 +11,8 @@ import { migrate } from '../db/migrate.js';
 import { openDatabase } from '../db/open.js';
 import { formatProblem, type Problem } from '../ledger/problem.js';
 import { formatAmount, sum } from '../money/amount.js';
-import { loadTrust, pkiPaths } from '../pki/files.js';
-import { registerCert } from '../pki/register.js';
+import { loadTrust, pkiPaths } from '../esman/pki-files.js';
+import { registerCert } from '../writer/certs.js';
 import { SIGNER_ROLES } from '../pki/roles.js';
 import { verifyAccount } from '../verify/account.js';
 import { openView, type LedgerView } from '../verify/view.js';

@@ -1,6 +1,48 @@
-/** Every refusal of the key store: the message names the file and what is wrong, never a secret. */
+/**
+ * Why esman refused, as a stable machine-readable code: scripts and tests branch on it, never on the
+ * message. `bad_option` is a command line to fix (exit 2); every other code is a refusal (exit 1).
+ */
+export const ESMAN_CODES = [
+  'bad_option', // a value on the command line or in a configuration is not one esman accepts
+  'no_passphrase', // none given, or none can be read (stdin is not a terminal)
+  'weak_passphrase', // shorter than the minimum
+  'passphrases_differ', // a new passphrase typed twice differently
+  'wrong_passphrase', // a share does not open: wrong passphrase or an altered share file
+  'altered_file', // a store or share that fails authentication, or shares that do not rebuild their key
+  'damaged_file', // not an esman file, another version, truncated, an impossible header
+  'unreadable', // a file or directory that cannot be read
+  'no_shares', // no share files where they should be
+  'too_few_shares', // fewer than the threshold given
+  'mixed_sets', // shares of different inits, or that disagree on N and T
+  'renamed_share', // a share file under another index's name
+  'wrong_key', // a store sealed under another master key
+  'missing_item', // the store has no item of that name
+  'bad_item', // an item whose value is not what its name says
+  'not_exportable', // an item that must never leave the store as a file
+  'exists', // a store, item, share set or file that esman never overwrites
+  'write_failed', // a file could not be written
+  'not_loopback', // the key is handed over on loopback only
+  'cannot_listen', // esman manager's port is taken or not allowed
+  'unreachable', // esman manager does not answer
+  'bad_message', // a hand-over message that is not the protocol's (too long, cut, unparsable, weak key)
+  'timeout', // no hand-over message in time
+  'request_refused', // the operator did not type "y"
+  'key_refused', // payserv's store does not open with the key it was given
+  'no_store', // a configuration needs the store, and none is set
+  'kdf_failed', // scrypt failed (out of memory)
+] as const;
+
+export type EsmanCode = (typeof ESMAN_CODES)[number];
+
+/** Every refusal of the key store: a code, and a message naming the file and what is wrong, never a secret. */
 export class EsmanError extends Error {
   override name = 'EsmanError';
+  constructor(
+    readonly code: EsmanCode,
+    message: string,
+  ) {
+    super(message);
+  }
 }
 
 /** Why a file or socket operation failed, as an operator can act on it: the errno code (ENOENT), else the message. */

@@ -1,17 +1,26 @@
 // What the store holds, by name, in the original's style (DBGW.TLS.KEY, Coin.ETH.JSON). Configuration
 // files name these items; the values (keys, passwords) live only in the store and in process memory.
 import { z } from 'zod';
-import type { SignerRole, TlsIdentity } from '../pki/roles.js';
+import { TLS_IDENTITIES, type SignerRole, type TlsIdentity } from '../pki/roles.js';
 import { EsmanError } from './errors.js';
 
 const ITEM_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
 
 export function checkItemName(name: string): void {
-  if (!ITEM_NAME.test(name)) throw new EsmanError(`item name ${JSON.stringify(name)}: expected letters, digits, '.', '_' or '-' (at most 100), e.g. Coin.ETH.JSON`);
+  if (!ITEM_NAME.test(name)) throw new EsmanError('bad_option', `item name ${JSON.stringify(name)}: expected letters, digits, '.', '_' or '-' (at most 100), e.g. Coin.ETH.JSON`);
 }
 
 export const signerItems = (role: SignerRole) => ({ cert: `${role}.SIGN.CRT`, key: `${role}.SIGN.KEY` });
 export const tlsItems = (identity: TlsIdentity) => ({ cert: `${identity}.TLS.CRT`, key: `${identity}.TLS.KEY` });
+/**
+ * Items `esman export` may write to a file: the TLS pairs of the processes that never unlock from the
+ * store (dbgw, pscli, the pool's back end) and read their pair from their state directory. payserv's
+ * pair, every signing key, hot wallet and password stay in the store.
+ */
+export function checkExportable(name: string): void {
+  const exportable = TLS_IDENTITIES.filter((i) => i !== 'payserv').flatMap((i) => Object.values(tlsItems(i)));
+  if (!exportable.includes(name)) throw new EsmanError('not_exportable', `${name} never leaves the store as a file: only ${exportable.join(', ')} may be exported`);
+}
 export const coinItem = (tag: string) => `Coin.${tag}.JSON`;
 /** The database parameters dbgw is given once the store is open. */
 export const DATABASE_ITEM = 'DB.JSON';
@@ -35,9 +44,9 @@ export function parseCoinItem(value: Uint8Array, name: string, tag: string): Coi
   try {
     parsed = coinSchema.parse(JSON.parse(Buffer.from(value).toString('utf8')));
   } catch {
-    throw new EsmanError(`store item ${name} is not {"coin", "privateKey": 64 hex digits, "address"?}`);
+    throw new EsmanError('bad_item', `store item ${name} is not {"coin", "privateKey": 64 hex digits, "address"?}`);
   }
-  if (parsed.coin !== tag) throw new EsmanError(`store item ${name} is the key of coin ${parsed.coin}, not ${tag}`);
+  if (parsed.coin !== tag) throw new EsmanError('bad_item', `store item ${name} is the key of coin ${parsed.coin}, not ${tag}`);
   return { coin: parsed.coin, privateKey: Uint8Array.from(Buffer.from(parsed.privateKey, 'hex')), ...(parsed.address ? { address: parsed.address } : {}) };
 }
 
@@ -51,7 +60,7 @@ export function parseNodeAuthItem(value: Uint8Array, name: string): { user: stri
   try {
     return nodeAuthSchema.parse(JSON.parse(Buffer.from(value).toString('utf8')));
   } catch {
-    throw new EsmanError(`store item ${name} is not {"user": "…", "password": "…"}`);
+    throw new EsmanError('bad_item', `store item ${name} is not {"user": "…", "password": "…"}`);
   }
 }
 
@@ -69,13 +78,13 @@ export function parseDatabaseItem(value: Uint8Array, name = DATABASE_ITEM): { ur
   try {
     return databaseSchema.parse(JSON.parse(Buffer.from(value).toString('utf8')));
   } catch {
-    throw new EsmanError(`store item ${name} is not {"url": "postgres://…"}`);
+    throw new EsmanError('bad_item', `store item ${name} is not {"url": "postgres://…"}`);
   }
 }
 
 /** PEM text of an item, checked to look like PEM so a swapped item fails here with its name. */
 export function pemItem(value: Uint8Array, name: string): string {
   const text = Buffer.from(value).toString('utf8');
-  if (!/^-----BEGIN [A-Z0-9 ]+-----/.test(text.trimStart())) throw new EsmanError(`store item ${name} is not PEM`);
+  if (!/^-----BEGIN [A-Z0-9 ]+-----/.test(text.trimStart())) throw new EsmanError('bad_item', `store item ${name} is not PEM`);
   return text;
 }

@@ -16,11 +16,11 @@ export function readLine(socket: Socket, maxBytes: number, timeoutMs: number): P
       buf = Buffer.concat([buf, chunk]);
       const nl = buf.indexOf(0x0a);
       if (nl >= 0) done(null, buf.subarray(0, nl).toString('utf8'));
-      else if (buf.length > maxBytes) done(new EsmanError(`message longer than ${maxBytes} bytes`));
+      else if (buf.length > maxBytes) done(new EsmanError('bad_message', `message longer than ${maxBytes} bytes`));
     };
-    const onEnd = () => done(new EsmanError('connection closed before a whole message arrived'));
-    const onError = (e: Error) => done(new EsmanError(`connection failed: ${reasonOf(e)}`));
-    const timer = setTimeout(() => done(new EsmanError(`no message within ${timeoutMs} ms`)), timeoutMs);
+    const onEnd = () => done(new EsmanError('bad_message', 'connection closed before a whole message arrived'));
+    const onError = (e: Error) => done(new EsmanError('unreachable', `connection failed: ${reasonOf(e)}`));
+    const timer = setTimeout(() => done(new EsmanError('timeout', `no message within ${timeoutMs} ms`)), timeoutMs);
     socket.on('data', onData).on('end', onEnd).on('error', onError).on('close', onEnd);
   });
 }

@@ -14,8 +14,8 @@ export function loopbackEndpoint(spec: string, what: string): { host: string; po
   const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(spec);
   const host = m ? (m[1] ?? m[2]!) : '';
   const port = m ? Number(m[3]) : NaN;
-  if (!m || port > 65535) throw new EsmanError(`${what} ${JSON.stringify(spec)}: expected host:port, e.g. 127.0.0.1:7444`);
+  if (!m || port > 65535) throw new EsmanError('bad_option', `${what} ${JSON.stringify(spec)}: expected host:port, e.g. 127.0.0.1:7444`);
   const h = host === 'localhost' ? '127.0.0.1' : host;
-  if (!isLoopback(h)) throw new EsmanError(`${what} ${spec}: the key is handed over on loopback only (127.0.0.1 or ::1)`);
+  if (!isLoopback(h)) throw new EsmanError('not_loopback', `${what} ${spec}: the key is handed over on loopback only (127.0.0.1 or ::1)`);
   return { host: h, port };
 }

@@ -32,7 +32,7 @@ export interface Manager {
 const peerOf = (s: Socket) => (s.remoteFamily === 'IPv6' ? `[${s.remoteAddress}]:${s.remotePort}` : `${s.remoteAddress}:${s.remotePort}`);
 
 export async function startManager(o: ManagerOptions): Promise<Manager> {
-  if (!isLoopback(o.host)) throw new EsmanError(`esman manager listens on loopback only, not ${o.host}`);
+  if (!isLoopback(o.host)) throw new EsmanError('not_loopback', `esman manager listens on loopback only, not ${o.host}`);
   const master = Uint8Array.from(o.master);
   let given = 0;
   let closing = false;
@@ -80,7 +80,7 @@ export async function startManager(o: ManagerOptions): Promise<Manager> {
       .finally(() => silent.delete(socket))
       .then((line) => {
         const parsed = requestSchema.safeParse(JSON.parse(line));
-        if (!parsed.success) throw new EsmanError('not an esman key request');
+        if (!parsed.success) throw new EsmanError('bad_message', 'not an esman key request');
         // One prompt at a time: two requests never share a "y".
         // A request that fails must not reject the queue: every later request would fail with it.
         const turn = queue.then(() => serve(socket, parsed.data));
@@ -94,7 +94,7 @@ export async function startManager(o: ManagerOptions): Promise<Manager> {
   });
 
   await new Promise<void>((resolve, reject) => {
-    server.once('error', (e) => reject(new EsmanError(`esman manager cannot listen on ${o.host}:${o.port}: ${reasonOf(e)}`)));
+    server.once('error', (e) => reject(new EsmanError('cannot_listen', `esman manager cannot listen on ${o.host}:${o.port}: ${reasonOf(e)}`)));
     server.listen(o.port, o.host, () => resolve());
   });
   const addr = server.address();

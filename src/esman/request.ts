@@ -27,7 +27,7 @@ function connectTo(host: string, port: number): Promise<Socket> {
       s.off('error', reject);
       resolve(s);
     });
-    s.once('error', (e) => reject(new EsmanError(`esman manager at ${host}:${port} is not answering (${reasonOf(e)})`)));
+    s.once('error', (e) => reject(new EsmanError('unreachable', `esman manager at ${host}:${port} is not answering (${reasonOf(e)})`)));
   });
 }
 
@@ -43,12 +43,12 @@ async function askOnce<T>(o: ObtainKeyOptions<T>, host: string, port: number): P
     try {
       reply = replySchema.parse(JSON.parse(line));
     } catch {
-      throw new EsmanError(`${o.manager} did not answer as esman manager does`);
+      throw new EsmanError('bad_message', `${o.manager} did not answer as esman manager does`);
     }
     const master = openKey(pending, reply);
     try {
       return await o.accept(master).catch((e: Error) => {
-        throw new EsmanError(`the key from ${o.manager} was refused: ${e.message}`);
+        throw new EsmanError('key_refused', `the key from ${o.manager} was refused: ${e.message}`);
       });
     } finally {
       wipe(master);

@@ -7,8 +7,8 @@ import { EsmanError } from './errors.js';
 export const SHARES_MAX = 255;
 
 export function checkSplit(n: number, t: number): void {
-  if (!Number.isInteger(n) || n < 1 || n > SHARES_MAX) throw new EsmanError(`--shares ${n}: expected 1..${SHARES_MAX}`);
-  if (!Number.isInteger(t) || t < 1 || t > n) throw new EsmanError(`--threshold ${t}: expected 1..${n} (at most the number of shares)`);
+  if (!Number.isInteger(n) || n < 1 || n > SHARES_MAX) throw new EsmanError('bad_option', `--shares ${n}: expected 1..${SHARES_MAX}`);
+  if (!Number.isInteger(t) || t < 1 || t > n) throw new EsmanError('bad_option', `--threshold ${t}: expected 1..${n} (at most the number of shares)`);
 }
 
 export async function splitSecret(secret: Uint8Array, n: number, t: number): Promise<Uint8Array[]> {
@@ -19,7 +19,7 @@ export async function splitSecret(secret: Uint8Array, n: number, t: number): Pro
 
 /** The secret from `t` shares; whether it is the right one is for the caller to check (the key id). */
 export async function combineShares(shares: Uint8Array[], t: number): Promise<Uint8Array> {
-  if (shares.length < t) throw new EsmanError(`${shares.length} share(s) given, ${t} needed`);
+  if (shares.length < t) throw new EsmanError('too_few_shares', `${shares.length} share(s) given, ${t} needed`);
   // A copy: on a Buffer (as decrypted shares are) slice is a view, and the caller wipes the shares.
   if (t === 1) return Uint8Array.from(shares[0]!.subarray(0, -1));
   try {
@@ -27,6 +27,6 @@ export async function combineShares(shares: Uint8Array[], t: number): Promise<Ui
     return await combine(shares.slice(0, t).map((s) => Uint8Array.from(s)));
   } catch (e) {
     // Two shares with one x coordinate, or of different lengths: only an altered share does that.
-    throw new EsmanError(`the shares do not combine: ${(e as Error).message}`);
+    throw new EsmanError('altered_file', `the shares do not combine: ${(e as Error).message}`);
   }
 }

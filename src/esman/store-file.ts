@@ -31,20 +31,20 @@ interface Parsed {
 }
 
 function parse(bytes: Buffer, where: string): Parsed {
-  if (bytes.length < MAGIC.length + 1 || !bytes.subarray(0, MAGIC.length).equals(MAGIC)) throw new EsmanError(`${where} is not an esman store`);
-  if (bytes[MAGIC.length] !== VERSION) throw new EsmanError(`${where}: store version ${bytes[MAGIC.length]} is not supported (this esman reads version ${VERSION})`);
+  if (bytes.length < MAGIC.length + 1 || !bytes.subarray(0, MAGIC.length).equals(MAGIC)) throw new EsmanError('damaged_file', `${where} is not an esman store`);
+  if (bytes[MAGIC.length] !== VERSION) throw new EsmanError('damaged_file', `${where}: store version ${bytes[MAGIC.length]} is not supported (this esman reads version ${VERSION})`);
   let o = MAGIC.length + 1;
-  if (bytes.length < o + KEY_ID_BYTES + NONCE_BYTES + 4) throw new EsmanError(`${where} is truncated`);
+  if (bytes.length < o + KEY_ID_BYTES + NONCE_BYTES + 4) throw new EsmanError('damaged_file', `${where} is truncated`);
   const keyId = bytes.subarray(o, (o += KEY_ID_BYTES));
   const nonce = bytes.subarray(o, (o += NONCE_BYTES));
   const indexLen = bytes.readUInt32BE(o);
   o += 4;
-  if (indexLen > INDEX_BYTES_MAX || o + indexLen > bytes.length) throw new EsmanError(`${where}: index length ${indexLen} does not fit the file: the store is damaged`);
+  if (indexLen > INDEX_BYTES_MAX || o + indexLen > bytes.length) throw new EsmanError('damaged_file', `${where}: index length ${indexLen} does not fit the file: the store is damaged`);
   let index: ItemInfo[];
   try {
     index = indexSchema.parse(JSON.parse(bytes.subarray(o, o + indexLen).toString('utf8')));
   } catch {
-    throw new EsmanError(`${where}: the item index is unreadable: the store is damaged`);
+    throw new EsmanError('damaged_file', `${where}: the item index is unreadable: the store is damaged`);
   }
   o += indexLen;
   return { keyId, nonce, index, aad: bytes.subarray(0, o), sealed: bytes.subarray(o) };
@@ -54,7 +54,7 @@ async function readStoreFile(path: string): Promise<Buffer> {
   try {
     return await readFile(path);
   } catch (e) {
-    throw new EsmanError(`store ${path} cannot be read: ${reasonOf(e)}`);
+    throw new EsmanError('unreadable', `store ${path} cannot be read: ${reasonOf(e)}`);
   }
 }
 
@@ -82,12 +82,12 @@ export class KeyStore {
   static decode(bytes: Buffer, master: Uint8Array, where: string): KeyStore {
     const p = parse(bytes, where);
     if (!Buffer.from(keyIdOf(master)).equals(Buffer.from(p.keyId))) {
-      throw new EsmanError(`${where} is sealed under key ${hex(p.keyId).slice(0, 16)}, not under this key (${hex(keyIdOf(master)).slice(0, 16)}): wrong shares for this store, or its header was altered`);
+      throw new EsmanError('wrong_key', `${where} is sealed under key ${hex(p.keyId).slice(0, 16)}, not under this key (${hex(keyIdOf(master)).slice(0, 16)}): wrong shares for this store, or its header was altered`);
     }
     const key = storeKeyOf(master);
     const plain = open(key, p.nonce, p.sealed, p.aad);
     wipe(key);
-    if (!plain) throw new EsmanError(`${where} fails authentication: the store was altered or damaged`);
+    if (!plain) throw new EsmanError('altered_file', `${where} fails authentication: the store was altered or damaged`);
     const items = new Map<string, Buffer>();
     let o = 0;
     for (const { name, size } of p.index) {
@@ -95,7 +95,7 @@ export class KeyStore {
     }
     const whole = o === plain.length;
     wipe(plain);
-    if (!whole) throw new EsmanError(`${where}: the index does not match the sealed values: the store is damaged`);
+    if (!whole) throw new EsmanError('damaged_file', `${where}: the index does not match the sealed values: the store is damaged`);
     return new KeyStore(where, items);
   }
 
@@ -110,7 +110,7 @@ export class KeyStore {
   /** A copy of the item's value. */
   get(name: string): Buffer {
     const v = this.items.get(name);
-    if (!v) throw new EsmanError(`store ${this.path} has no item ${name} (it has: ${[...this.items.keys()].join(', ') || 'nothing'})`);
+    if (!v) throw new EsmanError('missing_item', `store ${this.path} has no item ${name} (it has: ${[...this.items.keys()].join(', ') || 'nothing'})`);
     return Buffer.from(v);
   }
 
@@ -122,7 +122,7 @@ export class KeyStore {
 
   delete(name: string): void {
     const v = this.items.get(name);
-    if (!v) throw new EsmanError(`store ${this.path} has no item ${name}`);
+    if (!v) throw new EsmanError('missing_item', `store ${this.path} has no item ${name}`);
     wipe(v);
     this.items.delete(name);
   }

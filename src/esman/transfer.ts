@@ -50,9 +50,9 @@ function sessionKey(own: Uint8Array, theirs: Uint8Array, r: KeyRequest, mgrPub: 
   try {
     shared = x25519.getSharedSecret(own, theirs);
   } catch {
-    throw new EsmanError('the key exchange carries a weak public key');
+    throw new EsmanError('bad_message', 'the key exchange carries a weak public key');
   }
-  if (shared.every((b) => b === 0)) throw new EsmanError('the key exchange carries a weak public key');
+  if (shared.every((b) => b === 0)) throw new EsmanError('bad_message', 'the key exchange carries a weak public key');
   const reqPub = Buffer.from(r.pub, 'base64');
   const aad = Buffer.concat([LABEL, reqPub, Buffer.from(r.nonce, 'base64'), mgrPub]);
   const key = hkdf(sha256, shared, Buffer.from(r.nonce, 'base64'), aad, 32);
@@ -73,10 +73,10 @@ export function sealKey(r: KeyRequest, master: Uint8Array): KeyReply {
 
 /** The master key from the manager's reply, or an error saying why there is none. */
 export function openKey(p: PendingRequest, reply: KeyReply): Uint8Array {
-  if ('refused' in reply) throw new EsmanError(`the manager refused: ${reply.refused}`);
+  if ('refused' in reply) throw new EsmanError('request_refused', `the manager refused: ${reply.refused}`);
   const { key, aad } = sessionKey(p.secret, Buffer.from(reply.pub, 'base64'), p.request, Buffer.from(reply.pub, 'base64'));
   const master = open(key, Buffer.from(reply.iv, 'base64'), Buffer.from(reply.sealed, 'base64'), aad);
   wipe(key);
-  if (!master || master.length !== MASTER_KEY_BYTES) throw new EsmanError('the reply does not open with this request\'s key: it was not sealed for this payserv');
+  if (!master || master.length !== MASTER_KEY_BYTES) throw new EsmanError('bad_message', 'the reply does not open with this request\'s key: it was not sealed for this payserv');
   return master;
 }

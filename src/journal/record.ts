@@ -25,7 +25,7 @@ export interface JournalAttempt {
   inputs: string[];
   /**
    * The signed bytes themselves: the host can send them again, or restore a payment the database
-   * lost (src/payments/restore.ts), without trusting the database's copy.
+   * lost (src/payserv/payments/restore.ts), without trusting the database's copy.
    */
   raw: string;
   at: string;

@@ -2,8 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { chmod, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { secp256k1 } from '@noble/curves/secp256k1';
-import { privateKeyToAddress } from 'viem/accounts';
-import { familyOf, zcashP2pkhAddress } from '../chains/address.js';
+import { keccak_256 } from '@noble/hashes/sha3.js';
+import { bytesToHex } from '@noble/hashes/utils.js';
+import { checksumEvmAddress, familyOf, zcashP2pkhAddress } from '../chains/address.js';
 import { reasonOf } from '../esman/errors.js';
 import { pubkeyHash } from '../chains/zcash/script.js';
 import type { Coin } from '../ledger/records.js';
@@ -54,7 +55,9 @@ export async function createHotKey(stateDir: string, tag: string, path = hotKeyP
 export function hotWalletAddress(tag: string, key: Uint8Array, network: Coin['network'] = 'mainnet'): string {
   switch (familyOf(tag)) {
     case 'evm':
-      return privateKeyToAddress(`0x${Buffer.from(key).toString('hex')}`);
+      // The last 20 bytes of keccak-256 of the uncompressed public key without its 04 prefix (as viem's
+      // privateKeyToAddress, without loading viem at pscli's start-up).
+      return checksumEvmAddress(bytesToHex(keccak_256(secp256k1.getPublicKey(key, false).subarray(1)).subarray(-20)));
     case 'zcash':
       return zcashP2pkhAddress(network, pubkeyHash(secp256k1.getPublicKey(key, true)));
     case 'manual':

@@ -3,7 +3,7 @@ import type { Payserv } from './context.js';
 
 // What the chain side of payserv tells an operator, beside the fail-stop: each alert through the alert
 // hook (src/payserv/alerts.ts), once per episode of its subject (ServiceState.alertOnce), raised by the
-// monitor (src/payserv/monitor.ts, finality.ts) and by Check (src/payments/check.ts). The README's
+// monitor (src/payserv/monitor.ts, finality.ts) and by Check (src/payserv/payments/check.ts). The README's
 // alerts table says what each means and what to do.
 
 export const ALERT = {

@@ -4,15 +4,14 @@ import type { Logger } from '../log/index.js';
 import type { Signer } from '../pki/signer.js';
 import type { Trust } from '../pki/trust.js';
 import type { Drivers } from '../chains/driver.js';
-import type { AutopaySettings } from '../autopay/run.js';
 import type { PaymentJournal } from '../journal/journal.js';
 import type { Faults } from './faults.js';
 import type { LockWatch } from './lock-watch.js';
 import type { Locks } from './locks.js';
-import type { CoinPolicy } from './policy.js';
+import type { AutopaySettings, CoinPolicy } from './policy.js';
 import type { ServiceState } from './state.js';
 
-/** Everything payserv's methods work with, assembled once at start (src/payserv/service.ts). */
+/** Everything payserv's methods work with, assembled once at start (src/app/service.ts). */
 export interface Payserv {
   db: Data;
   trust: Trust;

@@ -3,16 +3,16 @@ import type { DataTx } from '../data/data.js';
 import { MONITOR } from '../data/ops/monitor.js';
 import { streamPages } from '../data/stream.js';
 import { checkHistory } from '../ledger/history.js';
-import { RowError } from '../store/rows.js';
+import { RowError } from '../data/rows.js';
 import { getWithdrawalWithHistory, loadCoins } from '../store/reads.js';
 import { openView } from '../verify/view.js';
 import { alertIdentity, ALERT } from './chain-alerts.js';
 import type { Payserv } from './context.js';
 import { stopsPayouts } from './invariant.js';
-import type { WatchExpect } from '../payments/store.js';
+import type { WatchExpect } from '../chains/store.js';
 
 // Sent payments watched to finality (issue 14, item 3). Every transaction that made a withdrawal `sent`
-// has a row in payserv_sent_watch, written with that status (src/payments/sent.ts). Each round asks the
+// has a row in payserv_sent_watch, written with that status (src/payserv/payments/sent.ts). Each round asks the
 // coin's driver where each row's transaction stands: final (no longer watched), settling (its placement
 // followed when a reorg mined it again elsewhere), unknown (nothing concluded), or gone: the block it was
 // in left the chain and the transaction is in none. Gone is never repaired here: the payment's

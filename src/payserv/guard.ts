@@ -1,4 +1,4 @@
-import { advanceCoinCheckpoint, advanceUserCheckpoint } from '../checkpoints/advance.js';
+import { advanceCoinCheckpoint, advanceUserCheckpoint } from '../verify/advance.js';
 import { encodeCoin } from '../ledger/encoding.js';
 import { formatProblem, problem, userKey, type Problem } from '../ledger/problem.js';
 import { checkHistory } from '../ledger/history.js';
@@ -9,10 +9,10 @@ import { verifyAccount, type AccountVerification } from '../verify/account.js';
 import { openView, type LedgerView } from '../verify/view.js';
 import { WithdrawalStateError } from '../writer/withdrawals.js';
 import { DebitsBusy } from '../writer/locks.js';
-import type { PayoutResult, Refusal, RefusalCode, Reply } from './api.js';
+import type { PayoutResult, Refusal, RefusalCode, Reply } from '../api/payserv.js';
 import type { Payserv } from './context.js';
 import { LockBusy, withdrawalLock } from './locks.js';
-import { journalProblems } from '../payments/journal.js';
+import { journalProblems } from '../journal/payments.js';
 import { fault } from './faults.js';
 import { stopsPayouts } from './invariant.js';
 

@@ -1,6 +1,6 @@
 import { JournalError } from '../journal/record.js';
 import { InvariantError } from '../ledger/invariant.js';
-import { RowError } from '../store/rows.js';
+import { RowError } from '../data/rows.js';
 
 /**
  * Errors that stop payouts rather than answer one call: a broken invariant, a payment journal that

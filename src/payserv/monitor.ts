@@ -1,7 +1,7 @@
 import { ChainIdentityError } from '../chains/driver.js';
 import { MONITOR } from '../data/ops/monitor.js';
 import { streamPages } from '../data/stream.js';
-import { RowError } from '../store/rows.js';
+import { RowError } from '../data/rows.js';
 import { alertIdentity, ALERT, identityRestored } from './chain-alerts.js';
 import type { Payserv } from './context.js';
 import { FinalityWatch, type FinalityReport } from './finality.js';

@@ -2,7 +2,7 @@ import type { DataTx } from '../data/data.js';
 import { formatAmount } from '../money/amount.js';
 import type { Withdrawal, WithdrawalStatus } from '../ledger/records.js';
 import { changeStatus, declineWithdrawal, type StatusChange } from '../writer/withdrawals.js';
-import type { PayoutResult, Refusal, RefusalCode, Reply } from './api.js';
+import type { PayoutResult, Refusal, RefusalCode, Reply } from '../api/payserv.js';
 import type { Payserv } from './context.js';
 import { checkpointAfter, result, type Verified } from './guard.js';
 

@@ -7,12 +7,12 @@ import { isReviewed, walletSignatureProblem } from '../ledger/wallets.js';
 import { add, formatAmount, parseAmount, ZERO, type Amount } from '../money/amount.js';
 import { getWallet } from '../store/reads.js';
 import { rememberWallets, verifyWallets } from '../verify/wallets.js';
-import type { PayoutResult, Refusal, RefusalCode, Reply } from './api.js';
+import type { PayoutResult, Refusal, RefusalCode, Reply } from '../api/payserv.js';
 import type { Payserv } from './context.js';
 import { busyMessage, guarded, isReply, payoutsOff, refused, result, verifyHeld, withFreeLocks, type Verified } from './guard.js';
 import { move, decline } from './moves.js';
-import { payWithdrawals } from '../payments/pay.js';
-import { checkPayment } from '../payments/check.js';
+import { payWithdrawals } from './payments/pay.js';
+import { checkPayment } from './payments/check.js';
 import { decide } from './policy.js';
 
 // The PayServ.* methods of DESIGN §4, with the original's accepted statuses and replies. Coins without

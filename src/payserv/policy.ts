@@ -35,3 +35,10 @@ export function decide(policy: CoinPolicy | undefined, f: PolicyFacts): Decision
   if (ageHours < policy.walletAgeHoursMin) return { approve: false, reason: `the wallet was reviewed ${ageHours.toFixed(1)} h ago, less than ${policy.walletAgeHoursMin} h` };
   return { approve: true };
 }
+
+/** Automatic threshold payouts of one coin ([autopay.coins.*]): the state machine holds them, autopay runs them. */
+export interface AutopaySettings {
+  threshold: Amount;
+  requirePeers: number;
+  maxPerRun: number;
+}

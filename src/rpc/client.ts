@@ -6,10 +6,10 @@
 import { Agent, request } from 'node:https';
 import type { IncomingMessage } from 'node:http';
 import { performance } from 'node:perf_hooks';
-import type { Method } from '../payserv/api.js';
-import type { DbgwMethod } from '../dbgw/api.js';
+import type { Method } from '../api/payserv.js';
+import type { DbgwMethod } from '../api/dbgw.js';
 import type { TlsIdentity } from '../pki/roles.js';
-import { parseResponse, RpcError } from './jsonrpc.js';
+import { parseResponse, RpcError } from '../api/jsonrpc.js';
 import { clientTlsOptions, type TlsMaterial } from './tls.js';
 
 export interface RpcClientOptions {

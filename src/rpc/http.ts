@@ -1,7 +1,7 @@
 // The HTTP side of the RPC server: what a request must look like before its body is read, reading
 // that body within a byte limit, and which HTTP status goes with which JSON-RPC error code.
 import type { IncomingMessage } from 'node:http';
-import { RPC } from './jsonrpc.js';
+import { RPC } from '../api/jsonrpc.js';
 
 /**
  * `application/json`, optionally with `charset=utf-8`: JSON is UTF-8 (RFC 8259), and a body declared

@@ -1,10 +1,10 @@
-// Validating a method's params against a service's contract (payserv: METHODS in src/payserv/api.ts;
-// dbgw: src/dbgw/api.ts), and turning zod's issues into one line that names the parameter: the pool's
+// Validating a method's params against a service's contract (payserv: METHODS in src/api/payserv.ts;
+// dbgw: src/api/dbgw.ts), and turning zod's issues into one line that names the parameter: the pool's
 // back end is written by other people, and "Invalid input" alone would send them reading our source.
 import type { z } from 'zod';
-import { ACL, METHODS, type Method } from '../payserv/api.js';
+import { ACL, METHODS, type Method } from '../api/payserv.js';
 import type { TlsIdentity } from '../pki/roles.js';
-import { RPC, RpcError } from './jsonrpc.js';
+import { RPC, RpcError } from '../api/jsonrpc.js';
 
 /** A service's methods: their params' schemas, and which client identity may call which. */
 export interface RpcContract<M extends string> {

@@ -8,14 +8,15 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
+import type { Server as NetServer, Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { performance } from 'node:perf_hooks';
-import type { Method } from '../payserv/api.js';
+import type { Method } from '../api/payserv.js';
 import type { TlsIdentity } from '../pki/roles.js';
 import type { Logger } from '../log/index.js';
 import { httpStatusFor, isJsonContentType, readBody } from './http.js';
-import { errorResponse, INTERNAL_MESSAGE, parseRequest, resultResponse, RPC, RpcError, type RpcId, type RpcResponse } from './jsonrpc.js';
+import { listenOn } from './listen.js';
+import { errorResponse, INTERNAL_MESSAGE, parseRequest, resultResponse, RPC, RpcError, type RpcId, type RpcResponse } from '../api/jsonrpc.js';
 import { isMethod, PAYSERV_CONTRACT, validateParams, type RpcContract } from './params.js';
 import { peerIdentity, serverTlsOptions, type PeerIdentity, type TlsMaterial } from './tls.js';
 
@@ -53,6 +54,10 @@ export interface RpcServerOptions<M extends string = Method> {
   handle: RpcHandler<M>;
   limits?: Partial<RpcLimits>;
   log: Logger;
+  /** Who listens, for the error on a taken port ("…: the port is in use (another dbgw running?)"). */
+  who?: string;
+  /** A socket bound earlier (payserv binds its port before the key ceremony): served instead of binding `port`. */
+  listener?: NetServer;
 }
 
 export interface RpcServer {
@@ -263,15 +268,11 @@ export async function startRpcServer<M extends string = Method>(opts: RpcServerO
     server.emit('request', req, res);
   });
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
+  const listener = opts.listener;
+  if (listener) listener.on('connection', (socket: Socket) => server.emit('connection', socket));
+  else await listenOn(server, host, opts.port, opts.who ?? 'the RPC server');
   server.on('error', (err) => log.error({ err }, 'rpc server error'));
-  const addr = server.address();
+  const addr = (listener ?? server).address();
   if (addr === null || typeof addr === 'string') throw new Error('the RPC server has no TCP address');
   log.info({ address: addr.address, port: addr.port }, 'rpc server listening');
 
@@ -279,7 +280,7 @@ export async function startRpcServer<M extends string = Method>(opts: RpcServerO
   const close = (graceMs: number): Promise<void> => {
     closed ??= (async () => {
       closing = true;
-      const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
+      const serverClosed = Promise.all([server, ...(listener ? [listener] : [])].map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
       // Keep-alive connections with no request on them would hold server.close() open until they time out.
       server.closeIdleConnections();
       let timer: NodeJS.Timeout | undefined;

@@ -6,7 +6,7 @@ import type { PeerCertificate, TLSSocket } from 'node:tls';
 import { checkServerIdentity } from 'node:tls';
 import { isTlsIdentity, type TlsIdentity } from '../pki/roles.js';
 
-/** A TLS identity's pair and the pinned root, as PEM text (src/pki/files.ts writes them). */
+/** A TLS identity's pair and the pinned root, as PEM text (src/esman/pki-files.ts writes them). */
 export interface TlsMaterial {
   certPem: string;
   keyPem: string;

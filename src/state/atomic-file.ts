@@ -13,7 +13,8 @@ const DIR_MODE = 0o700;
 /** Temporary files start with a dot and end in .tmp, so a directory listing can skip a crashed write's leftover. */
 export const TMP_NAME = /^\..*\.tmp$/;
 
-async function fsyncPath(path: string): Promise<void> {
+/** fsync of a file or directory by path: a directory's makes its new entries survive a crash. */
+export async function fsyncPath(path: string): Promise<void> {
   const fh = await open(path, 'r');
   try {
     await fh.sync();

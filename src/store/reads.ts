@@ -1,6 +1,6 @@
 import type { Row } from '../db/db.js';
 import type { DataTx } from '../data/data.js';
-import type { Op } from '../data/op.js';
+import type { Op } from '../db/op.js';
 import { CHECKPOINTS } from '../data/ops/checkpoints.js';
 import { LEDGER } from '../data/ops/ledger.js';
 import { streamPages } from '../data/stream.js';
@@ -8,7 +8,7 @@ import type { CertRow } from '../ledger/certbook.js';
 import type { BlockCredits } from '../ledger/pool.js';
 import type { Coin, CoinCheckpoint, Credit, PoolIncome, Signed, StatusSignature, UserCheckpoint, Wallet, Withdrawal } from '../ledger/records.js';
 import { AmountError, parseAmount, type Amount } from '../money/amount.js';
-import { toCoin, toCoinCheckpoint, toCredit, toIncome, toHistory, toUserCheckpoint, toWallet, toWithdrawal } from './rows.js';
+import { toCoin, toCoinCheckpoint, toCredit, toIncome, toHistory, toUserCheckpoint, toWallet, toWithdrawal } from '../data/rows.js';
 
 // Every read of the ledger (its operations: src/data/ops/ledger.ts). Large tables are streamed by keyset
 // pages: one page in memory at a time.

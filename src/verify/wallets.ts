@@ -11,7 +11,7 @@ import {
   EMPTY_MEMORY, memoryProblems, mergeMemory, remember, REVIEWED_WALLETS_MAX, sameMemory, walletSignatureProblem, WALLETS_TABLE, type WalletMemory,
 } from '../ledger/wallets.js';
 import type { Signer } from '../pki/signer.js';
-import { toWallet } from '../store/rows.js';
+import { toWallet } from '../data/rows.js';
 import type { LedgerView } from './view.js';
 
 // One account's wallets against their signatures and against what this host remembers of them

@@ -5,7 +5,7 @@ import { encodeCoin } from '../ledger/encoding.js';
 import type { Coin, Signed } from '../ledger/records.js';
 import { formatAmount, type Amount } from '../money/amount.js';
 import type { Signer } from '../pki/signer.js';
-import { COIN_COLUMNS, toCoin } from '../store/rows.js';
+import { COIN_COLUMNS, toCoin } from '../data/rows.js';
 import { COIN_SIGNER } from '../ledger/roles.js';
 import { assertRole } from './signing.js';
 

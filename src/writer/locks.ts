@@ -1,5 +1,5 @@
 import type { DataTx } from '../data/data.js';
-import type { Op } from '../data/op.js';
+import type { Op } from '../db/op.js';
 import { WRITES } from '../data/ops/writes.js';
 
 // Writers of one chain are serialised by the database, so two writers can never fork a chain (and

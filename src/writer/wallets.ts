@@ -6,7 +6,7 @@ import type { Signed, Wallet } from '../ledger/records.js';
 import { isRetired } from '../ledger/wallets.js';
 import type { Signer } from '../pki/signer.js';
 import { getWallet } from '../store/reads.js';
-import { WALLET_COLUMNS, toWallet } from '../store/rows.js';
+import { WALLET_COLUMNS, toWallet } from '../data/rows.js';
 import { WALLET_SIGNER } from '../ledger/roles.js';
 import { assertRole } from './signing.js';
 

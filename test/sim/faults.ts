@@ -6,7 +6,7 @@
 // and a checkpoint do not cover on their own, or who holds payserv's advisory locks. Each returns a
 // line saying what it did (null: nothing to do here, no fault counted).
 import { randomBytes } from 'node:crypto';
-import { anvilRpc, dropTransaction } from '../../src/chains/eth/anvil.js';
+import { anvilRpc, dropTransaction } from '../../src/devnet/anvil.js';
 import { ZcashRpc } from '../../src/chains/zcash/rpc.js';
 import { holdOpen, type Held } from '../../src/data/hold.js';
 import type { Queryable } from '../../src/db/db.js';
@@ -139,7 +139,19 @@ export function applicable(kind: FaultKind, where: Where, info: FaultInfo | null
       return where === 'between' || where === 'down' || ((where === 'payment.broadcast' || where === 'status.committed') && !!info?.hash);
     case 'hold-lock':
       return backend === 'postgres' && !INSIDE_TRANSACTION.has(where);
-    default:
+    // Every other tamper, by name: a new kind of fault must say where it applies.
+    case 'rollback-status':
+    case 'rollback-and-push':
+    case 'restore-checkpoint':
+    case 'delete-checkpoint':
+    case 'delete-chain-tx':
+    case 'swap-bytes':
+    case 'nonce-raise':
+    case 'nonce-lower':
+    case 'reservation-delete':
+    case 'reservation-insert':
+    case 'autopay-unlock':
+    case 'redirect-address':
       // The attacker's edits wait for payserv's open transaction, which waits for them: not inside one.
       return !INSIDE_TRANSACTION.has(where);
   }

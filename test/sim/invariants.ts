@@ -8,10 +8,10 @@
 // At the end of a schedule nothing detected (the ledger): nothing still in flight after settling;
 // sent exactly when paid on-chain; each account's books balance (credited = sent + available + in
 // flight); the operator's checks are clean.
-import { anvilRpc } from '../../src/chains/eth/anvil.js';
+import { anvilRpc } from '../../src/devnet/anvil.js';
 import { formatProblem } from '../../src/ledger/problem.js';
 import { add, formatAmount, parseAmount, sub, ZERO, type Amount } from '../../src/money/amount.js';
-import { payValue } from '../../src/payments/value.js';
+import { payValue } from '../../src/payserv/payments/value.js';
 import { verifyAccount } from '../../src/verify/account.js';
 import { short } from './faults.js';
 import { TAGS, type Tag, type World } from './world.js';

@@ -8,14 +8,14 @@
 // then on payserv either stops itself (or the operator's checks name it) or nothing may have changed.
 import { resolveCoin } from '../../src/autopay/resolve.js';
 import { runAutopay } from '../../src/autopay/run.js';
-import { restoreFromJournal } from '../../src/payments/restore.js';
-import { mine, dropTransaction } from '../../src/chains/eth/anvil.js';
+import { restoreFromJournal } from '../../src/payserv/payments/restore.js';
+import { mine, dropTransaction } from '../../src/devnet/anvil.js';
 import { AUTOPAY } from '../../src/data/ops/autopay.js';
 import { formatProblem } from '../../src/ledger/problem.js';
 import { parseAmount } from '../../src/money/amount.js';
 import type { FaultInfo, FaultPoint } from '../../src/payserv/faults.js';
 import { approveWithdrawal, checkWithdrawal, declineRequest, processWithdrawal, resendWithdrawal, sendCoin } from '../../src/payserv/payouts.js';
-import { RpcError } from '../../src/rpc/jsonrpc.js';
+import { RpcError } from '../../src/api/jsonrpc.js';
 import { zcashP2pkhAddress } from '../../src/chains/address.js';
 import { randomBytes } from 'node:crypto';
 import {

@@ -1,13 +1,13 @@
 // A signed ledger for tests: a PKI in a temp state directory, a fresh database of this project's back
 // end, the role certificates registered, a seeded ledger, and every checkpoint advanced by payserv.
 import { readFileSync } from 'node:fs';
-import { advanceAll } from '../../src/checkpoints/advance.js';
+import { advanceAll } from '../../src/verify/advance.js';
 import { LocalCheckpointStore } from '../../src/checkpoints/local-store.js';
 import type { Db } from '../../src/db/db.js';
 import { formatProblem, type Problem } from '../../src/ledger/problem.js';
 import { runCheck, type CheckArgs, type CheckName } from '../../src/checks/run.js';
-import { initPki, loadSigner, loadTrust, pkiPaths } from '../../src/pki/files.js';
-import { registerCert } from '../../src/pki/register.js';
+import { initPki, loadSigner, loadTrust, pkiPaths } from '../../src/esman/pki-files.js';
+import { registerCert } from '../../src/writer/certs.js';
 import { SIGNER_ROLES } from '../../src/pki/roles.js';
 import type { Signer } from '../../src/pki/signer.js';
 import type { Trust } from '../../src/pki/trust.js';

@@ -14,7 +14,7 @@
 // a nullResults predicate that throws a 500 naming it.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import { readBounded } from '../../src/chains/eth/anvil.js';
+import { readBounded } from '../../src/devnet/anvil.js';
 
 export interface RpcProxy {
   /** http://127.0.0.1:<port> */

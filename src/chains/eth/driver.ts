@@ -6,7 +6,7 @@ import {
 import { privateKeyToAccount, type PrivateKeyAccount } from 'viem/accounts';
 import type { DataTx } from '../../data/data.js';
 import type { Logger } from '../../log/index.js';
-import { attemptsFromNonce, lockNonce, readNonce, storeNonce } from '../../payments/store.js';
+import { attemptsFromNonce, lockNonce, readNonce, storeNonce } from '../store.js';
 import { CHAINS } from '../../data/ops/chains.js';
 import type { PaymentJournal } from '../../journal/journal.js';
 import type { Attempt, Broadcast, ChainDriver, DecodedTx, DriverHealth, PayOutput, Placement, Signing, SignedTx, Verdict, Watch } from '../driver.js';

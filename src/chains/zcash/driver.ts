@@ -4,7 +4,7 @@ import { CHAINS } from '../../data/ops/chains.js';
 import type { Logger } from '../../log/index.js';
 import { invariant } from '../../ledger/invariant.js';
 import type { Coin } from '../../ledger/records.js';
-import { outpointKey, releaseInputs, reservedOutpoints, reserveInputs } from '../../payments/store.js';
+import { outpointKey, releaseInputs, reservedOutpoints, reserveInputs } from '../store.js';
 import { validateAddress, zcashAddressScript, zcashP2pkhAddress, zcashScriptAddress } from '../address.js';
 import type { Attempt, Broadcast, ChainDriver, DecodedTx, DriverHealth, PayOutput, Placement, Signing, Verdict, Watch } from '../driver.js';
 import { ChainIdentityError, ChainIntegrityError, NodeUnavailable } from '../driver.js';
@@ -61,7 +61,7 @@ async function ask<T>(fn: () => Promise<T>): Promise<T> {
 const NODE_CHAIN: Record<Coin['network'], readonly string[]> = { mainnet: ['main'], testnet: ['test', 'regtest'] };
 
 /** The configured network a node's getblockchaininfo.chain belongs to (its own name when none). */
-function networkOf(chain: string): string {
+export function networkOf(chain: string): string {
   for (const [network, names] of Object.entries(NODE_CHAIN)) if (names.includes(chain)) return network;
   return chain;
 }

@@ -381,7 +381,8 @@ export class ZcashRpc {
 }
 
 function describeSocketError(err: NodeJS.ErrnoException): string {
-  switch (err.code) {
+  // Any string (Node adds codes): the default is the answer for the others, an absent code among them.
+  switch (err.code ?? '') {
     case 'ECONNREFUSED':
       return 'connection refused (is the node running and its RPC port open?)';
     case 'ECONNRESET':

@@ -5,7 +5,7 @@
 // (zcash/zips#577, activated with NU5): every transparent signature commits to the amounts and
 // scriptPubKeys of ALL the inputs being spent (unless ANYONECANPAY), to the hash type byte, and to
 // a per-input "txin" digest. An earlier draft, still followed by some libraries, lacks these and
-// produces signatures the network rejects; the official vectors (test/zcash-vectors.test.ts) decide.
+// produces signatures the network rejects; the official vectors (test/unit/zcash-vectors.test.ts) decide.
 
 import { ByteWriter, hashToDisplayHex } from './bytes.js';
 import { blake2b256, personal } from './hash.js';

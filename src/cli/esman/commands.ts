@@ -4,7 +4,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import { EsmanError, reasonOf, wipe } from '../../esman/errors.js';
-import { checkItemName, coinItem, encodeCoinItem } from '../../esman/items.js';
+import { checkExportable, checkItemName, coinItem, encodeCoinItem } from '../../esman/items.js';
 import { DEFAULT_SCRYPT, describeScrypt, SCRYPT_BOUNDS, type ScryptParams } from '../../esman/kdf.js';
 import { loopbackEndpoint } from '../../esman/loopback.js';
 import { KEY_REQUEST_PROMPT, startManager } from '../../esman/manager.js';
@@ -12,6 +12,7 @@ import { hex, keyIdOf, newMasterKey } from '../../esman/master-key.js';
 import { writeShares } from '../../esman/shares.js';
 import { checkSplit } from '../../esman/shamir.js';
 import { KeyStore, readIndex } from '../../esman/store-file.js';
+import { writeNewFile } from '../../esman/export.js';
 import { LineReader, passphrases, type Passphrases } from './input.js';
 import { refuseExisting, unlock, withStore } from './unlock.js';
 
@@ -35,7 +36,7 @@ interface Common {
 function kdfOf(cost: number | undefined): ScryptParams {
   const k = { ...DEFAULT_SCRYPT, ...(cost === undefined ? {} : { log2N: cost }) };
   const [lo, hi] = SCRYPT_BOUNDS.log2N;
-  if (k.log2N < lo || k.log2N > hi) throw new EsmanError(`--kdf-cost ${k.log2N}: expected ${lo}..${hi} (log2 of scrypt's N; default ${DEFAULT_SCRYPT.log2N})`);
+  if (k.log2N < lo || k.log2N > hi) throw new EsmanError('bad_option', `--kdf-cost ${k.log2N}: expected ${lo}..${hi} (log2 of scrypt's N; default ${DEFAULT_SCRYPT.log2N})`);
   return k;
 }
 
@@ -53,10 +54,10 @@ function itemsFrom(dir: string): Array<[string, Buffer]> {
   try {
     names = readdirSync(dir).sort();
   } catch (e) {
-    throw new EsmanError(`--from ${dir} cannot be read: ${reasonOf(e)}`);
+    throw new EsmanError('unreadable', `--from ${dir} cannot be read: ${reasonOf(e)}`);
   }
   const files = names.filter((n) => statSync(join(dir, n)).isFile());
-  if (!files.length) throw new EsmanError(`--from ${dir} holds no files to store`);
+  if (!files.length) throw new EsmanError('bad_option', `--from ${dir} holds no files to store`);
   for (const n of files) checkItemName(n);
   return files.map((n) => [n, readFileSync(join(dir, n))]);
 }
@@ -65,7 +66,7 @@ function readItemFile(path: string): Buffer {
   try {
     return readFileSync(path);
   } catch (e) {
-    throw new EsmanError(`${path} cannot be read: ${reasonOf(e)}`);
+    throw new EsmanError('unreadable', `${path} cannot be read: ${reasonOf(e)}`);
   }
 }
 
@@ -124,7 +125,7 @@ export function register(program: Command, io: EsmanIo): void {
       checkItemName(name);
       const value = readItemFile(file);
       await withStore(o.dir, o.storage, input(o), say, async (store, master) => {
-        if (store.has(name) && !o.replace) throw new EsmanError(`${o.storage} already has ${name}: add --replace to replace it`);
+        if (store.has(name) && !o.replace) throw new EsmanError('exists', `${o.storage} already has ${name}: add --replace to replace it`);
         store.set(name, value);
         await store.save(master);
       });
@@ -141,18 +142,36 @@ export function register(program: Command, io: EsmanIo): void {
       say(`deleted ${name} from ${o.storage}`);
     });
 
+  shared(program.command('export')).description('write a TLS item of dbgw, pscli or the back end to a new file (0600) where that service reads it; the value is never printed')
+    .argument('<NAME>', 'e.g. dbgw.TLS.KEY')
+    .requiredOption('--to <FILE>', 'the file to create (an existing file is refused), e.g. /var/lib/dbgw/pki/tls/dbgw.key')
+    .action(async (name: string, o: Common & { to: string }) => {
+      checkExportable(name);
+      let size = 0;
+      await withStore(o.dir, o.storage, input(o), say, async (store) => {
+        const value = store.get(name);
+        size = value.length;
+        try {
+          await writeNewFile(o.to, value);
+        } finally {
+          wipe(value);
+        }
+      });
+      say(`exported ${name} (${size} bytes) to ${o.to} (mode 0600)`);
+    });
+
   shared(program.command('wallet')).description('generate a coin\'s hot-wallet key inside the store (item Coin.<TAG>.JSON) and print the address to fund')
     .requiredOption('--coin <TAG>', 'ETH, ETC or ZEC')
     .option('--network <net>', 'Zcash network: mainnet or testnet', 'mainnet')
     .action(async (o: Common & { coin: string; network: string }) => {
       // Loaded here only: the chain code (viem) would cost every other esman command seconds at start.
       const [{ familyOf }, { hotWalletAddress }] = await Promise.all([import('../../chains/address.js'), import('../../keys/hot-wallet.js')]);
-      if (!/^[A-Z0-9]{2,10}$/.test(o.coin) || familyOf(o.coin) === 'manual') throw new EsmanError(`--coin ${o.coin}: payserv holds hot wallets for ETH, ETC and ZEC only`);
-      if (o.network !== 'mainnet' && o.network !== 'testnet') throw new EsmanError(`--network ${o.network}: expected mainnet or testnet`);
+      if (!/^[A-Z0-9]{2,10}$/.test(o.coin) || familyOf(o.coin) === 'manual') throw new EsmanError('bad_option', `--coin ${o.coin}: payserv holds hot wallets for ETH, ETC and ZEC only`);
+      if (o.network !== 'mainnet' && o.network !== 'testnet') throw new EsmanError('bad_option', `--network ${o.network}: expected mainnet or testnet`);
       const key = new Uint8Array(randomBytes(32));
       const address = hotWalletAddress(o.coin, key, o.network);
       await withStore(o.dir, o.storage, input(o), say, async (store, master) => {
-        if (store.has(coinItem(o.coin))) throw new EsmanError(`${o.storage} already has ${coinItem(o.coin)}: a hot-wallet key is never replaced here`);
+        if (store.has(coinItem(o.coin))) throw new EsmanError('exists', `${o.storage} already has ${coinItem(o.coin)}: a hot-wallet key is never replaced here`);
         const value = encodeCoinItem({ coin: o.coin, privateKey: key, address });
         store.set(coinItem(o.coin), value);
         wipe(value);
@@ -185,8 +204,8 @@ export function register(program: Command, io: EsmanIo): void {
     .option('--count <N>', 'keys to hand out before exiting', int('--count'), 1)
     .action(async (o: Common & { listen: string; count: number }) => {
       const { host, port } = loopbackEndpoint(o.listen, '--listen');
-      if (o.count < 1) throw new EsmanError('--count: expected at least 1');
-      if (o.passphraseFd === 0) throw new EsmanError('--passphrase-fd 0: stdin carries the answers to key requests; give the passphrases on another descriptor (e.g. --passphrase-fd 3 3<FILE)');
+      if (o.count < 1) throw new EsmanError('bad_option', '--count: expected at least 1');
+      if (o.passphraseFd === 0) throw new EsmanError('bad_option', '--passphrase-fd 0: stdin carries the answers to key requests; give the passphrases on another descriptor (e.g. --passphrase-fd 3 3<FILE)');
       await withStore(o.dir, o.storage, input(o), say, async (store, master) => {
         say(`${o.storage} opens with this key: ${store.list().length} items`);
         const answers = new LineReader(io.stdin);

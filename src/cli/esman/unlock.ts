@@ -24,5 +24,5 @@ export async function withStore<T>(dir: string, storage: string, input: Passphra
 }
 
 export function refuseExisting(exists: boolean, path: string): void {
-  if (exists) throw new EsmanError(`${path} already exists: esman never overwrites a store (use add, delete or rekey)`);
+  if (exists) throw new EsmanError('exists', `${path} already exists: esman never overwrites a store (use add, delete or rekey)`);
 }

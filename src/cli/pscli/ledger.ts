@@ -3,13 +3,12 @@
 import type { Command } from 'commander';
 import { requireCurrentSchema } from '../../db/migrate.js';
 import { parseAmount } from '../../money/amount.js';
-import { loadSigner, loadTrust, pkiPaths } from '../../pki/files.js';
-import { registerCert } from '../../pki/register.js';
+import { loadSigner, loadTrust, pkiPaths } from '../../esman/pki-files.js';
+import { registerCert } from '../../writer/certs.js';
 import { SIGNER_ROLES } from '../../pki/roles.js';
 import { readFileSync } from 'node:fs';
 import { creditBlock } from '../../writer/blocks.js';
 import { registerCoin } from '../../writer/coins.js';
-import { seedLedger } from '../../writer/seed.js';
 import { addWallet, retireWallet, signWallet, WalletRefused } from '../../writer/wallets.js';
 import { requestWithdrawal } from '../../writer/withdrawals.js';
 import { validateAddress } from '../../chains/address.js';
@@ -56,6 +55,7 @@ export function register(program: Command): void {
       await registerLocalSigners(ctx);
       const progress = terminalProgress(ctx);
       const signers = { admin: loadSigner(ctx.stateDir, 'admin'), autopay: loadSigner(ctx.stateDir, 'autopay'), payserv: loadSigner(ctx.stateDir, 'payserv') };
+      const { seedLedger } = await import('../../writer/seed.js'); // viem: not at pscli's start-up
       const report = await withDb(ctx, (db) => seedLedger(db, signers, { ...opts, onProgress: progress }));
       progress.end();
       ctx.log.info(report, 'ledger seeded');

@@ -1,9 +1,9 @@
 // pscli's calls to a running payserv (JSON-RPC over mutual TLS), printed as the original did:
 // `REPLY: [APPROVED]`. An ERROR reply or a refused call exits 1; --json prints the whole result.
 import type { Command } from 'commander';
-import type { Restored } from '../../payments/restore.js';
-import type { Method } from '../../payserv/api.js';
-import { RpcError } from '../../rpc/jsonrpc.js';
+import type { Restored } from '../../payserv/payments/restore.js';
+import type { Method } from '../../api/payserv.js';
+import { RpcError } from '../../api/jsonrpc.js';
 import { RpcTransportError } from '../../rpc/client.js';
 import { action, type Context } from '../context.js';
 import { CliError, EXIT, type ExitCode } from '../exit.js';

@@ -1,8 +1,8 @@
 // pscli pki init, pscli loadcert: the root CA, the role certificates, and registering signers.
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { initPki, loadTrust } from '../../pki/files.js';
-import { registerCert } from '../../pki/register.js';
+import { initPki, loadTrust } from '../../esman/pki-files.js';
+import { registerCert } from '../../writer/certs.js';
 import { requireCurrentSchema } from '../../db/migrate.js';
 import { action, withDb } from '../context.js';
 import { CliError, EXIT } from '../exit.js';

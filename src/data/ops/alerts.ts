@@ -1,4 +1,4 @@
-import { op } from '../op.js';
+import { op } from '../../db/op.js';
 
 // Alerts (src/payserv/alerts.ts): an append-only table.
 

@@ -1,4 +1,4 @@
-import { op } from '../op.js';
+import { op } from '../../db/op.js';
 
 // The audit trail (src/payserv/audit.ts): appends under one lock, and keyset pages for verification.
 

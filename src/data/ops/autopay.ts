@@ -1,4 +1,4 @@
-import { op } from '../op.js';
+import { op } from '../../db/op.js';
 
 // Automatic payouts (src/autopay): the per-coin runner lock and halt, users' own thresholds, and the
 // coin's open withdrawals (the pending log resolve settles).

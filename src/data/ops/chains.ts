@@ -1,4 +1,4 @@
-import { op } from '../op.js';
+import { op } from '../../db/op.js';
 
 // The chain drivers' own operations (src/chains); what they store with a payment is in ./payments.ts.
 

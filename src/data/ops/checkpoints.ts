@@ -1,6 +1,6 @@
-import { op } from '../op.js';
+import { op } from '../../db/op.js';
 
-// Writes of the database copy of checkpoints (src/checkpoints/advance.ts).
+// Writes of the database copy of checkpoints (src/verify/advance.ts).
 
 export const CHECKPOINTS = {
   // Held to the end of the transaction: one advance of a given checkpoint at a time, across processes.

@@ -1,7 +1,7 @@
-import { op } from '../op.js';
+import { op } from '../../db/op.js';
 import {
   COIN_CHECKPOINT_COLUMNS, COIN_COLUMNS, CREDIT_COLUMNS, INCOME_COLUMNS, USER_CHECKPOINT_COLUMNS, WALLET_COLUMNS, WITHDRAWAL_COLUMNS,
-} from '../../store/rows.js';
+} from '../rows.js';
 
 // Every read of the ledger (src/store/reads.ts). `…Page` operations are keyset pages: rows after the
 // given key, in key order, the page size as the last parameter.

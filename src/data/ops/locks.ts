@@ -1,4 +1,4 @@
-import { op } from '../op.js';
+import { op } from '../../db/op.js';
 
 // payserv's session-level advisory locks (src/payserv/locks.ts). Each key is computed by payserv from
 // the lock's name and a secret only payserv has (src/data/lock-keys.ts) and bound as a bigint: nobody

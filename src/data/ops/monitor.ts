@@ -1,4 +1,4 @@
-import { op } from '../op.js';
+import { op } from '../../db/op.js';
 
 // payserv's monitor (src/payserv/monitor.ts, finality.ts): sent payments watched to finality
 // (migration 0005), and withdrawals stuck in flight. Block numbers and ids are read as text and

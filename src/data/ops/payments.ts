@@ -1,6 +1,6 @@
-import { op } from '../op.js';
+import { op } from '../../db/op.js';
 
-// The on-chain payments' operations (src/payments): signed attempts, Ethereum nonces, Zcash input
+// The on-chain payments' operations (src/payserv/payments): signed attempts, Ethereum nonces, Zcash input
 // reservations (migration 0003). Amounts and nonces are bound as decimal strings.
 
 export const PAYMENTS = {

@@ -1,4 +1,4 @@
-import { op } from '../op.js';
+import { op } from '../../db/op.js';
 
 // The payout methods' own reads (src/payserv/payouts.ts); their writes are in ./writes.ts.
 

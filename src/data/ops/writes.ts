@@ -1,5 +1,5 @@
-import { op } from '../op.js';
-import { COIN_COLUMNS, WALLET_COLUMNS } from '../../store/rows.js';
+import { op } from '../../db/op.js';
+import { COIN_COLUMNS, WALLET_COLUMNS } from '../rows.js';
 
 // The pool writer's statements that payserv runs too (src/writer): status changes and declines,
 // corrections, and signing reviewed coins and wallets. The pool's own writer runs the same ones.

@@ -1,0 +1,65 @@
+import { isAbsolute, join } from 'node:path';
+import type { Config } from '../config/load.js';
+import type { Data } from '../data/data.js';
+import { CHAINS } from '../data/ops/chains.js';
+import type { Logger } from '../log/index.js';
+import { hotKeyPath, loadHotKey } from '../keys/hot-wallet.js';
+import { familyOf } from '../chains/address.js';
+import { NodeUnavailable, type ChainDriver } from '../chains/driver.js';
+import { EvmDriver } from '../chains/eth/driver.js';
+import { ZcashDriver } from '../chains/zcash/driver.js';
+import type { PaymentJournal } from '../journal/journal.js';
+
+// From payserv's [coins.TAG] tables to running chain drivers: one per coin paid automatically. A coin
+// with `auto = false`, or without a table, is paid by an operator.
+
+type CoinSettings = Config<'payserv'>['coins'][string];
+
+export interface DriverDeps {
+  db: Data;
+  stateDir: string;
+  log: Logger;
+  /** The host's payment journal: nonces and inputs in flight come from it and the chain, not the database alone. */
+  journal: PaymentJournal;
+  /** The coin's hot-wallet key (from esman's store); default: its key file in a development state directory. */
+  hotKey?: (tag: string, s: CoinSettings) => Promise<Uint8Array>;
+}
+
+const keyFile = (stateDir: string, tag: string, s: CoinSettings) =>
+  s.key_file ? (isAbsolute(s.key_file) ? s.key_file : join(stateDir, s.key_file)) : hotKeyPath(stateDir, tag);
+
+export function driverFor(tag: string, s: CoinSettings, key: Uint8Array, deps: DriverDeps): ChainDriver {
+  const family = familyOf(tag);
+  if (family !== 'manual' && family !== (s.chain === 'evm' ? 'evm' : 'zcash')) throw new Error(`coins.${tag}: chain = "${s.chain}" is not ${tag}'s chain`);
+  const common = { tag, url: s.node_url, confirmations: s.confirmations, minPeers: s.min_peers, timeoutMs: s.rpc_timeout_ms, genesisHash: s.genesis_hash };
+  if (s.chain === 'evm') {
+    return new EvmDriver({
+      ...common, chainId: s.chain_id, eip1559: s.eip1559, maxFeePerGas: BigInt(s.max_fee_per_gas), maxPriorityFeePerGas: BigInt(s.max_priority_fee_per_gas),
+      gasLimitMax: BigInt(s.gas_limit_max), gasLimitMarginPercent: s.gas_limit_margin_percent, replaceAfterMs: s.replace_after_s * 1000,
+    }, key, deps);
+  }
+  return new ZcashDriver({ ...common, network: s.network, txVersion: s.tx_version, batchMax: s.batch_max, expiryDelta: s.expiry_delta, feeMax: BigInt(s.fee_max) }, key, deps);
+}
+
+/** Builds and starts the driver of every coin paid automatically; a node that is not the configured chain stops payserv's start. */
+export async function startDrivers(coins: Config<'payserv'>['coins'], deps: DriverDeps): Promise<Map<string, ChainDriver>> {
+  const drivers = new Map<string, ChainDriver>();
+  for (const [tag, s] of Object.entries(coins)) {
+    if (!s.auto) continue;
+    const key = await (deps.hotKey ? deps.hotKey(tag, s) : loadHotKey(deps.stateDir, tag, keyFile(deps.stateDir, tag, s)));
+    const d = driverFor(tag, s, key, deps);
+    key.fill(0);
+    try {
+      await d.start();
+    } catch (e) {
+      // A wrong chain or a rolled-back nonce store stops the start; a node that is down only holds this coin's payouts.
+      if (!(e instanceof NodeUnavailable)) throw e;
+      deps.log.error({ coin: tag, err: e.message }, 'node unreachable at start: payouts of this coin wait until it answers');
+    }
+    drivers.set(tag, d);
+    // As the original did: a start with payments in flight is worth the operator's eye.
+    const [sending] = await deps.db.query(CHAINS.sendingCount, [tag]);
+    if (sending && sending.n > 0) deps.log.warn({ coin: tag, sending: sending.n }, 'started with withdrawals in sending: Check settles each from the chain');
+  }
+  return drivers;
+}

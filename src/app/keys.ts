@@ -1,0 +1,126 @@
+// payserv's keys at start. With [keys] store set (production): ask esman manager for the master key
+// (retrying until an operator allows it), open the store, take the signing keys, the TLS pair, the
+// hot-wallet keys and the database parameters into memory, and wipe the store's copy. Without a store:
+// the plain files of a development state directory, with a warning.
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import type { Config } from '../config/load.js';
+import { sameAddress } from '../chains/address.js';
+import { EsmanError, wipe } from '../esman/errors.js';
+import { DATABASE_ITEM, coinItem, parseCoinItem, parseDatabaseItem, parseNodeAuthItem, pemItem, signerItems, tlsItems, withCredentials } from '../esman/items.js';
+import { obtainKey } from '../esman/request.js';
+import { KeyStore } from '../esman/store-file.js';
+import { hotWalletAddress } from '../keys/hot-wallet.js';
+import type { Logger } from '../log/index.js';
+import { loadSigner, pkiPaths } from '../esman/pki-files.js';
+import type { SignerRole } from '../pki/roles.js';
+import { Signer } from '../pki/signer.js';
+import type { Trust } from '../pki/trust.js';
+
+type CoinSettings = Config<'payserv'>['coins'][string];
+
+export interface PayservKeys {
+  source: 'store' | 'files';
+  signers: { payserv: Signer; admin: Signer | undefined; autopay: Signer | undefined };
+  tls: { certPem: string; keyPem: string };
+  /** Hands each automatically paid coin's key over once (the caller wipes it); undefined: the key files. */
+  hotKey: ((tag: string, s: CoinSettings) => Promise<Uint8Array>) | undefined;
+  /** The store's DB.JSON: the database payserv (issue 6: dbgw) is given once the store is open. */
+  databaseUrl: string | undefined;
+  /** The coins' settings, each node_url with its node_auth_item's credentials. */
+  coins: Config<'payserv'>['coins'];
+}
+
+function fromFiles(config: Config<'payserv'>, log: Logger): PayservKeys {
+  const dir = config.stateDir;
+  const needsStore = Object.entries(config.coins).find(([, s]) => s.chain === 'zcash' && s.node_auth_item);
+  if (needsStore) throw new EsmanError('no_store', `[coins.${needsStore[0]}] node_auth_item names a store item, but [keys] store is not set`);
+  const p = pkiPaths(dir);
+  log.warn({ stateDir: dir }, 'keys read from plain files in the state directory ([keys] store is not set): for development and tests only');
+  return {
+    source: 'files',
+    signers: { payserv: loadSigner(dir, 'payserv'), admin: config.keys.admin ? loadSigner(dir, 'admin') : undefined, autopay: config.autopay.enabled ? loadSigner(dir, 'autopay') : undefined },
+    tls: { certPem: readFileSync(p.tlsCert('payserv'), 'utf8'), keyPem: readFileSync(p.tlsKey('payserv'), 'utf8') },
+    hotKey: undefined,
+    databaseUrl: undefined,
+    coins: config.coins,
+  };
+}
+
+function signerFrom(store: KeyStore, trust: Trust, role: SignerRole): Signer {
+  const names = signerItems(role);
+  const certPem = pemItem(store.get(names.cert), names.cert);
+  trust.check(certPem);
+  const key = store.get(names.key);
+  try {
+    return Signer.fromPem(certPem, pemItem(key, names.key));
+  } finally {
+    wipe(key);
+  }
+}
+
+/** Every hot-wallet key of a coin paid automatically, checked against the address stored beside it. */
+function hotKeysFrom(store: KeyStore, coins: Config<'payserv'>['coins']): Map<string, Uint8Array> {
+  const keys = new Map<string, Uint8Array>();
+  for (const [tag, s] of Object.entries(coins)) {
+    if (!s.auto) continue;
+    const name = s.key_item ?? coinItem(tag);
+    const value = store.get(name);
+    try {
+      const item = parseCoinItem(value, name, tag);
+      const address = hotWalletAddress(tag, item.privateKey, s.chain === 'zcash' ? s.network : 'mainnet');
+      if (item.address && !sameAddress(tag, item.address, address)) throw new EsmanError('bad_item', `store item ${name}: its address ${item.address} is not its key's (${address})`);
+      keys.set(tag, item.privateKey);
+    } finally {
+      wipe(value);
+    }
+  }
+  return keys;
+}
+
+function fromStore(store: KeyStore, config: Config<'payserv'>, trust: Trust): PayservKeys {
+  const t = tlsItems('payserv');
+  const certPem = pemItem(store.get(t.cert), t.cert);
+  trust.check(certPem);
+  const keyBytes = store.get(t.key);
+  const keyPem = pemItem(keyBytes, t.key);
+  wipe(keyBytes);
+  const hot = hotKeysFrom(store, config.coins);
+  return {
+    source: 'store',
+    signers: {
+      payserv: signerFrom(store, trust, 'payserv'), admin: config.keys.admin ? signerFrom(store, trust, 'admin') : undefined,
+      // Autopay signs its own withdrawal requests, as the pool's back end does.
+      autopay: config.autopay.enabled ? signerFrom(store, trust, 'autopay') : undefined,
+    },
+    tls: { certPem, keyPem },
+    hotKey: async (tag) => {
+      const k = hot.get(tag);
+      if (!k) throw new EsmanError('missing_item', `no hot-wallet key for ${tag} was loaded from the store`);
+      hot.delete(tag);
+      return k;
+    },
+    databaseUrl: store.has(DATABASE_ITEM) ? parseDatabaseItem(store.get(DATABASE_ITEM)).url : undefined,
+    coins: Object.fromEntries(Object.entries(config.coins).map(([tag, s]) =>
+      [tag, s.chain === 'zcash' && s.node_auth_item ? { ...s, node_url: withCredentials(s.node_url, parseNodeAuthItem(store.get(s.node_auth_item), s.node_auth_item)) } : s])),
+  };
+}
+
+export async function loadPayservKeys(config: Config<'payserv'>, trust: Trust, log: Logger, signal?: AbortSignal): Promise<PayservKeys> {
+  if (!config.keys.store) return fromFiles(config, log);
+  const path = resolve(config.stateDir, config.keys.store);
+  log.warn({ store: path, manager: config.keys.manager }, 'payserv is locked: waiting for the key from esman manager');
+  return obtainKey({
+    manager: config.keys.manager, retryMs: config.keys.retry_ms, answerTimeoutMs: config.keys.answer_timeout_ms, log,
+    ...(signal ? { signal } : {}),
+    // A key that opens our store and yields every item we need is our manager's; anything else is refused.
+    accept: async (master) => {
+      const store = await KeyStore.open(path, master);
+      try {
+        return fromStore(store, config, trust);
+      } finally {
+        store.close();
+      }
+    },
+  });
+}

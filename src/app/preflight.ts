@@ -1,0 +1,59 @@
+// What payserv checks before it asks esman manager for the key, so that an operator's key ceremony is
+// never spent on a start that would fail anyway: each configured node is asked which chain it is on
+// (eth_chainId, getblockchaininfo: no key needed), and a node on another chain than configured stops
+// the start here. A node that does not answer (or wants credentials the store will give) is only a
+// warning now: the drivers check it again, with the chain's whole identity, once the store is open.
+import { ConfigError, type Config } from '../config/load.js';
+import { networkOf } from '../chains/zcash/driver.js';
+import { redactUrl } from '../chains/zcash/rpc.js';
+import type { Logger } from '../log/index.js';
+
+type CoinSettings = Config<'payserv'>['coins'][string];
+
+/** One question to a node at start: bounded, so a hung node delays the start this long at most. */
+export const PREFLIGHT_TIMEOUT_MS = 5_000;
+
+/** A configured node on another chain: the configuration or the node is wrong, and waiting will not help. */
+export class WrongChainError extends ConfigError {
+  override name = 'WrongChainError';
+}
+
+async function ask(url: string, method: string, timeoutMs: number): Promise<unknown> {
+  const res = await fetch(url, {
+    method: 'POST', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params: [] }),
+    signal: AbortSignal.timeout(timeoutMs),
+  });
+  if (!res.ok) throw new Error(`HTTP ${res.status}`);
+  const body = (await res.json()) as { result?: unknown; error?: { message?: string } | null };
+  if (body.error) throw new Error(`node error: ${body.error.message ?? 'unknown'}`);
+  return body.result;
+}
+
+/** The node's chain as the configuration names it (a chain id, a network), or why it could not be read. */
+async function nodeChain(s: CoinSettings, timeoutMs: number): Promise<{ configured: string; node: string; key: string }> {
+  if (s.chain === 'evm') {
+    const id = await ask(s.node_url, 'eth_chainId', timeoutMs);
+    if (typeof id !== 'string' || !/^0x[0-9a-f]+$/i.test(id)) throw new Error('eth_chainId did not answer a hex quantity');
+    return { key: 'chain_id', configured: String(s.chain_id), node: BigInt(id).toString() };
+  }
+  const info = (await ask(s.node_url, 'getblockchaininfo', timeoutMs)) as { chain?: unknown } | null;
+  if (typeof info?.chain !== 'string') throw new Error('getblockchaininfo did not name its chain');
+  return { key: 'network', configured: s.network, node: networkOf(info.chain) };
+}
+
+export async function checkNodesBeforeKeys(coins: Config<'payserv'>['coins'], log: Logger, timeoutMs = PREFLIGHT_TIMEOUT_MS): Promise<void> {
+  await Promise.all(Object.entries(coins).filter(([, s]) => s.auto).map(async ([tag, s]) => {
+    const where = redactUrl(new URL(s.node_url));
+    let c;
+    try {
+      c = await nodeChain(s, timeoutMs);
+    } catch (e) {
+      log.warn({ coin: tag, node: where, err: (e as Error).message }, 'node not checked before the key request: checked again once the store is open');
+      return;
+    }
+    if (c.node !== c.configured) {
+      throw new WrongChainError(`[coins.${tag}] ${c.key} = ${c.configured}, but the node at ${where} is on ${c.key} ${c.node}: fix the configuration or the node (no key was requested)`);
+    }
+  }));
+}

@@ -1,0 +1,133 @@
+import type { Attempt, ChainDriver, Verdict } from '../../chains/driver.js';
+import { ChainIdentityError, ChainIntegrityError, NodeUnavailable } from '../../chains/driver.js';
+import { stopsPayouts } from '../invariant.js';
+import { PAYMENTS } from '../../data/ops/payments.js';
+import { alertFeeCap, alertIdentity, feeCapLifted } from '../chain-alerts.js';
+import type { PayoutResult } from '../../api/payserv.js';
+import type { Payserv } from '../context.js';
+import { checkpointAfter, failStop, result, type Verified } from '../guard.js';
+import { coinSendLock, LockBusy } from '../locks.js';
+import { changeStatus } from '../../writer/withdrawals.js';
+import { currentPayment } from './attempts.js';
+import { journalAttempt, journalWithdrawals, sendingSeqOf } from '../../journal/payments.js';
+import { fault } from '../faults.js';
+import { invariant } from '../../ledger/invariant.js';
+import { broadcastStored } from './pay.js';
+import { insertAttempt, paymentOf, watchSent } from '../../chains/store.js';
+import { storedAttempts } from './stored.js';
+import { recordSent } from './sent.js';
+import { feeShares } from './value.js';
+
+// Check: the chain's word on a withdrawal in `sending`. Confirmed → sent; provably never paid →
+// send_error; otherwise it stays sending, and what the node lost is rebroadcast (the same bytes) or,
+// once stale, replaced (same nonce, higher fees). A node that cannot be asked changes nothing.
+
+export async function checkPayment(ps: Payserv, driver: ChainDriver, v: Verified): Promise<PayoutResult> {
+  const stored = await storedAttempts(ps, driver, v, currentPayment(v.history));
+  if ('problems' in stored) return failStop(ps, 'Check', stored.problems, v.w.id, v.w.status);
+  let verdict: Verdict;
+  try {
+    verdict = await driver.verdict(stored.attempts, { now: ps.now(), confirmations: v.coin.confirmations });
+  } catch (e) {
+    // A broken invariant or a stored transaction that contradicts itself stops payouts (the caller's guard).
+    if (stopsPayouts(e) || e instanceof ChainIntegrityError || !(e instanceof Error)) throw e;
+    // Another chain's word is no evidence: nothing changes, as for a node that is down, but an operator hears of it now.
+    if (e instanceof ChainIdentityError) await alertIdentity(ps, e, `Check of withdrawal ${v.w.id}`, { withdrawal: v.w.id });
+    // Any other answer the node gave instead of evidence (an error, a block it does not serve) decides nothing either.
+    const unreachable = e instanceof NodeUnavailable;
+    ps.log[unreachable ? 'warn' : 'error']({ withdrawal: v.w.id, coin: v.coin.tag, err: e.message }, `${unreachable ? 'node unreachable' : 'node error'}: outcome unknown, nothing changed`);
+    return result('SENDING', v.w, `${unreachable ? 'node unreachable' : 'the node answered with an error'} (${e.message.slice(0, 300)}): the outcome is unknown, nothing changed`);
+  }
+  return decide(ps, driver, v, verdict, stored.attempts);
+}
+
+async function decide(ps: Payserv, driver: ChainDriver, v: Verified, verdict: Verdict, attempts: Attempt[]): Promise<PayoutResult> {
+  switch (verdict.kind) {
+    case 'confirmed':
+      return recordSent(ps, v, verdict, (await paymentSize(ps, verdict.hash)) ?? 1, `confirmed in ${verdict.hash} (${verdict.confirmations} confirmations)`);
+    case 'mined':
+      return result('SENDING', v.w, `mined in ${verdict.hash}: ${verdict.confirmations} of ${verdict.needed} confirmations`);
+    case 'failed':
+      return failed(ps, driver, v, verdict);
+    case 'pending': {
+      const payment = attempts[0]?.hash ?? '';
+      for (const h of verdict.rebroadcast) {
+        const a = attempts.find((x) => x.hash === h);
+        const seq = sendingSeqOf(v.history, h);
+        invariant(seq !== null, `rebroadcast of ${h}, which withdrawal ${v.w.id}'s signed history does not name`);
+        // What the node lost is sent again, journaled first (it may have been stored and never journaled: payserv died between).
+        if (a) await broadcastStored(ps, driver, { ...a, payment }, journalWithdrawals([{ ...v.w, statusSeq: seq }]));
+      }
+      if (verdict.stale) {
+        const latest = attempts[attempts.length - 1];
+        if (latest) return replace(ps, driver, v, latest, verdict.reason);
+      }
+      return result('SENDING', v.w, verdict.reason);
+    }
+  }
+}
+
+async function paymentSize(ps: Payserv, hash: string): Promise<number | null> {
+  const [r] = await ps.db.query(PAYMENTS.paymentSize, [hash]);
+  return r ? Number(r.n) : null;
+}
+
+/** Nothing left the hot wallet (as far as the chain can tell): send_error, and whatever the payment held is given back. */
+async function failed(ps: Payserv, driver: ChainDriver, v: Verified, verdict: Extract<Verdict, { kind: 'failed' }>): Promise<PayoutResult> {
+  const payment = (await paymentOf(ps.db, v.w.txHash ?? '')) ?? v.w.txHash ?? '';
+  const [fee] = feeShares(verdict.fee, 1, v.coin.decimals);
+  const comment = `payment failed: ${verdict.proof}; nothing was paid, manual processing required`;
+  const changed = await ps.db.transaction(async (tx) => {
+    await driver.release(tx, payment, verdict.proof);
+    const c = await changeStatus(tx, ps.signers.payserv, v.w.id, v.w.status, {
+      status: 'send_error', txHash: verdict.hash ?? v.w.txHash, ...(fee === undefined ? {} : { txFee: fee }), comment, at: ps.now(),
+    });
+    // The transaction the proof rests on is watched to finality, as a sent payment is: a reorg that undoes it is alerted.
+    const e = verdict.evidence;
+    if (e) await watchSent(tx, { coinId: v.coin.id, withdrawalId: v.w.id, hash: e.hash, block: e.block, at: ps.now(), expect: e.expect });
+    return c;
+  });
+  // The host records the proof too: the attempts' inputs may be spent again, and the journal knows why.
+  for (const h of currentPayment(v.history)) await ps.journal.recordFailed(v.coin.tag, h, verdict.proof, ps.now());
+  ps.log.warn({ withdrawal: v.w.id, coin: v.coin.tag, tx: verdict.hash, proof: verdict.proof }, 'payment failed on chain: send_error');
+  return (await checkpointAfter(ps, v, changed)) ?? result('SEND_ERROR', changed, comment);
+}
+
+/** A stale attempt replaced: same nonce, higher fees, stored and signed into the history before it is broadcast. */
+async function replace(ps: Payserv, driver: ChainDriver, v: Verified, latest: Attempt, why: string): Promise<PayoutResult> {
+  let written;
+  try {
+    written = await ps.locks.with(coinSendLock(driver.tag), `replace ${latest.hash}`, () => ps.db.transaction(async (tx) => {
+      const s = await driver.replace(tx, latest);
+      if (!s || s.kind !== 'signed') return s;
+      const payment = (await paymentOf(tx, latest.hash)) ?? latest.hash;
+      await insertAttempt(tx, v.coin.id, payment, [v.w.id], s.tx);
+      const changed = await changeStatus(tx, ps.signers.payserv, v.w.id, v.w.status, {
+        status: 'sending', txHash: s.tx.hash, txFee: feeShares(s.tx.maxFee, 1, v.coin.decimals)[0] ?? null, at: ps.now(),
+        comment: `replaced ${latest.hash} by ${s.tx.hash} (same nonce, higher fees)`,
+      });
+      // Journaled before the commit, as every payment (src/payserv/payments/pay.ts).
+      await journalAttempt(ps.journal, driver, { ...s.tx, payment }, journalWithdrawals([changed]), ps.now());
+      return { s: s.tx, changed, payment };
+    }));
+  } catch (e) {
+    if (e instanceof LockBusy) return result('SENDING', v.w, `${why}; coin ${driver.tag} is being paid by another call, replacement deferred`);
+    if (e instanceof ChainIdentityError) await alertIdentity(ps, e, `the replacement of ${latest.hash}`, { withdrawal: v.w.id });
+    if (e instanceof NodeUnavailable) return result('SENDING', v.w, `${why}; node unreachable, replacement deferred`);
+    throw e;
+  }
+  if (!written) return result('SENDING', v.w, why);
+  if (!('s' in written)) {
+    if (written.kind === 'wait' && written.atCap) await alertFeeCap(ps, { withdrawal: v.w.id, coin: v.coin.tag, tx: latest.hash, reason: written.reason });
+    return result('SENDING', v.w, `${why}; not replaced: ${written.reason}`);
+  }
+  feeCapLifted(ps, v.w.id);
+  ps.log.info({ withdrawal: v.w.id, coin: v.coin.tag, replaced: latest.hash, tx: written.s.hash, nonce: written.s.nonce?.toString() }, 'payment replaced (fee bump): sending');
+  await driver.committed(written.s).catch((e: Error) => ps.log.error({ tx: written.s.hash, err: e.message }, 'after-commit bookkeeping failed'));
+  const c = written.changed;
+  await fault(ps.faults, 'payment.committed', { withdrawals: [c.id], hash: written.s.hash });
+  const note = await broadcastStored(ps, driver, { ...written.s, payment: written.payment }, journalWithdrawals([c]));
+  await fault(ps.faults, 'payment.broadcast', { withdrawals: [c.id], hash: written.s.hash });
+  return (await checkpointAfter(ps, v, written.changed)) ?? result('SENDING', written.changed, note ?? `replaced ${latest.hash} by ${written.s.hash}`);
+}
+

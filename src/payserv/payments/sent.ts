@@ -1,0 +1,18 @@
+import type { Verdict } from '../../chains/driver.js';
+import type { PayoutResult } from '../../api/payserv.js';
+import type { Payserv } from '../context.js';
+import type { Verified } from '../guard.js';
+import { move } from '../moves.js';
+import { watchSent } from '../../chains/store.js';
+import { feeShares } from './value.js';
+
+// A payment the chain confirmed, recorded: the withdrawal `sent` by its transaction, and that transaction
+// watched to finality (migration 0005) in the same database transaction, so that no withdrawal is ever
+// recorded sent without its watch, whichever of Check or Resend found it mined.
+
+/** `payees`: how many withdrawals the transaction pays (its fee is shared among them). */
+export function recordSent(ps: Payserv, v: Verified, verdict: Extract<Verdict, { kind: 'confirmed' }>, payees: number, comment: string): Promise<PayoutResult> {
+  const [fee] = feeShares(verdict.fee, payees, v.coin.decimals);
+  return move(ps, v, 'sent', 'SENT', { txHash: verdict.hash, ...(fee === undefined ? {} : { txFee: fee }), comment },
+    (tx) => watchSent(tx, { coinId: v.coin.id, withdrawalId: v.w.id, hash: verdict.hash, block: verdict.block, at: ps.now() }));
+}

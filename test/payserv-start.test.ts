@@ -1,0 +1,131 @@
+// payserv's start, before the key ceremony: the RPC port is bound first (a second payserv on a taken
+// port exits naming host:port, and nobody is asked for a key), a configured node on another chain stops
+// the start naming the coin, the configured and the node's value (no key request either), a node that
+// does not answer is only a warning; while locked the port answers every connection with one line, and
+// once unlocked the same port serves TLS. dbgw on a taken port exits naming it too.
+import { writeFile } from 'node:fs/promises';
+import { createServer as createHttpServer } from 'node:http';
+import { connect, createServer, type Server } from 'node:net';
+import { join } from 'node:path';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { startManager } from '../src/esman/manager.js';
+import { newMasterKey } from '../src/esman/master-key.js';
+import { LOCKED_LINE } from '../src/app/locked-port.js';
+import { RpcClient } from '../src/rpc/client.js';
+import { processLedger, spawnNode, tlsOf, until, writeConfig, type ProcessLedger } from './support/spawn.js';
+import { freePort } from './support/ports.js';
+import { storeFor } from './support/keystore.js';
+
+const SEED = { users: 2, blocks: 1, withdrawals: 1, coins: ['ETH'] };
+const EXIT_MS = 60_000;
+
+async function listening(server: Server, port = 0): Promise<number> {
+  await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
+  onTestFinished(() => new Promise<void>((r) => server.close(() => r())));
+  return (server.address() as { port: number }).port;
+}
+
+
+/** A stand-in for esman manager that only counts who asked: a key request is a connection here. */
+async function countingManager(): Promise<{ port: number; asked: () => number }> {
+  let n = 0;
+  const s = createServer((socket) => {
+    n++;
+    socket.destroy();
+  });
+  return { port: await listening(s), asked: () => n };
+}
+
+/** An Ethereum node that says it is on chain `chainId` (and answers nothing else). */
+async function nodeOnChain(chainId: number): Promise<string> {
+  const s = createHttpServer((req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c.toString()));
+    req.on('end', () => {
+      const { id } = JSON.parse(body) as { id: number };
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({ jsonrpc: '2.0', id, result: `0x${chainId.toString(16)}` }));
+    });
+  });
+  return `http://127.0.0.1:${await listening(s)}/`;
+}
+
+function lockedPayserv(l: ProcessLedger, o: { port: number; manager: number; coins?: string }) {
+  const config = writeConfig(join(l.stateDir, 'payserv.toml'), { port: o.port, extra: `[keys]\nstore = "storage.prod"\nmanager = "127.0.0.1:${o.manager}"\nretry_ms = 100\n${o.coins ?? ''}` });
+  return spawnNode(['bin/payserv.mjs', '--config', config], { PAYSERV_STATE_DIR: l.stateDir });
+}
+
+/** Everything a connection to host:port receives until it is closed. */
+function readAll(port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let text = '';
+    const s = connect({ host: '127.0.0.1', port });
+    s.setEncoding('utf8').on('data', (d: string) => (text += d)).once('end', () => resolve(text)).once('error', reject);
+  });
+}
+
+describe('payserv start, before the key', () => {
+  it('a node on another chain id stops the start (exit 2) naming the coin, both values; no key was requested', async () => {
+    const l = await processLedger(SEED);
+    const manager = await countingManager();
+    const node = await nodeOnChain(31337);
+    const payserv = lockedPayserv(l, { port: await freePort(), manager: manager.port, coins: `[coins.ETH]\nchain = "evm"\nnode_url = "${node}"\nchain_id = 1\n` });
+    expect(await payserv.waitExit(EXIT_MS), payserv.stderr()).toBe(2);
+    expect(payserv.stderr()).toMatch(/\[coins\.ETH\] chain_id = 1, but the node at http:\/\/127\.0\.0\.1:\d+ is on chain_id 31337/);
+    expect(payserv.stderr()).not.toContain('waiting for the key');
+    expect(manager.asked()).toBe(0);
+  }, 120_000);
+
+  it('a node that does not answer is a warning: payserv goes on to ask for the key', async () => {
+    const l = await processLedger(SEED);
+    const manager = await countingManager();
+    const payserv = lockedPayserv(l, { port: await freePort(), manager: manager.port, coins: '[coins.ETH]\nchain = "evm"\nnode_url = "http://127.0.0.1:1/"\nchain_id = 1\n' });
+    await until('payserv asks for the key', () => manager.asked() > 0, EXIT_MS);
+    expect(payserv.stderr()).toContain('node not checked before the key request');
+    expect(await payserv.stop('SIGTERM', EXIT_MS)).toBe(0);
+  }, 120_000);
+
+  it('a taken RPC port: exit 3 naming host:port, before any key request', async () => {
+    const l = await processLedger(SEED);
+    const manager = await countingManager();
+    const port = await listening(createServer());
+    const payserv = lockedPayserv(l, { port, manager: manager.port });
+    expect(await payserv.waitExit(EXIT_MS), payserv.stderr()).toBe(3);
+    expect(payserv.stderr()).toContain(`payserv: cannot listen on 127.0.0.1:${port}: the port is in use (another payserv running?)`);
+    expect(manager.asked()).toBe(0);
+  }, 120_000);
+
+  it('locked: each connection gets exactly the locked line and is closed; unlocked, the same port serves TLS', async () => {
+    const l = await processLedger(SEED);
+    const master = newMasterKey();
+    await storeFor(l, master);
+    const [port, managerPort] = [await freePort(), await freePort()];
+    const payserv = lockedPayserv(l, { port, manager: managerPort });
+    await until('payserv waits for the key', () => payserv.stderr().includes('waiting for the key from esman manager'), EXIT_MS);
+    expect(await Promise.all([readAll(port), readAll(port)])).toEqual([LOCKED_LINE, LOCKED_LINE]);
+    expect(LOCKED_LINE).toBe('{"service":"payserv","state":"locked","waiting_for":"esman manager"}\n');
+
+    const manager = await startManager({ master, host: '127.0.0.1', port: managerPort, count: 1, say: () => undefined, ask: async () => true });
+    await manager.done;
+    await payserv.waitForLine(new RegExp(`^payserv listening on 127\\.0\\.0\\.1:${port}$`), EXIT_MS);
+    const client = new RpcClient({ host: '127.0.0.1', port, tls: tlsOf(l.stateDir, 'pscli'), timeoutMs: 30_000 });
+    try {
+      expect((await client.call<{ enabled: boolean }>('Utils.Status')).enabled).toBe(false);
+    } finally {
+      client.close();
+    }
+    expect(await payserv.stop('SIGTERM', EXIT_MS)).toBe(0);
+  }, 120_000);
+});
+
+describe('dbgw start', () => {
+  it('a taken port: exit 3 naming host:port', async () => {
+    const l = await processLedger(SEED);
+    const port = await listening(createServer());
+    const config = join(l.stateDir, 'dbgw.toml');
+    await writeFile(config, `[rpc]\nhost = "127.0.0.1"\nport = ${port}\n`);
+    const dbgw = spawnNode(['bin/dbgw.mjs', '--config', config], { PAYSERV_STATE_DIR: l.stateDir });
+    expect(await dbgw.waitExit(EXIT_MS), dbgw.stderr()).toBe(3);
+    expect(dbgw.stderr()).toContain(`dbgw: cannot listen on 127.0.0.1:${port}: the port is in use (another dbgw running?)`);
+  }, 120_000);
+});

@@ -1,0 +1,21 @@
+import { describe, expect, it } from 'vitest';
+import { CliError, errorLine, EXIT, exitCodeOf, scrubSecrets } from '../../src/cli/exit.js';
+import { ConfigError } from '../../src/config/load.js';
+
+describe('exit codes and error lines', () => {
+  it('maps errors to codes', () => {
+    expect(exitCodeOf(new ConfigError('x'))).toBe(EXIT.USAGE);
+    expect(exitCodeOf(new CliError('x', EXIT.PROBLEMS))).toBe(EXIT.PROBLEMS);
+    expect(exitCodeOf(new Error('x'))).toBe(EXIT.RUNTIME);
+    expect(exitCodeOf('thrown string')).toBe(EXIT.RUNTIME);
+  });
+
+  it('prints one line, no stack, no password', () => {
+    const e = new Error('failed\n  at postgresql://admin:s3cret@db.example:5432/pay\nmore');
+    const line = errorLine('pscli', e);
+    expect(line).toBe('pscli: failed at postgresql://admin:***@db.example:5432/pay more');
+    expect(errorLine('pscli', new TypeError('x is undefined'))).toBe('pscli: internal error (TypeError): x is undefined');
+    expect(errorLine('pscli', 42)).toBe('pscli: unexpected failure: 42');
+    expect(scrubSecrets('postgres://u@h/db and postgres://:pw@h')).toBe('postgres://u@h/db and postgres://:***@h');
+  });
+});
