@@ -326,7 +326,7 @@ describe(`pscli audit verify (${backend()})`, { timeout: 180_000 }, () => {
     await withWorkspaceDb(w, (db) => attack(db, "UPDATE payserv_audit SET reply = 'SENT' WHERE id = 2"));
     const r = await run(['audit', 'verify'], env);
     expect(r.code).toBe(EXIT.PROBLEMS);
-    expect(r.stdout).toBe("payserv_audit id=2: hash does not match the row's contents: the row was changed or forged\n");
+    expect(r.stdout).toBe("payserv_audit id=2: hash does not match the row's contents: the row was changed or forged [audit_changed]\n");
     const j = await run(['--json', 'audit', 'verify'], env);
     expect(j.code).toBe(EXIT.PROBLEMS);
     expect(JSON.parse(j.stdout)).toEqual({ check: 'audit', clean: false, problems: [expect.objectContaining({ table: 'payserv_audit', row: 'id=2', code: 'audit_changed' })] });

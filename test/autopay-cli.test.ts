@@ -133,7 +133,7 @@ describePerDataPath('autopay in payserv, with pscli', { timeout: 120_000 }, () =
     const before = await count();
     const unknown = await betweenRuns(['resolve', '--coin', 'NOPE']);
     expect([unknown.code, unknown.stdout]).toEqual([EXIT.PROBLEMS, '']);
-    expect(unknown.stderr).toMatch(/payserv refused Autopay\.Resolve: unknown coin "NOPE"/);
+    expect(unknown.stderr).toMatch(/payserv refused Autopay\.Resolve: unknown_coin: unknown coin "NOPE"/);
     const unpaid = await pscli(['autopay', 'run', '--coin', 'ZEC']);
     expect(unpaid).toMatchObject({ code: EXIT.PROBLEMS, stdout: '' });
     expect(unpaid.stderr).toMatch(/^pscli: autopay is disabled for ZEC: payserv\.toml has no \[autopay\.coins\.ZEC\] threshold \(autopay pays ETH\): nothing was run\n$/);

@@ -193,7 +193,7 @@ describePerDataPath('autopay on anvil', () => {
     await credit([{ u: u!, amount: amt('2') }]);
     expect(await takeLock(t.ps.db, eth.id, 'another process', new Date())).toEqual({ taken: true });
     const r = await run('second');
-    expect(r.outcome).toBe('skipped');
+    expect([r.outcome, r.code]).toEqual(['skipped', 'locked']);
     expect(r.reason).toMatch(/locked since .* by another process/);
     expect(await withdrawalsOf(u!.id)).toEqual([]);
     await releaseLock(t.ps.db, eth.id, 'another process', new Date());
@@ -204,7 +204,7 @@ describePerDataPath('autopay on anvil', () => {
     const [u] = await users(5201, 1);
     await credit([{ u: u!, amount: amt('2') }]);
     const r = await run('peers', { ...SETTINGS, requirePeers: 3 });
-    expect([r.outcome, r.reason]).toEqual(['skipped', 'node not ready: 0 peers, fewer than require_peers = 3']);
+    expect([r.outcome, r.code, r.reason]).toEqual(['skipped', 'node_unavailable', 'node not ready: 0 peers, fewer than require_peers = 3']);
     expect(await withdrawalsOf(u!.id)).toEqual([]);
     expect((await lockRow())?.state).toBe('idle');
   });
@@ -219,6 +219,7 @@ describePerDataPath('autopay on anvil', () => {
     expect(r.paid.count).toBe(0);
     // Halted: the next run pays no one, and says why.
     const again = await run('while halted');
+    expect([again.outcome, again.code]).toEqual(['skipped', 'coin_halted']);
     expect(again.reason).toMatch(/halted since .*outcome unknown.*pscli resolve --coin ETH/);
     await mine(url, CONFIRMATIONS);
     // Both requests were approved before paying; the run halted on the first: the second never left.
@@ -246,7 +247,8 @@ describePerDataPath('autopay on anvil', () => {
     const req = await crashedRunUpToApproval(u!);
     expect(await available(u!)).toBe(ZERO);
 
-    expect((await run('next')).reason).toMatch(/locked since .* by crashed run/);
+    const held = await run('next');
+    expect([held.code, held.reason]).toEqual(['locked', expect.stringMatching(/locked since .* by crashed run/)]);
     const res = await resolveCoin(t.ps, 'ETH', 'operator');
     expect(res.resolutions.map((x) => [x.withdrawal, x.decision])).toEqual([[req.id, 'credited']]);
     expect(res.lines).toEqual([

@@ -65,7 +65,7 @@ describePerDataPath('autopay on the Zcash stand-in', () => {
     expect(node.mempool()).toHaveLength(1);
     const early = await resolveCoin(t.ps, 'ZEC', 'operator');
     expect(early.resolutions.map((x) => x.decision)).toEqual(['unknown']);
-    expect((await runAutopay(t.ps, 'ZEC', SETTINGS, 'while halted')).reason).toMatch(/halted since/);
+    expect(await runAutopay(t.ps, 'ZEC', SETTINGS, 'while halted')).toMatchObject({ outcome: 'skipped', code: 'coin_halted', reason: expect.stringMatching(/halted since/) });
     await node.mine(CONFIRMATIONS);
     const res = await resolveCoin(t.ps, 'ZEC', 'operator');
     expect(res.resolutions.map((x) => x.decision)).toEqual(['paid']);

@@ -170,7 +170,7 @@ describe('pscli: the operator workflow', { timeout: 180_000 }, () => {
     });
     const revived = await run(['checkwallets'], w.env);
     expect({ code: revived.code, stdout: revived.stdout }).toEqual({ code: EXIT.PROBLEMS,
-      stdout: "users_userwallets id=1: payserv saw this wallet retired (deleted or inactive) under the pool's signature; it is active again: a deletion is one-way\n" });
+      stdout: "users_userwallets id=1: payserv saw this wallet retired (deleted or inactive) under the pool's signature; it is active again: a deletion is one-way [wallet_revived]\n" });
   });
 
   it('writes through the ledger commands: coin, wallet, block, request', async () => {

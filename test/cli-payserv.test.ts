@@ -49,7 +49,7 @@ describe(`pscli → payserv (${backend()})`, { timeout: 120_000 }, () => {
     const [id] = await processing(ledger);
     expect(await run(['status'])).toMatchObject({ code: EXIT.PROBLEMS, stdout: expect.stringMatching(/^payouts DISABLED since .*\nreason: payserv starts disabled/) });
     const refused = await run(['process', String(id)]);
-    expect(refused).toMatchObject({ code: EXIT.PROBLEMS, stdout: expect.stringMatching(/^REPLY: \[ERROR\]\nMESSAGE: payouts are disabled/) });
+    expect(refused).toMatchObject({ code: EXIT.PROBLEMS, stdout: expect.stringMatching(/^REPLY: \[ERROR\] disabled: payouts are disabled/) });
     expect((await processing(ledger))[0]).toBe(id);
     expect((await run(['enable'])).stdout).toMatch(/^payouts ENABLED since/);
     expect(await run(['process', String(id)])).toMatchObject({ code: EXIT.OK, stdout: expect.stringMatching(/^REPLY: \[PENDING\]\nMESSAGE: waits for a manager/) });
@@ -60,7 +60,9 @@ describe(`pscli → payserv (${backend()})`, { timeout: 120_000 }, () => {
     const approved = JSON.parse((await run(['--json', 'approve', String(id)])).stdout) as { reply: string; status: string };
     expect(approved).toMatchObject({ reply: 'APPROVED', status: 'approved' });
     expect((await run(['send', String(id)])).stdout).toMatch(/^REPLY: \[SENT\]/);
-    expect(await run(['send', String(id)])).toMatchObject({ code: EXIT.PROBLEMS, stdout: expect.stringMatching(/^REPLY: \[ERROR\]\nMESSAGE: withdrawal \d+ is sent; Send takes/) });
+    expect(await run(['send', String(id)])).toMatchObject({ code: EXIT.PROBLEMS, stdout: expect.stringMatching(/^REPLY: \[ERROR\] wrong_status: withdrawal \d+ is sent; Send takes/) });
+    const again = await run(['--json', 'send', String(id)]);
+    expect({ code: again.code, reply: JSON.parse(again.stdout) as unknown }).toMatchObject({ code: EXIT.PROBLEMS, reply: { reply: 'ERROR', code: 'wrong_status', status: 'sent' } });
     // The payment journal holds nothing the database lost.
     expect(await run(['journal', 'restore'])).toMatchObject({ code: EXIT.OK, stdout: 'nothing to restore: every journaled payment is in the database\n' });
     expect((await run(['listlocks'])).stdout).toBe('no locks held\n');
@@ -87,9 +89,9 @@ describe(`pscli → payserv (${backend()})`, { timeout: 120_000 }, () => {
     for (const [argv, message] of [
       [['process', 'abc'], /id must be a positive integer/],
       [['createcorrection', '--user', '1001', '--coin', 'ETH', '--amount', '1e3'], /^pscli: --amount: not a decimal number: "1e3"/],
-      [['createcorrection', '--user', '1001', '--coin', 'NOPE', '--amount', '1'], /unknown coin NOPE/],
-      [['createcorrection', '--user', '1001', '--coin', 'ETH', '--amount', '-1000000'], /below their debits|below/],
-      [['signwallet', '999999'], /unknown wallet id 999999/],
+      [['createcorrection', '--user', '1001', '--coin', 'NOPE', '--amount', '1'], /refused Corrections\.Apply: unknown_coin: unknown coin NOPE/],
+      [['createcorrection', '--user', '1001', '--coin', 'ETH', '--amount', '-1000000'], /refused Corrections\.Apply: balance_short: the correction would take user 1001's credits below their debits/],
+      [['signwallet', '999999'], /refused Wallets\.Sign: unknown_wallet: unknown wallet id 999999/],
     ] as const) {
       const r = await run([...argv]);
       expect(r.code, argv.join(' ')).not.toBe(EXIT.OK);
@@ -114,7 +116,7 @@ describe(`pscli → payserv (${backend()})`, { timeout: 120_000 }, () => {
       expect((await sql.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1::bigint) AS ok', [key])).rows[0]?.ok).toBe(true);
       expect(await run(['status'])).toMatchObject({ code: EXIT.OK, stdout: expect.stringMatching(/^payouts ENABLED since \S+\n$/) });
 
-      expect(await run(['process', String(id)])).toMatchObject({ code: EXIT.PROBLEMS, stdout: `REPLY: [ERROR]\nMESSAGE: withdrawal ${id} is being handled by another call; try again\n` });
+      expect(await run(['process', String(id)])).toMatchObject({ code: EXIT.PROBLEMS, stdout: `REPLY: [ERROR] busy: withdrawal ${id} is being handled by another call; try again\n` });
       const line = new RegExp(`^LOCK withdrawal:${id} HELD by database session pid ${pid} \\(ExclusiveLock\\), not this payserv: seen since \\S+ \\(\\d+ s\\); session started \\S+`, 'm');
       const status = await run(['status']);
       expect(status.code).toBe(EXIT.PROBLEMS);

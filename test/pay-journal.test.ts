@@ -79,7 +79,7 @@ describePerDataPath('a paid withdrawal rolled back in the database (issue 13)', 
     t.ps.faults = undefined;
     t.ps.state.enable('operator');
     const again = await approveWithdrawal(t.ps, id, caller);
-    expect(again.reply).toBe('ERROR');
+    expect([again.reply, again.code]).toEqual(['ERROR', 'integrity']);
     expect(again.message).toMatch(/payment journal/);
     expect(t.ps.state.enabled).toBe(false);
     await mine(url, 1);
@@ -114,9 +114,9 @@ describePerDataPath('a paid withdrawal rolled back in the database (issue 13)', 
     expect(sigs.length).toBeGreaterThan(2);
     await asAttacker(t.ledger.db, cutHistory(id, 1));
     const r = await approveWithdrawal(t.ps, id, caller);
-    expect(r.reply).toBe('ERROR');
+    expect([r.reply, r.code]).toEqual(['ERROR', 'integrity']);
     expect(t.ps.state.enabled).toBe(false);
-    expect(await resendWithdrawal(t.ps, id, caller)).toMatchObject({ reply: 'ERROR' });
+    expect(await resendWithdrawal(t.ps, id, caller)).toMatchObject({ reply: 'ERROR', code: 'fail_stop' });
     await mine(url, 1);
     expect(await balanceOf(url, m.address)).toBe(PAID);
     expect(await minedCount(url, driver.address)).toBe(1);
@@ -147,7 +147,7 @@ describePerDataPath('a paid withdrawal rolled back in the database (issue 13)', 
     t.ps.faults = undefined;
     t.ps.state.enable('operator');
     const r = await approveWithdrawal(t.ps, id, caller);
-    expect(r.reply).toBe('ERROR');
+    expect([r.reply, r.code]).toEqual(['ERROR', 'integrity']);
     expect(r.message).toMatch(/payment journal/);
     expect(t.ps.state.enabled).toBe(false);
     const restored = await restoreFromJournal(t.ps, 'operator');
@@ -222,7 +222,7 @@ describePerDataPath('a paid withdrawal rolled back in the database (issue 13)', 
     const before = await rowOf(id);
     rollBackAt('status.committed', id, before);
     const r = await processWithdrawal(t.ps, id, caller);
-    expect(r.reply).toBe('ERROR');
+    expect([r.reply, r.code]).toEqual(['ERROR', 'integrity']);
     expect(r.message).toMatch(/moved to pending \(status entry 1\).*now has processing at entry 0: rolled back/);
     expect(t.ps.state.enabled).toBe(false);
     expect(await statusOf(id)).toBe('processing');
@@ -239,7 +239,7 @@ describePerDataPath('a paid withdrawal rolled back in the database (issue 13)', 
     };
     try {
       const r = await approveWithdrawal(t.ps, id, caller);
-      expect(r.reply).toBe('ERROR');
+      expect([r.reply, r.code]).toEqual(['ERROR', 'integrity']);
       expect(r.message).toMatch(/could not move over it/);
       expect(t.ps.state.enabled).toBe(false);
       expect(t.alerts.map((a) => a.kind)).toContain('fail_stop');
@@ -260,7 +260,7 @@ describePerDataPath('a paid withdrawal rolled back in the database (issue 13)', 
     const txs = await hashes();
     await asAttacker(t.ledger.db, [['INSERT INTO payserv_nonces (chain, address, next_nonce) VALUES ($1, $2, 1000) ON CONFLICT (chain, address) DO UPDATE SET next_nonce = payserv_nonces.next_nonce + 1000', ['evm:31337', driver.address]]]);
     const r = await approveWithdrawal(t.ps, id, caller);
-    expect(r.reply).toBe('ERROR');
+    expect([r.reply, r.code]).toEqual(['ERROR', 'integrity']);
     expect(r.message).toMatch(/raised/);
     expect(t.ps.state.enabled).toBe(false);
     expect(await statusOf(id)).toBe('pending');

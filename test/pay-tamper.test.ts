@@ -55,7 +55,7 @@ describePerDataPath('the payment records under attack', () => {
     await asAttacker(t.ledger.db, [['UPDATE payserv_chain_txs SET raw = (SELECT raw FROM payserv_chain_txs WHERE hash = $2) WHERE hash = $1', [a.hash, b.hash]]]);
     await mine(url, 12);
     const r = await checkWithdrawal(t.ps, a.id, caller);
-    expect(r.reply).toBe('ERROR');
+    expect([r.reply, r.code]).toEqual(['ERROR', 'integrity']);
     expect(r.message).toMatch(/hash to|does not pay/);
     expect(t.ps.state.enabled).toBe(false);
     expect(t.alerts.map((x) => x.kind)).toContain('fail_stop');
@@ -71,7 +71,7 @@ describePerDataPath('the payment records under attack', () => {
     await dropTransaction(url, a.hash);
     await asAttacker(t.ledger.db, [['DELETE FROM payserv_chain_txs WHERE hash = $1', [a.hash]]]);
     const r = await checkWithdrawal(t.ps, a.id, caller);
-    expect(r.reply).toBe('ERROR');
+    expect([r.reply, r.code]).toEqual(['ERROR', 'integrity']);
     expect(r.message).toMatch(/missing/);
     expect(t.ps.state.enabled).toBe(false);
     expect(await statusOf(a.id)).toBe('sending');
@@ -87,7 +87,7 @@ describePerDataPath('the payment records under attack', () => {
     expect((await processWithdrawal(t.ps, id, caller)).reply).toBe('PENDING');
     const before = await t.ledger.db.query('SELECT hash FROM payserv_chain_txs');
     const r = await approveWithdrawal(t.ps, id, caller);
-    expect(r.reply).toBe('ERROR');
+    expect([r.reply, r.code]).toEqual(['ERROR', 'integrity']);
     expect(r.message).toMatch(/rolled back/);
     expect(t.ps.state.enabled).toBe(false);
     expect(await statusOf(id)).toBe('pending');

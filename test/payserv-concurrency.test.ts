@@ -253,7 +253,7 @@ describe.runIf(backend() === 'postgres')('two payserv instances (two Locks, two 
       expect(await other.locks.isHeld(withdrawalLock(id))).toBe(true);
       expect(await other.locks.heldElsewhere()).toBeGreaterThanOrEqual(1);
       for (const kind of Object.keys(CALLS) as Kind[]) {
-        expect(await CALLS[kind](other, id, 'second instance'), kind).toEqual({ reply: 'ERROR', id, status: null, message: BUSY(id) });
+        expect(await CALLS[kind](other, id, 'second instance'), kind).toEqual({ reply: 'ERROR', code: 'busy', id, status: null, message: BUSY(id) });
       }
     });
     expect(await historyOf(tp.ledger.db, id)).toEqual(before);

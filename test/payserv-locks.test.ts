@@ -132,7 +132,7 @@ describe.runIf(backend() === 'postgres')('a session holding one of payserv\'s re
 
     // Nothing refused yet: payserv does not know of it (withdrawal locks are looked at once refused).
     expect((await listLocks(tp.ps)).reported).toEqual([]);
-    expect(await approveWithdrawal(tp.ps, id, 'test')).toEqual({ reply: 'ERROR', id, status: null, message: BUSY(id) });
+    expect(await approveWithdrawal(tp.ps, id, 'test')).toEqual({ reply: 'ERROR', code: 'busy', id, status: null, message: BUSY(id) });
     const warning = tp.logs.map((l) => JSON.parse(l) as { level: number; msg: string; lock?: string; pids?: number[] }).find((l) => l.lock === withdrawalLock(id));
     expect(warning).toMatchObject({ level: 40, pids: [pid], msg: `lock ${withdrawalLock(id)} is held by another database session (pid ${pid}): the call was told to try again` });
 
@@ -147,7 +147,7 @@ describe.runIf(backend() === 'postgres')('a session holding one of payserv\'s re
 
     // The same episode: reported again, not alerted again.
     expect((await listLocks(tp.ps)).reported).toHaveLength(1);
-    expect(await approveWithdrawal(tp.ps, id, 'test')).toMatchObject({ reply: 'ERROR', message: BUSY(id) });
+    expect(await approveWithdrawal(tp.ps, id, 'test')).toMatchObject({ reply: 'ERROR', code: 'busy' });
     expect((await listLocks(tp.ps)).reported).toHaveLength(1);
     expect(alertsOf(tp)).toHaveLength(1);
     expect(tp.ps.state.enabled).toBe(true);
@@ -157,7 +157,7 @@ describe.runIf(backend() === 'postgres')('a session holding one of payserv\'s re
     expect((await listLocks(tp.ps)).reported).toEqual([]);
     expect(tp.ps.locks.refusals().size).toBe(0);
     expect(await tryLock(sql, '$1::bigint', key)).toBe(true);
-    expect(await approveWithdrawal(tp.ps, id, 'test')).toMatchObject({ reply: 'ERROR', message: BUSY(id) });
+    expect(await approveWithdrawal(tp.ps, id, 'test')).toMatchObject({ reply: 'ERROR', code: 'busy' });
     expect((await listLocks(tp.ps)).reported).toHaveLength(1);
     expect(alertsOf(tp)).toHaveLength(2);
     await sql.query('SELECT pg_advisory_unlock_all()');

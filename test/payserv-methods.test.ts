@@ -3,16 +3,19 @@
 // of Process, the automatic-approval policy, and the refusals (unknown id, payouts disabled, SendCoin
 // for a coin nobody pays automatically). After every call: the reply, the status it left, the signed
 // status entries it added, the account's checkpoint, and a clean `balanceerrors`.
+import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Db } from '../src/db/db.js';
 import { WITHDRAWAL_STATUSES, type WithdrawalStatus } from '../src/ledger/records.js';
 import { parseAmount } from '../src/money/amount.js';
-import type { PayoutResult, Reply } from '../src/api/payserv.js';
+import { formatProblem, problem, PROBLEM_CODES } from '../src/ledger/problem.js';
+import { REFUSAL_CODES, type PayoutResult, type RefusalCode, type Reply } from '../src/api/payserv.js';
 import type { Payserv } from '../src/payserv/context.js';
 import {
   approveWithdrawal, checkWithdrawal, declineRequest, processWithdrawal, resendWithdrawal, sendCoin, sendWithdrawal,
 } from '../src/payserv/payouts.js';
 import type { CoinPolicy } from '../src/payserv/policy.js';
+import { withdrawalLock } from '../src/payserv/locks.js';
 import { registerCoin } from '../src/writer/coins.js';
 import { retireWallet, signWallet } from '../src/writer/wallets.js';
 import { changeStatus, declineWithdrawal } from '../src/writer/withdrawals.js';
@@ -117,19 +120,21 @@ async function ledgerState(db: Db): Promise<unknown> {
 
 interface Outcome {
   reply: Reply;
+  /** Every ERROR and DECLINED names one (README "Refusal codes"); PENDING names the policy. */
+  code?: RefusalCode;
   status: WithdrawalStatus;
   /** Signed status entries added: 1 per change; a decline adds its own and the reversal's first. */
   rows: number;
 }
 
 function expected(method: MethodName, from: WithdrawalStatus): Outcome {
-  const refused: Outcome = { reply: 'ERROR', status: from, rows: 0 };
+  const refused: Outcome = { reply: 'ERROR', code: 'wrong_status', status: from, rows: 0 };
   switch (method) {
     case 'Process':
       // No policy configured for the coin: the request waits for a manager.
-      return from === 'processing' ? { reply: 'PENDING', status: 'pending', rows: 1 } : refused;
+      return from === 'processing' ? { reply: 'PENDING', code: 'policy', status: 'pending', rows: 1 } : refused;
     case 'Decline':
-      return from === 'pending' ? { reply: 'DECLINED', status: 'processed', rows: 2 } : refused;
+      return from === 'pending' ? { reply: 'DECLINED', code: 'manager_declined', status: 'processed', rows: 2 } : refused;
     case 'Approve':
       if (from === 'pending') return { reply: 'APPROVED', status: 'approved', rows: 1 };
       return from === 'approved' ? { reply: 'APPROVED', status: 'approved', rows: 0 } : refused;
@@ -167,7 +172,7 @@ describe('every method from every status', () => {
       const after = await snapshot(t, id, m);
       const changed = after.status !== from;
 
-      expect.soft({ reply: r.reply, id: r.id, status: r.status }, label).toEqual({ reply: want.reply, id, status: want.status });
+      expect.soft({ reply: r.reply, code: r.code, id: r.id, status: r.status }, label).toEqual({ reply: want.reply, code: want.code, id, status: want.status });
       expect.soft(after.status, label).toBe(want.status);
       expect.soft(after.statusRows - before.statusRows, `${label}: signed status entries added`).toBe(want.rows);
       expect.soft(after.byPayserv - before.byPayserv, `${label}: entries signed by payserv`).toBe(want.rows);
@@ -194,11 +199,11 @@ describe('every method from every status', () => {
 // ---------------------------------------------------------------------------------------------
 
 /** Asserts a Process call declined the request: the original 'processed', a reversal row, both signed, the checkpoint moved, the ledger clean. */
-async function expectDeclined(tp: TestPayserv, m: Pick<Miner, 'userId' | 'coin'>, id: number, why: RegExp, checkSays: string[] = []): Promise<void> {
+async function expectDeclined(tp: TestPayserv, m: Pick<Miner, 'userId' | 'coin'>, id: number, code: RefusalCode, why: RegExp, checkSays: string[] = []): Promise<void> {
   const before = await snapshot(tp, id, m);
   const r = await processWithdrawal(tp.ps, id, 'test');
   const after = await snapshot(tp, id, m);
-  expect({ reply: r.reply, status: r.status }).toEqual({ reply: 'DECLINED', status: 'processed' });
+  expect({ reply: r.reply, code: r.code, status: r.status }).toEqual({ reply: 'DECLINED', code, status: 'processed' });
   expect(r.message).toMatch(why);
   expect(after.status).toBe('processed');
   expect(after.statusRows - before.statusRows).toBe(2);
@@ -222,28 +227,28 @@ describe('Process declines a request it cannot pay (a business failure: no fail-
     await tp.ledger.checkpointAll();
 
     // The balance: 20 credited, 25 asked.
-    await expectDeclined(tp, m, await request(tp, m, { amount: '25' }), /balance short: credits 20 ETH, debits with this request 25/);
+    await expectDeclined(tp, m, await request(tp, m, { amount: '25' }), 'balance_short', /balance short: credits 20 ETH, debits with this request 25/);
     // The balance counts earlier requests: 15 pending + 6 asked > 20.
     const pending = await request(tp, m, { amount: '15' });
     expect((await processWithdrawal(tp.ps, pending, 'test')).reply).toBe('PENDING');
-    await expectDeclined(tp, m, await request(tp, m, { amount: '6' }), /balance short: credits 20 ETH, debits with this request 21/);
+    await expectDeclined(tp, m, await request(tp, m, { amount: '6' }), 'balance_short', /balance short: credits 20 ETH, debits with this request 21/);
     expect((await declineRequest(tp.ps, pending, 'test')).reply).toBe('DECLINED');
     // The coin's rules.
-    await expectDeclined(tp, m, await request(tp, m, { amount: '0.001' }), /amount 0\.001 is below the minimum 0\.01 ETH/);
-    await expectDeclined(tp, m, await request(tp, m, { fee: amt('0.0001') }), /fee 0\.0001 is below the coin's fee 0\.0005/);
+    await expectDeclined(tp, m, await request(tp, m, { amount: '0.001' }), 'below_minimum', /amount 0\.001 is below the minimum 0\.01 ETH/);
+    await expectDeclined(tp, m, await request(tp, m, { fee: amt('0.0001') }), 'below_fee', /fee 0\.0001 is below the coin's fee 0\.0005/);
     // The wallet.
-    await expectDeclined(tp, m, await request(tp, m, { walletId: 987_654_321 }), /wallet 987654321 does not exist/);
+    await expectDeclined(tp, m, await request(tp, m, { walletId: 987_654_321 }), 'invalid_wallet', /wallet 987654321 does not exist/);
     const unsigned = await wallet(tp, m.userId, m.coin, { signed: false });
-    await expectDeclined(tp, m, await request(tp, m, { walletId: unsigned.id, address: unsigned.address }), /has not been reviewed and signed yet/);
-    await expectDeclined(tp, m, await request(tp, m, { walletId: other.walletId, address: other.address }), new RegExp(`is not a ETH wallet of user ${m.userId}`));
+    await expectDeclined(tp, m, await request(tp, m, { walletId: unsigned.id, address: unsigned.address }), 'wallet_not_reviewed', /has not been reviewed and signed yet/);
+    await expectDeclined(tp, m, await request(tp, m, { walletId: other.walletId, address: other.address }), 'invalid_wallet', new RegExp(`is not a ETH wallet of user ${m.userId}`));
     const dogeWallet = await wallet(tp, m.userId, doge, { address: 'DH5yaieqoZN36fDVciNyRueRGvGLR3mr7L' });
-    await expectDeclined(tp, m, await request(tp, m, { walletId: dogeWallet.id, address: dogeWallet.address }), new RegExp(`is not a ETH wallet of user ${m.userId}`));
+    await expectDeclined(tp, m, await request(tp, m, { walletId: dogeWallet.id, address: dogeWallet.address }), 'invalid_wallet', new RegExp(`is not a ETH wallet of user ${m.userId}`));
     // Deleted and deactivated by the site, then reviewed and signed as such by an admin.
     for (const [flag, word] of [['deleted = true', 'deleted'], ['active = false', 'inactive']] as const) {
       const w = await wallet(tp, m.userId, m.coin, { signed: false });
       await tp.ledger.db.query(`UPDATE users_userwallets SET ${flag} WHERE id = $1`, [w.id]);
       await signWallet(tp.ledger.db, tp.ledger.signers.admin, w.id);
-      await expectDeclined(tp, m, await request(tp, m, { walletId: w.id, address: w.address }), new RegExp(`wallet ${w.id} is ${word}`));
+      await expectDeclined(tp, m, await request(tp, m, { walletId: w.id, address: w.address }), 'wallet_deleted', new RegExp(`wallet ${w.id} is ${word}`));
     }
     // Reviewed and signed, then deleted or deactivated by the pool after the request (retireWallet: the flag and the
     // admin's signature of it): declined, not a fail-stop. (The flag flipped without that signature is tampering:
@@ -252,13 +257,13 @@ describe('Process declines a request it cannot pay (a business failure: no fail-
       const w = await wallet(tp, m.userId, m.coin, {});
       const req = await request(tp, m, { walletId: w.id, address: w.address });
       await retireWallet(tp.ledger.db, tp.ledger.signers.admin, w.id, how);
-      await expectDeclined(tp, m, req, new RegExp(`wallet ${w.id} is ${how}`));
+      await expectDeclined(tp, m, req, 'wallet_deleted', new RegExp(`wallet ${w.id} is ${how}`));
       expect(tp.ps.state.enabled).toBe(true);
     }
     // An address that is no address of the coin, signed by a careless review: declined, and the operator's check names the wallet.
     const bad = await wallet(tp, m.userId, m.coin, { address: '0xnot-an-address' });
-    await expectDeclined(tp, m, await request(tp, m, { walletId: bad.id, address: bad.address }), /address 0xnot-an-address: not a valid ETH address/,
-      [`users_userwallets id=${bad.id}: not a valid ETH address (0x + 40 hex digits, EIP-55 checksum if mixed case)`]);
+    await expectDeclined(tp, m, await request(tp, m, { walletId: bad.id, address: bad.address }), 'invalid_address', /address 0xnot-an-address: not a valid ETH address/,
+      [`users_userwallets id=${bad.id}: not a valid ETH address (0x + 40 hex digits, EIP-55 checksum if mixed case) [address]`]);
     // Last: the coin itself made inactive (registerCoin re-signs it as reviewed).
     const queued = await request(tp, m);
     const c = m.coin;
@@ -266,7 +271,7 @@ describe('Process declines a request it cannot pay (a business failure: no fail-
       tag: c.tag, name: c.name, network: c.network, decimals: c.decimals, confirmations: c.confirmations, withdrawalFee: c.withdrawalFee,
       minWithdrawal: c.minWithdrawal, feeUserId: c.feeUserId, active: false,
     });
-    await expectDeclined(tp, m, queued, /coin ETH is not active/, [`users_userwallets id=${bad.id}: not a valid ETH address (0x + 40 hex digits, EIP-55 checksum if mixed case)`]);
+    await expectDeclined(tp, m, queued, 'coin_inactive', /coin ETH is not active/, [`users_userwallets id=${bad.id}: not a valid ETH address (0x + 40 hex digits, EIP-55 checksum if mixed case) [address]`]);
 
     expect(tp.ps.state.enabled).toBe(true);
     expect(tp.alerts).toEqual([]);
@@ -303,7 +308,7 @@ describe('Process approves by policy, or leaves the request pending for a manage
 
     const waits = async (ps: Payserv, who: Miner, why: RegExp) => {
       const r = await processed(ps, who);
-      expect({ reply: r.reply, status: r.status }).toEqual({ reply: 'PENDING', status: 'pending' });
+      expect({ reply: r.reply, code: r.code, status: r.status }).toEqual({ reply: 'PENDING', code: 'policy', status: 'pending' });
       expect(r.message).toMatch(/^waits for a manager: /);
       expect(r.message).toMatch(why);
       const [w] = await tp.ledger.db.query<{ comment: string }>('SELECT comment FROM finances_withdrawal_transaction WHERE id = $1', [r.id]);
@@ -337,7 +342,7 @@ describe('refusals', () => {
     const [{ next }] = (await tp.ledger.db.query<{ next: number }>('SELECT max(id)::bigint + 1000 AS next FROM finances_withdrawal_transaction')) as [{ next: number }];
     for (const method of METHOD_NAMES) {
       const r = await METHODS[method](tp.ps, next, 'test');
-      expect(r, method).toEqual({ reply: 'ERROR', id: next, status: null, message: `unknown withdrawal id ${next}` });
+      expect(r, method).toEqual({ reply: 'ERROR', code: 'unknown_id', id: next, status: null, message: `unknown withdrawal id ${next}` });
     }
     expect(await ledgerState(tp.ledger.db)).toEqual(start);
 
@@ -346,22 +351,59 @@ describe('refusals', () => {
     const takes: Record<MethodName, WithdrawalStatus> = { Process: 'processing', Decline: 'pending', Approve: 'pending', Resend: 'send_error', Check: 'sending', Send: 'approved' };
     for (const method of METHOD_NAMES) {
       const r = await METHODS[method](tp.ps, ids[takes[method]], 'test');
-      expect(r, method).toEqual({ reply: 'ERROR', id: ids[takes[method]], status: null, message: 'payouts are disabled: maintenance window' });
+      expect(r, method).toEqual({ reply: 'ERROR', code: 'disabled', id: ids[takes[method]], status: null, message: 'payouts are disabled: maintenance window' });
     }
-    expect(await sendCoin(tp.ps, 'ETH', 'test')).toEqual({ reply: 'ERROR', coin: 'ETH', results: [], message: 'payouts are disabled: maintenance window' });
+    expect(await sendCoin(tp.ps, 'ETH', 'test')).toEqual({ reply: 'ERROR', code: 'disabled', coin: 'ETH', results: [], message: 'payouts are disabled: maintenance window' });
     expect(await ledgerState(tp.ledger.db)).toEqual(start);
     expect(tp.alerts).toEqual([]);
 
-    // Enabled again: the same calls go through.
+    // Disabled by a fail-stop: the same refusals, coded fail_stop (an operator investigates before enabling).
+    await tp.ps.state.failStop('test: a tampered row', {});
+    for (const method of METHOD_NAMES) {
+      const r = await METHODS[method](tp.ps, ids[takes[method]], 'test');
+      expect({ reply: r.reply, code: r.code, status: r.status }, method).toEqual({ reply: 'ERROR', code: 'fail_stop', status: null });
+    }
+    expect(await sendCoin(tp.ps, 'ETH', 'test')).toMatchObject({ reply: 'ERROR', code: 'fail_stop' });
+    expect(await ledgerState(tp.ledger.db)).toEqual(start);
+    tp.alerts.length = 0;
+
+    // Enabled again, but another call holds the withdrawal: busy, nothing changed.
     tp.ps.state.enable('operator');
+    for (const method of METHOD_NAMES) {
+      const id = ids[takes[method]];
+      const r = await tp.ps.locks.with(withdrawalLock(id), 'another call (test)', () => METHODS[method](tp.ps, id, 'test'));
+      expect({ reply: r.reply, code: r.code, status: r.status }, method).toEqual({ reply: 'ERROR', code: 'busy', status: null });
+    }
+    expect(await ledgerState(tp.ledger.db)).toEqual(start);
+
+    // Free again: the same calls go through.
     expect((await processWithdrawal(tp.ps, ids.processing, 'test')).reply).toBe('PENDING');
 
     // SendCoin: no coin here has a driver, so an operator pays and marks each one sent.
     const none = await sendCoin(tp.ps, 'eth', 'test');
-    expect(none).toMatchObject({ reply: 'ERROR', results: [] });
+    expect(none).toMatchObject({ reply: 'ERROR', code: 'no_driver', results: [] });
     expect(none.message).toBe('coin ETH has no chain driver: it is paid by an operator, then marked sent with Send');
-    expect(await sendCoin(tp.ps, 'NOPE', 'test')).toMatchObject({ reply: 'ERROR', message: 'unknown coin NOPE' });
+    expect(await sendCoin(tp.ps, 'NOPE', 'test')).toMatchObject({ reply: 'ERROR', code: 'unknown_coin', message: 'unknown coin NOPE' });
     expect(await snapshot(tp, ids.approved, m)).toMatchObject({ status: 'approved' });
     expect(await tp.ledger.check('balanceerrors')).toEqual([]);
+  });
+});
+
+describe('refusal codes', () => {
+  it('are lower_snake_case, each documented in the README table', () => {
+    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+    for (const code of Object.keys(REFUSAL_CODES)) {
+      expect(code).toMatch(/^[a-z]+(_[a-z]+)*$/);
+      expect(readme, code).toContain(`| \`${code}\` |`);
+    }
+  });
+
+  it('and the ledger problem codes too; a problem line ends with its code', () => {
+    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+    for (const code of Object.keys(PROBLEM_CODES)) {
+      expect(code).toMatch(/^[a-z]+(_[a-z]+)*$/);
+      expect(readme, code).toContain(`| \`${code}\` |`);
+    }
+    expect(formatProblem(problem('coins_coin', 3, 'signature', 'coin ETH: signature does not match the record'))).toBe('coins_coin id=3: coin ETH: signature does not match the record [signature]');
   });
 });

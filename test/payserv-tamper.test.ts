@@ -334,7 +334,7 @@ async function expectFailStop(tp: TestPayserv, v: Victim, tamper: Tamper): Promi
   const r = await processWithdrawal(tp.ps, v.w, 'test');
   const after = await everything(tp, v);
 
-  expect.soft({ reply: r.reply, id: r.id, status: r.status }, label).toEqual({ reply: 'ERROR', id: v.w, status: 'processing' });
+  expect.soft({ reply: r.reply, code: r.code, id: r.id, status: r.status }, label).toEqual({ reply: 'ERROR', code: 'integrity', id: v.w, status: 'processing' });
   expect.soft(tp.ps.state.enabled, `${label}: payouts still enabled`).toBe(false);
   const reason = tp.ps.state.status().reason ?? '';
   expect.soft(r.message, `${label}: the reply carries the reason`).toBe(reason);
@@ -386,7 +386,7 @@ describe('after a fail-stop', () => {
     expect(reason).toMatch(new RegExp(`^integrity failure: Process: ${WITHDRAWALS} id=${v.w}: `));
 
     const start = await everything(tp, v);
-    const refused = (r: PayoutResult, id: number) => expect(r).toEqual({ reply: 'ERROR', id, status: null, message: `payouts are disabled: ${reason}` });
+    const refused = (r: PayoutResult, id: number) => expect(r).toEqual({ reply: 'ERROR', code: 'fail_stop', id, status: null, message: `payouts are disabled: ${reason}` });
     refused(await approveWithdrawal(tp.ps, v.otherPending, 'test'), v.otherPending);
     refused(await declineRequest(tp.ps, v.otherPending, 'test'), v.otherPending);
     refused(await sendWithdrawal(tp.ps, v.otherApproved, 'test'), v.otherApproved);
@@ -394,7 +394,7 @@ describe('after a fail-stop', () => {
     refused(await resendWithdrawal(tp.ps, v.otherApproved, 'test'), v.otherApproved);
     refused(await checkWithdrawal(tp.ps, v.otherApproved, 'test'), v.otherApproved);
     refused(await processWithdrawal(tp.ps, v.w, 'test'), v.w);
-    expect(await sendCoin(tp.ps, v.coin.tag, 'test')).toMatchObject({ reply: 'ERROR', message: `payouts are disabled: ${reason}` });
+    expect(await sendCoin(tp.ps, v.coin.tag, 'test')).toMatchObject({ reply: 'ERROR', code: 'fail_stop', message: `payouts are disabled: ${reason}` });
     expect(await everything(tp, v)).toEqual(start);
     expect(tp.alerts).toHaveLength(1);
 

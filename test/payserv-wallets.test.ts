@@ -43,7 +43,7 @@ async function expectFailStop(tp: TestPayserv, id: number, first: RegExp): Promi
   const alerts = tp.alerts.length;
   const before = await statusOf(tp, id);
   const r = await processWithdrawal(tp.ps, id, 'test');
-  expect({ reply: r.reply, status: r.status }).toEqual({ reply: 'ERROR', status: 'processing' });
+  expect({ reply: r.reply, code: r.code, status: r.status }).toEqual({ reply: 'ERROR', code: 'integrity', status: 'processing' });
   expect(tp.ps.state.enabled).toBe(false);
   const reason = tp.ps.state.status().reason ?? '';
   expect(reason).toMatch(first);
@@ -74,11 +74,11 @@ describe('wallet deletion is one-way on the payment path', () => {
     const waiting = await request(tp, current, { amount: '2' });
     await asAttacker(tp.ledger.db, [restoreRow(WALLETS, whileActive, ['id']), [`UPDATE ${WALLETS} SET deleted = true WHERE id = $1`, [current.walletId]]]);
     await expectFailStop(tp, waiting,
-      failStopOn(current.walletId, `signature does not match the record \\(marked deleted without the pool's signed deletion\\?\\) \\(and 1 more\\)$`));
+      failStopOn(current.walletId, `signature does not match the record \\(marked deleted without the pool's signed deletion\\?\\) \\[signature\\] \\(and 1 more\\)$`));
     // The operator's check names both rows.
     expect((await tp.ledger.check('wallets')).sort()).toEqual([
-      `${WALLETS} id=${current.walletId}: signature does not match the record (marked deleted without the pool's signed deletion?)`,
-      `${WALLETS} id=${m.walletId}: ${REVIVED.replace(/\\/g, '')}`,
+      `${WALLETS} id=${current.walletId}: signature does not match the record (marked deleted without the pool's signed deletion?) [signature]`,
+      `${WALLETS} id=${m.walletId}: ${REVIVED.replace(/\\/g, '')} [wallet_revived]`,
     ].sort());
   });
 
@@ -102,8 +102,8 @@ describe('wallet deletion is one-way on the payment path', () => {
 
       // The attacker puts back the copy signed while the wallet was active: its signature verifies again.
       await asAttacker(tp.ledger.db, [restoreRow(WALLETS, whileActive, ['id'])]);
-      expect(await tp.ledger.check('wallets')).toEqual([`${WALLETS} id=${m.walletId}: ${REVIVED.replace(/\\/g, '')}`]);
-      await expectFailStop(tp, second, failStopOn(m.walletId, `${REVIVED}$`));
+      expect(await tp.ledger.check('wallets')).toEqual([`${WALLETS} id=${m.walletId}: ${REVIVED.replace(/\\/g, '')} [wallet_revived]`]);
+      await expectFailStop(tp, second, failStopOn(m.walletId, `${REVIVED} \\[wallet_revived\\]$`));
 
       // An operator asked to sign it (Wallets.Sign) is refused, and payserv stops again.
       tp.ps.state.enable('operator');
@@ -127,7 +127,8 @@ describe('wallet deletion is one-way on the payment path', () => {
     await retireWallet(tp.ledger.db, tp.ledger.signers.admin, m.walletId, 'deleted');
     const before = await statusOf(tp, id);
     const r = await approveWithdrawal(tp.ps, id, 'test');
-    expect([r.reply, r.message]).toEqual(['ERROR', `not paid: wallet ${m.walletId} is deleted since it was requested; decline the request`]);
+    expect([r.reply, r.code]).toEqual(['ERROR', 'wallet_deleted']);
+    expect(r.message).toBe(`not paid: wallet ${m.walletId} is deleted since it was requested; decline the request`);
     expect(tp.ps.state.enabled).toBe(true);
     expect(await statusOf(tp, id)).toEqual(before);
     expect((await declineRequest(tp.ps, id, 'test')).reply).toBe('DECLINED');
@@ -169,8 +170,8 @@ describe('wallet deletion is one-way on the payment path', () => {
       const hidden = await rowOf(tp, newest.id);
       await asAttacker(tp.ledger.db, [edit(newest.id)]);
       const missing = `payserv saw this wallet as the newest reviewed wallet of user=${m.userId} coin=${m.coin.id}; it is no longer one (the newest now: id=${m.walletId}): its row was deleted, moved or unsigned`;
-      await expectFailStop(tp, waiting, failStopOn(newest.id, `${escape(missing)}$`));
-      expect(await tp.ledger.check('wallets'), name).toEqual([`${WALLETS} id=${newest.id}: ${missing}`]);
+      await expectFailStop(tp, waiting, failStopOn(newest.id, `${escape(missing)} \\[wallet_missing\\]$`));
+      expect(await tp.ledger.check('wallets'), name).toEqual([`${WALLETS} id=${newest.id}: ${missing} [wallet_missing]`]);
       // Undone, for the next case on this ledger.
       await asAttacker(tp.ledger.db, [`DELETE FROM ${WALLETS} WHERE id = ${newest.id}`, insertRow(WALLETS, hidden)]);
       expect(await tp.ledger.check('wallets'), name).toEqual([]);
@@ -197,7 +198,7 @@ describe('the writer: a deletion is signed, and never undone', () => {
     const refused = await signWallet(db, signers.admin, m.walletId).catch((e: unknown) => e);
     expect(refused).toBeInstanceOf(WalletRefused);
     expect(refused).toMatchObject({ code: 'retired', message: expect.stringMatching(/a deletion is one-way/) });
-    expect(await tp.ledger.check('wallets')).toEqual([`${WALLETS} id=${m.walletId}: signature does not match the record`]);
+    expect(await tp.ledger.check('wallets')).toEqual([`${WALLETS} id=${m.walletId}: signature does not match the record [signature]`]);
     await expect(retireWallet(db, signers.admin, 987_654_321, 'deleted')).rejects.toMatchObject({ code: 'unknown_wallet' });
   });
 });

@@ -2,6 +2,7 @@
 // and which client identity may call what. The RPC layer enforces this table before any work is done.
 import { z } from 'zod';
 import type { TlsIdentity } from '../pki/roles.js';
+import { RpcError } from './jsonrpc.js';
 
 /** Replies to the caller, as in the original. */
 export const REPLIES = ['ERROR', 'DECLINED', 'PENDING', 'APPROVED', 'SENDING', 'SENT', 'SEND_RETRY', 'SEND_ERROR'] as const;
@@ -77,12 +78,72 @@ export function coinOfParams(p: { coin: string } | [string]): string {
   return Array.isArray(p) ? p[0] : p.coin;
 }
 
-/** What a PayServ.* method returns: the reply word, and the withdrawal as it now is. */
-export interface PayoutResult {
-  reply: Reply;
+/**
+ * Why a call was refused (ERROR, or an RPC error's `data.code`) or a request declined (DECLINED): stable
+ * words for callers to branch on; the message beside it is for people and may change. Each with what it
+ * means and what to do (README "Refusal codes" has the same table).
+ */
+export const REFUSAL_CODES = {
+  // Nothing changed: try again, or fix the call.
+  busy: 'another call holds the withdrawal, the coin, the account or the correction lock; nothing changed: try again',
+  disabled: 'payouts are disabled (at start, or by an operator); nothing changed: run the checks, then `pscli enable`',
+  fail_stop: 'payouts were disabled by an earlier integrity failure (the message has it); nothing changed: investigate, run the checks, then enable',
+  integrity: 'this call found an integrity problem and disabled payouts (fail-stop); nothing changed: investigate, run the checks, then enable',
+  unknown_id: 'no withdrawal has this id',
+  wrong_status: 'the withdrawal is not in a status the method takes (or changed meanwhile); nothing changed: look at it (pscli transinfo)',
+  unknown_coin: 'no coin has this tag or id',
+  no_driver: 'the coin has no chain driver on this payserv: an operator pays it, then marks it sent (PayServ.Send)',
+  no_autopay: 'autopay does not pay this coin ([autopay] is off, or the coin has no [autopay.coins] threshold, or no autopay signer)',
+  node_unavailable: 'the chain node could not be asked or is not ready; nothing changed: try again when it is',
+  unresolved_payment: 'an earlier transaction of the withdrawal is not proved failed: it is not paid again; Check it, or wait',
+  not_paid: 'the payment engine returned no outcome for the withdrawal; nothing was paid: look at it, then Resend',
+  none_sent: 'SendCoin sent none of the coin\'s withdrawals; each result carries its own code',
+  locked: 'the coin\'s autopay lock is held by a run (in progress, or one that never finished): resolve when no run is in progress',
+  coin_halted: 'autopay of the coin is halted on an unknown outcome: run `pscli resolve --coin C`',
+  no_admin_key: 'this payserv holds no admin key: coins and wallets are signed where the admin key is',
+  unknown_wallet: 'no wallet has this id',
+  invalid_correction: 'the correction is refused as asked (zero, or the pool\'s own user on both sides); nothing changed',
+  // Declined (Process, or a refusal to pay the request as it stands): the amount is given back by Decline.
+  balance_short: 'the account\'s credits do not cover its debits with this request (or with this correction)',
+  below_minimum: 'the amount is below the coin\'s minimum withdrawal',
+  below_fee: 'the request\'s fee is below the coin\'s withdrawal fee',
+  coin_inactive: 'the coin is not active',
+  invalid_address: 'the address is not a valid address of the coin',
+  invalid_wallet: 'the wallet does not exist, or is not a wallet of the user in this coin',
+  wallet_not_reviewed: 'the wallet has not been reviewed and signed by an admin yet',
+  wallet_deleted: 'the wallet was deleted or deactivated under the pool\'s signature (one-way): the user adds the address again as a new wallet',
+  wallet_changed: 'the wallet no longer holds the requested address, or changed while it was being signed; review it again',
+  manager_declined: 'a manager declined the request (PayServ.Decline)',
+  credited_back: 'resolve credited it back: every transaction sent for it proved failed, or none was ever signed',
+  // Not a refusal: PENDING carries it, the request waits for a manager.
+  policy: 'the automatic-approval policy does not approve it: it waits (PENDING) for a manager\'s Approve or Decline',
+} as const;
+export type RefusalCode = keyof typeof REFUSAL_CODES;
+
+/** The replies that refuse or decline: they always carry a code. */
+export type Refusal = 'ERROR' | 'DECLINED';
+
+/** A refusal as an RPC error object carries it: `error.data.code`. */
+export interface RefusalData {
+  code: RefusalCode;
+}
+
+interface Outcome {
   id: number;
   status: string | null;
-  /** Why, for ERROR and DECLINED (and fail-stops). */
+  /** Why, for ERROR and DECLINED (and fail-stops), or what is still unknown. */
   message?: string;
   txHash?: string | null;
 }
+
+/** RPC error code of payserv's own refusals (the JSON-RPC range -32000..-32099 is the server's). */
+export const REFUSED = -32010;
+
+/** A refusal of a call answered as an RPC error: `rpcCode` (REFUSED unless the parameters are at fault), the code in `data`. */
+export function refusal(code: RefusalCode, message: string, rpcCode: number = REFUSED): RpcError {
+  const data: RefusalData = { code };
+  return new RpcError(rpcCode, message, data);
+}
+
+/** What a PayServ.* method returns: the reply word, and the withdrawal as it now is; every ERROR and DECLINED names its code. */
+export type PayoutResult = Outcome & ({ reply: Refusal; code: RefusalCode } | { reply: Exclude<Reply, Refusal>; code?: RefusalCode });

@@ -7,7 +7,8 @@ import { AUTOPAY } from '../data/ops/autopay.js';
 import { formatProblem, type Problem } from '../ledger/problem.js';
 import type { Coin, Signed, Withdrawal } from '../ledger/records.js';
 import { add, formatAmount, fromBaseUnits, parseAmount, sub, type Amount } from '../money/amount.js';
-import type { PayoutResult } from '../api/payserv.js';
+import type { PayoutResult, RefusalCode } from '../api/payserv.js';
+import { payoutsOff } from '../payserv/guard.js';
 import type { Payserv } from '../payserv/context.js';
 import type { AutopaySettings } from '../payserv/policy.js';
 import { checkWithdrawal, payTogether, processWithdrawal } from '../payserv/payouts.js';
@@ -31,6 +32,8 @@ export interface RunReport {
   /** done: every payee handled; stopped: the run ended early, nothing unknown; halted: an unknown outcome; skipped: nothing was tried. */
   outcome: 'done' | 'stopped' | 'halted' | 'skipped';
   reason: string | null;
+  /** Why the run was skipped (api.ts REFUSAL_CODES): autopay off, payouts disabled, the coin locked or halted, the node not ready. */
+  code?: RefusalCode;
   paid: { count: number; sum: string; withdrawals: number[] };
   /** Earlier payments of this coin the run found confirmed (recorded sent). */
   confirmed: number[];
@@ -50,33 +53,37 @@ export async function runAutopay(ps: Payserv, tag: string, s: AutopaySettings, h
   const view = await openView(ps.db, ps.trust, ps.local);
   const coin = [...view.coins.values()].find((c) => c.tag === tag);
   const report: RunReport = { coin: tag, outcome: 'skipped', reason: null, paid: { count: 0, sum: '0', withdrawals: [] }, confirmed: [], skipped: [], belowThreshold: 0, hotWallet: null };
-  const skip = (reason: string) => skipped(report, reason);
+  const skip = (code: RefusalCode, reason: string) => skipped(report, code, reason);
   const driver = ps.drivers.get(tag);
-  if (!coin || !driver) return skip(`coin ${tag} ${coin ? 'has no chain driver: an operator pays it' : 'is not in the ledger'}`);
-  if (!ps.signers.autopay) return skip('payserv has no autopay signer ([autopay] enabled loads it)');
-  if (!ps.state.enabled) return skip(`payouts are disabled${ps.state.status().reason ? `: ${ps.state.status().reason}` : ''}`);
+  if (!coin) return skip('unknown_coin', `coin ${tag} is not in the ledger`);
+  if (!driver) return skip('no_driver', `coin ${tag} has no chain driver: an operator pays it`);
+  if (!ps.signers.autopay) return skip('no_autopay', 'payserv has no autopay signer ([autopay] enabled loads it)');
+  if (!ps.state.enabled) {
+    const off = payoutsOff(ps);
+    return skip(off.code, off.message);
+  }
 
   try {
     return await ps.locks.with(autopayLock(tag), holder, () => locked(ps, view, coin, driver, s, holder, report, stopping));
   } catch (e) {
-    if (e instanceof LockBusy) return skip(`an autopay run or a resolve of ${tag} is in progress`);
+    if (e instanceof LockBusy) return skip('busy', `an autopay run or a resolve of ${tag} is in progress`);
     throw e;
   }
 }
 
-const skipped = (report: RunReport, reason: string): RunReport => Object.assign(report, { outcome: 'skipped' as const, reason });
+const skipped = (report: RunReport, code: RefusalCode, reason: string): RunReport => Object.assign(report, { outcome: 'skipped' as const, code, reason });
 
 async function locked(ps: Payserv, view: LedgerView, coin: Signed<Coin>, driver: ChainDriver, s: AutopaySettings, holder: string, report: RunReport, stopping: () => boolean): Promise<RunReport> {
   const tag = coin.tag;
-  const skip = (reason: string) => skipped(report, reason);
+  const skip = (code: RefusalCode, reason: string) => skipped(report, code, reason);
   const lock = await takeLock(ps.db, coin.id, holder, ps.now());
-  if (!lock.taken) return skip(describeLock(tag, lock.by));
+  if (!lock.taken) return skip(lock.by.state === 'halted' ? 'coin_halted' : 'locked', describeLock(tag, lock.by));
   const log = ps.log.child({ component: 'autopay', coin: tag, run: holder });
   const health = await driver.health().catch((e: Error) => ({ ok: false, reason: e.message, details: undefined }));
   const peers = Number(health.details?.peers ?? 0);
   if (!health.ok || peers < s.requirePeers) {
     await releaseLock(ps.db, coin.id, holder, ps.now());
-    return skip(`node not ready: ${health.ok ? `${peers} peers, fewer than require_peers = ${s.requirePeers}` : health.reason ?? 'unknown'}`);
+    return skip('node_unavailable', `node not ready: ${health.ok ? `${peers} peers, fewer than require_peers = ${s.requirePeers}` : health.reason ?? 'unknown'}`);
   }
 
   if (await settleInFlight(ps, driver, coin, holder, report)) await payOverThreshold(ps, view, driver, coin, s, holder, report, stopping);

@@ -3,7 +3,8 @@
 // rather than racing it. The database lock still keeps two payserv processes from running one coin.
 import { stopsPayouts } from '../payserv/invariant.js';
 import type { Payserv } from '../payserv/context.js';
-import { RPC, RpcError } from '../api/jsonrpc.js';
+import { RPC } from '../api/jsonrpc.js';
+import { refusal } from '../api/payserv.js';
 import type { AutopaySettings } from '../payserv/policy.js';
 import { runAutopay, type RunReport } from './run.js';
 
@@ -31,7 +32,7 @@ export function startAutopay(ps: Payserv, intervalMs: number | null): Autopay {
   let stopping = false;
   const settingsOf = (tag: string): AutopaySettings => {
     const s = ps.autopay.get(tag);
-    if (!s) throw new RpcError(RPC.INVALID_PARAMS, `coin ${tag} has no [autopay.coins.${tag}] threshold: autopay does not pay it`);
+    if (!s) throw refusal('no_autopay', `coin ${tag} has no [autopay.coins.${tag}] threshold: autopay does not pay it`, RPC.INVALID_PARAMS);
     return s;
   };
   const runNow = (tag: string, by: string): Promise<RunReport> => {

@@ -3,7 +3,7 @@ import type { CertBook } from './certbook.js';
 import { followChain, type ChainHead } from './chain.js';
 import { encodeCredit } from './encoding.js';
 import { checkHistory } from './history.js';
-import { problem, userKey, type Problem } from './problem.js';
+import { problem, userKey, type Problem, type ProblemCode } from './problem.js';
 import type { AccountSummary, Credit, Signed, StatusSignature, UserCheckpoint, Withdrawal } from './records.js';
 import { creditSigner } from './roles.js';
 import { isFinal } from './status.js';
@@ -96,7 +96,7 @@ export class AccountVerifier {
     if (compareWith) this.#compareAtStart(compareWith);
   }
 
-  #add(table: string, row: number | string, code: string, detail: string): void {
+  #add(table: string, row: number | string, code: ProblemCode, detail: string): void {
     this.#problems.push(problem(table, row, code, detail));
   }
 

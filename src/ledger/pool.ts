@@ -2,7 +2,7 @@ import { add, formatAmount, ZERO, type Amount } from '../money/amount.js';
 import type { CertBook } from './certbook.js';
 import { followChain, type ChainHead } from './chain.js';
 import { encodePoolIncome } from './encoding.js';
-import { problem, type Problem } from './problem.js';
+import { problem, type Problem, type ProblemCode } from './problem.js';
 import type { Coin, CoinCheckpoint, Credit, PoolIncome, PoolSummary, Signed } from './records.js';
 import { incomeSigner } from './roles.js';
 
@@ -50,7 +50,7 @@ export class PoolVerifier {
     this.#feeBoundarySeen = !compareWith || compareWith.lastFeeCreditId === 0;
   }
 
-  #add(table: string, row: number | string, code: string, detail: string): void {
+  #add(table: string, row: number | string, code: ProblemCode, detail: string): void {
     this.#problems.push(problem(table, row, code, detail));
   }
 

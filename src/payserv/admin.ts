@@ -4,15 +4,17 @@ import { LEDGER } from '../data/ops/ledger.js';
 import { checkHistory } from '../ledger/history.js';
 import { formatProblem, type Problem } from '../ledger/problem.js';
 import type { Signed, Wallet } from '../ledger/records.js';
-import { add, formatAmount, parseAmount } from '../money/amount.js';
+import { add, AmountError, formatAmount, parseAmount, type Amount } from '../money/amount.js';
+import { RPC } from '../api/jsonrpc.js';
 import { getWithdrawalWithHistory, loadCoins, streamWallets } from '../store/reads.js';
 import { verifyAccount } from '../verify/account.js';
 import { openView } from '../verify/view.js';
 import { rememberedWallets } from '../verify/wallets.js';
 import { signCoin } from '../writer/coins.js';
 import { applyCorrection } from '../writer/corrections.js';
-import { signWallet } from '../writer/wallets.js';
-import { RpcError } from '../api/jsonrpc.js';
+import { signWallet, WalletRefused, type WalletRefusal } from '../writer/wallets.js';
+import { refusal, type RefusalCode } from '../api/payserv.js';
+import { payoutsOff } from './guard.js';
 import type { Payserv } from './context.js';
 import { coinLocks } from './lock-watch.js';
 import { LockBusy, withdrawalLock } from './locks.js';
@@ -20,9 +22,6 @@ import { LockBusy, withdrawalLock } from './locks.js';
 // Utility, check, catalog and correction calls (pscli's): everything but the payout state machine.
 
 export const VERSION = { name: 'payserv', version: '0.1.0', protocol: 1 } as const;
-
-/** RPC error codes of payserv's own refusals (the JSON-RPC range -32000..-32099 is the server's). */
-export const REFUSED = -32010;
 
 /** How long Utils.Status waits for one small read before it calls the data path unreachable. */
 const DATA_PROBE_MS = 5_000;
@@ -67,7 +66,7 @@ export async function isProcessing(ps: Payserv, id: number) {
 /** A withdrawal with its signed history, each entry verified: what pscli transinfo shows. */
 export async function transInfo(ps: Payserv, id: number) {
   const found = await getWithdrawalWithHistory(ps.db, id);
-  if (!found) throw new RpcError(REFUSED, `unknown withdrawal id ${id}`);
+  if (!found) throw refusal('unknown_id', `unknown withdrawal id ${id}`);
   const { withdrawal: w, history } = found;
   const view = await openView(ps.db, ps.trust, ps.local);
   return {
@@ -91,19 +90,19 @@ export async function check(ps: Payserv, name: CheckName, args: CheckArgs) {
 
 export async function coinIdByTag(ps: Payserv, tag: string): Promise<number> {
   const coin = (await loadCoins(ps.db)).find((c) => c.tag === tag.toUpperCase() || String(c.id) === tag);
-  if (!coin) throw new RpcError(REFUSED, `unknown coin ${tag}`);
+  if (!coin) throw refusal('unknown_coin', `unknown coin ${tag}`);
   return coin.id;
 }
 
 function admin(ps: Payserv) {
-  if (!ps.signers.admin) throw new RpcError(REFUSED, 'this payserv holds no admin key: coins and wallets are signed where the admin key is');
+  if (!ps.signers.admin) throw refusal('no_admin_key', 'this payserv holds no admin key: coins and wallets are signed where the admin key is');
   return ps.signers.admin;
 }
 
 /** Signs a coin exactly as it is now, after an operator reviewed it (pscli shows it first). */
 export async function signCoinById(ps: Payserv, id: number) {
   const coin = (await loadCoins(ps.db)).find((c) => c.id === id);
-  if (!coin) throw new RpcError(REFUSED, `unknown coin id ${id}`);
+  if (!coin) throw refusal('unknown_coin', `unknown coin id ${id}`);
   const signed = await signCoin(ps.db, admin(ps), coin);
   ps.log.warn({ coin: signed.tag, id }, 'coin signed after review');
   return { id, tag: signed.tag, signed: true };
@@ -121,9 +120,11 @@ async function refuseRevived(ps: Payserv, w: Signed<Wallet>): Promise<string | n
   return why;
 }
 
+const WALLET_REFUSALS: Record<WalletRefusal, RefusalCode> = { unknown_wallet: 'unknown_wallet', changed: 'wallet_changed', retired: 'wallet_deleted' };
+
 export async function signWalletById(ps: Payserv, id: number) {
   const w = await signWallet(ps.db, admin(ps), id, ps.now(), (x) => refuseRevived(ps, x)).catch((e: Error) => {
-    throw new RpcError(REFUSED, e.message);
+    throw e instanceof WalletRefused ? refusal(WALLET_REFUSALS[e.code], e.message) : e;
   });
   ps.log.warn({ wallet: id, user: w.userId, coin: w.coinId, address: w.address }, 'wallet signed after review');
   return { id, user: w.userId, address: w.address, signed: true };
@@ -142,11 +143,24 @@ export async function signAllWallets(ps: Payserv) {
   return { signed: ids.length, more: ids.length >= SIGN_ALL_MAX };
 }
 
+/** An amount of a correction's parameters; one that is no amount (too many decimal places, out of range) is refused naming it. */
+function correctionAmount(text: string, what: string): Amount {
+  try {
+    return parseAmount(text, what);
+  } catch (e) {
+    throw e instanceof AmountError ? refusal('invalid_correction', e.message, RPC.INVALID_PARAMS) : e;
+  }
+}
+
 /** A corrective credit with its pool-income counterpart, signed by payserv, under the coin's correction lock. */
 export async function applyCorrectionCall(ps: Payserv, p: { user: number; coin: string; amount: string; pool?: string | undefined; comment?: string | undefined }, caller: string) {
-  if (!ps.state.enabled) throw new RpcError(REFUSED, `payouts are disabled: ${ps.state.status().reason}`);
-  const amount = parseAmount(p.amount, 'amount');
-  if (amount === 0n) throw new RpcError(REFUSED, 'a correction of zero changes nothing');
+  if (!ps.state.enabled) {
+    const off = payoutsOff(ps);
+    throw refusal(off.code, off.message);
+  }
+  const amount = correctionAmount(p.amount, 'amount');
+  const poolAmount = p.pool === undefined ? undefined : correctionAmount(p.pool, 'pool');
+  if (amount === 0n) throw refusal('invalid_correction', 'a correction of zero changes nothing');
   const coinId = await coinIdByTag(ps, p.coin);
   try {
     return await ps.locks.with(`correction:${coinId}`, `Corrections.Apply by ${caller}`, async () => {
@@ -154,18 +168,18 @@ export async function applyCorrectionCall(ps: Payserv, p: { user: number; coin: 
       const before = await verifyAccount(view, p.user, coinId, 'incremental');
       if (before.problems.length) {
         await ps.state.failStop(`Corrections.Apply: ${formatProblem(before.problems[0] as Problem)}`, { problems: before.problems.map(formatProblem) });
-        throw new RpcError(REFUSED, `integrity failure; payouts disabled: ${formatProblem(before.problems[0] as Problem)}`);
+        throw refusal('integrity', `integrity failure; payouts disabled: ${formatProblem(before.problems[0] as Problem)}`);
       }
       if (add(before.creditTotal, amount) < before.debitTotal) {
-        throw new RpcError(REFUSED, `the correction would take user ${p.user}'s credits below their debits (${formatAmount(before.debitTotal)})`);
+        throw refusal('balance_short', `the correction would take user ${p.user}'s credits below their debits (${formatAmount(before.debitTotal)})`);
       }
       const coin = view.coins.get(coinId);
-      const pool = p.pool === undefined || !coin ? undefined : { amount: parseAmount(p.pool, 'pool'), feeUserId: coin.feeUserId };
+      const pool = poolAmount === undefined || !coin ? undefined : { amount: poolAmount, feeUserId: coin.feeUserId };
       const r = await applyCorrection(ps.db, ps.signers.payserv, { userId: p.user, coinId, amount, ...(pool ? { pool } : {}), at: ps.now() })
         .catch((e: Error) => {
-          throw new RpcError(REFUSED, e.message);
+          throw refusal('invalid_correction', e.message);
         });
-      const touched = [p.user, ...(pool && parseAmount(p.pool as string) !== amount ? [pool.feeUserId] : [])];
+      const touched = [p.user, ...(pool && pool.amount !== amount ? [pool.feeUserId] : [])];
       const advanced: Array<Advance<unknown>> = [await advanceCoinCheckpoint(ps.db, view, ps.signers.payserv, coinId)];
       for (const u of touched) advanced.push(await advanceUserCheckpoint(ps.db, view, ps.signers.payserv, u, coinId));
       for (const adv of advanced) {
@@ -175,7 +189,7 @@ export async function applyCorrectionCall(ps: Payserv, p: { user: number; coin: 
       return { income_id: r.income.id, credit_id: r.credits[0]?.id ?? null, amount: formatAmount(amount) };
     });
   } catch (e) {
-    if (e instanceof LockBusy) throw new RpcError(REFUSED, 'another correction of this coin is in progress; try again');
+    if (e instanceof LockBusy) throw refusal('busy', 'another correction of this coin is in progress; try again');
     throw e;
   }
 }

@@ -9,7 +9,7 @@ import { verifyAccount, type AccountVerification } from '../verify/account.js';
 import { openView, type LedgerView } from '../verify/view.js';
 import { WithdrawalStateError } from '../writer/withdrawals.js';
 import { DebitsBusy } from '../writer/locks.js';
-import type { PayoutResult, Reply } from '../api/payserv.js';
+import type { PayoutResult, Refusal, RefusalCode, Reply } from '../api/payserv.js';
 import type { Payserv } from './context.js';
 import { LockBusy, withdrawalLock } from './locks.js';
 import { journalProblems } from '../journal/payments.js';
@@ -30,22 +30,36 @@ export interface Verified {
   history: readonly StatusSignature[];
 }
 
-export const result = (reply: Reply, w: Pick<Withdrawal, 'id' | 'status' | 'txHash'> | { id: number; status: null }, message?: string): PayoutResult => ({
-  reply, id: w.id, status: w.status, ...(message ? { message } : {}), ...('txHash' in w && w.txHash ? { txHash: w.txHash } : {}),
-});
+type Shown = Pick<Withdrawal, 'id' | 'status' | 'txHash'> | { id: number; status: null };
 
-export const refused = (id: number, status: WithdrawalStatus | null, message: string): PayoutResult => ({ reply: 'ERROR', id, status, message });
+/** A reply about a withdrawal: ERROR and DECLINED must name their code (api.ts REFUSAL_CODES). */
+export function result(reply: Refusal, w: Shown, message: string, code: RefusalCode): PayoutResult;
+export function result(reply: Exclude<Reply, Refusal>, w: Shown, message?: string, code?: RefusalCode): PayoutResult;
+export function result(reply: Reply, w: Shown, message?: string, code?: RefusalCode): PayoutResult {
+  return {
+    reply, id: w.id, status: w.status, ...(code ? { code } : {}), ...(message ? { message } : {}), ...('txHash' in w && w.txHash ? { txHash: w.txHash } : {}),
+  } as PayoutResult;
+}
+
+export const refused = (id: number, status: WithdrawalStatus | null, code: RefusalCode, message: string): PayoutResult => ({ reply: 'ERROR', id, status, code, message });
+
+/** Why payouts are off, as a refusal: an operator's (or the start's) disable, or a fail-stop. */
+export function payoutsOff(ps: Payserv): { code: RefusalCode; message: string } {
+  return { code: ps.state.failStopped ? 'fail_stop' : 'disabled', message: `payouts are disabled: ${ps.state.status().reason}` };
+}
 
 /** Disables payouts and answers ERROR naming the first problem. */
 export async function failStop(ps: Payserv, what: string, problems: readonly Problem[], id: number, status: WithdrawalStatus | null): Promise<PayoutResult> {
   const lines = problems.map(formatProblem);
   const reason = `${what}: ${lines[0] ?? 'unknown'}${lines.length > 1 ? ` (and ${lines.length - 1} more)` : ''}`;
   await ps.state.failStop(reason, { withdrawal: id, problems: lines.slice(0, 50) });
-  return refused(id, status, ps.state.status().reason ?? reason);
+  return refused(id, status, 'integrity', ps.state.status().reason ?? reason);
 }
 
 function refusedIfDisabled(ps: Payserv, id: number, status: WithdrawalStatus | null): PayoutResult | null {
-  return ps.state.enabled ? null : refused(id, status, `payouts are disabled: ${ps.state.status().reason}`);
+  if (ps.state.enabled) return null;
+  const off = payoutsOff(ps);
+  return refused(id, status, off.code, off.message);
 }
 
 /**
@@ -57,9 +71,9 @@ function refusedIfDisabled(ps: Payserv, id: number, status: WithdrawalStatus | n
 export async function verifyHeld(ps: Payserv, method: string, id: number, accepts: readonly WithdrawalStatus[],
   integrity?: (v: Verified) => Promise<Problem[]>): Promise<Verified | PayoutResult> {
   const found = await getWithdrawalWithHistory(ps.db, id);
-  if (!found) return refused(id, null, `unknown withdrawal id ${id}`);
+  if (!found) return refused(id, null, 'unknown_id', `unknown withdrawal id ${id}`);
   const status = found.withdrawal.status;
-  if (!accepts.includes(status)) return refused(id, status, `withdrawal ${id} is ${status}; ${method} takes ${accepts.join(' or ')}`);
+  if (!accepts.includes(status)) return refused(id, status, 'wrong_status', `withdrawal ${id} is ${status}; ${method} takes ${accepts.join(' or ')}`);
   const view = await openView(ps.db, ps.trust, ps.local);
   const coin = view.coins.get(found.withdrawal.coinId);
   if (!coin) return failStop(ps, method, [problem('finances_withdrawal_transaction', id, 'unknown_coin', `coin ${found.withdrawal.coinId} does not exist`)], id, status);
@@ -88,6 +102,8 @@ export async function verifyHeld(ps: Payserv, method: string, id: number, accept
   return refusedIfDisabled(ps, id, status) ?? v;
 }
 
+export const busyMessage = (id: number) => `withdrawal ${id} is being handled by another call; try again`;
+
 export const isReply = (x: Verified | PayoutResult): x is PayoutResult => 'reply' in x;
 
 /** One call on one withdrawal: payouts enabled, its lock, verified, then the body. */
@@ -101,9 +117,11 @@ export async function guarded(ps: Payserv, method: string, caller: string, id: n
       return isReply(v) ? v : body(v);
     });
   } catch (e) {
-    if (e instanceof LockBusy) return refused(id, null, `withdrawal ${id} is being handled by another call; try again`);
-    if (e instanceof WithdrawalStateError || e instanceof DebitsBusy) return refused(id, null, e.message);
-    if (stopsPayouts(e)) return failStop(ps, method, [problem('payserv', id, e.name, e.message)], id, null);
+    if (e instanceof LockBusy) return refused(id, null, 'busy', busyMessage(id));
+    // The status moved under a concurrent writer; another writer holds the account's chain.
+    if (e instanceof WithdrawalStateError) return refused(id, null, 'wrong_status', e.message);
+    if (e instanceof DebitsBusy) return refused(id, null, 'busy', e.message);
+    if (stopsPayouts(e)) return failStop(ps, method, [problem('payserv', id, 'invariant', `${e.name}: ${e.message}`)], id, null);
     throw e;
   }
 }

@@ -24,6 +24,8 @@ export class ServiceState {
   #reason: string | null = 'payserv starts disabled: run the checks, then `pscli enable`';
   #since = new Date();
   #failStops = 0;
+  /** Disabled by a fail-stop (not by an operator or at start): refusals say so by their code. */
+  #failStopped = false;
   /** Alerts raised once per episode: `kind subject` → the episode raised. */
   readonly #episodes = new Map<string, string>();
 
@@ -36,12 +38,18 @@ export class ServiceState {
     return this.#enabled;
   }
 
+  /** Whether payouts are off because of a fail-stop (until an operator enables them again). */
+  get failStopped(): boolean {
+    return !this.#enabled && this.#failStopped;
+  }
+
   status(): ServiceStatus {
     return { enabled: this.#enabled, reason: this.#reason, since: this.#since, failStops: this.#failStops };
   }
 
   enable(by: string): void {
     this.#enabled = true;
+    this.#failStopped = false;
     this.#reason = null;
     this.#since = new Date();
     this.log.warn({ by }, 'payouts enabled');
@@ -49,6 +57,7 @@ export class ServiceState {
 
   disable(by: string, reason: string): void {
     this.#enabled = false;
+    this.#failStopped = false;
     this.#reason = reason;
     this.#since = new Date();
     this.log.warn({ by, reason }, 'payouts disabled');
@@ -85,6 +94,7 @@ export class ServiceState {
   async failStop(reason: string, details: Record<string, unknown>): Promise<void> {
     this.#failStops++;
     this.disable('fail-stop', `integrity failure: ${reason}`);
+    this.#failStopped = true;
     this.log.error({ reason, ...details }, 'FAIL-STOP: payouts disabled until an operator investigates and enables them');
     await this.alerts.raise('fail_stop', reason, details);
   }

@@ -26,7 +26,7 @@ describe('loadConfig', () => {
     const c = await loadConfig('pscli', undefined, { env: { HOME: home } });
     expect(c.file).toBeNull();
     expect(c.stateDir).toBe(join(home, '.local', 'state', 'payserv'));
-    expect(c.database).toEqual({ url: undefined, poolSize: 10, statementTimeoutMs: 60_000 });
+    expect(c.database).toEqual({ url: undefined, poolSize: 10, statementTimeoutMs: 60_000, embedded: false });
     // pscli's checks are silent when clean, so it logs warnings only; the services log every event.
     expect(c.log.level).toBe('warn');
     expect((await loadConfig('payserv', undefined, { env: { HOME: home } })).log.level).toBe('info');
@@ -44,7 +44,7 @@ describe('loadConfig', () => {
     const c = await loadConfig('pscli', file, { env: {} });
     expect(c.file).toBe(file);
     expect(c.stateDir).toBe(join(dir, 'state'));
-    expect(c.database).toEqual({ url: undefined, poolSize: 3, statementTimeoutMs: 500 });
+    expect(c.database).toEqual({ url: undefined, poolSize: 3, statementTimeoutMs: 500, embedded: false });
     expect(c.log.level).toBe('debug');
   });
 

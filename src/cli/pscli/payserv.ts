@@ -16,14 +16,21 @@ async function call(ctx: Context, method: Method, params?: unknown): Promise<unk
   try {
     return await withPayserv(ctx, (c) => c.call(method, params as never));
   } catch (e) {
-    if (e instanceof RpcError) throw new CliError(`payserv refused ${method}: ${e.message} (code ${e.code})`, EXIT.PROBLEMS);
+    if (e instanceof RpcError) throw new CliError(`payserv refused ${method}: ${refusalCodeOf(e) ? `${refusalCodeOf(e)}: ` : ''}${e.message} (code ${e.code})`, EXIT.PROBLEMS);
     throw e;
   }
 }
 
-/** The original's output: one REPLY line, then what payserv said. */
-function printReply(ctx: Context, r: { reply: string; message?: string; status?: string | null; id?: number }): ExitCode {
+/** A refusal's code (README "Refusal codes"), from an RPC error's data. */
+function refusalCodeOf(e: RpcError): string | null {
+  const code = (e.data as { code?: unknown } | undefined)?.code;
+  return typeof code === 'string' ? code : null;
+}
+
+/** The original's output: one REPLY line (an ERROR or DECLINED with its code and why), then what payserv said. */
+function printReply(ctx: Context, r: { reply: string; code?: string; message?: string; status?: string | null; id?: number }): ExitCode {
   if (ctx.json) ctx.printJson(r);
+  else if ((r.reply === 'ERROR' || r.reply === 'DECLINED') && r.code) ctx.print(`REPLY: [${r.reply}] ${r.code}${r.message ? `: ${r.message}` : ''}`);
   else ctx.print([`REPLY: [${r.reply}]`, ...(r.message ? [`MESSAGE: ${r.message}`] : [])].join('\n'));
   return r.reply === 'ERROR' ? EXIT.PROBLEMS : EXIT.OK;
 }

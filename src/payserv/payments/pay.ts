@@ -53,7 +53,7 @@ export async function payWithdrawals(ps: Payserv, driver: ChainDriver, items: re
       for (const chunk of chunks) for (const r of await payChunk(ps, driver, chunk, caller, conflicts)) results.set(r.id, r);
     }
   }
-  return items.map((v) => results.get(v.w.id) ?? refused(v.w.id, v.w.status, 'not paid'));
+  return items.map((v) => results.get(v.w.id) ?? refused(v.w.id, v.w.status, 'not_paid', 'not paid'));
 }
 
 /** The payment waits (send_retry): fees above the cap, the hot wallet short, the node not ready. */
@@ -85,13 +85,13 @@ async function earlierPayments(ps: Payserv, driver: ChainDriver, v: Verified): P
       verdict = await driver.verdict(stored.attempts, { now: ps.now(), confirmations: v.coin.confirmations });
     } catch (e) {
       if (e instanceof ChainIdentityError) await alertIdentity(ps, e, `the earlier payments of withdrawal ${v.w.id}`, { withdrawal: v.w.id });
-      return refused(v.w.id, v.w.status, `cannot ask the chain about earlier transaction ${hashes[0]}: ${(e as Error).message}`);
+      return refused(v.w.id, v.w.status, 'node_unavailable', `cannot ask the chain about earlier transaction ${hashes[0]}: ${(e as Error).message}`);
     }
     if (verdict.kind === 'confirmed') {
       ps.log.warn({ withdrawal: v.w.id, tx: verdict.hash }, 'an earlier transaction of this withdrawal was mined after all: recorded sent, not paid again');
       return recordSent(ps, v, verdict, 1, `paid by ${verdict.hash} (mined after it was judged failed)`);
     }
-    if (verdict.kind !== 'failed') return refused(v.w.id, v.w.status, `earlier transaction ${verdict.kind === 'mined' ? verdict.hash : hashes[0]} is not proved failed (${verdict.kind}): not paying again`);
+    if (verdict.kind !== 'failed') return refused(v.w.id, v.w.status, 'unresolved_payment', `earlier transaction ${verdict.kind === 'mined' ? verdict.hash : hashes[0]} is not proved failed (${verdict.kind}): not paying again`);
     const spent = stored.attempts.flatMap((a) => driver.decode(a.raw).inputs);
     if (spent.length) conflicts.push(spent);
   }
@@ -125,14 +125,14 @@ async function payChunk(ps: Payserv, driver: ChainDriver, chunk: Verified[], cal
       return w;
     });
   } catch (e) {
-    if (e instanceof LockBusy) return chunk.map((v) => refused(v.w.id, v.w.status, `coin ${driver.tag} is being paid by another call; try again`));
+    if (e instanceof LockBusy) return chunk.map((v) => refused(v.w.id, v.w.status, 'busy', `coin ${driver.tag} is being paid by another call; try again`));
     if (e instanceof ChainIdentityError) await alertIdentity(ps, e, `the payment of ${chunk.map((v) => v.w.id).join(', ')}`);
     if (e instanceof NodeUnavailable) return Promise.all(chunk.map((v) => retryLater(ps, v, `node unreachable: ${e.message}`)));
     if (e instanceof ChainIntegrityError || stopsPayouts(e)) {
       // Tampering with a nonce or a reservation, a broken invariant, a journal that cannot record: nothing was broadcast.
       const first = chunk[0] as Verified;
-      const table = e instanceof ChainIntegrityError ? e.table : 'payserv';
-      const stopped = await failStop(ps, 'pay', [problem(table, first.w.id, e.name, e.message)], first.w.id, first.w.status);
+      const found = e instanceof ChainIntegrityError ? problem(e.table, first.w.id, 'chain_integrity', e.message) : problem('payserv', first.w.id, 'invariant', `${e.name}: ${e.message}`);
+      const stopped = await failStop(ps, 'pay', [found], first.w.id, first.w.status);
       return chunk.map((v) => ({ ...stopped, id: v.w.id, status: v.w.status }));
     }
     throw e;

@@ -3,7 +3,8 @@ import { invariant } from '../../ledger/invariant.js';
 import { checkHistory } from '../../ledger/history.js';
 import { canMove } from '../../ledger/status.js';
 import type { Payserv } from '../context.js';
-import { withdrawalLock } from '../locks.js';
+import { LockBusy, withdrawalLock } from '../locks.js';
+import { refusal } from '../../api/payserv.js';
 import { advanceUserCheckpoint } from '../../verify/advance.js';
 import { getWithdrawalWithHistory } from '../../store/reads.js';
 import { openView } from '../../verify/view.js';
@@ -35,7 +36,10 @@ export async function restoreFromJournal(ps: Payserv, caller: string): Promise<R
   for (const e of ps.journal.entries()) {
     for (const [id, seq] of e.attempt.withdrawals) {
       invariant(out.length < RESTORE_MAX, `more than ${RESTORE_MAX} journal entries to restore`);
-      out.push(await ps.locks.with(withdrawalLock(id), `journal restore by ${caller}`, () => restoreOne(ps, e.attempt, id, seq, caller)));
+      out.push(await ps.locks.with(withdrawalLock(id), `journal restore by ${caller}`, () => restoreOne(ps, e.attempt, id, seq, caller)).catch((x: unknown) => {
+        // Nothing is half-restored: each entry is its own transaction, and a run again skips those present.
+        throw x instanceof LockBusy ? refusal('busy', `withdrawal ${id} is being handled by another call; run the restore again`) : x;
+      }));
     }
   }
   const restored = out.filter((r) => r.outcome !== 'present');
