@@ -10,7 +10,10 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       // Money must never pass through a float: forbid the helpers that would make one.
       'no-restricted-globals': ['error', { name: 'parseFloat', message: 'money is exact: use src/money/amount.ts' }],
-      'no-restricted-properties': ['error', { object: 'Number', property: 'parseFloat', message: 'money is exact: use src/money/amount.ts' }],
+      'no-restricted-properties': [
+        'error',
+        { object: 'Number', property: 'parseFloat', message: 'money is exact: use src/money/amount.ts' },
+      ],
     },
   },
   {

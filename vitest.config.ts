@@ -47,7 +47,13 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'dbgw',
-          include: ['test/pay-*.test.ts', 'test/payserv-*.test.ts', 'test/cli-payserv.test.ts', 'test/dbgw-*.test.ts', 'test/autopay-*.test.ts'],
+          include: [
+            'test/pay-*.test.ts',
+            'test/payserv-*.test.ts',
+            'test/cli-payserv.test.ts',
+            'test/dbgw-*.test.ts',
+            'test/autopay-*.test.ts',
+          ],
           env: { PAYSERV_TEST_BACKEND: 'postgres', PAYSERV_TEST_DATA: 'dbgw' },
           globalSetup: ['test/support/global-build.ts', 'test/support/global-postgres.ts'],
         },

@@ -58,16 +58,33 @@ export interface DbgwSettings {
   calls: number;
 }
 
-interface CallFigures { medianUs: number; p99Us: number; perSec: number; concurrentPerSec: number }
-interface StreamFigures { seconds: number; rowsPerSec: number; usPerRow: number; payservHeapPeakMiB: number; payservRssPeakMiB: number; payservHeapKeptMiB: number }
+interface CallFigures {
+  medianUs: number;
+  p99Us: number;
+  perSec: number;
+  concurrentPerSec: number;
+}
+interface StreamFigures {
+  seconds: number;
+  rowsPerSec: number;
+  usPerRow: number;
+  payservHeapPeakMiB: number;
+  payservRssPeakMiB: number;
+  payservHeapKeptMiB: number;
+}
 
 export interface DbgwSummary {
-  database: string; rows: number; users: number; tableMiB: number; rowsJsonMiB: number;
+  database: string;
+  rows: number;
+  users: number;
+  tableMiB: number;
+  rowsJsonMiB: number;
   fill: { seconds: number; rowsPerSec: number; rowsPerStatement: number };
   gateway: { startSeconds: number; poolSize: number };
   perCall: { calls: number; concurrency: number; inProcess: CallFigures; dbgw: CallFigures; ratioMedian: number; ratioConcurrent: number };
   stream: {
-    inProcess: StreamFigures; dbgw: StreamFigures & { gatewayRssGrowthMiB: number | null; gatewayPeakGrowthMiB: number | null; gatewayPeakReset: boolean };
+    inProcess: StreamFigures;
+    dbgw: StreamFigures & { gatewayRssGrowthMiB: number | null; gatewayPeakGrowthMiB: number | null; gatewayPeakReset: boolean };
     ratio: number;
   };
   loadAvgStartEnd: [number, number];
@@ -90,7 +107,11 @@ interface Gateway {
 /** dbgw as a child: `node bin/dbgw.mjs --config FILE`, ready once it prints its listening line. */
 async function startGateway(stateDir: string, url: string): Promise<Gateway> {
   const config = join(stateDir, 'dbgw.toml');
-  await writeFile(config, `[rpc]\nport = 0\n\n[database]\nurl = ${JSON.stringify(url)}\npool_size = ${POOL_SIZE}\nstatement_timeout_ms = 3600000\n\n[log]\nlevel = "warn"\n`, { mode: 0o600 });
+  await writeFile(
+    config,
+    `[rpc]\nport = 0\n\n[database]\nurl = ${JSON.stringify(url)}\npool_size = ${POOL_SIZE}\nstatement_timeout_ms = 3600000\n\n[log]\nlevel = "warn"\n`,
+    { mode: 0o600 },
+  );
   const env: NodeJS.ProcessEnv = { ...process.env, PAYSERV_STATE_DIR: stateDir };
   for (const k of ['PAYSERV_CONFIG', 'DATABASE_URL', 'NODE_OPTIONS']) delete env[k];
   const proc = spawn(process.execPath, ['bin/dbgw.mjs', '--config', config], { cwd: REPO, env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -114,7 +135,10 @@ async function startGateway(stateDir: string, url: string): Promise<Gateway> {
   };
   try {
     const m = await new Promise<RegExpExecArray>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`dbgw did not say it was listening within ${READY_TIMEOUT_MS / 1000} s: ${lastWords()}`)), READY_TIMEOUT_MS);
+      const timer = setTimeout(
+        () => reject(new Error(`dbgw did not say it was listening within ${READY_TIMEOUT_MS / 1000} s: ${lastWords()}`)),
+        READY_TIMEOUT_MS,
+      );
       proc.stdout.setEncoding('utf8').on('data', (s: string) => {
         out += s;
         const found = /dbgw listening on (\S+):(\d+)/.exec(out);
@@ -171,15 +195,17 @@ async function timeCalls(data: DataTx, ids: readonly number[], concurrency: numb
   let next = 0;
   let missing = 0;
   const t0 = performance.now();
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (next < ids.length) {
-      const id = ids[next++] as number;
-      const t = performance.now();
-      const rows = await data.query(LEDGER.credit, [id]);
-      times.push(performance.now() - t);
-      if (rows.length !== 1 || rows[0]?.id !== id) missing++;
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < ids.length) {
+        const id = ids[next++] as number;
+        const t = performance.now();
+        const rows = await data.query(LEDGER.credit, [id]);
+        times.push(performance.now() - t);
+        if (rows.length !== 1 || rows[0]?.id !== id) missing++;
+      }
+    }),
+  );
   return { times, ms: performance.now() - t0, missing };
 }
 
@@ -230,17 +256,19 @@ export async function runDbgwSection(o: DbgwSettings, parentDir: string, onAbort
   let remote: Data | null = null;
   let created = false;
   let tearing: Promise<void> | null = null;
-  const teardown = () => (tearing ??= (async () => {
-    await remote?.close().catch(() => undefined);
-    const unclean = await gw?.stop().catch((e: unknown) => (e as Error).message);
-    if (unclean) loud(`dbgw did not stop cleanly on SIGTERM: ${unclean}`);
-    await db?.close().catch(() => undefined);
-    if (created) {
-      await onServer(o.serverUrl, (c) => c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`))
-        .catch((e: unknown) => loud(`could not drop ${name}: ${(e as Error).message}`));
-    }
-    await rm(dir, { recursive: true, force: true }).catch(() => undefined);
-  })());
+  const teardown = () =>
+    (tearing ??= (async () => {
+      await remote?.close().catch(() => undefined);
+      const unclean = await gw?.stop().catch((e: unknown) => (e as Error).message);
+      if (unclean) loud(`dbgw did not stop cleanly on SIGTERM: ${unclean}`);
+      await db?.close().catch(() => undefined);
+      if (created) {
+        await onServer(o.serverUrl, (c) => c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)).catch((e: unknown) =>
+          loud(`could not drop ${name}: ${(e as Error).message}`),
+        );
+      }
+      await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+    })());
   onAbort.add(teardown);
   try {
     created = true;
@@ -268,7 +296,10 @@ export async function runDbgwSection(o: DbgwSettings, parentDir: string, onAbort
     const [size] = await db.query<{ bytes: number }>("SELECT pg_total_relation_size('finances_user_balance_transaction')::bigint AS bytes");
     const firstPage = await db.query(LEDGER.creditsPage, [-1, -1, -1, 2000]);
     const jsonBytes = (JSON.stringify(firstPage.map(rowToWire)).length / Math.max(1, firstPage.length)) * o.rows;
-    line('credits written (set-based INSERT … SELECT)', `${fmt.int(o.rows)} over ${fmt.int(users)} users in ${fmt.s(fillMs)}, ${fmt.rate(rate(o.rows, fillMs))}, one statement per ${fmt.int(FILL_BATCH)} rows, then ANALYZE; table and indexes ${fmt.mb(size?.bytes ?? 0)}`);
+    line(
+      'credits written (set-based INSERT … SELECT)',
+      `${fmt.int(o.rows)} over ${fmt.int(users)} users in ${fmt.s(fillMs)}, ${fmt.rate(rate(o.rows, fillMs))}, one statement per ${fmt.int(FILL_BATCH)} rows, then ANALYZE; table and indexes ${fmt.mb(size?.bytes ?? 0)}`,
+    );
 
     // ── dbgw as a child, payserv's side of it here ──
     progress('dbgw: starting node bin/dbgw.mjs');
@@ -276,10 +307,22 @@ export async function runDbgwSection(o: DbgwSettings, parentDir: string, onAbort
     gw = await startGateway(dir, url.toString());
     const startMs = performance.now() - tStart;
     const p = pkiPaths(dir);
-    const tls = { certPem: readFileSync(p.tlsCert('payserv'), 'utf8'), keyPem: readFileSync(p.tlsKey('payserv'), 'utf8'), caPem: readFileSync(p.root, 'utf8') };
-    remote = dbgwData(await openDbgw({ host: gw.host, port: gw.port, tls, timeoutMs: 600_000 }), { log: createLogger('payserv', 'silent') });
-    line('dbgw', `node bin/dbgw.mjs, pid ${gw.pid}, listening on ${gw.host}:${gw.port} after ${fmt.s(startMs)}; a pool of ${POOL_SIZE} connections on each side`);
-    const sides = [['in process', db], ['dbgw', remote]] as const;
+    const tls = {
+      certPem: readFileSync(p.tlsCert('payserv'), 'utf8'),
+      keyPem: readFileSync(p.tlsKey('payserv'), 'utf8'),
+      caPem: readFileSync(p.root, 'utf8'),
+    };
+    remote = dbgwData(await openDbgw({ host: gw.host, port: gw.port, tls, timeoutMs: 600_000 }), {
+      log: createLogger('payserv', 'silent'),
+    });
+    line(
+      'dbgw',
+      `node bin/dbgw.mjs, pid ${gw.pid}, listening on ${gw.host}:${gw.port} after ${fmt.s(startMs)}; a pool of ${POOL_SIZE} connections on each side`,
+    );
+    const sides = [
+      ['in process', db],
+      ['dbgw', remote],
+    ] as const;
 
     // ── (a) per call ──
     const ids = Array.from({ length: o.calls }, (_, i) => 1 + ((i * 7919 + 13) % o.rows));
@@ -295,15 +338,23 @@ export async function runDbgwSection(o: DbgwSettings, parentDir: string, onAbort
       if (missing) loud(`${label}: ${missing} of ${2 * o.calls} LEDGER.credit calls did not return their row`);
     }
     const calls = sides.map((_, i): CallFigures => ({
-      medianUs: round(median(seq[i]!.times) * 1000), p99Us: round(quantile(seq[i]!.times, 0.99) * 1000),
-      perSec: Math.round(rate(o.calls, seq[i]!.ms)), concurrentPerSec: Math.round(rate(o.calls, conc[i]!.ms)),
+      medianUs: round(median(seq[i]!.times) * 1000),
+      p99Us: round(quantile(seq[i]!.times, 0.99) * 1000),
+      perSec: Math.round(rate(o.calls, seq[i]!.ms)),
+      concurrentPerSec: Math.round(rate(o.calls, conc[i]!.ms)),
     })) as [CallFigures, CallFigures];
     const [cIn, cGw] = calls;
     const ratioMedian = cGw.medianUs / cIn.medianUs;
     const ratioConcurrent = cIn.concurrentPerSec / cGw.concurrentPerSec;
-    line(`per call, one at a time (LEDGER.credit)`, `median of ${fmt.int(o.calls)} ids: in process ${us(cIn.medianUs / 1000)} (p99 ${us(cIn.p99Us / 1000)}), dbgw ${us(cGw.medianUs / 1000)} (p99 ${us(cGw.p99Us / 1000)}): ${times(ratioMedian)}`);
+    line(
+      `per call, one at a time (LEDGER.credit)`,
+      `median of ${fmt.int(o.calls)} ids: in process ${us(cIn.medianUs / 1000)} (p99 ${us(cIn.p99Us / 1000)}), dbgw ${us(cGw.medianUs / 1000)} (p99 ${us(cGw.p99Us / 1000)}): ${times(ratioMedian)}`,
+    );
     line('    calls per second, one at a time', `in process ${fmt.rate(cIn.perSec)}, dbgw ${fmt.rate(cGw.perSec)}`);
-    line(`per call, ${CONCURRENCY} callers at once`, `in process ${fmt.rate(cIn.concurrentPerSec)}, dbgw ${fmt.rate(cGw.concurrentPerSec)}: ${times(ratioConcurrent)} the cost per call`);
+    line(
+      `per call, ${CONCURRENCY} callers at once`,
+      `in process ${fmt.rate(cIn.concurrentPerSec)}, dbgw ${fmt.rate(cGw.concurrentPerSec)}: ${times(ratioConcurrent)} the cost per call`,
+    );
 
     // ── (b) per streamed row ──
     progress(`dbgw: streaming all ${fmt.int(o.rows)} credits (streamAllCredits) in process, then through dbgw`);
@@ -312,12 +363,19 @@ export async function runDbgwSection(o: DbgwSettings, parentDir: string, onAbort
     const base = procMemory(gw.pid);
     const sGw = await timeStream(remote, 'through dbgw');
     const gwAfter = procMemory(gw.pid);
-    for (const [label, s] of [['in process', sIn], ['dbgw', sGw]] as const) {
+    for (const [label, s] of [
+      ['in process', sIn],
+      ['dbgw', sGw],
+    ] as const) {
       if (s.rows !== o.rows) loud(`${label}: streamAllCredits gave ${fmt.int(s.rows)} rows, ${fmt.int(o.rows)} were written`);
     }
     const stream = (s: typeof sIn): StreamFigures => ({
-      seconds: round(s.ms / 1000, 2), rowsPerSec: Math.round(rate(s.rows, s.ms)), usPerRow: round((s.ms * 1000) / Math.max(1, s.rows), 3),
-      payservHeapPeakMiB: mib(s.mem.delta.heapUsed), payservRssPeakMiB: mib(s.mem.delta.rss), payservHeapKeptMiB: mib(s.mem.retainedHeapUsed),
+      seconds: round(s.ms / 1000, 2),
+      rowsPerSec: Math.round(rate(s.rows, s.ms)),
+      usPerRow: round((s.ms * 1000) / Math.max(1, s.rows), 3),
+      payservHeapPeakMiB: mib(s.mem.delta.heapUsed),
+      payservRssPeakMiB: mib(s.mem.delta.rss),
+      payservHeapKeptMiB: mib(s.mem.retainedHeapUsed),
     });
     const fIn = stream(sIn);
     const fGw = stream(sGw);
@@ -325,8 +383,14 @@ export async function runDbgwSection(o: DbgwSettings, parentDir: string, onAbort
     // With the peak reset, VmHWM after is the peak of the streaming itself; without, it may be older.
     const gwRss = base && gwAfter ? gwAfter.rss - base.rss : null;
     const gwPeak = base && gwAfter ? gwAfter.hwm - base.rss : null;
-    line('per streamed row (streamAllCredits)', `pages of 2,000, each row parsed: in process ${fIn.usPerRow.toFixed(2)} µs, dbgw ${fGw.usPerRow.toFixed(2)} µs: ${times(ratioStream)}`);
-    line('    rows per second', `in process ${fmt.rate(fIn.rowsPerSec)} (${fmt.s(sIn.ms)}), dbgw ${fmt.rate(fGw.rowsPerSec)} (${fmt.s(sGw.ms)})`);
+    line(
+      'per streamed row (streamAllCredits)',
+      `pages of 2,000, each row parsed: in process ${fIn.usPerRow.toFixed(2)} µs, dbgw ${fGw.usPerRow.toFixed(2)} µs: ${times(ratioStream)}`,
+    );
+    line(
+      '    rows per second',
+      `in process ${fmt.rate(fIn.rowsPerSec)} (${fmt.s(sIn.ms)}), dbgw ${fmt.rate(fGw.rowsPerSec)} (${fmt.s(sGw.ms)})`,
+    );
     const holders = [
       ...(Math.max(sIn.mem.delta.heapUsed, sGw.mem.delta.heapUsed) >= jsonBytes / 2 ? ['payserv'] : []),
       ...(gwPeak !== null && gwPeak >= jsonBytes / 2 ? ['dbgw'] : []),
@@ -334,23 +398,47 @@ export async function runDbgwSection(o: DbgwSettings, parentDir: string, onAbort
     const verdict = holders.length
       ? `${holders.join(' and ')} grew by half the rows' size (~${fmt.mb(jsonBytes)} as JSON) or more${jsonBytes < 256 * 2 ** 20 ? '; few rows: garbage not yet collected may be all of it' : ''}`
       : `neither holds the rows whole (the rows are ~${fmt.mb(jsonBytes)} as JSON)`;
-    line(`memory while streaming ${fmt.int(o.rows)} rows`,
-      `payserv heap ${plus(sGw.mem.delta.heapUsed)} through dbgw (${plus(sIn.mem.delta.heapUsed)} in process), dbgw RSS ${gwRss === null ? 'not readable' : plus(gwRss)}`
-      + `${gwPeak === null ? '' : ` (peak ${plus(gwPeak)}${peakReset ? '' : ', VmHWM not reset: may predate the streaming'})`}: ${verdict}`);
-    line('    payserv RSS peak; heap kept after GC', `${plus(sGw.mem.delta.rss)} through dbgw, ${plus(sIn.mem.delta.rss)} in process; ${plus(sGw.mem.retainedHeapUsed)}, ${plus(sIn.mem.retainedHeapUsed)}`);
+    line(
+      `memory while streaming ${fmt.int(o.rows)} rows`,
+      `payserv heap ${plus(sGw.mem.delta.heapUsed)} through dbgw (${plus(sIn.mem.delta.heapUsed)} in process), dbgw RSS ${gwRss === null ? 'not readable' : plus(gwRss)}` +
+        `${gwPeak === null ? '' : ` (peak ${plus(gwPeak)}${peakReset ? '' : ', VmHWM not reset: may predate the streaming'})`}: ${verdict}`,
+    );
+    line(
+      '    payserv RSS peak; heap kept after GC',
+      `${plus(sGw.mem.delta.rss)} through dbgw, ${plus(sIn.mem.delta.rss)} in process; ${plus(sGw.mem.retainedHeapUsed)}, ${plus(sIn.mem.retainedHeapUsed)}`,
+    );
     if (gwAfter) line('    dbgw RSS before / after / peak', `${fmt.mb(base?.rss ?? 0)} / ${fmt.mb(gwAfter.rss)} / ${fmt.mb(gwAfter.hwm)}`);
-    line('load average (1 min) at the start / end', `${loadStart.toFixed(2)} / ${(loadavg()[0] as number).toFixed(2)} on ${cpus().length} CPUs`);
+    line(
+      'load average (1 min) at the start / end',
+      `${loadStart.toFixed(2)} / ${(loadavg()[0] as number).toFixed(2)} on ${cpus().length} CPUs`,
+    );
 
     return {
       failures,
       summary: {
-        database: name, rows: o.rows, users, tableMiB: mib(size?.bytes ?? 0), rowsJsonMiB: mib(jsonBytes),
+        database: name,
+        rows: o.rows,
+        users,
+        tableMiB: mib(size?.bytes ?? 0),
+        rowsJsonMiB: mib(jsonBytes),
         fill: { seconds: round(fillMs / 1000, 2), rowsPerSec: Math.round(rate(o.rows, fillMs)), rowsPerStatement: FILL_BATCH },
         gateway: { startSeconds: round(startMs / 1000, 2), poolSize: POOL_SIZE },
-        perCall: { calls: o.calls, concurrency: CONCURRENCY, inProcess: cIn, dbgw: cGw, ratioMedian: round(ratioMedian, 2), ratioConcurrent: round(ratioConcurrent, 2) },
+        perCall: {
+          calls: o.calls,
+          concurrency: CONCURRENCY,
+          inProcess: cIn,
+          dbgw: cGw,
+          ratioMedian: round(ratioMedian, 2),
+          ratioConcurrent: round(ratioConcurrent, 2),
+        },
         stream: {
           inProcess: fIn,
-          dbgw: { ...fGw, gatewayRssGrowthMiB: gwRss === null ? null : mib(gwRss), gatewayPeakGrowthMiB: gwPeak === null ? null : mib(gwPeak), gatewayPeakReset: peakReset },
+          dbgw: {
+            ...fGw,
+            gatewayRssGrowthMiB: gwRss === null ? null : mib(gwRss),
+            gatewayPeakGrowthMiB: gwPeak === null ? null : mib(gwPeak),
+            gatewayPeakReset: peakReset,
+          },
           ratio: round(ratioStream, 2),
         },
         loadAvgStartEnd: [round(loadStart, 2), round(loadavg()[0] as number, 2)],

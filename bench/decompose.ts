@@ -61,7 +61,8 @@ export function inMemory(rows: readonly Signed<Credit>[], book: CertBook, public
     if (bad > 0) throw new Error(`in-memory verification found ${bad} problems`);
     t = performance.now();
     for (let i = 0; i < rows.length; i++) {
-      if (!verify(null, msgs[i] as Uint8Array, publicKey, (rows[i] as Signed<Credit>).signature as Uint8Array)) throw new Error('raw verify failed');
+      if (!verify(null, msgs[i] as Uint8Array, publicKey, (rows[i] as Signed<Credit>).signature as Uint8Array))
+        throw new Error('raw verify failed');
     }
     raw.push(rows.length / ((performance.now() - t) / 1000));
     t = performance.now();

@@ -41,18 +41,42 @@ const HANDOVER_REPS = 15;
 const SAVE_REPS = 10;
 
 interface KdfFigures {
-  log2N: number; r: number; p: number; memoryMiB: number; isDefault: boolean;
-  runs: number; medianMs: number; minMs: number; maxMs: number;
+  log2N: number;
+  r: number;
+  p: number;
+  memoryMiB: number;
+  isDefault: boolean;
+  runs: number;
+  medianMs: number;
+  minMs: number;
+  maxMs: number;
 }
 
 export interface EsmanSummary {
   kdf: KdfFigures[];
   unlock: {
-    shares: number; threshold: number; log2N: number; r: number; p: number; reps: number;
-    medianMs: number; unlockSharesMedianMs: number; storeOpenMedianMs: number; maxMs: number;
-    items: number; storeBytes: number;
+    shares: number;
+    threshold: number;
+    log2N: number;
+    r: number;
+    p: number;
+    reps: number;
+    medianMs: number;
+    unlockSharesMedianMs: number;
+    storeOpenMedianMs: number;
+    maxMs: number;
+    items: number;
+    storeBytes: number;
   };
-  handover: { reps: number; warmups: number; medianMs: number; minMs: number; p90Ms: number; maxMs: number; keyExchangeInProcessMedianMs: number };
+  handover: {
+    reps: number;
+    warmups: number;
+    medianMs: number;
+    minMs: number;
+    p90Ms: number;
+    maxMs: number;
+    keyExchangeInProcessMedianMs: number;
+  };
   save: { reps: number; medianMs: number; encodeMedianMs: number; p90Ms: number; maxMs: number; storeBytes: number; fileSystem: string };
   loadAvgStartEnd: [number, number];
   seconds: number;
@@ -65,7 +89,10 @@ export interface EsmanOutcome {
 
 /** PEM armour around `der` random bytes: the size of a real item, the content of none. */
 function fakePem(label: string, derBytes: number): Buffer {
-  const body = randomBytes(derBytes).toString('base64').match(/.{1,64}/g)!.join('\n');
+  const body = randomBytes(derBytes)
+    .toString('base64')
+    .match(/.{1,64}/g)!
+    .join('\n');
   return Buffer.from(`-----BEGIN ${label}-----\n${body}\n-----END ${label}-----\n`, 'utf8');
 }
 
@@ -75,19 +102,35 @@ function fakePem(label: string, derBytes: number): Buffer {
  */
 function realisticItems(): Map<string, Buffer> {
   const items = new Map<string, Buffer>();
-  for (const [names, certDer] of [[signerItems('payserv'), 455], [tlsItems('payserv'), 490], [tlsItems('dbgw'), 490]] as const) {
+  for (const [names, certDer] of [
+    [signerItems('payserv'), 455],
+    [tlsItems('payserv'), 490],
+    [tlsItems('dbgw'), 490],
+  ] as const) {
     items.set(names.key, fakePem('PRIVATE KEY', 48));
     items.set(names.cert, fakePem('CERTIFICATE', certDer));
   }
   items.set(coinItem('ETH'), encodeCoinItem({ coin: 'ETH', privateKey: randomBytes(32), address: `0x${randomBytes(20).toString('hex')}` }));
-  items.set(coinItem('ZEC'), encodeCoinItem({ coin: 'ZEC', privateKey: randomBytes(32), address: `t1${randomBytes(25).toString('base64url').slice(0, 33)}` }));
-  items.set(DATABASE_ITEM, Buffer.from(JSON.stringify({ url: `postgres://payserv:${randomBytes(24).toString('base64url')}@127.0.0.1:5432/payserv?sslmode=disable` }), 'utf8'));
+  items.set(
+    coinItem('ZEC'),
+    encodeCoinItem({ coin: 'ZEC', privateKey: randomBytes(32), address: `t1${randomBytes(25).toString('base64url').slice(0, 33)}` }),
+  );
+  items.set(
+    DATABASE_ITEM,
+    Buffer.from(
+      JSON.stringify({ url: `postgres://payserv:${randomBytes(24).toString('base64url')}@127.0.0.1:5432/payserv?sslmode=disable` }),
+      'utf8',
+    ),
+  );
   return items;
 }
 
 /** The items of `store` are exactly `items`; a description of the first difference otherwise. */
 function differs(store: KeyStore, items: ReadonlyMap<string, Buffer>): string | null {
-  const names = store.list().map((i) => i.name).sort();
+  const names = store
+    .list()
+    .map((i) => i.name)
+    .sort();
   const want = [...items.keys()].sort();
   if (names.join(',') !== want.join(',')) return `items ${names.join(', ')}, expected ${want.join(', ')}`;
   for (const [name, value] of items) {
@@ -101,7 +144,13 @@ function differs(store: KeyStore, items: ReadonlyMap<string, Buffer>): string | 
 
 /** Linux file-system magic numbers of statfs(2), for the few a temporary directory is likely on. */
 const FS_TYPES: Record<number, string> = {
-  0xef53: 'ext4', 0x01021994: 'tmpfs', 0x58465342: 'xfs', 0x9123683e: 'btrfs', 0x794c7630: 'overlayfs', 0x2fc12fc1: 'zfs', 0x6969: 'nfs',
+  0xef53: 'ext4',
+  0x01021994: 'tmpfs',
+  0x58465342: 'xfs',
+  0x9123683e: 'btrfs',
+  0x794c7630: 'overlayfs',
+  0x2fc12fc1: 'zfs',
+  0x6969: 'nfs',
 };
 
 async function fileSystemOf(dir: string): Promise<string> {
@@ -149,13 +198,29 @@ export async function runEsmanSection(stateDir: string): Promise<EsmanOutcome> {
     wipe(await deriveKey(Buffer.from('warm-up'), randomBytes(SALT_BYTES), { ...DEFAULT_SCRYPT, log2N: 10 }));
     const kdfTimes = await timeKdf(KDF_LEVELS);
     const kdf: KdfFigures[] = [];
-    line(`(a) scrypt per share (deriveKey), median of ${KDF_REPS}`, `per share (spread) | ${THRESHOLD} shares, one after the other | memory per derivation`);
+    line(
+      `(a) scrypt per share (deriveKey), median of ${KDF_REPS}`,
+      `per share (spread) | ${THRESHOLD} shares, one after the other | memory per derivation`,
+    );
     for (const [j, k] of KDF_LEVELS.entries()) {
       const times = kdfTimes[j]!;
       const isDefault = k.log2N === DEFAULT_SCRYPT.log2N && k.r === DEFAULT_SCRYPT.r && k.p === DEFAULT_SCRYPT.p;
       const m = median(times);
-      kdf.push({ log2N: k.log2N, r: k.r, p: k.p, memoryMiB: memoryMiB(k), isDefault, runs: KDF_REPS, medianMs: round(m, 1), minMs: round(Math.min(...times), 1), maxMs: round(Math.max(...times), 1) });
-      line(`    N=2^${k.log2N} r=${k.r} p=${k.p}${isDefault ? ' (the default)' : ''}`, `${dur(m)} (${spread(times)}) | ~${dur(THRESHOLD * m)} | ${memoryMiB(k)} MiB`);
+      kdf.push({
+        log2N: k.log2N,
+        r: k.r,
+        p: k.p,
+        memoryMiB: memoryMiB(k),
+        isDefault,
+        runs: KDF_REPS,
+        medianMs: round(m, 1),
+        minMs: round(Math.min(...times), 1),
+        maxMs: round(Math.max(...times), 1),
+      });
+      line(
+        `    N=2^${k.log2N} r=${k.r} p=${k.p}${isDefault ? ' (the default)' : ''}`,
+        `${dur(m)} (${spread(times)}) | ~${dur(THRESHOLD * m)} | ${memoryMiB(k)} MiB`,
+      );
     }
 
     // ── the share set and the store, at the default parameters ──
@@ -163,7 +228,9 @@ export async function runEsmanSection(stateDir: string): Promise<EsmanOutcome> {
     const shareDir = join(dir, 'shares');
     const storePath = join(dir, 'payserv.esm');
     const passphrases = Array.from({ length: SHARES }, () => randomBytes(15).toString('base64url'));
-    await writeShares(shareDir, master, { shares: SHARES, threshold: THRESHOLD, kdf: DEFAULT_SCRYPT }, async (i) => Buffer.from(passphrases[i - 1]!, 'utf8'));
+    await writeShares(shareDir, master, { shares: SHARES, threshold: THRESHOLD, kdf: DEFAULT_SCRYPT }, async (i) =>
+      Buffer.from(passphrases[i - 1]!, 'utf8'),
+    );
     const items = realisticItems();
     const built = KeyStore.empty(storePath);
     for (const [name, value] of items) built.set(name, value);
@@ -192,7 +259,8 @@ export async function runEsmanSection(stateDir: string): Promise<EsmanOutcome> {
       sharesTimes.push(tShares - t);
       openTimes.push(tOpen - tShares);
       unlockTimes.push(tOpen - t);
-      if (asked !== THRESHOLD || u.used.join(',') !== '1,2') loud(`unlock asked ${asked} passphrases and used shares ${u.used.join(', ')}, expected ${THRESHOLD}: 1, 2`);
+      if (asked !== THRESHOLD || u.used.join(',') !== '1,2')
+        loud(`unlock asked ${asked} passphrases and used shares ${u.used.join(', ')}, expected ${THRESHOLD}: 1, 2`);
       const wrong = differs(store, items);
       if (wrong) loud(`the unlocked store does not hold what was saved: ${wrong}`);
       store.close();
@@ -200,9 +268,15 @@ export async function runEsmanSection(stateDir: string): Promise<EsmanOutcome> {
     }
     const unlockMs = median(unlockTimes);
     const d = DEFAULT_SCRYPT;
-    line(`(b) unlock (${SHARES},${THRESHOLD}), N=2^${d.log2N} r=${d.r} p=${d.p}, median of ${UNLOCK_REPS}`, `${dur(unlockMs)} (${spread(unlockTimes)}): unlockShares + KeyStore.open`);
+    line(
+      `(b) unlock (${SHARES},${THRESHOLD}), N=2^${d.log2N} r=${d.r} p=${d.p}, median of ${UNLOCK_REPS}`,
+      `${dur(unlockMs)} (${spread(unlockTimes)}): unlockShares + KeyStore.open`,
+    );
     line(`    unlockShares, ${THRESHOLD} passphrases`, dur(median(sharesTimes)));
-    line(`    KeyStore.open, ${items.size} items`, `${fmt.ms(median(openTimes))} (${fmt.int(itemBytes)} bytes of items, a ${fmt.int(storeBytes)}-byte store file)`);
+    line(
+      `    KeyStore.open, ${items.size} items`,
+      `${fmt.ms(median(openTimes))} (${fmt.int(itemBytes)} bytes of items, a ${fmt.int(storeBytes)}-byte store file)`,
+    );
 
     // ── (c) hand-over: obtainKey → the store open, manager in process answering "y" at once ──
     progress(`esman: hand-over, ${HANDOVER_WARMUPS} warm-ups and ${HANDOVER_REPS} timed`);
@@ -210,13 +284,23 @@ export async function runEsmanSection(stateDir: string): Promise<EsmanOutcome> {
     const log = createLogger('payserv', 'info', { write: (text: string) => void logged.push(text) });
     const said: string[] = [];
     const total = HANDOVER_WARMUPS + HANDOVER_REPS;
-    const manager = await startManager({ master, host: '127.0.0.1', port: 0, count: total, ask: async () => true, say: (s) => void said.push(s) });
+    const manager = await startManager({
+      master,
+      host: '127.0.0.1',
+      port: 0,
+      count: total,
+      ask: async () => true,
+      say: (s) => void said.push(s),
+    });
     const handoverTimes: number[] = [];
     try {
       for (let i = 0; i < total; i++) {
         const t = performance.now();
         const store = await obtainKey({
-          manager: `${manager.host}:${manager.port}`, retryMs: 50, answerTimeoutMs: 10_000, log,
+          manager: `${manager.host}:${manager.port}`,
+          retryMs: 50,
+          answerTimeoutMs: 10_000,
+          log,
           accept: (m) => KeyStore.open(storePath, m),
         });
         const ms = performance.now() - t;
@@ -230,7 +314,8 @@ export async function runEsmanSection(stateDir: string): Promise<EsmanOutcome> {
       await manager.close();
     }
     const retries = logged.filter((l) => l.includes('asking again'));
-    if (retries.length) loud(`obtainKey asked again ${retries.length} time(s), so the figure includes its retry wait: ${retries[0]!.trim()}`);
+    if (retries.length)
+      loud(`obtainKey asked again ${retries.length} time(s), so the figure includes its retry wait: ${retries[0]!.trim()}`);
     const sent = said.filter((s) => s.startsWith('key sent')).length;
     if (sent !== total) loud(`the manager sent ${sent} keys for ${total} requests`);
     const handoverMs = median(handoverTimes);
@@ -244,9 +329,18 @@ export async function runEsmanSection(stateDir: string): Promise<EsmanOutcome> {
       if (!Buffer.from(got).equals(Buffer.from(master))) loud('the key exchange in process does not give back the key');
       wipe(got, pending.secret);
     }
-    line(`(c) hand-over obtainKey -> store open`, `${fmt.ms(handoverMs)}, median of ${HANDOVER_REPS} after ${HANDOVER_WARMUPS} warm-ups (${spread(handoverTimes)}, p90 ${fmt.ms(quantile(handoverTimes, 0.9))})`);
-    line('    manager in process, operator "y" at once', 'one loopback TCP connection per request, JSON lines, payserv\'s two log lines, the store opened');
-    line('    of which the key exchange, in process', `${fmt.ms(median(exchangeTimes))} (newRequest + sealKey + openKey: X25519 keys and agreement twice, HKDF-SHA256, AES-256-GCM)`);
+    line(
+      `(c) hand-over obtainKey -> store open`,
+      `${fmt.ms(handoverMs)}, median of ${HANDOVER_REPS} after ${HANDOVER_WARMUPS} warm-ups (${spread(handoverTimes)}, p90 ${fmt.ms(quantile(handoverTimes, 0.9))})`,
+    );
+    line(
+      '    manager in process, operator "y" at once',
+      "one loopback TCP connection per request, JSON lines, payserv's two log lines, the store opened",
+    );
+    line(
+      '    of which the key exchange, in process',
+      `${fmt.ms(median(exchangeTimes))} (newRequest + sealKey + openKey: X25519 keys and agreement twice, HKDF-SHA256, AES-256-GCM)`,
+    );
     line('    of which KeyStore.open (from (b))', fmt.ms(median(openTimes)));
 
     // ── (d) KeyStore.save of the same store ──
@@ -271,27 +365,51 @@ export async function runEsmanSection(stateDir: string): Promise<EsmanOutcome> {
     reopened.close();
     if (wrong) loud(`the store saved ${SAVE_REPS} times does not hold what it held: ${wrong}`);
     const saveMs = median(saveTimes);
-    line(`(d) KeyStore.save, median of ${SAVE_REPS}`, `${fmt.ms(saveMs)} (${spread(saveTimes)}, p90 ${fmt.ms(quantile(saveTimes, 0.9))}): ${fmt.int(storeBytes)} bytes on ${fileSystem}, temp file + fsync + rename + fsync of the directory`);
+    line(
+      `(d) KeyStore.save, median of ${SAVE_REPS}`,
+      `${fmt.ms(saveMs)} (${spread(saveTimes)}, p90 ${fmt.ms(quantile(saveTimes, 0.9))}): ${fmt.int(storeBytes)} bytes on ${fileSystem}, temp file + fsync + rename + fsync of the directory`,
+    );
     line('    of which seal alone (encode)', fmt.ms(median(encodeTimes)));
-    line('load average (1 min) at the start / end', `${loadStart.toFixed(2)} / ${(loadavg()[0] as number).toFixed(2)} on ${cpus().length} CPUs`);
+    line(
+      'load average (1 min) at the start / end',
+      `${loadStart.toFixed(2)} / ${(loadavg()[0] as number).toFixed(2)} on ${cpus().length} CPUs`,
+    );
 
     return {
       failures,
       summary: {
         kdf,
         unlock: {
-          shares: SHARES, threshold: THRESHOLD, log2N: DEFAULT_SCRYPT.log2N, r: DEFAULT_SCRYPT.r, p: DEFAULT_SCRYPT.p, reps: UNLOCK_REPS,
-          medianMs: round(unlockMs, 1), unlockSharesMedianMs: round(median(sharesTimes), 1), storeOpenMedianMs: round(median(openTimes), 3),
-          maxMs: round(Math.max(...unlockTimes), 1), items: items.size, storeBytes,
+          shares: SHARES,
+          threshold: THRESHOLD,
+          log2N: DEFAULT_SCRYPT.log2N,
+          r: DEFAULT_SCRYPT.r,
+          p: DEFAULT_SCRYPT.p,
+          reps: UNLOCK_REPS,
+          medianMs: round(unlockMs, 1),
+          unlockSharesMedianMs: round(median(sharesTimes), 1),
+          storeOpenMedianMs: round(median(openTimes), 3),
+          maxMs: round(Math.max(...unlockTimes), 1),
+          items: items.size,
+          storeBytes,
         },
         handover: {
-          reps: HANDOVER_REPS, warmups: HANDOVER_WARMUPS, medianMs: round(handoverMs, 2), minMs: round(Math.min(...handoverTimes), 2),
-          p90Ms: round(quantile(handoverTimes, 0.9), 2), maxMs: round(Math.max(...handoverTimes), 2),
+          reps: HANDOVER_REPS,
+          warmups: HANDOVER_WARMUPS,
+          medianMs: round(handoverMs, 2),
+          minMs: round(Math.min(...handoverTimes), 2),
+          p90Ms: round(quantile(handoverTimes, 0.9), 2),
+          maxMs: round(Math.max(...handoverTimes), 2),
           keyExchangeInProcessMedianMs: round(median(exchangeTimes), 2),
         },
         save: {
-          reps: SAVE_REPS, medianMs: round(saveMs, 2), encodeMedianMs: round(median(encodeTimes), 3), p90Ms: round(quantile(saveTimes, 0.9), 2),
-          maxMs: round(Math.max(...saveTimes), 2), storeBytes, fileSystem,
+          reps: SAVE_REPS,
+          medianMs: round(saveMs, 2),
+          encodeMedianMs: round(median(encodeTimes), 3),
+          p90Ms: round(quantile(saveTimes, 0.9), 2),
+          maxMs: round(Math.max(...saveTimes), 2),
+          storeBytes,
+          fileSystem,
         },
         loadAvgStartEnd: [round(loadStart, 2), round(loadavg()[0] as number, 2)],
         seconds: round((performance.now() - t0) / 1000),

@@ -48,8 +48,14 @@ export async function setUpPki(stateDir: string, db: Db): Promise<Pki> {
 
 export async function setUpCoin(db: Db, admin: Signer, tag: string): Promise<Signed<Coin>> {
   return registerCoin(db, admin, {
-    tag, name: `bench ${tag}`, network: 'mainnet', decimals: 8, confirmations: 6,
-    withdrawalFee: parseAmount('0.001'), minWithdrawal: parseAmount('0.01'), feeUserId: FEE_USER,
+    tag,
+    name: `bench ${tag}`,
+    network: 'mainnet',
+    decimals: 8,
+    confirmations: 6,
+    withdrawalFee: parseAmount('0.001'),
+    minWithdrawal: parseAmount('0.01'),
+    feeUserId: FEE_USER,
   });
 }
 
@@ -82,8 +88,13 @@ export function planManyAccounts(credits: number, creditsPerAccount: number, blo
  * The many-accounts ledger: `credits` miner credits spread round-robin over `accounts` users, in blocks
  * of `blockSize` miners plus the pool's fee credit, one block per transaction (creditBlock, as the back end does).
  */
-export async function buildManyAccounts(db: Db, admin: Signer, coin: Signed<Coin>, plan: ManyAccountsPlan,
-  onProgress: (rows: number, blocks: number) => void): Promise<BuildReport> {
+export async function buildManyAccounts(
+  db: Db,
+  admin: Signer,
+  coin: Signed<Coin>,
+  plan: ManyAccountsPlan,
+  onProgress: (rows: number, blocks: number) => void,
+): Promise<BuildReport> {
   const t0 = performance.now();
   let next = 0;
   let written = 0;
@@ -95,7 +106,11 @@ export async function buildManyAccounts(db: Db, admin: Signer, coin: Signed<Coin
       return { userId, amount: amountOf(written + k) };
     });
     next = (next + n) % plan.accounts;
-    const r = await creditBlock(db, admin, coin, { blockHash: blockHash(), shares, poolFee: fromBaseUnits(BigInt(1000 + report.blocks), 8) });
+    const r = await creditBlock(db, admin, coin, {
+      blockHash: blockHash(),
+      shares,
+      poolFee: fromBaseUnits(BigInt(1000 + report.blocks), 8),
+    });
     written += n;
     report.blocks++;
     report.incomeRows++;
@@ -120,11 +135,24 @@ export interface SingleAccountReport extends BuildReport {
  * block also credits `others` users from a rotating pool. Many blocks (each its own income row, chained
  * and signed) go into one appendIncomes call, since a transaction per tiny block is what would dominate. Stops early, at a transaction boundary, when `budgetMs` is spent.
  */
-export async function buildSingleAccounts(db: Db, admin: Signer, coin: Signed<Coin>,
+export async function buildSingleAccounts(
+  db: Db,
+  admin: Signer,
+  coin: Signed<Coin>,
   o: { bigTarget: number; smallTarget: number; others: number; blocksPerTx: number; budgetMs: number },
-  onProgress: (r: SingleAccountReport) => void): Promise<SingleAccountReport> {
+  onProgress: (r: SingleAccountReport) => void,
+): Promise<SingleAccountReport> {
   const t0 = performance.now();
-  const r: SingleAccountReport = { blocks: 0, rows: 0, incomeRows: 0, ms: 0, bigRows: 0, smallRows: 0, blocksPerTx: o.blocksPerTx, stoppedByBudget: false };
+  const r: SingleAccountReport = {
+    blocks: 0,
+    rows: 0,
+    incomeRows: 0,
+    ms: 0,
+    bigRows: 0,
+    smallRows: 0,
+    blocksPerTx: o.blocksPerTx,
+    stoppedByBudget: false,
+  };
   const total = Math.max(o.bigTarget, o.smallTarget);
   let other = 0;
   while (r.blocks < total) {
@@ -163,6 +191,10 @@ export async function buildSingleAccounts(db: Db, admin: Signer, coin: Signed<Co
 /** `n` new blocks, each crediting every one of `users` once, one block per transaction (creditBlock, no fee). */
 export async function creditNewBlocks(db: Db, admin: Signer, coin: Signed<Coin>, users: readonly number[], n: number): Promise<void> {
   for (let b = 0; b < n; b++) {
-    await creditBlock(db, admin, coin, { blockHash: blockHash(), shares: users.map((userId, i) => ({ userId, amount: amountOf(b * 31 + i) })), poolFee: 0n as Amount });
+    await creditBlock(db, admin, coin, {
+      blockHash: blockHash(),
+      shares: users.map((userId, i) => ({ userId, amount: amountOf(b * 31 + i) })),
+      poolFee: 0n as Amount,
+    });
   }
 }

@@ -33,7 +33,15 @@ import { measureEd25519 } from './crypto-rate.js';
 import { inMemory, readOnly, type InMemory } from './decompose.js';
 import { openBenchDatabase, type BenchDatabase } from './database.js';
 import {
-  BIG_USER, buildManyAccounts, buildSingleAccounts, creditNewBlocks, FIRST_USER, planManyAccounts, setUpCoin, setUpPki, SMALL_USER,
+  BIG_USER,
+  buildManyAccounts,
+  buildSingleAccounts,
+  creditNewBlocks,
+  FIRST_USER,
+  planManyAccounts,
+  setUpCoin,
+  setUpPki,
+  SMALL_USER,
 } from './ledger.js';
 import { MemorySampler } from './memory.js';
 import { runDbgwSection, type DbgwOutcome } from './dbgw.js';
@@ -66,11 +74,12 @@ export async function main(argv: string[]): Promise<number> {
   let cleaning: Promise<void> | null = null;
   // What a section running at the time of a signal has to undo (its own database, a child process).
   const onAbort = new Set<() => Promise<void>>();
-  const cleanup = () => (cleaning ??= (async () => {
-    for (const undo of onAbort) await undo().catch((e: unknown) => progress(`cleanup: ${(e as Error).message}`));
-    await bench?.dispose().catch((e: unknown) => progress(`cleanup: ${(e as Error).message}`));
-    await rm(stateDir, { recursive: true, force: true }).catch(() => undefined);
-  })());
+  const cleanup = () =>
+    (cleaning ??= (async () => {
+      for (const undo of onAbort) await undo().catch((e: unknown) => progress(`cleanup: ${(e as Error).message}`));
+      await bench?.dispose().catch((e: unknown) => progress(`cleanup: ${(e as Error).message}`));
+      await rm(stateDir, { recursive: true, force: true }).catch(() => undefined);
+    })());
   const onSignal = (sig: NodeJS.Signals) => {
     progress(`${sig}: cleaning up`);
     void cleanup().finally(() => process.exit(130));
@@ -87,27 +96,66 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-async function runBench(s: BenchSettings, bench: BenchDatabase, stateDir: string, started: number, onAbort: Set<() => Promise<void>>): Promise<number> {
+async function runBench(
+  s: BenchSettings,
+  bench: BenchDatabase,
+  stateDir: string,
+  started: number,
+  onAbort: Set<() => Promise<void>>,
+): Promise<number> {
   const { db } = bench;
   const plan = planManyAccounts(s.credits, s.creditsPerAccount, s.blockSize);
   heading('payserv bench');
   line('back end', `${db.kind}: ${bench.where}`);
-  line('scale (BENCH_CREDITS)', `${fmt.int(plan.credits)} credits over ${fmt.int(plan.accounts)} accounts, ${fmt.int(plan.blockSize)} miners per block`);
-  line('single-account histories', `small ${fmt.int(s.smallHistory)} rows, large ${fmt.int(s.bigHistory)} rows (target), ${s.newCredits} new credits after the checkpoint`);
-  line('Process throughput (BENCH_PROCESS_*)', s.process ? `${fmt.int(s.processUsers)} ETH users, ${fmt.int(s.processCalls)} calls one at a time and again ${fmt.int(s.processCalls)} 8 at a time` : 'skipped (BENCH_PROCESS=0)');
-  line('Ethereum payouts (BENCH_PAY_ETH*)', s.payEth ? `${fmt.int(s.payEthWithdrawals)} withdrawals Approve -> Check on anvil, ${fmt.int(2 * s.payEthWithdrawals)} raw transfers` : 'skipped (BENCH_PAY_ETH=0)');
-  line('Zcash SendCoin batch (BENCH_PAY_ZCASH*)', s.payZcash
-    ? `${fmt.int(s.payZcashOutputs)} outputs from ${s.payZcashInputs} inputs, ${s.payZcashReps} repetitions of v4 and v5${s.payZcashSendCoin ? ', then SendCoin end to end' : ''}`
-    : 'skipped (BENCH_PAY_ZCASH=0)');
-  line('esman key store (BENCH_ESMAN)', s.esman ? 'scrypt per share at log2N 16/17/18, unlock of a (3,2) set, loopback hand-over, store save' : 'skipped (BENCH_ESMAN=0)');
-  line('dbgw against in process (BENCH_DBGW*)', s.dbgw
-    ? `${fmt.int(s.dbgwRows)} credits streamed, ${fmt.int(s.dbgwCalls)} calls one at a time and again 8 at a time, on each side`
-    : 'skipped (BENCH_DBGW=0)');
-  line('harness and journal (BENCH_SIM*, BENCH_JOURNAL_*)', s.sim
-    ? `${s.simSchedules} schedules of ${s.simSteps} operations; ${fmt.int(s.journalRecords)} journal records; ${s.journalPayments} ETH payments with and without the journal`
-    : 'skipped (BENCH_SIM=0)');
+  line(
+    'scale (BENCH_CREDITS)',
+    `${fmt.int(plan.credits)} credits over ${fmt.int(plan.accounts)} accounts, ${fmt.int(plan.blockSize)} miners per block`,
+  );
+  line(
+    'single-account histories',
+    `small ${fmt.int(s.smallHistory)} rows, large ${fmt.int(s.bigHistory)} rows (target), ${s.newCredits} new credits after the checkpoint`,
+  );
+  line(
+    'Process throughput (BENCH_PROCESS_*)',
+    s.process
+      ? `${fmt.int(s.processUsers)} ETH users, ${fmt.int(s.processCalls)} calls one at a time and again ${fmt.int(s.processCalls)} 8 at a time`
+      : 'skipped (BENCH_PROCESS=0)',
+  );
+  line(
+    'Ethereum payouts (BENCH_PAY_ETH*)',
+    s.payEth
+      ? `${fmt.int(s.payEthWithdrawals)} withdrawals Approve -> Check on anvil, ${fmt.int(2 * s.payEthWithdrawals)} raw transfers`
+      : 'skipped (BENCH_PAY_ETH=0)',
+  );
+  line(
+    'Zcash SendCoin batch (BENCH_PAY_ZCASH*)',
+    s.payZcash
+      ? `${fmt.int(s.payZcashOutputs)} outputs from ${s.payZcashInputs} inputs, ${s.payZcashReps} repetitions of v4 and v5${s.payZcashSendCoin ? ', then SendCoin end to end' : ''}`
+      : 'skipped (BENCH_PAY_ZCASH=0)',
+  );
+  line(
+    'esman key store (BENCH_ESMAN)',
+    s.esman ? 'scrypt per share at log2N 16/17/18, unlock of a (3,2) set, loopback hand-over, store save' : 'skipped (BENCH_ESMAN=0)',
+  );
+  line(
+    'dbgw against in process (BENCH_DBGW*)',
+    s.dbgw
+      ? `${fmt.int(s.dbgwRows)} credits streamed, ${fmt.int(s.dbgwCalls)} calls one at a time and again 8 at a time, on each side`
+      : 'skipped (BENCH_DBGW=0)',
+  );
+  line(
+    'harness and journal (BENCH_SIM*, BENCH_JOURNAL_*)',
+    s.sim
+      ? `${s.simSchedules} schedules of ${s.simSteps} operations; ${fmt.int(s.journalRecords)} journal records; ${s.journalPayments} ETH payments with and without the journal`
+      : 'skipped (BENCH_SIM=0)',
+  );
   line('pscli start-up (BENCH_STARTUP*)', s.startup ? `pscli --help ${s.startupRuns} times` : 'skipped (BENCH_STARTUP=0)');
-  line('machine', `node ${process.version}, ${cpus().length} CPUs, load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+  line(
+    'machine',
+    `node ${process.version}, ${cpus().length} CPUs, load average ${loadavg()
+      .map((x) => x.toFixed(2))
+      .join(' ')}`,
+  );
 
   const failures: string[] = [];
   // ── 0. pscli's start-up, first: a few seconds, on a machine not yet busy with the rest ──
@@ -125,9 +173,14 @@ async function runBench(s: BenchSettings, bench: BenchDatabase, stateDir: string
   // ── 1. Build the many-accounts ledger ──
   progress(`building ${fmt.int(plan.credits)} credits in blocks of ${plan.blockSize}`);
   const tick = throttled();
-  const build = await buildManyAccounts(db, pki.admin, coinA, plan, (rows, blocks) => tick(() => `build: ${fmt.int(rows)} rows, ${blocks} blocks`));
+  const build = await buildManyAccounts(db, pki.admin, coinA, plan, (rows, blocks) =>
+    tick(() => `build: ${fmt.int(rows)} rows, ${blocks} blocks`),
+  );
   heading('1. build (writer: creditBlock, one block per transaction, every row signed)');
-  line('rows written', `${fmt.int(build.rows)} credits (${fmt.int(build.rows - build.blocks)} miners' + ${build.blocks} fee) + ${build.incomeRows} income rows`);
+  line(
+    'rows written',
+    `${fmt.int(build.rows)} credits (${fmt.int(build.rows - build.blocks)} miners' + ${build.blocks} fee) + ${build.incomeRows} income rows`,
+  );
   line('build time', `${fmt.s(build.ms)}, ${fmt.rate(rate(build.rows + build.incomeRows, build.ms))} rows written and signed`);
 
   // ── 2. Raw Ed25519 rate (before and after the full check: the machine's load may change), same key, same process ──
@@ -146,24 +199,34 @@ async function runBench(s: BenchSettings, bench: BenchDatabase, stateDir: string
   const tickCheck = throttled();
   sampler.start();
   const t0 = performance.now();
-  const summary = await runCheck(view, 'balances', {}, (p) => problems.push(p), (_what, done) => {
-    sampler.sample();
-    tickCheck(() => `full check: ${fmt.int(done)} / ${fmt.int(plan.accounts + 1)} accounts, ${fmt.s(performance.now() - t0)}`);
-  });
+  const summary = await runCheck(
+    view,
+    'balances',
+    {},
+    (p) => problems.push(p),
+    (_what, done) => {
+      sampler.sample();
+      tickCheck(() => `full check: ${fmt.int(done)} / ${fmt.int(plan.accounts + 1)} accounts, ${fmt.s(performance.now() - t0)}`);
+    },
+  );
   const fullMs = performance.now() - t0;
   const mem = sampler.stop();
   const loadAfter = loadavg()[0] as number;
   const rawAfter = measureEd25519(pki.admin, adminKey, messageBytes);
   const rawVerify = (rawBefore.verifyPerSec + rawAfter.verifyPerSec) / 2;
   problemsSeen += summary.problems;
-  if (summary.problems) failures.push(`full check: ${summary.problems} problems, e.g. ${problems.slice(0, 3).map(formatProblem).join('; ')}`);
+  if (summary.problems)
+    failures.push(`full check: ${summary.problems} problems, e.g. ${problems.slice(0, 3).map(formatProblem).join('; ')}`);
   const checked = summary.counts.credits ?? 0;
   if (checked !== build.rows) failures.push(`full check verified ${checked} credits, the build wrote ${build.rows}`);
   const fullRate = rate(checked, fullMs);
   heading("2. full verification (runCheck(view, 'balances'))");
   line('credits verified', `${fmt.int(checked)} in ${fmt.int(summary.counts.accounts ?? 0)} accounts, ${summary.problems} problems`);
   line('full check time', `${fmt.s(fullMs)}, ${fmt.rate(fullRate)}`);
-  line('raw Ed25519 verify (node:crypto, same key)', `${fmt.rate(rawVerify)} over ${messageBytes}-byte messages (before ${fmt.rate(rawBefore.verifyPerSec)}, after ${fmt.rate(rawAfter.verifyPerSec)})`);
+  line(
+    'raw Ed25519 verify (node:crypto, same key)',
+    `${fmt.rate(rawVerify)} over ${messageBytes}-byte messages (before ${fmt.rate(rawBefore.verifyPerSec)}, after ${fmt.rate(rawAfter.verifyPerSec)})`,
+  );
   line('raw Ed25519 sign (what the build pays)', fmt.rate((rawBefore.signPerSec + rawAfter.signPerSec) / 2));
   line('ratio full check / raw verify', fmt.ratio(fullRate / rawVerify));
   line('load average (1 min) before / after', `${loadBefore.toFixed(2)} / ${loadAfter.toFixed(2)} on ${cpus().length} CPUs`);
@@ -179,9 +242,15 @@ async function runBench(s: BenchSettings, bench: BenchDatabase, stateDir: string
     const readRate = rate(r.rows, r.ms);
     heading('2b. where the full check spends its time');
     line('read only (stream + income flags, no verify)', `${fmt.rate(readRate)} (${fmt.int(r.rows)} rows in ${fmt.s(r.ms)})`);
-    line('verify only (AccountVerifier, rows in memory)', `${fmt.rate(m.verifierPerSec)} vs raw verify of the same rows ${fmt.rate(m.rawPerSec)}: ratio ${fmt.ratio(m.verifierPerSec / m.rawPerSec)}`);
+    line(
+      'verify only (AccountVerifier, rows in memory)',
+      `${fmt.rate(m.verifierPerSec)} vs raw verify of the same rows ${fmt.rate(m.rawPerSec)}: ratio ${fmt.ratio(m.verifierPerSec / m.rawPerSec)}`,
+    );
     line('encodeCredit alone', fmt.rate(m.encodePerSec));
-    line('model 1/(1/read + 1/verify)', `${fmt.rate(1 / (1 / readRate + 1 / m.verifierPerSec))} (measured full check ${fmt.rate(fullRate)})`);
+    line(
+      'model 1/(1/read + 1/verify)',
+      `${fmt.rate(1 / (1 / readRate + 1 / m.verifierPerSec))} (measured full check ${fmt.rate(fullRate)})`,
+    );
   }
 
   heading('3. peak memory of the full check (peak minus baseline after GC)');
@@ -192,17 +261,42 @@ async function runBench(s: BenchSettings, bench: BenchDatabase, stateDir: string
   line('samples', `${mem.samples} over ${fmt.s(fullMs)}`);
 
   // ── 4. Single-account histories ──
-  progress(`building single-account histories: large ${fmt.int(s.bigHistory)}, small ${fmt.int(s.smallHistory)} (budget ${s.bigBudgetSeconds} s)`);
+  progress(
+    `building single-account histories: large ${fmt.int(s.bigHistory)}, small ${fmt.int(s.smallHistory)} (budget ${s.bigBudgetSeconds} s)`,
+  );
   const tickBig = throttled();
   const tBig = performance.now();
-  const single = await buildSingleAccounts(db, pki.admin, coinB,
-    { bigTarget: s.bigHistory, smallTarget: s.smallHistory, others: s.bigOthers, blocksPerTx: s.blocksPerTx, budgetMs: s.bigBudgetSeconds * 1000 },
-    (r) => tickBig(() => `single-account build: ${fmt.int(r.bigRows)} / ${fmt.int(s.bigHistory)} large-account rows, ${fmt.rate(rate(r.blocks, performance.now() - tBig))} blocks`));
+  const single = await buildSingleAccounts(
+    db,
+    pki.admin,
+    coinB,
+    {
+      bigTarget: s.bigHistory,
+      smallTarget: s.smallHistory,
+      others: s.bigOthers,
+      blocksPerTx: s.blocksPerTx,
+      budgetMs: s.bigBudgetSeconds * 1000,
+    },
+    (r) =>
+      tickBig(
+        () =>
+          `single-account build: ${fmt.int(r.bigRows)} / ${fmt.int(s.bigHistory)} large-account rows, ${fmt.rate(rate(r.blocks, performance.now() - tBig))} blocks`,
+      ),
+  );
   heading('4. single-account histories (writer: appendIncome, several blocks per transaction)');
-  line('blocks', `${fmt.int(single.blocks)} (each: 1 income row + ${s.bigOthers} other users' credits + the account(s)), ${single.blocksPerTx} blocks per transaction`);
+  line(
+    'blocks',
+    `${fmt.int(single.blocks)} (each: 1 income row + ${s.bigOthers} other users' credits + the account(s)), ${single.blocksPerTx} blocks per transaction`,
+  );
   line('rows written', `${fmt.int(single.rows)} credits + ${fmt.int(single.incomeRows)} income rows`);
-  line('build time', `${fmt.s(single.ms)}, ${fmt.rate(rate(single.blocks, single.ms))} blocks, ${fmt.rate(rate(single.rows + single.incomeRows, single.ms))} rows`);
-  line('large account history', `${fmt.int(single.bigRows)} rows${single.stoppedByBudget ? ` (STOPPED BY THE ${s.bigBudgetSeconds} s BUDGET; target ${fmt.int(s.bigHistory)}, which would take ~${fmt.s(single.ms * s.bigHistory / Math.max(1, single.bigRows))})` : ''}`);
+  line(
+    'build time',
+    `${fmt.s(single.ms)}, ${fmt.rate(rate(single.blocks, single.ms))} blocks, ${fmt.rate(rate(single.rows + single.incomeRows, single.ms))} rows`,
+  );
+  line(
+    'large account history',
+    `${fmt.int(single.bigRows)} rows${single.stoppedByBudget ? ` (STOPPED BY THE ${s.bigBudgetSeconds} s BUDGET; target ${fmt.int(s.bigHistory)}, which would take ~${fmt.s((single.ms * s.bigHistory) / Math.max(1, single.bigRows))})` : ''}`,
+  );
   line('small account history', `${fmt.int(single.smallRows)} rows`);
 
   // First checkpoints: a verification of each whole history (incremental with no checkpoint yet).
@@ -229,8 +323,10 @@ async function runBench(s: BenchSettings, bench: BenchDatabase, stateDir: string
     const t = performance.now();
     const r = await verifyAccount(verifyView, userId, coinB.id, 'incremental');
     const ms = performance.now() - t;
-    if (r.problems.length) throw new Error(`incremental verification of user ${userId}: ${r.problems.slice(0, 3).map(formatProblem).join('; ')}`);
-    if (!r.checkpoint || r.state.lastCreditId !== expectLast.get(userId)) throw new Error(`incremental verification of user ${userId} did not start from its checkpoint or end at its last credit`);
+    if (r.problems.length)
+      throw new Error(`incremental verification of user ${userId}: ${r.problems.slice(0, 3).map(formatProblem).join('; ')}`);
+    if (!r.checkpoint || r.state.lastCreditId !== expectLast.get(userId))
+      throw new Error(`incremental verification of user ${userId} did not start from its checkpoint or end at its last credit`);
     return ms;
   };
   progress(`incremental verification: ${s.reps} repetitions each, alternating`);
@@ -246,15 +342,22 @@ async function runBench(s: BenchSettings, bench: BenchDatabase, stateDir: string
   const incSmall = median(times.small);
   const incBig = median(times.big);
   heading(`5. incremental verification from the checkpoint (${s.newCredits} new credits; median of ${s.reps}, after 3 warm-ups)`);
-  line(`small: ${fmt.int(single.smallRows)}-row history`, `${fmt.ms(incSmall)} (min ${fmt.ms(Math.min(...times.small))}, p90 ${fmt.ms(quantile(times.small, 0.9))})`);
-  line(`large: ${fmt.int(single.bigRows)}-row history`, `${fmt.ms(incBig)} (min ${fmt.ms(Math.min(...times.big))}, p90 ${fmt.ms(quantile(times.big, 0.9))})`);
+  line(
+    `small: ${fmt.int(single.smallRows)}-row history`,
+    `${fmt.ms(incSmall)} (min ${fmt.ms(Math.min(...times.small))}, p90 ${fmt.ms(quantile(times.small, 0.9))})`,
+  );
+  line(
+    `large: ${fmt.int(single.bigRows)}-row history`,
+    `${fmt.ms(incBig)} (min ${fmt.ms(Math.min(...times.big))}, p90 ${fmt.ms(quantile(times.big, 0.9))})`,
+  );
   line('ratio large / small', fmt.ratio(incBig / incSmall));
   line('full verification of the large one, for scale', `${fmt.s(advBig.ms)} (×${fmt.int(advBig.ms / incBig)} the incremental one)`);
 
   // ── 6. Appending to a coin whose chain head is far behind another coin's ──
   // appendIncome finds the coin's chain head with the query below, and no index has (coin_id, id):
   // the plan is either a backward primary-key scan filtering coin_id, or all of the coin's rows then a sort.
-  const lastIncomeSql = 'SELECT id, amount, balance_before FROM finances_proxypool_transactions WHERE coin_id = $1 ORDER BY id DESC LIMIT 1';
+  const lastIncomeSql =
+    'SELECT id, amount, balance_before FROM finances_proxypool_transactions WHERE coin_id = $1 ORDER BY id DESC LIMIT 1';
   const planOf = async (coinId: number, analyze: boolean) => {
     const rows = await db.query(`EXPLAIN ${analyze ? '(ANALYZE) ' : ''}${lastIncomeSql}`, [coinId]);
     const lines = rows.map((r) => String(Object.values(r)[0]).trim());
@@ -270,7 +373,10 @@ async function runBench(s: BenchSettings, bench: BenchDatabase, stateDir: string
   const coldA = performance.now() - tCold;
   const appendTimes = { a: [] as number[], b: [] as number[] };
   for (let i = 0; i < 10; i++) {
-    for (const [coin, ts] of [[coinB, appendTimes.b], [coinA, appendTimes.a]] as const) {
+    for (const [coin, ts] of [
+      [coinB, appendTimes.b],
+      [coinA, appendTimes.a],
+    ] as const) {
       const t = performance.now();
       await creditNewBlocks(db, pki.admin, coin, [FIRST_USER], 1);
       ts.push(performance.now() - t);
@@ -299,8 +405,12 @@ async function runBench(s: BenchSettings, bench: BenchDatabase, stateDir: string
   }
   let payZcashOut: PayZcashOutcome | null = null;
   if (s.payZcash) {
-    payZcashOut = await runPayZcashSection(db, bench.where, stateDir, pki,
-      { outputs: s.payZcashOutputs, inputs: s.payZcashInputs, reps: s.payZcashReps, sendCoin: s.payZcashSendCoin });
+    payZcashOut = await runPayZcashSection(db, bench.where, stateDir, pki, {
+      outputs: s.payZcashOutputs,
+      inputs: s.payZcashInputs,
+      reps: s.payZcashReps,
+      sendCoin: s.payZcashSendCoin,
+    });
     failures.push(...payZcashOut.failures);
   }
 
@@ -314,14 +424,23 @@ async function runBench(s: BenchSettings, bench: BenchDatabase, stateDir: string
   // ── 11. dbgw against in-process access ──
   let dbgwOut: DbgwOutcome | null = null;
   if (s.dbgw) {
-    dbgwOut = await runDbgwSection({ serverUrl: s.databaseUrl ?? DBGW_DEFAULT_SERVER, rows: s.dbgwRows, calls: s.dbgwCalls }, stateDir, onAbort);
+    dbgwOut = await runDbgwSection(
+      { serverUrl: s.databaseUrl ?? DBGW_DEFAULT_SERVER, rows: s.dbgwRows, calls: s.dbgwCalls },
+      stateDir,
+      onAbort,
+    );
     failures.push(...dbgwOut.failures);
   }
 
   // ── 12. the adversarial harness; the payment journal's cost ──
   let simOut: SimOutcome | null = null;
   if (s.sim) {
-    simOut = await runSimSection(stateDir, s.databaseUrl, { schedules: s.simSchedules, steps: s.simSteps, journalRecords: s.journalRecords, journalPayments: s.journalPayments });
+    simOut = await runSimSection(stateDir, s.databaseUrl, {
+      schedules: s.simSchedules,
+      steps: s.simSteps,
+      journalRecords: s.journalRecords,
+      journalPayments: s.journalPayments,
+    });
     failures.push(...simOut.failures);
   }
 
@@ -335,34 +454,75 @@ async function runBench(s: BenchSettings, bench: BenchDatabase, stateDir: string
     backend: db.kind,
     node: process.version,
     scale: { credits: plan.credits, accounts: plan.accounts, creditsPerAccount: s.creditsPerAccount, blockSize: plan.blockSize },
-    build: { creditRows: build.rows, incomeRows: build.incomeRows, blocks: build.blocks, seconds: round(build.ms / 1000), rowsPerSec: Math.round(rate(build.rows + build.incomeRows, build.ms)) },
+    build: {
+      creditRows: build.rows,
+      incomeRows: build.incomeRows,
+      blocks: build.blocks,
+      seconds: round(build.ms / 1000),
+      rowsPerSec: Math.round(rate(build.rows + build.incomeRows, build.ms)),
+    },
     fullCheck: {
-      credits: checked, accounts: summary.counts.accounts ?? 0, problems: summary.problems, seconds: round(fullMs / 1000), rowsPerSec: Math.round(fullRate),
-      rawVerifyPerSec: Math.round(rawVerify), rawVerifyBeforeAfter: [Math.round(rawBefore.verifyPerSec), Math.round(rawAfter.verifyPerSec)],
-      rawSignPerSec: Math.round((rawBefore.signPerSec + rawAfter.signPerSec) / 2), messageBytes,
-      ratioToRawVerify: round(fullRate / rawVerify, 3), loadAvgBeforeAfter: [round(loadBefore, 2), round(loadAfter, 2)],
+      credits: checked,
+      accounts: summary.counts.accounts ?? 0,
+      problems: summary.problems,
+      seconds: round(fullMs / 1000),
+      rowsPerSec: Math.round(fullRate),
+      rawVerifyPerSec: Math.round(rawVerify),
+      rawVerifyBeforeAfter: [Math.round(rawBefore.verifyPerSec), Math.round(rawAfter.verifyPerSec)],
+      rawSignPerSec: Math.round((rawBefore.signPerSec + rawAfter.signPerSec) / 2),
+      messageBytes,
+      ratioToRawVerify: round(fullRate / rawVerify, 3),
+      loadAvgBeforeAfter: [round(loadBefore, 2), round(loadAfter, 2)],
       parts: parts && {
-        readOnlyRowsPerSec: Math.round(rate(parts.read.rows, parts.read.ms)), readOnlySeconds: round(parts.read.ms / 1000),
-        verifyOnlyRowsPerSec: Math.round(parts.mem.verifierPerSec), rawSameRowsPerSec: Math.round(parts.mem.rawPerSec),
-        verifierToRaw: round(parts.mem.verifierPerSec / parts.mem.rawPerSec, 3), encodePerSec: Math.round(parts.mem.encodePerSec),
+        readOnlyRowsPerSec: Math.round(rate(parts.read.rows, parts.read.ms)),
+        readOnlySeconds: round(parts.read.ms / 1000),
+        verifyOnlyRowsPerSec: Math.round(parts.mem.verifierPerSec),
+        rawSameRowsPerSec: Math.round(parts.mem.rawPerSec),
+        verifierToRaw: round(parts.mem.verifierPerSec / parts.mem.rawPerSec, 3),
+        encodePerSec: Math.round(parts.mem.encodePerSec),
       },
     },
     memory: {
-      rssPeakMinusBaselineMiB: round(mem.delta.rss / 2 ** 20), heapUsedPeakMinusBaselineMiB: round(mem.delta.heapUsed / 2 ** 20),
-      externalPeakMinusBaselineMiB: round(mem.delta.external / 2 ** 20), heapRetainedAfterGcMiB: round(mem.retainedHeapUsed / 2 ** 20), rssBaselineMiB: round(mem.baseline.rss / 2 ** 20), samples: mem.samples,
+      rssPeakMinusBaselineMiB: round(mem.delta.rss / 2 ** 20),
+      heapUsedPeakMinusBaselineMiB: round(mem.delta.heapUsed / 2 ** 20),
+      externalPeakMinusBaselineMiB: round(mem.delta.external / 2 ** 20),
+      heapRetainedAfterGcMiB: round(mem.retainedHeapUsed / 2 ** 20),
+      rssBaselineMiB: round(mem.baseline.rss / 2 ** 20),
+      samples: mem.samples,
     },
     singleAccountBuild: {
-      blocks: single.blocks, creditRows: single.rows, seconds: round(single.ms / 1000), blocksPerSec: Math.round(rate(single.blocks, single.ms)),
-      blocksPerTx: single.blocksPerTx, stoppedByBudget: single.stoppedByBudget,
+      blocks: single.blocks,
+      creditRows: single.rows,
+      seconds: round(single.ms / 1000),
+      blocksPerSec: Math.round(rate(single.blocks, single.ms)),
+      blocksPerTx: single.blocksPerTx,
+      stoppedByBudget: single.stoppedByBudget,
     },
     incremental: {
-      newCredits: s.newCredits, reps: s.reps,
-      small: { history: single.smallRows, medianMs: round(incSmall, 3), minMs: round(Math.min(...times.small), 3), p90Ms: round(quantile(times.small, 0.9), 3) },
-      large: { history: single.bigRows, medianMs: round(incBig, 3), minMs: round(Math.min(...times.big), 3), p90Ms: round(quantile(times.big, 0.9), 3) },
+      newCredits: s.newCredits,
+      reps: s.reps,
+      small: {
+        history: single.smallRows,
+        medianMs: round(incSmall, 3),
+        minMs: round(Math.min(...times.small), 3),
+        p90Ms: round(quantile(times.small, 0.9), 3),
+      },
+      large: {
+        history: single.bigRows,
+        medianMs: round(incBig, 3),
+        minMs: round(Math.min(...times.big), 3),
+        p90Ms: round(quantile(times.big, 0.9), 3),
+      },
       ratioLargeToSmall: round(incBig / incSmall, 3),
       firstCheckpointSeconds: { small: round(advSmall.ms / 1000, 2), large: round(advBig.ms / 1000, 2) },
     },
-    appendMs: { smallCoinFirstAfterBigHistory: round(coldA, 2), smallCoinFirstPlan: planColdA, bigCoinMedian: round(appendB, 2), bigCoinPlan: planB, smallCoinMedian: round(appendA, 2) },
+    appendMs: {
+      smallCoinFirstAfterBigHistory: round(coldA, 2),
+      smallCoinFirstPlan: planColdA,
+      bigCoinMedian: round(appendB, 2),
+      bigCoinPlan: planB,
+      smallCoinMedian: round(appendA, 2),
+    },
     process: processOut?.summary ?? null,
     payEth: payEthOut?.summary ?? null,
     payZcash: payZcashOut?.summary ?? null,

@@ -46,8 +46,17 @@ const NODE_TIMEOUT_MS = 10_000;
 
 /** payserv's configuration defaults for an evm coin (src/config/schema.ts), minPeers 0 (anvil has no peers). */
 const settingsFor = (url: string): EvmSettings => ({
-  tag: TAG, url, chainId: CHAIN_ID, minPeers: 0, eip1559: true, maxFeePerGas: 200_000_000_000n, maxPriorityFeePerGas: 3_000_000_000n,
-  gasLimitMax: 100_000n, gasLimitMarginPercent: 25, replaceAfterMs: 300_000, timeoutMs: NODE_TIMEOUT_MS,
+  tag: TAG,
+  url,
+  chainId: CHAIN_ID,
+  minPeers: 0,
+  eip1559: true,
+  maxFeePerGas: 200_000_000_000n,
+  maxPriorityFeePerGas: 3_000_000_000n,
+  gasLimitMax: 100_000n,
+  gasLimitMarginPercent: 25,
+  replaceAfterMs: 300_000,
+  timeoutMs: NODE_TIMEOUT_MS,
 });
 
 export interface PayEthSettings {
@@ -87,7 +96,10 @@ export interface PayEthOutcome {
 }
 
 const rateOf = (c: Pick<Calls, 'times' | 'wallMs'>): Rate => ({
-  calls: c.times.length, perSec: Math.round(perSec(c.times.length, c.wallMs)), p50Ms: round(median(c.times), 2), p99Ms: round(quantile(c.times, 0.99), 2),
+  calls: c.times.length,
+  perSec: Math.round(perSec(c.times.length, c.wallMs)),
+  p50Ms: round(median(c.times), 2),
+  p99Ms: round(quantile(c.times, 0.99), 2),
 });
 
 // ── Counting the node calls payserv makes ──
@@ -156,10 +168,18 @@ async function signTransfers(key: Hex, fromNonce: number, n: number, value: bigi
   const account = privateKeyToAccount(key);
   const out: Hex[] = [];
   for (let i = 0; i < n; i++) {
-    out.push(await account.signTransaction({
-      type: 'eip1559', chainId: CHAIN_ID, nonce: fromNonce + i, to: randomAddress(), value, gas: GAS_TRANSFER,
-      maxFeePerGas, maxPriorityFeePerGas: RAW_PRIORITY_FEE_WEI,
-    }));
+    out.push(
+      await account.signTransaction({
+        type: 'eip1559',
+        chainId: CHAIN_ID,
+        nonce: fromNonce + i,
+        to: randomAddress(),
+        value,
+        gas: GAS_TRANSFER,
+        maxFeePerGas,
+        maxPriorityFeePerGas: RAW_PRIORITY_FEE_WEI,
+      }),
+    );
   }
   return out;
 }
@@ -192,7 +212,9 @@ export async function runPayEthSection(db: Db, where: string, stateDir: string, 
   const t0 = performance.now();
   const loadStart = loadavg()[0] as number;
   const n = s.withdrawals;
-  heading(`8. Ethereum payouts on anvil (payserv in process, called directly; ${fmt.int(n)} withdrawals, automine, ${CONFIRMATIONS} confirmations)`);
+  heading(
+    `8. Ethereum payouts on anvil (payserv in process, called directly; ${fmt.int(n)} withdrawals, automine, ${CONFIRMATIONS} confirmations)`,
+  );
   const { failures, loud } = failureReporter('pay-eth', line);
   line('database', `${db.kind}: ${where}`);
 
@@ -210,8 +232,14 @@ export async function runPayEthSection(db: Db, where: string, stateDir: string, 
 
     // ── The ledger: N miners of the section's coin, each with a reviewed wallet, credits and one request ──
     const coin = await registerCoin(db, pki.admin, {
-      tag: TAG, name: 'bench Ethereum payouts', network: 'mainnet', decimals: 18, confirmations: CONFIRMATIONS,
-      withdrawalFee: parseAmount('0.0005'), minWithdrawal: parseAmount('0.01'), feeUserId: FEE_USER,
+      tag: TAG,
+      name: 'bench Ethereum payouts',
+      network: 'mainnet',
+      decimals: 18,
+      confirmations: CONFIRMATIONS,
+      withdrawalFee: parseAmount('0.0005'),
+      minWithdrawal: parseAmount('0.01'),
+      feeUserId: FEE_USER,
     });
     progress(`pay-eth: ${fmt.int(n)} wallets, credits and withdrawal requests`);
     const recipients = Array.from({ length: n }, () => randomAddress() as string);
@@ -227,12 +255,16 @@ export async function runPayEthSection(db: Db, where: string, stateDir: string, 
     await driver.start();
     const ps = localPayserv(db, stateDir, pki, log, new Map([[TAG, driver]]), {}, journal);
     line('node', `anvil pid ${anvil.pid} at ${url} (automine), chain ${CHAIN_ID}; hot wallet ${driver.address}`);
-    line('build: wallets, credits, requests', `${fmt.int(built.wallets)} wallets, ${fmt.int(built.credits)} credits in ${built.blocks} block(s), ${fmt.int(ids.length)} requests in ${fmt.s(built.ms)}`);
+    line(
+      'build: wallets, credits, requests',
+      `${fmt.int(built.wallets)} wallets, ${fmt.int(built.credits)} credits in ${built.blocks} block(s), ${fmt.int(ids.length)} requests in ${fmt.s(built.ms)}`,
+    );
 
     // No automatic policy for the coin: Process leaves each request PENDING, for a manager's Approve.
     progress(`pay-eth: Process of ${fmt.int(n)} requests`);
     const processed = await callEach(ids, 'PENDING', (id) => processWithdrawal(ps, id, CALLER), 'pay-eth: Process');
-    if ((processed.replies.get('PENDING') ?? 0) !== n) loud(`Process replies: ${repliesText(processed.replies)}; e.g. ${processed.odd.slice(0, 3).join(' | ')}`);
+    if ((processed.replies.get('PENDING') ?? 0) !== n)
+      loud(`Process replies: ${repliesText(processed.replies)}; e.g. ${processed.odd.slice(0, 3).join(' | ')}`);
 
     // ── (b) before: the node's rate for pre-signed transfers ──
     const rawKey = generatePrivateKey();
@@ -251,7 +283,8 @@ export async function runPayEthSection(db: Db, where: string, stateDir: string, 
     progress(`pay-eth: (a) Approve of ${fmt.int(n)} withdrawals`);
     const approve = await counting(url, () => callEach(ids, 'SENDING', (id) => approveWithdrawal(ps, id, CALLER), 'pay-eth: Approve'));
     const approved = approve.out;
-    if ((approved.replies.get('SENDING') ?? 0) !== n) loud(`Approve replies: ${repliesText(approved.replies)}; e.g. ${approved.odd.slice(0, 3).join(' | ')}`);
+    if ((approved.replies.get('SENDING') ?? 0) !== n)
+      loud(`Approve replies: ${repliesText(approved.replies)}; e.g. ${approved.odd.slice(0, 3).join(' | ')}`);
     // Automine put each payment in a block of its own; the last needs CONFIRMATIONS - 1 more blocks on top.
     const blocksToMine = Math.max(1, CONFIRMATIONS - 1);
     const tMine = performance.now();
@@ -260,18 +293,23 @@ export async function runPayEthSection(db: Db, where: string, stateDir: string, 
     progress(`pay-eth: (a) Check of ${fmt.int(n)} withdrawals`);
     const check = await counting(url, () => callEach(ids, 'SENT', (id) => checkWithdrawal(ps, id, CALLER), 'pay-eth: Check'));
     const checked = check.out;
-    if ((checked.replies.get('SENT') ?? 0) !== n) loud(`Check replies: ${repliesText(checked.replies)}; e.g. ${checked.odd.slice(0, 3).join(' | ')}`);
+    if ((checked.replies.get('SENT') ?? 0) !== n)
+      loud(`Check replies: ${repliesText(checked.replies)}; e.g. ${checked.odd.slice(0, 3).join(' | ')}`);
     const endToEndMs = approved.wallMs + mineMs + checked.wallMs;
 
     // ── (b) after ──
     progress(`pay-eth: (b) ${fmt.int(n)} x eth_sendRawTransaction, after (a)`);
     const rawAfter = await sendEach(client, raws.slice(n), 'pay-eth: raw send (after)');
-    for (const [when, r] of [['before', rawBefore], ['after', rawAfter]] as const) {
-      if ((r.replies.get('ACCEPTED') ?? 0) !== n) loud(`raw sends ${when} (a): ${repliesText(r.replies)}; e.g. ${r.odd.slice(0, 3).join(' | ')}`);
+    for (const [when, r] of [
+      ['before', rawBefore],
+      ['after', rawAfter],
+    ] as const) {
+      if ((r.replies.get('ACCEPTED') ?? 0) !== n)
+        loud(`raw sends ${when} (a): ${repliesText(r.replies)}; e.g. ${r.odd.slice(0, 3).join(' | ')}`);
     }
 
     // ── What the chain and the ledger say afterwards ──
-    progress('pay-eth: reading the recipients\' balances');
+    progress("pay-eth: reading the recipients' balances");
     const values = ids.map((id, i) => payValue(coin, { id, amount: amountOf(i), fee: coin.withdrawalFee }));
     let paidExactly = 0;
     for (const [i, address] of recipients.entries()) {
@@ -279,8 +317,14 @@ export async function runPayEthSection(db: Db, where: string, stateDir: string, 
     }
     const hotNonce = await client.getTransactionCount({ address: driver.address as Hex, blockTag: 'latest' });
     const rawNonce = await client.getTransactionCount({ address: rawSender, blockTag: 'latest' });
-    const byStatus = Object.fromEntries((await db.query<{ status: string; n: number }>(
-      'SELECT status, count(*)::bigint AS n FROM finances_withdrawal_transaction WHERE coin_id = $1 GROUP BY status ORDER BY status', [coin.id])).map((r) => [r.status, Number(r.n)]));
+    const byStatus = Object.fromEntries(
+      (
+        await db.query<{ status: string; n: number }>(
+          'SELECT status, count(*)::bigint AS n FROM finances_withdrawal_transaction WHERE coin_id = $1 GROUP BY status ORDER BY status',
+          [coin.id],
+        )
+      ).map((r) => [r.status, Number(r.n)]),
+    );
     const [stored] = await db.query<{ n: number }>('SELECT count(*)::bigint AS n FROM payserv_chain_txs WHERE coin_id = $1', [coin.id]);
 
     // ── Figures ──
@@ -299,24 +343,53 @@ export async function runPayEthSection(db: Db, where: string, stateDir: string, 
     const sendRawMeanMs = sendRaw ? sendRaw.ms / sendRaw.calls : 0;
     const meanMs = (c: Calls) => (c.times.length ? c.wallMs / c.times.length : 0);
 
-    line('Process (-> PENDING: no automatic policy)', `${fmt.rate(processRate.perSec)}, p50 ${fmt.ms(processRate.p50Ms)}, p99 ${fmt.ms(processRate.p99Ms)}`);
-    line('(a) Approve (-> SENDING)', `${fmt.rate(approvePerSec)} withdrawals, p50 ${fmt.ms(approveRate.p50Ms)}, p99 ${fmt.ms(approveRate.p99Ms)} (${fmt.s(approved.wallMs)})`);
+    line(
+      'Process (-> PENDING: no automatic policy)',
+      `${fmt.rate(processRate.perSec)}, p50 ${fmt.ms(processRate.p50Ms)}, p99 ${fmt.ms(processRate.p99Ms)}`,
+    );
+    line(
+      '(a) Approve (-> SENDING)',
+      `${fmt.rate(approvePerSec)} withdrawals, p50 ${fmt.ms(approveRate.p50Ms)}, p99 ${fmt.ms(approveRate.p99Ms)} (${fmt.s(approved.wallMs)})`,
+    );
     line('    node calls per Approve', `${perCall(approve.counted, n).toFixed(1)}: ${methodsText(approve.counted, n)}`);
-    line('    waiting on the node per Approve', `${fmt.ms(approve.counted.waitMs / n)} of its ${fmt.ms(meanMs(approved))} mean; eth_sendRawTransaction ${fmt.ms(sendRawMeanMs)}`);
+    line(
+      '    waiting on the node per Approve',
+      `${fmt.ms(approve.counted.waitMs / n)} of its ${fmt.ms(meanMs(approved))} mean; eth_sendRawTransaction ${fmt.ms(sendRawMeanMs)}`,
+    );
     line(`mine the confirmations (anvil_mine ${blocksToMine})`, fmt.ms(mineMs));
-    line('(a) Check (-> SENT)', `${fmt.rate(checkPerSec)} withdrawals, p50 ${fmt.ms(checkRate.p50Ms)}, p99 ${fmt.ms(checkRate.p99Ms)} (${fmt.s(checked.wallMs)})`);
+    line(
+      '(a) Check (-> SENT)',
+      `${fmt.rate(checkPerSec)} withdrawals, p50 ${fmt.ms(checkRate.p50Ms)}, p99 ${fmt.ms(checkRate.p99Ms)} (${fmt.s(checked.wallMs)})`,
+    );
     line('    node calls per Check', `${perCall(check.counted, n).toFixed(1)}: ${methodsText(check.counted, n)}`);
     line('    waiting on the node per Check', `${fmt.ms(check.counted.waitMs / n)} of its ${fmt.ms(meanMs(checked))} mean`);
     line('(a) end to end (Approve + mine + Check)', `${fmt.rate(endToEndPerSec)} withdrawals (${fmt.s(endToEndMs)} for ${fmt.int(n)})`);
-    line('(b) eth_sendRawTransaction, pre-signed', `${fmt.rate(rawPerSec)} tx (before ${fmt.rate(rawBeforePerSec)}, after ${fmt.rate(rawAfterPerSec)}), p50 ${fmt.ms(rawRate.p50Ms)}, p99 ${fmt.ms(rawRate.p99Ms)}`);
-    line('side by side: Approve | Check | e2e | raw', `${fmt.rate(approvePerSec)} | ${fmt.rate(checkPerSec)} | ${fmt.rate(endToEndPerSec)} | ${fmt.rate(rawPerSec)}`);
+    line(
+      '(b) eth_sendRawTransaction, pre-signed',
+      `${fmt.rate(rawPerSec)} tx (before ${fmt.rate(rawBeforePerSec)}, after ${fmt.rate(rawAfterPerSec)}), p50 ${fmt.ms(rawRate.p50Ms)}, p99 ${fmt.ms(rawRate.p99Ms)}`,
+    );
+    line(
+      'side by side: Approve | Check | e2e | raw',
+      `${fmt.rate(approvePerSec)} | ${fmt.rate(checkPerSec)} | ${fmt.rate(endToEndPerSec)} | ${fmt.rate(rawPerSec)}`,
+    );
     line('ratio Approve / raw send', `${fmt.ratio(approvePerSec / rawPerSec)} (x${(rawPerSec / approvePerSec).toFixed(1)} slower)`);
     line('ratio Check / raw send', `${fmt.ratio(checkPerSec / rawPerSec)} (x${(rawPerSec / checkPerSec).toFixed(1)} slower)`);
     line('ratio end to end / raw send', `${fmt.ratio(endToEndPerSec / rawPerSec)} (x${(rawPerSec / endToEndPerSec).toFixed(1)} slower)`);
-    line('on chain after the run', `${fmt.int(paidExactly)} of ${fmt.int(n)} recipients hold exactly amount - fee; hot wallet nonce ${hotNonce}; raw sender nonce ${rawNonce}`);
-    line('ledger after the run', `${Object.entries(byStatus).map(([k, v]) => `${fmt.int(v)} ${k}`).join(', ')}; ${stored?.n ?? 0} stored transactions`);
+    line(
+      'on chain after the run',
+      `${fmt.int(paidExactly)} of ${fmt.int(n)} recipients hold exactly amount - fee; hot wallet nonce ${hotNonce}; raw sender nonce ${rawNonce}`,
+    );
+    line(
+      'ledger after the run',
+      `${Object.entries(byStatus)
+        .map(([k, v]) => `${fmt.int(v)} ${k}`)
+        .join(', ')}; ${stored?.n ?? 0} stored transactions`,
+    );
     line('payserv after the run', ps.state.enabled ? 'enabled' : `DISABLED: ${ps.state.status().reason}`);
-    line('load average (1 min) at the start / end', `${loadStart.toFixed(2)} / ${(loadavg()[0] as number).toFixed(2)} on ${cpus().length} CPUs`);
+    line(
+      'load average (1 min) at the start / end',
+      `${loadStart.toFixed(2)} / ${(loadavg()[0] as number).toFixed(2)} on ${cpus().length} CPUs`,
+    );
 
     if (paidExactly !== n) loud(`${n - paidExactly} of ${n} recipients do not hold exactly amount - fee`);
     if (hotNonce !== n) loud(`the hot wallet sent ${hotNonce} transactions for ${n} withdrawals`);
@@ -335,9 +408,19 @@ export async function runPayEthSection(db: Db, where: string, stateDir: string, 
         confirmations: CONFIRMATIONS,
         buildSeconds: round(built.ms / 1000),
         process: processRate,
-        approve: { ...approveRate, nodeCallsPerCall: round(perCall(approve.counted, n), 2), nodeWaitMsPerCall: round(approve.counted.waitMs / n, 2), nodeCalls: nodeOf(approve.counted) },
+        approve: {
+          ...approveRate,
+          nodeCallsPerCall: round(perCall(approve.counted, n), 2),
+          nodeWaitMsPerCall: round(approve.counted.waitMs / n, 2),
+          nodeCalls: nodeOf(approve.counted),
+        },
         mineMs: round(mineMs, 1),
-        check: { ...checkRate, nodeCallsPerCall: round(perCall(check.counted, n), 2), nodeWaitMsPerCall: round(check.counted.waitMs / n, 2), nodeCalls: nodeOf(check.counted) },
+        check: {
+          ...checkRate,
+          nodeCallsPerCall: round(perCall(check.counted, n), 2),
+          nodeWaitMsPerCall: round(check.counted.waitMs / n, 2),
+          nodeCalls: nodeOf(check.counted),
+        },
         endToEndPerSec: Math.round(endToEndPerSec),
         rawSend: { ...rawRate, beforePerSec: Math.round(rawBeforePerSec), afterPerSec: Math.round(rawAfterPerSec) },
         approveSendRawMeanMs: round(sendRawMeanMs, 2),

@@ -44,8 +44,16 @@ export interface PayRequests {
  * One miner per address, users `firstUser`, `firstUser + 1`, …: a wallet added by the site and signed by an
  * admin, `earned` credited in blocks as large as allowed, and one request of `amountOf(i)` signed by autopay.
  */
-export async function payRequests(db: Db, pki: Pki, coin: Signed<Coin>, firstUser: number, addresses: readonly string[],
-  earned: Amount, amountOf: (i: number) => Amount, label: string): Promise<PayRequests> {
+export async function payRequests(
+  db: Db,
+  pki: Pki,
+  coin: Signed<Coin>,
+  firstUser: number,
+  addresses: readonly string[],
+  earned: Amount,
+  amountOf: (i: number) => Amount,
+  label: string,
+): Promise<PayRequests> {
   const t0 = performance.now();
   const tick = throttled();
   const wallets: { id: number; address: string }[] = [];
@@ -66,15 +74,26 @@ export async function payRequests(db: Db, pki: Pki, coin: Signed<Coin>, firstUse
     const n = Math.min(MINERS_PER_BLOCK, addresses.length - from);
     const shares = Array.from({ length: n }, (_, k) => ({ userId: firstUser + from + k, amount: earned }));
     const blockHash = `0x${randomBytes(32).toString('hex')}`;
-    const out = await creditBlock(db, pki.admin, coin, { blockHash, shares, poolFee: fromBaseUnits(BigInt(1_000 + blocks), coin.decimals) });
+    const out = await creditBlock(db, pki.admin, coin, {
+      blockHash,
+      shares,
+      poolFee: fromBaseUnits(BigInt(1_000 + blocks), coin.decimals),
+    });
     credits += out.credits.length;
     blocks++;
   }
   const ids: number[] = [];
   for (const [i, w] of wallets.entries()) {
-    const req = await db.transaction((tx) => requestWithdrawal(tx, pki.autopay, {
-      userId: firstUser + i, coinId: coin.id, walletId: w.id, address: w.address, amount: amountOf(i), fee: coin.withdrawalFee,
-    }));
+    const req = await db.transaction((tx) =>
+      requestWithdrawal(tx, pki.autopay, {
+        userId: firstUser + i,
+        coinId: coin.id,
+        walletId: w.id,
+        address: w.address,
+        amount: amountOf(i),
+        fee: coin.withdrawalFee,
+      }),
+    );
     ids.push(req.id);
     tick(() => `${label}: ${fmt.int(ids.length)} / ${fmt.int(wallets.length)} withdrawal requests`);
   }
@@ -100,14 +119,33 @@ export function payservLog(): PayservLog {
 }
 
 /** payserv's state machine on the bench database, payouts enabled, alerts dropped (a fail-stop still disables it). */
-export function localPayserv(db: Db, stateDir: string, pki: Pki, log: Logger, drivers: Drivers, policies: Record<string, CoinPolicy>, journal: PaymentJournal): Payserv {
+export function localPayserv(
+  db: Db,
+  stateDir: string,
+  pki: Pki,
+  log: Logger,
+  drivers: Drivers,
+  policies: Record<string, CoinPolicy>,
+  journal: PaymentJournal,
+): Payserv {
   const alerts = { raise: async () => undefined };
   const state = new ServiceState(log, alerts);
   state.enable('bench');
   const locks = new Locks(db, LockKeys.of(pki.payserv), { log });
   return {
-    db, trust: pki.trust, local: new LocalCheckpointStore(stateDir), journal, signers: { payserv: pki.payserv, admin: pki.admin },
-    drivers, policies: new Map(Object.entries(policies)), autopay: new Map(), state, locks, lockWatch: new LockWatch({ locks, alerts, log, heldMaxMs: 300_000 }), log, now: () => new Date(),
+    db,
+    trust: pki.trust,
+    local: new LocalCheckpointStore(stateDir),
+    journal,
+    signers: { payserv: pki.payserv, admin: pki.admin },
+    drivers,
+    policies: new Map(Object.entries(policies)),
+    autopay: new Map(),
+    state,
+    locks,
+    lockWatch: new LockWatch({ locks, alerts, log, heldMaxMs: 300_000 }),
+    log,
+    now: () => new Date(),
   };
 }
 
@@ -122,7 +160,12 @@ export interface Calls {
 }
 
 /** `call` on each id one after the other, timing each; a reply other than `expect` is tallied and kept as an example. */
-export async function callEach(ids: readonly number[], expect: string, call: (id: number) => Promise<PayoutResult>, label: string): Promise<Calls> {
+export async function callEach(
+  ids: readonly number[],
+  expect: string,
+  call: (id: number) => Promise<PayoutResult>,
+  label: string,
+): Promise<Calls> {
   const times: number[] = [];
   const replies = new Map<string, number>();
   const odd: string[] = [];
@@ -144,7 +187,10 @@ export const repliesText = (m: ReadonlyMap<string, number>) => [...m].map(([k, v
 export const perSec = (n: number, ms: number) => (ms > 0 ? n / (ms / 1000) : 0);
 
 /** A failure: on stderr at once (a long run should not hide it until the end), on stdout where it happened, and in the list. */
-export function failureReporter(section: string, line: (label: string, value: string) => void): { failures: string[]; loud: (what: string) => void } {
+export function failureReporter(
+  section: string,
+  line: (label: string, value: string) => void,
+): { failures: string[]; loud: (what: string) => void } {
   const failures: string[] = [];
   return {
     failures,

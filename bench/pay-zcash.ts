@@ -14,7 +14,13 @@ import { cpus, loadavg } from 'node:os';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { zcashAddressScript, zcashP2pkhAddress } from '../src/chains/address.js';
 import { branchByName } from '../src/chains/zcash/branch.js';
-import { buildTransparentTx, STANDARD_TX_BYTES_MAX, type BuildInput, type BuildOutput, type BuildRequest } from '../src/chains/zcash/build.js';
+import {
+  buildTransparentTx,
+  STANDARD_TX_BYTES_MAX,
+  type BuildInput,
+  type BuildOutput,
+  type BuildRequest,
+} from '../src/chains/zcash/build.js';
 import { fromHex } from '../src/chains/zcash/bytes.js';
 import { ZcashDriver, type ZcashSettings } from '../src/chains/zcash/driver.js';
 import { conventionalFeeZat, estimateTransparentFeeZat, logicalActions } from '../src/chains/zcash/fee.js';
@@ -60,7 +66,12 @@ const EARNED = parseAmount('1');
 /** Each request: 0.01 ZEC plus a few zatoshi, so that no two outputs are alike. */
 const amountOf = (i: number) => fromBaseUnits(1_000_000n + BigInt(i), 8);
 /** Approves every request of this section: each is far below these. */
-const AUTO = { amountMax: parseAmount('100'), userDailyMax: parseAmount('1000'), coinDailyMax: parseAmount('1000000'), walletAgeHoursMin: 0 };
+const AUTO = {
+  amountMax: parseAmount('100'),
+  userDailyMax: parseAmount('1000'),
+  coinDailyMax: parseAmount('1000000'),
+  walletAgeHoursMin: 0,
+};
 
 export interface PayZcashSettings {
   outputs: number;
@@ -86,12 +97,28 @@ export interface PayZcashSummary {
   inputs: number;
   reps: number;
   inProcess: Array<{
-    version: 4 | 5; buildMedianMs: number; signMedianMs: number; buildSignMedianMs: number; verifyMedianMs: number;
-    bytes: number; feeZat: string; conventionalFeeZat: string; logicalActions: number;
+    version: 4 | 5;
+    buildMedianMs: number;
+    signMedianMs: number;
+    buildSignMedianMs: number;
+    verifyMedianMs: number;
+    bytes: number;
+    feeZat: string;
+    conventionalFeeZat: string;
+    logicalActions: number;
   }>;
   sendCoin: null | {
-    backend: string; txVersion: number; buildSeconds: number; processPerSec: number; sendCoinMs: number; withdrawalsPerSec: number;
-    replies: Record<string, number>; inputs: number; outputs: number; bytes: number; feeZat: string;
+    backend: string;
+    txVersion: number;
+    buildSeconds: number;
+    processPerSec: number;
+    sendCoinMs: number;
+    withdrawalsPerSec: number;
+    replies: Record<string, number>;
+    inputs: number;
+    outputs: number;
+    bytes: number;
+    feeZat: string;
   };
   loadAvgStartEnd: [number, number];
   seconds: number;
@@ -108,13 +135,19 @@ const zat = (z: bigint) => `${z.toLocaleString('en-US')} zat (${formatAmount(fro
 /** The in-process batch: `inputs` fake prevouts paying `script`, `outputs` random P2PKH outputs, change back to `script`. */
 function batchOf(script: Uint8Array, inputs: number, outputs: number): { ins: BuildInput[]; outs: BuildOutput[]; feeZat: bigint } {
   const outs: BuildOutput[] = Array.from({ length: outputs }, () => ({
-    scriptPubKey: p2pkhScript(randomBytes(20)), value: BigInt(OUTPUT_ZAT_MIN + Math.floor(Math.random() * OUTPUT_ZAT_SPAN)),
+    scriptPubKey: p2pkhScript(randomBytes(20)),
+    value: BigInt(OUTPUT_ZAT_MIN + Math.floor(Math.random() * OUTPUT_ZAT_SPAN)),
   }));
   const total = outs.reduce((a, o) => a + o.value, 0n);
   // As the driver computes it: the ZIP-317 fee of these inputs at their signed P2PKH bound, the outputs and the change.
   const feeZat = estimateTransparentFeeZat(inputs, [...outs.map((o) => o.scriptPubKey), script]);
   const each = (total + feeZat) / BigInt(inputs) + CHANGE_PER_INPUT_ZAT;
-  const ins: BuildInput[] = Array.from({ length: inputs }, (_, i) => ({ txid: randomBytes(32).toString('hex'), vout: i % 4, value: each, scriptPubKey: script }));
+  const ins: BuildInput[] = Array.from({ length: inputs }, (_, i) => ({
+    txid: randomBytes(32).toString('hex'),
+    vout: i % 4,
+    value: each,
+    scriptPubKey: script,
+  }));
   const change = each * BigInt(inputs) - total - feeZat;
   return { ins, outs: [...outs, { scriptPubKey: script, value: change }], feeZat };
 }
@@ -127,7 +160,13 @@ function inProcess(s: PayZcashSettings, loud: (what: string) => void): VersionTi
   const { ins, outs, feeZat } = batchOf(script, s.inputs, s.outputs);
   const keys = ins.map(() => key);
   const spent = new Map<string, SpentOutput>(ins.map((i) => [`${i.txid}:${i.vout}`, { value: i.value, scriptPubKey: i.scriptPubKey }]));
-  const request = (version: 4 | 5): BuildRequest => ({ version, branchId: branch.id, inputs: ins, outputs: outs, expiryHeight: EXPIRY_HEIGHT });
+  const request = (version: 4 | 5): BuildRequest => ({
+    version,
+    branchId: branch.id,
+    inputs: ins,
+    outputs: outs,
+    expiryHeight: EXPIRY_HEIGHT,
+  });
   const once = (version: 4 | 5) => {
     const t0 = performance.now();
     const unsigned = buildTransparentTx(request(version));
@@ -143,11 +182,20 @@ function inProcess(s: PayZcashSettings, loud: (what: string) => void): VersionTi
   const all: VersionTimes[] = ([4, 5] as const).map((version) => {
     const w = once(version);
     return {
-      version, buildMs: [], signMs: [], verifyMs: [], bytes: w.signed.raw.length, feeZat: w.signed.feeZat,
-      conventionalZat: conventionalFeeZat(w.signed.tx), logicalActions: logicalActions(w.signed.tx), txid: w.signed.txid,
+      version,
+      buildMs: [],
+      signMs: [],
+      verifyMs: [],
+      bytes: w.signed.raw.length,
+      feeZat: w.signed.feeZat,
+      conventionalZat: conventionalFeeZat(w.signed.tx),
+      logicalActions: logicalActions(w.signed.tx),
+      txid: w.signed.txid,
     };
   });
-  progress(`pay-zcash: in process, ${s.reps} x build + sign of ${fmt.int(s.outputs)} outputs from ${s.inputs} inputs, v4 and v5 alternated`);
+  progress(
+    `pay-zcash: in process, ${s.reps} x build + sign of ${fmt.int(s.outputs)} outputs from ${s.inputs} inputs, v4 and v5 alternated`,
+  );
   for (let r = 0; r < s.reps; r++) {
     for (const v of all) {
       const x = once(v.version);
@@ -179,11 +227,24 @@ interface SendCoinFigures {
   feeZat: bigint;
 }
 
-async function endToEnd(db: Db, stateDir: string, pki: Pki, s: PayZcashSettings, node: ZcashStandin, loud: (what: string) => void): Promise<SendCoinFigures | null> {
+async function endToEnd(
+  db: Db,
+  stateDir: string,
+  pki: Pki,
+  s: PayZcashSettings,
+  node: ZcashStandin,
+  loud: (what: string) => void,
+): Promise<SendCoinFigures | null> {
   const n = s.outputs;
   const coin = await registerCoin(db, pki.admin, {
-    tag: TAG, name: 'bench Zcash payouts', network: NETWORK, decimals: 8, confirmations: CONFIRMATIONS,
-    withdrawalFee: parseAmount('0.0001'), minWithdrawal: parseAmount('0.001'), feeUserId: FEE_USER,
+    tag: TAG,
+    name: 'bench Zcash payouts',
+    network: NETWORK,
+    decimals: 8,
+    confirmations: CONFIRMATIONS,
+    withdrawalFee: parseAmount('0.0001'),
+    minWithdrawal: parseAmount('0.001'),
+    feeUserId: FEE_USER,
   });
   progress(`pay-zcash: ${fmt.int(n)} wallets, credits and withdrawal requests`);
   const addresses = Array.from({ length: n }, () => zcashP2pkhAddress(NETWORK, randomBytes(20)));
@@ -196,7 +257,12 @@ async function endToEnd(db: Db, stateDir: string, pki: Pki, s: PayZcashSettings,
   const hotScript = p2pkhScript(pubkeyHash(secp256k1.getPublicKey(hotKey, true)));
   const feeZat = estimateTransparentFeeZat(s.inputs, [...addresses.map((a) => zcashAddressScript(NETWORK, a)), hotScript]);
   // payserv's fee_max default refuses batches of more than ~1,000 outputs (their ZIP-317 fee is above it); this times them all the same.
-  const driver = new ZcashDriver(settingsFor(node.url, n, feeZat > CONFIG_FEE_MAX_ZAT ? feeZat : CONFIG_FEE_MAX_ZAT), hotKey, { db, log, journal, stateDir });
+  const driver = new ZcashDriver(settingsFor(node.url, n, feeZat > CONFIG_FEE_MAX_ZAT ? feeZat : CONFIG_FEE_MAX_ZAT), hotKey, {
+    db,
+    log,
+    journal,
+    stateDir,
+  });
   // Fund the hot wallet with `inputs` outputs that together just cover the batch: the driver, taking the
   // largest first, then needs every one of them, as the in-process batch spends `inputs` inputs. Their
   // values differ by a zatoshi: the stand-in's funding transactions are v5, whose txid does not commit to
@@ -227,30 +293,58 @@ async function endToEnd(db: Db, stateDir: string, pki: Pki, s: PayZcashSettings,
   for (const r of sent.results) replies.set(r.reply, (replies.get(r.reply) ?? 0) + 1);
   const hashes = new Set(sent.results.map((r) => r.txHash ?? ''));
   if (sent.reply !== 'SENDING' || (replies.get('SENDING') ?? 0) !== n) {
-    const odd = sent.results.filter((r) => r.reply !== 'SENDING').slice(0, 3).map((r) => `${r.id}: ${r.reply} ${r.message ?? ''}`);
+    const odd = sent.results
+      .filter((r) => r.reply !== 'SENDING')
+      .slice(0, 3)
+      .map((r) => `${r.id}: ${r.reply} ${r.message ?? ''}`);
     loud(`SendCoin: ${sent.reply} (${sent.message ?? ''}); replies ${repliesText(replies)}; e.g. ${odd.join(' | ')}`);
   }
   if (hashes.size !== 1) loud(`SendCoin paid ${n} withdrawals in ${hashes.size} transactions, not one`);
   const [hash] = [...hashes];
   const mempool = node.mempool();
-  if (!hash || !mempool.includes(hash)) loud(`the stand-in's mempool (${mempool.length} transactions) does not hold the batch ${hash ?? '?'}`);
+  if (!hash || !mempool.includes(hash))
+    loud(`the stand-in's mempool (${mempool.length} transactions) does not hold the batch ${hash ?? '?'}`);
   const rejected = node.rejected();
   if (rejected.length) loud(`the stand-in refused ${rejected.length} transaction(s), e.g. ${rejected[0]?.reason}`);
-  const [stored] = await db.query<{ raw: string; max_fee: string }>('SELECT raw, max_fee::text FROM payserv_chain_txs WHERE hash = $1', [hash ?? '']);
+  const [stored] = await db.query<{ raw: string; max_fee: string }>('SELECT raw, max_fee::text FROM payserv_chain_txs WHERE hash = $1', [
+    hash ?? '',
+  ]);
   const tx = stored ? parseTx(fromHex(stored.raw, 'stored transaction')) : null;
-  const byStatus = Object.fromEntries((await db.query<{ status: string; n: number }>(
-    'SELECT status, count(*)::bigint AS n FROM finances_withdrawal_transaction WHERE coin_id = $1 GROUP BY status ORDER BY status', [coin.id])).map((r) => [r.status, Number(r.n)]));
+  const byStatus = Object.fromEntries(
+    (
+      await db.query<{ status: string; n: number }>(
+        'SELECT status, count(*)::bigint AS n FROM finances_withdrawal_transaction WHERE coin_id = $1 GROUP BY status ORDER BY status',
+        [coin.id],
+      )
+    ).map((r) => [r.status, Number(r.n)]),
+  );
   if (byStatus.sending !== n) loud(`withdrawals by status after SendCoin: ${JSON.stringify(byStatus)}, not ${n} sending`);
   if (!ps.state.enabled) loud(`payserv disabled itself: ${ps.state.status().reason}`);
   if (errors.length) loud(`payserv logged ${errors.length} error(s), e.g. ${errors[0]}`);
   return {
-    buildMs: built.ms, wallets: built.wallets, processPerSec: perSec(n, processed.wallMs), processFirstMs: processed.times[0] ?? 0, sendCoinMs, replies,
-    inputs: tx?.inputs.length ?? 0, outputs: tx?.outputs.length ?? 0, bytes: (stored?.raw.length ?? 0) / 2, feeZat: BigInt(stored?.max_fee ?? '0'),
+    buildMs: built.ms,
+    wallets: built.wallets,
+    processPerSec: perSec(n, processed.wallMs),
+    processFirstMs: processed.times[0] ?? 0,
+    sendCoinMs,
+    replies,
+    inputs: tx?.inputs.length ?? 0,
+    outputs: tx?.outputs.length ?? 0,
+    bytes: (stored?.raw.length ?? 0) / 2,
+    feeZat: BigInt(stored?.max_fee ?? '0'),
   };
 }
 
 const settingsFor = (url: string, batchMax: number, feeMax: bigint): ZcashSettings => ({
-  tag: TAG, url, network: NETWORK, minPeers: CONFIG_MIN_PEERS, txVersion: CONFIG_TX_VERSION, batchMax, expiryDelta: CONFIG_EXPIRY_DELTA, feeMax, timeoutMs: NODE_TIMEOUT_MS,
+  tag: TAG,
+  url,
+  network: NETWORK,
+  minPeers: CONFIG_MIN_PEERS,
+  txVersion: CONFIG_TX_VERSION,
+  batchMax,
+  expiryDelta: CONFIG_EXPIRY_DELTA,
+  feeMax,
+  timeoutMs: NODE_TIMEOUT_MS,
 });
 
 export async function runPayZcashSection(db: Db, where: string, stateDir: string, pki: Pki, s: PayZcashSettings): Promise<PayZcashOutcome> {
@@ -260,12 +354,17 @@ export async function runPayZcashSection(db: Db, where: string, stateDir: string
   const { failures, loud } = failureReporter('pay-zcash', line);
 
   const versions = inProcess(s, loud);
-  line(`(a) in process, median of ${s.reps} (after a warm-up)`, 'build | sign (incl. verify) | build + sign | verify alone | size | fee paid | ZIP-317 fee');
+  line(
+    `(a) in process, median of ${s.reps} (after a warm-up)`,
+    'build | sign (incl. verify) | build + sign | verify alone | size | fee paid | ZIP-317 fee',
+  );
   for (const v of versions) {
     const b = median(v.buildMs);
     const g = median(v.signMs);
-    line(`    v${v.version} (${v.version === 4 ? 'ZIP-243' : 'ZIP-244'})`,
-      `${fmt.ms(b)} | ${fmt.ms(g)} | ${fmt.ms(median(v.buildMs.map((x, i) => x + (v.signMs[i] as number))))} | ${fmt.ms(median(v.verifyMs))} | ${fmt.int(v.bytes)} bytes | ${zat(v.feeZat)} | ${zat(v.conventionalZat)} (${fmt.int(v.logicalActions)} logical actions)`);
+    line(
+      `    v${v.version} (${v.version === 4 ? 'ZIP-243' : 'ZIP-244'})`,
+      `${fmt.ms(b)} | ${fmt.ms(g)} | ${fmt.ms(median(v.buildMs.map((x, i) => x + (v.signMs[i] as number))))} | ${fmt.ms(median(v.verifyMs))} | ${fmt.int(v.bytes)} bytes | ${zat(v.feeZat)} | ${zat(v.conventionalZat)} (${fmt.int(v.logicalActions)} logical actions)`,
+    );
   }
   line('    per input signed (v4 | v5)', versions.map((v) => fmt.ms(median(v.signMs) / s.inputs)).join(' | '));
 
@@ -284,29 +383,61 @@ export async function runPayZcashSection(db: Db, where: string, stateDir: string
     if (e2e) {
       const v4 = versions.find((v) => v.version === CONFIG_TX_VERSION);
       line('(b) build: wallets, credits, requests', `${fmt.int(e2e.wallets)} in ${fmt.s(e2e.buildMs)}`);
-      line('(b) Process (-> APPROVED, automatic policy)', `${fmt.rate(e2e.processPerSec)} (the first, which makes the coin's checkpoint: ${fmt.ms(e2e.processFirstMs)})`);
-      line(`(b) SendCoin to SENDING (v${CONFIG_TX_VERSION}, node stand-in)`, `${fmt.ms(e2e.sendCoinMs)} for ${fmt.int(s.outputs)} withdrawals: ${fmt.rate(perSec(s.outputs, e2e.sendCoinMs))} (${repliesText(e2e.replies)})`);
-      line('    the transaction', `${e2e.inputs} inputs, ${fmt.int(e2e.outputs)} outputs, ${fmt.int(e2e.bytes)} bytes, fee ${zat(e2e.feeZat)}`);
-      if (v4) line('    of which build + sign (from (a))', `~${fmt.ms(median(v4.buildMs.map((x, i) => x + (v4.signMs[i] as number))))} (${((median(v4.buildMs) + median(v4.signMs)) / e2e.sendCoinMs * 100).toFixed(1)}%)`);
+      line(
+        '(b) Process (-> APPROVED, automatic policy)',
+        `${fmt.rate(e2e.processPerSec)} (the first, which makes the coin's checkpoint: ${fmt.ms(e2e.processFirstMs)})`,
+      );
+      line(
+        `(b) SendCoin to SENDING (v${CONFIG_TX_VERSION}, node stand-in)`,
+        `${fmt.ms(e2e.sendCoinMs)} for ${fmt.int(s.outputs)} withdrawals: ${fmt.rate(perSec(s.outputs, e2e.sendCoinMs))} (${repliesText(e2e.replies)})`,
+      );
+      line(
+        '    the transaction',
+        `${e2e.inputs} inputs, ${fmt.int(e2e.outputs)} outputs, ${fmt.int(e2e.bytes)} bytes, fee ${zat(e2e.feeZat)}`,
+      );
+      if (v4)
+        line(
+          '    of which build + sign (from (a))',
+          `~${fmt.ms(median(v4.buildMs.map((x, i) => x + (v4.signMs[i] as number))))} (${(((median(v4.buildMs) + median(v4.signMs)) / e2e.sendCoinMs) * 100).toFixed(1)}%)`,
+        );
     }
   } else {
     line('(b) end to end', 'skipped (BENCH_PAY_ZCASH_SENDCOIN=0)');
   }
-  line('load average (1 min) at the start / end', `${loadStart.toFixed(2)} / ${(loadavg()[0] as number).toFixed(2)} on ${cpus().length} CPUs`);
+  line(
+    'load average (1 min) at the start / end',
+    `${loadStart.toFixed(2)} / ${(loadavg()[0] as number).toFixed(2)} on ${cpus().length} CPUs`,
+  );
 
   return {
     failures,
     summary: {
-      outputs: s.outputs, inputs: s.inputs, reps: s.reps,
+      outputs: s.outputs,
+      inputs: s.inputs,
+      reps: s.reps,
       inProcess: versions.map((v) => ({
-        version: v.version, buildMedianMs: round(median(v.buildMs), 2), signMedianMs: round(median(v.signMs), 2),
-        buildSignMedianMs: round(median(v.buildMs.map((x, i) => x + (v.signMs[i] as number))), 2), verifyMedianMs: round(median(v.verifyMs), 2),
-        bytes: v.bytes, feeZat: v.feeZat.toString(), conventionalFeeZat: v.conventionalZat.toString(), logicalActions: v.logicalActions,
+        version: v.version,
+        buildMedianMs: round(median(v.buildMs), 2),
+        signMedianMs: round(median(v.signMs), 2),
+        buildSignMedianMs: round(median(v.buildMs.map((x, i) => x + (v.signMs[i] as number))), 2),
+        verifyMedianMs: round(median(v.verifyMs), 2),
+        bytes: v.bytes,
+        feeZat: v.feeZat.toString(),
+        conventionalFeeZat: v.conventionalZat.toString(),
+        logicalActions: v.logicalActions,
       })),
       sendCoin: e2e && {
-        backend: db.kind, txVersion: CONFIG_TX_VERSION, buildSeconds: round(e2e.buildMs / 1000), processPerSec: Math.round(e2e.processPerSec),
-        sendCoinMs: round(e2e.sendCoinMs, 1), withdrawalsPerSec: Math.round(perSec(s.outputs, e2e.sendCoinMs)), replies: Object.fromEntries(e2e.replies),
-        inputs: e2e.inputs, outputs: e2e.outputs, bytes: e2e.bytes, feeZat: e2e.feeZat.toString(),
+        backend: db.kind,
+        txVersion: CONFIG_TX_VERSION,
+        buildSeconds: round(e2e.buildMs / 1000),
+        processPerSec: Math.round(e2e.processPerSec),
+        sendCoinMs: round(e2e.sendCoinMs, 1),
+        withdrawalsPerSec: Math.round(perSec(s.outputs, e2e.sendCoinMs)),
+        replies: Object.fromEntries(e2e.replies),
+        inputs: e2e.inputs,
+        outputs: e2e.outputs,
+        bytes: e2e.bytes,
+        feeZat: e2e.feeZat.toString(),
       },
       loadAvgStartEnd: [round(loadStart, 2), round(loadavg()[0] as number, 2)],
       seconds: round((performance.now() - t0) / 1000),

@@ -59,9 +59,13 @@ export interface ProcessSummary {
   users: number;
   callsPerRun: number;
   build: {
-    wallets: number; walletsSeconds: number;
-    creditRows: number; blocks: number; creditsSeconds: number;
-    requests: number; requestsSeconds: number;
+    wallets: number;
+    walletsSeconds: number;
+    creditRows: number;
+    blocks: number;
+    creditsSeconds: number;
+    requests: number;
+    requestsSeconds: number;
     seconds: number;
   };
   /** The first Process call: it also makes the coin's first checkpoint over the whole pool income. */
@@ -88,7 +92,6 @@ export interface ProcessOutcome {
   failures: string[];
 }
 
-
 /** User i's credit in round r, in base units: 0.5 to 1.5 ETH. */
 const creditUnits = (i: number, r: number): bigint => 50_000_000n + BigInt((i * 7919 + r * 104_729) % 100_000_000);
 const balanceUnits = (i: number): bigint => {
@@ -113,8 +116,15 @@ function distinct(n: number, k: number, rnd: () => number): number[] {
 function pscliClient(stateDir: string, port: number, maxSockets: number): { client: RpcClient; connections: () => number } {
   const p = pkiPaths(stateDir);
   const client = new RpcClient({
-    host: '127.0.0.1', port, timeoutMs: 120_000, maxSockets,
-    tls: { certPem: readFileSync(p.tlsCert('pscli'), 'utf8'), keyPem: readFileSync(p.tlsKey('pscli'), 'utf8'), caPem: readFileSync(p.root, 'utf8') },
+    host: '127.0.0.1',
+    port,
+    timeoutMs: 120_000,
+    maxSockets,
+    tls: {
+      certPem: readFileSync(p.tlsCert('pscli'), 'utf8'),
+      keyPem: readFileSync(p.tlsKey('pscli'), 'utf8'),
+      caPem: readFileSync(p.root, 'utf8'),
+    },
   });
   let opened = 0;
   const agent = (client as unknown as { agent: Agent }).agent;
@@ -171,7 +181,14 @@ const COIN_24H_SQL = `SELECT coalesce(sum(amount), 0)::text AS total FROM financ
 /** EXPLAIN ANALYZE in one line: the scan(s), rows read, execution time. */
 async function planOf(db: Db, sql: string, params: unknown[]): Promise<string> {
   const lines = (await db.query(`EXPLAIN (ANALYZE) ${sql}`, params)).map((r) => String(Object.values(r)[0]).trim());
-  const scans = lines.filter((l) => /Scan/.test(l)).map((l) => l.replace(/^->\s*/, '').replace(/\s+\(cost=[^)]*\)/, '').replace(/\s+\(actual time=[^ ]+ rows=(\d+)[^)]*\)/, ' ($1 rows)'));
+  const scans = lines
+    .filter((l) => /Scan/.test(l))
+    .map((l) =>
+      l
+        .replace(/^->\s*/, '')
+        .replace(/\s+\(cost=[^)]*\)/, '')
+        .replace(/\s+\(actual time=[^ ]+ rows=(\d+)[^)]*\)/, ' ($1 rows)'),
+    );
   const exec = lines.find((l) => /Execution Time/.test(l))?.replace(/^.*Time:\s*/, '');
   return `${scans.join(' <- ') || lines[0] || '?'}${exec ? `, ${exec}` : ''}`;
 }
@@ -214,8 +231,15 @@ export async function runProcessSection(db: Db, stateDir: string, pki: Pki, s: P
   for (let r = 0; r < CREDIT_ROUNDS; r++) {
     for (let from = 0; from < s.users; from += MINERS_PER_BLOCK) {
       const n = Math.min(MINERS_PER_BLOCK, s.users - from);
-      const shares = Array.from({ length: n }, (_, k) => ({ userId: PROCESS_FIRST_USER + from + k, amount: fromBaseUnits(creditUnits(from + k, r), DECIMALS) }));
-      const out = await creditBlock(db, pki.admin, coin, { blockHash: `0x${randomBytes(32).toString('hex')}`, shares, poolFee: fromBaseUnits(BigInt(1_000_000 + blocks), DECIMALS) });
+      const shares = Array.from({ length: n }, (_, k) => ({
+        userId: PROCESS_FIRST_USER + from + k,
+        amount: fromBaseUnits(creditUnits(from + k, r), DECIMALS),
+      }));
+      const out = await creditBlock(db, pki.admin, coin, {
+        blockHash: `0x${randomBytes(32).toString('hex')}`,
+        shares,
+        poolFee: fromBaseUnits(BigInt(1_000_000 + blocks), DECIMALS),
+      });
       creditRows += out.credits.length;
       blocks++;
       tick(() => `process: ${fmt.int(creditRows)} credits in ${blocks} blocks, ${fmt.s(performance.now() - tc)}`);
@@ -231,10 +255,17 @@ export async function runProcessSection(db: Db, stateDir: string, pki: Pki, s: P
   const ids: number[] = [];
   for (const i of picked) {
     const w = wallets[i] as { id: number; address: string };
-    const units = minUnits + BigInt(Math.floor(rnd() * 1e6)) * (balanceUnits(i) - minUnits) / 1_000_000n;
-    const req = await db.transaction((tx) => requestWithdrawal(tx, pki.autopay, {
-      userId: PROCESS_FIRST_USER + i, coinId: coin.id, walletId: w.id, address: w.address, amount: fromBaseUnits(units, DECIMALS), fee: coin.withdrawalFee,
-    }));
+    const units = minUnits + (BigInt(Math.floor(rnd() * 1e6)) * (balanceUnits(i) - minUnits)) / 1_000_000n;
+    const req = await db.transaction((tx) =>
+      requestWithdrawal(tx, pki.autopay, {
+        userId: PROCESS_FIRST_USER + i,
+        coinId: coin.id,
+        walletId: w.id,
+        address: w.address,
+        amount: fromBaseUnits(units, DECIMALS),
+        fee: coin.withdrawalFee,
+      }),
+    );
     ids.push(req.id);
     tick(() => `process: ${fmt.int(ids.length)} / ${fmt.int(picked.length)} withdrawal requests`);
   }
@@ -244,10 +275,21 @@ export async function runProcessSection(db: Db, stateDir: string, pki: Pki, s: P
   const seqIds = ids.slice(PROCESS_WARMUP_CALLS, PROCESS_WARMUP_CALLS + s.calls);
   const concIds = ids.slice(PROCESS_WARMUP_CALLS + s.calls);
 
-  heading(`7. Process throughput (payserv in process, mutual TLS 1.3, pscli; ${fmt.int(s.users)} ETH users, ${fmt.int(s.calls)} calls per run; each request is its user's first payout, so no account checkpoint yet)`);
-  line('build: wallets (addWallet + signWallet)', `${fmt.int(wallets.length)} in ${fmt.s(walletsMs)}, ${fmt.rate(wallets.length / (walletsMs / 1000))}`);
-  line('build: credits (creditBlock)', `${fmt.int(creditRows)} credits in ${blocks} blocks of up to ${fmt.int(MINERS_PER_BLOCK)} miners, ${fmt.s(creditsMs)}`);
-  line('build: withdrawal requests (requestWithdrawal)', `${fmt.int(ids.length)} by distinct users in ${fmt.s(requestsMs)} (${PROCESS_WARMUP_CALLS} warm-up + 2 x ${fmt.int(s.calls)})`);
+  heading(
+    `7. Process throughput (payserv in process, mutual TLS 1.3, pscli; ${fmt.int(s.users)} ETH users, ${fmt.int(s.calls)} calls per run; each request is its user's first payout, so no account checkpoint yet)`,
+  );
+  line(
+    'build: wallets (addWallet + signWallet)',
+    `${fmt.int(wallets.length)} in ${fmt.s(walletsMs)}, ${fmt.rate(wallets.length / (walletsMs / 1000))}`,
+  );
+  line(
+    'build: credits (creditBlock)',
+    `${fmt.int(creditRows)} credits in ${blocks} blocks of up to ${fmt.int(MINERS_PER_BLOCK)} miners, ${fmt.s(creditsMs)}`,
+  );
+  line(
+    'build: withdrawal requests (requestWithdrawal)',
+    `${fmt.int(ids.length)} by distinct users in ${fmt.s(requestsMs)} (${PROCESS_WARMUP_CALLS} warm-up + 2 x ${fmt.int(s.calls)})`,
+  );
   line('build time', fmt.s(buildMs));
 
   // ── payserv on the same open database ──
@@ -275,7 +317,8 @@ export async function runProcessSection(db: Db, stateDir: string, pki: Pki, s: P
     const firstMs = performance.now() - tFirst;
     const warmRest = await processAll(client, warmIds.slice(1), 1, () => undefined);
     for (const [k, v] of warmRest.replies) warm.replies.set(k, (warm.replies.get(k) ?? 0) + v);
-    if ((warm.replies.get('APPROVED') ?? 0) !== warmIds.length) loud(`warm-up Process replies: ${repliesText(warm.replies)}; e.g. ${[...warm.odd, ...warmRest.odd].slice(0, 3).join(' | ')}`);
+    if ((warm.replies.get('APPROVED') ?? 0) !== warmIds.length)
+      loud(`warm-up Process replies: ${repliesText(warm.replies)}; e.g. ${[...warm.odd, ...warmRest.odd].slice(0, 3).join(' | ')}`);
 
     // (a) the empty call
     progress(`process: ${EMPTY_CALLS} empty calls (Utils.Version)`);
@@ -292,14 +335,26 @@ export async function runProcessSection(db: Db, stateDir: string, pki: Pki, s: P
     await Promise.all(Array.from({ length: CONCURRENCY }, () => rpcRoundTrip(multi.client)));
     progress(`process: ${fmt.int(s.calls)} Process calls, ${CONCURRENCY} at a time`);
     const tickC = throttled();
-    const conc = await processAll(multi.client, concIds, CONCURRENCY, (n) => tickC(() => `process: ${fmt.int(n)} / ${fmt.int(s.calls)} ${CONCURRENCY} at a time`));
+    const conc = await processAll(multi.client, concIds, CONCURRENCY, (n) =>
+      tickC(() => `process: ${fmt.int(n)} / ${fmt.int(s.calls)} ${CONCURRENCY} at a time`),
+    );
 
     // On the connections (c) just used: the single client's one may have been dropped as idle meanwhile.
     const status = await multi.client.call<{ enabled: boolean; reason: string | null }>('Utils.Status');
-    const byStatus = Object.fromEntries((await db.query<{ status: string; n: number }>(
-      'SELECT status, count(*)::bigint AS n FROM finances_withdrawal_transaction WHERE coin_id = $1 GROUP BY status ORDER BY status', [coin.id])).map((r) => [r.status, r.n]));
-    const handler = (await db.query<{ duration_ms: number }>(
-      "SELECT duration_ms FROM payserv_audit WHERE method = 'PayServ.Process' AND target = ANY($1::text[])", [seqIds.map(String)])).map((r) => r.duration_ms);
+    const byStatus = Object.fromEntries(
+      (
+        await db.query<{ status: string; n: number }>(
+          'SELECT status, count(*)::bigint AS n FROM finances_withdrawal_transaction WHERE coin_id = $1 GROUP BY status ORDER BY status',
+          [coin.id],
+        )
+      ).map((r) => [r.status, r.n]),
+    );
+    const handler = (
+      await db.query<{ duration_ms: number }>(
+        "SELECT duration_ms FROM payserv_audit WHERE method = 'PayServ.Process' AND target = ANY($1::text[])",
+        [seqIds.map(String)],
+      )
+    ).map((r) => r.duration_ms);
     // The policy's coin-wide 24 h total, as Process asks it (src/payserv/payouts.ts sumSince, user null): its plan shows
     // whether it reads only the last day's rows or every approved/sent withdrawal of the coin ever made.
     const coinTotalPlan = await planOf(db, COIN_24H_SQL, [coin.id, null, new Date(Date.now() - 86_400_000)]);
@@ -312,17 +367,33 @@ export async function runProcessSection(db: Db, stateDir: string, pki: Pki, s: P
     line(`(a) empty call (Utils.Version) x ${EMPTY_CALLS}`, `median ${fmt.ms(emptyMedian)}, p99 ${fmt.ms(quantile(empty, 0.99))}`);
     line('(b) Process, one at a time', `${fmt.rate(seqL.perSec)}, p50 ${fmt.ms(seqL.p50Ms)}, p99 ${fmt.ms(seqL.p99Ms)}`);
     line('    replies', repliesText(seq.replies));
-    line(`(c) Process, ${CONCURRENCY} at a time (${CONCURRENCY} connections)`, `${fmt.rate(concL.perSec)}, p50 ${fmt.ms(concL.p50Ms)}, p99 ${fmt.ms(concL.p99Ms)} (x${(concL.perSec / seqL.perSec).toFixed(2)} the one-at-a-time rate)`);
+    line(
+      `(c) Process, ${CONCURRENCY} at a time (${CONCURRENCY} connections)`,
+      `${fmt.rate(concL.perSec)}, p50 ${fmt.ms(concL.p50Ms)}, p99 ${fmt.ms(concL.p99Ms)} (x${(concL.perSec / seqL.perSec).toFixed(2)} the one-at-a-time rate)`,
+    );
     line('    replies', repliesText(conc.replies));
-    line('breakdown: Process p50 - empty round trip', `${fmt.ms(minus)} of payserv's work per Process (audit trail's handler time: p50 ${handler.length ? median(handler) : '?'} ms, p99 ${handler.length ? quantile(handler, 0.99) : '?'} ms, whole ms)`);
+    line(
+      'breakdown: Process p50 - empty round trip',
+      `${fmt.ms(minus)} of payserv's work per Process (audit trail's handler time: p50 ${handler.length ? median(handler) : '?'} ms, p99 ${handler.length ? quantile(handler, 0.99) : '?'} ms, whole ms)`,
+    );
     line('TLS connections opened', `${singleConnections} for (a) and (b) (single-connection client), ${multi.connections()} for (c)`);
-    line('load average (1 min) at the start / end', `${loadStart.toFixed(2)} / ${(loadavg()[0] as number).toFixed(2)} on ${cpus().length} CPUs`);
+    line(
+      'load average (1 min) at the start / end',
+      `${loadStart.toFixed(2)} / ${(loadavg()[0] as number).toFixed(2)} on ${cpus().length} CPUs`,
+    );
     line("policy's coin 24 h total query (sumSince)", coinTotalPlan);
-    line('ETH withdrawals by status after the run', Object.entries(byStatus).map(([k, v]) => `${fmt.int(v)} ${k}`).join(', '));
+    line(
+      'ETH withdrawals by status after the run',
+      Object.entries(byStatus)
+        .map(([k, v]) => `${fmt.int(v)} ${k}`)
+        .join(', '),
+    );
     line('payserv after the run', status.enabled ? 'enabled' : `DISABLED: ${status.reason}`);
 
-    if ((seq.replies.get('APPROVED') ?? 0) !== seqIds.length) loud(`one-at-a-time Process replies: ${repliesText(seq.replies)}; e.g. ${seq.odd.slice(0, 3).join(' | ')}`);
-    if ((conc.replies.get('APPROVED') ?? 0) !== concIds.length) loud(`${CONCURRENCY}-at-a-time Process replies: ${repliesText(conc.replies)}; e.g. ${conc.odd.slice(0, 3).join(' | ')}`);
+    if ((seq.replies.get('APPROVED') ?? 0) !== seqIds.length)
+      loud(`one-at-a-time Process replies: ${repliesText(seq.replies)}; e.g. ${seq.odd.slice(0, 3).join(' | ')}`);
+    if ((conc.replies.get('APPROVED') ?? 0) !== concIds.length)
+      loud(`${CONCURRENCY}-at-a-time Process replies: ${repliesText(conc.replies)}; e.g. ${conc.odd.slice(0, 3).join(' | ')}`);
     if (singleConnections !== 1) loud(`the single-connection client opened ${singleConnections} TLS connections for (a) and (b), not 1`);
     if (!status.enabled) loud(`payserv disabled itself: ${status.reason}`);
     if (errors.length) loud(`payserv logged ${errors.length} error(s), e.g. ${errors[0]}`);
@@ -333,8 +404,14 @@ export async function runProcessSection(db: Db, stateDir: string, pki: Pki, s: P
         users: s.users,
         callsPerRun: s.calls,
         build: {
-          wallets: wallets.length, walletsSeconds: round(walletsMs / 1000), creditRows, blocks, creditsSeconds: round(creditsMs / 1000),
-          requests: ids.length, requestsSeconds: round(requestsMs / 1000), seconds: round(buildMs / 1000),
+          wallets: wallets.length,
+          walletsSeconds: round(walletsMs / 1000),
+          creditRows,
+          blocks,
+          creditsSeconds: round(creditsMs / 1000),
+          requests: ids.length,
+          requestsSeconds: round(requestsMs / 1000),
+          seconds: round(buildMs / 1000),
         },
         firstProcessMs: round(firstMs, 1),
         empty: { calls: EMPTY_CALLS, medianMs: round(emptyMedian, 3), p99Ms: round(quantile(empty, 0.99), 3) },

@@ -69,7 +69,13 @@ export interface BenchSettings {
   databaseUrl: string | undefined;
 }
 
-const ENV: Record<keyof Omit<BenchSettings, 'databaseUrl' | 'decompose' | 'process' | 'payEth' | 'payZcash' | 'payZcashSendCoin' | 'esman' | 'dbgw' | 'sim' | 'startup'>, string> = {
+const ENV: Record<
+  keyof Omit<
+    BenchSettings,
+    'databaseUrl' | 'decompose' | 'process' | 'payEth' | 'payZcash' | 'payZcashSendCoin' | 'esman' | 'dbgw' | 'sim' | 'startup'
+  >,
+  string
+> = {
   credits: 'BENCH_CREDITS',
   creditsPerAccount: 'BENCH_CREDITS_PER_ACCOUNT',
   blockSize: 'BENCH_BLOCK',
@@ -161,7 +167,9 @@ function int(name: string, raw: string | undefined, def: number, min: number, ma
   if (raw === undefined || raw === '') return def;
   const n = Number(raw.replace(/_/g, ''));
   if (!Number.isSafeInteger(n) || n < min || n > max) {
-    throw new Error(`${name} must be an integer >= ${min}${max < Number.MAX_SAFE_INTEGER ? ` and <= ${max}` : ''}, got ${JSON.stringify(raw)}`);
+    throw new Error(
+      `${name} must be an integer >= ${min}${max < Number.MAX_SAFE_INTEGER ? ` and <= ${max}` : ''}, got ${JSON.stringify(raw)}`,
+    );
   }
   return n;
 }
@@ -181,7 +189,9 @@ export function loadSettings(argv: readonly string[], env: NodeJS.ProcessEnv = p
   const processUsers = int(ENV.processUsers, get('processUsers'), 100_000, 1);
   const processCalls = int(ENV.processCalls, get('processCalls'), 2000, 1);
   if (processOn && processUsers < 2 * processCalls + PROCESS_WARMUP_CALLS) {
-    throw new Error(`BENCH_PROCESS_USERS (${processUsers}) must be at least 2 x BENCH_PROCESS_CALLS + ${PROCESS_WARMUP_CALLS} (${2 * processCalls + PROCESS_WARMUP_CALLS}): every request is by a distinct user`);
+    throw new Error(
+      `BENCH_PROCESS_USERS (${processUsers}) must be at least 2 x BENCH_PROCESS_CALLS + ${PROCESS_WARMUP_CALLS} (${2 * processCalls + PROCESS_WARMUP_CALLS}): every request is by a distinct user`,
+    );
   }
   return {
     credits,

@@ -40,8 +40,22 @@ export interface SimSummary {
   caught: number;
   schedulesPerSec: number;
   operationsPerSec: number;
-  journal: { records: number; recordMeanMs: number; recordP50Ms: number; recordP99Ms: number; appendNoSyncMeanMs: number; fileSystem: string };
-  approve: { payments: number; withJournalMedianMs: number; withoutJournalMedianMs: number; withJournalMeanMs: number; withoutJournalMeanMs: number; journalShareOfApprove: number };
+  journal: {
+    records: number;
+    recordMeanMs: number;
+    recordP50Ms: number;
+    recordP99Ms: number;
+    appendNoSyncMeanMs: number;
+    fileSystem: string;
+  };
+  approve: {
+    payments: number;
+    withJournalMedianMs: number;
+    withoutJournalMedianMs: number;
+    withJournalMeanMs: number;
+    withoutJournalMeanMs: number;
+    journalShareOfApprove: number;
+  };
   loadAvgStartEnd: [number, number];
   seconds: number;
 }
@@ -71,7 +85,16 @@ function databases(stateDir: string, serverUrl: string | undefined): () => Promi
 function journalRecord(i: number, from: string): Omit<JournalAttempt, 'k' | 'at'> {
   const hash = `0x${randomBytes(32).toString('hex')}`;
   // The size of a signed ETH transfer: the journal keeps the bytes themselves.
-  return { coin: 'ETH', hash, payment: hash, withdrawals: [[i + 1, 3, 10_000 + i, 1]], from, nonce: String(i), inputs: [], raw: `0x${randomBytes(ETH_TX_BYTES).toString('hex')}` };
+  return {
+    coin: 'ETH',
+    hash,
+    payment: hash,
+    withdrawals: [[i + 1, 3, 10_000 + i, 1]],
+    from,
+    nonce: String(i),
+    inputs: [],
+    raw: `0x${randomBytes(ETH_TX_BYTES).toString('hex')}`,
+  };
 }
 
 export async function runSimSection(stateDir: string, serverUrl: string | undefined, s: SimBenchSettings): Promise<SimOutcome> {
@@ -97,7 +120,14 @@ export async function runSimSection(stateDir: string, serverUrl: string | undefi
     for (let seed = 1; seed <= s.schedules; seed++) {
       progress(`sim: schedule ${seed} / ${s.schedules}`);
       try {
-        tally(total, await runSeed(seed, { db: newDb, stateDir: () => mkdtemp(join(stateDir, 'sim-')), anvilUrl: anvil.url }, { steps: s.steps, backend }));
+        tally(
+          total,
+          await runSeed(
+            seed,
+            { db: newDb, stateDir: () => mkdtemp(join(stateDir, 'sim-')), anvilUrl: anvil.url },
+            { steps: s.steps, backend },
+          ),
+        );
       } catch (e) {
         loud(`seed ${seed}: ${(e as Error).message.split('\n').slice(0, 4).join(' | ')}`);
       }
@@ -132,8 +162,14 @@ export async function runSimSection(stateDir: string, serverUrl: string | undefi
       await plain.close();
     }
     await PaymentJournal.closeAll();
-    const fs = await statfs(jdir).then((x) => `type 0x${x.type.toString(16)}`, () => 'unknown');
-    line('(b) journal: recordAttempt (append + fsync)', `mean ${fmt.ms(mean(times))}, p50 ${fmt.ms(median(times))}, p99 ${fmt.ms(quantile(times, 0.99))} over ${fmt.int(times.length)} records (file system ${fs})`);
+    const fs = await statfs(jdir).then(
+      (x) => `type 0x${x.type.toString(16)}`,
+      () => 'unknown',
+    );
+    line(
+      '(b) journal: recordAttempt (append + fsync)',
+      `mean ${fmt.ms(mean(times))}, p50 ${fmt.ms(median(times))}, p99 ${fmt.ms(quantile(times, 0.99))} over ${fmt.int(times.length)} records (file system ${fs})`,
+    );
     line('    the same line appended, no fsync', `mean ${fmt.ms(mean(plainTimes))}`);
 
     // ── (c) Approve → broadcast with and without the journal's record ──
@@ -165,21 +201,51 @@ export async function runSimSection(stateDir: string, serverUrl: string | undefi
       await db.close();
     }
     const share = (mean(withJ) - mean(withoutJ)) / mean(withJ);
-    line('(c) Approve -> broadcast, with the journal', `p50 ${fmt.ms(median(withJ))}, mean ${fmt.ms(mean(withJ))} (${withJ.length} payments)`);
-    line('    without (record made a no-op)', `p50 ${fmt.ms(median(withoutJ))}, mean ${fmt.ms(mean(withoutJ))} (${withoutJ.length} payments)`);
-    line('    the journal\'s share of an Approve', `${(100 * share).toFixed(1)} % (mean difference ${fmt.ms(mean(withJ) - mean(withoutJ))}; recordAttempt alone ${fmt.ms(mean(times))})`);
-    line('load average (1 min) at the start / end', `${loadStart.toFixed(2)} / ${(loadavg()[0] as number).toFixed(2)} on ${cpus().length} CPUs`);
+    line(
+      '(c) Approve -> broadcast, with the journal',
+      `p50 ${fmt.ms(median(withJ))}, mean ${fmt.ms(mean(withJ))} (${withJ.length} payments)`,
+    );
+    line(
+      '    without (record made a no-op)',
+      `p50 ${fmt.ms(median(withoutJ))}, mean ${fmt.ms(mean(withoutJ))} (${withoutJ.length} payments)`,
+    );
+    line(
+      "    the journal's share of an Approve",
+      `${(100 * share).toFixed(1)} % (mean difference ${fmt.ms(mean(withJ) - mean(withoutJ))}; recordAttempt alone ${fmt.ms(mean(times))})`,
+    );
+    line(
+      'load average (1 min) at the start / end',
+      `${loadStart.toFixed(2)} / ${(loadavg()[0] as number).toFixed(2)} on ${cpus().length} CPUs`,
+    );
 
     const faults = Object.values(total.faults).reduce((a, b) => a + b, 0);
     return {
       failures,
       summary: {
-        backend, schedules: total.schedules, steps: total.steps, faults, restarts: total.restarts, tampers: total.tampers, caught: total.detected,
-        schedulesPerSec: round(total.schedules / (simMs / 1000), 3), operationsPerSec: round(total.steps / (simMs / 1000), 1),
-        journal: { records: times.length, recordMeanMs: round(mean(times), 3), recordP50Ms: round(median(times), 3), recordP99Ms: round(quantile(times, 0.99), 3), appendNoSyncMeanMs: round(mean(plainTimes), 3), fileSystem: fs },
+        backend,
+        schedules: total.schedules,
+        steps: total.steps,
+        faults,
+        restarts: total.restarts,
+        tampers: total.tampers,
+        caught: total.detected,
+        schedulesPerSec: round(total.schedules / (simMs / 1000), 3),
+        operationsPerSec: round(total.steps / (simMs / 1000), 1),
+        journal: {
+          records: times.length,
+          recordMeanMs: round(mean(times), 3),
+          recordP50Ms: round(median(times), 3),
+          recordP99Ms: round(quantile(times, 0.99), 3),
+          appendNoSyncMeanMs: round(mean(plainTimes), 3),
+          fileSystem: fs,
+        },
         approve: {
-          payments: withJ.length + withoutJ.length, withJournalMedianMs: round(median(withJ), 2), withoutJournalMedianMs: round(median(withoutJ), 2),
-          withJournalMeanMs: round(mean(withJ), 2), withoutJournalMeanMs: round(mean(withoutJ), 2), journalShareOfApprove: round(share, 3),
+          payments: withJ.length + withoutJ.length,
+          withJournalMedianMs: round(median(withJ), 2),
+          withoutJournalMedianMs: round(median(withoutJ), 2),
+          withJournalMeanMs: round(mean(withJ), 2),
+          withoutJournalMeanMs: round(mean(withoutJ), 2),
+          journalShareOfApprove: round(share, 3),
         },
         loadAvgStartEnd: [round(loadStart, 2), round(loadavg()[0] as number, 2)],
         seconds: round((performance.now() - t0) / 1000),

@@ -21,7 +21,9 @@ function timeOnce(args: string[]): Promise<number> {
   child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
   return new Promise((resolve, reject) => {
     child.on('error', reject);
-    child.on('exit', (code) => (code === 0 ? resolve(performance.now() - t0) : reject(new Error(`node ${args.join(' ')} exited ${code}: ${stderr.trim()}`))));
+    child.on('exit', (code) =>
+      code === 0 ? resolve(performance.now() - t0) : reject(new Error(`node ${args.join(' ')} exited ${code}: ${stderr.trim()}`)),
+    );
   });
 }
 

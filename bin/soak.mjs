@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const USAGE = 'usage: npm run soak -- [--seeds N (200)] [--first SEED (1000)] [--steps K (40)] [--attack PERCENT (50)] [--project pglite|postgres (pglite)] [--verbose]\n';
+const USAGE =
+  'usage: npm run soak -- [--seeds N (200)] [--first SEED (1000)] [--steps K (40)] [--attack PERCENT (50)] [--project pglite|postgres (pglite)] [--verbose]\n';
 const opts = { seeds: 200, first: 1000, steps: 40, attack: 50, project: 'pglite', verbose: false };
 const args = process.argv.slice(2);
 for (let i = 0; i < args.length; i++) {
@@ -57,7 +58,12 @@ const child = spawn(process.execPath, [vitest, 'run', '--project', opts.project,
   cwd: root,
   stdio: 'inherit',
   env: {
-    ...process.env, SIM_SEEDS: String(opts.seeds), SIM_FIRST_SEED: String(opts.first), SIM_STEPS: String(opts.steps), SIM_ATTACK_PERCENT: String(opts.attack), SIM_SUMMARY: summary,
+    ...process.env,
+    SIM_SEEDS: String(opts.seeds),
+    SIM_FIRST_SEED: String(opts.first),
+    SIM_STEPS: String(opts.steps),
+    SIM_ATTACK_PERCENT: String(opts.attack),
+    SIM_SUMMARY: summary,
     ...(opts.verbose ? { SIM_VERBOSE: '1' } : {}),
   },
 });
@@ -73,8 +79,14 @@ child.on('exit', (code, signal) => {
     // vitest ended before the suite's summary was written (a crash, a signal): report what is known.
   }
   rmSync(dir, { recursive: true, force: true });
-  const sorted = (r) => Object.entries(r).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v}`).join(', ') || 'none';
-  const lines = [`soak (${opts.project}): seeds ${opts.first}..${opts.first + opts.seeds - 1}, up to ${opts.steps} operations each, ${opts.attack} % of schedules with a tamper`];
+  const sorted = (r) =>
+    Object.entries(r)
+      .sort((a, b) => b[1] - a[1])
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ') || 'none';
+  const lines = [
+    `soak (${opts.project}): seeds ${opts.first}..${opts.first + opts.seeds - 1}, up to ${opts.steps} operations each, ${opts.attack} % of schedules with a tamper`,
+  ];
   if (s) {
     const faults = Object.values(s.faults).reduce((a, b) => a + b, 0);
     lines.push(

@@ -79,7 +79,10 @@ describe(`alerts (${backend()})`, () => {
     expect(list[0]?.at).toBeInstanceOf(Date);
     expect((await listAlerts(db, 1)).map((a) => a.reason)).toEqual(['second']);
     const lines = out.parsed();
-    expect(lines[0]).toMatchObject({ level: 50, alert: { kind: 'fail_stop', reason: 'balance check failed', details: { userId: 5, coin: 'ETH' } } });
+    expect(lines[0]).toMatchObject({
+      level: 50,
+      alert: { kind: 'fail_stop', reason: 'balance check failed', details: { userId: 5, coin: 'ETH' } },
+    });
     await expect(listAlerts(db, 0)).rejects.toThrow(/limit/);
   });
 
@@ -97,18 +100,33 @@ describe(`alerts (${backend()})`, () => {
     const { db, alerts } = await alertsWith({ command: recorder(dir), timeoutMs: 10_000 });
     const a = await alerts.raise('fail_stop', 'withdrawal 7: chain broken', { withdrawal: 7, note: 'x\0y' });
     const doc = JSON.parse(await readFile(join(dir, 'stdin.json'), 'utf8')) as AlertDocument;
-    expect(doc).toEqual({ id: a.id, at: a.at.toISOString(), kind: 'fail_stop', reason: 'withdrawal 7: chain broken', details: { withdrawal: 7, note: 'x\uFFFDy' } });
-    expect(JSON.parse(await readFile(join(dir, 'env.json'), 'utf8'))).toEqual({ kind: 'fail_stop', reason: 'withdrawal 7: chain broken', db: null });
+    expect(doc).toEqual({
+      id: a.id,
+      at: a.at.toISOString(),
+      kind: 'fail_stop',
+      reason: 'withdrawal 7: chain broken',
+      details: { withdrawal: 7, note: 'x\uFFFDy' },
+    });
+    expect(JSON.parse(await readFile(join(dir, 'env.json'), 'utf8'))).toEqual({
+      kind: 'fail_stop',
+      reason: 'withdrawal 7: chain broken',
+      db: null,
+    });
     expect((await listAlerts(db, 10)).map((x) => x.kind)).toEqual(['fail_stop']);
   });
 
   it('a failing command does not throw and leaves a hook_failed row with its exit code and stderr', async () => {
-    const { db, out, alerts } = await alertsWith({ command: [process.execPath, '-e', 'process.stderr.write("boom"); process.exit(3)'], timeoutMs: 10_000 });
+    const { db, out, alerts } = await alertsWith({
+      command: [process.execPath, '-e', 'process.stderr.write("boom"); process.exit(3)'],
+      timeoutMs: 10_000,
+    });
     const a = await alerts.raise('fail_stop', 'x');
     const [failed, original] = await listAlerts(db, 10);
     expect(original).toMatchObject({ id: a.id, kind: 'fail_stop' });
     expect(failed?.kind).toBe('hook_failed');
-    expect(failed?.reason).toMatch(new RegExp(`alert hook \\(command .*\\) failed for alert fail_stop id=${a.id}: exited with code 3: boom`));
+    expect(failed?.reason).toMatch(
+      new RegExp(`alert hook \\(command .*\\) failed for alert fail_stop id=${a.id}: exited with code 3: boom`),
+    );
     expect(failed?.details).toMatchObject({ hook: 'command', alertId: a.id, alertKind: 'fail_stop' });
     expect(out.parsed().filter((l) => l.level === 50)).toHaveLength(2);
   });
@@ -148,7 +166,13 @@ describe(`alerts (${backend()})`, () => {
     expect(got).toHaveLength(1);
     expect(got[0]?.method).toBe('POST');
     expect(got[0]?.type).toBe('application/json');
-    expect(JSON.parse(got[0]!.body)).toEqual({ id: a.id, at: a.at.toISOString(), kind: 'fail_stop', reason: 'paid twice?', details: { id: 9 } });
+    expect(JSON.parse(got[0]!.body)).toEqual({
+      id: a.id,
+      at: a.at.toISOString(),
+      kind: 'fail_stop',
+      reason: 'paid twice?',
+      details: { id: 9 },
+    });
     expect((await listAlerts(db, 10)).map((x) => x.kind)).toEqual(['fail_stop']);
   });
 
@@ -159,7 +183,10 @@ describe(`alerts (${backend()})`, () => {
     expect(ms).toBeGreaterThanOrEqual(390);
     expect(ms).toBeLessThan(5_000);
     const [failed] = await listAlerts(db, 10);
-    expect(failed).toMatchObject({ kind: 'hook_failed', reason: expect.stringMatching(/webhook http:\/\/127\.0\.0\.1:\d+\) failed .*timed out after 400 ms/) });
+    expect(failed).toMatchObject({
+      kind: 'hook_failed',
+      reason: expect.stringMatching(/webhook http:\/\/127\.0\.0\.1:\d+\) failed .*timed out after 400 ms/),
+    });
     expect(JSON.stringify(failed)).not.toContain('secret-token');
   });
 
@@ -186,7 +213,11 @@ describe(`alerts (${backend()})`, () => {
     const alerts = new Alerts({ db, log: out.log, hook: { command: recorder(dir), timeoutMs: 10_000 } });
     const a = await alerts.raise('fail_stop', 'database gone');
     expect(a.id).toBeNull();
-    expect(JSON.parse(await readFile(join(dir, 'stdin.json'), 'utf8'))).toMatchObject({ id: null, kind: 'fail_stop', reason: 'database gone' });
+    expect(JSON.parse(await readFile(join(dir, 'stdin.json'), 'utf8'))).toMatchObject({
+      id: null,
+      kind: 'fail_stop',
+      reason: 'database gone',
+    });
     expect(out.parsed().map((l) => l.msg)).toEqual(['alert could not be stored in the database', 'alert fail_stop: database gone']);
   });
 

@@ -40,8 +40,27 @@ describePg('the audit trail lock held by the database attacker', { timeout: 120_
       const status = await c.call<Record<string, unknown>>('Utils.Status');
       const alerts = (await sql.query('SELECT kind, reason FROM payserv_alerts')).rows;
       const after = await auditRows();
-      console.log('approve', r.reply, 'took', took, 'ms; audit rows', before, '->', after, '; listlocks', JSON.stringify(locks), '; enabled', status.enabled, '; alerts', alerts,
-        '; log', ps.logs().filter((x) => /audit/.test(String(x.msg))).map((x) => [x.level, x.msg, x.err]));
+      console.log(
+        'approve',
+        r.reply,
+        'took',
+        took,
+        'ms; audit rows',
+        before,
+        '->',
+        after,
+        '; listlocks',
+        JSON.stringify(locks),
+        '; enabled',
+        status.enabled,
+        '; alerts',
+        alerts,
+        '; log',
+        ps
+          .logs()
+          .filter((x) => /audit/.test(String(x.msg)))
+          .map((x) => [x.level, x.msg, x.err]),
+      );
       await sql.query('SELECT pg_advisory_unlock(1635083380)');
       // Safe: either the lock is reported/alerted, or every call was audited.
       const reported = alerts.length > 0 || JSON.stringify(locks).includes('1635083380') || /audt|audit/i.test(JSON.stringify(locks));

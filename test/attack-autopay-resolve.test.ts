@@ -31,12 +31,14 @@ const GENEROUS = { amountMax: amt('1000'), userDailyMax: amt('10000'), coinDaily
 beforeEach(async () => {
   url = (await anvil()).url;
   await setAutomine(url, true);
-  t = await testPayserv({ seed: { users: 0, blocks: 0, withdrawals: 0, coins: ['ETH'], minersPerBlock: 1, declineShare: 0, corrections: 0, seed: 31 },
+  t = await testPayserv({
+    seed: { users: 0, blocks: 0, withdrawals: 0, coins: ['ETH'], minersPerBlock: 1, declineShare: 0, corrections: 0, seed: 31 },
     policies: { ETH: GENEROUS },
     drivers: async (deps) => {
       driver = await ethDriver(url, deps);
       return new Map([['ETH', driver]]);
-    } });
+    },
+  });
   t.ps = { ...t.ps, signers: { ...t.ps.signers, autopay: t.ledger.signers.autopay } };
   eth = await coinByTag(t, 'ETH');
 });
@@ -55,12 +57,18 @@ describePerDataPath('autopay crash at payment.committed, attempt erased, resolve
   it('never pays and credits back the same withdrawal', async () => {
     const userId = 9501;
     const w = await wallet(t, userId, eth, { address: ethAddress() });
-    await creditBlock(t.ledger.db, t.ledger.signers.admin, eth, { blockHash: newBlockHash(), shares: [{ userId, amount: amt('2') }], poolFee: amt('0.01') });
+    await creditBlock(t.ledger.db, t.ledger.signers.admin, eth, {
+      blockHash: newBlockHash(),
+      shares: [{ userId, amount: amt('2') }],
+      poolFee: amt('0.01'),
+    });
     let captured: Row | undefined;
     t.ps.faults = {
       async at(p, info) {
         if (p === 'payment.committed' && !captured) {
-          captured = (await t.ledger.db.query<Row>('SELECT * FROM payserv_chain_txs WHERE $1 = ANY(withdrawal_ids)', [info.withdrawals[0]]))[0];
+          captured = (
+            await t.ledger.db.query<Row>('SELECT * FROM payserv_chain_txs WHERE $1 = ANY(withdrawal_ids)', [info.withdrawals[0]])
+          )[0];
           throw new Error('simulated crash after the write-ahead commit');
         }
       },
@@ -72,15 +80,24 @@ describePerDataPath('autopay crash at payment.committed, attempt erased, resolve
     const sigs = await t.ledger.db.query<Row>(`SELECT seq, status FROM ${STATUS_SIGNATURES} WHERE withdrawal_id = $1 ORDER BY seq`, [id]);
     console.log('history:', sigs);
     const approvedSeq = sigs.find((s) => s.status === 'approved')!.seq as number;
-    const approvedRow = (await t.ledger.db.query<Row>(`SELECT w.*, s.status AS s_status, s.tx_hash AS s_tx_hash, s.comment AS s_comment, s.created_at AS s_created_at FROM ${WITHDRAWALS} w, ${STATUS_SIGNATURES} s WHERE w.id = $1 AND s.withdrawal_id = w.id AND s.seq = $2`, [id, approvedSeq]))[0];
+    const approvedRow = (
+      await t.ledger.db.query<Row>(
+        `SELECT w.*, s.status AS s_status, s.tx_hash AS s_tx_hash, s.comment AS s_comment, s.created_at AS s_created_at FROM ${WITHDRAWALS} w, ${STATUS_SIGNATURES} s WHERE w.id = $1 AND s.withdrawal_id = w.id AND s.seq = $2`,
+        [id, approvedSeq],
+      )
+    )[0];
     // Cut back to the approved entry (the row made to say what that entry says), stored attempt deleted.
     await asAttacker(t.ledger.db, [
-      [`UPDATE ${WITHDRAWALS} w SET status = s.status, status_seq = s.seq, tx_hash = s.tx_hash, tx_fee = s.tx_fee, comment = s.comment, updated_at = s.created_at
-         FROM ${STATUS_SIGNATURES} s WHERE w.id = $1 AND s.withdrawal_id = w.id AND s.seq = $2`, [id, approvedSeq]],
+      [
+        `UPDATE ${WITHDRAWALS} w SET status = s.status, status_seq = s.seq, tx_hash = s.tx_hash, tx_fee = s.tx_fee, comment = s.comment, updated_at = s.created_at
+         FROM ${STATUS_SIGNATURES} s WHERE w.id = $1 AND s.withdrawal_id = w.id AND s.seq = $2`,
+        [id, approvedSeq],
+      ],
       [`DELETE FROM ${STATUS_SIGNATURES} WHERE withdrawal_id = $1 AND seq > $2`, [id, approvedSeq]],
       ['DELETE FROM payserv_chain_txs WHERE hash = $1', [captured!.hash]],
     ]);
-    void approvedRow; void restoreRow;
+    void approvedRow;
+    void restoreRow;
 
     let ps: Payserv;
     try {
@@ -98,7 +115,9 @@ describePerDataPath('autopay crash at payment.committed, attempt erased, resolve
     ps.state.enable('operator');
     const res = await resolveCoin(ps, 'ETH', 'operator');
     console.log('resolve:', JSON.stringify(res.resolutions), 'enabled', ps.state.enabled);
-    await ethClient(url).request({ method: 'eth_sendRawTransaction', params: [captured!.raw as Hex] }).catch((e: unknown) => console.log('attacker broadcast:', String(e)));
+    await ethClient(url)
+      .request({ method: 'eth_sendRawTransaction', params: [captured!.raw as Hex] })
+      .catch((e: unknown) => console.log('attacker broadcast:', String(e)));
     await mine(url, 12);
     let r2: unknown = null;
     if (ps.state.enabled) {
@@ -106,7 +125,18 @@ describePerDataPath('autopay crash at payment.committed, attempt erased, resolve
       await mine(url, 12);
     }
     const reversals = await t.ledger.db.query<Row>(`SELECT id, amount::text FROM ${WITHDRAWALS} WHERE parent_id = $1`, [id]);
-    console.log('run 2:', JSON.stringify(r2), 'reversals', reversals, 'paid on chain', await balanceOf(url, w.address), 'mined', await minedCount(url, driver.address), 'enabled', ps.state.enabled);
+    console.log(
+      'run 2:',
+      JSON.stringify(r2),
+      'reversals',
+      reversals,
+      'paid on chain',
+      await balanceOf(url, w.address),
+      'mined',
+      await minedCount(url, driver.address),
+      'enabled',
+      ps.state.enabled,
+    );
     // Safe: the withdrawal paid on-chain is never credited back, and the user's 2 ETH leave at most once.
     const onChain = await balanceOf(url, w.address);
     expect(onChain > 0n && reversals.length > 0).toBe(false);

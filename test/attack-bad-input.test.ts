@@ -17,7 +17,10 @@ import { creditBlock } from '../src/writer/blocks.js';
 import { stopsPayouts } from '../src/payserv/invariant.js';
 
 /** A payout call as payserv's RPC server runs it: a thrown error is "ERROR internal", a fail-stop only if it stops payouts. */
-async function asServer(ps: TestPayserv['ps'], f: () => Promise<{ reply: string; message?: string }>): Promise<{ reply: string; message?: string; internal?: boolean }> {
+async function asServer(
+  ps: TestPayserv['ps'],
+  f: () => Promise<{ reply: string; message?: string }>,
+): Promise<{ reply: string; message?: string; internal?: boolean }> {
   try {
     return await f();
   } catch (e) {
@@ -36,8 +39,10 @@ const GENEROUS = { amountMax: amt('1000'), userDailyMax: amt('10000'), coinDaily
 beforeEach(async () => {
   url = (await anvil()).url;
   await setAutomine(url, true);
-  t = await testPayserv({ seed: { users: 0, blocks: 0, withdrawals: 0, coins: ['ETH'], minersPerBlock: 1, declineShare: 0, corrections: 0, seed: 47 },
-    drivers: async (deps) => new Map([['ETH', await ethDriver(url, deps)]]) });
+  t = await testPayserv({
+    seed: { users: 0, blocks: 0, withdrawals: 0, coins: ['ETH'], minersPerBlock: 1, declineShare: 0, corrections: 0, seed: 47 },
+    drivers: async (deps) => new Map([['ETH', await ethDriver(url, deps)]]),
+  });
   t.ps = { ...t.ps, signers: { ...t.ps.signers, autopay: t.ledger.signers.autopay }, policies: new Map([['ETH', GENEROUS]]) };
   eth = await coinByTag(t, 'ETH');
 });
@@ -58,15 +63,40 @@ describePerDataPath('NaN and other bad numbers stored by the attacker', () => {
   // NaN"); nobody is paid (user b, untouched, is owed 2 ETH); the coin's autopay lock is left 'running'
   // by the dead run, every later run is skipped ("locked ... run pscli resolve"), no alert, payserv
   // enabled. One row in a table the pool's site writes wedges autopay for the whole coin.
-  it('a user\'s autopay threshold NaN: the run neither crashes nor stops paying the other users', async () => {
-    const a = 9951; const b = 9952;
+  it("a user's autopay threshold NaN: the run neither crashes nor stops paying the other users", async () => {
+    const a = 9951;
+    const b = 9952;
     const wa = await wallet(t, a, eth, { address: ethAddress() });
     const wb = await wallet(t, b, eth, { address: ethAddress() });
-    await creditBlock(t.ledger.db, t.ledger.signers.admin, eth, { blockHash: newBlockHash(), shares: [{ userId: a, amount: amt('2') }, { userId: b, amount: amt('2') }], poolFee: amt('0.01') });
+    await creditBlock(t.ledger.db, t.ledger.signers.admin, eth, {
+      blockHash: newBlockHash(),
+      shares: [
+        { userId: a, amount: amt('2') },
+        { userId: b, amount: amt('2') },
+      ],
+      poolFee: amt('0.01'),
+    });
     await t.ledger.db.query("INSERT INTO users_autopay_thresholds (user_id, coin_id, threshold) VALUES ($1, $2, 'NaN')", [a, eth.id]);
-    const r = await runAutopay(t.ps, 'ETH', SETTINGS, 'run').catch((e: unknown) => ({ outcome: 'threw', reason: String(e), paid: null, skipped: null }));
+    const r = await runAutopay(t.ps, 'ETH', SETTINGS, 'run').catch((e: unknown) => ({
+      outcome: 'threw',
+      reason: String(e),
+      paid: null,
+      skipped: null,
+    }));
     await mine(url, 12);
-    console.log('threshold NaN run:', r.outcome, r.reason, JSON.stringify(r.paid), JSON.stringify(r.skipped), 'paid a', await balanceOf(url, wa.address), 'paid b', await balanceOf(url, wb.address), 'enabled', t.ps.state.enabled);
+    console.log(
+      'threshold NaN run:',
+      r.outcome,
+      r.reason,
+      JSON.stringify(r.paid),
+      JSON.stringify(r.skipped),
+      'paid a',
+      await balanceOf(url, wa.address),
+      'paid b',
+      await balanceOf(url, wb.address),
+      'enabled',
+      t.ps.state.enabled,
+    );
     const lock = await t.ledger.db.query('SELECT state, holder, reason FROM payserv_autopay');
     console.log('autopay lock after:', lock, 'alerts', t.alerts);
     const r2 = await runAutopay(t.ps, 'ETH', SETTINGS, 'run 2').catch((e: unknown) => ({ outcome: 'threw', reason: String(e) }));
@@ -85,7 +115,10 @@ describePerDataPath('NaN and other bad numbers stored by the attacker', () => {
     await asAttacker(t.ledger.db, [[`UPDATE ${CREDITS} SET amount = 'NaN' WHERE user_id = $1`, [m.userId]]]);
     const c = await safeCheck();
     console.log('credit NaN check:', c);
-    const id = await request(t, m, { amount: '1' }).catch((e: unknown) => { console.log('request refused by writer:', String(e)); return null; }) as number | null;
+    const id = (await request(t, m, { amount: '1' }).catch((e: unknown) => {
+      console.log('request refused by writer:', String(e));
+      return null;
+    })) as number | null;
     if (id !== null) {
       const r = await asServer(t.ps, () => processWithdrawal(t.ps, id, 'test'));
       console.log('credit NaN process:', r, 'enabled', t.ps.state.enabled);
@@ -97,7 +130,7 @@ describePerDataPath('NaN and other bad numbers stored by the attacker', () => {
 
   // Was a break (no payment; now held): Approve throws AmountError → "ERROR internal", payouts stay enabled, no alert;
   // the check crashes on the row instead of naming it. Nothing paid.
-  it('a pending withdrawal\'s amount set to NaN: Approve pays nothing and fails-stop', async () => {
+  it("a pending withdrawal's amount set to NaN: Approve pays nothing and fails-stop", async () => {
     const m = await newMiner(t, 9971);
     const id = await request(t, m, { amount: '1' });
     expect((await processWithdrawal(t.ps, id, 'test')).reply).toBe('APPROVED');
@@ -112,7 +145,7 @@ describePerDataPath('NaN and other bad numbers stored by the attacker', () => {
   });
 
   // Held: Check confirms the payment from the signed bytes, paid once.
-  it('an in-flight payment\'s stored nonce and max_fee set to NaN / huge: Check settles it once, no crash', async () => {
+  it("an in-flight payment's stored nonce and max_fee set to NaN / huge: Check settles it once, no crash", async () => {
     const m = await newMiner(t, 9981);
     const id = await request(t, m, { amount: '1' });
     expect((await processWithdrawal(t.ps, id, 'test')).reply).toBe('APPROVED');

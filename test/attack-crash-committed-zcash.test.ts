@@ -32,9 +32,16 @@ const rowOf = async (id: number) => (await t.ledger.db.query<Row>(`SELECT * FROM
 
 async function broadcast(raw: string): Promise<unknown> {
   const u = new URL(node.url);
-  const auth: Record<string, string> = u.username ? { authorization: `Basic ${Buffer.from(`${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}`).toString('base64')}` } : {};
-  u.username = ''; u.password = '';
-  const r = await fetch(u, { method: 'POST', headers: { 'content-type': 'application/json', ...auth }, body: JSON.stringify({ jsonrpc: '1.0', id: 1, method: 'sendrawtransaction', params: [raw.replace(/^0x/, '')] }) });
+  const auth: Record<string, string> = u.username
+    ? { authorization: `Basic ${Buffer.from(`${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}`).toString('base64')}` }
+    : {};
+  u.username = '';
+  u.password = '';
+  const r = await fetch(u, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...auth },
+    body: JSON.stringify({ jsonrpc: '1.0', id: 1, method: 'sendrawtransaction', params: [raw.replace(/^0x/, '')] }),
+  });
   return r.json();
 }
 
@@ -49,10 +56,13 @@ for (const variant of ['two inputs, broadcast after', 'one input, broadcast befo
     it('pays the withdrawal once at most', async () => {
       node = await standin();
       const fund = variant.startsWith('two') ? [300_000_000n, 300_000_000n] : [300_000_000n];
-      t = await testPayserv({ seed: SEED, drivers: async (deps) => {
-        driver = await zcashDriver(node, deps, { fund });
-        return new Map([['ZEC', driver]]);
-      } });
+      t = await testPayserv({
+        seed: SEED,
+        drivers: async (deps) => {
+          driver = await zcashDriver(node, deps, { fund });
+          return new Map([['ZEC', driver]]);
+        },
+      });
       await node.mine(1);
       const m = await newMiner(t, nextUser++, '20', { tag: 'ZEC', address: zcashAddress() });
       const id = await request(t, m, { amount: '1' });
@@ -106,7 +116,18 @@ for (const variant of ['two inputs, broadcast after', 'one input, broadcast befo
         } else if (c.reply !== 'SENDING') break;
         else await node.mine(50);
       }
-      console.log('final paid', node.paidTo(m.address), 'value', value, 'enabled', ps.state.enabled, 'status', (await rowOf(id)).status, 'alerts', t.alerts.map((a) => a.reason));
+      console.log(
+        'final paid',
+        node.paidTo(m.address),
+        'value',
+        value,
+        'enabled',
+        ps.state.enabled,
+        'status',
+        (await rowOf(id)).status,
+        'alerts',
+        t.alerts.map((a) => a.reason),
+      );
       expect(node.paidTo(m.address)).toBeLessThanOrEqual(value);
     });
   });

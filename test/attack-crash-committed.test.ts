@@ -30,10 +30,13 @@ const SEED = { users: 3, blocks: 1, withdrawals: 0, coins: ['ETH'], minersPerBlo
 beforeEach(async () => {
   url = (await anvil()).url;
   await setAutomine(url, true);
-  t = await testPayserv({ seed: SEED, drivers: async (deps) => {
-    driver = await ethDriver(url, deps);
-    return new Map([['ETH', driver]]);
-  } });
+  t = await testPayserv({
+    seed: SEED,
+    drivers: async (deps) => {
+      driver = await ethDriver(url, deps);
+      return new Map([['ETH', driver]]);
+    },
+  });
 });
 afterEach(async () => {
   await t.ledger.db.close();
@@ -48,74 +51,92 @@ const rowOf = async (id: number) => (await t.ledger.db.query<Row>(`SELECT * FROM
 // the withdrawal ends `sent`, payserv stays enabled, no alert.
 // Held (nonce row rolled back): payserv refuses to start (database nonce behind the local cache).
 for (const nonces of ['kept', 'rolled back'] as const) {
-  describePerDataPath(`crash at payment.committed, attacker erases the attempt (nonce row ${nonces}) and later broadcasts the stored bytes`, () => {
-    it('pays the withdrawal once at most', async () => {
-      const m = await newMiner(t, nextUser++);
-      const id = await request(t, m, { amount: '1' });
-      expect((await processWithdrawal(t.ps, id, caller)).reply).toBe('PENDING');
-      const before = await rowOf(id);
-      const noncesBefore = await t.ledger.db.query<Row>('SELECT * FROM payserv_nonces');
-      let captured: Row | undefined;
-      t.ps.faults = {
-        async at(p, info) {
-          if (p === 'payment.committed' && info.withdrawals.includes(id) && !captured) {
-            captured = (await t.ledger.db.query<Row>('SELECT * FROM payserv_chain_txs WHERE $1 = ANY(withdrawal_ids)', [id]))[0];
-            throw new Error('simulated crash: payserv killed after the write-ahead commit');
-          }
-        },
-      };
-      await approveWithdrawal(t.ps, id, caller).catch((e: unknown) => e);
-      expect(captured).toBeDefined();
-      expect(await minedCount(url, driver.address)).toBe(0);
+  describePerDataPath(
+    `crash at payment.committed, attacker erases the attempt (nonce row ${nonces}) and later broadcasts the stored bytes`,
+    () => {
+      it('pays the withdrawal once at most', async () => {
+        const m = await newMiner(t, nextUser++);
+        const id = await request(t, m, { amount: '1' });
+        expect((await processWithdrawal(t.ps, id, caller)).reply).toBe('PENDING');
+        const before = await rowOf(id);
+        const noncesBefore = await t.ledger.db.query<Row>('SELECT * FROM payserv_nonces');
+        let captured: Row | undefined;
+        t.ps.faults = {
+          async at(p, info) {
+            if (p === 'payment.committed' && info.withdrawals.includes(id) && !captured) {
+              captured = (await t.ledger.db.query<Row>('SELECT * FROM payserv_chain_txs WHERE $1 = ANY(withdrawal_ids)', [id]))[0];
+              throw new Error('simulated crash: payserv killed after the write-ahead commit');
+            }
+          },
+        };
+        await approveWithdrawal(t.ps, id, caller).catch((e: unknown) => e);
+        expect(captured).toBeDefined();
+        expect(await minedCount(url, driver.address)).toBe(0);
 
-      // The attacker erases the attempt: history cut to the pending entry, stored row deleted.
-      const edits: Parameters<typeof asAttacker>[1][number][] = [
-        [`DELETE FROM ${STATUS_SIGNATURES} WHERE withdrawal_id = $1 AND seq > $2`, [id, before.status_seq]],
-        restoreRow(WITHDRAWALS, before, ['id']),
-        ['DELETE FROM payserv_chain_txs WHERE hash = $1', [captured!.hash]],
-      ];
-      if (nonces === 'rolled back') {
-        edits.push('DELETE FROM payserv_nonces');
-        for (const n of noncesBefore) edits.push(['INSERT INTO payserv_nonces (chain, address, next_nonce, updated_at) VALUES ($1, $2, $3, $4)', [n.chain, n.address, n.next_nonce, n.updated_at]]);
-      }
-      await asAttacker(t.ledger.db, edits);
-
-      // payserv restarted (a new process on the same state dir), operator checks and enables.
-      let ps: Payserv;
-      try {
-        ps = await restartPayserv(t, async (deps) => new Map([['ETH', await restartedEth(url, deps)]]));
-      } catch (e) {
-        // Refusing to start on the tampered database is a safe (detected) outcome.
-        expect(String(e)).toMatch(/rolled back|raised/);
-        return;
-      }
-      const problems = await t.ledger.check('balanceerrors');
-      // An operator finding problems would not enable: that counts as detection.
-      if (problems.length > 0) {
-        console.log('checks found:', problems);
-        return;
-      }
-      ps.state.enable('operator');
-      const second = await approveWithdrawal(ps, id, caller);
-      console.log('second approve:', second, 'enabled', ps.state.enabled);
-
-      // The attacker broadcasts the first, captured transaction.
-      await ethClient(url).request({ method: 'eth_sendRawTransaction', params: [captured!.raw as Hex] }).catch((e: unknown) => console.log('attacker broadcast:', String(e)));
-      await mine(url, 12);
-      if (ps.state.enabled) {
-        const c = await checkWithdrawal(ps, id, caller);
-        console.log('check:', c);
-        if (c.reply === 'SEND_ERROR' && ps.state.enabled) {
-          const r = await resendWithdrawal(ps, id, caller);
-          console.log('resend:', r);
-          await mine(url, 12);
-          if (ps.state.enabled) console.log('check2:', await checkWithdrawal(ps, id, caller));
+        // The attacker erases the attempt: history cut to the pending entry, stored row deleted.
+        const edits: Parameters<typeof asAttacker>[1][number][] = [
+          [`DELETE FROM ${STATUS_SIGNATURES} WHERE withdrawal_id = $1 AND seq > $2`, [id, before.status_seq]],
+          restoreRow(WITHDRAWALS, before, ['id']),
+          ['DELETE FROM payserv_chain_txs WHERE hash = $1', [captured!.hash]],
+        ];
+        if (nonces === 'rolled back') {
+          edits.push('DELETE FROM payserv_nonces');
+          for (const n of noncesBefore)
+            edits.push([
+              'INSERT INTO payserv_nonces (chain, address, next_nonce, updated_at) VALUES ($1, $2, $3, $4)',
+              [n.chain, n.address, n.next_nonce, n.updated_at],
+            ]);
         }
-      }
-      await mine(url, 12);
-      console.log('final: balance', await balanceOf(url, m.address), 'mined', await minedCount(url, driver.address), 'enabled', ps.state.enabled, 'status', (await rowOf(id)).status);
-      expect(await balanceOf(url, m.address)).toBeLessThanOrEqual(PAID);
-      expect(await minedCount(url, driver.address)).toBeLessThanOrEqual(1);
-    });
-  });
+        await asAttacker(t.ledger.db, edits);
+
+        // payserv restarted (a new process on the same state dir), operator checks and enables.
+        let ps: Payserv;
+        try {
+          ps = await restartPayserv(t, async (deps) => new Map([['ETH', await restartedEth(url, deps)]]));
+        } catch (e) {
+          // Refusing to start on the tampered database is a safe (detected) outcome.
+          expect(String(e)).toMatch(/rolled back|raised/);
+          return;
+        }
+        const problems = await t.ledger.check('balanceerrors');
+        // An operator finding problems would not enable: that counts as detection.
+        if (problems.length > 0) {
+          console.log('checks found:', problems);
+          return;
+        }
+        ps.state.enable('operator');
+        const second = await approveWithdrawal(ps, id, caller);
+        console.log('second approve:', second, 'enabled', ps.state.enabled);
+
+        // The attacker broadcasts the first, captured transaction.
+        await ethClient(url)
+          .request({ method: 'eth_sendRawTransaction', params: [captured!.raw as Hex] })
+          .catch((e: unknown) => console.log('attacker broadcast:', String(e)));
+        await mine(url, 12);
+        if (ps.state.enabled) {
+          const c = await checkWithdrawal(ps, id, caller);
+          console.log('check:', c);
+          if (c.reply === 'SEND_ERROR' && ps.state.enabled) {
+            const r = await resendWithdrawal(ps, id, caller);
+            console.log('resend:', r);
+            await mine(url, 12);
+            if (ps.state.enabled) console.log('check2:', await checkWithdrawal(ps, id, caller));
+          }
+        }
+        await mine(url, 12);
+        console.log(
+          'final: balance',
+          await balanceOf(url, m.address),
+          'mined',
+          await minedCount(url, driver.address),
+          'enabled',
+          ps.state.enabled,
+          'status',
+          (await rowOf(id)).status,
+        );
+        expect(await balanceOf(url, m.address)).toBeLessThanOrEqual(PAID);
+        expect(await minedCount(url, driver.address)).toBeLessThanOrEqual(1);
+      });
+    },
+  );
 }

@@ -27,10 +27,13 @@ const SEED = { users: 3, blocks: 1, withdrawals: 0, coins: ['ETH'], minersPerBlo
 beforeEach(async () => {
   url = (await anvil()).url;
   await setAutomine(url, true);
-  t = await testPayserv({ seed: SEED, drivers: async (deps) => {
-    driver = await ethDriver(url, deps);
-    return new Map([['ETH', driver]]);
-  } });
+  t = await testPayserv({
+    seed: SEED,
+    drivers: async (deps) => {
+      driver = await ethDriver(url, deps);
+      return new Map([['ETH', driver]]);
+    },
+  });
 });
 afterEach(async () => {
   await t.ledger.db.close();
@@ -69,7 +72,11 @@ for (const point of ['payment.broadcast'] as const) {
       ];
       if (nonces === 'rolled back') {
         edits.push('DELETE FROM payserv_nonces');
-        for (const n of noncesBefore) edits.push(['INSERT INTO payserv_nonces (chain, address, next_nonce, updated_at) VALUES ($1, $2, $3, $4)', [n.chain, n.address, n.next_nonce, n.updated_at]]);
+        for (const n of noncesBefore)
+          edits.push([
+            'INSERT INTO payserv_nonces (chain, address, next_nonce, updated_at) VALUES ($1, $2, $3, $4)',
+            [n.chain, n.address, n.next_nonce, n.updated_at],
+          ]);
       }
       await asAttacker(t.ledger.db, edits);
 
@@ -93,7 +100,9 @@ for (const point of ['payment.broadcast'] as const) {
       console.log('second approve:', second, 'enabled', ps.state.enabled);
 
       // The attacker broadcasts the first, captured transaction.
-      await ethClient(url).request({ method: 'eth_sendRawTransaction', params: [captured!.raw as Hex] }).catch((e: unknown) => console.log('attacker broadcast:', String(e)));
+      await ethClient(url)
+        .request({ method: 'eth_sendRawTransaction', params: [captured!.raw as Hex] })
+        .catch((e: unknown) => console.log('attacker broadcast:', String(e)));
       await mine(url, 12);
       if (ps.state.enabled) {
         const c = await checkWithdrawal(ps, id, caller);
@@ -106,7 +115,16 @@ for (const point of ['payment.broadcast'] as const) {
         }
       }
       await mine(url, 12);
-      console.log('final: balance', await balanceOf(url, m.address), 'mined', await minedCount(url, driver.address), 'enabled', ps.state.enabled, 'status', (await rowOf(id)).status);
+      console.log(
+        'final: balance',
+        await balanceOf(url, m.address),
+        'mined',
+        await minedCount(url, driver.address),
+        'enabled',
+        ps.state.enabled,
+        'status',
+        (await rowOf(id)).status,
+      );
       expect(await balanceOf(url, m.address)).toBeLessThanOrEqual(PAID);
       expect(await minedCount(url, driver.address)).toBeLessThanOrEqual(1);
     });

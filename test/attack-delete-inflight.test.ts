@@ -25,9 +25,11 @@ const GENEROUS = { amountMax: amt('1000'), userDailyMax: amt('10000'), coinDaily
 beforeEach(async () => {
   url = (await anvil()).url;
   await setAutomine(url, true);
-  t = await testPayserv({ seed: { users: 0, blocks: 0, withdrawals: 0, coins: ['ETH'], minersPerBlock: 1, declineShare: 0, corrections: 0, seed: 67 },
+  t = await testPayserv({
+    seed: { users: 0, blocks: 0, withdrawals: 0, coins: ['ETH'], minersPerBlock: 1, declineShare: 0, corrections: 0, seed: 67 },
     policies: { ETH: GENEROUS },
-    drivers: async (deps) => new Map([['ETH', await ethDriver(url, deps)]]) });
+    drivers: async (deps) => new Map([['ETH', await ethDriver(url, deps)]]),
+  });
   t.ps = { ...t.ps, signers: { ...t.ps.signers, autopay: t.ledger.signers.autopay } };
   eth = await coinByTag(t, 'ETH');
 });
@@ -42,7 +44,11 @@ describePerDataPath('the uncovered in-flight tail withdrawal deleted', () => {
     it(`${when}: autopay never pays the deleted debit again`, async () => {
       const userId = 9401;
       const w = await wallet(t, userId, eth, { address: ethAddress() });
-      await creditBlock(t.ledger.db, t.ledger.signers.admin, eth, { blockHash: newBlockHash(), shares: [{ userId, amount: amt('2') }], poolFee: amt('0.01') });
+      await creditBlock(t.ledger.db, t.ledger.signers.admin, eth, {
+        blockHash: newBlockHash(),
+        shares: [{ userId, amount: amt('2') }],
+        poolFee: amt('0.01'),
+      });
       const m = { userId, coin: eth, walletId: w.id, address: w.address };
       const id = await request(t, m, { amount: '2' });
       expect((await processWithdrawal(t.ps, id, 'test')).reply).toBe('APPROVED');
@@ -57,7 +63,22 @@ describePerDataPath('the uncovered in-flight tail withdrawal deleted', () => {
       const r = await runAutopay(t.ps, 'ETH', SETTINGS, 'run');
       await mine(url, 12);
       const paid = await balanceOf(url, w.address);
-      console.log(when, 'run:', r.outcome, r.reason, JSON.stringify(r.paid), 'paid on chain', paid, 'enabled', t.ps.state.enabled, 'alerts', t.alerts.map((a) => a.reason).join(' | ').slice(0, 400));
+      console.log(
+        when,
+        'run:',
+        r.outcome,
+        r.reason,
+        JSON.stringify(r.paid),
+        'paid on chain',
+        paid,
+        'enabled',
+        t.ps.state.enabled,
+        'alerts',
+        t.alerts
+          .map((a) => a.reason)
+          .join(' | ')
+          .slice(0, 400),
+      );
       expect(paid).toBeLessThanOrEqual(1_999_500_000_000_000_000n);
     });
   }

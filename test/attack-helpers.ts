@@ -15,7 +15,10 @@ import { loadHotKey } from '../src/keys/hot-wallet.js';
 import { ETH_SETTINGS, ZEC_SETTINGS } from './support/chains.js';
 import type { TestPayserv } from './support/payserv.js';
 
-export async function restartPayserv(t: TestPayserv, drivers: (deps: { db: Data; stateDir: string; log: Logger; journal: PaymentJournal }) => Promise<Drivers>): Promise<Payserv> {
+export async function restartPayserv(
+  t: TestPayserv,
+  drivers: (deps: { db: Data; stateDir: string; log: Logger; journal: PaymentJournal }) => Promise<Drivers>,
+): Promise<Payserv> {
   const log = createLogger('payserv', 'info', { write: (s: string) => void t.logs.push(s) });
   const sink: AlertSink = { raise: async (kind, reason, details) => void t.alerts.push({ kind, reason, details }) };
   const state = new ServiceState(log, sink);
@@ -23,20 +26,36 @@ export async function restartPayserv(t: TestPayserv, drivers: (deps: { db: Data;
   const journal = await PaymentJournal.open(journalDir(t.ledger.stateDir));
   const locks = new Locks(db, LockKeys.of(t.ledger.signers.payserv), { log });
   const ps: Payserv = {
-    db, trust: t.ledger.trust, local: t.ledger.local, journal, signers: { payserv: t.ledger.signers.payserv, admin: t.ledger.signers.admin },
-    drivers: await drivers({ db, stateDir: t.ledger.stateDir, log, journal }), policies: t.ps.policies, autopay: t.ps.autopay, state,
-    locks, lockWatch: new LockWatch({ locks, alerts: sink, log, heldMaxMs: 300_000 }), log, now: () => new Date(),
+    db,
+    trust: t.ledger.trust,
+    local: t.ledger.local,
+    journal,
+    signers: { payserv: t.ledger.signers.payserv, admin: t.ledger.signers.admin },
+    drivers: await drivers({ db, stateDir: t.ledger.stateDir, log, journal }),
+    policies: t.ps.policies,
+    autopay: t.ps.autopay,
+    state,
+    locks,
+    lockWatch: new LockWatch({ locks, alerts: sink, log, heldMaxMs: 300_000 }),
+    log,
+    now: () => new Date(),
   };
   return ps;
 }
 
-export async function restartedEth(url: string, deps: { db: Data; stateDir: string; log: Logger; journal: PaymentJournal }): Promise<EvmDriver> {
+export async function restartedEth(
+  url: string,
+  deps: { db: Data; stateDir: string; log: Logger; journal: PaymentJournal },
+): Promise<EvmDriver> {
   const d = new EvmDriver(ETH_SETTINGS(url), await loadHotKey(deps.stateDir, 'ETH'), deps);
   await d.start();
   return d;
 }
 
-export async function restartedZec(url: string, deps: { db: Data; stateDir: string; log: Logger; journal: PaymentJournal }): Promise<ZcashDriver> {
+export async function restartedZec(
+  url: string,
+  deps: { db: Data; stateDir: string; log: Logger; journal: PaymentJournal },
+): Promise<ZcashDriver> {
   const d = new ZcashDriver(ZEC_SETTINGS(url), await loadHotKey(deps.stateDir, 'ZEC'), deps);
   await d.start();
   return d;

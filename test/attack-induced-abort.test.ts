@@ -24,8 +24,19 @@ afterEach(async () => {
   t = undefined;
 });
 
-const TABLES = ['payserv_chain_txs', 'payserv_nonces', 'payserv_utxo_reservations', 'finances_withdrawal_transaction', 'finances_withdrawal_signatures',
-  'finances_user_balance_checkpoints', 'finances_user_balance_transaction', 'crypto_certs', 'coins_coin', 'users_userwallets', 'payserv_alerts'];
+const TABLES = [
+  'payserv_chain_txs',
+  'payserv_nonces',
+  'payserv_utxo_reservations',
+  'finances_withdrawal_transaction',
+  'finances_withdrawal_signatures',
+  'finances_user_balance_checkpoints',
+  'finances_user_balance_transaction',
+  'crypto_certs',
+  'coins_coin',
+  'users_userwallets',
+  'payserv_alerts',
+];
 
 // Held: payserv needs no database between the commit and the broadcast: journaled, broadcast, then the
 // advance times out and fails-stop. Paid once.
@@ -34,13 +45,20 @@ describePg('tables locked by the attacker right after the write-ahead commit', {
     const { url } = await anvil();
     await setAutomine(url, true);
     let driver!: EvmDriver;
-    t = await testPayserv({ seed: { users: 2, blocks: 1, withdrawals: 0, coins: ['ETH'], minersPerBlock: 1, declineShare: 0, corrections: 0, seed: 79 },
-      drivers: async (deps) => { driver = await ethDriver(url, deps); return new Map([['ETH', driver]]); } });
+    t = await testPayserv({
+      seed: { users: 2, blocks: 1, withdrawals: 0, coins: ['ETH'], minersPerBlock: 1, declineShare: 0, corrections: 0, seed: 79 },
+      drivers: async (deps) => {
+        driver = await ethDriver(url, deps);
+        return new Map([['ETH', driver]]);
+      },
+    });
     const tp = t;
     const [{ name }] = (await tp.ledger.db.query<{ name: string }>('SELECT current_database() AS name')) as [{ name: string }];
-    const u = new URL(testPgUrl()); u.pathname = `/${name}`;
+    const u = new URL(testPgUrl());
+    u.pathname = `/${name}`;
     const sql = new pg.Client({ connectionString: u.toString(), application_name: 'mallory' });
-    await sql.connect(); clients.push(sql);
+    await sql.connect();
+    clients.push(sql);
     const m = await newMiner(tp, 9351);
     const id = await request(tp, m, { amount: '1' });
     expect((await processWithdrawal(tp.ps, id, 'test')).reply).toBe('PENDING');
@@ -60,7 +78,19 @@ describePg('tables locked by the attacker right after the write-ahead commit', {
     await mine(url, 1);
     const journal = await readJournal(journalDir(tp.ledger.stateDir));
     const mined = await minedCount(url, driver.address);
-    console.log('approve:', r.reply, r.message, '; enabled', tp.ps.state.enabled, '; journal attempts', journal?.length, '; mined', mined, '; paid', await balanceOf(url, m.address));
+    console.log(
+      'approve:',
+      r.reply,
+      r.message,
+      '; enabled',
+      tp.ps.state.enabled,
+      '; journal attempts',
+      journal?.length,
+      '; mined',
+      mined,
+      '; paid',
+      await balanceOf(url, m.address),
+    );
     const storedNotSent = mined === 0 && (journal?.length ?? 0) === 0;
     expect(storedNotSent && tp.ps.state.enabled).toBe(false);
   });

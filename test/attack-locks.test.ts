@@ -41,9 +41,12 @@ async function attacker(tp: TestPayserv): Promise<pg.Client> {
 }
 
 async function ethPayserv(url: string): Promise<TestPayserv> {
-  const tp = await testPayserv({ seed: { users: 0, blocks: 0, withdrawals: 0, coins: ['ETH'], minersPerBlock: 1, declineShare: 0, corrections: 0, seed: 71 },
-    policies: { ETH: GENEROUS }, lockHeldMaxMs: 5_000,
-    drivers: async (deps) => new Map([['ETH', await ethDriver(url, deps)]]) });
+  const tp = await testPayserv({
+    seed: { users: 0, blocks: 0, withdrawals: 0, coins: ['ETH'], minersPerBlock: 1, declineShare: 0, corrections: 0, seed: 71 },
+    policies: { ETH: GENEROUS },
+    lockHeldMaxMs: 5_000,
+    drivers: async (deps) => new Map([['ETH', await ethDriver(url, deps)]]),
+  });
   tp.ps = { ...tp.ps, signers: { ...tp.ps.signers, autopay: tp.ledger.signers.autopay } };
   return tp;
 }
@@ -60,11 +63,19 @@ describePg('locks a database attacker can still name or learn', { timeout: 180_0
     t = await ethPayserv(url);
     const tp = t;
     const eth: Signed<Coin> = await coinByTag(tp, 'ETH');
-    const u = 9201; const v = 9202;
+    const u = 9201;
+    const v = 9202;
     const wu = await wallet(tp, u, eth, { address: ethAddress() });
     const wv = await wallet(tp, v, eth, { address: ethAddress() });
     // u has more, so the run (largest balances first) meets u first.
-    await creditBlock(tp.ledger.db, tp.ledger.signers.admin, eth, { blockHash: newBlockHash(), shares: [{ userId: u, amount: amt('3') }, { userId: v, amount: amt('2') }], poolFee: amt('0.01') });
+    await creditBlock(tp.ledger.db, tp.ledger.signers.admin, eth, {
+      blockHash: newBlockHash(),
+      shares: [
+        { userId: u, amount: amt('3') },
+        { userId: v, amount: amt('2') },
+      ],
+      poolFee: amt('0.01'),
+    });
     await tp.ledger.checkpointAll();
     const sql = await attacker(tp);
     await sql.query("SELECT pg_advisory_lock(hashtextextended('payserv:debits:' || $1::text || ':' || $2::text, 0))", [u, eth.id]);
@@ -74,8 +85,26 @@ describePg('locks a database attacker can still name or learn', { timeout: 180_0
     await mine(url, 12);
     const locks = await listLocks(tp.ps);
     const lockRow = await tp.ledger.db.query('SELECT state, holder, reason FROM payserv_autopay');
-    console.log('(A) run:', r.outcome, r.reason, JSON.stringify(r.paid), 'took', took, 'ms; paid u', await balanceOf(url, wu.address), 'v', await balanceOf(url, wv.address),
-      '; locks', JSON.stringify(locks).slice(0, 300), '; autopay lock', lockRow, '; alerts', tp.alerts.map((a) => `${a.kind}: ${a.reason}`), '; enabled', tp.ps.state.enabled);
+    console.log(
+      '(A) run:',
+      r.outcome,
+      r.reason,
+      JSON.stringify(r.paid),
+      'took',
+      took,
+      'ms; paid u',
+      await balanceOf(url, wu.address),
+      'v',
+      await balanceOf(url, wv.address),
+      '; locks',
+      JSON.stringify(locks).slice(0, 300),
+      '; autopay lock',
+      lockRow,
+      '; alerts',
+      tp.alerts.map((a) => `${a.kind}: ${a.reason}`),
+      '; enabled',
+      tp.ps.state.enabled,
+    );
     const reported = locks.reported.length > 0 || tp.alerts.length > 0;
     expect(reported || (await balanceOf(url, wv.address)) > 0n).toBe(true);
   });
@@ -98,7 +127,11 @@ describePg('locks a database attacker can still name or learn', { timeout: 180_0
     const m = await newMiner(tp, 9203);
     const id1 = await request(tp, m, { amount: '1' });
     expect((await processWithdrawal(tp.ps, id1, 'test')).reply).toBe('APPROVED');
-    const seen = (await sql.query<{ classid: number; objid: number }>('SELECT DISTINCT classid::bigint AS classid, objid::bigint AS objid FROM mallory_locks')).rows;
+    const seen = (
+      await sql.query<{ classid: number; objid: number }>(
+        'SELECT DISTINCT classid::bigint AS classid, objid::bigint AS objid FROM mallory_locks',
+      )
+    ).rows;
     console.log('(B) keys seen during advances:', seen);
     expect(seen.length).toBeGreaterThan(0);
     // Hold every key seen (the checkpoint key of m's account among them).
@@ -107,7 +140,19 @@ describePg('locks a database attacker can still name or learn', { timeout: 180_0
     const a = await approveWithdrawal(tp.ps, id1, 'test');
     const took = Date.now() - t0;
     const locks = await listLocks(tp.ps);
-    console.log('(B) approve:', a.reply, a.message, 'took', took, 'ms; enabled', tp.ps.state.enabled, '; alerts', tp.alerts.map((x) => `${x.kind}: ${x.reason}`), '; locks', JSON.stringify(locks).slice(0, 400));
+    console.log(
+      '(B) approve:',
+      a.reply,
+      a.message,
+      'took',
+      took,
+      'ms; enabled',
+      tp.ps.state.enabled,
+      '; alerts',
+      tp.alerts.map((x) => `${x.kind}: ${x.reason}`),
+      '; locks',
+      JSON.stringify(locks).slice(0, 400),
+    );
     await mine(url, 1);
     console.log('(B) paid', await balanceOf(url, m.address));
     expect(!tp.ps.state.enabled || tp.alerts.length > 0 || locks.reported.length > 0).toBe(true);

@@ -29,10 +29,13 @@ const SEED = { users: 3, blocks: 1, withdrawals: 0, coins: ['ETH'], minersPerBlo
 beforeEach(async () => {
   url = (await anvil()).url;
   await setAutomine(url, true);
-  t = await testPayserv({ seed: SEED, drivers: async (deps) => {
-    driver = await ethDriver(url, deps);
-    return new Map([['ETH', driver]]);
-  } });
+  t = await testPayserv({
+    seed: SEED,
+    drivers: async (deps) => {
+      driver = await ethDriver(url, deps);
+      return new Map([['ETH', driver]]);
+    },
+  });
 });
 afterEach(async () => {
   await t.ledger.db.close();
@@ -78,7 +81,17 @@ describePerDataPath('Resend of a send_retry, rolled back to send_retry at each b
       await mine(url, 12);
       const reversals = await t.ledger.db.query(`SELECT id FROM ${WITHDRAWALS} WHERE parent_id = $1`, [id]);
       const bal = await balanceOf(url, m.address);
-      console.log(point, 'paid', bal, 'mined', await minedCount(url, driver.address), 'reversals', reversals.length, 'failStopped first', failStopped);
+      console.log(
+        point,
+        'paid',
+        bal,
+        'mined',
+        await minedCount(url, driver.address),
+        'reversals',
+        reversals.length,
+        'failStopped first',
+        failStopped,
+      );
       expect(bal).toBeLessThanOrEqual(PAID);
       expect(bal > 0n && reversals.length > 0).toBe(false);
       // The tamper must be detected (or have changed nothing).

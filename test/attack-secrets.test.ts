@@ -27,7 +27,9 @@ afterEach(async () => {
   await t?.ledger.db.close();
   await node?.stop();
   await proxy?.stop();
-  t = undefined; node = undefined; proxy = undefined;
+  t = undefined;
+  node = undefined;
+  proxy = undefined;
 });
 
 const leaks = (tp: TestPayserv, replies: unknown[]) => {
@@ -40,8 +42,10 @@ describePerDataPath('RPC credentials in node URLs never leak', () => {
     it(`Zcash node ${fault}`, async () => {
       node = await startZcashStandin({ network: 'mainnet', rpcUser: 'payserv', rpcPassword: SECRET });
       const n = node;
-      t = await testPayserv({ seed: { users: 2, blocks: 1, withdrawals: 0, coins: ['ZEC'], minersPerBlock: 1, declineShare: 0, corrections: 0, seed: 53 },
-        drivers: async (deps) => new Map([['ZEC', await zcashDriver(n, deps, { settings: { timeoutMs: 1_500 } })]]) });
+      t = await testPayserv({
+        seed: { users: 2, blocks: 1, withdrawals: 0, coins: ['ZEC'], minersPerBlock: 1, declineShare: 0, corrections: 0, seed: 53 },
+        drivers: async (deps) => new Map([['ZEC', await zcashDriver(n, deps, { settings: { timeoutMs: 1_500 } })]]),
+      });
       const m = await newMiner(t, 9991, '20', { tag: 'ZEC', address: zcashAddress() });
       const id = await request(t, m, { amount: '1' });
       expect((await processWithdrawal(t.ps, id, 'test')).reply).toBe('PENDING');
@@ -64,12 +68,25 @@ describePerDataPath('RPC credentials in node URLs never leak', () => {
     const { url } = await anvil();
     proxy = await startRpcProxy(url);
     const ids: number[] = [];
-    const l = await processLedger({ users: 2, blocks: 1, withdrawals: 0, coins: ['ETH'], minersPerBlock: 1, declineShare: 0, corrections: 0, seed: 59 }, ethRequests(2, 2, 9994, ids));
+    const l = await processLedger(
+      { users: 2, blocks: 1, withdrawals: 0, coins: ['ETH'], minersPerBlock: 1, declineShare: 0, corrections: 0, seed: 59 },
+      ethRequests(2, 2, 9994, ids),
+    );
     await createHotKey(l.stateDir, 'ETH');
     const hot = privateKeyToAddress(`0x${Buffer.from(await loadHotKey(l.stateDir, 'ETH')).toString('hex')}` as Hex);
     await setBalance(url, hot, 10n ** 20n);
     const withCreds = proxy.url.replace('http://', `http://payserv:${SECRET}@`);
-    const file = l.config('payserv.toml', { extra: ['[coins.ETH]', 'chain = "evm"', `node_url = "${withCreds}"`, 'chain_id = 31337', 'min_peers = 0', 'rpc_timeout_ms = 2000', ''].join('\n') });
+    const file = l.config('payserv.toml', {
+      extra: [
+        '[coins.ETH]',
+        'chain = "evm"',
+        `node_url = "${withCreds}"`,
+        'chain_id = 31337',
+        'min_peers = 0',
+        'rpc_timeout_ms = 2000',
+        '',
+      ].join('\n'),
+    });
     const ps = await l.start(file);
     const c = ps.client('pscli');
     await c.call('Utils.Enable');

@@ -25,9 +25,11 @@ const GENEROUS = { amountMax: amt('1000'), userDailyMax: amt('10000'), coinDaily
 beforeEach(async () => {
   url = (await anvil()).url;
   await setAutomine(url, true);
-  t = await testPayserv({ seed: { users: 0, blocks: 0, withdrawals: 0, coins: ['ETH'], minersPerBlock: 1, declineShare: 0, corrections: 0, seed: 41 },
+  t = await testPayserv({
+    seed: { users: 0, blocks: 0, withdrawals: 0, coins: ['ETH'], minersPerBlock: 1, declineShare: 0, corrections: 0, seed: 41 },
     policies: { ETH: GENEROUS },
-    drivers: async (deps) => new Map([['ETH', await ethDriver(url, deps)]]) });
+    drivers: async (deps) => new Map([['ETH', await ethDriver(url, deps)]]),
+  });
   t.ps = { ...t.ps, signers: { ...t.ps.signers, autopay: t.ledger.signers.autopay } };
   eth = await coinByTag(t, 'ETH');
 });
@@ -46,22 +48,41 @@ describePerDataPath('a deleted wallet revived', () => {
       const b0 = await wallet(t, userId, eth, { address: ethAddress() });
       // The site: the user deleted A (the old one) and keeps B.
       await t.ledger.db.query('UPDATE users_userwallets SET deleted = true, active = false, updated_at = now() WHERE id = $1', [a.id]);
-      await creditBlock(t.ledger.db, t.ledger.signers.admin, eth, { blockHash: newBlockHash(), shares: [{ userId, amount: amt('2') }], poolFee: amt('0.01') });
+      await creditBlock(t.ledger.db, t.ledger.signers.admin, eth, {
+        blockHash: newBlockHash(),
+        shares: [{ userId, amount: amt('2') }],
+        poolFee: amt('0.01'),
+      });
       const r1 = await runAutopay(t.ps, 'ETH', SETTINGS, 'run 1');
       console.log('run 1:', r1.outcome, r1.reason, r1.paid, JSON.stringify(r1.skipped));
       await mine(url, 12);
       const paidB1 = await balanceOf(url, b0.address);
       // The attacker.
       const edits = ['UPDATE users_userwallets SET deleted = false, active = true WHERE id = ' + a.id];
-      if (variant.includes('B marked deleted')) edits.push('UPDATE users_userwallets SET deleted = true, active = false WHERE id = ' + b0.id);
+      if (variant.includes('B marked deleted'))
+        edits.push('UPDATE users_userwallets SET deleted = true, active = false WHERE id = ' + b0.id);
       if (variant.includes('B deactivated')) edits.push('UPDATE users_userwallets SET active = false WHERE id = ' + b0.id);
       await asAttacker(t.ledger.db, edits);
-      await creditBlock(t.ledger.db, t.ledger.signers.admin, eth, { blockHash: newBlockHash(), shares: [{ userId, amount: amt('2') }], poolFee: amt('0.01') });
+      await creditBlock(t.ledger.db, t.ledger.signers.admin, eth, {
+        blockHash: newBlockHash(),
+        shares: [{ userId, amount: amt('2') }],
+        poolFee: amt('0.01'),
+      });
       const r2 = await runAutopay(t.ps, 'ETH', SETTINGS, 'run 2');
       console.log('run 2:', r2.outcome, r2.reason, r2.paid, JSON.stringify(r2.skipped), 'enabled', t.ps.state.enabled);
       await mine(url, 12);
       const toA = await balanceOf(url, a.address);
-      console.log(variant, 'paid to B in run 1', paidB1, 'paid to A (removed)', toA, 'to B', await balanceOf(url, b0.address), 'checks', await t.ledger.check('checkwallets' as never).catch((e: unknown) => String(e)));
+      console.log(
+        variant,
+        'paid to B in run 1',
+        paidB1,
+        'paid to A (removed)',
+        toA,
+        'to B',
+        await balanceOf(url, b0.address),
+        'checks',
+        await t.ledger.check('checkwallets' as never).catch((e: unknown) => String(e)),
+      );
       expect(toA).toBe(0n);
     });
   }
@@ -75,14 +96,25 @@ describePerDataPath('a deleted wallet revived', () => {
     const old = (await t.ledger.db.query<Record<string, unknown>>('SELECT * FROM users_userwallets WHERE id = $1', [w.id]))[0]!;
     // The site lets the user change the address; an admin reviews and signs it again.
     const fresh = ethAddress();
-    await t.ledger.db.query('UPDATE users_userwallets SET address = $1, signed_at = NULL, sig_key_id = NULL, signature = NULL, updated_at = now() WHERE id = $2', [fresh, w.id]);
+    await t.ledger.db.query(
+      'UPDATE users_userwallets SET address = $1, signed_at = NULL, sig_key_id = NULL, signature = NULL, updated_at = now() WHERE id = $2',
+      [fresh, w.id],
+    );
     await t.ledger.db.transaction((tx) => signWallet(tx, t.ledger.signers.admin, w.id));
-    await creditBlock(t.ledger.db, t.ledger.signers.admin, eth, { blockHash: newBlockHash(), shares: [{ userId, amount: amt('2') }], poolFee: amt('0.01') });
+    await creditBlock(t.ledger.db, t.ledger.signers.admin, eth, {
+      blockHash: newBlockHash(),
+      shares: [{ userId, amount: amt('2') }],
+      poolFee: amt('0.01'),
+    });
     const r1 = await runAutopay(t.ps, 'ETH', SETTINGS, 'run 1');
     await mine(url, 12);
     console.log('run 1:', r1.outcome, JSON.stringify(r1.paid), 'new address paid', await balanceOf(url, fresh));
     await asAttacker(t.ledger.db, [restoreRow('users_userwallets', old, ['id'])]);
-    await creditBlock(t.ledger.db, t.ledger.signers.admin, eth, { blockHash: newBlockHash(), shares: [{ userId, amount: amt('2') }], poolFee: amt('0.01') });
+    await creditBlock(t.ledger.db, t.ledger.signers.admin, eth, {
+      blockHash: newBlockHash(),
+      shares: [{ userId, amount: amt('2') }],
+      poolFee: amt('0.01'),
+    });
     const r2 = await runAutopay(t.ps, 'ETH', SETTINGS, 'run 2');
     await mine(url, 12);
     const toOld = await balanceOf(url, old.address as string);

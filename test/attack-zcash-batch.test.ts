@@ -23,7 +23,12 @@ let t: TestPayserv;
 let nextUser = 9600;
 const caller = 'test';
 const SEED = { users: 3, blocks: 1, withdrawals: 0, coins: ['ZEC'], minersPerBlock: 1, declineShare: 0, corrections: 0, seed: 61 };
-const GENEROUS = { amountMax: parseAmount('1000'), userDailyMax: parseAmount('10000'), coinDailyMax: parseAmount('100000'), walletAgeHoursMin: 0 };
+const GENEROUS = {
+  amountMax: parseAmount('1000'),
+  userDailyMax: parseAmount('10000'),
+  coinDailyMax: parseAmount('100000'),
+  walletAgeHoursMin: 0,
+};
 
 afterEach(async () => {
   await t.ledger.db.close();
@@ -31,7 +36,11 @@ afterEach(async () => {
 
 async function setup(): Promise<void> {
   node = await standin();
-  t = await testPayserv({ seed: SEED, policies: { ZEC: GENEROUS }, drivers: async (deps) => new Map([['ZEC', await zcashDriver(node, deps, { fund: [300_000_000n, 300_000_000n, 300_000_000n] })]]) });
+  t = await testPayserv({
+    seed: SEED,
+    policies: { ZEC: GENEROUS },
+    drivers: async (deps) => new Map([['ZEC', await zcashDriver(node, deps, { fund: [300_000_000n, 300_000_000n, 300_000_000n] })]]),
+  });
   await node.mine(1);
 }
 
@@ -44,9 +53,15 @@ async function approved(): Promise<{ id: number; m: Miner; value: bigint }> {
 
 type Row = Record<string, unknown>;
 const cutTo = (id: number, status: string): Parameters<typeof asAttacker>[1][number][] => [
-  [`UPDATE ${WITHDRAWALS} w SET status = s.status, status_seq = s.seq, tx_hash = s.tx_hash, tx_fee = s.tx_fee, comment = s.comment, updated_at = s.created_at
-     FROM ${STATUS_SIGNATURES} s WHERE w.id = $1 AND s.withdrawal_id = w.id AND s.seq = (SELECT max(seq) FROM ${STATUS_SIGNATURES} WHERE withdrawal_id = $1 AND status = $2)`, [id, status]],
-  [`DELETE FROM ${STATUS_SIGNATURES} WHERE withdrawal_id = $1 AND seq > (SELECT max(seq) FROM ${STATUS_SIGNATURES} WHERE withdrawal_id = $1 AND status = $2)`, [id, status]],
+  [
+    `UPDATE ${WITHDRAWALS} w SET status = s.status, status_seq = s.seq, tx_hash = s.tx_hash, tx_fee = s.tx_fee, comment = s.comment, updated_at = s.created_at
+     FROM ${STATUS_SIGNATURES} s WHERE w.id = $1 AND s.withdrawal_id = w.id AND s.seq = (SELECT max(seq) FROM ${STATUS_SIGNATURES} WHERE withdrawal_id = $1 AND status = $2)`,
+    [id, status],
+  ],
+  [
+    `DELETE FROM ${STATUS_SIGNATURES} WHERE withdrawal_id = $1 AND seq > (SELECT max(seq) FROM ${STATUS_SIGNATURES} WHERE withdrawal_id = $1 AND status = $2)`,
+    [id, status],
+  ],
 ];
 
 describePerDataPath('Zcash batches partially rolled back', () => {
@@ -100,7 +115,10 @@ describePerDataPath('Zcash batches partially rolled back', () => {
     await sendCoin(t.ps, 'ZEC', caller).catch((e: unknown) => e);
     expect(captured).toBeDefined();
     console.log('(b) stored batch pays', captured!.withdrawal_ids);
-    await asAttacker(t.ledger.db, [...cutTo(w2.id, 'approved'), ['UPDATE payserv_chain_txs SET withdrawal_ids = $1 WHERE hash = $2', [[w1.id], captured!.hash]]]);
+    await asAttacker(t.ledger.db, [
+      ...cutTo(w2.id, 'approved'),
+      ['UPDATE payserv_chain_txs SET withdrawal_ids = $1 WHERE hash = $2', [[w1.id], captured!.hash]],
+    ]);
     let ps: Payserv;
     try {
       ps = await restartPayserv(t, async (deps) => new Map([['ZEC', await restartedZec(node.url, deps)]]));
@@ -109,7 +127,9 @@ describePerDataPath('Zcash batches partially rolled back', () => {
       return;
     }
     // The line every crash at payment.committed leaves, which tells the operator to run Check, is expected.
-    const problems = (await t.ledger.check('balanceerrors')).filter((x) => !/never recorded: it was never broadcast by this host \(Check journals and sends it\)/.test(x));
+    const problems = (await t.ledger.check('balanceerrors')).filter(
+      (x) => !/never recorded: it was never broadcast by this host \(Check journals and sends it\)/.test(x),
+    );
     if (problems.length > 0) {
       console.log('(b) checks found:', problems);
       return;
@@ -120,9 +140,25 @@ describePerDataPath('Zcash batches partially rolled back', () => {
     if (ps.state.enabled) console.log('(b) sendcoin:', JSON.stringify(await sendCoin(ps, 'ZEC', caller)).slice(0, 500));
     await node.mine(10);
     if (ps.state.enabled) {
-      console.log('(b) check w1:', (await checkWithdrawal(ps, w1.id, caller)).reply, 'w2:', (await checkWithdrawal(ps, w2.id, caller)).reply);
+      console.log(
+        '(b) check w1:',
+        (await checkWithdrawal(ps, w1.id, caller)).reply,
+        'w2:',
+        (await checkWithdrawal(ps, w2.id, caller)).reply,
+      );
     }
-    console.log('(b) paid w1', node.paidTo(w1.m.address), 'w2', node.paidTo(w2.m.address), 'value', w2.value, 'enabled', ps.state.enabled, 'alerts', t.alerts.map((a) => a.reason));
+    console.log(
+      '(b) paid w1',
+      node.paidTo(w1.m.address),
+      'w2',
+      node.paidTo(w2.m.address),
+      'value',
+      w2.value,
+      'enabled',
+      ps.state.enabled,
+      'alerts',
+      t.alerts.map((a) => a.reason),
+    );
     expect(node.paidTo(w2.m.address)).toBeLessThanOrEqual(w2.value);
   });
 });

@@ -35,8 +35,13 @@ describePerDataPath('a spare output reserved in the name of a real transaction',
   for (const which of ['in flight', 'mined'] as const) {
     it(`(${which} transaction named): fail-stop, or the output still spendable`, async () => {
       node = await standin();
-      t = await testPayserv({ seed: { users: 2, blocks: 1, withdrawals: 0, coins: ['ZEC'], minersPerBlock: 1, declineShare: 0, corrections: 0, seed: 83 },
-        drivers: async (deps) => { driver = await zcashDriver(node, deps, { fund: [300_000_000n, 300_000_000n] }); return new Map([['ZEC', driver]]); } });
+      t = await testPayserv({
+        seed: { users: 2, blocks: 1, withdrawals: 0, coins: ['ZEC'], minersPerBlock: 1, declineShare: 0, corrections: 0, seed: 83 },
+        drivers: async (deps) => {
+          driver = await zcashDriver(node, deps, { fund: [300_000_000n, 300_000_000n] });
+          return new Map([['ZEC', driver]]);
+        },
+      });
       await node.mine(1);
       const a = await pending('1');
       const ra = await approveWithdrawal(t.ps, a.id, 'test');
@@ -46,16 +51,35 @@ describePerDataPath('a spare output reserved in the name of a real transaction',
         expect((await checkWithdrawal(t.ps, a.id, 'test')).reply).toBe('SENT');
       }
       // The spare output: unspent, not reserved.
-      const reserved = new Set((await t.ledger.db.query<{ txid: string; vout: number }>('SELECT txid, vout FROM payserv_utxo_reservations')).map((x) => `${x.txid}:${x.vout}`));
-      const spare = node.outputsTo(driver.address).filter((o) => o.spentBy === null && !reserved.has(`${o.txid}:${o.vout}`) && o.value === 300_000_000n)[0]!;
+      const reserved = new Set(
+        (await t.ledger.db.query<{ txid: string; vout: number }>('SELECT txid, vout FROM payserv_utxo_reservations')).map(
+          (x) => `${x.txid}:${x.vout}`,
+        ),
+      );
+      const spare = node
+        .outputsTo(driver.address)
+        .filter((o) => o.spentBy === null && !reserved.has(`${o.txid}:${o.vout}`) && o.value === 300_000_000n)[0]!;
       expect(spare).toBeDefined();
       const coin = (await t.ledger.db.query<{ id: number }>("SELECT id FROM coins_coin WHERE tag = 'ZEC'"))[0]!.id;
-      await asAttacker(t.ledger.db, [['INSERT INTO payserv_utxo_reservations (coin_id, txid, vout, value, spent_by) VALUES ($1, $2, $3, $4, $5)',
-        [coin, spare.txid, spare.vout, String(spare.value), (ra.txHash as string).replace(/^0x/, '')]]]);
+      await asAttacker(t.ledger.db, [
+        [
+          'INSERT INTO payserv_utxo_reservations (coin_id, txid, vout, value, spent_by) VALUES ($1, $2, $3, $4, $5)',
+          [coin, spare.txid, spare.vout, String(spare.value), (ra.txHash as string).replace(/^0x/, '')],
+        ],
+      ]);
       // A payment the spare output is needed for (the change of the first is in flight or small).
       const b = await pending('2.5');
       const rb = await approveWithdrawal(t.ps, b.id, 'test');
-      console.log(which, 'second payment:', rb.reply, rb.message, 'enabled', t.ps.state.enabled, 'alerts', t.alerts.map((x) => x.reason));
+      console.log(
+        which,
+        'second payment:',
+        rb.reply,
+        rb.message,
+        'enabled',
+        t.ps.state.enabled,
+        'alerts',
+        t.alerts.map((x) => x.reason),
+      );
       expect(rb.reply === 'SEND_RETRY' && t.ps.state.enabled && t.alerts.length === 0).toBe(false);
     });
   }

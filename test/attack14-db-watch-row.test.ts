@@ -31,14 +31,20 @@ describe('attack14: one forged watch row blinds the finality watch', () => {
     const [coin] = await tp.ledger.db.query<{ id: number }>("SELECT id FROM coins_coin WHERE tag = 'ETH'");
     await tp.ledger.db.query(
       `INSERT INTO payserv_sent_watch (hash, coin_id, withdrawal_ids, block_number, block_hash, sent_at) VALUES ($1, $2, ARRAY[$3::bigint], 1, $4, now())`,
-      ['0'.repeat(64), coin?.id, id, `0x${'1'.repeat(64)}`]);
+      ['0'.repeat(64), coin?.id, id, `0x${'1'.repeat(64)}`],
+    );
 
     // A reorg deeper than the confirmations takes the payment away.
     await anvilRpc(a.url, 'evm_revert', [snap]);
     await anvilRpc(a.url, 'anvil_dropTransaction', [r.txHash]).catch(() => undefined);
     await mine(a.url, 30);
 
-    const mon = new Monitor(tp.ps, { intervalMs: 60_000, stuckAfterMs: 3_600_000, nodeUnhealthyAfterMs: 1, finality: new Map([['ETH', 64]]) });
+    const mon = new Monitor(tp.ps, {
+      intervalMs: 60_000,
+      stuckAfterMs: 3_600_000,
+      nodeUnhealthyAfterMs: 1,
+      finality: new Map([['ETH', 64]]),
+    });
     const r1 = await mon.tick();
     await mon.tick();
     expect(r1.finality?.gone).toBeGreaterThanOrEqual(1);

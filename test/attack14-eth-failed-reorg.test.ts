@@ -33,7 +33,9 @@ describe('attack14: a failure verdict undone by a deep reorg', () => {
     await setAutomine(a.url, false);
     const first = await approveWithdrawal(tp.ps, id, 'admin');
     expect(first.reply).toBe('SENDING');
-    const [{ raw: rawA }] = (await tp.ledger.db.query('SELECT raw FROM payserv_chain_txs WHERE hash = $1', [first.txHash])) as [{ raw: string }];
+    const [{ raw: rawA }] = (await tp.ledger.db.query('SELECT raw FROM payserv_chain_txs WHERE hash = $1', [first.txHash])) as [
+      { raw: string },
+    ];
     // The recipient's cost rises before the block (another transaction changed its state): out of gas.
     await anvilRpc(a.url, 'anvil_setStorageAt', [to, '0x0', slot(100_000)]);
     await mine(a.url, 13);
@@ -44,7 +46,9 @@ describe('attack14: a failure verdict undone by a deep reorg', () => {
     await anvilRpc(a.url, 'anvil_setStorageAt', [to, '0x0', slot(0)]);
     const again = await resendWithdrawal(tp.ps, id, 'admin');
     expect(again.reply).toBe('SENDING');
-    const [{ raw: rawB }] = (await tp.ledger.db.query('SELECT raw FROM payserv_chain_txs WHERE hash = $1', [again.txHash])) as [{ raw: string }];
+    const [{ raw: rawB }] = (await tp.ledger.db.query('SELECT raw FROM payserv_chain_txs WHERE hash = $1', [again.txHash])) as [
+      { raw: string },
+    ];
 
     // The reorg: the branch from before the reverted block wins; there both signed transactions are mined.
     await anvilRpc(a.url, 'evm_revert', [snap]);
@@ -55,7 +59,12 @@ describe('attack14: a failure verdict undone by a deep reorg', () => {
     const got = await balanceOf(a.url, to);
 
     await checkWithdrawal(tp.ps, id, 'admin');
-    const mon = new Monitor(tp.ps, { intervalMs: 60_000, stuckAfterMs: 3_600_000, nodeUnhealthyAfterMs: 600_000, finality: new Map([['ETH', 64]]) });
+    const mon = new Monitor(tp.ps, {
+      intervalMs: 60_000,
+      stuckAfterMs: 3_600_000,
+      nodeUnhealthyAfterMs: 600_000,
+      finality: new Map([['ETH', 64]]),
+    });
     await mon.tick();
 
     // Paid twice by the reorg (both signed transactions mined on the winning branch): the undone proof is alerted and stops payouts.

@@ -50,7 +50,12 @@ describe('attack14: a sent payment re-mined with status 0 after a reorg', () => 
     expect(r.status).toBe('reverted');
     expect(await balanceOf(a.url, to)).toBe(0n);
 
-    const mon = new Monitor(tp.ps, { intervalMs: 60_000, stuckAfterMs: 3_600_000, nodeUnhealthyAfterMs: 600_000, finality: new Map([['ETH', 64]]) });
+    const mon = new Monitor(tp.ps, {
+      intervalMs: 60_000,
+      stuckAfterMs: 3_600_000,
+      nodeUnhealthyAfterMs: 600_000,
+      finality: new Map([['ETH', 64]]),
+    });
     expect((await mon.tick()).finality?.gone).toBe(1);
     await mine(a.url, 64);
     await mon.tick();

@@ -34,11 +34,13 @@ describe('attack14: a node switched to another chain between the identity and th
     mitm = await startMitm(a.url);
     const m = mitm;
     let hot = '';
-    const tp = await testPayserv({ drivers: async (deps) => {
-      const d = await ethDriver(m.url, deps);
-      hot = d.address;
-      return new Map([['ETH', d]]);
-    } });
+    const tp = await testPayserv({
+      drivers: async (deps) => {
+        const d = await ethDriver(m.url, deps);
+        hot = d.address;
+        return new Map([['ETH', d]]);
+      },
+    });
     const miner = await newMiner(tp, 1101, '20');
     const id = await request(tp, miner, { amount: '1' });
     expect((await processWithdrawal(tp.ps, id, 'admin')).reply).toBe('PENDING');
@@ -63,8 +65,20 @@ describe('attack14: a node switched to another chain between the identity and th
     m.rule(null);
     m.target(a.url);
     // Not mined on our chain: nothing may have recorded it sent.
-    expect(await ethClient(a.url).getTransactionReceipt({ hash }).then((x) => x.blockNumber, () => null)).toBeNull();
-    const mon = new Monitor(tp.ps, { intervalMs: 60_000, stuckAfterMs: 3_600_000, nodeUnhealthyAfterMs: 600_000, finality: new Map([['ETH', 64]]) });
+    expect(
+      await ethClient(a.url)
+        .getTransactionReceipt({ hash })
+        .then(
+          (x) => x.blockNumber,
+          () => null,
+        ),
+    ).toBeNull();
+    const mon = new Monitor(tp.ps, {
+      intervalMs: 60_000,
+      stuckAfterMs: 3_600_000,
+      nodeUnhealthyAfterMs: 600_000,
+      finality: new Map([['ETH', 64]]),
+    });
     await mon.tick();
     await setAutomine(a.url, true);
 

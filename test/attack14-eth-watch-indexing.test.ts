@@ -45,9 +45,16 @@ describe('attack14: the finality watch against a node rebuilding its transaction
     await anvilRpc(a.url, 'anvil_dropTransaction', [w.hash]).catch(() => undefined);
     await mine(a.url, 30);
     // The node restarted and rebuilds its transaction index.
-    m.rule((method) => (method === 'eth_getTransactionReceipt' ? { error: { code: -32000, message: 'transaction indexing is in progress' } } : null));
+    m.rule((method) =>
+      method === 'eth_getTransactionReceipt' ? { error: { code: -32000, message: 'transaction indexing is in progress' } } : null,
+    );
 
-    const mon = new Monitor(tp.ps, { intervalMs: 60_000, stuckAfterMs: 3_600_000, nodeUnhealthyAfterMs: 1, finality: new Map([['ETH', 64]]) });
+    const mon = new Monitor(tp.ps, {
+      intervalMs: 60_000,
+      stuckAfterMs: 3_600_000,
+      nodeUnhealthyAfterMs: 1,
+      finality: new Map([['ETH', 64]]),
+    });
     const r1 = await mon.tick();
     const r2 = await mon.tick();
     expect(r1.finality?.gone).toBe(1);
@@ -68,8 +75,17 @@ describe('attack14: the finality watch against a node rebuilding its transaction
     await mine(a.url, 12);
     expect((await checkWithdrawal(tp.ps, id, 'admin')).reply).toBe('SENT');
     const indexing = { error: { code: -32000, message: 'transaction indexing is in progress' } };
-    m.rule((method) => (method === 'eth_getTransactionReceipt' || method === 'eth_getTransactionByHash' || method === 'eth_getBlockByNumber' ? indexing : null));
-    const mon = new Monitor(tp.ps, { intervalMs: 60_000, stuckAfterMs: 3_600_000, nodeUnhealthyAfterMs: 1, finality: new Map([['ETH', 64]]) });
+    m.rule((method) =>
+      method === 'eth_getTransactionReceipt' || method === 'eth_getTransactionByHash' || method === 'eth_getBlockByNumber'
+        ? indexing
+        : null,
+    );
+    const mon = new Monitor(tp.ps, {
+      intervalMs: 60_000,
+      stuckAfterMs: 3_600_000,
+      nodeUnhealthyAfterMs: 1,
+      finality: new Map([['ETH', 64]]),
+    });
     const r1 = await mon.tick();
     expect(r1.failed).toEqual([]);
     expect(r1.finality?.failing.ETH).toMatch(/transaction indexing is in progress/);

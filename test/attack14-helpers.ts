@@ -52,9 +52,10 @@ export async function startMitm(to: string): Promise<Mitm> {
     rule: (r) => void (rule = r),
     target: (u) => void (target = u),
     calls,
-    stop: () => new Promise<void>((r) => {
-      server.close(() => r());
-      for (const s of sockets) s.destroy();
-    }),
+    stop: () =>
+      new Promise<void>((r) => {
+        server.close(() => r());
+        for (const s of sockets) s.destroy();
+      }),
   };
 }

@@ -17,7 +17,9 @@ afterEach(async () => {
   mitm = null;
 });
 
-const NOT_FOUND = { error: { code: -5, message: 'No such mempool or blockchain transaction. Use gettransaction for wallet transactions.' } };
+const NOT_FOUND = {
+  error: { code: -5, message: 'No such mempool or blockchain transaction. Use gettransaction for wallet transactions.' },
+};
 
 describe('attack14: Zcash expiry inferred from a node that does not find a mined transaction', () => {
   it('a mined ZEC payment is never recorded send_error, never paid twice', async () => {

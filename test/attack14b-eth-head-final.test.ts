@@ -38,13 +38,20 @@ describe('attack14b: a far-ahead head in the finality watch', () => {
     await mine(a.url, 12);
     expect((await checkWithdrawal(tp.ps, id, 'admin')).reply).toBe('SENT');
 
-    const mon = new Monitor(tp.ps, { intervalMs: 60_000, stuckAfterMs: 3_600_000, nodeUnhealthyAfterMs: 600_000, finality: new Map([['ETH', 64]]) });
+    const mon = new Monitor(tp.ps, {
+      intervalMs: 60_000,
+      stuckAfterMs: 3_600_000,
+      nodeUnhealthyAfterMs: 600_000,
+      finality: new Map([['ETH', 64]]),
+    });
     // One tick in which the head the node names is 60 blocks ahead of the chain.
     const real = BigInt((await anvilRpc(a.url, 'eth_blockNumber')) as string);
     m.rule((method) => (method === 'eth_blockNumber' ? { result: `0x${(real + 60n).toString(16)}` } : null));
     await mon.tick();
     m.rule(null);
-    const [row] = (await tp.ledger.db.query('SELECT final_at FROM payserv_sent_watch WHERE hash = $1', [paid.txHash])) as Array<{ final_at: Date | null }>;
+    const [row] = (await tp.ledger.db.query('SELECT final_at FROM payserv_sent_watch WHERE hash = $1', [paid.txHash])) as Array<{
+      final_at: Date | null;
+    }>;
 
     // A reorg 14 deep (well inside finality_depth 64): the payment's block leaves the chain.
     await anvilRpc(a.url, 'evm_revert', [snap]);
@@ -53,7 +60,10 @@ describe('attack14b: a far-ahead head in the finality watch', () => {
       await mon.tick();
     }
 
-    expect({ retiredAfter13: !!row?.final_at, reorgAlerted: tp.alerts.some((x) => x.kind === 'payment_reorged'), enabled: tp.ps.state.enabled })
-      .toEqual({ retiredAfter13: false, reorgAlerted: true, enabled: false });
+    expect({
+      retiredAfter13: !!row?.final_at,
+      reorgAlerted: tp.alerts.some((x) => x.kind === 'payment_reorged'),
+      enabled: tp.ps.state.enabled,
+    }).toEqual({ retiredAfter13: false, reorgAlerted: true, enabled: false });
   });
 });

@@ -31,7 +31,11 @@ afterAll(async () => {
 });
 
 async function rpc(url: string, method: string, params: unknown[]): Promise<unknown> {
-  const r = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }) });
+  const r = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }),
+  });
   const j = (await r.json()) as { result: unknown; error: unknown };
   if (j.error) throw new Error(JSON.stringify(j.error));
   return j.result;
@@ -90,12 +94,19 @@ describe('attack14b: a Zcash expiry undone by a reorg deeper than the confirmati
     m.target(y.endpoint); // the node reorganised to the heavier branch (same genesis, head ahead)
     const paidOnWinner = y.paidTo(to);
 
-    const mon = new Monitor(tp.ps, { intervalMs: 60_000, stuckAfterMs: 3_600_000, nodeUnhealthyAfterMs: 600_000, finality: new Map([['ZEC', 100]]) });
+    const mon = new Monitor(tp.ps, {
+      intervalMs: 60_000,
+      stuckAfterMs: 3_600_000,
+      nodeUnhealthyAfterMs: 600_000,
+      finality: new Map([['ZEC', 100]]),
+    });
     await mon.tick();
 
     // Paid once on the winning branch (by A, the send_error "proof" undone); B, recorded sent, is gone: alerted, payouts stopped.
     expect(paidOnWinner).toBeLessThan(100_000_000n + 50_000_000n);
-    expect({ alerts: tp.alerts.map((a) => a.kind).filter((k) => k === 'payment_reorged'), enabled: tp.ps.state.enabled })
-      .toEqual({ alerts: ['payment_reorged'], enabled: false });
+    expect({ alerts: tp.alerts.map((a) => a.kind).filter((k) => k === 'payment_reorged'), enabled: tp.ps.state.enabled }).toEqual({
+      alerts: ['payment_reorged'],
+      enabled: false,
+    });
   });
 });

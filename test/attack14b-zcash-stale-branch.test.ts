@@ -65,15 +65,25 @@ describe('attack14b: Zcash verdict from a back end on a stale branch', () => {
 
     // The balancer sends the transaction lookups to the stale back end; everything else to the best one.
     m.rule(() => null);
-    const stale = async (method: string, params: unknown[]) => ((await call(y.endpoint, { jsonrpc: '2.0', id: 1, method, params })) as { result: unknown }).result;
+    const stale = async (method: string, params: unknown[]) =>
+      ((await call(y.endpoint, { jsonrpc: '2.0', id: 1, method, params })) as { result: unknown }).result;
     const fromY = new Map<string, unknown>();
     fromY.set(txA, await stale('getrawtransaction', [txA, 1]));
-    m.rule((method, params) => (method === 'getrawtransaction' && fromY.has(params[0] as string) ? { result: fromY.get(params[0] as string) } : null));
+    m.rule((method, params) =>
+      method === 'getrawtransaction' && fromY.has(params[0] as string) ? { result: fromY.get(params[0] as string) } : null,
+    );
 
     const c = await checkWithdrawal(tp.ps, id, 'admin');
-    const mon = new Monitor(tp.ps, { intervalMs: 60_000, stuckAfterMs: 3_600_000, nodeUnhealthyAfterMs: 600_000, finality: new Map([['ZEC', 64]]) });
+    const mon = new Monitor(tp.ps, {
+      intervalMs: 60_000,
+      stuckAfterMs: 3_600_000,
+      nodeUnhealthyAfterMs: 600_000,
+      finality: new Map([['ZEC', 64]]),
+    });
     await mon.tick();
-    const [row] = (await tp.ledger.db.query('SELECT final_at FROM payserv_sent_watch WHERE hash = $1', [txA])) as Array<{ final_at: Date | null }>;
+    const [row] = (await tp.ledger.db.query('SELECT final_at FROM payserv_sent_watch WHERE hash = $1', [txA])) as Array<{
+      final_at: Date | null;
+    }>;
 
     expect(x.paidTo(to)).toBe(0n); // never paid on the best chain
     expect({ check: c.reply, retiredFinal: !!row?.final_at }).toEqual({ check: 'SENDING', retiredFinal: false });

@@ -19,10 +19,16 @@ afterEach(async () => {
   mitm = null;
 });
 
-const NOT_FOUND = { error: { code: -5, message: 'No such mempool or blockchain transaction. Use gettransaction for wallet transactions.' } };
+const NOT_FOUND = {
+  error: { code: -5, message: 'No such mempool or blockchain transaction. Use gettransaction for wallet transactions.' },
+};
 
 async function rpc(url: string, method: string, params: unknown[]): Promise<unknown> {
-  const r = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }) });
+  const r = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }),
+  });
   return ((await r.json()) as { result: unknown }).result;
 }
 
@@ -76,7 +82,11 @@ describe('attack14b: Zcash expiry proved by a lagging address index', () => {
     expect(c.reply).toBe('SEND_ERROR');
     const [row] = await tp.ledger.db.query<{ raw: string }>('SELECT raw FROM payserv_chain_txs WHERE hash = $1', [r.txHash]);
     const [first] = await tp.ledger.db.query<{ raw: string }>('SELECT raw FROM payserv_chain_txs WHERE hash = $1', [txid]);
-    const inputsOf = (raw: string) => tp.ps.drivers.get('ZEC')!.decode(raw).inputs.map((i) => `${i.txid}:${i.vout}`);
+    const inputsOf = (raw: string) =>
+      tp.ps.drivers
+        .get('ZEC')!
+        .decode(raw)
+        .inputs.map((i) => `${i.txid}:${i.vout}`);
     expect(inputsOf(row!.raw).some((i) => inputsOf(first!.raw).includes(i))).toBe(true);
     expect(n.paidTo(to)).toBe(once);
   });

@@ -11,7 +11,15 @@ import { openDatabase } from '../src/db/open.js';
 import type { Problem } from '../src/ledger/problem.js';
 import { createLogger } from '../src/log/index.js';
 import {
-  AuditError, auditHash, auditHeadPath, AuditTrail, collectAuditProblems, readAuditHead, verifyAudit, type AuditEntry, type AuditRow,
+  AuditError,
+  auditHash,
+  auditHeadPath,
+  AuditTrail,
+  collectAuditProblems,
+  readAuditHead,
+  verifyAudit,
+  type AuditEntry,
+  type AuditRow,
 } from '../src/payserv/audit.js';
 import { backend, createPgDatabase, freshDb, type TestDatabase } from './support/db.js';
 import { tmpStateDir } from './support/tmp.js';
@@ -36,11 +44,21 @@ async function fresh(): Promise<Db> {
 const log = createLogger('test', 'silent');
 
 function entry(i: number): AuditEntry {
-  return { client: `backend CN=pool-admin-${i % 3}`, method: i % 2 ? 'PayServ.Process' : 'PayServ.SendCoin', target: i % 2 ? String(1000 + i) : 'ETH',
-    reply: i % 4 ? 'PENDING' : 'SENT', durationMs: 10 + i, at: new Date(Date.UTC(2025, 0, 1, 0, 0, i, 123)) };
+  return {
+    client: `backend CN=pool-admin-${i % 3}`,
+    method: i % 2 ? 'PayServ.Process' : 'PayServ.SendCoin',
+    target: i % 2 ? String(1000 + i) : 'ETH',
+    reply: i % 4 ? 'PENDING' : 'SENT',
+    durationMs: 10 + i,
+    at: new Date(Date.UTC(2025, 0, 1, 0, 0, i, 123)),
+  };
 }
 
-interface Setup { db: Db; stateDir: string; trail: AuditTrail }
+interface Setup {
+  db: Db;
+  stateDir: string;
+  trail: AuditTrail;
+}
 
 async function setup(n: number): Promise<Setup> {
   const db = await fresh();
@@ -50,18 +68,41 @@ async function setup(n: number): Promise<Setup> {
   return { db, stateDir, trail };
 }
 
-interface DbRow { [k: string]: unknown; id: number; at: Date; client: string; method: string; target: string; reply: string; duration_ms: number; prev_hash: Uint8Array | null; hash: Uint8Array }
+interface DbRow {
+  [k: string]: unknown;
+  id: number;
+  at: Date;
+  client: string;
+  method: string;
+  target: string;
+  reply: string;
+  duration_ms: number;
+  prev_hash: Uint8Array | null;
+  hash: Uint8Array;
+}
 
 async function rows(db: Db): Promise<AuditRow[]> {
-  const r = await db.query<DbRow>('SELECT id, at, client, method, target, reply, duration_ms, prev_hash, hash FROM payserv_audit ORDER BY id');
-  return r.map((x) => ({ id: x.id, at: x.at, client: x.client, method: x.method, target: x.target, reply: x.reply, durationMs: x.duration_ms,
-    prevHash: x.prev_hash && new Uint8Array(x.prev_hash), hash: new Uint8Array(x.hash) }));
+  const r = await db.query<DbRow>(
+    'SELECT id, at, client, method, target, reply, duration_ms, prev_hash, hash FROM payserv_audit ORDER BY id',
+  );
+  return r.map((x) => ({
+    id: x.id,
+    at: x.at,
+    client: x.client,
+    method: x.method,
+    target: x.target,
+    reply: x.reply,
+    durationMs: x.duration_ms,
+    prevHash: x.prev_hash && new Uint8Array(x.prev_hash),
+    hash: new Uint8Array(x.hash),
+  }));
 }
 
 const hex = (b: Uint8Array | null) => (b === null ? null : Buffer.from(b).toString('hex'));
 
 /** Page size 2: every finding also crosses keyset page boundaries. */
-const verify = (s: Pick<Setup, 'db' | 'stateDir'>, maxProblems?: number) => collectAuditProblems(s.db, s.stateDir, { pageSize: 2, ...(maxProblems ? { maxProblems } : {}) });
+const verify = (s: Pick<Setup, 'db' | 'stateDir'>, maxProblems?: number) =>
+  collectAuditProblems(s.db, s.stateDir, { pageSize: 2, ...(maxProblems ? { maxProblems } : {}) });
 const brief = (ps: Problem[]) => ps.map((p) => ({ row: p.row, code: p.code }));
 
 /** As a database attacker: the append-only triggers are off while sql runs. */
@@ -73,10 +114,22 @@ async function attack(db: Db, sql: string, params: unknown[] = []): Promise<void
 
 /** A row with a valid hash, linked to `prev`: what an attacker who knows the algorithm can forge. */
 async function forge(db: Db, id: number, prev: Uint8Array | null, reply = 'APPROVED'): Promise<Uint8Array> {
-  const r = { id, at: new Date(Date.UTC(2025, 5, 1)), client: 'backend CN=evil', method: 'PayServ.Approve', target: '42', reply, durationMs: 1, prevHash: prev };
+  const r = {
+    id,
+    at: new Date(Date.UTC(2025, 5, 1)),
+    client: 'backend CN=evil',
+    method: 'PayServ.Approve',
+    target: '42',
+    reply,
+    durationMs: 1,
+    prevHash: prev,
+  };
   const hash = auditHash(r);
-  await attack(db, 'INSERT INTO payserv_audit (id, at, client, method, target, reply, duration_ms, prev_hash, hash) VALUES ($1, $2::timestamptz, $3, $4, $5, $6, $7, $8, $9)',
-    [id, r.at.toISOString(), r.client, r.method, r.target, r.reply, r.durationMs, prev && Buffer.from(prev), Buffer.from(hash)]);
+  await attack(
+    db,
+    'INSERT INTO payserv_audit (id, at, client, method, target, reply, duration_ms, prev_hash, hash) VALUES ($1, $2::timestamptz, $3, $4, $5, $6, $7, $8, $9)',
+    [id, r.at.toISOString(), r.client, r.method, r.target, r.reply, r.durationMs, prev && Buffer.from(prev), Buffer.from(hash)],
+  );
   return hash;
 }
 
@@ -88,7 +141,14 @@ describe(`audit trail (${backend()})`, () => {
     expect(all[0]?.prevHash).toBeNull();
     for (let i = 1; i < all.length; i++) expect(hex(all[i]!.prevHash)).toBe(hex(all[i - 1]!.hash));
     for (const r of all) expect(hex(auditHash(r))).toBe(hex(r.hash));
-    expect(all[2]).toMatchObject({ client: 'backend CN=pool-admin-0', method: 'PayServ.Process', target: '1003', reply: 'PENDING', durationMs: 13, at: entry(3).at });
+    expect(all[2]).toMatchObject({
+      client: 'backend CN=pool-admin-0',
+      method: 'PayServ.Process',
+      target: '1003',
+      reply: 'PENDING',
+      durationMs: 13,
+      at: entry(3).at,
+    });
     expect(await readAuditHead(s.stateDir)).toEqual({ id: 5, hash: hex(all[4]!.hash) });
     expect(JSON.parse(await readFile(auditHeadPath(s.stateDir), 'utf8'))).toEqual({ id: 5, hash: hex(all[4]!.hash) });
     expect((await stat(auditHeadPath(s.stateDir))).mode & 0o777).toBe(0o600);
@@ -195,18 +255,27 @@ describe(`audit trail (${backend()})`, () => {
       const s = await setup(2);
       await s.db.query("SELECT nextval(pg_get_serial_sequence('payserv_audit', 'id'))");
       await s.trail.record(entry(4));
-      await attack(s.db, "INSERT INTO payserv_audit (id, at, client, method, target, reply, duration_ms, prev_hash, hash) VALUES (3, now(), 'x', 'y', '', 'SENT', 0, NULL, $1)",
-        [Buffer.alloc(32, 7)]);
+      await attack(
+        s.db,
+        "INSERT INTO payserv_audit (id, at, client, method, target, reply, duration_ms, prev_hash, hash) VALUES (3, now(), 'x', 'y', '', 'SENT', 0, NULL, $1)",
+        [Buffer.alloc(32, 7)],
+      );
       expect(brief(await verify(s))).toEqual([{ row: 'id=3', code: 'audit_changed' }]);
     });
 
     it("reordered rows (two rows' contents swapped): both are named, nothing else", async () => {
       const s = await setup(5);
-      await attack(s.db, `UPDATE payserv_audit a SET at = b.at, client = b.client, method = b.method, target = b.target, reply = b.reply,
+      await attack(
+        s.db,
+        `UPDATE payserv_audit a SET at = b.at, client = b.client, method = b.method, target = b.target, reply = b.reply,
         duration_ms = b.duration_ms, prev_hash = b.prev_hash, hash = b.hash
-        FROM payserv_audit b WHERE (a.id, b.id) IN ((2, 3), (3, 2))`);
+        FROM payserv_audit b WHERE (a.id, b.id) IN ((2, 3), (3, 2))`,
+      );
       const ps = await verify(s);
-      expect(brief(ps)).toEqual([{ row: 'id=2', code: 'audit_changed' }, { row: 'id=3', code: 'audit_changed' }]);
+      expect(brief(ps)).toEqual([
+        { row: 'id=2', code: 'audit_changed' },
+        { row: 'id=3', code: 'audit_changed' },
+      ]);
     });
 
     it('a trail rolled back to a shorter prefix; and record() then refuses to bury it', async () => {
@@ -215,7 +284,9 @@ describe(`audit trail (${backend()})`, () => {
       expect(brief(await verify(s))).toEqual([{ row: 'id=6', code: 'audit_head_missing' }]);
       await expect(s.trail.record(entry(7))).rejects.toThrow(/row id=6 named by the local head is gone.*refusing to append/);
       // Another process (its own view of the head, from the file) refuses too; nothing was appended.
-      await expect(new AuditTrail({ db: s.db, stateDir: s.stateDir, log, lockKey: TEST_AUDIT_KEY }).record(entry(7))).rejects.toThrow(AuditError);
+      await expect(new AuditTrail({ db: s.db, stateDir: s.stateDir, log, lockKey: TEST_AUDIT_KEY }).record(entry(7))).rejects.toThrow(
+        AuditError,
+      );
       expect(await rows(s.db)).toHaveLength(3);
     });
 
@@ -224,7 +295,10 @@ describe(`audit trail (${backend()})`, () => {
       await attack(s.db, 'DELETE FROM payserv_audit WHERE id > 2');
       let prev = (await rows(s.db))[1]!.hash;
       for (const id of [3, 4, 5]) prev = await forge(s.db, id, prev);
-      expect(brief(await verify(s))).toEqual([{ row: 'id=4', code: 'audit_head_mismatch' }, { row: 'id=5', code: 'audit_unrecorded' }]);
+      expect(brief(await verify(s))).toEqual([
+        { row: 'id=4', code: 'audit_head_mismatch' },
+        { row: 'id=5', code: 'audit_unrecorded' },
+      ]);
       await expect(s.trail.record(entry(9))).rejects.toThrow(/another hash \(rewritten\)/);
     });
 
@@ -232,8 +306,14 @@ describe(`audit trail (${backend()})`, () => {
       const s = await setup(3);
       await new AuditTrail({ db: s.db, stateDir: await tmpStateDir(), log, lockKey: TEST_AUDIT_KEY }).record(entry(4));
       const ps = await verify(s);
-      expect(ps).toEqual([{ table: 'payserv_audit', row: 'id=4', code: 'audit_unrecorded',
-        detail: 'not recorded in the local head (written by another process or after a crash)' }]);
+      expect(ps).toEqual([
+        {
+          table: 'payserv_audit',
+          row: 'id=4',
+          code: 'audit_unrecorded',
+          detail: 'not recorded in the local head (written by another process or after a crash)',
+        },
+      ]);
       await s.trail.record(entry(5));
       expect(await verify(s)).toEqual([]);
     });
@@ -242,8 +322,12 @@ describe(`audit trail (${backend()})`, () => {
       const s = await setup(3);
       const elsewhere = await tmpStateDir();
       const ps = await verify({ db: s.db, stateDir: elsewhere });
-      expect(brief(ps)).toEqual([{ row: 'head', code: 'audit_no_head' }, { row: 'id=1', code: 'audit_unrecorded' },
-        { row: 'id=2', code: 'audit_unrecorded' }, { row: 'id=3', code: 'audit_unrecorded' }]);
+      expect(brief(ps)).toEqual([
+        { row: 'head', code: 'audit_no_head' },
+        { row: 'id=1', code: 'audit_unrecorded' },
+        { row: 'id=2', code: 'audit_unrecorded' },
+        { row: 'id=3', code: 'audit_unrecorded' },
+      ]);
       expect(ps[0]?.detail).toContain(auditHeadPath(elsewhere));
     });
 
@@ -258,8 +342,13 @@ describe(`audit trail (${backend()})`, () => {
       await attack(s.db, "UPDATE payserv_audit SET reply = 'X'");
       await attack(s.db, 'DELETE FROM payserv_audit WHERE id = 10');
       const ps = await verify(s, 3);
-      expect(brief(ps)).toEqual([{ row: 'id=1', code: 'audit_changed' }, { row: 'id=2', code: 'audit_changed' }, { row: 'id=3', code: 'audit_changed' },
-        { row: 'id=10', code: 'audit_head_missing' }, { row: 'more', code: 'audit_unlisted' }]);
+      expect(brief(ps)).toEqual([
+        { row: 'id=1', code: 'audit_changed' },
+        { row: 'id=2', code: 'audit_changed' },
+        { row: 'id=3', code: 'audit_changed' },
+        { row: 'id=10', code: 'audit_head_missing' },
+        { row: 'more', code: 'audit_unlisted' },
+      ]);
       expect(ps[4]?.detail).toMatch(/^6 further findings not listed/);
     });
 
@@ -329,7 +418,11 @@ describe(`pscli audit verify (${backend()})`, { timeout: 180_000 }, () => {
     expect(r.stdout).toBe("payserv_audit id=2: hash does not match the row's contents: the row was changed or forged [audit_changed]\n");
     const j = await run(['--json', 'audit', 'verify'], env);
     expect(j.code).toBe(EXIT.PROBLEMS);
-    expect(JSON.parse(j.stdout)).toEqual({ check: 'audit', clean: false, problems: [expect.objectContaining({ table: 'payserv_audit', row: 'id=2', code: 'audit_changed' })] });
+    expect(JSON.parse(j.stdout)).toEqual({
+      check: 'audit',
+      clean: false,
+      problems: [expect.objectContaining({ table: 'payserv_audit', row: 'id=2', code: 'audit_changed' })],
+    });
 
     await writeFile(auditHeadPath(stateDir), 'garbage');
     const bad = await run(['audit', 'verify'], env);

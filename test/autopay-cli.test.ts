@@ -43,7 +43,16 @@ describePerDataPath('autopay in payserv, with pscli', { timeout: 120_000 }, () =
     const { url } = await anvil();
     await setAutomine(url, true);
     proxy = await startRpcProxy(url);
-    l = await testLedger({ users: 0, blocks: 0, withdrawals: 0, coins: ['ETH'], minersPerBlock: 1, declineShare: 0, corrections: 0, seed: 3 });
+    l = await testLedger({
+      users: 0,
+      blocks: 0,
+      withdrawals: 0,
+      coins: ['ETH'],
+      minersPerBlock: 1,
+      declineShare: 0,
+      corrections: 0,
+      seed: 3,
+    });
     await createHotKey(l.stateDir, 'ETH');
     const hot = privateKeyToAddress(`0x${Buffer.from(await loadHotKey(l.stateDir, 'ETH')).toString('hex')}` as Hex);
     await setBalance(url, hot, 10n ** 20n);
@@ -56,17 +65,40 @@ describePerDataPath('autopay in payserv, with pscli', { timeout: 120_000 }, () =
       await signWallet(l.db, l.signers.admin, w.id);
       miners.push({ id, address: w.address });
     }
-    const credit = (ids: number[]) => creditBlock(l!.db, l!.signers.admin, eth, { blockHash: newBlockHash(), shares: ids.map((userId) => ({ userId, amount: parseAmount('2') })), poolFee: parseAmount('0.01') });
+    const credit = (ids: number[]) =>
+      creditBlock(l!.db, l!.signers.admin, eth, {
+        blockHash: newBlockHash(),
+        shares: ids.map((userId) => ({ userId, amount: parseAmount('2') })),
+        poolFee: parseAmount('0.01'),
+      });
     await credit(miners.map((m) => m.id));
     await l.checkpointAll();
 
-    writeFileSync(join(l.stateDir, 'payserv.toml'), [
-      '[rpc]', 'port = 0',
-      '[coins.ETH]', 'chain = "evm"', `node_url = "${proxy.url}"`, 'chain_id = 31337', 'min_peers = 0',
-      '[policy.ETH]', 'amount_max = "100"', 'user_daily_max = "1000"', 'coin_daily_max = "10000"', 'wallet_age_hours_min = 0',
-      '[autopay]', 'enabled = true', 'interval_s = 1', 'require_peers = 0', 'max_per_run = 10',
-      '[autopay.coins.ETH]', 'threshold = "1"', '',
-    ].join('\n'));
+    writeFileSync(
+      join(l.stateDir, 'payserv.toml'),
+      [
+        '[rpc]',
+        'port = 0',
+        '[coins.ETH]',
+        'chain = "evm"',
+        `node_url = "${proxy.url}"`,
+        'chain_id = 31337',
+        'min_peers = 0',
+        '[policy.ETH]',
+        'amount_max = "100"',
+        'user_daily_max = "1000"',
+        'coin_daily_max = "10000"',
+        'wallet_age_hours_min = 0',
+        '[autopay]',
+        'enabled = true',
+        'interval_s = 1',
+        'require_peers = 0',
+        'max_per_run = 10',
+        '[autopay.coins.ETH]',
+        'threshold = "1"',
+        '',
+      ].join('\n'),
+    );
     const config = await loadConfig('payserv', join(l.stateDir, 'payserv.toml'), { stateDir: l.stateDir, env: {} });
     running = await startPayserv(config, createLogger('payserv', 'silent'), await payservData(l.db, l.stateDir));
     writeFileSync(join(l.stateDir, 'pscli.toml'), `[payserv]\nport = ${running.server.port}\n`);
@@ -81,19 +113,30 @@ describePerDataPath('autopay in payserv, with pscli', { timeout: 120_000 }, () =
       }
       return r;
     };
-    const status = async () => JSON.parse((await pscli(['--json', 'autopay', 'status'])).stdout) as { coins: Array<{ coin: string; state: string; reason: string | null; last_run: { paid: { count: number } } | null }> };
+    const status = async () =>
+      JSON.parse((await pscli(['--json', 'autopay', 'status'])).stdout) as {
+        coins: Array<{ coin: string; state: string; reason: string | null; last_run: { paid: { count: number } } | null }>;
+      };
 
     // Disabled: runs skip, nothing is requested.
     await until('a run while disabled', async () => (await status()).coins[0]?.last_run !== null, 20_000, 200);
     expect(await l.db.query('SELECT id FROM finances_withdrawal_transaction')).toEqual([]);
 
     expect((await pscli(['enable'])).code).toBe(EXIT.OK);
-    await until('the three miners are requested and sent', async () =>
-      (await l!.db.query("SELECT id FROM finances_withdrawal_transaction WHERE status = 'sending'")).length === 3, 30_000, 200);
+    await until(
+      'the three miners are requested and sent',
+      async () => (await l!.db.query("SELECT id FROM finances_withdrawal_transaction WHERE status = 'sending'")).length === 3,
+      30_000,
+      200,
+    );
     await mined(3);
     await mine(url, 12);
-    await until('recorded sent by a later run', async () =>
-      (await l!.db.query("SELECT id FROM finances_withdrawal_transaction WHERE status = 'sent'")).length === 3, 30_000, 200);
+    await until(
+      'recorded sent by a later run',
+      async () => (await l!.db.query("SELECT id FROM finances_withdrawal_transaction WHERE status = 'sent'")).length === 3,
+      30_000,
+      200,
+    );
     const value = toBaseUnits(sub(parseAmount('2'), eth.withdrawalFee), 18);
     for (const m of miners) expect(await balanceOf(url, m.address)).toBe(value);
 
@@ -117,11 +160,20 @@ describePerDataPath('autopay in payserv, with pscli', { timeout: 120_000 }, () =
     expect(lines[0]).toMatch(new RegExp(`^Paid: withdrawal \\d+, 2 ETH to ${miners[0]!.address} in 0x[0-9a-f]{64}: recorded sent$`));
     expect(lines.slice(1)).toEqual(['Payouts unlocked', 'Now you have to run autopay with RESOLVE_PAYOUT=0 for a normal run']);
     // Unlocked: the next runs pay the second credit, and the first miner once only.
-    await until('the second credit is paid', async () =>
-      (await l!.db.query("SELECT id FROM finances_withdrawal_transaction WHERE status IN ('sending', 'sent')")).length === 5, 30_000, 200);
+    await until(
+      'the second credit is paid',
+      async () => (await l!.db.query("SELECT id FROM finances_withdrawal_transaction WHERE status IN ('sending', 'sent')")).length === 5,
+      30_000,
+      200,
+    );
     await mined(5);
     await mine(url, 12);
-    await until('all sent', async () => (await l!.db.query("SELECT id FROM finances_withdrawal_transaction WHERE status <> 'sent'")).length === 0, 30_000, 200);
+    await until(
+      'all sent',
+      async () => (await l!.db.query("SELECT id FROM finances_withdrawal_transaction WHERE status <> 'sent'")).length === 0,
+      30_000,
+      200,
+    );
     expect(await balanceOf(url, miners[0]!.address)).toBe(2n * value);
     expect(await balanceOf(url, miners[1]!.address)).toBe(2n * value);
     expect(await balanceOf(url, miners[2]!.address)).toBe(value);
@@ -136,7 +188,9 @@ describePerDataPath('autopay in payserv, with pscli', { timeout: 120_000 }, () =
     expect(unknown.stderr).toMatch(/payserv refused Autopay\.Resolve: unknown_coin: unknown coin "NOPE"/);
     const unpaid = await pscli(['autopay', 'run', '--coin', 'ZEC']);
     expect(unpaid).toMatchObject({ code: EXIT.PROBLEMS, stdout: '' });
-    expect(unpaid.stderr).toMatch(/^pscli: autopay is disabled for ZEC: payserv\.toml has no \[autopay\.coins\.ZEC\] threshold \(autopay pays ETH\): nothing was run\n$/);
+    expect(unpaid.stderr).toMatch(
+      /^pscli: autopay is disabled for ZEC: payserv\.toml has no \[autopay\.coins\.ZEC\] threshold \(autopay pays ETH\): nothing was run\n$/,
+    );
     expect(await count()).toBe(before);
     // Not halted by the bad input: idle, or running the timer's next interval (under load a run may be in progress).
     await until('the coin idle between runs', async () => (await status()).coins[0]?.state === 'idle', 30_000, 100);
@@ -144,8 +198,13 @@ describePerDataPath('autopay in payserv, with pscli', { timeout: 120_000 }, () =
 
   it('refuses an autopay coin payserv does not pay on-chain, naming it', async () => {
     l = await testLedger(null);
-    writeFileSync(join(l.stateDir, 'payserv.toml'), ['[rpc]', 'port = 0', '[autopay]', 'enabled = true', '[autopay.coins.ZEC]', 'threshold = "1"', ''].join('\n'));
+    writeFileSync(
+      join(l.stateDir, 'payserv.toml'),
+      ['[rpc]', 'port = 0', '[autopay]', 'enabled = true', '[autopay.coins.ZEC]', 'threshold = "1"', ''].join('\n'),
+    );
     const config = await loadConfig('payserv', join(l.stateDir, 'payserv.toml'), { stateDir: l.stateDir, env: {} });
-    await expect(startPayserv(config, createLogger('payserv', 'silent'), await payservData(l.db, l.stateDir))).rejects.toThrow(/\[autopay\.coins\.ZEC\]: ZEC has no \[coins\.ZEC\] chain settings/);
+    await expect(startPayserv(config, createLogger('payserv', 'silent'), await payservData(l.db, l.stateDir))).rejects.toThrow(
+      /\[autopay\.coins\.ZEC\]: ZEC has no \[coins\.ZEC\] chain settings/,
+    );
   });
 });

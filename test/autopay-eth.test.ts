@@ -37,12 +37,14 @@ beforeEach(async () => {
   url = (await anvil()).url;
   await setAutomine(url, true);
   proxy = await startRpcProxy(url);
-  t = await testPayserv({ seed: { users: 0, blocks: 0, withdrawals: 0, coins: ['ETH'], minersPerBlock: 1, declineShare: 0, corrections: 0, seed: 11 },
+  t = await testPayserv({
+    seed: { users: 0, blocks: 0, withdrawals: 0, coins: ['ETH'], minersPerBlock: 1, declineShare: 0, corrections: 0, seed: 11 },
     policies: { ETH: GENEROUS },
     drivers: async (deps) => {
       driver = await ethDriver(proxy.url, deps);
       return new Map([['ETH', driver]]);
-    } });
+    },
+  });
   t.ps = { ...t.ps, signers: { ...t.ps.signers, autopay: t.ledger.signers.autopay } };
   eth = await coinByTag(t, 'ETH');
 });
@@ -68,13 +70,20 @@ async function users(first: number, n: number): Promise<User[]> {
 }
 
 async function credit(shares: Array<{ u: User; amount: Amount }>): Promise<void> {
-  await creditBlock(t.ledger.db, t.ledger.signers.admin, eth, { blockHash: newBlockHash(), shares: shares.map((s) => ({ userId: s.u.id, amount: s.amount })), poolFee: amt('0.01') });
+  await creditBlock(t.ledger.db, t.ledger.signers.admin, eth, {
+    blockHash: newBlockHash(),
+    shares: shares.map((s) => ({ userId: s.u.id, amount: s.amount })),
+    poolFee: amt('0.01'),
+  });
   for (const s of shares) s.u.credited = add(s.u.credited, s.amount);
 }
 
 type Row = { id: number; user_id: number; amount: string; fee: string; status: string; tx_hash: string | null; parent_id: number | null };
 const withdrawalsOf = async (userId: number) =>
-  t.ledger.db.query<Row>('SELECT id, user_id, amount::text, fee::text, status, tx_hash, parent_id FROM finances_withdrawal_transaction WHERE user_id = $1 ORDER BY id', [userId]);
+  t.ledger.db.query<Row>(
+    'SELECT id, user_id, amount::text, fee::text, status, tx_hash, parent_id FROM finances_withdrawal_transaction WHERE user_id = $1 ORDER BY id',
+    [userId],
+  );
 const lockRow = async () => (await t.ledger.db.query(AUTOPAY.get, [eth.id]))[0] ?? null;
 const wei = (a: Amount) => toBaseUnits(a, 18);
 const run = (holder: string, s: AutopaySettings = SETTINGS) => runAutopay(t.ps, 'ETH', s, holder);
@@ -94,7 +103,9 @@ async function expectBooksBalance(us: readonly User[]): Promise<void> {
     expect(await balanceOf(url, u.address), `user ${u.id}`).toBe(wei(onChain));
     // Nothing lost: what was credited is either paid (sent), still owed (available), or in flight.
     const inFlight = sum(rows.filter((r) => !['sent', 'processed', 'declined'].includes(r.status)).map((r) => parseAmount(r.amount)));
-    expect(formatAmount(add(add(sum(sent.map((r) => parseAmount(r.amount))), await available(u)), inFlight)), `user ${u.id}`).toBe(formatAmount(u.credited));
+    expect(formatAmount(add(add(sum(sent.map((r) => parseAmount(r.amount))), await available(u)), inFlight)), `user ${u.id}`).toBe(
+      formatAmount(u.credited),
+    );
     // Never twice: one transaction hash per sent withdrawal, each different.
     expect(new Set(sent.map((r) => r.tx_hash)).size).toBe(sent.length);
   }
@@ -105,9 +116,17 @@ async function expectBooksBalance(us: readonly User[]): Promise<void> {
 async function crashedRunUpToApproval(u: User): Promise<{ id: number }> {
   await takeLock(t.ps.db, eth.id, 'crashed run', new Date());
   const wl = (await t.ledger.db.query<{ id: number }>('SELECT id FROM users_userwallets WHERE user_id = $1', [u.id]))[0]!.id;
-  const req = await t.ps.db.transaction((tx) => requestWithdrawal(tx, t.ledger.signers.autopay, {
-    userId: u.id, coinId: eth.id, walletId: wl, address: u.address, amount: amt('2'), fee: eth.withdrawalFee, comment: `${AUTOPAY_COMMENT}crashed run`,
-  }));
+  const req = await t.ps.db.transaction((tx) =>
+    requestWithdrawal(tx, t.ledger.signers.autopay, {
+      userId: u.id,
+      coinId: eth.id,
+      walletId: wl,
+      address: u.address,
+      amount: amt('2'),
+      fee: eth.withdrawalFee,
+      comment: `${AUTOPAY_COMMENT}crashed run`,
+    }),
+  );
   expect((await processWithdrawal(t.ps, req.id, 'crashed run')).reply).toBe('APPROVED');
   return req;
 }
@@ -116,10 +135,14 @@ describePerDataPath('autopay on anvil', () => {
   it('a pool over many intervals: every balance over its threshold paid exactly once, none under it, the chain equal to the ledger', async () => {
     const us = await users(5001, 10);
     // One user sets a higher threshold; another a lower one, which never lowers the coin's.
-    await t.ledger.db.query('INSERT INTO users_autopay_thresholds (user_id, coin_id, threshold) VALUES ($1, $2, 3), ($3, $2, 0.2)', [us[0]!.id, eth.id, us[1]!.id]);
+    await t.ledger.db.query('INSERT INTO users_autopay_thresholds (user_id, coin_id, threshold) VALUES ($1, $2, 3), ($3, $2, 0.2)', [
+      us[0]!.id,
+      eth.id,
+      us[1]!.id,
+    ]);
     const own = (u: User) => (u.id === us[0]!.id ? amt('3') : amt('1'));
     let seed = 7;
-    const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const rnd = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
     const hot0 = await minedCount(url, driver.address);
     for (let interval = 0; interval < 6; interval++) {
       await credit(us.map((u) => ({ u, amount: parseAmount((0.05 + rnd() * 0.6).toFixed(6)) })));
@@ -128,7 +151,9 @@ describePerDataPath('autopay on anvil', () => {
       expect(r.outcome, r.reason ?? '').toBe('done');
       // Exactly the users at or over their effective threshold, each for their whole balance.
       const due = us.filter((u) => (before.get(u.id) as Amount) >= own(u));
-      const made = (await Promise.all(us.map((u) => withdrawalsOf(u.id)))).flat().filter((w) => w.status !== 'sent' || r.paid.withdrawals.includes(w.id));
+      const made = (await Promise.all(us.map((u) => withdrawalsOf(u.id))))
+        .flat()
+        .filter((w) => w.status !== 'sent' || r.paid.withdrawals.includes(w.id));
       expect(r.paid.withdrawals.length).toBe(due.length);
       for (const u of due) {
         const w = made.find((x) => x.user_id === u.id && r.paid.withdrawals.includes(x.id));
@@ -160,7 +185,10 @@ describePerDataPath('autopay on anvil', () => {
         if (cut || point !== 'payment.broadcast') return;
         cut = true;
         const id = info.withdrawals[0]!;
-        const [w] = await t.ledger.db.query<{ status_seq: number }>('SELECT status_seq FROM finances_withdrawal_transaction WHERE id = $1', [id]);
+        const [w] = await t.ledger.db.query<{ status_seq: number }>(
+          'SELECT status_seq FROM finances_withdrawal_transaction WHERE id = $1',
+          [id],
+        );
         await asAttacker(t.ledger.db, cutHistory(id, w!.status_seq - 1));
       },
     };
@@ -332,9 +360,17 @@ describePerDataPath('autopay on anvil', () => {
     const [u] = await users(5801, 1);
     await credit([{ u: u!, amount: amt('2') }]);
     const wl = (await t.ledger.db.query<{ id: number }>('SELECT id FROM users_userwallets WHERE user_id = $1', [u!.id]))[0]!.id;
-    const manual = await t.ps.db.transaction((tx) => requestWithdrawal(tx, t.ledger.signers.autopay, {
-      userId: u!.id, coinId: eth.id, walletId: wl, address: u!.address, amount: amt('1'), fee: eth.withdrawalFee, comment: 'from the pool site',
-    }));
+    const manual = await t.ps.db.transaction((tx) =>
+      requestWithdrawal(tx, t.ledger.signers.autopay, {
+        userId: u!.id,
+        coinId: eth.id,
+        walletId: wl,
+        address: u!.address,
+        amount: amt('1'),
+        fee: eth.withdrawalFee,
+        comment: 'from the pool site',
+      }),
+    );
     expect((await processWithdrawal(t.ps, manual.id, 'backend')).reply).toBe('APPROVED');
     const res = await resolveCoin(t.ps, 'ETH', 'operator');
     expect(res.resolutions.map((x) => [x.withdrawal, x.decision])).toEqual([[manual.id, 'left']]);

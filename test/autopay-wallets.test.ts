@@ -35,12 +35,14 @@ const USER = 7001;
 beforeEach(async () => {
   url = (await anvil()).url;
   await setAutomine(url, true);
-  t = await testPayserv({ seed: { users: 0, blocks: 0, withdrawals: 0, coins: ['ETH'], minersPerBlock: 1, declineShare: 0, corrections: 0, seed: 17 },
+  t = await testPayserv({
+    seed: { users: 0, blocks: 0, withdrawals: 0, coins: ['ETH'], minersPerBlock: 1, declineShare: 0, corrections: 0, seed: 17 },
     policies: { ETH: GENEROUS },
     drivers: async (deps) => {
       driver = await ethDriver(url, deps);
       return new Map([['ETH', driver]]);
-    } });
+    },
+  });
   t.ps = { ...t.ps, signers: { ...t.ps.signers, autopay: t.ledger.signers.autopay } };
   eth = await coinByTag(t, 'ETH');
 });
@@ -51,10 +53,18 @@ afterEach(async () => {
 
 const run = (holder: string) => runAutopay(t.ps, 'ETH', SETTINGS, holder);
 const credit = (amount: string) =>
-  creditBlock(t.ledger.db, t.ledger.signers.admin, eth, { blockHash: newBlockHash(), shares: [{ userId: USER, amount: amt(amount) }], poolFee: amt('0.01') });
+  creditBlock(t.ledger.db, t.ledger.signers.admin, eth, {
+    blockHash: newBlockHash(),
+    shares: [{ userId: USER, amount: amt(amount) }],
+    poolFee: amt('0.01'),
+  });
 const newWallet = () => wallet(t, USER, eth, { address: ethAddress() });
 const rowOf = async (id: number) => (await t.ledger.db.query(`SELECT * FROM ${WALLETS} WHERE id = $1`, [id]))[0] as Record<string, unknown>;
-const withdrawals = async () => t.ledger.db.query<{ id: number; status: string }>('SELECT id, status FROM finances_withdrawal_transaction WHERE user_id = $1 ORDER BY id', [USER]);
+const withdrawals = async () =>
+  t.ledger.db.query<{ id: number; status: string }>(
+    'SELECT id, status FROM finances_withdrawal_transaction WHERE user_id = $1 ORDER BY id',
+    [USER],
+  );
 const lockState = async () => (await t.ledger.db.query(AUTOPAY.get, [eth.id]))[0]?.state;
 
 async function available(): Promise<Amount> {
@@ -102,11 +112,23 @@ describePerDataPath('autopay and deleted wallets', () => {
     await credit('2');
     await paysTo(current.address, 'before');
     await credit('3');
-    await asAttacker(t.ledger.db, [restoreRow(WALLETS, whileActive, ['id']), [`UPDATE ${WALLETS} SET deleted = true WHERE id = $1`, [current.id]]]);
-    await haltsUnpaid('attacked', new RegExp(`${userWallet(current.id)}signature does not match the record \\(marked deleted without the pool's signed deletion\\?\\)`), old.address);
+    await asAttacker(t.ledger.db, [
+      restoreRow(WALLETS, whileActive, ['id']),
+      [`UPDATE ${WALLETS} SET deleted = true WHERE id = $1`, [current.id]],
+    ]);
+    await haltsUnpaid(
+      'attacked',
+      new RegExp(`${userWallet(current.id)}signature does not match the record \\(marked deleted without the pool's signed deletion\\?\\)`),
+      old.address,
+    );
     expect(await available()).toBe(amt('3'));
     // The operator's checks name both: the unsigned deletion, and the wallet payserv saw deleted come back.
-    expect((await t.ledger.problems('wallets')).map((p) => [p.row, p.code]).sort()).toEqual([[`id=${current.id}`, 'signature'], [`id=${old.id}`, 'wallet_revived']].sort());
+    expect((await t.ledger.problems('wallets')).map((p) => [p.row, p.code]).sort()).toEqual(
+      [
+        [`id=${current.id}`, 'signature'],
+        [`id=${old.id}`, 'wallet_revived'],
+      ].sort(),
+    );
   });
 
   it('the same attack on a payserv that never saw these wallets: the unsigned deletion alone stops it', async () => {
@@ -115,7 +137,10 @@ describePerDataPath('autopay and deleted wallets', () => {
     await retireWallet(t.ledger.db, t.ledger.signers.admin, old.id, 'deleted');
     const current = await newWallet();
     await credit('3');
-    await asAttacker(t.ledger.db, [restoreRow(WALLETS, whileActive, ['id']), [`UPDATE ${WALLETS} SET deleted = true WHERE id = $1`, [current.id]]]);
+    await asAttacker(t.ledger.db, [
+      restoreRow(WALLETS, whileActive, ['id']),
+      [`UPDATE ${WALLETS} SET deleted = true WHERE id = $1`, [current.id]],
+    ]);
     await haltsUnpaid('attacked', new RegExp(`${userWallet(current.id)}signature does not match the record`), old.address);
   });
 
@@ -130,7 +155,9 @@ describePerDataPath('autopay and deleted wallets', () => {
     const mined = await minedCount(url, driver.address);
     const r = await run('restored unseen');
     expect([r.outcome, r.paid.count]).toEqual(['done', 0]);
-    expect(r.skipped).toEqual([{ userId: USER, reason: `no signed wallet: the newest reviewed one (${current.id}) is deleted, and autopay pays only the newest` }]);
+    expect(r.skipped).toEqual([
+      { userId: USER, reason: `no signed wallet: the newest reviewed one (${current.id}) is deleted, and autopay pays only the newest` },
+    ]);
     expect(t.ps.state.enabled).toBe(true);
     expect(await minedCount(url, driver.address)).toBe(mined);
     expect(await balanceOf(url, old.address)).toBe(0n);
@@ -146,12 +173,20 @@ describePerDataPath('autopay and deleted wallets', () => {
     await credit('2');
     const skipped = await run('deleted');
     expect([skipped.outcome, skipped.paid.count]).toEqual(['done', 0]);
-    expect(skipped.skipped).toEqual([{ userId: USER, reason: `no signed wallet: the newest reviewed one (${w.id}) is deleted, and autopay pays only the newest` }]);
+    expect(skipped.skipped).toEqual([
+      { userId: USER, reason: `no signed wallet: the newest reviewed one (${w.id}) is deleted, and autopay pays only the newest` },
+    ]);
     expect([t.ps.state.enabled, t.alerts]).toEqual([true, []]);
     expect(await t.ledger.check('balanceerrors')).toEqual([]);
 
     await asAttacker(t.ledger.db, [restoreRow(WALLETS, whileActive, ['id'])]);
-    await haltsUnpaid('revived', new RegExp(`${userWallet(w.id)}payserv saw this wallet retired \\(deleted or inactive\\) under the pool's signature; it is active again`), w.address);
+    await haltsUnpaid(
+      'revived',
+      new RegExp(
+        `${userWallet(w.id)}payserv saw this wallet retired \\(deleted or inactive\\) under the pool's signature; it is active again`,
+      ),
+      w.address,
+    );
   });
 
   it("the newest wallet's row deleted: the older one is not paid instead", async () => {
@@ -161,6 +196,12 @@ describePerDataPath('autopay and deleted wallets', () => {
     await paysTo(current.address, 'first');
     await credit('2');
     await asAttacker(t.ledger.db, [[`DELETE FROM ${WALLETS} WHERE id = $1`, [current.id]]]);
-    await haltsUnpaid('hidden', new RegExp(`${userWallet(current.id)}payserv saw this wallet as the newest reviewed wallet of user=${USER} coin=${eth.id}; it is no longer one \\(the newest now: id=${old.id}\\)`), old.address);
+    await haltsUnpaid(
+      'hidden',
+      new RegExp(
+        `${userWallet(current.id)}payserv saw this wallet as the newest reviewed wallet of user=${USER} coin=${eth.id}; it is no longer one \\(the newest now: id=${old.id}\\)`,
+      ),
+      old.address,
+    );
   });
 });

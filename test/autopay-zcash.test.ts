@@ -19,7 +19,12 @@ let t: TestPayserv;
 let proxy: RpcProxy;
 
 const SEED = { users: 0, blocks: 0, withdrawals: 0, coins: ['ZEC'], minersPerBlock: 1, declineShare: 0, corrections: 0, seed: 13 };
-const AUTO = { amountMax: parseAmount('100'), userDailyMax: parseAmount('1000'), coinDailyMax: parseAmount('100000'), walletAgeHoursMin: 0 };
+const AUTO = {
+  amountMax: parseAmount('100'),
+  userDailyMax: parseAmount('1000'),
+  coinDailyMax: parseAmount('100000'),
+  walletAgeHoursMin: 0,
+};
 const SETTINGS: AutopaySettings = { threshold: parseAmount('1'), requirePeers: 1, maxPerRun: 50 };
 const CONFIRMATIONS = 10;
 
@@ -31,8 +36,11 @@ async function setup(): Promise<void> {
   node = await standin();
   proxy = await startRpcProxy(node.url);
   onTestFinished(() => proxy.stop());
-  t = await testPayserv({ seed: SEED, policies: { ZEC: AUTO }, drivers: async (deps) =>
-    new Map([['ZEC', await zcashDriver(node, deps, { fund: [50_000_000_000n], settings: { url: proxy.url } })]]) });
+  t = await testPayserv({
+    seed: SEED,
+    policies: { ZEC: AUTO },
+    drivers: async (deps) => new Map([['ZEC', await zcashDriver(node, deps, { fund: [50_000_000_000n], settings: { url: proxy.url } })]]),
+  });
   t.ps = { ...t.ps, signers: { ...t.ps.signers, autopay: t.ledger.signers.autopay } };
 }
 
@@ -41,7 +49,10 @@ const value = (m: Miner, earned: string) => toBaseUnits(sub(parseAmount(earned),
 describePerDataPath('autopay on the Zcash stand-in', () => {
   it('pays every user over the threshold once, each exactly amount − fee on the chain; none under it', async () => {
     await setup();
-    const over = [await newMiner(t, 9001, '2.5', { tag: 'ZEC', address: zcashAddress() }), await newMiner(t, 9002, '1', { tag: 'ZEC', address: zcashAddress() })];
+    const over = [
+      await newMiner(t, 9001, '2.5', { tag: 'ZEC', address: zcashAddress() }),
+      await newMiner(t, 9002, '1', { tag: 'ZEC', address: zcashAddress() }),
+    ];
     const under = await newMiner(t, 9003, '0.4', { tag: 'ZEC', address: zcashAddress() });
     const r = await runAutopay(t.ps, 'ZEC', SETTINGS, 'zcash run');
     expect([r.outcome, r.paid.count, r.paid.sum, r.belowThreshold]).toEqual(['done', 2, '3.5', 1]);
@@ -65,7 +76,11 @@ describePerDataPath('autopay on the Zcash stand-in', () => {
     expect(node.mempool()).toHaveLength(1);
     const early = await resolveCoin(t.ps, 'ZEC', 'operator');
     expect(early.resolutions.map((x) => x.decision)).toEqual(['unknown']);
-    expect(await runAutopay(t.ps, 'ZEC', SETTINGS, 'while halted')).toMatchObject({ outcome: 'skipped', code: 'coin_halted', reason: expect.stringMatching(/halted since/) });
+    expect(await runAutopay(t.ps, 'ZEC', SETTINGS, 'while halted')).toMatchObject({
+      outcome: 'skipped',
+      code: 'coin_halted',
+      reason: expect.stringMatching(/halted since/),
+    });
     await node.mine(CONFIRMATIONS);
     const res = await resolveCoin(t.ps, 'ZEC', 'operator');
     expect(res.resolutions.map((x) => x.decision)).toEqual(['paid']);

@@ -15,7 +15,17 @@ import { hex, keyIdOf, newMasterKey } from '../src/esman/master-key.js';
 import { obtainKey } from '../src/esman/request.js';
 import { unlockShares, writeShares } from '../src/esman/shares.js';
 import { KeyStore } from '../src/esman/store-file.js';
-import { LINE_BYTES_MAX, fingerprint, newRequest, openKey, replySchema, requestSchema, sealKey, type KeyReply, type PendingRequest } from '../src/esman/transfer.js';
+import {
+  LINE_BYTES_MAX,
+  fingerprint,
+  newRequest,
+  openKey,
+  replySchema,
+  requestSchema,
+  sealKey,
+  type KeyReply,
+  type PendingRequest,
+} from '../src/esman/transfer.js';
 import { createLogger } from '../src/log/index.js';
 import { describeOncePerSuite } from './support/db.js';
 import { killAllChildren, sleep, spawnNode, until, type Child } from './support/spawn.js';
@@ -108,10 +118,12 @@ async function fixture(items: Record<string, string> = ITEMS): Promise<{ root: s
 
 /** The `list` lines of items, name → size. */
 function listed(r: Run): Record<string, number> {
-  return Object.fromEntries(r.stdout.split('\n').flatMap((l) => {
-    const m = /^(\S+)\t(\d+) bytes$/.exec(l);
-    return m ? [[m[1]!, Number(m[2])]] : [];
-  }));
+  return Object.fromEntries(
+    r.stdout.split('\n').flatMap((l) => {
+      const m = /^(\S+)\t(\d+) bytes$/.exec(l);
+      return m ? [[m[1]!, Number(m[2])]] : [];
+    }),
+  );
 }
 
 // ---- the manager and its peers ---------------------------------------------------------------------
@@ -126,8 +138,19 @@ interface ManagerChild extends Child {
 
 /** `esman manager` on loopback, passphrases on fd 3, stdin left open for the answers; resolves once it listens. */
 async function startManagerProcess(dir: string, storage: string, extra: string[] = [], listen = '127.0.0.1:0'): Promise<ManagerChild> {
-  const child = spawnEsman(['manager', '--dir', dir, '--storage', storage, '--listen', listen, ...extra], { pass: PASS.slice(0, 2), keepStdin: true });
-  runs.push({ code: null, get stdout() { return child.stdout(); }, get stderr() { return child.stderr(); } });
+  const child = spawnEsman(['manager', '--dir', dir, '--storage', storage, '--listen', listen, ...extra], {
+    pass: PASS.slice(0, 2),
+    keepStdin: true,
+  });
+  runs.push({
+    code: null,
+    get stdout() {
+      return child.stdout();
+    },
+    get stderr() {
+      return child.stderr();
+    },
+  });
   const m = await child.waitForLine(/^listening on 127\.0\.0\.1:(\d+) for \d+ key request\(s\)$/, EXIT_TIMEOUT_MS);
   return Object.assign(child, { port: Number(m[1]), answer: (line: string) => void child.proc.stdin!.write(`${line}\n`) });
 }
@@ -163,15 +186,17 @@ function ask(port: number, o: { host?: string; localAddress?: string; line?: str
   s.on('connect', () => s.write(o.line ?? `${JSON.stringify(pending.request)}\n`));
   s.setEncoding('utf8').on('data', (d: string) => void (raw += d));
   s.on('error', (e: NodeJS.ErrnoException) => void (error = e.code ?? e.message));
-  const done = new Promise<Asked>((resolve) => s.once('close', () => {
-    let reply: KeyReply | null = null;
-    try {
-      reply = replySchema.parse(JSON.parse(raw));
-    } catch {
-      reply = null;
-    }
-    resolve({ raw, reply, error });
-  }));
+  const done = new Promise<Asked>((resolve) =>
+    s.once('close', () => {
+      let reply: KeyReply | null = null;
+      try {
+        reply = replySchema.parse(JSON.parse(raw));
+      } catch {
+        reply = null;
+      }
+      resolve({ raw, reply, error });
+    }),
+  );
   return { pending, connected, done };
 }
 
@@ -188,7 +213,10 @@ function listening(host: string, port: number): Promise<boolean> {
 }
 
 /** This machine's first IPv4 address that is not loopback, if it has one. */
-const outsideAddress = () => Object.values(networkInterfaces()).flat().find((a) => a && a.family === 'IPv4' && !a.internal)?.address;
+const outsideAddress = () =>
+  Object.values(networkInterfaces())
+    .flat()
+    .find((a) => a && a.family === 'IPv4' && !a.internal)?.address;
 
 /** A pino destination that keeps the lines, parsed. */
 function captureLog() {
@@ -203,411 +231,537 @@ function captureLog() {
 }
 
 describeOncePerSuite('esman CLI', () => {
-  it('init, create, list, add, delete: names and sizes shown, values never; 0600 files; an item is replaced only with --replace', async () => {
-    const root = await tmpStateDir('esman-');
-    const dir = join(root, 'shares');
-    const storage = join(root, 'store.esm');
-    const from = join(root, 'from');
-    mkdirSync(from);
-    for (const [name, value] of Object.entries(ITEMS)) writeFileSync(join(from, name), value);
+  it(
+    'init, create, list, add, delete: names and sizes shown, values never; 0600 files; an item is replaced only with --replace',
+    async () => {
+      const root = await tmpStateDir('esman-');
+      const dir = join(root, 'shares');
+      const storage = join(root, 'store.esm');
+      const from = join(root, 'from');
+      mkdirSync(from);
+      for (const [name, value] of Object.entries(ITEMS)) writeFileSync(join(from, name), value);
 
-    const init = await esman(['init', '--shares', '3', '--threshold', '2', '--dir', dir, '--kdf-cost', KDF_COST], { pass: PASS });
-    expect(init.code, init.stderr).toBe(0);
-    expect(init.stdout).toMatch(/into 3 shares, 2 needed/);
-    expect(readdirSync(dir).sort()).toEqual(['1.ss', '2.ss', '3.ss']);
-    for (const f of readdirSync(dir)) expect(mode(join(dir, f))).toBe(0o600);
+      const init = await esman(['init', '--shares', '3', '--threshold', '2', '--dir', dir, '--kdf-cost', KDF_COST], { pass: PASS });
+      expect(init.code, init.stderr).toBe(0);
+      expect(init.stdout).toMatch(/into 3 shares, 2 needed/);
+      expect(readdirSync(dir).sort()).toEqual(['1.ss', '2.ss', '3.ss']);
+      for (const f of readdirSync(dir)) expect(mode(join(dir, f))).toBe(0o600);
 
-    // Operator 1 absent: an empty line skips share 1, shares 2 and 3 make the threshold.
-    const create = await esman(['create', '--from', from, '--dir', dir, '--storage', storage], { pass: ['', PASS[1]!, PASS[2]!] });
-    expect(create.code, create.stderr).toBe(0);
-    expect(create.stdout).toMatch(/rebuilt from shares 2, 3 \(2 of 3\)/);
-    expect(create.stdout).toMatch(/with 2 items/);
-    expect(mode(storage)).toBe(0o600);
+      // Operator 1 absent: an empty line skips share 1, shares 2 and 3 make the threshold.
+      const create = await esman(['create', '--from', from, '--dir', dir, '--storage', storage], { pass: ['', PASS[1]!, PASS[2]!] });
+      expect(create.code, create.stderr).toBe(0);
+      expect(create.stdout).toMatch(/rebuilt from shares 2, 3 \(2 of 3\)/);
+      expect(create.stdout).toMatch(/with 2 items/);
+      expect(mode(storage)).toBe(0o600);
 
-    const list = await esman(['list', '--storage', storage]);
-    expect(list.code, list.stderr).toBe(0);
-    expect(listed(list)).toEqual({ 'DB.JSON': Buffer.byteLength(ITEMS['DB.JSON']), 'payserv.TLS.KEY': Buffer.byteLength(ITEMS['payserv.TLS.KEY']) });
+      const list = await esman(['list', '--storage', storage]);
+      expect(list.code, list.stderr).toBe(0);
+      expect(listed(list)).toEqual({
+        'DB.JSON': Buffer.byteLength(ITEMS['DB.JSON']),
+        'payserv.TLS.KEY': Buffer.byteLength(ITEMS['payserv.TLS.KEY']),
+      });
 
-    const newTls = join(root, 'tls2');
-    const newValue = '-----BEGIN PRIVATE KEY-----\nTLS-KEY-REPLACED-0b9d\n-----END PRIVATE KEY-----\n';
-    writeFileSync(newTls, newValue);
-    const before = readFileSync(storage);
-    const refused = await esman(['add', 'payserv.TLS.KEY', newTls, '--dir', dir, '--storage', storage], { pass: PASS.slice(0, 2) });
-    expect(refused.code).toBe(1);
-    expect(refused.stderr).toMatch(/^esman: \[exists\] /);
-    expect(readFileSync(storage).equals(before)).toBe(true);
+      const newTls = join(root, 'tls2');
+      const newValue = '-----BEGIN PRIVATE KEY-----\nTLS-KEY-REPLACED-0b9d\n-----END PRIVATE KEY-----\n';
+      writeFileSync(newTls, newValue);
+      const before = readFileSync(storage);
+      const refused = await esman(['add', 'payserv.TLS.KEY', newTls, '--dir', dir, '--storage', storage], { pass: PASS.slice(0, 2) });
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toMatch(/^esman: \[exists\] /);
+      expect(readFileSync(storage).equals(before)).toBe(true);
 
-    const replaced = await esman(['add', 'payserv.TLS.KEY', newTls, '--dir', dir, '--storage', storage, '--replace'], { pass: PASS.slice(0, 2) });
-    expect(replaced.code, replaced.stderr).toBe(0);
-    expect(replaced.stdout).toMatch(/added payserv\.TLS\.KEY/);
-    expect(mode(storage)).toBe(0o600);
-    expect(await itemsOf(dir, storage, PASS.slice(0, 2))).toEqual({ 'DB.JSON': ITEMS['DB.JSON'], 'payserv.TLS.KEY': newValue });
+      const replaced = await esman(['add', 'payserv.TLS.KEY', newTls, '--dir', dir, '--storage', storage, '--replace'], {
+        pass: PASS.slice(0, 2),
+      });
+      expect(replaced.code, replaced.stderr).toBe(0);
+      expect(replaced.stdout).toMatch(/added payserv\.TLS\.KEY/);
+      expect(mode(storage)).toBe(0o600);
+      expect(await itemsOf(dir, storage, PASS.slice(0, 2))).toEqual({ 'DB.JSON': ITEMS['DB.JSON'], 'payserv.TLS.KEY': newValue });
 
-    const del = await esman(['delete', 'DB.JSON', '--dir', dir, '--storage', storage], { pass: [PASS[0]!, '', PASS[2]!] });
-    expect(del.code, del.stderr).toBe(0);
-    expect(del.stdout).toMatch(/deleted DB\.JSON/);
-    expect(mode(storage)).toBe(0o600);
-    const again = await esman(['list', '--storage', storage]);
-    expect(listed(again)).toEqual({ 'payserv.TLS.KEY': Buffer.byteLength(newValue) });
+      const del = await esman(['delete', 'DB.JSON', '--dir', dir, '--storage', storage], { pass: [PASS[0]!, '', PASS[2]!] });
+      expect(del.code, del.stderr).toBe(0);
+      expect(del.stdout).toMatch(/deleted DB\.JSON/);
+      expect(mode(storage)).toBe(0o600);
+      const again = await esman(['list', '--storage', storage]);
+      expect(listed(again)).toEqual({ 'payserv.TLS.KEY': Buffer.byteLength(newValue) });
 
-    const all = runs.map((r) => r.stdout + r.stderr).join('\n');
-    for (const s of [...SECRETS, 'TLS-KEY-REPLACED-0b9d']) expect(all).not.toContain(s);
-  }, SLOW);
+      const all = runs.map((r) => r.stdout + r.stderr).join('\n');
+      for (const s of [...SECRETS, 'TLS-KEY-REPLACED-0b9d']) expect(all).not.toContain(s);
+    },
+    SLOW,
+  );
 
-  it('passphrases: under 12 characters, none from a non-terminal stdin, bad split options: refused, nothing written', async () => {
-    const root = await tmpStateDir('esman-');
-    const dirs = ['short', 'stdin', 'shares-x', 'threshold', 'cost'].map((d) => join(root, d));
-    const [short, noFd, sharesX, threshold, cost] = await Promise.all([
-      // Share 1's passphrase is fine and share 2's short: the set is refused whole, share 1 not written either.
-      esman(['init', '--shares', '2', '--threshold', '2', '--dir', dirs[0]!, '--kdf-cost', KDF_COST], { pass: [PASS[0]!, 'eleven-char'] }),
-      esman(['init', '--shares', '2', '--threshold', '2', '--dir', dirs[1]!, '--kdf-cost', KDF_COST], { stdin: `${PASS[0]}\n${PASS[1]}\n` }),
-      esman(['init', '--shares', 'x', '--threshold', '2', '--dir', dirs[2]!, '--kdf-cost', KDF_COST], { pass: PASS }),
-      esman(['init', '--shares', '3', '--threshold', '5', '--dir', dirs[3]!, '--kdf-cost', KDF_COST], { pass: PASS }),
-      esman(['init', '--shares', '3', '--threshold', '2', '--dir', dirs[4]!, '--kdf-cost', '30'], { pass: PASS }),
-    ]);
-    expect(short!.code).toBe(1);
-    expect(short!.stderr).toMatch(/^esman: \[weak_passphrase\] the passphrase for share 2 of 2 is shorter than 12 characters\n$/);
-    expect(noFd!.code).toBe(1);
-    expect(noFd!.stderr).toMatch(/^esman: \[no_passphrase\] passphrases are typed at a terminal or given with --passphrase-fd N; stdin is not a terminal\n$/);
-    expect(sharesX!.code).toBe(2);
-    expect(sharesX!.stderr).toMatch(/--shares "x": expected a whole number/);
-    // A value esman does not accept is a command line to fix: exit 2, like commander's own refusals.
-    expect(threshold!.code).toBe(2);
-    expect(threshold!.stderr).toMatch(/^esman: \[bad_option\] --threshold 5: expected 1\.\.3/);
-    expect(cost!.code).toBe(2);
-    expect(cost!.stderr).toMatch(/^esman: \[bad_option\] --kdf-cost 30: expected 10\.\.20/);
-    for (const d of dirs) expect(existsSync(d) ? readdirSync(d) : []).toEqual([]);
-    expect(runs.map((r) => r.stdout + r.stderr).join('')).not.toContain('eleven-char');
-  }, SLOW);
+  it(
+    'passphrases: under 12 characters, none from a non-terminal stdin, bad split options: refused, nothing written',
+    async () => {
+      const root = await tmpStateDir('esman-');
+      const dirs = ['short', 'stdin', 'shares-x', 'threshold', 'cost'].map((d) => join(root, d));
+      const [short, noFd, sharesX, threshold, cost] = await Promise.all([
+        // Share 1's passphrase is fine and share 2's short: the set is refused whole, share 1 not written either.
+        esman(['init', '--shares', '2', '--threshold', '2', '--dir', dirs[0]!, '--kdf-cost', KDF_COST], {
+          pass: [PASS[0]!, 'eleven-char'],
+        }),
+        esman(['init', '--shares', '2', '--threshold', '2', '--dir', dirs[1]!, '--kdf-cost', KDF_COST], {
+          stdin: `${PASS[0]}\n${PASS[1]}\n`,
+        }),
+        esman(['init', '--shares', 'x', '--threshold', '2', '--dir', dirs[2]!, '--kdf-cost', KDF_COST], { pass: PASS }),
+        esman(['init', '--shares', '3', '--threshold', '5', '--dir', dirs[3]!, '--kdf-cost', KDF_COST], { pass: PASS }),
+        esman(['init', '--shares', '3', '--threshold', '2', '--dir', dirs[4]!, '--kdf-cost', '30'], { pass: PASS }),
+      ]);
+      expect(short!.code).toBe(1);
+      expect(short!.stderr).toMatch(/^esman: \[weak_passphrase\] the passphrase for share 2 of 2 is shorter than 12 characters\n$/);
+      expect(noFd!.code).toBe(1);
+      expect(noFd!.stderr).toMatch(
+        /^esman: \[no_passphrase\] passphrases are typed at a terminal or given with --passphrase-fd N; stdin is not a terminal\n$/,
+      );
+      expect(sharesX!.code).toBe(2);
+      expect(sharesX!.stderr).toMatch(/--shares "x": expected a whole number/);
+      // A value esman does not accept is a command line to fix: exit 2, like commander's own refusals.
+      expect(threshold!.code).toBe(2);
+      expect(threshold!.stderr).toMatch(/^esman: \[bad_option\] --threshold 5: expected 1\.\.3/);
+      expect(cost!.code).toBe(2);
+      expect(cost!.stderr).toMatch(/^esman: \[bad_option\] --kdf-cost 30: expected 10\.\.20/);
+      for (const d of dirs) expect(existsSync(d) ? readdirSync(d) : []).toEqual([]);
+      expect(runs.map((r) => r.stdout + r.stderr).join('')).not.toContain('eleven-char');
+    },
+    SLOW,
+  );
 
-  it('create: a wrong passphrase is refused naming the share file, no store; an existing store is never overwritten', async () => {
-    const { root, dir } = await fixture();
-    const from = join(root, 'from');
-    mkdirSync(from);
-    writeFileSync(join(from, 'DB.JSON'), ITEMS['DB.JSON']);
-    const storage = join(root, 'new.esm');
-    const existing = join(root, 'existing.esm');
-    writeFileSync(existing, 'not touched');
-    const [wrong, over] = await Promise.all([
-      esman(['create', '--from', from, '--dir', dir, '--storage', storage], { pass: [PASS[0]!, 'wrong-pass-phrase-02'] }),
-      esman(['create', '--from', from, '--dir', dir, '--storage', existing], { pass: PASS.slice(0, 2) }),
-    ]);
-    expect(wrong!.code).toBe(1);
-    expect(wrong!.stderr).toBe(`esman: [wrong_passphrase] ${join(dir, '2.ss')}: wrong passphrase, or the share file was altered\n`);
-    expect(existsSync(storage)).toBe(false);
-    expect(readdirSync(root).filter((n) => n.startsWith('.'))).toEqual([]);
-    expect(over!.code).toBe(1);
-    expect(over!.stderr).toMatch(/^esman: \[exists\] .*existing\.esm already exists/);
-    expect(readFileSync(existing, 'utf8')).toBe('not touched');
-    expect(runs.map((r) => r.stdout + r.stderr).join('')).not.toContain('wrong-pass-phrase-02');
-  }, SLOW);
+  it(
+    'create: a wrong passphrase is refused naming the share file, no store; an existing store is never overwritten',
+    async () => {
+      const { root, dir } = await fixture();
+      const from = join(root, 'from');
+      mkdirSync(from);
+      writeFileSync(join(from, 'DB.JSON'), ITEMS['DB.JSON']);
+      const storage = join(root, 'new.esm');
+      const existing = join(root, 'existing.esm');
+      writeFileSync(existing, 'not touched');
+      const [wrong, over] = await Promise.all([
+        esman(['create', '--from', from, '--dir', dir, '--storage', storage], { pass: [PASS[0]!, 'wrong-pass-phrase-02'] }),
+        esman(['create', '--from', from, '--dir', dir, '--storage', existing], { pass: PASS.slice(0, 2) }),
+      ]);
+      expect(wrong!.code).toBe(1);
+      expect(wrong!.stderr).toBe(`esman: [wrong_passphrase] ${join(dir, '2.ss')}: wrong passphrase, or the share file was altered\n`);
+      expect(existsSync(storage)).toBe(false);
+      expect(readdirSync(root).filter((n) => n.startsWith('.'))).toEqual([]);
+      expect(over!.code).toBe(1);
+      expect(over!.stderr).toMatch(/^esman: \[exists\] .*existing\.esm already exists/);
+      expect(readFileSync(existing, 'utf8')).toBe('not touched');
+      expect(runs.map((r) => r.stdout + r.stderr).join('')).not.toContain('wrong-pass-phrase-02');
+    },
+    SLOW,
+  );
 
-  it('--passphrase-fd 0: passphrases from a pipe its writer keeps open (Node makes that fd non-blocking: no EAGAIN crash)', async () => {
-    const { root, dir } = await fixture();
-    const from = join(root, 'from');
-    mkdirSync(from);
-    writeFileSync(join(from, 'DB.JSON'), ITEMS['DB.JSON']);
-    const storage = join(root, 'new.esm');
-    const child = spawnEsman(['create', '--from', from, '--dir', dir, '--storage', storage, '--passphrase-fd', '0'], { stdin: `${PASS[0]}\n${PASS[1]}\n`, keepStdin: true });
-    runs.push({ code: null, get stdout() { return child.stdout(); }, get stderr() { return child.stderr(); } });
-    await child.waitForLine(/^created .* with 1 items/, EXIT_TIMEOUT_MS);
-    child.proc.stdin!.end();
-    expect(await child.waitExit(EXIT_TIMEOUT_MS), child.stderr()).toBe(0);
-    expect(child.stderr()).toBe('');
-    expect(await itemsOf(dir, storage, PASS.slice(0, 2))).toEqual({ 'DB.JSON': ITEMS['DB.JSON'] });
-  }, SLOW);
+  it(
+    '--passphrase-fd 0: passphrases from a pipe its writer keeps open (Node makes that fd non-blocking: no EAGAIN crash)',
+    async () => {
+      const { root, dir } = await fixture();
+      const from = join(root, 'from');
+      mkdirSync(from);
+      writeFileSync(join(from, 'DB.JSON'), ITEMS['DB.JSON']);
+      const storage = join(root, 'new.esm');
+      const child = spawnEsman(['create', '--from', from, '--dir', dir, '--storage', storage, '--passphrase-fd', '0'], {
+        stdin: `${PASS[0]}\n${PASS[1]}\n`,
+        keepStdin: true,
+      });
+      runs.push({
+        code: null,
+        get stdout() {
+          return child.stdout();
+        },
+        get stderr() {
+          return child.stderr();
+        },
+      });
+      await child.waitForLine(/^created .* with 1 items/, EXIT_TIMEOUT_MS);
+      child.proc.stdin!.end();
+      expect(await child.waitExit(EXIT_TIMEOUT_MS), child.stderr()).toBe(0);
+      expect(child.stderr()).toBe('');
+      expect(await itemsOf(dir, storage, PASS.slice(0, 2))).toEqual({ 'DB.JSON': ITEMS['DB.JSON'] });
+    },
+    SLOW,
+  );
 
-  it('export: a TLS key of dbgw, pscli or the back end to a new 0600 file, never printed; an existing file, payserv\'s items and a missing item refused by code', async () => {
-    const dbgwKey = '-----BEGIN PRIVATE KEY-----\nDBGW-TLS-KEY-4e1d\n-----END PRIVATE KEY-----\n';
-    const { root, dir, storage } = await fixture({ ...ITEMS, 'dbgw.TLS.KEY': dbgwKey });
-    const to = join(root, 'dbgw.key');
-    const done = await esman(['export', 'dbgw.TLS.KEY', '--to', to, '--dir', dir, '--storage', storage], { pass: PASS.slice(0, 2) });
-    expect(done.code, done.stderr).toBe(0);
-    expect(readFileSync(to, 'utf8')).toBe(dbgwKey);
-    expect(mode(to)).toBe(0o600);
-    expect(done.stdout).toMatch(/exported dbgw\.TLS\.KEY \(\d+ bytes\) to .*dbgw\.key \(mode 0600\)/);
+  it(
+    "export: a TLS key of dbgw, pscli or the back end to a new 0600 file, never printed; an existing file, payserv's items and a missing item refused by code",
+    async () => {
+      const dbgwKey = '-----BEGIN PRIVATE KEY-----\nDBGW-TLS-KEY-4e1d\n-----END PRIVATE KEY-----\n';
+      const { root, dir, storage } = await fixture({ ...ITEMS, 'dbgw.TLS.KEY': dbgwKey });
+      const to = join(root, 'dbgw.key');
+      const done = await esman(['export', 'dbgw.TLS.KEY', '--to', to, '--dir', dir, '--storage', storage], { pass: PASS.slice(0, 2) });
+      expect(done.code, done.stderr).toBe(0);
+      expect(readFileSync(to, 'utf8')).toBe(dbgwKey);
+      expect(mode(to)).toBe(0o600);
+      expect(done.stdout).toMatch(/exported dbgw\.TLS\.KEY \(\d+ bytes\) to .*dbgw\.key \(mode 0600\)/);
 
-    const existing = join(root, 'existing.key');
-    writeFileSync(existing, 'not touched', { mode: 0o644 });
-    const [over, payserv, signer, missing] = await Promise.all([
-      esman(['export', 'dbgw.TLS.KEY', '--to', existing, '--dir', dir, '--storage', storage], { pass: PASS.slice(0, 2) }),
-      esman(['export', 'payserv.TLS.KEY', '--to', join(root, 'p.key'), '--dir', dir, '--storage', storage], { pass: PASS.slice(0, 2) }),
-      esman(['export', 'DB.JSON', '--to', join(root, 'db.json'), '--dir', dir, '--storage', storage], { pass: PASS.slice(0, 2) }),
-      esman(['export', 'pscli.TLS.KEY', '--to', join(root, 'pscli.key'), '--dir', dir, '--storage', storage], { pass: PASS.slice(0, 2) }),
-    ]);
-    expect([over!.code, payserv!.code, signer!.code, missing!.code]).toEqual([1, 1, 1, 1]);
-    expect(over!.stderr).toMatch(/^esman: \[exists\] /);
-    expect(readFileSync(existing, 'utf8')).toBe('not touched');
-    expect(mode(existing)).toBe(0o644);
-    expect(payserv!.stderr).toMatch(/^esman: \[not_exportable\] /);
-    expect(signer!.stderr).toMatch(/^esman: \[not_exportable\] /);
-    expect(missing!.stderr).toMatch(/^esman: \[missing_item\] /);
-    for (const f of ['p.key', 'db.json', 'pscli.key']) expect(existsSync(join(root, f))).toBe(false);
-    const all = runs.map((r) => r.stdout + r.stderr).join('\n');
-    for (const v of ['DBGW-TLS-KEY-4e1d', ...SECRETS]) expect(all).not.toContain(v);
-  }, SLOW);
+      const existing = join(root, 'existing.key');
+      writeFileSync(existing, 'not touched', { mode: 0o644 });
+      const [over, payserv, signer, missing] = await Promise.all([
+        esman(['export', 'dbgw.TLS.KEY', '--to', existing, '--dir', dir, '--storage', storage], { pass: PASS.slice(0, 2) }),
+        esman(['export', 'payserv.TLS.KEY', '--to', join(root, 'p.key'), '--dir', dir, '--storage', storage], { pass: PASS.slice(0, 2) }),
+        esman(['export', 'DB.JSON', '--to', join(root, 'db.json'), '--dir', dir, '--storage', storage], { pass: PASS.slice(0, 2) }),
+        esman(['export', 'pscli.TLS.KEY', '--to', join(root, 'pscli.key'), '--dir', dir, '--storage', storage], { pass: PASS.slice(0, 2) }),
+      ]);
+      expect([over!.code, payserv!.code, signer!.code, missing!.code]).toEqual([1, 1, 1, 1]);
+      expect(over!.stderr).toMatch(/^esman: \[exists\] /);
+      expect(readFileSync(existing, 'utf8')).toBe('not touched');
+      expect(mode(existing)).toBe(0o644);
+      expect(payserv!.stderr).toMatch(/^esman: \[not_exportable\] /);
+      expect(signer!.stderr).toMatch(/^esman: \[not_exportable\] /);
+      expect(missing!.stderr).toMatch(/^esman: \[missing_item\] /);
+      for (const f of ['p.key', 'db.json', 'pscli.key']) expect(existsSync(join(root, f))).toBe(false);
+      const all = runs.map((r) => r.stdout + r.stderr).join('\n');
+      for (const v of ['DBGW-TLS-KEY-4e1d', ...SECRETS]) expect(all).not.toContain(v);
+    },
+    SLOW,
+  );
 
-  it('rekey: the new shares open the store with the same items, the old ones no longer do', async () => {
-    const { root, dir, storage, master } = await fixture();
-    const newDir = join(root, 'shares2');
-    const oldKeyId = hex(keyIdOf(master)).slice(0, 16);
-    const rekey = await esman(['rekey', '--dir', dir, '--storage', storage, '--new-dir', newDir, '--shares', '2', '--threshold', '2', '--kdf-cost', KDF_COST], { pass: [...PASS.slice(0, 2), ...NEW_PASS] });
-    expect(rekey.code, rekey.stderr).toBe(0);
-    const newKeyId = /resealed under key ([0-9a-f]{16})/.exec(rekey.stdout)?.[1];
-    expect(newKeyId).toBeDefined();
-    expect(newKeyId).not.toBe(oldKeyId);
-    expect(readdirSync(newDir).sort()).toEqual(['1.ss', '2.ss']);
-    for (const f of readdirSync(newDir)) expect(mode(join(newDir, f))).toBe(0o600);
-    expect(mode(storage)).toBe(0o600);
+  it(
+    'rekey: the new shares open the store with the same items, the old ones no longer do',
+    async () => {
+      const { root, dir, storage, master } = await fixture();
+      const newDir = join(root, 'shares2');
+      const oldKeyId = hex(keyIdOf(master)).slice(0, 16);
+      const rekey = await esman(
+        ['rekey', '--dir', dir, '--storage', storage, '--new-dir', newDir, '--shares', '2', '--threshold', '2', '--kdf-cost', KDF_COST],
+        { pass: [...PASS.slice(0, 2), ...NEW_PASS] },
+      );
+      expect(rekey.code, rekey.stderr).toBe(0);
+      const newKeyId = /resealed under key ([0-9a-f]{16})/.exec(rekey.stdout)?.[1];
+      expect(newKeyId).toBeDefined();
+      expect(newKeyId).not.toBe(oldKeyId);
+      expect(readdirSync(newDir).sort()).toEqual(['1.ss', '2.ss']);
+      for (const f of readdirSync(newDir)) expect(mode(join(newDir, f))).toBe(0o600);
+      expect(mode(storage)).toBe(0o600);
 
-    const item = join(root, 'item');
-    writeFileSync(item, 'a new item');
-    const before = readFileSync(storage);
-    const [list, old] = await Promise.all([
-      esman(['list', '--storage', storage]),
-      esman(['add', 'New.ITEM', item, '--dir', dir, '--storage', storage], { pass: PASS.slice(0, 2) }),
-    ]);
-    expect(list!.stdout).toContain(`key ${newKeyId}`);
-    expect(listed(list!)).toEqual(Object.fromEntries(Object.entries(ITEMS).map(([k, v]) => [k, Buffer.byteLength(v)])));
-    expect(old!.code).toBe(1);
-    expect(old!.stderr).toMatch(/^esman: \[wrong_key\] /);
-    expect(old!.stderr).toMatch(new RegExp(`is sealed under key ${newKeyId}, not under this key \\(${oldKeyId}\\): wrong shares for this store`));
-    expect(readFileSync(storage).equals(before)).toBe(true);
-    expect(await itemsOf(newDir, storage, NEW_PASS)).toEqual(ITEMS);
+      const item = join(root, 'item');
+      writeFileSync(item, 'a new item');
+      const before = readFileSync(storage);
+      const [list, old] = await Promise.all([
+        esman(['list', '--storage', storage]),
+        esman(['add', 'New.ITEM', item, '--dir', dir, '--storage', storage], { pass: PASS.slice(0, 2) }),
+      ]);
+      expect(list!.stdout).toContain(`key ${newKeyId}`);
+      expect(listed(list!)).toEqual(Object.fromEntries(Object.entries(ITEMS).map(([k, v]) => [k, Buffer.byteLength(v)])));
+      expect(old!.code).toBe(1);
+      expect(old!.stderr).toMatch(/^esman: \[wrong_key\] /);
+      expect(old!.stderr).toMatch(
+        new RegExp(`is sealed under key ${newKeyId}, not under this key \\(${oldKeyId}\\): wrong shares for this store`),
+      );
+      expect(readFileSync(storage).equals(before)).toBe(true);
+      expect(await itemsOf(newDir, storage, NEW_PASS)).toEqual(ITEMS);
 
-    const add = await esman(['add', 'New.ITEM', item, '--dir', newDir, '--storage', storage], { pass: NEW_PASS });
-    expect(add.code, add.stderr).toBe(0);
-    const del = await esman(['delete', 'DB.JSON', '--dir', newDir, '--storage', storage], { pass: NEW_PASS });
-    expect(del.code, del.stderr).toBe(0);
-    expect(await itemsOf(newDir, storage, NEW_PASS)).toEqual({ 'New.ITEM': 'a new item', 'payserv.TLS.KEY': ITEMS['payserv.TLS.KEY'] });
-    await expect(openStore(dir, storage, PASS.slice(0, 2))).rejects.toThrow(/sealed under key/);
-  }, SLOW);
+      const add = await esman(['add', 'New.ITEM', item, '--dir', newDir, '--storage', storage], { pass: NEW_PASS });
+      expect(add.code, add.stderr).toBe(0);
+      const del = await esman(['delete', 'DB.JSON', '--dir', newDir, '--storage', storage], { pass: NEW_PASS });
+      expect(del.code, del.stderr).toBe(0);
+      expect(await itemsOf(newDir, storage, NEW_PASS)).toEqual({ 'New.ITEM': 'a new item', 'payserv.TLS.KEY': ITEMS['payserv.TLS.KEY'] });
+      await expect(openStore(dir, storage, PASS.slice(0, 2))).rejects.toThrow(/sealed under key/);
+    },
+    SLOW,
+  );
 
-  it('wallet --coin ETH: the address printed, the key only in the store, a second wallet refused', async () => {
-    const { dir, storage } = await fixture();
-    const made = await esman(['wallet', '--coin', 'ETH', '--dir', dir, '--storage', storage], { pass: ['', PASS[1]!, PASS[2]!] });
-    expect(made.code, made.stderr).toBe(0);
-    const address = /^Coin\.ETH\.JSON: hot wallet (0x[0-9a-fA-F]{40}) \(fund this address\)$/m.exec(made.stdout)?.[1];
-    expect(address).toBeDefined();
-    const store = await openStore(dir, storage, PASS.slice(0, 2));
-    const coin = parseCoinItem(store.get('Coin.ETH.JSON'), 'Coin.ETH.JSON', 'ETH');
-    store.close();
-    const key = Buffer.from(coin.privateKey).toString('hex');
-    expect(privateKeyToAddress(`0x${key}`)).toBe(address);
-    expect(coin.address).toBe(address);
+  it(
+    'wallet --coin ETH: the address printed, the key only in the store, a second wallet refused',
+    async () => {
+      const { dir, storage } = await fixture();
+      const made = await esman(['wallet', '--coin', 'ETH', '--dir', dir, '--storage', storage], { pass: ['', PASS[1]!, PASS[2]!] });
+      expect(made.code, made.stderr).toBe(0);
+      const address = /^Coin\.ETH\.JSON: hot wallet (0x[0-9a-fA-F]{40}) \(fund this address\)$/m.exec(made.stdout)?.[1];
+      expect(address).toBeDefined();
+      const store = await openStore(dir, storage, PASS.slice(0, 2));
+      const coin = parseCoinItem(store.get('Coin.ETH.JSON'), 'Coin.ETH.JSON', 'ETH');
+      store.close();
+      const key = Buffer.from(coin.privateKey).toString('hex');
+      expect(privateKeyToAddress(`0x${key}`)).toBe(address);
+      expect(coin.address).toBe(address);
 
-    const before = readFileSync(storage);
-    const [list, again] = await Promise.all([
-      esman(['list', '--storage', storage]),
-      esman(['wallet', '--coin', 'ETH', '--dir', dir, '--storage', storage], { pass: PASS.slice(0, 2) }),
-    ]);
-    expect(Object.keys(listed(list!)).sort()).toEqual(['Coin.ETH.JSON', 'DB.JSON', 'payserv.TLS.KEY']);
-    expect(again!.code).toBe(1);
-    expect(again!.stderr).toMatch(/^esman: \[exists\] .*already has Coin\.ETH\.JSON/);
-    expect(readFileSync(storage).equals(before)).toBe(true);
-    for (const r of runs) {
-      expect(r.stdout + r.stderr).not.toContain(key);
-      expect((r.stdout + r.stderr).toLowerCase()).not.toContain(key.toLowerCase());
-    }
-  }, SLOW);
+      const before = readFileSync(storage);
+      const [list, again] = await Promise.all([
+        esman(['list', '--storage', storage]),
+        esman(['wallet', '--coin', 'ETH', '--dir', dir, '--storage', storage], { pass: PASS.slice(0, 2) }),
+      ]);
+      expect(Object.keys(listed(list!)).sort()).toEqual(['Coin.ETH.JSON', 'DB.JSON', 'payserv.TLS.KEY']);
+      expect(again!.code).toBe(1);
+      expect(again!.stderr).toMatch(/^esman: \[exists\] .*already has Coin\.ETH\.JSON/);
+      expect(readFileSync(storage).equals(before)).toBe(true);
+      for (const r of runs) {
+        expect(r.stdout + r.stderr).not.toContain(key);
+        expect((r.stdout + r.stderr).toLowerCase()).not.toContain(key.toLowerCase());
+      }
+    },
+    SLOW,
+  );
 
-  it('manager: a request refused at the prompt gets nothing; one allowed gets a key that opens the store; then it exits, the key wiped', async () => {
-    const { dir, storage } = await fixture();
-    const m = await startManagerProcess(dir, storage, ['--count', '1']);
-    expect(m.stdout()).toMatch(/opens with this key: 2 items/);
+  it(
+    'manager: a request refused at the prompt gets nothing; one allowed gets a key that opens the store; then it exits, the key wiped',
+    async () => {
+      const { dir, storage } = await fixture();
+      const m = await startManagerProcess(dir, storage, ['--count', '1']);
+      expect(m.stdout()).toMatch(/opens with this key: 2 items/);
 
-    const first = ask(m.port);
-    await until('a prompt for the first request', () => prompts(m).length === 1, 10_000, 20);
-    expect(m.stdout()).toContain(`request fingerprint ${fingerprint(first.pending.request)} (payserv logs the same)`);
-    m.answer('n');
-    const refused = await first.done;
-    expect(refused.reply).toEqual({ esman: 1, refused: 'refused by the operator' });
-    expect(() => openKey(first.pending, refused.reply!)).toThrow(/the manager refused/);
+      const first = ask(m.port);
+      await until('a prompt for the first request', () => prompts(m).length === 1, 10_000, 20);
+      expect(m.stdout()).toContain(`request fingerprint ${fingerprint(first.pending.request)} (payserv logs the same)`);
+      m.answer('n');
+      const refused = await first.done;
+      expect(refused.reply).toEqual({ esman: 1, refused: 'refused by the operator' });
+      expect(() => openKey(first.pending, refused.reply!)).toThrow(/the manager refused/);
 
-    const second = ask(m.port);
-    await until('a prompt for the second request', () => prompts(m).length === 2, 10_000, 20);
-    expect(m.stdout()).toContain(`request fingerprint ${fingerprint(second.pending.request)}`);
-    m.answer('y');
-    const allowed = await second.done;
-    expect(allowed.reply).toMatchObject({ esman: 1, sealed: expect.any(String) });
-    const master = openKey(second.pending, allowed.reply!);
-    const store = await KeyStore.open(storage, master);
-    expect(Object.fromEntries(store.list().map(({ name }) => [name, store.get(name).toString('utf8')]))).toEqual(ITEMS);
-    store.close();
+      const second = ask(m.port);
+      await until('a prompt for the second request', () => prompts(m).length === 2, 10_000, 20);
+      expect(m.stdout()).toContain(`request fingerprint ${fingerprint(second.pending.request)}`);
+      m.answer('y');
+      const allowed = await second.done;
+      expect(allowed.reply).toMatchObject({ esman: 1, sealed: expect.any(String) });
+      const master = openKey(second.pending, allowed.reply!);
+      const store = await KeyStore.open(storage, master);
+      expect(Object.fromEntries(store.list().map(({ name }) => [name, store.get(name).toString('utf8')]))).toEqual(ITEMS);
+      store.close();
 
-    expect(await m.waitExit(EXIT_TIMEOUT_MS)).toBe(0);
-    expect(m.stdout()).toMatch(/refused 127\.0\.0\.1:\d+\n/);
-    expect(m.stdout()).toMatch(/key sent to 127\.0\.0\.1:\d+ \(1 of 1\)\n/);
-    expect(m.stdout()).toMatch(/done: the key is wiped from memory\n$/);
-    expect(m.stdout() + m.stderr()).not.toContain(Buffer.from(master).toString('hex'));
-    for (const s of SECRETS) expect(m.stdout() + m.stderr()).not.toContain(s);
-  }, SLOW);
+      expect(await m.waitExit(EXIT_TIMEOUT_MS)).toBe(0);
+      expect(m.stdout()).toMatch(/refused 127\.0\.0\.1:\d+\n/);
+      expect(m.stdout()).toMatch(/key sent to 127\.0\.0\.1:\d+ \(1 of 1\)\n/);
+      expect(m.stdout()).toMatch(/done: the key is wiped from memory\n$/);
+      expect(m.stdout() + m.stderr()).not.toContain(Buffer.from(master).toString('hex'));
+      for (const s of SECRETS) expect(m.stdout() + m.stderr()).not.toContain(s);
+    },
+    SLOW,
+  );
 
-  it('manager --count 1: a request waiting behind the allowed one is refused unasked; after the key, nothing listens', async () => {
-    const { dir, storage } = await fixture();
-    const m = await startManagerProcess(dir, storage, ['--count', '1']);
-    const a = ask(m.port);
-    const b = ask(m.port);
-    expect(await Promise.all([a.connected, b.connected])).toEqual([true, true]);
-    await until('a prompt', () => prompts(m).length === 1, 10_000, 20);
-    // Let the manager read the other request too: it waits behind the prompt shown.
-    await sleep(500);
-    m.answer('y');
-    const [ra, rb] = await Promise.all([a.done, b.done]);
-    const given = [ra, rb].filter((r) => r.reply && 'sealed' in r.reply);
-    const other = [ra, rb].filter((r) => !(r.reply && 'sealed' in r.reply));
-    expect(given).toHaveLength(1);
-    expect(other.map((r) => r.reply)).toEqual([{ esman: 1, refused: 'the manager has handed out its keys' }]);
-    expect(prompts(m)).toHaveLength(1);
-    // The prompt has no newline: the manager's next line follows it on the same line.
-    await m.waitForLine(/key sent to 127\.0\.0\.1:\d+ \(1 of 1\)$/, 10_000);
+  it(
+    'manager --count 1: a request waiting behind the allowed one is refused unasked; after the key, nothing listens',
+    async () => {
+      const { dir, storage } = await fixture();
+      const m = await startManagerProcess(dir, storage, ['--count', '1']);
+      const a = ask(m.port);
+      const b = ask(m.port);
+      expect(await Promise.all([a.connected, b.connected])).toEqual([true, true]);
+      await until('a prompt', () => prompts(m).length === 1, 10_000, 20);
+      // Let the manager read the other request too: it waits behind the prompt shown.
+      await sleep(500);
+      m.answer('y');
+      const [ra, rb] = await Promise.all([a.done, b.done]);
+      const given = [ra, rb].filter((r) => r.reply && 'sealed' in r.reply);
+      const other = [ra, rb].filter((r) => !(r.reply && 'sealed' in r.reply));
+      expect(given).toHaveLength(1);
+      expect(other.map((r) => r.reply)).toEqual([{ esman: 1, refused: 'the manager has handed out its keys' }]);
+      expect(prompts(m)).toHaveLength(1);
+      // The prompt has no newline: the manager's next line follows it on the same line.
+      await m.waitForLine(/key sent to 127\.0\.0\.1:\d+ \(1 of 1\)$/, 10_000);
 
-    const late = ask(m.port);
-    expect(await late.connected).toBe(false);
-    expect(await late.done).toEqual({ raw: '', reply: null, error: 'ECONNREFUSED' });
-    expect(await m.waitExit(EXIT_TIMEOUT_MS)).toBe(0);
-    expect(prompts(m)).toHaveLength(1);
-  }, SLOW);
+      const late = ask(m.port);
+      expect(await late.connected).toBe(false);
+      expect(await late.done).toEqual({ raw: '', reply: null, error: 'ECONNREFUSED' });
+      expect(await m.waitExit(EXIT_TIMEOUT_MS)).toBe(0);
+      expect(prompts(m)).toHaveLength(1);
+    },
+    SLOW,
+  );
 
-  it('manager: loopback only: a non-loopback --listen is refused; a connection from another address gets nothing and no prompt', async () => {
-    const { dir, storage } = await fixture();
-    const port = await freePort();
-    const outside = outsideAddress();
-    const [any, eth, fd0] = await Promise.all([
-      esman(['manager', '--dir', dir, '--storage', storage, '--listen', `0.0.0.0:${port}`], { pass: PASS.slice(0, 2) }),
-      esman(['manager', '--dir', dir, '--storage', storage, '--listen', `192.0.2.2:${port}`], { pass: PASS.slice(0, 2) }),
-      // stdin carries the answers: passphrases there would be taken for answers (or answers for passphrases).
-      esman(['manager', '--dir', dir, '--storage', storage, '--listen', `127.0.0.1:${port}`, '--passphrase-fd', '0'], { stdin: `${PASS[0]}\n${PASS[1]}\ny\n` }),
-    ]);
-    expect(any!.code).toBe(1);
-    expect(any!.stderr).toBe(`esman: [not_loopback] --listen 0.0.0.0:${port}: the key is handed over on loopback only (127.0.0.1 or ::1)\n`);
-    expect(eth!.code).toBe(1);
-    expect(eth!.stderr).toBe(`esman: [not_loopback] --listen 192.0.2.2:${port}: the key is handed over on loopback only (127.0.0.1 or ::1)\n`);
-    expect(fd0!.code).toBe(2);
-    expect(fd0!.stderr).toMatch(/^esman: \[bad_option\] --passphrase-fd 0: stdin carries the answers to key requests/);
-    for (const r of [any!, eth!, fd0!]) expect(r.stdout).toBe('');
-    expect(await listening('127.0.0.1', port)).toBe(false);
-    if (outside) expect(await listening(outside, port)).toBe(false);
+  it(
+    'manager: loopback only: a non-loopback --listen is refused; a connection from another address gets nothing and no prompt',
+    async () => {
+      const { dir, storage } = await fixture();
+      const port = await freePort();
+      const outside = outsideAddress();
+      const [any, eth, fd0] = await Promise.all([
+        esman(['manager', '--dir', dir, '--storage', storage, '--listen', `0.0.0.0:${port}`], { pass: PASS.slice(0, 2) }),
+        esman(['manager', '--dir', dir, '--storage', storage, '--listen', `192.0.2.2:${port}`], { pass: PASS.slice(0, 2) }),
+        // stdin carries the answers: passphrases there would be taken for answers (or answers for passphrases).
+        esman(['manager', '--dir', dir, '--storage', storage, '--listen', `127.0.0.1:${port}`, '--passphrase-fd', '0'], {
+          stdin: `${PASS[0]}\n${PASS[1]}\ny\n`,
+        }),
+      ]);
+      expect(any!.code).toBe(1);
+      expect(any!.stderr).toBe(
+        `esman: [not_loopback] --listen 0.0.0.0:${port}: the key is handed over on loopback only (127.0.0.1 or ::1)\n`,
+      );
+      expect(eth!.code).toBe(1);
+      expect(eth!.stderr).toBe(
+        `esman: [not_loopback] --listen 192.0.2.2:${port}: the key is handed over on loopback only (127.0.0.1 or ::1)\n`,
+      );
+      expect(fd0!.code).toBe(2);
+      expect(fd0!.stderr).toMatch(/^esman: \[bad_option\] --passphrase-fd 0: stdin carries the answers to key requests/);
+      for (const r of [any!, eth!, fd0!]) expect(r.stdout).toBe('');
+      expect(await listening('127.0.0.1', port)).toBe(false);
+      if (outside) expect(await listening(outside, port)).toBe(false);
 
-    const m = await startManagerProcess(dir, storage, ['--count', '1']);
-    if (outside) {
-      // The manager's port on this machine's own network address: nothing listens there.
-      const there = ask(m.port, { host: outside });
-      expect(await there.connected).toBe(false);
-      expect((await there.done).raw).toBe('');
-      // From that address to the loopback port (as a peer on another interface would appear): dropped unasked.
-      const from = ask(m.port, { localAddress: outside });
-      const r = await from.done;
-      expect(r.raw).toBe('');
-      expect(r.reply).toBeNull();
-      await m.waitForLine(new RegExp(`^refused ${outside.replace(/\./g, '\\.')}:\\d+: not a loopback address$`), 10_000);
-    } else {
-      // No non-loopback IPv4 interface on this machine: there is no other address to connect from or to.
-    }
-    expect(prompts(m)).toHaveLength(0);
+      const m = await startManagerProcess(dir, storage, ['--count', '1']);
+      if (outside) {
+        // The manager's port on this machine's own network address: nothing listens there.
+        const there = ask(m.port, { host: outside });
+        expect(await there.connected).toBe(false);
+        expect((await there.done).raw).toBe('');
+        // From that address to the loopback port (as a peer on another interface would appear): dropped unasked.
+        const from = ask(m.port, { localAddress: outside });
+        const r = await from.done;
+        expect(r.raw).toBe('');
+        expect(r.reply).toBeNull();
+        await m.waitForLine(new RegExp(`^refused ${outside.replace(/\./g, '\\.')}:\\d+: not a loopback address$`), 10_000);
+      } else {
+        // No non-loopback IPv4 interface on this machine: there is no other address to connect from or to.
+      }
+      expect(prompts(m)).toHaveLength(0);
 
-    // It still serves a loopback request.
-    const ok = ask(m.port);
-    await until('a prompt', () => prompts(m).length === 1, 10_000, 20);
-    m.answer('y');
-    expect((await ok.done).reply).toMatchObject({ sealed: expect.any(String) });
-    expect(await m.waitExit(EXIT_TIMEOUT_MS)).toBe(0);
-  }, SLOW);
+      // It still serves a loopback request.
+      const ok = ask(m.port);
+      await until('a prompt', () => prompts(m).length === 1, 10_000, 20);
+      m.answer('y');
+      expect((await ok.done).reply).toMatchObject({ sealed: expect.any(String) });
+      expect(await m.waitExit(EXIT_TIMEOUT_MS)).toBe(0);
+    },
+    SLOW,
+  );
 
-  it('manager: garbage on the socket is ignored without a prompt; a proper request is served afterwards', async () => {
-    const { dir, storage } = await fixture();
-    const m = await startManagerProcess(dir, storage, ['--count', '1']);
-    const garbage = [
-      'this is not json\n',
-      '{"esman":1,"hello":"world"}\n',
-      `${'x'.repeat(LINE_BYTES_MAX + 10)}`,
-    ];
-    for (const [i, line] of garbage.entries()) {
-      const r = await ask(m.port, { line }).done;
-      expect(r.raw).toBe('');
-      await until(`ignored line ${i + 1}`, () => (m.stdout().match(/^ignored 127\.0\.0\.1:\d+: /gm) ?? []).length === i + 1, 10_000, 20);
-    }
-    expect(m.stdout()).toMatch(/ignored 127\.0\.0\.1:\d+: not an esman key request\n[^]*ignored 127\.0\.0\.1:\d+: not an esman key request\n[^]*ignored 127\.0\.0\.1:\d+: message longer than 4096 bytes\n/);
-    expect(prompts(m)).toHaveLength(0);
+  it(
+    'manager: garbage on the socket is ignored without a prompt; a proper request is served afterwards',
+    async () => {
+      const { dir, storage } = await fixture();
+      const m = await startManagerProcess(dir, storage, ['--count', '1']);
+      const garbage = ['this is not json\n', '{"esman":1,"hello":"world"}\n', `${'x'.repeat(LINE_BYTES_MAX + 10)}`];
+      for (const [i, line] of garbage.entries()) {
+        const r = await ask(m.port, { line }).done;
+        expect(r.raw).toBe('');
+        await until(`ignored line ${i + 1}`, () => (m.stdout().match(/^ignored 127\.0\.0\.1:\d+: /gm) ?? []).length === i + 1, 10_000, 20);
+      }
+      expect(m.stdout()).toMatch(
+        /ignored 127\.0\.0\.1:\d+: not an esman key request\n[^]*ignored 127\.0\.0\.1:\d+: not an esman key request\n[^]*ignored 127\.0\.0\.1:\d+: message longer than 4096 bytes\n/,
+      );
+      expect(prompts(m)).toHaveLength(0);
 
-    const ok = ask(m.port);
-    await until('a prompt', () => prompts(m).length === 1, 10_000, 20);
-    m.answer('y');
-    const r = await ok.done;
-    const store = await KeyStore.open(storage, openKey(ok.pending, r.reply!));
-    expect(store.list().map((i) => i.name).sort()).toEqual(Object.keys(ITEMS).sort());
-    store.close();
-    expect(await m.waitExit(EXIT_TIMEOUT_MS)).toBe(0);
-  }, SLOW);
+      const ok = ask(m.port);
+      await until('a prompt', () => prompts(m).length === 1, 10_000, 20);
+      m.answer('y');
+      const r = await ok.done;
+      const store = await KeyStore.open(storage, openKey(ok.pending, r.reply!));
+      expect(
+        store
+          .list()
+          .map((i) => i.name)
+          .sort(),
+      ).toEqual(Object.keys(ITEMS).sort());
+      store.close();
+      expect(await m.waitExit(EXIT_TIMEOUT_MS)).toBe(0);
+    },
+    SLOW,
+  );
 
-  it('obtainKey (payserv\'s side): asks before the manager is up and keeps asking; takes the key an operator allowed', async () => {
-    const { dir, storage } = await fixture();
-    const port = await freePort();
-    const { lines, log } = captureLog();
-    const ac = new AbortController();
-    onTestFinished(() => ac.abort());
-    const got = obtainKey({ manager: `127.0.0.1:${port}`, retryMs: 100, answerTimeoutMs: 30_000, log, signal: ac.signal, accept: (mk) => KeyStore.open(storage, mk) });
-    let settled = false;
-    void got.then(() => (settled = true), () => (settled = true));
-    await until('a refused connection logged', () => lines.some((l) => /is not answering \(ECONNREFUSED\)/.test(String(l.reason))), 10_000, 20);
-    await sleep(300);
-    expect(settled).toBe(false);
-    // Each reason once, however many times it asked.
-    expect(lines.filter((l) => /ECONNREFUSED/.test(String(l.reason)))).toHaveLength(1);
+  it(
+    "obtainKey (payserv's side): asks before the manager is up and keeps asking; takes the key an operator allowed",
+    async () => {
+      const { dir, storage } = await fixture();
+      const port = await freePort();
+      const { lines, log } = captureLog();
+      const ac = new AbortController();
+      onTestFinished(() => ac.abort());
+      const got = obtainKey({
+        manager: `127.0.0.1:${port}`,
+        retryMs: 100,
+        answerTimeoutMs: 30_000,
+        log,
+        signal: ac.signal,
+        accept: (mk) => KeyStore.open(storage, mk),
+      });
+      let settled = false;
+      void got.then(
+        () => (settled = true),
+        () => (settled = true),
+      );
+      await until(
+        'a refused connection logged',
+        () => lines.some((l) => /is not answering \(ECONNREFUSED\)/.test(String(l.reason))),
+        10_000,
+        20,
+      );
+      await sleep(300);
+      expect(settled).toBe(false);
+      // Each reason once, however many times it asked.
+      expect(lines.filter((l) => /ECONNREFUSED/.test(String(l.reason)))).toHaveLength(1);
 
-    const m = await startManagerProcess(dir, storage, ['--count', '1'], `127.0.0.1:${port}`);
-    await until('a prompt', () => prompts(m).length === 1, 10_000, 20);
-    // The fingerprint the operator is shown is the one payserv logged.
-    const asked = lines.filter((l) => l.msg === 'key requested from esman manager: an operator must type "y" there (check the fingerprint)').map((l) => l.fingerprint);
-    expect(m.stdout()).toContain(`request fingerprint ${String(asked.at(-1))} `);
-    m.answer('y');
-    const store = await got;
-    expect(Object.fromEntries(store.list().map(({ name }) => [name, store.get(name).toString('utf8')]))).toEqual(ITEMS);
-    store.close();
-    expect(lines.at(-1)).toMatchObject({ msg: 'key received from esman manager; the store is open' });
-    expect(await m.waitExit(EXIT_TIMEOUT_MS)).toBe(0);
-    expect(JSON.stringify(lines)).not.toMatch(/TLS-KEY-VALUE|DB-PASSWORD/);
-  }, SLOW);
+      const m = await startManagerProcess(dir, storage, ['--count', '1'], `127.0.0.1:${port}`);
+      await until('a prompt', () => prompts(m).length === 1, 10_000, 20);
+      // The fingerprint the operator is shown is the one payserv logged.
+      const asked = lines
+        .filter((l) => l.msg === 'key requested from esman manager: an operator must type "y" there (check the fingerprint)')
+        .map((l) => l.fingerprint);
+      expect(m.stdout()).toContain(`request fingerprint ${String(asked.at(-1))} `);
+      m.answer('y');
+      const store = await got;
+      expect(Object.fromEntries(store.list().map(({ name }) => [name, store.get(name).toString('utf8')]))).toEqual(ITEMS);
+      store.close();
+      expect(lines.at(-1)).toMatchObject({ msg: 'key received from esman manager; the store is open' });
+      expect(await m.waitExit(EXIT_TIMEOUT_MS)).toBe(0);
+      expect(JSON.stringify(lines)).not.toMatch(/TLS-KEY-VALUE|DB-PASSWORD/);
+    },
+    SLOW,
+  );
 
-  it('obtainKey: a fake manager\'s well-formed key (for another request, or not the store\'s) is not taken; it keeps asking until aborted', async () => {
-    const { storage } = await fixture();
-    let connections = 0;
-    const fake: Server = createServer((s) => {
-      s.on('error', () => undefined);
-      connections += 1;
-      const n = connections;
-      void readLine(s, LINE_BYTES_MAX, 5_000).then((line) => {
-        const request = requestSchema.parse(JSON.parse(line));
-        // First: sealed to a request of its own making; then: to ours, but a key of its own.
-        const reply = n === 1 ? sealKey(newRequest().request, newMasterKey()) : sealKey(request, newMasterKey());
-        s.end(`${JSON.stringify(reply)}\n`);
-      }, () => s.destroy());
-    });
-    await new Promise<void>((r) => fake.listen(0, '127.0.0.1', r));
-    onTestFinished(() => new Promise<void>((r) => fake.close(() => r())));
-    const { port } = fake.address() as { port: number };
-    const { lines, log } = captureLog();
-    const ac = new AbortController();
-    let accepted = 0;
-    const got = obtainKey({
-      manager: `127.0.0.1:${port}`, retryMs: 100, answerTimeoutMs: 5_000, log, signal: ac.signal,
-      accept: async (mk) => {
-        const store = await KeyStore.open(storage, mk);
-        accepted += 1;
-        return store;
-      },
-    });
-    const failure = got.then(() => null, (e: Error) => e);
-    await until('both refusals logged, and a retry after them', () => connections >= 4 && lines.filter((l) => l.retryMs === 100).length >= 2, 10_000, 20);
-    ac.abort();
-    const e = await failure;
-    expect(e?.name).toBe('AbortError');
-    expect(accepted).toBe(0);
-    const reasons = lines.map((l) => l.reason).filter((r) => r !== undefined).map(String);
-    expect(reasons[0]).toMatch(/does not open with this request's key: it was not sealed for this payserv/);
-    // Each later key is another random one, so each refusal names another key id (and is logged again).
-    expect(reasons.length).toBeGreaterThanOrEqual(2);
-    for (const r of reasons.slice(1)) expect(r).toMatch(new RegExp(`^the key from 127\\.0\\.0\\.1:${port} was refused: .*is sealed under key [0-9a-f]{16}, not under this key`));
-    expect(lines.some((l) => /key received/.test(String(l.msg)))).toBe(false);
-  }, SLOW);
+  it(
+    "obtainKey: a fake manager's well-formed key (for another request, or not the store's) is not taken; it keeps asking until aborted",
+    async () => {
+      const { storage } = await fixture();
+      let connections = 0;
+      const fake: Server = createServer((s) => {
+        s.on('error', () => undefined);
+        connections += 1;
+        const n = connections;
+        void readLine(s, LINE_BYTES_MAX, 5_000).then(
+          (line) => {
+            const request = requestSchema.parse(JSON.parse(line));
+            // First: sealed to a request of its own making; then: to ours, but a key of its own.
+            const reply = n === 1 ? sealKey(newRequest().request, newMasterKey()) : sealKey(request, newMasterKey());
+            s.end(`${JSON.stringify(reply)}\n`);
+          },
+          () => s.destroy(),
+        );
+      });
+      await new Promise<void>((r) => fake.listen(0, '127.0.0.1', r));
+      onTestFinished(() => new Promise<void>((r) => fake.close(() => r())));
+      const { port } = fake.address() as { port: number };
+      const { lines, log } = captureLog();
+      const ac = new AbortController();
+      let accepted = 0;
+      const got = obtainKey({
+        manager: `127.0.0.1:${port}`,
+        retryMs: 100,
+        answerTimeoutMs: 5_000,
+        log,
+        signal: ac.signal,
+        accept: async (mk) => {
+          const store = await KeyStore.open(storage, mk);
+          accepted += 1;
+          return store;
+        },
+      });
+      const failure = got.then(
+        () => null,
+        (e: Error) => e,
+      );
+      await until(
+        'both refusals logged, and a retry after them',
+        () => connections >= 4 && lines.filter((l) => l.retryMs === 100).length >= 2,
+        10_000,
+        20,
+      );
+      ac.abort();
+      const e = await failure;
+      expect(e?.name).toBe('AbortError');
+      expect(accepted).toBe(0);
+      const reasons = lines
+        .map((l) => l.reason)
+        .filter((r) => r !== undefined)
+        .map(String);
+      expect(reasons[0]).toMatch(/does not open with this request's key: it was not sealed for this payserv/);
+      // Each later key is another random one, so each refusal names another key id (and is logged again).
+      expect(reasons.length).toBeGreaterThanOrEqual(2);
+      for (const r of reasons.slice(1))
+        expect(r).toMatch(
+          new RegExp(`^the key from 127\\.0\\.0\\.1:${port} was refused: .*is sealed under key [0-9a-f]{16}, not under this key`),
+        );
+      expect(lines.some((l) => /key received/.test(String(l.msg)))).toBe(false);
+    },
+    SLOW,
+  );
 });

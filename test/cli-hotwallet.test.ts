@@ -36,7 +36,9 @@ describeOncePerSuite('pscli hotwallet', () => {
     const { address } = JSON.parse(made.stdout) as { address: string };
     expect(address).toMatch(/^tm/);
     expect(validateAddress({ tag: 'ZEC', network: 'testnet' }, address)).toBeNull();
-    expect((await runPscli(['hotwallet', 'init', '--coin', 'ZEC', '--network', 'moon'], env)).stderr).toMatch(/--network: expected mainnet or testnet/);
+    expect((await runPscli(['hotwallet', 'init', '--coin', 'ZEC', '--network', 'moon'], env)).stderr).toMatch(
+      /--network: expected mainnet or testnet/,
+    );
     const manual = await runPscli(['hotwallet', 'init', '--coin', 'BTC'], env);
     expect(manual.code).not.toBe(0);
     expect(manual.stderr).toMatch(/paid by an operator/);

@@ -17,7 +17,6 @@ import { createPgDatabase, backend, type TestDatabase } from './support/db.js';
 import { tmpStateDir } from './support/tmp.js';
 import { EMBEDDED, runPscli } from './support/pscli.js';
 
-
 const run = runPscli;
 
 const dropLater: TestDatabase[] = [];
@@ -56,7 +55,14 @@ async function attack(w: { stateDir: string; env: Env }, sql: string): Promise<v
 async function rowCounts(w: { stateDir: string; env: Env }): Promise<Record<string, string>> {
   const db = await openDatabase({ url: w.env.DATABASE_URL }, w.stateDir);
   try {
-    const tables = ['coins_coin', 'users_userwallets', 'finances_proxypool_transactions', 'finances_user_balance_transaction', 'finances_withdrawal_transaction', 'crypto_certs'];
+    const tables = [
+      'coins_coin',
+      'users_userwallets',
+      'finances_proxypool_transactions',
+      'finances_user_balance_transaction',
+      'finances_withdrawal_transaction',
+      'crypto_certs',
+    ];
     const [row] = await db.query(`SELECT ${tables.map((t) => `(SELECT count(*) FROM ${t})::text AS ${t}`).join(', ')}`);
     return row as Record<string, string>;
   } finally {
@@ -68,8 +74,15 @@ async function rowCounts(w: { stateDir: string; env: Env }): Promise<Record<stri
 describe('pscli: the operator workflow', { timeout: 180_000 }, () => {
   it('prints nothing and exits 0 on a clean ledger, for every check', async () => {
     const w = await seeded();
-    for (const argv of [['checkbalanceerrors'], ['checkbalances'], ['checkcoins'], ['checkwallets'], ['checkproxypools'],
-      ['checkproxypool', '--coin', 'ZEC'], ['checkbalance', '--user', '1001', '--coin', 'ETH']]) {
+    for (const argv of [
+      ['checkbalanceerrors'],
+      ['checkbalances'],
+      ['checkcoins'],
+      ['checkwallets'],
+      ['checkproxypools'],
+      ['checkproxypool', '--coin', 'ZEC'],
+      ['checkbalance', '--user', '1001', '--coin', 'ETH'],
+    ]) {
       const r = await run(argv, w.env);
       expect({ argv, code: r.code, stdout: r.stdout, stderr: r.stderr }).toEqual({ argv, code: EXIT.OK, stdout: '', stderr: '' });
     }
@@ -82,8 +95,11 @@ describe('pscli: the operator workflow', { timeout: 180_000 }, () => {
 
   it('reports a tampered credit with a line naming the table and row, exit 1, and --json lists it', async () => {
     const w = await seeded();
-    await attack(w, `ALTER TABLE finances_user_balance_transaction DISABLE TRIGGER USER;
-      UPDATE finances_user_balance_transaction SET amount = amount * 2 WHERE id = (SELECT min(id) FROM finances_user_balance_transaction WHERE type = 'block')`);
+    await attack(
+      w,
+      `ALTER TABLE finances_user_balance_transaction DISABLE TRIGGER USER;
+      UPDATE finances_user_balance_transaction SET amount = amount * 2 WHERE id = (SELECT min(id) FROM finances_user_balance_transaction WHERE type = 'block')`,
+    );
     const [row] = await (async () => {
       const db = await openDatabase({ url: w.env.DATABASE_URL }, w.stateDir);
       try {
@@ -95,9 +111,14 @@ describe('pscli: the operator workflow', { timeout: 180_000 }, () => {
     const r = await run(['checkbalanceerrors'], w.env);
     expect(r.code).toBe(EXIT.PROBLEMS);
     expect(r.stdout).toContain(`finances_user_balance_transaction id=${row?.id}: signature does not match the record`);
-    const j = JSON.parse((await run(['--json', 'checkbalances'], w.env)).stdout) as { clean: boolean; problems: Array<{ table: string; row: string; code: string }> };
+    const j = JSON.parse((await run(['--json', 'checkbalances'], w.env)).stdout) as {
+      clean: boolean;
+      problems: Array<{ table: string; row: string; code: string }>;
+    };
     expect(j.clean).toBe(false);
-    expect(j.problems).toContainEqual(expect.objectContaining({ table: 'finances_user_balance_transaction', row: `id=${row?.id}`, code: 'signature' }));
+    expect(j.problems).toContainEqual(
+      expect.objectContaining({ table: 'finances_user_balance_transaction', row: `id=${row?.id}`, code: 'signature' }),
+    );
   });
 
   it('refuses bad input with a named error and changes nothing', async () => {
@@ -137,11 +158,19 @@ describe('pscli: the operator workflow', { timeout: 180_000 }, () => {
         await db.close();
       }
     };
-    const rowOf = () => withDatabase(async (db) => (await db.query('SELECT * FROM users_userwallets WHERE id = 1'))[0] as Record<string, unknown>);
+    const rowOf = () =>
+      withDatabase(async (db) => (await db.query('SELECT * FROM users_userwallets WHERE id = 1'))[0] as Record<string, unknown>);
     const whileActive = await rowOf();
     const del = await run(['--json', 'ledger', 'wallet-delete', '--wallet', '1'], w.env);
     expect(del.code, del.stderr).toBe(EXIT.OK);
-    expect(JSON.parse(del.stdout)).toEqual({ id: 1, user: whileActive.user_id, coin: expect.any(String), address: whileActive.address, active: true, deleted: true });
+    expect(JSON.parse(del.stdout)).toEqual({
+      id: 1,
+      user: whileActive.user_id,
+      coin: expect.any(String),
+      address: whileActive.address,
+      active: true,
+      deleted: true,
+    });
     expect(await run(['checkwallets'], w.env)).toEqual({ code: EXIT.OK, stdout: '', stderr: '' });
     // Deactivating it as well leaves it deleted: no retirement goes back.
     const inactive = await run(['--json', 'ledger', 'wallet-delete', '--wallet', '1', '--inactive'], w.env);
@@ -156,7 +185,10 @@ describe('pscli: the operator workflow', { timeout: 180_000 }, () => {
       await rememberWallets(db, view.local, loadSigner(w.stateDir, 'payserv'), seen);
     });
     // The flag flipped back by hand: the admin's signature covers it.
-    await attack(w, 'ALTER TABLE users_userwallets DISABLE TRIGGER USER; UPDATE users_userwallets SET deleted = false, active = true WHERE id = 1');
+    await attack(
+      w,
+      'ALTER TABLE users_userwallets DISABLE TRIGGER USER; UPDATE users_userwallets SET deleted = false, active = true WHERE id = 1',
+    );
     const flipped = await run(['checkwallets'], w.env);
     expect(flipped.code).toBe(EXIT.PROBLEMS);
     expect(flipped.stdout).toContain('users_userwallets id=1: signature does not match the record');
@@ -169,23 +201,69 @@ describe('pscli: the operator workflow', { timeout: 180_000 }, () => {
       });
     });
     const revived = await run(['checkwallets'], w.env);
-    expect({ code: revived.code, stdout: revived.stdout }).toEqual({ code: EXIT.PROBLEMS,
-      stdout: "users_userwallets id=1: payserv saw this wallet retired (deleted or inactive) under the pool's signature; it is active again: a deletion is one-way [wallet_revived]\n" });
+    expect({ code: revived.code, stdout: revived.stdout }).toEqual({
+      code: EXIT.PROBLEMS,
+      stdout:
+        "users_userwallets id=1: payserv saw this wallet retired (deleted or inactive) under the pool's signature; it is active again: a deletion is one-way [wallet_revived]\n",
+    });
   });
 
   it('writes through the ledger commands: coin, wallet, block, request', async () => {
     const w = await seeded();
-    const coin = await run(['ledger', 'coin', '--tag', 'ETC', '--name', 'Ethereum Classic', '--decimals', '18', '--fee', '0.001', '--min', '0.1', '--fee-user', '1'], w.env);
+    const coin = await run(
+      [
+        'ledger',
+        'coin',
+        '--tag',
+        'ETC',
+        '--name',
+        'Ethereum Classic',
+        '--decimals',
+        '18',
+        '--fee',
+        '0.001',
+        '--min',
+        '0.1',
+        '--fee-user',
+        '1',
+      ],
+      w.env,
+    );
     expect(coin.code, coin.stderr).toBe(EXIT.OK);
-    const wallet = await run(['--json', 'ledger', 'wallet', '--user', '7', '--coin', 'ETC', '--address', '0x52908400098527886E0F7030069857D2E4169EE7'], w.env);
+    const wallet = await run(
+      ['--json', 'ledger', 'wallet', '--user', '7', '--coin', 'ETC', '--address', '0x52908400098527886E0F7030069857D2E4169EE7'],
+      w.env,
+    );
     expect(wallet.code, wallet.stderr).toBe(EXIT.OK);
     const walletId = (JSON.parse(wallet.stdout) as { id: number }).id;
-    const block = await run(['ledger', 'block', '--coin', 'ETC', '--hash', `0x${'abc'.padEnd(64, '0')}`, '--credit', '7=1.5', '--credit', '8=0.25', '--pool-fee', '0.0175'], w.env);
+    const block = await run(
+      [
+        'ledger',
+        'block',
+        '--coin',
+        'ETC',
+        '--hash',
+        `0x${'abc'.padEnd(64, '0')}`,
+        '--credit',
+        '7=1.5',
+        '--credit',
+        '8=0.25',
+        '--pool-fee',
+        '0.0175',
+      ],
+      w.env,
+    );
     expect(block.code, block.stderr).toBe(EXIT.OK);
     // The same block again: the database's unique refusal, said plainly (issue 15, item 7).
     const before = await rowCounts(w);
-    const dup = await run(['ledger', 'block', '--coin', 'ETC', '--hash', `0x${'ABC'.padEnd(64, '0')}`, '--credit', '7=1', '--pool-fee', '0'], w.env);
-    expect(dup).toMatchObject({ code: EXIT.PROBLEMS, stderr: `pscli: block 0x${'abc'.padEnd(64, '0')} already credited for ETC: nothing changed\n` });
+    const dup = await run(
+      ['ledger', 'block', '--coin', 'ETC', '--hash', `0x${'ABC'.padEnd(64, '0')}`, '--credit', '7=1', '--pool-fee', '0'],
+      w.env,
+    );
+    expect(dup).toMatchObject({
+      code: EXIT.PROBLEMS,
+      stderr: `pscli: block 0x${'abc'.padEnd(64, '0')} already credited for ETC: nothing changed\n`,
+    });
     expect(await rowCounts(w)).toEqual(before);
     const req = await run(['--json', 'ledger', 'request', '--wallet', String(walletId), '--amount', '1.2'], w.env);
     expect(req.code, req.stderr).toBe(EXIT.OK);
@@ -200,9 +278,15 @@ describe('pscli: the operator workflow', { timeout: 180_000 }, () => {
     const before = await rowCounts(w);
     const hash = `0x${'1'.repeat(64)}`;
     const cases: Array<[string[], RegExp]> = [
-      [['ledger', 'coin', '--tag', 'ETC', '--name', 'x', '--decimals', 'abc', '--fee-user', '1'], /--decimals must be a whole number from 0 to 20, got "abc"/],
+      [
+        ['ledger', 'coin', '--tag', 'ETC', '--name', 'x', '--decimals', 'abc', '--fee-user', '1'],
+        /--decimals must be a whole number from 0 to 20, got "abc"/,
+      ],
       [['ledger', 'coin', '--tag', 'ETC', '--name', 'x', '--decimals', '21', '--fee-user', '1'], /--decimals must be a whole number/],
-      [['ledger', 'coin', '--tag', 'ETC', '--name', 'x', '--confirmations', '-1', '--fee-user', '1'], /--confirmations must be a whole number/],
+      [
+        ['ledger', 'coin', '--tag', 'ETC', '--name', 'x', '--confirmations', '-1', '--fee-user', '1'],
+        /--confirmations must be a whole number/,
+      ],
       [['ledger', 'coin', '--tag', 'E', '--name', 'x', '--fee-user', '1'], /--tag: expected a coin tag/],
       [['ledger', 'coin', '--tag', 'ETC', '--name', 'x', '--fee', '1e3', '--fee-user', '1'], /--fee: not a decimal number/],
       [['ledger', 'coin', '--tag', 'ETC', '--name', 'x', '--min', '-1', '--fee-user', '1'], /--min: must not be negative/],
@@ -214,7 +298,10 @@ describe('pscli: the operator workflow', { timeout: 180_000 }, () => {
       [['ledger', 'block', '--coin', 'NOPE', '--hash', hash, '--credit', '7=1'], /unknown coin "NOPE"/],
       [['ledger', 'request', '--wallet', '1', '--amount', '0'], /--amount: must be more than 0/],
       [['ledger', 'request', '--wallet', 'x', '--amount', '1'], /--wallet must be a positive integer/],
-      [['ledger', 'wallet', '--user', '0', '--coin', 'ETH', '--address', '0x52908400098527886E0F7030069857D2E4169EE7'], /--user must be a positive integer/],
+      [
+        ['ledger', 'wallet', '--user', '0', '--coin', 'ETH', '--address', '0x52908400098527886E0F7030069857D2E4169EE7'],
+        /--user must be a positive integer/,
+      ],
       [['ledger', 'seed', '--coins', 'ETH,x'], /--coins: expected a coin tag/],
       [['ledger', 'seed', '--withdrawals', '-3'], /--withdrawals must be a whole number/],
       [['checkbalance', '--user', 'u', '--coin', 'ETH'], /--user must be a positive integer/],
@@ -241,9 +328,15 @@ describe('pscli: the operator workflow', { timeout: 180_000 }, () => {
       return parseAmount(r.stdout.trim());
     };
     const before = await balance();
-    expect((await run(['ledger', 'block', '--coin', 'ETH', '--hash', `0x${'7'.repeat(64)}`, '--credit', '1001=0.125'], w.env)).code).toBe(EXIT.OK);
+    expect((await run(['ledger', 'block', '--coin', 'ETH', '--hash', `0x${'7'.repeat(64)}`, '--credit', '1001=0.125'], w.env)).code).toBe(
+      EXIT.OK,
+    );
     expect(await balance()).toBe(before + parseAmount('0.125'));
-    expect(await run(['balance', '--user', '999999', '--coin', 'ETH'], w.env)).toMatchObject({ code: EXIT.USAGE, stdout: '', stderr: 'pscli: unknown user 999999 for ETH: no credit, withdrawal or checkpoint\n' });
+    expect(await run(['balance', '--user', '999999', '--coin', 'ETH'], w.env)).toMatchObject({
+      code: EXIT.USAGE,
+      stdout: '',
+      stderr: 'pscli: unknown user 999999 for ETH: no credit, withdrawal or checkpoint\n',
+    });
     expect(await run(['balance', '--user', '1001', '--coin', 'DOGE'], w.env)).toMatchObject({ code: EXIT.USAGE, stdout: '' });
 
     type Page = { withdrawals: Array<{ id: number; user: number; coin: string; status: string }>; next_after: number | null };
@@ -262,12 +355,19 @@ describe('pscli: the operator workflow', { timeout: 180_000 }, () => {
     expect(all.withdrawals.map((x) => x.id)).toEqual([...all.withdrawals.map((x) => x.id)].sort((a, b) => a - b));
     const one = all.withdrawals[0]!;
     const mine = await page('--user', String(one.user), '--status', one.status, '--coin', one.coin);
-    expect(mine.withdrawals.length).toBe(all.withdrawals.filter((x) => x.user === one.user && x.status === one.status && x.coin === one.coin).length);
+    expect(mine.withdrawals.length).toBe(
+      all.withdrawals.filter((x) => x.user === one.user && x.status === one.status && x.coin === one.coin).length,
+    );
     const text = await run(['withdrawals', '--limit', '2'], w.env);
     expect(text.stdout).toMatch(/^id\s+user\s+coin\s+amount\s+fee\s+status/);
     expect(text.stdout).toMatch(/more: --after \d+\n$/);
-    for (const [argv, message] of [[['--status', 'paid'], /--status: expected one of processing, pending/], [['--coin', 'DOGE'], /unknown coin "DOGE"/],
-      [['--limit', '0'], /--limit must be a positive integer/], [['--limit', '5000'], /--limit: at most 1000/], [['--after', 'x'], /--after must be a whole number/]] as const) {
+    for (const [argv, message] of [
+      [['--status', 'paid'], /--status: expected one of processing, pending/],
+      [['--coin', 'DOGE'], /unknown coin "DOGE"/],
+      [['--limit', '0'], /--limit must be a positive integer/],
+      [['--limit', '5000'], /--limit: at most 1000/],
+      [['--after', 'x'], /--after must be a whole number/],
+    ] as const) {
       const r = await run(['withdrawals', ...argv], w.env);
       expect(r.code, argv.join(' ')).toBe(EXIT.USAGE);
       expect(r.stderr).toMatch(message);

@@ -12,7 +12,6 @@ import { backend, createPgDatabase, describeOncePerSuite, type TestDatabase } fr
 import { tmpStateDir } from './support/tmp.js';
 import { EMBEDDED, runPscli, type Run } from './support/pscli.js';
 
-
 const run = runPscli;
 
 /** The error lines pscli printed, without the JSON log lines that share stderr. */
@@ -36,7 +35,10 @@ describe(`pscli db (${backend()})`, () => {
   it('migrate applies, then finds the schema current', async () => {
     const { stateDir, env } = await target();
     const first = await run(['--state-dir', stateDir, 'db', 'migrate'], env);
-    expect(first).toMatchObject({ code: EXIT.OK, stdout: 'applied 1 ledger\napplied 2 payserv\napplied 3 payments\napplied 4 autopay\napplied 5 sent_watch\n' });
+    expect(first).toMatchObject({
+      code: EXIT.OK,
+      stdout: 'applied 1 ledger\napplied 2 payserv\napplied 3 payments\napplied 4 autopay\napplied 5 sent_watch\n',
+    });
     const second = await run(['--state-dir', stateDir, 'db', 'migrate'], env);
     expect(second).toMatchObject({ code: EXIT.OK, stdout: 'schema is current\n' });
     expect(errorLines(second)).toEqual([]);
@@ -47,12 +49,28 @@ describe(`pscli db (${backend()})`, () => {
     const before = await run(['db', 'status', '--json', '--state-dir', stateDir], env);
     expect(before.code).toBe(EXIT.OK);
     expect(JSON.parse(before.stdout)).toEqual({
-      migrations: [{ version: 1, name: 'ledger', applied: false, applied_at: null }, { version: 2, name: 'payserv', applied: false, applied_at: null },
+      migrations: [
+        { version: 1, name: 'ledger', applied: false, applied_at: null },
+        { version: 2, name: 'payserv', applied: false, applied_at: null },
         { version: 3, name: 'payments', applied: false, applied_at: null },
-        { version: 4, name: 'autopay', applied: false, applied_at: null }, { version: 5, name: 'sent_watch', applied: false, applied_at: null }],
+        { version: 4, name: 'autopay', applied: false, applied_at: null },
+        { version: 5, name: 'sent_watch', applied: false, applied_at: null },
+      ],
     });
     expect((await run(['--json', '--state-dir', stateDir, 'db', 'migrate'], env)).stdout).toBe(
-      `${JSON.stringify({ applied: [{ version: 1, name: 'ledger' }, { version: 2, name: 'payserv' }, { version: 3, name: 'payments' }, { version: 4, name: 'autopay' }, { version: 5, name: 'sent_watch' }] }, null, 2)}\n`,
+      `${JSON.stringify(
+        {
+          applied: [
+            { version: 1, name: 'ledger' },
+            { version: 2, name: 'payserv' },
+            { version: 3, name: 'payments' },
+            { version: 4, name: 'autopay' },
+            { version: 5, name: 'sent_watch' },
+          ],
+        },
+        null,
+        2,
+      )}\n`,
     );
     const after = JSON.parse((await run(['--json', '--state-dir', stateDir, 'db', 'status'], env)).stdout) as {
       migrations: { applied: boolean; applied_at: string }[];
@@ -64,7 +82,9 @@ describe(`pscli db (${backend()})`, () => {
   it('status prints a table', async () => {
     const { stateDir, env } = await target();
     const r = await run(['--state-dir', stateDir, 'db', 'status'], env);
-    expect(r.stdout).toBe('version  name        applied  applied_at\n1        ledger      no       -\n2        payserv     no       -\n3        payments    no       -\n4        autopay     no       -\n5        sent_watch  no       -\n');
+    expect(r.stdout).toBe(
+      'version  name        applied  applied_at\n1        ledger      no       -\n2        payserv     no       -\n3        payments    no       -\n4        autopay     no       -\n5        sent_watch  no       -\n',
+    );
   });
 });
 
@@ -106,7 +126,10 @@ describeOncePerSuite('pscli', () => {
 });
 
 describeOncePerSuite('payserv and dbgw', () => {
-  it.each([['payserv', payserv], ['dbgw', dbgw]] as const)('%s refuses a bad option or configuration with one line naming it, exit 2', async (name, main) => {
+  it.each([
+    ['payserv', payserv],
+    ['dbgw', dbgw],
+  ] as const)('%s refuses a bad option or configuration with one line naming it, exit 2', async (name, main) => {
     const err = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
     expect(await main(['--frobnicate'])).toBe(EXIT.USAGE);
     expect(await main(['--config', `/nonexistent/${name}.toml`])).toBe(EXIT.USAGE);
@@ -119,7 +142,11 @@ describeOncePerSuite('esman without a command', () => {
   it('prints its commands on stderr and exits 2', async () => {
     let out = '';
     let err = '';
-    const io = { stdin: process.stdin, stdout: { write: (s: string) => (out += s) }, stderr: { write: (s: string) => (err += s) } } as never;
+    const io = {
+      stdin: process.stdin,
+      stdout: { write: (s: string) => (out += s) },
+      stderr: { write: (s: string) => (err += s) },
+    } as never;
     expect(await esman([], io)).toBe(EXIT.USAGE);
     expect(err).toMatch(/Usage: esman/);
     for (const c of ['init', 'create', 'list', 'add', 'delete', 'rekey', 'manager']) expect(err).toContain(c);
@@ -130,24 +157,39 @@ describeOncePerSuite('esman without a command', () => {
 describeOncePerSuite('pscli without a database configured (issue 15, blocker 3)', () => {
   it('refuses every command needing the database, exit 2, creating nothing', async () => {
     const stateDir = join(await tmpStateDir(), 'state');
-    for (const argv of [['db', 'migrate'], ['db', 'status'], ['checkbalanceerrors'], ['audit', 'verify'], ['ledger', 'request', '--wallet', '1', '--amount', '1'], ['loadcert', '/dev/null']]) {
+    for (const argv of [
+      ['db', 'migrate'],
+      ['db', 'status'],
+      ['checkbalanceerrors'],
+      ['audit', 'verify'],
+      ['ledger', 'request', '--wallet', '1', '--amount', '1'],
+      ['loadcert', '/dev/null'],
+    ]) {
       const r = await run(['--state-dir', stateDir, ...argv]);
       expect(r.code, argv.join(' ')).toBe(EXIT.USAGE);
-      expect(errorLines(r)).toEqual([expect.stringMatching(/^pscli: no database configured: set \[database\] url in pscli\.toml \(or DATABASE_URL\), or a \[dbgw\] table .*\[database\] embedded = true$/)]);
+      expect(errorLines(r)).toEqual([
+        expect.stringMatching(
+          /^pscli: no database configured: set \[database\] url in pscli\.toml \(or DATABASE_URL\), or a \[dbgw\] table .*\[database\] embedded = true$/,
+        ),
+      ]);
       expect(existsSync(stateDir), argv.join(' ')).toBe(false);
     }
   });
 
-  it('opens the embedded database when told to ([database] embedded = true) or in a state directory the demo made', { timeout: 120_000 }, async () => {
-    const chosen = join(await tmpStateDir(), 'state');
-    expect((await run(['--state-dir', chosen, 'db', 'status'], EMBEDDED)).code).toBe(EXIT.OK);
-    expect(existsSync(join(chosen, 'db'))).toBe(true);
-    const demo = await tmpStateDir();
-    await writeFile(join(demo, DEMO_MARKER), 'made by the demo\n');
-    const r = await run(['--state-dir', demo, 'db', 'status']);
-    expect(r.code, r.stderr).toBe(EXIT.OK);
-    expect(r.stdout).toMatch(/1\s+ledger\s+no/);
-  });
+  it(
+    'opens the embedded database when told to ([database] embedded = true) or in a state directory the demo made',
+    { timeout: 120_000 },
+    async () => {
+      const chosen = join(await tmpStateDir(), 'state');
+      expect((await run(['--state-dir', chosen, 'db', 'status'], EMBEDDED)).code).toBe(EXIT.OK);
+      expect(existsSync(join(chosen, 'db'))).toBe(true);
+      const demo = await tmpStateDir();
+      await writeFile(join(demo, DEMO_MARKER), 'made by the demo\n');
+      const r = await run(['--state-dir', demo, 'db', 'status']);
+      expect(r.code, r.stderr).toBe(EXIT.OK);
+      expect(r.stdout).toMatch(/1\s+ledger\s+no/);
+    },
+  );
 });
 
 describeOncePerSuite('--version', () => {
@@ -161,7 +203,10 @@ describeOncePerSuite('--version', () => {
     expect(out).toBe(`${version}\n`);
   });
 
-  it.each([['payserv', payserv], ['dbgw', dbgw]] as const)('%s prints the package version and exits 0', async (_name, main) => {
+  it.each([
+    ['payserv', payserv],
+    ['dbgw', dbgw],
+  ] as const)('%s prints the package version and exits 0', async (_name, main) => {
     const out = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
     try {
       expect(await main(['--version'])).toBe(EXIT.OK);

@@ -56,13 +56,22 @@ async function gateway(tune?: Parameters<typeof startTestDbgw>[1]): Promise<{ l:
 }
 
 function client(l: TestLedger, gw: RunningDbgw, identity: 'payserv' | 'pscli' | 'backend' = 'payserv'): RpcClient {
-  const c = new RpcClient({ host: '127.0.0.1', port: gw.server.port, tls: tlsOf(l.stateDir, identity), timeoutMs: 30_000, serverIdentity: 'dbgw' });
+  const c = new RpcClient({
+    host: '127.0.0.1',
+    port: gw.server.port,
+    tls: tlsOf(l.stateDir, identity),
+    timeoutMs: 30_000,
+    serverIdentity: 'dbgw',
+  });
   clients.push(c);
   return c;
 }
 
 async function refusal(p: Promise<unknown>): Promise<RpcError> {
-  const e = await p.then(() => null, (err: unknown) => err);
+  const e = await p.then(
+    () => null,
+    (err: unknown) => err,
+  );
   expect(e).toBeInstanceOf(RpcError);
   return e as RpcError;
 }
@@ -116,7 +125,9 @@ describe.runIf(overDbgw())('dbgw: named operations only', { timeout: 120_000 }, 
       expect(e.code, JSON.stringify(params)).toBe(RPC.INVALID_PARAMS);
       expect(e.message, JSON.stringify(params)).toMatch(message);
     }
-    expect((await refusal(payserv.call('Dbgw.Query', { op: 'ledger.coins', params: [1], session: 'ab'.repeat(16) }))).message).toMatch(/unknown session/);
+    expect((await refusal(payserv.call('Dbgw.Query', { op: 'ledger.coins', params: [1], session: 'ab'.repeat(16) }))).message).toMatch(
+      /unknown session/,
+    );
     expect((await payserv.call<{ sessions: number }>('Dbgw.Status')).sessions).toBe(0);
   });
 
@@ -158,15 +169,20 @@ describe.runIf(overDbgw())('dbgw: named operations only', { timeout: 120_000 }, 
     const log = createLogger('payserv', 'silent');
     const audit = new AuditTrail({ db: data, stateDir: l.stateDir, log, lockKey: TEST_AUDIT_KEY });
     for (const text of SQL_TEXTS) await audit.record({ client: text, method: text, target: text, reply: text, durationMs: 1 });
-    const rows = await l.db.query<{ client: string; method: string; target: string; reply: string }>('SELECT client, method, target, reply FROM payserv_audit ORDER BY id');
+    const rows = await l.db.query<{ client: string; method: string; target: string; reply: string }>(
+      'SELECT client, method, target, reply FROM payserv_audit ORDER BY id',
+    );
     expect(rows).toEqual(SQL_TEXTS.map((t) => ({ client: t, method: t, target: t, reply: t })));
     expect(await collectAuditProblems(data, l.stateDir)).toEqual([]);
 
     const alerts = new Alerts({ db: data, log });
     // An alert's kind is a word (the schema says so); its reason and details are free text and JSON.
-    for (const text of SQL_TEXTS) expect((await alerts.raise('fail_stop', text, { [text]: text, nested: { bytes: { $b: text } } })).id).not.toBeNull();
+    for (const text of SQL_TEXTS)
+      expect((await alerts.raise('fail_stop', text, { [text]: text, nested: { bytes: { $b: text } } })).id).not.toBeNull();
     const back = (await listAlerts(data, 10)).reverse();
-    expect(back.map((a) => [a.kind, a.reason, a.details])).toEqual(SQL_TEXTS.map((t) => ['fail_stop', t, { [t]: t, nested: { bytes: { $b: t } } }]));
+    expect(back.map((a) => [a.kind, a.reason, a.details])).toEqual(
+      SQL_TEXTS.map((t) => ['fail_stop', t, { [t]: t, nested: { bytes: { $b: t } } }]),
+    );
     await data.close();
   });
 });
@@ -191,8 +207,13 @@ describe.runIf(overDbgw())('pscli through dbgw', { timeout: 120_000 }, () => {
     // pscli's identity reads, never writes, never holds a session.
     const pscli = client(l, gw, 'pscli');
     expect((await pscli.call<{ rows: unknown[] }>('Dbgw.Query', { op: 'ledger.coins', params: [1000] })).rows.length).toBeGreaterThan(0);
-    const write = await refusal(pscli.call('Dbgw.Query', { op: ALERTS.insert.name, params: [{ $d: new Date().toISOString() }, 'fail_stop', 'x', '{}'] }));
-    expect([write.code, write.message]).toEqual([RPC.FORBIDDEN, 'pscli may run read-only operations only, outside a session: not alerts.insert']);
+    const write = await refusal(
+      pscli.call('Dbgw.Query', { op: ALERTS.insert.name, params: [{ $d: new Date().toISOString() }, 'fail_stop', 'x', '{}'] }),
+    );
+    expect([write.code, write.message]).toEqual([
+      RPC.FORBIDDEN,
+      'pscli may run read-only operations only, outside a session: not alerts.insert',
+    ]);
     expect((await refusal(pscli.call('Dbgw.Begin', { mode: 'transaction' }))).code).toBe(RPC.FORBIDDEN);
     expect(await l.db.query('SELECT id FROM payserv_alerts')).toEqual([]);
 
@@ -211,23 +232,42 @@ describe.runIf(overDbgw())('dbgw: sessions and restarts', { timeout: 120_000 }, 
     const payserv = client(l, gw);
     await payserv.call('Dbgw.Connect', { url: urlOf(l.db) });
     const tx = (await payserv.call<{ session: string }>('Dbgw.Begin', { mode: 'transaction' })).session;
-    await payserv.call('Dbgw.Query', { op: ALERTS.insert.name, params: [{ $d: new Date().toISOString() }, 'abandoned', 'never committed', '{}'], session: tx });
+    await payserv.call('Dbgw.Query', {
+      op: ALERTS.insert.name,
+      params: [{ $d: new Date().toISOString() }, 'abandoned', 'never committed', '{}'],
+      session: tx,
+    });
     const lock = (await payserv.call<{ session: string }>('Dbgw.Begin', { mode: 'session' })).session;
     const keys = LockKeys.of(l.signers.payserv);
-    const held = await payserv.call<{ rows: { ok: boolean }[] }>('Dbgw.Query', { op: LOCKS.tryLock.name, params: [keys.key('withdrawal:1')], session: lock });
+    const held = await payserv.call<{ rows: { ok: boolean }[] }>('Dbgw.Query', {
+      op: LOCKS.tryLock.name,
+      params: [keys.key('withdrawal:1')],
+      session: lock,
+    });
     expect(held.rows[0]?.ok).toBe(true);
-    const idleInTransaction = async () => (await l.db.query<{ n: number }>(
-      "SELECT count(*)::bigint AS n FROM pg_stat_activity WHERE datname = current_database() AND state = 'idle in transaction'"))[0]?.n;
+    const idleInTransaction = async () =>
+      (
+        await l.db.query<{ n: number }>(
+          "SELECT count(*)::bigint AS n FROM pg_stat_activity WHERE datname = current_database() AND state = 'idle in transaction'",
+        )
+      )[0]?.n;
     expect(await idleInTransaction()).toBe(1);
     const other = await dbgwDataAt(l.stateDir, gw.server.port, urlOf(l.db));
     try {
       expect(await new Locks(other, keys).isHeld('withdrawal:1')).toBe(true);
       // The caller goes quiet: no Touch, no call.
-      await until('dbgw gives up on both sessions', async () => (await payserv.call<{ sessions: number }>('Dbgw.Status')).sessions === 0, 10_000, 100);
+      await until(
+        'dbgw gives up on both sessions',
+        async () => (await payserv.call<{ sessions: number }>('Dbgw.Status')).sessions === 0,
+        10_000,
+        100,
+      );
       expect(await l.db.query("SELECT id FROM payserv_alerts WHERE kind = 'abandoned'")).toEqual([]);
       expect(await idleInTransaction()).toBe(0);
       expect(await new Locks(other, keys).isHeld('withdrawal:1')).toBe(false);
-      expect((await refusal(payserv.call('Dbgw.Query', { op: LOCKS.unlock.name, params: [keys.key('withdrawal:1')], session: lock }))).message).toMatch(/unknown session/);
+      expect(
+        (await refusal(payserv.call('Dbgw.Query', { op: LOCKS.unlock.name, params: [keys.key('withdrawal:1')], session: lock }))).message,
+      ).toMatch(/unknown session/);
       // A session its caller keeps alive outlives idle_ms many times over.
       await other.transaction(async (t) => {
         await t.query(ALERTS.insert, [new Date(), 'kept', 'alive', '{}']);
@@ -247,10 +287,19 @@ describe.runIf(overDbgw())('dbgw: sessions and restarts', { timeout: 120_000 }, 
     const port = gw.server.port;
     const data = await dbgwDataAt(l.stateDir, port, urlOf(l.db));
     const locks = new Locks(data, LockKeys.of(l.signers.payserv));
-    t.ps = { ...t.ps, db: data, locks, lockWatch: new LockWatch({ locks, alerts: { raise: async () => undefined }, log: t.ps.log, heldMaxMs: 300_000 }) };
-    const ids = (await l.db.query<{ id: number }>(`SELECT id FROM finances_withdrawal_transaction WHERE status = 'processing' ORDER BY id LIMIT 2`)).map((r) => r.id);
+    t.ps = {
+      ...t.ps,
+      db: data,
+      locks,
+      lockWatch: new LockWatch({ locks, alerts: { raise: async () => undefined }, log: t.ps.log, heldMaxMs: 300_000 }),
+    };
+    const ids = (
+      await l.db.query<{ id: number }>(`SELECT id FROM finances_withdrawal_transaction WHERE status = 'processing' ORDER BY id LIMIT 2`)
+    ).map((r) => r.id);
     const [first, second] = ids as [number, number];
-    const snapshot = () => l.db.query(`SELECT w.id, w.status, (SELECT count(*)::bigint FROM finances_withdrawal_signatures s WHERE s.withdrawal_id = w.id) AS sigs
+    const snapshot = () =>
+      l.db
+        .query(`SELECT w.id, w.status, (SELECT count(*)::bigint FROM finances_withdrawal_signatures s WHERE s.withdrawal_id = w.id) AS sigs
       FROM finances_withdrawal_transaction w ORDER BY w.id`);
     const before = await snapshot();
 
@@ -264,7 +313,10 @@ describe.runIf(overDbgw())('dbgw: sessions and restarts', { timeout: 120_000 }, 
     expect(await l.db.query("SELECT id FROM payserv_alerts WHERE kind = 'in_flight'")).toEqual([]);
 
     // dbgw down: a payout call fails (an error, never a half-written status).
-    const down = await processWithdrawal(t.ps, first, 'test').then((r) => r.reply, (e: Error) => `threw ${e.message}`);
+    const down = await processWithdrawal(t.ps, first, 'test').then(
+      (r) => r.reply,
+      (e: Error) => `threw ${e.message}`,
+    );
     expect(down).toMatch(/ERROR|threw/);
     expect(await snapshot()).toEqual(before);
 

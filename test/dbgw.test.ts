@@ -40,13 +40,17 @@ async function pkiDir(): Promise<string> {
 }
 
 /** A dbgw on a free port; with `url`, connected from the start by its own [database] url. */
-const dbgwIn = (stateDir: string, url?: string): Promise<RunningDbgw> => startTestDbgw(stateDir, (c) => void (url && (c.database.url = url)));
+const dbgwIn = (stateDir: string, url?: string): Promise<RunningDbgw> =>
+  startTestDbgw(stateDir, (c) => void (url && (c.database.url = url)));
 
 const client = (stateDir: string, identity: TlsIdentity, port: number) =>
   new RpcClient({ host: '127.0.0.1', port, tls: tlsOf(stateDir, identity), timeoutMs: 30_000, serverIdentity: 'dbgw' });
 
 async function rpcError(p: Promise<unknown>): Promise<RpcError> {
-  const e = await p.then(() => null, (err: unknown) => err);
+  const e = await p.then(
+    () => null,
+    (err: unknown) => err,
+  );
   expect(e).toBeInstanceOf(RpcError);
   return e as RpcError;
 }
@@ -123,7 +127,13 @@ describePg('dbgw', () => {
     const d = await dbgwIn(stateDir);
     try {
       // Another CA's payserv certificate (the same names): the handshake fails, nothing runs.
-      const stranger = new RpcClient({ host: '127.0.0.1', port: d.server.port, tls: { ...tlsOf(other, 'payserv'), caPem: tlsOf(stateDir, 'payserv').caPem }, timeoutMs: 10_000, serverIdentity: 'dbgw' });
+      const stranger = new RpcClient({
+        host: '127.0.0.1',
+        port: d.server.port,
+        tls: { ...tlsOf(other, 'payserv'), caPem: tlsOf(stateDir, 'payserv').caPem },
+        timeoutMs: 10_000,
+        serverIdentity: 'dbgw',
+      });
       await expect(stranger.call('Dbgw.Version')).rejects.toBeInstanceOf(RpcTransportError);
       stranger.close();
     } finally {
@@ -149,7 +159,9 @@ describeOncePerSuite('the dbgw version handshake', () => {
     // A server with dbgw's certificate that claims another release, then other operations under ours.
     let claim: Record<string, unknown> = { ...DBGW_VERSION, version: '0.0.1' };
     const impostor = await startRpcServer({
-      port: 0, tls: tlsOf(stateDir, 'dbgw'), log: createLogger('dbgw', 'silent'),
+      port: 0,
+      tls: tlsOf(stateDir, 'dbgw'),
+      log: createLogger('dbgw', 'silent'),
       contract: { methods: { 'Dbgw.Version': (await import('../src/api/dbgw.js')).DBGW_METHODS['Dbgw.Version'] }, allowed: () => true },
       handle: async () => claim,
     });

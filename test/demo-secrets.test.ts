@@ -34,7 +34,11 @@ function pemKeyForms(what: string, pem: string): Secret[] {
   const key = createPrivateKey(pem);
   const der = key.export({ format: 'der', type: 'pkcs8' });
   const d = Buffer.from(key.export({ format: 'jwk' }).d as string, 'base64url');
-  return [{ what: `${what} (PEM)`, needles: [Buffer.from(pem.trim())] }, formsOf(`${what} (DER)`, der), formsOf(`${what} (private scalar)`, d)];
+  return [
+    { what: `${what} (PEM)`, needles: [Buffer.from(pem.trim())] },
+    formsOf(`${what} (DER)`, der),
+    formsOf(`${what} (private scalar)`, d),
+  ];
 }
 
 async function filesUnder(dir: string): Promise<string[]> {
@@ -73,7 +77,11 @@ describeOncePerSuite('secrets after a full demo run', () => {
     const stateDir = join(await tmpStateDir('payserv-demo-secrets-'), 'state');
     const passphrases = [0, 1, 2].map(() => randomBytes(18).toString('base64url'));
     const stagingBefore = stagingDirs();
-    const demo = spawnNode(['bin/demo.mjs', '--users', '60', '--blocks', '3', '--withdrawals', '50', '--passphrase-fd', '3'], { PAYSERV_STATE_DIR: stateDir }, { pipes: true });
+    const demo = spawnNode(
+      ['bin/demo.mjs', '--users', '60', '--blocks', '3', '--withdrawals', '50', '--passphrase-fd', '3'],
+      { PAYSERV_STATE_DIR: stateDir },
+      { pipes: true },
+    );
     (demo.proc.stdio[3] as NodeJS.WritableStream).end(`${passphrases.join('\n')}\n`);
     const code = await demo.waitExit(540_000);
     expect(code, demo.stderr().slice(-3000)).toBe(0);
@@ -85,31 +93,42 @@ describeOncePerSuite('secrets after a full demo run', () => {
     const secrets: Secret[] = passphrases.map((p, i) => formsOf(`passphrase ${i + 1}`, Buffer.from(p)));
     for (const i of [1, 2, 3]) {
       const path = join(sharesDir, `${i}.ss`);
-      secrets.push(formsOf(`share ${i}`, await decryptShare(parseShareFile(readFileSync(path), path), Buffer.from(passphrases[i - 1]!), path)));
+      secrets.push(
+        formsOf(`share ${i}`, await decryptShare(parseShareFile(readFileSync(path), path), Buffer.from(passphrases[i - 1]!), path)),
+      );
     }
     let next = 0;
     const { master } = await unlockShares(sharesDir, async () => passphrases[next++] ?? null);
     secrets.push(formsOf('master key', master), formsOf('store key', storeKeyOf(master)));
     const store = await KeyStore.open(join(stateDir, 'storage.demo'), master);
     const items = store.list().map((i) => i.name);
-    expect(items).toEqual(expect.arrayContaining(['Coin.ETH.JSON', 'Coin.ZEC.JSON', 'payserv.SIGN.KEY', 'payserv.TLS.KEY', 'ZEC.RPC.JSON']));
+    expect(items).toEqual(
+      expect.arrayContaining(['Coin.ETH.JSON', 'Coin.ZEC.JSON', 'payserv.SIGN.KEY', 'payserv.TLS.KEY', 'ZEC.RPC.JSON']),
+    );
     for (const name of items) {
       const value = store.get(name);
       if (name.endsWith('.KEY')) secrets.push(...pemKeyForms(name, value.toString('utf8')));
-      if (name.endsWith('.RPC.JSON')) secrets.push(formsOf(`${name} (node password)`, Buffer.from((JSON.parse(value.toString('utf8')) as { password: string }).password)));
+      if (name.endsWith('.RPC.JSON'))
+        secrets.push(
+          formsOf(`${name} (node password)`, Buffer.from((JSON.parse(value.toString('utf8')) as { password: string }).password)),
+        );
       if (name.startsWith('Coin.')) {
         secrets.push({ what: `${name} (item)`, needles: [value] });
-        secrets.push(formsOf(`${name} (private key)`, Buffer.from((JSON.parse(value.toString('utf8')) as { privateKey: string }).privateKey, 'hex')));
+        secrets.push(
+          formsOf(`${name} (private key)`, Buffer.from((JSON.parse(value.toString('utf8')) as { privateKey: string }).privateKey, 'hex')),
+        );
       }
     }
     store.close();
     expect(secrets.length).toBeGreaterThan(30);
 
     const found: string[] = [];
-    found.push(...leaks(secrets, 'the demo\'s output', Buffer.from(demo.stdout())));
-    found.push(...leaks(secrets, 'the demo\'s error output', Buffer.from(demo.stderr())));
+    found.push(...leaks(secrets, "the demo's output", Buffer.from(demo.stdout())));
+    found.push(...leaks(secrets, "the demo's error output", Buffer.from(demo.stderr())));
     const files = await filesUnder(stateDir);
-    expect(files.map((f) => f.slice(stateDir.length + 1))).toEqual(expect.arrayContaining(['payserv.log', 'storage.demo', 'pki/root.crt', 'shares/1.ss']));
+    expect(files.map((f) => f.slice(stateDir.length + 1))).toEqual(
+      expect.arrayContaining(['payserv.log', 'storage.demo', 'pki/root.crt', 'shares/1.ss']),
+    );
     const log = await readFile(join(stateDir, 'payserv.log'));
     expect(log.toString()).toMatch(/key received from esman manager/);
     for (const f of files) found.push(...leaks(secrets, f.slice(stateDir.length + 1), await readFile(f)));

@@ -11,7 +11,7 @@ import { spawnNode } from './support/spawn.js';
 
 const scratch = () => mkdtemp(join(tmpdir(), 'payserv-demo-dir-'));
 
-describeOncePerSuite('the demo\'s state directory', () => {
+describeOncePerSuite("the demo's state directory", () => {
   it('a new or empty directory is taken and marked; a marked one is emptied and marked again', async () => {
     const base = await scratch();
     const fresh = join(base, 'new');

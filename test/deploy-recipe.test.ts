@@ -24,7 +24,6 @@ const TWO = PASS.slice(0, 2);
 const FAST_KDF = ['--kdf-cost', '10'];
 const STEP_MS = 60_000;
 
-
 /** The README's configuration files: `cat > FILE <<'TOML'` … `TOML`, by file. */
 function readmeConfigs(): Map<string, string> {
   const files = new Map<string, string>();
@@ -34,7 +33,9 @@ function readmeConfigs(): Map<string, string> {
 
 /** `Key=value` lines of a systemd unit in deploy/. */
 function unitValues(unit: string, key: string): string[] {
-  return readFileSync(join(REPO, 'deploy', unit), 'utf8').split('\n').flatMap((l) => (l.startsWith(`${key}=`) ? [l.slice(key.length + 1)] : []));
+  return readFileSync(join(REPO, 'deploy', unit), 'utf8')
+    .split('\n')
+    .flatMap((l) => (l.startsWith(`${key}=`) ? [l.slice(key.length + 1)] : []));
 }
 
 /** Every file under `dir`, with its stat. */
@@ -64,9 +65,14 @@ describe.runIf(backend() === 'postgres')('the README production recipe', () => {
       return [`bin/${prog}.mjs`, hostPaths(args)];
     };
     /** `inReadme: false`: one turn of a README loop, whose whole line the caller checked. */
-    const spawnReadme = (line: string, o: { extra?: string[]; env?: Record<string, string>; pass?: string[]; keepStdin?: boolean; inReadme?: boolean } = {}): Child => {
+    const spawnReadme = (
+      line: string,
+      o: { extra?: string[]; env?: Record<string, string>; pass?: string[]; keepStdin?: boolean; inReadme?: boolean } = {},
+    ): Child => {
       const [bin, args] = readmeArgs(line, o.inReadme);
-      const child = spawnNode([bin, ...args, ...(o.extra ?? []), ...(o.pass ? ['--passphrase-fd', '3'] : [])], o.env ?? {}, { pipes: true });
+      const child = spawnNode([bin, ...args, ...(o.extra ?? []), ...(o.pass ? ['--passphrase-fd', '3'] : [])], o.env ?? {}, {
+        pipes: true,
+      });
       (child.proc.stdio[3] as Writable).end(o.pass ? o.pass.map((p) => `${p}\n`).join('') : '');
       if (!o.keepStdin) child.proc.stdin!.end();
       return child;
@@ -82,10 +88,12 @@ describe.runIf(backend() === 'postgres')('the README production recipe', () => {
     /** A service as its systemd unit starts it: ExecStart's program and arguments, Environment's variables. */
     const startUnit = (unit: string): Child => {
       const [exec, ...args] = unitValues(unit, 'ExecStart')[0]!.split(/\s+/);
-      const env = Object.fromEntries(unitValues(unit, 'Environment').map((e) => {
-        const [k, v] = e.split('=') as [string, string];
-        return [k, v.startsWith('/') ? at(v) : v];
-      }));
+      const env = Object.fromEntries(
+        unitValues(unit, 'Environment').map((e) => {
+          const [k, v] = e.split('=') as [string, string];
+          return [k, v.startsWith('/') ? at(v) : v];
+        }),
+      );
       return spawnNode([`bin/${exec!.replace(/^\/usr\/bin\//, '')}.mjs`, ...hostPaths(args)], env);
     };
 
@@ -102,15 +110,19 @@ describe.runIf(backend() === 'postgres')('the README production recipe', () => {
     const configs = readmeConfigs();
     expect([...configs.keys()].sort()).toEqual(['/etc/dbgw/dbgw.toml', '/etc/payserv/payserv.toml', '/var/lib/pscli/pscli.toml']);
     for (const [file, text] of configs) {
-      writeFileSync(at(file), text
-        .replace(/^port = 7443$/m, `port = ${ports.payserv}`).replace(/^port = 7445$/m, `port = ${ports.dbgw}`)
-        .replace('"127.0.0.1:7444"', `"127.0.0.1:${ports.manager}"`));
+      writeFileSync(
+        at(file),
+        text
+          .replace(/^port = 7443$/m, `port = ${ports.payserv}`)
+          .replace(/^port = 7445$/m, `port = ${ports.dbgw}`)
+          .replace('"127.0.0.1:7444"', `"127.0.0.1:${ports.manager}"`),
+      );
     }
     expect(configs.get('/etc/payserv/payserv.toml')).toMatch(/\[keys\]\nstore = "storage.prod"/);
 
     // 4. The keys.
     await ok('pscli --state-dir /var/lib/payserv pki init --keys-dir /dev/shm/keys');
-    expect(RECIPE).toContain("> /dev/shm/keys/DB.JSON");
+    expect(RECIPE).toContain('> /dev/shm/keys/DB.JSON');
     writeFileSync(at('/dev/shm/keys/DB.JSON'), JSON.stringify({ url: database.url }), { mode: 0o600 });
     await ok('esman init --shares 3 --threshold 2 --dir /root/shares', { extra: FAST_KDF, pass: PASS });
     const storage = '--dir /root/shares --storage /var/lib/payserv/storage.prod';
@@ -136,16 +148,29 @@ describe.runIf(backend() === 'postgres')('the README production recipe', () => {
     await ok('pscli db migrate', { env: { ...pscliEnv, DATABASE_URL: database.url } });
     expect(RECIPE).toContain('for r in payserv admin autopay; do pscli loadcert /var/lib/payserv/pki/signers/$r.crt; done');
     for (const r of ['payserv', 'admin', 'autopay']) {
-      expect(await ok(`pscli loadcert /var/lib/payserv/pki/signers/${r}.crt`, { env: { ...pscliEnv, DATABASE_URL: database.url }, inReadme: false })).toMatch(/registered: role/);
+      expect(
+        await ok(`pscli loadcert /var/lib/payserv/pki/signers/${r}.crt`, {
+          env: { ...pscliEnv, DATABASE_URL: database.url },
+          inReadme: false,
+        }),
+      ).toMatch(/registered: role/);
     }
 
     // 7. The services as their units start them, then the hand-over.
     const dbgw = startUnit('dbgw.service');
     await dbgw.waitForLine(new RegExp(`^dbgw listening on 127\\.0\\.0\\.1:${ports.dbgw}$`), STEP_MS);
     const payserv = startUnit('payserv.service');
-    await until('payserv waits for esman manager', () => payserv.stderr().includes('payserv is locked: waiting for the key from esman manager'), STEP_MS);
+    await until(
+      'payserv waits for esman manager',
+      () => payserv.stderr().includes('payserv is locked: waiting for the key from esman manager'),
+      STEP_MS,
+    );
     expect(payserv.stdout()).not.toMatch(/listening/);
-    const manager = spawnReadme('esman manager --dir /root/shares --storage /var/lib/payserv/storage.prod', { extra: ['--listen', `127.0.0.1:${ports.manager}`], pass: TWO, keepStdin: true });
+    const manager = spawnReadme('esman manager --dir /root/shares --storage /var/lib/payserv/storage.prod', {
+      extra: ['--listen', `127.0.0.1:${ports.manager}`],
+      pass: TWO,
+      keepStdin: true,
+    });
     await until('esman manager asks the operator', () => manager.stdout().includes('key request from 127.0.0.1'), STEP_MS);
     manager.proc.stdin!.write('y\n');
     await payserv.waitForLine(new RegExp(`^payserv listening on 127\\.0\\.0\\.1:${ports.payserv}$`), STEP_MS);
@@ -160,7 +185,8 @@ describe.runIf(backend() === 'postgres')('the README production recipe', () => {
     expect(await status.waitExit(STEP_MS), status.stderr()).toBe(1);
     expect(status.stdout()).toMatch(/^payouts DISABLED since /);
     expect(RECIPE).toContain('pscli checkbalanceerrors && pscli checkcoins && pscli checkwallets');
-    for (const check of ['checkbalanceerrors', 'checkcoins', 'checkwallets']) expect(await ok(`pscli ${check}`, { env: pscliEnv, inReadme: false })).toBe('');
+    for (const check of ['checkbalanceerrors', 'checkcoins', 'checkwallets'])
+      expect(await ok(`pscli ${check}`, { env: pscliEnv, inReadme: false })).toBe('');
     expect(await ok('pscli enable', { env: pscliEnv })).toMatch(/^payouts ENABLED since /);
     expect(await ok('pscli status', { env: pscliEnv })).toMatch(/^payouts ENABLED since /);
 

@@ -2,10 +2,31 @@
 // driver's tests stand on (anvil, the JSON-RPC proxy, the hand-assembled contracts), against a real anvil.
 import { createServer, type Socket } from 'node:net';
 import fc from 'fast-check';
-import { BaseError, createPublicClient, createWalletClient, http, keccak256, parseEther, TransactionNotFoundError, type Address, type Hex, type PublicClient } from 'viem';
+import {
+  BaseError,
+  createPublicClient,
+  createWalletClient,
+  http,
+  keccak256,
+  parseEther,
+  TransactionNotFoundError,
+  type Address,
+  type Hex,
+  type PublicClient,
+} from 'viem';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { afterAll, beforeAll, expect, it, onTestFinished } from 'vitest';
-import { AnvilRpcError, anvilRpc, dropTransaction, mine, setAutomine, setBalance, setIntervalMining, startAnvil, type Anvil } from '../src/devnet/anvil.js';
+import {
+  AnvilRpcError,
+  anvilRpc,
+  dropTransaction,
+  mine,
+  setAutomine,
+  setBalance,
+  setIntervalMining,
+  startAnvil,
+  type Anvil,
+} from '../src/devnet/anvil.js';
 import { classifySendError, sendErrorText, type SendErrorClass } from '../src/chains/eth/errors.js';
 import {
   bumpFees,
@@ -36,8 +57,12 @@ const history = fc.integer({ min: 1, max: 12 }).chain((n) =>
     reward: fc.array(fc.array(wei(11), { minLength: 1, maxLength: 3 }), { minLength: n, maxLength: n }),
   }),
 );
-const cap = fc.tuple(fc.bigInt({ min: 1n, max: 10n ** 13n }), wei(13)).map(([m, p]): FeeCap => ({ maxFeePerGas: m, priorityFeePerGas: p > m ? m : p }));
-const fees = fc.tuple(wei(13), wei(13)).map(([a, b]): Fees1559 => (a >= b ? { maxFeePerGas: a, maxPriorityFeePerGas: b } : { maxFeePerGas: b, maxPriorityFeePerGas: a }));
+const cap = fc
+  .tuple(fc.bigInt({ min: 1n, max: 10n ** 13n }), wei(13))
+  .map(([m, p]): FeeCap => ({ maxFeePerGas: m, priorityFeePerGas: p > m ? m : p }));
+const fees = fc
+  .tuple(wei(13), wei(13))
+  .map(([a, b]): Fees1559 => (a >= b ? { maxFeePerGas: a, maxPriorityFeePerGas: b } : { maxFeePerGas: b, maxPriorityFeePerGas: a }));
 const upperMedian = (xs: bigint[]) => [...xs].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))[xs.length >> 1] as bigint;
 const last = (xs: readonly bigint[]) => xs[xs.length - 1] as bigint;
 /** x × 110 / 100, rounded up. */
@@ -45,18 +70,41 @@ const plus10 = (x: bigint) => (x * 110n + 99n) / 100n;
 
 describeOncePerSuite('eth fees', () => {
   it('chooseFees: tip = median of the first percentile, max fee = 2 × next base fee + tip, both within the cap', () => {
-    const h: FeeHistory = { baseFeePerGas: [10n * GWEI, 11n * GWEI, 12n * GWEI, 13n * GWEI], reward: [[1n * GWEI, 9n], [3n * GWEI, 9n], [2n * GWEI, 9n]] };
-    expect(chooseFees(h, { maxFeePerGas: 100n * GWEI, priorityFeePerGas: 5n * GWEI })).toEqual({ kind: 'ok', maxFeePerGas: 28n * GWEI, maxPriorityFeePerGas: 2n * GWEI });
+    const h: FeeHistory = {
+      baseFeePerGas: [10n * GWEI, 11n * GWEI, 12n * GWEI, 13n * GWEI],
+      reward: [
+        [1n * GWEI, 9n],
+        [3n * GWEI, 9n],
+        [2n * GWEI, 9n],
+      ],
+    };
+    expect(chooseFees(h, { maxFeePerGas: 100n * GWEI, priorityFeePerGas: 5n * GWEI })).toEqual({
+      kind: 'ok',
+      maxFeePerGas: 28n * GWEI,
+      maxPriorityFeePerGas: 2n * GWEI,
+    });
     // the tip bounded by the cap's priority fee, the max fee clamped to the cap's
-    expect(chooseFees(h, { maxFeePerGas: 20n * GWEI, priorityFeePerGas: 1n * GWEI })).toEqual({ kind: 'ok', maxFeePerGas: 20n * GWEI, maxPriorityFeePerGas: 1n * GWEI });
+    expect(chooseFees(h, { maxFeePerGas: 20n * GWEI, priorityFeePerGas: 1n * GWEI })).toEqual({
+      kind: 'ok',
+      maxFeePerGas: 20n * GWEI,
+      maxPriorityFeePerGas: 1n * GWEI,
+    });
     // next base fee 13 + tip 2 > 14: wait
     const w = chooseFees(h, { maxFeePerGas: 14n * GWEI, priorityFeePerGas: 5n * GWEI });
     expect(w.kind).toBe('wait');
     expect(w.kind === 'wait' && w.reason).toMatch(/above the cap/);
     // exactly at the cap still goes
-    expect(chooseFees(h, { maxFeePerGas: 15n * GWEI, priorityFeePerGas: 5n * GWEI })).toEqual({ kind: 'ok', maxFeePerGas: 15n * GWEI, maxPriorityFeePerGas: 2n * GWEI });
+    expect(chooseFees(h, { maxFeePerGas: 15n * GWEI, priorityFeePerGas: 5n * GWEI })).toEqual({
+      kind: 'ok',
+      maxFeePerGas: 15n * GWEI,
+      maxPriorityFeePerGas: 2n * GWEI,
+    });
     // a node that reports no rewards: the cap's tip
-    expect(chooseFees({ baseFeePerGas: [7n], reward: [] }, { maxFeePerGas: 100n, priorityFeePerGas: 3n })).toEqual({ kind: 'ok', maxFeePerGas: 17n, maxPriorityFeePerGas: 3n });
+    expect(chooseFees({ baseFeePerGas: [7n], reward: [] }, { maxFeePerGas: 100n, priorityFeePerGas: 3n })).toEqual({
+      kind: 'ok',
+      maxFeePerGas: 17n,
+      maxPriorityFeePerGas: 3n,
+    });
     expect(() => chooseFees({ baseFeePerGas: [], reward: [] }, { maxFeePerGas: 100n, priorityFeePerGas: 3n })).toThrow(/no base fees/);
     expect(() => chooseFees(h, { maxFeePerGas: 1n, priorityFeePerGas: 2n })).toThrow(/fee cap/);
   });
@@ -110,8 +158,14 @@ describeOncePerSuite('eth fees', () => {
         const market = chooseFees(h, c);
         if (r.kind === 'wait') {
           // only because the market is above the cap, or a field's floor is
-          const needFee = market.kind === 'ok' && plus10(prev.maxFeePerGas) < market.maxFeePerGas ? market.maxFeePerGas : replacementFloor(prev.maxFeePerGas);
-          const needTip = market.kind === 'ok' && replacementFloor(prev.maxPriorityFeePerGas) < market.maxPriorityFeePerGas ? market.maxPriorityFeePerGas : replacementFloor(prev.maxPriorityFeePerGas);
+          const needFee =
+            market.kind === 'ok' && plus10(prev.maxFeePerGas) < market.maxFeePerGas
+              ? market.maxFeePerGas
+              : replacementFloor(prev.maxFeePerGas);
+          const needTip =
+            market.kind === 'ok' && replacementFloor(prev.maxPriorityFeePerGas) < market.maxPriorityFeePerGas
+              ? market.maxPriorityFeePerGas
+              : replacementFloor(prev.maxPriorityFeePerGas);
           expect(market.kind === 'wait' || needFee > c.maxFeePerGas || needTip > c.priorityFeePerGas).toBe(true);
           return;
         }
@@ -135,12 +189,28 @@ describeOncePerSuite('eth fees', () => {
   it('bumpFees: examples (a tip of 0 becomes 1; the market can lift the bump; the cap makes it wait)', () => {
     const flat: FeeHistory = { baseFeePerGas: [1n * GWEI, 1n * GWEI], reward: [[0n]] };
     const c: FeeCap = { maxFeePerGas: 100n * GWEI, priorityFeePerGas: 10n * GWEI };
-    expect(bumpFees({ maxFeePerGas: 10n * GWEI, maxPriorityFeePerGas: 0n }, c, flat)).toEqual({ kind: 'ok', maxFeePerGas: 11n * GWEI, maxPriorityFeePerGas: 1n });
+    expect(bumpFees({ maxFeePerGas: 10n * GWEI, maxPriorityFeePerGas: 0n }, c, flat)).toEqual({
+      kind: 'ok',
+      maxFeePerGas: 11n * GWEI,
+      maxPriorityFeePerGas: 1n,
+    });
     const spiked: FeeHistory = { baseFeePerGas: [1n * GWEI, 30n * GWEI], reward: [[2n * GWEI]] };
-    expect(bumpFees({ maxFeePerGas: 10n * GWEI, maxPriorityFeePerGas: 1n * GWEI }, c, spiked)).toEqual({ kind: 'ok', maxFeePerGas: 62n * GWEI, maxPriorityFeePerGas: 2n * GWEI });
-    expect(bumpFees({ maxFeePerGas: 95n * GWEI, maxPriorityFeePerGas: 1n * GWEI }, c, flat)).toMatchObject({ kind: 'wait', reason: expect.stringMatching(/max fee of 104500000000/) });
-    expect(bumpFees({ maxFeePerGas: 50n * GWEI, maxPriorityFeePerGas: 10n * GWEI }, c, flat)).toMatchObject({ kind: 'wait', reason: expect.stringMatching(/priority fee of 11000000000/) });
-    expect(bumpFees({ maxFeePerGas: 10n * GWEI, maxPriorityFeePerGas: 1n * GWEI }, c, { baseFeePerGas: [200n * GWEI], reward: [] }).kind).toBe('wait');
+    expect(bumpFees({ maxFeePerGas: 10n * GWEI, maxPriorityFeePerGas: 1n * GWEI }, c, spiked)).toEqual({
+      kind: 'ok',
+      maxFeePerGas: 62n * GWEI,
+      maxPriorityFeePerGas: 2n * GWEI,
+    });
+    expect(bumpFees({ maxFeePerGas: 95n * GWEI, maxPriorityFeePerGas: 1n * GWEI }, c, flat)).toMatchObject({
+      kind: 'wait',
+      reason: expect.stringMatching(/max fee of 104500000000/),
+    });
+    expect(bumpFees({ maxFeePerGas: 50n * GWEI, maxPriorityFeePerGas: 10n * GWEI }, c, flat)).toMatchObject({
+      kind: 'wait',
+      reason: expect.stringMatching(/priority fee of 11000000000/),
+    });
+    expect(
+      bumpFees({ maxFeePerGas: 10n * GWEI, maxPriorityFeePerGas: 1n * GWEI }, c, { baseFeePerGas: [200n * GWEI], reward: [] }).kind,
+    ).toBe('wait');
     expect(() => bumpFees({ maxFeePerGas: 1n, maxPriorityFeePerGas: 2n }, c, flat)).toThrow(/invalid fees/);
   });
 
@@ -218,7 +288,8 @@ describeOncePerSuite('eth send errors: the wordings of the clients', () => {
   });
 
   it('odd inputs are "other", never a throw', () => {
-    for (const e of [undefined, null, 42, {}, [], new Error(''), { cause: { cause: { cause: 'x' } } }]) expect(classifySendError(e)).toBe('other');
+    for (const e of [undefined, null, 42, {}, [], new Error(''), { cause: { cause: { cause: 'x' } } }])
+      expect(classifySendError(e)).toBe('other');
     const loop: { message: string; cause?: unknown } = { message: 'loop' };
     loop.cause = loop;
     expect(classifySendError(loop)).toBe('other');
@@ -259,7 +330,11 @@ function signTransfer(node: Anvil, key: Hex, t: Transfer): Promise<Hex> {
 }
 
 /** What the node says to eth_sendRawTransaction, both by plain fetch and through viem; both must classify alike. */
-async function refusal(node: Anvil, client: PublicClient, raw: Hex): Promise<{ cls: SendErrorClass; nodeMessage: string; viemCls: SendErrorClass }> {
+async function refusal(
+  node: Anvil,
+  client: PublicClient,
+  raw: Hex,
+): Promise<{ cls: SendErrorClass; nodeMessage: string; viemCls: SendErrorClass }> {
   const plain = await anvilRpc(node.url, 'eth_sendRawTransaction', [raw]).then(
     (h) => {
       throw new Error(`expected a refusal, the node accepted ${String(h)}`);
@@ -276,7 +351,8 @@ async function refusal(node: Anvil, client: PublicClient, raw: Hex): Promise<{ c
   return { cls: classifySendError(plain), nodeMessage: (plain as AnvilRpcError).nodeMessage, viemCls: classifySendError(viaViem) };
 }
 
-const clientOf = (url: string): PublicClient => createPublicClient({ transport: http(url, { retryCount: 0, timeout: 10_000 }), pollingInterval: 50 });
+const clientOf = (url: string): PublicClient =>
+  createPublicClient({ transport: http(url, { retryCount: 0, timeout: 10_000 }), pollingInterval: 50 });
 
 describeOncePerSuite('eth support against a real anvil', () => {
   /** automine: a block per transaction */
@@ -333,14 +409,17 @@ describeOncePerSuite('eth support against a real anvil', () => {
   it('chooseFees on the real eth_feeHistory gives fees the node mines', async () => {
     const key = await funded(node);
     const h = await nodeClient.getFeeHistory({ blockCount: FEE_HISTORY_BLOCKS, rewardPercentiles: [...FEE_HISTORY_PERCENTILES] });
-    const choice = chooseFees({ baseFeePerGas: h.baseFeePerGas, reward: h.reward ?? [] }, { maxFeePerGas: 100n * GWEI, priorityFeePerGas: 2n * GWEI });
+    const choice = chooseFees(
+      { baseFeePerGas: h.baseFeePerGas, reward: h.reward ?? [] },
+      { maxFeePerGas: 100n * GWEI, priorityFeePerGas: 2n * GWEI },
+    );
     expect(choice.kind).toBe('ok');
     if (choice.kind !== 'ok') return;
     const hash = await nodeClient.sendRawTransaction({ serializedTransaction: await signTransfer(node, key, { nonce: 0, fees: choice }) });
     expect((await nodeClient.waitForTransactionReceipt({ hash, timeout: 10_000 })).status).toBe('success');
   });
 
-  it("'known': the same signed bytes sent twice while pending (anvil: \"transaction already imported\")", async () => {
+  it('\'known\': the same signed bytes sent twice while pending (anvil: "transaction already imported")', async () => {
     const key = await funded(pool);
     const raw = await signTransfer(pool, key, { nonce: 0 });
     await poolClient.sendRawTransaction({ serializedTransaction: raw });
@@ -351,14 +430,20 @@ describeOncePerSuite('eth support against a real anvil', () => {
     // viem's wallet action files this reply under NonceTooLowError; the node's words decide, and say 'known'
     const account = privateKeyToAccount(key);
     const wallet = createWalletClient({ account, transport: http(pool.url, { retryCount: 0 }) });
-    const tx = { chain: null, to: account.address, nonce: 1, gas: 21_000n, maxFeePerGas: 10n * GWEI, maxPriorityFeePerGas: 1n * GWEI, value: 1n } as const;
+    const tx = {
+      chain: null,
+      to: account.address,
+      nonce: 1,
+      gas: 21_000n,
+      maxFeePerGas: 10n * GWEI,
+      maxPriorityFeePerGas: 1n * GWEI,
+      value: 1n,
+    } as const;
     await wallet.sendTransaction(tx);
-    const viaWallet = await wallet
-      .sendTransaction(tx)
-      .then(
-        () => null,
-        (e: Error) => e,
-      );
+    const viaWallet = await wallet.sendTransaction(tx).then(
+      () => null,
+      (e: Error) => e,
+    );
     expect(viaWallet).toBeInstanceOf(BaseError);
     expect((viaWallet as BaseError).walk((e) => (e as Error).name === 'NonceTooLowError')).toBeTruthy();
     expect(classifySendError(viaWallet)).toBe('known');
@@ -381,16 +466,24 @@ describeOncePerSuite('eth support against a real anvil', () => {
     const key = await funded(pool);
     const first: Fees1559 = { maxFeePerGas: 10n * GWEI, maxPriorityFeePerGas: 1n * GWEI };
     const to = someAddress();
-    const h1 = await poolClient.sendRawTransaction({ serializedTransaction: await signTransfer(pool, key, { nonce: 0, to, value: 1n, fees: first }) });
+    const h1 = await poolClient.sendRawTransaction({
+      serializedTransaction: await signTransfer(pool, key, { nonce: 0, to, value: 1n, fees: first }),
+    });
     const r = await refusal(pool, poolClient, await signTransfer(pool, key, { nonce: 0, to, value: 2n, fees: first }));
     expect(r.nodeMessage).toBe('replacement transaction underpriced');
     expect([r.cls, r.viemCls]).toEqual(['underpriced', 'underpriced']);
 
     const fh = await poolClient.getFeeHistory({ blockCount: FEE_HISTORY_BLOCKS, rewardPercentiles: [...FEE_HISTORY_PERCENTILES] });
-    const bumped = bumpFees(first, { maxFeePerGas: 100n * GWEI, priorityFeePerGas: 5n * GWEI }, { baseFeePerGas: fh.baseFeePerGas, reward: fh.reward ?? [] });
+    const bumped = bumpFees(
+      first,
+      { maxFeePerGas: 100n * GWEI, priorityFeePerGas: 5n * GWEI },
+      { baseFeePerGas: fh.baseFeePerGas, reward: fh.reward ?? [] },
+    );
     expect(bumped.kind).toBe('ok');
     if (bumped.kind !== 'ok') return;
-    const h2 = await poolClient.sendRawTransaction({ serializedTransaction: await signTransfer(pool, key, { nonce: 0, to, value: 3n, fees: bumped }) });
+    const h2 = await poolClient.sendRawTransaction({
+      serializedTransaction: await signTransfer(pool, key, { nonce: 0, to, value: 3n, fees: bumped }),
+    });
     await mine(pool.url);
     expect((await poolClient.getTransactionReceipt({ hash: h2 })).status).toBe('success');
     await expect(poolClient.getTransaction({ hash: h1 })).rejects.toBeInstanceOf(TransactionNotFoundError);
@@ -403,10 +496,12 @@ describeOncePerSuite('eth support against a real anvil', () => {
     const plus5: Fees1559 = { maxFeePerGas: 10_500_000_000n, maxPriorityFeePerGas: 1_050_000_000n };
     expect(isReplacement(first, plus5)).toBe(false);
     await poolClient.sendRawTransaction({ serializedTransaction: await signTransfer(pool, key, { nonce: 0, fees: first }) });
-    await expect(poolClient.sendRawTransaction({ serializedTransaction: await signTransfer(pool, key, { nonce: 0, fees: plus5 }) })).resolves.toMatch(/^0x/);
+    await expect(
+      poolClient.sendRawTransaction({ serializedTransaction: await signTransfer(pool, key, { nonce: 0, fees: plus5 }) }),
+    ).resolves.toMatch(/^0x/);
   });
 
-  it("'insufficient_funds': from an empty account (anvil: \"Insufficient funds for gas * price + value\")", async () => {
+  it('\'insufficient_funds\': from an empty account (anvil: "Insufficient funds for gas * price + value")', async () => {
     const r = await refusal(node, nodeClient, await signTransfer(node, generatePrivateKey(), { nonce: 0 }));
     expect(r.nodeMessage).toBe('Insufficient funds for gas * price + value');
     expect([r.cls, r.viemCls]).toEqual(['insufficient_funds', 'insufficient_funds']);
@@ -446,7 +541,10 @@ describeOncePerSuite('eth support against a real anvil', () => {
     const key = await funded(node);
     const raw = await signTransfer(node, key, { nonce: 0 });
     proxy.failNext('eth_sendRawTransaction');
-    await expect(viaProxy.sendRawTransaction({ serializedTransaction: raw })).rejects.toMatchObject({ name: 'HttpRequestError', status: 502 });
+    await expect(viaProxy.sendRawTransaction({ serializedTransaction: raw })).rejects.toMatchObject({
+      name: 'HttpRequestError',
+      status: 502,
+    });
     expect(await nodeClient.getTransactionCount({ address: privateKeyToAccount(key).address })).toBe(0); // the node never saw it
 
     proxy.down(true);
@@ -454,7 +552,8 @@ describeOncePerSuite('eth support against a real anvil', () => {
     proxy.down(false);
     expect(await viaProxy.getChainId()).toBe(node.chainId);
 
-    const batch = (body: unknown) => fetch(proxy.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const batch = (body: unknown) =>
+      fetch(proxy.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
     const res = await batch([
       { jsonrpc: '2.0', id: 1, method: 'eth_chainId', params: [] },
       { jsonrpc: '2.0', id: 2, method: 'eth_blockNumber', params: [] },
@@ -462,9 +561,21 @@ describeOncePerSuite('eth support against a real anvil', () => {
     const replies = (await res.json()) as Array<{ id: number; result: string }>;
     expect(replies.map((r) => r.id).sort()).toEqual([1, 2]);
     proxy.dropReplyTo('eth_sendRawTransaction', 1);
-    await expect(batch([{ jsonrpc: '2.0', id: 3, method: 'eth_sendRawTransaction', params: [raw] }, { jsonrpc: '2.0', id: 4, method: 'eth_chainId', params: [] }])).rejects.toThrow();
+    await expect(
+      batch([
+        { jsonrpc: '2.0', id: 3, method: 'eth_sendRawTransaction', params: [raw] },
+        { jsonrpc: '2.0', id: 4, method: 'eth_chainId', params: [] },
+      ]),
+    ).rejects.toThrow();
     expect(await nodeClient.getTransactionCount({ address: privateKeyToAccount(key).address })).toBe(1); // forwarded, mined, unanswered
-    expect(proxy.calls).toEqual(['eth_sendRawTransaction', 'eth_chainId', 'eth_chainId', 'eth_blockNumber', 'eth_sendRawTransaction', 'eth_chainId']);
+    expect(proxy.calls).toEqual([
+      'eth_sendRawTransaction',
+      'eth_chainId',
+      'eth_chainId',
+      'eth_blockNumber',
+      'eth_sendRawTransaction',
+      'eth_chainId',
+    ]);
   });
 
   it('a transfer to the rejecter is mined with status reverted, and the recipient still holds 0', async () => {
@@ -475,7 +586,9 @@ describeOncePerSuite('eth support against a real anvil', () => {
     const before = await nodeClient.getBalance({ address: sender });
     const nonce = await nodeClient.getTransactionCount({ address: sender });
     // an explicit gas limit: estimation would refuse a transaction that reverts
-    const hash = await nodeClient.sendRawTransaction({ serializedTransaction: await signTransfer(node, key, { nonce, to: rejecter, value: parseEther('1'), gas: 50_000n }) });
+    const hash = await nodeClient.sendRawTransaction({
+      serializedTransaction: await signTransfer(node, key, { nonce, to: rejecter, value: parseEther('1'), gas: 50_000n }),
+    });
     const receipt = await nodeClient.waitForTransactionReceipt({ hash, timeout: 10_000 });
     expect(receipt.status).toBe('reverted');
     expect(await nodeClient.getBalance({ address: rejecter })).toBe(0n);
@@ -484,7 +597,9 @@ describeOncePerSuite('eth support against a real anvil', () => {
 
     const accepter = await deployAccepter(node.url, key);
     expect(await nodeClient.getCode({ address: accepter })).toBe(ACCEPTER_RUNTIME_CODE);
-    const h2 = await nodeClient.sendRawTransaction({ serializedTransaction: await signTransfer(node, key, { nonce: nonce + 2, to: accepter, value: 5n, gas: 50_000n }) });
+    const h2 = await nodeClient.sendRawTransaction({
+      serializedTransaction: await signTransfer(node, key, { nonce: nonce + 2, to: accepter, value: 5n, gas: 50_000n }),
+    });
     expect((await nodeClient.waitForTransactionReceipt({ hash: h2, timeout: 10_000 })).status).toBe('success');
     expect(await nodeClient.getBalance({ address: accepter })).toBe(5n);
   });

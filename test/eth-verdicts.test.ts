@@ -33,10 +33,13 @@ beforeEach(async () => {
   url = (await anvil()).url;
   await setAutomine(url, true);
   proxy = await startRpcProxy(url);
-  t = await testPayserv({ seed: SEED, drivers: async (deps) => {
-    driver = await ethDriver(proxy.url, deps);
-    return new Map([['ETH', driver]]);
-  } });
+  t = await testPayserv({
+    seed: SEED,
+    drivers: async (deps) => {
+      driver = await ethDriver(proxy.url, deps);
+      return new Map([['ETH', driver]]);
+    },
+  });
 });
 
 afterEach(async () => {
@@ -67,16 +70,28 @@ async function statusOf(id: number): Promise<string> {
 async function sendOutside(nonce: number, to: Hex, value: bigint): Promise<Hex> {
   const key = await loadHotKey(t.ledger.stateDir, 'ETH');
   const account = privateKeyToAccount(`0x${Buffer.from(key).toString('hex')}`);
-  const raw = await account.signTransaction({ chainId: 31337, nonce, to, value, gas: 21_000n, maxFeePerGas: 10n ** 11n, maxPriorityFeePerGas: 10n ** 9n, type: 'eip1559' });
+  const raw = await account.signTransaction({
+    chainId: 31337,
+    nonce,
+    to,
+    value,
+    gas: 21_000n,
+    maxFeePerGas: 10n ** 11n,
+    maxPriorityFeePerGas: 10n ** 9n,
+    type: 'eip1559',
+  });
   return (await anvilRpc(url, 'eth_sendRawTransaction', [raw])) as Hex;
 }
 
 async function attemptsOf(hash: string): Promise<Attempt[]> {
-  const rows = await t.ledger.db.query<{ hash: string; raw: string; created_at: Date }>('SELECT hash, raw, created_at FROM payserv_chain_txs WHERE hash = $1', [hash]);
+  const rows = await t.ledger.db.query<{ hash: string; raw: string; created_at: Date }>(
+    'SELECT hash, raw, created_at FROM payserv_chain_txs WHERE hash = $1',
+    [hash],
+  );
   return rows.map((r) => ({ hash: r.hash, raw: r.raw, createdAt: new Date(r.created_at) }));
 }
 
-describePerDataPath('the chain\'s word on Ethereum (issue 14)', () => {
+describePerDataPath("the chain's word on Ethereum (issue 14)", () => {
   it('our nonce used by a transaction found in its block and none of ours: SEND_ERROR naming it; Resend pays once', async () => {
     const { id, m, value } = await pendingRequest(1401);
     await setAutomine(url, false);
@@ -117,9 +132,18 @@ describePerDataPath('the chain\'s word on Ethereum (issue 14)', () => {
     for (const margin of [0, 25]) {
       const riser = await deployRiser(url, key);
       await anvilRpc(url, 'anvil_setStorageAt', [riser, '0x0', `0x${(10).toString(16).padStart(64, '0')}`]);
-      driver = await ethDriver(proxy.url, { db: t.ps.db, stateDir: t.ledger.stateDir, log: t.ps.log, journal: t.ps.journal }, { settings: { gasLimitMarginPercent: margin } }).catch(async () => {
+      driver = await ethDriver(
+        proxy.url,
+        { db: t.ps.db, stateDir: t.ledger.stateDir, log: t.ps.log, journal: t.ps.journal },
+        { settings: { gasLimitMarginPercent: margin } },
+      ).catch(async () => {
         // The key file exists: a second driver of the same wallet with another margin.
-        const d = new EvmDriver(ETH_SETTINGS(proxy.url, { gasLimitMarginPercent: margin }), await loadHotKey(t.ledger.stateDir, 'ETH'), { db: t.ps.db, stateDir: t.ledger.stateDir, log: t.ps.log, journal: t.ps.journal });
+        const d = new EvmDriver(ETH_SETTINGS(proxy.url, { gasLimitMarginPercent: margin }), await loadHotKey(t.ledger.stateDir, 'ETH'), {
+          db: t.ps.db,
+          stateDir: t.ledger.stateDir,
+          log: t.ps.log,
+          journal: t.ps.journal,
+        });
         await d.start();
         return d;
       });
@@ -141,9 +165,21 @@ describePerDataPath('the chain\'s word on Ethereum (issue 14)', () => {
 
   it('EIP-1559 configured on a chain without a base fee, or legacy on one with it: refused at start, naming the key', async () => {
     const etc = await otherAnvil({ hardfork: 'berlin', chainId: 61 });
-    const on = new EvmDriver(ETH_SETTINGS(etc.url, { chainId: 61, eip1559: true }), randomBytes(32), { db: t.ps.db, stateDir: t.ledger.stateDir, log: t.ps.log, journal: t.ps.journal });
-    await expect(on.start()).rejects.toThrow(/eip1559 = true, but the node's blocks carry no base fee.*set eip1559 = false in \[coins\.ETH\]/);
-    const off = new EvmDriver(ETH_SETTINGS(url, { eip1559: false }), randomBytes(32), { db: t.ps.db, stateDir: t.ledger.stateDir, log: t.ps.log, journal: t.ps.journal });
+    const on = new EvmDriver(ETH_SETTINGS(etc.url, { chainId: 61, eip1559: true }), randomBytes(32), {
+      db: t.ps.db,
+      stateDir: t.ledger.stateDir,
+      log: t.ps.log,
+      journal: t.ps.journal,
+    });
+    await expect(on.start()).rejects.toThrow(
+      /eip1559 = true, but the node's blocks carry no base fee.*set eip1559 = false in \[coins\.ETH\]/,
+    );
+    const off = new EvmDriver(ETH_SETTINGS(url, { eip1559: false }), randomBytes(32), {
+      db: t.ps.db,
+      stateDir: t.ledger.stateDir,
+      log: t.ps.log,
+      journal: t.ps.journal,
+    });
     await expect(off.start()).rejects.toThrow(/eip1559 = false, but the node's chain has a base fee/);
   });
 
@@ -176,14 +212,23 @@ describePerDataPath('the chain\'s word on Ethereum (issue 14)', () => {
   it('a replacement the fee cap does not allow waits and says so (atCap)', async () => {
     const { id } = await pendingRequest(1430);
     await setAutomine(url, false);
-    const capped = new EvmDriver(ETH_SETTINGS(proxy.url, { replaceAfterMs: 0 }), await loadHotKey(t.ledger.stateDir, 'ETH'), { db: t.ps.db, stateDir: t.ledger.stateDir, log: t.ps.log, journal: t.ps.journal });
+    const capped = new EvmDriver(ETH_SETTINGS(proxy.url, { replaceAfterMs: 0 }), await loadHotKey(t.ledger.stateDir, 'ETH'), {
+      db: t.ps.db,
+      stateDir: t.ledger.stateDir,
+      log: t.ps.log,
+      journal: t.ps.journal,
+    });
     t.ps.drivers = new Map([['ETH', capped]]);
     const r = await approveWithdrawal(t.ps, id, caller);
     expect(r.reply).toBe('SENDING');
     const [latest] = await attemptsOf(r.txHash as string);
     const tx = parseTransaction(latest?.raw as Hex);
     // The cap is now the attempt's own max fee: no replacement can outbid it within the cap.
-    const atCap = new EvmDriver(ETH_SETTINGS(proxy.url, { maxFeePerGas: tx.maxFeePerGas as bigint, maxPriorityFeePerGas: tx.maxPriorityFeePerGas ?? 0n }), await loadHotKey(t.ledger.stateDir, 'ETH'), { db: t.ps.db, stateDir: t.ledger.stateDir, log: t.ps.log, journal: t.ps.journal });
+    const atCap = new EvmDriver(
+      ETH_SETTINGS(proxy.url, { maxFeePerGas: tx.maxFeePerGas as bigint, maxPriorityFeePerGas: tx.maxPriorityFeePerGas ?? 0n }),
+      await loadHotKey(t.ledger.stateDir, 'ETH'),
+      { db: t.ps.db, stateDir: t.ledger.stateDir, log: t.ps.log, journal: t.ps.journal },
+    );
     const s = await t.ps.db.transaction((db) => atCap.replace(db, latest as Attempt));
     expect(s).toMatchObject({ kind: 'wait', atCap: true });
     await setAutomine(url, true);
@@ -197,7 +242,12 @@ describePerDataPath('the chain\'s word on Ethereum (issue 14)', () => {
     const fresh = await otherAnvil({ chainId: 31337, genesisTimestamp: 1_000_000 });
     // The hot wallet has used many nonces there: without the identity check its nonce would look used.
     const attempts = await attemptsOf(r.txHash as string);
-    const other = new EvmDriver(ETH_SETTINGS(fresh.url), await loadHotKey(t.ledger.stateDir, 'ETH'), { db: t.ps.db, stateDir: t.ledger.stateDir, log: t.ps.log, journal: t.ps.journal });
+    const other = new EvmDriver(ETH_SETTINGS(fresh.url), await loadHotKey(t.ledger.stateDir, 'ETH'), {
+      db: t.ps.db,
+      stateDir: t.ledger.stateDir,
+      log: t.ps.log,
+      journal: t.ps.journal,
+    });
     await expect(other.verdict(attempts, { now: new Date(), confirmations })).rejects.toThrow(ChainIdentityError);
     await expect(other.verdict(attempts, { now: new Date(), confirmations })).rejects.toThrow(/genesis block is .*, not /);
     await expect(other.health()).rejects.toThrow(ChainIdentityError);
@@ -278,7 +328,7 @@ describePerDataPath('the chain\'s word on Ethereum (issue 14)', () => {
     expect(await balanceOf(url, m.address)).toBe(value);
   });
 
-  it('the node switched to another chain where the hot wallet\'s nonce is higher: nothing decided, nothing credited back; back on ours: SENT once', async () => {
+  it("the node switched to another chain where the hot wallet's nonce is higher: nothing decided, nothing credited back; back on ours: SENT once", async () => {
     const { id, m, value } = await pendingRequest(1490);
     await setAutomine(url, false);
     const r = await approveWithdrawal(t.ps, id, caller);
@@ -304,7 +354,9 @@ describePerDataPath('the chain\'s word on Ethereum (issue 14)', () => {
     await setBalance(fresh.url, driver.address, 10n ** 21n);
     proxy.retarget(fresh.url);
     const before = await t.ledger.db.query('SELECT next_nonce::text AS next FROM payserv_nonces');
-    await expect(t.ps.db.transaction((tx) => driver.sign(tx, [{ withdrawalId: 1, address: ethAddress(), value: 1n }]))).rejects.toThrow(ChainIdentityError);
+    await expect(t.ps.db.transaction((tx) => driver.sign(tx, [{ withdrawalId: 1, address: ethAddress(), value: 1n }]))).rejects.toThrow(
+      ChainIdentityError,
+    );
     expect(await t.ledger.db.query('SELECT next_nonce::text AS next FROM payserv_nonces')).toEqual(before);
     proxy.retarget(url);
   });

@@ -12,7 +12,9 @@ describe('a seeded, checkpointed ledger', () => {
     expect(await l.check('balanceerrors')).toEqual([]);
     await l.checkpointAll();
     expect(await l.check('balanceerrors')).toEqual([]);
-    const [{ n }] = (await l.db.query<{ n: number }>('SELECT count(*)::bigint AS n FROM finances_user_balance_checkpoints')) as [{ n: number }];
+    const [{ n }] = (await l.db.query<{ n: number }>('SELECT count(*)::bigint AS n FROM finances_user_balance_checkpoints')) as [
+      { n: number },
+    ];
     expect(n).toBeGreaterThan(10);
     // A second round (nothing new) is still clean: checkpoints only move forward over verified rows.
     await l.checkpointAll();

@@ -93,8 +93,12 @@ describe(`append-only triggers (${backend()})`, () => {
        VALUES (1, 5, $1, 0, 'h1', 'block', '1.5', '0', $2, 'k', '\\x00')`,
       [coin, NOW],
     );
-    await expect(db.query("UPDATE finances_user_balance_transaction SET amount = '100' WHERE id = 1")).rejects.toThrow(/UPDATE on finances_user_balance_transaction is not allowed/);
-    await expect(db.query('DELETE FROM finances_user_balance_transaction WHERE id = 1')).rejects.toThrow(/DELETE on finances_user_balance_transaction is not allowed/);
+    await expect(db.query("UPDATE finances_user_balance_transaction SET amount = '100' WHERE id = 1")).rejects.toThrow(
+      /UPDATE on finances_user_balance_transaction is not allowed/,
+    );
+    await expect(db.query('DELETE FROM finances_user_balance_transaction WHERE id = 1')).rejects.toThrow(
+      /DELETE on finances_user_balance_transaction is not allowed/,
+    );
     const [row] = await db.query<{ amount: string }>('SELECT amount FROM finances_user_balance_transaction WHERE id = 1');
     expect(row?.amount).toBe('1.50000000000000000000');
   });
@@ -110,10 +114,18 @@ describe(`append-only triggers (${backend()})`, () => {
     await db.query(
       "UPDATE finances_withdrawal_transaction SET status = 'sent', status_seq = 1, tx_hash = '0xdead', tx_fee = '0.0001', comment = 'ok', updated_at = now() WHERE id = 1",
     );
-    await expect(db.query("UPDATE finances_withdrawal_transaction SET amount = '20', status_seq = 2 WHERE id = 1")).rejects.toThrow(/may change only its status fields/);
-    await expect(db.query("UPDATE finances_withdrawal_transaction SET address = '0xevil', status_seq = 2 WHERE id = 1")).rejects.toThrow(/may change only its status fields/);
-    await expect(db.query("UPDATE finances_withdrawal_transaction SET status = 'processed', status_seq = 5 WHERE id = 1")).rejects.toThrow(/status_seq must advance by one/);
-    await expect(db.query('DELETE FROM finances_withdrawal_transaction WHERE id = 1')).rejects.toThrow(/DELETE on finances_withdrawal_transaction is not allowed/);
+    await expect(db.query("UPDATE finances_withdrawal_transaction SET amount = '20', status_seq = 2 WHERE id = 1")).rejects.toThrow(
+      /may change only its status fields/,
+    );
+    await expect(db.query("UPDATE finances_withdrawal_transaction SET address = '0xevil', status_seq = 2 WHERE id = 1")).rejects.toThrow(
+      /may change only its status fields/,
+    );
+    await expect(db.query("UPDATE finances_withdrawal_transaction SET status = 'processed', status_seq = 5 WHERE id = 1")).rejects.toThrow(
+      /status_seq must advance by one/,
+    );
+    await expect(db.query('DELETE FROM finances_withdrawal_transaction WHERE id = 1')).rejects.toThrow(
+      /DELETE on finances_withdrawal_transaction is not allowed/,
+    );
     const [row] = await db.query<{ status: string; status_seq: number; amount: string; address: string }>(
       'SELECT status, status_seq, amount, address FROM finances_withdrawal_transaction WHERE id = 1',
     );

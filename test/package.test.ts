@@ -11,7 +11,11 @@ const ROOT = join(import.meta.dirname, '..');
 function packedFiles(): string[] {
   // --ignore-scripts: list what the current dist/ gives (this project's global setup has just built it),
   // without prepack's clean rebuild under the feet of other tests.
-  const out = execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  const out = execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
   return (JSON.parse(out) as { files: { path: string }[] }[])[0]!.files.map((f) => f.path);
 }
 
@@ -27,6 +31,16 @@ describeOncePerSuite('the npm package', () => {
     expect(files).toContain('config/payserv.toml');
     expect(files).toContain('deploy/payserv.service');
     expect(files).toContain('README.md');
-    expect(files.filter((f) => f.endsWith('.ts') || f.startsWith('src/') || f.startsWith('test/') || f.startsWith('dist/test/') || f.includes('tsbuildinfo') || f.endsWith('.built'))).toEqual([]);
+    expect(
+      files.filter(
+        (f) =>
+          f.endsWith('.ts') ||
+          f.startsWith('src/') ||
+          f.startsWith('test/') ||
+          f.startsWith('dist/test/') ||
+          f.includes('tsbuildinfo') ||
+          f.endsWith('.built'),
+      ),
+    ).toEqual([]);
   }, 60_000);
 });

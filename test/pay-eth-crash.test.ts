@@ -18,10 +18,20 @@ import { killAllChildren, processLedger, until, type PayservChild } from './supp
 afterEach(killAllChildren);
 
 const anvil = anvilForFile();
-const SEED: SeedOptions = { users: 3, blocks: 1, withdrawals: 0, coins: ['ETH'], minersPerBlock: 1, declineShare: 0, corrections: 0, seed: 3 };
+const SEED: SeedOptions = {
+  users: 3,
+  blocks: 1,
+  withdrawals: 0,
+  coins: ['ETH'],
+  minersPerBlock: 1,
+  declineShare: 0,
+  corrections: 0,
+  seed: 3,
+};
 const LONG = 120_000;
 
-const coinsToml = (url: string) => ['[coins.ETH]', 'chain = "evm"', `node_url = "${url}"`, 'chain_id = 31337', 'min_peers = 0', 'rpc_timeout_ms = 60000', ''].join('\n');
+const coinsToml = (url: string) =>
+  ['[coins.ETH]', 'chain = "evm"', `node_url = "${url}"`, 'chain_id = 31337', 'min_peers = 0', 'rpc_timeout_ms = 60000', ''].join('\n');
 
 async function call(ps: PayservChild, method: 'PayServ.Approve' | 'PayServ.Check', id: number): Promise<PayoutResult> {
   return ps.client('pscli').call<PayoutResult>(method, [id]);
@@ -29,7 +39,10 @@ async function call(ps: PayservChild, method: 'PayServ.Approve' | 'PayServ.Check
 
 async function rowOf(l: Awaited<ReturnType<typeof processLedger>>, id: number) {
   return l.withDb(async (db) => {
-    const [w] = await db.query<{ status: string; tx_hash: string | null; address: string }>('SELECT status, tx_hash, address FROM finances_withdrawal_transaction WHERE id = $1', [id]);
+    const [w] = await db.query<{ status: string; tx_hash: string | null; address: string }>(
+      'SELECT status, tx_hash, address FROM finances_withdrawal_transaction WHERE id = $1',
+      [id],
+    );
     const txs = await db.query<{ hash: string }>('SELECT hash FROM payserv_chain_txs');
     return { w, txs: txs.map((t) => t.hash) };
   });
@@ -37,7 +50,10 @@ async function rowOf(l: Awaited<ReturnType<typeof processLedger>>, id: number) {
 
 describe('payserv killed while paying (SIGKILL), then restarted', { timeout: LONG }, () => {
   for (const when of ['request', 'reply'] as const) {
-    const story = when === 'request' ? 'after signing and storing, before the node heard of it' : 'after the node took it, before payserv read the reply';
+    const story =
+      when === 'request'
+        ? 'after signing and storing, before the node heard of it'
+        : 'after the node took it, before payserv read the reply';
     it(`${story}: one transfer, SENT after restart`, async () => {
       const { url } = await anvil();
       const ids: number[] = [];
@@ -66,7 +82,12 @@ describe('payserv killed while paying (SIGKILL), then restarted', { timeout: LON
         const again = await l.start(config);
         await again.client('pscli').call('Utils.Enable');
         // Through dbgw the killed process's locks are released when dbgw gives up on its session (idle_ms), not at once.
-        await until('the killed process\'s lock is released', async () => !(await again.client('pscli').call<{ processing: boolean }>('Utils.IsProcessing', [id])).processing, 30_000, 200);
+        await until(
+          "the killed process's lock is released",
+          async () => !(await again.client('pscli').call<{ processing: boolean }>('Utils.IsProcessing', [id])).processing,
+          30_000,
+          200,
+        );
         const first = await call(again, 'PayServ.Check', id);
         expect(first.reply).toBe('SENDING');
         // A second Approve after the restart is refused: it is sending.

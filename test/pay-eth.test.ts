@@ -27,10 +27,13 @@ beforeEach(async () => {
   url = (await anvil()).url;
   await setAutomine(url, true);
   proxy = await startRpcProxy(url);
-  t = await testPayserv({ seed: SEED, drivers: async (deps) => {
-    driver = await ethDriver(proxy.url, deps);
-    return new Map([['ETH', driver]]);
-  } });
+  t = await testPayserv({
+    seed: SEED,
+    drivers: async (deps) => {
+      driver = await ethDriver(proxy.url, deps);
+      return new Map([['ETH', driver]]);
+    },
+  });
 });
 
 afterEach(async () => {
@@ -54,7 +57,10 @@ async function expectClean(): Promise<void> {
 }
 
 async function statusOf(id: number): Promise<{ status: string; tx_hash: string | null }> {
-  const [r] = await t.ledger.db.query<{ status: string; tx_hash: string | null }>('SELECT status, tx_hash FROM finances_withdrawal_transaction WHERE id = $1', [id]);
+  const [r] = await t.ledger.db.query<{ status: string; tx_hash: string | null }>(
+    'SELECT status, tx_hash FROM finances_withdrawal_transaction WHERE id = $1',
+    [id],
+  );
   if (!r) throw new Error(`no withdrawal ${id}`);
   return r;
 }
@@ -68,7 +74,10 @@ describePerDataPath('Ethereum payouts on anvil', () => {
     expect(r.reply).toBe('SENDING');
     expect(r.txHash).toMatch(/^0x[0-9a-f]{64}$/);
     // Stored before it was broadcast: bytes, hash, nonce, what it pays.
-    const [row] = await t.ledger.db.query<{ raw: string; nonce: string; withdrawal_ids: number[] }>('SELECT raw, nonce::text, withdrawal_ids FROM payserv_chain_txs WHERE hash = $1', [r.txHash]);
+    const [row] = await t.ledger.db.query<{ raw: string; nonce: string; withdrawal_ids: number[] }>(
+      'SELECT raw, nonce::text, withdrawal_ids FROM payserv_chain_txs WHERE hash = $1',
+      [r.txHash],
+    );
     expect(row?.withdrawal_ids.map(Number)).toEqual([id]);
     expect(row?.nonce).toBe(String(before));
     const early = await checkWithdrawal(t.ps, id, caller);
@@ -140,7 +149,9 @@ describePerDataPath('Ethereum payouts on anvil', () => {
     const bumped = await checkWithdrawal(t.ps, id, caller);
     expect(bumped.reply).toBe('SENDING');
     expect(bumped.txHash).not.toBe(first.txHash);
-    const rows = await t.ledger.db.query<{ hash: string; raw: string; nonce: string }>('SELECT hash, raw, nonce::text FROM payserv_chain_txs ORDER BY created_at');
+    const rows = await t.ledger.db.query<{ hash: string; raw: string; nonce: string }>(
+      'SELECT hash, raw, nonce::text FROM payserv_chain_txs ORDER BY created_at',
+    );
     expect(rows).toHaveLength(2);
     expect(rows[0]?.nonce).toBe(rows[1]?.nonce);
     const [a, b] = rows.map((x) => driver.decode(x.raw));
@@ -235,7 +246,12 @@ describePerDataPath('Ethereum payouts on anvil', () => {
   it('a chain without EIP-1559 (ETC style): a legacy transaction under the gas price cap, paid once', async () => {
     const etc = await startAnvil({ hardfork: 'berlin', chainId: 61 });
     try {
-      const legacy = new EvmDriver({ ...ETH_SETTINGS(etc.url, { chainId: 61, eip1559: false }) }, randomBytes(32), { db: t.ledger.db, stateDir: t.ledger.stateDir, log: t.ps.log, journal: t.ps.journal });
+      const legacy = new EvmDriver({ ...ETH_SETTINGS(etc.url, { chainId: 61, eip1559: false }) }, randomBytes(32), {
+        db: t.ledger.db,
+        stateDir: t.ledger.stateDir,
+        log: t.ps.log,
+        journal: t.ps.journal,
+      });
       await setBalance(etc.url, legacy.address, 10n ** 20n);
       await legacy.start();
       t.ps.drivers = new Map([['ETH', legacy]]);
@@ -253,7 +269,12 @@ describePerDataPath('Ethereum payouts on anvil', () => {
   });
 
   it('the node is not the configured chain: the driver refuses to start', async () => {
-    const wrong = new EvmDriver({ ...driverSettings(), chainId: 1 }, new Uint8Array(32).fill(7), { db: t.ledger.db, stateDir: t.ledger.stateDir, log: t.ps.log, journal: t.ps.journal });
+    const wrong = new EvmDriver({ ...driverSettings(), chainId: 1 }, new Uint8Array(32).fill(7), {
+      db: t.ledger.db,
+      stateDir: t.ledger.stateDir,
+      log: t.ps.log,
+      journal: t.ps.journal,
+    });
     await expect(wrong.start()).rejects.toThrow(/the node is chain 31337, the configuration says 1/);
   });
 });

@@ -28,14 +28,23 @@ let nextUser = 7000;
 const caller = 'test';
 const SEED = { users: 3, blocks: 1, withdrawals: 0, coins: ['ZEC'], minersPerBlock: 1, declineShare: 0, corrections: 0, seed: 19 };
 
-const AUTO = { amountMax: parseAmount('100'), userDailyMax: parseAmount('1000'), coinDailyMax: parseAmount('100000'), walletAgeHoursMin: 0 };
+const AUTO = {
+  amountMax: parseAmount('100'),
+  userDailyMax: parseAmount('1000'),
+  coinDailyMax: parseAmount('100000'),
+  walletAgeHoursMin: 0,
+};
 
 async function setup(fund: bigint[], auto = false): Promise<void> {
   node = await standin();
-  t = await testPayserv({ seed: SEED, ...(auto ? { policies: { ZEC: AUTO } } : {}), drivers: async (deps) => {
-    driver = await zcashDriver(node, deps, { fund });
-    return new Map([['ZEC', driver]]);
-  } });
+  t = await testPayserv({
+    seed: SEED,
+    ...(auto ? { policies: { ZEC: AUTO } } : {}),
+    drivers: async (deps) => {
+      driver = await zcashDriver(node, deps, { fund });
+      return new Map([['ZEC', driver]]);
+    },
+  });
 }
 
 afterEach(async () => {
@@ -65,25 +74,47 @@ async function batchKilledAfterCommit() {
   // The restart: the journal read back from its file, a new driver, payserv disabled until the operator enables it.
   await PaymentJournal.closeAll();
   const journal = await PaymentJournal.open(journalDir(t.ledger.stateDir));
-  const restarted = new ZcashDriver(ZEC_SETTINGS(node.url), await loadHotKey(t.ledger.stateDir, 'ZEC'), { db: t.ps.db, log: t.ps.log, journal, stateDir: t.ledger.stateDir });
+  const restarted = new ZcashDriver(ZEC_SETTINGS(node.url), await loadHotKey(t.ledger.stateDir, 'ZEC'), {
+    db: t.ps.db,
+    log: t.ps.log,
+    journal,
+    stateDir: t.ledger.stateDir,
+  });
   await restarted.start();
   const state = new ServiceState(t.ps.log, { raise: async (kind, reason, details) => void t.alerts.push({ kind, reason, details }) });
   const locks = new Locks(t.ps.db, LockKeys.of(t.ledger.signers.payserv), { log: t.ps.log });
-  t.ps = { ...t.ps, journal, drivers: new Map([['ZEC', restarted]]), state, locks, lockWatch: new LockWatch({ locks, alerts: { raise: async () => undefined }, log: t.ps.log, heldMaxMs: 300_000 }), faults: undefined };
+  t.ps = {
+    ...t.ps,
+    journal,
+    drivers: new Map([['ZEC', restarted]]),
+    state,
+    locks,
+    lockWatch: new LockWatch({ locks, alerts: { raise: async () => undefined }, log: t.ps.log, heldMaxMs: 300_000 }),
+    faults: undefined,
+  };
   return { a, b, heard };
 }
 
 /** The attacker cuts a withdrawal's signed history back to before its payment: approved again, as far as the database says. */
 async function rollBackToApproved(id: number): Promise<void> {
-  const [{ seq }] = await t.ledger.db.query<{ seq: number }>(`SELECT max(seq) AS seq FROM ${STATUS_SIGNATURES} WHERE withdrawal_id = $1 AND status = 'approved'`, [id]) as [{ seq: number }];
+  const [{ seq }] = (await t.ledger.db.query<{ seq: number }>(
+    `SELECT max(seq) AS seq FROM ${STATUS_SIGNATURES} WHERE withdrawal_id = $1 AND status = 'approved'`,
+    [id],
+  )) as [{ seq: number }];
   await asAttacker(t.ledger.db, [
-    [`UPDATE ${WITHDRAWALS} w SET status = s.status, status_seq = s.seq, tx_hash = s.tx_hash, tx_fee = s.tx_fee, comment = s.comment, updated_at = s.created_at
-      FROM ${STATUS_SIGNATURES} s WHERE w.id = $1 AND s.withdrawal_id = $1 AND s.seq = $2`, [id, seq]],
+    [
+      `UPDATE ${WITHDRAWALS} w SET status = s.status, status_seq = s.seq, tx_hash = s.tx_hash, tx_fee = s.tx_fee, comment = s.comment, updated_at = s.created_at
+      FROM ${STATUS_SIGNATURES} s WHERE w.id = $1 AND s.withdrawal_id = $1 AND s.seq = $2`,
+      [id, seq],
+    ],
     [`DELETE FROM ${STATUS_SIGNATURES} WHERE withdrawal_id = $1 AND seq > $2`, [id, seq]],
   ]);
 }
 
-const reservations = async () => (await t.ledger.db.query<{ txid: string; vout: number }>('SELECT txid, vout FROM payserv_utxo_reservations WHERE released_at IS NULL ORDER BY txid, vout'));
+const reservations = async () =>
+  await t.ledger.db.query<{ txid: string; vout: number }>(
+    'SELECT txid, vout FROM payserv_utxo_reservations WHERE released_at IS NULL ORDER BY txid, vout',
+  );
 
 describePerDataPath('Zcash inputs in flight under attack (issue 13)', () => {
   it('reservations deleted while a payment is in flight: the next payment spends other inputs, both paid once', async () => {
@@ -108,8 +139,12 @@ describePerDataPath('Zcash inputs in flight under attack (issue 13)', () => {
     await setup([300_000_000n]);
     const utxo = node.outputsTo(driver.address)[0]!;
     const coin = (await t.ledger.db.query<{ id: number }>("SELECT id FROM coins_coin WHERE tag = 'ZEC'"))[0]!.id;
-    await asAttacker(t.ledger.db, [['INSERT INTO payserv_utxo_reservations (coin_id, txid, vout, value, spent_by) VALUES ($1, $2, $3, 1, $4)',
-      [coin, utxo.txid, utxo.vout, 'f'.repeat(64)]]]);
+    await asAttacker(t.ledger.db, [
+      [
+        'INSERT INTO payserv_utxo_reservations (coin_id, txid, vout, value, spent_by) VALUES ($1, $2, $3, 1, $4)',
+        [coin, utxo.txid, utxo.vout, 'f'.repeat(64)],
+      ],
+    ]);
     const a = await processed('1');
     const heard = node.received().length;
     const r = await approveWithdrawal(t.ps, a.id, caller);
@@ -139,7 +174,7 @@ describePerDataPath('Zcash inputs in flight under attack (issue 13)', () => {
     expect(node.paidTo(b.m.address)).toBe(b.value);
   });
 
-  it('a batch committed, a payee rolled back while payserv was down: the operator\'s checks name it, and nothing pays it twice', async () => {
+  it("a batch committed, a payee rolled back while payserv was down: the operator's checks name it, and nothing pays it twice", async () => {
     const { a, b, heard } = await batchKilledAfterCommit();
     await rollBackToApproved(b.id);
     expect((await t.ledger.check('balanceerrors')).join('\n')).toMatch(new RegExp(`withdrawal ${b.id} \\(payment journal.*rolled back`));

@@ -28,10 +28,13 @@ const SEED = { users: 3, blocks: 1, withdrawals: 0, coins: ['ETH'], minersPerBlo
 beforeEach(async () => {
   url = (await anvil()).url;
   await setAutomine(url, true);
-  t = await testPayserv({ seed: SEED, drivers: async (deps) => {
-    driver = await ethDriver(url, deps);
-    return new Map([['ETH', driver]]);
-  } });
+  t = await testPayserv({
+    seed: SEED,
+    drivers: async (deps) => {
+      driver = await ethDriver(url, deps);
+      return new Map([['ETH', driver]]);
+    },
+  });
 });
 
 afterEach(async () => {
@@ -110,7 +113,9 @@ describePerDataPath('a paid withdrawal rolled back in the database (issue 13)', 
     await mine(url, 12);
     expect((await checkWithdrawal(t.ps, id, caller)).reply).toBe('SENT');
     // The history cut back to its pending entry (the checkpoint covering it as final is left alone).
-    const sigs = await t.ledger.db.query<{ seq: number }>(`SELECT seq FROM ${STATUS_SIGNATURES} WHERE withdrawal_id = $1 ORDER BY seq`, [id]);
+    const sigs = await t.ledger.db.query<{ seq: number }>(`SELECT seq FROM ${STATUS_SIGNATURES} WHERE withdrawal_id = $1 ORDER BY seq`, [
+      id,
+    ]);
     expect(sigs.length).toBeGreaterThan(2);
     await asAttacker(t.ledger.db, cutHistory(id, 1));
     const r = await approveWithdrawal(t.ps, id, caller);
@@ -138,7 +143,11 @@ describePerDataPath('a paid withdrawal rolled back in the database (issue 13)', 
 
   it('payserv dies after the journal record, before the commit: the next call fails-stop on the journal; restored from it, the payment completes once', async () => {
     const { id, m } = await pending();
-    t.ps.faults = { async at(p) { if (p === 'payment.journaled') throw new Error('SIGKILL'); } };
+    t.ps.faults = {
+      async at(p) {
+        if (p === 'payment.journaled') throw new Error('SIGKILL');
+      },
+    };
     const died = await approveWithdrawal(t.ps, id, caller);
     // The transaction was not committed: the database still says pending, and no node has heard of it.
     expect(await statusOf(id)).toBe('pending');
@@ -165,7 +174,11 @@ describePerDataPath('a paid withdrawal rolled back in the database (issue 13)', 
 
   it('payserv dies after the journal record, before the commit; restored: the next payment is not taken for a rolled-back nonce store (the harness, seed 1)', async () => {
     const first = await pending();
-    t.ps.faults = { async at(p) { if (p === 'payment.journaled') throw new Error('SIGKILL'); } };
+    t.ps.faults = {
+      async at(p) {
+        if (p === 'payment.journaled') throw new Error('SIGKILL');
+      },
+    };
     await approveWithdrawal(t.ps, first.id, caller);
     t.ps.faults = undefined;
     // The nonce counter's raise was rolled back with the commit; the restore brings it up to the journaled nonce.
@@ -256,9 +269,15 @@ describePerDataPath('a paid withdrawal rolled back in the database (issue 13)', 
 
   it('the nonce counter raised far above the chain: the next payment fails-stop before signing, nothing stuck', async () => {
     const { id, m } = await pending();
-    const hashes = async () => (await t.ledger.db.query<{ hash: string }>('SELECT hash FROM payserv_chain_txs ORDER BY hash')).map((x) => x.hash);
+    const hashes = async () =>
+      (await t.ledger.db.query<{ hash: string }>('SELECT hash FROM payserv_chain_txs ORDER BY hash')).map((x) => x.hash);
     const txs = await hashes();
-    await asAttacker(t.ledger.db, [['INSERT INTO payserv_nonces (chain, address, next_nonce) VALUES ($1, $2, 1000) ON CONFLICT (chain, address) DO UPDATE SET next_nonce = payserv_nonces.next_nonce + 1000', ['evm:31337', driver.address]]]);
+    await asAttacker(t.ledger.db, [
+      [
+        'INSERT INTO payserv_nonces (chain, address, next_nonce) VALUES ($1, $2, 1000) ON CONFLICT (chain, address) DO UPDATE SET next_nonce = payserv_nonces.next_nonce + 1000',
+        ['evm:31337', driver.address],
+      ],
+    ]);
     const r = await approveWithdrawal(t.ps, id, caller);
     expect([r.reply, r.code]).toEqual(['ERROR', 'integrity']);
     expect(r.message).toMatch(/raised/);

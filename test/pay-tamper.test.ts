@@ -23,10 +23,13 @@ const SEED = { users: 3, blocks: 1, withdrawals: 0, coins: ['ETH'], minersPerBlo
 beforeEach(async () => {
   url = (await anvil()).url;
   await setAutomine(url, false);
-  t = await testPayserv({ seed: SEED, drivers: async (deps) => {
-    driver = await ethDriver(url, deps);
-    return new Map([['ETH', driver]]);
-  } });
+  t = await testPayserv({
+    seed: SEED,
+    drivers: async (deps) => {
+      driver = await ethDriver(url, deps);
+      return new Map([['ETH', driver]]);
+    },
+  });
 });
 
 afterEach(async () => {
@@ -52,7 +55,9 @@ describePerDataPath('the payment records under attack', () => {
     const a = await sending();
     const b = await sending();
     // Swap: a's attempt now holds b's signed bytes (a valid transaction of the hot wallet, paying b).
-    await asAttacker(t.ledger.db, [['UPDATE payserv_chain_txs SET raw = (SELECT raw FROM payserv_chain_txs WHERE hash = $2) WHERE hash = $1', [a.hash, b.hash]]]);
+    await asAttacker(t.ledger.db, [
+      ['UPDATE payserv_chain_txs SET raw = (SELECT raw FROM payserv_chain_txs WHERE hash = $2) WHERE hash = $1', [a.hash, b.hash]],
+    ]);
     await mine(url, 12);
     const r = await checkWithdrawal(t.ps, a.id, caller);
     expect([r.reply, r.code]).toEqual(['ERROR', 'integrity']);

@@ -31,18 +31,30 @@ let rpc: ZcashRpc;
 let nextUser = 5000;
 
 const SEED = { users: 3, blocks: 1, withdrawals: 0, coins: ['ZEC'], minersPerBlock: 1, declineShare: 0, corrections: 0, seed: 9 };
-const AUTO = { amountMax: parseAmount('100'), userDailyMax: parseAmount('1000'), coinDailyMax: parseAmount('100000'), walletAgeHoursMin: 0 };
+const AUTO = {
+  amountMax: parseAmount('100'),
+  userDailyMax: parseAmount('1000'),
+  coinDailyMax: parseAmount('100000'),
+  walletAgeHoursMin: 0,
+};
 const caller = 'test';
 const confirmations = 10;
 
-async function setup(fund: bigint[], o: { node?: Partial<ZcashStandinOptions>; auto?: boolean; coinbase?: bigint[]; minPeers?: number } = {}): Promise<void> {
+async function setup(
+  fund: bigint[],
+  o: { node?: Partial<ZcashStandinOptions>; auto?: boolean; coinbase?: bigint[]; minPeers?: number } = {},
+): Promise<void> {
   node = await startZcashStandin({ network: 'mainnet', ...o.node });
   rpc = new ZcashRpc({ url: node.url, timeoutMs: 5_000 });
-  t = await testPayserv({ seed: SEED, ...(o.auto ? { policies: { ZEC: AUTO } } : {}), drivers: async (deps) => {
-    driver = await zcashDriver(node, deps, { fund, settings: { minPeers: o.minPeers ?? 0 } });
-    for (const z of o.coinbase ?? []) await node.mineCoinbase(driver.address, z);
-    return new Map([['ZEC', driver]]);
-  } });
+  t = await testPayserv({
+    seed: SEED,
+    ...(o.auto ? { policies: { ZEC: AUTO } } : {}),
+    drivers: async (deps) => {
+      driver = await zcashDriver(node, deps, { fund, settings: { minPeers: o.minPeers ?? 0 } });
+      for (const z of o.coinbase ?? []) await node.mineCoinbase(driver.address, z);
+      return new Map([['ZEC', driver]]);
+    },
+  });
 }
 
 afterEach(async () => {
@@ -165,14 +177,20 @@ describePerDataPath('Zcash payouts on zebrad and zcashd', () => {
     expect((await rpc.getRawTransaction(u.txid))?.vin?.[0]?.coinbase).toBeDefined();
     const key = await loadHotKey(t.ledger.stateDir, 'ZEC');
     const spend = () => {
-      const unsigned = buildTransparentTx({ version: 5, branchId: NU6_3_BRANCH_ID, expiryHeight: node.height() + 40,
+      const unsigned = buildTransparentTx({
+        version: 5,
+        branchId: NU6_3_BRANCH_ID,
+        expiryHeight: node.height() + 40,
         inputs: [{ txid: u.txid, vout: u.outputIndex, value: u.satoshis, scriptPubKey: fromHex(u.script) }],
-        outputs: [{ scriptPubKey: zcashAddressScript('mainnet', zcashAddress()), value: u.satoshis - 10_000n }] });
+        outputs: [{ scriptPubKey: zcashAddressScript('mainnet', zcashAddress()), value: u.satoshis - 10_000n }],
+      });
       return signTransparentTx(unsigned, unsigned.prevouts, [key]).rawHex;
     };
     await expect(rpc.sendRawTransaction(spend())).rejects.toThrow(/bad-txns-premature-spend-of-coinbase/);
     await node.mine(100);
-    await expect(rpc.sendRawTransaction(spend())).rejects.toThrow(/-25: failed to validate tx: WtxId\("private"\), error: .*bad-txns-coinbase-spend-has-transparent-outputs/);
+    await expect(rpc.sendRawTransaction(spend())).rejects.toThrow(
+      /-25: failed to validate tx: WtxId\("private"\), error: .*bad-txns-coinbase-spend-has-transparent-outputs/,
+    );
     expect(node.received()).toHaveLength(0);
   });
 
@@ -221,7 +239,9 @@ describePerDataPath('Zcash payouts on zebrad and zcashd', () => {
     expect(c2.reply).toBe('SENDING');
     expect(c2.message).toMatch(/chain testnet/);
     expect(await status(id)).toBe('sending');
-    await expect(driver.verdict([await attemptOf(r.txHash as string)], { now: new Date(), confirmations })).rejects.toBeInstanceOf(ChainIdentityError);
+    await expect(driver.verdict([await attemptOf(r.txHash as string)], { now: new Date(), confirmations })).rejects.toBeInstanceOf(
+      ChainIdentityError,
+    );
     expect(t.alerts.filter((a) => a.kind === 'fail_stop')).toEqual([]);
   });
 

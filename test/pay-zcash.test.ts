@@ -21,15 +21,24 @@ let driver: ZcashDriver;
 let nextUser = 3000;
 
 const SEED = { users: 3, blocks: 1, withdrawals: 0, coins: ['ZEC'], minersPerBlock: 1, declineShare: 0, corrections: 0, seed: 9 };
-const AUTO = { amountMax: parseAmount('100'), userDailyMax: parseAmount('1000'), coinDailyMax: parseAmount('100000'), walletAgeHoursMin: 0 };
+const AUTO = {
+  amountMax: parseAmount('100'),
+  userDailyMax: parseAmount('1000'),
+  coinDailyMax: parseAmount('100000'),
+  walletAgeHoursMin: 0,
+};
 const caller = 'test';
 
 async function setup(fund: bigint[], auto = false): Promise<void> {
   node = await standin();
-  t = await testPayserv({ seed: SEED, ...(auto ? { policies: { ZEC: AUTO } } : {}), drivers: async (deps) => {
-    driver = await zcashDriver(node, deps, { fund });
-    return new Map([['ZEC', driver]]);
-  } });
+  t = await testPayserv({
+    seed: SEED,
+    ...(auto ? { policies: { ZEC: AUTO } } : {}),
+    drivers: async (deps) => {
+      driver = await zcashDriver(node, deps, { fund });
+      return new Map([['ZEC', driver]]);
+    },
+  });
 }
 
 afterEach(async () => {
@@ -117,7 +126,10 @@ describePerDataPath('Zcash payouts on the node stand-in', () => {
     const failed = await checkWithdrawal(t.ps, id, caller);
     expect(failed.reply).toBe('SEND_ERROR');
     expect(failed.message).toMatch(/expired at height/);
-    const held = await t.ledger.db.query<{ released_at: Date | null }>('SELECT released_at FROM payserv_utxo_reservations WHERE spent_by = $1', [r.txHash]);
+    const held = await t.ledger.db.query<{ released_at: Date | null }>(
+      'SELECT released_at FROM payserv_utxo_reservations WHERE spent_by = $1',
+      [r.txHash],
+    );
     expect(held.length).toBeGreaterThan(0);
     expect(held.every((h) => h.released_at !== null)).toBe(true);
     expect(node.paidTo(m.address)).toBe(0n);
@@ -134,10 +146,13 @@ describePerDataPath('Zcash payouts on the node stand-in', () => {
     node = await standin();
     const proxy = await startRpcProxy(node.url);
     onTestFinished(() => proxy.stop());
-    t = await testPayserv({ seed: SEED, drivers: async (deps) => {
-      driver = await zcashDriver(node, deps, { fund: [5_000_000_000n], settings: { url: proxy.url } });
-      return new Map([['ZEC', driver]]);
-    } });
+    t = await testPayserv({
+      seed: SEED,
+      drivers: async (deps) => {
+        driver = await zcashDriver(node, deps, { fund: [5_000_000_000n], settings: { url: proxy.url } });
+        return new Map([['ZEC', driver]]);
+      },
+    });
     const { id, m, value } = await processed('1');
     const before = node.mempool();
     // The broadcast never reaches the node (the process died there).
@@ -146,7 +161,12 @@ describePerDataPath('Zcash payouts on the node stand-in', () => {
     expect(r.reply).toBe('SENDING');
     expect(node.mempool()).toEqual(before);
     // A new driver, as after a restart: nothing in memory, only the database and the state directory.
-    const restarted = new ZcashDriver(ZEC_SETTINGS(node.url), await loadHotKey(t.ledger.stateDir, 'ZEC'), { db: t.ledger.db, log: t.ps.log, journal: t.ps.journal, stateDir: t.ledger.stateDir });
+    const restarted = new ZcashDriver(ZEC_SETTINGS(node.url), await loadHotKey(t.ledger.stateDir, 'ZEC'), {
+      db: t.ledger.db,
+      log: t.ps.log,
+      journal: t.ps.journal,
+      stateDir: t.ledger.stateDir,
+    });
     await restarted.start();
     t.ps.drivers = new Map([['ZEC', restarted]]);
     expect((await checkWithdrawal(t.ps, id, caller)).reply).toBe('SENDING');

@@ -13,18 +13,36 @@ describe(`concurrent calls on one account (${backend()})`, () => {
   afterEach(async () => t?.ledger.db.close());
 
   it('all succeed, one after another on the checkpoints, and the ledger stays clean', async () => {
-    t = await testPayserv({ policies: { ETH: { amountMax: parseAmount('1'), userDailyMax: parseAmount('100'), coinDailyMax: parseAmount('1000'), walletAgeHoursMin: 0 } } });
+    t = await testPayserv({
+      policies: {
+        ETH: { amountMax: parseAmount('1'), userDailyMax: parseAmount('100'), coinDailyMax: parseAmount('1000'), walletAgeHoursMin: 0 },
+      },
+    });
     const { ledger, ps } = t;
     const coin = [...(await ledger.view()).coins.values()].find((c) => c.tag === 'ETH');
     if (!coin) throw new Error('no ETH');
-    const [wallet] = await ledger.db.query<{ id: number; user_id: number; address: string }>('SELECT id, user_id, address FROM users_userwallets WHERE coin_id = $1 ORDER BY id LIMIT 1', [coin.id]);
+    const [wallet] = await ledger.db.query<{ id: number; user_id: number; address: string }>(
+      'SELECT id, user_id, address FROM users_userwallets WHERE coin_id = $1 ORDER BY id LIMIT 1',
+      [coin.id],
+    );
     if (!wallet) throw new Error('no wallet');
-    await creditBlock(ledger.db, ledger.signers.admin, coin, { blockHash: '0xrace', shares: [{ userId: wallet.user_id, amount: parseAmount('20') }], poolFee: ZERO });
+    await creditBlock(ledger.db, ledger.signers.admin, coin, {
+      blockHash: '0xrace',
+      shares: [{ userId: wallet.user_id, amount: parseAmount('20') }],
+      poolFee: ZERO,
+    });
     const ids: number[] = [];
     for (let i = 0; i < 8; i++) {
-      const w = await ledger.db.transaction((tx) => requestWithdrawal(tx, ledger.signers.autopay, {
-        userId: wallet.user_id, coinId: coin.id, walletId: wallet.id, address: wallet.address, amount: parseAmount('0.5'), fee: coin.withdrawalFee,
-      }));
+      const w = await ledger.db.transaction((tx) =>
+        requestWithdrawal(tx, ledger.signers.autopay, {
+          userId: wallet.user_id,
+          coinId: coin.id,
+          walletId: wallet.id,
+          address: wallet.address,
+          amount: parseAmount('0.5'),
+          fee: coin.withdrawalFee,
+        }),
+      );
       ids.push(w.id);
     }
     const replies = await Promise.all(ids.map((id) => processWithdrawal(ps, id, 'race')));

@@ -27,7 +27,16 @@ import { backend, testPgUrl } from './support/backend.js';
 import { testPayserv, type TestPayserv } from './support/payserv.js';
 import { prng } from '../src/writer/seed.js';
 
-const SEED: SeedOptions = { users: 5, blocks: 2, withdrawals: 4, coins: ['ETH'], minersPerBlock: 0.6, declineShare: 0.5, corrections: 1, seed: 31 };
+const SEED: SeedOptions = {
+  users: 5,
+  blocks: 2,
+  withdrawals: 4,
+  coins: ['ETH'],
+  minersPerBlock: 0.6,
+  declineShare: 0.5,
+  corrections: 1,
+  seed: 31,
+};
 
 const CALLS = { Approve: approveWithdrawal, Resend: resendWithdrawal, Decline: declineRequest, Send: sendWithdrawal } as const;
 type Kind = keyof typeof CALLS;
@@ -80,18 +89,35 @@ interface Account {
 async function miner(tp: TestPayserv, userId: number): Promise<Account> {
   const { db, signers } = tp.ledger;
   const coin = [...(await tp.ledger.view()).coins.values()].find((c) => c.tag === 'ETH') as Signed<Coin>;
-  const w = await signWallet(db, signers.admin, (await addWallet(db, { userId, coinId: coin.id, address: `0x${randomBytes(20).toString('hex')}` })).id);
-  await creditBlock(db, signers.admin, coin, { blockHash: `0x${randomBytes(32).toString('hex')}`, shares: [{ userId, amount: parseAmount('20') }], poolFee: parseAmount('0.1') });
+  const w = await signWallet(
+    db,
+    signers.admin,
+    (await addWallet(db, { userId, coinId: coin.id, address: `0x${randomBytes(20).toString('hex')}` })).id,
+  );
+  await creditBlock(db, signers.admin, coin, {
+    blockHash: `0x${randomBytes(32).toString('hex')}`,
+    shares: [{ userId, amount: parseAmount('20') }],
+    poolFee: parseAmount('0.1'),
+  });
   return { userId, coin, walletId: w.id, address: w.address };
 }
 
 /** A request moved to 'pending' (what Process leaves for a manager). */
 async function pending(tp: TestPayserv, a: Account): Promise<number> {
   const { db, signers } = tp.ledger;
-  const w = await db.transaction((tx) => requestWithdrawal(tx, signers.autopay, {
-    userId: a.userId, coinId: a.coin.id, walletId: a.walletId, address: a.address, amount: parseAmount('1'), fee: a.coin.withdrawalFee,
-  }));
-  await db.transaction((tx) => changeStatus(tx, signers.payserv, w.id, 'processing', { status: 'pending', comment: 'waits for a manager' }));
+  const w = await db.transaction((tx) =>
+    requestWithdrawal(tx, signers.autopay, {
+      userId: a.userId,
+      coinId: a.coin.id,
+      walletId: a.walletId,
+      address: a.address,
+      amount: parseAmount('1'),
+      fee: a.coin.withdrawalFee,
+    }),
+  );
+  await db.transaction((tx) =>
+    changeStatus(tx, signers.payserv, w.id, 'processing', { status: 'pending', comment: 'waits for a manager' }),
+  );
   return w.id;
 }
 
@@ -101,7 +127,10 @@ interface Entry {
 }
 
 const historyOf = (db: Db, id: number) =>
-  db.query<Entry & Record<string, unknown>>('SELECT seq, status FROM finances_withdrawal_signatures WHERE withdrawal_id = $1 ORDER BY seq', [id]);
+  db.query<Entry & Record<string, unknown>>(
+    'SELECT seq, status FROM finances_withdrawal_signatures WHERE withdrawal_id = $1 ORDER BY seq',
+    [id],
+  );
 
 const BUSY = (id: number) => `withdrawal ${id} is being handled by another call; try again`;
 const WRONG_STATUS = (id: number) => new RegExp(`^withdrawal ${id} is (\\w+); (\\w+) takes `);
@@ -114,13 +143,20 @@ type Served = { kind: Kind; r: PayoutResult };
  * the status it found (never by the writer's last-moment check, which would mean two calls were inside
  * the lock at once); and the ledger is clean. Returns the calls that were not refused as busy.
  */
-async function expectOneHistory(tp: TestPayserv, id: number, kinds: readonly Kind[], results: readonly PayoutResult[], before: readonly Entry[]): Promise<Served[]> {
+async function expectOneHistory(
+  tp: TestPayserv,
+  id: number,
+  kinds: readonly Kind[],
+  results: readonly PayoutResult[],
+  before: readonly Entry[],
+): Promise<Served[]> {
   const { db } = tp.ledger;
   const after = await historyOf(db, id);
   expect(after.map((e) => e.seq)).toEqual(after.map((_, i) => i));
   expect(after.slice(0, before.length)).toEqual(before);
   const moves = after.slice(before.length);
-  for (const [i, e] of after.entries()) if (i > 0) expect(canMove((after[i - 1] as Entry).status, e.status), `${(after[i - 1] as Entry).status} → ${e.status}`).toBe(true);
+  for (const [i, e] of after.entries())
+    if (i > 0) expect(canMove((after[i - 1] as Entry).status, e.status), `${(after[i - 1] as Entry).status} → ${e.status}`).toBe(true);
 
   const served: Served[] = [];
   for (const [i, r] of results.entries()) {
@@ -152,7 +188,10 @@ async function expectOneHistory(tp: TestPayserv, id: number, kinds: readonly Kin
   expect(moved('processed') * (moved('approved') + moved('sent'))).toBe(0);
   const reversals = await db.query('SELECT id FROM finances_withdrawal_transaction WHERE parent_id = $1', [id]);
   expect(reversals).toHaveLength(moved('processed'));
-  const [row] = await db.query<{ status: WithdrawalStatus; status_seq: number }>('SELECT status, status_seq FROM finances_withdrawal_transaction WHERE id = $1', [id]);
+  const [row] = await db.query<{ status: WithdrawalStatus; status_seq: number }>(
+    'SELECT status, status_seq FROM finances_withdrawal_transaction WHERE id = $1',
+    [id],
+  );
   expect(row).toEqual({ status: (after[after.length - 1] as Entry).status, status_seq: after.length - 1 });
 
   expect(await tp.ledger.check('balanceerrors')).toEqual([]);
@@ -181,9 +220,17 @@ describe('50 concurrent calls on one pending withdrawal, one payserv', () => {
       const results = await Promise.all(kinds.map((k, n) => CALLS[k](tp.ps, id, `caller ${n}`)));
 
       const served = await expectOneHistory(tp, id, kinds, results, before);
-      expect(served.map((s) => s.kind), first).toEqual([first]);
+      expect(
+        served.map((s) => s.kind),
+        first,
+      ).toEqual([first]);
       const r = (served[0] as Served).r;
-      const outcome = { Approve: ['APPROVED', 'approved'], Decline: ['DECLINED', 'processed'], Send: ['ERROR', 'pending'], Resend: ['ERROR', 'pending'] }[first];
+      const outcome = {
+        Approve: ['APPROVED', 'approved'],
+        Decline: ['DECLINED', 'processed'],
+        Send: ['ERROR', 'pending'],
+        Resend: ['ERROR', 'pending'],
+      }[first];
       expect([r.reply, r.status], first).toEqual(outcome);
       expect((await historyOf(tp.ledger.db, id)).length - before.length, first).toBe(r.reply === 'ERROR' ? 0 : 1);
       expect(results.filter((x) => x.reply === 'ERROR' && x.message === BUSY(id))).toHaveLength(49);
@@ -205,10 +252,12 @@ describe('50 concurrent calls on one pending withdrawal, one payserv', () => {
     for (const [i, id] of ids.entries()) {
       const { kinds, delays } = spread(50, 800, i === 0 ? 'Approve' : 'Decline', rnd);
       const before = await historyOf(tp.ledger.db, id);
-      const results = await Promise.all(kinds.map(async (k, n) => {
-        await sleep(delays[n] as number);
-        return CALLS[k](tp.ps, id, `caller ${n}`);
-      }));
+      const results = await Promise.all(
+        kinds.map(async (k, n) => {
+          await sleep(delays[n] as number);
+          return CALLS[k](tp.ps, id, `caller ${n}`);
+        }),
+      );
       const served = await expectOneHistory(tp, id, kinds, results, before);
       expect(served.length).toBeGreaterThan(0);
       outcomes.push((await historyOf(tp.ledger.db, id)).map((e) => e.status));
@@ -236,7 +285,15 @@ async function secondPayserv(tp: TestPayserv): Promise<Payserv> {
   state.enable('test');
   // The same payserv key, so the same lock keys: the two serialise as two processes of one payserv would.
   const locks = new Locks(db, LockKeys.of(tp.ledger.signers.payserv), { log });
-  return { ...tp.ps, db, locks, lockWatch: new LockWatch({ locks, alerts, log, heldMaxMs: 300_000 }), state, local: new LocalCheckpointStore(tp.ledger.stateDir), log };
+  return {
+    ...tp.ps,
+    db,
+    locks,
+    lockWatch: new LockWatch({ locks, alerts, log, heldMaxMs: 300_000 }),
+    state,
+    local: new LocalCheckpointStore(tp.ledger.stateDir),
+    log,
+  };
 }
 
 describe.runIf(backend() === 'postgres')('two payserv instances (two Locks, two pools) on one database', () => {
@@ -253,7 +310,13 @@ describe.runIf(backend() === 'postgres')('two payserv instances (two Locks, two 
       expect(await other.locks.isHeld(withdrawalLock(id))).toBe(true);
       expect(await other.locks.heldElsewhere()).toBeGreaterThanOrEqual(1);
       for (const kind of Object.keys(CALLS) as Kind[]) {
-        expect(await CALLS[kind](other, id, 'second instance'), kind).toEqual({ reply: 'ERROR', code: 'busy', id, status: null, message: BUSY(id) });
+        expect(await CALLS[kind](other, id, 'second instance'), kind).toEqual({
+          reply: 'ERROR',
+          code: 'busy',
+          id,
+          status: null,
+          message: BUSY(id),
+        });
       }
     });
     expect(await historyOf(tp.ledger.db, id)).toEqual(before);
@@ -290,10 +353,12 @@ describe.runIf(backend() === 'postgres')('two payserv instances (two Locks, two 
     const id = ids[2] as number;
     const { kinds, delays } = spread(50, 800, 'Approve', rnd);
     const before = await historyOf(tp.ledger.db, id);
-    const results = await Promise.all(kinds.map(async (k, n) => {
-      await sleep(delays[n] as number);
-      return CALLS[k](instances[n % 2] as Payserv, id, `caller ${n}`);
-    }));
+    const results = await Promise.all(
+      kinds.map(async (k, n) => {
+        await sleep(delays[n] as number);
+        return CALLS[k](instances[n % 2] as Payserv, id, `caller ${n}`);
+      }),
+    );
     expect((await expectOneHistory(tp, id, kinds, results, before)).length).toBeGreaterThan(0);
     expect((await historyOf(tp.ledger.db, id))[2]?.status).toBe('approved');
 

@@ -29,11 +29,19 @@ const FINALITY = 40;
 beforeEach(async () => {
   url = (await anvil()).url;
   await setAutomine(url, true);
-  t = await testPayserv({ seed: SEED, drivers: async (deps) => {
-    driver = await ethDriver(url, deps);
-    return new Map([['ETH', driver]]);
-  } });
-  monitor = new Monitor(t.ps, { intervalMs: 1_000, stuckAfterMs: 3_600_000, nodeUnhealthyAfterMs: 600_000, finality: new Map([['ETH', FINALITY]]) });
+  t = await testPayserv({
+    seed: SEED,
+    drivers: async (deps) => {
+      driver = await ethDriver(url, deps);
+      return new Map([['ETH', driver]]);
+    },
+  });
+  monitor = new Monitor(t.ps, {
+    intervalMs: 1_000,
+    stuckAfterMs: 3_600_000,
+    nodeUnhealthyAfterMs: 600_000,
+    finality: new Map([['ETH', FINALITY]]),
+  });
 });
 
 afterEach(async () => {
@@ -46,7 +54,10 @@ const raised = (kind: string) => t.alerts.filter((a) => a.kind === kind);
 type Row = { hash: string; block_number: string; block_hash: string; final_at: Date | null; last_result: string | null };
 
 async function rowOf(hash: string): Promise<Row | undefined> {
-  const [r] = await t.ledger.db.query<Row>('SELECT hash, block_number::text AS block_number, block_hash, final_at, last_result FROM payserv_sent_watch WHERE hash = $1', [hash]);
+  const [r] = await t.ledger.db.query<Row>(
+    'SELECT hash, block_number::text AS block_number, block_hash, final_at, last_result FROM payserv_sent_watch WHERE hash = $1',
+    [hash],
+  );
   return r;
 }
 
@@ -146,9 +157,18 @@ describePerDataPath('sent payments watched to finality on anvil', () => {
   it('a forged watch row the chain calls gone stops payouts as tampering, and names no withdrawal as undone', async () => {
     const p = await sentPayment(4401);
     const forged = `0x${'ee'.repeat(32)}`;
-    await t.ledger.db.query(`INSERT INTO payserv_sent_watch (hash, coin_id, withdrawal_ids, block_number, block_hash, sent_at)
-      SELECT $1, coin_id, withdrawal_ids, block_number, block_hash, sent_at FROM payserv_sent_watch WHERE hash = $2`, [forged, p.hash]);
-    useDriver(answering(driver, (hash) => (hash === forged ? { kind: 'gone', proof: 'not in any block' } : { kind: 'settling', confirmations: 13, block: p.seen, reverted: false })));
+    await t.ledger.db.query(
+      `INSERT INTO payserv_sent_watch (hash, coin_id, withdrawal_ids, block_number, block_hash, sent_at)
+      SELECT $1, coin_id, withdrawal_ids, block_number, block_hash, sent_at FROM payserv_sent_watch WHERE hash = $2`,
+      [forged, p.hash],
+    );
+    useDriver(
+      answering(driver, (hash) =>
+        hash === forged
+          ? { kind: 'gone', proof: 'not in any block' }
+          : { kind: 'settling', confirmations: 13, block: p.seen, reverted: false },
+      ),
+    );
     await monitor.tick();
     expect(t.ps.state.enabled).toBe(false);
     expect(t.ps.state.status().reason).toMatch(/no withdrawal's signed history records it sent.*forged/);
@@ -174,8 +194,15 @@ describePerDataPath('sent payments watched to finality on anvil', () => {
     const [stored] = await t.ledger.db.query<{ raw: string }>('SELECT raw FROM payserv_chain_txs WHERE hash = $1', [sent.txHash]);
     const bid = parseTransaction(stored?.raw as Hex);
     // The cap is now the attempt's own bid, and it is stale at once: no replacement can outbid it within the cap.
-    const atCap = new EvmDriver(ETH_SETTINGS(url, { maxFeePerGas: bid.maxFeePerGas as bigint, maxPriorityFeePerGas: bid.maxPriorityFeePerGas ?? 0n, replaceAfterMs: 1 }),
-      await loadHotKey(t.ledger.stateDir, 'ETH'), { db: t.ps.db, stateDir: t.ledger.stateDir, log: t.ps.log, journal: t.ps.journal });
+    const atCap = new EvmDriver(
+      ETH_SETTINGS(url, {
+        maxFeePerGas: bid.maxFeePerGas as bigint,
+        maxPriorityFeePerGas: bid.maxPriorityFeePerGas ?? 0n,
+        replaceAfterMs: 1,
+      }),
+      await loadHotKey(t.ledger.stateDir, 'ETH'),
+      { db: t.ps.db, stateDir: t.ledger.stateDir, log: t.ps.log, journal: t.ps.journal },
+    );
     useDriver(atCap);
     for (let i = 0; i < 2; i++) expect((await checkWithdrawal(t.ps, id, caller)).message).toMatch(/not replaced/);
     expect(raised(ALERT.feeCap)).toHaveLength(1);

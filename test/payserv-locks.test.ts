@@ -23,7 +23,16 @@ import { newMiner, request } from './support/miners.js';
 import { testPayserv, type TestPayserv } from './support/payserv.js';
 import { tmpStateDir } from './support/tmp.js';
 
-const SEED: SeedOptions = { users: 5, blocks: 2, withdrawals: 4, coins: ['ETH'], minersPerBlock: 0.6, declineShare: 0.5, corrections: 1, seed: 41 };
+const SEED: SeedOptions = {
+  users: 5,
+  blocks: 2,
+  withdrawals: 4,
+  coins: ['ETH'],
+  minersPerBlock: 0.6,
+  declineShare: 0.5,
+  corrections: 1,
+  seed: 41,
+};
 const BUSY = (id: number) => `withdrawal ${id} is being handled by another call; try again`;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -105,13 +114,22 @@ describe.runIf(backend() === 'postgres')('an attacker holding the old predictabl
     const { sql } = await attacker(tp);
     // Everything payserv used to lock by name: the withdrawal, the coin's send and autopay locks, and
     // the account's and the coin's checkpoint (as session locks, so they stay held).
-    const names = [`withdrawal:${id}`, 'send:ETH', 'autopay:ETH', `correction:${m.coin.id}`, `checkpoint:user:${m.userId}:${m.coin.id}`, `checkpoint:coin:${m.coin.id}`];
+    const names = [
+      `withdrawal:${id}`,
+      'send:ETH',
+      'autopay:ETH',
+      `correction:${m.coin.id}`,
+      `checkpoint:user:${m.userId}:${m.coin.id}`,
+      `checkpoint:coin:${m.coin.id}`,
+    ];
     for (const n of names) expect(await tryLock(sql, "hashtextextended('payserv:' || $1, 0)", n), n).toBe(true);
 
     expect(await processWithdrawal(tp.ps, id, 'test')).toMatchObject({ reply: 'PENDING', status: 'pending' });
     expect(await approveWithdrawal(tp.ps, id, 'test')).toMatchObject({ reply: 'APPROVED', status: 'approved' });
     // Still held by the attacker all along.
-    const held = await sql.query<{ n: string }>("SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND granted");
+    const held = await sql.query<{ n: string }>(
+      "SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND granted",
+    );
     expect(Number(held.rows[0]?.n)).toBe(names.length);
     expect((await listLocks({ ...tp.ps, autopay: new Map([['ETH', {} as AutopaySettings]]) })).reported).toEqual([]);
     expect(tp.ps.state.enabled).toBe(true);
@@ -120,7 +138,7 @@ describe.runIf(backend() === 'postgres')('an attacker holding the old predictabl
   });
 });
 
-describe.runIf(backend() === 'postgres')('a session holding one of payserv\'s real lock keys', () => {
+describe.runIf(backend() === 'postgres')("a session holding one of payserv's real lock keys", () => {
   it('is refused as busy with a warning naming it, reported by ListLocks with its pid, alerted once per episode; payouts stay enabled', async () => {
     t = await testPayserv({ seed: SEED });
     const tp = t;
@@ -133,16 +151,31 @@ describe.runIf(backend() === 'postgres')('a session holding one of payserv\'s re
     // Nothing refused yet: payserv does not know of it (withdrawal locks are looked at once refused).
     expect((await listLocks(tp.ps)).reported).toEqual([]);
     expect(await approveWithdrawal(tp.ps, id, 'test')).toEqual({ reply: 'ERROR', code: 'busy', id, status: null, message: BUSY(id) });
-    const warning = tp.logs.map((l) => JSON.parse(l) as { level: number; msg: string; lock?: string; pids?: number[] }).find((l) => l.lock === withdrawalLock(id));
-    expect(warning).toMatchObject({ level: 40, pids: [pid], msg: `lock ${withdrawalLock(id)} is held by another database session (pid ${pid}): the call was told to try again` });
+    const warning = tp.logs
+      .map((l) => JSON.parse(l) as { level: number; msg: string; lock?: string; pids?: number[] })
+      .find((l) => l.lock === withdrawalLock(id));
+    expect(warning).toMatchObject({
+      level: 40,
+      pids: [pid],
+      msg: `lock ${withdrawalLock(id)} is held by another database session (pid ${pid}): the call was told to try again`,
+    });
 
     const first = await listLocks(tp.ps);
-    expect(first.reported).toEqual([expect.objectContaining({
-      lock: withdrawalLock(id), holder: 'foreign', pid, over_max: false, by: expect.stringMatching(new RegExp(`^database session pid ${pid} \\(ExclusiveLock, application "mallory"\\)$`)),
-      backend_start: expect.any(String), state_change: expect.any(String),
-    } satisfies Partial<ReportedLock>)]);
+    expect(first.reported).toEqual([
+      expect.objectContaining({
+        lock: withdrawalLock(id),
+        holder: 'foreign',
+        pid,
+        over_max: false,
+        by: expect.stringMatching(new RegExp(`^database session pid ${pid} \\(ExclusiveLock, application "mallory"\\)$`)),
+        backend_start: expect.any(String),
+        state_change: expect.any(String),
+      } satisfies Partial<ReportedLock>),
+    ]);
     expect(alertsOf(tp)).toHaveLength(1);
-    expect(alertsOf(tp)[0]?.reason).toBe(`lock ${withdrawalLock(id)} is held by database session pid ${pid} (ExclusiveLock, application "mallory"), not by this payserv: every call that needs it answers "try again" until it is released`);
+    expect(alertsOf(tp)[0]?.reason).toBe(
+      `lock ${withdrawalLock(id)} is held by database session pid ${pid} (ExclusiveLock, application "mallory"), not by this payserv: every call that needs it answers "try again" until it is released`,
+    );
     expect(alertsOf(tp)[0]?.details).toMatchObject({ lock: withdrawalLock(id), pid, pids: [pid] });
 
     // The same episode: reported again, not alerted again.
@@ -167,7 +200,7 @@ describe.runIf(backend() === 'postgres')('a session holding one of payserv\'s re
     expect(await tp.ledger.check('balanceerrors')).toEqual([]);
   });
 
-  it('on a coin\'s send or autopay lock is reported before anyone is refused, and over held_max_ms says so', async () => {
+  it("on a coin's send or autopay lock is reported before anyone is refused, and over held_max_ms says so", async () => {
     t = await testPayserv({ seed: SEED, lockHeldMaxMs: 300 });
     const tp = t;
     const ps: Payserv = { ...tp.ps, autopay: new Map([['ETH', {} as AutopaySettings]]) };
@@ -175,17 +208,26 @@ describe.runIf(backend() === 'postgres')('a session holding one of payserv\'s re
     const keys = LockKeys.of(tp.ledger.signers.payserv);
     expect(await tryLock(sql, '$1::bigint', keys.key(autopayLock('ETH')))).toBe(true);
     // A shared hold blocks payserv's exclusive lock just as well.
-    expect((await sql.query<{ ok: boolean }>('SELECT pg_try_advisory_lock_shared($1::bigint) AS ok', [keys.key(coinSendLock('ETH'))])).rows[0]?.ok).toBe(true);
+    expect(
+      (await sql.query<{ ok: boolean }>('SELECT pg_try_advisory_lock_shared($1::bigint) AS ok', [keys.key(coinSendLock('ETH'))])).rows[0]
+        ?.ok,
+    ).toBe(true);
 
     const r = await listLocks(ps);
     expect(r.held_max_ms).toBe(300);
-    expect(r.reported.map((x) => [x.lock, x.holder, x.pid, x.over_max])).toEqual([[coinSendLock('ETH'), 'foreign', pid, false], [autopayLock('ETH'), 'foreign', pid, false]]);
+    expect(r.reported.map((x) => [x.lock, x.holder, x.pid, x.over_max])).toEqual([
+      [coinSendLock('ETH'), 'foreign', pid, false],
+      [autopayLock('ETH'), 'foreign', pid, false],
+    ]);
     expect(r.reported[0]?.by).toMatch(/ShareLock/);
     expect(alertsOf(tp).map((a) => a.details.lock)).toEqual([coinSendLock('ETH'), autopayLock('ETH')]);
 
     await sleep(400);
     const later = await listLocks(ps);
-    expect(later.reported.map((x) => [x.lock, x.over_max])).toEqual([[coinSendLock('ETH'), true], [autopayLock('ETH'), true]]);
+    expect(later.reported.map((x) => [x.lock, x.over_max])).toEqual([
+      [coinSendLock('ETH'), true],
+      [autopayLock('ETH'), true],
+    ]);
     expect(later.reported[1]?.held_ms).toBeGreaterThan(300);
     // Still the episode already alerted.
     expect(alertsOf(tp)).toHaveLength(2);
@@ -199,7 +241,9 @@ describe.runIf(backend() === 'postgres')('a session holding one of payserv\'s re
     const key = LockKeys.of(tp.ledger.signers.payserv).key(`checkpoint:user:${m.userId}:${m.coin.id}`);
     expect(await tryLock(sql, '$1::bigint', key)).toBe(true);
     let done = false;
-    const advance = advanceUserCheckpoint(tp.ps.db, await tp.ledger.view(), tp.ledger.signers.payserv, m.userId, m.coin.id).finally(() => (done = true));
+    const advance = advanceUserCheckpoint(tp.ps.db, await tp.ledger.view(), tp.ledger.signers.payserv, m.userId, m.coin.id).finally(
+      () => (done = true),
+    );
     await sleep(500);
     expect(done).toBe(false);
     await sql.query('SELECT pg_advisory_unlock($1::bigint)', [key]);
@@ -207,7 +251,7 @@ describe.runIf(backend() === 'postgres')('a session holding one of payserv\'s re
   });
 });
 
-describe('payserv\'s own lock held past held_max_ms', () => {
+describe("payserv's own lock held past held_max_ms", () => {
   it('is reported with its holder and alerted once; released, the episode ends', async () => {
     t = await testPayserv({ seed: SEED, lockHeldMaxMs: 200 });
     const tp = t;
@@ -217,12 +261,16 @@ describe('payserv\'s own lock held past held_max_ms', () => {
       await sleep(300);
       const r = await listLocks(tp.ps);
       expect(r.held).toEqual([expect.objectContaining({ name, holder: 'a slow call by test' })]);
-      expect(r.reported).toEqual([expect.objectContaining({ lock: name, holder: 'own', pid: null, by: 'a slow call by test', over_max: true })]);
+      expect(r.reported).toEqual([
+        expect.objectContaining({ lock: name, holder: 'own', pid: null, by: 'a slow call by test', over_max: true }),
+      ]);
       expect(r.reported[0]?.held_ms).toBeGreaterThanOrEqual(300);
       await listLocks(tp.ps);
     });
     expect(alertsOf(tp)).toHaveLength(1);
-    expect(alertsOf(tp)[0]?.reason).toMatch(new RegExp(`^lock ${name} has been held by this payserv \\(a slow call by test\\) for \\d+ s, over \\[locks\\] held_max_ms = 200$`));
+    expect(alertsOf(tp)[0]?.reason).toMatch(
+      new RegExp(`^lock ${name} has been held by this payserv \\(a slow call by test\\) for \\d+ s, over \\[locks\\] held_max_ms = 200$`),
+    );
     expect((await listLocks(tp.ps)).reported).toEqual([]);
     // Embedded database: one process, nobody else can hold anything.
     if (backend() === 'pglite') expect(await tp.ps.locks.foreignHolders([name, coinSendLock('ETH')])).toEqual([]);

@@ -12,7 +12,13 @@ import { formatProblem, problem, PROBLEM_CODES } from '../src/ledger/problem.js'
 import { REFUSAL_CODES, type PayoutResult, type RefusalCode, type Reply } from '../src/api/payserv.js';
 import type { Payserv } from '../src/payserv/context.js';
 import {
-  approveWithdrawal, checkWithdrawal, declineRequest, processWithdrawal, resendWithdrawal, sendCoin, sendWithdrawal,
+  approveWithdrawal,
+  checkWithdrawal,
+  declineRequest,
+  processWithdrawal,
+  resendWithdrawal,
+  sendCoin,
+  sendWithdrawal,
 } from '../src/payserv/payouts.js';
 import type { CoinPolicy } from '../src/payserv/policy.js';
 import { withdrawalLock } from '../src/payserv/locks.js';
@@ -24,7 +30,16 @@ import { amt, newMiner, request, wallet, type Miner } from './support/miners.js'
 import { testPayserv, type TestPayserv } from './support/payserv.js';
 
 /** A small seeded background (other miners, requests, declines, a correction): enough for the checks to mean something. */
-const SEED: SeedOptions = { users: 5, blocks: 2, withdrawals: 4, coins: ['ETH'], minersPerBlock: 0.6, declineShare: 0.5, corrections: 1, seed: 11 };
+const SEED: SeedOptions = {
+  users: 5,
+  blocks: 2,
+  withdrawals: 4,
+  coins: ['ETH'],
+  minersPerBlock: 0.6,
+  declineShare: 0.5,
+  corrections: 1,
+  seed: 11,
+};
 
 const METHODS = {
   Process: processWithdrawal,
@@ -64,13 +79,17 @@ async function oneOfEach(tp: TestPayserv, m: Miner): Promise<Record<WithdrawalSt
     const id = await request(tp, m);
     let at: WithdrawalStatus = 'processing';
     for (const next of path) {
-      await tp.ledger.db.transaction((tx) => changeStatus(tx, tp.ledger.signers.payserv, id, at, { status: next, comment: `to ${next} (test)` }));
+      await tp.ledger.db.transaction((tx) =>
+        changeStatus(tx, tp.ledger.signers.payserv, id, at, { status: next, comment: `to ${next} (test)` }),
+      );
       at = next;
     }
     ids[target] = id;
   }
   const declined = await request(tp, m);
-  const { original, reversal } = await tp.ledger.db.transaction((tx) => declineWithdrawal(tx, tp.ledger.signers.payserv, declined, 'processing', 'declined (test)'));
+  const { original, reversal } = await tp.ledger.db.transaction((tx) =>
+    declineWithdrawal(tx, tp.ledger.signers.payserv, declined, 'processing', 'declined (test)'),
+  );
   ids.processed = original.id;
   ids.declined = reversal.id;
   return ids as Record<WithdrawalStatus, number>;
@@ -93,14 +112,26 @@ interface Snapshot {
 
 async function snapshot(tp: TestPayserv, id: number, m: Pick<Miner, 'userId' | 'coin'>): Promise<Snapshot> {
   const { db } = tp.ledger;
-  const [w] = await db.query<{ status: WithdrawalStatus; status_seq: number }>('SELECT status, status_seq FROM finances_withdrawal_transaction WHERE id = $1', [id]);
+  const [w] = await db.query<{ status: WithdrawalStatus; status_seq: number }>(
+    'SELECT status, status_seq FROM finances_withdrawal_transaction WHERE id = $1',
+    [id],
+  );
   const [c] = await db.query<{ rows: number; by_payserv: number; withdrawals: number }>(
     `SELECT (SELECT count(*) FROM finances_withdrawal_signatures)::int AS rows,
        (SELECT count(*) FROM finances_withdrawal_signatures WHERE sig_key_id = $1)::int AS by_payserv,
-       (SELECT count(*) FROM finances_withdrawal_transaction)::int AS withdrawals`, [tp.ledger.signers.payserv.keyId]);
-  const [cp] = await db.query<{ version: number }>('SELECT version FROM finances_user_balance_checkpoints WHERE user_id = $1 AND coin_id = $2', [m.userId, m.coin.id]);
+       (SELECT count(*) FROM finances_withdrawal_transaction)::int AS withdrawals`,
+    [tp.ledger.signers.payserv.keyId],
+  );
+  const [cp] = await db.query<{ version: number }>(
+    'SELECT version FROM finances_user_balance_checkpoints WHERE user_id = $1 AND coin_id = $2',
+    [m.userId, m.coin.id],
+  );
   return {
-    status: w?.status ?? null, statusSeq: w?.status_seq ?? null, statusRows: c?.rows ?? -1, byPayserv: c?.by_payserv ?? -1, withdrawals: c?.withdrawals ?? -1,
+    status: w?.status ?? null,
+    statusSeq: w?.status_seq ?? null,
+    statusRows: c?.rows ?? -1,
+    byPayserv: c?.by_payserv ?? -1,
+    withdrawals: c?.withdrawals ?? -1,
     checkpoint: cp?.version ?? 0,
   };
 }
@@ -149,7 +180,11 @@ function expected(method: MethodName, from: WithdrawalStatus): Outcome {
 
 /** What the method table says each method takes, as the refusal names it. */
 const TAKES: Record<MethodName, string> = {
-  Process: 'processing', Decline: 'pending', Approve: 'pending or approved', Resend: 'send_error or send_retry', Check: 'sending',
+  Process: 'processing',
+  Decline: 'pending',
+  Approve: 'pending or approved',
+  Resend: 'send_error or send_retry',
+  Check: 'sending',
   Send: 'approved or sending or send_error',
 };
 
@@ -172,7 +207,9 @@ describe('every method from every status', () => {
       const after = await snapshot(t, id, m);
       const changed = after.status !== from;
 
-      expect.soft({ reply: r.reply, code: r.code, id: r.id, status: r.status }, label).toEqual({ reply: want.reply, code: want.code, id, status: want.status });
+      expect
+        .soft({ reply: r.reply, code: r.code, id: r.id, status: r.status }, label)
+        .toEqual({ reply: want.reply, code: want.code, id, status: want.status });
       expect.soft(after.status, label).toBe(want.status);
       expect.soft(after.statusRows - before.statusRows, `${label}: signed status entries added`).toBe(want.rows);
       expect.soft(after.byPayserv - before.byPayserv, `${label}: entries signed by payserv`).toBe(want.rows);
@@ -185,8 +222,11 @@ describe('every method from every status', () => {
       }
       if (want.reply === 'DECLINED') {
         const [rev] = await t.ledger.db.query<{ amount: string; status: string; status_seq: number }>(
-          'SELECT amount::text AS amount, status, status_seq FROM finances_withdrawal_transaction WHERE parent_id = $1', [id]);
-        expect.soft(rev && { amount: parseAmount(rev.amount), status: rev.status, seq: rev.status_seq }, `${label}: reversal row`)
+          'SELECT amount::text AS amount, status, status_seq FROM finances_withdrawal_transaction WHERE parent_id = $1',
+          [id],
+        );
+        expect
+          .soft(rev && { amount: parseAmount(rev.amount), status: rev.status, seq: rev.status_seq }, `${label}: reversal row`)
           .toEqual({ amount: -amt('1'), status: 'declined', seq: 0 });
       }
       expect.soft(await t.ledger.check('balanceerrors'), `${label}: balanceerrors`).toEqual([]);
@@ -199,7 +239,14 @@ describe('every method from every status', () => {
 // ---------------------------------------------------------------------------------------------
 
 /** Asserts a Process call declined the request: the original 'processed', a reversal row, both signed, the checkpoint moved, the ledger clean. */
-async function expectDeclined(tp: TestPayserv, m: Pick<Miner, 'userId' | 'coin'>, id: number, code: RefusalCode, why: RegExp, checkSays: string[] = []): Promise<void> {
+async function expectDeclined(
+  tp: TestPayserv,
+  m: Pick<Miner, 'userId' | 'coin'>,
+  id: number,
+  code: RefusalCode,
+  why: RegExp,
+  checkSays: string[] = [],
+): Promise<void> {
   const before = await snapshot(tp, id, m);
   const r = await processWithdrawal(tp.ps, id, 'test');
   const after = await snapshot(tp, id, m);
@@ -210,7 +257,10 @@ async function expectDeclined(tp: TestPayserv, m: Pick<Miner, 'userId' | 'coin'>
   expect(after.byPayserv - before.byPayserv).toBe(2);
   expect(after.withdrawals - before.withdrawals).toBe(1);
   expect(after.checkpoint).toBe(before.checkpoint + 1);
-  const [rev] = await tp.ledger.db.query<{ comment: string }>(`SELECT comment FROM finances_withdrawal_transaction WHERE parent_id = $1 AND status = 'declined'`, [id]);
+  const [rev] = await tp.ledger.db.query<{ comment: string }>(
+    `SELECT comment FROM finances_withdrawal_transaction WHERE parent_id = $1 AND status = 'declined'`,
+    [id],
+  );
   expect(rev?.comment).toMatch(why);
   expect(await tp.ledger.check('balanceerrors')).toEqual(checkSays);
 }
@@ -222,16 +272,35 @@ describe('Process declines a request it cannot pay (a business failure: no fail-
     const m = await newMiner(tp, 5001, '20');
     const other = await newMiner(tp, 5002, '3');
     const doge = await registerCoin(tp.ledger.db, tp.ledger.signers.admin, {
-      tag: 'DOGE', name: 'Dogecoin', network: 'mainnet', decimals: 8, confirmations: 40, withdrawalFee: amt('1'), minWithdrawal: amt('10'), feeUserId: 1,
+      tag: 'DOGE',
+      name: 'Dogecoin',
+      network: 'mainnet',
+      decimals: 8,
+      confirmations: 40,
+      withdrawalFee: amt('1'),
+      minWithdrawal: amt('10'),
+      feeUserId: 1,
     });
     await tp.ledger.checkpointAll();
 
     // The balance: 20 credited, 25 asked.
-    await expectDeclined(tp, m, await request(tp, m, { amount: '25' }), 'balance_short', /balance short: credits 20 ETH, debits with this request 25/);
+    await expectDeclined(
+      tp,
+      m,
+      await request(tp, m, { amount: '25' }),
+      'balance_short',
+      /balance short: credits 20 ETH, debits with this request 25/,
+    );
     // The balance counts earlier requests: 15 pending + 6 asked > 20.
     const pending = await request(tp, m, { amount: '15' });
     expect((await processWithdrawal(tp.ps, pending, 'test')).reply).toBe('PENDING');
-    await expectDeclined(tp, m, await request(tp, m, { amount: '6' }), 'balance_short', /balance short: credits 20 ETH, debits with this request 21/);
+    await expectDeclined(
+      tp,
+      m,
+      await request(tp, m, { amount: '6' }),
+      'balance_short',
+      /balance short: credits 20 ETH, debits with this request 21/,
+    );
     expect((await declineRequest(tp.ps, pending, 'test')).reply).toBe('DECLINED');
     // The coin's rules.
     await expectDeclined(tp, m, await request(tp, m, { amount: '0.001' }), 'below_minimum', /amount 0\.001 is below the minimum 0\.01 ETH/);
@@ -239,16 +308,43 @@ describe('Process declines a request it cannot pay (a business failure: no fail-
     // The wallet.
     await expectDeclined(tp, m, await request(tp, m, { walletId: 987_654_321 }), 'invalid_wallet', /wallet 987654321 does not exist/);
     const unsigned = await wallet(tp, m.userId, m.coin, { signed: false });
-    await expectDeclined(tp, m, await request(tp, m, { walletId: unsigned.id, address: unsigned.address }), 'wallet_not_reviewed', /has not been reviewed and signed yet/);
-    await expectDeclined(tp, m, await request(tp, m, { walletId: other.walletId, address: other.address }), 'invalid_wallet', new RegExp(`is not a ETH wallet of user ${m.userId}`));
+    await expectDeclined(
+      tp,
+      m,
+      await request(tp, m, { walletId: unsigned.id, address: unsigned.address }),
+      'wallet_not_reviewed',
+      /has not been reviewed and signed yet/,
+    );
+    await expectDeclined(
+      tp,
+      m,
+      await request(tp, m, { walletId: other.walletId, address: other.address }),
+      'invalid_wallet',
+      new RegExp(`is not a ETH wallet of user ${m.userId}`),
+    );
     const dogeWallet = await wallet(tp, m.userId, doge, { address: 'DH5yaieqoZN36fDVciNyRueRGvGLR3mr7L' });
-    await expectDeclined(tp, m, await request(tp, m, { walletId: dogeWallet.id, address: dogeWallet.address }), 'invalid_wallet', new RegExp(`is not a ETH wallet of user ${m.userId}`));
+    await expectDeclined(
+      tp,
+      m,
+      await request(tp, m, { walletId: dogeWallet.id, address: dogeWallet.address }),
+      'invalid_wallet',
+      new RegExp(`is not a ETH wallet of user ${m.userId}`),
+    );
     // Deleted and deactivated by the site, then reviewed and signed as such by an admin.
-    for (const [flag, word] of [['deleted = true', 'deleted'], ['active = false', 'inactive']] as const) {
+    for (const [flag, word] of [
+      ['deleted = true', 'deleted'],
+      ['active = false', 'inactive'],
+    ] as const) {
       const w = await wallet(tp, m.userId, m.coin, { signed: false });
       await tp.ledger.db.query(`UPDATE users_userwallets SET ${flag} WHERE id = $1`, [w.id]);
       await signWallet(tp.ledger.db, tp.ledger.signers.admin, w.id);
-      await expectDeclined(tp, m, await request(tp, m, { walletId: w.id, address: w.address }), 'wallet_deleted', new RegExp(`wallet ${w.id} is ${word}`));
+      await expectDeclined(
+        tp,
+        m,
+        await request(tp, m, { walletId: w.id, address: w.address }),
+        'wallet_deleted',
+        new RegExp(`wallet ${w.id} is ${word}`),
+      );
     }
     // Reviewed and signed, then deleted or deactivated by the pool after the request (retireWallet: the flag and the
     // admin's signature of it): declined, not a fail-stop. (The flag flipped without that signature is tampering:
@@ -262,16 +358,31 @@ describe('Process declines a request it cannot pay (a business failure: no fail-
     }
     // An address that is no address of the coin, signed by a careless review: declined, and the operator's check names the wallet.
     const bad = await wallet(tp, m.userId, m.coin, { address: '0xnot-an-address' });
-    await expectDeclined(tp, m, await request(tp, m, { walletId: bad.id, address: bad.address }), 'invalid_address', /address 0xnot-an-address: not a valid ETH address/,
-      [`users_userwallets id=${bad.id}: not a valid ETH address (0x + 40 hex digits, EIP-55 checksum if mixed case) [address]`]);
+    await expectDeclined(
+      tp,
+      m,
+      await request(tp, m, { walletId: bad.id, address: bad.address }),
+      'invalid_address',
+      /address 0xnot-an-address: not a valid ETH address/,
+      [`users_userwallets id=${bad.id}: not a valid ETH address (0x + 40 hex digits, EIP-55 checksum if mixed case) [address]`],
+    );
     // Last: the coin itself made inactive (registerCoin re-signs it as reviewed).
     const queued = await request(tp, m);
     const c = m.coin;
     await registerCoin(tp.ledger.db, tp.ledger.signers.admin, {
-      tag: c.tag, name: c.name, network: c.network, decimals: c.decimals, confirmations: c.confirmations, withdrawalFee: c.withdrawalFee,
-      minWithdrawal: c.minWithdrawal, feeUserId: c.feeUserId, active: false,
+      tag: c.tag,
+      name: c.name,
+      network: c.network,
+      decimals: c.decimals,
+      confirmations: c.confirmations,
+      withdrawalFee: c.withdrawalFee,
+      minWithdrawal: c.minWithdrawal,
+      feeUserId: c.feeUserId,
+      active: false,
     });
-    await expectDeclined(tp, m, queued, 'coin_inactive', /coin ETH is not active/, [`users_userwallets id=${bad.id}: not a valid ETH address (0x + 40 hex digits, EIP-55 checksum if mixed case) [address]`]);
+    await expectDeclined(tp, m, queued, 'coin_inactive', /coin ETH is not active/, [
+      `users_userwallets id=${bad.id}: not a valid ETH address (0x + 40 hex digits, EIP-55 checksum if mixed case) [address]`,
+    ]);
 
     expect(tp.ps.state.enabled).toBe(true);
     expect(tp.alerts).toEqual([]);
@@ -311,7 +422,9 @@ describe('Process approves by policy, or leaves the request pending for a manage
       expect({ reply: r.reply, code: r.code, status: r.status }).toEqual({ reply: 'PENDING', code: 'policy', status: 'pending' });
       expect(r.message).toMatch(/^waits for a manager: /);
       expect(r.message).toMatch(why);
-      const [w] = await tp.ledger.db.query<{ comment: string }>('SELECT comment FROM finances_withdrawal_transaction WHERE id = $1', [r.id]);
+      const [w] = await tp.ledger.db.query<{ comment: string }>('SELECT comment FROM finances_withdrawal_transaction WHERE id = $1', [
+        r.id,
+      ]);
       expect(w?.comment).toBe(r.message);
     };
     // No rule for the coin at all.
@@ -339,7 +452,9 @@ describe('refusals', () => {
     const start = await ledgerState(tp.ledger.db);
 
     // An id that does not exist.
-    const [{ next }] = (await tp.ledger.db.query<{ next: number }>('SELECT max(id)::bigint + 1000 AS next FROM finances_withdrawal_transaction')) as [{ next: number }];
+    const [{ next }] = (await tp.ledger.db.query<{ next: number }>(
+      'SELECT max(id)::bigint + 1000 AS next FROM finances_withdrawal_transaction',
+    )) as [{ next: number }];
     for (const method of METHOD_NAMES) {
       const r = await METHODS[method](tp.ps, next, 'test');
       expect(r, method).toEqual({ reply: 'ERROR', code: 'unknown_id', id: next, status: null, message: `unknown withdrawal id ${next}` });
@@ -348,12 +463,31 @@ describe('refusals', () => {
 
     // Payouts disabled by an operator: every method refuses before looking at anything, with the reason.
     tp.ps.state.disable('operator', 'maintenance window');
-    const takes: Record<MethodName, WithdrawalStatus> = { Process: 'processing', Decline: 'pending', Approve: 'pending', Resend: 'send_error', Check: 'sending', Send: 'approved' };
+    const takes: Record<MethodName, WithdrawalStatus> = {
+      Process: 'processing',
+      Decline: 'pending',
+      Approve: 'pending',
+      Resend: 'send_error',
+      Check: 'sending',
+      Send: 'approved',
+    };
     for (const method of METHOD_NAMES) {
       const r = await METHODS[method](tp.ps, ids[takes[method]], 'test');
-      expect(r, method).toEqual({ reply: 'ERROR', code: 'disabled', id: ids[takes[method]], status: null, message: 'payouts are disabled: maintenance window' });
+      expect(r, method).toEqual({
+        reply: 'ERROR',
+        code: 'disabled',
+        id: ids[takes[method]],
+        status: null,
+        message: 'payouts are disabled: maintenance window',
+      });
     }
-    expect(await sendCoin(tp.ps, 'ETH', 'test')).toEqual({ reply: 'ERROR', code: 'disabled', coin: 'ETH', results: [], message: 'payouts are disabled: maintenance window' });
+    expect(await sendCoin(tp.ps, 'ETH', 'test')).toEqual({
+      reply: 'ERROR',
+      code: 'disabled',
+      coin: 'ETH',
+      results: [],
+      message: 'payouts are disabled: maintenance window',
+    });
     expect(await ledgerState(tp.ledger.db)).toEqual(start);
     expect(tp.alerts).toEqual([]);
 
@@ -404,6 +538,8 @@ describe('refusal codes', () => {
       expect(code).toMatch(/^[a-z]+(_[a-z]+)*$/);
       expect(readme, code).toContain(`| \`${code}\` |`);
     }
-    expect(formatProblem(problem('coins_coin', 3, 'signature', 'coin ETH: signature does not match the record'))).toBe('coins_coin id=3: coin ETH: signature does not match the record [signature]');
+    expect(formatProblem(problem('coins_coin', 3, 'signature', 'coin ETH: signature does not match the record'))).toBe(
+      'coins_coin id=3: coin ETH: signature does not match the record [signature]',
+    );
   });
 });

@@ -34,11 +34,19 @@ beforeEach(async () => {
   url = (await anvil()).url;
   await setAutomine(url, true);
   proxy = await startRpcProxy(url);
-  t = await testPayserv({ seed: SEED, drivers: async (deps) => {
-    driver = await ethDriver(proxy.url, deps);
-    return new Map([['ETH', driver]]);
-  } });
-  monitor = new Monitor(t.ps, { intervalMs: 1_000, stuckAfterMs: STUCK_AFTER_MS, nodeUnhealthyAfterMs: UNHEALTHY_AFTER_MS, finality: new Map([['ETH', 100]]) });
+  t = await testPayserv({
+    seed: SEED,
+    drivers: async (deps) => {
+      driver = await ethDriver(proxy.url, deps);
+      return new Map([['ETH', driver]]);
+    },
+  });
+  monitor = new Monitor(t.ps, {
+    intervalMs: 1_000,
+    stuckAfterMs: STUCK_AFTER_MS,
+    nodeUnhealthyAfterMs: UNHEALTHY_AFTER_MS,
+    finality: new Map([['ETH', 100]]),
+  });
 });
 
 afterEach(async () => {
@@ -67,14 +75,21 @@ async function statusOf(id: number): Promise<string> {
   return r?.status ?? 'none';
 }
 
-async function watchRows(): Promise<Array<{ hash: string; withdrawal_ids: string[]; block_number: string; block_hash: string; final_at: Date | null }>> {
-  return t.ledger.db.query('SELECT hash, withdrawal_ids::text[] AS withdrawal_ids, block_number::text AS block_number, block_hash, final_at FROM payserv_sent_watch ORDER BY hash');
+async function watchRows(): Promise<
+  Array<{ hash: string; withdrawal_ids: string[]; block_number: string; block_hash: string; final_at: Date | null }>
+> {
+  return t.ledger.db.query(
+    'SELECT hash, withdrawal_ids::text[] AS withdrawal_ids, block_number::text AS block_number, block_hash, final_at FROM payserv_sent_watch ORDER BY hash',
+  );
 }
 
 /** The real driver, but its node answers every verdict, health check and watch as another chain would (the rewritten driver's ChainIdentityError). */
 function onAnotherChain(d: ChainDriver): ChainDriver {
   const fail = async (): Promise<never> => {
-    throw new ChainIdentityError(d.tag, `coin ${d.tag}: the node is on chain 4242, payserv pays on 31337: nothing it says is taken as evidence`);
+    throw new ChainIdentityError(
+      d.tag,
+      `coin ${d.tag}: the node is on chain 4242, payserv pays on 31337: nothing it says is taken as evidence`,
+    );
   };
   return driverWith(d, { verdict: fail, health: fail, watch: fail });
 }
@@ -156,7 +171,15 @@ describePerDataPath('payserv monitor on anvil', () => {
     await mine(url, confirmations);
     expect((await checkWithdrawal(t.ps, id, caller)).reply).toBe('SENT');
     const receipt = await ethClient(url).getTransactionReceipt({ hash: r.txHash as Hex });
-    expect(await watchRows()).toEqual([{ hash: r.txHash, withdrawal_ids: [String(id)], block_number: String(receipt.blockNumber), block_hash: receipt.blockHash, final_at: null }]);
+    expect(await watchRows()).toEqual([
+      {
+        hash: r.txHash,
+        withdrawal_ids: [String(id)],
+        block_number: String(receipt.blockNumber),
+        block_hash: receipt.blockHash,
+        final_at: null,
+      },
+    ]);
   });
 
   it('the watch row and the sent status commit together: a refused watch row leaves the withdrawal sending, and Check later records both', async () => {
@@ -164,7 +187,8 @@ describePerDataPath('payserv monitor on anvil', () => {
     const r = await approveWithdrawal(t.ps, id, caller);
     await mine(url, confirmations);
     // The database refuses the watch row (an attacker's trigger, a full disk): the status change goes with it.
-    await t.ledger.db.exec(`CREATE FUNCTION refuse_watch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'watch row refused'; END $$;
+    await t.ledger.db
+      .exec(`CREATE FUNCTION refuse_watch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'watch row refused'; END $$;
       CREATE TRIGGER refuse_watch BEFORE INSERT ON payserv_sent_watch FOR EACH ROW EXECUTE FUNCTION refuse_watch()`);
     await expect(checkWithdrawal(t.ps, id, caller)).rejects.toThrow(/watch row refused/);
     expect(await statusOf(id)).toBe('sending');

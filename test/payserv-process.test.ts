@@ -24,7 +24,16 @@ import { tmpStateDir } from './support/tmp.js';
 
 afterEach(killAllChildren);
 
-const SEED: SeedOptions = { users: 6, blocks: 2, withdrawals: 3, coins: ['ETH', 'ZEC'], minersPerBlock: 0.6, declineShare: 0.3, corrections: 1, seed: 11 };
+const SEED: SeedOptions = {
+  users: 6,
+  blocks: 2,
+  withdrawals: 3,
+  coins: ['ETH', 'ZEC'],
+  minersPerBlock: 0.6,
+  declineShare: 0.3,
+  corrections: 1,
+  seed: 11,
+};
 
 // ---- ledger fixtures ---------------------------------------------------------------------------------
 
@@ -46,9 +55,12 @@ interface WithdrawalRow {
 }
 
 async function withdrawals(db: Db): Promise<Map<number, WithdrawalRow>> {
-  const rows = await db.query<{ id: number; status: WithdrawalStatus; status_seq: number }>('SELECT id, status, status_seq FROM finances_withdrawal_transaction ORDER BY id');
+  const rows = await db.query<{ id: number; status: WithdrawalStatus; status_seq: number }>(
+    'SELECT id, status, status_seq FROM finances_withdrawal_transaction ORDER BY id',
+  );
   const sigs = await db.query<{ withdrawal_id: number; seq: number; status: WithdrawalStatus }>(
-    'SELECT withdrawal_id, seq, status FROM finances_withdrawal_signatures ORDER BY withdrawal_id, seq');
+    'SELECT withdrawal_id, seq, status FROM finances_withdrawal_signatures ORDER BY withdrawal_id, seq',
+  );
   const out = new Map<number, WithdrawalRow>(rows.map((r) => [r.id, { ...r, history: [] }]));
   for (const s of sigs) {
     const w = out.get(s.withdrawal_id);
@@ -76,14 +88,26 @@ function historyProblems(ws: Map<number, WithdrawalRow>): string[] {
   return out;
 }
 
-const LEDGER_TABLES = ['crypto_certs', 'coins_coin', 'users_userwallets', 'finances_proxypool_transactions', 'finances_user_balance_transaction',
-  'finances_withdrawal_transaction', 'finances_withdrawal_signatures', 'finances_user_balance_checkpoints', 'finances_coin_checkpoints', 'payserv_alerts'];
+const LEDGER_TABLES = [
+  'crypto_certs',
+  'coins_coin',
+  'users_userwallets',
+  'finances_proxypool_transactions',
+  'finances_user_balance_transaction',
+  'finances_withdrawal_transaction',
+  'finances_withdrawal_signatures',
+  'finances_user_balance_checkpoints',
+  'finances_coin_checkpoints',
+  'payserv_alerts',
+];
 
 /** Each table but the audit trail, as a row count and a digest of every row's text. */
 async function digest(db: Db): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
   for (const t of LEDGER_TABLES) {
-    const [r] = await db.query<{ n: number; h: string }>(`SELECT count(*)::int AS n, md5(coalesce(string_agg(x::text, '|' ORDER BY x::text), '')) AS h FROM ${t} x`);
+    const [r] = await db.query<{ n: number; h: string }>(
+      `SELECT count(*)::int AS n, md5(coalesce(string_agg(x::text, '|' ORDER BY x::text), '')) AS h FROM ${t} x`,
+    );
     out[t] = `${r?.n} ${r?.h}`;
   }
   return out;
@@ -96,7 +120,8 @@ interface AuditLine {
   reply: string;
 }
 
-const auditLines = (db: Db) => db.query<AuditLine & Record<string, unknown>>('SELECT client, method, target, reply FROM payserv_audit ORDER BY id');
+const auditLines = (db: Db) =>
+  db.query<AuditLine & Record<string, unknown>>('SELECT client, method, target, reply FROM payserv_audit ORDER BY id');
 
 /** The error a promise rejects with (fails the test if it resolves). */
 async function rejection(p: Promise<unknown>): Promise<Error> {
@@ -112,15 +137,25 @@ async function rejection(p: Promise<unknown>): Promise<Error> {
 function callWithoutCertificate(port: number, caPem: string): Promise<{ status?: number; body?: string; error?: NodeJS.ErrnoException }> {
   const body = JSON.stringify({ jsonrpc: '2.0', method: 'Utils.Status', id: 1 });
   return new Promise((resolve) => {
-    const req = request({
-      host: '127.0.0.1', port, method: 'POST', path: '/', agent: false, ca: caPem, minVersion: 'TLSv1.3', timeout: 20_000,
-      headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) },
-    }, (res) => {
-      let text = '';
-      res.setEncoding('utf8').on('data', (c: string) => (text += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
-      res.on('error', (error: NodeJS.ErrnoException) => resolve({ error }));
-    });
+    const req = request(
+      {
+        host: '127.0.0.1',
+        port,
+        method: 'POST',
+        path: '/',
+        agent: false,
+        ca: caPem,
+        minVersion: 'TLSv1.3',
+        timeout: 20_000,
+        headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) },
+      },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8').on('data', (c: string) => (text += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+        res.on('error', (error: NodeJS.ErrnoException) => resolve({ error }));
+      },
+    );
     req.on('timeout', () => req.destroy(new Error('timed out')));
     req.on('error', (error: NodeJS.ErrnoException) => resolve({ error }));
     req.end(body);
@@ -156,7 +191,12 @@ describe('a payserv process over RPC', { timeout: LONG }, () => {
     let ps = await l.start(config);
     let pscli = ps.client('pscli');
     let back = ps.client('backend');
-    expect(await pscli.call('Utils.Status')).toMatchObject({ enabled: false, reason: expect.stringMatching(/^payserv starts disabled/), fail_stops: 0, journal: { attempts: 0, writer: true } });
+    expect(await pscli.call('Utils.Status')).toMatchObject({
+      enabled: false,
+      reason: expect.stringMatching(/^payserv starts disabled/),
+      fail_stops: 0,
+      journal: { attempts: 0, writer: true },
+    });
 
     const off = await back.call<PayoutResult>('PayServ.Process', [id]);
     expect(off).toEqual({ reply: 'ERROR', code: 'disabled', id, status: null, message: expect.stringMatching(DISABLED_AT_START) });
@@ -178,8 +218,14 @@ describe('a payserv process over RPC', { timeout: LONG }, () => {
     // Still disabled: the backend's Enable and the foreign pscli's did not take.
     expect(await pscli.call('Utils.Status')).toMatchObject({ enabled: false, fail_stops: 0 });
     await until('both TLS refusals logged', () => logsWith(ps, 'TLS handshake refused').length >= 2, 10_000);
-    expect(logsWith(ps, 'rpc request').filter((x) => x.code === RPC.FORBIDDEN).map((x) => [x.identity, x.method]))
-      .toEqual([['backend', 'Utils.Enable'], ['backend', 'Check.Balances']]);
+    expect(
+      logsWith(ps, 'rpc request')
+        .filter((x) => x.code === RPC.FORBIDDEN)
+        .map((x) => [x.identity, x.method]),
+    ).toEqual([
+      ['backend', 'Utils.Enable'],
+      ['backend', 'Check.Balances'],
+    ]);
     expect(await ps.stop('SIGTERM')).toBe(0);
 
     const phase1: AuditLine[] = [
@@ -214,7 +260,14 @@ describe('a payserv process over RPC', { timeout: LONG }, () => {
       for (const [wid, w] of before.withdrawals) {
         if (wid !== id) expect(after.get(wid), `withdrawal ${wid}`).toEqual(w);
       }
-      expect(after.get(id)).toMatchObject({ status: 'pending', status_seq: 1, history: [{ seq: 0, status: 'processing' }, { seq: 1, status: 'pending' }] });
+      expect(after.get(id)).toMatchObject({
+        status: 'pending',
+        status_seq: 1,
+        history: [
+          { seq: 0, status: 'processing' },
+          { seq: 1, status: 'pending' },
+        ],
+      });
       expect(after.size).toBe(before.withdrawals.size);
       expect(historyProblems(after)).toEqual([]);
       expect(await l.check(db, 'balanceerrors')).toEqual([]);
@@ -259,7 +312,7 @@ describe('SIGTERM with calls in flight', { timeout: LONG }, () => {
     // Open the connections first, so the calls below are on the wire at once rather than waiting on handshakes.
     await Promise.all(ids.slice(0, 10).map(() => pscli.call('Utils.Version')));
 
-    const calls = ids.map((id, i) => ({ id, method: i < 5 ? 'PayServ.Approve' as const : 'PayServ.Process' as const, late: i >= 10 }));
+    const calls = ids.map((id, i) => ({ id, method: i < 5 ? ('PayServ.Approve' as const) : ('PayServ.Process' as const), late: i >= 10 }));
     const start = (c: (typeof calls)[number]): WithdrawalStatus => (c.method === 'PayServ.Approve' ? 'pending' : 'processing');
     const inFlight = calls.filter((c) => !c.late).map((c) => settle(pscli.call<PayoutResult>(c.method, [c.id])));
     // SIGTERM once the first call is answered (so the handlers are running), or after 300 ms at most.
@@ -282,7 +335,9 @@ describe('SIGTERM with calls in flight', { timeout: LONG }, () => {
     // Calls were in flight when SIGTERM came, and were answered during the grace period.
     const log = ps.logs();
     const stopping = log.findIndex((x) => x.msg === 'stopping: finishing calls in flight');
-    const answeredAfter = log.slice(stopping).filter((x) => x.msg === 'rpc request' && x.code === 0 && String(x.method).startsWith('PayServ.'));
+    const answeredAfter = log
+      .slice(stopping)
+      .filter((x) => x.msg === 'rpc request' && x.code === 0 && String(x.method).startsWith('PayServ.'));
     expect(answeredAfter.length, 'calls answered after SIGTERM').toBeGreaterThan(0);
 
     // After the exit nothing listens there: a new call is not even sent.
@@ -306,7 +361,10 @@ describe('SIGTERM with calls in flight', { timeout: LONG }, () => {
         if (s.kind === 'result') {
           // Answered: the reply is what the ledger now says, with its signed entry.
           expect(s.r, what).toMatchObject({ id: c.id, status: moved, reply: moved.toUpperCase() });
-          expect(w.history.map((e) => e.status), what).toEqual(c.method === 'PayServ.Approve' ? ['processing', 'pending', 'approved'] : ['processing', 'pending']);
+          expect(
+            w.history.map((e) => e.status),
+            what,
+          ).toEqual(c.method === 'PayServ.Approve' ? ['processing', 'pending', 'approved'] : ['processing', 'pending']);
           expect(ran, what).toBe(true);
         } else if (s.kind === 'rpc') {
           // Refused while shutting down: not run.
@@ -358,8 +416,16 @@ describe.runIf(backend() === 'postgres')('SIGTERM with a call stuck past the gra
       try {
         await isLocked;
         const call = settle(pscli.call<PayoutResult>('PayServ.Process', [id]));
-        await until('Process waits on the row lock', async () => (await db.query(
-          "SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'UPDATE finances_withdrawal_transaction%'")).length > 0, 30_000);
+        await until(
+          'Process waits on the row lock',
+          async () =>
+            (
+              await db.query(
+                "SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'UPDATE finances_withdrawal_transaction%'",
+              )
+            ).length > 0,
+          30_000,
+        );
         const t0 = Date.now();
         const code = await ps.stop('SIGTERM', 60_000);
         const took = Date.now() - t0;
@@ -413,7 +479,9 @@ describe.runIf(backend() === 'postgres')('two payserv processes on one database 
     const clients = [a, b].map((ps) => ps.client('pscli', { maxSockets: 40 }));
     for (const c of clients) expect(await c.call('Utils.Enable')).toMatchObject({ enabled: true });
     // One of the two writes the payment journal; the other only reads it.
-    const writers = await Promise.all(clients.map(async (c) => (await c.call<{ journal: { writer: boolean } }>('Utils.Status')).journal.writer));
+    const writers = await Promise.all(
+      clients.map(async (c) => (await c.call<{ journal: { writer: boolean } }>('Utils.Status')).journal.writer),
+    );
     expect(writers.sort()).toEqual([false, true]);
 
     // --- 50 calls on one withdrawal, alternating processes, all on the wire at once. ---
@@ -428,10 +496,14 @@ describe.runIf(backend() === 'postgres')('two payserv processes on one database 
       return r.reply === 'ERROR' ? [] : [{ kind: kinds[n] as Kind, r }];
     });
     // Exactly one call moved it; every other one was refused (busy, or for the status it then found).
-    expect(served.map((s) => [s.kind, s.r.reply]), JSON.stringify(served)).toHaveLength(1);
+    expect(
+      served.map((s) => [s.kind, s.r.reply]),
+      JSON.stringify(served),
+    ).toHaveLength(1);
     const won = served[0] as { kind: Kind; r: PayoutResult };
-    expect(won.kind === 'PayServ.Approve' ? ['APPROVED', 'approved'] : won.kind === 'PayServ.Decline' ? ['DECLINED', 'processed'] : ['?', '?'])
-      .toEqual([won.r.reply, won.r.status]);
+    expect(
+      won.kind === 'PayServ.Approve' ? ['APPROVED', 'approved'] : won.kind === 'PayServ.Decline' ? ['DECLINED', 'processed'] : ['?', '?'],
+    ).toEqual([won.r.reply, won.r.status]);
     for (const s of results) {
       const r = (s as { r: PayoutResult }).r;
       if (r.reply === 'ERROR') expect(['busy', 'wrong_status'], r.message).toContain(r.code);
@@ -444,7 +516,9 @@ describe.runIf(backend() === 'postgres')('two payserv processes on one database 
       expect(w.history.map((e) => e.status)).toEqual(['processing', 'pending', won.r.status]);
       const reversals = await db.query('SELECT id FROM finances_withdrawal_transaction WHERE parent_id = $1', [id]);
       expect(reversals).toHaveLength(won.kind === 'PayServ.Decline' ? 1 : 0);
-      const dup = await db.query('SELECT withdrawal_id, seq FROM finances_withdrawal_signatures GROUP BY withdrawal_id, seq HAVING count(*) > 1');
+      const dup = await db.query(
+        'SELECT withdrawal_id, seq FROM finances_withdrawal_signatures GROUP BY withdrawal_id, seq HAVING count(*) > 1',
+      );
       expect(dup).toEqual([]);
       expect(historyProblems(await withdrawals(db))).toEqual([]);
       expect(await l.check(db, 'balanceerrors')).toEqual([]);
@@ -453,7 +527,9 @@ describe.runIf(backend() === 'postgres')('two payserv processes on one database 
     // --- 20 distinct withdrawals, each approved through both processes at once. ---
     const twenty = ids.slice(1);
     await Promise.all(clients.map((c) => warm(c, 20)));
-    const approvals = await Promise.all(twenty.flatMap((wid) => clients.map((c) => settle(c.call<PayoutResult>('PayServ.Approve', [wid])))));
+    const approvals = await Promise.all(
+      twenty.flatMap((wid) => clients.map((c) => settle(c.call<PayoutResult>('PayServ.Approve', [wid])))),
+    );
     for (const [n, s] of approvals.entries()) {
       const wid = twenty[Math.floor(n / 2)] as number;
       expect(s.kind, JSON.stringify(s)).toBe('result');
@@ -468,7 +544,11 @@ describe.runIf(backend() === 'postgres')('two payserv processes on one database 
     }
     await l.withDb(async (db) => {
       const all = await withdrawals(db);
-      for (const wid of twenty) expect(all.get(wid)?.history.map((e) => e.status), `withdrawal ${wid}`).toEqual(['processing', 'pending', 'approved']);
+      for (const wid of twenty)
+        expect(
+          all.get(wid)?.history.map((e) => e.status),
+          `withdrawal ${wid}`,
+        ).toEqual(['processing', 'pending', 'approved']);
       expect(historyProblems(all)).toEqual([]);
       expect(await l.check(db, 'balanceerrors')).toEqual([]);
     });
@@ -510,7 +590,10 @@ describe.runIf(backend() === 'postgres')('a crashed lock holder', { timeout: LON
     expect(await pscli.call('Utils.Enable')).toMatchObject({ enabled: true });
 
     const holder = spawnNode(['--import', 'tsx', '--input-type=module', '-e', LOCK_HOLDER], {
-      DATABASE_URL: l.databaseUrl, LOCK_NAME: withdrawalLock(id), REPO_URL: new URL(`file://${REPO}/`).href, STATE_DIR: l.stateDir,
+      DATABASE_URL: l.databaseUrl,
+      LOCK_NAME: withdrawalLock(id),
+      REPO_URL: new URL(`file://${REPO}/`).href,
+      STATE_DIR: l.stateDir,
     });
     await holder.waitForLine(/^locked$/, 30_000);
 
@@ -519,11 +602,22 @@ describe.runIf(backend() === 'postgres')('a crashed lock holder', { timeout: LON
     });
     expect(await pscli.call('Utils.IsProcessing', [id])).toEqual({ id, processing: true });
     expect(await pscli.call('Utils.ListLocks')).toMatchObject({ held: [], held_elsewhere: expect.any(Number) });
-    expect(await pscli.call<PayoutResult>('PayServ.Process', [id])).toEqual({ reply: 'ERROR', code: 'busy', id, status: null, message: BUSY(id) });
+    expect(await pscli.call<PayoutResult>('PayServ.Process', [id])).toEqual({
+      reply: 'ERROR',
+      code: 'busy',
+      id,
+      status: null,
+      message: BUSY(id),
+    });
 
     holder.proc.kill('SIGKILL');
     expect((await holder.exited).signal).toBe('SIGKILL');
-    await until('the lock is released', async () => !(await pscli.call<{ processing: boolean }>('Utils.IsProcessing', [id])).processing, 30_000, 200);
+    await until(
+      'the lock is released',
+      async () => !(await pscli.call<{ processing: boolean }>('Utils.IsProcessing', [id])).processing,
+      30_000,
+      200,
+    );
     await l.withDb(async (db) => {
       expect(await new Locks(db, LockKeys.of(l.signers.payserv)).isHeld(withdrawalLock(id))).toBe(false);
     });

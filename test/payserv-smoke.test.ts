@@ -8,7 +8,9 @@ describe('payserv state machine (in process)', () => {
 
   it('processes a request to PENDING, approves it, marks it sent, and the ledger stays clean', async () => {
     t = await testPayserv();
-    const [w] = await t.ledger.db.query<{ id: number }>(`SELECT id FROM finances_withdrawal_transaction WHERE status = 'processing' ORDER BY id LIMIT 1`);
+    const [w] = await t.ledger.db.query<{ id: number }>(
+      `SELECT id FROM finances_withdrawal_transaction WHERE status = 'processing' ORDER BY id LIMIT 1`,
+    );
     const id = (w as { id: number }).id;
     const p = await processWithdrawal(t.ps, id, 'test');
     expect(['PENDING', 'DECLINED']).toContain(p.reply);

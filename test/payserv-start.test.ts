@@ -25,7 +25,6 @@ async function listening(server: Server, port = 0): Promise<number> {
   return (server.address() as { port: number }).port;
 }
 
-
 /** A stand-in for esman manager that only counts who asked: a key request is a connection here. */
 async function countingManager(): Promise<{ port: number; asked: () => number }> {
   let n = 0;
@@ -51,7 +50,10 @@ async function nodeOnChain(chainId: number): Promise<string> {
 }
 
 function lockedPayserv(l: ProcessLedger, o: { port: number; manager: number; coins?: string }) {
-  const config = writeConfig(join(l.stateDir, 'payserv.toml'), { port: o.port, extra: `[keys]\nstore = "storage.prod"\nmanager = "127.0.0.1:${o.manager}"\nretry_ms = 100\n${o.coins ?? ''}` });
+  const config = writeConfig(join(l.stateDir, 'payserv.toml'), {
+    port: o.port,
+    extra: `[keys]\nstore = "storage.prod"\nmanager = "127.0.0.1:${o.manager}"\nretry_ms = 100\n${o.coins ?? ''}`,
+  });
   return spawnNode(['bin/payserv.mjs', '--config', config], { PAYSERV_STATE_DIR: l.stateDir });
 }
 
@@ -60,7 +62,10 @@ function readAll(port: number): Promise<string> {
   return new Promise((resolve, reject) => {
     let text = '';
     const s = connect({ host: '127.0.0.1', port });
-    s.setEncoding('utf8').on('data', (d: string) => (text += d)).once('end', () => resolve(text)).once('error', reject);
+    s.setEncoding('utf8')
+      .on('data', (d: string) => (text += d))
+      .once('end', () => resolve(text))
+      .once('error', reject);
   });
 }
 
@@ -69,7 +74,11 @@ describe('payserv start, before the key', () => {
     const l = await processLedger(SEED);
     const manager = await countingManager();
     const node = await nodeOnChain(31337);
-    const payserv = lockedPayserv(l, { port: await freePort(), manager: manager.port, coins: `[coins.ETH]\nchain = "evm"\nnode_url = "${node}"\nchain_id = 1\n` });
+    const payserv = lockedPayserv(l, {
+      port: await freePort(),
+      manager: manager.port,
+      coins: `[coins.ETH]\nchain = "evm"\nnode_url = "${node}"\nchain_id = 1\n`,
+    });
     expect(await payserv.waitExit(EXIT_MS), payserv.stderr()).toBe(2);
     expect(payserv.stderr()).toMatch(/\[coins\.ETH\] chain_id = 1, but the node at http:\/\/127\.0\.0\.1:\d+ is on chain_id 31337/);
     expect(payserv.stderr()).not.toContain('waiting for the key');
@@ -79,7 +88,11 @@ describe('payserv start, before the key', () => {
   it('a node that does not answer is a warning: payserv goes on to ask for the key', async () => {
     const l = await processLedger(SEED);
     const manager = await countingManager();
-    const payserv = lockedPayserv(l, { port: await freePort(), manager: manager.port, coins: '[coins.ETH]\nchain = "evm"\nnode_url = "http://127.0.0.1:1/"\nchain_id = 1\n' });
+    const payserv = lockedPayserv(l, {
+      port: await freePort(),
+      manager: manager.port,
+      coins: '[coins.ETH]\nchain = "evm"\nnode_url = "http://127.0.0.1:1/"\nchain_id = 1\n',
+    });
     await until('payserv asks for the key', () => manager.asked() > 0, EXIT_MS);
     expect(payserv.stderr()).toContain('node not checked before the key request');
     expect(await payserv.stop('SIGTERM', EXIT_MS)).toBe(0);
@@ -105,7 +118,14 @@ describe('payserv start, before the key', () => {
     expect(await Promise.all([readAll(port), readAll(port)])).toEqual([LOCKED_LINE, LOCKED_LINE]);
     expect(LOCKED_LINE).toBe('{"service":"payserv","state":"locked","waiting_for":"esman manager"}\n');
 
-    const manager = await startManager({ master, host: '127.0.0.1', port: managerPort, count: 1, say: () => undefined, ask: async () => true });
+    const manager = await startManager({
+      master,
+      host: '127.0.0.1',
+      port: managerPort,
+      count: 1,
+      say: () => undefined,
+      ask: async () => true,
+    });
     await manager.done;
     await payserv.waitForLine(new RegExp(`^payserv listening on 127\\.0\\.0\\.1:${port}$`), EXIT_MS);
     const client = new RpcClient({ host: '127.0.0.1', port, tls: tlsOf(l.stateDir, 'pscli'), timeoutMs: 30_000 });

@@ -17,7 +17,13 @@ import { createRoot, issueCert } from '../src/pki/issue.js';
 import { Signer } from '../src/pki/signer.js';
 import type { PayoutResult } from '../src/api/payserv.js';
 import {
-  approveWithdrawal, checkWithdrawal, declineRequest, processWithdrawal, resendWithdrawal, sendCoin, sendWithdrawal,
+  approveWithdrawal,
+  checkWithdrawal,
+  declineRequest,
+  processWithdrawal,
+  resendWithdrawal,
+  sendCoin,
+  sendWithdrawal,
 } from '../src/payserv/payouts.js';
 import { lastCreditOf } from '../src/store/reads.js';
 import { creditBlock } from '../src/writer/blocks.js';
@@ -26,12 +32,34 @@ import type { SeedOptions } from '../src/writer/seed.js';
 import { addWallet, signWallet } from '../src/writer/wallets.js';
 import { changeStatus, declineWithdrawal, requestWithdrawal } from '../src/writer/withdrawals.js';
 import {
-  asAttacker, COIN_CHECKPOINTS, COINS, CREDITS, dropUniqueConstraints, INCOME, insertCert, insertCredit, newBlockHash, restoreRow, signedBy,
-  STATUS_SIGNATURES, USER_CHECKPOINTS, WALLETS, WITHDRAWALS,
+  asAttacker,
+  COIN_CHECKPOINTS,
+  COINS,
+  CREDITS,
+  dropUniqueConstraints,
+  INCOME,
+  insertCert,
+  insertCredit,
+  newBlockHash,
+  restoreRow,
+  signedBy,
+  STATUS_SIGNATURES,
+  USER_CHECKPOINTS,
+  WALLETS,
+  WITHDRAWALS,
 } from './support/attacker.js';
 import { testPayserv, type TestPayserv } from './support/payserv.js';
 
-const SEED: SeedOptions = { users: 5, blocks: 2, withdrawals: 4, coins: ['ETH'], minersPerBlock: 0.6, declineShare: 0.5, corrections: 1, seed: 23 };
+const SEED: SeedOptions = {
+  users: 5,
+  blocks: 2,
+  withdrawals: 4,
+  coins: ['ETH'],
+  minersPerBlock: 0.6,
+  declineShare: 0.5,
+  corrections: 1,
+  seed: 23,
+};
 
 let t: TestPayserv | undefined;
 afterEach(async () => {
@@ -69,12 +97,25 @@ interface Victim {
 }
 
 /** A coin of its own (no driver: paid by an operator), two miners with signed wallets, one block, a declined request. */
-async function victimBeforeCheckpoint(tp: TestPayserv, n: number): Promise<Omit<Victim, 'credit' | 'income' | 'blockC' | 'w1' | 'r1' | 'w' | 'otherPending' | 'otherApproved'> & {
-  creditA: number; incomeA: number;
-}> {
+async function victimBeforeCheckpoint(
+  tp: TestPayserv,
+  n: number,
+): Promise<
+  Omit<Victim, 'credit' | 'income' | 'blockC' | 'w1' | 'r1' | 'w' | 'otherPending' | 'otherApproved'> & {
+    creditA: number;
+    incomeA: number;
+  }
+> {
   const { db, signers } = tp.ledger;
   const coin = await registerCoin(db, signers.admin, {
-    tag: `TC${n}`, name: `tamper coin ${n}`, network: 'mainnet', decimals: 8, confirmations: 6, withdrawalFee: amt('0.001'), minWithdrawal: amt('0.01'), feeUserId: 1,
+    tag: `TC${n}`,
+    name: `tamper coin ${n}`,
+    network: 'mainnet',
+    decimals: 8,
+    confirmations: 6,
+    withdrawalFee: amt('0.001'),
+    minWithdrawal: amt('0.01'),
+    feeUserId: 1,
   });
   const user = 8000 + 2 * n;
   const other = user + 1;
@@ -84,33 +125,71 @@ async function victimBeforeCheckpoint(tp: TestPayserv, n: number): Promise<Omit<
     wallets.push(await signWallet(db, signers.admin, w.id));
   }
   const [wallet, otherWallet] = wallets.map((w) => ({ id: w.id, address: w.address })) as [Victim['wallet'], Victim['wallet']];
-  const a = await creditBlock(db, signers.admin, coin, { blockHash: newBlockHash(), shares: [{ userId: user, amount: amt('3') }, { userId: other, amount: amt('2') }], poolFee: amt('0.05') });
+  const a = await creditBlock(db, signers.admin, coin, {
+    blockHash: newBlockHash(),
+    shares: [
+      { userId: user, amount: amt('3') },
+      { userId: other, amount: amt('2') },
+    ],
+    poolFee: amt('0.05'),
+  });
   const w0 = await ask(tp, coin, user, wallet, '1');
-  const { reversal } = await db.transaction((tx) => declineWithdrawal(tx, signers.payserv, w0, 'processing', 'declined before the checkpoint'));
+  const { reversal } = await db.transaction((tx) =>
+    declineWithdrawal(tx, signers.payserv, w0, 'processing', 'declined before the checkpoint'),
+  );
   return {
-    label: `coin ${coin.tag}`, coin, user, other, wallet, otherWallet, w0, r0: reversal.id,
-    creditA: creditOf(a.credits, user), incomeA: a.income.id,
+    label: `coin ${coin.tag}`,
+    coin,
+    user,
+    other,
+    wallet,
+    otherWallet,
+    w0,
+    r0: reversal.id,
+    creditA: creditOf(a.credits, user),
+    incomeA: a.income.id,
   };
 }
 
 async function victimAfterCheckpoint(tp: TestPayserv, v: Awaited<ReturnType<typeof victimBeforeCheckpoint>>): Promise<Victim> {
   const { db, signers } = tp.ledger;
-  const block = (u: string, o: string) => creditBlock(db, signers.admin, v.coin, {
-    blockHash: newBlockHash(), shares: [{ userId: v.user, amount: amt(u) }, { userId: v.other, amount: amt(o) }], poolFee: amt('0.03'),
-  });
+  const block = (u: string, o: string) =>
+    creditBlock(db, signers.admin, v.coin, {
+      blockHash: newBlockHash(),
+      shares: [
+        { userId: v.user, amount: amt(u) },
+        { userId: v.other, amount: amt(o) },
+      ],
+      poolFee: amt('0.03'),
+    });
   const b = await block('2', '1');
   const c = await block('1.5', '1');
   const w1 = await ask(tp, v.coin, v.user, v.wallet, '0.5');
-  const { reversal } = await db.transaction((tx) => declineWithdrawal(tx, signers.payserv, w1, 'processing', 'declined after the checkpoint'));
+  const { reversal } = await db.transaction((tx) =>
+    declineWithdrawal(tx, signers.payserv, w1, 'processing', 'declined after the checkpoint'),
+  );
   const w = await ask(tp, v.coin, v.user, v.wallet, '2');
   const otherPending = await ask(tp, v.coin, v.other, v.otherWallet, '0.5');
   const otherApproved = await ask(tp, v.coin, v.other, v.otherWallet, '0.5');
   await db.transaction((tx) => changeStatus(tx, signers.payserv, otherPending, 'processing', { status: 'pending', comment: 'waits' }));
   await db.transaction((tx) => changeStatus(tx, signers.payserv, otherApproved, 'processing', { status: 'approved', comment: 'approved' }));
   return {
-    label: v.label, coin: v.coin, user: v.user, other: v.other, wallet: v.wallet, otherWallet: v.otherWallet, w0: v.w0, r0: v.r0,
+    label: v.label,
+    coin: v.coin,
+    user: v.user,
+    other: v.other,
+    wallet: v.wallet,
+    otherWallet: v.otherWallet,
+    w0: v.w0,
+    r0: v.r0,
     credit: { a: v.creditA, b: creditOf(b.credits, v.user), c: creditOf(c.credits, v.user), otherC: creditOf(c.credits, v.other) },
-    income: { a: v.incomeA, b: b.income.id, c: c.income.id }, blockC: c.income.blockHash, w1, r1: reversal.id, w, otherPending, otherApproved,
+    income: { a: v.incomeA, b: b.income.id, c: c.income.id },
+    blockC: c.income.blockHash,
+    w1,
+    r1: reversal.id,
+    w,
+    otherPending,
+    otherApproved,
   };
 }
 
@@ -121,9 +200,16 @@ function creditOf(credits: readonly Credit[], userId: number): number {
 }
 
 async function ask(tp: TestPayserv, coin: Coin, userId: number, wallet: { id: number; address: string }, amount: string): Promise<number> {
-  const w = await tp.ledger.db.transaction((tx) => requestWithdrawal(tx, tp.ledger.signers.autopay, {
-    userId, coinId: coin.id, walletId: wallet.id, address: wallet.address, amount: amt(amount), fee: coin.withdrawalFee,
-  }));
+  const w = await tp.ledger.db.transaction((tx) =>
+    requestWithdrawal(tx, tp.ledger.signers.autopay, {
+      userId,
+      coinId: coin.id,
+      walletId: wallet.id,
+      address: wallet.address,
+      amount: amt(amount),
+      fee: coin.withdrawalFee,
+    }),
+  );
   return w.id;
 }
 
@@ -145,7 +231,17 @@ async function nextCredit(db: Db, v: Victim, blockHash: string): Promise<Credit>
   const head = await lastCreditOf(db, v.user, v.coin.id);
   if (!head) throw new Error('the victim has no credits');
   const [{ id }] = (await db.query<{ id: number }>(`SELECT nextval('${CREDITS}_id_seq') AS id`)) as [{ id: number }];
-  return { id, userId: v.user, coinId: v.coin.id, prevId: head.id, blockHash, type: 'block', amount: amt('0.5'), balanceBefore: head.end, createdAt: new Date() };
+  return {
+    id,
+    userId: v.user,
+    coinId: v.coin.id,
+    prevId: head.id,
+    blockHash,
+    type: 'block',
+    amount: amt('0.5'),
+    balanceBefore: head.end,
+    createdAt: new Date(),
+  };
 }
 
 interface Tamper {
@@ -161,12 +257,12 @@ const account = (v: Victim) => userKey(v.user, v.coin.id);
 
 const TAMPERS: Tamper[] = [
   {
-    name: 'a credit\'s amount',
+    name: "a credit's amount",
     apply: (tp, v) => asAttacker(tp.ledger.db, [[`UPDATE ${CREDITS} SET amount = amount + 1 WHERE id = $1`, [v.credit.b]]]),
     names: (v) => ({ table: CREDITS, rows: [id(v.credit.b), id(v.credit.c)] }),
   },
   {
-    name: 'a credit\'s running balance',
+    name: "a credit's running balance",
     apply: (tp, v) => asAttacker(tp.ledger.db, [[`UPDATE ${CREDITS} SET balance_before = balance_before + 1 WHERE id = $1`, [v.credit.b]]]),
     names: (v) => ({ table: CREDITS, rows: [id(v.credit.b), id(v.credit.c)] }),
   },
@@ -175,7 +271,8 @@ const TAMPERS: Tamper[] = [
     async apply(tp, v) {
       const forged = await nextCredit(tp.ledger.db, v, v.blockC);
       await asAttacker(tp.ledger.db, [
-        `ALTER TABLE ${CREDITS} ALTER COLUMN signature DROP NOT NULL`, `ALTER TABLE ${CREDITS} ALTER COLUMN sig_key_id DROP NOT NULL`,
+        `ALTER TABLE ${CREDITS} ALTER COLUMN signature DROP NOT NULL`,
+        `ALTER TABLE ${CREDITS} ALTER COLUMN sig_key_id DROP NOT NULL`,
         insertCredit(forged, { keyId: null, signature: null }),
       ]);
     },
@@ -201,17 +298,21 @@ const TAMPERS: Tamper[] = [
     names: (v) => ({ table: INCOME, rows: [id(v.income.c)] }),
   },
   {
-    name: 'the checkpoint\'s last credit deleted',
+    name: "the checkpoint's last credit deleted",
     apply: (tp, v) => asAttacker(tp.ledger.db, [[`DELETE FROM ${CREDITS} WHERE id = $1`, [v.credit.a]]]),
     names: (v) => ({ table: USER_CHECKPOINTS, rows: [account(v)] }),
   },
   {
-    name: 'another miner\'s credit moved to this user',
-    apply: (tp, v) => asAttacker(tp.ledger.db, [dropUniqueConstraints(CREDITS), [`UPDATE ${CREDITS} SET user_id = $2 WHERE id = $1`, [v.credit.otherC, v.user]]]),
+    name: "another miner's credit moved to this user",
+    apply: (tp, v) =>
+      asAttacker(tp.ledger.db, [
+        dropUniqueConstraints(CREDITS),
+        [`UPDATE ${CREDITS} SET user_id = $2 WHERE id = $1`, [v.credit.otherC, v.user]],
+      ]),
     names: (v) => ({ table: CREDITS, rows: [id(v.credit.otherC)] }),
   },
   {
-    name: 'a credit\'s block hash',
+    name: "a credit's block hash",
     apply: (tp, v) => asAttacker(tp.ledger.db, [[`UPDATE ${CREDITS} SET block_hash = $2 WHERE id = $1`, [v.credit.b, newBlockHash()]]]),
     names: (v) => ({ table: CREDITS, rows: [id(v.credit.b)] }),
   },
@@ -231,18 +332,19 @@ const TAMPERS: Tamper[] = [
     names: (v) => ({ table: INCOME, rows: [id(v.income.b), id(v.income.c)] }),
   },
   {
-    name: 'the withdrawal\'s amount',
+    name: "the withdrawal's amount",
     apply: (tp, v) => asAttacker(tp.ledger.db, [[`UPDATE ${WITHDRAWALS} SET amount = amount + 1 WHERE id = $1`, [v.w]]]),
     names: (v) => ({ table: WITHDRAWALS, rows: [id(v.w)] }),
   },
   {
     // The wallet carries an admin signature: an edit is tampering (fail-stop), not a business decline.
-    name: 'the wallet\'s address (the attacker\'s instead)',
-    apply: (tp, v) => asAttacker(tp.ledger.db, [[`UPDATE ${WALLETS} SET address = $2 WHERE id = $1`, [v.wallet.id, v.otherWallet.address]]]),
+    name: "the wallet's address (the attacker's instead)",
+    apply: (tp, v) =>
+      asAttacker(tp.ledger.db, [[`UPDATE ${WALLETS} SET address = $2 WHERE id = $1`, [v.wallet.id, v.otherWallet.address]]]),
     names: (v) => ({ table: WALLETS, rows: [id(v.wallet.id)] }),
   },
   {
-    name: 'the coin\'s withdrawal fee',
+    name: "the coin's withdrawal fee",
     apply: (tp, v) => asAttacker(tp.ledger.db, [[`UPDATE ${COINS} SET withdrawal_fee = 0 WHERE id = $1`, [v.coin.id]]]),
     names: (v) => ({ table: COINS, rows: [id(v.coin.id)] }),
   },
@@ -261,7 +363,8 @@ const TAMPERS: Tamper[] = [
   },
   {
     name: 'the user checkpoint deleted',
-    apply: (tp, v) => asAttacker(tp.ledger.db, [[`DELETE FROM ${USER_CHECKPOINTS} WHERE user_id = $1 AND coin_id = $2`, [v.user, v.coin.id]]]),
+    apply: (tp, v) =>
+      asAttacker(tp.ledger.db, [[`DELETE FROM ${USER_CHECKPOINTS} WHERE user_id = $1 AND coin_id = $2`, [v.user, v.coin.id]]]),
     names: (v) => ({ table: USER_CHECKPOINTS, rows: [account(v)] }),
   },
   {
@@ -272,18 +375,20 @@ const TAMPERS: Tamper[] = [
   {
     // The user gets the declined amount's reversal taken away... or the attacker hides a decline; either way the chain says so.
     name: 'a reversal row deleted (after the checkpoint)',
-    apply: (tp, v) => asAttacker(tp.ledger.db, [
-      [`DELETE FROM ${STATUS_SIGNATURES} WHERE withdrawal_id = $1`, [v.r1]],
-      [`DELETE FROM ${WITHDRAWALS} WHERE id = $1`, [v.r1]],
-    ]),
+    apply: (tp, v) =>
+      asAttacker(tp.ledger.db, [
+        [`DELETE FROM ${STATUS_SIGNATURES} WHERE withdrawal_id = $1`, [v.r1]],
+        [`DELETE FROM ${WITHDRAWALS} WHERE id = $1`, [v.r1]],
+      ]),
     names: (v) => ({ table: WITHDRAWALS, rows: [id(v.w), id(v.w1)] }),
   },
   {
-    name: 'a reversal row deleted (the checkpoint\'s last withdrawal)',
-    apply: (tp, v) => asAttacker(tp.ledger.db, [
-      [`DELETE FROM ${STATUS_SIGNATURES} WHERE withdrawal_id = $1`, [v.r0]],
-      [`DELETE FROM ${WITHDRAWALS} WHERE id = $1`, [v.r0]],
-    ]),
+    name: "a reversal row deleted (the checkpoint's last withdrawal)",
+    apply: (tp, v) =>
+      asAttacker(tp.ledger.db, [
+        [`DELETE FROM ${STATUS_SIGNATURES} WHERE withdrawal_id = $1`, [v.r0]],
+        [`DELETE FROM ${WITHDRAWALS} WHERE id = $1`, [v.r0]],
+      ]),
     names: (v) => ({ table: USER_CHECKPOINTS, rows: [account(v)] }),
   },
   {
@@ -295,8 +400,11 @@ const TAMPERS: Tamper[] = [
       const root = await createRoot('payserv root CA', validity);
       const pair = await issueCert(root, { purpose: 'signer', role: 'admin' }, validity);
       const forged = await nextCredit(tp.ledger.db, v, v.blockC);
-      await asAttacker(tp.ledger.db, [insertCert(root.certPem, 'admin'), insertCert(pair.certPem, 'admin'),
-        insertCredit(forged, signedBy(Signer.fromPem(pair.certPem, pair.keyPem), forged))]);
+      await asAttacker(tp.ledger.db, [
+        insertCert(root.certPem, 'admin'),
+        insertCert(pair.certPem, 'admin'),
+        insertCredit(forged, signedBy(Signer.fromPem(pair.certPem, pair.keyPem), forged)),
+      ]);
     },
     names: () => ({ table: CREDITS, rows: ['forged'] }),
   },
@@ -320,7 +428,11 @@ async function everything(tp: TestPayserv, v: Victim): Promise<unknown> {
 
 /** The id a forged credit got: the one credit of the victim's account that the writer did not make. */
 async function forgedId(db: Db, v: Victim): Promise<string | null> {
-  const [r] = await db.query<{ id: number }>(`SELECT max(id) AS id FROM ${CREDITS} WHERE user_id = $1 AND coin_id = $2 AND id > $3`, [v.user, v.coin.id, v.credit.c]);
+  const [r] = await db.query<{ id: number }>(`SELECT max(id) AS id FROM ${CREDITS} WHERE user_id = $1 AND coin_id = $2 AND id > $3`, [
+    v.user,
+    v.coin.id,
+    v.credit.c,
+  ]);
   return r?.id ? id(r.id) : null;
 }
 
@@ -334,17 +446,25 @@ async function expectFailStop(tp: TestPayserv, v: Victim, tamper: Tamper): Promi
   const r = await processWithdrawal(tp.ps, v.w, 'test');
   const after = await everything(tp, v);
 
-  expect.soft({ reply: r.reply, code: r.code, id: r.id, status: r.status }, label).toEqual({ reply: 'ERROR', code: 'integrity', id: v.w, status: 'processing' });
+  expect
+    .soft({ reply: r.reply, code: r.code, id: r.id, status: r.status }, label)
+    .toEqual({ reply: 'ERROR', code: 'integrity', id: v.w, status: 'processing' });
   expect.soft(tp.ps.state.enabled, `${label}: payouts still enabled`).toBe(false);
   const reason = tp.ps.state.status().reason ?? '';
   expect.soft(r.message, `${label}: the reply carries the reason`).toBe(reason);
   const { table, rows } = tamper.names(v);
   const forged = await forgedId(tp.ledger.db, v);
   const named = rows.map((row) => (row === 'forged' ? (forged ?? 'forged') : row));
-  expect.soft(reason, `${label}: the reason names ${table} ${named.join(' or ')}`)
+  expect
+    .soft(reason, `${label}: the reason names ${table} ${named.join(' or ')}`)
     .toMatch(new RegExp(`^integrity failure: Process: ${escape(table)} (${named.map(escape).join('|')}): `));
   const raised = tp.alerts.slice(alerts);
-  expect.soft(raised.map((a) => [a.kind, `integrity failure: ${a.reason}`]), `${label}: alert`).toEqual([['fail_stop', reason]]);
+  expect
+    .soft(
+      raised.map((a) => [a.kind, `integrity failure: ${a.reason}`]),
+      `${label}: alert`,
+    )
+    .toEqual([['fail_stop', reason]]);
   expect.soft(after, `${label}: something changed`).toEqual(before);
 }
 
@@ -386,7 +506,8 @@ describe('after a fail-stop', () => {
     expect(reason).toMatch(new RegExp(`^integrity failure: Process: ${WITHDRAWALS} id=${v.w}: `));
 
     const start = await everything(tp, v);
-    const refused = (r: PayoutResult, id: number) => expect(r).toEqual({ reply: 'ERROR', code: 'fail_stop', id, status: null, message: `payouts are disabled: ${reason}` });
+    const refused = (r: PayoutResult, id: number) =>
+      expect(r).toEqual({ reply: 'ERROR', code: 'fail_stop', id, status: null, message: `payouts are disabled: ${reason}` });
     refused(await approveWithdrawal(tp.ps, v.otherPending, 'test'), v.otherPending);
     refused(await declineRequest(tp.ps, v.otherPending, 'test'), v.otherPending);
     refused(await sendWithdrawal(tp.ps, v.otherApproved, 'test'), v.otherApproved);
@@ -394,7 +515,11 @@ describe('after a fail-stop', () => {
     refused(await resendWithdrawal(tp.ps, v.otherApproved, 'test'), v.otherApproved);
     refused(await checkWithdrawal(tp.ps, v.otherApproved, 'test'), v.otherApproved);
     refused(await processWithdrawal(tp.ps, v.w, 'test'), v.w);
-    expect(await sendCoin(tp.ps, v.coin.tag, 'test')).toMatchObject({ reply: 'ERROR', code: 'fail_stop', message: `payouts are disabled: ${reason}` });
+    expect(await sendCoin(tp.ps, v.coin.tag, 'test')).toMatchObject({
+      reply: 'ERROR',
+      code: 'fail_stop',
+      message: `payouts are disabled: ${reason}`,
+    });
     expect(await everything(tp, v)).toEqual(start);
     expect(tp.alerts).toHaveLength(1);
 

@@ -18,14 +18,19 @@ import { RpcClient } from '../src/rpc/client.js';
 
 const SEED = { users: 4, blocks: 2, withdrawals: 2, coins: ['ETH'] };
 
-
 function startLocked(l: ProcessLedger, port: number) {
-  const config = writeConfig(join(l.stateDir, 'payserv.toml'), { extra: `[keys]\nstore = "storage.prod"\nmanager = "127.0.0.1:${port}"\nretry_ms = 100\n` });
+  const config = writeConfig(join(l.stateDir, 'payserv.toml'), {
+    extra: `[keys]\nstore = "storage.prod"\nmanager = "127.0.0.1:${port}"\nretry_ms = 100\n`,
+  });
   // No DATABASE_URL: on PostgreSQL the URL comes from the store.
   return spawnNode(['bin/payserv.mjs', '--config', config], { PAYSERV_STATE_DIR: l.stateDir });
 }
 
-const messages = (stderr: string) => stderr.split('\n').filter((s) => s.startsWith('{')).map((s) => JSON.parse(s) as { msg: string; reason?: string });
+const messages = (stderr: string) =>
+  stderr
+    .split('\n')
+    .filter((s) => s.startsWith('{'))
+    .map((s) => JSON.parse(s) as { msg: string; reason?: string });
 
 describe('payserv unlocked by esman manager', () => {
   it('waits for the manager, is refused once, then opens the store and serves with the keys from it', async () => {
@@ -42,7 +47,14 @@ describe('payserv unlocked by esman manager', () => {
     const asked: string[] = [];
     let manager: Manager | undefined;
     try {
-      manager = await startManager({ master, host: '127.0.0.1', port, count: 1, say: () => undefined, ask: async (peer, fp) => (asked.push(fp), answers.shift() ?? false) });
+      manager = await startManager({
+        master,
+        host: '127.0.0.1',
+        port,
+        count: 1,
+        say: () => undefined,
+        ask: async (peer, fp) => (asked.push(fp), answers.shift() ?? false),
+      });
       const [, host, p] = await payserv.waitForLine(/^payserv listening on (\S+):(\d+)$/, 30_000);
       await manager.done;
       expect(asked).toHaveLength(2);
@@ -74,9 +86,20 @@ describe('payserv unlocked by esman manager', () => {
     const port = await freePort();
     const payserv = startLocked(l, port);
     // An impostor on the manager's port: a well-formed hand-over of another key.
-    const impostor = await startManager({ master: newMasterKey(), host: '127.0.0.1', port, count: 1, say: () => undefined, ask: async () => true });
+    const impostor = await startManager({
+      master: newMasterKey(),
+      host: '127.0.0.1',
+      port,
+      count: 1,
+      say: () => undefined,
+      ask: async () => true,
+    });
     await impostor.done;
-    await until('payserv refuses the key', () => messages(payserv.stderr()).some((m) => /was refused: .*sealed under key/.test(m.reason ?? '')), 30_000);
+    await until(
+      'payserv refuses the key',
+      () => messages(payserv.stderr()).some((m) => /was refused: .*sealed under key/.test(m.reason ?? '')),
+      30_000,
+    );
     expect(payserv.stdout()).not.toMatch(/listening/);
     expect(await payserv.stop('SIGTERM', 30_000)).toBe(0);
     expect(messages(payserv.stderr()).some((m) => m.msg === 'stopped before start: no key was received')).toBe(true);
@@ -93,13 +116,16 @@ describe('payserv unlocked by esman manager', () => {
     expect(payserv.stdout()).not.toMatch(/listening/);
   }, 120_000);
 
-  it('refuses a store whose hot-wallet item names another address than its key\'s', async () => {
+  it("refuses a store whose hot-wallet item names another address than its key's", async () => {
     const l = await processLedger(SEED);
     const master = newMasterKey();
     await storeFor(l, master);
     const store = await KeyStore.open(join(l.stateDir, 'storage.prod'), master);
     // The key of one wallet beside the address of another: paying from it would not be what the operator funded.
-    store.set(coinItem('ETH'), encodeCoinItem({ coin: 'ETH', privateKey: randomBytes(32), address: privateKeyToAddress(`0x${randomBytes(32).toString('hex')}`) }));
+    store.set(
+      coinItem('ETH'),
+      encodeCoinItem({ coin: 'ETH', privateKey: randomBytes(32), address: privateKeyToAddress(`0x${randomBytes(32).toString('hex')}`) }),
+    );
     await store.save(master);
     store.close();
     const port = await freePort();
@@ -109,24 +135,36 @@ describe('payserv unlocked by esman manager', () => {
     const payserv = spawnNode(['bin/payserv.mjs', '--config', config], { PAYSERV_STATE_DIR: l.stateDir });
     const manager = await startManager({ master, host: '127.0.0.1', port, count: 1, say: () => undefined, ask: async () => true });
     await manager.done;
-    await until('payserv refuses the store', () => messages(payserv.stderr()).some((m) => /Coin\.ETH\.JSON: its address 0x[0-9a-fA-F]{40} is not its key's/.test(m.reason ?? '')), 30_000);
+    await until(
+      'payserv refuses the store',
+      () => messages(payserv.stderr()).some((m) => /Coin\.ETH\.JSON: its address 0x[0-9a-fA-F]{40} is not its key's/.test(m.reason ?? '')),
+      30_000,
+    );
     expect(payserv.stdout()).not.toMatch(/listening/);
     expect(await payserv.stop('SIGTERM', 30_000)).toBe(0);
   }, 120_000);
 
-  it.runIf(backend() === 'postgres')('refuses a database named both in its configuration and in the store, and changes nothing', async () => {
-    const l = await processLedger(SEED);
-    const master = newMasterKey();
-    const storePath = await storeFor(l, master);
-    const before = await readFile(storePath);
-    const port = await freePort();
-    const config = writeConfig(join(l.stateDir, 'payserv.toml'), { extra: `[keys]\nstore = "storage.prod"\nmanager = "127.0.0.1:${port}"\nretry_ms = 100\n` });
-    const payserv = spawnNode(['bin/payserv.mjs', '--config', config], { PAYSERV_STATE_DIR: l.stateDir, DATABASE_URL: l.databaseUrl });
-    const manager = await startManager({ master, host: '127.0.0.1', port, count: 1, say: () => undefined, ask: async () => true });
-    await manager.done;
-    expect(await payserv.waitExit(60_000)).toBe(3);
-    expect(payserv.stderr()).toMatch(/the database is named twice, in \[database\] url \(or DATABASE_URL\) and in the store's DB\.JSON: keep one/);
-    expect(payserv.stdout()).not.toMatch(/listening/);
-    expect(await readFile(storePath)).toEqual(before);
-  }, 120_000);
+  it.runIf(backend() === 'postgres')(
+    'refuses a database named both in its configuration and in the store, and changes nothing',
+    async () => {
+      const l = await processLedger(SEED);
+      const master = newMasterKey();
+      const storePath = await storeFor(l, master);
+      const before = await readFile(storePath);
+      const port = await freePort();
+      const config = writeConfig(join(l.stateDir, 'payserv.toml'), {
+        extra: `[keys]\nstore = "storage.prod"\nmanager = "127.0.0.1:${port}"\nretry_ms = 100\n`,
+      });
+      const payserv = spawnNode(['bin/payserv.mjs', '--config', config], { PAYSERV_STATE_DIR: l.stateDir, DATABASE_URL: l.databaseUrl });
+      const manager = await startManager({ master, host: '127.0.0.1', port, count: 1, say: () => undefined, ask: async () => true });
+      await manager.done;
+      expect(await payserv.waitExit(60_000)).toBe(3);
+      expect(payserv.stderr()).toMatch(
+        /the database is named twice, in \[database\] url \(or DATABASE_URL\) and in the store's DB\.JSON: keep one/,
+      );
+      expect(payserv.stdout()).not.toMatch(/listening/);
+      expect(await readFile(storePath)).toEqual(before);
+    },
+    120_000,
+  );
 });

@@ -15,7 +15,16 @@ import { asAttacker, restoreRow, WALLETS, type Edit } from './support/attacker.j
 import { newMiner, request, wallet, type Miner } from './support/miners.js';
 import { testPayserv, type TestPayserv } from './support/payserv.js';
 
-const SEED: SeedOptions = { users: 5, blocks: 2, withdrawals: 4, coins: ['ETH'], minersPerBlock: 0.6, declineShare: 0.5, corrections: 1, seed: 13 };
+const SEED: SeedOptions = {
+  users: 5,
+  blocks: 2,
+  withdrawals: 4,
+  coins: ['ETH'],
+  minersPerBlock: 0.6,
+  declineShare: 0.5,
+  corrections: 1,
+  seed: 13,
+};
 
 let t: TestPayserv | undefined;
 afterEach(async () => {
@@ -23,14 +32,23 @@ afterEach(async () => {
   t = undefined;
 });
 
-const rowOf = async (tp: TestPayserv, id: number) => (await tp.ledger.db.query(`SELECT * FROM ${WALLETS} WHERE id = $1`, [id]))[0] as Record<string, unknown>;
+const rowOf = async (tp: TestPayserv, id: number) =>
+  (await tp.ledger.db.query(`SELECT * FROM ${WALLETS} WHERE id = $1`, [id]))[0] as Record<string, unknown>;
 const statusOf = async (tp: TestPayserv, id: number) =>
-  (await tp.ledger.db.query<{ status: string; status_seq: number }>('SELECT status, status_seq FROM finances_withdrawal_transaction WHERE id = $1', [id]))[0];
+  (
+    await tp.ledger.db.query<{ status: string; status_seq: number }>(
+      'SELECT status, status_seq FROM finances_withdrawal_transaction WHERE id = $1',
+      [id],
+    )
+  )[0];
 /** Puts a captured row back as a new row with its own id. */
 function insertRow(table: string, row: Record<string, unknown>): Edit {
   const cols = Object.keys(row);
   const value = (v: unknown) => (v instanceof Uint8Array ? Buffer.from(v) : v);
-  return [`INSERT INTO ${table} (${cols.join(', ')}) VALUES (${cols.map((_, i) => `$${i + 1}`).join(', ')})`, cols.map((c) => value(row[c]))];
+  return [
+    `INSERT INTO ${table} (${cols.join(', ')}) VALUES (${cols.map((_, i) => `$${i + 1}`).join(', ')})`,
+    cols.map((c) => value(row[c])),
+  ];
 }
 
 const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
@@ -53,7 +71,8 @@ async function expectFailStop(tp: TestPayserv, id: number, first: RegExp): Promi
 }
 
 const failStopOn = (walletId: number, detail: string) => new RegExp(`^integrity failure: Process: ${WALLETS} id=${walletId}: ${detail}`);
-const REVIVED = "payserv saw this wallet retired \\(deleted or inactive\\) under the pool's signature; it is active again: a deletion is one-way";
+const REVIVED =
+  "payserv saw this wallet retired \\(deleted or inactive\\) under the pool's signature; it is active again: a deletion is one-way";
 
 describe('wallet deletion is one-way on the payment path', () => {
   it("the attack: the user's old wallet restored to its copy signed while active, the current one marked deleted: fail-stop, the request untouched", async () => {
@@ -67,19 +86,34 @@ describe('wallet deletion is one-way on the payment path', () => {
     await tp.ledger.checkpointAll();
     expect((await processWithdrawal(tp.ps, await request(tp, current), 'test')).reply).toBe('PENDING');
     // payserv remembers what it saw on its own host.
-    expect(await tp.ledger.local.getWallets(m.userId, m.coin.id))
-      .toMatchObject({ user_id: m.userId, coin_id: m.coin.id, newest_reviewed_id: current.walletId, retired_ids: [m.walletId] });
+    expect(await tp.ledger.local.getWallets(m.userId, m.coin.id)).toMatchObject({
+      user_id: m.userId,
+      coin_id: m.coin.id,
+      newest_reviewed_id: current.walletId,
+      retired_ids: [m.walletId],
+    });
     expect(await tp.ledger.check('balanceerrors')).toEqual([]);
 
     const waiting = await request(tp, current, { amount: '2' });
-    await asAttacker(tp.ledger.db, [restoreRow(WALLETS, whileActive, ['id']), [`UPDATE ${WALLETS} SET deleted = true WHERE id = $1`, [current.walletId]]]);
-    await expectFailStop(tp, waiting,
-      failStopOn(current.walletId, `signature does not match the record \\(marked deleted without the pool's signed deletion\\?\\) \\[signature\\] \\(and 1 more\\)$`));
+    await asAttacker(tp.ledger.db, [
+      restoreRow(WALLETS, whileActive, ['id']),
+      [`UPDATE ${WALLETS} SET deleted = true WHERE id = $1`, [current.walletId]],
+    ]);
+    await expectFailStop(
+      tp,
+      waiting,
+      failStopOn(
+        current.walletId,
+        `signature does not match the record \\(marked deleted without the pool's signed deletion\\?\\) \\[signature\\] \\(and 1 more\\)$`,
+      ),
+    );
     // The operator's check names both rows.
-    expect((await tp.ledger.check('wallets')).sort()).toEqual([
-      `${WALLETS} id=${current.walletId}: signature does not match the record (marked deleted without the pool's signed deletion?) [signature]`,
-      `${WALLETS} id=${m.walletId}: ${REVIVED.replace(/\\/g, '')} [wallet_revived]`,
-    ].sort());
+    expect((await tp.ledger.check('wallets')).sort()).toEqual(
+      [
+        `${WALLETS} id=${current.walletId}: signature does not match the record (marked deleted without the pool's signed deletion?) [signature]`,
+        `${WALLETS} id=${m.walletId}: ${REVIVED.replace(/\\/g, '')} [wallet_revived]`,
+      ].sort(),
+    );
   });
 
   it('a signed deletion or deactivation is declined without a fail-stop; rolled back to the active copy it is tampering, and payserv will not sign it again', async () => {
@@ -95,8 +129,12 @@ describe('wallet deletion is one-way on the payment path', () => {
       const d = await processWithdrawal(tp.ps, first, 'test');
       expect([d.reply, d.message]).toEqual(['DECLINED', `wallet ${m.walletId} is ${how}`]);
       expect(tp.ps.state.enabled).toBe(true);
-      expect(await tp.ledger.local.getWallets(m.userId, m.coin.id))
-        .toMatchObject({ user_id: m.userId, coin_id: m.coin.id, newest_reviewed_id: m.walletId, retired_ids: [m.walletId] });
+      expect(await tp.ledger.local.getWallets(m.userId, m.coin.id)).toMatchObject({
+        user_id: m.userId,
+        coin_id: m.coin.id,
+        newest_reviewed_id: m.walletId,
+        retired_ids: [m.walletId],
+      });
       expect(await tp.ledger.check('balanceerrors')).toEqual([]);
       const retired = await rowOf(tp, m.walletId);
 
@@ -107,7 +145,9 @@ describe('wallet deletion is one-way on the payment path', () => {
 
       // An operator asked to sign it (Wallets.Sign) is refused, and payserv stops again.
       tp.ps.state.enable('operator');
-      await expect(signWalletById(tp.ps, m.walletId)).rejects.toThrow(new RegExp(`wallet ${m.walletId} was retired under the pool's signature .*tampering`));
+      await expect(signWalletById(tp.ps, m.walletId)).rejects.toThrow(
+        new RegExp(`wallet ${m.walletId} was retired under the pool's signature .*tampering`),
+      );
       expect(tp.ps.state.enabled).toBe(false);
       expect(await rowOf(tp, m.walletId)).toEqual(whileActive);
       // Undone, for the next case on this ledger: the signed retirement back in place.
@@ -144,10 +184,22 @@ describe('wallet deletion is one-way on the payment path', () => {
     expect((await processWithdrawal(tp.ps, await request(tp, m), 'test')).reply).toBe('PENDING');
     expect(tp.ps.state.enabled).toBe(true);
 
-    for (const [flag, word] of [['deleted = true', 'deleted'], ['active = false', 'inactive']] as const) {
+    for (const [flag, word] of [
+      ['deleted = true', 'deleted'],
+      ['active = false', 'inactive'],
+    ] as const) {
       const waiting = await request(tp, m);
       await asAttacker(tp.ledger.db, [[`UPDATE ${WALLETS} SET ${flag} WHERE id = $1`, [newer.id]]]);
-      await expectFailStop(tp, waiting, failStopOn(newer.id, escape(`signature does not match the record (marked ${word} without the pool's signed ${word === 'deleted' ? 'deletion' : 'deactivation'}?)`)));
+      await expectFailStop(
+        tp,
+        waiting,
+        failStopOn(
+          newer.id,
+          escape(
+            `signature does not match the record (marked ${word} without the pool's signed ${word === 'deleted' ? 'deletion' : 'deactivation'}?)`,
+          ),
+        ),
+      );
       await asAttacker(tp.ledger.db, [[`UPDATE ${WALLETS} SET deleted = false, active = true WHERE id = $1`, [newer.id]]]);
       tp.ps.state.enable('operator');
     }
@@ -158,7 +210,8 @@ describe('wallet deletion is one-way on the payment path', () => {
     const tp = t;
     const hide = {
       'row deleted': (id: number) => [`DELETE FROM ${WALLETS} WHERE id = $1`, [id]] as const,
-      'signature removed': (id: number) => [`UPDATE ${WALLETS} SET signature = NULL, sig_key_id = NULL, signed_at = NULL WHERE id = $1`, [id]] as const,
+      'signature removed': (id: number) =>
+        [`UPDATE ${WALLETS} SET signature = NULL, sig_key_id = NULL, signed_at = NULL WHERE id = $1`, [id]] as const,
     };
     for (const [i, [name, edit]] of Object.entries(hide).entries()) {
       const m = await newMiner(tp, 6301 + i, '20');
@@ -210,12 +263,30 @@ describe("the host's memory of wallets", () => {
     const m = await newMiner(tp, 6501, '1');
     const newer = await wallet(tp, m.userId, m.coin);
     const retired = await retireWallet(tp.ledger.db, tp.ledger.signers.admin, m.walletId, 'deleted');
-    const seen = (w: typeof newer) => ({ userId: m.userId, coinId: m.coin.id, reviewed: [w], newest: w, problems: [], memory: EMPTY_MEMORY });
+    const seen = (w: typeof newer) => ({
+      userId: m.userId,
+      coinId: m.coin.id,
+      reviewed: [w],
+      newest: w,
+      problems: [],
+      memory: EMPTY_MEMORY,
+    });
     // Each saw only part of the account (the newer wallet not reviewed yet, say): both parts are kept.
-    await Promise.all([rememberWallets(tp.ps.db, tp.ps.local, tp.ps.signers.payserv, seen(retired)), rememberWallets(tp.ps.db, tp.ps.local, tp.ps.signers.payserv, seen(newer))]);
-    expect(await tp.ledger.local.getWallets(m.userId, m.coin.id))
-      .toMatchObject({ user_id: m.userId, coin_id: m.coin.id, newest_reviewed_id: newer.id, retired_ids: [m.walletId] });
-    await expect(rememberWallets(tp.ps.db, tp.ps.local, tp.ps.signers.payserv, { ...seen(newer), problems: [{ table: WALLETS, row: 'id=1', code: 'signature', detail: 'x' }] }))
-      .rejects.toThrow(/never remembered/);
+    await Promise.all([
+      rememberWallets(tp.ps.db, tp.ps.local, tp.ps.signers.payserv, seen(retired)),
+      rememberWallets(tp.ps.db, tp.ps.local, tp.ps.signers.payserv, seen(newer)),
+    ]);
+    expect(await tp.ledger.local.getWallets(m.userId, m.coin.id)).toMatchObject({
+      user_id: m.userId,
+      coin_id: m.coin.id,
+      newest_reviewed_id: newer.id,
+      retired_ids: [m.walletId],
+    });
+    await expect(
+      rememberWallets(tp.ps.db, tp.ps.local, tp.ps.signers.payserv, {
+        ...seen(newer),
+        problems: [{ table: WALLETS, row: 'id=1', code: 'signature', detail: 'x' }],
+      }),
+    ).rejects.toThrow(/never remembered/);
   });
 });

@@ -33,16 +33,32 @@ const coinIx = fc.nat({ max: 1 });
 const userIx = fc.nat({ max: USERS.length - 1 });
 const baseUnits = fc.integer({ min: 1, max: 1_000_000_000 });
 const blockOp: fc.Arbitrary<Op> = fc.record({
-  t: fc.constant('block' as const), coin: coinIx, miners: fc.array(fc.boolean(), { minLength: USERS.length, maxLength: USERS.length }),
-  units: fc.array(baseUnits, { minLength: USERS.length, maxLength: USERS.length }), fee: fc.oneof(fc.constant(0), baseUnits),
+  t: fc.constant('block' as const),
+  coin: coinIx,
+  miners: fc.array(fc.boolean(), { minLength: USERS.length, maxLength: USERS.length }),
+  units: fc.array(baseUnits, { minLength: USERS.length, maxLength: USERS.length }),
+  fee: fc.oneof(fc.constant(0), baseUnits),
 });
 const opArb: fc.Arbitrary<Op> = fc.oneof(
   { arbitrary: blockOp, weight: 3 },
-  { arbitrary: fc.record({ t: fc.constant('correction' as const), coin: coinIx, user: userIx, units: baseUnits, negative: fc.boolean() }), weight: 2 },
-  { arbitrary: fc.record({ t: fc.constant('request' as const), coin: coinIx, user: userIx, permille: fc.integer({ min: 1, max: 600 }) }), weight: 4 },
+  {
+    arbitrary: fc.record({ t: fc.constant('correction' as const), coin: coinIx, user: userIx, units: baseUnits, negative: fc.boolean() }),
+    weight: 2,
+  },
+  {
+    arbitrary: fc.record({ t: fc.constant('request' as const), coin: coinIx, user: userIx, permille: fc.integer({ min: 1, max: 600 }) }),
+    weight: 4,
+  },
   { arbitrary: fc.record({ t: fc.constant('decline' as const), pick: fc.nat() }), weight: 2 },
   // One withdrawal walks 1 to 4 legal steps.
-  { arbitrary: fc.record({ t: fc.constant('advance' as const), pick: fc.nat(), choices: fc.array(fc.nat(), { minLength: 1, maxLength: 4 }) }), weight: 4 },
+  {
+    arbitrary: fc.record({
+      t: fc.constant('advance' as const),
+      pick: fc.nat(),
+      choices: fc.array(fc.nat(), { minLength: 1, maxLength: 4 }),
+    }),
+    weight: 4,
+  },
   { arbitrary: fc.constant({ t: 'checkpoint' as const }), weight: 2 },
 );
 /** Every history starts with a block, so there is money to move. */
@@ -57,7 +73,7 @@ interface Books {
 }
 const key = (userId: number, coinId: number) => `${userId}/${coinId}`;
 const plus = (m: Map<string, Amount> | Map<number, Amount>, k: string | number, a: Amount) =>
-  (m as Map<string | number, Amount>).set(k, ((m as Map<string | number, Amount>).get(k) ?? ZERO) + a as Amount);
+  (m as Map<string | number, Amount>).set(k, (((m as Map<string | number, Amount>).get(k) ?? ZERO) + a) as Amount);
 const creditsOf = (b: Books, u: number, c: number) => b.credits.get(key(u, c)) ?? ZERO;
 /** Sum of the withdrawals not reversed (an original and its reversal cancel). */
 const debitsOf = (b: Books, u: number, c: number) =>
@@ -77,18 +93,33 @@ async function newWorld(): Promise<World> {
   const { admin } = l.signers;
   const coins = [
     await registerCoin(l.db, admin, {
-      tag: 'ETH', name: 'Ethereum', network: 'mainnet', decimals: 18, confirmations: 12, withdrawalFee: fromBaseUnits(500_000n, 18),
-      minWithdrawal: ZERO, feeUserId: FEE_USER,
+      tag: 'ETH',
+      name: 'Ethereum',
+      network: 'mainnet',
+      decimals: 18,
+      confirmations: 12,
+      withdrawalFee: fromBaseUnits(500_000n, 18),
+      minWithdrawal: ZERO,
+      feeUserId: FEE_USER,
     }),
     await registerCoin(l.db, admin, {
-      tag: 'ZEC', name: 'Zcash', network: 'mainnet', decimals: 8, confirmations: 10, withdrawalFee: fromBaseUnits(10_000n, 8), minWithdrawal: ZERO,
+      tag: 'ZEC',
+      name: 'Zcash',
+      network: 'mainnet',
+      decimals: 8,
+      confirmations: 10,
+      withdrawalFee: fromBaseUnits(10_000n, 8),
+      minWithdrawal: ZERO,
       feeUserId: FEE_USER,
     }),
   ];
   const wallets = new Map<string, { id: number; address: string }>();
   for (const coin of coins) {
     for (const userId of USERS) {
-      const address = coin.tag === 'ETH' ? `0x${userId.toString(16).padStart(40, '0')}` : zcashP2pkhAddress('mainnet', new Uint8Array(20).fill(userId % 256));
+      const address =
+        coin.tag === 'ETH'
+          ? `0x${userId.toString(16).padStart(40, '0')}`
+          : zcashP2pkhAddress('mainnet', new Uint8Array(20).fill(userId % 256));
       const w = await addWallet(l.db, { userId, coinId: coin.id, address });
       await signWallet(l.db, admin, w.id);
       wallets.set(key(userId, coin.id), { id: w.id, address });
@@ -105,7 +136,10 @@ async function apply(w: World, op: Op): Promise<void> {
       const coin = w.coins[op.coin] as Signed<Coin>;
       const miners = USERS.filter((_, i) => op.miners[i]);
       if (miners.length === 0) miners.push(USERS[0] as number);
-      const shares = miners.map((userId) => ({ userId, amount: fromBaseUnits(BigInt(op.units[USERS.indexOf(userId)] ?? 1), coin.decimals) }));
+      const shares = miners.map((userId) => ({
+        userId,
+        amount: fromBaseUnits(BigInt(op.units[USERS.indexOf(userId)] ?? 1), coin.decimals),
+      }));
       const poolFee = fromBaseUnits(BigInt(op.fee), coin.decimals);
       await creditBlock(l.db, admin, coin, { blockHash: `0x${coin.tag}-${w.log.length}`, shares, poolFee });
       for (const s of shares) plus(books.credits, key(s.userId, coin.id), s.amount);
@@ -141,7 +175,8 @@ async function apply(w: World, op: Op): Promise<void> {
       const fee = coin.withdrawalFee < amount ? coin.withdrawalFee : amount;
       const wallet = w.wallets.get(key(userId, coin.id)) as { id: number; address: string };
       const made = await l.db.transaction((tx) =>
-        requestWithdrawal(tx, autopay, { userId, coinId: coin.id, walletId: wallet.id, address: wallet.address, amount, fee }));
+        requestWithdrawal(tx, autopay, { userId, coinId: coin.id, walletId: wallet.id, address: wallet.address, amount, fee }),
+      );
       books.withdrawals.push({ id: made.id, userId, coinId: coin.id, amount, status: 'processing', reversal: false });
       w.log.push(`request ${coin.tag} ${userId} ${formatAmount(amount)} → #${made.id}`);
       return;
@@ -150,9 +185,18 @@ async function apply(w: World, op: Op): Promise<void> {
       const open = books.withdrawals.filter((x) => !x.reversal && (x.status === 'processing' || x.status === 'pending'));
       const target = open[op.pick % Math.max(1, open.length)];
       if (!target) return;
-      const { reversal } = await l.db.transaction((tx) => declineWithdrawal(tx, payserv, target.id, target.status, 'declined by the property test'));
+      const { reversal } = await l.db.transaction((tx) =>
+        declineWithdrawal(tx, payserv, target.id, target.status, 'declined by the property test'),
+      );
       target.status = 'processed';
-      books.withdrawals.push({ id: reversal.id, userId: target.userId, coinId: target.coinId, amount: -target.amount as Amount, status: 'declined', reversal: true });
+      books.withdrawals.push({
+        id: reversal.id,
+        userId: target.userId,
+        coinId: target.coinId,
+        amount: -target.amount as Amount,
+        status: 'declined',
+        reversal: true,
+      });
       w.log.push(`decline #${target.id} → reversal #${reversal.id}`);
       return;
     }
@@ -165,11 +209,14 @@ async function apply(w: World, op: Op): Promise<void> {
         const next = WITHDRAWAL_STATUSES.filter((s) => canMove(target.status, s) && s !== 'processed');
         const to = next[choice % Math.max(1, next.length)];
         if (!to) return; // final: nothing left to do
-        await l.db.transaction((tx) => changeStatus(tx, payserv, target.id, target.status, {
-          status: to, comment: `${target.status} → ${to}`,
-          ...(to === 'sending' ? { txHash: `0x${target.id}-${w.log.length}` } : {}),
-          ...(to === 'sent' ? { txFee: fromBaseUnits(21_000n, 9) } : {}),
-        }));
+        await l.db.transaction((tx) =>
+          changeStatus(tx, payserv, target.id, target.status, {
+            status: to,
+            comment: `${target.status} → ${to}`,
+            ...(to === 'sending' ? { txHash: `0x${target.id}-${w.log.length}` } : {}),
+            ...(to === 'sent' ? { txFee: fromBaseUnits(21_000n, 9) } : {}),
+          }),
+        );
         w.log.push(`#${target.id} ${target.status} → ${to}`);
         target.status = to;
       }
@@ -198,14 +245,26 @@ async function expectBooksMatch(w: World): Promise<void> {
       expect(formatAmount(full.debitTotal), `${what} debits (full)`).toBe(debits);
       expect(formatAmount(inc.creditTotal), `${what} credits (incremental)`).toBe(credits);
       expect(formatAmount(inc.debitTotal), `${what} debits (incremental)`).toBe(debits);
-      expect(formatAmount((full.creditTotal - full.debitTotal) as Amount), `${what} balance`).toBe(formatAmount(available(w.books, userId, coin.id)));
+      expect(formatAmount((full.creditTotal - full.debitTotal) as Amount), `${what} balance`).toBe(
+        formatAmount(available(w.books, userId, coin.id)),
+      );
       expect(available(w.books, userId, coin.id) >= 0n, `${what} balance ≥ 0`).toBe(true);
       // The open withdrawals, and the money committed past the request stage.
       const open = w.books.withdrawals.filter((x) => x.userId === userId && x.coinId === coin.id && !isFinal(x.status));
-      expect(full.open.map((x) => x.id), what).toEqual(open.map((x) => x.id));
-      expect(full.open.map((x) => x.status), what).toEqual(open.map((x) => x.status));
-      const requested = w.books.withdrawals.filter((x) => x.userId === userId && x.coinId === coin.id && (x.status === 'processing' || x.status === 'pending'));
-      expect(formatAmount(full.committedDebit), `${what} committed`).toBe(formatAmount(requested.reduce((s, x) => (s - x.amount) as Amount, debitsOf(w.books, userId, coin.id))));
+      expect(
+        full.open.map((x) => x.id),
+        what,
+      ).toEqual(open.map((x) => x.id));
+      expect(
+        full.open.map((x) => x.status),
+        what,
+      ).toEqual(open.map((x) => x.status));
+      const requested = w.books.withdrawals.filter(
+        (x) => x.userId === userId && x.coinId === coin.id && (x.status === 'processing' || x.status === 'pending'),
+      );
+      expect(formatAmount(full.committedDebit), `${what} committed`).toBe(
+        formatAmount(requested.reduce((s, x) => (s - x.amount) as Amount, debitsOf(w.books, userId, coin.id))),
+      );
       expect(formatAmount(inc.committedDebit), `${what} committed (incremental)`).toBe(formatAmount(full.committedDebit));
     }
     const pool = formatAmount(w.books.pool.get(coin.id) ?? ZERO);
@@ -220,7 +279,7 @@ async function expectBooksMatch(w: World): Promise<void> {
 }
 
 describe(`random honest ledgers (${backend()})`, () => {
-  it('stay clean under every check, and every balance equals the test\'s own books', { timeout: 240_000 }, async () => {
+  it("stay clean under every check, and every balance equals the test's own books", { timeout: 240_000 }, async () => {
     await fc.assert(
       fc.asyncProperty(historyArb, async (ops) => {
         const w = await newWorld();

@@ -21,7 +21,12 @@ const call = (method: string, params: unknown[] = []) => ({ jsonrpc: '2.0', id: 
 
 /** POSTs a body (one call or a batch) and returns the parsed reply, whatever it is. */
 async function post(url: string, body: unknown): Promise<{ status: number; text: string; json: unknown }> {
-  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal: AbortSignal.timeout(15_000) });
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+    signal: AbortSignal.timeout(15_000),
+  });
   const text = await res.text();
   let json: unknown;
   try {
@@ -47,7 +52,9 @@ async function blockNumber(url: string): Promise<bigint> {
 async function transfer(node: Anvil, value = 1n): Promise<{ hash: Hex; block: bigint; from: string }> {
   const [from] = (await anvilRpc(node.url, 'eth_accounts')) as string[];
   if (from === undefined) throw new Error('anvil has no dev accounts');
-  const hash = (await anvilRpc(node.url, 'eth_sendTransaction', [{ from, to: '0x000000000000000000000000000000000000dEaD', value: hex(value) }])) as Hex;
+  const hash = (await anvilRpc(node.url, 'eth_sendTransaction', [
+    { from, to: '0x000000000000000000000000000000000000dEaD', value: hex(value) },
+  ])) as Hex;
   // automine mines at once, yet the receipt may trail the send by a moment
   for (const deadline = Date.now() + 5_000; ; await new Promise((r) => setTimeout(r, 20))) {
     const receipt = (await anvilRpc(node.url, 'eth_getTransactionReceipt', [hash])) as { blockNumber: string } | null;
@@ -78,7 +85,10 @@ describeOncePerSuite('rpc-proxy against anvil', () => {
     const inner = await proxyTo(node.url);
     const outer = await proxyTo(inner.url);
     const tx = await transfer(node);
-    expect((await reply(outer.url, 'eth_getTransactionReceipt', [tx.hash])).result).toMatchObject({ transactionHash: tx.hash, status: '0x1' });
+    expect((await reply(outer.url, 'eth_getTransactionReceipt', [tx.hash])).result).toMatchObject({
+      transactionHash: tx.hash,
+      status: '0x1',
+    });
 
     outer.nullResults('eth_getTransactionReceipt', true);
     outer.nullResults('eth_getTransactionByHash', true);
@@ -155,7 +165,9 @@ describeOncePerSuite('rpc-proxy against anvil', () => {
     expect((await reply(proxy.url, 'eth_getBlockByHash', [lateBlock.hash, false])).result).toBeNull();
     expect((await reply(proxy.url, 'eth_getBlockReceipts', [hex(late.block)])).result).toBeNull();
     expect((await reply(proxy.url, 'eth_getBlockReceipts', [lateBlock.hash])).result).toBeNull();
-    expect((await reply(proxy.url, 'eth_getBlockReceipts', [earlyBlock.hash])).result).toEqual([expect.objectContaining({ transactionHash: early.hash })]);
+    expect((await reply(proxy.url, 'eth_getBlockReceipts', [earlyBlock.hash])).result).toEqual([
+      expect.objectContaining({ transactionHash: early.hash }),
+    ]);
 
     // the transaction mined in the last 3 blocks: no receipt, no transaction; the earlier one is there
     expect((await reply(proxy.url, 'eth_getTransactionReceipt', [late.hash])).result).toBeNull();
@@ -167,7 +179,9 @@ describeOncePerSuite('rpc-proxy against anvil', () => {
     expect((await reply(proxy.url, 'eth_getTransactionCount', [early.from, 'latest'])).result).toBe(before);
     expect((await reply(proxy.url, 'eth_getTransactionCount', [early.from])).result).toBe(before);
     expect(await anvilRpc(node.url, 'eth_getTransactionCount', [early.from, 'latest'])).not.toBe(before);
-    expect((await reply(proxy.url, 'eth_getTransactionCount', [early.from, 'pending'])).result).toBe(await anvilRpc(node.url, 'eth_getTransactionCount', [early.from, 'pending']));
+    expect((await reply(proxy.url, 'eth_getTransactionCount', [early.from, 'pending'])).result).toBe(
+      await anvilRpc(node.url, 'eth_getTransactionCount', [early.from, 'pending']),
+    );
     expect((await reply(proxy.url, 'eth_getTransactionCount', [early.from, hex(v)])).result).toBe(before);
 
     // state at a block above V: geth's error, code and text
@@ -177,14 +191,31 @@ describeOncePerSuite('rpc-proxy against anvil', () => {
     expect((await reply(proxy.url, 'eth_getBalance', [early.from, { blockNumber: hex(head) }])).error).toEqual(headerNotFound);
     expect((await reply(proxy.url, 'eth_getCode', [early.from, hex(head)])).error).toEqual(headerNotFound);
     expect((await reply(proxy.url, 'eth_call', [{ to: early.from, data: '0x' }, hex(head)])).error).toEqual(headerNotFound);
-    expect((await reply(proxy.url, 'eth_estimateGas', [{ from: early.from, to: early.from, value: '0x1' }, hex(head)])).error).toEqual(headerNotFound);
-    expect((await reply(proxy.url, 'eth_getBalance', [early.from, { blockHash: lateBlock.hash }])).error).toEqual({ code: -32000, message: 'header for hash not found' });
-    expect((await reply(proxy.url, 'eth_getBalance', [early.from, lateBlock.hash])).error).toEqual({ code: -32000, message: 'header for hash not found' });
-    expect((await reply(proxy.url, 'eth_getBalance', [early.from, earlyBlock.hash])).result).toBe(await anvilRpc(node.url, 'eth_getBalance', [early.from, hex(early.block)]));
-    expect((await reply(proxy.url, 'eth_feeHistory', ['0x1', hex(head), []])).error).toEqual({ code: -32000, message: `request beyond head block: requested ${head}, head ${v}` });
+    expect((await reply(proxy.url, 'eth_estimateGas', [{ from: early.from, to: early.from, value: '0x1' }, hex(head)])).error).toEqual(
+      headerNotFound,
+    );
+    expect((await reply(proxy.url, 'eth_getBalance', [early.from, { blockHash: lateBlock.hash }])).error).toEqual({
+      code: -32000,
+      message: 'header for hash not found',
+    });
+    expect((await reply(proxy.url, 'eth_getBalance', [early.from, lateBlock.hash])).error).toEqual({
+      code: -32000,
+      message: 'header for hash not found',
+    });
+    expect((await reply(proxy.url, 'eth_getBalance', [early.from, earlyBlock.hash])).result).toBe(
+      await anvilRpc(node.url, 'eth_getBalance', [early.from, hex(early.block)]),
+    );
+    expect((await reply(proxy.url, 'eth_feeHistory', ['0x1', hex(head), []])).error).toEqual({
+      code: -32000,
+      message: `request beyond head block: requested ${head}, head ${v}`,
+    });
     // ... and at V or below, answered by the node
-    expect((await reply(proxy.url, 'eth_getBalance', [early.from, hex(v)])).result).toBe(await anvilRpc(node.url, 'eth_getBalance', [early.from, hex(v)]));
-    expect((await reply(proxy.url, 'eth_getBalance', [early.from, 'latest'])).result).toBe(await anvilRpc(node.url, 'eth_getBalance', [early.from, hex(v)]));
+    expect((await reply(proxy.url, 'eth_getBalance', [early.from, hex(v)])).result).toBe(
+      await anvilRpc(node.url, 'eth_getBalance', [early.from, hex(v)]),
+    );
+    expect((await reply(proxy.url, 'eth_getBalance', [early.from, 'latest'])).result).toBe(
+      await anvilRpc(node.url, 'eth_getBalance', [early.from, hex(v)]),
+    );
     expect((await reply(proxy.url, 'eth_estimateGas', [{ from: early.from, to: early.from, value: '0x1' }])).result).toBe('0x5208');
     const fh = (await reply(proxy.url, 'eth_feeHistory', ['0x1', 'latest', []])).result as { oldestBlock: string };
     expect(fh.oldestBlock).toBe(hex(v));
@@ -299,7 +330,15 @@ describeOncePerSuite('rpc-proxy against anvil', () => {
     expect(replies[4]?.error).toEqual({ code: -32000, message: 'header not found' });
     expect(replies[5]?.result).toBe(hex(node.chainId));
     expect(replies[6]?.error).toBeDefined();
-    expect(proxy.calls).toEqual(['eth_blockNumber', 'eth_getTransactionReceipt', 'eth_getTransactionReceipt', 'eth_getTransactionByHash', 'eth_getTransactionCount', 'eth_chainId', '?']);
+    expect(proxy.calls).toEqual([
+      'eth_blockNumber',
+      'eth_getTransactionReceipt',
+      'eth_getTransactionReceipt',
+      'eth_getTransactionByHash',
+      'eth_getTransactionCount',
+      'eth_chainId',
+      '?',
+    ]);
 
     // a single call (not an array) is answered as a single reply
     const single = await post(proxy.url, call('eth_blockNumber'));
@@ -316,7 +355,10 @@ describeOncePerSuite('rpc-proxy against anvil', () => {
     expect((await post(proxy.url, [call('eth_blockNumber'), call('eth_chainId')])).status).toBe(502);
 
     // bounded: more than 1000 elements are refused (413), not answered one by one
-    const big = await post(proxy.url, Array.from({ length: 1_001 }, () => call('eth_chainId')));
+    const big = await post(
+      proxy.url,
+      Array.from({ length: 1_001 }, () => call('eth_chainId')),
+    );
     expect(big.status).toBe(413);
     expect(big.text).toMatch(/at most 1000/);
   });

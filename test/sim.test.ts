@@ -26,7 +26,22 @@ const int = (name: string, def: number) => {
  */
 const SUITE_SEEDS: Record<'pglite' | 'postgres', Array<number | [seed: number, attackPercent: number]>> = {
   pglite: [
-    1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
+    1,
+    2,
+    3,
+    4,
+    5,
+    6,
+    7,
+    8,
+    9,
+    10,
+    11,
+    12,
+    13,
+    14,
+    15,
+    16,
     // [541, 100] paid a Zcash payee twice when the journal was written after the write-ahead commit: a SendCoin of
     // withdrawals 5 and 7 killed between, 5 rolled back to approved while payserv was down, the batch sent by the
     // recovery's Check of 7, and 5 approved again. The journal record before the commit closes it; kept as a
@@ -41,9 +56,10 @@ const SUITE_SEEDS: Record<'pglite' | 'postgres', Array<number | [seed: number, a
 const STEPS = int('SIM_STEPS', 40);
 /** Share of schedules carrying a tamper, in percent (the soak may raise it). */
 const ATTACK_PERCENT = int('SIM_ATTACK_PERCENT', 50);
-const seeds: Array<[seed: number, attackPercent: number]> = env.SIM_SEEDS !== undefined
-  ? Array.from({ length: int('SIM_SEEDS', 1) }, (_, i) => [int('SIM_FIRST_SEED', 1000) + i, ATTACK_PERCENT])
-  : SUITE_SEEDS[backend()].map((x) => (typeof x === 'number' ? [x, ATTACK_PERCENT] : x));
+const seeds: Array<[seed: number, attackPercent: number]> =
+  env.SIM_SEEDS !== undefined
+    ? Array.from({ length: int('SIM_SEEDS', 1) }, (_, i) => [int('SIM_FIRST_SEED', 1000) + i, ATTACK_PERCENT])
+    : SUITE_SEEDS[backend()].map((x) => (typeof x === 'number' ? [x, ATTACK_PERCENT] : x));
 
 const anvil = anvilForFile({ noMining: true });
 /** The same chain id on a fresh chain (its own genesis): the 'foreign-chain' node fault. */
@@ -56,19 +72,29 @@ describe('adversarial simulation: payouts under crashes, lost replies and a data
   afterAll(() => {
     const lines = describeTally(total, performance.now() - started);
     console.log(`sim (${backend()}):\n  ${lines.join('\n  ')}`);
-    if (env.SIM_SUMMARY) writeFileSync(env.SIM_SUMMARY, `${JSON.stringify({ backend: backend(), seconds: (performance.now() - started) / 1000, ...total, failed })}\n`);
+    if (env.SIM_SUMMARY)
+      writeFileSync(
+        env.SIM_SUMMARY,
+        `${JSON.stringify({ backend: backend(), seconds: (performance.now() - started) / 1000, ...total, failed })}\n`,
+      );
   });
 
   for (const [seed, attackPercent] of seeds) {
     it(`seed ${seed}${attackPercent === ATTACK_PERCENT ? '' : ` (${attackPercent} % attacked)`}`, { timeout: 240_000 }, async () => {
       const { url } = await anvil();
-      const r = await runSeed(seed, { db: freshDb, stateDir: () => tmpStateDir('payserv-sim-'), anvilUrl: url, foreignUrl: (await foreign()).url }, { steps: STEPS, backend: backend(), attackRate: attackPercent / 100 })
-        .catch((e: unknown) => {
-          failed.push(seed);
-          throw e;
-        });
+      const r = await runSeed(
+        seed,
+        { db: freshDb, stateDir: () => tmpStateDir('payserv-sim-'), anvilUrl: url, foreignUrl: (await foreign()).url },
+        { steps: STEPS, backend: backend(), attackRate: attackPercent / 100 },
+      ).catch((e: unknown) => {
+        failed.push(seed);
+        throw e;
+      });
       tally(total, r);
-      if (env.SIM_VERBOSE) console.log(`seed ${seed} (${(r.ms / 1000).toFixed(1)} s)${r.tamper ? `, tamper: ${r.tamper}; ${r.detected ? `caught: ${r.detected}` : r.repaired ? `repaired: ${r.repaired}` : 'no effect'}` : ''}\n  ${r.lines.join('\n  ')}`);
+      if (env.SIM_VERBOSE)
+        console.log(
+          `seed ${seed} (${(r.ms / 1000).toFixed(1)} s)${r.tamper ? `, tamper: ${r.tamper}; ${r.detected ? `caught: ${r.detected}` : r.repaired ? `repaired: ${r.repaired}` : 'no effect'}` : ''}\n  ${r.lines.join('\n  ')}`,
+        );
       expect(r.steps).toBeGreaterThan(0);
     });
   }

@@ -18,8 +18,13 @@ describe(`appendIncomes (${backend()})`, () => {
     if (!coin) throw new Error('no ZEC');
     const before = await verifyAccount(view, 5001, coin.id, 'full');
     const blocks: IncomeEntry[] = Array.from({ length: 300 }, (_, i) => ({
-      coinId: coin.id, blockHash: `0xbatch${i}`, kind: 'block',
-      shares: [{ userId: 5001, amount: parseAmount('0.001'), type: 'block' }, { userId: 5002 + (i % 3), amount: parseAmount('0.0002'), type: 'block' }],
+      coinId: coin.id,
+      blockHash: `0xbatch${i}`,
+      kind: 'block',
+      shares: [
+        { userId: 5001, amount: parseAmount('0.001'), type: 'block' },
+        { userId: 5002 + (i % 3), amount: parseAmount('0.0002'), type: 'block' },
+      ],
     }));
     const out = await l.db.transaction((tx) => appendIncomes(tx, l!.signers.admin, blocks));
     expect(out).toHaveLength(300);
@@ -34,12 +39,30 @@ describe(`appendIncomes (${backend()})`, () => {
   it('refuses blocks of two coins, or too many blocks, writing nothing', async () => {
     l = await testLedger();
     const coins = [...(await l.view()).coins.values()];
-    const entry = (coinId: number, i: number): IncomeEntry => ({ coinId, blockHash: `0xr${i}`, kind: 'block', shares: [{ userId: 5001, amount: parseAmount('1'), type: 'block' }] });
-    const [{ n: before }] = (await l.db.query<{ n: number }>('SELECT count(*)::bigint AS n FROM finances_proxypool_transactions')) as [{ n: number }];
-    await expect(l.db.transaction((tx) => appendIncomes(tx, l!.signers.admin, [entry(coins[0]!.id, 1), entry(coins[1]!.id, 2)]))).rejects.toThrow(/one coin/);
-    await expect(l.db.transaction((tx) => appendIncomes(tx, l!.signers.admin, Array.from({ length: BLOCKS_PER_CALL_MAX + 1 }, (_, i) => entry(coins[0]!.id, i)))))
-      .rejects.toThrow(/at most 10000 blocks per call/);
-    const [{ n: after }] = (await l.db.query<{ n: number }>('SELECT count(*)::bigint AS n FROM finances_proxypool_transactions')) as [{ n: number }];
+    const entry = (coinId: number, i: number): IncomeEntry => ({
+      coinId,
+      blockHash: `0xr${i}`,
+      kind: 'block',
+      shares: [{ userId: 5001, amount: parseAmount('1'), type: 'block' }],
+    });
+    const [{ n: before }] = (await l.db.query<{ n: number }>('SELECT count(*)::bigint AS n FROM finances_proxypool_transactions')) as [
+      { n: number },
+    ];
+    await expect(
+      l.db.transaction((tx) => appendIncomes(tx, l!.signers.admin, [entry(coins[0]!.id, 1), entry(coins[1]!.id, 2)])),
+    ).rejects.toThrow(/one coin/);
+    await expect(
+      l.db.transaction((tx) =>
+        appendIncomes(
+          tx,
+          l!.signers.admin,
+          Array.from({ length: BLOCKS_PER_CALL_MAX + 1 }, (_, i) => entry(coins[0]!.id, i)),
+        ),
+      ),
+    ).rejects.toThrow(/at most 10000 blocks per call/);
+    const [{ n: after }] = (await l.db.query<{ n: number }>('SELECT count(*)::bigint AS n FROM finances_proxypool_transactions')) as [
+      { n: number },
+    ];
     expect(after).toBe(before);
   });
 });

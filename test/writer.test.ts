@@ -32,8 +32,15 @@ const ALICE = 1001;
 const BOB = 1002;
 
 const TABLES = [
-  'coins_coin', 'users_userwallets', 'finances_proxypool_transactions', 'finances_user_balance_transaction', 'finances_withdrawal_transaction',
-  'finances_withdrawal_signatures', 'finances_user_balance_checkpoints', 'finances_coin_checkpoints', 'crypto_certs',
+  'coins_coin',
+  'users_userwallets',
+  'finances_proxypool_transactions',
+  'finances_user_balance_transaction',
+  'finances_withdrawal_transaction',
+  'finances_withdrawal_signatures',
+  'finances_user_balance_checkpoints',
+  'finances_coin_checkpoints',
+  'crypto_certs',
 ];
 
 /** Every row of every ledger table, comparable with toEqual (bytes as hex, times as ISO). */
@@ -42,7 +49,13 @@ async function ledgerRows(db: Queryable): Promise<Record<string, unknown[]>> {
   for (const t of TABLES) {
     const rows = await db.query(`SELECT * FROM ${t} ORDER BY 1, 2`);
     out[t] = rows.map((r) =>
-      Object.fromEntries(Object.entries(r).map(([k, v]) => [k, v instanceof Uint8Array ? Buffer.from(v).toString('hex') : v instanceof Date ? v.toISOString() : v])));
+      Object.fromEntries(
+        Object.entries(r).map(([k, v]) => [
+          k,
+          v instanceof Uint8Array ? Buffer.from(v).toString('hex') : v instanceof Date ? v.toISOString() : v,
+        ]),
+      ),
+    );
   }
   return out;
 }
@@ -61,7 +74,13 @@ interface Fixture {
 /** One coin, two miners with signed wallets and one credited block. */
 async function populate(db: Db, admin: Signer): Promise<Pick<Fixture, 'coin' | 'wallet'>> {
   const coin = await registerCoin(db, admin, {
-    tag: 'ETH', name: 'Ethereum', network: 'mainnet', decimals: 18, confirmations: 12, withdrawalFee: A('0.0005'), minWithdrawal: A('0.01'),
+    tag: 'ETH',
+    name: 'Ethereum',
+    network: 'mainnet',
+    decimals: 18,
+    confirmations: 12,
+    withdrawalFee: A('0.0005'),
+    minWithdrawal: A('0.01'),
     feeUserId: FEE_USER,
   });
   const wallet: Fixture['wallet'] = {};
@@ -71,7 +90,14 @@ async function populate(db: Db, admin: Signer): Promise<Pick<Fixture, 'coin' | '
     await signWallet(db, admin, w.id);
     wallet[userId] = { id: w.id, address };
   }
-  await creditBlock(db, admin, coin, { blockHash: '0xb1', shares: [{ userId: ALICE, amount: A('5') }, { userId: BOB, amount: A('3') }], poolFee: A('0.08') });
+  await creditBlock(db, admin, coin, {
+    blockHash: '0xb1',
+    shares: [
+      { userId: ALICE, amount: A('5') },
+      { userId: BOB, amount: A('3') },
+    ],
+    poolFee: A('0.08'),
+  });
   return { coin, wallet };
 }
 
@@ -86,7 +112,11 @@ async function sharedFixture(): Promise<Fixture & { dispose(): Promise<void> }> 
   const db = await freshDb();
   const trust = loadTrust(stateDir);
   for (const role of SIGNER_ROLES) await registerCert(db, trust, readFileSync(pkiPaths(stateDir).signerCert(role), 'utf8'));
-  const [admin, autopay, payserv] = (['admin', 'autopay', 'payserv'] as const).map((r) => loadSigner(stateDir, r)) as [Signer, Signer, Signer];
+  const [admin, autopay, payserv] = (['admin', 'autopay', 'payserv'] as const).map((r) => loadSigner(stateDir, r)) as [
+    Signer,
+    Signer,
+    Signer,
+  ];
   const local = new LocalCheckpointStore(stateDir);
   const check = async (name: CheckName, args: CheckArgs = {}) => {
     const out: string[] = [];
@@ -95,7 +125,13 @@ async function sharedFixture(): Promise<Fixture & { dispose(): Promise<void> }> 
   };
   const checkpointAll = async () => void (await advanceAll(db, await openView(db, trust, local), payserv));
   return {
-    db, admin, autopay, payserv, ...(await populate(db, admin)), check, checkpointAll,
+    db,
+    admin,
+    autopay,
+    payserv,
+    ...(await populate(db, admin)),
+    check,
+    checkpointAll,
     dispose: async () => {
       await db.close();
       await rm(stateDir, { recursive: true, force: true });
@@ -117,7 +153,16 @@ function sharedPerBlock(): () => Promise<Fixture> {
 }
 
 const request = (f: Fixture, userId: number, amount: Amount, signer: Signer = f.autopay, fee: Amount = A('0.0005')) =>
-  f.db.transaction((tx) => requestWithdrawal(tx, signer, { userId, coinId: f.coin.id, walletId: f.wallet[userId]!.id, address: f.wallet[userId]!.address, amount, fee }));
+  f.db.transaction((tx) =>
+    requestWithdrawal(tx, signer, {
+      userId,
+      coinId: f.coin.id,
+      walletId: f.wallet[userId]!.id,
+      address: f.wallet[userId]!.address,
+      amount,
+      fee,
+    }),
+  );
 
 /** Runs `fn`, expects it to throw `error`, and the ledger to be exactly as before. */
 async function refusedWithoutTrace(db: Db, fn: () => Promise<unknown>, error: RegExp | (new (...a: never[]) => Error)): Promise<void> {
@@ -131,31 +176,87 @@ describe(`writer refusals (${backend()})`, () => {
 
   it('refuses a bad block: no shares, a user twice, a non-positive credit, the fee user as a miner, a block credited twice, an unknown coin', async () => {
     const f = await fixture();
-    const block = (shares: Array<{ userId: number; amount: Amount }>, poolFee = A('0'), blockHash = '0xb2', coin: Coin = f.coin) =>
-      () => creditBlock(f.db, f.admin, coin, { blockHash, shares, poolFee });
+    const block =
+      (shares: Array<{ userId: number; amount: Amount }>, poolFee = A('0'), blockHash = '0xb2', coin: Coin = f.coin) =>
+      () =>
+        creditBlock(f.db, f.admin, coin, { blockHash, shares, poolFee });
     await refusedWithoutTrace(f.db, block([]), /a block needs 1 to \d+ credits, got 0/);
-    await refusedWithoutTrace(f.db, block([{ userId: ALICE, amount: A('1') }, { userId: ALICE, amount: A('2') }]), /credits each user at most once/);
-    await refusedWithoutTrace(f.db, block([{ userId: ALICE, amount: A('1') }, { userId: BOB, amount: A('-0.5') }]), /credit to user 1002 must be positive/);
+    await refusedWithoutTrace(
+      f.db,
+      block([
+        { userId: ALICE, amount: A('1') },
+        { userId: ALICE, amount: A('2') },
+      ]),
+      /credits each user at most once/,
+    );
+    await refusedWithoutTrace(
+      f.db,
+      block([
+        { userId: ALICE, amount: A('1') },
+        { userId: BOB, amount: A('-0.5') },
+      ]),
+      /credit to user 1002 must be positive/,
+    );
     await refusedWithoutTrace(f.db, block([{ userId: ALICE, amount: A('0') }]), /credit to user 1001 must be positive/);
-    await refusedWithoutTrace(f.db, block([{ userId: ALICE, amount: A('1') }, { userId: FEE_USER, amount: A('1') }]), /fee user 1 cannot also be a miner/);
+    await refusedWithoutTrace(
+      f.db,
+      block([
+        { userId: ALICE, amount: A('1') },
+        { userId: FEE_USER, amount: A('1') },
+      ]),
+      /fee user 1 cannot also be a miner/,
+    );
     await refusedWithoutTrace(f.db, block([{ userId: ALICE, amount: A('1') }], A('0.01'), '0xb1'), /duplicate key|unique/i);
-    await refusedWithoutTrace(f.db, block([{ userId: ALICE, amount: A('1') }], A('0'), '0xb3', { ...f.coin, id: 999 }), /unknown coin id 999/);
+    await refusedWithoutTrace(
+      f.db,
+      block([{ userId: ALICE, amount: A('1') }], A('0'), '0xb3', { ...f.coin, id: 999 }),
+      /unknown coin id 999/,
+    );
     // A correction of zero, and a correction credit inside block income (or the reverse), are refused too.
-    await refusedWithoutTrace(f.db, () => applyCorrection(f.db, f.payserv, { userId: ALICE, coinId: f.coin.id, amount: A('0') }), /correction of zero/);
-    await refusedWithoutTrace(f.db, () => f.db.transaction((tx) => appendIncome(tx, f.admin, {
-      coinId: f.coin.id, blockHash: '0xb4', kind: 'block', shares: [{ userId: ALICE, amount: A('1'), type: 'correction' }], at: new Date(),
-    })), /a correction credit cannot belong to block income/);
-    await refusedWithoutTrace(f.db, () => f.db.transaction((tx) => appendIncome(tx, f.payserv, {
-      coinId: f.coin.id, blockHash: 'correction:x', kind: 'correction', shares: [{ userId: ALICE, amount: A('1'), type: 'block' }], at: new Date(),
-    })), /a block credit cannot belong to correction income/);
+    await refusedWithoutTrace(
+      f.db,
+      () => applyCorrection(f.db, f.payserv, { userId: ALICE, coinId: f.coin.id, amount: A('0') }),
+      /correction of zero/,
+    );
+    await refusedWithoutTrace(
+      f.db,
+      () =>
+        f.db.transaction((tx) =>
+          appendIncome(tx, f.admin, {
+            coinId: f.coin.id,
+            blockHash: '0xb4',
+            kind: 'block',
+            shares: [{ userId: ALICE, amount: A('1'), type: 'correction' }],
+            at: new Date(),
+          }),
+        ),
+      /a correction credit cannot belong to block income/,
+    );
+    await refusedWithoutTrace(
+      f.db,
+      () =>
+        f.db.transaction((tx) =>
+          appendIncome(tx, f.payserv, {
+            coinId: f.coin.id,
+            blockHash: 'correction:x',
+            kind: 'correction',
+            shares: [{ userId: ALICE, amount: A('1'), type: 'block' }],
+            at: new Date(),
+          }),
+        ),
+      /a block credit cannot belong to correction income/,
+    );
     expect(await f.check('balanceerrors')).toEqual([]);
   });
 
   // A negative fee must be refused, not dropped: `pscli ledger block --pool-fee -1` would credit the block without it.
   it('refuses a negative pool fee instead of silently crediting the block without it', async () => {
     const f = await fixture();
-    await refusedWithoutTrace(f.db, () => creditBlock(f.db, f.admin, f.coin, { blockHash: '0xb5', shares: [{ userId: ALICE, amount: A('1') }], poolFee: A('-0.01') }),
-      /fee|positive/);
+    await refusedWithoutTrace(
+      f.db,
+      () => creditBlock(f.db, f.admin, f.coin, { blockHash: '0xb5', shares: [{ userId: ALICE, amount: A('1') }], poolFee: A('-0.01') }),
+      /fee|positive/,
+    );
   });
 
   it('refuses a withdrawal with fee > amount, a non-positive amount or a negative fee', async () => {
@@ -174,14 +275,21 @@ describe(`writer refusals (${backend()})`, () => {
   it('a status change from the wrong expected status is a WithdrawalStateError and changes nothing', async () => {
     const f = await fixture();
     const w = await request(f, ALICE, A('1'));
-    const change = (expect: Withdrawal['status'], status: Withdrawal['status']) =>
-      () => f.db.transaction((tx) => changeStatus(tx, f.payserv, w.id, expect, { status, comment: 'x' }));
+    const change = (expect: Withdrawal['status'], status: Withdrawal['status']) => () =>
+      f.db.transaction((tx) => changeStatus(tx, f.payserv, w.id, expect, { status, comment: 'x' }));
     await refusedWithoutTrace(f.db, change('approved', 'sending'), WithdrawalStateError);
     await refusedWithoutTrace(f.db, change('approved', 'sending'), /withdrawal \d+ is processing, not approved/);
     await refusedWithoutTrace(f.db, change('pending', 'approved'), WithdrawalStateError);
-    await refusedWithoutTrace(f.db, () => f.db.transaction((tx) => declineWithdrawal(tx, f.payserv, w.id, 'pending', 'no')), WithdrawalStateError);
-    await refusedWithoutTrace(f.db, () => f.db.transaction((tx) => changeStatus(tx, f.payserv, 999_999, 'processing', { status: 'approved' })),
-      /unknown withdrawal id 999999/);
+    await refusedWithoutTrace(
+      f.db,
+      () => f.db.transaction((tx) => declineWithdrawal(tx, f.payserv, w.id, 'pending', 'no')),
+      WithdrawalStateError,
+    );
+    await refusedWithoutTrace(
+      f.db,
+      () => f.db.transaction((tx) => changeStatus(tx, f.payserv, 999_999, 'processing', { status: 'approved' })),
+      /unknown withdrawal id 999999/,
+    );
     // After the row has moved on, a caller who decided from the old status is refused too.
     await f.db.transaction((tx) => changeStatus(tx, f.payserv, w.id, 'processing', { status: 'approved' }));
     await refusedWithoutTrace(f.db, change('processing', 'approved'), /is approved, not processing/);
@@ -191,21 +299,29 @@ describe(`writer refusals (${backend()})`, () => {
   it('refuses illegal moves (sent → approved, processing → sent, sending → processed, anything → declined)', async () => {
     const f = await fixture();
     const w = await request(f, ALICE, A('1'));
-    const move = (from: Withdrawal['status'], to: Withdrawal['status'], extra: object = {}) =>
-      () => f.db.transaction((tx) => changeStatus(tx, f.payserv, w.id, from, { status: to, ...extra }));
+    const move =
+      (from: Withdrawal['status'], to: Withdrawal['status'], extra: object = {}) =>
+      () =>
+        f.db.transaction((tx) => changeStatus(tx, f.payserv, w.id, from, { status: to, ...extra }));
     await refusedWithoutTrace(f.db, move('processing', 'sent'), /processing → sent is not allowed/);
     await refusedWithoutTrace(f.db, move('processing', 'declined'), WithdrawalStateError);
     await move('processing', 'approved')();
     await move('approved', 'sending', { txHash: '0xt1' })();
     // A payment on its way is never credited back.
     await refusedWithoutTrace(f.db, move('sending', 'processed'), /sending → processed is not allowed/);
-    await refusedWithoutTrace(f.db, () => f.db.transaction((tx) => declineWithdrawal(tx, f.payserv, w.id, 'sending', 'too late')), WithdrawalStateError);
+    await refusedWithoutTrace(
+      f.db,
+      () => f.db.transaction((tx) => declineWithdrawal(tx, f.payserv, w.id, 'sending', 'too late')),
+      WithdrawalStateError,
+    );
     await move('sending', 'sent')();
     for (const to of ['approved', 'sending', 'send_error', 'processed', 'sent'] as const) {
       await refusedWithoutTrace(f.db, move('sent', to), new RegExp(`sent → ${to} is not allowed`));
     }
     const rows = await f.db.query<{ status: string; status_seq: number; tx_hash: string }>(
-      'SELECT status, status_seq, tx_hash FROM finances_withdrawal_transaction WHERE id = $1', [w.id]);
+      'SELECT status, status_seq, tx_hash FROM finances_withdrawal_transaction WHERE id = $1',
+      [w.id],
+    );
     expect(rows).toEqual([{ status: 'sent', status_seq: 3, tx_hash: '0xt1' }]);
     expect(await f.check('balanceerrors')).toEqual([]);
   });
@@ -214,25 +330,33 @@ describe(`writer refusals (${backend()})`, () => {
     const f = await fixture();
     const shares = [{ userId: ALICE, amount: A('1') }];
     for (const s of [f.autopay, f.payserv]) {
-      await refusedWithoutTrace(f.db, () => creditBlock(f.db, s, f.coin, { blockHash: '0xb9', shares, poolFee: A('0.01') }),
-        new RegExp(`must be signed by role admin, not ${s.role}`));
+      await refusedWithoutTrace(
+        f.db,
+        () => creditBlock(f.db, s, f.coin, { blockHash: '0xb9', shares, poolFee: A('0.01') }),
+        new RegExp(`must be signed by role admin, not ${s.role}`),
+      );
     }
     for (const s of [f.admin, f.autopay]) {
-      await refusedWithoutTrace(f.db, () => applyCorrection(f.db, s, { userId: ALICE, coinId: f.coin.id, amount: A('0.1') }),
-        new RegExp(`must be signed by role payserv, not ${s.role}`));
+      await refusedWithoutTrace(
+        f.db,
+        () => applyCorrection(f.db, s, { userId: ALICE, coinId: f.coin.id, amount: A('0.1') }),
+        new RegExp(`must be signed by role payserv, not ${s.role}`),
+      );
     }
     for (const s of [f.admin, f.payserv]) {
       await refusedWithoutTrace(f.db, () => request(f, ALICE, A('1'), s), new RegExp(`must be signed by role autopay, not ${s.role}`));
     }
     const w = await request(f, ALICE, A('1'));
     for (const s of [f.admin, f.autopay]) {
-      await refusedWithoutTrace(f.db, () => f.db.transaction((tx) => changeStatus(tx, s, w.id, 'processing', { status: 'approved' })),
-        new RegExp(`signed by role payserv, not ${s.role}`));
+      await refusedWithoutTrace(
+        f.db,
+        () => f.db.transaction((tx) => changeStatus(tx, s, w.id, 'processing', { status: 'approved' })),
+        new RegExp(`signed by role payserv, not ${s.role}`),
+      );
       await refusedWithoutTrace(f.db, () => f.db.transaction((tx) => declineWithdrawal(tx, s, w.id, 'processing', 'no')), /payserv/);
     }
     expect(await f.check('balanceerrors')).toEqual([]);
   });
-
 });
 
 describe(`signing the catalog (${backend()})`, () => {
@@ -242,10 +366,21 @@ describe(`signing the catalog (${backend()})`, () => {
   // another role would be written and only later flagged, and re-registering a coin would replace a good signature.
   it('refuses a coin signed by a role other than admin, writing nothing', async () => {
     const f = await fixture();
-    await refusedWithoutTrace(f.db, () => registerCoin(f.db, f.payserv, {
-      tag: 'ETH', name: 'Ethereum', network: 'mainnet', decimals: 18, confirmations: 12, withdrawalFee: A('0.0005'), minWithdrawal: A('0.01'),
-      feeUserId: FEE_USER,
-    }), /admin/);
+    await refusedWithoutTrace(
+      f.db,
+      () =>
+        registerCoin(f.db, f.payserv, {
+          tag: 'ETH',
+          name: 'Ethereum',
+          network: 'mainnet',
+          decimals: 18,
+          confirmations: 12,
+          withdrawalFee: A('0.0005'),
+          minWithdrawal: A('0.01'),
+          feeUserId: FEE_USER,
+        }),
+      /admin/,
+    );
   });
 
   it('refuses a wallet signed by a role other than admin, writing nothing', async () => {
@@ -259,7 +394,8 @@ describe(`signing the catalog (${backend()})`, () => {
 async function expectUnforkedDebits(db: Queryable, userId: number, coinId: number): Promise<Array<{ id: number; amount: Amount }>> {
   const rows = await db.query<{ id: number; prev_id: number; amount: string; debit_before: string }>(
     'SELECT id, prev_id, amount::text AS amount, debit_before::text AS debit_before FROM finances_withdrawal_transaction WHERE user_id = $1 AND coin_id = $2 ORDER BY id',
-    [userId, coinId]);
+    [userId, coinId],
+  );
   let prev = 0;
   let total = 0n as Amount;
   for (const r of rows) {
@@ -306,14 +442,27 @@ describe(`concurrent writers (${backend()})`, () => {
 
   it('concurrent blocks and corrections on one coin make one unforked pool chain', async () => {
     const f = await fixture();
-    const [{ n: before }] = (await f.db.query<{ n: number }>('SELECT count(*)::bigint AS n FROM finances_proxypool_transactions WHERE coin_id = $1', [f.coin.id])) as [{ n: number }];
+    const [{ n: before }] = (await f.db.query<{ n: number }>(
+      'SELECT count(*)::bigint AS n FROM finances_proxypool_transactions WHERE coin_id = $1',
+      [f.coin.id],
+    )) as [{ n: number }];
     await Promise.all([
-      ...[1, 2, 3, 4, 5].map((i) => creditBlock(f.db, f.admin, f.coin, {
-        blockHash: `0xc${i}`, shares: [{ userId: ALICE, amount: A(`0.${i}`) }, { userId: BOB, amount: A(`0.0${i}`) }], poolFee: A('0.001'),
-      })),
+      ...[1, 2, 3, 4, 5].map((i) =>
+        creditBlock(f.db, f.admin, f.coin, {
+          blockHash: `0xc${i}`,
+          shares: [
+            { userId: ALICE, amount: A(`0.${i}`) },
+            { userId: BOB, amount: A(`0.0${i}`) },
+          ],
+          poolFee: A('0.001'),
+        }),
+      ),
       ...[1, 2, 3].map((i) => applyCorrection(f.db, f.payserv, { userId: i % 2 ? ALICE : BOB, coinId: f.coin.id, amount: A(`-0.00${i}`) })),
     ]);
-    const income = await f.db.query<{ id: number; prev_id: number }>('SELECT id, prev_id FROM finances_proxypool_transactions WHERE coin_id = $1 ORDER BY id', [f.coin.id]);
+    const income = await f.db.query<{ id: number; prev_id: number }>(
+      'SELECT id, prev_id FROM finances_proxypool_transactions WHERE coin_id = $1 ORDER BY id',
+      [f.coin.id],
+    );
     expect(income.length).toBe(before + 5 + 3);
     income.forEach((r, i) => expect(r.prev_id).toBe(i === 0 ? 0 : income[i - 1]!.id));
     expect(await f.check('balanceerrors')).toEqual([]);
@@ -326,7 +475,8 @@ describe(`concurrent writers (${backend()})`, () => {
 async function someoneWaitsForALock(db: Queryable): Promise<void> {
   for (const deadline = Date.now() + 10_000; Date.now() < deadline;) {
     const [r] = await db.query<{ n: number }>(
-      "SELECT count(*)::bigint AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'");
+      "SELECT count(*)::bigint AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+    );
     if (r && r.n > 0) return;
     await new Promise((res) => setTimeout(res, 5));
   }
@@ -362,8 +512,18 @@ describe(`chain timestamps under concurrent writers (${backend()})`, () => {
 
   onPostgres('a block that waited for the coin lock is stamped after the rows written while it waited', async () => {
     const f = await fixture();
-    const first = await holdLock(f.db, (tx) => lockCoinChains(tx, f.coin.id),
-      (tx) => appendIncome(tx, f.admin, { coinId: f.coin.id, blockHash: '0xd1', kind: 'block', shares: [{ userId: ALICE, amount: A('1'), type: 'block' }], at: new Date() }));
+    const first = await holdLock(
+      f.db,
+      (tx) => lockCoinChains(tx, f.coin.id),
+      (tx) =>
+        appendIncome(tx, f.admin, {
+          coinId: f.coin.id,
+          blockHash: '0xd1',
+          kind: 'block',
+          shares: [{ userId: ALICE, amount: A('1'), type: 'block' }],
+          at: new Date(),
+        }),
+    );
     const waiting = creditBlock(f.db, f.admin, f.coin, { blockHash: '0xd2', shares: [{ userId: ALICE, amount: A('2') }], poolFee: A('0') });
     await someoneWaitsForALock(f.db);
     await new Promise((res) => setTimeout(res, 5));
@@ -376,9 +536,22 @@ describe(`chain timestamps under concurrent writers (${backend()})`, () => {
   onPostgres('a decline that waited for the account lock is stamped after the rows written while it waited', async () => {
     const f = await fixture();
     const w = await request(f, BOB, A('0.1'));
-    const first = await holdLock(f.db, (tx) => lockAccountDebits(tx, BOB, f.coin.id),
-      (tx) => requestWithdrawal(tx, f.autopay, { userId: BOB, coinId: f.coin.id, walletId: f.wallet[BOB]!.id, address: f.wallet[BOB]!.address, amount: A('0.2'), fee: A('0') }));
-    const waiting = f.db.transaction((tx) => declineWithdrawal(tx, f.payserv, w.id, 'processing', 'declined while another request was written'));
+    const first = await holdLock(
+      f.db,
+      (tx) => lockAccountDebits(tx, BOB, f.coin.id),
+      (tx) =>
+        requestWithdrawal(tx, f.autopay, {
+          userId: BOB,
+          coinId: f.coin.id,
+          walletId: f.wallet[BOB]!.id,
+          address: f.wallet[BOB]!.address,
+          amount: A('0.2'),
+          fee: A('0'),
+        }),
+    );
+    const waiting = f.db.transaction((tx) =>
+      declineWithdrawal(tx, f.payserv, w.id, 'processing', 'declined while another request was written'),
+    );
     await someoneWaitsForALock(f.db);
     await new Promise((res) => setTimeout(res, 5));
     first.release();

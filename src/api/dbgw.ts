@@ -18,7 +18,10 @@ export const DBGW_METHODS = {
   'Dbgw.Status': NoParams,
   /** The database parameters, from payserv's key store once it is open (as in the original). */
   'Dbgw.Connect': z.strictObject({
-    url: z.string().max(2048).regex(/^postgres(ql)?:\/\//, 'a postgres:// URL'),
+    url: z
+      .string()
+      .max(2048)
+      .regex(/^postgres(ql)?:\/\//, 'a postgres:// URL'),
     pool_size: z.int().min(2).max(200).optional(),
     statement_timeout_ms: z.int().positive().max(3_600_000).optional(),
   }),

@@ -51,9 +51,7 @@ export interface RpcErrorObject {
   data?: unknown;
 }
 
-export type RpcResponse =
-  | { jsonrpc: '2.0'; id: RpcId; result: unknown }
-  | { jsonrpc: '2.0'; id: RpcId; error: RpcErrorObject };
+export type RpcResponse = { jsonrpc: '2.0'; id: RpcId; result: unknown } | { jsonrpc: '2.0'; id: RpcId; error: RpcErrorObject };
 
 /**
  * The error a handler throws to choose what the caller sees. Anything else a handler throws becomes
@@ -71,7 +69,9 @@ export class RpcError extends Error {
   }
 
   toJSON(): RpcErrorObject {
-    return this.data === undefined ? { code: this.code, message: this.message } : { code: this.code, message: this.message, data: this.data };
+    return this.data === undefined
+      ? { code: this.code, message: this.message }
+      : { code: this.code, message: this.message, data: this.data };
   }
 }
 
@@ -108,15 +108,20 @@ export function parseRequest(body: Uint8Array): ParsedRequest {
     // JSON.parse's message quotes the body: do not echo it.
     return refuse(RPC.PARSE_ERROR, 'parse error: the body is not valid JSON in UTF-8');
   }
-  if (Array.isArray(value)) return refuse(RPC.INVALID_REQUEST, 'invalid request: batches are not supported; send one request per HTTP request');
+  if (Array.isArray(value))
+    return refuse(RPC.INVALID_REQUEST, 'invalid request: batches are not supported; send one request per HTTP request');
   if (!isPlainObject(value)) return refuse(RPC.INVALID_REQUEST, 'invalid request: expected a JSON object');
   if (!('id' in value)) return refuse(RPC.INVALID_REQUEST, 'invalid request: "id" is required (notifications are not supported)');
   if (!isRpcId(value.id)) {
-    return refuse(RPC.INVALID_REQUEST, `invalid request: "id" must be a string of at most ${RPC_ID_MAX_CHARS} characters, a safe integer or null`);
+    return refuse(
+      RPC.INVALID_REQUEST,
+      `invalid request: "id" must be a string of at most ${RPC_ID_MAX_CHARS} characters, a safe integer or null`,
+    );
   }
   const id = value.id;
   if (value.jsonrpc !== '2.0') return refuse(RPC.INVALID_REQUEST, 'invalid request: "jsonrpc" must be "2.0"', id);
-  if (typeof value.method !== 'string' || value.method === '') return refuse(RPC.INVALID_REQUEST, 'invalid request: "method" must be a non-empty string', id);
+  if (typeof value.method !== 'string' || value.method === '')
+    return refuse(RPC.INVALID_REQUEST, 'invalid request: "method" must be a non-empty string', id);
   const params = value.params;
   if (params !== undefined && !Array.isArray(params) && !isPlainObject(params)) {
     return refuse(RPC.INVALID_REQUEST, 'invalid request: "params" must be an array or an object when present', id);

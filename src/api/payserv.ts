@@ -20,7 +20,10 @@ const CorrectionParams = z.strictObject({
   /** Decimal string, never a number: money is exact. */
   amount: z.string().regex(/^-?\d{1,30}(\.\d{1,20})?$/, 'a decimal string'),
   /** The pool-income counterpart; default: the amount. The difference is credited to the pool's own user. */
-  pool: z.string().regex(/^-?\d{1,30}(\.\d{1,20})?$/, 'a decimal string').optional(),
+  pool: z
+    .string()
+    .regex(/^-?\d{1,30}(\.\d{1,20})?$/, 'a decimal string')
+    .optional(),
   comment: z.string().max(500).optional(),
 });
 
@@ -87,8 +90,10 @@ export const REFUSAL_CODES = {
   // Nothing changed: try again, or fix the call.
   busy: 'another call holds the withdrawal, the coin, the account or the correction lock; nothing changed: try again',
   disabled: 'payouts are disabled (at start, or by an operator); nothing changed: run the checks, then `pscli enable`',
-  fail_stop: 'payouts were disabled by an earlier integrity failure (the message has it); nothing changed: investigate, run the checks, then enable',
-  integrity: 'this call found an integrity problem and disabled payouts (fail-stop); nothing changed: investigate, run the checks, then enable',
+  fail_stop:
+    'payouts were disabled by an earlier integrity failure (the message has it); nothing changed: investigate, run the checks, then enable',
+  integrity:
+    'this call found an integrity problem and disabled payouts (fail-stop); nothing changed: investigate, run the checks, then enable',
   unknown_id: 'no withdrawal has this id',
   wrong_status: 'the withdrawal is not in a status the method takes (or changed meanwhile); nothing changed: look at it (pscli transinfo)',
   unknown_coin: 'no coin has this tag or id',
@@ -97,26 +102,27 @@ export const REFUSAL_CODES = {
   node_unavailable: 'the chain node could not be asked or is not ready; nothing changed: try again when it is',
   unresolved_payment: 'an earlier transaction of the withdrawal is not proved failed: it is not paid again; Check it, or wait',
   not_paid: 'the payment engine returned no outcome for the withdrawal; nothing was paid: look at it, then Resend',
-  none_sent: 'SendCoin sent none of the coin\'s withdrawals; each result carries its own code',
-  locked: 'the coin\'s autopay lock is held by a run (in progress, or one that never finished): resolve when no run is in progress',
+  none_sent: "SendCoin sent none of the coin's withdrawals; each result carries its own code",
+  locked: "the coin's autopay lock is held by a run (in progress, or one that never finished): resolve when no run is in progress",
   coin_halted: 'autopay of the coin is halted on an unknown outcome: run `pscli resolve --coin C`',
   no_admin_key: 'this payserv holds no admin key: coins and wallets are signed where the admin key is',
   unknown_wallet: 'no wallet has this id',
-  invalid_correction: 'the correction is refused as asked (zero, or the pool\'s own user on both sides); nothing changed',
+  invalid_correction: "the correction is refused as asked (zero, or the pool's own user on both sides); nothing changed",
   // Declined (Process, or a refusal to pay the request as it stands): the amount is given back by Decline.
-  balance_short: 'the account\'s credits do not cover its debits with this request (or with this correction)',
-  below_minimum: 'the amount is below the coin\'s minimum withdrawal',
-  below_fee: 'the request\'s fee is below the coin\'s withdrawal fee',
+  balance_short: "the account's credits do not cover its debits with this request (or with this correction)",
+  below_minimum: "the amount is below the coin's minimum withdrawal",
+  below_fee: "the request's fee is below the coin's withdrawal fee",
   coin_inactive: 'the coin is not active',
   invalid_address: 'the address is not a valid address of the coin',
   invalid_wallet: 'the wallet does not exist, or is not a wallet of the user in this coin',
   wallet_not_reviewed: 'the wallet has not been reviewed and signed by an admin yet',
-  wallet_deleted: 'the wallet was deleted or deactivated under the pool\'s signature (one-way): the user adds the address again as a new wallet',
+  wallet_deleted:
+    "the wallet was deleted or deactivated under the pool's signature (one-way): the user adds the address again as a new wallet",
   wallet_changed: 'the wallet no longer holds the requested address, or changed while it was being signed; review it again',
   manager_declined: 'a manager declined the request (PayServ.Decline)',
   credited_back: 'resolve credited it back: every transaction sent for it proved failed, or none was ever signed',
   // Not a refusal: PENDING carries it, the request waits for a manager.
-  policy: 'the automatic-approval policy does not approve it: it waits (PENDING) for a manager\'s Approve or Decline',
+  policy: "the automatic-approval policy does not approve it: it waits (PENDING) for a manager's Approve or Decline",
 } as const;
 export type RefusalCode = keyof typeof REFUSAL_CODES;
 

@@ -30,15 +30,44 @@ const keyFile = (stateDir: string, tag: string, s: CoinSettings) =>
 
 export function driverFor(tag: string, s: CoinSettings, key: Uint8Array, deps: DriverDeps): ChainDriver {
   const family = familyOf(tag);
-  if (family !== 'manual' && family !== (s.chain === 'evm' ? 'evm' : 'zcash')) throw new Error(`coins.${tag}: chain = "${s.chain}" is not ${tag}'s chain`);
-  const common = { tag, url: s.node_url, confirmations: s.confirmations, minPeers: s.min_peers, timeoutMs: s.rpc_timeout_ms, genesisHash: s.genesis_hash };
+  if (family !== 'manual' && family !== (s.chain === 'evm' ? 'evm' : 'zcash'))
+    throw new Error(`coins.${tag}: chain = "${s.chain}" is not ${tag}'s chain`);
+  const common = {
+    tag,
+    url: s.node_url,
+    confirmations: s.confirmations,
+    minPeers: s.min_peers,
+    timeoutMs: s.rpc_timeout_ms,
+    genesisHash: s.genesis_hash,
+  };
   if (s.chain === 'evm') {
-    return new EvmDriver({
-      ...common, chainId: s.chain_id, eip1559: s.eip1559, maxFeePerGas: BigInt(s.max_fee_per_gas), maxPriorityFeePerGas: BigInt(s.max_priority_fee_per_gas),
-      gasLimitMax: BigInt(s.gas_limit_max), gasLimitMarginPercent: s.gas_limit_margin_percent, replaceAfterMs: s.replace_after_s * 1000,
-    }, key, deps);
+    return new EvmDriver(
+      {
+        ...common,
+        chainId: s.chain_id,
+        eip1559: s.eip1559,
+        maxFeePerGas: BigInt(s.max_fee_per_gas),
+        maxPriorityFeePerGas: BigInt(s.max_priority_fee_per_gas),
+        gasLimitMax: BigInt(s.gas_limit_max),
+        gasLimitMarginPercent: s.gas_limit_margin_percent,
+        replaceAfterMs: s.replace_after_s * 1000,
+      },
+      key,
+      deps,
+    );
   }
-  return new ZcashDriver({ ...common, network: s.network, txVersion: s.tx_version, batchMax: s.batch_max, expiryDelta: s.expiry_delta, feeMax: BigInt(s.fee_max) }, key, deps);
+  return new ZcashDriver(
+    {
+      ...common,
+      network: s.network,
+      txVersion: s.tx_version,
+      batchMax: s.batch_max,
+      expiryDelta: s.expiry_delta,
+      feeMax: BigInt(s.fee_max),
+    },
+    key,
+    deps,
+  );
 }
 
 /** Builds and starts the driver of every coin paid automatically; a node that is not the configured chain stops payserv's start. */
@@ -59,7 +88,8 @@ export async function startDrivers(coins: Config<'payserv'>['coins'], deps: Driv
     drivers.set(tag, d);
     // As the original did: a start with payments in flight is worth the operator's eye.
     const [sending] = await deps.db.query(CHAINS.sendingCount, [tag]);
-    if (sending && sending.n > 0) deps.log.warn({ coin: tag, sending: sending.n }, 'started with withdrawals in sending: Check settles each from the chain');
+    if (sending && sending.n > 0)
+      deps.log.warn({ coin: tag, sending: sending.n }, 'started with withdrawals in sending: Check settles each from the chain');
   }
   return drivers;
 }

@@ -1,12 +1,32 @@
 import type { TlsIdentity } from '../pki/roles.js';
 import { coinOfParams, idOf, type Method, type ParamsOf } from '../api/payserv.js';
-import { applyCorrectionCall, check, coinIdByTag, isProcessing, listLocks, signAllWallets, signCoinById, signWalletById, status, transInfo, VERSION } from '../payserv/admin.js';
+import {
+  applyCorrectionCall,
+  check,
+  coinIdByTag,
+  isProcessing,
+  listLocks,
+  signAllWallets,
+  signCoinById,
+  signWalletById,
+  status,
+  transInfo,
+  VERSION,
+} from '../payserv/admin.js';
 import { autopayFor } from '../autopay/service.js';
 import { resolveCoin } from '../autopay/resolve.js';
 import { autopayStatus } from '../autopay/status.js';
 import { restoreFromJournal } from '../payserv/payments/restore.js';
 import type { Payserv } from '../payserv/context.js';
-import { approveWithdrawal, checkWithdrawal, declineRequest, processWithdrawal, resendWithdrawal, sendCoin, sendWithdrawal } from '../payserv/payouts.js';
+import {
+  approveWithdrawal,
+  checkWithdrawal,
+  declineRequest,
+  processWithdrawal,
+  resendWithdrawal,
+  sendCoin,
+  sendWithdrawal,
+} from '../payserv/payouts.js';
 
 // From a JSON-RPC method (already allowed for the caller and with validated parameters) to the code
 // that does it. One table, so the set of things payserv can be asked to do is read in one place.

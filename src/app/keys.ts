@@ -7,7 +7,17 @@ import { resolve } from 'node:path';
 import type { Config } from '../config/load.js';
 import { sameAddress } from '../chains/address.js';
 import { EsmanError, wipe } from '../esman/errors.js';
-import { DATABASE_ITEM, coinItem, parseCoinItem, parseDatabaseItem, parseNodeAuthItem, pemItem, signerItems, tlsItems, withCredentials } from '../esman/items.js';
+import {
+  DATABASE_ITEM,
+  coinItem,
+  parseCoinItem,
+  parseDatabaseItem,
+  parseNodeAuthItem,
+  pemItem,
+  signerItems,
+  tlsItems,
+  withCredentials,
+} from '../esman/items.js';
 import { obtainKey } from '../esman/request.js';
 import { KeyStore } from '../esman/store-file.js';
 import { hotWalletAddress } from '../keys/hot-wallet.js';
@@ -34,12 +44,20 @@ export interface PayservKeys {
 function fromFiles(config: Config<'payserv'>, log: Logger): PayservKeys {
   const dir = config.stateDir;
   const needsStore = Object.entries(config.coins).find(([, s]) => s.chain === 'zcash' && s.node_auth_item);
-  if (needsStore) throw new EsmanError('no_store', `[coins.${needsStore[0]}] node_auth_item names a store item, but [keys] store is not set`);
+  if (needsStore)
+    throw new EsmanError('no_store', `[coins.${needsStore[0]}] node_auth_item names a store item, but [keys] store is not set`);
   const p = pkiPaths(dir);
-  log.warn({ stateDir: dir }, 'keys read from plain files in the state directory ([keys] store is not set): for development and tests only');
+  log.warn(
+    { stateDir: dir },
+    'keys read from plain files in the state directory ([keys] store is not set): for development and tests only',
+  );
   return {
     source: 'files',
-    signers: { payserv: loadSigner(dir, 'payserv'), admin: config.keys.admin ? loadSigner(dir, 'admin') : undefined, autopay: config.autopay.enabled ? loadSigner(dir, 'autopay') : undefined },
+    signers: {
+      payserv: loadSigner(dir, 'payserv'),
+      admin: config.keys.admin ? loadSigner(dir, 'admin') : undefined,
+      autopay: config.autopay.enabled ? loadSigner(dir, 'autopay') : undefined,
+    },
     tls: { certPem: readFileSync(p.tlsCert('payserv'), 'utf8'), keyPem: readFileSync(p.tlsKey('payserv'), 'utf8') },
     hotKey: undefined,
     databaseUrl: undefined,
@@ -69,7 +87,8 @@ function hotKeysFrom(store: KeyStore, coins: Config<'payserv'>['coins']): Map<st
     try {
       const item = parseCoinItem(value, name, tag);
       const address = hotWalletAddress(tag, item.privateKey, s.chain === 'zcash' ? s.network : 'mainnet');
-      if (item.address && !sameAddress(tag, item.address, address)) throw new EsmanError('bad_item', `store item ${name}: its address ${item.address} is not its key's (${address})`);
+      if (item.address && !sameAddress(tag, item.address, address))
+        throw new EsmanError('bad_item', `store item ${name}: its address ${item.address} is not its key's (${address})`);
       keys.set(tag, item.privateKey);
     } finally {
       wipe(value);
@@ -89,7 +108,8 @@ function fromStore(store: KeyStore, config: Config<'payserv'>, trust: Trust): Pa
   return {
     source: 'store',
     signers: {
-      payserv: signerFrom(store, trust, 'payserv'), admin: config.keys.admin ? signerFrom(store, trust, 'admin') : undefined,
+      payserv: signerFrom(store, trust, 'payserv'),
+      admin: config.keys.admin ? signerFrom(store, trust, 'admin') : undefined,
       // Autopay signs its own withdrawal requests, as the pool's back end does.
       autopay: config.autopay.enabled ? signerFrom(store, trust, 'autopay') : undefined,
     },
@@ -101,8 +121,14 @@ function fromStore(store: KeyStore, config: Config<'payserv'>, trust: Trust): Pa
       return k;
     },
     databaseUrl: store.has(DATABASE_ITEM) ? parseDatabaseItem(store.get(DATABASE_ITEM)).url : undefined,
-    coins: Object.fromEntries(Object.entries(config.coins).map(([tag, s]) =>
-      [tag, s.chain === 'zcash' && s.node_auth_item ? { ...s, node_url: withCredentials(s.node_url, parseNodeAuthItem(store.get(s.node_auth_item), s.node_auth_item)) } : s])),
+    coins: Object.fromEntries(
+      Object.entries(config.coins).map(([tag, s]) => [
+        tag,
+        s.chain === 'zcash' && s.node_auth_item
+          ? { ...s, node_url: withCredentials(s.node_url, parseNodeAuthItem(store.get(s.node_auth_item), s.node_auth_item)) }
+          : s,
+      ]),
+    ),
   };
 }
 
@@ -111,7 +137,10 @@ export async function loadPayservKeys(config: Config<'payserv'>, trust: Trust, l
   const path = resolve(config.stateDir, config.keys.store);
   log.warn({ store: path, manager: config.keys.manager }, 'payserv is locked: waiting for the key from esman manager');
   return obtainKey({
-    manager: config.keys.manager, retryMs: config.keys.retry_ms, answerTimeoutMs: config.keys.answer_timeout_ms, log,
+    manager: config.keys.manager,
+    retryMs: config.keys.retry_ms,
+    answerTimeoutMs: config.keys.answer_timeout_ms,
+    log,
     ...(signal ? { signal } : {}),
     // A key that opens our store and yields every item we need is our manager's; anything else is refused.
     accept: async (master) => {

@@ -20,7 +20,8 @@ export class WrongChainError extends ConfigError {
 
 async function ask(url: string, method: string, timeoutMs: number): Promise<unknown> {
   const res = await fetch(url, {
-    method: 'POST', headers: { 'content-type': 'application/json' },
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params: [] }),
     signal: AbortSignal.timeout(timeoutMs),
   });
@@ -42,18 +43,31 @@ async function nodeChain(s: CoinSettings, timeoutMs: number): Promise<{ configur
   return { key: 'network', configured: s.network, node: networkOf(info.chain) };
 }
 
-export async function checkNodesBeforeKeys(coins: Config<'payserv'>['coins'], log: Logger, timeoutMs = PREFLIGHT_TIMEOUT_MS): Promise<void> {
-  await Promise.all(Object.entries(coins).filter(([, s]) => s.auto).map(async ([tag, s]) => {
-    const where = redactUrl(new URL(s.node_url));
-    let c;
-    try {
-      c = await nodeChain(s, timeoutMs);
-    } catch (e) {
-      log.warn({ coin: tag, node: where, err: (e as Error).message }, 'node not checked before the key request: checked again once the store is open');
-      return;
-    }
-    if (c.node !== c.configured) {
-      throw new WrongChainError(`[coins.${tag}] ${c.key} = ${c.configured}, but the node at ${where} is on ${c.key} ${c.node}: fix the configuration or the node (no key was requested)`);
-    }
-  }));
+export async function checkNodesBeforeKeys(
+  coins: Config<'payserv'>['coins'],
+  log: Logger,
+  timeoutMs = PREFLIGHT_TIMEOUT_MS,
+): Promise<void> {
+  await Promise.all(
+    Object.entries(coins)
+      .filter(([, s]) => s.auto)
+      .map(async ([tag, s]) => {
+        const where = redactUrl(new URL(s.node_url));
+        let c;
+        try {
+          c = await nodeChain(s, timeoutMs);
+        } catch (e) {
+          log.warn(
+            { coin: tag, node: where, err: (e as Error).message },
+            'node not checked before the key request: checked again once the store is open',
+          );
+          return;
+        }
+        if (c.node !== c.configured) {
+          throw new WrongChainError(
+            `[coins.${tag}] ${c.key} = ${c.configured}, but the node at ${where} is on ${c.key} ${c.node}: fix the configuration or the node (no key was requested)`,
+          );
+        }
+      }),
+  );
 }

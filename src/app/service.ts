@@ -46,27 +46,42 @@ export interface RunningPayserv {
 /** [autopay.coins.*]: only coins paid on-chain ([coins.*]) can be paid automatically. */
 function autopayOf(config: Config<'payserv'>): Map<string, AutopaySettings> {
   const a = config.autopay;
-  return new Map(Object.entries(a.coins).map(([tag, c]) => {
-    if (!config.coins[tag]) throw new Error(`[autopay.coins.${tag}]: ${tag} has no [coins.${tag}] chain settings; autopay pays only coins payserv pays on-chain`);
-    return [tag, { threshold: parseAmount(c.threshold, `autopay.coins.${tag}.threshold`), requirePeers: a.require_peers, maxPerRun: a.max_per_run }];
-  }));
+  return new Map(
+    Object.entries(a.coins).map(([tag, c]) => {
+      if (!config.coins[tag])
+        throw new Error(
+          `[autopay.coins.${tag}]: ${tag} has no [coins.${tag}] chain settings; autopay pays only coins payserv pays on-chain`,
+        );
+      return [
+        tag,
+        { threshold: parseAmount(c.threshold, `autopay.coins.${tag}.threshold`), requirePeers: a.require_peers, maxPerRun: a.max_per_run },
+      ];
+    }),
+  );
 }
 
 function monitorSettings(config: Config<'payserv'>): MonitorSettings {
   const m = config.monitor;
   return {
-    intervalMs: m.interval_s * 1000, stuckAfterMs: m.stuck_after_s * 1000, nodeUnhealthyAfterMs: m.node_unhealthy_after_s * 1000,
+    intervalMs: m.interval_s * 1000,
+    stuckAfterMs: m.stuck_after_s * 1000,
+    nodeUnhealthyAfterMs: m.node_unhealthy_after_s * 1000,
     finality: new Map(Object.entries(config.coins).map(([tag, c]) => [tag, c.finality_depth])),
   };
 }
 
 function policiesOf(config: Config<'payserv'>): Map<string, CoinPolicy> {
-  return new Map(Object.entries(config.policy).map(([tag, p]) => [tag, {
-    amountMax: parseAmount(p.amount_max, `policy.${tag}.amount_max`),
-    userDailyMax: parseAmount(p.user_daily_max, `policy.${tag}.user_daily_max`),
-    coinDailyMax: parseAmount(p.coin_daily_max, `policy.${tag}.coin_daily_max`),
-    walletAgeHoursMin: p.wallet_age_hours_min,
-  }]));
+  return new Map(
+    Object.entries(config.policy).map(([tag, p]) => [
+      tag,
+      {
+        amountMax: parseAmount(p.amount_max, `policy.${tag}.amount_max`),
+        userDailyMax: parseAmount(p.user_daily_max, `policy.${tag}.user_daily_max`),
+        coinDailyMax: parseAmount(p.coin_daily_max, `policy.${tag}.coin_daily_max`),
+        walletAgeHoursMin: p.wallet_age_hours_min,
+      },
+    ]),
+  );
 }
 
 /** What an audit row says the call was about. */
@@ -97,7 +112,9 @@ function replyOf(result: unknown): string {
 async function openData(config: Config<'payserv'>, database: Config<'payserv'>['database'], tls: TlsMaterial, log: Logger): Promise<Data> {
   if (config.dbgw) {
     const client = await openDbgw({ host: config.dbgw.host, port: config.dbgw.port, tls, timeoutMs: config.dbgw.timeout_ms });
-    const connect = database.url ? { url: database.url, pool_size: database.poolSize, statement_timeout_ms: database.statementTimeoutMs } : undefined;
+    const connect = database.url
+      ? { url: database.url, pool_size: database.poolSize, statement_timeout_ms: database.statementTimeoutMs }
+      : undefined;
     const data = dbgwData(client, { connect, log });
     try {
       await data.connect();
@@ -109,7 +126,8 @@ async function openData(config: Config<'payserv'>, database: Config<'payserv'>['
     return data;
   }
   // One connection holds the advisory locks while another does the work: a pool of one would deadlock.
-  if (database.url && database.poolSize < 2) throw new Error(`[database] pool_size = ${database.poolSize}: payserv needs at least 2 connections`);
+  if (database.url && database.poolSize < 2)
+    throw new Error(`[database] pool_size = ${database.poolSize}: payserv needs at least 2 connections`);
   const db = await openDatabase(database, config.stateDir);
   try {
     await requireCurrentSchema(db);
@@ -129,7 +147,10 @@ export async function startPayserv(config: Config<'payserv'>, log: Logger, opene
   // Before the key ceremony, what can fail without a key: the port (a second payserv), the nodes' chains.
   const port = await bindLockedPort(config.rpc.host, config.rpc.port);
   try {
-    log.info({ address: config.rpc.host, port: (port.server.address() as { port: number }).port }, 'RPC port bound: each connection is told payserv is locked until the key arrives');
+    log.info(
+      { address: config.rpc.host, port: (port.server.address() as { port: number }).port },
+      'RPC port bound: each connection is told payserv is locked until the key arrives',
+    );
     await checkNodesBeforeKeys(config.coins, log);
     return await startUnlocked(config, log, { trust, port, opened, signal });
   } catch (e) {
@@ -138,22 +159,34 @@ export async function startPayserv(config: Config<'payserv'>, log: Logger, opene
   }
 }
 
-async function startUnlocked(config: Config<'payserv'>, log: Logger, o: { trust: Trust; port: LockedPort; opened: Data | undefined; signal: AbortSignal | undefined }): Promise<RunningPayserv> {
+async function startUnlocked(
+  config: Config<'payserv'>,
+  log: Logger,
+  o: { trust: Trust; port: LockedPort; opened: Data | undefined; signal: AbortSignal | undefined },
+): Promise<RunningPayserv> {
   const { trust, opened, signal } = o;
   const stateDir = config.stateDir;
   const keys = await loadPayservKeys(config, trust, log, signal);
   const { signers } = keys;
   const tls = { ...keys.tls, caPem: trust.root.toString() };
-  if (keys.databaseUrl && config.database.url) throw new Error(`the database is named twice, in [database] url (or DATABASE_URL) and in the store's ${DATABASE_ITEM}: keep one`);
+  if (keys.databaseUrl && config.database.url)
+    throw new Error(`the database is named twice, in [database] url (or DATABASE_URL) and in the store's ${DATABASE_ITEM}: keep one`);
   const database = { ...config.database, url: config.database.url ?? keys.databaseUrl };
   const own = opened ? null : await openData(config, database, tls, log);
   const db: Data = own ?? (opened as Data);
   const closeDb = () => (own ? own.close() : Promise.resolve());
   try {
     const alerts = new Alerts({
-      db, log,
+      db,
+      log,
       ...(config.alerts.command || config.alerts.webhook_url
-        ? { hook: { ...(config.alerts.command ? { command: config.alerts.command } : {}), ...(config.alerts.webhook_url ? { webhookUrl: config.alerts.webhook_url } : {}), timeoutMs: config.alerts.timeout_ms } }
+        ? {
+            hook: {
+              ...(config.alerts.command ? { command: config.alerts.command } : {}),
+              ...(config.alerts.webhook_url ? { webhookUrl: config.alerts.webhook_url } : {}),
+              timeoutMs: config.alerts.timeout_ms,
+            },
+          }
         : {}),
     });
     const journal = await PaymentJournal.open(journalDir(stateDir));
@@ -162,13 +195,32 @@ async function startUnlocked(config: Config<'payserv'>, log: Logger, o: { trust:
     // Lock keys from payserv's own signing key: every payserv with this key takes the same locks, nobody else can name them.
     const locks = new Locks(db, LockKeys.of(signers.payserv), { log });
     const ps: Payserv = {
-      db, trust, local: new LocalCheckpointStore(stateDir), journal, signers, drivers, policies: policiesOf(config), autopay: config.autopay.enabled ? autopayOf(config) : new Map(),
-      state: new ServiceState(log, alerts), locks, lockWatch: new LockWatch({ locks, alerts, log, heldMaxMs: config.locks.held_max_ms }), log, now: () => new Date(),
+      db,
+      trust,
+      local: new LocalCheckpointStore(stateDir),
+      journal,
+      signers,
+      drivers,
+      policies: policiesOf(config),
+      autopay: config.autopay.enabled ? autopayOf(config) : new Map(),
+      state: new ServiceState(log, alerts),
+      locks,
+      lockWatch: new LockWatch({ locks, alerts, log, heldMaxMs: config.locks.held_max_ms }),
+      log,
+      now: () => new Date(),
     };
     const audit = new AuditTrail({ db, stateDir, log, lockKey: LockKeys.of(signers.payserv).key(AUDIT_LOCK_NAME) });
     const server = await startRpcServer({
-      host: config.rpc.host, port: config.rpc.port, tls, log, listener: o.port.unlock(),
-      limits: { bodyBytesMax: config.rpc.body_bytes_max, requestTimeoutMs: config.rpc.request_timeout_ms, inFlightMax: config.rpc.in_flight_max },
+      host: config.rpc.host,
+      port: config.rpc.port,
+      tls,
+      log,
+      listener: o.port.unlock(),
+      limits: {
+        bodyBytesMax: config.rpc.body_bytes_max,
+        requestTimeoutMs: config.rpc.request_timeout_ms,
+        inFlightMax: config.rpc.in_flight_max,
+      },
       handle: async (method, params, ctx) => {
         const t0 = performance.now();
         let reply = 'ERROR';
@@ -182,7 +234,14 @@ async function startUnlocked(config: Config<'payserv'>, log: Logger, o: { trust:
           if (stopsPayouts(e)) await ps.state.failStop(`${method}: ${e.message}`, { method });
           throw e;
         } finally {
-          await audit.record({ client: callerOf(ctx), method, target: targetOf(method, params), reply, durationMs: Math.round(performance.now() - t0) })
+          await audit
+            .record({
+              client: callerOf(ctx),
+              method,
+              target: targetOf(method, params),
+              reply,
+              durationMs: Math.round(performance.now() - t0),
+            })
             .catch(async (e: Error) => {
               log.error({ err: e.message, method }, 'audit record failed');
               // A trail that no longer holds its local head was rolled back or replaced: that is tampering.
@@ -191,14 +250,28 @@ async function startUnlocked(config: Config<'payserv'>, log: Logger, o: { trust:
         }
       },
     });
-    log.warn({ address: server.address, port: server.port, database: db.where, enabled: false }, 'payserv started: payouts are disabled until an operator enables them');
+    log.warn(
+      { address: server.address, port: server.port, database: db.where, enabled: false },
+      'payserv started: payouts are disabled until an operator enables them',
+    );
     const lockWatch = ps.lockWatch.start(() => coinLocks(ps));
     // Watching and alerting are observation: the monitor runs whether payouts are enabled or not.
     const monitor = new Monitor(ps, monitorSettings(config)).start();
     const autopay = ps.autopay.size ? startAutopay(ps, config.autopay.interval_s * 1000) : null;
-    if (autopay) log.warn({ component: 'autopay', coins: [...ps.autopay.keys()], interval_s: config.autopay.interval_s, require_peers: config.autopay.require_peers, max_per_run: config.autopay.max_per_run }, 'autopay runs every interval once payouts are enabled');
+    if (autopay)
+      log.warn(
+        {
+          component: 'autopay',
+          coins: [...ps.autopay.keys()],
+          interval_s: config.autopay.interval_s,
+          require_peers: config.autopay.require_peers,
+          max_per_run: config.autopay.max_per_run,
+        },
+        'autopay runs every interval once payouts are enabled',
+      );
     return {
-      ps, server,
+      ps,
+      server,
       async stop() {
         lockWatch.stop();
         await server.close(config.rpc.shutdown_grace_ms);

@@ -8,7 +8,12 @@ import { AUTOPAY, type AutopayRow } from '../data/ops/autopay.js';
 export type LockState = Pick<AutopayRow, 'state' | 'holder' | 'since' | 'reason' | 'withdrawal_id'>;
 
 /** Takes the coin's lock for `holder`, or returns who holds it (running, or halted and why). */
-export async function takeLock(db: DataTx, coinId: number, holder: string, now: Date): Promise<{ taken: true } | { taken: false; by: LockState }> {
+export async function takeLock(
+  db: DataTx,
+  coinId: number,
+  holder: string,
+  now: Date,
+): Promise<{ taken: true } | { taken: false; by: LockState }> {
   await db.query(AUTOPAY.ensure, [coinId, now]);
   if ((await db.query(AUTOPAY.take, [coinId, holder, now])).length) return { taken: true };
   const [row] = await db.query(AUTOPAY.get, [coinId]);
@@ -21,7 +26,14 @@ export async function releaseLock(db: DataTx, coinId: number, holder: string, no
 }
 
 /** Keeps the lock, halted: nothing pays this coin until resolve. */
-export async function haltLock(db: DataTx, coinId: number, holder: string, reason: string, withdrawalId: number | null, now: Date): Promise<void> {
+export async function haltLock(
+  db: DataTx,
+  coinId: number,
+  holder: string,
+  reason: string,
+  withdrawalId: number | null,
+  now: Date,
+): Promise<void> {
   await db.query(AUTOPAY.halt, [coinId, holder, reason, withdrawalId, now]);
 }
 

@@ -46,7 +46,8 @@ export async function resolveCoin(ps: Payserv, tag: string, caller: string): Pro
   try {
     return await ps.locks.with(autopayLock(tag), `resolve by ${caller}`, () => resolveLocked(ps, tag, caller));
   } catch (e) {
-    if (e instanceof LockBusy) throw refusal('busy', `an autopay run of ${tag} is in progress: resolve when it has finished`, RPC.INVALID_PARAMS);
+    if (e instanceof LockBusy)
+      throw refusal('busy', `an autopay run of ${tag} is in progress: resolve when it has finished`, RPC.INVALID_PARAMS);
     throw e;
   }
 }
@@ -66,7 +67,13 @@ async function resolveLocked(ps: Payserv, tag: string, caller: string): Promise<
 }
 
 /** Runs `fn` on the verified withdrawal under its lock; a refusal (busy, tampered, disabled) leaves it unknown. */
-async function underGuard(ps: Payserv, id: number, accepts: readonly WithdrawalStatus[], caller: string, fn: (v: Verified) => Promise<Resolution>): Promise<Resolution> {
+async function underGuard(
+  ps: Payserv,
+  id: number,
+  accepts: readonly WithdrawalStatus[],
+  caller: string,
+  fn: (v: Verified) => Promise<Resolution>,
+): Promise<Resolution> {
   const got: { r?: Resolution } = {};
   // The guard's reply matters only when it refused: the body's is a placeholder, the decision is in `got`.
   const r = await guarded(ps, 'Resolve', caller, id, accepts, async (v) => {
@@ -88,26 +95,50 @@ async function resolveOne(ps: Payserv, driver: ChainDriver | undefined, id: numb
     // Proved failed: now send_error, credited back below.
   } else if (!['send_retry', 'send_error'].includes(status) && !(await ownRequest(ps, id))) {
     // A request of the pool's own flow, not yet paid: not autopay's to settle (nor to wait for).
-    return { withdrawal: id, user: 0, address: '', amount: '', decision: 'left', reason: `${status}, not an autopay request`, txHash: null };
+    return {
+      withdrawal: id,
+      user: 0,
+      address: '',
+      amount: '',
+      decision: 'left',
+      reason: `${status}, not an autopay request`,
+      txHash: null,
+    };
   }
   return underGuard(ps, id, UNSENT, caller, (v) => creditBack(ps, driver, v));
 }
 
-const unknown = (id: number, reason: string): Resolution => ({ withdrawal: id, user: 0, address: '', amount: '', decision: 'unknown', reason, txHash: null });
+const unknown = (id: number, reason: string): Resolution => ({
+  withdrawal: id,
+  user: 0,
+  address: '',
+  amount: '',
+  decision: 'unknown',
+  reason,
+  txHash: null,
+});
 
 const of = (w: Withdrawal, decision: Decision, reason: string, txHash: string | null = w.txHash): Resolution => ({
-  withdrawal: w.id, user: w.userId, address: w.address, amount: formatAmount(w.amount), decision, reason, txHash,
+  withdrawal: w.id,
+  user: w.userId,
+  address: w.address,
+  amount: formatAmount(w.amount),
+  decision,
+  reason,
+  txHash,
 });
 
 /** Credits back only what provably never left: every payment ever signed for it proved failed by the chain. */
 async function creditBack(ps: Payserv, driver: ChainDriver | undefined, v: Verified): Promise<Resolution> {
   const w = v.w;
   const madeByAutopay = v.history[0]?.comment.startsWith(AUTOPAY_COMMENT) === true;
-  if (!madeByAutopay && !['send_error', 'send_retry'].includes(w.status)) return of(w, 'left', `${w.status}, not an autopay payment: left to the pool's own flow`);
+  if (!madeByAutopay && !['send_error', 'send_retry'].includes(w.status))
+    return of(w, 'left', `${w.status}, not an autopay payment: left to the pool's own flow`);
   for (const hashes of paymentsOf(v.history)) {
     if (!driver) return of(w, 'unknown', `coin ${v.coin.tag} has no chain driver to ask about ${hashes[0]}`);
     const stored = await storedAttempts(ps, driver, v, hashes);
-    if ('problems' in stored) return of(w, 'unknown', `stored transaction ${hashes[0]} does not verify: ${stored.problems[0]?.detail ?? ''}`);
+    if ('problems' in stored)
+      return of(w, 'unknown', `stored transaction ${hashes[0]} does not verify: ${stored.problems[0]?.detail ?? ''}`);
     let verdict;
     try {
       verdict = await driver.verdict(stored.attempts, { now: ps.now(), confirmations: v.coin.confirmations });
@@ -116,10 +147,17 @@ async function creditBack(ps: Payserv, driver: ChainDriver | undefined, v: Verif
     }
     if (verdict.kind !== 'failed') return of(w, 'unknown', `transaction ${hashes[0]} is ${verdict.kind}, not proved failed`);
     // An expiry is an absence (a node that cannot find a mined transaction says the same): never credited back unasked.
-    if (verdict.by === 'expiry') return of(w, 'unknown', `transaction ${hashes[0]} expired unseen: that is no proof enough to credit back automatically (a node may have lost it); an operator decides (Resend pays by a transaction that conflicts with it)`);
+    if (verdict.by === 'expiry')
+      return of(
+        w,
+        'unknown',
+        `transaction ${hashes[0]} expired unseen: that is no proof enough to credit back automatically (a node may have lost it); an operator decides (Resend pays by a transaction that conflicts with it)`,
+      );
   }
   const sent = paymentsOf(v.history).length;
-  const why = sent ? `resolve: every transaction sent for it proved failed on chain; credited back` : `resolve: no transaction was ever signed for it (${w.status}); credited back`;
+  const why = sent
+    ? `resolve: every transaction sent for it proved failed on chain; credited back`
+    : `resolve: no transaction was ever signed for it (${w.status}); credited back`;
   const r = await decline(ps, v, 'credited_back', why);
   if (r.reply !== 'DECLINED') return of(w, 'unknown', r.message ?? r.reply);
   return of(w, 'credited', why, null);
@@ -136,7 +174,8 @@ function linesOf(r: ResolveReport, tag: string): string[] {
   const lines: string[] = [];
   // A request of the pool's own flow (not autopay's, not yet sent) is no payment of autopay's: not listed.
   if (!r.resolutions.some((y) => y.decision !== 'left')) lines.push('No pending payments to resolve');
-  for (const x of r.resolutions.filter((y) => y.decision === 'paid')) lines.push(`Paid: withdrawal ${x.withdrawal}, ${x.amount} ${tag} to ${x.address} in ${x.txHash}: recorded sent`);
+  for (const x of r.resolutions.filter((y) => y.decision === 'paid'))
+    lines.push(`Paid: withdrawal ${x.withdrawal}, ${x.amount} ${tag} to ${x.address} in ${x.txHash}: recorded sent`);
   const credited = r.resolutions.filter((y) => y.decision === 'credited');
   if (credited.length) {
     lines.push('Will credit back following balances:');
@@ -147,6 +186,7 @@ function linesOf(r: ResolveReport, tag: string): string[] {
     lines.push(`Unknown: withdrawal ${x.withdrawal}${x.address ? `, ${x.amount} ${tag} to ${x.address}` : ''}: ${x.reason}`);
   }
   if (r.unlocked) lines.push('Payouts unlocked');
-  else if (r.resolutions.some((y) => y.decision === 'unknown')) lines.push(`Payouts of ${tag} stay locked: outcomes above are unknown; run resolve again later`);
+  else if (r.resolutions.some((y) => y.decision === 'unknown'))
+    lines.push(`Payouts of ${tag} stay locked: outcomes above are unknown; run resolve again later`);
   return lines;
 }

@@ -49,10 +49,25 @@ const PAGE = 1000;
 export const AUTOPAY_COMMENT = 'autopay ';
 
 /** Runs once for `tag`; never throws for a business reason, only when the database or a bug stops it (the lock then stays taken). */
-export async function runAutopay(ps: Payserv, tag: string, s: AutopaySettings, holder: string, stopping: () => boolean = () => false): Promise<RunReport> {
+export async function runAutopay(
+  ps: Payserv,
+  tag: string,
+  s: AutopaySettings,
+  holder: string,
+  stopping: () => boolean = () => false,
+): Promise<RunReport> {
   const view = await openView(ps.db, ps.trust, ps.local);
   const coin = [...view.coins.values()].find((c) => c.tag === tag);
-  const report: RunReport = { coin: tag, outcome: 'skipped', reason: null, paid: { count: 0, sum: '0', withdrawals: [] }, confirmed: [], skipped: [], belowThreshold: 0, hotWallet: null };
+  const report: RunReport = {
+    coin: tag,
+    outcome: 'skipped',
+    reason: null,
+    paid: { count: 0, sum: '0', withdrawals: [] },
+    confirmed: [],
+    skipped: [],
+    belowThreshold: 0,
+    hotWallet: null,
+  };
   const skip = (code: RefusalCode, reason: string) => skipped(report, code, reason);
   const driver = ps.drivers.get(tag);
   if (!coin) return skip('unknown_coin', `coin ${tag} is not in the ledger`);
@@ -71,9 +86,19 @@ export async function runAutopay(ps: Payserv, tag: string, s: AutopaySettings, h
   }
 }
 
-const skipped = (report: RunReport, code: RefusalCode, reason: string): RunReport => Object.assign(report, { outcome: 'skipped' as const, code, reason });
+const skipped = (report: RunReport, code: RefusalCode, reason: string): RunReport =>
+  Object.assign(report, { outcome: 'skipped' as const, code, reason });
 
-async function locked(ps: Payserv, view: LedgerView, coin: Signed<Coin>, driver: ChainDriver, s: AutopaySettings, holder: string, report: RunReport, stopping: () => boolean): Promise<RunReport> {
+async function locked(
+  ps: Payserv,
+  view: LedgerView,
+  coin: Signed<Coin>,
+  driver: ChainDriver,
+  s: AutopaySettings,
+  holder: string,
+  report: RunReport,
+  stopping: () => boolean,
+): Promise<RunReport> {
   const tag = coin.tag;
   const skip = (code: RefusalCode, reason: string) => skipped(report, code, reason);
   const lock = await takeLock(ps.db, coin.id, holder, ps.now());
@@ -83,14 +108,31 @@ async function locked(ps: Payserv, view: LedgerView, coin: Signed<Coin>, driver:
   const peers = Number(health.details?.peers ?? 0);
   if (!health.ok || peers < s.requirePeers) {
     await releaseLock(ps.db, coin.id, holder, ps.now());
-    return skip('node_unavailable', `node not ready: ${health.ok ? `${peers} peers, fewer than require_peers = ${s.requirePeers}` : health.reason ?? 'unknown'}`);
+    return skip(
+      'node_unavailable',
+      `node not ready: ${health.ok ? `${peers} peers, fewer than require_peers = ${s.requirePeers}` : (health.reason ?? 'unknown')}`,
+    );
   }
 
   if (await settleInFlight(ps, driver, coin, holder, report)) await payOverThreshold(ps, view, driver, coin, s, holder, report, stopping);
   if (report.outcome !== 'halted') await releaseLock(ps.db, coin.id, holder, ps.now());
-  report.hotWallet = await driver.spendable(ps.db).then((b) => formatAmount(fromBaseUnits(b, coin.decimals)), () => null);
-  log.info({ outcome: report.outcome, reason: report.reason, paid: report.paid.count, sum: report.paid.sum, confirmed: report.confirmed.length,
-    skipped: report.skipped.length, below_threshold: report.belowThreshold, hot_wallet: report.hotWallet }, 'autopay run');
+  report.hotWallet = await driver.spendable(ps.db).then(
+    (b) => formatAmount(fromBaseUnits(b, coin.decimals)),
+    () => null,
+  );
+  log.info(
+    {
+      outcome: report.outcome,
+      reason: report.reason,
+      paid: report.paid.count,
+      sum: report.paid.sum,
+      confirmed: report.confirmed.length,
+      skipped: report.skipped.length,
+      below_threshold: report.belowThreshold,
+      hot_wallet: report.hotWallet,
+    },
+    'autopay run',
+  );
   return report;
 }
 
@@ -132,7 +174,14 @@ function paidOne(report: RunReport, id: number, amount: Amount): void {
 }
 
 /** The run ends early: halted (the lock kept) for an unknown outcome, stopped otherwise. */
-async function end(ps: Payserv, coin: Signed<Coin>, holder: string, report: RunReport, id: number, o: Exclude<Outcome, { kind: 'paid' | 'skip' }>): Promise<false> {
+async function end(
+  ps: Payserv,
+  coin: Signed<Coin>,
+  holder: string,
+  report: RunReport,
+  id: number,
+  o: Exclude<Outcome, { kind: 'paid' | 'skip' }>,
+): Promise<false> {
   report.outcome = o.kind === 'halt' ? 'halted' : 'stopped';
   report.reason = `withdrawal ${id}: ${o.reason}`;
   if (o.kind === 'halt') await haltLock(ps.db, coin.id, holder, report.reason, id, ps.now());
@@ -141,14 +190,32 @@ async function end(ps: Payserv, coin: Signed<Coin>, holder: string, report: RunR
 
 /** The coin's withdrawals not yet final, oldest first, a page at a time: the pending log runs and resolve walk. */
 export function openWithdrawals(ps: Payserv, coinId: number): AsyncGenerator<{ id: number; status: string }> {
-  return streamPages(ps.db, (after: number | null, limit) => ({ op: AUTOPAY.open, params: [coinId, after ?? 0, limit] }), (r) => r.id, PAGE);
+  return streamPages(
+    ps.db,
+    (after: number | null, limit) => ({ op: AUTOPAY.open, params: [coinId, after ?? 0, limit] }),
+    (r) => r.id,
+    PAGE,
+  );
 }
 
-async function payOverThreshold(ps: Payserv, view: LedgerView, driver: ChainDriver, coin: Signed<Coin>, s: AutopaySettings, holder: string, report: RunReport, stopping: () => boolean): Promise<void> {
+async function payOverThreshold(
+  ps: Payserv,
+  view: LedgerView,
+  driver: ChainDriver,
+  coin: Signed<Coin>,
+  s: AutopaySettings,
+  holder: string,
+  report: RunReport,
+  stopping: () => boolean,
+): Promise<void> {
   const { candidates, skipped, below, tampered } = await gather(ps, view, coin, s.threshold);
   if (tampered) {
     const why = `the account of user ${tampered.userId} does not verify: ${formatProblem(tampered.problems[0]!)}`;
-    await ps.state.failStop(`autopay ${coin.tag}: ${why}`, { user: tampered.userId, coin: coin.tag, problems: tampered.problems.slice(0, 50).map(formatProblem) });
+    await ps.state.failStop(`autopay ${coin.tag}: ${why}`, {
+      user: tampered.userId,
+      coin: coin.tag,
+      problems: tampered.problems.slice(0, 50).map(formatProblem),
+    });
     Object.assign(report, { outcome: 'halted', reason: why });
     await haltLock(ps.db, coin.id, holder, why, null, ps.now());
     return;
@@ -163,16 +230,25 @@ async function payOverThreshold(ps: Payserv, view: LedgerView, driver: ChainDriv
       Object.assign(report, { outcome: 'stopped', reason: 'payserv is stopping: the rest wait for the next run' });
       break;
     }
-    const w = await ps.db.transaction(async (tx) => {
-      const wallet = (await tx.query(LEDGER.reviewedWallets, [p.userId, coin.id, 1])).map(toWallet)[0];
-      if (!wallet || wallet.id !== p.walletId || isRetired(wallet)) return null;
-      return requestWithdrawal(tx, ps.signers.autopay!, {
-        userId: p.userId, coinId: coin.id, walletId: wallet.id, address: wallet.address, amount: p.amount, fee: p.fee, comment: `${AUTOPAY_COMMENT}${holder}`, noWait: true,
+    const w = await ps.db
+      .transaction(async (tx) => {
+        const wallet = (await tx.query(LEDGER.reviewedWallets, [p.userId, coin.id, 1])).map(toWallet)[0];
+        if (!wallet || wallet.id !== p.walletId || isRetired(wallet)) return null;
+        return requestWithdrawal(tx, ps.signers.autopay!, {
+          userId: p.userId,
+          coinId: coin.id,
+          walletId: wallet.id,
+          address: wallet.address,
+          amount: p.amount,
+          fee: p.fee,
+          comment: `${AUTOPAY_COMMENT}${holder}`,
+          noWait: true,
+        });
+      })
+      .catch((e: unknown) => {
+        if (e instanceof DebitsBusy) return e;
+        throw e;
       });
-    }).catch((e: unknown) => {
-      if (e instanceof DebitsBusy) return e;
-      throw e;
-    });
     if (w instanceof DebitsBusy) {
       // Someone holds the account's chain (its key is the pool's, so anyone can): this user waits, the others are paid.
       ps.log.warn({ component: 'autopay', coin: coin.tag, user: p.userId, err: w.message }, 'account busy: passed over until the next run');
@@ -213,13 +289,28 @@ async function approveByPolicy(ps: Payserv, id: number, holder: string): Promise
  * Pays the approved requests in as few transactions as the chain allows (Zcash: one batch; Ethereum:
  * one each), batch after batch; the first batch with an outcome the run cannot know halts it there.
  */
-async function payDue(ps: Payserv, driver: ChainDriver, coin: Signed<Coin>, holder: string, report: RunReport, due: readonly Due[]): Promise<boolean> {
+async function payDue(
+  ps: Payserv,
+  driver: ChainDriver,
+  coin: Signed<Coin>,
+  holder: string,
+  report: RunReport,
+  due: readonly Due[],
+): Promise<boolean> {
   for (let i = 0; i < due.length; i += driver.maxOutputs) {
     const chunk = due.slice(i, i + driver.maxOutputs);
-    const results = await payTogether(ps, driver, chunk.map((d) => d.id), holder);
+    const results = await payTogether(
+      ps,
+      driver,
+      chunk.map((d) => d.id),
+      holder,
+    );
     let last: { d: Due; o: Exclude<Outcome, { kind: 'paid' | 'skip' }> } | null = null;
     for (const d of chunk) {
-      const o = outcomeOf(ps, results.find((r) => r.id === d.id));
+      const o = outcomeOf(
+        ps,
+        results.find((r) => r.id === d.id),
+      );
       if (o.kind === 'paid') paidOne(report, d.id, d.amount);
       else if (o.kind === 'skip') report.skipped.push({ userId: d.userId, reason: `withdrawal ${d.id}: ${o.reason}` });
       else if (!last || o.kind === 'halt') last = { d, o };
@@ -242,7 +333,9 @@ function outcomeOf(ps: Payserv, a: PayoutResult | undefined): Outcome {
 
 function stopOrHalt(ps: Payserv, r: PayoutResult): Exclude<Outcome, { kind: 'paid' }> {
   // A fail-stop disables payouts: the coin halts too, so enabling payserv does not resume autopay unseen.
-  return ps.state.enabled ? { kind: 'stop', reason: `${r.reply}: ${r.message ?? ''}` } : { kind: 'halt', reason: `payserv stopped: ${r.message ?? ''}` };
+  return ps.state.enabled
+    ? { kind: 'stop', reason: `${r.reply}: ${r.message ?? ''}` }
+    : { kind: 'halt', reason: `payserv stopped: ${r.message ?? ''}` };
 }
 
 /** Every account of the coin, verified; those not over the coin's threshold are only counted. */
@@ -281,7 +374,13 @@ async function gather(ps: Payserv, view: LedgerView, coin: Signed<Coin>, thresho
  * state is active. An older wallet is never chosen: were a deleted one rolled back to its signed active
  * copy before this host saw the deletion, the newest still decides.
  */
-async function candidate(ps: Payserv, view: LedgerView, userId: number, coinId: number, available: Amount): Promise<Candidate | { problems: Problem[] }> {
+async function candidate(
+  ps: Payserv,
+  view: LedgerView,
+  userId: number,
+  coinId: number,
+  available: Amount,
+): Promise<Candidate | { problems: Problem[] }> {
   const [own] = await ps.db.query(AUTOPAY.userThreshold, [userId, coinId]);
   const wallets = await verifyWallets(view, userId, coinId);
   if (wallets.problems.length) return { problems: wallets.problems };
@@ -293,11 +392,23 @@ async function candidate(ps: Payserv, view: LedgerView, userId: number, coinId: 
     ownThreshold = own ? parseAmount(own.threshold, `users_autopay_thresholds of user ${userId}`) : null;
   } catch (e) {
     // The pool site's own data, unsigned: a value not of its form holds this user back (never pays), never the run.
-    return { userId, available, ownThreshold: null, walletId: null, walletProblem: `${(e as Error).message}: not paid until the pool fixes it` };
+    return {
+      userId,
+      available,
+      ownThreshold: null,
+      walletId: null,
+      walletProblem: `${(e as Error).message}: not paid until the pool fixes it`,
+    };
   }
   return {
-    userId, available, ownThreshold,
+    userId,
+    available,
+    ownThreshold,
     walletId: payable?.id ?? null,
-    walletProblem: payable ? null : newest ? `the newest reviewed one (${newest.id}) is ${retiredWord(newest)}, and autopay pays only the newest` : 'no reviewed wallet for this coin',
+    walletProblem: payable
+      ? null
+      : newest
+        ? `the newest reviewed one (${newest.id}) is ${retiredWord(newest)}, and autopay pays only the newest`
+        : 'no reviewed wallet for this coin',
   };
 }

@@ -64,7 +64,8 @@ export function selectPayees(rules: AutopayRules, candidates: Iterable<Candidate
   // A zero threshold would make every empty account an actionable "at most the fee" skip.
   if (threshold <= 0n) throw new Error(`${coin.tag}: autopay threshold must be > 0, not ${formatAmount(threshold)}`);
   if (coin.withdrawalFee < 0n || coin.minWithdrawal < 0n) throw new Error(`${coin.tag}: negative withdrawal fee or minimum`);
-  if (!Number.isSafeInteger(maxPerRun) || maxPerRun < 1) throw new Error(`${coin.tag}: max_per_run must be an integer ≥ 1, not ${maxPerRun}`);
+  if (!Number.isSafeInteger(maxPerRun) || maxPerRun < 1)
+    throw new Error(`${coin.tag}: max_per_run must be an integer ≥ 1, not ${maxPerRun}`);
 
   const seen = new Set<number>();
   const qualifying: Payee[] = [];
@@ -82,9 +83,15 @@ export function selectPayees(rules: AutopayRules, candidates: Iterable<Candidate
       skipped.push({ userId: c.userId, reason: `no signed wallet: ${c.walletProblem ?? 'none given'}` });
     } else if (c.available < coin.minWithdrawal) {
       // Possible when the threshold is configured below the coin's minimum.
-      skipped.push({ userId: c.userId, reason: `below the coin's minimum withdrawal ${formatAmount(coin.minWithdrawal)} ${coin.tag}: ${formatAmount(c.available)} available` });
+      skipped.push({
+        userId: c.userId,
+        reason: `below the coin's minimum withdrawal ${formatAmount(coin.minWithdrawal)} ${coin.tag}: ${formatAmount(c.available)} available`,
+      });
     } else if (c.available <= coin.withdrawalFee) {
-      skipped.push({ userId: c.userId, reason: `not above the withdrawal fee ${formatAmount(coin.withdrawalFee)} ${coin.tag}: ${formatAmount(c.available)} available, nothing would reach the chain` });
+      skipped.push({
+        userId: c.userId,
+        reason: `not above the withdrawal fee ${formatAmount(coin.withdrawalFee)} ${coin.tag}: ${formatAmount(c.available)} available, nothing would reach the chain`,
+      });
     } else {
       qualifying.push({ userId: c.userId, walletId: c.walletId, amount: c.available, fee: coin.withdrawalFee });
     }

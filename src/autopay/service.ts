@@ -42,7 +42,10 @@ export function startAutopay(ps: Payserv, intervalMs: number | null): Autopay {
       last.set(tag, report);
       return report;
     });
-    tails.set(tag, job.catch(() => undefined));
+    tails.set(
+      tag,
+      job.catch(() => undefined),
+    );
     return job;
   };
   const tick = async () => {

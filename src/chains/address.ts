@@ -60,7 +60,9 @@ export function validateAddress(coin: Pick<Coin, 'tag' | 'network'>, address: st
       const prefix = Buffer.from(raw.subarray(0, 2)).toString('hex');
       if (ZCASH_PREFIXES[coin.network][prefix]) return null;
       const other = coin.network === 'mainnet' ? 'testnet' : 'mainnet';
-      return ZCASH_PREFIXES[other][prefix] ? `a ${other} address for a ${coin.network} coin` : `not a ${coin.tag} transparent address (unknown prefix)`;
+      return ZCASH_PREFIXES[other][prefix]
+        ? `a ${other} address for a ${coin.network} coin`
+        : `not a ${coin.tag} transparent address (unknown prefix)`;
     }
     case 'manual':
       return PRINTABLE.test(address) ? null : 'address is empty, too long or not printable';

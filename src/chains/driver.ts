@@ -172,7 +172,10 @@ export class NodeUnavailable extends Error {
 export class ChainIdentityError extends NodeUnavailable {
   override name = 'ChainIdentityError';
 
-  constructor(readonly coin: string, message: string) {
+  constructor(
+    readonly coin: string,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -182,7 +185,10 @@ export class ChainIntegrityError extends Error {
   override name = 'ChainIntegrityError';
 
   /** The table whose content does not add up. */
-  constructor(readonly table: string, message: string) {
+  constructor(
+    readonly table: string,
+    message: string,
+  ) {
     super(message);
   }
 }

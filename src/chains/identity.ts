@@ -59,7 +59,10 @@ export class ChainIdentity {
   async #load(): Promise<Pin | null> {
     if (this.#pin !== undefined) return this.#pin;
     const v = (await readJson(this.#path)) as Partial<Pin> | null;
-    if (v !== null && (typeof v.chain !== 'string' || typeof v.genesis !== 'string' || !Number.isSafeInteger(v.head) || (v.head as number) < 0)) {
+    if (
+      v !== null &&
+      (typeof v.chain !== 'string' || typeof v.genesis !== 'string' || !Number.isSafeInteger(v.head) || (v.head as number) < 0)
+    ) {
       throw new Error(`chain pin ${this.#path} is corrupt (expected {"chain", "genesis", "head"})`);
     }
     this.#pin = v as Pin | null;
@@ -74,18 +77,22 @@ export class ChainIdentity {
   async check(seen: NodeIdentity, confirmations: number): Promise<void> {
     const fail = (why: string) => new ChainIdentityError(this.#tag, `coin ${this.#tag}: ${why}: nothing it says is taken as evidence`);
     // A height no chain reaches is a broken answer, never a head to remember (it would refuse every honest one after it).
-    if (!Number.isSafeInteger(seen.head) || seen.head < 0 || seen.head > HEAD_MAX) throw fail(`the node's head ${seen.head} is not a plausible block height`);
+    if (!Number.isSafeInteger(seen.head) || seen.head < 0 || seen.head > HEAD_MAX)
+      throw fail(`the node's head ${seen.head} is not a plausible block height`);
     if (seen.chain !== this.#chain) throw fail(`the node is on chain ${seen.chain}, payserv pays on ${this.#chain}`);
     const pin = await this.#load();
     const genesis = normalHash(seen.genesis);
     const want = this.#configured ?? pin?.genesis;
     if (want !== undefined && genesis !== want) {
-      const where = this.#configured ? 'the configured genesis_hash' : `the genesis pinned in ${this.#path} (remove it only when the chain was deliberately replaced)`;
+      const where = this.#configured
+        ? 'the configured genesis_hash'
+        : `the genesis pinned in ${this.#path} (remove it only when the chain was deliberately replaced)`;
       throw fail(`the node's genesis block is ${genesis}, not ${want} (${where})`);
     }
     const high = pin?.head ?? 0;
     const back = Math.max(confirmations, 1);
-    if (seen.head + back < high) throw fail(`the node's head ${seen.head} is ${high - seen.head} blocks behind the highest head seen, ${high} (more than ${back})`);
+    if (seen.head + back < high)
+      throw fail(`the node's head ${seen.head} is ${high - seen.head} blocks behind the highest head seen, ${high} (more than ${back})`);
     if (pin && pin.head >= seen.head && pin.genesis === genesis) return;
     this.#pin = { chain: this.#chain, genesis, head: Math.max(high, seen.head) };
     const next = this.#pin;

@@ -12,8 +12,22 @@ import { PAYMENTS } from '../data/ops/payments.js';
 // from the bytes and checked against the hashes in the withdrawals' signed histories.
 
 /** Stores a signed attempt before it is broadcast; `payment` is the first attempt's hash. */
-export async function insertAttempt(tx: DataTx, coinId: number, payment: string, withdrawalIds: readonly number[], s: SignedTx): Promise<void> {
-  await tx.query(PAYMENTS.insertAttempt, [s.hash, coinId, payment, withdrawalIds, s.raw, s.maxFee.toString(), s.nonce === null ? null : s.nonce.toString()]);
+export async function insertAttempt(
+  tx: DataTx,
+  coinId: number,
+  payment: string,
+  withdrawalIds: readonly number[],
+  s: SignedTx,
+): Promise<void> {
+  await tx.query(PAYMENTS.insertAttempt, [
+    s.hash,
+    coinId,
+    payment,
+    withdrawalIds,
+    s.raw,
+    s.maxFee.toString(),
+    s.nonce === null ? null : s.nonce.toString(),
+  ]);
 }
 
 /** The stored attempts with these hashes, in the order given; a hash with no stored bytes is missing. */
@@ -40,12 +54,29 @@ export async function paymentOf(db: DataTx, hash: string): Promise<string | null
  * watched to finality from where the verdict found it (src/payserv/finality.ts). Hashes are stored in
  * lowercase (hex either way), as the table's checks want them.
  */
-export async function watchSent(tx: DataTx, sent: { coinId: number; withdrawalId: number; hash: string; block: Placement; at: Date; expect?: WatchExpect }): Promise<void> {
+export async function watchSent(
+  tx: DataTx,
+  sent: { coinId: number; withdrawalId: number; hash: string; block: Placement; at: Date; expect?: WatchExpect },
+): Promise<void> {
   const { coinId, withdrawalId, hash, block, at, expect = 'success' } = sent;
   // The driver's word on where it was mined: a confirmed verdict without a placement cannot be watched.
-  invariant(Number.isSafeInteger(block.blockNumber) && block.blockNumber >= 0, `transaction ${hash} confirmed in block number ${block.blockNumber}`);
-  invariant(/^(0x)?[0-9a-fA-F]{64}$/.test(block.blockHash), `transaction ${hash} confirmed in a block whose hash is ${JSON.stringify(block.blockHash.slice(0, 80))}`);
-  await tx.query(MONITOR.watchSent, [hash.toLowerCase(), coinId, withdrawalId, String(block.blockNumber), block.blockHash.toLowerCase(), at.toISOString(), expect]);
+  invariant(
+    Number.isSafeInteger(block.blockNumber) && block.blockNumber >= 0,
+    `transaction ${hash} confirmed in block number ${block.blockNumber}`,
+  );
+  invariant(
+    /^(0x)?[0-9a-fA-F]{64}$/.test(block.blockHash),
+    `transaction ${hash} confirmed in a block whose hash is ${JSON.stringify(block.blockHash.slice(0, 80))}`,
+  );
+  await tx.query(MONITOR.watchSent, [
+    hash.toLowerCase(),
+    coinId,
+    withdrawalId,
+    String(block.blockNumber),
+    block.blockHash.toLowerCase(),
+    at.toISOString(),
+    expect,
+  ]);
 }
 
 /** Best effort, for the operator's eye: the decision never reads it. */
@@ -95,7 +126,12 @@ export async function reservedOutpoints(db: DataTx, coinId: number): Promise<Map
 export const outpointKey = key;
 
 /** Reserves inputs for a payment; a reservation already held by another payment refuses the whole set. */
-export async function reserveInputs(tx: DataTx, coinId: number, spentBy: string, inputs: ReadonlyArray<Outpoint & { value: bigint }>): Promise<void> {
+export async function reserveInputs(
+  tx: DataTx,
+  coinId: number,
+  spentBy: string,
+  inputs: ReadonlyArray<Outpoint & { value: bigint }>,
+): Promise<void> {
   for (const i of inputs) {
     const rows = await tx.query(PAYMENTS.reserveInput, [coinId, i.txid, i.vout, i.value.toString(), spentBy]);
     invariant(rows.length > 0, `input ${key(i)} is already reserved by another payment`);

@@ -15,7 +15,8 @@ const FILE_MODE = 0o600;
 const ID_NAME = /^[1-9][0-9]*$/;
 
 function checkId(what: string, id: number): number {
-  if (!Number.isSafeInteger(id) || id <= 0) throw new LocalStoreError(`local checkpoint store: bad ${what} ${String(id)}: expected a positive safe integer`);
+  if (!Number.isSafeInteger(id) || id <= 0)
+    throw new LocalStoreError(`local checkpoint store: bad ${what} ${String(id)}: expected a positive safe integer`);
   return id;
 }
 
@@ -23,7 +24,8 @@ function checkId(what: string, id: number): number {
 function parseIdName(name: string, suffix: string, path: string): number {
   const stem = name.endsWith(suffix) ? name.slice(0, name.length - suffix.length) : null;
   const n = stem !== null && ID_NAME.test(stem) ? Number(stem) : NaN;
-  if (!Number.isSafeInteger(n)) throw new LocalStoreError(`local checkpoint store: unexpected entry ${path}: name is not <positive id>${suffix}`);
+  if (!Number.isSafeInteger(n))
+    throw new LocalStoreError(`local checkpoint store: unexpected entry ${path}: name is not <positive id>${suffix}`);
   return n;
 }
 

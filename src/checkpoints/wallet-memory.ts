@@ -11,8 +11,13 @@ export class WalletMemoryError extends Error {
 const isId = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v > 0;
 
 export function walletMemoryJson(userId: number, coinId: number, m: WalletMemory): StoredCheckpoint {
-  return { user_id: userId, coin_id: coinId, newest_reviewed_id: m.newestReviewedId, retired_ids: [...m.retiredIds],
-    reviewed_at: Object.fromEntries(Object.entries(m.reviewedAt).map(([id, t]) => [id, new Date(t).toISOString()])) };
+  return {
+    user_id: userId,
+    coin_id: coinId,
+    newest_reviewed_id: m.newestReviewedId,
+    retired_ids: [...m.retiredIds],
+    reviewed_at: Object.fromEntries(Object.entries(m.reviewedAt).map(([id, t]) => [id, new Date(t).toISOString()])),
+  };
 }
 
 /** Reads back a stored memory; anything malformed is damage to the host's state, reported with the file's account. */

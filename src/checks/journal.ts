@@ -36,21 +36,39 @@ export async function checkJournal(view: LedgerView, report: (p: Problem) => voi
   for (const id of byWithdrawal.keys()) {
     const found = await getWithdrawalWithHistory(view.db, id);
     if (!found) {
-      report(problem('finances_withdrawal_transaction', id, 'journal_missing', `the payment journal holds a transaction for withdrawal ${id}, which the database does not have`));
+      report(
+        problem(
+          'finances_withdrawal_transaction',
+          id,
+          'journal_missing',
+          `the payment journal holds a transaction for withdrawal ${id}, which the database does not have`,
+        ),
+      );
       continue;
     }
     journalProblems(journal, id, found.history).forEach(report);
   }
   const journaled = new Set(entries.map((e) => e.attempt.hash));
   let sending = 0;
-  for await (const w of streamPages(view.db, (after: number | null, n) => ({ op: PAYMENTS.sendingPage, params: [after ?? 0, n] }), (r) => r.id, PAGE)) {
+  for await (const w of streamPages(
+    view.db,
+    (after: number | null, n) => ({ op: PAYMENTS.sendingPage, params: [after ?? 0, n] }),
+    (r) => r.id,
+    PAGE,
+  )) {
     sending++;
     const found = await getWithdrawalWithHistory(view.db, w.id);
     // Only payments with a transaction: a coin an operator pays may carry a `sending` without one.
     for (const hash of found ? inFlight(found.history) : []) {
       if (!journaled.has(hash)) {
-        report(problem('payserv_chain_txs', w.id, 'journal_unrecorded',
-          `withdrawal ${w.id} is sending ${hash}, which the payment journal never recorded: it was never broadcast by this host (Check journals and sends it)`));
+        report(
+          problem(
+            'payserv_chain_txs',
+            w.id,
+            'journal_unrecorded',
+            `withdrawal ${w.id} is sending ${hash}, which the payment journal never recorded: it was never broadcast by this host (Check journals and sends it)`,
+          ),
+        );
       }
     }
   }

@@ -31,7 +31,13 @@ export const PROBLEMS_MAX = 10_000;
 
 class TooManyProblems extends Error {}
 
-export async function runCheck(view: LedgerView, check: CheckName, args: CheckArgs, report: (p: Problem) => void, progress?: Progress): Promise<CheckSummary> {
+export async function runCheck(
+  view: LedgerView,
+  check: CheckName,
+  args: CheckArgs,
+  report: (p: Problem) => void,
+  progress?: Progress,
+): Promise<CheckSummary> {
   let n = 0;
   // Some findings are reached by two paths (a ghost by its account and by its pool): one line each.
   const seen = new Set<string>();
@@ -64,7 +70,14 @@ function need<T>(v: T | undefined, what: string): T {
   return v;
 }
 
-async function dispatch(view: LedgerView, check: CheckName, a: CheckArgs, report: (p: Problem) => void, counts: Record<string, number>, progress?: Progress) {
+async function dispatch(
+  view: LedgerView,
+  check: CheckName,
+  a: CheckArgs,
+  report: (p: Problem) => void,
+  counts: Record<string, number>,
+  progress?: Progress,
+) {
   switch (check) {
     case 'coins':
       counts.coins = checkCoins(view, report);
@@ -88,7 +101,13 @@ async function dispatch(view: LedgerView, check: CheckName, a: CheckArgs, report
     case 'proxypools':
       for (const id of view.coins.keys()) (await verifyPool(view, id, 'full')).problems.forEach(report);
       for await (const coinId of view.local.listCoins()) {
-        if (!view.coins.has(coinId)) report({ table: 'finances_coin_checkpoints', row: `coin=${coinId}`, code: 'checkpoint_local', detail: 'local checkpoint of a coin the database does not have' });
+        if (!view.coins.has(coinId))
+          report({
+            table: 'finances_coin_checkpoints',
+            row: `coin=${coinId}`,
+            code: 'checkpoint_local',
+            detail: 'local checkpoint of a coin the database does not have',
+          });
       }
       counts.coins = view.coins.size;
       return;

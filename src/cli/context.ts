@@ -77,7 +77,11 @@ export async function withData<T>(ctx: Context, fn: (data: Data) => Promise<T>):
       return fn(db);
     });
   }
-  const [{ openDbgw }, { dbgwData }, { pscliTls }] = await Promise.all([import('../dbgw/client.js'), import('../dbgw/data.js'), import('./tls.js')]);
+  const [{ openDbgw }, { dbgwData }, { pscliTls }] = await Promise.all([
+    import('../dbgw/client.js'),
+    import('../dbgw/data.js'),
+    import('./tls.js'),
+  ]);
   const client = await openDbgw({ host: gw.host, port: gw.port, tls: pscliTls(ctx), timeoutMs: gw.timeout_ms }).catch((e: Error) => {
     throw new CliError(`dbgw: ${e.message}`, EXIT.RUNTIME);
   });
@@ -98,8 +102,11 @@ export async function withData<T>(ctx: Context, fn: (data: Data) => Promise<T>):
 export function requireDatabaseChosen(ctx: Context): void {
   const { url, embedded } = ctx.config.database;
   if (url || embedded || existsSync(join(ctx.stateDir, DEMO_MARKER))) return;
-  throw new CliError('no database configured: set [database] url in pscli.toml (or DATABASE_URL)' +
-    `${ctx.config.dbgw ? '' : ', or a [dbgw] table for the checks'}; the embedded trial database needs [database] embedded = true`, EXIT.USAGE);
+  throw new CliError(
+    'no database configured: set [database] url in pscli.toml (or DATABASE_URL)' +
+      `${ctx.config.dbgw ? '' : ', or a [dbgw] table for the checks'}; the embedded trial database needs [database] embedded = true`,
+    EXIT.USAGE,
+  );
 }
 
 /** What withData reads from is configured (dbgw, or a database as requireDatabaseChosen asks): checked before any other work. */

@@ -13,7 +13,10 @@ function esmanErrorLine(e: unknown): string {
   return e instanceof EsmanError ? line.replace(/^esman: /, `esman: [${e.code}] `) : line;
 }
 
-export async function main(argv: string[], io: EsmanIo = { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr }): Promise<number> {
+export async function main(
+  argv: string[],
+  io: EsmanIo = { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr },
+): Promise<number> {
   const program = new Command('esman')
     .description('encrypted key store: Shamir-shared master key, named items, key hand-over to payserv')
     .version(PACKAGE_VERSION, '--version', 'print the version of payserv')

@@ -46,5 +46,7 @@ export function errorLine(prog: string, e: unknown): string {
   let message: string;
   if (e instanceof Error) message = BUG_KINDS.has(e.name) ? `internal error (${e.name}): ${e.message}` : e.message;
   else message = `unexpected failure: ${String(e)}`;
-  return `${prog}: ${scrubSecrets(message).replace(/\s*\n\s*/g, ' ').trim()}`;
+  return `${prog}: ${scrubSecrets(message)
+    .replace(/\s*\n\s*/g, ' ')
+    .trim()}`;
 }

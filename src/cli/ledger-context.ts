@@ -35,7 +35,8 @@ export async function withLedgerView<T>(ctx: Context, fn: (view: LedgerView) => 
 /** Parses a positive integer option, naming it when it is not one. */
 export function positiveInt(name: string, value: unknown): number {
   const n = typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : NaN;
-  if (!Number.isSafeInteger(n) || n <= 0) throw new CliError(`${name} must be a positive integer, got ${JSON.stringify(value)}`, EXIT.USAGE);
+  if (!Number.isSafeInteger(n) || n <= 0)
+    throw new CliError(`${name} must be a positive integer, got ${JSON.stringify(value)}`, EXIT.USAGE);
   return n;
 }
 
@@ -49,7 +50,8 @@ export function wholeNumber(name: string, value: unknown, max = Number.MAX_SAFE_
 /** A coin tag as the ledger spells it (ETH, ZEC): upper-cased, 2 to 10 letters or digits. */
 export function coinTag(name: string, value: unknown): string {
   const tag = String(value ?? '').toUpperCase();
-  if (!/^[A-Z0-9]{2,10}$/.test(tag)) throw new CliError(`${name}: expected a coin tag such as ETH (2 to 10 letters or digits), got ${JSON.stringify(value)}`, EXIT.USAGE);
+  if (!/^[A-Z0-9]{2,10}$/.test(tag))
+    throw new CliError(`${name}: expected a coin tag such as ETH (2 to 10 letters or digits), got ${JSON.stringify(value)}`, EXIT.USAGE);
   return tag;
 }
 
@@ -65,7 +67,8 @@ export function amountOpt(name: string, value: unknown): Amount {
 /** A block hash: 64 hex digits, 0x optional, lower-cased so one block cannot be credited twice under two spellings. */
 export function blockHash(name: string, value: unknown): string {
   const s = String(value ?? '');
-  if (!/^(0x)?[0-9a-fA-F]{64}$/.test(s)) throw new CliError(`${name}: expected a block hash of 64 hex digits (0x optional), got ${JSON.stringify(s.slice(0, 80))}`, EXIT.USAGE);
+  if (!/^(0x)?[0-9a-fA-F]{64}$/.test(s))
+    throw new CliError(`${name}: expected a block hash of 64 hex digits (0x optional), got ${JSON.stringify(s.slice(0, 80))}`, EXIT.USAGE);
   return s.toLowerCase();
 }
 
@@ -76,7 +79,10 @@ export const isUniqueViolation = (e: unknown): boolean => (e as { code?: unknown
 export function coinIdOf(view: LedgerView, value: unknown): number {
   const s = String(value ?? '');
   for (const c of view.coins.values()) if (c.tag === s.toUpperCase() || String(c.id) === s) return c.id;
-  throw new CliError(`unknown coin ${JSON.stringify(s)}; known: ${[...view.coins.values()].map((c) => c.tag).join(', ') || 'none'}`, EXIT.USAGE);
+  throw new CliError(
+    `unknown coin ${JSON.stringify(s)}; known: ${[...view.coins.values()].map((c) => c.tag).join(', ') || 'none'}`,
+    EXIT.USAGE,
+  );
 }
 
 export interface TerminalProgress {

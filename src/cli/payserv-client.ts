@@ -71,6 +71,13 @@ async function unreachable(ctx: Context, e: RpcTransportError): Promise<CliError
   const code = (e.cause as NodeJS.ErrnoException | undefined)?.code;
   if (code === 'ECONNREFUSED') return new CliError(`payserv is not running at ${where} (connection refused)`, EXIT.RUNTIME);
   const locked = await probeLocked(host, port);
-  if (locked) return new CliError(`payserv is locked, waiting for ${locked.waiting_for} (at ${where}): an operator answers there, then try again`, EXIT.RUNTIME);
-  return new CliError(`${e.message}${e.mayHaveRun ? ' — the call may have run: look before retrying (pscli transinfo)' : ''}`, EXIT.RUNTIME);
+  if (locked)
+    return new CliError(
+      `payserv is locked, waiting for ${locked.waiting_for} (at ${where}): an operator answers there, then try again`,
+      EXIT.RUNTIME,
+    );
+  return new CliError(
+    `${e.message}${e.mayHaveRun ? ' — the call may have run: look before retrying (pscli transinfo)' : ''}`,
+    EXIT.RUNTIME,
+  );
 }

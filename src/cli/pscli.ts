@@ -47,7 +47,10 @@ function plainDbRefusal(e: unknown): unknown {
   if (typeof code !== 'string' || !/^2[23][0-9A-Z]{3}$/.test(code)) return e;
   const rule = typeof constraint === 'string' ? ` (${constraint})` : '';
   return code.startsWith('23')
-    ? new CliError(`the database refused the change${rule}: it is already there or conflicts with a row that is; nothing changed`, EXIT.PROBLEMS)
+    ? new CliError(
+        `the database refused the change${rule}: it is already there or conflicts with a row that is; nothing changed`,
+        EXIT.PROBLEMS,
+      )
     : new CliError(`the database refused a value it cannot store${rule}: check the options; nothing changed`, EXIT.USAGE);
 }
 
@@ -66,4 +69,3 @@ export async function main(argv: string[], io: Partial<Io> = {}): Promise<number
     return exitCodeOf(e);
   }
 }
-

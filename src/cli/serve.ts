@@ -30,7 +30,10 @@ export function serveUntilSignal(s: Serving): Promise<void> {
       // connection, and closing the pool waits for it: the stop is bounded here instead. Its
       // transaction is rolled back when the connection drops; the ledger tells what it did.
       setTimeout(() => {
-        s.log.error({ signal, deadlineMs: s.deadlineMs }, 'stop did not finish in time: exiting with calls still holding database connections');
+        s.log.error(
+          { signal, deadlineMs: s.deadlineMs },
+          'stop did not finish in time: exiting with calls still holding database connections',
+        );
         process.exit(EXIT.RUNTIME);
       }, s.deadlineMs).unref();
       s.stop().then(resolve, (e: unknown) => {
@@ -54,8 +57,12 @@ export interface Started {
  * `service [--config FILE] [--state-dir DIR]`: loads the configuration, starts the service (`start`
  * answers null when it ended before running, having logged why), serves until a signal.
  */
-export async function runService<S extends 'payserv' | 'dbgw'>(argv: string[], service: S, description: string,
-  start: (config: Config<S>, log: Logger) => Promise<Started | null>): Promise<number> {
+export async function runService<S extends 'payserv' | 'dbgw'>(
+  argv: string[],
+  service: S,
+  description: string,
+  start: (config: Config<S>, log: Logger) => Promise<Started | null>,
+): Promise<number> {
   const program = new Command(service)
     .description(description)
     .option('--config <file>', `configuration file (default: $PAYSERV_CONFIG, else <state dir>/${service}.toml if present)`)
@@ -70,8 +77,10 @@ export async function runService<S extends 'payserv' | 'dbgw'>(argv: string[], s
     const running = await start(config, log);
     if (!running) return EXIT.OK;
     await serveUntilSignal({
-      announce: `${service} listening on ${running.server.address}:${running.server.port}`, log,
-      stop: () => running.stop(), deadlineMs: config.rpc.shutdown_grace_ms + STOP_MARGIN_MS,
+      announce: `${service} listening on ${running.server.address}:${running.server.port}`,
+      log,
+      stop: () => running.stop(),
+      deadlineMs: config.rpc.shutdown_grace_ms + STOP_MARGIN_MS,
     });
     return EXIT.OK;
   } catch (e) {

@@ -14,5 +14,9 @@ export function pscliTls(ctx: Context): TlsMaterial {
       throw new CliError(`${what} not found at ${path} (run \`pscli pki init\`, or copy pscli's TLS pair there)`, EXIT.USAGE);
     }
   };
-  return { certPem: read(p.tlsCert('pscli'), 'pscli TLS certificate'), keyPem: read(p.tlsKey('pscli'), 'pscli TLS key'), caPem: read(p.root, 'pinned root certificate') };
+  return {
+    certPem: read(p.tlsCert('pscli'), 'pscli TLS certificate'),
+    keyPem: read(p.tlsKey('pscli'), 'pscli TLS key'),
+    caPem: read(p.root, 'pinned root certificate'),
+  };
 }

@@ -5,7 +5,16 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { parse, TomlError } from 'smol-toml';
 import type { z } from 'zod';
 import { ConfigError } from './error.js';
-import { baseShape, DEFAULT_LOG_LEVEL, fileSchema, SERVICES, type BaseFileConfig, type FileConfig, type LogLevel, type Service } from './schema.js';
+import {
+  baseShape,
+  DEFAULT_LOG_LEVEL,
+  fileSchema,
+  SERVICES,
+  type BaseFileConfig,
+  type FileConfig,
+  type LogLevel,
+  type Service,
+} from './schema.js';
 
 export { ConfigError } from './error.js';
 
@@ -106,7 +115,14 @@ async function readToml(file: string): Promise<unknown> {
     text = await readFile(file, 'utf8');
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'file not found' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'is a directory' : `cannot read (${code ?? (e as Error).message})`;
+    const why =
+      code === 'ENOENT'
+        ? 'file not found'
+        : code === 'EACCES'
+          ? 'permission denied'
+          : code === 'EISDIR'
+            ? 'is a directory'
+            : `cannot read (${code ?? (e as Error).message})`;
     throw new ConfigError(`config ${file}: ${why}`);
   }
   try {

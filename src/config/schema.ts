@@ -9,11 +9,9 @@ export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', '
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
 // Messages are phrased for the operator who edits the TOML file, not in zod's terms.
-export const positiveInt = () =>
-  z.int({ error: 'expected a positive integer' }).positive({ error: 'expected a positive integer' });
+export const positiveInt = () => z.int({ error: 'expected a positive integer' }).positive({ error: 'expected a positive integer' });
 
-export const nonEmptyString = () =>
-  z.string({ error: 'expected a string' }).min(1, { error: 'expected a non-empty string' });
+export const nonEmptyString = () => z.string({ error: 'expected a string' }).min(1, { error: 'expected a non-empty string' });
 
 /** A TOML table: strict, so unknown keys are refused, and named as a table when given a scalar. */
 export function table<S extends z.ZodRawShape>(shape: S) {
@@ -61,26 +59,33 @@ export const baseShape = {
  * What each service adds to the base, as extra top-level tables. Later issues fill these in
  * (payserv: [rpc], [coins.ETH], ...); each key here becomes a key of that service's resolved config.
  */
-const decimal = () => z.string({ error: 'expected a decimal string, e.g. "0.5"' }).regex(/^\d{1,30}(\.\d{1,20})?$/, { error: 'expected a decimal string, e.g. "0.5"' });
-const port = () => z.int({ error: 'expected a port number' }).min(0, { error: 'expected a port number' }).max(65535, { error: 'expected a port number' });
+const decimal = () =>
+  z
+    .string({ error: 'expected a decimal string, e.g. "0.5"' })
+    .regex(/^\d{1,30}(\.\d{1,20})?$/, { error: 'expected a decimal string, e.g. "0.5"' });
+const port = () =>
+  z.int({ error: 'expected a port number' }).min(0, { error: 'expected a port number' }).max(65535, { error: 'expected a port number' });
 const host = () => nonEmptyString();
 
 /** Where a service listens (loopback by default: exposing it is a deliberate choice). */
-const rpcServerTable = (defaultPort: number, defaultBodyBytesMax = 65_536) => table({
-  host: host().default('127.0.0.1'),
-  port: port().default(defaultPort),
-  body_bytes_max: positiveInt().default(defaultBodyBytesMax),
-  request_timeout_ms: positiveInt().default(60_000),
-  in_flight_max: positiveInt().default(256),
-  /** On SIGTERM: how long in-flight calls may take to finish before they are cut. */
-  shutdown_grace_ms: positiveInt().default(20_000),
-});
+const rpcServerTable = (defaultPort: number, defaultBodyBytesMax = 65_536) =>
+  table({
+    host: host().default('127.0.0.1'),
+    port: port().default(defaultPort),
+    body_bytes_max: positiveInt().default(defaultBodyBytesMax),
+    request_timeout_ms: positiveInt().default(60_000),
+    in_flight_max: positiveInt().default(256),
+    /** On SIGTERM: how long in-flight calls may take to finish before they are cut. */
+    shutdown_grace_ms: positiveInt().default(20_000),
+  });
 const rpcServer = rpcServerTable(7443);
 
 /** Who is told of a fail-stop: a command (argv, no shell; the alert as JSON on stdin) and/or a webhook. */
 const alerts = table({
   command: z.array(nonEmptyString(), { error: 'expected an array of strings (argv)' }).min(1).optional(),
-  webhook_url: nonEmptyString().refine((u) => /^https?:\/\//.test(u), { error: 'expected an http:// or https:// URL' }).optional(),
+  webhook_url: nonEmptyString()
+    .refine((u) => /^https?:\/\//.test(u), { error: 'expected an http:// or https:// URL' })
+    .optional(),
   timeout_ms: positiveInt().default(5_000),
 });
 
@@ -110,8 +115,10 @@ const keys = table({
 });
 
 /** A whole number of base units (wei, zatoshi) as a decimal string: money never crosses a boundary as a float. */
-const baseUnits = () => z.string({ error: 'expected a whole number of base units as a decimal string, e.g. "200000000000"' })
-  .regex(/^\d{1,30}$/, { error: 'expected a whole number of base units as a decimal string, e.g. "200000000000"' });
+const baseUnits = () =>
+  z
+    .string({ error: 'expected a whole number of base units as a decimal string, e.g. "200000000000"' })
+    .regex(/^\d{1,30}$/, { error: 'expected a whole number of base units as a decimal string, e.g. "200000000000"' });
 const nodeUrl = () => nonEmptyString().refine((u) => /^https?:\/\//.test(u), { error: 'expected an http:// or https:// URL' });
 
 /** What every chain driver shares. `auto = false`: the coin is paid by an operator, like a coin without a driver. */
@@ -127,7 +134,9 @@ const chainShape = {
    * The chain's genesis block hash, checked in every verdict. Unset: the first one the node shows is
    * pinned on the payserv host (state_dir/chains/<TAG>-<chain>.json) and every later answer must match it.
    */
-  genesis_hash: nonEmptyString().regex(/^(0x)?[0-9a-fA-F]{64}$/, { error: 'expected a block hash: 64 hex digits' }).optional(),
+  genesis_hash: nonEmptyString()
+    .regex(/^(0x)?[0-9a-fA-F]{64}$/, { error: 'expected a block hash: 64 hex digits' })
+    .optional(),
   /** A sent payment is watched until its block is this deep; one that disappears before is alerted and stops payouts. */
   finality_depth: positiveInt().max(100_000, { error: 'at most 100000' }).default(64),
   /** The store item holding the hot-wallet key (default Coin.<TAG>.JSON), when [keys] store is set. */
@@ -148,7 +157,11 @@ const evmCoin = table({
   max_priority_fee_per_gas: baseUnits().default('3000000000'),
   gas_limit_max: positiveInt().default(100_000),
   /** Added to the gas estimate for a recipient with code (a contract whose cost may rise before the payment is mined), in percent; within gas_limit_max. */
-  gas_limit_margin_percent: z.int({ error: 'expected a whole number of percent' }).min(0, { error: 'expected a whole number of percent' }).max(500, { error: 'at most 500' }).default(25),
+  gas_limit_margin_percent: z
+    .int({ error: 'expected a whole number of percent' })
+    .min(0, { error: 'expected a whole number of percent' })
+    .max(500, { error: 'at most 500' })
+    .default(25),
   /** A transaction not mined within this time is replaced: same nonce, at least +10% on both fees. */
   replace_after_s: positiveInt().default(300),
 });
@@ -196,7 +209,11 @@ const autopay = table({
   require_peers: z.int().min(0).default(1),
   /** Users paid per coin per run at most (largest balances first); the rest wait for the next run. */
   max_per_run: positiveInt().default(100),
-  coins: z.record(z.string().regex(/^[A-Z0-9]{2,10}$/, { error: 'expected a coin tag such as ETH' }), table({ threshold: decimal() }), { error: 'expected a table of coin tags' }).default({}),
+  coins: z
+    .record(z.string().regex(/^[A-Z0-9]{2,10}$/, { error: 'expected a coin tag such as ETH' }), table({ threshold: decimal() }), {
+      error: 'expected a table of coin tags',
+    })
+    .default({}),
 });
 
 /**
@@ -235,9 +252,17 @@ export const serviceShapes = {
     rpc: rpcServer.prefault({}),
     alerts: alerts.prefault({}),
     keys: keys.prefault({}),
-    policy: z.record(z.string().regex(/^[A-Z0-9]{2,10}$/, { error: 'expected a coin tag such as ETH' }), coinPolicy, { error: 'expected a table of coin tags' }).default({}),
+    policy: z
+      .record(z.string().regex(/^[A-Z0-9]{2,10}$/, { error: 'expected a coin tag such as ETH' }), coinPolicy, {
+        error: 'expected a table of coin tags',
+      })
+      .default({}),
     /** Coins paid on-chain automatically, by tag; any other coin is paid by an operator. */
-    coins: z.record(z.string().regex(/^[A-Z0-9]{2,10}$/, { error: 'expected a coin tag such as ETH' }), coinChain, { error: 'expected a table of coin tags' }).default({}),
+    coins: z
+      .record(z.string().regex(/^[A-Z0-9]{2,10}$/, { error: 'expected a coin tag such as ETH' }), coinChain, {
+        error: 'expected a table of coin tags',
+      })
+      .default({}),
     dbgw: dbgwClient.optional(),
     autopay: autopay.prefault({}),
     locks: locks.prefault({}),

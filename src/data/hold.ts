@@ -14,10 +14,13 @@ class Dropped extends Error {}
 export function holdOpen<Q>(scope: (fn: (q: Q) => Promise<void>) => Promise<void>): Promise<Held<Q>> {
   return new Promise((resolve, reject) => {
     let opened = false;
-    const ended: Promise<void> = scope((q) => new Promise<void>((keep, drop) => {
-      opened = true;
-      resolve({ q, release: (ok) => (ok ? keep() : drop(new Dropped()), ended) });
-    })).catch((e: unknown) => {
+    const ended: Promise<void> = scope(
+      (q) =>
+        new Promise<void>((keep, drop) => {
+          opened = true;
+          resolve({ q, release: (ok) => (ok ? keep() : drop(new Dropped()), ended) });
+        }),
+    ).catch((e: unknown) => {
       if (!opened) reject(e as Error);
       else if (!(e instanceof Dropped)) throw e;
     });

@@ -1,6 +1,15 @@
 import { parseAmount, type Amount } from '../money/amount.js';
 import type {
-  Coin, CoinCheckpoint, Credit, PoolIncome, Signed, StatusSignature, UserCheckpoint, Wallet, Withdrawal, WithdrawalStatus,
+  Coin,
+  CoinCheckpoint,
+  Credit,
+  PoolIncome,
+  Signed,
+  StatusSignature,
+  UserCheckpoint,
+  Wallet,
+  Withdrawal,
+  WithdrawalStatus,
 } from '../ledger/records.js';
 
 // Database rows → ledger records. Every value is checked on the way in: a row the database returns is
@@ -67,40 +76,82 @@ function oneOf<T extends string>(r: R, k: string, allowed: readonly T[]): T {
   return v as T;
 }
 
-const STATUSES: readonly WithdrawalStatus[] = ['processing', 'pending', 'approved', 'sending', 'sent', 'send_error', 'send_retry', 'processed', 'declined'];
+const STATUSES: readonly WithdrawalStatus[] = [
+  'processing',
+  'pending',
+  'approved',
+  'sending',
+  'sent',
+  'send_error',
+  'send_retry',
+  'processed',
+  'declined',
+];
 
-export const COIN_COLUMNS = 'id, tag, name, active, network, decimals, confirmations, withdrawal_fee, min_withdrawal, fee_user_id, updated_at, sig_key_id, signature';
+export const COIN_COLUMNS =
+  'id, tag, name, active, network, decimals, confirmations, withdrawal_fee, min_withdrawal, fee_user_id, updated_at, sig_key_id, signature';
 export function toCoin(r: R): Signed<Coin> {
   return {
-    id: num(r, 'id'), tag: text(r, 'tag'), name: text(r, 'name'), active: bool(r, 'active'), network: oneOf(r, 'network', ['mainnet', 'testnet']),
-    decimals: num(r, 'decimals'), confirmations: num(r, 'confirmations'), withdrawalFee: amount(r, 'withdrawal_fee'),
-    minWithdrawal: amount(r, 'min_withdrawal'), feeUserId: num(r, 'fee_user_id'), updatedAt: date(r, 'updated_at'), ...sig(r),
+    id: num(r, 'id'),
+    tag: text(r, 'tag'),
+    name: text(r, 'name'),
+    active: bool(r, 'active'),
+    network: oneOf(r, 'network', ['mainnet', 'testnet']),
+    decimals: num(r, 'decimals'),
+    confirmations: num(r, 'confirmations'),
+    withdrawalFee: amount(r, 'withdrawal_fee'),
+    minWithdrawal: amount(r, 'min_withdrawal'),
+    feeUserId: num(r, 'fee_user_id'),
+    updatedAt: date(r, 'updated_at'),
+    ...sig(r),
   };
 }
 
 export const WALLET_COLUMNS = 'id, user_id, coin_id, address, active, deleted, created_at, signed_at, sig_key_id, signature';
 export function toWallet(r: R): Signed<Wallet> {
   return {
-    id: num(r, 'id'), userId: num(r, 'user_id'), coinId: num(r, 'coin_id'), address: text(r, 'address'), active: bool(r, 'active'),
-    deleted: bool(r, 'deleted'), createdAt: date(r, 'created_at'), signedAt: dateOrNull(r, 'signed_at'), ...sig(r),
+    id: num(r, 'id'),
+    userId: num(r, 'user_id'),
+    coinId: num(r, 'coin_id'),
+    address: text(r, 'address'),
+    active: bool(r, 'active'),
+    deleted: bool(r, 'deleted'),
+    createdAt: date(r, 'created_at'),
+    signedAt: dateOrNull(r, 'signed_at'),
+    ...sig(r),
   };
 }
 
-export const INCOME_COLUMNS = 'id, coin_id, prev_id, block_hash, kind, amount, balance_before, credit_count, created_at, sig_key_id, signature';
+export const INCOME_COLUMNS =
+  'id, coin_id, prev_id, block_hash, kind, amount, balance_before, credit_count, created_at, sig_key_id, signature';
 export function toIncome(r: R): Signed<PoolIncome> {
   return {
-    id: num(r, 'id'), coinId: num(r, 'coin_id'), prevId: num(r, 'prev_id'), blockHash: text(r, 'block_hash'),
-    kind: oneOf(r, 'kind', ['block', 'correction']), amount: amount(r, 'amount'), balanceBefore: amount(r, 'balance_before'),
-    creditCount: num(r, 'credit_count'), createdAt: date(r, 'created_at'), ...sig(r),
+    id: num(r, 'id'),
+    coinId: num(r, 'coin_id'),
+    prevId: num(r, 'prev_id'),
+    blockHash: text(r, 'block_hash'),
+    kind: oneOf(r, 'kind', ['block', 'correction']),
+    amount: amount(r, 'amount'),
+    balanceBefore: amount(r, 'balance_before'),
+    creditCount: num(r, 'credit_count'),
+    createdAt: date(r, 'created_at'),
+    ...sig(r),
   };
 }
 
 export const CREDIT_COLUMNS = 'id, user_id, coin_id, prev_id, block_hash, type, amount, balance_before, created_at, sig_key_id, signature';
 export function toCredit(r: R): Signed<Credit> {
   return {
-    id: num(r, 'id'), userId: num(r, 'user_id'), coinId: num(r, 'coin_id'), prevId: num(r, 'prev_id'), blockHash: text(r, 'block_hash'),
-    type: oneOf(r, 'type', ['block', 'fee', 'correction']), amount: amount(r, 'amount'), balanceBefore: amount(r, 'balance_before'),
-    createdAt: date(r, 'created_at'), ...sig(r),
+    id: num(r, 'id'),
+    userId: num(r, 'user_id'),
+    coinId: num(r, 'coin_id'),
+    prevId: num(r, 'prev_id'),
+    blockHash: text(r, 'block_hash'),
+    type: oneOf(r, 'type', ['block', 'fee', 'correction']),
+    amount: amount(r, 'amount'),
+    balanceBefore: amount(r, 'balance_before'),
+    createdAt: date(r, 'created_at'),
+    ...sig(r),
   };
 }
 
@@ -108,10 +159,23 @@ export const WITHDRAWAL_COLUMNS =
   'id, user_id, coin_id, wallet_id, address, prev_id, amount, fee, debit_before, parent_id, created_at, status, status_seq, tx_hash, tx_fee, comment, updated_at';
 export function toWithdrawal(r: R): Withdrawal {
   return {
-    id: num(r, 'id'), userId: num(r, 'user_id'), coinId: num(r, 'coin_id'), walletId: num(r, 'wallet_id'), address: text(r, 'address'),
-    prevId: num(r, 'prev_id'), amount: amount(r, 'amount'), fee: amount(r, 'fee'), debitBefore: amount(r, 'debit_before'),
-    parentId: numOrNull(r, 'parent_id'), createdAt: date(r, 'created_at'), status: oneOf(r, 'status', STATUSES), statusSeq: num(r, 'status_seq'),
-    txHash: textOrNull(r, 'tx_hash'), txFee: amountOrNull(r, 'tx_fee'), comment: text(r, 'comment'), updatedAt: date(r, 'updated_at'),
+    id: num(r, 'id'),
+    userId: num(r, 'user_id'),
+    coinId: num(r, 'coin_id'),
+    walletId: num(r, 'wallet_id'),
+    address: text(r, 'address'),
+    prevId: num(r, 'prev_id'),
+    amount: amount(r, 'amount'),
+    fee: amount(r, 'fee'),
+    debitBefore: amount(r, 'debit_before'),
+    parentId: numOrNull(r, 'parent_id'),
+    createdAt: date(r, 'created_at'),
+    status: oneOf(r, 'status', STATUSES),
+    statusSeq: num(r, 'status_seq'),
+    txHash: textOrNull(r, 'tx_hash'),
+    txFee: amountOrNull(r, 'tx_fee'),
+    comment: text(r, 'comment'),
+    updatedAt: date(r, 'updated_at'),
   };
 }
 
@@ -126,8 +190,15 @@ export function toHistory(withdrawalId: number, v: unknown): StatusSignature[] {
     const hex = textOrNull(r, 'signature');
     if (hex !== null && !/^(?:[0-9a-f]{2})*$/.test(hex)) throw new RowError('column history.signature: expected hex');
     return {
-      withdrawalId, seq: num(r, 'seq'), status: oneOf(r, 'status', STATUSES), txHash: textOrNull(r, 'tx_hash'), txFee: amountOrNull(r, 'tx_fee'),
-      comment: text(r, 'comment'), createdAt: new Date(ms), sigKeyId: textOrNull(r, 'sig_key_id'), signature: hex === null ? null : Buffer.from(hex, 'hex'),
+      withdrawalId,
+      seq: num(r, 'seq'),
+      status: oneOf(r, 'status', STATUSES),
+      txHash: textOrNull(r, 'tx_hash'),
+      txFee: amountOrNull(r, 'tx_fee'),
+      comment: text(r, 'comment'),
+      createdAt: new Date(ms),
+      sigKeyId: textOrNull(r, 'sig_key_id'),
+      signature: hex === null ? null : Buffer.from(hex, 'hex'),
     };
   });
 }
@@ -137,11 +208,21 @@ export const USER_CHECKPOINT_COLUMNS =
   'head_withdrawal_id, head_debit, open_status_count, made_at, sig_key_id, signature';
 export function toUserCheckpoint(r: R): Signed<UserCheckpoint> {
   return {
-    userId: num(r, 'user_id'), coinId: num(r, 'coin_id'), version: num(r, 'version'), lastCreditId: num(r, 'last_credit_id'),
-    lastBlockHash: text(r, 'last_block_hash'), creditTotal: amount(r, 'credit_total'), lastWithdrawalId: num(r, 'last_withdrawal_id'),
-    debitTotal: amount(r, 'debit_total'), sentTotal: amount(r, 'sent_total'), statusCount: num(r, 'status_count'),
-    headWithdrawalId: num(r, 'head_withdrawal_id'), headDebit: amount(r, 'head_debit'), openStatusCount: num(r, 'open_status_count'),
-    madeAt: date(r, 'made_at'), ...sig(r),
+    userId: num(r, 'user_id'),
+    coinId: num(r, 'coin_id'),
+    version: num(r, 'version'),
+    lastCreditId: num(r, 'last_credit_id'),
+    lastBlockHash: text(r, 'last_block_hash'),
+    creditTotal: amount(r, 'credit_total'),
+    lastWithdrawalId: num(r, 'last_withdrawal_id'),
+    debitTotal: amount(r, 'debit_total'),
+    sentTotal: amount(r, 'sent_total'),
+    statusCount: num(r, 'status_count'),
+    headWithdrawalId: num(r, 'head_withdrawal_id'),
+    headDebit: amount(r, 'head_debit'),
+    openStatusCount: num(r, 'open_status_count'),
+    madeAt: date(r, 'made_at'),
+    ...sig(r),
   };
 }
 
@@ -149,8 +230,14 @@ export const COIN_CHECKPOINT_COLUMNS =
   'coin_id, version, last_income_id, pool_balance, last_block_hash, last_fee_credit_id, fee_total, made_at, sig_key_id, signature';
 export function toCoinCheckpoint(r: R): Signed<CoinCheckpoint> {
   return {
-    coinId: num(r, 'coin_id'), version: num(r, 'version'), lastIncomeId: num(r, 'last_income_id'), poolBalance: amount(r, 'pool_balance'),
-    lastBlockHash: text(r, 'last_block_hash'), lastFeeCreditId: num(r, 'last_fee_credit_id'), feeTotal: amount(r, 'fee_total'),
-    madeAt: date(r, 'made_at'), ...sig(r),
+    coinId: num(r, 'coin_id'),
+    version: num(r, 'version'),
+    lastIncomeId: num(r, 'last_income_id'),
+    poolBalance: amount(r, 'pool_balance'),
+    lastBlockHash: text(r, 'last_block_hash'),
+    lastFeeCreditId: num(r, 'last_fee_credit_id'),
+    feeTotal: amount(r, 'fee_total'),
+    madeAt: date(r, 'made_at'),
+    ...sig(r),
   };
 }

@@ -38,7 +38,8 @@ export async function* streamPages<T extends Row, K>(
     if (rows.length < pageSize) return;
     const next = keyOf(rows[rows.length - 1] as T);
     // A page that does not move the key forward would be read again for ever (or a bound forgot its ORDER BY).
-    if (after !== null && compareKeys(next, after) <= 0) throw new InvariantError(`a page of ${q.op.name} did not advance past ${JSON.stringify(after)}`);
+    if (after !== null && compareKeys(next, after) <= 0)
+      throw new InvariantError(`a page of ${q.op.name} did not advance past ${JSON.stringify(after)}`);
     after = next;
   }
 }

@@ -40,15 +40,17 @@ export function fromWire(w: WireValue): unknown {
 export const rowToWire = (r: Row): Record<string, WireValue> =>
   Object.fromEntries(Object.entries(r).map(([k, v]) => [k, toWire(v, `column ${k}`)]));
 
-export const rowFromWire = (r: Record<string, WireValue>): Row =>
-  Object.fromEntries(Object.entries(r).map(([k, v]) => [k, fromWire(v)]));
+export const rowFromWire = (r: Record<string, WireValue>): Row => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, fromWire(v)]));
 
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 
 /** What dbgw accepts as one parameter: the forms above and nothing else (strict: no extra keys). */
 export const wireValueSchema: z.ZodType<WireValue> = z.lazy(() =>
   z.union([
-    z.null(), z.boolean(), z.number().finite(), z.string().max(1_000_000),
+    z.null(),
+    z.boolean(),
+    z.number().finite(),
+    z.string().max(1_000_000),
     z.array(wireValueSchema).max(100_000),
     z.strictObject({ $b: z.base64().max(1_400_000) }),
     z.strictObject({ $d: z.string().regex(ISO, 'an ISO timestamp') }),

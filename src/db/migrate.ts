@@ -88,6 +88,8 @@ export async function migrationStatus(db: Db): Promise<MigrationState[]> {
 export async function requireCurrentSchema(db: Db): Promise<void> {
   const missing = (await migrationStatus(db)).filter((m) => !m.applied);
   if (missing.length) {
-    throw new MigrationError(`database schema is not current: missing ${missing.map((m) => `${m.version}_${m.name}`).join(', ')}; run \`pscli db migrate\``);
+    throw new MigrationError(
+      `database schema is not current: missing ${missing.map((m) => `${m.version}_${m.name}`).join(', ')}; run \`pscli db migrate\``,
+    );
   }
 }

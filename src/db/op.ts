@@ -18,7 +18,8 @@ export interface Op<T extends Row = Row> {
 
 const NAME = /^[a-z][a-zA-Z]*(\.[a-z][a-zA-Z]*)+$/;
 /** Anything in a SELECT that writes or locks (conservative: a column named like these would only make an operation payserv's alone). */
-const WRITES_OR_LOCKS = /\b(INSERT|UPDATE|DELETE|MERGE|TRUNCATE|FOR\s+(NO\s+KEY\s+)?UPDATE|FOR\s+(KEY\s+)?SHARE|nextval|setval|pg_\w*advisory\w*|set_config)\b/i;
+const WRITES_OR_LOCKS =
+  /\b(INSERT|UPDATE|DELETE|MERGE|TRUNCATE|FOR\s+(NO\s+KEY\s+)?UPDATE|FOR\s+(KEY\s+)?SHARE|nextval|setval|pg_\w*advisory\w*|set_config)\b/i;
 
 export function op<T extends Row = Row>(name: string, sql: string): Op<T> {
   if (!NAME.test(name)) throw new Error(`operation name ${JSON.stringify(name)} is not area.verb form`);
@@ -29,5 +30,11 @@ export function op<T extends Row = Row>(name: string, sql: string): Op<T> {
 }
 
 export function isOp(x: unknown): x is Op {
-  return typeof x === 'object' && x !== null && typeof (x as Op).name === 'string' && typeof (x as Op).sql === 'string' && typeof (x as Op).arity === 'number';
+  return (
+    typeof x === 'object' &&
+    x !== null &&
+    typeof (x as Op).name === 'string' &&
+    typeof (x as Op).sql === 'string' &&
+    typeof (x as Op).arity === 'number'
+  );
 }

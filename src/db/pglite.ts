@@ -34,7 +34,9 @@ export async function openPglite(opts: PgliteOptions = {}): Promise<PgliteDb> {
     query: (sql, params) => run(pg, sql, params),
     exec: async (sql) => void (await pg.exec(sql)),
     transaction: (fn) =>
-      pg.transaction((t) => fn({ query: (sql, params) => run(t, sql, params), exec: async (sql) => void (await t.exec(sql)) } satisfies Queryable)),
+      pg.transaction((t) =>
+        fn({ query: (sql, params) => run(t, sql, params), exec: async (sql) => void (await t.exec(sql)) } satisfies Queryable),
+      ),
     // One embedded connection, one process: the session is that connection (locks are in-process then).
     withSession: (fn) => fn({ query: (sql, params) => run(pg, sql, params), exec: async (sql) => void (await pg.exec(sql)) }),
     close: () => pg.close(),

@@ -9,14 +9,22 @@ export class DbgwVersionError extends Error {
   override name = 'DbgwVersionError';
 }
 
-const versionSchema = z.object({ project: z.string(), component: z.string(), version: z.string(), protocol: z.number(), catalog: z.string().optional() });
+const versionSchema = z.object({
+  project: z.string(),
+  component: z.string(),
+  version: z.string(),
+  protocol: z.number(),
+  catalog: z.string().optional(),
+});
 
 /** Null when `theirs` is the gateway this payserv was built with, else why not. */
 export function versionMismatch(theirs: DbgwVersion, ours: DbgwVersion = { ...DBGW_VERSION, catalog: CATALOG_DIGEST }): string | null {
-  if (theirs.project !== ours.project || theirs.component !== ours.component) return `it is ${theirs.project} ${theirs.component}, not ${ours.project} ${ours.component}`;
+  if (theirs.project !== ours.project || theirs.component !== ours.component)
+    return `it is ${theirs.project} ${theirs.component}, not ${ours.project} ${ours.component}`;
   if (theirs.protocol !== ours.protocol) return `it speaks protocol ${theirs.protocol}, this payserv ${ours.protocol}`;
   if (theirs.version !== ours.version) return `it is release ${theirs.version}, this payserv ${ours.version}`;
-  if (theirs.catalog !== ours.catalog) return `it serves other operations (catalog ${theirs.catalog ?? 'none'}, this payserv ${ours.catalog})`;
+  if (theirs.catalog !== ours.catalog)
+    return `it serves other operations (catalog ${theirs.catalog ?? 'none'}, this payserv ${ours.catalog})`;
   return null;
 }
 

@@ -52,7 +52,11 @@ export function dbgwData(client: DbgwClient, opts: DbgwDataOptions): DbgwData {
   };
 
   /** One call; a dbgw without its database (restarted) is given it and asked once more: nothing ran the first time. */
-  const call = async <T>(method: 'Dbgw.Query' | 'Dbgw.Begin' | 'Dbgw.End' | 'Dbgw.Touch', params: Record<string, unknown>, retry: boolean): Promise<T> => {
+  const call = async <T>(
+    method: 'Dbgw.Query' | 'Dbgw.Begin' | 'Dbgw.End' | 'Dbgw.Touch',
+    params: Record<string, unknown>,
+    retry: boolean,
+  ): Promise<T> => {
     try {
       return await rpc.call<T>(method, params);
     } catch (e) {
@@ -75,7 +79,11 @@ export function dbgwData(client: DbgwClient, opts: DbgwDataOptions): DbgwData {
   const query = async <T extends Row>(op: Op<T>, params: readonly unknown[] | undefined, session?: string): Promise<T[]> => {
     const wire = (params ?? []).map((v, i) => toWire(v, `${op.name} parameter $${i + 1}`));
     try {
-      const r = await call<{ rows: Record<string, WireValue>[] }>('Dbgw.Query', { op: op.name, params: wire, ...(session ? { session } : {}) }, !session);
+      const r = await call<{ rows: Record<string, WireValue>[] }>(
+        'Dbgw.Query',
+        { op: op.name, params: wire, ...(session ? { session } : {}) },
+        !session,
+      );
       return r.rows.map(rowFromWire) as T[];
     } catch (e) {
       throw failure(op.name, e);
@@ -92,7 +100,10 @@ export function dbgwData(client: DbgwClient, opts: DbgwDataOptions): DbgwData {
       throw failure(`begin ${mode}`, e);
     }
     // Touched three times per idle period: a busy event loop or one slow call does not lose it.
-    const keep = setInterval(() => void client.keepalive.call('Dbgw.Touch', { session }).catch(() => undefined), Math.max(100, Math.floor(idleMs / 3)));
+    const keep = setInterval(
+      () => void client.keepalive.call('Dbgw.Touch', { session }).catch(() => undefined),
+      Math.max(100, Math.floor(idleMs / 3)),
+    );
     keep.unref();
     let result: T;
     try {

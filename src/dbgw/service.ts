@@ -33,13 +33,18 @@ type QueryParams = { op: string; params: WireValue[]; session?: string };
 
 /** Runs one named operation; the database's refusal goes back with its SQLSTATE, never as an internal error. */
 async function runOp(q: Queryable, op: Op, p: QueryParams): Promise<{ rows: Record<string, WireValue>[] }> {
-  if (p.params.length !== op.arity) throw new RpcError(RPC.INVALID_PARAMS, `operation ${op.name} takes ${op.arity} parameters, not ${p.params.length}`);
+  if (p.params.length !== op.arity)
+    throw new RpcError(RPC.INVALID_PARAMS, `operation ${op.name} takes ${op.arity} parameters, not ${p.params.length}`);
   let rows;
   try {
     rows = await q.query(op, p.params.map(fromWire));
   } catch (e) {
     const err = e as Error & { code?: unknown };
-    throw new RpcError(RPC.DB_ERROR, `operation ${op.name}: ${err.message}`, typeof err.code === 'string' ? { sqlstate: err.code } : undefined);
+    throw new RpcError(
+      RPC.DB_ERROR,
+      `operation ${op.name}: ${err.message}`,
+      typeof err.code === 'string' ? { sqlstate: err.code } : undefined,
+    );
   }
   return { rows: rows.map(rowToWire) };
 }
@@ -47,19 +52,28 @@ async function runOp(q: Queryable, op: Op, p: QueryParams): Promise<{ rows: Reco
 export async function startDbgw(config: Config<'dbgw'>, log: Logger): Promise<RunningDbgw> {
   const trust = loadTrust(config.stateDir);
   const p = pkiPaths(config.stateDir);
-  const tls = { certPem: readFileSync(p.tlsCert('dbgw'), 'utf8'), keyPem: readFileSync(p.tlsKey('dbgw'), 'utf8'), caPem: trust.root.toString() };
+  const tls = {
+    certPem: readFileSync(p.tlsCert('dbgw'), 'utf8'),
+    keyPem: readFileSync(p.tlsKey('dbgw'), 'utf8'),
+    caPem: trust.root.toString(),
+  };
   let conn: Connection | null = null;
   const sessions = new Sessions(config.sessions.idle_ms, log);
   let connecting: Promise<Connection> | null = null;
 
   const connect = (c: ConnectParams): Promise<Connection> => {
     if (conn) {
-      if (conn.url !== c.url) throw new RpcError(RPC.INVALID_PARAMS, `dbgw is already connected to ${conn.db.where}: restart it to change the database`);
+      if (conn.url !== c.url)
+        throw new RpcError(RPC.INVALID_PARAMS, `dbgw is already connected to ${conn.db.where}: restart it to change the database`);
       return Promise.resolve(conn);
     }
     connecting ??= (async () => {
       const poolSize = c.pool_size ?? config.database.poolSize;
-      const db = await openPostgres({ url: c.url, poolSize, statementTimeoutMs: c.statement_timeout_ms ?? config.database.statementTimeoutMs });
+      const db = await openPostgres({
+        url: c.url,
+        poolSize,
+        statementTimeoutMs: c.statement_timeout_ms ?? config.database.statementTimeoutMs,
+      });
       try {
         // A database of another schema (or none) is refused before any operation reaches it.
         await requireCurrentSchema(db);
@@ -77,13 +91,19 @@ export async function startDbgw(config: Config<'dbgw'>, log: Logger): Promise<Ru
 
   if (config.database.url) await connect({ url: config.database.url });
   const db = (): Db => {
-    if (!conn) throw new RpcError(RPC.NOT_CONNECTED, 'dbgw has no database yet: payserv hands it over with Dbgw.Connect once its key store is open');
+    if (!conn)
+      throw new RpcError(RPC.NOT_CONNECTED, 'dbgw has no database yet: payserv hands it over with Dbgw.Connect once its key store is open');
     return conn.db;
   };
 
   const handlers: Record<DbgwMethod, (params: unknown, ctx: RpcContext) => Promise<unknown>> = {
     'Dbgw.Version': async () => ({ ...DBGW_VERSION, catalog: CATALOG_DIGEST }),
-    'Dbgw.Status': async () => ({ connected: conn !== null, database: conn?.db.where ?? null, sessions: sessions.size, operations: CATALOG.size }),
+    'Dbgw.Status': async () => ({
+      connected: conn !== null,
+      database: conn?.db.where ?? null,
+      sessions: sessions.size,
+      operations: CATALOG.size,
+    }),
     'Dbgw.Connect': async (params) => {
       const c = await connect(params as ConnectParams).catch((e: Error) => {
         if (e instanceof RpcError) throw e;
@@ -97,11 +117,15 @@ export async function startDbgw(config: Config<'dbgw'>, log: Logger): Promise<Ru
       const op = CATALOG.get(p.op);
       if (!op) throw new RpcError(RPC.INVALID_PARAMS, `unknown operation ${JSON.stringify(p.op)}`);
       // Only payserv writes; pscli's checks read, outside any session.
-      if (ctx.identity !== 'payserv' && (!op.readOnly || p.session)) throw new RpcError(RPC.FORBIDDEN, `${ctx.identity} may run read-only operations only, outside a session: not ${op.name}`);
+      if (ctx.identity !== 'payserv' && (!op.readOnly || p.session))
+        throw new RpcError(RPC.FORBIDDEN, `${ctx.identity} may run read-only operations only, outside a session: not ${op.name}`);
       return p.session ? sessions.use(p.session, (q) => runOp(q, op, p)) : runOp(db(), op, p);
     },
     // The caller touches a quiet session well within idle_ms; it learns idle_ms here.
-    'Dbgw.Begin': async (params) => ({ session: await sessions.begin(db(), (params as { mode: SessionMode }).mode), idle_ms: config.sessions.idle_ms }),
+    'Dbgw.Begin': async (params) => ({
+      session: await sessions.begin(db(), (params as { mode: SessionMode }).mode),
+      idle_ms: config.sessions.idle_ms,
+    }),
     'Dbgw.End': async (params) => {
       const p = params as { session: string; commit: boolean };
       await sessions.end(p.session, p.commit).catch((e: Error) => {
@@ -117,12 +141,23 @@ export async function startDbgw(config: Config<'dbgw'>, log: Logger): Promise<Ru
   };
 
   const server = await startRpcServer<DbgwMethod>({
-    host: config.rpc.host, port: config.rpc.port, tls, log, who: 'dbgw',
+    host: config.rpc.host,
+    port: config.rpc.port,
+    tls,
+    log,
+    who: 'dbgw',
     contract: { methods: DBGW_METHODS, allowed: (identity, m) => DBGW_ACL[identity](m) },
-    limits: { bodyBytesMax: config.rpc.body_bytes_max, requestTimeoutMs: config.rpc.request_timeout_ms, inFlightMax: config.rpc.in_flight_max },
+    limits: {
+      bodyBytesMax: config.rpc.body_bytes_max,
+      requestTimeoutMs: config.rpc.request_timeout_ms,
+      inFlightMax: config.rpc.in_flight_max,
+    },
     handle: (method, params, ctx) => handlers[method](params, ctx),
   });
-  log.warn({ address: server.address, port: server.port, connected: conn !== null }, conn ? 'dbgw started' : 'dbgw started: no database until payserv hands over its parameters (Dbgw.Connect)');
+  log.warn(
+    { address: server.address, port: server.port, connected: conn !== null },
+    conn ? 'dbgw started' : 'dbgw started: no database until payserv hands over its parameters (Dbgw.Connect)',
+  );
   return {
     server,
     database: () => (conn ? (conn as Connection).db.where : null),

@@ -120,7 +120,14 @@ export class Sessions {
     clearInterval(this.#sweeper);
     const all = [...this.#open.values()];
     this.#open.clear();
-    await Promise.all(all.map((s) => s.finish(false).catch(() => undefined).finally(() => this.#release())));
+    await Promise.all(
+      all.map((s) =>
+        s
+          .finish(false)
+          .catch(() => undefined)
+          .finally(() => this.#release()),
+      ),
+    );
   }
 
   #get(id: string): Session {
@@ -134,8 +141,14 @@ export class Sessions {
     for (const [id, s] of this.#open) {
       if (s.busy > 0 || now - s.lastUsed < this.idleMs) continue;
       this.#open.delete(id);
-      this.log.warn({ session: id, mode: s.mode, idle_ms: now - s.lastUsed }, 'session abandoned by its caller: rolled back, connection dropped');
-      void s.finish(false).catch(() => undefined).finally(() => this.#release());
+      this.log.warn(
+        { session: id, mode: s.mode, idle_ms: now - s.lastUsed },
+        'session abandoned by its caller: rolled back, connection dropped',
+      );
+      void s
+        .finish(false)
+        .catch(() => undefined)
+        .finally(() => this.#release());
     }
   }
 }

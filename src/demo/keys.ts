@@ -48,7 +48,9 @@ interface Run {
 /** esman as an operator runs it, passphrases on descriptor 3 (never on the command line). */
 function esman(args: string[], passphrases: string[]): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [ESMAN, ...args, ...(passphrases.length ? ['--passphrase-fd', '3'] : [])], { stdio: ['ignore', 'pipe', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [ESMAN, ...args, ...(passphrases.length ? ['--passphrase-fd', '3'] : [])], {
+      stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -68,7 +70,9 @@ async function esmanOk(args: string[], passphrases: string[]): Promise<string> {
 /** Passphrases for the demo's operators: from `fd` (one per line; tests pass their own) or generated and never written. */
 export function demoPassphrases(fd: number | undefined): string[] {
   if (fd === undefined) return Array.from({ length: SHARES }, () => randomBytes(18).toString('base64url'));
-  const lines = readFileSync(fd, 'utf8').split('\n').filter((l) => l);
+  const lines = readFileSync(fd, 'utf8')
+    .split('\n')
+    .filter((l) => l);
   if (lines.length < SHARES) throw new Error(`demo: --passphrase-fd ${fd} gave ${lines.length} passphrases, ${SHARES} needed`);
   return lines.slice(0, SHARES);
 }
@@ -85,7 +89,9 @@ export async function prepareKeys(stateDir: string, passphrases: string[], coins
     const signer = (role: SignerRole) => Signer.fromPem(read(signerItems(role).cert), read(signerItems(role).key));
     const pair = (id: TlsIdentity) => ({ certPem: read(tlsItems(id).cert), keyPem: read(tlsItems(id).key) });
     const keys: DemoKeys = {
-      sharesDir, storage, passphrases,
+      sharesDir,
+      storage,
+      passphrases,
       signers: { admin: signer('admin'), autopay: signer('autopay'), payserv: signer('payserv') },
       tls: { backend: pair('backend'), pscli: pair('pscli') },
       wallets: {},
@@ -102,7 +108,14 @@ export async function prepareKeys(stateDir: string, passphrases: string[], coins
       keys.wallets[coin] = address;
     }
     const list = await esmanOk(['list', '--storage', storage], []);
-    out(`   esman create + wallet: ${list.split('\n')[0]} (${list.split('\n').slice(1).filter((l) => l).map((l) => l.split('\t')[0]).join(', ')})`);
+    out(
+      `   esman create + wallet: ${list.split('\n')[0]} (${list
+        .split('\n')
+        .slice(1)
+        .filter((l) => l)
+        .map((l) => l.split('\t')[0])
+        .join(', ')})`,
+    );
     return keys;
   } finally {
     // The staging directory held plain keys: it goes as soon as they are in the store.
@@ -124,8 +137,11 @@ export interface RunningManager {
  */
 export function spawnManager(keys: DemoKeys, answer: (prompt: string) => string): Promise<RunningManager> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [ESMAN, 'manager', '--dir', keys.sharesDir, '--storage', keys.storage, '--listen', '127.0.0.1:0', '--passphrase-fd', '3'],
-      { stdio: ['pipe', 'pipe', 'pipe', 'pipe'] });
+    const child = spawn(
+      process.execPath,
+      [ESMAN, 'manager', '--dir', keys.sharesDir, '--storage', keys.storage, '--listen', '127.0.0.1:0', '--passphrase-fd', '3'],
+      { stdio: ['pipe', 'pipe', 'pipe', 'pipe'] },
+    );
     // Operator 1 is absent (an empty line skips share 1): operators 2 and 3 unlock.
     (child.stdio[3] as NodeJS.WritableStream).end(`\n${keys.passphrases[1]}\n${keys.passphrases[2]}\n`);
     const exited = new Promise<number | null>((r) => child.on('close', r));

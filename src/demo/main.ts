@@ -42,8 +42,15 @@ export async function main(argv: string[]): Promise<number> {
   out(`payserv demo — state directory ${stateDir} (embedded PostgreSQL, generated test keys)`);
 
   let t0 = performance.now();
-  out(`1. Keys: the PKI (root CA pinned, signer and TLS certificates of every role) into esman's encrypted store, ${SHARES} operators' shares, ${THRESHOLD} needed:`);
-  const keys = await prepareKeys(stateDir, demoPassphrases(args.passphraseFd), args.coins.filter((c) => c === 'ETH' || c === 'ZEC'), out);
+  out(
+    `1. Keys: the PKI (root CA pinned, signer and TLS certificates of every role) into esman's encrypted store, ${SHARES} operators' shares, ${THRESHOLD} needed:`,
+  );
+  const keys = await prepareKeys(
+    stateDir,
+    demoPassphrases(args.passphraseFd),
+    args.coins.filter((c) => c === 'ETH' || c === 'ZEC'),
+    out,
+  );
   const db = await openDatabase({}, stateDir);
   try {
     await migrate(db);
@@ -56,13 +63,17 @@ export async function main(argv: string[]): Promise<number> {
     const { signers } = keys;
     let shown = '';
     const seed = await seedLedger(db, signers, {
-      ...args, corrections: 5, seed: 2026,
+      ...args,
+      corrections: 5,
+      seed: 2026,
       onProgress: (what) => {
         if (what !== shown) process.stderr.write(`   … ${(shown = what)}\n`);
       },
     });
-    out(`2. Pool ledger for ${seed.coins.join(' and ')}: ${seed.users} miners, ${seed.wallets} reviewed wallets, ${seed.blocks} blocks, ` +
-      `${seed.credits} signed credits, ${seed.withdrawals} withdrawal requests (${seed.declined} declined), ${seed.corrections} corrections: ${secs(t0)}`);
+    out(
+      `2. Pool ledger for ${seed.coins.join(' and ')}: ${seed.users} miners, ${seed.wallets} reviewed wallets, ${seed.blocks} blocks, ` +
+        `${seed.credits} signed credits, ${seed.withdrawals} withdrawal requests (${seed.declined} declined), ${seed.corrections} corrections: ${secs(t0)}`,
+    );
 
     const local = new LocalCheckpointStore(stateDir);
     const view = await openView(db, trust, local);
@@ -73,8 +84,10 @@ export async function main(argv: string[]): Promise<number> {
 
     t0 = performance.now();
     const accounts = await advanceAll(db, view, signers.payserv);
-    out(`4. Checkpoints signed by payserv, kept in the database and in ${local.constructor.name} under ${stateDir}/checkpoints: ` +
-      `${accounts} accounts and ${view.coins.size} coins in ${secs(t0)}`);
+    out(
+      `4. Checkpoints signed by payserv, kept in the database and in ${local.constructor.name} under ${stateDir}/checkpoints: ` +
+        `${accounts} accounts and ${view.coins.size} coins in ${secs(t0)}`,
+    );
 
     await showBalances(db, view);
     await showAttack(db, view);
@@ -89,7 +102,7 @@ export async function main(argv: string[]): Promise<number> {
     out(`   npx pscli checkbalance --user ${FIRST_MINER} --coin ETH`);
     out('   npx pscli checkproxypool --coin ZEC --json');
     out(`   npx esman list --storage ${keys.storage}`);
-    out('   (payserv itself would ask esman manager for the key: the demo\'s passphrases were generated for this run and are gone)');
+    out("   (payserv itself would ask esman manager for the key: the demo's passphrases were generated for this run and are gone)");
     return problems.length || after.length || !auditClean ? 1 : 0;
   } finally {
     await db.close();
@@ -107,13 +120,18 @@ async function showBalances(db: Db, view: LedgerView): Promise<void> {
   out('5. Verified balances (incremental: from each checkpoint, reading only newer rows):');
   for (const coin of view.coins.values()) {
     const t0 = performance.now();
-    const rows = await db.query<{ user_id: number }>('SELECT DISTINCT user_id FROM finances_user_balance_transaction WHERE coin_id = $1 ORDER BY user_id LIMIT 5', [coin.id]);
+    const rows = await db.query<{ user_id: number }>(
+      'SELECT DISTINCT user_id FROM finances_user_balance_transaction WHERE coin_id = $1 ORDER BY user_id LIMIT 5',
+      [coin.id],
+    );
     const results = [];
     for (const r of rows) results.push(await verifyAccount(view, r.user_id, coin.id, 'incremental'));
     const ms = (performance.now() - t0) / Math.max(1, rows.length);
     const avail = results.map((r) => r.creditTotal - r.debitTotal).map((x) => x as never);
-    out(`   ${coin.tag}: users ${rows.map((r) => r.user_id).join(', ')} hold ${avail.map((a) => formatAmount(a)).join(', ')} ${coin.tag} ` +
-      `(total ${formatAmount(sum(avail))}); ${ms.toFixed(1)} ms per account, ${results.every((r) => r.problems.length === 0) ? 'all verified' : 'PROBLEMS'}`);
+    out(
+      `   ${coin.tag}: users ${rows.map((r) => r.user_id).join(', ')} hold ${avail.map((a) => formatAmount(a)).join(', ')} ${coin.tag} ` +
+        `(total ${formatAmount(sum(avail))}); ${ms.toFixed(1)} ms per account, ${results.every((r) => r.problems.length === 0) ? 'all verified' : 'PROBLEMS'}`,
+    );
   }
 }
 
@@ -121,10 +139,22 @@ async function showBalances(db: Db, view: LedgerView): Promise<void> {
 async function showAttack(db: Db, view: LedgerView): Promise<void> {
   out('6. An attacker with write access to the database (each attack rolled back after the check):');
   const attacks: Array<[string, string, CheckName]> = [
-    ['raises a miner\'s credit by 100', `UPDATE finances_user_balance_transaction SET amount = amount + 100 WHERE id = (SELECT max(id) FROM finances_user_balance_transaction WHERE type = 'block')`, 'balances'],
-    ['points a reviewed wallet at their own address', `UPDATE users_userwallets SET address = '0x000000000000000000000000000000000000dEaD' WHERE id = (SELECT min(id) FROM users_userwallets)`, 'wallets'],
-    ['deletes a withdrawal\'s reversal row (to pay a declined request)', `DELETE FROM finances_withdrawal_signatures WHERE withdrawal_id = (SELECT max(id) FROM finances_withdrawal_transaction WHERE parent_id IS NOT NULL);
-      DELETE FROM finances_withdrawal_transaction WHERE id = (SELECT max(id) FROM finances_withdrawal_transaction WHERE parent_id IS NOT NULL)`, 'balances'],
+    [
+      "raises a miner's credit by 100",
+      `UPDATE finances_user_balance_transaction SET amount = amount + 100 WHERE id = (SELECT max(id) FROM finances_user_balance_transaction WHERE type = 'block')`,
+      'balances',
+    ],
+    [
+      'points a reviewed wallet at their own address',
+      `UPDATE users_userwallets SET address = '0x000000000000000000000000000000000000dEaD' WHERE id = (SELECT min(id) FROM users_userwallets)`,
+      'wallets',
+    ],
+    [
+      "deletes a withdrawal's reversal row (to pay a declined request)",
+      `DELETE FROM finances_withdrawal_signatures WHERE withdrawal_id = (SELECT max(id) FROM finances_withdrawal_transaction WHERE parent_id IS NOT NULL);
+      DELETE FROM finances_withdrawal_transaction WHERE id = (SELECT max(id) FROM finances_withdrawal_transaction WHERE parent_id IS NOT NULL)`,
+      'balances',
+    ],
   ];
   for (const [what, sql, check] of attacks) {
     const found = await attackAndRollBack(db, view, sql, check);
@@ -138,16 +168,18 @@ class Rollback extends Error {}
 
 async function attackAndRollBack(db: Db, view: LedgerView, sql: string, check: CheckName): Promise<Problem[]> {
   let found: Problem[] = [];
-  await db.transaction(async (tx) => {
-    // The attacker first disables the append-only triggers: the database alone is not the defence.
-    await tx.exec(`ALTER TABLE finances_user_balance_transaction DISABLE TRIGGER USER;
+  await db
+    .transaction(async (tx) => {
+      // The attacker first disables the append-only triggers: the database alone is not the defence.
+      await tx.exec(`ALTER TABLE finances_user_balance_transaction DISABLE TRIGGER USER;
                    ALTER TABLE finances_withdrawal_transaction DISABLE TRIGGER USER;
                    ALTER TABLE finances_withdrawal_signatures DISABLE TRIGGER USER;`);
-    await tx.exec(sql);
-    found = await checks({ ...view, db: tx }, [check]);
-    throw new Rollback();
-  }).catch((e) => {
-    if (!(e instanceof Rollback)) throw e;
-  });
+      await tx.exec(sql);
+      found = await checks({ ...view, db: tx }, [check]);
+      throw new Rollback();
+    })
+    .catch((e) => {
+      if (!(e instanceof Rollback)) throw e;
+    });
   return found;
 }

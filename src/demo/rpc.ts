@@ -41,7 +41,12 @@ interface Chains {
 }
 
 function clientFor(stateDir: string, pair: TlsPair, port: number): RpcClient {
-  return new RpcClient({ host: '127.0.0.1', port, timeoutMs: 60_000, tls: { ...pair, caPem: readFileSync(pkiPaths(stateDir).root, 'utf8') } });
+  return new RpcClient({
+    host: '127.0.0.1',
+    port,
+    timeoutMs: 60_000,
+    tls: { ...pair, caPem: readFileSync(pkiPaths(stateDir).root, 'utf8') },
+  });
 }
 
 /** Starts the two chains, runs payserv over RPC against them, and stops both however that ends. */
@@ -84,7 +89,9 @@ async function unlockedPayserv(config: Config<'payserv'>, db: Db, keys: DemoKeys
     config.keys.retry_ms = 200;
     const logFile = createWriteStream(join(config.stateDir, 'payserv.log'), { flags: 'a', mode: 0o600 });
     const running = await startPayserv(config, createLogger('payserv', 'info', { write: (s: string) => void logFile.write(s) }), db);
-    out(`   esman manager handed out its key and exited (${await manager.exited}); payserv opened the store and holds its keys in memory only`);
+    out(
+      `   esman manager handed out its key and exited (${await manager.exited}); payserv opened the store and holds its keys in memory only`,
+    );
     return running;
   } finally {
     manager.stop();
@@ -103,19 +110,32 @@ async function payservOverRpc(db: Db, stateDir: string, keys: DemoKeys, out: Out
   const backend = clientFor(stateDir, keys.tls.backend, running.server.port);
   const pscli = clientFor(stateDir, keys.tls.pscli, running.server.port);
   try {
-    out(`   payserv listening on 127.0.0.1:${running.server.port} (TLS 1.3, client certificates of the project's CA only); payouts start disabled:`);
-    out(`   it pays ETH on anvil (chain ${ANVIL_CHAIN_ID}, ${chains.anvil.url}) and ZEC on the Zcash node stand-in (mainnet, ${chains.zcash.endpoint}), ` +
-      `from the hot wallets esman generated in the store (${Object.entries(keys.wallets).map(([c, a]) => `${c} ${a}`).join(', ')})`);
+    out(
+      `   payserv listening on 127.0.0.1:${running.server.port} (TLS 1.3, client certificates of the project's CA only); payouts start disabled:`,
+    );
+    out(
+      `   it pays ETH on anvil (chain ${ANVIL_CHAIN_ID}, ${chains.anvil.url}) and ZEC on the Zcash node stand-in (mainnet, ${chains.zcash.endpoint}), ` +
+        `from the hot wallets esman generated in the store (${Object.entries(keys.wallets)
+          .map(([c, a]) => `${c} ${a}`)
+          .join(', ')})`,
+    );
     // 20 requests of each coin: ZEC has an approval rule, ETH none, so both outcomes show.
-    const first = (await db.query<{ id: number }>(
-      `SELECT id FROM (SELECT id, row_number() OVER (PARTITION BY coin_id ORDER BY id) AS n FROM finances_withdrawal_transaction WHERE status = 'processing') r
-       WHERE n <= $1 ORDER BY id`, [REQUESTS_PER_COIN])).map((r) => r.id);
+    const first = (
+      await db.query<{ id: number }>(
+        `SELECT id FROM (SELECT id, row_number() OVER (PARTITION BY coin_id ORDER BY id) AS n FROM finances_withdrawal_transaction WHERE status = 'processing') r
+       WHERE n <= $1 ORDER BY id`,
+        [REQUESTS_PER_COIN],
+      )
+    ).map((r) => r.id);
     const refused = await backend.call<PayoutResult>('PayServ.Process', [first[0] as number]);
     out(`   back end → PayServ.Process(${first[0]}): REPLY: [${refused.reply}] ${refused.message ?? ''}`);
     const check = await pscli.call<{ clean: boolean }>('Check.BalanceErrors');
     await pscli.call('Utils.Enable');
     out(`   operator → Check.BalanceErrors: ${check.clean ? 'clean' : 'PROBLEMS'}; Utils.Enable: payouts enabled`);
-    const forbidden = await backend.call('Utils.Disable').then(() => 'allowed?!', (e: RpcError) => `refused (${e.code}: ${e.message})`);
+    const forbidden = await backend.call('Utils.Disable').then(
+      () => 'allowed?!',
+      (e: RpcError) => `refused (${e.code}: ${e.message})`,
+    );
     out(`   back end → Utils.Disable: ${forbidden}`);
 
     const tally = new Map<string, number>();
@@ -132,7 +152,8 @@ async function payservOverRpc(db: Db, stateDir: string, keys: DemoKeys, out: Out
     // The attack: one credit of a user with an open request is raised in place (triggers dropped first).
     const [victim] = await db.query<{ id: number; user_id: number; coin_id: number; credit: number }>(
       `SELECT w.id, w.user_id, w.coin_id, (SELECT max(c.id) FROM finances_user_balance_transaction c WHERE c.user_id = w.user_id AND c.coin_id = w.coin_id) AS credit
-       FROM finances_withdrawal_transaction w WHERE w.status = 'processing' ORDER BY w.id LIMIT 1`);
+       FROM finances_withdrawal_transaction w WHERE w.status = 'processing' ORDER BY w.id LIMIT 1`,
+    );
     if (victim) {
       const raise = `ALTER TABLE finances_user_balance_transaction DISABLE TRIGGER USER;
         UPDATE finances_user_balance_transaction SET amount = amount + 1000 WHERE id = ${victim.credit};
@@ -140,22 +161,34 @@ async function payservOverRpc(db: Db, stateDir: string, keys: DemoKeys, out: Out
       await db.exec(raise);
       const r = await backend.call<PayoutResult>('PayServ.Process', [victim.id]);
       const s = await pscli.call<{ enabled: boolean; reason: string }>('Utils.Status');
-      out(`10. attacker adds 1000 to credit ${victim.credit} of user ${victim.user_id}; back end → PayServ.Process(${victim.id}): REPLY: [${r.reply}]`);
+      out(
+        `10. attacker adds 1000 to credit ${victim.credit} of user ${victim.user_id}; back end → PayServ.Process(${victim.id}): REPLY: [${r.reply}]`,
+      );
       out(`    payserv is now ${s.enabled ? 'ENABLED?!' : 'DISABLED'}: ${s.reason}`);
       const after = pending[0] ? await pscli.call<PayoutResult>('PayServ.Approve', [pending[0]]) : null;
-      if (after) out(`    any other payout meanwhile, e.g. PayServ.Approve(${pending[0]}): REPLY: [${after.reply}], nothing signed or sent`);
+      if (after)
+        out(`    any other payout meanwhile, e.g. PayServ.Approve(${pending[0]}): REPLY: [${after.reply}], nothing signed or sent`);
       await db.exec(raise.replace('amount + 1000', 'amount - 1000'));
       const clean = await pscli.call<{ clean: boolean }>('Check.BalanceErrors');
       await pscli.call('Utils.Enable');
       out(`    the operator restores the row, the checks are ${clean.clean ? 'clean' : 'NOT clean'}, and enables payouts again`);
     }
 
-    const paidOk = await payOnChain(db, running, { ...chains, caps: feeCaps(config.coins) }, { backend, pscli }, { pending, approved }, out);
+    const paidOk = await payOnChain(
+      db,
+      running,
+      { ...chains, caps: feeCaps(config.coins) },
+      { backend, pscli },
+      { pending, approved },
+      out,
+    );
     await running.stop();
     const autopayOk = await withAutopay(config, db, keys, chains, out);
     const audit = await collectAuditProblems(db, stateDir);
     const [{ n }] = (await db.query<{ n: number }>('SELECT count(*)::bigint AS n FROM payserv_audit')) as [{ n: number }];
-    out(`13. audit trail: ${n} calls recorded in a hash chain, ${audit.length ? `${audit.length} PROBLEMS` : 'verified (pscli audit verify)'}`);
+    out(
+      `13. audit trail: ${n} calls recorded in a hash chain, ${audit.length ? `${audit.length} PROBLEMS` : 'verified (pscli audit verify)'}`,
+    );
     return paidOk && autopayOk && audit.length === 0;
   } finally {
     backend.close();
@@ -171,8 +204,16 @@ async function payservOverRpc(db: Db, stateDir: string, keys: DemoKeys, out: Out
 async function withAutopay(config: Config<'payserv'>, db: Db, keys: DemoKeys, chains: Chains, out: Out): Promise<boolean> {
   config.policy = { ...config.policy, ETH: { amount_max: '5', user_daily_max: '10', coin_daily_max: '1000', wallet_age_hours_min: 0 } };
   // The demo asks for each run itself (pscli autopay run), so the timer's interval is long.
-  config.autopay = { enabled: true, interval_s: 3600, require_peers: 0, max_per_run: 100, coins: { ETH: { threshold: AUTOPAY_THRESHOLD } } };
-  out(`12. the operator turns on autopay for ETH ([autopay.coins.ETH] threshold = "${AUTOPAY_THRESHOLD}", and [policy.ETH] for its approvals) and restarts payserv:`);
+  config.autopay = {
+    enabled: true,
+    interval_s: 3600,
+    require_peers: 0,
+    max_per_run: 100,
+    coins: { ETH: { threshold: AUTOPAY_THRESHOLD } },
+  };
+  out(
+    `12. the operator turns on autopay for ETH ([autopay.coins.ETH] threshold = "${AUTOPAY_THRESHOLD}", and [policy.ETH] for its approvals) and restarts payserv:`,
+  );
   const running = await unlockedPayserv(config, db, keys, out);
   const pscli = clientFor(config.stateDir, keys.tls.pscli, running.server.port);
   try {
@@ -202,8 +243,14 @@ interface Payout {
  * ZEC requests paid in one transaction by SendCoin; then the confirmations mined, every payment
  * checked until SENT, and the chains asked whether each address received exactly what was asked.
  */
-async function payOnChain(db: Db, running: RunningPayserv, chains: Chains & { caps: FeeCaps }, rpc: { backend: RpcClient; pscli: RpcClient },
-  ids: { pending: number[]; approved: number[] }, out: Out): Promise<boolean> {
+async function payOnChain(
+  db: Db,
+  running: RunningPayserv,
+  chains: Chains & { caps: FeeCaps },
+  rpc: { backend: RpcClient; pscli: RpcClient },
+  ids: { pending: number[]; approved: number[] },
+  out: Out,
+): Promise<boolean> {
   const coins = new Map((await loadCoins(db)).map((c) => [c.id, c]));
   const payouts: Payout[] = [];
   for (const id of [...ids.pending, ...ids.approved]) {
@@ -223,8 +270,10 @@ async function payOnChain(db: Db, running: RunningPayserv, chains: Chains & { ca
   const zecFund = sumValues(zec) + BigInt(Math.ceil(zec.length / zecDriver.maxOutputs)) * chains.caps.zecFeeMaxZat;
   await setBalance(chains.anvil.url, ethDriver.address, ethFund);
   await chains.zcash.fund(zecDriver.address, zecFund);
-  out(`11. payouts on-chain. Hot wallets funded: ETH ${ethDriver.address} with ${formatUnits(ethFund, 18)} ETH (anvil_setBalance), ` +
-    `ZEC ${zecDriver.address} with ${formatUnits(zecFund, 8)} ZEC (one output on the stand-in)`);
+  out(
+    `11. payouts on-chain. Hot wallets funded: ETH ${ethDriver.address} with ${formatUnits(ethFund, 18)} ETH (anvil_setBalance), ` +
+      `ZEC ${zecDriver.address} with ${formatUnits(zecFund, 8)} ZEC (one output on the stand-in)`,
+  );
 
   let t0 = performance.now();
   for (const p of eth) record(p, await rpc.pscli.call<PayoutResult>('PayServ.Approve', [p.w.id]));
@@ -236,7 +285,9 @@ async function payOnChain(db: Db, running: RunningPayserv, chains: Chains & { ca
     if (p) record(p, r);
   }
   const zecHashes = new Set(batch.results.map((r) => r.txHash).filter((h) => h));
-  out(`    back end → PayServ.SendCoin("ZEC"): REPLY: [${batch.reply}] ${batch.message ?? ''}, ${zecHashes.size} transaction${zecHashes.size === 1 ? '' : 's'} in ${secs(t0)}`);
+  out(
+    `    back end → PayServ.SendCoin("ZEC"): REPLY: [${batch.reply}] ${batch.message ?? ''}, ${zecHashes.size} transaction${zecHashes.size === 1 ? '' : 's'} in ${secs(t0)}`,
+  );
 
   const confirmations = (tag: string) => [...coins.values()].find((c) => c.tag === tag)?.confirmations ?? 1;
   await mineEth(chains.anvil.url, confirmations('ETH'));
@@ -253,13 +304,17 @@ async function payOnChain(db: Db, running: RunningPayserv, chains: Chains & { ca
     }
     for (const p of open) record(p, await rpc.pscli.call<PayoutResult>('PayServ.Check', [p.w.id]));
   }
-  out(`    mined ${confirmations('ETH')} ETH and ${confirmations('ZEC')} ZEC blocks (the coins' confirmations); operator → PayServ.Check on ${sent.length}: ${tallyOf(sent)} in ${secs(t0)}`);
+  out(
+    `    mined ${confirmations('ETH')} ETH and ${confirmations('ZEC')} ZEC blocks (the coins' confirmations); operator → PayServ.Check on ${sent.length}: ${tallyOf(sent)} in ${secs(t0)}`,
+  );
   showPaid(sent, out);
 
   const ethAgrees = await chainAgrees(eth, async (a) => BigInt(String(await anvilRpc(chains.anvil.url, 'eth_getBalance', [a, 'latest']))));
   const zecAgrees = await chainAgrees(zec, async (a) => chains.zcash.paidTo(a));
-  out(`    the chains agree: anvil balances of ${ethAgrees.addresses} ETH recipients ${ethAgrees.ok ? 'equal' : 'DIFFER FROM'} the amounts (${formatUnits(sumValues(eth), 18)} ETH); ` +
-    `stand-in paidTo of ${zecAgrees.addresses} ZEC addresses ${zecAgrees.ok ? 'equals' : 'DIFFERS FROM'} them (${formatUnits(sumValues(zec), 8)} ZEC)`);
+  out(
+    `    the chains agree: anvil balances of ${ethAgrees.addresses} ETH recipients ${ethAgrees.ok ? 'equal' : 'DIFFER FROM'} the amounts (${formatUnits(sumValues(eth), 18)} ETH); ` +
+      `stand-in paidTo of ${zecAgrees.addresses} ZEC addresses ${zecAgrees.ok ? 'equals' : 'DIFFERS FROM'} them (${formatUnits(sumValues(zec), 8)} ZEC)`,
+  );
   const clean = await rpc.pscli.call<{ clean: boolean }>('Check.BalanceErrors');
   out(`    operator → Check.BalanceErrors after the payouts: ${clean.clean ? 'clean' : 'PROBLEMS'}`);
   return ethAgrees.ok && zecAgrees.ok && clean.clean && sent.every((p) => p.last?.reply === 'SENT');
@@ -275,7 +330,8 @@ interface FeeCaps {
 
 function feeCaps(coins: Config<'payserv'>['coins']): FeeCaps {
   const { ETH, ZEC } = coins;
-  if (ETH?.chain !== 'evm' || ZEC?.chain !== 'zcash') throw new Error('demo: [coins.ETH] must be chain "evm" and [coins.ZEC] chain "zcash"');
+  if (ETH?.chain !== 'evm' || ZEC?.chain !== 'zcash')
+    throw new Error('demo: [coins.ETH] must be chain "evm" and [coins.ZEC] chain "zcash"');
   return { ethGasMaxWei: BigInt(ETH.gas_limit_max) * BigInt(ETH.max_fee_per_gas), zecFeeMaxZat: BigInt(ZEC.fee_max) };
 }
 
@@ -297,13 +353,18 @@ function showPaid(ps: readonly Payout[], out: Out): void {
   out(`    ${'id'.padStart(6)}  coin  ${'address'.padEnd(42)}  ${'amount − fee'.padEnd(22)}  ${'tx hash'.padEnd(66)}  status`);
   for (const p of ps) {
     const r = p.last;
-    out(`    ${String(p.w.id).padStart(6)}  ${p.coin.tag.padEnd(4)}  ${p.w.address.padEnd(42)}  ${formatAmount(sub(p.w.amount, p.w.fee)).padEnd(22)}  ` +
-      `${(p.txHash ?? '-').padEnd(66)}  ${r ? r.reply : 'not called'}${r && r.reply !== 'SENT' && r.message ? `: ${r.message}` : ''}`);
+    out(
+      `    ${String(p.w.id).padStart(6)}  ${p.coin.tag.padEnd(4)}  ${p.w.address.padEnd(42)}  ${formatAmount(sub(p.w.amount, p.w.fee)).padEnd(22)}  ` +
+        `${(p.txHash ?? '-').padEnd(66)}  ${r ? r.reply : 'not called'}${r && r.reply !== 'SENT' && r.message ? `: ${r.message}` : ''}`,
+    );
   }
 }
 
 /** Whether what the chain says each address received equals the sum of its payouts (a miner may have two requests). */
-async function chainAgrees(ps: readonly Payout[], received: (address: string) => Promise<bigint>): Promise<{ ok: boolean; addresses: number }> {
+async function chainAgrees(
+  ps: readonly Payout[],
+  received: (address: string) => Promise<bigint>,
+): Promise<{ ok: boolean; addresses: number }> {
   const want = new Map<string, bigint>();
   for (const p of ps) want.set(p.w.address, (want.get(p.w.address) ?? 0n) + p.value);
   let ok = true;

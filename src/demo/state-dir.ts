@@ -17,8 +17,10 @@ export function freshDemoDir(dir: string, owned = false): string | null {
   if (existsSync(dir)) {
     const entries = readdirSync(dir);
     if (!owned && entries.length && !entries.includes(DEMO_MARKER)) {
-      return `${dir} is not a demo directory (it has files and no ${DEMO_MARKER} marker): refusing to delete it. ` +
-        'Unset PAYSERV_STATE_DIR (the demo then uses ./.demo) or point it at an empty or new directory';
+      return (
+        `${dir} is not a demo directory (it has files and no ${DEMO_MARKER} marker): refusing to delete it. ` +
+        'Unset PAYSERV_STATE_DIR (the demo then uses ./.demo) or point it at an empty or new directory'
+      );
     }
     rmSync(dir, { recursive: true, force: true });
   }

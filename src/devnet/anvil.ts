@@ -60,14 +60,18 @@ const OS_NAMES = new Set(['linux', 'darwin', 'win32']);
 export function anvilBinaryPath(): string {
   const cpu = CPU_SUFFIX[process.arch];
   if (!OS_NAMES.has(process.platform) || cpu === undefined) {
-    throw new Error(`anvil: no npm build of anvil for ${process.platform}/${process.arch} (Foundry publishes linux, darwin and win32 on x64 and arm64)`);
+    throw new Error(
+      `anvil: no npm build of anvil for ${process.platform}/${process.arch} (Foundry publishes linux, darwin and win32 on x64 and arm64)`,
+    );
   }
   const pkg = `@foundry-rs/anvil-${process.platform}-${cpu}`;
   let manifest: string;
   try {
     manifest = createRequire(import.meta.url).resolve(`${pkg}/package.json`);
   } catch {
-    throw new Error(`anvil: the package ${pkg} is not installed (this project pins Foundry's linux x64 build as an optional dependency: the registry here serves no other)`);
+    throw new Error(
+      `anvil: the package ${pkg} is not installed (this project pins Foundry's linux x64 build as an optional dependency: the registry here serves no other)`,
+    );
   }
   const bin = join(dirname(manifest), 'bin', process.platform === 'win32' ? 'anvil.exe' : 'anvil');
   if (!existsSync(bin)) throw new Error(`anvil: ${pkg} is installed but its binary ${bin} is missing`);
@@ -104,8 +108,10 @@ export async function startAnvil(opts: AnvilOptions = {}): Promise<Anvil> {
   if (!Number.isSafeInteger(chainId) || chainId <= 0) throw new Error(`startAnvil: bad chainId ${chainId}`);
   if (opts.blockTime !== undefined && !(opts.blockTime > 0)) throw new Error(`startAnvil: bad blockTime ${opts.blockTime}`);
   if (opts.noMining && opts.blockTime !== undefined) throw new Error('startAnvil: noMining and blockTime exclude each other');
-  if (opts.genesisTimestamp !== undefined && (!Number.isSafeInteger(opts.genesisTimestamp) || opts.genesisTimestamp < 0)) throw new Error(`startAnvil: bad genesisTimestamp ${opts.genesisTimestamp}`);
-  if (opts.port !== undefined && (!Number.isSafeInteger(opts.port) || opts.port < 0 || opts.port > 65535)) throw new Error(`startAnvil: bad port ${opts.port}`);
+  if (opts.genesisTimestamp !== undefined && (!Number.isSafeInteger(opts.genesisTimestamp) || opts.genesisTimestamp < 0))
+    throw new Error(`startAnvil: bad genesisTimestamp ${opts.genesisTimestamp}`);
+  if (opts.port !== undefined && (!Number.isSafeInteger(opts.port) || opts.port < 0 || opts.port > 65535))
+    throw new Error(`startAnvil: bad port ${opts.port}`);
   const bin = anvilBinaryPath();
   const fixedPort = opts.port !== undefined && opts.port !== 0;
   // A port picked here can be taken by someone else before anvil binds it: then pick another, a bounded number of times.
@@ -155,7 +161,8 @@ async function startOnce(bin: string, port: number, chainId: number, opts: Anvil
       proc.kill('SIGTERM');
       if (await within(exited, STOP_GRACE_MS)) return;
       proc.kill('SIGKILL');
-      if (!(await within(exited, STOP_KILL_WAIT_MS))) throw new Error(`anvil pid ${proc.pid} did not exit after SIGKILL within ${STOP_KILL_WAIT_MS} ms`);
+      if (!(await within(exited, STOP_KILL_WAIT_MS)))
+        throw new Error(`anvil pid ${proc.pid} did not exit after SIGKILL within ${STOP_KILL_WAIT_MS} ms`);
     })());
 
   const url = `http://127.0.0.1:${port}`;
@@ -164,7 +171,10 @@ async function startOnce(bin: string, port: number, chainId: number, opts: Anvil
   for (;;) {
     if (hasExited()) {
       await within(exited, 1_000);
-      const why = spawnError !== null ? `could not be spawned: ${(spawnError as Error).message}` : `exited (code ${proc.exitCode}, signal ${proc.signalCode})`;
+      const why =
+        spawnError !== null
+          ? `could not be spawned: ${(spawnError as Error).message}`
+          : `exited (code ${proc.exitCode}, signal ${proc.signalCode})`;
       const msg = `anvil on port ${port} ${why} before answering; output: ${out.slice(-2_000).trim()}`;
       throw /address already in use|os error 98|EADDRINUSE/i.test(out) ? new AddressInUse(msg) : new Error(msg);
     }
@@ -231,20 +241,26 @@ export async function anvilRpc(url: string, method: string, params: unknown[] = 
     body: JSON.stringify({ jsonrpc: '2.0', id: nextId++, method, params }),
     signal: AbortSignal.timeout(opts.timeoutMs ?? RPC_TIMEOUT_MS),
   });
-  const text = await readBounded(res, RPC_REPLY_BYTES_MAX, () => new AnvilRpcError(method, `reply longer than ${RPC_REPLY_BYTES_MAX} bytes`, undefined, undefined));
+  const text = await readBounded(
+    res,
+    RPC_REPLY_BYTES_MAX,
+    () => new AnvilRpcError(method, `reply longer than ${RPC_REPLY_BYTES_MAX} bytes`, undefined, undefined),
+  );
   let reply: unknown;
   try {
     reply = JSON.parse(text);
   } catch {
     throw new AnvilRpcError(method, `HTTP ${res.status}, not JSON: ${text.slice(0, 200)}`, undefined, undefined);
   }
-  if (typeof reply !== 'object' || reply === null) throw new AnvilRpcError(method, `not a JSON-RPC reply: ${text.slice(0, 200)}`, undefined, undefined);
+  if (typeof reply !== 'object' || reply === null)
+    throw new AnvilRpcError(method, `not a JSON-RPC reply: ${text.slice(0, 200)}`, undefined, undefined);
   const r = reply as { result?: unknown; error?: { code?: unknown; message?: unknown; data?: unknown } };
   if (r.error !== undefined) {
     const code = typeof r.error.code === 'number' ? r.error.code : undefined;
     throw new AnvilRpcError(method, String(r.error.message ?? JSON.stringify(r.error)), code, r.error.data);
   }
-  if (!('result' in r)) throw new AnvilRpcError(method, `a reply with neither result nor error: ${text.slice(0, 200)}`, undefined, undefined);
+  if (!('result' in r))
+    throw new AnvilRpcError(method, `a reply with neither result nor error: ${text.slice(0, 200)}`, undefined, undefined);
   return r.result;
 }
 

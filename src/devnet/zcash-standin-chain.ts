@@ -124,7 +124,12 @@ export class StandinChain {
   constructor(private readonly opts: ChainOptions) {
     this.branchId = opts.branchId;
     const below = this.madeUp(Math.max(opts.startHeight - 1, 0));
-    this.tip = { height: opts.startHeight, hash: opts.startHeight === 0 ? below.hash : blockHash(opts.startHeight, below.hash, [], 0), branchId: opts.branchId, txids: [] };
+    this.tip = {
+      height: opts.startHeight,
+      hash: opts.startHeight === 0 ? below.hash : blockHash(opts.startHeight, below.hash, [], 0),
+      branchId: opts.branchId,
+      txids: [],
+    };
     this.blocks.set(this.tip.height, this.tip);
   }
 
@@ -157,7 +162,14 @@ export class StandinChain {
   }
 
   private madeUp(height: number): Block {
-    return { height, hash: hashToDisplayHex(sha256d(new TextEncoder().encode(`stand-in block ${height} of ${this.opts.network} ${this.opts.genesisSeed}`))), branchId: this.opts.branchId, txids: [] };
+    return {
+      height,
+      hash: hashToDisplayHex(
+        sha256d(new TextEncoder().encode(`stand-in block ${height} of ${this.opts.network} ${this.opts.genesisSeed}`)),
+      ),
+      branchId: this.opts.branchId,
+      txids: [],
+    };
   }
 
   mempool(): string[] {
@@ -176,7 +188,8 @@ export class StandinChain {
    * mempool (a double spend won elsewhere), then `depth + 1` new blocks mined on the fork point.
    */
   reorg(depth: number, drop: readonly string[] = []): Block[] {
-    if (!Number.isInteger(depth) || depth < 1 || this.tip.height - depth < this.opts.startHeight) throw new RangeError(`reorg: ${depth} blocks (1..${this.tip.height - this.opts.startHeight})`);
+    if (!Number.isInteger(depth) || depth < 1 || this.tip.height - depth < this.opts.startHeight)
+      throw new RangeError(`reorg: ${depth} blocks (1..${this.tip.height - this.opts.startHeight})`);
     for (let i = 0; i < depth; i++) {
       const b = this.tip;
       for (const id of [...b.txids].reverse()) {
@@ -231,7 +244,9 @@ export class StandinChain {
     // A v5 txid does not cover scriptSigs: the expiry height (a coinbase's must be its block's height,
     // NU5) makes a coinbase's txid unique; a funding transaction's outpoint makes its own.
     const scriptSig = new ByteWriter().u8(4).u32(height).u8(4).u32(n).finish();
-    const prevout = coinbase ? { txid: NULL_TXID, index: COINBASE_INDEX } : { txid: sha256d(new TextEncoder().encode(`stand-in faucet ${this.opts.genesisSeed} ${n}`)), index: 0 };
+    const prevout = coinbase
+      ? { txid: NULL_TXID, index: COINBASE_INDEX }
+      : { txid: sha256d(new TextEncoder().encode(`stand-in faucet ${this.opts.genesisSeed} ${n}`)), index: 0 };
     const tx: TxV5 = {
       version: 5,
       consensusBranchId: this.branchId,
@@ -289,13 +304,22 @@ export class StandinChain {
         // zebrad's order: the mempool's own checks (queue), then its download-and-verify (state first).
         if (known?.height === null) throw new NodeRefusal(-1, ZEBRAD_TEXT.inMempool, `${txid} is already in the mempool`);
         if (this.queued.has(txid)) throw new NodeRefusal(-1, ZEBRAD_TEXT.queued, `${txid} is queued for download`);
-        if (known) throw new NodeRefusal(-25, `failed to validate tx: ${id}, error: ${ZEBRAD_TEXT.inState}`, `${txid} was mined at height ${known.height}`);
+        if (known)
+          throw new NodeRefusal(
+            -25,
+            `failed to validate tx: ${id}, error: ${ZEBRAD_TEXT.inState}`,
+            `${txid} was mined at height ${known.height}`,
+          );
         try {
           const branchId = this.accept(tx, txid, allowHighFees);
           this.store(tx, hex.toLowerCase(), branchId, 'submitted');
         } catch (e) {
           if (!(e instanceof NodeRefusal)) throw e;
-          throw new NodeRefusal(-25, `failed to validate tx: ${id}, error: transaction did not pass consensus validation: ${e.message}`, e.reason);
+          throw new NodeRefusal(
+            -25,
+            `failed to validate tx: ${id}, error: transaction did not pass consensus validation: ${e.message}`,
+            e.reason,
+          );
         }
         this.accepted.push({ txid, tx });
         return txid;
@@ -325,7 +349,8 @@ export class StandinChain {
     const invalid = (what: string, reason: string) => rejected(REJECT.INVALID, what, reason);
 
     // CheckTransaction (context-free).
-    if (hasShielded(tx)) throw rejected(REJECT.NONSTANDARD, 'stand-in: shielded components are not supported', 'the stand-in cannot verify shielded proofs');
+    if (hasShielded(tx))
+      throw rejected(REJECT.NONSTANDARD, 'stand-in: shielded components are not supported', 'the stand-in cannot verify shielded proofs');
     if (tx.inputs.length === 0) throw invalid('bad-txns-vin-empty', 'no transparent inputs');
     if (tx.outputs.length === 0) throw invalid('bad-txns-vout-empty', 'no transparent outputs');
     let outZat = 0n;
@@ -345,11 +370,18 @@ export class StandinChain {
     // ContextualCheckTransaction, against the next block's rules.
     // The reason string for a v5 header naming another branch is ours: zcashd's wording was not at hand.
     if (tx.version === 5 && tx.consensusBranchId !== this.branchId) {
-      throw invalid('bad-tx-consensus-branch-id-mismatch', `the header says branch ${hex8(tx.consensusBranchId)}${branchName(tx.consensusBranchId)}, the next block's is ${hex8(this.branchId)}${branchName(this.branchId)}`);
+      throw invalid(
+        'bad-tx-consensus-branch-id-mismatch',
+        `the header says branch ${hex8(tx.consensusBranchId)}${branchName(tx.consensusBranchId)}, the next block's is ${hex8(this.branchId)}${branchName(this.branchId)}`,
+      );
     }
-    if (tx.expiryHeight !== 0 && next > tx.expiryHeight) throw invalid('tx-overwinter-expired', `expiry height ${tx.expiryHeight}, the next block is ${next}`);
+    if (tx.expiryHeight !== 0 && next > tx.expiryHeight)
+      throw invalid('tx-overwinter-expired', `expiry height ${tx.expiryHeight}, the next block is ${next}`);
     if (tx.expiryHeight !== 0 && next + EXPIRING_SOON_BLOCKS > tx.expiryHeight) {
-      throw invalid('tx-expiring-soon', `expiry height ${tx.expiryHeight} is within ${EXPIRING_SOON_BLOCKS} blocks of the next block ${next}`);
+      throw invalid(
+        'tx-expiring-soon',
+        `expiry height ${tx.expiryHeight} is within ${EXPIRING_SOON_BLOCKS} blocks of the next block ${next}`,
+      );
     }
     if (!isFinal(tx, next)) throw rejected(REJECT.NONSTANDARD, 'non-final', `lock time ${tx.lockTime} is not reached at height ${next}`);
 
@@ -357,25 +389,47 @@ export class StandinChain {
     for (const [n, key] of keys.entries()) {
       const spender = this.outputs.get(key)?.spentBy;
       // zcashd refuses a mempool conflict with an empty message; ours names it.
-      if (spender && this.txs.get(spender)?.height === null) throw new NodeRefusal(-25, 'txn-mempool-conflict', `input ${n} (${key}) is spent by mempool transaction ${spender}`);
+      if (spender && this.txs.get(spender)?.height === null)
+        throw new NodeRefusal(-25, 'txn-mempool-conflict', `input ${n} (${key}) is spent by mempool transaction ${spender}`);
     }
     for (const [n, key] of keys.entries()) {
       const prevTxid = key.slice(0, 64);
       const prev = this.txs.get(prevTxid);
-      const pruned = prev && prev.height !== null && prev.tx.outputs.every((_, vout) => this.spentInChain(this.outputs.get(outpointKey(prevTxid, vout))));
-      if (!prev || pruned) throw new NodeRefusal(-25, 'Missing inputs', `input ${n} (${key}): ${prev ? 'every output of that transaction is spent' : 'no such transaction'}`);
+      const pruned =
+        prev &&
+        prev.height !== null &&
+        prev.tx.outputs.every((_, vout) => this.spentInChain(this.outputs.get(outpointKey(prevTxid, vout))));
+      if (!prev || pruned)
+        throw new NodeRefusal(
+          -25,
+          'Missing inputs',
+          `input ${n} (${key}): ${prev ? 'every output of that transaction is spent' : 'no such transaction'}`,
+        );
     }
     for (const [n, key] of keys.entries()) {
       const o = this.outputs.get(key);
-      if (!o || o.spentBy) throw rejected(REJECT.DUPLICATE, 'bad-txns-inputs-spent', `input ${n} (${key}) ${o ? `is spent by ${o.spentBy}` : 'does not exist'}`);
+      if (!o || o.spentBy)
+        throw rejected(
+          REJECT.DUPLICATE,
+          'bad-txns-inputs-spent',
+          `input ${n} (${key}) ${o ? `is spent by ${o.spentBy}` : 'does not exist'}`,
+        );
     }
     // A coinbase output: mature after COINBASE_MATURITY blocks, and only ever spent into a shielded pool
     // (zcashd's ContextualCheckInputs and CheckTxInputs; the consensus rule zebrad enforces too).
     for (const [n, key] of keys.entries()) {
       const prev = this.txs.get(key.slice(0, 64)) as StoredTx;
       if (prev.origin !== 'coinbase') continue;
-      if (prev.height !== null && next - prev.height < COINBASE_MATURITY) throw invalid('bad-txns-premature-spend-of-coinbase', `input ${n} (${key}) is a coinbase output of height ${prev.height}, immature at ${next}`);
-      if (tx.outputs.length > 0) throw invalid('bad-txns-coinbase-spend-has-transparent-outputs', `input ${n} (${key}) is a coinbase output, and the transaction has transparent outputs`);
+      if (prev.height !== null && next - prev.height < COINBASE_MATURITY)
+        throw invalid(
+          'bad-txns-premature-spend-of-coinbase',
+          `input ${n} (${key}) is a coinbase output of height ${prev.height}, immature at ${next}`,
+        );
+      if (tx.outputs.length > 0)
+        throw invalid(
+          'bad-txns-coinbase-spend-has-transparent-outputs',
+          `input ${n} (${key}) is a coinbase output, and the transaction has transparent outputs`,
+        );
     }
 
     // Amounts: zcashd's CheckTxInputs, then the ZIP-317 fee and the absurd-fee guard.
@@ -385,8 +439,14 @@ export class StandinChain {
     const conventional = conventionalFeeZat(tx);
     // zcashd admits up to -txunpaidactionlimit (default 50) unpaid actions, but its miners include none
     // (-blockunpaidactionlimit 0): such a payout would never confirm, so the stand-in refuses it outright.
-    if (fee < conventional) throw rejected(REJECT.INSUFFICIENTFEE, 'tx unpaid action limit exceeded', `fee ${fee} zat, the ZIP-317 conventional fee is ${conventional} zat`);
-    if (fee > ABSURD_FEE_ZAT && !allowHighFees) throw rejected(REJECT.HIGHFEE, 'absurdly-high-fee', `fee ${fee} zat is over ${ABSURD_FEE_ZAT} zat`);
+    if (fee < conventional)
+      throw rejected(
+        REJECT.INSUFFICIENTFEE,
+        'tx unpaid action limit exceeded',
+        `fee ${fee} zat, the ZIP-317 conventional fee is ${conventional} zat`,
+      );
+    if (fee > ABSURD_FEE_ZAT && !allowHighFees)
+      throw rejected(REJECT.HIGHFEE, 'absurdly-high-fee', `fee ${fee} zat is over ${ABSURD_FEE_ZAT} zat`);
 
     // Scripts last (the expensive part, as in zcashd).
     const lookup = (id: string, vout: number) => {
@@ -398,13 +458,24 @@ export class StandinChain {
     if (check.problems.length === 0) return this.branchId;
     // A v4 signature commits to the branch only inside its digest: zcashd retries with the previous
     // epoch's id to tell a stale signer from a bad signature ("old-consensus-branch-id").
-    const signedFor = tx.version === 4 ? BRANCHES.find((b) => b.id !== this.branchId && verifyTransparentTx(hex, lookup, b.id).problems.length === 0) : undefined;
+    const signedFor =
+      tx.version === 4
+        ? BRANCHES.find((b) => b.id !== this.branchId && verifyTransparentTx(hex, lookup, b.id).problems.length === 0)
+        : undefined;
     const previous = BRANCHES[BRANCHES.findIndex((b) => b.id === this.branchId) - 1];
     if (signedFor && signedFor.id === previous?.id) {
-      throw invalid(`old-consensus-branch-id (Expected ${hex8(this.branchId)}, found ${hex8(signedFor.id)})`, `signed for ${signedFor.name}, the next block's branch is ${hex8(this.branchId)}${branchName(this.branchId)}`);
+      throw invalid(
+        `old-consensus-branch-id (Expected ${hex8(this.branchId)}, found ${hex8(signedFor.id)})`,
+        `signed for ${signedFor.name}, the next block's branch is ${hex8(this.branchId)}${branchName(this.branchId)}`,
+      );
     }
-    const why = signedFor ? `signed for ${signedFor.name} (${hex8(signedFor.id)}), the next block's branch is ${hex8(this.branchId)}${branchName(this.branchId)}` : check.problems.join('; ');
-    throw invalid('mandatory-script-verify-flag-failed (Script evaluated without error but finished with a false/empty top stack element)', why);
+    const why = signedFor
+      ? `signed for ${signedFor.name} (${hex8(signedFor.id)}), the next block's branch is ${hex8(this.branchId)}${branchName(this.branchId)}`
+      : check.problems.join('; ');
+    throw invalid(
+      'mandatory-script-verify-flag-failed (Script evaluated without error but finished with a false/empty top stack element)',
+      why,
+    );
   }
 
   private store(tx: Tx, hex: string, branchId: number, origin: StoredTx['origin']): StoredTx {
@@ -415,7 +486,9 @@ export class StandinChain {
       const o = this.outputs.get(outpointKey(hashToDisplayHex(input.prevout.txid), input.prevout.index));
       if (o) o.spentBy = txid;
     }
-    tx.outputs.forEach((o, vout) => this.outputs.set(outpointKey(txid, vout), { txid, vout, value: o.value, scriptPubKey: o.scriptPubKey, height: null, spentBy: null }));
+    tx.outputs.forEach((o, vout) =>
+      this.outputs.set(outpointKey(txid, vout), { txid, vout, value: o.value, scriptPubKey: o.scriptPubKey, height: null, spentBy: null }),
+    );
     return stored;
   }
 

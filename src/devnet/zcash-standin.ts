@@ -155,10 +155,42 @@ export async function startZcashStandin(opts: ZcashStandinOptions): Promise<Zcas
   const peerList = () =>
     Array.from({ length: peers }, (_, i) =>
       zebrad
-        ? { addr: `192.0.2.${i + 1}:8233`, services: '0000000000000001', lastrecv: 1_700_000_000, inbound: false, banscore: 0, subver: '/Zebra:2.1.0/', version: 170160, connection_state: 'connected' }
-        : { id: i + 1, addr: `192.0.2.${i + 1}:8233`, services: '0000000000000001', lastsend: 1_700_000_000, lastrecv: 1_700_000_000, bytessent: 0, bytesrecv: 0, conntime: 1_700_000_000, timeoffset: 0, pingtime: 0.05,
-          version: 170140, subver: '/MagicBean:6.2.0/', inbound: false, startingheight: chain.height, banscore: 0, synced_headers: chain.height, synced_blocks: chain.height, inflight: [], whitelisted: false });
-  const auth = opts.rpcUser !== undefined && opts.rpcPassword !== undefined ? Buffer.from(`Basic ${Buffer.from(`${opts.rpcUser}:${opts.rpcPassword}`).toString('base64')}`) : null;
+        ? {
+            addr: `192.0.2.${i + 1}:8233`,
+            services: '0000000000000001',
+            lastrecv: 1_700_000_000,
+            inbound: false,
+            banscore: 0,
+            subver: '/Zebra:2.1.0/',
+            version: 170160,
+            connection_state: 'connected',
+          }
+        : {
+            id: i + 1,
+            addr: `192.0.2.${i + 1}:8233`,
+            services: '0000000000000001',
+            lastsend: 1_700_000_000,
+            lastrecv: 1_700_000_000,
+            bytessent: 0,
+            bytesrecv: 0,
+            conntime: 1_700_000_000,
+            timeoffset: 0,
+            pingtime: 0.05,
+            version: 170140,
+            subver: '/MagicBean:6.2.0/',
+            inbound: false,
+            startingheight: chain.height,
+            banscore: 0,
+            synced_headers: chain.height,
+            synced_blocks: chain.height,
+            inflight: [],
+            whitelisted: false,
+          },
+    );
+  const auth =
+    opts.rpcUser !== undefined && opts.rpcPassword !== undefined
+      ? Buffer.from(`Basic ${Buffer.from(`${opts.rpcUser}:${opts.rpcPassword}`).toString('base64')}`)
+      : null;
 
   const handlers: Record<string, Handler> = {
     getblockchaininfo: () => {
@@ -166,7 +198,8 @@ export async function startZcashStandin(opts: ZcashStandinOptions): Promise<Zcas
       const upgrades: Record<string, unknown> = {};
       for (const b of BRANCHES) {
         const at = activations.get(b.id);
-        if (at !== undefined) upgrades[hex8(b.id)] = { name: b.name, activationheight: at, status: at <= tip.height ? 'active' : 'pending', info: '' };
+        if (at !== undefined)
+          upgrades[hex8(b.id)] = { name: b.name, activationheight: at, status: at <= tip.height ? 'active' : 'pending', info: '' };
       }
       const name = chainName ?? (network === 'mainnet' ? 'main' : 'test');
       const estimated = tip.height + behind;
@@ -175,9 +208,22 @@ export async function startZcashStandin(opts: ZcashStandinOptions): Promise<Zcas
       if (zebrad) {
         // zebrad's shape (snapshots get_blockchain_info@*): headers is its tip, never ahead.
         return {
-          chain: name, blocks: tip.height, headers: tip.height, difficulty: 1, verificationprogress: progress, chainwork: 0, pruned: false, size_on_disk: 0, commitments: 0,
-          bestblockhash: tip.hash, estimatedheight: estimated, chainSupply: { chainValue: 0, chainValueZat: 0, monitored: true }, valuePools: [],
-          upgrades: Object.fromEntries(Object.entries(upgrades).map(([k, v]) => [k, { ...(v as Record<string, unknown>), info: undefined }])),
+          chain: name,
+          blocks: tip.height,
+          headers: tip.height,
+          difficulty: 1,
+          verificationprogress: progress,
+          chainwork: 0,
+          pruned: false,
+          size_on_disk: 0,
+          commitments: 0,
+          bestblockhash: tip.hash,
+          estimatedheight: estimated,
+          chainSupply: { chainValue: 0, chainValueZat: 0, monitored: true },
+          valuePools: [],
+          upgrades: Object.fromEntries(
+            Object.entries(upgrades).map(([k, v]) => [k, { ...(v as Record<string, unknown>), info: undefined }]),
+          ),
           consensus,
         };
       }
@@ -200,7 +246,18 @@ export async function startZcashStandin(opts: ZcashStandinOptions): Promise<Zcas
     },
     ...(zebrad ? {} : { getconnectioncount: () => peers }),
     getpeerinfo: () => peerList(),
-    getnetworkinfo: () => ({ version: zebrad ? 100 : 6020050, subversion: zebrad ? '/Zebra:2.1.0/' : '/MagicBean:6.2.0/', protocolversion: 170160, localservices: '0000000000000001', timeoffset: 0, connections: peers, networks: [], relayfee: 0.000001, localaddresses: [], warnings: '' }),
+    getnetworkinfo: () => ({
+      version: zebrad ? 100 : 6020050,
+      subversion: zebrad ? '/Zebra:2.1.0/' : '/MagicBean:6.2.0/',
+      protocolversion: 170160,
+      localservices: '0000000000000001',
+      timeoffset: 0,
+      connections: peers,
+      networks: [],
+      relayfee: 0.000001,
+      localaddresses: [],
+      warnings: '',
+    }),
     getblockcount: () => chain.height,
     getbestblockhash: () => chain.bestBlock.hash,
     getblockhash: (p) => {
@@ -218,24 +275,35 @@ export async function startZcashStandin(opts: ZcashStandinOptions): Promise<Zcas
       // zcashd (-insightexplorer) takes {"addresses": [...]} or a single address string.
       const a = p[0];
       const addresses = typeof a === 'string' ? [a] : isRecord(a) && Array.isArray(a.addresses) ? a.addresses : null;
-      if (!addresses || !addresses.every((x) => typeof x === 'string')) throw new NodeRefusal(-8, 'Addresses is expected to be an array', 'bad params');
+      if (!addresses || !addresses.every((x) => typeof x === 'string'))
+        throw new NodeRefusal(-8, 'Addresses is expected to be an array', 'bad params');
       return (addresses as string[]).flatMap((address) => {
         const script = scriptOrRefuse(chain, address);
-        return chain.utxosOf(script).map((o) => ({ address, txid: o.txid, outputIndex: o.vout, script: toHex(o.scriptPubKey), satoshis: Number(o.value), height: o.height }));
+        return chain.utxosOf(script).map((o) => ({
+          address,
+          txid: o.txid,
+          outputIndex: o.vout,
+          script: toHex(o.scriptPubKey),
+          satoshis: Number(o.value),
+          height: o.height,
+        }));
       });
     },
     sendrawtransaction: (p) => {
       const hex = arg(p, 0, 'string', 'sendrawtransaction "hexstring" ( allowhighfees )') as string;
-      const allowHighFees = p[1] === undefined ? false : (arg(p, 1, 'boolean', 'sendrawtransaction "hexstring" ( allowhighfees )') as boolean);
+      const allowHighFees =
+        p[1] === undefined ? false : (arg(p, 1, 'boolean', 'sendrawtransaction "hexstring" ( allowhighfees )') as boolean);
       const txid = chain.submit(hex, allowHighFees);
       return lie ? hashToDisplayHex(sha256d(new TextEncoder().encode(`not ${txid}`))) : txid;
     },
     getrawtransaction: (p) => {
       const txid = arg(p, 0, 'string', 'getrawtransaction "txid" ( verbose )') as string;
       if (zebrad) {
-        if (!/^[0-9a-fA-F]{64}$/.test(txid)) throw new NodeRefusal(-5, txid.length === 64 ? 'Invalid character' : 'Invalid string length', 'bad txid');
+        if (!/^[0-9a-fA-F]{64}$/.test(txid))
+          throw new NodeRefusal(-5, txid.length === 64 ? 'Invalid character' : 'Invalid string length', 'bad txid');
         // zebrad's verbose is an Option<u8>: a boolean is invalid params, rewritten to -1.
-        if (p[1] !== undefined && p[1] !== null && typeof p[1] !== 'number') throw new NodeRefusal(-1, 'Invalid params', 'verbose must be a number');
+        if (p[1] !== undefined && p[1] !== null && typeof p[1] !== 'number')
+          throw new NodeRefusal(-1, 'Invalid params', 'verbose must be a number');
       } else if (!/^[0-9a-fA-F]{64}$/.test(txid)) {
         throw new NodeRefusal(-8, `parameter 1 must be hexadecimal string of length 64 (not '${txid.slice(0, 70)}')`, 'bad txid');
       }
@@ -244,7 +312,11 @@ export async function startZcashStandin(opts: ZcashStandinOptions): Promise<Zcas
       // zebrad looks in its mempool and its state; zcashd with -txindex (which -insightexplorer requires) finds any mined or mempool transaction.
       if (!t) {
         if (zebrad) throw new NodeRefusal(-5, 'Transaction not found in mempool or best chain', `${txid} is unknown`);
-        throw new NodeRefusal(-5, 'No such mempool or blockchain transaction. Use gettransaction for wallet transactions.', `${txid} is unknown`);
+        throw new NodeRefusal(
+          -5,
+          'No such mempool or blockchain transaction. Use gettransaction for wallet transactions.',
+          `${txid} is unknown`,
+        );
       }
       if (!verbose) return t.hex;
       const mined = t.height === null ? null : { height: t.height, confirmations: chain.height - t.height + 1, blockhash: t.blockhash };
@@ -269,7 +341,8 @@ export async function startZcashStandin(opts: ZcashStandinOptions): Promise<Zcas
       // zcashd: 401 with an empty body and a basic-auth challenge.
       return void res.writeHead(401, { 'WWW-Authenticate': 'Basic realm="jsonrpc"' }).end();
     }
-    if (req.method !== 'POST') return void res.writeHead(405, { 'Content-Type': 'text/plain' }).end('JSONRPC server handles only POST requests');
+    if (req.method !== 'POST')
+      return void res.writeHead(405, { 'Content-Type': 'text/plain' }).end('JSONRPC server handles only POST requests');
     const body = await readBody(req);
     if (body === null) return void res.writeHead(413).end();
     let request: unknown;
@@ -280,7 +353,12 @@ export async function startZcashStandin(opts: ZcashStandinOptions): Promise<Zcas
     }
     const replies = Array.isArray(request) ? request.map(callOne) : [callOne(request)];
     if (fault === 'lose-reply') return void res.socket?.destroy();
-    if (Array.isArray(request)) return reply(res, 200, replies.map((r) => r.body));
+    if (Array.isArray(request))
+      return reply(
+        res,
+        200,
+        replies.map((r) => r.body),
+      );
     const only = replies[0] as { status: number; body: unknown };
     reply(res, only.status, only.body);
   }
@@ -289,7 +367,8 @@ export async function startZcashStandin(opts: ZcashStandinOptions): Promise<Zcas
     const id = isRecord(request) && 'id' in request ? request.id : null;
     const error = (status: number, code: number, message: string) => ({ status, body: { result: null, error: { code, message }, id } });
     if (!isRecord(request) || typeof request.method !== 'string') return error(400, -32600, 'Invalid Request object');
-    if (request.params !== undefined && request.params !== null && !Array.isArray(request.params)) return error(400, -32600, 'Params must be an array');
+    if (request.params !== undefined && request.params !== null && !Array.isArray(request.params))
+      return error(400, -32600, 'Params must be an array');
     const handler = Object.hasOwn(handlers, request.method) ? handlers[request.method] : undefined;
     // zebrad (jsonrpsee) answers every JSON-RPC error with HTTP 200; zcashd an unknown method with 404.
     if (!handler) return error(zebrad ? 200 : 404, -32601, 'Method not found');
@@ -372,7 +451,8 @@ export async function startZcashStandin(opts: ZcashStandinOptions): Promise<Zcas
     received: () => chain.accepted.map((a) => ({ ...a })),
     rejected: () => chain.refusals.map((r) => ({ ...r })),
     paidTo: (address) => ofAddress(address).reduce((sum, o) => (o.height === null ? sum : sum + o.value), 0n),
-    outputsTo: (address) => ofAddress(address).map((o) => ({ txid: o.txid, vout: o.vout, value: o.value, height: o.height, spentBy: o.spentBy })),
+    outputsTo: (address) =>
+      ofAddress(address).map((o) => ({ txid: o.txid, vout: o.vout, value: o.value, height: o.height, spentBy: o.spentBy })),
   };
 }
 
@@ -417,7 +497,12 @@ const isRecord = (x: unknown): x is Record<string, unknown> => typeof x === 'obj
 function arg(params: unknown[], i: number, type: 'string' | 'number' | 'boolean', usage: string): unknown {
   const v = params[i];
   if (v === undefined) throw new NodeRefusal(-1, usage, `parameter ${i + 1} is missing`);
-  if (typeof v !== type) throw new NodeRefusal(-3, `Expected type ${type === 'number' ? 'int' : type === 'boolean' ? 'bool' : 'str'}, got ${v === null ? 'null' : typeof v}`, `parameter ${i + 1}`);
+  if (typeof v !== type)
+    throw new NodeRefusal(
+      -3,
+      `Expected type ${type === 'number' ? 'int' : type === 'boolean' ? 'bool' : 'str'}, got ${v === null ? 'null' : typeof v}`,
+      `parameter ${i + 1}`,
+    );
   return v;
 }
 
@@ -445,7 +530,9 @@ function describeTx(txid: string, hex: string, tx: Tx): Record<string, unknown> 
     locktime: tx.lockTime,
     expiryheight: tx.expiryHeight,
     vin: tx.inputs.map((i) =>
-      coinbase ? { coinbase: toHex(i.scriptSig), sequence: i.sequence } : { txid: hashToDisplayHex(i.prevout.txid), vout: i.prevout.index, scriptSig: { hex: toHex(i.scriptSig) }, sequence: i.sequence },
+      coinbase
+        ? { coinbase: toHex(i.scriptSig), sequence: i.sequence }
+        : { txid: hashToDisplayHex(i.prevout.txid), vout: i.prevout.index, scriptSig: { hex: toHex(i.scriptSig) }, sequence: i.sequence },
     ),
     vout: tx.outputs.map((o, n) => ({ valueZat: Number(o.value), n, scriptPubKey: { hex: toHex(o.scriptPubKey) } })),
   };

@@ -14,7 +14,8 @@ export async function writeNewFile(path: string, value: Uint8Array): Promise<voi
     fh = await open(path, 'wx', EXPORT_FILE_MODE);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'EEXIST') throw new EsmanError('exists', `${path} already exists: esman export never overwrites a file (remove it first if it is stale)`);
+    if (code === 'EEXIST')
+      throw new EsmanError('exists', `${path} already exists: esman export never overwrites a file (remove it first if it is stale)`);
     throw new EsmanError('write_failed', `${path} cannot be created: ${reasonOf(e)}`);
   }
   try {

@@ -7,7 +7,11 @@ import { EsmanError } from './errors.js';
 const ITEM_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
 
 export function checkItemName(name: string): void {
-  if (!ITEM_NAME.test(name)) throw new EsmanError('bad_option', `item name ${JSON.stringify(name)}: expected letters, digits, '.', '_' or '-' (at most 100), e.g. Coin.ETH.JSON`);
+  if (!ITEM_NAME.test(name))
+    throw new EsmanError(
+      'bad_option',
+      `item name ${JSON.stringify(name)}: expected letters, digits, '.', '_' or '-' (at most 100), e.g. Coin.ETH.JSON`,
+    );
 }
 
 export const signerItems = (role: SignerRole) => ({ cert: `${role}.SIGN.CRT`, key: `${role}.SIGN.KEY` });
@@ -19,7 +23,8 @@ export const tlsItems = (identity: TlsIdentity) => ({ cert: `${identity}.TLS.CRT
  */
 export function checkExportable(name: string): void {
   const exportable = TLS_IDENTITIES.filter((i) => i !== 'payserv').flatMap((i) => Object.values(tlsItems(i)));
-  if (!exportable.includes(name)) throw new EsmanError('not_exportable', `${name} never leaves the store as a file: only ${exportable.join(', ')} may be exported`);
+  if (!exportable.includes(name))
+    throw new EsmanError('not_exportable', `${name} never leaves the store as a file: only ${exportable.join(', ')} may be exported`);
 }
 export const coinItem = (tag: string) => `Coin.${tag}.JSON`;
 /** The database parameters dbgw is given once the store is open. */
@@ -47,11 +52,18 @@ export function parseCoinItem(value: Uint8Array, name: string, tag: string): Coi
     throw new EsmanError('bad_item', `store item ${name} is not {"coin", "privateKey": 64 hex digits, "address"?}`);
   }
   if (parsed.coin !== tag) throw new EsmanError('bad_item', `store item ${name} is the key of coin ${parsed.coin}, not ${tag}`);
-  return { coin: parsed.coin, privateKey: Uint8Array.from(Buffer.from(parsed.privateKey, 'hex')), ...(parsed.address ? { address: parsed.address } : {}) };
+  return {
+    coin: parsed.coin,
+    privateKey: Uint8Array.from(Buffer.from(parsed.privateKey, 'hex')),
+    ...(parsed.address ? { address: parsed.address } : {}),
+  };
 }
 
 export const encodeCoinItem = (c: CoinItem): Buffer =>
-  Buffer.from(JSON.stringify({ coin: c.coin, privateKey: Buffer.from(c.privateKey).toString('hex'), ...(c.address ? { address: c.address } : {}) }), 'utf8');
+  Buffer.from(
+    JSON.stringify({ coin: c.coin, privateKey: Buffer.from(c.privateKey).toString('hex'), ...(c.address ? { address: c.address } : {}) }),
+    'utf8',
+  );
 
 const nodeAuthSchema = z.strictObject({ user: z.string().min(1), password: z.string().min(1) });
 

@@ -28,7 +28,8 @@ export const memoryMiB = (k: ScryptParams) => (128 * k.r * 2 ** k.log2N) / 2 ** 
 export function checkScrypt(k: ScryptParams, where: string): void {
   for (const [name, [lo, hi]] of Object.entries(SCRYPT_BOUNDS) as Array<[keyof ScryptParams, readonly [number, number]]>) {
     const v = k[name];
-    if (!Number.isInteger(v) || v < lo || v > hi) throw new EsmanError('damaged_file', `${where}: scrypt ${name} = ${v} is outside ${lo}..${hi}`);
+    if (!Number.isInteger(v) || v < lo || v > hi)
+      throw new EsmanError('damaged_file', `${where}: scrypt ${name} = ${v} is outside ${lo}..${hi}`);
   }
 }
 
@@ -37,6 +38,8 @@ export function deriveKey(passphrase: Uint8Array, salt: Uint8Array, k: ScryptPar
   const N = 2 ** k.log2N;
   return new Promise((resolve, reject) => {
     // OpenSSL wants ~128·N·r bytes plus p·128·r; twice that leaves room without letting a file ask for more.
-    scrypt(passphrase, salt, KEY_BYTES, { N, r: k.r, p: k.p, maxmem: 2 * 128 * N * k.r + 128 * k.r * k.p + 2 ** 20 }, (e, key) => (e ? reject(new EsmanError('kdf_failed', `scrypt failed: ${e.message}`)) : resolve(key)));
+    scrypt(passphrase, salt, KEY_BYTES, { N, r: k.r, p: k.p, maxmem: 2 * 128 * N * k.r + 128 * k.r * k.p + 2 ** 20 }, (e, key) =>
+      e ? reject(new EsmanError('kdf_failed', `scrypt failed: ${e.message}`)) : resolve(key),
+    );
   });
 }

@@ -94,13 +94,17 @@ export async function startManager(o: ManagerOptions): Promise<Manager> {
   });
 
   await new Promise<void>((resolve, reject) => {
-    server.once('error', (e) => reject(new EsmanError('cannot_listen', `esman manager cannot listen on ${o.host}:${o.port}: ${reasonOf(e)}`)));
+    server.once('error', (e) =>
+      reject(new EsmanError('cannot_listen', `esman manager cannot listen on ${o.host}:${o.port}: ${reasonOf(e)}`)),
+    );
     server.listen(o.port, o.host, () => resolve());
   });
   const addr = server.address();
   const port = typeof addr === 'object' && addr ? addr.port : o.port;
   return {
-    host: o.host, port, done,
+    host: o.host,
+    port,
+    done,
     async close() {
       finish();
       await done;

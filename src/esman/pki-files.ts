@@ -62,8 +62,14 @@ export async function initPki(stateDir: string, opts: PkiInitOptions): Promise<P
   if (k) mkdirSync(join(k, 'offline'), { recursive: true, mode: 0o700 });
   else mkdirSync(join(p.dir, 'ca'), { recursive: true, mode: 0o700 });
   const now = opts.now ?? new Date();
-  const rootValidity: Validity = { notBefore: new Date(now.getTime() - 60_000), notAfter: new Date(now.getTime() + opts.rootDays * DAY_MS) };
-  const leafValidity: Validity = { notBefore: rootValidity.notBefore, notAfter: new Date(now.getTime() + Math.min(opts.leafDays, opts.rootDays) * DAY_MS) };
+  const rootValidity: Validity = {
+    notBefore: new Date(now.getTime() - 60_000),
+    notAfter: new Date(now.getTime() + opts.rootDays * DAY_MS),
+  };
+  const leafValidity: Validity = {
+    notBefore: rootValidity.notBefore,
+    notAfter: new Date(now.getTime() + Math.min(opts.leafDays, opts.rootDays) * DAY_MS),
+  };
   // Issuing needs @peculiar/x509 (and the store's item names, zod): heavy to load, so only here, not for
   // every reader of the PKI's files (pscli's start-up).
   const [{ createRoot, issueCert }, { signerItems, tlsItems }] = await Promise.all([import('../pki/issue.js'), import('./items.js')]);

@@ -36,7 +36,10 @@ async function askOnce<T>(o: ObtainKeyOptions<T>, host: string, port: number): P
   socket.on('error', () => undefined);
   const pending = newRequest();
   try {
-    o.log.warn({ manager: o.manager, fingerprint: fingerprint(pending.request) }, 'key requested from esman manager: an operator must type "y" there (check the fingerprint)');
+    o.log.warn(
+      { manager: o.manager, fingerprint: fingerprint(pending.request) },
+      'key requested from esman manager: an operator must type "y" there (check the fingerprint)',
+    );
     socket.write(`${JSON.stringify(pending.request)}\n`);
     const line = await readLine(socket, LINE_BYTES_MAX, o.answerTimeoutMs);
     let reply;
@@ -74,7 +77,8 @@ export async function obtainKey<T>(o: ObtainKeyOptions<T>): Promise<T> {
       // Say each new kind of reason once (key ids and ports aside): a manager not yet started, or an
       // impostor sending random keys, would otherwise fill the log.
       const kind = e.message.replace(/[0-9a-f]{16,}|:\d+\b/g, '…');
-      if (kind !== last) o.log.warn({ manager: o.manager, reason: e.message, retryMs: o.retryMs }, 'no key yet from esman manager; asking again');
+      if (kind !== last)
+        o.log.warn({ manager: o.manager, reason: e.message, retryMs: o.retryMs }, 'no key yet from esman manager; asking again');
       last = kind;
     }
     await sleep(o.retryMs, undefined, o.signal ? { signal: o.signal } : {});

@@ -8,7 +8,8 @@ export const SHARES_MAX = 255;
 
 export function checkSplit(n: number, t: number): void {
   if (!Number.isInteger(n) || n < 1 || n > SHARES_MAX) throw new EsmanError('bad_option', `--shares ${n}: expected 1..${SHARES_MAX}`);
-  if (!Number.isInteger(t) || t < 1 || t > n) throw new EsmanError('bad_option', `--threshold ${t}: expected 1..${n} (at most the number of shares)`);
+  if (!Number.isInteger(t) || t < 1 || t > n)
+    throw new EsmanError('bad_option', `--threshold ${t}: expected 1..${n} (at most the number of shares)`);
 }
 
 export async function splitSecret(secret: Uint8Array, n: number, t: number): Promise<Uint8Array[]> {

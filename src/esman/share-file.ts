@@ -42,7 +42,15 @@ export const shareFileName = (index: number) => `${index}.ss`;
 export async function encryptShare(h: ShareHeader, share: Uint8Array, passphrase: Uint8Array): Promise<Buffer> {
   const salt = randomBytes(SALT_BYTES);
   const nonce = randomBytes(NONCE_BYTES);
-  const aad = Buffer.concat([MAGIC, Uint8Array.of(VERSION), h.setId, h.keyId, Uint8Array.of(h.index, h.shares, h.threshold, KDF_SCRYPT, h.kdf.log2N, h.kdf.r, h.kdf.p), salt, nonce]);
+  const aad = Buffer.concat([
+    MAGIC,
+    Uint8Array.of(VERSION),
+    h.setId,
+    h.keyId,
+    Uint8Array.of(h.index, h.shares, h.threshold, KDF_SCRYPT, h.kdf.log2N, h.kdf.r, h.kdf.p),
+    salt,
+    nonce,
+  ]);
   const key = await deriveKey(passphrase, salt, h.kdf);
   try {
     return Buffer.concat([aad, seal(key, nonce, share, aad)]);
@@ -54,9 +62,15 @@ export async function encryptShare(h: ShareHeader, share: Uint8Array, passphrase
 /** Parses and bounds-checks a share file without any secret; `where` names it in errors. */
 export function parseShareFile(bytes: Uint8Array, where: string): ShareFile {
   const b = Buffer.from(bytes);
-  if (b.length < MAGIC.length || !b.subarray(0, MAGIC.length).equals(MAGIC)) throw new EsmanError('damaged_file', `${where} is not an esman share file`);
-  if (b[MAGIC.length] !== VERSION) throw new EsmanError('damaged_file', `${where}: share file version ${b[MAGIC.length]} is not supported (this esman reads version ${VERSION})`);
-  if (b.length !== SHARE_FILE_BYTES) throw new EsmanError('damaged_file', `${where} is ${b.length} bytes, a share file is ${SHARE_FILE_BYTES}: the file is damaged`);
+  if (b.length < MAGIC.length || !b.subarray(0, MAGIC.length).equals(MAGIC))
+    throw new EsmanError('damaged_file', `${where} is not an esman share file`);
+  if (b[MAGIC.length] !== VERSION)
+    throw new EsmanError(
+      'damaged_file',
+      `${where}: share file version ${b[MAGIC.length]} is not supported (this esman reads version ${VERSION})`,
+    );
+  if (b.length !== SHARE_FILE_BYTES)
+    throw new EsmanError('damaged_file', `${where} is ${b.length} bytes, a share file is ${SHARE_FILE_BYTES}: the file is damaged`);
   let o = MAGIC.length + 1;
   const take = (n: number) => b.subarray(o, (o += n));
   const setId = take(SET_ID_BYTES);
@@ -68,7 +82,10 @@ export function parseShareFile(bytes: Uint8Array, where: string): ShareFile {
   const sealed = b.subarray(o);
   if (kdfId !== KDF_SCRYPT) throw new EsmanError('damaged_file', `${where}: unknown key derivation ${kdfId}: the file is damaged`);
   if (!shares || !threshold || !index || threshold > shares || index > shares) {
-    throw new EsmanError('damaged_file', `${where}: share ${index} of ${shares} with threshold ${threshold} is impossible: the file is damaged`);
+    throw new EsmanError(
+      'damaged_file',
+      `${where}: share ${index} of ${shares} with threshold ${threshold} is impossible: the file is damaged`,
+    );
   }
   const kdf = { log2N: log2N!, r: r!, p: p! };
   checkScrypt(kdf, `${where} (damaged?)`);
@@ -80,6 +97,7 @@ export async function decryptShare(f: ShareFile, passphrase: Uint8Array, where: 
   const key = await deriveKey(passphrase, f.salt, f.header.kdf);
   const share = open(key, f.nonce, f.sealed, f.aad);
   wipe(key);
-  if (!share || share.length !== SHARE_BYTES) throw new EsmanError('wrong_passphrase', `${where}: wrong passphrase, or the share file was altered`);
+  if (!share || share.length !== SHARE_BYTES)
+    throw new EsmanError('wrong_passphrase', `${where}: wrong passphrase, or the share file was altered`);
   return share;
 }

@@ -29,16 +29,27 @@ async function shareFilesIn(dir: string): Promise<Array<{ index: number; path: s
   } catch (e) {
     throw new EsmanError('unreadable', `share directory ${dir} cannot be read: ${reasonOf(e)}`);
   }
-  return names.flatMap((n) => {
-    const m = SHARE_NAME.exec(n);
-    return m ? [{ index: Number(m[1]), path: join(dir, n) }] : [];
-  }).sort((a, b) => a.index - b.index);
+  return names
+    .flatMap((n) => {
+      const m = SHARE_NAME.exec(n);
+      return m ? [{ index: Number(m[1]), path: join(dir, n) }] : [];
+    })
+    .sort((a, b) => a.index - b.index);
 }
 
 /** Splits `master` into dir/1.ss … dir/N.ss, one passphrase each. Refuses a directory that already holds shares. */
-export async function writeShares(dir: string, master: Uint8Array, o: SplitOptions, passphraseFor: (index: number) => Promise<Uint8Array>): Promise<string[]> {
+export async function writeShares(
+  dir: string,
+  master: Uint8Array,
+  o: SplitOptions,
+  passphraseFor: (index: number) => Promise<Uint8Array>,
+): Promise<string[]> {
   const existing = await shareFilesIn(dir).catch(() => []);
-  if (existing.length) throw new EsmanError('exists', `${dir} already holds shares (${existing.map((e) => shareFileName(e.index)).join(', ')}): shares are never overwritten`);
+  if (existing.length)
+    throw new EsmanError(
+      'exists',
+      `${dir} already holds shares (${existing.map((e) => shareFileName(e.index)).join(', ')}): shares are never overwritten`,
+    );
   const parts = await splitSecret(master, o.shares, o.threshold);
   const header = { setId: randomBytes(SET_ID_BYTES), keyId: keyIdOf(master), shares: o.shares, threshold: o.threshold, kdf: o.kdf };
   // Encrypt all before writing any: a passphrase refused half-way leaves no partial set behind.
@@ -81,9 +92,13 @@ function sameSet(a: ShareFile, b: ShareFile, aPath: string, bPath: string): void
   const ha = a.header;
   const hb = b.header;
   if (!Buffer.from(ha.setId).equals(Buffer.from(hb.setId)) || !Buffer.from(ha.keyId).equals(Buffer.from(hb.keyId))) {
-    throw new EsmanError('mixed_sets', `${bPath} belongs to another set of shares than ${aPath} (set ${hex(hb.setId).slice(0, 8)} vs ${hex(ha.setId).slice(0, 8)}): shares of different inits never combine`);
+    throw new EsmanError(
+      'mixed_sets',
+      `${bPath} belongs to another set of shares than ${aPath} (set ${hex(hb.setId).slice(0, 8)} vs ${hex(ha.setId).slice(0, 8)}): shares of different inits never combine`,
+    );
   }
-  if (ha.threshold !== hb.threshold || ha.shares !== hb.shares) throw new EsmanError('mixed_sets', `${bPath} says ${hb.threshold} of ${hb.shares}, ${aPath} says ${ha.threshold} of ${ha.shares}`);
+  if (ha.threshold !== hb.threshold || ha.shares !== hb.shares)
+    throw new EsmanError('mixed_sets', `${bPath} says ${hb.threshold} of ${hb.shares}, ${aPath} says ${ha.threshold} of ${ha.shares}`);
 }
 
 /**
@@ -102,7 +117,8 @@ export async function unlockShares(dir: string, ask: PassphraseSource): Promise<
       if (got.length === threshold) break;
       const f = index === files[0]!.index ? first : await readShare(path);
       sameSet(first, f, files[0]!.path, path);
-      if (f.header.index !== index) throw new EsmanError('renamed_share', `${path} holds share ${f.header.index}: share files must not be renamed`);
+      if (f.header.index !== index)
+        throw new EsmanError('renamed_share', `${path} holds share ${f.header.index}: share files must not be renamed`);
       const answer = await ask(`passphrase for share ${index} of ${shares} (${threshold} needed, ${got.length} given; empty to skip): `);
       if (!answer) continue;
       const pass = Buffer.from(answer, 'utf8');
@@ -113,11 +129,18 @@ export async function unlockShares(dir: string, ask: PassphraseSource): Promise<
       }
       used.push(index);
     }
-    if (got.length < threshold) throw new EsmanError('too_few_shares', `${got.length} of the ${threshold} shares needed were given (${files.length} present in ${dir}): no key`);
+    if (got.length < threshold)
+      throw new EsmanError(
+        'too_few_shares',
+        `${got.length} of the ${threshold} shares needed were given (${files.length} present in ${dir}): no key`,
+      );
     const master = await combineShares(got, threshold);
     if (!timingSafeEqual(keyIdOf(master), first.header.keyId)) {
       wipe(master);
-      throw new EsmanError('altered_file', `the shares ${used.join(', ')} do not rebuild the key they were made for: a share was altered or comes from another init`);
+      throw new EsmanError(
+        'altered_file',
+        `the shares ${used.join(', ')} do not rebuild the key they were made for: a share was altered or comes from another init`,
+      );
     }
     return { master, keyId: hex(first.header.keyId), used, threshold, shares };
   } finally {

@@ -31,15 +31,21 @@ interface Parsed {
 }
 
 function parse(bytes: Buffer, where: string): Parsed {
-  if (bytes.length < MAGIC.length + 1 || !bytes.subarray(0, MAGIC.length).equals(MAGIC)) throw new EsmanError('damaged_file', `${where} is not an esman store`);
-  if (bytes[MAGIC.length] !== VERSION) throw new EsmanError('damaged_file', `${where}: store version ${bytes[MAGIC.length]} is not supported (this esman reads version ${VERSION})`);
+  if (bytes.length < MAGIC.length + 1 || !bytes.subarray(0, MAGIC.length).equals(MAGIC))
+    throw new EsmanError('damaged_file', `${where} is not an esman store`);
+  if (bytes[MAGIC.length] !== VERSION)
+    throw new EsmanError(
+      'damaged_file',
+      `${where}: store version ${bytes[MAGIC.length]} is not supported (this esman reads version ${VERSION})`,
+    );
   let o = MAGIC.length + 1;
   if (bytes.length < o + KEY_ID_BYTES + NONCE_BYTES + 4) throw new EsmanError('damaged_file', `${where} is truncated`);
   const keyId = bytes.subarray(o, (o += KEY_ID_BYTES));
   const nonce = bytes.subarray(o, (o += NONCE_BYTES));
   const indexLen = bytes.readUInt32BE(o);
   o += 4;
-  if (indexLen > INDEX_BYTES_MAX || o + indexLen > bytes.length) throw new EsmanError('damaged_file', `${where}: index length ${indexLen} does not fit the file: the store is damaged`);
+  if (indexLen > INDEX_BYTES_MAX || o + indexLen > bytes.length)
+    throw new EsmanError('damaged_file', `${where}: index length ${indexLen} does not fit the file: the store is damaged`);
   let index: ItemInfo[];
   try {
     index = indexSchema.parse(JSON.parse(bytes.subarray(o, o + indexLen).toString('utf8')));
@@ -82,7 +88,10 @@ export class KeyStore {
   static decode(bytes: Buffer, master: Uint8Array, where: string): KeyStore {
     const p = parse(bytes, where);
     if (!Buffer.from(keyIdOf(master)).equals(Buffer.from(p.keyId))) {
-      throw new EsmanError('wrong_key', `${where} is sealed under key ${hex(p.keyId).slice(0, 16)}, not under this key (${hex(keyIdOf(master)).slice(0, 16)}): wrong shares for this store, or its header was altered`);
+      throw new EsmanError(
+        'wrong_key',
+        `${where} is sealed under key ${hex(p.keyId).slice(0, 16)}, not under this key (${hex(keyIdOf(master)).slice(0, 16)}): wrong shares for this store, or its header was altered`,
+      );
     }
     const key = storeKeyOf(master);
     const plain = open(key, p.nonce, p.sealed, p.aad);
@@ -110,7 +119,11 @@ export class KeyStore {
   /** A copy of the item's value. */
   get(name: string): Buffer {
     const v = this.items.get(name);
-    if (!v) throw new EsmanError('missing_item', `store ${this.path} has no item ${name} (it has: ${[...this.items.keys()].join(', ') || 'nothing'})`);
+    if (!v)
+      throw new EsmanError(
+        'missing_item',
+        `store ${this.path} has no item ${name} (it has: ${[...this.items.keys()].join(', ') || 'nothing'})`,
+      );
     return Buffer.from(v);
   }
 

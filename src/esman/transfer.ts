@@ -17,7 +17,10 @@ export const PROTOCOL = 1;
 /** A line longer than this is not a key request. */
 export const LINE_BYTES_MAX = 4096;
 
-const b64 = (bytes: number) => z.string().refine((s) => Buffer.from(s, 'base64').length === bytes && Buffer.from(Buffer.from(s, 'base64').toString('base64')).toString() === s);
+const b64 = (bytes: number) =>
+  z
+    .string()
+    .refine((s) => Buffer.from(s, 'base64').length === bytes && Buffer.from(Buffer.from(s, 'base64').toString('base64')).toString() === s);
 
 export const requestSchema = z.strictObject({ esman: z.literal(PROTOCOL), pub: b64(32), nonce: b64(32) });
 export type KeyRequest = z.infer<typeof requestSchema>;
@@ -35,7 +38,14 @@ export interface PendingRequest {
 
 export function newRequest(): PendingRequest {
   const secret = x25519.utils.randomPrivateKey();
-  return { secret, request: { esman: PROTOCOL, pub: Buffer.from(x25519.getPublicKey(secret)).toString('base64'), nonce: randomBytes(32).toString('base64') } };
+  return {
+    secret,
+    request: {
+      esman: PROTOCOL,
+      pub: Buffer.from(x25519.getPublicKey(secret)).toString('base64'),
+      nonce: randomBytes(32).toString('base64'),
+    },
+  };
 }
 
 /** What the manager prints and payserv logs, so an operator can see the request they allow is payserv's. */
@@ -77,6 +87,7 @@ export function openKey(p: PendingRequest, reply: KeyReply): Uint8Array {
   const { key, aad } = sessionKey(p.secret, Buffer.from(reply.pub, 'base64'), p.request, Buffer.from(reply.pub, 'base64'));
   const master = open(key, Buffer.from(reply.iv, 'base64'), Buffer.from(reply.sealed, 'base64'), aad);
   wipe(key);
-  if (!master || master.length !== MASTER_KEY_BYTES) throw new EsmanError('bad_message', 'the reply does not open with this request\'s key: it was not sealed for this payserv');
+  if (!master || master.length !== MASTER_KEY_BYTES)
+    throw new EsmanError('bad_message', "the reply does not open with this request's key: it was not sealed for this payserv");
   return master;
 }

@@ -86,7 +86,14 @@ export class PaymentJournal {
   static async closeAll(): Promise<void> {
     const all = [...opened.values()];
     opened.clear();
-    await Promise.all(all.map((p) => p.then((j) => j.#close(), () => undefined)));
+    await Promise.all(
+      all.map((p) =>
+        p.then(
+          (j) => j.#close(),
+          () => undefined,
+        ),
+      ),
+    );
   }
 
   /** Closes this journal (payserv's stop): another process may then write it. */
@@ -194,7 +201,8 @@ export class PaymentJournal {
     switch (r.k) {
       case 'attempt': {
         if (this.#byHash.has(r.hash)) return;
-        if (this.#byHash.size >= JOURNAL_ATTEMPTS_MAX) throw new JournalError(`payment journal holds ${JOURNAL_ATTEMPTS_MAX} attempts: compact it (settle the payments in flight)`);
+        if (this.#byHash.size >= JOURNAL_ATTEMPTS_MAX)
+          throw new JournalError(`payment journal holds ${JOURNAL_ATTEMPTS_MAX} attempts: compact it (settle the payments in flight)`);
         this.#byHash.set(r.hash, { attempt: r, failed: null });
         for (const [id] of r.withdrawals) {
           const list = this.#byWithdrawal.get(id) ?? [];
@@ -247,7 +255,10 @@ export class PaymentJournal {
   async #writer(): Promise<void> {
     if (this.#owner) return;
     await this.#catchUp();
-    if (!(await this.#claim())) throw new JournalError(`payment journal ${this.path}: another payserv process writes it (${OWNER}): nothing may be broadcast from this one`);
+    if (!(await this.#claim()))
+      throw new JournalError(
+        `payment journal ${this.path}: another payserv process writes it (${OWNER}): nothing may be broadcast from this one`,
+      );
     await this.#catchUp();
   }
 
@@ -321,7 +332,8 @@ export class PaymentJournal {
       }
       for (const e of keep) {
         lines.push(encodeRecord(e.attempt));
-        if (e.failed !== null) lines.push(encodeRecord({ k: 'failed', coin: e.attempt.coin, hash: e.attempt.hash, proof: e.failed, at: e.attempt.at }));
+        if (e.failed !== null)
+          lines.push(encodeRecord({ k: 'failed', coin: e.attempt.coin, hash: e.attempt.hash, proof: e.failed, at: e.attempt.at }));
       }
       const text = lines.join('');
       await writeFileAtomic(this.path, text, FILE_MODE);

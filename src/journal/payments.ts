@@ -26,19 +26,35 @@ export interface JournalingDriver {
  * Records a transaction in the journal before it is broadcast (a no-op if it is there already). The
  * nonce, inputs and sender are re-derived from the bytes, not taken from the database.
  */
-export async function journalAttempt(journal: PaymentJournal, driver: JournalingDriver, a: { hash: string; raw: string; payment: string }, withdrawals: JournalWithdrawals, at: Date): Promise<void> {
+export async function journalAttempt(
+  journal: PaymentJournal,
+  driver: JournalingDriver,
+  a: { hash: string; raw: string; payment: string },
+  withdrawals: JournalWithdrawals,
+  at: Date,
+): Promise<void> {
   const known = journal.get(a.hash);
   if (known) {
-    if (known.attempt.raw !== a.raw) throw new JournalError(`transaction ${a.hash}: the bytes about to be broadcast are not the ones journaled`);
+    if (known.attempt.raw !== a.raw)
+      throw new JournalError(`transaction ${a.hash}: the bytes about to be broadcast are not the ones journaled`);
     return;
   }
   if (withdrawals.length === 0) throw new JournalError(`transaction ${a.hash}: journaled without a withdrawal`);
   const d = driver.decode(a.raw);
   if (d.hash !== a.hash) throw new JournalError(`transaction ${a.hash}: its bytes hash to ${d.hash}`);
-  await journal.recordAttempt({
-    coin: driver.tag, hash: a.hash, payment: a.payment, withdrawals, from: driver.address, nonce: d.nonce === null ? null : d.nonce.toString(),
-    inputs: d.inputs.map((i) => `${i.txid}:${i.vout}`), raw: a.raw,
-  }, at);
+  await journal.recordAttempt(
+    {
+      coin: driver.tag,
+      hash: a.hash,
+      payment: a.payment,
+      withdrawals,
+      from: driver.address,
+      nonce: d.nonce === null ? null : d.nonce.toString(),
+      inputs: d.inputs.map((i) => `${i.txid}:${i.vout}`),
+      raw: a.raw,
+    },
+    at,
+  );
 }
 
 /** The seq of the signed `sending` entry of a history that names `hash` (the newest), or null. */
@@ -56,14 +72,24 @@ export function sendingSeqOf(history: readonly Pick<StatusSignature, 'seq' | 'st
  * the transaction to a node. Such a withdrawal must never be paid again or credited back on the
  * database's word.
  */
-export function journalProblems(journal: Pick<PaymentJournal, 'attemptsOf'>, id: number, history: readonly Pick<StatusSignature, 'seq' | 'status' | 'txHash'>[]): Problem[] {
+export function journalProblems(
+  journal: Pick<PaymentJournal, 'attemptsOf'>,
+  id: number,
+  history: readonly Pick<StatusSignature, 'seq' | 'status' | 'txHash'>[],
+): Problem[] {
   const out: Problem[] = [];
   for (const a of journal.attemptsOf(id)) {
     const seq = a.withdrawals.find(([w]) => w === id)?.[1] ?? -1;
     const e = history[seq];
     if (!e || e.seq !== seq || e.status !== 'sending' || e.txHash !== a.hash) {
-      out.push(problem('finances_withdrawal_signatures', id, 'journal_missing',
-        `transaction ${a.hash} was handed to a node for withdrawal ${id} (payment journal, status entry ${seq}), but its signed history ${e ? `has ${e.status} ${e.txHash ?? ''} there` : `ends at entry ${history.length - 1}`}: rolled back`));
+      out.push(
+        problem(
+          'finances_withdrawal_signatures',
+          id,
+          'journal_missing',
+          `transaction ${a.hash} was handed to a node for withdrawal ${id} (payment journal, status entry ${seq}), but its signed history ${e ? `has ${e.status} ${e.txHash ?? ''} there` : `ends at entry ${history.length - 1}`}: rolled back`,
+        ),
+      );
     }
   }
   return out;
@@ -73,7 +99,12 @@ export function journalProblems(journal: Pick<PaymentJournal, 'attemptsOf'>, id:
 export function journalBytesProblem(journal: PaymentJournal, id: number, hash: string, raw: string): Problem | null {
   const e = journal.get(hash);
   if (!e || e.attempt.raw === raw) return null;
-  return problem('payserv_chain_txs', id, 'journal_bytes', `the stored bytes of ${hash} differ from the bytes the payment journal recorded before its broadcast`);
+  return problem(
+    'payserv_chain_txs',
+    id,
+    'journal_bytes',
+    `the stored bytes of ${hash} differ from the bytes the payment journal recorded before its broadcast`,
+  );
 }
 
 /**
@@ -96,7 +127,11 @@ export function settledBy(local: LocalCheckpointStore): (e: JournalEntry) => Pro
 export const COMPACT_AFTER = 500;
 
 /** Compacts the journal when enough has been appended since the last time. */
-export async function maybeCompact(journal: PaymentJournal, local: LocalCheckpointStore, log: { info(o: object, m: string): void }): Promise<void> {
+export async function maybeCompact(
+  journal: PaymentJournal,
+  local: LocalCheckpointStore,
+  log: { info(o: object, m: string): void },
+): Promise<void> {
   if (journal.appendedSinceCompaction < COMPACT_AFTER) return;
   const r = await journal.compact(settledBy(local));
   log.info({ component: 'journal', ...r }, 'payment journal compacted');

@@ -67,7 +67,8 @@ export function encodeRecord(r: JournalRecord): string {
   const json = JSON.stringify(r);
   const why = malformed(JSON.parse(json));
   if (why) throw new JournalError(`journal record of ${'hash' in r ? r.hash : r.from}: ${why}`);
-  if (json.length > RECORD_BYTES_MAX) throw new JournalError(`journal record of ${r.k} ${'hash' in r ? r.hash : r.from} is ${json.length} bytes, over ${RECORD_BYTES_MAX}`);
+  if (json.length > RECORD_BYTES_MAX)
+    throw new JournalError(`journal record of ${r.k} ${'hash' in r ? r.hash : r.from} is ${json.length} bytes, over ${RECORD_BYTES_MAX}`);
   return `${sum(json)} ${json}\n`;
 }
 
@@ -88,7 +89,8 @@ function malformed(v: unknown): string | null {
     case 'attempt': {
       if (!isStr(r.hash) || !HASH.test(r.hash) || !isStr(r.payment) || !HASH.test(r.payment)) return 'bad hash';
       if (!Array.isArray(r.withdrawals) || r.withdrawals.length === 0) return 'no withdrawals';
-      if (!r.withdrawals.every((w) => Array.isArray(w) && w.length === 4 && isId(w[0]) && isSeq(w[1]) && isId(w[2]) && isId(w[3]))) return 'bad withdrawals';
+      if (!r.withdrawals.every((w) => Array.isArray(w) && w.length === 4 && isId(w[0]) && isSeq(w[1]) && isId(w[2]) && isId(w[3])))
+        return 'bad withdrawals';
       if (!isStr(r.from) || r.from.length > 128) return 'bad sender';
       if (r.nonce !== null && !(isStr(r.nonce) && DEC.test(r.nonce))) return 'bad nonce';
       if (!Array.isArray(r.inputs) || !r.inputs.every((i) => isStr(i) && OUTPOINT.test(i))) return 'bad inputs';

@@ -25,7 +25,8 @@ export async function loadHotKey(stateDir: string, tag: string, path = hotKeyPat
   let text: string;
   try {
     const st = await stat(path);
-    if ((st.mode & 0o077) !== 0) throw new HotKeyError(`hot-wallet key ${path} is readable by others (mode ${(st.mode & 0o777).toString(8)}): chmod 600 it`);
+    if ((st.mode & 0o077) !== 0)
+      throw new HotKeyError(`hot-wallet key ${path} is readable by others (mode ${(st.mode & 0o777).toString(8)}): chmod 600 it`);
     text = await readFile(path, 'utf8');
   } catch (e) {
     if (e instanceof HotKeyError) throw e;
@@ -38,13 +39,17 @@ export async function loadHotKey(stateDir: string, tag: string, path = hotKeyPat
     throw new HotKeyError(`hot-wallet key ${path} is not JSON`);
   }
   const hex = (parsed as { privateKey?: unknown } | null)?.privateKey;
-  if (typeof hex !== 'string' || !/^[0-9a-f]{64}$/.test(hex)) throw new HotKeyError(`hot-wallet key ${path} has no 64-hex-digit "privateKey"`);
+  if (typeof hex !== 'string' || !/^[0-9a-f]{64}$/.test(hex))
+    throw new HotKeyError(`hot-wallet key ${path} has no 64-hex-digit "privateKey"`);
   return Uint8Array.from(Buffer.from(hex, 'hex'));
 }
 
 /** Creates a coin's hot-wallet key (refusing to overwrite one); returns nothing secret. */
 export async function createHotKey(stateDir: string, tag: string, path = hotKeyPath(stateDir, tag)): Promise<string> {
-  const exists = await stat(path).then(() => true, () => false);
+  const exists = await stat(path).then(
+    () => true,
+    () => false,
+  );
   if (exists) throw new HotKeyError(`hot-wallet key ${path} already exists; it is never overwritten`);
   await writeJsonAtomic(path, { coin: tag, privateKey: Buffer.from(randomBytes(32)).toString('hex') }, 0o600);
   await chmod(path, 0o600);

@@ -19,13 +19,43 @@ const CHECKPOINTS = 'finances_user_balance_checkpoints';
 export type AccountState = AccountSummary;
 
 export const EMPTY_ACCOUNT: AccountState = {
-  lastCreditId: 0, lastBlockHash: '', creditTotal: ZERO, lastWithdrawalId: 0, debitTotal: ZERO, sentTotal: ZERO, statusCount: 0,
-  headWithdrawalId: 0, headDebit: ZERO, openStatusCount: 0,
+  lastCreditId: 0,
+  lastBlockHash: '',
+  creditTotal: ZERO,
+  lastWithdrawalId: 0,
+  debitTotal: ZERO,
+  sentTotal: ZERO,
+  statusCount: 0,
+  headWithdrawalId: 0,
+  headDebit: ZERO,
+  openStatusCount: 0,
 };
 
 export function stateOf(cp: UserCheckpoint): AccountState {
-  const { lastCreditId, lastBlockHash, creditTotal, lastWithdrawalId, debitTotal, sentTotal, statusCount, headWithdrawalId, headDebit, openStatusCount } = cp;
-  return { lastCreditId, lastBlockHash, creditTotal, lastWithdrawalId, debitTotal, sentTotal, statusCount, headWithdrawalId, headDebit, openStatusCount };
+  const {
+    lastCreditId,
+    lastBlockHash,
+    creditTotal,
+    lastWithdrawalId,
+    debitTotal,
+    sentTotal,
+    statusCount,
+    headWithdrawalId,
+    headDebit,
+    openStatusCount,
+  } = cp;
+  return {
+    lastCreditId,
+    lastBlockHash,
+    creditTotal,
+    lastWithdrawalId,
+    debitTotal,
+    sentTotal,
+    statusCount,
+    headWithdrawalId,
+    headDebit,
+    openStatusCount,
+  };
 }
 
 export interface AccountResult {
@@ -109,7 +139,12 @@ export class AccountVerifier {
     }
     const end = add(c.balanceBefore, c.amount);
     if (end !== cp.creditTotal || c.blockHash !== cp.lastBlockHash) {
-      this.#add(CHECKPOINTS, this.#key, 'checkpoint_mismatch', `credit ${c.id} no longer ends at the checkpoint's total ${formatAmount(cp.creditTotal)}`);
+      this.#add(
+        CHECKPOINTS,
+        this.#key,
+        'checkpoint_mismatch',
+        `credit ${c.id} no longer ends at the checkpoint's total ${formatAmount(cp.creditTotal)}`,
+      );
     }
     this.#credit = { ...this.#credit, lastAt: c.createdAt.getTime() };
   }
@@ -118,11 +153,21 @@ export class AccountVerifier {
   boundaryWithdrawal(w: Withdrawal | null, cp: UserCheckpoint): void {
     if (cp.lastWithdrawalId === 0) return;
     if (!w || w.userId !== this.userId || w.coinId !== this.coinId) {
-      this.#add(CHECKPOINTS, this.#key, 'checkpoint_row_missing', `withdrawal ${cp.lastWithdrawalId} covered by the checkpoint is gone or moved`);
+      this.#add(
+        CHECKPOINTS,
+        this.#key,
+        'checkpoint_row_missing',
+        `withdrawal ${cp.lastWithdrawalId} covered by the checkpoint is gone or moved`,
+      );
       return;
     }
     if (add(w.debitBefore, w.amount) !== cp.debitTotal) {
-      this.#add(CHECKPOINTS, this.#key, 'checkpoint_mismatch', `withdrawal ${w.id} no longer ends at the checkpoint's debit ${formatAmount(cp.debitTotal)}`);
+      this.#add(
+        CHECKPOINTS,
+        this.#key,
+        'checkpoint_mismatch',
+        `withdrawal ${w.id} no longer ends at the checkpoint's debit ${formatAmount(cp.debitTotal)}`,
+      );
     }
     if (!isFinal(w.status)) this.#add(WITHDRAWALS, w.id, 'status_rolled_back', `covered by a checkpoint as final, but now ${w.status}`);
     this.#debit = { ...this.#debit, lastAt: w.createdAt.getTime() };
@@ -130,7 +175,11 @@ export class AccountVerifier {
 
   credit(c: Signed<Credit>, hasIncome: boolean): void {
     if (c.userId !== this.userId || c.coinId !== this.coinId) throw new Error('credit fed to the wrong account');
-    const { head, faults } = followChain(this.#credit, { id: c.id, prevId: c.prevId, amount: c.amount, before: c.balanceBefore, at: c.createdAt }, 'balance_before');
+    const { head, faults } = followChain(
+      this.#credit,
+      { id: c.id, prevId: c.prevId, amount: c.amount, before: c.balanceBefore, at: c.createdAt },
+      'balance_before',
+    );
     for (const f of faults) this.#add(CREDITS, c.id, 'chain', f);
     this.#credit = head;
     this.#lastBlockHash = c.blockHash;
@@ -143,8 +192,12 @@ export class AccountVerifier {
     if (this.#compareWith && c.id === this.#compareWith.lastCreditId) {
       this.#creditBoundarySeen = true;
       if (head.total !== this.#compareWith.creditTotal || c.blockHash !== this.#compareWith.lastBlockHash) {
-        this.#add(CHECKPOINTS, this.#key, 'checkpoint_mismatch',
-          `credit total at credit ${c.id} is ${formatAmount(head.total)}, the checkpoint says ${formatAmount(this.#compareWith.creditTotal)}`);
+        this.#add(
+          CHECKPOINTS,
+          this.#key,
+          'checkpoint_mismatch',
+          `credit total at credit ${c.id} is ${formatAmount(head.total)}, the checkpoint says ${formatAmount(this.#compareWith.creditTotal)}`,
+        );
       }
     }
   }
@@ -152,7 +205,11 @@ export class AccountVerifier {
   /** `parent`: for a reversal whose original precedes the verified range, the original as read. */
   withdrawal(w: Withdrawal, history: readonly StatusSignature[], parent: Withdrawal | null = null): void {
     if (w.userId !== this.userId || w.coinId !== this.coinId) throw new Error('withdrawal fed to the wrong account');
-    const { head, faults } = followChain(this.#debit, { id: w.id, prevId: w.prevId, amount: w.amount, before: w.debitBefore, at: w.createdAt }, 'debit_before');
+    const { head, faults } = followChain(
+      this.#debit,
+      { id: w.id, prevId: w.prevId, amount: w.amount, before: w.debitBefore, at: w.createdAt },
+      'debit_before',
+    );
     for (const f of faults) this.#add(WITHDRAWALS, w.id, 'chain', f);
     this.#debit = head;
     for (const f of checkHistory(w, history, this.#book)) this.#add(WITHDRAWALS, w.id, 'status', f);
@@ -183,8 +240,12 @@ export class AccountVerifier {
         this.#withdrawalBoundarySeen = true;
         const f = this.#final;
         if (f.lastId !== w.id || f.debit !== cp.debitTotal || f.sent !== cp.sentTotal || f.statusCount !== cp.statusCount) {
-          this.#add(CHECKPOINTS, this.#key, 'checkpoint_mismatch',
-            `withdrawals up to ${w.id} sum to debit ${formatAmount(f.debit)}, sent ${formatAmount(f.sent)}, ${f.statusCount} statuses; the checkpoint says ${formatAmount(cp.debitTotal)}, ${formatAmount(cp.sentTotal)}, ${cp.statusCount}`);
+          this.#add(
+            CHECKPOINTS,
+            this.#key,
+            'checkpoint_mismatch',
+            `withdrawals up to ${w.id} sum to debit ${formatAmount(f.debit)}, sent ${formatAmount(f.sent)}, ${f.statusCount} statuses; the checkpoint says ${formatAmount(cp.debitTotal)}, ${formatAmount(cp.sentTotal)}, ${cp.statusCount}`,
+          );
         }
       }
     }
@@ -196,20 +257,28 @@ export class AccountVerifier {
     if (!ref || w.id !== ref.headWithdrawalId || ref.headWithdrawalId <= ref.lastWithdrawalId) return;
     this.#headSeen = true;
     if (end !== ref.headDebit) {
-      this.#add(CHECKPOINTS, this.#key, 'checkpoint_mismatch', `withdrawal ${w.id} ends at debit ${formatAmount(end)}; at the checkpoint it ended at ${formatAmount(ref.headDebit)}`);
+      this.#add(
+        CHECKPOINTS,
+        this.#key,
+        'checkpoint_mismatch',
+        `withdrawal ${w.id} ends at debit ${formatAmount(end)}; at the checkpoint it ended at ${formatAmount(ref.headDebit)}`,
+      );
     }
   }
 
   #reversal(w: Withdrawal, parentRead: Withdrawal | null): void {
     if (w.status === 'processed') this.#awaitingReversal.add(w.id);
     if (w.parentId === null) return;
-    const parent = this.#seen.get(w.parentId) ?? (parentRead && parentRead.id === w.parentId ? { status: parentRead.status, amount: parentRead.amount } : null);
+    const parent =
+      this.#seen.get(w.parentId) ??
+      (parentRead && parentRead.id === w.parentId ? { status: parentRead.status, amount: parentRead.amount } : null);
     if (!parent) {
       this.#add(WITHDRAWALS, w.id, 'reversal', `reversal of withdrawal ${w.parentId}, which is not an earlier withdrawal of this account`);
       return;
     }
     if (w.parentId >= w.id) this.#add(WITHDRAWALS, w.id, 'reversal', `reversal precedes its original ${w.parentId}`);
-    if (parent.status !== 'processed') this.#add(WITHDRAWALS, w.id, 'reversal', `reverses withdrawal ${w.parentId}, whose status is ${parent.status}, not processed`);
+    if (parent.status !== 'processed')
+      this.#add(WITHDRAWALS, w.id, 'reversal', `reverses withdrawal ${w.parentId}, whose status is ${parent.status}, not processed`);
     if (w.amount !== neg(parent.amount)) {
       this.#add(WITHDRAWALS, w.id, 'reversal', `reversal amount ${formatAmount(w.amount)} does not cancel ${formatAmount(parent.amount)}`);
     }
@@ -225,22 +294,36 @@ export class AccountVerifier {
   finish(): AccountResult {
     for (const id of this.#awaitingReversal) this.#add(WITHDRAWALS, id, 'reversal', 'declined (processed) but its reversal row is missing');
     const cp = this.#compareWith;
-    if (cp && !this.#creditBoundarySeen) this.#add(CHECKPOINTS, this.#key, 'checkpoint_row_missing', `credit ${cp.lastCreditId} covered by the checkpoint is gone`);
+    if (cp && !this.#creditBoundarySeen)
+      this.#add(CHECKPOINTS, this.#key, 'checkpoint_row_missing', `credit ${cp.lastCreditId} covered by the checkpoint is gone`);
     if (cp && !this.#withdrawalBoundarySeen) {
       this.#add(CHECKPOINTS, this.#key, 'checkpoint_row_missing', `withdrawal ${cp.lastWithdrawalId} covered by the checkpoint is gone`);
     }
     const ref = this.#reference;
     if (ref && !this.#headSeen) {
-      this.#add(CHECKPOINTS, this.#key, 'checkpoint_row_missing', `withdrawal ${ref.headWithdrawalId}, the last one at the checkpoint, is gone (history cut?)`);
+      this.#add(
+        CHECKPOINTS,
+        this.#key,
+        'checkpoint_row_missing',
+        `withdrawal ${ref.headWithdrawalId}, the last one at the checkpoint, is gone (history cut?)`,
+      );
     }
     if (ref && this.#referenceOpenStatus < ref.openStatusCount) {
-      this.#add(CHECKPOINTS, this.#key, 'status_rolled_back',
-        `withdrawals ${ref.lastWithdrawalId + 1}..${ref.headWithdrawalId} have ${this.#referenceOpenStatus} signed statuses, fewer than the ${ref.openStatusCount} at the checkpoint (a status was rolled back)`);
+      this.#add(
+        CHECKPOINTS,
+        this.#key,
+        'status_rolled_back',
+        `withdrawals ${ref.lastWithdrawalId + 1}..${ref.headWithdrawalId} have ${this.#referenceOpenStatus} signed statuses, fewer than the ${ref.openStatusCount} at the checkpoint (a status was rolled back)`,
+      );
     }
     const committedDebit = sub(this.#debit.total, this.#pendingDebit);
     if (committedDebit > this.#credit.total) {
-      this.#add(WITHDRAWALS, this.#key, 'overdrawn',
-        `approved withdrawals ${formatAmount(committedDebit)} exceed the credits ${formatAmount(this.#credit.total)}`);
+      this.#add(
+        WITHDRAWALS,
+        this.#key,
+        'overdrawn',
+        `approved withdrawals ${formatAmount(committedDebit)} exceed the credits ${formatAmount(this.#credit.total)}`,
+      );
     }
     return {
       problems: this.#problems,

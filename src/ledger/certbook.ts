@@ -33,7 +33,8 @@ export class CertBook {
       return (e as Error).message;
     }
     if (c.keyId !== row.keyId) return `key_id ${row.keyId.slice(0, 16)}… does not match the certificate's key ${c.keyId.slice(0, 16)}…`;
-    if (c.role !== row.role) return `role column ${JSON.stringify(row.role)} does not match the certificate's role ${JSON.stringify(c.role)}`;
+    if (c.role !== row.role)
+      return `role column ${JSON.stringify(row.role)} does not match the certificate's role ${JSON.stringify(c.role)}`;
     if (c.purpose !== 'signer') return 'not a ledger-signing certificate';
     this.#byKeyId.set(c.keyId, c);
     return null;

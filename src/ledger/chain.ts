@@ -30,6 +30,7 @@ export function followChain(head: ChainHead, link: ChainLink, totalName: string)
   if (link.before !== head.total) {
     faults.push(`${totalName} ${formatAmount(link.before)} should be ${formatAmount(head.total)}`);
   }
-  if (link.at.getTime() < head.lastAt) faults.push(`created_at ${link.at.toISOString()} is before the previous row's ${new Date(head.lastAt).toISOString()}`);
+  if (link.at.getTime() < head.lastAt)
+    faults.push(`created_at ${link.at.toISOString()} is before the previous row's ${new Date(head.lastAt).toISOString()}`);
   return { head: { lastId: link.id, total: add(link.before, link.amount), lastAt: link.at.getTime() }, faults };
 }

@@ -27,7 +27,8 @@ export function checkHistory(w: Withdrawal, entries: readonly StatusSignature[],
     if (prev === null && e.status !== initialStatus(w.parentId !== null)) {
       faults.push(`first status is ${e.status}, expected ${initialStatus(w.parentId !== null)}`);
     }
-    if (prev !== null && !canMove(prev.status, e.status)) faults.push(`status entry ${e.seq}: ${prev.status} → ${e.status} is not a legal move`);
+    if (prev !== null && !canMove(prev.status, e.status))
+      faults.push(`status entry ${e.seq}: ${prev.status} → ${e.status} is not a legal move`);
     const why = book.check(encodeWithdrawalStatus(w, e, prev?.signature ?? null), e.sigKeyId, e.signature, statusSigner(w, e), e.createdAt);
     if (why) faults.push(`status entry ${e.seq} (${e.status}): ${why}`);
     prev = e;

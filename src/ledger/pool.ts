@@ -56,7 +56,11 @@ export class PoolVerifier {
 
   income(p: Signed<PoolIncome>, block: BlockCredits): void {
     if (p.coinId !== this.#coin.id) throw new Error('income fed to the wrong coin');
-    const { head, faults } = followChain(this.#head, { id: p.id, prevId: p.prevId, amount: p.amount, before: p.balanceBefore, at: p.createdAt }, 'balance_before');
+    const { head, faults } = followChain(
+      this.#head,
+      { id: p.id, prevId: p.prevId, amount: p.amount, before: p.balanceBefore, at: p.createdAt },
+      'balance_before',
+    );
     for (const f of faults) this.#add(INCOME, p.id, 'chain', f);
     this.#head = head;
     this.#lastBlockHash = p.blockHash;
@@ -64,15 +68,23 @@ export class PoolVerifier {
     if (why) this.#add(INCOME, p.id, 'signature', why);
     if (block.sum !== p.amount || block.count !== p.creditCount) {
       const got = block.sum === null ? 'more than NUMERIC(50,20) holds' : formatAmount(block.sum);
-      this.#add(INCOME, p.id, 'reconciliation',
-        `block ${p.blockHash}: income ${formatAmount(p.amount)} in ${p.creditCount} credits, but its credits sum to ${got} in ${block.count}`);
+      this.#add(
+        INCOME,
+        p.id,
+        'reconciliation',
+        `block ${p.blockHash}: income ${formatAmount(p.amount)} in ${p.creditCount} credits, but its credits sum to ${got} in ${block.count}`,
+      );
     }
     const cp = this.#compareWith;
     if (cp && p.id === cp.lastIncomeId) {
       this.#incomeBoundarySeen = true;
       if (head.total !== cp.poolBalance || p.blockHash !== cp.lastBlockHash) {
-        this.#add(CHECKPOINTS, `coin=${cp.coinId}`, 'checkpoint_mismatch',
-          `pool balance at income ${p.id} is ${formatAmount(head.total)}, the checkpoint says ${formatAmount(cp.poolBalance)}`);
+        this.#add(
+          CHECKPOINTS,
+          `coin=${cp.coinId}`,
+          'checkpoint_mismatch',
+          `pool balance at income ${p.id} is ${formatAmount(head.total)}, the checkpoint says ${formatAmount(cp.poolBalance)}`,
+        );
       }
     }
   }
@@ -81,26 +93,48 @@ export class PoolVerifier {
   feeCredit(c: Credit): void {
     if (c.type !== 'fee') return;
     if (c.userId !== this.#coin.feeUserId) {
-      this.#add('finances_user_balance_transaction', c.id, 'fee_user', `fee credit to user ${c.userId}, but the coin's fee user is ${this.#coin.feeUserId}`);
+      this.#add(
+        'finances_user_balance_transaction',
+        c.id,
+        'fee_user',
+        `fee credit to user ${c.userId}, but the coin's fee user is ${this.#coin.feeUserId}`,
+      );
     }
     this.#fee = { lastId: c.id, total: add(this.#fee.total, c.amount) };
     const cp = this.#compareWith;
     if (cp && c.id === cp.lastFeeCreditId) {
       this.#feeBoundarySeen = true;
       if (this.#fee.total !== cp.feeTotal) {
-        this.#add(CHECKPOINTS, `coin=${cp.coinId}`, 'checkpoint_mismatch',
-          `fee total at credit ${c.id} is ${formatAmount(this.#fee.total)}, the checkpoint says ${formatAmount(cp.feeTotal)}`);
+        this.#add(
+          CHECKPOINTS,
+          `coin=${cp.coinId}`,
+          'checkpoint_mismatch',
+          `fee total at credit ${c.id} is ${formatAmount(this.#fee.total)}, the checkpoint says ${formatAmount(cp.feeTotal)}`,
+        );
       }
     }
   }
 
   finish(): { problems: Problem[]; state: PoolState } {
     const cp = this.#compareWith;
-    if (cp && !this.#incomeBoundarySeen) this.#add(CHECKPOINTS, `coin=${cp.coinId}`, 'checkpoint_row_missing', `income ${cp.lastIncomeId} covered by the checkpoint is gone`);
-    if (cp && !this.#feeBoundarySeen) this.#add(CHECKPOINTS, `coin=${cp.coinId}`, 'checkpoint_row_missing', `fee credit ${cp.lastFeeCreditId} covered by the checkpoint is gone`);
+    if (cp && !this.#incomeBoundarySeen)
+      this.#add(CHECKPOINTS, `coin=${cp.coinId}`, 'checkpoint_row_missing', `income ${cp.lastIncomeId} covered by the checkpoint is gone`);
+    if (cp && !this.#feeBoundarySeen)
+      this.#add(
+        CHECKPOINTS,
+        `coin=${cp.coinId}`,
+        'checkpoint_row_missing',
+        `fee credit ${cp.lastFeeCreditId} covered by the checkpoint is gone`,
+      );
     return {
       problems: this.#problems,
-      state: { lastIncomeId: this.#head.lastId, poolBalance: this.#head.total, lastBlockHash: this.#lastBlockHash, lastFeeCreditId: this.#fee.lastId, feeTotal: this.#fee.total },
+      state: {
+        lastIncomeId: this.#head.lastId,
+        poolBalance: this.#head.total,
+        lastBlockHash: this.#lastBlockHash,
+        lastFeeCreditId: this.#fee.lastId,
+        feeTotal: this.#fee.total,
+      },
     };
   }
 }

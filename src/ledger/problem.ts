@@ -29,11 +29,11 @@ export const PROBLEM_CODES = {
   checkpoint_local: "the database's checkpoint differs from the payserv host's copy, or only one of them exists",
   checkpoint_key: 'a checkpoint names another account',
   status_rolled_back: 'a withdrawal is at an earlier status than its checkpoint (or this call) saw: rolled back',
-  advance_failed: "a checkpoint could not move over a status change just written; the change may have been rolled back",
+  advance_failed: 'a checkpoint could not move over a status change just written; the change may have been rolled back',
   // Wallets (what payserv saw, which the database cannot roll back)
   wallet_missing: 'a reviewed wallet payserv saw is gone, moved or unsigned',
   wallet_rolled_back: 'a wallet carries an older review than payserv saw',
-  wallet_revived: 'a wallet retired under the pool\'s signature is active again (a deletion is one-way)',
+  wallet_revived: "a wallet retired under the pool's signature is active again (a deletion is one-way)",
   too_many_wallets: 'an account has more wallets than one verification reads',
   // Payments and the payment journal
   payment: 'a stored transaction does not decode, or does not pay what its withdrawals say',
@@ -47,7 +47,7 @@ export const PROBLEM_CODES = {
   audit_link: "an audit row's link to its predecessor is broken: rows deleted, or an earlier row rewritten",
   audit_changed: "an audit row's contents were changed or forged",
   audit_head_missing: 'the audit row the local head names is missing',
-  audit_head_mismatch: "the audit row the local head names was rewritten",
+  audit_head_mismatch: 'the audit row the local head names was rewritten',
   audit_no_head: 'the local audit head is missing while the table has rows',
   audit_unrecorded: 'an audit row the local head does not account for (written by another process, or after a crash)',
   audit_unlisted: 'further audit findings not listed',

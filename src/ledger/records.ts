@@ -3,7 +3,15 @@ import type { Amount } from '../money/amount.js';
 // The ledger's records as payserv sees them: typed, exact, free of database representation.
 
 export const WITHDRAWAL_STATUSES = [
-  'processing', 'pending', 'approved', 'sending', 'sent', 'send_error', 'send_retry', 'processed', 'declined',
+  'processing',
+  'pending',
+  'approved',
+  'sending',
+  'sent',
+  'send_error',
+  'send_retry',
+  'processed',
+  'declined',
 ] as const;
 export type WithdrawalStatus = (typeof WITHDRAWAL_STATUSES)[number];
 

@@ -40,7 +40,8 @@ export const EMPTY_MEMORY: WalletMemory = { newestReviewedId: 0, retiredIds: [],
  * An admin has signed it (or someone wants it to look so): any trace of a signature counts, so a row
  * with half a signature is judged, and fails, instead of passing as "awaiting review".
  */
-export const isReviewed = (w: Signature & Pick<Wallet, 'signedAt'>): boolean => w.signature !== null || w.sigKeyId !== null || w.signedAt !== null;
+export const isReviewed = (w: Signature & Pick<Wallet, 'signedAt'>): boolean =>
+  w.signature !== null || w.sigKeyId !== null || w.signedAt !== null;
 
 export const isRetired = (w: Pick<Wallet, 'active' | 'deleted'>): boolean => w.deleted || !w.active;
 
@@ -67,28 +68,52 @@ export function memoryProblems(userId: number, coinId: number, reviewed: readonl
   const out: Problem[] = [];
   const newest = newestOf(reviewed);
   if (memory.newestReviewedId > 0 && !byId.has(memory.newestReviewedId)) {
-    out.push(problem(WALLETS_TABLE, memory.newestReviewedId, 'wallet_missing',
-      `payserv saw this wallet as the newest reviewed wallet of ${account}; it is no longer one (the newest now: ${newest ? `id=${newest.id}` : 'none'}): its row was deleted, moved or unsigned`));
+    out.push(
+      problem(
+        WALLETS_TABLE,
+        memory.newestReviewedId,
+        'wallet_missing',
+        `payserv saw this wallet as the newest reviewed wallet of ${account}; it is no longer one (the newest now: ${newest ? `id=${newest.id}` : 'none'}): its row was deleted, moved or unsigned`,
+      ),
+    );
   }
   const retired = new Set(memory.retiredIds);
   for (const w of reviewed) {
     const seen = memory.reviewedAt[w.id];
     // A retired wallet back to an older copy is told below, as the revival it is.
     if (seen !== undefined && (w.signedAt?.getTime() ?? 0) < seen && !(retired.has(w.id) && !isRetired(w))) {
-      out.push(problem(WALLETS_TABLE, w.id, 'wallet_rolled_back',
-        `payserv saw this wallet reviewed at ${new Date(seen).toISOString()}; it now carries an older review (${w.signedAt?.toISOString() ?? 'none'}): an older signed copy was put back`));
+      out.push(
+        problem(
+          WALLETS_TABLE,
+          w.id,
+          'wallet_rolled_back',
+          `payserv saw this wallet reviewed at ${new Date(seen).toISOString()}; it now carries an older review (${w.signedAt?.toISOString() ?? 'none'}): an older signed copy was put back`,
+        ),
+      );
     }
   }
   for (const id of memory.retiredIds) {
     const w = byId.get(id);
     if (!w) {
       if (id !== memory.newestReviewedId) {
-        out.push(problem(WALLETS_TABLE, id, 'wallet_missing',
-          `payserv saw this wallet retired under the pool's signature; it is no longer a reviewed wallet of ${account}: its row was deleted, moved or unsigned`));
+        out.push(
+          problem(
+            WALLETS_TABLE,
+            id,
+            'wallet_missing',
+            `payserv saw this wallet retired under the pool's signature; it is no longer a reviewed wallet of ${account}: its row was deleted, moved or unsigned`,
+          ),
+        );
       }
     } else if (!isRetired(w)) {
-      out.push(problem(WALLETS_TABLE, id, 'wallet_revived',
-        `payserv saw this wallet retired (deleted or inactive) under the pool's signature; it is active again: a deletion is one-way`));
+      out.push(
+        problem(
+          WALLETS_TABLE,
+          id,
+          'wallet_revived',
+          `payserv saw this wallet retired (deleted or inactive) under the pool's signature; it is active again: a deletion is one-way`,
+        ),
+      );
     }
   }
   return out;
@@ -134,6 +159,11 @@ export function mergeMemory(a: WalletMemory, b: WalletMemory): WalletMemory {
 
 export function sameMemory(a: WalletMemory, b: WalletMemory): boolean {
   const ka = Object.keys(a.reviewedAt);
-  return a.newestReviewedId === b.newestReviewedId && a.retiredIds.length === b.retiredIds.length && a.retiredIds.every((id, i) => id === b.retiredIds[i])
-    && ka.length === Object.keys(b.reviewedAt).length && ka.every((id) => a.reviewedAt[Number(id)] === b.reviewedAt[Number(id)]);
+  return (
+    a.newestReviewedId === b.newestReviewedId &&
+    a.retiredIds.length === b.retiredIds.length &&
+    a.retiredIds.every((id, i) => id === b.retiredIds[i]) &&
+    ka.length === Object.keys(b.reviewedAt).length &&
+    ka.every((id) => a.reviewedAt[Number(id)] === b.reviewedAt[Number(id)])
+  );
 }

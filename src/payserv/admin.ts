@@ -29,7 +29,9 @@ const DATA_PROBE_MS = 5_000;
 /** Whether payserv can read its data (the database, or dbgw in front of it) right now: one small read, bounded. */
 async function dataReachable(ps: Payserv): Promise<{ where: string; reachable: boolean; error: string | null }> {
   let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${DATA_PROBE_MS} ms`)), DATA_PROBE_MS)));
+  const timeout = new Promise<never>(
+    (_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${DATA_PROBE_MS} ms`)), DATA_PROBE_MS)),
+  );
   try {
     await Promise.race([ps.db.query(LEDGER.coins, [1]), timeout]);
     return { where: ps.db.where, reachable: true, error: null };
@@ -42,8 +44,15 @@ async function dataReachable(ps: Payserv): Promise<{ where: string; reachable: b
 
 export async function status(ps: Payserv) {
   const s = ps.state.status();
-  return { enabled: s.enabled, reason: s.reason, since: s.since.toISOString(), fail_stops: s.failStops, version: VERSION.version,
-    journal: { path: ps.journal.path, attempts: ps.journal.size, writer: ps.journal.writing }, data: await dataReachable(ps) };
+  return {
+    enabled: s.enabled,
+    reason: s.reason,
+    since: s.since.toISOString(),
+    fail_stops: s.failStops,
+    version: VERSION.version,
+    journal: { path: ps.journal.path, attempts: ps.journal.size, writer: ps.journal.writing },
+    data: await dataReachable(ps),
+  };
 }
 
 /**
@@ -70,11 +79,28 @@ export async function transInfo(ps: Payserv, id: number) {
   const { withdrawal: w, history } = found;
   const view = await openView(ps.db, ps.trust, ps.local);
   return {
-    id: w.id, user: w.userId, coin: view.coins.get(w.coinId)?.tag ?? String(w.coinId), wallet: w.walletId, address: w.address,
-    amount: formatAmount(w.amount), fee: formatAmount(w.fee), debit_before: formatAmount(w.debitBefore), parent_id: w.parentId,
-    status: w.status, tx_hash: w.txHash, tx_fee: w.txFee === null ? null : formatAmount(w.txFee), comment: w.comment,
+    id: w.id,
+    user: w.userId,
+    coin: view.coins.get(w.coinId)?.tag ?? String(w.coinId),
+    wallet: w.walletId,
+    address: w.address,
+    amount: formatAmount(w.amount),
+    fee: formatAmount(w.fee),
+    debit_before: formatAmount(w.debitBefore),
+    parent_id: w.parentId,
+    status: w.status,
+    tx_hash: w.txHash,
+    tx_fee: w.txFee === null ? null : formatAmount(w.txFee),
+    comment: w.comment,
     created_at: w.createdAt.toISOString(),
-    history: history.map((e) => ({ seq: e.seq, status: e.status, at: e.createdAt.toISOString(), tx_hash: e.txHash, comment: e.comment, key_id: e.sigKeyId })),
+    history: history.map((e) => ({
+      seq: e.seq,
+      status: e.status,
+      at: e.createdAt.toISOString(),
+      tx_hash: e.txHash,
+      comment: e.comment,
+      key_id: e.sigKeyId,
+    })),
     problems: checkHistory(w, history, view.book),
   };
 }
@@ -84,7 +110,10 @@ export async function check(ps: Payserv, name: CheckName, args: CheckArgs) {
   const view = await openView(ps.db, ps.trust, ps.local);
   const problems: Problem[] = [];
   const summary = await runCheck(view, name, args, (p) => problems.push(p));
-  if (problems.length && ps.state.enabled) await ps.state.failStop(`check ${name}: ${formatProblem(problems[0] as Problem)}`, { problems: problems.slice(0, 50).map(formatProblem) });
+  if (problems.length && ps.state.enabled)
+    await ps.state.failStop(`check ${name}: ${formatProblem(problems[0] as Problem)}`, {
+      problems: problems.slice(0, 50).map(formatProblem),
+    });
   return { check: name, clean: problems.length === 0, problems: problems.map(formatProblem), counts: summary.counts };
 }
 
@@ -95,7 +124,8 @@ export async function coinIdByTag(ps: Payserv, tag: string): Promise<number> {
 }
 
 function admin(ps: Payserv) {
-  if (!ps.signers.admin) throw refusal('no_admin_key', 'this payserv holds no admin key: coins and wallets are signed where the admin key is');
+  if (!ps.signers.admin)
+    throw refusal('no_admin_key', 'this payserv holds no admin key: coins and wallets are signed where the admin key is');
   return ps.signers.admin;
 }
 
@@ -116,11 +146,16 @@ async function refuseRevived(ps: Payserv, w: Signed<Wallet>): Promise<string | n
   const memory = await rememberedWallets(ps.local, w.userId, w.coinId);
   if (!memory.retiredIds.includes(w.id)) return null;
   const why = `wallet ${w.id} was retired under the pool's signature (payserv saw it) and is active again: tampering; a deletion is one-way`;
-  if (ps.state.enabled) await ps.state.failStop(`Wallets.Sign: users_userwallets id=${w.id}: ${why}`, { wallet: w.id, user: w.userId, coin: w.coinId });
+  if (ps.state.enabled)
+    await ps.state.failStop(`Wallets.Sign: users_userwallets id=${w.id}: ${why}`, { wallet: w.id, user: w.userId, coin: w.coinId });
   return why;
 }
 
-const WALLET_REFUSALS: Record<WalletRefusal, RefusalCode> = { unknown_wallet: 'unknown_wallet', changed: 'wallet_changed', retired: 'wallet_deleted' };
+const WALLET_REFUSALS: Record<WalletRefusal, RefusalCode> = {
+  unknown_wallet: 'unknown_wallet',
+  changed: 'wallet_changed',
+  retired: 'wallet_deleted',
+};
 
 export async function signWalletById(ps: Payserv, id: number) {
   const w = await signWallet(ps.db, admin(ps), id, ps.now(), (x) => refuseRevived(ps, x)).catch((e: Error) => {
@@ -153,7 +188,11 @@ function correctionAmount(text: string, what: string): Amount {
 }
 
 /** A corrective credit with its pool-income counterpart, signed by payserv, under the coin's correction lock. */
-export async function applyCorrectionCall(ps: Payserv, p: { user: number; coin: string; amount: string; pool?: string | undefined; comment?: string | undefined }, caller: string) {
+export async function applyCorrectionCall(
+  ps: Payserv,
+  p: { user: number; coin: string; amount: string; pool?: string | undefined; comment?: string | undefined },
+  caller: string,
+) {
   if (!ps.state.enabled) {
     const off = payoutsOff(ps);
     throw refusal(off.code, off.message);
@@ -167,25 +206,38 @@ export async function applyCorrectionCall(ps: Payserv, p: { user: number; coin: 
       const view = await openView(ps.db, ps.trust, ps.local);
       const before = await verifyAccount(view, p.user, coinId, 'incremental');
       if (before.problems.length) {
-        await ps.state.failStop(`Corrections.Apply: ${formatProblem(before.problems[0] as Problem)}`, { problems: before.problems.map(formatProblem) });
+        await ps.state.failStop(`Corrections.Apply: ${formatProblem(before.problems[0] as Problem)}`, {
+          problems: before.problems.map(formatProblem),
+        });
         throw refusal('integrity', `integrity failure; payouts disabled: ${formatProblem(before.problems[0] as Problem)}`);
       }
       if (add(before.creditTotal, amount) < before.debitTotal) {
-        throw refusal('balance_short', `the correction would take user ${p.user}'s credits below their debits (${formatAmount(before.debitTotal)})`);
+        throw refusal(
+          'balance_short',
+          `the correction would take user ${p.user}'s credits below their debits (${formatAmount(before.debitTotal)})`,
+        );
       }
       const coin = view.coins.get(coinId);
       const pool = poolAmount === undefined || !coin ? undefined : { amount: poolAmount, feeUserId: coin.feeUserId };
-      const r = await applyCorrection(ps.db, ps.signers.payserv, { userId: p.user, coinId, amount, ...(pool ? { pool } : {}), at: ps.now() })
-        .catch((e: Error) => {
-          throw refusal('invalid_correction', e.message);
-        });
+      const r = await applyCorrection(ps.db, ps.signers.payserv, {
+        userId: p.user,
+        coinId,
+        amount,
+        ...(pool ? { pool } : {}),
+        at: ps.now(),
+      }).catch((e: Error) => {
+        throw refusal('invalid_correction', e.message);
+      });
       const touched = [p.user, ...(pool && pool.amount !== amount ? [pool.feeUserId] : [])];
       const advanced: Array<Advance<unknown>> = [await advanceCoinCheckpoint(ps.db, view, ps.signers.payserv, coinId)];
       for (const u of touched) advanced.push(await advanceUserCheckpoint(ps.db, view, ps.signers.payserv, u, coinId));
       for (const adv of advanced) {
         if (!adv.ok) await ps.state.failStop(`Corrections.Apply checkpoint: ${formatProblem(adv.problems[0] as Problem)}`, {});
       }
-      ps.log.warn({ user: p.user, coin: coinId, amount: p.amount, income: r.income.id, credit: r.credits[0]?.id, comment: p.comment, by: caller }, 'correction applied');
+      ps.log.warn(
+        { user: p.user, coin: coinId, amount: p.amount, income: r.income.id, credit: r.credits[0]?.id, comment: p.comment, by: caller },
+        'correction applied',
+      );
       return { income_id: r.income.id, credit_id: r.credits[0]?.id ?? null, amount: formatAmount(amount) };
     });
   } catch (e) {

@@ -95,14 +95,18 @@ export class Alerts {
     this.#log = opts.log;
     this.#hook = opts.hook;
     const t = opts.hook?.timeoutMs;
-    if (opts.hook && (typeof t !== 'number' || !Number.isFinite(t) || t <= 0)) throw new Error(`alert hook: timeoutMs must be a positive number, got ${String(t)}`);
+    if (opts.hook && (typeof t !== 'number' || !Number.isFinite(t) || t <= 0))
+      throw new Error(`alert hook: timeoutMs must be a positive number, got ${String(t)}`);
     if (opts.hook?.command && !opts.hook.command.length) throw new Error('alert hook: command must name a program');
   }
 
   /** Records, logs and hooks the alert. Never throws: every failure is logged, and a failing hook is a hook_failed row. */
   async raise(kind: AlertKind, reason: string, details: Record<string, unknown> = {}): Promise<Alert> {
     const alert = await this.#store(kind, reason, details);
-    this.#log.error({ alert: { id: alert.id, kind: alert.kind, reason: alert.reason, details: alert.details } }, `alert ${alert.kind}: ${alert.reason}`);
+    this.#log.error(
+      { alert: { id: alert.id, kind: alert.kind, reason: alert.reason, details: alert.details } },
+      `alert ${alert.kind}: ${alert.reason}`,
+    );
     const hook = this.#hook;
     if (!hook) return alert;
     const doc: AlertDocument = { id: alert.id, at: alert.at.toISOString(), kind: alert.kind, reason: alert.reason, details: alert.details };
@@ -136,10 +140,22 @@ export class Alerts {
     } catch (e) {
       const error = describeError(e);
       const where = what === 'webhook' ? webhookOrigin(this.#hook?.webhookUrl ?? '') : (this.#hook?.command?.[0] ?? '');
-      const failed = await this.#store('hook_failed', `alert hook (${what} ${where}) failed for alert ${alert.kind}${alert.id === null ? '' : ` id=${alert.id}`}: ${error}`, {
-        hook: what, target: where, alertId: alert.id, alertKind: alert.kind, error, ms: Date.now() - started,
-      });
-      this.#log.error({ alert: { id: failed.id, kind: failed.kind, reason: failed.reason, details: failed.details } }, `alert hook_failed: ${failed.reason}`);
+      const failed = await this.#store(
+        'hook_failed',
+        `alert hook (${what} ${where}) failed for alert ${alert.kind}${alert.id === null ? '' : ` id=${alert.id}`}: ${error}`,
+        {
+          hook: what,
+          target: where,
+          alertId: alert.id,
+          alertKind: alert.kind,
+          error,
+          ms: Date.now() - started,
+        },
+      );
+      this.#log.error(
+        { alert: { id: failed.id, kind: failed.kind, reason: failed.reason, details: failed.details } },
+        `alert hook_failed: ${failed.reason}`,
+      );
     }
   }
 }
@@ -161,13 +177,18 @@ function runCommand(argv: string[], input: string, doc: AlertDocument, timeoutMs
       else resolve();
     };
     // execFile: argv goes to the program as is, no shell ever parses it.
-    const child = execFile(file as string, args, { env, maxBuffer: OUTPUT_MAX, windowsHide: true, encoding: 'utf8' }, (err, _stdout, stderr) => {
-      if (!err) return done();
-      const e = err as NodeJS.ErrnoException & { code?: number | string; signal?: string | null };
-      const out = stderr.trim().slice(-STDERR_IN_REASON);
-      const how = typeof e.code === 'number' ? `exited with code ${e.code}` : e.signal ? `killed by ${e.signal}` : e.message;
-      done(new Error(out ? `${how}: ${out}` : how));
-    });
+    const child = execFile(
+      file as string,
+      args,
+      { env, maxBuffer: OUTPUT_MAX, windowsHide: true, encoding: 'utf8' },
+      (err, _stdout, stderr) => {
+        if (!err) return done();
+        const e = err as NodeJS.ErrnoException & { code?: number | string; signal?: string | null };
+        const out = stderr.trim().slice(-STDERR_IN_REASON);
+        const how = typeof e.code === 'number' ? `exited with code ${e.code}` : e.signal ? `killed by ${e.signal}` : e.message;
+        done(new Error(out ? `${how}: ${out}` : how));
+      },
+    );
     // Our own deadline, not execFile's `timeout`: that one waits for the output pipes to close, which a
     // grandchild holding them open can delay past any bound.
     const timer = setTimeout(() => {
@@ -197,7 +218,8 @@ async function postWebhook(url: string, body: string, timeoutMs: number): Promis
 
 /** The newest alerts first, at most `limit` (1..10000). */
 export async function listAlerts(db: DataTx, limit: number): Promise<StoredAlert[]> {
-  if (!Number.isSafeInteger(limit) || limit < 1 || limit > 10_000) throw new RangeError(`listAlerts: limit must be an integer in 1..10000, got ${limit}`);
+  if (!Number.isSafeInteger(limit) || limit < 1 || limit > 10_000)
+    throw new RangeError(`listAlerts: limit must be an integer in 1..10000, got ${limit}`);
   const rows = await db.query(ALERTS.newest, [limit]);
   return rows.map((r) => ({ id: r.id, at: r.at, kind: r.kind, reason: r.reason, details: r.details }));
 }

@@ -128,8 +128,15 @@ export async function readAuditHead(stateDir: string): Promise<AuditHead | null>
   }
   if (value === null) return null;
   const v = value as Partial<Record<keyof AuditHead, unknown>>;
-  if (typeof value !== 'object' || Array.isArray(value) || typeof v.id !== 'number' || !Number.isSafeInteger(v.id) || v.id <= 0 ||
-      typeof v.hash !== 'string' || !/^[0-9a-f]{64}$/.test(v.hash)) {
+  if (
+    typeof value !== 'object' ||
+    Array.isArray(value) ||
+    typeof v.id !== 'number' ||
+    !Number.isSafeInteger(v.id) ||
+    v.id <= 0 ||
+    typeof v.hash !== 'string' ||
+    !/^[0-9a-f]{64}$/.test(v.hash)
+  ) {
     throw new AuditError(`audit trail: local head: ${path} does not hold { id: positive integer, hash: 64 hex digits }`);
   }
   return { id: v.id, hash: v.hash };
@@ -139,8 +146,15 @@ export async function readAuditHead(stateDir: string): Promise<AuditHead | null>
 
 function rowOf(r: AuditDbRow): AuditRow {
   return {
-    id: r.id, at: r.at, client: r.client, method: r.method, target: r.target, reply: r.reply, durationMs: r.duration_ms,
-    prevHash: r.prev_hash === null ? null : new Uint8Array(r.prev_hash), hash: new Uint8Array(r.hash),
+    id: r.id,
+    at: r.at,
+    client: r.client,
+    method: r.method,
+    target: r.target,
+    reply: r.reply,
+    durationMs: r.duration_ms,
+    prevHash: r.prev_hash === null ? null : new Uint8Array(r.prev_hash),
+    hash: new Uint8Array(r.hash),
   };
 }
 
@@ -179,7 +193,10 @@ export class AuditTrail {
    */
   record(entry: AuditEntry): Promise<void> {
     const job = this.#tail.then(() => this.#append(entry));
-    this.#tail = job.then(() => undefined, () => undefined);
+    this.#tail = job.then(
+      () => undefined,
+      () => undefined,
+    );
     return job;
   }
 
@@ -201,18 +218,31 @@ export class AuditTrail {
       await tx.query(AUDIT.lock, [this.#lockKey]);
       const [last] = await tx.query(AUDIT.last);
       if (known) await this.#checkHead(tx, known, last ?? null);
-      else if (last) this.#log.warn({ head: auditHeadPath(this.#stateDir), lastId: last.id }, 'audit trail: no local head yet, but the table has rows; continuing from its last row');
+      else if (last)
+        this.#log.warn(
+          { head: auditHeadPath(this.#stateDir), lastId: last.id },
+          'audit trail: no local head yet, but the table has rows; continuing from its last row',
+        );
       const [next] = await tx.query(AUDIT.nextId);
       if (!next) throw new AuditError('audit record: the identity sequence returned nothing');
       if (last && next.id <= last.id) {
-        throw new AuditError(`audit record: the id sequence (${next.id}) is behind the table's last row id=${last.id}; the table was written around it`);
+        throw new AuditError(
+          `audit record: the id sequence (${next.id}) is behind the table's last row id=${last.id}; the table was written around it`,
+        );
       }
       const unsigned = { id: next.id, ...fields, prevHash: last ? new Uint8Array(last.hash) : null };
       const hash = auditHash(unsigned);
-      await tx.query(AUDIT.insert,
-        [unsigned.id, unsigned.at.toISOString(), unsigned.client, unsigned.method, unsigned.target, unsigned.reply, unsigned.durationMs,
-          unsigned.prevHash === null ? null : Buffer.from(unsigned.prevHash), Buffer.from(hash)],
-      );
+      await tx.query(AUDIT.insert, [
+        unsigned.id,
+        unsigned.at.toISOString(),
+        unsigned.client,
+        unsigned.method,
+        unsigned.target,
+        unsigned.reply,
+        unsigned.durationMs,
+        unsigned.prevHash === null ? null : Buffer.from(unsigned.prevHash),
+        Buffer.from(hash),
+      ]);
       return { id: unsigned.id, hash };
     });
     const head: AuditHead = { id: row.id, hash: hex(row.hash) };
@@ -233,8 +263,12 @@ export class AuditTrail {
       const [r] = await tx.query(AUDIT.hashOf, [head.id]);
       found = r ? r.hash : null;
     }
-    const why = found === null ? `the row id=${head.id} named by the local head is gone (rolled back or truncated)`
-      : hex(found) !== head.hash ? `the row id=${head.id} named by the local head has another hash (rewritten)` : null;
+    const why =
+      found === null
+        ? `the row id=${head.id} named by the local head is gone (rolled back or truncated)`
+        : hex(found) !== head.hash
+          ? `the row id=${head.id} named by the local head has another hash (rewritten)`
+          : null;
     if (why) {
       this.#log.error({ head, path: auditHeadPath(this.#stateDir) }, `audit trail tampered: ${why}`);
       throw new AuditError(`audit trail tampered: ${why}; refusing to append (run \`pscli audit verify\`)`);
@@ -291,7 +325,7 @@ export async function* verifyAudit(db: DataTx, stateDir: string, opts: VerifyAud
 
   for await (const raw of streamPages<AuditDbRow, number>(
     db,
-    (from, limit) => from === null ? { op: AUDIT.firstPage, params: [limit] } : { op: AUDIT.pageAfter, params: [from, limit] },
+    (from, limit) => (from === null ? { op: AUDIT.firstPage, params: [limit] } : { op: AUDIT.pageAfter, params: [from, limit] }),
     (r) => r.id,
     opts.pageSize,
   )) {
@@ -307,16 +341,24 @@ export async function* verifyAudit(db: DataTx, stateDir: string, opts: VerifyAud
       blamePrev = beforePrev !== null && sameBytes(row.prevHash, beforePrev.hash);
     }
     if (blamePrev && prev && lastBlamed !== prev.id) {
-      const p = report(problem(AUDIT_TABLE, prev.id, 'audit_inserted',
-        `not part of the chain: the next row id=${row.id} links past it to id=${beforePrev?.id}; this row was inserted or moved`));
+      const p = report(
+        problem(
+          AUDIT_TABLE,
+          prev.id,
+          'audit_inserted',
+          `not part of the chain: the next row id=${row.id} links past it to id=${beforePrev?.id}; this row was inserted or moved`,
+        ),
+      );
       lastBlamed = prev.id;
       if (p) yield p;
     }
-    const linkDetail = prev === null
-      ? 'the first row links to a previous one: rows before it were deleted'
-      : `prev_hash does not match the hash of the previous row id=${prev.id}: rows between them were deleted, or a row before it was rewritten`;
+    const linkDetail =
+      prev === null
+        ? 'the first row links to a previous one: rows before it were deleted'
+        : `prev_hash does not match the hash of the previous row id=${prev.id}: rows between them were deleted, or a row before it was rewritten`;
     let detail: string | null = null;
-    if (!contentOk && !linkOk && !blamePrev) detail = `hash does not match the row's contents, and ${linkDetail.replace(/^the first row/, 'it')}`;
+    if (!contentOk && !linkOk && !blamePrev)
+      detail = `hash does not match the row's contents, and ${linkDetail.replace(/^the first row/, 'it')}`;
     else if (!contentOk) detail = "hash does not match the row's contents: the row was changed or forged";
     else if (!linkOk && !blamePrev) detail = linkDetail;
     if (detail) {
@@ -340,8 +382,12 @@ export async function* verifyAudit(db: DataTx, stateDir: string, opts: VerifyAud
   // Findings on the local head are always given, past the listing limit too.
   if (head) {
     if (!headRow) {
-      yield problem(AUDIT_TABLE, head.id, 'audit_head_missing',
-        `the local head (${headPath}) names this row, and the table does not have it: the trail was rolled back or truncated`);
+      yield problem(
+        AUDIT_TABLE,
+        head.id,
+        'audit_head_missing',
+        `the local head (${headPath}) names this row, and the table does not have it: the trail was rolled back or truncated`,
+      );
     } else if (hex(headRow.hash) !== head.hash) {
       yield problem(AUDIT_TABLE, head.id, 'audit_head_mismatch', `hash differs from the local head (${headPath}): the row was rewritten`);
     }

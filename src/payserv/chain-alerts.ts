@@ -23,9 +23,22 @@ export const ALERT = {
 const IDENTITY_EPISODE = 'foreign chain';
 
 /** A node that is not the chain payserv pays on, seen by `where`: alerted at once, once until the node is healthy again. */
-export async function alertIdentity(ps: Payserv, e: ChainIdentityError, where: string, details: Record<string, unknown> = {}): Promise<void> {
-  ps.log.error({ coin: e.coin, where, err: e.message, ...details }, 'the node is not the chain payserv pays on: nothing it says is taken as evidence');
-  await ps.state.alertOnce(ALERT.identity, e.coin, IDENTITY_EPISODE, `${e.message} (seen by ${where})`, { coin: e.coin, where, error: e.message, ...details });
+export async function alertIdentity(
+  ps: Payserv,
+  e: ChainIdentityError,
+  where: string,
+  details: Record<string, unknown> = {},
+): Promise<void> {
+  ps.log.error(
+    { coin: e.coin, where, err: e.message, ...details },
+    'the node is not the chain payserv pays on: nothing it says is taken as evidence',
+  );
+  await ps.state.alertOnce(ALERT.identity, e.coin, IDENTITY_EPISODE, `${e.message} (seen by ${where})`, {
+    coin: e.coin,
+    where,
+    error: e.message,
+    ...details,
+  });
 }
 
 /** The identity episode of `coin` is over: its node passed a health check. */
@@ -36,8 +49,13 @@ export function identityRestored(ps: Payserv, coin: string): boolean {
 /** A stale payment that cannot be outbid within the cap: once per attempt stuck there. */
 export async function alertFeeCap(ps: Payserv, p: { withdrawal: number; coin: string; tx: string; reason: string }): Promise<void> {
   ps.log.warn(p, 'a stale payment cannot be replaced within the fee cap');
-  await ps.state.alertOnce(ALERT.feeCap, `withdrawal ${p.withdrawal}`, p.tx,
-    `withdrawal ${p.withdrawal} (${p.coin}): transaction ${p.tx} has waited past the replacement time and no replacement can outbid it within the fee cap (${p.reason}); it stays sending until fees fall or the cap is raised`, p);
+  await ps.state.alertOnce(
+    ALERT.feeCap,
+    `withdrawal ${p.withdrawal}`,
+    p.tx,
+    `withdrawal ${p.withdrawal} (${p.coin}): transaction ${p.tx} has waited past the replacement time and no replacement can outbid it within the fee cap (${p.reason}); it stays sending until fees fall or the cap is raised`,
+    p,
+  );
 }
 
 /** A replacement went out: the withdrawal is no longer stuck at the cap. */

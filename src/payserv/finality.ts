@@ -56,31 +56,41 @@ export interface FinalityReport {
 
 function positiveInt(v: unknown, what: string): number {
   const n = typeof v === 'string' && /^\d{1,16}$/.test(v) ? Number(v) : v;
-  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) throw new RowError(`${what}: expected a whole number, got ${JSON.stringify(v)}`);
+  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0)
+    throw new RowError(`${what}: expected a whole number, got ${JSON.stringify(v)}`);
   return n;
 }
 
 export function toWatchRow(r: Record<string, unknown>): WatchRow {
   const hash = r.hash;
-  if (typeof hash !== 'string' || !HASH.test(hash)) throw new RowError(`payserv_sent_watch: hash ${JSON.stringify(hash)} is not a transaction hash`);
+  if (typeof hash !== 'string' || !HASH.test(hash))
+    throw new RowError(`payserv_sent_watch: hash ${JSON.stringify(hash)} is not a transaction hash`);
   const at = `payserv_sent_watch ${hash}`;
   const ids = r.withdrawal_ids;
-  if (!Array.isArray(ids) || ids.length === 0 || ids.length > ROW_WITHDRAWALS_MAX) throw new RowError(`${at}: withdrawal_ids must list 1..${ROW_WITHDRAWALS_MAX} withdrawals`);
+  if (!Array.isArray(ids) || ids.length === 0 || ids.length > ROW_WITHDRAWALS_MAX)
+    throw new RowError(`${at}: withdrawal_ids must list 1..${ROW_WITHDRAWALS_MAX} withdrawals`);
   const withdrawalIds = ids.map((x, i) => positiveInt(x, `${at}: withdrawal_ids[${i}]`));
   const blockHash = r.block_hash;
-  if (typeof blockHash !== 'string' || !HASH.test(blockHash)) throw new RowError(`${at}: block_hash ${JSON.stringify(blockHash)} is not a block hash`);
+  if (typeof blockHash !== 'string' || !HASH.test(blockHash))
+    throw new RowError(`${at}: block_hash ${JSON.stringify(blockHash)} is not a block hash`);
   const sentAt = r.sent_at;
   if (!(sentAt instanceof Date) || Number.isNaN(sentAt.getTime())) throw new RowError(`${at}: sent_at is not a timestamp`);
   const expect = r.expect;
-  if (expect !== 'success' && expect !== 'reverted' && expect !== 'mined') throw new RowError(`${at}: expect ${JSON.stringify(expect)} is not success, reverted or mined`);
+  if (expect !== 'success' && expect !== 'reverted' && expect !== 'mined')
+    throw new RowError(`${at}: expect ${JSON.stringify(expect)} is not success, reverted or mined`);
   return {
-    hash, expect, coinId: positiveInt(r.coin_id, `${at}: coin_id`), withdrawalIds, sentAt,
+    hash,
+    expect,
+    coinId: positiveInt(r.coin_id, `${at}: coin_id`),
+    withdrawalIds,
+    sentAt,
     seen: { blockNumber: positiveInt(r.block_number, `${at}: block_number`), blockHash },
   };
 }
 
 const clip = (s: string) => s.slice(0, RESULT_CHARS_MAX);
-const samePlace = (a: Placement, b: Placement) => a.blockNumber === b.blockNumber && a.blockHash.toLowerCase() === b.blockHash.toLowerCase();
+const samePlace = (a: Placement, b: Placement) =>
+  a.blockNumber === b.blockNumber && a.blockHash.toLowerCase() === b.blockHash.toLowerCase();
 
 export class FinalityWatch {
   readonly #ps: Payserv;
@@ -104,7 +114,12 @@ export class FinalityWatch {
     const unreachable = new Map<string, string>();
     const start = this.#after;
     let last: string | null = null;
-    const rows = streamPages(ps.db, (after: string | null, n) => ({ op: MONITOR.unfinalPage, params: [after ?? start, n] }), (r) => r.hash, PAGE_ROWS);
+    const rows = streamPages(
+      ps.db,
+      (after: string | null, n) => ({ op: MONITOR.unfinalPage, params: [after ?? start, n] }),
+      (r) => r.hash,
+      PAGE_ROWS,
+    );
     for await (const raw of rows) {
       const row = toWatchRow(raw);
       last = row.hash;
@@ -132,8 +147,13 @@ export class FinalityWatch {
       // fit: geth "transaction indexing is in progress") concludes nothing, as a node that cannot be asked;
       // its other rows wait for the next round, and the monitor counts the coin's node as failing.
       if (stopsPayouts(e) || !(e instanceof Error)) throw e;
-      if (e instanceof ChainIdentityError) await alertIdentity(ps, e, `the finality watch of ${row.hash}`, { withdrawals: row.withdrawalIds });
-      else ps.log.warn({ component: 'finality', coin: tag, tx: row.hash, err: e.message }, `node ${e instanceof NodeUnavailable ? 'unreachable' : 'error'}: watched payments not asked this round`);
+      if (e instanceof ChainIdentityError)
+        await alertIdentity(ps, e, `the finality watch of ${row.hash}`, { withdrawals: row.withdrawalIds });
+      else
+        ps.log.warn(
+          { component: 'finality', coin: tag, tx: row.hash, err: e.message },
+          `node ${e instanceof NodeUnavailable ? 'unreachable' : 'error'}: watched payments not asked this round`,
+        );
       unreachable.set(tag, `the finality watch of ${row.hash}: ${e.message}`);
       report.skipped++;
       return;
@@ -151,8 +171,16 @@ export class FinalityWatch {
    */
   #kept(row: WatchRow, w: Watch): Watch {
     if (w.kind !== 'final' && w.kind !== 'settling') return w;
-    if (row.expect === 'success' && w.reverted) return { kind: 'gone', proof: `${row.hash} is now mined with status 0 (reverted) in block ${w.block.blockNumber} (${w.block.blockHash}): a reorg re-mined it, and it paid nothing` };
-    if (row.expect === 'reverted' && !w.reverted) return { kind: 'gone', proof: `${row.hash}, a send_error's proof by its status 0, is now mined with success in block ${w.block.blockNumber} (${w.block.blockHash}): a reorg re-mined it, and it paid` };
+    if (row.expect === 'success' && w.reverted)
+      return {
+        kind: 'gone',
+        proof: `${row.hash} is now mined with status 0 (reverted) in block ${w.block.blockNumber} (${w.block.blockHash}): a reorg re-mined it, and it paid nothing`,
+      };
+    if (row.expect === 'reverted' && !w.reverted)
+      return {
+        kind: 'gone',
+        proof: `${row.hash}, a send_error's proof by its status 0, is now mined with success in block ${w.block.blockNumber} (${w.block.blockHash}): a reorg re-mined it, and it paid`,
+      };
     return w;
   }
 
@@ -170,12 +198,21 @@ export class FinalityWatch {
     const moved = !samePlace(row.seen, w.block);
     if (moved) {
       report.moved++;
-      ps.log.warn({ ...facts, from: row.seen, to: w.block }, 'sent payment moved by a reorg: mined again in another block, watched from there');
+      ps.log.warn(
+        { ...facts, from: row.seen, to: w.block },
+        'sent payment moved by a reorg: mined again in another block, watched from there',
+      );
     }
     this.#backOnChain(row.hash, facts);
     const final = w.kind === 'final';
-    await db.query(MONITOR.watched, [row.hash, String(w.block.blockNumber), w.block.blockHash.toLowerCase(), final ? now : null, now,
-      clip(`${w.kind}: ${w.confirmations} confirmations in block ${w.block.blockNumber}`)]);
+    await db.query(MONITOR.watched, [
+      row.hash,
+      String(w.block.blockNumber),
+      w.block.blockHash.toLowerCase(),
+      final ? now : null,
+      now,
+      clip(`${w.kind}: ${w.confirmations} confirmations in block ${w.block.blockNumber}`),
+    ]);
     if (final) ps.log.info({ ...facts, block: w.block, confirmations: w.confirmations }, 'sent payment final: no longer watched');
   }
 
@@ -195,16 +232,28 @@ export class FinalityWatch {
     if (this.#stopped.has(row.hash)) return;
     this.#stopped.add(row.hash);
     const { backed, unbacked } = await this.#backing(row);
-    const details = { coin: tag, tx: row.hash, seen: row.seen, sent_at: row.sentAt.toISOString(), proof, withdrawals: backed, unbacked: unbacked.slice(0, 50) };
+    const details = {
+      coin: tag,
+      tx: row.hash,
+      seen: row.seen,
+      sent_at: row.sentAt.toISOString(),
+      proof,
+      withdrawals: backed,
+      unbacked: unbacked.slice(0, 50),
+    };
     if (!backed.length) {
-      await ps.state.failStop(`payserv_sent_watch ${row.hash}: the chain says it is gone, and no withdrawal's signed history records it sent (${unbacked[0] ?? 'none named'}): the row was forged`, details);
+      await ps.state.failStop(
+        `payserv_sent_watch ${row.hash}: the chain says it is gone, and no withdrawal's signed history records it sent (${unbacked[0] ?? 'none named'}): the row was forged`,
+        details,
+      );
       return;
     }
-    const reason = row.expect === 'success'
-      ? `coin ${tag}: transaction ${row.hash}, which paid withdrawal(s) ${backed.join(', ')} (recorded sent), is gone from the chain before it was final: ${proof}. ` +
-        'They are not paid again automatically: an operator decides'
-      : `coin ${tag}: transaction ${row.hash}, the proof that withdrawal(s) ${backed.join(', ')} failed (recorded send_error), no longer holds before it was final: ${proof}. ` +
-        'An earlier payment of theirs may be on the chain after all: an operator decides before any Resend';
+    const reason =
+      row.expect === 'success'
+        ? `coin ${tag}: transaction ${row.hash}, which paid withdrawal(s) ${backed.join(', ')} (recorded sent), is gone from the chain before it was final: ${proof}. ` +
+          'They are not paid again automatically: an operator decides'
+        : `coin ${tag}: transaction ${row.hash}, the proof that withdrawal(s) ${backed.join(', ')} failed (recorded send_error), no longer holds before it was final: ${proof}. ` +
+          'An earlier payment of theirs may be on the chain after all: an operator decides before any Resend';
     await ps.state.failStop(reason, details);
     await ps.state.alertOnce(ALERT.reorged, row.hash, 'gone', reason, details);
   }
@@ -223,11 +272,14 @@ export class FinalityWatch {
       }
       const faults = checkHistory(found.withdrawal, found.history, view.book);
       // A sent row: the history records sent by this transaction; a proof's row: the history records send_error (its hash may be another's).
-      const sent = row.expect === 'success'
-        ? found.history.some((e) => e.status === 'sent' && e.txHash?.toLowerCase() === row.hash)
-        : found.history.some((e) => e.status === 'send_error');
+      const sent =
+        row.expect === 'success'
+          ? found.history.some((e) => e.status === 'sent' && e.txHash?.toLowerCase() === row.hash)
+          : found.history.some((e) => e.status === 'send_error');
       if (faults.length || found.withdrawal.coinId !== row.coinId || !sent) {
-        unbacked.push(`withdrawal ${id}: ${faults[0] ?? (sent ? `of coin ${found.withdrawal.coinId}, not ${row.coinId}` : 'its signed history records no sent by this transaction')}`);
+        unbacked.push(
+          `withdrawal ${id}: ${faults[0] ?? (sent ? `of coin ${found.withdrawal.coinId}, not ${row.coinId}` : 'its signed history records no sent by this transaction')}`,
+        );
       } else backed.push(id);
     }
     return { backed, unbacked };

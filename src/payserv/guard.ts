@@ -37,11 +37,22 @@ export function result(reply: Refusal, w: Shown, message: string, code: RefusalC
 export function result(reply: Exclude<Reply, Refusal>, w: Shown, message?: string, code?: RefusalCode): PayoutResult;
 export function result(reply: Reply, w: Shown, message?: string, code?: RefusalCode): PayoutResult {
   return {
-    reply, id: w.id, status: w.status, ...(code ? { code } : {}), ...(message ? { message } : {}), ...('txHash' in w && w.txHash ? { txHash: w.txHash } : {}),
+    reply,
+    id: w.id,
+    status: w.status,
+    ...(code ? { code } : {}),
+    ...(message ? { message } : {}),
+    ...('txHash' in w && w.txHash ? { txHash: w.txHash } : {}),
   } as PayoutResult;
 }
 
-export const refused = (id: number, status: WithdrawalStatus | null, code: RefusalCode, message: string): PayoutResult => ({ reply: 'ERROR', id, status, code, message });
+export const refused = (id: number, status: WithdrawalStatus | null, code: RefusalCode, message: string): PayoutResult => ({
+  reply: 'ERROR',
+  id,
+  status,
+  code,
+  message,
+});
 
 /** Why payouts are off, as a refusal: an operator's (or the start's) disable, or a fail-stop. */
 export function payoutsOff(ps: Payserv): { code: RefusalCode; message: string } {
@@ -49,7 +60,13 @@ export function payoutsOff(ps: Payserv): { code: RefusalCode; message: string } 
 }
 
 /** Disables payouts and answers ERROR naming the first problem. */
-export async function failStop(ps: Payserv, what: string, problems: readonly Problem[], id: number, status: WithdrawalStatus | null): Promise<PayoutResult> {
+export async function failStop(
+  ps: Payserv,
+  what: string,
+  problems: readonly Problem[],
+  id: number,
+  status: WithdrawalStatus | null,
+): Promise<PayoutResult> {
   const lines = problems.map(formatProblem);
   const reason = `${what}: ${lines[0] ?? 'unknown'}${lines.length > 1 ? ` (and ${lines.length - 1} more)` : ''}`;
   await ps.state.failStop(reason, { withdrawal: id, problems: lines.slice(0, 50) });
@@ -68,27 +85,53 @@ function refusedIfDisabled(ps: Payserv, id: number, status: WithdrawalStatus | n
  * income. They all run before anything is written: a call that fails-stop leaves the ledger and its
  * checkpoints as it found them. Returns what the body works on, or the reply that ends the call.
  */
-export async function verifyHeld(ps: Payserv, method: string, id: number, accepts: readonly WithdrawalStatus[],
-  integrity?: (v: Verified) => Promise<Problem[]>): Promise<Verified | PayoutResult> {
+export async function verifyHeld(
+  ps: Payserv,
+  method: string,
+  id: number,
+  accepts: readonly WithdrawalStatus[],
+  integrity?: (v: Verified) => Promise<Problem[]>,
+): Promise<Verified | PayoutResult> {
   const found = await getWithdrawalWithHistory(ps.db, id);
   if (!found) return refused(id, null, 'unknown_id', `unknown withdrawal id ${id}`);
   const status = found.withdrawal.status;
-  if (!accepts.includes(status)) return refused(id, status, 'wrong_status', `withdrawal ${id} is ${status}; ${method} takes ${accepts.join(' or ')}`);
+  if (!accepts.includes(status))
+    return refused(id, status, 'wrong_status', `withdrawal ${id} is ${status}; ${method} takes ${accepts.join(' or ')}`);
   const view = await openView(ps.db, ps.trust, ps.local);
   const coin = view.coins.get(found.withdrawal.coinId);
-  if (!coin) return failStop(ps, method, [problem('finances_withdrawal_transaction', id, 'unknown_coin', `coin ${found.withdrawal.coinId} does not exist`)], id, status);
+  if (!coin)
+    return failStop(
+      ps,
+      method,
+      [problem('finances_withdrawal_transaction', id, 'unknown_coin', `coin ${found.withdrawal.coinId} does not exist`)],
+      id,
+      status,
+    );
   const coinWhy = view.book.check(encodeCoin(coin), coin.sigKeyId, coin.signature, COIN_SIGNER, coin.updatedAt);
   if (coinWhy) return failStop(ps, method, [problem('coins_coin', coin.id, 'signature', `coin ${coin.tag}: ${coinWhy}`)], id, status);
   const account = await verifyAccount(view, found.withdrawal.userId, found.withdrawal.coinId, 'incremental');
   if (account.problems.length) return failStop(ps, method, account.problems, id, status);
   const w = account.open.find((o) => o.id === id);
   if (!w) {
-    return failStop(ps, method, [problem('finances_withdrawal_transaction', id, 'status_rolled_back',
-      `${status}, but its account's checkpoint covers it as final`)], id, status);
+    return failStop(
+      ps,
+      method,
+      [problem('finances_withdrawal_transaction', id, 'status_rolled_back', `${status}, but its account's checkpoint covers it as final`)],
+      id,
+      status,
+    );
   }
   // The history read with the row, re-checked: payments read the hashes of their attempts from it.
-  const faults = w.statusSeq === found.withdrawal.statusSeq ? checkHistory(w, found.history, view.book) : ['changed while it was being verified'];
-  if (faults.length) return failStop(ps, method, faults.map((f) => problem('finances_withdrawal_signatures', id, 'history', f)), id, status);
+  const faults =
+    w.statusSeq === found.withdrawal.statusSeq ? checkHistory(w, found.history, view.book) : ['changed while it was being verified'];
+  if (faults.length)
+    return failStop(
+      ps,
+      method,
+      faults.map((f) => problem('finances_withdrawal_signatures', id, 'history', f)),
+      id,
+      status,
+    );
   // The host's journal outranks the database: a transaction handed to a node must still stand in the history.
   await ps.journal.refresh();
   const forgotten = journalProblems(ps.journal, id, found.history);
@@ -107,8 +150,15 @@ export const busyMessage = (id: number) => `withdrawal ${id} is being handled by
 export const isReply = (x: Verified | PayoutResult): x is PayoutResult => 'reply' in x;
 
 /** One call on one withdrawal: payouts enabled, its lock, verified, then the body. */
-export async function guarded(ps: Payserv, method: string, caller: string, id: number, accepts: readonly WithdrawalStatus[],
-  body: (v: Verified) => Promise<PayoutResult>, integrity?: (v: Verified) => Promise<Problem[]>): Promise<PayoutResult> {
+export async function guarded(
+  ps: Payserv,
+  method: string,
+  caller: string,
+  id: number,
+  accepts: readonly WithdrawalStatus[],
+  body: (v: Verified) => Promise<PayoutResult>,
+  integrity?: (v: Verified) => Promise<Problem[]>,
+): Promise<PayoutResult> {
   const off = refusedIfDisabled(ps, id, null);
   if (off) return off;
   try {
@@ -127,7 +177,12 @@ export async function guarded(ps: Payserv, method: string, caller: string, id: n
 }
 
 /** Runs fn holding the locks of every withdrawal of `ids` that is free; the busy ones are passed over. */
-export async function withFreeLocks<T>(ps: Payserv, ids: readonly number[], holder: string, fn: (held: number[]) => Promise<T>): Promise<T> {
+export async function withFreeLocks<T>(
+  ps: Payserv,
+  ids: readonly number[],
+  holder: string,
+  fn: (held: number[]) => Promise<T>,
+): Promise<T> {
   const held: number[] = [];
   const next = async (i: number): Promise<T> => {
     if (i === ids.length) return fn(held);
@@ -150,11 +205,20 @@ export async function withFreeLocks<T>(ps: Payserv, ids: readonly number[], hold
 export async function checkpointAfter(ps: Payserv, v: Verified, changed: Withdrawal): Promise<PayoutResult | null> {
   await fault(ps.faults, 'status.committed', { withdrawals: [changed.id], ...(changed.txHash ? { hash: changed.txHash } : {}) });
   try {
-    const r = await advanceUserCheckpoint(ps.db, v.view, ps.signers.payserv, changed.userId, changed.coinId, ps.now(),
-      { id: changed.id, seq: changed.statusSeq, status: changed.status });
+    const r = await advanceUserCheckpoint(ps.db, v.view, ps.signers.payserv, changed.userId, changed.coinId, ps.now(), {
+      id: changed.id,
+      seq: changed.statusSeq,
+      status: changed.status,
+    });
     return r.ok ? null : failStop(ps, 'checkpoint', r.problems, changed.id, changed.status);
   } catch (e) {
     const why = `withdrawal ${changed.id} moved to ${changed.status} (status entry ${changed.statusSeq}), then its checkpoint could not move over it: ${(e as Error).message}`;
-    return failStop(ps, 'checkpoint', [problem('finances_user_balance_checkpoints', userKey(changed.userId, changed.coinId), 'advance_failed', why)], changed.id, changed.status);
+    return failStop(
+      ps,
+      'checkpoint',
+      [problem('finances_user_balance_checkpoints', userKey(changed.userId, changed.coinId), 'advance_failed', why)],
+      changed.id,
+      changed.status,
+    );
   }
 }

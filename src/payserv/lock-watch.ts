@@ -71,7 +71,8 @@ export class LockWatch {
   readonly #alerted = new Map<string, string>();
 
   constructor(opts: LockWatchOptions) {
-    if (!Number.isSafeInteger(opts.heldMaxMs) || opts.heldMaxMs <= 0) throw new RangeError(`held_max_ms must be a positive integer, got ${opts.heldMaxMs}`);
+    if (!Number.isSafeInteger(opts.heldMaxMs) || opts.heldMaxMs <= 0)
+      throw new RangeError(`held_max_ms must be a positive integer, got ${opts.heldMaxMs}`);
     this.heldMaxMs = opts.heldMaxMs;
     this.#locks = opts.locks;
     this.#alerts = opts.alerts;
@@ -112,10 +113,16 @@ export class LockWatch {
       for (const h of holders) {
         const heldMs = now.getTime() - known.since.getTime();
         reported.push({
-          lock: name, holder: 'foreign', pid: h.pid,
+          lock: name,
+          holder: 'foreign',
+          pid: h.pid,
           by: `database session pid ${h.pid} (${h.mode}${h.application_name ? `, application ${JSON.stringify(h.application_name)}` : ''})`,
-          since: known.since.toISOString(), held_ms: heldMs, over_max: heldMs > this.heldMaxMs,
-          backend_start: iso(h.backend_start), xact_start: iso(h.xact_start), state_change: iso(h.state_change),
+          since: known.since.toISOString(),
+          held_ms: heldMs,
+          over_max: heldMs > this.heldMaxMs,
+          backend_start: iso(h.backend_start),
+          xact_start: iso(h.xact_start),
+          state_change: iso(h.state_change),
         });
       }
     }
@@ -123,8 +130,16 @@ export class LockWatch {
       const heldMs = now.getTime() - l.since.getTime();
       if (heldMs <= this.heldMaxMs || byLock.has(l.name)) continue;
       reported.push({
-        lock: l.name, holder: 'own', pid: null, by: l.holder, since: l.since.toISOString(), held_ms: heldMs, over_max: true,
-        backend_start: null, xact_start: null, state_change: null,
+        lock: l.name,
+        holder: 'own',
+        pid: null,
+        by: l.holder,
+        since: l.since.toISOString(),
+        held_ms: heldMs,
+        over_max: true,
+        backend_start: null,
+        xact_start: null,
+        state_change: null,
       });
     }
     await this.#alert(reported);
@@ -143,12 +158,15 @@ export class LockWatch {
       if (this.#alerted.get(lock) === episode) continue;
       // Marked before the alert is awaited: a report running meanwhile does not raise it again.
       this.#alerted.set(lock, episode);
-      const reason = first.holder === 'own'
-        ? `lock ${lock} has been held by this payserv (${first.by}) for ${Math.round(first.held_ms / 1000)} s, over [locks] held_max_ms = ${this.heldMaxMs}`
-        : `lock ${lock} is held by ${rs.map((r) => r.by).join(' and ')}, not by this payserv: every call that needs it answers "try again" until it is released`;
-      raise.push(this.#alerts.raise(LOCK_HELD_ALERT, reason, { ...first, pids: rs.map((r) => r.pid) }).catch((e: Error) => {
-        this.#log.error({ lock, err: e.message }, 'lock_held alert could not be raised');
-      }));
+      const reason =
+        first.holder === 'own'
+          ? `lock ${lock} has been held by this payserv (${first.by}) for ${Math.round(first.held_ms / 1000)} s, over [locks] held_max_ms = ${this.heldMaxMs}`
+          : `lock ${lock} is held by ${rs.map((r) => r.by).join(' and ')}, not by this payserv: every call that needs it answers "try again" until it is released`;
+      raise.push(
+        this.#alerts.raise(LOCK_HELD_ALERT, reason, { ...first, pids: rs.map((r) => r.pid) }).catch((e: Error) => {
+          this.#log.error({ lock, err: e.message }, 'lock_held alert could not be raised');
+        }),
+      );
     }
     await Promise.all(raise);
   }

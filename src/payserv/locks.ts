@@ -83,7 +83,13 @@ export class Locks {
     s.users--;
     s.broken ||= broken;
     if (this.#shared === s && (s.broken || s.users === 0)) this.#shared = null;
-    if (s.users === 0) void s.session.then((x) => x.release(!s.broken), () => undefined).catch(() => undefined);
+    if (s.users === 0)
+      void s.session
+        .then(
+          (x) => x.release(!s.broken),
+          () => undefined,
+        )
+        .catch(() => undefined);
   }
 
   /** Runs fn holding the named lock, or throws LockBusy at once if anyone holds it: a caller retries, it never queues. */
@@ -128,8 +134,16 @@ export class Locks {
     // The server refused us, so whoever holds it is not this process.
     const holders = await this.#holders([name], new Set()).catch(() => []);
     const first = holders[0];
-    this.#log?.warn({ lock: name, pids: holders.map((h) => h.pid), backend_start: first?.backend_start, state_change: first?.state_change, application_name: first?.application_name },
-      `lock ${name} is held by another database session${first ? ` (pid ${holders.map((h) => h.pid).join(', ')})` : ''}: the call was told to try again`);
+    this.#log?.warn(
+      {
+        lock: name,
+        pids: holders.map((h) => h.pid),
+        backend_start: first?.backend_start,
+        state_change: first?.state_change,
+        application_name: first?.application_name,
+      },
+      `lock ${name} is held by another database session${first ? ` (pid ${holders.map((h) => h.pid).join(', ')})` : ''}: the call was told to try again`,
+    );
     // The first refusal by a session dates the episode; another session starts a new one.
     const prev = this.#refused.get(name);
     this.#refused.delete(name);

@@ -54,7 +54,8 @@ function toStuck(r: Record<string, unknown>): StuckWithdrawal {
   if (typeof id !== 'number' || !Number.isSafeInteger(id) || id <= 0) throw new RowError(`${at}: id is not a positive integer`);
   if (typeof coinId !== 'number' || !Number.isSafeInteger(coinId)) throw new RowError(`${at}: coin_id is not an integer`);
   if (status !== 'sending' && status !== 'send_retry') throw new RowError(`${at}: status ${JSON.stringify(status)} is not in flight`);
-  if (txHash !== null && (typeof txHash !== 'string' || !TX_HASH.test(txHash))) throw new RowError(`${at}: tx_hash is not a transaction hash`);
+  if (txHash !== null && (typeof txHash !== 'string' || !TX_HASH.test(txHash)))
+    throw new RowError(`${at}: tx_hash is not a transaction hash`);
   if (!(since instanceof Date) || Number.isNaN(since.getTime())) throw new RowError(`${at}: updated_at is not a timestamp`);
   return { id, coinId, status, txHash, since };
 }
@@ -75,7 +76,8 @@ export class Monitor {
 
   constructor(ps: Payserv, settings: MonitorSettings) {
     for (const k of ['intervalMs', 'stuckAfterMs', 'nodeUnhealthyAfterMs'] as const) {
-      if (!Number.isSafeInteger(settings[k]) || settings[k] <= 0) throw new RangeError(`monitor: ${k} must be a positive integer, got ${settings[k]}`);
+      if (!Number.isSafeInteger(settings[k]) || settings[k] <= 0)
+        throw new RangeError(`monitor: ${k} must be a positive integer, got ${settings[k]}`);
     }
     this.#ps = ps;
     this.#s = settings;
@@ -105,7 +107,8 @@ export class Monitor {
     } catch (e) {
       report.failed.push(name);
       this.#ps.log.error({ component: 'monitor', part: name, err: (e as Error).message }, 'monitor part failed');
-      if (stopsPayouts(e)) await this.#ps.state.failStop(`monitor (${name}): ${(e as Error).message}`, { component: 'monitor', part: name });
+      if (stopsPayouts(e))
+        await this.#ps.state.failStop(`monitor (${name}): ${(e as Error).message}`, { component: 'monitor', part: name });
     }
   }
 
@@ -116,7 +119,12 @@ export class Monitor {
     const cutoff = new Date(now.getTime() - this.#s.stuckAfterMs).toISOString();
     const stuck: number[] = [];
     let raised = 0;
-    const rows = streamPages(ps.db, (after: number | null, n) => ({ op: MONITOR.stuckPage, params: [cutoff, after ?? 0, n] }), (r) => r.id, STUCK_PAGE_ROWS);
+    const rows = streamPages(
+      ps.db,
+      (after: number | null, n) => ({ op: MONITOR.stuckPage, params: [cutoff, after ?? 0, n] }),
+      (r) => r.id,
+      STUCK_PAGE_ROWS,
+    );
     for await (const r of rows) {
       const w = toStuck(r);
       stuck.push(w.id);
@@ -136,10 +144,17 @@ export class Monitor {
 
   #alertStuck(w: StuckWithdrawal, now: Date): Promise<boolean> {
     const ageS = seconds(now.getTime() - w.since.getTime());
-    const reason = `withdrawal ${w.id} has been ${w.status} for ${ageS} s (since ${w.since.toISOString()}), over [monitor] stuck_after_s = ${seconds(this.#s.stuckAfterMs)}` +
+    const reason =
+      `withdrawal ${w.id} has been ${w.status} for ${ageS} s (since ${w.since.toISOString()}), over [monitor] stuck_after_s = ${seconds(this.#s.stuckAfterMs)}` +
       `${w.txHash ? `; transaction ${w.txHash}` : ''}: ${w.status === 'sending' ? 'pscli check it' : 'see why it waits (pscli transinfo), then pscli resend or sendcoin'}`;
-    return this.#ps.state.alertOnce(ALERT.stuck, `withdrawal ${w.id}`, w.status, reason,
-      { withdrawal: w.id, coin_id: w.coinId, status: w.status, age_s: ageS, since: w.since.toISOString(), tx: w.txHash });
+    return this.#ps.state.alertOnce(ALERT.stuck, `withdrawal ${w.id}`, w.status, reason, {
+      withdrawal: w.id,
+      coin_id: w.coinId,
+      status: w.status,
+      age_s: ageS,
+      since: w.since.toISOString(),
+      tx: w.txHash,
+    });
   }
 
   /** Each coin's node health: what failed this tick, by coin. */
@@ -152,7 +167,7 @@ export class Monitor {
         // A node whose answers about our payments fail (geth rebuilding its index) is not healthy, whatever its health check says.
         why = h.ok ? (this.#watchFailing[tag] ?? null) : (h.reason ?? 'not healthy');
       } catch (e) {
-        if (e instanceof ChainIdentityError) await alertIdentity(this.#ps, e, 'the monitor\'s health check');
+        if (e instanceof ChainIdentityError) await alertIdentity(this.#ps, e, "the monitor's health check");
         why = (e as Error).message;
       }
       if (why === null) this.#healthy(tag);
@@ -170,8 +185,16 @@ export class Monitor {
     const alerted = this.#ps.state.endEpisode(ALERT.unhealthy, tag);
     const identity = identityRestored(this.#ps, tag);
     if (since || identity) {
-      this.#ps.log.warn({ component: 'monitor', coin: tag, ...(since ? { since: since.toISOString(), down_s: seconds(this.#ps.now().getTime() - since.getTime()) } : {}), alerted, identity },
-        'node healthy again');
+      this.#ps.log.warn(
+        {
+          component: 'monitor',
+          coin: tag,
+          ...(since ? { since: since.toISOString(), down_s: seconds(this.#ps.now().getTime() - since.getTime()) } : {}),
+          alerted,
+          identity,
+        },
+        'node healthy again',
+      );
     }
   }
 
@@ -180,11 +203,18 @@ export class Monitor {
     const since = this.#failing.get(tag) ?? now;
     this.#failing.set(tag, since);
     const downMs = now.getTime() - since.getTime();
-    this.#ps.log.warn({ component: 'monitor', coin: tag, reason: why, since: since.toISOString(), down_s: seconds(downMs) }, 'node health check failed');
+    this.#ps.log.warn(
+      { component: 'monitor', coin: tag, reason: why, since: since.toISOString(), down_s: seconds(downMs) },
+      'node health check failed',
+    );
     if (downMs < this.#s.nodeUnhealthyAfterMs) return;
-    await this.#ps.state.alertOnce(ALERT.unhealthy, tag, since.toISOString(),
+    await this.#ps.state.alertOnce(
+      ALERT.unhealthy,
+      tag,
+      since.toISOString(),
       `coin ${tag}: its node has failed its health check for ${seconds(downMs)} s (since ${since.toISOString()}), over [monitor] node_unhealthy_after_s = ${seconds(this.#s.nodeUnhealthyAfterMs)}: ${why}; payments of ${tag} wait meanwhile`,
-      { coin: tag, reason: why, since: since.toISOString(), down_s: seconds(downMs) });
+      { coin: tag, reason: why, since: since.toISOString(), down_s: seconds(downMs) },
+    );
   }
 
   /** Ticks every interval until stopped: the next one is scheduled when this one has finished. */
@@ -192,13 +222,22 @@ export class Monitor {
     const next = () => {
       if (this.#stopped) return;
       this.#timer = setTimeout(() => {
-        this.tick().catch((e: Error) => this.#ps.log.error({ component: 'monitor', err: e.message }, 'monitor tick failed')).finally(next);
+        this.tick()
+          .catch((e: Error) => this.#ps.log.error({ component: 'monitor', err: e.message }, 'monitor tick failed'))
+          .finally(next);
       }, this.#s.intervalMs);
       this.#timer.unref();
     };
     next();
-    this.#ps.log.info({ component: 'monitor', interval_s: seconds(this.#s.intervalMs), stuck_after_s: seconds(this.#s.stuckAfterMs),
-      node_unhealthy_after_s: seconds(this.#s.nodeUnhealthyAfterMs) }, 'monitor started');
+    this.#ps.log.info(
+      {
+        component: 'monitor',
+        interval_s: seconds(this.#s.intervalMs),
+        stuck_after_s: seconds(this.#s.stuckAfterMs),
+        node_unhealthy_after_s: seconds(this.#s.nodeUnhealthyAfterMs),
+      },
+      'monitor started',
+    );
     return this;
   }
 

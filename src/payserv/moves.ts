@@ -16,21 +16,43 @@ export type AlongWith = (tx: DataTx, changed: Withdrawal) => Promise<void>;
  * One status change, signed by payserv and written with its signature in one transaction (with `along`,
  * if given: a `sent` payment's finality watch), then the checkpoint.
  */
-export async function move(ps: Payserv, v: Verified, to: WithdrawalStatus, reply: Exclude<Reply, Refusal>, change: Omit<StatusChange, 'status'> = {}, along?: AlongWith): Promise<PayoutResult> {
+export async function move(
+  ps: Payserv,
+  v: Verified,
+  to: WithdrawalStatus,
+  reply: Exclude<Reply, Refusal>,
+  change: Omit<StatusChange, 'status'> = {},
+  along?: AlongWith,
+): Promise<PayoutResult> {
   const changed = await ps.db.transaction(async (tx) => {
     const c = await changeStatus(tx, ps.signers.payserv, v.w.id, v.w.status, { ...change, status: to, at: ps.now() });
     if (along) await along(tx, c);
     return c;
   });
-  ps.log.info({ withdrawal: changed.id, from: v.w.status, to, user: changed.userId, coin: v.coin.tag, amount: formatAmount(changed.amount) }, 'withdrawal status changed');
+  ps.log.info(
+    { withdrawal: changed.id, from: v.w.status, to, user: changed.userId, coin: v.coin.tag, amount: formatAmount(changed.amount) },
+    'withdrawal status changed',
+  );
   return (await checkpointAfter(ps, v, changed)) ?? result(reply, changed, change.comment || undefined);
 }
 
 /** Declines the request (a reversal row gives the amount back); `code` says why (api.ts REFUSAL_CODES). */
 export async function decline(ps: Payserv, v: Verified, code: RefusalCode, why: string): Promise<PayoutResult> {
-  const { original, reversal } = await ps.db.transaction((tx) => declineWithdrawal(tx, ps.signers.payserv, v.w.id, v.w.status, why, { noWait: true })); // never waits behind another holder of the account's chain
-  ps.log.info({ withdrawal: original.id, reversal: reversal.id, from: v.w.status, user: original.userId, coin: v.coin.tag, amount: formatAmount(original.amount), code, reason: why },
-    'withdrawal declined');
+  const { original, reversal } = await ps.db.transaction((tx) =>
+    declineWithdrawal(tx, ps.signers.payserv, v.w.id, v.w.status, why, { noWait: true }),
+  ); // never waits behind another holder of the account's chain
+  ps.log.info(
+    {
+      withdrawal: original.id,
+      reversal: reversal.id,
+      from: v.w.status,
+      user: original.userId,
+      coin: v.coin.tag,
+      amount: formatAmount(original.amount),
+      code,
+      reason: why,
+    },
+    'withdrawal declined',
+  );
   return (await checkpointAfter(ps, v, original)) ?? result('DECLINED', original, why, code);
 }
-

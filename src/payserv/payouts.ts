@@ -31,7 +31,8 @@ function walletProblem(v: Verified, wallet: Signed<Wallet> | null): Why | null {
   const { w, coin } = v;
   if (!wallet) return why('invalid_wallet', `wallet ${w.walletId} does not exist`);
   if (!wallet.signature) return why('wallet_not_reviewed', `wallet ${w.walletId} has not been reviewed and signed yet`);
-  if (wallet.userId !== w.userId || wallet.coinId !== w.coinId) return why('invalid_wallet', `wallet ${w.walletId} is not a ${coin.tag} wallet of user ${w.userId}`);
+  if (wallet.userId !== w.userId || wallet.coinId !== w.coinId)
+    return why('invalid_wallet', `wallet ${w.walletId} is not a ${coin.tag} wallet of user ${w.userId}`);
   // walletIntegrity has verified the flags are the pool's signed state: a signed deletion, honestly declined.
   // Any of the user's reviewed wallets still signed active may be named, not only the newest: the user
   // chose it, and the back end signed the request naming it (autopay alone keeps to the newest).
@@ -53,15 +54,20 @@ export async function walletStillPayable(ps: Payserv, v: Verified): Promise<Payo
 function businessProblem(ps: Payserv, v: Verified, wallet: Signed<Wallet> | null): Why | null {
   const { w, coin, account } = v;
   if (!coin.active) return why('coin_inactive', `coin ${coin.tag} is not active`);
-  if (w.amount < coin.minWithdrawal) return why('below_minimum', `amount ${formatAmount(w.amount)} is below the minimum ${formatAmount(coin.minWithdrawal)} ${coin.tag}`);
-  if (w.fee < coin.withdrawalFee) return why('below_fee', `fee ${formatAmount(w.fee)} is below the coin's fee ${formatAmount(coin.withdrawalFee)}`);
+  if (w.amount < coin.minWithdrawal)
+    return why('below_minimum', `amount ${formatAmount(w.amount)} is below the minimum ${formatAmount(coin.minWithdrawal)} ${coin.tag}`);
+  if (w.fee < coin.withdrawalFee)
+    return why('below_fee', `fee ${formatAmount(w.fee)} is below the coin's fee ${formatAmount(coin.withdrawalFee)}`);
   const unpayable = walletProblem(v, wallet);
   if (unpayable) return unpayable;
   const bad = ps.drivers.get(coin.tag)?.validateAddress(w.address) ?? validateAddress(coin, w.address);
   if (bad) return why('invalid_address', `address ${w.address}: ${bad}`);
   const after = add(w.debitBefore, w.amount);
   if (after > account.creditTotal) {
-    return why('balance_short', `balance short: credits ${formatAmount(account.creditTotal)} ${coin.tag}, debits with this request ${formatAmount(after)}`);
+    return why(
+      'balance_short',
+      `balance short: credits ${formatAmount(account.creditTotal)} ${coin.tag}, debits with this request ${formatAmount(after)}`,
+    );
   }
   return null;
 }
@@ -81,27 +87,39 @@ async function walletIntegrity(ps: Payserv, v: Verified): Promise<Problem[]> {
   const seen = await verifyWallets(v.view, v.w.userId, v.w.coinId);
   const named = await getWallet(ps.db, v.w.walletId);
   // Another account's wallet (declined below) that carries a signature must still carry a good one.
-  const foreign = named && isReviewed(named) && !seen.reviewed.some((x) => x.id === named.id) ? walletSignatureProblem(v.view.book, named) : null;
+  const foreign =
+    named && isReviewed(named) && !seen.reviewed.some((x) => x.id === named.id) ? walletSignatureProblem(v.view.book, named) : null;
   const problems = foreign ? [...seen.problems, foreign] : seen.problems;
   if (!problems.length) await rememberWallets(ps.db, ps.local, ps.signers.payserv, seen);
   return problems;
 }
 
 export function processWithdrawal(ps: Payserv, id: number, caller: string): Promise<PayoutResult> {
-  return guarded(ps, 'Process', caller, id, ['processing'], async (v) => {
-    const wallet = await getWallet(ps.db, v.w.walletId);
-    const no = businessProblem(ps, v, wallet);
-    if (no) return decline(ps, v, no.code, no.message);
-    const now = ps.now();
-    const day = new Date(now.getTime() - 86_400_000);
-    const decision = decide(ps.policies.get(v.coin.tag), {
-      amount: v.w.amount, userLast24h: await sumSince(ps, v.coin.id, v.w.userId, day), coinLast24h: await sumSince(ps, v.coin.id, null, day),
-      walletSignedAt: wallet?.signedAt ?? now, now,
-    });
-    if (decision.approve) return move(ps, v, 'approved', 'APPROVED');
-    const r = await move(ps, v, 'pending', 'PENDING', { comment: `waits for a manager: ${decision.reason}` });
-    return r.reply === 'PENDING' ? { ...r, code: 'policy' } : r;
-  }, (v) => walletIntegrity(ps, v));
+  return guarded(
+    ps,
+    'Process',
+    caller,
+    id,
+    ['processing'],
+    async (v) => {
+      const wallet = await getWallet(ps.db, v.w.walletId);
+      const no = businessProblem(ps, v, wallet);
+      if (no) return decline(ps, v, no.code, no.message);
+      const now = ps.now();
+      const day = new Date(now.getTime() - 86_400_000);
+      const decision = decide(ps.policies.get(v.coin.tag), {
+        amount: v.w.amount,
+        userLast24h: await sumSince(ps, v.coin.id, v.w.userId, day),
+        coinLast24h: await sumSince(ps, v.coin.id, null, day),
+        walletSignedAt: wallet?.signedAt ?? now,
+        now,
+      });
+      if (decision.approve) return move(ps, v, 'approved', 'APPROVED');
+      const r = await move(ps, v, 'pending', 'PENDING', { comment: `waits for a manager: ${decision.reason}` });
+      return r.reply === 'PENDING' ? { ...r, code: 'policy' } : r;
+    },
+    (v) => walletIntegrity(ps, v),
+  );
 }
 
 export function declineRequest(ps: Payserv, id: number, caller: string): Promise<PayoutResult> {
@@ -109,19 +127,35 @@ export function declineRequest(ps: Payserv, id: number, caller: string): Promise
 }
 
 /** Approve and Resend: a coin with a chain driver is paid on-chain; any other coin is approved for an operator to pay. */
-function payOrApprove(ps: Payserv, method: string, caller: string, id: number, accepts: readonly WithdrawalStatus[]): Promise<PayoutResult> {
-  return guarded(ps, method, caller, id, accepts, async (v) => {
-    const gone = await walletStillPayable(ps, v);
-    if (gone) return gone;
-    const driver = ps.drivers.get(v.coin.tag);
-    if (driver) return (await payWithdrawals(ps, driver, [v], caller))[0] ?? refused(id, v.w.status, 'not_paid', 'not paid');
-    if (v.w.status === 'approved') return result('APPROVED', v.w);
-    return move(ps, v, 'approved', 'APPROVED', { comment: `approved by ${caller}; paid by an operator` });
-  }, (v) => walletIntegrity(ps, v));
+function payOrApprove(
+  ps: Payserv,
+  method: string,
+  caller: string,
+  id: number,
+  accepts: readonly WithdrawalStatus[],
+): Promise<PayoutResult> {
+  return guarded(
+    ps,
+    method,
+    caller,
+    id,
+    accepts,
+    async (v) => {
+      const gone = await walletStillPayable(ps, v);
+      if (gone) return gone;
+      const driver = ps.drivers.get(v.coin.tag);
+      if (driver) return (await payWithdrawals(ps, driver, [v], caller))[0] ?? refused(id, v.w.status, 'not_paid', 'not paid');
+      if (v.w.status === 'approved') return result('APPROVED', v.w);
+      return move(ps, v, 'approved', 'APPROVED', { comment: `approved by ${caller}; paid by an operator` });
+    },
+    (v) => walletIntegrity(ps, v),
+  );
 }
 
-export const approveWithdrawal = (ps: Payserv, id: number, caller: string) => payOrApprove(ps, 'Approve', caller, id, ['pending', 'approved']);
-export const resendWithdrawal = (ps: Payserv, id: number, caller: string) => payOrApprove(ps, 'Resend', caller, id, ['send_error', 'send_retry']);
+export const approveWithdrawal = (ps: Payserv, id: number, caller: string) =>
+  payOrApprove(ps, 'Approve', caller, id, ['pending', 'approved']);
+export const resendWithdrawal = (ps: Payserv, id: number, caller: string) =>
+  payOrApprove(ps, 'Resend', caller, id, ['send_error', 'send_retry']);
 
 export function checkWithdrawal(ps: Payserv, id: number, caller: string): Promise<PayoutResult> {
   return guarded(ps, 'Check', caller, id, ['sending'], async (v) => {
@@ -133,12 +167,15 @@ export function checkWithdrawal(ps: Payserv, id: number, caller: string): Promis
 
 /** An operator paid it by hand: forced to sent. */
 export function sendWithdrawal(ps: Payserv, id: number, caller: string): Promise<PayoutResult> {
-  return guarded(ps, 'Send', caller, id, ['approved', 'sending', 'send_error'], (v) => move(ps, v, 'sent', 'SENT', { comment: `marked sent by ${caller}` }));
+  return guarded(ps, 'Send', caller, id, ['approved', 'sending', 'send_error'], (v) =>
+    move(ps, v, 'sent', 'SENT', { comment: `marked sent by ${caller}` }),
+  );
 }
 
 /** SendCoin's reply for the coin, with each withdrawal's result; an ERROR names its code (api.ts REFUSAL_CODES). */
-export type SendCoinResult = { coin: string; results: PayoutResult[]; message?: string }
-  & ({ reply: 'ERROR'; code: RefusalCode } | { reply: Exclude<Reply, Refusal>; code?: never });
+export type SendCoinResult = { coin: string; results: PayoutResult[]; message?: string } & (
+  { reply: 'ERROR'; code: RefusalCode } | { reply: Exclude<Reply, Refusal>; code?: never }
+);
 
 /** The most withdrawals one SendCoin call takes on (the rest wait for the next call). */
 const SEND_COIN_MAX = 2000;
@@ -162,7 +199,8 @@ export async function payTogether(ps: Payserv, driver: ChainDriver, ids: readonl
     if (batch.length) results.push(...(await payWithdrawals(ps, driver, batch, caller)));
   });
   const off = ps.state.enabled ? null : payoutsOff(ps);
-  for (const id of ids.filter((x) => !results.some((r) => r.id === x))) results.push(off ? refused(id, null, off.code, off.message) : refused(id, null, 'busy', busyMessage(id)));
+  for (const id of ids.filter((x) => !results.some((r) => r.id === x)))
+    results.push(off ? refused(id, null, off.code, off.message) : refused(id, null, 'busy', busyMessage(id)));
   return results;
 }
 
@@ -181,6 +219,7 @@ export async function sendCoin(ps: Payserv, tag: string, caller: string): Promis
   const results = await payTogether(ps, driver, ids, `SendCoin by ${caller}`);
   const sending = results.filter((r) => r.reply === 'SENDING').length;
   const message = `${sending} of ${ids.length} withdrawals sent`;
-  if (results.some((r) => r.reply === 'ERROR') && sending === 0) return { reply: 'ERROR', coin: coinTag, results, code: 'none_sent', message };
+  if (results.some((r) => r.reply === 'ERROR') && sending === 0)
+    return { reply: 'ERROR', coin: coinTag, results, code: 'none_sent', message };
   return { reply: sending ? 'SENDING' : 'SEND_RETRY', coin: coinTag, results, message };
 }

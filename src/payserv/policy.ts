@@ -26,13 +26,23 @@ export type Decision = { approve: true } | { approve: false; reason: string };
 
 export function decide(policy: CoinPolicy | undefined, f: PolicyFacts): Decision {
   if (!policy) return { approve: false, reason: 'no automatic approval is configured for this coin' };
-  if (f.amount > policy.amountMax) return { approve: false, reason: `amount ${formatAmount(f.amount)} is above ${formatAmount(policy.amountMax)}` };
+  if (f.amount > policy.amountMax)
+    return { approve: false, reason: `amount ${formatAmount(f.amount)} is above ${formatAmount(policy.amountMax)}` };
   const user = f.userLast24h + f.amount;
-  if (user > policy.userDailyMax) return { approve: false, reason: `the user's 24 h total ${formatAmount(user as Amount)} would pass ${formatAmount(policy.userDailyMax)}` };
+  if (user > policy.userDailyMax)
+    return {
+      approve: false,
+      reason: `the user's 24 h total ${formatAmount(user as Amount)} would pass ${formatAmount(policy.userDailyMax)}`,
+    };
   const coin = f.coinLast24h + f.amount;
-  if (coin > policy.coinDailyMax) return { approve: false, reason: `the coin's 24 h total ${formatAmount(coin as Amount)} would pass ${formatAmount(policy.coinDailyMax)}` };
+  if (coin > policy.coinDailyMax)
+    return {
+      approve: false,
+      reason: `the coin's 24 h total ${formatAmount(coin as Amount)} would pass ${formatAmount(policy.coinDailyMax)}`,
+    };
   const ageHours = (f.now.getTime() - f.walletSignedAt.getTime()) / 3_600_000;
-  if (ageHours < policy.walletAgeHoursMin) return { approve: false, reason: `the wallet was reviewed ${ageHours.toFixed(1)} h ago, less than ${policy.walletAgeHoursMin} h` };
+  if (ageHours < policy.walletAgeHoursMin)
+    return { approve: false, reason: `the wallet was reviewed ${ageHours.toFixed(1)} h ago, less than ${policy.walletAgeHoursMin} h` };
   return { approve: true };
 }
 

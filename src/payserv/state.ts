@@ -75,7 +75,9 @@ export class ServiceState {
     this.#episodes.delete(key);
     this.#episodes.set(key, episode);
     if (this.#episodes.size > EPISODES_MAX) this.#episodes.delete(this.#episodes.keys().next().value as string);
-    await this.alerts.raise(kind, reason, { subject, ...details }).catch((e: Error) => this.log.error({ kind, subject, err: e.message }, 'alert could not be raised'));
+    await this.alerts
+      .raise(kind, reason, { subject, ...details })
+      .catch((e: Error) => this.log.error({ kind, subject, err: e.message }, 'alert could not be raised'));
     return true;
   }
 

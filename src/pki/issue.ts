@@ -86,7 +86,9 @@ export async function issueCert(root: IssuedPair, spec: CertSpec, validity: Vali
     extensions.push(new x509.ExtendedKeyUsageExtension([EKU_SERVER_AUTH, EKU_CLIENT_AUTH], true));
     const hosts = spec.hosts ?? ['localhost', '127.0.0.1', '::1'];
     extensions.push(
-      new x509.SubjectAlternativeNameExtension(hosts.map((h) => (/^[\d.]+$|:/.test(h) ? { type: 'ip', value: h } : { type: 'dns', value: h }))),
+      new x509.SubjectAlternativeNameExtension(
+        hosts.map((h) => (/^[\d.]+$|:/.test(h) ? { type: 'ip', value: h } : { type: 'dns', value: h })),
+      ),
     );
   }
   const cert = await x509.X509CertificateGenerator.create({

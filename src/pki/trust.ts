@@ -81,7 +81,9 @@ export function assertSignerFor(c: CheckedCert, role: SignerRole, at: Date, root
   const t = at.getTime();
   // Certificate times have a resolution of one second; records carry milliseconds.
   if (t < c.notBefore.getTime() || t >= c.notAfter.getTime() + 1000) {
-    throw new CertError(`certificate ${c.keyId.slice(0, 16)} was not valid at ${at.toISOString()} (valid ${c.notBefore.toISOString()} to ${c.notAfter.toISOString()})`);
+    throw new CertError(
+      `certificate ${c.keyId.slice(0, 16)} was not valid at ${at.toISOString()} (valid ${c.notBefore.toISOString()} to ${c.notAfter.toISOString()})`,
+    );
   }
   if (t < new Date(root.validFrom).getTime() || t >= new Date(root.validTo).getTime() + 1000) {
     throw new CertError(`the root was not valid at ${at.toISOString()}`);

@@ -92,7 +92,13 @@ export class RpcClient {
         clearTimeout(timer);
         req.destroy();
         const mayHaveRun = sent && !(cause && isTlsRefusal(cause));
-        reject(new RpcTransportError(`${what} to ${this.endpoint}: ${reason}${mayHaveRun ? ' (the request was sent and may have run)' : ''}`, mayHaveRun, { cause }));
+        reject(
+          new RpcTransportError(
+            `${what} to ${this.endpoint}: ${reason}${mayHaveRun ? ' (the request was sent and may have run)' : ''}`,
+            mayHaveRun,
+            { cause },
+          ),
+        );
       };
       const req = request({
         agent: this.agent,
@@ -133,7 +139,8 @@ export class RpcClient {
     if (r === null) throw new RpcTransportError(`${method} to ${this.endpoint}: HTTP ${status} without a JSON-RPC reply`, true);
     if ('error' in r) {
       // A refusal before parsing (413, 403, -32700) comes back with id null: it is still this call's answer.
-      if (r.id !== id && r.id !== null) throw new RpcTransportError(`${method} to ${this.endpoint}: reply for id ${JSON.stringify(r.id)}, not ${id}`, true);
+      if (r.id !== id && r.id !== null)
+        throw new RpcTransportError(`${method} to ${this.endpoint}: reply for id ${JSON.stringify(r.id)}, not ${id}`, true);
       throw new RpcError(r.error.code, r.error.message, r.error.data);
     }
     if (r.id !== id) throw new RpcTransportError(`${method} to ${this.endpoint}: reply for id ${JSON.stringify(r.id)}, not ${id}`, true);
@@ -163,7 +170,8 @@ function describeTransportError(err: NodeJS.ErrnoException & { reason?: unknown 
   if (code === 'ECONNRESET' || code === 'EPIPE') {
     // A certificate the server's OpenSSL accepted but Node then refused (another CA, wrong purpose,
     // expired) ends a fresh connection like this, without a TLS alert to say so.
-    if (!reusedSocket) return `connection reset by the server before any reply (${code}); if it refused this client's certificate, its log says why`;
+    if (!reusedSocket)
+      return `connection reset by the server before any reply (${code}); if it refused this client's certificate, its log says why`;
     return `connection reset by the server (${code})`;
   }
   if (code === 'ETIMEDOUT') return 'connection timed out';

@@ -10,7 +10,12 @@ export class PortTakenError extends Error {
 export function listenOn(server: Server, host: string, port: number, who: string): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     const fail = (e: NodeJS.ErrnoException) => {
-      const why = e.code === 'EADDRINUSE' ? `the port is in use (another ${who} running?)` : e.code === 'EACCES' ? 'not allowed for this user' : (e.code ?? e.message);
+      const why =
+        e.code === 'EADDRINUSE'
+          ? `the port is in use (another ${who} running?)`
+          : e.code === 'EACCES'
+            ? 'not allowed for this user'
+            : (e.code ?? e.message);
       reject(new PortTakenError(`cannot listen on ${host}:${port}: ${why}`));
     };
     server.once('error', fail);

@@ -26,7 +26,11 @@ export function isMethod<M extends string>(contract: RpcContract<M>, name: strin
 }
 
 /** The validated params (what the schema outputs), or the -32602 error to answer with. */
-export function validateParams<M extends string>(contract: RpcContract<M>, method: M, params: unknown): { ok: true; params: unknown } | { ok: false; error: RpcError } {
+export function validateParams<M extends string>(
+  contract: RpcContract<M>,
+  method: M,
+  params: unknown,
+): { ok: true; params: unknown } | { ok: false; error: RpcError } {
   const r = contract.methods[method].safeParse(params);
   if (r.success) return { ok: true, params: r.data };
   const issues = describeIssues(r.error.issues, params);
@@ -66,18 +70,27 @@ function flatten(issues: readonly z.core.$ZodIssue[], input: unknown): ParamIssu
       // branch whose shape the caller chose; if none fits, say which shapes would.
       const fitting = issue.errors.filter((branch) => !branch.every(isShapeMismatch));
       if (fitting.length === 0) {
-        const expected = issue.errors.flatMap((b) => b.map((i) => (i.code === 'invalid_type' ? (JSON_KINDS[i.expected] ?? i.expected) : null))).filter((e) => e !== null);
-        out.push({ path: pathText(issue.path), message: `expected ${[...new Set(expected)].join(' or ')}, received ${kindOf(valueAt(input, issue.path))}` });
+        const expected = issue.errors
+          .flatMap((b) => b.map((i) => (i.code === 'invalid_type' ? (JSON_KINDS[i.expected] ?? i.expected) : null)))
+          .filter((e) => e !== null);
+        out.push({
+          path: pathText(issue.path),
+          message: `expected ${[...new Set(expected)].join(' or ')}, received ${kindOf(valueAt(input, issue.path))}`,
+        });
       } else {
         // Union branches report paths relative to the union itself.
         for (const branch of fitting) {
-          for (const i of flatten(branch, valueAt(input, issue.path))) out.push(issue.path.length ? { ...i, path: pathText(issue.path) + i.path.slice('params'.length) } : i);
+          for (const i of flatten(branch, valueAt(input, issue.path)))
+            out.push(issue.path.length ? { ...i, path: pathText(issue.path) + i.path.slice('params'.length) } : i);
         }
       }
       continue;
     }
     if (issue.code === 'unrecognized_keys') {
-      out.push({ path: pathText(issue.path), message: `unknown ${issue.keys.length > 1 ? 'keys' : 'key'} ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}` });
+      out.push({
+        path: pathText(issue.path),
+        message: `unknown ${issue.keys.length > 1 ? 'keys' : 'key'} ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}`,
+      });
       continue;
     }
     out.push({ path: pathText(issue.path), message: issue.message });

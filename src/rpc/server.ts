@@ -16,7 +16,16 @@ import type { TlsIdentity } from '../pki/roles.js';
 import type { Logger } from '../log/index.js';
 import { httpStatusFor, isJsonContentType, readBody } from './http.js';
 import { listenOn } from './listen.js';
-import { errorResponse, INTERNAL_MESSAGE, parseRequest, resultResponse, RPC, RpcError, type RpcId, type RpcResponse } from '../api/jsonrpc.js';
+import {
+  errorResponse,
+  INTERNAL_MESSAGE,
+  parseRequest,
+  resultResponse,
+  RPC,
+  RpcError,
+  type RpcId,
+  type RpcResponse,
+} from '../api/jsonrpc.js';
 import { isMethod, PAYSERV_CONTRACT, validateParams, type RpcContract } from './params.js';
 import { peerIdentity, serverTlsOptions, type PeerIdentity, type TlsMaterial } from './tls.js';
 
@@ -128,28 +137,43 @@ export async function startRpcServer<M extends string = Method>(opts: RpcServerO
     return who;
   };
 
-  async function decide(req: IncomingMessage, requestId: string, who: { identity: TlsIdentity; commonName: string }, t0: number): Promise<Outcome> {
+  async function decide(
+    req: IncomingMessage,
+    requestId: string,
+    who: { identity: TlsIdentity; commonName: string },
+    t0: number,
+  ): Promise<Outcome> {
     const refuse = (code: number, message: string, id: RpcId = null, extra: Partial<Outcome> = {}): Outcome => ({
-      status: httpStatusFor(code), response: errorResponse(id, new RpcError(code, message)), ...extra,
+      status: httpStatusFor(code),
+      response: errorResponse(id, new RpcError(code, message)),
+      ...extra,
     });
-    if (req.method !== 'POST') return refuse(RPC.INVALID_REQUEST, 'invalid request: use POST', null, { status: 405, headers: { Allow: 'POST' } });
+    if (req.method !== 'POST')
+      return refuse(RPC.INVALID_REQUEST, 'invalid request: use POST', null, { status: 405, headers: { Allow: 'POST' } });
     if (!isJsonContentType(req.headers['content-type'])) {
       return refuse(RPC.INVALID_REQUEST, 'invalid request: Content-Type must be application/json', null, { status: 415 });
     }
     const body = await readBody(req, limits.bodyBytesMax);
-    if (!body.ok && body.reason === 'aborted') return refuse(RPC.INVALID_REQUEST, 'invalid request: the body was cut short', null, { close: true });
+    if (!body.ok && body.reason === 'aborted')
+      return refuse(RPC.INVALID_REQUEST, 'invalid request: the body was cut short', null, { close: true });
     if (!body.ok) {
       // The rest of an oversized body is not kept: close the connection once answered rather than read on.
-      return refuse(RPC.INVALID_REQUEST, `invalid request: the body exceeds ${limits.bodyBytesMax} bytes`, null, { status: 413, close: true });
+      return refuse(RPC.INVALID_REQUEST, `invalid request: the body exceeds ${limits.bodyBytesMax} bytes`, null, {
+        status: 413,
+        close: true,
+      });
     }
     const parsed = parseRequest(body.body);
     if (!parsed.ok) return { status: httpStatusFor(parsed.error.code), response: errorResponse(parsed.id, parsed.error) };
     const { id, method } = parsed.request;
     // Checked after parsing so that the caller gets its id back and knows which call was not run.
     if (closing) return refuse(RPC.SHUTTING_DOWN, 'shutting down: the request was not run', id, { close: true });
-    if (!isMethod(contract, method)) return refuse(RPC.METHOD_NOT_FOUND, `method not found: ${JSON.stringify(method.slice(0, 64))}`, id, { method: method.slice(0, 64) });
-    if (!contract.allowed(who.identity, method)) return refuse(RPC.FORBIDDEN, `forbidden: ${who.identity} may not call ${method}`, id, { method });
-    if (handlers.size >= limits.inFlightMax) return refuse(RPC.BUSY, 'busy: too many requests in flight; retry later', id, { method, headers: { 'Retry-After': '1' } });
+    if (!isMethod(contract, method))
+      return refuse(RPC.METHOD_NOT_FOUND, `method not found: ${JSON.stringify(method.slice(0, 64))}`, id, { method: method.slice(0, 64) });
+    if (!contract.allowed(who.identity, method))
+      return refuse(RPC.FORBIDDEN, `forbidden: ${who.identity} may not call ${method}`, id, { method });
+    if (handlers.size >= limits.inFlightMax)
+      return refuse(RPC.BUSY, 'busy: too many requests in flight; retry later', id, { method, headers: { 'Retry-After': '1' } });
     const params = validateParams(contract, method, parsed.request.params);
     if (!params.ok) return { status: httpStatusFor(params.error.code), response: errorResponse(id, params.error), method };
 
@@ -162,7 +186,11 @@ export async function startRpcServer<M extends string = Method>(opts: RpcServerO
       (err: unknown) => {
         handlers.delete(running);
         // The caller already had the timeout reply: the real outcome still belongs in the log.
-        if (timedOut) log.error({ requestId, method, rpcId: id, err: err instanceof RpcError ? err.toJSON() : err }, 'handler failed after the request timeout');
+        if (timedOut)
+          log.error(
+            { requestId, method, rpcId: id, err: err instanceof RpcError ? err.toJSON() : err },
+            'handler failed after the request timeout',
+          );
       },
     );
     let timer: NodeJS.Timeout | undefined;
@@ -174,7 +202,12 @@ export async function startRpcServer<M extends string = Method>(opts: RpcServerO
       if (result === 'timeout') {
         timedOut = true;
         log.warn({ requestId, method, rpcId: id }, 'handler still running after the request timeout');
-        return refuse(RPC.INTERNAL_ERROR, `no result within ${limits.requestTimeoutMs} ms; the call may still complete: check its outcome before retrying`, id, { method });
+        return refuse(
+          RPC.INTERNAL_ERROR,
+          `no result within ${limits.requestTimeoutMs} ms; the call may still complete: check its outcome before retrying`,
+          id,
+          { method },
+        );
       }
       return { status: 200, response: resultResponse(id, result), method };
     } catch (err) {
@@ -232,7 +265,11 @@ export async function startRpcServer<M extends string = Method>(opts: RpcServerO
     let out: Outcome;
     try {
       if (!who.ok) {
-        out = { status: 403, response: errorResponse(null, new RpcError(RPC.FORBIDDEN, 'forbidden: this client certificate names no payserv identity')), close: true };
+        out = {
+          status: 403,
+          response: errorResponse(null, new RpcError(RPC.FORBIDDEN, 'forbidden: this client certificate names no payserv identity')),
+          close: true,
+        };
       } else {
         out = await decide(req, requestId, who, t0);
       }
@@ -280,7 +317,9 @@ export async function startRpcServer<M extends string = Method>(opts: RpcServerO
   const close = (graceMs: number): Promise<void> => {
     closed ??= (async () => {
       closing = true;
-      const serverClosed = Promise.all([server, ...(listener ? [listener] : [])].map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+      const serverClosed = Promise.all(
+        [server, ...(listener ? [listener] : [])].map((s) => new Promise<void>((resolve) => s.close(() => resolve()))),
+      );
       // Keep-alive connections with no request on them would hold server.close() open until they time out.
       server.closeIdleConnections();
       let timer: NodeJS.Timeout | undefined;

@@ -53,7 +53,9 @@ export function clientTlsOptions(m: TlsMaterial, serverIdentity: TlsIdentity) {
       if (err) return err;
       const ou = cert.subject?.OU;
       if (ou !== serverIdentity) {
-        return Object.assign(new Error(`the server's certificate is for ${JSON.stringify(ou ?? null)}, not ${serverIdentity}`), { code: 'ERR_TLS_SERVER_IDENTITY' });
+        return Object.assign(new Error(`the server's certificate is for ${JSON.stringify(ou ?? null)}, not ${serverIdentity}`), {
+          code: 'ERR_TLS_SERVER_IDENTITY',
+        });
       }
       return undefined;
     },
@@ -75,7 +77,8 @@ export function peerIdentity(socket: TLSSocket): PeerIdentity {
   if (!subject) return { ok: false, reason: 'no client certificate' };
   // A subject with two OUs yields an array: ambiguous, so refused.
   const ou: unknown = subject.OU;
-  if (typeof ou !== 'string' || !isTlsIdentity(ou)) return { ok: false, reason: `client certificate OU ${JSON.stringify(ou ?? null)} is not a TLS identity` };
+  if (typeof ou !== 'string' || !isTlsIdentity(ou))
+    return { ok: false, reason: `client certificate OU ${JSON.stringify(ou ?? null)} is not a TLS identity` };
   const cn: unknown = subject.CN;
   return { ok: true, identity: ou, commonName: typeof cn === 'string' ? cn : '' };
 }

@@ -6,7 +6,17 @@ import { LEDGER } from '../data/ops/ledger.js';
 import { streamPages } from '../data/stream.js';
 import type { CertRow } from '../ledger/certbook.js';
 import type { BlockCredits } from '../ledger/pool.js';
-import type { Coin, CoinCheckpoint, Credit, PoolIncome, Signed, StatusSignature, UserCheckpoint, Wallet, Withdrawal } from '../ledger/records.js';
+import type {
+  Coin,
+  CoinCheckpoint,
+  Credit,
+  PoolIncome,
+  Signed,
+  StatusSignature,
+  UserCheckpoint,
+  Wallet,
+  Withdrawal,
+} from '../ledger/records.js';
 import { AmountError, parseAmount, type Amount } from '../money/amount.js';
 import { toCoin, toCoinCheckpoint, toCredit, toIncome, toHistory, toUserCheckpoint, toWallet, toWithdrawal } from '../data/rows.js';
 
@@ -26,16 +36,27 @@ export async function loadCoins(db: DataTx): Promise<Signed<Coin>[]> {
 }
 
 export async function* streamCertRows(db: DataTx): AsyncGenerator<CertRow> {
-  const rows = streamPages<R, number>(db, (after, n) => ({
-    op: LEDGER.certsPage, params: [after ?? 0, n],
-  }), (r) => r.id as number, 500);
+  const rows = streamPages<R, number>(
+    db,
+    (after, n) => ({
+      op: LEDGER.certsPage,
+      params: [after ?? 0, n],
+    }),
+    (r) => r.id as number,
+    500,
+  );
   for await (const r of rows) yield { id: r.id as number, keyId: String(r.key_id), role: String(r.role), certPem: String(r.cert_pem) };
 }
 
 export async function* streamWallets(db: DataTx): AsyncGenerator<Signed<Wallet>> {
-  const rows = streamPages<R, number>(db, (after, n) => ({
-    op: LEDGER.walletsPage, params: [after ?? 0, n],
-  }), (r) => r.id as number);
+  const rows = streamPages<R, number>(
+    db,
+    (after, n) => ({
+      op: LEDGER.walletsPage,
+      params: [after ?? 0, n],
+    }),
+    (r) => r.id as number,
+  );
   for await (const r of rows) yield toWallet(r);
 }
 
@@ -46,19 +67,27 @@ export async function getWallet(db: DataTx, id: number): Promise<Signed<Wallet> 
 
 /** One account's credits after `afterId`, in id order. */
 export async function* streamAccountCredits(db: DataTx, userId: number, coinId: number, afterId: number): AsyncGenerator<Signed<Credit>> {
-  const rows = streamPages<R, number>(db, (after, n) => ({
-    op: LEDGER.accountCreditsPage,
-    params: [userId, coinId, after ?? afterId, n],
-  }), (r) => r.id as number);
+  const rows = streamPages<R, number>(
+    db,
+    (after, n) => ({
+      op: LEDGER.accountCreditsPage,
+      params: [userId, coinId, after ?? afterId, n],
+    }),
+    (r) => r.id as number,
+  );
   for await (const r of rows) yield toCredit(r);
 }
 
 /** Every credit, ordered by account then id, so each account's history arrives whole and in order. */
 export async function* streamAllCredits(db: DataTx): AsyncGenerator<Signed<Credit>> {
-  const rows = streamPages<R, AccountKey>(db, (after, n) => ({
-    op: LEDGER.creditsPage,
-    params: [after?.user ?? -1, after?.coin ?? -1, after?.id ?? -1, n],
-  }), (r) => ({ user: r.user_id as number, coin: r.coin_id as number, id: r.id as number }));
+  const rows = streamPages<R, AccountKey>(
+    db,
+    (after, n) => ({
+      op: LEDGER.creditsPage,
+      params: [after?.user ?? -1, after?.coin ?? -1, after?.id ?? -1, n],
+    }),
+    (r) => ({ user: r.user_id as number, coin: r.coin_id as number, id: r.id as number }),
+  );
   for await (const r of rows) yield toCredit(r);
 }
 
@@ -84,7 +113,12 @@ async function* pagedWithHistory(db: DataTx, page: (after: R | null, n: number) 
   }
 }
 
-export function streamAccountWithdrawals(db: DataTx, userId: number, coinId: number, afterId: number): AsyncGenerator<WithdrawalWithHistory> {
+export function streamAccountWithdrawals(
+  db: DataTx,
+  userId: number,
+  coinId: number,
+  afterId: number,
+): AsyncGenerator<WithdrawalWithHistory> {
   return pagedWithHistory(db, (after, n) => ({
     op: LEDGER.accountWithdrawalsPage,
     params: [userId, coinId, (after?.id as number | undefined) ?? afterId, n],
@@ -121,10 +155,14 @@ export async function blocksWithIncome(db: DataTx, coinId: number, hashes: reado
 }
 
 export async function* streamIncome(db: DataTx, coinId: number, afterId: number): AsyncGenerator<Signed<PoolIncome>> {
-  const rows = streamPages<R, number>(db, (after, n) => ({
-    op: LEDGER.incomePage,
-    params: [coinId, after ?? afterId, n],
-  }), (r) => r.id as number);
+  const rows = streamPages<R, number>(
+    db,
+    (after, n) => ({
+      op: LEDGER.incomePage,
+      params: [coinId, after ?? afterId, n],
+    }),
+    (r) => r.id as number,
+  );
   for await (const r of rows) yield toIncome(r);
 }
 
@@ -154,10 +192,14 @@ function amountOrNull(text: string): Amount | null {
 
 /** Credits of a coin whose block has no pool income at all. */
 export async function* streamGhostCredits(db: DataTx, coinId: number): AsyncGenerator<Signed<Credit>> {
-  const rows = streamPages<R, number>(db, (after, n) => ({
-    op: LEDGER.ghostCreditsPage,
-    params: [coinId, after ?? 0, n],
-  }), (r) => r.id as number);
+  const rows = streamPages<R, number>(
+    db,
+    (after, n) => ({
+      op: LEDGER.ghostCreditsPage,
+      params: [coinId, after ?? 0, n],
+    }),
+    (r) => r.id as number,
+  );
   for await (const r of rows) yield toCredit(r);
 }
 
@@ -167,10 +209,14 @@ export async function getUserCheckpoint(db: DataTx, userId: number, coinId: numb
 }
 
 export async function* streamUserCheckpoints(db: DataTx): AsyncGenerator<Signed<UserCheckpoint>> {
-  const rows = streamPages<R, { user: number; coin: number }>(db, (after, n) => ({
-    op: LEDGER.userCheckpointsPage,
-    params: [after?.user ?? -1, after?.coin ?? -1, n],
-  }), (r) => ({ user: r.user_id as number, coin: r.coin_id as number }));
+  const rows = streamPages<R, { user: number; coin: number }>(
+    db,
+    (after, n) => ({
+      op: LEDGER.userCheckpointsPage,
+      params: [after?.user ?? -1, after?.coin ?? -1, n],
+    }),
+    (r) => ({ user: r.user_id as number, coin: r.coin_id as number }),
+  );
   for await (const r of rows) yield toUserCheckpoint(r);
 }
 
@@ -186,8 +232,13 @@ export async function lastCreditOf(db: DataTx, userId: number, coinId: number): 
 
 /** Every (user, coin) with a credit or a withdrawal, in (user, coin) order, a page at a time. */
 export function streamAccounts(db: DataTx, pageSize = 1000): AsyncGenerator<{ user_id: number; coin_id: number }> {
-  return streamPages<{ user_id: number; coin_id: number }, { user: number; coin: number }>(db, (after, limit) => ({
-    op: CHECKPOINTS.accountsPage,
-    params: [after?.user ?? -1, after?.coin ?? -1, limit],
-  }), (r) => ({ user: r.user_id, coin: r.coin_id }), pageSize);
+  return streamPages<{ user_id: number; coin_id: number }, { user: number; coin: number }>(
+    db,
+    (after, limit) => ({
+      op: CHECKPOINTS.accountsPage,
+      params: [after?.user ?? -1, after?.coin ?? -1, limit],
+    }),
+    (r) => ({ user: r.user_id, coin: r.coin_id }),
+    pageSize,
+  );
 }

@@ -28,7 +28,15 @@ export async function verifyAccount(view: LedgerView, userId: number, coinId: nu
     return { ...r, problems: [...trusted.problems, ...r.problems], checkpoint: null };
   }
   const incremental = mode === 'incremental' && cp !== null;
-  const v = new AccountVerifier(userId, coinId, view.book, incremental ? stateOf(cp) : EMPTY_ACCOUNT, incremental ? null : cp, coin.feeUserId, incremental ? cp : null);
+  const v = new AccountVerifier(
+    userId,
+    coinId,
+    view.book,
+    incremental ? stateOf(cp) : EMPTY_ACCOUNT,
+    incremental ? null : cp,
+    coin.feeUserId,
+    incremental ? cp : null,
+  );
   if (incremental) {
     v.boundaryCredit(cp.lastCreditId ? await getCredit(view.db, cp.lastCreditId) : null, cp);
     v.boundaryWithdrawal(cp.lastWithdrawalId ? await getWithdrawal(view.db, cp.lastWithdrawalId) : null, cp);
@@ -38,7 +46,10 @@ export async function verifyAccount(view: LedgerView, userId: number, coinId: nu
     v.credit(c, hasIncome);
   }
   for await (const { withdrawal, history } of streamAccountWithdrawals(view.db, userId, coinId, start?.lastWithdrawalId ?? 0)) {
-    const parent = withdrawal.parentId !== null && start && withdrawal.parentId <= start.lastWithdrawalId ? await getWithdrawal(view.db, withdrawal.parentId) : null;
+    const parent =
+      withdrawal.parentId !== null && start && withdrawal.parentId <= start.lastWithdrawalId
+        ? await getWithdrawal(view.db, withdrawal.parentId)
+        : null;
     v.withdrawal(withdrawal, history, parent);
   }
   const r = v.finish();

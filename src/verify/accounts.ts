@@ -1,7 +1,13 @@
 import { AccountVerifier, EMPTY_ACCOUNT } from '../ledger/account.js';
 import { problem, userKey, type Problem } from '../ledger/problem.js';
 import type { Credit, Signed, UserCheckpoint } from '../ledger/records.js';
-import { getUserCheckpoint, streamAllCredits, streamAllWithdrawals, streamUserCheckpoints, type WithdrawalWithHistory } from '../store/reads.js';
+import {
+  getUserCheckpoint,
+  streamAllCredits,
+  streamAllWithdrawals,
+  streamUserCheckpoints,
+  type WithdrawalWithHistory,
+} from '../store/reads.js';
 import { withIncomeFlags } from './batch.js';
 import { userCheckpoint } from './checkpoint-trust.js';
 import type { LedgerView } from './view.js';
@@ -30,7 +36,11 @@ export interface AccountsReport {
   withdrawals: number;
 }
 
-export async function verifyAllAccounts(view: LedgerView, report: (p: Problem) => void, progress?: (accounts: number) => void): Promise<AccountsReport> {
+export async function verifyAllAccounts(
+  view: LedgerView,
+  report: (p: Problem) => void,
+  progress?: (accounts: number) => void,
+): Promise<AccountsReport> {
   const credits = new Peek<[Signed<Credit>, boolean]>(withIncomeFlags(view.db, streamAllCredits(view.db))[Symbol.asyncIterator]());
   const withdrawals = new Peek<WithdrawalWithHistory>(streamAllWithdrawals(view.db)[Symbol.asyncIterator]());
   const checkpoints = new Peek<Signed<UserCheckpoint>>(streamUserCheckpoints(view.db)[Symbol.asyncIterator]());
@@ -52,7 +62,10 @@ export async function verifyAllAccounts(view: LedgerView, report: (p: Problem) =
     trusted.problems.forEach(report);
     if (dbCp && trusted.localFound) matchedCheckpoints++;
     const coin = view.coins.get(key.coin);
-    if (!coin) report(problem('finances_user_balance_transaction', userKey(key.user, key.coin), 'unknown_coin', `rows for unknown coin ${key.coin}`));
+    if (!coin)
+      report(
+        problem('finances_user_balance_transaction', userKey(key.user, key.coin), 'unknown_coin', `rows for unknown coin ${key.coin}`),
+      );
     const v = new AccountVerifier(key.user, key.coin, view.book, EMPTY_ACCOUNT, dbCp, coin?.feeUserId ?? null);
     while (credits.head && cmp(keyOf.c() as Key, key) === 0) {
       v.credit(credits.head[0], credits.head[1]);

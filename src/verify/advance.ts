@@ -39,7 +39,13 @@ function assertPayserv(signer: Signer): void {
  * Runs fn in a transaction that holds the named checkpoint's lock, with the view reading through that transaction.
  * The lock's key comes from the payserv key that signs the checkpoint: nobody without it can hold the lock and stall the advance.
  */
-function underLock<T>(db: Data, view: LedgerView, payserv: Signer, name: string, fn: (tx: DataTx, v: LedgerView) => Promise<T>): Promise<T> {
+function underLock<T>(
+  db: Data,
+  view: LedgerView,
+  payserv: Signer,
+  name: string,
+  fn: (tx: DataTx, v: LedgerView) => Promise<T>,
+): Promise<T> {
   return db.transaction(async (tx) => {
     await tx.query(CHECKPOINTS.lock, [LockKeys.of(payserv).key(`checkpoint:${name}`)]);
     return fn(tx, { ...view, db: tx });
@@ -47,19 +53,41 @@ function underLock<T>(db: Data, view: LedgerView, payserv: Signer, name: string,
 }
 
 async function upsertUser(tx: DataTx, c: Signed<UserCheckpoint>): Promise<void> {
-  const rows = await tx.query(
-    CHECKPOINTS.upsertUser,
-    [c.userId, c.coinId, c.version, c.lastCreditId, c.lastBlockHash, formatAmount(c.creditTotal), c.lastWithdrawalId, formatAmount(c.debitTotal),
-      formatAmount(c.sentTotal), c.statusCount, c.headWithdrawalId, formatAmount(c.headDebit), c.openStatusCount, c.madeAt, c.sigKeyId, c.signature],
-  );
-  if (rows.length !== 1) throw new Error(`checkpoint of user ${c.userId} coin ${c.coinId} is not at version ${c.version - 1} in the database`);
+  const rows = await tx.query(CHECKPOINTS.upsertUser, [
+    c.userId,
+    c.coinId,
+    c.version,
+    c.lastCreditId,
+    c.lastBlockHash,
+    formatAmount(c.creditTotal),
+    c.lastWithdrawalId,
+    formatAmount(c.debitTotal),
+    formatAmount(c.sentTotal),
+    c.statusCount,
+    c.headWithdrawalId,
+    formatAmount(c.headDebit),
+    c.openStatusCount,
+    c.madeAt,
+    c.sigKeyId,
+    c.signature,
+  ]);
+  if (rows.length !== 1)
+    throw new Error(`checkpoint of user ${c.userId} coin ${c.coinId} is not at version ${c.version - 1} in the database`);
 }
 
 async function upsertCoin(tx: DataTx, c: Signed<CoinCheckpoint>): Promise<void> {
-  const rows = await tx.query(
-    CHECKPOINTS.upsertCoin,
-    [c.coinId, c.version, c.lastIncomeId, formatAmount(c.poolBalance), c.lastBlockHash, c.lastFeeCreditId, formatAmount(c.feeTotal), c.madeAt, c.sigKeyId, c.signature],
-  );
+  const rows = await tx.query(CHECKPOINTS.upsertCoin, [
+    c.coinId,
+    c.version,
+    c.lastIncomeId,
+    formatAmount(c.poolBalance),
+    c.lastBlockHash,
+    c.lastFeeCreditId,
+    formatAmount(c.feeTotal),
+    c.madeAt,
+    c.sigKeyId,
+    c.signature,
+  ]);
   if (rows.length !== 1) throw new Error(`checkpoint of coin ${c.coinId} is not at version ${c.version - 1} in the database`);
 }
 
@@ -76,13 +104,31 @@ export interface Cover {
  */
 async function coverProblems(tx: DataTx, userId: number, coinId: number, open: readonly Withdrawal[], cover: Cover): Promise<Problem[]> {
   const w = open.find((o) => o.id === cover.id) ?? (await getWithdrawal(tx, cover.id));
-  const at = w && w.userId === userId && w.coinId === coinId && (w.statusSeq > cover.seq || (w.statusSeq === cover.seq && w.status === cover.status));
+  const at =
+    w &&
+    w.userId === userId &&
+    w.coinId === coinId &&
+    (w.statusSeq > cover.seq || (w.statusSeq === cover.seq && w.status === cover.status));
   if (at) return [];
-  return [problem('finances_withdrawal_transaction', cover.id, 'status_rolled_back',
-    `moved to ${cover.status} (status entry ${cover.seq}) by this call, but the database now has ${w ? `${w.status} at entry ${w.statusSeq}` : 'no such withdrawal'}: rolled back`)];
+  return [
+    problem(
+      'finances_withdrawal_transaction',
+      cover.id,
+      'status_rolled_back',
+      `moved to ${cover.status} (status entry ${cover.seq}) by this call, but the database now has ${w ? `${w.status} at entry ${w.statusSeq}` : 'no such withdrawal'}: rolled back`,
+    ),
+  ];
 }
 
-export async function advanceUserCheckpoint(db: Data, view: LedgerView, payserv: Signer, userId: number, coinId: number, at = new Date(), cover?: Cover): Promise<Advance<UserCheckpoint>> {
+export async function advanceUserCheckpoint(
+  db: Data,
+  view: LedgerView,
+  payserv: Signer,
+  userId: number,
+  coinId: number,
+  at = new Date(),
+  cover?: Cover,
+): Promise<Advance<UserCheckpoint>> {
   assertPayserv(payserv);
   return underLock(db, view, payserv, `user:${userId}:${coinId}`, async (tx, v) => {
     const r = await verifyAccount(v, userId, coinId, 'incremental');
@@ -100,7 +146,13 @@ export async function advanceUserCheckpoint(db: Data, view: LedgerView, payserv:
   });
 }
 
-export async function advanceCoinCheckpoint(db: Data, view: LedgerView, payserv: Signer, coinId: number, at = new Date()): Promise<Advance<CoinCheckpoint>> {
+export async function advanceCoinCheckpoint(
+  db: Data,
+  view: LedgerView,
+  payserv: Signer,
+  coinId: number,
+  at = new Date(),
+): Promise<Advance<CoinCheckpoint>> {
   assertPayserv(payserv);
   return underLock(db, view, payserv, `coin:${coinId}`, async (tx, v) => {
     const r = await verifyPool(v, coinId, 'incremental');

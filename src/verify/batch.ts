@@ -20,7 +20,14 @@ export async function* withIncomeFlags(db: DataTx, credits: AsyncIterable<Signed
   for await (const batch of chunks(credits, 1000)) {
     const known = new Map<number, Set<string>>();
     for (const coinId of new Set(batch.map((c) => c.coinId))) {
-      known.set(coinId, await blocksWithIncome(db, coinId, batch.filter((c) => c.coinId === coinId).map((c) => c.blockHash)));
+      known.set(
+        coinId,
+        await blocksWithIncome(
+          db,
+          coinId,
+          batch.filter((c) => c.coinId === coinId).map((c) => c.blockHash),
+        ),
+      );
     }
     for (const c of batch) yield [c, known.get(c.coinId)?.has(c.blockHash) ?? false];
   }

@@ -31,8 +31,16 @@ export interface TrustedCheckpoint<T> {
 }
 
 /** The judgement both kinds share: identical to the local copy, and signed by payserv when it was made. */
-function judge<T extends { madeAt: Date }>(view: LedgerView, table: string, row: string, db: Signed<T> | null, dbJson: StoredCheckpoint | null,
-  local: StoredCheckpoint | null, encoded: Uint8Array | null, extra: Problem[] = []): TrustedCheckpoint<T> {
+function judge<T extends { madeAt: Date }>(
+  view: LedgerView,
+  table: string,
+  row: string,
+  db: Signed<T> | null,
+  dbJson: StoredCheckpoint | null,
+  local: StoredCheckpoint | null,
+  encoded: Uint8Array | null,
+  extra: Problem[] = [],
+): TrustedCheckpoint<T> {
   const problems: Problem[] = [];
   const diff = compareWithLocal(dbJson, local);
   if (diff) problems.push(problem(table, row, 'checkpoint_local', diff));
@@ -44,11 +52,22 @@ function judge<T extends { madeAt: Date }>(view: LedgerView, table: string, row:
   return { checkpoint: problems.length ? null : db, problems, localFound: local !== null };
 }
 
-export async function userCheckpoint(view: LedgerView, userId: number, coinId: number, dbCopy?: Signed<UserCheckpoint> | null): Promise<TrustedCheckpoint<UserCheckpoint>> {
+export async function userCheckpoint(
+  view: LedgerView,
+  userId: number,
+  coinId: number,
+  dbCopy?: Signed<UserCheckpoint> | null,
+): Promise<TrustedCheckpoint<UserCheckpoint>> {
   const row = userKey(userId, coinId);
   if (!(userId > 0 && coinId > 0)) {
     // No honest row has such ids (the writer never makes them), and the local store cannot name them.
-    return { checkpoint: null, problems: [problem('finances_user_balance_transaction', row, 'invalid_key', 'rows of an account with a non-positive user or coin id')], localFound: false };
+    return {
+      checkpoint: null,
+      problems: [
+        problem('finances_user_balance_transaction', row, 'invalid_key', 'rows of an account with a non-positive user or coin id'),
+      ],
+      localFound: false,
+    };
   }
   let db = dbCopy === undefined ? await getUserCheckpoint(view.db, userId, coinId) : dbCopy;
   let local = await view.local.getUser(userId, coinId);
@@ -56,7 +75,10 @@ export async function userCheckpoint(view: LedgerView, userId: number, coinId: n
     await settle();
     [db, local] = [await getUserCheckpoint(view.db, userId, coinId), await view.local.getUser(userId, coinId)];
   }
-  const wrongKey = db && (db.userId !== userId || db.coinId !== coinId) ? [problem(USER_TABLE, row, 'checkpoint_key', 'checkpoint of another account')] : [];
+  const wrongKey =
+    db && (db.userId !== userId || db.coinId !== coinId)
+      ? [problem(USER_TABLE, row, 'checkpoint_key', 'checkpoint of another account')]
+      : [];
   return judge(view, USER_TABLE, row, db, db ? userCheckpointJson(db) : null, local, db ? encodeUserCheckpoint(db) : null, wrongKey);
 }
 

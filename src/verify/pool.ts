@@ -29,11 +29,22 @@ export async function verifyPool(view: LedgerView, coinId: number, mode: Mode): 
   if (incremental && cp.lastIncomeId) {
     const last = await getIncome(view.db, cp.lastIncomeId);
     if (!last || last.coinId !== coinId || last.balanceBefore + last.amount !== cp.poolBalance || last.blockHash !== cp.lastBlockHash) {
-      problems.push(problem('finances_coin_checkpoints', `coin=${coinId}`, 'checkpoint_mismatch', `income ${cp.lastIncomeId} no longer ends where the checkpoint says`));
+      problems.push(
+        problem(
+          'finances_coin_checkpoints',
+          `coin=${coinId}`,
+          'checkpoint_mismatch',
+          `income ${cp.lastIncomeId} no longer ends where the checkpoint says`,
+        ),
+      );
     }
   }
   for await (const batch of chunks(streamIncome(view.db, coinId, incremental ? cp.lastIncomeId : 0), 500)) {
-    const sums = await blockCredits(view.db, coinId, batch.map((p) => p.blockHash));
+    const sums = await blockCredits(
+      view.db,
+      coinId,
+      batch.map((p) => p.blockHash),
+    );
     for (const p of batch) v.income(p, sums.get(p.blockHash) ?? { sum: ZERO, count: 0 });
   }
   for await (const c of streamAccountCredits(view.db, coin.feeUserId, coinId, incremental ? cp.lastFeeCreditId : 0)) v.feeCredit(c);
@@ -41,7 +52,9 @@ export async function verifyPool(view: LedgerView, coinId: number, mode: Mode): 
     let n = 0;
     for await (const g of streamGhostCredits(view.db, coinId)) {
       if (++n > GHOSTS_MAX) {
-        problems.push(problem('finances_user_balance_transaction', `coin=${coinId}`, 'ghost', `more than ${GHOSTS_MAX} ghost credits; listing stopped`));
+        problems.push(
+          problem('finances_user_balance_transaction', `coin=${coinId}`, 'ghost', `more than ${GHOSTS_MAX} ghost credits; listing stopped`),
+        );
         break;
       }
       problems.push(problem('finances_user_balance_transaction', g.id, 'ghost', `ghost credit: block ${g.blockHash} has no pool income`));

@@ -8,7 +8,15 @@ import { invariant } from '../ledger/invariant.js';
 import { problem, userKey, type Problem } from '../ledger/problem.js';
 import type { Signed, Wallet } from '../ledger/records.js';
 import {
-  EMPTY_MEMORY, memoryProblems, mergeMemory, remember, REVIEWED_WALLETS_MAX, sameMemory, walletSignatureProblem, WALLETS_TABLE, type WalletMemory,
+  EMPTY_MEMORY,
+  memoryProblems,
+  mergeMemory,
+  remember,
+  REVIEWED_WALLETS_MAX,
+  sameMemory,
+  walletSignatureProblem,
+  WALLETS_TABLE,
+  type WalletMemory,
 } from '../ledger/wallets.js';
 import type { Signer } from '../pki/signer.js';
 import { toWallet } from '../data/rows.js';
@@ -43,8 +51,19 @@ export async function verifyWallets(view: LedgerView, userId: number, coinId: nu
   const rows = await view.db.query(LEDGER.reviewedWallets, [userId, coinId, REVIEWED_WALLETS_MAX + 1]);
   const base = { userId, coinId, memory };
   if (rows.length > REVIEWED_WALLETS_MAX) {
-    return { ...base, reviewed: [], newest: null, problems: [problem(WALLETS_TABLE, userKey(userId, coinId), 'too_many_wallets',
-      `more than ${REVIEWED_WALLETS_MAX} reviewed wallets: not paid until an operator has looked`)] };
+    return {
+      ...base,
+      reviewed: [],
+      newest: null,
+      problems: [
+        problem(
+          WALLETS_TABLE,
+          userKey(userId, coinId),
+          'too_many_wallets',
+          `more than ${REVIEWED_WALLETS_MAX} reviewed wallets: not paid until an operator has looked`,
+        ),
+      ],
+    };
   }
   const reviewed = rows.map(toWallet);
   const problems: Problem[] = [];

@@ -21,5 +21,7 @@ export async function creditBlock(db: Db, admin: Signer, coin: Coin, block: Mine
   }
   const shares: CreditShare[] = block.shares.map((s) => ({ userId: s.userId, amount: s.amount, type: 'block' }));
   if (block.poolFee > 0n) shares.push({ userId: coin.feeUserId, amount: block.poolFee, type: 'fee' });
-  return db.transaction((tx) => appendIncome(tx, admin, { coinId: coin.id, blockHash: block.blockHash, kind: 'block', shares, ...(block.at ? { at: block.at } : {}) }));
+  return db.transaction((tx) =>
+    appendIncome(tx, admin, { coinId: coin.id, blockHash: block.blockHash, kind: 'block', shares, ...(block.at ? { at: block.at } : {}) }),
+  );
 }

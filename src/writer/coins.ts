@@ -31,8 +31,18 @@ export async function registerCoin(db: Queryable, admin: Signer, spec: CoinSpec,
        confirmations = EXCLUDED.confirmations, withdrawal_fee = EXCLUDED.withdrawal_fee, min_withdrawal = EXCLUDED.min_withdrawal,
        fee_user_id = EXCLUDED.fee_user_id, updated_at = EXCLUDED.updated_at, sig_key_id = NULL, signature = NULL
      RETURNING ${COIN_COLUMNS}`,
-    [spec.tag, spec.name, spec.active ?? true, spec.network, spec.decimals, spec.confirmations, formatAmount(spec.withdrawalFee),
-      formatAmount(spec.minWithdrawal), spec.feeUserId, at],
+    [
+      spec.tag,
+      spec.name,
+      spec.active ?? true,
+      spec.network,
+      spec.decimals,
+      spec.confirmations,
+      formatAmount(spec.withdrawalFee),
+      formatAmount(spec.minWithdrawal),
+      spec.feeUserId,
+      at,
+    ],
   );
   return signCoin(db, admin, toCoin(row as Record<string, unknown>));
 }

@@ -24,5 +24,7 @@ export async function applyCorrection(db: Data, payserv: Signer, c: Correction):
     shares.push({ userId: c.pool.feeUserId, amount: rest as Amount, type: 'correction' });
   }
   const blockHash = `correction:${c.reference ?? randomUUID()}`;
-  return db.transaction((tx) => appendIncome(tx, payserv, { coinId: c.coinId, blockHash, kind: 'correction', shares, ...(c.at ? { at: c.at } : {}) }));
+  return db.transaction((tx) =>
+    appendIncome(tx, payserv, { coinId: c.coinId, blockHash, kind: 'correction', shares, ...(c.at ? { at: c.at } : {}) }),
+  );
 }

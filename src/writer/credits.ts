@@ -47,7 +47,8 @@ function validate(e: IncomeEntry): void {
   const users = e.shares.map((s) => s.userId);
   if (new Set(users).size !== users.length) throw new Error('a block credits each user at most once');
   for (const s of e.shares) {
-    if (s.type === 'correction' ? e.kind !== 'correction' : e.kind !== 'block') throw new Error(`a ${s.type} credit cannot belong to ${e.kind} income`);
+    if (s.type === 'correction' ? e.kind !== 'correction' : e.kind !== 'block')
+      throw new Error(`a ${s.type} credit cannot belong to ${e.kind} income`);
     if (s.type !== 'correction' && s.amount <= 0n) throw new Error(`credit to user ${s.userId} must be positive`);
   }
 }
@@ -73,9 +74,12 @@ export async function appendIncomes(tx: DataTx, signer: Signer, entries: readonl
   const users = [...new Set(entries.flatMap((e) => e.shares.map((s) => s.userId)))];
   const heads = await tx.query(WRITES.creditHeads, [coinId, users]);
   const stamp = stampAfter(last?.created_at, ...heads.map((h) => h.created_at));
-  const userHead = new Map(heads.map((h) => [h.user_id, h.id
-    ? { id: h.id, total: add(parseAmount(h.balance_before as string), parseAmount(h.amount as string)) }
-    : { id: 0, total: ZERO }]));
+  const userHead = new Map(
+    heads.map((h) => [
+      h.user_id,
+      h.id ? { id: h.id, total: add(parseAmount(h.balance_before as string), parseAmount(h.amount as string)) } : { id: 0, total: ZERO },
+    ]),
+  );
   const incomeIds = await allocateIds(tx, WRITES.incomeIds, entries.length);
   const creditIds = await allocateIds(tx, WRITES.creditIds, creditCount);
 
@@ -84,14 +88,31 @@ export async function appendIncomes(tx: DataTx, signer: Signer, entries: readonl
   const out: AppendedIncome[] = entries.map((e, i) => {
     const at = e.at ?? stamp;
     const income: PoolIncome = {
-      id: incomeIds[i] as number, coinId, prevId: pool.id, blockHash: e.blockHash, kind: e.kind, amount: sum(e.shares.map((s) => s.amount)),
-      balanceBefore: pool.total, creditCount: e.shares.length, createdAt: at,
+      id: incomeIds[i] as number,
+      coinId,
+      prevId: pool.id,
+      blockHash: e.blockHash,
+      kind: e.kind,
+      amount: sum(e.shares.map((s) => s.amount)),
+      balanceBefore: pool.total,
+      creditCount: e.shares.length,
+      createdAt: at,
     };
     assertRole(signer, incomeSigner(income), 'this income');
     pool = { id: income.id, total: add(income.balanceBefore, income.amount) };
     const credits = e.shares.map((s): Credit => {
       const h = userHead.get(s.userId) as { id: number; total: Amount };
-      const c: Credit = { id: creditIds[next++] as number, userId: s.userId, coinId, prevId: h.id, blockHash: e.blockHash, type: s.type, amount: s.amount, balanceBefore: h.total, createdAt: at };
+      const c: Credit = {
+        id: creditIds[next++] as number,
+        userId: s.userId,
+        coinId,
+        prevId: h.id,
+        blockHash: e.blockHash,
+        type: s.type,
+        amount: s.amount,
+        balanceBefore: h.total,
+        createdAt: at,
+      };
       assertRole(signer, creditSigner(c), `a ${c.type} credit`);
       userHead.set(s.userId, { id: c.id, total: add(c.balanceBefore, c.amount) });
       return c;
@@ -100,19 +121,35 @@ export async function appendIncomes(tx: DataTx, signer: Signer, entries: readonl
   });
 
   const incomes = out.map((o) => o.income);
-  await tx.query(WRITES.insertIncomes,
-    [coinId, signer.keyId, incomes.map((p) => p.id), incomes.map((p) => p.prevId), incomes.map((p) => p.blockHash), incomes.map((p) => p.kind),
-      incomes.map((p) => formatAmount(p.amount)), incomes.map((p) => formatAmount(p.balanceBefore)), incomes.map((p) => p.creditCount),
-      incomes.map((p) => p.createdAt), incomes.map((p) => Buffer.from(signer.sign(encodePoolIncome(p))))],
-  );
+  await tx.query(WRITES.insertIncomes, [
+    coinId,
+    signer.keyId,
+    incomes.map((p) => p.id),
+    incomes.map((p) => p.prevId),
+    incomes.map((p) => p.blockHash),
+    incomes.map((p) => p.kind),
+    incomes.map((p) => formatAmount(p.amount)),
+    incomes.map((p) => formatAmount(p.balanceBefore)),
+    incomes.map((p) => p.creditCount),
+    incomes.map((p) => p.createdAt),
+    incomes.map((p) => Buffer.from(signer.sign(encodePoolIncome(p)))),
+  ]);
   const credits = out.flatMap((o) => o.credits);
   for (let i = 0; i < credits.length; i += INSERT_CHUNK) {
     const chunk = credits.slice(i, i + INSERT_CHUNK);
-    await tx.query(WRITES.insertCredits,
-      [coinId, signer.keyId, chunk.map((c) => c.id), chunk.map((c) => c.userId), chunk.map((c) => c.prevId), chunk.map((c) => c.blockHash),
-        chunk.map((c) => c.type), chunk.map((c) => formatAmount(c.amount)), chunk.map((c) => formatAmount(c.balanceBefore)), chunk.map((c) => c.createdAt),
-        chunk.map((c) => Buffer.from(signer.sign(encodeCredit(c))))],
-    );
+    await tx.query(WRITES.insertCredits, [
+      coinId,
+      signer.keyId,
+      chunk.map((c) => c.id),
+      chunk.map((c) => c.userId),
+      chunk.map((c) => c.prevId),
+      chunk.map((c) => c.blockHash),
+      chunk.map((c) => c.type),
+      chunk.map((c) => formatAmount(c.amount)),
+      chunk.map((c) => formatAmount(c.balanceBefore)),
+      chunk.map((c) => c.createdAt),
+      chunk.map((c) => Buffer.from(signer.sign(encodeCredit(c)))),
+    ]);
   }
   return out;
 }

@@ -22,11 +22,43 @@ export const FIRST_MINER = 1001;
 
 /** Defaults for the coins a pool of the original's kind ran. */
 const COIN_DEFAULTS: Record<string, Omit<CoinSpec, 'tag' | 'feeUserId'> & { reward: string }> = {
-  ETH: { name: 'Ethereum', network: 'mainnet', decimals: 18, confirmations: 12, withdrawalFee: parseAmount('0.0005'), minWithdrawal: parseAmount('0.01'), reward: '2.05' },
-  ETC: { name: 'Ethereum Classic', network: 'mainnet', decimals: 18, confirmations: 40, withdrawalFee: parseAmount('0.001'), minWithdrawal: parseAmount('0.1'), reward: '2.56' },
-  ZEC: { name: 'Zcash', network: 'mainnet', decimals: 8, confirmations: 10, withdrawalFee: parseAmount('0.0001'), minWithdrawal: parseAmount('0.001'), reward: '1.25' },
+  ETH: {
+    name: 'Ethereum',
+    network: 'mainnet',
+    decimals: 18,
+    confirmations: 12,
+    withdrawalFee: parseAmount('0.0005'),
+    minWithdrawal: parseAmount('0.01'),
+    reward: '2.05',
+  },
+  ETC: {
+    name: 'Ethereum Classic',
+    network: 'mainnet',
+    decimals: 18,
+    confirmations: 40,
+    withdrawalFee: parseAmount('0.001'),
+    minWithdrawal: parseAmount('0.1'),
+    reward: '2.56',
+  },
+  ZEC: {
+    name: 'Zcash',
+    network: 'mainnet',
+    decimals: 8,
+    confirmations: 10,
+    withdrawalFee: parseAmount('0.0001'),
+    minWithdrawal: parseAmount('0.001'),
+    reward: '1.25',
+  },
 };
-const OTHER = { name: 'Other coin', network: 'mainnet' as const, decimals: 8, confirmations: 6, withdrawalFee: parseAmount('0.001'), minWithdrawal: parseAmount('0.01'), reward: '6.25' };
+const OTHER = {
+  name: 'Other coin',
+  network: 'mainnet' as const,
+  decimals: 8,
+  confirmations: 6,
+  withdrawalFee: parseAmount('0.001'),
+  minWithdrawal: parseAmount('0.01'),
+  reward: '6.25',
+};
 
 export interface SeedOptions {
   users: number;
@@ -101,7 +133,11 @@ export async function seedLedger(db: Db, signers: SeedSigners, o: SeedOptions): 
     for (let b = 0; b < o.blocks; b++) {
       const miners = pick(users, perBlock, rnd);
       const shares = splitReward(coin, reward, miners, rnd);
-      await creditBlock(db, signers.admin, coin, { blockHash: `0x${randomBytes(32).toString('hex')}`, shares: shares.shares, poolFee: shares.poolFee });
+      await creditBlock(db, signers.admin, coin, {
+        blockHash: `0x${randomBytes(32).toString('hex')}`,
+        shares: shares.shares,
+        poolFee: shares.poolFee,
+      });
       for (const s of shares.shares) balance.set(s.userId, add(balance.get(s.userId) ?? ZERO, s.amount));
       report.blocks++;
       report.credits += shares.shares.length + 1;
@@ -111,7 +147,11 @@ export async function seedLedger(db: Db, signers: SeedSigners, o: SeedOptions): 
     if (signers.payserv) {
       for (let k = 0; k < (o.corrections ?? 0); k++) {
         const userId = users[Math.floor(rnd() * users.length)] as number;
-        await applyCorrection(db, signers.payserv, { userId, coinId: coin.id, amount: fromBaseUnits(BigInt(1 + Math.floor(rnd() * 1000)), coin.decimals) });
+        await applyCorrection(db, signers.payserv, {
+          userId,
+          coinId: coin.id,
+          amount: fromBaseUnits(BigInt(1 + Math.floor(rnd() * 1000)), coin.decimals),
+        });
         report.corrections++;
       }
     }
@@ -119,19 +159,29 @@ export async function seedLedger(db: Db, signers: SeedSigners, o: SeedOptions): 
   return report;
 }
 
-async function seedWithdrawals(db: Db, s: SeedSigners, coin: Signed<Coin>, o: SeedOptions, rnd: () => number, balance: Map<number, Amount>,
-  wallets: Map<number, { id: number; address: string }>, report: SeedReport): Promise<number> {
+async function seedWithdrawals(
+  db: Db,
+  s: SeedSigners,
+  coin: Signed<Coin>,
+  o: SeedOptions,
+  rnd: () => number,
+  balance: Map<number, Amount>,
+  wallets: Map<number, { id: number; address: string }>,
+  report: SeedReport,
+): Promise<number> {
   let made = 0;
   const rich = [...balance.entries()].filter(([, b]) => b >= coin.minWithdrawal);
   for (let k = 0; k < o.withdrawals && rich.length; k++) {
     const [userId, available] = rich[Math.floor(rnd() * rich.length)] as [number, Amount];
     const units = toBaseUnits(available, coin.decimals);
     const minUnits = toBaseUnits(coin.minWithdrawal, coin.decimals);
-    const ask = minUnits + BigInt(Math.floor(rnd() * 1e6)) * (units - minUnits) / 1_000_000n;
+    const ask = minUnits + (BigInt(Math.floor(rnd() * 1e6)) * (units - minUnits)) / 1_000_000n;
     const amount = fromBaseUnits(ask, coin.decimals);
     if (amount < coin.minWithdrawal || amount > available) continue;
     const w = wallets.get(userId) as { id: number; address: string };
-    const req = await db.transaction((tx) => requestWithdrawal(tx, s.autopay, { userId, coinId: coin.id, walletId: w.id, address: w.address, amount, fee: coin.withdrawalFee }));
+    const req = await db.transaction((tx) =>
+      requestWithdrawal(tx, s.autopay, { userId, coinId: coin.id, walletId: w.id, address: w.address, amount, fee: coin.withdrawalFee }),
+    );
     made++;
     if (s.payserv && rnd() < (o.declineShare ?? 0.1)) {
       await db.transaction((tx) => declineWithdrawal(tx, s.payserv as Signer, req.id, 'processing', 'declined by the seed'));
@@ -172,4 +222,3 @@ export function splitReward(coin: Pick<Coin, 'decimals'>, reward: Amount, miners
     shares: miners.map((userId, i) => ({ userId, amount: fromBaseUnits(units[i] as bigint, coin.decimals) })).filter((s) => s.amount > 0n),
   };
 }
-

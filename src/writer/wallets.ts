@@ -21,7 +21,10 @@ export type WalletRefusal = 'unknown_wallet' | 'changed' | 'retired';
 /** A wallet the writer will not sign as asked; `code` says why, for callers to branch on. */
 export class WalletRefused extends Error {
   override name = 'WalletRefused';
-  constructor(readonly code: WalletRefusal, message: string) {
+  constructor(
+    readonly code: WalletRefusal,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -35,7 +38,11 @@ export type Retirement = 'deleted' | 'inactive';
 export type SignGuard = (w: Signed<Wallet>) => Promise<string | null>;
 
 /** The pool site adds a wallet; it is unusable until an admin has reviewed and signed it. */
-export async function addWallet(db: Queryable, w: { userId: number; coinId: number; address: string }, at = new Date()): Promise<Signed<Wallet>> {
+export async function addWallet(
+  db: Queryable,
+  w: { userId: number; coinId: number; address: string },
+  at = new Date(),
+): Promise<Signed<Wallet>> {
   const [row] = await db.query(
     `INSERT INTO users_userwallets (user_id, coin_id, address, created_at, updated_at) VALUES ($1, $2, $3, $4, $4) RETURNING ${WALLET_COLUMNS}`,
     [w.userId, w.coinId, w.address, at],
@@ -50,7 +57,11 @@ export async function addWallet(db: Queryable, w: { userId: number; coinId: numb
  */
 function revivedUnder(admin: Signer, w: Signed<Wallet>): boolean {
   if (isRetired(w) || !w.signature || w.sigKeyId !== admin.keyId) return false;
-  const states = [{ active: true, deleted: true }, { active: false, deleted: false }, { active: false, deleted: true }];
+  const states = [
+    { active: true, deleted: true },
+    { active: false, deleted: false },
+    { active: false, deleted: true },
+  ];
   return states.some((s) => admin.madeSignature(encodeWallet({ ...w, ...s }), w.signature as Uint8Array));
 }
 
@@ -63,15 +74,16 @@ export async function signWallet(db: DataTx, admin: Signer, walletId: number, at
   const w = await getWallet(db, walletId);
   if (!w) throw new WalletRefused('unknown_wallet', `unknown wallet id ${walletId}`);
   if (revivedUnder(admin, w)) {
-    throw new WalletRefused('retired', `wallet ${walletId} was deleted or deactivated under the admin's signature and is active again: a deletion is one-way; the user adds the address again as a new wallet`);
+    throw new WalletRefused(
+      'retired',
+      `wallet ${walletId} was deleted or deactivated under the admin's signature and is active again: a deletion is one-way; the user adds the address again as a new wallet`,
+    );
   }
   const why = isRetired(w) || !guard ? null : await guard(w);
   if (why) throw new WalletRefused('retired', why);
   const reviewed: Wallet = { ...w, signedAt: at };
   const signature = admin.sign(encodeWallet(reviewed));
-  const rows = await db.query(WRITES.signWallet,
-    [w.id, at, admin.keyId, signature, w.address, w.userId, w.coinId, w.active, w.deleted],
-  );
+  const rows = await db.query(WRITES.signWallet, [w.id, at, admin.keyId, signature, w.address, w.userId, w.coinId, w.active, w.deleted]);
   if (rows.length !== 1) throw new WalletRefused('changed', `wallet ${walletId} changed while it was being signed; review it again`);
   return toWallet(rows[0] as Record<string, unknown>);
 }
@@ -81,12 +93,20 @@ export async function signWallet(db: DataTx, admin: Signer, walletId: number, at
  * one transaction, so the database never holds the flag without the signature that makes it the
  * pool's. A retired wallet is never paid again; payserv treats one coming back as tampering.
  */
-export async function retireWallet(db: Pick<Db, 'transaction'>, admin: Signer, walletId: number, how: Retirement, at = new Date()): Promise<Signed<Wallet>> {
+export async function retireWallet(
+  db: Pick<Db, 'transaction'>,
+  admin: Signer,
+  walletId: number,
+  how: Retirement,
+  at = new Date(),
+): Promise<Signed<Wallet>> {
   assertRole(admin, WALLET_SIGNER, 'wallets');
   return db.transaction(async (tx) => {
     // Only ever towards retired: deleted stays deleted, inactive stays inactive.
-    const rows = await tx.query(`UPDATE users_userwallets SET ${how === 'deleted' ? 'deleted = true' : 'active = false'}, updated_at = $2 WHERE id = $1 RETURNING id`,
-      [walletId, at]);
+    const rows = await tx.query(
+      `UPDATE users_userwallets SET ${how === 'deleted' ? 'deleted = true' : 'active = false'}, updated_at = $2 WHERE id = $1 RETURNING id`,
+      [walletId, at],
+    );
     if (rows.length !== 1) throw new WalletRefused('unknown_wallet', `unknown wallet id ${walletId}`);
     return signWallet(tx, admin, walletId, at);
   });

@@ -30,7 +30,11 @@ export class WithdrawalStateError extends Error {
   override name = 'WithdrawalStateError';
 }
 
-async function debitHead(tx: DataTx, userId: number, coinId: number): Promise<{ prevId: number; debitBefore: Amount; lastAt: Date | null }> {
+async function debitHead(
+  tx: DataTx,
+  userId: number,
+  coinId: number,
+): Promise<{ prevId: number; debitBefore: Amount; lastAt: Date | null }> {
   const [last] = await tx.query(WRITES.debitHead, [userId, coinId]);
   return last
     ? { prevId: last.id, debitBefore: add(parseAmount(last.debit_before), parseAmount(last.amount)), lastAt: last.created_at }
@@ -39,19 +43,43 @@ async function debitHead(tx: DataTx, userId: number, coinId: number): Promise<{ 
 
 async function insertRow(tx: DataTx, signer: Signer, req: WithdrawalRequest, entry: StatusEntry): Promise<Withdrawal> {
   assertRole(signer, statusSigner(req, entry), 'this withdrawal entry');
-  await tx.query(WRITES.insertWithdrawal,
-    [req.id, req.userId, req.coinId, req.walletId, req.address, req.prevId, formatAmount(req.amount), formatAmount(req.fee),
-      formatAmount(req.debitBefore), req.parentId, req.createdAt, entry.status, entry.comment],
-  );
+  await tx.query(WRITES.insertWithdrawal, [
+    req.id,
+    req.userId,
+    req.coinId,
+    req.walletId,
+    req.address,
+    req.prevId,
+    formatAmount(req.amount),
+    formatAmount(req.fee),
+    formatAmount(req.debitBefore),
+    req.parentId,
+    req.createdAt,
+    entry.status,
+    entry.comment,
+  ]);
   await insertEntry(tx, signer, req, entry, null);
   return { ...req, status: entry.status, statusSeq: 0, txHash: null, txFee: null, comment: entry.comment, updatedAt: req.createdAt };
 }
 
-async function insertEntry(tx: DataTx, signer: Signer, req: WithdrawalRequest, e: StatusEntry, prevSignature: Uint8Array | null): Promise<void> {
-  await tx.query(WRITES.insertStatusEntry,
-    [req.id, e.seq, e.status, e.txHash, e.txFee === null ? null : formatAmount(e.txFee), e.comment, e.createdAt, signer.keyId,
-      signer.sign(encodeWithdrawalStatus(req, e, prevSignature))],
-  );
+async function insertEntry(
+  tx: DataTx,
+  signer: Signer,
+  req: WithdrawalRequest,
+  e: StatusEntry,
+  prevSignature: Uint8Array | null,
+): Promise<void> {
+  await tx.query(WRITES.insertStatusEntry, [
+    req.id,
+    e.seq,
+    e.status,
+    e.txHash,
+    e.txFee === null ? null : formatAmount(e.txFee),
+    e.comment,
+    e.createdAt,
+    signer.keyId,
+    signer.sign(encodeWithdrawalStatus(req, e, prevSignature)),
+  ]);
 }
 
 /** A withdrawal request as the pool's back end creates it, signed by autopay. */
@@ -62,10 +90,26 @@ export async function requestWithdrawal(tx: DataTx, autopay: Signer, spec: Reque
   const [id] = await allocateIds(tx, WRITES.withdrawalIds, 1);
   const at = spec.at ?? stampAfter(head.lastAt);
   const req: WithdrawalRequest = {
-    id: id as number, userId: spec.userId, coinId: spec.coinId, walletId: spec.walletId, address: spec.address, prevId: head.prevId,
-    amount: spec.amount, fee: spec.fee, debitBefore: head.debitBefore, parentId: null, createdAt: at,
+    id: id as number,
+    userId: spec.userId,
+    coinId: spec.coinId,
+    walletId: spec.walletId,
+    address: spec.address,
+    prevId: head.prevId,
+    amount: spec.amount,
+    fee: spec.fee,
+    debitBefore: head.debitBefore,
+    parentId: null,
+    createdAt: at,
   };
-  return insertRow(tx, autopay, req, { seq: 0, status: initialStatus(false), txHash: null, txFee: null, comment: spec.comment ?? '', createdAt: at });
+  return insertRow(tx, autopay, req, {
+    seq: 0,
+    status: initialStatus(false),
+    txHash: null,
+    txFee: null,
+    comment: spec.comment ?? '',
+    createdAt: at,
+  });
 }
 
 export interface StatusChange {
@@ -80,29 +124,55 @@ export interface StatusChange {
  * Moves a withdrawal to a new status, signed by payserv. `expect` is the status the caller decided
  * from: if the row moved meanwhile, nothing is written (the caller re-reads and decides again).
  */
-export async function changeStatus(tx: DataTx, payserv: Signer, id: number, expect: WithdrawalStatus, change: StatusChange): Promise<Withdrawal> {
+export async function changeStatus(
+  tx: DataTx,
+  payserv: Signer,
+  id: number,
+  expect: WithdrawalStatus,
+  change: StatusChange,
+): Promise<Withdrawal> {
   const found = await getWithdrawalWithHistory(tx, id);
   if (!found) throw new WithdrawalStateError(`unknown withdrawal id ${id}`);
   const { withdrawal: w, history } = found;
   if (w.status !== expect) throw new WithdrawalStateError(`withdrawal ${id} is ${w.status}, not ${expect}`);
   if (!canMove(w.status, change.status)) throw new WithdrawalStateError(`withdrawal ${id}: ${w.status} → ${change.status} is not allowed`);
   const last = history[history.length - 1];
-  if (!last || last.seq !== w.statusSeq) throw new WithdrawalStateError(`withdrawal ${id}: its signed history does not end at status_seq ${w.statusSeq}`);
+  if (!last || last.seq !== w.statusSeq)
+    throw new WithdrawalStateError(`withdrawal ${id}: its signed history does not end at status_seq ${w.statusSeq}`);
   const e: StatusEntry = {
-    seq: w.statusSeq + 1, status: change.status, txHash: change.txHash === undefined ? w.txHash : change.txHash,
-    txFee: change.txFee === undefined ? w.txFee : change.txFee, comment: change.comment ?? w.comment, createdAt: change.at ?? new Date(),
+    seq: w.statusSeq + 1,
+    status: change.status,
+    txHash: change.txHash === undefined ? w.txHash : change.txHash,
+    txFee: change.txFee === undefined ? w.txFee : change.txFee,
+    comment: change.comment ?? w.comment,
+    createdAt: change.at ?? new Date(),
   };
   assertRole(payserv, statusSigner(w, e), 'a status change');
-  const updated = await tx.query(WRITES.changeStatus,
-    [id, e.status, e.seq, e.txHash, e.txFee === null ? null : formatAmount(e.txFee), e.comment, e.createdAt, w.status, w.statusSeq],
-  );
+  const updated = await tx.query(WRITES.changeStatus, [
+    id,
+    e.status,
+    e.seq,
+    e.txHash,
+    e.txFee === null ? null : formatAmount(e.txFee),
+    e.comment,
+    e.createdAt,
+    w.status,
+    w.statusSeq,
+  ]);
   if (updated.length !== 1) throw new WithdrawalStateError(`withdrawal ${id} changed while it was being updated`);
   await insertEntry(tx, payserv, w, e, last.signature);
   return { ...w, status: e.status, statusSeq: e.seq, txHash: e.txHash, txFee: e.txFee, comment: e.comment, updatedAt: e.createdAt };
 }
 
 /** A decline never edits money: the original becomes 'processed' and a reversal row gives the amount back. */
-export async function declineWithdrawal(tx: DataTx, payserv: Signer, id: number, expect: WithdrawalStatus, comment: string, o: { noWait?: boolean } = {}): Promise<{ original: Withdrawal; reversal: Withdrawal }> {
+export async function declineWithdrawal(
+  tx: DataTx,
+  payserv: Signer,
+  id: number,
+  expect: WithdrawalStatus,
+  comment: string,
+  o: { noWait?: boolean } = {},
+): Promise<{ original: Withdrawal; reversal: Withdrawal }> {
   const found = await getWithdrawalWithHistory(tx, id);
   if (!found) throw new WithdrawalStateError(`unknown withdrawal id ${id}`);
   await lockAccountDebits(tx, found.withdrawal.userId, found.withdrawal.coinId, !o.noWait);
@@ -111,9 +181,25 @@ export async function declineWithdrawal(tx: DataTx, payserv: Signer, id: number,
   const original = await changeStatus(tx, payserv, id, expect, { status: 'processed', comment, at });
   const [rid] = await allocateIds(tx, WRITES.withdrawalIds, 1);
   const req: WithdrawalRequest = {
-    id: rid as number, userId: original.userId, coinId: original.coinId, walletId: original.walletId, address: original.address,
-    prevId: head.prevId, amount: neg(original.amount), fee: ZERO, debitBefore: head.debitBefore, parentId: original.id, createdAt: at,
+    id: rid as number,
+    userId: original.userId,
+    coinId: original.coinId,
+    walletId: original.walletId,
+    address: original.address,
+    prevId: head.prevId,
+    amount: neg(original.amount),
+    fee: ZERO,
+    debitBefore: head.debitBefore,
+    parentId: original.id,
+    createdAt: at,
   };
-  const reversal = await insertRow(tx, payserv, req, { seq: 0, status: initialStatus(true), txHash: null, txFee: null, comment, createdAt: at });
+  const reversal = await insertRow(tx, payserv, req, {
+    seq: 0,
+    status: initialStatus(true),
+    txHash: null,
+    txFee: null,
+    comment,
+    createdAt: at,
+  });
   return { original, reversal };
 }

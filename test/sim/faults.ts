@@ -19,8 +19,19 @@ export { SimulatedCrash };
 
 export const NODE_FAULTS = ['drop-reply', 'fail-send', 'node-down', 'mempool-drop', 'lose-receipts', 'lag', 'foreign-chain'] as const;
 export const TAMPERS = [
-  'rollback-status', 'rollback-and-push', 'restore-checkpoint', 'delete-checkpoint', 'delete-chain-tx', 'swap-bytes', 'nonce-raise', 'nonce-lower',
-  'reservation-delete', 'reservation-insert', 'autopay-unlock', 'redirect-address', 'hold-lock',
+  'rollback-status',
+  'rollback-and-push',
+  'restore-checkpoint',
+  'delete-checkpoint',
+  'delete-chain-tx',
+  'swap-bytes',
+  'nonce-raise',
+  'nonce-lower',
+  'reservation-delete',
+  'reservation-insert',
+  'autopay-unlock',
+  'redirect-address',
+  'hold-lock',
 ] as const;
 export type NodeFault = (typeof NODE_FAULTS)[number];
 export type Tamper = (typeof TAMPERS)[number];
@@ -61,7 +72,9 @@ export class HeldLocks {
 
   async hold(db: { withSession<T>(fn: (s: Queryable) => Promise<T>): Promise<T> }, name: string): Promise<boolean> {
     this.#held ??= await holdOpen<Queryable>((fn) => db.withSession(fn));
-    const [r] = await this.#held.q.query<{ ok: boolean }>("SELECT pg_try_advisory_lock(hashtextextended('payserv:' || $1, 0)) AS ok", [name]);
+    const [r] = await this.#held.q.query<{ ok: boolean }>("SELECT pg_try_advisory_lock(hashtextextended('payserv:' || $1, 0)) AS ok", [
+      name,
+    ]);
     if (r?.ok) this.names.push(name);
     return r?.ok === true;
   }
@@ -100,13 +113,18 @@ async function targetOf(ctx: FaultContext, info: FaultInfo | null): Promise<Targ
   const ids = info?.withdrawals ?? [];
   const rows = ids.length
     ? await db.query<{ id: number; user_id: number; coin_id: number; status: string; status_seq: number; tx_hash: string | null }>(
-      `SELECT id, user_id, coin_id, status, status_seq, tx_hash FROM ${WITHDRAWALS} WHERE id = ANY($1::bigint[]) ORDER BY id`, [ids])
+        `SELECT id, user_id, coin_id, status, status_seq, tx_hash FROM ${WITHDRAWALS} WHERE id = ANY($1::bigint[]) ORDER BY id`,
+        [ids],
+      )
     : await db.query<{ id: number; user_id: number; coin_id: number; status: string; status_seq: number; tx_hash: string | null }>(
-      `SELECT id, user_id, coin_id, status, status_seq, tx_hash FROM ${WITHDRAWALS} WHERE parent_id IS NULL AND user_id >= 50000 ORDER BY id`);
+        `SELECT id, user_id, coin_id, status, status_seq, tx_hash FROM ${WITHDRAWALS} WHERE parent_id IS NULL AND user_id >= 50000 ORDER BY id`,
+      );
   if (!rows.length) return null;
   const of = (r: (typeof rows)[number]): Target | null => {
     const tag = ctx.world.tagOf(r.coin_id);
-    return tag ? { id: r.id, userId: r.user_id, coinId: r.coin_id, tag, status: r.status, statusSeq: r.status_seq, txHash: r.tx_hash } : null;
+    return tag
+      ? { id: r.id, userId: r.user_id, coinId: r.coin_id, tag, status: r.status, statusSeq: r.status_seq, txHash: r.tx_hash }
+      : null;
   };
   if (ids.length) return of(ctx.rng.pick(rows));
   // Between operations the attacker goes for a payment in flight, best one whose last entries no checkpoint counts yet.
@@ -212,22 +230,35 @@ export async function inject(ctx: FaultContext, kind: FaultKind, where: Where, i
       if (!t || t.statusSeq === 0) return null;
       const k = await rollbackTo(ctx, t);
       // The attacker reads the signed bytes of the payments it erases, and may hand them to a node itself.
-      const erased = await db.query<{ hash: string; raw: string }>(`SELECT DISTINCT c.hash, c.raw FROM ${STATUS_SIGNATURES} s JOIN payserv_chain_txs c ON c.hash = s.tx_hash
-        WHERE s.withdrawal_id = $1 AND s.seq > $2 AND s.status = 'sending' ORDER BY c.hash`, [t.id, k]);
+      const erased = await db.query<{ hash: string; raw: string }>(
+        `SELECT DISTINCT c.hash, c.raw FROM ${STATUS_SIGNATURES} s JOIN payserv_chain_txs c ON c.hash = s.tx_hash
+        WHERE s.withdrawal_id = $1 AND s.seq > $2 AND s.status = 'sending' ORDER BY c.hash`,
+        [t.id, k],
+      );
       await asAttacker(db, [
-        [`UPDATE ${WITHDRAWALS} w SET status = s.status, status_seq = s.seq, tx_hash = s.tx_hash, tx_fee = s.tx_fee, comment = s.comment, updated_at = s.created_at
-          FROM ${STATUS_SIGNATURES} s WHERE w.id = $1 AND s.withdrawal_id = $1 AND s.seq = $2`, [t.id, k]],
+        [
+          `UPDATE ${WITHDRAWALS} w SET status = s.status, status_seq = s.seq, tx_hash = s.tx_hash, tx_fee = s.tx_fee, comment = s.comment, updated_at = s.created_at
+          FROM ${STATUS_SIGNATURES} s WHERE w.id = $1 AND s.withdrawal_id = $1 AND s.seq = $2`,
+          [t.id, k],
+        ],
         [`DELETE FROM ${STATUS_SIGNATURES} WHERE withdrawal_id = $1 AND seq > $2`, [t.id, k]],
       ]);
       const [r] = await db.query<{ status: string }>(`SELECT status FROM ${WITHDRAWALS} WHERE id = $1`, [t.id]);
       const pushed: string[] = [];
       if (kind === 'rollback-and-push') for (const e of erased) if (await pushRaw(ctx, t.tag, e.raw)) pushed.push(short(e.hash));
-      return `withdrawal ${t.id} rolled back from ${t.status} (entry ${t.statusSeq}) to ${r?.status} (entry ${k}), its later signed entries deleted`
-        + (kind === 'rollback-and-push' ? `; the erased payment's stored bytes ${pushed.length ? `sent to the node by the attacker: ${pushed.join(', ')}` : 'not taken by the node'}` : '');
+      return (
+        `withdrawal ${t.id} rolled back from ${t.status} (entry ${t.statusSeq}) to ${r?.status} (entry ${k}), its later signed entries deleted` +
+        (kind === 'rollback-and-push'
+          ? `; the erased payment's stored bytes ${pushed.length ? `sent to the node by the attacker: ${pushed.join(', ')}` : 'not taken by the node'}`
+          : '')
+      );
     }
     case 'restore-checkpoint': {
       if (!t) return null;
-      const [cur] = await db.query<{ version: number }>(`SELECT version FROM ${USER_CHECKPOINTS} WHERE user_id = $1 AND coin_id = $2`, [t.userId, t.coinId]);
+      const [cur] = await db.query<{ version: number }>(`SELECT version FROM ${USER_CHECKPOINTS} WHERE user_id = $1 AND coin_id = $2`, [
+        t.userId,
+        t.coinId,
+      ]);
       const older = ctx.checkpoints.older(t.userId, t.coinId, cur ? Number(cur.version) : Number.MAX_SAFE_INTEGER);
       if (!older.length) return null;
       const row = rng.pick(older);
@@ -241,7 +272,9 @@ export async function inject(ctx: FaultContext, kind: FaultKind, where: Where, i
         await asAttacker(db, [[`DELETE FROM ${COIN_CHECKPOINTS} WHERE coin_id = $1`, [t.coinId]]]);
         return `checkpoint of coin ${t.tag} deleted`;
       }
-      const rows = await asAttacker(db, [[`DELETE FROM ${USER_CHECKPOINTS} WHERE user_id = $1 AND coin_id = $2 RETURNING version`, [t.userId, t.coinId]]]);
+      const rows = await asAttacker(db, [
+        [`DELETE FROM ${USER_CHECKPOINTS} WHERE user_id = $1 AND coin_id = $2 RETURNING version`, [t.userId, t.coinId]],
+      ]);
       return rows.length ? `checkpoint of user ${t.userId} ${t.tag} deleted` : null;
     }
     case 'delete-chain-tx': {
@@ -253,16 +286,25 @@ export async function inject(ctx: FaultContext, kind: FaultKind, where: Where, i
     case 'swap-bytes': {
       const h = hash ?? (await anyStored(ctx, tag));
       if (!h) return null;
-      const rows = await asAttacker(db, [[`UPDATE payserv_chain_txs SET raw = o.raw FROM (SELECT raw FROM payserv_chain_txs WHERE hash <> $1 AND coin_id = $2 ORDER BY hash LIMIT 1) o
-        WHERE payserv_chain_txs.hash = $1 RETURNING payserv_chain_txs.hash`, [h, world.coins[tag].id]]]);
+      const rows = await asAttacker(db, [
+        [
+          `UPDATE payserv_chain_txs SET raw = o.raw FROM (SELECT raw FROM payserv_chain_txs WHERE hash <> $1 AND coin_id = $2 ORDER BY hash LIMIT 1) o
+        WHERE payserv_chain_txs.hash = $1 RETURNING payserv_chain_txs.hash`,
+          [h, world.coins[tag].id],
+        ],
+      ]);
       return rows.length ? `stored bytes of ${short(h)} replaced by another stored transaction's` : null;
     }
     case 'nonce-raise':
     case 'nonce-lower': {
       const d = 1 + rng.int(3);
       const sql = kind === 'nonce-raise' ? 'next_nonce + $1' : 'GREATEST(0, next_nonce - $1)';
-      const rows = await asAttacker(db, [[`UPDATE payserv_nonces SET next_nonce = ${sql} WHERE chain = 'evm:31337' RETURNING next_nonce`, [d]]]);
-      return rows.length ? `payserv_nonces ${kind === 'nonce-raise' ? 'raised' : 'lowered'} by ${d} (now ${String(rows[0]?.next_nonce)})` : null;
+      const rows = await asAttacker(db, [
+        [`UPDATE payserv_nonces SET next_nonce = ${sql} WHERE chain = 'evm:31337' RETURNING next_nonce`, [d]],
+      ]);
+      return rows.length
+        ? `payserv_nonces ${kind === 'nonce-raise' ? 'raised' : 'lowered'} by ${d} (now ${String(rows[0]?.next_nonce)})`
+        : null;
     }
     case 'reservation-delete': {
       const rows = hash
@@ -271,16 +313,28 @@ export async function inject(ctx: FaultContext, kind: FaultKind, where: Where, i
       return rows.length ? `${rows.length} Zcash input reservation(s) deleted` : null;
     }
     case 'reservation-insert': {
-      const reserved = new Set((await db.query<{ txid: string; vout: number }>('SELECT txid, vout FROM payserv_utxo_reservations')).map((r) => `${r.txid}:${r.vout}`));
-      const free = world.zcash.outputsTo(world.hot.ZEC).filter((o) => o.height !== null && o.spentBy === null && !reserved.has(`${o.txid}:${o.vout}`));
+      const reserved = new Set(
+        (await db.query<{ txid: string; vout: number }>('SELECT txid, vout FROM payserv_utxo_reservations')).map(
+          (r) => `${r.txid}:${r.vout}`,
+        ),
+      );
+      const free = world.zcash
+        .outputsTo(world.hot.ZEC)
+        .filter((o) => o.height !== null && o.spentBy === null && !reserved.has(`${o.txid}:${o.vout}`));
       if (!free.length) return null;
       const o = rng.pick(free);
-      await asAttacker(db, [['INSERT INTO payserv_utxo_reservations (coin_id, txid, vout, value, spent_by) VALUES ($1, $2, $3, $4, $5)',
-        [world.coins.ZEC.id, o.txid, o.vout, o.value.toString(), randomBytes(32).toString('hex')]]]);
+      await asAttacker(db, [
+        [
+          'INSERT INTO payserv_utxo_reservations (coin_id, txid, vout, value, spent_by) VALUES ($1, $2, $3, $4, $5)',
+          [world.coins.ZEC.id, o.txid, o.vout, o.value.toString(), randomBytes(32).toString('hex')],
+        ],
+      ]);
       return `a reservation invented on the hot wallet's free input ${short(o.txid)}:${o.vout}`;
     }
     case 'autopay-unlock': {
-      const rows = await asAttacker(db, ["UPDATE payserv_autopay SET state = 'idle', holder = '', reason = '', withdrawal_id = NULL WHERE state <> 'idle' RETURNING coin_id"]);
+      const rows = await asAttacker(db, [
+        "UPDATE payserv_autopay SET state = 'idle', holder = '', reason = '', withdrawal_id = NULL WHERE state <> 'idle' RETURNING coin_id",
+      ]);
       return rows.length ? `autopay lock(s) of ${rows.map((r) => world.tagOf(Number(r.coin_id))).join(', ')} set idle` : null;
     }
     case 'redirect-address': {
@@ -303,11 +357,16 @@ export async function inject(ctx: FaultContext, kind: FaultKind, where: Where, i
 async function uncovered(ctx: FaultContext, t: Target): Promise<number> {
   const db = ctx.world.db;
   const [cp] = await db.query<{ last_withdrawal_id: number; head_withdrawal_id: number; open_status_count: number }>(
-    `SELECT last_withdrawal_id, head_withdrawal_id, open_status_count FROM ${USER_CHECKPOINTS} WHERE user_id = $1 AND coin_id = $2`, [t.userId, t.coinId]);
+    `SELECT last_withdrawal_id, head_withdrawal_id, open_status_count FROM ${USER_CHECKPOINTS} WHERE user_id = $1 AND coin_id = $2`,
+    [t.userId, t.coinId],
+  );
   if (!cp) return t.statusSeq;
   if (t.id > Number(cp.head_withdrawal_id)) return t.statusSeq;
-  const [r] = await db.query<{ n: string }>(`SELECT COALESCE(SUM(status_seq + 1), 0)::text AS n FROM ${WITHDRAWALS}
-    WHERE user_id = $1 AND coin_id = $2 AND id > $3 AND id <= $4`, [t.userId, t.coinId, cp.last_withdrawal_id, cp.head_withdrawal_id]);
+  const [r] = await db.query<{ n: string }>(
+    `SELECT COALESCE(SUM(status_seq + 1), 0)::text AS n FROM ${WITHDRAWALS}
+    WHERE user_id = $1 AND coin_id = $2 AND id > $3 AND id <= $4`,
+    [t.userId, t.coinId, cp.last_withdrawal_id, cp.head_withdrawal_id],
+  );
   return Math.max(0, Number(r?.n ?? 0) - Number(cp.open_status_count));
 }
 
@@ -317,7 +376,10 @@ async function uncovered(ctx: FaultContext, t: Target): Promise<number> {
  * when it can, else the entry before the payment anyway, else any earlier one.
  */
 async function rollbackTo(ctx: FaultContext, t: Target): Promise<number> {
-  const history = await ctx.world.db.query<{ seq: number; status: string }>(`SELECT seq, status FROM ${STATUS_SIGNATURES} WHERE withdrawal_id = $1 ORDER BY seq`, [t.id]);
+  const history = await ctx.world.db.query<{ seq: number; status: string }>(
+    `SELECT seq, status FROM ${STATUS_SIGNATURES} WHERE withdrawal_id = $1 ORDER BY seq`,
+    [t.id],
+  );
   let last = -1;
   for (const e of history) if (e.status === 'sending') last = e.seq;
   let start = last;
@@ -340,14 +402,19 @@ async function pushRaw(ctx: FaultContext, tag: Tag, raw: string): Promise<boolea
 }
 
 async function anyStored(ctx: FaultContext, tag: Tag): Promise<string | null> {
-  const rows = await ctx.world.db.query<{ hash: string }>('SELECT hash FROM payserv_chain_txs WHERE coin_id = $1 ORDER BY hash', [ctx.world.coins[tag].id]);
+  const rows = await ctx.world.db.query<{ hash: string }>('SELECT hash FROM payserv_chain_txs WHERE coin_id = $1 ORDER BY hash', [
+    ctx.world.coins[tag].id,
+  ]);
   return rows.length ? ctx.rng.pick(rows).hash : null;
 }
 
 function insertRow(table: string, row: Record<string, unknown>): readonly [string, unknown[]] {
   const cols = Object.keys(row);
   const value = (v: unknown) => (v instanceof Uint8Array ? Buffer.from(v) : v);
-  return [`INSERT INTO ${table} (${cols.join(', ')}) VALUES (${cols.map((_, i) => `$${i + 1}`).join(', ')})`, cols.map((c) => value(row[c]))];
+  return [
+    `INSERT INTO ${table} (${cols.join(', ')}) VALUES (${cols.map((_, i) => `$${i + 1}`).join(', ')})`,
+    cols.map((c) => value(row[c])),
+  ];
 }
 
 export const short = (h: string) => `${h.slice(0, 10)}…`;

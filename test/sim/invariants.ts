@@ -47,15 +47,32 @@ export class Observer {
 
   /** Reads every withdrawal of the harness's miners: new ones are pinned as first seen, final statuses remembered. */
   async observe(): Promise<void> {
-    const rows = await this.world.db.query<{ id: number; user_id: number; coin_id: number; address: string; amount: string; fee: string; status: string }>(
-      'SELECT id, user_id, coin_id, address, amount::text, fee::text, status FROM finances_withdrawal_transaction WHERE parent_id IS NULL AND user_id >= 50000 ORDER BY id');
+    const rows = await this.world.db.query<{
+      id: number;
+      user_id: number;
+      coin_id: number;
+      address: string;
+      amount: string;
+      fee: string;
+      status: string;
+    }>(
+      'SELECT id, user_id, coin_id, address, amount::text, fee::text, status FROM finances_withdrawal_transaction WHERE parent_id IS NULL AND user_id >= 50000 ORDER BY id',
+    );
     for (const r of rows) {
       const tag = this.world.tagOf(r.coin_id);
       if (!tag) continue;
       let s = this.seen.get(r.id);
       if (!s) {
         const amount = parseAmount(r.amount);
-        s = { id: r.id, userId: r.user_id, tag, address: r.address, amount, value: payValue(this.world.coins[tag], { id: r.id, amount, fee: parseAmount(r.fee) }), status: r.status };
+        s = {
+          id: r.id,
+          userId: r.user_id,
+          tag,
+          address: r.address,
+          amount,
+          value: payValue(this.world.coins[tag], { id: r.id, amount, fee: parseAmount(r.fee) }),
+          status: r.status,
+        };
         this.seen.set(r.id, s);
       }
       s.status = r.status;
@@ -74,20 +91,23 @@ export class Observer {
     // Ethereum: each known transaction's receipt; the hot wallet's mined nonce count must be all of them.
     for (const s of w.signed.values()) {
       if (s.tag !== 'ETH' || this.#minedEth.has(s.hash)) continue;
-      const receipt = await anvilRpc(w.anvilUrl, 'eth_getTransactionReceipt', [s.hash]) as { status: string } | null;
+      const receipt = (await anvilRpc(w.anvilUrl, 'eth_getTransactionReceipt', [s.hash])) as { status: string } | null;
       if (!receipt) continue;
-      const tx = await anvilRpc(w.anvilUrl, 'eth_getTransactionByHash', [s.hash]) as { to: string; value: string };
+      const tx = (await anvilRpc(w.anvilUrl, 'eth_getTransactionByHash', [s.hash])) as { to: string; value: string };
       this.#minedEth.set(s.hash, { ok: receipt.status === '0x1', to: tx.to.toLowerCase(), value: BigInt(tx.value) });
     }
-    const nonce = Number(BigInt(await anvilRpc(w.anvilUrl, 'eth_getTransactionCount', [w.hot.ETH, 'latest']) as string));
+    const nonce = Number(BigInt((await anvilRpc(w.anvilUrl, 'eth_getTransactionCount', [w.hot.ETH, 'latest'])) as string));
     if (nonce !== this.#minedEth.size) {
-      problems.push(`ETH hot wallet has ${nonce} mined transactions, the harness saw ${this.#minedEth.size} of them signed by payserv: it sent something unrecorded`);
+      problems.push(
+        `ETH hot wallet has ${nonce} mined transactions, the harness saw ${this.#minedEth.size} of them signed by payserv: it sent something unrecorded`,
+      );
     }
     for (const [hash, m] of this.#minedEth) {
       if (!m.ok) continue;
       const ids = w.signed.get(hash)?.withdrawals ?? [];
       const mine = ids.map((id) => this.seen.get(id)).find((x) => x && x.address.toLowerCase() === m.to && x.value === m.value);
-      if (!mine) problems.push(`ETH ${short(hash)} paid ${m.value} wei to ${m.to}, which is none of withdrawals ${ids.join(', ')} as asked`);
+      if (!mine)
+        problems.push(`ETH ${short(hash)} paid ${m.value} wei to ${m.to}, which is none of withdrawals ${ids.join(', ')} as asked`);
       else bump(mine.id);
     }
 
@@ -101,7 +121,10 @@ export class Observer {
         if (o.height === null) continue;
         const ids = w.signed.get(o.txid)?.withdrawals ?? [];
         const mine = ids.map((id) => this.seen.get(id)).find((x) => x && x.address === address && x.value === o.value);
-        if (!mine) problems.push(`ZEC ${short(o.txid)} paid ${o.value} zatoshi to ${address}, which is none of withdrawals ${ids.join(', ')} as asked`);
+        if (!mine)
+          problems.push(
+            `ZEC ${short(o.txid)} paid ${o.value} zatoshi to ${address}, which is none of withdrawals ${ids.join(', ')} as asked`,
+          );
         else bump(mine.id);
       }
     }
@@ -114,8 +137,10 @@ export class Observer {
     for (const s of this.seen.values()) {
       const n = count.get(s.id) ?? 0;
       if (n > 1) problems.push(`withdrawal ${s.id} (${s.tag}) PAID ${n} TIMES on-chain`);
-      if (n > 0 && this.creditedBack.has(s.id)) problems.push(`withdrawal ${s.id} (${s.tag}) was credited back (processed) and is paid on-chain`);
-      if (n === 0 && this.sentSeen.has(s.id)) problems.push(`withdrawal ${s.id} (${s.tag}) was recorded sent and is not paid on-chain: lost`);
+      if (n > 0 && this.creditedBack.has(s.id))
+        problems.push(`withdrawal ${s.id} (${s.tag}) was credited back (processed) and is paid on-chain`);
+      if (n === 0 && this.sentSeen.has(s.id))
+        problems.push(`withdrawal ${s.id} (${s.tag}) was recorded sent and is not paid on-chain: lost`);
     }
     return problems;
   }
@@ -132,9 +157,10 @@ export class Observer {
     const out: string[] = [];
     for (const [k, want] of expect) {
       const [tag, address] = k.split(':') as [Tag, string];
-      const got = tag === 'ETH'
-        ? BigInt(await anvilRpc(this.world.anvilUrl, 'eth_getBalance', [address, 'latest']) as string)
-        : this.world.zcash.paidTo(address);
+      const got =
+        tag === 'ETH'
+          ? BigInt((await anvilRpc(this.world.anvilUrl, 'eth_getBalance', [address, 'latest'])) as string)
+          : this.world.zcash.paidTo(address);
       if (got !== want) out.push(`${tag} address ${address} holds ${got}, the paid withdrawals to it explain ${want}`);
     }
     return out;
@@ -147,7 +173,8 @@ export class Observer {
     for (const s of this.seen.values()) {
       const n = count.get(s.id) ?? 0;
       if (s.status === 'sending') problems.push(`withdrawal ${s.id} (${s.tag}) is still sending after settling`);
-      else if ((s.status === 'sent') !== (n === 1)) problems.push(`withdrawal ${s.id} (${s.tag}) is ${s.status} and paid ${n} time(s) on-chain`);
+      else if ((s.status === 'sent') !== (n === 1))
+        problems.push(`withdrawal ${s.id} (${s.tag}) is ${s.status} and paid ${n} time(s) on-chain`);
     }
     const view = await this.world.view();
     for (const [key, credited] of this.world.credited) {
@@ -162,10 +189,13 @@ export class Observer {
       const sent = mine.filter((s) => s.status === 'sent').reduce((x, s) => add(x, s.amount), ZERO);
       const inFlight = mine.filter((s) => OPEN.has(s.status)).reduce((x, s) => add(x, s.amount), ZERO);
       const available = sub(a.creditTotal, a.debitTotal);
-      if (a.creditTotal !== credited) problems.push(`account ${key}: credits ${formatAmount(a.creditTotal)}, the pool credited ${formatAmount(credited)}`);
+      if (a.creditTotal !== credited)
+        problems.push(`account ${key}: credits ${formatAmount(a.creditTotal)}, the pool credited ${formatAmount(credited)}`);
       const books = add(add(sent, available), inFlight);
       if (books !== credited) {
-        problems.push(`account ${key}: sent ${formatAmount(sent)} + available ${formatAmount(available)} + in flight ${formatAmount(inFlight)} = ${formatAmount(books)}, credited ${formatAmount(credited)}: lost or made up`);
+        problems.push(
+          `account ${key}: sent ${formatAmount(sent)} + available ${formatAmount(available)} + in flight ${formatAmount(inFlight)} = ${formatAmount(books)}, credited ${formatAmount(credited)}: lost or made up`,
+        );
       }
     }
     problems.push(...(await this.world.checks()).map((p) => `operator's checks: ${formatProblem(p)}`));

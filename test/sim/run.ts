@@ -42,7 +42,18 @@ export interface Tally {
   ms: number;
 }
 
-export const emptyTally = (): Tally => ({ schedules: 0, steps: 0, ops: {}, faults: {}, boundaries: {}, restarts: 0, tampers: 0, detected: 0, harmless: 0, ms: 0 });
+export const emptyTally = (): Tally => ({
+  schedules: 0,
+  steps: 0,
+  ops: {},
+  faults: {},
+  boundaries: {},
+  restarts: 0,
+  tampers: 0,
+  detected: 0,
+  harmless: 0,
+  ms: 0,
+});
 
 const addTo = (into: Record<string, number>, from: Record<string, number>) => {
   for (const [k, v] of Object.entries(from)) into[k] = (into[k] ?? 0) + v;
@@ -64,7 +75,11 @@ export function tally(t: Tally, r: ScheduleReport): Tally {
   return t;
 }
 
-const sorted = (r: Record<string, number>) => Object.entries(r).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v}`).join(', ');
+const sorted = (r: Record<string, number>) =>
+  Object.entries(r)
+    .sort((a, b) => b[1] - a[1])
+    .map(([k, v]) => `${k} ${v}`)
+    .join(', ');
 
 export function describeTally(t: Tally, wallMs: number): string[] {
   const faults = Object.values(t.faults).reduce((a, b) => a + b, 0);

@@ -14,13 +14,32 @@ import { AUTOPAY } from '../../src/data/ops/autopay.js';
 import { formatProblem } from '../../src/ledger/problem.js';
 import { parseAmount } from '../../src/money/amount.js';
 import type { FaultInfo, FaultPoint } from '../../src/payserv/faults.js';
-import { approveWithdrawal, checkWithdrawal, declineRequest, processWithdrawal, resendWithdrawal, sendCoin } from '../../src/payserv/payouts.js';
+import {
+  approveWithdrawal,
+  checkWithdrawal,
+  declineRequest,
+  processWithdrawal,
+  resendWithdrawal,
+  sendCoin,
+} from '../../src/payserv/payouts.js';
 import { RpcError } from '../../src/api/jsonrpc.js';
 import { zcashP2pkhAddress } from '../../src/chains/address.js';
 import { randomBytes } from 'node:crypto';
 import {
-  applicable, CheckpointHistory, clearNodeFaults, HeldLocks, inject, isTamper, NODE_FAULTS, short, SimulatedCrash, TAMPERS,
-  type FaultContext, type FaultKind, type Tamper, type Where,
+  applicable,
+  CheckpointHistory,
+  clearNodeFaults,
+  HeldLocks,
+  inject,
+  isTamper,
+  NODE_FAULTS,
+  short,
+  SimulatedCrash,
+  TAMPERS,
+  type FaultContext,
+  type FaultKind,
+  type Tamper,
+  type Where,
 } from './faults.js';
 import { Observer } from './invariants.js';
 import { Rng } from './rng.js';
@@ -59,8 +78,15 @@ export interface ScheduleReport {
 export class SimViolation extends Error {
   override name = 'SimViolation';
 
-  constructor(readonly seed: number, readonly problems: readonly string[], readonly lines: readonly string[], readonly logTail: readonly string[]) {
-    super(`seed ${seed}: ${problems.length} invariant(s) broken:\n  ${problems.join('\n  ')}\nschedule:\n  ${lines.join('\n  ')}\npayserv's last log lines:\n  ${logTail.join('\n  ')}`);
+  constructor(
+    readonly seed: number,
+    readonly problems: readonly string[],
+    readonly lines: readonly string[],
+    readonly logTail: readonly string[],
+  ) {
+    super(
+      `seed ${seed}: ${problems.length} invariant(s) broken:\n  ${problems.join('\n  ')}\nschedule:\n  ${lines.join('\n  ')}\npayserv's last log lines:\n  ${logTail.join('\n  ')}`,
+    );
   }
 }
 
@@ -93,7 +119,19 @@ export async function runSchedule(world: World, seed: number, o: ScheduleOptions
   // The attacker strikes once there is something to strike at: from a step in the schedule's middle on.
   const attackFrom = attack ? Math.floor(o.steps * (0.15 + 0.5 * rng.next())) : Number.MAX_SAFE_INTEGER;
   const attacking = () => report.steps > attackFrom && !tamperUsed;
-  const report: ScheduleReport = { seed, steps: 0, ops: {}, faults: {}, boundaries: {}, restarts: 0, tamper: null, detected: null, repaired: null, lines: [], ms: 0 };
+  const report: ScheduleReport = {
+    seed,
+    steps: 0,
+    ops: {},
+    faults: {},
+    boundaries: {},
+    restarts: 0,
+    tamper: null,
+    detected: null,
+    repaired: null,
+    lines: [],
+    ms: 0,
+  };
   const line = (s: string) => report.lines.push(s);
   const observer = new Observer(world);
   const attacker = { ETH: `0x${randomBytes(20).toString('hex')}`, ZEC: zcashP2pkhAddress('mainnet', randomBytes(20)) };
@@ -149,9 +187,12 @@ export async function runSchedule(world: World, seed: number, o: ScheduleOptions
     return entries.some(([, w]) => w > 0) ? rng.weighted(entries) : null;
   };
 
-  const rows = async (): Promise<Row[]> => (await world.db.query<{ id: number; coin_id: number; status: string }>(
-    'SELECT id, coin_id, status FROM finances_withdrawal_transaction WHERE parent_id IS NULL AND user_id >= 50000 ORDER BY id'))
-    .map((r) => ({ id: r.id, tag: world.tagOf(r.coin_id) as Tag, status: r.status }));
+  const rows = async (): Promise<Row[]> =>
+    (
+      await world.db.query<{ id: number; coin_id: number; status: string }>(
+        'SELECT id, coin_id, status FROM finances_withdrawal_transaction WHERE parent_id IS NULL AND user_id >= 50000 ORDER BY id',
+      )
+    ).map((r) => ({ id: r.id, tag: world.tagOf(r.coin_id) as Tag, status: r.status }));
   const lockState = async (tag: Tag): Promise<string> => (await world.db.query(AUTOPAY.get, [world.coins[tag].id]))[0]?.state ?? 'idle';
   const sendingIds = async () => (await rows()).filter((r) => r.status === 'sending').map((r) => r.id);
 
@@ -174,7 +215,8 @@ export async function runSchedule(world: World, seed: number, o: ScheduleOptions
     const restored = (await restoreFromJournal(world.ps, OPERATOR)).filter((r) => r.outcome !== 'present');
     for (const r of restored) line(`   journal restore: withdrawal ${r.withdrawal} ${r.outcome}: ${r.detail}`);
     // The checks named what the attacker rolled back (or what the crash left uncommitted): the journal put it back.
-    if (restored.length && report.tamper) report.repaired ??= `the operator's checks named it after ${why}; journal restore put back ${restored.map((r) => r.withdrawal).join(', ')}`;
+    if (restored.length && report.tamper)
+      report.repaired ??= `the operator's checks named it after ${why}; journal restore put back ${restored.map((r) => r.withdrawal).join(', ')}`;
     const diverged = restored.filter((r) => r.outcome === 'diverged');
     if (diverged.length) return stopped(`journal restore after ${why}: withdrawal ${diverged[0]?.withdrawal} ${diverged[0]?.detail}`);
     world.ps.state.enable(OPERATOR);
@@ -197,9 +239,11 @@ export async function runSchedule(world: World, seed: number, o: ScheduleOptions
     const crashed = world.killed;
     if (crashed) return recover(`a crash at ${crashed.point} while recovering from ${why}`, depth + 1);
     if (injected && depth < RECOVERY_CRASHES_MAX) await settleOnce();
-    if (!world.ps.state.enabled) return stopped(`payserv stopped itself during the recovery after ${why}: ${world.ps.state.status().reason}`);
+    if (!world.ps.state.enabled)
+      return stopped(`payserv stopped itself during the recovery after ${why}: ${world.ps.state.status().reason}`);
     const second = await world.checks();
-    if (second.length) return stopped(`the operator's checks after recovering from ${why}: ${second.slice(0, 3).map(formatProblem).join('; ')}`);
+    if (second.length)
+      return stopped(`the operator's checks after recovering from ${why}: ${second.slice(0, 3).map(formatProblem).join('; ')}`);
     line(`   recovered (${why}): restart, checks, enable, Check, resolve`);
   };
 
@@ -220,7 +264,8 @@ export async function runSchedule(world: World, seed: number, o: ScheduleOptions
     }
   };
 
-  const reply = (r: { reply: string; message?: string | undefined }) => `${r.reply}${r.message && r.reply !== 'SENDING' ? ` (${r.message.slice(0, 120)})` : ''}`;
+  const reply = (r: { reply: string; message?: string | undefined }) =>
+    `${r.reply}${r.message && r.reply !== 'SENDING' ? ` (${r.message.slice(0, 120)})` : ''}`;
 
   const chooseOp = async (): Promise<Op> => {
     const all = await rows();
@@ -228,86 +273,163 @@ export async function runSchedule(world: World, seed: number, o: ScheduleOptions
     const pickOf = (xs: Row[]) => rng.pick(xs);
     const tag = rng.pick(TAGS);
     const entries: Array<[() => Op, number]> = [
-      [() => {
-        const amount = rng.pick(MANUAL_AMOUNTS);
-        return { name: 'request', tag, run: async () => `withdrawal ${await world.request(await world.manualMiner(tag), parseAmount(amount))} of ${amount} ${tag}` };
-      }, 3],
-      [() => {
-        const r = pickOf(having('processing'));
-        return { name: 'process', tag: r.tag, id: r.id, run: async () => reply(await processWithdrawal(world.ps, r.id, CALLER)) };
-      }, having('processing').length ? 4 : 0],
+      [
+        () => {
+          const amount = rng.pick(MANUAL_AMOUNTS);
+          return {
+            name: 'request',
+            tag,
+            run: async () => `withdrawal ${await world.request(await world.manualMiner(tag), parseAmount(amount))} of ${amount} ${tag}`,
+          };
+        },
+        3,
+      ],
+      [
+        () => {
+          const r = pickOf(having('processing'));
+          return { name: 'process', tag: r.tag, id: r.id, run: async () => reply(await processWithdrawal(world.ps, r.id, CALLER)) };
+        },
+        having('processing').length ? 4 : 0,
+      ],
       // Approve mostly what waits for a manager; what Process approved is mostly left for SendCoin to batch.
-      [() => {
-        const r = pickOf(having('pending'));
-        return { name: 'approve', tag: r.tag, id: r.id, run: async () => reply(await approveWithdrawal(world.ps, r.id, CALLER)) };
-      }, having('pending').length ? 4 : 0],
-      [() => {
-        const r = pickOf(having('approved'));
-        return { name: 'approve', tag: r.tag, id: r.id, run: async () => reply(await approveWithdrawal(world.ps, r.id, CALLER)) };
-      }, having('approved').length ? 1 : 0],
-      [() => {
-        const r = pickOf(having('pending'));
-        return { name: 'decline', tag: r.tag, id: r.id, run: async () => reply(await declineRequest(world.ps, r.id, CALLER)) };
-      }, having('pending').length ? 0.7 : 0],
-      [() => {
-        const r = pickOf(having('send_error', 'send_retry'));
-        return { name: 'resend', tag: r.tag, id: r.id, run: async () => reply(await resendWithdrawal(world.ps, r.id, CALLER)) };
-      }, having('send_error', 'send_retry').length ? 2 : 0],
-      [() => {
-        const r = pickOf(having('sending'));
-        return { name: 'check', tag: r.tag, id: r.id, run: async () => reply(await checkWithdrawal(world.ps, r.id, CALLER)) };
-      }, having('sending').length ? 4 : 0],
-      [() => ({
-        name: 'sendcoin', tag, run: async () => {
-          const r = await sendCoin(world.ps, tag, CALLER);
-          return `${r.reply}: ${r.results.map((x) => `${x.id} ${x.reply}`).join(', ')}`;
+      [
+        () => {
+          const r = pickOf(having('pending'));
+          return { name: 'approve', tag: r.tag, id: r.id, run: async () => reply(await approveWithdrawal(world.ps, r.id, CALLER)) };
         },
-      }), [0.2, 1.5, 4][Math.min(2, all.filter((r) => r.tag === tag && ['approved', 'send_retry'].includes(r.status)).length)] as number],
-      [() => ({
-        name: 'credit', tag, run: async () => {
-          const miners = world.autopayMiners[tag].filter(() => rng.chance(0.6));
-          const shares = miners.map((m) => ({ userId: m.userId, amount: parseAmount(`0.${2 + rng.int(8)}`) }));
-          if (!shares.length) return 'nobody';
-          await world.credit(tag, shares);
-          return `${shares.length} autopay miner(s) credited`;
+        having('pending').length ? 4 : 0,
+      ],
+      [
+        () => {
+          const r = pickOf(having('approved'));
+          return { name: 'approve', tag: r.tag, id: r.id, run: async () => reply(await approveWithdrawal(world.ps, r.id, CALLER)) };
         },
-      }), 1.2],
-      [() => ({
-        name: 'autopay', tag, run: async () => {
-          const r = await runAutopay(world.ps, tag, { threshold: AUTOPAY_THRESHOLD, requirePeers: 0, maxPerRun: 10 }, `sim run ${report.steps}`);
-          return `${r.outcome}${r.reason ? ` (${r.reason.slice(0, 120)})` : ''}: paid ${r.paid.withdrawals.join(', ') || 'none'}`;
+        having('approved').length ? 1 : 0,
+      ],
+      [
+        () => {
+          const r = pickOf(having('pending'));
+          return { name: 'decline', tag: r.tag, id: r.id, run: async () => reply(await declineRequest(world.ps, r.id, CALLER)) };
         },
-      }), 2],
+        having('pending').length ? 0.7 : 0,
+      ],
+      [
+        () => {
+          const r = pickOf(having('send_error', 'send_retry'));
+          return { name: 'resend', tag: r.tag, id: r.id, run: async () => reply(await resendWithdrawal(world.ps, r.id, CALLER)) };
+        },
+        having('send_error', 'send_retry').length ? 2 : 0,
+      ],
+      [
+        () => {
+          const r = pickOf(having('sending'));
+          return { name: 'check', tag: r.tag, id: r.id, run: async () => reply(await checkWithdrawal(world.ps, r.id, CALLER)) };
+        },
+        having('sending').length ? 4 : 0,
+      ],
+      [
+        () => ({
+          name: 'sendcoin',
+          tag,
+          run: async () => {
+            const r = await sendCoin(world.ps, tag, CALLER);
+            return `${r.reply}: ${r.results.map((x) => `${x.id} ${x.reply}`).join(', ')}`;
+          },
+        }),
+        [0.2, 1.5, 4][Math.min(2, all.filter((r) => r.tag === tag && ['approved', 'send_retry'].includes(r.status)).length)] as number,
+      ],
+      [
+        () => ({
+          name: 'credit',
+          tag,
+          run: async () => {
+            const miners = world.autopayMiners[tag].filter(() => rng.chance(0.6));
+            const shares = miners.map((m) => ({ userId: m.userId, amount: parseAmount(`0.${2 + rng.int(8)}`) }));
+            if (!shares.length) return 'nobody';
+            await world.credit(tag, shares);
+            return `${shares.length} autopay miner(s) credited`;
+          },
+        }),
+        1.2,
+      ],
+      [
+        () => ({
+          name: 'autopay',
+          tag,
+          run: async () => {
+            const r = await runAutopay(
+              world.ps,
+              tag,
+              { threshold: AUTOPAY_THRESHOLD, requirePeers: 0, maxPerRun: 10 },
+              `sim run ${report.steps}`,
+            );
+            return `${r.outcome}${r.reason ? ` (${r.reason.slice(0, 120)})` : ''}: paid ${r.paid.withdrawals.join(', ') || 'none'}`;
+          },
+        }),
+        2,
+      ],
       [() => ({ name: 'resolve', tag, run: () => resolve(tag, OPERATOR) }), 0.6],
-      [() => {
-        const n = tag === 'ETH' ? rng.pick([1, 6, 12]) : rng.pick([1, 5, 10, 50]);
-        return { name: 'mine', tag, run: async () => {
-          if (tag === 'ETH') await mine(world.anvilUrl, n);
-          else await world.zcash.mine(n);
-          return `${n} ${tag} block(s)`;
-        } };
-      }, 2.5],
-      [() => ({ name: 'time', run: async () => {
-        world.skewMs += REPLACE_AFTER_MS + 60_000;
-        return `the clock jumps ${(REPLACE_AFTER_MS + 60_000) / 60_000} minutes (stale Ethereum payments get replaced)`;
-      } }), 0.7],
-      [() => ({ name: 'forget', tag, run: async () => {
-        const h = tag === 'ZEC' ? world.zcash.mempool() : [...world.signed.values()].filter((s) => s.tag === 'ETH').map((s) => s.hash);
-        if (!h.length) return 'nothing pending';
-        const x = rng.pick(h);
-        if (tag === 'ZEC') world.zcash.dropFromMempool(x);
-        else await dropTransaction(world.anvilUrl, x).catch(() => undefined);
-        return `the ${tag} node forgets ${short(x)}`;
-      } }), 0.6],
-      [() => ({ name: 'restart', run: async () => {
-        await recover('a clean restart');
-        return 'restarted';
-      } }), 0.3],
-      [() => ({ name: 'attack', run: async () => {
-        const kinds = TAMPERS.filter((k) => applicable(k, 'between', null, o.backend));
-        await fault(rng.weighted(kinds.map((k) => [k, TAMPER_WEIGHT(k)] as const)), 'between', null);
-        return 'the attacker edits the database';
-      } }), attacking() && all.length ? 2 : 0],
+      [
+        () => {
+          const n = tag === 'ETH' ? rng.pick([1, 6, 12]) : rng.pick([1, 5, 10, 50]);
+          return {
+            name: 'mine',
+            tag,
+            run: async () => {
+              if (tag === 'ETH') await mine(world.anvilUrl, n);
+              else await world.zcash.mine(n);
+              return `${n} ${tag} block(s)`;
+            },
+          };
+        },
+        2.5,
+      ],
+      [
+        () => ({
+          name: 'time',
+          run: async () => {
+            world.skewMs += REPLACE_AFTER_MS + 60_000;
+            return `the clock jumps ${(REPLACE_AFTER_MS + 60_000) / 60_000} minutes (stale Ethereum payments get replaced)`;
+          },
+        }),
+        0.7,
+      ],
+      [
+        () => ({
+          name: 'forget',
+          tag,
+          run: async () => {
+            const h = tag === 'ZEC' ? world.zcash.mempool() : [...world.signed.values()].filter((s) => s.tag === 'ETH').map((s) => s.hash);
+            if (!h.length) return 'nothing pending';
+            const x = rng.pick(h);
+            if (tag === 'ZEC') world.zcash.dropFromMempool(x);
+            else await dropTransaction(world.anvilUrl, x).catch(() => undefined);
+            return `the ${tag} node forgets ${short(x)}`;
+          },
+        }),
+        0.6,
+      ],
+      [
+        () => ({
+          name: 'restart',
+          run: async () => {
+            await recover('a clean restart');
+            return 'restarted';
+          },
+        }),
+        0.3,
+      ],
+      [
+        () => ({
+          name: 'attack',
+          run: async () => {
+            const kinds = TAMPERS.filter((k) => applicable(k, 'between', null, o.backend));
+            await fault(rng.weighted(kinds.map((k) => [k, TAMPER_WEIGHT(k)] as const)), 'between', null);
+            return 'the attacker edits the database';
+          },
+        }),
+        attacking() && all.length ? 2 : 0,
+      ],
     ];
     return rng.weighted(entries)();
   };
@@ -386,8 +508,14 @@ export async function runSchedule(world: World, seed: number, o: ScheduleOptions
 }
 
 /** The end of a schedule nothing caught: confirmations mined, every payment checked, halted coins resolved, until nothing is in flight. */
-async function settle(world: World, report: ScheduleReport, resolve: (tag: Tag, by: string) => Promise<string>,
-  lockState: (tag: Tag) => Promise<string>, sendingIds: () => Promise<number[]>, stopped: (how: string) => void): Promise<void> {
+async function settle(
+  world: World,
+  report: ScheduleReport,
+  resolve: (tag: Tag, by: string) => Promise<string>,
+  lockState: (tag: Tag) => Promise<string>,
+  sendingIds: () => Promise<number[]>,
+  stopped: (how: string) => void,
+): Promise<void> {
   for (let round = 0; round < SETTLE_ROUNDS_MAX && !report.detected; round++) {
     await mine(world.anvilUrl, CONFIRM.ETH);
     await world.zcash.mine(CONFIRM.ZEC);
@@ -403,4 +531,3 @@ async function settle(world: World, report: ScheduleReport, resolve: (tag: Tag, 
     }
   }
 }
-

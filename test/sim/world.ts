@@ -52,7 +52,12 @@ export const tagOfHash = (hash: string): Tag => (hash.startsWith('0x') ? 'ETH' :
 const SEED = { users: 0, blocks: 0, withdrawals: 0, coins: ['ETH', 'ZEC'], minersPerBlock: 1, declineShare: 0, corrections: 0, seed: 13 };
 
 /** Process approves by itself up to 1 unit; above, the request waits for a manager (so Decline has work). */
-const POLICY: CoinPolicy = { amountMax: parseAmount('1'), userDailyMax: parseAmount('100000'), coinDailyMax: parseAmount('1000000'), walletAgeHoursMin: 0 };
+const POLICY: CoinPolicy = {
+  amountMax: parseAmount('1'),
+  userDailyMax: parseAmount('100000'),
+  coinDailyMax: parseAmount('1000000'),
+  walletAgeHoursMin: 0,
+};
 /** Autopay pays an account from this much on (the harness's autopay miners only: the others set a higher threshold of their own). */
 export const AUTOPAY_THRESHOLD = parseAmount('0.8');
 const AUTOPAY: AutopaySettings = { threshold: AUTOPAY_THRESHOLD, requirePeers: 0, maxPerRun: 10 };
@@ -72,11 +77,28 @@ const FIRST_AUTOPAY_USER = 50_001;
 const FIRST_MANUAL_USER = 60_001;
 
 const ethSettings = (url: string): EvmSettings => ({
-  tag: 'ETH', url, chainId: 31337, minPeers: 0, eip1559: true, maxFeePerGas: 500_000_000_000n, maxPriorityFeePerGas: 3_000_000_000n,
-  gasLimitMax: 100_000n, gasLimitMarginPercent: 25, replaceAfterMs: REPLACE_AFTER_MS, timeoutMs: NODE_TIMEOUT_MS,
+  tag: 'ETH',
+  url,
+  chainId: 31337,
+  minPeers: 0,
+  eip1559: true,
+  maxFeePerGas: 500_000_000_000n,
+  maxPriorityFeePerGas: 3_000_000_000n,
+  gasLimitMax: 100_000n,
+  gasLimitMarginPercent: 25,
+  replaceAfterMs: REPLACE_AFTER_MS,
+  timeoutMs: NODE_TIMEOUT_MS,
 });
 const zecSettings = (url: string): ZcashSettings => ({
-  tag: 'ZEC', url, network: 'mainnet', minPeers: 0, txVersion: 4, batchMax: 500, expiryDelta: 40, feeMax: 5_000_000n, timeoutMs: NODE_TIMEOUT_MS,
+  tag: 'ZEC',
+  url,
+  network: 'mainnet',
+  minPeers: 0,
+  txVersion: 4,
+  batchMax: 500,
+  expiryDelta: 40,
+  feeMax: 5_000_000n,
+  timeoutMs: NODE_TIMEOUT_MS,
 });
 
 /** The JSON-RPC method each node is sent a transaction with (what a lost reply is lost from). */
@@ -126,7 +148,10 @@ export type FaultHook = (point: FaultPoint, info: FaultInfo) => Promise<void>;
 export class SimulatedCrash extends Error {
   override name = 'SimulatedCrash';
 
-  constructor(readonly point: FaultPoint, readonly info: FaultInfo) {
+  constructor(
+    readonly point: FaultPoint,
+    readonly info: FaultInfo,
+  ) {
     super(`payserv killed at ${point}`);
   }
 }
@@ -164,9 +189,19 @@ export class World {
   #life: { killed: SimulatedCrash | null } = { killed: null };
   #nextManual = FIRST_MANUAL_USER;
 
-  private constructor(deps: WorldDeps, parts: {
-    zcash: ZcashStandin; zcashForeign: ZcashStandin; proxies: Record<Tag, RpcProxy>; trust: Trust; signers: World['signers']; coins: World['coins']; hot: World['hot']; autopayMiners: World['autopayMiners'];
-  }) {
+  private constructor(
+    deps: WorldDeps,
+    parts: {
+      zcash: ZcashStandin;
+      zcashForeign: ZcashStandin;
+      proxies: Record<Tag, RpcProxy>;
+      trust: Trust;
+      signers: World['signers'];
+      coins: World['coins'];
+      hot: World['hot'];
+      autopayMiners: World['autopayMiners'];
+    },
+  ) {
     this.db = deps.db;
     this.stateDir = deps.stateDir;
     this.anvilUrl = deps.anvilUrl;
@@ -186,7 +221,11 @@ export class World {
     await initPki(stateDir, { rootDays: 3650, leafDays: 825 });
     const trust = loadTrust(stateDir);
     for (const role of SIGNER_ROLES) await registerCert(db, trust, readFileSync(pkiPaths(stateDir).signerCert(role), 'utf8'));
-    const signers = { admin: loadSigner(stateDir, 'admin'), autopay: loadSigner(stateDir, 'autopay'), payserv: loadSigner(stateDir, 'payserv') };
+    const signers = {
+      admin: loadSigner(stateDir, 'admin'),
+      autopay: loadSigner(stateDir, 'autopay'),
+      payserv: loadSigner(stateDir, 'payserv'),
+    };
     await seedLedger(db, signers, SEED);
     const all = await loadCoins(db);
     const coinOf = (tag: Tag) => {
@@ -203,7 +242,10 @@ export class World {
     const proxies = { ETH: await startRpcProxy(deps.anvilUrl), ZEC: await startRpcProxy(zcash.url) };
     await createHotKey(stateDir, 'ETH');
     await createHotKey(stateDir, 'ZEC');
-    const hot = { ETH: hotWalletAddress('ETH', await loadHotKey(stateDir, 'ETH')), ZEC: hotWalletAddress('ZEC', await loadHotKey(stateDir, 'ZEC')) };
+    const hot = {
+      ETH: hotWalletAddress('ETH', await loadHotKey(stateDir, 'ETH')),
+      ZEC: hotWalletAddress('ZEC', await loadHotKey(stateDir, 'ZEC')),
+    };
     await setBalance(deps.anvilUrl, hot.ETH, deps.fund?.ethWei ?? 10n ** 22n);
     if (deps.foreignUrl) {
       // There the hot wallet is funded and far ahead in nonces: a verdict read from it would see every nonce used.
@@ -263,9 +305,29 @@ export class World {
     // Lock keys derived from the payserv key, as payserv derives them.
     const locks = new Locks(db, LockKeys.of(this.signers.payserv), { log });
     return {
-      db, trust: loadTrust(this.stateDir), local: new LocalCheckpointStore(this.stateDir), journal, signers: { ...this.signers },
-      drivers: new Map<string, ChainDriver>([['ETH', eth], ['ZEC', zec]]), policies: new Map([['ETH', POLICY], ['ZEC', POLICY]]), autopay: new Map([['ETH', AUTOPAY], ['ZEC', AUTOPAY]]),
-      state, locks, lockWatch: new LockWatch({ locks, alerts: sink, log, heldMaxMs: LOCK_HELD_MAX_MS }), log, now: () => this.now(), faults,
+      db,
+      trust: loadTrust(this.stateDir),
+      local: new LocalCheckpointStore(this.stateDir),
+      journal,
+      signers: { ...this.signers },
+      drivers: new Map<string, ChainDriver>([
+        ['ETH', eth],
+        ['ZEC', zec],
+      ]),
+      policies: new Map([
+        ['ETH', POLICY],
+        ['ZEC', POLICY],
+      ]),
+      autopay: new Map([
+        ['ETH', AUTOPAY],
+        ['ZEC', AUTOPAY],
+      ]),
+      state,
+      locks,
+      lockWatch: new LockWatch({ locks, alerts: sink, log, heldMaxMs: LOCK_HELD_MAX_MS }),
+      log,
+      now: () => this.now(),
+      faults,
     };
   }
 
@@ -280,7 +342,8 @@ export class World {
     const gone = () => life.killed !== null;
     const dead = () => Promise.reject(life.killed as SimulatedCrash);
     return {
-      kind: db.kind, where: db.where,
+      kind: db.kind,
+      where: db.where,
       query: (op, params) => (gone() ? dead() : db.query(op, params)),
       transaction: (fn) => (gone() ? dead() : db.transaction(fn)),
       withSession: (fn) => (gone() ? dead() : db.withSession(fn)),
@@ -339,7 +402,11 @@ export class World {
 
   /** A block of `tag` crediting each share, signed by admin; the harness remembers what each account earned. */
   async credit(tag: Tag, shares: ReadonlyArray<{ userId: number; amount: Amount }>): Promise<void> {
-    await creditBlock(this.db, this.signers.admin, this.coins[tag], { blockHash: `0x${randomBytes(32).toString('hex')}`, shares, poolFee: parseAmount('0.001') });
+    await creditBlock(this.db, this.signers.admin, this.coins[tag], {
+      blockHash: `0x${randomBytes(32).toString('hex')}`,
+      shares,
+      poolFee: parseAmount('0.001'),
+    });
     for (const s of shares) {
       const k = `${s.userId}:${tag}`;
       this.credited.set(k, add(this.credited.get(k) ?? ZERO, s.amount));
@@ -349,7 +416,11 @@ export class World {
   /** A miner who asks by hand: a reviewed wallet (a fresh address), MANUAL_EARNED credited, autopay kept away. */
   async manualMiner(tag: Tag): Promise<Miner> {
     const m = await this.#miner(this.#nextManual++, tag);
-    await this.db.query('INSERT INTO users_autopay_thresholds (user_id, coin_id, threshold) VALUES ($1, $2, $3)', [m.userId, this.coins[tag].id, MANUAL_OWN_THRESHOLD]);
+    await this.db.query('INSERT INTO users_autopay_thresholds (user_id, coin_id, threshold) VALUES ($1, $2, $3)', [
+      m.userId,
+      this.coins[tag].id,
+      MANUAL_OWN_THRESHOLD,
+    ]);
     await this.credit(tag, [{ userId: m.userId, amount: MANUAL_EARNED }]);
     return m;
   }
@@ -357,9 +428,16 @@ export class World {
   /** A request as the pool's back end makes it (signed by the autopay role). */
   async request(m: Miner, amount: Amount): Promise<number> {
     const coin = this.coins[m.tag];
-    const w = await this.db.transaction((tx) => requestWithdrawal(tx, this.signers.autopay, {
-      userId: m.userId, coinId: coin.id, walletId: m.walletId, address: m.address, amount, fee: coin.withdrawalFee,
-    }));
+    const w = await this.db.transaction((tx) =>
+      requestWithdrawal(tx, this.signers.autopay, {
+        userId: m.userId,
+        coinId: coin.id,
+        walletId: m.walletId,
+        address: m.address,
+        amount,
+        fee: coin.withdrawalFee,
+      }),
+    );
     return w.id;
   }
 }

@@ -27,7 +27,11 @@ export type Edit = string | readonly [sql: string, params: readonly unknown[]];
  * depends on the triggers. With `triggers: 'on'`, the edits run against the database's own guards.
  * Returns the rows of the last edit.
  */
-export async function asAttacker(db: Db, edits: readonly Edit[], opts: { triggers?: 'off' | 'on' } = {}): Promise<Record<string, unknown>[]> {
+export async function asAttacker(
+  db: Db,
+  edits: readonly Edit[],
+  opts: { triggers?: 'off' | 'on' } = {},
+): Promise<Record<string, unknown>[]> {
   const off = opts.triggers !== 'on';
   return db.transaction(async (tx) => {
     if (off) for (const t of TABLES) await tx.query(`ALTER TABLE ${t} DISABLE TRIGGER USER`);
@@ -67,14 +71,28 @@ export function insertCredit(c: Credit, sig: Sig): Edit {
   return [
     `INSERT INTO ${CREDITS} (id, user_id, coin_id, prev_id, block_hash, type, amount, balance_before, created_at, sig_key_id, signature)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-    [c.id, c.userId, c.coinId, c.prevId, c.blockHash, c.type, formatAmount(c.amount), formatAmount(c.balanceBefore), c.createdAt, sig.keyId,
-      sig.signature === null ? null : Buffer.from(sig.signature)],
+    [
+      c.id,
+      c.userId,
+      c.coinId,
+      c.prevId,
+      c.blockHash,
+      c.type,
+      formatAmount(c.amount),
+      formatAmount(c.balanceBefore),
+      c.createdAt,
+      sig.keyId,
+      sig.signature === null ? null : Buffer.from(sig.signature),
+    ],
   ];
 }
 
 /** Registers a certificate the way an attacker would: straight into crypto_certs, with its true key id. */
 export function insertCert(pem: string, role: string): Edit {
-  return [`INSERT INTO ${CERTS} (key_id, role, cert_pem) VALUES ($1, $2, $3) RETURNING id`, [keyIdOf(new X509Certificate(pem).publicKey), role, pem]];
+  return [
+    `INSERT INTO ${CERTS} (key_id, role, cert_pem) VALUES ($1, $2, $3) RETURNING id`,
+    [keyIdOf(new X509Certificate(pem).publicKey), role, pem],
+  ];
 }
 
 export const newBlockHash = () => `0x${randomBytes(32).toString('hex')}`;
@@ -85,8 +103,11 @@ export const newBlockHash = () => `0x${randomBytes(32).toString('hex')}`;
  */
 export function cutHistory(id: number, seq: number): Edit[] {
   return [
-    [`UPDATE ${WITHDRAWALS} w SET status = s.status, status_seq = s.seq, tx_hash = s.tx_hash, tx_fee = s.tx_fee, comment = s.comment, updated_at = s.created_at
-       FROM ${STATUS_SIGNATURES} s WHERE w.id = $1 AND s.withdrawal_id = w.id AND s.seq = $2`, [id, seq]],
+    [
+      `UPDATE ${WITHDRAWALS} w SET status = s.status, status_seq = s.seq, tx_hash = s.tx_hash, tx_fee = s.tx_fee, comment = s.comment, updated_at = s.created_at
+       FROM ${STATUS_SIGNATURES} s WHERE w.id = $1 AND s.withdrawal_id = w.id AND s.seq = $2`,
+      [id, seq],
+    ],
     [`DELETE FROM ${STATUS_SIGNATURES} WHERE withdrawal_id = $1 AND seq > $2`, [id, seq]],
   ];
 }

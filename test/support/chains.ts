@@ -24,12 +24,26 @@ export function anvilForFile(opts: Parameters<typeof startAnvil>[0] = {}): () =>
 }
 
 export const ETH_SETTINGS = (url: string, over: Partial<EvmSettings> = {}): EvmSettings => ({
-  tag: 'ETH', url, chainId: 31337, minPeers: 0, eip1559: true, maxFeePerGas: 500_000_000_000n, maxPriorityFeePerGas: 3_000_000_000n,
-  gasLimitMax: 100_000n, gasLimitMarginPercent: 25, replaceAfterMs: 3_600_000, timeoutMs: 5_000, ...over,
+  tag: 'ETH',
+  url,
+  chainId: 31337,
+  minPeers: 0,
+  eip1559: true,
+  maxFeePerGas: 500_000_000_000n,
+  maxPriorityFeePerGas: 3_000_000_000n,
+  gasLimitMax: 100_000n,
+  gasLimitMarginPercent: 25,
+  replaceAfterMs: 3_600_000,
+  timeoutMs: 5_000,
+  ...over,
 });
 
 /** A fresh hot wallet on the node (its own key: tests never share nonces), funded with `wei`. */
-export async function ethDriver(url: string, deps: { db: Data; stateDir: string; log: Logger; journal: PaymentJournal }, o: { settings?: Partial<EvmSettings>; fund?: bigint } = {}): Promise<EvmDriver> {
+export async function ethDriver(
+  url: string,
+  deps: { db: Data; stateDir: string; log: Logger; journal: PaymentJournal },
+  o: { settings?: Partial<EvmSettings>; fund?: bigint } = {},
+): Promise<EvmDriver> {
   await createHotKey(deps.stateDir, 'ETH');
   const d = new EvmDriver(ETH_SETTINGS(url, o.settings), await loadHotKey(deps.stateDir, 'ETH'), deps);
   if (o.fund !== 0n) await setBalance(url, d.address, o.fund ?? 10n ** 21n);
@@ -60,11 +74,24 @@ export function zcashStandinForFile(opts: Partial<ZcashStandinOptions> = {}): ()
 }
 
 export const ZEC_SETTINGS = (url: string, over: Partial<ZcashSettings> = {}): ZcashSettings => ({
-  tag: 'ZEC', url, network: 'mainnet', minPeers: 0, txVersion: 4, batchMax: 500, expiryDelta: 40, feeMax: 5_000_000n, timeoutMs: 5_000, ...over,
+  tag: 'ZEC',
+  url,
+  network: 'mainnet',
+  minPeers: 0,
+  txVersion: 4,
+  batchMax: 500,
+  expiryDelta: 40,
+  feeMax: 5_000_000n,
+  timeoutMs: 5_000,
+  ...over,
 });
 
 /** A fresh Zcash hot wallet on the stand-in, funded with one output per entry of `fund` (zatoshi). */
-export async function zcashDriver(node: ZcashStandin, deps: { db: Data; stateDir: string; log: Logger; journal: PaymentJournal }, o: { settings?: Partial<ZcashSettings>; fund?: bigint[] } = {}): Promise<ZcashDriver> {
+export async function zcashDriver(
+  node: ZcashStandin,
+  deps: { db: Data; stateDir: string; log: Logger; journal: PaymentJournal },
+  o: { settings?: Partial<ZcashSettings>; fund?: bigint[] } = {},
+): Promise<ZcashDriver> {
   await createHotKey(deps.stateDir, 'ZEC');
   const d = new ZcashDriver(ZEC_SETTINGS(node.url, o.settings), await loadHotKey(deps.stateDir, 'ZEC'), deps);
   for (const z of o.fund ?? [100_000_000_000n]) await node.fund(d.address, z);

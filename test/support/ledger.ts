@@ -33,7 +33,16 @@ export interface TestLedger {
   checkpointAll(): Promise<void>;
 }
 
-export const SMALL_SEED: SeedOptions = { users: 12, blocks: 4, withdrawals: 10, coins: ['ETH', 'ZEC'], minersPerBlock: 0.6, declineShare: 0.3, corrections: 2, seed: 7 };
+export const SMALL_SEED: SeedOptions = {
+  users: 12,
+  blocks: 4,
+  withdrawals: 10,
+  coins: ['ETH', 'ZEC'],
+  minersPerBlock: 0.6,
+  declineShare: 0.3,
+  corrections: 2,
+  seed: 7,
+};
 
 /** Call inside a test (the state directory lives until the test ends); close the db with `await l.db.close()` or let the test's hooks do it. */
 export async function testLedger(seed: SeedOptions | null = SMALL_SEED): Promise<TestLedger> {
@@ -42,7 +51,11 @@ export async function testLedger(seed: SeedOptions | null = SMALL_SEED): Promise
   const db = await freshDb();
   const trust = loadTrust(stateDir);
   for (const role of SIGNER_ROLES) await registerCert(db, trust, readFileSync(pkiPaths(stateDir).signerCert(role), 'utf8'));
-  const signers = { admin: loadSigner(stateDir, 'admin'), autopay: loadSigner(stateDir, 'autopay'), payserv: loadSigner(stateDir, 'payserv') };
+  const signers = {
+    admin: loadSigner(stateDir, 'admin'),
+    autopay: loadSigner(stateDir, 'autopay'),
+    payserv: loadSigner(stateDir, 'payserv'),
+  };
   const report = seed ? await seedLedger(db, signers, seed) : null;
   const local = new LocalCheckpointStore(stateDir);
   const view = () => openView(db, trust, local);
@@ -52,7 +65,14 @@ export async function testLedger(seed: SeedOptions | null = SMALL_SEED): Promise
     return out;
   };
   return {
-    db, stateDir, trust, local, signers, report, view, problems,
+    db,
+    stateDir,
+    trust,
+    local,
+    signers,
+    report,
+    view,
+    problems,
     check: async (name, args) => (await problems(name, args)).map(formatProblem),
     async checkpointAll() {
       await advanceAll(db, await view(), signers.payserv);

@@ -38,16 +38,30 @@ export async function wallet(tp: TestPayserv, userId: number, coin: Coin, opts: 
 export async function newMiner(tp: TestPayserv, userId: number, earned = '20', o: { tag?: string; address?: string } = {}): Promise<Miner> {
   const coin = await coinByTag(tp, o.tag ?? 'ETH');
   const w = await wallet(tp, userId, coin, o.address ? { address: o.address } : {});
-  await creditBlock(tp.ledger.db, tp.ledger.signers.admin, coin, { blockHash: newBlockHash(), shares: [{ userId, amount: amt(earned) }], poolFee: amt('0.01') });
+  await creditBlock(tp.ledger.db, tp.ledger.signers.admin, coin, {
+    blockHash: newBlockHash(),
+    shares: [{ userId, amount: amt(earned) }],
+    poolFee: amt('0.01'),
+  });
   return { userId, coin, walletId: w.id, address: w.address };
 }
 
 /** A request as the site's back end makes it (signed by autopay); walletId/address/amount/fee overridable. */
-export async function request(tp: TestPayserv, m: Miner, o: { amount?: string; fee?: Amount; walletId?: number; address?: string } = {}): Promise<number> {
-  const w = await tp.ledger.db.transaction((tx) => requestWithdrawal(tx, tp.ledger.signers.autopay, {
-    userId: m.userId, coinId: m.coin.id, walletId: o.walletId ?? m.walletId, address: o.address ?? m.address,
-    amount: amt(o.amount ?? '1'), fee: o.fee ?? m.coin.withdrawalFee,
-  }));
+export async function request(
+  tp: TestPayserv,
+  m: Miner,
+  o: { amount?: string; fee?: Amount; walletId?: number; address?: string } = {},
+): Promise<number> {
+  const w = await tp.ledger.db.transaction((tx) =>
+    requestWithdrawal(tx, tp.ledger.signers.autopay, {
+      userId: m.userId,
+      coinId: m.coin.id,
+      walletId: o.walletId ?? m.walletId,
+      address: o.address ?? m.address,
+      amount: amt(o.amount ?? '1'),
+      fee: o.fee ?? m.coin.withdrawalFee,
+    }),
+  );
   return w.id;
 }
 
@@ -63,14 +77,26 @@ export function ethRequests(n: number, pending: number, firstUser: number, out: 
       wallets.push(await signWallet(db, l.signers.admin, w.id));
     }
     await creditBlock(db, l.signers.admin, eth, {
-      blockHash: `0x${randomBytes(32).toString('hex')}`, shares: users.map((userId) => ({ userId, amount: parseAmount('20') })), poolFee: parseAmount('0.1'),
+      blockHash: `0x${randomBytes(32).toString('hex')}`,
+      shares: users.map((userId) => ({ userId, amount: parseAmount('20') })),
+      poolFee: parseAmount('0.1'),
     });
     for (const [i, userId] of users.entries()) {
       const w = wallets[i] as { id: number; address: string };
-      const r = await db.transaction((tx) => requestWithdrawal(tx, l.signers.autopay, {
-        userId, coinId: eth.id, walletId: w.id, address: w.address, amount: parseAmount('1'), fee: eth.withdrawalFee,
-      }));
-      if (i < pending) await db.transaction((tx) => changeStatus(tx, l.signers.payserv, r.id, 'processing', { status: 'pending', comment: 'waits for a manager' }));
+      const r = await db.transaction((tx) =>
+        requestWithdrawal(tx, l.signers.autopay, {
+          userId,
+          coinId: eth.id,
+          walletId: w.id,
+          address: w.address,
+          amount: parseAmount('1'),
+          fee: eth.withdrawalFee,
+        }),
+      );
+      if (i < pending)
+        await db.transaction((tx) =>
+          changeStatus(tx, l.signers.payserv, r.id, 'processing', { status: 'pending', comment: 'waits for a manager' }),
+        );
       out.push(r.id);
     }
   };

@@ -53,9 +53,19 @@ export async function testPayserv(opts: TestPayservOptions = {}): Promise<TestPa
   // Lock keys from the test ledger's payserv signer, as payserv derives them from its own.
   const locks = new Locks(db, LockKeys.of(ledger.signers.payserv), { log });
   const ps: Payserv = {
-    db, trust: ledger.trust, local: ledger.local, journal, signers: { payserv: ledger.signers.payserv, admin: ledger.signers.admin },
-    drivers: opts.drivers ? await opts.drivers({ db, stateDir: ledger.stateDir, log, journal }) : new Map(), policies: new Map(Object.entries(opts.policies ?? {})), autopay: new Map(), state,
-    locks, lockWatch: new LockWatch({ locks, alerts: sink, log, heldMaxMs: opts.lockHeldMaxMs ?? 300_000 }), log, now: () => new Date(),
+    db,
+    trust: ledger.trust,
+    local: ledger.local,
+    journal,
+    signers: { payserv: ledger.signers.payserv, admin: ledger.signers.admin },
+    drivers: opts.drivers ? await opts.drivers({ db, stateDir: ledger.stateDir, log, journal }) : new Map(),
+    policies: new Map(Object.entries(opts.policies ?? {})),
+    autopay: new Map(),
+    state,
+    locks,
+    lockWatch: new LockWatch({ locks, alerts: sink, log, heldMaxMs: opts.lockHeldMaxMs ?? 300_000 }),
+    log,
+    now: () => new Date(),
   };
   return { ledger, ps, alerts, logs };
 }

@@ -208,7 +208,8 @@ export async function startRpcProxy(initialTarget: string): Promise<RpcProxy> {
 
   /** Each call answered here or forwarded on its own; the replies in the order of the calls. */
   const answerEach = async (to: string, parsed: { calls: Array<Call | Record<string, unknown>>; batch: boolean }) => {
-    if (parsed.calls.length > BATCH_ELEMENTS_MAX) throw new TooLarge(`a batch of ${parsed.calls.length} elements; at most ${BATCH_ELEMENTS_MAX} are answered element by element`);
+    if (parsed.calls.length > BATCH_ELEMENTS_MAX)
+      throw new TooLarge(`a batch of ${parsed.calls.length} elements; at most ${BATCH_ELEMENTS_MAX} are answered element by element`);
     const view = new LaggedView(to, lagBlocks);
     const replies: Reply[] = [];
     // One after the other, as a node would take them: a batch's side effects (a transaction sent) in its order.
@@ -265,12 +266,14 @@ export async function startRpcProxy(initialTarget: string): Promise<RpcProxy> {
       if (on) for (const s of sockets) s.destroy();
     },
     nullResults(method, on) {
-      if (typeof on !== 'boolean' && typeof on !== 'function') throw new Error(`rpc-proxy nullResults(${method}): on must be a boolean or a predicate on the params`);
+      if (typeof on !== 'boolean' && typeof on !== 'function')
+        throw new Error(`rpc-proxy nullResults(${method}): on must be a boolean or a predicate on the params`);
       if (on === false) nulls.delete(method);
       else nulls.set(method, on);
     },
     lag(blocks) {
-      if (!Number.isSafeInteger(blocks) || blocks < 0) throw new Error(`rpc-proxy lag: bad block count ${blocks} (a whole number ≥ 0; 0 turns lagging off)`);
+      if (!Number.isSafeInteger(blocks) || blocks < 0)
+        throw new Error(`rpc-proxy lag: bad block count ${blocks} (a whole number ≥ 0; 0 turns lagging off)`);
       lagBlocks = blocks;
     },
     retarget(url) {
@@ -290,7 +293,9 @@ function askPredicate(rule: (params: readonly unknown[]) => boolean, c: Call): b
   try {
     return rule(c.params);
   } catch (e) {
-    throw new Error(`the nullResults predicate for ${c.method} threw on ${JSON.stringify(c.params).slice(0, 200)}: ${(e as Error).message}`);
+    throw new Error(
+      `the nullResults predicate for ${c.method} threw on ${JSON.stringify(c.params).slice(0, 200)}: ${(e as Error).message}`,
+    );
   }
 }
 
@@ -380,7 +385,8 @@ async function answerLagged(to: string, c: Call, view: LaggedView): Promise<Repl
   const number = typeof b === 'string' ? b : typeof b === 'object' ? (b as { blockNumber?: unknown }).blockNumber : undefined;
   if (typeof number === 'string' && isQuantity(number)) return BigInt(number) > v ? gethError(c, 'header not found') : forward();
   // A block hash, bare (geth takes one as BlockNumberOrHash) or as {blockHash}.
-  const hash = typeof b === 'string' ? (isHash(b) ? b : undefined) : typeof b === 'object' ? (b as { blockHash?: unknown }).blockHash : undefined;
+  const hash =
+    typeof b === 'string' ? (isHash(b) ? b : undefined) : typeof b === 'object' ? (b as { blockHash?: unknown }).blockHash : undefined;
   if (typeof hash === 'string' && (await hashAbove(to, hash, v))) return gethError(c, 'header for hash not found');
   // "pending", "earliest", a block it has, or something the node will refuse itself.
   return forward();
@@ -478,7 +484,8 @@ async function rpcRaw(to: string, element: Record<string, unknown>): Promise<Rep
   } catch {
     throw new UpstreamError(`${what}: the node answered HTTP ${r.status}, not JSON: ${r.text.slice(0, 200)}`);
   }
-  if (typeof reply !== 'object' || reply === null || Array.isArray(reply)) throw new UpstreamError(`${what}: the node answered HTTP ${r.status}, not a JSON-RPC reply: ${r.text.slice(0, 200)}`);
+  if (typeof reply !== 'object' || reply === null || Array.isArray(reply))
+    throw new UpstreamError(`${what}: the node answered HTTP ${r.status}, not a JSON-RPC reply: ${r.text.slice(0, 200)}`);
   return reply as Reply;
 }
 
@@ -487,7 +494,8 @@ let ownIds = 0;
 /** A call of the proxy's own (not recorded in `calls`): its result; a JSON-RPC error is an UpstreamError. */
 async function rpcResult(to: string, method: string, params: unknown[]): Promise<unknown> {
   const r = await rpcRaw(to, { jsonrpc: '2.0', id: `rpc-proxy-${++ownIds}`, method, params });
-  if (r.error !== undefined || !('result' in r)) throw new UpstreamError(`${method} (the proxy's own call): the node answered ${JSON.stringify(r).slice(0, 300)}`);
+  if (r.error !== undefined || !('result' in r))
+    throw new UpstreamError(`${method} (the proxy's own call): the node answered ${JSON.stringify(r).slice(0, 300)}`);
   return r.result;
 }
 
@@ -517,5 +525,9 @@ function methodsOf(body: string): string[] {
     return ['?'];
   }
   const items = Array.isArray(parsed) ? parsed : [parsed];
-  return items.map((it) => (typeof it === 'object' && it !== null && typeof (it as { method?: unknown }).method === 'string' ? (it as { method: string }).method : '?'));
+  return items.map((it) =>
+    typeof it === 'object' && it !== null && typeof (it as { method?: unknown }).method === 'string'
+      ? (it as { method: string }).method
+      : '?',
+  );
 }

@@ -89,7 +89,11 @@ export interface SpawnOptions {
 
 /** Starts `node ...args` in the repository root. Call inside a test: the child is SIGKILLed when the test ends. */
 export function spawnNode(args: string[], env: Record<string, string | undefined> = {}, opts: SpawnOptions = {}): Child {
-  const proc = spawn(process.execPath, args, { cwd: REPO, env: childEnv(env), stdio: opts.pipes ? ['pipe', 'pipe', 'pipe', 'pipe'] : ['ignore', 'pipe', 'pipe'] }) as ChildProcessByStdio<Writable | null, Readable, Readable>;
+  const proc = spawn(process.execPath, args, {
+    cwd: REPO,
+    env: childEnv(env),
+    stdio: opts.pipes ? ['pipe', 'pipe', 'pipe', 'pipe'] : ['ignore', 'pipe', 'pipe'],
+  }) as ChildProcessByStdio<Writable | null, Readable, Readable>;
   for (const s of [proc.stdin, proc.stdio[3]]) s?.on('error', () => undefined);
   let out = '';
   let err = '';
@@ -128,12 +132,21 @@ export function spawnNode(args: string[], env: Record<string, string | undefined
     exit: () => exit,
     waitForLine(re, timeoutMs) {
       return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => finish(new Error(`no stdout line matching ${re} within ${timeoutMs} ms; stdout: ${out.slice(-2000)}; stderr: ${err.slice(-4000)}`)), timeoutMs);
+        const timer = setTimeout(
+          () =>
+            finish(
+              new Error(`no stdout line matching ${re} within ${timeoutMs} ms; stdout: ${out.slice(-2000)}; stderr: ${err.slice(-4000)}`),
+            ),
+          timeoutMs,
+        );
         const check = () => {
           const line = out.split('\n').find((l) => re.test(l));
           const m = line === undefined ? null : line.match(re);
           if (m) finish(null, m);
-          else if (exit) finish(new Error(`the child exited (${JSON.stringify(exit)}) before a stdout line matching ${re}; stderr: ${err.slice(-4000)}`));
+          else if (exit)
+            finish(
+              new Error(`the child exited (${JSON.stringify(exit)}) before a stdout line matching ${re}; stderr: ${err.slice(-4000)}`),
+            );
         };
         const finish = (e: Error | null, m?: RegExpMatchArray) => {
           clearTimeout(timer);
@@ -213,27 +226,34 @@ export interface PayservConfig {
 
 /** Writes a payserv.toml (the state directory and database come from the environment). */
 export function writeConfig(file: string, c: PayservConfig = {}): string {
-  writeFileSync(file, [
-    '[database]',
-    `pool_size = ${c.poolSize ?? 10}`,
-    'statement_timeout_ms = 30000',
-    '[log]',
-    `level = "${c.logLevel ?? 'info'}"`,
-    '[rpc]',
-    'host = "127.0.0.1"',
-    `port = ${c.port ?? 0}`,
-    `shutdown_grace_ms = ${c.shutdownGraceMs ?? 15_000}`,
-    `request_timeout_ms = ${c.requestTimeoutMs ?? 60_000}`,
-    c.extra ?? '',
-    '',
-  ].join('\n'));
+  writeFileSync(
+    file,
+    [
+      '[database]',
+      `pool_size = ${c.poolSize ?? 10}`,
+      'statement_timeout_ms = 30000',
+      '[log]',
+      `level = "${c.logLevel ?? 'info'}"`,
+      '[rpc]',
+      'host = "127.0.0.1"',
+      `port = ${c.port ?? 0}`,
+      `shutdown_grace_ms = ${c.shutdownGraceMs ?? 15_000}`,
+      `request_timeout_ms = ${c.requestTimeoutMs ?? 60_000}`,
+      c.extra ?? '',
+      '',
+    ].join('\n'),
+  );
   return file;
 }
 
 /** The TLS material of `identity` in the PKI under `stateDir`. */
 export function tlsOf(stateDir: string, identity: TlsIdentity): TlsMaterial {
   const p = pkiPaths(stateDir);
-  return { certPem: readFileSync(p.tlsCert(identity), 'utf8'), keyPem: readFileSync(p.tlsKey(identity), 'utf8'), caPem: readFileSync(p.root, 'utf8') };
+  return {
+    certPem: readFileSync(p.tlsCert(identity), 'utf8'),
+    keyPem: readFileSync(p.tlsKey(identity), 'utf8'),
+    caPem: readFileSync(p.root, 'utf8'),
+  };
 }
 
 export const READY_TIMEOUT_MS = 30_000;
@@ -255,10 +275,13 @@ async function throughDbgw(file: string, stateDir: string): Promise<string> {
     });
   }
   const out = `${file}.dbgw.toml`;
-  writeFileSync(out, `${readFileSync(file, 'utf8')}
+  writeFileSync(
+    out,
+    `${readFileSync(file, 'utf8')}
 [dbgw]
 port = ${(await gw).server.port}
-`);
+`,
+  );
   return out;
 }
 
@@ -266,7 +289,12 @@ port = ${(await gw).server.port}
  * Starts payserv (`node bin/payserv.mjs --config FILE`, PAYSERV_STATE_DIR and DATABASE_URL in its
  * environment) and resolves once it listens. On PGlite no other process may hold <state dir>/db open.
  */
-export async function startPayservProcess(o: { config: string; stateDir: string; databaseUrl: string | undefined; readyTimeoutMs?: number }): Promise<PayservChild> {
+export async function startPayservProcess(o: {
+  config: string;
+  stateDir: string;
+  databaseUrl: string | undefined;
+  readyTimeoutMs?: number;
+}): Promise<PayservChild> {
   const config = overDbgw() && o.databaseUrl ? await throughDbgw(o.config, o.stateDir) : o.config;
   const child = spawnNode(['bin/payserv.mjs', '--config', config], { PAYSERV_STATE_DIR: o.stateDir, DATABASE_URL: o.databaseUrl });
   let m: RegExpMatchArray;
@@ -283,16 +311,24 @@ export async function startPayservProcess(o: { config: string; stateDir: string;
   return Object.assign(child, {
     host: m[1] as string,
     port: Number(m[2]),
-    logs: () => child.stderr().split('\n').filter((l) => l.trim() !== '').map((l) => {
-      try {
-        return JSON.parse(l) as Record<string, unknown>;
-      } catch {
-        return { raw: l };
-      }
-    }),
+    logs: () =>
+      child
+        .stderr()
+        .split('\n')
+        .filter((l) => l.trim() !== '')
+        .map((l) => {
+          try {
+            return JSON.parse(l) as Record<string, unknown>;
+          } catch {
+            return { raw: l };
+          }
+        }),
     client(identity: TlsIdentity, opts: ClientOptions = {}) {
       const c = new RpcClient({
-        host: '127.0.0.1', port: Number(m[2]), tls: opts.tls ?? tlsOf(o.stateDir, identity), timeoutMs: opts.timeoutMs ?? 60_000,
+        host: '127.0.0.1',
+        port: Number(m[2]),
+        tls: opts.tls ?? tlsOf(o.stateDir, identity),
+        timeoutMs: opts.timeoutMs ?? 60_000,
         ...(opts.maxSockets !== undefined ? { maxSockets: opts.maxSockets } : {}),
       });
       clients.push(c);
@@ -338,7 +374,10 @@ async function checkpointAll(db: Db, trust: Trust, local: LocalCheckpointStore, 
  * open, the signer certificates registered, a seeded ledger (then `prepare`, e.g. more rows), and every
  * checkpoint advanced. Call inside a test: the directory and the database go when it finishes.
  */
-export async function processLedger(seed: SeedOptions, prepare?: (db: Db, l: Pick<ProcessLedger, 'signers' | 'trust'>) => Promise<void>): Promise<ProcessLedger> {
+export async function processLedger(
+  seed: SeedOptions,
+  prepare?: (db: Db, l: Pick<ProcessLedger, 'signers' | 'trust'>) => Promise<void>,
+): Promise<ProcessLedger> {
   const stateDir = await tmpStateDir('payserv-proc-');
   await initPki(stateDir, { rootDays: 3650, leafDays: 825 });
   let databaseUrl: string | undefined;
@@ -359,7 +398,11 @@ export async function processLedger(seed: SeedOptions, prepare?: (db: Db, l: Pic
     };
   }
   const trust = loadTrust(stateDir);
-  const signers = { admin: loadSigner(stateDir, 'admin'), autopay: loadSigner(stateDir, 'autopay'), payserv: loadSigner(stateDir, 'payserv') };
+  const signers = {
+    admin: loadSigner(stateDir, 'admin'),
+    autopay: loadSigner(stateDir, 'autopay'),
+    payserv: loadSigner(stateDir, 'payserv'),
+  };
   const local = new LocalCheckpointStore(stateDir);
   const withDb = async <T>(fn: (db: Db) => Promise<T>): Promise<T> => {
     const db = await open();
@@ -377,7 +420,11 @@ export async function processLedger(seed: SeedOptions, prepare?: (db: Db, l: Pic
     await checkpointAll(db, trust, local, signers.payserv);
   });
   return {
-    stateDir, databaseUrl, trust, signers, withDb,
+    stateDir,
+    databaseUrl,
+    trust,
+    signers,
+    withDb,
     config: (name, c) => writeConfig(join(stateDir, name), c),
     start: (config) => startPayservProcess({ config, stateDir, databaseUrl }),
     async check(db, name, args = {}) {

@@ -16,7 +16,10 @@ const ZEC_TEST = { tag: 'ZEC', network: 'testnet' } as const;
 
 /** A transparent Zcash address with an arbitrary two-byte prefix. */
 const zaddr = (prefix: [number, number], hash: Uint8Array) => b58.encode(Uint8Array.from([...prefix, ...hash]));
-const PREFIX = { t1: [0x1c, 0xb8], t3: [0x1c, 0xbd], tm: [0x1d, 0x25], t2: [0x1c, 0xba] } as const satisfies Record<string, [number, number]>;
+const PREFIX = { t1: [0x1c, 0xb8], t3: [0x1c, 0xbd], tm: [0x1d, 0x25], t2: [0x1c, 0xba] } as const satisfies Record<
+  string,
+  [number, number]
+>;
 
 const hash20 = fc.uint8Array({ minLength: 20, maxLength: 20 });
 const key32 = fc.uint8Array({ minLength: 32, maxLength: 32 }).filter((k) => k.some((b) => b !== 0));
@@ -52,14 +55,27 @@ describe('addresses', () => {
     const flipped = good.slice(0, 3) + (good[3] === 'A' ? 'a' : 'A') + good.slice(4); // 0x5a → 0x5A: checksum broken
     expect(flipped).not.toBe(good);
     const bad = [
-      flipped, good.toUpperCase(), `0X${good.slice(2)}`, good.slice(2), good.slice(0, 41), `${good}0`, `${good.slice(0, 41)}g`, '0x', '', ' ',
-      ` ${good}`, `${good} `, 'not an address', 't1Vz5nXr6Y4GbEEmL5N2ZVGQcT3kq4e9T5P', '0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed\n',
+      flipped,
+      good.toUpperCase(),
+      `0X${good.slice(2)}`,
+      good.slice(2),
+      good.slice(0, 41),
+      `${good}0`,
+      `${good.slice(0, 41)}g`,
+      '0x',
+      '',
+      ' ',
+      ` ${good}`,
+      `${good} `,
+      'not an address',
+      't1Vz5nXr6Y4GbEEmL5N2ZVGQcT3kq4e9T5P',
+      '0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed\n',
     ];
     for (const a of bad) expect(validateAddress(ETH, a), JSON.stringify(a)).toMatch(/not a valid ETH address/);
     expect(validateAddress(ETC, flipped)).toMatch(/not a valid ETC address/);
   });
 
-  it('ETH: every address from a key is valid (the hot wallet\'s derivation gives viem\'s address), and changing the case of any one letter breaks it', () => {
+  it("ETH: every address from a key is valid (the hot wallet's derivation gives viem's address), and changing the case of any one letter breaks it", () => {
     fc.assert(
       fc.property(key32, fc.nat(), (key, pick) => {
         const a = privateKeyToAddress(`0x${Buffer.from(key).toString('hex')}`);
@@ -78,11 +94,12 @@ describe('addresses', () => {
     );
   });
 
-  it('ETH: the same verdict as viem\'s isAddress (strict) on any spelling of any 20 bytes', () => {
+  it("ETH: the same verdict as viem's isAddress (strict) on any spelling of any 20 bytes", () => {
     fc.assert(
       fc.property(hash20, fc.array(fc.boolean(), { minLength: 40, maxLength: 40 }), (bytes, upper) => {
         const hex = [...Buffer.from(bytes).toString('hex')].map((c, i) => (upper[i] ? c.toUpperCase() : c)).join('');
-        for (const a of [`0x${hex}`, getAddress(`0x${hex.toLowerCase()}`)]) expect(validateAddress(ETH, a) === null, a).toBe(isAddress(a, { strict: true }));
+        for (const a of [`0x${hex}`, getAddress(`0x${hex.toLowerCase()}`)])
+          expect(validateAddress(ETH, a) === null, a).toBe(isAddress(a, { strict: true }));
       }),
       { numRuns: 500 },
     );
@@ -124,7 +141,7 @@ describe('addresses', () => {
     );
   });
 
-  it('ZEC: refuses garbage, a broken checksum, a wrong length, an unknown prefix, and other chains\' addresses', () => {
+  it("ZEC: refuses garbage, a broken checksum, a wrong length, an unknown prefix, and other chains' addresses", () => {
     const h = Uint8Array.from({ length: 20 }, (_, i) => i * 7);
     const good = zaddr(PREFIX.t1, h);
     expect(validateAddress(ZEC, good)).toBeNull();
@@ -142,7 +159,17 @@ describe('addresses', () => {
     expect(validateAddress(ZEC, zaddr([0x00, 0x00], h))).toMatch(/unknown prefix/);
     // A Bitcoin P2PKH address (one-byte prefix) is 21 bytes, not 22.
     expect(validateAddress(ZEC, b58.encode(Uint8Array.from([0x00, ...h])))).toMatch(/wrong length/);
-    for (const a of ['', 'garbage', '0OIl', `${good} `, ` ${good}`, good.slice(0, -1), `${good}1`, EIP55[0] as string, 'zs1somesaplingaddress']) {
+    for (const a of [
+      '',
+      'garbage',
+      '0OIl',
+      `${good} `,
+      ` ${good}`,
+      good.slice(0, -1),
+      `${good}1`,
+      EIP55[0] as string,
+      'zs1somesaplingaddress',
+    ]) {
       expect(validateAddress(ZEC, a), JSON.stringify(a)).toMatch(/not a (valid )?ZEC transparent address/);
     }
   });
@@ -153,7 +180,9 @@ describe('addresses', () => {
         const a = zcashP2pkhAddress(network, h);
         expect(a.slice(0, 2)).toBe(network === 'mainnet' ? 't1' : 'tm');
         expect(validateAddress({ tag: 'ZEC', network }, a)).toBeNull();
-        expect(validateAddress({ tag: 'ZEC', network: network === 'mainnet' ? 'testnet' : 'mainnet' }, a)).toMatch(/address for a \w+ coin/);
+        expect(validateAddress({ tag: 'ZEC', network: network === 'mainnet' ? 'testnet' : 'mainnet' }, a)).toMatch(
+          /address for a \w+ coin/,
+        );
         // The address carries exactly the hash it was made from.
         const raw = b58.decode(a);
         expect(Buffer.from(raw.subarray(2)).equals(Buffer.from(h))).toBe(true);
@@ -167,7 +196,8 @@ describe('addresses', () => {
 
   it('manual coins: any printable address up to 128 characters, nothing else', () => {
     const BTC = { tag: 'BTC', network: 'mainnet' } as const;
-    for (const a of ['bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq', 'x', '~'.repeat(128), 'memo:12345']) expect(validateAddress(BTC, a)).toBeNull();
+    for (const a of ['bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq', 'x', '~'.repeat(128), 'memo:12345'])
+      expect(validateAddress(BTC, a)).toBeNull();
     for (const a of ['', 'a b', 'a\tb', 'a\nb', 'é', 'x'.repeat(129), '\u0000']) {
       expect(validateAddress(BTC, a), JSON.stringify(a)).toBe('address is empty, too long or not printable');
     }

@@ -2,7 +2,19 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
-  add, AmountError, formatAmount, fromBaseUnits, fromUnits, neg, parseAmount, SCALE, sub, sum, toBaseUnits, ZERO, type Amount,
+  add,
+  AmountError,
+  formatAmount,
+  fromBaseUnits,
+  fromUnits,
+  neg,
+  parseAmount,
+  SCALE,
+  sub,
+  sum,
+  toBaseUnits,
+  ZERO,
+  type Amount,
 } from '../../src/money/amount.js';
 
 /** NUMERIC(50,20): |units| < 10^50, i.e. at most 30 integer digits. */
@@ -92,8 +104,36 @@ describe('amounts', () => {
 
   it('refuses anything that is not a plain decimal: exponents, two dots, signs, blanks, words', () => {
     const bad = [
-      '1e5', '1E5', '1e-5', '1.5e3', '0.1.2', '1..2', '.5', '5.', '-', '', ' ', ' 1', '1 ', '+1', '--1', '- 1', '1,5', '1_000',
-      '0x10', '0b1', 'NaN', 'Infinity', '-Infinity', 'one', '١', '1\n', '\t1', '½', '1/2', '١٢',
+      '1e5',
+      '1E5',
+      '1e-5',
+      '1.5e3',
+      '0.1.2',
+      '1..2',
+      '.5',
+      '5.',
+      '-',
+      '',
+      ' ',
+      ' 1',
+      '1 ',
+      '+1',
+      '--1',
+      '- 1',
+      '1,5',
+      '1_000',
+      '0x10',
+      '0b1',
+      'NaN',
+      'Infinity',
+      '-Infinity',
+      'one',
+      '١',
+      '1\n',
+      '\t1',
+      '½',
+      '1/2',
+      '١٢',
     ];
     for (const text of bad) expect(() => parseAmount(text), JSON.stringify(text)).toThrow(AmountError);
     expect(() => parseAmount('1e5')).toThrow(/not a decimal number/);
@@ -163,11 +203,14 @@ describe('base units', () => {
   it('fromBaseUnits then toBaseUnits is the identity, for every number of decimals', () => {
     fc.assert(
       // Every count of base units that fits NUMERIC(50,20): |u| < 10^(30 + decimals).
-      fc.property(decimals.chain((d) => fc.tuple(fc.constant(d), fc.bigInt({ min: -(10n ** BigInt(30 + d)) + 1n, max: 10n ** BigInt(30 + d) - 1n }))), ([d, u]) => {
-        const a = fromBaseUnits(u, d);
-        expect(a).toBe(u * 10n ** BigInt(SCALE - d));
-        expect(toBaseUnits(a, d)).toBe(u);
-      }),
+      fc.property(
+        decimals.chain((d) => fc.tuple(fc.constant(d), fc.bigInt({ min: -(10n ** BigInt(30 + d)) + 1n, max: 10n ** BigInt(30 + d) - 1n }))),
+        ([d, u]) => {
+          const a = fromBaseUnits(u, d);
+          expect(a).toBe(u * 10n ** BigInt(SCALE - d));
+          expect(toBaseUnits(a, d)).toBe(u);
+        },
+      ),
       { numRuns: 1000 },
     );
   });

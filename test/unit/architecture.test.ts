@@ -154,7 +154,9 @@ describe('architecture', () => {
   it("lists every folder of src/ in the README's Layout table", () => {
     const readme = readFileSync(resolve(SRC, '../README.md'), 'utf8');
     const layout = readme.slice(readme.indexOf('## Layout'), readme.indexOf('\n## ', readme.indexOf('## Layout') + 1));
-    const folders = readdirSync(SRC, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
+    const folders = readdirSync(SRC, { withFileTypes: true })
+      .filter((e) => e.isDirectory())
+      .map((e) => e.name);
     expect(folders.filter((f) => !layout.includes(`\`src/${f}\``))).toEqual([]);
   });
 });

@@ -92,12 +92,22 @@ describe('autopay selection', () => {
 
   it('max_per_run: the largest balances first, ties by lower userId, the rest skipped for the next run', () => {
     const s = selectPayees({ ...RULES, maxPerRun: 3 }, [
-      cand(9, '1'), cand(8, '3'), cand(7, '2'), cand(4, '2'), cand(3, '3'), cand(1, '0.5'), cand(2, '0.01'),
+      cand(9, '1'),
+      cand(8, '3'),
+      cand(7, '2'),
+      cand(4, '2'),
+      cand(3, '3'),
+      cand(1, '0.5'),
+      cand(2, '0.01'),
     ]);
     // 8 and 3 tie at 3 (3 first); 7 and 4 tie at 2 across the cut: 4 is paid, 7 waits.
     expect(paidIds(s)).toEqual([3, 8, 4]);
     const next = 'over max_per_run (3): next run';
-    expect(s.skipped).toEqual([{ userId: 1, reason: next }, { userId: 7, reason: next }, { userId: 9, reason: next }]);
+    expect(s.skipped).toEqual([
+      { userId: 1, reason: next },
+      { userId: 7, reason: next },
+      { userId: 9, reason: next },
+    ]);
     expect(s.belowThreshold).toBe(1);
     expect(s.total).toBe(a('8'));
   });
@@ -109,7 +119,11 @@ describe('autopay selection', () => {
   });
 
   it('the total is the exact sum of the amounts (0.1 + 0.2 is 0.3 here)', () => {
-    const s = selectPayees(RULES, [cand(1, '0.1'), cand(2, '0.2'), cand(3, '0.00000000000000000001', { walletId: null, walletProblem: 'x' })]);
+    const s = selectPayees(RULES, [
+      cand(1, '0.1'),
+      cand(2, '0.2'),
+      cand(3, '0.00000000000000000001', { walletId: null, walletProblem: 'x' }),
+    ]);
     expect(s.total).toBe(a('0.3'));
     expect(formatAmount(s.total)).toBe('0.3');
   });
@@ -199,7 +213,10 @@ describe('autopay selection', () => {
         const c = byId.get(k.userId) as Candidate;
         expect(c.available >= eff(c)).toBe(true);
         expect(qualifies(c)).toBe(overIds.has(c.userId));
-        reasons.add(/^(no signed wallet|below the coin's minimum withdrawal|not above the withdrawal fee|over max_per_run)/.exec(k.reason)?.[1] ?? k.reason);
+        reasons.add(
+          /^(no signed wallet|below the coin's minimum withdrawal|not above the withdrawal fee|over max_per_run)/.exec(k.reason)?.[1] ??
+            k.reason,
+        );
       }
       expect(skippedIds).toEqual([...skippedIds].sort((x, y) => x - y));
       expect(s.total).toBe(sum(s.payees.map((p) => p.amount)));
@@ -208,7 +225,12 @@ describe('autopay selection', () => {
       expect(s.belowThreshold).toBeGreaterThan(0);
     }
     // Across the seeds, every kind of skip happened.
-    expect([...reasons].sort()).toEqual(["below the coin's minimum withdrawal", 'no signed wallet', 'not above the withdrawal fee', 'over max_per_run']);
+    expect([...reasons].sort()).toEqual([
+      "below the coin's minimum withdrawal",
+      'no signed wallet',
+      'not above the withdrawal fee',
+      'over max_per_run',
+    ]);
   });
 });
 

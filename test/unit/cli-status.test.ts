@@ -41,8 +41,11 @@ describe('pscli when payserv cannot answer', () => {
     const env = await stateFor(port);
     for (const argv of [['status'], ['approve', '7']]) {
       const r = await runPscli(argv, env);
-      expect(r, argv.join(' ')).toEqual({ code: EXIT.RUNTIME, stdout: '',
-        stderr: `pscli: payserv is locked, waiting for esman manager (at 127.0.0.1:${port}): an operator answers there, then try again\n` });
+      expect(r, argv.join(' ')).toEqual({
+        code: EXIT.RUNTIME,
+        stdout: '',
+        stderr: `pscli: payserv is locked, waiting for esman manager (at 127.0.0.1:${port}): an operator answers there, then try again\n`,
+      });
     }
   });
 
@@ -50,7 +53,11 @@ describe('pscli when payserv cannot answer', () => {
     const port = await listen(() => undefined);
     await new Promise((r) => servers.pop()?.close(r));
     const r = await runPscli(['status'], await stateFor(port));
-    expect(r).toEqual({ code: EXIT.RUNTIME, stdout: '', stderr: `pscli: payserv is not running at 127.0.0.1:${port} (connection refused)\n` });
+    expect(r).toEqual({
+      code: EXIT.RUNTIME,
+      stdout: '',
+      stderr: `pscli: payserv is not running at 127.0.0.1:${port} (connection refused)\n`,
+    });
   });
 
   it('passes on the transport error when the port answers with something else', async () => {

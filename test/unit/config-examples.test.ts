@@ -9,7 +9,10 @@ import { fileSchema, type Service } from '../../src/config/schema.js';
 function keyPaths(schema: z.core.$ZodType, prefix = ''): string[] {
   const def = schema._zod.def as unknown as Record<string, unknown> & { type: string };
   switch (def.type) {
-    case 'optional': case 'default': case 'prefault': case 'nullable':
+    case 'optional':
+    case 'default':
+    case 'prefault':
+    case 'nullable':
       return keyPaths(def.innerType as z.core.$ZodType, prefix);
     case 'object':
       return Object.entries(def.shape as Record<string, z.core.$ZodType>).flatMap(([k, v]) => {
@@ -28,7 +31,10 @@ function keyPaths(schema: z.core.$ZodType, prefix = ''): string[] {
 
 /** The file with its commented-out settings (`# key = …`, `# [table]`) switched on, as an operator would. */
 function uncommented(text: string): string {
-  return text.split('\n').map((l) => l.replace(/^#\s?(?=\[[a-z]|[a-z][a-z0-9_]*\s*=)/, '')).join('\n');
+  return text
+    .split('\n')
+    .map((l) => l.replace(/^#\s?(?=\[[a-z]|[a-z][a-z0-9_]*\s*=)/, ''))
+    .join('\n');
 }
 
 function present(doc: unknown, path: string[]): boolean {
@@ -40,13 +46,16 @@ function present(doc: unknown, path: string[]): boolean {
 }
 
 describe('example configurations', () => {
-  it.each(['payserv', 'pscli', 'dbgw'] satisfies Service[])('config/%s.toml documents every key and parses with the schema, as shipped and uncommented', (service) => {
-    const text = readFileSync(new URL(`../../config/${service}.toml`, import.meta.url), 'utf8');
-    const schema = fileSchema(service);
-    expect(schema.safeParse(parse(text)).error).toBeUndefined();
-    const full = parse(uncommented(text));
-    expect(schema.safeParse(full).error).toBeUndefined();
-    const missing = keyPaths(schema).filter((p) => !present(full, p.split('.')));
-    expect(missing).toEqual([]);
-  });
+  it.each(['payserv', 'pscli', 'dbgw'] satisfies Service[])(
+    'config/%s.toml documents every key and parses with the schema, as shipped and uncommented',
+    (service) => {
+      const text = readFileSync(new URL(`../../config/${service}.toml`, import.meta.url), 'utf8');
+      const schema = fileSchema(service);
+      expect(schema.safeParse(parse(text)).error).toBeUndefined();
+      const full = parse(uncommented(text));
+      expect(schema.safeParse(full).error).toBeUndefined();
+      const missing = keyPaths(schema).filter((p) => !present(full, p.split('.')));
+      expect(missing).toEqual([]);
+    },
+  );
 });

@@ -40,7 +40,10 @@ describe('loadConfig', () => {
 
   it('reads a given file and resolves a relative state_dir against it', async () => {
     const dir = await tmpStateDir();
-    const file = await writeConfig(dir, 'state_dir = "state"\n[database]\npool_size = 3\nstatement_timeout_ms = 500\n[log]\nlevel = "debug"\n');
+    const file = await writeConfig(
+      dir,
+      'state_dir = "state"\n[database]\npool_size = 3\nstatement_timeout_ms = 500\n[log]\nlevel = "debug"\n',
+    );
     const c = await loadConfig('pscli', file, { env: {} });
     expect(c.file).toBe(file);
     expect(c.stateDir).toBe(join(dir, 'state'));
@@ -110,7 +113,9 @@ describe('loadConfig', () => {
     const dir = await tmpStateDir();
     const missing = join(dir, 'nope.toml');
     expect(await configError(loadConfig('pscli', missing, { env: {} }))).toBe(`config ${missing}: file not found`);
-    expect(await configError(loadConfig('pscli', undefined, { env: { PAYSERV_CONFIG: missing } }))).toBe(`config ${missing}: file not found`);
+    expect(await configError(loadConfig('pscli', undefined, { env: { PAYSERV_CONFIG: missing } }))).toBe(
+      `config ${missing}: file not found`,
+    );
   });
 
   it('refuses a DATABASE_URL that is not a PostgreSQL URL, without echoing it', async () => {
@@ -122,7 +127,9 @@ describe('loadConfig', () => {
   it('ships example files that load', async () => {
     const dir = await tmpStateDir();
     for (const service of ['pscli', 'payserv', 'dbgw'] as const) {
-      const c = await loadConfig(service, join(import.meta.dirname, '..', '..', 'config', `${service}.toml`), { env: { PAYSERV_STATE_DIR: dir } });
+      const c = await loadConfig(service, join(import.meta.dirname, '..', '..', 'config', `${service}.toml`), {
+        env: { PAYSERV_STATE_DIR: dir },
+      });
       expect(c.service).toBe(service);
     }
   });

@@ -22,11 +22,32 @@ function directives(unit: string): Map<string, string[]> {
 }
 
 const HARDENING: Record<string, string> = {
-  CapabilityBoundingSet: '', NoNewPrivileges: 'true', PrivateTmp: 'true', PrivateDevices: 'true', DevicePolicy: 'closed', PrivateUsers: 'true',
-  ProtectSystem: 'strict', ProtectHome: 'true', ProtectKernelTunables: 'true', ProtectKernelModules: 'true', ProtectKernelLogs: 'true',
-  ProtectControlGroups: 'true', ProtectClock: 'true', ProtectHostname: 'true', ProtectProc: 'invisible', ProcSubset: 'pid',
-  RestrictAddressFamilies: 'AF_INET AF_INET6 AF_UNIX', RestrictNamespaces: 'true', RestrictRealtime: 'true', RestrictSUIDSGID: 'true',
-  LockPersonality: 'true', RemoveIPC: 'true', SystemCallArchitectures: 'native', SystemCallFilter: '@system-service', UMask: '0077', LimitCORE: '0',
+  CapabilityBoundingSet: '',
+  NoNewPrivileges: 'true',
+  PrivateTmp: 'true',
+  PrivateDevices: 'true',
+  DevicePolicy: 'closed',
+  PrivateUsers: 'true',
+  ProtectSystem: 'strict',
+  ProtectHome: 'true',
+  ProtectKernelTunables: 'true',
+  ProtectKernelModules: 'true',
+  ProtectKernelLogs: 'true',
+  ProtectControlGroups: 'true',
+  ProtectClock: 'true',
+  ProtectHostname: 'true',
+  ProtectProc: 'invisible',
+  ProcSubset: 'pid',
+  RestrictAddressFamilies: 'AF_INET AF_INET6 AF_UNIX',
+  RestrictNamespaces: 'true',
+  RestrictRealtime: 'true',
+  RestrictSUIDSGID: 'true',
+  LockPersonality: 'true',
+  RemoveIPC: 'true',
+  SystemCallArchitectures: 'native',
+  SystemCallFilter: '@system-service',
+  UMask: '0077',
+  LimitCORE: '0',
 };
 
 const hasAnalyze = spawnSync('systemd-analyze', ['--version'], { encoding: 'utf8' }).status === 0;
@@ -45,14 +66,16 @@ describe('deploy/: systemd units, users and directories', () => {
     });
 
     it.runIf(hasAnalyze)(`${unit}.service: systemd-analyze security --offline=true scores it at most ${EXPOSURE_MAX}`, () => {
-      const r = spawnSync('systemd-analyze', ['security', '--offline=true', '--no-pager', join(REPO, 'deploy', `${unit}.service`)], { encoding: 'utf8' });
+      const r = spawnSync('systemd-analyze', ['security', '--offline=true', '--no-pager', join(REPO, 'deploy', `${unit}.service`)], {
+        encoding: 'utf8',
+      });
       const m = /Overall exposure level for \S+: (\d+\.\d+)/.exec(r.stdout + r.stderr);
       expect(m, r.stdout + r.stderr).not.toBeNull();
       expect(Number(m![1])).toBeLessThanOrEqual(EXPOSURE_MAX);
     });
   }
 
-  it('sysusers.d makes the units\' users; tmpfiles.d their directories, owned by them, 0700', () => {
+  it("sysusers.d makes the units' users; tmpfiles.d their directories, owned by them, 0700", () => {
     const sysusers = readFileSync(join(REPO, 'deploy/sysusers.d/payserv.conf'), 'utf8');
     const tmpfiles = readFileSync(join(REPO, 'deploy/tmpfiles.d/payserv.conf'), 'utf8');
     for (const unit of UNITS) {

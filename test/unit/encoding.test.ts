@@ -4,11 +4,25 @@ import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
-  encodeCoin, encodeCoinCheckpoint, encodeCredit, encodePoolIncome, encodeUserCheckpoint, encodeWallet, encodeWithdrawalStatus, TABLE_OF,
+  encodeCoin,
+  encodeCoinCheckpoint,
+  encodeCredit,
+  encodePoolIncome,
+  encodeUserCheckpoint,
+  encodeWallet,
+  encodeWithdrawalStatus,
+  TABLE_OF,
   type RecordKind,
 } from '../../src/ledger/encoding.js';
 import {
-  WITHDRAWAL_STATUSES, type Coin, type CoinCheckpoint, type Credit, type PoolIncome, type StatusEntry, type UserCheckpoint, type Wallet,
+  WITHDRAWAL_STATUSES,
+  type Coin,
+  type CoinCheckpoint,
+  type Credit,
+  type PoolIncome,
+  type StatusEntry,
+  type UserCheckpoint,
+  type Wallet,
   type WithdrawalRequest,
 } from '../../src/ledger/records.js';
 import { parseAmount, type Amount } from '../../src/money/amount.js';
@@ -25,7 +39,10 @@ function canon(x: unknown): string {
   if (x instanceof Uint8Array) return `x${Buffer.from(x).toString('hex')}`;
   if (Array.isArray(x)) return `[${x.map(canon).join(',')}]`;
   if (typeof x === 'object') {
-    return `{${Object.keys(x as object).sort().map((k) => `${k}:${canon((x as Record<string, unknown>)[k])}`).join(',')}}`;
+    return `{${Object.keys(x as object)
+      .sort()
+      .map((k) => `${k}:${canon((x as Record<string, unknown>)[k])}`)
+      .join(',')}}`;
   }
   throw new Error(`cannot canonicalise ${typeof x}`);
 }
@@ -53,34 +70,97 @@ const status = fc.constantFrom(...WITHDRAWAL_STATUSES);
 const bytes = fc.oneof(fc.constantFrom(new Uint8Array(0), Uint8Array.of(1), Uint8Array.of(1, 2)), fc.uint8Array({ maxLength: 64 }));
 
 const coinArb: fc.Arbitrary<Coin> = fc.record({
-  id: int, tag: str, name: str, active: fc.boolean(), network: fc.constantFrom('mainnet' as const, 'testnet' as const), decimals: int,
-  confirmations: int, withdrawalFee: amount, minWithdrawal: amount, feeUserId: int, updatedAt: time,
+  id: int,
+  tag: str,
+  name: str,
+  active: fc.boolean(),
+  network: fc.constantFrom('mainnet' as const, 'testnet' as const),
+  decimals: int,
+  confirmations: int,
+  withdrawalFee: amount,
+  minWithdrawal: amount,
+  feeUserId: int,
+  updatedAt: time,
 });
 const walletArb: fc.Arbitrary<Wallet> = fc.record({
-  id: int, userId: int, coinId: int, address: str, active: fc.boolean(), deleted: fc.boolean(), createdAt: time, signedAt: fc.option(time, { nil: null }),
+  id: int,
+  userId: int,
+  coinId: int,
+  address: str,
+  active: fc.boolean(),
+  deleted: fc.boolean(),
+  createdAt: time,
+  signedAt: fc.option(time, { nil: null }),
 });
 const incomeArb: fc.Arbitrary<PoolIncome> = fc.record({
-  id: int, coinId: int, prevId: int, blockHash: str, kind: fc.constantFrom('block' as const, 'correction' as const), amount, balanceBefore: amount,
-  creditCount: int, createdAt: time,
+  id: int,
+  coinId: int,
+  prevId: int,
+  blockHash: str,
+  kind: fc.constantFrom('block' as const, 'correction' as const),
+  amount,
+  balanceBefore: amount,
+  creditCount: int,
+  createdAt: time,
 });
 const creditArb: fc.Arbitrary<Credit> = fc.record({
-  id: int, userId: int, coinId: int, prevId: int, blockHash: str, type: fc.constantFrom('block' as const, 'fee' as const, 'correction' as const),
-  amount, balanceBefore: amount, createdAt: time,
+  id: int,
+  userId: int,
+  coinId: int,
+  prevId: int,
+  blockHash: str,
+  type: fc.constantFrom('block' as const, 'fee' as const, 'correction' as const),
+  amount,
+  balanceBefore: amount,
+  createdAt: time,
 });
 const requestArb: fc.Arbitrary<WithdrawalRequest> = fc.record({
-  id: int, userId: int, coinId: int, walletId: int, address: str, prevId: int, amount, fee: amount, debitBefore: amount,
-  parentId: fc.option(int, { nil: null }), createdAt: time,
+  id: int,
+  userId: int,
+  coinId: int,
+  walletId: int,
+  address: str,
+  prevId: int,
+  amount,
+  fee: amount,
+  debitBefore: amount,
+  parentId: fc.option(int, { nil: null }),
+  createdAt: time,
 });
 const entryArb: fc.Arbitrary<StatusEntry> = fc.record({
-  seq: int, status, txHash: fc.option(str, { nil: null }), txFee: fc.option(amount, { nil: null }), comment: str, createdAt: time,
+  seq: int,
+  status,
+  txHash: fc.option(str, { nil: null }),
+  txFee: fc.option(amount, { nil: null }),
+  comment: str,
+  createdAt: time,
 });
 const statusArb = fc.record({ w: requestArb, e: entryArb, prev: fc.option(bytes, { nil: null }) });
 const userCpArb: fc.Arbitrary<UserCheckpoint> = fc.record({
-  userId: int, coinId: int, version: int, lastCreditId: int, lastBlockHash: str, creditTotal: amount, lastWithdrawalId: int, debitTotal: amount,
-  sentTotal: amount, statusCount: int, headWithdrawalId: int, headDebit: amount, openStatusCount: int, madeAt: time,
+  userId: int,
+  coinId: int,
+  version: int,
+  lastCreditId: int,
+  lastBlockHash: str,
+  creditTotal: amount,
+  lastWithdrawalId: int,
+  debitTotal: amount,
+  sentTotal: amount,
+  statusCount: int,
+  headWithdrawalId: int,
+  headDebit: amount,
+  openStatusCount: int,
+  madeAt: time,
 });
 const coinCpArb: fc.Arbitrary<CoinCheckpoint> = fc.record({
-  coinId: int, version: int, lastIncomeId: int, poolBalance: amount, lastBlockHash: str, lastFeeCreditId: int, feeTotal: amount, madeAt: time,
+  coinId: int,
+  version: int,
+  lastIncomeId: int,
+  poolBalance: amount,
+  lastBlockHash: str,
+  lastFeeCreditId: int,
+  feeTotal: amount,
+  madeAt: time,
 });
 
 type StatusInput = { w: WithdrawalRequest; e: StatusEntry; prev: Uint8Array | null };
@@ -108,30 +188,80 @@ const KINDS: KindSpec<unknown>[] = [
 
 const T0 = new Date('2025-03-04T05:06:07.089Z');
 const COIN: Coin = {
-  id: 2, tag: 'ETH', name: 'Ethereum', active: true, network: 'mainnet', decimals: 18, confirmations: 12, withdrawalFee: parseAmount('0.0005'),
-  minWithdrawal: parseAmount('0.01'), feeUserId: 1, updatedAt: T0,
+  id: 2,
+  tag: 'ETH',
+  name: 'Ethereum',
+  active: true,
+  network: 'mainnet',
+  decimals: 18,
+  confirmations: 12,
+  withdrawalFee: parseAmount('0.0005'),
+  minWithdrawal: parseAmount('0.01'),
+  feeUserId: 1,
+  updatedAt: T0,
 };
 const WALLET: Wallet = { id: 7, userId: 1001, coinId: 2, address: '0xabc', active: true, deleted: false, createdAt: T0, signedAt: T0 };
 const INCOME: PoolIncome = {
-  id: 10, coinId: 2, prevId: 9, blockHash: '0xblock', kind: 'block', amount: parseAmount('2.05'), balanceBefore: parseAmount('100'), creditCount: 3,
+  id: 10,
+  coinId: 2,
+  prevId: 9,
+  blockHash: '0xblock',
+  kind: 'block',
+  amount: parseAmount('2.05'),
+  balanceBefore: parseAmount('100'),
+  creditCount: 3,
   createdAt: T0,
 };
 const CREDIT: Credit = {
-  id: 11, userId: 1001, coinId: 2, prevId: 8, blockHash: '0xblock', type: 'block', amount: parseAmount('0.7'), balanceBefore: parseAmount('5'),
+  id: 11,
+  userId: 1001,
+  coinId: 2,
+  prevId: 8,
+  blockHash: '0xblock',
+  type: 'block',
+  amount: parseAmount('0.7'),
+  balanceBefore: parseAmount('5'),
   createdAt: T0,
 };
 const REQUEST: WithdrawalRequest = {
-  id: 20, userId: 1001, coinId: 2, walletId: 7, address: '0xabc', prevId: 19, amount: parseAmount('1'), fee: parseAmount('0.0005'),
-  debitBefore: parseAmount('3'), parentId: 5, createdAt: T0,
+  id: 20,
+  userId: 1001,
+  coinId: 2,
+  walletId: 7,
+  address: '0xabc',
+  prevId: 19,
+  amount: parseAmount('1'),
+  fee: parseAmount('0.0005'),
+  debitBefore: parseAmount('3'),
+  parentId: 5,
+  createdAt: T0,
 };
 const ENTRY: StatusEntry = { seq: 2, status: 'sending', txHash: '0xtx', txFee: parseAmount('0.0001'), comment: 'ok', createdAt: T0 };
 const PREV_SIG = Uint8Array.from({ length: 64 }, (_, i) => i);
 const USER_CP: UserCheckpoint = {
-  userId: 1001, coinId: 2, version: 3, lastCreditId: 11, lastBlockHash: '0xblock', creditTotal: parseAmount('5.7'), lastWithdrawalId: 20,
-  debitTotal: parseAmount('4'), sentTotal: parseAmount('3'), statusCount: 7, headWithdrawalId: 24, headDebit: parseAmount('6'), openStatusCount: 5, madeAt: T0,
+  userId: 1001,
+  coinId: 2,
+  version: 3,
+  lastCreditId: 11,
+  lastBlockHash: '0xblock',
+  creditTotal: parseAmount('5.7'),
+  lastWithdrawalId: 20,
+  debitTotal: parseAmount('4'),
+  sentTotal: parseAmount('3'),
+  statusCount: 7,
+  headWithdrawalId: 24,
+  headDebit: parseAmount('6'),
+  openStatusCount: 5,
+  madeAt: T0,
 };
 const COIN_CP: CoinCheckpoint = {
-  coinId: 2, version: 4, lastIncomeId: 10, poolBalance: parseAmount('102.05'), lastBlockHash: '0xblock', lastFeeCreditId: 12, feeTotal: parseAmount('1'),
+  coinId: 2,
+  version: 4,
+  lastIncomeId: 10,
+  poolBalance: parseAmount('102.05'),
+  lastBlockHash: '0xblock',
+  lastFeeCreditId: 12,
+  feeTotal: parseAmount('1'),
   madeAt: T0,
 };
 
@@ -146,10 +276,15 @@ function mutations(v: unknown): unknown[] {
   throw new Error(`no mutation for ${typeof v}`);
 }
 
-function eachFieldMutated<T extends object>(base: T, encode: (r: T) => Uint8Array): Array<{ field: string; value: unknown; bytes: Uint8Array }> {
+function eachFieldMutated<T extends object>(
+  base: T,
+  encode: (r: T) => Uint8Array,
+): Array<{ field: string; value: unknown; bytes: Uint8Array }> {
   const out: Array<{ field: string; value: unknown; bytes: Uint8Array }> = [];
   for (const field of Object.keys(base)) {
-    for (const value of mutations((base as Record<string, unknown>)[field]).filter((m) => canon(m) !== canon((base as Record<string, unknown>)[field]))) {
+    for (const value of mutations((base as Record<string, unknown>)[field]).filter(
+      (m) => canon(m) !== canon((base as Record<string, unknown>)[field]),
+    )) {
       out.push({ field, value, bytes: encode({ ...base, [field]: value }) });
     }
   }
@@ -193,7 +328,9 @@ describe('signed encoding', () => {
     expect(hex(a)).not.toBe(hex(b));
     expect(hex(encodeWallet({ ...WALLET, address: '1', userId: 23 }))).not.toBe(hex(encodeWallet({ ...WALLET, address: '12', userId: 3 })));
     // An empty string is not a missing value, and a string "1" is not the number 1.
-    expect(hex(encodeWithdrawalStatus(REQUEST, { ...ENTRY, txHash: '' }, null))).not.toBe(hex(encodeWithdrawalStatus(REQUEST, { ...ENTRY, txHash: null }, null)));
+    expect(hex(encodeWithdrawalStatus(REQUEST, { ...ENTRY, txHash: '' }, null))).not.toBe(
+      hex(encodeWithdrawalStatus(REQUEST, { ...ENTRY, txHash: null }, null)),
+    );
     expect(hex(encodeWithdrawalStatus(REQUEST, { ...ENTRY, txFee: parseAmount('0') }, null))).not.toBe(
       hex(encodeWithdrawalStatus(REQUEST, { ...ENTRY, txFee: null }, null)),
     );
@@ -208,8 +345,12 @@ describe('signed encoding', () => {
 
   it('names its domain, table and kind, so a signature cannot move to another table or kind', () => {
     const samples: Record<RecordKind, Uint8Array> = {
-      coin: encodeCoin(COIN), wallet: encodeWallet(WALLET), pool_income: encodePoolIncome(INCOME), credit: encodeCredit(CREDIT),
-      withdrawal_status: encodeWithdrawalStatus(REQUEST, ENTRY, PREV_SIG), user_checkpoint: encodeUserCheckpoint(USER_CP),
+      coin: encodeCoin(COIN),
+      wallet: encodeWallet(WALLET),
+      pool_income: encodePoolIncome(INCOME),
+      credit: encodeCredit(CREDIT),
+      withdrawal_status: encodeWithdrawalStatus(REQUEST, ENTRY, PREV_SIG),
+      user_checkpoint: encodeUserCheckpoint(USER_CP),
       coin_checkpoint: encodeCoinCheckpoint(COIN_CP),
     };
     for (const [kind, b] of Object.entries(samples) as Array<[RecordKind, Uint8Array]>) {
@@ -227,29 +368,120 @@ describe('signed encoding', () => {
     fc.assert(
       fc.property(shared, (v) => {
         const encodings = [
-          encodeCoin({ id: v.id, tag: v.s, name: v.s, active: v.flag, network: 'mainnet', decimals: v.other, confirmations: v.other, withdrawalFee: v.a,
-            minWithdrawal: v.b, feeUserId: v.other, updatedAt: v.t }),
-          encodeWallet({ id: v.id, userId: v.other, coinId: v.other, address: v.s, active: v.flag, deleted: v.flag, createdAt: v.t, signedAt: v.t }),
-          encodePoolIncome({ id: v.id, coinId: v.other, prevId: v.other, blockHash: v.s, kind: 'correction', amount: v.a, balanceBefore: v.b,
-            creditCount: v.other, createdAt: v.t }),
-          encodeCredit({ id: v.id, userId: v.other, coinId: v.other, prevId: v.other, blockHash: v.s, type: 'correction', amount: v.a, balanceBefore: v.b,
-            createdAt: v.t }),
-          encodeWithdrawalStatus({ id: v.id, userId: v.other, coinId: v.other, walletId: v.other, address: v.s, prevId: v.other, amount: v.a, fee: v.b,
-            debitBefore: v.b, parentId: null, createdAt: v.t }, { seq: v.other, status: 'processing', txHash: null, txFee: null, comment: v.s, createdAt: v.t },
-          null),
-          encodeUserCheckpoint({ userId: v.id, coinId: v.other, version: v.other, lastCreditId: v.other, lastBlockHash: v.s, creditTotal: v.a,
-            lastWithdrawalId: v.other, debitTotal: v.b, sentTotal: v.b, statusCount: v.other, headWithdrawalId: v.other, headDebit: v.b,
-            openStatusCount: v.other, madeAt: v.t }),
-          encodeCoinCheckpoint({ coinId: v.id, version: v.other, lastIncomeId: v.other, poolBalance: v.a, lastBlockHash: v.s, lastFeeCreditId: v.other,
-            feeTotal: v.b, madeAt: v.t }),
+          encodeCoin({
+            id: v.id,
+            tag: v.s,
+            name: v.s,
+            active: v.flag,
+            network: 'mainnet',
+            decimals: v.other,
+            confirmations: v.other,
+            withdrawalFee: v.a,
+            minWithdrawal: v.b,
+            feeUserId: v.other,
+            updatedAt: v.t,
+          }),
+          encodeWallet({
+            id: v.id,
+            userId: v.other,
+            coinId: v.other,
+            address: v.s,
+            active: v.flag,
+            deleted: v.flag,
+            createdAt: v.t,
+            signedAt: v.t,
+          }),
+          encodePoolIncome({
+            id: v.id,
+            coinId: v.other,
+            prevId: v.other,
+            blockHash: v.s,
+            kind: 'correction',
+            amount: v.a,
+            balanceBefore: v.b,
+            creditCount: v.other,
+            createdAt: v.t,
+          }),
+          encodeCredit({
+            id: v.id,
+            userId: v.other,
+            coinId: v.other,
+            prevId: v.other,
+            blockHash: v.s,
+            type: 'correction',
+            amount: v.a,
+            balanceBefore: v.b,
+            createdAt: v.t,
+          }),
+          encodeWithdrawalStatus(
+            {
+              id: v.id,
+              userId: v.other,
+              coinId: v.other,
+              walletId: v.other,
+              address: v.s,
+              prevId: v.other,
+              amount: v.a,
+              fee: v.b,
+              debitBefore: v.b,
+              parentId: null,
+              createdAt: v.t,
+            },
+            { seq: v.other, status: 'processing', txHash: null, txFee: null, comment: v.s, createdAt: v.t },
+            null,
+          ),
+          encodeUserCheckpoint({
+            userId: v.id,
+            coinId: v.other,
+            version: v.other,
+            lastCreditId: v.other,
+            lastBlockHash: v.s,
+            creditTotal: v.a,
+            lastWithdrawalId: v.other,
+            debitTotal: v.b,
+            sentTotal: v.b,
+            statusCount: v.other,
+            headWithdrawalId: v.other,
+            headDebit: v.b,
+            openStatusCount: v.other,
+            madeAt: v.t,
+          }),
+          encodeCoinCheckpoint({
+            coinId: v.id,
+            version: v.other,
+            lastIncomeId: v.other,
+            poolBalance: v.a,
+            lastBlockHash: v.s,
+            lastFeeCreditId: v.other,
+            feeTotal: v.b,
+            madeAt: v.t,
+          }),
         ].map(hex);
         expect(new Set(encodings).size).toBe(encodings.length);
       }),
       { numRuns: 200 },
     );
     // Pool income and a credit are the closest pair (same kinds of fields): still apart.
-    const p: PoolIncome = { ...INCOME, id: 1, coinId: 2, prevId: 0, blockHash: 'h', amount: parseAmount('1'), balanceBefore: parseAmount('0'), createdAt: T0 };
-    const c: Credit = { ...CREDIT, id: 1, coinId: 2, prevId: 0, blockHash: 'h', amount: parseAmount('1'), balanceBefore: parseAmount('0'), createdAt: T0 };
+    const p: PoolIncome = {
+      ...INCOME,
+      id: 1,
+      coinId: 2,
+      prevId: 0,
+      blockHash: 'h',
+      amount: parseAmount('1'),
+      balanceBefore: parseAmount('0'),
+      createdAt: T0,
+    };
+    const c: Credit = {
+      ...CREDIT,
+      id: 1,
+      coinId: 2,
+      prevId: 0,
+      blockHash: 'h',
+      amount: parseAmount('1'),
+      balanceBefore: parseAmount('0'),
+      createdAt: T0,
+    };
     expect(hex(encodePoolIncome(p))).not.toBe(hex(encodeCredit(c)));
   });
 
@@ -289,7 +521,9 @@ describe('signed encoding', () => {
     expect(new Set(types).size).toBe(3);
     expect(hex(encodeCoin({ ...COIN, network: 'testnet' }))).not.toBe(hex(encodeCoin(COIN)));
     expect(hex(encodeWallet({ ...WALLET, signedAt: null }))).not.toBe(hex(encodeWallet(WALLET)));
-    expect(hex(encodeWithdrawalStatus({ ...REQUEST, parentId: null }, ENTRY, PREV_SIG))).not.toBe(hex(encodeWithdrawalStatus(REQUEST, ENTRY, PREV_SIG)));
+    expect(hex(encodeWithdrawalStatus({ ...REQUEST, parentId: null }, ENTRY, PREV_SIG))).not.toBe(
+      hex(encodeWithdrawalStatus(REQUEST, ENTRY, PREV_SIG)),
+    );
   });
 
   it('withdrawal status: every field of the request and of the entry changes the bytes', () => {

@@ -18,7 +18,16 @@ import { checkSplit, combineShares, splitSecret } from '../../src/esman/shamir.j
 import { SHARE_FILE_BYTES } from '../../src/esman/share-file.js';
 import { unlockShares, writeShares, type PassphraseSource } from '../../src/esman/shares.js';
 import { KeyStore, readIndex } from '../../src/esman/store-file.js';
-import { fingerprint, LINE_BYTES_MAX, newRequest, openKey, replySchema, requestSchema, sealKey, type KeyReply } from '../../src/esman/transfer.js';
+import {
+  fingerprint,
+  LINE_BYTES_MAX,
+  newRequest,
+  openKey,
+  replySchema,
+  requestSchema,
+  sealKey,
+  type KeyReply,
+} from '../../src/esman/transfer.js';
 import { tmpStateDir } from '../support/tmp.js';
 
 /** The lowest cost a share file may ask for: fast tests, the same code path as the default. */
@@ -32,7 +41,8 @@ interface ShareSet {
 }
 
 /** Distinct passphrases, one with non-ASCII characters: both sides must agree on UTF-8. */
-const newPassphrases = (n: number) => Array.from({ length: n }, (_, i) => `${i === 0 ? 'pässwörd-' : ''}${randomBytes(12).toString('base64url')}`);
+const newPassphrases = (n: number) =>
+  Array.from({ length: n }, (_, i) => `${i === 0 ? 'pässwörd-' : ''}${randomBytes(12).toString('base64url')}`);
 
 async function makeSet(dir: string, shares: number, threshold: number, master = newMasterKey(), kdf = FAST): Promise<ShareSet> {
   const passphrases = newPassphrases(shares);
@@ -69,7 +79,8 @@ async function failure(p: Promise<unknown>): Promise<EsmanError> {
     (v) => ({ ok: v }),
     (e: unknown) => ({ e }),
   );
-  if ('ok' in r) throw new Error(`expected a rejection, got ${JSON.stringify(r.ok, (_, v: unknown) => (v instanceof Uint8Array ? hex(v) : v))}`);
+  if ('ok' in r)
+    throw new Error(`expected a rejection, got ${JSON.stringify(r.ok, (_, v: unknown) => (v instanceof Uint8Array ? hex(v) : v))}`);
   expect(r.e).toBeInstanceOf(EsmanError);
   return r.e as EsmanError;
 }
@@ -137,7 +148,10 @@ describe('esman shares', () => {
 
       for (const subset of subsets(n, t)) {
         const asked: number[] = [];
-        const u = await unlockShares(set.dir, answering((i) => (subset.includes(i) ? set.passphrases[i - 1]! : ''), asked));
+        const u = await unlockShares(
+          set.dir,
+          answering((i) => (subset.includes(i) ? set.passphrases[i - 1]! : ''), asked),
+        );
         expect(Buffer.from(u.master)).toEqual(Buffer.from(set.master));
         expect(u.keyId).toBe(hex(keyIdOf(set.master)));
         expect(u.used).toEqual(subset);
@@ -159,7 +173,12 @@ describe('esman shares', () => {
     const set = await makeSet(await tmpStateDir('esman-'), 1, 1, newMasterKey(), DEFAULT_SCRYPT);
     const bytes = await readFile(set.paths[0]!);
     // kdf id, log2N, r, p sit after magic, version, set id, key id, index, shares, threshold.
-    expect([...bytes.subarray(8 + 1 + 16 + 16 + 3, 8 + 1 + 16 + 16 + 3 + 4)]).toEqual([1, DEFAULT_SCRYPT.log2N, DEFAULT_SCRYPT.r, DEFAULT_SCRYPT.p]);
+    expect([...bytes.subarray(8 + 1 + 16 + 16 + 3, 8 + 1 + 16 + 16 + 3 + 4)]).toEqual([
+      1,
+      DEFAULT_SCRYPT.log2N,
+      DEFAULT_SCRYPT.r,
+      DEFAULT_SCRYPT.p,
+    ]);
     const u = await unlockShares(set.dir, giving(set, [1]));
     expect(Buffer.from(u.master)).toEqual(Buffer.from(set.master));
   });
@@ -196,14 +215,24 @@ describe('esman shares', () => {
   it('a wrong passphrase names the share file and never shows a passphrase', async () => {
     const set = await makeSet(await tmpStateDir('esman-'), 3, 2);
     const wrongPass = `not-it-${randomBytes(8).toString('hex')}`;
-    const e = await failure(unlockShares(set.dir, answering((i) => (i === 2 ? wrongPass : set.passphrases[i - 1]!))));
+    const e = await failure(
+      unlockShares(
+        set.dir,
+        answering((i) => (i === 2 ? wrongPass : set.passphrases[i - 1]!)),
+      ),
+    );
     expect(e.code).toBe('wrong_passphrase');
     expect(e.message).toContain(join(set.dir, '2.ss'));
     expect(e.message).not.toContain(join(set.dir, '1.ss'));
     for (const p of [wrongPass, ...set.passphrases]) expect(e.message).not.toContain(p);
 
     // Another share's (real) passphrase is just as wrong.
-    const e2 = await failure(unlockShares(set.dir, answering(() => set.passphrases[0]!)));
+    const e2 = await failure(
+      unlockShares(
+        set.dir,
+        answering(() => set.passphrases[0]!),
+      ),
+    );
     expect(e2.code).toBe('wrong_passphrase');
     expect(e2.message).toContain(join(set.dir, '2.ss'));
     for (const p of set.passphrases) expect(e2.message).not.toContain(p);
@@ -214,20 +243,39 @@ describe('esman shares', () => {
     const a = await makeSet(join(root, 'a'), 3, 2);
     const b = await makeSet(join(root, 'b'), 3, 2);
     await copyFile(join(b.dir, '2.ss'), join(a.dir, '2.ss'));
-    const e = await failure(unlockShares(a.dir, answering((i) => (i === 1 ? a.passphrases[0]! : i === 2 ? b.passphrases[1]! : ''))));
+    const e = await failure(
+      unlockShares(
+        a.dir,
+        answering((i) => (i === 1 ? a.passphrases[0]! : i === 2 ? b.passphrases[1]! : '')),
+      ),
+    );
     expect(e.code).toBe('mixed_sets');
     expect(e.message).toContain(join(a.dir, '2.ss'));
 
     // The same key split twice (a rekey): the two sets' shares do not mix either.
     const c = await makeSet(join(root, 'c'), 3, 2, Uint8Array.from(a.master));
     await copyFile(join(c.dir, '3.ss'), join(a.dir, '2.ss'));
-    expect((await failure(unlockShares(a.dir, answering((i) => (i === 1 ? a.passphrases[0]! : i === 2 ? c.passphrases[2]! : ''))))).code).toBe('mixed_sets');
+    expect(
+      (
+        await failure(
+          unlockShares(
+            a.dir,
+            answering((i) => (i === 1 ? a.passphrases[0]! : i === 2 ? c.passphrases[2]! : '')),
+          ),
+        )
+      ).code,
+    ).toBe('mixed_sets');
 
     // A share file under another share's name.
     const d = join(root, 'd');
     await makeSet(d, 3, 2).then(async (s) => {
       await copyFile(join(d, '3.ss'), join(d, '2.ss'));
-      const e3 = await failure(unlockShares(d, answering((i) => s.passphrases[i === 2 ? 2 : i - 1]!)));
+      const e3 = await failure(
+        unlockShares(
+          d,
+          answering((i) => s.passphrases[i === 2 ? 2 : i - 1]!),
+        ),
+      );
       expect(e3.code).toBe('renamed_share');
       expect(e3.message).toContain('2.ss holds share 3');
     });
@@ -275,7 +323,8 @@ describe('esman store', () => {
       const r = await KeyStore.open(path, master).then(
         () => 'opened',
         // A flipped bit is damage, tampering, or (in the key id) another key: never a usable store.
-        (e: unknown) => (e instanceof EsmanError && ['altered_file', 'damaged_file', 'wrong_key'].includes(e.code) ? null : `threw ${String(e)}`),
+        (e: unknown) =>
+          e instanceof EsmanError && ['altered_file', 'damaged_file', 'wrong_key'].includes(e.code) ? null : `threw ${String(e)}`,
       );
       if (r) wrong.push(`byte ${offset} ^ 0x01: ${r}`);
       // The high bit too, in memory: decode is what open does once the file is read.
@@ -297,7 +346,7 @@ describe('esman store', () => {
     }
   });
 
-  it('each save takes a fresh nonce; another init\'s key is refused; the index shows names and sizes only', async () => {
+  it("each save takes a fresh nonce; another init's key is refused; the index shows names and sizes only", async () => {
     const root = await tmpStateDir('esman-');
     const master = newMasterKey();
     const [p1, p2] = [join(root, 'one.esm'), join(root, 'two.esm')];
@@ -403,7 +452,9 @@ describe('esman key transfer', () => {
     const other = newRequest();
     expect(caught(() => openKey(other, reply)).message).toContain('not sealed for this payserv');
     // The same secret with another nonce is another request too.
-    expect(caught(() => openKey({ ...p, request: { ...p.request, nonce: other.request.nonce } }, reply)).message).toContain('not sealed for this payserv');
+    expect(caught(() => openKey({ ...p, request: { ...p.request, nonce: other.request.nonce } }, reply)).message).toContain(
+      'not sealed for this payserv',
+    );
 
     const damaged: KeyReply[] = [
       ...[0, 5, 31, 32, 47].map((at) => ({ ...reply, sealed: flipB64(reply.sealed, at) })),
@@ -438,13 +489,23 @@ describe('esman key transfer', () => {
   it('the manager keeps serving after a request it cannot answer', async () => {
     const master = newMasterKey();
     const said: string[] = [];
-    const m = await startManager({ master, host: '127.0.0.1', port: 0, count: 1, ask: async () => true, say: (l) => said.push(l), requestTimeoutMs: 5_000 });
+    const m = await startManager({
+      master,
+      host: '127.0.0.1',
+      port: 0,
+      count: 1,
+      ask: async () => true,
+      say: (l) => said.push(l),
+      requestTimeoutMs: 5_000,
+    });
     try {
       const exchange = (request: unknown) =>
         new Promise<string>((resolve, reject) => {
           const s = connect({ host: m.host, port: m.port }, () => {
             s.write(`${JSON.stringify(request)}\n`);
-            readLine(s, LINE_BYTES_MAX, 5_000).then(resolve, reject).finally(() => s.destroy());
+            readLine(s, LINE_BYTES_MAX, 5_000)
+              .then(resolve, reject)
+              .finally(() => s.destroy());
           });
           s.on('error', reject);
         });
@@ -464,14 +525,36 @@ describe('esman key transfer', () => {
 describe('esman loopback', () => {
   it('isLoopback: 127/8, ::1 and mapped 127/8 only', () => {
     for (const a of ['127.0.0.1', '127.5.6.7', '::1', '::ffff:127.0.0.1', '::FFFF:127.0.0.1']) expect(isLoopback(a), a).toBe(true);
-    for (const a of ['192.0.2.2', '::ffff:10.0.0.1', '0.0.0.0', '', undefined, 'localhost', '::', '::2', '128.0.0.1', '127.0.0.1.example', '1127.0.0.1']) expect(isLoopback(a), String(a)).toBe(false);
+    for (const a of [
+      '192.0.2.2',
+      '::ffff:10.0.0.1',
+      '0.0.0.0',
+      '',
+      undefined,
+      'localhost',
+      '::',
+      '::2',
+      '128.0.0.1',
+      '127.0.0.1.example',
+      '1127.0.0.1',
+    ])
+      expect(isLoopback(a), String(a)).toBe(false);
   });
 
   it('loopbackEndpoint: host:port on loopback, or an EsmanError', () => {
     expect(loopbackEndpoint('127.0.0.1:7444', 'x')).toEqual({ host: '127.0.0.1', port: 7444 });
     expect(loopbackEndpoint('localhost:1', 'x')).toEqual({ host: '127.0.0.1', port: 1 });
     expect(loopbackEndpoint('[::1]:7444', 'x')).toEqual({ host: '::1', port: 7444 });
-    for (const bad of ['0.0.0.0:7444', '192.0.2.2:1', '127.0.0.1', '127.0.0.1:99999', '::1:7444', '[::ffff:10.0.0.1]:1', 'example.com:7444', '']) {
+    for (const bad of [
+      '0.0.0.0:7444',
+      '192.0.2.2:1',
+      '127.0.0.1',
+      '127.0.0.1:99999',
+      '::1:7444',
+      '[::ffff:10.0.0.1]:1',
+      'example.com:7444',
+      '',
+    ]) {
       expect(caught(() => loopbackEndpoint(bad, '[keys] manager')).message, bad).toContain('[keys] manager');
     }
   });
@@ -538,7 +621,14 @@ describe('esman shamir', () => {
     const secret = newMasterKey();
     const shares = await splitSecret(secret, 4, 3);
     for (const subset of subsets(4, 3)) {
-      expect(Buffer.from(await combineShares(subset.map((i) => shares[i - 1]!), 3))).toEqual(Buffer.from(secret));
+      expect(
+        Buffer.from(
+          await combineShares(
+            subset.map((i) => shares[i - 1]!),
+            3,
+          ),
+        ),
+      ).toEqual(Buffer.from(secret));
     }
     expect((await failure(combineShares(shares.slice(0, 2), 3))).code).toBe('too_few_shares');
     expect((await failure(combineShares([shares[0]!, shares[1]!, shares[0]!], 3))).code).toBe('altered_file');

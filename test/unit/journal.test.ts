@@ -11,7 +11,15 @@ afterEach(() => PaymentJournal.closeAll());
 
 const h = (n: number) => `0x${n.toString(16).padStart(64, '0')}`;
 const attempt = (n: number, o: Partial<JournalAttempt> = {}): Omit<JournalAttempt, 'k' | 'at'> => ({
-  coin: 'ETH', hash: h(n), payment: h(n), withdrawals: [[n, 2, 100 + n, 1]], from: '0xAbC', nonce: String(n), inputs: [], raw: `0x${n.toString(16).padStart(4, '0')}`, ...o,
+  coin: 'ETH',
+  hash: h(n),
+  payment: h(n),
+  withdrawals: [[n, 2, 100 + n, 1]],
+  from: '0xAbC',
+  nonce: String(n),
+  inputs: [],
+  raw: `0x${n.toString(16).padStart(4, '0')}`,
+  ...o,
 });
 const at = new Date('2026-12-01T00:00:00Z');
 
@@ -79,7 +87,7 @@ describe('the payment journal', () => {
     await expect(reopen(dir)).rejects.toThrow(/line 1: bad withdrawals/);
   });
 
-  it('compaction keeps attempts in flight and each sender\'s next nonce, drops the settled, and survives a reopen', async () => {
+  it("compaction keeps attempts in flight and each sender's next nonce, drops the settled, and survives a reopen", async () => {
     const { dir, j } = await fresh();
     for (let n = 1; n <= 5; n++) await j.recordAttempt(attempt(n), at);
     const r = await j.compact(async (e) => Number(e.attempt.nonce) <= 4);

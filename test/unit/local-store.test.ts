@@ -39,7 +39,7 @@ describe('LocalCheckpointStore', () => {
     }
   });
 
-  it('lists users and coins by streaming the tree, skipping a crashed write\'s temp file', async () => {
+  it("lists users and coins by streaming the tree, skipping a crashed write's temp file", async () => {
     const dir = await tmpStateDir();
     const store = new LocalCheckpointStore(dir);
     await store.putUser(1, 1, {});

@@ -3,7 +3,11 @@ import { createLogger, REDACTED, SECRET_FIELDS } from '../../src/log/index.js';
 
 function capture() {
   const lines: string[] = [];
-  return { lines, stream: { write: (s: string) => void lines.push(s) }, parsed: () => lines.map((l) => JSON.parse(l) as Record<string, unknown>) };
+  return {
+    lines,
+    stream: { write: (s: string) => void lines.push(s) },
+    parsed: () => lines.map((l) => JSON.parse(l) as Record<string, unknown>),
+  };
 }
 
 const SECRET = 'correct-horse-battery-staple';

@@ -87,7 +87,9 @@ describe('trust', () => {
       expect(() => trust.checkSigner(signerPem(dir, role), role, now)).not.toThrow();
       for (const other of SIGNER_ROLES.filter((r) => r !== role)) {
         expect(() => trust.checkSigner(signerPem(dir, role), other, now)).toThrow(CertError);
-        expect(() => trust.checkSigner(signerPem(dir, role), other, now)).toThrow(new RegExp(`signed by role ${role}, but this record needs role ${other}`));
+        expect(() => trust.checkSigner(signerPem(dir, role), other, now)).toThrow(
+          new RegExp(`signed by role ${role}, but this record needs role ${other}`),
+        );
       }
     }
   });
@@ -122,9 +124,15 @@ describe('trust', () => {
     const book = new CertBook(trust);
     const admin = trust.check(signerPem(dir, 'admin'));
     const autopay = trust.check(signerPem(dir, 'autopay'));
-    expect(book.admit({ id: 1, keyId: autopay.keyId, role: 'admin', certPem: signerPem(dir, 'admin') })).toMatch(/does not match the certificate's key/);
-    expect(book.admit({ id: 2, keyId: admin.keyId, role: 'payserv', certPem: signerPem(dir, 'admin') })).toMatch(/role column "payserv" does not match/);
-    expect(book.admit({ id: 3, keyId: admin.keyId, role: 'admin', certPem: 'not a certificate' })).toMatch(/not a parseable X.509 certificate/);
+    expect(book.admit({ id: 1, keyId: autopay.keyId, role: 'admin', certPem: signerPem(dir, 'admin') })).toMatch(
+      /does not match the certificate's key/,
+    );
+    expect(book.admit({ id: 2, keyId: admin.keyId, role: 'payserv', certPem: signerPem(dir, 'admin') })).toMatch(
+      /role column "payserv" does not match/,
+    );
+    expect(book.admit({ id: 3, keyId: admin.keyId, role: 'admin', certPem: 'not a certificate' })).toMatch(
+      /not a parseable X.509 certificate/,
+    );
     expect(book.size).toBe(0);
   });
 
@@ -183,7 +191,11 @@ describe('trust', () => {
     const trust = loadTrust(dir);
     const notBefore = new Date('2021-01-01T00:00:00Z');
     const notAfter = new Date('2021-07-01T00:00:00Z');
-    const pair = await issueCert(loadRootPair(dir), { purpose: 'signer', role: 'admin', commonName: 'short-lived admin' }, { notBefore, notAfter });
+    const pair = await issueCert(
+      loadRootPair(dir),
+      { purpose: 'signer', role: 'admin', commonName: 'short-lived admin' },
+      { notBefore, notAfter },
+    );
     const c = trust.check(pair.certPem);
     expect(c.notBefore.toISOString()).toBe(notBefore.toISOString());
     expect(c.notAfter.toISOString()).toBe(notAfter.toISOString());
@@ -211,8 +223,11 @@ describe('trust', () => {
   it('a leaf outliving its root is refused once the root has expired', async () => {
     const dir = await newPki({ now: new Date('2010-01-01T00:00:00Z'), rootDays: 365 });
     const trust = loadTrust(dir);
-    const pair = await issueCert(loadRootPair(dir), { purpose: 'signer', role: 'payserv' },
-      { notBefore: new Date('2010-02-01T00:00:00Z'), notAfter: new Date('2030-01-01T00:00:00Z') });
+    const pair = await issueCert(
+      loadRootPair(dir),
+      { purpose: 'signer', role: 'payserv' },
+      { notBefore: new Date('2010-02-01T00:00:00Z'), notAfter: new Date('2030-01-01T00:00:00Z') },
+    );
     const c = trust.check(pair.certPem);
     expect(() => assertSignerFor(c, 'payserv', new Date('2010-06-01T00:00:00Z'), trust.root)).not.toThrow();
     expect(() => assertSignerFor(c, 'payserv', new Date('2012-01-01T00:00:00Z'), trust.root)).toThrow(/the root was not valid/);
@@ -223,13 +238,17 @@ describe('Signer', () => {
   it('fromPem refuses a key that does not match the certificate, an unreadable key, and a non-signer certificate', async () => {
     const dir = await newPki();
     const p = pkiPaths(dir);
-    expect(() => Signer.fromPem(read(p.signerCert('admin')), read(p.signerKey('autopay')))).toThrow(/the admin signing key does not match its certificate/);
+    expect(() => Signer.fromPem(read(p.signerCert('admin')), read(p.signerKey('autopay')))).toThrow(
+      /the admin signing key does not match its certificate/,
+    );
     expect(() => Signer.fromPem(read(p.signerCert('payserv')), read(p.tlsKey('payserv')))).toThrow(/does not match its certificate/);
     expect(() => Signer.fromPem(read(p.signerCert('admin')), 'not a key')).toThrow(/not a readable private key/);
     expect(() => Signer.fromPem(read(p.root), read(p.rootKey))).toThrow(/is not a signer role/);
     expect(() => Signer.fromPem(read(p.tlsCert('pscli')), read(p.tlsKey('pscli')))).toThrow(/is not a signer role/);
     // A TLS pair whose role name is also a signer role still is not a signer.
-    expect(() => Signer.fromPem(read(p.tlsCert('payserv')), read(p.tlsKey('payserv')))).toThrow(/the payserv certificate is not a ledger-signing certificate/);
+    expect(() => Signer.fromPem(read(p.tlsCert('payserv')), read(p.tlsKey('payserv')))).toThrow(
+      /the payserv certificate is not a ledger-signing certificate/,
+    );
     expect(() => Signer.fromPem('garbage', read(p.signerKey('admin')))).toThrow(CertError);
     // The matching pair loads, with the certificate's role and key id.
     const s = Signer.fromPem(read(p.signerCert('autopay')), read(p.signerKey('autopay')));
@@ -246,7 +265,10 @@ describe('Signer', () => {
       const jwk = createPrivateKey(keyPem).export({ format: 'jwk' });
       const d = jwk.d as string;
       const raw = Buffer.from(d, 'base64url');
-      const pemBody = keyPem.split('\n').filter((l) => l && !l.startsWith('-----')).join('');
+      const pemBody = keyPem
+        .split('\n')
+        .filter((l) => l && !l.startsWith('-----'))
+        .join('');
       const json = JSON.stringify(s);
       expect(JSON.parse(json)).toEqual({ role, keyId: s.keyId });
       expect(JSON.stringify({ nested: [s] })).toBe(`{"nested":[${json}]}`);
@@ -273,7 +295,8 @@ async function serve(opts: tls.TlsOptions, reject = true): Promise<Served> {
   const refused: Error[] = [];
   const server = tls.createServer({ ...opts, requestCert: true, rejectUnauthorized: reject, minVersion: 'TLSv1.3' }, (socket) => {
     accepted.push({
-      peerOU: socket.getPeerCertificate().subject?.OU as string | undefined, protocol: socket.getProtocol(),
+      peerOU: socket.getPeerCertificate().subject?.OU as string | undefined,
+      protocol: socket.getProtocol(),
       ...(socket.authorized ? {} : { authorizationError: String(socket.authorizationError) }),
     });
     socket.on('error', () => undefined);

@@ -36,8 +36,14 @@ async function makePki(dir: string): Promise<Pki> {
   const read = (f: string) => readFile(f, 'utf8');
   const root = await read(p.root);
   const pairs = {} as Record<TlsIdentity, TlsMaterial>;
-  for (const id of ['payserv', 'dbgw', 'pscli', 'backend'] as const) pairs[id] = { certPem: await read(p.tlsCert(id)), keyPem: await read(p.tlsKey(id)), caPem: root };
-  return { dir, root, tls: (id) => pairs[id], signer: { certPem: await read(p.signerCert('admin')), keyPem: await read(p.signerKey('admin')) } };
+  for (const id of ['payserv', 'dbgw', 'pscli', 'backend'] as const)
+    pairs[id] = { certPem: await read(p.tlsCert(id)), keyPem: await read(p.tlsKey(id)), caPem: root };
+  return {
+    dir,
+    root,
+    tls: (id) => pairs[id],
+    signer: { certPem: await read(p.signerCert('admin')), keyPem: await read(p.signerKey('admin')) },
+  };
 }
 
 beforeAll(async () => {
@@ -136,10 +142,20 @@ function raw(
   opts: { method?: string; headers?: Record<string, string>; body?: string | Buffer; chunks?: Buffer[]; tlsVersion?: 'TLSv1.2' } = {},
 ): Promise<RawReply> {
   const ro: RequestOptions = {
-    host: '127.0.0.1', port, path: '/', method: opts.method ?? 'POST', agent: false, rejectUnauthorized: true,
+    host: '127.0.0.1',
+    port,
+    path: '/',
+    method: opts.method ?? 'POST',
+    agent: false,
+    rejectUnauthorized: true,
     ...(opts.tlsVersion ? { maxVersion: opts.tlsVersion } : { minVersion: 'TLSv1.3' }),
-    ca: tls.caPem ?? ours.root, ...(tls.certPem ? { cert: tls.certPem, key: tls.keyPem } : {}),
-    headers: { 'Content-Type': 'application/json', ...(opts.body !== undefined ? { 'Content-Length': String(Buffer.byteLength(opts.body)) } : {}), ...opts.headers },
+    ca: tls.caPem ?? ours.root,
+    ...(tls.certPem ? { cert: tls.certPem, key: tls.keyPem } : {}),
+    headers: {
+      'Content-Type': 'application/json',
+      ...(opts.body !== undefined ? { 'Content-Length': String(Buffer.byteLength(opts.body)) } : {}),
+      ...opts.headers,
+    },
   };
   return new Promise((resolve, reject) => {
     const req = request(ro, (res) => {
@@ -185,11 +201,14 @@ describe('RPC: who may call what', () => {
     h.behave(undefined);
   });
 
-  it('pscli and backend call their methods and get the handler\'s results; the handler sees validated params and the caller', async () => {
+  it("pscli and backend call their methods and get the handler's results; the handler sees validated params and the caller", async () => {
     const pscli = h.client('pscli');
     const backend = h.client('backend');
     expect(await pscli.call('Utils.Version')).toEqual({ echo: 'Utils.Version' });
-    expect(await pscli.call('Check.Balance', { user: 17, coin: 'ETH' })).toEqual({ echo: 'Check.Balance', params: { user: 17, coin: 'ETH' } });
+    expect(await pscli.call('Check.Balance', { user: 17, coin: 'ETH' })).toEqual({
+      echo: 'Check.Balance',
+      params: { user: 17, coin: 'ETH' },
+    });
     expect(await pscli.call('PayServ.Approve', [5])).toEqual({ echo: 'PayServ.Approve', params: [5] });
     expect(await backend.call('PayServ.Process', { id: 42 })).toEqual({ echo: 'PayServ.Process', params: { id: 42 } });
     expect(await backend.call('PayServ.Check', [43])).toEqual({ echo: 'PayServ.Check', params: [43] });
@@ -212,8 +231,13 @@ describe('RPC: who may call what', () => {
   it('backend may not call Utils.* or Check.*: -32001, and the handler is never called, even with bad params', async () => {
     const backend = h.client('backend');
     for (const [method, params] of [
-      ['Utils.Status', undefined], ['Utils.Version', []], ['Utils.Disable', {}], ['Check.Balances', undefined], ['Check.Balance', { user: 1, coin: 'ETH' }],
-      ['Corrections.Apply', { user: 1, coin: 'ETH', amount: '1' }], ['Wallets.SignAll', undefined],
+      ['Utils.Status', undefined],
+      ['Utils.Version', []],
+      ['Utils.Disable', {}],
+      ['Check.Balances', undefined],
+      ['Check.Balance', { user: 1, coin: 'ETH' }],
+      ['Corrections.Apply', { user: 1, coin: 'ETH', amount: '1' }],
+      ['Wallets.SignAll', undefined],
       // The ACL comes before params: a forbidden caller learns nothing about them.
       ['Utils.TransInfo', { id: 'not a number' }],
     ] as const) {
@@ -237,7 +261,15 @@ describe('RPC: who may call what', () => {
     await rpcError(pscli.call('PayServ.Check', { id: 'secret-looking-876543' }));
     const lines = h.logs.slice(before).filter((l) => l.msg === 'rpc request');
     expect(lines).toHaveLength(3);
-    expect(lines[0]).toMatchObject({ identity: 'pscli', cn: 'pscli tls', method: 'PayServ.Check', rpcId: expect.any(Number), code: 0, status: 200, ms: expect.any(Number) });
+    expect(lines[0]).toMatchObject({
+      identity: 'pscli',
+      cn: 'pscli tls',
+      method: 'PayServ.Check',
+      rpcId: expect.any(Number),
+      code: 0,
+      status: 200,
+      ms: expect.any(Number),
+    });
     expect(lines[1]).toMatchObject({ identity: 'backend', method: 'Utils.Status', code: RPC.FORBIDDEN, status: 403 });
     expect(lines[2]).toMatchObject({ identity: 'pscli', method: 'PayServ.Check', code: RPC.INVALID_PARAMS, status: 400 });
     const text = JSON.stringify(h.logs.slice(before));
@@ -270,19 +302,27 @@ describe('RPC: TLS refusals', () => {
   });
 
   it('a client certificate from another CA, with the same names: refused', async () => {
-    const e = await rejection(raw(h.server.port, { ...theirs.tls('pscli'), caPem: ours.root }, { body: rpcBody({ id: 1, method: 'Utils.Version' }) }));
+    const e = await rejection(
+      raw(h.server.port, { ...theirs.tls('pscli'), caPem: ours.root }, { body: rpcBody({ id: 1, method: 'Utils.Version' }) }),
+    );
     // Node, not OpenSSL, refuses a certificate that fails verification: it drops the connection after
     // the handshake without an alert, so the client only sees a reset.
     expect((e as NodeJS.ErrnoException).code).toBe('ECONNRESET');
     const t = await rejection(h.client('pscli', { tls: { ...theirs.tls('pscli'), caPem: ours.root } }).call('Utils.Version'));
     expect(t).toBeInstanceOf(RpcTransportError);
-    expect(t.message).toBe(`Utils.Version to 127.0.0.1:${h.server.port}: connection reset by the server before any reply (ECONNRESET); if it refused this client's certificate, its log says why (the request was sent and may have run)`);
+    expect(t.message).toBe(
+      `Utils.Version to 127.0.0.1:${h.server.port}: connection reset by the server before any reply (ECONNRESET); if it refused this client's certificate, its log says why (the request was sent and may have run)`,
+    );
     expect(h.calls).toEqual([]);
-    await expect.poll(() => h.logs.filter((l) => l.msg === 'TLS handshake refused' && l.certificate === 'UNABLE_TO_VERIFY_LEAF_SIGNATURE').length).toBe(2);
+    await expect
+      .poll(() => h.logs.filter((l) => l.msg === 'TLS handshake refused' && l.certificate === 'UNABLE_TO_VERIFY_LEAF_SIGNATURE').length)
+      .toBe(2);
   });
 
-  it('a ledger signer\'s certificate (our root, no clientAuth purpose) as a client certificate: refused', async () => {
-    const e = await rejection(raw(h.server.port, { ...ours.signer, caPem: ours.root }, { body: rpcBody({ id: 1, method: 'Utils.Version' }) }));
+  it("a ledger signer's certificate (our root, no clientAuth purpose) as a client certificate: refused", async () => {
+    const e = await rejection(
+      raw(h.server.port, { ...ours.signer, caPem: ours.root }, { body: rpcBody({ id: 1, method: 'Utils.Version' }) }),
+    );
     expect((e as NodeJS.ErrnoException).code).toBe('ECONNRESET');
     expect(h.calls).toEqual([]);
     // The server's log tells the three refusals apart.
@@ -291,28 +331,51 @@ describe('RPC: TLS refusals', () => {
   });
 
   it('a certificate under our root, fit for TLS, whose OU is no payserv identity: 403 with -32001', async () => {
-    const pair = await issueCert(loadRootPair(ours.dir), { purpose: 'tls', identity: 'stranger' as TlsIdentity }, { notBefore: new Date(Date.now() - 60_000), notAfter: new Date(Date.now() + 86_400_000) });
+    const pair = await issueCert(
+      loadRootPair(ours.dir),
+      { purpose: 'tls', identity: 'stranger' as TlsIdentity },
+      { notBefore: new Date(Date.now() - 60_000), notAfter: new Date(Date.now() + 86_400_000) },
+    );
     const r = await raw(h.server.port, { ...pair, caPem: ours.root }, { body: rpcBody({ id: 1, method: 'Utils.Version' }) });
     expect(r.status).toBe(403);
-    expect(r.json).toEqual({ jsonrpc: '2.0', id: null, error: { code: RPC.FORBIDDEN, message: 'forbidden: this client certificate names no payserv identity' } });
+    expect(r.json).toEqual({
+      jsonrpc: '2.0',
+      id: null,
+      error: { code: RPC.FORBIDDEN, message: 'forbidden: this client certificate names no payserv identity' },
+    });
     expect(r.headers.connection).toBe('close');
     expect(h.calls).toEqual([]);
-    expect(h.logs.find((l) => l.msg === 'rpc request' && l.identity === null)).toMatchObject({ refused: 'client certificate OU "stranger" is not a TLS identity', status: 403 });
+    expect(h.logs.find((l) => l.msg === 'rpc request' && l.identity === null)).toMatchObject({
+      refused: 'client certificate OU "stranger" is not a TLS identity',
+      status: 403,
+    });
   });
 
   it('TLS 1.2 is refused, and no session is ever resumed: every connection has its certificate verified', async () => {
-    const e = await rejection(raw(h.server.port, ours.tls('pscli'), { body: rpcBody({ id: 1, method: 'Utils.Version' }), tlsVersion: 'TLSv1.2' }));
+    const e = await rejection(
+      raw(h.server.port, ours.tls('pscli'), { body: rpcBody({ id: 1, method: 'Utils.Version' }), tlsVersion: 'TLSv1.2' }),
+    );
     expect((e as NodeJS.ErrnoException).code).toBe('EPROTO');
     // An agent that caches sessions and opens a connection per request: it is offered no ticket to resume with.
     const m = ours.tls('pscli');
-    const agent = new Agent({ keepAlive: false, cert: m.certPem, key: m.keyPem, ca: m.caPem, minVersion: 'TLSv1.3', maxCachedSessions: 10 });
+    const agent = new Agent({
+      keepAlive: false,
+      cert: m.certPem,
+      key: m.keyPem,
+      ca: m.caPem,
+      minVersion: 'TLSv1.3',
+      maxCachedSessions: 10,
+    });
     try {
       for (let i = 0; i < 3; i++) {
         const reused = await new Promise<boolean>((resolve, reject) => {
-          const req = request({ host: '127.0.0.1', port: h.server.port, method: 'POST', agent, headers: { 'Content-Type': 'application/json' } }, (res) => {
-            res.resume();
-            res.on('end', () => resolve((req.socket as TLSSocket).isSessionReused()));
-          });
+          const req = request(
+            { host: '127.0.0.1', port: h.server.port, method: 'POST', agent, headers: { 'Content-Type': 'application/json' } },
+            (res) => {
+              res.resume();
+              res.on('end', () => resolve((req.socket as TLSSocket).isSessionReused()));
+            },
+          );
           req.on('error', reject);
           req.end(rpcBody({ id: i, method: 'Utils.Version' }));
         });
@@ -323,20 +386,38 @@ describe('RPC: TLS refusals', () => {
     }
   });
 
-  it('the client refuses a server whose certificate is from another CA, or is not payserv\'s', async () => {
-    const fake = await startRpcServer({ port: 0, tls: theirs.tls('payserv'), log: createLogger('payserv', 'silent'), handle: async () => 'stolen' });
+  it("the client refuses a server whose certificate is from another CA, or is not payserv's", async () => {
+    const fake = await startRpcServer({
+      port: 0,
+      tls: theirs.tls('payserv'),
+      log: createLogger('payserv', 'silent'),
+      handle: async () => 'stolen',
+    });
     const impostor = await startRpcServer({
       // A pscli holder's certificate is valid for serverAuth on 127.0.0.1 too: only its OU gives it away.
-      port: 0, tls: { ...ours.tls('pscli'), caPem: ours.root }, log: createLogger('payserv', 'silent'), handle: async () => 'stolen',
+      port: 0,
+      tls: { ...ours.tls('pscli'), caPem: ours.root },
+      log: createLogger('payserv', 'silent'),
+      handle: async () => 'stolen',
     });
     try {
-      const a = await rejection(new RpcClient({ host: '127.0.0.1', port: fake.port, tls: ours.tls('pscli'), timeoutMs: 5000 }).call('Utils.Version'));
+      const a = await rejection(
+        new RpcClient({ host: '127.0.0.1', port: fake.port, tls: ours.tls('pscli'), timeoutMs: 5000 }).call('Utils.Version'),
+      );
       expect(a.message).toMatch(/TLS failure: .*(UNABLE_TO_VERIFY_LEAF_SIGNATURE|certificate)/i);
-      const b = await rejection(new RpcClient({ host: '127.0.0.1', port: impostor.port, tls: ours.tls('pscli'), timeoutMs: 5000 }).call('Utils.Version'));
+      const b = await rejection(
+        new RpcClient({ host: '127.0.0.1', port: impostor.port, tls: ours.tls('pscli'), timeoutMs: 5000 }).call('Utils.Version'),
+      );
       expect(b.message).toContain(`the server's certificate is for "pscli", not payserv`);
       expect((b as RpcTransportError).mayHaveRun).toBe(false);
       // Told to expect pscli, the same client accepts it (the check is the identity, not a quirk).
-      const c = new RpcClient({ host: '127.0.0.1', port: impostor.port, tls: ours.tls('backend'), timeoutMs: 5000, serverIdentity: 'pscli' });
+      const c = new RpcClient({
+        host: '127.0.0.1',
+        port: impostor.port,
+        tls: ours.tls('backend'),
+        timeoutMs: 5000,
+        serverIdentity: 'pscli',
+      });
       expect(await c.call('PayServ.Check', [1])).toBe('stolen');
       c.close();
     } finally {
@@ -346,7 +427,12 @@ describe('RPC: TLS refusals', () => {
   });
 
   it('transport failures name host:port: connection refused, and no reply in time', async () => {
-    const closed = await startRpcServer({ port: 0, tls: ours.tls('payserv'), log: createLogger('payserv', 'silent'), handle: async () => null });
+    const closed = await startRpcServer({
+      port: 0,
+      tls: ours.tls('payserv'),
+      log: createLogger('payserv', 'silent'),
+      handle: async () => null,
+    });
     const port = closed.port;
     await closed.close(0);
     const e = await rejection(new RpcClient({ host: '127.0.0.1', port, tls: ours.tls('pscli'), timeoutMs: 5000 }).call('Utils.Version'));
@@ -390,7 +476,11 @@ describe('RPC: malformed requests', () => {
     for (const body of ['{"jsonrpc":"2.0",', 'not json', '', Buffer.from([0x7b, 0xff, 0xfe, 0x7d])]) {
       const r = await raw(port, pscli(), { body });
       expect(r.status).toBe(400);
-      expect(r.json).toEqual({ jsonrpc: '2.0', id: null, error: { code: RPC.PARSE_ERROR, message: expect.stringMatching(/^parse error/) } });
+      expect(r.json).toEqual({
+        jsonrpc: '2.0',
+        id: null,
+        error: { code: RPC.PARSE_ERROR, message: expect.stringMatching(/^parse error/) },
+      });
     }
     // Not even on a kept-alive connection does a bad body disturb the next call.
     const c = h.client('pscli');
@@ -415,7 +505,11 @@ describe('RPC: malformed requests', () => {
     for (const [req, id, message] of cases) {
       const r = await raw(port, pscli(), { body: typeof req === 'string' ? req : JSON.stringify(req) });
       expect(r.status, JSON.stringify(req)).toBe(400);
-      expect(r.json, JSON.stringify(req)).toEqual({ jsonrpc: '2.0', id, error: { code: RPC.INVALID_REQUEST, message: expect.stringMatching(message) } });
+      expect(r.json, JSON.stringify(req)).toEqual({
+        jsonrpc: '2.0',
+        id,
+        error: { code: RPC.INVALID_REQUEST, message: expect.stringMatching(message) },
+      });
     }
     expect(h.calls).toEqual([]);
     await good();
@@ -424,7 +518,11 @@ describe('RPC: malformed requests', () => {
   it('a JSON-RPC id of a wrong type: -32600, answered with id null', async () => {
     for (const id of [{}, [1], true, 1.5, 2 ** 53, -(2 ** 60), 'x'.repeat(129)]) {
       const r = await raw(port, pscli(), { body: rpcBody({ id, method: 'Utils.Version' }) });
-      expect(r.json, JSON.stringify(id)).toEqual({ jsonrpc: '2.0', id: null, error: { code: RPC.INVALID_REQUEST, message: expect.stringMatching(/"id" must be/) } });
+      expect(r.json, JSON.stringify(id)).toEqual({
+        jsonrpc: '2.0',
+        id: null,
+        error: { code: RPC.INVALID_REQUEST, message: expect.stringMatching(/"id" must be/) },
+      });
     }
     // The ones that are fine: null, 0, negative safe integers, strings up to 128 characters.
     for (const id of [null, 0, -5, Number.MAX_SAFE_INTEGER, '', 'x'.repeat(128)]) {
@@ -468,7 +566,9 @@ describe('RPC: malformed requests', () => {
       const e = await rpcError(c.call(method, params as never));
       expect(e.code, `${method} ${JSON.stringify(params)}`).toBe(RPC.INVALID_PARAMS);
       expect(e.message, `${method} ${JSON.stringify(params)}`).toMatch(message);
-      expect(e.data).toEqual({ issues: [expect.objectContaining({ path: expect.stringMatching(/^params/), message: expect.any(String) })] });
+      expect(e.data).toEqual({
+        issues: [expect.objectContaining({ path: expect.stringMatching(/^params/), message: expect.any(String) })],
+      });
     }
     expect(h.calls).toEqual([]);
   });
@@ -477,7 +577,11 @@ describe('RPC: malformed requests', () => {
     const big = rpcBody({ id: 1, method: 'Utils.Version', params: { pad: 'x'.repeat(5000) } });
     const r = await raw(port, pscli(), { body: big });
     expect(r.status).toBe(413);
-    expect(r.json).toEqual({ jsonrpc: '2.0', id: null, error: { code: RPC.INVALID_REQUEST, message: 'invalid request: the body exceeds 4096 bytes' } });
+    expect(r.json).toEqual({
+      jsonrpc: '2.0',
+      id: null,
+      error: { code: RPC.INVALID_REQUEST, message: 'invalid request: the body exceeds 4096 bytes' },
+    });
     expect(r.headers.connection).toBe('close');
     // Without a Content-Length the server counts, and stops keeping bytes at the limit.
     const chunked = await raw(port, pscli(), { chunks: Array.from({ length: 64 }, () => Buffer.alloc(1024, 0x20)) });
@@ -492,13 +596,23 @@ describe('RPC: malformed requests', () => {
     const expectContinue = await new Promise<{ status: number; continued: boolean }>((resolve, reject) => {
       let continued = false;
       const m = pscli();
-      const req = request({
-        host: '127.0.0.1', port, method: 'POST', agent: false, minVersion: 'TLSv1.3', ca: m.caPem, cert: m.certPem, key: m.keyPem,
-        headers: { 'Content-Type': 'application/json', 'Content-Length': '1000000', Expect: '100-continue' },
-      }, (res) => {
-        res.resume();
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, continued }));
-      });
+      const req = request(
+        {
+          host: '127.0.0.1',
+          port,
+          method: 'POST',
+          agent: false,
+          minVersion: 'TLSv1.3',
+          ca: m.caPem,
+          cert: m.certPem,
+          key: m.keyPem,
+          headers: { 'Content-Type': 'application/json', 'Content-Length': '1000000', Expect: '100-continue' },
+        },
+        (res) => {
+          res.resume();
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, continued }));
+        },
+      );
       req.on('continue', () => (continued = true));
       req.on('error', reject);
       req.flushHeaders();
@@ -546,7 +660,11 @@ describe('RPC: handler outcomes and load', () => {
       throw new RpcError(RPC.BUSY, 'busy: the chain lock is held', { retryAfterMs: 500 });
     });
     const e = await rpcError(h.client('backend').call('PayServ.Send', [3]));
-    expect({ code: e.code, message: e.message, data: e.data }).toEqual({ code: RPC.BUSY, message: 'busy: the chain lock is held', data: { retryAfterMs: 500 } });
+    expect({ code: e.code, message: e.message, data: e.data }).toEqual({
+      code: RPC.BUSY,
+      message: 'busy: the chain lock is held',
+      data: { retryAfterMs: 500 },
+    });
     h.behave(async () => {
       throw new RpcError(1, 'DECLINED');
     });
@@ -657,11 +775,17 @@ describe('RPC: close', () => {
     late.send(rpcBody({ id: 'late', method: 'Utils.Version' }));
     const lateReply = await late.reply;
     expect(lateReply.status).toBe(503);
-    expect(lateReply.json).toEqual({ jsonrpc: '2.0', id: 'late', error: { code: RPC.SHUTTING_DOWN, message: 'shutting down: the request was not run' } });
+    expect(lateReply.json).toEqual({
+      jsonrpc: '2.0',
+      id: 'late',
+      error: { code: RPC.SHUTTING_DOWN, message: 'shutting down: the request was not run' },
+    });
     expect(lateReply.headers.connection).toBe('close');
 
     // A new connection: refused (the listener is closed).
-    const fresh = await rejection(new RpcClient({ host: '127.0.0.1', port: h.server.port, tls: ours.tls('pscli'), timeoutMs: 5000 }).call('Utils.Version'));
+    const fresh = await rejection(
+      new RpcClient({ host: '127.0.0.1', port: h.server.port, tls: ours.tls('pscli'), timeoutMs: 5000 }).call('Utils.Version'),
+    );
     expect(fresh).toBeInstanceOf(RpcTransportError);
     // The idle client's connection was closed: its next call fails one way or the other, and never runs.
     const again = await rejection(idle.call('Utils.Version'));
@@ -707,7 +831,18 @@ function lateRequest(port: number, tls: TlsMaterial) {
   const sent = new Promise<void>((r) => (headersSent = r));
   const reply = new Promise<RawReply>((resolve, reject) => {
     const req = request(
-      { host: '127.0.0.1', port, method: 'POST', path: '/', agent: false, minVersion: 'TLSv1.3', ca: tls.caPem, cert: tls.certPem, key: tls.keyPem, headers: { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' } },
+      {
+        host: '127.0.0.1',
+        port,
+        method: 'POST',
+        path: '/',
+        agent: false,
+        minVersion: 'TLSv1.3',
+        ca: tls.caPem,
+        cert: tls.certPem,
+        key: tls.keyPem,
+        headers: { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' },
+      },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));

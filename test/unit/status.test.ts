@@ -39,7 +39,7 @@ describe('withdrawal statuses', () => {
     expect(initialStatus(true)).toBe('declined');
   });
 
-  it('every status is reachable: all but declined from processing, declined as a reversal\'s first status', () => {
+  it("every status is reachable: all but declined from processing, declined as a reversal's first status", () => {
     const fromProcessing = reachableFrom('processing');
     expect([...fromProcessing].sort()).toEqual(ALL.filter((s) => s !== 'declined').sort());
     // declined is never moved to: it exists only as the first (and last) status of a reversal row.
@@ -94,7 +94,8 @@ describe('withdrawal statuses', () => {
       ['processing', 'pending', 'processed'],
     ];
     for (const path of paths) {
-      for (let i = 1; i < path.length; i++) expect(canMove(path[i - 1] as WithdrawalStatus, path[i] as WithdrawalStatus), path.join(' → ')).toBe(true);
+      for (let i = 1; i < path.length; i++)
+        expect(canMove(path[i - 1] as WithdrawalStatus, path[i] as WithdrawalStatus), path.join(' → ')).toBe(true);
     }
   });
 

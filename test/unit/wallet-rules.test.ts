@@ -3,12 +3,29 @@
 import { describe, expect, it } from 'vitest';
 import { walletMemoryFromJson, walletMemoryJson, WalletMemoryError } from '../../src/checkpoints/wallet-memory.js';
 import type { Signed, Wallet } from '../../src/ledger/records.js';
-import { EMPTY_MEMORY, isReviewed, memoryProblems, mergeMemory, remember, sameMemory, type WalletMemory } from '../../src/ledger/wallets.js';
+import {
+  EMPTY_MEMORY,
+  isReviewed,
+  memoryProblems,
+  mergeMemory,
+  remember,
+  sameMemory,
+  type WalletMemory,
+} from '../../src/ledger/wallets.js';
 
 const T = new Date('2024-05-01T00:00:00Z');
 const w = (id: number, o: Partial<Signed<Wallet>> = {}): Signed<Wallet> => ({
-  id, userId: 5, coinId: 1, address: `0x${String(id).padStart(40, '0')}`, active: true, deleted: false, createdAt: T, signedAt: T,
-  sigKeyId: 'k', signature: new Uint8Array([1]), ...o,
+  id,
+  userId: 5,
+  coinId: 1,
+  address: `0x${String(id).padStart(40, '0')}`,
+  active: true,
+  deleted: false,
+  createdAt: T,
+  signedAt: T,
+  sigKeyId: 'k',
+  signature: new Uint8Array([1]),
+  ...o,
 });
 const codes = (reviewed: Signed<Wallet>[], m: WalletMemory) => memoryProblems(5, 1, reviewed, m).map((p) => [p.row, p.code]);
 
@@ -18,10 +35,18 @@ describe('wallet memory rules', () => {
     expect(m1).toEqual({ newestReviewedId: 3, retiredIds: [1, 2], reviewedAt: { [1]: T.getTime(), [2]: T.getTime(), [3]: T.getTime() } });
     // A later read that shows less (say, a smaller account) takes nothing away.
     expect(remember(m1, [w(1, { deleted: true })])).toEqual(m1);
-    expect(mergeMemory({ newestReviewedId: 4, retiredIds: [2], reviewedAt: { [2]: 5 } }, { newestReviewedId: 3, retiredIds: [1, 3], reviewedAt: { [2]: 7, [3]: 1 } }))
-      .toEqual({ newestReviewedId: 4, retiredIds: [1, 2, 3], reviewedAt: { [2]: 7, [3]: 1 } });
-    expect(sameMemory(m1, { newestReviewedId: 3, retiredIds: [1, 2], reviewedAt: { [1]: T.getTime(), [2]: T.getTime(), [3]: T.getTime() } })).toBe(true);
-    expect(sameMemory(m1, { newestReviewedId: 3, retiredIds: [1], reviewedAt: { [1]: T.getTime(), [2]: T.getTime(), [3]: T.getTime() } })).toBe(false);
+    expect(
+      mergeMemory(
+        { newestReviewedId: 4, retiredIds: [2], reviewedAt: { [2]: 5 } },
+        { newestReviewedId: 3, retiredIds: [1, 3], reviewedAt: { [2]: 7, [3]: 1 } },
+      ),
+    ).toEqual({ newestReviewedId: 4, retiredIds: [1, 2, 3], reviewedAt: { [2]: 7, [3]: 1 } });
+    expect(
+      sameMemory(m1, { newestReviewedId: 3, retiredIds: [1, 2], reviewedAt: { [1]: T.getTime(), [2]: T.getTime(), [3]: T.getTime() } }),
+    ).toBe(true);
+    expect(
+      sameMemory(m1, { newestReviewedId: 3, retiredIds: [1], reviewedAt: { [1]: T.getTime(), [2]: T.getTime(), [3]: T.getTime() } }),
+    ).toBe(false);
     expect(sameMemory(m1, { newestReviewedId: 3, retiredIds: [1, 2], reviewedAt: {} })).toBe(false);
   });
 
@@ -36,7 +61,9 @@ describe('wallet memory rules', () => {
     expect(codes([w(1, { deleted: true })], m)).toEqual([['id=3', 'wallet_missing']]);
     expect(codes([w(3)], m)).toEqual([['id=1', 'wallet_missing']]);
     // The newest and retired at once, then gone: one line, not two.
-    expect(codes([w(1, { deleted: true })], { newestReviewedId: 3, retiredIds: [1, 3], reviewedAt: {} })).toEqual([['id=3', 'wallet_missing']]);
+    expect(codes([w(1, { deleted: true })], { newestReviewedId: 3, retiredIds: [1, 3], reviewedAt: {} })).toEqual([
+      ['id=3', 'wallet_missing'],
+    ]);
   });
 
   it('a wallet re-reviewed after an edit, put back to its older signed copy, is a rollback', () => {

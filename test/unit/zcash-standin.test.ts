@@ -41,30 +41,87 @@ function asInput(u: AddressUtxo) {
 }
 
 /** A payout as payserv makes it: built, signed and self-verified by src/chains/zcash. */
-function payout(version: 4 | 5, branchId: number, inputs: AddressUtxo[], outputs: Array<{ script: Uint8Array; value: bigint }>, expiryHeight: number, key = hot.key) {
-  const unsigned = buildTransparentTx({ version, branchId, inputs: inputs.map(asInput), outputs: outputs.map((o) => ({ scriptPubKey: o.script, value: o.value })), expiryHeight });
-  return signTransparentTx(unsigned, unsigned.prevouts, inputs.map(() => key));
+function payout(
+  version: 4 | 5,
+  branchId: number,
+  inputs: AddressUtxo[],
+  outputs: Array<{ script: Uint8Array; value: bigint }>,
+  expiryHeight: number,
+  key = hot.key,
+) {
+  const unsigned = buildTransparentTx({
+    version,
+    branchId,
+    inputs: inputs.map(asInput),
+    outputs: outputs.map((o) => ({ scriptPubKey: o.script, value: o.value })),
+    expiryHeight,
+  });
+  return signTransparentTx(
+    unsigned,
+    unsigned.prevouts,
+    inputs.map(() => key),
+  );
 }
 
 /** Pays `amount` to `to` from one UTXO, the rest less the ZIP-317 fee back to the hot wallet. */
 function pay(version: 4 | 5, branchId: number, u: AddressUtxo, to: Uint8Array, amount: bigint, expiryHeight: number) {
   const fee = estimateTransparentFeeZat(1, [to, hot.script]);
-  return payout(version, branchId, [u], [{ script: to, value: amount }, { script: hot.script, value: u.satoshis - amount - fee }], expiryHeight);
+  return payout(
+    version,
+    branchId,
+    [u],
+    [
+      { script: to, value: amount },
+      { script: hot.script, value: u.satoshis - amount - fee },
+    ],
+    expiryHeight,
+  );
 }
 
 /**
  * Signs a transaction the builder would refuse (a fee below ZIP-317, outputs above the inputs), so
  * that only the node stands between it and the chain.
  */
-function signAnyway(version: 4 | 5, branchId: number, u: AddressUtxo, outputs: Array<{ script: Uint8Array; value: bigint }>, expiryHeight: number): string {
+function signAnyway(
+  version: 4 | 5,
+  branchId: number,
+  u: AddressUtxo,
+  outputs: Array<{ script: Uint8Array; value: bigint }>,
+  expiryHeight: number,
+): string {
   const input = { prevout: { txid: displayHexToHash(u.txid), index: u.outputIndex }, scriptSig: new Uint8Array(0), sequence: 0xffffffff };
   const outs = outputs.map((o) => ({ value: o.value, scriptPubKey: o.script }));
   const tx: Tx =
     version === 4
-      ? { version: 4, inputs: [input], outputs: outs, lockTime: 0, expiryHeight, valueBalanceSapling: 0n, saplingSpends: [], saplingOutputs: [], joinSplits: [], joinSplitPubKey: null, joinSplitSig: null, bindingSigSapling: null }
-      : { version: 5, consensusBranchId: branchId, lockTime: 0, expiryHeight, inputs: [input], outputs: outs, sapling: null, orchard: null };
+      ? {
+          version: 4,
+          inputs: [input],
+          outputs: outs,
+          lockTime: 0,
+          expiryHeight,
+          valueBalanceSapling: 0n,
+          saplingSpends: [],
+          saplingOutputs: [],
+          joinSplits: [],
+          joinSplitPubKey: null,
+          joinSplitSig: null,
+          bindingSigSapling: null,
+        }
+      : {
+          version: 5,
+          consensusBranchId: branchId,
+          lockTime: 0,
+          expiryHeight,
+          inputs: [input],
+          outputs: outs,
+          sapling: null,
+          orchard: null,
+        };
   const spent: SpentOutput[] = [{ value: u.satoshis, scriptPubKey: fromHex(u.script) }];
-  const digest = tx.version === 4 ? sighashV4(tx, branchId, SIGHASH_ALL, { index: 0, scriptCode: fromHex(u.script), value: u.satoshis }) : sighashV5(tx, SIGHASH_ALL, { index: 0 }, spent);
+  const digest =
+    tx.version === 4
+      ? sighashV4(tx, branchId, SIGHASH_ALL, { index: 0, scriptCode: fromHex(u.script), value: u.satoshis })
+      : sighashV5(tx, SIGHASH_ALL, { index: 0 }, spent);
   const der = secp256k1.sign(digest, hot.key, { lowS: true, prehash: false }).toDERRawBytes();
   const scriptSig = p2pkhScriptSig(der, SIGHASH_ALL, secp256k1.getPublicKey(hot.key, true));
   return toHex(serializeTx({ ...tx, inputs: [{ ...input, scriptSig }] } as Tx));
@@ -123,7 +180,13 @@ describe('Zcash node stand-in', () => {
 
   /** Everything a refused transaction must leave as it was. */
   async function state() {
-    return { mempool: node.mempool(), height: node.height(), received: node.received().length, utxos: await rpc.getAddressUtxos(hot.address), paid: node.paidTo(miner.address) };
+    return {
+      mempool: node.mempool(),
+      height: node.height(),
+      received: node.received().length,
+      utxos: await rpc.getAddressUtxos(hot.address),
+      paid: node.paidTo(miner.address),
+    };
   }
 
   it('answers getblockchaininfo, getconnectioncount and getblockcount as a synced NU6.3 node', async () => {
@@ -166,7 +229,9 @@ describe('Zcash node stand-in', () => {
     expect(node.paidTo(miner.address)).toBe(30_000_000n);
     expect(node.outputsTo(miner.address)).toEqual([{ txid: tx.txid, vout: 0, value: 30_000_000n, height: tip + 1, spentBy: null }]);
     // The hot wallet now holds the change alone; the funding output is gone from its UTXOs.
-    expect((await rpc.getAddressUtxos(hot.address)).map((x) => [x.txid, x.outputIndex, x.satoshis])).toEqual([[tx.txid, 1, ZEC - 30_000_000n - 10_000n]]);
+    expect((await rpc.getAddressUtxos(hot.address)).map((x) => [x.txid, x.outputIndex, x.satoshis])).toEqual([
+      [tx.txid, 1, ZEC - 30_000_000n - 10_000n],
+    ]);
     expect(node.received().map((r) => [r.txid, r.tx.version])).toEqual([[tx.txid, 4]]);
   });
 
@@ -212,7 +277,10 @@ describe('Zcash node stand-in', () => {
     for (const version of [4, 5] as const) {
       const good = pay(version, branchId, u, miner.script, ZEC / 2n, tip + 40);
       const e = await refusal(rpc.sendRawTransaction(flipSignature(good.rawHex)));
-      expect([e.code, e.nodeMessage]).toEqual([-26, '16: mandatory-script-verify-flag-failed (Script evaluated without error but finished with a false/empty top stack element)']);
+      expect([e.code, e.nodeMessage]).toEqual([
+        -26,
+        '16: mandatory-script-verify-flag-failed (Script evaluated without error but finished with a false/empty top stack element)',
+      ]);
       expect(node.rejected().at(-1)?.reason).toMatch(/input 0: the signature does not verify/);
     }
     expect(await state()).toEqual(before);
@@ -221,7 +289,16 @@ describe('Zcash node stand-in', () => {
   it('refuses a double spend: against the mempool, against a block, and of a pruned transaction', async () => {
     const { u, branchId, tip } = await funded();
     // A first payout with two outputs this test can spend: to the miner, change to the hot wallet.
-    const first = payout(5, branchId, [u], [{ script: miner.script, value: 40_000_000n }, { script: hot.script, value: ZEC - 40_000_000n - 10_000n }], tip + 40);
+    const first = payout(
+      5,
+      branchId,
+      [u],
+      [
+        { script: miner.script, value: 40_000_000n },
+        { script: hot.script, value: ZEC - 40_000_000n - 10_000n },
+      ],
+      tip + 40,
+    );
     await rpc.sendRawTransaction(first.rawHex);
     const before = await state();
 
@@ -266,12 +343,30 @@ describe('Zcash node stand-in', () => {
     const { u, branchId, tip } = await funded();
     const before = await state();
     // One input, two outputs: the conventional fee is 2 × 5,000 zatoshi.
-    const cheap = signAnyway(5, branchId, u, [{ script: miner.script, value: ZEC / 2n }, { script: hot.script, value: ZEC / 2n - 5_000n }], tip + 40);
+    const cheap = signAnyway(
+      5,
+      branchId,
+      u,
+      [
+        { script: miner.script, value: ZEC / 2n },
+        { script: hot.script, value: ZEC / 2n - 5_000n },
+      ],
+      tip + 40,
+    );
     const fee = await refusal(rpc.sendRawTransaction(cheap));
     expect([fee.code, fee.nodeMessage]).toEqual([-26, '66: tx unpaid action limit exceeded']);
     expect(node.rejected().at(-1)?.reason).toBe('fee 5000 zat, the ZIP-317 conventional fee is 10000 zat');
 
-    const over = signAnyway(4, branchId, u, [{ script: miner.script, value: ZEC / 2n }, { script: hot.script, value: ZEC / 2n + 1n }], tip + 40);
+    const over = signAnyway(
+      4,
+      branchId,
+      u,
+      [
+        { script: miner.script, value: ZEC / 2n },
+        { script: hot.script, value: ZEC / 2n + 1n },
+      ],
+      tip + 40,
+    );
     const unbalanced = await refusal(rpc.sendRawTransaction(over));
     expect([unbalanced.code, unbalanced.nodeMessage]).toEqual([-26, '16: bad-txns-in-belowout']);
     expect(node.rejected().at(-1)?.reason).toBe(`inputs ${ZEC} zat, outputs ${ZEC + 1n} zat`);
@@ -283,7 +378,16 @@ describe('Zcash node stand-in', () => {
     expect(await state()).toEqual(before);
 
     // The same signing path with an honest fee is accepted: the refusals above are about the amounts.
-    const honest = signAnyway(5, branchId, u, [{ script: miner.script, value: ZEC / 2n }, { script: hot.script, value: ZEC / 2n - 10_000n }], tip + 40);
+    const honest = signAnyway(
+      5,
+      branchId,
+      u,
+      [
+        { script: miner.script, value: ZEC / 2n },
+        { script: hot.script, value: ZEC / 2n - 10_000n },
+      ],
+      tip + 40,
+    );
     expect((await rpc.sendRawTransaction(honest)).kind).toBe('accepted');
   });
 
@@ -307,7 +411,12 @@ describe('Zcash node stand-in', () => {
     expect(await rpc.sendRawTransaction(tx.rawHex)).toEqual({ kind: 'accepted', txid: tx.txid });
     expect(node.mempool()).toEqual([tx.txid]);
     await node.mine();
-    expect(await rpc.sendRawTransaction(tx.rawHex)).toEqual({ kind: 'already-known', where: 'chain', code: -27, message: 'transaction already in block chain' });
+    expect(await rpc.sendRawTransaction(tx.rawHex)).toEqual({
+      kind: 'already-known',
+      where: 'chain',
+      code: -27,
+      message: 'transaction already in block chain',
+    });
 
     // Once every output of it is spent, zcashd no longer recognizes it: a resend is refused for its
     // inputs. A payer must ask getrawtransaction, not read this as "never sent".
@@ -328,7 +437,12 @@ describe('Zcash node stand-in', () => {
       const u = (await client.getAddressUtxos(hot.address)).find((x) => x.txid === txid) as AddressUtxo;
       const tx = pay(4, NU6_3_BRANCH_ID, u, miner.script, ZEC / 2n, strict.height() + 40);
       expect((await client.sendRawTransaction(tx.rawHex)).kind).toBe('accepted');
-      expect(await client.sendRawTransaction(tx.rawHex)).toEqual({ kind: 'already-known', where: 'mempool', code: -26, message: '18: txn-already-in-mempool' });
+      expect(await client.sendRawTransaction(tx.rawHex)).toEqual({
+        kind: 'already-known',
+        where: 'mempool',
+        code: -26,
+        message: '18: txn-already-in-mempool',
+      });
       expect(strict.received()).toHaveLength(1);
     } finally {
       client.close();
@@ -416,7 +530,9 @@ describe('Zcash node stand-in', () => {
       req.on('data', (c: Buffer) => (body += c.toString()));
       req.on('end', () => {
         const request = JSON.parse(body) as { id: unknown };
-        res.writeHead(200, { 'Content-Type': 'application/json' }).end(raw ?? JSON.stringify({ result, error: null, id: id === 'same' ? request.id : id }));
+        res
+          .writeHead(200, { 'Content-Type': 'application/json' })
+          .end(raw ?? JSON.stringify({ result, error: null, id: id === 'same' ? request.id : id }));
       });
     });
     await new Promise<void>((resolve) => liar.listen(0, '127.0.0.1', resolve));
@@ -428,7 +544,9 @@ describe('Zcash node stand-in', () => {
       expect(blocks.message).toMatch(/^getblockchaininfo at http:\/\/127\.0\.0\.1:\d+: unexpected reply: result\.blocks: /);
 
       result = { chain: 'main', blocks: 1, bestblockhash: '00'.repeat(32), consensus: { chaintip: '37a5165b', nextblock: 'NU6.3' } };
-      expect((await failure(client.getBlockchainInfo())).message).toMatch(/result\.consensus\.nextblock: a branch id is 8 lowercase hex digits/);
+      expect((await failure(client.getBlockchainInfo())).message).toMatch(
+        /result\.consensus\.nextblock: a branch id is 8 lowercase hex digits/,
+      );
 
       result = [{ address: hot.address, txid: 'ab'.repeat(32), outputIndex: 0, script: toHex(hot.script), satoshis: 2 ** 60, height: 5 }];
       const rich = await failure(client.getAddressUtxos(hot.address));
@@ -439,7 +557,9 @@ describe('Zcash node stand-in', () => {
       expect((await failure(client.getAddressUtxos(hot.address))).message).toMatch(/a UTXO of another address/);
 
       result = { hex: '00', txid: 'ef'.repeat(32) };
-      expect((await failure(client.getRawTransaction('ab'.repeat(32)))).message).toMatch(/getrawtransaction .*the reply is for another txid/);
+      expect((await failure(client.getRawTransaction('ab'.repeat(32)))).message).toMatch(
+        /getrawtransaction .*the reply is for another txid/,
+      );
 
       result = 'not-a-txid';
       expect(await failure(client.sendRawTransaction('00'))).toBeInstanceOf(ZcashRpcBadReply);

@@ -11,7 +11,15 @@ import { buildTransparentTx, ZcashBuildError, type BuildInput, type BuildOutput 
 import { fromHex, toHex } from '../../src/chains/zcash/bytes.js';
 import { conventionalFeeZat, estimateTransparentFeeZat, logicalActions } from '../../src/chains/zcash/fee.js';
 import { SIGHASH_ALL } from '../../src/chains/zcash/hashtype.js';
-import { hash160, p2pkhHashOf, p2pkhScript, p2shHashOf, p2shScript, parseP2pkhScriptSig, parseStrictDer } from '../../src/chains/zcash/script.js';
+import {
+  hash160,
+  p2pkhHashOf,
+  p2pkhScript,
+  p2shHashOf,
+  p2shScript,
+  parseP2pkhScriptSig,
+  parseStrictDer,
+} from '../../src/chains/zcash/script.js';
 import { signTransparentTx, ZcashSignError } from '../../src/chains/zcash/sign.js';
 import { parseTx, serializeTx, txInBytes, type Tx } from '../../src/chains/zcash/tx.js';
 import { txidOf } from '../../src/chains/zcash/txid.js';
@@ -52,7 +60,11 @@ function payment(version: 4 | 5, ins: { w: Wallet; value: bigint }[], outs: bigi
   const outputs = outs.map(payTo);
   const unsigned = buildTransparentTx({ version, branchId, inputs, outputs, expiryHeight: EXPIRY });
   expect(unsigned.feeZat).toBe(fee);
-  const signed = signTransparentTx(unsigned, unsigned.prevouts, ins.map((i) => i.w.key));
+  const signed = signTransparentTx(
+    unsigned,
+    unsigned.prevouts,
+    ins.map((i) => i.w.key),
+  );
   return { inputs, outputs, unsigned, signed };
 }
 
@@ -100,11 +112,18 @@ describe('Zcash transparent transactions', () => {
 
     it(`v${version}: three inputs under three keys, one output`, () => {
       const ws = [wallet(), wallet(), wallet()];
-      const { inputs, signed } = payment(version, ws.map((w, i) => ({ w, value: 100_000n * BigInt(i + 1) })), [585_000n], 15_000n);
+      const { inputs, signed } = payment(
+        version,
+        ws.map((w, i) => ({ w, value: 100_000n * BigInt(i + 1) })),
+        [585_000n],
+        15_000n,
+      );
       const result = verifyTransparentTx(signed.rawHex, utxos(inputs), NU63);
       expect(result.problems).toEqual([]);
       expect(result.feeZat).toBe(15_000n);
-      expect(parseTx(fromHex(signed.rawHex)).inputs.map((i) => toHex(parseP2pkhScriptSig(i.scriptSig).publicKey))).toEqual(ws.map((w) => toHex(secp256k1.getPublicKey(w.key, true))));
+      expect(parseTx(fromHex(signed.rawHex)).inputs.map((i) => toHex(parseP2pkhScriptSig(i.scriptSig).publicKey))).toEqual(
+        ws.map((w) => toHex(secp256k1.getPublicKey(w.key, true))),
+      );
     });
 
     it(`v${version}: a flipped byte in a signature is reported`, () => {
@@ -118,12 +137,18 @@ describe('Zcash transparent transactions', () => {
         }),
       }));
       const result = verifyTransparentTx(bad, utxos(inputs), NU63);
-      expect(result.problems).toEqual(['input 0: the signature does not verify' + (version === 4 ? ' (wrong key, altered transaction, or signed for another consensus branch)' : '')]);
+      expect(result.problems).toEqual([
+        'input 0: the signature does not verify' +
+          (version === 4 ? ' (wrong key, altered transaction, or signed for another consensus branch)' : ''),
+      ]);
     });
 
     it(`v${version}: a changed output value is reported`, () => {
       const { inputs, signed } = payment(version, [{ w: wallet(), value: 1_000_000n }], [600_000n, 390_000n], 10_000n);
-      const bad = tamper(signed.rawHex, (tx) => ({ ...tx, outputs: tx.outputs.map((o, n) => (n === 0 ? { ...o, value: o.value - 1n } : o)) }));
+      const bad = tamper(signed.rawHex, (tx) => ({
+        ...tx,
+        outputs: tx.outputs.map((o, n) => (n === 0 ? { ...o, value: o.value - 1n } : o)),
+      }));
       const result = verifyTransparentTx(bad, utxos(inputs), NU63);
       expect(result.problems).toHaveLength(1);
       expect(result.problems[0]).toMatch(/^input 0: the signature does not verify/);
@@ -131,7 +156,15 @@ describe('Zcash transparent transactions', () => {
     });
 
     it(`v${version}: a missing prevout is reported`, () => {
-      const { inputs, signed } = payment(version, [{ w: wallet(), value: 400_000n }, { w: wallet(), value: 600_000n }], [990_000n], 10_000n);
+      const { inputs, signed } = payment(
+        version,
+        [
+          { w: wallet(), value: 400_000n },
+          { w: wallet(), value: 600_000n },
+        ],
+        [990_000n],
+        10_000n,
+      );
       const onlyFirst: PrevoutLookup = (txid, vout) => (txid === inputs[0]?.txid ? utxos(inputs)(txid, vout) : undefined);
       const result = verifyTransparentTx(signed.rawHex, onlyFirst, NU63);
       expect(result.problems).toContain(`input 1: prevout ${inputs[1]?.txid}:${inputs[1]?.vout} does not exist or is spent`);
@@ -145,7 +178,9 @@ describe('Zcash transparent transactions', () => {
         const p = utxos(inputs)(txid, vout);
         return p && { ...p, scriptPubKey: someoneElse.script };
       };
-      expect(verifyTransparentTx(signed.rawHex, lookup, NU63).problems).toEqual(["input 0: the public key does not hash to the prevout's pubkey hash"]);
+      expect(verifyTransparentTx(signed.rawHex, lookup, NU63).problems).toEqual([
+        "input 0: the public key does not hash to the prevout's pubkey hash",
+      ]);
     });
 
     it(`v${version}: a high-S twin of a valid signature is refused (malleability)`, () => {
@@ -156,10 +191,15 @@ describe('Zcash transparent transactions', () => {
           const spend = parseP2pkhScriptSig(i.scriptSig);
           const { r, s } = parseStrictDer(spend.signature);
           const high = new secp256k1.Signature(r, secp256k1.CURVE.n - s).toDERRawBytes();
-          return { ...i, scriptSig: Uint8Array.from([high.length + 1, ...high, spend.hashType, spend.publicKey.length, ...spend.publicKey]) };
+          return {
+            ...i,
+            scriptSig: Uint8Array.from([high.length + 1, ...high, spend.hashType, spend.publicKey.length, ...spend.publicKey]),
+          };
         }),
       }));
-      expect(verifyTransparentTx(bad, utxos(inputs), NU63).problems).toEqual(['input 0: signature is not strict DER: S is high (a malleable signature)']);
+      expect(verifyTransparentTx(bad, utxos(inputs), NU63).problems).toEqual([
+        'input 0: signature is not strict DER: S is high (a malleable signature)',
+      ]);
     });
 
     it(`v${version}: outputs worth more than the inputs are reported`, () => {
@@ -177,7 +217,9 @@ describe('Zcash transparent transactions', () => {
 
   it('v5: a transaction checked against another branch than its header names is reported', () => {
     const { inputs, signed } = payment(5, [{ w: wallet(), value: 1_000_000n }], [990_000n], 10_000n);
-    expect(verifyTransparentTx(signed.rawHex, utxos(inputs), NU6).problems).toEqual(["the header's consensus branch id 0x37a5165b is not the network's 0xc8e71055"]);
+    expect(verifyTransparentTx(signed.rawHex, utxos(inputs), NU6).problems).toEqual([
+      "the header's consensus branch id 0x37a5165b is not the network's 0xc8e71055",
+    ]);
   });
 
   it('v4: a transaction signed for another branch fails its signature check (v4 has no branch in its header)', () => {
@@ -206,10 +248,16 @@ describe('Zcash transparent transactions', () => {
     expect(problems).toContain(`input 1: spends ${inputs[0]?.txid}:${inputs[0]?.vout} a second time`);
   });
 
-  it('sign: refuses a key that is not the prevout\'s, without the key in the message', () => {
+  it("sign: refuses a key that is not the prevout's, without the key in the message", () => {
     const owner = wallet();
     const thief = wallet();
-    const unsigned = buildTransparentTx({ version: 5, branchId: NU63, inputs: [coin(owner, 1_000_000n)], outputs: [payTo(990_000n)], expiryHeight: EXPIRY });
+    const unsigned = buildTransparentTx({
+      version: 5,
+      branchId: NU63,
+      inputs: [coin(owner, 1_000_000n)],
+      outputs: [payTo(990_000n)],
+      expiryHeight: EXPIRY,
+    });
     let message = '';
     try {
       signTransparentTx(unsigned, unsigned.prevouts, [thief.key]);
@@ -220,7 +268,9 @@ describe('Zcash transparent transactions', () => {
     expect(message).toMatch(/^input 0: the key given is not the one for the prevout's pubkey hash [0-9a-f]{40}$/);
     expect(message).not.toContain(toHex(thief.key));
     const zero = new Uint8Array(32);
-    expect(() => signTransparentTx(unsigned, unsigned.prevouts, [zero])).toThrow('input 0: the private key is not a valid secp256k1 secret');
+    expect(() => signTransparentTx(unsigned, unsigned.prevouts, [zero])).toThrow(
+      'input 0: the private key is not a valid secp256k1 secret',
+    );
     const overOrder = fromHex('ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff');
     let overMessage = '';
     try {
@@ -229,12 +279,20 @@ describe('Zcash transparent transactions', () => {
       overMessage = (e as Error).message;
     }
     expect(overMessage).toBe('input 0: the private key is not a valid secp256k1 secret');
-    expect(() => signTransparentTx(unsigned, unsigned.prevouts, [owner.key.subarray(0, 31)])).toThrow('input 0: the private key is not 32 bytes');
+    expect(() => signTransparentTx(unsigned, unsigned.prevouts, [owner.key.subarray(0, 31)])).toThrow(
+      'input 0: the private key is not 32 bytes',
+    );
   });
 
   it('sign: refuses prevouts that differ from those the transaction was built with', () => {
     const w = wallet();
-    const unsigned = buildTransparentTx({ version: 5, branchId: NU63, inputs: [coin(w, 1_000_000n)], outputs: [payTo(990_000n)], expiryHeight: EXPIRY });
+    const unsigned = buildTransparentTx({
+      version: 5,
+      branchId: NU63,
+      inputs: [coin(w, 1_000_000n)],
+      outputs: [payTo(990_000n)],
+      expiryHeight: EXPIRY,
+    });
     const lie = unsigned.prevouts.map((p) => ({ ...p, value: p.value + 1n }));
     expect(() => signTransparentTx(unsigned, lie, [w.key])).toThrow(/input 0: the prevout given differs/);
     expect(() => signTransparentTx(unsigned, [], [w.key])).toThrow(/0 prevouts for 1 inputs/);
@@ -250,14 +308,24 @@ describe('Zcash transparent transactions', () => {
     expect(buildTransparentTx({ ...base, version: 4, branchId: CANOPY }).tx.version).toBe(4);
     expect(() => buildTransparentTx({ ...base, expiryHeight: 0 })).toThrow(/expiry height 0/);
     expect(() => buildTransparentTx({ ...base, expiryHeight: 500_000_000 })).toThrow(/expiry height 500000000/);
-    expect(() => buildTransparentTx({ ...base, inputs: [{ ...coin(w, 1_000_000n), scriptPubKey: p2shScript(new Uint8Array(20)) }] })).toThrow(/does not spend a P2PKH output/);
+    expect(() =>
+      buildTransparentTx({ ...base, inputs: [{ ...coin(w, 1_000_000n), scriptPubKey: p2shScript(new Uint8Array(20)) }] }),
+    ).toThrow(/does not spend a P2PKH output/);
     expect(() => buildTransparentTx({ ...base, outputs: [payTo(1_000_001n)] })).toThrow(ZcashBuildError);
-    expect(() => buildTransparentTx({ ...base, outputs: [payTo(995_000n)] })).toThrow('fee 5000 zat is below the ZIP-317 conventional fee 10000 zat');
-    expect(() => buildTransparentTx({ ...base, outputs: [payTo(800_000n)] })).toThrow(/fee 200000 zat is over 10× the ZIP-317 fee 10000 zat: a missing change output\?/);
-    expect(() => buildTransparentTx({ ...base, inputs: [base.inputs[0] as BuildInput, base.inputs[0] as BuildInput] })).toThrow(/spends .* twice/);
+    expect(() => buildTransparentTx({ ...base, outputs: [payTo(995_000n)] })).toThrow(
+      'fee 5000 zat is below the ZIP-317 conventional fee 10000 zat',
+    );
+    expect(() => buildTransparentTx({ ...base, outputs: [payTo(800_000n)] })).toThrow(
+      /fee 200000 zat is over 10× the ZIP-317 fee 10000 zat: a missing change output\?/,
+    );
+    expect(() => buildTransparentTx({ ...base, inputs: [base.inputs[0] as BuildInput, base.inputs[0] as BuildInput] })).toThrow(
+      /spends .* twice/,
+    );
     expect(() => buildTransparentTx({ ...base, outputs: [payTo(10n), payTo(989_990n)] })).toThrow(/output 0 value 10 zat is out of range/);
     expect(() => buildTransparentTx({ ...base, inputs: [] })).toThrow('no inputs');
-    expect(() => buildTransparentTx({ ...base, inputs: [{ ...coin(w, 1_000_000n), txid: 'ab' }] })).toThrow(/input 0 txid: 1 bytes, a hash is 32/);
+    expect(() => buildTransparentTx({ ...base, inputs: [{ ...coin(w, 1_000_000n), txid: 'ab' }] })).toThrow(
+      /input 0 txid: 1 bytes, a hash is 32/,
+    );
   });
 
   it('fee: ZIP-317 for 1×2, 3×1 and 1×500 P2PKH shapes, before and after signing', () => {
@@ -267,11 +335,20 @@ describe('Zcash transparent transactions', () => {
     expect(estimateTransparentFeeZat(1, Array.from({ length: 500 }, p2pkh))).toBe(2_500_000n); // 500 × 34 bytes / 34
     expect(estimateTransparentFeeZat(1, [p2pkh()])).toBe(10_000n); // the grace actions
     // A P2SH output is 32 bytes: 17 of them fit in 16 P2PKH-sized slots (544 / 34).
-    expect(estimateTransparentFeeZat(1, Array.from({ length: 17 }, () => p2shScript(new Uint8Array(20))))).toBe(80_000n);
+    expect(
+      estimateTransparentFeeZat(
+        1,
+        Array.from({ length: 17 }, () => p2shScript(new Uint8Array(20))),
+      ),
+    ).toBe(80_000n);
     // 75 signed P2PKH inputs are 75 × 148 = 11,100 bytes: 74 actions, not 75.
     expect(estimateTransparentFeeZat(75, [p2pkh()])).toBe(370_000n);
 
-    const shapes: [number, number, bigint][] = [[1, 2, 10_000n], [3, 1, 15_000n], [1, 500, 2_500_000n]];
+    const shapes: [number, number, bigint][] = [
+      [1, 2, 10_000n],
+      [3, 1, 15_000n],
+      [1, 500, 2_500_000n],
+    ];
     for (const [nIn, nOut, fee] of shapes) {
       const ins = Array.from({ length: nIn }, () => ({ w: wallet(), value: 10_000_000n }));
       const total = 10_000_000n * BigInt(nIn) - fee;
@@ -292,7 +369,15 @@ describe('Zcash transparent transactions', () => {
       const fee = 2_500_000n;
       const outs = Array.from({ length: 500 }, (_, k) => 100_000n + BigInt(k));
       const sum = outs.reduce((a, b) => a + b, 0n);
-      const { inputs, signed } = payment(version, [{ w: ws[0] as Wallet, value: sum }, { w: ws[1] as Wallet, value: fee }], outs, fee);
+      const { inputs, signed } = payment(
+        version,
+        [
+          { w: ws[0] as Wallet, value: sum },
+          { w: ws[1] as Wallet, value: fee },
+        ],
+        outs,
+        fee,
+      );
       expect(signed.raw.length).toBeGreaterThan(500 * 34);
       expect(signed.raw.length).toBeLessThan(100_000);
       const result = verifyTransparentTx(signed.rawHex, utxos(inputs), NU63);
@@ -306,7 +391,9 @@ describe('Zcash transparent transactions', () => {
     const w = wallet();
     const script = wallet().script;
     const outs = Array.from({ length: 3000 }, () => ({ scriptPubKey: script, value: 1_000n }));
-    expect(() => buildTransparentTx({ version: 5, branchId: NU63, inputs: [coin(w, 100_000_000n)], outputs: outs, expiryHeight: EXPIRY })).toThrow(/over the standard limit 100000/);
+    expect(() =>
+      buildTransparentTx({ version: 5, branchId: NU63, inputs: [coin(w, 100_000_000n)], outputs: outs, expiryHeight: EXPIRY }),
+    ).toThrow(/over the standard limit 100000/);
   });
 
   it('scripts: P2PKH and P2SH round trip, and addresses map to the script that pays them', () => {
@@ -331,7 +418,18 @@ describe('Zcash transparent transactions', () => {
   });
 
   it('branches: the DESIGN table, by id and by name; unknown ids are refused with a clear error', () => {
-    expect(BRANCHES.map((b) => b.name)).toEqual(['Overwinter', 'Sapling', 'Blossom', 'Heartwood', 'Canopy', 'NU5', 'NU6', 'NU6.1', 'NU6.2', 'NU6.3']);
+    expect(BRANCHES.map((b) => b.name)).toEqual([
+      'Overwinter',
+      'Sapling',
+      'Blossom',
+      'Heartwood',
+      'Canopy',
+      'NU5',
+      'NU6',
+      'NU6.1',
+      'NU6.2',
+      'NU6.3',
+    ]);
     expect(branchByName('NU6.3')?.id).toBe(0x37a5165b);
     expect(branchFromRpcHex('37a5165b').name).toBe('NU6.3');
     expect(branchFromRpcHex('c2d6d0b4').name).toBe('NU5');

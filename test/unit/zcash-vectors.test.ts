@@ -41,17 +41,26 @@ interface V5Vector {
   sighash: Map<number, string | null>;
 }
 
-const V4: V4Vector[] = rows('zip_0243.json', 'tx, script_code, transparent_input, hash_type, amount, consensus_branch_id, sighash').map((r) => ({
-  tx: r[0] as string,
-  scriptCode: r[1] as string,
-  input: r[2] as number,
-  hashType: r[3] as number,
-  amount: r[4] as number,
-  branchId: r[5] as number,
-  sighash: r[6] as string,
-}));
+const V4: V4Vector[] = rows('zip_0243.json', 'tx, script_code, transparent_input, hash_type, amount, consensus_branch_id, sighash').map(
+  (r) => ({
+    tx: r[0] as string,
+    scriptCode: r[1] as string,
+    input: r[2] as number,
+    hashType: r[3] as number,
+    amount: r[4] as number,
+    branchId: r[5] as number,
+    sighash: r[6] as string,
+  }),
+);
 
-const V5_TYPES = [SIGHASH_ALL, SIGHASH_NONE, SIGHASH_SINGLE, SIGHASH_ALL | SIGHASH_ANYONECANPAY, SIGHASH_NONE | SIGHASH_ANYONECANPAY, SIGHASH_SINGLE | SIGHASH_ANYONECANPAY];
+const V5_TYPES = [
+  SIGHASH_ALL,
+  SIGHASH_NONE,
+  SIGHASH_SINGLE,
+  SIGHASH_ALL | SIGHASH_ANYONECANPAY,
+  SIGHASH_NONE | SIGHASH_ANYONECANPAY,
+  SIGHASH_SINGLE | SIGHASH_ANYONECANPAY,
+];
 const V5: V5Vector[] = rows(
   'zip_0244.json',
   'tx, txid, auth_digest, amounts, script_pubkeys, transparent_input, sighash_shielded, sighash_all, sighash_none, sighash_single, sighash_all_anyone, sighash_none_anyone, sighash_single_anyone',
@@ -112,7 +121,9 @@ describe('Zcash official vectors', () => {
 
   it.each(V4.map((v, i) => [i, v] as const))('v4 #%i: txid is the reversed double SHA-256 of the bytes', (_, v) => {
     const tx = parseV4(v.tx);
-    const expected = Buffer.from(sha256(sha256(fromHex(v.tx)))).reverse().toString('hex');
+    const expected = Buffer.from(sha256(sha256(fromHex(v.tx))))
+      .reverse()
+      .toString('hex');
     expect(txidV4(tx)).toBe(expected);
     expect(txidOf(tx)).toBe(expected);
   });
@@ -163,7 +174,9 @@ describe('Zcash official vectors', () => {
     const changed = spent.map((s, k) => (k === other ? { ...s, value: s.value + 1n } : s));
     expect(toHex(sighashV5(tx, SIGHASH_ALL, { index: v.input }, changed))).not.toBe(v.sighash.get(SIGHASH_ALL));
     // ...unless ANYONECANPAY, which commits to this input alone.
-    expect(toHex(sighashV5(tx, SIGHASH_ALL | SIGHASH_ANYONECANPAY, { index: v.input }, changed))).toBe(v.sighash.get(SIGHASH_ALL | SIGHASH_ANYONECANPAY));
+    expect(toHex(sighashV5(tx, SIGHASH_ALL | SIGHASH_ANYONECANPAY, { index: v.input }, changed))).toBe(
+      v.sighash.get(SIGHASH_ALL | SIGHASH_ANYONECANPAY),
+    );
   });
 
   it('v5: a hash type outside the six standard ones is refused', () => {
@@ -171,7 +184,8 @@ describe('Zcash official vectors', () => {
     if (!v || v.input === null) throw new Error('no vector with a transparent input');
     const tx = parseV5(v.tx);
     const spent = v.amounts.map((a, k) => ({ value: BigInt(a), scriptPubKey: fromHex(v.scriptPubKeys[k] as string) }));
-    for (const t of [0x00, 0x04, 0x41, 0x84, 0xff]) expect(() => sighashV5(tx, t, { index: v.input as number }, spent), `0x${t.toString(16)}`).toThrow(/not valid/);
+    for (const t of [0x00, 0x04, 0x41, 0x84, 0xff])
+      expect(() => sighashV5(tx, t, { index: v.input as number }, spent), `0x${t.toString(16)}`).toThrow(/not valid/);
   });
 
   it('parser: refuses trailing bytes, truncation, and unknown versions or group ids, naming where', () => {

@@ -17,7 +17,11 @@ import { signTransparentTx } from '../../src/chains/zcash/sign.js';
 import { NU6_3_BRANCH_ID, startZcashStandin, type StandinDialect, type ZcashStandin } from '../../src/devnet/zcash-standin.js';
 
 const key = sha256(new TextEncoder().encode('zcash-zebrad-test hot'));
-const hot = { key, address: zcashP2pkhAddress('testnet', hash160(secp256k1.getPublicKey(key, true))), script: p2pkhScript(hash160(secp256k1.getPublicKey(key, true))) };
+const hot = {
+  key,
+  address: zcashP2pkhAddress('testnet', hash160(secp256k1.getPublicKey(key, true))),
+  script: p2pkhScript(hash160(secp256k1.getPublicKey(key, true))),
+};
 const miner = p2pkhScript(sha256(new TextEncoder().encode('miner')).slice(0, 20));
 
 const started: Array<{ node: ZcashStandin; rpc: ZcashRpc }> = [];
@@ -29,8 +33,16 @@ async function start(mode: StandinDialect) {
 }
 
 /** A raw JSON-RPC call: the HTTP status and the body as the node sent them. */
-async function raw(node: ZcashStandin, method: string, params: unknown[] = []): Promise<{ status: number; body: { result?: unknown; error?: { code: number; message: string } | null } }> {
-  const res = await fetch(node.url, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ jsonrpc: '1.0', id: 1, method, params }) });
+async function raw(
+  node: ZcashStandin,
+  method: string,
+  params: unknown[] = [],
+): Promise<{ status: number; body: { result?: unknown; error?: { code: number; message: string } | null } }> {
+  const res = await fetch(node.url, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ jsonrpc: '1.0', id: 1, method, params }),
+  });
   return { status: res.status, body: (await res.json()) as { result?: unknown; error?: { code: number; message: string } | null } };
 }
 
@@ -39,9 +51,16 @@ async function payout(node: ZcashStandin, rpc: ZcashRpc, version: 4 | 5 = 5) {
   const u = (await rpc.getAddressUtxos(hot.address)).find((x) => x.txid === txid);
   if (!u) throw new Error('not funded');
   const fee = estimateTransparentFeeZat(1, [miner, hot.script]);
-  const unsigned = buildTransparentTx({ version, branchId: NU6_3_BRANCH_ID, expiryHeight: node.height() + 40,
+  const unsigned = buildTransparentTx({
+    version,
+    branchId: NU6_3_BRANCH_ID,
+    expiryHeight: node.height() + 40,
     inputs: [{ txid: u.txid, vout: u.outputIndex, value: u.satoshis, scriptPubKey: fromHex(u.script) }],
-    outputs: [{ scriptPubKey: miner, value: 50_000_000n }, { scriptPubKey: hot.script, value: u.satoshis - 50_000_000n - fee }] });
+    outputs: [
+      { scriptPubKey: miner, value: 50_000_000n },
+      { scriptPubKey: hot.script, value: u.satoshis - 50_000_000n - fee },
+    ],
+  });
   return signTransparentTx(unsigned, unsigned.prevouts, [hot.key]);
 }
 
@@ -55,14 +74,22 @@ afterEach(async () => {
 describe('Zcash stand-in: zebrad and zcashd', () => {
   it('getconnectioncount: zebrad does not serve it (-32601, HTTP 200), zcashd does; getpeerinfo and getnetworkinfo both', async () => {
     const z = await start('zebrad');
-    expect(await raw(z.node, 'getconnectioncount')).toMatchObject({ status: 200, body: { error: { code: -32601, message: 'Method not found' } } });
+    expect(await raw(z.node, 'getconnectioncount')).toMatchObject({
+      status: 200,
+      body: { error: { code: -32601, message: 'Method not found' } },
+    });
     await expect(z.rpc.getConnectionCount()).rejects.toMatchObject({ code: -32601 });
     expect(await z.rpc.getPeerCount()).toBe(8);
-    expect((await raw(z.node, 'getpeerinfo')).body.result).toEqual(expect.arrayContaining([expect.objectContaining({ subver: '/Zebra:2.1.0/', connection_state: 'connected' })]));
+    expect((await raw(z.node, 'getpeerinfo')).body.result).toEqual(
+      expect.arrayContaining([expect.objectContaining({ subver: '/Zebra:2.1.0/', connection_state: 'connected' })]),
+    );
     expect((await raw(z.node, 'getnetworkinfo')).body.result).toMatchObject({ connections: 8 });
     const d = await start('zcashd');
     expect(await d.rpc.getConnectionCount()).toBe(8);
-    expect(await raw(d.node, 'nosuchmethod')).toMatchObject({ status: 404, body: { error: { code: -32601, message: 'Method not found' } } });
+    expect(await raw(d.node, 'nosuchmethod')).toMatchObject({
+      status: 404,
+      body: { error: { code: -32601, message: 'Method not found' } },
+    });
     d.node.setPeers(3);
     expect(await d.rpc.getPeerCount()).toBe(3);
   });
@@ -85,7 +112,12 @@ describe('Zcash stand-in: zebrad and zcashd', () => {
   });
 
   it('syncing(): from what each node serves', () => {
-    const base: BlockchainInfo = { chain: 'main', blocks: 3_000_000, bestblockhash: '00'.repeat(32), consensus: { chaintip: '37a5165b', nextblock: '37a5165b' } };
+    const base: BlockchainInfo = {
+      chain: 'main',
+      blocks: 3_000_000,
+      bestblockhash: '00'.repeat(32),
+      consensus: { chaintip: '37a5165b', nextblock: '37a5165b' },
+    };
     expect(syncing(base)).toBeNull();
     expect(syncing({ ...base, headers: 3_000_000, estimatedheight: 3_000_000 + SYNC_LAG_BLOCKS_MAX })).toBeNull();
     expect(syncing({ ...base, headers: 3_000_000, estimatedheight: 3_000_000 + SYNC_LAG_BLOCKS_MAX + 1 })).toMatch(/syncing/);
@@ -96,17 +128,29 @@ describe('Zcash stand-in: zebrad and zcashd', () => {
     expect(syncing({ ...base, chain: 'regtest', estimatedheight: 3_100_000 })).toBeNull();
   });
 
-  it('getrawtransaction and getblockhash: each node\'s errors and verbose shapes', async () => {
+  it("getrawtransaction and getblockhash: each node's errors and verbose shapes", async () => {
     const z = await start('zebrad');
     const d = await start('zcashd');
-    expect((await raw(z.node, 'getrawtransaction', ['cd'.repeat(32), 1])).body.error).toEqual({ code: -5, message: 'Transaction not found in mempool or best chain' });
-    expect((await raw(d.node, 'getrawtransaction', ['cd'.repeat(32), 1])).body.error).toEqual({ code: -5, message: 'No such mempool or blockchain transaction. Use gettransaction for wallet transactions.' });
+    expect((await raw(z.node, 'getrawtransaction', ['cd'.repeat(32), 1])).body.error).toEqual({
+      code: -5,
+      message: 'Transaction not found in mempool or best chain',
+    });
+    expect((await raw(d.node, 'getrawtransaction', ['cd'.repeat(32), 1])).body.error).toEqual({
+      code: -5,
+      message: 'No such mempool or blockchain transaction. Use gettransaction for wallet transactions.',
+    });
     expect(await z.rpc.getRawTransaction('cd'.repeat(32))).toBeNull();
     expect(await d.rpc.getRawTransaction('cd'.repeat(32))).toBeNull();
     // zebrad's verbose flag is a number.
     expect((await raw(z.node, 'getrawtransaction', ['cd'.repeat(32), true])).body.error?.code).toBe(-1);
-    expect((await raw(z.node, 'getblockhash', [z.node.height() + 1])).body.error).toEqual({ code: -1, message: 'Provided index is greater than the current tip' });
-    expect((await raw(d.node, 'getblockhash', [d.node.height() + 1])).body.error).toEqual({ code: -8, message: 'Block height out of range' });
+    expect((await raw(z.node, 'getblockhash', [z.node.height() + 1])).body.error).toEqual({
+      code: -1,
+      message: 'Provided index is greater than the current tip',
+    });
+    expect((await raw(d.node, 'getblockhash', [d.node.height() + 1])).body.error).toEqual({
+      code: -8,
+      message: 'Block height out of range',
+    });
     expect(await z.rpc.getBlockHash(0)).toBe(z.node.genesisHash());
     // A mempool transaction: zebrad says in_active_chain false and gives no height; zcashd leaves it out.
     const tx = await payout(z.node, z.rpc);
@@ -115,30 +159,56 @@ describe('Zcash stand-in: zebrad and zcashd', () => {
     expect(pending).toMatchObject({ in_active_chain: false });
     expect(pending).not.toHaveProperty('height');
     await z.node.mine(3);
-    expect(await z.rpc.getRawTransaction(tx.txid)).toMatchObject({ in_active_chain: true, confirmations: 3, height: z.node.height() - 2, blockhash: await z.rpc.getBlockHash(z.node.height() - 2) });
+    expect(await z.rpc.getRawTransaction(tx.txid)).toMatchObject({
+      in_active_chain: true,
+      confirmations: 3,
+      height: z.node.height() - 2,
+      blockhash: await z.rpc.getBlockHash(z.node.height() - 2),
+    });
   });
 
-  it('sendrawtransaction: zebrad\'s already-known replies, each reported as known by the client', async () => {
+  it("sendrawtransaction: zebrad's already-known replies, each reported as known by the client", async () => {
     const { node, rpc } = await start('zebrad');
     const tx = await payout(node, rpc, 5);
     expect(await rpc.sendRawTransaction(tx.rawHex)).toEqual({ kind: 'accepted', txid: tx.txid });
-    expect(await rpc.sendRawTransaction(tx.rawHex)).toEqual({ kind: 'already-known', where: 'mempool', code: -1, message: ZEBRAD_ALREADY.inMempool });
+    expect(await rpc.sendRawTransaction(tx.rawHex)).toEqual({
+      kind: 'already-known',
+      where: 'mempool',
+      code: -1,
+      message: ZEBRAD_ALREADY.inMempool,
+    });
     await node.mine();
-    expect(await rpc.sendRawTransaction(tx.rawHex)).toEqual({ kind: 'already-known', where: 'chain', code: -25, message: `failed to validate tx: WtxId("private"), error: ${ZEBRAD_ALREADY.inState}` });
+    expect(await rpc.sendRawTransaction(tx.rawHex)).toEqual({
+      kind: 'already-known',
+      where: 'chain',
+      code: -25,
+      message: `failed to validate tx: WtxId("private"), error: ${ZEBRAD_ALREADY.inState}`,
+    });
     const v4 = await payout(node, rpc, 4);
     node.queueForDownload(v4.txid);
-    expect(await rpc.sendRawTransaction(v4.rawHex)).toEqual({ kind: 'already-known', where: 'mempool', code: -1, message: ZEBRAD_ALREADY.queued });
+    expect(await rpc.sendRawTransaction(v4.rawHex)).toEqual({
+      kind: 'already-known',
+      where: 'mempool',
+      code: -1,
+      message: ZEBRAD_ALREADY.queued,
+    });
     expect(node.received()).toHaveLength(1);
   });
 
-  it('alreadyKnown(): zebrad\'s exact texts, and a refusal that is not one', () => {
+  it("alreadyKnown(): zebrad's exact texts, and a refusal that is not one", () => {
     const e = (code: number, m: string) => new ZcashRpcError('sendrawtransaction', code, m);
     expect(alreadyKnown(e(-1, 'transaction already exists in mempool'))).toBe('mempool');
     expect(alreadyKnown(e(-1, 'transaction dropped because it is already queued for download'))).toBe('mempool');
-    expect(alreadyKnown(e(-25, 'failed to validate tx: transaction::Hash("private"), error: transaction is already in state'))).toBe('chain');
+    expect(alreadyKnown(e(-25, 'failed to validate tx: transaction::Hash("private"), error: transaction is already in state'))).toBe(
+      'chain',
+    );
     expect(alreadyKnown(e(-27, 'transaction already in block chain'))).toBe('chain');
     expect(alreadyKnown(e(-1, 'transaction dropped because the queue is full'))).toBeNull();
-    expect(alreadyKnown(e(-25, 'failed to validate tx: WtxId("private"), error: transaction did not pass consensus validation: 16: bad-txns-inputs-spent'))).toBeNull();
+    expect(
+      alreadyKnown(
+        e(-25, 'failed to validate tx: WtxId("private"), error: transaction did not pass consensus validation: 16: bad-txns-inputs-spent'),
+      ),
+    ).toBeNull();
   });
 
   it('peers from getnetworkinfo where getpeerinfo is not served', async () => {
@@ -147,7 +217,10 @@ describe('Zcash stand-in: zebrad and zcashd', () => {
       req.on('data', (c: Buffer) => (body += c.toString()));
       req.on('end', () => {
         const r = JSON.parse(body) as { id: number; method: string };
-        const reply = r.method === 'getnetworkinfo' ? { result: { connections: 5 }, error: null, id: r.id } : { result: null, error: { code: -32601, message: 'Method not found' }, id: r.id };
+        const reply =
+          r.method === 'getnetworkinfo'
+            ? { result: { connections: 5 }, error: null, id: r.id }
+            : { result: null, error: { code: -32601, message: 'Method not found' }, id: r.id };
         res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify(reply));
       });
     });

@@ -1,7 +1,16 @@
 import { invariant } from '../../ledger/invariant.js';
 import {
-  BaseError, createPublicClient, getAddress, http, isAddress, keccak256, parseTransaction, recoverTransactionAddress,
-  type Hex, type PublicClient, type TransactionSerializable,
+  BaseError,
+  createPublicClient,
+  getAddress,
+  http,
+  isAddress,
+  keccak256,
+  parseTransaction,
+  recoverTransactionAddress,
+  type Hex,
+  type PublicClient,
+  type TransactionSerializable,
 } from 'viem';
 import { privateKeyToAccount, type PrivateKeyAccount } from 'viem/accounts';
 import type { DataTx } from '../../data/data.js';
@@ -9,7 +18,19 @@ import type { Logger } from '../../log/index.js';
 import { attemptsFromNonce, lockNonce, readNonce, storeNonce } from '../store.js';
 import { CHAINS } from '../../data/ops/chains.js';
 import type { PaymentJournal } from '../../journal/journal.js';
-import type { Attempt, Broadcast, ChainDriver, DecodedTx, DriverHealth, PayOutput, Placement, Signing, SignedTx, Verdict, Watch } from '../driver.js';
+import type {
+  Attempt,
+  Broadcast,
+  ChainDriver,
+  DecodedTx,
+  DriverHealth,
+  PayOutput,
+  Placement,
+  Signing,
+  SignedTx,
+  Verdict,
+  Watch,
+} from '../driver.js';
 import { ChainIdentityError, ChainIntegrityError, NodeUnavailable } from '../driver.js';
 import { classifySendError, sendErrorText } from './errors.js';
 import { bumpFees, bumpGasPrice, chooseFees, chooseGasPrice, FEE_HISTORY_BLOCKS, FEE_HISTORY_PERCENTILES } from './fees.js';
@@ -45,8 +66,10 @@ function isTransport(e: unknown): boolean {
   const names = new Set<string>();
   if (e instanceof BaseError) e.walk((x) => (names.add((x as Error).name), false));
   else if (e instanceof Error) names.add(e.name);
-  return ['HttpRequestError', 'TimeoutError', 'SocketClosedError', 'WebSocketRequestError'].some((n) => names.has(n))
-    || /fetch failed|ECONNREFUSED|ECONNRESET|socket hang up/i.test(sendErrorText(e));
+  return (
+    ['HttpRequestError', 'TimeoutError', 'SocketClosedError', 'WebSocketRequestError'].some((n) => names.has(n)) ||
+    /fetch failed|ECONNREFUSED|ECONNRESET|socket hang up/i.test(sendErrorText(e))
+  );
 }
 
 /** Runs a node call; a transport failure becomes NodeUnavailable (no URL credentials in the message). */
@@ -104,7 +127,9 @@ export class EvmDriver implements ChainDriver {
   }
 
   validateAddress(address: string): string | null {
-    return isAddress(address, { strict: true }) ? null : `not a valid ${this.tag} address (0x + 40 hex digits, EIP-55 checksum if mixed case)`;
+    return isAddress(address, { strict: true })
+      ? null
+      : `not a valid ${this.tag} address (0x + 40 hex digits, EIP-55 checksum if mixed case)`;
   }
 
   /**
@@ -117,13 +142,19 @@ export class EvmDriver implements ChainDriver {
     await this.#chainNow(this.#headBack);
     await this.#checkFeeMode();
     const [db, local, pending] = await Promise.all([
-      readNonce(this.#db, this.#chainKey, this.address), this.#cache.read(),
+      readNonce(this.#db, this.#chainKey, this.address),
+      this.#cache.read(),
       ask('eth_getTransactionCount', () => this.#client.getTransactionCount({ address: this.address as Hex, blockTag: 'pending' })),
     ]);
     if (local !== null && (db ?? 0n) < local) {
-      throw new Error(`coin ${this.tag}: the database's next nonce ${db ?? 'none'} is behind the local cache's ${local} (${this.#cache.path}): the database was rolled back`);
+      throw new Error(
+        `coin ${this.tag}: the database's next nonce ${db ?? 'none'} is behind the local cache's ${local} (${this.#cache.path}): the database was rolled back`,
+      );
     }
-    this.#log.info({ coin: this.tag, address: this.address, chainId: id, nextNonce: (db ?? 0n).toString(), pendingCount: pending }, 'ethereum driver ready');
+    this.#log.info(
+      { coin: this.tag, address: this.address, chainId: id, nextNonce: (db ?? 0n).toString(), pendingCount: pending },
+      'ethereum driver ready',
+    );
   }
 
   /** EIP-1559 configured on a chain without a base fee (or legacy on one with it) is refused: its transactions would be refused, or overpay. */
@@ -131,10 +162,14 @@ export class EvmDriver implements ChainDriver {
     const latest = await ask('eth_getBlockByNumber', () => this.#client.getBlock({ blockTag: 'latest' }));
     const baseFee = latest.baseFeePerGas !== null && latest.baseFeePerGas !== undefined;
     if (this.#s.eip1559 && !baseFee) {
-      throw new Error(`coin ${this.tag}: eip1559 = true, but the node's blocks carry no base fee (a chain without EIP-1559, such as ETC): set eip1559 = false in [coins.${this.tag}]`);
+      throw new Error(
+        `coin ${this.tag}: eip1559 = true, but the node's blocks carry no base fee (a chain without EIP-1559, such as ETC): set eip1559 = false in [coins.${this.tag}]`,
+      );
     }
     if (!this.#s.eip1559 && baseFee) {
-      throw new Error(`coin ${this.tag}: eip1559 = false, but the node's chain has a base fee (EIP-1559 is active): set eip1559 = true in [coins.${this.tag}]`);
+      throw new Error(
+        `coin ${this.tag}: eip1559 = false, but the node's chain has a base fee (EIP-1559 is active): set eip1559 = true in [coins.${this.tag}]`,
+      );
     }
   }
 
@@ -143,16 +178,23 @@ export class EvmDriver implements ChainDriver {
     try {
       const [syncing, peers] = await Promise.all([
         this.#raw('eth_syncing'),
-        this.#client.request({ method: 'net_peerCount' }).then((h) => Number(BigInt(h)), () => 0),
+        this.#client.request({ method: 'net_peerCount' }).then(
+          (h) => Number(BigInt(h)),
+          () => 0,
+        ),
       ]);
       // Another chain id, genesis, or a head gone back: ChainIdentityError (alerted as node_identity).
       await this.#chainNow(this.#headBack);
       if (syncing !== false) return { ok: false, reason: 'the node is syncing' };
-      if (peers < this.#s.minPeers) return { ok: false, reason: `the node has ${peers} peers, fewer than ${this.#s.minPeers}`, details: { peers } };
+      if (peers < this.#s.minPeers)
+        return { ok: false, reason: `the node has ${peers} peers, fewer than ${this.#s.minPeers}`, details: { peers } };
       return { ok: true, details: { peers } };
     } catch (e) {
       if (e instanceof ChainIdentityError) throw e;
-      return { ok: false, reason: isTransport(e) || e instanceof NodeUnavailable ? 'node unreachable' : sendErrorText(e).split('\n')[0] ?? 'node error' };
+      return {
+        ok: false,
+        reason: isTransport(e) || e instanceof NodeUnavailable ? 'node unreachable' : (sendErrorText(e).split('\n')[0] ?? 'node error'),
+      };
     }
   }
 
@@ -168,8 +210,13 @@ export class EvmDriver implements ChainDriver {
       this.#blockAt(0n),
       ask('eth_getBlockByNumber', () => this.#client.getBlock({ blockTag: 'latest' })),
     ]);
-    if (!genesis?.hash) throw new ChainIdentityError(this.tag, `coin ${this.tag}: the node serves no genesis block: nothing it says is taken as evidence`);
-    if (latest.number === null || !latest.hash) throw new ChainIdentityError(this.tag, `coin ${this.tag}: the node's latest block has no number or hash: nothing it says is taken as evidence`);
+    if (!genesis?.hash)
+      throw new ChainIdentityError(this.tag, `coin ${this.tag}: the node serves no genesis block: nothing it says is taken as evidence`);
+    if (latest.number === null || !latest.hash)
+      throw new ChainIdentityError(
+        this.tag,
+        `coin ${this.tag}: the node's latest block has no number or hash: nothing it says is taken as evidence`,
+      );
     await this.#identity.check({ chain: String(id), genesis: genesis.hash, head: Number(latest.number) }, back);
     return latest.number;
   }
@@ -189,9 +236,20 @@ export class EvmDriver implements ChainDriver {
       const c = chooseGasPrice(price, { gasPrice: this.#s.maxFeePerGas });
       return c.kind === 'wait' ? c : { kind: 'ok', fields: { type: 'legacy', gasPrice: c.gasPrice }, perGas: c.gasPrice };
     }
-    const h = await ask('eth_feeHistory', () => this.#client.getFeeHistory({ blockCount: FEE_HISTORY_BLOCKS, rewardPercentiles: [...FEE_HISTORY_PERCENTILES], blockTag: 'latest' }));
-    const c = chooseFees({ baseFeePerGas: h.baseFeePerGas, reward: h.reward ?? [] }, { maxFeePerGas: this.#s.maxFeePerGas, priorityFeePerGas: this.#s.maxPriorityFeePerGas });
-    return c.kind === 'wait' ? c : { kind: 'ok', fields: { type: 'eip1559', maxFeePerGas: c.maxFeePerGas, maxPriorityFeePerGas: c.maxPriorityFeePerGas }, perGas: c.maxFeePerGas };
+    const h = await ask('eth_feeHistory', () =>
+      this.#client.getFeeHistory({ blockCount: FEE_HISTORY_BLOCKS, rewardPercentiles: [...FEE_HISTORY_PERCENTILES], blockTag: 'latest' }),
+    );
+    const c = chooseFees(
+      { baseFeePerGas: h.baseFeePerGas, reward: h.reward ?? [] },
+      { maxFeePerGas: this.#s.maxFeePerGas, priorityFeePerGas: this.#s.maxPriorityFeePerGas },
+    );
+    return c.kind === 'wait'
+      ? c
+      : {
+          kind: 'ok',
+          fields: { type: 'eip1559', maxFeePerGas: c.maxFeePerGas, maxPriorityFeePerGas: c.maxPriorityFeePerGas },
+          perGas: c.maxFeePerGas,
+        };
   }
 
   async sign(tx: DataTx, outputs: readonly PayOutput[]): Promise<Signing> {
@@ -209,15 +267,25 @@ export class EvmDriver implements ChainDriver {
       if (e instanceof NodeUnavailable) throw e;
       const text = sendErrorText(e).toLowerCase();
       if (text.includes('insufficient funds')) return this.#short(out.value, ZERO_FEE);
-      return { kind: 'refused', reason: `the recipient ${to} rejects the payment (eth_estimateGas: ${text.split('\n')[0]?.slice(0, 200)})` };
+      return {
+        kind: 'refused',
+        reason: `the recipient ${to} rejects the payment (eth_estimateGas: ${text.split('\n')[0]?.slice(0, 200)})`,
+      };
     }
-    if (gas > this.#s.gasLimitMax) return { kind: 'refused', reason: `paying ${to} needs ${gas} gas, more than the configured ${this.#s.gasLimitMax}` };
+    if (gas > this.#s.gasLimitMax)
+      return { kind: 'refused', reason: `paying ${to} needs ${gas} gas, more than the configured ${this.#s.gasLimitMax}` };
     gas = await this.#withMargin(to, gas);
     const maxFee = gas * fees.perGas;
     const balance = await this.spendable();
     if (balance < out.value + maxFee) return this.#short(out.value + maxFee, balance);
     const nonce = await this.#allocateNonce(tx);
-    return { kind: 'signed', tx: await this.#signAt({ ...fees.fields, chainId: this.#s.chainId, nonce: Number(nonce), to, value: out.value, gas } as TransactionSerializable, maxFee) };
+    return {
+      kind: 'signed',
+      tx: await this.#signAt(
+        { ...fees.fields, chainId: this.#s.chainId, nonce: Number(nonce), to, value: out.value, gas } as TransactionSerializable,
+        maxFee,
+      ),
+    };
   }
 
   /**
@@ -234,7 +302,12 @@ export class EvmDriver implements ChainDriver {
   }
 
   #short(needed: bigint, spendable: bigint): Signing {
-    return { kind: 'short', reason: `hot wallet short: it holds ${spendable} wei, the payment and its gas need up to ${needed} wei`, spendable, needed };
+    return {
+      kind: 'short',
+      reason: `hot wallet short: it holds ${spendable} wei, the payment and its gas need up to ${needed} wei`,
+      spendable,
+      needed,
+    };
   }
 
   /**
@@ -249,17 +322,29 @@ export class EvmDriver implements ChainDriver {
     await this.#journal.refresh();
     const remembered = max((await this.#cache.read()) ?? 0n, this.#journal.nextNonce(this.tag, this.address) ?? 0n);
     if (db < remembered) {
-      throw new ChainIntegrityError('payserv_nonces', `the next nonce of ${this.address} is ${db} in the database, behind the ${remembered} the payserv host remembers (payment journal, nonce cache): the database was rolled back`);
+      throw new ChainIntegrityError(
+        'payserv_nonces',
+        `the next nonce of ${this.address} is ${db} in the database, behind the ${remembered} the payserv host remembers (payment journal, nonce cache): the database was rolled back`,
+      );
     }
-    const pending = BigInt(await ask('eth_getTransactionCount', () => this.#client.getTransactionCount({ address: this.address as Hex, blockTag: 'pending' })));
+    const pending = BigInt(
+      await ask('eth_getTransactionCount', () => this.#client.getTransactionCount({ address: this.address as Hex, blockTag: 'pending' })),
+    );
     // The count and the chain's identity in one reading: a node switched meanwhile proves nothing.
     await this.#chainNow(this.#headBack);
     const stored = await this.#storedNext(tx, max(pending, remembered));
     const explained = max(pending, remembered, stored);
     if (db > explained) {
-      throw new ChainIntegrityError('payserv_nonces', `the next nonce of ${this.address} is ${db} in the database, but the chain (pending ${pending}), the payment journal and payserv's own stored transactions account for ${explained}: raised by someone else`);
+      throw new ChainIntegrityError(
+        'payserv_nonces',
+        `the next nonce of ${this.address} is ${db} in the database, but the chain (pending ${pending}), the payment journal and payserv's own stored transactions account for ${explained}: raised by someone else`,
+      );
     }
-    if (pending > max(remembered, stored)) this.#log.warn({ coin: this.tag, remembered: remembered.toString(), pending: pending.toString() }, 'the hot wallet sent transactions payserv did not record');
+    if (pending > max(remembered, stored))
+      this.#log.warn(
+        { coin: this.tag, remembered: remembered.toString(), pending: pending.toString() },
+        'the hot wallet sent transactions payserv did not record',
+      );
     await storeNonce(tx, this.#chainKey, this.address, explained + 1n);
     return explained;
   }
@@ -336,25 +421,45 @@ export class EvmDriver implements ChainDriver {
       const block = { blockNumber: Number(r.blockNumber), blockHash: r.blockHash };
       // A receipt is evidence only from our chain: its block is the one there at that height, and the
       // identity is asked again after it (a node switched between the readings proves nothing).
-      if (!(await this.#canonical(block))) return this.#unknown(`the receipt of ${a.hash} names block ${block.blockNumber} (${block.blockHash}), which is not the node's block at that height: the outcome is unknown`);
+      if (!(await this.#canonical(block)))
+        return this.#unknown(
+          `the receipt of ${a.hash} names block ${block.blockNumber} (${block.blockHash}), which is not the node's block at that height: the outcome is unknown`,
+        );
       await this.#chainNow(needed);
       const fee = r.gasUsed * r.effectiveGasPrice;
       if (r.status === 'success') return { kind: 'confirmed', hash: a.hash, fee, confirmations, block };
-      return { kind: 'failed', hash: a.hash, fee, by: 'reverted', evidence: { hash: a.hash, block, expect: 'reverted' },
-        proof: `transaction ${a.hash} reverted in block ${r.blockNumber} (${r.blockHash}, receipt status 0), ${confirmations} confirmations, on chain ${this.#s.chainId}` };
+      return {
+        kind: 'failed',
+        hash: a.hash,
+        fee,
+        by: 'reverted',
+        evidence: { hash: a.hash, block, expect: 'reverted' },
+        proof: `transaction ${a.hash} reverted in block ${r.blockNumber} (${r.blockHash}, receipt status 0), ${confirmations} confirmations, on chain ${this.#s.chainId}`,
+      };
     }
     const known = await Promise.all(attempts.map((a) => this.#transaction(a.hash)));
     // A null receipt is not "not mined": a node beyond its receipt index, or rebuilding it, says null for mined transactions.
     const inBlock = known.find((t) => t?.blockNumber !== null && t?.blockNumber !== undefined);
-    if (inBlock) return this.#unknown(`transaction ${inBlock.hash} is in block ${BigInt(inBlock.blockNumber as string)} but the node serves no receipt for it: the outcome is unknown`);
+    if (inBlock)
+      return this.#unknown(
+        `transaction ${inBlock.hash} is in block ${BigInt(inBlock.blockNumber as string)} but the node serves no receipt for it: the outcome is unknown`,
+      );
     const depth = head - BigInt(Math.max(needed, 1)) + 1n;
     const usedBy = depth >= 0n ? await this.#nonceAt(depth).catch((e: unknown) => this.#notServed(e)) : 0n;
-    if (usedBy === null) return this.#unknown(`the node does not serve the state of block ${depth}, its own head less the confirmations: the outcome is unknown`);
+    if (usedBy === null)
+      return this.#unknown(
+        `the node does not serve the state of block ${depth}, its own head less the confirmations: the outcome is unknown`,
+      );
     if (usedBy > nonce) return this.#consumedBy(nonce, depth, attempts, needed);
     const rebroadcast = attempts.filter((_, i) => !known[i]).map((a) => a.hash);
     const latest = attempts[attempts.length - 1];
     const stale = !!latest && ctx.now.getTime() - latest.createdAt.getTime() >= this.#s.replaceAfterMs;
-    return { kind: 'pending', reason: `not mined yet (nonce ${nonce}${rebroadcast.length ? `; ${rebroadcast.length} attempt(s) unknown to the node, rebroadcast` : ''})`, rebroadcast, stale };
+    return {
+      kind: 'pending',
+      reason: `not mined yet (nonce ${nonce}${rebroadcast.length ? `; ${rebroadcast.length} attempt(s) unknown to the node, rebroadcast` : ''})`,
+      rebroadcast,
+      stale,
+    };
   }
 
   /** Pending with nothing to do: the chain has not said, and nothing is concluded, rebroadcast or replaced. */
@@ -370,10 +475,12 @@ export class EvmDriver implements ChainDriver {
 
   /** The node's block at height `n`; null when it has none. */
   #blockAt(n: bigint) {
-    return ask('eth_getBlockByNumber', () => this.#client.getBlock({ blockNumber: n }).catch((e: unknown) => {
-      if ((e as Error).name === 'BlockNotFoundError') return null;
-      throw e;
-    }));
+    return ask('eth_getBlockByNumber', () =>
+      this.#client.getBlock({ blockNumber: n }).catch((e: unknown) => {
+        if ((e as Error).name === 'BlockNotFoundError') return null;
+        throw e;
+      }),
+    );
   }
 
   /** Whether `p` is the node's block at its height (a block it does not serve is not). */
@@ -383,20 +490,26 @@ export class EvmDriver implements ChainDriver {
   }
 
   async #receipt(hash: string) {
-    return ask('eth_getTransactionReceipt', () => this.#client.getTransactionReceipt({ hash: hash as Hex }).catch((e: unknown) => {
-      if ((e as Error).name === 'TransactionReceiptNotFoundError') return null;
-      throw e;
-    }));
+    return ask('eth_getTransactionReceipt', () =>
+      this.#client.getTransactionReceipt({ hash: hash as Hex }).catch((e: unknown) => {
+        if ((e as Error).name === 'TransactionReceiptNotFoundError') return null;
+        throw e;
+      }),
+    );
   }
 
   async #transaction(hash: string): Promise<{ hash: string; blockNumber?: string | null } | null> {
-    const t = await ask('eth_getTransactionByHash', () => this.#client.request({ method: 'eth_getTransactionByHash', params: [hash as Hex] }));
+    const t = await ask('eth_getTransactionByHash', () =>
+      this.#client.request({ method: 'eth_getTransactionByHash', params: [hash as Hex] }),
+    );
     return (t as { hash: string; blockNumber?: string | null } | null) ?? null;
   }
 
   /** The hot wallet's transaction count after block `n`: how many of its nonces that block's state has used. */
   async #nonceAt(n: bigint): Promise<bigint> {
-    return BigInt(await ask('eth_getTransactionCount', () => this.#client.getTransactionCount({ address: this.address as Hex, blockNumber: n })));
+    return BigInt(
+      await ask('eth_getTransactionCount', () => this.#client.getTransactionCount({ address: this.address as Hex, blockNumber: n })),
+    );
   }
 
   /**
@@ -416,17 +529,29 @@ export class EvmDriver implements ChainDriver {
       }
     } catch (e) {
       this.#notServed(e);
-      return this.#unknown(`nonce ${nonce} of ${this.address} is used by block ${depth}, and the node does not serve the older state that would show by which transaction: the outcome is unknown`);
+      return this.#unknown(
+        `nonce ${nonce} of ${this.address} is used by block ${depth}, and the node does not serve the older state that would show by which transaction: the outcome is unknown`,
+      );
     }
     const block = await ask('eth_getBlockByNumber', () => this.#client.getBlock({ blockNumber: hi, includeTransactions: true }));
     const used = block.transactions.find((t) => t.from.toLowerCase() === this.address.toLowerCase() && BigInt(t.nonce) === nonce);
-    if (!used) return this.#unknown(`nonce ${nonce} of ${this.address} is used by block ${hi}, which holds no transaction of it with that nonce: the node contradicts itself, the outcome is unknown`);
+    if (!used)
+      return this.#unknown(
+        `nonce ${nonce} of ${this.address} is used by block ${hi}, which holds no transaction of it with that nonce: the node contradicts itself, the outcome is unknown`,
+      );
     const ours = attempts.find((a) => a.hash.toLowerCase() === used.hash.toLowerCase());
-    if (ours) return this.#unknown(`transaction ${ours.hash} is in block ${hi} but the node serves no receipt for it: the outcome is unknown`);
+    if (ours)
+      return this.#unknown(`transaction ${ours.hash} is in block ${hi} but the node serves no receipt for it: the outcome is unknown`);
     // The proof and the chain's identity in one verdict: the identity is asked again after the proof was read.
     await this.#chainNow(needed);
-    return { kind: 'failed', hash: null, fee: 0n, by: 'nonce', evidence: { hash: used.hash, block: { blockNumber: Number(hi), blockHash: block.hash }, expect: 'mined' },
-      proof: `nonce ${nonce} of ${this.address} was used by transaction ${used.hash} in block ${hi} (${block.hash}) on chain ${this.#s.chainId}, which is none of ${attempts.map((a) => a.hash).join(', ')}` };
+    return {
+      kind: 'failed',
+      hash: null,
+      fee: 0n,
+      by: 'nonce',
+      evidence: { hash: used.hash, block: { blockNumber: Number(hi), blockHash: block.hash }, expect: 'mined' },
+      proof: `nonce ${nonce} of ${this.address} was used by transaction ${used.hash} in block ${hi} (${block.hash}) on chain ${this.#s.chainId}, which is none of ${attempts.map((a) => a.hash).join(', ')}`,
+    };
   }
 
   async watch(hash: string, seen: Placement | null, ctx: { finality: number }): Promise<Watch> {
@@ -438,20 +563,30 @@ export class EvmDriver implements ChainDriver {
     });
     if (r) {
       const block = { blockNumber: Number(r.blockNumber), blockHash: r.blockHash };
-      if (!(await this.#canonical(block))) return { kind: 'unknown', reason: `the receipt of ${hash} names block ${block.blockNumber} (${block.blockHash}), which is not the node's block at that height` };
+      if (!(await this.#canonical(block)))
+        return {
+          kind: 'unknown',
+          reason: `the receipt of ${hash} names block ${block.blockNumber} (${block.blockHash}), which is not the node's block at that height`,
+        };
       await this.#chainNow(this.#headBack);
       const confirmations = Number(head - r.blockNumber + 1n);
       return { kind: confirmations >= ctx.finality ? 'final' : 'settling', confirmations, block, reverted: r.status !== 'success' };
     }
     if (!seen) return { kind: 'unknown', reason: `the node has no receipt of ${hash}, and no block was recorded for it` };
     const t = await this.#transaction(hash);
-    if (t?.blockNumber) return { kind: 'unknown', reason: `${hash} is in block ${BigInt(t.blockNumber)} but the node serves no receipt for it` };
-    if (BigInt(seen.blockNumber) > head) return { kind: 'unknown', reason: `the node's head ${head} is below block ${seen.blockNumber}, where ${hash} was mined` };
+    if (t?.blockNumber)
+      return { kind: 'unknown', reason: `${hash} is in block ${BigInt(t.blockNumber)} but the node serves no receipt for it` };
+    if (BigInt(seen.blockNumber) > head)
+      return { kind: 'unknown', reason: `the node's head ${head} is below block ${seen.blockNumber}, where ${hash} was mined` };
     const now = await this.#blockAt(BigInt(seen.blockNumber));
     if (!now?.hash) return { kind: 'unknown', reason: `the node does not serve block ${seen.blockNumber}, where ${hash} was mined` };
-    if (now.hash.toLowerCase() === seen.blockHash.toLowerCase()) return { kind: 'unknown', reason: `block ${seen.blockNumber} still holds ${hash}, but the node serves no receipt for it` };
+    if (now.hash.toLowerCase() === seen.blockHash.toLowerCase())
+      return { kind: 'unknown', reason: `block ${seen.blockNumber} still holds ${hash}, but the node serves no receipt for it` };
     await this.#chainNow(this.#headBack);
-    return { kind: 'gone', proof: `transaction ${hash} was mined in block ${seen.blockNumber} (${seen.blockHash}); on chain ${this.#s.chainId} that block is now ${now.hash}, and the node has the transaction in no block (${t ? 'back in its mempool' : 'unknown to it'})` };
+    return {
+      kind: 'gone',
+      proof: `transaction ${hash} was mined in block ${seen.blockNumber} (${seen.blockHash}); on chain ${this.#s.chainId} that block is now ${now.hash}, and the node has the transaction in no block (${t ? 'back in its mempool' : 'unknown to it'})`,
+    };
   }
 
   /**
@@ -465,19 +600,32 @@ export class EvmDriver implements ChainDriver {
     const base = { chainId: this.#s.chainId, nonce: t.nonce, to: t.to, value: t.value, gas: t.gas } as const;
     invariant(t.gas !== undefined, `transaction ${latest.hash} has no gas limit`);
     // What the old transaction bid, as geth compares it: a legacy gas price is both its fee cap and its tip.
-    const prev = t.type === 'eip1559'
-      ? { maxFeePerGas: t.maxFeePerGas ?? 0n, maxPriorityFeePerGas: t.maxPriorityFeePerGas ?? 0n }
-      : { maxFeePerGas: t.gasPrice ?? 0n, maxPriorityFeePerGas: t.gasPrice ?? 0n };
+    const prev =
+      t.type === 'eip1559'
+        ? { maxFeePerGas: t.maxFeePerGas ?? 0n, maxPriorityFeePerGas: t.maxPriorityFeePerGas ?? 0n }
+        : { maxFeePerGas: t.gasPrice ?? 0n, maxPriorityFeePerGas: t.gasPrice ?? 0n };
     if (!this.#s.eip1559) {
       const now = await ask('eth_gasPrice', () => this.#client.getGasPrice());
       const c = bumpGasPrice(prev.maxFeePerGas, { gasPrice: this.#s.maxFeePerGas }, now);
       if (c.kind === 'wait') return { ...c, atCap: true };
-      return { kind: 'signed', tx: await this.#signAt({ ...base, type: 'legacy', gasPrice: c.gasPrice } as TransactionSerializable, t.gas * c.gasPrice) };
+      return {
+        kind: 'signed',
+        tx: await this.#signAt({ ...base, type: 'legacy', gasPrice: c.gasPrice } as TransactionSerializable, t.gas * c.gasPrice),
+      };
     }
-    const h = await ask('eth_feeHistory', () => this.#client.getFeeHistory({ blockCount: FEE_HISTORY_BLOCKS, rewardPercentiles: [...FEE_HISTORY_PERCENTILES], blockTag: 'latest' }));
-    const c = bumpFees(prev, { maxFeePerGas: this.#s.maxFeePerGas, priorityFeePerGas: this.#s.maxPriorityFeePerGas }, { baseFeePerGas: h.baseFeePerGas, reward: h.reward ?? [] });
+    const h = await ask('eth_feeHistory', () =>
+      this.#client.getFeeHistory({ blockCount: FEE_HISTORY_BLOCKS, rewardPercentiles: [...FEE_HISTORY_PERCENTILES], blockTag: 'latest' }),
+    );
+    const c = bumpFees(
+      prev,
+      { maxFeePerGas: this.#s.maxFeePerGas, priorityFeePerGas: this.#s.maxPriorityFeePerGas },
+      { baseFeePerGas: h.baseFeePerGas, reward: h.reward ?? [] },
+    );
     if (c.kind === 'wait') return { ...c, atCap: true };
-    const signed = await this.#signAt({ ...base, type: 'eip1559', maxFeePerGas: c.maxFeePerGas, maxPriorityFeePerGas: c.maxPriorityFeePerGas } as TransactionSerializable, t.gas * c.maxFeePerGas);
+    const signed = await this.#signAt(
+      { ...base, type: 'eip1559', maxFeePerGas: c.maxFeePerGas, maxPriorityFeePerGas: c.maxPriorityFeePerGas } as TransactionSerializable,
+      t.gas * c.maxFeePerGas,
+    );
     return { kind: 'signed', tx: signed };
   }
 

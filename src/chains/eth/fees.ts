@@ -60,7 +60,10 @@ export function chooseFees(history: FeeHistory, cap: FeeCap): FeeChoice {
   const baseFeeNext = nextBaseFee(history);
   const priority = min(medianTip(history, cap), cap.priorityFeePerGas);
   if (baseFeeNext + priority > cap.maxFeePerGas) {
-    return { kind: 'wait', reason: `next base fee ${baseFeeNext} + priority fee ${priority} wei/gas is above the cap's max fee ${cap.maxFeePerGas} wei/gas` };
+    return {
+      kind: 'wait',
+      reason: `next base fee ${baseFeeNext} + priority fee ${priority} wei/gas is above the cap's max fee ${cap.maxFeePerGas} wei/gas`,
+    };
   }
   const maxFee = min(2n * baseFeeNext + priority, cap.maxFeePerGas);
   assertFees({ maxFeePerGas: maxFee, maxPriorityFeePerGas: priority }, 'chooseFees');
@@ -80,14 +83,21 @@ export function bumpFees(prev: Fees1559, cap: FeeCap, history: FeeHistory): FeeC
   const maxFee = max(replacementFloor(prev.maxFeePerGas), market.maxFeePerGas);
   const priority = max(replacementFloor(prev.maxPriorityFeePerGas), market.maxPriorityFeePerGas);
   if (maxFee > cap.maxFeePerGas) {
-    return { kind: 'wait', reason: `a replacement needs a max fee of ${maxFee} wei/gas (previous ${prev.maxFeePerGas} + ${REPLACEMENT_BUMP_PERCENT}%), above the cap's ${cap.maxFeePerGas}` };
+    return {
+      kind: 'wait',
+      reason: `a replacement needs a max fee of ${maxFee} wei/gas (previous ${prev.maxFeePerGas} + ${REPLACEMENT_BUMP_PERCENT}%), above the cap's ${cap.maxFeePerGas}`,
+    };
   }
   if (priority > cap.priorityFeePerGas) {
-    return { kind: 'wait', reason: `a replacement needs a priority fee of ${priority} wei/gas (previous ${prev.maxPriorityFeePerGas} + ${REPLACEMENT_BUMP_PERCENT}%), above the cap's ${cap.priorityFeePerGas}` };
+    return {
+      kind: 'wait',
+      reason: `a replacement needs a priority fee of ${priority} wei/gas (previous ${prev.maxPriorityFeePerGas} + ${REPLACEMENT_BUMP_PERCENT}%), above the cap's ${cap.priorityFeePerGas}`,
+    };
   }
   const next = { maxFeePerGas: maxFee, maxPriorityFeePerGas: priority };
   assertFees(next, 'bumpFees');
-  if (!isReplacement(prev, next)) throw new Error(`bumpFees: ${JSON.stringify(show(next))} does not replace ${JSON.stringify(show(prev))} under geth's rule`);
+  if (!isReplacement(prev, next))
+    throw new Error(`bumpFees: ${JSON.stringify(show(next))} does not replace ${JSON.stringify(show(prev))} under geth's rule`);
   return { kind: 'ok', ...next };
 }
 
@@ -105,7 +115,10 @@ export function bumpGasPrice(prev: bigint, cap: LegacyFeeCap, gasPriceNow: bigin
   if (prev < 0n || gasPriceNow < 0n) throw new Error(`bumpGasPrice: negative gas price (previous ${prev}, now ${gasPriceNow})`);
   const gasPrice = max(replacementFloor(prev), gasPriceNow);
   if (gasPrice > cap.gasPrice) {
-    return { kind: 'wait', reason: `a replacement needs a gas price of ${gasPrice} wei/gas (previous ${prev} + ${REPLACEMENT_BUMP_PERCENT}%), above the cap ${cap.gasPrice}` };
+    return {
+      kind: 'wait',
+      reason: `a replacement needs a gas price of ${gasPrice} wei/gas (previous ${prev} + ${REPLACEMENT_BUMP_PERCENT}%), above the cap ${cap.gasPrice}`,
+    };
   }
   return { kind: 'ok', gasPrice };
 }
@@ -134,7 +147,8 @@ export function isReplacement(prev: Fees1559, next: Fees1559): boolean {
 function nextBaseFee(h: FeeHistory): bigint {
   const n = h.baseFeePerGas.length;
   if (n === 0) throw new Error('fee history: no base fees (a chain without EIP-1559? use chooseGasPrice)');
-  if (n > WINDOW_BLOCKS_MAX + 1 || h.reward.length > WINDOW_BLOCKS_MAX) throw new Error(`fee history: a window of more than ${WINDOW_BLOCKS_MAX} blocks`);
+  if (n > WINDOW_BLOCKS_MAX + 1 || h.reward.length > WINDOW_BLOCKS_MAX)
+    throw new Error(`fee history: a window of more than ${WINDOW_BLOCKS_MAX} blocks`);
   for (const b of h.baseFeePerGas) if (b < 0n) throw new Error(`fee history: negative base fee ${b}`);
   return h.baseFeePerGas[n - 1] as bigint;
 }
@@ -159,7 +173,9 @@ function medianTip(h: FeeHistory, cap: FeeCap): bigint {
 
 function checkCap(cap: FeeCap): void {
   if (cap.maxFeePerGas <= 0n || cap.priorityFeePerGas < 0n || cap.priorityFeePerGas > cap.maxFeePerGas) {
-    throw new Error(`fee cap: need 0 <= priority fee <= max fee and max fee > 0 (got ${JSON.stringify({ maxFeePerGas: String(cap.maxFeePerGas), priorityFeePerGas: String(cap.priorityFeePerGas) })})`);
+    throw new Error(
+      `fee cap: need 0 <= priority fee <= max fee and max fee > 0 (got ${JSON.stringify({ maxFeePerGas: String(cap.maxFeePerGas), priorityFeePerGas: String(cap.priorityFeePerGas) })})`,
+    );
   }
 }
 
@@ -169,7 +185,8 @@ function checkLegacyCap(cap: LegacyFeeCap): void {
 
 /** EIP-1559 validity: a tip above the max fee is refused by every node. */
 function assertFees(f: Fees1559, where: string): void {
-  if (f.maxPriorityFeePerGas < 0n || f.maxFeePerGas < f.maxPriorityFeePerGas) throw new Error(`${where}: invalid fees ${JSON.stringify(show(f))}`);
+  if (f.maxPriorityFeePerGas < 0n || f.maxFeePerGas < f.maxPriorityFeePerGas)
+    throw new Error(`${where}: invalid fees ${JSON.stringify(show(f))}`);
 }
 
 const show = (f: Fees1559) => ({ maxFeePerGas: String(f.maxFeePerGas), maxPriorityFeePerGas: String(f.maxPriorityFeePerGas) });

@@ -19,7 +19,8 @@ export class NonceCache {
   async read(): Promise<bigint | null> {
     const v = (await readJson(this.#path)) as { next?: unknown } | null;
     if (v === null) return null;
-    if (typeof v.next !== 'string' || !/^\d{1,20}$/.test(v.next)) throw new Error(`nonce cache ${this.#path} is corrupt (no decimal "next")`);
+    if (typeof v.next !== 'string' || !/^\d{1,20}$/.test(v.next))
+      throw new Error(`nonce cache ${this.#path} is corrupt (no decimal "next")`);
     return BigInt(v.next);
   }
 

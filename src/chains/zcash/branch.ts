@@ -29,7 +29,9 @@ const BY_NAME = new Map(BRANCHES.map((b) => [b.name, b]));
 export class UnknownBranchError extends Error {
   override name = 'UnknownBranchError';
   constructor(readonly branchId: number) {
-    super(`unknown consensus branch id ${branchHex(branchId)}: refusing to sign or verify for it (known: ${BRANCHES.map((b) => `${b.name} ${branchHex(b.id)}`).join(', ')})`);
+    super(
+      `unknown consensus branch id ${branchHex(branchId)}: refusing to sign or verify for it (known: ${BRANCHES.map((b) => `${b.name} ${branchHex(b.id)}`).join(', ')})`,
+    );
   }
 }
 

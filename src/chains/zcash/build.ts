@@ -66,7 +66,9 @@ export function buildTransparentTx(req: BuildRequest): UnsignedTransparentTx {
   const lockTime = req.lockTime ?? 0;
   if (!isU32(lockTime)) throw new ZcashBuildError(`lock time ${lockTime} is not a u32`);
   if (!Number.isInteger(req.expiryHeight) || req.expiryHeight < 1 || req.expiryHeight >= EXPIRY_HEIGHT_THRESHOLD) {
-    throw new ZcashBuildError(`expiry height ${req.expiryHeight} must be in 1..${EXPIRY_HEIGHT_THRESHOLD - 1} (0 would mean "never expires")`);
+    throw new ZcashBuildError(
+      `expiry height ${req.expiryHeight} must be in 1..${EXPIRY_HEIGHT_THRESHOLD - 1} (0 would mean "never expires")`,
+    );
   }
   if (req.inputs.length === 0) throw new ZcashBuildError('no inputs');
   if (req.outputs.length === 0) throw new ZcashBuildError('no outputs');
@@ -98,7 +100,8 @@ export function buildTransparentTx(req: BuildRequest): UnsignedTransparentTx {
 
   let outZat = 0n;
   const outputs: TxOut[] = req.outputs.map((o, n) => {
-    if (o.value < DUST_THRESHOLD_ZAT || o.value > MAX_MONEY_ZAT) throw new ZcashBuildError(`output ${n} value ${o.value} zat is out of range (${DUST_THRESHOLD_ZAT}..${MAX_MONEY_ZAT})`);
+    if (o.value < DUST_THRESHOLD_ZAT || o.value > MAX_MONEY_ZAT)
+      throw new ZcashBuildError(`output ${n} value ${o.value} zat is out of range (${DUST_THRESHOLD_ZAT}..${MAX_MONEY_ZAT})`);
     if (o.scriptPubKey.length === 0) throw new ZcashBuildError(`output ${n} has an empty scriptPubKey`);
     outZat += o.value;
     return { value: o.value, scriptPubKey: Uint8Array.from(o.scriptPubKey) };
@@ -107,13 +110,37 @@ export function buildTransparentTx(req: BuildRequest): UnsignedTransparentTx {
 
   const tx: Tx =
     req.version === 4
-      ? { version: 4, inputs, outputs, lockTime, expiryHeight: req.expiryHeight, valueBalanceSapling: 0n, saplingSpends: [], saplingOutputs: [], joinSplits: [], joinSplitPubKey: null, joinSplitSig: null, bindingSigSapling: null }
-      : { version: 5, consensusBranchId: req.branchId, lockTime, expiryHeight: req.expiryHeight, inputs, outputs, sapling: null, orchard: null };
+      ? {
+          version: 4,
+          inputs,
+          outputs,
+          lockTime,
+          expiryHeight: req.expiryHeight,
+          valueBalanceSapling: 0n,
+          saplingSpends: [],
+          saplingOutputs: [],
+          joinSplits: [],
+          joinSplitPubKey: null,
+          joinSplitSig: null,
+          bindingSigSapling: null,
+        }
+      : {
+          version: 5,
+          consensusBranchId: req.branchId,
+          lockTime,
+          expiryHeight: req.expiryHeight,
+          inputs,
+          outputs,
+          sapling: null,
+          orchard: null,
+        };
 
   // Each unsigned input is 41 bytes (outpoint 36, empty scriptSig 1, sequence 4); signing grows it to at most the P2PKH bound.
   const signedBytesMax = serializeTx(tx).length + inputs.length * (P2PKH_SIGNED_INPUT_BYTES_MAX - 41);
   if (signedBytesMax > STANDARD_TX_BYTES_MAX) {
-    throw new ZcashBuildError(`the signed transaction could be ${signedBytesMax} bytes, over the standard limit ${STANDARD_TX_BYTES_MAX}: use fewer inputs or outputs`);
+    throw new ZcashBuildError(
+      `the signed transaction could be ${signedBytesMax} bytes, over the standard limit ${STANDARD_TX_BYTES_MAX}: use fewer inputs or outputs`,
+    );
   }
   const feeZat = inZat - outZat;
   const conventional = conventionalFeeZat(tx);

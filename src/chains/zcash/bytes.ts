@@ -236,7 +236,10 @@ export class ByteReader {
     const start = this.at;
     const n = this.compactSize(what);
     if (n * itemBytesMin > this.remaining) {
-      throw new ZcashDecodeError(`truncated at byte ${start} reading ${what}: ${n} items need at least ${n * itemBytesMin} bytes, ${this.remaining} left`, start);
+      throw new ZcashDecodeError(
+        `truncated at byte ${start} reading ${what}: ${n} items need at least ${n * itemBytesMin} bytes, ${this.remaining} left`,
+        start,
+      );
     }
     return n;
   }

@@ -14,7 +14,15 @@ import { branchFromRpcHex, UnknownBranchError } from './branch.js';
 import { buildTransparentTx, DUST_THRESHOLD_ZAT, type BuildInput } from './build.js';
 import { fromHex, hashToDisplayHex } from './bytes.js';
 import { estimateTransparentFeeZat } from './fee.js';
-import { ZcashRpc, ZcashRpcBadReply, ZcashRpcError, ZcashRpcUnavailable, type AddressUtxo, type BlockchainInfo, type RawTransaction } from './rpc.js';
+import {
+  ZcashRpc,
+  ZcashRpcBadReply,
+  ZcashRpcError,
+  ZcashRpcUnavailable,
+  type AddressUtxo,
+  type BlockchainInfo,
+  type RawTransaction,
+} from './rpc.js';
 import { p2pkhScript, pubkeyHash } from './script.js';
 import { signTransparentTx } from './sign.js';
 import { parseTx } from './tx.js';
@@ -82,13 +90,17 @@ const COINBASE_CACHE_MAX = 100_000;
 /** Why the node is syncing (null when it is not), from what zebrad or zcashd says in getblockchaininfo. */
 export function syncing(info: BlockchainInfo): string | null {
   if (info.initial_block_download_complete === false) return 'the node is in its initial block download';
-  if (info.headers !== undefined && info.headers > info.blocks + HEADERS_AHEAD_MAX) return `the node is syncing: headers at ${info.headers}, blocks at ${info.blocks}`;
+  if (info.headers !== undefined && info.headers > info.blocks + HEADERS_AHEAD_MAX)
+    return `the node is syncing: headers at ${info.headers}, blocks at ${info.blocks}`;
   // A regtest chain has no schedule: its estimate says nothing (zebrad reports progress 1 there).
   if (info.chain === 'regtest') return null;
   if (info.estimatedheight !== undefined) {
-    return info.estimatedheight > info.blocks + SYNC_LAG_BLOCKS_MAX ? `the node is syncing: at ${info.blocks}, the network is estimated at ${info.estimatedheight}` : null;
+    return info.estimatedheight > info.blocks + SYNC_LAG_BLOCKS_MAX
+      ? `the node is syncing: at ${info.blocks}, the network is estimated at ${info.estimatedheight}`
+      : null;
   }
-  if (info.verificationprogress !== undefined && info.verificationprogress < SYNC_PROGRESS_MIN) return `the node is syncing: verification progress ${info.verificationprogress}`;
+  if (info.verificationprogress !== undefined && info.verificationprogress < SYNC_PROGRESS_MIN)
+    return `the node is syncing: verification progress ${info.verificationprogress}`;
   return null;
 }
 
@@ -113,7 +125,11 @@ export class ZcashDriver implements ChainDriver {
   readonly #coinbase = new Map<string, boolean>();
   #coinId: number | null = null;
 
-  constructor(settings: ZcashSettings, privateKey: Uint8Array, deps: { db: DataTx; log: Logger; journal: PaymentJournal; stateDir: string }) {
+  constructor(
+    settings: ZcashSettings,
+    privateKey: Uint8Array,
+    deps: { db: DataTx; log: Logger; journal: PaymentJournal; stateDir: string },
+  ) {
     this.#s = settings;
     this.tag = settings.tag;
     this.maxOutputs = settings.batchMax;
@@ -140,7 +156,8 @@ export class ZcashDriver implements ChainDriver {
     } catch (e) {
       if (e instanceof ZcashRpcUnavailable) throw new NodeUnavailable(e.message);
       // A node that cannot name its genesis block cannot show which chain it is on.
-      if (e instanceof ZcashRpcError || e instanceof ZcashRpcBadReply) throw new ChainIdentityError(this.tag, `coin ${this.tag}: cannot read the node's identity (${e.message})`);
+      if (e instanceof ZcashRpcError || e instanceof ZcashRpcBadReply)
+        throw new ChainIdentityError(this.tag, `coin ${this.tag}: cannot read the node's identity (${e.message})`);
       throw e;
     }
     await this.#identity.check({ chain: networkOf(info.chain), genesis, head: info.blocks }, back);
@@ -166,23 +183,39 @@ export class ZcashDriver implements ChainDriver {
   async start(): Promise<void> {
     const seen = await ask(() => this.#rpc.getBlockchainInfo());
     // Another network is a configuration mistake: it stops the start (a foreign genesis or a head gone back waits, unreachable).
-    if (!NODE_CHAIN[this.#s.network].includes(seen.chain)) throw new Error(`coin ${this.tag}: the node is on chain "${seen.chain}", the configuration says ${this.#s.network}`);
+    if (!NODE_CHAIN[this.#s.network].includes(seen.chain))
+      throw new Error(`coin ${this.tag}: the node is on chain "${seen.chain}", the configuration says ${this.#s.network}`);
     const info = await this.#checkIdentity(this.#needed(0));
     const branch = branchFromRpcHex(info.consensus.nextblock);
     await this.#coin(this.#db);
-    this.#log.info({ coin: this.tag, address: this.address, height: info.blocks, branch: branch.name, txVersion: this.#s.txVersion }, 'zcash driver ready');
+    this.#log.info(
+      { coin: this.tag, address: this.address, height: info.blocks, branch: branch.name, txVersion: this.#s.txVersion },
+      'zcash driver ready',
+    );
   }
 
   async health(): Promise<DriverHealth> {
     try {
       const [info, peers] = await Promise.all([this.#checkIdentity(this.#needed(0)), this.#rpc.getPeerCount()]);
       const sync = syncing(info);
-      if (sync) return { ok: false, reason: sync, details: { height: info.blocks, ...(info.estimatedheight === undefined ? {} : { estimatedHeight: info.estimatedheight }) } };
+      if (sync)
+        return {
+          ok: false,
+          reason: sync,
+          details: { height: info.blocks, ...(info.estimatedheight === undefined ? {} : { estimatedHeight: info.estimatedheight }) },
+        };
       branchFromRpcHex(info.consensus.nextblock);
-      if (peers < this.#s.minPeers) return { ok: false, reason: `the node has ${peers} peers, fewer than ${this.#s.minPeers}`, details: { peers } };
+      if (peers < this.#s.minPeers)
+        return { ok: false, reason: `the node has ${peers} peers, fewer than ${this.#s.minPeers}`, details: { peers } };
       return { ok: true, details: { peers, height: info.blocks } };
     } catch (e) {
-      return { ok: false, reason: e instanceof ZcashRpcUnavailable || (e instanceof NodeUnavailable && !(e instanceof ChainIdentityError)) ? 'node unreachable' : (e as Error).message };
+      return {
+        ok: false,
+        reason:
+          e instanceof ZcashRpcUnavailable || (e instanceof NodeUnavailable && !(e instanceof ChainIdentityError))
+            ? 'node unreachable'
+            : (e as Error).message,
+      };
     }
   }
 
@@ -202,7 +235,10 @@ export class ZcashDriver implements ChainDriver {
         const key = outpointKey({ txid: u.txid, vout: u.outputIndex });
         const by = reserved.get(key);
         if (by !== undefined && !inFlight.has(key) && !(await this.#storedSpends(db, by, key))) {
-          throw new ChainIntegrityError('payserv_utxo_reservations', `input ${key} is reserved for ${by}, which neither the payment journal nor a stored transaction of payserv's spends: the reservation was made by someone else`);
+          throw new ChainIntegrityError(
+            'payserv_utxo_reservations',
+            `input ${key} is reserved for ${by}, which neither the payment journal nor a stored transaction of payserv's spends: the reservation was made by someone else`,
+          );
         }
       }
     }
@@ -224,14 +260,19 @@ export class ZcashDriver implements ChainDriver {
     const cached = this.#coinbase.get(u.txid);
     if (cached !== undefined) return cached;
     const t = await ask(() => this.#rpc.getRawTransaction(u.txid));
-    if (!t) throw new NodeUnavailable(`the node lists output ${u.txid}:${u.outputIndex} of the hot wallet but does not know its transaction: cannot tell whether it is coinbase`);
+    if (!t)
+      throw new NodeUnavailable(
+        `the node lists output ${u.txid}:${u.outputIndex} of the hot wallet but does not know its transaction: cannot tell whether it is coinbase`,
+      );
     if (!t.vin) throw new ZcashRpcBadReply('getrawtransaction', `getrawtransaction ${u.txid}: no vin: cannot tell whether it is coinbase`);
     const coinbase = t.vin[0]?.coinbase !== undefined;
     if (this.#coinbase.size >= COINBASE_CACHE_MAX) this.#coinbase.clear();
     this.#coinbase.set(u.txid, coinbase);
     if (coinbase) {
-      this.#log.warn({ coin: this.tag, txid: u.txid, vout: u.outputIndex, value: u.satoshis.toString() },
-        'the hot wallet holds a coinbase output: never spent by payserv (operator rule: the hot wallet never receives coinbase)');
+      this.#log.warn(
+        { coin: this.tag, txid: u.txid, vout: u.outputIndex, value: u.satoshis.toString() },
+        'the hot wallet holds a coinbase output: never spent by payserv (operator rule: the hot wallet never receives coinbase)',
+      );
     }
     return coinbase;
   }
@@ -261,7 +302,10 @@ export class ZcashDriver implements ChainDriver {
     } catch (e) {
       if (!(e instanceof UnknownBranchError)) throw e;
       this.#log.error({ coin: this.tag, branch: info.consensus.nextblock }, 'unknown consensus branch id: refusing to sign');
-      return { kind: 'wait', reason: `the node's next consensus branch id ${info.consensus.nextblock} is not a known network upgrade: refusing to sign` };
+      return {
+        kind: 'wait',
+        reason: `the node's next consensus branch id ${info.consensus.nextblock} is not a known network upgrade: refusing to sign`,
+      };
     }
     const outs = outputs.map((o) => ({ scriptPubKey: zcashAddressScript(this.#s.network, o.address), value: o.value }));
     const total = outputs.reduce((a, o) => a + o.value, 0n);
@@ -272,7 +316,11 @@ export class ZcashDriver implements ChainDriver {
     let have = chosen.reduce((a, u) => a + u.satoshis, 0n);
     // The fee of the outputs actually built: with the change output, or without it when it is dropped.
     const feeWithChange = (n: number) => estimateTransparentFeeZat(n, [...outs.map((o) => o.scriptPubKey), this.#script]);
-    const feeNoChange = (n: number) => estimateTransparentFeeZat(n, outs.map((o) => o.scriptPubKey));
+    const feeNoChange = (n: number) =>
+      estimateTransparentFeeZat(
+        n,
+        outs.map((o) => o.scriptPubKey),
+      );
     // Enough once the outputs and the fee without change are covered: what is left is change, or dust given to the fee.
     for (const u of free) {
       if (chosen.includes(u)) continue;
@@ -283,7 +331,12 @@ export class ZcashDriver implements ChainDriver {
     const n = Math.max(chosen.length, 1);
     if (have < total + feeNoChange(n)) {
       const all = free.reduce((a, u) => a + u.satoshis, 0n);
-      return { kind: 'short', reason: `hot wallet short: ${all} zatoshi spendable, the payment and its fee need ${total + feeNoChange(n)}`, spendable: all, needed: total + feeNoChange(free.length || 1) };
+      return {
+        kind: 'short',
+        reason: `hot wallet short: ${all} zatoshi spendable, the payment and its fee need ${total + feeNoChange(n)}`,
+        spendable: all,
+        needed: total + feeNoChange(free.length || 1),
+      };
     }
     const change = have - total - feeWithChange(n);
     // Change below dust would not be relayed: it is dropped, and the transaction pays what is left as its fee
@@ -291,12 +344,24 @@ export class ZcashDriver implements ChainDriver {
     const withChange = change >= DUST_THRESHOLD_ZAT;
     const fee = withChange ? feeWithChange(n) : have - total;
     if (fee > this.#s.feeMax) return { kind: 'wait', reason: `the fee ${fee} zatoshi is above the configured maximum ${this.#s.feeMax}` };
-    const inputs: BuildInput[] = chosen.map((u) => ({ txid: u.txid, vout: u.outputIndex, value: u.satoshis, scriptPubKey: fromHex(u.script, 'utxo script') }));
+    const inputs: BuildInput[] = chosen.map((u) => ({
+      txid: u.txid,
+      vout: u.outputIndex,
+      value: u.satoshis,
+      scriptPubKey: fromHex(u.script, 'utxo script'),
+    }));
     const unsigned = buildTransparentTx({
-      version: this.#s.txVersion, branchId, inputs, expiryHeight: info.blocks + this.#s.expiryDelta,
+      version: this.#s.txVersion,
+      branchId,
+      inputs,
+      expiryHeight: info.blocks + this.#s.expiryDelta,
       outputs: withChange ? [...outs, { scriptPubKey: this.#script, value: change }] : outs,
     });
-    const signed = signTransparentTx(unsigned, unsigned.prevouts, inputs.map(() => this.#key));
+    const signed = signTransparentTx(
+      unsigned,
+      unsigned.prevouts,
+      inputs.map(() => this.#key),
+    );
     // The recorded maxFee is what the transaction really pays: inputs less outputs, as signed.
     invariant(signed.feeZat === fee, `signed ${signed.txid} pays ${signed.feeZat} zatoshi in fees, the selection computed ${fee}`);
     const spent = chosen.map((u) => ({ txid: u.txid, vout: u.outputIndex, value: u.satoshis }));
@@ -318,8 +383,11 @@ export class ZcashDriver implements ChainDriver {
         if (inputs.some((u) => group.some((o) => is(u, o)))) continue;
         const u = free.find((x) => group.some((o) => is(x, o)));
         if (!u) {
-          return { refused: `withdrawal ${out.withdrawalId}: none of the inputs of its earlier payment judged failed (${group.map(outpointKey).join(', ')}) is unspent and free in the hot wallet: ` +
-            'that payment may have been mined after all, and a new one that cannot conflict with it is not signed; an operator decides' };
+          return {
+            refused:
+              `withdrawal ${out.withdrawalId}: none of the inputs of its earlier payment judged failed (${group.map(outpointKey).join(', ')}) is unspent and free in the hot wallet: ` +
+              'that payment may have been mined after all, and a new one that cannot conflict with it is not signed; an operator decides',
+          };
         }
         inputs.push(u);
       }
@@ -342,7 +410,10 @@ export class ZcashDriver implements ChainDriver {
       // A node that names another transaction for our bytes is not the chain payserv reasons about:
       // every later verdict would ask it about the wrong txid. A fail-stop, never a retry.
       if (r.kind === 'accepted' && r.txid !== ours) {
-        throw new ChainIntegrityError('payserv_chain_txs', `coin ${this.tag}: the node accepted transaction ${ours} and answered with txid ${r.txid}`);
+        throw new ChainIntegrityError(
+          'payserv_chain_txs',
+          `coin ${this.tag}: the node accepted transaction ${ours} and answered with txid ${r.txid}`,
+        );
       }
       return { ok: true, known: r.kind === 'already-known' };
     } catch (e) {
@@ -375,7 +446,13 @@ export class ZcashDriver implements ChainDriver {
       if (confirmations < needed) return { kind: 'mined', hash: a.hash, confirmations, needed };
       const block = await this.#placement(known);
       // Evidence only from our chain: the block it names is the node's block at that height, and the identity holds after.
-      if (!(await this.#canonical(block))) return { kind: 'pending', reason: `${a.hash} is said to be in block ${block.blockHash} at ${block.blockNumber}, which is not the node's block at that height: the outcome is unknown`, rebroadcast: [], stale: false };
+      if (!(await this.#canonical(block)))
+        return {
+          kind: 'pending',
+          reason: `${a.hash} is said to be in block ${block.blockHash} at ${block.blockNumber}, which is not the node's block at that height: the outcome is unknown`,
+          rebroadcast: [],
+          stale: false,
+        };
       await this.#checkIdentity(needed);
       return { kind: 'confirmed', hash: a.hash, fee: await this.#feeOf(a.hash), confirmations, block };
     }
@@ -383,14 +460,27 @@ export class ZcashDriver implements ChainDriver {
     // -txindex, a back end rebuilding its index): failed only once the chain is past every attempt's expiry
     // height (deep enough) AND each attempt still has an input unspent on the chain, which a mined attempt
     // would have spent. The tip is read after the inputs, with the identity checked again.
-    const unspent = new Set((await ask(() => this.#rpc.getAddressUtxos(this.address))).map((u) => outpointKey({ txid: u.txid, vout: u.outputIndex })));
+    const unspent = new Set(
+      (await ask(() => this.#rpc.getAddressUtxos(this.address))).map((u) => outpointKey({ txid: u.txid, vout: u.outputIndex })),
+    );
     const tip = (await this.#checkIdentity(needed)).blocks;
     const heights = attempts.map((a) => parseTx(fromHex(a.raw, 'stored transaction')).expiryHeight);
     if (heights.every((h) => tip - h + 1 >= needed)) {
       const spent = attempts.find((a) => !this.decode(a.raw).inputs.some((i) => unspent.has(outpointKey(i))));
-      if (spent) return { kind: 'pending', reason: `transaction ${spent.hash} is past its expiry, but every input it spends is spent on the chain: it may have been mined, and a node that cannot find it is no proof; the outcome is unknown`, rebroadcast: [], stale: false };
-      return { kind: 'failed', hash: attempts[attempts.length - 1]?.hash ?? null, fee: 0n, by: 'expiry',
-        proof: `transaction ${attempts.map((a) => a.hash).join(', ')} expired at height ${Math.max(...heights)}; the chain is at ${tip}, the node has it in no block and not in its mempool, and an input of each attempt is still unspent (chain identity checked)` };
+      if (spent)
+        return {
+          kind: 'pending',
+          reason: `transaction ${spent.hash} is past its expiry, but every input it spends is spent on the chain: it may have been mined, and a node that cannot find it is no proof; the outcome is unknown`,
+          rebroadcast: [],
+          stale: false,
+        };
+      return {
+        kind: 'failed',
+        hash: attempts[attempts.length - 1]?.hash ?? null,
+        fee: 0n,
+        by: 'expiry',
+        proof: `transaction ${attempts.map((a) => a.hash).join(', ')} expired at height ${Math.max(...heights)}; the chain is at ${tip}, the node has it in no block and not in its mempool, and an input of each attempt is still unspent (chain identity checked)`,
+      };
     }
     return { kind: 'pending', reason: 'not in the node: rebroadcast', rebroadcast: attempts.map((a) => a.hash), stale: false };
   }
@@ -404,7 +494,8 @@ export class ZcashDriver implements ChainDriver {
       height = tip - (t.confirmations ?? 1) + 1;
     }
     const h = height;
-    const blockHash = t.blockhash !== undefined && t.height !== undefined && t.height >= 0 ? t.blockhash : await ask(() => this.#rpc.getBlockHash(h));
+    const blockHash =
+      t.blockhash !== undefined && t.height !== undefined && t.height >= 0 ? t.blockhash : await ask(() => this.#rpc.getBlockHash(h));
     return { blockNumber: height, blockHash };
   }
 
@@ -431,10 +522,16 @@ export class ZcashDriver implements ChainDriver {
     await this.#checkIdentity(depth);
     const placed = async (t: RawTransaction): Promise<Watch> => {
       const block = await this.#placement(t);
-      if (!(await this.#canonical(block))) return { kind: 'unknown', reason: `${hash} is said to be in block ${block.blockHash} at ${block.blockNumber}, which is not the node's block at that height` };
+      if (!(await this.#canonical(block)))
+        return {
+          kind: 'unknown',
+          reason: `${hash} is said to be in block ${block.blockHash} at ${block.blockNumber}, which is not the node's block at that height`,
+        };
       await this.#checkIdentity(depth);
       const confirmations = t.confirmations ?? 0;
-      return confirmations >= depth ? { kind: 'final', confirmations, block, reverted: false } : { kind: 'settling', confirmations, block, reverted: false };
+      return confirmations >= depth
+        ? { kind: 'final', confirmations, block, reverted: false }
+        : { kind: 'settling', confirmations, block, reverted: false };
     };
     const known = await ask(() => this.#rpc.getRawTransaction(hash));
     if (known && inBestChain(known)) return placed(known);
@@ -442,10 +539,17 @@ export class ZcashDriver implements ChainDriver {
     const where = known ? (known.blockhash ? `in block ${known.blockhash}, off the best chain` : 'in the mempool') : 'unknown to the node';
     if (!seen) return { kind: 'unknown', reason: `${hash} is ${where}, and where it was mined is not known: nothing concluded` };
     const info = await this.#checkIdentity(depth);
-    if (seen.blockNumber > info.blocks) return { kind: 'unknown', reason: `the node's head ${info.blocks} is below block ${seen.blockNumber}, where ${hash} was mined: nothing concluded` };
+    if (seen.blockNumber > info.blocks)
+      return {
+        kind: 'unknown',
+        reason: `the node's head ${info.blocks} is below block ${seen.blockNumber}, where ${hash} was mined: nothing concluded`,
+      };
     const now = await ask(() => this.#rpc.getBlockHash(seen.blockNumber));
     if (now.toLowerCase() === seen.blockHash.toLowerCase().replace(/^0x/, '')) {
-      return { kind: 'unknown', reason: `block ${seen.blockHash} at ${seen.blockNumber} is still on the chain, yet the node has ${hash} ${where}: nothing concluded` };
+      return {
+        kind: 'unknown',
+        reason: `block ${seen.blockHash} at ${seen.blockNumber} is still on the chain, yet the node has ${hash} ${where}: nothing concluded`,
+      };
     }
     // Mined again elsewhere between the two reads?
     const again = await ask(() => this.#rpc.getRawTransaction(hash));
@@ -466,4 +570,3 @@ export class ZcashDriver implements ChainDriver {
     if (n) this.#log.info({ coin: this.tag, tx: hash, inputs: n, reason: why }, 'inputs released');
   }
 }
-

@@ -147,7 +147,10 @@ const rawTransaction = z.object({
   blockhash: z.string().regex(HEX64, 'a block hash is 64 lowercase hex digits').optional(),
   in_active_chain: z.boolean().optional(),
   // A coinbase transaction's one input is {"coinbase": hex, "sequence"} (zcashd and zebrad alike).
-  vin: z.array(z.object({ coinbase: z.string().regex(HEX, 'coinbase is hex').max(400).optional() })).max(TX_INPUTS_MAX).optional(),
+  vin: z
+    .array(z.object({ coinbase: z.string().regex(HEX, 'coinbase is hex').max(400).optional() }))
+    .max(TX_INPUTS_MAX)
+    .optional(),
 });
 
 export type RawTransaction = z.output<typeof rawTransaction>;
@@ -158,8 +161,7 @@ export type RawTransaction = z.output<typeof rawTransaction>;
  * also refuse a resend of a mempool transaction where zcashd itself answers with the txid).
  */
 export type SendRawResult =
-  | { kind: 'accepted'; txid: string }
-  | { kind: 'already-known'; where: 'mempool' | 'chain'; code: number; message: string };
+  { kind: 'accepted'; txid: string } | { kind: 'already-known'; where: 'mempool' | 'chain'; code: number; message: string };
 
 /**
  * zebrad's words for "I already have it", exactly (zebrad/src/components/mempool/error.rs and
@@ -213,7 +215,8 @@ export class ZcashRpc {
       // URL's own error carries the input, credentials and all: say what is wrong without it.
       throw new Error('the Zcash node URL is not a valid URL');
     }
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`the Zcash node URL must be http or https, not ${url.protocol}`);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:')
+      throw new Error(`the Zcash node URL must be http or https, not ${url.protocol}`);
     if (!(opts.timeoutMs > 0)) throw new RangeError('timeoutMs must be positive');
     this.authorization =
       url.username || url.password
@@ -314,18 +317,25 @@ export class ZcashRpc {
       parsed = JSON.parse(body);
     } catch {
       // zcashd answers 401 with an empty body, a proxy 502/503 with HTML: no JSON-RPC verdict either way.
-      const why = status === 401 || status === 403 ? `HTTP ${status}: the node refused the RPC credentials` : `HTTP ${status} without a JSON-RPC reply`;
+      const why =
+        status === 401 || status === 403
+          ? `HTTP ${status}: the node refused the RPC credentials`
+          : `HTTP ${status} without a JSON-RPC reply`;
       throw new ZcashRpcUnavailable(method, `${method} at ${this.endpoint}: ${why}`, status !== 401 && status !== 403);
     }
     const env = envelope.safeParse(parsed);
-    if (!env.success) throw new ZcashRpcBadReply(method, `${method} at ${this.endpoint}: not a JSON-RPC reply (${describe(env.error, '')})`);
-    if (env.data.id !== id) throw new ZcashRpcBadReply(method, `${method} at ${this.endpoint}: reply for id ${JSON.stringify(env.data.id)}, not ${id}`);
+    if (!env.success)
+      throw new ZcashRpcBadReply(method, `${method} at ${this.endpoint}: not a JSON-RPC reply (${describe(env.error, '')})`);
+    if (env.data.id !== id)
+      throw new ZcashRpcBadReply(method, `${method} at ${this.endpoint}: reply for id ${JSON.stringify(env.data.id)}, not ${id}`);
     if (env.data.error) {
       const e = env.data.error;
-      if (e.code === ZCASH_RPC_CODE.IN_WARMUP) throw new ZcashRpcUnavailable(method, `${method} at ${this.endpoint}: the node is starting (${clip(e.message)})`, false);
+      if (e.code === ZCASH_RPC_CODE.IN_WARMUP)
+        throw new ZcashRpcUnavailable(method, `${method} at ${this.endpoint}: the node is starting (${clip(e.message)})`, false);
       throw new ZcashRpcError(method, e.code, clip(e.message));
     }
-    if (!('result' in (parsed as object))) throw new ZcashRpcBadReply(method, `${method} at ${this.endpoint}: a reply with neither result nor error`);
+    if (!('result' in (parsed as object)))
+      throw new ZcashRpcBadReply(method, `${method} at ${this.endpoint}: a reply with neither result nor error`);
     const r = schema.safeParse(env.data.result);
     if (!r.success) throw new ZcashRpcBadReply(method, `${method} at ${this.endpoint}: unexpected reply: ${describe(r.error, 'result')}`);
     return r.data;
@@ -342,7 +352,14 @@ export class ZcashRpc {
         clearTimeout(timer);
         req.destroy();
         const mayHaveRun = sent || (cause as NodeJS.ErrnoException | undefined)?.code !== 'ECONNREFUSED';
-        reject(new ZcashRpcUnavailable(method, `${method} at ${this.endpoint}: ${reason}${mayHaveRun && sent ? ' (the request was sent and may have run)' : ''}`, mayHaveRun, { cause }));
+        reject(
+          new ZcashRpcUnavailable(
+            method,
+            `${method} at ${this.endpoint}: ${reason}${mayHaveRun && sent ? ' (the request was sent and may have run)' : ''}`,
+            mayHaveRun,
+            { cause },
+          ),
+        );
       };
       const req = request(this.url, {
         agent: this.agent,

@@ -40,7 +40,13 @@ export function p2shScript(scriptHash: Uint8Array): Uint8Array {
 
 /** The pubkey hash of a P2PKH scriptPubKey, or null for any other script. */
 export function p2pkhHashOf(script: Uint8Array): Uint8Array | null {
-  const ok = script.length === 25 && script[0] === OP_DUP && script[1] === OP_HASH160 && script[2] === PUSH_20 && script[23] === OP_EQUALVERIFY && script[24] === OP_CHECKSIG;
+  const ok =
+    script.length === 25 &&
+    script[0] === OP_DUP &&
+    script[1] === OP_HASH160 &&
+    script[2] === PUSH_20 &&
+    script[23] === OP_EQUALVERIFY &&
+    script[24] === OP_CHECKSIG;
   return ok ? script.slice(3, 23) : null;
 }
 
@@ -72,7 +78,8 @@ export function parseP2pkhScriptSig(scriptSig: Uint8Array): P2pkhSpend {
   while (at < scriptSig.length) {
     if (pushes.length === 2) throw new ScriptError(`scriptSig has more than two elements (byte ${at})`);
     const op = scriptSig[at] as number;
-    if (op < 0x01 || op > DIRECT_PUSH_MAX) throw new ScriptError(`scriptSig byte ${at}: opcode 0x${op.toString(16)} where a direct push was expected`);
+    if (op < 0x01 || op > DIRECT_PUSH_MAX)
+      throw new ScriptError(`scriptSig byte ${at}: opcode 0x${op.toString(16)} where a direct push was expected`);
     if (at + 1 + op > scriptSig.length) throw new ScriptError(`scriptSig byte ${at}: push of ${op} bytes runs past the end`);
     pushes.push(scriptSig.slice(at + 1, at + 1 + op));
     at += 1 + op;
@@ -87,8 +94,12 @@ export function parseP2pkhScriptSig(scriptSig: Uint8Array): P2pkhSpend {
 
 /** A compressed (33 bytes, 02/03) or uncompressed (65 bytes, 04) SEC1 key, as zcashd's STRICTENC wants. */
 export function requireStrictPubkey(publicKey: Uint8Array): void {
-  const ok = (publicKey.length === 33 && (publicKey[0] === 0x02 || publicKey[0] === 0x03)) || (publicKey.length === 65 && publicKey[0] === 0x04);
-  if (!ok) throw new ScriptError(`public key of ${publicKey.length} bytes starting 0x${(publicKey[0] ?? 0).toString(16)} is not a strict SEC1 encoding`);
+  const ok =
+    (publicKey.length === 33 && (publicKey[0] === 0x02 || publicKey[0] === 0x03)) || (publicKey.length === 65 && publicKey[0] === 0x04);
+  if (!ok)
+    throw new ScriptError(
+      `public key of ${publicKey.length} bytes starting 0x${(publicKey[0] ?? 0).toString(16)} is not a strict SEC1 encoding`,
+    );
 }
 
 /**

@@ -10,7 +10,6 @@ import { blake2b256, personal, sha256d } from './hash.js';
 import { SIGHASH_ANYONECANPAY, SIGHASH_BASE_MASK, SIGHASH_NONE, SIGHASH_SINGLE } from './hashtype.js';
 import { V4_VERSION_GROUP_ID, serializeTx, writeOutPoint, writeTxOut, type TxIn, type TxOut, type TxV4 } from './tx.js';
 
-
 const ZEROS: Uint8Array = new Uint8Array(32);
 
 /** The input being signed: its index, its scriptCode (for P2PKH, the spent scriptPubKey) and the spent value. */
@@ -36,7 +35,8 @@ export function sighashV4(tx: TxV4, branchId: number, hashType: number, input: V
   const hashSequence = anyoneCanPay || base === SIGHASH_SINGLE || base === SIGHASH_NONE ? ZEROS : hashSequenceV4(tx);
   let hashOutputs = ZEROS;
   if (base !== SIGHASH_SINGLE && base !== SIGHASH_NONE) hashOutputs = hashOutputsV4(tx.outputs);
-  else if (base === SIGHASH_SINGLE && input && input.index < tx.outputs.length) hashOutputs = hashOutputsV4([tx.outputs[input.index] as TxOut]);
+  else if (base === SIGHASH_SINGLE && input && input.index < tx.outputs.length)
+    hashOutputs = hashOutputsV4([tx.outputs[input.index] as TxOut]);
 
   const w = new ByteWriter()
     .u32(0x80000004)
@@ -100,6 +100,7 @@ function hashShieldedSpends(tx: TxV4): Uint8Array {
 function hashShieldedOutputs(tx: TxV4): Uint8Array {
   if (tx.saplingOutputs.length === 0) return ZEROS;
   const w = new ByteWriter();
-  for (const o of tx.saplingOutputs) w.bytes(o.cv).bytes(o.cmu).bytes(o.ephemeralKey).bytes(o.encCiphertext).bytes(o.outCiphertext).bytes(o.zkproof);
+  for (const o of tx.saplingOutputs)
+    w.bytes(o.cv).bytes(o.cmu).bytes(o.ephemeralKey).bytes(o.encCiphertext).bytes(o.outCiphertext).bytes(o.zkproof);
   return blake2b256(personal('ZcashSOutputHash'), w.finish());
 }

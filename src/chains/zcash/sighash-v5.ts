@@ -98,7 +98,10 @@ function saplingDigest(tx: TxV5): Uint8Array {
       ? blake2b256(P.saplingOutputs)
       : blake2b256(
           P.saplingOutputs,
-          blake2b256(P.saplingOutputsCompact, ...s.outputs.flatMap((o) => [o.cmu, o.ephemeralKey, o.encCiphertext.subarray(0, COMPACT_NOTE)])),
+          blake2b256(
+            P.saplingOutputsCompact,
+            ...s.outputs.flatMap((o) => [o.cmu, o.ephemeralKey, o.encCiphertext.subarray(0, COMPACT_NOTE)]),
+          ),
           blake2b256(P.saplingOutputsMemos, ...s.outputs.map((o) => o.encCiphertext.subarray(COMPACT_NOTE, MEMO_END))),
           blake2b256(P.saplingOutputsNoncompact, ...s.outputs.flatMap((o) => [o.cv, o.encCiphertext.subarray(MEMO_END), o.outCiphertext])),
         );
@@ -111,7 +114,10 @@ function orchardDigest(tx: TxV5): Uint8Array {
   if (!o) return blake2b256(P.orchard);
   return blake2b256(
     P.orchard,
-    blake2b256(P.orchardCompact, ...o.actions.flatMap((a) => [a.nullifier, a.cmx, a.ephemeralKey, a.encCiphertext.subarray(0, COMPACT_NOTE)])),
+    blake2b256(
+      P.orchardCompact,
+      ...o.actions.flatMap((a) => [a.nullifier, a.cmx, a.ephemeralKey, a.encCiphertext.subarray(0, COMPACT_NOTE)]),
+    ),
     blake2b256(P.orchardMemos, ...o.actions.map((a) => a.encCiphertext.subarray(COMPACT_NOTE, MEMO_END))),
     blake2b256(P.orchardNoncompact, ...o.actions.flatMap((a) => [a.cv, a.rk, a.encCiphertext.subarray(MEMO_END), a.outCiphertext])),
     new ByteWriter().u8(o.flags).i64(o.valueBalance).bytes(o.anchor).finish(),
@@ -139,10 +145,18 @@ export function authDigestV5(tx: TxV5): Uint8Array {
   for (const i of tx.inputs) scripts.varBytes(i.scriptSig);
   const s = tx.sapling;
   const sapling = s
-    ? blake2b256(P.authSapling, ...s.spends.map((sp) => sp.zkproof), ...s.spends.map((sp) => sp.spendAuthSig), ...s.outputs.map((o) => o.zkproof), s.bindingSig)
+    ? blake2b256(
+        P.authSapling,
+        ...s.spends.map((sp) => sp.zkproof),
+        ...s.spends.map((sp) => sp.spendAuthSig),
+        ...s.outputs.map((o) => o.zkproof),
+        s.bindingSig,
+      )
     : blake2b256(P.authSapling);
   const o = tx.orchard;
-  const orchard = o ? blake2b256(P.authOrchard, o.proofs, ...o.actions.map((a) => a.spendAuthSig), o.bindingSig) : blake2b256(P.authOrchard);
+  const orchard = o
+    ? blake2b256(P.authOrchard, o.proofs, ...o.actions.map((a) => a.spendAuthSig), o.bindingSig)
+    : blake2b256(P.authOrchard);
   return blake2b256(personal('ZTxAuthHash_', tx.consensusBranchId), blake2b256(P.authTransparent, scripts.finish()), sapling, orchard);
 }
 
@@ -164,7 +178,8 @@ export function sighashV5(tx: TxV5, hashType: number, input: { readonly index: n
   if (input === null) {
     if (hashType !== SIGHASH_ALL) throw new RangeError(`a shielded signature digest is SIGHASH_ALL, not 0x${hashType.toString(16)}`);
   } else {
-    if (!STANDARD_HASH_TYPES.includes(hashType)) throw new RangeError(`hash type 0x${hashType.toString(16)} is not valid in a v5 transaction`);
+    if (!STANDARD_HASH_TYPES.includes(hashType))
+      throw new RangeError(`hash type 0x${hashType.toString(16)} is not valid in a v5 transaction`);
     if (!Number.isInteger(input.index) || input.index < 0 || input.index >= tx.inputs.length) {
       throw new RangeError(`input index ${input.index} out of range: the transaction has ${tx.inputs.length} inputs`);
     }

@@ -37,7 +37,8 @@ const PRIVATE_KEY_BYTES = 32;
 
 /** A valid secp256k1 secret: 32 bytes, in 1..n-1. Says nothing about the key's value when it is not. */
 function requirePrivateKey(key: Uint8Array, n: number): void {
-  if (!(key instanceof Uint8Array) || key.length !== PRIVATE_KEY_BYTES) throw new ZcashSignError(`input ${n}: the private key is not ${PRIVATE_KEY_BYTES} bytes`);
+  if (!(key instanceof Uint8Array) || key.length !== PRIVATE_KEY_BYTES)
+    throw new ZcashSignError(`input ${n}: the private key is not ${PRIVATE_KEY_BYTES} bytes`);
   let v = 0n;
   for (const b of key) v = (v << 8n) | BigInt(b);
   if (v === 0n || v >= secp256k1.CURVE.n) throw new ZcashSignError(`input ${n}: the private key is not a valid secp256k1 secret`);
@@ -47,11 +48,17 @@ function requirePrivateKey(key: Uint8Array, n: number): void {
  * `prevouts[i]` is the output input i spends (must equal what the builder recorded: a v5 signature
  * commits to every input's amount and script, a v4 one to its own); `privateKeys[i]` signs input i.
  */
-export function signTransparentTx(unsigned: UnsignedTransparentTx, prevouts: readonly SpentOutput[], privateKeys: readonly Uint8Array[]): SignedTransparentTx {
+export function signTransparentTx(
+  unsigned: UnsignedTransparentTx,
+  prevouts: readonly SpentOutput[],
+  privateKeys: readonly Uint8Array[],
+): SignedTransparentTx {
   const { tx, branchId } = unsigned;
   requireKnownBranch(branchId);
   if (tx.version === 5 && tx.consensusBranchId !== branchId) {
-    throw new ZcashSignError(`the transaction header says branch ${branchHex(tx.consensusBranchId)}, signing was asked for ${branchHex(branchId)}`);
+    throw new ZcashSignError(
+      `the transaction header says branch ${branchHex(tx.consensusBranchId)}, signing was asked for ${branchHex(branchId)}`,
+    );
   }
   const n = tx.inputs.length;
   if (prevouts.length !== n) throw new ZcashSignError(`${prevouts.length} prevouts for ${n} inputs`);
@@ -101,7 +108,8 @@ export function signTransparentTx(unsigned: UnsignedTransparentTx, prevouts: rea
   const feeZat = unsigned.feeZat;
   if (check.feeZat !== feeZat) throw new ZcashSignError(`fee mismatch after signing: ${String(check.feeZat)} vs ${feeZat} zat`);
   const conventional = conventionalFeeZat(signed);
-  if (feeZat < conventional) throw new ZcashSignError(`fee ${feeZat} zat is below the ZIP-317 fee ${conventional} zat of the signed transaction`);
+  if (feeZat < conventional)
+    throw new ZcashSignError(`fee ${feeZat} zat is below the ZIP-317 fee ${conventional} zat of the signed transaction`);
   return { tx: signed, raw, rawHex, txid, feeZat };
 }
 

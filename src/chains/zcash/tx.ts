@@ -153,18 +153,22 @@ export function hasShielded(tx: Tx): boolean {
 // ---- parse ----
 
 export function parseTx(raw: Uint8Array): Tx {
-  if (raw.length > TX_BYTES_MAX) throw new ZcashDecodeError(`transaction is ${raw.length} bytes, over the consensus limit ${TX_BYTES_MAX}`, TX_BYTES_MAX);
+  if (raw.length > TX_BYTES_MAX)
+    throw new ZcashDecodeError(`transaction is ${raw.length} bytes, over the consensus limit ${TX_BYTES_MAX}`, TX_BYTES_MAX);
   const r = new ByteReader(raw);
   const header = r.u32('header');
-  if ((header & OVERWINTERED) === 0) throw new ZcashDecodeError(`header 0x${hex32(header)}: not an Overwinter-or-later transaction (only v4 and v5 are read)`, 0);
+  if ((header & OVERWINTERED) === 0)
+    throw new ZcashDecodeError(`header 0x${hex32(header)}: not an Overwinter-or-later transaction (only v4 and v5 are read)`, 0);
   const version = header & ~OVERWINTERED;
   const groupId = r.u32('version group id');
   let tx: Tx;
   if (version === 4) {
-    if (groupId !== V4_VERSION_GROUP_ID) throw new ZcashDecodeError(`v4 transaction with version group id 0x${hex32(groupId)}, want 0x${hex32(V4_VERSION_GROUP_ID)}`, 4);
+    if (groupId !== V4_VERSION_GROUP_ID)
+      throw new ZcashDecodeError(`v4 transaction with version group id 0x${hex32(groupId)}, want 0x${hex32(V4_VERSION_GROUP_ID)}`, 4);
     tx = parseV4Body(r);
   } else if (version === 5) {
-    if (groupId !== V5_VERSION_GROUP_ID) throw new ZcashDecodeError(`v5 transaction with version group id 0x${hex32(groupId)}, want 0x${hex32(V5_VERSION_GROUP_ID)}`, 4);
+    if (groupId !== V5_VERSION_GROUP_ID)
+      throw new ZcashDecodeError(`v5 transaction with version group id 0x${hex32(groupId)}, want 0x${hex32(V5_VERSION_GROUP_ID)}`, 4);
     tx = parseV5Body(r);
   } else {
     throw new ZcashDecodeError(`transaction version ${version} (group id 0x${hex32(groupId)}): only v4 and v5 are supported`, 0);
@@ -232,7 +236,20 @@ function parseV4Body(r: ByteReader): TxV4 {
   const joinSplitPubKey = jsCount > 0 ? r.bytes(HASH, 'joinSplitPubKey') : null;
   const joinSplitSig = jsCount > 0 ? r.bytes(SIG, 'joinSplitSig') : null;
   const bindingSigSapling = spendCount + outputCount > 0 ? r.bytes(SIG, 'Sapling bindingSig') : null;
-  return { version: 4, inputs, outputs, lockTime, expiryHeight, valueBalanceSapling, saplingSpends, saplingOutputs, joinSplits, joinSplitPubKey, joinSplitSig, bindingSigSapling };
+  return {
+    version: 4,
+    inputs,
+    outputs,
+    lockTime,
+    expiryHeight,
+    valueBalanceSapling,
+    saplingSpends,
+    saplingOutputs,
+    joinSplits,
+    joinSplitPubKey,
+    joinSplitSig,
+    bindingSigSapling,
+  };
 }
 
 function parseV5Body(r: ByteReader): TxV5 {
@@ -244,7 +261,11 @@ function parseV5Body(r: ByteReader): TxV5 {
   const spendCount = r.count('Sapling spend count', 3 * HASH + GROTH_PROOF + SIG);
   const spendParts: { cv: Uint8Array; nullifier: Uint8Array; rk: Uint8Array }[] = [];
   for (let i = 0; i < spendCount; i++) {
-    spendParts.push({ cv: r.bytes(HASH, `Sapling spend ${i} cv`), nullifier: r.bytes(HASH, `Sapling spend ${i} nullifier`), rk: r.bytes(HASH, `Sapling spend ${i} rk`) });
+    spendParts.push({
+      cv: r.bytes(HASH, `Sapling spend ${i} cv`),
+      nullifier: r.bytes(HASH, `Sapling spend ${i} nullifier`),
+      rk: r.bytes(HASH, `Sapling spend ${i} rk`),
+    });
   }
   const outputCount = r.count('Sapling output count', 3 * HASH + ENC_CIPHERTEXT + OUT_CIPHERTEXT + GROTH_PROOF);
   const outputParts: Omit<SaplingOutput, 'zkproof'>[] = [];
@@ -287,7 +308,14 @@ function parseV5Body(r: ByteReader): TxV5 {
     const proofs = r.varBytes('Orchard proofs');
     const sigs = parts.map((_, i) => r.bytes(SIG, `Orchard action ${i} spendAuthSig`));
     const bindingSig = r.bytes(SIG, 'Orchard bindingSig');
-    orchard = { actions: parts.map((a, i) => ({ ...a, spendAuthSig: sigs[i] as Uint8Array })), flags, valueBalance, anchor, proofs, bindingSig };
+    orchard = {
+      actions: parts.map((a, i) => ({ ...a, spendAuthSig: sigs[i] as Uint8Array })),
+      flags,
+      valueBalance,
+      anchor,
+      proofs,
+      bindingSig,
+    };
   }
   return { version: 5, consensusBranchId, lockTime, expiryHeight, inputs, outputs, sapling, orchard };
 }
@@ -332,7 +360,8 @@ export function serializeTx(tx: Tx): Uint8Array {
     w.compactSize(tx.saplingSpends.length);
     for (const s of tx.saplingSpends) w.bytes(s.cv).bytes(s.anchor).bytes(s.nullifier).bytes(s.rk).bytes(s.zkproof).bytes(s.spendAuthSig);
     w.compactSize(tx.saplingOutputs.length);
-    for (const o of tx.saplingOutputs) w.bytes(o.cv).bytes(o.cmu).bytes(o.ephemeralKey).bytes(o.encCiphertext).bytes(o.outCiphertext).bytes(o.zkproof);
+    for (const o of tx.saplingOutputs)
+      w.bytes(o.cv).bytes(o.cmu).bytes(o.ephemeralKey).bytes(o.encCiphertext).bytes(o.outCiphertext).bytes(o.zkproof);
     w.compactSize(tx.joinSplits.length);
     for (const js of tx.joinSplits) w.bytes(js.raw);
     if (tx.joinSplits.length > 0) w.bytes(required(tx.joinSplitPubKey, 'joinSplitPubKey')).bytes(required(tx.joinSplitSig, 'joinSplitSig'));
@@ -340,12 +369,17 @@ export function serializeTx(tx: Tx): Uint8Array {
     if (tx.saplingSpends.length + tx.saplingOutputs.length > 0) w.bytes(required(tx.bindingSigSapling, 'Sapling bindingSig'));
     else absent(tx.bindingSigSapling, 'a Sapling bindingSig without spends or outputs');
   } else {
-    w.u32((OVERWINTERED | 5) >>> 0).u32(V5_VERSION_GROUP_ID).u32(tx.consensusBranchId).u32(tx.lockTime).u32(tx.expiryHeight);
+    w.u32((OVERWINTERED | 5) >>> 0)
+      .u32(V5_VERSION_GROUP_ID)
+      .u32(tx.consensusBranchId)
+      .u32(tx.lockTime)
+      .u32(tx.expiryHeight);
     writeTransparent(w, tx);
     const s = tx.sapling;
     // Absent bundles are null, never empty: an empty one would write fields the parser does not read back.
     if (s && s.spends.length + s.outputs.length === 0) throw new Error('cannot serialize: an empty Sapling bundle (use null)');
-    if (s && (s.spends.length > 0) !== (s.anchor !== null)) throw new Error('cannot serialize: the Sapling anchor is present exactly when there are spends');
+    if (s && s.spends.length > 0 !== (s.anchor !== null))
+      throw new Error('cannot serialize: the Sapling anchor is present exactly when there are spends');
     if (tx.orchard && tx.orchard.actions.length === 0) throw new Error('cannot serialize: an empty Orchard bundle (use null)');
     w.compactSize(s?.spends.length ?? 0);
     for (const sp of s?.spends ?? []) w.bytes(sp.cv).bytes(sp.nullifier).bytes(sp.rk);
@@ -362,7 +396,8 @@ export function serializeTx(tx: Tx): Uint8Array {
     const o = tx.orchard;
     w.compactSize(o?.actions.length ?? 0);
     if (o) {
-      for (const a of o.actions) w.bytes(a.cv).bytes(a.nullifier).bytes(a.rk).bytes(a.cmx).bytes(a.ephemeralKey).bytes(a.encCiphertext).bytes(a.outCiphertext);
+      for (const a of o.actions)
+        w.bytes(a.cv).bytes(a.nullifier).bytes(a.rk).bytes(a.cmx).bytes(a.ephemeralKey).bytes(a.encCiphertext).bytes(a.outCiphertext);
       w.u8(o.flags).i64(o.valueBalance).bytes(o.anchor).varBytes(o.proofs);
       for (const a of o.actions) w.bytes(a.spendAuthSig);
       w.bytes(o.bindingSig);

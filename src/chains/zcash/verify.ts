@@ -52,7 +52,8 @@ export function verifyTransparentTx(raw: string, prevout: PrevoutLookup, branchI
   if (hasShielded(tx)) problems.push('has shielded components, which this verifier cannot check');
   if (tx.inputs.length === 0) problems.push('no inputs');
   if (tx.outputs.length === 0) problems.push('no outputs');
-  if (tx.expiryHeight >= EXPIRY_HEIGHT_THRESHOLD) problems.push(`expiry height ${tx.expiryHeight} is at or over ${EXPIRY_HEIGHT_THRESHOLD}`);
+  if (tx.expiryHeight >= EXPIRY_HEIGHT_THRESHOLD)
+    problems.push(`expiry height ${tx.expiryHeight} is at or over ${EXPIRY_HEIGHT_THRESHOLD}`);
 
   let outZat = 0n;
   tx.outputs.forEach((o, n) => {
@@ -88,8 +89,10 @@ export function verifyTransparentTx(raw: string, prevout: PrevoutLookup, branchI
     } catch (e) {
       return problems.push(`input ${n}: ${(e as Error).message}`);
     }
-    if (!equalBytes(hash160(spend.publicKey), want)) return problems.push(`input ${n}: the public key does not hash to the prevout's pubkey hash`);
-    if (!STANDARD_HASH_TYPES.includes(spend.hashType)) return problems.push(`input ${n}: hash type 0x${spend.hashType.toString(16)} is not standard`);
+    if (!equalBytes(hash160(spend.publicKey), want))
+      return problems.push(`input ${n}: the public key does not hash to the prevout's pubkey hash`);
+    if (!STANDARD_HASH_TYPES.includes(spend.hashType))
+      return problems.push(`input ${n}: hash type 0x${spend.hashType.toString(16)} is not standard`);
     if (!allSpent && tx.version === 5) return; // the v5 digest needs every prevout; already reported
     let digest: Uint8Array;
     try {
@@ -107,7 +110,10 @@ export function verifyTransparentTx(raw: string, prevout: PrevoutLookup, branchI
     } catch {
       ok = false; // a public key off the curve
     }
-    if (!ok) problems.push(`input ${n}: the signature does not verify${tx.version === 4 ? ' (wrong key, altered transaction, or signed for another consensus branch)' : ''}`);
+    if (!ok)
+      problems.push(
+        `input ${n}: the signature does not verify${tx.version === 4 ? ' (wrong key, altered transaction, or signed for another consensus branch)' : ''}`,
+      );
   });
 
   return { txid, tx, problems, feeZat: inZat === null ? null : inZat - outZat };

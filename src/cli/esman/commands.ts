@@ -36,15 +36,29 @@ interface Common {
 function kdfOf(cost: number | undefined): ScryptParams {
   const k = { ...DEFAULT_SCRYPT, ...(cost === undefined ? {} : { log2N: cost }) };
   const [lo, hi] = SCRYPT_BOUNDS.log2N;
-  if (k.log2N < lo || k.log2N > hi) throw new EsmanError('bad_option', `--kdf-cost ${k.log2N}: expected ${lo}..${hi} (log2 of scrypt's N; default ${DEFAULT_SCRYPT.log2N})`);
+  if (k.log2N < lo || k.log2N > hi)
+    throw new EsmanError(
+      'bad_option',
+      `--kdf-cost ${k.log2N}: expected ${lo}..${hi} (log2 of scrypt's N; default ${DEFAULT_SCRYPT.log2N})`,
+    );
   return k;
 }
 
-async function newShares(dir: string, master: Uint8Array, o: { shares: number; threshold: number; kdfCost?: number }, input: Passphrases, say: (s: string) => void): Promise<void> {
+async function newShares(
+  dir: string,
+  master: Uint8Array,
+  o: { shares: number; threshold: number; kdfCost?: number },
+  input: Passphrases,
+  say: (s: string) => void,
+): Promise<void> {
   checkSplit(o.shares, o.threshold);
   const kdf = kdfOf(o.kdfCost);
-  say(`splitting master key ${hex(keyIdOf(master)).slice(0, 16)} into ${o.shares} shares, ${o.threshold} needed; each sealed with AES-256-GCM under ${describeScrypt(kdf)}`);
-  const paths = await writeShares(resolve(dir), master, { shares: o.shares, threshold: o.threshold, kdf }, (i) => input.askNew(`share ${i} of ${o.shares}`));
+  say(
+    `splitting master key ${hex(keyIdOf(master)).slice(0, 16)} into ${o.shares} shares, ${o.threshold} needed; each sealed with AES-256-GCM under ${describeScrypt(kdf)}`,
+  );
+  const paths = await writeShares(resolve(dir), master, { shares: o.shares, threshold: o.threshold, kdf }, (i) =>
+    input.askNew(`share ${i} of ${o.shares}`),
+  );
   say(`wrote ${paths.join(', ')}: give each to its operator`);
 }
 
@@ -76,24 +90,35 @@ export function register(program: Command, io: EsmanIo): void {
   const shared = (c: Command, withStorage = true) => {
     c.requiredOption('--dir <D>', 'directory of the share files 1.ss, 2.ss, …');
     if (withStorage) c.requiredOption('--storage <FILE>', 'the encrypted store file');
-    return c.option('--passphrase-fd <N>', 'read passphrases one per line from this file descriptor (automation) instead of the terminal', int('--passphrase-fd'));
+    return c.option(
+      '--passphrase-fd <N>',
+      'read passphrases one per line from this file descriptor (automation) instead of the terminal',
+      int('--passphrase-fd'),
+    );
   };
-  const split = (c: Command) => c
-    .requiredOption('--shares <N>', 'number of shares (operators)', int('--shares'))
-    .requiredOption('--threshold <T>', 'shares needed to rebuild the key', int('--threshold'))
-    .option('--kdf-cost <log2N>', `scrypt cost as log2 of N (${SCRYPT_BOUNDS.log2N[0]}..${SCRYPT_BOUNDS.log2N[1]}; default ${DEFAULT_SCRYPT.log2N}: 128 MiB per share)`, int('--kdf-cost'));
+  const split = (c: Command) =>
+    c
+      .requiredOption('--shares <N>', 'number of shares (operators)', int('--shares'))
+      .requiredOption('--threshold <T>', 'shares needed to rebuild the key', int('--threshold'))
+      .option(
+        '--kdf-cost <log2N>',
+        `scrypt cost as log2 of N (${SCRYPT_BOUNDS.log2N[0]}..${SCRYPT_BOUNDS.log2N[1]}; default ${DEFAULT_SCRYPT.log2N}: 128 MiB per share)`,
+        int('--kdf-cost'),
+      );
 
-  split(shared(program.command('init'), false).description('make a new master key and split it into passphrase-sealed shares D/1.ss … D/N.ss'))
-    .action(async (o: Common & { shares: number; threshold: number; kdfCost?: number }) => {
-      const master = newMasterKey();
-      try {
-        await newShares(o.dir, master, o, input(o), say);
-      } finally {
-        wipe(master);
-      }
-    });
+  split(
+    shared(program.command('init'), false).description('make a new master key and split it into passphrase-sealed shares D/1.ss … D/N.ss'),
+  ).action(async (o: Common & { shares: number; threshold: number; kdfCost?: number }) => {
+    const master = newMasterKey();
+    try {
+      await newShares(o.dir, master, o, input(o), say);
+    } finally {
+      wipe(master);
+    }
+  });
 
-  shared(program.command('create')).description('create the store from the files of a directory (each file an item named after it)')
+  shared(program.command('create'))
+    .description('create the store from the files of a directory (each file an item named after it)')
     .requiredOption('--from <DIR>', 'directory of item files (keep it on tmpfs; remove it afterwards)')
     .action(async (o: Common & { from: string }) => {
       refuseExisting(existsSync(o.storage), o.storage);
@@ -110,7 +135,9 @@ export function register(program: Command, io: EsmanIo): void {
       }
     });
 
-  program.command('list').description('names and sizes of the items (never their values); needs no key')
+  program
+    .command('list')
+    .description('names and sizes of the items (never their values); needs no key')
     .requiredOption('--storage <FILE>', 'the encrypted store file')
     .action(async (o: { storage: string }) => {
       const { keyId, items } = await readIndex(o.storage);
@@ -118,8 +145,10 @@ export function register(program: Command, io: EsmanIo): void {
       for (const i of items) say(`${i.name}\t${i.size} bytes`);
     });
 
-  shared(program.command('add')).description('add an item from a file (an existing item is replaced only with --replace)')
-    .argument('<NAME>').argument('<FILE>')
+  shared(program.command('add'))
+    .description('add an item from a file (an existing item is replaced only with --replace)')
+    .argument('<NAME>')
+    .argument('<FILE>')
     .option('--replace', 'replace an item of that name')
     .action(async (name: string, file: string, o: Common & { replace?: boolean }) => {
       checkItemName(name);
@@ -133,7 +162,9 @@ export function register(program: Command, io: EsmanIo): void {
       say(`added ${name} (${value.length} bytes) to ${o.storage}`);
     });
 
-  shared(program.command('delete')).description('delete an item').argument('<NAME>')
+  shared(program.command('delete'))
+    .description('delete an item')
+    .argument('<NAME>')
     .action(async (name: string, o: Common) => {
       await withStore(o.dir, o.storage, input(o), say, async (store, master) => {
         store.delete(name);
@@ -142,7 +173,10 @@ export function register(program: Command, io: EsmanIo): void {
       say(`deleted ${name} from ${o.storage}`);
     });
 
-  shared(program.command('export')).description('write a TLS item of dbgw, pscli or the back end to a new file (0600) where that service reads it; the value is never printed')
+  shared(program.command('export'))
+    .description(
+      'write a TLS item of dbgw, pscli or the back end to a new file (0600) where that service reads it; the value is never printed',
+    )
     .argument('<NAME>', 'e.g. dbgw.TLS.KEY')
     .requiredOption('--to <FILE>', 'the file to create (an existing file is refused), e.g. /var/lib/dbgw/pki/tls/dbgw.key')
     .action(async (name: string, o: Common & { to: string }) => {
@@ -160,18 +194,25 @@ export function register(program: Command, io: EsmanIo): void {
       say(`exported ${name} (${size} bytes) to ${o.to} (mode 0600)`);
     });
 
-  shared(program.command('wallet')).description('generate a coin\'s hot-wallet key inside the store (item Coin.<TAG>.JSON) and print the address to fund')
+  shared(program.command('wallet'))
+    .description("generate a coin's hot-wallet key inside the store (item Coin.<TAG>.JSON) and print the address to fund")
     .requiredOption('--coin <TAG>', 'ETH, ETC or ZEC')
     .option('--network <net>', 'Zcash network: mainnet or testnet', 'mainnet')
     .action(async (o: Common & { coin: string; network: string }) => {
       // Loaded here only: the chain code (viem) would cost every other esman command seconds at start.
-      const [{ familyOf }, { hotWalletAddress }] = await Promise.all([import('../../chains/address.js'), import('../../keys/hot-wallet.js')]);
-      if (!/^[A-Z0-9]{2,10}$/.test(o.coin) || familyOf(o.coin) === 'manual') throw new EsmanError('bad_option', `--coin ${o.coin}: payserv holds hot wallets for ETH, ETC and ZEC only`);
-      if (o.network !== 'mainnet' && o.network !== 'testnet') throw new EsmanError('bad_option', `--network ${o.network}: expected mainnet or testnet`);
+      const [{ familyOf }, { hotWalletAddress }] = await Promise.all([
+        import('../../chains/address.js'),
+        import('../../keys/hot-wallet.js'),
+      ]);
+      if (!/^[A-Z0-9]{2,10}$/.test(o.coin) || familyOf(o.coin) === 'manual')
+        throw new EsmanError('bad_option', `--coin ${o.coin}: payserv holds hot wallets for ETH, ETC and ZEC only`);
+      if (o.network !== 'mainnet' && o.network !== 'testnet')
+        throw new EsmanError('bad_option', `--network ${o.network}: expected mainnet or testnet`);
       const key = new Uint8Array(randomBytes(32));
       const address = hotWalletAddress(o.coin, key, o.network);
       await withStore(o.dir, o.storage, input(o), say, async (store, master) => {
-        if (store.has(coinItem(o.coin))) throw new EsmanError('exists', `${o.storage} already has ${coinItem(o.coin)}: a hot-wallet key is never replaced here`);
+        if (store.has(coinItem(o.coin)))
+          throw new EsmanError('exists', `${o.storage} already has ${coinItem(o.coin)}: a hot-wallet key is never replaced here`);
         const value = encodeCoinItem({ coin: o.coin, privateKey: key, address });
         store.set(coinItem(o.coin), value);
         wipe(value);
@@ -181,7 +222,8 @@ export function register(program: Command, io: EsmanIo): void {
       say(`${coinItem(o.coin)}: hot wallet ${address} (fund this address)`);
     });
 
-  split(shared(program.command('rekey'))).description('new master key and new shares for the same items; the old shares stop working')
+  split(shared(program.command('rekey')))
+    .description('new master key and new shares for the same items; the old shares stop working')
     .requiredOption('--new-dir <D2>', 'where the new shares go (must hold none)')
     .action(async (o: Common & { newDir: string; shares: number; threshold: number; kdfCost?: number }) => {
       checkSplit(o.shares, o.threshold);
@@ -199,18 +241,27 @@ export function register(program: Command, io: EsmanIo): void {
       });
     });
 
-  shared(program.command('manager')).description('rebuild the key and hand it to a starting payserv on loopback, each time an operator types "y"')
+  shared(program.command('manager'))
+    .description('rebuild the key and hand it to a starting payserv on loopback, each time an operator types "y"')
     .option('--listen <host:port>', 'loopback address to listen on', '127.0.0.1:7444')
     .option('--count <N>', 'keys to hand out before exiting', int('--count'), 1)
     .action(async (o: Common & { listen: string; count: number }) => {
       const { host, port } = loopbackEndpoint(o.listen, '--listen');
       if (o.count < 1) throw new EsmanError('bad_option', '--count: expected at least 1');
-      if (o.passphraseFd === 0) throw new EsmanError('bad_option', '--passphrase-fd 0: stdin carries the answers to key requests; give the passphrases on another descriptor (e.g. --passphrase-fd 3 3<FILE)');
+      if (o.passphraseFd === 0)
+        throw new EsmanError(
+          'bad_option',
+          '--passphrase-fd 0: stdin carries the answers to key requests; give the passphrases on another descriptor (e.g. --passphrase-fd 3 3<FILE)',
+        );
       await withStore(o.dir, o.storage, input(o), say, async (store, master) => {
         say(`${o.storage} opens with this key: ${store.list().length} items`);
         const answers = new LineReader(io.stdin);
         const m = await startManager({
-          master, host, port, count: o.count, say,
+          master,
+          host,
+          port,
+          count: o.count,
+          say,
           async ask(peer) {
             io.stdout.write(KEY_REQUEST_PROMPT(peer));
             return (await answers.next())?.trim() === 'y';

@@ -87,14 +87,18 @@ export function passphrases(fd: number | undefined, stdin: NodeJS.ReadStream, ou
   } else if (stdin.isTTY) {
     read = (prompt) => readHidden(stdin, out, prompt);
   } else {
-    read = () => Promise.reject(new EsmanError('no_passphrase', 'passphrases are typed at a terminal or given with --passphrase-fd N; stdin is not a terminal'));
+    read = () =>
+      Promise.reject(
+        new EsmanError('no_passphrase', 'passphrases are typed at a terminal or given with --passphrase-fd N; stdin is not a terminal'),
+      );
   }
   return {
     ask: read,
     async askNew(what) {
       const a = await read(`new passphrase for ${what}: `);
       if (a === null) throw new EsmanError('no_passphrase', `no passphrase given for ${what}`);
-      if ([...a].length < PASSPHRASE_MIN) throw new EsmanError('weak_passphrase', `the passphrase for ${what} is shorter than ${PASSPHRASE_MIN} characters`);
+      if ([...a].length < PASSPHRASE_MIN)
+        throw new EsmanError('weak_passphrase', `the passphrase for ${what} is shorter than ${PASSPHRASE_MIN} characters`);
       if (fd === undefined) {
         const b = await read(`the same passphrase again: `);
         if (a !== b) throw new EsmanError('passphrases_differ', `the two passphrases for ${what} differ`);

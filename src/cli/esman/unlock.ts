@@ -11,7 +11,13 @@ export async function unlock(dir: string, input: Passphrases, say: (s: string) =
 }
 
 /** Runs `fn` with the open store and the key; wipes both however it ends. */
-export async function withStore<T>(dir: string, storage: string, input: Passphrases, say: (s: string) => void, fn: (store: KeyStore, master: Uint8Array) => Promise<T>): Promise<T> {
+export async function withStore<T>(
+  dir: string,
+  storage: string,
+  input: Passphrases,
+  say: (s: string) => void,
+  fn: (store: KeyStore, master: Uint8Array) => Promise<T>,
+): Promise<T> {
   const u = await unlock(dir, input, say);
   let store: KeyStore | undefined;
   try {

@@ -29,7 +29,10 @@ export function register(program: Command): void {
             throw e;
           }
         });
-        ctx.log.info({ check: 'audit', head: auditHeadPath(ctx.stateDir), problems: count }, count ? 'check found problems' : 'check clean');
+        ctx.log.info(
+          { check: 'audit', head: auditHeadPath(ctx.stateDir), problems: count },
+          count ? 'check found problems' : 'check clean',
+        );
         if (ctx.json) ctx.printJson({ check: 'audit', clean: count === 0, problems });
         return count ? EXIT.PROBLEMS : EXIT.OK;
       }),

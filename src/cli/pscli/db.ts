@@ -27,7 +27,12 @@ export function register(program: Command): void {
         const states = await withDb(ctx, (d) => migrationStatus(d));
         if (ctx.json) {
           ctx.printJson({
-            migrations: states.map((s) => ({ version: s.version, name: s.name, applied: s.applied, applied_at: s.appliedAt?.toISOString() ?? null })),
+            migrations: states.map((s) => ({
+              version: s.version,
+              name: s.name,
+              applied: s.applied,
+              applied_at: s.appliedAt?.toISOString() ?? null,
+            })),
           });
         } else {
           ctx.print(

@@ -13,31 +13,42 @@ function options(cmd: Command): { coin: string; network: (typeof NETWORKS)[numbe
   const o = cmd.opts<{ coin: string; network: string }>();
   const network = NETWORKS.find((n) => n === o.network);
   if (!network) throw new CliError(`--network: expected mainnet or testnet, not ${JSON.stringify(o.network)}`, EXIT.USAGE);
-  if (!/^[A-Z0-9]{2,10}$/.test(o.coin)) throw new CliError(`--coin: expected a coin tag such as ETH, not ${JSON.stringify(o.coin)}`, EXIT.USAGE);
-  if (familyOf(o.coin) === 'manual') throw new CliError(`coin ${o.coin} is paid by an operator: payserv holds no hot wallet for it`, EXIT.USAGE);
+  if (!/^[A-Z0-9]{2,10}$/.test(o.coin))
+    throw new CliError(`--coin: expected a coin tag such as ETH, not ${JSON.stringify(o.coin)}`, EXIT.USAGE);
+  if (familyOf(o.coin) === 'manual')
+    throw new CliError(`coin ${o.coin} is paid by an operator: payserv holds no hot wallet for it`, EXIT.USAGE);
   return { coin: o.coin, network };
 }
 
 export function register(program: Command): void {
-  const hw = program.command('hotwallet').description("the hot wallets payserv pays from (keys never printed)");
-  const common = (c: Command) => c
-    .requiredOption('--coin <tag>', 'coin tag: ETH, ETC, ZEC')
-    .option('--network <net>', 'Zcash network of the address: mainnet or testnet', 'mainnet');
-  common(hw.command('init').description('create the coin\'s hot-wallet key in the state directory (never overwritten) and print its address'))
-    .action(action(async (ctx, cmd) => {
+  const hw = program.command('hotwallet').description('the hot wallets payserv pays from (keys never printed)');
+  const common = (c: Command) =>
+    c
+      .requiredOption('--coin <tag>', 'coin tag: ETH, ETC, ZEC')
+      .option('--network <net>', 'Zcash network of the address: mainnet or testnet', 'mainnet');
+  common(
+    hw.command('init').description("create the coin's hot-wallet key in the state directory (never overwritten) and print its address"),
+  ).action(
+    action(async (ctx, cmd) => {
       const { coin, network } = options(cmd);
-      const path = await createHotKey(ctx.stateDir, coin).catch((e: Error) => { throw new CliError(e.message, EXIT.USAGE); });
+      const path = await createHotKey(ctx.stateDir, coin).catch((e: Error) => {
+        throw new CliError(e.message, EXIT.USAGE);
+      });
       const address = hotWalletAddress(coin, await loadHotKey(ctx.stateDir, coin), network);
       ctx.log.info({ coin, address, path }, 'hot wallet created');
       if (ctx.json) ctx.printJson({ coin, address, path });
       else ctx.print(`${coin} hot wallet ${address} (key in ${path}); fund it, then configure [coins.${coin}] in payserv.toml`);
-    }));
-  common(hw.command('address').description('print the address of the coin\'s hot wallet'))
-    .action(action(async (ctx, cmd) => {
+    }),
+  );
+  common(hw.command('address').description("print the address of the coin's hot wallet")).action(
+    action(async (ctx, cmd) => {
       const { coin, network } = options(cmd);
-      const key = await loadHotKey(ctx.stateDir, coin).catch((e: Error) => { throw new CliError(e.message, EXIT.USAGE); });
+      const key = await loadHotKey(ctx.stateDir, coin).catch((e: Error) => {
+        throw new CliError(e.message, EXIT.USAGE);
+      });
       const address = hotWalletAddress(coin, key, network);
       if (ctx.json) ctx.printJson({ coin, address, path: hotKeyPath(ctx.stateDir, coin) });
       else ctx.print(address);
-    }));
+    }),
+  );
 }

@@ -14,7 +14,17 @@ import { validateAddress } from '../../chains/address.js';
 import { getWallet } from '../../store/reads.js';
 import { action, requireDatabaseChosen, withDb, type Context } from '../context.js';
 import { CliError, EXIT } from '../exit.js';
-import { amountOpt, blockHash, coinIdOf, coinTag, isUniqueViolation, positiveInt, terminalProgress, wholeNumber, withLedger } from '../ledger-context.js';
+import {
+  amountOpt,
+  blockHash,
+  coinIdOf,
+  coinTag,
+  isUniqueViolation,
+  positiveInt,
+  terminalProgress,
+  wholeNumber,
+  withLedger,
+} from '../ledger-context.js';
 
 /** Registers the role certificates of the local PKI (idempotent), so their signatures verify. */
 async function registerLocalSigners(ctx: Context): Promise<void> {
@@ -27,133 +37,204 @@ async function registerLocalSigners(ctx: Context): Promise<void> {
 }
 
 export function register(program: Command): void {
-  const ledger = program.command('ledger').description("the pool side's ledger writer (signed coins, wallets, blocks, withdrawal requests)");
+  const ledger = program
+    .command('ledger')
+    .description("the pool side's ledger writer (signed coins, wallets, blocks, withdrawal requests)");
 
-  ledger.command('seed')
+  ledger
+    .command('seed')
     .description('build a realistic signed ledger: coins, reviewed wallets, mined blocks, withdrawal requests')
     .option('--users <n>', 'miners', '1000')
     .option('--blocks <n>', 'blocks per coin', '20')
     .option('--withdrawals <n>', 'withdrawal requests per coin', '100')
     .option('--coins <list>', 'coin tags, comma-separated', 'ETH,ZEC')
     .option('--seed <n>', 'seed of the simulation', '1')
-    .action(action(async (ctx, cmd) => {
-      const o = cmd.opts<{ users: string; blocks: string; withdrawals: string; coins: string; seed: string }>();
-      const coins = o.coins.split(',').map((s) => s.trim()).filter(Boolean).map((c) => coinTag('--coins', c));
-      if (!coins.length) throw new CliError(`--coins: bad coin list ${JSON.stringify(o.coins)}`, EXIT.USAGE);
-      const opts = {
-        users: positiveInt('--users', o.users), blocks: positiveInt('--blocks', o.blocks), withdrawals: wholeNumber('--withdrawals', o.withdrawals),
-        coins, seed: positiveInt('--seed', o.seed), corrections: 3,
-      };
-      await registerLocalSigners(ctx);
-      const progress = terminalProgress(ctx);
-      const signers = { admin: loadSigner(ctx.stateDir, 'admin'), autopay: loadSigner(ctx.stateDir, 'autopay'), payserv: loadSigner(ctx.stateDir, 'payserv') };
-      const { seedLedger } = await import('../../writer/seed.js'); // viem: not at pscli's start-up
-      const report = await withDb(ctx, (db) => seedLedger(db, signers, { ...opts, onProgress: progress }));
-      progress.end();
-      ctx.log.info(report, 'ledger seeded');
-      if (ctx.json) ctx.printJson(report);
-      else ctx.print(`seeded ${report.coins.join(', ')}: ${report.users} users, ${report.wallets} wallets, ${report.blocks} blocks, ${report.credits} credits, ${report.withdrawals} withdrawals (${report.declined} declined), ${report.corrections} corrections`);
-    }));
+    .action(
+      action(async (ctx, cmd) => {
+        const o = cmd.opts<{ users: string; blocks: string; withdrawals: string; coins: string; seed: string }>();
+        const coins = o.coins
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean)
+          .map((c) => coinTag('--coins', c));
+        if (!coins.length) throw new CliError(`--coins: bad coin list ${JSON.stringify(o.coins)}`, EXIT.USAGE);
+        const opts = {
+          users: positiveInt('--users', o.users),
+          blocks: positiveInt('--blocks', o.blocks),
+          withdrawals: wholeNumber('--withdrawals', o.withdrawals),
+          coins,
+          seed: positiveInt('--seed', o.seed),
+          corrections: 3,
+        };
+        await registerLocalSigners(ctx);
+        const progress = terminalProgress(ctx);
+        const signers = {
+          admin: loadSigner(ctx.stateDir, 'admin'),
+          autopay: loadSigner(ctx.stateDir, 'autopay'),
+          payserv: loadSigner(ctx.stateDir, 'payserv'),
+        };
+        const { seedLedger } = await import('../../writer/seed.js'); // viem: not at pscli's start-up
+        const report = await withDb(ctx, (db) => seedLedger(db, signers, { ...opts, onProgress: progress }));
+        progress.end();
+        ctx.log.info(report, 'ledger seeded');
+        if (ctx.json) ctx.printJson(report);
+        else
+          ctx.print(
+            `seeded ${report.coins.join(', ')}: ${report.users} users, ${report.wallets} wallets, ${report.blocks} blocks, ${report.credits} credits, ${report.withdrawals} withdrawals (${report.declined} declined), ${report.corrections} corrections`,
+          );
+      }),
+    );
 
-  ledger.command('coin')
+  ledger
+    .command('coin')
     .description('register or update a coin, signed by admin')
-    .requiredOption('--tag <tag>').requiredOption('--name <name>')
-    .option('--network <net>', 'mainnet or testnet', 'mainnet').option('--decimals <n>', 'on-chain decimals', '8')
-    .option('--confirmations <n>', '', '10').option('--fee <amount>', 'withdrawal fee', '0').option('--min <amount>', 'minimum withdrawal', '0')
+    .requiredOption('--tag <tag>')
+    .requiredOption('--name <name>')
+    .option('--network <net>', 'mainnet or testnet', 'mainnet')
+    .option('--decimals <n>', 'on-chain decimals', '8')
+    .option('--confirmations <n>', '', '10')
+    .option('--fee <amount>', 'withdrawal fee', '0')
+    .option('--min <amount>', 'minimum withdrawal', '0')
     .requiredOption('--fee-user <id>', "the pool's own user, credited with block fees")
-    .action(action(async (ctx, cmd) => {
-      const o = cmd.opts<Record<string, string>>();
-      if (o.network !== 'mainnet' && o.network !== 'testnet') throw new CliError('--network must be mainnet or testnet', EXIT.USAGE);
-      const name = String(o.name).trim();
-      if (!name || name.length > 100) throw new CliError(`--name: expected the coin's name (1 to 100 characters), got ${JSON.stringify(o.name)}`, EXIT.USAGE);
-      const spec = {
-        tag: coinTag('--tag', o.tag), name, network: o.network as 'mainnet' | 'testnet', decimals: wholeNumber('--decimals', o.decimals, 20),
-        confirmations: wholeNumber('--confirmations', o.confirmations, 2_147_483_647), withdrawalFee: amountOpt('--fee', o.fee), minWithdrawal: amountOpt('--min', o.min),
-        feeUserId: positiveInt('--fee-user', o.feeUser),
-      };
-      if (spec.withdrawalFee < 0n || spec.minWithdrawal < 0n) throw new CliError(`--${spec.withdrawalFee < 0n ? 'fee' : 'min'}: must not be negative`, EXIT.USAGE);
-      await registerLocalSigners(ctx);
-      const coin = await withDb(ctx, (db) => registerCoin(db, loadSigner(ctx.stateDir, 'admin'), spec));
-      ctx.print(ctx.json ? JSON.stringify({ id: coin.id, tag: coin.tag }) : `coin ${coin.tag} id ${coin.id} registered and signed`);
-    }));
+    .action(
+      action(async (ctx, cmd) => {
+        const o = cmd.opts<Record<string, string>>();
+        if (o.network !== 'mainnet' && o.network !== 'testnet') throw new CliError('--network must be mainnet or testnet', EXIT.USAGE);
+        const name = String(o.name).trim();
+        if (!name || name.length > 100)
+          throw new CliError(`--name: expected the coin's name (1 to 100 characters), got ${JSON.stringify(o.name)}`, EXIT.USAGE);
+        const spec = {
+          tag: coinTag('--tag', o.tag),
+          name,
+          network: o.network as 'mainnet' | 'testnet',
+          decimals: wholeNumber('--decimals', o.decimals, 20),
+          confirmations: wholeNumber('--confirmations', o.confirmations, 2_147_483_647),
+          withdrawalFee: amountOpt('--fee', o.fee),
+          minWithdrawal: amountOpt('--min', o.min),
+          feeUserId: positiveInt('--fee-user', o.feeUser),
+        };
+        if (spec.withdrawalFee < 0n || spec.minWithdrawal < 0n)
+          throw new CliError(`--${spec.withdrawalFee < 0n ? 'fee' : 'min'}: must not be negative`, EXIT.USAGE);
+        await registerLocalSigners(ctx);
+        const coin = await withDb(ctx, (db) => registerCoin(db, loadSigner(ctx.stateDir, 'admin'), spec));
+        ctx.print(ctx.json ? JSON.stringify({ id: coin.id, tag: coin.tag }) : `coin ${coin.tag} id ${coin.id} registered and signed`);
+      }),
+    );
 
-  ledger.command('wallet')
+  ledger
+    .command('wallet')
     .description('add a wallet as the pool site does and sign it after review')
-    .requiredOption('--user <id>').requiredOption('--coin <tag|id>').requiredOption('--address <address>')
-    .action(action(async (ctx, cmd) => {
-      const o = cmd.opts<Record<string, string>>();
-      const userId = positiveInt('--user', o.user);
-      const w = await withLedger(ctx, async (db, view) => {
-        const coinId = coinIdOf(view, o.coin);
-        const bad = validateAddress(view.coins.get(coinId) as never, String(o.address));
-        if (bad) throw new CliError(`--address: ${bad}`, EXIT.USAGE);
-        const added = await addWallet(db, { userId, coinId, address: String(o.address) });
-        return signWallet(db, loadSigner(ctx.stateDir, 'admin'), added.id);
-      });
-      ctx.print(ctx.json ? JSON.stringify({ id: w.id }) : `wallet ${w.id} added and signed`);
-    }));
-
-  ledger.command('wallet-delete')
-    .description("delete (or deactivate) a wallet for the pool, signed by admin: one-way, payserv never pays it again")
-    .requiredOption('--wallet <id>').option('--inactive', 'deactivate instead of delete')
-    .action(action(async (ctx, cmd) => {
-      const o = cmd.opts<{ wallet: string; inactive?: boolean }>();
-      const id = positiveInt('--wallet', o.wallet);
-      const how = o.inactive ? 'inactive' : 'deleted';
-      const w = await withLedger(ctx, async (db, view) => {
-        const found = await getWallet(db, id);
-        if (!found) throw new CliError(`unknown wallet ${id}`, EXIT.USAGE);
-        const coin = view.coins.get(found.coinId)?.tag ?? String(found.coinId);
-        const done = await retireWallet(db, loadSigner(ctx.stateDir, 'admin'), id, how).catch((e: Error) => {
-          // Only a wallet changed meanwhile can be refused here (the id was just found): try again.
-          throw e instanceof WalletRefused ? new CliError(e.message, e.code === 'unknown_wallet' ? EXIT.USAGE : EXIT.RUNTIME) : e;
+    .requiredOption('--user <id>')
+    .requiredOption('--coin <tag|id>')
+    .requiredOption('--address <address>')
+    .action(
+      action(async (ctx, cmd) => {
+        const o = cmd.opts<Record<string, string>>();
+        const userId = positiveInt('--user', o.user);
+        const w = await withLedger(ctx, async (db, view) => {
+          const coinId = coinIdOf(view, o.coin);
+          const bad = validateAddress(view.coins.get(coinId) as never, String(o.address));
+          if (bad) throw new CliError(`--address: ${bad}`, EXIT.USAGE);
+          const added = await addWallet(db, { userId, coinId, address: String(o.address) });
+          return signWallet(db, loadSigner(ctx.stateDir, 'admin'), added.id);
         });
-        return { ...done, coin };
-      });
-      ctx.log.warn({ wallet: w.id, user: w.userId, coin: w.coin, address: w.address, how }, 'wallet retired and signed');
-      ctx.print(ctx.json ? JSON.stringify({ id: w.id, user: w.userId, coin: w.coin, address: w.address, active: w.active, deleted: w.deleted })
-        : `wallet ${w.id} (user ${w.userId}, ${w.coin} ${w.address}) ${how} and signed`);
-    }));
+        ctx.print(ctx.json ? JSON.stringify({ id: w.id }) : `wallet ${w.id} added and signed`);
+      }),
+    );
 
-  ledger.command('block')
+  ledger
+    .command('wallet-delete')
+    .description('delete (or deactivate) a wallet for the pool, signed by admin: one-way, payserv never pays it again')
+    .requiredOption('--wallet <id>')
+    .option('--inactive', 'deactivate instead of delete')
+    .action(
+      action(async (ctx, cmd) => {
+        const o = cmd.opts<{ wallet: string; inactive?: boolean }>();
+        const id = positiveInt('--wallet', o.wallet);
+        const how = o.inactive ? 'inactive' : 'deleted';
+        const w = await withLedger(ctx, async (db, view) => {
+          const found = await getWallet(db, id);
+          if (!found) throw new CliError(`unknown wallet ${id}`, EXIT.USAGE);
+          const coin = view.coins.get(found.coinId)?.tag ?? String(found.coinId);
+          const done = await retireWallet(db, loadSigner(ctx.stateDir, 'admin'), id, how).catch((e: Error) => {
+            // Only a wallet changed meanwhile can be refused here (the id was just found): try again.
+            throw e instanceof WalletRefused ? new CliError(e.message, e.code === 'unknown_wallet' ? EXIT.USAGE : EXIT.RUNTIME) : e;
+          });
+          return { ...done, coin };
+        });
+        ctx.log.warn({ wallet: w.id, user: w.userId, coin: w.coin, address: w.address, how }, 'wallet retired and signed');
+        ctx.print(
+          ctx.json
+            ? JSON.stringify({ id: w.id, user: w.userId, coin: w.coin, address: w.address, active: w.active, deleted: w.deleted })
+            : `wallet ${w.id} (user ${w.userId}, ${w.coin} ${w.address}) ${how} and signed`,
+        );
+      }),
+    );
+
+  ledger
+    .command('block')
     .description('credit a mined block: pool income, miner credits (USER=AMOUNT) and the pool fee, in one transaction')
-    .requiredOption('--coin <tag|id>').requiredOption('--hash <hash>').requiredOption('--credit <user=amount...>').option('--pool-fee <amount>', '', '0')
-    .action(action(async (ctx, cmd) => {
-      const o = cmd.opts<{ coin: string; hash: string; credit: string[]; poolFee: string }>();
-      const shares = o.credit.map((s) => {
-        const m = /^(\d+)=(.+)$/.exec(s);
-        if (!m) throw new CliError(`--credit: expected USER=AMOUNT, got ${JSON.stringify(s)}`, EXIT.USAGE);
-        return { userId: positiveInt('--credit user', m[1]), amount: amountOpt('--credit amount', m[2]) };
-      });
-      const hash = blockHash('--hash', o.hash);
-      const poolFee = amountOpt('--pool-fee', o.poolFee);
-      if (poolFee < 0n) throw new CliError('--pool-fee: must not be negative', EXIT.USAGE);
-      const r = await withLedger(ctx, (db, view) => {
-        const coin = view.coins.get(coinIdOf(view, o.coin));
-        return creditBlock(db, loadSigner(ctx.stateDir, 'admin'), coin as never, { blockHash: hash, shares, poolFee }).catch((e: unknown) => {
-          throw isUniqueViolation(e) ? new CliError(`block ${hash} already credited for ${coin?.tag ?? o.coin}: nothing changed`, EXIT.PROBLEMS) : e;
+    .requiredOption('--coin <tag|id>')
+    .requiredOption('--hash <hash>')
+    .requiredOption('--credit <user=amount...>')
+    .option('--pool-fee <amount>', '', '0')
+    .action(
+      action(async (ctx, cmd) => {
+        const o = cmd.opts<{ coin: string; hash: string; credit: string[]; poolFee: string }>();
+        const shares = o.credit.map((s) => {
+          const m = /^(\d+)=(.+)$/.exec(s);
+          if (!m) throw new CliError(`--credit: expected USER=AMOUNT, got ${JSON.stringify(s)}`, EXIT.USAGE);
+          return { userId: positiveInt('--credit user', m[1]), amount: amountOpt('--credit amount', m[2]) };
         });
-      });
-      ctx.print(ctx.json ? JSON.stringify({ income_id: r.income.id, credit_ids: r.credits.map((c) => c.id) }) : `block ${hash}: income ${r.income.id}, ${r.credits.length} credits`);
-    }));
+        const hash = blockHash('--hash', o.hash);
+        const poolFee = amountOpt('--pool-fee', o.poolFee);
+        if (poolFee < 0n) throw new CliError('--pool-fee: must not be negative', EXIT.USAGE);
+        const r = await withLedger(ctx, (db, view) => {
+          const coin = view.coins.get(coinIdOf(view, o.coin));
+          return creditBlock(db, loadSigner(ctx.stateDir, 'admin'), coin as never, { blockHash: hash, shares, poolFee }).catch(
+            (e: unknown) => {
+              throw isUniqueViolation(e)
+                ? new CliError(`block ${hash} already credited for ${coin?.tag ?? o.coin}: nothing changed`, EXIT.PROBLEMS)
+                : e;
+            },
+          );
+        });
+        ctx.print(
+          ctx.json
+            ? JSON.stringify({ income_id: r.income.id, credit_ids: r.credits.map((c) => c.id) })
+            : `block ${hash}: income ${r.income.id}, ${r.credits.length} credits`,
+        );
+      }),
+    );
 
-  ledger.command('request')
+  ledger
+    .command('request')
     .description('create a withdrawal request to a reviewed wallet, signed by autopay')
-    .requiredOption('--wallet <id>').requiredOption('--amount <amount>')
-    .action(action(async (ctx, cmd) => {
-      const o = cmd.opts<{ wallet: string; amount: string }>();
-      const walletId = positiveInt('--wallet', o.wallet);
-      const amount = amountOpt('--amount', o.amount);
-      if (amount <= 0n) throw new CliError(`--amount: must be more than 0, got ${o.amount}`, EXIT.USAGE);
-      const w = await withLedger(ctx, async (db, view) => {
-        const wallet = await getWallet(db, walletId);
-        if (!wallet) throw new CliError(`unknown wallet ${o.wallet}`, EXIT.USAGE);
-        const coin = view.coins.get(wallet.coinId);
-        if (!coin) throw new CliError(`wallet ${wallet.id} has an unknown coin`, EXIT.USAGE);
-        return db.transaction((tx) => requestWithdrawal(tx, loadSigner(ctx.stateDir, 'autopay'), {
-          userId: wallet.userId, coinId: wallet.coinId, walletId: wallet.id, address: wallet.address, amount, fee: coin.withdrawalFee,
-        }));
-      });
-      ctx.print(ctx.json ? JSON.stringify({ id: w.id, status: w.status }) : `withdrawal ${w.id} requested (${w.status})`);
-    }));
+    .requiredOption('--wallet <id>')
+    .requiredOption('--amount <amount>')
+    .action(
+      action(async (ctx, cmd) => {
+        const o = cmd.opts<{ wallet: string; amount: string }>();
+        const walletId = positiveInt('--wallet', o.wallet);
+        const amount = amountOpt('--amount', o.amount);
+        if (amount <= 0n) throw new CliError(`--amount: must be more than 0, got ${o.amount}`, EXIT.USAGE);
+        const w = await withLedger(ctx, async (db, view) => {
+          const wallet = await getWallet(db, walletId);
+          if (!wallet) throw new CliError(`unknown wallet ${o.wallet}`, EXIT.USAGE);
+          const coin = view.coins.get(wallet.coinId);
+          if (!coin) throw new CliError(`wallet ${wallet.id} has an unknown coin`, EXIT.USAGE);
+          return db.transaction((tx) =>
+            requestWithdrawal(tx, loadSigner(ctx.stateDir, 'autopay'), {
+              userId: wallet.userId,
+              coinId: wallet.coinId,
+              walletId: wallet.id,
+              address: wallet.address,
+              amount,
+              fee: coin.withdrawalFee,
+            }),
+          );
+        });
+        ctx.print(ctx.json ? JSON.stringify({ id: w.id, status: w.status }) : `withdrawal ${w.id} requested (${w.status})`);
+      }),
+    );
 }

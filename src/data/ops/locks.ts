@@ -22,19 +22,23 @@ export const LOCKS = {
   tryLock: op<{ ok: boolean }>('locks.tryLock', 'SELECT pg_try_advisory_lock($1::bigint) AS ok'),
   unlock: op('locks.unlock', 'SELECT pg_advisory_unlock($1::bigint)'),
   /** Advisory locks granted to other connections on this database. */
-  heldElsewhere: op<{ n: number }>('locks.heldElsewhere',
-    "SELECT count(*)::bigint AS n FROM pg_locks WHERE locktype = 'advisory' AND granted AND pid <> pg_backend_pid() AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"),
+  heldElsewhere: op<{ n: number }>(
+    'locks.heldElsewhere',
+    "SELECT count(*)::bigint AS n FROM pg_locks WHERE locktype = 'advisory' AND granted AND pid <> pg_backend_pid() AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+  ),
   /**
    * Every session holding one of the keys $1 (bigint[]). A bigint key is locked as (classid, objid) =
    * its high and low 32 bits with objsubid 1 (the two-int4 form has objsubid 2: another lock); the
    * shift wraps, giving back the signed key. Reads pg_locks, takes no lock.
    */
-  holders: op<LockHolderRow>('locks.holders',
+  holders: op<LockHolderRow>(
+    'locks.holders',
     `SELECT ((l.classid::bigint << 32) | l.objid::bigint)::text AS key, l.pid, l.mode,
             a.backend_start, a.xact_start, a.state_change, a.application_name
        FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid
       WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
         AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
         AND ((l.classid::bigint << 32) | l.objid::bigint) = ANY ($1::bigint[])
-      ORDER BY l.pid`),
+      ORDER BY l.pid`,
+  ),
 } as const;

@@ -9,28 +9,53 @@ export const MONITOR = {
    * In the transaction that records a withdrawal sent: its transaction watched from where the verdict
    * found it. A batch's later withdrawals join the row; a placement already watched is kept (the watch follows it).
    */
-  watchSent: op('monitor.watchSent',
+  watchSent: op(
+    'monitor.watchSent',
     `INSERT INTO payserv_sent_watch (hash, coin_id, withdrawal_ids, block_number, block_hash, sent_at, expect)
        VALUES ($1, $2, ARRAY[$3::bigint], $4::bigint, $5, $6::timestamptz, $7)
      ON CONFLICT (hash) DO UPDATE SET withdrawal_ids = CASE WHEN $3::bigint = ANY(payserv_sent_watch.withdrawal_ids)
-       THEN payserv_sent_watch.withdrawal_ids ELSE payserv_sent_watch.withdrawal_ids || $3::bigint END`),
+       THEN payserv_sent_watch.withdrawal_ids ELSE payserv_sent_watch.withdrawal_ids || $3::bigint END`,
+  ),
   /** Rows not yet final, by hash after $1, at most $2. */
-  unfinalPage: op<{ hash: string; coin_id: number; withdrawal_ids: unknown; block_number: string; block_hash: string; sent_at: Date; expect: string }>('monitor.unfinalPage',
+  unfinalPage: op<{
+    hash: string;
+    coin_id: number;
+    withdrawal_ids: unknown;
+    block_number: string;
+    block_hash: string;
+    sent_at: Date;
+    expect: string;
+  }>(
+    'monitor.unfinalPage',
     `SELECT hash, coin_id, withdrawal_ids::text[] AS withdrawal_ids, block_number::text AS block_number, block_hash, sent_at, expect
-       FROM payserv_sent_watch WHERE final_at IS NULL AND hash > $1 ORDER BY hash LIMIT $2`),
+       FROM payserv_sent_watch WHERE final_at IS NULL AND hash > $1 ORDER BY hash LIMIT $2`,
+  ),
   /** The chain's word on one row: where it is now ($2, $3), final since $4 (null: not yet), when asked ($5) and what it said ($6). */
-  watched: op('monitor.watched',
+  watched: op(
+    'monitor.watched',
     `UPDATE payserv_sent_watch SET block_number = $2::bigint, block_hash = $3, final_at = $4::timestamptz, checked_at = $5::timestamptz, last_result = $6
-       WHERE hash = $1 AND final_at IS NULL`),
+       WHERE hash = $1 AND final_at IS NULL`,
+  ),
   /** Asked, and nothing concluded (unknown, gone): only when and what. */
-  checked: op('monitor.checked',
-    'UPDATE payserv_sent_watch SET checked_at = $2::timestamptz, last_result = $3 WHERE hash = $1'),
+  checked: op('monitor.checked', 'UPDATE payserv_sent_watch SET checked_at = $2::timestamptz, last_result = $3 WHERE hash = $1'),
   /** The row of one transaction (tests, the operator's eye). */
-  byHash: op<{ hash: string; coin_id: number; withdrawal_ids: unknown; block_number: string; block_hash: string; final_at: Date | null; last_result: string | null }>('monitor.byHash',
+  byHash: op<{
+    hash: string;
+    coin_id: number;
+    withdrawal_ids: unknown;
+    block_number: string;
+    block_hash: string;
+    final_at: Date | null;
+    last_result: string | null;
+  }>(
+    'monitor.byHash',
     `SELECT hash, coin_id, withdrawal_ids::text[] AS withdrawal_ids, block_number::text AS block_number, block_hash, final_at, last_result
-       FROM payserv_sent_watch WHERE hash = $1`),
+       FROM payserv_sent_watch WHERE hash = $1`,
+  ),
   /** Withdrawals in flight (sending, send_retry) whose status was written before $1, by id after $2, at most $3. */
-  stuckPage: op<{ id: number; coin_id: number; status: string; tx_hash: string | null; updated_at: Date }>('monitor.stuckPage',
+  stuckPage: op<{ id: number; coin_id: number; status: string; tx_hash: string | null; updated_at: Date }>(
+    'monitor.stuckPage',
     `SELECT id, coin_id, status, tx_hash, updated_at FROM finances_withdrawal_transaction
-       WHERE status IN ('sending', 'send_retry') AND updated_at < $1::timestamptz AND id > $2 ORDER BY id LIMIT $3`),
+       WHERE status IN ('sending', 'send_retry') AND updated_at < $1::timestamptz AND id > $2 ORDER BY id LIMIT $3`,
+  ),
 } as const;

@@ -35,8 +35,15 @@ export async function checkPayment(ps: Payserv, driver: ChainDriver, v: Verified
     if (e instanceof ChainIdentityError) await alertIdentity(ps, e, `Check of withdrawal ${v.w.id}`, { withdrawal: v.w.id });
     // Any other answer the node gave instead of evidence (an error, a block it does not serve) decides nothing either.
     const unreachable = e instanceof NodeUnavailable;
-    ps.log[unreachable ? 'warn' : 'error']({ withdrawal: v.w.id, coin: v.coin.tag, err: e.message }, `${unreachable ? 'node unreachable' : 'node error'}: outcome unknown, nothing changed`);
-    return result('SENDING', v.w, `${unreachable ? 'node unreachable' : 'the node answered with an error'} (${e.message.slice(0, 300)}): the outcome is unknown, nothing changed`);
+    ps.log[unreachable ? 'warn' : 'error'](
+      { withdrawal: v.w.id, coin: v.coin.tag, err: e.message },
+      `${unreachable ? 'node unreachable' : 'node error'}: outcome unknown, nothing changed`,
+    );
+    return result(
+      'SENDING',
+      v.w,
+      `${unreachable ? 'node unreachable' : 'the node answered with an error'} (${e.message.slice(0, 300)}): the outcome is unknown, nothing changed`,
+    );
   }
   return decide(ps, driver, v, verdict, stored.attempts);
 }
@@ -44,7 +51,13 @@ export async function checkPayment(ps: Payserv, driver: ChainDriver, v: Verified
 async function decide(ps: Payserv, driver: ChainDriver, v: Verified, verdict: Verdict, attempts: Attempt[]): Promise<PayoutResult> {
   switch (verdict.kind) {
     case 'confirmed':
-      return recordSent(ps, v, verdict, (await paymentSize(ps, verdict.hash)) ?? 1, `confirmed in ${verdict.hash} (${verdict.confirmations} confirmations)`);
+      return recordSent(
+        ps,
+        v,
+        verdict,
+        (await paymentSize(ps, verdict.hash)) ?? 1,
+        `confirmed in ${verdict.hash} (${verdict.confirmations} confirmations)`,
+      );
     case 'mined':
       return result('SENDING', v.w, `mined in ${verdict.hash}: ${verdict.confirmations} of ${verdict.needed} confirmations`);
     case 'failed':
@@ -80,7 +93,11 @@ async function failed(ps: Payserv, driver: ChainDriver, v: Verified, verdict: Ex
   const changed = await ps.db.transaction(async (tx) => {
     await driver.release(tx, payment, verdict.proof);
     const c = await changeStatus(tx, ps.signers.payserv, v.w.id, v.w.status, {
-      status: 'send_error', txHash: verdict.hash ?? v.w.txHash, ...(fee === undefined ? {} : { txFee: fee }), comment, at: ps.now(),
+      status: 'send_error',
+      txHash: verdict.hash ?? v.w.txHash,
+      ...(fee === undefined ? {} : { txFee: fee }),
+      comment,
+      at: ps.now(),
     });
     // The transaction the proof rests on is watched to finality, as a sent payment is: a reorg that undoes it is alerted.
     const e = verdict.evidence;
@@ -97,37 +114,51 @@ async function failed(ps: Payserv, driver: ChainDriver, v: Verified, verdict: Ex
 async function replace(ps: Payserv, driver: ChainDriver, v: Verified, latest: Attempt, why: string): Promise<PayoutResult> {
   let written;
   try {
-    written = await ps.locks.with(coinSendLock(driver.tag), `replace ${latest.hash}`, () => ps.db.transaction(async (tx) => {
-      const s = await driver.replace(tx, latest);
-      if (!s || s.kind !== 'signed') return s;
-      const payment = (await paymentOf(tx, latest.hash)) ?? latest.hash;
-      await insertAttempt(tx, v.coin.id, payment, [v.w.id], s.tx);
-      const changed = await changeStatus(tx, ps.signers.payserv, v.w.id, v.w.status, {
-        status: 'sending', txHash: s.tx.hash, txFee: feeShares(s.tx.maxFee, 1, v.coin.decimals)[0] ?? null, at: ps.now(),
-        comment: `replaced ${latest.hash} by ${s.tx.hash} (same nonce, higher fees)`,
-      });
-      // Journaled before the commit, as every payment (src/payserv/payments/pay.ts).
-      await journalAttempt(ps.journal, driver, { ...s.tx, payment }, journalWithdrawals([changed]), ps.now());
-      return { s: s.tx, changed, payment };
-    }));
+    written = await ps.locks.with(coinSendLock(driver.tag), `replace ${latest.hash}`, () =>
+      ps.db.transaction(async (tx) => {
+        const s = await driver.replace(tx, latest);
+        if (!s || s.kind !== 'signed') return s;
+        const payment = (await paymentOf(tx, latest.hash)) ?? latest.hash;
+        await insertAttempt(tx, v.coin.id, payment, [v.w.id], s.tx);
+        const changed = await changeStatus(tx, ps.signers.payserv, v.w.id, v.w.status, {
+          status: 'sending',
+          txHash: s.tx.hash,
+          txFee: feeShares(s.tx.maxFee, 1, v.coin.decimals)[0] ?? null,
+          at: ps.now(),
+          comment: `replaced ${latest.hash} by ${s.tx.hash} (same nonce, higher fees)`,
+        });
+        // Journaled before the commit, as every payment (src/payserv/payments/pay.ts).
+        await journalAttempt(ps.journal, driver, { ...s.tx, payment }, journalWithdrawals([changed]), ps.now());
+        return { s: s.tx, changed, payment };
+      }),
+    );
   } catch (e) {
-    if (e instanceof LockBusy) return result('SENDING', v.w, `${why}; coin ${driver.tag} is being paid by another call, replacement deferred`);
+    if (e instanceof LockBusy)
+      return result('SENDING', v.w, `${why}; coin ${driver.tag} is being paid by another call, replacement deferred`);
     if (e instanceof ChainIdentityError) await alertIdentity(ps, e, `the replacement of ${latest.hash}`, { withdrawal: v.w.id });
     if (e instanceof NodeUnavailable) return result('SENDING', v.w, `${why}; node unreachable, replacement deferred`);
     throw e;
   }
   if (!written) return result('SENDING', v.w, why);
   if (!('s' in written)) {
-    if (written.kind === 'wait' && written.atCap) await alertFeeCap(ps, { withdrawal: v.w.id, coin: v.coin.tag, tx: latest.hash, reason: written.reason });
+    if (written.kind === 'wait' && written.atCap)
+      await alertFeeCap(ps, { withdrawal: v.w.id, coin: v.coin.tag, tx: latest.hash, reason: written.reason });
     return result('SENDING', v.w, `${why}; not replaced: ${written.reason}`);
   }
   feeCapLifted(ps, v.w.id);
-  ps.log.info({ withdrawal: v.w.id, coin: v.coin.tag, replaced: latest.hash, tx: written.s.hash, nonce: written.s.nonce?.toString() }, 'payment replaced (fee bump): sending');
-  await driver.committed(written.s).catch((e: Error) => ps.log.error({ tx: written.s.hash, err: e.message }, 'after-commit bookkeeping failed'));
+  ps.log.info(
+    { withdrawal: v.w.id, coin: v.coin.tag, replaced: latest.hash, tx: written.s.hash, nonce: written.s.nonce?.toString() },
+    'payment replaced (fee bump): sending',
+  );
+  await driver
+    .committed(written.s)
+    .catch((e: Error) => ps.log.error({ tx: written.s.hash, err: e.message }, 'after-commit bookkeeping failed'));
   const c = written.changed;
   await fault(ps.faults, 'payment.committed', { withdrawals: [c.id], hash: written.s.hash });
   const note = await broadcastStored(ps, driver, { ...written.s, payment: written.payment }, journalWithdrawals([c]));
   await fault(ps.faults, 'payment.broadcast', { withdrawals: [c.id], hash: written.s.hash });
-  return (await checkpointAfter(ps, v, written.changed)) ?? result('SENDING', written.changed, note ?? `replaced ${latest.hash} by ${written.s.hash}`);
+  return (
+    (await checkpointAfter(ps, v, written.changed)) ??
+    result('SENDING', written.changed, note ?? `replaced ${latest.hash} by ${written.s.hash}`)
+  );
 }
-

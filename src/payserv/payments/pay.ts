@@ -26,7 +26,12 @@ import { feeShares, payValue } from './value.js';
 // the chain decides it (src/payserv/payments/check.ts): a lost reply or a refusal never pays again.
 
 /** Pays each withdrawal (all of one coin, all verified and locked by the caller), as few transactions as the driver allows. */
-export async function payWithdrawals(ps: Payserv, driver: ChainDriver, items: readonly Verified[], caller: string): Promise<PayoutResult[]> {
+export async function payWithdrawals(
+  ps: Payserv,
+  driver: ChainDriver,
+  items: readonly Verified[],
+  caller: string,
+): Promise<PayoutResult[]> {
   const results = new Map<number, PayoutResult>();
   const payable: Verified[] = [];
   const conflicts = new Map<number, Conflicts>();
@@ -40,7 +45,8 @@ export async function payWithdrawals(ps: Payserv, driver: ChainDriver, items: re
   }
   if (payable.length) {
     const health = await driver.health().catch(async (e: Error) => {
-      if (e instanceof ChainIdentityError) await alertIdentity(ps, e, `the health check before paying ${payable.map((v) => v.w.id).join(', ')}`);
+      if (e instanceof ChainIdentityError)
+        await alertIdentity(ps, e, `the health check before paying ${payable.map((v) => v.w.id).join(', ')}`);
       return { ok: false, reason: e.message };
     });
     if (!health.ok) {
@@ -84,14 +90,29 @@ async function earlierPayments(ps: Payserv, driver: ChainDriver, v: Verified): P
     try {
       verdict = await driver.verdict(stored.attempts, { now: ps.now(), confirmations: v.coin.confirmations });
     } catch (e) {
-      if (e instanceof ChainIdentityError) await alertIdentity(ps, e, `the earlier payments of withdrawal ${v.w.id}`, { withdrawal: v.w.id });
-      return refused(v.w.id, v.w.status, 'node_unavailable', `cannot ask the chain about earlier transaction ${hashes[0]}: ${(e as Error).message}`);
+      if (e instanceof ChainIdentityError)
+        await alertIdentity(ps, e, `the earlier payments of withdrawal ${v.w.id}`, { withdrawal: v.w.id });
+      return refused(
+        v.w.id,
+        v.w.status,
+        'node_unavailable',
+        `cannot ask the chain about earlier transaction ${hashes[0]}: ${(e as Error).message}`,
+      );
     }
     if (verdict.kind === 'confirmed') {
-      ps.log.warn({ withdrawal: v.w.id, tx: verdict.hash }, 'an earlier transaction of this withdrawal was mined after all: recorded sent, not paid again');
+      ps.log.warn(
+        { withdrawal: v.w.id, tx: verdict.hash },
+        'an earlier transaction of this withdrawal was mined after all: recorded sent, not paid again',
+      );
       return recordSent(ps, v, verdict, 1, `paid by ${verdict.hash} (mined after it was judged failed)`);
     }
-    if (verdict.kind !== 'failed') return refused(v.w.id, v.w.status, 'unresolved_payment', `earlier transaction ${verdict.kind === 'mined' ? verdict.hash : hashes[0]} is not proved failed (${verdict.kind}): not paying again`);
+    if (verdict.kind !== 'failed')
+      return refused(
+        v.w.id,
+        v.w.status,
+        'unresolved_payment',
+        `earlier transaction ${verdict.kind === 'mined' ? verdict.hash : hashes[0]} is not proved failed (${verdict.kind}): not paying again`,
+      );
     const spent = stored.attempts.flatMap((a) => driver.decode(a.raw).inputs);
     if (spent.length) conflicts.push(spent);
   }
@@ -116,7 +137,13 @@ interface Written {
   waiting: Waiting[];
 }
 
-async function payChunk(ps: Payserv, driver: ChainDriver, chunk: Verified[], caller: string, conflicts: ReadonlyMap<number, Conflicts>): Promise<PayoutResult[]> {
+async function payChunk(
+  ps: Payserv,
+  driver: ChainDriver,
+  chunk: Verified[],
+  caller: string,
+  conflicts: ReadonlyMap<number, Conflicts>,
+): Promise<PayoutResult[]> {
   let written: Written | { waiting: Waiting[] };
   try {
     written = await ps.locks.with(coinSendLock(driver.tag), `pay by ${caller}`, async (): Promise<Written | { waiting: Waiting[] }> => {
@@ -125,13 +152,17 @@ async function payChunk(ps: Payserv, driver: ChainDriver, chunk: Verified[], cal
       return w;
     });
   } catch (e) {
-    if (e instanceof LockBusy) return chunk.map((v) => refused(v.w.id, v.w.status, 'busy', `coin ${driver.tag} is being paid by another call; try again`));
+    if (e instanceof LockBusy)
+      return chunk.map((v) => refused(v.w.id, v.w.status, 'busy', `coin ${driver.tag} is being paid by another call; try again`));
     if (e instanceof ChainIdentityError) await alertIdentity(ps, e, `the payment of ${chunk.map((v) => v.w.id).join(', ')}`);
     if (e instanceof NodeUnavailable) return Promise.all(chunk.map((v) => retryLater(ps, v, `node unreachable: ${e.message}`)));
     if (e instanceof ChainIntegrityError || stopsPayouts(e)) {
       // Tampering with a nonce or a reservation, a broken invariant, a journal that cannot record: nothing was broadcast.
       const first = chunk[0] as Verified;
-      const found = e instanceof ChainIntegrityError ? problem(e.table, first.w.id, 'chain_integrity', e.message) : problem('payserv', first.w.id, 'invariant', `${e.name}: ${e.message}`);
+      const found =
+        e instanceof ChainIntegrityError
+          ? problem(e.table, first.w.id, 'chain_integrity', e.message)
+          : problem('payserv', first.w.id, 'invariant', `${e.name}: ${e.message}`);
       const stopped = await failStop(ps, 'pay', [found], first.w.id, first.w.status);
       return chunk.map((v) => ({ ...stopped, id: v.w.id, status: v.w.status }));
     }
@@ -142,8 +173,17 @@ async function payChunk(ps: Payserv, driver: ChainDriver, chunk: Verified[], cal
   if (!('signed' in written)) return out;
   const { signed, paid, changed } = written;
   for (const v of paid) {
-    ps.log.info({ withdrawal: v.w.id, coin: v.coin.tag, tx: signed.hash, nonce: signed.nonce?.toString(), outputs: paid.length, maxFee: signed.maxFee.toString() },
-      'payment signed, stored and journaled: sending');
+    ps.log.info(
+      {
+        withdrawal: v.w.id,
+        coin: v.coin.tag,
+        tx: signed.hash,
+        nonce: signed.nonce?.toString(),
+        outputs: paid.length,
+        maxFee: signed.maxFee.toString(),
+      },
+      'payment signed, stored and journaled: sending',
+    );
   }
   const note = await broadcastStored(ps, driver, { ...signed, payment: signed.hash }, journalWithdrawals(changed));
   await fault(ps.faults, 'payment.broadcast', { withdrawals: paid.map((v) => v.w.id), hash: signed.hash });
@@ -151,44 +191,74 @@ async function payChunk(ps: Payserv, driver: ChainDriver, chunk: Verified[], cal
     const after = changed[i] as Withdrawal;
     out.push((await checkpointAfter(ps, v, after)) ?? result('SENDING', after, note));
   }
-  await maybeCompact(ps.journal, ps.local, ps.log).catch((e: Error) => ps.log.error({ component: 'journal', err: e.message }, 'payment journal compaction failed'));
+  await maybeCompact(ps.journal, ps.local, ps.log).catch((e: Error) =>
+    ps.log.error({ component: 'journal', err: e.message }, 'payment journal compaction failed'),
+  );
   return out;
 }
 
 /** Signs and stores one transaction and moves its withdrawals to `sending`, in one database transaction. */
-async function writeAhead(ps: Payserv, driver: ChainDriver, chunk: Verified[], conflicts: ReadonlyMap<number, Conflicts>): Promise<Written | { waiting: Waiting[] }> {
+async function writeAhead(
+  ps: Payserv,
+  driver: ChainDriver,
+  chunk: Verified[],
+  conflicts: ReadonlyMap<number, Conflicts>,
+): Promise<Written | { waiting: Waiting[] }> {
   let batch = chunk;
   const waiting: Waiting[] = [];
   for (;;) {
-    const outputs: PayOutput[] = batch.map((v) => ({ withdrawalId: v.w.id, address: v.w.address, value: payValue(v.coin, v.w), conflicts: conflicts.get(v.w.id) ?? [] }));
+    const outputs: PayOutput[] = batch.map((v) => ({
+      withdrawalId: v.w.id,
+      address: v.w.address,
+      value: payValue(v.coin, v.w),
+      conflicts: conflicts.get(v.w.id) ?? [],
+    }));
     let journaled: string | null = null;
-    const step = await ps.db.transaction(async (tx) => {
-      const s = await driver.sign(tx, outputs);
-      if (s.kind !== 'signed') return s;
-      const coin = batch[0]?.coin;
-      invariant(coin !== undefined, 'a payment of no withdrawal');
-      await insertAttempt(tx, coin.id, s.tx.hash, batch.map((v) => v.w.id), s.tx);
-      const shares = feeShares(s.tx.maxFee, batch.length, coin.decimals);
-      const changed: Withdrawal[] = [];
-      for (const [i, v] of batch.entries()) {
-        changed.push(await changeStatus(tx, ps.signers.payserv, v.w.id, v.w.status, {
-          status: 'sending', txHash: s.tx.hash, txFee: shares[i] ?? null, at: ps.now(),
-          comment: `sent in ${s.tx.hash}${batch.length > 1 ? ` with ${batch.length - 1} other payments` : ''}; fee at most ${formatAmount(shares[i] ?? shares[0]!)} ${coin.tag}`,
-        }));
-      }
-      // The host records the transaction before the commit makes its bytes visible to anyone who reads the
-      // database: whoever could broadcast them, the host knows they exist and whom they pay.
-      await journalAttempt(ps.journal, driver, { ...s.tx, payment: s.tx.hash }, journalWithdrawals(changed), ps.now());
-      journaled = s.tx.hash;
-      await fault(ps.faults, 'payment.journaled', { withdrawals: changed.map((c) => c.id), hash: s.tx.hash });
-      return { ...s, changed };
-    }).catch((e: unknown) => {
-      // The host holds a transaction the database may or may not have committed: nothing decides that but an operator.
-      if (!journaled) throw e;
-      throw new InvariantError(`the commit of ${journaled} failed after the payment journal recorded it (${(e as Error).message}): run \`pscli journal restore\`, then Check`, { cause: e });
-    });
+    const step = await ps.db
+      .transaction(async (tx) => {
+        const s = await driver.sign(tx, outputs);
+        if (s.kind !== 'signed') return s;
+        const coin = batch[0]?.coin;
+        invariant(coin !== undefined, 'a payment of no withdrawal');
+        await insertAttempt(
+          tx,
+          coin.id,
+          s.tx.hash,
+          batch.map((v) => v.w.id),
+          s.tx,
+        );
+        const shares = feeShares(s.tx.maxFee, batch.length, coin.decimals);
+        const changed: Withdrawal[] = [];
+        for (const [i, v] of batch.entries()) {
+          changed.push(
+            await changeStatus(tx, ps.signers.payserv, v.w.id, v.w.status, {
+              status: 'sending',
+              txHash: s.tx.hash,
+              txFee: shares[i] ?? null,
+              at: ps.now(),
+              comment: `sent in ${s.tx.hash}${batch.length > 1 ? ` with ${batch.length - 1} other payments` : ''}; fee at most ${formatAmount(shares[i] ?? shares[0]!)} ${coin.tag}`,
+            }),
+          );
+        }
+        // The host records the transaction before the commit makes its bytes visible to anyone who reads the
+        // database: whoever could broadcast them, the host knows they exist and whom they pay.
+        await journalAttempt(ps.journal, driver, { ...s.tx, payment: s.tx.hash }, journalWithdrawals(changed), ps.now());
+        journaled = s.tx.hash;
+        await fault(ps.faults, 'payment.journaled', { withdrawals: changed.map((c) => c.id), hash: s.tx.hash });
+        return { ...s, changed };
+      })
+      .catch((e: unknown) => {
+        // The host holds a transaction the database may or may not have committed: nothing decides that but an operator.
+        if (!journaled) throw e;
+        throw new InvariantError(
+          `the commit of ${journaled} failed after the payment journal recorded it (${(e as Error).message}): run \`pscli journal restore\`, then Check`,
+          { cause: e },
+        );
+      });
     if (step.kind === 'signed') {
-      await driver.committed(step.tx).catch((e: Error) => ps.log.error({ coin: driver.tag, tx: step.tx.hash, err: e.message }, 'after-commit bookkeeping failed'));
+      await driver
+        .committed(step.tx)
+        .catch((e: Error) => ps.log.error({ coin: driver.tag, tx: step.tx.hash, err: e.message }, 'after-commit bookkeeping failed'));
       return { signed: step.tx, paid: batch, changed: step.changed, waiting };
     }
     if (step.kind === 'short' && batch.length > 1) {
@@ -216,7 +286,12 @@ async function writeAhead(ps: Payserv, driver: ChainDriver, chunk: Verified[], c
  * Broadcasts stored bytes, journaled first (a journal that cannot take them stops it: JournalError);
  * whatever the node answers, the chain decides the outcome. Returns a note for the reply.
  */
-export async function broadcastStored(ps: Payserv, driver: ChainDriver, signed: Pick<SignedTx, 'hash' | 'raw'> & { payment: string }, withdrawals: JournalWithdrawals): Promise<string | undefined> {
+export async function broadcastStored(
+  ps: Payserv,
+  driver: ChainDriver,
+  signed: Pick<SignedTx, 'hash' | 'raw'> & { payment: string },
+  withdrawals: JournalWithdrawals,
+): Promise<string | undefined> {
   await journalAttempt(ps.journal, driver, signed, withdrawals, ps.now());
   let note: string | undefined;
   try {

@@ -36,14 +36,19 @@ export async function restoreFromJournal(ps: Payserv, caller: string): Promise<R
   for (const e of ps.journal.entries()) {
     for (const [id, seq] of e.attempt.withdrawals) {
       invariant(out.length < RESTORE_MAX, `more than ${RESTORE_MAX} journal entries to restore`);
-      out.push(await ps.locks.with(withdrawalLock(id), `journal restore by ${caller}`, () => restoreOne(ps, e.attempt, id, seq, caller)).catch((x: unknown) => {
-        // Nothing is half-restored: each entry is its own transaction, and a run again skips those present.
-        throw x instanceof LockBusy ? refusal('busy', `withdrawal ${id} is being handled by another call; run the restore again`) : x;
-      }));
+      out.push(
+        await ps.locks
+          .with(withdrawalLock(id), `journal restore by ${caller}`, () => restoreOne(ps, e.attempt, id, seq, caller))
+          .catch((x: unknown) => {
+            // Nothing is half-restored: each entry is its own transaction, and a run again skips those present.
+            throw x instanceof LockBusy ? refusal('busy', `withdrawal ${id} is being handled by another call; run the restore again`) : x;
+          }),
+      );
     }
   }
   const restored = out.filter((r) => r.outcome !== 'present');
-  if (restored.length) ps.log.warn({ by: caller, restored: restored.map((r) => `${r.withdrawal}:${r.outcome}`) }, 'payment journal restore');
+  if (restored.length)
+    ps.log.warn({ by: caller, restored: restored.map((r) => `${r.withdrawal}:${r.outcome}`) }, 'payment journal restore');
   return out;
 }
 
@@ -54,7 +59,8 @@ async function restoreOne(ps: Payserv, a: JournalAttempt, id: number, seq: numbe
   const { withdrawal: w, history } = found;
   const at = history[seq];
   if (at?.status === 'sending' && at.txHash === a.hash) return of('present', 'in the signed history');
-  if (history.length !== seq) return of('diverged', `its signed history has ${history.length} entries; the journal recorded ${a.hash} as entry ${seq}`);
+  if (history.length !== seq)
+    return of('diverged', `its signed history has ${history.length} entries; the journal recorded ${a.hash} as entry ${seq}`);
   const view = await openView(ps.db, ps.trust, ps.local);
   const faults = checkHistory(w, history, view.book);
   if (faults.length) return of('diverged', `its signed history does not verify: ${faults[0]}`);
@@ -66,11 +72,20 @@ async function restoreOne(ps: Payserv, a: JournalAttempt, id: number, seq: numbe
   invariant(d.hash === a.hash, `journaled bytes of ${a.hash} hash to ${d.hash}`);
   await ps.db.transaction(async (tx) => {
     const [stored] = await tx.query(PAYMENTS.attemptsByHash, [[a.hash]]);
-    if (!stored) await insertAttempt(tx, coin.id, a.payment, a.withdrawals.map(([x]) => x), { hash: a.hash, raw: a.raw, maxFee: 0n, nonce: d.nonce, inputs: [] });
+    if (!stored)
+      await insertAttempt(
+        tx,
+        coin.id,
+        a.payment,
+        a.withdrawals.map(([x]) => x),
+        { hash: a.hash, raw: a.raw, maxFee: 0n, nonce: d.nonce, inputs: [] },
+      );
     // The nonce counter, rolled back with the lost commit (Zcash: nothing; the journal holds the inputs in flight).
     await driver.restored(tx, a.raw);
     await changeStatus(tx, ps.signers.payserv, id, w.status, {
-      status: 'sending', txHash: a.hash, at: ps.now(),
+      status: 'sending',
+      txHash: a.hash,
+      at: ps.now(),
       comment: `restored from the payment journal by ${caller}: ${a.hash} was recorded on the payserv host before its commit; the database had lost it`,
     });
   });

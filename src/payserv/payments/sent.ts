@@ -11,8 +11,15 @@ import { feeShares } from './value.js';
 // recorded sent without its watch, whichever of Check or Resend found it mined.
 
 /** `payees`: how many withdrawals the transaction pays (its fee is shared among them). */
-export function recordSent(ps: Payserv, v: Verified, verdict: Extract<Verdict, { kind: 'confirmed' }>, payees: number, comment: string): Promise<PayoutResult> {
+export function recordSent(
+  ps: Payserv,
+  v: Verified,
+  verdict: Extract<Verdict, { kind: 'confirmed' }>,
+  payees: number,
+  comment: string,
+): Promise<PayoutResult> {
   const [fee] = feeShares(verdict.fee, payees, v.coin.decimals);
-  return move(ps, v, 'sent', 'SENT', { txHash: verdict.hash, ...(fee === undefined ? {} : { txFee: fee }), comment },
-    (tx) => watchSent(tx, { coinId: v.coin.id, withdrawalId: v.w.id, hash: verdict.hash, block: verdict.block, at: ps.now() }));
+  return move(ps, v, 'sent', 'SENT', { txHash: verdict.hash, ...(fee === undefined ? {} : { txFee: fee }), comment }, (tx) =>
+    watchSent(tx, { coinId: v.coin.id, withdrawalId: v.w.id, hash: verdict.hash, block: verdict.block, at: ps.now() }),
+  );
 }

@@ -14,7 +14,12 @@ import { payValue } from './value.js';
  * The stored attempts of the withdrawal's current payment, each checked against its signed hash and
  * its withdrawal: bytes that are missing, hash to something else or pay someone else were tampered with.
  */
-export async function storedAttempts(ps: Payserv, driver: ChainDriver, v: Verified, hashes: readonly string[]): Promise<{ attempts: Attempt[] } | { problems: Problem[] }> {
+export async function storedAttempts(
+  ps: Payserv,
+  driver: ChainDriver,
+  v: Verified,
+  hashes: readonly string[],
+): Promise<{ attempts: Attempt[] } | { problems: Problem[] }> {
   const bad = (why: string) => ({ problems: [problem('payserv_chain_txs', v.w.id, 'payment', why)] });
   if (hashes.length === 0) return bad(`withdrawal ${v.w.id}'s signed history names no transaction for this payment`);
   const { found, missing } = await attemptsByHash(ps.db, hashes);
@@ -30,8 +35,8 @@ export async function storedAttempts(ps: Payserv, driver: ChainDriver, v: Verifi
     if (d.hash !== a.hash) return bad(`stored bytes of ${a.hash} hash to ${d.hash}`);
     const swapped = journalBytesProblem(ps.journal, v.w.id, a.hash, a.raw);
     if (swapped) return { problems: [swapped] };
-    if (!d.outputs.some((o) => sameAddress(v.coin.tag, o.address, v.w.address) && o.value === value)) return bad(`stored transaction ${a.hash} does not pay withdrawal ${v.w.id} (${v.w.address})`);
+    if (!d.outputs.some((o) => sameAddress(v.coin.tag, o.address, v.w.address) && o.value === value))
+      return bad(`stored transaction ${a.hash} does not pay withdrawal ${v.w.id} (${v.w.address})`);
   }
   return { attempts: found };
 }
-
