@@ -265,6 +265,13 @@ describe('pscli: the operator workflow', { timeout: 180_000 }, () => {
       stderr: `pscli: block 0x${'abc'.padEnd(64, '0')} already credited for ETC: nothing changed\n`,
     });
     expect(await rowCounts(w)).toEqual(before);
+    // Without its 0x the same block is still the same block (found by an outsider: it credited twice).
+    const bare = await run(
+      ['ledger', 'block', '--coin', 'ETC', '--hash', 'abc'.padEnd(64, '0'), '--credit', '7=1', '--pool-fee', '0'],
+      w.env,
+    );
+    expect(bare.code).toBe(EXIT.PROBLEMS);
+    expect(await rowCounts(w)).toEqual(before);
     const req = await run(['--json', 'ledger', 'request', '--wallet', String(walletId), '--amount', '1.2'], w.env);
     expect(req.code, req.stderr).toBe(EXIT.OK);
     expect(JSON.parse(req.stdout)).toMatchObject({ status: 'processing' });

@@ -18,10 +18,18 @@ export class WrongChainError extends ConfigError {
   override name = 'WrongChainError';
 }
 
-async function ask(url: string, method: string, timeoutMs: number): Promise<unknown> {
+async function ask(nodeUrl: string, method: string, timeoutMs: number): Promise<unknown> {
+  // fetch refuses a URL with credentials, and its refusal quotes the URL: they travel as a header.
+  const url = new URL(nodeUrl);
+  const headers: Record<string, string> = { 'content-type': 'application/json' };
+  if (url.username || url.password) {
+    headers.authorization = `Basic ${Buffer.from(`${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`).toString('base64')}`;
+    url.username = '';
+    url.password = '';
+  }
   const res = await fetch(url, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers,
     body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params: [] }),
     signal: AbortSignal.timeout(timeoutMs),
   });

@@ -35,7 +35,7 @@ export function exitCodeOf(e: unknown): ExitCode {
 
 /** Last line of defence for messages from libraries: a password in a URL (scheme://user:pass@) never reaches the terminal. */
 export function scrubSecrets(text: string): string {
-  return text.replace(/([a-z][a-z0-9+.-]*:\/\/[^\s:/@]*:)[^\s@/]*@/gi, '$1***@');
+  return text.replace(/([a-z][a-z0-9+.-]*:\/\/[^\s:/@]*:)[^\s@/]*@/gi, '$1***@').replace(/([?&]pass(?:word)?=)[^\s&#]*/gi, '$1***');
 }
 
 // Errors of these kinds are bugs, not conditions an operator can fix: say so instead of passing them off as advice.

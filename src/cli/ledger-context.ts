@@ -64,12 +64,12 @@ export function amountOpt(name: string, value: unknown): Amount {
   }
 }
 
-/** A block hash: 64 hex digits, 0x optional, lower-cased so one block cannot be credited twice under two spellings. */
+/** A block hash: 64 hex digits, 0x optional, stored as 0x and lower case so one block cannot be credited twice under two spellings. */
 export function blockHash(name: string, value: unknown): string {
   const s = String(value ?? '');
   if (!/^(0x)?[0-9a-fA-F]{64}$/.test(s))
     throw new CliError(`${name}: expected a block hash of 64 hex digits (0x optional), got ${JSON.stringify(s.slice(0, 80))}`, EXIT.USAGE);
-  return s.toLowerCase();
+  return `0x${s.replace(/^0x/, '').toLowerCase()}`;
 }
 
 /** A database's SQLSTATE for a unique violation: the row is there already. */

@@ -47,6 +47,8 @@ export function redactUrl(url: string): string {
   try {
     const u = new URL(url);
     if (u.password) u.password = '***';
+    // libpq and pg also take the password as a query parameter.
+    for (const k of [...u.searchParams.keys()]) if (/^pass(word)?$/i.test(k)) u.searchParams.set(k, '***');
     return u.toString();
   } catch {
     return '<unparseable database URL>';

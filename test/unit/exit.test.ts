@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { CliError, errorLine, EXIT, exitCodeOf, scrubSecrets } from '../../src/cli/exit.js';
+import { redactUrl } from '../../src/db/db.js';
 import { ConfigError } from '../../src/config/load.js';
 
 describe('exit codes and error lines', () => {
@@ -17,5 +18,10 @@ describe('exit codes and error lines', () => {
     expect(errorLine('pscli', new TypeError('x is undefined'))).toBe('pscli: internal error (TypeError): x is undefined');
     expect(errorLine('pscli', 42)).toBe('pscli: unexpected failure: 42');
     expect(scrubSecrets('postgres://u@h/db and postgres://:pw@h')).toBe('postgres://u@h/db and postgres://:***@h');
+    // libpq's password query parameter (found by an outsider: printed in clear).
+    expect(scrubSecrets('at postgres://u@h/db?sslmode=x&password=TOP&a=1 and ?pass=TOP')).toBe(
+      'at postgres://u@h/db?sslmode=x&password=***&a=1 and ?pass=***',
+    );
+    expect(redactUrl('postgres://u:pw@h:5432/db?password=TOP&sslmode=require')).not.toMatch(/pw|TOP/);
   });
 });
