@@ -1,7 +1,7 @@
 // The audit trail: a hash chain of RPC calls whose head is also kept in the state directory. Every way
 // a database attacker can touch the rows (change, delete, insert, reorder, roll back, append) is found
 // and named on the right row; the pscli check is silent on a clean trail.
-import { readFile, stat, writeFile } from 'node:fs/promises';
+import { readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EXIT } from '../src/cli/exit.js';
@@ -423,6 +423,23 @@ describe(`pscli audit verify (${backend()})`, { timeout: 180_000 }, () => {
       clean: false,
       problems: [expect.objectContaining({ table: 'payserv_audit', row: 'id=2', code: 'audit_changed' })],
     });
+
+    // A production host: pscli's state directory is not payserv's and has no head. Not a finding but the
+    // wrong directory: exit 2, naming the option; with it, the head is read from payserv's directory (issue 15).
+    const payservDir = await tmpStateDir();
+    await rename(join(stateDir, 'audit'), join(payservDir, 'audit'));
+    const wrong = await run(['audit', 'verify'], env);
+    expect(wrong).toMatchObject({ code: EXIT.USAGE, stdout: '' });
+    expect(wrong.stderr).toContain(
+      `pscli: no audit head at ${auditHeadPath(stateDir)}, and the trail has rows: payserv keeps its head in its own state directory, not pscli's: give it with --payserv-state-dir DIR`,
+    );
+    const there = await run(['audit', 'verify', '--payserv-state-dir', payservDir], env);
+    expect([there.code, there.stdout]).toEqual([EXIT.PROBLEMS, r.stdout]);
+    const missing = await run(['audit', 'verify', '--payserv-state-dir', join(payservDir, 'nope')], env);
+    expect(missing.code).toBe(EXIT.USAGE);
+    expect(missing.stderr).toMatch(/^pscli: --payserv-state-dir: ".*nope" is not a directory/);
+    expect((await run(['audit', 'verify', '--payserv-state-dir', stateDir], env)).code).toBe(EXIT.USAGE);
+    await rename(join(payservDir, 'audit'), join(stateDir, 'audit'));
 
     await writeFile(auditHeadPath(stateDir), 'garbage');
     const bad = await run(['audit', 'verify'], env);
