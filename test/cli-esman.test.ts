@@ -2,6 +2,7 @@
 // manager's prompt on stdin. The store's values, the hot-wallet key and the passphrases never reach
 // the output; every refusal leaves the files as they were; the key is handed over on loopback only,
 // to a request an operator allowed, and only a key that opens the store is taken.
+import { generateKeyPairSync } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type Server } from 'node:net';
 import { networkInterfaces } from 'node:os';
@@ -96,11 +97,21 @@ async function itemsOf(dir: string, storage: string, pass: string[]): Promise<Re
   }
 }
 
+/** A real private key in PEM (esman create checks that a .KEY item is one), and a line of its body no output may show. */
+function pemKey(): { pem: string; secret: string } {
+  const { privateKey: pem } = generateKeyPairSync('ec', {
+    namedCurve: 'P-256',
+    publicKeyEncoding: { type: 'spki', format: 'pem' },
+    privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+  });
+  return { pem, secret: pem.split('\n')[1]! };
+}
+const TLS_KEY = pemKey();
 const ITEMS = {
-  'payserv.TLS.KEY': '-----BEGIN PRIVATE KEY-----\nTLS-KEY-VALUE-7f3a9c1e\n-----END PRIVATE KEY-----\n',
+  'payserv.TLS.KEY': TLS_KEY.pem,
   'DB.JSON': '{"url":"postgres://payserv:DB-PASSWORD-51c2@127.0.0.1/payserv"}',
 };
-const SECRETS = ['TLS-KEY-VALUE-7f3a9c1e', 'DB-PASSWORD-51c2'];
+const SECRETS = [TLS_KEY.secret, 'DB-PASSWORD-51c2'];
 
 /** Shares (3, 2 needed, PASS) and a store of `items`, made in this process: the fixture of the tests not about init and create. */
 async function fixture(items: Record<string, string> = ITEMS): Promise<{ root: string; dir: string; storage: string; master: Uint8Array }> {
@@ -173,8 +184,13 @@ interface Asking {
   done: Promise<Asked>;
 }
 
-/** A key request as payserv sends it (or `line` instead), on a raw socket. */
-function ask(port: number, o: { host?: string; localAddress?: string; line?: string } = {}): Asking {
+const TAKEN = { esman: 1, taken: true };
+
+/**
+ * A key request as payserv sends it (or `line` instead), on a raw socket; a key that comes back is
+ * answered with `ack` (default: taken), as payserv answers once it has opened its store.
+ */
+function ask(port: number, o: { host?: string; localAddress?: string; line?: string; ack?: unknown } = {}): Asking {
   const pending = newRequest();
   const s = connect({ host: o.host ?? '127.0.0.1', port, ...(o.localAddress ? { localAddress: o.localAddress } : {}) });
   let raw = '';
@@ -184,7 +200,10 @@ function ask(port: number, o: { host?: string; localAddress?: string; line?: str
     s.once('error', () => resolve(false));
   });
   s.on('connect', () => s.write(o.line ?? `${JSON.stringify(pending.request)}\n`));
-  s.setEncoding('utf8').on('data', (d: string) => void (raw += d));
+  s.setEncoding('utf8').on('data', (d: string) => {
+    raw += d;
+    if (raw.endsWith('\n') && raw.includes('"sealed"')) s.end(`${JSON.stringify(o.ack ?? TAKEN)}\n`);
+  });
   s.on('error', (e: NodeJS.ErrnoException) => void (error = e.code ?? e.message));
   const done = new Promise<Asked>((resolve) =>
     s.once('close', () => {
@@ -262,7 +281,8 @@ describeOncePerSuite('esman CLI', () => {
       });
 
       const newTls = join(root, 'tls2');
-      const newValue = '-----BEGIN PRIVATE KEY-----\nTLS-KEY-REPLACED-0b9d\n-----END PRIVATE KEY-----\n';
+      const replacement = pemKey();
+      const newValue = replacement.pem;
       writeFileSync(newTls, newValue);
       const before = readFileSync(storage);
       const refused = await esman(['add', 'payserv.TLS.KEY', newTls, '--dir', dir, '--storage', storage], { pass: PASS.slice(0, 2) });
@@ -286,7 +306,7 @@ describeOncePerSuite('esman CLI', () => {
       expect(listed(again)).toEqual({ 'payserv.TLS.KEY': Buffer.byteLength(newValue) });
 
       const all = runs.map((r) => r.stdout + r.stderr).join('\n');
-      for (const s of [...SECRETS, 'TLS-KEY-REPLACED-0b9d']) expect(all).not.toContain(s);
+      for (const s of [...SECRETS, replacement.secret]) expect(all).not.toContain(s);
     },
     SLOW,
   );
@@ -354,6 +374,43 @@ describeOncePerSuite('esman CLI', () => {
   );
 
   it(
+    'create: a malformed item (DB.JSON not JSON, a SIGN.KEY not a key, a stray file) refused as bad_item naming it, before any passphrase; no store',
+    async () => {
+      const { root, dir } = await fixture();
+      const secret = `SECRET-${Date.now()}`;
+      const cases: Array<[string, string, string]> = [
+        ['DB.JSON', `{"url": "postgres://payserv:${secret}@db/payserv"`, 'DB.JSON: is not {"url": "postgres://…"}'],
+        [
+          'payserv.SIGN.KEY',
+          `-----BEGIN PRIVATE KEY-----\n${secret}\n-----END PRIVATE KEY-----\n`,
+          'payserv.SIGN.KEY: is not a PEM private key',
+        ],
+        ['notes.txt', secret, 'notes.txt: not an item payserv uses (expected '],
+      ];
+      const results = await Promise.all(
+        cases.map(([name, value], i) => {
+          const from = join(root, `from${i}`);
+          mkdirSync(from);
+          writeFileSync(join(from, 'DB.JSON'), ITEMS['DB.JSON']);
+          writeFileSync(join(from, name), value);
+          return esman(['create', '--from', from, '--dir', dir, '--storage', join(root, `store${i}.esm`)], { pass: PASS.slice(0, 2) });
+        }),
+      );
+      for (const [i, r] of results.entries()) {
+        expect(r.code, r.stderr).toBe(1);
+        expect(r.stderr.startsWith(`esman: [bad_item] ${cases[i]![2]}`), r.stderr).toBe(true);
+        expect(r.stderr.split('\n')).toHaveLength(2);
+        expect(r.stdout + r.stderr).not.toContain(secret);
+        // Refused before the shares were opened: no share was asked for.
+        expect(r.stdout).not.toMatch(/rebuilt from shares/);
+        expect(existsSync(join(root, `store${i}.esm`))).toBe(false);
+      }
+      expect(readdirSync(root).filter((n) => n.startsWith('.'))).toEqual([]);
+    },
+    SLOW,
+  );
+
+  it(
     '--passphrase-fd 0: passphrases from a pipe its writer keeps open (Node makes that fd non-blocking: no EAGAIN crash)',
     async () => {
       const { root, dir } = await fixture();
@@ -397,20 +454,27 @@ describeOncePerSuite('esman CLI', () => {
 
       const existing = join(root, 'existing.key');
       writeFileSync(existing, 'not touched', { mode: 0o644 });
-      const [over, payserv, signer, missing] = await Promise.all([
+      const [over, payserv, signer, missing, nope, stdout] = await Promise.all([
         esman(['export', 'dbgw.TLS.KEY', '--to', existing, '--dir', dir, '--storage', storage], { pass: PASS.slice(0, 2) }),
         esman(['export', 'payserv.TLS.KEY', '--to', join(root, 'p.key'), '--dir', dir, '--storage', storage], { pass: PASS.slice(0, 2) }),
         esman(['export', 'DB.JSON', '--to', join(root, 'db.json'), '--dir', dir, '--storage', storage], { pass: PASS.slice(0, 2) }),
         esman(['export', 'pscli.TLS.KEY', '--to', join(root, 'pscli.key'), '--dir', dir, '--storage', storage], { pass: PASS.slice(0, 2) }),
+        esman(['export', 'nope', '--to', join(root, 'nope'), '--dir', dir, '--storage', storage], { pass: PASS.slice(0, 2) }),
+        // A key never goes to stdout (nor into a file named '-').
+        esman(['export', 'dbgw.TLS.KEY', '--to', '-', '--dir', dir, '--storage', storage], { pass: PASS.slice(0, 2) }),
       ]);
-      expect([over!.code, payserv!.code, signer!.code, missing!.code]).toEqual([1, 1, 1, 1]);
+      expect([over!.code, payserv!.code, signer!.code, missing!.code, nope!.code, stdout!.code]).toEqual([1, 1, 1, 1, 1, 2]);
+      expect(nope!.stderr).toBe(`esman: [missing_item] store ${storage} has no item nope\n`);
+      expect(stdout!.stderr).toBe('esman: [bad_option] --to -: a key is never written to stdout; name the file to create\n');
+      expect(stdout!.stdout).toBe('');
+      expect(existsSync(join(process.cwd(), '-'))).toBe(false);
       expect(over!.stderr).toMatch(/^esman: \[exists\] /);
       expect(readFileSync(existing, 'utf8')).toBe('not touched');
       expect(mode(existing)).toBe(0o644);
       expect(payserv!.stderr).toMatch(/^esman: \[not_exportable\] /);
       expect(signer!.stderr).toMatch(/^esman: \[not_exportable\] /);
       expect(missing!.stderr).toMatch(/^esman: \[missing_item\] /);
-      for (const f of ['p.key', 'db.json', 'pscli.key']) expect(existsSync(join(root, f))).toBe(false);
+      for (const f of ['p.key', 'db.json', 'pscli.key', 'nope']) expect(existsSync(join(root, f))).toBe(false);
       const all = runs.map((r) => r.stdout + r.stderr).join('\n');
       for (const v of ['DBGW-TLS-KEY-4e1d', ...SECRETS]) expect(all).not.toContain(v);
     },
@@ -526,6 +590,30 @@ describeOncePerSuite('esman CLI', () => {
       expect(m.stdout()).toMatch(/done: the key is wiped from memory\n$/);
       expect(m.stdout() + m.stderr()).not.toContain(Buffer.from(master).toString('hex'));
       for (const s of SECRETS) expect(m.stdout() + m.stderr()).not.toContain(s);
+    },
+    SLOW,
+  );
+
+  it(
+    "manager: a key payserv refused (wrong key for its store) is reported with payserv's code and reason, exit 1, never as sent",
+    async () => {
+      const { dir, storage } = await fixture();
+      const m = await startManagerProcess(dir, storage, ['--count', '2']);
+      const refusal = {
+        esman: 1,
+        refusedKey: { code: 'wrong_key', message: '/var/lib/payserv/storage.prod is sealed under key 0123456789abcdef' },
+      };
+      const a = ask(m.port, { ack: refusal });
+      await until('a prompt', () => prompts(m).length === 1, 10_000, 20);
+      m.answer('y');
+      expect((await a.done).reply).toMatchObject({ sealed: expect.any(String) });
+      expect(await m.waitExit(EXIT_TIMEOUT_MS)).toBe(1);
+      expect(m.stderr()).toMatch(
+        /^esman: \[key_refused\] payserv at 127\.0\.0\.1:\d+ refused the key: \[wrong_key\] \/var\/lib\/payserv\/storage\.prod is sealed under key 0123456789abcdef\n$/,
+      );
+      expect(m.stdout()).not.toMatch(/key sent to|done: /);
+      // It stopped although a second key was allowed: the same shares would be refused again.
+      expect(await listening('127.0.0.1', m.port)).toBe(false);
     },
     SLOW,
   );
@@ -693,7 +781,7 @@ describeOncePerSuite('esman CLI', () => {
       store.close();
       expect(lines.at(-1)).toMatchObject({ msg: 'key received from esman manager; the store is open' });
       expect(await m.waitExit(EXIT_TIMEOUT_MS)).toBe(0);
-      expect(JSON.stringify(lines)).not.toMatch(/TLS-KEY-VALUE|DB-PASSWORD/);
+      for (const secret of SECRETS) expect(JSON.stringify(lines)).not.toContain(secret);
     },
     SLOW,
   );

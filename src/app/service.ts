@@ -15,7 +15,7 @@ import { parseAmount } from '../money/amount.js';
 import { loadTrust } from '../esman/pki-files.js';
 import type { Trust } from '../pki/trust.js';
 import { bindLockedPort, type LockedPort } from './locked-port.js';
-import { checkNodesBeforeKeys } from './preflight.js';
+import { checkKeysBeforeKeys, checkNodesBeforeKeys } from './preflight.js';
 import { DATABASE_ITEM } from '../esman/items.js';
 import { loadPayservKeys } from './keys.js';
 import { startDrivers } from './drivers.js';
@@ -143,8 +143,9 @@ async function openData(config: Config<'payserv'>, database: Config<'payserv'>['
  * `signal` aborts the wait for esman manager's key.
  */
 export async function startPayserv(config: Config<'payserv'>, log: Logger, opened?: Data, signal?: AbortSignal): Promise<RunningPayserv> {
+  // Before the key ceremony, what can fail without a key: [keys] itself, the port (a second payserv), the nodes' chains.
+  await checkKeysBeforeKeys(config.keys, config.stateDir);
   const trust = loadTrust(config.stateDir);
-  // Before the key ceremony, what can fail without a key: the port (a second payserv), the nodes' chains.
   const port = await bindLockedPort(config.rpc.host, config.rpc.port);
   try {
     log.info(
