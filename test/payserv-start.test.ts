@@ -4,6 +4,7 @@
 // the start naming the coin, the configured and the node's value (no key request either), a node that
 // does not answer is only a warning; while locked the port answers every connection with one line, and
 // once unlocked the same port serves TLS. dbgw on a taken port exits naming it too.
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { createServer as createHttpServer } from 'node:http';
@@ -11,6 +12,7 @@ import { connect, createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { startManager } from '../src/esman/manager.js';
+import { coinItem, encodeCoinItem } from '../src/esman/items.js';
 import { newMasterKey } from '../src/esman/master-key.js';
 import { LOCKED_LINE } from '../src/app/locked-port.js';
 import { RpcClient } from '../src/rpc/client.js';
@@ -57,13 +59,20 @@ async function nodeOnChain(chainId: number): Promise<string> {
  */
 async function lockedPayserv(
   l: ProcessLedger,
-  o: { port: number; manager: number | string; coins?: string; store?: string; name?: string },
+  o: { port: number; manager: number | string; coins?: string; store?: string; name?: string; keys?: string },
 ) {
+  // Each coin of `coins` paid automatically needs its hot-wallet item in the store.
+  const hot = Object.fromEntries(
+    [...(o.coins ?? '').matchAll(/^\[coins\.([A-Z0-9]+)\]/gm)].map(([, tag]) => [
+      coinItem(tag as string),
+      encodeCoinItem({ coin: tag as string, privateKey: randomBytes(32) }),
+    ]),
+  );
   const manager = typeof o.manager === 'number' ? `127.0.0.1:${o.manager}` : o.manager;
-  if (!o.store && !existsSync(join(l.stateDir, 'storage.prod'))) await storeFor(l, newMasterKey());
+  if (!o.store && !existsSync(join(l.stateDir, 'storage.prod'))) await storeFor(l, newMasterKey(), hot);
   const config = writeConfig(join(l.stateDir, o.name ?? 'payserv.toml'), {
     port: o.port,
-    extra: `[keys]\nstore = "${o.store ?? 'storage.prod'}"\nmanager = "${manager}"\nretry_ms = 100\n${o.coins ?? ''}`,
+    extra: `[keys]\nstore = "${o.store ?? 'storage.prod'}"\nmanager = "${manager}"\nretry_ms = 100\n${o.keys ?? ''}${o.coins ?? ''}`,
   });
   return spawnNode(['bin/payserv.mjs', '--config', config], { PAYSERV_STATE_DIR: l.stateDir });
 }
@@ -134,6 +143,19 @@ describe('payserv start, before the key', () => {
     expect(remote.stderr()).toMatch(
       /^payserv: \[not_loopback\] \[keys\] manager 192\.0\.2\.2:7444: the key is handed over on loopback only \(127\.0\.0\.1 or ::1\) \(no key was requested\)$/m,
     );
+    expect(manager.asked()).toBe(0);
+  }, 120_000);
+
+  it('a store without an item the configuration needs: exit 2 naming the items, before the port and any key request', async () => {
+    const l = await processLedger(SEED);
+    const manager = await countingManager();
+    // The store holds payserv's own items only; [keys] admin = true needs the admin role's too.
+    const p = await lockedPayserv(l, { port: await freePort(), manager: manager.port, keys: 'admin = true\n' });
+    expect(await p.waitExit(EXIT_MS), p.stderr()).toBe(2);
+    expect(p.stderr()).toContain(
+      'payserv: [missing_item] [keys] store = "storage.prod" holds no admin.SIGN.CRT, admin.SIGN.KEY, which this configuration needs (no key was requested)\n',
+    );
+    expect(p.stderr()).not.toContain('RPC port bound');
     expect(manager.asked()).toBe(0);
   }, 120_000);
 

@@ -12,6 +12,7 @@ import { resolve } from 'node:path';
 import { EsmanError, type EsmanCode } from '../esman/errors.js';
 import { loopbackEndpoint } from '../esman/loopback.js';
 import { readIndex } from '../esman/store-file.js';
+import { requiredItems } from './keys.js';
 
 type CoinSettings = Config<'payserv'>['coins'][string];
 
@@ -38,14 +39,22 @@ export class KeysConfigError extends ConfigError {
  * [keys] manager on loopback and [keys] store an esman store that can be read (its index needs no key):
  * otherwise the operators would type their passphrases for a start that fails right after.
  */
-export async function checkKeysBeforeKeys(keys: Config<'payserv'>['keys'], stateDir: string): Promise<void> {
+export async function checkKeysBeforeKeys(config: Config<'payserv'>): Promise<void> {
+  const keys = config.keys;
   if (!keys.store) return;
   const store = keys.store;
   try {
     loopbackEndpoint(keys.manager, '[keys] manager');
-    await readIndex(resolve(stateDir, store)).catch((e: unknown) => {
+    const index = await readIndex(resolve(config.stateDir, store)).catch((e: unknown) => {
       throw e instanceof EsmanError ? new EsmanError(e.code, `[keys] store = ${JSON.stringify(store)}: ${e.message}`) : e;
     });
+    const held = new Set(index.items.map((i) => i.name));
+    const missing = requiredItems(config).filter((n) => !held.has(n));
+    if (missing.length)
+      throw new EsmanError(
+        'missing_item',
+        `[keys] store = ${JSON.stringify(store)} holds no ${missing.join(', ')}, which this configuration needs`,
+      );
   } catch (e) {
     if (!(e instanceof EsmanError)) throw e;
     throw new KeysConfigError(e.code, `${e.message} (no key was requested)`);

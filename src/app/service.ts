@@ -144,7 +144,7 @@ async function openData(config: Config<'payserv'>, database: Config<'payserv'>['
  */
 export async function startPayserv(config: Config<'payserv'>, log: Logger, opened?: Data, signal?: AbortSignal): Promise<RunningPayserv> {
   // Before the key ceremony, what can fail without a key: [keys] itself, the port (a second payserv), the nodes' chains.
-  await checkKeysBeforeKeys(config.keys, config.stateDir);
+  await checkKeysBeforeKeys(config);
   const trust = loadTrust(config.stateDir);
   const port = await bindLockedPort(config.rpc.host, config.rpc.port);
   try {
