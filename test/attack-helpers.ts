@@ -12,7 +12,7 @@ import { createLogger, type Logger } from '../src/log/index.js';
 import { EvmDriver } from '../src/chains/eth/driver.js';
 import { ZcashDriver } from '../src/chains/zcash/driver.js';
 import { loadHotKey } from '../src/keys/hot-wallet.js';
-import { ETH_SETTINGS, ZEC_SETTINGS } from './support/chains.js';
+import { driverDeps, ETH_SETTINGS, ZEC_SETTINGS } from './support/chains.js';
 import type { TestPayserv } from './support/payserv.js';
 
 export async function restartPayserv(
@@ -47,7 +47,7 @@ export async function restartedEth(
   url: string,
   deps: { db: Data; stateDir: string; log: Logger; journal: PaymentJournal },
 ): Promise<EvmDriver> {
-  const d = new EvmDriver(ETH_SETTINGS(url), await loadHotKey(deps.stateDir, 'ETH'), deps);
+  const d = new EvmDriver(ETH_SETTINGS(url), await loadHotKey(deps.stateDir, 'ETH'), driverDeps(deps));
   await d.start();
   return d;
 }
@@ -56,7 +56,7 @@ export async function restartedZec(
   url: string,
   deps: { db: Data; stateDir: string; log: Logger; journal: PaymentJournal },
 ): Promise<ZcashDriver> {
-  const d = new ZcashDriver(ZEC_SETTINGS(url), await loadHotKey(deps.stateDir, 'ZEC'), deps);
+  const d = new ZcashDriver(ZEC_SETTINGS(url), await loadHotKey(deps.stateDir, 'ZEC'), driverDeps(deps));
   await d.start();
   return d;
 }

@@ -189,6 +189,35 @@ describe(`audit trail (${backend()})`, () => {
     expect(await verify(s)).toEqual([]);
   });
 
+  it("keeps a refusal's code in its row, hashed with it: rows without one still verify, a code changed or removed breaks its row", async () => {
+    const s = await setup(2);
+    await s.trail.record({ ...entry(3), reply: 'ERROR', code: 'wrong_status' });
+    await s.trail.record({ ...entry(4), reply: 'ERROR -32602', code: 'bad_params' });
+    await s.trail.record(entry(5));
+    const coded = await s.db.query<{ id: number; code: string | null }>('SELECT id, code FROM payserv_audit ORDER BY id');
+    expect(coded).toEqual([
+      { id: 1, code: null },
+      { id: 2, code: null },
+      { id: 3, code: 'wrong_status' },
+      { id: 4, code: 'bad_params' },
+      { id: 5, code: null },
+    ]);
+    expect(await verify(s)).toEqual([]);
+    // Not a code: refused, nothing recorded.
+    await expect(s.trail.record({ ...entry(6), reply: 'ERROR', code: 'Wrong Status' })).rejects.toThrow(
+      /audit record: bad code "Wrong Status"/,
+    );
+    expect(await rows(s.db)).toHaveLength(5);
+    await attack(s.db, "UPDATE payserv_audit SET code = 'busy' WHERE id = 3");
+    await attack(s.db, 'UPDATE payserv_audit SET code = NULL WHERE id = 4');
+    await attack(s.db, "UPDATE payserv_audit SET code = 'forbidden' WHERE id = 5");
+    expect(brief(await verify(s))).toEqual([
+      { row: 'id=3', code: 'audit_changed' },
+      { row: 'id=4', code: 'audit_changed' },
+      { row: 'id=5', code: 'audit_changed' },
+    ]);
+  });
+
   it('hashes an unambiguous encoding', () => {
     const base = { id: 1, at: new Date(0), client: 'ab', method: 'c', target: '', reply: 'x', durationMs: 0, prevHash: null };
     const h = (r: Omit<AuditRow, 'hash'>) => hex(auditHash(r));

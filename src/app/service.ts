@@ -21,9 +21,9 @@ import { loadPayservKeys } from './keys.js';
 import { startDrivers } from './drivers.js';
 import { RpcError } from '../api/jsonrpc.js';
 import { startRpcServer, type RpcServer } from '../rpc/server.js';
-import { coinOfParams, idOf, type Method } from '../api/payserv.js';
+import { coinOfParams, idOf, type Method, type RefusalCode } from '../api/payserv.js';
 import { Alerts } from '../payserv/alerts.js';
-import { AUDIT_LOCK_NAME, AuditError, AuditTrail } from '../payserv/audit.js';
+import { AUDIT_LOCK_NAME, auditCodeOf, AuditError, AuditTrail } from '../payserv/audit.js';
 import type { Payserv } from '../payserv/context.js';
 import { callerOf, dispatch } from './handlers.js';
 import { coinLocks, LockWatch } from '../payserv/lock-watch.js';
@@ -225,12 +225,15 @@ async function startUnlocked(
       handle: async (method, params, ctx) => {
         const t0 = performance.now();
         let reply = 'ERROR';
+        let code: RefusalCode | undefined;
         try {
           const result = await dispatch(ps, method, params, ctx);
           reply = replyOf(result);
+          code = auditCodeOf({ result });
           return result;
         } catch (e) {
           reply = e instanceof RpcError ? `ERROR ${e.code}` : 'ERROR internal';
+          code = auditCodeOf({ error: e });
           // A broken invariant anywhere under a call stops payouts; it never leaves them on behind an "internal error".
           if (stopsPayouts(e)) await ps.state.failStop(`${method}: ${e.message}`, { method });
           throw e;
@@ -241,6 +244,7 @@ async function startUnlocked(
               method,
               target: targetOf(method, params),
               reply,
+              ...(code ? { code } : {}),
               durationMs: Math.round(performance.now() - t0),
             })
             .catch(async (e: Error) => {

@@ -42,6 +42,7 @@ import { seedLedger } from '../../src/writer/seed.js';
 import { addWallet, signWallet } from '../../src/writer/wallets.js';
 import { requestWithdrawal } from '../../src/writer/withdrawals.js';
 import { startRpcProxy, type RpcProxy } from '../support/rpc-proxy.js';
+import { driverDeps } from '../support/chains.js';
 
 export type Tag = 'ETH' | 'ZEC';
 export const TAGS: readonly Tag[] = ['ETH', 'ZEC'];
@@ -294,7 +295,7 @@ export class World {
     });
     const journal = await PaymentJournal.open(journalDir(this.stateDir));
     const db = this.#process();
-    const deps = { db, stateDir: this.stateDir, log, journal };
+    const deps = driverDeps({ db, stateDir: this.stateDir, log, journal });
     const eth = new EvmDriver(ethSettings(this.proxies.ETH.url), await loadHotKey(this.stateDir, 'ETH'), deps);
     const zec = new ZcashDriver(zecSettings(this.proxies.ZEC.url), await loadHotKey(this.stateDir, 'ZEC'), deps);
     await eth.start();

@@ -13,6 +13,7 @@ import type { Data } from '../../src/data/data.js';
 import type { Logger } from '../../src/log/index.js';
 import type { PaymentJournal } from '../../src/journal/journal.js';
 import { createHotKey, loadHotKey } from '../../src/keys/hot-wallet.js';
+import { driverStorage } from '../../src/app/drivers.js';
 
 /** One anvil for the calling test file, stopped after it. */
 export function anvilForFile(opts: Parameters<typeof startAnvil>[0] = {}): () => Promise<Anvil> {
@@ -38,6 +39,11 @@ export const ETH_SETTINGS = (url: string, over: Partial<EvmSettings> = {}): EvmS
   ...over,
 });
 
+/** A driver's dependencies as payserv wires them: its storage in `db` (src/app/drivers.ts). */
+export function driverDeps(deps: { db: Data; stateDir: string; log: Logger; journal: PaymentJournal }) {
+  return { storage: driverStorage(deps.db), stateDir: deps.stateDir, log: deps.log, journal: deps.journal };
+}
+
 /** A fresh hot wallet on the node (its own key: tests never share nonces), funded with `wei`. */
 export async function ethDriver(
   url: string,
@@ -45,7 +51,7 @@ export async function ethDriver(
   o: { settings?: Partial<EvmSettings>; fund?: bigint } = {},
 ): Promise<EvmDriver> {
   await createHotKey(deps.stateDir, 'ETH');
-  const d = new EvmDriver(ETH_SETTINGS(url, o.settings), await loadHotKey(deps.stateDir, 'ETH'), deps);
+  const d = new EvmDriver(ETH_SETTINGS(url, o.settings), await loadHotKey(deps.stateDir, 'ETH'), driverDeps(deps));
   if (o.fund !== 0n) await setBalance(url, d.address, o.fund ?? 10n ** 21n);
   await d.start();
   return d;
@@ -93,7 +99,7 @@ export async function zcashDriver(
   o: { settings?: Partial<ZcashSettings>; fund?: bigint[] } = {},
 ): Promise<ZcashDriver> {
   await createHotKey(deps.stateDir, 'ZEC');
-  const d = new ZcashDriver(ZEC_SETTINGS(node.url, o.settings), await loadHotKey(deps.stateDir, 'ZEC'), deps);
+  const d = new ZcashDriver(ZEC_SETTINGS(node.url, o.settings), await loadHotKey(deps.stateDir, 'ZEC'), driverDeps(deps));
   for (const z of o.fund ?? [100_000_000_000n]) await node.fund(d.address, z);
   await d.start();
   return d;
