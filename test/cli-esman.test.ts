@@ -47,12 +47,14 @@ interface Run {
   stderr: string;
 }
 
-/** Every run of a test, so that its end can check no passphrase was ever printed. */
+/** Every esman process of a test (live views of its output), so that its end can check no passphrase was ever printed. */
 let runs: Run[] = [];
+/** Everything the test's esman processes printed so far. */
+const printed = () => runs.map((r) => r.stdout + r.stderr).join('\n');
 
 afterEach(async () => {
   await killAllChildren();
-  const all = runs.map((r) => r.stdout + r.stderr).join('\n');
+  const all = printed();
   runs = [];
   for (const p of [...PASS, ...NEW_PASS]) expect(all).not.toContain(p);
 });
@@ -64,15 +66,22 @@ function spawnEsman(args: string[], o: { pass?: string[]; stdin?: string; keepSt
   fd3.end(o.pass ? o.pass.map((l) => `${l}\n`).join('') : '');
   if (o.stdin !== undefined) child.proc.stdin!.write(o.stdin);
   if (!o.keepStdin) child.proc.stdin!.end();
+  runs.push({
+    code: null,
+    get stdout() {
+      return child.stdout();
+    },
+    get stderr() {
+      return child.stderr();
+    },
+  });
   return child;
 }
 
 async function esman(args: string[], o: { pass?: string[]; stdin?: string } = {}): Promise<Run> {
   const child = spawnEsman(args, o);
   const code = await child.waitExit(EXIT_TIMEOUT_MS);
-  const r = { code, stdout: child.stdout(), stderr: child.stderr() };
-  runs.push(r);
-  return r;
+  return { code, stdout: child.stdout(), stderr: child.stderr() };
 }
 
 const mode = (path: string) => statSync(path).mode & 0o777;
@@ -127,6 +136,14 @@ async function fixture(items: Record<string, string> = ITEMS): Promise<{ root: s
   return { root, dir, storage, master };
 }
 
+/** `root`/from holding `items` as files, as an operator brings them to `esman create --from`. */
+function itemFiles(root: string, items: Record<string, string>): string {
+  const from = join(root, 'from');
+  mkdirSync(from);
+  for (const [name, value] of Object.entries(items)) writeFileSync(join(from, name), value);
+  return from;
+}
+
 /** The `list` lines of items, name → size. */
 function listed(r: Run): Record<string, number> {
   return Object.fromEntries(
@@ -152,15 +169,6 @@ async function startManagerProcess(dir: string, storage: string, extra: string[]
   const child = spawnEsman(['manager', '--dir', dir, '--storage', storage, '--listen', listen, ...extra], {
     pass: PASS.slice(0, 2),
     keepStdin: true,
-  });
-  runs.push({
-    code: null,
-    get stdout() {
-      return child.stdout();
-    },
-    get stderr() {
-      return child.stderr();
-    },
   });
   const m = await child.waitForLine(/^listening on 127\.0\.0\.1:(\d+) for \d+ key request\(s\)$/, EXIT_TIMEOUT_MS);
   return Object.assign(child, { port: Number(m[1]), answer: (line: string) => void child.proc.stdin!.write(`${line}\n`) });
@@ -256,9 +264,7 @@ describeOncePerSuite('esman CLI', () => {
       const root = await tmpStateDir('esman-');
       const dir = join(root, 'shares');
       const storage = join(root, 'store.esm');
-      const from = join(root, 'from');
-      mkdirSync(from);
-      for (const [name, value] of Object.entries(ITEMS)) writeFileSync(join(from, name), value);
+      const from = itemFiles(root, ITEMS);
 
       const init = await esman(['init', '--shares', '3', '--threshold', '2', '--dir', dir, '--kdf-cost', KDF_COST], { pass: PASS });
       expect(init.code, init.stderr).toBe(0);
@@ -305,7 +311,7 @@ describeOncePerSuite('esman CLI', () => {
       const again = await esman(['list', '--storage', storage]);
       expect(listed(again)).toEqual({ 'payserv.TLS.KEY': Buffer.byteLength(newValue) });
 
-      const all = runs.map((r) => r.stdout + r.stderr).join('\n');
+      const all = printed();
       for (const s of [...SECRETS, replacement.secret]) expect(all).not.toContain(s);
     },
     SLOW,
@@ -342,7 +348,7 @@ describeOncePerSuite('esman CLI', () => {
       expect(cost!.code).toBe(2);
       expect(cost!.stderr).toMatch(/^esman: \[bad_option\] --kdf-cost 30: expected 10\.\.20/);
       for (const d of dirs) expect(existsSync(d) ? readdirSync(d) : []).toEqual([]);
-      expect(runs.map((r) => r.stdout + r.stderr).join('')).not.toContain('eleven-char');
+      expect(printed()).not.toContain('eleven-char');
     },
     SLOW,
   );
@@ -351,9 +357,7 @@ describeOncePerSuite('esman CLI', () => {
     'create: a wrong passphrase is refused naming the share file, no store; an existing store is never overwritten',
     async () => {
       const { root, dir } = await fixture();
-      const from = join(root, 'from');
-      mkdirSync(from);
-      writeFileSync(join(from, 'DB.JSON'), ITEMS['DB.JSON']);
+      const from = itemFiles(root, { 'DB.JSON': ITEMS['DB.JSON'] });
       const storage = join(root, 'new.esm');
       const existing = join(root, 'existing.esm');
       writeFileSync(existing, 'not touched');
@@ -368,7 +372,7 @@ describeOncePerSuite('esman CLI', () => {
       expect(over!.code).toBe(1);
       expect(over!.stderr).toMatch(/^esman: \[exists\] .*existing\.esm already exists/);
       expect(readFileSync(existing, 'utf8')).toBe('not touched');
-      expect(runs.map((r) => r.stdout + r.stderr).join('')).not.toContain('wrong-pass-phrase-02');
+      expect(printed()).not.toContain('wrong-pass-phrase-02');
     },
     SLOW,
   );
@@ -414,22 +418,11 @@ describeOncePerSuite('esman CLI', () => {
     '--passphrase-fd 0: passphrases from a pipe its writer keeps open (Node makes that fd non-blocking: no EAGAIN crash)',
     async () => {
       const { root, dir } = await fixture();
-      const from = join(root, 'from');
-      mkdirSync(from);
-      writeFileSync(join(from, 'DB.JSON'), ITEMS['DB.JSON']);
+      const from = itemFiles(root, { 'DB.JSON': ITEMS['DB.JSON'] });
       const storage = join(root, 'new.esm');
       const child = spawnEsman(['create', '--from', from, '--dir', dir, '--storage', storage, '--passphrase-fd', '0'], {
         stdin: `${PASS[0]}\n${PASS[1]}\n`,
         keepStdin: true,
-      });
-      runs.push({
-        code: null,
-        get stdout() {
-          return child.stdout();
-        },
-        get stderr() {
-          return child.stderr();
-        },
       });
       await child.waitForLine(/^created .* with 1 items/, EXIT_TIMEOUT_MS);
       child.proc.stdin!.end();
@@ -445,8 +438,10 @@ describeOncePerSuite('esman CLI', () => {
     async () => {
       const dbgwKey = '-----BEGIN PRIVATE KEY-----\nDBGW-TLS-KEY-4e1d\n-----END PRIVATE KEY-----\n';
       const { root, dir, storage } = await fixture({ ...ITEMS, 'dbgw.TLS.KEY': dbgwKey });
+      const exportTo = (name: string, to: string) =>
+        esman(['export', name, '--to', to, '--dir', dir, '--storage', storage], { pass: PASS.slice(0, 2) });
       const to = join(root, 'dbgw.key');
-      const done = await esman(['export', 'dbgw.TLS.KEY', '--to', to, '--dir', dir, '--storage', storage], { pass: PASS.slice(0, 2) });
+      const done = await exportTo('dbgw.TLS.KEY', to);
       expect(done.code, done.stderr).toBe(0);
       expect(readFileSync(to, 'utf8')).toBe(dbgwKey);
       expect(mode(to)).toBe(0o600);
@@ -455,13 +450,13 @@ describeOncePerSuite('esman CLI', () => {
       const existing = join(root, 'existing.key');
       writeFileSync(existing, 'not touched', { mode: 0o644 });
       const [over, payserv, signer, missing, nope, stdout] = await Promise.all([
-        esman(['export', 'dbgw.TLS.KEY', '--to', existing, '--dir', dir, '--storage', storage], { pass: PASS.slice(0, 2) }),
-        esman(['export', 'payserv.TLS.KEY', '--to', join(root, 'p.key'), '--dir', dir, '--storage', storage], { pass: PASS.slice(0, 2) }),
-        esman(['export', 'DB.JSON', '--to', join(root, 'db.json'), '--dir', dir, '--storage', storage], { pass: PASS.slice(0, 2) }),
-        esman(['export', 'pscli.TLS.KEY', '--to', join(root, 'pscli.key'), '--dir', dir, '--storage', storage], { pass: PASS.slice(0, 2) }),
-        esman(['export', 'nope', '--to', join(root, 'nope'), '--dir', dir, '--storage', storage], { pass: PASS.slice(0, 2) }),
+        exportTo('dbgw.TLS.KEY', existing),
+        exportTo('payserv.TLS.KEY', join(root, 'p.key')),
+        exportTo('DB.JSON', join(root, 'db.json')),
+        exportTo('pscli.TLS.KEY', join(root, 'pscli.key')),
+        exportTo('nope', join(root, 'nope')),
         // A key never goes to stdout (nor into a file named '-').
-        esman(['export', 'dbgw.TLS.KEY', '--to', '-', '--dir', dir, '--storage', storage], { pass: PASS.slice(0, 2) }),
+        exportTo('dbgw.TLS.KEY', '-'),
       ]);
       expect([over!.code, payserv!.code, signer!.code, missing!.code, nope!.code, stdout!.code]).toEqual([1, 1, 1, 1, 1, 2]);
       expect(nope!.stderr).toBe(`esman: [missing_item] store ${storage} has no item nope\n`);
@@ -475,7 +470,7 @@ describeOncePerSuite('esman CLI', () => {
       expect(signer!.stderr).toMatch(/^esman: \[not_exportable\] /);
       expect(missing!.stderr).toMatch(/^esman: \[missing_item\] /);
       for (const f of ['p.key', 'db.json', 'pscli.key', 'nope']) expect(existsSync(join(root, f))).toBe(false);
-      const all = runs.map((r) => r.stdout + r.stderr).join('\n');
+      const all = printed();
       for (const v of ['DBGW-TLS-KEY-4e1d', ...SECRETS]) expect(all).not.toContain(v);
     },
     SLOW,
