@@ -570,9 +570,10 @@ function zebradBlock(chain: StandinChain, p: unknown[]): { found: FoundBlock; ve
   else if (/^-\d{1,10}$/.test(ref) && chain.height + Number(ref) + 1 >= 0) height = chain.height + Number(ref) + 1;
   else throw new NodeRefusal(-8, 'parse error: could not convert the input string to a hash or height', `${ref.slice(0, 70)}`);
   if (verbosity > 2) throw new NodeRefusal(-8, 'invalid verbosity value', `verbosity ${verbosity}`);
-  const onBest =
-    hash === null ? chain.block(height as number) : chain.blockByHash(hash)?.canonical ? chain.blockByHash(hash)?.block : undefined;
-  const found = onBest ? (chain.blockByHash(onBest.hash) ?? { block: onBest, canonical: true, txs: [] }) : undefined;
+  const atHeight = hash === null ? chain.block(height as number) : undefined;
+  // A block below the stand-in's start is made up: on the best chain, empty.
+  const byHash = chain.blockByHash(hash ?? atHeight?.hash ?? '') ?? (atHeight && { block: atHeight, canonical: true, txs: [] });
+  const found = byHash?.canonical ? byHash : undefined;
   if (!found) {
     if (verbosity === 0) throw new NodeRefusal(-8, 'Block not found', `${ref} is not on the best chain`);
     throw new NodeRefusal(hash === null ? -8 : -5, 'block height not in best chain', `${ref} is not on the best chain`);

@@ -701,6 +701,15 @@ describe('Zcash node stand-in: getblock and coinbase outputs, as zebrad and zcas
       expect(await rpc.getBlock(hash)).toBeNull();
     }
     expect((await getblock(node, [String(node.height() + 1), 1])).error).toEqual({ code: -8, message: 'block height not in best chain' });
+    // Blocks below the stand-in's start are made up, empty, and on the best chain.
+    expect((await getblock(node, ['0', 1])).result).toMatchObject({
+      hash: node.genesisHash(),
+      height: 0,
+      confirmations: node.height() + 1,
+      tx: [],
+    });
+    expect((await getblock(node, [node.genesisHash(), 1])).result).toMatchObject({ height: 0, tx: [] });
+    expect((await getblock(node, ['500', 1])).result).toMatchObject({ hash: node.blockHash(500), height: 500 });
     expect((await getblock(node, ['xyz', 1])).error).toEqual({
       code: -8,
       message: 'parse error: could not convert the input string to a hash or height',
