@@ -2,6 +2,7 @@
 // manager's prompt on stdin. The store's values, the hot-wallet key and the passphrases never reach
 // the output; every refusal leaves the files as they were; the key is handed over on loopback only,
 // to a request an operator allowed, and only a key that opens the store is taken.
+import { execFile } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type Server } from 'node:net';
@@ -29,7 +30,7 @@ import {
 } from '../src/esman/transfer.js';
 import { createLogger } from '../src/log/index.js';
 import { describeOncePerSuite } from './support/db.js';
-import { killAllChildren, sleep, spawnNode, until, type Child } from './support/spawn.js';
+import { killAllChildren, REPO, sleep, spawnNode, until, type Child } from './support/spawn.js';
 import { tmpStateDir } from './support/tmp.js';
 import { freePort } from './support/ports.js';
 
@@ -82,6 +83,15 @@ async function esman(args: string[], o: { pass?: string[]; stdin?: string } = {}
   const child = spawnEsman(args, o);
   const code = await child.waitExit(EXIT_TIMEOUT_MS);
   return { code, stdout: child.stdout(), stderr: child.stderr() };
+}
+
+/** `script` as an operator's shell runs it, with `esman` the executable: redirections (`3</etc`) and pipes (`| head -1`). */
+function shell(script: string): Promise<Run> {
+  return new Promise((resolve) =>
+    execFile('bash', ['-c', `set -o pipefail; esman() { node bin/esman.mjs "$@"; }; ${script}`], { cwd: REPO }, (e, stdout, stderr) =>
+      resolve({ code: e ? Number(e.code) : 0, stdout, stderr }),
+    ),
+  );
 }
 
 const mode = (path: string) => statSync(path).mode & 0o777;
@@ -415,7 +425,7 @@ describeOncePerSuite('esman CLI', () => {
   );
 
   it(
-    '--passphrase-fd 0: passphrases from a pipe its writer keeps open (Node makes that fd non-blocking: no EAGAIN crash)',
+    '--passphrase-fd 0: a pipe its writer keeps open is read to its end before anything is written (Node makes that fd non-blocking: no EAGAIN crash)',
     async () => {
       const { root, dir } = await fixture();
       const from = itemFiles(root, { 'DB.JSON': ITEMS['DB.JSON'] });
@@ -424,11 +434,90 @@ describeOncePerSuite('esman CLI', () => {
         stdin: `${PASS[0]}\n${PASS[1]}\n`,
         keepStdin: true,
       });
-      await child.waitForLine(/^created .* with 1 items/, EXIT_TIMEOUT_MS);
+      // A line more may still come, which would be refused: nothing is opened or written until the writer closes.
+      await sleep(1_500);
+      expect(child.exit()).toBeNull();
+      expect(existsSync(storage)).toBe(false);
+      expect(child.stdout()).toBe('');
       child.proc.stdin!.end();
       expect(await child.waitExit(EXIT_TIMEOUT_MS), child.stderr()).toBe(0);
+      expect(child.stdout()).toMatch(/^created .* with 1 items/m);
       expect(child.stderr()).toBe('');
       expect(await itemsOf(dir, storage, PASS.slice(0, 2))).toEqual({ 'DB.JSON': ITEMS['DB.JSON'] });
+    },
+    SLOW,
+  );
+
+  it(
+    '--passphrase-fd: one line per passphrase; each twice (as at a terminal), a line left over, too few: refused, nothing written',
+    async () => {
+      const { root, dir, storage } = await fixture();
+      const before = readFileSync(storage);
+      const from = itemFiles(root, { 'DB.JSON': ITEMS['DB.JSON'] });
+      const item = join(root, 'item');
+      writeFileSync(item, 'a new item');
+      writeFileSync(join(root, 'copy.esm'), before);
+      const [d1, d2, d3, d4] = ['init-twice', 'init-extra', 'init-few', 'rekey-extra'].map((d) => join(root, d));
+      const init = (d: string, pass: string[]) =>
+        esman(['init', '--shares', '3', '--threshold', '2', '--dir', d, '--kdf-cost', KDF_COST], { pass });
+      const [twice, extra, few, create, add, rekey, ok] = await Promise.all([
+        init(
+          d1!,
+          PASS.flatMap((p) => [p, p]),
+        ),
+        init(d2!, [...PASS, PASS[0]!]),
+        init(d3!, PASS.slice(0, 2)),
+        esman(['create', '--from', from, '--dir', dir, '--storage', join(root, 'new.esm')], { pass: [...PASS.slice(0, 2), ''] }),
+        esman(['add', 'New.ITEM', item, '--dir', dir, '--storage', storage], { pass: PASS }),
+        esman(
+          ['rekey', '--dir', dir, '--storage', storage, '--new-dir', d4!, '--shares', '2', '--threshold', '2', '--kdf-cost', KDF_COST],
+          { pass: [...PASS.slice(0, 2), ...NEW_PASS, NEW_PASS[1]!] },
+        ),
+        // Exactly the lines needed, the last without a newline: taken.
+        shell(
+          `printf '%s\\n%s' '${PASS[0]}' '${PASS[1]}' | esman delete DB.JSON --dir ${dir} --storage ${join(root, 'copy.esm')} --passphrase-fd 0`,
+        ),
+      ]);
+      expect(twice!.code).toBe(1);
+      expect(twice!.stderr).toBe(
+        'esman: [weak_passphrase] the passphrase for share 2 of 3 is the one for share 1: each share needs its own\n',
+      );
+      const leftover =
+        /^esman: \[bad_option\] --passphrase-fd 3: 1 line\(s\) left after the last passphrase needed \(one line per passphrase, no confirmation line\): nothing written\n$/;
+      for (const r of [extra!, create!, add!, rekey!]) {
+        expect(r.code, r.stderr).toBe(2);
+        expect(r.stderr).toMatch(leftover);
+      }
+      expect(few!.code).toBe(1);
+      expect(few!.stderr).toBe('esman: [no_passphrase] no passphrase given for share 3 of 3\n');
+      expect(ok!.code, ok!.stderr).toBe(0);
+      expect(ok!.stdout).toMatch(/deleted DB\.JSON/);
+      for (const d of [d1!, d2!, d3!, d4!]) expect(existsSync(d) ? readdirSync(d) : []).toEqual([]);
+      expect(existsSync(join(root, 'new.esm'))).toBe(false);
+      expect(readFileSync(storage).equals(before)).toBe(true);
+      expect(await itemsOf(dir, storage, PASS.slice(0, 2))).toEqual(ITEMS);
+    },
+    SLOW,
+  );
+
+  it(
+    'a descriptor that cannot be read (closed, a directory) is one line [no_passphrase], exit 2; a reader gone from stdout is no error',
+    async () => {
+      const { root, dir, storage } = await fixture(
+        // More than a pipe holds: `head -1` has gone while esman still writes (EPIPE).
+        Object.fromEntries(Array.from({ length: 5000 }, (_, i) => [`Item.${i}.X`, 'x'])),
+      );
+      const [closed, directory, head] = await Promise.all([
+        shell(`esman init --shares 3 --threshold 2 --dir ${join(root, 'a')} --passphrase-fd 99`),
+        shell(`esman init --shares 3 --threshold 2 --dir ${join(root, 'b')} --passphrase-fd 3 3</etc`),
+        shell(`esman list --storage ${storage} | head -1`),
+      ]);
+      expect(closed!).toMatchObject({ code: 2, stdout: '', stderr: 'esman: [no_passphrase] cannot read descriptor 99: EBADF\n' });
+      expect(directory!).toMatchObject({ code: 2, stdout: '', stderr: 'esman: [no_passphrase] cannot read descriptor 3: EISDIR\n' });
+      expect(head!).toMatchObject({ code: 0, stderr: '' });
+      expect(head!.stdout).toMatch(/^.*: 5000 items, key [0-9a-f]{16}\n$/);
+      expect(readdirSync(root).sort()).toEqual(['shares', 'store.esm']);
+      expect(readdirSync(dir).sort()).toEqual(['1.ss', '2.ss', '3.ss']);
     },
     SLOW,
   );
@@ -464,6 +553,8 @@ describeOncePerSuite('esman CLI', () => {
       expect(stdout!.stdout).toBe('');
       expect(existsSync(join(process.cwd(), '-'))).toBe(false);
       expect(over!.stderr).toMatch(/^esman: \[exists\] /);
+      // Said before any passphrase: no share was opened.
+      expect(over!.stdout).toBe('');
       expect(readFileSync(existing, 'utf8')).toBe('not touched');
       expect(mode(existing)).toBe(0o644);
       expect(payserv!.stderr).toMatch(/^esman: \[not_exportable\] /);
@@ -517,6 +608,33 @@ describeOncePerSuite('esman CLI', () => {
       expect(del.code, del.stderr).toBe(0);
       expect(await itemsOf(newDir, storage, NEW_PASS)).toEqual({ 'New.ITEM': 'a new item', 'payserv.TLS.KEY': ITEMS['payserv.TLS.KEY'] });
       await expect(openStore(dir, storage, PASS.slice(0, 2))).rejects.toThrow(/sealed under key/);
+    },
+    SLOW,
+  );
+
+  it(
+    'rekey: a --new-dir that is --dir or holds shares is refused before any passphrase is asked',
+    async () => {
+      const { root, dir, storage } = await fixture();
+      const before = readFileSync(storage);
+      const other = join(root, 'other');
+      mkdirSync(other);
+      writeFileSync(join(other, '1.ss'), 'an old share');
+      const rekey = (newDir: string) =>
+        esman(
+          ['rekey', '--dir', dir, '--storage', storage, '--new-dir', newDir, '--shares', '2', '--threshold', '2', '--kdf-cost', KDF_COST],
+          { pass: [...PASS.slice(0, 2), ...NEW_PASS] },
+        );
+      const [same, taken] = await Promise.all([rekey(`${dir}/`), rekey(other)]);
+      expect(same!.code).toBe(1);
+      expect(same!.stderr).toMatch(/^esman: \[exists\] --new-dir .* is --dir: the new shares go to another directory/);
+      expect(taken!.code).toBe(1);
+      expect(taken!.stderr).toBe(`esman: [exists] ${other} already holds shares (1.ss): shares are never overwritten\n`);
+      // The passphrases given would have opened the shares: none was asked.
+      for (const r of [same!, taken!]) expect(r.stdout).toBe('');
+      expect(readFileSync(storage).equals(before)).toBe(true);
+      expect(readdirSync(dir).sort()).toEqual(['1.ss', '2.ss', '3.ss']);
+      expect(readdirSync(other)).toEqual(['1.ss']);
     },
     SLOW,
   );

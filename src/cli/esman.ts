@@ -13,10 +13,37 @@ function esmanErrorLine(e: unknown): string {
   return e instanceof EsmanError ? line.replace(/^esman: /, `esman: [${e.code}] `) : line;
 }
 
+/** What `guardProcess` needs of a process: its events and its exit. */
+export interface GuardedProcess {
+  on(event: 'uncaughtException' | 'unhandledRejection', listener: (e: unknown) => void): unknown;
+  exit(code: number): never;
+}
+
+/**
+ * Last resorts of the esman process. A reader gone from stdout (`esman list | head -1`: EPIPE) is no error:
+ * the output is dropped and the command still finishes its work (a rekey is never cut half-way) with its own
+ * exit code. Anything else left unhandled is one line `esman: [internal] …`, exit 3, never a stack trace.
+ */
+export function guardProcess(proc: GuardedProcess, io: EsmanIo): void {
+  const internal = (e: unknown) => {
+    try {
+      io.stderr.write(`${errorLine('esman', e).replace(/^esman: /, 'esman: [internal] ')}\n`);
+    } finally {
+      proc.exit(EXIT.RUNTIME);
+    }
+  };
+  const closedPipe = (e: NodeJS.ErrnoException) => e.code === 'EPIPE' || e.code === 'ERR_STREAM_DESTROYED';
+  io.stdout.on('error', (e: NodeJS.ErrnoException) => void (closedPipe(e) || internal(e)));
+  io.stderr.on('error', () => undefined);
+  proc.on('uncaughtException', internal);
+  proc.on('unhandledRejection', internal);
+}
+
 export async function main(
   argv: string[],
   io: EsmanIo = { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr },
 ): Promise<number> {
+  if (io.stdout === process.stdout) guardProcess(process, io);
   const program = new Command('esman')
     .description('encrypted key store: Shamir-shared master key, named items, key hand-over to payserv')
     .version(PACKAGE_VERSION, '--version', 'print the version of payserv')
@@ -34,7 +61,7 @@ export async function main(
     if (e instanceof CommanderError) return e.exitCode === 0 ? EXIT.OK : EXIT.USAGE;
     io.stderr.write(`${esmanErrorLine(e)}\n`);
     if (!(e instanceof EsmanError)) return EXIT.RUNTIME;
-    return e.code === 'bad_option' ? EXIT.USAGE : EXIT.PROBLEMS;
+    return e.usage ? EXIT.USAGE : EXIT.PROBLEMS;
   } finally {
     closePassphraseInputs();
   }

@@ -1,11 +1,12 @@
 /**
  * Why esman refused, as a stable machine-readable code: scripts and tests branch on it, never on the
- * message. `bad_option` is a command line to fix (exit 2); every other code is a refusal (exit 1).
+ * message. `bad_option` is a command line to fix (exit 2), and so is an error made with `usage` (a passphrase
+ * descriptor that cannot be read); every other is a refusal (exit 1).
  */
 export const ESMAN_CODES = [
   'bad_option', // a value on the command line or in a configuration is not one esman accepts
-  'no_passphrase', // none given, or none can be read (stdin is not a terminal)
-  'weak_passphrase', // shorter than the minimum
+  'no_passphrase', // none given, or none can be read (stdin is not a terminal, a descriptor that cannot be read)
+  'weak_passphrase', // shorter than the minimum, or the same for two new shares
   'passphrases_differ', // a new passphrase typed twice differently
   'wrong_passphrase', // a share does not open: wrong passphrase or an altered share file
   'altered_file', // a store or share that fails authentication, or shares that do not rebuild their key
@@ -40,6 +41,8 @@ export class EsmanError extends Error {
   constructor(
     readonly code: EsmanCode,
     message: string,
+    /** The command line is what to fix (exit 2), not the moment. */
+    readonly usage = code === 'bad_option',
   ) {
     super(message);
   }

@@ -8,14 +8,17 @@ import { EsmanError, reasonOf } from './errors.js';
 
 export const EXPORT_FILE_MODE = 0o600;
 
+/** An export over an existing file: said before any passphrase, and again by the exclusive create. */
+export const fileExists = (path: string) =>
+  new EsmanError('exists', `${path} already exists: esman export never overwrites a file (remove it first if it is stale)`);
+
 export async function writeNewFile(path: string, value: Uint8Array): Promise<void> {
   let fh;
   try {
     fh = await open(path, 'wx', EXPORT_FILE_MODE);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'EEXIST')
-      throw new EsmanError('exists', `${path} already exists: esman export never overwrites a file (remove it first if it is stale)`);
+    if (code === 'EEXIST') throw fileExists(path);
     throw new EsmanError('write_failed', `${path} cannot be created: ${reasonOf(e)}`);
   }
   try {

@@ -37,6 +37,16 @@ async function shareFilesIn(dir: string): Promise<Array<{ index: number; path: s
     .sort((a, b) => a.index - b.index);
 }
 
+/** Refuses a directory that already holds shares: init and rekey call it before asking anything. */
+export async function refuseShareDir(dir: string): Promise<void> {
+  const existing = await shareFilesIn(dir).catch(() => []);
+  if (existing.length)
+    throw new EsmanError(
+      'exists',
+      `${dir} already holds shares (${existing.map((e) => shareFileName(e.index)).join(', ')}): shares are never overwritten`,
+    );
+}
+
 /** Splits `master` into dir/1.ss … dir/N.ss, one passphrase each. Refuses a directory that already holds shares. */
 export async function writeShares(
   dir: string,
@@ -44,12 +54,7 @@ export async function writeShares(
   o: SplitOptions,
   passphraseFor: (index: number) => Promise<Uint8Array>,
 ): Promise<string[]> {
-  const existing = await shareFilesIn(dir).catch(() => []);
-  if (existing.length)
-    throw new EsmanError(
-      'exists',
-      `${dir} already holds shares (${existing.map((e) => shareFileName(e.index)).join(', ')}): shares are never overwritten`,
-    );
+  await refuseShareDir(dir);
   const parts = await splitSecret(master, o.shares, o.threshold);
   const header = { setId: randomBytes(SET_ID_BYTES), keyId: keyIdOf(master), shares: o.shares, threshold: o.threshold, kdf: o.kdf };
   // Encrypt all before writing any: a passphrase refused half-way leaves no partial set behind.

@@ -10,11 +10,11 @@ import { DEFAULT_SCRYPT, describeScrypt, SCRYPT_BOUNDS, type ScryptParams } from
 import { loopbackEndpoint } from '../../esman/loopback.js';
 import { KEY_REQUEST_PROMPT, startManager } from '../../esman/manager.js';
 import { hex, keyIdOf, newMasterKey } from '../../esman/master-key.js';
-import { writeShares } from '../../esman/shares.js';
+import { refuseShareDir, writeShares } from '../../esman/shares.js';
 import { checkSplit } from '../../esman/shamir.js';
 import { KeyStore, readIndex } from '../../esman/store-file.js';
-import { writeNewFile } from '../../esman/export.js';
-import { LineReader, passphrases, type Passphrases } from './input.js';
+import { fileExists, writeNewFile } from '../../esman/export.js';
+import { LineReader, newPassphrases, passphrases, type Passphrases } from './input.js';
 import { refuseExisting, unlock, withStore } from './unlock.js';
 
 export interface EsmanIo {
@@ -45,33 +45,45 @@ function kdfOf(cost: number | undefined): ScryptParams {
   return k;
 }
 
-async function newShares(
-  dir: string,
-  master: Uint8Array,
-  o: { shares: number; threshold: number; kdfCost?: number },
-  input: Passphrases,
-  say: (s: string) => void,
-): Promise<void> {
+interface SplitOpts {
+  shares: number;
+  threshold: number;
+  kdfCost?: number;
+}
+
+/** Everything about a new set of shares that can be refused before a passphrase is asked: the split, the cost, the directory. */
+async function checkNewShares(dir: string, o: SplitOpts): Promise<void> {
   checkSplit(o.shares, o.threshold);
+  kdfOf(o.kdfCost);
+  await refuseShareDir(resolve(dir));
+}
+
+async function newShares(dir: string, master: Uint8Array, o: SplitOpts, input: Passphrases, say: (s: string) => void): Promise<void> {
   const kdf = kdfOf(o.kdfCost);
-  say(
-    `splitting master key ${hex(keyIdOf(master)).slice(0, 16)} into ${o.shares} shares, ${o.threshold} needed; each sealed with AES-256-GCM under ${describeScrypt(kdf)}`,
-  );
-  const paths = await writeShares(resolve(dir), master, { shares: o.shares, threshold: o.threshold, kdf }, (i) =>
-    input.askNew(`share ${i} of ${o.shares}`),
-  );
-  say(`wrote ${paths.join(', ')}: give each to its operator`);
+  const passes = await newPassphrases(input, o.shares);
+  try {
+    say(
+      `splitting master key ${hex(keyIdOf(master)).slice(0, 16)} into ${o.shares} shares, ${o.threshold} needed; each sealed with AES-256-GCM under ${describeScrypt(kdf)}`,
+    );
+    const paths = await writeShares(resolve(dir), master, { shares: o.shares, threshold: o.threshold, kdf }, (i) =>
+      Promise.resolve(passes[i - 1]!),
+    );
+    say(`wrote ${paths.join(', ')}: give each to its operator`);
+  } finally {
+    wipe(...passes);
+  }
 }
 
 /** Files of `dir` as items named after them: the way an operator brings TLS pairs, signing keys, Coin.<TAG>.JSON, DB.JSON. */
 function itemsFrom(dir: string): Array<[string, Buffer]> {
-  let names: string[];
+  let files: string[];
   try {
-    names = readdirSync(dir).sort();
+    files = readdirSync(dir)
+      .sort()
+      .filter((n) => statSync(join(dir, n)).isFile());
   } catch (e) {
     throw new EsmanError('unreadable', `--from ${dir} cannot be read: ${reasonOf(e)}`);
   }
-  const files = names.filter((n) => statSync(join(dir, n)).isFile());
   if (!files.length) throw new EsmanError('bad_option', `--from ${dir} holds no files to store`);
   for (const n of files) checkItemName(n);
   return files.map((n) => [n, readFileSync(join(dir, n))]);
@@ -109,7 +121,8 @@ export function register(program: Command, io: EsmanIo): void {
 
   split(
     shared(program.command('init'), false).description('make a new master key and split it into passphrase-sealed shares D/1.ss … D/N.ss'),
-  ).action(async (o: Common & { shares: number; threshold: number; kdfCost?: number }) => {
+  ).action(async (o: Common & SplitOpts) => {
+    await checkNewShares(o.dir, o);
     const master = newMasterKey();
     try {
       await newShares(o.dir, master, o, input(o), say);
@@ -131,9 +144,11 @@ export function register(program: Command, io: EsmanIo): void {
         wipe(...items.map(([, v]) => v));
         throw e;
       }
-      const u = await unlock(o.dir, input(o), say);
+      const pass = input(o);
+      const u = await unlock(o.dir, pass, say);
       const store = KeyStore.empty(o.storage);
       try {
+        await pass.end();
         for (const [name, value] of items) store.set(name, value);
         await store.save(u.master);
         say(`created ${o.storage} with ${items.length} items under key ${u.keyId.slice(0, 16)}`);
@@ -199,6 +214,7 @@ export function register(program: Command, io: EsmanIo): void {
       if (!(await readIndex(o.storage)).items.some((i) => i.name === name))
         throw new EsmanError('missing_item', `store ${o.storage} has no item ${name}`);
       checkExportable(name);
+      if (existsSync(o.to)) throw fileExists(o.to);
       let size = 0;
       await withStore(o.dir, o.storage, input(o), say, async (store) => {
         const value = store.get(name);
@@ -243,20 +259,33 @@ export function register(program: Command, io: EsmanIo): void {
   split(shared(program.command('rekey')))
     .description('new master key and new shares for the same items; the old shares stop working')
     .requiredOption('--new-dir <D2>', 'where the new shares go (must hold none)')
-    .action(async (o: Common & { newDir: string; shares: number; threshold: number; kdfCost?: number }) => {
-      checkSplit(o.shares, o.threshold);
+    .action(async (o: Common & SplitOpts & { newDir: string }) => {
+      // Before any passphrase or KDF work: where the new shares go.
+      if (resolve(o.newDir) === resolve(o.dir))
+        throw new EsmanError(
+          'exists',
+          `--new-dir ${o.newDir} is --dir: the new shares go to another directory, the old ones stay until it worked`,
+        );
+      await checkNewShares(o.newDir, o);
       const pass = input(o);
-      await withStore(o.dir, o.storage, pass, say, async (store) => {
-        const master = newMasterKey();
-        try {
-          // New shares first: until the store is rewritten the old key still opens it, so a crash loses nothing.
-          await newShares(o.newDir, master, o, pass, say);
-          await store.save(master);
-          say(`${o.storage} resealed under key ${hex(keyIdOf(master)).slice(0, 16)}; the shares in ${o.dir} no longer open it`);
-        } finally {
-          wipe(master);
-        }
-      });
+      await withStore(
+        o.dir,
+        o.storage,
+        pass,
+        say,
+        async (store) => {
+          const master = newMasterKey();
+          try {
+            // New shares first: until the store is rewritten the old key still opens it, so a crash loses nothing.
+            await newShares(o.newDir, master, o, pass, say);
+            await store.save(master);
+            say(`${o.storage} resealed under key ${hex(keyIdOf(master)).slice(0, 16)}; the shares in ${o.dir} no longer open it`);
+          } finally {
+            wipe(master);
+          }
+        },
+        true,
+      );
     });
 
   shared(program.command('manager'))

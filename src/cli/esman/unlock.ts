@@ -10,17 +10,20 @@ export async function unlock(dir: string, input: Passphrases, say: (s: string) =
   return u;
 }
 
-/** Runs `fn` with the open store and the key; wipes both however it ends. */
+/** Runs `fn` with the open store and the key (`asksMore`: `fn` asks passphrases too); wipes both however it ends. */
 export async function withStore<T>(
   dir: string,
   storage: string,
   input: Passphrases,
   say: (s: string) => void,
   fn: (store: KeyStore, master: Uint8Array) => Promise<T>,
+  asksMore = false,
 ): Promise<T> {
   const u = await unlock(dir, input, say);
   let store: KeyStore | undefined;
   try {
+    // Unless `fn` asks for new passphrases (rekey), the last was asked: nothing may be left on a descriptor.
+    if (!asksMore) await input.end();
     store = await KeyStore.open(storage, u.master);
     return await fn(store, u.master);
   } finally {
