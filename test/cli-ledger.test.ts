@@ -208,6 +208,38 @@ describe('pscli: the operator workflow', { timeout: 180_000 }, () => {
     });
   });
 
+  it('ledger coin on a registered tag: the same values "already registered" (exit 0), others refused naming them (exit 1); nothing written', async () => {
+    const w = await workspace();
+    expect((await run(['pki', 'init'], w.env)).code).toBe(EXIT.OK);
+    expect((await run(['db', 'migrate'], w.env)).code).toBe(EXIT.OK);
+    const eth = ['ledger', 'coin', '--tag', 'ETH', '--name', 'Ethereum', '--decimals', '18', '--fee', '0.0005', '--fee-user', '1'];
+    const first = await run(eth, w.env);
+    expect(first.code, first.stderr).toBe(EXIT.OK);
+    expect(first.stdout).toMatch(/^coin ETH id \d+ registered and signed\n$/);
+    const coinRow = async () => {
+      const db = await openDatabase({ url: w.env.DATABASE_URL }, w.stateDir);
+      try {
+        return await db.query('SELECT * FROM coins_coin ORDER BY id');
+      } finally {
+        await db.close();
+      }
+    };
+    const before = await coinRow();
+    const again = await run(['--json', ...eth], w.env);
+    expect(again.code, again.stderr).toBe(EXIT.OK);
+    expect(JSON.parse(again.stdout)).toMatchObject({ tag: 'ETH', added: false });
+    const evil = await run(
+      ['ledger', 'coin', '--tag', 'eth', '--name', 'Evil', '--decimals', '6', '--fee', '50', '--fee-user', '7'],
+      w.env,
+    );
+    expect(evil.code).toBe(EXIT.PROBLEMS);
+    expect(evil.stderr).toContain(
+      'pscli: [conflict] coin ETH is already registered with other values (name: "Ethereum", not "Evil"; decimals: 18, not 6; ' +
+        'withdrawal fee: "0.0005", not "50"; fee user: 1, not 7): nothing changed',
+    );
+    expect(await coinRow()).toEqual(before);
+  });
+
   it('writes through the ledger commands: coin, wallet, block, request', async () => {
     const w = await seeded();
     const coin = await run(

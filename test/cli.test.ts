@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -210,6 +210,71 @@ describeOncePerSuite('pscli pki init over existing files (issue 15)', () => {
     rmSync(join(keys, 'autopay.SIGN.KEY'));
     expect((await run(['--state-dir', stateDir, 'pki', 'init', '--keys-dir', keys])).code).toBe(EXIT.OK);
     expect(readdirSync(keys)).toContain('autopay.SIGN.KEY');
+  });
+});
+
+describeOncePerSuite('pscli on a production state directory: its files named, never a raw ENOENT (issue 15 review)', () => {
+  const coin = ['ledger', 'coin', '--tag', 'ETH', '--name', 'Ethereum', '--fee-user', '1'];
+
+  it('ledger commands without the role keys (pki init --keys-dir): exit 2 naming the key, nothing opened', async () => {
+    const stateDir = join(await tmpStateDir(), 'state');
+    const keys = await tmpStateDir();
+    expect((await run(['--state-dir', stateDir, 'pki', 'init', '--keys-dir', keys])).code).toBe(EXIT.OK);
+    for (const [argv, role] of [
+      [coin, 'admin'],
+      [['ledger', 'seed'], 'admin'],
+      [['ledger', 'block', '--coin', 'ETH', '--hash', `0x${'ab'.repeat(32)}`, '--credit', '5=1'], 'admin'],
+      [['ledger', 'request', '--wallet', '1', '--amount', '1'], 'autopay'],
+    ] as const) {
+      const r = await run(['--state-dir', stateDir, ...argv], EMBEDDED);
+      expect(r.code, argv.join(' ')).toBe(EXIT.USAGE);
+      expect(errorLines(r)).toEqual([
+        `pscli: pscli ledger signs with the state directory's ${role} key (${join(stateDir, 'pki', 'signers', `${role}.key`)}): none here; ` +
+          `in production the pool's back end writes the ledger (see README, "The ledger writer (pool side)")`,
+      ]);
+    }
+    expect(existsSync(join(stateDir, 'db'))).toBe(false);
+  });
+
+  it('a signing key without its certificate, and loadcert without a pinned root: each file named, exit 2', async () => {
+    const stateDir = join(await tmpStateDir(), 'state');
+    expect((await run(['--state-dir', stateDir, 'pki', 'init'])).code).toBe(EXIT.OK);
+    const cert = join(stateDir, 'pki', 'signers', 'payserv.crt');
+    const moved = join(await tmpStateDir(), 'payserv.crt');
+    renameSync(cert, moved);
+    const r = await run(['--state-dir', stateDir, ...coin], EMBEDDED);
+    expect(r.code).toBe(EXIT.USAGE);
+    expect(errorLines(r)).toEqual([`pscli: payserv signing certificate not found at ${cert}`]);
+    const empty = await tmpStateDir();
+    const l = await run(['--state-dir', empty, 'loadcert', moved], EMBEDDED);
+    expect(l.code).toBe(EXIT.USAGE);
+    expect(errorLines(l)).toEqual([expect.stringMatching(/^pscli: pinned root .*pki\/root\.crt: pinned root certificate not found at /)]);
+    expect(existsSync(join(stateDir, 'db')) || existsSync(join(empty, 'db'))).toBe(false);
+  });
+
+  it('pki init --host: a DNS name or an IP address, else exit 2 and nothing written', async () => {
+    for (const host of ['', 'bad host', '-lead.example', 'a..b']) {
+      const stateDir = join(await tmpStateDir(), 'state');
+      const r = await run(['--state-dir', stateDir, 'pki', 'init', '--host', 'localhost', '--host', host]);
+      expect(r.code, host).toBe(EXIT.USAGE);
+      expect(errorLines(r)).toEqual([`pscli: --host: expected a DNS name or an IP address, got ${JSON.stringify(host)}`]);
+      expect(existsSync(stateDir)).toBe(false);
+    }
+    const ok = join(await tmpStateDir(), 'state');
+    expect((await run(['--state-dir', ok, 'pki', 'init', '--host', 'pay-1.example.org', '--host', '10.0.0.5', '--host', '::1'])).code).toBe(
+      EXIT.OK,
+    );
+  });
+
+  it('loadcert of a file that is no PEM certificate: "not a PEM certificate: FILE", exit 2, no OpenSSL text', async () => {
+    const stateDir = await tmpStateDir();
+    const fake = join(stateDir, 'fake.pem');
+    await writeFile(fake, '-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n-----END CERTIFICATE-----\n');
+    for (const file of ['/etc/passwd', fake]) {
+      const r = await run(['--state-dir', stateDir, 'loadcert', file], EMBEDDED);
+      expect(r.code, file).toBe(EXIT.USAGE);
+      expect(errorLines(r)).toEqual([`pscli: not a PEM certificate: ${file}`]);
+    }
   });
 });
 

@@ -21,7 +21,7 @@ import {
 } from '../src/payserv/payouts.js';
 import type { CoinPolicy } from '../src/payserv/policy.js';
 import { withdrawalLock } from '../src/payserv/locks.js';
-import { registerCoin } from '../src/writer/coins.js';
+import { registerCoin, updateCoin } from '../src/writer/coins.js';
 import { retireWallet, signWallet } from '../src/writer/wallets.js';
 import { changeStatus, declineWithdrawal } from '../src/writer/withdrawals.js';
 import { amt, newMiner, request, wallet, type Miner } from './support/miners.js';
@@ -345,10 +345,10 @@ describe('Process declines a request it cannot pay (a business failure: no fail-
       /address 0xnot-an-address: not a valid ETH address/,
       [`users_userwallets id=${bad.id}: not a valid ETH address (0x + 40 hex digits, EIP-55 checksum if mixed case) [address]`],
     );
-    // Last: the coin itself made inactive (registerCoin re-signs it as reviewed).
+    // Last: the coin itself made inactive (updateCoin re-signs it as reviewed).
     const queued = await request(tp, m);
     const c = m.coin;
-    await registerCoin(tp.ledger.db, tp.ledger.signers.admin, {
+    await updateCoin(tp.ledger.db, tp.ledger.signers.admin, {
       tag: c.tag,
       name: c.name,
       network: c.network,

@@ -17,7 +17,7 @@ import { SIGNER_ROLES } from '../src/pki/roles.js';
 import type { Signer } from '../src/pki/signer.js';
 import { openView } from '../src/verify/view.js';
 import { creditBlock } from '../src/writer/blocks.js';
-import { registerCoin } from '../src/writer/coins.js';
+import { addCoin, CoinConflict, registerCoin } from '../src/writer/coins.js';
 import { applyCorrection } from '../src/writer/corrections.js';
 import { appendIncome } from '../src/writer/credits.js';
 import { lockAccountDebits, lockCoinChains } from '../src/writer/locks.js';
@@ -364,6 +364,28 @@ describe(`signing the catalog (${backend()})`, () => {
 
   // Only admin signs the catalog (src/ledger/roles.ts). Without the writer's own refusal, a coin or wallet signed by
   // another role would be written and only later flagged, and re-registering a coin would replace a good signature.
+  it('a tag registered again: the same values are "already registered", other values a conflict naming them; nothing written', async () => {
+    const f = await fixture();
+    const c = f.coin;
+    const same = { ...c };
+    const before = await ledgerRows(f.db);
+    const again = await addCoin(f.db, f.admin, same);
+    expect(again.added).toBe(false);
+    expect(again.coin).toEqual(c);
+    expect(await ledgerRows(f.db)).toEqual(before);
+    const evil = { ...same, name: 'Evil', decimals: 6, withdrawalFee: A('50'), feeUserId: 7 };
+    const refused = await addCoin(f.db, f.admin, evil).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(CoinConflict);
+    expect((refused as CoinConflict).code).toBe('conflict');
+    expect((refused as CoinConflict).differences).toEqual([
+      'name: "Ethereum", not "Evil"',
+      'decimals: 18, not 6',
+      'withdrawal fee: "0.0005", not "50"',
+      'fee user: 1, not 7',
+    ]);
+    expect(await ledgerRows(f.db)).toEqual(before);
+  });
+
   it('refuses a coin signed by a role other than admin, writing nothing', async () => {
     const f = await fixture();
     await refusedWithoutTrace(

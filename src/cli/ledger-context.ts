@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { LocalCheckpointStore } from '../checkpoints/local-store.js';
 import type { Db } from '../db/db.js';
 import { requireCurrentSchema } from '../db/migrate.js';
@@ -8,11 +9,22 @@ import { CliError, EXIT } from './exit.js';
 import { parseAmount, type Amount } from '../money/amount.js';
 import { CREDITS_PER_BLOCK_MAX } from '../writer/credits.js';
 
-function trustOf(ctx: Context) {
+/** The pinned root of the state directory; missing or unreadable, a usage error naming the file. */
+export function trustOf(ctx: Context) {
   try {
     return loadTrust(ctx.stateDir);
   } catch (e) {
     throw new CliError((e as Error).message, EXIT.USAGE);
+  }
+}
+
+/** A file pscli reads from its state directory: missing, a usage error naming it (never a raw ENOENT). */
+export function readStateFile(path: string, what: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new CliError(`${what} ${code === 'ENOENT' ? 'not found' : `cannot be read (${code})`} at ${path}`, EXIT.USAGE);
   }
 }
 

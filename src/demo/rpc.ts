@@ -13,6 +13,7 @@ import { createLogger } from '../log/index.js';
 import { formatAmount, fromBaseUnits, sub } from '../money/amount.js';
 import { payValue } from '../payserv/payments/value.js';
 import type { PayoutResult } from '../api/payserv.js';
+import { replyLine } from '../api/reply.js';
 import { collectAuditProblems } from '../payserv/audit.js';
 import type { SendCoinResult } from '../payserv/payouts.js';
 import { startPayserv, type RunningPayserv } from '../app/service.js';
@@ -128,7 +129,7 @@ async function payservOverRpc(db: Db, stateDir: string, keys: DemoKeys, out: Out
       )
     ).map((r) => r.id);
     const refused = await backend.call<PayoutResult>('PayServ.Process', [first[0] as number]);
-    out(`   back end → PayServ.Process(${first[0]}): REPLY: [${refused.reply}] ${refused.message ?? ''}`);
+    out(`   back end → PayServ.Process(${first[0]}): ${replyLine(refused)}`);
     const check = await pscli.call<{ clean: boolean }>('Check.BalanceErrors');
     await pscli.call('Utils.Enable');
     out(`   operator → Check.BalanceErrors: ${check.clean ? 'clean' : 'PROBLEMS'}; Utils.Enable: payouts enabled`);
@@ -162,12 +163,11 @@ async function payservOverRpc(db: Db, stateDir: string, keys: DemoKeys, out: Out
       const r = await backend.call<PayoutResult>('PayServ.Process', [victim.id]);
       const s = await pscli.call<{ enabled: boolean; reason: string }>('Utils.Status');
       out(
-        `10. attacker adds 1000 to credit ${victim.credit} of user ${victim.user_id}; back end → PayServ.Process(${victim.id}): REPLY: [${r.reply}]`,
+        `10. attacker adds 1000 to credit ${victim.credit} of user ${victim.user_id}; back end → PayServ.Process(${victim.id}): ${replyLine(r)}`,
       );
       out(`    payserv is now ${s.enabled ? 'ENABLED?!' : 'DISABLED'}: ${s.reason}`);
       const after = pending[0] ? await pscli.call<PayoutResult>('PayServ.Approve', [pending[0]]) : null;
-      if (after)
-        out(`    any other payout meanwhile, e.g. PayServ.Approve(${pending[0]}): REPLY: [${after.reply}], nothing signed or sent`);
+      if (after) out(`    any other payout meanwhile, e.g. PayServ.Approve(${pending[0]}): ${replyLine(after)}, nothing signed or sent`);
       await db.exec(raise.replace('amount + 1000', 'amount - 1000'));
       const clean = await pscli.call<{ clean: boolean }>('Check.BalanceErrors');
       await pscli.call('Utils.Enable');
@@ -286,7 +286,7 @@ async function payOnChain(
   }
   const zecHashes = new Set(batch.results.map((r) => r.txHash).filter((h) => h));
   out(
-    `    back end → PayServ.SendCoin("ZEC"): REPLY: [${batch.reply}] ${batch.message ?? ''}, ${zecHashes.size} transaction${zecHashes.size === 1 ? '' : 's'} in ${secs(t0)}`,
+    `    back end → PayServ.SendCoin("ZEC"): ${replyLine(batch)}, ${zecHashes.size} transaction${zecHashes.size === 1 ? '' : 's'} in ${secs(t0)}`,
   );
 
   const confirmations = (tag: string) => [...coins.values()].find((c) => c.tag === tag)?.confirmations ?? 1;

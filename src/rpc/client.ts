@@ -5,6 +5,7 @@
 // sent may have run: only the caller can decide to look (PayServ.Check) before trying again.
 import { Agent, request } from 'node:https';
 import type { IncomingMessage } from 'node:http';
+import type { TLSSocket } from 'node:tls';
 import { performance } from 'node:perf_hooks';
 import type { Method } from '../api/payserv.js';
 import type { DbgwMethod } from '../api/dbgw.js';
@@ -85,13 +86,21 @@ export class RpcClient {
   private post(body: string, what: string): Promise<{ status: number; body: string }> {
     return new Promise((resolve, reject) => {
       let sent = false;
+      // 'finish' comes when the body is buffered, before the handshake: nothing reaches the server before it.
+      let secured = false;
       let settled = false;
       const fail = (reason: string, cause?: NodeJS.ErrnoException) => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
         req.destroy();
-        const mayHaveRun = sent && !(cause && isTlsRefusal(cause));
+        if (!secured && cause && notTls(cause)) {
+          reject(
+            new RpcTransportError(`${this.server} at ${this.endpoint} did not speak TLS (wrong port?): nothing was sent`, false, { cause }),
+          );
+          return;
+        }
+        const mayHaveRun = sent && secured && !(cause && isTlsRefusal(cause));
         reject(
           new RpcTransportError(
             `${what} to ${this.endpoint}: ${reason}${mayHaveRun ? ' (the request was sent and may have run)' : ''}`,
@@ -111,6 +120,10 @@ export class RpcClient {
       const timer = setTimeout(() => fail(`no reply within ${this.opts.timeoutMs} ms`), this.opts.timeoutMs);
       req.on('error', (err: NodeJS.ErrnoException) => fail(describeTransportError(err, req.reusedSocket, this.server), err));
       req.on('finish', () => (sent = true));
+      req.on('socket', (socket: TLSSocket) => {
+        if (req.reusedSocket) secured = true;
+        else socket.once('secureConnect', () => (secured = true));
+      });
       req.on('response', (res: IncomingMessage) => {
         const chunks: Buffer[] = [];
         let size = 0;
@@ -161,6 +174,11 @@ export class RpcClient {
 function isTlsRefusal(err: NodeJS.ErrnoException): boolean {
   const code = err.code ?? '';
   return code.startsWith('ERR_SSL_') || code.startsWith('ERR_TLS_') || /CERT|SELF_SIGNED|UNABLE_TO_|HOSTNAME_MISMATCH/.test(code);
+}
+
+/** OpenSSL reading something that is no TLS record (a plain HTTP or line server, an SSH banner): the port is wrong. */
+function notTls(err: NodeJS.ErrnoException): boolean {
+  return /wrong version number|packet length too long|record layer failure|http request/i.test(err.message);
 }
 
 /** Node's TLS and socket errors in words an operator can act on; the code stays for searching. */

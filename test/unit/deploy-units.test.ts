@@ -75,6 +75,17 @@ describe('deploy/: systemd units, users and directories', () => {
     });
   }
 
+  it("the README's recipe installs the executables where the units start them, and checks it with command -v", () => {
+    const readme = readFileSync(join(REPO, 'README.md'), 'utf8');
+    const recipe = readme.slice(readme.indexOf('**Preparing a host.**'), readme.indexOf('## dbgw: the database gateway'));
+    const prefix = /npm i -g --prefix (\S+) \.\/payserv-<version>\.tgz/.exec(recipe)?.[1];
+    expect(prefix, 'npm i -g --prefix DIR in the recipe').toBeDefined();
+    for (const unit of UNITS) expect(directives(unit).get('ExecStart')?.[0]).toMatch(new RegExp(`^${prefix}/bin/${unit} `));
+    expect(recipe).toMatch(/command -v payserv dbgw pscli esman/);
+    // pscli reads payserv's state directory (0700, payserv's) only as root: the runbook must not promise a group.
+    expect(readme).not.toMatch(/member of payserv's group/);
+  });
+
   it("sysusers.d makes the units' users; tmpfiles.d their directories, owned by them, 0700", () => {
     const sysusers = readFileSync(join(REPO, 'deploy/sysusers.d/payserv.conf'), 'utf8');
     const tmpfiles = readFileSync(join(REPO, 'deploy/tmpfiles.d/payserv.conf'), 'utf8');

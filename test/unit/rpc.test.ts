@@ -4,6 +4,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { Agent, request, type RequestOptions } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createServer, type AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/log/index.js';
@@ -448,6 +449,28 @@ describe('RPC: TLS refusals', () => {
     expect(t.message).toBe(`PayServ.Send to 127.0.0.1:${h.server.port}: no reply within 200 ms (the request was sent and may have run)`);
     expect((t as RpcTransportError).mayHaveRun).toBe(true);
     release();
+  });
+
+  it('a port that does not speak TLS: nothing was sent, said in those words; a peer closing before the handshake has not run it either', async () => {
+    for (const [answer, expected] of [
+      ['HTTP/1.1 400 Bad Request\r\n\r\n', /^payserv at 127\.0\.0\.1:\d+ did not speak TLS \(wrong port\?\): nothing was sent$/],
+      ['', /Utils\.Version to 127\.0\.0\.1:\d+: connection reset by the server before any reply/],
+    ] as const) {
+      const plain = createServer((s) => s.once('data', () => s.end(answer)).on('error', () => {}));
+      await new Promise<void>((r) => plain.listen(0, '127.0.0.1', r));
+      const { port } = plain.address() as AddressInfo;
+      try {
+        const e = await rejection(
+          new RpcClient({ host: '127.0.0.1', port, tls: ours.tls('pscli'), timeoutMs: 5000 }).call('Utils.Version'),
+        );
+        expect(e).toBeInstanceOf(RpcTransportError);
+        expect(e.message).toMatch(expected);
+        expect(e.message).not.toMatch(/may have run|SSL routines/);
+        expect((e as RpcTransportError).mayHaveRun).toBe(false);
+      } finally {
+        plain.close();
+      }
+    }
   });
 });
 

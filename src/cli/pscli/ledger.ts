@@ -1,13 +1,14 @@
 // pscli ledger: the pool side's writer, for a first run, tests and demos. Records are signed with the
 // role keys found in the state directory's PKI (in production, the pool back end holds its own).
 import type { Command } from 'commander';
+import { existsSync } from 'node:fs';
 import { requireCurrentSchema } from '../../db/migrate.js';
-import { loadSigner, loadTrust, pkiPaths } from '../../esman/pki-files.js';
+import { loadSigner, pkiPaths } from '../../esman/pki-files.js';
 import { registerCert } from '../../writer/certs.js';
-import { SIGNER_ROLES } from '../../pki/roles.js';
-import { readFileSync } from 'node:fs';
+import { SIGNER_ROLES, type SignerRole } from '../../pki/roles.js';
+import type { Signer } from '../../pki/signer.js';
 import { creditBlock } from '../../writer/blocks.js';
-import { registerCoin } from '../../writer/coins.js';
+import { addCoin, CoinConflict } from '../../writer/coins.js';
 import { addWallet, retireWallet, signWallet, WalletRefused } from '../../writer/wallets.js';
 import { requestWithdrawal } from '../../writer/withdrawals.js';
 import { validateAddress } from '../../chains/address.js';
@@ -23,18 +24,50 @@ import {
   creditShares,
   isUniqueViolation,
   positiveInt,
+  readStateFile,
   terminalProgress,
+  trustOf,
   wholeNumber,
   withLedger,
 } from '../ledger-context.js';
 
+/**
+ * The role keys a ledger command signs with, checked before any other work: a production state directory has
+ * none (its keys are in the store, the pool's back end writes the ledger), and a raw ENOENT would not say so.
+ */
+function requireSigningKeys(ctx: Context, roles: readonly SignerRole[]): void {
+  requireDatabaseChosen(ctx); // the configuration first, as every database command checks it
+  const p = pkiPaths(ctx.stateDir);
+  for (const role of roles) {
+    const key = p.signerKey(role);
+    if (!existsSync(key))
+      throw new CliError(
+        `pscli ledger signs with the state directory's ${role} key (${key}): none here; in production the pool's back end ` +
+          `writes the ledger (see README, "The ledger writer (pool side)")`,
+        EXIT.USAGE,
+      );
+    readStateFile(p.signerCert(role), `${role} signing certificate`);
+  }
+}
+
+/** A role's signer from the state directory, its files checked first (requireSigningKeys). */
+function localSigner(ctx: Context, role: SignerRole): Signer {
+  requireSigningKeys(ctx, [role]);
+  try {
+    return loadSigner(ctx.stateDir, role);
+  } catch (e) {
+    throw new CliError((e as Error).message, EXIT.USAGE);
+  }
+}
+
 /** Registers the role certificates of the local PKI (idempotent), so their signatures verify. */
 async function registerLocalSigners(ctx: Context): Promise<void> {
-  requireDatabaseChosen(ctx);
-  const trust = loadTrust(ctx.stateDir);
+  requireSigningKeys(ctx, SIGNER_ROLES);
+  const trust = trustOf(ctx);
+  const certs = SIGNER_ROLES.map((role) => readStateFile(pkiPaths(ctx.stateDir).signerCert(role), `${role} signing certificate`));
   await withDb(ctx, async (db) => {
     await requireCurrentSchema(db);
-    for (const role of SIGNER_ROLES) await registerCert(db, trust, readFileSync(pkiPaths(ctx.stateDir).signerCert(role), 'utf8'));
+    for (const pem of certs) await registerCert(db, trust, pem);
   });
 }
 
@@ -68,13 +101,13 @@ export function register(program: Command): void {
           seed: positiveInt('--seed', o.seed),
           corrections: 3,
         };
+        const signers = {
+          admin: localSigner(ctx, 'admin'),
+          autopay: localSigner(ctx, 'autopay'),
+          payserv: localSigner(ctx, 'payserv'),
+        };
         await registerLocalSigners(ctx);
         const progress = terminalProgress(ctx);
-        const signers = {
-          admin: loadSigner(ctx.stateDir, 'admin'),
-          autopay: loadSigner(ctx.stateDir, 'autopay'),
-          payserv: loadSigner(ctx.stateDir, 'payserv'),
-        };
         const { seedLedger } = await import('../../writer/seed.js'); // viem: not at pscli's start-up
         const report = await withDb(ctx, (db) => seedLedger(db, signers, { ...opts, onProgress: progress }));
         progress.end();
@@ -89,7 +122,7 @@ export function register(program: Command): void {
 
   ledger
     .command('coin')
-    .description('register or update a coin, signed by admin')
+    .description('register a coin, signed by admin (a tag registered with other values is refused)')
     .requiredOption('--tag <tag>')
     .requiredOption('--name <name>')
     .option('--network <net>', 'mainnet or testnet', 'mainnet')
@@ -117,9 +150,15 @@ export function register(program: Command): void {
         };
         if (spec.withdrawalFee < 0n || spec.minWithdrawal < 0n)
           throw new CliError(`--${spec.withdrawalFee < 0n ? 'fee' : 'min'}: must not be negative`, EXIT.USAGE);
+        const admin = localSigner(ctx, 'admin');
         await registerLocalSigners(ctx);
-        const coin = await withDb(ctx, (db) => registerCoin(db, loadSigner(ctx.stateDir, 'admin'), spec));
-        ctx.print(ctx.json ? JSON.stringify({ id: coin.id, tag: coin.tag }) : `coin ${coin.tag} id ${coin.id} registered and signed`);
+        const { coin, added } = await withDb(ctx, (db) =>
+          addCoin(db, admin, spec).catch((e: unknown) => {
+            throw e instanceof CoinConflict ? new CliError(`[${e.code}] ${e.message}`, EXIT.PROBLEMS) : e;
+          }),
+        );
+        const said = added ? 'registered and signed' : 'already registered: nothing changed';
+        ctx.print(ctx.json ? JSON.stringify({ id: coin.id, tag: coin.tag, added }) : `coin ${coin.tag} id ${coin.id} ${said}`);
       }),
     );
 
@@ -133,12 +172,13 @@ export function register(program: Command): void {
       action(async (ctx, cmd) => {
         const o = cmd.opts<Record<string, string>>();
         const userId = positiveInt('--user', o.user);
+        const admin = localSigner(ctx, 'admin');
         const w = await withLedger(ctx, async (db, view) => {
           const coinId = coinIdOf(view, o.coin);
           const bad = validateAddress(view.coins.get(coinId) as never, String(o.address));
           if (bad) throw new CliError(`--address: ${bad}`, EXIT.USAGE);
           const added = await addWallet(db, { userId, coinId, address: String(o.address) });
-          return signWallet(db, loadSigner(ctx.stateDir, 'admin'), added.id);
+          return signWallet(db, admin, added.id);
         });
         ctx.print(ctx.json ? JSON.stringify({ id: w.id }) : `wallet ${w.id} added and signed`);
       }),
@@ -154,11 +194,12 @@ export function register(program: Command): void {
         const o = cmd.opts<{ wallet: string; inactive?: boolean }>();
         const id = positiveInt('--wallet', o.wallet);
         const how = o.inactive ? 'inactive' : 'deleted';
+        const admin = localSigner(ctx, 'admin');
         const w = await withLedger(ctx, async (db, view) => {
           const found = await getWallet(db, id);
           if (!found) throw new CliError(`unknown wallet ${id}`, EXIT.USAGE);
           const coin = view.coins.get(found.coinId)?.tag ?? String(found.coinId);
-          const done = await retireWallet(db, loadSigner(ctx.stateDir, 'admin'), id, how).catch((e: Error) => {
+          const done = await retireWallet(db, admin, id, how).catch((e: Error) => {
             // Only a wallet changed meanwhile can be refused here (the id was just found): try again.
             throw e instanceof WalletRefused ? new CliError(e.message, e.code === 'unknown_wallet' ? EXIT.USAGE : EXIT.RUNTIME) : e;
           });
@@ -187,6 +228,7 @@ export function register(program: Command): void {
         const hash = blockHash('--hash', o.hash);
         const poolFee = amountOpt('--pool-fee', o.poolFee);
         if (poolFee < 0n) throw new CliError('--pool-fee: must not be negative', EXIT.USAGE);
+        const admin = localSigner(ctx, 'admin');
         const r = await withLedger(ctx, (db, view) => {
           const coin = view.coins.get(coinIdOf(view, o.coin));
           // The fee user's one credit is the pool fee: as a miner too it would be credited twice for one block.
@@ -196,13 +238,11 @@ export function register(program: Command): void {
               `--credit ${fee.userId}=…: user ${fee.userId} is ${coin?.tag}'s fee user, credited by --pool-fee, never as a miner`,
               EXIT.USAGE,
             );
-          return creditBlock(db, loadSigner(ctx.stateDir, 'admin'), coin as never, { blockHash: hash, shares, poolFee }).catch(
-            (e: unknown) => {
-              throw isUniqueViolation(e)
-                ? new CliError(`block ${hash} already credited for ${coin?.tag ?? o.coin}: nothing changed`, EXIT.PROBLEMS)
-                : e;
-            },
-          );
+          return creditBlock(db, admin, coin as never, { blockHash: hash, shares, poolFee }).catch((e: unknown) => {
+            throw isUniqueViolation(e)
+              ? new CliError(`block ${hash} already credited for ${coin?.tag ?? o.coin}: nothing changed`, EXIT.PROBLEMS)
+              : e;
+          });
         });
         ctx.print(
           ctx.json
@@ -223,6 +263,7 @@ export function register(program: Command): void {
         const walletId = positiveInt('--wallet', o.wallet);
         const amount = amountOpt('--amount', o.amount);
         if (amount <= 0n) throw new CliError(`--amount: must be more than 0, got ${o.amount}`, EXIT.USAGE);
+        const autopay = localSigner(ctx, 'autopay');
         const w = await withLedger(ctx, async (db, view) => {
           const wallet = await getWallet(db, walletId);
           if (!wallet) throw new CliError(`unknown wallet ${o.wallet}`, EXIT.USAGE);
@@ -235,7 +276,7 @@ export function register(program: Command): void {
               EXIT.USAGE,
             );
           return db.transaction((tx) =>
-            requestWithdrawal(tx, loadSigner(ctx.stateDir, 'autopay'), {
+            requestWithdrawal(tx, autopay, {
               userId: wallet.userId,
               coinId: wallet.coinId,
               walletId: wallet.id,

@@ -4,6 +4,7 @@
 import type { Command } from 'commander';
 import type { Restored } from '../../payserv/payments/restore.js';
 import type { Method } from '../../api/payserv.js';
+import { refusalLine } from '../../api/reply.js';
 import { RpcError } from '../../api/jsonrpc.js';
 import { action, type Context } from '../context.js';
 import { CliError, EXIT, refusalExit, scrubSecrets, type ExitCode } from '../exit.js';
@@ -32,8 +33,7 @@ function refusalCodeOf(e: RpcError): string | null {
 /** The original's output: one REPLY line (an ERROR or DECLINED with its code and why), then what payserv said. */
 function printReply(ctx: Context, r: { reply: string; code?: string; message?: string; status?: string | null; id?: number }): ExitCode {
   if (ctx.json) ctx.printJson(r);
-  else if ((r.reply === 'ERROR' || r.reply === 'DECLINED') && r.code)
-    ctx.print(`REPLY: [${r.reply}] ${r.code}${r.message ? `: ${r.message}` : ''}`);
+  else if ((r.reply === 'ERROR' || r.reply === 'DECLINED') && r.code) ctx.print(refusalLine({ ...r, code: r.code }));
   else ctx.print([`REPLY: [${r.reply}]`, ...(r.message ? [`MESSAGE: ${r.message}`] : [])].join('\n'));
   return r.reply === 'ERROR' ? refusalExit(r.code) : EXIT.OK;
 }

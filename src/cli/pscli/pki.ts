@@ -1,12 +1,42 @@
 // pscli pki init, pscli loadcert: the root CA, the role certificates, and registering signers.
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import type { Command } from 'commander';
-import { initPki, loadTrust } from '../../esman/pki-files.js';
+import { initPki } from '../../esman/pki-files.js';
+import { parseCertPem } from '../../pki/trust.js';
 import { registerCert } from '../../writer/certs.js';
 import { requireCurrentSchema } from '../../db/migrate.js';
 import { action, requireDatabaseChosen, withDb } from '../context.js';
 import { CliError, EXIT } from '../exit.js';
-import { positiveInt } from '../ledger-context.js';
+import { positiveInt, trustOf } from '../ledger-context.js';
+
+// A DNS name: dot-separated labels of letters, digits and inner hyphens, at most 63 characters each, 253 in all.
+const DNS_NAME = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+
+/** The --host values, each a DNS name or an IP address: an empty or odd one would be a certificate SAN no client matches. */
+export function tlsHosts(values: readonly string[]): string[] {
+  for (const h of values)
+    if (!isIP(h) && !DNS_NAME.test(h))
+      throw new CliError(`--host: expected a DNS name or an IP address, got ${JSON.stringify(h.slice(0, 80))}`, EXIT.USAGE);
+  return [...values];
+}
+
+/** A certificate file's text, checked to be one: not a file OpenSSL would answer for in its own words. */
+function readCertFile(file: string): string {
+  let pem: string;
+  try {
+    pem = readFileSync(file, 'utf8');
+  } catch {
+    throw new CliError(`cannot read certificate file ${file}`, EXIT.USAGE);
+  }
+  try {
+    if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new Error('no PEM block');
+    parseCertPem(pem);
+  } catch {
+    throw new CliError(`not a PEM certificate: ${file}`, EXIT.USAGE);
+  }
+  return pem;
+}
 
 export function register(program: Command): void {
   const pki = program.command('pki').description('certificates: root CA and role certificates');
@@ -23,12 +53,13 @@ export function register(program: Command): void {
     .action(
       action(async (ctx, cmd) => {
         const o = cmd.opts<{ rootDays: string; leafDays: string; host: string[]; keysDir?: string }>();
-        const r = await initPki(ctx.stateDir, {
+        const opts = {
           rootDays: positiveInt('--root-days', o.rootDays),
           leafDays: positiveInt('--leaf-days', o.leafDays),
-          hosts: o.host,
+          hosts: tlsHosts(o.host),
           ...(o.keysDir ? { keysDir: o.keysDir } : {}),
-        }).catch((e: Error) => {
+        };
+        const r = await initPki(ctx.stateDir, opts).catch((e: Error) => {
           throw new CliError(e.message, EXIT.USAGE);
         });
         ctx.log.info({ root: r.root }, 'pki created');
@@ -52,14 +83,9 @@ export function register(program: Command): void {
     .action(
       action(async (ctx, cmd) => {
         const file = cmd.args[0] as string;
-        let pem: string;
-        try {
-          pem = readFileSync(file, 'utf8');
-        } catch {
-          throw new CliError(`cannot read certificate file ${file}`, EXIT.USAGE);
-        }
         requireDatabaseChosen(ctx);
-        const trust = loadTrust(ctx.stateDir);
+        const pem = readCertFile(file);
+        const trust = trustOf(ctx);
         const r = await withDb(ctx, async (db) => {
           await requireCurrentSchema(db);
           return registerCert(db, trust, pem).catch((e: Error) => {
