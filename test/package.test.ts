@@ -22,7 +22,7 @@ function packedFiles(): string[] {
 describeOncePerSuite('the npm package', () => {
   it('holds the executables, the compiled code and migrations, configurations and units; no sources or build state', () => {
     const files = packedFiles();
-    for (const bin of ['payserv', 'dbgw', 'pscli', 'esman']) {
+    for (const bin of ['payserv', 'dbgw', 'pscli', 'esman', 'intake']) {
       expect(files).toContain(`bin/${bin}.mjs`);
       expect(files).toContain(`dist/src/cli/${bin}.js`);
     }
@@ -30,6 +30,8 @@ describeOncePerSuite('the npm package', () => {
     expect(files).toContain('dist/src/db/migrations/0001_ledger.sql');
     expect(files).toContain('config/payserv.toml');
     expect(files).toContain('deploy/payserv.service');
+    expect(files).toContain('deploy/intake.service');
+    expect(files).toContain('config/intake.toml');
     expect(files).toContain('README.md');
     expect(
       files.filter(

@@ -57,7 +57,7 @@ export interface Started {
  * `service [--config FILE] [--state-dir DIR]`: loads the configuration, starts the service (`start`
  * answers null when it ended before running, having logged why), serves until a signal.
  */
-export async function runService<S extends 'payserv' | 'dbgw'>(
+export async function runService<S extends 'payserv' | 'dbgw' | 'intake'>(
   argv: string[],
   service: S,
   description: string,
