@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { INTAKE_ACL, INTAKE_METHODS } from '../../src/api/intake.js';
 import { ConfigError, loadConfig } from '../../src/config/index.js';
+import { checkExportable } from '../../src/esman/items.js';
 import { WRITER_CREDITS_PER_BLOCK_MAX } from '../../src/config/schema.js';
 import { TLS_IDENTITIES } from '../../src/pki/roles.js';
 import { CREDITS_PER_BLOCK_MAX } from '../../src/writer/credits.js';
@@ -67,6 +68,11 @@ describe('the intake contract', () => {
   it('admits the pool back end alone, to every method', () => {
     for (const id of TLS_IDENTITIES)
       for (const m of Object.keys(INTAKE_METHODS) as Array<keyof typeof INTAKE_METHODS>) expect(INTAKE_ACL[id](m)).toBe(id === 'backend');
+  });
+
+  it("never lets esman export the intake's TLS key: it unlocks from its store", () => {
+    expect(() => checkExportable('intake.TLS.KEY')).toThrow(/never leaves the store/);
+    expect(() => checkExportable('backend.TLS.KEY')).not.toThrow();
   });
 
   it('takes amounts as decimal strings only', () => {
