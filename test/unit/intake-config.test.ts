@@ -1,9 +1,10 @@
 // The ledger intake's configuration and contract, without a database: its [coins.*] refused as they
 // cannot work, its bound on credits tied to the writer's, only the pool's back end admitted.
+import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { INTAKE_ACL, INTAKE_METHODS } from '../../src/api/intake.js';
+import { INTAKE_ACL, INTAKE_CODES, INTAKE_METHODS } from '../../src/api/intake.js';
 import { ConfigError, loadConfig } from '../../src/config/index.js';
 import { checkExportable } from '../../src/esman/items.js';
 import { WRITER_CREDITS_PER_BLOCK_MAX } from '../../src/config/schema.js';
@@ -81,5 +82,15 @@ describe('the intake contract', () => {
     expect(INTAKE_METHODS['Blocks.Credit'].safeParse({ ...credit, income: 1 }).success).toBe(false);
     expect(INTAKE_METHODS['Blocks.Credit'].safeParse({ ...credit, credits: [{ user: 1, amount: '-1' }] }).success).toBe(false);
     expect(INTAKE_METHODS['Withdrawals.Request'].safeParse({ key: 'a b', wallet: 1, amount: '1' }).success).toBe(false);
+  });
+
+  it('documents every refusal code, lower_snake_case, and every method in the README section', () => {
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    const section = readme.slice(readme.indexOf('## The ledger intake (pool side)'), readme.indexOf('## Wallet deletion'));
+    for (const code of Object.keys(INTAKE_CODES)) {
+      expect(code).toMatch(/^[a-z]+(_[a-z]+)*$/);
+      expect(section, code).toContain(`\`${code}\``);
+    }
+    for (const m of Object.keys(INTAKE_METHODS)) expect(section, m).toContain(`\`${m}\``);
   });
 });
