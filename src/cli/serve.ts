@@ -48,6 +48,25 @@ export function serveUntilSignal(s: Serving): Promise<void> {
   });
 }
 
+/**
+ * Runs a service's start, which may wait for esman manager's key: until it returns, SIGTERM or SIGINT only
+ * ends that wait, and the service stops before it ran (null, logged).
+ */
+export async function startUnlessSignalled<T>(log: Logger, start: (signal: AbortSignal) => Promise<T>): Promise<T | null> {
+  const locked = new AbortController();
+  const abort = () => locked.abort();
+  process.once('SIGTERM', abort).once('SIGINT', abort);
+  try {
+    return await start(locked.signal);
+  } catch (e) {
+    if (!locked.signal.aborted) throw e;
+    log.warn({}, 'stopped before start: no key was received');
+    return null;
+  } finally {
+    process.off('SIGTERM', abort).off('SIGINT', abort);
+  }
+}
+
 export interface Started {
   server: { address: string; port: number };
   stop(): Promise<void>;

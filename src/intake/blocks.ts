@@ -5,7 +5,7 @@ import type { Coin, Signed } from '../ledger/records.js';
 import { AmountError, formatAmount, parseAmount, sum, toBaseUnits, type Amount } from '../money/amount.js';
 import { creditBlock } from '../writer/blocks.js';
 import type { Intake } from './context.js';
-import { intakeView, verifiedCoin } from './ledger.js';
+import { intakeView, isUniqueViolation, verifiedCoin } from './ledger.js';
 
 // Blocks.Credit: one block's pool income, its miners' credits and the pool fee, signed by admin in one
 // transaction, once the block's input adds up, the coin's node shows it on the canonical chain, matured,
@@ -101,8 +101,6 @@ async function checkOnChain(it: Intake, checker: RewardChecker, coin: Signed<Coi
   else it.log.warn(facts, 'block not credited yet');
   throw intakeRefusal(v.code, v.reason, { coin: coin.tag, block: c.hash });
 }
-
-const isUniqueViolation = (e: unknown): boolean => (e as { code?: unknown } | null)?.code === '23505';
 
 export async function creditBlockCall(it: Intake, p: IntakeParams<'Blocks.Credit'>) {
   const claim = claimOf(it, p);

@@ -29,3 +29,6 @@ export function coinById(view: LedgerView, id: number): Signed<Coin> {
   if (!coin) throw intakeRefusal('unknown_coin', `unknown coin id ${id}`);
   return verifiedCoin(view, coin.tag);
 }
+
+/** The database's SQLSTATE for a unique violation: another call wrote the same key first. */
+export const isUniqueViolation = (e: unknown): boolean => (e as { code?: unknown } | null)?.code === '23505';

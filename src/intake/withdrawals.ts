@@ -9,7 +9,7 @@ import { requestWithdrawal } from '../writer/withdrawals.js';
 import { verifiedBalance } from './balance.js';
 import type { Intake } from './context.js';
 import { withdrawalJson } from './json.js';
-import { coinById, intakeView } from './ledger.js';
+import { coinById, intakeView, isUniqueViolation } from './ledger.js';
 
 // Withdrawals.Request: a request to a reviewed wallet, signed by autopay, after the user's verified
 // balance covers it. The pool's own id of the request is signed into it (comment `intake:<key>`), so a
@@ -60,8 +60,6 @@ function checkAmounts(coin: Signed<Coin>, amount: Amount, fee: Amount): void {
       `fee ${formatAmount(fee)}: at least ${coin.tag}'s withdrawal fee ${formatAmount(coin.withdrawalFee)} and at most the amount`,
     );
 }
-
-const isUniqueViolation = (e: unknown): boolean => (e as { code?: unknown } | null)?.code === '23505';
 
 export async function requestCall(it: Intake, p: IntakeParams<'Withdrawals.Request'>) {
   const amount = parseAmount(p.amount, 'amount');
