@@ -375,6 +375,23 @@ describe('the ledger intake over mutual TLS', () => {
     expect(await f.l.check('balances')).toEqual([]);
   });
 
+  it('credits a block of 2000 miners in one call (a body above 64 KiB) and reads a database edit of a coin or a wallet as tampering', async () => {
+    const f = await fixture({ creditsMax: 2000 });
+    await f.call('Coins.Register', ETH_COIN);
+    const w = await f.call<{ id: number }>('Wallets.Register', { user: ALICE, coin: 'ETH', address: ALICE_ADDRESS });
+    const miners = Array.from({ length: 2000 }, (_, i): [number, string] => [ALICE + i, '0.001']);
+    expect(await f.call('Blocks.Credit', block(await poolBlock(f.url), miners, '0', '2'))).toMatchObject({ already: false, credits: 2000 });
+    expect(await f.call('Balance.Get', { user: ALICE + 1999, coin: 'ETH' })).toMatchObject({ balance: '0.001' });
+    // The site's database edits a reviewed wallet's address: no request goes to it.
+    const thief = privateKeyToAccount(generatePrivateKey()).address.toLowerCase();
+    await f.l.db.query('UPDATE users_userwallets SET address = $1 WHERE id = $2', [thief, w.id]);
+    await unchanged(f.l, () => refusedWith(f.call('Withdrawals.Request', { key: 'k1', wallet: w.id, amount: '0.001' }), 'integrity'));
+    // And a coin's confirmations lowered behind the admin's back: no block is credited against it.
+    await f.l.db.query("UPDATE coins_coin SET confirmations = 0 WHERE tag = 'ETH'");
+    const young = await mineTo(f.url, POOL);
+    await unchanged(f.l, () => refusedWith(f.call('Blocks.Credit', block(young, [[BOB, '1']], '0', '1')), 'integrity'));
+  });
+
   it('answers only the pool back end: pscli, payserv and dbgw certificates are refused before any work', async () => {
     const f = await fixture();
     expect(await f.call('Utils.Version')).toEqual(INTAKE_VERSION);

@@ -317,7 +317,8 @@ export const serviceShapes = {
   esman: {},
   /** The ledger intake (src/intake): the pool back end's way to write the signed ledger. */
   intake: {
-    rpc: rpcServerTable(7446).prefault({}),
+    // A block of 10000 credits is about 500 KB of JSON.
+    rpc: rpcServerTable(7446, 1024 * 1024).prefault({}),
     keys: intakeKeys.prefault({}),
     intake: intakeLimits.prefault({}),
     wallets: walletReview.prefault({}),

@@ -1,10 +1,10 @@
 import { intakeRefusal, type IntakeParams } from '../api/intake.js';
 import type { Coin, Signed } from '../ledger/records.js';
 import { formatAmount, parseAmount } from '../money/amount.js';
-import { loadCoins } from '../store/reads.js';
 import { registerCoin, type CoinSpec } from '../writer/coins.js';
 import type { Intake } from './context.js';
 import { coinJson, type CoinJson } from './json.js';
+import { intakeView, verifiedCoin } from './ledger.js';
 
 // Coins.Register: a coin is registered and signed once; the same call again answers the same coin
 // (already), and a call that would change it is refused: the intake never re-signs a coin differently.
@@ -45,7 +45,8 @@ export async function registerCoinCall(it: Intake, p: IntakeParams<'Coins.Regist
   return it.db.transaction(async (tx) => {
     // One registration of a tag at a time: two first calls must not both sign.
     await tx.query("SELECT pg_advisory_xact_lock(hashtextextended('intake:coin:' || $1, 0))", [spec.tag]);
-    const existing = (await loadCoins(tx)).find((c) => c.tag === spec.tag);
+    const view = await intakeView(it, tx);
+    const existing = [...view.coins.values()].some((c) => c.tag === spec.tag) ? verifiedCoin(view, spec.tag) : null;
     if (existing) {
       const diff = differences(existing, spec);
       if (diff.length)
@@ -53,7 +54,6 @@ export async function registerCoinCall(it: Intake, p: IntakeParams<'Coins.Regist
           coin: spec.tag,
           fields: diff,
         });
-      if (!existing.signature) throw intakeRefusal('conflict', `coin ${spec.tag} exists unsigned: an operator reviews it (pscli signcoin)`);
       return { ...coinJson(existing), already: true };
     }
     const coin = await registerCoin(tx, it.signers.admin, spec);

@@ -1,7 +1,8 @@
 import { intakeRefusal, type IntakeParams } from '../api/intake.js';
 import type { Queryable } from '../db/db.js';
 import type { Coin, Signed, Wallet, Withdrawal } from '../ledger/records.js';
-import { isRetired, retiredWord } from '../ledger/wallets.js';
+import { formatProblem } from '../ledger/problem.js';
+import { isRetired, retiredWord, walletSignatureProblem } from '../ledger/wallets.js';
 import { formatAmount, parseAmount, type Amount } from '../money/amount.js';
 import { getWallet, getWithdrawal } from '../store/reads.js';
 import { lockAccountDebits } from '../writer/locks.js';
@@ -20,7 +21,8 @@ const commentOf = (key: string) => `intake:${key}`;
 
 async function byKey(q: Queryable, key: string): Promise<Withdrawal | null> {
   const [row] = await q.query<{ withdrawal_id: number }>(
-    'SELECT withdrawal_id FROM finances_withdrawal_signatures WHERE seq = 0 AND comment = $1',
+    // The LIKE repeats the partial index's predicate (migration 0006), so the planner may use it.
+    "SELECT withdrawal_id FROM finances_withdrawal_signatures WHERE seq = 0 AND comment = $1 AND comment LIKE 'intake:%'",
     [commentOf(key)],
   );
   return row ? getWithdrawal(q, row.withdrawal_id) : null;
@@ -80,6 +82,8 @@ export async function requestCall(it: Intake, p: IntakeParams<'Withdrawals.Reque
       await lockAccountDebits(tx, wallet.userId, wallet.coinId);
       const view = await intakeView(it, tx);
       const coin = coinById(view, wallet.coinId);
+      const forged = walletSignatureProblem(view.book, wallet);
+      if (forged) throw intakeRefusal('integrity', `wallet ${wallet.id}: its signed record does not verify: ${formatProblem(forged)}`);
       const fee = askedFee ?? coin.withdrawalFee;
       checkAmounts(coin, amount, fee);
       const { balance } = await verifiedBalance(view, wallet.userId, coin);
