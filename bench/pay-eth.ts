@@ -15,6 +15,7 @@ import { createPublicClient, http, keccak256, type Hex, type PublicClient } from
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { mine, setBalance, startAnvil, type Anvil } from '../src/devnet/anvil.js';
 import { EvmDriver, type EvmSettings } from '../src/chains/eth/driver.js';
+import { driverStorage } from '../src/app/drivers.js';
 import type { Db } from '../src/db/db.js';
 import { createHotKey, loadHotKey } from '../src/keys/hot-wallet.js';
 import { fromBaseUnits, parseAmount } from '../src/money/amount.js';
@@ -250,7 +251,7 @@ export async function runPayEthSection(db: Db, where: string, stateDir: string, 
     const { log, errors } = payservLog();
     await createHotKey(stateDir, TAG);
     const journal = await PaymentJournal.open(journalDir(stateDir));
-    const driver = new EvmDriver(settingsFor(url), await loadHotKey(stateDir, TAG), { db, stateDir, log, journal });
+    const driver = new EvmDriver(settingsFor(url), await loadHotKey(stateDir, TAG), { storage: driverStorage(db), stateDir, log, journal });
     await setBalance(url, driver.address, HOT_WALLET_WEI);
     await driver.start();
     const ps = localPayserv(db, stateDir, pki, log, new Map([[TAG, driver]]), {}, journal);

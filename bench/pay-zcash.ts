@@ -23,6 +23,7 @@ import {
 } from '../src/chains/zcash/build.js';
 import { fromHex } from '../src/chains/zcash/bytes.js';
 import { ZcashDriver, type ZcashSettings } from '../src/chains/zcash/driver.js';
+import { driverStorage } from '../src/app/drivers.js';
 import { conventionalFeeZat, estimateTransparentFeeZat, logicalActions } from '../src/chains/zcash/fee.js';
 import { p2pkhScript, pubkeyHash } from '../src/chains/zcash/script.js';
 import type { SpentOutput } from '../src/chains/zcash/sighash-v5.js';
@@ -258,7 +259,7 @@ async function endToEnd(
   const feeZat = estimateTransparentFeeZat(s.inputs, [...addresses.map((a) => zcashAddressScript(NETWORK, a)), hotScript]);
   // payserv's fee_max default refuses batches of more than ~1,000 outputs (their ZIP-317 fee is above it); this times them all the same.
   const driver = new ZcashDriver(settingsFor(node.url, n, feeZat > CONFIG_FEE_MAX_ZAT ? feeZat : CONFIG_FEE_MAX_ZAT), hotKey, {
-    db,
+    storage: driverStorage(db),
     log,
     journal,
     stateDir,

@@ -1,5 +1,11 @@
 // Attack helpers (outside tester): a payserv "restarted" on the same database and state directory,
-// as a fresh process would be: new journal handle, new driver from the hot key on disk, payouts disabled.
+// as a fresh process would be: new journal handle, new driver from the hot key on disk, payouts disabled;
+// the ETH attack files' common set-up, and the crash-erase-rebroadcast scenario they run at each crash point.
+import { afterEach, beforeEach, expect } from 'vitest';
+import type { Hex } from 'viem';
+import { mine, setAutomine } from '../src/devnet/anvil.js';
+import type { FaultPoint } from '../src/payserv/faults.js';
+import { approveWithdrawal, checkWithdrawal, processWithdrawal, resendWithdrawal } from '../src/payserv/payouts.js';
 import type { Payserv } from '../src/payserv/context.js';
 import { LockKeys } from '../src/data/lock-keys.js';
 import { LockWatch } from '../src/payserv/lock-watch.js';
@@ -12,8 +18,10 @@ import { createLogger, type Logger } from '../src/log/index.js';
 import { EvmDriver } from '../src/chains/eth/driver.js';
 import { ZcashDriver } from '../src/chains/zcash/driver.js';
 import { loadHotKey } from '../src/keys/hot-wallet.js';
-import { ETH_SETTINGS, ZEC_SETTINGS } from './support/chains.js';
-import type { TestPayserv } from './support/payserv.js';
+import { asAttacker, restoreRow, STATUS_SIGNATURES, WITHDRAWALS, type Edit } from './support/attacker.js';
+import { anvilForFile, balanceOf, driverDeps, ETH_SETTINGS, ethClient, ethDriver, minedCount, ZEC_SETTINGS } from './support/chains.js';
+import { newMiner, request } from './support/miners.js';
+import { testPayserv, type TestPayserv } from './support/payserv.js';
 
 export async function restartPayserv(
   t: TestPayserv,
@@ -47,7 +55,7 @@ export async function restartedEth(
   url: string,
   deps: { db: Data; stateDir: string; log: Logger; journal: PaymentJournal },
 ): Promise<EvmDriver> {
-  const d = new EvmDriver(ETH_SETTINGS(url), await loadHotKey(deps.stateDir, 'ETH'), deps);
+  const d = new EvmDriver(ETH_SETTINGS(url), await loadHotKey(deps.stateDir, 'ETH'), driverDeps(deps));
   await d.start();
   return d;
 }
@@ -56,7 +64,136 @@ export async function restartedZec(
   url: string,
   deps: { db: Data; stateDir: string; log: Logger; journal: PaymentJournal },
 ): Promise<ZcashDriver> {
-  const d = new ZcashDriver(ZEC_SETTINGS(url), await loadHotKey(deps.stateDir, 'ZEC'), deps);
+  const d = new ZcashDriver(ZEC_SETTINGS(url), await loadHotKey(deps.stateDir, 'ZEC'), driverDeps(deps));
   await d.start();
   return d;
+}
+
+/** A fresh test payserv of each test, paying ETH on the file's anvil; filled in by the hooks ethAttackBench registers. */
+export interface EthAttackBench {
+  t: TestPayserv;
+  driver: EvmDriver;
+  url: string;
+}
+
+/** Three miners and one block of ETH: a small background, so that a test's own miner is the one that matters. */
+const ETH_ATTACK_SEED = { users: 3, blocks: 1, withdrawals: 0, coins: ['ETH'], minersPerBlock: 1, declineShare: 0, corrections: 0 };
+
+/** Call at a file's top level: one anvil for the file (automine), a new payserv and hot wallet for each test. */
+export function ethAttackBench(seed: number): EthAttackBench {
+  const anvil = anvilForFile();
+  const b = {} as EthAttackBench;
+  beforeEach(async () => {
+    b.url = (await anvil()).url;
+    await setAutomine(b.url, true);
+    b.t = await testPayserv({
+      seed: { ...ETH_ATTACK_SEED, seed },
+      drivers: async (deps) => {
+        b.driver = await ethDriver(b.url, deps);
+        return new Map([['ETH', b.driver]]);
+      },
+    });
+  });
+  afterEach(async () => {
+    await b.t.ledger.db.close();
+  });
+  return b;
+}
+
+type Row = Record<string, unknown>;
+const caller = 'test';
+/** 1 ETH asked, less the withdrawal fee: what the miner receives when paid once. */
+const PAID = 999_500_000_000_000_000n;
+
+/**
+ * payserv crashes at `point` of Approve's payment (after the write-ahead commit); a database attacker reads
+ * the stored signed bytes, erases every trace of the attempt (history cut back to pending, the stored row
+ * deleted, the nonce row kept or rolled back); payserv restarts, the operator runs the checks and enables,
+ * Approve pays again, and the attacker broadcasts the captured transaction. Refusing to start or checks
+ * that find the edit count as detection; otherwise the miner must have been paid once at most.
+ */
+export async function crashEraseRebroadcast(b: EthAttackBench, userId: number, point: FaultPoint, nonces: 'kept' | 'rolled back') {
+  const { t, url, driver } = b;
+  const rowOf = async (id: number) => (await t.ledger.db.query<Row>(`SELECT * FROM ${WITHDRAWALS} WHERE id = $1`, [id]))[0] as Row;
+  const m = await newMiner(t, userId);
+  const id = await request(t, m, { amount: '1' });
+  expect((await processWithdrawal(t.ps, id, caller)).reply).toBe('PENDING');
+  const before = await rowOf(id);
+  const noncesBefore = await t.ledger.db.query<Row>('SELECT * FROM payserv_nonces');
+  let captured: Row | undefined;
+  t.ps.faults = {
+    async at(p, info) {
+      if (p === point && info.withdrawals.includes(id) && !captured) {
+        captured = (await t.ledger.db.query<Row>('SELECT * FROM payserv_chain_txs WHERE $1 = ANY(withdrawal_ids)', [id]))[0];
+        throw new Error('simulated crash: payserv killed after the write-ahead commit');
+      }
+    },
+  };
+  await approveWithdrawal(t.ps, id, caller).catch((e: unknown) => e);
+  expect(captured).toBeDefined();
+  if (point === 'payment.committed') expect(await minedCount(url, driver.address)).toBe(0);
+
+  // The attacker erases the attempt: history cut to the pending entry, stored row deleted.
+  const edits: Edit[] = [
+    [`DELETE FROM ${STATUS_SIGNATURES} WHERE withdrawal_id = $1 AND seq > $2`, [id, before.status_seq]],
+    restoreRow(WITHDRAWALS, before, ['id']),
+    ['DELETE FROM payserv_chain_txs WHERE hash = $1', [captured!.hash]],
+  ];
+  if (nonces === 'rolled back') {
+    edits.push('DELETE FROM payserv_nonces');
+    for (const n of noncesBefore)
+      edits.push([
+        'INSERT INTO payserv_nonces (chain, address, next_nonce, updated_at) VALUES ($1, $2, $3, $4)',
+        [n.chain, n.address, n.next_nonce, n.updated_at],
+      ]);
+  }
+  await asAttacker(t.ledger.db, edits);
+
+  // payserv restarted (a new process on the same state dir), operator checks and enables.
+  let ps: Payserv;
+  try {
+    ps = await restartPayserv(t, async (deps) => new Map([['ETH', await restartedEth(url, deps)]]));
+  } catch (e) {
+    // Refusing to start on the tampered database is a safe (detected) outcome.
+    expect(String(e)).toMatch(/rolled back|raised/);
+    return;
+  }
+  const problems = await t.ledger.check('balanceerrors');
+  // An operator finding problems would not enable: that counts as detection.
+  if (problems.length > 0) {
+    console.log('checks found:', problems);
+    return;
+  }
+  ps.state.enable('operator');
+  const second = await approveWithdrawal(ps, id, caller);
+  console.log('second approve:', second, 'enabled', ps.state.enabled);
+
+  // The attacker broadcasts the first, captured transaction.
+  await ethClient(url)
+    .request({ method: 'eth_sendRawTransaction', params: [captured!.raw as Hex] })
+    .catch((e: unknown) => console.log('attacker broadcast:', String(e)));
+  await mine(url, 12);
+  if (ps.state.enabled) {
+    const c = await checkWithdrawal(ps, id, caller);
+    console.log('check:', c);
+    if (c.reply === 'SEND_ERROR' && ps.state.enabled) {
+      const r = await resendWithdrawal(ps, id, caller);
+      console.log('resend:', r);
+      await mine(url, 12);
+      if (ps.state.enabled) console.log('check2:', await checkWithdrawal(ps, id, caller));
+    }
+  }
+  await mine(url, 12);
+  console.log(
+    'final: balance',
+    await balanceOf(url, m.address),
+    'mined',
+    await minedCount(url, driver.address),
+    'enabled',
+    ps.state.enabled,
+    'status',
+    (await rowOf(id)).status,
+  );
+  expect(await balanceOf(url, m.address)).toBeLessThanOrEqual(PAID);
+  expect(await minedCount(url, driver.address)).toBeLessThanOrEqual(1);
 }

@@ -2,52 +2,32 @@
 // cuts the history back to send_retry at each boundary of the Resend's payment path; then Resend and
 // resolve are tried again. (b) the erased stored attempt (crash at payment.committed) never broadcast by
 // the attacker: is the resulting nonce gap (every later payment stuck) noticed?
-import { afterEach, beforeEach, expect, it } from 'vitest';
-import { mine, setAutomine, setBalance } from '../src/devnet/anvil.js';
-import type { EvmDriver } from '../src/chains/eth/driver.js';
+import { expect, it } from 'vitest';
+import { mine, setBalance } from '../src/devnet/anvil.js';
 import type { FaultPoint } from '../src/payserv/faults.js';
 import type { Payserv } from '../src/payserv/context.js';
 import { resolveCoin } from '../src/autopay/resolve.js';
 import { approveWithdrawal, checkWithdrawal, processWithdrawal, resendWithdrawal } from '../src/payserv/payouts.js';
 import { asAttacker, restoreRow, STATUS_SIGNATURES, WITHDRAWALS } from './support/attacker.js';
 import { describePerDataPath } from './support/backend.js';
-import { anvilForFile, balanceOf, ethDriver, minedCount } from './support/chains.js';
+import { balanceOf, minedCount } from './support/chains.js';
 import { newMiner, request } from './support/miners.js';
-import { testPayserv, type TestPayserv } from './support/payserv.js';
-import { restartedEth, restartPayserv } from './attack-helpers.js';
+import { ethAttackBench, restartedEth, restartPayserv } from './attack-helpers.js';
 import { restoreFromJournal } from '../src/payserv/payments/restore.js';
 
-const anvil = anvilForFile();
-let t: TestPayserv;
-let driver: EvmDriver;
-let url: string;
+const bench = ethAttackBench(37);
 let nextUser = 9700;
 const caller = 'test';
 const PAID = 999_500_000_000_000_000n;
-const SEED = { users: 3, blocks: 1, withdrawals: 0, coins: ['ETH'], minersPerBlock: 1, declineShare: 0, corrections: 0, seed: 37 };
-
-beforeEach(async () => {
-  url = (await anvil()).url;
-  await setAutomine(url, true);
-  t = await testPayserv({
-    seed: SEED,
-    drivers: async (deps) => {
-      driver = await ethDriver(url, deps);
-      return new Map([['ETH', driver]]);
-    },
-  });
-});
-afterEach(async () => {
-  await t.ledger.db.close();
-});
 
 type Row = Record<string, unknown>;
-const rowOf = async (id: number) => (await t.ledger.db.query<Row>(`SELECT * FROM ${WITHDRAWALS} WHERE id = $1`, [id]))[0] as Row;
+const rowOf = async (id: number) => (await bench.t.ledger.db.query<Row>(`SELECT * FROM ${WITHDRAWALS} WHERE id = $1`, [id]))[0] as Row;
 
 describePerDataPath('Resend of a send_retry, rolled back to send_retry at each boundary', () => {
   // ('payment.journaled' is inside the write-ahead transaction: nothing there is committed for an attacker to edit.)
   for (const point of ['payment.committed', 'payment.broadcast', 'status.committed'] as FaultPoint[]) {
     it(`rolled back at ${point}: neither Resend nor resolve pays again or credits back`, async () => {
+      const { t, url, driver } = bench;
       const m = await newMiner(t, nextUser++);
       const id = await request(t, m, { amount: '1' });
       expect((await processWithdrawal(t.ps, id, caller)).reply).toBe('PENDING');
@@ -105,6 +85,7 @@ describePerDataPath('Resend of a send_retry, rolled back to send_retry at each b
 // on it fails-stop, and the restore puts it back, so nonce n is used and nothing waits behind a gap.
 describePerDataPath('an erased stored attempt leaves a nonce gap', () => {
   it('a payment stuck behind the gap is noticed (alert or fail-stop)', async () => {
+    const { t, url, driver } = bench;
     const m = await newMiner(t, nextUser++);
     const id = await request(t, m, { amount: '1' });
     expect((await processWithdrawal(t.ps, id, caller)).reply).toBe('PENDING');

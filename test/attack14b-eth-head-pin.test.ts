@@ -11,7 +11,7 @@
 // not pinned, and the honest node is trusted again.
 import { afterEach, describe, expect, it } from 'vitest';
 import { mine } from '../src/devnet/anvil.js';
-import { anvilForFile, ETH_SETTINGS, ethDriver } from './support/chains.js';
+import { anvilForFile, driverDeps, ETH_SETTINGS, ethDriver } from './support/chains.js';
 import { testPayserv } from './support/payserv.js';
 import { EvmDriver } from '../src/chains/eth/driver.js';
 import { loadHotKey } from '../src/keys/hot-wallet.js';
@@ -53,7 +53,7 @@ describe('attack14b: one far-ahead head from the node', () => {
     let started: string;
     try {
       const d = held.deps as Parameters<typeof ethDriver>[1];
-      const again = new EvmDriver(ETH_SETTINGS(m.url), await loadHotKey(d.stateDir, 'ETH'), d);
+      const again = new EvmDriver(ETH_SETTINGS(m.url), await loadHotKey(d.stateDir, 'ETH'), driverDeps(d));
       await again.start();
       started = 'started';
     } catch (e) {

@@ -1,7 +1,7 @@
 // The audit trail: a hash chain of RPC calls whose head is also kept in the state directory. Every way
 // a database attacker can touch the rows (change, delete, insert, reorder, roll back, append) is found
 // and named on the right row; the pscli check is silent on a clean trail.
-import { readFile, stat, writeFile } from 'node:fs/promises';
+import { readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EXIT } from '../src/cli/exit.js';
@@ -187,6 +187,35 @@ describe(`audit trail (${backend()})`, () => {
     const [r] = await rows(s.db);
     expect(r).toMatchObject({ reply: 'ERROR: bad\uFFFDbyte', target: '', durationMs: 2 });
     expect(await verify(s)).toEqual([]);
+  });
+
+  it("keeps a refusal's code in its row, hashed with it: rows without one still verify, a code changed or removed breaks its row", async () => {
+    const s = await setup(2);
+    await s.trail.record({ ...entry(3), reply: 'ERROR', code: 'wrong_status' });
+    await s.trail.record({ ...entry(4), reply: 'ERROR -32602', code: 'bad_params' });
+    await s.trail.record(entry(5));
+    const coded = await s.db.query<{ id: number; code: string | null }>('SELECT id, code FROM payserv_audit ORDER BY id');
+    expect(coded).toEqual([
+      { id: 1, code: null },
+      { id: 2, code: null },
+      { id: 3, code: 'wrong_status' },
+      { id: 4, code: 'bad_params' },
+      { id: 5, code: null },
+    ]);
+    expect(await verify(s)).toEqual([]);
+    // Not a code: refused, nothing recorded.
+    await expect(s.trail.record({ ...entry(6), reply: 'ERROR', code: 'Wrong Status' })).rejects.toThrow(
+      /audit record: bad code "Wrong Status"/,
+    );
+    expect(await rows(s.db)).toHaveLength(5);
+    await attack(s.db, "UPDATE payserv_audit SET code = 'busy' WHERE id = 3");
+    await attack(s.db, 'UPDATE payserv_audit SET code = NULL WHERE id = 4');
+    await attack(s.db, "UPDATE payserv_audit SET code = 'forbidden' WHERE id = 5");
+    expect(brief(await verify(s))).toEqual([
+      { row: 'id=3', code: 'audit_changed' },
+      { row: 'id=4', code: 'audit_changed' },
+      { row: 'id=5', code: 'audit_changed' },
+    ]);
   });
 
   it('hashes an unambiguous encoding', () => {
@@ -423,6 +452,23 @@ describe(`pscli audit verify (${backend()})`, { timeout: 180_000 }, () => {
       clean: false,
       problems: [expect.objectContaining({ table: 'payserv_audit', row: 'id=2', code: 'audit_changed' })],
     });
+
+    // A production host: pscli's state directory is not payserv's and has no head. Not a finding but the
+    // wrong directory: exit 2, naming the option; with it, the head is read from payserv's directory (issue 15).
+    const payservDir = await tmpStateDir();
+    await rename(join(stateDir, 'audit'), join(payservDir, 'audit'));
+    const wrong = await run(['audit', 'verify'], env);
+    expect(wrong).toMatchObject({ code: EXIT.USAGE, stdout: '' });
+    expect(wrong.stderr).toContain(
+      `pscli: no audit head at ${auditHeadPath(stateDir)}, and the trail has rows: payserv keeps its head in its own state directory, not pscli's: give it with --payserv-state-dir DIR`,
+    );
+    const there = await run(['audit', 'verify', '--payserv-state-dir', payservDir], env);
+    expect([there.code, there.stdout]).toEqual([EXIT.PROBLEMS, r.stdout]);
+    const missing = await run(['audit', 'verify', '--payserv-state-dir', join(payservDir, 'nope')], env);
+    expect(missing.code).toBe(EXIT.USAGE);
+    expect(missing.stderr).toMatch(/^pscli: --payserv-state-dir: ".*nope" is not a directory/);
+    expect((await run(['audit', 'verify', '--payserv-state-dir', stateDir], env)).code).toBe(EXIT.USAGE);
+    await rename(join(payservDir, 'audit'), join(stateDir, 'audit'));
 
     await writeFile(auditHeadPath(stateDir), 'garbage');
     const bad = await run(['audit', 'verify'], env);

@@ -184,7 +184,7 @@ describePerDataPath('autopay in payserv, with pscli', { timeout: 120_000 }, () =
     const count = async () => (await l!.db.query('SELECT id, status FROM finances_withdrawal_transaction ORDER BY id')).length;
     const before = await count();
     const unknown = await betweenRuns(['resolve', '--coin', 'NOPE']);
-    expect([unknown.code, unknown.stdout]).toEqual([EXIT.PROBLEMS, '']);
+    expect([unknown.code, unknown.stdout]).toEqual([EXIT.USAGE, '']); // an unknown coin is usage, wherever found
     expect(unknown.stderr).toMatch(/payserv refused Autopay\.Resolve: unknown_coin: unknown coin "NOPE"/);
     const unpaid = await pscli(['autopay', 'run', '--coin', 'ZEC']);
     expect(unpaid).toMatchObject({ code: EXIT.PROBLEMS, stdout: '' });

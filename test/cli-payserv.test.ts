@@ -127,22 +127,34 @@ describe(`pscli → payserv (${backend()})`, { timeout: 120_000 }, () => {
     });
     expect(await ledger.check('balanceerrors')).toEqual([]);
     const before = await ledger.db.query('SELECT count(*)::bigint AS n FROM finances_user_balance_transaction');
-    for (const [argv, message] of [
-      [['process', 'abc'], /id must be a positive integer/],
-      [['createcorrection', '--user', '1001', '--coin', 'ETH', '--amount', '1e3'], /^pscli: --amount: not a decimal number: "1e3"/],
+    // An id, coin or wallet that does not exist is usage (2) wherever it is found, by pscli or by payserv
+    // (README's exit code table); a refusal of a well-formed call is 1.
+    for (const [argv, code, message] of [
+      [['process', 'abc'], EXIT.USAGE, /id must be a positive integer/],
+      [
+        ['createcorrection', '--user', '1001', '--coin', 'ETH', '--amount', '1e3'],
+        EXIT.USAGE,
+        /^pscli: --amount: not a decimal number: "1e3"/,
+      ],
       [
         ['createcorrection', '--user', '1001', '--coin', 'NOPE', '--amount', '1'],
+        EXIT.USAGE,
         /refused Corrections\.Apply: unknown_coin: unknown coin NOPE/,
       ],
       [
         ['createcorrection', '--user', '1001', '--coin', 'ETH', '--amount', '-1000000'],
+        EXIT.PROBLEMS,
         /refused Corrections\.Apply: balance_short: the correction would take user 1001's credits below their debits/,
       ],
-      [['signwallet', '999999'], /refused Wallets\.Sign: unknown_wallet: unknown wallet id 999999/],
+      [['signwallet', '999999'], EXIT.USAGE, /refused Wallets\.Sign: unknown_wallet: unknown wallet id 999999/],
+      [['isprocessing', '999999'], EXIT.USAGE, /^pscli: payserv refused Utils\.IsProcessing: unknown_id: unknown withdrawal id 999999/],
+      [['process', '999999'], EXIT.USAGE, /^REPLY: \[ERROR\] unknown_id: /],
+      [['sendcoin', 'NOPE'], EXIT.USAGE, /^REPLY: \[ERROR\] unknown_coin: unknown coin NOPE/],
+      [['resolve', '--coin', 'NOPE'], EXIT.USAGE, /refused Autopay\.Resolve: unknown_coin: unknown coin "NOPE"/],
     ] as const) {
       const r = await run([...argv]);
-      expect(r.code, argv.join(' ')).not.toBe(EXIT.OK);
-      expect(r.stderr, argv.join(' ')).toMatch(message);
+      expect(r.code, `${argv.join(' ')}: ${r.stdout}${r.stderr}`).toBe(code);
+      expect(r.stdout + r.stderr, argv.join(' ')).toMatch(message);
     }
     expect(await ledger.db.query('SELECT count(*)::bigint AS n FROM finances_user_balance_transaction')).toEqual(before);
   });

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -192,6 +192,25 @@ describeOncePerSuite('pscli without a database configured (issue 15, blocker 3)'
       expect(r.stdout).toMatch(/1\s+ledger\s+no/);
     },
   );
+});
+
+describeOncePerSuite('pscli pki init over existing files (issue 15)', () => {
+  it('checks every file before writing any: a --keys-dir already holding a key is refused, exit 2, nothing written', async () => {
+    const stateDir = join(await tmpStateDir(), 'state');
+    const keys = await tmpStateDir();
+    await writeFile(join(keys, 'autopay.SIGN.KEY'), 'an earlier key\n');
+    const r = await run(['--state-dir', stateDir, 'pki', 'init', '--keys-dir', keys]);
+    expect(r.code).toBe(EXIT.USAGE);
+    expect(errorLines(r)).toEqual([
+      `pscli: refusing to create a PKI over 1 existing file(s) of one (${join(keys, 'autopay.SIGN.KEY')}); nothing was written: give an empty --keys-dir, or move them away first`,
+    ]);
+    expect(existsSync(stateDir)).toBe(false);
+    expect(readdirSync(keys)).toEqual(['autopay.SIGN.KEY']);
+    // Moved away, the same command succeeds: the refusal left nothing behind that a second run trips over.
+    rmSync(join(keys, 'autopay.SIGN.KEY'));
+    expect((await run(['--state-dir', stateDir, 'pki', 'init', '--keys-dir', keys])).code).toBe(EXIT.OK);
+    expect(readdirSync(keys)).toContain('autopay.SIGN.KEY');
+  });
 });
 
 describeOncePerSuite('--version', () => {

@@ -1,6 +1,6 @@
 // dbgw's first part: mutual TLS to the payserv and pscli identities only, the version handshake, and no
 // database until payserv hands over its parameters (or dbgw's own configuration names one).
-import { writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CATALOG_DIGEST } from '../src/data/catalog.js';
@@ -192,5 +192,19 @@ describeOncePerSuite('the dbgw version handshake', () => {
     const d = spawnNode(['bin/dbgw.mjs'], { PAYSERV_STATE_DIR: stateDir });
     await d.waitForLine(/^dbgw listening on 127\.0\.0\.1:\d+$/, 30_000);
     expect(await d.stop('SIGTERM', 30_000), d.stderr()).toBe(0);
+  }, 60_000);
+
+  it('dbgw without its TLS key (step 5 of preparing a host not done) names the file and state_dir, exit 2', async () => {
+    const stateDir = await pkiDir();
+    const key = join(stateDir, 'pki', 'tls', 'dbgw.key');
+    rmSync(key);
+    writeFileSync(join(stateDir, 'dbgw.toml'), '[rpc]\nport = 0\n');
+    const child = spawnNode(['bin/dbgw.mjs'], { PAYSERV_STATE_DIR: stateDir });
+    expect(await child.waitExit(30_000)).toBe(2);
+    expect(child.stderr()).toContain(
+      `dbgw: the dbgw TLS key ${key}: not found; dbgw reads it from its state directory ${stateDir} (state_dir in`,
+    );
+    expect(child.stderr()).toContain(`esman export dbgw.TLS.KEY --to ${key}`);
+    expect(child.stderr()).not.toMatch(/ENOENT/);
   }, 60_000);
 });

@@ -6,8 +6,9 @@
 // are gone, dbgw starts on its exported key, payserv starts locked and gets the key from esman manager
 // ("y"), and `pscli status` answers over TLS; no private key is left in a plain file but the two exported
 // TLS keys, and no embedded database appears.
+import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, type Stats } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Writable } from 'node:stream';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { backend } from './support/backend.js';
@@ -122,7 +123,23 @@ describe.runIf(backend() === 'postgres')('the README production recipe', () => {
 
     // 4. The keys.
     await ok('pscli --state-dir /var/lib/payserv pki init --keys-dir /dev/shm/keys');
-    expect(RECIPE).toContain('> /dev/shm/keys/DB.JSON');
+    // The database password: read without echo, never on a command line; the README's own command
+    // (run by sh) puts it URL-encoded into DB.JSON, whatever characters it has.
+    expect(RECIPE).toContain("read -rs -p 'password of the database role payserv: ' PGPASSWORD && echo && export PGPASSWORD");
+    expect(RECIPE, 'a password written into a database URL').not.toMatch(/postgres:\/\/[^/\s]*:[^@\s$]+@/);
+    const dbJsonLine = /^\s*(node -e .*) > \/dev\/shm\/keys\/DB\.JSON$/m.exec(RECIPE)?.[1];
+    expect(dbJsonLine, 'the README writes DB.JSON with node -e').toBeDefined();
+    const password = 'p@ss/w:rd "%?#ü';
+    const PATH = `${dirname(process.execPath)}:${process.env['PATH'] ?? ''}`;
+    execFileSync('sh', ['-c', `${dbJsonLine!} > "$OUT"`], { env: { PATH, PGPASSWORD: password, OUT: at('/dev/shm/keys/DB.JSON') } });
+    const written = new URL((JSON.parse(readFileSync(at('/dev/shm/keys/DB.JSON'), 'utf8')) as { url: string }).url);
+    expect([written.username, decodeURIComponent(written.password), written.host, written.pathname]).toEqual([
+      'payserv',
+      password,
+      '127.0.0.1:5432',
+      '/payserv',
+    ]);
+    // This test's server is another, and takes no password: DB.JSON names it instead.
     writeFileSync(at('/dev/shm/keys/DB.JSON'), JSON.stringify({ url: database.url }), { mode: 0o600 });
     await ok('esman init --shares 3 --threshold 2 --dir /root/shares', { extra: FAST_KDF, pass: PASS });
     const storage = '--dir /root/shares --storage /var/lib/payserv/storage.prod';
@@ -145,6 +162,8 @@ describe.runIf(backend() === 'postgres')('the README production recipe', () => {
     // 6. The schema and the signers' certificates, by pscli in its own state directory.
     const pscliEnv = { PAYSERV_STATE_DIR: at('/var/lib/pscli') };
     expect(RECIPE).toContain('export PAYSERV_STATE_DIR=/var/lib/pscli');
+    expect(RECIPE).toContain('export DATABASE_URL=postgres://payserv@127.0.0.1:5432/payserv');
+    expect(RECIPE).toContain('unset DATABASE_URL PGPASSWORD');
     await ok('pscli db migrate', { env: { ...pscliEnv, DATABASE_URL: database.url } });
     expect(RECIPE).toContain('for r in payserv admin autopay; do pscli loadcert /var/lib/payserv/pki/signers/$r.crt; done');
     for (const r of ['payserv', 'admin', 'autopay']) {

@@ -1,7 +1,9 @@
 // What `npm pack` puts in the package an operator installs (`npm i -g ./payserv-<version>.tgz`): the
 // executables, the compiled code with its migrations, the example configurations and units; no
-// TypeScript sources, no build state, no tests. (The global install itself is in the README: it downloads.)
+// TypeScript sources, no build state, no tests, no development tools (the bench, build, demo and soak
+// shims; anvil). (The global install itself is in the README: it downloads.)
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import { describeOncePerSuite } from './support/backend.js';
@@ -26,7 +28,10 @@ describeOncePerSuite('the npm package', () => {
       expect(files).toContain(`bin/${bin}.mjs`);
       expect(files).toContain(`dist/src/cli/${bin}.js`);
     }
-    expect(files).toContain('bin/run.mjs');
+    // Exactly the four executables and their shared runner: the development shims stay in the checkout.
+    expect(files.filter((f) => f.startsWith('bin/')).sort()).toEqual(
+      ['dbgw', 'esman', 'payserv', 'pscli', 'run'].map((name) => `bin/${name}.mjs`),
+    );
     expect(files).toContain('dist/src/db/migrations/0001_ledger.sql');
     expect(files).toContain('config/payserv.toml');
     expect(files).toContain('deploy/payserv.service');
@@ -40,9 +45,17 @@ describeOncePerSuite('the npm package', () => {
           f.startsWith('src/') ||
           f.startsWith('test/') ||
           f.startsWith('dist/test/') ||
+          f.startsWith('dist/bench/') ||
           f.includes('tsbuildinfo') ||
           f.endsWith('.built'),
       ),
     ).toEqual([]);
   }, 60_000);
+
+  it('installs no development tool: anvil is a development dependency, not a run-time or optional one', () => {
+    const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as Record<string, Record<string, string> | undefined>;
+    const installed = { ...pkg['dependencies'], ...pkg['optionalDependencies'], ...pkg['peerDependencies'] };
+    expect(Object.keys(installed).filter((name) => name.startsWith('@foundry-rs/'))).toEqual([]);
+    expect(pkg['devDependencies']).toHaveProperty(['@foundry-rs/anvil-linux-amd64']);
+  });
 });

@@ -14,6 +14,7 @@ import { REJECTER_RUNTIME_CODE, deployRejecter } from './support/contracts.js';
 import { ethAddress, newMiner, request, type Miner } from './support/miners.js';
 import { testPayserv, type TestPayserv } from './support/payserv.js';
 import { startRpcProxy, type RpcProxy } from './support/rpc-proxy.js';
+import { driverStorage } from '../src/app/drivers.js';
 
 const anvil = anvilForFile();
 let t: TestPayserv;
@@ -247,7 +248,7 @@ describePerDataPath('Ethereum payouts on anvil', () => {
     const etc = await startAnvil({ hardfork: 'berlin', chainId: 61 });
     try {
       const legacy = new EvmDriver({ ...ETH_SETTINGS(etc.url, { chainId: 61, eip1559: false }) }, randomBytes(32), {
-        db: t.ledger.db,
+        storage: driverStorage(t.ledger.db),
         stateDir: t.ledger.stateDir,
         log: t.ps.log,
         journal: t.ps.journal,
@@ -270,7 +271,7 @@ describePerDataPath('Ethereum payouts on anvil', () => {
 
   it('the node is not the configured chain: the driver refuses to start', async () => {
     const wrong = new EvmDriver({ ...driverSettings(), chainId: 1 }, new Uint8Array(32).fill(7), {
-      db: t.ledger.db,
+      storage: driverStorage(t.ledger.db),
       stateDir: t.ledger.stateDir,
       log: t.ps.log,
       journal: t.ps.journal,

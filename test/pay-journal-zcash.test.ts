@@ -19,6 +19,7 @@ import { describePerDataPath } from './support/backend.js';
 import { ZEC_SETTINGS, zcashAddress, zcashDriver, zcashStandinForFile } from './support/chains.js';
 import { newMiner, request } from './support/miners.js';
 import { testPayserv, type TestPayserv } from './support/payserv.js';
+import { driverStorage } from '../src/app/drivers.js';
 
 const standin = zcashStandinForFile();
 let node: ZcashStandin;
@@ -75,7 +76,7 @@ async function batchKilledAfterCommit() {
   await PaymentJournal.closeAll();
   const journal = await PaymentJournal.open(journalDir(t.ledger.stateDir));
   const restarted = new ZcashDriver(ZEC_SETTINGS(node.url), await loadHotKey(t.ledger.stateDir, 'ZEC'), {
-    db: t.ps.db,
+    storage: driverStorage(t.ps.db),
     log: t.ps.log,
     journal,
     stateDir: t.ledger.stateDir,

@@ -13,6 +13,7 @@ import { ZEC_SETTINGS, zcashAddress, zcashDriver, zcashStandinForFile } from './
 import { newMiner, request, type Miner } from './support/miners.js';
 import { testPayserv, type TestPayserv } from './support/payserv.js';
 import { startRpcProxy } from './support/rpc-proxy.js';
+import { driverStorage } from '../src/app/drivers.js';
 
 const standin = zcashStandinForFile();
 let node: ZcashStandin;
@@ -162,7 +163,7 @@ describePerDataPath('Zcash payouts on the node stand-in', () => {
     expect(node.mempool()).toEqual(before);
     // A new driver, as after a restart: nothing in memory, only the database and the state directory.
     const restarted = new ZcashDriver(ZEC_SETTINGS(node.url), await loadHotKey(t.ledger.stateDir, 'ZEC'), {
-      db: t.ledger.db,
+      storage: driverStorage(t.ledger.db),
       log: t.ps.log,
       journal: t.ps.journal,
       stateDir: t.ledger.stateDir,

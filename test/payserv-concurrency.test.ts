@@ -19,24 +19,15 @@ import { LockWatch } from '../src/payserv/lock-watch.js';
 import { Locks, withdrawalLock } from '../src/payserv/locks.js';
 import { approveWithdrawal, declineRequest, resendWithdrawal, sendWithdrawal } from '../src/payserv/payouts.js';
 import { ServiceState } from '../src/payserv/state.js';
-import type { SeedOptions } from '../src/writer/seed.js';
 import { creditBlock } from '../src/writer/blocks.js';
 import { addWallet, signWallet } from '../src/writer/wallets.js';
 import { changeStatus, requestWithdrawal } from '../src/writer/withdrawals.js';
 import { backend, testPgUrl } from './support/backend.js';
+import { ethBackground } from './support/ledger.js';
 import { testPayserv, type TestPayserv } from './support/payserv.js';
 import { prng } from '../src/writer/seed.js';
 
-const SEED: SeedOptions = {
-  users: 5,
-  blocks: 2,
-  withdrawals: 4,
-  coins: ['ETH'],
-  minersPerBlock: 0.6,
-  declineShare: 0.5,
-  corrections: 1,
-  seed: 31,
-};
+const SEED = ethBackground(31);
 
 const CALLS = { Approve: approveWithdrawal, Resend: resendWithdrawal, Decline: declineRequest, Send: sendWithdrawal } as const;
 type Kind = keyof typeof CALLS;

@@ -14,6 +14,7 @@ import { describePerDataPath } from './support/backend.js';
 import { anvilForFile, driverWith, ETH_SETTINGS, ethDriver } from './support/chains.js';
 import { newMiner, request } from './support/miners.js';
 import { testPayserv, type TestPayserv } from './support/payserv.js';
+import { driverStorage } from '../src/app/drivers.js';
 
 const anvil = anvilForFile();
 let t: TestPayserv;
@@ -201,7 +202,7 @@ describePerDataPath('sent payments watched to finality on anvil', () => {
         replaceAfterMs: 1,
       }),
       await loadHotKey(t.ledger.stateDir, 'ETH'),
-      { db: t.ps.db, stateDir: t.ledger.stateDir, log: t.ps.log, journal: t.ps.journal },
+      { storage: driverStorage(t.ps.db), stateDir: t.ledger.stateDir, log: t.ps.log, journal: t.ps.journal },
     );
     useDriver(atCap);
     for (let i = 0; i < 2; i++) expect((await checkWithdrawal(t.ps, id, caller)).message).toMatch(/not replaced/);

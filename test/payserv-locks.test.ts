@@ -17,22 +17,13 @@ import { autopayLock, coinSendLock, withdrawalLock } from '../src/payserv/locks.
 import { approveWithdrawal, processWithdrawal } from '../src/payserv/payouts.js';
 import { initPki, loadSigner, pkiPaths } from '../src/esman/pki-files.js';
 import type { AutopaySettings } from '../src/payserv/policy.js';
-import type { SeedOptions } from '../src/writer/seed.js';
 import { backend, describeOncePerSuite, testPgUrl } from './support/backend.js';
 import { newMiner, request } from './support/miners.js';
+import { ethBackground } from './support/ledger.js';
 import { testPayserv, type TestPayserv } from './support/payserv.js';
 import { tmpStateDir } from './support/tmp.js';
 
-const SEED: SeedOptions = {
-  users: 5,
-  blocks: 2,
-  withdrawals: 4,
-  coins: ['ETH'],
-  minersPerBlock: 0.6,
-  declineShare: 0.5,
-  corrections: 1,
-  seed: 41,
-};
+const SEED = ethBackground(41);
 const BUSY = (id: number) => `withdrawal ${id} is being handled by another call; try again`;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -5,7 +5,6 @@
 // status entries it added, the account's checkpoint, and a clean `balanceerrors`.
 import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Db } from '../src/db/db.js';
 import { WITHDRAWAL_STATUSES, type WithdrawalStatus } from '../src/ledger/records.js';
 import { parseAmount } from '../src/money/amount.js';
 import { formatProblem, problem, PROBLEM_CODES } from '../src/ledger/problem.js';
@@ -25,21 +24,11 @@ import { withdrawalLock } from '../src/payserv/locks.js';
 import { registerCoin } from '../src/writer/coins.js';
 import { retireWallet, signWallet } from '../src/writer/wallets.js';
 import { changeStatus, declineWithdrawal } from '../src/writer/withdrawals.js';
-import type { SeedOptions } from '../src/writer/seed.js';
 import { amt, newMiner, request, wallet, type Miner } from './support/miners.js';
+import { ethBackground, signedState } from './support/ledger.js';
 import { testPayserv, type TestPayserv } from './support/payserv.js';
 
-/** A small seeded background (other miners, requests, declines, a correction): enough for the checks to mean something. */
-const SEED: SeedOptions = {
-  users: 5,
-  blocks: 2,
-  withdrawals: 4,
-  coins: ['ETH'],
-  minersPerBlock: 0.6,
-  declineShare: 0.5,
-  corrections: 1,
-  seed: 11,
-};
+const SEED = ethBackground(11);
 
 const METHODS = {
   Process: processWithdrawal,
@@ -133,16 +122,6 @@ async function snapshot(tp: TestPayserv, id: number, m: Pick<Miner, 'userId' | '
     byPayserv: c?.by_payserv ?? -1,
     withdrawals: c?.withdrawals ?? -1,
     checkpoint: cp?.version ?? 0,
-  };
-}
-
-/** Everything a refused call must leave as it was: every withdrawal's status, every signed entry, every checkpoint. */
-async function ledgerState(db: Db): Promise<unknown> {
-  return {
-    withdrawals: await db.query('SELECT id, status, status_seq FROM finances_withdrawal_transaction ORDER BY id'),
-    statuses: await db.query('SELECT count(*)::int AS n FROM finances_withdrawal_signatures'),
-    users: await db.query('SELECT user_id, coin_id, version FROM finances_user_balance_checkpoints ORDER BY 1, 2'),
-    coins: await db.query('SELECT coin_id, version FROM finances_coin_checkpoints ORDER BY 1'),
   };
 }
 
@@ -449,7 +428,7 @@ describe('refusals', () => {
     const m = await newMiner(tp, 5001);
     const ids = await oneOfEach(tp, m);
     await tp.ledger.checkpointAll();
-    const start = await ledgerState(tp.ledger.db);
+    const start = await signedState(tp.ledger.db);
 
     // An id that does not exist.
     const [{ next }] = (await tp.ledger.db.query<{ next: number }>(
@@ -459,7 +438,7 @@ describe('refusals', () => {
       const r = await METHODS[method](tp.ps, next, 'test');
       expect(r, method).toEqual({ reply: 'ERROR', code: 'unknown_id', id: next, status: null, message: `unknown withdrawal id ${next}` });
     }
-    expect(await ledgerState(tp.ledger.db)).toEqual(start);
+    expect(await signedState(tp.ledger.db)).toEqual(start);
 
     // Payouts disabled by an operator: every method refuses before looking at anything, with the reason.
     tp.ps.state.disable('operator', 'maintenance window');
@@ -488,7 +467,7 @@ describe('refusals', () => {
       results: [],
       message: 'payouts are disabled: maintenance window',
     });
-    expect(await ledgerState(tp.ledger.db)).toEqual(start);
+    expect(await signedState(tp.ledger.db)).toEqual(start);
     expect(tp.alerts).toEqual([]);
 
     // Disabled by a fail-stop: the same refusals, coded fail_stop (an operator investigates before enabling).
@@ -498,7 +477,7 @@ describe('refusals', () => {
       expect({ reply: r.reply, code: r.code, status: r.status }, method).toEqual({ reply: 'ERROR', code: 'fail_stop', status: null });
     }
     expect(await sendCoin(tp.ps, 'ETH', 'test')).toMatchObject({ reply: 'ERROR', code: 'fail_stop' });
-    expect(await ledgerState(tp.ledger.db)).toEqual(start);
+    expect(await signedState(tp.ledger.db)).toEqual(start);
     tp.alerts.length = 0;
 
     // Enabled again, but another call holds the withdrawal: busy, nothing changed.
@@ -508,7 +487,7 @@ describe('refusals', () => {
       const r = await tp.ps.locks.with(withdrawalLock(id), 'another call (test)', () => METHODS[method](tp.ps, id, 'test'));
       expect({ reply: r.reply, code: r.code, status: r.status }, method).toEqual({ reply: 'ERROR', code: 'busy', status: null });
     }
-    expect(await ledgerState(tp.ledger.db)).toEqual(start);
+    expect(await signedState(tp.ledger.db)).toEqual(start);
 
     // Free again: the same calls go through.
     expect((await processWithdrawal(tp.ps, ids.processing, 'test')).reply).toBe('PENDING');

@@ -118,10 +118,12 @@ interface AuditLine {
   method: string;
   target: string;
   reply: string;
+  /** A refusal's code; null when the call was not refused. */
+  code: string | null;
 }
 
 const auditLines = (db: Db) =>
-  db.query<AuditLine & Record<string, unknown>>('SELECT client, method, target, reply FROM payserv_audit ORDER BY id');
+  db.query<AuditLine & Record<string, unknown>>('SELECT client, method, target, reply, code FROM payserv_audit ORDER BY id');
 
 /** The error a promise rejects with (fails the test if it resolves). */
 async function rejection(p: Promise<unknown>): Promise<Error> {
@@ -229,9 +231,9 @@ describe('a payserv process over RPC', { timeout: LONG }, () => {
     expect(await ps.stop('SIGTERM')).toBe(0);
 
     const phase1: AuditLine[] = [
-      { client: 'pscli (pscli tls)', method: 'Utils.Status', target: '', reply: 'OK' },
-      { client: 'backend (backend tls)', method: 'PayServ.Process', target: String(id), reply: 'ERROR' },
-      { client: 'pscli (pscli tls)', method: 'Utils.Status', target: '', reply: 'OK' },
+      { client: 'pscli (pscli tls)', method: 'Utils.Status', target: '', reply: 'OK', code: null },
+      { client: 'backend (backend tls)', method: 'PayServ.Process', target: String(id), reply: 'ERROR', code: 'disabled' },
+      { client: 'pscli (pscli tls)', method: 'Utils.Status', target: '', reply: 'OK', code: null },
     ];
     await l.withDb(async (db) => {
       expect(await digest(db)).toEqual(before.digest);
@@ -273,10 +275,11 @@ describe('a payserv process over RPC', { timeout: LONG }, () => {
       expect(await l.check(db, 'balanceerrors')).toEqual([]);
       expect(await auditLines(db)).toEqual([
         ...phase1,
-        { client: 'pscli (pscli tls)', method: 'Utils.Status', target: '', reply: 'OK' },
-        { client: 'pscli (pscli tls)', method: 'Utils.Enable', target: '', reply: 'OK' },
-        { client: 'backend (backend tls)', method: 'PayServ.Process', target: String(id), reply: 'PENDING' },
-        { client: 'pscli (pscli tls)', method: 'Utils.Status', target: '', reply: 'OK' },
+        { client: 'pscli (pscli tls)', method: 'Utils.Status', target: '', reply: 'OK', code: null },
+        { client: 'pscli (pscli tls)', method: 'Utils.Enable', target: '', reply: 'OK', code: null },
+        // PENDING carries `policy`, which is no refusal: no code is audited.
+        { client: 'backend (backend tls)', method: 'PayServ.Process', target: String(id), reply: 'PENDING', code: null },
+        { client: 'pscli (pscli tls)', method: 'Utils.Status', target: '', reply: 'OK', code: null },
       ]);
       expect(await collectAuditProblems(db, l.stateDir)).toEqual([]);
     });

@@ -1,14 +1,18 @@
-// payserv's start, before the key ceremony: the RPC port is bound first (a second payserv on a taken
+// payserv's start, before the key ceremony: [keys] first (a store file that is missing or not a store, a
+// manager off loopback: exit 2 naming the key, nothing bound, nobody asked), then the RPC port (a second payserv on a taken
 // port exits naming host:port, and nobody is asked for a key), a configured node on another chain stops
 // the start naming the coin, the configured and the node's value (no key request either), a node that
 // does not answer is only a warning; while locked the port answers every connection with one line, and
 // once unlocked the same port serves TLS. dbgw on a taken port exits naming it too.
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { createServer as createHttpServer } from 'node:http';
 import { connect, createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { startManager } from '../src/esman/manager.js';
+import { coinItem, encodeCoinItem } from '../src/esman/items.js';
 import { newMasterKey } from '../src/esman/master-key.js';
 import { LOCKED_LINE } from '../src/app/locked-port.js';
 import { RpcClient } from '../src/rpc/client.js';
@@ -49,10 +53,26 @@ async function nodeOnChain(chainId: number): Promise<string> {
   return `http://127.0.0.1:${await listening(s)}/`;
 }
 
-function lockedPayserv(l: ProcessLedger, o: { port: number; manager: number; coins?: string }) {
-  const config = writeConfig(join(l.stateDir, 'payserv.toml'), {
+/**
+ * payserv with [keys] store set, waiting for the key from a manager on `manager` (a port, or host:port).
+ * The store is made (under a key nobody holds) unless it exists or `store` names another file.
+ */
+async function lockedPayserv(
+  l: ProcessLedger,
+  o: { port: number; manager: number | string; coins?: string; store?: string; name?: string; keys?: string },
+) {
+  // Each coin of `coins` paid automatically needs its hot-wallet item in the store.
+  const hot = Object.fromEntries(
+    [...(o.coins ?? '').matchAll(/^\[coins\.([A-Z0-9]+)\]/gm)].map(([, tag]) => [
+      coinItem(tag as string),
+      encodeCoinItem({ coin: tag as string, privateKey: randomBytes(32) }),
+    ]),
+  );
+  const manager = typeof o.manager === 'number' ? `127.0.0.1:${o.manager}` : o.manager;
+  if (!o.store && !existsSync(join(l.stateDir, 'storage.prod'))) await storeFor(l, newMasterKey(), hot);
+  const config = writeConfig(join(l.stateDir, o.name ?? 'payserv.toml'), {
     port: o.port,
-    extra: `[keys]\nstore = "storage.prod"\nmanager = "127.0.0.1:${o.manager}"\nretry_ms = 100\n${o.coins ?? ''}`,
+    extra: `[keys]\nstore = "${o.store ?? 'storage.prod'}"\nmanager = "${manager}"\nretry_ms = 100\n${o.keys ?? ''}${o.coins ?? ''}`,
   });
   return spawnNode(['bin/payserv.mjs', '--config', config], { PAYSERV_STATE_DIR: l.stateDir });
 }
@@ -74,7 +94,7 @@ describe('payserv start, before the key', () => {
     const l = await processLedger(SEED);
     const manager = await countingManager();
     const node = await nodeOnChain(31337);
-    const payserv = lockedPayserv(l, {
+    const payserv = await lockedPayserv(l, {
       port: await freePort(),
       manager: manager.port,
       coins: `[coins.ETH]\nchain = "evm"\nnode_url = "${node}"\nchain_id = 1\n`,
@@ -88,7 +108,7 @@ describe('payserv start, before the key', () => {
   it('a node that does not answer is a warning: payserv goes on to ask for the key', async () => {
     const l = await processLedger(SEED);
     const manager = await countingManager();
-    const payserv = lockedPayserv(l, {
+    const payserv = await lockedPayserv(l, {
       port: await freePort(),
       manager: manager.port,
       coins: '[coins.ETH]\nchain = "evm"\nnode_url = "http://127.0.0.1:1/"\nchain_id = 1\n',
@@ -98,11 +118,52 @@ describe('payserv start, before the key', () => {
     expect(await payserv.stop('SIGTERM', EXIT_MS)).toBe(0);
   }, 120_000);
 
+  it('[keys] store missing or not a store, [keys] manager off loopback: exit 2 naming the key (and the path), before the port and any key request', async () => {
+    const l = await processLedger(SEED);
+    const manager = await countingManager();
+    await writeFile(join(l.stateDir, 'notes.txt'), 'not a store');
+    const port = await freePort();
+    const [missing, junk, remote] = await Promise.all([
+      lockedPayserv(l, { port, manager: manager.port, store: 'storage.missing', name: 'missing.toml' }),
+      lockedPayserv(l, { port, manager: manager.port, store: 'notes.txt', name: 'junk.toml' }),
+      lockedPayserv(l, { port, manager: '192.0.2.2:7444', name: 'remote.toml' }),
+    ]);
+    for (const p of [missing, junk, remote]) {
+      expect(await p.waitExit(EXIT_MS), p.stderr()).toBe(2);
+      expect(p.stderr()).not.toContain('RPC port bound');
+      expect(p.stderr()).not.toContain('waiting for the key');
+    }
+    const at = (name: string) => join(l.stateDir, name);
+    expect(missing.stderr()).toContain(
+      `payserv: [unreadable] [keys] store = "storage.missing": store ${at('storage.missing')} cannot be read: ENOENT (no key was requested)\n`,
+    );
+    expect(junk.stderr()).toContain(
+      `payserv: [damaged_file] [keys] store = "notes.txt": ${at('notes.txt')} is not an esman store (no key was requested)\n`,
+    );
+    expect(remote.stderr()).toMatch(
+      /^payserv: \[not_loopback\] \[keys\] manager 192\.0\.2\.2:7444: the key is handed over on loopback only \(127\.0\.0\.1 or ::1\) \(no key was requested\)$/m,
+    );
+    expect(manager.asked()).toBe(0);
+  }, 120_000);
+
+  it('a store without an item the configuration needs: exit 2 naming the items, before the port and any key request', async () => {
+    const l = await processLedger(SEED);
+    const manager = await countingManager();
+    // The store holds payserv's own items only; [keys] admin = true needs the admin role's too.
+    const p = await lockedPayserv(l, { port: await freePort(), manager: manager.port, keys: 'admin = true\n' });
+    expect(await p.waitExit(EXIT_MS), p.stderr()).toBe(2);
+    expect(p.stderr()).toContain(
+      'payserv: [missing_item] [keys] store = "storage.prod" holds no admin.SIGN.CRT, admin.SIGN.KEY, which this configuration needs (no key was requested)\n',
+    );
+    expect(p.stderr()).not.toContain('RPC port bound');
+    expect(manager.asked()).toBe(0);
+  }, 120_000);
+
   it('a taken RPC port: exit 3 naming host:port, before any key request', async () => {
     const l = await processLedger(SEED);
     const manager = await countingManager();
     const port = await listening(createServer());
-    const payserv = lockedPayserv(l, { port, manager: manager.port });
+    const payserv = await lockedPayserv(l, { port, manager: manager.port });
     expect(await payserv.waitExit(EXIT_MS), payserv.stderr()).toBe(3);
     expect(payserv.stderr()).toContain(`payserv: cannot listen on 127.0.0.1:${port}: the port is in use (another payserv running?)`);
     expect(manager.asked()).toBe(0);
@@ -113,7 +174,7 @@ describe('payserv start, before the key', () => {
     const master = newMasterKey();
     await storeFor(l, master);
     const [port, managerPort] = [await freePort(), await freePort()];
-    const payserv = lockedPayserv(l, { port, manager: managerPort });
+    const payserv = await lockedPayserv(l, { port, manager: managerPort });
     await until('payserv waits for the key', () => payserv.stderr().includes('waiting for the key from esman manager'), EXIT_MS);
     expect(await Promise.all([readAll(port), readAll(port)])).toEqual([LOCKED_LINE, LOCKED_LINE]);
     expect(LOCKED_LINE).toBe('{"service":"payserv","state":"locked","waiting_for":"esman manager"}\n');

@@ -12,7 +12,6 @@ import { advanceUserCheckpoint } from '../src/verify/advance.js';
 import type { Db } from '../src/db/db.js';
 import { userKey } from '../src/ledger/problem.js';
 import type { Coin, Credit, Signed } from '../src/ledger/records.js';
-import { parseAmount, type Amount } from '../src/money/amount.js';
 import { createRoot, issueCert } from '../src/pki/issue.js';
 import { Signer } from '../src/pki/signer.js';
 import type { PayoutResult } from '../src/api/payserv.js';
@@ -28,7 +27,6 @@ import {
 import { lastCreditOf } from '../src/store/reads.js';
 import { creditBlock } from '../src/writer/blocks.js';
 import { registerCoin } from '../src/writer/coins.js';
-import type { SeedOptions } from '../src/writer/seed.js';
 import { addWallet, signWallet } from '../src/writer/wallets.js';
 import { changeStatus, declineWithdrawal, requestWithdrawal } from '../src/writer/withdrawals.js';
 import {
@@ -48,26 +46,17 @@ import {
   WALLETS,
   WITHDRAWALS,
 } from './support/attacker.js';
+import { ethBackground, signedState } from './support/ledger.js';
+import { amt } from './support/miners.js';
 import { testPayserv, type TestPayserv } from './support/payserv.js';
 
-const SEED: SeedOptions = {
-  users: 5,
-  blocks: 2,
-  withdrawals: 4,
-  coins: ['ETH'],
-  minersPerBlock: 0.6,
-  declineShare: 0.5,
-  corrections: 1,
-  seed: 23,
-};
+const SEED = ethBackground(23);
 
 let t: TestPayserv | undefined;
 afterEach(async () => {
   await t?.ledger.db.close();
   t = undefined;
 });
-
-const amt = (s: string): Amount => parseAmount(s);
 
 // ---------------------------------------------------------------------------------------------
 // The victim: a withdrawal in 'processing' with rows on both sides of its account's checkpoint
@@ -413,17 +402,10 @@ const TAMPERS: Tamper[] = [
 // ---------------------------------------------------------------------------------------------
 // "Nothing changed"
 
-/** Every withdrawal's status, every signed status entry, every checkpoint (database and local store). */
+/** The database's signed state and the local store's checkpoints of the victim's account and coin. */
 async function everything(tp: TestPayserv, v: Victim): Promise<unknown> {
   const { db, local } = tp.ledger;
-  return {
-    withdrawals: await db.query(`SELECT id, status, status_seq, comment FROM ${WITHDRAWALS} ORDER BY id`),
-    statusRows: await db.query(`SELECT withdrawal_id, seq FROM ${STATUS_SIGNATURES} ORDER BY 1, 2`),
-    users: await db.query(`SELECT user_id, coin_id, version FROM ${USER_CHECKPOINTS} ORDER BY 1, 2`),
-    coins: await db.query(`SELECT coin_id, version FROM ${COIN_CHECKPOINTS} ORDER BY 1`),
-    localUser: await local.getUser(v.user, v.coin.id),
-    localCoin: await local.getCoin(v.coin.id),
-  };
+  return { ...(await signedState(db)), localUser: await local.getUser(v.user, v.coin.id), localCoin: await local.getCoin(v.coin.id) };
 }
 
 /** The id a forged credit got: the one credit of the victim's account that the writer did not make. */

@@ -80,7 +80,7 @@ describe('payserv unlocked by esman manager', () => {
     expect(await payserv.stop()).toBe(0);
   }, 120_000);
 
-  it('refuses a key that does not open its store, keeps asking, and stops cleanly while locked', async () => {
+  it('refuses a key that does not open its store, tells the manager why, keeps asking, and stops cleanly while locked', async () => {
     const l = await processLedger(SEED);
     await storeFor(l, newMasterKey());
     const port = await freePort();
@@ -94,7 +94,10 @@ describe('payserv unlocked by esman manager', () => {
       say: () => undefined,
       ask: async () => true,
     });
-    await impostor.done;
+    // The manager is told, with payserv's code and reason, instead of counting the key as handed over.
+    await expect(impostor.done).rejects.toThrow(
+      /^payserv at 127\.0\.0\.1:\d+ refused the key: \[wrong_key\] .*storage\.prod is sealed under key [0-9a-f]{16}, not under this key/,
+    );
     await until(
       'payserv refuses the key',
       () => messages(payserv.stderr()).some((m) => /was refused: .*sealed under key/.test(m.reason ?? '')),
@@ -134,7 +137,9 @@ describe('payserv unlocked by esman manager', () => {
     });
     const payserv = spawnNode(['bin/payserv.mjs', '--config', config], { PAYSERV_STATE_DIR: l.stateDir });
     const manager = await startManager({ master, host: '127.0.0.1', port, count: 1, say: () => undefined, ask: async () => true });
-    await manager.done;
+    await expect(manager.done).rejects.toThrow(
+      /refused the key: \[bad_item\] store item Coin\.ETH\.JSON: its address 0x[0-9a-fA-F]{40} is not its key's/,
+    );
     await until(
       'payserv refuses the store',
       () => messages(payserv.stderr()).some((m) => /Coin\.ETH\.JSON: its address 0x[0-9a-fA-F]{40} is not its key's/.test(m.reason ?? '')),

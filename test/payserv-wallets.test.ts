@@ -10,21 +10,12 @@ import { signWalletById } from '../src/payserv/admin.js';
 import { approveWithdrawal, declineRequest, processWithdrawal } from '../src/payserv/payouts.js';
 import { rememberWallets } from '../src/verify/wallets.js';
 import { retireWallet, signWallet, WalletRefused } from '../src/writer/wallets.js';
-import type { SeedOptions } from '../src/writer/seed.js';
 import { asAttacker, restoreRow, WALLETS, type Edit } from './support/attacker.js';
 import { newMiner, request, wallet, type Miner } from './support/miners.js';
+import { ethBackground } from './support/ledger.js';
 import { testPayserv, type TestPayserv } from './support/payserv.js';
 
-const SEED: SeedOptions = {
-  users: 5,
-  blocks: 2,
-  withdrawals: 4,
-  coins: ['ETH'],
-  minersPerBlock: 0.6,
-  declineShare: 0.5,
-  corrections: 1,
-  seed: 13,
-};
+const SEED = ethBackground(13);
 
 let t: TestPayserv | undefined;
 afterEach(async () => {

@@ -28,6 +28,19 @@ export const RPC = {
   DB_ERROR: -32005,
 } as const;
 
+/**
+ * The stable word in `error.data.code` of every error the RPC layer itself answers (listed with payserv's
+ * refusal codes, README "Refusal codes"): callers branch on it, not on the message or the number, which
+ * the standard shares between causes (-32603 is both a failure and a timeout whose outcome is unknown).
+ */
+export type RpcLayerCode =
+  'bad_request' | 'unknown_method' | 'forbidden' | 'bad_params' | 'shutting_down' | 'overloaded' | 'timeout' | 'internal';
+
+/** An error of the RPC layer: its JSON-RPC number, and its word in `data.code` beside any other data. */
+export function layerError(rpcCode: number, code: RpcLayerCode, message: string, data: Record<string, unknown> = {}): RpcError {
+  return new RpcError(rpcCode, message, { code, ...data });
+}
+
 /** The message every unexpected failure is reported with: the real one, which may hold a stack, a path or a secret, goes to the log only. */
 export const INTERNAL_MESSAGE = 'internal error (see the server log)';
 
@@ -94,7 +107,11 @@ export interface RefusedRequest {
 
 export type ParsedRequest = { ok: true; request: RpcRequest } | ({ ok: false } & RefusedRequest);
 
-const refuse = (code: number, message: string, id: RpcId = null): ParsedRequest => ({ ok: false, error: new RpcError(code, message), id });
+const refuse = (code: number, message: string, id: RpcId = null): ParsedRequest => ({
+  ok: false,
+  error: layerError(code, 'bad_request', message),
+  id,
+});
 
 /**
  * Parses one HTTP body into one request. Invalid UTF-8 counts as a parse error, like invalid JSON.

@@ -2,7 +2,7 @@
 // and which client identity may call what. The RPC layer enforces this table before any work is done.
 import { z } from 'zod';
 import type { TlsIdentity } from '../pki/roles.js';
-import { RpcError } from './jsonrpc.js';
+import { RpcError, type RpcLayerCode } from './jsonrpc.js';
 
 /** Replies to the caller, as in the original. */
 export const REPLIES = ['ERROR', 'DECLINED', 'PENDING', 'APPROVED', 'SENDING', 'SENT', 'SEND_RETRY', 'SEND_ERROR'] as const;
@@ -124,8 +124,21 @@ export const REFUSAL_CODES = {
   credited_back: 'resolve credited it back: every transaction sent for it proved failed, or none was ever signed',
   // Not a refusal: PENDING carries it, the request waits for a manager.
   policy: "the automatic-approval policy does not approve it: it waits (PENDING) for a manager's Approve or Decline",
+  // The RPC layer's own errors (src/rpc/server.ts), in error.data.code: no method ran, unless said otherwise.
+  bad_request:
+    'the request is not a call payserv takes (not JSON, a batch, a notification, an unknown member, too large, not a POST of JSON); nothing was run',
+  unknown_method: 'no method has this name; nothing was run',
+  forbidden: "the caller's TLS identity may not call this method (or the certificate names no payserv identity); nothing was run",
+  bad_params: "the parameters do not fit the method's schema (error.data.issues names each); nothing was run",
+  shutting_down: 'payserv is shutting down; nothing was run: try again on the next instance',
+  overloaded: 'too many calls in flight; nothing was run: try again shortly',
+  timeout: 'no result within the request timeout; the call may still complete: look at its outcome before retrying',
+  internal: 'an unexpected failure (the server log has it): look at the outcome of the call before retrying',
 } as const;
 export type RefusalCode = keyof typeof REFUSAL_CODES;
+
+/** Every code of the RPC layer is a refusal code: one missing here is a build error. */
+const _rpcLayerCodesListed: Record<RpcLayerCode, string> = REFUSAL_CODES;
 
 /** The replies that refuse or decline: they always carry a code. */
 export type Refusal = 'ERROR' | 'DECLINED';

@@ -1,11 +1,13 @@
 import { isAbsolute, join } from 'node:path';
 import type { Config } from '../config/load.js';
+import { chainStorage } from '../data/chain-store.js';
 import type { Data } from '../data/data.js';
 import { CHAINS } from '../data/ops/chains.js';
 import type { Logger } from '../log/index.js';
 import { hotKeyPath, loadHotKey } from '../keys/hot-wallet.js';
 import { familyOf } from '../chains/address.js';
 import { NodeUnavailable, type ChainDriver } from '../chains/driver.js';
+import type { NonceStorage, UtxoStorage } from '../chains/storage.js';
 import { EvmDriver } from '../chains/eth/driver.js';
 import { ZcashDriver } from '../chains/zcash/driver.js';
 import type { PaymentJournal } from '../journal/journal.js';
@@ -28,10 +30,17 @@ export interface DriverDeps {
 const keyFile = (stateDir: string, tag: string, s: CoinSettings) =>
   s.key_file ? (isAbsolute(s.key_file) ? s.key_file : join(stateDir, s.key_file)) : hotKeyPath(stateDir, tag);
 
+/** The drivers' storage in payserv's database: the SQL implementation, checked here against both interfaces. */
+export function driverStorage(db: Data): NonceStorage & UtxoStorage {
+  return chainStorage(db);
+}
+
 export function driverFor(tag: string, s: CoinSettings, key: Uint8Array, deps: DriverDeps): ChainDriver {
   const family = familyOf(tag);
   if (family !== 'manual' && family !== (s.chain === 'evm' ? 'evm' : 'zcash'))
     throw new Error(`coins.${tag}: chain = "${s.chain}" is not ${tag}'s chain`);
+  const { stateDir, log, journal } = deps;
+  const driverDeps = { storage: driverStorage(deps.db), stateDir, log, journal };
   const common = {
     tag,
     url: s.node_url,
@@ -53,7 +62,7 @@ export function driverFor(tag: string, s: CoinSettings, key: Uint8Array, deps: D
         replaceAfterMs: s.replace_after_s * 1000,
       },
       key,
-      deps,
+      driverDeps,
     );
   }
   return new ZcashDriver(
@@ -66,7 +75,7 @@ export function driverFor(tag: string, s: CoinSettings, key: Uint8Array, deps: D
       feeMax: BigInt(s.fee_max),
     },
     key,
-    deps,
+    driverDeps,
   );
 }
 

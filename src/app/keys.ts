@@ -65,6 +65,20 @@ function fromFiles(config: Config<'payserv'>, log: Logger): PayservKeys {
   };
 }
 
+/** The store items this configuration will take when the store opens: checked by name before the key is asked for. */
+export function requiredItems(config: Config<'payserv'>): string[] {
+  const roles: SignerRole[] = [
+    'payserv',
+    ...(config.keys.admin ? (['admin'] as const) : []),
+    ...(config.autopay.enabled ? (['autopay'] as const) : []),
+  ];
+  const coins = Object.entries(config.coins).flatMap(([tag, s]) => [
+    ...(s.auto ? [s.key_item ?? coinItem(tag)] : []),
+    ...(s.chain === 'zcash' && s.node_auth_item ? [s.node_auth_item] : []),
+  ]);
+  return [...Object.values(tlsItems('payserv')), ...roles.flatMap((r) => Object.values(signerItems(r))), ...coins];
+}
+
 function signerFrom(store: KeyStore, trust: Trust, role: SignerRole): Signer {
   const names = signerItems(role);
   const certPem = pemItem(store.get(names.cert), names.cert);

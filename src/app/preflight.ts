@@ -1,5 +1,6 @@
 // What payserv checks before it asks esman manager for the key, so that an operator's key ceremony is
-// never spent on a start that would fail anyway: each configured node is asked which chain it is on
+// never spent on a start that would fail anyway: [keys] (a manager on loopback, a store file that is an
+// esman store: its index needs no key), then each configured node is asked which chain it is on
 // (eth_chainId, getblockchaininfo: no key needed), and a node on another chain than configured stops
 // the start here. A node that does not answer (or wants credentials the store will give) is only a
 // warning now: the drivers check it again, with the chain's whole identity, once the store is open.
@@ -7,6 +8,11 @@ import { ConfigError, type Config } from '../config/load.js';
 import { networkOf } from '../chains/zcash/driver.js';
 import { redactUrl } from '../chains/zcash/rpc.js';
 import type { Logger } from '../log/index.js';
+import { resolve } from 'node:path';
+import { EsmanError, type EsmanCode } from '../esman/errors.js';
+import { loopbackEndpoint } from '../esman/loopback.js';
+import { readIndex } from '../esman/store-file.js';
+import { requiredItems } from './keys.js';
 
 type CoinSettings = Config<'payserv'>['coins'][string];
 
@@ -16,6 +22,43 @@ export const PREFLIGHT_TIMEOUT_MS = 5_000;
 /** A configured node on another chain: the configuration or the node is wrong, and waiting will not help. */
 export class WrongChainError extends ConfigError {
   override name = 'WrongChainError';
+}
+
+/** [keys] that cannot work: a configuration to fix (exit 2), with esman's code for why, found before any key request. */
+export class KeysConfigError extends ConfigError {
+  override name = 'KeysConfigError';
+  constructor(
+    readonly code: EsmanCode,
+    message: string,
+  ) {
+    super(`[${code}] ${message}`);
+  }
+}
+
+/**
+ * [keys] manager on loopback and [keys] store an esman store that can be read (its index needs no key):
+ * otherwise the operators would type their passphrases for a start that fails right after.
+ */
+export async function checkKeysBeforeKeys(config: Config<'payserv'>): Promise<void> {
+  const keys = config.keys;
+  if (!keys.store) return;
+  const store = keys.store;
+  try {
+    loopbackEndpoint(keys.manager, '[keys] manager');
+    const index = await readIndex(resolve(config.stateDir, store)).catch((e: unknown) => {
+      throw e instanceof EsmanError ? new EsmanError(e.code, `[keys] store = ${JSON.stringify(store)}: ${e.message}`) : e;
+    });
+    const held = new Set(index.items.map((i) => i.name));
+    const missing = requiredItems(config).filter((n) => !held.has(n));
+    if (missing.length)
+      throw new EsmanError(
+        'missing_item',
+        `[keys] store = ${JSON.stringify(store)} holds no ${missing.join(', ')}, which this configuration needs`,
+      );
+  } catch (e) {
+    if (!(e instanceof EsmanError)) throw e;
+    throw new KeysConfigError(e.code, `${e.message} (no key was requested)`);
+  }
 }
 
 async function ask(nodeUrl: string, method: string, timeoutMs: number): Promise<unknown> {

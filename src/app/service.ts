@@ -15,15 +15,15 @@ import { parseAmount } from '../money/amount.js';
 import { loadTrust } from '../esman/pki-files.js';
 import type { Trust } from '../pki/trust.js';
 import { bindLockedPort, type LockedPort } from './locked-port.js';
-import { checkNodesBeforeKeys } from './preflight.js';
+import { checkKeysBeforeKeys, checkNodesBeforeKeys } from './preflight.js';
 import { DATABASE_ITEM } from '../esman/items.js';
 import { loadPayservKeys } from './keys.js';
 import { startDrivers } from './drivers.js';
 import { RpcError } from '../api/jsonrpc.js';
 import { startRpcServer, type RpcServer } from '../rpc/server.js';
-import { coinOfParams, idOf, type Method } from '../api/payserv.js';
+import { coinOfParams, idOf, type Method, type RefusalCode } from '../api/payserv.js';
 import { Alerts } from '../payserv/alerts.js';
-import { AUDIT_LOCK_NAME, AuditError, AuditTrail } from '../payserv/audit.js';
+import { AUDIT_LOCK_NAME, auditCodeOf, AuditError, AuditTrail } from '../payserv/audit.js';
 import type { Payserv } from '../payserv/context.js';
 import { callerOf, dispatch } from './handlers.js';
 import { coinLocks, LockWatch } from '../payserv/lock-watch.js';
@@ -143,8 +143,9 @@ async function openData(config: Config<'payserv'>, database: Config<'payserv'>['
  * `signal` aborts the wait for esman manager's key.
  */
 export async function startPayserv(config: Config<'payserv'>, log: Logger, opened?: Data, signal?: AbortSignal): Promise<RunningPayserv> {
+  // Before the key ceremony, what can fail without a key: [keys] itself, the port (a second payserv), the nodes' chains.
+  await checkKeysBeforeKeys(config);
   const trust = loadTrust(config.stateDir);
-  // Before the key ceremony, what can fail without a key: the port (a second payserv), the nodes' chains.
   const port = await bindLockedPort(config.rpc.host, config.rpc.port);
   try {
     log.info(
@@ -224,12 +225,15 @@ async function startUnlocked(
       handle: async (method, params, ctx) => {
         const t0 = performance.now();
         let reply = 'ERROR';
+        let code: RefusalCode | undefined;
         try {
           const result = await dispatch(ps, method, params, ctx);
           reply = replyOf(result);
+          code = auditCodeOf({ result });
           return result;
         } catch (e) {
           reply = e instanceof RpcError ? `ERROR ${e.code}` : 'ERROR internal';
+          code = auditCodeOf({ error: e });
           // A broken invariant anywhere under a call stops payouts; it never leaves them on behind an "internal error".
           if (stopsPayouts(e)) await ps.state.failStop(`${method}: ${e.message}`, { method });
           throw e;
@@ -240,6 +244,7 @@ async function startUnlocked(
               method,
               target: targetOf(method, params),
               reply,
+              ...(code ? { code } : {}),
               durationMs: Math.round(performance.now() - t0),
             })
             .catch(async (e: Error) => {

@@ -1,4 +1,4 @@
-import type { DataTx } from '../data/data.js';
+import type { StorageTx } from './storage.js';
 
 // What payserv needs from a chain to pay on it exactly once (DESIGN §1, §6). The payment engine
 // (src/payserv/payments/) owns the write-ahead rule and the withdrawals' statuses; a driver knows its chain:
@@ -128,12 +128,12 @@ export interface ChainDriver {
   start(): Promise<void>;
   health(): Promise<DriverHealth>;
   /** The hot wallet's spendable balance in base units (what is reserved or pending excluded). */
-  spendable(db: DataTx): Promise<bigint>;
+  spendable(db: StorageTx): Promise<bigint>;
   /**
    * Builds and signs one transaction paying `outputs`, inside the caller's database transaction, which
    * holds the coin's send lock: nonces and inputs are allocated there and committed with the payment.
    */
-  sign(tx: DataTx, outputs: readonly PayOutput[]): Promise<Signing>;
+  sign(tx: StorageTx, outputs: readonly PayOutput[]): Promise<Signing>;
   /** After the payment committed, before broadcast (the local nonce cache). */
   committed(signed: SignedTx): Promise<void>;
   /**
@@ -142,7 +142,7 @@ export interface ChainDriver {
    * nonce counter past its nonce, else the next payment would find the counter behind the journal and
    * take it for a rollback). Never lowers anything.
    */
-  restored(tx: DataTx, raw: string): Promise<void>;
+  restored(tx: StorageTx, raw: string): Promise<void>;
   /** Never decides an outcome: a refusal or a lost reply leaves the payment `sending`. */
   broadcast(raw: string): Promise<Broadcast>;
   /** Re-derives a stored transaction from its bytes; throws if they are not a transaction of this wallet. */
@@ -152,9 +152,9 @@ export interface ChainDriver {
   /** Where a sent payment stands now, with the chain's identity checked in the same call (a transport failure throws). */
   watch(hash: string, seen: Placement | null, ctx: { finality: number }): Promise<Watch>;
   /** A replacement for a stale attempt: same nonce, higher fees (Ethereum); null when this chain does not replace. */
-  replace(tx: DataTx, latest: Attempt): Promise<Signing | null>;
+  replace(tx: StorageTx, latest: Attempt): Promise<Signing | null>;
   /** A failed payment gives back what it held (Zcash: its reserved inputs). */
-  release(tx: DataTx, hash: string, why: string): Promise<void>;
+  release(tx: StorageTx, hash: string, why: string): Promise<void>;
 }
 
 export type Drivers = ReadonlyMap<string, ChainDriver>;

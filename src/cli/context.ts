@@ -1,14 +1,12 @@
 // What every command needs before doing anything: its configuration, a logger and the state directory;
 // and the database, opened late (most failures should not cost a connection) and always closed.
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import type { Command } from 'commander';
 // The configuration, the logger and the database clients (zod, pino, pg, PGlite) are imported when a
 // command runs, not when pscli starts: `pscli --help` and a usage error stay fast.
 import type { Data } from '../data/data.js';
 import type { Db } from '../db/db.js';
 import type { Config, Env } from '../config/load.js';
-import { DEMO_MARKER } from '../demo/state-dir.js';
+import { isDemoDir } from '../demo/state-dir.js';
 import type { Logger } from '../log/index.js';
 import { CliError, EXIT, type ExitCode } from './exit.js';
 
@@ -101,7 +99,7 @@ export async function withData<T>(ctx: Context, fn: (data: Data) => Promise<T>):
  */
 export function requireDatabaseChosen(ctx: Context): void {
   const { url, embedded } = ctx.config.database;
-  if (url || embedded || existsSync(join(ctx.stateDir, DEMO_MARKER))) return;
+  if (url || embedded || isDemoDir(ctx.stateDir)) return;
   throw new CliError(
     'no database configured: set [database] url in pscli.toml (or DATABASE_URL)' +
       `${ctx.config.dbgw ? '' : ', or a [dbgw] table for the checks'}; the embedded trial database needs [database] embedded = true`,

@@ -1,5 +1,6 @@
 // Exit codes of every payserv executable, in one place so scripts and monitoring can rely on them.
 import { CommanderError } from 'commander';
+import type { RefusalCode } from '../api/payserv.js';
 import { ConfigError } from '../config/error.js';
 
 export const EXIT = {
@@ -25,6 +26,17 @@ export class CliError extends Error {
     super(message);
   }
 }
+
+/**
+ * payserv's refusals that name something the command line got wrong: an id, coin or wallet that does not
+ * exist, or a correction no ledger takes. The README's table counts an unknown coin or user as usage (2), and
+ * pscli's local checks say the same of an unknown wallet; a refusal found by payserv exits as if pscli had
+ * found it. Every other refusal (busy, disabled, wrong status, ...) is 1: the call was fine, the moment not.
+ */
+const USAGE_REFUSALS: ReadonlySet<string> = new Set<RefusalCode>(['unknown_id', 'unknown_coin', 'unknown_wallet', 'invalid_correction']);
+
+/** The exit code of a payserv refusal (an ERROR reply or an RPC error) with this code. */
+export const refusalExit = (code: string | null | undefined): ExitCode => (code && USAGE_REFUSALS.has(code) ? EXIT.USAGE : EXIT.PROBLEMS);
 
 export function exitCodeOf(e: unknown): ExitCode {
   if (e instanceof CliError) return e.exitCode;

@@ -6,6 +6,7 @@ import { openView, type LedgerView } from '../verify/view.js';
 import { requireDataChosen, requireDatabaseChosen, withData, withDb, type Context } from './context.js';
 import { CliError, EXIT } from './exit.js';
 import { parseAmount, type Amount } from '../money/amount.js';
+import { CREDITS_PER_BLOCK_MAX } from '../writer/credits.js';
 
 function trustOf(ctx: Context) {
   try {
@@ -62,6 +63,27 @@ export function amountOpt(name: string, value: unknown): Amount {
   } catch (e) {
     throw new CliError((e as Error).message, EXIT.USAGE);
   }
+}
+
+/**
+ * `--credit USER=AMOUNT` values as creditBlock takes them, checked before any I/O so that a bad one is a usage
+ * error naming it: each user once, each amount above zero, no more credits than one block holds.
+ */
+export function creditShares(values: readonly string[]): Array<{ userId: number; amount: Amount }> {
+  if (values.length > CREDITS_PER_BLOCK_MAX)
+    throw new CliError(`--credit: a block holds at most ${CREDITS_PER_BLOCK_MAX} credits, got ${values.length}`, EXIT.USAGE);
+  const seen = new Set<number>();
+  return values.map((value) => {
+    const name = `--credit ${JSON.stringify(value.slice(0, 80))}`;
+    const m = /^(\d+)=(.+)$/.exec(value);
+    if (!m) throw new CliError(`${name}: expected USER=AMOUNT`, EXIT.USAGE);
+    const userId = positiveInt(`${name}: the user`, m[1]);
+    const amount = amountOpt(`${name}: the amount`, m[2]);
+    if (amount <= 0n) throw new CliError(`${name}: the amount must be more than 0`, EXIT.USAGE);
+    if (seen.has(userId)) throw new CliError(`${name}: user ${userId} is credited twice (a block credits each user once)`, EXIT.USAGE);
+    seen.add(userId);
+    return { userId, amount };
+  });
 }
 
 /** A block hash: 64 hex digits, 0x optional, stored as 0x and lower case so one block cannot be credited twice under two spellings. */

@@ -10,6 +10,8 @@ import { fromWire, rowToWire, type WireValue } from '../data/wire.js';
 import { openPostgres } from '../db/postgres.js';
 import type { Logger } from '../log/index.js';
 import { loadTrust, pkiPaths } from '../esman/pki-files.js';
+import { ConfigError } from '../config/error.js';
+import type { TlsMaterial } from '../rpc/tls.js';
 import { RPC, RpcError } from '../api/jsonrpc.js';
 import { startRpcServer, type RpcContext, type RpcServer } from '../rpc/server.js';
 import type { Op } from '../db/op.js';
@@ -49,14 +51,40 @@ async function runOp(q: Queryable, op: Op, p: QueryParams): Promise<{ rows: Reco
   return { rows: rows.map(rowToWire) };
 }
 
-export async function startDbgw(config: Config<'dbgw'>, log: Logger): Promise<RunningDbgw> {
-  const trust = loadTrust(config.stateDir);
+/**
+ * dbgw's TLS pair and the pinned root, from its state directory. A missing or unreadable one is a deployment
+ * step not done (README "Preparing a host", step 5): a configuration error naming the file and where its
+ * directory comes from, not a raw ENOENT.
+ */
+function dbgwTls(config: Config<'dbgw'>): TlsMaterial {
   const p = pkiPaths(config.stateDir);
-  const tls = {
-    certPem: readFileSync(p.tlsCert('dbgw'), 'utf8'),
-    keyPem: readFileSync(p.tlsKey('dbgw'), 'utf8'),
-    caPem: trust.root.toString(),
+  const fix = `dbgw reads it from its state directory ${config.stateDir} (state_dir in ${config.file ?? 'dbgw.toml'}, --state-dir or $PAYSERV_STATE_DIR)`;
+  const read = (path: string, what: string, how: string) => {
+    try {
+      return readFileSync(path, 'utf8');
+    } catch (e) {
+      throw new ConfigError(
+        `${what} ${path}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'not found' : (e as Error).message}; ${fix}: ${how}`,
+      );
+    }
   };
+  const install = "install the certificate from payserv's state directory";
+  read(p.root, 'the pinned root certificate', install);
+  let caPem: string;
+  try {
+    caPem = loadTrust(config.stateDir).root.toString();
+  } catch (e) {
+    throw new ConfigError((e as Error).message);
+  }
+  return {
+    certPem: read(p.tlsCert('dbgw'), 'the dbgw TLS certificate', install),
+    keyPem: read(p.tlsKey('dbgw'), 'the dbgw TLS key', `esman export dbgw.TLS.KEY --to ${p.tlsKey('dbgw')}`),
+    caPem,
+  };
+}
+
+export async function startDbgw(config: Config<'dbgw'>, log: Logger): Promise<RunningDbgw> {
+  const tls = dbgwTls(config);
   let conn: Connection | null = null;
   const sessions = new Sessions(config.sessions.idle_ms, log);
   let connecting: Promise<Connection> | null = null;

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 // The demo starts from a fresh state directory every run, so it deletes the one it used before. It only
@@ -16,9 +16,9 @@ export const DEMO_MARKER = '.payserv-demo';
 export function freshDemoDir(dir: string, owned = false): string | null {
   if (existsSync(dir)) {
     const entries = readdirSync(dir);
-    if (!owned && entries.length && !entries.includes(DEMO_MARKER)) {
+    if (!owned && entries.length && !isDemoDir(dir)) {
       return (
-        `${dir} is not a demo directory (it has files and no ${DEMO_MARKER} marker): refusing to delete it. ` +
+        `${dir} is not a demo directory (it has files and no ${DEMO_MARKER} marker file): refusing to delete it. ` +
         'Unset PAYSERV_STATE_DIR (the demo then uses ./.demo) or point it at an empty or new directory'
       );
     }
@@ -27,4 +27,16 @@ export function freshDemoDir(dir: string, owned = false): string | null {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   writeFileSync(join(dir, DEMO_MARKER), 'made by `npm run demo`: the next run deletes this directory\n', { mode: 0o600 });
   return null;
+}
+
+/**
+ * Whether `dir` carries the demo's marker (also pscli's licence for the embedded database). Only a regular
+ * file counts: the demo never makes a symlink or directory of that name, and a symlink could point anywhere.
+ */
+export function isDemoDir(dir: string): boolean {
+  try {
+    return lstatSync(join(dir, DEMO_MARKER)).isFile();
+  } catch {
+    return false;
+  }
 }

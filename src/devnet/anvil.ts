@@ -70,7 +70,7 @@ export function anvilBinaryPath(): string {
     manifest = createRequire(import.meta.url).resolve(`${pkg}/package.json`);
   } catch {
     throw new Error(
-      `anvil: the package ${pkg} is not installed (this project pins Foundry's linux x64 build as an optional dependency: the registry here serves no other)`,
+      `anvil: the package ${pkg} is not installed (this project pins Foundry's linux x64 build as a development dependency: the registry here serves no other)`,
     );
   }
   const bin = join(dirname(manifest), 'bin', process.platform === 'win32' ? 'anvil.exe' : 'anvil');

@@ -93,6 +93,16 @@ export interface Block {
   readonly hash: string;
   readonly branchId: number;
   readonly txids: readonly string[];
+  /** The block below it (all zeros for the genesis block). */
+  readonly prev: string;
+  /** Unix seconds: a block every 75 s after the stand-in's epoch, as the network targets. */
+  readonly time: number;
+}
+
+/** A transparent output of a coinbase the stand-in mines: to whom (its script), how much. */
+export interface CoinbaseOutput {
+  readonly scriptPubKey: Uint8Array;
+  readonly value: bigint;
 }
 
 export interface ChainOptions {
@@ -116,6 +126,13 @@ export class StandinChain {
   private fundings = 0;
   /** Blocks connected so far: part of each block's hash, so a block mined again after a reorg is another block. */
   private connected = 0;
+  /**
+   * Every block ever connected, by hash, with its transactions as mined: a block a reorg disconnected
+   * stays here (a side-chain block: zcashd still knows it, zebrad's getblock does not serve it).
+   */
+  private readonly known = new Map<string, { block: Block; txs: ReadonlyArray<{ txid: string; hex: string; tx: Tx }> }>();
+  /** What every block mined from now on pays in its coinbase (none: blocks without a coinbase, as before). */
+  private miner: readonly CoinbaseOutput[] = [];
   /** Txids zebrad would say are queued for download (a test's stand-in for a peer that gossiped them). */
   readonly queued = new Set<string>();
   readonly accepted: Array<{ txid: string; tx: Tx }> = [];
@@ -129,8 +146,11 @@ export class StandinChain {
       hash: opts.startHeight === 0 ? below.hash : blockHash(opts.startHeight, below.hash, [], 0),
       branchId: opts.branchId,
       txids: [],
+      prev: opts.startHeight === 0 ? NULL_HASH : below.hash,
+      time: blockTime(opts.startHeight),
     };
     this.blocks.set(this.tip.height, this.tip);
+    this.known.set(this.tip.hash, { block: this.tip, txs: [] });
   }
 
   /** The genesis block's hash (getblockhash 0). */
@@ -162,14 +182,36 @@ export class StandinChain {
   }
 
   private madeUp(height: number): Block {
+    const hashAt = (h: number) =>
+      hashToDisplayHex(sha256d(new TextEncoder().encode(`stand-in block ${h} of ${this.opts.network} ${this.opts.genesisSeed}`)));
     return {
       height,
-      hash: hashToDisplayHex(
-        sha256d(new TextEncoder().encode(`stand-in block ${height} of ${this.opts.network} ${this.opts.genesisSeed}`)),
-      ),
+      hash: hashAt(height),
       branchId: this.opts.branchId,
       txids: [],
+      prev: height === 0 ? NULL_HASH : hashAt(height - 1),
+      time: blockTime(height),
     };
+  }
+
+  /**
+   * A block by hash: on the best chain (`canonical`) or disconnected by a reorg. Of the made-up blocks
+   * below the start only the genesis block and the one just below are found by hash.
+   */
+  blockByHash(hash: string): { block: Block; canonical: boolean; txs: ReadonlyArray<{ txid: string; hex: string; tx: Tx }> } | undefined {
+    const k = this.known.get(hash);
+    if (k) return { ...k, canonical: this.blocks.get(k.block.height)?.hash === hash };
+    for (const h of [0, this.opts.startHeight - 1]) {
+      const b = h >= 0 ? this.block(h) : undefined;
+      if (b?.hash === hash) return { block: b, canonical: true, txs: [] };
+    }
+    return undefined;
+  }
+
+  /** The coinbase of every block mined from now on (fund() and mine() alike); empty: no coinbase. */
+  setMiner(outputs: readonly CoinbaseOutput[]): void {
+    for (const o of outputs) if (o.value < 0n || o.value > MAX_MONEY_ZAT) throw new RangeError(`setMiner: ${o.value} zat is out of range`);
+    this.miner = outputs.map((o) => ({ scriptPubKey: Uint8Array.from(o.scriptPubKey), value: o.value }));
   }
 
   mempool(): string[] {
@@ -231,7 +273,6 @@ export class StandinChain {
       .sort((a, b) => (a.height as number) - (b.height as number));
   }
 
-  /** A coinbase-like transaction paying `zat` to `script`, mined at once in a block of its own. */
   /**
    * A transaction paying `zat` to `script`, mined at once in a block of its own. `coinbase`: that block's
    * coinbase (what a pool's mining reward is); otherwise an ordinary transaction from an outside wallet,
@@ -239,27 +280,55 @@ export class StandinChain {
    */
   fund(script: Uint8Array, zat: bigint, coinbase = false): { txid: string; vout: number } {
     if (zat <= 0n || zat > MAX_MONEY_ZAT) throw new RangeError(`fund: ${zat} zat is out of range`);
-    const height = this.tip.height + 1;
+    if (coinbase) return { txid: this.mineCoinbase([{ scriptPubKey: script, value: zat }]).txid, vout: 0 };
     const n = ++this.fundings;
+    const prevout = { txid: sha256d(new TextEncoder().encode(`stand-in faucet ${this.opts.genesisSeed} ${n}`)), index: 0 };
+    const tx = this.v5([prevout], [{ value: zat, scriptPubKey: script }], this.tip.height + 1, n, 0);
+    const stored = this.store(tx, Buffer.from(serializeTx(tx)).toString('hex'), this.branchId, 'funding');
+    this.connectBlock([stored]);
+    return { txid: stored.txid, vout: 0 };
+  }
+
+  /** A block of its own whose coinbase pays `outputs` (a pool's reward, split as a pool may split it). */
+  mineCoinbase(outputs: readonly CoinbaseOutput[]): { block: Block; txid: string } {
+    if (outputs.length === 0 || outputs.length > 100) throw new RangeError(`mineCoinbase: ${outputs.length} outputs (1..100)`);
+    let total = 0n;
+    for (const o of outputs) {
+      if (o.value < 0n || o.value > MAX_MONEY_ZAT) throw new RangeError(`mineCoinbase: ${o.value} zat is out of range`);
+      total += o.value;
+    }
+    if (total > MAX_MONEY_ZAT) throw new RangeError(`mineCoinbase: ${total} zat in all is out of range`);
+    const stored = this.coinbase(outputs);
+    return { block: this.connectBlock([stored]), txid: stored.txid };
+  }
+
+  /** The coinbase of the next block. */
+  private coinbase(outputs: readonly CoinbaseOutput[]): StoredTx {
+    const height = this.tip.height + 1;
     // A v5 txid does not cover scriptSigs: the expiry height (a coinbase's must be its block's height,
-    // NU5) makes a coinbase's txid unique; a funding transaction's outpoint makes its own.
+    // NU5) makes a coinbase's txid unique per height, as on the network.
+    const tx = this.v5(
+      [{ txid: NULL_TXID, index: COINBASE_INDEX }],
+      outputs.map((o) => ({ ...o })),
+      height,
+      ++this.fundings,
+      height,
+    );
+    return this.store(tx, Buffer.from(serializeTx(tx)).toString('hex'), this.branchId, 'coinbase');
+  }
+
+  private v5(prevouts: Tx['inputs'][number]['prevout'][], outputs: Tx['outputs'], height: number, n: number, expiryHeight: number): TxV5 {
     const scriptSig = new ByteWriter().u8(4).u32(height).u8(4).u32(n).finish();
-    const prevout = coinbase
-      ? { txid: NULL_TXID, index: COINBASE_INDEX }
-      : { txid: sha256d(new TextEncoder().encode(`stand-in faucet ${this.opts.genesisSeed} ${n}`)), index: 0 };
-    const tx: TxV5 = {
+    return {
       version: 5,
       consensusBranchId: this.branchId,
       lockTime: 0,
-      expiryHeight: coinbase ? height : 0,
-      inputs: [{ prevout, scriptSig, sequence: 0xffffffff }],
-      outputs: [{ value: zat, scriptPubKey: script }],
+      expiryHeight,
+      inputs: prevouts.map((prevout) => ({ prevout, scriptSig, sequence: 0xffffffff })),
+      outputs,
       sapling: null,
       orchard: null,
     };
-    const stored = this.store(tx, Buffer.from(serializeTx(tx)).toString('hex'), this.branchId, coinbase ? 'coinbase' : 'funding');
-    this.connectBlock([stored]);
-    return { txid: stored.txid, vout: 0 };
   }
 
   /** Mines `n` blocks, each taking the whole mempool (what is still valid at its height). */
@@ -492,13 +561,18 @@ export class StandinChain {
     return stored;
   }
 
-  /** Connects a block of `only` (a funding transaction), or of the mempool when `only` is absent. */
+  /**
+   * Connects a block of `only` (a funding transaction or a coinbase), or of the mempool when `only` is
+   * absent; a block not given its own coinbase gets the miner's, when one is set.
+   */
   private connectBlock(only?: StoredTx[]): Block {
     const height = this.tip.height + 1;
     // An upgrade empties the mempool of what was signed for the old branch (zcashd's removeWithoutBranchId).
     for (const t of this.pending()) if (t.branchId !== this.branchId) this.drop(t.txid);
     const included = new Set<string>();
-    const candidates = only ?? this.pending().filter((t) => t.tx.expiryHeight === 0 || height <= t.tx.expiryHeight);
+    const pending = only ?? this.pending().filter((t) => t.tx.expiryHeight === 0 || height <= t.tx.expiryHeight);
+    const own = pending[0]?.origin === 'coinbase' || this.miner.length === 0 ? [] : [this.coinbase(this.miner)];
+    const candidates = [...own, ...pending];
     for (const t of candidates) {
       // In mempool order a parent comes before its child; a child of a parent left out waits with it.
       const parentsIn = t.tx.inputs.every((i) => {
@@ -511,8 +585,21 @@ export class StandinChain {
       t.tx.outputs.forEach((_, vout) => ((this.outputs.get(outpointKey(t.txid, vout)) as StandinOutput).height = height));
     }
     const txids = [...included];
-    this.tip = { height, hash: blockHash(height, this.tip.hash, txids, ++this.connected), branchId: this.branchId, txids };
+    const prev = this.tip.hash;
+    this.tip = {
+      height,
+      hash: blockHash(height, prev, txids, ++this.connected),
+      branchId: this.branchId,
+      txids,
+      prev,
+      time: blockTime(height),
+    };
     this.blocks.set(height, this.tip);
+    const txs = txids.map((id) => {
+      const t = this.txs.get(id) as StoredTx;
+      return { txid: id, hex: t.hex, tx: t.tx };
+    });
+    this.known.set(this.tip.hash, { block: this.tip, txs });
     // zcashd's removeExpired on every block: once a block passes a transaction's expiry height, it
     // leaves the mempool (with its children). Until then it lingers, though no next block may take it.
     for (const t of this.pending()) if (t.tx.expiryHeight !== 0 && height > t.tx.expiryHeight) this.drop(t.txid);
@@ -526,6 +613,13 @@ export class StandinChain {
   private spentInChain(o: StandinOutput | undefined): boolean {
     return !o || (o.spentBy !== null && this.txs.get(o.spentBy)?.height !== null);
   }
+}
+
+const NULL_HASH = '0'.repeat(64);
+
+/** The stand-in's clock: block 0 at 2016-10-28 (Zcash's launch), one block every 75 s. */
+function blockTime(height: number): number {
+  return 1_477_641_360 + height * 75;
 }
 
 function outpointKey(txid: string, vout: number): string {

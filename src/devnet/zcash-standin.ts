@@ -16,7 +16,17 @@
 //    verbose flag as a number only;
 //  - getblockhash above the tip: zebrad -1 "Provided index is greater than the current tip" (its
 //    invalid-params error rewritten to Misc), zcashd -8 "Block height out of range";
-//  - sendrawtransaction: the "already have it" answers of each (zcash-standin-chain.ts).
+//  - sendrawtransaction: the "already have it" answers of each (zcash-standin-chain.ts);
+//  - getblock "hash|height" (verbosity): zebrad (methods.rs get_block, get_block_header; zebra-state
+//    service.rs ReadRequest::BlockHeader) takes the verbosity as a number only (default 1) and serves only
+//    the best chain: an unknown hash, or a block a reorg disconnected, is -5 "block height not in best
+//    chain" at verbosity 1 and 2 (a height: -8, same text) and -8 "Block not found" at 0; a string that
+//    is neither is -8 "parse error: could not convert the input string to a hash or height"; a
+//    verbosity over 2 is -8 "invalid verbosity value"; a negative height counts back from the tip.
+//    Its `confirmations` is -1 only for a block that left the best chain between its reads.
+//    zcashd (rpc/blockchain.cpp getblock) knows side-chain blocks, with confirmations -1; an unknown
+//    hash is -5 "Block not found", a height -8 "Invalid block height parameter" or "Block height out
+//    of range", a verbosity (number or bool) outside 0..2 -8 "Verbosity must be in range from 0 to 2".
 //
 // It checks what it is sent as a node would (signatures, inputs, expiry, ZIP-317 fee, branch id), so a
 // payout it accepts is one the network would accept, and one it refuses says why in zcashd's words.
@@ -27,6 +37,7 @@ import { BRANCHES, branchById } from '../chains/zcash/branch.js';
 import { hashToDisplayHex, toHex } from '../chains/zcash/bytes.js';
 import { sha256d } from '../chains/zcash/hash.js';
 import { NodeRefusal, StandinChain, type StandinDialect, type StandinNetwork } from './zcash-standin-chain.js';
+import { blockObject, describeTx, rawBlock, type FoundBlock } from './zcash-standin-block.js';
 import type { Tx } from '../chains/zcash/tx.js';
 
 export type { StandinDialect, StandinNetwork } from './zcash-standin-chain.js';
@@ -53,6 +64,8 @@ export interface ZcashStandinOptions {
   rpcPassword?: string;
   /** Height of the chain's tip at start (default 3,000,000, about where mainnet is). */
   startHeight?: number;
+  /** What the coinbase of every block mined pays (default: blocks without a coinbase). */
+  miner?: ReadonlyArray<{ address: string; zatoshi: bigint }>;
   /**
    * How a resend of a transaction already in the mempool is answered: zcashd returns its txid (the
    * default); 'txn-already-in-mempool' refuses it as known (-26), as zebrad and some forks do.
@@ -125,6 +138,15 @@ export interface ZcashStandin {
   lieAboutTxid(on: boolean): void;
   /** zebrad: these bytes are being downloaded from a peer ("already queued for download"). */
   queueForDownload(txid: string): void;
+  /**
+   * A block of its own whose coinbase pays `outputs` (a block "mined to" those addresses); its hash,
+   * height and coinbase txid.
+   */
+  mineTo(outputs: ReadonlyArray<{ address: string; zatoshi: bigint }>): Promise<{ hash: string; height: number; txid: string }>;
+  /** What the coinbase of every block mined from now on pays (empty: no coinbase). */
+  setMiner(outputs: ReadonlyArray<{ address: string; zatoshi: bigint }>): void;
+  /** The best chain's block hash at `height`. */
+  blockHash(height: number): string | undefined;
   /** Sum of the mined outputs paying `address` (spent or not). */
   paidTo(address: string): bigint;
   /** Every output paying `address`, mined or in the mempool. */
@@ -146,6 +168,9 @@ export async function startZcashStandin(opts: ZcashStandinOptions): Promise<Zcas
   const newChain = (o: { network: StandinNetwork; genesisSeed: string; startHeight: number }) =>
     new StandinChain({ ...o, branchId, mempoolResend: opts.mempoolResend ?? 'txid', dialect: mode });
   let chain = newChain({ network, genesisSeed: opts.genesisSeed ?? 'stand-in', startHeight: opts.startHeight ?? 3_000_000 });
+  const coinbaseOf = (outputs: ReadonlyArray<{ address: string; zatoshi: bigint }>) =>
+    outputs.map((o) => ({ scriptPubKey: chain.scriptFor(o.address), value: o.zatoshi }));
+  chain.setMiner(coinbaseOf(opts.miner ?? []));
   let peers = opts.peers ?? 8;
   let behind = 0;
   let lie = false;
@@ -321,8 +346,13 @@ export async function startZcashStandin(opts: ZcashStandinOptions): Promise<Zcas
       if (!verbose) return t.hex;
       const mined = t.height === null ? null : { height: t.height, confirmations: chain.height - t.height + 1, blockhash: t.blockhash };
       // zebrad (snapshot getrawtransaction_verbosity=1): in_active_chain always; height and confirmations only when mined.
-      if (zebrad) return { in_active_chain: mined !== null, ...describeTx(txid.toLowerCase(), t.hex, t.tx), ...(mined ?? {}) };
-      return { ...describeTx(txid.toLowerCase(), t.hex, t.tx), ...(mined ?? {}) };
+      if (zebrad) return { in_active_chain: mined !== null, ...describeTx(txid.toLowerCase(), t.hex, t.tx, network), ...(mined ?? {}) };
+      return { ...describeTx(txid.toLowerCase(), t.hex, t.tx, network), ...(mined ?? {}) };
+    },
+    getblock: (p) => {
+      const { found, verbosity } = zebrad ? zebradBlock(chain, p) : zcashdBlock(chain, p);
+      const view = { found, tipHeight: chain.height, next: chain.block(found.block.height + 1)?.hash, network, dialect: mode };
+      return verbosity === 0 ? rawBlock(view) : blockObject(view, verbosity);
     },
   };
 
@@ -402,6 +432,12 @@ export async function startZcashStandin(opts: ZcashStandinOptions): Promise<Zcas
     genesisHash: () => chain.genesisHash,
     fund: async (address, zatoshi) => chain.fund(chain.scriptFor(address), zatoshi),
     mineCoinbase: async (address, zatoshi) => chain.fund(chain.scriptFor(address), zatoshi, true),
+    mineTo: async (outputs) => {
+      const { block, txid } = chain.mineCoinbase(coinbaseOf(outputs));
+      return { hash: block.hash, height: block.height, txid };
+    },
+    setMiner: (outputs) => chain.setMiner(coinbaseOf(outputs)),
+    blockHash: (height) => chain.block(height)?.hash,
     reorg: async (depth, drop = []) => {
       chain.reorg(depth, drop);
       return chain.height;
@@ -518,22 +554,54 @@ function hex8(id: number): string {
   return (id >>> 0).toString(16).padStart(8, '0');
 }
 
-/** getrawtransaction's verbose fields payserv may read; amounts in zatoshi only (zcashd adds floats too). */
-function describeTx(txid: string, hex: string, tx: Tx): Record<string, unknown> {
-  const coinbase = tx.inputs.length === 1 && tx.inputs[0]?.prevout.index === 0xffffffff && tx.inputs[0].prevout.txid.every((b) => b === 0);
-  return {
-    hex,
-    txid,
-    overwintered: true,
-    version: tx.version,
-    versiongroupid: tx.version === 4 ? '892f2085' : '26a7270a',
-    locktime: tx.lockTime,
-    expiryheight: tx.expiryHeight,
-    vin: tx.inputs.map((i) =>
-      coinbase
-        ? { coinbase: toHex(i.scriptSig), sequence: i.sequence }
-        : { txid: hashToDisplayHex(i.prevout.txid), vout: i.prevout.index, scriptSig: { hex: toHex(i.scriptSig) }, sequence: i.sequence },
-    ),
-    vout: tx.outputs.map((o, n) => ({ valueZat: Number(o.value), n, scriptPubKey: { hex: toHex(o.scriptPubKey) } })),
-  };
+type Verbosity = 0 | 1 | 2;
+
+/** zebrad's getblock: the best chain only (see the header). */
+function zebradBlock(chain: StandinChain, p: unknown[]): { found: FoundBlock; verbosity: Verbosity } {
+  const [ref, v] = p;
+  // hash_or_height: String, verbosity: Option<u8>: anything else fails to deserialize (invalid params, rewritten to -1).
+  if (typeof ref !== 'string' || (v !== undefined && v !== null && !(Number.isInteger(v) && (v as number) >= 0 && (v as number) <= 255)))
+    throw new NodeRefusal(-1, 'Invalid params', 'getblock takes a string and a u8');
+  const verbosity = (v ?? 1) as number;
+  let hash: string | null = null;
+  let height: number | null = null;
+  if (/^[0-9a-fA-F]{64}$/.test(ref)) hash = ref.toLowerCase();
+  else if (/^\d{1,10}$/.test(ref) && Number(ref) <= 0x7fffffff) height = Number(ref);
+  else if (/^-\d{1,10}$/.test(ref) && chain.height + Number(ref) + 1 >= 0) height = chain.height + Number(ref) + 1;
+  else throw new NodeRefusal(-8, 'parse error: could not convert the input string to a hash or height', `${ref.slice(0, 70)}`);
+  if (verbosity > 2) throw new NodeRefusal(-8, 'invalid verbosity value', `verbosity ${verbosity}`);
+  const atHeight = hash === null ? chain.block(height as number) : undefined;
+  // A block below the stand-in's start is made up: on the best chain, empty.
+  const byHash = chain.blockByHash(hash ?? atHeight?.hash ?? '') ?? (atHeight && { block: atHeight, canonical: true, txs: [] });
+  const found = byHash?.canonical ? byHash : undefined;
+  if (!found) {
+    if (verbosity === 0) throw new NodeRefusal(-8, 'Block not found', `${ref} is not on the best chain`);
+    throw new NodeRefusal(hash === null ? -8 : -5, 'block height not in best chain', `${ref} is not on the best chain`);
+  }
+  return { found, verbosity: verbosity as Verbosity };
+}
+
+/** zcashd's getblock: any block it has seen, side chains too. */
+function zcashdBlock(chain: StandinChain, p: unknown[]): { found: FoundBlock; verbosity: Verbosity } {
+  let ref = arg(p, 0, 'string', 'getblock "hash|height" ( verbosity )') as string;
+  if (ref.length < 64) {
+    if (!/^\d+$/.test(ref)) throw new NodeRefusal(-8, 'Invalid block height parameter', ref.slice(0, 70));
+    const b = chain.block(Number(ref));
+    if (!b) throw new NodeRefusal(-8, 'Block height out of range', `no block at ${ref}`);
+    ref = b.hash;
+    // A block below the stand-in's start is made up: on the best chain, empty.
+    if (!chain.blockByHash(ref)) return { found: { block: b, canonical: true, txs: [] }, verbosity: zcashdVerbosity(p[1]) };
+  }
+  const verbosity = zcashdVerbosity(p[1]);
+  const found = chain.blockByHash(ref.toLowerCase());
+  if (!found) throw new NodeRefusal(-5, 'Block not found', `${ref.slice(0, 70)} is unknown`);
+  return { found, verbosity };
+}
+
+/** zcashd: a number, or a bool (true is 1); checked before the block is looked up. */
+function zcashdVerbosity(v: unknown): Verbosity {
+  const verbosity = v === undefined ? 1 : typeof v === 'number' ? Math.trunc(v) : typeof v === 'boolean' ? Number(v) : NaN;
+  if (Number.isNaN(verbosity)) throw new NodeRefusal(-1, 'JSON value is not a boolean as expected', 'verbosity');
+  if (verbosity < 0 || verbosity > 2) throw new NodeRefusal(-8, 'Verbosity must be in range from 0 to 2', `verbosity ${verbosity}`);
+  return verbosity as Verbosity;
 }

@@ -1,8 +1,10 @@
 // esman manager: holds the rebuilt master key and hands it, sealed, to a payserv that asks on loopback,
-// each time an operator types "y". After `count` keys it stops listening and wipes the key.
+// each time an operator types "y", and waits for payserv to say whether it took the key: a key payserv
+// refused (wrong shares for its store, an item it cannot use) stops the manager with payserv's reason.
+// After `count` keys taken it stops listening and wipes the key.
 import { createServer, type Server, type Socket } from 'node:net';
 import { EsmanError, reasonOf, wipe } from './errors.js';
-import { LINE_BYTES_MAX, PROTOCOL, fingerprint, requestSchema, sealKey, type KeyRequest } from './transfer.js';
+import { LINE_BYTES_MAX, PROTOCOL, ackSchema, fingerprint, requestSchema, sealKey, type KeyRequest } from './transfer.js';
 import { readLine, writeLine } from './lines.js';
 import { isLoopback } from './loopback.js';
 
@@ -19,14 +21,35 @@ export interface ManagerOptions {
   /** A line for the operator. */
   say(line: string): void;
   requestTimeoutMs?: number;
+  /** How long payserv may take to open its store with the key and answer whether it took it. */
+  ackTimeoutMs?: number;
 }
 
 export interface Manager {
   host: string;
   port: number;
-  /** Settles when the manager has handed out its keys (or was closed) and stopped listening. */
+  /**
+   * Settles when the manager has handed out its keys (or was closed) and stopped listening; rejects
+   * (code key_refused) when a payserv did not take a key it was sent: wrong shares or store, or a bad item.
+   */
   done: Promise<void>;
   close(): Promise<void>;
+}
+
+/** payserv opens its store and loads its keys in well under this. */
+export const ACK_TIMEOUT_MS = 30_000;
+
+/** Why payserv did not take the key it was sent (its own code and message), or undefined when it took it. */
+async function ackOf(socket: Socket, peer: string, timeoutMs: number): Promise<EsmanError | undefined> {
+  let ack;
+  try {
+    ack = ackSchema.parse(JSON.parse(await readLine(socket, LINE_BYTES_MAX, timeoutMs)));
+  } catch (e) {
+    const why = e instanceof EsmanError ? e.message : 'not an answer of payserv';
+    return new EsmanError('key_refused', `${peer} did not confirm it took the key (${why}): check payserv's log`);
+  }
+  if ('taken' in ack) return undefined;
+  return new EsmanError('key_refused', `payserv at ${peer} refused the key: [${ack.refusedKey.code}] ${ack.refusedKey.message}`);
 }
 
 const peerOf = (s: Socket) => (s.remoteFamily === 'IPv6' ? `[${s.remoteAddress}]:${s.remotePort}` : `${s.remoteAddress}:${s.remotePort}`);
@@ -37,18 +60,21 @@ export async function startManager(o: ManagerOptions): Promise<Manager> {
   let given = 0;
   let closing = false;
   let queue: Promise<void> = Promise.resolve();
+  let failure: EsmanError | undefined;
   let resolveDone!: () => void;
-  const done = new Promise<void>((r) => (resolveDone = r));
+  let rejectDone!: (e: EsmanError) => void;
+  const done = new Promise<void>((resolve, reject) => ((resolveDone = resolve), (rejectDone = reject)));
   const server: Server = createServer({ pauseOnConnect: false });
   /** Connections that have not yet sent their request: dropped when the manager closes. */
   const silent = new Set<Socket>();
 
-  const finish = () => {
+  const finish = (e?: EsmanError) => {
     if (closing) return;
     closing = true;
+    failure = e;
     wipe(master);
     for (const s of silent) s.destroy();
-    server.close(() => resolveDone());
+    server.close(() => (failure ? rejectDone(failure) : resolveDone()));
   };
 
   async function serve(socket: Socket, request: KeyRequest): Promise<void> {
@@ -61,7 +87,14 @@ export async function startManager(o: ManagerOptions): Promise<Manager> {
       o.say(`refused ${peer}`);
       return writeLine(socket, { esman: PROTOCOL, refused: 'refused by the operator' });
     }
-    await writeLine(socket, sealKey(request, master));
+    socket.write(`${JSON.stringify(sealKey(request, master))}\n`);
+    const refused = await ackOf(socket, peer, o.ackTimeoutMs ?? ACK_TIMEOUT_MS);
+    socket.end();
+    if (refused) {
+      // The same shares would be refused again: stop, and say why, instead of prompting for every retry.
+      o.say(refused.message);
+      return finish(refused);
+    }
     given += 1;
     o.say(`key sent to ${peer} (${given} of ${o.count})`);
     if (given >= o.count) finish();
@@ -107,7 +140,8 @@ export async function startManager(o: ManagerOptions): Promise<Manager> {
     done,
     async close() {
       finish();
-      await done;
+      // A refusal is reported through `done`; closing itself succeeds.
+      await done.catch(() => undefined);
     },
   };
 }

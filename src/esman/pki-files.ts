@@ -57,8 +57,23 @@ function writeOnce(path: string, text: string, mode: number): void {
 export async function initPki(stateDir: string, opts: PkiInitOptions): Promise<PkiInitResult> {
   const p = pkiPaths(stateDir);
   if (existsSync(p.root)) throw new Error(`a PKI already exists at ${p.dir}; refusing to replace the pinned root`);
-  for (const d of [p.dir, join(p.dir, 'signers'), join(p.dir, 'tls')]) mkdirSync(d, { recursive: true, mode: 0o700 });
   const k = opts.keysDir;
+  // Issuing needs @peculiar/x509 (and the store's item names, zod): heavy to load, so only here, not for
+  // every reader of the PKI's files (pscli's start-up).
+  const [{ createRoot, issueCert }, { signerItems, tlsItems }] = await Promise.all([import('../pki/issue.js'), import('./items.js')]);
+  // Every file is checked before the first is written: a refusal half-way would leave keys of a root
+  // that is pinned nowhere, and a second run refused by them.
+  const items = [...SIGNER_ROLES.map(signerItems), ...TLS_IDENTITIES.map(tlsItems)].flatMap((i) => [i.key, i.cert]);
+  const keyFiles = k
+    ? [join(k, 'offline', 'root.key'), ...items.map((name) => join(k, name))]
+    : [p.rootKey, ...SIGNER_ROLES.map(p.signerKey), ...TLS_IDENTITIES.map(p.tlsKey)];
+  const taken = [...keyFiles, ...SIGNER_ROLES.map(p.signerCert), ...TLS_IDENTITIES.map(p.tlsCert)].filter((f) => existsSync(f));
+  if (taken.length)
+    throw new Error(
+      `refusing to create a PKI over ${taken.length} existing file(s) of one (${taken.slice(0, 3).join(', ')}${taken.length > 3 ? ', …' : ''}); ` +
+        `nothing was written: ${k ? 'give an empty --keys-dir, or ' : ''}move them away first`,
+    );
+  for (const d of [p.dir, join(p.dir, 'signers'), join(p.dir, 'tls')]) mkdirSync(d, { recursive: true, mode: 0o700 });
   if (k) mkdirSync(join(k, 'offline'), { recursive: true, mode: 0o700 });
   else mkdirSync(join(p.dir, 'ca'), { recursive: true, mode: 0o700 });
   const now = opts.now ?? new Date();
@@ -70,9 +85,6 @@ export async function initPki(stateDir: string, opts: PkiInitOptions): Promise<P
     notBefore: rootValidity.notBefore,
     notAfter: new Date(now.getTime() + Math.min(opts.leafDays, opts.rootDays) * DAY_MS),
   };
-  // Issuing needs @peculiar/x509 (and the store's item names, zod): heavy to load, so only here, not for
-  // every reader of the PKI's files (pscli's start-up).
-  const [{ createRoot, issueCert }, { signerItems, tlsItems }] = await Promise.all([import('../pki/issue.js'), import('./items.js')]);
   const root = await createRoot('payserv root CA', rootValidity);
   writeOnce(k ? join(k, 'offline', 'root.key') : p.rootKey, root.keyPem, 0o600);
   writeOnce(p.root, root.certPem, 0o644);

@@ -4,9 +4,9 @@ import { connect, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../log/index.js';
 import { EsmanError, reasonOf, wipe } from './errors.js';
-import { readLine } from './lines.js';
+import { readLine, writeLine } from './lines.js';
 import { loopbackEndpoint } from './loopback.js';
-import { LINE_BYTES_MAX, fingerprint, newRequest, openKey, replySchema } from './transfer.js';
+import { LINE_BYTES_MAX, PROTOCOL, fingerprint, newRequest, openKey, refusalAck, replySchema, type KeyAck } from './transfer.js';
 
 export interface ObtainKeyOptions<T> {
   /** host:port of esman manager, on loopback. */
@@ -31,6 +31,14 @@ function connectTo(host: string, port: number): Promise<Socket> {
   });
 }
 
+/** How long payserv waits for its answer to the manager to be sent: the manager's fate does not hold up the start. */
+const ANSWER_WRITE_MS = 2_000;
+
+/** Best effort: a manager gone by now learns nothing, and payserv goes on either way. */
+function answer(socket: Socket, ack: KeyAck): Promise<void> {
+  return Promise.race([writeLine(socket, ack), sleep(ANSWER_WRITE_MS, undefined, { ref: false })]);
+}
+
 async function askOnce<T>(o: ObtainKeyOptions<T>, host: string, port: number): Promise<T> {
   const socket = await connectTo(host, port);
   socket.on('error', () => undefined);
@@ -49,13 +57,18 @@ async function askOnce<T>(o: ObtainKeyOptions<T>, host: string, port: number): P
       throw new EsmanError('bad_message', `${o.manager} did not answer as esman manager does`);
     }
     const master = openKey(pending, reply);
+    let result: T;
     try {
-      return await o.accept(master).catch((e: Error) => {
-        throw new EsmanError('key_refused', `the key from ${o.manager} was refused: ${e.message}`);
-      });
+      result = await o.accept(master);
+    } catch (e) {
+      // The manager's operators learn why, from the manager, instead of a success it cannot tell from one.
+      await answer(socket, refusalAck(e));
+      throw new EsmanError('key_refused', `the key from ${o.manager} was refused: ${(e as Error).message}`);
     } finally {
       wipe(master);
     }
+    await answer(socket, { esman: PROTOCOL, taken: true });
+    return result;
   } finally {
     wipe(pending.secret);
     socket.destroy();

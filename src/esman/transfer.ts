@@ -31,6 +31,29 @@ export const replySchema = z.union([
 ]);
 export type KeyReply = z.infer<typeof replySchema>;
 
+/** Bounds of payserv's refusal as the manager shows it: a code and a message naming files and items, never a value. */
+export const REFUSAL_MESSAGE_MAX = 500;
+
+/**
+ * payserv's answer to a key, so that the manager reports what became of it: taken (the store opened and
+ * gave every item payserv needs), or refused with payserv's code and message.
+ */
+export const ackSchema = z.union([
+  z.strictObject({ esman: z.literal(PROTOCOL), taken: z.literal(true) }),
+  z.strictObject({
+    esman: z.literal(PROTOCOL),
+    refusedKey: z.strictObject({ code: z.string().regex(/^[a-z_]{1,40}$/), message: z.string().max(REFUSAL_MESSAGE_MAX) }),
+  }),
+]);
+export type KeyAck = z.infer<typeof ackSchema>;
+
+/** The refusal payserv sends back for why `accept` did not take a key. */
+export function refusalAck(e: unknown): KeyAck {
+  const code = e instanceof EsmanError ? e.code : 'key_refused';
+  const message = e instanceof Error ? e.message : String(e);
+  return { esman: PROTOCOL, refusedKey: { code, message: message.slice(0, REFUSAL_MESSAGE_MAX) } };
+}
+
 export interface PendingRequest {
   request: KeyRequest;
   secret: Uint8Array;

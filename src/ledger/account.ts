@@ -31,31 +31,12 @@ export const EMPTY_ACCOUNT: AccountState = {
   openStatusCount: 0,
 };
 
+/** AccountState's fields: EMPTY_ACCOUNT's type makes it name every one and no other, so none can be left behind. */
+const ACCOUNT_FIELDS = Object.keys(EMPTY_ACCOUNT) as ReadonlyArray<keyof AccountState>;
+
+/** The state a checkpoint summarises, without its user, coin, version and time. */
 export function stateOf(cp: UserCheckpoint): AccountState {
-  const {
-    lastCreditId,
-    lastBlockHash,
-    creditTotal,
-    lastWithdrawalId,
-    debitTotal,
-    sentTotal,
-    statusCount,
-    headWithdrawalId,
-    headDebit,
-    openStatusCount,
-  } = cp;
-  return {
-    lastCreditId,
-    lastBlockHash,
-    creditTotal,
-    lastWithdrawalId,
-    debitTotal,
-    sentTotal,
-    statusCount,
-    headWithdrawalId,
-    headDebit,
-    openStatusCount,
-  };
+  return Object.fromEntries(ACCOUNT_FIELDS.map((k) => [k, cp[k]])) as unknown as AccountState;
 }
 
 export interface AccountResult {

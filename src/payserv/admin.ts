@@ -6,7 +6,7 @@ import { formatProblem, type Problem } from '../ledger/problem.js';
 import type { Signed, Wallet } from '../ledger/records.js';
 import { add, AmountError, formatAmount, parseAmount, type Amount } from '../money/amount.js';
 import { RPC } from '../api/jsonrpc.js';
-import { getWithdrawalWithHistory, loadCoins, streamWallets } from '../store/reads.js';
+import { getWithdrawal, getWithdrawalWithHistory, loadCoins, streamWallets } from '../store/reads.js';
 import { verifyAccount } from '../verify/account.js';
 import { openView } from '../verify/view.js';
 import { rememberedWallets } from '../verify/wallets.js';
@@ -68,7 +68,9 @@ export async function listLocks(ps: Payserv) {
   };
 }
 
+/** Whether a call holds the withdrawal now. An id no withdrawal has is refused: "not being processed" would read as an answer about it. */
 export async function isProcessing(ps: Payserv, id: number) {
+  if (!(await getWithdrawal(ps.db, id))) throw refusal('unknown_id', `unknown withdrawal id ${id}`);
   return { id, processing: await ps.locks.isHeld(withdrawalLock(id)) };
 }
 

@@ -5,6 +5,8 @@
 // out of the database's reach: a trail rolled back or rewritten behind that head is detected.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { join } from 'node:path';
+import { RpcError } from '../api/jsonrpc.js';
+import { REFUSAL_CODES, type RefusalCode } from '../api/payserv.js';
 import type { Data, DataTx } from '../data/data.js';
 import { AUDIT, AUDIT_TABLE, type AuditDbRow } from '../data/ops/audit.js';
 import { streamPages } from '../data/stream.js';
@@ -34,6 +36,8 @@ export interface AuditEntry {
   target?: string;
   /** The reply word, or the error. */
   reply: string;
+  /** The refusal code of an ERROR or DECLINED reply or of an RPC error (README "Refusal codes"); absent when not refused. */
+  code?: string;
   /** Rounded to whole milliseconds; must be finite and not negative. */
   durationMs: number;
   /** When the call was received; default: now. Stored to the millisecond. */
@@ -50,6 +54,8 @@ export interface AuditRow {
   durationMs: number;
   prevHash: Uint8Array | null;
   hash: Uint8Array;
+  /** The refusal code; null or absent on a call not refused, and on rows written before codes were recorded. */
+  code?: string | null;
 }
 
 /** The newest row payserv itself appended, as kept in <state dir>/audit/head.json. */
@@ -57,6 +63,23 @@ export interface AuditHead {
   id: number;
   /** SHA-256, lowercase hex. */
   hash: string;
+}
+
+const isRefusalCode = (c: unknown): c is RefusalCode => typeof c === 'string' && Object.hasOwn(REFUSAL_CODES, c);
+
+/**
+ * The refusal code an audit row keeps for a call's outcome: an ERROR or DECLINED reply's, or an RPC
+ * error's data.code; anything else thrown is the RPC layer's `internal`. None for a call not refused
+ * (PENDING's `policy` is no refusal), nor for a word that is no refusal code.
+ */
+export function auditCodeOf(outcome: { result: unknown } | { error: unknown }): RefusalCode | undefined {
+  if ('result' in outcome) {
+    const r = outcome.result as { reply?: unknown; code?: unknown } | null;
+    return (r?.reply === 'ERROR' || r?.reply === 'DECLINED') && isRefusalCode(r.code) ? r.code : undefined;
+  }
+  if (!(outcome.error instanceof RpcError)) return 'internal';
+  const code = (outcome.error.data as { code?: unknown } | undefined)?.code;
+  return isRefusalCode(code) ? code : undefined;
 }
 
 // --- The hash -------------------------------------------------------------------------------------
@@ -79,6 +102,7 @@ const int = (name: string, v: number): Field => {
 /**
  * The bytes a row's hash covers: a domain tag, then every field as (name, type, length, value), so no
  * two different rows encode alike ("ab"+"c" never reads as "a"+"bc"; a missing prev_hash is not an empty one).
+ * The code is a field only when the row has one: rows written before codes were recorded hash as they did.
  */
 export function encodeAuditRow(r: Omit<AuditRow, 'hash'>): Uint8Array {
   const ms = r.at.getTime();
@@ -92,6 +116,7 @@ export function encodeAuditRow(r: Omit<AuditRow, 'hash'>): Uint8Array {
     str('target', r.target),
     str('reply', r.reply),
     int('duration_ms', r.durationMs),
+    ...(r.code === null || r.code === undefined ? [] : [str('code', r.code)]),
   ];
   const count = Buffer.alloc(4);
   count.writeUInt32BE(fields.length);
@@ -155,8 +180,12 @@ function rowOf(r: AuditDbRow): AuditRow {
     durationMs: r.duration_ms,
     prevHash: r.prev_hash === null ? null : new Uint8Array(r.prev_hash),
     hash: new Uint8Array(r.hash),
+    code: r.code,
   };
 }
+
+/** A refusal code as the table's check takes it (migration 0006). */
+const CODE = /^(?=.{1,64}$)[a-z]+(_[a-z]+)*$/;
 
 /** PostgreSQL text cannot hold NUL: it is stored (and hashed) as U+FFFD rather than failing the record. */
 const clean = (s: string): string => s.replace(/\0/g, '\uFFFD');
@@ -204,6 +233,8 @@ export class AuditTrail {
     const at = entry.at ?? new Date();
     if (!Number.isSafeInteger(at.getTime())) throw new AuditError('audit record: invalid timestamp');
     if (!Number.isFinite(entry.durationMs) || entry.durationMs < 0) throw new AuditError(`audit record: bad duration ${entry.durationMs}`);
+    if (entry.code !== undefined && !CODE.test(entry.code))
+      throw new AuditError(`audit record: bad code ${JSON.stringify(entry.code.slice(0, 80))} (lower_snake_case, at most 64 characters)`);
     const fields = {
       at: new Date(at.getTime()),
       client: clean(entry.client),
@@ -211,6 +242,7 @@ export class AuditTrail {
       target: clean(entry.target ?? ''),
       reply: clean(entry.reply),
       durationMs: Math.min(Math.round(entry.durationMs), INT32_MAX),
+      code: entry.code ?? null,
     };
     if (this.#head === undefined) this.#head = await readAuditHead(this.#stateDir);
     const known = this.#head;
@@ -242,6 +274,7 @@ export class AuditTrail {
         unsigned.durationMs,
         unsigned.prevHash === null ? null : Buffer.from(unsigned.prevHash),
         Buffer.from(hash),
+        unsigned.code,
       ]);
       return { id: unsigned.id, hash };
     });

@@ -9,7 +9,7 @@ import { openView } from '../verify/view.js';
 import { alertIdentity, ALERT } from './chain-alerts.js';
 import type { Payserv } from './context.js';
 import { stopsPayouts } from './invariant.js';
-import type { WatchExpect } from '../chains/store.js';
+import type { WatchExpect } from '../data/chain-store.js';
 
 // Sent payments watched to finality (issue 14, item 3). Every transaction that made a withdrawal `sent`
 // has a row in payserv_sent_watch, written with that status (src/payserv/payments/sent.ts). Each round asks the

@@ -4,7 +4,7 @@
 import type { z } from 'zod';
 import { ACL, METHODS, type Method } from '../api/payserv.js';
 import type { TlsIdentity } from '../pki/roles.js';
-import { RPC, RpcError } from '../api/jsonrpc.js';
+import { layerError, RPC, type RpcError } from '../api/jsonrpc.js';
 
 /** A service's methods: their params' schemas, and which client identity may call which. */
 export interface RpcContract<M extends string> {
@@ -35,7 +35,7 @@ export function validateParams<M extends string>(
   if (r.success) return { ok: true, params: r.data };
   const issues = describeIssues(r.error.issues, params);
   const message = `invalid params for ${method}: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`;
-  return { ok: false, error: new RpcError(RPC.INVALID_PARAMS, message, { issues }) };
+  return { ok: false, error: layerError(RPC.INVALID_PARAMS, 'bad_params', message, { issues }) };
 }
 
 function pathText(path: readonly PropertyKey[]): string {

@@ -19,11 +19,13 @@ import { listenOn } from './listen.js';
 import {
   errorResponse,
   INTERNAL_MESSAGE,
+  layerError,
   parseRequest,
   resultResponse,
   RPC,
   RpcError,
   type RpcId,
+  type RpcLayerCode,
   type RpcResponse,
 } from '../api/jsonrpc.js';
 import { isMethod, PAYSERV_CONTRACT, validateParams, type RpcContract } from './params.js';
@@ -143,22 +145,22 @@ export async function startRpcServer<M extends string = Method>(opts: RpcServerO
     who: { identity: TlsIdentity; commonName: string },
     t0: number,
   ): Promise<Outcome> {
-    const refuse = (code: number, message: string, id: RpcId = null, extra: Partial<Outcome> = {}): Outcome => ({
+    const refuse = (code: number, word: RpcLayerCode, message: string, id: RpcId = null, extra: Partial<Outcome> = {}): Outcome => ({
       status: httpStatusFor(code),
-      response: errorResponse(id, new RpcError(code, message)),
+      response: errorResponse(id, layerError(code, word, message)),
       ...extra,
     });
     if (req.method !== 'POST')
-      return refuse(RPC.INVALID_REQUEST, 'invalid request: use POST', null, { status: 405, headers: { Allow: 'POST' } });
+      return refuse(RPC.INVALID_REQUEST, 'bad_request', 'invalid request: use POST', null, { status: 405, headers: { Allow: 'POST' } });
     if (!isJsonContentType(req.headers['content-type'])) {
-      return refuse(RPC.INVALID_REQUEST, 'invalid request: Content-Type must be application/json', null, { status: 415 });
+      return refuse(RPC.INVALID_REQUEST, 'bad_request', 'invalid request: Content-Type must be application/json', null, { status: 415 });
     }
     const body = await readBody(req, limits.bodyBytesMax);
     if (!body.ok && body.reason === 'aborted')
-      return refuse(RPC.INVALID_REQUEST, 'invalid request: the body was cut short', null, { close: true });
+      return refuse(RPC.INVALID_REQUEST, 'bad_request', 'invalid request: the body was cut short', null, { close: true });
     if (!body.ok) {
       // The rest of an oversized body is not kept: close the connection once answered rather than read on.
-      return refuse(RPC.INVALID_REQUEST, `invalid request: the body exceeds ${limits.bodyBytesMax} bytes`, null, {
+      return refuse(RPC.INVALID_REQUEST, 'bad_request', `invalid request: the body exceeds ${limits.bodyBytesMax} bytes`, null, {
         status: 413,
         close: true,
       });
@@ -167,13 +169,18 @@ export async function startRpcServer<M extends string = Method>(opts: RpcServerO
     if (!parsed.ok) return { status: httpStatusFor(parsed.error.code), response: errorResponse(parsed.id, parsed.error) };
     const { id, method } = parsed.request;
     // Checked after parsing so that the caller gets its id back and knows which call was not run.
-    if (closing) return refuse(RPC.SHUTTING_DOWN, 'shutting down: the request was not run', id, { close: true });
+    if (closing) return refuse(RPC.SHUTTING_DOWN, 'shutting_down', 'shutting down: the request was not run', id, { close: true });
     if (!isMethod(contract, method))
-      return refuse(RPC.METHOD_NOT_FOUND, `method not found: ${JSON.stringify(method.slice(0, 64))}`, id, { method: method.slice(0, 64) });
+      return refuse(RPC.METHOD_NOT_FOUND, 'unknown_method', `method not found: ${JSON.stringify(method.slice(0, 64))}`, id, {
+        method: method.slice(0, 64),
+      });
     if (!contract.allowed(who.identity, method))
-      return refuse(RPC.FORBIDDEN, `forbidden: ${who.identity} may not call ${method}`, id, { method });
+      return refuse(RPC.FORBIDDEN, 'forbidden', `forbidden: ${who.identity} may not call ${method}`, id, { method });
     if (handlers.size >= limits.inFlightMax)
-      return refuse(RPC.BUSY, 'busy: too many requests in flight; retry later', id, { method, headers: { 'Retry-After': '1' } });
+      return refuse(RPC.BUSY, 'overloaded', 'busy: too many requests in flight; retry later', id, {
+        method,
+        headers: { 'Retry-After': '1' },
+      });
     const params = validateParams(contract, method, parsed.request.params);
     if (!params.ok) return { status: httpStatusFor(params.error.code), response: errorResponse(id, params.error), method };
 
@@ -204,6 +211,7 @@ export async function startRpcServer<M extends string = Method>(opts: RpcServerO
         log.warn({ requestId, method, rpcId: id }, 'handler still running after the request timeout');
         return refuse(
           RPC.INTERNAL_ERROR,
+          'timeout',
           `no result within ${limits.requestTimeoutMs} ms; the call may still complete: check its outcome before retrying`,
           id,
           { method },
@@ -212,7 +220,7 @@ export async function startRpcServer<M extends string = Method>(opts: RpcServerO
       return { status: 200, response: resultResponse(id, result), method };
     } catch (err) {
       if (err instanceof RpcError) return { status: httpStatusFor(err.code), response: errorResponse(id, err), method };
-      return refuse(RPC.INTERNAL_ERROR, INTERNAL_MESSAGE, id, { method, err });
+      return refuse(RPC.INTERNAL_ERROR, 'internal', INTERNAL_MESSAGE, id, { method, err });
     } finally {
       clearTimeout(timer);
     }
@@ -227,7 +235,10 @@ export async function startRpcServer<M extends string = Method>(opts: RpcServerO
       // A result that is not JSON (a bigint, a cycle) is the handler's bug: the caller gets -32603, the log the reason.
       out.status = 500;
       out.err = err;
-      out.response = errorResponse('id' in out.response ? out.response.id : null, new RpcError(RPC.INTERNAL_ERROR, INTERNAL_MESSAGE));
+      out.response = errorResponse(
+        'id' in out.response ? out.response.id : null,
+        layerError(RPC.INTERNAL_ERROR, 'internal', INTERNAL_MESSAGE),
+      );
       text = JSON.stringify(out.response);
     }
     if (res.headersSent || res.destroyed) return false;
@@ -267,14 +278,17 @@ export async function startRpcServer<M extends string = Method>(opts: RpcServerO
       if (!who.ok) {
         out = {
           status: 403,
-          response: errorResponse(null, new RpcError(RPC.FORBIDDEN, 'forbidden: this client certificate names no payserv identity')),
+          response: errorResponse(
+            null,
+            layerError(RPC.FORBIDDEN, 'forbidden', 'forbidden: this client certificate names no payserv identity'),
+          ),
           close: true,
         };
       } else {
         out = await decide(req, requestId, who, t0);
       }
     } catch (err) {
-      out = { status: 500, response: errorResponse(null, new RpcError(RPC.INTERNAL_ERROR, INTERNAL_MESSAGE)), err };
+      out = { status: 500, response: errorResponse(null, layerError(RPC.INTERNAL_ERROR, 'internal', INTERNAL_MESSAGE)), err };
     }
     if (res.destroyed || req.socket.destroyed) {
       logRequest(requestId, who, { aborted: true, ...(out.method ? { method: out.method } : {}) }, t0);

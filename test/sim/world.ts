@@ -11,8 +11,8 @@ import { runCheck } from '../../src/checks/run.js';
 import { zcashP2pkhAddress } from '../../src/chains/address.js';
 import type { ChainDriver } from '../../src/chains/driver.js';
 import { anvilRpc, mine, setBalance } from '../../src/devnet/anvil.js';
-import { EvmDriver, type EvmSettings } from '../../src/chains/eth/driver.js';
-import { ZcashDriver, type ZcashSettings } from '../../src/chains/zcash/driver.js';
+import { EvmDriver } from '../../src/chains/eth/driver.js';
+import { ZcashDriver } from '../../src/chains/zcash/driver.js';
 import { startZcashStandin, type ZcashStandin } from '../../src/devnet/zcash-standin.js';
 import type { Data } from '../../src/data/data.js';
 import type { Db } from '../../src/db/db.js';
@@ -41,6 +41,7 @@ import { creditBlock } from '../../src/writer/blocks.js';
 import { seedLedger } from '../../src/writer/seed.js';
 import { addWallet, signWallet } from '../../src/writer/wallets.js';
 import { requestWithdrawal } from '../../src/writer/withdrawals.js';
+import { driverDeps, ETH_SETTINGS, ZEC_SETTINGS } from '../support/chain-settings.js';
 import { startRpcProxy, type RpcProxy } from '../support/rpc-proxy.js';
 
 export type Tag = 'ETH' | 'ZEC';
@@ -75,31 +76,6 @@ const LOG_LINES_KEPT = 300;
 export const AUTOPAY_MINERS_PER_COIN = 3;
 const FIRST_AUTOPAY_USER = 50_001;
 const FIRST_MANUAL_USER = 60_001;
-
-const ethSettings = (url: string): EvmSettings => ({
-  tag: 'ETH',
-  url,
-  chainId: 31337,
-  minPeers: 0,
-  eip1559: true,
-  maxFeePerGas: 500_000_000_000n,
-  maxPriorityFeePerGas: 3_000_000_000n,
-  gasLimitMax: 100_000n,
-  gasLimitMarginPercent: 25,
-  replaceAfterMs: REPLACE_AFTER_MS,
-  timeoutMs: NODE_TIMEOUT_MS,
-});
-const zecSettings = (url: string): ZcashSettings => ({
-  tag: 'ZEC',
-  url,
-  network: 'mainnet',
-  minPeers: 0,
-  txVersion: 4,
-  batchMax: 500,
-  expiryDelta: 40,
-  feeMax: 5_000_000n,
-  timeoutMs: NODE_TIMEOUT_MS,
-});
 
 /** The JSON-RPC method each node is sent a transaction with (what a lost reply is lost from). */
 export const SEND_METHOD: Record<Tag, string> = { ETH: 'eth_sendRawTransaction', ZEC: 'sendrawtransaction' };
@@ -294,9 +270,17 @@ export class World {
     });
     const journal = await PaymentJournal.open(journalDir(this.stateDir));
     const db = this.#process();
-    const deps = { db, stateDir: this.stateDir, log, journal };
-    const eth = new EvmDriver(ethSettings(this.proxies.ETH.url), await loadHotKey(this.stateDir, 'ETH'), deps);
-    const zec = new ZcashDriver(zecSettings(this.proxies.ZEC.url), await loadHotKey(this.stateDir, 'ZEC'), deps);
+    const deps = driverDeps({ db, stateDir: this.stateDir, log, journal });
+    const eth = new EvmDriver(
+      ETH_SETTINGS(this.proxies.ETH.url, { replaceAfterMs: REPLACE_AFTER_MS, timeoutMs: NODE_TIMEOUT_MS }),
+      await loadHotKey(this.stateDir, 'ETH'),
+      deps,
+    );
+    const zec = new ZcashDriver(
+      ZEC_SETTINGS(this.proxies.ZEC.url, { timeoutMs: NODE_TIMEOUT_MS }),
+      await loadHotKey(this.stateDir, 'ZEC'),
+      deps,
+    );
     await eth.start();
     await zec.start();
     const sink = { raise: async (kind: string, reason: string) => void this.alerts.push({ kind, reason }) };

@@ -9,10 +9,13 @@ import { createPublicClient, http, type Hex } from 'viem';
 import { EvmDriver, type EvmSettings } from '../../src/chains/eth/driver.js';
 import { setBalance, startAnvil, type Anvil } from '../../src/devnet/anvil.js';
 import type { ChainDriver } from '../../src/chains/driver.js';
+import { driverDeps, ETH_SETTINGS, ZEC_SETTINGS } from './chain-settings.js';
 import type { Data } from '../../src/data/data.js';
 import type { Logger } from '../../src/log/index.js';
 import type { PaymentJournal } from '../../src/journal/journal.js';
 import { createHotKey, loadHotKey } from '../../src/keys/hot-wallet.js';
+
+export { driverDeps, ETH_SETTINGS, ZEC_SETTINGS };
 
 /** One anvil for the calling test file, stopped after it. */
 export function anvilForFile(opts: Parameters<typeof startAnvil>[0] = {}): () => Promise<Anvil> {
@@ -23,21 +26,6 @@ export function anvilForFile(opts: Parameters<typeof startAnvil>[0] = {}): () =>
   return () => (started ??= startAnvil(opts));
 }
 
-export const ETH_SETTINGS = (url: string, over: Partial<EvmSettings> = {}): EvmSettings => ({
-  tag: 'ETH',
-  url,
-  chainId: 31337,
-  minPeers: 0,
-  eip1559: true,
-  maxFeePerGas: 500_000_000_000n,
-  maxPriorityFeePerGas: 3_000_000_000n,
-  gasLimitMax: 100_000n,
-  gasLimitMarginPercent: 25,
-  replaceAfterMs: 3_600_000,
-  timeoutMs: 5_000,
-  ...over,
-});
-
 /** A fresh hot wallet on the node (its own key: tests never share nonces), funded with `wei`. */
 export async function ethDriver(
   url: string,
@@ -45,7 +33,7 @@ export async function ethDriver(
   o: { settings?: Partial<EvmSettings>; fund?: bigint } = {},
 ): Promise<EvmDriver> {
   await createHotKey(deps.stateDir, 'ETH');
-  const d = new EvmDriver(ETH_SETTINGS(url, o.settings), await loadHotKey(deps.stateDir, 'ETH'), deps);
+  const d = new EvmDriver(ETH_SETTINGS(url, o.settings), await loadHotKey(deps.stateDir, 'ETH'), driverDeps(deps));
   if (o.fund !== 0n) await setBalance(url, d.address, o.fund ?? 10n ** 21n);
   await d.start();
   return d;
@@ -73,19 +61,6 @@ export function zcashStandinForFile(opts: Partial<ZcashStandinOptions> = {}): ()
   return () => (started ??= startZcashStandin({ network: 'mainnet', ...opts }));
 }
 
-export const ZEC_SETTINGS = (url: string, over: Partial<ZcashSettings> = {}): ZcashSettings => ({
-  tag: 'ZEC',
-  url,
-  network: 'mainnet',
-  minPeers: 0,
-  txVersion: 4,
-  batchMax: 500,
-  expiryDelta: 40,
-  feeMax: 5_000_000n,
-  timeoutMs: 5_000,
-  ...over,
-});
-
 /** A fresh Zcash hot wallet on the stand-in, funded with one output per entry of `fund` (zatoshi). */
 export async function zcashDriver(
   node: ZcashStandin,
@@ -93,7 +68,7 @@ export async function zcashDriver(
   o: { settings?: Partial<ZcashSettings>; fund?: bigint[] } = {},
 ): Promise<ZcashDriver> {
   await createHotKey(deps.stateDir, 'ZEC');
-  const d = new ZcashDriver(ZEC_SETTINGS(node.url, o.settings), await loadHotKey(deps.stateDir, 'ZEC'), deps);
+  const d = new ZcashDriver(ZEC_SETTINGS(node.url, o.settings), await loadHotKey(deps.stateDir, 'ZEC'), driverDeps(deps));
   for (const z of o.fund ?? [100_000_000_000n]) await node.fund(d.address, z);
   await d.start();
   return d;

@@ -9,7 +9,8 @@ import { pkiPaths } from '../../src/esman/pki-files.js';
 import type { ProcessLedger } from './spawn.js';
 
 /** The store payserv needs, made from the ledger's PKI files, which are then removed. */
-export async function storeFor(l: ProcessLedger, master: Uint8Array): Promise<string> {
+/** `extra`: more items, by name (a hot wallet's Coin.<TAG>.JSON, a node's credentials). */
+export async function storeFor(l: ProcessLedger, master: Uint8Array, extra: Record<string, Uint8Array> = {}): Promise<string> {
   const p = pkiPaths(l.stateDir);
   const store = KeyStore.empty(join(l.stateDir, 'storage.prod'));
   store.set(signerItems('payserv').cert, await readFile(p.signerCert('payserv')));
@@ -17,6 +18,7 @@ export async function storeFor(l: ProcessLedger, master: Uint8Array): Promise<st
   store.set(tlsItems('payserv').cert, await readFile(p.tlsCert('payserv')));
   store.set(tlsItems('payserv').key, await readFile(p.tlsKey('payserv')));
   if (l.databaseUrl) store.set(DATABASE_ITEM, Buffer.from(JSON.stringify({ url: l.databaseUrl })));
+  for (const [name, value] of Object.entries(extra)) store.set(name, value);
   await store.save(master);
   rmSync(p.signerKey('payserv'));
   rmSync(p.tlsKey('payserv'));

@@ -15,6 +15,7 @@ import { seedLedger, type SeedOptions, type SeedReport } from '../../src/writer/
 import { openView, type LedgerView } from '../../src/verify/view.js';
 import { freshDb } from './db.js';
 import { tmpStateDir } from './tmp.js';
+import { COIN_CHECKPOINTS, STATUS_SIGNATURES, USER_CHECKPOINTS, WITHDRAWALS } from './attacker.js';
 
 export interface TestLedger {
   db: Db;
@@ -43,6 +44,28 @@ export const SMALL_SEED: SeedOptions = {
   corrections: 2,
   seed: 7,
 };
+
+/** A small ETH background for payserv tests (other miners, requests, declines, a correction): enough for the checks to mean something. */
+export const ethBackground = (seed: number): SeedOptions => ({
+  users: 5,
+  blocks: 2,
+  withdrawals: 4,
+  coins: ['ETH'],
+  minersPerBlock: 0.6,
+  declineShare: 0.5,
+  corrections: 1,
+  seed,
+});
+
+/** Every withdrawal's status and comment, every signed status entry, every checkpoint in the database: what a refused call leaves as it was. */
+export async function signedState(db: Db): Promise<Record<string, unknown>> {
+  return {
+    withdrawals: await db.query(`SELECT id, status, status_seq, comment FROM ${WITHDRAWALS} ORDER BY id`),
+    statusRows: await db.query(`SELECT withdrawal_id, seq FROM ${STATUS_SIGNATURES} ORDER BY 1, 2`),
+    users: await db.query(`SELECT user_id, coin_id, version FROM ${USER_CHECKPOINTS} ORDER BY 1, 2`),
+    coins: await db.query(`SELECT coin_id, version FROM ${COIN_CHECKPOINTS} ORDER BY 1`),
+  };
+}
 
 /** Call inside a test (the state directory lives until the test ends); close the db with `await l.db.close()` or let the test's hooks do it. */
 export async function testLedger(seed: SeedOptions | null = SMALL_SEED): Promise<TestLedger> {

@@ -146,6 +146,17 @@ describe('architecture', () => {
     expect(impure.map((i) => `${i.from} imports ${i.specifier}`)).toEqual([]);
   });
 
+  it('keeps the chain drivers off the database: nothing under src/chains imports src/data, src/db or a database package', () => {
+    // They are given their storage (src/chains/storage.ts); the SQL behind it is src/data's.
+    const reaching = allImports.filter(
+      (i) =>
+        folderOf(i.from) === 'chains' &&
+        (DATABASE_PACKAGES.includes(i.specifier) || (i.to !== null && ['data', 'db'].includes(folderOf(i.to)))),
+    );
+    expect(allImports.some((i) => folderOf(i.from) === 'chains' && i.to === 'chains/storage.ts')).toBe(true);
+    expect(reaching.map((i) => `${i.from} imports ${i.specifier}`)).toEqual([]);
+  });
+
   it('lets only devnet, demo and cli import src/devnet', () => {
     const users = allImports.filter((i) => i.to?.startsWith('devnet/') && !DEVNET_USERS.includes(folderOf(i.from)));
     expect(users.map((i) => `${i.from} imports ${i.to}`)).toEqual([]);

@@ -23,12 +23,32 @@ import {
   LINE_BYTES_MAX,
   newRequest,
   openKey,
+  refusalAck,
   replySchema,
   requestSchema,
   sealKey,
   type KeyReply,
 } from '../../src/esman/transfer.js';
 import { tmpStateDir } from '../support/tmp.js';
+
+const TAKEN = { esman: 1, taken: true };
+
+/** One hand-over with a manager on `port`: the request sent, the manager's line back, then `ack` (none: null) as payserv answers. */
+function handOver(port: number, request: unknown, ack: unknown): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    const s = connect({ host: '127.0.0.1', port }, () => {
+      s.write(`${JSON.stringify(request)}\n`);
+      readLine(s, LINE_BYTES_MAX, 5_000)
+        .then((line) => {
+          if (ack === null) s.destroy();
+          else s.end(`${JSON.stringify(ack)}\n`);
+          resolve(line);
+        }, reject)
+        .catch(reject);
+    });
+    s.on('error', reject);
+  });
+}
 
 /** The lowest cost a share file may ask for: fast tests, the same code path as the default. */
 const FAST: ScryptParams = { log2N: 10, r: 8, p: 1 };
@@ -499,16 +519,7 @@ describe('esman key transfer', () => {
       requestTimeoutMs: 5_000,
     });
     try {
-      const exchange = (request: unknown) =>
-        new Promise<string>((resolve, reject) => {
-          const s = connect({ host: m.host, port: m.port }, () => {
-            s.write(`${JSON.stringify(request)}\n`);
-            readLine(s, LINE_BYTES_MAX, 5_000)
-              .then(resolve, reject)
-              .finally(() => s.destroy());
-          });
-          s.on('error', reject);
-        });
+      const exchange = (request: unknown) => handOver(m.port, request, TAKEN);
       const weak = { ...newRequest().request, pub: Buffer.alloc(32).toString('base64') };
       await expect(exchange(weak)).rejects.toThrow(EsmanError);
       const p = newRequest();
@@ -518,6 +529,49 @@ describe('esman key transfer', () => {
       expect(said.join('\n')).toContain('weak public key');
     } finally {
       await m.close();
+    }
+  });
+
+  it("the manager reports payserv's refusal of the key with payserv's code and message, and stops", async () => {
+    const said: string[] = [];
+    const m = await startManager({
+      master: newMasterKey(),
+      host: '127.0.0.1',
+      port: 0,
+      count: 2,
+      ask: async () => true,
+      say: (l) => said.push(l),
+    });
+    const refusal = refusalAck(new EsmanError('wrong_key', '/var/lib/payserv/storage.prod is sealed under key 0123456789abcdef'));
+    const p = newRequest();
+    const reply = replySchema.parse(JSON.parse(await handOver(m.port, p.request, refusal)));
+    expect('sealed' in reply).toBe(true);
+    const e = await failure(m.done);
+    expect(e.code).toBe('key_refused');
+    expect(e.message).toMatch(
+      /^payserv at 127\.0\.0\.1:\d+ refused the key: \[wrong_key\] \/var\/lib\/payserv\/storage\.prod is sealed under key 0123456789abcdef$/,
+    );
+    expect(said.join('\n')).toContain(e.message);
+    expect(said.join('\n')).not.toMatch(/key sent to/);
+    // Stopped, although it had a second key to give: the same shares would be refused again.
+    await expect(handOver(m.port, newRequest().request, TAKEN)).rejects.toThrow();
+    await m.close();
+  });
+
+  it('the manager does not count a key payserv did not confirm (closed, or not an answer)', async () => {
+    for (const ack of [null, { esman: 1, taken: 'yes' }]) {
+      const m = await startManager({
+        master: newMasterKey(),
+        host: '127.0.0.1',
+        port: 0,
+        count: 1,
+        ask: async () => true,
+        say: () => undefined,
+      });
+      await handOver(m.port, newRequest().request, ack);
+      const e = await failure(m.done);
+      expect(e.code, JSON.stringify(ack)).toBe('key_refused');
+      expect(e.message).toMatch(/^127\.0\.0\.1:\d+ did not confirm it took the key \(.+\): check payserv's log$/);
     }
   });
 });

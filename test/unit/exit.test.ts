@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CliError, errorLine, EXIT, exitCodeOf, scrubSecrets } from '../../src/cli/exit.js';
+import { CliError, errorLine, EXIT, exitCodeOf, refusalExit, scrubSecrets } from '../../src/cli/exit.js';
 import { redactUrl } from '../../src/db/db.js';
 import { ConfigError } from '../../src/config/load.js';
 
@@ -9,6 +9,13 @@ describe('exit codes and error lines', () => {
     expect(exitCodeOf(new CliError('x', EXIT.PROBLEMS))).toBe(EXIT.PROBLEMS);
     expect(exitCodeOf(new Error('x'))).toBe(EXIT.RUNTIME);
     expect(exitCodeOf('thrown string')).toBe(EXIT.RUNTIME);
+  });
+
+  it("maps payserv's refusals: naming what does not exist is usage (2), any other refusal 1", () => {
+    for (const code of ['unknown_id', 'unknown_coin', 'unknown_wallet', 'invalid_correction'])
+      expect(refusalExit(code), code).toBe(EXIT.USAGE);
+    for (const code of ['busy', 'disabled', 'wrong_status', 'balance_short', 'no_autopay', null, undefined])
+      expect(refusalExit(code)).toBe(EXIT.PROBLEMS);
   });
 
   it('prints one line, no stack, no password', () => {

@@ -244,6 +244,7 @@ describe('RPC: who may call what', () => {
       const e = await rpcError(backend.call(method, params as never));
       expect(e.code, method).toBe(RPC.FORBIDDEN);
       expect(e.message).toBe(`forbidden: backend may not call ${method}`);
+      expect(e.data).toEqual({ code: 'forbidden' });
     }
     expect(h.calls).toEqual([]);
     // The services' own identities may call nothing here.
@@ -341,7 +342,7 @@ describe('RPC: TLS refusals', () => {
     expect(r.json).toEqual({
       jsonrpc: '2.0',
       id: null,
-      error: { code: RPC.FORBIDDEN, message: 'forbidden: this client certificate names no payserv identity' },
+      error: { code: RPC.FORBIDDEN, message: 'forbidden: this client certificate names no payserv identity', data: { code: 'forbidden' } },
     });
     expect(r.headers.connection).toBe('close');
     expect(h.calls).toEqual([]);
@@ -479,7 +480,7 @@ describe('RPC: malformed requests', () => {
       expect(r.json).toEqual({
         jsonrpc: '2.0',
         id: null,
-        error: { code: RPC.PARSE_ERROR, message: expect.stringMatching(/^parse error/) },
+        error: { code: RPC.PARSE_ERROR, message: expect.stringMatching(/^parse error/), data: { code: 'bad_request' } },
       });
     }
     // Not even on a kept-alive connection does a bad body disturb the next call.
@@ -508,7 +509,7 @@ describe('RPC: malformed requests', () => {
       expect(r.json, JSON.stringify(req)).toEqual({
         jsonrpc: '2.0',
         id,
-        error: { code: RPC.INVALID_REQUEST, message: expect.stringMatching(message) },
+        error: { code: RPC.INVALID_REQUEST, message: expect.stringMatching(message), data: { code: 'bad_request' } },
       });
     }
     expect(h.calls).toEqual([]);
@@ -521,7 +522,7 @@ describe('RPC: malformed requests', () => {
       expect(r.json, JSON.stringify(id)).toEqual({
         jsonrpc: '2.0',
         id: null,
-        error: { code: RPC.INVALID_REQUEST, message: expect.stringMatching(/"id" must be/) },
+        error: { code: RPC.INVALID_REQUEST, message: expect.stringMatching(/"id" must be/), data: { code: 'bad_request' } },
       });
     }
     // The ones that are fine: null, 0, negative safe integers, strings up to 128 characters.
@@ -536,6 +537,7 @@ describe('RPC: malformed requests', () => {
       const e = await rpcError(h.client('backend').call(method as Method));
       expect(e.code, method).toBe(RPC.METHOD_NOT_FOUND);
       expect(e.message).toBe(`method not found: ${JSON.stringify(method)}`);
+      expect(e.data).toEqual({ code: 'unknown_method' });
     }
     const r = await raw(port, pscli(), { body: rpcBody({ id: 1, method: 'x'.repeat(1000) }) });
     expect(r.status).toBe(404);
@@ -567,6 +569,7 @@ describe('RPC: malformed requests', () => {
       expect(e.code, `${method} ${JSON.stringify(params)}`).toBe(RPC.INVALID_PARAMS);
       expect(e.message, `${method} ${JSON.stringify(params)}`).toMatch(message);
       expect(e.data).toEqual({
+        code: 'bad_params',
         issues: [expect.objectContaining({ path: expect.stringMatching(/^params/), message: expect.any(String) })],
       });
     }
@@ -580,7 +583,7 @@ describe('RPC: malformed requests', () => {
     expect(r.json).toEqual({
       jsonrpc: '2.0',
       id: null,
-      error: { code: RPC.INVALID_REQUEST, message: 'invalid request: the body exceeds 4096 bytes' },
+      error: { code: RPC.INVALID_REQUEST, message: 'invalid request: the body exceeds 4096 bytes', data: { code: 'bad_request' } },
     });
     expect(r.headers.connection).toBe('close');
     // Without a Content-Length the server counts, and stops keeping bytes at the limit.
@@ -629,12 +632,12 @@ describe('RPC: malformed requests', () => {
     const get = await raw(port, pscli(), { method: 'GET' });
     expect(get.status).toBe(405);
     expect(get.headers.allow).toBe('POST');
-    expect(get.json?.error).toEqual({ code: RPC.INVALID_REQUEST, message: 'invalid request: use POST' });
+    expect(get.json?.error).toEqual({ code: RPC.INVALID_REQUEST, message: 'invalid request: use POST', data: { code: 'bad_request' } });
     const body = rpcBody({ id: 1, method: 'Utils.Version' });
     for (const type of ['text/plain', 'application/x-www-form-urlencoded', 'application/json; charset=latin1']) {
       const r = await raw(port, pscli(), { body, headers: { 'Content-Type': type } });
       expect(r.status, type).toBe(415);
-      expect(r.json?.error?.code).toBe(RPC.INVALID_REQUEST);
+      expect(r.json?.error).toMatchObject({ code: RPC.INVALID_REQUEST, data: { code: 'bad_request' } });
     }
     expect((await raw(port, pscli(), { body, headers: { 'Content-Type': 'Application/JSON; charset=UTF-8' } })).status).toBe(200);
     expect(h.calls.length).toBe(1);
@@ -681,7 +684,7 @@ describe('RPC: handler outcomes and load', () => {
     expect(e.code).toBe(RPC.INTERNAL_ERROR);
     expect(e.message).toBe('internal error (see the server log)');
     expect(JSON.stringify(e)).not.toContain('hunter2');
-    expect(e.data).toBeUndefined();
+    expect(e.data).toEqual({ code: 'internal' });
     const line = h.logs.slice(before).find((l) => l.msg === 'rpc request');
     expect(line).toMatchObject({ method: 'Utils.Status', code: RPC.INTERNAL_ERROR, status: 500, err: { message: secret } });
     // A synchronous throw, a thrown string, and a result that is not JSON: the same.
@@ -695,6 +698,7 @@ describe('RPC: handler outcomes and load', () => {
       h.behave(bad);
       const e2 = await rpcError(h.client('pscli').call('Utils.Status'));
       expect(e2.code).toBe(RPC.INTERNAL_ERROR);
+      expect(e2.data).toEqual({ code: 'internal' });
       expect(e2.message).not.toContain('hunter2');
     }
   });
@@ -726,6 +730,7 @@ describe('RPC: handler outcomes and load', () => {
       await expect.poll(() => small.calls.length).toBe(2);
       const e = await rpcError(c.call('Utils.Status'));
       expect(e.code).toBe(RPC.BUSY);
+      expect(e.data).toEqual({ code: 'overloaded' });
       expect(small.calls.length).toBe(2);
       release();
       expect(await Promise.all(running)).toEqual(['done', 'done']);
@@ -743,6 +748,7 @@ describe('RPC: handler outcomes and load', () => {
       const e = await rpcError(slow.client('backend').call('PayServ.Send', [77]));
       expect(e.code).toBe(RPC.INTERNAL_ERROR);
       expect(e.message).toBe('no result within 300 ms; the call may still complete: check its outcome before retrying');
+      expect(e.data).toEqual({ code: 'timeout' });
       fail(new Error('node unreachable'));
       await expect.poll(() => slow.logs.some((l) => l.msg === 'handler failed after the request timeout')).toBe(true);
     } finally {
@@ -778,7 +784,7 @@ describe('RPC: close', () => {
     expect(lateReply.json).toEqual({
       jsonrpc: '2.0',
       id: 'late',
-      error: { code: RPC.SHUTTING_DOWN, message: 'shutting down: the request was not run' },
+      error: { code: RPC.SHUTTING_DOWN, message: 'shutting down: the request was not run', data: { code: 'shutting_down' } },
     });
     expect(lateReply.headers.connection).toBe('close');
 

@@ -611,3 +611,141 @@ describe('Zcash node stand-in', () => {
     }
   });
 });
+
+describe('Zcash node stand-in: getblock and coinbase outputs, as zebrad and zcashd serve them', () => {
+  const nodes: ZcashStandin[] = [];
+  afterEach(async () => {
+    for (const n of nodes.splice(0)) await n.stop();
+  });
+
+  async function start(mode: 'zebrad' | 'zcashd', o: { miner?: Array<{ address: string; zatoshi: bigint }> } = {}) {
+    const node = await startZcashStandin({ network: 'testnet', mode, startHeight: 1_000, ...o });
+    nodes.push(node);
+    return node;
+  }
+
+  /** The raw reply: result, or the node's error code and message. */
+  async function getblock(
+    node: ZcashStandin,
+    params: unknown[],
+  ): Promise<{ result?: unknown; error?: { code: number; message: string } | null }> {
+    const res = await fetch(node.url, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ jsonrpc: '1.0', id: 1, method: 'getblock', params }),
+    });
+    return (await res.json()) as { result?: unknown; error?: { code: number; message: string } | null };
+  }
+
+  it('serves a block mined to an address at verbosity 0, 1 and 2, its coinbase paying the configured outputs', async () => {
+    const node = await start('zebrad');
+    const b = await node.mineTo([
+      { address: miner.address, zatoshi: 125_000_000n },
+      { address: other.address, zatoshi: 31_250_000n },
+    ]);
+    await node.mine(2);
+    const one = (await getblock(node, [b.hash, 1])).result as Record<string, unknown>;
+    expect(one).toMatchObject({ hash: b.hash, height: b.height, confirmations: 3, tx: [b.txid], trees: {} });
+    expect(one.previousblockhash).toBe(node.blockHash(b.height - 1));
+    expect(one.nextblockhash).toBe(node.blockHash(b.height + 1));
+    // The default verbosity is 1; a height (as a string) and a negative one (from the tip) find it too.
+    expect((await getblock(node, [b.hash])).result).toEqual(one);
+    expect((await getblock(node, [String(b.height), 1])).result).toEqual(one);
+    expect(((await getblock(node, ['-3', 1])).result as { hash: string }).hash).toBe(b.hash);
+    const two = (await getblock(node, [b.hash, 2])).result as { tx: Array<Record<string, unknown>> };
+    expect(two.tx).toHaveLength(1);
+    expect(two.tx[0]).toMatchObject({ txid: b.txid, height: b.height, confirmations: 3, in_active_chain: true });
+    expect(two.tx[0]?.vout).toEqual([
+      {
+        value: 1.25,
+        valueZat: 125_000_000,
+        n: 0,
+        scriptPubKey: { asm: '', hex: toHex(miner.script), reqSigs: 1, type: 'pubkeyhash', addresses: [miner.address] },
+      },
+      {
+        value: 0.3125,
+        valueZat: 31_250_000,
+        n: 1,
+        scriptPubKey: { asm: '', hex: toHex(other.script), reqSigs: 1, type: 'pubkeyhash', addresses: [other.address] },
+      },
+    ]);
+    const rawHex = (await getblock(node, [b.hash, 0])).result as string;
+    const rawTx = ((await new ZcashRpc({ url: node.url, timeoutMs: 5_000 }).getRawTransaction(b.txid)) as { hex: string }).hex;
+    expect(rawHex.endsWith(`01${rawTx}`)).toBe(true);
+    expect(rawHex.length / 2).toBe((one as { size: number }).size);
+  });
+
+  it('puts the miner coinbase in every block mined, and none when no miner is set', async () => {
+    const node = await start('zebrad', { miner: [{ address: miner.address, zatoshi: 156_250_000n }] });
+    await node.mine(2);
+    expect(node.paidTo(miner.address)).toBe(312_500_000n);
+    const { txid } = await node.fund(hot.address, ZEC);
+    const funded = (await getblock(node, [node.blockHash(node.height()), 1])).result as { tx: string[] };
+    expect(funded.tx).toHaveLength(2);
+    expect(funded.tx[1]).toBe(txid);
+    node.setMiner([]);
+    await node.mine(1);
+    expect((await getblock(node, [node.blockHash(node.height()), 1])).result).toMatchObject({ tx: [] });
+    expect(node.paidTo(miner.address)).toBe(468_750_000n);
+  });
+
+  it('zebrad: an unknown or orphaned hash, a height above the tip, bad input, each with its code and text', async () => {
+    const node = await start('zebrad');
+    const b = await node.mineTo([{ address: miner.address, zatoshi: ZEC }]);
+    await node.reorg(1);
+    const rpc = new ZcashRpc({ url: node.url, timeoutMs: 5_000 });
+    for (const hash of [b.hash, 'cd'.repeat(32)]) {
+      expect((await getblock(node, [hash, 1])).error).toEqual({ code: -5, message: 'block height not in best chain' });
+      expect((await getblock(node, [hash, 2])).error).toEqual({ code: -5, message: 'block height not in best chain' });
+      expect((await getblock(node, [hash, 0])).error).toEqual({ code: -8, message: 'Block not found' });
+      expect(await rpc.getBlock(hash)).toBeNull();
+    }
+    expect((await getblock(node, [String(node.height() + 1), 1])).error).toEqual({ code: -8, message: 'block height not in best chain' });
+    // Blocks below the stand-in's start are made up, empty, and on the best chain.
+    expect((await getblock(node, ['0', 1])).result).toMatchObject({
+      hash: node.genesisHash(),
+      height: 0,
+      confirmations: node.height() + 1,
+      tx: [],
+    });
+    expect((await getblock(node, [node.genesisHash(), 1])).result).toMatchObject({ height: 0, tx: [] });
+    expect((await getblock(node, ['500', 1])).result).toMatchObject({ hash: node.blockHash(500), height: 500 });
+    expect((await getblock(node, ['xyz', 1])).error).toEqual({
+      code: -8,
+      message: 'parse error: could not convert the input string to a hash or height',
+    });
+    expect((await getblock(node, [node.blockHash(node.height()), 3])).error).toEqual({ code: -8, message: 'invalid verbosity value' });
+    expect((await getblock(node, [node.height(), 1])).error).toEqual({ code: -1, message: 'Invalid params' });
+    expect((await getblock(node, [node.blockHash(node.height()), true])).error).toEqual({ code: -1, message: 'Invalid params' });
+    rpc.close();
+  });
+
+  it('zcashd: an orphaned block with confirmations -1 and no next block; an unknown hash and bad input with its code and text', async () => {
+    const node = await start('zcashd');
+    const b = await node.mineTo([{ address: miner.address, zatoshi: ZEC }]);
+    await node.reorg(1);
+    const rpc = new ZcashRpc({ url: node.url, timeoutMs: 5_000 });
+    const orphan = await rpc.getBlock(b.hash);
+    expect(orphan).toMatchObject({ hash: b.hash, height: b.height, confirmations: -1, tx: [b.txid] });
+    expect((await getblock(node, [b.hash, 1])).result).not.toHaveProperty('nextblockhash');
+    expect(node.blockHash(b.height)).not.toBe(b.hash);
+    expect((await getblock(node, ['cd'.repeat(32), 1])).error).toEqual({ code: -5, message: 'Block not found' });
+    expect(await rpc.getBlock('cd'.repeat(32))).toBeNull();
+    expect((await getblock(node, [String(node.height() + 1)])).error).toEqual({ code: -8, message: 'Block height out of range' });
+    expect((await getblock(node, ['-1'])).error).toEqual({ code: -8, message: 'Invalid block height parameter' });
+    expect((await getblock(node, [b.hash, 3])).error).toEqual({ code: -8, message: 'Verbosity must be in range from 0 to 2' });
+    // zcashd takes a bool for the verbosity (true is 1).
+    expect((await getblock(node, [node.blockHash(node.height()), true])).result).toMatchObject({ confirmations: 1 });
+    rpc.close();
+  });
+
+  it('client: a getblock reply listing no coinbase is ZcashRpcBadReply; a malformed hash is never sent', async () => {
+    const node = await start('zebrad');
+    const rpc = new ZcashRpc({ url: node.url, timeoutMs: 5_000 });
+    await node.mine(1);
+    // A block without a coinbase cannot be on a real chain: the stand-in mines them when no miner is set.
+    expect(await failure(rpc.getBlock(node.blockHash(node.height()) as string))).toBeInstanceOf(ZcashRpcBadReply);
+    await expect(rpc.getBlock('XYZ')).rejects.toThrow(RangeError);
+    rpc.close();
+  });
+});

@@ -13,10 +13,8 @@ import {
   type TransactionSerializable,
 } from 'viem';
 import { privateKeyToAccount, type PrivateKeyAccount } from 'viem/accounts';
-import type { DataTx } from '../../data/data.js';
 import type { Logger } from '../../log/index.js';
-import { attemptsFromNonce, lockNonce, readNonce, storeNonce } from '../store.js';
-import { CHAINS } from '../../data/ops/chains.js';
+import type { NonceStorage, StorageTx } from '../storage.js';
 import type { PaymentJournal } from '../../journal/journal.js';
 import type {
   Attempt,
@@ -59,6 +57,15 @@ export interface EvmSettings {
   gasLimitMarginPercent: number;
   replaceAfterMs: number;
   timeoutMs: number;
+}
+
+/** What an EVM driver is given besides its settings and key. */
+export interface EvmDeps {
+  /** The nonce counters and stored attempts (src/data/chain-store.ts in payserv). */
+  storage: NonceStorage;
+  stateDir: string;
+  log: Logger;
+  journal: PaymentJournal;
 }
 
 /** A viem failure that means "the node could not be asked", not "the node said no". */
@@ -104,14 +111,14 @@ export class EvmDriver implements ChainDriver {
   readonly #client: PublicClient;
   readonly #cache: NonceCache;
   readonly #log: Logger;
-  readonly #db: DataTx;
+  readonly #storage: NonceStorage;
   readonly #chainKey: string;
   readonly #journal: PaymentJournal;
   readonly #identity: ChainIdentity;
   /** The coin's confirmations, as the last verdict was told them: how far back a head may go. */
   #headBack: number;
 
-  constructor(settings: EvmSettings, privateKey: Uint8Array, deps: { db: DataTx; stateDir: string; log: Logger; journal: PaymentJournal }) {
+  constructor(settings: EvmSettings, privateKey: Uint8Array, deps: EvmDeps) {
     this.#s = settings;
     this.tag = settings.tag;
     this.#account = privateKeyToAccount(`0x${Buffer.from(privateKey).toString('hex')}`);
@@ -119,7 +126,7 @@ export class EvmDriver implements ChainDriver {
     this.#client = createPublicClient({ transport: http(settings.url, { timeout: settings.timeoutMs, retryCount: 0 }) });
     this.#cache = new NonceCache(deps.stateDir, settings.chainId, this.address);
     this.#log = deps.log;
-    this.#db = deps.db;
+    this.#storage = deps.storage;
     this.#chainKey = `evm:${settings.chainId}`;
     this.#journal = deps.journal;
     this.#identity = new ChainIdentity(deps.stateDir, settings.tag, { chain: String(settings.chainId), genesis: settings.genesisHash });
@@ -142,7 +149,7 @@ export class EvmDriver implements ChainDriver {
     await this.#chainNow(this.#headBack);
     await this.#checkFeeMode();
     const [db, local, pending] = await Promise.all([
-      readNonce(this.#db, this.#chainKey, this.address),
+      this.#storage.readNonce(this.#chainKey, this.address),
       this.#cache.read(),
       ask('eth_getTransactionCount', () => this.#client.getTransactionCount({ address: this.address as Hex, blockTag: 'pending' })),
     ]);
@@ -252,7 +259,7 @@ export class EvmDriver implements ChainDriver {
         };
   }
 
-  async sign(tx: DataTx, outputs: readonly PayOutput[]): Promise<Signing> {
+  async sign(tx: StorageTx, outputs: readonly PayOutput[]): Promise<Signing> {
     const [out] = outputs;
     invariant(out && outputs.length === 1, 'an Ethereum transaction pays exactly one output');
     // Fees, balance and the pending nonce read from another chain would sign a nonce gap on ours.
@@ -317,8 +324,8 @@ export class EvmDriver implements ChainDriver {
    * against them: behind the host's memory it was rolled back, ahead of everything that explains it it
    * was raised (every payment would wait behind a nonce gap): both are tampering.
    */
-  async #allocateNonce(tx: DataTx): Promise<bigint> {
-    const db = (await lockNonce(tx, this.#chainKey, this.address)) ?? 0n;
+  async #allocateNonce(tx: StorageTx): Promise<bigint> {
+    const db = (await this.#storage.lockNonce(tx, this.#chainKey, this.address)) ?? 0n;
     await this.#journal.refresh();
     const remembered = max((await this.#cache.read()) ?? 0n, this.#journal.nextNonce(this.tag, this.address) ?? 0n);
     if (db < remembered) {
@@ -345,16 +352,14 @@ export class EvmDriver implements ChainDriver {
         { coin: this.tag, remembered: remembered.toString(), pending: pending.toString() },
         'the hot wallet sent transactions payserv did not record',
       );
-    await storeNonce(tx, this.#chainKey, this.address, explained + 1n);
+    await this.#storage.storeNonce(tx, this.#chainKey, this.address, explained + 1n);
     return explained;
   }
 
   /** One past the highest nonce (from `from` on) of stored transactions this hot wallet signed; 0 when none. */
-  async #storedNext(tx: DataTx, from: bigint): Promise<bigint> {
-    const [coin] = await tx.query(CHAINS.coinId, [this.tag]);
-    if (!coin) return 0n;
+  async #storedNext(tx: StorageTx, from: bigint): Promise<bigint> {
     let next = 0n;
-    for (const a of await attemptsFromNonce(tx, coin.id, from)) {
+    for (const a of await this.#storage.attemptsFromNonce(tx, this.tag, from)) {
       // Bytes only this key can make: a row an attacker wrote does not decode to our signature.
       const ours = await this.#fromUs(a.raw).catch(() => false);
       if (ours && this.decode(a.raw).hash === a.hash && a.nonce + 1n > next) next = a.nonce + 1n;
@@ -371,11 +376,11 @@ export class EvmDriver implements ChainDriver {
     if (signed.nonce !== null) await this.#cache.raise(signed.nonce + 1n);
   }
 
-  async restored(tx: DataTx, raw: string): Promise<void> {
+  async restored(tx: StorageTx, raw: string): Promise<void> {
     const { nonce } = this.decode(raw);
     if (nonce === null) return;
-    const db = (await lockNonce(tx, this.#chainKey, this.address)) ?? 0n;
-    if (db <= nonce) await storeNonce(tx, this.#chainKey, this.address, nonce + 1n);
+    const db = (await this.#storage.lockNonce(tx, this.#chainKey, this.address)) ?? 0n;
+    if (db <= nonce) await this.#storage.storeNonce(tx, this.#chainKey, this.address, nonce + 1n);
   }
 
   async broadcast(raw: string): Promise<Broadcast> {
@@ -594,7 +599,7 @@ export class EvmDriver implements ChainDriver {
    * chain refused is replaced by a legacy one): every fee field above the old one by geth's replacement
    * floor. A replacement the cap does not allow waits, and says so (atCap: the payment is stuck until fees fall).
    */
-  async replace(_tx: DataTx, latest: Attempt): Promise<Signing | null> {
+  async replace(_tx: StorageTx, latest: Attempt): Promise<Signing | null> {
     invariant(await this.#fromUs(latest.raw), `transaction ${latest.hash} is not signed by the hot wallet ${this.address}`);
     const t = parseTransaction(latest.raw as Hex);
     const base = { chainId: this.#s.chainId, nonce: t.nonce, to: t.to, value: t.value, gas: t.gas } as const;

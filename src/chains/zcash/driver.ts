@@ -1,10 +1,8 @@
 import { secp256k1 } from '@noble/curves/secp256k1';
-import type { DataTx } from '../../data/data.js';
-import { CHAINS } from '../../data/ops/chains.js';
 import type { Logger } from '../../log/index.js';
 import { invariant } from '../../ledger/invariant.js';
 import type { Coin } from '../../ledger/records.js';
-import { outpointKey, releaseInputs, reservedOutpoints, reserveInputs } from '../store.js';
+import { outpointKey, type StorageTx, type UtxoStorage } from '../storage.js';
 import { validateAddress, zcashAddressScript, zcashP2pkhAddress, zcashScriptAddress } from '../address.js';
 import type { Attempt, Broadcast, ChainDriver, DecodedTx, DriverHealth, PayOutput, Placement, Signing, Verdict, Watch } from '../driver.js';
 import { ChainIdentityError, ChainIntegrityError, NodeUnavailable } from '../driver.js';
@@ -109,6 +107,15 @@ function inBestChain(t: RawTransaction): boolean {
   return t.in_active_chain !== false && (t.confirmations ?? 0) > 0 && (t.height ?? 0) >= 0;
 }
 
+/** What a Zcash driver is given besides its settings and key. */
+export interface ZcashDeps {
+  /** The input reservations and stored attempts (src/data/chain-store.ts in payserv). */
+  storage: UtxoStorage;
+  log: Logger;
+  journal: PaymentJournal;
+  stateDir: string;
+}
+
 export class ZcashDriver implements ChainDriver {
   readonly tag: string;
   readonly address: string;
@@ -117,19 +124,14 @@ export class ZcashDriver implements ChainDriver {
   readonly #key: Uint8Array;
   readonly #script: Uint8Array;
   readonly #rpc: ZcashRpc;
-  readonly #db: DataTx;
+  readonly #storage: UtxoStorage;
   readonly #log: Logger;
   readonly #journal: PaymentJournal;
   readonly #identity: ChainIdentity;
   /** Funding txid -> whether it is a coinbase transaction (a transaction's inputs never change). */
   readonly #coinbase = new Map<string, boolean>();
-  #coinId: number | null = null;
 
-  constructor(
-    settings: ZcashSettings,
-    privateKey: Uint8Array,
-    deps: { db: DataTx; log: Logger; journal: PaymentJournal; stateDir: string },
-  ) {
+  constructor(settings: ZcashSettings, privateKey: Uint8Array, deps: ZcashDeps) {
     this.#s = settings;
     this.tag = settings.tag;
     this.maxOutputs = settings.batchMax;
@@ -138,7 +140,7 @@ export class ZcashDriver implements ChainDriver {
     this.address = zcashP2pkhAddress(settings.network, pkh);
     this.#script = p2pkhScript(pkh);
     this.#rpc = new ZcashRpc({ url: settings.url, timeoutMs: settings.timeoutMs });
-    this.#db = deps.db;
+    this.#storage = deps.storage;
     this.#log = deps.log;
     this.#journal = deps.journal;
     this.#identity = new ChainIdentity(deps.stateDir, settings.tag, { chain: settings.network, genesis: settings.genesisHash });
@@ -173,13 +175,6 @@ export class ZcashDriver implements ChainDriver {
     return validateAddress({ tag: 'ZEC', network: this.#s.network }, address);
   }
 
-  async #coin(db: DataTx): Promise<number> {
-    if (this.#coinId !== null) return this.#coinId;
-    const [r] = await db.query(CHAINS.coinId, [this.tag]);
-    if (!r) throw new Error(`coin ${this.tag} is not in coins_coin`);
-    return (this.#coinId = r.id);
-  }
-
   async start(): Promise<void> {
     const seen = await ask(() => this.#rpc.getBlockchainInfo());
     // Another network is a configuration mistake: it stops the start (a foreign genesis or a head gone back waits, unreachable).
@@ -187,7 +182,8 @@ export class ZcashDriver implements ChainDriver {
       throw new Error(`coin ${this.tag}: the node is on chain "${seen.chain}", the configuration says ${this.#s.network}`);
     const info = await this.#checkIdentity(this.#needed(0));
     const branch = branchFromRpcHex(info.consensus.nextblock);
-    await this.#coin(this.#db);
+    // The coin must be known to the storage (its reservations are read by tag): an unknown one stops the start.
+    await this.#storage.reservedOutpoints(this.tag);
     this.#log.info(
       { coin: this.tag, address: this.address, height: info.blocks, branch: branch.name, txVersion: this.#s.txVersion },
       'zcash driver ready',
@@ -225,9 +221,11 @@ export class ZcashDriver implements ChainDriver {
    * `strict` (when signing): a reservation of an unspent output that neither the journal nor one of
    * payserv's own stored transactions explains was made by someone else: tampering.
    */
-  async #free(db: DataTx, strict = false): Promise<AddressUtxo[]> {
-    const coinId = await this.#coin(db);
-    const [utxos, reserved] = await Promise.all([ask(() => this.#rpc.getAddressUtxos(this.address)), reservedOutpoints(db, coinId)]);
+  async #free(db: StorageTx, strict = false): Promise<AddressUtxo[]> {
+    const [utxos, reserved] = await Promise.all([
+      ask(() => this.#rpc.getAddressUtxos(this.address)),
+      this.#storage.reservedOutpoints(this.tag, db),
+    ]);
     await this.#journal.refresh();
     const inFlight = this.#journal.inputsInFlight(this.tag);
     if (strict) {
@@ -278,22 +276,22 @@ export class ZcashDriver implements ChainDriver {
   }
 
   /** Whether payserv stored a transaction `hash` that spends `outpoint` (one signed, committed, and perhaps not yet journaled when payserv died). */
-  async #storedSpends(db: DataTx, hash: string, outpoint: string): Promise<boolean> {
-    const [t] = await db.query(CHAINS.attemptRaw, [hash]);
-    if (!t) return false;
+  async #storedSpends(db: StorageTx, hash: string, outpoint: string): Promise<boolean> {
+    const raw = await this.#storage.attemptRaw(hash, db);
+    if (raw === null) return false;
     try {
-      const d = this.decode(t.raw);
+      const d = this.decode(raw);
       return d.hash === hash && d.inputs.some((i) => `${i.txid}:${i.vout}` === outpoint);
     } catch {
       return false;
     }
   }
 
-  async spendable(db: DataTx): Promise<bigint> {
+  async spendable(db: StorageTx): Promise<bigint> {
     return (await this.#free(db)).reduce((a, u) => a + u.satoshis, 0n);
   }
 
-  async sign(tx: DataTx, outputs: readonly PayOutput[]): Promise<Signing> {
+  async sign(tx: StorageTx, outputs: readonly PayOutput[]): Promise<Signing> {
     // Inputs read from another chain would be spent nowhere real: the identity first, as in a verdict.
     const info = await this.#checkIdentity(this.#needed(0));
     let branchId: number;
@@ -365,7 +363,7 @@ export class ZcashDriver implements ChainDriver {
     // The recorded maxFee is what the transaction really pays: inputs less outputs, as signed.
     invariant(signed.feeZat === fee, `signed ${signed.txid} pays ${signed.feeZat} zatoshi in fees, the selection computed ${fee}`);
     const spent = chosen.map((u) => ({ txid: u.txid, vout: u.outputIndex, value: u.satoshis }));
-    await reserveInputs(tx, await this.#coin(tx), signed.txid, spent);
+    await this.#storage.reserveInputs(tx, this.tag, signed.txid, spent);
     return { kind: 'signed', tx: { hash: signed.txid, raw: signed.rawHex, maxFee: signed.feeZat, nonce: null, inputs: spent } };
   }
 
@@ -510,11 +508,11 @@ export class ZcashDriver implements ChainDriver {
 
   /** What a mined payment cost: its reserved inputs less its outputs. */
   async #feeOf(hash: string): Promise<bigint> {
-    const [r] = await this.#db.query(CHAINS.reservedValue, [hash]);
-    const [t] = await this.#db.query(CHAINS.attemptRaw, [hash]);
-    if (!r?.v || !t) return 0n;
-    const out = parseTx(fromHex(t.raw, 'stored transaction')).outputs.reduce((a, o) => a + o.value, 0n);
-    return BigInt(r.v) - out;
+    const reserved = await this.#storage.reservedValue(hash);
+    const raw = await this.#storage.attemptRaw(hash);
+    if (reserved === null || raw === null) return 0n;
+    const out = parseTx(fromHex(raw, 'stored transaction')).outputs.reduce((a, o) => a + o.value, 0n);
+    return reserved - out;
   }
 
   async watch(hash: string, seen: Placement | null, ctx: { finality: number }): Promise<Watch> {
@@ -565,8 +563,8 @@ export class ZcashDriver implements ChainDriver {
     return null;
   }
 
-  async release(tx: DataTx, hash: string, why: string): Promise<void> {
-    const n = await releaseInputs(tx, await this.#coin(tx), hash, why);
+  async release(tx: StorageTx, hash: string, why: string): Promise<void> {
+    const n = await this.#storage.releaseInputs(tx, this.tag, hash, why);
     if (n) this.#log.info({ coin: this.tag, tx: hash, inputs: n, reason: why }, 'inputs released');
   }
 }

@@ -58,7 +58,7 @@ export class ZcashRpcBadReply extends Error {
 
 /** zcashd's RPC error codes that the driver branches on (rpc/protocol.h). */
 export const ZCASH_RPC_CODE = {
-  /** getrawtransaction: "No such mempool or blockchain transaction". */
+  /** getrawtransaction: "No such mempool or blockchain transaction"; getblock: no such block (both nodes). */
   INVALID_ADDRESS_OR_KEY: -5,
   /** sendrawtransaction: "TX decode failed". */
   DESERIALIZATION_ERROR: -22,
@@ -137,6 +137,25 @@ export const ADDRESS_UTXOS_MAX = 10_000;
 /** Most inputs listed in one verbose transaction: a standard transaction is at most 100 kB (about 2,400 inputs). */
 export const TX_INPUTS_MAX = 10_000;
 
+/** Most outputs listed in one verbose transaction (a coinbase paying a whole pool's miners is far below). */
+export const TX_OUTPUTS_MAX = 10_000;
+
+/** Most transactions one getblock reply may list: a 2 MB block holds fewer than 20,000. */
+export const BLOCK_TXS_MAX = 20_000;
+
+// getblock "hash|height" 1 (zebra-rpc/src/methods.rs get_block; snapshot get_block_verbose_hash_verbosity_1):
+// confirmations is -1 for a block off the best chain (zcashd; zebrad only in a race, see getBlock).
+const block = z.object({
+  hash: z.string().regex(HEX64, 'a block hash is 64 lowercase hex digits'),
+  confirmations: z.number().int().min(-1).max(0x7fffffff),
+  height,
+  tx: z.array(txid).min(1, 'a block has a coinbase').max(BLOCK_TXS_MAX, `more than ${BLOCK_TXS_MAX} transactions`),
+  time: z.number().int().min(0).optional(),
+  previousblockhash: z.string().regex(HEX64, 'a block hash is 64 lowercase hex digits').optional(),
+});
+
+export type BlockInfo = z.output<typeof block>;
+
 const rawTransaction = z.object({
   hex: z.string().regex(HEX, 'hex is not hex').min(2),
   txid,
@@ -150,6 +169,22 @@ const rawTransaction = z.object({
   vin: z
     .array(z.object({ coinbase: z.string().regex(HEX, 'coinbase is hex').max(400).optional() }))
     .max(TX_INPUTS_MAX)
+    .optional(),
+  // The transparent outputs (zebrad types/transaction.rs Output, ScriptPubKey): value (a float, never
+  // read), valueZat, n, scriptPubKey {asm, hex, reqSigs, type, addresses}; reqSigs and addresses are
+  // left out for a script that pays no address.
+  vout: z
+    .array(
+      z.object({
+        valueZat: zatoshi,
+        n: z.number().int().min(0).max(TX_OUTPUTS_MAX),
+        scriptPubKey: z.object({
+          hex: z.string().regex(HEX, 'scriptPubKey.hex is not hex').max(20_000),
+          addresses: z.array(z.string().min(1).max(128)).max(20).optional(),
+        }),
+      }),
+    )
+    .max(TX_OUTPUTS_MAX)
     .optional(),
 });
 
@@ -265,6 +300,18 @@ export class ZcashRpc {
     return this.call('getblockhash', [h], z.string().regex(HEX64, 'a block hash is 64 lowercase hex digits'));
   }
 
+  /**
+   * The block with this hash (verbosity 1: its txids), or null when the node does not have it: -5 from
+   * both nodes ("block height not in best chain" from zebrad, which serves the best chain only, so a
+   * block a reorg left behind is unknown to it; "Block not found" from zcashd, which answers such a
+   * block with confirmations -1).
+   */
+  async getBlock(hash: string): Promise<BlockInfo | null> {
+    if (!HEX64.test(hash)) throw new RangeError('getBlock: a block hash is 64 lowercase hex digits');
+    const schema = block.refine((b) => b.hash === hash, 'the reply is for another block');
+    return nullWhenUnknown(this.call('getblock', [hash, 1], schema));
+  }
+
   /** The address's unspent outputs as the node's address index knows them (mined ones only). */
   getAddressUtxos(address: string): Promise<AddressUtxo[]> {
     const schema = z
@@ -296,12 +343,7 @@ export class ZcashRpc {
   async getRawTransaction(id: string): Promise<RawTransaction | null> {
     if (!HEX64.test(id)) throw new RangeError('getRawTransaction: a txid is 64 lowercase hex digits');
     const schema = rawTransaction.refine((t) => t.txid === id, 'the reply is for another txid');
-    try {
-      return await this.call('getrawtransaction', [id, 1], schema);
-    } catch (err) {
-      if (err instanceof ZcashRpcError && err.code === ZCASH_RPC_CODE.INVALID_ADDRESS_OR_KEY) return null;
-      throw err;
-    }
+    return nullWhenUnknown(this.call('getrawtransaction', [id, 1], schema));
   }
 
   /** Drops the connections; calls in progress fail as ZcashRpcUnavailable. */
@@ -394,6 +436,16 @@ export class ZcashRpc {
       });
       req.end(body);
     });
+  }
+}
+
+/** A lookup's reply, or null for the node's -5: it does not have what was asked for. */
+async function nullWhenUnknown<T>(reply: Promise<T>): Promise<T | null> {
+  try {
+    return await reply;
+  } catch (err) {
+    if (err instanceof ZcashRpcError && err.code === ZCASH_RPC_CODE.INVALID_ADDRESS_OR_KEY) return null;
+    throw err;
   }
 }
 

@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import { EsmanError, reasonOf, wipe } from '../../esman/errors.js';
 import { checkExportable, checkItemName, coinItem, encodeCoinItem } from '../../esman/items.js';
+import { checkItemValue, checkNewItems } from '../../esman/item-check.js';
 import { DEFAULT_SCRYPT, describeScrypt, SCRYPT_BOUNDS, type ScryptParams } from '../../esman/kdf.js';
 import { loopbackEndpoint } from '../../esman/loopback.js';
 import { KEY_REQUEST_PROMPT, startManager } from '../../esman/manager.js';
@@ -123,6 +124,13 @@ export function register(program: Command, io: EsmanIo): void {
     .action(async (o: Common & { from: string }) => {
       refuseExisting(existsSync(o.storage), o.storage);
       const items = itemsFrom(o.from);
+      // Before any passphrase and any write: a bad item would otherwise surface only at payserv's start, after the key ceremony.
+      try {
+        checkNewItems(items);
+      } catch (e) {
+        wipe(...items.map(([, v]) => v));
+        throw e;
+      }
       const u = await unlock(o.dir, input(o), say);
       const store = KeyStore.empty(o.storage);
       try {
@@ -153,6 +161,12 @@ export function register(program: Command, io: EsmanIo): void {
     .action(async (name: string, file: string, o: Common & { replace?: boolean }) => {
       checkItemName(name);
       const value = readItemFile(file);
+      try {
+        checkItemValue(name, value);
+      } catch (e) {
+        wipe(value);
+        throw e;
+      }
       await withStore(o.dir, o.storage, input(o), say, async (store, master) => {
         if (store.has(name) && !o.replace) throw new EsmanError('exists', `${o.storage} already has ${name}: add --replace to replace it`);
         store.set(name, value);
@@ -180,6 +194,10 @@ export function register(program: Command, io: EsmanIo): void {
     .argument('<NAME>', 'e.g. dbgw.TLS.KEY')
     .requiredOption('--to <FILE>', 'the file to create (an existing file is refused), e.g. /var/lib/dbgw/pki/tls/dbgw.key')
     .action(async (name: string, o: Common & { to: string }) => {
+      if (o.to === '-') throw new EsmanError('bad_option', '--to -: a key is never written to stdout; name the file to create');
+      // The index is readable without the key: a name that is not there is said so before any passphrase.
+      if (!(await readIndex(o.storage)).items.some((i) => i.name === name))
+        throw new EsmanError('missing_item', `store ${o.storage} has no item ${name}`);
       checkExportable(name);
       let size = 0;
       await withStore(o.dir, o.storage, input(o), say, async (store) => {
@@ -246,32 +264,42 @@ export function register(program: Command, io: EsmanIo): void {
     .option('--listen <host:port>', 'loopback address to listen on', '127.0.0.1:7444')
     .option('--count <N>', 'keys to hand out before exiting', int('--count'), 1)
     .action(async (o: Common & { listen: string; count: number }) => {
-      const { host, port } = loopbackEndpoint(o.listen, '--listen');
+      loopbackEndpoint(o.listen, '--listen');
       if (o.count < 1) throw new EsmanError('bad_option', '--count: expected at least 1');
       if (o.passphraseFd === 0)
         throw new EsmanError(
           'bad_option',
           '--passphrase-fd 0: stdin carries the answers to key requests; give the passphrases on another descriptor (e.g. --passphrase-fd 3 3<FILE)',
         );
-      await withStore(o.dir, o.storage, input(o), say, async (store, master) => {
-        say(`${o.storage} opens with this key: ${store.list().length} items`);
-        const answers = new LineReader(io.stdin);
-        const m = await startManager({
-          master,
-          host,
-          port,
-          count: o.count,
-          say,
-          async ask(peer) {
-            io.stdout.write(KEY_REQUEST_PROMPT(peer));
-            return (await answers.next())?.trim() === 'y';
-          },
-        });
-        say(`listening on ${m.host}:${m.port} for ${o.count} key request(s)`);
-        await m.done;
-        say('done: the key is wiped from memory');
-      });
-      // stdin may stay open (a terminal): nothing more is read from it.
-      io.stdin.destroy();
+      try {
+        await serveKeys(o, io, say);
+      } finally {
+        // stdin may stay open (a terminal): nothing more is read from it.
+        io.stdin.destroy();
+      }
     });
+}
+
+/** `esman manager`'s work: the store opened once, then the key handed to each request an operator allows, until payserv took `count`. */
+async function serveKeys(o: Common & { listen: string; count: number }, io: EsmanIo, say: (s: string) => void): Promise<void> {
+  const { host, port } = loopbackEndpoint(o.listen, '--listen');
+  await withStore(o.dir, o.storage, passphrases(o.passphraseFd, io.stdin, io.stderr as never), say, async (store, master) => {
+    say(`${o.storage} opens with this key: ${store.list().length} items`);
+    const answers = new LineReader(io.stdin);
+    const m = await startManager({
+      master,
+      host,
+      port,
+      count: o.count,
+      say,
+      async ask(peer) {
+        io.stdout.write(KEY_REQUEST_PROMPT(peer));
+        return (await answers.next())?.trim() === 'y';
+      },
+    });
+    say(`listening on ${m.host}:${m.port} for ${o.count} key request(s)`);
+    // A key payserv refused rejects here, with payserv's code and message: the command fails (exit 1).
+    await m.done;
+    say('done: the key is wiped from memory');
+  });
 }

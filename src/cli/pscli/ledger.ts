@@ -12,6 +12,7 @@ import { addWallet, retireWallet, signWallet, WalletRefused } from '../../writer
 import { requestWithdrawal } from '../../writer/withdrawals.js';
 import { validateAddress } from '../../chains/address.js';
 import { getWallet } from '../../store/reads.js';
+import { formatAmount } from '../../money/amount.js';
 import { action, requireDatabaseChosen, withDb, type Context } from '../context.js';
 import { CliError, EXIT } from '../exit.js';
 import {
@@ -19,6 +20,7 @@ import {
   blockHash,
   coinIdOf,
   coinTag,
+  creditShares,
   isUniqueViolation,
   positiveInt,
   terminalProgress,
@@ -181,16 +183,19 @@ export function register(program: Command): void {
     .action(
       action(async (ctx, cmd) => {
         const o = cmd.opts<{ coin: string; hash: string; credit: string[]; poolFee: string }>();
-        const shares = o.credit.map((s) => {
-          const m = /^(\d+)=(.+)$/.exec(s);
-          if (!m) throw new CliError(`--credit: expected USER=AMOUNT, got ${JSON.stringify(s)}`, EXIT.USAGE);
-          return { userId: positiveInt('--credit user', m[1]), amount: amountOpt('--credit amount', m[2]) };
-        });
+        const shares = creditShares(o.credit);
         const hash = blockHash('--hash', o.hash);
         const poolFee = amountOpt('--pool-fee', o.poolFee);
         if (poolFee < 0n) throw new CliError('--pool-fee: must not be negative', EXIT.USAGE);
         const r = await withLedger(ctx, (db, view) => {
           const coin = view.coins.get(coinIdOf(view, o.coin));
+          // The fee user's one credit is the pool fee: as a miner too it would be credited twice for one block.
+          const fee = shares.find((x) => x.userId === coin?.feeUserId);
+          if (fee)
+            throw new CliError(
+              `--credit ${fee.userId}=…: user ${fee.userId} is ${coin?.tag}'s fee user, credited by --pool-fee, never as a miner`,
+              EXIT.USAGE,
+            );
           return creditBlock(db, loadSigner(ctx.stateDir, 'admin'), coin as never, { blockHash: hash, shares, poolFee }).catch(
             (e: unknown) => {
               throw isUniqueViolation(e)
@@ -223,6 +228,12 @@ export function register(program: Command): void {
           if (!wallet) throw new CliError(`unknown wallet ${o.wallet}`, EXIT.USAGE);
           const coin = view.coins.get(wallet.coinId);
           if (!coin) throw new CliError(`wallet ${wallet.id} has an unknown coin`, EXIT.USAGE);
+          // The request carries the coin's fee out of its amount: one smaller than the fee pays nothing.
+          if (amount < coin.withdrawalFee)
+            throw new CliError(
+              `--amount: ${o.amount} is below ${coin.tag}'s withdrawal fee ${formatAmount(coin.withdrawalFee)}`,
+              EXIT.USAGE,
+            );
           return db.transaction((tx) =>
             requestWithdrawal(tx, loadSigner(ctx.stateDir, 'autopay'), {
               userId: wallet.userId,

@@ -1,11 +1,12 @@
 // pscli's calls to a running payserv (JSON-RPC over mutual TLS), printed as the original did:
-// `REPLY: [APPROVED]`. An ERROR reply or a refused call exits 1; --json prints the whole result.
+// `REPLY: [APPROVED]`. An ERROR reply or a refused call exits 1 (2 when it names an unknown id, coin or
+// wallet: refusalExit); --json prints the whole result.
 import type { Command } from 'commander';
 import type { Restored } from '../../payserv/payments/restore.js';
 import type { Method } from '../../api/payserv.js';
 import { RpcError } from '../../api/jsonrpc.js';
 import { action, type Context } from '../context.js';
-import { CliError, EXIT, scrubSecrets, type ExitCode } from '../exit.js';
+import { CliError, EXIT, refusalExit, scrubSecrets, type ExitCode } from '../exit.js';
 import { amountOpt, coinTag, positiveInt } from '../ledger-context.js';
 import { withPayserv } from '../payserv-client.js';
 import type { ResolveReport } from '../../autopay/resolve.js';
@@ -16,12 +17,9 @@ async function call(ctx: Context, method: Method, params?: unknown): Promise<unk
   try {
     return await withPayserv(ctx, (c) => c.call(method, params as never));
   } catch (e) {
-    if (e instanceof RpcError)
-      throw new CliError(
-        `payserv refused ${method}: ${refusalCodeOf(e) ? `${refusalCodeOf(e)}: ` : ''}${e.message} (code ${e.code})`,
-        EXIT.PROBLEMS,
-      );
-    throw e;
+    if (!(e instanceof RpcError)) throw e;
+    const code = refusalCodeOf(e);
+    throw new CliError(`payserv refused ${method}: ${code ? `${code}: ` : ''}${e.message} (code ${e.code})`, refusalExit(code));
   }
 }
 
@@ -37,7 +35,7 @@ function printReply(ctx: Context, r: { reply: string; code?: string; message?: s
   else if ((r.reply === 'ERROR' || r.reply === 'DECLINED') && r.code)
     ctx.print(`REPLY: [${r.reply}] ${r.code}${r.message ? `: ${r.message}` : ''}`);
   else ctx.print([`REPLY: [${r.reply}]`, ...(r.message ? [`MESSAGE: ${r.message}`] : [])].join('\n'));
-  return r.reply === 'ERROR' ? EXIT.PROBLEMS : EXIT.OK;
+  return r.reply === 'ERROR' ? refusalExit(r.code) : EXIT.OK;
 }
 
 function printDoc(ctx: Context, doc: unknown, text: (d: never) => string): void {

@@ -13,7 +13,7 @@ import { journalAttempt, journalWithdrawals, sendingSeqOf } from '../../journal/
 import { fault } from '../faults.js';
 import { invariant } from '../../ledger/invariant.js';
 import { broadcastStored } from './pay.js';
-import { insertAttempt, paymentOf, watchSent } from '../../chains/store.js';
+import { insertAttempt, paymentOf, watchSent } from '../../data/chain-store.js';
 import { storedAttempts } from './stored.js';
 import { recordSent } from './sent.js';
 import { feeShares } from './value.js';

@@ -15,7 +15,7 @@ import { changeStatus } from '../../writer/withdrawals.js';
 import type { Withdrawal } from '../../ledger/records.js';
 import { paymentsOf } from './attempts.js';
 import { journalAttempt, journalWithdrawals, maybeCompact, type JournalWithdrawals } from '../../journal/payments.js';
-import { insertAttempt, noteBroadcast } from '../../chains/store.js';
+import { insertAttempt, noteBroadcast } from '../../data/chain-store.js';
 import { recordSent } from './sent.js';
 import { storedAttempts } from './stored.js';
 import { feeShares, payValue } from './value.js';

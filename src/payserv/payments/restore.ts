@@ -9,7 +9,7 @@ import { advanceUserCheckpoint } from '../../verify/advance.js';
 import { getWithdrawalWithHistory } from '../../store/reads.js';
 import { openView } from '../../verify/view.js';
 import { changeStatus } from '../../writer/withdrawals.js';
-import { insertAttempt } from '../../chains/store.js';
+import { insertAttempt } from '../../data/chain-store.js';
 import { PAYMENTS } from '../../data/ops/payments.js';
 
 // Putting back into the database a payment the payment journal holds and the database lost: the
@@ -78,7 +78,7 @@ async function restoreOne(ps: Payserv, a: JournalAttempt, id: number, seq: numbe
         coin.id,
         a.payment,
         a.withdrawals.map(([x]) => x),
-        { hash: a.hash, raw: a.raw, maxFee: 0n, nonce: d.nonce, inputs: [] },
+        { hash: a.hash, raw: a.raw, maxFee: 0n, nonce: d.nonce },
       );
     // The nonce counter, rolled back with the lost commit (Zcash: nothing; the journal holds the inputs in flight).
     await driver.restored(tx, a.raw);

@@ -3,7 +3,7 @@ import type { PayoutResult } from '../../api/payserv.js';
 import type { Payserv } from '../context.js';
 import type { Verified } from '../guard.js';
 import { move } from '../moves.js';
-import { watchSent } from '../../chains/store.js';
+import { watchSent } from '../../data/chain-store.js';
 import { feeShares } from './value.js';
 
 // A payment the chain confirmed, recorded: the withdrawal `sent` by its transaction, and that transaction

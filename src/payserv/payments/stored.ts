@@ -4,7 +4,7 @@ import { problem, type Problem } from '../../ledger/problem.js';
 import type { Payserv } from '../context.js';
 import type { Verified } from '../guard.js';
 import { journalBytesProblem } from '../../journal/payments.js';
-import { attemptsByHash } from '../../chains/store.js';
+import { attemptsByHash } from '../../data/chain-store.js';
 import { payValue } from './value.js';
 
 // The stored bytes of a payment's attempts, trusted only once checked against the hashes in the

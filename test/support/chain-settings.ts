@@ -1,0 +1,41 @@
+// The chain drivers' settings for development nodes (anvil, the Zcash stand-in): apart from chains.ts
+// because the simulation, which the bench also runs, must not import vitest.
+import type { EvmSettings } from '../../src/chains/eth/driver.js';
+import type { ZcashSettings } from '../../src/chains/zcash/driver.js';
+import { driverStorage } from '../../src/app/drivers.js';
+import type { Data } from '../../src/data/data.js';
+import type { PaymentJournal } from '../../src/journal/journal.js';
+import type { Logger } from '../../src/log/index.js';
+
+export const ETH_SETTINGS = (url: string, over: Partial<EvmSettings> = {}): EvmSettings => ({
+  tag: 'ETH',
+  url,
+  chainId: 31337,
+  minPeers: 0,
+  eip1559: true,
+  maxFeePerGas: 500_000_000_000n,
+  maxPriorityFeePerGas: 3_000_000_000n,
+  gasLimitMax: 100_000n,
+  gasLimitMarginPercent: 25,
+  replaceAfterMs: 3_600_000,
+  timeoutMs: 5_000,
+  ...over,
+});
+
+export const ZEC_SETTINGS = (url: string, over: Partial<ZcashSettings> = {}): ZcashSettings => ({
+  tag: 'ZEC',
+  url,
+  network: 'mainnet',
+  minPeers: 0,
+  txVersion: 4,
+  batchMax: 500,
+  expiryDelta: 40,
+  feeMax: 5_000_000n,
+  timeoutMs: 5_000,
+  ...over,
+});
+
+/** A driver's dependencies as payserv wires them: its storage in `db` (src/app/drivers.ts). */
+export function driverDeps(deps: { db: Data; stateDir: string; log: Logger; journal: PaymentJournal }) {
+  return { storage: driverStorage(deps.db), stateDir: deps.stateDir, log: deps.log, journal: deps.journal };
+}
