@@ -12,6 +12,7 @@ import { newMasterKey } from '../src/esman/master-key.js';
 import { pkiPaths } from '../src/esman/pki-files.js';
 import { KeyStore } from '../src/esman/store-file.js';
 import { RpcClient } from '../src/rpc/client.js';
+import { zcashAddress } from './support/chains.js';
 import { freePort } from './support/ports.js';
 import { processLedger, spawnNode, tlsOf, type ProcessLedger } from './support/spawn.js';
 
@@ -78,20 +79,17 @@ describe('the intake executable', () => {
     expect(await child.stop('SIGTERM', 30_000)).toBe(0);
   });
 
-  it('exits 2 on a bad configuration, naming the key: a review word, a zcash coin', async () => {
+  it('exits 2 on a bad configuration, naming the key: a review word, a zcash pool address of the other network', async () => {
     const l = await processLedger(SEED);
     const bad = spawnNode(['bin/intake.mjs', '--config', intakeConfig(l, '[wallets]\nreview = "sometimes"\n')], {
       PAYSERV_STATE_DIR: l.stateDir,
     });
     expect(await bad.waitExit(30_000)).toBe(2);
     expect(bad.stderr()).toMatch(/wallets\.review: expected "auto" or "manual"/);
-    const zcash = spawnNode(
-      ['bin/intake.mjs', '--config', intakeConfig(l, '[coins.ZEC]\nchain = "zcash"\nnode_url = "http://127.0.0.1:1"\n')],
-      {
-        PAYSERV_STATE_DIR: l.stateDir,
-      },
-    );
+    // A pool address of the other network: found before any key is asked for.
+    const coin = `[coins.ZEC]\nchain = "zcash"\nnode_url = "http://127.0.0.1:1"\nnetwork = "testnet"\npool_address = "${zcashAddress()}"\n`;
+    const zcash = spawnNode(['bin/intake.mjs', '--config', intakeConfig(l, coin)], { PAYSERV_STATE_DIR: l.stateDir });
     expect(await zcash.waitExit(30_000)).toBe(2);
-    expect(zcash.stderr()).toMatch(/coins\.ZEC\.chain: no reward check for zcash coins yet/);
+    expect(zcash.stderr()).toMatch(/coins\.ZEC: .*not a transparent testnet address/);
   });
 });
