@@ -438,6 +438,7 @@ describe('the ledger intake over mutual TLS', () => {
       for (const id of ['pscli', 'payserv', 'dbgw'] as const) {
         const e = await refused(f.client(id).call('Coins.Register', ETH_COIN));
         expect(e.code).toBe(RPC.FORBIDDEN);
+        expect(e.data).toMatchObject({ code: 'forbidden' });
         expect(e.message).toBe(`forbidden: ${id} may not call Coins.Register`);
       }
     });
