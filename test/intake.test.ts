@@ -5,7 +5,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { privateKeyToAccount, generatePrivateKey } from 'viem/accounts';
-import type { Hex } from 'viem';
+import { getAddress, type Hex } from 'viem';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { INTAKE_REFUSED, INTAKE_VERSION } from '../src/api/intake.js';
 import { RPC, RpcError } from '../src/api/jsonrpc.js';
@@ -178,6 +178,11 @@ describe('the ledger intake over mutual TLS', () => {
     expect(w).toMatchObject({ user: ALICE, coin: 'ETH', reviewed: true, already: false, active: true, deleted: false });
     await unchanged(f.l, async () => {
       expect(await f.call('Wallets.Register', { user: ALICE, coin: 'ETH', address: ALICE_ADDRESS })).toMatchObject({
+        id: w.id,
+        already: true,
+      });
+      // The same EVM address in its EIP-55 spelling is the same wallet.
+      expect(await f.call('Wallets.Register', { user: ALICE, coin: 'ETH', address: getAddress(ALICE_ADDRESS) })).toMatchObject({
         id: w.id,
         already: true,
       });
