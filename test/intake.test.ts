@@ -257,6 +257,22 @@ describe('the ledger intake over mutual TLS', () => {
       );
       await refusedWith(f.call('Blocks.Credit', block(hash, [[FEE_USER, '0.1']], '0', '0.1')), 'duplicate_user');
       await refusedWith(f.call('Blocks.Credit', block(hash, [[ALICE, '0']], '0.1', '0.1')), 'bad_amount');
+      const huge = '9'.repeat(30);
+      await refusedWith(
+        f.call(
+          'Blocks.Credit',
+          block(
+            hash,
+            [
+              [ALICE, huge],
+              [BOB, huge],
+            ],
+            '0',
+            huge,
+          ),
+        ),
+        'bad_amount',
+      );
       await refusedWith(
         f.call('Blocks.Credit', block(hash, [[ALICE, '0.0000000000000000001']], '0', '0.0000000000000000001')),
         'bad_amount',
