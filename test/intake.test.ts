@@ -148,7 +148,8 @@ const block = (hash: string, credits: Array<[number, string]>, poolFee: string, 
   poolFee,
 });
 
-describe('the ledger intake over mutual TLS', () => {
+// Each test builds a ledger and drives a chain: generous on a shared machine.
+describe('the ledger intake over mutual TLS', { timeout: 90_000 }, () => {
   it('registers and signs a coin once; a retry answers it, other fields are a conflict', async () => {
     const f = await fixture();
     const coin = await f.call<{ id: number; already: boolean; confirmations: number }>('Coins.Register', ETH_COIN);
