@@ -24,17 +24,19 @@ function packedFiles(): string[] {
 describeOncePerSuite('the npm package', () => {
   it('holds the executables, the compiled code and migrations, configurations and units; no sources or build state', () => {
     const files = packedFiles();
-    for (const bin of ['payserv', 'dbgw', 'pscli', 'esman']) {
+    for (const bin of ['payserv', 'dbgw', 'pscli', 'esman', 'intake']) {
       expect(files).toContain(`bin/${bin}.mjs`);
       expect(files).toContain(`dist/src/cli/${bin}.js`);
     }
-    // Exactly the four executables and their shared runner: the development shims stay in the checkout.
+    // Exactly the five executables and their shared runner: the development shims stay in the checkout.
     expect(files.filter((f) => f.startsWith('bin/')).sort()).toEqual(
-      ['dbgw', 'esman', 'payserv', 'pscli', 'run'].map((name) => `bin/${name}.mjs`),
+      ['dbgw', 'esman', 'intake', 'payserv', 'pscli', 'run'].map((name) => `bin/${name}.mjs`),
     );
     expect(files).toContain('dist/src/db/migrations/0001_ledger.sql');
     expect(files).toContain('config/payserv.toml');
     expect(files).toContain('deploy/payserv.service');
+    expect(files).toContain('deploy/intake.service');
+    expect(files).toContain('config/intake.toml');
     expect(files).toContain('README.md');
     expect(
       files.filter(

@@ -49,4 +49,5 @@ export const DBGW_ACL: Record<TlsIdentity, (m: DbgwMethod) => boolean> = {
   pscli: (m) => m === 'Dbgw.Version' || m === 'Dbgw.Status' || m === 'Dbgw.Query',
   backend: () => false,
   dbgw: () => false,
+  intake: () => false,
 };

@@ -70,6 +70,7 @@ export const ACL: Record<TlsIdentity, (m: Method) => boolean> = {
   pscli: () => true,
   payserv: () => false,
   dbgw: () => false,
+  intake: () => false,
 };
 
 /** Reads `id` from either params form. */

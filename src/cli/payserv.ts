@@ -2,21 +2,9 @@
 // locked until esman manager hands it the key (or on development key files), with payouts disabled;
 // SIGTERM stops taking calls and lets the ones in flight finish (bounded).
 import { startPayserv } from '../app/service.js';
-import { runService } from './serve.js';
+import { runService, startUnlessSignalled } from './serve.js';
 
 export const main = (argv: string[]): Promise<number> =>
-  runService(argv, 'payserv', 'payserv: verifies withdrawals against the signed ledger and pays them exactly once', async (config, log) => {
-    // Until it runs, a signal only ends the wait for esman manager's key.
-    const locked = new AbortController();
-    const abort = () => locked.abort();
-    process.once('SIGTERM', abort).once('SIGINT', abort);
-    try {
-      return await startPayserv(config, log, undefined, locked.signal);
-    } catch (e) {
-      if (!locked.signal.aborted) throw e;
-      log.warn({}, 'stopped before start: no key was received');
-      return null;
-    } finally {
-      process.off('SIGTERM', abort).off('SIGINT', abort);
-    }
-  });
+  runService(argv, 'payserv', 'payserv: verifies withdrawals against the signed ledger and pays them exactly once', (config, log) =>
+    startUnlessSignalled(log, (signal) => startPayserv(config, log, undefined, signal)),
+  );

@@ -48,6 +48,25 @@ export function serveUntilSignal(s: Serving): Promise<void> {
   });
 }
 
+/**
+ * Runs a service's start, which may wait for esman manager's key: until it returns, SIGTERM or SIGINT only
+ * ends that wait, and the service stops before it ran (null, logged).
+ */
+export async function startUnlessSignalled<T>(log: Logger, start: (signal: AbortSignal) => Promise<T>): Promise<T | null> {
+  const locked = new AbortController();
+  const abort = () => locked.abort();
+  process.once('SIGTERM', abort).once('SIGINT', abort);
+  try {
+    return await start(locked.signal);
+  } catch (e) {
+    if (!locked.signal.aborted) throw e;
+    log.warn({}, 'stopped before start: no key was received');
+    return null;
+  } finally {
+    process.off('SIGTERM', abort).off('SIGINT', abort);
+  }
+}
+
 export interface Started {
   server: { address: string; port: number };
   stop(): Promise<void>;
@@ -57,7 +76,7 @@ export interface Started {
  * `service [--config FILE] [--state-dir DIR]`: loads the configuration, starts the service (`start`
  * answers null when it ended before running, having logged why), serves until a signal.
  */
-export async function runService<S extends 'payserv' | 'dbgw'>(
+export async function runService<S extends 'payserv' | 'dbgw' | 'intake'>(
   argv: string[],
   service: S,
   description: string,

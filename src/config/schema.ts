@@ -2,7 +2,7 @@
 // the service at start, not silently fall back to a default that pays out differently.
 import { z } from 'zod';
 
-export const SERVICES = ['pscli', 'payserv', 'dbgw', 'esman'] as const;
+export const SERVICES = ['pscli', 'payserv', 'dbgw', 'esman', 'intake'] as const;
 export type Service = (typeof SERVICES)[number];
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
@@ -46,7 +46,7 @@ const log = table({
  * pscli reports on stdout and its checks mean "clean" by saying nothing, so it logs only warnings by
  * default; the services log every event.
  */
-export const DEFAULT_LOG_LEVEL: Record<Service, LogLevel> = { pscli: 'warn', payserv: 'info', dbgw: 'info', esman: 'info' };
+export const DEFAULT_LOG_LEVEL: Record<Service, LogLevel> = { pscli: 'warn', payserv: 'info', dbgw: 'info', esman: 'info', intake: 'info' };
 
 /** Settings every service shares. `prefault` (not `default`) so an absent table still gets its inner defaults. */
 export const baseShape = {
@@ -239,6 +239,59 @@ const monitor = table({
   node_unhealthy_after_s: positiveInt().default(600),
 });
 
+/** The ledger intake's keys: like payserv's [keys], without the admin switch (the intake always signs as admin and autopay). */
+const intakeKeys = table({
+  /** esman's store, relative to the state directory; unset: plain files of a development state directory (the intake warns). */
+  store: nonEmptyString().optional(),
+  manager: nonEmptyString().default('127.0.0.1:7444'),
+  retry_ms: positiveInt().default(2_000),
+  answer_timeout_ms: positiveInt().default(600_000),
+});
+
+/** The writer's bound on credits per block (src/writer/credits.ts CREDITS_PER_BLOCK_MAX; a unit test keeps the two equal). */
+export const WRITER_CREDITS_PER_BLOCK_MAX = 20_000;
+
+const intakeLimits = table({
+  /** The most credits one Blocks.Credit may carry (the pool fee's credit not counted). */
+  credits_per_block_max: positiveInt()
+    .max(WRITER_CREDITS_PER_BLOCK_MAX, { error: `at most ${WRITER_CREDITS_PER_BLOCK_MAX} (the writer's bound)` })
+    .default(10_000),
+});
+
+/** "auto": Wallets.Register signs the wallet at once (the pool reviewed it); "manual": an operator's Wallets.Sign does. */
+const walletReview = table({
+  review: z.enum(['auto', 'manual'], { error: 'expected "auto" or "manual"' }).default('manual'),
+});
+
+/** A coin whose blocks the intake credits: the node it asks about each block before signing its credits. */
+const intakeEthCoin = table({
+  chain: z.literal('eth'),
+  node_url: nodeUrl(),
+  chain_id: positiveInt(),
+  /** The address the pool mines to: a block mined to another is refused. */
+  pool_address: nonEmptyString().regex(/^0x[0-9a-fA-F]{40}$/, { error: 'expected an address: 0x and 40 hex digits' }),
+  /** The chain's issuance per block in coin units (decimal string): "2" for ETC's era, "0" after the merge. */
+  issuance: decimal(),
+  timeout_ms: positiveInt().default(10_000),
+});
+
+/** A Zcash coin: its coinbase must pay pool_address (a transparent address of `network`) at least the income. */
+const intakeZcashCoin = table({
+  chain: z.literal('zcash'),
+  node_url: nodeUrl(),
+  network: z.enum(['mainnet', 'testnet'], { error: 'expected "mainnet" or "testnet"' }).default('mainnet'),
+  pool_address: nonEmptyString(),
+  /** The chain's genesis block hash: a node on another chain knows nothing. */
+  genesis_hash: nonEmptyString()
+    .regex(/^[0-9a-fA-F]{64}$/, { error: 'expected a block hash: 64 hex digits' })
+    .optional(),
+  /** A store item {"user", "password"} for the node's RPC, so that node_url carries no credentials. Needs [keys] store. */
+  node_auth_item: nonEmptyString().optional(),
+  timeout_ms: positiveInt().default(10_000),
+});
+
+const intakeCoin = z.discriminatedUnion('chain', [intakeEthCoin, intakeZcashCoin], { error: 'expected chain = "eth" or "zcash"' });
+
 /** How pscli reaches payserv. */
 const rpcClient = table({
   host: host().default('127.0.0.1'),
@@ -272,6 +325,19 @@ export const serviceShapes = {
   // Writes carry signatures and certificates, and a page of rows comes back: larger bodies than payserv's API.
   dbgw: { rpc: rpcServerTable(7445, 4 * 1024 * 1024).prefault({}), sessions: dbgwSessions.prefault({}) },
   esman: {},
+  /** The ledger intake (src/intake): the pool back end's way to write the signed ledger. */
+  intake: {
+    // A block of 10000 credits is about 500 KB of JSON.
+    rpc: rpcServerTable(7446, 1024 * 1024).prefault({}),
+    keys: intakeKeys.prefault({}),
+    intake: intakeLimits.prefault({}),
+    wallets: walletReview.prefault({}),
+    coins: z
+      .record(z.string().regex(/^[A-Z0-9]{2,10}$/, { error: 'expected a coin tag such as ETH' }), intakeCoin, {
+        error: 'expected a table of coin tags',
+      })
+      .default({}),
+  },
 } satisfies Record<Service, z.ZodRawShape>;
 
 export type ServiceShapes = typeof serviceShapes;
@@ -282,6 +348,7 @@ const SCHEMAS = {
   payserv: table({ ...baseShape, ...serviceShapes.payserv }),
   dbgw: table({ ...baseShape, ...serviceShapes.dbgw }),
   esman: table({ ...baseShape, ...serviceShapes.esman }),
+  intake: table({ ...baseShape, ...serviceShapes.intake }),
 };
 
 export function fileSchema<S extends Service>(service: S): (typeof SCHEMAS)[S] {

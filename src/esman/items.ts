@@ -19,10 +19,10 @@ export const tlsItems = (identity: TlsIdentity) => ({ cert: `${identity}.TLS.CRT
 /**
  * Items `esman export` may write to a file: the TLS pairs of the processes that never unlock from the
  * store (dbgw, pscli, the pool's back end) and read their pair from their state directory. payserv's
- * pair, every signing key, hot wallet and password stay in the store.
+ * and the intake's pairs (both unlock from their store), every signing key, hot wallet and password stay in the store.
  */
 export function checkExportable(name: string): void {
-  const exportable = TLS_IDENTITIES.filter((i) => i !== 'payserv').flatMap((i) => Object.values(tlsItems(i)));
+  const exportable = TLS_IDENTITIES.filter((i) => i !== 'payserv' && i !== 'intake').flatMap((i) => Object.values(tlsItems(i)));
   if (!exportable.includes(name))
     throw new EsmanError('not_exportable', `${name} never leaves the store as a file: only ${exportable.join(', ')} may be exported`);
 }

@@ -5,8 +5,8 @@
 export const SIGNER_ROLES = ['payserv', 'admin', 'autopay'] as const;
 export type SignerRole = (typeof SIGNER_ROLES)[number];
 
-/** Identities that speak mutually authenticated TLS: the services and the pool's admin back end. */
-export const TLS_IDENTITIES = ['payserv', 'dbgw', 'pscli', 'backend'] as const;
+/** Identities that speak mutually authenticated TLS: the services (the ledger intake among them) and the pool's admin back end. */
+export const TLS_IDENTITIES = ['payserv', 'dbgw', 'pscli', 'backend', 'intake'] as const;
 export type TlsIdentity = (typeof TLS_IDENTITIES)[number];
 
 /** Private extended-key-usage OID marking a ledger-signing certificate (2.25 = UUID-derived arc). */

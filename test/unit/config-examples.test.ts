@@ -46,7 +46,7 @@ function present(doc: unknown, path: string[]): boolean {
 }
 
 describe('example configurations', () => {
-  it.each(['payserv', 'pscli', 'dbgw'] satisfies Service[])(
+  it.each(['payserv', 'pscli', 'dbgw', 'intake'] satisfies Service[])(
     'config/%s.toml documents every key and parses with the schema, as shipped and uncommented',
     (service) => {
       const text = readFileSync(new URL(`../../config/${service}.toml`, import.meta.url), 'utf8');

@@ -126,7 +126,7 @@ describe('loadConfig', () => {
 
   it('ships example files that load', async () => {
     const dir = await tmpStateDir();
-    for (const service of ['pscli', 'payserv', 'dbgw'] as const) {
+    for (const service of ['pscli', 'payserv', 'dbgw', 'intake'] as const) {
       const c = await loadConfig(service, join(import.meta.dirname, '..', '..', 'config', `${service}.toml`), {
         env: { PAYSERV_STATE_DIR: dir },
       });

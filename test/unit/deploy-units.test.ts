@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { REPO } from '../support/spawn.js';
 
-const UNITS = ['payserv', 'dbgw'] as const;
+const UNITS = ['payserv', 'dbgw', 'intake'] as const;
 const EXPOSURE_MAX = 4;
 
 /** Every `Key=value` of a unit, a key given twice keeping both values. */

@@ -1,0 +1,143 @@
+import { intakeRefusal, type IntakeParams } from '../api/intake.js';
+import { FORGED, type RewardChecker } from '../chains/reward.js';
+import type { Queryable } from '../db/db.js';
+import type { Coin, Signed } from '../ledger/records.js';
+import { AmountError, formatAmount, parseAmount, sum, toBaseUnits, type Amount } from '../money/amount.js';
+import { creditBlock } from '../writer/blocks.js';
+import type { Intake } from './context.js';
+import { intakeView, isUniqueViolation, verifiedCoin } from './ledger.js';
+
+// Blocks.Credit: one block's pool income, its miners' credits and the pool fee, signed by admin in one
+// transaction, once the block's input adds up, the coin's node shows it on the canonical chain, matured,
+// mined to the pool and paying at least the income. Idempotent by (coin, hash): the same credits again
+// answer the income already written; different ones are a conflict. Nothing is written on a refusal.
+
+interface Claim {
+  hash: string;
+  income: Amount;
+  poolFee: Amount;
+  shares: Array<{ userId: number; amount: Amount }>;
+}
+
+/** The block as asked, its sums checked; refusals name what is wrong. */
+function claimOf(it: Intake, p: IntakeParams<'Blocks.Credit'>): Claim {
+  if (p.credits.length > it.creditsPerBlockMax)
+    throw intakeRefusal('too_many_credits', `block has ${p.credits.length} credits, more than the ${it.creditsPerBlockMax} allowed`);
+  const seen = new Set<number>();
+  const shares = p.credits.map((c, i) => {
+    if (seen.has(c.user)) throw intakeRefusal('duplicate_user', `credits[${i}]: user ${c.user} is credited twice`);
+    seen.add(c.user);
+    const amount = parseAmount(c.amount, `credits[${i}].amount`);
+    if (amount <= 0n) throw intakeRefusal('bad_amount', `credits[${i}].amount: must be more than 0, got ${c.amount}`);
+    return { userId: c.user, amount };
+  });
+  const income = parseAmount(p.income, 'income');
+  const poolFee = parseAmount(p.poolFee, 'poolFee');
+  const total = sum([...shares.map((s) => s.amount), poolFee]);
+  if (total !== income)
+    throw intakeRefusal(
+      'sum_mismatch',
+      `the credits plus the pool fee are ${formatAmount(total)}, the income is ${formatAmount(income)}: they must be equal`,
+      { credited: formatAmount(total), income: formatAmount(income) },
+    );
+  return { hash: `0x${p.hash.replace(/^0x/, '').toLowerCase()}`, income, poolFee, shares };
+}
+
+/** Every amount in whole base units of the coin (wei, zatoshi): what the chain can have paid. */
+function checkUnits(coin: Signed<Coin>, c: Claim): bigint {
+  try {
+    for (const s of c.shares) toBaseUnits(s.amount, coin.decimals);
+    toBaseUnits(c.poolFee, coin.decimals);
+    return toBaseUnits(c.income, coin.decimals);
+  } catch (e) {
+    if (e instanceof AmountError) throw intakeRefusal('bad_amount', `${coin.tag} has ${coin.decimals} decimals: ${e.message}`);
+    throw e;
+  }
+}
+
+/** The credits already written for this block, as "type:user=amount" sorted; null when none. */
+async function writtenCredits(q: Queryable, coinId: number, hash: string): Promise<{ incomeId: number; credits: string[] } | null> {
+  const [income] = await q.query<{ id: number }>(
+    "SELECT id FROM finances_proxypool_transactions WHERE coin_id = $1 AND block_hash = $2 AND kind = 'block'",
+    [coinId, hash],
+  );
+  if (!income) return null;
+  const rows = await q.query<{ user_id: number; type: string; amount: string }>(
+    'SELECT user_id, type, amount FROM finances_user_balance_transaction WHERE coin_id = $1 AND block_hash = $2',
+    [coinId, hash],
+  );
+  return { incomeId: income.id, credits: rows.map((r) => `${r.type}:${r.user_id}=${formatAmount(parseAmount(r.amount))}`).sort() };
+}
+
+function askedCredits(coin: Signed<Coin>, c: Claim): string[] {
+  const out = c.shares.map((s) => `block:${s.userId}=${formatAmount(s.amount)}`);
+  if (c.poolFee > 0n) out.push(`fee:${coin.feeUserId}=${formatAmount(c.poolFee)}`);
+  return out.sort();
+}
+
+/** Already credited: the same credits answer the income there is; any other is a conflict. */
+async function already(it: Intake, coin: Signed<Coin>, c: Claim) {
+  const there = await writtenCredits(it.db, coin.id, c.hash);
+  if (!there) return null;
+  if (there.credits.join('\n') !== askedCredits(coin, c).join('\n'))
+    throw intakeRefusal('conflict', `block ${c.hash} of ${coin.tag} is already credited with other credits: nothing changed`, {
+      incomeId: there.incomeId,
+    });
+  return { already: true, incomeId: there.incomeId, credits: there.credits.length };
+}
+
+async function checkOnChain(it: Intake, checker: RewardChecker, coin: Signed<Coin>, c: Claim, income: bigint): Promise<void> {
+  const v = await checker.check({ hash: c.hash, income }, coin.confirmations);
+  if (v.ok) {
+    it.log.info(
+      { coin: coin.tag, block: c.hash, height: String(v.height), reward: String(v.reward), income: String(income) },
+      'block reward checked',
+    );
+    return;
+  }
+  const facts = { coin: coin.tag, block: c.hash, code: v.code, income: formatAmount(c.income), reason: v.reason };
+  // A claim the chain contradicts: the pool's database or back end may be compromised.
+  if (FORGED.has(v.code)) it.log.error({ ...facts, alert: 'block_forged' }, 'ALERT: a block the chain contradicts was refused');
+  else it.log.warn(facts, 'block not credited yet');
+  throw intakeRefusal(v.code, v.reason, { coin: coin.tag, block: c.hash });
+}
+
+/** An amount out of the ledger's range (a sum past NUMERIC(50,20)) is bad input, not an internal error. */
+function amountsOf(it: Intake, p: IntakeParams<'Blocks.Credit'>): Claim {
+  try {
+    return claimOf(it, p);
+  } catch (e) {
+    if (e instanceof AmountError) throw intakeRefusal('bad_amount', e.message);
+    throw e;
+  }
+}
+
+export async function creditBlockCall(it: Intake, p: IntakeParams<'Blocks.Credit'>) {
+  const claim = amountsOf(it, p);
+  const coin = verifiedCoin(await intakeView(it, it.db), p.coin);
+  if (claim.shares.some((s) => s.userId === coin.feeUserId))
+    throw intakeRefusal('duplicate_user', `user ${coin.feeUserId} is ${coin.tag}'s fee user: it gets the pool fee, not a miner's credit`);
+  const income = checkUnits(coin, claim);
+  const done = await already(it, coin, claim);
+  if (done) return done;
+  const check = it.checkers.get(coin.tag);
+  if (!check) throw intakeRefusal('no_reward_check', `no [coins.${coin.tag}] node in the intake's configuration: blocks cannot be checked`);
+  if (check.decimals !== coin.decimals)
+    throw intakeRefusal('no_reward_check', `coin ${coin.tag} has ${coin.decimals} decimals, its chain counts in ${check.decimals}`);
+  await checkOnChain(it, check.checker, coin, claim, income);
+  try {
+    const r = await creditBlock(it.db, it.signers.admin, coin, { blockHash: claim.hash, shares: claim.shares, poolFee: claim.poolFee });
+    it.log.info(
+      { coin: coin.tag, block: claim.hash, incomeId: r.income.id, credits: r.credits.length, income: formatAmount(r.income.amount) },
+      'block credited',
+    );
+    return { already: false, incomeId: r.income.id, credits: r.credits.length };
+  } catch (e) {
+    // Another call credited it meanwhile: the same answer as a retry.
+    if (isUniqueViolation(e)) {
+      const again = await already(it, coin, claim);
+      if (again) return again;
+    }
+    throw e;
+  }
+}

@@ -1,0 +1,29 @@
+import type { Db } from '../db/db.js';
+import type { RewardChecker } from '../chains/reward.js';
+import type { Logger } from '../log/index.js';
+import type { Signer } from '../pki/signer.js';
+import type { Trust } from '../pki/trust.js';
+
+// What every intake method works with: the database, the pinned root, the two signers the pool's side
+// holds (admin: coins, wallets, blocks; autopay: withdrawal requests), each coin's block-reward check.
+
+export interface CoinCheck {
+  checker: RewardChecker;
+  /** The chain's base unit (wei: 18): a coin record with other decimals cannot be compared with it. */
+  decimals: number;
+}
+
+export type WalletReview = 'auto' | 'manual';
+
+export interface Intake {
+  db: Db;
+  /** Its own state directory: the pinned root; it holds no checkpoints (payserv's host does). */
+  stateDir: string;
+  trust: Trust;
+  signers: { admin: Signer; autopay: Signer };
+  /** By coin tag: the node asked about every block before its credits are signed, and the decimals its chain counts in. */
+  checkers: ReadonlyMap<string, CoinCheck>;
+  creditsPerBlockMax: number;
+  review: WalletReview;
+  log: Logger;
+}

@@ -1,0 +1,46 @@
+import { INTAKE_VERSION, type IntakeMethod, type IntakeParams } from '../api/intake.js';
+import { balanceCall } from './balance.js';
+import { creditBlockCall } from './blocks.js';
+import { registerCoinCall } from './coins.js';
+import type { Intake } from './context.js';
+import { registerWalletCall, retireWalletCall, signWalletCall } from './wallets.js';
+import { requestCall } from './withdrawals.js';
+
+// From a method (allowed for the caller, its params validated) to the code that does it: the whole
+// set of things the intake can be asked to do, in one table.
+
+type Handler<M extends IntakeMethod> = (it: Intake, params: IntakeParams<M>) => Promise<unknown> | unknown;
+
+/** One small read: whether the database answers now. */
+async function status(it: Intake) {
+  let database = 'ok';
+  try {
+    await it.db.query('SELECT 1');
+  } catch (e) {
+    database = `unreachable: ${(e as Error).message.split('\n')[0]}`;
+  }
+  return {
+    ...INTAKE_VERSION,
+    database,
+    review: it.review,
+    creditsPerBlockMax: it.creditsPerBlockMax,
+    rewardChecks: [...it.checkers.keys()],
+  };
+}
+
+const HANDLERS: { [M in IntakeMethod]: Handler<M> } = {
+  'Coins.Register': registerCoinCall,
+  'Wallets.Register': registerWalletCall,
+  'Wallets.Sign': signWalletCall,
+  'Wallets.Retire': retireWalletCall,
+  'Blocks.Credit': creditBlockCall,
+  'Withdrawals.Request': requestCall,
+  'Balance.Get': (it, p) => balanceCall(it, p),
+  'Utils.Version': () => INTAKE_VERSION,
+  'Utils.Status': status,
+};
+
+export function dispatchIntake(it: Intake, method: IntakeMethod, params: unknown): Promise<unknown> {
+  const h = HANDLERS[method] as Handler<IntakeMethod>;
+  return Promise.resolve(h(it, params as IntakeParams<IntakeMethod>));
+}

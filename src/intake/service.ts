@@ -1,0 +1,111 @@
+// The ledger intake as a service: the pinned root, its keys (esman's store or development files), the
+// database, each coin's block-reward check, and the JSON-RPC server over mutual TLS that only the pool's
+// back end may call. Every call is logged with what it did to which block, wallet or request.
+import { INTAKE_ACL, INTAKE_METHODS, type IntakeMethod } from '../api/intake.js';
+import { RpcError } from '../api/jsonrpc.js';
+import type { Config } from '../config/load.js';
+import type { Db } from '../db/db.js';
+import { requireCurrentSchema } from '../db/migrate.js';
+import { openDatabase } from '../db/open.js';
+import { DATABASE_ITEM } from '../esman/items.js';
+import { loadTrust } from '../esman/pki-files.js';
+import type { Logger } from '../log/index.js';
+import type { RpcContract } from '../rpc/params.js';
+import { startRpcServer, type RpcServer } from '../rpc/server.js';
+import { rewardCheckers } from './checkers.js';
+import type { Intake } from './context.js';
+import { dispatchIntake } from './handlers.js';
+import { loadIntakeKeys } from './keys.js';
+
+export const INTAKE_CONTRACT: RpcContract<IntakeMethod> = { methods: INTAKE_METHODS, allowed: (identity, m) => INTAKE_ACL[identity](m) };
+
+export interface RunningIntake {
+  intake: Intake;
+  server: RpcServer;
+  stop(): Promise<void>;
+}
+
+async function openDb(database: Config<'intake'>['database'], stateDir: string): Promise<Db> {
+  const db = await openDatabase(database, stateDir);
+  try {
+    await requireCurrentSchema(db);
+    return db;
+  } catch (e) {
+    await db.close().catch(() => undefined);
+    throw e;
+  }
+}
+
+/** `opened`: a migrated database the caller holds (tests), left open by stop(). `signal` ends the wait for esman manager's key. */
+export async function startIntake(config: Config<'intake'>, log: Logger, opened?: Db, signal?: AbortSignal): Promise<RunningIntake> {
+  const trust = loadTrust(config.stateDir);
+  // Before the key ceremony: a configuration that cannot work fails now (then again with the nodes' credentials).
+  rewardCheckers(config);
+  const keys = await loadIntakeKeys(config, trust, log, signal);
+  const checkers = rewardCheckers(config, keys.nodeAuth);
+  if (keys.databaseUrl && config.database.url)
+    throw new Error(`the database is named twice, in [database] url (or DATABASE_URL) and in the store's ${DATABASE_ITEM}: keep one`);
+  const db = opened ?? (await openDb({ ...config.database, url: config.database.url ?? keys.databaseUrl }, config.stateDir));
+  const intake: Intake = {
+    db,
+    stateDir: config.stateDir,
+    trust,
+    signers: keys.signers,
+    checkers,
+    creditsPerBlockMax: config.intake.credits_per_block_max,
+    review: config.wallets.review,
+    log,
+  };
+  try {
+    const server = await startRpcServer<IntakeMethod>({
+      contract: INTAKE_CONTRACT,
+      host: config.rpc.host,
+      port: config.rpc.port,
+      tls: { ...keys.tls, caPem: trust.root.toString() },
+      log,
+      who: 'intake',
+      limits: {
+        bodyBytesMax: config.rpc.body_bytes_max,
+        requestTimeoutMs: config.rpc.request_timeout_ms,
+        inFlightMax: config.rpc.in_flight_max,
+      },
+      handle: async (method, params, ctx) => {
+        try {
+          return await dispatchIntake(intake, method, params);
+        } catch (e) {
+          if (e instanceof RpcError)
+            log.warn({ method, caller: ctx.commonName, requestId: ctx.requestId, ...refusalFacts(e) }, 'call refused');
+          throw e;
+        }
+      },
+    });
+    log.warn(
+      {
+        address: server.address,
+        port: server.port,
+        database: db.where,
+        keys: keys.source,
+        review: intake.review,
+        coins: [...checkers.keys()],
+      },
+      'intake started',
+    );
+    return {
+      intake,
+      server,
+      async stop() {
+        await server.close(config.rpc.shutdown_grace_ms);
+        if (!opened) await db.close();
+        log.warn({}, 'intake stopped');
+      },
+    };
+  } catch (e) {
+    if (!opened) await db.close().catch(() => undefined);
+    throw e;
+  }
+}
+
+function refusalFacts(e: RpcError): Record<string, unknown> {
+  const code = (e.data as { code?: unknown } | undefined)?.code;
+  return { rpcCode: e.code, ...(typeof code === 'string' ? { code } : {}), reason: e.message };
+}

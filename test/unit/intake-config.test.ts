@@ -1,0 +1,105 @@
+// The ledger intake's configuration and contract, without a database: its [coins.*] (Ethereum, Zcash)
+// refused naming the key when they cannot work, its bound on credits tied to the writer's, only the pool's back end admitted.
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { INTAKE_ACL, INTAKE_CODES, INTAKE_METHODS } from '../../src/api/intake.js';
+import { zcashP2pkhAddress } from '../../src/chains/address.js';
+import { ConfigError, loadConfig } from '../../src/config/index.js';
+import { checkExportable } from '../../src/esman/items.js';
+import { WRITER_CREDITS_PER_BLOCK_MAX } from '../../src/config/schema.js';
+import { rewardCheckers } from '../../src/intake/checkers.js';
+import { TLS_IDENTITIES } from '../../src/pki/roles.js';
+import { CREDITS_PER_BLOCK_MAX } from '../../src/writer/credits.js';
+import { tmpStateDir } from '../support/tmp.js';
+
+async function load(text: string) {
+  const dir = await tmpStateDir();
+  const file = join(dir, 'intake.toml');
+  await writeFile(file, text);
+  return loadConfig('intake', file, { env: { PAYSERV_STATE_DIR: dir } });
+}
+
+async function refusal(text: string): Promise<string> {
+  const e = await load(text).then(
+    () => expect.fail('expected a ConfigError'),
+    (err: unknown) => err,
+  );
+  expect(e).toBeInstanceOf(ConfigError);
+  return (e as Error).message;
+}
+
+const ETH = `[coins.ETH]
+chain = "eth"
+node_url = "http://127.0.0.1:8545"
+chain_id = 1
+pool_address = "0x0000000000000000000000000000000000000001"
+issuance = "2"
+`;
+
+describe('the intake configuration', () => {
+  it('has defaults: loopback port 7446, manual review, 10000 credits per block', async () => {
+    const c = await load('');
+    expect(c.rpc).toMatchObject({ host: '127.0.0.1', port: 7446 });
+    expect(c.wallets.review).toBe('manual');
+    expect(c.intake.credits_per_block_max).toBe(10_000);
+    expect((await load(ETH)).coins.ETH).toMatchObject({ chain: 'eth', issuance: '2', timeout_ms: 10_000 });
+  });
+
+  it('keeps credits_per_block_max within the writer bound it names', async () => {
+    expect(WRITER_CREDITS_PER_BLOCK_MAX).toBe(CREDITS_PER_BLOCK_MAX);
+    expect(await refusal('[intake]\ncredits_per_block_max = 20001\n')).toMatch(/intake\.credits_per_block_max: at most 20000/);
+  });
+
+  it('takes a zcash coin: its pool address checked for its network, its blocks in zatoshi', async () => {
+    const zec = (address: string) =>
+      `[coins.ZEC]\nchain = "zcash"\nnode_url = "http://127.0.0.1:8232"\nnetwork = "testnet"\npool_address = "${address}"\n`;
+    const ok = await load(zec(zcashP2pkhAddress('testnet', randomBytes(20))));
+    expect(rewardCheckers(ok).get('ZEC')?.decimals).toBe(8);
+    expect(rewardCheckers(await load(ETH)).get('ETH')?.decimals).toBe(18);
+    const mainnet = await load(zec(zcashP2pkhAddress('mainnet', randomBytes(20))));
+    expect(() => rewardCheckers(mainnet)).toThrow(ConfigError);
+    expect(() => rewardCheckers(mainnet)).toThrow(/coins\.ZEC: .*pool_address .* is not a transparent testnet address/);
+    expect(await refusal('[coins.ZEC]\nchain = "zcash"\nnode_url = "http://127.0.0.1:8232"\n')).toMatch(/coins\.ZEC\.pool_address/);
+  });
+
+  it('names the key of a bad coin setting: issuance as a number, a malformed pool address, another review word', async () => {
+    expect(await refusal(ETH.replace('issuance = "2"', 'issuance = 2'))).toMatch(/coins\.ETH\.issuance: expected a decimal string/);
+    expect(await refusal(ETH.replace(/pool_address = .*/, 'pool_address = "0x12"'))).toMatch(
+      /coins\.ETH\.pool_address: expected an address/,
+    );
+    expect(await refusal('[wallets]\nreview = "sometimes"\n')).toMatch(/wallets\.review: expected "auto" or "manual"/);
+  });
+});
+
+describe('the intake contract', () => {
+  it('admits the pool back end alone, to every method', () => {
+    for (const id of TLS_IDENTITIES)
+      for (const m of Object.keys(INTAKE_METHODS) as Array<keyof typeof INTAKE_METHODS>) expect(INTAKE_ACL[id](m)).toBe(id === 'backend');
+  });
+
+  it("never lets esman export the intake's TLS key: it unlocks from its store", () => {
+    expect(() => checkExportable('intake.TLS.KEY')).toThrow(/never leaves the store/);
+    expect(() => checkExportable('backend.TLS.KEY')).not.toThrow();
+  });
+
+  it('takes amounts as decimal strings only', () => {
+    const credit = { coin: 'ETH', hash: `0x${'ab'.repeat(32)}`, income: '1', credits: [{ user: 1, amount: '1' }], poolFee: '0' };
+    expect(INTAKE_METHODS['Blocks.Credit'].safeParse(credit).success).toBe(true);
+    expect(INTAKE_METHODS['Blocks.Credit'].safeParse({ ...credit, income: 1 }).success).toBe(false);
+    expect(INTAKE_METHODS['Blocks.Credit'].safeParse({ ...credit, credits: [{ user: 1, amount: '-1' }] }).success).toBe(false);
+    expect(INTAKE_METHODS['Withdrawals.Request'].safeParse({ key: 'a b', wallet: 1, amount: '1' }).success).toBe(false);
+  });
+
+  it('documents every refusal code, lower_snake_case, and every method in the README section', () => {
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    const section = readme.slice(readme.indexOf('## The ledger intake (pool side)'), readme.indexOf('## Wallet deletion'));
+    for (const code of Object.keys(INTAKE_CODES)) {
+      expect(code).toMatch(/^[a-z]+(_[a-z]+)*$/);
+      expect(section, code).toContain(`\`${code}\``);
+    }
+    for (const m of Object.keys(INTAKE_METHODS)) expect(section, m).toContain(`\`${m}\``);
+  });
+});
