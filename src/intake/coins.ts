@@ -1,7 +1,6 @@
 import { intakeRefusal, type IntakeParams } from '../api/intake.js';
-import type { Coin, Signed } from '../ledger/records.js';
-import { formatAmount, parseAmount } from '../money/amount.js';
-import { registerCoin, type CoinSpec } from '../writer/coins.js';
+import { parseAmount } from '../money/amount.js';
+import { coinDifferences, registerCoin, type CoinSpec } from '../writer/coins.js';
 import type { Intake } from './context.js';
 import { coinJson, type CoinJson } from './json.js';
 import { intakeView, verifiedCoin } from './ledger.js';
@@ -25,21 +24,6 @@ function specOf(p: IntakeParams<'Coins.Register'>): CoinSpec {
   };
 }
 
-/** The fields of `coin` that differ from `spec`, by name. */
-function differences(coin: Signed<Coin>, s: CoinSpec): string[] {
-  const pairs: Array<[string, unknown, unknown]> = [
-    ['name', coin.name, s.name],
-    ['network', coin.network, s.network],
-    ['decimals', coin.decimals, s.decimals],
-    ['confirmations', coin.confirmations, s.confirmations],
-    ['fee', formatAmount(coin.withdrawalFee), formatAmount(s.withdrawalFee)],
-    ['min', formatAmount(coin.minWithdrawal), formatAmount(s.minWithdrawal)],
-    ['feeUser', coin.feeUserId, s.feeUserId],
-    ['active', coin.active, true],
-  ];
-  return pairs.filter(([, a, b]) => a !== b).map(([k]) => k);
-}
-
 export async function registerCoinCall(it: Intake, p: IntakeParams<'Coins.Register'>): Promise<CoinJson & { already: boolean }> {
   const spec = specOf(p);
   return it.db.transaction(async (tx) => {
@@ -48,11 +32,11 @@ export async function registerCoinCall(it: Intake, p: IntakeParams<'Coins.Regist
     const view = await intakeView(it, tx);
     const existing = [...view.coins.values()].some((c) => c.tag === spec.tag) ? verifiedCoin(view, spec.tag) : null;
     if (existing) {
-      const diff = differences(existing, spec);
+      const diff = coinDifferences(existing, spec);
       if (diff.length)
-        throw intakeRefusal('conflict', `coin ${spec.tag} is registered with other ${diff.join(', ')}: nothing changed`, {
+        throw intakeRefusal('conflict', `coin ${spec.tag} is registered with other values (${diff.join('; ')}): nothing changed`, {
           coin: spec.tag,
-          fields: diff,
+          differences: diff,
         });
       return { ...coinJson(existing), already: true };
     }
