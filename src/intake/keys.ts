@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Config } from '../config/load.js';
 import { wipe } from '../esman/errors.js';
-import { DATABASE_ITEM, parseDatabaseItem, pemItem, signerItems, tlsItems } from '../esman/items.js';
+import { DATABASE_ITEM, MININGCORE_ITEM, parseDatabaseItem, pemItem, signerItems, tlsItems } from '../esman/items.js';
 import { loadSigner, pkiPaths } from '../esman/pki-files.js';
 import { obtainKey } from '../esman/request.js';
 import { KeyStore } from '../esman/store-file.js';
@@ -19,6 +19,8 @@ export interface IntakeKeys {
   signers: { admin: Signer; autopay: Signer };
   tls: { certPem: string; keyPem: string };
   databaseUrl: string | undefined;
+  /** MiningCore's database, for the adapter ([pools.miningcore]). */
+  miningcoreUrl?: string | undefined;
 }
 
 function fromFiles(dir: string, log: Logger): IntakeKeys {
@@ -61,6 +63,7 @@ function fromStore(store: KeyStore, trust: Trust): IntakeKeys {
     signers: { admin: signerFrom(store, trust, 'admin'), autopay: signerFrom(store, trust, 'autopay') },
     tls: { certPem, keyPem: pemOf(store, t.key) },
     databaseUrl: store.has(DATABASE_ITEM) ? parseDatabaseItem(store.get(DATABASE_ITEM)).url : undefined,
+    miningcoreUrl: store.has(MININGCORE_ITEM) ? parseDatabaseItem(store.get(MININGCORE_ITEM), MININGCORE_ITEM).url : undefined,
   };
 }
 
