@@ -55,7 +55,8 @@ describe(`pscli db (${backend()})`, () => {
         { version: 3, name: 'payments', applied: false, applied_at: null },
         { version: 4, name: 'autopay', applied: false, applied_at: null },
         { version: 5, name: 'sent_watch', applied: false, applied_at: null },
-        { version: 6, name: 'intake', applied: false, applied_at: null },
+        { version: 6, name: 'audit_code', applied: false, applied_at: null },
+        { version: 7, name: 'intake', applied: false, applied_at: null },
       ],
     });
     expect((await run(['--json', '--state-dir', stateDir, 'db', 'migrate'], env)).stdout).toBe(
