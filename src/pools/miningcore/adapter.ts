@@ -81,6 +81,7 @@ export function startMiningcoreAdapter(it: Intake, s: MiningcoreSettings, url: s
   return {
     tick,
     async stop() {
+      if (stopped) return;
       stopped = true;
       clearTimeout(timer);
       await chain;

@@ -41,6 +41,9 @@ export async function callIntake<T = Record<string, unknown>>(a: McAdapter, meth
 export async function mcTransaction<T>(mc: pg.Pool, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
   const c = await mc.connect();
   let broken = false;
+  // A connection the server drops mid-transaction emits 'error' besides failing the query: not a crash.
+  const lost = () => void (broken = true);
+  c.on('error', lost);
   try {
     await c.query('BEGIN');
     const out = await fn(c);
@@ -51,6 +54,8 @@ export async function mcTransaction<T>(mc: pg.Pool, fn: (c: pg.PoolClient) => Pr
     throw e;
   } finally {
     // A connection that cannot roll back is dropped, not handed to the next transaction.
+    // A dropped connection may still report its end after this: it keeps the listener as it is discarded.
+    if (!broken) c.off('error', lost);
     c.release(broken);
   }
 }
