@@ -284,6 +284,22 @@ describeOncePerSuite('the MiningCore adapter', () => {
     expect(formatAmount(await ledgerBalance(a))).toBe('0.75');
   });
 
+  it("a miner's wallet the operator deleted is not added back: its credits are imported, unpaid", async () => {
+    const a = ethAddress();
+    await mcBlock([[a, '0.5']], '0.01');
+    await intake.miningcore!.tick();
+    const [w] = await t.ledger.db.query<{ id: number }>('SELECT id FROM users_userwallets WHERE user_id = $1', [userOf(a)]);
+    await dispatchIntake(intake.intake, 'Wallets.Retire', { wallet: w!.id, how: 'deleted' });
+    await intake.stop();
+    intake = await startAdapterIntake();
+    await mcBlock([[a, '0.25']], '0.01');
+    await intake.miningcore!.tick();
+    expect(formatAmount(await ledgerBalance(a))).toBe('0.75');
+    expect(await t.ledger.db.query('SELECT id, deleted FROM users_userwallets WHERE user_id = $1', [userOf(a)])).toEqual([
+      { id: w!.id, deleted: true },
+    ]);
+  });
+
   it('two confirmed blocks at one height cannot be told apart: neither is imported, an error is logged', async () => {
     const a = ethAddress();
     const hash = await mcBlock([[a, '0.5']], '0.01');

@@ -61,6 +61,16 @@ async function claimOf(a: McAdapter, coin: Signed<Coin>, b: McBlock): Promise<Cl
 /** The miner's address as its reviewed wallet (the adapter's policy: MiningCore pays a miner to the address it mines with). */
 async function ensureWallet(a: McAdapter, coin: Signed<Coin>, user: number, address: string): Promise<void> {
   if (a.wallets.has(address)) return;
+  // An operator's deletion is one-way: the address is not added back; its credits wait in the ledger unpaid.
+  const retired = await a.it.db.query(
+    'SELECT id FROM users_userwallets WHERE user_id = $1 AND coin_id = $2 AND address = $3 AND (deleted OR NOT active) LIMIT 1',
+    [user, coin.id, address],
+  );
+  if (retired.length) {
+    a.log.warn({ pool: a.poolId, coin: coin.tag, user, address }, 'miner wallet retired in the ledger: not registered again');
+    a.wallets.add(address);
+    return;
+  }
   const w = await callIntake<{ id: number; reviewed: boolean }>(a, 'Wallets.Register', { user, coin: coin.tag, address });
   if (!w.reviewed) await callIntake(a, 'Wallets.Sign', { wallet: w.id });
   a.wallets.add(address);
