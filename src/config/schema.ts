@@ -292,6 +292,25 @@ const intakeZcashCoin = table({
 
 const intakeCoin = z.discriminatedUnion('chain', [intakeEthCoin, intakeZcashCoin], { error: 'expected chain = "eth" or "zcash"' });
 
+/** The MiningCore adapter (src/pools/miningcore/adapter.ts): one MiningCore pool whose blocks and payments it mirrors. */
+const miningcoreAdapter = table({
+  /** MiningCore's PostgreSQL; in production the store's MININGCORE.JSON gives it (name it in one place only). */
+  database_url: nonEmptyString()
+    .regex(/^postgres(ql)?:\/\//, { error: 'expected a postgres:// URL' })
+    .optional(),
+  /** The pool's id in MiningCore's config (pools[].id): its rows' poolid. */
+  pool_id: nonEmptyString(),
+  /** The ledger coin its blocks are credited in (a registered tag with a [coins.TAG] reward check). */
+  coin: z.string().regex(/^[A-Z0-9]{2,10}$/, { error: 'expected a coin tag such as ETH' }),
+  interval_s: positiveInt().max(86_400, { error: 'at most 86400' }).default(60),
+  /** MiningCore's reward recipient address(es) of the pool fee: their credits are each block's pool fee. */
+  fee_address: z.array(nonEmptyString(), { error: 'expected an array of addresses' }).default([]),
+  /** Blocks with a smaller id are never imported (those MiningCore credited and paid itself). */
+  from_block_id: z.int({ error: 'expected an integer' }).min(0, { error: 'expected 0 or more' }).default(0),
+  /** MiningCore's paymentProcessing.minimumPayment, set so high no balance reaches it: miners' thresholds are raised to it. */
+  minimum_payment: decimal(),
+});
+
 /** How pscli reaches payserv. */
 const rpcClient = table({
   host: host().default('127.0.0.1'),
@@ -337,6 +356,7 @@ export const serviceShapes = {
         error: 'expected a table of coin tags',
       })
       .default({}),
+    pools: table({ miningcore: miningcoreAdapter.optional() }).prefault({}),
   },
 } satisfies Record<Service, z.ZodRawShape>;
 

@@ -4,7 +4,7 @@
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { SIGNER_ROLES, TLS_IDENTITIES } from '../pki/roles.js';
 import { EsmanError } from './errors.js';
-import { DATABASE_ITEM, parseCoinItem, parseDatabaseItem, parseNodeAuthItem, signerItems, tlsItems } from './items.js';
+import { DATABASE_ITEM, MININGCORE_ITEM, parseCoinItem, parseDatabaseItem, parseNodeAuthItem, signerItems, tlsItems } from './items.js';
 
 const COIN_ITEM = /^Coin\.([A-Z0-9]{2,10})\.JSON$/;
 /** A node's RPC credentials, named by [coins.T] node_auth_item: by convention <TAG>.RPC.JSON. */
@@ -15,10 +15,15 @@ const CERTS = new Set(pairs.map((p) => p.cert));
 const KEYS = new Set(pairs.map((p) => p.key));
 
 /** The names `esman create` takes from a directory, for the operator told a file is not one. */
-export const KNOWN_ITEMS = `<role>.SIGN.{CRT,KEY}, <identity>.TLS.{CRT,KEY}, Coin.<TAG>.JSON, ${DATABASE_ITEM}, <TAG>.RPC.JSON`;
+export const KNOWN_ITEMS = `<role>.SIGN.{CRT,KEY}, <identity>.TLS.{CRT,KEY}, Coin.<TAG>.JSON, ${DATABASE_ITEM}, ${MININGCORE_ITEM}, <TAG>.RPC.JSON`;
 
 export const isKnownItem = (name: string): boolean =>
-  CERTS.has(name) || KEYS.has(name) || name === DATABASE_ITEM || COIN_ITEM.test(name) || NODE_AUTH_ITEM.test(name);
+  CERTS.has(name) ||
+  KEYS.has(name) ||
+  name === DATABASE_ITEM ||
+  name === MININGCORE_ITEM ||
+  COIN_ITEM.test(name) ||
+  NODE_AUTH_ITEM.test(name);
 
 /** The parsers' own messages start "store item NAME "; here the item is named once, in front. */
 const reasonOf = (e: unknown, name: string): string => (e as Error).message.replace(`store item ${name} `, '');
@@ -50,7 +55,7 @@ function valueProblem(name: string, value: Uint8Array): string | null {
   try {
     const coin = COIN_ITEM.exec(name);
     if (coin) parseCoinItem(value, name, coin[1]!);
-    else if (name === DATABASE_ITEM) parseDatabaseItem(value, name);
+    else if (name === DATABASE_ITEM || name === MININGCORE_ITEM) parseDatabaseItem(value, name);
     else if (NODE_AUTH_ITEM.test(name)) parseNodeAuthItem(value, name);
     return null;
   } catch (e) {

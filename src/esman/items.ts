@@ -29,6 +29,8 @@ export function checkExportable(name: string): void {
 export const coinItem = (tag: string) => `Coin.${tag}.JSON`;
 /** The database parameters dbgw is given once the store is open. */
 export const DATABASE_ITEM = 'DB.JSON';
+/** The intake's MiningCore adapter: MiningCore's own PostgreSQL, {"url": "postgres://…"} like DB.JSON. */
+export const MININGCORE_ITEM = 'MININGCORE.JSON';
 
 const coinSchema = z.strictObject({
   coin: z.string(),

@@ -5,7 +5,15 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Config } from '../config/load.js';
 import { EsmanError, wipe } from '../esman/errors.js';
-import { DATABASE_ITEM, parseDatabaseItem, parseNodeAuthItem, pemItem, signerItems, tlsItems } from '../esman/items.js';
+import {
+  DATABASE_ITEM,
+  MININGCORE_ITEM,
+  parseDatabaseItem,
+  parseNodeAuthItem,
+  pemItem,
+  signerItems,
+  tlsItems,
+} from '../esman/items.js';
 import { loadSigner, pkiPaths } from '../esman/pki-files.js';
 import { obtainKey } from '../esman/request.js';
 import { KeyStore } from '../esman/store-file.js';
@@ -21,6 +29,8 @@ export interface IntakeKeys {
   databaseUrl: string | undefined;
   /** Each Zcash node's RPC credentials, by coin tag, from the store items [coins.T] node_auth_item names. */
   nodeAuth: Map<string, { user: string; password: string }>;
+  /** MiningCore's database, for the adapter ([pools.miningcore]). */
+  miningcoreUrl?: string | undefined;
 }
 
 /** The coins whose node credentials are a store item. */
@@ -73,6 +83,7 @@ function fromStore(store: KeyStore, trust: Trust, coins: Config<'intake'>['coins
     tls: { certPem, keyPem: pemOf(store, t.key) },
     databaseUrl: store.has(DATABASE_ITEM) ? parseDatabaseItem(store.get(DATABASE_ITEM)).url : undefined,
     nodeAuth: new Map(authItems(coins).map(([tag, name]) => [tag, parseNodeAuthItem(store.get(name), name)])),
+    miningcoreUrl: store.has(MININGCORE_ITEM) ? parseDatabaseItem(store.get(MININGCORE_ITEM), MININGCORE_ITEM).url : undefined,
   };
 }
 

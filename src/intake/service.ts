@@ -7,11 +7,12 @@ import type { Config } from '../config/load.js';
 import type { Db } from '../db/db.js';
 import { requireCurrentSchema } from '../db/migrate.js';
 import { openDatabase } from '../db/open.js';
-import { DATABASE_ITEM } from '../esman/items.js';
+import { DATABASE_ITEM, MININGCORE_ITEM } from '../esman/items.js';
 import { loadTrust } from '../esman/pki-files.js';
 import type { Logger } from '../log/index.js';
 import type { RpcContract } from '../rpc/params.js';
 import { startRpcServer, type RpcServer } from '../rpc/server.js';
+import { startMiningcoreAdapter, type MiningcoreAdapter } from '../pools/miningcore/adapter.js';
 import { rewardCheckers } from './checkers.js';
 import type { Intake } from './context.js';
 import { dispatchIntake } from './handlers.js';
@@ -22,7 +23,21 @@ export const INTAKE_CONTRACT: RpcContract<IntakeMethod> = { methods: INTAKE_METH
 export interface RunningIntake {
   intake: Intake;
   server: RpcServer;
+  /** [pools.miningcore]: the MiningCore adapter's loop. */
+  miningcore: MiningcoreAdapter | null;
   stop(): Promise<void>;
+}
+
+/** MiningCore's database, named in [pools.miningcore] database_url or the store's MININGCORE.JSON, once. */
+function miningcoreUrl(config: Config<'intake'>, fromStore: string | undefined): string {
+  const named = config.pools.miningcore?.database_url;
+  if (named && fromStore)
+    throw new Error(
+      `MiningCore's database is named twice, in [pools.miningcore] database_url and in the store's ${MININGCORE_ITEM}: keep one`,
+    );
+  const url = named ?? fromStore;
+  if (!url) throw new Error(`[pools.miningcore] needs MiningCore's database: database_url, or ${MININGCORE_ITEM} in the store`);
+  return url;
 }
 
 async function openDb(database: Config<'intake'>['database'], stateDir: string): Promise<Db> {
@@ -45,6 +60,7 @@ export async function startIntake(config: Config<'intake'>, log: Logger, opened?
   const checkers = rewardCheckers(config, keys.nodeAuth);
   if (keys.databaseUrl && config.database.url)
     throw new Error(`the database is named twice, in [database] url (or DATABASE_URL) and in the store's ${DATABASE_ITEM}: keep one`);
+  const mcUrl = config.pools.miningcore ? miningcoreUrl(config, keys.miningcoreUrl) : null;
   const db = opened ?? (await openDb({ ...config.database, url: config.database.url ?? keys.databaseUrl }, config.stateDir));
   const intake: Intake = {
     db,
@@ -90,10 +106,14 @@ export async function startIntake(config: Config<'intake'>, log: Logger, opened?
       },
       'intake started',
     );
+    const mc = config.pools.miningcore;
+    const miningcore = mc && mcUrl ? startMiningcoreAdapter(intake, mc, mcUrl, log) : null;
     return {
       intake,
       server,
+      miningcore,
       async stop() {
+        await miningcore?.stop();
         await server.close(config.rpc.shutdown_grace_ms);
         if (!opened) await db.close();
         log.warn({}, 'intake stopped');

@@ -14,14 +14,14 @@ import { coinById, intakeView, isUniqueViolation } from './ledger.js';
 
 // Withdrawals.Request: a request to a reviewed wallet, signed by autopay, after the user's verified
 // balance covers it. The pool's own id of the request is signed into it (comment `intake:<key>`), so a
-// retry finds it (migration 0006 indexes it, unique) and the id cannot be moved to another request
+// retry finds it (migration 0007 indexes it, unique) and the id cannot be moved to another request
 // without breaking the signature.
 
 const commentOf = (key: string) => `intake:${key}`;
 
 async function byKey(q: Queryable, key: string): Promise<Withdrawal | null> {
   const [row] = await q.query<{ withdrawal_id: number }>(
-    // The LIKE repeats the partial index's predicate (migration 0006), so the planner may use it.
+    // The LIKE repeats the partial index's predicate (migration 0007), so the planner may use it.
     "SELECT withdrawal_id FROM finances_withdrawal_signatures WHERE seq = 0 AND comment = $1 AND comment LIKE 'intake:%'",
     [commentOf(key)],
   );

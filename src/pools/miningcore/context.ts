@@ -1,0 +1,61 @@
+import type pg from 'pg';
+import { INTAKE_METHODS, type IntakeMethod } from '../../api/intake.js';
+import type { Intake } from '../../intake/context.js';
+import { dispatchIntake } from '../../intake/handlers.js';
+import type { Logger } from '../../log/index.js';
+import { PoolFormatError } from '../errors.js';
+
+// What every step of the MiningCore adapter works with: the intake it writes the ledger through (its calls,
+// never the writer), MiningCore's own database, and the [pools.miningcore] settings.
+
+export interface McAdapter {
+  it: Intake;
+  /** MiningCore's PostgreSQL. */
+  mc: pg.Pool;
+  poolId: string;
+  /** The ledger coin tag. */
+  coin: string;
+  feeAddresses: ReadonlySet<string>;
+  fromBlockId: bigint;
+  /** MiningCore's minimumPayment in decimal(28,12) units (10^-12 coins). */
+  minimumPayment: bigint;
+  log: Logger;
+  /** Blocks up to this id are imported or refused for good (this process); a restart begins at from_block_id again. */
+  cursor: bigint;
+  /** Addresses whose wallet this process has registered and seen reviewed. */
+  wallets: Set<string>;
+  /** Sent withdrawals this process has found written back already. */
+  written: Set<number>;
+}
+
+/** One intake call as the JSON-RPC server would make it: the params checked against the method's schema first. */
+export async function callIntake<T = Record<string, unknown>>(a: McAdapter, method: IntakeMethod, params: unknown): Promise<T> {
+  const checked = INTAKE_METHODS[method].safeParse(params);
+  // What MiningCore's rows gave does not fit the call (a hash that is not 32 bytes): a format problem, not a retry.
+  if (!checked.success)
+    throw new PoolFormatError(`${method} params`, JSON.stringify(params), checked.error.issues[0]?.message ?? 'invalid');
+  return (await dispatchIntake(a.it, method, checked.data)) as T;
+}
+
+/** One MiningCore transaction: committed when fn returns, rolled back when it throws. */
+export async function mcTransaction<T>(mc: pg.Pool, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+  const c = await mc.connect();
+  let broken = false;
+  // A connection the server drops mid-transaction emits 'error' besides failing the query: not a crash.
+  const lost = () => void (broken = true);
+  c.on('error', lost);
+  try {
+    await c.query('BEGIN');
+    const out = await fn(c);
+    await c.query('COMMIT');
+    return out;
+  } catch (e) {
+    await c.query('ROLLBACK').catch(() => void (broken = true));
+    throw e;
+  } finally {
+    // A connection that cannot roll back is dropped, not handed to the next transaction.
+    // A dropped connection may still report its end after this: it keeps the listener as it is discarded.
+    if (!broken) c.off('error', lost);
+    c.release(broken);
+  }
+}
