@@ -37,7 +37,8 @@ describe(`pscli db (${backend()})`, () => {
     const first = await run(['--state-dir', stateDir, 'db', 'migrate'], env);
     expect(first).toMatchObject({
       code: EXIT.OK,
-      stdout: 'applied 1 ledger\napplied 2 payserv\napplied 3 payments\napplied 4 autopay\napplied 5 sent_watch\napplied 6 audit_code\napplied 7 intake\n',
+      stdout:
+        'applied 1 ledger\napplied 2 payserv\napplied 3 payments\napplied 4 autopay\napplied 5 sent_watch\napplied 6 audit_code\napplied 7 intake\n',
     });
     const second = await run(['--state-dir', stateDir, 'db', 'migrate'], env);
     expect(second).toMatchObject({ code: EXIT.OK, stdout: 'schema is current\n' });
