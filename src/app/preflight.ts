@@ -12,6 +12,7 @@ import { resolve } from 'node:path';
 import { EsmanError, type EsmanCode } from '../esman/errors.js';
 import { loopbackEndpoint } from '../esman/loopback.js';
 import { readIndex } from '../esman/store-file.js';
+import { DATABASE_ITEM } from '../esman/items.js';
 import { requiredItems } from './keys.js';
 
 type CoinSettings = Config<'payserv'>['coins'][string];
@@ -37,11 +38,12 @@ export class KeysConfigError extends ConfigError {
 
 /**
  * [keys] manager on loopback and [keys] store an esman store that can be read (its index needs no key):
- * otherwise the operators would type their passphrases for a start that fails right after.
+ * otherwise the operators would type their passphrases for a start that fails right after. Answers the
+ * names of the items the store holds (none without a store).
  */
-export async function checkKeysBeforeKeys(config: Config<'payserv'>): Promise<void> {
+export async function checkKeysBeforeKeys(config: Config<'payserv'>): Promise<ReadonlySet<string>> {
   const keys = config.keys;
-  if (!keys.store) return;
+  if (!keys.store) return new Set();
   const store = keys.store;
   try {
     loopbackEndpoint(keys.manager, '[keys] manager');
@@ -55,10 +57,24 @@ export async function checkKeysBeforeKeys(config: Config<'payserv'>): Promise<vo
         'missing_item',
         `[keys] store = ${JSON.stringify(store)} holds no ${missing.join(', ')}, which this configuration needs`,
       );
+    return held;
   } catch (e) {
     if (!(e instanceof EsmanError)) throw e;
     throw new KeysConfigError(e.code, `${e.message} (no key was requested)`);
   }
+}
+
+/**
+ * A database is named somewhere: [database] url (or DATABASE_URL), [dbgw] (which may hold its own), the store's
+ * DB.JSON (`held`: the store's item names), or the embedded one chosen ([database] embedded = true, or the demo's
+ * state directory). Otherwise payserv would quietly create an empty embedded ledger: refused before any key request.
+ */
+export function checkDatabaseBeforeKeys(config: Config<'payserv'>, held: ReadonlySet<string>): void {
+  const d = config.database;
+  if (d.url || config.dbgw || d.embedded || held.has(DATABASE_ITEM)) return;
+  throw new ConfigError(
+    'no database configured: set [database] url, [dbgw], a DB.JSON item in the store, or [database] embedded = true for development (no key was requested)',
+  );
 }
 
 async function ask(nodeUrl: string, method: string, timeoutMs: number): Promise<unknown> {
