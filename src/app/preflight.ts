@@ -1,6 +1,7 @@
 // What payserv checks before it asks esman manager for the key, so that an operator's key ceremony is
 // never spent on a start that would fail anyway: [keys] (a manager on loopback, a store file that is an
-// esman store: its index needs no key), then each configured node is asked which chain it is on
+// esman store: its index needs no key), a database named somewhere (else payserv would make an empty
+// embedded one), then each configured node is asked which chain it is on
 // (eth_chainId, getblockchaininfo: no key needed), and a node on another chain than configured stops
 // the start here. A node that does not answer (or wants credentials the store will give) is only a
 // warning now: the drivers check it again, with the chain's whole identity, once the store is open.

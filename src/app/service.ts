@@ -105,7 +105,7 @@ function replyOf(result: unknown): string {
 
 /**
  * `opened`: a database the caller already holds and has migrated (the demo, tests), which stop() then leaves open.
- * `signal` aborts the wait for esman manager's key.
+ * `signal` (SIGTERM) aborts the wait for esman manager's key, and then for dbgw or the database.
  */
 export async function startPayserv(config: Config<'payserv'>, log: Logger, opened?: Data, signal?: AbortSignal): Promise<RunningPayserv> {
   // Before the key ceremony, what can fail without a key: [keys] itself, the pinned root, a database named somewhere,
