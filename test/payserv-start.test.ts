@@ -240,24 +240,34 @@ describe('payserv start, before the key', () => {
   }, 120_000);
 });
 
+const WAITING = 'dbgw or the database is unreachable: payserv keeps its key and tries again';
+
+/** payserv with [dbgw] on a port nobody listens on, handed its key by a manager (which succeeds); once it retries dbgw. */
+async function keyHeldDbgwDown(
+  l: ProcessLedger,
+): Promise<{ payserv: Awaited<ReturnType<typeof lockedPayserv>>; port: number; dbgwPort: number }> {
+  const master = newMasterKey();
+  await storeFor(l, master);
+  const [port, managerPort, dbgwPort] = [await freePort(), await freePort(), await freePort()];
+  const payserv = await lockedPayserv(l, { port, manager: managerPort, extra: `[dbgw]\nport = ${dbgwPort}\ntimeout_ms = 5000\n` });
+  await until('payserv waits for the key', () => payserv.stderr().includes('waiting for the key from esman manager'), EXIT_MS);
+  const manager = await startManager({
+    master,
+    host: '127.0.0.1',
+    port: managerPort,
+    count: 1,
+    say: () => undefined,
+    ask: async () => true,
+  });
+  // The hand-over succeeds: payserv took the key, whatever dbgw's state.
+  await manager.done;
+  await until('payserv retries dbgw', () => payserv.stderr().includes(WAITING), EXIT_MS);
+  return { payserv, port, dbgwPort };
+}
+
 describe('payserv holding its key, dbgw down', () => {
   it('SIGTERM ends the wait for dbgw: exit 0, saying the key was received and the data access never answered', async () => {
-    const l = await processLedger(SEED);
-    const master = newMasterKey();
-    await storeFor(l, master);
-    const [port, managerPort, dbgwPort] = [await freePort(), await freePort(), await freePort()];
-    const payserv = await lockedPayserv(l, { port, manager: managerPort, extra: `[dbgw]\nport = ${dbgwPort}\n` });
-    await until('payserv waits for the key', () => payserv.stderr().includes('waiting for the key from esman manager'), EXIT_MS);
-    const manager = await startManager({
-      master,
-      host: '127.0.0.1',
-      port: managerPort,
-      count: 1,
-      say: () => undefined,
-      ask: async () => true,
-    });
-    await manager.done;
-    await until('payserv retries dbgw', () => payserv.stderr().includes('payserv keeps its key and tries again'), EXIT_MS);
+    const { payserv } = await keyHeldDbgwDown(await processLedger(SEED));
     expect(await payserv.stop('SIGTERM', EXIT_MS)).toBe(0);
     expect(payserv.stderr()).toContain('stopped before start: the key was received, the data access never answered');
   }, 120_000);
@@ -266,23 +276,8 @@ describe('payserv holding its key, dbgw down', () => {
     'waits for dbgw (a warning per attempt, no password), then comes up with no second key ceremony',
     async () => {
       const l = await processLedger(SEED);
-      const master = newMasterKey();
-      await storeFor(l, master);
-      const [port, managerPort, dbgwPort] = [await freePort(), await freePort(), await freePort()];
-      const payserv = await lockedPayserv(l, { port, manager: managerPort, extra: `[dbgw]\nport = ${dbgwPort}\ntimeout_ms = 5000\n` });
-      await until('payserv waits for the key', () => payserv.stderr().includes('waiting for the key from esman manager'), EXIT_MS);
-      const manager = await startManager({
-        master,
-        host: '127.0.0.1',
-        port: managerPort,
-        count: 1,
-        say: () => undefined,
-        ask: async () => true,
-      });
-      // The hand-over succeeds: payserv took the key, whatever dbgw's state.
-      await manager.done;
-      const waiting = 'dbgw or the database is unreachable: payserv keeps its key and tries again';
-      await until('payserv retries dbgw', () => payserv.stderr().split(waiting).length > 2, EXIT_MS);
+      const { payserv, port, dbgwPort } = await keyHeldDbgwDown(l);
+      await until('payserv retries dbgw again', () => payserv.stderr().split(WAITING).length > 2, EXIT_MS);
       expect(payserv.exit()).toBeNull();
       expect(payserv.stdout()).not.toMatch(/listening/);
       const gw = await startTestDbgw(l.stateDir, (c) => void (c.rpc.port = dbgwPort));
@@ -297,7 +292,7 @@ describe('payserv holding its key, dbgw down', () => {
         const attempts = payserv
           .stderr()
           .split('\n')
-          .filter((s) => s.includes(waiting))
+          .filter((s) => s.includes(WAITING))
           .map((s) => JSON.parse(s) as { level: number; attempt: number; err: string });
         expect(attempts[0]).toMatchObject({ level: 40, attempt: 1, err: expect.stringMatching(/connection refused/) });
         const password = new URL(l.databaseUrl as string).password;
