@@ -95,7 +95,8 @@ describe(`pscli → payserv (${backend()})`, { timeout: 120_000 }, () => {
       stdout: '',
       stderr: `pscli: ${off}: nothing was run\n`,
     });
-    expect(await run(['autopay', 'status'])).toMatchObject({ code: EXIT.OK, stdout: `${off}\n` });
+    // A status query says it too, and exits 1 as run does (README: autopay disabled is 1).
+    expect(await run(['autopay', 'status'])).toMatchObject({ code: EXIT.PROBLEMS, stdout: `${off}\n` });
     expect(await ledger.check('balanceerrors')).toEqual([]);
     // Every call above is in the audit trail's hash chain, and its local head matches (pscli audit verify has its own tests).
     expect(await collectAuditProblems(ledger.db, ledger.stateDir)).toEqual([]);
@@ -222,7 +223,7 @@ describe(`pscli → payserv (${backend()})`, { timeout: 120_000 }, () => {
 });
 
 describe.runIf(overDbgw())('pscli status with payserv cut off from dbgw (issue 15, item 9)', { timeout: 120_000 }, () => {
-  it('says "dbgw unreachable" instead of an internal error, exit 1; and reads normally while dbgw is up', async () => {
+  it('says "dbgw unreachable" instead of an internal error, exit 3; and reads normally while dbgw is up', async () => {
     l = await testLedger();
     await l.checkpointAll();
     const gw = await startTestDbgw(l.stateDir);
@@ -235,13 +236,30 @@ describe.runIf(overDbgw())('pscli status with payserv cut off from dbgw (issue 1
       const env: Env = { PAYSERV_STATE_DIR: l.stateDir };
       const up = JSON.parse((await runPscli(['--json', 'status'], env)).stdout) as { data: { reachable: boolean } };
       expect(up.data.reachable).toBe(true);
+      const [w] = await processing(l);
+      // Enabled, so that process gets as far as its data (disabled, it refuses before any read).
+      expect((await runPscli(['enable'], env)).code).toBe(EXIT.OK);
       await gw.stop();
       const down = await runPscli(['status'], env);
-      expect(down.code).toBe(EXIT.PROBLEMS);
+      expect(down.code).toBe(EXIT.RUNTIME);
       expect(down.stdout).toMatch(
-        /^payouts DISABLED since .*\nreason: .*\ndbgw unreachable: payserv cannot read PostgreSQL through dbgw at 127\.0\.0\.1:\d+ \(.*\)\n$/,
+        /^payouts ENABLED since .*\ndbgw unreachable: payserv cannot read PostgreSQL through dbgw at 127\.0\.0\.1:\d+ \(.*\)\n$/,
       );
       expect(down.stdout + down.stderr).not.toMatch(/internal error/);
+      // Calls that need the data: a coded refusal, exit 3 (a retry may succeed), never "internal error".
+      for (const argv of [
+        ['process', String(w)],
+        ['isprocessing', String(w)],
+        ['transinfo', String(w)],
+      ]) {
+        const r = await runPscli(argv, env);
+        expect(r, argv.join(' ')).toMatchObject({
+          code: EXIT.RUNTIME,
+          stderr: expect.stringMatching(
+            /^pscli: payserv refused \S+: database_unavailable: the database \(PostgreSQL through dbgw at 127\.0\.0\.1:\d+\) is unreachable: nothing was done \(code -32011\)\n$/,
+          ),
+        });
+      }
     } finally {
       await running?.stop();
       running = undefined;

@@ -83,6 +83,13 @@ describePg('dbgw', () => {
       const refused = await rpcError(payserv.call('Dbgw.Connect', { url: wrong.toString() }));
       expect(refused.message).toMatch(/cannot connect/);
       expect(refused.message).not.toContain('s3cret-pw');
+      // Refused parameters are a configuration fault for payserv (exit 2); a database out of reach is still
+      // "not connected" (payserv waits and hands it over again).
+      expect(refused.code).toBe(RPC.INVALID_PARAMS);
+      const down = new URL(url);
+      down.port = '1';
+      const unreachable = await rpcError(payserv.call('Dbgw.Connect', { url: down.toString() }));
+      expect(unreachable).toMatchObject({ code: RPC.NOT_CONNECTED, message: expect.stringMatching(/^cannot connect: .*ECONNREFUSED/) });
       expect(d.database()).toBeNull();
 
       expect(await payserv.call('Dbgw.Connect', { url })).toMatchObject({ connected: true });

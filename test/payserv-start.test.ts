@@ -6,7 +6,7 @@
 // once unlocked the same port serves TLS. dbgw on a taken port exits naming it too.
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import { createServer as createHttpServer } from 'node:http';
 import { connect, createServer, type Server } from 'node:net';
 import { join } from 'node:path';
@@ -19,6 +19,8 @@ import { RpcClient } from '../src/rpc/client.js';
 import { processLedger, spawnNode, tlsOf, until, writeConfig, type ProcessLedger } from './support/spawn.js';
 import { freePort } from './support/ports.js';
 import { storeFor } from './support/keystore.js';
+import { backend } from './support/backend.js';
+import { startTestDbgw } from './support/dbgw.js';
 
 const SEED = { users: 2, blocks: 1, withdrawals: 1, coins: ['ETH'] };
 const EXIT_MS = 60_000;
@@ -59,7 +61,16 @@ async function nodeOnChain(chainId: number): Promise<string> {
  */
 async function lockedPayserv(
   l: ProcessLedger,
-  o: { port: number; manager: number | string; coins?: string; store?: string; name?: string; keys?: string },
+  o: {
+    port: number;
+    manager: number | string;
+    coins?: string;
+    store?: string;
+    name?: string;
+    keys?: string;
+    extra?: string;
+    embedded?: boolean;
+  },
 ) {
   // Each coin of `coins` paid automatically needs its hot-wallet item in the store.
   const hot = Object.fromEntries(
@@ -72,7 +83,8 @@ async function lockedPayserv(
   if (!o.store && !existsSync(join(l.stateDir, 'storage.prod'))) await storeFor(l, newMasterKey(), hot);
   const config = writeConfig(join(l.stateDir, o.name ?? 'payserv.toml'), {
     port: o.port,
-    extra: `[keys]\nstore = "${o.store ?? 'storage.prod'}"\nmanager = "${manager}"\nretry_ms = 100\n${o.keys ?? ''}${o.coins ?? ''}`,
+    extra: `[keys]\nstore = "${o.store ?? 'storage.prod'}"\nmanager = "${manager}"\nretry_ms = 100\n${o.keys ?? ''}${o.coins ?? ''}${o.extra ?? ''}`,
+    ...(o.embedded !== undefined ? { embedded: o.embedded } : {}),
   });
   return spawnNode(['bin/payserv.mjs', '--config', config], { PAYSERV_STATE_DIR: l.stateDir });
 }
@@ -159,6 +171,35 @@ describe('payserv start, before the key', () => {
     expect(manager.asked()).toBe(0);
   }, 120_000);
 
+  it('no database named anywhere (no url, no [dbgw], no DB.JSON, not embedded): exit 2 before the port and any key request, nothing created', async () => {
+    const l = await processLedger(SEED);
+    const manager = await countingManager();
+    // A store without DB.JSON (on PostgreSQL storeFor would add one), and no DATABASE_URL in the environment.
+    await storeFor({ ...l, databaseUrl: undefined }, newMasterKey());
+    await rm(join(l.stateDir, 'db'), { recursive: true, force: true });
+    const p = await lockedPayserv(l, { port: await freePort(), manager: manager.port, embedded: false });
+    expect(await p.waitExit(EXIT_MS), p.stderr()).toBe(2);
+    expect(p.stderr()).toContain(
+      'payserv: no database configured: set [database] url, [dbgw], a DB.JSON item in the store, or [database] embedded = true for development (no key was requested)\n',
+    );
+    expect(p.stderr()).not.toContain('RPC port bound');
+    expect(manager.asked()).toBe(0);
+    expect(existsSync(join(l.stateDir, 'db'))).toBe(false);
+  }, 120_000);
+
+  it('a state directory without its pinned root: exit 2 naming the file and where the directory comes from', async () => {
+    const l = await processLedger(SEED);
+    const config = writeConfig(join(l.stateDir, 'payserv.toml'));
+    const missing = join(l.stateDir, 'nonexistent', 'x');
+    const p = spawnNode(['bin/payserv.mjs', '--config', config], { PAYSERV_STATE_DIR: missing, DATABASE_URL: l.databaseUrl });
+    expect(await p.waitExit(EXIT_MS), p.stderr()).toBe(2);
+    expect(p.stderr()).toContain(`payserv: pinned root ${join(missing, 'pki', 'root.crt')}: `);
+    expect(p.stderr()).toContain(
+      `payserv reads it from its state directory ${missing} (state_dir in ${config}, --state-dir or $PAYSERV_STATE_DIR)`,
+    );
+    expect(existsSync(missing)).toBe(false);
+  }, 120_000);
+
   it('a taken RPC port: exit 3 naming host:port, before any key request', async () => {
     const l = await processLedger(SEED);
     const manager = await countingManager();
@@ -197,6 +238,72 @@ describe('payserv start, before the key', () => {
     }
     expect(await payserv.stop('SIGTERM', EXIT_MS)).toBe(0);
   }, 120_000);
+});
+
+const WAITING = 'dbgw or the database is unreachable: payserv keeps its key and tries again';
+
+/** payserv with [dbgw] on a port nobody listens on, handed its key by a manager (which succeeds); once it retries dbgw. */
+async function keyHeldDbgwDown(
+  l: ProcessLedger,
+): Promise<{ payserv: Awaited<ReturnType<typeof lockedPayserv>>; port: number; dbgwPort: number }> {
+  const master = newMasterKey();
+  await storeFor(l, master);
+  const [port, managerPort, dbgwPort] = [await freePort(), await freePort(), await freePort()];
+  const payserv = await lockedPayserv(l, { port, manager: managerPort, extra: `[dbgw]\nport = ${dbgwPort}\ntimeout_ms = 5000\n` });
+  await until('payserv waits for the key', () => payserv.stderr().includes('waiting for the key from esman manager'), EXIT_MS);
+  const manager = await startManager({
+    master,
+    host: '127.0.0.1',
+    port: managerPort,
+    count: 1,
+    say: () => undefined,
+    ask: async () => true,
+  });
+  // The hand-over succeeds: payserv took the key, whatever dbgw's state.
+  await manager.done;
+  await until('payserv retries dbgw', () => payserv.stderr().includes(WAITING), EXIT_MS);
+  return { payserv, port, dbgwPort };
+}
+
+describe('payserv holding its key, dbgw down', () => {
+  it('SIGTERM ends the wait for dbgw: exit 0, saying the key was received and the data access never answered', async () => {
+    const { payserv } = await keyHeldDbgwDown(await processLedger(SEED));
+    expect(await payserv.stop('SIGTERM', EXIT_MS)).toBe(0);
+    expect(payserv.stderr()).toContain('stopped before start: the key was received, the data access never answered');
+  }, 120_000);
+
+  it.runIf(backend() === 'postgres')(
+    'waits for dbgw (a warning per attempt, no password), then comes up with no second key ceremony',
+    async () => {
+      const l = await processLedger(SEED);
+      const { payserv, port, dbgwPort } = await keyHeldDbgwDown(l);
+      await until('payserv retries dbgw again', () => payserv.stderr().split(WAITING).length > 2, EXIT_MS);
+      expect(payserv.exit()).toBeNull();
+      expect(payserv.stdout()).not.toMatch(/listening/);
+      const gw = await startTestDbgw(l.stateDir, (c) => void (c.rpc.port = dbgwPort));
+      try {
+        await payserv.waitForLine(new RegExp(`^payserv listening on 127\\.0\\.0\\.1:${port}$`), EXIT_MS);
+        const client = new RpcClient({ host: '127.0.0.1', port, tls: tlsOf(l.stateDir, 'pscli'), timeoutMs: 30_000 });
+        try {
+          expect((await client.call<{ clean: boolean }>('Check.BalanceErrors')).clean).toBe(true);
+        } finally {
+          client.close();
+        }
+        const attempts = payserv
+          .stderr()
+          .split('\n')
+          .filter((s) => s.includes(WAITING))
+          .map((s) => JSON.parse(s) as { level: number; attempt: number; err: string });
+        expect(attempts[0]).toMatchObject({ level: 40, attempt: 1, err: expect.stringMatching(/connection refused/) });
+        const password = new URL(l.databaseUrl as string).password;
+        if (password) expect(payserv.stderr()).not.toContain(password);
+        expect(await payserv.stop('SIGTERM', EXIT_MS)).toBe(0);
+      } finally {
+        await gw.stop();
+      }
+    },
+    180_000,
+  );
 });
 
 describe('dbgw start', () => {

@@ -101,6 +101,8 @@ export const REFUSAL_CODES = {
   no_driver: 'the coin has no chain driver on this payserv: an operator pays it, then marks it sent (PayServ.Send)',
   no_autopay: 'autopay does not pay this coin ([autopay] is off, or the coin has no [autopay.coins] threshold, or no autopay signer)',
   node_unavailable: 'the chain node could not be asked or is not ready; nothing changed: try again when it is',
+  database_unavailable:
+    "payserv's data access (dbgw, or the database behind it) could not be reached; nothing was done: try again when it is back",
   unresolved_payment: 'an earlier transaction of the withdrawal is not proved failed: it is not paid again; Check it, or wait',
   not_paid: 'the payment engine returned no outcome for the withdrawal; nothing was paid: look at it, then Resend',
   none_sent: "SendCoin sent none of the coin's withdrawals; each result carries its own code",
@@ -158,6 +160,9 @@ interface Outcome {
 
 /** RPC error code of payserv's own refusals (the JSON-RPC range -32000..-32099 is the server's). */
 export const REFUSED = -32010;
+
+/** RPC error code of a call payserv could not do for want of its data (dbgw or the database unreachable): a retry may succeed. */
+export const UNAVAILABLE = -32011;
 
 /** A refusal of a call answered as an RPC error: `rpcCode` (REFUSED unless the parameters are at fault), the code in `data`. */
 export function refusal(code: RefusalCode, message: string, rpcCode: number = REFUSED): RpcError {

@@ -1,6 +1,7 @@
 // What payserv checks before it asks esman manager for the key, so that an operator's key ceremony is
 // never spent on a start that would fail anyway: [keys] (a manager on loopback, a store file that is an
-// esman store: its index needs no key), then each configured node is asked which chain it is on
+// esman store: its index needs no key), a database named somewhere (else payserv would make an empty
+// embedded one), then each configured node is asked which chain it is on
 // (eth_chainId, getblockchaininfo: no key needed), and a node on another chain than configured stops
 // the start here. A node that does not answer (or wants credentials the store will give) is only a
 // warning now: the drivers check it again, with the chain's whole identity, once the store is open.
@@ -12,6 +13,7 @@ import { resolve } from 'node:path';
 import { EsmanError, type EsmanCode } from '../esman/errors.js';
 import { loopbackEndpoint } from '../esman/loopback.js';
 import { readIndex } from '../esman/store-file.js';
+import { DATABASE_ITEM } from '../esman/items.js';
 import { requiredItems } from './keys.js';
 
 type CoinSettings = Config<'payserv'>['coins'][string];
@@ -37,11 +39,12 @@ export class KeysConfigError extends ConfigError {
 
 /**
  * [keys] manager on loopback and [keys] store an esman store that can be read (its index needs no key):
- * otherwise the operators would type their passphrases for a start that fails right after.
+ * otherwise the operators would type their passphrases for a start that fails right after. Answers the
+ * names of the items the store holds (none without a store).
  */
-export async function checkKeysBeforeKeys(config: Config<'payserv'>): Promise<void> {
+export async function checkKeysBeforeKeys(config: Config<'payserv'>): Promise<ReadonlySet<string>> {
   const keys = config.keys;
-  if (!keys.store) return;
+  if (!keys.store) return new Set();
   const store = keys.store;
   try {
     loopbackEndpoint(keys.manager, '[keys] manager');
@@ -55,10 +58,24 @@ export async function checkKeysBeforeKeys(config: Config<'payserv'>): Promise<vo
         'missing_item',
         `[keys] store = ${JSON.stringify(store)} holds no ${missing.join(', ')}, which this configuration needs`,
       );
+    return held;
   } catch (e) {
     if (!(e instanceof EsmanError)) throw e;
     throw new KeysConfigError(e.code, `${e.message} (no key was requested)`);
   }
+}
+
+/**
+ * A database is named somewhere: [database] url (or DATABASE_URL), [dbgw] (which may hold its own), the store's
+ * DB.JSON (`held`: the store's item names), or the embedded one chosen ([database] embedded = true, or the demo's
+ * state directory). Otherwise payserv would quietly create an empty embedded ledger: refused before any key request.
+ */
+export function checkDatabaseBeforeKeys(config: Config<'payserv'>, held: ReadonlySet<string>): void {
+  const d = config.database;
+  if (d.url || config.dbgw || d.embedded || held.has(DATABASE_ITEM)) return;
+  throw new ConfigError(
+    'no database configured: set [database] url, [dbgw], a DB.JSON item in the store, or [database] embedded = true for development (no key was requested)',
+  );
 }
 
 async function ask(nodeUrl: string, method: string, timeoutMs: number): Promise<unknown> {

@@ -5,20 +5,18 @@ import { journalDir, PaymentJournal } from '../journal/journal.js';
 import type { Config } from '../config/load.js';
 import type { Data } from '../data/data.js';
 import { LockKeys } from '../data/lock-keys.js';
-import { requireCurrentSchema } from '../db/migrate.js';
-import { openDatabase } from '../db/open.js';
-import { openDbgw } from '../dbgw/client.js';
-import { dbgwData } from '../dbgw/data.js';
-import type { TlsMaterial } from '../rpc/tls.js';
 import type { Logger } from '../log/index.js';
 import { parseAmount } from '../money/amount.js';
 import { loadTrust } from '../esman/pki-files.js';
 import type { Trust } from '../pki/trust.js';
 import { bindLockedPort, type LockedPort } from './locked-port.js';
-import { checkKeysBeforeKeys, checkNodesBeforeKeys } from './preflight.js';
+import { checkDatabaseBeforeKeys, checkKeysBeforeKeys, checkNodesBeforeKeys } from './preflight.js';
 import { DATABASE_ITEM } from '../esman/items.js';
-import { loadPayservKeys } from './keys.js';
+import { loadPayservKeys, stateDirFile } from './keys.js';
 import { startDrivers } from './drivers.js';
+import { openData } from './open-data.js';
+import { outageRefusal } from './outage.js';
+import { scrubSecrets } from '../log/scrub.js';
 import { RpcError } from '../api/jsonrpc.js';
 import { startRpcServer, type RpcServer } from '../rpc/server.js';
 import { coinOfParams, idOf, type Method, type RefusalCode } from '../api/payserv.js';
@@ -106,46 +104,15 @@ function replyOf(result: unknown): string {
 }
 
 /**
- * payserv's data access: through dbgw when [dbgw] is configured (handing it the database's parameters,
- * if payserv holds them), else the database itself, opened here and checked to be of the current schema.
- */
-async function openData(config: Config<'payserv'>, database: Config<'payserv'>['database'], tls: TlsMaterial, log: Logger): Promise<Data> {
-  if (config.dbgw) {
-    const client = await openDbgw({ host: config.dbgw.host, port: config.dbgw.port, tls, timeoutMs: config.dbgw.timeout_ms });
-    const connect = database.url
-      ? { url: database.url, pool_size: database.poolSize, statement_timeout_ms: database.statementTimeoutMs }
-      : undefined;
-    const data = dbgwData(client, { connect, log });
-    try {
-      await data.connect();
-    } catch (e) {
-      client.close();
-      throw e instanceof RpcError ? new Error(`dbgw refused the database: ${e.message}`) : e;
-    }
-    log.warn({ dbgw: client.rpc.endpoint, release: client.version.version, hands_over: connect !== undefined }, 'data access through dbgw');
-    return data;
-  }
-  // One connection holds the advisory locks while another does the work: a pool of one would deadlock.
-  if (database.url && database.poolSize < 2)
-    throw new Error(`[database] pool_size = ${database.poolSize}: payserv needs at least 2 connections`);
-  const db = await openDatabase(database, config.stateDir);
-  try {
-    await requireCurrentSchema(db);
-  } catch (e) {
-    await db.close().catch(() => undefined);
-    throw e;
-  }
-  return db;
-}
-
-/**
  * `opened`: a database the caller already holds and has migrated (the demo, tests), which stop() then leaves open.
- * `signal` aborts the wait for esman manager's key.
+ * `signal` (SIGTERM) aborts the wait for esman manager's key, and then for dbgw or the database.
  */
 export async function startPayserv(config: Config<'payserv'>, log: Logger, opened?: Data, signal?: AbortSignal): Promise<RunningPayserv> {
-  // Before the key ceremony, what can fail without a key: [keys] itself, the port (a second payserv), the nodes' chains.
-  await checkKeysBeforeKeys(config);
-  const trust = loadTrust(config.stateDir);
+  // Before the key ceremony, what can fail without a key: [keys] itself, the pinned root, a database named somewhere,
+  // the port (a second payserv), the nodes' chains.
+  const held = await checkKeysBeforeKeys(config);
+  const trust = stateDirFile(config, () => loadTrust(config.stateDir));
+  if (!opened) checkDatabaseBeforeKeys(config, held);
   const port = await bindLockedPort(config.rpc.host, config.rpc.port);
   try {
     log.info(
@@ -173,7 +140,7 @@ async function startUnlocked(
   if (keys.databaseUrl && config.database.url)
     throw new Error(`the database is named twice, in [database] url (or DATABASE_URL) and in the store's ${DATABASE_ITEM}: keep one`);
   const database = { ...config.database, url: config.database.url ?? keys.databaseUrl };
-  const own = opened ? null : await openData(config, database, tls, log);
+  const own = opened ? null : await openData(config, database, { tls, log, signal });
   const db: Data = own ?? (opened as Data);
   const closeDb = () => (own ? own.close() : Promise.resolve());
   try {
@@ -250,11 +217,14 @@ async function startUnlocked(
           code = auditCodeOf({ result });
           return result;
         } catch (e) {
-          reply = e instanceof RpcError ? `ERROR ${e.code}` : 'ERROR internal';
-          code = auditCodeOf({ error: e });
           // A broken invariant anywhere under a call stops payouts; it never leaves them on behind an "internal error".
           if (stopsPayouts(e)) await ps.state.failStop(`${method}: ${e.message}`, { method });
-          throw e;
+          // Only the caller's answer changes: dbgw or the database out of reach is said so, not "internal error".
+          const answer = (await outageRefusal(db, e)) ?? e;
+          if (answer !== e) log.warn({ method, err: scrubSecrets((e as Error).message) }, 'call refused: the data access is unreachable');
+          reply = answer instanceof RpcError ? `ERROR ${answer.code}` : 'ERROR internal';
+          code = auditCodeOf({ error: answer });
+          throw answer;
         } finally {
           await record(method, { client: callerOf(ctx), target: targetOf(method, params), reply, code, t0 });
         }

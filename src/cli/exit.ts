@@ -2,6 +2,7 @@
 import { CommanderError } from 'commander';
 import type { RefusalCode } from '../api/payserv.js';
 import { ConfigError } from '../config/error.js';
+import { scrubSecrets } from '../log/scrub.js';
 
 export const EXIT = {
   /** Done; for a check: everything verified clean. */
@@ -35,8 +36,14 @@ export class CliError extends Error {
  */
 const USAGE_REFUSALS: ReadonlySet<string> = new Set<RefusalCode>(['unknown_id', 'unknown_coin', 'unknown_wallet', 'invalid_correction']);
 
+/** payserv's refusals that say it could not do the work for now (its data out of reach): a retry may succeed, as for pscli's own. */
+const RUNTIME_REFUSALS: ReadonlySet<string> = new Set<RefusalCode>(['database_unavailable']);
+
 /** The exit code of a payserv refusal (an ERROR reply or an RPC error) with this code. */
-export const refusalExit = (code: string | null | undefined): ExitCode => (code && USAGE_REFUSALS.has(code) ? EXIT.USAGE : EXIT.PROBLEMS);
+export function refusalExit(code: string | null | undefined): ExitCode {
+  if (code && USAGE_REFUSALS.has(code)) return EXIT.USAGE;
+  return code && RUNTIME_REFUSALS.has(code) ? EXIT.RUNTIME : EXIT.PROBLEMS;
+}
 
 export function exitCodeOf(e: unknown): ExitCode {
   if (e instanceof CliError) return e.exitCode;
@@ -45,10 +52,7 @@ export function exitCodeOf(e: unknown): ExitCode {
   return EXIT.RUNTIME;
 }
 
-/** Last line of defence for messages from libraries: a password in a URL (scheme://user:pass@) never reaches the terminal. */
-export function scrubSecrets(text: string): string {
-  return text.replace(/([a-z][a-z0-9+.-]*:\/\/[^\s:/@]*:)[^\s@/]*@/gi, '$1***@').replace(/([?&]pass(?:word)?=)[^\s&#]*/gi, '$1***');
-}
+export { scrubSecrets } from '../log/scrub.js';
 
 // Errors of these kinds are bugs, not conditions an operator can fix: say so instead of passing them off as advice.
 const BUG_KINDS = new Set(['TypeError', 'ReferenceError', 'RangeError', 'SyntaxError']);

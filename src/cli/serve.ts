@@ -1,6 +1,7 @@
 // The foreground life of a service (payserv, dbgw): its command line, its configuration and logger,
 // then announce where it listens and, on SIGTERM or SIGINT, stop once, bounded: past the grace period
 // and a margin the process exits anyway.
+import { StoppedBeforeStart } from '../app/open-data.js';
 import { Command, CommanderError } from 'commander';
 import { loadConfig, type Config } from '../config/load.js';
 import { createLogger, type Logger } from '../log/index.js';
@@ -60,7 +61,7 @@ export async function startUnlessSignalled<T>(log: Logger, start: (signal: Abort
     return await start(locked.signal);
   } catch (e) {
     if (!locked.signal.aborted) throw e;
-    log.warn({}, 'stopped before start: no key was received');
+    log.warn({}, e instanceof StoppedBeforeStart ? e.message : 'stopped before start: no key was received');
     return null;
   } finally {
     process.off('SIGTERM', abort).off('SIGINT', abort);

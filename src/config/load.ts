@@ -44,7 +44,7 @@ export interface BaseConfig<S extends Service> {
   database: Required<Pick<DatabaseSettings, 'poolSize' | 'statementTimeoutMs'>> & {
     /** May contain a password: show it only through redactUrl. Undefined = embedded PGlite in <stateDir>/db. */
     url: string | undefined;
-    /** pscli's explicit opt-in to the embedded database when there is no url (false for the services). */
+    /** pscli's and payserv's explicit opt-in to the embedded database when there is no url (false for dbgw). */
     embedded: boolean;
   };
   log: { level: LogLevel };

@@ -31,11 +31,11 @@ const databaseShape = {
 const database = table(databaseShape);
 
 /**
- * pscli's [database]: without a url it would open an embedded PGlite database and create it when absent;
- * outside the demo's own state directory it does so only when told to, so that a production host missing
- * its DATABASE_URL is refused instead of quietly getting an empty ledger of its own.
+ * pscli's and payserv's [database]: without a url they would open an embedded PGlite database and create it
+ * when absent; outside the demo's own state directory they do so only when told to, so that a production
+ * host missing its DATABASE_URL is refused instead of quietly getting an empty ledger of its own.
  */
-const pscliDatabase = table({ ...databaseShape, embedded: z.boolean({ error: 'expected true or false' }).default(false) });
+const embeddableDatabase = table({ ...databaseShape, embedded: z.boolean({ error: 'expected true or false' }).default(false) });
 
 const log = table({
   // No default here: it depends on the service (see DEFAULT_LOG_LEVEL).
@@ -319,8 +319,9 @@ const rpcClient = table({
 });
 
 export const serviceShapes = {
-  pscli: { database: pscliDatabase.prefault({}), payserv: rpcClient.prefault({}), dbgw: dbgwClient.optional() },
+  pscli: { database: embeddableDatabase.prefault({}), payserv: rpcClient.prefault({}), dbgw: dbgwClient.optional() },
   payserv: {
+    database: embeddableDatabase.prefault({}),
     rpc: rpcServer.prefault({}),
     alerts: alerts.prefault({}),
     keys: keys.prefault({}),

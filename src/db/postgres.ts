@@ -33,7 +33,7 @@ export async function openPostgres(opts: PostgresOptions): Promise<Db> {
     await pool.query('SELECT 1');
   } catch (e) {
     await pool.end().catch(() => undefined);
-    throw new Error(`cannot connect to PostgreSQL at ${where}: ${(e as Error).message}`);
+    throw new Error(`cannot connect to PostgreSQL at ${where}: ${(e as Error).message}`, { cause: e });
   }
   const run = async <T extends Row>(q: pg.Pool | pg.PoolClient, sql: string | Op<T>, params?: readonly unknown[]) =>
     (await q.query(sqlOf(sql, params), params as unknown[])).rows as T[];

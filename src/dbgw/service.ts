@@ -11,6 +11,7 @@ import { openPostgres } from '../db/postgres.js';
 import type { Logger } from '../log/index.js';
 import { loadTrust, pkiPaths } from '../esman/pki-files.js';
 import { ConfigError } from '../config/error.js';
+import { isConnectionError } from '../db/reach.js';
 import type { TlsMaterial } from '../rpc/tls.js';
 import { RPC, RpcError } from '../api/jsonrpc.js';
 import { startRpcServer, type RpcContext, type RpcServer } from '../rpc/server.js';
@@ -135,8 +136,9 @@ export async function startDbgw(config: Config<'dbgw'>, log: Logger): Promise<Ru
     'Dbgw.Connect': async (params) => {
       const c = await connect(params as ConnectParams).catch((e: Error) => {
         if (e instanceof RpcError) throw e;
-        // The message names the (redacted) address and why; the URL's password never leaves.
-        throw new RpcError(RPC.INVALID_PARAMS, `cannot connect: ${e.message}`);
+        // The message names the (redacted) address and why; the URL's password never leaves. A database out of
+        // reach is still no database (payserv waits and hands it over again); anything else is a refusal of these parameters.
+        throw new RpcError(isConnectionError(e) ? RPC.NOT_CONNECTED : RPC.INVALID_PARAMS, `cannot connect: ${e.message}`);
       });
       return { connected: true, database: c.db.where };
     },

@@ -172,7 +172,7 @@ export class RpcClient {
  * judged the client's certificate, so the server's refusal arrives as an alert after the request was
  * written: but the server never read it, so it cannot have run.
  */
-function isTlsRefusal(err: NodeJS.ErrnoException): boolean {
+export function isTlsRefusal(err: NodeJS.ErrnoException): boolean {
   const code = err.code ?? '';
   return code.startsWith('ERR_SSL_') || code.startsWith('ERR_TLS_') || /CERT|SELF_SIGNED|UNABLE_TO_|HOSTNAME_MISMATCH/.test(code);
 }

@@ -222,14 +222,17 @@ export interface PayservConfig {
   logLevel?: string;
   /** More TOML, appended as is (e.g. [coins.ETH]). */
   extra?: string;
+  /** [database] embedded: default on PGlite, whose ledger is <state dir>/db (PostgreSQL names its own). */
+  embedded?: boolean;
 }
 
-/** Writes a payserv.toml (the state directory and database come from the environment). */
+/** Writes a payserv.toml (the state directory and the database's url come from the environment). */
 export function writeConfig(file: string, c: PayservConfig = {}): string {
   writeFileSync(
     file,
     [
       '[database]',
+      `embedded = ${c.embedded ?? backend() !== 'postgres'}`,
       `pool_size = ${c.poolSize ?? 10}`,
       'statement_timeout_ms = 30000',
       '[log]',

@@ -1,6 +1,6 @@
 // pscli's calls to a running payserv (JSON-RPC over mutual TLS), printed as the original did:
 // `REPLY: [APPROVED]`. An ERROR reply or a refused call exits 1 (2 when it names an unknown id, coin or
-// wallet: refusalExit); --json prints the whole result.
+// wallet, 3 when payserv's data was out of reach: refusalExit); --json prints the whole result.
 import type { Command } from 'commander';
 import type { Restored } from '../../payserv/payments/restore.js';
 import type { Method } from '../../api/payserv.js';
@@ -185,7 +185,8 @@ export function register(program: Command): void {
             ...(off ? [off] : []),
           ].join('\n'),
         );
-        return s.coins.some((c) => c.state === 'halted') ? EXIT.PROBLEMS : EXIT.OK;
+        // Disabled is a finding, as `autopay run` refuses for it (exit 1): a script asking "is autopay paying?" hears no.
+        return off || s.coins.some((c) => c.state === 'halted') ? EXIT.PROBLEMS : EXIT.OK;
       }),
     );
 
@@ -229,7 +230,8 @@ export function register(program: Command): void {
         ].join('\n'),
       );
       // A running lock is a run in progress (or one that never finished); only a halt is a problem for sure.
-      if (unreachable) return EXIT.PROBLEMS;
+      // payserv could not read its data: nothing was decided, a retry may succeed (README exit codes: 3).
+      if (unreachable) return EXIT.RUNTIME;
       return (s.enabled && !locked.some((c) => c.state === 'halted') && !locks.length) || method !== 'Utils.Status'
         ? EXIT.OK
         : EXIT.PROBLEMS;
