@@ -1,7 +1,7 @@
 // The intake executable: `node bin/intake.mjs --config FILE` on a development state directory starts,
 // says its keys are plain files, and answers the pool's back end over mutual TLS; with [keys] store it
 // starts locked and runs on the keys esman manager's key opens; a bad configuration exits 2 naming the key.
-import { rmSync, writeFileSync } from 'node:fs';
+import { readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -21,7 +21,8 @@ const READY = /^intake listening on (\S+):(\d+)$/;
 
 function intakeConfig(l: ProcessLedger, extra = ''): string {
   const file = join(l.stateDir, 'intake.toml');
-  writeFileSync(file, `[rpc]\nport = 0\n${extra}`);
+  // On PGlite no url names the database: the development opt-in (on PostgreSQL DATABASE_URL or DB.JSON does).
+  writeFileSync(file, `[rpc]\nport = 0\n[database]\nembedded = true\n${extra}`);
   return file;
 }
 
@@ -104,6 +105,14 @@ describe('the intake executable', () => {
       const zcash = spawnNode(['bin/intake.mjs', '--config', intakeConfig(l, coin)], { PAYSERV_STATE_DIR: l.stateDir });
       expect(await zcash.waitExit(30_000)).toBe(2);
       expect(zcash.stderr()).toMatch(/coins\.ZEC: .*not a transparent testnet address/);
+      // No database named and no development opt-in: refused, and no embedded database made.
+      const file = join(l.stateDir, 'nodb.toml');
+      writeFileSync(file, '[rpc]\nport = 0\n');
+      const before = readdirSync(l.stateDir, { recursive: true }).sort();
+      const nodb = spawnNode(['bin/intake.mjs', '--config', file], { PAYSERV_STATE_DIR: l.stateDir });
+      expect(await nodb.waitExit(30_000)).toBe(2);
+      expect(nodb.stderr()).toContain('no database configured: set [database] url, a DB.JSON item in the store');
+      expect(readdirSync(l.stateDir, { recursive: true }).sort()).toEqual(before);
     },
     SLOW_MS,
   );

@@ -31,7 +31,7 @@ const databaseShape = {
 const database = table(databaseShape);
 
 /**
- * pscli's and payserv's [database]: without a url they would open an embedded PGlite database and create it
+ * pscli's, payserv's and the intake's [database]: without a url they would open an embedded PGlite database and create it
  * when absent; outside the demo's own state directory they do so only when told to, so that a production
  * host missing its DATABASE_URL is refused instead of quietly getting an empty ledger of its own.
  */
@@ -347,6 +347,7 @@ export const serviceShapes = {
   esman: {},
   /** The ledger intake (src/intake): the pool back end's way to write the signed ledger. */
   intake: {
+    database: embeddableDatabase.prefault({}),
     // A block of 10000 credits is about 500 KB of JSON.
     rpc: rpcServerTable(7446, 1024 * 1024).prefault({}),
     keys: intakeKeys.prefault({}),

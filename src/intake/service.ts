@@ -7,6 +7,7 @@ import type { Config } from '../config/load.js';
 import type { Db } from '../db/db.js';
 import { requireCurrentSchema } from '../db/migrate.js';
 import { openDatabase } from '../db/open.js';
+import { ConfigError } from '../config/error.js';
 import { DATABASE_ITEM, MININGCORE_ITEM } from '../esman/items.js';
 import { loadTrust } from '../esman/pki-files.js';
 import type { Logger } from '../log/index.js';
@@ -41,6 +42,11 @@ function miningcoreUrl(config: Config<'intake'>, fromStore: string | undefined):
 }
 
 async function openDb(database: Config<'intake'>['database'], stateDir: string): Promise<Db> {
+  // An empty ledger of its own is never what a production intake missing its database wants.
+  if (!database.url && !database.embedded)
+    throw new ConfigError(
+      'no database configured: set [database] url, a DB.JSON item in the store, or [database] embedded = true for development',
+    );
   const db = await openDatabase(database, stateDir);
   try {
     await requireCurrentSchema(db);
