@@ -175,7 +175,7 @@ const LONG = 240_000;
 // ---- 1 ---------------------------------------------------------------------------------------------------
 
 describe('a payserv process over RPC', { timeout: LONG }, () => {
-  it('starts disabled and refuses payouts; only pscli enables it; foreign and missing certificates are refused; every handled call is audited', async () => {
+  it('starts disabled and refuses payouts; only pscli enables it; foreign and missing certificates are refused; every call is audited, those refused before any work too', async () => {
     const ids: number[] = [];
     const l = await processLedger(SEED, ethRequests(1, 0, 7001, ids));
     const id = ids[0] as number;
@@ -233,6 +233,9 @@ describe('a payserv process over RPC', { timeout: LONG }, () => {
     const phase1: AuditLine[] = [
       { client: 'pscli (pscli tls)', method: 'Utils.Status', target: '', reply: 'OK', code: null },
       { client: 'backend (backend tls)', method: 'PayServ.Process', target: String(id), reply: 'ERROR', code: 'disabled' },
+      // Refused before any work, and in the trail all the same.
+      { client: 'backend (backend tls)', method: 'Utils.Enable', target: '', reply: `ERROR ${RPC.FORBIDDEN}`, code: 'forbidden' },
+      { client: 'backend (backend tls)', method: 'Check.Balances', target: '', reply: `ERROR ${RPC.FORBIDDEN}`, code: 'forbidden' },
       { client: 'pscli (pscli tls)', method: 'Utils.Status', target: '', reply: 'OK', code: null },
     ];
     await l.withDb(async (db) => {
@@ -277,6 +280,8 @@ describe('a payserv process over RPC', { timeout: LONG }, () => {
         ...phase1,
         { client: 'pscli (pscli tls)', method: 'Utils.Status', target: '', reply: 'OK', code: null },
         { client: 'pscli (pscli tls)', method: 'Utils.Enable', target: '', reply: 'OK', code: null },
+        { client: 'backend (backend tls)', method: 'Utils.Enable', target: '', reply: `ERROR ${RPC.FORBIDDEN}`, code: 'forbidden' },
+        { client: 'backend (backend tls)', method: 'Check.Balances', target: '', reply: `ERROR ${RPC.FORBIDDEN}`, code: 'forbidden' },
         // PENDING carries `policy`, which is no refusal: no code is audited.
         { client: 'backend (backend tls)', method: 'PayServ.Process', target: String(id), reply: 'PENDING', code: null },
         { client: 'pscli (pscli tls)', method: 'Utils.Status', target: '', reply: 'OK', code: null },

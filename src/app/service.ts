@@ -211,6 +211,24 @@ async function startUnlocked(
       now: () => new Date(),
     };
     const audit = new AuditTrail({ db, stateDir, log, lockKey: LockKeys.of(signers.payserv).key(AUDIT_LOCK_NAME) });
+    const record = (
+      method: Method,
+      r: { client: string; target: string; reply: string; code: RefusalCode | undefined; t0: number },
+    ): Promise<void> =>
+      audit
+        .record({
+          client: r.client,
+          method,
+          target: r.target,
+          reply: r.reply,
+          ...(r.code ? { code: r.code } : {}),
+          durationMs: Math.round(performance.now() - r.t0),
+        })
+        .catch(async (e: Error) => {
+          log.error({ err: e.message, method }, 'audit record failed');
+          // A trail that no longer holds its local head was rolled back or replaced: that is tampering.
+          if (e instanceof AuditError) await ps.state.failStop(`audit trail: ${e.message}`, { method });
+        });
     const server = await startRpcServer({
       host: config.rpc.host,
       port: config.rpc.port,
@@ -238,22 +256,12 @@ async function startUnlocked(
           if (stopsPayouts(e)) await ps.state.failStop(`${method}: ${e.message}`, { method });
           throw e;
         } finally {
-          await audit
-            .record({
-              client: callerOf(ctx),
-              method,
-              target: targetOf(method, params),
-              reply,
-              ...(code ? { code } : {}),
-              durationMs: Math.round(performance.now() - t0),
-            })
-            .catch(async (e: Error) => {
-              log.error({ err: e.message, method }, 'audit record failed');
-              // A trail that no longer holds its local head was rolled back or replaced: that is tampering.
-              if (e instanceof AuditError) await ps.state.failStop(`audit trail: ${e.message}`, { method });
-            });
+          await record(method, { client: callerOf(ctx), target: targetOf(method, params), reply, code, t0 });
         }
       },
+      // Refused before any work (a caller the method is not for, params that do not fit): in the trail all the same.
+      refused: (method, code, rpcCode, ctx) =>
+        record(method, { client: callerOf(ctx), target: '', reply: `ERROR ${rpcCode}`, code, t0: performance.now() }),
     });
     log.warn(
       { address: server.address, port: server.port, database: db.where, enabled: false },

@@ -69,6 +69,12 @@ export interface RpcServerOptions<M extends string = Method> {
   who?: string;
   /** A socket bound earlier (payserv binds its port before the key ceremony): served instead of binding `port`. */
   listener?: NetServer;
+  /**
+   * Told of each call to a served method refused before its handler (a caller the method is not for, params
+   * that do not fit), before the answer is written: payserv audits these too. Not of a call refused for load:
+   * a write per refusal would add to the load (the log has them).
+   */
+  refused?: (method: M, code: RpcLayerCode, rpcCode: number, ctx: RpcContext) => Promise<void>;
 }
 
 export interface RpcServer {
@@ -94,6 +100,8 @@ interface Outcome {
   /** Ask the client to drop the connection (refused identity, oversized body, shutdown). */
   close?: boolean;
   headers?: Record<string, string>;
+  /** A served method's call refused before its handler ran, with the caller. */
+  refused?: { code: RpcLayerCode; ctx: RpcContext };
 }
 
 export async function startRpcServer<M extends string = Method>(opts: RpcServerOptions<M>): Promise<RpcServer> {
@@ -174,17 +182,26 @@ export async function startRpcServer<M extends string = Method>(opts: RpcServerO
       return refuse(RPC.METHOD_NOT_FOUND, 'unknown_method', `method not found: ${JSON.stringify(method.slice(0, 64))}`, id, {
         method: method.slice(0, 64),
       });
+    const ctx: RpcContext = { identity: who.identity, commonName: who.commonName, requestId };
     if (!contract.allowed(who.identity, method))
-      return refuse(RPC.FORBIDDEN, 'forbidden', `forbidden: ${who.identity} may not call ${method}`, id, { method });
+      return refuse(RPC.FORBIDDEN, 'forbidden', `forbidden: ${who.identity} may not call ${method}`, id, {
+        method,
+        refused: { code: 'forbidden', ctx },
+      });
     if (handlers.size >= limits.inFlightMax)
       return refuse(RPC.BUSY, 'overloaded', 'busy: too many requests in flight; retry later', id, {
         method,
         headers: { 'Retry-After': '1' },
       });
     const params = validateParams(contract, method, parsed.request.params);
-    if (!params.ok) return { status: httpStatusFor(params.error.code), response: errorResponse(id, params.error), method };
+    if (!params.ok)
+      return {
+        status: httpStatusFor(params.error.code),
+        response: errorResponse(id, params.error),
+        method,
+        refused: { code: 'bad_params', ctx },
+      };
 
-    const ctx: RpcContext = { identity: who.identity, commonName: who.commonName, requestId };
     const running = Promise.resolve().then(() => opts.handle(method, params.params, ctx));
     handlers.add(running);
     let timedOut = false;
@@ -290,6 +307,11 @@ export async function startRpcServer<M extends string = Method>(opts: RpcServerO
     } catch (err) {
       out = { status: 500, response: errorResponse(null, layerError(RPC.INTERNAL_ERROR, 'internal', INTERNAL_MESSAGE)), err };
     }
+    // Recorded before the answer, as a handled call is: the caller's next call comes after it in the trail.
+    if (out.refused && opts.refused && out.method && 'error' in out.response)
+      await opts
+        .refused(out.method as M, out.refused.code, out.response.error.code, out.refused.ctx)
+        .catch((err: unknown) => log.error({ requestId, method: out.method, err }, 'refused call not recorded'));
     if (res.destroyed || req.socket.destroyed) {
       logRequest(requestId, who, { aborted: true, ...(out.method ? { method: out.method } : {}) }, t0);
       return;
