@@ -37,7 +37,7 @@ describe(`pscli db (${backend()})`, () => {
     const first = await run(['--state-dir', stateDir, 'db', 'migrate'], env);
     expect(first).toMatchObject({
       code: EXIT.OK,
-      stdout: 'applied 1 ledger\napplied 2 payserv\napplied 3 payments\napplied 4 autopay\napplied 5 sent_watch\napplied 6 intake\n',
+      stdout: 'applied 1 ledger\napplied 2 payserv\napplied 3 payments\napplied 4 autopay\napplied 5 sent_watch\napplied 6 audit_code\napplied 7 intake\n',
     });
     const second = await run(['--state-dir', stateDir, 'db', 'migrate'], env);
     expect(second).toMatchObject({ code: EXIT.OK, stdout: 'schema is current\n' });
@@ -55,7 +55,8 @@ describe(`pscli db (${backend()})`, () => {
         { version: 3, name: 'payments', applied: false, applied_at: null },
         { version: 4, name: 'autopay', applied: false, applied_at: null },
         { version: 5, name: 'sent_watch', applied: false, applied_at: null },
-        { version: 6, name: 'intake', applied: false, applied_at: null },
+        { version: 6, name: 'audit_code', applied: false, applied_at: null },
+        { version: 7, name: 'intake', applied: false, applied_at: null },
       ],
     });
     expect((await run(['--json', '--state-dir', stateDir, 'db', 'migrate'], env)).stdout).toBe(
@@ -67,7 +68,8 @@ describe(`pscli db (${backend()})`, () => {
             { version: 3, name: 'payments' },
             { version: 4, name: 'autopay' },
             { version: 5, name: 'sent_watch' },
-            { version: 6, name: 'intake' },
+            { version: 6, name: 'audit_code' },
+            { version: 7, name: 'intake' },
           ],
         },
         null,
@@ -85,7 +87,7 @@ describe(`pscli db (${backend()})`, () => {
     const { stateDir, env } = await target();
     const r = await run(['--state-dir', stateDir, 'db', 'status'], env);
     expect(r.stdout).toBe(
-      'version  name        applied  applied_at\n1        ledger      no       -\n2        payserv     no       -\n3        payments    no       -\n4        autopay     no       -\n5        sent_watch  no       -\n6        intake      no       -\n',
+      'version  name        applied  applied_at\n1        ledger      no       -\n2        payserv     no       -\n3        payments    no       -\n4        autopay     no       -\n5        sent_watch  no       -\n6        audit_code  no       -\n7        intake      no       -\n',
     );
   });
 });

@@ -12,6 +12,7 @@ import { newMasterKey } from '../src/esman/master-key.js';
 import { pkiPaths } from '../src/esman/pki-files.js';
 import { KeyStore } from '../src/esman/store-file.js';
 import { RpcClient } from '../src/rpc/client.js';
+import { zcashAddress } from './support/chains.js';
 import { freePort } from './support/ports.js';
 import { processLedger, spawnNode, tlsOf, type ProcessLedger } from './support/spawn.js';
 
@@ -48,50 +49,62 @@ async function intakeStore(l: ProcessLedger, master: Uint8Array): Promise<void> 
   for (const f of [p.signerKey('admin'), p.signerKey('autopay'), p.tlsKey('intake')]) rmSync(f);
 }
 
+/** Each test builds a ledger and starts a process: on a busy shared machine that outlasts the default 30 s. */
+const SLOW_MS = 120_000;
+
 describe('the intake executable', () => {
-  it('starts on a development state directory, warns of its plain key files, and answers Utils.Version over mutual TLS', async () => {
-    const l = await processLedger(SEED);
-    const child = spawnNode(['bin/intake.mjs', '--config', intakeConfig(l)], {
-      PAYSERV_STATE_DIR: l.stateDir,
-      DATABASE_URL: l.databaseUrl,
-    });
-    const [, , port] = await child.waitForLine(READY, 30_000);
-    expect(await version(l, Number(port))).toEqual(INTAKE_VERSION);
-    expect(child.stderr()).toMatch(/keys read from plain files/);
-    expect(await child.stop('SIGTERM', 30_000)).toBe(0);
-  });
-
-  it('with [keys] store, starts locked and runs on the keys esman manager hands over', async () => {
-    const l = await processLedger(SEED);
-    const master = newMasterKey();
-    await intakeStore(l, master);
-    const port = await freePort();
-    const config = intakeConfig(l, `[keys]\nstore = "intake.store"\nmanager = "127.0.0.1:${port}"\nretry_ms = 100\n`);
-    // No DATABASE_URL: on PostgreSQL the database comes from the store's DB.JSON.
-    const child = spawnNode(['bin/intake.mjs', '--config', config], { PAYSERV_STATE_DIR: l.stateDir });
-    const manager = await startManager({ master, host: '127.0.0.1', port, count: 1, say: () => undefined, ask: async () => true });
-    const [, , rpcPort] = await child.waitForLine(READY, 30_000);
-    await manager.done;
-    expect(await version(l, Number(rpcPort))).toEqual(INTAKE_VERSION);
-    expect(child.stderr()).toMatch(/the intake is locked: waiting for the key from esman manager/);
-    expect(child.stderr()).not.toMatch(/plain files/);
-    expect(await child.stop('SIGTERM', 30_000)).toBe(0);
-  });
-
-  it('exits 2 on a bad configuration, naming the key: a review word, a zcash coin', async () => {
-    const l = await processLedger(SEED);
-    const bad = spawnNode(['bin/intake.mjs', '--config', intakeConfig(l, '[wallets]\nreview = "sometimes"\n')], {
-      PAYSERV_STATE_DIR: l.stateDir,
-    });
-    expect(await bad.waitExit(30_000)).toBe(2);
-    expect(bad.stderr()).toMatch(/wallets\.review: expected "auto" or "manual"/);
-    const zcash = spawnNode(
-      ['bin/intake.mjs', '--config', intakeConfig(l, '[coins.ZEC]\nchain = "zcash"\nnode_url = "http://127.0.0.1:1"\n')],
-      {
+  it(
+    'starts on a development state directory, warns of its plain key files, and answers Utils.Version over mutual TLS',
+    async () => {
+      const l = await processLedger(SEED);
+      const child = spawnNode(['bin/intake.mjs', '--config', intakeConfig(l)], {
         PAYSERV_STATE_DIR: l.stateDir,
-      },
-    );
-    expect(await zcash.waitExit(30_000)).toBe(2);
-    expect(zcash.stderr()).toMatch(/coins\.ZEC\.chain: no reward check for zcash coins yet/);
-  });
+        DATABASE_URL: l.databaseUrl,
+      });
+      const [, , port] = await child.waitForLine(READY, 30_000);
+      expect(await version(l, Number(port))).toEqual(INTAKE_VERSION);
+      expect(child.stderr()).toMatch(/keys read from plain files/);
+      expect(await child.stop('SIGTERM', 30_000)).toBe(0);
+    },
+    SLOW_MS,
+  );
+
+  it(
+    'with [keys] store, starts locked and runs on the keys esman manager hands over',
+    async () => {
+      const l = await processLedger(SEED);
+      const master = newMasterKey();
+      await intakeStore(l, master);
+      const port = await freePort();
+      const config = intakeConfig(l, `[keys]\nstore = "intake.store"\nmanager = "127.0.0.1:${port}"\nretry_ms = 100\n`);
+      // No DATABASE_URL: on PostgreSQL the database comes from the store's DB.JSON.
+      const child = spawnNode(['bin/intake.mjs', '--config', config], { PAYSERV_STATE_DIR: l.stateDir });
+      const manager = await startManager({ master, host: '127.0.0.1', port, count: 1, say: () => undefined, ask: async () => true });
+      const [, , rpcPort] = await child.waitForLine(READY, 30_000);
+      await manager.done;
+      expect(await version(l, Number(rpcPort))).toEqual(INTAKE_VERSION);
+      expect(child.stderr()).toMatch(/the intake is locked: waiting for the key from esman manager/);
+      expect(child.stderr()).not.toMatch(/plain files/);
+      expect(await child.stop('SIGTERM', 30_000)).toBe(0);
+    },
+    SLOW_MS,
+  );
+
+  it(
+    'exits 2 on a bad configuration, naming the key: a review word, a zcash pool address of the other network',
+    async () => {
+      const l = await processLedger(SEED);
+      const bad = spawnNode(['bin/intake.mjs', '--config', intakeConfig(l, '[wallets]\nreview = "sometimes"\n')], {
+        PAYSERV_STATE_DIR: l.stateDir,
+      });
+      expect(await bad.waitExit(30_000)).toBe(2);
+      expect(bad.stderr()).toMatch(/wallets\.review: expected "auto" or "manual"/);
+      // A pool address of the other network: found before any key is asked for.
+      const coin = `[coins.ZEC]\nchain = "zcash"\nnode_url = "http://127.0.0.1:1"\nnetwork = "testnet"\npool_address = "${zcashAddress()}"\n`;
+      const zcash = spawnNode(['bin/intake.mjs', '--config', intakeConfig(l, coin)], { PAYSERV_STATE_DIR: l.stateDir });
+      expect(await zcash.waitExit(30_000)).toBe(2);
+      expect(zcash.stderr()).toMatch(/coins\.ZEC: .*not a transparent testnet address/);
+    },
+    SLOW_MS,
+  );
 });

@@ -5,7 +5,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { privateKeyToAccount, generatePrivateKey } from 'viem/accounts';
-import type { Hex } from 'viem';
+import { getAddress, type Hex } from 'viem';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { INTAKE_REFUSED, INTAKE_VERSION } from '../src/api/intake.js';
 import { RPC, RpcError } from '../src/api/jsonrpc.js';
@@ -15,11 +15,14 @@ import { startIntake } from '../src/intake/service.js';
 import { createLogger } from '../src/log/index.js';
 import type { TlsIdentity } from '../src/pki/roles.js';
 import { RpcClient } from '../src/rpc/client.js';
-import { anvilForFile } from './support/chains.js';
+import { anvilForFile, zcashAddress, zcashStandinForFile } from './support/chains.js';
 import { testLedger, type TestLedger } from './support/ledger.js';
 import { tlsOf } from './support/spawn.js';
 
 const anvil = anvilForFile();
+const ZPOOL = zcashAddress();
+const ZOTHER = zcashAddress();
+const zcashNode = zcashStandinForFile({ miner: [{ address: ZOTHER, zatoshi: 156_250_000n }] });
 const POOL = privateKeyToAccount(generatePrivateKey()).address;
 const OTHER = privateKeyToAccount(generatePrivateKey()).address;
 const FEE_USER = 1;
@@ -35,7 +38,7 @@ interface Fixture {
   call<T = Record<string, unknown>>(method: Parameters<RpcClient['call']>[0], params?: Record<string, unknown>): Promise<T>;
 }
 
-async function fixture(o: { review?: 'auto' | 'manual'; creditsMax?: number } = {}): Promise<Fixture> {
+async function fixture(o: { review?: 'auto' | 'manual'; creditsMax?: number; zcash?: string } = {}): Promise<Fixture> {
   const { url } = await anvil();
   const l = await testLedger(null);
   const file = join(l.stateDir, 'intake.toml');
@@ -54,7 +57,7 @@ chain_id = 31337
 pool_address = "${POOL}"
 issuance = "2"
 timeout_ms = 5000
-`,
+${o.zcash ? `[coins.ZEC]\nchain = "zcash"\nnode_url = "${o.zcash}"\npool_address = "${ZPOOL}"\ntimeout_ms = 5000\n` : ''}`,
   );
   const config = await loadConfig('intake', file, { env: { PAYSERV_STATE_DIR: l.stateDir } });
   const logs: Array<Record<string, unknown>> = [];
@@ -145,7 +148,8 @@ const block = (hash: string, credits: Array<[number, string]>, poolFee: string, 
   poolFee,
 });
 
-describe('the ledger intake over mutual TLS', () => {
+// Each test builds a ledger and drives a chain: generous on a shared machine.
+describe('the ledger intake over mutual TLS', { timeout: 90_000 }, () => {
   it('registers and signs a coin once; a retry answers it, other fields are a conflict', async () => {
     const f = await fixture();
     const coin = await f.call<{ id: number; already: boolean; confirmations: number }>('Coins.Register', ETH_COIN);
@@ -175,6 +179,11 @@ describe('the ledger intake over mutual TLS', () => {
     expect(w).toMatchObject({ user: ALICE, coin: 'ETH', reviewed: true, already: false, active: true, deleted: false });
     await unchanged(f.l, async () => {
       expect(await f.call('Wallets.Register', { user: ALICE, coin: 'ETH', address: ALICE_ADDRESS })).toMatchObject({
+        id: w.id,
+        already: true,
+      });
+      // The same EVM address in its EIP-55 spelling is the same wallet.
+      expect(await f.call('Wallets.Register', { user: ALICE, coin: 'ETH', address: getAddress(ALICE_ADDRESS) })).toMatchObject({
         id: w.id,
         already: true,
       });
@@ -249,6 +258,22 @@ describe('the ledger intake over mutual TLS', () => {
       );
       await refusedWith(f.call('Blocks.Credit', block(hash, [[FEE_USER, '0.1']], '0', '0.1')), 'duplicate_user');
       await refusedWith(f.call('Blocks.Credit', block(hash, [[ALICE, '0']], '0.1', '0.1')), 'bad_amount');
+      const huge = '9'.repeat(30);
+      await refusedWith(
+        f.call(
+          'Blocks.Credit',
+          block(
+            hash,
+            [
+              [ALICE, huge],
+              [BOB, huge],
+            ],
+            '0',
+            huge,
+          ),
+        ),
+        'bad_amount',
+      );
       await refusedWith(
         f.call('Blocks.Credit', block(hash, [[ALICE, '0.0000000000000000001']], '0', '0.0000000000000000001')),
         'bad_amount',
@@ -392,6 +417,41 @@ describe('the ledger intake over mutual TLS', () => {
     await unchanged(f.l, () => refusedWith(f.call('Blocks.Credit', block(young, [[BOB, '1']], '0', '1')), 'integrity'));
   });
 
+  it('credits a Zcash block once the node stand-in shows its coinbase paying the pool, matured; refuses a young, foreign or over-claimed one', async () => {
+    const n = await zcashNode();
+    const f = await fixture({ zcash: n.url });
+    await f.call('Coins.Register', { ...ETH_COIN, tag: 'ZEC', name: 'Zcash', decimals: 8, fee: '0.0001', min: '0.001', confirmations: 10 });
+    const b = await n.mineTo([{ address: ZPOOL, zatoshi: 125_000_000n }]);
+    const credit = {
+      ...block(
+        b.hash,
+        [
+          [ALICE, '1'],
+          [BOB, '0.2'],
+        ],
+        '0.05',
+        '1.25',
+      ),
+      coin: 'ZEC',
+    };
+    // 10 confirmations for the coin, but a coinbase matures only at 100.
+    await n.mine(50);
+    await unchanged(f.l, () => refusedWith(f.call('Blocks.Credit', credit), 'block_immature'));
+    await n.mine(49);
+    expect(await f.call('Blocks.Credit', credit)).toMatchObject({ already: false, credits: 3 });
+    expect(await f.call('Blocks.Credit', credit)).toMatchObject({ already: true });
+    expect(await f.call('Balance.Get', { user: ALICE, coin: 'ZEC' })).toMatchObject({ balance: '1' });
+    const smaller = await n.mineTo([{ address: ZPOOL, zatoshi: 100_000_000n }]);
+    const foreign = await n.mineTo([{ address: ZOTHER, zatoshi: 156_250_000n }]);
+    await n.mine(100);
+    await unchanged(f.l, async () => {
+      const over = { ...block(smaller.hash, [[ALICE, '1.00000001']], '0', '1.00000001'), coin: 'ZEC' };
+      await refusedWith(f.call('Blocks.Credit', over), 'reward_short');
+      await refusedWith(f.call('Blocks.Credit', { ...block(foreign.hash, [[ALICE, '1']], '0', '1'), coin: 'ZEC' }), 'block_wrong_miner');
+    });
+    expect(await f.l.check('balances')).toEqual([]);
+  });
+
   it('answers only the pool back end: pscli, payserv and dbgw certificates are refused before any work', async () => {
     const f = await fixture();
     expect(await f.call('Utils.Version')).toEqual(INTAKE_VERSION);
@@ -400,6 +460,7 @@ describe('the ledger intake over mutual TLS', () => {
       for (const id of ['pscli', 'payserv', 'dbgw'] as const) {
         const e = await refused(f.client(id).call('Coins.Register', ETH_COIN));
         expect(e.code).toBe(RPC.FORBIDDEN);
+        expect(e.data).toMatchObject({ code: 'forbidden' });
         expect(e.message).toBe(`forbidden: ${id} may not call Coins.Register`);
       }
     });

@@ -28,9 +28,9 @@ describeOncePerSuite('the npm package', () => {
       expect(files).toContain(`bin/${bin}.mjs`);
       expect(files).toContain(`dist/src/cli/${bin}.js`);
     }
-    // Exactly the four executables and their shared runner: the development shims stay in the checkout.
+    // Exactly the five executables and their shared runner: the development shims stay in the checkout.
     expect(files.filter((f) => f.startsWith('bin/')).sort()).toEqual(
-      ['dbgw', 'esman', 'payserv', 'pscli', 'run'].map((name) => `bin/${name}.mjs`),
+      ['dbgw', 'esman', 'intake', 'payserv', 'pscli', 'run'].map((name) => `bin/${name}.mjs`),
     );
     expect(files).toContain('dist/src/db/migrations/0001_ledger.sql');
     expect(files).toContain('config/payserv.toml');

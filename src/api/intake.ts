@@ -70,7 +70,8 @@ export const INTAKE_CODES = {
   sum_mismatch: 'the credits plus the pool fee do not equal the income',
   too_many_credits: 'more credits than [intake] credits_per_block_max',
   duplicate_user: 'a block credits a user twice, or credits the coin fee user as a miner',
-  no_reward_check: 'the intake has no [coins.TAG] node for this coin: its blocks cannot be checked on the chain',
+  no_reward_check:
+    "the intake has no [coins.TAG] node for this coin, or the coin's decimals are not its chain's: its blocks cannot be checked",
   block_unknown: 'the node does not know the block: forged, or of another chain (alerted)',
   block_not_canonical: 'the block is not on the canonical chain: orphaned or an uncle (alerted)',
   block_immature: "the block has fewer confirmations than the coin's: retry later",

@@ -275,12 +275,22 @@ const intakeEthCoin = table({
   timeout_ms: positiveInt().default(10_000),
 });
 
-/** Zcash's block-reward check is not in this release: a [coins.T] of chain "zcash" is refused at load, naming the key. */
-const intakeZcashCoin = z
-  .looseObject({ chain: z.literal('zcash') })
-  .refine(() => false, { error: 'no reward check for zcash coins yet', path: ['chain'] });
+/** A Zcash coin: its coinbase must pay pool_address (a transparent address of `network`) at least the income. */
+const intakeZcashCoin = table({
+  chain: z.literal('zcash'),
+  node_url: nodeUrl(),
+  network: z.enum(['mainnet', 'testnet'], { error: 'expected "mainnet" or "testnet"' }).default('mainnet'),
+  pool_address: nonEmptyString(),
+  /** The chain's genesis block hash: a node on another chain knows nothing. */
+  genesis_hash: nonEmptyString()
+    .regex(/^[0-9a-fA-F]{64}$/, { error: 'expected a block hash: 64 hex digits' })
+    .optional(),
+  /** A store item {"user", "password"} for the node's RPC, so that node_url carries no credentials. Needs [keys] store. */
+  node_auth_item: nonEmptyString().optional(),
+  timeout_ms: positiveInt().default(10_000),
+});
 
-const intakeCoin = z.discriminatedUnion('chain', [intakeEthCoin, intakeZcashCoin], { error: 'expected chain = "eth"' });
+const intakeCoin = z.discriminatedUnion('chain', [intakeEthCoin, intakeZcashCoin], { error: 'expected chain = "eth" or "zcash"' });
 
 /** The open-ethereum-pool adapter (src/pools/oep): imports the unlocker's matured credits, mirrors payserv's payments into the pool's Redis. */
 const oepPool = table({

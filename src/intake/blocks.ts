@@ -102,8 +102,18 @@ async function checkOnChain(it: Intake, checker: RewardChecker, coin: Signed<Coi
   throw intakeRefusal(v.code, v.reason, { coin: coin.tag, block: c.hash });
 }
 
+/** An amount out of the ledger's range (a sum past NUMERIC(50,20)) is bad input, not an internal error. */
+function amountsOf(it: Intake, p: IntakeParams<'Blocks.Credit'>): Claim {
+  try {
+    return claimOf(it, p);
+  } catch (e) {
+    if (e instanceof AmountError) throw intakeRefusal('bad_amount', e.message);
+    throw e;
+  }
+}
+
 export async function creditBlockCall(it: Intake, p: IntakeParams<'Blocks.Credit'>) {
-  const claim = claimOf(it, p);
+  const claim = amountsOf(it, p);
   const coin = verifiedCoin(await intakeView(it, it.db), p.coin);
   if (claim.shares.some((s) => s.userId === coin.feeUserId))
     throw intakeRefusal('duplicate_user', `user ${coin.feeUserId} is ${coin.tag}'s fee user: it gets the pool fee, not a miner's credit`);

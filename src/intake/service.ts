@@ -39,9 +39,10 @@ async function openDb(database: Config<'intake'>['database'], stateDir: string):
 /** `opened`: a migrated database the caller holds (tests), left open by stop(). `signal` ends the wait for esman manager's key. */
 export async function startIntake(config: Config<'intake'>, log: Logger, opened?: Db, signal?: AbortSignal): Promise<RunningIntake> {
   const trust = loadTrust(config.stateDir);
-  // Before the key ceremony: a configuration that cannot work fails now.
-  const checkers = rewardCheckers(config.coins);
+  // Before the key ceremony: a configuration that cannot work fails now (then again with the nodes' credentials).
+  rewardCheckers(config);
   const keys = await loadIntakeKeys(config, trust, log, signal);
+  const checkers = rewardCheckers(config, keys.nodeAuth);
   if (keys.databaseUrl && config.database.url)
     throw new Error(`the database is named twice, in [database] url (or DATABASE_URL) and in the store's ${DATABASE_ITEM}: keep one`);
   const db = opened ?? (await openDb({ ...config.database, url: config.database.url ?? keys.databaseUrl }, config.stateDir));

@@ -1,7 +1,7 @@
 import { intakeRefusal, type IntakeParams } from '../api/intake.js';
-import { validateAddress } from '../chains/address.js';
+import { sameAddress, validateAddress } from '../chains/address.js';
 import type { Queryable } from '../db/db.js';
-import type { Signed, Wallet } from '../ledger/records.js';
+import type { Coin, Signed, Wallet } from '../ledger/records.js';
 import { isRetired, retiredWord } from '../ledger/wallets.js';
 import { toWallet, WALLET_COLUMNS } from '../data/rows.js';
 import { getWallet } from '../store/reads.js';
@@ -14,14 +14,13 @@ import { coinById, intakeView, verifiedCoin } from './ledger.js';
 // later Wallets.Sign (review = "manual"); retired (deleted or deactivated) under the admin's signature,
 // one-way. Registering the same address again answers the wallet there is.
 
-/** The user's active wallet of the coin with this address, if any (the newest). */
-async function activeWallet(q: Queryable, userId: number, coinId: number, address: string): Promise<Signed<Wallet> | null> {
-  const [row] = await q.query(
-    `SELECT ${WALLET_COLUMNS} FROM users_userwallets
-     WHERE user_id = $1 AND coin_id = $2 AND address = $3 AND active AND NOT deleted ORDER BY id DESC LIMIT 1`,
-    [userId, coinId, address],
+/** The user's active wallet of the coin with this address (an EVM address in any case), if any: the newest. */
+async function activeWallet(q: Queryable, coin: Signed<Coin>, userId: number, address: string): Promise<Signed<Wallet> | null> {
+  const rows = await q.query(
+    `SELECT ${WALLET_COLUMNS} FROM users_userwallets WHERE user_id = $1 AND coin_id = $2 AND active AND NOT deleted ORDER BY id DESC`,
+    [userId, coin.id],
   );
-  return row ? toWallet(row) : null;
+  return rows.map(toWallet).find((w) => sameAddress(coin.tag, w.address, address)) ?? null;
 }
 
 function refusedWallet(e: unknown): never {
@@ -37,7 +36,7 @@ export async function registerWalletCall(it: Intake, p: IntakeParams<'Wallets.Re
     if (bad) throw intakeRefusal('invalid_address', `address ${JSON.stringify(p.address)}: ${bad}`, { coin: coin.tag });
     // One registration of an account's address at a time: a retried call must find the first, not add a second.
     await tx.query("SELECT pg_advisory_xact_lock(hashtextextended('intake:wallet:' || $1::text || ':' || $2::text, 0))", [p.user, coin.id]);
-    const there = await activeWallet(tx, p.user, coin.id, p.address);
+    const there = await activeWallet(tx, coin, p.user, p.address);
     if (there) return { ...walletJson(there, coin.tag), already: true };
     const added = await addWallet(tx, { userId: p.user, coinId: coin.id, address: p.address });
     const w = it.review === 'auto' ? await signWallet(tx, it.signers.admin, added.id) : added;

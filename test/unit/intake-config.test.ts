@@ -1,13 +1,16 @@
-// The ledger intake's configuration and contract, without a database: its [coins.*] refused as they
-// cannot work, its bound on credits tied to the writer's, only the pool's back end admitted.
+// The ledger intake's configuration and contract, without a database: its [coins.*] (Ethereum, Zcash)
+// refused naming the key when they cannot work, its bound on credits tied to the writer's, only the pool's back end admitted.
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { INTAKE_ACL, INTAKE_CODES, INTAKE_METHODS } from '../../src/api/intake.js';
+import { zcashP2pkhAddress } from '../../src/chains/address.js';
 import { ConfigError, loadConfig } from '../../src/config/index.js';
 import { checkExportable } from '../../src/esman/items.js';
 import { WRITER_CREDITS_PER_BLOCK_MAX } from '../../src/config/schema.js';
+import { rewardCheckers } from '../../src/intake/checkers.js';
 import { TLS_IDENTITIES } from '../../src/pki/roles.js';
 import { CREDITS_PER_BLOCK_MAX } from '../../src/writer/credits.js';
 import { tmpStateDir } from '../support/tmp.js';
@@ -50,10 +53,16 @@ describe('the intake configuration', () => {
     expect(await refusal('[intake]\ncredits_per_block_max = 20001\n')).toMatch(/intake\.credits_per_block_max: at most 20000/);
   });
 
-  it('refuses a zcash coin at load: no reward check for zcash coins yet', async () => {
-    expect(await refusal('[coins.ZEC]\nchain = "zcash"\nnode_url = "http://127.0.0.1:8232"\n')).toMatch(
-      /coins\.ZEC\.chain: no reward check for zcash coins yet/,
-    );
+  it('takes a zcash coin: its pool address checked for its network, its blocks in zatoshi', async () => {
+    const zec = (address: string) =>
+      `[coins.ZEC]\nchain = "zcash"\nnode_url = "http://127.0.0.1:8232"\nnetwork = "testnet"\npool_address = "${address}"\n`;
+    const ok = await load(zec(zcashP2pkhAddress('testnet', randomBytes(20))));
+    expect(rewardCheckers(ok).get('ZEC')?.decimals).toBe(8);
+    expect(rewardCheckers(await load(ETH)).get('ETH')?.decimals).toBe(18);
+    const mainnet = await load(zec(zcashP2pkhAddress('mainnet', randomBytes(20))));
+    expect(() => rewardCheckers(mainnet)).toThrow(ConfigError);
+    expect(() => rewardCheckers(mainnet)).toThrow(/coins\.ZEC: .*pool_address .* is not a transparent testnet address/);
+    expect(await refusal('[coins.ZEC]\nchain = "zcash"\nnode_url = "http://127.0.0.1:8232"\n')).toMatch(/coins\.ZEC\.pool_address/);
   });
 
   it('names the key of a bad coin setting: issuance as a number, a malformed pool address, another review word', async () => {
