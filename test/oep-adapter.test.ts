@@ -165,9 +165,15 @@ async function poolBlock(): Promise<{ hash: string; height: bigint }> {
 }
 
 /** What the unlocker's WriteMaturedBlock leaves: the block in blocks:matured, its credits hash, the balances. */
-async function matured(height: bigint, hash: string, credits: Record<string, bigint>, rewardWei = REWARD_WEI): Promise<string> {
+async function matured(
+  height: bigint,
+  hash: string,
+  credits: Record<string, bigint>,
+  rewardWei = REWARD_WEI,
+  uncleHeight = 0n,
+): Promise<string> {
   const member = blockMember({
-    uncleHeight: 0n,
+    uncleHeight,
     orphan: false,
     nonce: '0x5b1d3c0ffee0ab12',
     hash,
@@ -227,6 +233,9 @@ describePerDataPath('the open-ethereum-pool adapter', () => {
     // The builders, checked against the pool's literal formats.
     expect(forgedMember).toBe(`0:0:0x5b1d3c0ffee0ab12:${forged}:${1_700_000_000n + first.height}:2000000:9000000:2000000000000000000`);
     expect(creditsKey(prefix, first.height, forged)).toBe(`${prefix}:credits:${first.height}:${forged}`);
+    // An uncle (its own hash, the including block's height): skipped with a warning, no chain check for uncles yet.
+    const uncle = `0x${randomBytes(32).toString('hex')}`;
+    await matured(first.height, uncle, { [ATTACKER]: 1_750_000_000n }, 1_750_000_000n * 10n ** 9n, first.height);
     const blocks = [first];
     let sawPending = false;
     for (let interval = 0; interval < 3; interval++) {
@@ -266,6 +275,8 @@ describePerDataPath('the open-ethereum-pool adapter', () => {
     // Every real block imported once; the forged one never, and alerted.
     expect(await incomes()).toBe(3);
     expect(await redis.hexists(importedKey(prefix), forged)).toBe(0);
+    expect(await redis.hexists(importedKey(prefix), uncle)).toBe(0);
+    expect(logs.filter((l) => l.uncle === uncle && l.msg === 'uncle not imported: no chain check for uncles yet')).toHaveLength(1);
     expect(logs.some((l) => l.alert === 'block_forged' && l.block === forged)).toBe(true);
     // The excess Shannon came off the pool fee: income = 2 ETH exactly per block.
     const [fee] = await t.ledger.db.query<{ s: string }>(
@@ -307,8 +318,12 @@ describePerDataPath('the open-ethereum-pool adapter', () => {
     }
     expect(pairs(all)).toEqual(pairs(expectedAll));
     const fin = await redis.hgetall(financesKey(prefix));
-    // The forged block's credits are in Redis too (as a compromised unlocker would write them), never in the ledger.
-    expect(fin).toEqual({ balance: String(3n * 2_000_000_001n + 2_000_000_000n - paidTotal), pending: '0', paid: String(paidTotal) });
+    // The forged block's and the uncle's credits are in Redis too (as a compromised unlocker would write them), never in the ledger.
+    expect(fin).toEqual({
+      balance: String(3n * 2_000_000_001n + 2_000_000_000n + 1_750_000_000n - paidTotal),
+      pending: '0',
+      paid: String(paidTotal),
+    });
     expect(await t.ledger.check('balanceerrors')).toEqual([]);
   });
 
