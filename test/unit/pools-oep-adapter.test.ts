@@ -2,6 +2,7 @@
 // intake (the pool fee split off, the rounding excess taken from it, a block it cannot cover refused whole),
 // and the payer's Redis steps with their records, in the pool's exact key and member formats.
 import { describe, expect, it } from 'vitest';
+import { fileSchema } from '../../src/config/schema.js';
 import { BlockNotImportable, blockClaim, shannonAmount } from '../../src/pools/oep/claim.js';
 import { maturedBlockCredits } from '../../src/pools/oep/credits.js';
 import { blockMember } from '../../src/pools/oep/keys.js';
@@ -100,5 +101,23 @@ describe("the payer's steps in Redis", () => {
     expect(stepsTo('paid', 'paid')).toEqual([]);
     expect(stepsTo('paid', 'rolledback')).toBeNull();
     expect(stepsTo('rolledback', 'pending')).toBeNull();
+  });
+});
+
+describe('[pools.oep] in the intake configuration', () => {
+  const base = { redis_url: 'redis://127.0.0.1:6379/3', prefix: 'eth', coin: 'ETH', pool_fee_address: FEE };
+  const parse = (oep: Record<string, unknown>) => fileSchema('intake').safeParse({ pools: { oep } });
+
+  it('takes the documented keys with their defaults', () => {
+    expect(parse(base).data?.pools.oep).toEqual({ ...base, interval_s: 60, from_height: 0, page_size: 500, timeout_ms: 10_000 });
+  });
+
+  it('refuses a bad value naming its key, and an unknown key', () => {
+    const path = (oep: Record<string, unknown>) => parse(oep).error?.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+    expect(path({ ...base, redis_url: 'http://x' })).toEqual(['pools.oep.redis_url: expected a redis:// or rediss:// URL']);
+    expect(path({ ...base, prefix: 'eth:x' })).toEqual(['pools.oep.prefix: expected the pool\'s "coin" setting, e.g. "eth"']);
+    expect(path({ ...base, pool_fee_address: '0x12' })).toEqual(['pools.oep.pool_fee_address: expected an address: 0x and 40 hex digits']);
+    expect(path({ ...base, from_height: -1 })).toEqual(['pools.oep.from_height: expected a whole number']);
+    expect(parse({ ...base, payouts: true }).success).toBe(false);
   });
 });
