@@ -12,7 +12,7 @@ import { runAutopay } from '../src/autopay/run.js';
 import { loadConfig } from '../src/config/index.js';
 import { anvilRpc, mine, setAutomine } from '../src/devnet/anvil.js';
 import { dispatchIntake } from '../src/intake/handlers.js';
-import { startIntake, type RunningIntake } from '../src/intake/service.js';
+import { startIntakeWithPools, type RunningIntakeWithPools } from '../src/cli/intake.js';
 import type { Coin, Signed } from '../src/ledger/records.js';
 import { createLogger } from '../src/log/index.js';
 import { formatAmount, parseAmount, sub, sum, toBaseUnits, type Amount } from '../src/money/amount.js';
@@ -43,7 +43,7 @@ let mc: pg.Pool;
 let url: string;
 let t: TestPayserv;
 let eth: Signed<Coin>;
-let intake: RunningIntake;
+let intake: RunningIntakeWithPools;
 let logs: Array<Record<string, unknown>>;
 
 beforeAll(async () => {
@@ -57,7 +57,7 @@ afterAll(async () => {
   await mcDb?.drop();
 });
 
-async function startAdapterIntake(): Promise<RunningIntake> {
+async function startAdapterIntake(): Promise<RunningIntakeWithPools> {
   const file = join(t.ledger.stateDir, 'intake.toml');
   writeFileSync(
     file,
@@ -83,7 +83,7 @@ minimum_payment = "${MINIMUM}"
   );
   const config = await loadConfig('intake', file, { env: { PAYSERV_STATE_DIR: t.ledger.stateDir } });
   const log = createLogger('intake', 'info', { write: (s: string) => void logs.push(JSON.parse(s) as Record<string, unknown>) });
-  const running = await startIntake(config, log, t.ledger.db);
+  const running = await startIntakeWithPools(config, log, undefined, t.ledger.db);
   onTestFinished(() => running.stop());
   return running;
 }

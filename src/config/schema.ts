@@ -311,6 +311,25 @@ const miningcoreAdapter = table({
   minimum_payment: decimal(),
 });
 
+/** The open-ethereum-pool adapter (src/pools/oep): imports the unlocker's matured credits, mirrors payserv's payments into the pool's Redis. */
+const oepPool = table({
+  /** The pool's Redis (its "redis" settings); a password may be in the URL (never logged). */
+  redis_url: nonEmptyString().refine((u) => /^rediss?:\/\//.test(u), { error: 'expected a redis:// or rediss:// URL' }),
+  /** The pool's "coin" setting: the prefix of every key ("eth" in config.example.json). */
+  prefix: nonEmptyString().regex(/^[A-Za-z0-9_.-]{1,32}$/, { error: 'expected the pool\'s "coin" setting, e.g. "eth"' }),
+  /** The ledger's coin tag the blocks are credited in. */
+  coin: z.string().regex(/^[A-Z0-9]{2,10}$/, { error: 'expected a coin tag such as ETH' }),
+  interval_s: positiveInt().default(60),
+  /** The unlocker's poolFeeAddress: its credit of each block is the block's pool fee. */
+  pool_fee_address: nonEmptyString().regex(/^0x[0-9a-fA-F]{40}$/, { error: 'expected an address: 0x and 40 hex digits' }),
+  /** The first matured block (height) to import: blocks below it were paid by the pool's own payouts. */
+  from_height: z.int({ error: 'expected a whole number' }).min(0, { error: 'expected a whole number' }).default(0),
+  /** Matured blocks read per Redis page. */
+  page_size: positiveInt().max(10_000, { error: 'at most 10000' }).default(500),
+  /** A Redis command not answered within this long fails the interval (retried next one). */
+  timeout_ms: positiveInt().default(10_000),
+});
+
 /** How pscli reaches payserv. */
 const rpcClient = table({
   host: host().default('127.0.0.1'),
@@ -358,7 +377,7 @@ export const serviceShapes = {
         error: 'expected a table of coin tags',
       })
       .default({}),
-    pools: table({ miningcore: miningcoreAdapter.optional() }).prefault({}),
+    pools: table({ miningcore: miningcoreAdapter.optional(), oep: oepPool.optional() }).prefault({}),
   },
 } satisfies Record<Service, z.ZodRawShape>;
 

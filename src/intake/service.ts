@@ -13,7 +13,6 @@ import { loadTrust } from '../esman/pki-files.js';
 import type { Logger } from '../log/index.js';
 import type { RpcContract } from '../rpc/params.js';
 import { startRpcServer, type RpcServer } from '../rpc/server.js';
-import { startMiningcoreAdapter, type MiningcoreAdapter } from '../pools/miningcore/adapter.js';
 import { rewardCheckers } from './checkers.js';
 import type { Intake } from './context.js';
 import { dispatchIntake } from './handlers.js';
@@ -24,8 +23,8 @@ export const INTAKE_CONTRACT: RpcContract<IntakeMethod> = { methods: INTAKE_METH
 export interface RunningIntake {
   intake: Intake;
   server: RpcServer;
-  /** [pools.miningcore]: the MiningCore adapter's loop. */
-  miningcore: MiningcoreAdapter | null;
+  /** [pools.miningcore]: MiningCore's database, from the configuration or the store (the adapter runs in src/cli/intake.ts). */
+  miningcoreUrl: string | null;
   stop(): Promise<void>;
 }
 
@@ -112,14 +111,11 @@ export async function startIntake(config: Config<'intake'>, log: Logger, opened?
       },
       'intake started',
     );
-    const mc = config.pools.miningcore;
-    const miningcore = mc && mcUrl ? startMiningcoreAdapter(intake, mc, mcUrl, log) : null;
     return {
       intake,
       server,
-      miningcore,
+      miningcoreUrl: mcUrl,
       async stop() {
-        await miningcore?.stop();
         await server.close(config.rpc.shutdown_grace_ms);
         if (!opened) await db.close();
         log.warn({}, 'intake stopped');

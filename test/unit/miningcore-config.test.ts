@@ -20,8 +20,10 @@ async function load(text: string) {
 function documentedExample(): string {
   const text = readFileSync(new URL('../../config/intake.toml', import.meta.url), 'utf8');
   const from = text.indexOf('# [pools.miningcore]');
+  // To the end of its block: a bare "#" line starts the next example.
+  const to = text.indexOf('\n#\n', from);
   return text
-    .slice(from)
+    .slice(from, to < 0 ? undefined : to)
     .split('\n')
     .filter((l) => /^# [a-z[]/.test(l))
     .map((l) => l.slice(2))

@@ -1,0 +1,146 @@
+// Each interval: every matured block of <coin>:blocks:matured from from_height on, paged by score, credited
+// through the intake's Blocks.Credit (the chain's reward check decides), after registering each miner's login
+// as their signed wallet. A block is imported whole or not at all; one not imported is logged with the reason
+// and tried again next interval. <coin>:payserv:imported only saves work: the intake's idempotency by block
+// hash is what keeps a block from being credited twice.
+
+import type { Redis } from 'ioredis';
+import type { Intake } from '../../intake/context.js';
+import type { Logger } from '../../log/index.js';
+import { PoolFormatError } from '../errors.js';
+import { derivedUserId } from '../user-id.js';
+import { BlockNotImportable, blockClaim, shannonAmount, type BlockClaim } from './claim.js';
+import { maturedBlockCredits, type MaturedBlockCredits } from './credits.js';
+import { intakeCall, refusalCode } from './intake-call.js';
+import { blocksKey, creditsKey, parseBlockMember } from './keys.js';
+import { importedKey } from './steps.js';
+
+export interface OepSettings {
+  prefix: string;
+  coin: string;
+  poolFeeAddress: string;
+  fromHeight: bigint;
+  pageSize: number;
+}
+
+export interface ImportReport {
+  imported: number;
+  already: number;
+  failed: number;
+  uncles: number;
+}
+
+/** The ledger user of a login: derived, nothing stored (src/pools/user-id.ts). */
+export const oepUserId = (s: Pick<OepSettings, 'prefix' | 'coin'>, login: string): number =>
+  derivedUserId(`oep:${s.prefix}`, s.coin, login);
+
+export class Importer {
+  /** Users whose login is a signed wallet already (this process): Wallets.Register is not asked again. */
+  readonly #walletsDone = new Set<number>();
+  readonly #unclesWarned = new Set<string>();
+
+  constructor(
+    readonly it: Intake,
+    readonly redis: Redis,
+    readonly s: OepSettings,
+    readonly log: Logger,
+  ) {}
+
+  async run(): Promise<ImportReport> {
+    const report: ImportReport = { imported: 0, already: 0, failed: 0, uncles: 0 };
+    const key = blocksKey(this.s.prefix, 'matured');
+    for (let offset = 0; ; offset += this.s.pageSize) {
+      const page = await this.redis.zrangebyscore(
+        key,
+        this.s.fromHeight.toString(),
+        '+inf',
+        'WITHSCORES',
+        'LIMIT',
+        offset,
+        this.s.pageSize,
+      );
+      for (let i = 0; i < page.length; i += 2) await this.#one(page[i] as string, page[i + 1] as string, report);
+      if (page.length < 2 * this.s.pageSize) return report;
+    }
+  }
+
+  async #one(member: string, score: string, report: ImportReport): Promise<void> {
+    let block;
+    try {
+      block = parseBlockMember(member);
+    } catch (e) {
+      report.failed++;
+      this.log.error({ pool: 'oep', member, reason: (e as Error).message }, 'matured block not imported: unreadable member');
+      return;
+    }
+    if (block.orphan) return;
+    if (block.uncleHeight > 0n) {
+      report.uncles++;
+      if (!this.#unclesWarned.has(block.hash)) {
+        this.#unclesWarned.add(block.hash);
+        this.log.warn(
+          { pool: 'oep', height: score, uncle: block.hash, uncleHeight: String(block.uncleHeight) },
+          'uncle not imported: no chain check for uncles yet',
+        );
+      }
+      return;
+    }
+    if (await this.redis.hexists(importedKey(this.s.prefix), block.hash)) return;
+    try {
+      const b = maturedBlockCredits(BigInt(score), member, await this.redis.hgetall(creditsKey(this.s.prefix, BigInt(score), block.hash)));
+      if (b.credits.length === 0) throw new BlockNotImportable(`no credits under ${creditsKey(this.s.prefix, b.height, b.hash)}`);
+      const r = await this.#credit(b, blockClaim(b, this.s.poolFeeAddress));
+      await this.redis.hset(importedKey(this.s.prefix), b.hash, String(r.incomeId));
+      if (r.already) report.already++;
+      else report.imported++;
+    } catch (e) {
+      report.failed++;
+      this.#notImported(block.hash, score, e);
+    }
+  }
+
+  async #credit(b: MaturedBlockCredits, c: BlockClaim): Promise<{ already: boolean; incomeId: number }> {
+    const credits = [];
+    for (const m of c.miners) credits.push({ user: await this.#wallet(m.login), amount: shannonAmount(m.shannon) });
+    const r = await intakeCall<{ already: boolean; incomeId: number }>(this.it, 'Blocks.Credit', {
+      coin: this.s.coin,
+      hash: b.hash,
+      income: shannonAmount(c.incomeShannon),
+      credits,
+      poolFee: shannonAmount(c.poolFeeShannon),
+    });
+    if (c.trimmedShannon > 0n)
+      this.log.warn(
+        { pool: 'oep', block: b.hash, trimmed: c.trimmedShannon.toString() },
+        "pool fee lowered: the rounded credits exceeded the block's reward",
+      );
+    this.log.info(
+      { pool: 'oep', block: b.hash, height: b.height.toString(), incomeId: r.incomeId, already: r.already },
+      'matured block imported',
+    );
+    return r;
+  }
+
+  /** The login as the user's wallet, signed (review auto for the adapter's wallets: the login is where the miner mines to). */
+  async #wallet(login: string): Promise<number> {
+    const user = oepUserId(this.s, login);
+    if (this.#walletsDone.has(user)) return user;
+    await intakeCall(this.it.review === 'auto' ? this.it : { ...this.it, review: 'auto' }, 'Wallets.Register', {
+      user,
+      coin: this.s.coin,
+      address: login,
+    });
+    this.#walletsDone.add(user);
+    return user;
+  }
+
+  #notImported(hash: string, height: string, e: unknown): void {
+    const code = refusalCode(e);
+    const known = code !== null || e instanceof BlockNotImportable || e instanceof PoolFormatError;
+    if (!known) throw e;
+    const facts = { pool: 'oep', block: hash, height, ...(code ? { code } : {}), reason: (e as Error).message };
+    if (code === 'block_immature' || code === 'node_unavailable')
+      this.log.warn(facts, 'matured block not imported yet: retried next interval');
+    else this.log.error(facts, 'matured block not imported: retried next interval');
+  }
+}
