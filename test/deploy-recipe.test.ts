@@ -57,7 +57,7 @@ describe.runIf(backend() === 'postgres')('the README production recipe', () => {
     const hostPaths = (args: string[]) => args.map((a) => (a.startsWith('/') ? at(a) : a));
     const database = await createPgDatabase();
     onTestFinished(() => database.drop());
-    const ports = { payserv: await freePort(), manager: await freePort(), dbgw: await freePort() };
+    const ports = { payserv: await freePort(), manager: await freePort(), dbgw: await freePort(), intake: await freePort() };
 
     /** A command line of the README (so the test fails when the README changes it), with host paths under root. */
     const readmeArgs = (line: string, inReadme = true): [string, string[]] => {
@@ -100,7 +100,15 @@ describe.runIf(backend() === 'postgres')('the README production recipe', () => {
 
     // 1. The directories tmpfiles.d makes (the users and ownership need root: not here).
     const tmpfiles = readFileSync(join(REPO, 'deploy/tmpfiles.d/payserv.conf'), 'utf8');
-    for (const d of ['/var/lib/payserv', '/var/lib/dbgw', '/var/lib/pscli', '/etc/payserv', '/etc/dbgw']) {
+    for (const d of [
+      '/var/lib/payserv',
+      '/var/lib/dbgw',
+      '/var/lib/pscli',
+      '/var/lib/intake',
+      '/etc/payserv',
+      '/etc/dbgw',
+      '/etc/intake',
+    ]) {
       expect(tmpfiles).toMatch(new RegExp(`^d\\s+${d}\\s`, 'm'));
       mkdirSync(at(d), { recursive: true, mode: 0o700 });
     }
@@ -109,13 +117,19 @@ describe.runIf(backend() === 'postgres')('the README production recipe', () => {
 
     // 3. The README's configuration files, on this test's ports.
     const configs = readmeConfigs();
-    expect([...configs.keys()].sort()).toEqual(['/etc/dbgw/dbgw.toml', '/etc/payserv/payserv.toml', '/var/lib/pscli/pscli.toml']);
+    expect([...configs.keys()].sort()).toEqual([
+      '/etc/dbgw/dbgw.toml',
+      '/etc/intake/intake.toml',
+      '/etc/payserv/payserv.toml',
+      '/var/lib/pscli/pscli.toml',
+    ]);
     for (const [file, text] of configs) {
       writeFileSync(
         at(file),
         text
           .replace(/^port = 7443$/m, `port = ${ports.payserv}`)
           .replace(/^port = 7445$/m, `port = ${ports.dbgw}`)
+          .replace(/^port = 7446$/m, `port = ${ports.intake}`)
           .replace('"127.0.0.1:7444"', `"127.0.0.1:${ports.manager}"`),
       );
     }
@@ -141,9 +155,24 @@ describe.runIf(backend() === 'postgres')('the README production recipe', () => {
     ]);
     // This test's server is another, and takes no password: DB.JSON names it instead.
     writeFileSync(at('/dev/shm/keys/DB.JSON'), JSON.stringify({ url: database.url }), { mode: 0o600 });
+    // The pool side's keys out of payserv's staging directory (the README's shell lines, done here).
+    expect(RECIPE).toContain('install -d -m 0700 /dev/shm/pool-keys');
+    expect(RECIPE).toContain('mv /dev/shm/keys/admin.SIGN.* /dev/shm/keys/intake.TLS.* /dev/shm/keys/backend.TLS.* /dev/shm/pool-keys/');
+    expect(RECIPE).toContain('cp /dev/shm/keys/autopay.SIGN.* /dev/shm/keys/DB.JSON /dev/shm/pool-keys/');
+    mkdirSync(at('/dev/shm/pool-keys'), { mode: 0o700 });
+    for (const n of ['admin.SIGN.CRT', 'admin.SIGN.KEY', 'intake.TLS.CRT', 'intake.TLS.KEY', 'backend.TLS.CRT', 'backend.TLS.KEY'])
+      renameSync(at(`/dev/shm/keys/${n}`), at(`/dev/shm/pool-keys/${n}`));
+    for (const n of ['autopay.SIGN.CRT', 'autopay.SIGN.KEY', 'DB.JSON'])
+      copyFileSync(at(`/dev/shm/keys/${n}`), at(`/dev/shm/pool-keys/${n}`));
     await ok('esman init --shares 3 --threshold 2 --dir /root/shares', { extra: FAST_KDF, pass: PASS });
     const storage = '--dir /root/shares --storage /var/lib/payserv/storage.prod';
+    const intakeStorage = '--dir /root/shares --storage /var/lib/intake/storage.prod';
     await ok(`esman create --from /dev/shm/keys ${storage}`, { pass: TWO });
+    await ok(`esman create --from /dev/shm/pool-keys ${intakeStorage}`, { pass: TWO });
+    // payserv's store holds no admin key (it signs no coin or wallet here); the intake's does.
+    const listed = await ok(`esman list --storage /var/lib/payserv/storage.prod`, { inReadme: false });
+    expect(listed).not.toContain('admin.SIGN.KEY');
+    expect(await ok(`esman list --storage /var/lib/intake/storage.prod`, { inReadme: false })).toContain('admin.SIGN.KEY');
     expect(await ok(`esman wallet --coin ETH ${storage}`, { pass: TWO })).toMatch(/Coin\.ETH\.JSON: hot wallet 0x[0-9a-fA-F]{40}/);
 
     // 5. dbgw's and pscli's TLS pairs where they read them, then the staging keys gone.
@@ -155,9 +184,16 @@ describe.runIf(backend() === 'postgres')('the README production recipe', () => {
     }
     await ok(`esman export dbgw.TLS.KEY --to /var/lib/dbgw/pki/tls/dbgw.key ${storage}`, { pass: TWO });
     await ok(`esman export pscli.TLS.KEY --to /var/lib/pscli/pki/tls/pscli.key ${storage}`, { pass: TWO });
-    expect(RECIPE).toContain('mv /dev/shm/keys/offline /media/offline-ca && rm -rf /dev/shm/keys');
+    expect(RECIPE).toContain(
+      'install -d -m 0700 /var/lib/intake/pki && install -m 0644 /var/lib/payserv/pki/root.crt /var/lib/intake/pki/root.crt',
+    );
+    mkdirSync(at('/var/lib/intake/pki'), { recursive: true, mode: 0o700 });
+    copyFileSync(at('/var/lib/payserv/pki/root.crt'), at('/var/lib/intake/pki/root.crt'));
+    await ok(`esman export backend.TLS.KEY --to /root/backend.key ${intakeStorage}`, { pass: TWO });
+    expect(RECIPE).toContain('mv /dev/shm/keys/offline /media/offline-ca && rm -rf /dev/shm/keys /dev/shm/pool-keys');
     renameSync(at('/dev/shm/keys/offline'), join(offline, 'ca'));
     rmSync(at('/dev/shm/keys'), { recursive: true });
+    rmSync(at('/dev/shm/pool-keys'), { recursive: true });
 
     // 6. The schema and the signers' certificates, by pscli in its own state directory.
     const pscliEnv = { PAYSERV_STATE_DIR: at('/var/lib/pscli') };
@@ -185,14 +221,20 @@ describe.runIf(backend() === 'postgres')('the README production recipe', () => {
       STEP_MS,
     );
     expect(payserv.stdout()).not.toMatch(/listening/);
-    const manager = spawnReadme('esman manager --dir /root/shares --storage /var/lib/payserv/storage.prod', {
+    const intake = startUnit('intake.service');
+    await until('the intake waits for esman manager', () => intake.stderr().includes('waiting for the key from esman manager'), STEP_MS);
+    const manager = spawnReadme('esman manager --dir /root/shares --storage /var/lib/payserv/storage.prod --count 2', {
       extra: ['--listen', `127.0.0.1:${ports.manager}`],
       pass: TWO,
       keepStdin: true,
     });
-    await until('esman manager asks the operator', () => manager.stdout().includes('key request from 127.0.0.1'), STEP_MS);
-    manager.proc.stdin!.write('y\n');
+    // Two requests (payserv's and the intake's, in either order): an operator allows each.
+    for (const n of [1, 2]) {
+      await until(`key request ${n}`, () => manager.stdout().split('key request from 127.0.0.1').length > n, STEP_MS);
+      manager.proc.stdin!.write('y\n');
+    }
     await payserv.waitForLine(new RegExp(`^payserv listening on 127\\.0\\.0\\.1:${ports.payserv}$`), STEP_MS);
+    await intake.waitForLine(new RegExp(`^intake listening on 127\\.0\\.0\\.1:${ports.intake}$`), STEP_MS);
     expect(await manager.waitExit(STEP_MS), manager.stderr()).toBe(0);
     outputs.push(manager.stdout(), manager.stderr());
     // payserv's database came from the store, through dbgw.
@@ -212,15 +254,22 @@ describe.runIf(backend() === 'postgres')('the README production recipe', () => {
     // What the host holds afterwards.
     const files = walk(root);
     const plainKeys = files.filter((f) => f.st.isFile() && readFileSync(f.path, 'utf8').includes('PRIVATE KEY'));
-    expect(plainKeys.map((f) => f.path).sort()).toEqual([at('/var/lib/dbgw/pki/tls/dbgw.key'), at('/var/lib/pscli/pki/tls/pscli.key')]);
+    expect(plainKeys.map((f) => f.path).sort()).toEqual([
+      at('/root/backend.key'),
+      at('/var/lib/dbgw/pki/tls/dbgw.key'),
+      at('/var/lib/pscli/pki/tls/pscli.key'),
+    ]);
     for (const f of plainKeys) expect(f.st.mode & 0o777).toBe(0o600);
     expect(files.filter((f) => f.st.isDirectory() && /\/db$/.test(f.path)).map((f) => f.path)).toEqual([]);
     expect(files.some((f) => f.path === at('/dev/shm/keys'))).toBe(false);
     // Neither a key nor a passphrase was printed by any step.
-    const printed = [...outputs, dbgw.stdout(), dbgw.stderr(), payserv.stdout(), payserv.stderr()].join('\n');
+    const printed = [...outputs, dbgw.stdout(), dbgw.stderr(), payserv.stdout(), payserv.stderr(), intake.stdout(), intake.stderr()].join(
+      '\n',
+    );
     for (const p of PASS) expect(printed).not.toContain(p);
     expect(printed).not.toContain('PRIVATE KEY');
 
+    expect(await intake.stop('SIGTERM', STEP_MS)).toBe(0);
     expect(await payserv.stop('SIGTERM', STEP_MS)).toBe(0);
     expect(await dbgw.stop('SIGTERM', STEP_MS)).toBe(0);
   }, 300_000);
