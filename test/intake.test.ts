@@ -6,6 +6,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { privateKeyToAccount, generatePrivateKey } from 'viem/accounts';
 import { getAddress, type Hex } from 'viem';
+import { parseAmount } from '../src/money/amount.js';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { INTAKE_REFUSED, INTAKE_VERSION } from '../src/api/intake.js';
 import { RPC, RpcError } from '../src/api/jsonrpc.js';
@@ -160,7 +161,7 @@ describe('the ledger intake over mutual TLS', { timeout: 90_000 }, () => {
       expect(e.message).toMatch(/fee/);
     });
     const [row] = await f.l.db.query<{ withdrawal_fee: string }>("SELECT withdrawal_fee::text FROM coins_coin WHERE tag = 'ETH'");
-    expect(Number(row!.withdrawal_fee)).toBe(0.001);
+    expect(parseAmount(row!.withdrawal_fee)).toBe(parseAmount('0.001'));
     expect(await f.l.check('coins')).toEqual([]);
     // Bad params are named, before any work.
     const bad = await refused(f.call('Coins.Register', { ...ETH_COIN, decimals: 21 }));
