@@ -3,7 +3,6 @@
 // hot-wallet keys and the database parameters into memory, and wipe the store's copy. Without a store:
 // the plain files of a development state directory, with a warning.
 import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { ConfigError, type Config } from '../config/load.js';
 import { sameAddress } from '../chains/address.js';
 import { EsmanError, wipe } from '../esman/errors.js';
@@ -18,7 +17,7 @@ import {
   tlsItems,
   withCredentials,
 } from '../esman/items.js';
-import { obtainKey } from '../esman/request.js';
+import { signerFrom, unlockStore } from '../esman/store-keys.js';
 import { KeyStore } from '../esman/store-file.js';
 import { hotWalletAddress } from '../keys/hot-wallet.js';
 import type { Logger } from '../log/index.js';
@@ -93,18 +92,6 @@ export function requiredItems(config: Config<'payserv'>): string[] {
   return [...Object.values(tlsItems('payserv')), ...roles.flatMap((r) => Object.values(signerItems(r))), ...coins];
 }
 
-function signerFrom(store: KeyStore, trust: Trust, role: SignerRole): Signer {
-  const names = signerItems(role);
-  const certPem = pemItem(store.get(names.cert), names.cert);
-  trust.check(certPem);
-  const key = store.get(names.key);
-  try {
-    return Signer.fromPem(certPem, pemItem(key, names.key));
-  } finally {
-    wipe(key);
-  }
-}
-
 /** Every hot-wallet key of a coin paid automatically, checked against the address stored beside it. */
 function hotKeysFrom(store: KeyStore, coins: Config<'payserv'>['coins']): Map<string, Uint8Array> {
   const keys = new Map<string, Uint8Array>();
@@ -162,22 +149,8 @@ function fromStore(store: KeyStore, config: Config<'payserv'>, trust: Trust): Pa
 
 export async function loadPayservKeys(config: Config<'payserv'>, trust: Trust, log: Logger, signal?: AbortSignal): Promise<PayservKeys> {
   if (!config.keys.store) return fromFiles(config, log);
-  const path = resolve(config.stateDir, config.keys.store);
-  log.warn({ store: path, manager: config.keys.manager }, 'payserv is locked: waiting for the key from esman manager');
-  return obtainKey({
-    manager: config.keys.manager,
-    retryMs: config.keys.retry_ms,
-    answerTimeoutMs: config.keys.answer_timeout_ms,
-    log,
-    ...(signal ? { signal } : {}),
-    // A key that opens our store and yields every item we need is our manager's; anything else is refused.
-    accept: async (master) => {
-      const store = await KeyStore.open(path, master);
-      try {
-        return fromStore(store, config, trust);
-      } finally {
-        store.close();
-      }
-    },
-  });
+  const store = config.keys.store;
+  return unlockStore({ ...config.keys, store }, { stateDir: config.stateDir, who: 'payserv', log, signal }, (s) =>
+    fromStore(s, config, trust),
+  );
 }
