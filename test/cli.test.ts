@@ -269,14 +269,17 @@ describeOncePerSuite('pscli on a production state directory: its files named, ne
     );
   });
 
-  it('loadcert of a file that is no PEM certificate: "not a PEM certificate: FILE", exit 2, no OpenSSL text', async () => {
+  it('loadcert of a file that is no certificate: named, exit 2, no OpenSSL text', async () => {
     const stateDir = await tmpStateDir();
     const fake = join(stateDir, 'fake.pem');
     await writeFile(fake, '-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n-----END CERTIFICATE-----\n');
-    for (const file of ['/etc/passwd', fake]) {
+    for (const [file, line] of [
+      ['/etc/passwd', 'pscli: not a PEM certificate: /etc/passwd'],
+      [fake, `pscli: ${fake}: not a parseable X.509 certificate`],
+    ] as const) {
       const r = await run(['--state-dir', stateDir, 'loadcert', file], EMBEDDED);
       expect(r.code, file).toBe(EXIT.USAGE);
-      expect(errorLines(r)).toEqual([`pscli: not a PEM certificate: ${file}`]);
+      expect(errorLines(r)).toEqual([line]);
     }
   });
 });

@@ -29,11 +29,11 @@ function readCertFile(file: string): string {
   } catch {
     throw new CliError(`cannot read certificate file ${file}`, EXIT.USAGE);
   }
+  if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new CliError(`not a PEM certificate: ${file}`, EXIT.USAGE);
   try {
-    if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new Error('no PEM block');
     parseCertPem(pem);
   } catch {
-    throw new CliError(`not a PEM certificate: ${file}`, EXIT.USAGE);
+    throw new CliError(`${file}: not a parseable X.509 certificate`, EXIT.USAGE);
   }
   return pem;
 }
