@@ -6,6 +6,7 @@ import { main as dbgw } from '../src/cli/dbgw.js';
 import { main as esman } from '../src/cli/esman.js';
 import { EXIT } from '../src/cli/exit.js';
 import { main as payserv } from '../src/cli/payserv.js';
+import { main as intake } from '../src/cli/intake.js';
 import { DEMO_MARKER } from '../src/demo/state-dir.js';
 import type { Env } from '../src/config/load.js';
 import { backend, createPgDatabase, describeOncePerSuite, type TestDatabase } from './support/db.js';
@@ -130,13 +131,15 @@ describeOncePerSuite('pscli', () => {
   });
 });
 
-describeOncePerSuite('payserv and dbgw', () => {
+describeOncePerSuite('payserv, dbgw and the intake', () => {
   it.each([
     ['payserv', payserv],
     ['dbgw', dbgw],
+    ['intake', intake],
   ] as const)('%s refuses a bad option or configuration with one line naming it, exit 2', async (name, main) => {
     const err = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
     expect(await main(['--frobnicate'])).toBe(EXIT.USAGE);
+    expect(err).toHaveBeenCalledWith(`${name}: unknown option '--frobnicate'\n`);
     expect(await main(['--config', `/nonexistent/${name}.toml`])).toBe(EXIT.USAGE);
     expect(err).toHaveBeenCalledWith(expect.stringMatching(new RegExp(`^${name}: .*/nonexistent/${name}\\.toml`)));
     vi.restoreAllMocks();

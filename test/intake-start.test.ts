@@ -14,6 +14,7 @@ import { KeyStore } from '../src/esman/store-file.js';
 import { RpcClient } from '../src/rpc/client.js';
 import { zcashAddress } from './support/chains.js';
 import { freePort } from './support/ports.js';
+import { tmpStateDir } from './support/tmp.js';
 import { processLedger, spawnNode, tlsOf, type ProcessLedger } from './support/spawn.js';
 
 const SEED = { users: 2, blocks: 1, withdrawals: 1, coins: ['ETH'] };
@@ -113,6 +114,12 @@ describe('the intake executable', () => {
       expect(await nodb.waitExit(30_000)).toBe(2);
       expect(nodb.stderr()).toContain('no database configured: set [database] url, a DB.JSON item in the store');
       expect(readdirSync(l.stateDir, { recursive: true }).sort()).toEqual(before);
+      // A state directory without its pinned root: a deployment step not done, named (exit 2).
+      const bare = await tmpStateDir();
+      writeFileSync(join(bare, 'intake.toml'), '[rpc]\nport = 0\n[database]\nembedded = true\n');
+      const noRoot = spawnNode(['bin/intake.mjs', '--config', join(bare, 'intake.toml')], { PAYSERV_STATE_DIR: bare });
+      expect(await noRoot.waitExit(30_000)).toBe(2);
+      expect(noRoot.stderr()).toMatch(/^intake: pinned root .*root\.crt.*; intake reads it from its state directory /m);
     },
     SLOW_MS,
   );

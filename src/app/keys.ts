@@ -3,7 +3,8 @@
 // hot-wallet keys and the database parameters into memory, and wipe the store's copy. Without a store:
 // the plain files of a development state directory, with a warning.
 import { readFileSync } from 'node:fs';
-import { ConfigError, type Config } from '../config/load.js';
+import type { Config } from '../config/load.js';
+import { stateDirFile } from '../config/state-file.js';
 import { sameAddress } from '../chains/address.js';
 import { EsmanError, wipe } from '../esman/errors.js';
 import {
@@ -50,7 +51,7 @@ function fromFiles(config: Config<'payserv'>, log: Logger): PayservKeys {
     { stateDir: dir },
     'keys read from plain files in the state directory ([keys] store is not set): for development and tests only',
   );
-  return stateDirFile(config, () => ({
+  return stateDirFile(config, 'payserv', () => ({
     source: 'files',
     signers: {
       payserv: loadSigner(dir, 'payserv'),
@@ -62,20 +63,6 @@ function fromFiles(config: Config<'payserv'>, log: Logger): PayservKeys {
     databaseUrl: undefined,
     coins: config.coins,
   }));
-}
-
-/**
- * Reads files of payserv's state directory (the pinned root, development key files): one missing or unreadable is a
- * deployment step not done, a configuration to fix (exit 2) naming the file and where the directory comes from.
- */
-export function stateDirFile<T>(config: Config<'payserv'>, read: () => T): T {
-  try {
-    return read();
-  } catch (e) {
-    throw new ConfigError(
-      `${(e as Error).message}; payserv reads it from its state directory ${config.stateDir} (state_dir in ${config.file ?? 'payserv.toml'}, --state-dir or $PAYSERV_STATE_DIR)`,
-    );
-  }
 }
 
 /** The store items this configuration will take when the store opens: checked by name before the key is asked for. */

@@ -12,7 +12,8 @@ import type { Trust } from '../pki/trust.js';
 import { bindLockedPort, type LockedPort } from './locked-port.js';
 import { checkDatabaseBeforeKeys, checkKeysBeforeKeys, checkNodesBeforeKeys } from './preflight.js';
 import { DATABASE_ITEM } from '../esman/items.js';
-import { loadPayservKeys, stateDirFile } from './keys.js';
+import { loadPayservKeys } from './keys.js';
+import { stateDirFile } from '../config/state-file.js';
 import { startDrivers } from './drivers.js';
 import { openData } from './open-data.js';
 import { outageRefusal } from './outage.js';
@@ -111,7 +112,7 @@ export async function startPayserv(config: Config<'payserv'>, log: Logger, opene
   // Before the key ceremony, what can fail without a key: [keys] itself, the pinned root, a database named somewhere,
   // the port (a second payserv), the nodes' chains.
   const held = await checkKeysBeforeKeys(config);
-  const trust = stateDirFile(config, () => loadTrust(config.stateDir));
+  const trust = stateDirFile(config, 'payserv', () => loadTrust(config.stateDir));
   if (!opened) checkDatabaseBeforeKeys(config, held);
   const port = await bindLockedPort(config.rpc.host, config.rpc.port);
   try {

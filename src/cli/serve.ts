@@ -88,7 +88,9 @@ export async function runService<S extends 'payserv' | 'dbgw' | 'intake'>(
     .option('--config <file>', `configuration file (default: $PAYSERV_CONFIG, else <state dir>/${service}.toml if present)`)
     .option('--state-dir <dir>', 'state directory (default: $PAYSERV_STATE_DIR, else the config, else $XDG_STATE_HOME/payserv)')
     .version(PACKAGE_VERSION, '--version', 'print the version of payserv')
-    .exitOverride();
+    .exitOverride()
+    // Commander says "error: ..."; every error line of a service names it, as pscli's do.
+    .configureOutput({ outputError: (s, write) => write(`${service}: ${s.replace(/^error: /, '')}`) });
   try {
     program.parse(argv, { from: 'user' });
     const o = program.opts<{ config?: string; stateDir?: string }>();

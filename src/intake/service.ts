@@ -8,6 +8,7 @@ import type { Db } from '../db/db.js';
 import { requireCurrentSchema } from '../db/migrate.js';
 import { openDatabase } from '../db/open.js';
 import { ConfigError } from '../config/error.js';
+import { stateDirFile } from '../config/state-file.js';
 import { DATABASE_ITEM, MININGCORE_ITEM } from '../esman/items.js';
 import { loadTrust } from '../esman/pki-files.js';
 import type { Logger } from '../log/index.js';
@@ -58,7 +59,7 @@ async function openDb(database: Config<'intake'>['database'], stateDir: string):
 
 /** `opened`: a migrated database the caller holds (tests), left open by stop(). `signal` ends the wait for esman manager's key. */
 export async function startIntake(config: Config<'intake'>, log: Logger, opened?: Db, signal?: AbortSignal): Promise<RunningIntake> {
-  const trust = loadTrust(config.stateDir);
+  const trust = stateDirFile(config, 'intake', () => loadTrust(config.stateDir));
   // Before the key ceremony: a configuration that cannot work fails now (then again with the nodes' credentials).
   rewardCheckers(config);
   const keys = await loadIntakeKeys(config, trust, log, signal);
