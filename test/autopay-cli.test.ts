@@ -185,7 +185,7 @@ describePerDataPath('autopay in payserv, with pscli', { timeout: 120_000 }, () =
     const before = await count();
     const unknown = await betweenRuns(['resolve', '--coin', 'NOPE']);
     expect([unknown.code, unknown.stdout]).toEqual([EXIT.USAGE, '']); // an unknown coin is usage, wherever found
-    expect(unknown.stderr).toMatch(/payserv refused Autopay\.Resolve: unknown_coin: unknown coin "NOPE"/);
+    expect(unknown.stderr).toMatch(/payserv refused Autopay\.Resolve: unknown_coin: unknown coin "NOPE" \(code -32010\)/); // as every method's unknown_coin
     const unpaid = await pscli(['autopay', 'run', '--coin', 'ZEC']);
     expect(unpaid).toMatchObject({ code: EXIT.PROBLEMS, stdout: '' });
     expect(unpaid.stderr).toMatch(

@@ -1,6 +1,6 @@
 // The operator's workflow through pscli, as the runbook has it: pki init → db migrate → ledger seed →
 // checks (silent when clean) → a database attacker → checks name the row and exit 1.
-import { writeFileSync } from 'node:fs';
+import { readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EXIT } from '../src/cli/exit.js';
@@ -11,6 +11,7 @@ import type { Db } from '../src/db/db.js';
 import { LocalCheckpointStore } from '../src/checkpoints/local-store.js';
 import { loadSigner, loadTrust } from '../src/esman/pki-files.js';
 import { openView } from '../src/verify/view.js';
+import { advanceAll } from '../src/verify/advance.js';
 import { rememberWallets, verifyWallets } from '../src/verify/wallets.js';
 import { restoreRow } from './support/attacker.js';
 import { createPgDatabase, backend, type TestDatabase } from './support/db.js';
@@ -130,6 +131,10 @@ describe('pscli: the operator workflow', { timeout: 180_000 }, () => {
       [['loadcert', bad], /not-a-cert\.pem: not a parseable X\.509 certificate/],
       [['loadcert', join(w.stateDir, 'pki', 'tls', 'pscli.crt')], /TLS certificate, not a ledger signer/],
       [['checkbalance', '--user', '0', '--coin', 'ETH'], /--user must be a positive integer/],
+      [
+        ['checkbalance', '--user', '999999', '--coin', 'eth'],
+        /^pscli: unknown user 999999 for ETH: no credit, withdrawal or checkpoint\n$/,
+      ],
       [['checkproxypool', '--coin', 'NOPE'], /unknown coin "NOPE"/],
       [['pki', 'init'], /a PKI already exists/],
       [['ledger', 'seed', '--users', '-3'], /--users must be a positive integer/],
@@ -367,6 +372,41 @@ describe('pscli: the operator workflow', { timeout: 180_000 }, () => {
       expect(r.stderr, argv.join(' ')).toMatch(new RegExp(`^pscli: .*${message.source}`));
     }
     expect(await rowCounts(w)).toEqual(before);
+  });
+
+  it("reads payserv's local checkpoint store from --payserv-state-dir, read only; without it and none in its own directory, says so (exit 2)", async () => {
+    const w = await seeded();
+    const db = await openDatabase({ url: w.env.DATABASE_URL }, w.stateDir);
+    try {
+      await advanceAll(
+        db,
+        await openView(db, loadTrust(w.stateDir), new LocalCheckpointStore(w.stateDir)),
+        loadSigner(w.stateDir, 'payserv'),
+      );
+    } finally {
+      await db.close();
+    }
+    // Production: payserv's checkpoints in its own state directory, none in pscli's.
+    const payserv = await tmpStateDir();
+    renameSync(join(w.stateDir, 'checkpoints'), join(payserv, 'checkpoints'));
+    const listing = () => readdirSync(payserv, { recursive: true }).sort();
+    const before = listing();
+    const where =
+      /^pscli: no local checkpoint store in .*: give payserv's state directory with --payserv-state-dir \(production: \/var\/lib\/payserv\)\n$/;
+    for (const argv of [
+      ['checkbalanceerrors'],
+      ['checkbalance', '--user', '1001', '--coin', 'ETH'],
+      ['balance', '--user', '1001', '--coin', 'ETH'],
+    ]) {
+      expect(await run(argv, w.env), argv.join(' ')).toMatchObject({ code: EXIT.USAGE, stdout: '', stderr: expect.stringMatching(where) });
+      const given = await run([...argv, '--payserv-state-dir', payserv], w.env);
+      expect(given.code, `${argv.join(' ')}: ${given.stdout}${given.stderr}`).toBe(EXIT.OK);
+    }
+    expect(listing()).toEqual(before);
+    expect(await run(['checkcoins', '--payserv-state-dir', join(payserv, 'nope')], w.env)).toMatchObject({
+      code: EXIT.USAGE,
+      stderr: expect.stringMatching(/--payserv-state-dir: ".*nope" is not a directory/),
+    });
   });
 
   it('balance prints the verified balance, an unknown user or coin is an error; withdrawals pages by id with filters (issue 15, item 9)', async () => {

@@ -260,6 +260,17 @@ describe.runIf(overDbgw())('pscli status with payserv cut off from dbgw (issue 1
           ),
         });
       }
+      // Stopping payouts never needs the data; starting them does: refused, exit 3, payouts stay off.
+      const off = await runPscli(['disable'], env);
+      expect([off.code, off.stdout]).toEqual([EXIT.OK, expect.stringMatching(/^payouts DISABLED since [^]*\ndbgw unreachable: /)]);
+      const on = await runPscli(['enable'], env);
+      expect(on).toMatchObject({
+        code: EXIT.RUNTIME,
+        stderr: expect.stringMatching(
+          /^pscli: payserv refused Utils\.Enable: database_unavailable: the database \(PostgreSQL through dbgw at 127\.0\.0\.1:\d+\) is unreachable \(.*\): payouts stay disabled \(code -32011\)\n$/,
+        ),
+      });
+      expect(running.ps.state.status().enabled).toBe(false);
     } finally {
       await running?.stop();
       running = undefined;

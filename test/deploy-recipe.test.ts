@@ -245,8 +245,9 @@ describe.runIf(backend() === 'postgres')('the README production recipe', () => {
     const status = spawnReadme('pscli status', { env: pscliEnv });
     expect(await status.waitExit(STEP_MS), status.stderr()).toBe(1);
     expect(status.stdout()).toMatch(/^payouts DISABLED since /);
-    expect(RECIPE).toContain('pscli checkbalanceerrors && pscli checkcoins && pscli checkwallets');
-    for (const check of ['checkbalanceerrors', 'checkcoins', 'checkwallets'])
+    const local = '--payserv-state-dir /var/lib/payserv';
+    expect(RECIPE).toContain(`pscli checkbalanceerrors ${local} && pscli checkwallets ${local}`);
+    for (const check of [`checkbalanceerrors ${local}`, `checkwallets ${local}`, 'checkcoins'])
       expect(await ok(`pscli ${check}`, { env: pscliEnv, inReadme: false })).toBe('');
     expect(await ok('pscli enable', { env: pscliEnv })).toMatch(/^payouts ENABLED since /);
     expect(await ok('pscli status', { env: pscliEnv })).toMatch(/^payouts ENABLED since /);

@@ -13,7 +13,6 @@ import { decline } from '../payserv/moves.js';
 import { checkWithdrawal } from '../payserv/payouts.js';
 import { getWithdrawal, loadCoins } from '../store/reads.js';
 import { autopayLock, LockBusy } from '../payserv/locks.js';
-import { RPC } from '../api/jsonrpc.js';
 import { refusal } from '../api/payserv.js';
 import { unlock } from './lock.js';
 import { AUTOPAY_COMMENT, openWithdrawals, ownRequest } from './run.js';
@@ -46,15 +45,14 @@ export async function resolveCoin(ps: Payserv, tag: string, caller: string): Pro
   try {
     return await ps.locks.with(autopayLock(tag), `resolve by ${caller}`, () => resolveLocked(ps, tag, caller));
   } catch (e) {
-    if (e instanceof LockBusy)
-      throw refusal('busy', `an autopay run of ${tag} is in progress: resolve when it has finished`, RPC.INVALID_PARAMS);
+    if (e instanceof LockBusy) throw refusal('busy', `an autopay run of ${tag} is in progress: resolve when it has finished`);
     throw e;
   }
 }
 
 async function resolveLocked(ps: Payserv, tag: string, caller: string): Promise<ResolveReport> {
   const coin = (await loadCoins(ps.db)).find((c) => c.tag === tag);
-  if (!coin) throw refusal('unknown_coin', `unknown coin ${JSON.stringify(tag)}`, RPC.INVALID_PARAMS);
+  if (!coin) throw refusal('unknown_coin', `unknown coin ${JSON.stringify(tag)}`);
   const driver = ps.drivers.get(tag);
   const report: ResolveReport = { coin: tag, resolutions: [], unlocked: false, wasLocked: null, lines: [] };
   for await (const w of openWithdrawals(ps, coin.id)) report.resolutions.push(await resolveOne(ps, driver, w.id, w.status, caller));

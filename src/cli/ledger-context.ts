@@ -1,5 +1,8 @@
-import { readFileSync } from 'node:fs';
-import { LocalCheckpointStore } from '../checkpoints/local-store.js';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import type { Command } from 'commander';
+import { LocalCheckpointStore, LocalStoreError } from '../checkpoints/local-store.js';
+import type { Data } from '../data/data.js';
+import { LEDGER } from '../data/ops/ledger.js';
 import type { Db } from '../db/db.js';
 import { requireCurrentSchema } from '../db/migrate.js';
 import { loadTrust } from '../esman/pki-files.js';
@@ -38,11 +41,79 @@ export async function withLedger<T>(ctx: Context, fn: (db: Db, view: LedgerView)
   });
 }
 
-/** The checks: a view of the ledger read through dbgw when pscli has a [dbgw] table, else from the database. */
-export async function withLedgerView<T>(ctx: Context, fn: (view: LedgerView) => Promise<T>): Promise<T> {
+/** payserv's local checkpoint store, read by pscli: a write there would be pscli forging payserv's evidence. */
+class ReadOnlyCheckpointStore extends LocalCheckpointStore {
+  override putUser(): Promise<void> {
+    return this.refuse();
+  }
+  override putCoin(): Promise<void> {
+    return this.refuse();
+  }
+  override putWallets(): Promise<void> {
+    return this.refuse();
+  }
+  private refuse(): Promise<void> {
+    return Promise.reject(new LocalStoreError(`local checkpoint store ${this.root}: read-only for pscli`));
+  }
+}
+
+/** Where a command reads payserv's local store (checkpoints, journal, audit head), and whether the operator said so. */
+export interface PayservStateDir {
+  dir: string;
+  given: boolean;
+}
+
+/** The option of every command that reads payserv's local store. */
+export function payservStateDirOption(cmd: Command): Command {
+  return cmd.option(
+    '--payserv-state-dir <dir>',
+    "payserv's state directory, read only: its local checkpoints, journal and audit head (default: pscli's state directory)",
+  );
+}
+
+/** --payserv-state-dir (checked to be a directory), else pscli's own state directory (one directory in development). */
+export function payservStateDir(ctx: Context, cmd: Command): PayservStateDir {
+  const given = cmd.opts<{ payservStateDir?: string }>().payservStateDir;
+  if (given === undefined) return { dir: ctx.stateDir, given: false };
+  if (!existsSync(given) || !statSync(given).isDirectory())
+    throw new CliError(
+      `--payserv-state-dir: ${JSON.stringify(given)} is not a directory (payserv's state directory, e.g. /var/lib/payserv)`,
+      EXIT.USAGE,
+    );
+  return { dir: given, given: true };
+}
+
+/** Whether the database holds a checkpoint, which payserv made together with its local copy. */
+async function anyCheckpoint(data: Data, coinIds: Iterable<number>): Promise<boolean> {
+  if ((await data.query(LEDGER.userCheckpointsPage, [0, 0, 1])).length) return true;
+  for (const id of coinIds) if ((await data.query(LEDGER.coinCheckpoint, [id])).length) return true;
+  return false;
+}
+
+/**
+ * Checkpoints in the database and no local store where pscli looked: pscli's state directory is not payserv's
+ * (production: /var/lib/pscli and /var/lib/payserv). Every checkpoint would read as tampering; the operator is told where to look.
+ */
+async function requireLocalStore(data: Data, view: LedgerView, where: PayservStateDir): Promise<void> {
+  if (where.given || existsSync(view.local.root) || !(await anyCheckpoint(data, view.coins.keys()))) return;
+  throw new CliError(
+    `no local checkpoint store in ${where.dir}: give payserv's state directory with --payserv-state-dir (production: /var/lib/payserv)`,
+    EXIT.USAGE,
+  );
+}
+
+/**
+ * A view of the ledger read through dbgw when pscli has a [dbgw] table, else from the database. `local`: the command
+ * reads payserv's local store (the checks, balance), from that directory; without it, pscli's own state directory.
+ */
+export async function withLedgerView<T>(ctx: Context, fn: (view: LedgerView) => Promise<T>, local?: PayservStateDir): Promise<T> {
   requireDataChosen(ctx);
   const trust = trustOf(ctx);
-  return withData(ctx, async (data) => fn(await openView(data, trust, new LocalCheckpointStore(ctx.stateDir))));
+  return withData(ctx, async (data) => {
+    const view = await openView(data, trust, new ReadOnlyCheckpointStore(local?.dir ?? ctx.stateDir));
+    if (local) await requireLocalStore(data, view, local);
+    return fn(view);
+  });
 }
 
 /** Parses a positive integer option, naming it when it is not one. */

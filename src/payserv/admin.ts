@@ -13,7 +13,7 @@ import { rememberedWallets } from '../verify/wallets.js';
 import { signCoin } from '../writer/coins.js';
 import { applyCorrection } from '../writer/corrections.js';
 import { signWallet, WalletRefused, type WalletRefusal } from '../writer/wallets.js';
-import { refusal, type RefusalCode } from '../api/payserv.js';
+import { refusal, UNAVAILABLE, type RefusalCode } from '../api/payserv.js';
 import { payoutsOff } from './guard.js';
 import type { Payserv } from './context.js';
 import { coinLocks } from './lock-watch.js';
@@ -53,6 +53,22 @@ export async function status(ps: Payserv) {
     journal: { path: ps.journal.path, attempts: ps.journal.size, writer: ps.journal.writing },
     data: await dataReachable(ps),
   };
+}
+
+/**
+ * Utils.Enable: payouts go on only while payserv can read its data, else the enable would have no audit row
+ * (its record fails) and the first payout would fail anyway. Disable checks nothing: stopping never needs the data.
+ */
+export async function enablePayouts(ps: Payserv, caller: string) {
+  const data = await dataReachable(ps);
+  if (!data.reachable)
+    throw refusal(
+      'database_unavailable',
+      `the database (${data.where}) is unreachable (${data.error}): payouts stay disabled`,
+      UNAVAILABLE,
+    );
+  ps.state.enable(caller);
+  return status(ps);
 }
 
 /**

@@ -11,8 +11,9 @@ describe('exit codes and error lines', () => {
     expect(exitCodeOf('thrown string')).toBe(EXIT.RUNTIME);
   });
 
-  it("maps payserv's refusals: naming what does not exist is usage (2), its data out of reach runtime (3), any other refusal 1", () => {
+  it("maps payserv's refusals: naming what does not exist is usage (2), its data out of reach or its own failure runtime (3), any other refusal 1", () => {
     expect(refusalExit('database_unavailable')).toBe(EXIT.RUNTIME);
+    expect(refusalExit('internal')).toBe(EXIT.RUNTIME);
     for (const code of ['unknown_id', 'unknown_coin', 'unknown_wallet', 'invalid_correction'])
       expect(refusalExit(code), code).toBe(EXIT.USAGE);
     for (const code of ['busy', 'disabled', 'wrong_status', 'balance_short', 'no_autopay', null, undefined])

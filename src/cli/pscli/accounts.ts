@@ -10,7 +10,7 @@ import { verifyAccount } from '../../verify/account.js';
 import { action } from '../context.js';
 import { CliError, EXIT } from '../exit.js';
 import { table } from '../format.js';
-import { coinIdOf, positiveInt, wholeNumber, withLedgerView } from '../ledger-context.js';
+import { coinIdOf, payservStateDir, payservStateDirOption, positiveInt, wholeNumber, withLedgerView } from '../ledger-context.js';
 
 const LIMIT_MAX = 1000;
 
@@ -76,8 +76,7 @@ export function register(program: Command): void {
       }),
     );
 
-  program
-    .command('balance')
+  payservStateDirOption(program.command('balance'))
     .description(
       "a user's verified balance of a coin: the signed history from its checkpoint, checked as payserv checks it before a payout",
     )
@@ -87,10 +86,14 @@ export function register(program: Command): void {
       action(async (ctx, cmd) => {
         const o = cmd.opts<{ user: string; coin: string }>();
         const user = positiveInt('--user', o.user);
-        const r = await withLedgerView(ctx, async (view) => {
-          const coin = view.coins.get(coinIdOf(view, o.coin));
-          return coin && { coin: coin.tag, account: await verifyAccount(view, user, coin.id, 'incremental') };
-        });
+        const r = await withLedgerView(
+          ctx,
+          async (view) => {
+            const coin = view.coins.get(coinIdOf(view, o.coin));
+            return coin && { coin: coin.tag, account: await verifyAccount(view, user, coin.id, 'incremental') };
+          },
+          payservStateDir(ctx, cmd),
+        );
         if (!r) throw new CliError(`unknown coin ${JSON.stringify(o.coin)}`, EXIT.USAGE);
         const { account } = r;
         if (account.problems.length) {

@@ -1,26 +1,13 @@
 // pscli audit verify: the audit trail of RPC calls. verify is a check like the others: silent and 0 when clean,
 // one line per problem and 1 when not.
-import { existsSync, statSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Command } from 'commander';
 import { formatProblem, type Problem } from '../../ledger/problem.js';
 import { AuditError, auditHeadPath, verifyAudit } from '../../payserv/audit.js';
-import { action, withData, type Context } from '../context.js';
+import { action, withData } from '../context.js';
 import { CliError, EXIT } from '../exit.js';
-
-/**
- * Where payserv keeps the trail's head: --payserv-state-dir, else pscli's own state directory (one directory
- * in development; in production pscli's is /var/lib/pscli and payserv's /var/lib/payserv).
- */
-function headDirOf(ctx: Context, given: string | undefined): string {
-  if (given === undefined) return ctx.stateDir;
-  if (!existsSync(given) || !statSync(given).isDirectory())
-    throw new CliError(
-      `--payserv-state-dir: ${JSON.stringify(given)} is not a directory (payserv's state directory, e.g. /var/lib/payserv)`,
-      EXIT.USAGE,
-    );
-  return given;
-}
+import { payservStateDir, payservStateDirOption } from '../ledger-context.js';
 
 /**
  * A trail with rows and no head, in a directory where payserv never kept one (no audit/ in it), is the wrong
@@ -37,14 +24,11 @@ function noHeadHere(path: string, given: boolean): CliError {
 export function register(program: Command): void {
   const audit = program.command('audit').description('the audit trail of RPC calls');
 
-  audit
-    .command('verify')
+  payservStateDirOption(audit.command('verify'))
     .description("recompute the audit trail's hash chain and hold it against payserv's local head (silent when clean)")
-    .option('--payserv-state-dir <dir>', "payserv's state directory, where it keeps the head (default: pscli's state directory)")
     .action(
       action(async (ctx, cmd) => {
-        const given = cmd.opts<{ payservStateDir?: string }>().payservStateDir;
-        const dir = headDirOf(ctx, given);
+        const { dir, given } = payservStateDir(ctx, cmd);
         const head = auditHeadPath(dir);
         // Findings are held until the end only where payserv never kept a head: they may all be the wrong directory's.
         const hold = !existsSync(dirname(head));
@@ -53,7 +37,7 @@ export function register(program: Command): void {
         await withData(ctx, async (db) => {
           try {
             for await (const p of verifyAudit(db, dir)) {
-              if (hold && p.code === 'audit_no_head') throw noHeadHere(head, given !== undefined);
+              if (hold && p.code === 'audit_no_head') throw noHeadHere(head, given);
               count++;
               if (ctx.json || hold) problems.push(p);
               else ctx.print(formatProblem(p));

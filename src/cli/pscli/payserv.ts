@@ -229,12 +229,12 @@ export function register(program: Command): void {
           ...locks.map(lockLine),
         ].join('\n'),
       );
-      // A running lock is a run in progress (or one that never finished); only a halt is a problem for sure.
+      // Enable or disable answered: it is done (a disable needs no data; payserv refuses an enable without it).
+      if (method !== 'Utils.Status') return EXIT.OK;
       // payserv could not read its data: nothing was decided, a retry may succeed (README exit codes: 3).
       if (unreachable) return EXIT.RUNTIME;
-      return (s.enabled && !locked.some((c) => c.state === 'halted') && !locks.length) || method !== 'Utils.Status'
-        ? EXIT.OK
-        : EXIT.PROBLEMS;
+      // A running lock is a run in progress (or one that never finished); only a halt is a problem for sure.
+      return s.enabled && !locked.some((c) => c.state === 'halted') && !locks.length ? EXIT.OK : EXIT.PROBLEMS;
     });
   program.command('enable').description('enable payouts (after the checks are clean)').action(state('Utils.Enable'));
   program.command('disable').description('disable payouts').action(state('Utils.Disable'));
