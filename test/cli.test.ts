@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -216,6 +216,35 @@ describeOncePerSuite('pscli pki init over existing files (issue 15)', () => {
     rmSync(join(keys, 'autopay.SIGN.KEY'));
     expect((await run(['--state-dir', stateDir, 'pki', 'init', '--keys-dir', keys])).code).toBe(EXIT.OK);
     expect(readdirSync(keys)).toContain('autopay.SIGN.KEY');
+  });
+
+  it('--keys-dir must be a new or empty directory, no symlink, outside the state directory, writable: else exit 2, nothing written', async () => {
+    const stateDir = join(await tmpStateDir(), 'state');
+    const other = await tmpStateDir();
+    const target = join(other, 'target');
+    mkdirSync(target);
+    symlinkSync(target, join(other, 'link'));
+    await writeFile(join(other, 'notes.txt'), 'precious\n');
+    for (const [keysDir, why] of [
+      [join(other, 'link'), /is a symlink: give the real directory/],
+      [join(other, 'notes.txt'), /is not a directory$/],
+      [other, /is not empty: give a new or empty directory$/],
+      [join(stateDir, 'keys'), /is inside the state directory .*: its private keys would stay on that disk/],
+      [stateDir, /is inside the state directory/],
+      ['/proc', /is not empty/],
+      ['/proc/payserv-keys', /\/proc is on a kernel file system, which holds no files$/],
+    ] as const) {
+      const r = await run(['--state-dir', stateDir, 'pki', 'init', '--keys-dir', keysDir]);
+      expect(r.code, keysDir).toBe(EXIT.USAGE);
+      expect(errorLines(r), keysDir).toEqual([expect.stringMatching(new RegExp(`^pscli: --keys-dir ${keysDir}[ :]`))]);
+      expect(errorLines(r)[0], keysDir).toMatch(why);
+    }
+    expect(existsSync(stateDir)).toBe(false);
+    expect(readdirSync(target)).toEqual([]);
+    expect(readdirSync(other).sort()).toEqual(['link', 'notes.txt', 'target']);
+    // A new directory, parents and all, outside the state directory: taken.
+    expect((await run(['--state-dir', stateDir, 'pki', 'init', '--keys-dir', join(other, 'new', 'keys')])).code).toBe(EXIT.OK);
+    expect(readdirSync(join(other, 'new', 'keys'))).toContain('autopay.SIGN.KEY');
   });
 });
 

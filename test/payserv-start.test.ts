@@ -18,12 +18,15 @@ import { LOCKED_LINE } from '../src/app/locked-port.js';
 import { RpcClient } from '../src/rpc/client.js';
 import { processLedger, spawnNode, tlsOf, until, writeConfig, type ProcessLedger } from './support/spawn.js';
 import { freePort } from './support/ports.js';
+import { anvilForFile } from './support/chains.js';
 import { storeFor } from './support/keystore.js';
 import { backend } from './support/backend.js';
 import { startTestDbgw } from './support/dbgw.js';
 
 const SEED = { users: 2, blocks: 1, withdrawals: 1, coins: ['ETH'] };
 const EXIT_MS = 60_000;
+const anvil = anvilForFile();
+const berlin = anvilForFile({ hardfork: 'berlin', chainId: 61 });
 
 async function listening(server: Server, port = 0): Promise<number> {
   await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
@@ -116,6 +119,33 @@ describe('payserv start, before the key', () => {
     expect(payserv.stderr()).not.toContain('waiting for the key');
     expect(manager.asked()).toBe(0);
   }, 120_000);
+
+  it('a fee mode the node contradicts (eip1559 against its latest block) stops the start (exit 2) naming the coin and the key; no key was requested', async () => {
+    for (const [node, coin, expected] of [
+      [
+        (await anvil()).url,
+        'chain_id = 31337\neip1559 = false',
+        /\[coins\.ETH\] eip1559 = false, but the node's chain has a base fee .*no key was requested/,
+      ],
+      [
+        (await berlin()).url,
+        'chain_id = 61\neip1559 = true',
+        /\[coins\.ETH\] eip1559 = true, but the node's latest block carries no base fee .*no key was requested/,
+      ],
+    ] as const) {
+      const l = await processLedger(SEED);
+      const manager = await countingManager();
+      const payserv = await lockedPayserv(l, {
+        port: await freePort(),
+        manager: manager.port,
+        coins: `[coins.ETH]\nchain = "evm"\nnode_url = "${node}"\n${coin}\n`,
+      });
+      expect(await payserv.waitExit(EXIT_MS), payserv.stderr()).toBe(2);
+      expect(payserv.stderr()).toMatch(expected);
+      expect(payserv.stderr()).not.toContain('waiting for the key');
+      expect(manager.asked()).toBe(0);
+    }
+  }, 180_000);
 
   it('a node that does not answer is a warning: payserv goes on to ask for the key', async () => {
     const l = await processLedger(SEED);

@@ -3,7 +3,7 @@
 // esman store: its index needs no key), a database named somewhere (else payserv would make an empty
 // embedded one), then each configured node is asked which chain it is on
 // (eth_chainId, getblockchaininfo: no key needed), and a node on another chain than configured stops
-// the start here. A node that does not answer (or wants credentials the store will give) is only a
+// the start here; so does an Ethereum node whose latest block says the fee mode is wrong (eip1559). A node that does not answer (or wants credentials the store will give) is only a
 // warning now: the drivers check it again, with the chain's whole identity, once the store is open.
 import { ConfigError, type Config } from '../config/load.js';
 import { networkOf } from '../chains/zcash/driver.js';
@@ -78,7 +78,7 @@ export function checkDatabaseBeforeKeys(config: Config<'payserv'>, held: Readonl
   );
 }
 
-async function ask(nodeUrl: string, method: string, timeoutMs: number): Promise<unknown> {
+async function ask(nodeUrl: string, method: string, timeoutMs: number, params: unknown[] = []): Promise<unknown> {
   // fetch refuses a URL with credentials, and its refusal quotes the URL: they travel as a header.
   const url = new URL(nodeUrl);
   const headers: Record<string, string> = { 'content-type': 'application/json' };
@@ -90,7 +90,7 @@ async function ask(nodeUrl: string, method: string, timeoutMs: number): Promise<
   const res = await fetch(url, {
     method: 'POST',
     headers,
-    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params: [] }),
+    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }),
     signal: AbortSignal.timeout(timeoutMs),
   });
   if (!res.ok) throw new Error(`HTTP ${res.status}`);
@@ -111,6 +111,21 @@ async function nodeChain(s: CoinSettings, timeoutMs: number): Promise<{ configur
   return { key: 'network', configured: s.network, node: networkOf(info.chain) };
 }
 
+/**
+ * Why the configured fee mode does not fit the node's chain (its latest block has a base fee or not), or null;
+ * the driver checks the same once the store is open, but by then the key ceremony is spent.
+ */
+async function feeModeMismatch(s: CoinSettings, timeoutMs: number): Promise<string | null> {
+  if (s.chain !== 'evm') return null;
+  const block = (await ask(s.node_url, 'eth_getBlockByNumber', timeoutMs, ['latest', false])) as { baseFeePerGas?: unknown } | null;
+  if (block === null || typeof block !== 'object') throw new Error('eth_getBlockByNumber "latest" answered no block');
+  const baseFee = block.baseFeePerGas !== undefined && block.baseFeePerGas !== null;
+  if (s.eip1559 && !baseFee)
+    return "eip1559 = true, but the node's latest block carries no base fee (a chain without EIP-1559, such as ETC): set eip1559 = false";
+  if (!s.eip1559 && baseFee) return "eip1559 = false, but the node's chain has a base fee (EIP-1559 is active): set eip1559 = true";
+  return null;
+}
+
 export async function checkNodesBeforeKeys(
   coins: Config<'payserv'>['coins'],
   log: Logger,
@@ -121,9 +136,10 @@ export async function checkNodesBeforeKeys(
       .filter(([, s]) => s.auto)
       .map(async ([tag, s]) => {
         const where = redactUrl(new URL(s.node_url));
-        let c;
+        let c, fee;
         try {
           c = await nodeChain(s, timeoutMs);
+          fee = c.node === c.configured ? await feeModeMismatch(s, timeoutMs) : null;
         } catch (e) {
           log.warn(
             { coin: tag, node: where, err: (e as Error).message },
@@ -136,6 +152,7 @@ export async function checkNodesBeforeKeys(
             `[coins.${tag}] ${c.key} = ${c.configured}, but the node at ${where} is on ${c.key} ${c.node}: fix the configuration or the node (no key was requested)`,
           );
         }
+        if (fee) throw new ConfigError(`[coins.${tag}] ${fee} (the node at ${where}; no key was requested)`);
       }),
   );
 }

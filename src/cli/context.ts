@@ -107,6 +107,14 @@ export function requireDatabaseChosen(ctx: Context): void {
   );
 }
 
+/**
+ * A development state directory: the demo's (its marker inside) or one whose [database] embedded = true says
+ * it is a trial. Only there may pscli keep a secret in a plain file (a hot-wallet key); production keeps them in esman's store.
+ */
+export function isDevelopmentStateDir(ctx: Context): boolean {
+  return ctx.config.database.embedded || isDemoDir(ctx.stateDir);
+}
+
 /** What withData reads from is configured (dbgw, or a database as requireDatabaseChosen asks): checked before any other work. */
 export function requireDataChosen(ctx: Context): void {
   if (!ctx.config.dbgw) requireDatabaseChosen(ctx);

@@ -34,7 +34,7 @@ export async function main(argv: string[]): Promise<number> {
   const named = process.env.PAYSERV_STATE_DIR;
   const stateDir = resolve(named ?? '.demo');
   // A fresh state directory every run, so the run shows a first start; only one the demo made is deleted.
-  const refused = freshDemoDir(stateDir, named === undefined);
+  const refused = freshDemoDir(stateDir, named !== undefined);
   if (refused) {
     process.stderr.write(`demo: ${refused}\n`);
     return 2;

@@ -10,17 +10,16 @@ export const DEMO_MARKER = '.payserv-demo';
 
 /**
  * Empties `dir` for a new run (creating it if needed) and marks it; an error message when it is not the
- * demo's to empty. `owned`: the demo's default ./.demo in the checkout, its own whatever it holds (a run
- * before the marker existed left none).
+ * demo's to empty. The default ./.demo follows the same rule as $PAYSERV_STATE_DIR (`named`): a checkout's
+ * .demo may hold someone's files too. Only the advice differs.
  */
-export function freshDemoDir(dir: string, owned = false): string | null {
+export function freshDemoDir(dir: string, named = true): string | null {
   if (existsSync(dir)) {
-    const entries = readdirSync(dir);
-    if (!owned && entries.length && !isDemoDir(dir)) {
-      return (
-        `${dir} is not a demo directory (it has files and no ${DEMO_MARKER} marker file): refusing to delete it. ` +
-        'Unset PAYSERV_STATE_DIR (the demo then uses ./.demo) or point it at an empty or new directory'
-      );
+    if (readdirSync(dir).length && !isDemoDir(dir)) {
+      const advice = named
+        ? 'Unset PAYSERV_STATE_DIR (the demo then uses ./.demo) or point it at an empty or new directory'
+        : 'Move its files away (a run from before the marker existed left none: delete it yourself), or set PAYSERV_STATE_DIR to an empty or new directory';
+      return `${dir} is not a demo directory (it has files and no ${DEMO_MARKER} marker file): refusing to delete it. ${advice}`;
     }
     rmSync(dir, { recursive: true, force: true });
   }

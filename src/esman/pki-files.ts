@@ -4,6 +4,7 @@ import type { IssuedPair, Validity } from '../pki/issue.js';
 import { SIGNER_ROLES, TLS_IDENTITIES, type SignerRole, type TlsIdentity } from '../pki/roles.js';
 import { Signer } from '../pki/signer.js';
 import { Trust } from '../pki/trust.js';
+import { checkKeysDir, makeKeysDir } from './keys-dir.js';
 
 // The PKI directory under the state directory. root.crt is the pinned root: payserv trusts nothing
 // else, whatever the database says. Private keys are written here only for development and tests;
@@ -73,9 +74,12 @@ export async function initPki(stateDir: string, opts: PkiInitOptions): Promise<P
       `refusing to create a PKI over ${taken.length} existing file(s) of one (${taken.slice(0, 3).join(', ')}${taken.length > 3 ? ', …' : ''}); ` +
         `nothing was written: ${k ? 'give an empty --keys-dir, or ' : ''}move them away first`,
     );
+  // After the list above, which names a PKI's own files: the rest of what makes a directory wrong for keys.
+  if (k) checkKeysDir(k, stateDir);
+  // The keys directory first: a path that passed the checks but still cannot hold a directory (/proc) leaves no PKI behind.
+  if (k) makeKeysDir(join(k, 'offline'));
   for (const d of [p.dir, join(p.dir, 'signers'), join(p.dir, 'tls')]) mkdirSync(d, { recursive: true, mode: 0o700 });
-  if (k) mkdirSync(join(k, 'offline'), { recursive: true, mode: 0o700 });
-  else mkdirSync(join(p.dir, 'ca'), { recursive: true, mode: 0o700 });
+  if (!k) mkdirSync(join(p.dir, 'ca'), { recursive: true, mode: 0o700 });
   const now = opts.now ?? new Date();
   const rootValidity: Validity = {
     notBefore: new Date(now.getTime() - 60_000),

@@ -22,6 +22,8 @@ export interface RpcClientOptions {
   servername?: string;
   /** For one call, from sending it to reading the whole reply. */
   timeoutMs: number;
+  /** For a new connection's TCP and TLS handshake (default the smaller of timeoutMs and 10 s). */
+  handshakeTimeoutMs?: number;
   /** The identity the server's certificate must carry (default payserv). */
   serverIdentity?: TlsIdentity;
   /** Connections kept at once; further calls wait for one (default 16). */
@@ -45,6 +47,12 @@ export class RpcTransportError extends Error {
     super(message, options);
   }
 }
+
+/**
+ * A server that accepts TCP but never speaks TLS (another service's port) would otherwise hold a call for its whole
+ * timeout, then read as "no reply", as if the request had gone out: a handshake gets its own, shorter bound.
+ */
+export const HANDSHAKE_TIMEOUT_MS = 10_000;
 
 /** Below the server's keep-alive timeout (src/rpc/server.ts). */
 const IDLE_CONNECTION_MS = 4_000;
@@ -90,10 +98,12 @@ export class RpcClient {
       // 'finish' comes when the body is buffered, before the handshake: nothing reaches the server before it.
       let secured = false;
       let settled = false;
+      let handshake: NodeJS.Timeout | undefined;
       const fail = (reason: string, cause?: NodeJS.ErrnoException) => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
+        clearTimeout(handshake);
         req.destroy();
         if (!secured && cause && notTls(cause)) {
           reject(
@@ -123,7 +133,19 @@ export class RpcClient {
       req.on('finish', () => (sent = true));
       req.on('socket', (socket: TLSSocket) => {
         if (req.reusedSocket) secured = true;
-        else socket.once('secureConnect', () => (secured = true));
+        else {
+          handshake = setTimeout(() => {
+            if (settled) return;
+            settled = true;
+            clearTimeout(timer);
+            req.destroy();
+            reject(new RpcTransportError(this.handshakeTimeoutMessage(), false));
+          }, this.handshakeTimeoutMs);
+          socket.once('secureConnect', () => {
+            secured = true;
+            clearTimeout(handshake);
+          });
+        }
       });
       req.on('response', (res: IncomingMessage) => {
         const chunks: Buffer[] = [];
@@ -141,11 +163,20 @@ export class RpcClient {
           if (settled) return;
           settled = true;
           clearTimeout(timer);
+          clearTimeout(handshake);
           resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') });
         });
       });
       req.end(body);
     });
+  }
+
+  private get handshakeTimeoutMs(): number {
+    return this.opts.handshakeTimeoutMs ?? Math.min(this.opts.timeoutMs, HANDSHAKE_TIMEOUT_MS);
+  }
+
+  private handshakeTimeoutMessage(): string {
+    return `${this.server} at ${this.endpoint} did not complete a TLS handshake within ${this.handshakeTimeoutMs / 1000} s (wrong port?): nothing was sent`;
   }
 
   private unwrap<T>(status: number, text: string, id: number, method: string): T {

@@ -4,7 +4,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { Agent, request, type RequestOptions } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createServer, type AddressInfo } from 'node:net';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/log/index.js';
@@ -470,6 +470,28 @@ describe('RPC: TLS refusals', () => {
       } finally {
         plain.close();
       }
+    }
+  });
+
+  it('a port that accepts TCP but never speaks: a handshake timeout well before the call timeout, nothing was sent', async () => {
+    const sockets: Socket[] = [];
+    const silent = createServer((s) => void sockets.push(s.on('error', () => {})));
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    const { port } = silent.address() as AddressInfo;
+    const client = new RpcClient({ host: '127.0.0.1', port, tls: ours.tls('pscli'), timeoutMs: 60_000, handshakeTimeoutMs: 300 });
+    try {
+      const t0 = performance.now();
+      const e = await rejection(client.call('Utils.Version'));
+      expect(performance.now() - t0).toBeLessThan(5_000);
+      expect(e).toBeInstanceOf(RpcTransportError);
+      expect(e.message).toMatch(
+        /^payserv at 127\.0\.0\.1:\d+ did not complete a TLS handshake within 0\.3 s \(wrong port\?\): nothing was sent$/,
+      );
+      expect((e as RpcTransportError).mayHaveRun).toBe(false);
+    } finally {
+      client.close();
+      for (const s of sockets) s.destroy();
+      silent.close();
     }
   });
 });

@@ -4,7 +4,7 @@
 import type { Command } from 'commander';
 import { familyOf } from '../../chains/address.js';
 import { createHotKey, hotKeyPath, hotWalletAddress, loadHotKey } from '../../keys/hot-wallet.js';
-import { action } from '../context.js';
+import { action, isDevelopmentStateDir, type Context } from '../context.js';
 import { CliError, EXIT } from '../exit.js';
 
 const NETWORKS = ['mainnet', 'testnet'] as const;
@@ -20,6 +20,16 @@ function options(cmd: Command): { coin: string; network: (typeof NETWORKS)[numbe
   return { coin: o.coin, network };
 }
 
+/** A plain key file only in a development state directory: README promises no private key is a plain file in production. */
+function requireDevelopment(ctx: Context, coin: string): void {
+  if (isDevelopmentStateDir(ctx)) return;
+  throw new CliError(
+    `a hot-wallet key is made inside the key store in production: esman wallet --coin ${coin} --dir D --storage FILE ` +
+      `(pscli hotwallet init only in a development state directory: the demo's, or [database] embedded = true in pscli.toml); nothing written`,
+    EXIT.USAGE,
+  );
+}
+
 export function register(program: Command): void {
   const hw = program.command('hotwallet').description('the hot wallets payserv pays from (keys never printed)');
   const common = (c: Command) =>
@@ -31,6 +41,7 @@ export function register(program: Command): void {
   ).action(
     action(async (ctx, cmd) => {
       const { coin, network } = options(cmd);
+      requireDevelopment(ctx, coin);
       const path = await createHotKey(ctx.stateDir, coin).catch((e: Error) => {
         throw new CliError(e.message, EXIT.USAGE);
       });
