@@ -11,6 +11,7 @@ import type { Db, Queryable } from '../src/db/db.js';
 import { formatProblem } from '../src/ledger/problem.js';
 import type { Coin, Signed, Withdrawal } from '../src/ledger/records.js';
 import { formatAmount, parseAmount, sum, type Amount } from '../src/money/amount.js';
+import { PrecisionError } from '../src/money/precision.js';
 import { initPki, loadSigner, loadTrust, pkiPaths } from '../src/esman/pki-files.js';
 import { registerCert } from '../src/writer/certs.js';
 import { SIGNER_ROLES } from '../src/pki/roles.js';
@@ -257,6 +258,51 @@ describe(`writer refusals (${backend()})`, () => {
       () => creditBlock(f.db, f.admin, f.coin, { blockHash: '0xb5', shares: [{ userId: ALICE, amount: A('1') }], poolFee: A('-0.01') }),
       /fee|positive/,
     );
+  });
+
+  // An amount finer than its coin's decimals could never be paid: signed into the ledger, it would block payouts.
+  it('refuses an amount finer than the coin (credits, pool fee, corrections, requests, coin fee and minimum), naming it; nothing written', async () => {
+    const f = await fixture();
+    const fine = A('0.0000000000000000001'); // 19 decimals of an 18-decimal coin
+    const refusedFine = (fn: () => Promise<unknown>, what: RegExp) => refusedWithoutTrace(f.db, fn, what);
+    const block = (shares: Array<{ userId: number; amount: Amount }>, poolFee: Amount) => () =>
+      creditBlock(f.db, f.admin, f.coin, { blockHash: '0xf1', shares, poolFee });
+    await refusedFine(
+      block([{ userId: ALICE, amount: A('1.0000000000000000001') }], A('0')),
+      /block credit to user 1001 1\.0000000000000000001 has more than ETH's 18 decimal places/,
+    );
+    await refusedFine(
+      block([{ userId: ALICE, amount: A('1') }], fine),
+      /fee credit to user 1 0\.0000000000000000001 has more than ETH's 18/,
+    );
+    await refusedFine(
+      () => applyCorrection(f.db, f.payserv, { userId: ALICE, coinId: f.coin.id, amount: fine }),
+      /correction credit to user 1001 0\.0000000000000000001 has more than ETH's 18/,
+    );
+    await refusedFine(
+      () => request(f, ALICE, A('0.0100000000000000001'), f.autopay, A('0.0005')),
+      /withdrawal amount 0\.0100000000000000001 .*ETH's 18/,
+    );
+    await refusedFine(
+      () => request(f, ALICE, A('0.02'), f.autopay, A('0.0005000000000000001')),
+      /withdrawal fee 0\.0005000000000000001 .*ETH's 18/,
+    );
+    const coin = { tag: 'WHOLE', name: 'Whole', network: 'mainnet' as const, decimals: 0, confirmations: 1, feeUserId: FEE_USER };
+    await refusedFine(
+      () => addCoin(f.db, f.admin, { ...coin, withdrawalFee: A('0.5'), minWithdrawal: A('1') }),
+      /withdrawal fee 0\.5 has more than WHOLE's 0/,
+    );
+    await refusedFine(
+      () => addCoin(f.db, f.admin, { ...coin, withdrawalFee: A('1'), minWithdrawal: A('0.1') }),
+      /minimum withdrawal 0\.1 .*WHOLE's 0/,
+    );
+    const typed = await request(f, ALICE, A('0.0100000000000000001'), f.autopay, A('0.0005')).catch((e: unknown) => e);
+    expect(typed).toBeInstanceOf(PrecisionError);
+    expect((typed as PrecisionError).code).toBe('bad_amount');
+    // Exactly the coin's decimals is fine.
+    await request(f, ALICE, A('0.010000000000000001'), f.autopay, A('0.0005'));
+    await addCoin(f.db, f.admin, { ...coin, withdrawalFee: A('1'), minWithdrawal: A('2') });
+    expect(await f.check('balanceerrors')).toEqual([]);
   });
 
   it('refuses a withdrawal with fee > amount, a non-positive amount or a negative fee', async () => {
@@ -536,7 +582,7 @@ describe(`chain timestamps under concurrent writers (${backend()})`, () => {
     const f = await fixture();
     const first = await holdLock(
       f.db,
-      (tx) => lockCoinChains(tx, f.coin.id),
+      async (tx) => void (await lockCoinChains(tx, f.coin.id)),
       (tx) =>
         appendIncome(tx, f.admin, {
           coinId: f.coin.id,

@@ -4,6 +4,7 @@ import type { Queryable } from '../db/db.js';
 import { encodeCoin } from '../ledger/encoding.js';
 import type { Coin, Signed } from '../ledger/records.js';
 import { formatAmount, type Amount } from '../money/amount.js';
+import { assertPrecision } from '../money/precision.js';
 import type { Signer } from '../pki/signer.js';
 import { COIN_COLUMNS, toCoin } from '../data/rows.js';
 import { COIN_SIGNER } from '../ledger/roles.js';
@@ -37,7 +38,10 @@ export class CoinConflict extends Error {
 const COIN_VALUES = `VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`;
 const COIN_FIELDS = 'tag, name, active, network, decimals, confirmations, withdrawal_fee, min_withdrawal, fee_user_id, updated_at';
 
+/** A coin's fee and minimum are amounts of the coin itself: whole base units. */
 function coinParams(spec: CoinSpec, at: Date): unknown[] {
+  assertPrecision(spec.withdrawalFee, spec, 'withdrawal fee');
+  assertPrecision(spec.minWithdrawal, spec, 'minimum withdrawal');
   const { tag, name, network, decimals, confirmations, feeUserId } = spec;
   const fees = [formatAmount(spec.withdrawalFee), formatAmount(spec.minWithdrawal)];
   return [tag, name, spec.active ?? true, network, decimals, confirmations, ...fees, feeUserId, at];
