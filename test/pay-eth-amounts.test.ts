@@ -57,6 +57,9 @@ describePerDataPath('amounts finer than the coin on the payment path', () => {
   it('Process and Approve decline it with bad_amount, the amount given back; nothing sent', async () => {
     const m = await newMiner(t, 3001);
     const processing = await oldRequest(m, FINE);
+    expect(await t.ledger.check('balanceerrors')).toEqual([
+      `finances_withdrawal_transaction id=${processing}: withdrawal ${processing} (processing): amount 1.0000000000000000001 has more than ETH's 18 decimal places [precision]`,
+    ]);
     const processed = await processWithdrawal(t.ps, processing, caller);
     expect(processed).toMatchObject({ reply: 'DECLINED', code: 'bad_amount' });
     expect(processed.message).toMatch(/1\.0000000000000000001 has more than ETH's 18 decimal places/);
@@ -64,6 +67,8 @@ describePerDataPath('amounts finer than the coin on the payment path', () => {
     expect(await approveWithdrawal(t.ps, pending, caller)).toMatchObject({ reply: 'DECLINED', code: 'bad_amount' });
     expect([await statusOf(processing), await statusOf(pending)]).toEqual(['processed', 'processed']);
     expect(t.ps.state.enabled).toBe(true);
+    // Declined, it is final: nothing left to act on (its signed rows stay).
+    expect(await t.ledger.check('balanceerrors')).toEqual([]);
     expect(await t.ledger.db.query('SELECT hash FROM payserv_chain_txs')).toEqual([]);
   });
 
@@ -81,5 +86,6 @@ describePerDataPath('amounts finer than the coin on the payment path', () => {
     expect((await checkWithdrawal(t.ps, good, caller)).reply).toBe('SENT');
     expect(await balanceOf(url, m.address)).toBe(toBaseUnits(sub(parseAmount('1.5'), m.coin.withdrawalFee), 18));
     expect(await statusOf(bad)).toBe('processed');
+    expect(await t.ledger.check('balanceerrors')).toEqual([]);
   });
 });

@@ -18,7 +18,7 @@ import { SIGNER_ROLES } from '../src/pki/roles.js';
 import type { Signer } from '../src/pki/signer.js';
 import { openView } from '../src/verify/view.js';
 import { creditBlock } from '../src/writer/blocks.js';
-import { addCoin, CoinConflict, registerCoin } from '../src/writer/coins.js';
+import { addCoin, CoinConflict, registerCoin, signCoin } from '../src/writer/coins.js';
 import { applyCorrection } from '../src/writer/corrections.js';
 import { appendIncome } from '../src/writer/credits.js';
 import { lockAccountDebits, lockCoinChains } from '../src/writer/locks.js';
@@ -430,6 +430,22 @@ describe(`signing the catalog (${backend()})`, () => {
       'fee user: 1, not 7',
     ]);
     expect(await ledgerRows(f.db)).toEqual(before);
+  });
+
+  it('checkcoins reports a coin whose fee or minimum is finer than its decimals, and the admin does not sign it', async () => {
+    const f = await fixture();
+    const { withdrawalFee, ...coin } = f.coin;
+    // Decimals edited in the database under a signed fee of 0.0005 (older data, or an edit): 2 decimals cannot hold it.
+    await f.db.query('UPDATE coins_coin SET decimals = 2 WHERE id = $1', [coin.id]);
+    try {
+      await refusedWithoutTrace(f.db, () => signCoin(f.db, f.admin, { ...coin, withdrawalFee, decimals: 2 }), PrecisionError);
+      expect(await f.check('coins')).toContain(
+        `coins_coin id=${coin.id}: coin ETH: withdrawal fee 0.0005 has more than ETH's 2 decimal places [precision]`,
+      );
+    } finally {
+      await f.db.query('UPDATE coins_coin SET decimals = $2 WHERE id = $1', [coin.id, coin.decimals]);
+    }
+    expect(await f.check('coins')).toEqual([]);
   });
 
   it('refuses a coin signed by a role other than admin, writing nothing', async () => {
