@@ -348,6 +348,19 @@ describe('pscli: the operator workflow', { timeout: 180_000 }, () => {
       [['ledger', 'block', '--coin', 'ETH', '--hash', hash, '--credit', '5'], /--credit "5": expected USER=AMOUNT/],
       [['ledger', 'block', '--coin', 'ETH', '--hash', hash, '--credit', '0=1'], /--credit "0=1": the user must be a positive integer/],
       [['ledger', 'block', '--coin', 'ETH', '--hash', hash, '--credit', '1=1'], /user 1 is ETH's fee user, credited by --pool-fee/],
+      // Finer than the coin's decimals: the writer's PrecisionError, named, exit 2, nothing signed.
+      [
+        ['ledger', 'block', '--coin', 'ETH', '--hash', hash, '--credit', '5=1.0000000000000000001'],
+        /block credit to user 5 1\.0000000000000000001 has more than ETH's 18 decimal places/,
+      ],
+      [
+        ['ledger', 'request', '--wallet', '1', '--amount', '1.0000000000000000001'],
+        /withdrawal amount 1\.0000000000000000001 has more than/,
+      ],
+      [
+        ['ledger', 'coin', '--tag', 'WHL', '--name', 'x', '--decimals', '0', '--fee', '0.5', '--min', '1', '--fee-user', '1'],
+        /withdrawal fee 0\.5 has more than WHL's 0 decimal places/,
+      ],
       [['ledger', 'request', '--wallet', '1', '--amount', '0.00001'], /--amount: 0\.00001 is below \w+'s withdrawal fee 0\.000[15]/],
       [['ledger', 'block', '--coin', 'ETH', '--hash', hash, '--credit', '7=1', '--pool-fee', '-1'], /--pool-fee: must not be negative/],
       [['ledger', 'block', '--coin', 'NOPE', '--hash', hash, '--credit', '7=1'], /unknown coin "NOPE"/],

@@ -163,6 +163,13 @@ describe('the ledger intake over mutual TLS', { timeout: 90_000 }, () => {
     const [row] = await f.l.db.query<{ withdrawal_fee: string }>("SELECT withdrawal_fee::text FROM coins_coin WHERE tag = 'ETH'");
     expect(parseAmount(row!.withdrawal_fee)).toBe(parseAmount('0.001'));
     expect(await f.l.check('coins')).toEqual([]);
+    // A coin's fee and minimum are amounts of that coin: finer than its decimals is refused, nothing signed.
+    await unchanged(f.l, async () => {
+      const whole = { ...ETH_COIN, tag: 'WHOLE', name: 'Whole', decimals: 0, fee: '0.5', min: '1' };
+      const e = await refusedWith(f.call('Coins.Register', whole), 'bad_amount');
+      expect(e.message).toMatch(/withdrawal fee 0\.5 has more than WHOLE's 0 decimal places/);
+      await refusedWith(f.call('Coins.Register', { ...whole, fee: '1', min: '0.1' }), 'bad_amount');
+    });
     // Bad params are named, before any work.
     const bad = await refused(f.call('Coins.Register', { ...ETH_COIN, decimals: 21 }));
     expect(bad.code).toBe(RPC.INVALID_PARAMS);
@@ -380,6 +387,13 @@ describe('the ledger intake over mutual TLS', { timeout: 90_000 }, () => {
       await refusedWith(f.call('Withdrawals.Request', { ...req, key: 'pool:req-3', amount: '0.001' }), 'below_minimum');
       await refusedWith(f.call('Withdrawals.Request', { ...req, key: 'pool:req-4', fee: '0.0001' }), 'below_fee');
       await refusedWith(f.call('Withdrawals.Request', { ...req, key: 'pool:req-5', wallet: 999_999 }), 'unknown_wallet');
+      // 19 decimals of an 18-decimal coin: no chain could pay it, so it is never signed into the ledger.
+      const fine = await refusedWith(
+        f.call('Withdrawals.Request', { ...req, key: 'pool:req-8', amount: '0.0100000000000000001' }),
+        'bad_amount',
+      );
+      expect(fine.message).toMatch(/0\.0100000000000000001 has more than ETH's 18 decimal places/);
+      await refusedWith(f.call('Withdrawals.Request', { ...req, key: 'pool:req-9', fee: '0.0010000000000000001' }), 'bad_amount');
     });
     // The key is signed into the request: the comment of its autopay-signed first status entry.
     const [sig] = await f.l.db.query<{ comment: string }>(

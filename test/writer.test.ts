@@ -11,13 +11,14 @@ import type { Db, Queryable } from '../src/db/db.js';
 import { formatProblem } from '../src/ledger/problem.js';
 import type { Coin, Signed, Withdrawal } from '../src/ledger/records.js';
 import { formatAmount, parseAmount, sum, type Amount } from '../src/money/amount.js';
+import { PrecisionError } from '../src/money/precision.js';
 import { initPki, loadSigner, loadTrust, pkiPaths } from '../src/esman/pki-files.js';
 import { registerCert } from '../src/writer/certs.js';
 import { SIGNER_ROLES } from '../src/pki/roles.js';
 import type { Signer } from '../src/pki/signer.js';
 import { openView } from '../src/verify/view.js';
 import { creditBlock } from '../src/writer/blocks.js';
-import { addCoin, CoinConflict, registerCoin } from '../src/writer/coins.js';
+import { addCoin, CoinConflict, registerCoin, signCoin } from '../src/writer/coins.js';
 import { applyCorrection } from '../src/writer/corrections.js';
 import { appendIncome } from '../src/writer/credits.js';
 import { lockAccountDebits, lockCoinChains } from '../src/writer/locks.js';
@@ -259,6 +260,51 @@ describe(`writer refusals (${backend()})`, () => {
     );
   });
 
+  // An amount finer than its coin's decimals could never be paid: signed into the ledger, it would block payouts.
+  it('refuses an amount finer than the coin (credits, pool fee, corrections, requests, coin fee and minimum), naming it; nothing written', async () => {
+    const f = await fixture();
+    const fine = A('0.0000000000000000001'); // 19 decimals of an 18-decimal coin
+    const refusedFine = (fn: () => Promise<unknown>, what: RegExp) => refusedWithoutTrace(f.db, fn, what);
+    const block = (shares: Array<{ userId: number; amount: Amount }>, poolFee: Amount) => () =>
+      creditBlock(f.db, f.admin, f.coin, { blockHash: '0xf1', shares, poolFee });
+    await refusedFine(
+      block([{ userId: ALICE, amount: A('1.0000000000000000001') }], A('0')),
+      /block credit to user 1001 1\.0000000000000000001 has more than ETH's 18 decimal places/,
+    );
+    await refusedFine(
+      block([{ userId: ALICE, amount: A('1') }], fine),
+      /fee credit to user 1 0\.0000000000000000001 has more than ETH's 18/,
+    );
+    await refusedFine(
+      () => applyCorrection(f.db, f.payserv, { userId: ALICE, coinId: f.coin.id, amount: fine }),
+      /correction credit to user 1001 0\.0000000000000000001 has more than ETH's 18/,
+    );
+    await refusedFine(
+      () => request(f, ALICE, A('0.0100000000000000001'), f.autopay, A('0.0005')),
+      /withdrawal amount 0\.0100000000000000001 .*ETH's 18/,
+    );
+    await refusedFine(
+      () => request(f, ALICE, A('0.02'), f.autopay, A('0.0005000000000000001')),
+      /withdrawal fee 0\.0005000000000000001 .*ETH's 18/,
+    );
+    const coin = { tag: 'WHOLE', name: 'Whole', network: 'mainnet' as const, decimals: 0, confirmations: 1, feeUserId: FEE_USER };
+    await refusedFine(
+      () => addCoin(f.db, f.admin, { ...coin, withdrawalFee: A('0.5'), minWithdrawal: A('1') }),
+      /withdrawal fee 0\.5 has more than WHOLE's 0/,
+    );
+    await refusedFine(
+      () => addCoin(f.db, f.admin, { ...coin, withdrawalFee: A('1'), minWithdrawal: A('0.1') }),
+      /minimum withdrawal 0\.1 .*WHOLE's 0/,
+    );
+    const typed = await request(f, ALICE, A('0.0100000000000000001'), f.autopay, A('0.0005')).catch((e: unknown) => e);
+    expect(typed).toBeInstanceOf(PrecisionError);
+    expect((typed as PrecisionError).code).toBe('bad_amount');
+    // Exactly the coin's decimals is fine.
+    await request(f, ALICE, A('0.010000000000000001'), f.autopay, A('0.0005'));
+    await addCoin(f.db, f.admin, { ...coin, withdrawalFee: A('1'), minWithdrawal: A('2') });
+    expect(await f.check('balanceerrors')).toEqual([]);
+  });
+
   it('refuses a withdrawal with fee > amount, a non-positive amount or a negative fee', async () => {
     const f = await fixture();
     const msg = /a withdrawal needs amount > 0 and 0 <= fee <= amount/;
@@ -384,6 +430,22 @@ describe(`signing the catalog (${backend()})`, () => {
       'fee user: 1, not 7',
     ]);
     expect(await ledgerRows(f.db)).toEqual(before);
+  });
+
+  it('checkcoins reports a coin whose fee or minimum is finer than its decimals, and the admin does not sign it', async () => {
+    const f = await fixture();
+    const { withdrawalFee, ...coin } = f.coin;
+    // Decimals edited in the database under a signed fee of 0.0005 (older data, or an edit): 2 decimals cannot hold it.
+    await f.db.query('UPDATE coins_coin SET decimals = 2 WHERE id = $1', [coin.id]);
+    try {
+      await refusedWithoutTrace(f.db, () => signCoin(f.db, f.admin, { ...coin, withdrawalFee, decimals: 2 }), PrecisionError);
+      expect(await f.check('coins')).toContain(
+        `coins_coin id=${coin.id}: coin ETH: withdrawal fee 0.0005 has more than ETH's 2 decimal places [precision]`,
+      );
+    } finally {
+      await f.db.query('UPDATE coins_coin SET decimals = $2 WHERE id = $1', [coin.id, coin.decimals]);
+    }
+    expect(await f.check('coins')).toEqual([]);
   });
 
   it('refuses a coin signed by a role other than admin, writing nothing', async () => {
@@ -536,7 +598,7 @@ describe(`chain timestamps under concurrent writers (${backend()})`, () => {
     const f = await fixture();
     const first = await holdLock(
       f.db,
-      (tx) => lockCoinChains(tx, f.coin.id),
+      async (tx) => void (await lockCoinChains(tx, f.coin.id)),
       (tx) =>
         appendIncome(tx, f.admin, {
           coinId: f.coin.id,

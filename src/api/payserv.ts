@@ -113,6 +113,7 @@ export const REFUSAL_CODES = {
   invalid_correction: "the correction is refused as asked (zero, or the pool's own user on both sides); nothing changed",
   // Declined (Process, or a refusal to pay the request as it stands): the amount is given back by Decline.
   balance_short: "the account's credits do not cover its debits with this request (or with this correction)",
+  bad_amount: "the amount or fee is finer than the coin's decimals: no chain can pay it (declined if nothing was ever sent for it)",
   below_minimum: "the amount is below the coin's minimum withdrawal",
   below_fee: "the request's fee is below the coin's withdrawal fee",
   coin_inactive: 'the coin is not active',

@@ -1,7 +1,7 @@
 import type { Problem } from '../ledger/problem.js';
 import { verifyAccount } from '../verify/account.js';
 import { verifyAllAccounts } from '../verify/accounts.js';
-import { checkCoins, checkWallets } from '../verify/catalog.js';
+import { checkCoins, checkWallets, withdrawalPrecisionProblem } from '../verify/catalog.js';
 import { verifyPool } from '../verify/pool.js';
 import { checkJournal } from './journal.js';
 import { RowError } from '../data/rows.js';
@@ -88,6 +88,8 @@ async function dispatch(
     case 'balance': {
       const r = await verifyAccount(view, need(a.userId, '--user'), need(a.coinId, '--coin'), 'full');
       r.problems.forEach(report);
+      const coin = view.coins.get(need(a.coinId, '--coin'));
+      if (coin) r.open.map((w) => withdrawalPrecisionProblem(coin, w)).forEach((p) => p && report(p));
       counts.open_withdrawals = r.open.length;
       return;
     }

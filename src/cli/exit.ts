@@ -3,6 +3,7 @@ import { CommanderError } from 'commander';
 import type { RefusalCode } from '../api/payserv.js';
 import { ConfigError } from '../config/error.js';
 import { scrubSecrets } from '../log/scrub.js';
+import { PrecisionError } from '../money/precision.js';
 
 export const EXIT = {
   /** Done; for a check: everything verified clean. */
@@ -51,6 +52,8 @@ export function refusalExit(code: string | null | undefined): ExitCode {
 export function exitCodeOf(e: unknown): ExitCode {
   if (e instanceof CliError) return e.exitCode;
   if (e instanceof ConfigError) return EXIT.USAGE;
+  // An amount finer than its coin's decimals: bad input, refused before anything was written.
+  if (e instanceof PrecisionError) return EXIT.USAGE;
   if (e instanceof CommanderError) return e.exitCode === 0 ? EXIT.OK : EXIT.USAGE;
   return EXIT.RUNTIME;
 }

@@ -1,4 +1,5 @@
-import { INTAKE_VERSION, type IntakeMethod, type IntakeParams } from '../api/intake.js';
+import { INTAKE_VERSION, intakeRefusal, type IntakeMethod, type IntakeParams } from '../api/intake.js';
+import { PrecisionError } from '../money/precision.js';
 import { balanceCall } from './balance.js';
 import { creditBlockCall } from './blocks.js';
 import { registerCoinCall } from './coins.js';
@@ -40,7 +41,12 @@ const HANDLERS: { [M in IntakeMethod]: Handler<M> } = {
   'Utils.Status': status,
 };
 
-export function dispatchIntake(it: Intake, method: IntakeMethod, params: unknown): Promise<unknown> {
+/** The writer refuses an amount finer than its coin (src/money/precision.ts): bad input, whichever method wrote it. */
+export async function dispatchIntake(it: Intake, method: IntakeMethod, params: unknown): Promise<unknown> {
   const h = HANDLERS[method] as Handler<IntakeMethod>;
-  return Promise.resolve(h(it, params as IntakeParams<IntakeMethod>));
+  try {
+    return await h(it, params as IntakeParams<IntakeMethod>);
+  } catch (e) {
+    throw e instanceof PrecisionError ? intakeRefusal(e.code, e.message) : e;
+  }
 }

@@ -21,6 +21,8 @@ export const PROBLEM_CODES = {
   unknown_coin: 'rows of a coin the database does not have',
   address: "a reviewed wallet's address is not an address of its coin",
   invalid_key: 'rows of an account with a non-positive user or coin id',
+  precision:
+    "an amount is finer than its coin's decimals (a coin's fee or minimum, an open withdrawal's amount or fee): no chain can pay it",
   malformed: 'a value is not of its form; the check stopped there',
   too_many: 'the check stopped after its bound on problems listed',
   // Checkpoints (in the database and on the payserv host)

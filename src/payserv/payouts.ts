@@ -5,6 +5,7 @@ import type { Problem } from '../ledger/problem.js';
 import type { Signed, Wallet, WithdrawalStatus } from '../ledger/records.js';
 import { isReviewed, walletSignatureProblem } from '../ledger/wallets.js';
 import { add, formatAmount, parseAmount, ZERO, type Amount } from '../money/amount.js';
+import { precisionProblem } from '../money/precision.js';
 import { getWallet } from '../store/reads.js';
 import { rememberWallets, verifyWallets } from '../verify/wallets.js';
 import type { PayoutResult, Refusal, RefusalCode, Reply } from '../api/payserv.js';
@@ -12,6 +13,7 @@ import type { Payserv } from './context.js';
 import { busyMessage, guarded, isReply, payoutsOff, refused, result, verifyHeld, withFreeLocks, type Verified } from './guard.js';
 import { move, decline } from './moves.js';
 import { payWithdrawals } from './payments/pay.js';
+import { paymentsOf } from './payments/attempts.js';
 import { checkPayment } from './payments/check.js';
 import { decide } from './policy.js';
 
@@ -50,10 +52,29 @@ export async function walletStillPayable(ps: Payserv, v: Verified): Promise<Payo
   return gone ? refused(v.w.id, v.w.status, gone.code, `not paid: ${gone.message} since it was requested; decline the request`) : null;
 }
 
+/** An amount or fee finer than the coin's decimals (written before the writer refused it): no chain can pay it. */
+function amountProblem(v: Verified): Why | null {
+  const p = precisionProblem(v.w.amount, v.coin, 'amount') ?? precisionProblem(v.w.fee, v.coin, 'fee');
+  return p ? why('bad_amount', `withdrawal ${v.w.id}: ${p}`) : null;
+}
+
+/**
+ * Before a payment: an unpayable amount is declined (given back) when no transaction was ever sent for
+ * it; one that was sent before is only refused, nothing changed, for an operator (never credited back twice).
+ */
+async function amountStillPayable(ps: Payserv, v: Verified): Promise<PayoutResult | null> {
+  const no = amountProblem(v);
+  if (!no) return null;
+  if (paymentsOf(v.history).length === 0) return decline(ps, v, no.code, no.message);
+  return refused(v.w.id, v.w.status, no.code, `not paid: ${no.message}; an earlier transaction was sent for it: look at it`);
+}
+
 /** Why a request cannot be paid as asked (a business failure: it is declined), or null. */
 function businessProblem(ps: Payserv, v: Verified, wallet: Signed<Wallet> | null): Why | null {
   const { w, coin, account } = v;
   if (!coin.active) return why('coin_inactive', `coin ${coin.tag} is not active`);
+  const unpayableAmount = amountProblem(v);
+  if (unpayableAmount) return unpayableAmount;
   if (w.amount < coin.minWithdrawal)
     return why('below_minimum', `amount ${formatAmount(w.amount)} is below the minimum ${formatAmount(coin.minWithdrawal)} ${coin.tag}`);
   if (w.fee < coin.withdrawalFee)
@@ -141,7 +162,7 @@ function payOrApprove(
     id,
     accepts,
     async (v) => {
-      const gone = await walletStillPayable(ps, v);
+      const gone = (await amountStillPayable(ps, v)) ?? (await walletStillPayable(ps, v));
       if (gone) return gone;
       const driver = ps.drivers.get(v.coin.tag);
       if (driver) return (await payWithdrawals(ps, driver, [v], caller))[0] ?? refused(id, v.w.status, 'not_paid', 'not paid');
@@ -191,7 +212,7 @@ export async function payTogether(ps: Payserv, driver: ChainDriver, ids: readonl
     const batch: Verified[] = [];
     for (const id of held) {
       const v = await verifyHeld(ps, 'SendCoin', id, ['approved', 'send_retry'], (x) => walletIntegrity(ps, x));
-      const gone = isReply(v) ? null : await walletStillPayable(ps, v);
+      const gone = isReply(v) ? null : ((await amountStillPayable(ps, v)) ?? (await walletStillPayable(ps, v)));
       if (isReply(v) || gone) results.push(isReply(v) ? v : (gone as PayoutResult));
       else batch.push(v);
       if (!ps.state.enabled) return;

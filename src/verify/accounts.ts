@@ -9,6 +9,7 @@ import {
   type WithdrawalWithHistory,
 } from '../store/reads.js';
 import { withIncomeFlags } from './batch.js';
+import { withdrawalPrecisionProblem } from './catalog.js';
 import { userCheckpoint } from './checkpoint-trust.js';
 import type { LedgerView } from './view.js';
 
@@ -74,6 +75,8 @@ export async function verifyAllAccounts(
     }
     while (withdrawals.head && cmp(keyOf.w() as Key, key) === 0) {
       v.withdrawal(withdrawals.head.withdrawal, withdrawals.head.history);
+      const finer = coin ? withdrawalPrecisionProblem(coin, withdrawals.head.withdrawal) : null;
+      if (finer) report(finer);
       totals.withdrawals++;
       await withdrawals.next();
     }

@@ -1,7 +1,10 @@
 import { validateAddress } from '../chains/address.js';
 import { encodeCoin } from '../ledger/encoding.js';
 import { problem, type Problem } from '../ledger/problem.js';
+import type { Coin, Withdrawal } from '../ledger/records.js';
 import { COIN_SIGNER } from '../ledger/roles.js';
+import { isFinal } from '../ledger/status.js';
+import { precisionProblem } from '../money/precision.js';
 import { isRetired, isReviewed, walletSignatureProblem } from '../ledger/wallets.js';
 import { streamWallets } from '../store/reads.js';
 import type { LedgerView } from './view.js';
@@ -17,6 +20,9 @@ export function checkCoins(view: LedgerView, report: (p: Problem) => void): numb
   for (const c of view.coins.values()) {
     const why = view.book.check(encodeCoin(c), c.sigKeyId, c.signature, COIN_SIGNER, c.updatedAt);
     if (why) report(problem('coins_coin', c.id, 'signature', `coin ${c.tag}: ${why}`));
+    // Every request of the coin pays at least its fee and minimum: finer ones make every request unpayable.
+    const finer = precisionProblem(c.withdrawalFee, c, 'withdrawal fee') ?? precisionProblem(c.minWithdrawal, c, 'minimum withdrawal');
+    if (finer) report(problem('coins_coin', c.id, 'precision', `coin ${c.tag}: ${finer}`));
   }
   return view.coins.size;
 }
@@ -54,4 +60,14 @@ export async function checkWallets(view: LedgerView, report: (p: Problem) => voi
     for (const p of (await verifyWallets(view, userId, coinId)).problems) if (p.code !== 'signature') report(p);
   }
   return out;
+}
+
+/**
+ * An open withdrawal whose amount or fee is finer than its coin's decimals: payserv declines it when it
+ * comes to pay it (bad_amount). Once declined it is final and no longer reported (its rows stay signed).
+ */
+export function withdrawalPrecisionProblem(coin: Pick<Coin, 'tag' | 'decimals'>, w: Withdrawal): Problem | null {
+  if (isFinal(w.status)) return null;
+  const finer = precisionProblem(w.amount, coin, 'amount') ?? precisionProblem(w.fee, coin, 'fee');
+  return finer ? problem('finances_withdrawal_transaction', w.id, 'precision', `withdrawal ${w.id} (${w.status}): ${finer}`) : null;
 }

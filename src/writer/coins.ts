@@ -4,6 +4,7 @@ import type { Queryable } from '../db/db.js';
 import { encodeCoin } from '../ledger/encoding.js';
 import type { Coin, Signed } from '../ledger/records.js';
 import { formatAmount, type Amount } from '../money/amount.js';
+import { assertPrecision } from '../money/precision.js';
 import type { Signer } from '../pki/signer.js';
 import { COIN_COLUMNS, toCoin } from '../data/rows.js';
 import { COIN_SIGNER } from '../ledger/roles.js';
@@ -37,7 +38,14 @@ export class CoinConflict extends Error {
 const COIN_VALUES = `VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`;
 const COIN_FIELDS = 'tag, name, active, network, decimals, confirmations, withdrawal_fee, min_withdrawal, fee_user_id, updated_at';
 
+/** A coin's fee and minimum are amounts of the coin itself: whole base units, or no request of it could be paid. */
+function assertCoinAmounts(c: Pick<Coin, 'tag' | 'decimals' | 'withdrawalFee' | 'minWithdrawal'>): void {
+  assertPrecision(c.withdrawalFee, c, 'withdrawal fee');
+  assertPrecision(c.minWithdrawal, c, 'minimum withdrawal');
+}
+
 function coinParams(spec: CoinSpec, at: Date): unknown[] {
+  assertCoinAmounts(spec);
   const { tag, name, network, decimals, confirmations, feeUserId } = spec;
   const fees = [formatAmount(spec.withdrawalFee), formatAmount(spec.minWithdrawal)];
   return [tag, name, spec.active ?? true, network, decimals, confirmations, ...fees, feeUserId, at];
@@ -105,6 +113,7 @@ export async function updateCoin(db: Queryable, admin: Signer, spec: CoinSpec, a
 /** Signs a coin exactly as it is now; the caller has shown it to an operator for review. */
 export async function signCoin(db: DataTx, admin: Signer, coin: Coin): Promise<Signed<Coin>> {
   assertRole(admin, COIN_SIGNER, 'coins');
+  assertCoinAmounts(coin);
   const signature = admin.sign(encodeCoin(coin));
   const rows = await db.query(WRITES.signCoin, [coin.id, admin.keyId, signature, coin.updatedAt]);
   if (rows.length !== 1) throw new Error(`coin ${coin.id} changed while it was being signed; review it again`);

@@ -4,6 +4,7 @@ import { encodeCredit, encodePoolIncome } from '../ledger/encoding.js';
 import type { Credit, CreditType, IncomeKind, PoolIncome } from '../ledger/records.js';
 import { creditSigner, incomeSigner } from '../ledger/roles.js';
 import { add, formatAmount, parseAmount, sum, ZERO, type Amount } from '../money/amount.js';
+import { assertPrecision } from '../money/precision.js';
 import type { Signer } from '../pki/signer.js';
 import { allocateIds, lockCoinChains, stampAfter } from './locks.js';
 import { assertRole } from './signing.js';
@@ -67,7 +68,8 @@ export async function appendIncomes(tx: DataTx, signer: Signer, entries: readonl
   const creditCount = entries.reduce((n, e) => n + e.shares.length, 0);
   if (creditCount > CREDITS_PER_CALL_MAX) throw new Error(`at most ${CREDITS_PER_CALL_MAX} credits per call, got ${creditCount}`);
   const coinId = first.coinId;
-  await lockCoinChains(tx, coinId);
+  const coin = await lockCoinChains(tx, coinId);
+  for (const e of entries) for (const s of e.shares) assertPrecision(s.amount, coin, `${s.type} credit to user ${s.userId}`);
 
   const [last] = await tx.query(WRITES.poolHead, [coinId]);
   // Each user's chain head, in one query.

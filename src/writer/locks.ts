@@ -7,9 +7,10 @@ import { WRITES } from '../data/ops/writes.js';
 // holder's lock dies with its connection.
 
 /** All credit and income writes of a coin. */
-export async function lockCoinChains(tx: DataTx, coinId: number): Promise<void> {
-  const rows = await tx.query(WRITES.lockCoin, [coinId]);
-  if (rows.length === 0) throw new Error(`unknown coin id ${coinId}`);
+export async function lockCoinChains(tx: DataTx, coinId: number): Promise<{ tag: string; decimals: number }> {
+  const [coin] = await tx.query(WRITES.lockCoin, [coinId]);
+  if (!coin) throw new Error(`unknown coin id ${coinId}`);
+  return coin;
 }
 
 /** Another writer holds an account's withdrawal chain (payserv does not wait: see WRITES.tryLockAccountDebits). */

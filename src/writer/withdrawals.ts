@@ -5,6 +5,7 @@ import type { StatusEntry, Withdrawal, WithdrawalRequest, WithdrawalStatus } fro
 import { statusSigner } from '../ledger/roles.js';
 import { canMove, initialStatus } from '../ledger/status.js';
 import { add, formatAmount, neg, parseAmount, ZERO, type Amount } from '../money/amount.js';
+import { assertPrecision } from '../money/precision.js';
 import type { Signer } from '../pki/signer.js';
 import { getWithdrawalWithHistory } from '../store/reads.js';
 import { allocateIds, lockAccountDebits, stampAfter } from './locks.js';
@@ -82,9 +83,18 @@ async function insertEntry(
   ]);
 }
 
+/** The request's amount and fee in whole base units of its coin: a finer one could never be paid. */
+async function assertRequestPrecision(tx: DataTx, spec: RequestSpec): Promise<void> {
+  const [coin] = await tx.query(WRITES.coinDecimals, [spec.coinId]);
+  if (!coin) throw new Error(`unknown coin id ${spec.coinId}`);
+  assertPrecision(spec.amount, coin, 'withdrawal amount');
+  assertPrecision(spec.fee, coin, 'withdrawal fee');
+}
+
 /** A withdrawal request as the pool's back end creates it, signed by autopay. */
 export async function requestWithdrawal(tx: DataTx, autopay: Signer, spec: RequestSpec): Promise<Withdrawal> {
   if (spec.amount <= 0n || spec.fee < 0n || spec.fee > spec.amount) throw new Error('a withdrawal needs amount > 0 and 0 <= fee <= amount');
+  await assertRequestPrecision(tx, spec);
   await lockAccountDebits(tx, spec.userId, spec.coinId, !spec.noWait);
   const head = await debitHead(tx, spec.userId, spec.coinId);
   const [id] = await allocateIds(tx, WRITES.withdrawalIds, 1);

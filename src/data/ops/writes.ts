@@ -11,7 +11,12 @@ const nextIds = (name: string, sequence: string) =>
 export const WRITES = {
   // ---- Chain locks (src/writer/locks.ts), held to the end of the transaction ----
   /** All credit and income writes of a coin; no row: no such coin. */
-  lockCoin: op<{ id: number }>('writes.lockCoin', 'SELECT id FROM coins_coin WHERE id = $1 FOR UPDATE'),
+  lockCoin: op<{ id: number; tag: string; decimals: number }>(
+    'writes.lockCoin',
+    'SELECT id, tag, decimals FROM coins_coin WHERE id = $1 FOR UPDATE',
+  ),
+  /** A coin's decimals ($1: id): the finest amount of it the ledger takes (src/money/precision.ts). */
+  coinDecimals: op<{ tag: string; decimals: number }>('writes.coinDecimals', 'SELECT tag, decimals FROM coins_coin WHERE id = $1'),
   /** The withdrawal chain of one account ($1 user, $2 coin). */
   lockAccountDebits: op(
     'writes.lockAccountDebits',
