@@ -88,6 +88,13 @@ export class RpcError extends Error {
   }
 }
 
+/** A refusal's stable code (`error.data.code`), or null for anything else. */
+export function refusalCodeOf(e: unknown): string | null {
+  if (!(e instanceof RpcError)) return null;
+  const code = (e.data as { code?: unknown } | undefined)?.code;
+  return typeof code === 'string' ? code : null;
+}
+
 export function isRpcId(x: unknown): x is RpcId {
   if (x === null) return true;
   if (typeof x === 'string') return x.length <= RPC_ID_MAX_CHARS;

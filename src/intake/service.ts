@@ -2,7 +2,7 @@
 // database, each coin's block-reward check, and the JSON-RPC server over mutual TLS that only the pool's
 // back end may call. Every call is logged with what it did to which block, wallet or request.
 import { INTAKE_ACL, INTAKE_METHODS, type IntakeMethod } from '../api/intake.js';
-import { RpcError } from '../api/jsonrpc.js';
+import { refusalCodeOf, RpcError } from '../api/jsonrpc.js';
 import type { Config } from '../config/load.js';
 import type { Db } from '../db/db.js';
 import { requireCurrentSchema } from '../db/migrate.js';
@@ -129,6 +129,6 @@ export async function startIntake(config: Config<'intake'>, log: Logger, opened?
 }
 
 function refusalFacts(e: RpcError): Record<string, unknown> {
-  const code = (e.data as { code?: unknown } | undefined)?.code;
-  return { rpcCode: e.code, ...(typeof code === 'string' ? { code } : {}), reason: e.message };
+  const code = refusalCodeOf(e);
+  return { rpcCode: e.code, ...(code ? { code } : {}), reason: e.message };
 }

@@ -5,7 +5,7 @@
 // out of the database's reach: a trail rolled back or rewritten behind that head is detected.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { join } from 'node:path';
-import { RpcError } from '../api/jsonrpc.js';
+import { refusalCodeOf, RpcError } from '../api/jsonrpc.js';
 import { REFUSAL_CODES, type RefusalCode } from '../api/payserv.js';
 import type { Data, DataTx } from '../data/data.js';
 import { AUDIT, AUDIT_TABLE, type AuditDbRow } from '../data/ops/audit.js';
@@ -78,7 +78,7 @@ export function auditCodeOf(outcome: { result: unknown } | { error: unknown }): 
     return (r?.reply === 'ERROR' || r?.reply === 'DECLINED') && isRefusalCode(r.code) ? r.code : undefined;
   }
   if (!(outcome.error instanceof RpcError)) return 'internal';
-  const code = (outcome.error.data as { code?: unknown } | undefined)?.code;
+  const code = refusalCodeOf(outcome.error);
   return isRefusalCode(code) ? code : undefined;
 }
 

@@ -5,7 +5,7 @@ import type { Command } from 'commander';
 import type { Restored } from '../../payserv/payments/restore.js';
 import type { Method } from '../../api/payserv.js';
 import { refusalLine } from '../../api/reply.js';
-import { RpcError } from '../../api/jsonrpc.js';
+import { refusalCodeOf, RpcError } from '../../api/jsonrpc.js';
 import { action, type Context } from '../context.js';
 import { CliError, EXIT, refusalExit, scrubSecrets, type ExitCode } from '../exit.js';
 import { amountOpt, coinTag, positiveInt } from '../ledger-context.js';
@@ -22,12 +22,6 @@ async function call(ctx: Context, method: Method, params?: unknown): Promise<unk
     const code = refusalCodeOf(e);
     throw new CliError(`payserv refused ${method}: ${code ? `${code}: ` : ''}${e.message} (code ${e.code})`, refusalExit(code));
   }
-}
-
-/** A refusal's code (README "Refusal codes"), from an RPC error's data. */
-function refusalCodeOf(e: RpcError): string | null {
-  const code = (e.data as { code?: unknown } | undefined)?.code;
-  return typeof code === 'string' ? code : null;
 }
 
 /** The original's output: one REPLY line (an ERROR or DECLINED with its code and why), then what payserv said. */

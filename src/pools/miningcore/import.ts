@@ -1,4 +1,4 @@
-import { RpcError } from '../../api/jsonrpc.js';
+import { refusalCodeOf } from '../../api/jsonrpc.js';
 import { FORGED } from '../../chains/reward.js';
 import type { Coin, Signed } from '../../ledger/records.js';
 import { formatAmount, fromBaseUnits } from '../../money/amount.js';
@@ -117,7 +117,7 @@ async function importBlock(a: McAdapter, coin: Signed<Coin>, b: McBlock): Promis
     return await credit(a, coin, b);
   } catch (e) {
     if (e instanceof PoolFormatError) return refused(a, facts, e.message);
-    const code = e instanceof RpcError ? (e.data as { code?: string } | undefined)?.code : undefined;
+    const code = refusalCodeOf(e);
     if (code && !RETRY.has(code)) return refused(a, facts, e instanceof Error ? e.message : String(e), code);
     a.log.warn(
       { ...facts, ...(code ? { code } : {}), reason: (e as Error).message },

@@ -11,7 +11,8 @@ import { PoolFormatError } from '../errors.js';
 import { derivedUserId } from '../user-id.js';
 import { BlockNotImportable, blockClaim, shannonAmount, type BlockClaim } from './claim.js';
 import { maturedBlockCredits, type MaturedBlockCredits } from './credits.js';
-import { intakeCall, refusalCode } from './intake-call.js';
+import { refusalCodeOf } from '../../api/jsonrpc.js';
+import { intakeCall } from './intake-call.js';
 import { blocksKey, creditsKey, parseBlockMember } from './keys.js';
 import { importedKey } from './steps.js';
 
@@ -135,7 +136,7 @@ export class Importer {
   }
 
   #notImported(hash: string, height: string, e: unknown): void {
-    const code = refusalCode(e);
+    const code = refusalCodeOf(e);
     const known = code !== null || e instanceof BlockNotImportable || e instanceof PoolFormatError;
     if (!known) throw e;
     const facts = { pool: 'oep', block: hash, height, ...(code ? { code } : {}), reason: (e as Error).message };

@@ -2,7 +2,6 @@
 // schema the intake's JSON-RPC server applies, the same handlers, the same refusals.
 
 import { INTAKE_METHODS, type IntakeMethod } from '../../api/intake.js';
-import { RpcError } from '../../api/jsonrpc.js';
 import type { Intake } from '../../intake/context.js';
 import { dispatchIntake } from '../../intake/handlers.js';
 
@@ -10,11 +9,4 @@ export async function intakeCall<T>(it: Intake, method: IntakeMethod, params: un
   const parsed = INTAKE_METHODS[method].safeParse(params);
   if (!parsed.success) throw new Error(`${method}: the adapter built bad parameters: ${parsed.error.message}`);
   return (await dispatchIntake(it, method, parsed.data)) as T;
-}
-
-/** The refusal's stable code (error.data.code), or null for anything else. */
-export function refusalCode(e: unknown): string | null {
-  if (!(e instanceof RpcError)) return null;
-  const code = (e.data as { code?: unknown } | undefined)?.code;
-  return typeof code === 'string' ? code : null;
 }
