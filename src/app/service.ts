@@ -2,7 +2,7 @@ import { stopsPayouts } from '../payserv/invariant.js';
 import { performance } from 'node:perf_hooks';
 import { LocalCheckpointStore } from '../checkpoints/local-store.js';
 import { journalDir, PaymentJournal } from '../journal/journal.js';
-import type { Config } from '../config/load.js';
+import { ConfigError, type Config } from '../config/load.js';
 import type { Data } from '../data/data.js';
 import { LockKeys } from '../data/lock-keys.js';
 import type { Logger } from '../log/index.js';
@@ -139,7 +139,7 @@ async function startUnlocked(
   const { signers } = keys;
   const tls = { ...keys.tls, caPem: trust.root.toString() };
   if (keys.databaseUrl && config.database.url)
-    throw new Error(`the database is named twice, in [database] url (or DATABASE_URL) and in the store's ${DATABASE_ITEM}: keep one`);
+    throw new ConfigError(`the database is named twice, in [database] url (or DATABASE_URL) and in the store's ${DATABASE_ITEM}: keep one`);
   const database = { ...config.database, url: config.database.url ?? keys.databaseUrl };
   const own = opened ? null : await openData(config, database, { tls, log, signal });
   const db: Data = own ?? (opened as Data);

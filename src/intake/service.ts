@@ -33,11 +33,11 @@ export interface RunningIntake {
 function miningcoreUrl(config: Config<'intake'>, fromStore: string | undefined): string {
   const named = config.pools.miningcore?.database_url;
   if (named && fromStore)
-    throw new Error(
+    throw new ConfigError(
       `MiningCore's database is named twice, in [pools.miningcore] database_url and in the store's ${MININGCORE_ITEM}: keep one`,
     );
   const url = named ?? fromStore;
-  if (!url) throw new Error(`[pools.miningcore] needs MiningCore's database: database_url, or ${MININGCORE_ITEM} in the store`);
+  if (!url) throw new ConfigError(`[pools.miningcore] needs MiningCore's database: database_url, or ${MININGCORE_ITEM} in the store`);
   return url;
 }
 
@@ -65,7 +65,7 @@ export async function startIntake(config: Config<'intake'>, log: Logger, opened?
   const keys = await loadIntakeKeys(config, trust, log, signal);
   const checkers = rewardCheckers(config, keys.nodeAuth);
   if (keys.databaseUrl && config.database.url)
-    throw new Error(`the database is named twice, in [database] url (or DATABASE_URL) and in the store's ${DATABASE_ITEM}: keep one`);
+    throw new ConfigError(`the database is named twice, in [database] url (or DATABASE_URL) and in the store's ${DATABASE_ITEM}: keep one`);
   const mcUrl = config.pools.miningcore ? miningcoreUrl(config, keys.miningcoreUrl) : null;
   const db = opened ?? (await openDb({ ...config.database, url: config.database.url ?? keys.databaseUrl }, config.stateDir));
   const intake: Intake = {
