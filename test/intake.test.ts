@@ -39,7 +39,9 @@ interface Fixture {
   call<T = Record<string, unknown>>(method: Parameters<RpcClient['call']>[0], params?: Record<string, unknown>): Promise<T>;
 }
 
-async function fixture(o: { review?: 'auto' | 'manual'; creditsMax?: number; zcash?: string } = {}): Promise<Fixture> {
+async function fixture(
+  o: { review?: 'auto' | 'manual'; creditsMax?: number; zcash?: string; firstHeight?: number } = {},
+): Promise<Fixture> {
   const { url } = await anvil();
   const l = await testLedger(null);
   const file = join(l.stateDir, 'intake.toml');
@@ -53,12 +55,13 @@ credits_per_block_max = ${o.creditsMax ?? 10}
 review = "${o.review ?? 'auto'}"
 [coins.ETH]
 chain = "eth"
+first_height = ${o.firstHeight ?? 0}
 node_url = "${url}"
 chain_id = 31337
 pool_address = "${POOL}"
 issuance = "2"
 timeout_ms = 5000
-${o.zcash ? `[coins.ZEC]\nchain = "zcash"\nnode_url = "${o.zcash}"\npool_address = "${ZPOOL}"\ntimeout_ms = 5000\n` : ''}`,
+${o.zcash ? `[coins.ZEC]\nchain = "zcash"\nfirst_height = 0\nnode_url = "${o.zcash}"\npool_address = "${ZPOOL}"\ntimeout_ms = 5000\n` : ''}`,
   );
   const config = await loadConfig('intake', file, { env: { PAYSERV_STATE_DIR: l.stateDir } });
   const logs: Array<Record<string, unknown>> = [];
@@ -325,6 +328,32 @@ describe('the ledger intake over mutual TLS', { timeout: 90_000 }, () => {
     });
     const alerts = f.logs.filter((l) => l.level === 50 && l.alert === 'block_forged').map((l) => l.code);
     expect(alerts).toEqual(['block_unknown', 'block_wrong_miner', 'reward_short']);
+  });
+
+  it("refuses a real block of the pool below the coin's first_height (paid by the pool's own payer) or at another height than the pool says; alerts both", async () => {
+    // The file's anvil is shared: the switch is 10 blocks above where it stands now.
+    const first = Number(await anvilRpc((await anvil()).url, 'eth_blockNumber', [])) + 10;
+    const f = await fixture({ firstHeight: first });
+    await f.call('Coins.Register', ETH_COIN);
+    const heightOf = async (hash: Hex) => Number(((await anvilRpc(f.url, 'eth_getBlockByHash', [hash, false])) as { number: Hex }).number);
+    const old = await poolBlock(f.url);
+    expect(await heightOf(old)).toBeLessThan(first);
+    await mine(f.url, 10);
+    const fresh = await poolBlock(f.url);
+    const height = await heightOf(fresh);
+    expect(height).toBeGreaterThanOrEqual(first);
+    await unchanged(f.l, async () => {
+      const e = await refusedWith(f.call('Blocks.Credit', block(old, [[ALICE, '1']], '0', '1')), 'block_before_start');
+      expect(e.message).toMatch(`height ${await heightOf(old)}, below first_height ${first}`);
+      const moved = await refusedWith(
+        f.call('Blocks.Credit', { ...block(fresh, [[ALICE, '1']], '0', '1'), height: height + 1000 }),
+        'block_height_mismatch',
+      );
+      expect(moved.message).toMatch(`the pool says height ${height + 1000}, the chain has the block at ${height}`);
+    });
+    expect(await f.call('Blocks.Credit', { ...block(fresh, [[ALICE, '1']], '0', '1'), height })).toMatchObject({ already: false });
+    const alerts = f.logs.filter((l) => l.level === 50 && l.alert === 'block_forged').map((l) => l.code);
+    expect(alerts).toEqual(['block_before_start', 'block_height_mismatch']);
   });
 
   it('credits a checked block once: the credits verify, a retry answers the same income, other credits are a conflict', async () => {

@@ -119,6 +119,7 @@ beforeEach(async () => {
 port = 0
 [coins.ETH]
 chain = "eth"
+first_height = 0
 node_url = "${url}"
 chain_id = 31337
 pool_address = "${POOL}"

@@ -263,9 +263,21 @@ const walletReview = table({
   review: z.enum(['auto', 'manual'], { error: 'expected "auto" or "manual"' }).default('manual'),
 });
 
+/**
+ * The first block height whose reward the intake credits. Below it the pool's own payer paid (or a block is re-listed
+ * to be paid twice): required, so that switching a pool to payserv always says where payserv's part begins.
+ */
+const firstHeight = () =>
+  z
+    .number({ error: 'expected the first block height payserv pays (a whole number: the chain height at the switch, 0 for a new pool)' })
+    .int({ error: 'expected a whole number' })
+    .min(0, { error: 'expected a whole number' })
+    .max(Number.MAX_SAFE_INTEGER);
+
 /** A coin whose blocks the intake credits: the node it asks about each block before signing its credits. */
 const intakeEthCoin = table({
   chain: z.literal('eth'),
+  first_height: firstHeight(),
   node_url: nodeUrl(),
   chain_id: positiveInt(),
   /** The address the pool mines to: a block mined to another is refused. */
@@ -278,6 +290,7 @@ const intakeEthCoin = table({
 /** A Zcash coin: its coinbase must pay pool_address (a transparent address of `network`) at least the income. */
 const intakeZcashCoin = table({
   chain: z.literal('zcash'),
+  first_height: firstHeight(),
   node_url: nodeUrl(),
   network: z.enum(['mainnet', 'testnet'], { error: 'expected "mainnet" or "testnet"' }).default('mainnet'),
   pool_address: nonEmptyString(),

@@ -1,10 +1,10 @@
-import { intakeRefusal, type IntakeParams } from '../api/intake.js';
-import { FORGED, type RewardChecker } from '../chains/reward.js';
+import { intakeRefusal, type IntakeCode, type IntakeParams } from '../api/intake.js';
+import { FORGED } from '../chains/reward.js';
 import type { Queryable } from '../db/db.js';
 import type { Coin, Signed } from '../ledger/records.js';
 import { AmountError, formatAmount, parseAmount, sum, toBaseUnits, type Amount } from '../money/amount.js';
 import { creditBlock } from '../writer/blocks.js';
-import type { Intake } from './context.js';
+import type { CoinCheck, Intake } from './context.js';
 import { intakeView, isUniqueViolation, verifiedCoin } from './ledger.js';
 
 // Blocks.Credit: one block's pool income, its miners' credits and the pool fee, signed by admin in one
@@ -14,6 +14,8 @@ import { intakeView, isUniqueViolation, verifiedCoin } from './ledger.js';
 
 interface Claim {
   hash: string;
+  /** The pool's height of the block, if it said. */
+  height: number | undefined;
   income: Amount;
   poolFee: Amount;
   shares: Array<{ userId: number; amount: Amount }>;
@@ -40,7 +42,7 @@ function claimOf(it: Intake, p: IntakeParams<'Blocks.Credit'>): Claim {
       `the credits plus the pool fee are ${formatAmount(total)}, the income is ${formatAmount(income)}: they must be equal`,
       { credited: formatAmount(total), income: formatAmount(income) },
     );
-  return { hash: `0x${p.hash.replace(/^0x/, '').toLowerCase()}`, income, poolFee, shares };
+  return { hash: `0x${p.hash.replace(/^0x/, '').toLowerCase()}`, height: p.height, income, poolFee, shares };
 }
 
 /** Every amount in whole base units of the coin (wei, zatoshi): what the chain can have paid. */
@@ -86,20 +88,35 @@ async function already(it: Intake, coin: Signed<Coin>, c: Claim) {
   return { already: true, incomeId: there.incomeId, credits: there.credits.length };
 }
 
-async function checkOnChain(it: Intake, checker: RewardChecker, coin: Signed<Coin>, c: Claim, income: bigint): Promise<void> {
-  const v = await checker.check({ hash: c.hash, income }, coin.confirmations);
-  if (v.ok) {
-    it.log.info(
-      { coin: coin.tag, block: c.hash, height: String(v.height), reward: String(v.reward), income: String(income) },
-      'block reward checked',
-    );
-    return;
-  }
-  const facts = { coin: coin.tag, block: c.hash, code: v.code, income: formatAmount(c.income), reason: v.reason };
-  // A claim the chain contradicts: the pool's database or back end may be compromised.
-  if (FORGED.has(v.code)) it.log.error({ ...facts, alert: 'block_forged' }, 'ALERT: a block the chain contradicts was refused');
+/** A block the chain shows, at a height the claim may not have: below the coin's first height, or not the pool's. */
+function heightProblem(check: CoinCheck, chainHeight: bigint, asked: number | undefined): { code: IntakeCode; reason: string } | null {
+  if (chainHeight < check.firstHeight)
+    return {
+      code: 'block_before_start',
+      reason: `the block is at height ${chainHeight}, below first_height ${check.firstHeight}: the pool's own payer paid those`,
+    };
+  if (asked !== undefined && BigInt(asked) !== chainHeight)
+    return { code: 'block_height_mismatch', reason: `the pool says height ${asked}, the chain has the block at ${chainHeight}` };
+  return null;
+}
+
+/** A refused claim, logged: at error level with an alert when the chain contradicts it (the pool's side may be compromised). */
+function refuse(it: Intake, coin: Signed<Coin>, c: Claim, r: { code: IntakeCode; reason: string }, forged: boolean): never {
+  const facts = { coin: coin.tag, block: c.hash, code: r.code, income: formatAmount(c.income), reason: r.reason };
+  if (forged) it.log.error({ ...facts, alert: 'block_forged' }, 'ALERT: a block the chain contradicts was refused');
   else it.log.warn(facts, 'block not credited yet');
-  throw intakeRefusal(v.code, v.reason, { coin: coin.tag, block: c.hash });
+  throw intakeRefusal(r.code, r.reason, { coin: coin.tag, block: c.hash });
+}
+
+async function checkOnChain(it: Intake, check: CoinCheck, coin: Signed<Coin>, c: Claim, income: bigint): Promise<void> {
+  const v = await check.checker.check({ hash: c.hash, income }, coin.confirmations);
+  if (!v.ok) refuse(it, coin, c, v, FORGED.has(v.code));
+  const wrong = heightProblem(check, v.height, c.height);
+  if (wrong) refuse(it, coin, c, wrong, true);
+  it.log.info(
+    { coin: coin.tag, block: c.hash, height: String(v.height), reward: String(v.reward), income: String(income) },
+    'block reward checked',
+  );
 }
 
 /** An amount out of the ledger's range (a sum past NUMERIC(50,20)) is bad input, not an internal error. */
@@ -124,7 +141,7 @@ export async function creditBlockCall(it: Intake, p: IntakeParams<'Blocks.Credit
   if (!check) throw intakeRefusal('no_reward_check', `no [coins.${coin.tag}] node in the intake's configuration: blocks cannot be checked`);
   if (check.decimals !== coin.decimals)
     throw intakeRefusal('no_reward_check', `coin ${coin.tag} has ${coin.decimals} decimals, its chain counts in ${check.decimals}`);
-  await checkOnChain(it, check.checker, coin, claim, income);
+  await checkOnChain(it, check, coin, claim, income);
   try {
     const r = await creditBlock(it.db, it.signers.admin, coin, { blockHash: claim.hash, shares: claim.shares, poolFee: claim.poolFee });
     it.log.info(

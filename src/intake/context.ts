@@ -11,6 +11,8 @@ export interface CoinCheck {
   checker: RewardChecker;
   /** The chain's base unit (wei: 18): a coin record with other decimals cannot be compared with it. */
   decimals: number;
+  /** [coins.TAG] first_height: a block below it is refused, whatever the chain says of it. */
+  firstHeight: bigint;
 }
 
 export type WalletReview = 'auto' | 'manual';
