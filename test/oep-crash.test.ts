@@ -36,7 +36,8 @@ const POOL = privateKeyToAccount(generatePrivateKey()).address;
 const FEE_LOGIN = `0x${randomBytes(20).toString('hex')}`;
 const SETTINGS: AutopaySettings = { threshold: amt('0.5'), requirePeers: 0, maxPerRun: 100 };
 const GENEROUS = { amountMax: amt('1000'), userDailyMax: amt('10000'), coinDailyMax: amt('100000'), walletAgeHoursMin: 0 };
-const logins = Array.from({ length: 3 }, () => privateKeyToAccount(generatePrivateKey()).address.toLowerCase());
+/** New per test: anvil is the file's, so addresses of an earlier test hold its payments. */
+let logins: string[];
 /** Per block (Shannon): the pool fee and 1.98 ETH over three miners. */
 const CREDITS = (): Record<string, bigint> => ({
   [FEE_LOGIN]: 20_000_000n,
@@ -67,6 +68,7 @@ beforeEach(async () => {
   t.ps = { ...t.ps, signers: { ...t.ps.signers, autopay: t.ledger.signers.autopay } };
   eth = await coinByTag(t, 'ETH');
   prefix = `oep${randomBytes(4).toString('hex')}`;
+  logins = Array.from({ length: 3 }, () => privateKeyToAccount(generatePrivateKey()).address.toLowerCase());
   redis = new Redis({ host: '127.0.0.1', port: 6379, db: REDIS_DB });
   const file = join(t.ledger.stateDir, 'intake.toml');
   writeFileSync(
