@@ -59,7 +59,7 @@ export async function dropProxy(target: number, split: Splitter): Promise<DropPr
   const sockets = new Set<net.Socket>();
   const server = net.createServer((client) => {
     const upstream = net.connect(target, '127.0.0.1');
-    let buffered = Buffer.alloc(0);
+    let buffered: Buffer = Buffer.alloc(0);
     let replyLost: false | 'this' | 'all' = false;
     for (const s of [client, upstream]) {
       sockets.add(s);
