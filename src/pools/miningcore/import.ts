@@ -1,10 +1,11 @@
-import { refusalCodeOf } from '../../api/jsonrpc.js';
+import { INTAKE_METHODS } from '../../api/intake.js';
 import { FORGED } from '../../chains/reward.js';
 import type { Coin, Signed } from '../../ledger/records.js';
 import { formatAmount, fromBaseUnits } from '../../money/amount.js';
 import { PoolFormatError } from '../errors.js';
 import { derivedUserId } from '../user-id.js';
-import { callIntake, type McAdapter } from './context.js';
+import { AdapterBug, intakeCall, type IntakeAnswer } from '../intake-call.js';
+import type { McAdapter } from './context.js';
 import { decimal28ToBaseUnits } from './decimal.js';
 import { blockRewardUsage, parseUsage } from './usage.js';
 
@@ -28,6 +29,11 @@ interface Claim {
 }
 
 type Outcome = 'done' | 'retry' | 'refused';
+type Facts = Record<string, unknown>;
+
+/** The intake's own checks of a block hash and a wallet address: a MiningCore value that fails them is a format problem. */
+const BLOCK_HASH = INTAKE_METHODS['Blocks.Credit'].shape.hash;
+const ADDRESS = INTAKE_METHODS['Wallets.Register'].shape.address;
 
 const CREDITS_SQL = `SELECT address, amount::text AS amount, usage FROM balance_changes
   WHERE poolid = $1 AND amount > 0 AND (usage = $2 OR usage LIKE $3) ORDER BY id`;
@@ -42,6 +48,7 @@ async function claimOf(a: McAdapter, coin: Signed<Coin>, b: McBlock): Promise<Cl
   ]);
   const perAddress = new Map<string, bigint>();
   for (const r of rows) {
+    if (!ADDRESS.safeParse(r.address).success) throw new PoolFormatError('balance_changes.address', r.address, 'not 1 to 128 characters');
     const u = parseUsage(r.usage);
     if (u.kind === 'payment' || u.height !== height)
       throw new PoolFormatError('balance_changes.usage', r.usage ?? 'NULL', `not block ${height}`);
@@ -59,8 +66,9 @@ async function claimOf(a: McAdapter, coin: Signed<Coin>, b: McBlock): Promise<Cl
 }
 
 /** The miner's address as its reviewed wallet (the adapter's policy: MiningCore pays a miner to the address it mines with). */
-async function ensureWallet(a: McAdapter, coin: Signed<Coin>, user: number, address: string): Promise<void> {
-  if (a.wallets.has(address)) return;
+async function ensureWallet(a: McAdapter, coin: Signed<Coin>, user: number, address: string): Promise<IntakeAnswer<void>> {
+  const done = { ok: true, value: undefined } as const;
+  if (a.wallets.has(address)) return done;
   // An operator's deletion is one-way: the address is not added back; its credits wait in the ledger unpaid.
   const retired = await a.it.db.query(
     'SELECT id FROM users_userwallets WHERE user_id = $1 AND coin_id = $2 AND address = $3 AND (deleted OR NOT active) LIMIT 1',
@@ -69,16 +77,21 @@ async function ensureWallet(a: McAdapter, coin: Signed<Coin>, user: number, addr
   if (retired.length) {
     a.log.warn({ pool: a.poolId, coin: coin.tag, user, address }, 'miner wallet retired in the ledger: not registered again');
     a.wallets.add(address);
-    return;
+    return done;
   }
-  const w = await callIntake<{ id: number; reviewed: boolean }>(a, 'Wallets.Register', { user, coin: coin.tag, address });
-  if (!w.reviewed) await callIntake(a, 'Wallets.Sign', { wallet: w.id });
+  const w = await intakeCall<{ id: number; reviewed: boolean }>(a.it, 'Wallets.Register', { user, coin: coin.tag, address });
+  if (!w.ok) return w;
+  if (!w.value.reviewed) {
+    const signed = await intakeCall(a.it, 'Wallets.Sign', { wallet: w.value.id });
+    if (!signed.ok) return signed;
+  }
   a.wallets.add(address);
+  return done;
 }
 
-async function credit(a: McAdapter, coin: Signed<Coin>, b: McBlock): Promise<Outcome> {
-  const facts = { pool: a.poolId, coin: coin.tag, blockId: b.id, height: b.height, block: b.hash };
+async function credit(a: McAdapter, coin: Signed<Coin>, b: McBlock, facts: Facts): Promise<Outcome> {
   if (!b.hash) return refused(a, facts, 'the confirmed block has no hash');
+  if (!BLOCK_HASH.safeParse(b.hash).success) return refused(a, facts, 'the confirmed block hash is not 64 hex digits');
   const [twins] = (
     await a.mc.query<{ n: number }>(
       "SELECT count(*)::int AS n FROM blocks WHERE poolid = $1 AND blockheight = $2 AND status = 'confirmed'",
@@ -90,39 +103,48 @@ async function credit(a: McAdapter, coin: Signed<Coin>, b: McBlock): Promise<Out
     return refused(a, facts, `${twins?.n} confirmed blocks at height ${b.height}: their credits cannot be told apart`);
   const c = await claimOf(a, coin, b);
   if (!c.credits.length) return refused(a, facts, 'no miner credit names this block');
-  for (const x of c.credits) await ensureWallet(a, coin, x.user, x.address);
+  for (const x of c.credits) {
+    const w = await ensureWallet(a, coin, x.user, x.address);
+    if (!w.ok) return refusal(a, facts, w);
+  }
   const coins = (units: bigint) => formatAmount(fromBaseUnits(units, coin.decimals));
   const income = c.credits.reduce((s, x) => s + x.units, c.poolFee);
-  const r = await callIntake<{ already: boolean; incomeId: number }>(a, 'Blocks.Credit', {
+  const r = await intakeCall<{ already: boolean; incomeId: number }>(a.it, 'Blocks.Credit', {
     coin: coin.tag,
     hash: b.hash,
     income: coins(income),
     credits: c.credits.map((x) => ({ user: x.user, amount: coins(x.units) })),
     poolFee: coins(c.poolFee),
   });
-  if (!r.already)
-    a.log.info({ ...facts, incomeId: r.incomeId, credits: c.credits.length, income: coins(income) }, 'miningcore block imported');
+  if (!r.ok) return refusal(a, facts, r);
+  // The cursor lives in memory only: a crash after this credit imports the block again, and the intake answers already.
+  if (!r.value.already)
+    a.log.info({ ...facts, incomeId: r.value.incomeId, credits: c.credits.length, income: coins(income) }, 'miningcore block imported');
   return 'done';
 }
 
-function refused(a: McAdapter, facts: Record<string, unknown>, reason: string, code?: string): Outcome {
+function refused(a: McAdapter, facts: Facts, reason: string, code?: string): Outcome {
   const alert = code && FORGED.has(code as never) ? 'block_forged' : 'block_refused';
   a.log.error({ ...facts, alert, ...(code ? { code } : {}), reason }, 'ALERT: a confirmed MiningCore block was not imported');
   return 'refused';
 }
 
+/** The intake's refusal: the block waits when a later interval may answer otherwise, else it is refused for good. */
+function refusal(a: McAdapter, facts: Facts, r: { code: string; message: string }): Outcome {
+  if (!RETRY.has(r.code)) return refused(a, facts, r.message, r.code);
+  a.log.warn({ ...facts, code: r.code, reason: r.message }, 'miningcore block not imported yet: retried next interval');
+  return 'retry';
+}
+
 async function importBlock(a: McAdapter, coin: Signed<Coin>, b: McBlock): Promise<Outcome> {
   const facts = { pool: a.poolId, coin: coin.tag, blockId: b.id, height: b.height, block: b.hash };
   try {
-    return await credit(a, coin, b);
+    return await credit(a, coin, b, facts);
   } catch (e) {
     if (e instanceof PoolFormatError) return refused(a, facts, e.message);
-    const code = refusalCodeOf(e);
-    if (code && !RETRY.has(code)) return refused(a, facts, e instanceof Error ? e.message : String(e), code);
-    a.log.warn(
-      { ...facts, ...(code ? { code } : {}), reason: (e as Error).message },
-      'miningcore block not imported yet: retried next interval',
-    );
+    // A bug stops the step (logged as failed); MiningCore's database or the ledger failing leaves the block waiting.
+    if (e instanceof AdapterBug) throw e;
+    a.log.warn({ ...facts, reason: (e as Error).message }, 'miningcore block not imported yet: retried next interval');
     return 'retry';
   }
 }

@@ -11,8 +11,7 @@ import { PoolFormatError } from '../errors.js';
 import { derivedUserId } from '../user-id.js';
 import { BlockNotImportable, blockClaim, shannonAmount, type BlockClaim } from './claim.js';
 import { maturedBlockCredits, type MaturedBlockCredits } from './credits.js';
-import { refusalCodeOf } from '../../api/jsonrpc.js';
-import { intakeCall } from './intake-call.js';
+import { intakeCall, type IntakeAnswer } from '../intake-call.js';
 import { blocksKey, creditsKey, parseBlockMember } from './keys.js';
 import { importedKey } from './steps.js';
 
@@ -34,6 +33,8 @@ export interface ImportReport {
 /** The ledger user of a login: derived, nothing stored (src/pools/user-id.ts). */
 export const oepUserId = (s: Pick<OepSettings, 'prefix' | 'coin'>, login: string): number =>
   derivedUserId(`oep:${s.prefix}`, s.coin, login);
+
+type Credited = { already: boolean; incomeId: number };
 
 export class Importer {
   /** Users whose login is a signed wallet already (this process): Wallets.Register is not asked again. */
@@ -87,60 +88,75 @@ export class Importer {
       return;
     }
     if (await this.redis.hexists(importedKey(this.s.prefix), block.hash)) return;
+    let r: IntakeAnswer<Credited>;
     try {
       const b = maturedBlockCredits(BigInt(score), member, await this.redis.hgetall(creditsKey(this.s.prefix, BigInt(score), block.hash)));
       if (b.credits.length === 0) throw new BlockNotImportable(`no credits under ${creditsKey(this.s.prefix, b.height, b.hash)}`);
-      const r = await this.#credit(b, blockClaim(b, this.s.poolFeeAddress));
-      await this.redis.hset(importedKey(this.s.prefix), b.hash, String(r.incomeId));
-      if (r.already) report.already++;
-      else report.imported++;
+      r = await this.#credit(b, blockClaim(b, this.s.poolFeeAddress));
     } catch (e) {
+      if (!(e instanceof BlockNotImportable || e instanceof PoolFormatError)) throw e;
       report.failed++;
-      this.#notImported(block.hash, score, e);
+      this.log.error(
+        { pool: 'oep', block: block.hash, height: score, reason: e.message },
+        'matured block not imported: retried next interval',
+      );
+      return;
     }
+    if (!r.ok) {
+      report.failed++;
+      this.#refused(block.hash, score, r);
+      return;
+    }
+    // A crash before this write leaves the block credited and not recorded: the next interval's Blocks.Credit answers already.
+    await this.redis.hset(importedKey(this.s.prefix), block.hash, String(r.value.incomeId));
+    if (r.value.already) report.already++;
+    else report.imported++;
   }
 
-  async #credit(b: MaturedBlockCredits, c: BlockClaim): Promise<{ already: boolean; incomeId: number }> {
+  async #credit(b: MaturedBlockCredits, c: BlockClaim): Promise<IntakeAnswer<Credited>> {
     const credits = [];
-    for (const m of c.miners) credits.push({ user: await this.#wallet(m.login), amount: shannonAmount(m.shannon) });
-    const r = await intakeCall<{ already: boolean; incomeId: number }>(this.it, 'Blocks.Credit', {
+    for (const m of c.miners) {
+      const user = await this.#wallet(m.login);
+      if (!user.ok) return user;
+      credits.push({ user: user.value, amount: shannonAmount(m.shannon) });
+    }
+    const r = await intakeCall<Credited>(this.it, 'Blocks.Credit', {
       coin: this.s.coin,
       hash: b.hash,
       income: shannonAmount(c.incomeShannon),
       credits,
       poolFee: shannonAmount(c.poolFeeShannon),
     });
+    if (!r.ok) return r;
     if (c.trimmedShannon > 0n)
       this.log.warn(
         { pool: 'oep', block: b.hash, trimmed: c.trimmedShannon.toString() },
         "pool fee lowered: the rounded credits exceeded the block's reward",
       );
     this.log.info(
-      { pool: 'oep', block: b.hash, height: b.height.toString(), incomeId: r.incomeId, already: r.already },
+      { pool: 'oep', block: b.hash, height: b.height.toString(), incomeId: r.value.incomeId, already: r.value.already },
       'matured block imported',
     );
     return r;
   }
 
   /** The login as the user's wallet, signed (review auto for the adapter's wallets: the login is where the miner mines to). */
-  async #wallet(login: string): Promise<number> {
+  async #wallet(login: string): Promise<IntakeAnswer<number>> {
     const user = oepUserId(this.s, login);
-    if (this.#walletsDone.has(user)) return user;
-    await intakeCall(this.it.review === 'auto' ? this.it : { ...this.it, review: 'auto' }, 'Wallets.Register', {
+    if (this.#walletsDone.has(user)) return { ok: true, value: user };
+    const r = await intakeCall(this.it.review === 'auto' ? this.it : { ...this.it, review: 'auto' }, 'Wallets.Register', {
       user,
       coin: this.s.coin,
       address: login,
     });
+    if (!r.ok) return r;
     this.#walletsDone.add(user);
-    return user;
+    return { ok: true, value: user };
   }
 
-  #notImported(hash: string, height: string, e: unknown): void {
-    const code = refusalCodeOf(e);
-    const known = code !== null || e instanceof BlockNotImportable || e instanceof PoolFormatError;
-    if (!known) throw e;
-    const facts = { pool: 'oep', block: hash, height, ...(code ? { code } : {}), reason: (e as Error).message };
-    if (code === 'block_immature' || code === 'node_unavailable')
+  #refused(hash: string, height: string, r: { code: string; message: string }): void {
+    const facts = { pool: 'oep', block: hash, height, code: r.code, reason: r.message };
+    if (r.code === 'block_immature' || r.code === 'node_unavailable')
       this.log.warn(facts, 'matured block not imported yet: retried next interval');
     else this.log.error(facts, 'matured block not imported: retried next interval');
   }
