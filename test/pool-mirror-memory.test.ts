@@ -3,14 +3,20 @@
 // second interval with nothing new reads only the open rows; a forged row after that point is still caught;
 // an old verified row edited afterwards changes nothing mirrored; and after payserv's database is rolled back
 // to an older state, a withdrawal issued under an id already mirrored for another is detected, never mirrored.
+// MiningCore's write-back continues from the same kind of memory (its own database, PostgreSQL).
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
+import pg from 'pg';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import type { Db } from '../src/db/db.js';
 import type { Op } from '../src/db/op.js';
 import type { Intake } from '../src/intake/context.js';
+import { intakeView } from '../src/intake/ledger.js';
 import type { Coin, Signed } from '../src/ledger/records.js';
 import { createLogger } from '../src/log/index.js';
+import type { McAdapter } from '../src/pools/miningcore/context.js';
+import { MININGCORE_TABLES_SQL } from '../src/pools/miningcore/schema.js';
+import { writeBackPayments } from '../src/pools/miningcore/writeback.js';
 import { oepUserId, type OepSettings } from '../src/pools/oep/import.js';
 import { minerKey, paymentsLoginKey } from '../src/pools/oep/keys.js';
 import { Mirror } from '../src/pools/oep/mirror.js';
@@ -19,7 +25,9 @@ import { loadCoins } from '../src/store/reads.js';
 import { creditBlock } from '../src/writer/blocks.js';
 import { addWallet, signWallet } from '../src/writer/wallets.js';
 import { changeStatus, requestWithdrawal } from '../src/writer/withdrawals.js';
+import { derivedUserId } from '../src/pools/user-id.js';
 import { asAttacker, STATUS_SIGNATURES, WITHDRAWALS } from './support/attacker.js';
+import { createPgDatabase, describeOncePerSuite } from './support/db.js';
 import { testLedger, type TestLedger } from './support/ledger.js';
 import { amt, newBlockHash } from './support/miners.js';
 
@@ -95,11 +103,11 @@ interface Login {
 }
 
 /** n logins registered as the adapter does (the wallet's address derives the user), each credited 20 ETH by one block. */
-async function logins(n: number): Promise<Login[]> {
+async function logins(n: number, userOf = (login: string) => oepUserId(s, login)): Promise<Login[]> {
   const out: Login[] = [];
   for (let i = 0; i < n; i++) {
     const login = `0x${randomBytes(20).toString('hex')}`;
-    const userId = oepUserId(s, login);
+    const userId = userOf(login);
     const w = await addWallet(l.db, { userId, coinId: eth.id, address: login });
     await signWallet(l.db, l.signers.admin, w.id);
     out.push({ login, userId, walletId: w.id });
@@ -285,4 +293,66 @@ it("payserv's database rolled back: a withdrawal re-issued under an id mirrored 
   expect((await interval(new Mirror(it_, redis, s, it_.log))).report.steps).toBe(0);
   expect(await redis.hget(mirroredKey(s.prefix), String(legacy))).toBe(record);
   expect(await shown(c!.login)).toEqual(cShown);
+});
+
+describeOncePerSuite("MiningCore's write-back", () => {
+  it('continues from memory: a quiet interval reads nothing, an edited old row changes nothing written, a re-issued id is still written', async () => {
+    const mcDb = await createPgDatabase();
+    const mc = new pg.Pool({ connectionString: mcDb.url, max: 2 });
+    try {
+      await mc.query(MININGCORE_TABLES_SQL);
+      const adapter = (): McAdapter => ({
+        it: it_,
+        mc,
+        poolId: 'pool1',
+        coin: 'ETH',
+        feeAddresses: new Set(),
+        fromBlockId: 0n,
+        minimumPayment: 0n,
+        log: it_.log,
+        cursor: 0n,
+        wallets: new Set(),
+        written: new Set(),
+      });
+      const [a, b] = await logins(2, (address) => derivedUserId('miningcore:pool1', 'ETH', address));
+      const paid = await withdrawal(a!, '1');
+      await withdrawal(a!, '2');
+      const a1 = adapter();
+      const pass = async (x: McAdapter) => {
+        rows.clear();
+        await writeBackPayments(x, await intakeView(it_, it_.db), eth);
+        return rows.get('ledger.accountWithdrawalsPage') ?? 0;
+      };
+      const payments = async () =>
+        (await mc.query<{ address: string; amount: string }>('SELECT address, amount::text FROM payments ORDER BY id')).rows;
+      expect(await pass(a1)).toBe(2);
+      expect(await payments()).toEqual([
+        { address: a!.login, amount: '1.000000000000' },
+        { address: a!.login, amount: '2.000000000000' },
+      ]);
+      expect(await pass(a1)).toBe(0);
+      // An old, written-back withdrawal edited: never read again by this process; a restarted one finds it and writes nothing.
+      await asAttacker(l.db, [[`UPDATE ${WITHDRAWALS} SET amount = amount * 2 WHERE id = $1`, [paid]]]);
+      await withdrawal(a!, '3');
+      expect(await pass(a1)).toBe(1);
+      expect(await payments()).toHaveLength(3);
+      logs.length = 0;
+      await pass(adapter());
+      expect(logs.filter((x) => x.alert === 'integrity')).toEqual([expect.objectContaining({ user: a!.userId })]);
+      expect(await payments()).toHaveLength(3);
+      // Rolled back: a's payment gone from payserv's ledger, its id re-issued to b and paid (another transaction): written.
+      await asAttacker(l.db, [
+        [`UPDATE ${WITHDRAWALS} SET amount = amount / 2 WHERE id = $1`, [paid]],
+        [`DELETE FROM ${STATUS_SIGNATURES} WHERE withdrawal_id IN (SELECT id FROM ${WITHDRAWALS} WHERE user_id = $1)`, [a!.userId]],
+        [`DELETE FROM ${WITHDRAWALS} WHERE user_id = $1`, [a!.userId]],
+        [`SELECT setval('${WITHDRAWALS}_id_seq', $1, false)`, [paid]],
+      ]);
+      expect(await withdrawal(b!, '0.5')).toBe(paid);
+      await pass(a1);
+      expect((await payments()).at(-1)).toEqual({ address: b!.login, amount: '0.500000000000' });
+    } finally {
+      await mc.end();
+      await mcDb.drop();
+    }
+  });
 });
