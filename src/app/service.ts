@@ -31,6 +31,7 @@ import type { AutopaySettings, CoinPolicy } from '../payserv/policy.js';
 import { Monitor, type MonitorSettings } from '../payserv/monitor.js';
 import { ServiceState } from '../payserv/state.js';
 import { startAutopay } from '../autopay/service.js';
+import { startObservation, type Observation } from '../metrics/start.js';
 
 // payserv as a service: the pinned root from the state directory, the keys from esman's store (or a
 // development state directory), the database, the state machine, and the RPC server whose every call is audited.
@@ -115,14 +116,18 @@ export async function startPayserv(config: Config<'payserv'>, log: Logger, opene
   const trust = stateDirFile(config, 'payserv', () => loadTrust(config.stateDir));
   if (!opened) checkDatabaseBeforeKeys(config, held);
   const port = await bindLockedPort(config.rpc.host, config.rpc.port);
+  let observation: Observation | null = null;
   try {
+    // Before the key: /health answers "locked" meanwhile.
+    observation = await startObservation(config.metrics, log);
     log.info(
       { address: config.rpc.host, port: (port.server.address() as { port: number }).port },
       'RPC port bound: each connection is told payserv is locked until the key arrives',
     );
     await checkNodesBeforeKeys(config.coins, log);
-    return await startUnlocked(config, log, { trust, port, opened, signal });
+    return await startUnlocked(config, log, { trust, port, opened, signal, observation });
   } catch (e) {
+    await observation?.server.close();
     await port.close();
     throw e;
   }
@@ -131,7 +136,7 @@ export async function startPayserv(config: Config<'payserv'>, log: Logger, opene
 async function startUnlocked(
   config: Config<'payserv'>,
   log: Logger,
-  o: { trust: Trust; port: LockedPort; opened: Data | undefined; signal: AbortSignal | undefined },
+  o: { trust: Trust; port: LockedPort; opened: Data | undefined; signal: AbortSignal | undefined; observation: Observation | null },
 ): Promise<RunningPayserv> {
   const { trust, opened, signal } = o;
   const stateDir = config.stateDir;
@@ -178,6 +183,7 @@ async function startUnlocked(
       log,
       now: () => new Date(),
     };
+    o.observation?.metrics.attach(ps);
     const audit = new AuditTrail({ db, stateDir, log, lockKey: LockKeys.of(signers.payserv).key(AUDIT_LOCK_NAME) });
     const record = (
       method: Method,
@@ -257,6 +263,8 @@ async function startUnlocked(
       ps,
       server,
       async stop() {
+        // First: no scrape reads a database about to close.
+        await o.observation?.server.close();
         lockWatch.stop();
         await server.close(config.rpc.shutdown_grace_ms);
         // A run in progress finishes (its payment is written ahead either way) before the database closes.

@@ -239,6 +239,27 @@ const monitor = table({
   node_unhealthy_after_s: positiveInt().default(600),
 });
 
+/** "host:port" with a numeric port; an IPv6 host in brackets ("[::1]:9446"). */
+const LISTEN = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/;
+
+/**
+ * payserv's metrics and health listener (src/metrics): plain HTTP, read-only, loopback by default. Unset
+ * listen: no listener (a port is opened only when asked, like exposing [rpc]).
+ */
+const metrics = table({
+  listen: nonEmptyString()
+    .refine((l) => LISTEN.test(l) && Number(LISTEN.exec(l)?.[2]) <= 65535, {
+      error: 'expected host:port, e.g. "127.0.0.1:9446" (an IPv6 host in brackets: "[::1]:9446")',
+    })
+    .transform((l) => {
+      const m = LISTEN.exec(l) as RegExpExecArray;
+      return { host: (m[1] as string).replace(/^\[|\]$/g, ''), port: Number(m[2]) };
+    })
+    .optional(),
+  /** A scrape's database queries and hot-wallet reads together, at most: past it the unanswered metrics are absent. */
+  scrape_timeout_ms: positiveInt().max(60_000, { error: 'at most 60000' }).default(5_000),
+});
+
 /** The ledger intake's keys: like payserv's [keys], without the admin switch (the intake always signs as admin and autopay). */
 const intakeKeys = table({
   /** esman's store, relative to the state directory; unset: plain files of a development state directory (the intake warns). */
@@ -372,6 +393,7 @@ export const serviceShapes = {
     autopay: autopay.prefault({}),
     locks: locks.prefault({}),
     monitor: monitor.prefault({}),
+    metrics: metrics.prefault({}),
   },
   /** dbgw: where it listens; [database] url only for a deployment that gives dbgw its own credentials. */
   // Writes carry signatures and certificates, and a page of rows comes back: larger bodies than payserv's API.
