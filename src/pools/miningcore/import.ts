@@ -2,6 +2,7 @@ import { refusalCodeOf } from '../../api/jsonrpc.js';
 import { FORGED } from '../../chains/reward.js';
 import type { Coin, Signed } from '../../ledger/records.js';
 import { formatAmount, fromBaseUnits } from '../../money/amount.js';
+import { blockSubject, INTAKE_ALERT } from '../../intake/alerts.js';
 import { PoolFormatError } from '../errors.js';
 import { derivedUserId } from '../user-id.js';
 import { callIntake, type McAdapter } from './context.js';
@@ -28,6 +29,14 @@ interface Claim {
 }
 
 type Outcome = 'done' | 'retry' | 'refused';
+
+type BlockFacts = {
+  pool: string;
+  coin: string;
+  blockId: string;
+  height: string;
+  block: string | null;
+};
 
 const CREDITS_SQL = `SELECT address, amount::text AS amount, usage FROM balance_changes
   WHERE poolid = $1 AND amount > 0 AND (usage = $2 OR usage LIKE $3) ORDER BY id`;
@@ -105,9 +114,12 @@ async function credit(a: McAdapter, coin: Signed<Coin>, b: McBlock): Promise<Out
   return 'done';
 }
 
-function refused(a: McAdapter, facts: Record<string, unknown>, reason: string, code?: string): Outcome {
-  const alert = code && FORGED.has(code as never) ? 'block_forged' : 'block_refused';
-  a.log.error({ ...facts, alert, ...(code ? { code } : {}), reason }, 'ALERT: a confirmed MiningCore block was not imported');
+function refused(a: McAdapter, facts: BlockFacts, reason: string, code?: string): Outcome {
+  const alert = code && FORGED.has(code as never) ? INTAKE_ALERT.blockForged : INTAKE_ALERT.blockRefused;
+  a.log.warn({ ...facts, alert, ...(code ? { code } : {}), reason }, 'a confirmed MiningCore block was not imported');
+  // The intake alerted a forged one already (same subject): one alert per block.
+  const subject = facts.block ? blockSubject(a.coin, facts.block) : `${a.coin} miningcore block ${facts.blockId}`;
+  a.it.alerts.once(alert, subject, `MiningCore block ${facts.blockId} (height ${facts.height}) not imported: ${reason}`, facts);
   return 'refused';
 }
 

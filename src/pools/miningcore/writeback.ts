@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { INTAKE_ALERT } from '../../intake/alerts.js';
 import { checkHistory } from '../../ledger/history.js';
 import type { Coin, Signed, Withdrawal } from '../../ledger/records.js';
 import { toBaseUnits } from '../../money/amount.js';
@@ -72,8 +73,18 @@ export async function writeBackPayments(a: McAdapter, view: LedgerView, coin: Si
     const faults = checkHistory(w, history, view.book);
     if (faults.length) {
       a.log.error(
-        { pool: a.poolId, withdrawal: w.id, faults, alert: 'integrity' },
-        'ALERT: a sent withdrawal does not verify: not written back',
+        { pool: a.poolId, withdrawal: w.id, faults, alert: INTAKE_ALERT.integrity },
+        'a sent withdrawal does not verify: not written back',
+      );
+      a.it.alerts.once(
+        INTAKE_ALERT.integrity,
+        `withdrawal ${w.id}`,
+        `sent withdrawal ${w.id} does not verify: not written back to MiningCore`,
+        {
+          pool: a.poolId,
+          withdrawal: w.id,
+          faults,
+        },
       );
       continue;
     }

@@ -5,6 +5,8 @@
 // hash is what keeps a block from being credited twice.
 
 import type { Redis } from 'ioredis';
+import { FORGED } from '../../chains/reward.js';
+import { blockSubject, INTAKE_ALERT } from '../../intake/alerts.js';
 import type { Intake } from '../../intake/context.js';
 import type { Logger } from '../../log/index.js';
 import { PoolFormatError } from '../errors.js';
@@ -141,7 +143,17 @@ export class Importer {
     if (!known) throw e;
     const facts = { pool: 'oep', block: hash, height, ...(code ? { code } : {}), reason: (e as Error).message };
     if (code === 'block_immature' || code === 'node_unavailable')
-      this.log.warn(facts, 'matured block not imported yet: retried next interval');
-    else this.log.error(facts, 'matured block not imported: retried next interval');
+      return this.log.warn(facts, 'matured block not imported yet: retried next interval');
+    // Refused each interval, alerted once per block (a forged one by the intake already: the same subject).
+    const forged = code !== null && FORGED.has(code as never);
+    const alert = forged ? INTAKE_ALERT.blockForged : INTAKE_ALERT.blockRefused;
+    if (forged) this.log.warn({ ...facts, alert }, 'matured block not imported: retried next interval');
+    else this.log.error({ ...facts, alert }, 'matured block not imported: retried next interval');
+    this.it.alerts.once(
+      alert,
+      blockSubject(this.s.coin, hash),
+      `matured block ${hash} at height ${height} not imported: ${facts.reason}`,
+      facts,
+    );
   }
 }

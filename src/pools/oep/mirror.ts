@@ -6,6 +6,7 @@
 
 import type { Redis } from 'ioredis';
 import { intakeView } from '../../intake/ledger.js';
+import { INTAKE_ALERT } from '../../intake/alerts.js';
 import type { Intake } from '../../intake/context.js';
 import { verifiedCoin } from '../../intake/ledger.js';
 import { AccountVerifier, EMPTY_ACCOUNT } from '../../ledger/account.js';
@@ -85,10 +86,9 @@ export class Mirror {
     const r = v.finish();
     const first = r.problems[0];
     if (!first) return todo;
-    this.log.error(
-      { pool: 'oep', user: userId, login, problems: r.problems.length, first: formatProblem(first) },
-      'account not mirrored: it does not verify',
-    );
+    const facts = { pool: 'oep', user: userId, login, problems: r.problems.length, first: formatProblem(first) };
+    this.log.error(facts, 'account not mirrored: it does not verify');
+    this.it.alerts.once(INTAKE_ALERT.notMirrored, `${coin.tag} user ${userId}`, `account of ${login} not mirrored: ${facts.first}`, facts);
     return null;
   }
 
