@@ -4,12 +4,12 @@ import type { Queryable } from '../db/db.js';
 import { CREDIT_COLUMNS, INCOME_COLUMNS, toCredit, toIncome } from '../data/rows.js';
 import type { Coin, Credit, PoolIncome, Signed } from '../ledger/records.js';
 import { AmountError, formatAmount, parseAmount, sum, toBaseUnits, type Amount } from '../money/amount.js';
+import type { LedgerView } from '../verify/view.js';
 import { creditBlock } from '../writer/blocks.js';
 import { blockSubject, INTAKE_ALERT } from './alerts.js';
 import type { Intake } from './context.js';
 import { blockFaults, decoded, integrityRefusal } from './integrity.js';
 import { intakeView, isUniqueViolation, verifiedCoin } from './ledger.js';
-import type { LedgerView } from '../verify/view.js';
 
 // Blocks.Credit: one block's pool income, its miners' credits and the pool fee, signed by admin in one
 // transaction, once the block's input adds up, the coin's node shows it on the canonical chain, matured,
