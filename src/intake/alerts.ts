@@ -24,7 +24,11 @@ export class IntakeAlerts {
 
   /** Raises the alert in the background. */
   raise(kind: string, reason: string, details: Record<string, unknown>): void {
-    const p = this.#alerts.raise(kind, reason, details).finally(() => this.#pending.delete(p));
+    // raise() never rejects; the catch is for certain, since an unhandled rejection would end the intake.
+    const p = this.#alerts
+      .raise(kind, reason, details)
+      .catch(() => undefined)
+      .finally(() => this.#pending.delete(p));
     this.#pending.add(p);
   }
 
