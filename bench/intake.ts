@@ -13,6 +13,8 @@ import { INTAKE_METHODS } from '../src/api/intake.js';
 import { EthRewardChecker } from '../src/chains/eth/reward.js';
 import { anvilRpc, mine, startAnvil, type Anvil } from '../src/devnet/anvil.js';
 import type { Db } from '../src/db/db.js';
+import { Alerts } from '../src/alerts/alerts.js';
+import { IntakeAlerts } from '../src/intake/alerts.js';
 import type { Intake } from '../src/intake/context.js';
 import { dispatchIntake } from '../src/intake/handlers.js';
 import type { Coin, Signed } from '../src/ledger/records.js';
@@ -57,15 +59,17 @@ function intakeOf(db: Db, stateDir: string, pki: Pki, anvil: Anvil, creditsMax: 
     issuance: () => 2n * 10n ** 18n,
     timeoutMs: 10_000,
   });
+  const log = createLogger('intake', 'silent');
   return {
     db,
     stateDir,
     trust: pki.trust,
     signers: { admin: pki.admin, autopay: pki.autopay },
-    checkers: new Map([['ETH', { checker, decimals: 18 }]]),
+    checkers: new Map([['ETH', { checker, decimals: 18, firstHeight: 0n }]]),
     creditsPerBlockMax: creditsMax,
     review: 'auto',
-    log: createLogger('intake', 'silent'),
+    log,
+    alerts: new IntakeAlerts(new Alerts({ db, log })),
   };
 }
 

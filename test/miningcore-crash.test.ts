@@ -80,7 +80,7 @@ beforeEach(async () => {
   const file = join(t.ledger.stateDir, 'intake.toml');
   writeFileSync(
     file,
-    `[rpc]\nport = 0\n[coins.ETH]\nchain = "eth"\nnode_url = "${url}"\nchain_id = 31337\npool_address = "${POOL}"\nissuance = "2"\n`,
+    `[rpc]\nport = 0\n[coins.ETH]\nchain = "eth"\nfirst_height = 0\nnode_url = "${url}"\nchain_id = 31337\npool_address = "${POOL}"\nissuance = "2"\n`,
   );
   const config = await loadConfig('intake', file, { env: { PAYSERV_STATE_DIR: t.ledger.stateDir } });
   logs = [];

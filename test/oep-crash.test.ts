@@ -79,7 +79,7 @@ function useInProcessIntake(): void {
     const file = join(t.ledger.stateDir, 'intake.toml');
     writeFileSync(
       file,
-      `[rpc]\nport = 0\n[coins.ETH]\nchain = "eth"\nnode_url = "${url}"\nchain_id = 31337\npool_address = "${POOL}"\nissuance = "2"\n`,
+      `[rpc]\nport = 0\n[coins.ETH]\nchain = "eth"\nfirst_height = 0\nnode_url = "${url}"\nchain_id = 31337\npool_address = "${POOL}"\nissuance = "2"\n`,
     );
     const config = await loadConfig('intake', file, { env: { PAYSERV_STATE_DIR: t.ledger.stateDir } });
     logs.length = 0;
@@ -322,7 +322,7 @@ describePerDataPath('the intake executable with [pools.oep], SIGKILLed', () => {
           file,
           [
             '[rpc]\nport = 0\n[database]\nembedded = true',
-            `[coins.ETH]\nchain = "eth"\nnode_url = "${url}"\nchain_id = 31337\npool_address = "${POOL}"\nissuance = "2"`,
+            `[coins.ETH]\nchain = "eth"\nfirst_height = 0\nnode_url = "${url}"\nchain_id = 31337\npool_address = "${POOL}"\nissuance = "2"`,
             `[pools.oep]\nredis_url = "redis://127.0.0.1:${proxy.port}/${REDIS_DB}"\nprefix = "${prefix}"\ncoin = "ETH"\ninterval_s = 1`,
             `pool_fee_address = "${FEE_LOGIN}"\nfrom_height = 0\ntimeout_ms = 1000\n`,
           ].join('\n'),

@@ -10,6 +10,8 @@ import pg from 'pg';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import type { Db } from '../src/db/db.js';
 import type { Op } from '../src/db/op.js';
+import { Alerts } from '../src/alerts/alerts.js';
+import { IntakeAlerts } from '../src/intake/alerts.js';
 import type { Intake } from '../src/intake/context.js';
 import { intakeView } from '../src/intake/ledger.js';
 import type { Coin, Signed } from '../src/ledger/records.js';
@@ -86,6 +88,7 @@ beforeEach(async () => {
     creditsPerBlockMax: 1000,
     review: 'auto',
     log,
+    alerts: new IntakeAlerts(new Alerts({ db: l.db, log })),
   };
 });
 

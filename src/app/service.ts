@@ -21,7 +21,7 @@ import { scrubSecrets } from '../log/scrub.js';
 import { RpcError } from '../api/jsonrpc.js';
 import { startRpcServer, type RpcServer } from '../rpc/server.js';
 import { coinOfParams, idOf, type Method, type RefusalCode } from '../api/payserv.js';
-import { Alerts } from '../payserv/alerts.js';
+import { alertHookOf, Alerts } from '../alerts/alerts.js';
 import { AUDIT_LOCK_NAME, auditCodeOf, AuditError, AuditTrail } from '../payserv/audit.js';
 import type { Payserv } from '../payserv/context.js';
 import { callerOf, dispatch } from './handlers.js';
@@ -150,19 +150,7 @@ async function startUnlocked(
   const db: Data = own ?? (opened as Data);
   const closeDb = () => (own ? own.close() : Promise.resolve());
   try {
-    const alerts = new Alerts({
-      db,
-      log,
-      ...(config.alerts.command || config.alerts.webhook_url
-        ? {
-            hook: {
-              ...(config.alerts.command ? { command: config.alerts.command } : {}),
-              ...(config.alerts.webhook_url ? { webhookUrl: config.alerts.webhook_url } : {}),
-              timeoutMs: config.alerts.timeout_ms,
-            },
-          }
-        : {}),
-    });
+    const alerts = new Alerts({ db, log, hook: alertHookOf(config.alerts) });
     const journal = await PaymentJournal.open(journalDir(stateDir));
     log.info({ journal: journal.path, attempts: journal.size }, 'payment journal open');
     const drivers = await startDrivers(keys.coins, { db, stateDir, log, journal, ...(keys.hotKey ? { hotKey: keys.hotKey } : {}) });

@@ -80,7 +80,7 @@ const rpcServerTable = (defaultPort: number, defaultBodyBytesMax = 65_536) =>
   });
 const rpcServer = rpcServerTable(7443);
 
-/** Who is told of a fail-stop: a command (argv, no shell; the alert as JSON on stdin) and/or a webhook. */
+/** Who is told of a fail-stop (payserv) or a forged block (intake): a command (argv, no shell; the alert as JSON on stdin) and/or a webhook. */
 const alerts = table({
   command: z.array(nonEmptyString(), { error: 'expected an array of strings (argv)' }).min(1).optional(),
   webhook_url: nonEmptyString()
@@ -404,6 +404,7 @@ export const serviceShapes = {
     database: embeddableDatabase.prefault({}),
     // A block of 10000 credits is about 500 KB of JSON.
     rpc: rpcServerTable(7446, 1024 * 1024).prefault({}),
+    alerts: alerts.prefault({}),
     keys: intakeKeys.prefault({}),
     intake: intakeLimits.prefault({}),
     wallets: walletReview.prefault({}),

@@ -1,4 +1,5 @@
 import type { Db } from '../db/db.js';
+import type { IntakeAlerts } from './alerts.js';
 import type { RewardChecker } from '../chains/reward.js';
 import type { Logger } from '../log/index.js';
 import type { Signer } from '../pki/signer.js';
@@ -28,4 +29,6 @@ export interface Intake {
   creditsPerBlockMax: number;
   review: WalletReview;
   log: Logger;
+  /** [alerts]: forged blocks, rows that do not verify, what a pool adapter gives up on. */
+  alerts: IntakeAlerts;
 }

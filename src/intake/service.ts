@@ -14,6 +14,8 @@ import { loadTrust } from '../esman/pki-files.js';
 import type { Logger } from '../log/index.js';
 import type { RpcContract } from '../rpc/params.js';
 import { startRpcServer, type RpcServer } from '../rpc/server.js';
+import { alertHookOf, Alerts } from '../alerts/alerts.js';
+import { IntakeAlerts } from './alerts.js';
 import { rewardCheckers } from './checkers.js';
 import type { Intake } from './context.js';
 import { dispatchIntake } from './handlers.js';
@@ -77,6 +79,7 @@ export async function startIntake(config: Config<'intake'>, log: Logger, opened?
     creditsPerBlockMax: config.intake.credits_per_block_max,
     review: config.wallets.review,
     log,
+    alerts: new IntakeAlerts(new Alerts({ db, log, hook: alertHookOf(config.alerts) })),
   };
   try {
     const server = await startRpcServer<IntakeMethod>({
@@ -118,6 +121,8 @@ export async function startIntake(config: Config<'intake'>, log: Logger, opened?
       miningcoreUrl: mcUrl,
       async stop() {
         await server.close(config.rpc.shutdown_grace_ms);
+        // Alerts raised meanwhile reach their hook (each bounded by its timeout) before the database closes.
+        await intake.alerts.settled();
         if (!opened) await db.close();
         log.warn({}, 'intake stopped');
       },

@@ -2,6 +2,7 @@ import { INTAKE_METHODS } from '../../api/intake.js';
 import { FORGED } from '../../chains/reward.js';
 import type { Coin, Signed } from '../../ledger/records.js';
 import { formatAmount, fromBaseUnits } from '../../money/amount.js';
+import { blockSubject, INTAKE_ALERT } from '../../intake/alerts.js';
 import { PoolFormatError } from '../errors.js';
 import { derivedUserId } from '../user-id.js';
 import { AdapterBug, intakeCall, type IntakeAnswer } from '../intake-call.js';
@@ -29,11 +30,17 @@ interface Claim {
 }
 
 type Outcome = 'done' | 'retry' | 'refused';
-type Facts = Record<string, unknown>;
-
 /** The intake's own checks of a block hash and a wallet address: a MiningCore value that fails them is a format problem. */
 const BLOCK_HASH = INTAKE_METHODS['Blocks.Credit'].shape.hash;
 const ADDRESS = INTAKE_METHODS['Wallets.Register'].shape.address;
+
+type BlockFacts = {
+  pool: string;
+  coin: string;
+  blockId: string;
+  height: string;
+  block: string | null;
+};
 
 const CREDITS_SQL = `SELECT address, amount::text AS amount, usage FROM balance_changes
   WHERE poolid = $1 AND amount > 0 AND (usage = $2 OR usage LIKE $3) ORDER BY id`;
@@ -89,7 +96,7 @@ async function ensureWallet(a: McAdapter, coin: Signed<Coin>, user: number, addr
   return done;
 }
 
-async function credit(a: McAdapter, coin: Signed<Coin>, b: McBlock, facts: Facts): Promise<Outcome> {
+async function credit(a: McAdapter, coin: Signed<Coin>, b: McBlock, facts: BlockFacts): Promise<Outcome> {
   if (!b.hash) return refused(a, facts, 'the confirmed block has no hash');
   if (!BLOCK_HASH.safeParse(b.hash).success) return refused(a, facts, 'the confirmed block hash is not 64 hex digits');
   const [twins] = (
@@ -123,14 +130,17 @@ async function credit(a: McAdapter, coin: Signed<Coin>, b: McBlock, facts: Facts
   return 'done';
 }
 
-function refused(a: McAdapter, facts: Facts, reason: string, code?: string): Outcome {
-  const alert = code && FORGED.has(code as never) ? 'block_forged' : 'block_refused';
-  a.log.error({ ...facts, alert, ...(code ? { code } : {}), reason }, 'ALERT: a confirmed MiningCore block was not imported');
+function refused(a: McAdapter, facts: BlockFacts, reason: string, code?: string): Outcome {
+  const alert = code && FORGED.has(code as never) ? INTAKE_ALERT.blockForged : INTAKE_ALERT.blockRefused;
+  a.log.warn({ ...facts, alert, ...(code ? { code } : {}), reason }, 'a confirmed MiningCore block was not imported');
+  // The intake alerted a forged one already (same subject): one alert per block.
+  const subject = facts.block ? blockSubject(a.coin, facts.block) : `${a.coin} miningcore block ${facts.blockId}`;
+  a.it.alerts.once(alert, subject, `MiningCore block ${facts.blockId} (height ${facts.height}) not imported: ${reason}`, facts);
   return 'refused';
 }
 
 /** The intake's refusal: the block waits when a later interval may answer otherwise, else it is refused for good. */
-function refusal(a: McAdapter, facts: Facts, r: { code: string; message: string }): Outcome {
+function refusal(a: McAdapter, facts: BlockFacts, r: { code: string; message: string }): Outcome {
   if (!RETRY.has(r.code)) return refused(a, facts, r.message, r.code);
   a.log.warn({ ...facts, code: r.code, reason: r.message }, 'miningcore block not imported yet: retried next interval');
   return 'retry';

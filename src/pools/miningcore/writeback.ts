@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { INTAKE_ALERT } from '../../intake/alerts.js';
 import { FROM_THE_START, verifyAccountFrom, type VerifiedPoint } from '../../intake/balance.js';
 import { formatProblem } from '../../ledger/problem.js';
 import type { Coin, Signed, Withdrawal } from '../../ledger/records.js';
@@ -82,8 +83,14 @@ export async function writeBackPayments(a: McAdapter, view: LedgerView, coin: Si
     const first = run.problems[0];
     if (first) {
       a.log.error(
-        { pool: a.poolId, user: userId, problems: run.problems.length, first: formatProblem(first), alert: 'integrity' },
-        'ALERT: an account does not verify: its payments are not written back',
+        { pool: a.poolId, user: userId, problems: run.problems.length, first: formatProblem(first), alert: INTAKE_ALERT.integrity },
+        'an account does not verify: its payments are not written back',
+      );
+      a.it.alerts.once(
+        INTAKE_ALERT.integrity,
+        `${a.coin} miningcore account ${userId}`,
+        `user ${userId} of ${a.coin} does not verify: its payments are not written back to MiningCore (${formatProblem(first)})`,
+        { pool: a.poolId, user: userId, problems: run.problems.length },
       );
       continue;
     }

@@ -5,6 +5,8 @@
 // hash is what keeps a block from being credited twice.
 
 import type { Redis } from 'ioredis';
+import { FORGED } from '../../chains/reward.js';
+import { blockSubject, INTAKE_ALERT } from '../../intake/alerts.js';
 import type { Intake } from '../../intake/context.js';
 import type { Logger } from '../../log/index.js';
 import { PoolFormatError } from '../errors.js';
@@ -96,15 +98,12 @@ export class Importer {
     } catch (e) {
       if (!(e instanceof BlockNotImportable || e instanceof PoolFormatError)) throw e;
       report.failed++;
-      this.log.error(
-        { pool: 'oep', block: block.hash, height: score, reason: e.message },
-        'matured block not imported: retried next interval',
-      );
+      this.#notImported(block.hash, score, { message: e.message });
       return;
     }
     if (!r.ok) {
       report.failed++;
-      this.#refused(block.hash, score, r);
+      this.#notImported(block.hash, score, r);
       return;
     }
     // A crash before this write leaves the block credited and not recorded: the next interval's Blocks.Credit answers already.
@@ -154,10 +153,21 @@ export class Importer {
     return { ok: true, value: user };
   }
 
-  #refused(hash: string, height: string, r: { code: string; message: string }): void {
-    const facts = { pool: 'oep', block: hash, height, code: r.code, reason: r.message };
-    if (r.code === 'block_immature' || r.code === 'node_unavailable')
-      this.log.warn(facts, 'matured block not imported yet: retried next interval');
-    else this.log.error(facts, 'matured block not imported: retried next interval');
+  /** A block not imported this interval: waiting (immature, node down) is a warning; anything else is alerted once per block. */
+  #notImported(hash: string, height: string, why: { code?: string; message: string }): void {
+    const facts = { pool: 'oep', block: hash, height, ...(why.code ? { code: why.code } : {}), reason: why.message };
+    if (why.code === 'block_immature' || why.code === 'node_unavailable')
+      return this.log.warn(facts, 'matured block not imported yet: retried next interval');
+    // Refused each interval, alerted once per block (a forged one by the intake already: the same subject).
+    const forged = why.code !== undefined && FORGED.has(why.code as never);
+    const alert = forged ? INTAKE_ALERT.blockForged : INTAKE_ALERT.blockRefused;
+    if (forged) this.log.warn({ ...facts, alert }, 'matured block not imported: retried next interval');
+    else this.log.error({ ...facts, alert }, 'matured block not imported: retried next interval');
+    this.it.alerts.once(
+      alert,
+      blockSubject(this.s.coin, hash),
+      `matured block ${hash} at height ${height} not imported: ${why.message}`,
+      facts,
+    );
   }
 }

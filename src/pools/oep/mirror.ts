@@ -10,6 +10,7 @@
 // beginning once.
 
 import type { Redis } from 'ioredis';
+import { INTAKE_ALERT } from '../../intake/alerts.js';
 import { FROM_THE_START, verifyAccountFrom, type VerifiedPoint } from '../../intake/balance.js';
 import type { Intake } from '../../intake/context.js';
 import { intakeView, verifiedCoin } from '../../intake/ledger.js';
@@ -95,9 +96,13 @@ export class Mirror {
     const first = run.problems[0];
     if (first) {
       report.skipped++;
-      this.log.error(
-        { pool: 'oep', user: userId, login, problems: run.problems.length, first: formatProblem(first) },
-        'account not mirrored: it does not verify',
+      const facts = { pool: 'oep', user: userId, login, problems: run.problems.length, first: formatProblem(first) };
+      this.log.error(facts, 'account not mirrored: it does not verify');
+      this.it.alerts.once(
+        INTAKE_ALERT.notMirrored,
+        `${this.s.coin} user ${userId}`,
+        `account of ${login} not mirrored: ${facts.first}`,
+        facts,
       );
       return;
     }
