@@ -11,7 +11,7 @@ import { afterEach, beforeEach, expect, it } from 'vitest';
 import type { Db } from '../src/db/db.js';
 import type { Op } from '../src/db/op.js';
 import { Alerts } from '../src/alerts/alerts.js';
-import { IntakeAlerts } from '../src/intake/alerts.js';
+import { INTAKE_ALERT, IntakeAlerts } from '../src/intake/alerts.js';
 import type { Intake } from '../src/intake/context.js';
 import { intakeView } from '../src/intake/ledger.js';
 import type { Coin, Signed } from '../src/ledger/records.js';
@@ -269,7 +269,7 @@ it("payserv's database rolled back: a withdrawal re-issued under an id mirrored 
     logs.length = 0;
     const r = await interval(mirror);
     expect(r.report).toMatchObject({ steps: 0 });
-    expect(logs.filter((x) => x.alert === 'integrity')).toEqual([
+    expect(logs.filter((x) => x.alert === INTAKE_ALERT.integrity)).toEqual([
       expect.objectContaining({
         withdrawal: paid,
         recorded: 'paid',
@@ -341,7 +341,7 @@ describeOncePerSuite("MiningCore's write-back", () => {
       expect(await payments()).toHaveLength(3);
       logs.length = 0;
       await pass(adapter());
-      expect(logs.filter((x) => x.alert === 'integrity')).toEqual([expect.objectContaining({ user: a!.userId })]);
+      expect(logs.filter((x) => x.alert === INTAKE_ALERT.integrity)).toEqual([expect.objectContaining({ user: a!.userId })]);
       expect(await payments()).toHaveLength(3);
       // Rolled back: a's payment gone from payserv's ledger, its id re-issued to b and paid (another transaction): written.
       await asAttacker(l.db, [
