@@ -8,7 +8,7 @@ import type { McAdapter } from './context.js';
 import { decimal28UnitsToBaseUnits, parseDecimal28 } from './decimal.js';
 import { blockRewardUsage, parseUsage } from './usage.js';
 
-// MiningCore's confirmed blocks into the signed ledger, through the intake: per block, the positive
+// MiningCore's confirmed blocks into the signed ledger, through the intake: per block, the
 // balance_changes whose usage names its height (the only link MiningCore keeps), summed per address; the
 // fee addresses' part and the miners' rounding dust are the pool fee. A block whose credits cannot all be read
 // exactly is not imported. The miners' wallets are registered once the intake has credited the block.
@@ -34,8 +34,9 @@ interface Claim {
 type Outcome = 'done' | 'retry' | 'refused';
 type Facts = Record<string, unknown>;
 
+/** A block's rows, a negative one (or NaN) included so it is refused rather than left out. */
 const CREDITS_SQL = `SELECT address, amount::text AS amount, usage FROM balance_changes
-  WHERE poolid = $1 AND amount > 0 AND (usage = $2 OR usage LIKE $3) ORDER BY id`;
+  WHERE poolid = $1 AND amount <> 0 AND (usage = $2 OR usage LIKE $3) ORDER BY id`;
 
 /** The block's credits per address in decimal(28,12) units, exact; a usage, address or amount not read exactly throws. */
 async function creditsOf(a: McAdapter, coin: Signed<Coin>, b: McBlock): Promise<Map<string, bigint>> {
