@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Db } from '../src/db/db.js';
 import { createLogger } from '../src/log/index.js';
-import { Alerts, listAlerts, type AlertDocument, type AlertHook } from '../src/payserv/alerts.js';
+import { Alerts, listAlerts, type AlertDocument, type AlertHook } from '../src/alerts/alerts.js';
 import { backend, freshDb } from './support/db.js';
 import { tmpStateDir } from './support/tmp.js';
 

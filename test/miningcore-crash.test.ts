@@ -3,7 +3,7 @@
 // at the exact statement (test/support/drop-proxy.ts, killed) and the adapter abandoned; the restart is a new
 // adapter with nothing in memory (its cursor back at from_block_id). Also MiningCore's database dropping the
 // connection mid-import while the adapter lives on. Afterwards: one credit per block, one payments row per sent
-// withdrawal, MiningCore's balances equal to the ledger's and the chain's.
+// withdrawal, MiningCore's balances equal to the ledger's and the chain's. Also the adapters' one intake call.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -21,6 +21,7 @@ import { startMiningcoreAdapter, type MiningcoreAdapter, type MiningcoreSettings
 import { mcTransaction } from '../src/pools/miningcore/context.js';
 import { MININGCORE_TABLES_SQL, PAYOUT_STATEMENTS } from '../src/pools/miningcore/schema.js';
 import { BALANCE_RESET_USAGE, blockRewardUsage } from '../src/pools/miningcore/usage.js';
+import { AdapterBug, intakeCall } from '../src/pools/intake-call.js';
 import { derivedUserId } from '../src/pools/user-id.js';
 import { describeOncePerSuite } from './support/backend.js';
 import { anvilForFile, balanceOf, ethDriver } from './support/chains.js';
@@ -79,7 +80,7 @@ beforeEach(async () => {
   const file = join(t.ledger.stateDir, 'intake.toml');
   writeFileSync(
     file,
-    `[rpc]\nport = 0\n[coins.ETH]\nchain = "eth"\nnode_url = "${url}"\nchain_id = 31337\npool_address = "${POOL}"\nissuance = "2"\n`,
+    `[rpc]\nport = 0\n[coins.ETH]\nchain = "eth"\nfirst_height = 0\nnode_url = "${url}"\nchain_id = 31337\npool_address = "${POOL}"\nissuance = "2"\n`,
   );
   const config = await loadConfig('intake', file, { env: { PAYSERV_STATE_DIR: t.ledger.stateDir } });
   logs = [];
@@ -265,5 +266,33 @@ describeOncePerSuite('the MiningCore adapter when MiningCore’s database drops 
     await pay('paid');
     await p.adapter.tick();
     await expectAgreement([a], 4);
+  });
+});
+
+describeOncePerSuite('one intake call for both adapters (src/pools/intake-call.ts)', () => {
+  it('a refusal is an answer with its code; parameters the schema rejects are an AdapterBug; a MiningCore value the intake would not take is a format problem', async () => {
+    expect(await intakeCall(intake.intake, 'Balance.Get', { user: userOf(ethAddress()), coin: 'ETH' })).toMatchObject({
+      ok: false,
+      code: 'unknown_user',
+    });
+    await expect(
+      intakeCall(intake.intake, 'Blocks.Credit', {
+        coin: 'ETH',
+        hash: '0x12',
+        income: '1',
+        credits: [{ user: 1, amount: '1' }],
+        poolFee: '0',
+      }),
+    ).rejects.toThrow(AdapterBug);
+    // MiningCore credits an address longer than any the intake registers: the block is refused and alerted, never a bug.
+    const long = `0x${'ab'.repeat(80)}`;
+    const hash = await mcBlock([[long, '0.5']]);
+    const p = await start();
+    expect(p.proxy.dropped()).toBe(0);
+    expect(await creditsOf(hash)).toBe(0);
+    expect(logs.find((l) => l.alert === 'block_refused' && l.block === hash)?.reason).toMatch(
+      /^balance_changes\.address: not 1 to 128 characters/,
+    );
+    expect(logs.some((l) => l.msg === 'miningcore adapter step failed: retried next interval')).toBe(false);
   });
 });

@@ -58,12 +58,13 @@ port = 0
 review = "manual"
 [coins.ETH]
 chain = "eth"
+first_height = 0
 node_url = "${url}"
 chain_id = 31337
 pool_address = "${POOL}"
 issuance = "2"
 timeout_ms = 5000
-${zcashUrl ? `[coins.ZEC]\nchain = "zcash"\nnode_url = "${zcashUrl}"\npool_address = "${ZPOOL}"\ntimeout_ms = 5000\n` : ''}
+${zcashUrl ? `[coins.ZEC]\nchain = "zcash"\nfirst_height = 0\nnode_url = "${zcashUrl}"\npool_address = "${ZPOOL}"\ntimeout_ms = 5000\n` : ''}
 [pools.miningcore]
 database_url = "${mcDb.url}"
 pool_id = "${POOL_ID}"

@@ -1,7 +1,8 @@
 // The open-ethereum-pool adapter at each window between a ledger write and its Redis write, against a real
 // Redis, a real database and anvil. A process death is the adapter's Redis connection cut at the exact command
 // (test/support/drop-proxy.ts, killed: nothing it still had queued reaches Redis) and the adapter abandoned; the
-// restart is a new adapter with nothing in memory. Also Redis dropping the connection mid-interval while the
+// restart is a new adapter with nothing in memory; and once the intake executable itself, SIGKILLed at the
+// window between Blocks.Credit and its record. Also Redis dropping the connection mid-interval while the
 // adapter lives on (it reconnects). Afterwards: one credit per block in the ledger, each payment once in Redis,
 // every miner's Redis balances equal to the ledger's and the chain's.
 import { randomBytes } from 'node:crypto';
@@ -10,7 +11,7 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import type { Hex } from 'viem';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
-import { afterEach, beforeEach, expect, it } from 'vitest';
+import { afterEach, beforeEach, expect, it, onTestFinished } from 'vitest';
 import { runAutopay } from '../src/autopay/run.js';
 import { loadConfig } from '../src/config/index.js';
 import { anvilRpc, mine, setAutomine } from '../src/devnet/anvil.js';
@@ -29,8 +30,11 @@ import { anvilForFile, balanceOf, ethDriver } from './support/chains.js';
 import { dropProxy, respCommands, type DropProxy } from './support/drop-proxy.js';
 import { amt, coinByTag } from './support/miners.js';
 import { testPayserv, type TestPayserv } from './support/payserv.js';
+import { processLedger, spawnNode, until, type Child } from './support/spawn.js';
 
 const anvil = anvilForFile();
+/** A process test on a busy shared machine outlasts the default 30 s. */
+const SLOW_MS = 120_000;
 const REDIS_DB = 11;
 const POOL = privateKeyToAccount(generatePrivateKey()).address;
 const FEE_LOGIN = `0x${randomBytes(20).toString('hex')}`;
@@ -57,38 +61,41 @@ const logs: Array<Record<string, unknown>> = [];
 /** The adapter "process" running now: its own proxy to Redis. */
 let proc: { proxy: DropProxy; oep: RunningOep } | null = null;
 
-beforeEach(async () => {
-  url = (await anvil()).url;
-  await setAutomine(url, true);
-  t = await testPayserv({
-    seed: { users: 0, blocks: 0, withdrawals: 0, coins: ['ETH'], minersPerBlock: 1, declineShare: 0, corrections: 0, seed: 5 },
-    policies: { ETH: GENEROUS },
-    drivers: async (deps) => new Map([['ETH', await ethDriver(url, deps)]]),
+/** The intake in this process, on testPayserv's ledger (the tests that cut the adapter's connection). */
+function useInProcessIntake(): void {
+  beforeEach(async () => {
+    url = (await anvil()).url;
+    await setAutomine(url, true);
+    t = await testPayserv({
+      seed: { users: 0, blocks: 0, withdrawals: 0, coins: ['ETH'], minersPerBlock: 1, declineShare: 0, corrections: 0, seed: 5 },
+      policies: { ETH: GENEROUS },
+      drivers: async (deps) => new Map([['ETH', await ethDriver(url, deps)]]),
+    });
+    t.ps = { ...t.ps, signers: { ...t.ps.signers, autopay: t.ledger.signers.autopay } };
+    eth = await coinByTag(t, 'ETH');
+    prefix = `oep${randomBytes(4).toString('hex')}`;
+    logins = Array.from({ length: 3 }, () => privateKeyToAccount(generatePrivateKey()).address.toLowerCase());
+    redis = new Redis({ host: '127.0.0.1', port: 6379, db: REDIS_DB });
+    const file = join(t.ledger.stateDir, 'intake.toml');
+    writeFileSync(
+      file,
+      `[rpc]\nport = 0\n[coins.ETH]\nchain = "eth"\nfirst_height = 0\nnode_url = "${url}"\nchain_id = 31337\npool_address = "${POOL}"\nissuance = "2"\n`,
+    );
+    const config = await loadConfig('intake', file, { env: { PAYSERV_STATE_DIR: t.ledger.stateDir } });
+    logs.length = 0;
+    log = createLogger('intake', 'info', { write: (s: string) => void logs.push(JSON.parse(s) as Record<string, unknown>) });
+    intake = await startIntake(config, log, t.ledger.db);
   });
-  t.ps = { ...t.ps, signers: { ...t.ps.signers, autopay: t.ledger.signers.autopay } };
-  eth = await coinByTag(t, 'ETH');
-  prefix = `oep${randomBytes(4).toString('hex')}`;
-  logins = Array.from({ length: 3 }, () => privateKeyToAccount(generatePrivateKey()).address.toLowerCase());
-  redis = new Redis({ host: '127.0.0.1', port: 6379, db: REDIS_DB });
-  const file = join(t.ledger.stateDir, 'intake.toml');
-  writeFileSync(
-    file,
-    `[rpc]\nport = 0\n[coins.ETH]\nchain = "eth"\nnode_url = "${url}"\nchain_id = 31337\npool_address = "${POOL}"\nissuance = "2"\n`,
-  );
-  const config = await loadConfig('intake', file, { env: { PAYSERV_STATE_DIR: t.ledger.stateDir } });
-  logs.length = 0;
-  log = createLogger('intake', 'info', { write: (s: string) => void logs.push(JSON.parse(s) as Record<string, unknown>) });
-  intake = await startIntake(config, log, t.ledger.db);
-});
 
-afterEach(async () => {
-  await kill();
-  await intake.stop();
-  const keys = await redis.keys(`${prefix}:*`);
-  if (keys.length) await redis.del(...keys);
-  redis.disconnect();
-  await t.ledger.db.close();
-});
+  afterEach(async () => {
+    await kill();
+    await intake.stop();
+    const keys = await redis.keys(`${prefix}:*`);
+    if (keys.length) await redis.del(...keys);
+    redis.disconnect();
+    await t.ledger.db.close();
+  });
+}
 
 /** A new adapter process: nothing in memory, its own connection to Redis through a fresh proxy. */
 async function start(): Promise<{ proxy: DropProxy; oep: RunningOep }> {
@@ -203,6 +210,7 @@ async function expectAgreement(blocks: number): Promise<void> {
 }
 
 describePerDataPath('the open-ethereum-pool adapter killed between a ledger write and its Redis write, then restarted', () => {
+  useInProcessIntake();
   it('(a) after Blocks.Credit committed, before <coin>:payserv:imported; (b) after payserv recorded a payment sent, before (and after) the mirror step', async () => {
     // (a) The block is credited in the ledger; the process dies as it records the block imported.
     const first = await maturedBlock();
@@ -244,6 +252,7 @@ describePerDataPath('the open-ethereum-pool adapter killed between a ledger writ
 });
 
 describePerDataPath('the open-ethereum-pool adapter when Redis drops the connection mid-interval', () => {
+  useInProcessIntake();
   it('each write dropped before and after Redis ran it: the next interval completes, nothing applied twice, nothing lost', async () => {
     const p = await start();
     // Each interval drops its connection at one write (the adapter lives on and reconnects), then a clean interval.
@@ -277,4 +286,72 @@ describePerDataPath('the open-ethereum-pool adapter when Redis drops the connect
     }
     await expectAgreement(2);
   });
+});
+
+describePerDataPath('the intake executable with [pools.oep], SIGKILLed', () => {
+  it(
+    'after a block’s Blocks.Credit committed, before <coin>:payserv:imported: restarted, it records the block, credited once',
+    async () => {
+      url = (await anvil()).url;
+      await setAutomine(url, true);
+      prefix = `oep${randomBytes(4).toString('hex')}`;
+      logins = Array.from({ length: 3 }, () => privateKeyToAccount(generatePrivateKey()).address.toLowerCase());
+      redis = new Redis({ host: '127.0.0.1', port: 6379, db: REDIS_DB });
+      onTestFinished(async () => {
+        const keys = await redis.keys(`${prefix}:*`);
+        if (keys.length) await redis.del(...keys);
+        redis.disconnect();
+      });
+      const l = await processLedger({
+        users: 0,
+        blocks: 0,
+        withdrawals: 0,
+        coins: ['ETH'],
+        minersPerBlock: 1,
+        declineShare: 0,
+        corrections: 0,
+        seed: 5,
+      });
+      const hash = await maturedBlock();
+      const run = async (arm?: (p: DropProxy) => void): Promise<{ proxy: DropProxy; child: Child }> => {
+        const proxy = await dropProxy(6379, respCommands);
+        onTestFinished(() => proxy.kill());
+        arm?.(proxy);
+        const file = join(l.stateDir, 'intake.toml');
+        writeFileSync(
+          file,
+          [
+            '[rpc]\nport = 0\n[database]\nembedded = true',
+            `[coins.ETH]\nchain = "eth"\nfirst_height = 0\nnode_url = "${url}"\nchain_id = 31337\npool_address = "${POOL}"\nissuance = "2"`,
+            `[pools.oep]\nredis_url = "redis://127.0.0.1:${proxy.port}/${REDIS_DB}"\nprefix = "${prefix}"\ncoin = "ETH"\ninterval_s = 1`,
+            `pool_fee_address = "${FEE_LOGIN}"\nfrom_height = 0\ntimeout_ms = 1000\n`,
+          ].join('\n'),
+        );
+        const child = spawnNode(['bin/intake.mjs', '--config', file], { PAYSERV_STATE_DIR: l.stateDir, DATABASE_URL: l.databaseUrl });
+        return { proxy, child };
+      };
+      const blockIncomes = () =>
+        l.withDb(
+          async (db) =>
+            (await db.query<{ n: number }>("SELECT count(*)::int AS n FROM finances_proxypool_transactions WHERE kind = 'block'"))[0]!.n,
+        );
+
+      // The first process stops as its HSET of payserv:imported goes out, and is SIGKILLed there.
+      const first = await run((p) => p.dropAt(isWrite(`hset ${importedKey(prefix)} `), 'request', 'die'));
+      await until('the write of payserv:imported', () => first.proxy.dropped() === 1, SLOW_MS);
+      await first.child.kill();
+      expect(first.child.exit()?.signal).toBe('SIGKILL');
+      expect(first.child.stderr()).toContain('"msg":"matured block imported"');
+      expect(await blockIncomes()).toBe(1);
+      expect(await redis.hexists(importedKey(prefix), hash)).toBe(0);
+
+      // Restarted: the intake answers already, and the block is recorded; still one credit.
+      const second = await run();
+      await until('the block recorded imported', async () => (await redis.hexists(importedKey(prefix), hash)) === 1, SLOW_MS);
+      expect(await second.child.stop('SIGTERM', 30_000)).toBe(0);
+      expect(second.child.stderr()).toContain('"already":true');
+      expect(await blockIncomes()).toBe(1);
+    },
+    SLOW_MS,
+  );
 });

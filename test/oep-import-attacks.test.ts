@@ -65,6 +65,7 @@ port = 0
 review = "manual"
 [coins.ETH]
 chain = "eth"
+first_height = 0
 node_url = "${url}"
 chain_id = 31337
 pool_address = "${POOL}"

@@ -72,6 +72,10 @@ export async function checkKeysBeforeKeys(config: Config<'payserv'>): Promise<Re
  */
 export function checkDatabaseBeforeKeys(config: Config<'payserv'>, held: ReadonlySet<string>): void {
   const d = config.database;
+  if (d.url && held.has(DATABASE_ITEM))
+    throw new ConfigError(
+      `the database is named twice, in [database] url (or DATABASE_URL) and in the store's ${DATABASE_ITEM}: keep one (no key was requested)`,
+    );
   if (d.url || config.dbgw || d.embedded || held.has(DATABASE_ITEM)) return;
   throw new ConfigError(
     'no database configured: set [database] url, [dbgw], a DB.JSON item in the store, or [database] embedded = true for development (no key was requested)',

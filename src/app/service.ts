@@ -2,7 +2,7 @@ import { stopsPayouts } from '../payserv/invariant.js';
 import { performance } from 'node:perf_hooks';
 import { LocalCheckpointStore } from '../checkpoints/local-store.js';
 import { journalDir, PaymentJournal } from '../journal/journal.js';
-import type { Config } from '../config/load.js';
+import { ConfigError, type Config } from '../config/load.js';
 import type { Data } from '../data/data.js';
 import { LockKeys } from '../data/lock-keys.js';
 import type { Logger } from '../log/index.js';
@@ -21,7 +21,7 @@ import { scrubSecrets } from '../log/scrub.js';
 import { RpcError } from '../api/jsonrpc.js';
 import { startRpcServer, type RpcServer } from '../rpc/server.js';
 import { coinOfParams, idOf, type Method, type RefusalCode } from '../api/payserv.js';
-import { Alerts } from '../payserv/alerts.js';
+import { alertHookOf, Alerts } from '../alerts/alerts.js';
 import { AUDIT_LOCK_NAME, auditCodeOf, AuditError, AuditTrail } from '../payserv/audit.js';
 import type { Payserv } from '../payserv/context.js';
 import { callerOf, dispatch } from './handlers.js';
@@ -31,6 +31,7 @@ import type { AutopaySettings, CoinPolicy } from '../payserv/policy.js';
 import { Monitor, type MonitorSettings } from '../payserv/monitor.js';
 import { ServiceState } from '../payserv/state.js';
 import { startAutopay } from '../autopay/service.js';
+import { startObservation, type Observation } from '../metrics/start.js';
 
 // payserv as a service: the pinned root from the state directory, the keys from esman's store (or a
 // development state directory), the database, the state machine, and the RPC server whose every call is audited.
@@ -115,14 +116,18 @@ export async function startPayserv(config: Config<'payserv'>, log: Logger, opene
   const trust = stateDirFile(config, 'payserv', () => loadTrust(config.stateDir));
   if (!opened) checkDatabaseBeforeKeys(config, held);
   const port = await bindLockedPort(config.rpc.host, config.rpc.port);
+  let observation: Observation | null = null;
   try {
+    // Before the key: /health answers "locked" meanwhile.
+    observation = await startObservation(config.metrics, log);
     log.info(
       { address: config.rpc.host, port: (port.server.address() as { port: number }).port },
       'RPC port bound: each connection is told payserv is locked until the key arrives',
     );
     await checkNodesBeforeKeys(config.coins, log);
-    return await startUnlocked(config, log, { trust, port, opened, signal });
+    return await startUnlocked(config, log, { trust, port, opened, signal, observation });
   } catch (e) {
+    await observation?.server.close();
     await port.close();
     throw e;
   }
@@ -131,7 +136,7 @@ export async function startPayserv(config: Config<'payserv'>, log: Logger, opene
 async function startUnlocked(
   config: Config<'payserv'>,
   log: Logger,
-  o: { trust: Trust; port: LockedPort; opened: Data | undefined; signal: AbortSignal | undefined },
+  o: { trust: Trust; port: LockedPort; opened: Data | undefined; signal: AbortSignal | undefined; observation: Observation | null },
 ): Promise<RunningPayserv> {
   const { trust, opened, signal } = o;
   const stateDir = config.stateDir;
@@ -139,25 +144,13 @@ async function startUnlocked(
   const { signers } = keys;
   const tls = { ...keys.tls, caPem: trust.root.toString() };
   if (keys.databaseUrl && config.database.url)
-    throw new Error(`the database is named twice, in [database] url (or DATABASE_URL) and in the store's ${DATABASE_ITEM}: keep one`);
+    throw new ConfigError(`the database is named twice, in [database] url (or DATABASE_URL) and in the store's ${DATABASE_ITEM}: keep one`);
   const database = { ...config.database, url: config.database.url ?? keys.databaseUrl };
   const own = opened ? null : await openData(config, database, { tls, log, signal });
   const db: Data = own ?? (opened as Data);
   const closeDb = () => (own ? own.close() : Promise.resolve());
   try {
-    const alerts = new Alerts({
-      db,
-      log,
-      ...(config.alerts.command || config.alerts.webhook_url
-        ? {
-            hook: {
-              ...(config.alerts.command ? { command: config.alerts.command } : {}),
-              ...(config.alerts.webhook_url ? { webhookUrl: config.alerts.webhook_url } : {}),
-              timeoutMs: config.alerts.timeout_ms,
-            },
-          }
-        : {}),
-    });
+    const alerts = new Alerts({ db, log, hook: alertHookOf(config.alerts) });
     const journal = await PaymentJournal.open(journalDir(stateDir));
     log.info({ journal: journal.path, attempts: journal.size }, 'payment journal open');
     const drivers = await startDrivers(keys.coins, { db, stateDir, log, journal, ...(keys.hotKey ? { hotKey: keys.hotKey } : {}) });
@@ -178,6 +171,7 @@ async function startUnlocked(
       log,
       now: () => new Date(),
     };
+    o.observation?.metrics.attach(ps);
     const audit = new AuditTrail({ db, stateDir, log, lockKey: LockKeys.of(signers.payserv).key(AUDIT_LOCK_NAME) });
     const record = (
       method: Method,
@@ -257,6 +251,8 @@ async function startUnlocked(
       ps,
       server,
       async stop() {
+        // First: no scrape reads a database about to close.
+        await o.observation?.server.close();
         lockWatch.stop();
         await server.close(config.rpc.shutdown_grace_ms);
         // A run in progress finishes (its payment is written ahead either way) before the database closes.

@@ -38,10 +38,17 @@ export class CliError extends Error {
 const USAGE_REFUSALS: ReadonlySet<string> = new Set<RefusalCode>(['unknown_id', 'unknown_coin', 'unknown_wallet', 'invalid_correction']);
 
 /**
- * payserv's refusals that say it could not do the work (its data out of reach, or an unexpected failure on its side):
- * runtime failures, as for pscli's own, not a refusal of the call.
+ * payserv's refusals that say it could not do the work now (its data out of reach, shutting down, too busy, no
+ * result in time, or an unexpected failure on its side): runtime failures that may succeed on retry, as for
+ * pscli's own, not a refusal of the call.
  */
-const RUNTIME_REFUSALS: ReadonlySet<string> = new Set<RefusalCode>(['database_unavailable', 'internal']);
+const RUNTIME_REFUSALS: ReadonlySet<string> = new Set<RefusalCode>([
+  'database_unavailable',
+  'internal',
+  'shutting_down',
+  'overloaded',
+  'timeout',
+]);
 
 /** The exit code of a payserv refusal (an ERROR reply or an RPC error) with this code. */
 export function refusalExit(code: string | null | undefined): ExitCode {

@@ -80,7 +80,7 @@ const rpcServerTable = (defaultPort: number, defaultBodyBytesMax = 65_536) =>
   });
 const rpcServer = rpcServerTable(7443);
 
-/** Who is told of a fail-stop: a command (argv, no shell; the alert as JSON on stdin) and/or a webhook. */
+/** Who is told of a fail-stop (payserv) or a forged block (intake): a command (argv, no shell; the alert as JSON on stdin) and/or a webhook. */
 const alerts = table({
   command: z.array(nonEmptyString(), { error: 'expected an array of strings (argv)' }).min(1).optional(),
   webhook_url: nonEmptyString()
@@ -239,6 +239,27 @@ const monitor = table({
   node_unhealthy_after_s: positiveInt().default(600),
 });
 
+/** "host:port" with a numeric port; an IPv6 host in brackets ("[::1]:9446"). */
+const LISTEN = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/;
+
+/**
+ * payserv's metrics and health listener (src/metrics): plain HTTP, read-only, loopback by default. Unset
+ * listen: no listener (a port is opened only when asked, like exposing [rpc]).
+ */
+const metrics = table({
+  listen: nonEmptyString()
+    .refine((l) => LISTEN.test(l) && Number(LISTEN.exec(l)?.[2]) <= 65535, {
+      error: 'expected host:port, e.g. "127.0.0.1:9446" (an IPv6 host in brackets: "[::1]:9446")',
+    })
+    .transform((l) => {
+      const m = LISTEN.exec(l) as RegExpExecArray;
+      return { host: (m[1] as string).replace(/^\[|\]$/g, ''), port: Number(m[2]) };
+    })
+    .optional(),
+  /** A scrape's database queries and hot-wallet reads together, at most: past it the unanswered metrics are absent. */
+  scrape_timeout_ms: positiveInt().max(60_000, { error: 'at most 60000' }).default(5_000),
+});
+
 /** The ledger intake's keys: like payserv's [keys], without the admin switch (the intake always signs as admin and autopay). */
 const intakeKeys = table({
   /** esman's store, relative to the state directory; unset: plain files of a development state directory (the intake warns). */
@@ -263,9 +284,21 @@ const walletReview = table({
   review: z.enum(['auto', 'manual'], { error: 'expected "auto" or "manual"' }).default('manual'),
 });
 
+/**
+ * The first block height whose reward the intake credits. Below it the pool's own payer paid (or a block is re-listed
+ * to be paid twice): required, so that switching a pool to payserv always says where payserv's part begins.
+ */
+const firstHeight = () =>
+  z
+    .number({ error: 'expected the first block height payserv pays (a whole number: the chain height at the switch, 0 for a new pool)' })
+    .int({ error: 'expected a whole number' })
+    .min(0, { error: 'expected a whole number' })
+    .max(Number.MAX_SAFE_INTEGER);
+
 /** A coin whose blocks the intake credits: the node it asks about each block before signing its credits. */
 const intakeEthCoin = table({
   chain: z.literal('eth'),
+  first_height: firstHeight(),
   node_url: nodeUrl(),
   chain_id: positiveInt(),
   /** The address the pool mines to: a block mined to another is refused. */
@@ -278,6 +311,7 @@ const intakeEthCoin = table({
 /** A Zcash coin: its coinbase must pay pool_address (a transparent address of `network`) at least the income. */
 const intakeZcashCoin = table({
   chain: z.literal('zcash'),
+  first_height: firstHeight(),
   node_url: nodeUrl(),
   network: z.enum(['mainnet', 'testnet'], { error: 'expected "mainnet" or "testnet"' }).default('mainnet'),
   pool_address: nonEmptyString(),
@@ -360,6 +394,7 @@ export const serviceShapes = {
     autopay: autopay.prefault({}),
     locks: locks.prefault({}),
     monitor: monitor.prefault({}),
+    metrics: metrics.prefault({}),
   },
   /** dbgw: where it listens; [database] url only for a deployment that gives dbgw its own credentials. */
   // Writes carry signatures and certificates, and a page of rows comes back: larger bodies than payserv's API.
@@ -370,6 +405,7 @@ export const serviceShapes = {
     database: embeddableDatabase.prefault({}),
     // A block of 10000 credits is about 500 KB of JSON.
     rpc: rpcServerTable(7446, 1024 * 1024).prefault({}),
+    alerts: alerts.prefault({}),
     keys: intakeKeys.prefault({}),
     intake: intakeLimits.prefault({}),
     wallets: walletReview.prefault({}),

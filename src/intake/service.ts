@@ -14,6 +14,8 @@ import { loadTrust } from '../esman/pki-files.js';
 import type { Logger } from '../log/index.js';
 import type { RpcContract } from '../rpc/params.js';
 import { startRpcServer, type RpcServer } from '../rpc/server.js';
+import { alertHookOf, Alerts } from '../alerts/alerts.js';
+import { IntakeAlerts } from './alerts.js';
 import { rewardCheckers } from './checkers.js';
 import type { Intake } from './context.js';
 import { dispatchIntake } from './handlers.js';
@@ -33,11 +35,11 @@ export interface RunningIntake {
 function miningcoreUrl(config: Config<'intake'>, fromStore: string | undefined): string {
   const named = config.pools.miningcore?.database_url;
   if (named && fromStore)
-    throw new Error(
+    throw new ConfigError(
       `MiningCore's database is named twice, in [pools.miningcore] database_url and in the store's ${MININGCORE_ITEM}: keep one`,
     );
   const url = named ?? fromStore;
-  if (!url) throw new Error(`[pools.miningcore] needs MiningCore's database: database_url, or ${MININGCORE_ITEM} in the store`);
+  if (!url) throw new ConfigError(`[pools.miningcore] needs MiningCore's database: database_url, or ${MININGCORE_ITEM} in the store`);
   return url;
 }
 
@@ -65,7 +67,7 @@ export async function startIntake(config: Config<'intake'>, log: Logger, opened?
   const keys = await loadIntakeKeys(config, trust, log, signal);
   const checkers = rewardCheckers(config, keys.nodeAuth);
   if (keys.databaseUrl && config.database.url)
-    throw new Error(`the database is named twice, in [database] url (or DATABASE_URL) and in the store's ${DATABASE_ITEM}: keep one`);
+    throw new ConfigError(`the database is named twice, in [database] url (or DATABASE_URL) and in the store's ${DATABASE_ITEM}: keep one`);
   const mcUrl = config.pools.miningcore ? miningcoreUrl(config, keys.miningcoreUrl) : null;
   const db = opened ?? (await openDb({ ...config.database, url: config.database.url ?? keys.databaseUrl }, config.stateDir));
   const intake: Intake = {
@@ -77,6 +79,7 @@ export async function startIntake(config: Config<'intake'>, log: Logger, opened?
     creditsPerBlockMax: config.intake.credits_per_block_max,
     review: config.wallets.review,
     log,
+    alerts: new IntakeAlerts(new Alerts({ db, log, hook: alertHookOf(config.alerts) })),
   };
   try {
     const server = await startRpcServer<IntakeMethod>({
@@ -118,6 +121,8 @@ export async function startIntake(config: Config<'intake'>, log: Logger, opened?
       miningcoreUrl: mcUrl,
       async stop() {
         await server.close(config.rpc.shutdown_grace_ms);
+        // Alerts raised meanwhile reach their hook (each bounded by its timeout) before the database closes.
+        await intake.alerts.settled();
         if (!opened) await db.close();
         log.warn({}, 'intake stopped');
       },

@@ -2,11 +2,13 @@ import { intakeRefusal, type IntakeParams } from '../api/intake.js';
 import { sameAddress, validateAddress } from '../chains/address.js';
 import type { Queryable } from '../db/db.js';
 import type { Coin, Signed, Wallet } from '../ledger/records.js';
-import { isRetired, retiredWord } from '../ledger/wallets.js';
+import { formatProblem } from '../ledger/problem.js';
+import { isRetired, isReviewed, retiredWord, walletSignatureProblem } from '../ledger/wallets.js';
 import { toWallet, WALLET_COLUMNS } from '../data/rows.js';
 import { getWallet } from '../store/reads.js';
 import { addWallet, retireWallet, signWallet, WalletRefused } from '../writer/wallets.js';
 import type { Intake } from './context.js';
+import { decoded, integrityRefusal } from './integrity.js';
 import { walletJson } from './json.js';
 import { coinById, intakeView, verifiedCoin } from './ledger.js';
 
@@ -31,12 +33,16 @@ function refusedWallet(e: unknown): never {
 
 export async function registerWalletCall(it: Intake, p: IntakeParams<'Wallets.Register'>) {
   return it.db.transaction(async (tx) => {
-    const coin = verifiedCoin(await intakeView(it, tx), p.coin);
+    const view = await intakeView(it, tx);
+    const coin = verifiedCoin(view, p.coin);
     const bad = validateAddress(coin, p.address);
     if (bad) throw intakeRefusal('invalid_address', `address ${JSON.stringify(p.address)}: ${bad}`, { coin: coin.tag });
     // One registration of an account's address at a time: a retried call must find the first, not add a second.
     await tx.query("SELECT pg_advisory_xact_lock(hashtextextended('intake:wallet:' || $1::text || ':' || $2::text, 0))", [p.user, coin.id]);
-    const there = await activeWallet(tx, coin, p.user, p.address);
+    const there = await decoded(`wallet of user ${p.user}`, () => activeWallet(tx, coin, p.user, p.address));
+    // A planted "reviewed" row must not stand in for the pool's wallet; an unreviewed one is what manual review leaves.
+    const forged = there && isReviewed(there) ? walletSignatureProblem(view.book, there) : null;
+    if (forged) throw integrityRefusal(`wallet ${there?.id} of user ${p.user}`, [formatProblem(forged)], { wallet: there?.id });
     if (there) return { ...walletJson(there, coin.tag), already: true };
     const added = await addWallet(tx, { userId: p.user, coinId: coin.id, address: p.address });
     const w = it.review === 'auto' ? await signWallet(tx, it.signers.admin, added.id) : added;

@@ -12,8 +12,8 @@ describe('exit codes and error lines', () => {
   });
 
   it("maps payserv's refusals: naming what does not exist is usage (2), its data out of reach or its own failure runtime (3), any other refusal 1", () => {
-    expect(refusalExit('database_unavailable')).toBe(EXIT.RUNTIME);
-    expect(refusalExit('internal')).toBe(EXIT.RUNTIME);
+    for (const code of ['database_unavailable', 'internal', 'shutting_down', 'overloaded', 'timeout'])
+      expect(refusalExit(code), code).toBe(EXIT.RUNTIME);
     for (const code of ['unknown_id', 'unknown_coin', 'unknown_wallet', 'invalid_correction'])
       expect(refusalExit(code), code).toBe(EXIT.USAGE);
     for (const code of ['busy', 'disabled', 'wrong_status', 'balance_short', 'no_autopay', null, undefined])

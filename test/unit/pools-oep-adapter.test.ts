@@ -9,7 +9,7 @@ import { fileSchema } from '../../src/config/schema.js';
 import { BlockNotImportable, blockClaim, shannonAmount } from '../../src/pools/oep/claim.js';
 import { maturedBlockCredits } from '../../src/pools/oep/credits.js';
 import { blockMember } from '../../src/pools/oep/keys.js';
-import { stepCommands, stepsTo } from '../../src/pools/oep/steps.js';
+import { parseRecord, stepCommands, stepsTo } from '../../src/pools/oep/steps.js';
 import { tmpStateDir } from '../support/tmp.js';
 
 const FEE = '0x00000000000000000000000000000000000000fe';
@@ -59,7 +59,8 @@ describe('a matured block as a Blocks.Credit', () => {
 });
 
 describe("the payer's steps in Redis", () => {
-  const p = { withdrawalId: 7, login: A, shannon: 1_500_000_000n, txHash: TX, at: 1_700_000_000 };
+  const FP = 'ab'.repeat(32);
+  const p = { withdrawalId: 7, fingerprint: FP, login: A, shannon: 1_500_000_000n, txHash: TX, at: 1_700_000_000 };
 
   it('UpdateBalance: balance to pending for the miner and the finances, the pending entry, the record', () => {
     expect(stepCommands('eth', 'pending', p)).toEqual([
@@ -69,7 +70,7 @@ describe("the payer's steps in Redis", () => {
       ['hincrby', 'eth:finances', 'pending', '1500000000'],
       ['zadd', 'eth:payments:pending', 1_700_000_000, `${A}:1500000000`],
       ['sadd', 'eth:payserv:pending', `${A}:1500000000`],
-      ['hset', 'eth:payserv:mirrored', '7', 'pending'],
+      ['hset', 'eth:payserv:mirrored', '7', `pending:${FP}`],
     ]);
   });
 
@@ -83,7 +84,7 @@ describe("the payer's steps in Redis", () => {
       ['zadd', `eth:payments:${A}`, 1_700_000_000, `${TX}:1500000000`],
       ['zrem', 'eth:payments:pending', `${A}:1500000000`],
       ['srem', 'eth:payserv:pending', `${A}:1500000000`],
-      ['hset', 'eth:payserv:mirrored', '7', 'paid'],
+      ['hset', 'eth:payserv:mirrored', '7', `paid:${FP}`],
     ]);
     expect(() => stepCommands('eth', 'paid', { ...p, txHash: null })).toThrow(/without a transaction hash/);
   });
@@ -105,6 +106,13 @@ describe("the payer's steps in Redis", () => {
     expect(stepsTo('paid', 'paid')).toEqual([]);
     expect(stepsTo('paid', 'rolledback')).toBeNull();
     expect(stepsTo('rolledback', 'pending')).toBeNull();
+  });
+
+  it("reads a record with the withdrawal's fingerprint, and one written before fingerprints (the stage alone); refuses anything else", () => {
+    expect(parseRecord(`paid:${FP}`)).toEqual({ stage: 'paid', fingerprint: FP });
+    expect(parseRecord('pending')).toEqual({ stage: 'pending', fingerprint: null });
+    for (const bad of ['sent', `paid:${FP}:x`, 'paid:abc', `paid:${FP.toUpperCase()}`, ''])
+      expect(() => parseRecord(bad), bad).toThrow(/mirrored record: not <stage>\[:<fingerprint>\]/);
   });
 });
 

@@ -1,9 +1,11 @@
+import { FORGED } from '../../chains/reward.js';
 import type { Coin, Signed } from '../../ledger/records.js';
 import { formatAmount, fromBaseUnits } from '../../money/amount.js';
+import { blockSubject, INTAKE_ALERT } from '../../intake/alerts.js';
 import { PoolFormatError } from '../errors.js';
 import { ensureMinerWallet } from '../miner-wallet.js';
 import { derivedUserId } from '../user-id.js';
-import { AdapterBug, blockAlert, intakeAddress, intakeBlockHash, intakeCall } from '../intake-call.js';
+import { AdapterBug, intakeAddress, intakeBlockHash, intakeCall, intakeHeight } from '../intake-call.js';
 import type { McAdapter } from './context.js';
 import { decimal28UnitsToBaseUnits, parseDecimal28 } from './decimal.js';
 import { blockRewardUsage, parseUsage } from './usage.js';
@@ -32,7 +34,13 @@ interface Claim {
 }
 
 type Outcome = 'done' | 'retry' | 'refused';
-type Facts = Record<string, unknown>;
+type BlockFacts = {
+  pool: string;
+  coin: string;
+  blockId: string;
+  height: string;
+  block: string | null;
+};
 
 /** A block's rows, a negative one (or NaN) included so it is refused rather than left out. */
 const CREDITS_SQL = `SELECT address, amount::text AS amount, usage FROM balance_changes
@@ -81,9 +89,10 @@ async function claimOf(a: McAdapter, coin: Signed<Coin>, b: McBlock): Promise<Cl
   return { credits, poolFee, income, dust: poolFee - base(feeUnits) };
 }
 
-async function credit(a: McAdapter, coin: Signed<Coin>, b: McBlock, facts: Facts): Promise<Outcome> {
+async function credit(a: McAdapter, coin: Signed<Coin>, b: McBlock, facts: BlockFacts): Promise<Outcome> {
   if (!b.hash) return refused(a, facts, 'the confirmed block has no hash');
   intakeBlockHash(b.hash, 'blocks.hash');
+  const height = intakeHeight(b.height, 'blocks.blockheight');
   const [twins] = (
     await a.mc.query<{ n: number }>(
       "SELECT count(*)::int AS n FROM blocks WHERE poolid = $1 AND blockheight = $2 AND status = 'confirmed'",
@@ -102,6 +111,7 @@ async function credit(a: McAdapter, coin: Signed<Coin>, b: McBlock, facts: Facts
     income: coins(c.income),
     credits: c.credits.map((x) => ({ user: x.user, amount: coins(x.units) })),
     poolFee: coins(c.poolFee),
+    height,
   });
   if (!r.ok) return refusal(a, facts, r);
   // Wallets only for the users of a credited block. The cursor lives in memory only: a crash after the credit
@@ -120,16 +130,17 @@ async function credit(a: McAdapter, coin: Signed<Coin>, b: McBlock, facts: Facts
   return 'done';
 }
 
-function refused(a: McAdapter, facts: Facts, reason: string, code?: string): Outcome {
-  a.log.error(
-    { ...facts, alert: blockAlert(code), ...(code ? { code } : {}), reason },
-    'ALERT: a confirmed MiningCore block was not imported',
-  );
+function refused(a: McAdapter, facts: BlockFacts, reason: string, code?: string): Outcome {
+  const alert = code && FORGED.has(code as never) ? INTAKE_ALERT.blockForged : INTAKE_ALERT.blockRefused;
+  a.log.warn({ ...facts, alert, ...(code ? { code } : {}), reason }, 'a confirmed MiningCore block was not imported');
+  // The intake alerted a forged one already (same subject): one alert per block.
+  const subject = facts.block ? blockSubject(a.coin, facts.block) : `${a.coin} miningcore block ${facts.blockId}`;
+  a.it.alerts.once(alert, subject, `MiningCore block ${facts.blockId} (height ${facts.height}) not imported: ${reason}`, facts);
   return 'refused';
 }
 
 /** The intake's refusal: the block waits when a later interval may answer otherwise, else it is refused for good. */
-function refusal(a: McAdapter, facts: Facts, r: { code: string; message: string }): Outcome {
+function refusal(a: McAdapter, facts: BlockFacts, r: { code: string; message: string }): Outcome {
   if (!RETRY.has(r.code)) return refused(a, facts, r.message, r.code);
   a.log.warn({ ...facts, code: r.code, reason: r.message }, 'miningcore block not imported yet: retried next interval');
   return 'retry';

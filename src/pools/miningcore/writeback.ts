@@ -1,9 +1,11 @@
 import type pg from 'pg';
-import { checkHistory } from '../../ledger/history.js';
+import { INTAKE_ALERT } from '../../intake/alerts.js';
+import { FROM_THE_START, verifyAccountFrom, type VerifiedPoint } from '../../intake/balance.js';
+import { formatProblem } from '../../ledger/problem.js';
 import type { Coin, Signed, Withdrawal } from '../../ledger/records.js';
 import { toBaseUnits } from '../../money/amount.js';
-import { streamAllWithdrawals } from '../../store/reads.js';
 import type { LedgerView } from '../../verify/view.js';
+import { adapterAccounts } from '../accounts.js';
 import { derivedUserId } from '../user-id.js';
 import { mcTransaction, type McAdapter } from './context.js';
 import { baseUnitsToDecimal28 } from './decimal.js';
@@ -14,10 +16,14 @@ import { BALANCE_RESET_USAGE } from './usage.js';
 // adapter's users, one transaction inserting payments and the negative balance_changes row and decrementing
 // balances, the amount rounded down to decimal(28,12). Idempotent by (poolid, address, tx hash), checked under an
 // advisory lock in the same transaction; a write that fails is found again next interval, never lost.
+// Each adapter user's account is verified whole (verifyAccountFrom) before any of its payments is written, and
+// incrementally: this process remembers per account the point it verified and wrote back up to, and next interval
+// reads only the rows after it (withdrawals not final yet again, until they are). A restart starts from the beginning.
 
-/** A withdrawal of one of this pool's miners: its user is the one derived from the address it was paid to. */
-const isAdapters = (a: McAdapter, coin: Signed<Coin>, w: Withdrawal): boolean =>
-  w.coinId === coin.id && w.userId === derivedUserId(`miningcore:${a.poolId}`, coin.tag, w.address);
+const userOf = (a: McAdapter, coin: Signed<Coin>, address: string): number => derivedUserId(`miningcore:${a.poolId}`, coin.tag, address);
+
+/** Per adapter (the process's memory, never the database): per user, the point its account was verified and written back up to. */
+const verifiedPoints = new WeakMap<McAdapter, Map<number, VerifiedPoint>>();
 
 /** True when this call wrote it, false when it was there already. */
 async function writePayment(a: McAdapter, c: pg.PoolClient, coin: Signed<Coin>, w: Withdrawal, amount: string): Promise<boolean> {
@@ -49,7 +55,6 @@ async function writePayment(a: McAdapter, c: pg.PoolClient, coin: Signed<Coin>, 
 async function writeBack(a: McAdapter, coin: Signed<Coin>, w: Withdrawal): Promise<void> {
   const { text, remainderBaseUnits } = baseUnitsToDecimal28(toBaseUnits(w.amount, coin.decimals), coin.decimals);
   const wrote = await mcTransaction(a.mc, (c) => writePayment(a, c, coin, w, text));
-  a.written.add(w.id);
   if (wrote)
     a.log.info(
       {
@@ -65,18 +70,31 @@ async function writeBack(a: McAdapter, coin: Signed<Coin>, w: Withdrawal): Promi
     );
 }
 
-/** Every sent withdrawal of the adapter's users not yet written back this process, its signed history checked first. */
+/** Every sent withdrawal of the adapter's users not yet written back by this process, each account verified first. */
 export async function writeBackPayments(a: McAdapter, view: LedgerView, coin: Signed<Coin>): Promise<void> {
-  for await (const { withdrawal: w, history } of streamAllWithdrawals(a.it.db)) {
-    if (w.status !== 'sent' || !w.txHash || a.written.has(w.id) || !isAdapters(a, coin, w)) continue;
-    const faults = checkHistory(w, history, view.book);
-    if (faults.length) {
+  const points = verifiedPoints.get(a) ?? new Map<number, VerifiedPoint>();
+  verifiedPoints.set(a, points);
+  for await (const { userId } of adapterAccounts(a.it.db, coin.id, (address) => userOf(a, coin, address))) {
+    const sent: Withdrawal[] = [];
+    const run = await verifyAccountFrom(view, userId, coin, points.get(userId) ?? FROM_THE_START, ({ withdrawal: w }) => {
+      // Paid to the address the user is derived from: the one MiningCore's rows are keyed by.
+      if (w.status === 'sent' && w.txHash && userOf(a, coin, w.address) === userId) sent.push(w);
+    });
+    const first = run.problems[0];
+    if (first) {
       a.log.error(
-        { pool: a.poolId, withdrawal: w.id, faults, alert: 'integrity' },
-        'ALERT: a sent withdrawal does not verify: not written back',
+        { pool: a.poolId, user: userId, problems: run.problems.length, first: formatProblem(first), alert: INTAKE_ALERT.integrity },
+        'an account does not verify: its payments are not written back',
+      );
+      a.it.alerts.once(
+        INTAKE_ALERT.integrity,
+        `${a.coin} miningcore account ${userId}`,
+        `user ${userId} of ${a.coin} does not verify: its payments are not written back to MiningCore (${formatProblem(first)})`,
+        { pool: a.poolId, user: userId, problems: run.problems.length },
       );
       continue;
     }
-    await writeBack(a, coin, w);
+    for (const w of sent) await writeBack(a, coin, w);
+    points.set(userId, run.next);
   }
 }

@@ -6,6 +6,8 @@
 // -> income id) is written for the operator and never read: the pool's Redis does not decide what is skipped.
 
 import type { Redis } from 'ioredis';
+import { FORGED } from '../../chains/reward.js';
+import { blockSubject, INTAKE_ALERT } from '../../intake/alerts.js';
 import type { Intake } from '../../intake/context.js';
 import { intakeView, verifiedCoin } from '../../intake/ledger.js';
 import type { Logger } from '../../log/index.js';
@@ -14,7 +16,7 @@ import { ensureMinerWallet } from '../miner-wallet.js';
 import { derivedUserId } from '../user-id.js';
 import { BlockNotImportable, blockClaim, shannonAmount, type BlockClaim } from './claim.js';
 import { maturedBlockCredits, type MaturedBlockCredits } from './credits.js';
-import { blockAlert, intakeBlockHash, intakeCall, type IntakeAnswer } from '../intake-call.js';
+import { intakeBlockHash, intakeCall, type IntakeAnswer } from '../intake-call.js';
 import { blocksKey, creditsKey, parseBlockMember } from './keys.js';
 import { importedKey } from './steps.js';
 
@@ -77,9 +79,13 @@ export class Importer {
       block = parseBlockMember(member);
     } catch (e) {
       report.failed++;
-      this.log.error(
-        { pool: 'oep', member, alert: blockAlert(), reason: (e as Error).message },
-        'matured block not imported: unreadable member',
+      const facts = { pool: 'oep', member, alert: INTAKE_ALERT.blockRefused, reason: (e as Error).message };
+      this.log.error(facts, 'matured block not imported: unreadable member');
+      this.it.alerts.once(
+        facts.alert,
+        `${this.s.coin} oep member ${member.slice(0, 120)}`,
+        `unreadable matured member: ${facts.reason}`,
+        facts,
       );
       return;
     }
@@ -106,16 +112,13 @@ export class Importer {
     } catch (e) {
       if (!(e instanceof BlockNotImportable || e instanceof PoolFormatError)) throw e;
       report.failed++;
-      this.log.error(
-        { pool: 'oep', block: block.hash, height: score, alert: blockAlert(), reason: e.message },
-        'matured block not imported: retried next interval',
-      );
+      this.#notImported(block.hash, score, { message: e.message });
       return;
     }
     const r = await this.#credit(b, c);
     if (!r.ok) {
       report.failed++;
-      this.#refused(block.hash, score, r);
+      this.#notImported(block.hash, score, r);
       return;
     }
     // Only now, for a credited block (a crash before: the next interval's Blocks.Credit answers already, then this).
@@ -136,6 +139,8 @@ export class Importer {
       income: shannonAmount(c.incomeShannon),
       credits: c.miners.map((m) => ({ user: oepUserId(this.s, m.login), amount: shannonAmount(m.shannon) })),
       poolFee: shannonAmount(c.poolFeeShannon),
+      // The member's score; the chain must have the block at it (maturedBlockCredits bounds it to a safe integer).
+      height: Number(b.height),
     });
     if (!r.ok) return r;
     if (c.trimmedShannon > 0n)
@@ -172,10 +177,21 @@ export class Importer {
     return true;
   }
 
-  #refused(hash: string, height: string, r: { code: string; message: string }): void {
-    const facts = { pool: 'oep', block: hash, height, code: r.code, reason: r.message };
-    if (r.code === 'block_immature' || r.code === 'node_unavailable')
-      this.log.warn(facts, 'matured block not imported yet: retried next interval');
-    else this.log.error({ ...facts, alert: blockAlert(r.code) }, 'matured block not imported: retried next interval');
+  /** A block not imported this interval: waiting (immature, node down) is a warning; anything else is alerted once per block. */
+  #notImported(hash: string, height: string, why: { code?: string; message: string }): void {
+    const facts = { pool: 'oep', block: hash, height, ...(why.code ? { code: why.code } : {}), reason: why.message };
+    if (why.code === 'block_immature' || why.code === 'node_unavailable')
+      return this.log.warn(facts, 'matured block not imported yet: retried next interval');
+    // Refused each interval, alerted once per block (a forged one by the intake already: the same subject).
+    const forged = why.code !== undefined && FORGED.has(why.code as never);
+    const alert = forged ? INTAKE_ALERT.blockForged : INTAKE_ALERT.blockRefused;
+    if (forged) this.log.warn({ ...facts, alert }, 'matured block not imported: retried next interval');
+    else this.log.error({ ...facts, alert }, 'matured block not imported: retried next interval');
+    this.it.alerts.once(
+      alert,
+      blockSubject(this.s.coin, hash),
+      `matured block ${hash} at height ${height} not imported: ${why.message}`,
+      facts,
+    );
   }
 }

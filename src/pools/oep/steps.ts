@@ -1,9 +1,14 @@
 // What open-ethereum-pool's payer writes for a payment, step by step (storage/redis.go UpdateBalance,
 // WritePayment, RollbackBalance), as Redis commands the adapter runs in one MULTI per step together with
-// the step's own record (HSET <coin>:payserv:mirrored <withdrawal id> <stage>): a step is applied whole and
-// once, and one whose MULTI failed is simply applied again next interval. The payer's lock is not taken:
+// the step's own record (HSET <coin>:payserv:mirrored <withdrawal id> <stage>:<fingerprint>): a step is applied
+// whole and once, and one whose MULTI failed is simply applied again next interval. The fingerprint names the
+// withdrawal the record was written for: after payserv's database is restored from an older backup, its ids are
+// issued again, and a record of another withdrawal under the same id must never be taken for this one's. The payer's lock is not taken:
 // the pool's payouts module is off (checked at start), and WritePayment's DEL of the lock is left out.
 
+import { signatureDigest } from '../../ledger/history.js';
+import type { StatusSignature } from '../../ledger/records.js';
+import { PoolFormatError } from '../errors.js';
 import {
   financesKey,
   minerKey,
@@ -23,6 +28,8 @@ export type Command = [string, ...(string | number)[]];
 
 export interface MirroredPayment {
   withdrawalId: number;
+  /** withdrawalFingerprint of the withdrawal. */
+  fingerprint: string;
   login: string;
   /** The withdrawal's amount (the balance it takes), in Shannon. */
   shannon: bigint;
@@ -38,6 +45,32 @@ export const ownPendingKey = (prefix: string): string => `${prefix}:payserv:pend
 /** Block hash -> income id, once the intake credited it: progress only, the intake's idempotency decides. */
 export const importedKey = (prefix: string): string => `${prefix}:payserv:imported`;
 
+/** What a withdrawal's record says: its stage, and the fingerprint of the withdrawal it was written for. */
+export interface MirroredRecord {
+  stage: Stage;
+  /** null: written before fingerprints were recorded (the stage alone); taken as this withdrawal's and rewritten with it. */
+  fingerprint: string | null;
+}
+
+/**
+ * SHA-256 of the withdrawal's first signed status entry, which signs its whole immutable request (id, user, address,
+ * amount, chain links, creation time): another withdrawal under a re-issued id has another one.
+ */
+export function withdrawalFingerprint(history: readonly StatusSignature[]): string {
+  const first = history[0]?.signature;
+  if (!first) throw new Error(`withdrawal ${history[0]?.withdrawalId ?? '?'} has no first signed status entry`);
+  return signatureDigest(first);
+}
+
+export const recordValue = (stage: Stage, fingerprint: string): string => `${stage}:${fingerprint}`;
+
+export function parseRecord(text: string): MirroredRecord {
+  const [stage = '', fingerprint, ...rest] = text.split(':');
+  if (!(STAGES as readonly string[]).includes(stage) || rest.length || (fingerprint !== undefined && !/^[0-9a-f]{64}$/.test(fingerprint)))
+    throw new PoolFormatError('mirrored record', text, `not <stage>[:<fingerprint>] with a stage of ${STAGES.join(', ')}`);
+  return { stage: stage as Stage, fingerprint: fingerprint ?? null };
+}
+
 /** The commands of one step; HINCRBY takes the amount as a decimal string (int64 in the pool). */
 export function stepCommands(prefix: string, stage: Stage, p: MirroredPayment): Command[] {
   const a = p.shannon.toString();
@@ -45,7 +78,7 @@ export function stepCommands(prefix: string, stage: Stage, p: MirroredPayment): 
   const miner = minerKey(prefix, p.login);
   const fin = financesKey(prefix);
   const pending = pendingMember({ login: p.login, shannon: p.shannon });
-  const record: Command = ['hset', mirroredKey(prefix), String(p.withdrawalId), stage];
+  const record: Command = ['hset', mirroredKey(prefix), String(p.withdrawalId), recordValue(stage, p.fingerprint)];
   const moves = (from: string, to: string, fromBy: string, toBy: string): Command[] => [
     ['hincrby', miner, from, fromBy],
     ['hincrby', miner, to, toBy],

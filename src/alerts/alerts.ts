@@ -22,10 +22,23 @@ export interface AlertHook {
   timeoutMs: number;
 }
 
+/** The [alerts] table of payserv's or the intake's configuration. */
+export interface AlertsTable {
+  command?: string[] | undefined;
+  webhook_url?: string | undefined;
+  timeout_ms: number;
+}
+
+/** The hook an [alerts] table names; undefined when it names neither a command nor a webhook. */
+export function alertHookOf(t: AlertsTable): AlertHook | undefined {
+  if (!t.command && !t.webhook_url) return undefined;
+  return { ...(t.command ? { command: t.command } : {}), ...(t.webhook_url ? { webhookUrl: t.webhook_url } : {}), timeoutMs: t.timeout_ms };
+}
+
 export interface AlertsOptions {
   db: DataTx;
   log: Logger;
-  hook?: AlertHook;
+  hook?: AlertHook | undefined;
 }
 
 export interface Alert {
