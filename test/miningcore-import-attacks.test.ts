@@ -1,7 +1,8 @@
 // The MiningCore adapter's import against an attacker with write access to MiningCore's database, an operator
 // who retires a wallet, and a Zcash pool (issue 16's attack report, F2 F5 F7): a forged block writes no wallet; a
 // retired wallet is not registered again after a restart; PPLNS credits finer than a zatoshi are rounded down,
-// the dust going to the pool fee, while an amount that is not a number or is negative still refuses the block.
+// the dust going to the pool fee, while an amount that is not a number or is negative still refuses the block;
+// a pool block named at another height is refused (the adapter passes blocks.blockheight, F1).
 // MiningCore's own tables in a real PostgreSQL, anvil and the Zcash node stand-in, the intake in process.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -236,5 +237,17 @@ describeOncePerSuite('the MiningCore import against a hostile database, a retire
       expect(logs.find((l) => l.block === hash && l.alert === 'block_refused')?.reason).toMatch(why);
     }
     expect(await t.ledger.check('balances')).toEqual([]);
+  });
+
+  it('a confirmed row naming a block the pool mined, at a height the chain does not have it at, is refused: the adapter passes the height', async () => {
+    const fee = ethAddress();
+    const thief = ethAddress();
+    intake = await startAdapterIntake('ETH', fee);
+    const old = await ethPoolBlock();
+    await mcBlock(987_654_321n, old.hash, [fee, '0.02'], [[thief, '1.98']]);
+    await intake.miningcore!.tick();
+    expect(await incomeOf(old.hash)).toHaveLength(0);
+    expect(logs.some((l) => l.pool === POOL_ID && l.block === old.hash && l.code === 'block_height_mismatch')).toBe(true);
+    expect(await t.ledger.db.query('SELECT id FROM users_userwallets WHERE user_id = $1', [userOf('ETH', thief)])).toHaveLength(0);
   });
 });

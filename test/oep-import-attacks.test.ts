@@ -1,7 +1,8 @@
 // The open-ethereum-pool adapter's import against an attacker with write access to the pool's Redis and an
 // operator who retires a wallet (issue 16's attack report, F2 F6 F7 F8): a retired login is not registered again
 // after a restart, and not paid; a member the intake cannot take ("0x0") is refused alone, alerted, and the
-// interval goes on; a forged block writes no wallet; a forged <coin>:payserv:imported entry skips nothing.
+// interval goes on; a forged block writes no wallet; a forged <coin>:payserv:imported entry skips nothing; an
+// old block re-listed at another height is refused (the adapter passes the member's height, F1).
 // Real Redis, anvil, the intake in process (wallets reviewed by hand: the adapter signs its own).
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
@@ -227,5 +228,16 @@ describePerDataPath('the open-ethereum-pool import against a hostile Redis and a
     expect(logs.some((l) => l.alert === 'block_forged' && l.block === forged && l.pool === 'oep')).toBe(true);
     expect(await incomeOf(forged)).toHaveLength(0);
     expect(await walletCount(), 'wallets written for a refused block').toBe(before);
+  });
+
+  it('a block the pool mined before, re-listed at a new height with the attacker as its miner, is refused: the adapter passes the height', async () => {
+    const old = await poolBlock();
+    const thief = newLogin();
+    await matured(old.height + 5n, old.hash, { [FEE_LOGIN]: 20_000_000n, [thief]: 1_980_000_000n });
+    const before = await walletCount();
+    await oep.tick();
+    expect(await incomeOf(old.hash)).toHaveLength(0);
+    expect(logs.some((l) => l.pool === 'oep' && l.block === old.hash && l.code === 'block_height_mismatch')).toBe(true);
+    expect(await walletCount()).toBe(before);
   });
 });
