@@ -353,7 +353,8 @@ const oepPool = table({
   prefix: nonEmptyString().regex(/^[A-Za-z0-9_.-]{1,32}$/, { error: 'expected the pool\'s "coin" setting, e.g. "eth"' }),
   /** The ledger's coin tag the blocks are credited in. */
   coin: z.string().regex(/^[A-Z0-9]{2,10}$/, { error: 'expected a coin tag such as ETH' }),
-  interval_s: positiveInt().default(60),
+  /** Bounded like MiningCore's: past 2^31 ms Node's timer would fire every millisecond. */
+  interval_s: positiveInt().max(86_400, { error: 'at most 86400' }).default(60),
   /** The unlocker's poolFeeAddress: its credit of each block is the block's pool fee. */
   pool_fee_address: nonEmptyString().regex(/^0x[0-9a-fA-F]{40}$/, { error: 'expected an address: 0x and 40 hex digits' }),
   /** The first matured block (height) to import: blocks below it were paid by the pool's own payouts. */
