@@ -5,16 +5,15 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EXIT } from '../src/cli/exit.js';
-import { loadConfig, type Env } from '../src/config/load.js';
+import type { Env } from '../src/config/load.js';
 import { createLogger } from '../src/log/index.js';
-import { startPayserv, type RunningPayserv } from '../src/app/service.js';
+import type { RunningPayserv } from '../src/app/service.js';
 import { AuditTrail, collectAuditProblems, lastAuditRows } from '../src/payserv/audit.js';
 import { openDatabase } from '../src/db/open.js';
-import { backend, createPgDatabase, type TestDatabase } from './support/db.js';
-import { tmpStateDir } from './support/tmp.js';
-import { payservData } from './support/dbgw.js';
+import { backend, type TestDatabase } from './support/db.js';
 import { testLedger, type TestLedger } from './support/ledger.js';
-import { EMBEDDED, runPscli, type Run } from './support/pscli.js';
+import { runPscli, type Run } from './support/pscli.js';
+import { payservForPscli, pscliWorkspace } from './support/pscli-world.js';
 
 let l: TestLedger | undefined;
 let running: RunningPayserv | undefined;
@@ -32,11 +31,7 @@ type As = (operator: string | null, argv: string[]) => Promise<Run>;
 async function setUp(): Promise<{ as: As; ledger: TestLedger }> {
   l = await testLedger();
   await l.checkpointAll();
-  const config = await loadConfig('payserv', undefined, { stateDir: l.stateDir, env: {} });
-  config.rpc.port = 0;
-  config.keys.admin = true;
-  running = await startPayserv(config, createLogger('payserv', 'silent'), await payservData(l.db, l.stateDir));
-  writeFileSync(join(l.stateDir, 'pscli.toml'), `[payserv]\nport = ${running.server.port}\n`);
+  running = await payservForPscli(l);
   const dir = l.stateDir;
   const as: As = (operator, argv) => {
     const env: Env = { PAYSERV_STATE_DIR: dir, ...(operator ? { PSCLI_OPERATOR: operator } : {}) };
@@ -125,13 +120,7 @@ describe(`operators against payserv (${backend()})`, { timeout: 120_000 }, () =>
 
 describe(`pscli audit list (${backend()})`, { timeout: 120_000 }, () => {
   it('shows the newest calls with who made each, oldest first; --json for machines', async () => {
-    const stateDir = await tmpStateDir();
-    let env: Env = { PAYSERV_STATE_DIR: stateDir, ...(backend() === 'pglite' ? EMBEDDED : {}) };
-    if (backend() === 'postgres') {
-      const t = await createPgDatabase();
-      dropLater.push(t);
-      env = { ...env, DATABASE_URL: t.url };
-    }
+    const { stateDir, env } = await pscliWorkspace(dropLater);
     expect((await runPscli(['db', 'migrate'], env)).code).toBe(EXIT.OK);
     expect((await runPscli(['audit', 'list'], env)).stdout).toBe('the audit trail is empty\n');
     const db = await openDatabase({ url: env.DATABASE_URL }, stateDir);
