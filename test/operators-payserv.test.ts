@@ -1,7 +1,7 @@
-// Per-operator identities against a running payserv over mutual TLS: each person's certificate is
+// Per-operator identities against a running payserv (and dbgw) over mutual TLS: each person's certificate is
 // granted what the shared pscli identity is, the audit trail names the person for each call, a revoked
 // operator is refused (and the refusal audited), a renewed certificate works, an expiring one is warned of.
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EXIT } from '../src/cli/exit.js';
@@ -10,7 +10,12 @@ import { createLogger } from '../src/log/index.js';
 import type { RunningPayserv } from '../src/app/service.js';
 import { AuditTrail, collectAuditProblems, lastAuditRows } from '../src/payserv/audit.js';
 import { openDatabase } from '../src/db/open.js';
-import { backend, type TestDatabase } from './support/db.js';
+import { backend, describeOncePerSuite, type TestDatabase } from './support/db.js';
+import { startTestDbgw } from './support/dbgw.js';
+import { tmpStateDir } from './support/tmp.js';
+import { initPki, operatorTlsPaths, pkiPaths } from '../src/esman/pki-files.js';
+import { RpcClient } from '../src/rpc/client.js';
+import { RPC } from '../src/api/jsonrpc.js';
 import { testLedger, type TestLedger } from './support/ledger.js';
 import { runPscli, type Run } from './support/pscli.js';
 import { payservForPscli, pscliWorkspace } from './support/pscli-world.js';
@@ -150,5 +155,35 @@ describe(`pscli audit list (${backend()})`, { timeout: 120_000 }, () => {
       code: EXIT.USAGE,
       stderr: expect.stringContaining('--last'),
     });
+  });
+});
+
+describeOncePerSuite('operators against dbgw', () => {
+  it("dbgw grants an operator pscli's calls and refuses a revoked one on the next call", async () => {
+    const stateDir = await tmpStateDir();
+    await initPki(stateDir, { rootDays: 30, leafDays: 30 });
+    const run = (argv: string[]) => runPscli(argv, { PAYSERV_STATE_DIR: stateDir });
+    await run(['pki', 'issue', '--operator', 'alice']);
+    const gw = await startTestDbgw(stateDir);
+    const o = operatorTlsPaths(stateDir, 'alice');
+    const tls = {
+      certPem: readFileSync(o.cert, 'utf8'),
+      keyPem: readFileSync(o.key, 'utf8'),
+      caPem: readFileSync(pkiPaths(stateDir).root, 'utf8'),
+    };
+    const alice = new RpcClient({ host: '127.0.0.1', port: gw.server.port, tls, timeoutMs: 10_000, serverIdentity: 'dbgw' });
+    try {
+      expect(await alice.call('Dbgw.Status')).toMatchObject({ connected: false });
+      // pscli's rights, not payserv's: no handing over a database.
+      await expect(alice.call('Dbgw.Connect', { url: 'postgres://x@127.0.0.1/none' })).rejects.toMatchObject({ code: RPC.FORBIDDEN });
+      expect((await run(['pki', 'revoke', '--operator', 'alice'])).code).toBe(EXIT.OK);
+      await expect(alice.call('Dbgw.Status')).rejects.toMatchObject({
+        code: RPC.FORBIDDEN,
+        message: expect.stringMatching(/^forbidden: the certificate of operator alice is revoked/),
+      });
+    } finally {
+      alice.close();
+      await gw.stop();
+    }
   });
 });
