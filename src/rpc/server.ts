@@ -29,13 +29,15 @@ import {
   type RpcResponse,
 } from '../api/jsonrpc.js';
 import { isMethod, PAYSERV_CONTRACT, validateParams, type RpcContract } from './params.js';
-import { peerIdentity, serverTlsOptions, type PeerIdentity, type TlsMaterial } from './tls.js';
+import { peerIdentity, serverTlsOptions, type Peer, type PeerIdentity, type TlsMaterial } from './tls.js';
 
 /** What a handler learns about the call besides its params. */
 export interface RpcContext {
   identity: TlsIdentity;
   /** The client certificate's CN, for the log and the ledger's "who asked". */
   commonName: string;
+  /** The person, when the certificate is an operator's (then `identity` is the one the operator acts as). */
+  operator?: string;
   /** This HTTP request's id, also sent back as X-Request-Id and logged: ties the caller's report to our log. */
   requestId: string;
 }
@@ -75,6 +77,8 @@ export interface RpcServerOptions<M extends string = Method> {
    * a write per refusal would add to the load (the log has them).
    */
   refused?: (method: M, code: RpcLayerCode, rpcCode: number, ctx: RpcContext) => Promise<void>;
+  /** Why an operator's certificate is refused (revoked), or null: asked on every call, so a revocation needs no restart. */
+  operatorRefusal?: (operator: string) => string | null;
 }
 
 export interface RpcServer {
@@ -147,12 +151,7 @@ export async function startRpcServer<M extends string = Method>(opts: RpcServerO
     return who;
   };
 
-  async function decide(
-    req: IncomingMessage,
-    requestId: string,
-    who: { identity: TlsIdentity; commonName: string },
-    t0: number,
-  ): Promise<Outcome> {
+  async function decide(req: IncomingMessage, requestId: string, who: Peer, t0: number): Promise<Outcome> {
     const refuse = (code: number, word: RpcLayerCode, message: string, id: RpcId = null, extra: Partial<Outcome> = {}): Outcome => ({
       status: httpStatusFor(code),
       response: errorResponse(id, layerError(code, word, message)),
@@ -182,7 +181,15 @@ export async function startRpcServer<M extends string = Method>(opts: RpcServerO
       return refuse(RPC.METHOD_NOT_FOUND, 'unknown_method', `method not found: ${JSON.stringify(method.slice(0, 64))}`, id, {
         method: method.slice(0, 64),
       });
-    const ctx: RpcContext = { identity: who.identity, commonName: who.commonName, requestId };
+    const ctx: RpcContext = {
+      identity: who.identity,
+      commonName: who.commonName,
+      requestId,
+      ...(who.operator ? { operator: who.operator } : {}),
+    };
+    // Checked per call, after the method is known, so that the refusal is in the audit trail with the operator's name.
+    const revoked = who.operator && opts.operatorRefusal ? opts.operatorRefusal(who.operator) : null;
+    if (revoked) return refuse(RPC.FORBIDDEN, 'forbidden', `forbidden: ${revoked}`, id, { method, refused: { code: 'forbidden', ctx } });
     if (!contract.allowed(who.identity, method))
       return refuse(RPC.FORBIDDEN, 'forbidden', `forbidden: ${who.identity} may not call ${method}`, id, {
         method,
@@ -272,7 +279,11 @@ export async function startRpcServer<M extends string = Method>(opts: RpcServerO
 
   function logRequest(requestId: string, who: PeerIdentity, out: Outcome | { aborted: true; method?: string }, t0: number): void {
     const ms = Math.round((performance.now() - t0) * 10) / 10;
-    const base = { requestId, identity: who.ok ? who.identity : null, ...(who.ok ? { cn: who.commonName } : { refused: who.reason }) };
+    const base = {
+      requestId,
+      identity: who.ok ? who.identity : null,
+      ...(who.ok ? { cn: who.commonName, ...(who.operator ? { operator: who.operator } : {}) } : { refused: who.reason }),
+    };
     if ('aborted' in out) {
       log.info({ ...base, outcome: 'aborted', ms }, 'rpc request');
       return;
