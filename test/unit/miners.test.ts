@@ -87,7 +87,7 @@ describe("the miners' API shapes", () => {
     expect(paymentOf(POOL, w, h, 5)).toEqual({
       coin: 'ETH',
       address: '0xabc',
-      amount: 1.122456789012345678,
+      amount: Number('1.122456789012345678'),
       transactionConfirmationData: HASH,
       transactionInfoLink: `https://x.io/tx/${HASH}`,
       created: '2026-01-02T03:04:05.000Z',
