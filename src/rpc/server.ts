@@ -1,4 +1,5 @@
-// payserv's RPC server: JSON-RPC 2.0 in HTTP/1.1 POSTs over mutually authenticated TLS 1.3.
+// payserv's RPC server: JSON-RPC 2.0 in HTTP/1.1 POSTs over mutually authenticated TLS 1.3 (and, where a
+// service declares them, GET paths that run a method of its contract: RestRoute).
 //
 // Every request passes the same gates, cheapest and least revealing first, and stops at the first it
 // fails: the client certificate's identity, the HTTP method and content type, the body size, the
