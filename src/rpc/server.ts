@@ -1,4 +1,5 @@
-// payserv's RPC server: JSON-RPC 2.0 in HTTP/1.1 POSTs over mutually authenticated TLS 1.3.
+// payserv's RPC server: JSON-RPC 2.0 in HTTP/1.1 POSTs over mutually authenticated TLS 1.3 (and, where a
+// service declares them, GET paths that run a method of its contract: RestRoute).
 //
 // Every request passes the same gates, cheapest and least revealing first, and stops at the first it
 // fails: the client certificate's identity, the HTTP method and content type, the body size, the
@@ -54,6 +55,19 @@ export interface RpcLimits {
   inFlightMax: number;
 }
 
+/**
+ * A GET path served beside the JSON-RPC POSTs (the miners' API: MiningCore's REST paths): the method it
+ * runs, through the same gates (identity, ACL, in-flight limit, params), and how its answer is written:
+ * the result or {error} alone, without the JSON-RPC envelope.
+ */
+export interface RestRoute<M extends string> {
+  method: M;
+  params: unknown;
+  present(result: unknown): unknown;
+  /** The HTTP status of a refusal the handler threw (its JSON-RPC answer would be 200). */
+  refusalStatus(error: { code: number; data?: unknown }): number;
+}
+
 export const DEFAULT_LIMITS: RpcLimits = { bodyBytesMax: 64 * 1024, requestTimeoutMs: 60_000, inFlightMax: 256 };
 
 export interface RpcServerOptions<M extends string = Method> {
@@ -79,6 +93,8 @@ export interface RpcServerOptions<M extends string = Method> {
   refused?: (method: M, code: RpcLayerCode, rpcCode: number, ctx: RpcContext) => Promise<void>;
   /** Why an operator's certificate is refused (revoked), or null: asked on every call, so a revocation needs no restart. */
   operatorRefusal?: (operator: string) => string | null;
+  /** GET paths served as methods (RestRoute); null: not a path served, 404. Without it, only POST. */
+  routes?: (url: URL) => RestRoute<M> | null;
 }
 
 export interface RpcServer {
@@ -106,6 +122,8 @@ interface Outcome {
   headers?: Record<string, string>;
   /** A served method's call refused before its handler ran, with the caller. */
   refused?: { code: RpcLayerCode; ctx: RpcContext };
+  /** Answered to a GET route: written without the envelope. */
+  rest?: RestRoute<string>;
 }
 
 export async function startRpcServer<M extends string = Method>(opts: RpcServerOptions<M>): Promise<RpcServer> {
@@ -151,14 +169,19 @@ export async function startRpcServer<M extends string = Method>(opts: RpcServerO
     return who;
   };
 
+  const refuse = (code: number, word: RpcLayerCode, message: string, id: RpcId = null, extra: Partial<Outcome> = {}): Outcome => ({
+    status: httpStatusFor(code),
+    response: errorResponse(id, layerError(code, word, message)),
+    ...extra,
+  });
+
   async function decide(req: IncomingMessage, requestId: string, who: Peer, t0: number): Promise<Outcome> {
-    const refuse = (code: number, word: RpcLayerCode, message: string, id: RpcId = null, extra: Partial<Outcome> = {}): Outcome => ({
-      status: httpStatusFor(code),
-      response: errorResponse(id, layerError(code, word, message)),
-      ...extra,
-    });
+    if (req.method === 'GET' && opts.routes) return get(req, requestId, who, t0);
     if (req.method !== 'POST')
-      return refuse(RPC.INVALID_REQUEST, 'bad_request', 'invalid request: use POST', null, { status: 405, headers: { Allow: 'POST' } });
+      return refuse(RPC.INVALID_REQUEST, 'bad_request', 'invalid request: use POST', null, {
+        status: 405,
+        headers: { Allow: opts.routes ? 'GET, POST' : 'POST' },
+      });
     if (!isJsonContentType(req.headers['content-type'])) {
       return refuse(RPC.INVALID_REQUEST, 'bad_request', 'invalid request: Content-Type must be application/json', null, { status: 415 });
     }
@@ -174,7 +197,23 @@ export async function startRpcServer<M extends string = Method>(opts: RpcServerO
     }
     const parsed = parseRequest(body.body);
     if (!parsed.ok) return { status: httpStatusFor(parsed.error.code), response: errorResponse(parsed.id, parsed.error) };
-    const { id, method } = parsed.request;
+    return run(parsed.request.id, parsed.request.method, parsed.request.params, requestId, who, t0);
+  }
+
+  async function get(req: IncomingMessage, requestId: string, who: Peer, t0: number) {
+    const route = opts.routes?.(new URL(req.url ?? '/', 'https://localhost'));
+    if (!route) return refuse(RPC.METHOD_NOT_FOUND, 'unknown_method', 'not found: no such path');
+    const out = await run(null, route.method, route.params, requestId, who, t0);
+    const refusedByHandler = 'error' in out.response && out.status === 200;
+    return {
+      ...out,
+      rest: route,
+      ...(refusedByHandler && 'error' in out.response ? { status: route.refusalStatus(out.response.error) } : {}),
+    };
+  }
+
+  /** The gates after the envelope, then the handler: one path for a POSTed call and a GET route. */
+  async function run(id: RpcId, method: string, rawParams: unknown, requestId: string, who: Peer, t0: number): Promise<Outcome> {
     // Checked after parsing so that the caller gets its id back and knows which call was not run.
     if (closing) return refuse(RPC.SHUTTING_DOWN, 'shutting_down', 'shutting down: the request was not run', id, { close: true });
     if (!isMethod(contract, method))
@@ -200,7 +239,7 @@ export async function startRpcServer<M extends string = Method>(opts: RpcServerO
         method,
         headers: { 'Retry-After': '1' },
       });
-    const params = validateParams(contract, method, parsed.request.params);
+    const params = validateParams(contract, method, rawParams);
     if (!params.ok)
       return {
         status: httpStatusFor(params.error.code),
@@ -250,11 +289,17 @@ export async function startRpcServer<M extends string = Method>(opts: RpcServerO
     }
   }
 
+  /** A GET route's answer: the presented result, or the error alone. */
+  function restBody(out: Outcome): unknown {
+    if (!out.rest) return undefined;
+    return 'error' in out.response ? { error: out.response.error } : out.rest.present(out.response.result);
+  }
+
   /** Writes the answer; false when the connection is already gone. */
   function send(res: ServerResponse, out: Outcome): boolean {
     let text: string;
     try {
-      text = JSON.stringify(out.response);
+      text = JSON.stringify(restBody(out) ?? out.response);
     } catch (err) {
       // A result that is not JSON (a bigint, a cycle) is the handler's bug: the caller gets -32603, the log the reason.
       out.status = 500;
