@@ -4,8 +4,10 @@ import { RowError } from '../data/rows.js';
 import type { CertBook } from '../ledger/certbook.js';
 import { encodeCredit, encodePoolIncome } from '../ledger/encoding.js';
 import { checkHistory } from '../ledger/history.js';
-import type { Credit, PoolIncome, Signed, StatusSignature, Withdrawal } from '../ledger/records.js';
+import { formatProblem } from '../ledger/problem.js';
+import type { Credit, PoolIncome, Signed, StatusSignature, Wallet, Withdrawal } from '../ledger/records.js';
 import { creditSigner, incomeSigner } from '../ledger/roles.js';
+import { isReviewed, walletSignatureProblem } from '../ledger/wallets.js';
 import { formatAmount, type Amount } from '../money/amount.js';
 
 // Before the intake answers "already" from rows it finds, the rows must be what its own signers wrote:
@@ -43,6 +45,16 @@ export function requestFaults(book: CertBook, w: Withdrawal, history: readonly S
   if (first?.seq === 0 && first.comment !== comment)
     faults.push(`its signed request carries ${JSON.stringify(first.comment)}, not the key`);
   return faults;
+}
+
+/**
+ * A wallet found by a retry: one that carries any trace of a signature must carry a good admin signature
+ * of exactly its current state (an address changed after review is tampering, never signed "as it is").
+ * An unreviewed wallet is what review = "manual" leaves: no fault.
+ */
+export function walletFaults(book: CertBook, w: Signed<Wallet>): string[] {
+  const p = isReviewed(w) ? walletSignatureProblem(book, w) : null;
+  return p ? [formatProblem(p)] : [];
 }
 
 /** Faults named in a refusal at most; the rest are counted. */
