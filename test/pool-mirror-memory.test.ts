@@ -462,5 +462,15 @@ describeOncePerSuite("MiningCore's write-back", () => {
     expect(upgraded.resets[1]!.tags).toEqual([expect.stringMatching(/^payserv:withdrawal:[0-9a-f]{64}$/)]);
     await pass(adapter());
     expect(await shownFor()).toEqual(upgraded);
+    // Two adapters at once (the advisory lock): a new batch of two is written once.
+    const next = `0x${randomBytes(32).toString('hex')}`;
+    for (const id of [await withdrawal(a!, '0.5', true), await withdrawal(a!, '0.5', true)]) await send(id, 'pending', next);
+    await Promise.all([pass(adapter()), pass(adapter())]);
+    const both = await shownFor();
+    expect(both.payments.filter((p) => p.tx === next)).toEqual([
+      { amount: '0.500000000000', tx: next },
+      { amount: '0.500000000000', tx: next },
+    ]);
+    expect(both.balance).toBe('15.000000000000');
   });
 });
