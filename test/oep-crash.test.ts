@@ -23,7 +23,7 @@ import type { AutopaySettings } from '../src/payserv/policy.js';
 import { startOep, type OepConfig, type RunningOep } from '../src/pools/oep/adapter.js';
 import { oepUserId } from '../src/pools/oep/import.js';
 import { blockMember, blocksKey, creditsKey, financesKey, minerKey, paymentsAllKey, paymentsPendingKey } from '../src/pools/oep/keys.js';
-import { importedKey, mirroredKey } from '../src/pools/oep/steps.js';
+import { importedKey, mirroredKey, parseRecord } from '../src/pools/oep/steps.js';
 import { verifyAccount } from '../src/verify/account.js';
 import { describePerDataPath } from './support/backend.js';
 import { anvilForFile, balanceOf, ethDriver } from './support/chains.js';
@@ -195,7 +195,7 @@ async function expectAgreement(blocks: number): Promise<void> {
         all.filter((m) => m === `${w.tx_hash}:${login}:${shannonOf(w.amount)}`),
         `withdrawal ${w.id}`,
       ).toHaveLength(1);
-      expect(await redis.hget(mirroredKey(prefix), String(w.id))).toMatch(/^paid:[0-9a-f]{64}$/);
+      expect(parseRecord((await redis.hget(mirroredKey(prefix), String(w.id))) ?? '')).toMatchObject({ stage: 'paid' });
     }
     const onChain = sent.reduce((s, w) => s + toBaseUnits(sub(parseAmount(w.amount), parseAmount(w.fee)), 18), 0n);
     expect(await balanceOf(url, login)).toBe(onChain);
@@ -240,7 +240,7 @@ describePerDataPath('the open-ethereum-pool adapter killed between a ledger writ
         await p.oep.tick();
         await paySent('round 2');
       }
-      p.proxy.dropAt((cmd) => /^hset \S+:payserv:mirrored \d+ paid:[0-9a-f]{64}$/.test(cmd), mode, 'die');
+      p.proxy.dropAt((cmd) => /^hset \S+:payserv:mirrored \d+ paid:\S+$/.test(cmd), mode, 'die');
       await p.oep.tick();
       expect(p.proxy.dropped()).toBe(1);
       await kill();
@@ -259,10 +259,10 @@ describePerDataPath('the open-ethereum-pool adapter when Redis drops the connect
     const drops: Array<[RegExp, 'request' | 'reply']> = [
       [/^hset \S+:payserv:imported /, 'reply'],
       [/^hgetall \S+:credits:/, 'request'],
-      [/^hset \S+:payserv:mirrored \d+ pending:[0-9a-f]{64}$/, 'reply'],
-      [/^hset \S+:payserv:mirrored \d+ pending:[0-9a-f]{64}$/, 'request'],
-      [/^hset \S+:payserv:mirrored \d+ paid:[0-9a-f]{64}$/, 'reply'],
-      [/^hset \S+:payserv:mirrored \d+ paid:[0-9a-f]{64}$/, 'request'],
+      [/^hset \S+:payserv:mirrored \d+ pending:\S+$/, 'reply'],
+      [/^hset \S+:payserv:mirrored \d+ pending:\S+$/, 'request'],
+      [/^hset \S+:payserv:mirrored \d+ paid:\S+$/, 'reply'],
+      [/^hset \S+:payserv:mirrored \d+ paid:\S+$/, 'request'],
     ];
     const interval = async (i: number) => {
       const [re, mode] = drops[i]!;

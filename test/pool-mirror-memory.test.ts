@@ -315,7 +315,7 @@ it("payserv's database rolled back: a withdrawal re-issued under an id mirrored 
     logs.length = 0;
     const r = await interval(mirror);
     expect(r.report).toMatchObject({ steps: 0 });
-    expect(logs.filter((x) => x.alert === 'integrity')).toEqual([
+    expect(logs.filter((x) => x.alert === INTAKE_ALERT.integrity)).toEqual([
       expect.objectContaining({
         withdrawal: paid,
         recorded: 'paid',

@@ -93,6 +93,7 @@ export const INTAKE_CODES = {
   below_fee: "the fee is below the coin's withdrawal fee, or above the amount",
   balance_short: "the user's verified balance does not cover the amount",
   unknown_user: 'the user has no credit, withdrawal or checkpoint in this coin',
+  unknown_pool: "the miners' API has no [miners.pools.ID] table for this pool id",
   integrity: 'the account does not verify (signatures, chains): nothing is written or reported for it; run the checks',
 } as const;
 export type IntakeCode = keyof typeof INTAKE_CODES;

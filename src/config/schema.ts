@@ -353,7 +353,8 @@ const oepPool = table({
   prefix: nonEmptyString().regex(/^[A-Za-z0-9_.-]{1,32}$/, { error: 'expected the pool\'s "coin" setting, e.g. "eth"' }),
   /** The ledger's coin tag the blocks are credited in. */
   coin: z.string().regex(/^[A-Z0-9]{2,10}$/, { error: 'expected a coin tag such as ETH' }),
-  interval_s: positiveInt().default(60),
+  /** Bounded like MiningCore's: past 2^31 ms Node's timer would fire every millisecond. */
+  interval_s: positiveInt().max(86_400, { error: 'at most 86400' }).default(60),
   /** The unlocker's poolFeeAddress: its credit of each block is the block's pool fee. */
   pool_fee_address: nonEmptyString().regex(/^0x[0-9a-fA-F]{40}$/, { error: 'expected an address: 0x and 40 hex digits' }),
   /** The first matured block (height) to import: blocks below it were paid by the pool's own payouts. */
@@ -362,6 +363,34 @@ const oepPool = table({
   page_size: positiveInt().max(10_000, { error: 'at most 10000' }).default(500),
   /** A Redis command not answered within this long fails the interval (retried next one). */
   timeout_ms: positiveInt().default(10_000),
+});
+
+/** A link to a block explorer with `{name}` where the value goes: https, and the placeholder exactly once. */
+const explorerLink = (name: string) =>
+  nonEmptyString().refine(
+    (u) => /^https:\/\/\S+$/.test(u) && u.split(`{${name}}`).length === 2 && !/[{}]/.test(u.replace(`{${name}}`, '')),
+    {
+      error: `expected an https:// URL with {${name}} in it once, e.g. "https://etherscan.io/${name === 'hash' ? 'tx' : 'address'}/{${name}}"`,
+    },
+  );
+
+/** One pool of the miners' API (src/miners): its MiningCore pool id is the table's key. */
+const minersPool = table({
+  /** The ledger coin its miners are paid in. */
+  coin: z.string().regex(/^[A-Z0-9]{2,10}$/, { error: 'expected a coin tag such as ETH' }),
+  /** How an address in the URL names a ledger user: "miningcore" derives it as the MiningCore adapter does; "id": it is the user id. */
+  users: z.enum(['miningcore', 'id'], { error: 'expected "miningcore" or "id"' }).default('miningcore'),
+  tx_link: explorerLink('hash').optional(),
+  address_link: explorerLink('address').optional(),
+});
+
+/** The miners' API: read-only, for the pool back end's identity, served beside the intake's JSON-RPC. */
+const minersApi = table({
+  pools: z
+    .record(z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, { error: 'expected a pool id of A-Z a-z 0-9 _ -' }), minersPool, {
+      error: 'expected a table of pool ids',
+    })
+    .default({}),
 });
 
 /** How pscli reaches payserv. */
@@ -414,6 +443,7 @@ export const serviceShapes = {
       })
       .default({}),
     pools: table({ miningcore: miningcoreAdapter.optional(), oep: oepPool.optional() }).prefault({}),
+    miners: minersApi.prefault({}),
   },
 } satisfies Record<Service, z.ZodRawShape>;
 

@@ -66,16 +66,22 @@ export async function verifyAccountFrom(
   return { ...r, next: { state: r.state, creditAt, debitAt: at.get(r.state.lastWithdrawalId) ?? from.debitAt } };
 }
 
-export const verifyWholeAccount = (view: LedgerView, userId: number, coin: Signed<Coin>): Promise<AccountRun> =>
-  verifyAccountFrom(view, userId, coin, FROM_THE_START);
+/** `seen`: told of each withdrawal as it is verified (the miners' API tallies payments in the same pass). */
+export const verifyWholeAccount = (
+  view: LedgerView,
+  userId: number,
+  coin: Signed<Coin>,
+  seen?: (w: WithdrawalWithHistory) => void,
+): Promise<AccountRun> => verifyAccountFrom(view, userId, coin, FROM_THE_START, seen);
 
 /** The balance (credits less debits) of a verified account; refused, naming the first problem, when it does not verify. */
 export async function verifiedBalance(
   view: LedgerView,
   userId: number,
   coin: Signed<Coin>,
+  seen?: (w: WithdrawalWithHistory) => void,
 ): Promise<{ r: AccountResult; balance: Amount }> {
-  const r = await verifyWholeAccount(view, userId, coin);
+  const r = await verifyWholeAccount(view, userId, coin, seen);
   const first = r.problems[0];
   if (first)
     throw intakeRefusal('integrity', `user ${userId} ${coin.tag}: the account does not verify: ${formatProblem(first)}`, {
@@ -84,12 +90,14 @@ export async function verifiedBalance(
   return { r, balance: sub(r.creditTotal, r.debitTotal) };
 }
 
+/** No credit and no withdrawal: nobody by that id has this account; "0" would say otherwise. */
+export const hasNoHistory = (r: AccountResult): boolean => !r.state.lastCreditId && !r.state.lastWithdrawalId && !r.open.length;
+
 export async function balanceCall(it: Intake, p: IntakeParams<'Balance.Get'>, q: DataTx = it.db) {
   const view = await intakeView(it, q);
   const coin = verifiedCoin(view, p.coin);
   const { r, balance } = await verifiedBalance(view, p.user, coin);
-  // No credit and no withdrawal: nobody by that id has this account; "0" would say otherwise.
-  if (!r.state.lastCreditId && !r.state.lastWithdrawalId && !r.open.length)
+  if (hasNoHistory(r))
     throw intakeRefusal('unknown_user', `unknown user ${p.user} for ${coin.tag}: no credit or withdrawal`, {
       user: p.user,
       coin: coin.tag,

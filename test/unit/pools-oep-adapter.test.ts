@@ -1,12 +1,16 @@
 // The open-ethereum-pool adapter's pure parts: a matured block's credits to the Blocks.Credit asked of the
 // intake (the pool fee split off, the rounding excess taken from it, a block it cannot cover refused whole),
 // and the payer's Redis steps with their records, in the pool's exact key and member formats.
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config/index.js';
 import { fileSchema } from '../../src/config/schema.js';
 import { BlockNotImportable, blockClaim, shannonAmount } from '../../src/pools/oep/claim.js';
 import { maturedBlockCredits } from '../../src/pools/oep/credits.js';
 import { blockMember } from '../../src/pools/oep/keys.js';
 import { parseRecord, stepCommands, stepsTo } from '../../src/pools/oep/steps.js';
+import { tmpStateDir } from '../support/tmp.js';
 
 const FEE = '0x00000000000000000000000000000000000000fe';
 const A = '0x00000000000000000000000000000000000000aa';
@@ -136,5 +140,18 @@ describe('[pools.oep] in the intake configuration', () => {
     expect(path({ ...base, pool_fee_address: '0x12' })).toEqual(['pools.oep.pool_fee_address: expected an address: 0x and 40 hex digits']);
     expect(path({ ...base, from_height: -1 })).toEqual(['pools.oep.from_height: expected a whole number']);
     expect(parse({ ...base, payouts: true }).success).toBe(false);
+  });
+
+  it("bounds interval_s as MiningCore's (86400): a longer one (past Node's 2^31 ms timer, which fires every millisecond) is refused naming the key", async () => {
+    expect(parse({ ...base, interval_s: 86_400 }).data?.pools.oep?.interval_s).toBe(86_400);
+    const path = (oep: Record<string, unknown>) => parse(oep).error?.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+    expect(path({ ...base, interval_s: 86_401 })).toEqual(['pools.oep.interval_s: at most 86400']);
+    const dir = await tmpStateDir();
+    const file = join(dir, 'intake.toml');
+    await writeFile(
+      file,
+      `[pools.oep]\nredis_url = "redis://127.0.0.1:6379/3"\nprefix = "eth"\ncoin = "ETH"\ninterval_s = 3000000\npool_fee_address = "${FEE}"\n`,
+    );
+    await expect(loadConfig('intake', file, { env: { PAYSERV_STATE_DIR: dir } })).rejects.toThrow(/pools\.oep\.interval_s.*at most 86400/);
   });
 });

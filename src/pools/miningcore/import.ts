@@ -1,18 +1,19 @@
-import { INTAKE_METHODS } from '../../api/intake.js';
 import { FORGED } from '../../chains/reward.js';
 import type { Coin, Signed } from '../../ledger/records.js';
 import { formatAmount, fromBaseUnits } from '../../money/amount.js';
 import { blockSubject, INTAKE_ALERT } from '../../intake/alerts.js';
 import { PoolFormatError } from '../errors.js';
+import { ensureMinerWallet } from '../miner-wallet.js';
 import { derivedUserId } from '../user-id.js';
-import { AdapterBug, intakeCall, type IntakeAnswer } from '../intake-call.js';
+import { AdapterBug, intakeAddress, intakeBlockHash, intakeCall, intakeHeight } from '../intake-call.js';
 import type { McAdapter } from './context.js';
-import { decimal28ToBaseUnits } from './decimal.js';
+import { decimal28UnitsToBaseUnits, parseDecimal28 } from './decimal.js';
 import { blockRewardUsage, parseUsage } from './usage.js';
 
-// MiningCore's confirmed blocks into the signed ledger, through the intake: per block, the positive
+// MiningCore's confirmed blocks into the signed ledger, through the intake: per block, the
 // balance_changes whose usage names its height (the only link MiningCore keeps), summed per address; the
-// fee addresses' part is the pool fee. A block whose credits cannot all be read exactly is not imported.
+// fee addresses' part and the miners' rounding dust are the pool fee. A block whose credits cannot all be read
+// exactly is not imported. The miners' wallets are registered once the intake has credited the block.
 
 const PAGE = 500;
 /** The intake's refusals that a later interval may not repeat: the block waits, and so does the cursor. */
@@ -27,13 +28,12 @@ interface McBlock {
 interface Claim {
   credits: Array<{ address: string; user: number; units: bigint }>;
   poolFee: bigint;
+  income: bigint;
+  /** Base units the miners' credits lost to rounding down, moved to the pool fee. */
+  dust: bigint;
 }
 
 type Outcome = 'done' | 'retry' | 'refused';
-/** The intake's own checks of a block hash and a wallet address: a MiningCore value that fails them is a format problem. */
-const BLOCK_HASH = INTAKE_METHODS['Blocks.Credit'].shape.hash;
-const ADDRESS = INTAKE_METHODS['Wallets.Register'].shape.address;
-
 type BlockFacts = {
   pool: string;
   coin: string;
@@ -42,11 +42,12 @@ type BlockFacts = {
   block: string | null;
 };
 
+/** A block's rows, a negative one (or NaN) included so it is refused rather than left out. */
 const CREDITS_SQL = `SELECT address, amount::text AS amount, usage FROM balance_changes
-  WHERE poolid = $1 AND amount > 0 AND (usage = $2 OR usage LIKE $3) ORDER BY id`;
+  WHERE poolid = $1 AND amount <> 0 AND (usage = $2 OR usage LIKE $3) ORDER BY id`;
 
-/** The block's credits per address, exact in the coin's base units; a usage or amount not read exactly throws. */
-async function claimOf(a: McAdapter, coin: Signed<Coin>, b: McBlock): Promise<Claim> {
+/** The block's credits per address in decimal(28,12) units, exact; a usage, address or amount not read exactly throws. */
+async function creditsOf(a: McAdapter, coin: Signed<Coin>, b: McBlock): Promise<Map<string, bigint>> {
   const height = BigInt(b.height);
   const { rows } = await a.mc.query<{ address: string; amount: string; usage: string | null }>(CREDITS_SQL, [
     a.poolId,
@@ -55,50 +56,43 @@ async function claimOf(a: McAdapter, coin: Signed<Coin>, b: McBlock): Promise<Cl
   ]);
   const perAddress = new Map<string, bigint>();
   for (const r of rows) {
-    if (!ADDRESS.safeParse(r.address).success) throw new PoolFormatError('balance_changes.address', r.address, 'not 1 to 128 characters');
+    if (!a.feeAddresses.has(r.address)) intakeAddress(coin, r.address, 'balance_changes.address');
     const u = parseUsage(r.usage);
     if (u.kind === 'payment' || u.height !== height)
       throw new PoolFormatError('balance_changes.usage', r.usage ?? 'NULL', `not block ${height}`);
-    const { baseUnits, dust } = decimal28ToBaseUnits(r.amount, coin.decimals);
-    if (dust !== 0n) throw new PoolFormatError('balance_changes.amount', r.amount, `finer than ${coin.tag}'s ${coin.decimals} decimals`);
-    perAddress.set(r.address, (perAddress.get(r.address) ?? 0n) + baseUnits);
+    const units = parseDecimal28(r.amount, 'balance_changes.amount');
+    if (units <= 0n) throw new PoolFormatError('balance_changes.amount', r.amount, 'not positive');
+    perAddress.set(r.address, (perAddress.get(r.address) ?? 0n) + units);
   }
-  let poolFee = 0n;
-  const credits: Claim['credits'] = [];
-  for (const [address, units] of perAddress) {
-    if (a.feeAddresses.has(address)) poolFee += units;
-    else credits.push({ address, user: derivedUserId(`miningcore:${a.poolId}`, coin.tag, address), units });
-  }
-  return { credits, poolFee };
+  return perAddress;
 }
 
-/** The miner's address as its reviewed wallet (the adapter's policy: MiningCore pays a miner to the address it mines with). */
-async function ensureWallet(a: McAdapter, coin: Signed<Coin>, user: number, address: string): Promise<IntakeAnswer<void>> {
-  const done = { ok: true, value: undefined } as const;
-  if (a.wallets.has(address)) return done;
-  // An operator's deletion is one-way: the address is not added back; its credits wait in the ledger unpaid.
-  const retired = await a.it.db.query(
-    'SELECT id FROM users_userwallets WHERE user_id = $1 AND coin_id = $2 AND address = $3 AND (deleted OR NOT active) LIMIT 1',
-    [user, coin.id, address],
-  );
-  if (retired.length) {
-    a.log.warn({ pool: a.poolId, coin: coin.tag, user, address }, 'miner wallet retired in the ledger: not registered again');
-    a.wallets.add(address);
-    return done;
+/**
+ * Each miner's credit rounded DOWN to the coin's base unit (MiningCore's PPLNS shares are finer than a zatoshi);
+ * income = the block's total rounded down, and the pool fee what the miners' credits leave of it: the fee
+ * addresses' part and every miner's dust. credits + pool fee = income, never more than MiningCore credited.
+ */
+async function claimOf(a: McAdapter, coin: Signed<Coin>, b: McBlock): Promise<Claim> {
+  const base = (units: bigint) => decimal28UnitsToBaseUnits(units, coin.decimals).baseUnits;
+  let total = 0n;
+  let feeUnits = 0n;
+  const credits: Claim['credits'] = [];
+  for (const [address, units] of await creditsOf(a, coin, b)) {
+    total += units;
+    if (a.feeAddresses.has(address)) feeUnits += units;
+    // A miner credited less than one base unit gets nothing: it is all dust.
+    else if (base(units) > 0n)
+      credits.push({ address, user: derivedUserId(`miningcore:${a.poolId}`, coin.tag, address), units: base(units) });
   }
-  const w = await intakeCall<{ id: number; reviewed: boolean }>(a.it, 'Wallets.Register', { user, coin: coin.tag, address });
-  if (!w.ok) return w;
-  if (!w.value.reviewed) {
-    const signed = await intakeCall(a.it, 'Wallets.Sign', { wallet: w.value.id });
-    if (!signed.ok) return signed;
-  }
-  a.wallets.add(address);
-  return done;
+  const income = base(total);
+  const poolFee = credits.reduce((s, x) => s - x.units, income);
+  return { credits, poolFee, income, dust: poolFee - base(feeUnits) };
 }
 
 async function credit(a: McAdapter, coin: Signed<Coin>, b: McBlock, facts: BlockFacts): Promise<Outcome> {
   if (!b.hash) return refused(a, facts, 'the confirmed block has no hash');
-  if (!BLOCK_HASH.safeParse(b.hash).success) return refused(a, facts, 'the confirmed block hash is not 64 hex digits');
+  intakeBlockHash(b.hash, 'blocks.hash');
+  const height = intakeHeight(b.height, 'blocks.blockheight');
   const [twins] = (
     await a.mc.query<{ n: number }>(
       "SELECT count(*)::int AS n FROM blocks WHERE poolid = $1 AND blockheight = $2 AND status = 'confirmed'",
@@ -110,23 +104,29 @@ async function credit(a: McAdapter, coin: Signed<Coin>, b: McBlock, facts: Block
     return refused(a, facts, `${twins?.n} confirmed blocks at height ${b.height}: their credits cannot be told apart`);
   const c = await claimOf(a, coin, b);
   if (!c.credits.length) return refused(a, facts, 'no miner credit names this block');
-  for (const x of c.credits) {
-    const w = await ensureWallet(a, coin, x.user, x.address);
-    if (!w.ok) return refusal(a, facts, w);
-  }
   const coins = (units: bigint) => formatAmount(fromBaseUnits(units, coin.decimals));
-  const income = c.credits.reduce((s, x) => s + x.units, c.poolFee);
   const r = await intakeCall<{ already: boolean; incomeId: number }>(a.it, 'Blocks.Credit', {
     coin: coin.tag,
     hash: b.hash,
-    income: coins(income),
+    income: coins(c.income),
     credits: c.credits.map((x) => ({ user: x.user, amount: coins(x.units) })),
     poolFee: coins(c.poolFee),
+    height,
   });
   if (!r.ok) return refusal(a, facts, r);
-  // The cursor lives in memory only: a crash after this credit imports the block again, and the intake answers already.
+  // Wallets only for the users of a credited block. The cursor lives in memory only: a crash after the credit
+  // imports the block again (the intake answers already) and registers its wallets then.
+  for (const x of c.credits) {
+    const w = await ensureMinerWallet(a.it, a.log, { pool: a.poolId, coin, user: x.user, address: x.address }, a.wallets);
+    if (w.ok) continue;
+    a.log.error({ ...facts, address: x.address, code: w.code, reason: w.message }, 'miner wallet not registered: retried next interval');
+    return 'retry';
+  }
   if (!r.value.already)
-    a.log.info({ ...facts, incomeId: r.value.incomeId, credits: c.credits.length, income: coins(income) }, 'miningcore block imported');
+    a.log.info(
+      { ...facts, incomeId: r.value.incomeId, credits: c.credits.length, income: coins(c.income), dust: coins(c.dust) },
+      'miningcore block imported',
+    );
   return 'done';
 }
 

@@ -157,10 +157,11 @@ export class Mirror {
   /** False, logged, when the record was written for another withdrawal under this id (payserv's database restored from an older backup). */
   #sameWithdrawal(id: number, recorded: MirroredRecord | null, fingerprint: string): boolean {
     if (!recorded || recorded.fingerprint === null || recorded.fingerprint === fingerprint) return true;
-    this.log.error(
-      { pool: 'oep', withdrawal: id, recorded: recorded.stage, fingerprint, recordedFingerprint: recorded.fingerprint, alert: 'integrity' },
-      "ALERT: withdrawal not mirrored: Redis records another withdrawal under its id (was payserv's database restored from an older backup?)",
-    );
+    const facts = { pool: 'oep', withdrawal: id, recorded: recorded.stage, fingerprint, recordedFingerprint: recorded.fingerprint };
+    const reason =
+      "withdrawal not mirrored: Redis records another withdrawal under its id (was payserv's database restored from an older backup?)";
+    this.log.error({ ...facts, alert: INTAKE_ALERT.integrity }, reason);
+    this.it.alerts.once(INTAKE_ALERT.integrity, `${this.s.coin} mirrored withdrawal ${id}`, `withdrawal ${id}: ${reason}`, facts);
     return false;
   }
 
