@@ -20,16 +20,16 @@ import type { McAdapter } from '../src/pools/miningcore/context.js';
 import { MININGCORE_TABLES_SQL } from '../src/pools/miningcore/schema.js';
 import { writeBackPayments } from '../src/pools/miningcore/writeback.js';
 import { oepUserId, type OepSettings } from '../src/pools/oep/import.js';
-import { minerKey, paymentsLoginKey } from '../src/pools/oep/keys.js';
+import { minerKey, paymentsLoginKey, paymentsPendingKey, pendingMember } from '../src/pools/oep/keys.js';
 import { Mirror } from '../src/pools/oep/mirror.js';
-import { mirroredKey } from '../src/pools/oep/steps.js';
+import { mirroredKey, ownPendingKey } from '../src/pools/oep/steps.js';
 import { loadCoins } from '../src/store/reads.js';
 import { creditBlock } from '../src/writer/blocks.js';
 import { addWallet, signWallet } from '../src/writer/wallets.js';
 import { changeStatus, requestWithdrawal } from '../src/writer/withdrawals.js';
 import { derivedUserId } from '../src/pools/user-id.js';
 import { asAttacker, STATUS_SIGNATURES, WITHDRAWALS } from './support/attacker.js';
-import { createPgDatabase, describeOncePerSuite } from './support/db.js';
+import { createPgDatabase, describeOncePerSuite, type TestDatabase } from './support/db.js';
 import { testLedger, type TestLedger } from './support/ledger.js';
 import { amt, newBlockHash } from './support/miners.js';
 
@@ -140,9 +140,9 @@ async function withdrawal(u: Login, amount: string, open = false): Promise<numbe
   return w.id;
 }
 
-async function send(id: number, from: 'processing' | 'pending'): Promise<void> {
+/** Approved and sent, in its own transaction unless given one (a Zcash batch pays several withdrawals in one). */
+async function send(id: number, from: 'processing' | 'pending', txHash = `0x${randomBytes(32).toString('hex')}`): Promise<void> {
   await l.db.transaction((tx) => changeStatus(tx, l.signers.payserv, id, from, { status: 'approved' }));
-  const txHash = `0x${randomBytes(32).toString('hex')}`;
   await l.db.transaction((tx) => changeStatus(tx, l.signers.payserv, id, 'approved', { status: 'sent', txHash }));
 }
 
@@ -186,6 +186,52 @@ it('a second interval reads only the open withdrawals; they are followed until f
   expect(await interval(m)).toMatchObject({ credits: 0, withdrawals: 1, report: { read: 1, steps: 2 } });
   expect(await stageOf(next)).toBe('paid');
   expect((await shown(us[0]!.login)).payments).toHaveLength(4);
+});
+
+it('two payments of one login and amount in flight share one payments:pending member: it stays until the last is final', async () => {
+  const [a, b] = await logins(2);
+  const member = pendingMember({ login: a!.login, shannon: 500_000_000n });
+  const pending = async () => ({
+    pool: await redis.zrange(paymentsPendingKey(s.prefix), 0, -1),
+    own: await redis.smembers(ownPendingKey(s.prefix)),
+    miner: (await shown(a!.login)).miner.pending,
+  });
+  const first = await withdrawal(a!, '0.5', true);
+  const second = await withdrawal(a!, '0.5', true);
+  const other = await withdrawal(b!, '0.5', true);
+  const m = new Mirror(it_, redis, s, it_.log);
+  await interval(m);
+  const bMember = pendingMember({ login: b!.login, shannon: 500_000_000n });
+  expect(await pending()).toEqual({ pool: [member, bMember].sort(), own: expect.arrayContaining([member, bMember]), miner: '1000000000' });
+  // The first paid: the second is still in flight, so the pool's API still lists it.
+  await send(first, 'pending');
+  expect((await interval(m)).report.steps).toBe(1);
+  expect(await stageOf(first)).toBe('paid');
+  expect(await pending()).toEqual({ pool: [member, bMember].sort(), own: expect.arrayContaining([member, bMember]), miner: '500000000' });
+  // A restarted adapter (memory empty) reads the records again: nothing applied, the member stays.
+  expect((await interval(new Mirror(it_, redis, s, it_.log))).report.steps).toBe(0);
+  expect((await pending()).pool).toContain(member);
+  // The last one final: the member goes, and only it (b's payment is in flight).
+  await send(second, 'pending');
+  expect((await interval(new Mirror(it_, redis, s, it_.log))).report.steps).toBe(1);
+  expect(await pending()).toEqual({ pool: [bMember], own: [bMember], miner: '0' });
+  await send(other, 'pending');
+  await interval(m);
+  expect(await pending()).toEqual({ pool: [], own: [], miner: '0' });
+});
+
+it('two payments sharing a member both final by the next interval: each applied once, the member gone after the last', async () => {
+  const [a] = await logins(1);
+  const ids = [await withdrawal(a!, '0.5', true), await withdrawal(a!, '0.5', true), await withdrawal(a!, '0.25', true)];
+  const m = new Mirror(it_, redis, s, it_.log);
+  await interval(m);
+  expect(await redis.zcard(paymentsPendingKey(s.prefix))).toBe(2);
+  await send(ids[1]!, 'pending');
+  await send(ids[0]!, 'pending');
+  expect((await interval(m)).report.steps).toBe(2);
+  expect(await redis.zrange(paymentsPendingKey(s.prefix), 0, -1)).toEqual([pendingMember({ login: a!.login, shannon: 250_000_000n })]);
+  expect(await shown(a!.login)).toMatchObject({ miner: { pending: '250000000', paid: '1000000000' }, payments: expect.any(Array) });
+  expect((await shown(a!.login)).payments).toHaveLength(2);
 });
 
 it('a forged withdrawal inserted after the first interval is caught: the account is not mirrored, nothing shown for it', async () => {
@@ -299,63 +345,132 @@ it("payserv's database rolled back: a withdrawal re-issued under an id mirrored 
 });
 
 describeOncePerSuite("MiningCore's write-back", () => {
+  let mcDb: TestDatabase;
+  let mc: pg.Pool;
+  beforeEach(async () => {
+    mcDb = await createPgDatabase();
+    mc = new pg.Pool({ connectionString: mcDb.url, max: 2 });
+    await mc.query(MININGCORE_TABLES_SQL);
+  });
+  afterEach(async () => {
+    await mc.end();
+    await mcDb.drop();
+  });
+  /** A MiningCore adapter as the intake starts it: a new one is a restarted process (its memory empty). */
+  const adapter = (): McAdapter => ({
+    it: it_,
+    mc,
+    poolId: 'pool1',
+    coin: 'ETH',
+    feeAddresses: new Set(),
+    fromBlockId: 0n,
+    minimumPayment: 0n,
+    log: it_.log,
+    cursor: 0n,
+    wallets: new Set(),
+    written: new Set(),
+  });
   it('continues from memory: a quiet interval reads nothing, an edited old row changes nothing written, a re-issued id is still written', async () => {
-    const mcDb = await createPgDatabase();
-    const mc = new pg.Pool({ connectionString: mcDb.url, max: 2 });
-    try {
-      await mc.query(MININGCORE_TABLES_SQL);
-      const adapter = (): McAdapter => ({
-        it: it_,
-        mc,
-        poolId: 'pool1',
-        coin: 'ETH',
-        feeAddresses: new Set(),
-        fromBlockId: 0n,
-        minimumPayment: 0n,
-        log: it_.log,
-        cursor: 0n,
-        wallets: new Set(),
-        written: new Set(),
-      });
-      const [a, b] = await logins(2, (address) => derivedUserId('miningcore:pool1', 'ETH', address));
-      const paid = await withdrawal(a!, '1');
-      await withdrawal(a!, '2');
-      const a1 = adapter();
-      const pass = async (x: McAdapter) => {
-        rows.clear();
-        await writeBackPayments(x, await intakeView(it_, it_.db), eth);
-        return rows.get('ledger.accountWithdrawalsPage') ?? 0;
-      };
-      const payments = async () =>
-        (await mc.query<{ address: string; amount: string }>('SELECT address, amount::text FROM payments ORDER BY id')).rows;
-      expect(await pass(a1)).toBe(2);
-      expect(await payments()).toEqual([
-        { address: a!.login, amount: '1.000000000000' },
-        { address: a!.login, amount: '2.000000000000' },
-      ]);
-      expect(await pass(a1)).toBe(0);
-      // An old, written-back withdrawal edited: never read again by this process; a restarted one finds it and writes nothing.
-      await asAttacker(l.db, [[`UPDATE ${WITHDRAWALS} SET amount = amount * 2 WHERE id = $1`, [paid]]]);
-      await withdrawal(a!, '3');
-      expect(await pass(a1)).toBe(1);
-      expect(await payments()).toHaveLength(3);
-      logs.length = 0;
-      await pass(adapter());
-      expect(logs.filter((x) => x.alert === INTAKE_ALERT.integrity)).toEqual([expect.objectContaining({ user: a!.userId })]);
-      expect(await payments()).toHaveLength(3);
-      // Rolled back: a's payment gone from payserv's ledger, its id re-issued to b and paid (another transaction): written.
-      await asAttacker(l.db, [
-        [`UPDATE ${WITHDRAWALS} SET amount = amount / 2 WHERE id = $1`, [paid]],
-        [`DELETE FROM ${STATUS_SIGNATURES} WHERE withdrawal_id IN (SELECT id FROM ${WITHDRAWALS} WHERE user_id = $1)`, [a!.userId]],
-        [`DELETE FROM ${WITHDRAWALS} WHERE user_id = $1`, [a!.userId]],
-        [`SELECT setval('${WITHDRAWALS}_id_seq', $1, false)`, [paid]],
-      ]);
-      expect(await withdrawal(b!, '0.5')).toBe(paid);
-      await pass(a1);
-      expect((await payments()).at(-1)).toEqual({ address: b!.login, amount: '0.500000000000' });
-    } finally {
-      await mc.end();
-      await mcDb.drop();
-    }
+    const [a, b] = await logins(2, (address) => derivedUserId('miningcore:pool1', 'ETH', address));
+    const paid = await withdrawal(a!, '1');
+    await withdrawal(a!, '2');
+    const a1 = adapter();
+    const pass = async (x: McAdapter) => {
+      rows.clear();
+      await writeBackPayments(x, await intakeView(it_, it_.db), eth);
+      return rows.get('ledger.accountWithdrawalsPage') ?? 0;
+    };
+    const payments = async () =>
+      (await mc.query<{ address: string; amount: string }>('SELECT address, amount::text FROM payments ORDER BY id')).rows;
+    expect(await pass(a1)).toBe(2);
+    expect(await payments()).toEqual([
+      { address: a!.login, amount: '1.000000000000' },
+      { address: a!.login, amount: '2.000000000000' },
+    ]);
+    expect(await pass(a1)).toBe(0);
+    // An old, written-back withdrawal edited: never read again by this process; a restarted one finds it and writes nothing.
+    await asAttacker(l.db, [[`UPDATE ${WITHDRAWALS} SET amount = amount * 2 WHERE id = $1`, [paid]]]);
+    await withdrawal(a!, '3');
+    expect(await pass(a1)).toBe(1);
+    expect(await payments()).toHaveLength(3);
+    logs.length = 0;
+    await pass(adapter());
+    expect(logs.filter((x) => x.alert === INTAKE_ALERT.integrity)).toEqual([expect.objectContaining({ user: a!.userId })]);
+    expect(await payments()).toHaveLength(3);
+    // Rolled back: a's payment gone from payserv's ledger, its id re-issued to b and paid (another transaction): written.
+    await asAttacker(l.db, [
+      [`UPDATE ${WITHDRAWALS} SET amount = amount / 2 WHERE id = $1`, [paid]],
+      [`DELETE FROM ${STATUS_SIGNATURES} WHERE withdrawal_id IN (SELECT id FROM ${WITHDRAWALS} WHERE user_id = $1)`, [a!.userId]],
+      [`DELETE FROM ${WITHDRAWALS} WHERE user_id = $1`, [a!.userId]],
+      [`SELECT setval('${WITHDRAWALS}_id_seq', $1, false)`, [paid]],
+    ]);
+    expect(await withdrawal(b!, '0.5')).toBe(paid);
+    await pass(a1);
+    expect((await payments()).at(-1)).toEqual({ address: b!.login, amount: '0.500000000000' });
+  });
+
+  it('withdrawals of one miner paid in one transaction (a Zcash batch) are each written once, rows written before the tag included', async () => {
+    const pass = async (x: McAdapter) => writeBackPayments(x, await intakeView(it_, it_.db), eth);
+    const [a] = await logins(1, (address) => derivedUserId('miningcore:pool1', 'ETH', address));
+    await mc.query("INSERT INTO balances(poolid, address, amount, created, updated) VALUES('pool1', $1, 20, now(), now())", [a!.login]);
+    const shownFor = async () => ({
+      payments: (
+        await mc.query<{ amount: string; tx: string }>('SELECT amount::text, transactionconfirmationdata AS tx FROM payments ORDER BY id')
+      ).rows,
+      resets: (await mc.query<{ amount: string; tags: string[] }>('SELECT amount::text, tags FROM balance_changes ORDER BY id')).rows,
+      balance: (await mc.query<{ amount: string }>('SELECT amount::text FROM balances')).rows[0]?.amount,
+    });
+    const batch = `0x${randomBytes(32).toString('hex')}`;
+    // A payout MiningCore's own payer made before the switch: untagged, never taken for one of payserv's.
+    await mc.query(
+      "INSERT INTO payments(poolid, coin, address, amount, transactionconfirmationdata, created) VALUES('pool1', 'ETH', $1, 1, $2, now())",
+      [a!.login, `0x${randomBytes(32).toString('hex')}`],
+    );
+    await mc.query(
+      "INSERT INTO balance_changes(poolid, address, amount, usage, tags, created) VALUES('pool1', $1, -1, 'Balance reset after payment', '{}', now())",
+      [a!.login],
+    );
+    const ids = [await withdrawal(a!, '1', true), await withdrawal(a!, '1', true), await withdrawal(a!, '2', true)];
+    for (const id of ids) await send(id, 'pending', batch);
+    const a1 = adapter();
+    await pass(a1);
+    const once = await shownFor();
+    expect(once.payments.slice(1)).toEqual([
+      { amount: '1.000000000000', tx: batch },
+      { amount: '1.000000000000', tx: batch },
+      { amount: '2.000000000000', tx: batch },
+    ]);
+    expect(once.balance).toBe('16.000000000000');
+    // Each reset row names its own withdrawal.
+    expect(once.resets[0]!.tags).toEqual([]);
+    expect(new Set(once.resets.slice(1).map((r) => r.tags[0])).size).toBe(3);
+    // Again, and restarted (the process's memory empty, as after a crash after COMMIT without a reply): nothing twice.
+    await pass(a1);
+    await pass(adapter());
+    expect(await shownFor()).toEqual(once);
+    // The state the write-back left before the tag (one row per address and hash): only the first written, untagged.
+    await mc.query('DELETE FROM payments WHERE id > 2');
+    await mc.query('DELETE FROM balance_changes WHERE id > 2');
+    await mc.query("UPDATE balance_changes SET tags = '{}' WHERE id = 2");
+    await mc.query('UPDATE balances SET amount = 19');
+    await pass(adapter());
+    const upgraded = await shownFor();
+    expect(upgraded.payments).toEqual(once.payments);
+    expect(upgraded.balance).toBe('16.000000000000');
+    expect(upgraded.resets.map((r) => r.tags[0])).toEqual(once.resets.map((r) => r.tags[0]));
+    expect(upgraded.resets[0]!.tags).toEqual([]);
+    expect(upgraded.resets[1]!.tags).toEqual([expect.stringMatching(/^payserv:withdrawal:[0-9a-f]{64}$/)]);
+    await pass(adapter());
+    expect(await shownFor()).toEqual(upgraded);
+    // Two adapters at once (the advisory lock): a new batch of two is written once.
+    const next = `0x${randomBytes(32).toString('hex')}`;
+    for (const id of [await withdrawal(a!, '0.5', true), await withdrawal(a!, '0.5', true)]) await send(id, 'pending', next);
+    await Promise.all([pass(adapter()), pass(adapter())]);
+    const both = await shownFor();
+    expect(both.payments.filter((p) => p.tx === next)).toEqual([
+      { amount: '0.500000000000', tx: next },
+      { amount: '0.500000000000', tx: next },
+    ]);
+    expect(both.balance).toBe('15.000000000000');
   });
 });

@@ -99,6 +99,15 @@ describe("the payer's steps in Redis", () => {
     ]);
   });
 
+  it('a member another recorded withdrawal still holds ("login:amount" shared) is left in payments:pending by a final step', () => {
+    const unpends = (c: (string | number)[]) => c[0] === 'zrem' || c[0] === 'srem';
+    for (const stage of ['paid', 'rolledback'] as const) {
+      const shared = stepCommands('eth', stage, p, true);
+      expect(shared.filter(unpends)).toEqual([]);
+      expect(shared).toEqual(stepCommands('eth', stage, p).filter((c) => !unpends(c)));
+    }
+  });
+
   it('goes through pending to a final stage once, and never from one final stage to the other', () => {
     expect(stepsTo(null, 'pending')).toEqual(['pending']);
     expect(stepsTo(null, 'paid')).toEqual(['pending', 'paid']);

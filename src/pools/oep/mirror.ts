@@ -22,6 +22,7 @@ import type { WithdrawalWithHistory } from '../../store/reads.js';
 import type { LedgerView } from '../../verify/view.js';
 import { adapterAccounts } from '../accounts.js';
 import { PoolFormatError } from '../errors.js';
+import { withdrawalFingerprint } from '../fingerprint.js';
 import { oepUserId, type OepSettings } from './import.js';
 import { weiToShannonExact } from './shannon.js';
 import {
@@ -30,7 +31,6 @@ import {
   recordValue,
   stepCommands,
   stepsTo,
-  withdrawalFingerprint,
   type Command,
   type MirroredPayment,
   type MirroredRecord,
@@ -47,6 +47,8 @@ export interface MirrorReport {
 
 interface Todo {
   p: Omit<MirroredPayment, 'at'>;
+  /** The account's other withdrawals of the same amount read this interval: they share its payments:pending member. */
+  siblings: string[];
   target: Stage;
   requestedAt: number;
   sentAt: number;
@@ -63,6 +65,23 @@ function targetOf(w: Withdrawal): Stage {
 
 /** A reversal row (negative) is mirrored through its original's processed status. */
 const mirrorable = ({ withdrawal: w }: WithdrawalWithHistory): boolean => w.amount > 0n && w.parentId === null;
+
+/**
+ * Per amount, the account's withdrawals that may hold its payments:pending member ("login:amount") while another's
+ * step runs: recorded `pending`, or in flight in the ledger (recorded by their own step later this interval). A
+ * withdrawal recorded final never holds it again; one not recorded with a final target is stepped through `pending`
+ * within its own steps.
+ */
+function pendingHolders(read: readonly WithdrawalWithHistory[], recorded: ReadonlyArray<MirroredRecord | null>): Map<bigint, string[]> {
+  const holders = new Map<bigint, string[]>();
+  for (const [i, { withdrawal: w }] of read.entries()) {
+    if (recorded[i]?.stage !== 'pending' && targetOf(w) !== 'pending') continue;
+    const ids = holders.get(w.amount) ?? [];
+    ids.push(String(w.id));
+    holders.set(w.amount, ids);
+  }
+  return holders;
+}
 
 export class Mirror {
   /** Per user: the point its account was verified and mirrored up to by this process. */
@@ -122,13 +141,15 @@ export class Mirror {
   async #todo(read: readonly WithdrawalWithHistory[], login: string): Promise<Array<Todo | null>> {
     if (!read.length) return [];
     const records = await this.redis.hmget(mirroredKey(this.s.prefix), ...read.map((r) => String(r.withdrawal.id)));
+    const recorded = records.map((text) => (text === null ? null : parseRecord(text)));
+    const holders = pendingHolders(read, recorded);
     const todo: Array<Todo | null> = [];
     for (const [i, { withdrawal: w, history }] of read.entries()) {
-      const text = records[i] ?? null;
-      const recorded = text === null ? null : parseRecord(text);
+      const record = recorded[i] ?? null;
       const fingerprint = withdrawalFingerprint(history);
-      if (recorded && recorded.stage === targetOf(w) && recorded.fingerprint === fingerprint) continue;
-      todo.push(this.#sameWithdrawal(w.id, recorded, fingerprint) ? this.#todoOf(w, history, login, fingerprint) : null);
+      if (record && record.stage === targetOf(w) && record.fingerprint === fingerprint) continue;
+      const siblings = (holders.get(w.amount) ?? []).filter((id) => id !== String(w.id));
+      todo.push(this.#sameWithdrawal(w.id, record, fingerprint) ? this.#todoOf(w, history, login, fingerprint, siblings) : null);
     }
     return todo;
   }
@@ -144,7 +165,7 @@ export class Mirror {
     return false;
   }
 
-  #todoOf(w: Withdrawal, history: readonly StatusSignature[], login: string, fingerprint: string): Todo | null {
+  #todoOf(w: Withdrawal, history: readonly StatusSignature[], login: string, fingerprint: string, siblings: string[]): Todo | null {
     let shannon: bigint;
     try {
       shannon = weiToShannonExact(toBaseUnits(w.amount, 18));
@@ -156,10 +177,21 @@ export class Mirror {
     const sent = history.find((h) => h.status === 'sent');
     return {
       p: { withdrawalId: w.id, fingerprint, login, shannon, txHash: w.txHash },
+      siblings,
       target: targetOf(w),
       requestedAt: unix(w.createdAt),
       sentAt: unix(sent?.createdAt ?? w.updatedAt),
     };
+  }
+
+  /**
+   * Whether a sibling's record (read under the step's WATCH) is `pending`: its payments:pending member is this one's,
+   * and stays until the last of them is final. A sibling not recorded yet adds the member again with its own step.
+   */
+  async #shared(t: Todo): Promise<boolean> {
+    if (!t.siblings.length) return false;
+    const records = await this.redis.hmget(mirroredKey(this.s.prefix), ...t.siblings);
+    return records.some((text) => text !== null && parseRecord(text).stage === 'pending');
   }
 
   /**
@@ -179,7 +211,7 @@ export class Mirror {
       const stage = steps?.[0];
       const at = stage === 'paid' ? t.sentAt : t.requestedAt;
       const commands: Command[] | null = stage
-        ? stepCommands(this.s.prefix, stage, { ...t.p, at })
+        ? stepCommands(this.s.prefix, stage, { ...t.p, at }, stage !== 'pending' && (await this.#shared(t)))
         : recorded && recorded.fingerprint === null
           ? [['hset', key, id, recordValue(recorded.stage, t.p.fingerprint)]]
           : null;

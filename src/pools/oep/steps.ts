@@ -6,8 +6,6 @@
 // issued again, and a record of another withdrawal under the same id must never be taken for this one's. The payer's lock is not taken:
 // the pool's payouts module is off (checked at start), and WritePayment's DEL of the lock is left out.
 
-import { signatureDigest } from '../../ledger/history.js';
-import type { StatusSignature } from '../../ledger/records.js';
 import { PoolFormatError } from '../errors.js';
 import {
   financesKey,
@@ -52,16 +50,6 @@ export interface MirroredRecord {
   fingerprint: string | null;
 }
 
-/**
- * SHA-256 of the withdrawal's first signed status entry, which signs its whole immutable request (id, user, address,
- * amount, chain links, creation time): another withdrawal under a re-issued id has another one.
- */
-export function withdrawalFingerprint(history: readonly StatusSignature[]): string {
-  const first = history[0]?.signature;
-  if (!first) throw new Error(`withdrawal ${history[0]?.withdrawalId ?? '?'} has no first signed status entry`);
-  return signatureDigest(first);
-}
-
 export const recordValue = (stage: Stage, fingerprint: string): string => `${stage}:${fingerprint}`;
 
 export function parseRecord(text: string): MirroredRecord {
@@ -71,8 +59,12 @@ export function parseRecord(text: string): MirroredRecord {
   return { stage: stage as Stage, fingerprint: fingerprint ?? null };
 }
 
-/** The commands of one step; HINCRBY takes the amount as a decimal string (int64 in the pool). */
-export function stepCommands(prefix: string, stage: Stage, p: MirroredPayment): Command[] {
+/**
+ * The commands of one step; HINCRBY takes the amount as a decimal string (int64 in the pool). `shared`: another
+ * withdrawal recorded `pending` holds the same payments:pending member (the pool's "login:amount" names no
+ * withdrawal), so a paid or rolled-back step leaves the member, and the adapter's own, to the last of them.
+ */
+export function stepCommands(prefix: string, stage: Stage, p: MirroredPayment, shared = false): Command[] {
   const a = p.shannon.toString();
   const minus = (-p.shannon).toString();
   const miner = minerKey(prefix, p.login);
@@ -92,10 +84,12 @@ export function stepCommands(prefix: string, stage: Stage, p: MirroredPayment): 
       ['sadd', ownPendingKey(prefix), pending],
       record,
     ];
-  const unpend: Command[] = [
-    ['zrem', paymentsPendingKey(prefix), pending],
-    ['srem', ownPendingKey(prefix), pending],
-  ];
+  const unpend: Command[] = shared
+    ? []
+    : [
+        ['zrem', paymentsPendingKey(prefix), pending],
+        ['srem', ownPendingKey(prefix), pending],
+      ];
   if (stage === 'rolledback') return [...moves('pending', 'balance', minus, a), ...unpend, record];
   if (!p.txHash) throw new Error(`withdrawal ${p.withdrawalId} is sent without a transaction hash`);
   const payment = { txHash: p.txHash, login: p.login, shannon: p.shannon };
