@@ -91,7 +91,7 @@ describePerDataPath('MiningCore write-back of a batched Zcash payment', () => {
       log: createLogger('intake', 'info', { write: (s: string) => void logs.push(JSON.parse(s)) }),
       cursor: 0n,
       wallets: new Set(),
-      written: new Set(),
+      verified: new Map(),
     };
     await writeBackPayments(a, await t.ledger.view(), coin);
     const payments = (

@@ -368,7 +368,7 @@ describeOncePerSuite("MiningCore's write-back", () => {
     log: it_.log,
     cursor: 0n,
     wallets: new Set(),
-    written: new Set(),
+    verified: new Map(),
   });
   it('continues from memory: a quiet interval reads nothing, an edited old row changes nothing written, a re-issued id is still written', async () => {
     const [a, b] = await logins(2, (address) => derivedUserId('miningcore:pool1', 'ETH', address));

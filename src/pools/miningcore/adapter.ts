@@ -40,7 +40,7 @@ function adapterOf(it: Intake, s: MiningcoreSettings, url: string, log: Logger):
     log,
     cursor: from > 0n ? from - 1n : 0n,
     wallets: new Set(),
-    written: new Set(),
+    verified: new Map(),
   };
 }
 

@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import type { VerifiedPoint } from '../../intake/balance.js';
 import type { Intake } from '../../intake/context.js';
 import type { Logger } from '../../log/index.js';
 
@@ -21,8 +22,8 @@ export interface McAdapter {
   cursor: bigint;
   /** Addresses whose wallet this process has registered and seen reviewed. */
   wallets: Set<string>;
-  /** Sent withdrawals this process has found written back already. */
-  written: Set<number>;
+  /** Per user, the point its account was verified and written back up to (this process's memory, never the database). */
+  verified: Map<number, VerifiedPoint>;
 }
 
 /** One MiningCore transaction: committed when fn returns, rolled back when it throws. */

@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { INTAKE_ALERT } from '../../intake/alerts.js';
-import { FROM_THE_START, verifyAccountFrom, type VerifiedPoint } from '../../intake/balance.js';
+import { FROM_THE_START, verifyAccountFrom } from '../../intake/balance.js';
 import { formatProblem } from '../../ledger/problem.js';
 import type { Coin, Signed, Withdrawal } from '../../ledger/records.js';
 import { toBaseUnits } from '../../money/amount.js';
@@ -24,9 +24,6 @@ import { BALANCE_RESET_USAGE } from './usage.js';
 // reads only the rows after it (withdrawals not final yet again, until they are). A restart starts from the beginning.
 
 const userOf = (a: McAdapter, coin: Signed<Coin>, address: string): number => derivedUserId(`miningcore:${a.poolId}`, coin.tag, address);
-
-/** Per adapter (the process's memory, never the database): per user, the point its account was verified and written back up to. */
-const verifiedPoints = new WeakMap<McAdapter, Map<number, VerifiedPoint>>();
 
 /** The tag of a withdrawal's balance_changes row: its write-back's idempotency key. */
 export const writtenTag = (fingerprint: string): string => `payserv:withdrawal:${fingerprint}`;
@@ -103,8 +100,7 @@ async function writeBack(a: McAdapter, coin: Signed<Coin>, s: Sent): Promise<voi
 
 /** Every sent withdrawal of the adapter's users not yet written back by this process, each account verified first. */
 export async function writeBackPayments(a: McAdapter, view: LedgerView, coin: Signed<Coin>): Promise<void> {
-  const points = verifiedPoints.get(a) ?? new Map<number, VerifiedPoint>();
-  verifiedPoints.set(a, points);
+  const points = a.verified;
   for await (const { userId } of adapterAccounts(a.it.db, coin.id, (address) => userOf(a, coin, address))) {
     const sent: Sent[] = [];
     const run = await verifyAccountFrom(view, userId, coin, points.get(userId) ?? FROM_THE_START, ({ withdrawal: w, history }) => {
