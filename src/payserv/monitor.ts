@@ -5,6 +5,8 @@ import { RowError } from '../data/rows.js';
 import { alertIdentity, ALERT, identityRestored } from './chain-alerts.js';
 import type { Payserv } from './context.js';
 import { FinalityWatch, type FinalityReport } from './finality.js';
+import { watchHotWallets } from './hot-wallet-watch.js';
+import type { Amount } from '../money/amount.js';
 import { stopsPayouts } from './invariant.js';
 
 // payserv's monitor: observation, whether payouts are enabled or not. Every [monitor] interval_s, one
@@ -22,6 +24,8 @@ export interface MonitorSettings {
   nodeUnhealthyAfterMs: number;
   /** Each coin's finality_depth, by tag. */
   finality: ReadonlyMap<string, number>;
+  /** [alerts.hot_wallet_low]: a hot wallet below its coin's level is alerted (hot_wallet_low). */
+  hotWalletLow?: ReadonlyMap<string, Amount>;
 }
 
 /** Stuck withdrawals alerted per tick at most (each runs the alert hook); the rest are alerted by the next ticks. */
@@ -44,7 +48,9 @@ export interface MonitorReport {
   /** Coins whose node failed its health check this tick, with why. */
   unhealthy: Record<string, string>;
   finality: FinalityReport | null;
-  /** Parts that failed (logged): stuck, nodes, finality. */
+  /** Coins whose hot wallet is below its level: the balance. */
+  low: Record<string, string>;
+  /** Parts that failed (logged): stuck, nodes, hot wallets, finality. */
   failed: string[];
 }
 
@@ -91,9 +97,10 @@ export class Monitor {
   }
 
   async #tick(): Promise<MonitorReport> {
-    const report: MonitorReport = { stuck: [], unhealthy: {}, finality: null, failed: [] };
+    const report: MonitorReport = { stuck: [], unhealthy: {}, finality: null, low: {}, failed: [] };
     await this.#part('stuck', report, async () => void (report.stuck = await this.#stuck()));
     await this.#part('nodes', report, async () => void (report.unhealthy = await this.#nodes()));
+    await this.#part('hot wallets', report, async () => void (report.low = await watchHotWallets(this.#ps, this.#s.hotWalletLow ?? new Map())));
     await this.#part('finality', report, async () => {
       report.finality = await this.#finality.round();
       this.#watchFailing = report.finality.failing;
