@@ -164,11 +164,12 @@ describe(`alerts (${backend()})`, () => {
       new RegExp(`alert hook \\(command .*\\) failed for alert fail_stop id=${a.id} after 1 attempt\\(s\\): exited with code 3: boom`),
     );
     expect(failed?.details).toMatchObject({ hook: 'command', alertId: a.id, alertKind: 'fail_stop' });
-    expect(out.parsed().filter((l) => l.level === 50).map((l) => l.msg)).toEqual([
-      'alert fail_stop: x',
-      'notification given up',
-      expect.stringMatching(/^alert hook_failed: /),
-    ]);
+    expect(
+      out
+        .parsed()
+        .filter((l) => l.level === 50)
+        .map((l) => l.msg),
+    ).toEqual(['alert fail_stop: x', 'notification given up', expect.stringMatching(/^alert hook_failed: /)]);
   });
 
   it('a missing program does not throw and leaves a hook_failed row', async () => {

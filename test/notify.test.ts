@@ -36,7 +36,9 @@ afterEach(async () => {
 });
 
 /** An HTTP receiver: records every request; `answer` decides each reply (by its order). */
-async function receiver(answer: (n: number, req: IncomingMessage, res: ServerResponse) => void = (_n, _q, res) => void res.writeHead(200).end('{"ok":true}')) {
+async function receiver(
+  answer: (n: number, req: IncomingMessage, res: ServerResponse) => void = (_n, _q, res) => void res.writeHead(200).end('{"ok":true}'),
+) {
   const got: Got[] = [];
   const s: Server = createServer((req, res) => {
     let body = '';
@@ -129,7 +131,9 @@ describe(`notifications (${backend()})`, () => {
   it('reach the webhook, Telegram, Discord and e-mail in their shapes; a payment_sent only where routed', async () => {
     const dir = await tmpStateDir();
     const web = await receiver((_n, _q, res) => void res.writeHead(204).end());
-    const tg = await receiver((_n, _q, res) => void res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true,"result":{"message_id":1}}'));
+    const tg = await receiver(
+      (_n, _q, res) => void res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true,"result":{"message_id":1}}'),
+    );
     const dc = await receiver((_n, _q, res) => void res.writeHead(204).end());
     const smtp = await smtpSink(dir);
     await secretFile(dir, 'telegram.token', TOKEN);
@@ -159,7 +163,12 @@ payment_sent = ["telegram"]
     );
     expect(notifier.channels.sort()).toEqual(['discord', 'email', 'telegram', 'webhook']);
     const a = await alerts.raise('payment_stuck', 'withdrawal 7 has been sending for 3700 s', { withdrawal: 7, coin: 'ETH', tx: '0xab' });
-    alerts.notice('payment_sent', 'withdrawal 8 sent: 1.5 ETH to user 3 in transaction 0xcd', { withdrawal: 8, coin: 'ETH', amount: '1.5', tx: '0xcd' });
+    alerts.notice('payment_sent', 'withdrawal 8 sent: 1.5 ETH to user 3 in transaction 0xcd', {
+      withdrawal: 8,
+      coin: 'ETH',
+      amount: '1.5',
+      tx: '0xcd',
+    });
     await notifier.idle();
 
     // The webhook: the alert document as JSON, as the [alerts] webhook always got it; not the notice.
@@ -182,7 +191,12 @@ payment_sent = ["telegram"]
     expect(JSON.parse(dc.got[0]!.body)).toEqual({ content: expect.stringContaining('withdrawal 7'), allowed_mentions: { parse: [] } });
     // E-mail: over STARTTLS (the private CA checked), authenticated, to both addresses.
     expect(smtp.mails).toHaveLength(1);
-    expect(smtp.mails[0]).toMatchObject({ from: 'payserv@pool.example', to: ['ops@pool.example', 'oncall@pool.example'], user: 'payserv', secure: true });
+    expect(smtp.mails[0]).toMatchObject({
+      from: 'payserv@pool.example',
+      to: ['ops@pool.example', 'oncall@pool.example'],
+      user: 'payserv',
+      secure: true,
+    });
     expect(smtp.mails[0]?.data).toMatch(/Subject: payserv payment_stuck: withdrawal 7 has been sending/);
 
     expect((await listAlerts(db, 10)).map((x) => x.kind)).toEqual(['payment_stuck']);

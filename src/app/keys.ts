@@ -82,12 +82,7 @@ export function requiredItems(config: Config<'payserv'>): string[] {
     ...(s.auto ? [s.key_item ?? coinItem(tag)] : []),
     ...(s.chain === 'zcash' && s.node_auth_item ? [s.node_auth_item] : []),
   ]);
-  return [
-    ...Object.values(tlsItems('payserv')),
-    ...roles.flatMap((r) => Object.values(signerItems(r))),
-    ...coins,
-    ...notifyItems(config),
-  ];
+  return [...Object.values(tlsItems('payserv')), ...roles.flatMap((r) => Object.values(signerItems(r))), ...coins, ...notifyItems(config)];
 }
 
 /** Every hot-wallet key of a coin paid automatically, checked against the address stored beside it. */

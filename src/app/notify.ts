@@ -33,9 +33,17 @@ function secretNames(a: Alerts): SecretName[] {
   const out: SecretName[] = [];
   for (const channel of ['telegram', 'discord', 'email'] as const) {
     const t = a[channel] as Record<string, string | undefined> | undefined;
-    if (!t || (channel === 'email' && !t.user)) continue;
+    if (!t) continue;
+    if (channel === 'email' && !t.user) {
+      if (t.password_item !== undefined || t.password_file !== undefined)
+        throw new ConfigError('[alerts.email]: a password without a user: set user, or drop the password');
+      continue;
+    }
     const stem = SECRET_OF[channel];
-    out.push({ channel, key: stem, item: t[`${stem}_item`], file: t[`${stem}_file`] });
+    const [item, file] = [t[`${stem}_item`], t[`${stem}_file`]];
+    if ((item === undefined) === (file === undefined))
+      throw new ConfigError(`[alerts.${channel}]: expected exactly one of ${stem}_item (a store item) and ${stem}_file`);
+    out.push({ channel, key: stem, item, file });
   }
   return out;
 }
@@ -60,7 +68,8 @@ function readSecretFile(config: Config<'payserv'>, s: SecretName): string {
   let bytes: Buffer;
   try {
     const st = statSync(path);
-    if ((st.mode & 0o077) !== 0) throw new ConfigError(`${where} is readable by others (mode ${(st.mode & 0o777).toString(8)}): chmod 600 it`);
+    if ((st.mode & 0o077) !== 0)
+      throw new ConfigError(`${where} is readable by others (mode ${(st.mode & 0o777).toString(8)}): chmod 600 it`);
     bytes = readFileSync(path);
   } catch (e) {
     if (e instanceof ConfigError) throw e;
@@ -75,7 +84,8 @@ function channelWith(a: Alerts, config: Config<'payserv'>, channel: SecretChanne
     return telegramChannel({ apiUrl: t.api_url, chatId: t.chat_id, token: secret as string });
   }
   if (channel === 'discord') {
-    if (!/^https?:\/\//.test(secret as string)) throw new ConfigError('[alerts.discord]: the webhook URL in its secret is not an http(s) URL');
+    if (!/^https?:\/\//.test(secret as string))
+      throw new ConfigError('[alerts.discord]: the webhook URL in its secret is not an http(s) URL');
     return discordChannel(secret as string);
   }
   const e = a.email as NonNullable<Alerts['email']>;
@@ -146,7 +156,12 @@ export function startNotifier(config: Config<'payserv'>, log: Logger): Notifier 
 }
 
 /** Once the store is open: the channels whose secret is a store item (`items`: item name → value), and the database URL it gave. */
-export function storeChannels(notifier: Notifier, config: Config<'payserv'>, items: ReadonlyMap<string, string>, databaseUrl?: string): void {
+export function storeChannels(
+  notifier: Notifier,
+  config: Config<'payserv'>,
+  items: ReadonlyMap<string, string>,
+  databaseUrl?: string,
+): void {
   if (databaseUrl) notifier.addSecrets([databaseUrl]);
   for (const s of secretNames(config.alerts)) {
     if (!s.item) continue;
@@ -174,7 +189,9 @@ export function hotWalletLevels(config: Config<'payserv'>): Map<string, Amount> 
   return new Map(
     Object.entries(config.alerts.hot_wallet_low).map(([tag, level]) => {
       if (!config.coins[tag])
-        throw new ConfigError(`[alerts.hot_wallet_low] ${tag}: ${tag} has no [coins.${tag}] chain settings, so payserv holds no hot wallet of it`);
+        throw new ConfigError(
+          `[alerts.hot_wallet_low] ${tag}: ${tag} has no [coins.${tag}] chain settings, so payserv holds no hot wallet of it`,
+        );
       return [tag, parseAmount(level, `alerts.hot_wallet_low.${tag}`)];
     }),
   );

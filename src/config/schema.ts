@@ -1,7 +1,7 @@
 // The shape of every service's configuration file. Strict objects everywhere: a misspelt key must stop
 // the service at start, not silently fall back to a default that pays out differently.
 import { z } from 'zod';
-import { CHANNELS, EVENT_KINDS } from '../notify/kinds.js';
+import { CHANNELS, EVENT_KINDS } from './alert-kinds.js';
 
 export const SERVICES = ['pscli', 'payserv', 'dbgw', 'esman', 'intake'] as const;
 export type Service = (typeof SERVICES)[number];
@@ -81,16 +81,9 @@ const rpcServerTable = (defaultPort: number, defaultBodyBytesMax = 65_536) =>
   });
 const rpcServer = rpcServerTable(7443);
 
-/**
- * A channel's secret is named, never given: `<what>_item`, a store item (with [keys] store), or
- * `<what>_file`, a file readable by payserv's user only (relative to the state directory). Exactly one.
- */
-function oneSecret(what: string) {
-  return (t: Record<string, unknown>, ctx: z.RefinementCtx): void => {
-    const n = [t[`${what}_item`], t[`${what}_file`]].filter((v) => v !== undefined).length;
-    if (n !== 1) ctx.addIssue({ code: 'custom', message: `expected exactly one of ${what}_item (a store item) and ${what}_file` });
-  };
-}
+// A channel's secret is named, never given: `<what>_item`, a store item (with [keys] store), or
+// `<what>_file`, a file readable by payserv's user only (relative to the state directory); exactly one,
+// which payserv checks at start (src/app/notify.ts), so that the example file can show both.
 
 const httpUrl = () => nonEmptyString().refine((u) => /^https?:\/\//.test(u), { error: 'expected an http:// or https:// URL' });
 
@@ -101,10 +94,10 @@ const telegram = table({
   chat_id: nonEmptyString(),
   token_item: nonEmptyString().optional(),
   token_file: nonEmptyString().optional(),
-}).superRefine(oneSecret('token'));
+});
 
 /** The webhook's URL carries its token: it is the secret. */
-const discord = table({ url_item: nonEmptyString().optional(), url_file: nonEmptyString().optional() }).superRefine(oneSecret('url'));
+const discord = table({ url_item: nonEmptyString().optional(), url_file: nonEmptyString().optional() });
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|localhost|::1)$/;
 const email = table({
@@ -119,9 +112,6 @@ const email = table({
   /** A private CA's certificate (PEM file, relative to the state directory) for the server's. */
   ca_file: nonEmptyString().optional(),
 }).superRefine((t, ctx) => {
-  if (t.user !== undefined) oneSecret('password')(t, ctx);
-  else if (t.password_item !== undefined || t.password_file !== undefined)
-    ctx.addIssue({ code: 'custom', message: 'a password without a user: set user, or drop the password' });
   if (t.tls === 'none' && !LOOPBACK.test(t.host))
     ctx.addIssue({ code: 'custom', message: `tls = "none" only for a relay on this host (127.0.0.1, localhost, ::1), not ${t.host}` });
 });
@@ -130,10 +120,12 @@ const channelList = () =>
   z.array(z.enum(CHANNELS, { error: `expected channel names: ${CHANNELS.join(', ')}` }), { error: 'expected an array of channel names' });
 
 /** [alerts.events]: which channels each kind goes to; `default` for the alert kinds not named (unset: every configured channel). */
-const events = table(Object.fromEntries(['default', ...EVENT_KINDS].map((k) => [k, channelList().optional()])) as Record<
-  'default' | (typeof EVENT_KINDS)[number],
-  z.ZodOptional<ReturnType<typeof channelList>>
->);
+const events = table(
+  Object.fromEntries(['default', ...EVENT_KINDS].map((k) => [k, channelList().optional()])) as Record<
+    'default' | (typeof EVENT_KINDS)[number],
+    z.ZodOptional<ReturnType<typeof channelList>>
+  >,
+);
 
 /**
  * Who is told, and of what (src/payserv/alerts.ts, src/notify): a command (argv, no shell; the notice as
@@ -172,7 +164,14 @@ const alerts = table({
         ctx.addIssue({ code: 'custom', path: ['events', kind], message: `names ${c}, which is not configured in [alerts]` });
   // payserv waits for the key before the store is open: a channel whose secret is in the store cannot tell of it.
   for (const c of t.events.waiting_for_key ?? []) {
-    const item = c === 'telegram' ? t.telegram?.token_item : c === 'discord' ? t.discord?.url_item : c === 'email' ? t.email?.password_item : undefined;
+    const item =
+      c === 'telegram'
+        ? t.telegram?.token_item
+        : c === 'discord'
+          ? t.discord?.url_item
+          : c === 'email'
+            ? t.email?.password_item
+            : undefined;
     if (item !== undefined)
       ctx.addIssue({
         code: 'custom',

@@ -1,6 +1,6 @@
 import { runCommand } from './command.js';
 import { originOf, postJson } from './http.js';
-import type { ChannelName } from './kinds.js';
+import type { ChannelName } from '../config/alert-kinds.js';
 import { textOf, type Notice } from './message.js';
 
 // The HTTP channels and the command: each renders a notice the way its receiver takes it, and throws on

@@ -33,7 +33,12 @@ export function emailChannel(s: EmailSettings): Channel {
     ignoreTLS: s.tls === 'none',
     ...(s.user ? { auth: { user: s.user, pass: s.password ?? '' } } : {}),
     // SNI names a host, never an address (RFC 6066); the certificate is checked against the host either way.
-    tls: { minVersion: 'TLSv1.2', rejectUnauthorized: true, ...(isIP(s.host) ? {} : { servername: s.host }), ...(s.caPem ? { ca: s.caPem } : {}) },
+    tls: {
+      minVersion: 'TLSv1.2',
+      rejectUnauthorized: true,
+      ...(isIP(s.host) ? {} : { servername: s.host }),
+      ...(s.caPem ? { ca: s.caPem } : {}),
+    },
     connectionTimeout: s.timeoutMs,
     greetingTimeout: s.timeoutMs,
     socketTimeout: s.timeoutMs,

@@ -23,7 +23,9 @@ function detailLines(details: Record<string, unknown>): string[] {
 
 /** A human text: the kind and reason first, then the details, cut at `max` characters. */
 export function textOf(n: Notice, max = TEXT_MAX): string {
-  const text = [`payserv ${n.kind}${n.id === null ? '' : ` #${n.id}`} at ${n.at}`, n.reason, '', ...detailLines(n.details)].join('\n').trim();
+  const text = [`payserv ${n.kind}${n.id === null ? '' : ` #${n.id}`} at ${n.at}`, n.reason, '', ...detailLines(n.details)]
+    .join('\n')
+    .trim();
   return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
 }
 

@@ -1,7 +1,7 @@
 import type { Logger } from '../log/index.js';
 import type { Channel } from './channels.js';
 import { describeError } from './http.js';
-import { channelsFor, type ChannelName, type Routes } from './kinds.js';
+import { channelsFor, type ChannelName, type Routes } from '../config/alert-kinds.js';
 import { DETAILS_CHARS_MAX, redact, type Notice } from './message.js';
 
 // The notification queue: send() only files a notice and returns, so no receiver, dead, slow or hanging,
@@ -86,7 +86,8 @@ function checkSettings(o: NotifierOptions): void {
     ['timeoutMs', o.timeoutMs],
     ['queueMax', o.queueMax],
   ];
-  for (const [k, v] of ints) if (!Number.isSafeInteger(v) || v <= 0) throw new RangeError(`notifier: ${k} must be a positive integer, got ${v}`);
+  for (const [k, v] of ints)
+    if (!Number.isSafeInteger(v) || v <= 0) throw new RangeError(`notifier: ${k} must be a positive integer, got ${v}`);
 }
 
 export class Notifier {

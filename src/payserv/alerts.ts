@@ -7,7 +7,7 @@
 import type { DataTx } from '../data/data.js';
 import { ALERTS, ALERTS_TABLE } from '../data/ops/alerts.js';
 import type { Logger } from '../log/index.js';
-import type { NoticeKind } from '../notify/kinds.js';
+import type { NoticeKind } from '../config/alert-kinds.js';
 import type { Notice } from '../notify/message.js';
 import type { GivenUp, Notifier } from '../notify/notifier.js';
 import { describeError } from '../notify/http.js';
@@ -83,7 +83,13 @@ export class Alerts {
   notice(kind: NoticeKind, reason: string, details: Record<string, unknown>): void {
     const json = detailsJson(details);
     this.#log.info({ notice: { kind, details: JSON.parse(json) as unknown } }, `notice ${kind}: ${reason}`);
-    this.#notifier?.send({ id: null, at: new Date().toISOString(), kind, reason: noNul(reason), details: JSON.parse(json) as Record<string, unknown> });
+    this.#notifier?.send({
+      id: null,
+      at: new Date().toISOString(),
+      kind,
+      reason: noNul(reason),
+      details: JSON.parse(json) as Record<string, unknown>,
+    });
   }
 
   async #store(kind: string, reason: string, details: Record<string, unknown>): Promise<Alert> {

@@ -29,7 +29,10 @@ export async function watchHotWallets(ps: Payserv, levels: ReadonlyMap<string, A
     }
     if (balance >= level) {
       if (ps.state.endEpisode(HOT_WALLET_LOW, tag))
-        ps.log.info({ component: 'monitor', coin: tag, balance: formatAmount(balance), level: formatAmount(level) }, 'hot wallet funded again');
+        ps.log.info(
+          { component: 'monitor', coin: tag, balance: formatAmount(balance), level: formatAmount(level) },
+          'hot wallet funded again',
+        );
       continue;
     }
     low[tag] = formatAmount(balance);

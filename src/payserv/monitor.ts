@@ -100,7 +100,11 @@ export class Monitor {
     const report: MonitorReport = { stuck: [], unhealthy: {}, finality: null, low: {}, failed: [] };
     await this.#part('stuck', report, async () => void (report.stuck = await this.#stuck()));
     await this.#part('nodes', report, async () => void (report.unhealthy = await this.#nodes()));
-    await this.#part('hot wallets', report, async () => void (report.low = await watchHotWallets(this.#ps, this.#s.hotWalletLow ?? new Map())));
+    await this.#part(
+      'hot wallets',
+      report,
+      async () => void (report.low = await watchHotWallets(this.#ps, this.#s.hotWalletLow ?? new Map())),
+    );
     await this.#part('finality', report, async () => {
       report.finality = await this.#finality.round();
       this.#watchFailing = report.finality.failing;

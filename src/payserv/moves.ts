@@ -43,7 +43,15 @@ function noticeSent(ps: Payserv, v: Verified, w: Withdrawal): void {
   ps.state.notice(
     'payment_sent',
     `withdrawal ${w.id} sent: ${amount} ${v.coin.tag} to user ${w.userId}${w.txHash ? ` in transaction ${w.txHash}` : ''}${w.comment ? ` (${w.comment})` : ''}`,
-    { withdrawal: w.id, user: w.userId, coin: v.coin.tag, amount, fee: formatAmount(w.fee), tx: w.txHash, tx_fee: w.txFee === null ? null : formatAmount(w.txFee) },
+    {
+      withdrawal: w.id,
+      user: w.userId,
+      coin: v.coin.tag,
+      amount,
+      fee: formatAmount(w.fee),
+      tx: w.txHash,
+      tx_fee: w.txFee === null ? null : formatAmount(w.txFee),
+    },
   );
 }
 

@@ -1,5 +1,5 @@
 import type { Logger } from '../log/index.js';
-import type { NoticeKind } from '../notify/kinds.js';
+import type { NoticeKind } from '../config/alert-kinds.js';
 
 // payserv starts disabled. An operator enables it after the checks; any integrity failure disables
 // it at once (fail-stop), records why, and every payout call answers ERROR with that reason until an

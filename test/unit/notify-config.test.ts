@@ -5,9 +5,11 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config/index.js';
-import { channelsFor } from '../../src/notify/kinds.js';
+import { channelsFor } from '../../src/config/alert-kinds.js';
 import { redact, textOf } from '../../src/notify/message.js';
 import { backoffAfter } from '../../src/notify/notifier.js';
+import { startNotifier } from '../../src/app/notify.js';
+import { createLogger } from '../../src/log/index.js';
 import { tmpStateDir } from '../support/tmp.js';
 
 async function load(text: string) {
@@ -84,8 +86,6 @@ ZEC = "12.25"
     expect(await refused('[alerts]\nwebhook_url = "https://h.example"\n[alerts.events]\nfail_stop = ["slack"]\n')).toMatch(
       /alerts\.events\.fail_stop\[0\]: expected channel names: command, webhook, telegram, discord, email/,
     );
-    expect(await refused('[alerts.telegram]\nchat_id = "1"\n')).toMatch(/alerts\.telegram: expected exactly one of token_item .* and token_file/);
-    expect(await refused('[alerts.telegram]\nchat_id = "1"\ntoken_item = "A"\ntoken_file = "b"\n')).toMatch(/exactly one of token_item/);
     expect(await refused('[alerts.telegram]\nchat_id = "1"\ntoken = "123:abc"\n')).toMatch(/^unknown key "alerts\.telegram\.token"/);
     expect(await refused('[alerts.discord]\nurl_item = "D"\n[alerts.events]\nwaiting_for_key = ["discord"]\n')).toMatch(
       /alerts\.events\.waiting_for_key: names discord, whose secret is in the store/,
@@ -93,12 +93,43 @@ ZEC = "12.25"
     expect(await refused('[alerts.email]\nhost = "smtp.example"\ntls = "none"\nfrom = "a@b"\nto = ["c@d"]\n')).toMatch(
       /alerts\.email: tls = "none" only for a relay on this host/,
     );
-    expect(await refused('[alerts.email]\nhost = "smtp.example"\nfrom = "a@b"\nto = ["c@d"]\npassword_file = "p"\n')).toMatch(
-      /a password without a user/,
+    expect(await refused('[alerts.email]\nhost = "smtp.example"\nfrom = "a@b"\nto = []\n')).toMatch(
+      /alerts\.email\.to: expected at least one address/,
     );
-    expect(await refused('[alerts.email]\nhost = "smtp.example"\nfrom = "a@b"\nto = []\n')).toMatch(/alerts\.email\.to: expected at least one address/);
     expect(await refused('[alerts.hot_wallet_low]\nETH = 0.5\n')).toMatch(/alerts\.hot_wallet_low\.ETH: expected a decimal string/);
     expect(await refused('[alerts]\nattempts_max = 0\n')).toMatch(/alerts\.attempts_max: expected a positive integer/);
+  });
+});
+
+describe('[alerts] secrets, checked at start', () => {
+  /** The ConfigError startNotifier throws for a file the schema accepts. */
+  async function atStart(text: string): Promise<string> {
+    const config = await (await load(text)).config();
+    let e: unknown;
+    try {
+      startNotifier(config, createLogger('payserv', 'silent'));
+    } catch (x) {
+      e = x;
+    }
+    expect(e).toBeInstanceOf(ConfigError);
+    return (e as Error).message;
+  }
+
+  it('each secret named exactly once; a password only with a user', async () => {
+    expect(await atStart('[alerts.telegram]\nchat_id = "1"\n')).toBe(
+      '[alerts.telegram]: expected exactly one of token_item (a store item) and token_file',
+    );
+    expect(await atStart('[alerts.telegram]\nchat_id = "1"\ntoken_item = "A"\ntoken_file = "b"\n')).toMatch(/exactly one of token_item/);
+    expect(await atStart('[alerts.discord]\n')).toMatch(/\[alerts\.discord\]: expected exactly one of url_item/);
+    expect(await atStart('[alerts.email]\nhost = "smtp.example"\nfrom = "a@b"\nto = ["c@d"]\nuser = "u"\n')).toMatch(
+      /exactly one of password_item/,
+    );
+    expect(await atStart('[alerts.email]\nhost = "smtp.example"\nfrom = "a@b"\nto = ["c@d"]\npassword_file = "p"\n')).toMatch(
+      /a password without a user/,
+    );
+    expect(await atStart('[alerts.telegram]\nchat_id = "1"\ntoken_file = "missing.token"\n')).toMatch(
+      /\[alerts\.telegram\] token_file .*missing\.token cannot be read: ENOENT/,
+    );
   });
 });
 
@@ -121,13 +152,21 @@ describe('the notifier rules', () => {
   });
 
   it('the text: kind, row id, reason, then scalar details, cut to fit a chat message', () => {
-    const n = { id: 5, at: '2026-12-04T20:00:00.000Z', kind: 'payment_stuck', reason: 'withdrawal 7 stuck', details: { withdrawal: 7, tx: '0xab', nested: { a: 1 } } };
+    const n = {
+      id: 5,
+      at: '2026-12-04T20:00:00.000Z',
+      kind: 'payment_stuck',
+      reason: 'withdrawal 7 stuck',
+      details: { withdrawal: 7, tx: '0xab', nested: { a: 1 } },
+    };
     expect(textOf(n)).toBe('payserv payment_stuck #5 at 2026-12-04T20:00:00.000Z\nwithdrawal 7 stuck\n\nwithdrawal: 7\ntx: 0xab');
     expect(textOf({ ...n, reason: 'x'.repeat(5000) })).toHaveLength(1900);
   });
 
   it('redacts every known secret and passwords in URLs', () => {
-    expect(redact('token 123456:ABCDEF in https://api.example/bot123456:ABCDEF/x', ['123456:ABCDEF'])).toBe('token *** in https://api.example/bot***/x');
+    expect(redact('token 123456:ABCDEF in https://api.example/bot123456:ABCDEF/x', ['123456:ABCDEF'])).toBe(
+      'token *** in https://api.example/bot***/x',
+    );
     expect(redact('connect postgres://payserv:hunter2@db/pool failed', [])).toBe('connect postgres://payserv:***@db/pool failed');
     expect(redact('short abc stays', ['abc'])).toBe('short abc stays');
   });
