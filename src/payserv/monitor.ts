@@ -11,7 +11,8 @@ import { stopsPayouts } from './invariant.js';
 
 // payserv's monitor: observation, whether payouts are enabled or not. Every [monitor] interval_s, one
 // tick: withdrawals in flight too long (payment_stuck), each coin's node failing its health check too
-// long (node_unhealthy) or on another chain (node_identity), and the sent payments watched to finality
+// long (node_unhealthy) or on another chain (node_identity), hot wallets below their level
+// (hot_wallet_low, src/payserv/hot-wallet-watch.ts), and the sent payments watched to finality
 // (src/payserv/finality.ts). Each alert is raised once per episode of its subject. Ticks never overlap,
 // and a tick never throws out of its timer: a failing part is logged, and an integrity failure
 // (stopsPayouts: a malformed row, a broken invariant) fails-stop.
