@@ -15,6 +15,8 @@
 //     both sides while streaming, dbgw a child process (bench/dbgw.ts; BENCH_DBGW=0 skips it; no PostgreSQL: skipped);
 //  8. the adversarial harness's schedules per second, and the payment journal's cost per record (fsync included) and
 //     per Approve -> broadcast against none (bench/sim.ts; BENCH_SIM=0 skips it).
+//  9. Blocks.Credit through the intake (calls/s, credits/s), and one oep mirror interval at start-up against one in the
+//     steady state (bench/intake.ts; BENCH_INTAKE=0 skips it).
 //  0. start-up of `pscli --help`, fresh processes, median and p95 (bench/startup.ts; BENCH_STARTUP=0 skips it).
 // Readable lines on stdout, progress on stderr, and a final JSON summary as the last stdout line.
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -46,6 +48,7 @@ import {
 import { MemorySampler } from './memory.js';
 import { runDbgwSection, type DbgwOutcome } from './dbgw.js';
 import { runEsmanSection, type EsmanOutcome } from './esman.js';
+import { runIntakeSection, type IntakeOutcome } from './intake.js';
 import { runPayEthSection, type PayEthOutcome } from './pay-eth.js';
 import { runPayZcashSection, type PayZcashOutcome } from './pay-zcash.js';
 import { runProcessSection, type ProcessOutcome } from './process.js';
@@ -148,6 +151,12 @@ async function runBench(
     s.sim
       ? `${s.simSchedules} schedules of ${s.simSteps} operations; ${fmt.int(s.journalRecords)} journal records; ${s.journalPayments} ETH payments with and without the journal`
       : 'skipped (BENCH_SIM=0)',
+  );
+  line(
+    'intake and oep mirror (BENCH_INTAKE*, BENCH_MIRROR_*)',
+    s.intake
+      ? `${s.intakeBlocks} Blocks.Credit of ${fmt.int(s.intakeCredits)} credits; ${fmt.int(s.mirrorAccounts)} logins x ${s.mirrorWithdrawals} withdrawals mirrored`
+      : 'skipped (BENCH_INTAKE=0)',
   );
   line('pscli start-up (BENCH_STARTUP*)', s.startup ? `pscli --help ${s.startupRuns} times` : 'skipped (BENCH_STARTUP=0)');
   line(
@@ -444,6 +453,18 @@ async function runBench(
     failures.push(...simOut.failures);
   }
 
+  // ── 13. the intake's Blocks.Credit; the oep mirror at start-up and in the steady state ──
+  let intakeOut: IntakeOutcome | null = null;
+  if (s.intake) {
+    intakeOut = await runIntakeSection(stateDir, s.databaseUrl, {
+      blocks: s.intakeBlocks,
+      creditsPerBlock: s.intakeCredits,
+      accounts: s.mirrorAccounts,
+      withdrawals: s.mirrorWithdrawals,
+    });
+    failures.push(...intakeOut.failures);
+  }
+
   const totalMs = performance.now() - started;
   heading('run');
   line('total run time', fmt.s(totalMs));
@@ -529,6 +550,7 @@ async function runBench(
     esman: esmanOut?.summary ?? null,
     dbgw: dbgwOut?.summary ?? null,
     sim: simOut?.summary ?? null,
+    intake: intakeOut?.summary ?? null,
     startup: startupOut?.summary ?? null,
     totalSeconds: round(totalMs / 1000),
     loadAvgEnd: round(loadavg()[0] as number, 2),

@@ -65,6 +65,14 @@ export interface BenchSettings {
   startup: boolean;
   /** Fresh pscli processes timed (BENCH_STARTUP_RUNS). */
   startupRuns: number;
+  /** The intake and the oep mirror (BENCH_INTAKE=0: skip). */
+  intake: boolean;
+  /** Blocks.Credit calls timed (BENCH_INTAKE_BLOCKS), each of intakeCredits credits (BENCH_INTAKE_CREDITS). */
+  intakeBlocks: number;
+  intakeCredits: number;
+  /** oep logins mirrored (BENCH_MIRROR_ACCOUNTS), each with mirrorWithdrawals sent withdrawals (BENCH_MIRROR_WITHDRAWALS). */
+  mirrorAccounts: number;
+  mirrorWithdrawals: number;
   /** PostgreSQL server to create the bench database on (DATABASE_URL); absent: embedded PGlite. */
   databaseUrl: string | undefined;
 }
@@ -72,7 +80,7 @@ export interface BenchSettings {
 const ENV: Record<
   keyof Omit<
     BenchSettings,
-    'databaseUrl' | 'decompose' | 'process' | 'payEth' | 'payZcash' | 'payZcashSendCoin' | 'esman' | 'dbgw' | 'sim' | 'startup'
+    'databaseUrl' | 'decompose' | 'process' | 'payEth' | 'payZcash' | 'payZcashSendCoin' | 'esman' | 'dbgw' | 'sim' | 'startup' | 'intake'
   >,
   string
 > = {
@@ -99,6 +107,10 @@ const ENV: Record<
   journalRecords: 'BENCH_JOURNAL_RECORDS',
   journalPayments: 'BENCH_JOURNAL_PAYMENTS',
   startupRuns: 'BENCH_STARTUP_RUNS',
+  intakeBlocks: 'BENCH_INTAKE_BLOCKS',
+  intakeCredits: 'BENCH_INTAKE_CREDITS',
+  mirrorAccounts: 'BENCH_MIRROR_ACCOUNTS',
+  mirrorWithdrawals: 'BENCH_MIRROR_WITHDRAWALS',
 };
 
 /** Bounds of the payment sections' sizes: past them the run would not fit its purpose (a few minutes) or a transaction's limits. */
@@ -114,6 +126,11 @@ const SIM_STEPS_MAX = 1000;
 const JOURNAL_RECORDS_MAX = 1_000_000;
 const JOURNAL_PAYMENTS_MAX = 2000;
 const STARTUP_RUNS_MAX = 1000;
+/** The intake section: past these it is no longer a bench run of under a minute or two. */
+const INTAKE_BLOCKS_MAX = 10_000;
+const INTAKE_CREDITS_MAX = 2000;
+const MIRROR_ACCOUNTS_MAX = 100_000;
+const MIRROR_WITHDRAWALS_MAX = 1000;
 
 /** The dbgw section's PostgreSQL server when DATABASE_URL is unset (dbgw serves PostgreSQL only). */
 export const DBGW_DEFAULT_SERVER = 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -159,6 +176,12 @@ environment:
   BENCH_JOURNAL_PAYMENTS     ETH withdrawals Approved, every other one without the journal's record (default 40, at most ${JOURNAL_PAYMENTS_MAX})
   BENCH_STARTUP              1: start-up of pscli --help, fresh processes one after another (default 1)
   BENCH_STARTUP_RUNS         pscli processes timed, median and p95 (default 20, at most ${STARTUP_RUNS_MAX})
+  BENCH_INTAKE               1: Blocks.Credit through the intake (blocks checked on an anvil of its own), and one
+                             oep mirror interval at start-up and in the steady state, into the local Redis (default 1)
+  BENCH_INTAKE_BLOCKS        Blocks.Credit calls timed, one after the other (default 10, at most ${INTAKE_BLOCKS_MAX})
+  BENCH_INTAKE_CREDITS       credits per block (default 500, at most ${INTAKE_CREDITS_MAX})
+  BENCH_MIRROR_ACCOUNTS      oep logins mirrored (default 50, at most ${MIRROR_ACCOUNTS_MAX})
+  BENCH_MIRROR_WITHDRAWALS   sent withdrawals of each login (default 4, at most ${MIRROR_WITHDRAWALS_MAX})
   DATABASE_URL               PostgreSQL server: a fresh payserv_bench_<random> database is created and dropped there
                              (and payserv_bench_dbgw_<random> for the dbgw section)
 `;
@@ -226,6 +249,11 @@ export function loadSettings(argv: readonly string[], env: NodeJS.ProcessEnv = p
     journalPayments: int(ENV.journalPayments, get('journalPayments'), 40, 2, JOURNAL_PAYMENTS_MAX),
     startup: (over.BENCH_STARTUP ?? env.BENCH_STARTUP ?? '1') !== '0',
     startupRuns: int(ENV.startupRuns, get('startupRuns'), 20, 1, STARTUP_RUNS_MAX),
+    intake: (over.BENCH_INTAKE ?? env.BENCH_INTAKE ?? '1') !== '0',
+    intakeBlocks: int(ENV.intakeBlocks, get('intakeBlocks'), 10, 1, INTAKE_BLOCKS_MAX),
+    intakeCredits: int(ENV.intakeCredits, get('intakeCredits'), 500, 1, INTAKE_CREDITS_MAX),
+    mirrorAccounts: int(ENV.mirrorAccounts, get('mirrorAccounts'), 50, 1, MIRROR_ACCOUNTS_MAX),
+    mirrorWithdrawals: int(ENV.mirrorWithdrawals, get('mirrorWithdrawals'), 4, 1, MIRROR_WITHDRAWALS_MAX),
     databaseUrl: env.DATABASE_URL || undefined,
   };
 }

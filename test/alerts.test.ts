@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Db } from '../src/db/db.js';
 import { createLogger } from '../src/log/index.js';
-import { Alerts, listAlerts, type AlertDocument } from '../src/payserv/alerts.js';
+import { Alerts, listAlerts, type AlertDocument } from '../src/alerts/alerts.js';
 import { commandChannel, webhookChannel, type Channel } from '../src/notify/channels.js';
 import { Notifier } from '../src/notify/notifier.js';
 import type { Logger } from '../src/log/index.js';

@@ -21,9 +21,10 @@ import {
   type AuditEntry,
   type AuditRow,
 } from '../src/payserv/audit.js';
-import { backend, createPgDatabase, freshDb, type TestDatabase } from './support/db.js';
+import { backend, freshDb, type TestDatabase } from './support/db.js';
 import { tmpStateDir } from './support/tmp.js';
-import { EMBEDDED, runPscli } from './support/pscli.js';
+import { runPscli } from './support/pscli.js';
+import { pscliWorkspace } from './support/pscli-world.js';
 
 /** The appends' lock key payserv derives from its own key; any fixed key serves a test (the appends of one test share it). */
 const TEST_AUDIT_KEY = '7311';
@@ -423,14 +424,8 @@ async function withWorkspaceDb<T>(w: { stateDir: string; env: Env }, fn: (db: Db
 
 describe(`pscli audit verify (${backend()})`, { timeout: 180_000 }, () => {
   it('is silent and exits 0 on a clean trail; names the tampered row and exits 1; --json lists it; a damaged head is an error naming the file', async () => {
-    const stateDir = await tmpStateDir();
-    let env: Env = { PAYSERV_STATE_DIR: stateDir, ...(backend() === 'pglite' ? EMBEDDED : {}) };
-    if (backend() === 'postgres') {
-      const t = await createPgDatabase();
-      dropLater.push(t);
-      env = { ...env, DATABASE_URL: t.url };
-    }
-    const w = { stateDir, env };
+    const w = await pscliWorkspace(dropLater);
+    const { stateDir, env } = w;
     expect((await run(['db', 'migrate'], env)).code).toBe(EXIT.OK);
     expect(await run(['audit', 'verify'], env)).toEqual({ code: EXIT.OK, stdout: '', stderr: '' });
     await withWorkspaceDb(w, async (db) => {

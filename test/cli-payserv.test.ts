@@ -12,9 +12,10 @@ import pg from 'pg';
 import { LockKeys } from '../src/data/lock-keys.js';
 import { withdrawalLock } from '../src/payserv/locks.js';
 import { backend, testPgUrl, urlOf } from './support/db.js';
-import { dbgwDataAt, overDbgw, payservData, startTestDbgw } from './support/dbgw.js';
+import { dbgwDataAt, overDbgw, startTestDbgw } from './support/dbgw.js';
 import { testLedger, type TestLedger } from './support/ledger.js';
 import { runPscli, type Run } from './support/pscli.js';
+import { payservForPscli } from './support/pscli-world.js';
 
 let l: TestLedger | undefined;
 let running: RunningPayserv | undefined;
@@ -29,11 +30,7 @@ afterEach(async () => {
 async function setUp(): Promise<{ run: (argv: string[]) => Promise<Run>; ledger: TestLedger }> {
   l = await testLedger();
   await l.checkpointAll();
-  const config = await loadConfig('payserv', undefined, { stateDir: l.stateDir, env: {} });
-  config.rpc.port = 0;
-  config.keys.admin = true;
-  running = await startPayserv(config, createLogger('payserv', 'silent'), await payservData(l.db, l.stateDir));
-  writeFileSync(join(l.stateDir, 'pscli.toml'), `[payserv]\nport = ${running.server.port}\n`);
+  running = await payservForPscli(l);
   const env: Env = { PAYSERV_STATE_DIR: l.stateDir };
   const run = (argv: string[]): Promise<Run> => runPscli(argv, env);
   return { run, ledger: l };

@@ -13,7 +13,7 @@ import { LOCKS } from '../src/data/ops/locks.js';
 import type { Db } from '../src/db/db.js';
 import type { RunningDbgw } from '../src/dbgw/service.js';
 import { createLogger } from '../src/log/index.js';
-import { Alerts, listAlerts } from '../src/payserv/alerts.js';
+import { Alerts, listAlerts } from '../src/alerts/alerts.js';
 import { AuditTrail, collectAuditProblems } from '../src/payserv/audit.js';
 import { LockWatch } from '../src/payserv/lock-watch.js';
 import { Locks } from '../src/payserv/locks.js';

@@ -102,7 +102,7 @@ describe('the intake executable', () => {
       expect(await bad.waitExit(30_000)).toBe(2);
       expect(bad.stderr()).toMatch(/wallets\.review: expected "auto" or "manual"/);
       // A pool address of the other network: found before any key is asked for.
-      const coin = `[coins.ZEC]\nchain = "zcash"\nnode_url = "http://127.0.0.1:1"\nnetwork = "testnet"\npool_address = "${zcashAddress()}"\n`;
+      const coin = `[coins.ZEC]\nchain = "zcash"\nfirst_height = 0\nnode_url = "http://127.0.0.1:1"\nnetwork = "testnet"\npool_address = "${zcashAddress()}"\n`;
       const zcash = spawnNode(['bin/intake.mjs', '--config', intakeConfig(l, coin)], { PAYSERV_STATE_DIR: l.stateDir });
       expect(await zcash.waitExit(30_000)).toBe(2);
       expect(zcash.stderr()).toMatch(/coins\.ZEC: .*not a transparent testnet address/);

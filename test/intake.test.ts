@@ -2,7 +2,10 @@
 // write, each bad input refused with its code and nothing written, retries answered without a second
 // write, identities other than the pool's back end refused, and blocks credited only once the chain
 // shows them canonical, matured, mined to the pool and paying the income; the credits then verify.
+import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { privateKeyToAccount, generatePrivateKey } from 'viem/accounts';
 import { getAddress, type Hex } from 'viem';
@@ -35,11 +38,15 @@ interface Fixture {
   l: TestLedger;
   url: string;
   logs: Array<Record<string, unknown>>;
+  /** Every alert raised so far has been stored and hooked. */
+  alertsSettled(): Promise<void>;
   client(identity?: TlsIdentity): RpcClient;
   call<T = Record<string, unknown>>(method: Parameters<RpcClient['call']>[0], params?: Record<string, unknown>): Promise<T>;
 }
 
-async function fixture(o: { review?: 'auto' | 'manual'; creditsMax?: number; zcash?: string } = {}): Promise<Fixture> {
+async function fixture(
+  o: { review?: 'auto' | 'manual'; creditsMax?: number; zcash?: string; firstHeight?: number; webhook?: string } = {},
+): Promise<Fixture> {
   const { url } = await anvil();
   const l = await testLedger(null);
   const file = join(l.stateDir, 'intake.toml');
@@ -51,14 +58,15 @@ port = 0
 credits_per_block_max = ${o.creditsMax ?? 10}
 [wallets]
 review = "${o.review ?? 'auto'}"
-[coins.ETH]
+${o.webhook ? `[alerts]\nwebhook_url = "${o.webhook}"\n` : ''}[coins.ETH]
 chain = "eth"
+first_height = ${o.firstHeight ?? 0}
 node_url = "${url}"
 chain_id = 31337
 pool_address = "${POOL}"
 issuance = "2"
 timeout_ms = 5000
-${o.zcash ? `[coins.ZEC]\nchain = "zcash"\nnode_url = "${o.zcash}"\npool_address = "${ZPOOL}"\ntimeout_ms = 5000\n` : ''}`,
+${o.zcash ? `[coins.ZEC]\nchain = "zcash"\nfirst_height = 0\nnode_url = "${o.zcash}"\npool_address = "${ZPOOL}"\ntimeout_ms = 5000\n` : ''}`,
   );
   const config = await loadConfig('intake', file, { env: { PAYSERV_STATE_DIR: l.stateDir } });
   const logs: Array<Record<string, unknown>> = [];
@@ -82,7 +90,7 @@ ${o.zcash ? `[coins.ZEC]\nchain = "zcash"\nnode_url = "${o.zcash}"\npool_address
     return c;
   };
   const backend = client();
-  return { l, url, logs, client, call: (m, p) => backend.call(m, p) };
+  return { l, url, logs, alertsSettled: () => running.intake.alerts.settled(), client, call: (m, p) => backend.call(m, p) };
 }
 
 /** The RpcError a call is refused with. */
@@ -323,8 +331,48 @@ describe('the ledger intake over mutual TLS', { timeout: 90_000 }, () => {
       );
       expect(short.message).toMatch(/less than/);
     });
-    const alerts = f.logs.filter((l) => l.level === 50 && l.alert === 'block_forged').map((l) => l.code);
-    expect(alerts).toEqual(['block_unknown', 'block_wrong_miner', 'reward_short']);
+    // Each refusal logged at warn; each block alerted through the alert sink: its row, its error line.
+    expect(f.logs.filter((l) => l.level === 40 && l.alert === 'block_forged').map((l) => l.code)).toEqual([
+      'block_unknown',
+      'block_wrong_miner',
+      'reward_short',
+    ]);
+    await f.alertsSettled();
+    const stored = await f.l.db.query<{ kind: string; code: string }>(
+      "SELECT kind, details->>'code' AS code FROM payserv_alerts ORDER BY id",
+    );
+    expect(stored).toEqual([
+      { kind: 'block_forged', code: 'block_unknown' },
+      { kind: 'block_forged', code: 'block_wrong_miner' },
+      { kind: 'block_forged', code: 'reward_short' },
+    ]);
+    expect(f.logs.filter((l) => l.level === 50 && (l.alert as { kind?: string } | undefined)?.kind === 'block_forged')).toHaveLength(3);
+  });
+
+  it("refuses a real block of the pool below the coin's first_height (paid by the pool's own payer) or at another height than the pool says; alerts both", async () => {
+    // The file's anvil is shared: the switch is 10 blocks above where it stands now.
+    const first = Number(await anvilRpc((await anvil()).url, 'eth_blockNumber', [])) + 10;
+    const f = await fixture({ firstHeight: first });
+    await f.call('Coins.Register', ETH_COIN);
+    const heightOf = async (hash: Hex) => Number(((await anvilRpc(f.url, 'eth_getBlockByHash', [hash, false])) as { number: Hex }).number);
+    const old = await poolBlock(f.url);
+    expect(await heightOf(old)).toBeLessThan(first);
+    await mine(f.url, 10);
+    const fresh = await poolBlock(f.url);
+    const height = await heightOf(fresh);
+    expect(height).toBeGreaterThanOrEqual(first);
+    await unchanged(f.l, async () => {
+      const e = await refusedWith(f.call('Blocks.Credit', block(old, [[ALICE, '1']], '0', '1')), 'block_before_start');
+      expect(e.message).toMatch(`height ${await heightOf(old)}, below first_height ${first}`);
+      const moved = await refusedWith(
+        f.call('Blocks.Credit', { ...block(fresh, [[ALICE, '1']], '0', '1'), height: height + 1000 }),
+        'block_height_mismatch',
+      );
+      expect(moved.message).toMatch(`the pool says height ${height + 1000}, the chain has the block at ${height}`);
+    });
+    expect(await f.call('Blocks.Credit', { ...block(fresh, [[ALICE, '1']], '0', '1'), height })).toMatchObject({ already: false });
+    const alerts = f.logs.filter((l) => l.level === 40 && l.alert === 'block_forged').map((l) => l.code);
+    expect(alerts).toEqual(['block_before_start', 'block_height_mismatch']);
   });
 
   it('credits a checked block once: the credits verify, a retry answers the same income, other credits are a conflict', async () => {
@@ -479,5 +527,140 @@ describe('the ledger intake over mutual TLS', { timeout: 90_000 }, () => {
         expect(e.message).toBe(`forbidden: ${id} may not call Coins.Register`);
       }
     });
+  });
+});
+
+/** A local webhook receiver: every alert POSTed to it, parsed. */
+async function webhookReceiver(): Promise<{
+  url: string;
+  received: Array<{ kind: string; reason: string; details: Record<string, unknown> }>;
+}> {
+  const received: Array<{ kind: string; reason: string; details: Record<string, unknown> }> = [];
+  const s = createServer((req, res) => {
+    const body: Buffer[] = [];
+    req.on('data', (d: Buffer) => body.push(d));
+    req.on('end', () => {
+      received.push(JSON.parse(Buffer.concat(body).toString('utf8')) as (typeof received)[number]);
+      res.end('ok');
+    });
+  });
+  s.listen(0, '127.0.0.1');
+  await once(s, 'listening');
+  onTestFinished(() => new Promise<void>((done) => s.close(() => done())));
+  return { url: `http://127.0.0.1:${(s.address() as AddressInfo).port}/hook`, received };
+}
+
+/** A row in one of the ledger's tables, planted by hand as a database attacker would: any signature, no signer. */
+async function plant(l: TestLedger, table: string, row: Record<string, unknown>): Promise<void> {
+  const cols = Object.keys(row);
+  await l.db.query(`INSERT INTO ${table} (${cols.join(', ')}) VALUES (${cols.map((_, i) => `$${i + 1}`).join(', ')})`, Object.values(row));
+}
+
+const FORGED_SIG = { sig_key_id: 'forged', signature: Buffer.from('not a signature') };
+
+describe('the intake answers "already" only from rows that verify', { timeout: 90_000 }, () => {
+  it('refuses integrity, nothing written, when a retry finds a planted block, request or wallet; honest retries answer already', async () => {
+    const hook = await webhookReceiver();
+    const f = await fixture({ webhook: hook.url });
+    const coin = await f.call<{ id: number }>('Coins.Register', ETH_COIN);
+    const w = await f.call<{ id: number; address: string }>('Wallets.Register', { user: ALICE, coin: 'ETH', address: ALICE_ADDRESS });
+    const honest = block(await poolBlock(f.url), [[ALICE, '1']], '0', '1');
+    const credited = await f.call<{ incomeId: number }>('Blocks.Credit', honest);
+    const req = { key: 'pool:honest', wallet: w.id, amount: '0.1' };
+    const requested = await f.call<{ id: number }>('Withdrawals.Request', req);
+
+    // A real block of the pool, not credited yet: an income and a credit planted under its hash.
+    const real = await poolBlock(f.url);
+    const now = new Date();
+    const rowOf = { coin_id: coin.id, prev_id: 900_000, block_hash: real.toLowerCase(), amount: '1', balance_before: '0', created_at: now };
+    await plant(f.l, 'finances_proxypool_transactions', { id: 900_001, ...rowOf, kind: 'block', credit_count: 1, ...FORGED_SIG });
+    await plant(f.l, 'finances_user_balance_transaction', { id: 900_001, user_id: BOB, ...rowOf, type: 'block', ...FORGED_SIG });
+    // A request under the key the pool is about to use, of another account (so Alice's own account still verifies).
+    const key = 'pool:planted';
+    const planted = { id: 900_001, user_id: BOB, coin_id: coin.id, wallet_id: w.id, address: w.address, prev_id: 900_000 };
+    await plant(f.l, 'finances_withdrawal_transaction', {
+      ...planted,
+      amount: '0.1',
+      fee: '0.001',
+      debit_before: '0',
+      created_at: now,
+      status: 'processing',
+      status_seq: 0,
+      comment: `intake:${key}`,
+      updated_at: now,
+    });
+    await plant(f.l, 'finances_withdrawal_signatures', {
+      withdrawal_id: 900_001,
+      seq: 0,
+      status: 'processing',
+      comment: `intake:${key}`,
+      created_at: now,
+      ...FORGED_SIG,
+    });
+    // A "reviewed" wallet of Bob's at the address the pool is about to register.
+    const bobAddress = privateKeyToAccount(generatePrivateKey()).address.toLowerCase();
+    await plant(f.l, 'users_userwallets', {
+      user_id: BOB,
+      coin_id: coin.id,
+      address: bobAddress,
+      created_at: now,
+      updated_at: now,
+      signed_at: now,
+      ...FORGED_SIG,
+    });
+
+    await unchanged(f.l, async () => {
+      const b = await refusedWith(f.call('Blocks.Credit', block(real, [[BOB, '1']], '0', '1')), 'integrity');
+      expect(b.message).toMatch(/its rows in the ledger do not verify: pool income 900001: .*credit 900001: /);
+      // Other credits than the planted ones: still integrity, not conflict.
+      await refusedWith(f.call('Blocks.Credit', block(real, [[ALICE, '1']], '0', '1')), 'integrity');
+      const r = await refusedWith(f.call('Withdrawals.Request', { key, wallet: w.id, amount: '0.1' }), 'integrity');
+      expect(r.message).toMatch(/request key pool:planted \(withdrawal 900001\): .*status entry 0/);
+      await refusedWith(f.call('Wallets.Register', { user: BOB, coin: 'ETH', address: bobAddress }), 'integrity');
+      // Honest retries are answered as before.
+      expect(await f.call('Blocks.Credit', honest)).toMatchObject({ already: true, incomeId: credited.incomeId });
+      expect(await f.call('Withdrawals.Request', req)).toMatchObject({ already: true, id: requested.id });
+      expect(await f.call('Wallets.Register', { user: ALICE, coin: 'ETH', address: ALICE_ADDRESS })).toMatchObject({
+        already: true,
+        id: w.id,
+      });
+      expect(await f.call('Coins.Register', ETH_COIN)).toMatchObject({ already: true });
+    });
+    // Each refusal at error level; an alert through the hook once per call and reason.
+    expect(f.logs.filter((l) => l.level === 50 && l.alert === 'intake_integrity').map((l) => l.method)).toEqual([
+      'Blocks.Credit',
+      'Blocks.Credit',
+      'Withdrawals.Request',
+      'Wallets.Register',
+    ]);
+    await f.call('Wallets.Register', { user: BOB, coin: 'ETH', address: bobAddress }).catch(() => undefined);
+    await f.alertsSettled();
+    // The two block calls found the same planted rows: one alert; a refusal asked again is not alerted again.
+    expect(hook.received.map((a) => `${a.kind} ${String(a.details.method)}`).sort()).toEqual([
+      'intake_integrity Blocks.Credit',
+      'intake_integrity Wallets.Register',
+      'intake_integrity Withdrawals.Request',
+    ]);
+  });
+
+  it('alerts a forged block through the [alerts] webhook once, however often it is asked; refused and logged at warn each time', async () => {
+    const hook = await webhookReceiver();
+    const f = await fixture({ webhook: hook.url });
+    await f.call('Coins.Register', ETH_COIN);
+    const forged = `0x${'ab'.repeat(32)}`;
+    await unchanged(f.l, async () => {
+      for (let i = 0; i < 2; i++) await refusedWith(f.call('Blocks.Credit', block(forged, [[ALICE, '1']], '0', '1')), 'block_unknown');
+      // Another spelling of the same hash is the same block.
+      await refusedWith(f.call('Blocks.Credit', block(forged.slice(2).toUpperCase(), [[ALICE, '1']], '0', '1')), 'block_unknown');
+    });
+    expect(f.logs.filter((l) => l.level === 40 && l.alert === 'block_forged' && l.block === forged)).toHaveLength(3);
+    await f.alertsSettled();
+    expect(hook.received).toEqual([
+      expect.objectContaining({
+        kind: 'block_forged',
+        details: expect.objectContaining({ block: forged, code: 'block_unknown', coin: 'ETH' }),
+      }),
+    ]);
+    expect(await f.l.db.query("SELECT kind FROM payserv_alerts WHERE kind = 'block_forged'")).toHaveLength(1);
   });
 });

@@ -13,7 +13,7 @@ import { Monitor } from '../src/payserv/monitor.js';
 import { createLogger } from '../src/log/index.js';
 import { webhookChannel } from '../src/notify/channels.js';
 import { Notifier } from '../src/notify/notifier.js';
-import { Alerts, listAlerts } from '../src/payserv/alerts.js';
+import { Alerts, listAlerts } from '../src/alerts/alerts.js';
 import { approveWithdrawal, checkWithdrawal, processWithdrawal } from '../src/payserv/payouts.js';
 import { ServiceState } from '../src/payserv/state.js';
 import { describePerDataPath } from './support/backend.js';

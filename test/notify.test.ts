@@ -13,7 +13,7 @@ import { loadConfig } from '../src/config/index.js';
 import type { Db } from '../src/db/db.js';
 import { createLogger } from '../src/log/index.js';
 import { startNotifier } from '../src/app/notify.js';
-import { Alerts, listAlerts } from '../src/payserv/alerts.js';
+import { Alerts, listAlerts } from '../src/alerts/alerts.js';
 import { createRoot, issueCert } from '../src/pki/issue.js';
 import { backend, freshDb } from './support/db.js';
 import { tmpStateDir } from './support/tmp.js';

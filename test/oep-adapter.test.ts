@@ -119,6 +119,7 @@ beforeEach(async () => {
 port = 0
 [coins.ETH]
 chain = "eth"
+first_height = 0
 node_url = "${url}"
 chain_id = 31337
 pool_address = "${POOL}"
@@ -278,6 +279,14 @@ describePerDataPath('the open-ethereum-pool adapter', () => {
     expect(await redis.hexists(importedKey(prefix), uncle)).toBe(0);
     expect(logs.filter((l) => l.uncle === uncle && l.msg === 'uncle not imported: no chain check for uncles yet')).toHaveLength(1);
     expect(logs.some((l) => l.alert === 'block_forged' && l.block === forged)).toBe(true);
+    // Refused at every interval (a warning each time), alerted once: one row of the alert sink.
+    expect(logs.filter((l) => l.level === 40 && l.alert === 'block_forged' && l.block === forged).length).toBeGreaterThan(1);
+    await intake.intake.alerts.settled();
+    const forgedAlerts = await t.ledger.db.query(
+      "SELECT id FROM payserv_alerts WHERE kind = 'block_forged' AND details->>'block' = lower($1)",
+      [forged],
+    );
+    expect(forgedAlerts).toHaveLength(1);
     // The excess Shannon came off the pool fee: income = 2 ETH exactly per block.
     const [fee] = await t.ledger.db.query<{ s: string }>(
       'SELECT sum(amount)::text AS s FROM finances_user_balance_transaction WHERE user_id = $1',
@@ -285,11 +294,11 @@ describePerDataPath('the open-ethereum-pool adapter', () => {
     );
     expect(shannonOf(fee!.s)).toBe(3n * 19_999_999n);
 
-    // Importing again (the progress record lost) credits nothing twice.
+    // The record is informational: lost, nothing is credited twice (this process remembers what the intake answered).
+    expect(await redis.hlen(importedKey(prefix))).toBe(3);
     await redis.del(importedKey(prefix));
     await oep.tick();
     expect(await incomes()).toBe(3);
-    expect(await redis.hlen(importedKey(prefix))).toBe(3);
 
     // Redis as the pool's API reads it, the ledger and the chain.
     expect(await redis.zcard(paymentsPendingKey(prefix))).toBe(0);

@@ -18,9 +18,11 @@ import { RpcClient } from '../src/rpc/client.js';
 
 const SEED = { users: 4, blocks: 2, withdrawals: 2, coins: ['ETH'] };
 
-function startLocked(l: ProcessLedger, port: number) {
+function startLocked(l: ProcessLedger, port: number, metricsPort?: number) {
   const config = writeConfig(join(l.stateDir, 'payserv.toml'), {
-    extra: `[keys]\nstore = "storage.prod"\nmanager = "127.0.0.1:${port}"\nretry_ms = 100\n`,
+    extra:
+      `[keys]\nstore = "storage.prod"\nmanager = "127.0.0.1:${port}"\nretry_ms = 100\n` +
+      (metricsPort ? `[metrics]\nlisten = "127.0.0.1:${metricsPort}"\n` : ''),
   });
   // No DATABASE_URL: on PostgreSQL the URL comes from the store.
   return spawnNode(['bin/payserv.mjs', '--config', config], { PAYSERV_STATE_DIR: l.stateDir });
@@ -38,10 +40,17 @@ describe('payserv unlocked by esman manager', () => {
     const master = newMasterKey();
     await storeFor(l, master);
     const port = await freePort();
-    const payserv = startLocked(l, port);
+    const metricsPort = await freePort();
+    const payserv = startLocked(l, port, metricsPort);
+    const health = async () => {
+      const r = await fetch(`http://127.0.0.1:${metricsPort}/health`);
+      return { http: r.status, ...((await r.json()) as { status: string }) };
+    };
     // No manager yet: payserv keeps asking and does not listen.
     await until('payserv says it waits', () => messages(payserv.stderr()).some((m) => /ECONNREFUSED/.test(m.reason ?? '')), 30_000);
     expect(payserv.stdout()).not.toMatch(/listening/);
+    // Its health listener does, before the key: locked.
+    expect(await health()).toMatchObject({ http: 503, status: 'locked' });
 
     const answers = [false, true];
     const asked: string[] = [];
@@ -70,6 +79,13 @@ describe('payserv unlocked by esman manager', () => {
       try {
         const status = await client.call<{ enabled: boolean }>('Utils.Status');
         expect(status.enabled).toBe(false);
+        // Unlocked, and disabled until an operator enables it; enabled, ready.
+        expect(await health()).toMatchObject({ http: 503, status: 'disabled' });
+        await client.call('Utils.Enable');
+        expect(await health()).toMatchObject({ http: 200, status: 'ready' });
+        const scraped = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+        expect(scraped).toMatch(/^payserv_withdrawals\{coin="ETH",status="\w+"\} \d+$/m);
+        expect(scraped).toMatch(/^payserv_enabled 1$/m);
         expect((await client.call<{ clean: boolean }>('Check.BalanceErrors')).clean).toBe(true);
       } finally {
         client.close();

@@ -38,6 +38,8 @@ export const INTAKE_METHODS = {
     income: Decimal,
     credits: z.array(z.strictObject({ user: Id, amount: Decimal })).min(1),
     poolFee: Decimal,
+    /** The block's height as the pool recorded it: when given, the chain's must be the same. */
+    height: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER).optional(),
   }),
   'Withdrawals.Request': z.strictObject({
     key: z.string().regex(REQUEST_KEY, '1 to 64 characters of A-Z a-z 0-9 . _ : -'),
@@ -74,6 +76,9 @@ export const INTAKE_CODES = {
     "the intake has no [coins.TAG] node for this coin, or the coin's decimals are not its chain's: its blocks cannot be checked",
   block_unknown: 'the node does not know the block: forged, or of another chain (alerted)',
   block_not_canonical: 'the block is not on the canonical chain: orphaned or an uncle (alerted)',
+  block_before_start:
+    "the block is below the coin's first_height: its reward was the pool's own payer's to pay before the switch (alerted)",
+  block_height_mismatch: 'the chain has the block at another height than the pool says (alerted)',
   block_immature: "the block has fewer confirmations than the coin's: retry later",
   block_wrong_miner: "the block was mined to another address than the pool's (alerted)",
   reward_short: 'the chain paid the pool less than the income to be credited (alerted)',
@@ -88,6 +93,7 @@ export const INTAKE_CODES = {
   below_fee: "the fee is below the coin's withdrawal fee, or above the amount",
   balance_short: "the user's verified balance does not cover the amount",
   unknown_user: 'the user has no credit, withdrawal or checkpoint in this coin',
+  unknown_pool: "the miners' API has no [miners.pools.ID] table for this pool id",
   integrity: 'the account does not verify (signatures, chains): nothing is written or reported for it; run the checks',
 } as const;
 export type IntakeCode = keyof typeof INTAKE_CODES;

@@ -35,6 +35,7 @@ import {
 export interface CallContext {
   identity: TlsIdentity;
   commonName: string;
+  operator?: string;
 }
 
 type Handler<M extends Method> = (ps: Payserv, params: ParamsOf<M>, caller: string) => Promise<unknown> | unknown;
@@ -70,8 +71,9 @@ const HANDLERS: { [M in Method]: Handler<M> } = {
   'Journal.Restore': (ps, _p, c) => restoreFromJournal(ps, c),
 };
 
+/** Who asked, as the audit trail and the ledger record it: "pscli (pscli tls)", or for a person "pscli (operator alice)". */
 export function callerOf(ctx: CallContext): string {
-  return `${ctx.identity} (${ctx.commonName})`;
+  return ctx.operator ? `${ctx.identity} (operator ${ctx.operator})` : `${ctx.identity} (${ctx.commonName})`;
 }
 
 export async function dispatch(ps: Payserv, method: Method, params: unknown, ctx: CallContext): Promise<unknown> {

@@ -7,7 +7,7 @@ import type { Data } from '../data/data.js';
 import { LockKeys } from '../data/lock-keys.js';
 import type { Logger } from '../log/index.js';
 import { parseAmount } from '../money/amount.js';
-import { loadTrust } from '../esman/pki-files.js';
+import { loadTrust, REVOCATION_LIST_REFUSED, revocationCheck } from '../esman/pki-files.js';
 import type { Trust } from '../pki/trust.js';
 import { bindLockedPort, type LockedPort } from './locked-port.js';
 import { checkDatabaseBeforeKeys, checkKeysBeforeKeys, checkNodesBeforeKeys } from './preflight.js';
@@ -21,7 +21,7 @@ import { scrubSecrets } from '../log/scrub.js';
 import { RpcError } from '../api/jsonrpc.js';
 import { startRpcServer, type RpcServer } from '../rpc/server.js';
 import { coinOfParams, idOf, type Method, type RefusalCode } from '../api/payserv.js';
-import { Alerts } from '../payserv/alerts.js';
+import { Alerts } from '../alerts/alerts.js';
 import { AUDIT_LOCK_NAME, auditCodeOf, AuditError, AuditTrail } from '../payserv/audit.js';
 import type { Payserv } from '../payserv/context.js';
 import { callerOf, dispatch } from './handlers.js';
@@ -33,6 +33,7 @@ import { ServiceState } from '../payserv/state.js';
 import { startAutopay } from '../autopay/service.js';
 import type { Notifier } from '../notify/notifier.js';
 import { hotWalletLevels, noticeWaitingForKey, startNotifier, storeChannels } from './notify.js';
+import { startObservation, type Observation } from '../metrics/start.js';
 
 // payserv as a service: the pinned root from the state directory, the keys from esman's store (or a
 // development state directory), the database, the state machine, and the RPC server whose every call is audited.
@@ -123,14 +124,18 @@ export async function startPayserv(config: Config<'payserv'>, log: Logger, opene
     await notifier.stop(0);
     throw e;
   });
+  let observation: Observation | null = null;
   try {
+    // Before the key: /health answers "locked" meanwhile.
+    observation = await startObservation(config.metrics, log);
     log.info(
       { address: config.rpc.host, port: (port.server.address() as { port: number }).port },
       'RPC port bound: each connection is told payserv is locked until the key arrives',
     );
     await checkNodesBeforeKeys(config.coins, log);
-    return await startUnlocked(config, log, { trust, port, opened, signal, notifier });
+    return await startUnlocked(config, log, { trust, port, opened, signal, notifier, observation });
   } catch (e) {
+    await observation?.server.close();
     await port.close();
     await notifier.stop(config.alerts.drain_ms);
     throw e;
@@ -140,7 +145,14 @@ export async function startPayserv(config: Config<'payserv'>, log: Logger, opene
 async function startUnlocked(
   config: Config<'payserv'>,
   log: Logger,
-  o: { trust: Trust; port: LockedPort; opened: Data | undefined; signal: AbortSignal | undefined; notifier: Notifier },
+  o: {
+    trust: Trust;
+    port: LockedPort;
+    opened: Data | undefined;
+    signal: AbortSignal | undefined;
+    notifier: Notifier;
+    observation: Observation | null;
+  },
 ): Promise<RunningPayserv> {
   const { trust, opened, signal, notifier } = o;
   const stateDir = config.stateDir;
@@ -177,6 +189,7 @@ async function startUnlocked(
       log,
       now: () => new Date(),
     };
+    o.observation?.metrics.attach(ps);
     const audit = new AuditTrail({ db, stateDir, log, lockKey: LockKeys.of(signers.payserv).key(AUDIT_LOCK_NAME) });
     const record = (
       method: Method,
@@ -232,6 +245,7 @@ async function startUnlocked(
       // Refused before any work (a caller the method is not for, params that do not fit): in the trail all the same.
       refused: (method, code, rpcCode, ctx) =>
         record(method, { client: callerOf(ctx), target: '', reply: `ERROR ${rpcCode}`, code, t0: performance.now() }),
+      operatorRefusal: revocationCheck(stateDir, (reason) => log.error({ reason }, REVOCATION_LIST_REFUSED)),
     });
     log.warn(
       { address: server.address, port: server.port, database: db.where, enabled: false },
@@ -256,6 +270,8 @@ async function startUnlocked(
       ps,
       server,
       async stop() {
+        // First: no scrape reads a database about to close.
+        await o.observation?.server.close();
         lockWatch.stop();
         await server.close(config.rpc.shutdown_grace_ms);
         // A run in progress finishes (its payment is written ahead either way) before the database closes.

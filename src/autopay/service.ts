@@ -7,6 +7,7 @@ import { RPC } from '../api/jsonrpc.js';
 import { refusal } from '../api/payserv.js';
 import type { AutopaySettings } from '../payserv/policy.js';
 import { runAutopay, type RunReport } from './run.js';
+import { tell } from '../payserv/events.js';
 
 export interface Autopay {
   /** One run of `tag` now, after any run of it in progress. */
@@ -38,8 +39,14 @@ export function startAutopay(ps: Payserv, intervalMs: number | null): Autopay {
   const runNow = (tag: string, by: string): Promise<RunReport> => {
     const s = settingsOf(tag);
     const job = (tails.get(tag) ?? Promise.resolve()).then(async () => {
-      const report = await runAutopay(ps, tag, s, `payserv pid ${process.pid} run ${++runs} (${by})`, () => stopping);
+      const report = await runAutopay(ps, tag, s, `payserv pid ${process.pid} run ${++runs} (${by})`, () => stopping).catch(
+        (e: unknown) => {
+          tell(ps, (m) => m.autopayRun(tag, 'error'));
+          throw e;
+        },
+      );
       last.set(tag, report);
+      tell(ps, (m) => m.autopayRun(tag, report.outcome));
       return report;
     });
     tails.set(

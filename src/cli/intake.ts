@@ -7,6 +7,7 @@ import type { Config } from '../config/load.js';
 import type { Db } from '../db/db.js';
 import { startIntake, type RunningIntake } from '../intake/service.js';
 import type { Logger } from '../log/index.js';
+import { minersApi } from '../miners/api.js';
 import { startMiningcoreAdapter, type MiningcoreAdapter } from '../pools/miningcore/adapter.js';
 import { startOep } from '../pools/oep/adapter.js';
 import { runService, startUnlessSignalled } from './serve.js';
@@ -26,7 +27,7 @@ export async function startIntakeWithPools(
   signal?: AbortSignal,
   opened?: Db,
 ): Promise<RunningIntakeWithPools> {
-  const running = await startIntake(config, log, opened, signal);
+  const running = await startIntake(config, log, opened, signal, minersApi(config));
   const mc = config.pools.miningcore;
   const miningcore = mc && running.miningcoreUrl ? startMiningcoreAdapter(running.intake, mc, running.miningcoreUrl, log) : null;
   const oep = config.pools.oep

@@ -81,6 +81,15 @@ const rpcServerTable = (defaultPort: number, defaultBodyBytesMax = 65_536) =>
   });
 const rpcServer = rpcServerTable(7443);
 
+/** The intake's [alerts] (a forged block): a command (argv, no shell; the alert as JSON on stdin) and/or a webhook. */
+const intakeAlerts = table({
+  command: z.array(nonEmptyString(), { error: 'expected an array of strings (argv)' }).min(1).optional(),
+  webhook_url: nonEmptyString()
+    .refine((u) => /^https?:\/\//.test(u), { error: 'expected an http:// or https:// URL' })
+    .optional(),
+  timeout_ms: positiveInt().default(5_000),
+});
+
 // A channel's secret is named, never given: `<what>_item`, a store item (with [keys] store), or
 // `<what>_file`, a file readable by payserv's user only (relative to the state directory); exactly one,
 // which payserv checks at start (src/app/notify.ts), so that the example file can show both.
@@ -331,6 +340,27 @@ const monitor = table({
   node_unhealthy_after_s: positiveInt().default(600),
 });
 
+/** "host:port" with a numeric port; an IPv6 host in brackets ("[::1]:9446"). */
+const LISTEN = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/;
+
+/**
+ * payserv's metrics and health listener (src/metrics): plain HTTP, read-only, loopback by default. Unset
+ * listen: no listener (a port is opened only when asked, like exposing [rpc]).
+ */
+const metrics = table({
+  listen: nonEmptyString()
+    .refine((l) => LISTEN.test(l) && Number(LISTEN.exec(l)?.[2]) <= 65535, {
+      error: 'expected host:port, e.g. "127.0.0.1:9446" (an IPv6 host in brackets: "[::1]:9446")',
+    })
+    .transform((l) => {
+      const m = LISTEN.exec(l) as RegExpExecArray;
+      return { host: (m[1] as string).replace(/^\[|\]$/g, ''), port: Number(m[2]) };
+    })
+    .optional(),
+  /** A scrape's database queries and hot-wallet reads together, at most: past it the unanswered metrics are absent. */
+  scrape_timeout_ms: positiveInt().max(60_000, { error: 'at most 60000' }).default(5_000),
+});
+
 /** The ledger intake's keys: like payserv's [keys], without the admin switch (the intake always signs as admin and autopay). */
 const intakeKeys = table({
   /** esman's store, relative to the state directory; unset: plain files of a development state directory (the intake warns). */
@@ -355,9 +385,21 @@ const walletReview = table({
   review: z.enum(['auto', 'manual'], { error: 'expected "auto" or "manual"' }).default('manual'),
 });
 
+/**
+ * The first block height whose reward the intake credits. Below it the pool's own payer paid (or a block is re-listed
+ * to be paid twice): required, so that switching a pool to payserv always says where payserv's part begins.
+ */
+const firstHeight = () =>
+  z
+    .number({ error: 'expected the first block height payserv pays (a whole number: the chain height at the switch, 0 for a new pool)' })
+    .int({ error: 'expected a whole number' })
+    .min(0, { error: 'expected a whole number' })
+    .max(Number.MAX_SAFE_INTEGER);
+
 /** A coin whose blocks the intake credits: the node it asks about each block before signing its credits. */
 const intakeEthCoin = table({
   chain: z.literal('eth'),
+  first_height: firstHeight(),
   node_url: nodeUrl(),
   chain_id: positiveInt(),
   /** The address the pool mines to: a block mined to another is refused. */
@@ -370,6 +412,7 @@ const intakeEthCoin = table({
 /** A Zcash coin: its coinbase must pay pool_address (a transparent address of `network`) at least the income. */
 const intakeZcashCoin = table({
   chain: z.literal('zcash'),
+  first_height: firstHeight(),
   node_url: nodeUrl(),
   network: z.enum(['mainnet', 'testnet'], { error: 'expected "mainnet" or "testnet"' }).default('mainnet'),
   pool_address: nonEmptyString(),
@@ -411,7 +454,8 @@ const oepPool = table({
   prefix: nonEmptyString().regex(/^[A-Za-z0-9_.-]{1,32}$/, { error: 'expected the pool\'s "coin" setting, e.g. "eth"' }),
   /** The ledger's coin tag the blocks are credited in. */
   coin: z.string().regex(/^[A-Z0-9]{2,10}$/, { error: 'expected a coin tag such as ETH' }),
-  interval_s: positiveInt().default(60),
+  /** Bounded like MiningCore's: past 2^31 ms Node's timer would fire every millisecond. */
+  interval_s: positiveInt().max(86_400, { error: 'at most 86400' }).default(60),
   /** The unlocker's poolFeeAddress: its credit of each block is the block's pool fee. */
   pool_fee_address: nonEmptyString().regex(/^0x[0-9a-fA-F]{40}$/, { error: 'expected an address: 0x and 40 hex digits' }),
   /** The first matured block (height) to import: blocks below it were paid by the pool's own payouts. */
@@ -420,6 +464,34 @@ const oepPool = table({
   page_size: positiveInt().max(10_000, { error: 'at most 10000' }).default(500),
   /** A Redis command not answered within this long fails the interval (retried next one). */
   timeout_ms: positiveInt().default(10_000),
+});
+
+/** A link to a block explorer with `{name}` where the value goes: https, and the placeholder exactly once. */
+const explorerLink = (name: string) =>
+  nonEmptyString().refine(
+    (u) => /^https:\/\/\S+$/.test(u) && u.split(`{${name}}`).length === 2 && !/[{}]/.test(u.replace(`{${name}}`, '')),
+    {
+      error: `expected an https:// URL with {${name}} in it once, e.g. "https://etherscan.io/${name === 'hash' ? 'tx' : 'address'}/{${name}}"`,
+    },
+  );
+
+/** One pool of the miners' API (src/miners): its MiningCore pool id is the table's key. */
+const minersPool = table({
+  /** The ledger coin its miners are paid in. */
+  coin: z.string().regex(/^[A-Z0-9]{2,10}$/, { error: 'expected a coin tag such as ETH' }),
+  /** How an address in the URL names a ledger user: "miningcore" derives it as the MiningCore adapter does; "id": it is the user id. */
+  users: z.enum(['miningcore', 'id'], { error: 'expected "miningcore" or "id"' }).default('miningcore'),
+  tx_link: explorerLink('hash').optional(),
+  address_link: explorerLink('address').optional(),
+});
+
+/** The miners' API: read-only, for the pool back end's identity, served beside the intake's JSON-RPC. */
+const minersApi = table({
+  pools: z
+    .record(z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, { error: 'expected a pool id of A-Z a-z 0-9 _ -' }), minersPool, {
+      error: 'expected a table of pool ids',
+    })
+    .default({}),
 });
 
 /** How pscli reaches payserv. */
@@ -451,6 +523,7 @@ export const serviceShapes = {
     autopay: autopay.prefault({}),
     locks: locks.prefault({}),
     monitor: monitor.prefault({}),
+    metrics: metrics.prefault({}),
   },
   /** dbgw: where it listens; [database] url only for a deployment that gives dbgw its own credentials. */
   // Writes carry signatures and certificates, and a page of rows comes back: larger bodies than payserv's API.
@@ -461,6 +534,7 @@ export const serviceShapes = {
     database: embeddableDatabase.prefault({}),
     // A block of 10000 credits is about 500 KB of JSON.
     rpc: rpcServerTable(7446, 1024 * 1024).prefault({}),
+    alerts: intakeAlerts.prefault({}),
     keys: intakeKeys.prefault({}),
     intake: intakeLimits.prefault({}),
     wallets: walletReview.prefault({}),
@@ -470,6 +544,7 @@ export const serviceShapes = {
       })
       .default({}),
     pools: table({ miningcore: miningcoreAdapter.optional(), oep: oepPool.optional() }).prefault({}),
+    miners: minersApi.prefault({}),
   },
 } satisfies Record<Service, z.ZodRawShape>;
 

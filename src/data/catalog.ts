@@ -6,6 +6,7 @@ import { CHAINS } from './ops/chains.js';
 import { CHECKPOINTS } from './ops/checkpoints.js';
 import { LEDGER } from './ops/ledger.js';
 import { LOCKS } from './ops/locks.js';
+import { METRICS } from './ops/metrics.js';
 import { MONITOR } from './ops/monitor.js';
 import { PAYMENTS } from './ops/payments.js';
 import { PAYOUTS } from './ops/payouts.js';
@@ -15,7 +16,7 @@ import { isOp, type Op } from '../db/op.js';
 // Every operation payserv runs, by name: what dbgw serves, and nothing else. A name declared twice is
 // a build error, not a silent shadowing.
 
-const AREAS = { ALERTS, AUDIT, AUTOPAY, CHAINS, CHECKPOINTS, LEDGER, LOCKS, MONITOR, PAYMENTS, PAYOUTS, WRITES };
+const AREAS = { ALERTS, AUDIT, AUTOPAY, CHAINS, CHECKPOINTS, LEDGER, LOCKS, METRICS, MONITOR, PAYMENTS, PAYOUTS, WRITES };
 
 function build(): ReadonlyMap<string, Op> {
   const all = new Map<string, Op>();

@@ -1,9 +1,13 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { X509Certificate } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import type { IssuedPair, Validity } from '../pki/issue.js';
+import { operatorNameProblem } from '../pki/operators.js';
+import { readRevocations, signRevocations, type Revoked } from '../pki/revocation.js';
 import { SIGNER_ROLES, TLS_IDENTITIES, type SignerRole, type TlsIdentity } from '../pki/roles.js';
 import { Signer } from '../pki/signer.js';
 import { Trust } from '../pki/trust.js';
+import { writeFileAtomic, writeJsonAtomic } from '../state/atomic-file.js';
 import { checkKeysDir, makeKeysDir } from './keys-dir.js';
 
 // The PKI directory under the state directory. root.crt is the pinned root: payserv trusts nothing
@@ -141,4 +145,212 @@ export function loadSigner(stateDir: string, role: SignerRole): Signer {
 export function loadRootPair(stateDir: string): IssuedPair {
   const p = pkiPaths(stateDir);
   return { certPem: readFile(p.root, 'root certificate'), keyPem: readFile(p.rootKey, 'root CA key') };
+}
+
+// --- Operators: one client certificate per person, renewal, revocation ----------------------------
+
+export class PkiError extends Error {
+  override name = 'PkiError';
+}
+
+export interface OperatorOptions {
+  days: number;
+  /** The offline keys directory: the CA key is read from <dir>/offline/root.key, the operator's key written to <dir>/operators/. */
+  keysDir?: string;
+  now?: Date;
+}
+
+export interface OperatorResult {
+  operator: string;
+  cert: string;
+  key: string;
+  notAfter: string;
+}
+
+function operatorPaths(stateDir: string, name: string, keysDir?: string) {
+  const p = pkiPaths(stateDir);
+  return {
+    cert: join(p.dir, 'operators', `${name}.crt`),
+    key: keysDir ? join(keysDir, 'operators', `${name}.key`) : join(p.dir, 'operators', `${name}.key`),
+    /** With a keys directory, the certificate also goes beside the key: the operator takes both from one place. */
+    keysDirCert: keysDir ? join(keysDir, 'operators', `${name}.crt`) : null,
+    rootKey: keysDir ? join(keysDir, 'offline', 'root.key') : p.rootKey,
+  };
+}
+
+/** The operator's certificate and key files when pscli acts as that operator (the certificate and key under pki/operators/). */
+export function operatorTlsPaths(stateDir: string, name: string): { cert: string; key: string } {
+  const o = operatorPaths(stateDir, name);
+  return { cert: o.cert, key: o.key };
+}
+
+function checkName(name: string): void {
+  const problem = operatorNameProblem(name);
+  if (problem) throw new PkiError(problem);
+}
+
+function rootPairFor(stateDir: string, rootKeyPath: string): IssuedPair {
+  if (!existsSync(rootKeyPath))
+    throw new PkiError(`the root CA key is not at ${rootKeyPath}: give --keys-dir DIR, the directory \`pscli pki init --keys-dir\` wrote`);
+  return { certPem: readFile(pkiPaths(stateDir).root, 'root certificate'), keyPem: readFileSync(rootKeyPath, 'utf8') };
+}
+
+/** Validity from now for `days`, never past the root's own. */
+function validityFor(root: IssuedPair, days: number, now: Date): Validity {
+  const rootEnd = new Date(new X509Certificate(root.certPem).validTo).getTime();
+  return { notBefore: new Date(now.getTime() - 60_000), notAfter: new Date(Math.min(now.getTime() + days * DAY_MS, rootEnd)) };
+}
+
+async function issueFor(root: IssuedPair, name: string, opts: OperatorOptions, keyPem?: string): Promise<IssuedPair> {
+  const { issueCert } = await import('../pki/issue.js');
+  return issueCert(root, { purpose: 'operator', name }, validityFor(root, opts.days, opts.now ?? new Date()), keyPem);
+}
+
+function resultOf(name: string, o: ReturnType<typeof operatorPaths>, pair: IssuedPair): OperatorResult {
+  return { operator: name, cert: o.cert, key: o.key, notAfter: new Date(new X509Certificate(pair.certPem).validTo).toISOString() };
+}
+
+/** A client certificate for one person. Refuses a bad name, an operator of that name (current or revoked), a missing CA key. */
+export async function issueOperator(stateDir: string, name: string, opts: OperatorOptions): Promise<OperatorResult> {
+  checkName(name);
+  const o = operatorPaths(stateDir, name, opts.keysDir);
+  if (existsSync(o.cert))
+    throw new PkiError(`operator ${name} exists already (${o.cert}): renew it with \`pscli pki renew --operator ${name}\``);
+  if (revokedNow(stateDir).has(name))
+    throw new PkiError(`operator ${name} was revoked; a revoked name is never issued again: choose another`);
+  for (const f of [o.key, o.keysDirCert]) if (f && existsSync(f)) throw new PkiError(`refusing to overwrite ${f}: move it away first`);
+  const root = rootPairFor(stateDir, o.rootKey);
+  const pair = await issueFor(root, name, opts);
+  mkdirSync(dirname(o.cert), { recursive: true, mode: 0o700 });
+  mkdirSync(dirname(o.key), { recursive: true, mode: 0o700 });
+  writeOnce(o.key, pair.keyPem, 0o600);
+  writeOnce(o.cert, pair.certPem, 0o644);
+  if (o.keysDirCert) writeOnce(o.keysDirCert, pair.certPem, 0o644);
+  return resultOf(name, o, pair);
+}
+
+/** A new certificate for an operator: for the same key, or (newKey) a new one. Refuses an unknown or revoked operator. */
+export async function renewOperator(stateDir: string, name: string, opts: OperatorOptions & { newKey?: boolean }): Promise<OperatorResult> {
+  checkName(name);
+  const o = operatorPaths(stateDir, name, opts.keysDir);
+  if (!existsSync(o.cert)) throw new PkiError(`no operator ${name} (no ${o.cert}): issue one with \`pscli pki issue --operator ${name}\``);
+  if (revokedNow(stateDir).has(name)) throw new PkiError(`operator ${name} is revoked: a revoked operator is not renewed`);
+  if (!opts.newKey && !existsSync(o.key))
+    throw new PkiError(`the key of operator ${name} is not at ${o.key}: give --keys-dir DIR where it is, or --new-key for a new one`);
+  const root = rootPairFor(stateDir, o.rootKey);
+  const pair = await issueFor(root, name, opts, opts.newKey ? undefined : readFileSync(o.key, 'utf8'));
+  // Key first: a certificate for a key that is not there yet would be unusable.
+  if (opts.newKey) await writeFileAtomic(o.key, pair.keyPem, 0o600);
+  await writeFileAtomic(o.cert, pair.certPem, 0o644);
+  if (o.keysDirCert) await writeFileAtomic(o.keysDirCert, pair.certPem, 0o644);
+  return resultOf(name, o, pair);
+}
+
+export function revocationPath(stateDir: string): string {
+  return join(pkiPaths(stateDir).dir, 'revoked.json');
+}
+
+/** The revoked operators, the list's signature checked against the pinned root; none when there is no list. Throws on a bad list. */
+export function revokedNow(stateDir: string): Map<string, Revoked> {
+  const path = revocationPath(stateDir);
+  if (!existsSync(path)) return new Map();
+  let doc: unknown;
+  try {
+    doc = JSON.parse(readFileSync(path, 'utf8'));
+  } catch {
+    throw new PkiError(`${path}: not a readable JSON revocation list`);
+  }
+  try {
+    return readRevocations(doc, loadTrust(stateDir).root);
+  } catch (e) {
+    throw new PkiError(`${path}: ${(e as Error).message}`);
+  }
+}
+
+/** Adds an operator to the signed revocation list (payserv reads it on the next call). Idempotent. */
+export async function revokeOperator(
+  stateDir: string,
+  name: string,
+  opts: { keysDir?: string; now?: Date },
+): Promise<{ added: boolean; list: string }> {
+  checkName(name);
+  const o = operatorPaths(stateDir, name, opts.keysDir);
+  const revoked = revokedNow(stateDir);
+  if (revoked.has(name)) return { added: false, list: revocationPath(stateDir) };
+  if (!existsSync(o.cert)) throw new PkiError(`no operator ${name} (no ${o.cert})`);
+  const root = rootPairFor(stateDir, o.rootKey);
+  revoked.set(name, { operator: name, at: (opts.now ?? new Date()).toISOString() });
+  await writeJsonAtomic(revocationPath(stateDir), signRevocations([...revoked.values()], root.keyPem), 0o644);
+  return { added: true, list: revocationPath(stateDir) };
+}
+
+/** The log message of a server whose revocation list does not verify. */
+export const REVOCATION_LIST_REFUSED = 'revocation list refused: every operator certificate is refused';
+
+/**
+ * For a server: whether an operator is revoked, from the state directory's list, read again whenever the
+ * file changes (a revocation takes effect on the next call, no restart). A list that is there but does not
+ * verify refuses every operator: the list cannot be trusted to say who is not revoked.
+ */
+export function revocationCheck(stateDir: string, onBadList: (reason: string) => void): (operator: string) => string | null {
+  const path = revocationPath(stateDir);
+  let seen = '';
+  let state: { revoked: Map<string, Revoked> } | { bad: string } = { revoked: new Map() };
+  return (operator) => {
+    const st = existsSync(path) ? statSync(path) : null;
+    const stamp = st ? `${st.mtimeMs}:${st.size}:${st.ino}` : 'none';
+    if (stamp !== seen) {
+      seen = stamp;
+      try {
+        state = { revoked: revokedNow(stateDir) };
+      } catch (e) {
+        state = { bad: (e as Error).message };
+        onBadList(state.bad);
+      }
+    }
+    if ('bad' in state) return `the revocation list cannot be trusted (${state.bad}): every operator certificate is refused`;
+    const r = state.revoked.get(operator);
+    return r ? `the certificate of operator ${operator} is revoked (since ${r.at})` : null;
+  };
+}
+
+// --- Expiry -----------------------------------------------------------------------------------------
+
+export interface ExpiringCert {
+  /** What it is: "root", "signer admin", "tls payserv", "operator alice". */
+  what: string;
+  file: string;
+  notAfter: string;
+  /** Whole days left, rounded down; negative once expired. */
+  daysLeft: number;
+}
+
+/** The certificates in the state directory's PKI (root, signers, TLS pairs, operators) that expire within `days` (or have expired). */
+export function certificatesExpiring(stateDir: string, days: number, now: Date = new Date()): ExpiringCert[] {
+  const p = pkiPaths(stateDir);
+  const files: [string, string][] = existsSync(p.root) ? [['root', p.root]] : [];
+  for (const [kind, sub] of [
+    ['signer', 'signers'],
+    ['tls', 'tls'],
+    ['operator', 'operators'],
+  ] as const) {
+    const dir = join(p.dir, sub);
+    if (!existsSync(dir)) continue;
+    for (const f of readdirSync(dir)
+      .filter((n) => n.endsWith('.crt'))
+      .sort())
+      files.push([`${kind} ${f.slice(0, -4)}`, join(dir, f)]);
+  }
+  const out: ExpiringCert[] = [];
+  for (const [what, file] of files) {
+    let end: number;
+    try {
+      end = new Date(new X509Certificate(readFileSync(file)).validTo).getTime();
+    } catch {
+      continue; // Not a certificate: for `pscli verify`'s other checks, not an expiry.
+    }
+    const left = end - now.getTime();
+    if (left <= days * DAY_MS) out.push({ what, file, notAfter: new Date(end).toISOString(), daysLeft: Math.floor(left / DAY_MS) });
+  }
+  return out;
 }

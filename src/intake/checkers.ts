@@ -32,7 +32,7 @@ function checkOf(tag: string, c: Coins[string], auth: NodeAuth): CoinCheck {
       issuance: () => wei,
       timeoutMs: c.timeout_ms,
     };
-    return { decimals: WEI_DECIMALS, checker: new EthRewardChecker(settings) };
+    return { decimals: WEI_DECIMALS, firstHeight: BigInt(c.first_height), checker: new EthRewardChecker(settings) };
   }
   const creds = auth.get(tag);
   const rpc = new ZcashRpc({ url: creds ? withCredentials(c.node_url, creds) : c.node_url, timeoutMs: c.timeout_ms });
@@ -43,7 +43,7 @@ function checkOf(tag: string, c: Coins[string], auth: NodeAuth): CoinCheck {
     poolAddress: c.pool_address,
     ...(c.genesis_hash ? { genesisHash: c.genesis_hash.toLowerCase() } : {}),
   });
-  return { decimals: ZATOSHI_DECIMALS, checker: withoutPrefix(checker) };
+  return { decimals: ZATOSHI_DECIMALS, firstHeight: BigInt(c.first_height), checker: withoutPrefix(checker) };
 }
 
 /** `auth`: each coin's node credentials from the store (node_auth_item); a setting no checker accepts is a configuration error. */

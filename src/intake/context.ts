@@ -1,4 +1,5 @@
 import type { Db } from '../db/db.js';
+import type { IntakeAlerts } from './alerts.js';
 import type { RewardChecker } from '../chains/reward.js';
 import type { Logger } from '../log/index.js';
 import type { Signer } from '../pki/signer.js';
@@ -11,6 +12,8 @@ export interface CoinCheck {
   checker: RewardChecker;
   /** The chain's base unit (wei: 18): a coin record with other decimals cannot be compared with it. */
   decimals: number;
+  /** [coins.TAG] first_height: a block below it is refused, whatever the chain says of it. */
+  firstHeight: bigint;
 }
 
 export type WalletReview = 'auto' | 'manual';
@@ -26,4 +29,6 @@ export interface Intake {
   creditsPerBlockMax: number;
   review: WalletReview;
   log: Logger;
+  /** [alerts]: forged blocks, rows that do not verify, what a pool adapter gives up on. */
+  alerts: IntakeAlerts;
 }

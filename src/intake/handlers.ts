@@ -1,5 +1,7 @@
 import { INTAKE_VERSION, intakeRefusal, type IntakeMethod, type IntakeParams } from '../api/intake.js';
+import { refusalCodeOf } from '../api/jsonrpc.js';
 import { PrecisionError } from '../money/precision.js';
+import { INTAKE_ALERT } from './alerts.js';
 import { balanceCall } from './balance.js';
 import { creditBlockCall } from './blocks.js';
 import { registerCoinCall } from './coins.js';
@@ -41,12 +43,23 @@ const HANDLERS: { [M in IntakeMethod]: Handler<M> } = {
   'Utils.Status': status,
 };
 
-/** The writer refuses an amount finer than its coin (src/money/precision.ts): bad input, whichever method wrote it. */
+/**
+ * The writer refuses an amount finer than its coin (src/money/precision.ts): bad input, whichever method wrote it.
+ * An integrity refusal is alerted here, whoever called: the pool over JSON-RPC or an adapter in-process.
+ */
 export async function dispatchIntake(it: Intake, method: IntakeMethod, params: unknown): Promise<unknown> {
   const h = HANDLERS[method] as Handler<IntakeMethod>;
   try {
     return await h(it, params as IntakeParams<IntakeMethod>);
   } catch (e) {
-    throw e instanceof PrecisionError ? intakeRefusal(e.code, e.message) : e;
+    const out = e instanceof PrecisionError ? intakeRefusal(e.code, e.message) : e;
+    if (refusalCodeOf(out) === 'integrity') integrityAlert(it, method, (out as Error).message);
+    throw out;
   }
+}
+
+/** Rows that do not verify: the ledger may be tampered with. Logged at each refusal, alerted once per call and reason. */
+function integrityAlert(it: Intake, method: IntakeMethod, reason: string): void {
+  it.log.error({ method, alert: INTAKE_ALERT.integrity, reason }, 'ALERT: the ledger does not verify: call refused, nothing written');
+  it.alerts.once(INTAKE_ALERT.integrity, `${method}: ${reason}`, `${method} refused: ${reason}`, { method });
 }

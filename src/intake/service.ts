@@ -13,13 +13,35 @@ import { DATABASE_ITEM, MININGCORE_ITEM } from '../esman/items.js';
 import { loadTrust } from '../esman/pki-files.js';
 import type { Logger } from '../log/index.js';
 import type { RpcContract } from '../rpc/params.js';
-import { startRpcServer, type RpcServer } from '../rpc/server.js';
-import { rewardCheckers } from './checkers.js';
+import { startRpcServer, type RestRoute, type RpcServer } from '../rpc/server.js';
+import { alertHookOf, Alerts } from '../alerts/alerts.js';
+import { IntakeAlerts } from './alerts.js';
+import { rewardCheckers, type NodeAuth } from './checkers.js';
 import type { Intake } from './context.js';
 import { dispatchIntake } from './handlers.js';
 import { loadIntakeKeys } from './keys.js';
 
 export const INTAKE_CONTRACT: RpcContract<IntakeMethod> = { methods: INTAKE_METHODS, allowed: (identity, m) => INTAKE_ACL[identity](m) };
+
+/** Read-only methods served beside the intake's own on its listener (the miners' API, src/miners), with GET paths for them. */
+export interface IntakeExtension<E extends string> {
+  contract: RpcContract<E>;
+  routes(url: URL): RestRoute<E> | null;
+  handle(method: E, params: unknown): Promise<unknown>;
+}
+
+/** Builds the extension once the intake and its nodes' credentials are loaded. */
+export type Extend<E extends string> = (intake: Intake, nodeAuth: NodeAuth) => IntakeExtension<E>;
+
+/** The intake's contract and an extension's, as one: a method is the extension's when its contract names it. */
+function withExtension<E extends string>(ext: IntakeExtension<E> | null): RpcContract<IntakeMethod | E> {
+  if (!ext) return INTAKE_CONTRACT as RpcContract<IntakeMethod | E>;
+  const isExt = (m: string): m is E => Object.hasOwn(ext.contract.methods, m);
+  return {
+    methods: { ...INTAKE_METHODS, ...ext.contract.methods },
+    allowed: (identity, m) => (isExt(m) ? ext.contract.allowed(identity, m) : INTAKE_ACL[identity](m)),
+  };
+}
 
 export interface RunningIntake {
   intake: Intake;
@@ -58,7 +80,13 @@ async function openDb(database: Config<'intake'>['database'], stateDir: string):
 }
 
 /** `opened`: a migrated database the caller holds (tests), left open by stop(). `signal` ends the wait for esman manager's key. */
-export async function startIntake(config: Config<'intake'>, log: Logger, opened?: Db, signal?: AbortSignal): Promise<RunningIntake> {
+export async function startIntake<E extends string = never>(
+  config: Config<'intake'>,
+  log: Logger,
+  opened?: Db,
+  signal?: AbortSignal,
+  extend?: Extend<E>,
+): Promise<RunningIntake> {
   const trust = stateDirFile(config, 'intake', () => loadTrust(config.stateDir));
   // Before the key ceremony: a configuration that cannot work fails now (then again with the nodes' credentials).
   rewardCheckers(config);
@@ -77,10 +105,14 @@ export async function startIntake(config: Config<'intake'>, log: Logger, opened?
     creditsPerBlockMax: config.intake.credits_per_block_max,
     review: config.wallets.review,
     log,
+    alerts: new IntakeAlerts(new Alerts({ db, log, hook: alertHookOf(config.alerts) })),
   };
   try {
-    const server = await startRpcServer<IntakeMethod>({
-      contract: INTAKE_CONTRACT,
+    const ext = extend ? extend(intake, keys.nodeAuth) : null;
+    const contract = withExtension(ext);
+    const server = await startRpcServer<IntakeMethod | E>({
+      contract,
+      ...(ext ? { routes: (url: URL) => ext.routes(url) } : {}),
       host: config.rpc.host,
       port: config.rpc.port,
       tls: { ...keys.tls, caPem: trust.root.toString() },
@@ -93,7 +125,8 @@ export async function startIntake(config: Config<'intake'>, log: Logger, opened?
       },
       handle: async (method, params, ctx) => {
         try {
-          return await dispatchIntake(intake, method, params);
+          if (ext && Object.hasOwn(ext.contract.methods, method)) return await ext.handle(method as E, params);
+          return await dispatchIntake(intake, method as IntakeMethod, params);
         } catch (e) {
           if (e instanceof RpcError)
             log.warn({ method, caller: ctx.commonName, requestId: ctx.requestId, ...refusalFacts(e) }, 'call refused');
@@ -118,6 +151,8 @@ export async function startIntake(config: Config<'intake'>, log: Logger, opened?
       miningcoreUrl: mcUrl,
       async stop() {
         await server.close(config.rpc.shutdown_grace_ms);
+        // Alerts raised meanwhile reach their hook (each bounded by its timeout) before the database closes.
+        await intake.alerts.settled();
         if (!opened) await db.close();
         log.warn({}, 'intake stopped');
       },

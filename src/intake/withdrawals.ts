@@ -4,11 +4,12 @@ import type { Coin, Signed, Wallet, Withdrawal } from '../ledger/records.js';
 import { formatProblem } from '../ledger/problem.js';
 import { isRetired, retiredWord, walletSignatureProblem } from '../ledger/wallets.js';
 import { formatAmount, parseAmount, type Amount } from '../money/amount.js';
-import { getWallet, getWithdrawal } from '../store/reads.js';
+import { getWallet, getWithdrawalWithHistory, type WithdrawalWithHistory } from '../store/reads.js';
 import { lockAccountDebits } from '../writer/locks.js';
 import { requestWithdrawal } from '../writer/withdrawals.js';
 import { verifiedBalance } from './balance.js';
 import type { Intake } from './context.js';
+import { decoded, integrityRefusal, requestFaults } from './integrity.js';
 import { withdrawalJson } from './json.js';
 import { coinById, intakeView, isUniqueViolation } from './ledger.js';
 
@@ -19,13 +20,17 @@ import { coinById, intakeView, isUniqueViolation } from './ledger.js';
 
 const commentOf = (key: string) => `intake:${key}`;
 
-async function byKey(q: Queryable, key: string): Promise<Withdrawal | null> {
+async function byKey(q: Queryable, key: string): Promise<WithdrawalWithHistory | null> {
   const [row] = await q.query<{ withdrawal_id: number }>(
     // The LIKE repeats the partial index's predicate (migration 0007), so the planner may use it.
     "SELECT withdrawal_id FROM finances_withdrawal_signatures WHERE seq = 0 AND comment = $1 AND comment LIKE 'intake:%'",
     [commentOf(key)],
   );
-  return row ? getWithdrawal(q, row.withdrawal_id) : null;
+  if (!row) return null;
+  const subject = `request key ${key}`;
+  const found = await decoded(subject, () => getWithdrawalWithHistory(q, row.withdrawal_id));
+  if (!found) throw integrityRefusal(subject, [`its signed entry names withdrawal ${row.withdrawal_id}, which is not in the ledger`]);
+  return found;
 }
 
 /** The request under this key: the same fields answer it; any other is a conflict. */
@@ -68,10 +73,15 @@ export async function requestCall(it: Intake, p: IntakeParams<'Withdrawals.Reque
   const askedFee = p.fee === undefined ? null : parseAmount(p.fee, 'fee');
   const answer = (w: Withdrawal, tag: string, already: boolean) => ({ ...withdrawalJson(w, p.key, tag), already });
   const retried = async () => {
-    const w = await byKey(it.db, p.key);
-    if (!w) return null;
+    const found = await byKey(it.db, p.key);
+    if (!found) return null;
+    const { withdrawal: w, history } = found;
+    const view = await intakeView(it, it.db);
+    // A planted request under the key must not stand in for the pool's: the real one would never be written.
+    const faults = requestFaults(view.book, w, history, commentOf(p.key));
+    if (faults.length) throw integrityRefusal(`request key ${p.key} (withdrawal ${w.id})`, faults, { withdrawal: w.id });
     sameRequest(w, p, amount, askedFee);
-    return answer(w, coinById(await intakeView(it, it.db), w.coinId).tag, true);
+    return answer(w, coinById(view, w.coinId).tag, true);
   };
   const found = await retried();
   if (found) return found;

@@ -154,6 +154,12 @@ export class AccountVerifier {
     this.#debit = { ...this.#debit, lastAt: w.createdAt.getTime() };
   }
 
+  /** Resuming from a state this process verified itself: the chains' last row times (ms), so no new row may be dated before them. */
+  resumeAt(creditAt: number, debitAt: number): void {
+    this.#credit = { ...this.#credit, lastAt: creditAt };
+    this.#debit = { ...this.#debit, lastAt: debitAt };
+  }
+
   credit(c: Signed<Credit>, hasIncome: boolean): void {
     if (c.userId !== this.userId || c.coinId !== this.coinId) throw new Error('credit fed to the wrong account');
     const { head, faults } = followChain(

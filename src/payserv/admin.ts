@@ -173,11 +173,18 @@ const WALLET_REFUSALS: Record<WalletRefusal, RefusalCode> = {
   unknown_wallet: 'unknown_wallet',
   changed: 'wallet_changed',
   retired: 'wallet_deleted',
+  unverified: 'integrity',
 };
 
 export async function signWalletById(ps: Payserv, id: number) {
-  const w = await signWallet(ps.db, admin(ps), id, ps.now(), (x) => refuseRevived(ps, x)).catch((e: Error) => {
-    throw e instanceof WalletRefused ? refusal(WALLET_REFUSALS[e.code], e.message) : e;
+  // The book: a wallet reviewed under another admin key under the pinned root verifies too.
+  const { book } = await openView(ps.db, ps.trust, ps.local);
+  const w = await signWallet(ps.db, admin(ps), id, ps.now(), (x) => refuseRevived(ps, x), book).catch(async (e: Error) => {
+    if (!(e instanceof WalletRefused)) throw e;
+    // A signed wallet that no longer verifies is tampering, as Process would find it: payouts stop.
+    if (e.code === 'unverified' && ps.state.enabled)
+      await ps.state.failStop(`Wallets.Sign: users_userwallets id=${id}: ${e.message}`, { wallet: id });
+    throw refusal(WALLET_REFUSALS[e.code], e.message);
   });
   ps.log.warn({ wallet: id, user: w.userId, coin: w.coinId, address: w.address }, 'wallet signed after review');
   return { id, user: w.userId, address: w.address, signed: true };

@@ -320,6 +320,20 @@ export interface VerifyAuditOptions {
 
 const UNRECORDED = 'not recorded in the local head (written by another process or after a crash)';
 
+const auditPage = (from: number | null, limit: number) =>
+  from === null ? { op: AUDIT.firstPage, params: [limit] } : { op: AUDIT.pageAfter, params: [from, limit] };
+
+/** The newest `count` rows, oldest first, as stored (not verified: `verifyAudit` does that). Read page by page, keeping the tail. */
+export async function lastAuditRows(db: DataTx, count: number): Promise<AuditDbRow[]> {
+  const tail: AuditDbRow[] = [];
+  for await (const row of streamPages<AuditDbRow, number>(db, auditPage, (r) => r.id)) {
+    tail.push(row);
+    // Trimmed in batches: one shift per row would copy the tail each time.
+    if (tail.length >= 2 * count + 1000) tail.splice(0, tail.length - count);
+  }
+  return tail.slice(-count);
+}
+
 /**
  * Recomputes the whole chain, one keyset page at a time, and holds it against the local head. Yields one
  * finding per damaged row (at most): changed contents, a broken link (deleted, inserted, reordered rows),
@@ -356,12 +370,7 @@ export async function* verifyAudit(db: DataTx, stateDir: string, opts: VerifyAud
   let afterCount = 0;
   const seenHashes = new Map<number, string>();
 
-  for await (const raw of streamPages<AuditDbRow, number>(
-    db,
-    (from, limit) => (from === null ? { op: AUDIT.firstPage, params: [limit] } : { op: AUDIT.pageAfter, params: [from, limit] }),
-    (r) => r.id,
-    opts.pageSize,
-  )) {
+  for await (const raw of streamPages<AuditDbRow, number>(db, auditPage, (r) => r.id, opts.pageSize)) {
     const row = rowOf(raw);
     rows++;
     const contentOk = sameBytes(auditHash(row), row.hash);

@@ -2,7 +2,7 @@ import type { ChainIdentityError } from '../chains/driver.js';
 import type { Payserv } from './context.js';
 
 // What the chain side of payserv tells an operator, beside the fail-stop: each alert through the alert
-// hook (src/payserv/alerts.ts), once per episode of its subject (ServiceState.alertOnce), raised by the
+// hook (src/alerts/alerts.ts), once per episode of its subject (ServiceState.alertOnce), raised by the
 // monitor (src/payserv/monitor.ts, finality.ts) and by Check (src/payserv/payments/check.ts). The README's
 // alerts table says what each means and what to do.
 

@@ -5,6 +5,7 @@ import type { Signer } from '../pki/signer.js';
 import type { Trust } from '../pki/trust.js';
 import type { Drivers } from '../chains/driver.js';
 import type { PaymentJournal } from '../journal/journal.js';
+import type { PaymentEvents } from './events.js';
 import type { Faults } from './faults.js';
 import type { LockWatch } from './lock-watch.js';
 import type { Locks } from './locks.js';
@@ -31,6 +32,8 @@ export interface Payserv {
   lockWatch: LockWatch;
   log: Logger;
   now(): Date;
+  /** The metrics' ears at each payment event (src/metrics); absent: nobody counts. */
+  events?: PaymentEvents | undefined;
   /** The adversarial harness's hooks at the payment path's boundaries (tests only). */
   faults?: Faults | undefined;
 }

@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import { advanceCoinCheckpoint, advanceUserCheckpoint } from '../verify/advance.js';
 import { encodeCoin } from '../ledger/encoding.js';
 import { formatProblem, problem, userKey, type Problem } from '../ledger/problem.js';
@@ -15,6 +16,7 @@ import { LockBusy, withdrawalLock } from './locks.js';
 import { journalProblems } from '../journal/payments.js';
 import { fault } from './faults.js';
 import { stopsPayouts } from './invariant.js';
+import { tell } from './events.js';
 
 // Every payout call goes through here: payouts enabled; the withdrawal's lock; the status the method
 // accepts; then the account verified from its checkpoint and the coin's pool income reconciled. Any
@@ -86,6 +88,19 @@ function refusedIfDisabled(ps: Payserv, id: number, status: WithdrawalStatus | n
  * checkpoints as it found them. Returns what the body works on, or the reply that ends the call.
  */
 export async function verifyHeld(
+  ps: Payserv,
+  method: string,
+  id: number,
+  accepts: readonly WithdrawalStatus[],
+  integrity?: (v: Verified) => Promise<Problem[]>,
+): Promise<Verified | PayoutResult> {
+  const t0 = performance.now();
+  const v = await verify(ps, method, id, accepts, integrity);
+  tell(ps, (e) => e.verified(method, performance.now() - t0, !isReply(v)));
+  return v;
+}
+
+async function verify(
   ps: Payserv,
   method: string,
   id: number,

@@ -8,6 +8,7 @@ import { FinalityWatch, type FinalityReport } from './finality.js';
 import { watchHotWallets } from './hot-wallet-watch.js';
 import type { Amount } from '../money/amount.js';
 import { stopsPayouts } from './invariant.js';
+import { tell } from './events.js';
 
 // payserv's monitor: observation, whether payouts are enabled or not. Every [monitor] interval_s, one
 // tick: withdrawals in flight too long (payment_stuck), each coin's node failing its health check too
@@ -182,6 +183,7 @@ export class Monitor {
         if (e instanceof ChainIdentityError) await alertIdentity(this.#ps, e, "the monitor's health check");
         why = (e as Error).message;
       }
+      tell(this.#ps, (m) => m.nodeHealth(tag, why === null));
       if (why === null) this.#healthy(tag);
       else {
         unhealthy[tag] = why;

@@ -1,3 +1,4 @@
+import { Episodes } from '../alerts/episodes.js';
 import type { Logger } from '../log/index.js';
 import type { NoticeKind } from '../config/alert-kinds.js';
 
@@ -10,9 +11,6 @@ export interface AlertSink {
   /** News that is not an alert (a payment sent): handed on, never awaited. */
   notice?(kind: NoticeKind, reason: string, details: Record<string, unknown>): void;
 }
-
-/** Open alert episodes remembered at most; the oldest is forgotten past it (at worst it is alerted again). */
-const EPISODES_MAX = 10_000;
 
 export interface ServiceStatus {
   enabled: boolean;
@@ -29,8 +27,8 @@ export class ServiceState {
   #failStops = 0;
   /** Disabled by a fail-stop (not by an operator or at start): refusals say so by their code. */
   #failStopped = false;
-  /** Alerts raised once per episode: `kind subject` → the episode raised. */
-  readonly #episodes = new Map<string, string>();
+  /** Alerts raised once per episode. */
+  readonly #episodes = new Episodes();
 
   constructor(
     private readonly log: Logger,
@@ -72,12 +70,8 @@ export class ServiceState {
    * episode ended (endEpisode) or changed. True when it raised. Never throws: a failing sink is logged.
    */
   async alertOnce(kind: string, subject: string, episode: string, reason: string, details: Record<string, unknown>): Promise<boolean> {
-    const key = `${kind} ${subject}`;
-    if (this.#episodes.get(key) === episode) return false;
     // Marked before the alert is awaited: a caller meanwhile does not raise it again.
-    this.#episodes.delete(key);
-    this.#episodes.set(key, episode);
-    if (this.#episodes.size > EPISODES_MAX) this.#episodes.delete(this.#episodes.keys().next().value as string);
+    if (!this.#episodes.begin(kind, subject, episode)) return false;
     await this.alerts
       .raise(kind, reason, { subject, ...details })
       .catch((e: Error) => this.log.error({ kind, subject, err: e.message }, 'alert could not be raised'));
@@ -95,13 +89,12 @@ export class ServiceState {
 
   /** The episode of `kind` about `subject` is over (healthy again, no longer stuck); true when one was open. */
   endEpisode(kind: string, subject: string): boolean {
-    return this.#episodes.delete(`${kind} ${subject}`);
+    return this.#episodes.end(kind, subject);
   }
 
   /** The subjects of `kind` whose episode is open. */
   openEpisodes(kind: string): string[] {
-    const prefix = `${kind} `;
-    return [...this.#episodes.keys()].filter((k) => k.startsWith(prefix)).map((k) => k.slice(prefix.length));
+    return this.#episodes.subjects(kind);
   }
 
   /** An integrity failure: disable first (nothing may pay meanwhile), then tell the operators. */

@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
-import { createPrivateKey, randomBytes, webcrypto } from 'node:crypto';
+import { createPrivateKey, createPublicKey, randomBytes, webcrypto } from 'node:crypto';
+import { OPERATOR_OU } from './operators.js';
 import { EKU_CLIENT_AUTH, EKU_LEDGER_SIGNING, EKU_SERVER_AUTH, ORGANIZATION, type SignerRole, type TlsIdentity } from './roles.js';
 
 // Issues the project's certificates: Ed25519 throughout (deterministic signatures, fast native
@@ -21,13 +22,15 @@ export interface Validity {
 
 export type CertSpec =
   | { purpose: 'signer'; role: SignerRole; commonName?: string }
-  | { purpose: 'tls'; identity: TlsIdentity; commonName?: string; hosts?: string[] };
+  | { purpose: 'tls'; identity: TlsIdentity; commonName?: string; hosts?: string[] }
+  /** A person's client certificate: CN=name, OU=operator, clientAuth only (no host names: it never serves). */
+  | { purpose: 'operator'; name: string };
 
 async function newKeys(): Promise<webcrypto.CryptoKeyPair> {
   return (await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
 }
 
-async function keyPem(k: webcrypto.CryptoKey): Promise<string> {
+async function pemOf(k: webcrypto.CryptoKey): Promise<string> {
   const der = Buffer.from(await webcrypto.subtle.exportKey('pkcs8', k));
   return createPrivateKey({ key: der, format: 'der', type: 'pkcs8' }).export({ format: 'pem', type: 'pkcs8' }) as string;
 }
@@ -59,7 +62,7 @@ export async function createRoot(commonName: string, validity: Validity): Promis
       await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
     ],
   });
-  return { certPem: cert.toString('pem'), keyPem: await keyPem(keys.privateKey) };
+  return { certPem: cert.toString('pem'), keyPem: await pemOf(keys.privateKey) };
 }
 
 async function importRootKey(root: IssuedPair): Promise<webcrypto.CryptoKey> {
@@ -67,12 +70,27 @@ async function importRootKey(root: IssuedPair): Promise<webcrypto.CryptoKey> {
   return webcrypto.subtle.importKey('pkcs8', der, ALG, false, ['sign']);
 }
 
-/** Issues a signer or TLS certificate under the root. */
-export async function issueCert(root: IssuedPair, spec: CertSpec, validity: Validity): Promise<IssuedPair> {
-  const keys = await newKeys();
-  const rootCert = new x509.X509Certificate(root.certPem);
+/** The key pair to certify: a new one, or (renewing with the same key) the one in `keyPem`. */
+async function keysFor(keyPem: string | undefined): Promise<{ publicKey: webcrypto.CryptoKey; keyPem: () => Promise<string> }> {
+  if (keyPem === undefined) {
+    const keys = await newKeys();
+    return { publicKey: keys.publicKey, keyPem: () => pemOf(keys.privateKey) };
+  }
+  const spki = createPublicKey(createPrivateKey(keyPem)).export({ format: 'der', type: 'spki' });
+  return { publicKey: await webcrypto.subtle.importKey('spki', spki, ALG, true, ['verify']), keyPem: () => Promise.resolve(keyPem) };
+}
+
+function subjectParts(spec: CertSpec): { cn: string; ou: string } {
+  if (spec.purpose === 'operator') return { cn: spec.name, ou: OPERATOR_OU };
   const role = spec.purpose === 'signer' ? spec.role : spec.identity;
-  const cn = spec.commonName ?? `${role} ${spec.purpose}`;
+  return { cn: spec.commonName ?? `${role} ${spec.purpose}`, ou: role };
+}
+
+/** Issues a signer, TLS or operator certificate under the root; for a new key unless `keyPem` gives the one to keep. */
+export async function issueCert(root: IssuedPair, spec: CertSpec, validity: Validity, keyPem?: string): Promise<IssuedPair> {
+  const keys = await keysFor(keyPem);
+  const rootCert = new x509.X509Certificate(root.certPem);
+  const { cn, ou } = subjectParts(spec);
   const extensions: x509.Extension[] = [
     new x509.BasicConstraintsExtension(false, undefined, true),
     await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
@@ -81,6 +99,9 @@ export async function issueCert(root: IssuedPair, spec: CertSpec, validity: Vali
   if (spec.purpose === 'signer') {
     extensions.push(new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.nonRepudiation, true));
     extensions.push(new x509.ExtendedKeyUsageExtension([EKU_LEDGER_SIGNING], true));
+  } else if (spec.purpose === 'operator') {
+    extensions.push(new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true));
+    extensions.push(new x509.ExtendedKeyUsageExtension([EKU_CLIENT_AUTH], true));
   } else {
     extensions.push(new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true));
     extensions.push(new x509.ExtendedKeyUsageExtension([EKU_SERVER_AUTH, EKU_CLIENT_AUTH], true));
@@ -93,7 +114,7 @@ export async function issueCert(root: IssuedPair, spec: CertSpec, validity: Vali
   }
   const cert = await x509.X509CertificateGenerator.create({
     serialNumber: serial(),
-    subject: `CN=${dnValue(cn)}, OU=${role}, O=${ORGANIZATION}`,
+    subject: `CN=${dnValue(cn)}, OU=${ou}, O=${ORGANIZATION}`,
     issuer: rootCert.subject,
     notBefore: validity.notBefore,
     notAfter: validity.notAfter,
@@ -102,5 +123,5 @@ export async function issueCert(root: IssuedPair, spec: CertSpec, validity: Vali
     signingAlgorithm: ALG,
     extensions,
   });
-  return { certPem: cert.toString('pem'), keyPem: await keyPem(keys.privateKey) };
+  return { certPem: cert.toString('pem'), keyPem: await keys.keyPem() };
 }

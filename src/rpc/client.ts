@@ -10,6 +10,7 @@ import { performance } from 'node:perf_hooks';
 import type { Method } from '../api/payserv.js';
 import type { DbgwMethod } from '../api/dbgw.js';
 import type { IntakeMethod } from '../api/intake.js';
+import type { MinersMethod } from '../api/miners.js';
 import type { TlsIdentity } from '../pki/roles.js';
 import { parseResponse, RpcError } from '../api/jsonrpc.js';
 import { clientTlsOptions, type TlsMaterial } from './tls.js';
@@ -86,7 +87,7 @@ export class RpcClient {
    * Calls `method`; resolves with its result, rejects with RpcError (the server's answer) or
    * RpcTransportError. Params are not checked here: the server validates them against the contract.
    */
-  call<T = unknown>(method: Method | DbgwMethod | IntakeMethod, params?: unknown[] | Record<string, unknown>): Promise<T> {
+  call<T = unknown>(method: Method | DbgwMethod | IntakeMethod | MinersMethod, params?: unknown[] | Record<string, unknown>): Promise<T> {
     const id = this.nextId++;
     const body = JSON.stringify(params === undefined ? { jsonrpc: '2.0', method, id } : { jsonrpc: '2.0', method, params, id });
     return this.post(body, method).then((reply) => this.unwrap<T>(reply.status, reply.body, id, method));

@@ -1,4 +1,5 @@
-// payserv's RPC server: JSON-RPC 2.0 in HTTP/1.1 POSTs over mutually authenticated TLS 1.3.
+// payserv's RPC server: JSON-RPC 2.0 in HTTP/1.1 POSTs over mutually authenticated TLS 1.3 (and, where a
+// service declares them, GET paths that run a method of its contract: RestRoute).
 //
 // Every request passes the same gates, cheapest and least revealing first, and stops at the first it
 // fails: the client certificate's identity, the HTTP method and content type, the body size, the
@@ -29,13 +30,15 @@ import {
   type RpcResponse,
 } from '../api/jsonrpc.js';
 import { isMethod, PAYSERV_CONTRACT, validateParams, type RpcContract } from './params.js';
-import { peerIdentity, serverTlsOptions, type PeerIdentity, type TlsMaterial } from './tls.js';
+import { peerIdentity, serverTlsOptions, type Peer, type PeerIdentity, type TlsMaterial } from './tls.js';
 
 /** What a handler learns about the call besides its params. */
 export interface RpcContext {
   identity: TlsIdentity;
   /** The client certificate's CN, for the log and the ledger's "who asked". */
   commonName: string;
+  /** The person, when the certificate is an operator's (then `identity` is the one the operator acts as). */
+  operator?: string;
   /** This HTTP request's id, also sent back as X-Request-Id and logged: ties the caller's report to our log. */
   requestId: string;
 }
@@ -50,6 +53,19 @@ export interface RpcLimits {
   requestTimeoutMs: number;
   /** Handlers running at once (including ones whose caller already had a timeout reply). */
   inFlightMax: number;
+}
+
+/**
+ * A GET path served beside the JSON-RPC POSTs (the miners' API: MiningCore's REST paths): the method it
+ * runs, through the same gates (identity, ACL, in-flight limit, params), and how its answer is written:
+ * the result or {error} alone, without the JSON-RPC envelope.
+ */
+export interface RestRoute<M extends string> {
+  method: M;
+  params: unknown;
+  present(result: unknown): unknown;
+  /** The HTTP status of a refusal the handler threw (its JSON-RPC answer would be 200). */
+  refusalStatus(error: { code: number; data?: unknown }): number;
 }
 
 export const DEFAULT_LIMITS: RpcLimits = { bodyBytesMax: 64 * 1024, requestTimeoutMs: 60_000, inFlightMax: 256 };
@@ -75,6 +91,10 @@ export interface RpcServerOptions<M extends string = Method> {
    * a write per refusal would add to the load (the log has them).
    */
   refused?: (method: M, code: RpcLayerCode, rpcCode: number, ctx: RpcContext) => Promise<void>;
+  /** Why an operator's certificate is refused (revoked), or null: asked on every call, so a revocation needs no restart. */
+  operatorRefusal?: (operator: string) => string | null;
+  /** GET paths served as methods (RestRoute); null: not a path served, 404. Without it, only POST. */
+  routes?: (url: URL) => RestRoute<M> | null;
 }
 
 export interface RpcServer {
@@ -102,6 +122,8 @@ interface Outcome {
   headers?: Record<string, string>;
   /** A served method's call refused before its handler ran, with the caller. */
   refused?: { code: RpcLayerCode; ctx: RpcContext };
+  /** Answered to a GET route: written without the envelope. */
+  rest?: RestRoute<string>;
 }
 
 export async function startRpcServer<M extends string = Method>(opts: RpcServerOptions<M>): Promise<RpcServer> {
@@ -147,19 +169,19 @@ export async function startRpcServer<M extends string = Method>(opts: RpcServerO
     return who;
   };
 
-  async function decide(
-    req: IncomingMessage,
-    requestId: string,
-    who: { identity: TlsIdentity; commonName: string },
-    t0: number,
-  ): Promise<Outcome> {
-    const refuse = (code: number, word: RpcLayerCode, message: string, id: RpcId = null, extra: Partial<Outcome> = {}): Outcome => ({
-      status: httpStatusFor(code),
-      response: errorResponse(id, layerError(code, word, message)),
-      ...extra,
-    });
+  const refuse = (code: number, word: RpcLayerCode, message: string, id: RpcId = null, extra: Partial<Outcome> = {}): Outcome => ({
+    status: httpStatusFor(code),
+    response: errorResponse(id, layerError(code, word, message)),
+    ...extra,
+  });
+
+  async function decide(req: IncomingMessage, requestId: string, who: Peer, t0: number): Promise<Outcome> {
+    if (req.method === 'GET' && opts.routes) return get(req, requestId, who, t0);
     if (req.method !== 'POST')
-      return refuse(RPC.INVALID_REQUEST, 'bad_request', 'invalid request: use POST', null, { status: 405, headers: { Allow: 'POST' } });
+      return refuse(RPC.INVALID_REQUEST, 'bad_request', 'invalid request: use POST', null, {
+        status: 405,
+        headers: { Allow: opts.routes ? 'GET, POST' : 'POST' },
+      });
     if (!isJsonContentType(req.headers['content-type'])) {
       return refuse(RPC.INVALID_REQUEST, 'bad_request', 'invalid request: Content-Type must be application/json', null, { status: 415 });
     }
@@ -175,14 +197,38 @@ export async function startRpcServer<M extends string = Method>(opts: RpcServerO
     }
     const parsed = parseRequest(body.body);
     if (!parsed.ok) return { status: httpStatusFor(parsed.error.code), response: errorResponse(parsed.id, parsed.error) };
-    const { id, method } = parsed.request;
+    return run(parsed.request.id, parsed.request.method, parsed.request.params, requestId, who, t0);
+  }
+
+  async function get(req: IncomingMessage, requestId: string, who: Peer, t0: number) {
+    const route = opts.routes?.(new URL(req.url ?? '/', 'https://localhost'));
+    if (!route) return refuse(RPC.METHOD_NOT_FOUND, 'unknown_method', 'not found: no such path');
+    const out = await run(null, route.method, route.params, requestId, who, t0);
+    const refusedByHandler = 'error' in out.response && out.status === 200;
+    return {
+      ...out,
+      rest: route,
+      ...(refusedByHandler && 'error' in out.response ? { status: route.refusalStatus(out.response.error) } : {}),
+    };
+  }
+
+  /** The gates after the envelope, then the handler: one path for a POSTed call and a GET route. */
+  async function run(id: RpcId, method: string, rawParams: unknown, requestId: string, who: Peer, t0: number): Promise<Outcome> {
     // Checked after parsing so that the caller gets its id back and knows which call was not run.
     if (closing) return refuse(RPC.SHUTTING_DOWN, 'shutting_down', 'shutting down: the request was not run', id, { close: true });
     if (!isMethod(contract, method))
       return refuse(RPC.METHOD_NOT_FOUND, 'unknown_method', `method not found: ${JSON.stringify(method.slice(0, 64))}`, id, {
         method: method.slice(0, 64),
       });
-    const ctx: RpcContext = { identity: who.identity, commonName: who.commonName, requestId };
+    const ctx: RpcContext = {
+      identity: who.identity,
+      commonName: who.commonName,
+      requestId,
+      ...(who.operator ? { operator: who.operator } : {}),
+    };
+    // Checked per call, after the method is known, so that the refusal is in the audit trail with the operator's name.
+    const revoked = who.operator && opts.operatorRefusal ? opts.operatorRefusal(who.operator) : null;
+    if (revoked) return refuse(RPC.FORBIDDEN, 'forbidden', `forbidden: ${revoked}`, id, { method, refused: { code: 'forbidden', ctx } });
     if (!contract.allowed(who.identity, method))
       return refuse(RPC.FORBIDDEN, 'forbidden', `forbidden: ${who.identity} may not call ${method}`, id, {
         method,
@@ -193,7 +239,7 @@ export async function startRpcServer<M extends string = Method>(opts: RpcServerO
         method,
         headers: { 'Retry-After': '1' },
       });
-    const params = validateParams(contract, method, parsed.request.params);
+    const params = validateParams(contract, method, rawParams);
     if (!params.ok)
       return {
         status: httpStatusFor(params.error.code),
@@ -243,11 +289,17 @@ export async function startRpcServer<M extends string = Method>(opts: RpcServerO
     }
   }
 
+  /** A GET route's answer: the presented result, or the error alone. */
+  function restBody(out: Outcome): unknown {
+    if (!out.rest) return undefined;
+    return 'error' in out.response ? { error: out.response.error } : out.rest.present(out.response.result);
+  }
+
   /** Writes the answer; false when the connection is already gone. */
   function send(res: ServerResponse, out: Outcome): boolean {
     let text: string;
     try {
-      text = JSON.stringify(out.response);
+      text = JSON.stringify(restBody(out) ?? out.response);
     } catch (err) {
       // A result that is not JSON (a bigint, a cycle) is the handler's bug: the caller gets -32603, the log the reason.
       out.status = 500;
@@ -272,7 +324,11 @@ export async function startRpcServer<M extends string = Method>(opts: RpcServerO
 
   function logRequest(requestId: string, who: PeerIdentity, out: Outcome | { aborted: true; method?: string }, t0: number): void {
     const ms = Math.round((performance.now() - t0) * 10) / 10;
-    const base = { requestId, identity: who.ok ? who.identity : null, ...(who.ok ? { cn: who.commonName } : { refused: who.reason }) };
+    const base = {
+      requestId,
+      identity: who.ok ? who.identity : null,
+      ...(who.ok ? { cn: who.commonName, ...(who.operator ? { operator: who.operator } : {}) } : { refused: who.reason }),
+    };
     if ('aborted' in out) {
       log.info({ ...base, outcome: 'aborted', ms }, 'rpc request');
       return;

@@ -4,6 +4,7 @@
 import { constants } from 'node:crypto';
 import type { PeerCertificate, TLSSocket } from 'node:tls';
 import { checkServerIdentity } from 'node:tls';
+import { OPERATOR_ACTS_AS, OPERATOR_OU, operatorNameProblem } from '../pki/operators.js';
 import { isTlsIdentity, type TlsIdentity } from '../pki/roles.js';
 
 /** A TLS identity's pair and the pinned root, as PEM text (src/esman/pki-files.ts writes them). */
@@ -62,11 +63,20 @@ export function clientTlsOptions(m: TlsMaterial, serverIdentity: TlsIdentity) {
   };
 }
 
-export type PeerIdentity = { ok: true; identity: TlsIdentity; commonName: string } | { ok: false; reason: string };
+/** A verified caller: its identity (what the ACL grants) and, for a person's certificate, the operator's name. */
+export interface Peer {
+  identity: TlsIdentity;
+  commonName: string;
+  /** Set for an operator's certificate (OU=operator): the person; the identity is then pscli's. */
+  operator?: string;
+}
+
+export type PeerIdentity = ({ ok: true } & Peer) | { ok: false; reason: string };
 
 /**
- * Who is calling, from the verified client certificate: its subject OU, which must name a TLS identity.
- * The handshake has already checked that the certificate chains to the pinned root; this only reads it.
+ * Who is calling, from the verified client certificate: its subject OU, which must name a TLS identity,
+ * or be an operator's (CN = the operator's name). The handshake has already checked that the
+ * certificate chains to the pinned root; this only reads it.
  */
 export function peerIdentity(socket: TLSSocket): PeerIdentity {
   // Should not happen with rejectUnauthorized, but the identity must never rest on one setting alone.
@@ -77,8 +87,13 @@ export function peerIdentity(socket: TLSSocket): PeerIdentity {
   if (!subject) return { ok: false, reason: 'no client certificate' };
   // A subject with two OUs yields an array: ambiguous, so refused.
   const ou: unknown = subject.OU;
+  const cn: unknown = subject.CN;
+  if (ou === OPERATOR_OU) {
+    if (typeof cn !== 'string' || operatorNameProblem(cn))
+      return { ok: false, reason: 'operator certificate without a valid operator name (CN)' };
+    return { ok: true, identity: OPERATOR_ACTS_AS, commonName: cn, operator: cn };
+  }
   if (typeof ou !== 'string' || !isTlsIdentity(ou))
     return { ok: false, reason: `client certificate OU ${JSON.stringify(ou ?? null)} is not a TLS identity` };
-  const cn: unknown = subject.CN;
   return { ok: true, identity: ou, commonName: typeof cn === 'string' ? cn : '' };
 }

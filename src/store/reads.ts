@@ -132,6 +132,18 @@ export function streamAllWithdrawals(db: DataTx): AsyncGenerator<WithdrawalWithH
   }));
 }
 
+/** One page of an account's payments (sending or sent), newest first: `limit` rows after the first `skip`. */
+export async function accountPaymentsPage(
+  db: DataTx,
+  userId: number,
+  coinId: number,
+  limit: number,
+  skip: number,
+): Promise<WithdrawalWithHistory[]> {
+  const rows = await db.query(LEDGER.accountPaymentsPage, [userId, coinId, limit, skip]);
+  return rows.map(withHistory);
+}
+
 export async function getCredit(db: DataTx, id: number): Promise<Signed<Credit> | null> {
   const [r] = await db.query(LEDGER.credit, [id]);
   return r ? toCredit(r) : null;

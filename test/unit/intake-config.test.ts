@@ -33,6 +33,7 @@ async function refusal(text: string): Promise<string> {
 
 const ETH = `[coins.ETH]
 chain = "eth"
+first_height = 0
 node_url = "http://127.0.0.1:8545"
 chain_id = 1
 pool_address = "0x0000000000000000000000000000000000000001"
@@ -55,14 +56,16 @@ describe('the intake configuration', () => {
 
   it('takes a zcash coin: its pool address checked for its network, its blocks in zatoshi', async () => {
     const zec = (address: string) =>
-      `[coins.ZEC]\nchain = "zcash"\nnode_url = "http://127.0.0.1:8232"\nnetwork = "testnet"\npool_address = "${address}"\n`;
+      `[coins.ZEC]\nchain = "zcash"\nfirst_height = 0\nnode_url = "http://127.0.0.1:8232"\nnetwork = "testnet"\npool_address = "${address}"\n`;
     const ok = await load(zec(zcashP2pkhAddress('testnet', randomBytes(20))));
     expect(rewardCheckers(ok).get('ZEC')?.decimals).toBe(8);
     expect(rewardCheckers(await load(ETH)).get('ETH')?.decimals).toBe(18);
     const mainnet = await load(zec(zcashP2pkhAddress('mainnet', randomBytes(20))));
     expect(() => rewardCheckers(mainnet)).toThrow(ConfigError);
     expect(() => rewardCheckers(mainnet)).toThrow(/coins\.ZEC: .*pool_address .* is not a transparent testnet address/);
-    expect(await refusal('[coins.ZEC]\nchain = "zcash"\nnode_url = "http://127.0.0.1:8232"\n')).toMatch(/coins\.ZEC\.pool_address/);
+    expect(await refusal('[coins.ZEC]\nchain = "zcash"\nfirst_height = 0\nnode_url = "http://127.0.0.1:8232"\n')).toMatch(
+      /coins\.ZEC\.pool_address/,
+    );
   });
 
   it('names the key of a bad coin setting: issuance as a number, a malformed pool address, another review word', async () => {
@@ -71,6 +74,15 @@ describe('the intake configuration', () => {
       /coins\.ETH\.pool_address: expected an address/,
     );
     expect(await refusal('[wallets]\nreview = "sometimes"\n')).toMatch(/wallets\.review: expected "auto" or "manual"/);
+  });
+
+  it("requires each coin's first_height, a whole number: where payserv's part of the chain begins", async () => {
+    expect(rewardCheckers(await load(ETH.replace('first_height = 0', 'first_height = 123'))).get('ETH')?.firstHeight).toBe(123n);
+    expect(await refusal(ETH.replace('first_height = 0\n', ''))).toMatch(/coins\.ETH\.first_height: expected the first block height/);
+    expect(await refusal(ETH.replace('first_height = 0', 'first_height = -1'))).toMatch(
+      /coins\.ETH\.first_height: expected a whole number/,
+    );
+    expect(await refusal(ETH.replace('first_height = 0', 'first_height = "5"'))).toMatch(/coins\.ETH\.first_height: expected the first/);
   });
 });
 

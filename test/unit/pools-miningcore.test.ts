@@ -1,7 +1,7 @@
 // MiningCore's formats: decimal(28,12) amounts against base units, the usage strings, who its payer would pay.
 import { describe, expect, it } from 'vitest';
 import { PoolFormatError } from '../../src/pools/errors.js';
-import { baseUnitsToDecimal28, decimal28ToBaseUnits, formatDecimal28, parseDecimal28 } from '../../src/pools/miningcore/decimal.js';
+import { baseUnitsToDecimal28, decimal28UnitsToBaseUnits, formatDecimal28, parseDecimal28 } from '../../src/pools/miningcore/decimal.js';
 import { BLOCK_STATUSES, COLUMNS, MININGCORE_TABLES_SQL, TABLES } from '../../src/pools/miningcore/schema.js';
 import { clampMinerThreshold, minerPayoutDue } from '../../src/pools/miningcore/threshold.js';
 import { BALANCE_RESET_USAGE, blockRewardUsage, parseUsage } from '../../src/pools/miningcore/usage.js';
@@ -37,13 +37,13 @@ describe('MiningCore decimal(28,12)', () => {
 
   it('is exact both ways for a coin with 8 decimals, and for wei read back', () => {
     expect(baseUnitsToDecimal28(123_456_789n, 8)).toEqual({ text: '1.234567890000', remainderBaseUnits: 0n });
-    expect(decimal28ToBaseUnits('1.234567890000', 8)).toEqual({ baseUnits: 123_456_789n, dust: 0n });
-    expect(decimal28ToBaseUnits('1.000000000001', 18)).toEqual({ baseUnits: WEI + 1_000_000n, dust: 0n });
+    expect(decimal28UnitsToBaseUnits(parseDecimal28('1.234567890000', 'x'), 8)).toEqual({ baseUnits: 123_456_789n, dust: 0n });
+    expect(decimal28UnitsToBaseUnits(parseDecimal28('1.000000000001', 'x'), 18)).toEqual({ baseUnits: WEI + 1_000_000n, dust: 0n });
   });
 
   it('rounds a credit finer than the coin unit toward zero and reports the dust', () => {
-    expect(decimal28ToBaseUnits('0.123456789999', 8)).toEqual({ baseUnits: 12_345_678n, dust: 9999n });
-    expect(decimal28ToBaseUnits('-0.123456789999', 8)).toEqual({ baseUnits: -12_345_678n, dust: -9999n });
+    expect(decimal28UnitsToBaseUnits(parseDecimal28('0.123456789999', 'x'), 8)).toEqual({ baseUnits: 12_345_678n, dust: 9999n });
+    expect(decimal28UnitsToBaseUnits(parseDecimal28('-0.123456789999', 'x'), 8)).toEqual({ baseUnits: -12_345_678n, dust: -9999n });
   });
 });
 

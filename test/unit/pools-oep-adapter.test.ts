@@ -1,12 +1,16 @@
 // The open-ethereum-pool adapter's pure parts: a matured block's credits to the Blocks.Credit asked of the
 // intake (the pool fee split off, the rounding excess taken from it, a block it cannot cover refused whole),
 // and the payer's Redis steps with their records, in the pool's exact key and member formats.
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config/index.js';
 import { fileSchema } from '../../src/config/schema.js';
 import { BlockNotImportable, blockClaim, shannonAmount } from '../../src/pools/oep/claim.js';
 import { maturedBlockCredits } from '../../src/pools/oep/credits.js';
 import { blockMember } from '../../src/pools/oep/keys.js';
-import { stepCommands, stepsTo } from '../../src/pools/oep/steps.js';
+import { parseRecord, stepCommands, stepsTo } from '../../src/pools/oep/steps.js';
+import { tmpStateDir } from '../support/tmp.js';
 
 const FEE = '0x00000000000000000000000000000000000000fe';
 const A = '0x00000000000000000000000000000000000000aa';
@@ -55,7 +59,8 @@ describe('a matured block as a Blocks.Credit', () => {
 });
 
 describe("the payer's steps in Redis", () => {
-  const p = { withdrawalId: 7, login: A, shannon: 1_500_000_000n, txHash: TX, at: 1_700_000_000 };
+  const FP = 'ab'.repeat(32);
+  const p = { withdrawalId: 7, fingerprint: FP, login: A, shannon: 1_500_000_000n, txHash: TX, at: 1_700_000_000 };
 
   it('UpdateBalance: balance to pending for the miner and the finances, the pending entry, the record', () => {
     expect(stepCommands('eth', 'pending', p)).toEqual([
@@ -65,7 +70,7 @@ describe("the payer's steps in Redis", () => {
       ['hincrby', 'eth:finances', 'pending', '1500000000'],
       ['zadd', 'eth:payments:pending', 1_700_000_000, `${A}:1500000000`],
       ['sadd', 'eth:payserv:pending', `${A}:1500000000`],
-      ['hset', 'eth:payserv:mirrored', '7', 'pending'],
+      ['hset', 'eth:payserv:mirrored', '7', `pending:${FP}`],
     ]);
   });
 
@@ -79,7 +84,7 @@ describe("the payer's steps in Redis", () => {
       ['zadd', `eth:payments:${A}`, 1_700_000_000, `${TX}:1500000000`],
       ['zrem', 'eth:payments:pending', `${A}:1500000000`],
       ['srem', 'eth:payserv:pending', `${A}:1500000000`],
-      ['hset', 'eth:payserv:mirrored', '7', 'paid'],
+      ['hset', 'eth:payserv:mirrored', '7', `paid:${FP}`],
     ]);
     expect(() => stepCommands('eth', 'paid', { ...p, txHash: null })).toThrow(/without a transaction hash/);
   });
@@ -94,6 +99,15 @@ describe("the payer's steps in Redis", () => {
     ]);
   });
 
+  it('a member another recorded withdrawal still holds ("login:amount" shared) is left in payments:pending by a final step', () => {
+    const unpends = (c: (string | number)[]) => c[0] === 'zrem' || c[0] === 'srem';
+    for (const stage of ['paid', 'rolledback'] as const) {
+      const shared = stepCommands('eth', stage, p, true);
+      expect(shared.filter(unpends)).toEqual([]);
+      expect(shared).toEqual(stepCommands('eth', stage, p).filter((c) => !unpends(c)));
+    }
+  });
+
   it('goes through pending to a final stage once, and never from one final stage to the other', () => {
     expect(stepsTo(null, 'pending')).toEqual(['pending']);
     expect(stepsTo(null, 'paid')).toEqual(['pending', 'paid']);
@@ -101,6 +115,13 @@ describe("the payer's steps in Redis", () => {
     expect(stepsTo('paid', 'paid')).toEqual([]);
     expect(stepsTo('paid', 'rolledback')).toBeNull();
     expect(stepsTo('rolledback', 'pending')).toBeNull();
+  });
+
+  it("reads a record with the withdrawal's fingerprint, and one written before fingerprints (the stage alone); refuses anything else", () => {
+    expect(parseRecord(`paid:${FP}`)).toEqual({ stage: 'paid', fingerprint: FP });
+    expect(parseRecord('pending')).toEqual({ stage: 'pending', fingerprint: null });
+    for (const bad of ['sent', `paid:${FP}:x`, 'paid:abc', `paid:${FP.toUpperCase()}`, ''])
+      expect(() => parseRecord(bad), bad).toThrow(/mirrored record: not <stage>\[:<fingerprint>\]/);
   });
 });
 
@@ -119,5 +140,18 @@ describe('[pools.oep] in the intake configuration', () => {
     expect(path({ ...base, pool_fee_address: '0x12' })).toEqual(['pools.oep.pool_fee_address: expected an address: 0x and 40 hex digits']);
     expect(path({ ...base, from_height: -1 })).toEqual(['pools.oep.from_height: expected a whole number']);
     expect(parse({ ...base, payouts: true }).success).toBe(false);
+  });
+
+  it("bounds interval_s as MiningCore's (86400): a longer one (past Node's 2^31 ms timer, which fires every millisecond) is refused naming the key", async () => {
+    expect(parse({ ...base, interval_s: 86_400 }).data?.pools.oep?.interval_s).toBe(86_400);
+    const path = (oep: Record<string, unknown>) => parse(oep).error?.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+    expect(path({ ...base, interval_s: 86_401 })).toEqual(['pools.oep.interval_s: at most 86400']);
+    const dir = await tmpStateDir();
+    const file = join(dir, 'intake.toml');
+    await writeFile(
+      file,
+      `[pools.oep]\nredis_url = "redis://127.0.0.1:6379/3"\nprefix = "eth"\ncoin = "ETH"\ninterval_s = 3000000\npool_fee_address = "${FEE}"\n`,
+    );
+    await expect(loadConfig('intake', file, { env: { PAYSERV_STATE_DIR: dir } })).rejects.toThrow(/pools\.oep\.interval_s.*at most 86400/);
   });
 });

@@ -353,6 +353,34 @@ describe('RPC: TLS refusals', () => {
     });
   });
 
+  it("an operator's certificate (OU=operator): pscli's rights, the name in the context; a malformed name is refused", async () => {
+    const root = loadRootPair(ours.dir);
+    const validity = { notBefore: new Date(Date.now() - 60_000), notAfter: new Date(Date.now() + 86_400_000) };
+    const alice = await issueCert(root, { purpose: 'operator', name: 'alice' }, validity);
+    const ok = await raw(h.server.port, { ...alice, caPem: ours.root }, { body: rpcBody({ id: 1, method: 'Utils.Status' }) });
+    expect(ok.status).toBe(200);
+    expect(h.calls.map((c) => c.ctx)).toEqual([expect.objectContaining({ identity: 'pscli', commonName: 'alice', operator: 'alice' })]);
+    expect(h.logs.find((l) => l.msg === 'rpc request' && l.operator === 'alice')).toMatchObject({ identity: 'pscli', cn: 'alice' });
+    const odd = await issueCert(root, { purpose: 'operator', name: 'Not A Name' }, validity);
+    const r = await raw(h.server.port, { ...odd, caPem: ours.root }, { body: rpcBody({ id: 2, method: 'Utils.Status' }) });
+    expect(r.status).toBe(403);
+    expect(h.calls).toHaveLength(1);
+    // An operator's certificate has no serverAuth: it cannot pose as payserv to a client.
+    const fake = await startRpcServer({
+      port: 0,
+      tls: { ...alice, caPem: ours.root },
+      log: createLogger('payserv', 'silent'),
+      handle: async () => 1,
+    });
+    try {
+      const c = new RpcClient({ host: '127.0.0.1', port: fake.port, tls: ours.tls('pscli'), timeoutMs: 5_000 });
+      openClients.push(c);
+      expect((await rejection(c.call('Utils.Version', []))).message).toMatch(/certificate|TLS|handshake/i);
+    } finally {
+      await fake.close(100);
+    }
+  });
+
   it('TLS 1.2 is refused, and no session is ever resumed: every connection has its certificate verified', async () => {
     const e = await rejection(
       raw(h.server.port, ours.tls('pscli'), { body: rpcBody({ id: 1, method: 'Utils.Version' }), tlsVersion: 'TLSv1.2' }),

@@ -4,10 +4,10 @@ import { existsSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Command } from 'commander';
 import { formatProblem, type Problem } from '../../ledger/problem.js';
-import { AuditError, auditHeadPath, verifyAudit } from '../../payserv/audit.js';
+import { AuditError, auditHeadPath, lastAuditRows, verifyAudit } from '../../payserv/audit.js';
 import { action, withData } from '../context.js';
 import { CliError, EXIT } from '../exit.js';
-import { payservStateDir, payservStateDirOption } from '../ledger-context.js';
+import { payservStateDir, payservStateDirOption, positiveInt } from '../ledger-context.js';
 
 /**
  * A trail with rows and no head, in a directory where payserv never kept one (no audit/ in it), is the wrong
@@ -23,6 +23,36 @@ function noHeadHere(path: string, given: boolean): CliError {
 
 export function register(program: Command): void {
   const audit = program.command('audit').description('the audit trail of RPC calls');
+
+  audit
+    .command('list')
+    .description('the newest calls: when, who (the identity, or the operator), what, the reply (as stored: `audit verify` checks them)')
+    .option('--last <n>', 'how many', '50')
+    .action(
+      action(async (ctx, cmd) => {
+        const last = positiveInt('--last', cmd.opts<{ last: string }>().last);
+        const rows = await withData(ctx, (db) => lastAuditRows(db, last));
+        const shown = rows.map((r) => ({
+          id: r.id,
+          at: r.at.toISOString(),
+          client: r.client,
+          method: r.method,
+          target: r.target,
+          reply: r.reply,
+          code: r.code,
+        }));
+        if (ctx.json) ctx.printJson(shown);
+        else
+          ctx.print(
+            shown
+              .map(
+                (r) =>
+                  `${r.id} ${r.at} ${r.client} ${r.method}${r.target ? ` ${r.target}` : ''}: ${r.reply}${r.code ? ` (${r.code})` : ''}`,
+              )
+              .join('\n') || 'the audit trail is empty',
+          );
+      }),
+    );
 
   payservStateDirOption(audit.command('verify'))
     .description("recompute the audit trail's hash chain and hold it against payserv's local head (silent when clean)")

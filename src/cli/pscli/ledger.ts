@@ -199,8 +199,8 @@ export function register(program: Command): void {
           const found = await getWallet(db, id);
           if (!found) throw new CliError(`unknown wallet ${id}`, EXIT.USAGE);
           const coin = view.coins.get(found.coinId)?.tag ?? String(found.coinId);
-          const done = await retireWallet(db, admin, id, how).catch((e: Error) => {
-            // Only a wallet changed meanwhile can be refused here (the id was just found): try again.
+          const done = await retireWallet(db, admin, id, how, new Date(), view.book).catch((e: Error) => {
+            // The id was just found: refused only when it changed meanwhile (try again) or its signature does not verify (the checks).
             throw e instanceof WalletRefused ? new CliError(e.message, e.code === 'unknown_wallet' ? EXIT.USAGE : EXIT.RUNTIME) : e;
           });
           return { ...done, coin };

@@ -10,6 +10,7 @@ import { action, type Context } from '../context.js';
 import { CliError, EXIT, refusalExit, scrubSecrets, type ExitCode } from '../exit.js';
 import { amountOpt, coinTag, positiveInt } from '../ledger-context.js';
 import { withPayserv } from '../payserv-client.js';
+import { certificatesExpiring, type ExpiringCert } from '../../esman/pki-files.js';
 import type { ResolveReport } from '../../autopay/resolve.js';
 import type { RunReport } from '../../autopay/run.js';
 import type { LockReport, ReportedLock } from '../../payserv/lock-watch.js';
@@ -118,6 +119,17 @@ function autopayOff(s: AutopayStatus, coin?: string): string | null {
 /** RESOLVE_PAYOUT=1 (or True), as open-ethereum-pool's manual spells it, turns a run into a resolve. */
 const resolveMode = (ctx: Context) => /^(1|true)$/i.test(ctx.io.env.RESOLVE_PAYOUT ?? '');
 
+/** `pscli status` warns of certificates expiring within this many days. */
+export const CERT_WARN_DAYS = 30;
+
+function expiryLine(c: ExpiringCert): string {
+  const when = c.daysLeft < 0 ? `EXPIRED on ${c.notAfter}` : `expires in ${c.daysLeft} day(s), on ${c.notAfter}`;
+  const how = c.what.startsWith('operator ')
+    ? `pscli pki renew --operator ${c.what.slice('operator '.length)}`
+    : 'a new certificate from the root CA';
+  return `WARNING certificate ${c.what} ${when} (${c.file}): renew it (${how})`;
+}
+
 export function register(program: Command): void {
   program
     .command('resolve')
@@ -213,7 +225,9 @@ export function register(program: Command): void {
       const locked = full ? ((await call(ctx, 'Autopay.Status')) as AutopayStatus).coins.filter((c) => c.state !== 'idle') : [];
       // Locks held by another database session or for too long: payouts of what they guard stop, silently.
       const locks = full ? ((await call(ctx, 'Utils.ListLocks')) as LockList).reported : [];
-      printDoc(ctx, { ...s, autopay_locked: locked, locks_reported: locks }, (d: typeof s) =>
+      // The certificates this host holds (the services' TLS pairs, the operators'): a warning, not a finding (the exit is unchanged).
+      const expiring = method === 'Utils.Status' ? certificatesExpiring(ctx.stateDir, CERT_WARN_DAYS) : [];
+      printDoc(ctx, { ...s, autopay_locked: locked, locks_reported: locks, certificates_expiring: expiring }, (d: typeof s) =>
         [
           `payouts ${d.enabled ? 'ENABLED' : 'DISABLED'} since ${d.since}`,
           ...(d.reason ? [`reason: ${d.reason}`] : []),
@@ -221,6 +235,7 @@ export function register(program: Command): void {
           ...(unreachable ? [unreachable] : []),
           ...locked.map((c) => `autopay ${c.coin} ${c.state.toUpperCase()}: ${c.reason}`),
           ...locks.map(lockLine),
+          ...expiring.map(expiryLine),
         ].join('\n'),
       );
       // Enable or disable answered: it is done (a disable needs no data; payserv refuses an enable without it).

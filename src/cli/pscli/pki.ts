@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import type { Command } from 'commander';
-import { initPki } from '../../esman/pki-files.js';
+import { initPki, issueOperator, PkiError, renewOperator, revokeOperator, type OperatorResult } from '../../esman/pki-files.js';
 import { parseCertPem } from '../../pki/trust.js';
 import { registerCert } from '../../writer/certs.js';
 import { requireCurrentSchema } from '../../db/migrate.js';
@@ -38,8 +38,81 @@ function readCertFile(file: string): string {
   return pem;
 }
 
+/** A refusal of the PKI's (bad name, existing or unknown operator, no CA key) is the command line's fault: exit 2. */
+const usage = (e: unknown): never => {
+  throw e instanceof PkiError ? new CliError(e.message, EXIT.USAGE) : e;
+};
+
+const operatorLine = (verb: string, r: OperatorResult) =>
+  `operator ${r.operator} ${verb}: certificate ${r.cert}, key ${r.key}, valid until ${r.notAfter}`;
+
+function registerOperators(pki: Command): void {
+  pki
+    .command('issue')
+    .description(
+      'a client certificate for one person (CN=NAME, OU=operator), signed by the root CA key: payserv grants it what it grants pscli, and audits the name',
+    )
+    .requiredOption('--operator <name>', 'the operator: a lower-case letter, then letters, digits, ., _ or - (at most 32)')
+    .option('--days <n>', 'validity in days (never past the root)', '365')
+    .option(
+      '--keys-dir <dir>',
+      "the offline keys directory of `pki init --keys-dir`: the CA key is read from it, the operator's key written to <dir>/operators/",
+    )
+    .action(
+      action(async (ctx, cmd) => {
+        const o = cmd.opts<{ operator: string; days: string; keysDir?: string }>();
+        const r = await issueOperator(ctx.stateDir, o.operator, {
+          days: positiveInt('--days', o.days),
+          ...(o.keysDir ? { keysDir: o.keysDir } : {}),
+        }).catch(usage);
+        ctx.log.info({ operator: r.operator, notAfter: r.notAfter }, 'operator certificate issued');
+        if (ctx.json) ctx.printJson(r);
+        else ctx.print(operatorLine('issued', r));
+      }),
+    );
+  pki
+    .command('renew')
+    .description('a new certificate for an operator before it expires, for the same key (or --new-key)')
+    .requiredOption('--operator <name>', 'the operator')
+    .option('--days <n>', 'validity in days from now (never past the root)', '365')
+    .option('--new-key', 'a new key as well (the old certificate keeps working until it expires)')
+    .option('--keys-dir <dir>', "the offline keys directory: the CA key, and the operator's key under <dir>/operators/")
+    .action(
+      action(async (ctx, cmd) => {
+        const o = cmd.opts<{ operator: string; days: string; newKey?: boolean; keysDir?: string }>();
+        const r = await renewOperator(ctx.stateDir, o.operator, {
+          days: positiveInt('--days', o.days),
+          newKey: o.newKey === true,
+          ...(o.keysDir ? { keysDir: o.keysDir } : {}),
+        }).catch(usage);
+        ctx.log.info({ operator: r.operator, notAfter: r.notAfter, newKey: o.newKey === true }, 'operator certificate renewed');
+        if (ctx.json) ctx.printJson(r);
+        else ctx.print(operatorLine('renewed', r));
+      }),
+    );
+  pki
+    .command('revoke')
+    .description(
+      "refuse an operator's certificates from now on: adds the name to the revocation list (pki/revoked.json) signed by the root CA key",
+    )
+    .requiredOption('--operator <name>', 'the operator')
+    .option('--keys-dir <dir>', 'the offline keys directory holding the CA key')
+    .action(
+      action(async (ctx, cmd) => {
+        const o = cmd.opts<{ operator: string; keysDir?: string }>();
+        const r = await revokeOperator(ctx.stateDir, o.operator, o.keysDir ? { keysDir: o.keysDir } : {}).catch(usage);
+        ctx.log.warn({ operator: o.operator, list: r.list, added: r.added }, 'operator revoked');
+        if (ctx.json) ctx.printJson({ operator: o.operator, ...r });
+        else
+          ctx.print(
+            `operator ${o.operator} ${r.added ? 'revoked' : 'was already revoked'}: ${r.list} (copy it to payserv's state directory if that is another)`,
+          );
+      }),
+    );
+}
+
 export function register(program: Command): void {
-  const pki = program.command('pki').description('certificates: root CA and role certificates');
+  const pki = program.command('pki').description('certificates: root CA, role certificates and operators');
   pki
     .command('init')
     .description('create the root CA (pinned in the state directory) and the signer and TLS certificates of every role')
@@ -75,6 +148,7 @@ export function register(program: Command): void {
           );
       }),
     );
+  registerOperators(pki);
 
   program
     .command('loadcert')

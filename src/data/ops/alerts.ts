@@ -1,6 +1,6 @@
 import { op } from '../../db/op.js';
 
-// Alerts (src/payserv/alerts.ts): an append-only table.
+// Alerts (src/alerts/alerts.ts): an append-only table.
 
 export const ALERTS_TABLE = 'payserv_alerts';
 

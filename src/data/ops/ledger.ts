@@ -76,6 +76,12 @@ export const LEDGER = {
     `SELECT ${WITH_HISTORY} FROM finances_withdrawal_transaction w
           WHERE (user_id, coin_id, id) > ($1, $2, $3) ORDER BY user_id, coin_id, id LIMIT $4`,
   ),
+  // The miners' API: one account's payments (broadcast or sent), newest first; $3 rows after skipping $4.
+  accountPaymentsPage: op(
+    'ledger.accountPaymentsPage',
+    `SELECT ${WITH_HISTORY} FROM finances_withdrawal_transaction w
+          WHERE user_id = $1 AND coin_id = $2 AND status IN ('sending', 'sent') ORDER BY id DESC LIMIT $3 OFFSET $4`,
+  ),
   withdrawal: op('ledger.withdrawal', `SELECT ${WITHDRAWAL_COLUMNS} FROM finances_withdrawal_transaction WHERE id = $1`),
   // pscli withdrawals: a keyset page after id $1, each filter (status $2, coin $3, user $4) applied only when not null.
   withdrawalsListPage: op(

@@ -92,6 +92,8 @@ export const WRITES = {
     'writes.signCoin',
     `UPDATE coins_coin SET sig_key_id = $2, signature = $3 WHERE id = $1 AND updated_at = $4 RETURNING ${COIN_COLUMNS}`,
   ),
+  // The wallet to sign or retire, locked to the end of the transaction: two retries of one call decide in turn.
+  lockWallet: op('writes.lockWallet', `SELECT ${WALLET_COLUMNS} FROM users_userwallets WHERE id = $1 FOR UPDATE`),
   // Only the wallet as reviewed ($5..$9): no row back means it changed meanwhile.
   signWallet: op(
     'writes.signWallet',

@@ -17,6 +17,7 @@ import { insertAttempt, paymentOf, watchSent } from '../../data/chain-store.js';
 import { storedAttempts } from './stored.js';
 import { recordSent } from './sent.js';
 import { feeShares } from './value.js';
+import { tell } from '../events.js';
 
 // Check: the chain's word on a withdrawal in `sending`. Confirmed → sent; provably never paid →
 // send_error; otherwise it stays sending, and what the node lost is rebroadcast (the same bytes) or,
@@ -107,6 +108,7 @@ async function failed(ps: Payserv, driver: ChainDriver, v: Verified, verdict: Ex
   // The host records the proof too: the attempts' inputs may be spent again, and the journal knows why.
   for (const h of currentPayment(v.history)) await ps.journal.recordFailed(v.coin.tag, h, verdict.proof, ps.now());
   ps.log.warn({ withdrawal: v.w.id, coin: v.coin.tag, tx: verdict.hash, proof: verdict.proof }, 'payment failed on chain: send_error');
+  tell(ps, (e) => e.failed(v.coin.tag, fee ?? null));
   return (await checkpointAfter(ps, v, changed)) ?? result('SEND_ERROR', changed, comment);
 }
 

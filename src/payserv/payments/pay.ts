@@ -19,6 +19,7 @@ import { insertAttempt, noteBroadcast } from '../../data/chain-store.js';
 import { recordSent } from './sent.js';
 import { storedAttempts } from './stored.js';
 import { feeShares, payValue } from './value.js';
+import { tell } from '../events.js';
 
 // Paying verified withdrawals on-chain, under the write-ahead rule: the transaction is signed, stored
 // and its withdrawals moved to `sending` (naming its hash) in one database transaction; only after
@@ -298,6 +299,7 @@ export async function broadcastStored(
     const b = await driver.broadcast(signed.raw);
     if (!b.ok) note = `the node refused the broadcast (${b.reason}); the chain decides the outcome: call Check`;
     ps.log.info({ coin: driver.tag, tx: signed.hash, ok: b.ok, ...(b.ok ? { known: b.known } : { reason: b.reason }) }, 'broadcast');
+    tell(ps, (e) => e.broadcast(driver.tag, b.ok ? 'accepted' : 'refused'));
     await noteBroadcast(ps.db, signed.hash, b.ok ? null : b.reason);
   } catch (e) {
     if (e instanceof ChainIntegrityError || stopsPayouts(e)) {
@@ -305,12 +307,14 @@ export async function broadcastStored(
       // trusted. The payment stays `sending` (it may have been relayed) and payouts stop for an operator.
       const reason = `broadcast of ${signed.hash}: ${e.name}: ${e.message}`;
       ps.log.error({ coin: driver.tag, tx: signed.hash, err: e.message }, 'broadcast contradicts the stored transaction: payouts stop');
+      tell(ps, (m) => m.broadcast(driver.tag, 'contradicted'));
       await noteBroadcast(ps.db, signed.hash, e.message).catch(() => undefined);
       await ps.state.failStop(reason, { coin: driver.tag, tx: signed.hash });
       return `payouts stopped: ${reason}; the payment stays sending, the chain decides its outcome`;
     }
     note = `broadcast outcome unknown (${(e as Error).message}); the chain decides: call Check`;
     ps.log.warn({ coin: driver.tag, tx: signed.hash, err: (e as Error).message }, 'broadcast outcome unknown');
+    tell(ps, (m) => m.broadcast(driver.tag, 'unknown'));
     await noteBroadcast(ps.db, signed.hash, (e as Error).message).catch(() => undefined);
   }
   return note;

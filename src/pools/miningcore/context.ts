@@ -1,9 +1,6 @@
 import type pg from 'pg';
-import { INTAKE_METHODS, type IntakeMethod } from '../../api/intake.js';
 import type { Intake } from '../../intake/context.js';
-import { dispatchIntake } from '../../intake/handlers.js';
 import type { Logger } from '../../log/index.js';
-import { PoolFormatError } from '../errors.js';
 
 // What every step of the MiningCore adapter works with: the intake it writes the ledger through (its calls,
 // never the writer), MiningCore's own database, and the [pools.miningcore] settings.
@@ -26,15 +23,6 @@ export interface McAdapter {
   wallets: Set<string>;
   /** Sent withdrawals this process has found written back already. */
   written: Set<number>;
-}
-
-/** One intake call as the JSON-RPC server would make it: the params checked against the method's schema first. */
-export async function callIntake<T = Record<string, unknown>>(a: McAdapter, method: IntakeMethod, params: unknown): Promise<T> {
-  const checked = INTAKE_METHODS[method].safeParse(params);
-  // What MiningCore's rows gave does not fit the call (a hash that is not 32 bytes): a format problem, not a retry.
-  if (!checked.success)
-    throw new PoolFormatError(`${method} params`, JSON.stringify(params), checked.error.issues[0]?.message ?? 'invalid');
-  return (await dispatchIntake(a.it, method, checked.data)) as T;
 }
 
 /** One MiningCore transaction: committed when fn returns, rolled back when it throws. */

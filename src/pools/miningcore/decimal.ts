@@ -41,13 +41,12 @@ export function baseUnitsToDecimal28(baseUnits: bigint, decimals: number): { tex
 }
 
 /**
- * A decimal(28,12) amount to base units. Exact when the coin has 12 or more decimals; for a coin with fewer
- * (Bitcoin-family 8) MiningCore's shares can be finer than the coin's unit, so the amount is rounded toward zero
- * and the dust (in 10^-12 units) returned.
+ * A decimal(28,12) amount (10^-12 units, parseDecimal28) to base units. Exact when the coin has 12 or more
+ * decimals; for a coin with fewer (Zcash's 8) MiningCore's PPLNS shares are finer than the coin's unit, so the
+ * amount is rounded toward zero and the dust (in 10^-12 units) returned.
  */
-export function decimal28ToBaseUnits(text: string, decimals: number): { baseUnits: bigint; dust: bigint } {
+export function decimal28UnitsToBaseUnits(units: bigint, decimals: number): { baseUnits: bigint; dust: bigint } {
   checkDecimals(decimals);
-  const units = parseDecimal28(text, 'decimal(28,12) amount');
   if (decimals >= DECIMAL_SCALE) return { baseUnits: units * 10n ** BigInt(decimals - DECIMAL_SCALE), dust: 0n };
   const step = 10n ** BigInt(DECIMAL_SCALE - decimals);
   return { baseUnits: units / step, dust: units % step };

@@ -1,16 +1,19 @@
-import { refusalCodeOf } from '../../api/jsonrpc.js';
 import { FORGED } from '../../chains/reward.js';
 import type { Coin, Signed } from '../../ledger/records.js';
 import { formatAmount, fromBaseUnits } from '../../money/amount.js';
+import { blockSubject, INTAKE_ALERT } from '../../intake/alerts.js';
 import { PoolFormatError } from '../errors.js';
+import { ensureMinerWallet } from '../miner-wallet.js';
 import { derivedUserId } from '../user-id.js';
-import { callIntake, type McAdapter } from './context.js';
-import { decimal28ToBaseUnits } from './decimal.js';
+import { AdapterBug, intakeAddress, intakeBlockHash, intakeCall, intakeHeight } from '../intake-call.js';
+import type { McAdapter } from './context.js';
+import { decimal28UnitsToBaseUnits, parseDecimal28 } from './decimal.js';
 import { blockRewardUsage, parseUsage } from './usage.js';
 
-// MiningCore's confirmed blocks into the signed ledger, through the intake: per block, the positive
+// MiningCore's confirmed blocks into the signed ledger, through the intake: per block, the
 // balance_changes whose usage names its height (the only link MiningCore keeps), summed per address; the
-// fee addresses' part is the pool fee. A block whose credits cannot all be read exactly is not imported.
+// fee addresses' part and the miners' rounding dust are the pool fee. A block whose credits cannot all be read
+// exactly is not imported. The miners' wallets are registered once the intake has credited the block.
 
 const PAGE = 500;
 /** The intake's refusals that a later interval may not repeat: the block waits, and so does the cursor. */
@@ -25,15 +28,26 @@ interface McBlock {
 interface Claim {
   credits: Array<{ address: string; user: number; units: bigint }>;
   poolFee: bigint;
+  income: bigint;
+  /** Base units the miners' credits lost to rounding down, moved to the pool fee. */
+  dust: bigint;
 }
 
 type Outcome = 'done' | 'retry' | 'refused';
+type BlockFacts = {
+  pool: string;
+  coin: string;
+  blockId: string;
+  height: string;
+  block: string | null;
+};
 
+/** A block's rows, a negative one (or NaN) included so it is refused rather than left out. */
 const CREDITS_SQL = `SELECT address, amount::text AS amount, usage FROM balance_changes
-  WHERE poolid = $1 AND amount > 0 AND (usage = $2 OR usage LIKE $3) ORDER BY id`;
+  WHERE poolid = $1 AND amount <> 0 AND (usage = $2 OR usage LIKE $3) ORDER BY id`;
 
-/** The block's credits per address, exact in the coin's base units; a usage or amount not read exactly throws. */
-async function claimOf(a: McAdapter, coin: Signed<Coin>, b: McBlock): Promise<Claim> {
+/** The block's credits per address in decimal(28,12) units, exact; a usage, address or amount not read exactly throws. */
+async function creditsOf(a: McAdapter, coin: Signed<Coin>, b: McBlock): Promise<Map<string, bigint>> {
   const height = BigInt(b.height);
   const { rows } = await a.mc.query<{ address: string; amount: string; usage: string | null }>(CREDITS_SQL, [
     a.poolId,
@@ -42,43 +56,43 @@ async function claimOf(a: McAdapter, coin: Signed<Coin>, b: McBlock): Promise<Cl
   ]);
   const perAddress = new Map<string, bigint>();
   for (const r of rows) {
+    if (!a.feeAddresses.has(r.address)) intakeAddress(coin, r.address, 'balance_changes.address');
     const u = parseUsage(r.usage);
     if (u.kind === 'payment' || u.height !== height)
       throw new PoolFormatError('balance_changes.usage', r.usage ?? 'NULL', `not block ${height}`);
-    const { baseUnits, dust } = decimal28ToBaseUnits(r.amount, coin.decimals);
-    if (dust !== 0n) throw new PoolFormatError('balance_changes.amount', r.amount, `finer than ${coin.tag}'s ${coin.decimals} decimals`);
-    perAddress.set(r.address, (perAddress.get(r.address) ?? 0n) + baseUnits);
+    const units = parseDecimal28(r.amount, 'balance_changes.amount');
+    if (units <= 0n) throw new PoolFormatError('balance_changes.amount', r.amount, 'not positive');
+    perAddress.set(r.address, (perAddress.get(r.address) ?? 0n) + units);
   }
-  let poolFee = 0n;
+  return perAddress;
+}
+
+/**
+ * Each miner's credit rounded DOWN to the coin's base unit (MiningCore's PPLNS shares are finer than a zatoshi);
+ * income = the block's total rounded down, and the pool fee what the miners' credits leave of it: the fee
+ * addresses' part and every miner's dust. credits + pool fee = income, never more than MiningCore credited.
+ */
+async function claimOf(a: McAdapter, coin: Signed<Coin>, b: McBlock): Promise<Claim> {
+  const base = (units: bigint) => decimal28UnitsToBaseUnits(units, coin.decimals).baseUnits;
+  let total = 0n;
+  let feeUnits = 0n;
   const credits: Claim['credits'] = [];
-  for (const [address, units] of perAddress) {
-    if (a.feeAddresses.has(address)) poolFee += units;
-    else credits.push({ address, user: derivedUserId(`miningcore:${a.poolId}`, coin.tag, address), units });
+  for (const [address, units] of await creditsOf(a, coin, b)) {
+    total += units;
+    if (a.feeAddresses.has(address)) feeUnits += units;
+    // A miner credited less than one base unit gets nothing: it is all dust.
+    else if (base(units) > 0n)
+      credits.push({ address, user: derivedUserId(`miningcore:${a.poolId}`, coin.tag, address), units: base(units) });
   }
-  return { credits, poolFee };
+  const income = base(total);
+  const poolFee = credits.reduce((s, x) => s - x.units, income);
+  return { credits, poolFee, income, dust: poolFee - base(feeUnits) };
 }
 
-/** The miner's address as its reviewed wallet (the adapter's policy: MiningCore pays a miner to the address it mines with). */
-async function ensureWallet(a: McAdapter, coin: Signed<Coin>, user: number, address: string): Promise<void> {
-  if (a.wallets.has(address)) return;
-  // An operator's deletion is one-way: the address is not added back; its credits wait in the ledger unpaid.
-  const retired = await a.it.db.query(
-    'SELECT id FROM users_userwallets WHERE user_id = $1 AND coin_id = $2 AND address = $3 AND (deleted OR NOT active) LIMIT 1',
-    [user, coin.id, address],
-  );
-  if (retired.length) {
-    a.log.warn({ pool: a.poolId, coin: coin.tag, user, address }, 'miner wallet retired in the ledger: not registered again');
-    a.wallets.add(address);
-    return;
-  }
-  const w = await callIntake<{ id: number; reviewed: boolean }>(a, 'Wallets.Register', { user, coin: coin.tag, address });
-  if (!w.reviewed) await callIntake(a, 'Wallets.Sign', { wallet: w.id });
-  a.wallets.add(address);
-}
-
-async function credit(a: McAdapter, coin: Signed<Coin>, b: McBlock): Promise<Outcome> {
-  const facts = { pool: a.poolId, coin: coin.tag, blockId: b.id, height: b.height, block: b.hash };
+async function credit(a: McAdapter, coin: Signed<Coin>, b: McBlock, facts: BlockFacts): Promise<Outcome> {
   if (!b.hash) return refused(a, facts, 'the confirmed block has no hash');
+  intakeBlockHash(b.hash, 'blocks.hash');
+  const height = intakeHeight(b.height, 'blocks.blockheight');
   const [twins] = (
     await a.mc.query<{ n: number }>(
       "SELECT count(*)::int AS n FROM blocks WHERE poolid = $1 AND blockheight = $2 AND status = 'confirmed'",
@@ -90,39 +104,57 @@ async function credit(a: McAdapter, coin: Signed<Coin>, b: McBlock): Promise<Out
     return refused(a, facts, `${twins?.n} confirmed blocks at height ${b.height}: their credits cannot be told apart`);
   const c = await claimOf(a, coin, b);
   if (!c.credits.length) return refused(a, facts, 'no miner credit names this block');
-  for (const x of c.credits) await ensureWallet(a, coin, x.user, x.address);
   const coins = (units: bigint) => formatAmount(fromBaseUnits(units, coin.decimals));
-  const income = c.credits.reduce((s, x) => s + x.units, c.poolFee);
-  const r = await callIntake<{ already: boolean; incomeId: number }>(a, 'Blocks.Credit', {
+  const r = await intakeCall<{ already: boolean; incomeId: number }>(a.it, 'Blocks.Credit', {
     coin: coin.tag,
     hash: b.hash,
-    income: coins(income),
+    income: coins(c.income),
     credits: c.credits.map((x) => ({ user: x.user, amount: coins(x.units) })),
     poolFee: coins(c.poolFee),
+    height,
   });
-  if (!r.already)
-    a.log.info({ ...facts, incomeId: r.incomeId, credits: c.credits.length, income: coins(income) }, 'miningcore block imported');
+  if (!r.ok) return refusal(a, facts, r);
+  // Wallets only for the users of a credited block. The cursor lives in memory only: a crash after the credit
+  // imports the block again (the intake answers already) and registers its wallets then.
+  for (const x of c.credits) {
+    const w = await ensureMinerWallet(a.it, a.log, { pool: a.poolId, coin, user: x.user, address: x.address }, a.wallets);
+    if (w.ok) continue;
+    a.log.error({ ...facts, address: x.address, code: w.code, reason: w.message }, 'miner wallet not registered: retried next interval');
+    return 'retry';
+  }
+  if (!r.value.already)
+    a.log.info(
+      { ...facts, incomeId: r.value.incomeId, credits: c.credits.length, income: coins(c.income), dust: coins(c.dust) },
+      'miningcore block imported',
+    );
   return 'done';
 }
 
-function refused(a: McAdapter, facts: Record<string, unknown>, reason: string, code?: string): Outcome {
-  const alert = code && FORGED.has(code as never) ? 'block_forged' : 'block_refused';
-  a.log.error({ ...facts, alert, ...(code ? { code } : {}), reason }, 'ALERT: a confirmed MiningCore block was not imported');
+function refused(a: McAdapter, facts: BlockFacts, reason: string, code?: string): Outcome {
+  const alert = code && FORGED.has(code as never) ? INTAKE_ALERT.blockForged : INTAKE_ALERT.blockRefused;
+  a.log.warn({ ...facts, alert, ...(code ? { code } : {}), reason }, 'a confirmed MiningCore block was not imported');
+  // The intake alerted a forged one already (same subject): one alert per block.
+  const subject = facts.block ? blockSubject(a.coin, facts.block) : `${a.coin} miningcore block ${facts.blockId}`;
+  a.it.alerts.once(alert, subject, `MiningCore block ${facts.blockId} (height ${facts.height}) not imported: ${reason}`, facts);
   return 'refused';
+}
+
+/** The intake's refusal: the block waits when a later interval may answer otherwise, else it is refused for good. */
+function refusal(a: McAdapter, facts: BlockFacts, r: { code: string; message: string }): Outcome {
+  if (!RETRY.has(r.code)) return refused(a, facts, r.message, r.code);
+  a.log.warn({ ...facts, code: r.code, reason: r.message }, 'miningcore block not imported yet: retried next interval');
+  return 'retry';
 }
 
 async function importBlock(a: McAdapter, coin: Signed<Coin>, b: McBlock): Promise<Outcome> {
   const facts = { pool: a.poolId, coin: coin.tag, blockId: b.id, height: b.height, block: b.hash };
   try {
-    return await credit(a, coin, b);
+    return await credit(a, coin, b, facts);
   } catch (e) {
     if (e instanceof PoolFormatError) return refused(a, facts, e.message);
-    const code = refusalCodeOf(e);
-    if (code && !RETRY.has(code)) return refused(a, facts, e instanceof Error ? e.message : String(e), code);
-    a.log.warn(
-      { ...facts, ...(code ? { code } : {}), reason: (e as Error).message },
-      'miningcore block not imported yet: retried next interval',
-    );
+    // A bug stops the step (logged as failed); MiningCore's database or the ledger failing leaves the block waiting.
+    if (e instanceof AdapterBug) throw e;
+    a.log.warn({ ...facts, reason: (e as Error).message }, 'miningcore block not imported yet: retried next interval');
     return 'retry';
   }
 }

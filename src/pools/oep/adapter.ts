@@ -44,11 +44,14 @@ export async function startOep(it: Intake, c: OepConfig, log: Logger): Promise<R
     pageSize: c.page_size,
   };
   // Fail fast: a command Redis does not answer fails the interval, which is retried; never an unbounded queue.
+  // A command the connection dropped under is never resent blind on the next connection: Redis may have run it
+  // (a mirror step's MULTI, resent without its WATCH, would move a payment twice); the next interval reads again.
   const redis = new Redis(c.redis_url, {
     lazyConnect: true,
     maxRetriesPerRequest: 1,
     commandTimeout: c.timeout_ms,
     enableOfflineQueue: false,
+    autoResendUnfulfilledCommands: false,
   });
   redis.on('error', () => undefined);
   try {

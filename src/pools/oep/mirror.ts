@@ -1,34 +1,54 @@
-// Each interval: every withdrawal of the adapter's users in the coin, read from the ledger and verified as the
-// intake's balance check verifies an account (signatures, chains, status histories), brought into the pool's
-// Redis as the pool's payer would have written it (steps.ts). Users are found through their wallets: a
-// wallet whose address derives the user's id is a login the adapter registered. An account that does not
-// verify is not mirrored (logged); a step whose Redis write fails is applied next interval.
+// Each interval: every withdrawal of the adapter's users in the coin, verified as the intake's balance check
+// verifies an account (signatures, chains, status histories), brought into the pool's Redis as the pool's payer
+// would have written it (steps.ts). Users are found through their wallets: a wallet whose address derives the
+// user's id is a login the adapter registered. An account that does not verify is not mirrored (logged); a step
+// whose Redis write fails is applied next interval.
+//
+// Incremental: per account, this process remembers the point it verified and mirrored up to (never read from the
+// database, which an attacker may write) and next interval reads only the rows after it, withdrawals not final yet
+// included until they are. The point moves only once everything read was mirrored. A restart verifies from the
+// beginning once.
 
 import type { Redis } from 'ioredis';
-import { intakeView } from '../../intake/ledger.js';
+import { INTAKE_ALERT } from '../../intake/alerts.js';
+import { FROM_THE_START, verifyAccountFrom, type VerifiedPoint } from '../../intake/balance.js';
 import type { Intake } from '../../intake/context.js';
-import { verifiedCoin } from '../../intake/ledger.js';
-import { AccountVerifier, EMPTY_ACCOUNT } from '../../ledger/account.js';
+import { intakeView, verifiedCoin } from '../../intake/ledger.js';
 import { formatProblem } from '../../ledger/problem.js';
 import type { Coin, Signed, StatusSignature, Withdrawal } from '../../ledger/records.js';
 import type { Logger } from '../../log/index.js';
 import { toBaseUnits } from '../../money/amount.js';
-import { streamAccountCredits, streamAccountWithdrawals, streamWallets } from '../../store/reads.js';
-import { withIncomeFlags } from '../../verify/batch.js';
+import type { WithdrawalWithHistory } from '../../store/reads.js';
 import type { LedgerView } from '../../verify/view.js';
+import { adapterAccounts } from '../accounts.js';
 import { PoolFormatError } from '../errors.js';
+import { withdrawalFingerprint } from '../fingerprint.js';
 import { oepUserId, type OepSettings } from './import.js';
 import { weiToShannonExact } from './shannon.js';
-import { mirroredKey, STAGES, stepCommands, stepsTo, type MirroredPayment, type Stage } from './steps.js';
+import {
+  mirroredKey,
+  parseRecord,
+  recordValue,
+  stepCommands,
+  stepsTo,
+  type Command,
+  type MirroredPayment,
+  type MirroredRecord,
+  type Stage,
+} from './steps.js';
 
 export interface MirrorReport {
   steps: number;
   accounts: number;
   skipped: number;
+  /** Withdrawal rows read from the ledger this interval. */
+  read: number;
 }
 
 interface Todo {
   p: Omit<MirroredPayment, 'at'>;
+  /** The account's other withdrawals of the same amount read this interval: they share its payments:pending member. */
+  siblings: string[];
   target: Stage;
   requestedAt: number;
   sentAt: number;
@@ -43,7 +63,30 @@ function targetOf(w: Withdrawal): Stage {
   return 'pending';
 }
 
+/** A reversal row (negative) is mirrored through its original's processed status. */
+const mirrorable = ({ withdrawal: w }: WithdrawalWithHistory): boolean => w.amount > 0n && w.parentId === null;
+
+/**
+ * Per amount, the account's withdrawals that may hold its payments:pending member ("login:amount") while another's
+ * step runs: recorded `pending`, or in flight in the ledger (recorded by their own step later this interval). A
+ * withdrawal recorded final never holds it again; one not recorded with a final target is stepped through `pending`
+ * within its own steps.
+ */
+function pendingHolders(read: readonly WithdrawalWithHistory[], recorded: ReadonlyArray<MirroredRecord | null>): Map<bigint, string[]> {
+  const holders = new Map<bigint, string[]>();
+  for (const [i, { withdrawal: w }] of read.entries()) {
+    if (recorded[i]?.stage !== 'pending' && targetOf(w) !== 'pending') continue;
+    const ids = holders.get(w.amount) ?? [];
+    ids.push(String(w.id));
+    holders.set(w.amount, ids);
+  }
+  return holders;
+}
+
 export class Mirror {
+  /** Per user: the point its account was verified and mirrored up to by this process. */
+  readonly #verified = new Map<number, VerifiedPoint>();
+
   constructor(
     readonly it: Intake,
     readonly redis: Redis,
@@ -52,47 +95,77 @@ export class Mirror {
   ) {}
 
   async run(): Promise<MirrorReport> {
-    const report: MirrorReport = { steps: 0, accounts: 0, skipped: 0 };
+    const report: MirrorReport = { steps: 0, accounts: 0, skipped: 0, read: 0 };
     const view = await intakeView(this.it, this.it.db);
     const coin = verifiedCoin(view, this.s.coin);
-    const seen = new Set<number>();
-    for await (const w of streamWallets(this.it.db)) {
-      if (w.coinId !== coin.id || seen.has(w.userId) || oepUserId(this.s, w.address.toLowerCase()) !== w.userId) continue;
-      seen.add(w.userId);
+    for await (const { userId, address } of adapterAccounts(this.it.db, coin.id, (a) => oepUserId(this.s, a.toLowerCase()))) {
       report.accounts++;
-      const todo = await this.#verifiedTodo(view, coin, w.userId, w.address.toLowerCase());
-      if (!todo) report.skipped++;
-      else for (const t of todo) report.steps += await this.#apply(t);
+      await this.#account(view, coin, userId, address.toLowerCase(), report);
     }
     return report;
   }
 
-  /** The account verified from the beginning; its withdrawals whose recorded stage is behind the ledger. Null when it does not verify. */
-  async #verifiedTodo(view: LedgerView, coin: Signed<Coin>, userId: number, login: string): Promise<Todo[] | null> {
-    const v = new AccountVerifier(userId, coin.id, view.book, EMPTY_ACCOUNT, null, coin.feeUserId);
-    for await (const [c, hasIncome] of withIncomeFlags(view.db, streamAccountCredits(view.db, userId, coin.id, 0))) v.credit(c, hasIncome);
-    const todo: Todo[] = [];
-    for await (const { withdrawal: w, history } of streamAccountWithdrawals(view.db, userId, coin.id, 0)) {
-      v.withdrawal(w, history, null);
-      // A reversal row (negative) is mirrored through its original's processed status.
-      if (w.amount <= 0n || w.parentId !== null) continue;
-      const target = targetOf(w);
-      const recorded = (await this.redis.hget(mirroredKey(this.s.prefix), String(w.id))) as Stage | null;
-      if (recorded === target) continue;
-      const t = this.#todo(w, history, login, target);
-      if (t) todo.push(t);
+  /** One account from its remembered point: verified, then its withdrawals' steps applied; the point moves once all are. */
+  async #account(view: LedgerView, coin: Signed<Coin>, userId: number, login: string, report: MirrorReport): Promise<void> {
+    const read: WithdrawalWithHistory[] = [];
+    const run = await verifyAccountFrom(view, userId, coin, this.#verified.get(userId) ?? FROM_THE_START, (r) => {
+      if (mirrorable(r)) read.push(r);
+      report.read++;
+    });
+    const first = run.problems[0];
+    if (first) {
+      report.skipped++;
+      const facts = { pool: 'oep', user: userId, login, problems: run.problems.length, first: formatProblem(first) };
+      this.log.error(facts, 'account not mirrored: it does not verify');
+      this.it.alerts.once(
+        INTAKE_ALERT.notMirrored,
+        `${this.s.coin} user ${userId}`,
+        `account of ${login} not mirrored: ${facts.first}`,
+        facts,
+      );
+      return;
     }
-    const r = v.finish();
-    const first = r.problems[0];
-    if (!first) return todo;
-    this.log.error(
-      { pool: 'oep', user: userId, login, problems: r.problems.length, first: formatProblem(first) },
-      'account not mirrored: it does not verify',
-    );
-    return null;
+    let complete = true;
+    for (const t of await this.#todo(read, login)) {
+      if (!t) complete = false;
+      else {
+        const { applied, reached } = await this.#apply(t);
+        report.steps += applied;
+        complete &&= reached;
+      }
+    }
+    if (complete) this.#verified.set(userId, run.next);
   }
 
-  #todo(w: Withdrawal, history: readonly StatusSignature[], login: string, target: Stage): Todo | null {
+  /** The withdrawals whose record is behind the ledger (their records read in one HMGET); null for one that cannot be mirrored. */
+  async #todo(read: readonly WithdrawalWithHistory[], login: string): Promise<Array<Todo | null>> {
+    if (!read.length) return [];
+    const records = await this.redis.hmget(mirroredKey(this.s.prefix), ...read.map((r) => String(r.withdrawal.id)));
+    const recorded = records.map((text) => (text === null ? null : parseRecord(text)));
+    const holders = pendingHolders(read, recorded);
+    const todo: Array<Todo | null> = [];
+    for (const [i, { withdrawal: w, history }] of read.entries()) {
+      const record = recorded[i] ?? null;
+      const fingerprint = withdrawalFingerprint(history);
+      if (record && record.stage === targetOf(w) && record.fingerprint === fingerprint) continue;
+      const siblings = (holders.get(w.amount) ?? []).filter((id) => id !== String(w.id));
+      todo.push(this.#sameWithdrawal(w.id, record, fingerprint) ? this.#todoOf(w, history, login, fingerprint, siblings) : null);
+    }
+    return todo;
+  }
+
+  /** False, logged, when the record was written for another withdrawal under this id (payserv's database restored from an older backup). */
+  #sameWithdrawal(id: number, recorded: MirroredRecord | null, fingerprint: string): boolean {
+    if (!recorded || recorded.fingerprint === null || recorded.fingerprint === fingerprint) return true;
+    const facts = { pool: 'oep', withdrawal: id, recorded: recorded.stage, fingerprint, recordedFingerprint: recorded.fingerprint };
+    const reason =
+      "withdrawal not mirrored: Redis records another withdrawal under its id (was payserv's database restored from an older backup?)";
+    this.log.error({ ...facts, alert: INTAKE_ALERT.integrity }, reason);
+    this.it.alerts.once(INTAKE_ALERT.integrity, `${this.s.coin} mirrored withdrawal ${id}`, `withdrawal ${id}: ${reason}`, facts);
+    return false;
+  }
+
+  #todoOf(w: Withdrawal, history: readonly StatusSignature[], login: string, fingerprint: string, siblings: string[]): Todo | null {
     let shannon: bigint;
     try {
       shannon = weiToShannonExact(toBaseUnits(w.amount, 18));
@@ -103,37 +176,60 @@ export class Mirror {
     }
     const sent = history.find((h) => h.status === 'sent');
     return {
-      p: { withdrawalId: w.id, login, shannon, txHash: w.txHash },
-      target,
+      p: { withdrawalId: w.id, fingerprint, login, shannon, txHash: w.txHash },
+      siblings,
+      target: targetOf(w),
       requestedAt: unix(w.createdAt),
       sentAt: unix(sent?.createdAt ?? w.updatedAt),
     };
   }
 
-  /** The steps from the recorded stage to the ledger's, each in one MULTI with its record; the number applied. */
-  async #apply(t: Todo): Promise<number> {
+  /**
+   * Whether a sibling's record (read under the step's WATCH) is `pending`: its payments:pending member is this one's,
+   * and stays until the last of them is final. A sibling not recorded yet adds the member again with its own step.
+   */
+  async #shared(t: Todo): Promise<boolean> {
+    if (!t.siblings.length) return false;
+    const records = await this.redis.hmget(mirroredKey(this.s.prefix), ...t.siblings);
+    return records.some((text) => text !== null && parseRecord(text).stage === 'pending');
+  }
+
+  /**
+   * The steps from the recorded stage to the ledger's, each in one MULTI with its record (a record without a fingerprint
+   * at the target: rewritten with it); how many were applied, and whether the target was reached.
+   */
+  async #apply(t: Todo): Promise<{ applied: number; reached: boolean }> {
     const key = mirroredKey(this.s.prefix);
+    const id = String(t.p.withdrawalId);
     let applied = 0;
     for (;;) {
       await this.redis.watch(key);
-      const recorded = await this.redis.hget(key, String(t.p.withdrawalId));
-      const steps = stepsTo(recorded === null ? null : checkStage(recorded), t.target);
-      if (!steps || steps.length === 0) {
+      const text = await this.redis.hget(key, id);
+      const recorded = text === null ? null : parseRecord(text);
+      const same = this.#sameWithdrawal(t.p.withdrawalId, recorded, t.p.fingerprint);
+      const steps = same ? stepsTo(recorded?.stage ?? null, t.target) : null;
+      const stage = steps?.[0];
+      const at = stage === 'paid' ? t.sentAt : t.requestedAt;
+      const commands: Command[] | null = stage
+        ? stepCommands(this.s.prefix, stage, { ...t.p, at }, stage !== 'pending' && (await this.#shared(t)))
+        : recorded && recorded.fingerprint === null
+          ? [['hset', key, id, recordValue(recorded.stage, t.p.fingerprint)]]
+          : null;
+      if (!commands) {
         await this.redis.unwatch();
-        if (!steps)
+        if (same && !steps)
           this.log.error(
-            { pool: 'oep', withdrawal: t.p.withdrawalId, recorded, ledger: t.target },
+            { pool: 'oep', withdrawal: t.p.withdrawalId, recorded: recorded?.stage, ledger: t.target },
             'withdrawal not mirrored: Redis records another final stage',
           );
-        return applied;
+        return { applied, reached: !!steps };
       }
-      const stage = steps[0] as Stage;
-      const at = stage === 'paid' ? t.sentAt : t.requestedAt;
-      const r = await this.redis.multi(stepCommands(this.s.prefix, stage, { ...t.p, at })).exec();
+      const r = await this.redis.multi(commands).exec();
       // null: the record changed under us (another writer); next interval reads it again.
-      if (!r) return applied;
+      if (!r) return { applied, reached: false };
       const failed = r.find(([e]) => e);
-      if (failed) throw new Error(`withdrawal ${t.p.withdrawalId}: a Redis command of step ${stage} failed: ${String(failed[0])}`);
+      if (failed) throw new Error(`withdrawal ${id}: a Redis command of step ${stage ?? 'record'} failed: ${String(failed[0])}`);
+      if (!stage) return { applied, reached: true };
       applied++;
       this.log.info(
         { pool: 'oep', withdrawal: t.p.withdrawalId, login: t.p.login, shannon: t.p.shannon.toString(), stage },
@@ -141,9 +237,4 @@ export class Mirror {
       );
     }
   }
-}
-
-function checkStage(text: string): Stage {
-  if (!(STAGES as readonly string[]).includes(text)) throw new PoolFormatError('mirrored stage', text, `not one of ${STAGES.join(', ')}`);
-  return text as Stage;
 }

@@ -9,7 +9,8 @@ import { ALERTS, ALERTS_TABLE } from '../data/ops/alerts.js';
 import type { Logger } from '../log/index.js';
 import type { NoticeKind } from '../config/alert-kinds.js';
 import type { Notice } from '../notify/message.js';
-import type { GivenUp, Notifier } from '../notify/notifier.js';
+import { Notifier, type GivenUp } from '../notify/notifier.js';
+import { commandChannel, webhookChannel } from '../notify/channels.js';
 import { describeError } from '../notify/http.js';
 
 export { ALERTS_TABLE };
@@ -17,11 +18,48 @@ export { ALERTS_TABLE };
 /** Kinds payserv raises itself; others may be added (lowercase, digits, underscores). */
 export type AlertKind = 'fail_stop' | 'hook_failed' | (string & {});
 
+/** The intake's [alerts] hook: a command and/or a webhook, one attempt each (payserv passes its whole notifier instead). */
+export interface AlertHook {
+  /** Program and arguments, run without a shell; gets the alert as JSON on stdin, and PAYSERV_ALERT_KIND/REASON. */
+  command?: string[];
+  /** Receives a POST of the alert as JSON. */
+  webhookUrl?: string;
+  /** Bound on each hook call; the command is killed (SIGKILL) when it runs over. */
+  timeoutMs: number;
+}
+
+/** The [alerts] table's hook part, as the intake's configuration has it. */
+export interface AlertsTable {
+  command?: string[] | undefined;
+  webhook_url?: string | undefined;
+  timeout_ms: number;
+}
+
+/** The hook an [alerts] table names; undefined when it names neither a command nor a webhook. */
+export function alertHookOf(t: AlertsTable): AlertHook | undefined {
+  if (!t.command && !t.webhook_url) return undefined;
+  return { ...(t.command ? { command: t.command } : {}), ...(t.webhook_url ? { webhookUrl: t.webhook_url } : {}), timeoutMs: t.timeout_ms };
+}
+
+/** A hook's notifier: the same background queue as payserv's channels, one attempt per alert. */
+function hookNotifier(hook: AlertHook, log: Logger): Notifier {
+  return new Notifier({
+    log,
+    channels: [...(hook.command ? [commandChannel(hook.command)] : []), ...(hook.webhookUrl ? [webhookChannel(hook.webhookUrl)] : [])],
+    routes: {},
+    retry: { attemptsMax: 1, backoffMs: 1_000, backoffMaxMs: 1_000 },
+    timeoutMs: hook.timeoutMs,
+    queueMax: 1_000,
+  });
+}
+
 export interface AlertsOptions {
   db: DataTx;
   log: Logger;
-  /** Where alerts and notices go beyond the row and the log; none: the row and the log only. */
-  notifier?: Notifier;
+  /** Where alerts and notices go beyond the row and the log (payserv's [alerts]); none: the row and the log only. */
+  notifier?: Notifier | undefined;
+  /** Or only a command and/or webhook (the intake's [alerts]). */
+  hook?: AlertHook | undefined;
 }
 
 export interface Alert {
@@ -64,7 +102,7 @@ export class Alerts {
   constructor(opts: AlertsOptions) {
     this.#db = opts.db;
     this.#log = opts.log;
-    this.#notifier = opts.notifier;
+    this.#notifier = opts.notifier ?? (opts.hook ? hookNotifier(opts.hook, opts.log) : undefined);
     this.#notifier?.onGiveUp((g) => this.#givenUp(g));
   }
 
@@ -90,6 +128,11 @@ export class Alerts {
       reason: noNul(reason),
       details: JSON.parse(json) as Record<string, unknown>,
     });
+  }
+
+  /** Resolves once every queued notice is delivered or given up (tests; the intake before it stops). */
+  idle(): Promise<void> {
+    return this.#notifier?.idle() ?? Promise.resolve();
   }
 
   async #store(kind: string, reason: string, details: Record<string, unknown>): Promise<Alert> {

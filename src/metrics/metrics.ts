@@ -1,0 +1,269 @@
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { formatAmount, fromBaseUnits, parseAmount, toBaseUnits, type Amount } from '../money/amount.js';
+import { METRICS } from '../data/ops/metrics.js';
+import type { Payserv } from '../payserv/context.js';
+import type { BroadcastOutcome, PaymentEvents } from '../payserv/events.js';
+import { HEALTH_STATES, healthOf } from './health.js';
+
+// payserv's Prometheus metrics. Counters and histograms are told by the state machine as each event
+// happens (PaymentEvents); gauges that read the database or the nodes are computed when scraped, by
+// aggregate queries that return a few rows. Amounts are floats in the coin's unit, for display only: the
+// ledger stays exact. A part of a scrape that fails or runs out of time leaves its metrics absent and
+// counts payserv_scrape_errors_total{part}; it never fails the scrape.
+
+/** Seconds from approval to sent (confirmed): a minute to a day. */
+const APPROVE_TO_SENT_BUCKETS_S = [60, 300, 600, 1_800, 3_600, 7_200, 21_600, 86_400];
+/** Seconds one account verification takes: milliseconds to a slow minute. */
+const VERIFICATION_BUCKETS_S = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+
+/** Scrape-time parts, each failing on its own. */
+export const SCRAPE_PARTS = ['withdrawals', 'in_flight', 'hot_wallet', 'typical_payout', 'timeout'] as const;
+type Part = (typeof SCRAPE_PARTS)[number];
+
+const coins = (a: Amount): number => Number(formatAmount(a));
+
+/** A count the database returned as text: rows are input like any other. */
+function count(text: string, what: string): number {
+  if (!/^\d{1,15}$/.test(text)) throw new Error(`${what}: ${JSON.stringify(text)} is not a count`);
+  return Number(text);
+}
+
+export interface MetricsOptions {
+  /** A scrape's database and node reads together, at most ([metrics] scrape_timeout_ms). */
+  scrapeTimeoutMs: number;
+}
+
+export class PayservMetrics implements PaymentEvents {
+  readonly registry = new Registry();
+  /** The running payserv; null while it waits for its key. */
+  #ps: Payserv | null = null;
+  #refreshing: Promise<void> | null = null;
+  readonly #timeoutMs: number;
+
+  readonly #broadcast = this.#counter('payserv_payments_broadcast_total', 'Broadcasts of stored payment bytes, by how the node answered', [
+    'coin',
+    'outcome',
+  ]);
+  readonly #confirmed = this.#counter('payserv_payments_confirmed_total', 'Withdrawals recorded sent (the chain confirmed their payment)', [
+    'coin',
+  ]);
+  readonly #failed = this.#counter('payserv_payments_failed_total', 'Withdrawals whose payment the chain proved failed (send_error)', [
+    'coin',
+  ]);
+  readonly #fees = this.#counter(
+    'payserv_fees_spent_coins_total',
+    'Fees paid on-chain by confirmed and failed payments, in coin units (approximate)',
+    ['coin'],
+  );
+  readonly #approveToSent = new Histogram({
+    name: 'payserv_approve_to_sent_seconds',
+    help: 'Time from a withdrawal approved for payment to its payment confirmed (sent)',
+    labelNames: ['coin'],
+    buckets: APPROVE_TO_SENT_BUCKETS_S,
+    registers: [this.registry],
+  });
+  readonly #verification = new Histogram({
+    name: 'payserv_verification_seconds',
+    help: "Time to verify a withdrawal's account before a payout call acts on it",
+    labelNames: ['method', 'outcome'],
+    buckets: VERIFICATION_BUCKETS_S,
+    registers: [this.registry],
+  });
+  readonly #autopay = this.#counter('payserv_autopay_runs_total', 'Autopay runs by outcome (done, stopped, halted, skipped, error)', [
+    'coin',
+    'outcome',
+  ]);
+  readonly #nodeHealthy = this.#gauge('payserv_node_healthy', "1 when the coin's node passed the monitor's last health check, else 0", [
+    'coin',
+  ]);
+  readonly #nodeChecked = this.#gauge('payserv_node_health_checked_timestamp_seconds', "When the monitor last checked the coin's node", [
+    'coin',
+  ]);
+  readonly #scrapeErrors = this.#counter(
+    'payserv_scrape_errors_total',
+    'Parts of a scrape that failed or ran out of time (their metrics absent)',
+    ['part'],
+  );
+  readonly #withdrawals = this.#gauge('payserv_withdrawals', 'Withdrawals by coin and status', ['coin', 'status']);
+  readonly #inFlight = this.#gauge('payserv_payments_in_flight', 'Withdrawals in sending or send_retry', ['coin', 'status']);
+  readonly #inFlightAge = this.#gauge(
+    'payserv_payments_in_flight_oldest_seconds',
+    'How long the oldest withdrawal in sending or send_retry has been in that status',
+    ['coin', 'status'],
+  );
+  readonly #balance = this.#gauge('payserv_hot_wallet_balance_coins', "The hot wallet's spendable balance, in coin units (approximate)", [
+    'coin',
+  ]);
+  readonly #typical = this.#gauge(
+    'payserv_typical_payout_coins',
+    'Median value paid out by the newest sent payouts, in coin units (approximate)',
+    ['coin'],
+  );
+  readonly #covered = this.#gauge('payserv_hot_wallet_payouts_covered', 'How many typical payouts the hot wallet covers (whole payouts)', [
+    'coin',
+  ]);
+
+  constructor(opts: MetricsOptions) {
+    this.#timeoutMs = opts.scrapeTimeoutMs;
+    for (const part of SCRAPE_PARTS) this.#scrapeErrors.inc({ part }, 0);
+    // Read from payserv's state when scraped: nothing to tell, nothing to forget.
+    const state = this.#gauge(
+      'payserv_state',
+      "payserv's state: 1 for the current one (ready, locked, disabled, fail_stopped)",
+      ['state'],
+      () => {
+        const now = healthOf(this.#ps?.state ?? null).status;
+        for (const s of HEALTH_STATES) state.set({ state: s }, s === now ? 1 : 0);
+      },
+    );
+    const enabled: Gauge = this.#gauge('payserv_enabled', '1 while payouts are enabled, else 0', [], () => {
+      enabled.set(this.#ps?.state.enabled ? 1 : 0);
+    });
+    const failStops: Counter = new Counter({
+      name: 'payserv_fail_stops_total',
+      help: 'Fail-stops (integrity failures that disabled payouts) since start',
+      registers: [this.registry],
+      collect: () => {
+        failStops.reset();
+        failStops.inc(this.#ps?.state.status().failStops ?? 0);
+      },
+    });
+    const locks = this.#gauge('payserv_lock_held_seconds', "How long each of this payserv's locks has been held", ['lock'], () => {
+      locks.reset();
+      const ps = this.#ps;
+      if (!ps) return;
+      const now = ps.now().getTime();
+      for (const l of ps.locks.list()) locks.set({ lock: l.name }, (now - l.since.getTime()) / 1000);
+    });
+  }
+
+  /** payserv has its key and runs: its state and database from now on, and it tells its events here. */
+  attach(ps: Payserv): void {
+    this.#ps = ps;
+    ps.events = this;
+  }
+
+  /** payserv's state, null while it waits for its key. */
+  get state(): Payserv['state'] | null {
+    return this.#ps?.state ?? null;
+  }
+
+  // ---- events (PaymentEvents) ----
+
+  broadcast(coin: string, outcome: BroadcastOutcome): void {
+    this.#broadcast.inc({ coin, outcome });
+  }
+
+  confirmed(coin: string, fee: Amount | null, approvedMs: number | null): void {
+    this.#confirmed.inc({ coin });
+    if (fee !== null) this.#fees.inc({ coin }, coins(fee));
+    if (approvedMs !== null && approvedMs >= 0) this.#approveToSent.observe({ coin }, approvedMs / 1000);
+  }
+
+  failed(coin: string, fee: Amount | null): void {
+    this.#failed.inc({ coin });
+    if (fee !== null) this.#fees.inc({ coin }, coins(fee));
+  }
+
+  verified(method: string, ms: number, ok: boolean): void {
+    this.#verification.observe({ method, outcome: ok ? 'verified' : 'refused' }, ms / 1000);
+  }
+
+  autopayRun(coin: string, outcome: string): void {
+    this.#autopay.inc({ coin, outcome });
+  }
+
+  nodeHealth(coin: string, ok: boolean): void {
+    this.#nodeHealthy.set({ coin }, ok ? 1 : 0);
+    this.#nodeChecked.set({ coin }, Date.now() / 1000);
+  }
+
+  // ---- scrape ----
+
+  /** The exposition text. Never throws for a failing part; one refresh at a time (a scrape during one shares it). */
+  async scrape(): Promise<string> {
+    this.#refreshing ??= this.#refresh().finally(() => (this.#refreshing = null));
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = await Promise.race([
+      this.#refreshing.then(() => false),
+      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), this.#timeoutMs))),
+    ]);
+    clearTimeout(timer);
+    if (timedOut) this.#scrapeErrors.inc({ part: 'timeout' });
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  async #refresh(): Promise<void> {
+    for (const g of [this.#withdrawals, this.#inFlight, this.#inFlightAge, this.#balance, this.#typical, this.#covered]) g.reset();
+    const ps = this.#ps;
+    if (!ps) return;
+    await Promise.all([
+      this.#part(ps, 'withdrawals', () => this.#readWithdrawals(ps)),
+      this.#part(ps, 'in_flight', () => this.#readInFlight(ps)),
+      this.#readWallets(ps),
+    ]);
+  }
+
+  async #part<T>(ps: Payserv, part: Part, read: () => Promise<T>): Promise<T | null> {
+    try {
+      return await read();
+    } catch (e) {
+      this.#scrapeErrors.inc({ part });
+      ps.log.warn(
+        { component: 'metrics', part, err: (e as Error).message },
+        'metrics part failed: its metrics are absent from this scrape',
+      );
+      return null;
+    }
+  }
+
+  async #readWithdrawals(ps: Payserv): Promise<void> {
+    const rows = await ps.db.query(METRICS.withdrawalsByStatus);
+    for (const r of rows)
+      if (r.n !== '0') this.#withdrawals.set({ coin: r.tag, status: r.status }, count(r.n, `withdrawals of ${r.tag} ${r.status}`));
+  }
+
+  async #readInFlight(ps: Payserv): Promise<void> {
+    const rows = await ps.db.query(METRICS.inFlight);
+    const now = ps.now().getTime();
+    for (const r of rows) {
+      const labels = { coin: r.tag, status: r.status };
+      this.#inFlight.set(labels, count(r.n, `in-flight withdrawals of ${r.tag}`));
+      this.#inFlightAge.set(labels, Math.max(0, (now - new Date(r.oldest).getTime()) / 1000));
+    }
+  }
+
+  /** Each paying coin's hot wallet (its node, or its reserved inputs) and how many typical payouts it covers. */
+  async #readWallets(ps: Payserv): Promise<void> {
+    const tags = [...ps.drivers.keys()];
+    if (!tags.length) return;
+    const typical = await this.#part(ps, 'typical_payout', () => ps.db.query(METRICS.typicalPayout, [tags]));
+    const byTag = new Map((typical ?? []).map((r) => [r.tag, r]));
+    await Promise.all(
+      [...ps.drivers].map(([tag, driver]) =>
+        this.#part(ps, 'hot_wallet', async () => {
+          const base = await driver.spendable(ps.db);
+          const t = byTag.get(tag);
+          if (!t) return;
+          this.#balance.set({ coin: tag }, coins(fromBaseUnits(base, t.decimals)));
+          if (t.median === null) return;
+          const payout = toBaseUnits(parseAmount(t.median, `typical payout of ${tag}`), t.decimals);
+          this.#typical.set({ coin: tag }, coins(parseAmount(t.median)));
+          if (payout > 0n) this.#covered.set({ coin: tag }, Number(base / payout));
+        }),
+      ),
+    );
+  }
+
+  #counter<L extends string>(name: string, help: string, labelNames: L[]): Counter<L> {
+    return new Counter({ name, help, labelNames, registers: [this.registry] });
+  }
+
+  #gauge<L extends string>(name: string, help: string, labelNames: L[], collect?: () => void): Gauge<L> {
+    return new Gauge({ name, help, labelNames, registers: [this.registry], ...(collect ? { collect } : {}) });
+  }
+}

@@ -1,0 +1,253 @@
+// The MiningCore adapter's import against an attacker with write access to MiningCore's database, an operator
+// who retires a wallet, and a Zcash pool (issue 16's attack report, F2 F5 F7): a forged block writes no wallet; a
+// retired wallet is not registered again after a restart; PPLNS credits finer than a zatoshi are rounded down,
+// the dust going to the pool fee, while an amount that is not a number or is negative still refuses the block;
+// a pool block named at another height is refused (the adapter passes blocks.blockheight, F1).
+// MiningCore's own tables in a real PostgreSQL, anvil and the Zcash node stand-in, the intake in process.
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import pg from 'pg';
+import type { Hex } from 'viem';
+import { afterAll, beforeAll, beforeEach, expect, it, onTestFinished } from 'vitest';
+import { startIntakeWithPools, type RunningIntakeWithPools } from '../src/cli/intake.js';
+import { loadConfig } from '../src/config/index.js';
+import { anvilRpc, mine, setAutomine } from '../src/devnet/anvil.js';
+import { dispatchIntake } from '../src/intake/handlers.js';
+import { createLogger } from '../src/log/index.js';
+import { mcTransaction } from '../src/pools/miningcore/context.js';
+import { MININGCORE_TABLES_SQL, PAYOUT_STATEMENTS } from '../src/pools/miningcore/schema.js';
+import { blockRewardUsage } from '../src/pools/miningcore/usage.js';
+import { derivedUserId } from '../src/pools/user-id.js';
+import { anvilForFile, zcashAddress, zcashStandinForFile } from './support/chains.js';
+import { createPgDatabase, describeOncePerSuite, type TestDatabase } from './support/db.js';
+import { amt, ethAddress, newBlockHash } from './support/miners.js';
+import { testPayserv, type TestPayserv } from './support/payserv.js';
+
+const anvil = anvilForFile();
+const zcashNode = zcashStandinForFile();
+const POOL_ID = 'pool1';
+const POOL = ethAddress();
+const ZPOOL = zcashAddress();
+const GENEROUS = { amountMax: amt('1000'), userDailyMax: amt('10000'), coinDailyMax: amt('100000'), walletAgeHoursMin: 0 };
+
+let mcDb: TestDatabase;
+let mc: pg.Pool;
+let url: string;
+let t: TestPayserv;
+let intake: RunningIntakeWithPools;
+let logs: Array<Record<string, unknown>>;
+
+beforeAll(async () => {
+  mcDb = await createPgDatabase();
+  mc = new pg.Pool({ connectionString: mcDb.url, max: 2 });
+  await mc.query(MININGCORE_TABLES_SQL);
+});
+
+afterAll(async () => {
+  await mc?.end();
+  await mcDb?.drop();
+});
+
+/** The intake with [pools.miningcore] for `coin` (ETH on anvil, or ZEC on the stand-in at `zcashUrl`). */
+async function startAdapterIntake(coin: 'ETH' | 'ZEC', fee: string, zcashUrl?: string): Promise<RunningIntakeWithPools> {
+  const file = join(t.ledger.stateDir, 'intake.toml');
+  writeFileSync(
+    file,
+    `[rpc]
+port = 0
+[wallets]
+review = "manual"
+[coins.ETH]
+chain = "eth"
+first_height = 0
+node_url = "${url}"
+chain_id = 31337
+pool_address = "${POOL}"
+issuance = "2"
+timeout_ms = 5000
+${zcashUrl ? `[coins.ZEC]\nchain = "zcash"\nfirst_height = 0\nnode_url = "${zcashUrl}"\npool_address = "${ZPOOL}"\ntimeout_ms = 5000\n` : ''}
+[pools.miningcore]
+database_url = "${mcDb.url}"
+pool_id = "${POOL_ID}"
+coin = "${coin}"
+interval_s = 3600
+fee_address = ["${fee}"]
+minimum_payment = "1000000"
+from_block_id = 1
+`,
+  );
+  const config = await loadConfig('intake', file, { env: { PAYSERV_STATE_DIR: t.ledger.stateDir } });
+  const log = createLogger('intake', 'info', { write: (s: string) => void logs.push(JSON.parse(s) as Record<string, unknown>) });
+  const running = await startIntakeWithPools(config, log, undefined, t.ledger.db);
+  onTestFinished(() => running.stop());
+  return running;
+}
+
+beforeEach(async () => {
+  url = (await anvil()).url;
+  await setAutomine(url, true);
+  await mc.query('TRUNCATE blocks, balances, balance_changes, miner_settings, payments RESTART IDENTITY');
+  t = await testPayserv({
+    seed: { users: 0, blocks: 0, withdrawals: 0, coins: ['ETH', 'ZEC'], minersPerBlock: 1, declineShare: 0, corrections: 0, seed: 5 },
+    policies: { ETH: GENEROUS },
+    drivers: async () => new Map(),
+  });
+  logs = [];
+  onTestFinished(() => t.ledger.db.close());
+});
+
+const userOf = (coin: string, address: string) => derivedUserId(`miningcore:${POOL_ID}`, coin, address);
+
+/** A confirmed block and its credits, as MiningCore's UpdatePoolBalancesAsync writes them (one transaction). */
+async function mcBlock(height: bigint, hash: string, fee: [string, string], credits: Array<[string, string]>): Promise<void> {
+  await mcTransaction(mc, async (q) => {
+    await q.query(
+      `INSERT INTO blocks(poolid, blockheight, networkdifficulty, status, type, confirmationprogress, transactionconfirmationdata, miner, reward, hash, created)
+       VALUES($1, $2, 1, 'confirmed', 'block', 1, $3, $4, 2, $3, now())`,
+      [POOL_ID, height.toString(), hash, credits[0]![0]],
+    );
+    await q.query(PAYOUT_STATEMENTS.insertBalanceChange, [POOL_ID, fee[0], fee[1], blockRewardUsage(height), [], new Date()]);
+    for (const [address, amount] of credits)
+      await q.query(PAYOUT_STATEMENTS.insertBalanceChange, [
+        POOL_ID,
+        address,
+        amount,
+        `Reward for 12.5K shares for block ${height}`,
+        [],
+        new Date(),
+      ]);
+  });
+}
+
+/** A block mined to the pool on anvil and matured: its hash and height. */
+async function ethPoolBlock(): Promise<{ hash: string; height: bigint }> {
+  await anvilRpc(url, 'anvil_setCoinbase', [POOL]);
+  await mine(url, 1);
+  const b = (await anvilRpc(url, 'eth_getBlockByNumber', ['latest', false])) as { hash: Hex; number: Hex };
+  await mine(url, 20);
+  return { hash: b.hash, height: BigInt(b.number) };
+}
+
+const incomeOf = async (hash: string) =>
+  t.ledger.db.query<{ id: number }>("SELECT id FROM finances_proxypool_transactions WHERE block_hash = $1 AND kind = 'block'", [
+    `0x${hash.replace(/^0x/, '').toLowerCase()}`,
+  ]);
+const walletCount = async () => (await t.ledger.db.query<{ n: number }>('SELECT count(*)::int AS n FROM users_userwallets'))[0]!.n;
+/** Each credit of the block: user -> amount, the pool fee under the coin's fee user. */
+const creditsOf = async (hash: string) =>
+  Object.fromEntries(
+    (
+      await t.ledger.db.query<{ user_id: string; amount: string }>(
+        'SELECT user_id::text, amount::text FROM finances_user_balance_transaction WHERE block_hash = $1',
+        [`0x${hash.replace(/^0x/, '').toLowerCase()}`],
+      )
+    ).map((r) => [r.user_id, amt(r.amount)]),
+  );
+
+describeOncePerSuite('the MiningCore import against a hostile database, a retired wallet and a Zcash pool', () => {
+  it('a forged confirmed block (unknown to the chain) naming 100 addresses is refused, alerted, and writes no wallet', async () => {
+    const fee = ethAddress();
+    intake = await startAdapterIntake('ETH', fee);
+    const forged = newBlockHash();
+    await mcBlock(
+      5n,
+      forged,
+      [fee, '0.02'],
+      Array.from({ length: 100 }, () => [ethAddress(), '0.0198'] as [string, string]),
+    );
+    const before = await walletCount();
+    await intake.miningcore!.tick();
+    expect(logs.some((l) => l.alert === 'block_forged' && l.block === forged && l.pool === POOL_ID)).toBe(true);
+    expect(await incomeOf(forged)).toHaveLength(0);
+    expect(await walletCount(), 'wallets written for a refused block').toBe(before);
+  });
+
+  it('a miner wallet the operator deleted is not registered again after a restart; its next credits are still imported', async () => {
+    const fee = ethAddress();
+    const miner = ethAddress();
+    intake = await startAdapterIntake('ETH', fee);
+    const b1 = await ethPoolBlock();
+    await mcBlock(b1.height, b1.hash, [fee, '0.02'], [[miner, '1.98']]);
+    await intake.miningcore!.tick();
+    expect(await incomeOf(b1.hash)).toHaveLength(1);
+    const [w] = await t.ledger.db.query<{ id: number; signed: boolean }>(
+      'SELECT id, signature IS NOT NULL AS signed FROM users_userwallets WHERE user_id = $1',
+      [userOf('ETH', miner)],
+    );
+    expect(w?.signed, 'registered and signed once the block is credited').toBe(true);
+    await dispatchIntake(intake.intake, 'Wallets.Retire', { wallet: w!.id, how: 'deleted' });
+    await intake.stop();
+    intake = await startAdapterIntake('ETH', fee);
+    const b2 = await ethPoolBlock();
+    await mcBlock(b2.height, b2.hash, [fee, '0.02'], [[miner, '1.98']]);
+    await intake.miningcore!.tick();
+    expect(await incomeOf(b2.hash)).toHaveLength(1);
+    const wallets = await t.ledger.db.query<{ id: number }>('SELECT id FROM users_userwallets WHERE user_id = $1', [userOf('ETH', miner)]);
+    expect(wallets.map((x) => x.id)).toEqual([w!.id]);
+  });
+
+  it('a Zcash pool: PPLNS credits finer than a zatoshi are rounded down, the dust to the pool fee; a NaN or negative credit still refuses the block', async () => {
+    const n = await zcashNode();
+    const fee = zcashAddress();
+    intake = await startAdapterIntake('ZEC', fee, n.url);
+    const [a, b, c] = [zcashAddress(), zcashAddress(), zcashAddress()];
+    const block = await n.mineTo([{ address: ZPOOL, zatoshi: 250_000_000n }]);
+    await n.mine(100);
+    // 2.475 ZEC over shares 1:2:4, as MiningCore's decimal division stores it (12 places); the fee 1%.
+    await mcBlock(
+      BigInt(block.height),
+      block.hash,
+      [fee, '0.025'],
+      [
+        [a, '0.353571428571'],
+        [b, '0.707142857142'],
+        [c, '1.414285714285'],
+      ],
+    );
+    // Two blocks MiningCore never writes: an amount that is not a number, a negative credit.
+    const nan = newBlockHash().slice(2);
+    const negative = newBlockHash().slice(2);
+    await mcBlock(BigInt(block.height) + 1n, nan, [fee, '0.025'], [[a, 'NaN']]);
+    await mcBlock(
+      BigInt(block.height) + 2n,
+      negative,
+      [fee, '0.025'],
+      [
+        [a, '2.5'],
+        [b, '-0.05'],
+      ],
+    );
+    await intake.miningcore!.tick();
+    expect(await incomeOf(block.hash)).toHaveLength(1);
+    const [feeUser] = await t.ledger.db.query<{ fee_user_id: string }>("SELECT fee_user_id::text FROM coins_coin WHERE tag = 'ZEC'");
+    // Each miner rounded down to the zatoshi; income = 2.499999999998 rounded down; the pool fee takes the rest.
+    expect(await creditsOf(block.hash)).toEqual({
+      [String(userOf('ZEC', a))]: amt('0.35357142'),
+      [String(userOf('ZEC', b))]: amt('0.70714285'),
+      [String(userOf('ZEC', c))]: amt('1.41428571'),
+      [feeUser!.fee_user_id]: amt('0.02500001'),
+    });
+    const imported = logs.find((l) => l.msg === 'miningcore block imported' && l.block === block.hash);
+    expect(imported).toMatchObject({ income: '2.49999999', dust: '0.00000001' });
+    for (const [hash, why] of [
+      [nan, /not a decimal\(28,12\) number/],
+      [negative, /not positive/],
+    ] as const) {
+      expect(await incomeOf(hash)).toHaveLength(0);
+      expect(logs.find((l) => l.block === hash && l.alert === 'block_refused')?.reason).toMatch(why);
+    }
+    expect(await t.ledger.check('balances')).toEqual([]);
+  });
+
+  it('a confirmed row naming a block the pool mined, at a height the chain does not have it at, is refused: the adapter passes the height', async () => {
+    const fee = ethAddress();
+    const thief = ethAddress();
+    intake = await startAdapterIntake('ETH', fee);
+    const old = await ethPoolBlock();
+    await mcBlock(987_654_321n, old.hash, [fee, '0.02'], [[thief, '1.98']]);
+    await intake.miningcore!.tick();
+    expect(await incomeOf(old.hash)).toHaveLength(0);
+    expect(logs.some((l) => l.pool === POOL_ID && l.block === old.hash && l.code === 'block_height_mismatch')).toBe(true);
+    expect(await t.ledger.db.query('SELECT id FROM users_userwallets WHERE user_id = $1', [userOf('ETH', thief)])).toHaveLength(0);
+  });
+});

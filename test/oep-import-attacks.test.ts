@@ -1,0 +1,243 @@
+// The open-ethereum-pool adapter's import against an attacker with write access to the pool's Redis and an
+// operator who retires a wallet (issue 16's attack report, F2 F6 F7 F8): a retired login is not registered again
+// after a restart, and not paid; a member the intake cannot take ("0x0") is refused alone, alerted, and the
+// interval goes on; a forged block writes no wallet; a forged <coin>:payserv:imported entry skips nothing; an
+// old block re-listed at another height is refused (the adapter passes the member's height, F1).
+// Real Redis, anvil, the intake in process (wallets reviewed by hand: the adapter signs its own).
+import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import type { Hex } from 'viem';
+import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
+import { afterEach, beforeEach, expect, it } from 'vitest';
+import { runAutopay } from '../src/autopay/run.js';
+import { loadConfig, type Config } from '../src/config/index.js';
+import { anvilRpc, mine, setAutomine } from '../src/devnet/anvil.js';
+import { dispatchIntake } from '../src/intake/handlers.js';
+import { startIntake, type RunningIntake } from '../src/intake/service.js';
+import { createLogger, type Logger } from '../src/log/index.js';
+import type { AutopaySettings } from '../src/payserv/policy.js';
+import { startOep, type RunningOep } from '../src/pools/oep/adapter.js';
+import { oepUserId } from '../src/pools/oep/import.js';
+import { blockMember, blocksKey, creditsKey, financesKey, minerKey } from '../src/pools/oep/keys.js';
+import { importedKey } from '../src/pools/oep/steps.js';
+import { describePerDataPath } from './support/backend.js';
+import { anvilForFile, balanceOf, ethDriver } from './support/chains.js';
+import { amt } from './support/miners.js';
+import { testPayserv, type TestPayserv } from './support/payserv.js';
+
+const anvil = anvilForFile();
+const REDIS_DB = 12;
+const POOL = privateKeyToAccount(generatePrivateKey()).address;
+const FEE_LOGIN = `0x${randomBytes(20).toString('hex')}`;
+const CONFIRMATIONS = 12;
+const REWARD_WEI = 2n * 10n ** 18n;
+const SETTINGS: AutopaySettings = { threshold: amt('1'), requirePeers: 0, maxPerRun: 100 };
+const GENEROUS = { amountMax: amt('1000'), userDailyMax: amt('10000'), coinDailyMax: amt('100000'), walletAgeHoursMin: 0 };
+
+let t: TestPayserv;
+let url: string;
+let redis: Redis;
+let prefix: string;
+let intake: RunningIntake;
+let oep: RunningOep;
+let config: Config<'intake'>;
+let log: Logger;
+const logs: Array<Record<string, unknown>> = [];
+
+beforeEach(async () => {
+  url = (await anvil()).url;
+  await setAutomine(url, true);
+  t = await testPayserv({
+    seed: { users: 0, blocks: 0, withdrawals: 0, coins: ['ETH'], minersPerBlock: 1, declineShare: 0, corrections: 0, seed: 5 },
+    policies: { ETH: GENEROUS },
+    drivers: async (deps) => new Map([['ETH', await ethDriver(url, deps)]]),
+  });
+  t.ps = { ...t.ps, signers: { ...t.ps.signers, autopay: t.ledger.signers.autopay } };
+  prefix = `oepatk${randomBytes(4).toString('hex')}`;
+  redis = new Redis({ host: '127.0.0.1', port: 6379, db: REDIS_DB });
+  const file = join(t.ledger.stateDir, 'intake.toml');
+  writeFileSync(
+    file,
+    `[rpc]
+port = 0
+[wallets]
+review = "manual"
+[coins.ETH]
+chain = "eth"
+first_height = 0
+node_url = "${url}"
+chain_id = 31337
+pool_address = "${POOL}"
+issuance = "2"
+[pools.oep]
+redis_url = "redis://127.0.0.1:6379/${REDIS_DB}"
+prefix = "${prefix}"
+coin = "ETH"
+interval_s = 3600
+pool_fee_address = "${FEE_LOGIN}"
+from_height = 0
+timeout_ms = 1000
+`,
+  );
+  config = await loadConfig('intake', file, { env: { PAYSERV_STATE_DIR: t.ledger.stateDir } });
+  logs.length = 0;
+  log = createLogger('intake', 'info', { write: (s: string) => void logs.push(JSON.parse(s) as Record<string, unknown>) });
+  intake = await startIntake(config, log, t.ledger.db);
+  oep = await startOep(intake.intake, config.pools.oep!, log);
+});
+
+afterEach(async () => {
+  await oep.stop();
+  await intake.stop();
+  const keys = await redis.keys(`${prefix}:*`);
+  if (keys.length) await redis.del(...keys);
+  redis.disconnect();
+  await t.ledger.db.close();
+});
+
+/** A block mined to the pool on anvil and matured. */
+async function poolBlock(): Promise<{ hash: string; height: bigint }> {
+  await anvilRpc(url, 'anvil_setCoinbase', [POOL]);
+  await mine(url, 1);
+  const b = (await anvilRpc(url, 'eth_getBlockByNumber', ['latest', false])) as { hash: Hex; number: Hex };
+  await mine(url, CONFIRMATIONS);
+  return { hash: b.hash, height: BigInt(b.number) };
+}
+
+/** What the unlocker's WriteMaturedBlock leaves: the member, its credits hash, the balances. */
+async function matured(height: bigint, hash: string, credits: Record<string, bigint>): Promise<void> {
+  const member = blockMember({
+    uncleHeight: 0n,
+    orphan: false,
+    nonce: '0x5b1d3c0ffee0ab12',
+    hash,
+    timestamp: 1_700_000_000n + height,
+    difficulty: 2_000_000n,
+    totalShares: 9_000_000n,
+    rewardWei: REWARD_WEI,
+  });
+  const m = redis.multi().zadd(blocksKey(prefix, 'matured'), height.toString(), member);
+  let total = 0n;
+  for (const [login, shannon] of Object.entries(credits)) {
+    m.hsetnx(creditsKey(prefix, height, hash), login, shannon.toString()).hincrby(minerKey(prefix, login), 'balance', shannon.toString());
+    total += shannon;
+  }
+  await m.hincrby(financesKey(prefix), 'balance', total.toString()).exec();
+}
+
+const newLogin = () => privateKeyToAccount(generatePrivateKey()).address.toLowerCase();
+const LOGIN = newLogin();
+const userOf = (login: string) => oepUserId({ prefix, coin: 'ETH' }, login);
+const CREDITS = () => ({ [FEE_LOGIN]: 20_000_000n, [LOGIN]: 1_980_000_000n });
+const incomeOf = async (hash: string) =>
+  t.ledger.db.query<{ id: number }>("SELECT id FROM finances_proxypool_transactions WHERE block_hash = $1 AND kind = 'block'", [
+    hash.toLowerCase(),
+  ]);
+const walletCount = async () => (await t.ledger.db.query<{ n: number }>('SELECT count(*)::int AS n FROM users_userwallets'))[0]!.n;
+const creditedOf = async (login: string) =>
+  (
+    await t.ledger.db.query<{ n: number }>(
+      "SELECT count(*)::int AS n FROM finances_user_balance_transaction WHERE user_id = $1 AND type = 'block'",
+      [userOf(login)],
+    )
+  )[0]!.n;
+const restart = async () => {
+  await oep.stop();
+  oep = await startOep(intake.intake, config.pools.oep!, log);
+};
+
+describePerDataPath('the open-ethereum-pool import against a hostile Redis and a retired wallet', () => {
+  for (const how of ['deleted', 'inactive'] as const) {
+    it(`a login wallet the operator retired (${how}) is not registered again after a restart, nor paid; its credits are still imported`, async () => {
+      const b1 = await poolBlock();
+      await matured(b1.height, b1.hash, CREDITS());
+      await oep.tick();
+      const [w1] = await t.ledger.db.query<{ id: number; signed: boolean }>(
+        'SELECT id, signature IS NOT NULL AS signed FROM users_userwallets WHERE user_id = $1',
+        [userOf(LOGIN)],
+      );
+      expect(w1?.signed, 'the adapter signs its own wallets under review = "manual"').toBe(true);
+      await dispatchIntake(intake.intake, 'Wallets.Retire', { wallet: w1!.id, how });
+      await restart();
+      const b2 = await poolBlock();
+      await matured(b2.height, b2.hash, CREDITS());
+      await oep.tick();
+      expect(await incomeOf(b2.hash)).toHaveLength(1);
+      expect(await creditedOf(LOGIN), 'both blocks credited: nothing lost').toBe(2);
+      const wallets = await t.ledger.db.query<{ id: number }>('SELECT id FROM users_userwallets WHERE user_id = $1', [userOf(LOGIN)]);
+      expect(
+        wallets.map((w) => w.id),
+        'no wallet added back',
+      ).toEqual([w1!.id]);
+      expect(logs.some((l) => l.msg === 'miner wallet retired in the ledger: not registered again' && l.address === LOGIN)).toBe(true);
+      await runAutopay(t.ps, 'ETH', SETTINGS, 'after restart');
+      await mine(url, CONFIRMATIONS);
+      await runAutopay(t.ps, 'ETH', SETTINGS, 'after restart settle');
+      expect(await balanceOf(url, LOGIN), 'the retired login paid').toBe(0n);
+    });
+  }
+
+  it('a forged <coin>:payserv:imported entry skips nothing: the block is credited, and the entry overwritten with its income', async () => {
+    const b = await poolBlock();
+    await matured(b.height, b.hash, CREDITS());
+    await redis.hset(importedKey(prefix), b.hash, '1');
+    await oep.tick();
+    const [income] = await incomeOf(b.hash);
+    expect(income, 'the block the forged entry named is credited').toBeDefined();
+    expect(await redis.hget(importedKey(prefix), b.hash)).toBe(String(income!.id));
+    // The record is the operator's to read, never the adapter's: deleted, nothing is asked again in this process.
+    await redis.del(importedKey(prefix));
+    await oep.tick();
+    expect(await incomeOf(b.hash)).toHaveLength(1);
+    expect(logs.filter((l) => l.msg === 'matured block imported' && l.block === b.hash)).toHaveLength(1);
+  });
+
+  it('a matured member with the hash "0x0" is refused alone (alerted): later blocks are imported and payments mirrored', async () => {
+    const b1 = await poolBlock();
+    await matured(b1.height, b1.hash, CREDITS());
+    await oep.tick();
+    await runAutopay(t.ps, 'ETH', SETTINGS, 'pay');
+    await mine(url, CONFIRMATIONS);
+    await runAutopay(t.ps, 'ETH', SETTINGS, 'pay settle');
+    // A member the pool's own key() can write (a block without a hash), credited under credits:<h>:0x0.
+    const stranger = newLogin();
+    await matured(b1.height + 1n, '0x0', { [FEE_LOGIN]: 1n, [stranger]: 1n });
+    const b2 = await poolBlock();
+    await matured(b2.height, b2.hash, CREDITS());
+    const wallets = await walletCount();
+    for (let i = 0; i < 2; i++) await oep.tick();
+    expect(logs.filter((l) => l.msg === 'oep interval failed: retried next interval')).toEqual([]);
+    const refused = logs.filter((l) => l.block === '0x0' && l.alert === 'block_refused');
+    expect(refused, 'alerted each interval').toHaveLength(2);
+    expect(refused[0]).toMatchObject({ level: 50, reason: expect.stringMatching(/block member hash/) });
+    expect(await incomeOf(b2.hash)).toHaveLength(1);
+    expect(await walletCount(), 'no wallet for the refused member').toBe(wallets);
+    const miner = await redis.hgetall(minerKey(prefix, LOGIN));
+    expect(BigInt(miner.paid ?? '0'), 'the sent payment mirrored').toBe(1_980_000_000n);
+  });
+
+  it('a forged block (unknown to the chain) naming 200 logins is refused, alerted, and writes no wallet', async () => {
+    const forged = `0x${'ab'.repeat(32)}`;
+    const credits: Record<string, bigint> = { [FEE_LOGIN]: 1n };
+    for (let i = 0; i < 200; i++) credits[newLogin()] = 1n;
+    await matured(5n, forged, credits);
+    const before = await walletCount();
+    await oep.tick();
+    expect(logs.some((l) => l.alert === 'block_forged' && l.block === forged && l.pool === 'oep')).toBe(true);
+    expect(await incomeOf(forged)).toHaveLength(0);
+    expect(await walletCount(), 'wallets written for a refused block').toBe(before);
+  });
+
+  it('a block the pool mined before, re-listed at a new height with the attacker as its miner, is refused: the adapter passes the height', async () => {
+    const old = await poolBlock();
+    const thief = newLogin();
+    await matured(old.height + 5n, old.hash, { [FEE_LOGIN]: 20_000_000n, [thief]: 1_980_000_000n });
+    const before = await walletCount();
+    await oep.tick();
+    expect(await incomeOf(old.hash)).toHaveLength(0);
+    expect(logs.some((l) => l.pool === 'oep' && l.block === old.hash && l.code === 'block_height_mismatch')).toBe(true);
+    expect(await walletCount()).toBe(before);
+  });
+});
