@@ -1,5 +1,6 @@
-// Alerts: a row per raise, an error log line, and the hook. A hook that fails, hangs or cannot be reached
-// never throws out of raise(), is bounded by its timeout, and leaves a hook_failed row.
+// Alerts: a row per raise, an error log line, and the notice to the command and webhook channels. A
+// channel that fails, hangs or cannot be reached never throws out of raise() nor delays it; its
+// delivery is bounded by the timeout, and giving up leaves a hook_failed row.
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -8,7 +9,10 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Db } from '../src/db/db.js';
 import { createLogger } from '../src/log/index.js';
-import { Alerts, listAlerts, type AlertDocument, type AlertHook } from '../src/alerts/alerts.js';
+import { Alerts, listAlerts, type AlertDocument } from '../src/alerts/alerts.js';
+import { commandChannel, webhookChannel, type Channel } from '../src/notify/channels.js';
+import { Notifier } from '../src/notify/notifier.js';
+import type { Logger } from '../src/log/index.js';
 import { backend, freshDb } from './support/db.js';
 import { tmpStateDir } from './support/tmp.js';
 
@@ -59,10 +63,42 @@ async function timed<T>(p: Promise<T>): Promise<{ value: T; ms: number }> {
   return { value, ms: Date.now() - t };
 }
 
-async function alertsWith(hook?: AlertHook) {
+interface Hook {
+  command?: string[];
+  webhookUrl?: string;
+  timeoutMs: number;
+}
+
+/** The [alerts] command and webhook as they were before the other channels: one attempt each. */
+function notifierFor(hook: Hook, log: Logger): Notifier {
+  const channels: Channel[] = [
+    ...(hook.command ? [commandChannel(hook.command)] : []),
+    ...(hook.webhookUrl ? [webhookChannel(hook.webhookUrl)] : []),
+  ];
+  return new Notifier({
+    log,
+    channels,
+    routes: {},
+    retry: { attemptsMax: 1, backoffMs: 100, backoffMaxMs: 100 },
+    timeoutMs: hook.timeoutMs,
+    queueMax: 100,
+  });
+}
+
+/** Alerts whose raise() also waits until the channels are done (delivered or given up), as the tests read their effects. */
+async function alertsWith(hook?: Hook) {
   const db = await fresh();
   const out = capture();
-  return { db, out, alerts: new Alerts({ db, log: out.log, ...(hook ? { hook } : {}) }) };
+  const notifier = hook ? notifierFor(hook, out.log) : undefined;
+  const inner = new Alerts({ db, log: out.log, ...(notifier ? { notifier } : {}) });
+  const alerts = {
+    raise: async (...args: Parameters<Alerts['raise']>) => {
+      const a = await inner.raise(...args);
+      await notifier?.idle();
+      return a;
+    },
+  };
+  return { db, out, alerts, inner, notifier };
 }
 
 describe(`alerts (${backend()})`, () => {
@@ -125,10 +161,15 @@ describe(`alerts (${backend()})`, () => {
     expect(original).toMatchObject({ id: a.id, kind: 'fail_stop' });
     expect(failed?.kind).toBe('hook_failed');
     expect(failed?.reason).toMatch(
-      new RegExp(`alert hook \\(command .*\\) failed for alert fail_stop id=${a.id}: exited with code 3: boom`),
+      new RegExp(`alert hook \\(command .*\\) failed for alert fail_stop id=${a.id} after 1 attempt\\(s\\): exited with code 3: boom`),
     );
     expect(failed?.details).toMatchObject({ hook: 'command', alertId: a.id, alertKind: 'fail_stop' });
-    expect(out.parsed().filter((l) => l.level === 50)).toHaveLength(2);
+    expect(
+      out
+        .parsed()
+        .filter((l) => l.level === 50)
+        .map((l) => l.msg),
+    ).toEqual(['alert fail_stop: x', 'notification given up', expect.stringMatching(/^alert hook_failed: /)]);
   });
 
   it('a missing program does not throw and leaves a hook_failed row', async () => {
@@ -210,19 +251,35 @@ describe(`alerts (${backend()})`, () => {
     const db = await freshDb();
     await db.close();
     const out = capture();
-    const alerts = new Alerts({ db, log: out.log, hook: { command: recorder(dir), timeoutMs: 10_000 } });
+    const notifier = notifierFor({ command: recorder(dir), timeoutMs: 10_000 }, out.log);
+    const alerts = new Alerts({ db, log: out.log, notifier });
     const a = await alerts.raise('fail_stop', 'database gone');
+    await notifier.idle();
     expect(a.id).toBeNull();
     expect(JSON.parse(await readFile(join(dir, 'stdin.json'), 'utf8'))).toMatchObject({
       id: null,
       kind: 'fail_stop',
       reason: 'database gone',
     });
-    expect(out.parsed().map((l) => l.msg)).toEqual(['alert could not be stored in the database', 'alert fail_stop: database gone']);
+    expect(out.parsed().map((l) => l.msg)).toEqual([
+      'alert could not be stored in the database',
+      'alert fail_stop: database gone',
+      'notification delivered',
+    ]);
   });
 
-  it('refuses a hook without a usable timeout', async () => {
-    const db = await fresh();
-    expect(() => new Alerts({ db, log: capture().log, hook: { command: ['true'], timeoutMs: 0 } })).toThrow(/timeoutMs/);
+  it('raise() returns at once while the webhook hangs; the delivery is bounded by the timeout afterwards', async () => {
+    const { url } = await server(() => undefined); // accepts, reads nothing, answers never
+    const { db, inner, notifier } = await alertsWith({ webhookUrl: url, timeoutMs: 1_500 });
+    const { ms } = await timed(inner.raise('fail_stop', 'x'));
+    expect(ms).toBeLessThan(500);
+    expect((await listAlerts(db, 10)).map((a) => a.kind)).toEqual(['fail_stop']);
+    const waited = await timed(notifier!.idle());
+    expect(waited.ms).toBeGreaterThan(800);
+    expect((await listAlerts(db, 10)).map((a) => a.kind)).toEqual(['hook_failed', 'fail_stop']);
+  });
+
+  it('refuses a notifier without a usable timeout', async () => {
+    expect(() => notifierFor({ command: ['true'], timeoutMs: 0 }, capture().log)).toThrow(/timeoutMs/);
   });
 });

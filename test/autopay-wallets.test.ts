@@ -94,7 +94,7 @@ async function haltsUnpaid(holder: string, reason: RegExp, removed: string): Pro
   expect(r.paid.count).toBe(0);
   expect(t.ps.state.enabled).toBe(false);
   expect(t.ps.state.status().reason).toMatch(reason);
-  expect(t.alerts.map((a) => a.kind)).toEqual(['fail_stop']);
+  expect(t.alerts.map((a) => a.kind)).toEqual(['fail_stop', 'coin_halted']);
   expect(await lockState()).toBe('halted');
   expect(await minedCount(url, driver.address)).toBe(mined);
   expect(await balanceOf(url, driver.address)).toBe(hot);

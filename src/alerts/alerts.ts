@@ -1,18 +1,24 @@
-// Alerts: what an operator must hear about now (a fail-stop, a failing hook). Each is a row in
-// payserv_alerts (append-only), an error-level log line, and a call of the configured hook: a command
-// (argv, never a shell; the alert as JSON on stdin) and/or a webhook (POST of the same JSON). raise()
-// never throws and never takes much longer than the hook's timeout: an alert is raised when things are
-// already going wrong, and must not make them worse.
-import { execFile } from 'node:child_process';
+// Alerts: what an operator must hear about now (a fail-stop, a payment stuck, a coin halted). Each is a
+// row in payserv_alerts (append-only), an error-level log line, and a notice handed to the notifier
+// (src/notify), which delivers it in the background to the channels its kind is routed to ([alerts]: a
+// command, a webhook, Telegram, Discord, e-mail). Notices (a payment sent) take the same road without
+// the row. Neither ever waits for a receiver: an alert is raised when things are already going wrong,
+// often inside a payment, and must not make it slower or worse.
 import type { DataTx } from '../data/data.js';
 import { ALERTS, ALERTS_TABLE } from '../data/ops/alerts.js';
 import type { Logger } from '../log/index.js';
+import type { NoticeKind } from '../config/alert-kinds.js';
+import type { Notice } from '../notify/message.js';
+import { Notifier, type GivenUp } from '../notify/notifier.js';
+import { commandChannel, webhookChannel } from '../notify/channels.js';
+import { describeError } from '../notify/http.js';
 
 export { ALERTS_TABLE };
 
 /** Kinds payserv raises itself; others may be added (lowercase, digits, underscores). */
 export type AlertKind = 'fail_stop' | 'hook_failed' | (string & {});
 
+/** The intake's [alerts] hook: a command and/or a webhook, one attempt each (payserv passes its whole notifier instead). */
 export interface AlertHook {
   /** Program and arguments, run without a shell; gets the alert as JSON on stdin, and PAYSERV_ALERT_KIND/REASON. */
   command?: string[];
@@ -22,7 +28,7 @@ export interface AlertHook {
   timeoutMs: number;
 }
 
-/** The [alerts] table of payserv's or the intake's configuration. */
+/** The [alerts] table's hook part, as the intake's configuration has it. */
 export interface AlertsTable {
   command?: string[] | undefined;
   webhook_url?: string | undefined;
@@ -35,14 +41,29 @@ export function alertHookOf(t: AlertsTable): AlertHook | undefined {
   return { ...(t.command ? { command: t.command } : {}), ...(t.webhook_url ? { webhookUrl: t.webhook_url } : {}), timeoutMs: t.timeout_ms };
 }
 
+/** A hook's notifier: the same background queue as payserv's channels, one attempt per alert. */
+function hookNotifier(hook: AlertHook, log: Logger): Notifier {
+  return new Notifier({
+    log,
+    channels: [...(hook.command ? [commandChannel(hook.command)] : []), ...(hook.webhookUrl ? [webhookChannel(hook.webhookUrl)] : [])],
+    routes: {},
+    retry: { attemptsMax: 1, backoffMs: 1_000, backoffMaxMs: 1_000 },
+    timeoutMs: hook.timeoutMs,
+    queueMax: 1_000,
+  });
+}
+
 export interface AlertsOptions {
   db: DataTx;
   log: Logger;
+  /** Where alerts and notices go beyond the row and the log (payserv's [alerts]); none: the row and the log only. */
+  notifier?: Notifier | undefined;
+  /** Or only a command and/or webhook (the intake's [alerts]). */
   hook?: AlertHook | undefined;
 }
 
 export interface Alert {
-  /** null when the database could not store it (the hook and the log still got it). */
+  /** null when the database could not store it (the channels and the log still got it). */
   id: number | null;
   at: Date;
   kind: string;
@@ -54,21 +75,8 @@ export interface StoredAlert extends Alert {
   id: number;
 }
 
-/** What a hook receives (stdin, or the POST body). */
-export interface AlertDocument {
-  id: number | null;
-  at: string;
-  kind: string;
-  reason: string;
-  details: Record<string, unknown>;
-}
-
-/** Captured output of a failing command, kept for the hook_failed row. */
-const OUTPUT_MAX = 64 * 1024;
-const STDERR_IN_REASON = 500;
-
-/** Environment the hook command does not get: the database URL carries its password. */
-const WITHHELD_ENV = /^(DATABASE_URL|PGPASSWORD|PGPASSFILE)$/;
+/** What a channel receives: the command on stdin, the webhook as its POST body. */
+export type AlertDocument = Notice;
 
 /** PostgreSQL text and JSONB cannot hold NUL. */
 const noNul = (s: string): string => s.replace(/\0/g, '\uFFFD');
@@ -84,51 +92,47 @@ function detailsJson(details: Record<string, unknown>): string {
   return JSON.stringify({ unserializable: 'details is not a JSON object' });
 }
 
-function webhookOrigin(url: string): string {
-  try {
-    return new URL(url).origin; // paths of webhooks often carry their token
-  } catch {
-    return '<unparseable URL>';
-  }
-}
-
-function describeError(e: unknown): string {
-  if (!(e instanceof Error)) return String(e);
-  const cause = (e as { cause?: unknown }).cause;
-  return cause instanceof Error ? `${e.message}: ${cause.message}` : e.message;
-}
+const documentOf = (a: Alert): AlertDocument => ({ id: a.id, at: a.at.toISOString(), kind: a.kind, reason: a.reason, details: a.details });
 
 export class Alerts {
   readonly #db: DataTx;
   readonly #log: Logger;
-  readonly #hook: AlertHook | undefined;
+  readonly #notifier: Notifier | undefined;
 
   constructor(opts: AlertsOptions) {
     this.#db = opts.db;
     this.#log = opts.log;
-    this.#hook = opts.hook;
-    const t = opts.hook?.timeoutMs;
-    if (opts.hook && (typeof t !== 'number' || !Number.isFinite(t) || t <= 0))
-      throw new Error(`alert hook: timeoutMs must be a positive number, got ${String(t)}`);
-    if (opts.hook?.command && !opts.hook.command.length) throw new Error('alert hook: command must name a program');
+    this.#notifier = opts.notifier ?? (opts.hook ? hookNotifier(opts.hook, opts.log) : undefined);
+    this.#notifier?.onGiveUp((g) => this.#givenUp(g));
   }
 
-  /** Records, logs and hooks the alert. Never throws: every failure is logged, and a failing hook is a hook_failed row. */
+  /** Records and logs the alert, and hands it to the notifier. Never throws, never waits for a channel. */
   async raise(kind: AlertKind, reason: string, details: Record<string, unknown> = {}): Promise<Alert> {
     const alert = await this.#store(kind, reason, details);
     this.#log.error(
       { alert: { id: alert.id, kind: alert.kind, reason: alert.reason, details: alert.details } },
       `alert ${alert.kind}: ${alert.reason}`,
     );
-    const hook = this.#hook;
-    if (!hook) return alert;
-    const doc: AlertDocument = { id: alert.id, at: alert.at.toISOString(), kind: alert.kind, reason: alert.reason, details: alert.details };
-    const body = JSON.stringify(doc);
-    const calls: Array<Promise<void>> = [];
-    if (hook.command) calls.push(this.#guard('command', alert, () => runCommand(hook.command as string[], body, doc, hook.timeoutMs)));
-    if (hook.webhookUrl) calls.push(this.#guard('webhook', alert, () => postWebhook(hook.webhookUrl as string, body, hook.timeoutMs)));
-    await Promise.all(calls);
+    this.#notifier?.send(documentOf(alert));
     return alert;
+  }
+
+  /** News for the channels routed to it (not an alert: no row). Never throws, never waits. */
+  notice(kind: NoticeKind, reason: string, details: Record<string, unknown>): void {
+    const json = detailsJson(details);
+    this.#log.info({ notice: { kind, details: JSON.parse(json) as unknown } }, `notice ${kind}: ${reason}`);
+    this.#notifier?.send({
+      id: null,
+      at: new Date().toISOString(),
+      kind,
+      reason: noNul(reason),
+      details: JSON.parse(json) as Record<string, unknown>,
+    });
+  }
+
+  /** Resolves once every queued notice is delivered or given up (tests; the intake before it stops). */
+  idle(): Promise<void> {
+    return this.#notifier?.idle() ?? Promise.resolve();
   }
 
   async #store(kind: string, reason: string, details: Record<string, unknown>): Promise<Alert> {
@@ -144,89 +148,25 @@ export class Alerts {
     return alert;
   }
 
-  /** Runs one hook call; a failure becomes a log line and a hook_failed row, which itself calls no hook. */
-  async #guard(what: 'command' | 'webhook', alert: Alert, call: () => Promise<void>): Promise<void> {
-    const started = Date.now();
-    try {
-      await call();
-      this.#log.debug({ hook: what, alertId: alert.id, ms: Date.now() - started }, 'alert hook done');
-    } catch (e) {
-      const error = describeError(e);
-      const where = what === 'webhook' ? webhookOrigin(this.#hook?.webhookUrl ?? '') : (this.#hook?.command?.[0] ?? '');
-      const failed = await this.#store(
-        'hook_failed',
-        `alert hook (${what} ${where}) failed for alert ${alert.kind}${alert.id === null ? '' : ` id=${alert.id}`}: ${error}`,
-        {
-          hook: what,
-          target: where,
-          alertId: alert.id,
-          alertKind: alert.kind,
-          error,
-          ms: Date.now() - started,
-        },
-      );
-      this.#log.error(
-        { alert: { id: failed.id, kind: failed.kind, reason: failed.reason, details: failed.details } },
-        `alert hook_failed: ${failed.reason}`,
-      );
-    }
-  }
-}
-
-/** Runs argv with the alert on stdin; rejects on a non-zero exit, a signal, or when timeoutMs passes (then kills it). */
-function runCommand(argv: string[], input: string, doc: AlertDocument, timeoutMs: number): Promise<void> {
-  const [file, ...args] = argv;
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!WITHHELD_ENV.test(k)) env[k] = v;
-  env.PAYSERV_ALERT_KIND = doc.kind;
-  env.PAYSERV_ALERT_REASON = doc.reason;
-  return new Promise<void>((resolve, reject) => {
-    let settled = false;
-    const done = (e?: Error): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      if (e) reject(e);
-      else resolve();
-    };
-    // execFile: argv goes to the program as is, no shell ever parses it.
-    const child = execFile(
-      file as string,
-      args,
-      { env, maxBuffer: OUTPUT_MAX, windowsHide: true, encoding: 'utf8' },
-      (err, _stdout, stderr) => {
-        if (!err) return done();
-        const e = err as NodeJS.ErrnoException & { code?: number | string; signal?: string | null };
-        const out = stderr.trim().slice(-STDERR_IN_REASON);
-        const how = typeof e.code === 'number' ? `exited with code ${e.code}` : e.signal ? `killed by ${e.signal}` : e.message;
-        done(new Error(out ? `${how}: ${out}` : how));
-      },
+  /**
+   * A channel gave a notice up: a hook_failed row, told to the other channels. A hook_failed that
+   * itself cannot be delivered is only logged (the notifier did): failures do not beget failures.
+   */
+  async #givenUp(g: GivenUp): Promise<void> {
+    const n = g.notice;
+    if (n.kind === 'hook_failed') return;
+    const { name, target } = g.channel;
+    const failed = await this.#store(
+      'hook_failed',
+      `alert hook (${name} ${target}) failed for ${n.id === null ? 'notice' : 'alert'} ${n.kind}${n.id === null ? '' : ` id=${n.id}`} after ${g.attempts} attempt(s): ${g.error}`,
+      { hook: name, target, alertId: n.id, alertKind: n.kind, attempts: g.attempts, error: g.error, ms: g.ms },
     );
-    // Our own deadline, not execFile's `timeout`: that one waits for the output pipes to close, which a
-    // grandchild holding them open can delay past any bound.
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      done(new Error(`timed out after ${timeoutMs} ms`));
-    }, timeoutMs);
-    child.on('error', (e) => done(e));
-    // The hook need not read its input: a closed pipe is not a failure of the hook.
-    child.stdin?.on('error', () => undefined);
-    child.stdin?.end(input);
-  });
-}
-
-async function postWebhook(url: string, body: string, timeoutMs: number): Promise<void> {
-  const signal = AbortSignal.timeout(timeoutMs);
-  let res: Response;
-  try {
-    res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body, signal, redirect: 'error' });
-    // The body is read (and dropped) under the same deadline, so the connection is released.
-    await res.arrayBuffer();
-  } catch (e) {
-    if (signal.aborted) throw new Error(`timed out after ${timeoutMs} ms`);
-    throw e;
+    this.#log.error(
+      { alert: { id: failed.id, kind: failed.kind, reason: failed.reason, details: failed.details } },
+      `alert hook_failed: ${failed.reason}`,
+    );
+    this.#notifier?.send(documentOf(failed), name);
   }
-  if (!res.ok) throw new Error(`HTTP ${res.status} ${res.statusText}`.trim());
 }
 
 /** The newest alerts first, at most `limit` (1..10000). */

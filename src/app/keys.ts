@@ -26,6 +26,7 @@ import { loadSigner, pkiPaths } from '../esman/pki-files.js';
 import type { SignerRole } from '../pki/roles.js';
 import { Signer } from '../pki/signer.js';
 import type { Trust } from '../pki/trust.js';
+import { notifyItems, secretText } from './notify.js';
 
 type CoinSettings = Config<'payserv'>['coins'][string];
 
@@ -39,6 +40,8 @@ export interface PayservKeys {
   databaseUrl: string | undefined;
   /** The coins' settings, each node_url with its node_auth_item's credentials. */
   coins: Config<'payserv'>['coins'];
+  /** [alerts] channels' secrets named as store items: item name → value (src/app/notify.ts). */
+  notifySecrets: Map<string, string>;
 }
 
 function fromFiles(config: Config<'payserv'>, log: Logger): PayservKeys {
@@ -46,6 +49,8 @@ function fromFiles(config: Config<'payserv'>, log: Logger): PayservKeys {
   const needsStore = Object.entries(config.coins).find(([, s]) => s.chain === 'zcash' && s.node_auth_item);
   if (needsStore)
     throw new EsmanError('no_store', `[coins.${needsStore[0]}] node_auth_item names a store item, but [keys] store is not set`);
+  const notifyItem = notifyItems(config)[0];
+  if (notifyItem) throw new EsmanError('no_store', `[alerts] names the store item ${notifyItem}, but [keys] store is not set`);
   const p = pkiPaths(dir);
   log.warn(
     { stateDir: dir },
@@ -62,6 +67,7 @@ function fromFiles(config: Config<'payserv'>, log: Logger): PayservKeys {
     hotKey: undefined,
     databaseUrl: undefined,
     coins: config.coins,
+    notifySecrets: new Map(),
   }));
 }
 
@@ -76,7 +82,7 @@ export function requiredItems(config: Config<'payserv'>): string[] {
     ...(s.auto ? [s.key_item ?? coinItem(tag)] : []),
     ...(s.chain === 'zcash' && s.node_auth_item ? [s.node_auth_item] : []),
   ]);
-  return [...Object.values(tlsItems('payserv')), ...roles.flatMap((r) => Object.values(signerItems(r))), ...coins];
+  return [...Object.values(tlsItems('payserv')), ...roles.flatMap((r) => Object.values(signerItems(r))), ...coins, ...notifyItems(config)];
 }
 
 /** Every hot-wallet key of a coin paid automatically, checked against the address stored beside it. */
@@ -131,7 +137,22 @@ function fromStore(store: KeyStore, config: Config<'payserv'>, trust: Trust): Pa
           : s,
       ]),
     ),
+    notifySecrets: notifySecretsFrom(store, config),
   };
+}
+
+/** The [alerts] channels' secrets held in the store; each item's bytes wiped once read. */
+function notifySecretsFrom(store: KeyStore, config: Config<'payserv'>): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const name of notifyItems(config)) {
+    const value = store.get(name);
+    try {
+      out.set(name, secretText(value, `store item ${name}`));
+    } finally {
+      wipe(value);
+    }
+  }
+  return out;
 }
 
 export async function loadPayservKeys(config: Config<'payserv'>, trust: Trust, log: Logger, signal?: AbortSignal): Promise<PayservKeys> {

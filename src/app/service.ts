@@ -21,7 +21,7 @@ import { scrubSecrets } from '../log/scrub.js';
 import { RpcError } from '../api/jsonrpc.js';
 import { startRpcServer, type RpcServer } from '../rpc/server.js';
 import { coinOfParams, idOf, type Method, type RefusalCode } from '../api/payserv.js';
-import { alertHookOf, Alerts } from '../alerts/alerts.js';
+import { Alerts } from '../alerts/alerts.js';
 import { AUDIT_LOCK_NAME, auditCodeOf, AuditError, AuditTrail } from '../payserv/audit.js';
 import type { Payserv } from '../payserv/context.js';
 import { callerOf, dispatch } from './handlers.js';
@@ -31,6 +31,8 @@ import type { AutopaySettings, CoinPolicy } from '../payserv/policy.js';
 import { Monitor, type MonitorSettings } from '../payserv/monitor.js';
 import { ServiceState } from '../payserv/state.js';
 import { startAutopay } from '../autopay/service.js';
+import type { Notifier } from '../notify/notifier.js';
+import { hotWalletLevels, noticeWaitingForKey, startNotifier, storeChannels } from './notify.js';
 import { startObservation, type Observation } from '../metrics/start.js';
 
 // payserv as a service: the pinned root from the state directory, the keys from esman's store (or a
@@ -67,6 +69,7 @@ function monitorSettings(config: Config<'payserv'>): MonitorSettings {
     stuckAfterMs: m.stuck_after_s * 1000,
     nodeUnhealthyAfterMs: m.node_unhealthy_after_s * 1000,
     finality: new Map(Object.entries(config.coins).map(([tag, c]) => [tag, c.finality_depth])),
+    hotWalletLow: hotWalletLevels(config),
   };
 }
 
@@ -115,7 +118,12 @@ export async function startPayserv(config: Config<'payserv'>, log: Logger, opene
   const held = await checkKeysBeforeKeys(config);
   const trust = stateDirFile(config, 'payserv', () => loadTrust(config.stateDir));
   if (!opened) checkDatabaseBeforeKeys(config, held);
-  const port = await bindLockedPort(config.rpc.host, config.rpc.port);
+  hotWalletLevels(config); // a level for a coin without a hot wallet is refused before the key ceremony
+  const notifier = startNotifier(config, log);
+  const port = await bindLockedPort(config.rpc.host, config.rpc.port).catch(async (e: unknown) => {
+    await notifier.stop(0);
+    throw e;
+  });
   let observation: Observation | null = null;
   try {
     // Before the key: /health answers "locked" meanwhile.
@@ -125,10 +133,11 @@ export async function startPayserv(config: Config<'payserv'>, log: Logger, opene
       'RPC port bound: each connection is told payserv is locked until the key arrives',
     );
     await checkNodesBeforeKeys(config.coins, log);
-    return await startUnlocked(config, log, { trust, port, opened, signal, observation });
+    return await startUnlocked(config, log, { trust, port, opened, signal, notifier, observation });
   } catch (e) {
     await observation?.server.close();
     await port.close();
+    await notifier.stop(config.alerts.drain_ms);
     throw e;
   }
 }
@@ -136,11 +145,20 @@ export async function startPayserv(config: Config<'payserv'>, log: Logger, opene
 async function startUnlocked(
   config: Config<'payserv'>,
   log: Logger,
-  o: { trust: Trust; port: LockedPort; opened: Data | undefined; signal: AbortSignal | undefined; observation: Observation | null },
+  o: {
+    trust: Trust;
+    port: LockedPort;
+    opened: Data | undefined;
+    signal: AbortSignal | undefined;
+    notifier: Notifier;
+    observation: Observation | null;
+  },
 ): Promise<RunningPayserv> {
-  const { trust, opened, signal } = o;
+  const { trust, opened, signal, notifier } = o;
   const stateDir = config.stateDir;
+  if (config.keys.store) noticeWaitingForKey(notifier, config);
   const keys = await loadPayservKeys(config, trust, log, signal);
+  storeChannels(notifier, config, keys.notifySecrets, keys.databaseUrl);
   const { signers } = keys;
   const tls = { ...keys.tls, caPem: trust.root.toString() };
   if (keys.databaseUrl && config.database.url)
@@ -150,7 +168,7 @@ async function startUnlocked(
   const db: Data = own ?? (opened as Data);
   const closeDb = () => (own ? own.close() : Promise.resolve());
   try {
-    const alerts = new Alerts({ db, log, hook: alertHookOf(config.alerts) });
+    const alerts = new Alerts({ db, log, notifier });
     const journal = await PaymentJournal.open(journalDir(stateDir));
     log.info({ journal: journal.path, attempts: journal.size }, 'payment journal open');
     const drivers = await startDrivers(keys.coins, { db, stateDir, log, journal, ...(keys.hotKey ? { hotKey: keys.hotKey } : {}) });
@@ -259,6 +277,8 @@ async function startUnlocked(
         // A run in progress finishes (its payment is written ahead either way) before the database closes.
         await autopay?.stop();
         await monitor.stop();
+        // Before the database closes: a notice given up at the end still leaves its hook_failed row.
+        await notifier.stop(config.alerts.drain_ms);
         await journal.close().catch((e: Error) => log.error({ err: e.message }, 'payment journal close failed'));
         await closeDb();
         log.warn({}, 'payserv stopped');

@@ -184,8 +184,21 @@ async function end(
 ): Promise<false> {
   report.outcome = o.kind === 'halt' ? 'halted' : 'stopped';
   report.reason = `withdrawal ${id}: ${o.reason}`;
-  if (o.kind === 'halt') await haltLock(ps.db, coin.id, holder, report.reason, id, ps.now());
+  if (o.kind === 'halt') await halt(ps, coin, holder, report.reason, id);
   return false;
+}
+
+/** The one way autopay halts a coin: the lock kept halted, and the coin_halted alert. */
+async function halt(ps: Payserv, coin: Signed<Coin>, holder: string, reason: string, id: number | null): Promise<void> {
+  const at = ps.now();
+  await haltLock(ps.db, coin.id, holder, reason, id, at);
+  await ps.state.alertOnce(
+    'coin_halted',
+    coin.tag,
+    at.toISOString(),
+    `autopay of ${coin.tag} is halted: ${reason}; nothing pays ${coin.tag} automatically until \`pscli resolve --coin ${coin.tag}\``,
+    { coin: coin.tag, withdrawal: id, reason },
+  );
 }
 
 /** The coin's withdrawals not yet final, oldest first, a page at a time: the pending log runs and resolve walk. */
@@ -217,7 +230,7 @@ async function payOverThreshold(
       problems: tampered.problems.slice(0, 50).map(formatProblem),
     });
     Object.assign(report, { outcome: 'halted', reason: why });
-    await haltLock(ps.db, coin.id, holder, why, null, ps.now());
+    await halt(ps, coin, holder, why, null);
     return;
   }
   const selection = selectPayees({ coin, threshold: s.threshold, maxPerRun: s.maxPerRun }, candidates);

@@ -1,6 +1,7 @@
 // The shape of every service's configuration file. Strict objects everywhere: a misspelt key must stop
 // the service at start, not silently fall back to a default that pays out differently.
 import { z } from 'zod';
+import { CHANNELS, EVENT_KINDS } from './alert-kinds.js';
 
 export const SERVICES = ['pscli', 'payserv', 'dbgw', 'esman', 'intake'] as const;
 export type Service = (typeof SERVICES)[number];
@@ -80,13 +81,113 @@ const rpcServerTable = (defaultPort: number, defaultBodyBytesMax = 65_536) =>
   });
 const rpcServer = rpcServerTable(7443);
 
-/** Who is told of a fail-stop (payserv) or a forged block (intake): a command (argv, no shell; the alert as JSON on stdin) and/or a webhook. */
-const alerts = table({
+/** The intake's [alerts] (a forged block): a command (argv, no shell; the alert as JSON on stdin) and/or a webhook. */
+const intakeAlerts = table({
   command: z.array(nonEmptyString(), { error: 'expected an array of strings (argv)' }).min(1).optional(),
   webhook_url: nonEmptyString()
     .refine((u) => /^https?:\/\//.test(u), { error: 'expected an http:// or https:// URL' })
     .optional(),
   timeout_ms: positiveInt().default(5_000),
+});
+
+// A channel's secret is named, never given: `<what>_item`, a store item (with [keys] store), or
+// `<what>_file`, a file readable by payserv's user only (relative to the state directory); exactly one,
+// which payserv checks at start (src/app/notify.ts), so that the example file can show both.
+
+const httpUrl = () => nonEmptyString().refine((u) => /^https?:\/\//.test(u), { error: 'expected an http:// or https:// URL' });
+
+const telegram = table({
+  /** The Bot API's base URL (tests point it at a local receiver). */
+  api_url: httpUrl().default('https://api.telegram.org'),
+  /** The chat (a group's id such as "-1001234567890", or "@channel"). */
+  chat_id: nonEmptyString(),
+  token_item: nonEmptyString().optional(),
+  token_file: nonEmptyString().optional(),
+});
+
+/** The webhook's URL carries its token: it is the secret. */
+const discord = table({ url_item: nonEmptyString().optional(), url_file: nonEmptyString().optional() });
+
+const LOOPBACK = /^(127\.\d+\.\d+\.\d+|localhost|::1)$/;
+const email = table({
+  host: nonEmptyString(),
+  port: port().default(587),
+  tls: z.enum(['starttls', 'implicit', 'none'], { error: 'expected "starttls", "implicit" or "none"' }).default('starttls'),
+  from: nonEmptyString(),
+  to: z.array(nonEmptyString(), { error: 'expected an array of addresses' }).min(1, { error: 'expected at least one address' }),
+  user: nonEmptyString().optional(),
+  password_item: nonEmptyString().optional(),
+  password_file: nonEmptyString().optional(),
+  /** A private CA's certificate (PEM file, relative to the state directory) for the server's. */
+  ca_file: nonEmptyString().optional(),
+}).superRefine((t, ctx) => {
+  if (t.tls === 'none' && !LOOPBACK.test(t.host))
+    ctx.addIssue({ code: 'custom', message: `tls = "none" only for a relay on this host (127.0.0.1, localhost, ::1), not ${t.host}` });
+});
+
+const channelList = () =>
+  z.array(z.enum(CHANNELS, { error: `expected channel names: ${CHANNELS.join(', ')}` }), { error: 'expected an array of channel names' });
+
+/** [alerts.events]: which channels each kind goes to; `default` for the alert kinds not named (unset: every configured channel). */
+const events = table(
+  Object.fromEntries(['default', ...EVENT_KINDS].map((k) => [k, channelList().optional()])) as Record<
+    'default' | (typeof EVENT_KINDS)[number],
+    z.ZodOptional<ReturnType<typeof channelList>>
+  >,
+);
+
+/**
+ * Who is told, and of what (src/payserv/alerts.ts, src/notify): a command (argv, no shell; the notice as
+ * JSON on stdin), a webhook, Telegram, Discord, e-mail; each notice queued and delivered in the
+ * background with retries, never in a payment's way.
+ */
+const alerts = table({
+  command: z.array(nonEmptyString(), { error: 'expected an array of strings (argv)' }).min(1).optional(),
+  webhook_url: httpUrl().optional(),
+  /** Bound on one delivery (a command run, an HTTP request, an SMTP session). */
+  timeout_ms: positiveInt().default(5_000),
+  /** Deliveries tried per notice and channel; then it is given up (a hook_failed alert). */
+  attempts_max: positiveInt().max(100, { error: 'at most 100' }).default(5),
+  /** The pause after a failed delivery, doubled after each next failure, at most backoff_max_ms. */
+  backoff_ms: positiveInt().default(2_000),
+  backoff_max_ms: positiveInt().default(300_000),
+  /** Notices waiting per channel at most; past it new ones are dropped (logged). */
+  queue_max: positiveInt().max(100_000, { error: 'at most 100000' }).default(1_000),
+  /** On stop: how long queued notices may take to go out. */
+  drain_ms: positiveInt().default(5_000),
+  telegram: telegram.optional(),
+  discord: discord.optional(),
+  email: email.optional(),
+  events: events.prefault({}),
+  /** Per coin tag, in the coin's unit: a hot wallet holding less is alerted (hot_wallet_low). */
+  hot_wallet_low: z
+    .record(z.string().regex(/^[A-Z0-9]{2,10}$/, { error: 'expected a coin tag such as ETH' }), decimal(), {
+      error: 'expected a table of coin tags',
+    })
+    .default({}),
+}).superRefine((t, ctx) => {
+  const configured = CHANNELS.filter((c) => (c === 'command' ? t.command : c === 'webhook' ? t.webhook_url : t[c]) !== undefined);
+  for (const [kind, list] of Object.entries(t.events))
+    for (const c of list ?? [])
+      if (!configured.includes(c))
+        ctx.addIssue({ code: 'custom', path: ['events', kind], message: `names ${c}, which is not configured in [alerts]` });
+  // payserv waits for the key before the store is open: a channel whose secret is in the store cannot tell of it.
+  for (const c of t.events.waiting_for_key ?? []) {
+    const item =
+      c === 'telegram'
+        ? t.telegram?.token_item
+        : c === 'discord'
+          ? t.discord?.url_item
+          : c === 'email'
+            ? t.email?.password_item
+            : undefined;
+    if (item !== undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['events', 'waiting_for_key'],
+        message: `names ${c}, whose secret is in the store (not open while payserv waits for the key): give it a *_file instead`,
+      });
+  }
 });
 
 /** Automatic approval by Process, per coin tag; a coin without a table is never approved automatically. */
@@ -433,7 +534,7 @@ export const serviceShapes = {
     database: embeddableDatabase.prefault({}),
     // A block of 10000 credits is about 500 KB of JSON.
     rpc: rpcServerTable(7446, 1024 * 1024).prefault({}),
-    alerts: alerts.prefault({}),
+    alerts: intakeAlerts.prefault({}),
     keys: intakeKeys.prefault({}),
     intake: intakeLimits.prefault({}),
     wallets: walletReview.prefault({}),

@@ -5,12 +5,15 @@ import { RowError } from '../data/rows.js';
 import { alertIdentity, ALERT, identityRestored } from './chain-alerts.js';
 import type { Payserv } from './context.js';
 import { FinalityWatch, type FinalityReport } from './finality.js';
+import { watchHotWallets } from './hot-wallet-watch.js';
+import type { Amount } from '../money/amount.js';
 import { stopsPayouts } from './invariant.js';
 import { tell } from './events.js';
 
 // payserv's monitor: observation, whether payouts are enabled or not. Every [monitor] interval_s, one
 // tick: withdrawals in flight too long (payment_stuck), each coin's node failing its health check too
-// long (node_unhealthy) or on another chain (node_identity), and the sent payments watched to finality
+// long (node_unhealthy) or on another chain (node_identity), hot wallets below their level
+// (hot_wallet_low, src/payserv/hot-wallet-watch.ts), and the sent payments watched to finality
 // (src/payserv/finality.ts). Each alert is raised once per episode of its subject. Ticks never overlap,
 // and a tick never throws out of its timer: a failing part is logged, and an integrity failure
 // (stopsPayouts: a malformed row, a broken invariant) fails-stop.
@@ -23,6 +26,8 @@ export interface MonitorSettings {
   nodeUnhealthyAfterMs: number;
   /** Each coin's finality_depth, by tag. */
   finality: ReadonlyMap<string, number>;
+  /** [alerts.hot_wallet_low]: a hot wallet below its coin's level is alerted (hot_wallet_low). */
+  hotWalletLow?: ReadonlyMap<string, Amount>;
 }
 
 /** Stuck withdrawals alerted per tick at most (each runs the alert hook); the rest are alerted by the next ticks. */
@@ -45,7 +50,9 @@ export interface MonitorReport {
   /** Coins whose node failed its health check this tick, with why. */
   unhealthy: Record<string, string>;
   finality: FinalityReport | null;
-  /** Parts that failed (logged): stuck, nodes, finality. */
+  /** Coins whose hot wallet is below its level: the balance. */
+  low: Record<string, string>;
+  /** Parts that failed (logged): stuck, nodes, hot wallets, finality. */
   failed: string[];
 }
 
@@ -92,9 +99,14 @@ export class Monitor {
   }
 
   async #tick(): Promise<MonitorReport> {
-    const report: MonitorReport = { stuck: [], unhealthy: {}, finality: null, failed: [] };
+    const report: MonitorReport = { stuck: [], unhealthy: {}, finality: null, low: {}, failed: [] };
     await this.#part('stuck', report, async () => void (report.stuck = await this.#stuck()));
     await this.#part('nodes', report, async () => void (report.unhealthy = await this.#nodes()));
+    await this.#part(
+      'hot wallets',
+      report,
+      async () => void (report.low = await watchHotWallets(this.#ps, this.#s.hotWalletLow ?? new Map())),
+    );
     await this.#part('finality', report, async () => {
       report.finality = await this.#finality.round();
       this.#watchFailing = report.finality.failing;

@@ -33,7 +33,26 @@ export async function move(
     { withdrawal: changed.id, from: v.w.status, to, user: changed.userId, coin: v.coin.tag, amount: formatAmount(changed.amount) },
     'withdrawal status changed',
   );
+  if (to === 'sent') noticeSent(ps, v, changed);
   return (await checkpointAfter(ps, v, changed)) ?? result(reply, changed, change.comment || undefined);
+}
+
+/** Every way to `sent` (Check's confirmation, an operator's Send) passes here: the payment_sent notice. */
+function noticeSent(ps: Payserv, v: Verified, w: Withdrawal): void {
+  const amount = formatAmount(w.amount);
+  ps.state.notice(
+    'payment_sent',
+    `withdrawal ${w.id} sent: ${amount} ${v.coin.tag} to user ${w.userId}${w.txHash ? ` in transaction ${w.txHash}` : ''}${w.comment ? ` (${w.comment})` : ''}`,
+    {
+      withdrawal: w.id,
+      user: w.userId,
+      coin: v.coin.tag,
+      amount,
+      fee: formatAmount(w.fee),
+      tx: w.txHash,
+      tx_fee: w.txFee === null ? null : formatAmount(w.txFee),
+    },
+  );
 }
 
 /** Declines the request (a reversal row gives the amount back); `code` says why (api.ts REFUSAL_CODES). */

@@ -1,5 +1,6 @@
 import { Episodes } from '../alerts/episodes.js';
 import type { Logger } from '../log/index.js';
+import type { NoticeKind } from '../config/alert-kinds.js';
 
 // payserv starts disabled. An operator enables it after the checks; any integrity failure disables
 // it at once (fail-stop), records why, and every payout call answers ERROR with that reason until an
@@ -7,6 +8,8 @@ import type { Logger } from '../log/index.js';
 
 export interface AlertSink {
   raise(kind: string, reason: string, details: Record<string, unknown>): Promise<unknown>;
+  /** News that is not an alert (a payment sent): handed on, never awaited. */
+  notice?(kind: NoticeKind, reason: string, details: Record<string, unknown>): void;
 }
 
 export interface ServiceStatus {
@@ -73,6 +76,15 @@ export class ServiceState {
       .raise(kind, reason, { subject, ...details })
       .catch((e: Error) => this.log.error({ kind, subject, err: e.message }, 'alert could not be raised'));
     return true;
+  }
+
+  /** News for the operators' channels (src/notify): returns at once, whatever the receivers do. Never throws. */
+  notice(kind: NoticeKind, reason: string, details: Record<string, unknown>): void {
+    try {
+      this.alerts.notice?.(kind, reason, details);
+    } catch (e) {
+      this.log.error({ kind, err: (e as Error).message }, 'notice could not be sent');
+    }
   }
 
   /** The episode of `kind` about `subject` is over (healthy again, no longer stuck); true when one was open. */
