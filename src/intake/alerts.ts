@@ -39,9 +39,10 @@ export class IntakeAlerts {
     return true;
   }
 
-  /** Every alert raised so far has been stored and hooked (at stop, so none is cut short). */
+  /** Every alert raised so far has been stored and its hook delivered or given up (at stop, so none is cut short; each delivery is bounded by its timeout). */
   async settled(): Promise<void> {
     await Promise.all([...this.#pending]);
+    await this.#alerts.idle();
   }
 }
 
