@@ -1,5 +1,6 @@
 // A notification as every channel renders it, and the last check before it leaves: no secret payserv
 // knows (a bot token, an SMTP password, a webhook URL, the database URL) is ever in what is sent.
+import { scrubSecrets } from '../log/scrub.js';
 
 /** One event for the operators: the alert document hooks have always received, or a notice (id null). */
 export interface Notice {
@@ -34,16 +35,13 @@ export const subjectOf = (n: Notice): string => `payserv ${n.kind}: ${n.reason}`
 /** A notice's details larger than this (as JSON) are left out of what channels get: the alert row keeps them. */
 export const DETAILS_CHARS_MAX = 64 * 1024;
 
-/** A password in a URL (scheme://user:pass@). Bounded quantifiers: linear on any text, however long. */
-const URL_PASSWORD = /([a-z][a-z0-9+.-]{0,31}:\/\/[^\s:/@]{0,256}:)[^\s@/]{1,256}@/gi;
-
 /**
- * `text` with every known secret replaced by "***", and passwords in URLs too. The secrets are the
+ * `text` with every known secret replaced by "***", and passwords in URLs too (scrubSecrets). The secrets are the
  * values payserv itself holds for its channels and database; shorter ones than 6 characters are not
  * searched for (they would blank ordinary words), and config refuses none shorter than that.
  */
 export function redact(text: string, secrets: Iterable<string>): string {
   let out = text;
   for (const s of secrets) if (s.length >= 6) out = out.split(s).join('***');
-  return out.replace(URL_PASSWORD, '$1***@');
+  return scrubSecrets(out);
 }

@@ -33,4 +33,12 @@ describe('exit codes and error lines', () => {
     );
     expect(redactUrl('postgres://u:pw@h:5432/db?password=TOP&sslmode=require')).not.toMatch(/pw|TOP/);
   });
+
+  it('scrubs a message of megabytes (a long run of letters once made the scan quadratic: minutes, a hung log line)', () => {
+    const long = `${'a'.repeat(2_000_000)} postgres://u:secret@h/db ${'b1+.'.repeat(250_000)}`;
+    const out = scrubSecrets(long);
+    expect(out).toContain(' postgres://u:***@h/db ');
+    expect(out).not.toContain('secret');
+    expect(out.length).toBe(long.length - 'secret'.length + 3);
+  });
 });
