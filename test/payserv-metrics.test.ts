@@ -1,8 +1,12 @@
 // Metrics and health (src/metrics): after a scripted run on anvil (a payment confirmed, one sending, one
 // waiting in send_retry, a fail-stop), every scraped value equals what happened; /health follows payserv
-// from locked to ready to fail-stopped; a failing database query leaves its metrics absent and is counted.
+// from locked to ready to fail-stopped; a failing database query leaves its metrics absent and is counted;
+// each certificate of the state directory shows its time left, a short-lived one counted as expiring.
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { mine, setAutomine, setBalance } from '../src/devnet/anvil.js';
+import { certificateNotAfter, issueOperator, pkiCertificateFiles, pkiPaths } from '../src/esman/pki-files.js';
 import type { EvmDriver } from '../src/chains/eth/driver.js';
 import { formatAmount, fromBaseUnits, parseAmount, sub, toBaseUnits } from '../src/money/amount.js';
 import { approveWithdrawal, checkWithdrawal, processWithdrawal } from '../src/payserv/payouts.js';
@@ -35,7 +39,11 @@ beforeEach(async () => {
       return new Map([['ETH', driver]]);
     },
   });
-  obs = (await startObservation({ listen: { host: '127.0.0.1', port: 0 }, scrape_timeout_ms: 10_000 }, t.ps.log)) as Observation;
+  obs = (await startObservation(
+    { listen: { host: '127.0.0.1', port: 0 }, scrape_timeout_ms: 10_000 },
+    t.ps.log,
+    t.ledger.stateDir,
+  )) as Observation;
 });
 
 afterEach(async () => {
@@ -158,7 +166,7 @@ describePerDataPath('metrics and health', () => {
     expect(value(s, 'payserv_enabled')).toBe(1);
     expect(value(s, 'payserv_state', { state: 'ready' })).toBe(1);
     expect(value(s, 'payserv_fail_stops_total')).toBe(0);
-    for (const part of ['withdrawals', 'in_flight', 'hot_wallet', 'typical_payout', 'timeout'])
+    for (const part of ['withdrawals', 'in_flight', 'hot_wallet', 'typical_payout', 'certificates', 'timeout'])
       expect(value(s, 'payserv_scrape_errors_total', { part })).toBe(0);
 
     // A fail-stop: the attacker raises a pending request's amount; Approve finds it and stops payouts.
@@ -204,6 +212,50 @@ describePerDataPath('metrics and health', () => {
     const next = await scrape();
     expect(value(next, 'payserv_withdrawals', { coin: 'ETH', status: 'sending' })).toBe(1);
     expect(value(next, 'payserv_scrape_errors_total', { part: 'withdrawals' })).toBe(1);
+  });
+
+  it("shows each certificate's time left and counts those expiring within 30 days, locked or not; an unreadable one is counted as an error", async () => {
+    const dir = t.ledger.stateDir;
+    /** A scrape, with the clock before and after it (ms). */
+    const timed = async () => {
+      const before = Date.now();
+      const s = await scrape();
+      return { s, before, after: Date.now() };
+    };
+    /** Time left as scraped equals notAfter minus the scrape's clock, which lies between before and after. */
+    const expectTimeLeft = (r: Awaited<ReturnType<typeof timed>>, kind: string, name: string, file: string) => {
+      const left = value(r.s, 'payserv_certificate_expiry_seconds', { kind, name });
+      const end = certificateNotAfter(file);
+      expect(left).toBeGreaterThanOrEqual((end - r.after) / 1000);
+      expect(left).toBeLessThanOrEqual((end - r.before) / 1000);
+    };
+
+    // Locked: the root, the signers' and the TLS pairs' certificates (825 days), none due.
+    const files = pkiCertificateFiles(dir);
+    expect(files.map((f) => `${f.kind} ${f.name}`)).toEqual(expect.arrayContaining(['root root', 'tls payserv', 'signer admin']));
+    const locked = await timed();
+    for (const f of files) expectTimeLeft(locked, f.kind, f.name, f.file);
+    expect(value(locked.s, 'payserv_certificate_expiry_seconds', { kind: 'tls', name: 'payserv' })).toBeGreaterThan(800 * 86_400);
+    expect(value(locked.s, 'payserv_certificates_expiring', { within: '30d' })).toBe(0);
+
+    // An operator's certificate for 10 days: counted as expiring, its time left under 10 days.
+    const alice = await issueOperator(dir, 'alice', { days: 10 });
+    obs.metrics.attach(t.ps);
+    const soon = await timed();
+    expectTimeLeft(soon, 'operator', 'alice', alice.cert);
+    expect(value(soon.s, 'payserv_certificate_expiry_seconds', { kind: 'operator', name: 'alice' })).toBeLessThanOrEqual(10 * 86_400);
+    expect(value(soon.s, 'payserv_certificates_expiring', { within: '30d' })).toBe(1);
+    expect(value(soon.s, 'payserv_scrape_errors_total', { part: 'certificates' })).toBe(0);
+
+    // A file that is not a certificate: absent, counted as a scrape error; the others still shown.
+    writeFileSync(join(pkiPaths(dir).dir, 'operators', 'bob.crt'), 'not a certificate');
+    const bad = await timed();
+    expect(value(bad.s, 'payserv_certificate_expiry_seconds', { kind: 'operator', name: 'bob' })).toBeUndefined();
+    expectTimeLeft(bad, 'operator', 'alice', alice.cert);
+    expectTimeLeft(bad, 'root', 'root', pkiPaths(dir).root);
+    expect(value(bad.s, 'payserv_certificates_expiring', { within: '30d' })).toBe(1);
+    expect(value(bad.s, 'payserv_scrape_errors_total', { part: 'certificates' })).toBe(1);
+    expect(value(bad.s, 'payserv_state', { state: 'ready' })).toBe(1);
   });
 
   it('answers only GET and HEAD of /metrics and /health', async () => {

@@ -127,7 +127,7 @@ export async function startPayserv(config: Config<'payserv'>, log: Logger, opene
   let observation: Observation | null = null;
   try {
     // Before the key: /health answers "locked" meanwhile.
-    observation = await startObservation(config.metrics, log);
+    observation = await startObservation(config.metrics, log, config.stateDir);
     log.info(
       { address: config.rpc.host, port: (port.server.address() as { port: number }).port },
       'RPC port bound: each connection is told payserv is locked until the key arrives',

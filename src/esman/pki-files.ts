@@ -325,10 +325,20 @@ export interface ExpiringCert {
   daysLeft: number;
 }
 
-/** The certificates in the state directory's PKI (root, signers, TLS pairs, operators) that expire within `days` (or have expired). */
-export function certificatesExpiring(stateDir: string, days: number, now: Date = new Date()): ExpiringCert[] {
+/** `pscli status` warns of certificates expiring within this many days, and payserv_certificates_expiring counts them. */
+export const CERT_WARN_DAYS = 30;
+
+export interface PkiCertFile {
+  kind: 'root' | 'signer' | 'tls' | 'operator';
+  /** The role, TLS identity or operator it is for; "root" for the pinned root. */
+  name: string;
+  file: string;
+}
+
+/** The certificate files in the state directory's PKI: the pinned root, the signers', the TLS pairs', the operators'. */
+export function pkiCertificateFiles(stateDir: string): PkiCertFile[] {
   const p = pkiPaths(stateDir);
-  const files: [string, string][] = existsSync(p.root) ? [['root', p.root]] : [];
+  const files: PkiCertFile[] = existsSync(p.root) ? [{ kind: 'root', name: 'root', file: p.root }] : [];
   for (const [kind, sub] of [
     ['signer', 'signers'],
     ['tls', 'tls'],
@@ -339,18 +349,38 @@ export function certificatesExpiring(stateDir: string, days: number, now: Date =
     for (const f of readdirSync(dir)
       .filter((n) => n.endsWith('.crt'))
       .sort())
-      files.push([`${kind} ${f.slice(0, -4)}`, join(dir, f)]);
+      files.push({ kind, name: f.slice(0, -4), file: join(dir, f) });
   }
+  return files;
+}
+
+/** When the certificate in `file` expires (ms since the epoch). Throws when it cannot be read or is not a certificate. */
+export function certificateNotAfter(file: string): number {
+  return new Date(new X509Certificate(readFileSync(file)).validTo).getTime();
+}
+
+/** Whether a certificate ending at `notAfter` is due: expiring within `days` of `now`, or expired. */
+export function expiresWithin(notAfter: number, now: Date, days: number): boolean {
+  return notAfter - now.getTime() <= days * DAY_MS;
+}
+
+/** The certificates in the state directory's PKI (root, signers, TLS pairs, operators) that expire within `days` (or have expired). */
+export function certificatesExpiring(stateDir: string, days: number, now: Date = new Date()): ExpiringCert[] {
   const out: ExpiringCert[] = [];
-  for (const [what, file] of files) {
+  for (const { kind, name, file } of pkiCertificateFiles(stateDir)) {
     let end: number;
     try {
-      end = new Date(new X509Certificate(readFileSync(file)).validTo).getTime();
+      end = certificateNotAfter(file);
     } catch {
       continue; // Not a certificate: for `pscli verify`'s other checks, not an expiry.
     }
-    const left = end - now.getTime();
-    if (left <= days * DAY_MS) out.push({ what, file, notAfter: new Date(end).toISOString(), daysLeft: Math.floor(left / DAY_MS) });
+    if (expiresWithin(end, now, days))
+      out.push({
+        what: kind === 'root' ? 'root' : `${kind} ${name}`,
+        file,
+        notAfter: new Date(end).toISOString(),
+        daysLeft: Math.floor((end - now.getTime()) / DAY_MS),
+      });
   }
   return out;
 }

@@ -1,15 +1,19 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { formatAmount, fromBaseUnits, parseAmount, toBaseUnits, type Amount } from '../money/amount.js';
 import { METRICS } from '../data/ops/metrics.js';
+import { CERT_WARN_DAYS, expiresWithin } from '../esman/pki-files.js';
+import type { Logger } from '../log/index.js';
 import type { Payserv } from '../payserv/context.js';
 import type { BroadcastOutcome, PaymentEvents } from '../payserv/events.js';
+import { readCertificates } from './certificates.js';
 import { HEALTH_STATES, healthOf } from './health.js';
 
 // payserv's Prometheus metrics. Counters and histograms are told by the state machine as each event
 // happens (PaymentEvents); gauges that read the database or the nodes are computed when scraped, by
 // aggregate queries that return a few rows. Amounts are floats in the coin's unit, for display only: the
 // ledger stays exact. A part of a scrape that fails or runs out of time leaves its metrics absent and
-// counts payserv_scrape_errors_total{part}; it never fails the scrape.
+// counts payserv_scrape_errors_total{part}; it never fails the scrape. Certificates are read from the state
+// directory's files, before the key too: an expiring certificate is worth knowing while payserv is locked.
 
 /** Seconds from approval to sent (confirmed): a minute to a day. */
 const APPROVE_TO_SENT_BUCKETS_S = [60, 300, 600, 1_800, 3_600, 7_200, 21_600, 86_400];
@@ -17,7 +21,7 @@ const APPROVE_TO_SENT_BUCKETS_S = [60, 300, 600, 1_800, 3_600, 7_200, 21_600, 86
 const VERIFICATION_BUCKETS_S = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
 /** Scrape-time parts, each failing on its own. */
-export const SCRAPE_PARTS = ['withdrawals', 'in_flight', 'hot_wallet', 'typical_payout', 'timeout'] as const;
+export const SCRAPE_PARTS = ['withdrawals', 'in_flight', 'hot_wallet', 'typical_payout', 'certificates', 'timeout'] as const;
 type Part = (typeof SCRAPE_PARTS)[number];
 
 const coins = (a: Amount): number => Number(formatAmount(a));
@@ -31,6 +35,9 @@ function count(text: string, what: string): number {
 export interface MetricsOptions {
   /** A scrape's database and node reads together, at most ([metrics] scrape_timeout_ms). */
   scrapeTimeoutMs: number;
+  /** Where payserv's certificates are (its state directory); unset: no certificate metrics. */
+  stateDir?: string;
+  log: Logger;
 }
 
 export class PayservMetrics implements PaymentEvents {
@@ -39,6 +46,8 @@ export class PayservMetrics implements PaymentEvents {
   #ps: Payserv | null = null;
   #refreshing: Promise<void> | null = null;
   readonly #timeoutMs: number;
+  readonly #stateDir: string | undefined;
+  readonly #log: Logger;
 
   readonly #broadcast = this.#counter('payserv_payments_broadcast_total', 'Broadcasts of stored payment bytes, by how the node answered', [
     'coin',
@@ -103,8 +112,21 @@ export class PayservMetrics implements PaymentEvents {
     'coin',
   ]);
 
+  readonly #certExpiry = this.#gauge(
+    'payserv_certificate_expiry_seconds',
+    'Time left until each certificate of the state directory expires (negative once expired)',
+    ['kind', 'name'],
+  );
+  readonly #certsExpiring = this.#gauge(
+    'payserv_certificates_expiring',
+    'Certificates of the state directory expiring within the window, or expired',
+    ['within'],
+  );
+
   constructor(opts: MetricsOptions) {
     this.#timeoutMs = opts.scrapeTimeoutMs;
+    this.#stateDir = opts.stateDir;
+    this.#log = opts.log;
     for (const part of SCRAPE_PARTS) this.#scrapeErrors.inc({ part }, 0);
     // Read from payserv's state when scraped: nothing to tell, nothing to forget.
     const state = this.#gauge(
@@ -198,27 +220,41 @@ export class PayservMetrics implements PaymentEvents {
   }
 
   async #refresh(): Promise<void> {
-    for (const g of [this.#withdrawals, this.#inFlight, this.#inFlightAge, this.#balance, this.#typical, this.#covered]) g.reset();
+    const scraped = [this.#withdrawals, this.#inFlight, this.#inFlightAge, this.#balance, this.#typical, this.#covered, this.#certExpiry];
+    for (const g of [...scraped, this.#certsExpiring]) g.reset();
+    const stateDir = this.#stateDir;
+    if (stateDir !== undefined) await this.#part('certificates', async () => this.#readCertificates(stateDir));
     const ps = this.#ps;
     if (!ps) return;
     await Promise.all([
-      this.#part(ps, 'withdrawals', () => this.#readWithdrawals(ps)),
-      this.#part(ps, 'in_flight', () => this.#readInFlight(ps)),
+      this.#part('withdrawals', () => this.#readWithdrawals(ps)),
+      this.#part('in_flight', () => this.#readInFlight(ps)),
       this.#readWallets(ps),
     ]);
   }
 
-  async #part<T>(ps: Payserv, part: Part, read: () => Promise<T>): Promise<T | null> {
+  async #part<T>(part: Part, read: () => Promise<T>): Promise<T | null> {
     try {
       return await read();
     } catch (e) {
       this.#scrapeErrors.inc({ part });
-      ps.log.warn(
+      this.#log.warn(
         { component: 'metrics', part, err: (e as Error).message },
         'metrics part failed: its metrics are absent from this scrape',
       );
       return null;
     }
+  }
+
+  /** Each certificate's time left, and how many are due; a file that cannot be read fails the part (the others still shown). */
+  #readCertificates(stateDir: string): void {
+    const { certs, unreadable } = readCertificates(stateDir);
+    const now = this.#ps?.now() ?? new Date();
+    for (const c of certs) this.#certExpiry.set({ kind: c.kind, name: c.name }, (c.notAfter - now.getTime()) / 1000);
+    const due = certs.filter((c) => expiresWithin(c.notAfter, now, CERT_WARN_DAYS)).length;
+    this.#certsExpiring.set({ within: `${CERT_WARN_DAYS}d` }, due);
+    if (unreadable.length)
+      throw new Error(`certificate(s) that cannot be read: ${unreadable.map((u) => `${u.file} (${u.err})`).join('; ')}`);
   }
 
   async #readWithdrawals(ps: Payserv): Promise<void> {
@@ -241,11 +277,11 @@ export class PayservMetrics implements PaymentEvents {
   async #readWallets(ps: Payserv): Promise<void> {
     const tags = [...ps.drivers.keys()];
     if (!tags.length) return;
-    const typical = await this.#part(ps, 'typical_payout', () => ps.db.query(METRICS.typicalPayout, [tags]));
+    const typical = await this.#part('typical_payout', () => ps.db.query(METRICS.typicalPayout, [tags]));
     const byTag = new Map((typical ?? []).map((r) => [r.tag, r]));
     await Promise.all(
       [...ps.drivers].map(([tag, driver]) =>
-        this.#part(ps, 'hot_wallet', async () => {
+        this.#part('hot_wallet', async () => {
           const base = await driver.spendable(ps.db);
           const t = byTag.get(tag);
           if (!t) return;

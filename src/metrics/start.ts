@@ -14,9 +14,10 @@ export interface Observation {
 export async function startObservation(
   settings: { listen?: { host: string; port: number } | undefined; scrape_timeout_ms: number },
   log: Logger,
+  stateDir?: string,
 ): Promise<Observation | null> {
   if (!settings.listen) return null;
-  const metrics = new PayservMetrics({ scrapeTimeoutMs: settings.scrape_timeout_ms });
+  const metrics = new PayservMetrics({ scrapeTimeoutMs: settings.scrape_timeout_ms, log, ...(stateDir !== undefined ? { stateDir } : {}) });
   const server = await startMetricsServer({
     ...settings.listen,
     log,

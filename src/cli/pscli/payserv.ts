@@ -10,7 +10,7 @@ import { action, type Context } from '../context.js';
 import { CliError, EXIT, refusalExit, scrubSecrets, type ExitCode } from '../exit.js';
 import { amountOpt, coinTag, positiveInt } from '../ledger-context.js';
 import { withPayserv } from '../payserv-client.js';
-import { certificatesExpiring, type ExpiringCert } from '../../esman/pki-files.js';
+import { CERT_WARN_DAYS, certificatesExpiring, type ExpiringCert } from '../../esman/pki-files.js';
 import type { ResolveReport } from '../../autopay/resolve.js';
 import type { RunReport } from '../../autopay/run.js';
 import type { LockReport, ReportedLock } from '../../payserv/lock-watch.js';
@@ -118,9 +118,6 @@ function autopayOff(s: AutopayStatus, coin?: string): string | null {
 
 /** RESOLVE_PAYOUT=1 (or True), as open-ethereum-pool's manual spells it, turns a run into a resolve. */
 const resolveMode = (ctx: Context) => /^(1|true)$/i.test(ctx.io.env.RESOLVE_PAYOUT ?? '');
-
-/** `pscli status` warns of certificates expiring within this many days. */
-export const CERT_WARN_DAYS = 30;
 
 function expiryLine(c: ExpiringCert): string {
   const when = c.daysLeft < 0 ? `EXPIRED on ${c.notAfter}` : `expires in ${c.daysLeft} day(s), on ${c.notAfter}`;
