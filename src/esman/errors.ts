@@ -31,6 +31,9 @@ export const ESMAN_CODES = [
   'key_refused', // payserv's store does not open with the key it was given
   'no_store', // a configuration needs the store, and none is set
   'kdf_failed', // scrypt failed (out of memory)
+  'wallet_funded', // a hot-wallet item whose address holds more than dust: sweep it before deleting the key
+  'balance_unknown', // the node could not tell a hot wallet's balance: absence of an answer is no proof it is empty
+  'not_confirmed', // the operator did not type the item's name back
 ] as const;
 
 export type EsmanCode = (typeof ESMAN_CODES)[number];

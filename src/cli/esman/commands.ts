@@ -15,7 +15,9 @@ import { checkSplit } from '../../esman/shamir.js';
 import { KeyStore, readIndex } from '../../esman/store-file.js';
 import { fileExists, writeNewFile } from '../../esman/export.js';
 import { LineReader, newPassphrases, passphrases, type Passphrases } from './input.js';
-import { refuseExisting, unlock, withStore } from './unlock.js';
+import { refuseAbsent, refuseExisting, unlock, withStore } from './unlock.js';
+import { deleteHotWallet, type DeleteWalletOpts } from './delete-wallet.js';
+import { hotWalletTag } from '../../esman/wallet-delete.js';
 
 export interface EsmanIo {
   stdin: NodeJS.ReadStream;
@@ -192,9 +194,26 @@ export function register(program: Command, io: EsmanIo): void {
     });
 
   shared(program.command('delete'))
-    .description('delete an item')
+    .description('delete an item; a hot wallet (Coin.<TAG>.JSON) only once its node says it is empty and its name is typed back')
     .argument('<NAME>')
-    .action(async (name: string, o: Common) => {
+    .option('--node-url <URL>', "hot wallet: the coin's node, asked for the address's balance")
+    .option('--config <FILE>', "hot wallet: payserv's configuration, whose [coins.TAG] names the node")
+    .option('--network <net>', 'hot wallet of Zcash without a stored address: mainnet or testnet', 'mainnet')
+    .option('--yes', 'hot wallet: no typed confirmation (scripts); the balance is checked all the same')
+    .action(async (name: string, o: DeleteWalletOpts) => {
+      checkItemName(name);
+      const tag = hotWalletTag(name);
+      if (tag !== null) {
+        // Made when asked, after the passphrases: a reader made before would take the keys typed for them as lines.
+        const askLine = (prompt: string) => (io.stderr.write(prompt), new LineReader(io.stdin).next());
+        try {
+          await deleteHotWallet(name, tag, o, input(o), askLine, say);
+        } finally {
+          // stdin may stay open (a terminal): nothing more is read from it.
+          io.stdin.destroy();
+        }
+        return say(`deleted ${name} from ${o.storage}`);
+      }
       await withStore(o.dir, o.storage, input(o), say, async (store, master) => {
         store.delete(name);
         await store.save(master);
@@ -210,9 +229,7 @@ export function register(program: Command, io: EsmanIo): void {
     .requiredOption('--to <FILE>', 'the file to create (an existing file is refused), e.g. /var/lib/dbgw/pki/tls/dbgw.key')
     .action(async (name: string, o: Common & { to: string }) => {
       if (o.to === '-') throw new EsmanError('bad_option', '--to -: a key is never written to stdout; name the file to create');
-      // The index is readable without the key: a name that is not there is said so before any passphrase.
-      if (!(await readIndex(o.storage)).items.some((i) => i.name === name))
-        throw new EsmanError('missing_item', `store ${o.storage} has no item ${name}`);
+      await refuseAbsent(o.storage, name);
       checkExportable(name);
       if (existsSync(o.to)) throw fileExists(o.to);
       let size = 0;

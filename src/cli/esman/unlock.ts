@@ -1,7 +1,7 @@
 // The steps several esman commands share: rebuild the master key from T operators' shares and open the store.
 import { EsmanError, wipe } from '../../esman/errors.js';
 import { unlockShares, type Unlocked } from '../../esman/shares.js';
-import { KeyStore } from '../../esman/store-file.js';
+import { KeyStore, readIndex } from '../../esman/store-file.js';
 import type { Passphrases } from './input.js';
 
 export async function unlock(dir: string, input: Passphrases, say: (s: string) => void): Promise<Unlocked> {
@@ -34,4 +34,10 @@ export async function withStore<T>(
 
 export function refuseExisting(exists: boolean, path: string): void {
   if (exists) throw new EsmanError('exists', `${path} already exists: esman never overwrites a store (use add, delete or rekey)`);
+}
+
+/** The index is readable without the key: a name that is not there is said so before any passphrase. */
+export async function refuseAbsent(storage: string, name: string): Promise<void> {
+  if (!(await readIndex(storage)).items.some((i) => i.name === name))
+    throw new EsmanError('missing_item', `store ${storage} has no item ${name}`);
 }

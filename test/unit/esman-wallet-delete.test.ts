@@ -1,0 +1,129 @@
+// The rules of `esman delete Coin.<TAG>.JSON` and the balance it asks the node for: a hot wallet's key is
+// deleted only at no more than dust, after its name was typed back; a node that cannot answer is no proof.
+import { createServer } from 'node:net';
+import { secp256k1 } from '@noble/curves/secp256k1.js';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { afterEach, describe, expect, it } from 'vitest';
+import { zcashAddressScript, zcashP2pkhAddress } from '../../src/chains/address.js';
+import { estimateTransparentFeeZat } from '../../src/chains/zcash/fee.js';
+import { hash160 } from '../../src/chains/zcash/script.js';
+import { startZcashStandin, type ZcashStandin } from '../../src/devnet/zcash-standin.js';
+import { hotWalletFunds } from '../../src/cli/esman/wallet-funds.js';
+import { EsmanError } from '../../src/esman/errors.js';
+import { checkConfirmation, confirmPrompt, hotWalletTag, refuseFunded, type WalletFunds } from '../../src/esman/wallet-delete.js';
+
+const NAME = 'Coin.ETH.JSON';
+const funds = (held: bigint, dust = 21_000n): WalletFunds => ({ address: '0xAbC', held, dust, unit: 'wei' });
+
+function codeOf(f: () => unknown): string | undefined {
+  try {
+    f();
+  } catch (e) {
+    if (e instanceof EsmanError) return `${e.code}: ${e.message}`;
+    throw e;
+  }
+  return undefined;
+}
+
+describe('hot-wallet items', () => {
+  it('Coin.<TAG>.JSON is a hot wallet; other items, and other spellings, are not', () => {
+    expect(hotWalletTag('Coin.ETH.JSON')).toBe('ETH');
+    expect(hotWalletTag('Coin.ZEC.JSON')).toBe('ZEC');
+    for (const n of ['DB.JSON', 'ETH.RPC.JSON', 'Coin.eth.JSON', 'Coin.ETH.JSON.bak', 'xCoin.ETH.JSON', 'Coin..JSON'])
+      expect(hotWalletTag(n)).toBeNull();
+  });
+});
+
+describe('funds', () => {
+  it('more than dust is refused, naming the balance and the way out; dust or nothing passes', () => {
+    const refused = codeOf(() => refuseFunded(NAME, funds(21_001n)));
+    expect(refused).toMatch(
+      /^wallet_funded: Coin\.ETH\.JSON: hot wallet 0xAbC holds 21001 wei \(dust is at most 21000\): nothing deleted; /,
+    );
+    expect(refused).toContain('sweep it to another wallet first');
+    expect(codeOf(() => refuseFunded(NAME, funds(21_000n)))).toBeUndefined();
+    expect(codeOf(() => refuseFunded(NAME, funds(0n)))).toBeUndefined();
+    expect(codeOf(() => refuseFunded(NAME, funds(1n, 0n)))).toMatch(/^wallet_funded: .* holds 1 wei/);
+  });
+});
+
+describe('confirmation', () => {
+  it('the item name typed back (spaces aside) confirms; anything else, or no answer, does not', () => {
+    expect(codeOf(() => checkConfirmation(NAME, NAME))).toBeUndefined();
+    expect(codeOf(() => checkConfirmation(NAME, `  ${NAME} `))).toBeUndefined();
+    for (const a of ['y', 'yes', 'Coin.ETH', 'coin.eth.json', ''])
+      expect(codeOf(() => checkConfirmation(NAME, a))).toMatch(
+        /^not_confirmed: Coin\.ETH\.JSON: the answer is not the item name: nothing deleted/,
+      );
+    expect(codeOf(() => checkConfirmation(NAME, null))).toMatch(/^not_confirmed: Coin\.ETH\.JSON: no answer: nothing deleted/);
+  });
+
+  it('the prompt names the address and its balance', () => {
+    expect(confirmPrompt(NAME, funds(5n))).toBe(
+      'Coin.ETH.JSON is the key of hot wallet 0xAbC, which holds 5 wei; type Coin.ETH.JSON to delete it: ',
+    );
+  });
+});
+
+describe('the balance, asked of a Zcash node', () => {
+  const key = sha256(new TextEncoder().encode('esman-wallet-delete hot'));
+  const address = zcashP2pkhAddress('testnet', hash160(secp256k1.getPublicKey(key, true)));
+  let node: ZcashStandin | undefined;
+  afterEach(async () => {
+    await node?.stop();
+    node = undefined;
+  });
+
+  it("sums the address's UTXOs; dust is the fee of sweeping them all to one address", async () => {
+    node = await startZcashStandin({ network: 'testnet', mode: 'zcashd' });
+    const empty = await hotWalletFunds('Coin.ZEC.JSON', 'ZEC', address, node.url, 'testnet');
+    expect(empty).toEqual({
+      address,
+      held: 0n,
+      dust: estimateTransparentFeeZat(0, [zcashAddressScript('testnet', address)]),
+      unit: 'zatoshi',
+    });
+    await node.fund(address, 70_000n);
+    await node.fund(address, 30_000n);
+    await node.mine();
+    const held = await hotWalletFunds('Coin.ZEC.JSON', 'ZEC', address, node.url, 'testnet');
+    expect(held.held).toBe(100_000n);
+    expect(held.dust).toBe(estimateTransparentFeeZat(2, [zcashAddressScript('testnet', address)]));
+    expect(codeOf(() => refuseFunded('Coin.ZEC.JSON', held))).toMatch(/^wallet_funded: .* holds 100000 zatoshi/);
+  });
+
+  it('a node that is down is balance_unknown, and its URL password is never shown', async () => {
+    node = await startZcashStandin({ network: 'testnet', mode: 'zcashd' });
+    await node.setDown(true);
+    const url = new URL(node.url);
+    url.username = 'rpc';
+    url.password = 'RPC-PASSWORD-77';
+    const e = await hotWalletFunds('Coin.ZEC.JSON', 'ZEC', address, url.toString(), 'testnet').catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(EsmanError);
+    expect((e as EsmanError).code).toBe('balance_unknown');
+    expect((e as EsmanError).message).toMatch(/^Coin\.ZEC\.JSON: the balance of hot wallet \S+ cannot be read \(.+\): nothing deleted; /);
+    expect((e as EsmanError).message).not.toContain('RPC-PASSWORD-77');
+  });
+});
+
+describe('the balance, asked of an Ethereum node that does not answer', () => {
+  it('a closed port and a credentialed URL: balance_unknown, no password shown', async () => {
+    const port = await new Promise<number>((resolve) => {
+      const s = createServer().listen(0, '127.0.0.1', () => {
+        const p = (s.address() as { port: number }).port;
+        s.close(() => resolve(p));
+      });
+    });
+    const e = await hotWalletFunds(
+      NAME,
+      'ETH',
+      '0x0000000000000000000000000000000000000001',
+      `http://u:ETH-PASSWORD-9@127.0.0.1:${port}/`,
+      'mainnet',
+      2_000,
+    ).catch((x: unknown) => x);
+    expect((e as EsmanError).code).toBe('balance_unknown');
+    expect((e as EsmanError).message).toContain('cannot be read (HTTP request failed: fetch failed: ECONNREFUSED): nothing deleted');
+    expect((e as EsmanError).message).not.toContain('ETH-PASSWORD-9');
+  });
+});
