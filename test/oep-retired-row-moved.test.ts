@@ -1,0 +1,203 @@
+// Regression (attack16 round 2, F3): an attacker with write access to payserv's database moves the row of a wallet the
+// operator retired (another user, or another address); the adapter's one-way check must judge signed rows, not the
+// columns, so the login is not registered again, not paid, and the rows that no longer verify are alerted.
+import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import type { Hex } from 'viem';
+import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
+import { afterEach, beforeEach, expect, it } from 'vitest';
+import { runAutopay } from '../src/autopay/run.js';
+import { loadConfig, type Config } from '../src/config/index.js';
+import { anvilRpc, mine, setAutomine } from '../src/devnet/anvil.js';
+import { dispatchIntake } from '../src/intake/handlers.js';
+import { startIntake, type RunningIntake } from '../src/intake/service.js';
+import { createLogger, type Logger } from '../src/log/index.js';
+import type { AutopaySettings } from '../src/payserv/policy.js';
+import { startOep, type RunningOep } from '../src/pools/oep/adapter.js';
+import { oepUserId } from '../src/pools/oep/import.js';
+import { blockMember, blocksKey, creditsKey, financesKey, minerKey } from '../src/pools/oep/keys.js';
+import { describePerDataPath } from './support/backend.js';
+import { anvilForFile, balanceOf, ethDriver } from './support/chains.js';
+import { amt } from './support/miners.js';
+import { testPayserv, type TestPayserv } from './support/payserv.js';
+
+const anvil = anvilForFile();
+const REDIS_DB = 12;
+const POOL = privateKeyToAccount(generatePrivateKey()).address;
+const FEE_LOGIN = `0x${randomBytes(20).toString('hex')}`;
+const CONFIRMATIONS = 12;
+const REWARD_WEI = 2n * 10n ** 18n;
+const SETTINGS: AutopaySettings = { threshold: amt('1'), requirePeers: 0, maxPerRun: 100 };
+const GENEROUS = { amountMax: amt('1000'), userDailyMax: amt('10000'), coinDailyMax: amt('100000'), walletAgeHoursMin: 0 };
+
+let t: TestPayserv;
+let url: string;
+let redis: Redis;
+let prefix: string;
+let intake: RunningIntake;
+let oep: RunningOep;
+let config: Config<'intake'>;
+let log: Logger;
+const logs: Array<Record<string, unknown>> = [];
+
+beforeEach(async () => {
+  url = (await anvil()).url;
+  await setAutomine(url, true);
+  t = await testPayserv({
+    seed: { users: 0, blocks: 0, withdrawals: 0, coins: ['ETH'], minersPerBlock: 1, declineShare: 0, corrections: 0, seed: 5 },
+    policies: { ETH: GENEROUS },
+    drivers: async (deps) => new Map([['ETH', await ethDriver(url, deps)]]),
+  });
+  t.ps = { ...t.ps, signers: { ...t.ps.signers, autopay: t.ledger.signers.autopay } };
+  prefix = `oepatk${randomBytes(4).toString('hex')}`;
+  redis = new Redis({ host: '127.0.0.1', port: 6379, db: REDIS_DB });
+  const file = join(t.ledger.stateDir, 'intake.toml');
+  writeFileSync(
+    file,
+    `[rpc]
+port = 0
+[wallets]
+review = "manual"
+[coins.ETH]
+chain = "eth"
+first_height = 0
+node_url = "${url}"
+chain_id = 31337
+pool_address = "${POOL}"
+issuance = "2"
+[pools.oep]
+redis_url = "redis://127.0.0.1:6379/${REDIS_DB}"
+prefix = "${prefix}"
+coin = "ETH"
+interval_s = 3600
+pool_fee_address = "${FEE_LOGIN}"
+from_height = 0
+timeout_ms = 1000
+`,
+  );
+  config = await loadConfig('intake', file, { env: { PAYSERV_STATE_DIR: t.ledger.stateDir } });
+  logs.length = 0;
+  log = createLogger('intake', 'info', { write: (s: string) => void logs.push(JSON.parse(s) as Record<string, unknown>) });
+  intake = await startIntake(config, log, t.ledger.db);
+  oep = await startOep(intake.intake, config.pools.oep!, log);
+});
+
+afterEach(async () => {
+  await oep.stop();
+  await intake.stop();
+  const keys = await redis.keys(`${prefix}:*`);
+  if (keys.length) await redis.del(...keys);
+  redis.disconnect();
+  await t.ledger.db.close();
+});
+
+/** A block mined to the pool on anvil and matured. */
+async function poolBlock(): Promise<{ hash: string; height: bigint }> {
+  await anvilRpc(url, 'anvil_setCoinbase', [POOL]);
+  await mine(url, 1);
+  const b = (await anvilRpc(url, 'eth_getBlockByNumber', ['latest', false])) as { hash: Hex; number: Hex };
+  await mine(url, CONFIRMATIONS);
+  return { hash: b.hash, height: BigInt(b.number) };
+}
+
+/** What the unlocker's WriteMaturedBlock leaves: the member, its credits hash, the balances. */
+async function matured(height: bigint, hash: string, credits: Record<string, bigint>): Promise<void> {
+  const member = blockMember({
+    uncleHeight: 0n,
+    orphan: false,
+    nonce: '0x5b1d3c0ffee0ab12',
+    hash,
+    timestamp: 1_700_000_000n + height,
+    difficulty: 2_000_000n,
+    totalShares: 9_000_000n,
+    rewardWei: REWARD_WEI,
+  });
+  const m = redis.multi().zadd(blocksKey(prefix, 'matured'), height.toString(), member);
+  let total = 0n;
+  for (const [login, shannon] of Object.entries(credits)) {
+    m.hsetnx(creditsKey(prefix, height, hash), login, shannon.toString()).hincrby(minerKey(prefix, login), 'balance', shannon.toString());
+    total += shannon;
+  }
+  await m.hincrby(financesKey(prefix), 'balance', total.toString()).exec();
+}
+
+const newLogin = () => privateKeyToAccount(generatePrivateKey()).address.toLowerCase();
+const LOGIN = newLogin();
+const userOf = (login: string) => oepUserId({ prefix, coin: 'ETH' }, login);
+const CREDITS = () => ({ [FEE_LOGIN]: 20_000_000n, [LOGIN]: 1_980_000_000n });
+const incomeOf = async (hash: string) =>
+  t.ledger.db.query<{ id: number }>("SELECT id FROM finances_proxypool_transactions WHERE block_hash = $1 AND kind = 'block'", [
+    hash.toLowerCase(),
+  ]);
+const walletCount = async () => (await t.ledger.db.query<{ n: number }>('SELECT count(*)::int AS n FROM users_userwallets'))[0]!.n;
+const creditedOf = async (login: string) =>
+  (
+    await t.ledger.db.query<{ n: number }>(
+      "SELECT count(*)::int AS n FROM finances_user_balance_transaction WHERE user_id = $1 AND type = 'block'",
+      [userOf(login)],
+    )
+  )[0]!.n;
+const restart = async () => {
+  await oep.stop();
+  oep = await startOep(intake.intake, config.pools.oep!, log);
+};
+
+const MOVES = {
+  'to another user': 'UPDATE users_userwallets SET user_id = 7 WHERE id = $1',
+  'to another address': "UPDATE users_userwallets SET address = '0x' || repeat('77', 20) WHERE id = $1",
+  'to another user, its signature stripped':
+    'UPDATE users_userwallets SET user_id = 7, signature = NULL, sig_key_id = NULL, signed_at = NULL WHERE id = $1',
+} as const;
+
+describePerDataPath("a retired wallet's row moved in the ledger database", () => {
+  for (const how of ['deleted', 'inactive'] as const) {
+    for (const [move, sql] of Object.entries(MOVES)) {
+      it(`a login wallet the operator retired (${how}) stays retired when its row is moved ${move}: alerted, never paid`, async () => {
+        const b1 = await poolBlock();
+        await matured(b1.height, b1.hash, CREDITS());
+        await oep.tick();
+        const [w1] = await t.ledger.db.query<{ id: number }>('SELECT id FROM users_userwallets WHERE user_id = $1', [userOf(LOGIN)]);
+        await dispatchIntake(intake.intake, 'Wallets.Retire', { wallet: w1!.id, how });
+        // DELETE is refused by a trigger, UPDATE is not (an owner could drop the trigger too).
+        await t.ledger.db.query(sql, [w1!.id]);
+        await restart();
+        const before = await walletCount();
+        const b2 = await poolBlock();
+        await matured(b2.height, b2.hash, CREDITS());
+        await oep.tick();
+        expect(await incomeOf(b2.hash), 'the block itself is credited').toHaveLength(1);
+        expect(await creditedOf(LOGIN), "the login's credits recorded").toBe(2);
+        expect(await walletCount(), 'no wallet added back').toBe(before);
+        await intake.intake.alerts.settled();
+        const alerts = await t.ledger.db.query<{ kind: string; reason: string }>('SELECT kind, reason FROM payserv_alerts');
+        expect(
+          alerts.filter((a) => a.kind === 'intake_integrity' && a.reason.includes(LOGIN)),
+          'alerted',
+        ).toHaveLength(1);
+        expect(logs.some((l) => l.level === 50 && l.address === LOGIN && String(l.msg).includes(`wallet ${w1!.id}`))).toBe(true);
+        await runAutopay(t.ps, 'ETH', SETTINGS, 'after restart');
+        await mine(url, CONFIRMATIONS);
+        await runAutopay(t.ps, 'ETH', SETTINGS, 'after restart settle');
+        expect(await balanceOf(url, LOGIN), 'the retired login paid').toBe(0n);
+      });
+    }
+  }
+
+  it('a retired row left as the operator signed it: not registered again, no alert', async () => {
+    const b1 = await poolBlock();
+    await matured(b1.height, b1.hash, CREDITS());
+    await oep.tick();
+    const [w1] = await t.ledger.db.query<{ id: number }>('SELECT id FROM users_userwallets WHERE user_id = $1', [userOf(LOGIN)]);
+    await dispatchIntake(intake.intake, 'Wallets.Retire', { wallet: w1!.id, how: 'deleted' });
+    await restart();
+    const b2 = await poolBlock();
+    await matured(b2.height, b2.hash, CREDITS());
+    await oep.tick();
+    expect(await walletCount()).toBe(1);
+    await intake.intake.alerts.settled();
+    expect(await t.ledger.db.query("SELECT 1 FROM payserv_alerts WHERE kind = 'intake_integrity'")).toEqual([]);
+    expect(logs.some((l) => l.msg === 'miner wallet retired in the ledger: not registered again' && l.address === LOGIN)).toBe(true);
+  });
+});
