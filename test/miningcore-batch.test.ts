@@ -90,6 +90,7 @@ describePerDataPath('MiningCore write-back of a batched Zcash payment', () => {
       minimumPayment: 10n ** 18n,
       log: createLogger('intake', 'info', { write: (s: string) => void logs.push(JSON.parse(s)) }),
       cursor: 0n,
+      recheck: new Set(),
       wallets: new Set(),
       verified: new Map(),
     };

@@ -2,9 +2,13 @@
 // who retires a wallet, and a Zcash pool (issue 16's attack report, F2 F5 F7): a forged block writes no wallet; a
 // retired wallet is not registered again after a restart; PPLNS credits finer than a zatoshi are rounded down,
 // the dust going to the pool fee, while an amount that is not a number or is negative still refuses the block;
-// a pool block named at another height is refused (the adapter passes blocks.blockheight, F1).
+// a pool block named at another height is refused (the adapter passes blocks.blockheight, F1). The second round
+// (attack16): a Zcash miner's shielded address does not keep a block out (credited, unpaid, no wallet), and a block
+// a lagging node does not show yet is asked again each interval and imported once the node has it.
 // MiningCore's own tables in a real PostgreSQL, anvil and the Zcash node stand-in, the intake in process.
 import { writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import pg from 'pg';
 import type { Hex } from 'viem';
@@ -49,7 +53,7 @@ afterAll(async () => {
 });
 
 /** The intake with [pools.miningcore] for `coin` (ETH on anvil, or ZEC on the stand-in at `zcashUrl`). */
-async function startAdapterIntake(coin: 'ETH' | 'ZEC', fee: string, zcashUrl?: string): Promise<RunningIntakeWithPools> {
+async function startAdapterIntake(coin: 'ETH' | 'ZEC', fee: string, zcashUrl?: string, ethUrl = url): Promise<RunningIntakeWithPools> {
   const file = join(t.ledger.stateDir, 'intake.toml');
   writeFileSync(
     file,
@@ -60,7 +64,7 @@ review = "manual"
 [coins.ETH]
 chain = "eth"
 first_height = 0
-node_url = "${url}"
+node_url = "${ethUrl}"
 chain_id = 31337
 pool_address = "${POOL}"
 issuance = "2"
@@ -249,5 +253,104 @@ describeOncePerSuite('the MiningCore import against a hostile database, a retire
     expect(await incomeOf(old.hash)).toHaveLength(0);
     expect(logs.some((l) => l.pool === POOL_ID && l.block === old.hash && l.code === 'block_height_mismatch')).toBe(true);
     expect(await t.ledger.db.query('SELECT id FROM users_userwallets WHERE user_id = $1', [userOf('ETH', thief)])).toHaveLength(0);
+  });
+
+  it("a Zcash miner's shielded address does not keep the block out: every miner credited, that one unpaid, no wallet, alerted once", async () => {
+    const n = await zcashNode();
+    const fee = zcashAddress();
+    intake = await startAdapterIntake('ZEC', fee, n.url);
+    const [a, b] = [zcashAddress(), zcashAddress()];
+    // A Sapling address (the protocol specification's example): MiningCore's z_validateaddress accepts it.
+    const shielded = 'zs1z7rejlpsa98s2rrrfkwmaxu53e4ue0ulcrw0h4x5g8jl04tak0d3mm47vdtahatqrlkngh9slya';
+    const mined = async (hash: string, height: bigint) =>
+      mcBlock(
+        height,
+        hash,
+        [fee, '0.025'],
+        [
+          [a, '1.2'],
+          [b, '1.2'],
+          [shielded, '0.075'],
+        ],
+      );
+    const b1 = await n.mineTo([{ address: ZPOOL, zatoshi: 250_000_000n }]);
+    const b2 = await n.mineTo([{ address: ZPOOL, zatoshi: 250_000_000n }]);
+    await n.mine(100);
+    await mined(b1.hash, BigInt(b1.height));
+    await mined(b2.hash, BigInt(b2.height));
+    // Over-long is not an address MiningCore could have written: that block is still refused.
+    const long = newBlockHash().slice(2);
+    await mcBlock(BigInt(b2.height) + 1n, long, [fee, '0.025'], [[`zs1${'q'.repeat(140)}`, '2.475']]);
+    await intake.miningcore!.tick();
+    await intake.miningcore!.tick();
+    await intake.intake.alerts.settled();
+    for (const block of [b1, b2])
+      expect(await creditsOf(block.hash)).toMatchObject({
+        [String(userOf('ZEC', a))]: amt('1.2'),
+        [String(userOf('ZEC', b))]: amt('1.2'),
+        [String(userOf('ZEC', shielded))]: amt('0.075'),
+      });
+    const walletsOf = async (address: string) =>
+      t.ledger.db.query<{ address: string }>('SELECT address FROM users_userwallets WHERE user_id = $1', [userOf('ZEC', address)]);
+    expect((await walletsOf(a)).map((w) => w.address)).toEqual([a]);
+    expect((await walletsOf(b)).map((w) => w.address)).toEqual([b]);
+    expect(await walletsOf(shielded), 'no wallet for an address payserv cannot pay').toHaveLength(0);
+    const alerts = logs.filter((l) => (l.alert as { kind?: string } | undefined)?.kind === 'miner_address_unpayable');
+    expect(alerts, 'alerted once for two blocks and two intervals').toHaveLength(1);
+    expect(alerts[0]!.msg).toMatch(/not a valid ZEC transparent address.*credits imported, unpaid/);
+    expect(logs.some((l) => l.alert === 'block_refused' && (l.block === b1.hash || l.block === b2.hash))).toBe(false);
+    expect(await incomeOf(long)).toHaveLength(0);
+    expect(logs.find((l) => l.alert === 'block_refused' && l.block === long)?.reason).toMatch(/not 1 to 128 characters/);
+    expect(await t.ledger.check('balances')).toEqual([]);
+  });
+
+  it('a pool block a lagging node does not show yet is asked again each interval, imported once the node has it, alerted once', async () => {
+    // The intake's node behind MiningCore's: eth_getBlockByHash answers null while `lagging`.
+    let lagging = false;
+    const server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const body = Buffer.concat(chunks).toString();
+        const msg = JSON.parse(body) as { id: number; method: string };
+        res.setHeader('content-type', 'application/json');
+        if (lagging && msg.method === 'eth_getBlockByHash')
+          return void res.end(JSON.stringify({ jsonrpc: '2.0', id: msg.id, result: null }));
+        void fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body })
+          .then((r) => r.text())
+          .then((text) => res.end(text));
+      });
+    });
+    server.listen(0, '127.0.0.1');
+    await new Promise((r) => server.once('listening', r));
+    onTestFinished(() => void server.close());
+    const fee = ethAddress();
+    const [m1, m2] = [ethAddress(), ethAddress()];
+    intake = await startAdapterIntake('ETH', fee, undefined, `http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    const b1 = await ethPoolBlock();
+    await mcBlock(b1.height, b1.hash, [fee, '0.02'], [[m1, '1.98']]);
+    lagging = true;
+    await intake.miningcore!.tick();
+    await intake.miningcore!.tick();
+    expect(await incomeOf(b1.hash)).toHaveLength(0);
+    expect(logs.filter((l) => l.block === b1.hash && l.code === 'block_unknown' && l.pool === POOL_ID)).toHaveLength(2);
+    lagging = false;
+    // A later block is imported by the cursor's pass; the lagging one by the recheck, once.
+    const b2 = await ethPoolBlock();
+    await mcBlock(b2.height, b2.hash, [fee, '0.02'], [[m2, '1.98']]);
+    await intake.miningcore!.tick();
+    await intake.miningcore!.tick();
+    await intake.intake.alerts.settled();
+    expect(await incomeOf(b1.hash)).toHaveLength(1);
+    expect(await incomeOf(b2.hash)).toHaveLength(1);
+    expect(logs.filter((l) => l.msg === 'miningcore block imported' && l.block === b1.hash)).toHaveLength(1);
+    expect(await creditsOf(b1.hash)).toMatchObject({ [String(userOf('ETH', m1))]: amt('1.98') });
+    expect(await t.ledger.db.query('SELECT id FROM users_userwallets WHERE user_id = $1', [userOf('ETH', m1)])).toHaveLength(1);
+    const forgedAlerts = logs.filter((l) => (l.alert as { kind?: string } | undefined)?.kind === 'block_forged');
+    expect(forgedAlerts, 'one alert for the block, however often it was asked').toHaveLength(1);
+    // Settled: not asked again.
+    const asked = logs.filter((l) => l.block === b1.hash).length;
+    await intake.miningcore!.tick();
+    expect(logs.filter((l) => l.block === b1.hash)).toHaveLength(asked);
   });
 });

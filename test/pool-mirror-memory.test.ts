@@ -367,6 +367,7 @@ describeOncePerSuite("MiningCore's write-back", () => {
     minimumPayment: 0n,
     log: it_.log,
     cursor: 0n,
+    recheck: new Set(),
     wallets: new Set(),
     verified: new Map(),
   });

@@ -5,12 +5,16 @@ import { Episodes } from '../alerts/episodes.js';
 // error-level log line, the [alerts] hook). Raised in the background: a slow or failing hook never holds
 // up a call or an adapter's interval, and raise() itself never throws.
 
-/** What the intake alerts about: a block its chain contradicts, rows that do not verify, a block or account a pool adapter gave up on. */
+/**
+ * What the intake alerts about: a block its chain contradicts, rows that do not verify, a block or account a pool
+ * adapter gave up on, a miner address it cannot pay.
+ */
 export const INTAKE_ALERT = {
   blockForged: 'block_forged',
   blockRefused: 'block_refused',
   integrity: 'intake_integrity',
   notMirrored: 'account_not_mirrored',
+  unpayableAddress: 'miner_address_unpayable',
 } as const;
 
 export class IntakeAlerts {

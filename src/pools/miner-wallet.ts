@@ -1,9 +1,11 @@
 // Both adapters' wallet policy: a pool pays a miner to the address it mines with, so that address is registered
 // as the miner's wallet and signed (reviewed automatically, whatever [wallets] review says), only for the users of
 // a block the intake has credited (a block the chain refuses writes no wallet). A wallet an operator deleted or
-// deactivated is never added back, after a restart too: the ledger, not this process's memory, says so.
+// deactivated is never added back, after a restart too: the ledger, not this process's memory, says so. An address
+// the coin's validation refuses (a Zcash miner's shielded z-address: MiningCore accepts and pays those) is not
+// registered either: the miner's credits are imported all the same, unpaid, and the operator alerted once.
 
-import { sameAddress } from '../chains/address.js';
+import { sameAddress, validateAddress } from '../chains/address.js';
 import { RowError, toWallet, WALLET_COLUMNS } from '../data/rows.js';
 import { INTAKE_ALERT } from '../intake/alerts.js';
 import type { Intake } from '../intake/context.js';
@@ -92,13 +94,31 @@ function walletsChecked(
   return { rows, faults };
 }
 
+/** An address payserv cannot pay to: logged, alerted once per address, never registered. */
+function unpayable(it: Intake, log: Logger, w: MinerWallet, why: string): void {
+  const facts = { pool: w.pool, coin: w.coin.tag, user: w.user, address: w.address, reason: why };
+  log.warn(facts, 'miner address payserv cannot pay: credits imported, unpaid, no wallet registered');
+  it.alerts.once(
+    INTAKE_ALERT.unpayableAddress,
+    `${w.coin.tag} ${w.pool} miner ${w.address}`,
+    `miner address ${w.address}: ${why}: credits imported, unpaid`,
+    facts,
+  );
+}
+
 /**
- * The miner's address as its reviewed wallet, or left retired. `done` holds the addresses this process has
+ * The miner's address as its reviewed wallet, or left retired (or unpayable). `done` holds the addresses this process has
  * settled (registered and reviewed, or found retired): they are not asked again. Idempotent: an address already
  * registered is answered as it is, and signed if it is not reviewed yet.
  */
 export async function ensureMinerWallet(it: Intake, log: Logger, w: MinerWallet, done: Set<string>): Promise<IntakeAnswer<void>> {
   if (done.has(w.address)) return DONE;
+  const bad = validateAddress(w.coin, w.address);
+  if (bad) {
+    unpayable(it, log, w, bad);
+    done.add(w.address);
+    return DONE;
+  }
   const gone = await retired(it, w);
   if (gone === 'unverified') return DONE;
   if (gone) {

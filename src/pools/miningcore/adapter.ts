@@ -39,6 +39,7 @@ function adapterOf(it: Intake, s: MiningcoreSettings, url: string, log: Logger):
     minimumPayment: mcUnits(s.minimum_payment),
     log,
     cursor: from > 0n ? from - 1n : 0n,
+    recheck: new Set(),
     wallets: new Set(),
     verified: new Map(),
   };

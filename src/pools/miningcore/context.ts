@@ -18,8 +18,10 @@ export interface McAdapter {
   /** MiningCore's minimumPayment in decimal(28,12) units (10^-12 coins). */
   minimumPayment: bigint;
   log: Logger;
-  /** Blocks up to this id are imported or refused for good (this process); a restart begins at from_block_id again. */
+  /** Blocks up to this id are imported, refused for good or in `recheck` (this process); a restart begins at from_block_id again. */
   cursor: bigint;
+  /** Ids behind the cursor of blocks the chain refused (the node may be behind): asked again each interval. */
+  recheck: Set<bigint>;
   /** Addresses whose wallet this process has registered and seen reviewed. */
   wallets: Set<string>;
   /** Per user, the point its account was verified and written back up to (this process's memory, never the database). */

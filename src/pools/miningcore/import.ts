@@ -13,7 +13,9 @@ import { blockRewardUsage, parseUsage } from './usage.js';
 // MiningCore's confirmed blocks into the signed ledger, through the intake: per block, the
 // balance_changes whose usage names its height (the only link MiningCore keeps), summed per address; the
 // fee addresses' part and the miners' rounding dust are the pool fee. A block whose credits cannot all be read
-// exactly is not imported. The miners' wallets are registered once the intake has credited the block.
+// exactly is not imported. The miners' wallets are registered once the intake has credited the block. A block the
+// chain refuses may be one the node does not show yet (behind, briefly on another branch): absence is not proof,
+// so it is asked again every interval (alerted once), while the cursor moves on.
 
 const PAGE = 500;
 /** The intake's refusals that a later interval may not repeat: the block waits, and so does the cursor. */
@@ -33,7 +35,8 @@ interface Claim {
   dust: bigint;
 }
 
-type Outcome = 'done' | 'retry' | 'refused';
+/** retry: the block and the cursor wait; recheck: the chain refused it, asked again each interval behind the cursor. */
+type Outcome = 'done' | 'retry' | 'refused' | 'recheck';
 type BlockFacts = {
   pool: string;
   coin: string;
@@ -56,7 +59,8 @@ async function creditsOf(a: McAdapter, coin: Signed<Coin>, b: McBlock): Promise<
   ]);
   const perAddress = new Map<string, bigint>();
   for (const r of rows) {
-    if (!a.feeAddresses.has(r.address)) intakeAddress(coin, r.address, 'balance_changes.address');
+    // An address the coin cannot pay still has its credit (its wallet is refused, src/pools/miner-wallet.ts).
+    if (!a.feeAddresses.has(r.address)) intakeAddress(r.address, 'balance_changes.address');
     const u = parseUsage(r.usage);
     if (u.kind === 'payment' || u.height !== height)
       throw new PoolFormatError('balance_changes.usage', r.usage ?? 'NULL', `not block ${height}`);
@@ -131,15 +135,19 @@ async function credit(a: McAdapter, coin: Signed<Coin>, b: McBlock, facts: Block
 }
 
 function refused(a: McAdapter, facts: BlockFacts, reason: string, code?: string): Outcome {
-  const alert = code && FORGED.has(code as never) ? INTAKE_ALERT.blockForged : INTAKE_ALERT.blockRefused;
-  a.log.warn({ ...facts, alert, ...(code ? { code } : {}), reason }, 'a confirmed MiningCore block was not imported');
-  // The intake alerted a forged one already (same subject): one alert per block.
+  const forged = code !== undefined && FORGED.has(code as never);
+  const alert = forged ? INTAKE_ALERT.blockForged : INTAKE_ALERT.blockRefused;
+  const msg = forged
+    ? 'a confirmed MiningCore block was not imported: asked again next interval'
+    : 'a confirmed MiningCore block was not imported';
+  a.log.warn({ ...facts, alert, ...(code ? { code } : {}), reason }, msg);
+  // The intake alerted a forged one already (same subject): one alert per block, however often it is asked again.
   const subject = facts.block ? blockSubject(a.coin, facts.block) : `${a.coin} miningcore block ${facts.blockId}`;
   a.it.alerts.once(alert, subject, `MiningCore block ${facts.blockId} (height ${facts.height}) not imported: ${reason}`, facts);
-  return 'refused';
+  return forged ? 'recheck' : 'refused';
 }
 
-/** The intake's refusal: the block waits when a later interval may answer otherwise, else it is refused for good. */
+/** The intake's refusal: the block waits when a later interval may answer otherwise, else it is refused (the chain's word asked again). */
 function refusal(a: McAdapter, facts: BlockFacts, r: { code: string; message: string }): Outcome {
   if (!RETRY.has(r.code)) return refused(a, facts, r.message, r.code);
   a.log.warn({ ...facts, code: r.code, reason: r.message }, 'miningcore block not imported yet: retried next interval');
@@ -159,19 +167,45 @@ async function importBlock(a: McAdapter, coin: Signed<Coin>, b: McBlock): Promis
   }
 }
 
-/** Every confirmed block after the cursor; the cursor passes only blocks done for good, so a waiting block is asked again. */
+const BLOCK_COLUMNS = 'id::text, blockheight::text AS height, hash';
+
+/** The blocks behind the cursor the chain refused, asked again (still confirmed in MiningCore); kept until one is settled. */
+async function recheckBlocks(a: McAdapter, coin: Signed<Coin>): Promise<void> {
+  if (!a.recheck.size) return;
+  const ids = [...a.recheck];
+  const { rows } = await a.mc.query<McBlock>(
+    `SELECT ${BLOCK_COLUMNS} FROM blocks WHERE poolid = $1 AND status = 'confirmed' AND id = ANY($2::bigint[]) ORDER BY id`,
+    [a.poolId, ids.map(String)],
+  );
+  // One MiningCore no longer shows confirmed is not asked again.
+  const confirmed = new Set(rows.map((b) => BigInt(b.id)));
+  for (const id of ids) if (!confirmed.has(id)) a.recheck.delete(id);
+  for (const b of rows) {
+    const outcome = await importBlock(a, coin, b);
+    if (outcome === 'done' || outcome === 'refused') a.recheck.delete(BigInt(b.id));
+  }
+}
+
+/**
+ * Every confirmed block after the cursor; the cursor passes only blocks done for good or kept to recheck, so a
+ * waiting block is asked again with all after it, and a chain-refused one alone.
+ */
 export async function importBlocks(a: McAdapter, coin: Signed<Coin>): Promise<void> {
+  await recheckBlocks(a, coin);
   let after = a.cursor;
   let waiting = false;
   for (;;) {
     const { rows } = await a.mc.query<McBlock>(
-      "SELECT id::text, blockheight::text AS height, hash FROM blocks WHERE poolid = $1 AND status = 'confirmed' AND id > $2 ORDER BY id LIMIT $3",
+      `SELECT ${BLOCK_COLUMNS} FROM blocks WHERE poolid = $1 AND status = 'confirmed' AND id > $2 ORDER BY id LIMIT $3`,
       [a.poolId, after.toString(), PAGE],
     );
     for (const b of rows) {
       const outcome = await importBlock(a, coin, b);
       waiting ||= outcome === 'retry';
-      if (!waiting) a.cursor = BigInt(b.id);
+      if (!waiting) {
+        a.cursor = BigInt(b.id);
+        if (outcome === 'recheck') a.recheck.add(a.cursor);
+      }
       after = BigInt(b.id);
     }
     if (rows.length < PAGE) return;
