@@ -182,6 +182,20 @@ describe('the ledger intake over mutual TLS', { timeout: 90_000 }, () => {
     const bad = await refused(f.call('Coins.Register', { ...ETH_COIN, decimals: 21 }));
     expect(bad.code).toBe(RPC.INVALID_PARAMS);
     expect(bad.message).toMatch(/params\.decimals/);
+    // Text PostgreSQL cannot store as sent (NUL), or would store as another (a lone surrogate as U+FFFD): bad params, named.
+    await unchanged(f.l, async () => {
+      for (const name of ['Eth\u0000ereum', 'Eth\ud800', '\udc00Eth']) {
+        const e = await refused(f.call('Coins.Register', { ...ETH_COIN, tag: 'TXT', name }));
+        expect({ code: e.code, message: e.message }).toMatchObject({
+          code: RPC.INVALID_PARAMS,
+          message: expect.stringMatching(/params\.name: text without NUL/),
+        });
+      }
+    });
+    // A surrogate pair (a character past U+FFFF) is text like any other: stored and retried as sent.
+    const emoji = { ...ETH_COIN, tag: 'EMO', name: 'Eth \u{1F4B0}' };
+    expect(await f.call('Coins.Register', emoji)).toMatchObject({ name: 'Eth \u{1F4B0}', already: false });
+    expect(await f.call('Coins.Register', emoji)).toMatchObject({ already: true });
   });
 
   it('registers wallets signed at once (review auto), validated per coin, once per address; retires them one-way', async () => {

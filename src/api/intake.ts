@@ -13,6 +13,17 @@ const Tag = z.string().regex(/^[A-Za-z0-9]{2,10}$/, 'a coin tag such as ETH');
 /** A non-negative decimal string with at most 20 decimal places (the ledger's scale). */
 const Decimal = z.string().regex(/^\d{1,30}(\.\d{1,20})?$/, 'a decimal string such as "0.5"');
 const BlockHash = z.string().regex(/^(0x)?[0-9a-fA-F]{64}$/, 'a block hash: 64 hex digits, 0x optional');
+/**
+ * Text the ledger stores and signs: PostgreSQL text cannot hold NUL (an internal error), and a lone surrogate is
+ * stored as U+FFFD (a retry as sent then reads as another value: a conflict). Both are refused as bad params.
+ */
+const StoredText = (max: number) =>
+  z
+    .string()
+    .refine((s) => !s.includes('\u0000') && !/\p{Cs}/u.test(s), 'text without NUL characters or unpaired surrogates')
+    .trim()
+    .min(1)
+    .max(max);
 const NoParams = z.union([z.tuple([]), z.strictObject({})]).optional();
 
 /** The pool's own id of a withdrawal request: signed into the request as `intake:<key>`. */
@@ -21,7 +32,7 @@ export const REQUEST_KEY = /^[A-Za-z0-9._:-]{1,64}$/;
 export const INTAKE_METHODS = {
   'Coins.Register': z.strictObject({
     tag: Tag,
-    name: z.string().trim().min(1).max(100),
+    name: StoredText(100),
     decimals: z.int().min(0).max(20),
     fee: Decimal,
     min: Decimal,

@@ -12,6 +12,18 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 // Messages are phrased for the operator who edits the TOML file, not in zod's terms.
 export const positiveInt = () => z.int({ error: 'expected a positive integer' }).positive({ error: 'expected a positive integer' });
 
+/** Node's timers count milliseconds in a signed 32-bit integer: past it a timer fires after 1 ms, not late. */
+export const TIMER_MS_MAX = 2_147_483_647;
+
+/** A number of milliseconds that feeds a timer (a timeout, a pause, an interval): bounded so the timer cannot overflow. */
+export const timerMs = () => positiveInt().max(TIMER_MS_MAX, { error: `at most ${TIMER_MS_MAX} (Node's timers overflow past it)` });
+
+/** The same in seconds. */
+export const timerS = () =>
+  positiveInt().max(Math.floor(TIMER_MS_MAX / 1000), {
+    error: `at most ${Math.floor(TIMER_MS_MAX / 1000)} (Node's timers overflow past it)`,
+  });
+
 export const nonEmptyString = () => z.string({ error: 'expected a string' }).min(1, { error: 'expected a non-empty string' });
 
 /** A TOML table: strict, so unknown keys are refused, and named as a table when given a scalar. */
@@ -27,7 +39,7 @@ const databaseShape = {
     .refine((u) => /^postgres(ql)?:\/\//.test(u), { error: 'expected a postgres:// or postgresql:// URL' })
     .optional(),
   pool_size: positiveInt().default(10),
-  statement_timeout_ms: positiveInt().default(60_000),
+  statement_timeout_ms: timerMs().default(60_000),
 };
 const database = table(databaseShape);
 
@@ -74,10 +86,10 @@ const rpcServerTable = (defaultPort: number, defaultBodyBytesMax = 65_536) =>
     host: host().default('127.0.0.1'),
     port: port().default(defaultPort),
     body_bytes_max: positiveInt().default(defaultBodyBytesMax),
-    request_timeout_ms: positiveInt().default(60_000),
+    request_timeout_ms: timerMs().default(60_000),
     in_flight_max: positiveInt().default(256),
     /** On SIGTERM: how long in-flight calls may take to finish before they are cut. */
-    shutdown_grace_ms: positiveInt().default(20_000),
+    shutdown_grace_ms: timerMs().default(20_000),
   });
 const rpcServer = rpcServerTable(7443);
 
@@ -87,7 +99,7 @@ const intakeAlerts = table({
   webhook_url: nonEmptyString()
     .refine((u) => /^https?:\/\//.test(u), { error: 'expected an http:// or https:// URL' })
     .optional(),
-  timeout_ms: positiveInt().default(5_000),
+  timeout_ms: timerMs().default(5_000),
 });
 
 // A channel's secret is named, never given: `<what>_item`, a store item (with [keys] store), or
@@ -145,16 +157,16 @@ const alerts = table({
   command: z.array(nonEmptyString(), { error: 'expected an array of strings (argv)' }).min(1).optional(),
   webhook_url: httpUrl().optional(),
   /** Bound on one delivery (a command run, an HTTP request, an SMTP session). */
-  timeout_ms: positiveInt().default(5_000),
+  timeout_ms: timerMs().default(5_000),
   /** Deliveries tried per notice and channel; then it is given up (a hook_failed alert). */
   attempts_max: positiveInt().max(100, { error: 'at most 100' }).default(5),
   /** The pause after a failed delivery, doubled after each next failure, at most backoff_max_ms. */
-  backoff_ms: positiveInt().default(2_000),
-  backoff_max_ms: positiveInt().default(300_000),
+  backoff_ms: timerMs().default(2_000),
+  backoff_max_ms: timerMs().default(300_000),
   /** Notices waiting per channel at most; past it new ones are dropped (logged). */
   queue_max: positiveInt().max(100_000, { error: 'at most 100000' }).default(1_000),
   /** On stop: how long queued notices may take to go out. */
-  drain_ms: positiveInt().default(5_000),
+  drain_ms: timerMs().default(5_000),
   telegram: telegram.optional(),
   discord: discord.optional(),
   email: email.optional(),
@@ -210,9 +222,9 @@ const keys = table({
   /** Where esman manager listens: loopback only. */
   manager: nonEmptyString().default('127.0.0.1:7444'),
   /** Pause between requests while no manager answers or an operator refuses. */
-  retry_ms: positiveInt().default(2_000),
+  retry_ms: timerMs().default(2_000),
   /** How long one request waits for the operator's "y". */
-  answer_timeout_ms: positiveInt().default(600_000),
+  answer_timeout_ms: timerMs().default(600_000),
 });
 
 /** A whole number of base units (wei, zatoshi) as a decimal string: money never crosses a boundary as a float. */
@@ -230,7 +242,7 @@ const chainShape = {
   confirmations: z.int({ error: 'expected a whole number' }).min(0, { error: 'expected a whole number' }).optional(),
   /** Payouts wait while the node has fewer peers (open-ethereum-pool's requirePeers). */
   min_peers: z.int({ error: 'expected a whole number' }).min(0, { error: 'expected a whole number' }).default(3),
-  rpc_timeout_ms: positiveInt().default(10_000),
+  rpc_timeout_ms: timerMs().default(10_000),
   /**
    * The chain's genesis block hash, checked in every verdict. Unset: the first one the node shows is
    * pinned on the payserv host (state_dir/chains/<TAG>-<chain>.json) and every later answer must match it.
@@ -264,7 +276,7 @@ const evmCoin = table({
     .max(500, { error: 'at most 500' })
     .default(25),
   /** A transaction not mined within this time is replaced: same nonce, at least +10% on both fees. */
-  replace_after_s: positiveInt().default(300),
+  replace_after_s: timerS().default(300),
 });
 
 const zcashCoin = table({
@@ -291,21 +303,21 @@ const coinChain = z.discriminatedUnion('chain', [evmCoin, zcashCoin], { error: '
 
 /** dbgw's open transactions and sessions: one whose caller goes quiet this long is rolled back and its connection dropped (its locks with it). */
 const dbgwSessions = table({
-  idle_ms: positiveInt().default(30_000),
+  idle_ms: timerMs().default(30_000),
 });
 
 /** How payserv reaches dbgw: with this table payserv never connects to the database itself. */
 const dbgwClient = table({
   host: host().default('127.0.0.1'),
   port: port().default(7445),
-  timeout_ms: positiveInt().default(60_000),
+  timeout_ms: timerMs().default(60_000),
 });
 
 /** Automatic threshold payouts (src/autopay): open-ethereum-pool's payouts settings, per coin with a chain driver. */
 const autopay = table({
   enabled: z.boolean().default(false),
   /** Seconds between runs (the original's "interval"). */
-  interval_s: positiveInt().default(3600),
+  interval_s: timerS().default(3600),
   /** The node must have at least this many peers (the original's "requirePeers"). */
   require_peers: z.int().min(0).default(1),
   /** Users paid per coin per run at most (largest balances first); the rest wait for the next run. */
@@ -323,7 +335,7 @@ const autopay = table({
  * Longer than any call or autopay run should take; payouts stay enabled either way.
  */
 const locks = table({
-  held_max_ms: positiveInt().default(300_000),
+  held_max_ms: timerMs().default(300_000),
 });
 
 /**
@@ -335,9 +347,9 @@ const monitor = table({
   /** Seconds between the monitor's ticks. */
   interval_s: positiveInt().max(86_400, { error: 'at most 86400' }).default(60),
   /** A withdrawal in sending or send_retry longer than this is alerted (payment_stuck). */
-  stuck_after_s: positiveInt().default(3_600),
+  stuck_after_s: timerS().default(3_600),
   /** A coin's node failing its health check longer than this is alerted (node_unhealthy). */
-  node_unhealthy_after_s: positiveInt().default(600),
+  node_unhealthy_after_s: timerS().default(600),
 });
 
 /** "host:port" with a numeric port; an IPv6 host in brackets ("[::1]:9446"). */
@@ -366,8 +378,8 @@ const intakeKeys = table({
   /** esman's store, relative to the state directory; unset: plain files of a development state directory (the intake warns). */
   store: nonEmptyString().optional(),
   manager: nonEmptyString().default('127.0.0.1:7444'),
-  retry_ms: positiveInt().default(2_000),
-  answer_timeout_ms: positiveInt().default(600_000),
+  retry_ms: timerMs().default(2_000),
+  answer_timeout_ms: timerMs().default(600_000),
 });
 
 /** The writer's bound on credits per block (src/writer/credits.ts CREDITS_PER_BLOCK_MAX; a unit test keeps the two equal). */
@@ -406,7 +418,7 @@ const intakeEthCoin = table({
   pool_address: nonEmptyString().regex(/^0x[0-9a-fA-F]{40}$/, { error: 'expected an address: 0x and 40 hex digits' }),
   /** The chain's issuance per block in coin units (decimal string): "2" for ETC's era, "0" after the merge. */
   issuance: decimal(),
-  timeout_ms: positiveInt().default(10_000),
+  timeout_ms: timerMs().default(10_000),
 });
 
 /** A Zcash coin: its coinbase must pay pool_address (a transparent address of `network`) at least the income. */
@@ -422,7 +434,7 @@ const intakeZcashCoin = table({
     .optional(),
   /** A store item {"user", "password"} for the node's RPC, so that node_url carries no credentials. Needs [keys] store. */
   node_auth_item: nonEmptyString().optional(),
-  timeout_ms: positiveInt().default(10_000),
+  timeout_ms: timerMs().default(10_000),
 });
 
 const intakeCoin = z.discriminatedUnion('chain', [intakeEthCoin, intakeZcashCoin], { error: 'expected chain = "eth" or "zcash"' });
@@ -463,7 +475,7 @@ const oepPool = table({
   /** Matured blocks read per Redis page. */
   page_size: positiveInt().max(10_000, { error: 'at most 10000' }).default(500),
   /** A Redis command not answered within this long fails the interval (retried next one). */
-  timeout_ms: positiveInt().default(10_000),
+  timeout_ms: timerMs().default(10_000),
 });
 
 /** A link to a block explorer with `{name}` where the value goes: https, and the placeholder exactly once. */
@@ -498,7 +510,7 @@ const minersApi = table({
 const rpcClient = table({
   host: host().default('127.0.0.1'),
   port: port().default(7443),
-  timeout_ms: positiveInt().default(120_000),
+  timeout_ms: timerMs().default(120_000),
 });
 
 export const serviceShapes = {
@@ -556,7 +568,16 @@ const SCHEMAS = {
   payserv: table({ ...baseShape, ...serviceShapes.payserv }),
   dbgw: table({ ...baseShape, ...serviceShapes.dbgw }),
   esman: table({ ...baseShape, ...serviceShapes.esman }),
-  intake: table({ ...baseShape, ...serviceShapes.intake }),
+  intake: table({ ...baseShape, ...serviceShapes.intake }).superRefine((t, ctx) => {
+    // A pool adapter's coin without its reward check would have every block refused no_reward_check, for ever.
+    for (const [name, pool] of Object.entries(t.pools))
+      if (pool && !Object.hasOwn(t.coins, pool.coin))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['pools', name, 'coin'],
+          message: `names ${pool.coin}, which has no [coins.${pool.coin}] table: its blocks could never be checked`,
+        });
+  }),
 };
 
 export function fileSchema<S extends Service>(service: S): (typeof SCHEMAS)[S] {

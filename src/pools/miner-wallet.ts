@@ -6,9 +6,14 @@
 // registered either: the miner's credits are imported all the same, unpaid, and the operator alerted once.
 
 import { sameAddress, validateAddress } from '../chains/address.js';
+import { RowError, toWallet, WALLET_COLUMNS } from '../data/rows.js';
 import { INTAKE_ALERT } from '../intake/alerts.js';
 import type { Intake } from '../intake/context.js';
-import type { Coin, Signed } from '../ledger/records.js';
+import { walletFaults } from '../intake/integrity.js';
+import { intakeView } from '../intake/ledger.js';
+import type { CertBook } from '../ledger/certbook.js';
+import type { Coin, Signed, Wallet } from '../ledger/records.js';
+import { isRetired, isReviewed, retiredWord } from '../ledger/wallets.js';
 import type { Logger } from '../log/index.js';
 import { intakeCall, type IntakeAnswer } from './intake-call.js';
 
@@ -22,13 +27,71 @@ export interface MinerWallet {
 
 const DONE = { ok: true, value: undefined } as const;
 
-/** Whether an operator retired (deleted or deactivated) this address of the user: one-way, never registered again. */
-async function retired(it: Intake, w: MinerWallet): Promise<boolean> {
-  const rows = await it.db.query<{ address: string }>(
-    'SELECT address FROM users_userwallets WHERE user_id = $1 AND coin_id = $2 AND (deleted OR NOT active)',
-    [w.user, w.coin.id],
-  );
-  return rows.some((r) => sameAddress(w.coin.tag, r.address, w.address));
+/**
+ * Whether an operator retired (deleted or deactivated) this address of the user: one-way, never registered again.
+ * Judged from signed rows only: every row of the coin holding the address (under any user) and every row of the
+ * user (under any address) must verify, so a retired row an attacker moved to another user, or gave another
+ * address, is a fault, never "not retired". A fault also leaves the address unregistered (fail safe), alerted.
+ */
+async function retired(it: Intake, w: MinerWallet): Promise<'retired' | 'unverified' | null> {
+  const { rows, faults } = await it.db.transaction(async (tx) => {
+    const view = await intakeView(it, tx);
+    const raw = await tx.query<Record<string, unknown>>(
+      `SELECT ${WALLET_COLUMNS} FROM users_userwallets WHERE coin_id = $1 AND (user_id = $2 OR lower(address) = lower($3))`,
+      [w.coin.id, w.user, w.address],
+    );
+    return walletsChecked(view.book, w, raw);
+  });
+  if (faults.length) {
+    const reason = `wallets holding ${w.address} of ${w.coin.tag} (user ${w.user}) do not verify: ${faults.join('; ')}`;
+    it.log.error(
+      { pool: w.pool, coin: w.coin.tag, user: w.user, address: w.address, alert: INTAKE_ALERT.integrity, faults },
+      `ALERT: ${reason}: not registered`,
+    );
+    it.alerts.once(
+      INTAKE_ALERT.integrity,
+      `miner wallet ${w.coin.tag} ${w.address}`,
+      `${w.pool}: ${reason}: the miner's wallet not registered`,
+      {
+        pool: w.pool,
+        coin: w.coin.tag,
+        user: w.user,
+      },
+    );
+    return 'unverified';
+  }
+  return rows.some((r) => r.userId === w.user && isRetired(r) && sameAddress(w.coin.tag, r.address, w.address)) ? 'retired' : null;
+}
+
+/**
+ * The rows that bear on the address, decoded and verified (free of I/O). A fault: a row too malformed to decode, a
+ * signature that does not cover the row, or a retired row with no signature found under another user or address (a
+ * retirement is always signed: one stripped of it could have been moved there). The SQL's lower() match is narrowed
+ * to the coin's own address comparison here (EVM addresses in any case, others exactly).
+ */
+function walletsChecked(
+  book: CertBook,
+  w: MinerWallet,
+  raw: readonly Record<string, unknown>[],
+): { rows: Signed<Wallet>[]; faults: string[] } {
+  const rows: Signed<Wallet>[] = [];
+  const faults: string[] = [];
+  for (const r of raw) {
+    let x: Signed<Wallet>;
+    try {
+      x = toWallet(r);
+    } catch (e) {
+      if (!(e instanceof RowError)) throw e;
+      faults.push(e.message);
+      continue;
+    }
+    if (x.userId !== w.user && !sameAddress(w.coin.tag, x.address, w.address)) continue;
+    rows.push(x);
+    faults.push(...walletFaults(book, x).map((f) => `wallet ${x.id}: ${f}`));
+    const own = x.userId === w.user && sameAddress(w.coin.tag, x.address, w.address);
+    if (!own && isRetired(x) && !isReviewed(x)) faults.push(`wallet ${x.id} is ${retiredWord(x)} without the pool's signature`);
+  }
+  return { rows, faults };
 }
 
 /** An address payserv cannot pay to: logged, alerted once per address, never registered. */
@@ -56,7 +119,9 @@ export async function ensureMinerWallet(it: Intake, log: Logger, w: MinerWallet,
     done.add(w.address);
     return DONE;
   }
-  if (await retired(it, w)) {
+  const gone = await retired(it, w);
+  if (gone === 'unverified') return DONE;
+  if (gone) {
     log.warn(
       { pool: w.pool, coin: w.coin.tag, user: w.user, address: w.address },
       'miner wallet retired in the ledger: not registered again',

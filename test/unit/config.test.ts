@@ -101,6 +101,22 @@ describe('loadConfig', () => {
     expect(await configError(loadConfig('pscli', file, { env: {} }))).toBe(`config ${file}: ${expected}`);
   });
 
+  // Node's timers hold at most 2^31-1 ms: past it a timeout or pause fires after 1 ms. Every timer setting of payserv is bounded.
+  it.each([
+    ['[keys]\nretry_ms = 2147483648\n', 'keys.retry_ms'],
+    ['[keys]\nanswer_timeout_ms = 3000000000\n', 'keys.answer_timeout_ms'],
+    ['[alerts]\nbackoff_max_ms = 2147483648\n', 'alerts.backoff_max_ms'],
+    ['[autopay]\ninterval_s = 2147484\n', 'autopay.interval_s'],
+    ['[monitor]\nstuck_after_s = 2147484\n', 'monitor.stuck_after_s'],
+    ['[locks]\nheld_max_ms = 2147483648\n', 'locks.held_max_ms'],
+  ])('refuses a timer setting past what Node holds: %j', async (text, key) => {
+    const dir = await tmpStateDir();
+    const file = await writeConfig(dir, text);
+    expect(await configError(loadConfig('payserv', file, { env: {} }))).toMatch(
+      new RegExp(`^config ${file}: ${key.replace('.', '\\.')}: at most 2147483`),
+    );
+  });
+
   it('reports invalid TOML by position, without echoing the line (it may hold a password)', async () => {
     const dir = await tmpStateDir();
     const file = await writeConfig(dir, '[database]\nurl = "postgres://u:hunter2@h/db\n');

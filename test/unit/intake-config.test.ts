@@ -84,6 +84,28 @@ describe('the intake configuration', () => {
     );
     expect(await refusal(ETH.replace('first_height = 0', 'first_height = "5"'))).toMatch(/coins\.ETH\.first_height: expected the first/);
   });
+
+  // Past 2^31-1 ms Node fires a timer after 1 ms: every node check would time out at once, every block wait for ever.
+  it('refuses a timer setting Node cannot hold, naming the key; takes the longest one it can', async () => {
+    const oep = `[pools.oep]\nredis_url = "redis://127.0.0.1:6379/9"\nprefix = "eth"\ncoin = "ETH"\npool_fee_address = "0x${'22'.repeat(20)}"\n`;
+    expect(await refusal(`${ETH}timeout_ms = 3000000000\n`)).toMatch(/coins\.ETH\.timeout_ms: at most 2147483647/);
+    expect(await refusal(`${ETH}${oep}timeout_ms = 2147483648\n`)).toMatch(/pools\.oep\.timeout_ms: at most 2147483647/);
+    expect(await refusal('[keys]\nanswer_timeout_ms = 2147483648\n')).toMatch(/keys\.answer_timeout_ms: at most 2147483647/);
+    expect(await refusal('[alerts]\ntimeout_ms = 2147483648\n')).toMatch(/alerts\.timeout_ms: at most 2147483647/);
+    expect(await refusal('[rpc]\nrequest_timeout_ms = 2147483648\n')).toMatch(/rpc\.request_timeout_ms: at most 2147483647/);
+    expect((await load(`${ETH}timeout_ms = 2147483647\n`)).coins.ETH?.timeout_ms).toBe(2_147_483_647);
+  });
+
+  it("refuses a pool adapter's coin with no [coins.TAG] reward check, naming the key", async () => {
+    const oep = (coin: string) =>
+      `[pools.oep]\nredis_url = "redis://127.0.0.1:6379/9"\nprefix = "eth"\ncoin = "${coin}"\npool_fee_address = "0x${'22'.repeat(20)}"\n`;
+    const mc = (coin: string) =>
+      `[pools.miningcore]\ndatabase_url = "postgres://x@127.0.0.1/x"\npool_id = "p"\ncoin = "${coin}"\nminimum_payment = "1000000"\n`;
+    expect(await refusal(`${ETH}${oep('ETC')}`)).toMatch(/pools\.oep\.coin: names ETC, which has no \[coins\.ETC\] table/);
+    expect(await refusal(`${ETH}${mc('ZEC')}`)).toMatch(/pools\.miningcore\.coin: names ZEC, which has no \[coins\.ZEC\] table/);
+    expect(await refusal(oep('ETH'))).toMatch(/pools\.oep\.coin: names ETH/);
+    expect((await load(`${ETH}${oep('ETH')}${mc('ETH')}`)).pools).toMatchObject({ oep: { coin: 'ETH' }, miningcore: { coin: 'ETH' } });
+  });
 });
 
 describe('the intake contract', () => {

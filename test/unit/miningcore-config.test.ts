@@ -16,10 +16,10 @@ async function load(text: string) {
   return loadConfig('intake', file, { env: { PAYSERV_STATE_DIR: dir } });
 }
 
-/** config/intake.toml's commented [pools.miningcore] example, uncommented. */
-function documentedExample(): string {
+/** config/intake.toml's commented [pools.miningcore] example (or another table's), uncommented. */
+function documentedExample(header = '[pools.miningcore]'): string {
   const text = readFileSync(new URL('../../config/intake.toml', import.meta.url), 'utf8');
-  const from = text.indexOf('# [pools.miningcore]');
+  const from = text.indexOf(`# ${header}`);
   // To the end of its block: a bare "#" line starts the next example.
   const to = text.indexOf('\n#\n', from);
   return text
@@ -32,7 +32,8 @@ function documentedExample(): string {
 
 describe('[pools.miningcore]', () => {
   it('loads the documented example as written', async () => {
-    const c = await load(documentedExample());
+    // Its coin's [coins.ETH] reward check too: an adapter's coin without one is refused at start.
+    const c = await load(`${documentedExample('[coins.ETH]')}\n${documentedExample()}`);
     expect(c.pools.miningcore).toEqual({
       database_url: 'postgres://payserv@mc-db.internal:5432/miningcore',
       pool_id: 'eth1',

@@ -127,7 +127,16 @@ describe("the payer's steps in Redis", () => {
 
 describe('[pools.oep] in the intake configuration', () => {
   const base = { redis_url: 'redis://127.0.0.1:6379/3', prefix: 'eth', coin: 'ETH', pool_fee_address: FEE };
-  const parse = (oep: Record<string, unknown>) => fileSchema('intake').safeParse({ pools: { oep } });
+  // Its coin's reward check too: an adapter's coin without a [coins.TAG] table is refused.
+  const ETH = {
+    chain: 'eth',
+    first_height: 0,
+    node_url: 'http://127.0.0.1:8545',
+    chain_id: 1,
+    pool_address: `0x${'11'.repeat(20)}`,
+    issuance: '2',
+  };
+  const parse = (oep: Record<string, unknown>) => fileSchema('intake').safeParse({ coins: { ETH }, pools: { oep } });
 
   it('takes the documented keys with their defaults', () => {
     expect(parse(base).data?.pools.oep).toEqual({ ...base, interval_s: 60, from_height: 0, page_size: 500, timeout_ms: 10_000 });
@@ -150,7 +159,7 @@ describe('[pools.oep] in the intake configuration', () => {
     const file = join(dir, 'intake.toml');
     await writeFile(
       file,
-      `[pools.oep]\nredis_url = "redis://127.0.0.1:6379/3"\nprefix = "eth"\ncoin = "ETH"\ninterval_s = 3000000\npool_fee_address = "${FEE}"\n`,
+      `[coins.ETH]\nchain = "eth"\nfirst_height = 0\nnode_url = "http://127.0.0.1:8545"\nchain_id = 1\npool_address = "0x${'11'.repeat(20)}"\nissuance = "2"\n[pools.oep]\nredis_url = "redis://127.0.0.1:6379/3"\nprefix = "eth"\ncoin = "ETH"\ninterval_s = 3000000\npool_fee_address = "${FEE}"\n`,
     );
     await expect(loadConfig('intake', file, { env: { PAYSERV_STATE_DIR: dir } })).rejects.toThrow(/pools\.oep\.interval_s.*at most 86400/);
   });
