@@ -4,7 +4,14 @@ import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { bech32, bech32m, createBase58check } from '@scure/base';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { describe, expect, it } from 'vitest';
-import { decodeAddress, p2pkhAddress, p2wpkhAddress, scriptAddress, validateBtcAddress, type DeclineCode } from '../../src/chains/btc/address.js';
+import {
+  decodeAddress,
+  p2pkhAddress,
+  p2wpkhAddress,
+  scriptAddress,
+  validateBtcAddress,
+  type DeclineCode,
+} from '../../src/chains/btc/address.js';
 import { decodeCashAddr, encodeCashAddr } from '../../src/chains/btc/cashaddr.js';
 import { BtcNetworkError, PRESET_NAMES, btcNetworkConfig, preset, resolveNetwork } from '../../src/chains/btc/network.js';
 import { fromHex, toHex } from '../../src/chains/zcash/bytes.js';
@@ -12,7 +19,10 @@ import { hash160, p2pkhScript, p2shScript } from '../../src/chains/zcash/script.
 import { BCH_FORKID, CASHADDR, DOGE_MAINNET_ADDRESSES } from '../fixtures/btc/vectors.js';
 
 const b58 = createBase58check(sha256);
-const KEY = secp256k1.getPublicKey(Uint8Array.from({ length: 32 }, (_, i) => i + 1), true);
+const KEY = secp256k1.getPublicKey(
+  Uint8Array.from({ length: 32 }, (_, i) => i + 1),
+  true,
+);
 const H20 = hash160(KEY);
 const H32 = sha256(KEY);
 
@@ -55,11 +65,19 @@ describe('public vectors', () => {
     const btc = preset('BTC-mainnet');
     const cases = [
       ['BC1QW508D6QEJXTDG4Y5R3ZARVARY0C5XW7KV8F3T4', '0014751e76e8199196d454941c45d1b3a323f1433bd6'],
-      ['bc1qrp33g0q5c5txsp9arysrx4k6zdkfs4nce4xj0gdcccefvpysxf3qccfmv3', '00201863143c14c5166804bd19203356da136c985678cd4d27a1b8c6329604903262'],
-      ['bc1p0xlxvlhemja6c4dqv22uapctqupfhlxm9h8z3k2e72q4k9hcz7vqzk5jj0', '512079be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798'],
+      [
+        'bc1qrp33g0q5c5txsp9arysrx4k6zdkfs4nce4xj0gdcccefvpysxf3qccfmv3',
+        '00201863143c14c5166804bd19203356da136c985678cd4d27a1b8c6329604903262',
+      ],
+      [
+        'bc1p0xlxvlhemja6c4dqv22uapctqupfhlxm9h8z3k2e72q4k9hcz7vqzk5jj0',
+        '512079be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798',
+      ],
     ];
     for (const [a, s] of cases) expect(toHex((decodeAddress(btc, a!) as { script: Uint8Array }).script)).toBe(s);
-    expect(decodeAddress(preset('BTC-testnet'), 'tb1qrp33g0q5c5txsp9arysrx4k6zdkfs4nce4xj0gdcccefvpysxf3q0sl5k7')).toMatchObject({ kind: 'p2wsh' });
+    expect(decodeAddress(preset('BTC-testnet'), 'tb1qrp33g0q5c5txsp9arysrx4k6zdkfs4nce4xj0gdcccefvpysxf3q0sl5k7')).toMatchObject({
+      kind: 'p2wsh',
+    });
   });
 
   it('Bitcoin Cash CashAddr (Trust Wallet Core vectors), bare or prefixed, lower or upper case', () => {
@@ -154,7 +172,9 @@ describe('network configuration', () => {
     expect(resolveNetwork(btcNetworkConfig.parse({ preset: 'DOGE-regtest', dust_min: '100' })).dust).toEqual({ kind: 'fixed', min: 100n });
     expect(() => resolveNetwork(btcNetworkConfig.parse({ preset: 'BTC-mainnet', p2pkh_version: 5 }))).toThrow(BtcNetworkError);
     expect(() => resolveNetwork(btcNetworkConfig.parse({ preset: 'BCH-mainnet', segwit: true, bech32_hrp: 'x' }))).toThrow(/FORKID/);
-    expect(() => resolveNetwork(btcNetworkConfig.parse({ preset: 'BTC-mainnet', dust_min: '1', dust_relay_fee_per_kvb: '1' }))).toThrow(/not both/);
+    expect(() => resolveNetwork(btcNetworkConfig.parse({ preset: 'BTC-mainnet', dust_min: '1', dust_relay_fee_per_kvb: '1' }))).toThrow(
+      /not both/,
+    );
     expect(btcNetworkConfig.safeParse({ preset: 'XMR-mainnet' }).success).toBe(false);
     expect(btcNetworkConfig.safeParse({ preset: 'BTC-mainnet', typo: 1 }).success).toBe(false);
   });

@@ -67,7 +67,9 @@ describe('BIP143 native P2WPKH example', () => {
 
   it('reports a wrong prevout amount (BIP143 commits to it)', () => {
     const wrong = [V.prevouts[0]!, { ...V.prevouts[1]!, value: 600_000_001n }];
-    expect(verifyBtcTx(preset('BTC-mainnet'), V.signed, lookupFor(signed, wrong)).problems).toContain('input 1: the signature does not verify');
+    expect(verifyBtcTx(preset('BTC-mainnet'), V.signed, lookupFor(signed, wrong)).problems).toContain(
+      'input 1: the signature does not verify',
+    );
   });
 });
 

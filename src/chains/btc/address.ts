@@ -47,7 +47,11 @@ export function addressScript(net: BtcNetwork, address: string): Uint8Array {
 
 // ---- bech32 / bech32m -------------------------------------------------------------------------
 
-const ALL_HRPS = new Set(Object.values(PRESETS).flatMap((p) => [p.bech32Hrp, p.mwebHrp]).filter((h): h is string => h !== null));
+const ALL_HRPS = new Set(
+  Object.values(PRESETS)
+    .flatMap((p) => [p.bech32Hrp, p.mwebHrp])
+    .filter((h): h is string => h !== null),
+);
 
 /** Presets (other than `net`) whose field equals `value`: names a wrong-network address. */
 function othersWith(net: BtcNetwork, pick: (p: (typeof PRESETS)[PresetName]) => unknown, value: unknown): string[] {
@@ -78,7 +82,11 @@ function decodeSegwit(net: BtcNetwork, address: string): DecodedAddress | null {
       : decline('malformed', 'not a valid bech32 address');
   }
   if (!net.segwit) return decline('no_segwit', `a segwit address: ${net.name} has no segwit outputs`);
-  if (hrp !== net.bech32Hrp) return wrongNetwork(net, othersWith(net, (p) => p.bech32Hrp, hrp));
+  if (hrp !== net.bech32Hrp)
+    return wrongNetwork(
+      net,
+      othersWith(net, (p) => p.bech32Hrp, hrp),
+    );
   const [version, ...rest] = decoded.words;
   const program = bech32.fromWordsUnsafe(rest);
   if (version === undefined || !program || program.length < 2 || program.length > 40)
@@ -107,7 +115,11 @@ function decodeCash(net: BtcNetwork, address: string): DecodedAddress | null {
   const prefix = colon < 0 ? null : lower.slice(0, colon);
   const bare = colon < 0 && net.cashAddrPrefix !== null && /^[qpzr][qpzry9x8gf2tvdw0s3jn54khce6mua7l]{41,}$/.test(lower);
   if (!bare && !(prefix && (CASH_PREFIXES.has(prefix) || prefix === net.cashAddrPrefix))) return null;
-  if (!net.cashAddrPrefix) return wrongNetwork(net, othersWith(net, (p) => p.cashAddrPrefix, prefix));
+  if (!net.cashAddrPrefix)
+    return wrongNetwork(
+      net,
+      othersWith(net, (p) => p.cashAddrPrefix, prefix),
+    );
   let d;
   try {
     d = decodeCashAddr(address, net.cashAddrPrefix);
@@ -115,7 +127,11 @@ function decodeCash(net: BtcNetwork, address: string): DecodedAddress | null {
     const err = e as CashAddrError;
     return decline(err.code, `not a valid CashAddr address: ${err.message}`);
   }
-  if (d.prefix !== net.cashAddrPrefix) return wrongNetwork(net, othersWith(net, (p) => p.cashAddrPrefix, d.prefix));
+  if (d.prefix !== net.cashAddrPrefix)
+    return wrongNetwork(
+      net,
+      othersWith(net, (p) => p.cashAddrPrefix, d.prefix),
+    );
   if (d.type === 'p2pkh') return { ok: true, kind: 'p2pkh', script: p2pkhScript(d.hash) };
   const script = d.hash.length === 20 ? p2shScript(d.hash) : Uint8Array.from([0xaa, 0x20, ...d.hash, 0x87]); // P2SH32: OP_HASH256
   return { ok: true, kind: 'p2sh', script };
@@ -136,8 +152,12 @@ function decodeBase58(net: BtcNetwork, address: string): DecodedAddress {
   const hash = raw.slice(1);
   if (version === net.p2pkh) return { ok: true, kind: 'p2pkh', script: p2pkhScript(hash) };
   if (net.p2sh.includes(version)) return { ok: true, kind: 'p2sh', script: p2shScript(hash) };
-  const others = othersWith(net, (p) => p.p2pkh, version).concat(othersWith(net, (p) => (p.p2sh as readonly number[]).includes(version), true));
-  return others.length > 0 ? wrongNetwork(net, [...new Set(others)]) : decline('wrong_network', `unknown address version ${version} for ${net.name}`);
+  const others = othersWith(net, (p) => p.p2pkh, version).concat(
+    othersWith(net, (p) => (p.p2sh as readonly number[]).includes(version), true),
+  );
+  return others.length > 0
+    ? wrongNetwork(net, [...new Set(others)])
+    : decline('wrong_network', `unknown address version ${version} for ${net.name}`);
 }
 
 // ---- Encoding (the hot wallet's own address, and outputs shown back) -------------------------

@@ -70,7 +70,8 @@ export function decodeCashAddr(address: string, defaultPrefix: string): CashAddr
   const version = bytes[0] as number;
   const hash = bytes.slice(1);
   if (version & 0x80) throw new CashAddrError('malformed', 'the version byte has its reserved bit set');
-  if (hash.length * 8 !== HASH_BITS[version & 0x07]) throw new CashAddrError('malformed', 'the hash length does not match the version byte');
+  if (hash.length * 8 !== HASH_BITS[version & 0x07])
+    throw new CashAddrError('malformed', 'the hash length does not match the version byte');
   const typeBits = (version >> 3) & 0x0f;
   if (typeBits > 3) throw new CashAddrError('unsupported', `unknown CashAddr type ${typeBits}`);
   const type: CashAddrType = typeBits % 2 === 0 ? 'p2pkh' : 'p2sh';

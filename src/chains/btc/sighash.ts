@@ -19,7 +19,8 @@ export function hashTypeValue(sigByte: number, forkId: number | null): number {
 
 function requireAll(hashType: number, forkId: number | null): void {
   const want = forkId === null ? SIGHASH_ALL : SIGHASH_ALL | SIGHASH_FORKID;
-  if ((hashType & 0xff) !== want) throw new Error(`hash type 0x${(hashType & 0xff).toString(16)} is not SIGHASH_ALL${forkId === null ? '' : '|FORKID'}`);
+  if ((hashType & 0xff) !== want)
+    throw new Error(`hash type 0x${(hashType & 0xff).toString(16)} is not SIGHASH_ALL${forkId === null ? '' : '|FORKID'}`);
 }
 
 /** Legacy SIGHASH_ALL: the transaction with every scriptSig emptied but input `index`'s set to the script code. */

@@ -110,7 +110,12 @@ function checkP2pkh(
 }
 
 /** Strict DER, low S, the key hashing to the prevout's hash, and the signature verifying over the digest. */
-function checkSignature(sigWithType: Uint8Array, publicKey: Uint8Array, hash: Uint8Array, digestFor: (hashType: number) => Uint8Array): string | null {
+function checkSignature(
+  sigWithType: Uint8Array,
+  publicKey: Uint8Array,
+  hash: Uint8Array,
+  digestFor: (hashType: number) => Uint8Array,
+): string | null {
   try {
     requireStrictPubkey(publicKey);
     if (!equalBytes(hash160(publicKey), hash)) return "the public key does not hash to the prevout's";
