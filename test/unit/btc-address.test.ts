@@ -1,6 +1,7 @@
 // Bitcoin-family addresses per network: every script type round-trips on every preset, public vectors
 // decode to their published scripts, and every declined reason is given for what causes it.
 import { secp256k1 } from '@noble/curves/secp256k1.js';
+import fc from 'fast-check';
 import { bech32, bech32m, createBase58check } from '@scure/base';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { describe, expect, it } from 'vitest';
@@ -58,6 +59,52 @@ describe('round trips on every preset', () => {
       else expect(() => p2wpkhAddress(net, KEY)).toThrow(/no segwit/);
     });
   }
+});
+
+describe('properties', () => {
+  const hash = (n: number) => fc.uint8Array({ minLength: n, maxLength: n });
+  const presetName = fc.constantFrom(...PRESET_NAMES);
+
+  it('any hash, any preset: the address of a script decodes to that script', () => {
+    fc.assert(
+      fc.property(presetName, hash(20), hash(32), fc.nat(4), (name, h20, h32, pick) => {
+        const net = preset(name);
+        const all = [
+          p2pkhScript(h20),
+          p2shScript(h20),
+          Uint8Array.from([0x00, 0x14, ...h20]),
+          Uint8Array.from([0x00, 0x20, ...h32]),
+          Uint8Array.from([0x51, 0x20, ...h32]),
+        ];
+        const script = all[net.segwit ? pick : pick % 2]!;
+        const d = decodeAddress(net, scriptAddress(net, script)!);
+        return d.ok && toHex(d.script) === toHex(script);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('one changed character of a CashAddr or bech32 address is never accepted', () => {
+    const CHARS = 'qpzry9x8gf2tvdw0s3jn54khce6mua7l';
+    fc.assert(
+      fc.property(hash(20), fc.boolean(), fc.nat(), fc.nat(31), (h, cash, at, c) => {
+        const net = preset(cash ? 'BCH-mainnet' : 'LTC-mainnet');
+        const address = cash ? encodeCashAddr('bitcoincash', 'p2pkh', h) : scriptAddress(net, Uint8Array.from([0x00, 0x14, ...h]))!;
+        const start = address.indexOf(cash ? ':' : '1') + 1;
+        const i = start + (at % (address.length - start));
+        const changed = address.slice(0, i) + CHARS[c] + address.slice(i + 1);
+        return changed === address || !decodeAddress(net, changed).ok;
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('Bitcoin Cash P2SH32 (a 32-byte script hash) round-trips', () => {
+    const script = Uint8Array.from([0xaa, 0x20, ...H32, 0x87]);
+    const address = scriptAddress(preset('BCH-mainnet'), script)!;
+    expect(address.startsWith('bitcoincash:p')).toBe(true);
+    expect(decodeAddress(preset('BCH-mainnet'), address)).toMatchObject({ ok: true, kind: 'p2sh', script });
+  });
 });
 
 describe('public vectors', () => {
