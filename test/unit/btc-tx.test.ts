@@ -6,7 +6,7 @@ import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { describe, expect, it } from 'vitest';
 import { addressScript, decodeWif } from '../../src/chains/btc/address.js';
 import { preset, type BtcNetwork } from '../../src/chains/btc/network.js';
-import { parseRawTx } from '../../src/chains/btc/rawtx.js';
+import { parseRawTx, serializeRawTx } from '../../src/chains/btc/rawtx.js';
 import {
   RBF_SEQUENCE,
   dustThreshold,
@@ -21,7 +21,7 @@ import {
 } from '../../src/chains/btc/tx.js';
 import { verifyBtcTx } from '../../src/chains/btc/verify.js';
 import { fromHex, toHex } from '../../src/chains/zcash/bytes.js';
-import { p2pkhScript, p2shScript } from '../../src/chains/zcash/script.js';
+import { p2pkhScript, p2shScript, parseStrictDer } from '../../src/chains/zcash/script.js';
 import { BCH_FORKID, DOGE_P2PKH } from '../fixtures/btc/vectors.js';
 
 type Ok = Extract<Plan, { kind: 'ok' }>;
@@ -142,6 +142,58 @@ describe('our own payments, verified on the independent path', () => {
   });
 });
 
+describe('the verifier refuses what a node would', () => {
+  const net = preset('LTC-regtest');
+  const key = Uint8Array.from({ length: 32 }, (_, i) => 7 + i);
+  const wallet = hotWallet(net, 'p2wpkh', secp256k1.getPublicKey(key, true));
+  const utxos = [{ txid: 'ab'.repeat(32), vout: 0, value: 100_000n }];
+  const plan = planPayment({
+    net,
+    wallet,
+    utxos,
+    outputs: [{ script: p2pkhScript(new Uint8Array(20)), value: 50_000n }],
+    feeRate: 2n,
+  }) as Ok;
+  const signed = signPayment(net, wallet, plan, key);
+  const lookup = () => ({ value: 100_000n, script: wallet.script });
+
+  /** The signed transaction with input 0's signature (DER ‖ hash type) rewritten. */
+  function withSignature(edit: (sig: Uint8Array) => Uint8Array): string {
+    const tx = parseRawTx(fromHex(signed.rawHex));
+    const w = tx.inputs[0]!.witness;
+    w[0] = edit(w[0]!);
+    return toHex(serializeRawTx(tx));
+  }
+
+  it('the malleated twin of a signature (high S)', () => {
+    const raw = withSignature((sig) => {
+      const { r, s } = parseStrictDer(sig.slice(0, -1));
+      const twin = new secp256k1.Signature(r, secp256k1.CURVE.n - s).toDERRawBytes();
+      return Uint8Array.from([...twin, sig[sig.length - 1]!]);
+    });
+    expect(verifyBtcTx(net, raw, lookup).problems).toEqual(['input 0: signature is not strict DER: S is high (a malleable signature)']);
+  });
+
+  it('another hash type than SIGHASH_ALL (outputs someone could change)', () => {
+    const raw = withSignature((sig) => Uint8Array.from([...sig.slice(0, -1), 0x03]));
+    expect(verifyBtcTx(net, raw, lookup).problems).toEqual(['input 0: hash type 0x3 is not SIGHASH_ALL']);
+  });
+
+  it('a witness on a coin without segwit', () => {
+    expect(verifyBtcTx(preset('DOGE-regtest'), signed.rawHex, lookup).problems).toEqual([
+      'has witness data, which DOGE-regtest does not know',
+      'input 0: a P2WPKH prevout on DOGE-regtest, which has no segwit',
+    ]);
+  });
+
+  it('an unknown or spent prevout, and bytes that are not a transaction', () => {
+    expect(verifyBtcTx(net, signed.rawHex, () => undefined)).toMatchObject({ fee: null });
+    expect(verifyBtcTx(net, signed.rawHex, () => undefined).problems[0]).toMatch(/does not exist or is spent/);
+    expect(verifyBtcTx(net, signed.rawHex.slice(0, -2), lookup)).toMatchObject({ txid: null });
+    expect(verifyBtcTx(net, 'zz', lookup).problems[0]).toMatch(/cannot decode/);
+  });
+});
+
 describe('refused before signing', () => {
   const net = preset('LTC-regtest');
   const key = Uint8Array.from({ length: 32 }, (_, i) => 7 + i);
@@ -159,6 +211,14 @@ describe('refused before signing', () => {
       { script: wallet.script, value: 2_939n },
     ];
     expect(planPayment({ net, wallet, utxos, outputs, feeRate: 1n })).toEqual({ kind: 'dust', index: 1, value: 2_939n, threshold: 2_940n });
+  });
+
+  it('a fee rate below what the chain relays is raised to its minimum (Dogecoin: 1,000 koinu/vB)', () => {
+    const doge = preset('DOGE-regtest');
+    const w = hotWallet(doge, 'p2pkh', wallet.publicKey);
+    const big = [{ txid: 'ab'.repeat(32), vout: 0, value: 100_000_000n }];
+    const plan = planPayment({ net: doge, wallet: w, utxos: big, outputs: [{ script: w.script, value: 10_000_000n }], feeRate: 1n }) as Ok;
+    expect(plan.fee).toBe(1_000n * BigInt(plan.vsizeBound));
   });
 
   it('short: the hot wallet cannot cover outputs and fee; the shortfall names both', () => {

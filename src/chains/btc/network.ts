@@ -40,6 +40,11 @@ export interface BtcNetwork {
   readonly dust: DustRule;
   /** Blocks a coinbase output must be buried under before it may be spent. */
   readonly coinbaseMaturity: number;
+  /**
+   * The lowest fee rate (base units per vbyte) nodes relay and miners take: a lower configured or
+   * estimated rate is raised to it, since a payment below it would never leave the mempool.
+   */
+  readonly minFeeRate: bigint;
   /** Transaction version payserv writes (2 where BIP68 exists; Dogecoin stays at 1). */
   readonly txVersion: 1 | 2;
 }
@@ -66,6 +71,7 @@ const btcLike = (chain: BtcNetwork['chain'], hrp: string): Preset => ({
   forkId: null,
   dust: BTC_DUST,
   coinbaseMaturity: 100,
+  minFeeRate: 1n,
   txVersion: 2,
 });
 
@@ -83,6 +89,7 @@ const ltcLike = (chain: BtcNetwork['chain'], hrp: string, mweb: string): Preset 
   forkId: null,
   dust: LTC_DUST,
   coinbaseMaturity: 100,
+  minFeeRate: 1n,
   txVersion: 2,
 });
 
@@ -101,6 +108,8 @@ const dogeLike = (chain: BtcNetwork['chain']): Preset => ({
   dust: DOGE_DUST,
   // After Digishield (block 145,000 on mainnet) 240 blocks; regtest keeps 60.
   coinbaseMaturity: chain === 'regtest' ? 60 : 240,
+  // Dogecoin Core 1.14.6's wallet minimum, 0.01 DOGE/kB (its relay minimum is a tenth of it).
+  minFeeRate: 1_000n,
   txVersion: 1,
 });
 
@@ -117,6 +126,7 @@ const bchLike = (chain: BtcNetwork['chain'], prefix: string): Preset => ({
   forkId: 0,
   dust: BTC_DUST,
   coinbaseMaturity: 100,
+  minFeeRate: 1n,
   txVersion: 2,
 });
 
@@ -163,6 +173,8 @@ export const btcNetworkConfig = z.strictObject({
   dust_relay_fee_per_kvb: units().optional(),
   dust_min: units().optional(),
   coinbase_maturity: z.int().min(1).max(10_000).optional(),
+  /** Base units per vbyte. */
+  min_fee_rate: units().optional(),
 });
 
 export type BtcNetworkConfig = z.infer<typeof btcNetworkConfig>;
@@ -194,6 +206,7 @@ export function resolveNetwork(cfg: BtcNetworkConfig): BtcNetwork {
     cashAddrPrefix: cfg.cashaddr_prefix ?? base.cashAddrPrefix,
     dust,
     coinbaseMaturity: cfg.coinbase_maturity ?? base.coinbaseMaturity,
+    minFeeRate: cfg.min_fee_rate !== undefined ? BigInt(cfg.min_fee_rate) : base.minFeeRate,
   };
   checkNetwork(net);
   return net;
@@ -204,5 +217,6 @@ export function checkNetwork(net: BtcNetwork): void {
   if (net.segwit && !net.bech32Hrp) throw new BtcNetworkError(`${net.name}: segwit needs bech32_hrp`);
   if (net.segwit && net.forkId !== null) throw new BtcNetworkError(`${net.name}: a FORKID chain (Bitcoin Cash) has no segwit`);
   if (net.p2sh.includes(net.p2pkh)) throw new BtcNetworkError(`${net.name}: the P2PKH version ${net.p2pkh} is also a P2SH version`);
+  if (net.minFeeRate < 1n) throw new BtcNetworkError(`${net.name}: min_fee_rate must be at least 1`);
   if (net.forkId !== null && !net.cashAddrPrefix) throw new BtcNetworkError(`${net.name}: a FORKID chain needs cashaddr_prefix`);
 }

@@ -115,7 +115,7 @@ export interface PlanRequest {
   /** Inputs that must be spent (one of each earlier failed attempt's, so that the two can never both be mined). */
   required?: readonly Utxo[];
   outputs: readonly TxOutput[];
-  /** Base units per vbyte. */
+  /** Base units per vbyte; below the network's minFeeRate it is raised to it. */
   feeRate: bigint;
   maxWeight?: number;
 }
@@ -132,10 +132,11 @@ const feeFor = (rate: bigint, weight: number): bigint => rate * BigInt(vsizeOfWe
  * Inputs in the given order until they cover the outputs and the fee with a change output; change
  * below dust goes to the fee instead (a node would refuse the output).
  */
-export function planPayment(req: PlanRequest): Plan {
-  const { net, wallet, outputs, feeRate } = req;
+export function planPayment(request: PlanRequest): Plan {
+  const { net, wallet, outputs } = request;
   if (outputs.length === 0) throw new BtcTxError('a payment needs at least one output');
-  if (feeRate < 1n) throw new BtcTxError('the fee rate must be at least 1 base unit per vbyte');
+  const feeRate = request.feeRate < net.minFeeRate ? net.minFeeRate : request.feeRate;
+  const req = { ...request, feeRate };
   for (const [index, o] of outputs.entries()) {
     const threshold = dustThreshold(net, o.script);
     if (o.value < threshold) return { kind: 'dust', index, value: o.value, threshold };
