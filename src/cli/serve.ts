@@ -18,6 +18,8 @@ export interface Serving {
   /** Stops taking calls, lets the ones in flight finish, closes what it holds. */
   stop(): Promise<void>;
   deadlineMs: number;
+  /** On SIGHUP: look for a renewed certificate now. */
+  reload?: () => void;
 }
 
 export function serveUntilSignal(s: Serving): Promise<void> {
@@ -44,6 +46,8 @@ export function serveUntilSignal(s: Serving): Promise<void> {
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
+    const reload = s.reload;
+    if (reload) process.on('SIGHUP', () => reload());
     // Only after the handlers: a signal that arrives before any handler exists kills the process outright.
     process.stdout.write(`${s.announce}\n`);
   });
@@ -69,7 +73,7 @@ export async function startUnlessSignalled<T>(log: Logger, start: (signal: Abort
 }
 
 export interface Started {
-  server: { address: string; port: number };
+  server: { address: string; port: number; reloadCertificate?: () => unknown };
   stop(): Promise<void>;
 }
 
@@ -103,6 +107,7 @@ export async function runService<S extends 'payserv' | 'dbgw' | 'intake'>(
       log,
       stop: () => running.stop(),
       deadlineMs: config.rpc.shutdown_grace_ms + STOP_MARGIN_MS,
+      ...(running.server.reloadCertificate ? { reload: () => void running.server.reloadCertificate?.() } : {}),
     });
     return EXIT.OK;
   } catch (e) {

@@ -1,7 +1,8 @@
-import { X509Certificate } from 'node:crypto';
+import { createPrivateKey, createPublicKey, X509Certificate } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { IssuedPair, Validity } from '../pki/issue.js';
+import { keyIdOf } from '../pki/keyid.js';
 import { operatorNameProblem } from '../pki/operators.js';
 import { readRevocations, signRevocations, type Revoked } from '../pki/revocation.js';
 import { SIGNER_ROLES, TLS_IDENTITIES, type SignerRole, type TlsIdentity } from '../pki/roles.js';
@@ -189,14 +190,25 @@ function checkName(name: string): void {
   if (problem) throw new PkiError(problem);
 }
 
-function rootPairFor(stateDir: string, rootKeyPath: string): IssuedPair {
+/** The root CA's pair, the key read from `rootKeyPath`. */
+export function rootPairFor(stateDir: string, rootKeyPath: string): IssuedPair {
   if (!existsSync(rootKeyPath))
     throw new PkiError(`the root CA key is not at ${rootKeyPath}: give --keys-dir DIR, the directory \`pscli pki init --keys-dir\` wrote`);
-  return { certPem: readFile(pkiPaths(stateDir).root, 'root certificate'), keyPem: readFileSync(rootKeyPath, 'utf8') };
+  const pair = { certPem: readFile(pkiPaths(stateDir).root, 'root certificate'), keyPem: readFileSync(rootKeyPath, 'utf8') };
+  // Another PKI's CA key would issue certificates that chain to nothing this host trusts: refused before issuing.
+  let keyId: string;
+  try {
+    keyId = keyIdOf(createPublicKey(createPrivateKey(pair.keyPem)));
+  } catch {
+    throw new PkiError(`${rootKeyPath}: not a readable private key`);
+  }
+  if (keyId !== keyIdOf(new X509Certificate(pair.certPem).publicKey))
+    throw new PkiError(`the CA key at ${rootKeyPath} is not the pinned root's (${pkiPaths(stateDir).root}): another PKI's key?`);
+  return pair;
 }
 
 /** Validity from now for `days`, never past the root's own. */
-function validityFor(root: IssuedPair, days: number, now: Date): Validity {
+export function validityFor(root: IssuedPair, days: number, now: Date): Validity {
   const rootEnd = new Date(new X509Certificate(root.certPem).validTo).getTime();
   return { notBefore: new Date(now.getTime() - 60_000), notAfter: new Date(Math.min(now.getTime() + days * DAY_MS, rootEnd)) };
 }
