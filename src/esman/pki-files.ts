@@ -296,6 +296,29 @@ export async function revokeOperator(
   return { added: true, list: revocationPath(stateDir) };
 }
 
+/**
+ * Copies the signed revocation list to other state directories (payserv's, dbgw's), each of which must pin
+ * the same root: a list under another root would verify nowhere there and refuse every operator.
+ */
+export async function distributeRevocations(stateDir: string, dirs: readonly string[]): Promise<string[]> {
+  const list = revocationPath(stateDir);
+  if (!existsSync(list)) throw new PkiError(`no revocation list at ${list} to copy`);
+  const text = readFileSync(list, 'utf8');
+  const ours = readFileSync(pkiPaths(stateDir).root, 'utf8').trim();
+  // Every target checked before the first is written: a refusal copies nothing.
+  for (const d of dirs) {
+    const root = pkiPaths(d).root;
+    if (!existsSync(root)) throw new PkiError(`--to ${d}: no pinned root at ${root} (not a state directory of this PKI)`);
+    if (readFileSync(root, 'utf8').trim() !== ours) throw new PkiError(`--to ${d}: its pinned root ${root} is not this PKI's`);
+  }
+  const written: string[] = [];
+  for (const d of dirs) {
+    await writeFileAtomic(revocationPath(d), text, 0o644);
+    written.push(revocationPath(d));
+  }
+  return written;
+}
+
 /** The log message of a server whose revocation list does not verify. */
 export const REVOCATION_LIST_REFUSED = 'revocation list refused: every operator certificate is refused';
 

@@ -9,7 +9,7 @@ import { connect, type TLSSocket } from 'node:tls';
 import { describe, expect, it } from 'vitest';
 import { EXIT } from '../../src/cli/exit.js';
 import { expiryLine } from '../../src/cli/pscli/payserv.js';
-import { certificatesExpiring, initPki, pkiPaths } from '../../src/esman/pki-files.js';
+import { certificatesExpiring, initPki, pkiPaths, revocationPath, revokedNow } from '../../src/esman/pki-files.js';
 import { CertBook } from '../../src/ledger/certbook.js';
 import { keyIdOf } from '../../src/pki/keyid.js';
 import { EKU_LEDGER_SIGNING } from '../../src/pki/roles.js';
@@ -166,6 +166,30 @@ describe('expiry warnings', () => {
     expect(line('signer autopay')).toContain('pscli pki renew --signer autopay --new-key, then pscli loadcert');
     expect((await run(['pki', 'renew', '--service', 'dbgw', '--days', '365'])).code).toBe(EXIT.OK);
     expect(certificatesExpiring(dir, 30).map((c) => c.what)).not.toContain('tls dbgw');
+  });
+});
+
+describe('pscli pki revoke --to', () => {
+  it('copies the signed list to the state directories of the same root, refusing one of another root (copying nothing)', async () => {
+    const { dir, run } = await newPki();
+    await run(['pki', 'issue', '--operator', 'bob']);
+    const payserv = await tmpStateDir();
+    const dbgw = await tmpStateDir();
+    for (const d of [payserv, dbgw]) {
+      mkdirSync(join(d, 'pki'), { recursive: true });
+      copyFileSync(pkiPaths(dir).root, pkiPaths(d).root);
+    }
+    const foreign = await newPki();
+    expect(await run(['pki', 'revoke', '--operator', 'bob', '--to', payserv, foreign.dir])).toMatchObject({
+      code: EXIT.USAGE,
+      stderr: expect.stringContaining("is not this PKI's"),
+    });
+    expect(existsSync(revocationPath(payserv))).toBe(false);
+    // The name is revoked in this state directory all the same; a second run copies it.
+    const r = await run(['pki', 'revoke', '--operator', 'bob', '--to', payserv, dbgw]);
+    expect(r).toMatchObject({ code: EXIT.OK, stdout: expect.stringContaining(`copied to ${revocationPath(payserv)}`) });
+    for (const d of [payserv, dbgw]) expect([...revokedNow(d).keys()]).toEqual(['bob']);
+    expect(existsSync(revocationPath(foreign.dir))).toBe(false);
   });
 });
 

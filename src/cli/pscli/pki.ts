@@ -2,7 +2,15 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import type { Command } from 'commander';
-import { initPki, issueOperator, PkiError, renewOperator, revokeOperator, type OperatorResult } from '../../esman/pki-files.js';
+import {
+  distributeRevocations,
+  initPki,
+  issueOperator,
+  PkiError,
+  renewOperator,
+  revokeOperator,
+  type OperatorResult,
+} from '../../esman/pki-files.js';
 import { renewService, renewSigner } from '../../esman/pki-renew.js';
 import type { SignerRole, TlsIdentity } from '../../pki/roles.js';
 import { parseCertPem } from '../../pki/trust.js';
@@ -147,16 +155,20 @@ function registerOperators(pki: Command): void {
     )
     .requiredOption('--operator <name>', 'the operator')
     .option('--keys-dir <dir>', 'the offline keys directory holding the CA key')
+    .option('--to <dir...>', "also copy the list to these state directories (payserv's, dbgw's), each pinning the same root")
     .action(
       action(async (ctx, cmd) => {
-        const o = cmd.opts<{ operator: string; keysDir?: string }>();
+        const o = cmd.opts<{ operator: string; keysDir?: string; to?: string[] }>();
         const r = await revokeOperator(ctx.stateDir, o.operator, o.keysDir ? { keysDir: o.keysDir } : {}).catch(usage);
         ctx.log.warn({ operator: o.operator, list: r.list, added: r.added }, 'operator revoked');
-        if (ctx.json) ctx.printJson({ operator: o.operator, ...r });
-        else
-          ctx.print(
-            `operator ${o.operator} ${r.added ? 'revoked' : 'was already revoked'}: ${r.list} (copy it to payserv's state directory if that is another)`,
-          );
+        const copies = o.to ? await distributeRevocations(ctx.stateDir, o.to).catch(usage) : [];
+        if (ctx.json) return ctx.printJson({ operator: o.operator, ...r, copies });
+        ctx.print(
+          `operator ${o.operator} ${r.added ? 'revoked' : 'was already revoked'}: ${r.list}` +
+            (copies.length
+              ? `, copied to ${copies.join(', ')}`
+              : " (copy it to payserv's and dbgw's state directories if they are others, or give --to)"),
+        );
       }),
     );
 }
