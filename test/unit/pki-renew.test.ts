@@ -16,6 +16,8 @@ import { EKU_LEDGER_SIGNING } from '../../src/pki/roles.js';
 import { Trust } from '../../src/pki/trust.js';
 import { renewedCertProblem } from '../../src/rpc/cert-reload.js';
 import { RpcClient } from '../../src/rpc/client.js';
+import { startRpcServer } from '../../src/rpc/server.js';
+import { createLogger } from '../../src/log/index.js';
 import { clientTlsOptions } from '../../src/rpc/tls.js';
 import { startTestDbgw } from '../support/dbgw.js';
 import { runPscli } from '../support/pscli.js';
@@ -213,6 +215,28 @@ describe('a running server and a renewed certificate', () => {
     expect(renewedCertProblem(readFileSync(pkiPaths(dir).tlsCert('dbgw'), 'utf8'), inUse, 'dbgw', now)).toMatch(
       /does not certify the key in use/,
     );
+  });
+
+  it("payserv's case: started with the store's older certificate, it serves the state directory's renewal from the start", async () => {
+    const { dir, run } = await newPki();
+    const fromStore = tlsOf(dir, 'payserv'); // what the store still holds
+    expect((await run(['pki', 'renew', '--service', 'payserv', '--days', '400'])).code).toBe(EXIT.OK);
+    const server = await startRpcServer({
+      port: 0,
+      tls: fromStore,
+      certReload: { file: pkiPaths(dir).tlsCert('payserv'), identity: 'payserv' },
+      log: createLogger('payserv', 'silent'),
+      handle: async () => 1,
+    });
+    try {
+      const socket = connect({ ...clientTlsOptions(tlsOf(dir, 'pscli'), 'payserv'), host: '127.0.0.1', port: server.port });
+      await once(socket, 'secureConnect');
+      expect(new Date(socket.getPeerCertificate().valid_to).getTime()).toBe(endOf(certAt(pkiPaths(dir).tlsCert('payserv'))));
+      expect(new Date(socket.getPeerCertificate().valid_to).getTime()).toBeGreaterThan(endOf(new X509Certificate(fromStore.certPem)));
+      socket.destroy();
+    } finally {
+      await server.close(100);
+    }
   });
 
   it('dbgw serves the renewal to new connections; open connections and existing clients keep working; a bad file is refused', async () => {
