@@ -63,6 +63,8 @@ export function watchCertificate(server: Server, tls: TlsMaterial, opts: CertRel
     }
     if (normalise(pem) === seen) return 'unchanged';
     seen = normalise(pem);
+    // Put back after a refusal: the one served, nothing to say.
+    if (seen === normalise(inUse.certPem)) return 'unchanged';
     const why = renewedCertProblem(pem, inUse, opts.identity, new Date());
     if (why) {
       log.error({ file: opts.file, reason: why }, 'renewed certificate refused: the certificate in use stays');

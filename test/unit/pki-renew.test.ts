@@ -259,6 +259,7 @@ describe('a running server and a renewed certificate', () => {
 
       expect((await run(['pki', 'renew', '--service', 'dbgw', '--days', '400'])).code).toBe(EXIT.OK);
       expect(gw.server.reloadCertificate()).toBe('renewed');
+      const renewedPem = readFileSync(p.tlsCert('dbgw'), 'utf8');
       const fresh = await peerEnd();
       expect(fresh.end).toBe(endOf(certAt(p.tlsCert('dbgw'))));
       expect(fresh.end).toBeGreaterThan(oldEnd + 300 * DAY);
@@ -281,6 +282,9 @@ describe('a running server and a renewed certificate', () => {
       const last = await peerEnd();
       expect(last.end).toBe(fresh.end);
       last.socket.destroy();
+      // The renewed file put back: the one served, nothing to take up or refuse.
+      writeFileSync(p.tlsCert('dbgw'), renewedPem);
+      expect(gw.server.reloadCertificate()).toBe('unchanged');
     } finally {
       client.close();
       await gw.stop();
