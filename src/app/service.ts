@@ -7,7 +7,7 @@ import type { Data } from '../data/data.js';
 import { LockKeys } from '../data/lock-keys.js';
 import type { Logger } from '../log/index.js';
 import { parseAmount } from '../money/amount.js';
-import { loadTrust, REVOCATION_LIST_REFUSED, revocationCheck } from '../esman/pki-files.js';
+import { loadTrust, pkiPaths, REVOCATION_LIST_REFUSED, revocationCheck } from '../esman/pki-files.js';
 import type { Trust } from '../pki/trust.js';
 import { bindLockedPort, type LockedPort } from './locked-port.js';
 import { checkDatabaseBeforeKeys, checkKeysBeforeKeys, checkNodesBeforeKeys } from './preflight.js';
@@ -213,6 +213,7 @@ async function startUnlocked(
       host: config.rpc.host,
       port: config.rpc.port,
       tls,
+      certReload: { file: pkiPaths(stateDir).tlsCert('payserv'), identity: 'payserv' },
       log,
       listener: o.port.unlock(),
       limits: {

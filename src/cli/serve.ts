@@ -69,7 +69,7 @@ export async function startUnlessSignalled<T>(log: Logger, start: (signal: Abort
 }
 
 export interface Started {
-  server: { address: string; port: number };
+  server: { address: string; port: number; reloadCertificate?: () => unknown };
   stop(): Promise<void>;
 }
 
@@ -91,22 +91,29 @@ export async function runService<S extends 'payserv' | 'dbgw' | 'intake'>(
     .exitOverride()
     // Commander says "error: ..."; every error line of a service names it, as pscli's do.
     .configureOutput({ outputError: (s, write) => write(`${service}: ${s.replace(/^error: /, '')}`) });
+  // SIGHUP (systemctl reload): look for a renewed certificate now. Handled from the start, so that one
+  // arriving while the service still waits for its key is not Node's default, which ends the process.
+  let running: Started | null = null;
+  const hup = () => void running?.server.reloadCertificate?.();
+  process.on('SIGHUP', hup);
   try {
     program.parse(argv, { from: 'user' });
     const o = program.opts<{ config?: string; stateDir?: string }>();
     const config = await loadConfig(service, o.config, { stateDir: o.stateDir });
     const log = createLogger(service, config.log.level);
-    const running = await start(config, log);
-    if (!running) return EXIT.OK;
+    const started = (running = await start(config, log));
+    if (!started) return EXIT.OK;
     await serveUntilSignal({
-      announce: `${service} listening on ${running.server.address}:${running.server.port}`,
+      announce: `${service} listening on ${started.server.address}:${started.server.port}`,
       log,
-      stop: () => running.stop(),
+      stop: () => started.stop(),
       deadlineMs: config.rpc.shutdown_grace_ms + STOP_MARGIN_MS,
     });
     return EXIT.OK;
   } catch (e) {
     if (!(e instanceof CommanderError)) process.stderr.write(`${errorLine(service, e)}\n`);
     return exitCodeOf(e);
+  } finally {
+    process.off('SIGHUP', hup);
   }
 }

@@ -174,6 +174,7 @@ export async function startDbgw(config: Config<'dbgw'>, log: Logger): Promise<Ru
     host: config.rpc.host,
     port: config.rpc.port,
     tls,
+    certReload: { file: pkiPaths(config.stateDir).tlsCert('dbgw'), identity: 'dbgw' },
     log,
     who: 'dbgw',
     contract: { methods: DBGW_METHODS, allowed: (identity, m) => DBGW_ACL[identity](m) },

@@ -1,7 +1,8 @@
-import { X509Certificate } from 'node:crypto';
+import { createPrivateKey, createPublicKey, X509Certificate } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { IssuedPair, Validity } from '../pki/issue.js';
+import { keyIdOf } from '../pki/keyid.js';
 import { operatorNameProblem } from '../pki/operators.js';
 import { readRevocations, signRevocations, type Revoked } from '../pki/revocation.js';
 import { SIGNER_ROLES, TLS_IDENTITIES, type SignerRole, type TlsIdentity } from '../pki/roles.js';
@@ -189,14 +190,25 @@ function checkName(name: string): void {
   if (problem) throw new PkiError(problem);
 }
 
-function rootPairFor(stateDir: string, rootKeyPath: string): IssuedPair {
+/** The root CA's pair, the key read from `rootKeyPath`. */
+export function rootPairFor(stateDir: string, rootKeyPath: string): IssuedPair {
   if (!existsSync(rootKeyPath))
     throw new PkiError(`the root CA key is not at ${rootKeyPath}: give --keys-dir DIR, the directory \`pscli pki init --keys-dir\` wrote`);
-  return { certPem: readFile(pkiPaths(stateDir).root, 'root certificate'), keyPem: readFileSync(rootKeyPath, 'utf8') };
+  const pair = { certPem: readFile(pkiPaths(stateDir).root, 'root certificate'), keyPem: readFileSync(rootKeyPath, 'utf8') };
+  // Another PKI's CA key would issue certificates that chain to nothing this host trusts: refused before issuing.
+  let keyId: string;
+  try {
+    keyId = keyIdOf(createPublicKey(createPrivateKey(pair.keyPem)));
+  } catch {
+    throw new PkiError(`${rootKeyPath}: not a readable private key`);
+  }
+  if (keyId !== keyIdOf(new X509Certificate(pair.certPem).publicKey))
+    throw new PkiError(`the CA key at ${rootKeyPath} is not the pinned root's (${pkiPaths(stateDir).root}): another PKI's key?`);
+  return pair;
 }
 
 /** Validity from now for `days`, never past the root's own. */
-function validityFor(root: IssuedPair, days: number, now: Date): Validity {
+export function validityFor(root: IssuedPair, days: number, now: Date): Validity {
   const rootEnd = new Date(new X509Certificate(root.certPem).validTo).getTime();
   return { notBefore: new Date(now.getTime() - 60_000), notAfter: new Date(Math.min(now.getTime() + days * DAY_MS, rootEnd)) };
 }
@@ -282,6 +294,29 @@ export async function revokeOperator(
   revoked.set(name, { operator: name, at: (opts.now ?? new Date()).toISOString() });
   await writeJsonAtomic(revocationPath(stateDir), signRevocations([...revoked.values()], root.keyPem), 0o644);
   return { added: true, list: revocationPath(stateDir) };
+}
+
+/**
+ * Copies the signed revocation list to other state directories (payserv's, dbgw's), each of which must pin
+ * the same root: a list under another root would verify nowhere there and refuse every operator.
+ */
+export async function distributeRevocations(stateDir: string, dirs: readonly string[]): Promise<string[]> {
+  const list = revocationPath(stateDir);
+  if (!existsSync(list)) throw new PkiError(`no revocation list at ${list} to copy`);
+  const text = readFileSync(list, 'utf8');
+  const ours = readFileSync(pkiPaths(stateDir).root, 'utf8').trim();
+  // Every target checked before the first is written: a refusal copies nothing.
+  for (const d of dirs) {
+    const root = pkiPaths(d).root;
+    if (!existsSync(root)) throw new PkiError(`--to ${d}: no pinned root at ${root} (not a state directory of this PKI)`);
+    if (readFileSync(root, 'utf8').trim() !== ours) throw new PkiError(`--to ${d}: its pinned root ${root} is not this PKI's`);
+  }
+  const written: string[] = [];
+  for (const d of dirs) {
+    await writeFileAtomic(revocationPath(d), text, 0o644);
+    written.push(revocationPath(d));
+  }
+  return written;
 }
 
 /** The log message of a server whose revocation list does not verify. */

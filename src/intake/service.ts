@@ -10,7 +10,7 @@ import { openDatabase } from '../db/open.js';
 import { ConfigError } from '../config/error.js';
 import { stateDirFile } from '../config/state-file.js';
 import { DATABASE_ITEM, MININGCORE_ITEM } from '../esman/items.js';
-import { loadTrust } from '../esman/pki-files.js';
+import { loadTrust, pkiPaths } from '../esman/pki-files.js';
 import type { Logger } from '../log/index.js';
 import type { RpcContract } from '../rpc/params.js';
 import { startRpcServer, type RestRoute, type RpcServer } from '../rpc/server.js';
@@ -116,6 +116,7 @@ export async function startIntake<E extends string = never>(
       host: config.rpc.host,
       port: config.rpc.port,
       tls: { ...keys.tls, caPem: trust.root.toString() },
+      certReload: { file: pkiPaths(config.stateDir).tlsCert('intake'), identity: 'intake' },
       log,
       who: 'intake',
       limits: {

@@ -89,11 +89,25 @@ function subjectParts(spec: CertSpec): { cn: string; ou: string } {
 /** Issues a signer, TLS or operator certificate under the root; for a new key unless `keyPem` gives the one to keep. */
 export async function issueCert(root: IssuedPair, spec: CertSpec, validity: Validity, keyPem?: string): Promise<IssuedPair> {
   const keys = await keysFor(keyPem);
+  return { certPem: await certify(root, spec, validity, keys.publicKey), keyPem: await keys.keyPem() };
+}
+
+/**
+ * A new certificate for the key an existing certificate certifies: what renewing needs, and all it needs
+ * (the private key stays where it is, in a key store the renewal never opens).
+ */
+export async function reissueCert(root: IssuedPair, spec: CertSpec, validity: Validity, oldCertPem: string): Promise<string> {
+  const spki = new x509.X509Certificate(oldCertPem).publicKey.rawData;
+  const publicKey = await webcrypto.subtle.importKey('spki', spki, ALG, true, ['verify']);
+  return certify(root, spec, validity, publicKey);
+}
+
+async function certify(root: IssuedPair, spec: CertSpec, validity: Validity, publicKey: webcrypto.CryptoKey): Promise<string> {
   const rootCert = new x509.X509Certificate(root.certPem);
   const { cn, ou } = subjectParts(spec);
   const extensions: x509.Extension[] = [
     new x509.BasicConstraintsExtension(false, undefined, true),
-    await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+    await x509.SubjectKeyIdentifierExtension.create(publicKey),
     await x509.AuthorityKeyIdentifierExtension.create(rootCert),
   ];
   if (spec.purpose === 'signer') {
@@ -119,9 +133,9 @@ export async function issueCert(root: IssuedPair, spec: CertSpec, validity: Vali
     notBefore: validity.notBefore,
     notAfter: validity.notAfter,
     signingKey: await importRootKey(root),
-    publicKey: keys.publicKey,
+    publicKey: publicKey,
     signingAlgorithm: ALG,
     extensions,
   });
-  return { certPem: cert.toString('pem'), keyPem: await keys.keyPem() };
+  return cert.toString('pem');
 }

@@ -30,6 +30,7 @@ import {
   type RpcResponse,
 } from '../api/jsonrpc.js';
 import { isMethod, PAYSERV_CONTRACT, validateParams, type RpcContract } from './params.js';
+import { watchCertificate, type CertReloadOptions, type CertReloadOutcome } from './cert-reload.js';
 import { peerIdentity, serverTlsOptions, type Peer, type PeerIdentity, type TlsMaterial } from './tls.js';
 
 /** What a handler learns about the call besides its params. */
@@ -95,6 +96,8 @@ export interface RpcServerOptions<M extends string = Method> {
   operatorRefusal?: (operator: string) => string | null;
   /** GET paths served as methods (RestRoute); null: not a path served, 404. Without it, only POST. */
   routes?: (url: URL) => RestRoute<M> | null;
+  /** Where a renewed certificate of this server's TLS pair is taken up from without a restart (src/rpc/cert-reload.ts). */
+  certReload?: CertReloadOptions;
 }
 
 export interface RpcServer {
@@ -106,6 +109,8 @@ export interface RpcServer {
    * still running then are logged (their outcome is for the ledger to tell).
    */
   close(graceMs: number): Promise<void>;
+  /** Looks for a renewed certificate now (SIGHUP); 'absent' without `certReload`. */
+  reloadCertificate(): CertReloadOutcome;
 }
 
 /** Idle keep-alive connections are closed after this; Node tells clients in a Keep-Alive header so they drop theirs first. */
@@ -404,11 +409,15 @@ export async function startRpcServer<M extends string = Method>(opts: RpcServerO
   const addr = (listener ?? server).address();
   if (addr === null || typeof addr === 'string') throw new Error('the RPC server has no TCP address');
   log.info({ address: addr.address, port: addr.port }, 'rpc server listening');
+  const certWatch = opts.certReload ? watchCertificate(server, opts.tls, opts.certReload, log) : null;
+  // At start too: a renewal written while the server was down (the store still holding the older certificate).
+  certWatch?.check();
 
   let closed: Promise<void> | undefined;
   const close = (graceMs: number): Promise<void> => {
     closed ??= (async () => {
       closing = true;
+      certWatch?.stop();
       const serverClosed = Promise.all(
         [server, ...(listener ? [listener] : [])].map((s) => new Promise<void>((resolve) => s.close(() => resolve()))),
       );
@@ -430,5 +439,5 @@ export async function startRpcServer<M extends string = Method>(opts: RpcServerO
     return closed;
   };
 
-  return { port: addr.port, address: addr.address, close };
+  return { port: addr.port, address: addr.address, close, reloadCertificate: () => certWatch?.check() ?? 'absent' };
 }

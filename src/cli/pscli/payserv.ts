@@ -119,11 +119,17 @@ function autopayOff(s: AutopayStatus, coin?: string): string | null {
 /** RESOLVE_PAYOUT=1 (or True), as open-ethereum-pool's manual spells it, turns a run into a resolve. */
 const resolveMode = (ctx: Context) => /^(1|true)$/i.test(ctx.io.env.RESOLVE_PAYOUT ?? '');
 
-function expiryLine(c: ExpiringCert): string {
+export function expiryLine(c: ExpiringCert): string {
   const when = c.daysLeft < 0 ? `EXPIRED on ${c.notAfter}` : `expires in ${c.daysLeft} day(s), on ${c.notAfter}`;
-  const how = c.what.startsWith('operator ')
-    ? `pscli pki renew --operator ${c.what.slice('operator '.length)}`
-    : 'a new certificate from the root CA';
+  const [kind, name] = c.what.split(' ');
+  const how =
+    kind === 'operator'
+      ? `pscli pki renew --operator ${name}`
+      : kind === 'tls'
+        ? `pscli pki renew --service ${name}`
+        : kind === 'signer'
+          ? `pscli pki renew --signer ${name} --new-key, then pscli loadcert`
+          : 'the root is not renewed: a new PKI, pscli pki init, before it ends';
   return `WARNING certificate ${c.what} ${when} (${c.file}): renew it (${how})`;
 }
 

@@ -2,11 +2,21 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import type { Command } from 'commander';
-import { initPki, issueOperator, PkiError, renewOperator, revokeOperator, type OperatorResult } from '../../esman/pki-files.js';
+import {
+  distributeRevocations,
+  initPki,
+  issueOperator,
+  PkiError,
+  renewOperator,
+  revokeOperator,
+  type OperatorResult,
+} from '../../esman/pki-files.js';
+import { renewService, renewSigner } from '../../esman/pki-renew.js';
+import type { SignerRole, TlsIdentity } from '../../pki/roles.js';
 import { parseCertPem } from '../../pki/trust.js';
 import { registerCert } from '../../writer/certs.js';
 import { requireCurrentSchema } from '../../db/migrate.js';
-import { action, requireDatabaseChosen, withDb } from '../context.js';
+import { action, requireDatabaseChosen, withDb, type Context } from '../context.js';
 import { CliError, EXIT } from '../exit.js';
 import { positiveInt, trustOf } from '../ledger-context.js';
 
@@ -46,6 +56,27 @@ const usage = (e: unknown): never => {
 const operatorLine = (verb: string, r: OperatorResult) =>
   `operator ${r.operator} ${verb}: certificate ${r.cert}, key ${r.key}, valid until ${r.notAfter}`;
 
+interface RenewOpts {
+  operator?: string;
+  service?: string;
+  signer?: string;
+  days?: string;
+  newKey?: boolean;
+  host?: string[];
+  keysDir?: string;
+}
+
+async function renewOperatorCmd(ctx: Context, o: RenewOpts): Promise<void> {
+  const r = await renewOperator(ctx.stateDir, o.operator as string, {
+    days: positiveInt('--days', o.days ?? '365'),
+    newKey: o.newKey === true,
+    ...(o.keysDir ? { keysDir: o.keysDir } : {}),
+  }).catch(usage);
+  ctx.log.info({ operator: r.operator, notAfter: r.notAfter, newKey: o.newKey === true }, 'operator certificate renewed');
+  if (ctx.json) ctx.printJson(r);
+  else ctx.print(operatorLine('renewed', r));
+}
+
 function registerOperators(pki: Command): void {
   pki
     .command('issue')
@@ -72,22 +103,49 @@ function registerOperators(pki: Command): void {
     );
   pki
     .command('renew')
-    .description('a new certificate for an operator before it expires, for the same key (or --new-key)')
-    .requiredOption('--operator <name>', 'the operator')
-    .option('--days <n>', 'validity in days from now (never past the root)', '365')
+    .description(
+      "a new certificate before one expires, under the same root: an operator's or a TLS pair's for the same key (or --new-key), a signer's for a new key",
+    )
+    .option('--operator <name>', 'an operator')
+    .option('--service <name>', 'a TLS pair: payserv, dbgw, pscli, backend or intake (its key stays in its store unless --new-key)')
+    .option('--signer <role>', 'a ledger signer: payserv, admin or autopay (with --new-key; then `pscli loadcert` the new certificate)')
+    .option('--days <n>', 'validity in days from now (never past the root)')
     .option('--new-key', 'a new key as well (the old certificate keeps working until it expires)')
-    .option('--keys-dir <dir>', "the offline keys directory: the CA key, and the operator's key under <dir>/operators/")
+    .option('--host <name...>', "--service: host names / addresses (default: the renewed certificate's)")
+    .option(
+      '--keys-dir <dir>',
+      'the offline keys directory: the CA key from <dir>/offline/root.key; new keys (and the certificate) written there as store items',
+    )
     .action(
       action(async (ctx, cmd) => {
-        const o = cmd.opts<{ operator: string; days: string; newKey?: boolean; keysDir?: string }>();
-        const r = await renewOperator(ctx.stateDir, o.operator, {
-          days: positiveInt('--days', o.days),
+        const o = cmd.opts<RenewOpts>();
+        const which = [o.operator, o.service, o.signer].filter((x) => x !== undefined).length;
+        if (which !== 1) throw new CliError('pki renew: give exactly one of --operator NAME, --service NAME, --signer ROLE', EXIT.USAGE);
+        if (o.host && o.service === undefined) throw new CliError('pki renew: --host is for --service only', EXIT.USAGE);
+        if (o.operator !== undefined) return renewOperatorCmd(ctx, o);
+        const opts = {
+          days: positiveInt('--days', o.days ?? '825'),
           newKey: o.newKey === true,
           ...(o.keysDir ? { keysDir: o.keysDir } : {}),
-        }).catch(usage);
-        ctx.log.info({ operator: r.operator, notAfter: r.notAfter, newKey: o.newKey === true }, 'operator certificate renewed');
-        if (ctx.json) ctx.printJson(r);
-        else ctx.print(operatorLine('renewed', r));
+          ...(o.host ? { hosts: tlsHosts(o.host) } : {}),
+        };
+        const r = await (
+          o.service !== undefined
+            ? renewService(ctx.stateDir, o.service as TlsIdentity, opts)
+            : renewSigner(ctx.stateDir, o.signer as SignerRole, opts)
+        ).catch(usage);
+        ctx.log.warn({ renewed: r.what, notAfter: r.notAfter, keyId: r.keyId, newKey: r.key !== null }, 'certificate renewed');
+        if (ctx.json) return ctx.printJson(r);
+        ctx.print(
+          [
+            `${r.what} renewed: certificate ${r.cert}, valid until ${r.notAfter}, key id ${r.keyId}`,
+            r.key
+              ? `new key: ${r.key}${o.keysDir ? ' (into the store with `esman add … --replace`, then delete the file)' : ''}`
+              : 'same key',
+            ...(r.item ? [`store item: ${r.item}`] : []),
+            ...(o.signer !== undefined ? [`next: pscli loadcert ${r.cert}, before the ${o.signer} key signs anything`] : []),
+          ].join('\n'),
+        );
       }),
     );
   pki
@@ -97,16 +155,20 @@ function registerOperators(pki: Command): void {
     )
     .requiredOption('--operator <name>', 'the operator')
     .option('--keys-dir <dir>', 'the offline keys directory holding the CA key')
+    .option('--to <dir...>', "also copy the list to these state directories (payserv's, dbgw's), each pinning the same root")
     .action(
       action(async (ctx, cmd) => {
-        const o = cmd.opts<{ operator: string; keysDir?: string }>();
+        const o = cmd.opts<{ operator: string; keysDir?: string; to?: string[] }>();
         const r = await revokeOperator(ctx.stateDir, o.operator, o.keysDir ? { keysDir: o.keysDir } : {}).catch(usage);
         ctx.log.warn({ operator: o.operator, list: r.list, added: r.added }, 'operator revoked');
-        if (ctx.json) ctx.printJson({ operator: o.operator, ...r });
-        else
-          ctx.print(
-            `operator ${o.operator} ${r.added ? 'revoked' : 'was already revoked'}: ${r.list} (copy it to payserv's state directory if that is another)`,
-          );
+        const copies = o.to ? await distributeRevocations(ctx.stateDir, o.to).catch(usage) : [];
+        if (ctx.json) return ctx.printJson({ operator: o.operator, ...r, copies });
+        ctx.print(
+          `operator ${o.operator} ${r.added ? 'revoked' : 'was already revoked'}: ${r.list}` +
+            (copies.length
+              ? `, copied to ${copies.join(', ')}`
+              : " (copy it to payserv's and dbgw's state directories if they are others, or give --to)"),
+        );
       }),
     );
 }
