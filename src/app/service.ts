@@ -7,7 +7,7 @@ import type { Data } from '../data/data.js';
 import { LockKeys } from '../data/lock-keys.js';
 import type { Logger } from '../log/index.js';
 import { parseAmount } from '../money/amount.js';
-import { loadTrust, pkiPaths, REVOCATION_LIST_REFUSED, revocationCheck } from '../esman/pki-files.js';
+import { loadTrust, pkiPaths, revocationCheck } from '../esman/pki-files.js';
 import type { Trust } from '../pki/trust.js';
 import { bindLockedPort, type LockedPort } from './locked-port.js';
 import { checkDatabaseBeforeKeys, checkKeysBeforeKeys, checkNodesBeforeKeys } from './preflight.js';
@@ -246,7 +246,7 @@ async function startUnlocked(
       // Refused before any work (a caller the method is not for, params that do not fit): in the trail all the same.
       refused: (method, code, rpcCode, ctx) =>
         record(method, { client: callerOf(ctx), target: '', reply: `ERROR ${rpcCode}`, code, t0: performance.now() }),
-      operatorRefusal: revocationCheck(stateDir, (reason) => log.error({ reason }, REVOCATION_LIST_REFUSED)),
+      operatorRefusal: revocationCheck(stateDir, (message, reason) => log.error({ reason }, message)),
     });
     log.warn(
       { address: server.address, port: server.port, database: db.where, enabled: false },

@@ -9,7 +9,7 @@ import { CATALOG, CATALOG_DIGEST } from '../data/catalog.js';
 import { fromWire, rowToWire, type WireValue } from '../data/wire.js';
 import { openPostgres } from '../db/postgres.js';
 import type { Logger } from '../log/index.js';
-import { loadTrust, pkiPaths, REVOCATION_LIST_REFUSED, revocationCheck } from '../esman/pki-files.js';
+import { loadTrust, pkiPaths, revocationCheck } from '../esman/pki-files.js';
 import { ConfigError } from '../config/error.js';
 import { isConnectionError } from '../db/reach.js';
 import type { TlsMaterial } from '../rpc/tls.js';
@@ -184,7 +184,7 @@ export async function startDbgw(config: Config<'dbgw'>, log: Logger): Promise<Ru
       inFlightMax: config.rpc.in_flight_max,
     },
     handle: (method, params, ctx) => handlers[method](params, ctx),
-    operatorRefusal: revocationCheck(config.stateDir, (reason) => log.error({ reason }, REVOCATION_LIST_REFUSED)),
+    operatorRefusal: revocationCheck(config.stateDir, (message, reason) => log.error({ reason }, message)),
   });
   log.warn(
     { address: server.address, port: server.port, connected: conn !== null },

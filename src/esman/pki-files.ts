@@ -321,30 +321,46 @@ export async function distributeRevocations(stateDir: string, dirs: readonly str
 
 /** The log message of a server whose revocation list does not verify. */
 export const REVOCATION_LIST_REFUSED = 'revocation list refused: every operator certificate is refused';
+/** The log message of a server whose revocation list no longer names an operator it read revoked. */
+export const REVOCATION_LIST_SHRANK = 'revocation list names fewer operators than before: those stay refused';
 
 /**
  * For a server: whether an operator is revoked, from the state directory's list, read again whenever the
  * file changes (a revocation takes effect on the next call, no restart). A list that is there but does not
- * verify refuses every operator: the list cannot be trusted to say who is not revoked.
+ * verify refuses every operator: the list cannot be trusted to say who is not revoked. A revocation only
+ * grows, so a running server never forgets a name it has read revoked: a list put back without it (an
+ * older signed copy, or the file deleted) is reported and the name stays refused until a restart.
  */
-export function revocationCheck(stateDir: string, onBadList: (reason: string) => void): (operator: string) => string | null {
+export function revocationCheck(
+  stateDir: string,
+  onProblem: (message: string, reason: string) => void,
+): (operator: string) => string | null {
   const path = revocationPath(stateDir);
   let seen = '';
-  let state: { revoked: Map<string, Revoked> } | { bad: string } = { revoked: new Map() };
+  const everRevoked = new Map<string, Revoked>();
+  let bad: string | null = null;
+  const reload = (): void => {
+    bad = null;
+    const now = existsSync(path) ? revokedNow(stateDir) : new Map<string, Revoked>();
+    const dropped = [...everRevoked.keys()].filter((name) => !now.has(name));
+    for (const [name, r] of now) everRevoked.set(name, r);
+    if (dropped.length > 0)
+      onProblem(REVOCATION_LIST_SHRANK, `no longer named: ${dropped.join(', ')} (an older list put back, or the file removed)`);
+  };
   return (operator) => {
     const st = existsSync(path) ? statSync(path) : null;
     const stamp = st ? `${st.mtimeMs}:${st.size}:${st.ino}` : 'none';
     if (stamp !== seen) {
       seen = stamp;
       try {
-        state = { revoked: revokedNow(stateDir) };
+        reload();
       } catch (e) {
-        state = { bad: (e as Error).message };
-        onBadList(state.bad);
+        bad = (e as Error).message;
+        onProblem(REVOCATION_LIST_REFUSED, bad);
       }
     }
-    if ('bad' in state) return `the revocation list cannot be trusted (${state.bad}): every operator certificate is refused`;
-    const r = state.revoked.get(operator);
+    if (bad !== null) return `the revocation list cannot be trusted (${bad}): every operator certificate is refused`;
+    const r = everRevoked.get(operator);
     return r ? `the certificate of operator ${operator} is revoked (since ${r.at})` : null;
   };
 }

@@ -1,7 +1,7 @@
 // Operators' certificates: issued by the root CA key for one person, renewed, revoked by a list the root
 // signs. No database: temporary state directories, pscli run in this process.
 import { X509Certificate } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { EXIT } from '../../src/cli/exit.js';
@@ -14,6 +14,7 @@ import {
   revocationCheck,
   revocationPath,
   revokedNow,
+  REVOCATION_LIST_SHRANK,
 } from '../../src/esman/pki-files.js';
 import { EKU_CLIENT_AUTH, EKU_SERVER_AUTH } from '../../src/pki/roles.js';
 import { keyIdOf } from '../../src/pki/keyid.js';
@@ -133,7 +134,7 @@ describe('pscli pki revoke --operator', () => {
     await run(['pki', 'issue', '--operator', 'bob']);
     await run(['pki', 'revoke', '--operator', 'bob']);
     const bad: string[] = [];
-    const check = revocationCheck(dir, (reason) => bad.push(reason));
+    const check = revocationCheck(dir, (_message, reason) => bad.push(reason));
     expect(check('alice')).toBeNull();
     expect(check('bob')).toMatch(/^the certificate of operator bob is revoked \(since /);
     const path = revocationPath(dir);
@@ -146,6 +147,29 @@ describe('pscli pki revoke --operator', () => {
     expect(bad).toHaveLength(1);
     writeFileSync(path, 'not json');
     expect(check('alice')).toMatch(/not a readable JSON revocation list/);
+  });
+
+  it('a running server never forgets a revocation: an older signed list put back, or the file removed, keeps the name refused', async () => {
+    const { dir, run } = await newPki();
+    for (const name of ['alice', 'bob', 'carol']) await run(['pki', 'issue', '--operator', name]);
+    await run(['pki', 'revoke', '--operator', 'alice']);
+    const path = revocationPath(dir);
+    const older = readFileSync(path);
+    await run(['pki', 'revoke', '--operator', 'bob']);
+    const problems: [string, string][] = [];
+    const check = revocationCheck(dir, (message, reason) => problems.push([message, reason]));
+    expect(check('bob')).toMatch(/operator bob is revoked/);
+    // Whoever can write the file (not the CA key) puts the older, validly signed list back:
+    writeFileSync(path, older);
+    utimesSync(path, new Date(), new Date(Date.now() + 5_000));
+    expect(check('bob')).toMatch(/operator bob is revoked/);
+    expect(check('alice')).toMatch(/operator alice is revoked/);
+    expect(check('carol')).toBeNull();
+    expect(problems).toEqual([[REVOCATION_LIST_SHRANK, expect.stringContaining('no longer named: bob')]]);
+    rmSync(path);
+    expect(check('alice')).toMatch(/operator alice is revoked/);
+    expect(check('bob')).toMatch(/operator bob is revoked/);
+    expect(problems.at(-1)?.[1]).toMatch(/no longer named: alice, bob/);
   });
 });
 
