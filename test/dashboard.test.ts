@@ -62,7 +62,7 @@ function as(operator: string | null, files?: { cert: string; key: string }): Pro
 }
 
 /** A POST straight from Node with an operator's own certificate: what a forged form would need and still lacks (the token). */
-function post(operator: string, path: string, body: string): Promise<{ status: number; text: string }> {
+function post(operator: string, path: string, body: string | null): Promise<{ status: number; text: string }> {
   const pair = operatorTlsPaths(l.stateDir, operator);
   return new Promise((resolve, reject) => {
     const req = httpsRequest(
@@ -70,7 +70,7 @@ function post(operator: string, path: string, body: string): Promise<{ status: n
         host: '127.0.0.1',
         port,
         path,
-        method: 'POST',
+        method: body === null ? 'GET' : 'POST',
         cert: readFileSync(pair.cert),
         key: readFileSync(pair.key),
         ca: readFileSync(pkiPaths(l.stateDir).root),
@@ -84,7 +84,7 @@ function post(operator: string, path: string, body: string): Promise<{ status: n
       },
     );
     req.on('error', reject);
-    req.end(body);
+    req.end(body ?? undefined);
   });
 }
 
@@ -203,6 +203,14 @@ async function refusesForgedPosts(): Promise<void> {
     expect(r.text).toMatch(/the form has no valid token/);
   }
   expect((await post('alice', '/enable', 'target=')).status).toBe(403);
+  // A real token is for its action and target only: the approve's, replayed for another withdrawal or for enable, is refused.
+  const form = await post('alice', `/approve?id=${ids.pending}`, null);
+  expect(form.status).toBe(200);
+  const token = /name="token" value="([^"]+)"/.exec(form.text)?.[1] as string;
+  expect(token).toMatch(/^\d+\./);
+  expect((await post('alice', '/approve', `target=${ids.inFlight}&token=${token}`)).status).toBe(403);
+  expect((await post('alice', '/enable', `target=${ids.pending}&token=${token}`)).status).toBe(403);
+  expect((await post('alice', '/enable', `target=&token=${token}`)).status).toBe(403);
   expect(await statusOf(ids.pending)).toBe('pending');
   expect(running.ps.state.enabled).toBe(false);
   expect(await auditTail()).toEqual(before);
