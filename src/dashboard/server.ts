@@ -15,7 +15,7 @@ import { DASHBOARD } from '../data/ops/dashboard.js';
 import type { Logger } from '../log/index.js';
 import type { Payserv } from '../payserv/context.js';
 import type { Monitor } from '../payserv/monitor.js';
-import { listenOn } from '../rpc/listen.js';
+import { closeNow, listenOn } from '../rpc/listen.js';
 import { PAYSERV_CONTRACT, validateParams } from '../rpc/params.js';
 import type { RpcContext } from '../rpc/server.js';
 import { peerIdentity, serverTlsOptions, type TlsMaterial } from '../rpc/tls.js';
@@ -228,10 +228,6 @@ export async function startDashboard(o: DashboardOptions): Promise<DashboardServ
   return {
     host: o.host,
     port,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
+    close: () => closeNow(server),
   };
 }
