@@ -116,7 +116,13 @@ function sameOrigin(req: IncomingMessage): boolean {
   const site = req.headers['sec-fetch-site'];
   if (site !== undefined && site !== 'same-origin' && site !== 'none') return false;
   const origin = req.headers.origin;
-  return origin === undefined || origin === `https://${req.headers.host ?? ''}`;
+  if (origin === undefined) return true;
+  // The host only: behind a local TLS helper (README) the browser's origin is http://127.0.0.1:PORT, and so is its Host.
+  try {
+    return new URL(origin).host === req.headers.host;
+  } catch {
+    return false;
+  }
 }
 
 export async function startDashboard(o: DashboardOptions): Promise<DashboardServer> {
