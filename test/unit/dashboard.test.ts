@@ -4,6 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load.js';
 import { esc, h } from '../../src/dashboard/html.js';
 import { FormTokens, TOKEN_TTL_MS } from '../../src/dashboard/token.js';
+import type { Overview } from '../../src/dashboard/overview.js';
+import { renderOverview } from '../../src/dashboard/render.js';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -70,5 +72,50 @@ describe('form tokens', () => {
     for (const bad of [undefined, '', 'x', `${now.getTime()}.${'A'.repeat(43)}`, `${token}x`])
       expect(t.valid(bad, 'AA:BB', '/approve', '7', now)).toBe(false);
     expect(new FormTokens().valid(token, 'AA:BB', '/approve', '7', now)).toBe(false);
+  });
+});
+
+describe('the overview page', () => {
+  const now = new Date('2026-12-01T12:00:00Z');
+  const w = {
+    id: 7,
+    tag: 'ETH',
+    user_id: 3,
+    address: '0xabc',
+    amount: '1.50000000000000000000',
+    fee: '0.01000000000000000000',
+    status: 'pending',
+    tx_hash: null,
+    comment: '<i>hi</i>',
+    created_at: now,
+    updated_at: new Date(now.getTime() - 3_600_000),
+  };
+  const overview: Overview = {
+    now,
+    state: { enabled: false, reason: 'payserv starts disabled', since: now, failStops: 0, failStopped: false },
+    withdrawals: { ok: true, value: [] },
+    pending: { ok: true, value: [w] },
+    inFlight: { ok: false, error: 'relation "x" does not exist' },
+    recent: { ok: true, value: [] },
+    autopay: { ok: true, value: [] },
+    wallets: [],
+    nodes: [],
+    checks: null,
+    alerts: { ok: true, value: [] },
+    audit: { ok: true, value: [] },
+  };
+  const render = (actions: boolean) => renderOverview(overview, { operator: 'alice', actions, explorers: {} }, 50);
+
+  it('read-only: no action link; with actions: Approve… and Enable payouts…', () => {
+    expect(render(false)).not.toMatch(/href="\/(approve|enable)/);
+    expect(render(true)).toContain('<a class="approve" href="/approve?id=7">Approve…</a>');
+    expect(render(true)).toContain('href="/enable"');
+  });
+
+  it('shows exact amounts, ages, escaped text, and a part that failed without the rest', () => {
+    const html = render(false);
+    expect(html).toContain('<td>1.5</td><td>0.01</td><td>&lt;i&gt;hi&lt;/i&gt;</td><td>1 h 0 min</td>');
+    expect(html).toContain('could not read: relation &quot;x&quot; does not exist');
+    expect(html).toContain('Payouts DISABLED since 2026-12-01T12:00:00Z');
   });
 });
