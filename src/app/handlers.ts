@@ -36,6 +36,7 @@ export interface CallContext {
   identity: TlsIdentity;
   commonName: string;
   operator?: string;
+  via?: 'dashboard';
 }
 
 type Handler<M extends Method> = (ps: Payserv, params: ParamsOf<M>, caller: string) => Promise<unknown> | unknown;
@@ -71,9 +72,13 @@ const HANDLERS: { [M in Method]: Handler<M> } = {
   'Journal.Restore': (ps, _p, c) => restoreFromJournal(ps, c),
 };
 
-/** Who asked, as the audit trail and the ledger record it: "pscli (pscli tls)", or for a person "pscli (operator alice)". */
+/**
+ * Who asked, as the audit trail and the ledger record it: "pscli (pscli tls)", or for a person "pscli (operator alice)",
+ * and "pscli (operator alice via dashboard)" for a call made from the operator dashboard.
+ */
 export function callerOf(ctx: CallContext): string {
-  return ctx.operator ? `${ctx.identity} (operator ${ctx.operator})` : `${ctx.identity} (${ctx.commonName})`;
+  const via = ctx.via ? ` via ${ctx.via}` : '';
+  return ctx.operator ? `${ctx.identity} (operator ${ctx.operator}${via})` : `${ctx.identity} (${ctx.commonName}${via})`;
 }
 
 export async function dispatch(ps: Payserv, method: Method, params: unknown, ctx: CallContext): Promise<unknown> {

@@ -19,7 +19,8 @@ import { openData } from './open-data.js';
 import { outageRefusal } from './outage.js';
 import { scrubSecrets } from '../log/scrub.js';
 import { RpcError } from '../api/jsonrpc.js';
-import { startRpcServer, type RpcServer } from '../rpc/server.js';
+import { startRpcServer, type RpcContext, type RpcServer } from '../rpc/server.js';
+import { startDashboard, type DashboardServer } from '../dashboard/server.js';
 import { coinOfParams, idOf, type Method, type RefusalCode } from '../api/payserv.js';
 import { Alerts } from '../alerts/alerts.js';
 import { AUDIT_LOCK_NAME, auditCodeOf, AuditError, AuditTrail } from '../payserv/audit.js';
@@ -41,6 +42,8 @@ import { startObservation, type Observation } from '../metrics/start.js';
 export interface RunningPayserv {
   ps: Payserv;
   server: RpcServer;
+  /** The operator dashboard's listener ([dashboard] listen), null when off. */
+  dashboard: DashboardServer | null;
   /** Stops accepting calls, lets in-flight ones finish (bounded), closes the database. */
   stop(): Promise<void>;
 }
@@ -209,6 +212,30 @@ async function startUnlocked(
           // A trail that no longer holds its local head was rolled back or replaced: that is tampering.
           if (e instanceof AuditError) await ps.state.failStop(`audit trail: ${e.message}`, { method });
         });
+    // One handler for every call, over JSON-RPC or from the dashboard: verified, and audited.
+    const handle = async (method: Method, params: unknown, ctx: RpcContext): Promise<unknown> => {
+      const t0 = performance.now();
+      let reply = 'ERROR';
+      let code: RefusalCode | undefined;
+      try {
+        const result = await dispatch(ps, method, params, ctx);
+        reply = replyOf(result);
+        code = auditCodeOf({ result });
+        return result;
+      } catch (e) {
+        // A broken invariant anywhere under a call stops payouts; it never leaves them on behind an "internal error".
+        if (stopsPayouts(e)) await ps.state.failStop(`${method}: ${e.message}`, { method });
+        // Only the caller's answer changes: dbgw or the database out of reach is said so, not "internal error".
+        const answer = (await outageRefusal(db, e)) ?? e;
+        if (answer !== e) log.warn({ method, err: scrubSecrets((e as Error).message) }, 'call refused: the data access is unreachable');
+        reply = answer instanceof RpcError ? `ERROR ${answer.code}` : 'ERROR internal';
+        code = auditCodeOf({ error: answer });
+        throw answer;
+      } finally {
+        await record(method, { client: callerOf(ctx), target: targetOf(method, params), reply, code, t0 });
+      }
+    };
+    const operatorRefusal = revocationCheck(stateDir, (message, reason) => log.error({ reason }, message));
     const server = await startRpcServer({
       host: config.rpc.host,
       port: config.rpc.port,
@@ -221,32 +248,11 @@ async function startUnlocked(
         requestTimeoutMs: config.rpc.request_timeout_ms,
         inFlightMax: config.rpc.in_flight_max,
       },
-      handle: async (method, params, ctx) => {
-        const t0 = performance.now();
-        let reply = 'ERROR';
-        let code: RefusalCode | undefined;
-        try {
-          const result = await dispatch(ps, method, params, ctx);
-          reply = replyOf(result);
-          code = auditCodeOf({ result });
-          return result;
-        } catch (e) {
-          // A broken invariant anywhere under a call stops payouts; it never leaves them on behind an "internal error".
-          if (stopsPayouts(e)) await ps.state.failStop(`${method}: ${e.message}`, { method });
-          // Only the caller's answer changes: dbgw or the database out of reach is said so, not "internal error".
-          const answer = (await outageRefusal(db, e)) ?? e;
-          if (answer !== e) log.warn({ method, err: scrubSecrets((e as Error).message) }, 'call refused: the data access is unreachable');
-          reply = answer instanceof RpcError ? `ERROR ${answer.code}` : 'ERROR internal';
-          code = auditCodeOf({ error: answer });
-          throw answer;
-        } finally {
-          await record(method, { client: callerOf(ctx), target: targetOf(method, params), reply, code, t0 });
-        }
-      },
+      handle,
       // Refused before any work (a caller the method is not for, params that do not fit): in the trail all the same.
       refused: (method, code, rpcCode, ctx) =>
         record(method, { client: callerOf(ctx), target: '', reply: `ERROR ${rpcCode}`, code, t0: performance.now() }),
-      operatorRefusal: revocationCheck(stateDir, (message, reason) => log.error({ reason }, message)),
+      operatorRefusal,
     });
     log.warn(
       { address: server.address, port: server.port, database: db.where, enabled: false },
@@ -256,6 +262,25 @@ async function startUnlocked(
     // Watching and alerting are observation: the monitor runs whether payouts are enabled or not.
     const monitor = new Monitor(ps, monitorSettings(config)).start();
     const autopay = ps.autopay.size ? startAutopay(ps, config.autopay.interval_s * 1000) : null;
+    const d = config.dashboard;
+    const dashboard = d.listen
+      ? await startDashboard({
+          ...d.listen,
+          tls,
+          ps,
+          monitor,
+          log,
+          actions: d.actions,
+          rows: d.rows,
+          explorers: d.coins,
+          call: handle,
+          operatorRefusal,
+        }).catch(async (e: unknown) => {
+          await Promise.all([autopay?.stop(), monitor.stop(), server.close(0)]);
+          lockWatch.stop();
+          throw e;
+        })
+      : null;
     if (autopay)
       log.warn(
         {
@@ -270,9 +295,11 @@ async function startUnlocked(
     return {
       ps,
       server,
+      dashboard,
       async stop() {
-        // First: no scrape reads a database about to close.
+        // First: no scrape or page reads a database about to close.
         await o.observation?.server.close();
+        await dashboard?.close();
         lockWatch.stop();
         await server.close(config.rpc.shutdown_grace_ms);
         // A run in progress finishes (its payment is written ahead either way) before the database closes.

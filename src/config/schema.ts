@@ -359,16 +359,18 @@ const LISTEN = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/;
  * payserv's metrics and health listener (src/metrics): plain HTTP, read-only, loopback by default. Unset
  * listen: no listener (a port is opened only when asked, like exposing [rpc]).
  */
-const metrics = table({
-  listen: nonEmptyString()
+const listenAddress = (example: number) =>
+  nonEmptyString()
     .refine((l) => LISTEN.test(l) && Number(LISTEN.exec(l)?.[2]) <= 65535, {
-      error: 'expected host:port, e.g. "127.0.0.1:9446" (an IPv6 host in brackets: "[::1]:9446")',
+      error: `expected host:port, e.g. "127.0.0.1:${example}" (an IPv6 host in brackets: "[::1]:${example}")`,
     })
     .transform((l) => {
       const m = LISTEN.exec(l) as RegExpExecArray;
       return { host: (m[1] as string).replace(/^\[|\]$/g, ''), port: Number(m[2]) };
-    })
-    .optional(),
+    });
+
+const metrics = table({
+  listen: listenAddress(9446).optional(),
   /** A scrape's database queries and hot-wallet reads together, at most: past it the unanswered metrics are absent. */
   scrape_timeout_ms: positiveInt().max(60_000, { error: 'at most 60000' }).default(5_000),
 });
@@ -506,6 +508,26 @@ const minersApi = table({
     .default({}),
 });
 
+/**
+ * payserv's operator dashboard (src/dashboard): HTML over mutual TLS for operators' certificates only, on a
+ * listener of its own. Unset listen: no listener. Read-only unless actions = true.
+ */
+const dashboard = table({
+  listen: listenAddress(9447).optional(),
+  /** Approve a pending withdrawal and enable payouts from the page (after a confirmation); false: read-only. */
+  actions: z.boolean({ error: 'expected true or false' }).default(false),
+  /** Rows of each list on the page, at most (pending, in flight, recent payments, audit trail). */
+  rows: positiveInt().max(500, { error: 'at most 500' }).default(50),
+  /** Block explorer links by coin tag, as the miners' API's tx_link and address_link. */
+  coins: z
+    .record(
+      z.string().regex(/^[A-Z0-9]{2,10}$/, { error: 'expected a coin tag such as ETH' }),
+      table({ tx_link: explorerLink('hash').optional(), address_link: explorerLink('address').optional() }),
+      { error: 'expected a table of coin tags' },
+    )
+    .default({}),
+});
+
 /** How pscli reaches payserv. */
 const rpcClient = table({
   host: host().default('127.0.0.1'),
@@ -536,6 +558,7 @@ export const serviceShapes = {
     locks: locks.prefault({}),
     monitor: monitor.prefault({}),
     metrics: metrics.prefault({}),
+    dashboard: dashboard.prefault({}),
   },
   /** dbgw: where it listens; [database] url only for a deployment that gives dbgw its own credentials. */
   // Writes carry signatures and certificates, and a page of rows comes back: larger bodies than payserv's API.

@@ -4,7 +4,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../log/index.js';
-import { listenOn } from '../rpc/listen.js';
+import { closeNow, listenOn } from '../rpc/listen.js';
 import type { Health } from './health.js';
 
 /** Connections at once at most: a scraper and a few health checkers need no more. */
@@ -66,10 +66,6 @@ export async function startMetricsServer(o: {
   return {
     host: o.host,
     port,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
+    close: () => closeNow(server),
   };
 }

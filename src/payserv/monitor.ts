@@ -70,6 +70,13 @@ function toStuck(r: Record<string, unknown>): StuckWithdrawal {
 
 const seconds = (ms: number) => Math.round(ms / 1000);
 
+/** A coin's node at the monitor's last health check. */
+export interface NodeHealth {
+  ok: boolean;
+  reason: string | null;
+  at: Date;
+}
+
 export class Monitor {
   readonly #ps: Payserv;
   readonly #s: MonitorSettings;
@@ -81,6 +88,10 @@ export class Monitor {
   #watchFailing: Record<string, string> = {};
   #timer: NodeJS.Timeout | null = null;
   #stopped = false;
+  /** Each coin's node at its last health check (the dashboard shows it). */
+  readonly #nodeHealth = new Map<string, NodeHealth>();
+  /** The last tick's report and when it ended (the dashboard's "last checks"). */
+  #last: { at: Date; report: MonitorReport } | null = null;
 
   constructor(ps: Payserv, settings: MonitorSettings) {
     for (const k of ['intervalMs', 'stuckAfterMs', 'nodeUnhealthyAfterMs'] as const) {
@@ -94,8 +105,20 @@ export class Monitor {
 
   /** One tick now; a tick in progress is waited for instead (ticks never overlap). Never throws. */
   tick(): Promise<MonitorReport> {
-    this.#running ??= this.#tick().finally(() => (this.#running = null));
+    this.#running ??= this.#tick()
+      .then((report) => ((this.#last = { at: this.#ps.now(), report }), report))
+      .finally(() => (this.#running = null));
     return this.#running;
+  }
+
+  /** Each coin's node at the last health check (none before the first tick). */
+  nodeHealth(): ReadonlyMap<string, NodeHealth> {
+    return this.#nodeHealth;
+  }
+
+  /** The last tick's report, null before the first ends. */
+  lastReport(): { at: Date; report: MonitorReport } | null {
+    return this.#last;
   }
 
   async #tick(): Promise<MonitorReport> {
@@ -184,6 +207,7 @@ export class Monitor {
         why = (e as Error).message;
       }
       tell(this.#ps, (m) => m.nodeHealth(tag, why === null));
+      this.#nodeHealth.set(tag, { ok: why === null, reason: why, at: this.#ps.now() });
       if (why === null) this.#healthy(tag);
       else {
         unhealthy[tag] = why;

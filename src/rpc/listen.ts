@@ -25,3 +25,11 @@ export function listenOn(server: Server, host: string, port: number, who: string
     });
   });
 }
+
+/** Stops listening and drops every connection at once (a read-only listener has nothing to finish). */
+export function closeNow(server: Server & { closeAllConnections(): void }): Promise<void> {
+  return new Promise<void>((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
+}

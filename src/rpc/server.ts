@@ -42,6 +42,8 @@ export interface RpcContext {
   operator?: string;
   /** This HTTP request's id, also sent back as X-Request-Id and logged: ties the caller's report to our log. */
   requestId: string;
+  /** Where the call came from when not over JSON-RPC (the operator dashboard), for the audit trail. */
+  via?: 'dashboard';
 }
 
 /** Runs one method. `params` has already passed METHODS[method]. Throw RpcError to choose the error. */
