@@ -24,7 +24,7 @@ import { coinOfParams, idOf, type Method, type RefusalCode } from '../api/payser
 import { Alerts } from '../alerts/alerts.js';
 import { AUDIT_LOCK_NAME, auditCodeOf, AuditError, AuditTrail } from '../payserv/audit.js';
 import type { Payserv } from '../payserv/context.js';
-import { callerOf, dispatch } from './handlers.js';
+import { callerOf, dispatch, type CallContext } from './handlers.js';
 import { coinLocks, LockWatch } from '../payserv/lock-watch.js';
 import { Locks } from '../payserv/locks.js';
 import type { AutopaySettings, CoinPolicy } from '../payserv/policy.js';
@@ -34,6 +34,9 @@ import { startAutopay } from '../autopay/service.js';
 import type { Notifier } from '../notify/notifier.js';
 import { hotWalletLevels, noticeWaitingForKey, startNotifier, storeChannels } from './notify.js';
 import { startObservation, type Observation } from '../metrics/start.js';
+import { Hold } from '../payserv/hold.js';
+import { isAbsolute, join } from 'node:path';
+import { VERSION } from '../payserv/admin.js';
 
 // payserv as a service: the pinned root from the state directory, the keys from esman's store (or a
 // development state directory), the database, the state machine, and the RPC server whose every call is audited.
@@ -188,7 +191,16 @@ async function startUnlocked(
       lockWatch: new LockWatch({ locks, alerts, log, heldMaxMs: config.locks.held_max_ms }),
       log,
       now: () => new Date(),
+      hold: new Hold(),
+      backup: {
+        stateDir,
+        dir: isAbsolute(config.backup.dir) ? config.backup.dir : join(stateDir, config.backup.dir),
+        waitMs: config.backup.wait_ms,
+        holdMs: config.backup.hold_ms,
+        version: VERSION.version,
+      },
     };
+    const hold = ps.hold as Hold;
     o.observation?.metrics.attach(ps);
     const audit = new AuditTrail({ db, stateDir, log, lockKey: LockKeys.of(signers.payserv).key(AUDIT_LOCK_NAME) });
     const record = (
@@ -220,33 +232,36 @@ async function startUnlocked(
         requestTimeoutMs: config.rpc.request_timeout_ms,
         inFlightMax: config.rpc.in_flight_max,
       },
-      handle: async (method, params, ctx) => {
-        const t0 = performance.now();
-        let reply = 'ERROR';
-        let code: RefusalCode | undefined;
-        try {
-          const result = await dispatch(ps, method, params, ctx);
-          reply = replyOf(result);
-          code = auditCodeOf({ result });
-          return result;
-        } catch (e) {
-          // A broken invariant anywhere under a call stops payouts; it never leaves them on behind an "internal error".
-          if (stopsPayouts(e)) await ps.state.failStop(`${method}: ${e.message}`, { method });
-          // Only the caller's answer changes: dbgw or the database out of reach is said so, not "internal error".
-          const answer = (await outageRefusal(db, e)) ?? e;
-          if (answer !== e) log.warn({ method, err: scrubSecrets((e as Error).message) }, 'call refused: the data access is unreachable');
-          reply = answer instanceof RpcError ? `ERROR ${answer.code}` : 'ERROR internal';
-          code = auditCodeOf({ error: answer });
-          throw answer;
-        } finally {
-          await record(method, { client: callerOf(ctx), target: targetOf(method, params), reply, code, t0 });
-        }
-      },
+      // Every call, its audit row with it, is one piece of the backup's work; Backup.Take holds them all.
+      handle: (method, params, ctx) =>
+        method === 'Backup.Take' ? handle(method, params, ctx) : hold.work(() => handle(method, params, ctx)),
       // Refused before any work (a caller the method is not for, params that do not fit): in the trail all the same.
       refused: (method, code, rpcCode, ctx) =>
-        record(method, { client: callerOf(ctx), target: '', reply: `ERROR ${rpcCode}`, code, t0: performance.now() }),
+        hold.work(() => record(method, { client: callerOf(ctx), target: '', reply: `ERROR ${rpcCode}`, code, t0: performance.now() })),
       operatorRefusal: revocationCheck(stateDir, (reason) => log.error({ reason }, REVOCATION_LIST_REFUSED)),
     });
+    async function handle(method: Method, params: unknown, ctx: CallContext): Promise<unknown> {
+      const t0 = performance.now();
+      let reply = 'ERROR';
+      let code: RefusalCode | undefined;
+      try {
+        const result = await dispatch(ps, method, params, ctx);
+        reply = replyOf(result);
+        code = auditCodeOf({ result });
+        return result;
+      } catch (e) {
+        // A broken invariant anywhere under a call stops payouts; it never leaves them on behind an "internal error".
+        if (stopsPayouts(e)) await ps.state.failStop(`${method}: ${e.message}`, { method });
+        // Only the caller's answer changes: dbgw or the database out of reach is said so, not "internal error".
+        const answer = (await outageRefusal(db, e)) ?? e;
+        if (answer !== e) log.warn({ method, err: scrubSecrets((e as Error).message) }, 'call refused: the data access is unreachable');
+        reply = answer instanceof RpcError ? `ERROR ${answer.code}` : 'ERROR internal';
+        code = auditCodeOf({ error: answer });
+        throw answer;
+      } finally {
+        await record(method, { client: callerOf(ctx), target: targetOf(method, params), reply, code, t0 });
+      }
+    }
     log.warn(
       { address: server.address, port: server.port, database: db.where, enabled: false },
       'payserv started: payouts are disabled until an operator enables them',

@@ -94,7 +94,8 @@ export class Monitor {
 
   /** One tick now; a tick in progress is waited for instead (ticks never overlap). Never throws. */
   tick(): Promise<MonitorReport> {
-    this.#running ??= this.#tick().finally(() => (this.#running = null));
+    // A tick is one piece of the backup's work (the finality watch writes statuses and chain files).
+    this.#running ??= (this.#ps.hold ? this.#ps.hold.work(() => this.#tick()) : this.#tick()).finally(() => (this.#running = null));
     return this.#running;
   }
 
