@@ -6,7 +6,7 @@ import { cpSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'no
 import { join } from 'node:path';
 import { privateKeyToAddress } from 'viem/accounts';
 import type { Hex } from 'viem';
-import { afterEach, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { mine, setAutomine, setBalance } from '../src/devnet/anvil.js';
 import { EXIT } from '../src/cli/exit.js';
 import { loadConfig } from '../src/config/load.js';
@@ -21,7 +21,6 @@ import { loadCoins } from '../src/store/reads.js';
 import { addWallet, signWallet } from '../src/writer/wallets.js';
 import { creditBlock } from '../src/writer/blocks.js';
 import type { TestDatabase } from './support/db.js';
-import { describePerDataPath } from './support/backend.js';
 import { anvilForFile, ethClient } from './support/chains.js';
 import { payservData } from './support/dbgw.js';
 import { testLedger, type TestLedger } from './support/ledger.js';
@@ -97,7 +96,7 @@ async function paidOnChain(url: string, addresses: string[]): Promise<Map<string
 const statuses = async (db: Db) =>
   (await db.query<{ status: string }>('SELECT status FROM finances_withdrawal_transaction')).map((r) => r.status);
 
-describePerDataPath('backup and restore', { timeout: 180_000 }, () => {
+describe('backup and restore', { timeout: 180_000 }, () => {
   it('a backup taken while autopay pays restores onto a fresh host: checks clean, the rest paid, nobody paid twice', async () => {
     const { url } = await anvil();
     await setAutomine(url, false);
