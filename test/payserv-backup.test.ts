@@ -31,7 +31,7 @@ import { until } from './support/spawn.js';
 import { tmpStateDir } from './support/tmp.js';
 
 const anvil = anvilForFile();
-const MINERS = 9;
+const MINERS = 12;
 let l: TestLedger | undefined;
 let running: RunningPayserv | undefined;
 let restored: Db | undefined;
@@ -70,10 +70,11 @@ const payservToml = (url: string) =>
     '',
   ].join('\n');
 
-async function start(stateDir: string, db: Db, url: string): Promise<RunningPayserv> {
+/** `dbUrl`: a database not from freshDb (the restored one), for dbgw to be handed. */
+async function start(stateDir: string, db: Db, url: string, dbUrl?: string): Promise<RunningPayserv> {
   writeFileSync(join(stateDir, 'payserv.toml'), payservToml(url));
   const config = await loadConfig('payserv', join(stateDir, 'payserv.toml'), { stateDir, env: {} });
-  const r = await startPayserv(config, createLogger('payserv', 'silent'), await payservData(db, stateDir));
+  const r = await startPayserv(config, createLogger('payserv', 'silent'), await payservData(db, stateDir, dbUrl));
   writeFileSync(join(stateDir, 'pscli.toml'), `[payserv]\nport = ${r.server.port}\n`);
   return r;
 }
@@ -167,8 +168,12 @@ describe('backup and restore', { timeout: 180_000 }, () => {
     await running.stop();
     running = undefined;
     await mine(url, 12);
-    const before = await paidOnChain(url, payees);
-    expect([...before.values()].filter((n) => n === 1)).toHaveLength(6);
+    // Paid before the host was lost: each once (a run in progress when the backup asked may have paid one more batch).
+    const before = [...(await paidOnChain(url, payees)).values()];
+    expect(before.every((n) => n <= 1)).toBe(true);
+    const paidBefore = before.filter((n) => n === 1).length;
+    expect(paidBefore).toBeGreaterThanOrEqual(6);
+    expect(paidBefore).toBeLessThan(MINERS);
 
     // Refused, nothing changed: the database part of one moment with the local part of another; a file changed.
     const ws = await pscliWorkspace(drop);
@@ -212,8 +217,12 @@ describe('backup and restore', { timeout: 180_000 }, () => {
     // payserv on the restored pair: the three in flight settle from the chain, the last three are paid.
     restored = await openDatabase((await loadConfig('pscli', undefined, { stateDir: ws.stateDir, env: ws.env })).database, ws.stateDir);
     const db = restored;
-    expect((await statuses(db)).sort()).toEqual(['sending', 'sending', 'sending', 'sent', 'sent', 'sent']);
-    running = await start(ws.stateDir, db, url);
+    // The backup holds every payment made before it: some sent, the rest in flight (sending), none missing.
+    const inBackup = await statuses(db);
+    expect(inBackup).toHaveLength(paidBefore);
+    expect(inBackup.filter((x) => x === 'sent').length).toBeGreaterThanOrEqual(3);
+    expect(inBackup.filter((x) => x === 'sending').length).toBeGreaterThanOrEqual(3);
+    running = await start(ws.stateDir, db, url, ws.env.DATABASE_URL);
     expect((await runPscli(['enable'], { PAYSERV_STATE_DIR: ws.stateDir })).code).toBe(EXIT.OK);
     await until(
       'every miner paid',
