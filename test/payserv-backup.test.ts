@@ -2,7 +2,7 @@
 // restored onto a fresh state directory and an empty database; the checks are clean, payserv started on
 // the restored pair settles the payments in flight at the backup and pays the rest, each payee exactly
 // once on the chain; a backup mixing two moments, or with a file changed, is refused and changes nothing.
-import { cpSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { privateKeyToAddress } from 'viem/accounts';
 import type { Hex } from 'viem';
@@ -199,6 +199,18 @@ describe('backup and restore', { timeout: 180_000 }, () => {
     writeFileSync(manifest, readFileSync(manifest, 'utf8').replace(/"payserv_version": "[^"]*"/, '"payserv_version": "9.9.9"'));
     r = await pscli(['restore', '--from', tampered, '--payserv-state-dir', target]);
     expect(r.stderr).toMatch(/backup refused \[backup_tampered\]: the manifest's signature does not verify/);
+    // A partial backup (no manifest: a copy cut short), and one with a file added: refused.
+    const partial = join(await tmpStateDir(), 'partial');
+    cpSync(backup.path, partial, { recursive: true });
+    rmSync(join(partial, 'manifest.json'));
+    r = await pscli(['restore', '--from', partial, '--payserv-state-dir', target]);
+    expect(r.code).toBe(EXIT.PROBLEMS);
+    expect(r.stderr).toMatch(/backup refused \[backup_missing\]: the manifest .* is missing/);
+    const added = join(await tmpStateDir(), 'added');
+    cpSync(backup.path, added, { recursive: true });
+    writeFileSync(join(added, 'local', 'checkpoints', 'extra.json'), '{}');
+    r = await pscli(['restore', '--from', added, '--payserv-state-dir', target]);
+    expect(r.stderr).toMatch(/backup refused \[backup_tampered\]: local\/checkpoints\/extra\.json is not in the manifest/);
     expect(existsSync(target)).toBe(false);
 
     // The real restore, into the workspace (its embedded database under pglite, a fresh one under postgres).
