@@ -59,6 +59,8 @@ export const METHODS = {
   'Autopay.Status': NoParams,
   /** Put back every payment the payment journal holds and the database lost (after a rollback, or a crash before a commit). */
   'Journal.Restore': NoParams,
+  /** A consistent backup of the host's local state and the database, taken at one quiet moment (src/payserv/backup.ts). */
+  'Backup.Take': NoParams,
 } as const;
 
 export type Method = keyof typeof METHODS;
@@ -111,6 +113,9 @@ export const REFUSAL_CODES = {
   no_admin_key: 'this payserv holds no admin key: coins and wallets are signed where the admin key is',
   unknown_wallet: 'no wallet has this id',
   invalid_correction: "the correction is refused as asked (zero, or the pool's own user on both sides); nothing changed",
+  backup_busy:
+    'calls or autopay runs were still in progress when the backup had waited [backup] wait_ms, or the hold reached [backup] hold_ms; nothing was kept: try again',
+  backup_failed: 'the backup could not be written or did not agree with itself (the log says why); nothing was kept, payouts went on',
   // Declined (Process, or a refusal to pay the request as it stands): the amount is given back by Decline.
   balance_short: "the account's credits do not cover its debits with this request (or with this correction)",
   bad_amount: "the amount or fee is finer than the coin's decimals: no chain can pay it (declined if nothing was ever sent for it)",

@@ -18,6 +18,8 @@ import { autopayFor } from '../autopay/service.js';
 import { resolveCoin } from '../autopay/resolve.js';
 import { autopayStatus } from '../autopay/status.js';
 import { restoreFromJournal } from '../payserv/payments/restore.js';
+import { takeBackup } from '../payserv/backup.js';
+import { refusal } from '../api/payserv.js';
 import type { Payserv } from '../payserv/context.js';
 import {
   approveWithdrawal,
@@ -70,6 +72,10 @@ const HANDLERS: { [M in Method]: Handler<M> } = {
   'Autopay.Status': (ps) => autopayStatus(ps, autopayFor(ps).last()),
   'Corrections.Apply': (ps, p, c) => applyCorrectionCall(ps, p, c),
   'Journal.Restore': (ps, _p, c) => restoreFromJournal(ps, c),
+  'Backup.Take': (ps, _p, c) => {
+    if (!ps.backup) throw refusal('backup_failed', 'this payserv has no [backup] settings: backups are taken by a started payserv');
+    return takeBackup(ps, ps.backup, c);
+  },
 };
 
 /**

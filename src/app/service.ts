@@ -35,6 +35,9 @@ import { startAutopay } from '../autopay/service.js';
 import type { Notifier } from '../notify/notifier.js';
 import { hotWalletLevels, noticeWaitingForKey, startNotifier, storeChannels } from './notify.js';
 import { startObservation, type Observation } from '../metrics/start.js';
+import { Hold } from '../payserv/hold.js';
+import { isAbsolute, join } from 'node:path';
+import { VERSION } from '../payserv/admin.js';
 
 // payserv as a service: the pinned root from the state directory, the keys from esman's store (or a
 // development state directory), the database, the state machine, and the RPC server whose every call is audited.
@@ -191,7 +194,16 @@ async function startUnlocked(
       lockWatch: new LockWatch({ locks, alerts, log, heldMaxMs: config.locks.held_max_ms }),
       log,
       now: () => new Date(),
+      hold: new Hold(),
+      backup: {
+        stateDir,
+        dir: isAbsolute(config.backup.dir) ? config.backup.dir : join(stateDir, config.backup.dir),
+        waitMs: config.backup.wait_ms,
+        holdMs: config.backup.hold_ms,
+        version: VERSION.version,
+      },
     };
+    const hold = ps.hold as Hold;
     o.observation?.metrics.attach(ps);
     const audit = new AuditTrail({ db, stateDir, log, lockKey: LockKeys.of(signers.payserv).key(AUDIT_LOCK_NAME) });
     const record = (
@@ -235,6 +247,9 @@ async function startUnlocked(
         await record(method, { client: callerOf(ctx), target: targetOf(method, params), reply, code, t0 });
       }
     };
+    // Every call, its audit row with it, is one piece of the backup's work; Backup.Take holds them all.
+    const held = (method: Method, params: unknown, ctx: RpcContext): Promise<unknown> =>
+      method === 'Backup.Take' ? handle(method, params, ctx) : hold.work(() => handle(method, params, ctx));
     const operatorRefusal = revocationCheck(stateDir, (message, reason) => log.error({ reason }, message));
     const server = await startRpcServer({
       host: config.rpc.host,
@@ -248,10 +263,10 @@ async function startUnlocked(
         requestTimeoutMs: config.rpc.request_timeout_ms,
         inFlightMax: config.rpc.in_flight_max,
       },
-      handle,
+      handle: held,
       // Refused before any work (a caller the method is not for, params that do not fit): in the trail all the same.
       refused: (method, code, rpcCode, ctx) =>
-        record(method, { client: callerOf(ctx), target: '', reply: `ERROR ${rpcCode}`, code, t0: performance.now() }),
+        hold.work(() => record(method, { client: callerOf(ctx), target: '', reply: `ERROR ${rpcCode}`, code, t0: performance.now() })),
       operatorRefusal,
     });
     log.warn(
@@ -273,7 +288,7 @@ async function startUnlocked(
           actions: d.actions,
           rows: d.rows,
           explorers: d.coins,
-          call: handle,
+          call: held,
           operatorRefusal,
         }).catch(async (e: unknown) => {
           await Promise.all([autopay?.stop(), monitor.stop(), server.close(0)]);

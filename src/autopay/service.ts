@@ -39,12 +39,12 @@ export function startAutopay(ps: Payserv, intervalMs: number | null): Autopay {
   const runNow = (tag: string, by: string): Promise<RunReport> => {
     const s = settingsOf(tag);
     const job = (tails.get(tag) ?? Promise.resolve()).then(async () => {
-      const report = await runAutopay(ps, tag, s, `payserv pid ${process.pid} run ${++runs} (${by})`, () => stopping).catch(
-        (e: unknown) => {
-          tell(ps, (m) => m.autopayRun(tag, 'error'));
-          throw e;
-        },
-      );
+      const run = () => runAutopay(ps, tag, s, `payserv pid ${process.pid} run ${++runs} (${by})`, () => stopping);
+      // A whole run is one piece of the backup's work: a backup waits for it, and a run waits for a backup.
+      const report = await (ps.hold ? ps.hold.work(run) : run()).catch((e: unknown) => {
+        tell(ps, (m) => m.autopayRun(tag, 'error'));
+        throw e;
+      });
       last.set(tag, report);
       tell(ps, (m) => m.autopayRun(tag, report.outcome));
       return report;

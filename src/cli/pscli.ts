@@ -19,6 +19,7 @@ const loadCommands = (): Promise<CommandModule[]> =>
     import('./pscli/accounts.js'),
     import('./pscli/payserv.js'),
     import('./pscli/audit.js'),
+    import('./pscli/backup.js'),
   ]);
 
 export function buildProgram(io: Io): Command {

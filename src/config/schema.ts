@@ -339,6 +339,17 @@ const locks = table({
 });
 
 /**
+ * Backup.Take (src/payserv/backup.ts): how long the backup waits for calls and runs in progress to end
+ * (then it gives up, changing nothing), and how long it may hold new ones waiting at most (then it
+ * releases them and the backup is discarded). Backups are written under `dir` (relative: to the state directory).
+ */
+const backup = table({
+  dir: nonEmptyString().default('backups'),
+  wait_ms: timerMs().default(15_000),
+  hold_ms: timerMs().default(40_000),
+});
+
+/**
  * payserv's monitor (src/payserv/monitor.ts): observation, whether payouts are enabled or not. Every
  * interval: withdrawals in flight too long, nodes failing their health check too long, sent payments
  * watched to their coin's finality_depth. Each alert once per episode.
@@ -556,6 +567,7 @@ export const serviceShapes = {
     dbgw: dbgwClient.optional(),
     autopay: autopay.prefault({}),
     locks: locks.prefault({}),
+    backup: backup.prefault({}),
     monitor: monitor.prefault({}),
     metrics: metrics.prefault({}),
     dashboard: dashboard.prefault({}),

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { ALERTS } from './ops/alerts.js';
 import { AUDIT } from './ops/audit.js';
 import { AUTOPAY } from './ops/autopay.js';
+import { BACKUP } from './ops/backup.js';
 import { CHAINS } from './ops/chains.js';
 import { CHECKPOINTS } from './ops/checkpoints.js';
 import { DASHBOARD } from './ops/dashboard.js';
@@ -17,7 +18,22 @@ import { isOp, type Op } from '../db/op.js';
 // Every operation payserv runs, by name: what dbgw serves, and nothing else. A name declared twice is
 // a build error, not a silent shadowing.
 
-const AREAS = { ALERTS, AUDIT, AUTOPAY, CHAINS, CHECKPOINTS, DASHBOARD, LEDGER, LOCKS, METRICS, MONITOR, PAYMENTS, PAYOUTS, WRITES };
+const AREAS = {
+  ALERTS,
+  AUDIT,
+  AUTOPAY,
+  BACKUP,
+  CHAINS,
+  CHECKPOINTS,
+  DASHBOARD,
+  LEDGER,
+  LOCKS,
+  METRICS,
+  MONITOR,
+  PAYMENTS,
+  PAYOUTS,
+  WRITES,
+};
 
 function build(): ReadonlyMap<string, Op> {
   const all = new Map<string, Op>();

@@ -11,6 +11,8 @@ import type { LockWatch } from './lock-watch.js';
 import type { Locks } from './locks.js';
 import type { AutopaySettings, CoinPolicy } from './policy.js';
 import type { ServiceState } from './state.js';
+import type { Hold } from './hold.js';
+import type { BackupSettings } from './backup.js';
 
 /** Everything payserv's methods work with, assembled once at start (src/app/service.ts). */
 export interface Payserv {
@@ -34,6 +36,10 @@ export interface Payserv {
   now(): Date;
   /** The metrics' ears at each payment event (src/metrics); absent: nobody counts. */
   events?: PaymentEvents | undefined;
+  /** The backup's quiet point: calls, autopay runs and monitor ticks run as its work (src/payserv/hold.ts). */
+  hold?: Hold | undefined;
+  /** Where and how Backup.Take writes ([backup]); absent: backups are refused. */
+  backup?: BackupSettings | undefined;
   /** The adversarial harness's hooks at the payment path's boundaries (tests only). */
   faults?: Faults | undefined;
 }

@@ -105,7 +105,8 @@ export class Monitor {
 
   /** One tick now; a tick in progress is waited for instead (ticks never overlap). Never throws. */
   tick(): Promise<MonitorReport> {
-    this.#running ??= this.#tick()
+    // A tick is one piece of the backup's work (the finality watch writes statuses and chain files).
+    this.#running ??= (this.#ps.hold ? this.#ps.hold.work(() => this.#tick()) : this.#tick())
       .then((report) => ((this.#last = { at: this.#ps.now(), report }), report))
       .finally(() => (this.#running = null));
     return this.#running;

@@ -37,12 +37,12 @@ export async function dbgwDataAt(stateDir: string, port: number, url: string): P
 
 /**
  * What payserv's code is given in this project: the database itself, or (dbgw project) a dbgw in front
- * of it, stopped when the test closes its database.
+ * of it (handed `url`, else the URL freshDb made the database with), stopped when the test closes its database.
  */
-export async function payservData(db: Db, stateDir: string): Promise<Data> {
+export async function payservData(db: Db, stateDir: string, url?: string): Promise<Data> {
   if (!overDbgw()) return db;
   const gw = await startTestDbgw(stateDir);
-  const data = await dbgwDataAt(stateDir, gw.server.port, urlOf(db));
+  const data = await dbgwDataAt(stateDir, gw.server.port, url ?? urlOf(db));
   const close = db.close.bind(db);
   db.close = async () => {
     await data.close();

@@ -1,0 +1,176 @@
+// Backup.Take: the host's local state and the database at one quiet moment. payserv's local state and
+// the database vouch for each other (checkpoints, the payment journal, the audit head, wallet memory),
+// so a pair taken at different moments looks like a rollback. Under the hold (src/payserv/hold.ts) no
+// call, autopay run or monitor tick is in progress and new ones wait: the state directory is copied and
+// the database read in one REPEATABLE READ snapshot, then everything goes on. Pool-side writes (the
+// intake's credits, wallets) are not held: they touch no local state, and the snapshot holds them as of
+// its moment, which is after every local write copied.
+import { randomBytes } from 'node:crypto';
+import { rename, rm } from 'node:fs/promises';
+import { isAbsolute, join, relative, sep } from 'node:path';
+import { refusal } from '../api/payserv.js';
+import { BACKUP, BACKUP_TABLES } from '../data/ops/backup.js';
+import type { Data } from '../data/data.js';
+import {
+  BACKUP_FORMAT,
+  copyFiles,
+  DATABASE_FILE,
+  lineWriter,
+  listFiles,
+  LOCAL_DIR,
+  MANIFEST,
+  MANIFEST_SIG,
+  manifestBytes,
+  type FileEntry,
+  type Manifest,
+} from '../state/backup.js';
+import { ensureDir, fsyncPath, writeFileAtomic } from '../state/atomic-file.js';
+import { readAuditHead, type AuditHead } from './audit.js';
+import type { Payserv } from './context.js';
+import { HoldTimeout } from './hold.js';
+
+export interface BackupSettings {
+  stateDir: string;
+  /** Where backups are written (absolute). */
+  dir: string;
+  waitMs: number;
+  holdMs: number;
+  version: string;
+}
+
+const PAGE = 1000;
+
+/** What is never part of a backup's local state: the embedded database (dumped as rows), the backups, the log. */
+function skipOf(s: BackupSettings): (rel: string) => boolean {
+  const own = relative(s.stateDir, s.dir).split(sep).join('/');
+  const inside = own !== '' && !own.startsWith('..') && !isAbsolute(own);
+  return (rel) => rel === 'db' || rel === 'payserv.log' || (inside && rel === own);
+}
+
+interface Dumped {
+  sha256: string;
+  bytes: number;
+  tables: Record<string, number>;
+  migrations: Manifest['database']['migrations'];
+  lastAudit: AuditHead | null;
+}
+
+/** Every table in one snapshot, a line per row: {"t": table, "r": row as to_jsonb gives it}. */
+async function dumpDatabase(db: Data, path: string, signal: AbortSignal): Promise<Dumped> {
+  const out = await lineWriter(path);
+  let file: FileEntry | null = null;
+  try {
+    const r = await db.transaction(async (tx) => {
+      await tx.query(BACKUP.snapshot);
+      const migrations = (await tx.query(BACKUP.migrations)).map((m) => ({
+        version: Number(m.version),
+        name: m.name,
+        checksum: m.checksum,
+      }));
+      const tables: Record<string, number> = {};
+      let lastAudit: AuditHead | null = null;
+      for (const t of BACKUP_TABLES) {
+        tables[t] = 0;
+        for (let offset = 0; ; offset += PAGE) {
+          signal.throwIfAborted();
+          const rows = await tx.query(BACKUP[t], [PAGE, offset]);
+          for (const { row } of rows) {
+            await out.write(`{"t":${JSON.stringify(t)},"r":${row}}`);
+            if (t === 'payserv_audit') {
+              const a = JSON.parse(row) as { id: number; hash: string };
+              if (!lastAudit || a.id > lastAudit.id) lastAudit = { id: a.id, hash: a.hash.replace(/^\\x/, '') };
+            }
+          }
+          tables[t] += rows.length;
+          if (rows.length < PAGE) break;
+        }
+      }
+      return { migrations, tables, lastAudit };
+    });
+    file = await out.close();
+    return { ...r, ...file };
+  } finally {
+    if (!file) await out.close().catch(() => undefined);
+  }
+}
+
+export interface BackupReply {
+  id: string;
+  path: string;
+  taken_at: string;
+  held_ms: number;
+  audit_head: AuditHead | null;
+  files: number;
+  tables: Record<string, number>;
+}
+
+/** Backup.Take: refuses (backup_busy, backup_failed) with nothing kept, and never fails a payment. */
+export async function takeBackup(ps: Payserv, s: BackupSettings, caller: string): Promise<BackupReply> {
+  if (!ps.hold) throw refusal('backup_failed', 'this payserv has no hold: it cannot take a consistent backup');
+  const id = `${new Date().toISOString().replace(/[:.]/g, '-')}-${randomBytes(3).toString('hex')}`;
+  const tmp = join(s.dir, `.${id}.partial`);
+  const final = join(s.dir, id);
+  const log = ps.log.child({ component: 'backup', backup: id, by: caller });
+  try {
+    await ensureDir(tmp);
+    let heldMs = 0;
+    const taken = await ps.hold.quiet(s.waitMs, s.holdMs, async (signal) => {
+      const t0 = Date.now();
+      log.info({}, 'backup: every call and run is quiet, new ones wait');
+      const takenAt = ps.now();
+      const head = await readAuditHead(s.stateDir);
+      const files = await copyFiles(s.stateDir, join(tmp, LOCAL_DIR), await listFiles(s.stateDir, skipOf(s)));
+      signal.throwIfAborted();
+      const db = await dumpDatabase(ps.db, join(tmp, DATABASE_FILE), signal);
+      heldMs = Date.now() - t0;
+      return { takenAt, head, files, db };
+    });
+    const { head, db } = taken;
+    // Nothing else may append to the audit trail (audit_unrecorded): the pair is refused if it did.
+    if ((head?.id ?? null) !== (db.lastAudit?.id ?? null) || (head && head.hash !== db.lastAudit?.hash))
+      throw refusal(
+        'backup_failed',
+        `the audit trail's newest row (${db.lastAudit?.id ?? 'none'}) is not the local head (${head?.id ?? 'none'}): another process writes to it; nothing was kept`,
+      );
+    const manifest: Manifest = {
+      format: BACKUP_FORMAT,
+      id,
+      taken_at: taken.takenAt.toISOString(),
+      payserv_version: s.version,
+      signer: ps.signers.payserv.keyId,
+      database: {
+        kind: ps.db.kind,
+        file: DATABASE_FILE,
+        sha256: db.sha256,
+        bytes: db.bytes,
+        migrations: db.migrations,
+        tables: db.tables,
+      },
+      audit_head: head,
+      files: taken.files,
+    };
+    const bytes = manifestBytes(manifest);
+    await writeFileAtomic(join(tmp, MANIFEST_SIG), `${Buffer.from(ps.signers.payserv.sign(bytes)).toString('hex')}\n`);
+    // The manifest last: a directory without it is no backup.
+    await writeFileAtomic(join(tmp, MANIFEST), bytes);
+    await rename(tmp, final);
+    await fsyncPath(s.dir);
+    const reply = {
+      id,
+      path: final,
+      taken_at: manifest.taken_at,
+      held_ms: heldMs,
+      audit_head: head,
+      files: Object.keys(taken.files).length,
+      tables: db.tables,
+    };
+    log.warn({ path: final, held_ms: heldMs, audit_head: head?.id ?? null, files: reply.files }, 'backup taken');
+    return reply;
+  } catch (e) {
+    await rm(tmp, { recursive: true, force: true }).catch(() => undefined);
+    log.error({ err: (e as Error).message }, 'backup not taken: nothing was kept');
+    if (e instanceof HoldTimeout) throw refusal('backup_busy', `${e.message}`);
+    if ((e as { data?: unknown }).data) throw e;
+    throw refusal('backup_failed', `backup not taken: ${(e as Error).message}`);
+  }
+}

@@ -1,0 +1,253 @@
+// Backup and restore (README "Backup and restore"): a backup taken by payserv while autopay pays on anvil,
+// restored onto a fresh state directory and an empty database; the checks are clean, payserv started on
+// the restored pair settles the payments in flight at the backup and pays the rest, each payee exactly
+// once on the chain; a backup mixing two moments, or with a file changed, is refused and changes nothing.
+import { cpSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { privateKeyToAddress } from 'viem/accounts';
+import type { Hex } from 'viem';
+import { afterEach, describe, expect, it } from 'vitest';
+import { mine, setAutomine, setBalance } from '../src/devnet/anvil.js';
+import { EXIT } from '../src/cli/exit.js';
+import { loadConfig } from '../src/config/load.js';
+import type { Db } from '../src/db/db.js';
+import { openDatabase } from '../src/db/open.js';
+import { createHotKey, loadHotKey } from '../src/keys/hot-wallet.js';
+import type { Coin, Signed } from '../src/ledger/records.js';
+import { createLogger } from '../src/log/index.js';
+import { parseAmount } from '../src/money/amount.js';
+import { startPayserv, type RunningPayserv } from '../src/app/service.js';
+import { loadCoins } from '../src/store/reads.js';
+import { addWallet, signWallet } from '../src/writer/wallets.js';
+import { creditBlock } from '../src/writer/blocks.js';
+import type { TestDatabase } from './support/db.js';
+import { anvilForFile, ethClient } from './support/chains.js';
+import { payservData } from './support/dbgw.js';
+import { testLedger, type TestLedger } from './support/ledger.js';
+import { ethAddress, newBlockHash } from './support/miners.js';
+import { runPscli } from './support/pscli.js';
+import { pscliWorkspace } from './support/pscli-world.js';
+import { until } from './support/spawn.js';
+import { tmpStateDir } from './support/tmp.js';
+
+const anvil = anvilForFile();
+const MINERS = 12;
+let l: TestLedger | undefined;
+let running: RunningPayserv | undefined;
+let restored: Db | undefined;
+const drop: TestDatabase[] = [];
+afterEach(async () => {
+  await running?.stop();
+  await restored?.close();
+  await l?.db.close();
+  for (const t of drop.splice(0)) await t.drop();
+  running = undefined;
+  restored = undefined;
+  l = undefined;
+});
+
+const payservToml = (url: string) =>
+  [
+    '[rpc]',
+    'port = 0',
+    '[coins.ETH]',
+    'chain = "evm"',
+    `node_url = "${url}"`,
+    'chain_id = 31337',
+    'min_peers = 0',
+    '[policy.ETH]',
+    'amount_max = "100"',
+    'user_daily_max = "1000"',
+    'coin_daily_max = "10000"',
+    'wallet_age_hours_min = 0',
+    '[autopay]',
+    'enabled = true',
+    'interval_s = 4',
+    'require_peers = 0',
+    'max_per_run = 3',
+    '[autopay.coins.ETH]',
+    'threshold = "1"',
+    '',
+  ].join('\n');
+
+/** `dbUrl`: a database not from freshDb (the restored one), for dbgw to be handed. */
+async function start(stateDir: string, db: Db, url: string, dbUrl?: string): Promise<RunningPayserv> {
+  writeFileSync(join(stateDir, 'payserv.toml'), payservToml(url));
+  const config = await loadConfig('payserv', join(stateDir, 'payserv.toml'), { stateDir, env: {} });
+  const r = await startPayserv(config, createLogger('payserv', 'silent'), await payservData(db, stateDir, dbUrl));
+  writeFileSync(join(stateDir, 'pscli.toml'), `[payserv]\nport = ${r.server.port}\n`);
+  return r;
+}
+
+/** Mined transactions to each address, read block by block from the chain. */
+async function paidOnChain(url: string, addresses: string[]): Promise<Map<string, number>> {
+  const c = ethClient(url);
+  const count = new Map(addresses.map((a) => [a.toLowerCase(), 0]));
+  const head = await c.getBlockNumber();
+  for (let n = 0n; n <= head; n++) {
+    const b = await c.getBlock({ blockNumber: n, includeTransactions: true });
+    for (const tx of b.transactions) {
+      const to = tx.to?.toLowerCase();
+      if (to && count.has(to)) count.set(to, (count.get(to) ?? 0) + 1);
+    }
+  }
+  return count;
+}
+
+const statuses = async (db: Db) =>
+  (await db.query<{ status: string }>('SELECT status FROM finances_withdrawal_transaction')).map((r) => r.status);
+
+describe('backup and restore', { timeout: 180_000 }, () => {
+  it('a backup taken while autopay pays restores onto a fresh host: checks clean, the rest paid, nobody paid twice', async () => {
+    const { url } = await anvil();
+    await setAutomine(url, false);
+    l = await testLedger({
+      users: 0,
+      blocks: 0,
+      withdrawals: 0,
+      coins: ['ETH'],
+      minersPerBlock: 1,
+      declineShare: 0,
+      corrections: 0,
+      seed: 17,
+    });
+    const ledger = l;
+    await createHotKey(ledger.stateDir, 'ETH');
+    const hot = privateKeyToAddress(`0x${Buffer.from(await loadHotKey(ledger.stateDir, 'ETH')).toString('hex')}` as Hex);
+    await setBalance(url, hot, 10n ** 20n);
+    const eth = (await loadCoins(ledger.db)).find((c) => c.tag === 'ETH') as Signed<Coin>;
+    const payees: string[] = [];
+    const ids: number[] = [];
+    for (let i = 0; i < MINERS; i++) {
+      const w = await addWallet(ledger.db, { userId: 8001 + i, coinId: eth.id, address: ethAddress() });
+      await signWallet(ledger.db, ledger.signers.admin, w.id);
+      payees.push(w.address);
+      ids.push(8001 + i);
+    }
+    await creditBlock(ledger.db, ledger.signers.admin, eth, {
+      blockHash: newBlockHash(),
+      shares: ids.map((userId) => ({ userId, amount: parseAmount('2') })),
+      poolFee: parseAmount('0.01'),
+    });
+    await ledger.checkpointAll();
+    running = await start(ledger.stateDir, ledger.db, url);
+    const live = running;
+    const env = { PAYSERV_STATE_DIR: ledger.stateDir };
+
+    expect((await runPscli(['enable'], env)).code).toBe(EXIT.OK);
+    // The first run broadcasts three (automine off: they wait in the mempool, `sending`).
+    await until('three in flight', async () => (await statuses(ledger.db)).filter((s) => s === 'sending').length === 3, 30_000, 200);
+    const early = await runPscli(['--json', 'backup'], env);
+    expect(early.code, early.stderr).toBe(EXIT.OK);
+    const earlyPath = (JSON.parse(early.stdout) as { path: string }).path;
+    await mine(url, 12);
+    // Runs go on every second: the three recorded sent, the next three broadcast and in flight.
+    await until(
+      'three sent, three more in flight',
+      async () => {
+        const s = await statuses(ledger.db);
+        return s.filter((x) => x === 'sent').length === 3 && s.filter((x) => x === 'sending').length === 3;
+      },
+      30_000,
+      200,
+    );
+    // The host is lost right after the backup: inside the hold, payouts stop, so nothing is paid after it.
+    const hold = live.ps.hold!;
+    const quiet = hold.quiet.bind(hold);
+    hold.quiet = (w, h, fn) =>
+      quiet(w, h, async (signal) => {
+        const r = await fn(signal);
+        live.ps.state.disable('test', 'the host is lost after the backup');
+        return r;
+      });
+    const taken = await runPscli(['--json', 'backup'], env);
+    expect(taken.code, taken.stderr).toBe(EXIT.OK);
+    const backup = JSON.parse(taken.stdout) as { path: string; held_ms: number; audit_head: { id: number } };
+    expect(backup.audit_head.id).toBeGreaterThan(0);
+    expect(existsSync(join(backup.path, 'manifest.json'))).toBe(true);
+    await running.stop();
+    running = undefined;
+    await mine(url, 12);
+    // Paid before the host was lost: each once (a run in progress when the backup asked may have paid one more batch).
+    const before = [...(await paidOnChain(url, payees)).values()];
+    expect(before.every((n) => n <= 1)).toBe(true);
+    const paidBefore = before.filter((n) => n === 1).length;
+    expect(paidBefore).toBeGreaterThanOrEqual(6);
+    expect(paidBefore).toBeLessThan(MINERS);
+
+    // Refused, nothing changed: the database part of one moment with the local part of another; a file changed.
+    const ws = await pscliWorkspace(drop);
+    const pscli = (argv: string[]) => runPscli(argv, { ...ws.env, PAYSERV_STATE_DIR: ws.stateDir });
+    const mixed = join(await tmpStateDir(), 'mixed');
+    cpSync(backup.path, mixed, { recursive: true });
+    cpSync(join(earlyPath, 'database.jsonl'), join(mixed, 'database.jsonl'));
+    const target = join(await tmpStateDir(), 'restored');
+    let r = await pscli(['restore', '--from', mixed, '--payserv-state-dir', target]);
+    expect(r.code).toBe(EXIT.PROBLEMS);
+    expect(r.stderr).toMatch(/backup refused \[backup_tampered\]: database\.jsonl differs from the manifest/);
+    const tampered = join(await tmpStateDir(), 'tampered');
+    cpSync(backup.path, tampered, { recursive: true });
+    const journal = join(tampered, 'local', 'journal', 'payments.jsonl');
+    const text = readFileSync(journal, 'utf8');
+    const digit = /\d/.exec(text)!;
+    writeFileSync(journal, text.slice(0, digit.index) + String((Number(digit[0]) + 1) % 10) + text.slice(digit.index + 1));
+    r = await pscli(['restore', '--from', tampered, '--payserv-state-dir', target]);
+    expect(r.code).toBe(EXIT.PROBLEMS);
+    expect(r.stderr).toMatch(/backup refused \[backup_tampered\]: local\/journal\/payments\.jsonl differs/);
+    const manifest = join(tampered, 'manifest.json');
+    cpSync(join(backup.path, 'local', 'journal', 'payments.jsonl'), journal);
+    writeFileSync(manifest, readFileSync(manifest, 'utf8').replace(/"payserv_version": "[^"]*"/, '"payserv_version": "9.9.9"'));
+    r = await pscli(['restore', '--from', tampered, '--payserv-state-dir', target]);
+    expect(r.stderr).toMatch(/backup refused \[backup_tampered\]: the manifest's signature does not verify/);
+    // A partial backup (no manifest: a copy cut short), and one with a file added: refused.
+    const partial = join(await tmpStateDir(), 'partial');
+    cpSync(backup.path, partial, { recursive: true });
+    rmSync(join(partial, 'manifest.json'));
+    r = await pscli(['restore', '--from', partial, '--payserv-state-dir', target]);
+    expect(r.code).toBe(EXIT.PROBLEMS);
+    expect(r.stderr).toMatch(/backup refused \[backup_missing\]: the manifest .* is missing/);
+    const added = join(await tmpStateDir(), 'added');
+    cpSync(backup.path, added, { recursive: true });
+    writeFileSync(join(added, 'local', 'checkpoints', 'extra.json'), '{}');
+    r = await pscli(['restore', '--from', added, '--payserv-state-dir', target]);
+    expect(r.stderr).toMatch(/backup refused \[backup_tampered\]: local\/checkpoints\/extra\.json is not in the manifest/);
+    expect(existsSync(target)).toBe(false);
+
+    // The real restore, into the workspace (its embedded database under pglite, a fresh one under postgres).
+    r = await pscli(['restore', '--from', backup.path, '--payserv-state-dir', ws.stateDir]);
+    expect(r.code, r.stderr).toBe(EXIT.OK);
+    expect(r.stdout).toMatch(/^restored backup /);
+    r = await pscli(['restore', '--from', backup.path, '--payserv-state-dir', ws.stateDir]);
+    expect(r.code).toBe(EXIT.USAGE);
+    expect(r.stderr).toMatch(/is not empty/);
+    const checks = await pscli(['checkbalanceerrors', '--payserv-state-dir', ws.stateDir]);
+    expect(checks.code, checks.stdout + checks.stderr).toBe(EXIT.OK);
+    expect(checks.stdout).toBe('');
+    const audit = await pscli(['audit', 'verify', '--payserv-state-dir', ws.stateDir]);
+    expect(audit.code, audit.stdout + audit.stderr).toBe(EXIT.OK);
+
+    // payserv on the restored pair: the three in flight settle from the chain, the last three are paid.
+    restored = await openDatabase((await loadConfig('pscli', undefined, { stateDir: ws.stateDir, env: ws.env })).database, ws.stateDir);
+    const db = restored;
+    // The backup holds every payment made before it: some sent, the rest in flight (sending), none missing.
+    const inBackup = await statuses(db);
+    expect(inBackup).toHaveLength(paidBefore);
+    expect(inBackup.filter((x) => x === 'sent').length).toBeGreaterThanOrEqual(3);
+    expect(inBackup.filter((x) => x === 'sending').length).toBeGreaterThanOrEqual(3);
+    running = await start(ws.stateDir, db, url, ws.env.DATABASE_URL);
+    expect((await runPscli(['enable'], { PAYSERV_STATE_DIR: ws.stateDir })).code).toBe(EXIT.OK);
+    await until(
+      'every miner paid',
+      async () => {
+        await mine(url, 12);
+        const s = await statuses(db);
+        return s.length === MINERS && s.every((x) => x === 'sent');
+      },
+      60_000,
+      500,
+    );
+    const after = await paidOnChain(url, payees);
+    expect([...after.values()]).toEqual(payees.map(() => 1));
+    expect(readdirSync(join(ledger.stateDir, 'backups')).filter((n) => n.startsWith('.'))).toEqual([]);
+  });
+});
