@@ -14,9 +14,10 @@
 //  - ZcashRpcBadReply: an answer that does not fit the method's schema; as inconclusive as the above.
 //
 // It never retries: whether a call may be repeated is the driver's decision, made with the chain's help.
-import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { z } from 'zod';
+import { clip, describeIssues as describe, NodeHttpFailure, nodeEndpoint, postJson, type NodeEndpoint } from '../node-http.js';
+
+export { redactUrl } from '../node-http.js';
 
 export class ZcashRpcError extends Error {
   override readonly name = 'ZcashRpcError';
@@ -228,44 +229,18 @@ const envelope = z.object({
   id: z.union([z.number(), z.string(), z.null()]),
 });
 
-/** The URL with its credentials taken out: the only form of it that may appear in a message or a log. */
-export function redactUrl(url: URL): string {
-  return `${url.protocol}//${url.host}${url.pathname === '/' ? '' : url.pathname}`;
-}
-
 export class ZcashRpc {
   /** Where the node is, without credentials. */
   readonly endpoint: string;
-  private readonly url: URL;
-  private readonly authorization: string | undefined;
-  private readonly agent: HttpAgent;
+  private readonly ep: NodeEndpoint;
   private readonly responseBytesMax: number;
   private nextId = 1;
 
   constructor(private readonly opts: ZcashRpcOptions) {
-    let url: URL;
-    try {
-      url = new URL(opts.url);
-    } catch {
-      // URL's own error carries the input, credentials and all: say what is wrong without it.
-      throw new Error('the Zcash node URL is not a valid URL');
-    }
-    if (url.protocol !== 'http:' && url.protocol !== 'https:')
-      throw new Error(`the Zcash node URL must be http or https, not ${url.protocol}`);
+    this.ep = nodeEndpoint(opts.url, 'the Zcash node URL');
     if (!(opts.timeoutMs > 0)) throw new RangeError('timeoutMs must be positive');
-    this.authorization =
-      url.username || url.password
-        ? `Basic ${Buffer.from(`${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`).toString('base64')}`
-        : undefined;
-    url.username = '';
-    url.password = '';
-    this.url = url;
-    this.endpoint = redactUrl(url);
+    this.endpoint = this.ep.endpoint;
     this.responseBytesMax = opts.responseBytesMax ?? 16 * 1024 * 1024;
-    // One connection per call: zcashd drops idle connections on its own schedule, and a call written
-    // onto a connection it is closing fails as "may have run", which for a broadcast means a recheck.
-    const agentOptions = { keepAlive: false, maxSockets: 4 };
-    this.agent = url.protocol === 'https:' ? new HttpsAgent(agentOptions) : new HttpAgent(agentOptions);
   }
 
   getBlockchainInfo(): Promise<BlockchainInfo> {
@@ -348,7 +323,7 @@ export class ZcashRpc {
 
   /** Drops the connections; calls in progress fail as ZcashRpcUnavailable. */
   close(): void {
-    this.agent.destroy();
+    this.ep.agent.destroy();
   }
 
   private async call<S extends z.ZodType>(method: string, params: unknown[], schema: S): Promise<z.output<S>> {
@@ -383,59 +358,14 @@ export class ZcashRpc {
     return r.data;
   }
 
-  private post(method: string, body: string): Promise<{ status: number; body: string }> {
-    const request = this.url.protocol === 'https:' ? httpsRequest : httpRequest;
-    return new Promise((resolve, reject) => {
-      let sent = false;
-      let settled = false;
-      const fail = (reason: string, cause?: Error) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        req.destroy();
-        const mayHaveRun = sent || (cause as NodeJS.ErrnoException | undefined)?.code !== 'ECONNREFUSED';
-        reject(
-          new ZcashRpcUnavailable(
-            method,
-            `${method} at ${this.endpoint}: ${reason}${mayHaveRun && sent ? ' (the request was sent and may have run)' : ''}`,
-            mayHaveRun,
-            { cause },
-          ),
-        );
-      };
-      const req = request(this.url, {
-        agent: this.agent,
-        method: 'POST',
-        headers: {
-          'Content-Type': 'application/json',
-          'Content-Length': Buffer.byteLength(body),
-          ...(this.authorization ? { Authorization: this.authorization } : {}),
-        },
-      });
-      const timer = setTimeout(() => fail(`no reply within ${this.opts.timeoutMs} ms`), this.opts.timeoutMs);
-      req.on('error', (err: NodeJS.ErrnoException) => fail(describeSocketError(err), err));
-      req.on('finish', () => (sent = true));
-      req.on('response', (res: IncomingMessage) => {
-        const chunks: Buffer[] = [];
-        let size = 0;
-        res.on('data', (c: Buffer) => {
-          size += c.length;
-          if (size > this.responseBytesMax) fail(`reply larger than ${this.responseBytesMax} bytes`);
-          else chunks.push(c);
-        });
-        res.on('error', (err: NodeJS.ErrnoException) => fail(describeSocketError(err), err));
-        res.on('close', () => {
-          if (!res.complete) fail('the connection closed in the middle of the reply');
-        });
-        res.on('end', () => {
-          if (settled) return;
-          settled = true;
-          clearTimeout(timer);
-          resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') });
-        });
-      });
-      req.end(body);
-    });
+  private async post(method: string, body: string): Promise<{ status: number; body: string }> {
+    try {
+      return await postJson(this.ep, body, { timeoutMs: this.opts.timeoutMs, responseBytesMax: this.responseBytesMax });
+    } catch (e) {
+      if (!(e instanceof NodeHttpFailure)) throw e;
+      const note = e.mayHaveRun && e.sent ? ' (the request was sent and may have run)' : '';
+      throw new ZcashRpcUnavailable(method, `${method} at ${this.endpoint}: ${e.reason}${note}`, e.mayHaveRun, { cause: e.cause });
+    }
   }
 }
 
@@ -447,40 +377,4 @@ async function nullWhenUnknown<T>(reply: Promise<T>): Promise<T | null> {
     if (err instanceof ZcashRpcError && err.code === ZCASH_RPC_CODE.INVALID_ADDRESS_OR_KEY) return null;
     throw err;
   }
-}
-
-function describeSocketError(err: NodeJS.ErrnoException): string {
-  // Any string (Node adds codes): the default is the answer for the others, an absent code among them.
-  switch (err.code ?? '') {
-    case 'ECONNREFUSED':
-      return 'connection refused (is the node running and its RPC port open?)';
-    case 'ECONNRESET':
-    case 'EPIPE':
-      return `connection reset by the node (${err.code})`;
-    case 'ETIMEDOUT':
-      return 'connection timed out';
-    case 'ENOTFOUND':
-    case 'EAI_AGAIN':
-      return `host not found (${err.code})`;
-    default:
-      // Node's socket messages name the host and port, never the Authorization header.
-      return `${err.message}${err.code ? ` (${err.code})` : ''}`;
-  }
-}
-
-/** A node's message can be anything: keep it one short line. */
-function clip(s: string): string {
-  const line = s.replace(/[\r\n\t]+/g, ' ');
-  return line.length > 500 ? `${line.slice(0, 500)}…` : line;
-}
-
-/** zod issues as "result.consensus.nextblock: a branch id is 8 lowercase hex digits; ...". */
-function describe(error: z.ZodError, root: string): string {
-  return error.issues
-    .slice(0, 3)
-    .map((i) => {
-      const path = i.path.reduce<string>((s, p) => (typeof p === 'number' ? `${s}[${p}]` : `${s}${s ? '.' : ''}${String(p)}`), root);
-      return `${path || 'reply'}: ${i.message}`;
-    })
-    .join('; ');
 }
