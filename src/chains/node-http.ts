@@ -4,7 +4,7 @@
 // may have run. It never retries and never parses: each client reads the body its own way.
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
-import type { z } from 'zod';
+import { z } from 'zod';
 
 export interface NodeEndpoint {
   /** Where the node is, without credentials: the only form that may appear in a message or a log. */
@@ -39,6 +39,113 @@ export function nodeEndpoint(raw: string, what: string): NodeEndpoint {
   const agentOptions = { keepAlive: false, maxSockets: 4 };
   const agent = url.protocol === 'https:' ? new HttpsAgent(agentOptions) : new HttpAgent(agentOptions);
   return { endpoint: redactUrl(url), url, authorization, agent };
+}
+
+/** The node answered with a JSON-RPC error (code and message are the node's). Each client names its own subclass. */
+export class NodeRpcError extends Error {
+  override readonly name: string = 'NodeRpcError';
+
+  constructor(
+    readonly method: string,
+    readonly code: number,
+    /** The node's own message, as it sent it (cut to 500 characters). */
+    readonly nodeMessage: string,
+  ) {
+    super(`${method}: node error ${code}: ${nodeMessage}`);
+  }
+}
+
+/** No answer (refused, timed out, cut off, not JSON-RPC): nothing can be concluded, a broadcast may have been relayed. */
+export class NodeRpcUnavailable extends Error {
+  override readonly name: string = 'NodeRpcUnavailable';
+
+  constructor(
+    readonly method: string,
+    message: string,
+    /** False only when the request certainly never reached the node (connection refused, bad URL). */
+    readonly mayHaveRun: boolean,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** An answer that does not fit the method's schema: as inconclusive as no answer. */
+export class NodeRpcBadReply extends Error {
+  override readonly name: string = 'NodeRpcBadReply';
+
+  constructor(
+    readonly method: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** The error classes a client throws (its own subclasses, so its callers branch on its names). */
+export interface NodeRpcErrors {
+  error: new (method: string, code: number, nodeMessage: string) => NodeRpcError;
+  unavailable: new (method: string, message: string, mayHaveRun: boolean, options?: { cause?: unknown }) => NodeRpcUnavailable;
+  badReply: new (method: string, message: string) => NodeRpcBadReply;
+}
+
+export interface NodeRpcCall {
+  ep: NodeEndpoint;
+  timeoutMs: number;
+  responseBytesMax: number;
+  errors: NodeRpcErrors;
+  /** Reads the body (JSON.parse, or a lossless parser); throws on anything that is not JSON. */
+  parse: (text: string) => unknown;
+}
+
+/** bitcoind's RPC_IN_WARMUP: the node is starting (loading blocks, verifying) and ran nothing. */
+const RPC_IN_WARMUP = -28;
+
+const envelope = z.object({
+  result: z.unknown().optional(),
+  error: z.object({ code: z.number().int(), message: z.string() }).nullable().optional(),
+  id: z.union([z.number(), z.string(), z.null()]),
+});
+
+/** One JSON-RPC 1.0 call, its reply checked against `schema`; every failure one of `c.errors`. */
+export async function callNode<S extends z.ZodType>(
+  c: NodeRpcCall,
+  id: number,
+  method: string,
+  params: unknown[],
+  schema: S,
+): Promise<z.output<S>> {
+  const at = `${method} at ${c.ep.endpoint}`;
+  let status: number;
+  let body: string;
+  try {
+    ({ status, body } = await postJson(c.ep, JSON.stringify({ jsonrpc: '1.0', id, method, params }), c));
+  } catch (e) {
+    if (!(e instanceof NodeHttpFailure)) throw e;
+    const note = e.mayHaveRun && e.sent ? ' (the request was sent and may have run)' : '';
+    throw new c.errors.unavailable(method, `${at}: ${e.reason}${note}`, e.mayHaveRun, { cause: e.cause });
+  }
+  let parsed: unknown;
+  try {
+    parsed = c.parse(body);
+  } catch {
+    // A node answers 401 with an empty body, a proxy 502/503 with HTML: no JSON-RPC verdict either way.
+    const refused = status === 401 || status === 403;
+    const why = refused ? `HTTP ${status}: the node refused the RPC credentials` : `HTTP ${status} without a JSON-RPC reply`;
+    throw new c.errors.unavailable(method, `${at}: ${why}`, !refused);
+  }
+  const env = envelope.safeParse(parsed);
+  if (!env.success) throw new c.errors.badReply(method, `${at}: not a JSON-RPC reply (${describeIssues(env.error, '')})`);
+  if (env.data.id !== id) throw new c.errors.badReply(method, `${at}: reply for id ${JSON.stringify(env.data.id)}, not ${id}`);
+  if (env.data.error) {
+    const e = env.data.error;
+    if (e.code === RPC_IN_WARMUP) throw new c.errors.unavailable(method, `${at}: the node is starting (${clip(e.message)})`, false);
+    throw new c.errors.error(method, e.code, clip(e.message));
+  }
+  if (!('result' in (parsed as object))) throw new c.errors.badReply(method, `${at}: a reply with neither result nor error`);
+  const r = schema.safeParse(env.data.result);
+  if (!r.success) throw new c.errors.badReply(method, `${at}: unexpected reply: ${describeIssues(r.error, 'result')}`);
+  return r.data;
 }
 
 /** No answer: refused, timed out, cut off, too large. */

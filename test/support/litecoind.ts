@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll } from 'vitest';
 import { parseJsonLossless, satoshisOf, type JsonDecimal } from '../../src/chains/btc/json.js';
+import { within } from '../../src/devnet/anvil.js';
 import { freePort } from './ports.js';
 
 export const LITECOIND = '/usr/bin/litecoind';
@@ -230,14 +231,4 @@ function toSat(v: unknown): bigint {
   const sat = satoshisOf(v);
   if (sat === null) throw new Error(`not an amount: ${String(v)}`);
   return sat;
-}
-
-async function within(p: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const t = new Promise<false>((r) => (timer = setTimeout(() => r(false), ms)));
-  try {
-    return await Promise.race([p.then(() => true as const), t]);
-  } finally {
-    clearTimeout(timer);
-  }
 }

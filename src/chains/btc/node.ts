@@ -7,45 +7,24 @@
 // Amounts: the node writes them as JSON numbers with 8 decimals. The reply is read by a lossless
 // parser (./json.ts) and every amount converted from its text to satoshis: never through a float.
 import { z } from 'zod';
-import { clip, describeIssues, NodeHttpFailure, nodeEndpoint, postJson, type NodeEndpoint } from '../node-http.js';
-import { JsonDecimal, JsonSyntaxError, numberOf, parseJsonLossless, satoshisOf } from './json.js';
+import { callNode, NodeRpcBadReply, NodeRpcError, NodeRpcUnavailable, nodeEndpoint, type NodeRpcCall } from '../node-http.js';
+import { numberOf, parseJsonLossless, satoshisOf } from './json.js';
 
-export class BtcRpcError extends Error {
+export class BtcRpcError extends NodeRpcError {
   override readonly name = 'BtcRpcError';
-  constructor(
-    readonly method: string,
-    readonly code: number,
-    /** The node's own message (cut to 500 characters). */
-    readonly nodeMessage: string,
-  ) {
-    super(`${method}: node error ${code}: ${nodeMessage}`);
-  }
 }
 
 /** No answer: nothing can be concluded (a sendrawtransaction whose reply was lost may have been relayed). */
-export class BtcRpcUnavailable extends Error {
+export class BtcRpcUnavailable extends NodeRpcUnavailable {
   override readonly name = 'BtcRpcUnavailable';
-  constructor(
-    readonly method: string,
-    message: string,
-    /** False only when the request certainly never reached the node. */
-    readonly mayHaveRun: boolean,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
 }
 
 /** An answer that does not fit the method's schema: as inconclusive as no answer. */
-export class BtcRpcBadReply extends Error {
+export class BtcRpcBadReply extends NodeRpcBadReply {
   override readonly name = 'BtcRpcBadReply';
-  constructor(
-    readonly method: string,
-    message: string,
-  ) {
-    super(message);
-  }
 }
+
+const ERRORS = { error: BtcRpcError, unavailable: BtcRpcUnavailable, badReply: BtcRpcBadReply };
 
 /** Bitcoin Core's RPC error codes the driver branches on (src/rpc/protocol.h). */
 export const BTC_RPC_CODE = {
@@ -285,15 +264,15 @@ export interface BtcNodeOptions {
 
 export class BtcNode {
   readonly endpoint: string;
-  private readonly ep: NodeEndpoint;
-  private readonly responseBytesMax: number;
+  private readonly rpc: NodeRpcCall;
   private nextId = 1;
 
-  constructor(private readonly opts: BtcNodeOptions) {
-    this.ep = nodeEndpoint(opts.url, 'the node URL');
+  constructor(opts: BtcNodeOptions) {
+    const ep = nodeEndpoint(opts.url, 'the node URL');
     if (!(opts.timeoutMs > 0)) throw new RangeError('timeoutMs must be positive');
-    this.endpoint = this.ep.endpoint;
-    this.responseBytesMax = opts.responseBytesMax ?? 64 * 1024 * 1024;
+    this.endpoint = ep.endpoint;
+    const responseBytesMax = opts.responseBytesMax ?? 64 * 1024 * 1024;
+    this.rpc = { ep, timeoutMs: opts.timeoutMs, responseBytesMax, errors: ERRORS, parse: parseJsonLossless };
   }
 
   getBlockchainInfo(): Promise<BtcBlockchainInfo> {
@@ -413,58 +392,13 @@ export class BtcNode {
   }
 
   close(): void {
-    this.ep.agent.destroy();
+    this.rpc.ep.agent.destroy();
   }
 
-  private async call<S extends z.ZodType>(method: string, params: unknown[], schema: S): Promise<z.output<S>> {
-    const id = this.nextId++;
-    const { status, body } = await this.post(method, JSON.stringify({ jsonrpc: '1.0', id, method, params }));
-    let parsed: unknown;
-    try {
-      parsed = parseJsonLossless(body);
-    } catch (e) {
-      if (!(e instanceof JsonSyntaxError)) throw e;
-      // 401 comes with an empty body, a proxy's 502 with HTML: no JSON-RPC verdict either way.
-      const why =
-        status === 401 || status === 403
-          ? `HTTP ${status}: the node refused the RPC credentials`
-          : `HTTP ${status} without a JSON-RPC reply`;
-      throw new BtcRpcUnavailable(method, `${method} at ${this.endpoint}: ${why}`, status !== 401 && status !== 403);
-    }
-    const env = envelope.safeParse(parsed);
-    if (!env.success)
-      throw new BtcRpcBadReply(method, `${method} at ${this.endpoint}: not a JSON-RPC reply (${describeIssues(env.error, '')})`);
-    if (env.data.id !== id)
-      throw new BtcRpcBadReply(method, `${method} at ${this.endpoint}: reply for id ${String(env.data.id)}, not ${id}`);
-    if (env.data.error) {
-      const e = env.data.error;
-      if (e.code === BTC_RPC_CODE.IN_WARMUP)
-        throw new BtcRpcUnavailable(method, `${method} at ${this.endpoint}: the node is starting (${clip(e.message)})`, false);
-      throw new BtcRpcError(method, e.code, clip(e.message));
-    }
-    if (!('result' in (parsed as object))) throw new BtcRpcBadReply(method, `${method} at ${this.endpoint}: neither result nor error`);
-    const r = schema.safeParse(env.data.result);
-    if (!r.success)
-      throw new BtcRpcBadReply(method, `${method} at ${this.endpoint}: unexpected reply: ${describeIssues(r.error, 'result')}`);
-    return r.data;
-  }
-
-  private async post(method: string, body: string): Promise<{ status: number; body: string }> {
-    try {
-      return await postJson(this.ep, body, { timeoutMs: this.opts.timeoutMs, responseBytesMax: this.responseBytesMax });
-    } catch (e) {
-      if (!(e instanceof NodeHttpFailure)) throw e;
-      const note = e.mayHaveRun && e.sent ? ' (the request was sent and may have run)' : '';
-      throw new BtcRpcUnavailable(method, `${method} at ${this.endpoint}: ${e.reason}${note}`, e.mayHaveRun, { cause: e.cause });
-    }
+  private call<S extends z.ZodType>(method: string, params: unknown[], schema: S): Promise<z.output<S>> {
+    return callNode(this.rpc, this.nextId++, method, params, schema);
   }
 }
-
-const envelope = z.object({
-  result: z.unknown().optional(),
-  error: z.object({ code: z.number().int(), message: z.string() }).nullable().optional(),
-  id: z.union([z.number(), z.string(), z.null(), z.instanceof(JsonDecimal)]),
-});
 
 /** A lookup's reply, or null for the node's -5: it does not have what was asked for (never a proof of anything). */
 async function nullWhenUnknown<T>(reply: Promise<T>): Promise<T | null> {

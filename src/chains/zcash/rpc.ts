@@ -15,47 +15,23 @@
 //
 // It never retries: whether a call may be repeated is the driver's decision, made with the chain's help.
 import { z } from 'zod';
-import { clip, describeIssues as describe, NodeHttpFailure, nodeEndpoint, postJson, type NodeEndpoint } from '../node-http.js';
+import { callNode, NodeRpcBadReply, NodeRpcError, NodeRpcUnavailable, nodeEndpoint, type NodeRpcCall } from '../node-http.js';
 
 export { redactUrl } from '../node-http.js';
 
-export class ZcashRpcError extends Error {
+export class ZcashRpcError extends NodeRpcError {
   override readonly name = 'ZcashRpcError';
-
-  constructor(
-    readonly method: string,
-    readonly code: number,
-    /** The node's own message, as it sent it (cut to 500 characters). */
-    readonly nodeMessage: string,
-  ) {
-    super(`${method}: node error ${code}: ${nodeMessage}`);
-  }
 }
 
-export class ZcashRpcUnavailable extends Error {
+export class ZcashRpcUnavailable extends NodeRpcUnavailable {
   override readonly name = 'ZcashRpcUnavailable';
-
-  constructor(
-    readonly method: string,
-    message: string,
-    /** False only when the request certainly never reached the node (connection refused, bad URL). */
-    readonly mayHaveRun: boolean,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
 }
 
-export class ZcashRpcBadReply extends Error {
+export class ZcashRpcBadReply extends NodeRpcBadReply {
   override readonly name = 'ZcashRpcBadReply';
-
-  constructor(
-    readonly method: string,
-    message: string,
-  ) {
-    super(message);
-  }
 }
+
+const ERRORS = { error: ZcashRpcError, unavailable: ZcashRpcUnavailable, badReply: ZcashRpcBadReply };
 
 /** zcashd's RPC error codes that the driver branches on (rpc/protocol.h). */
 export const ZCASH_RPC_CODE = {
@@ -223,24 +199,18 @@ export function alreadyKnown(err: ZcashRpcError): 'mempool' | 'chain' | null {
   return ALREADY_IN_MEMPOOL.test(err.nodeMessage) ? 'mempool' : null;
 }
 
-const envelope = z.object({
-  result: z.unknown().optional(),
-  error: z.object({ code: z.number().int(), message: z.string() }).nullable().optional(),
-  id: z.union([z.number(), z.string(), z.null()]),
-});
-
 export class ZcashRpc {
   /** Where the node is, without credentials. */
   readonly endpoint: string;
-  private readonly ep: NodeEndpoint;
-  private readonly responseBytesMax: number;
+  private readonly rpc: NodeRpcCall;
   private nextId = 1;
 
-  constructor(private readonly opts: ZcashRpcOptions) {
-    this.ep = nodeEndpoint(opts.url, 'the Zcash node URL');
+  constructor(opts: ZcashRpcOptions) {
+    const ep = nodeEndpoint(opts.url, 'the Zcash node URL');
     if (!(opts.timeoutMs > 0)) throw new RangeError('timeoutMs must be positive');
-    this.endpoint = this.ep.endpoint;
-    this.responseBytesMax = opts.responseBytesMax ?? 16 * 1024 * 1024;
+    this.endpoint = ep.endpoint;
+    const responseBytesMax = opts.responseBytesMax ?? 16 * 1024 * 1024;
+    this.rpc = { ep, timeoutMs: opts.timeoutMs, responseBytesMax, errors: ERRORS, parse: JSON.parse };
   }
 
   getBlockchainInfo(): Promise<BlockchainInfo> {
@@ -323,49 +293,11 @@ export class ZcashRpc {
 
   /** Drops the connections; calls in progress fail as ZcashRpcUnavailable. */
   close(): void {
-    this.ep.agent.destroy();
+    this.rpc.ep.agent.destroy();
   }
 
-  private async call<S extends z.ZodType>(method: string, params: unknown[], schema: S): Promise<z.output<S>> {
-    const id = this.nextId++;
-    const { status, body } = await this.post(method, JSON.stringify({ jsonrpc: '1.0', id, method, params }));
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(body);
-    } catch {
-      // zcashd answers 401 with an empty body, a proxy 502/503 with HTML: no JSON-RPC verdict either way.
-      const why =
-        status === 401 || status === 403
-          ? `HTTP ${status}: the node refused the RPC credentials`
-          : `HTTP ${status} without a JSON-RPC reply`;
-      throw new ZcashRpcUnavailable(method, `${method} at ${this.endpoint}: ${why}`, status !== 401 && status !== 403);
-    }
-    const env = envelope.safeParse(parsed);
-    if (!env.success)
-      throw new ZcashRpcBadReply(method, `${method} at ${this.endpoint}: not a JSON-RPC reply (${describe(env.error, '')})`);
-    if (env.data.id !== id)
-      throw new ZcashRpcBadReply(method, `${method} at ${this.endpoint}: reply for id ${JSON.stringify(env.data.id)}, not ${id}`);
-    if (env.data.error) {
-      const e = env.data.error;
-      if (e.code === ZCASH_RPC_CODE.IN_WARMUP)
-        throw new ZcashRpcUnavailable(method, `${method} at ${this.endpoint}: the node is starting (${clip(e.message)})`, false);
-      throw new ZcashRpcError(method, e.code, clip(e.message));
-    }
-    if (!('result' in (parsed as object)))
-      throw new ZcashRpcBadReply(method, `${method} at ${this.endpoint}: a reply with neither result nor error`);
-    const r = schema.safeParse(env.data.result);
-    if (!r.success) throw new ZcashRpcBadReply(method, `${method} at ${this.endpoint}: unexpected reply: ${describe(r.error, 'result')}`);
-    return r.data;
-  }
-
-  private async post(method: string, body: string): Promise<{ status: number; body: string }> {
-    try {
-      return await postJson(this.ep, body, { timeoutMs: this.opts.timeoutMs, responseBytesMax: this.responseBytesMax });
-    } catch (e) {
-      if (!(e instanceof NodeHttpFailure)) throw e;
-      const note = e.mayHaveRun && e.sent ? ' (the request was sent and may have run)' : '';
-      throw new ZcashRpcUnavailable(method, `${method} at ${this.endpoint}: ${e.reason}${note}`, e.mayHaveRun, { cause: e.cause });
-    }
+  private call<S extends z.ZodType>(method: string, params: unknown[], schema: S): Promise<z.output<S>> {
+    return callNode(this.rpc, this.nextId++, method, params, schema);
   }
 }
 
