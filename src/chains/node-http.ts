@@ -148,6 +148,19 @@ export async function callNode<S extends z.ZodType>(
   return r.data;
 }
 
+/** bitcoind's RPC_INVALID_ADDRESS_OR_KEY: no such transaction, block or mempool entry. */
+const RPC_INVALID_ADDRESS_OR_KEY = -5;
+
+/** A lookup's reply, or null for the node's -5: it does not have what was asked for (never a proof of anything). */
+export async function nullWhenUnknown<T>(reply: Promise<T>): Promise<T | null> {
+  try {
+    return await reply;
+  } catch (err) {
+    if (err instanceof NodeRpcError && err.code === RPC_INVALID_ADDRESS_OR_KEY) return null;
+    throw err;
+  }
+}
+
 /** No answer: refused, timed out, cut off, too large. */
 export class NodeHttpFailure extends Error {
   constructor(

@@ -6,7 +6,15 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { p2wpkh, Transaction } from '@scure/btc-signer';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseJsonLossless, satoshisOf } from '../../src/chains/btc/json.js';
-import { BTC_NODE_TEXT, BtcNode, BtcRpcError, BtcRpcUnavailable, type BtcRawTransaction } from '../../src/chains/btc/node.js';
+import {
+  broadcastOf,
+  BTC_NODE_TEXT,
+  BtcNode,
+  minedIn,
+  BtcRpcError,
+  BtcRpcUnavailable,
+  type BtcRawTransaction,
+} from '../../src/chains/btc/node.js';
 import { CoinbaseCache, findSpender, hotWalletUtxos } from '../../src/chains/btc/utxos.js';
 import { fromSat, litecoindForFile, LitecoindError, type Litecoind } from '../support/litecoind.js';
 
@@ -149,8 +157,12 @@ describe('broadcast and the node errors', () => {
     const inPool = (await rpc.getRawTransaction(tx.id)) as BtcRawTransaction;
     expect(inPool.blockhash).toBeUndefined();
     expect(inPool.confirmations).toBeUndefined();
-    await ltc.mine(1);
-    expect(await rpc.sendRawTransaction(tx.hex)).toEqual({ kind: 'in-chain', code: -27, message: BTC_NODE_TEXT.alreadyInChain });
+    expect(minedIn(inPool)).toBeNull();
+    const [block] = await ltc.mine(1);
+    const again = await rpc.sendRawTransaction(tx.hex);
+    expect(again).toEqual({ kind: 'in-chain', code: -27, message: BTC_NODE_TEXT.alreadyInChain });
+    expect(broadcastOf(again)).toEqual({ ok: true, known: true });
+    expect(minedIn(await rpc.getRawTransaction(tx.id))).toEqual({ blockHash: block, confirmations: 1 });
     expect(await rpc.getMempoolEntry(tx.id)).toBeNull();
     expect((await rpc.getRawTransaction(tx.id))?.confirmations).toBe(1);
   });
@@ -173,12 +185,9 @@ describe('broadcast and the node errors', () => {
     const block = await ltc.generateBlock([theirs.hex]);
     // Ours was evicted by the mined conflict: the node knows nothing of it (unknown, not failed)...
     expect(await rpc.getRawTransaction(ours.id)).toBeNull();
-    expect(await rpc.sendRawTransaction(ours.hex)).toEqual({
-      kind: 'refused',
-      why: 'inputs-missing-or-spent',
-      code: -25,
-      message: BTC_NODE_TEXT.inputsMissingOrSpent,
-    });
+    const resent = await rpc.sendRawTransaction(ours.hex);
+    expect(resent).toEqual({ kind: 'refused', why: 'inputs-missing-or-spent', code: -25, message: BTC_NODE_TEXT.inputsMissingOrSpent });
+    expect(broadcastOf(resent)).toEqual({ ok: false, reason: 'inputs-missing-or-spent (-25: bad-txns-inputs-missingorspent)' });
     // ...the proof is the spender, found in the blocks since the input's height, buried under its confirmations.
     expect(await findSpender(rpc, u, { fromHeight: startHeight - 1, blocksMax: 10 })).toEqual({
       kind: 'mined',
@@ -237,6 +246,7 @@ describe('broadcast and the node errors', () => {
     const t = (await rpc.getRawTransaction(tx.id)) as BtcRawTransaction;
     expect(t.blockhash).toBe(block);
     expect(t.confirmations).toBe(0);
+    expect(minedIn(t)).toBeNull();
     const height = (await rpc.getBlockHeader(fork))!.height;
     expect(await findSpender(rpc, u, { fromHeight: height - 1, blocksMax: 5 })).toMatchObject({ kind: 'mined', txid: conflict.id });
     // Reconsidered, the old block has the fork's work and was received first: the node goes back to it
@@ -246,6 +256,24 @@ describe('broadcast and the node errors', () => {
     expect(await rpc.getRawTransaction(tx.id)).toMatchObject({ blockhash: block, confirmations: 1 });
     expect(await rpc.getRawTransaction(conflict.id)).toMatchObject({ blockhash: fork, confirmations: 0 });
     expect(await findSpender(rpc, u, { fromHeight: height - 1, blocksMax: 5 })).toMatchObject({ kind: 'mined', txid: tx.id });
+  });
+});
+
+describe("-mempoolreplacement=1 (Litecoin's default is 0)", () => {
+  const rbfNode = litecoindForFile({ mempoolReplacement: true });
+
+  it('a BIP125 replacement paying more is taken where the default node refused it as txn-mempool-conflict', async () => {
+    const n = await rbfNode();
+    const c = new BtcNode({ url: n.url, timeoutMs: 30_000 });
+    const f = await n.fund(hot.address!, 40_000_000n);
+    const u = { txid: f.txid, vout: f.vout, value: 40_000_000n };
+    const first = spend(u, [[other.address!, 40_000_000n - 200n]]);
+    const bump = spend(u, [[other.address!, 40_000_000n - 400n]]);
+    expect(await c.sendRawTransaction(first.hex)).toEqual({ kind: 'accepted', txid: first.id });
+    expect(await c.sendRawTransaction(bump.hex)).toEqual({ kind: 'accepted', txid: bump.id });
+    expect(await c.getMempoolEntry(first.id)).toBeNull();
+    expect((await c.getMempoolEntry(bump.id))?.fees.base).toBe(400n);
+    c.close();
   });
 });
 

@@ -7,7 +7,16 @@
 // Amounts: the node writes them as JSON numbers with 8 decimals. The reply is read by a lossless
 // parser (./json.ts) and every amount converted from its text to satoshis: never through a float.
 import { z } from 'zod';
-import { callNode, NodeRpcBadReply, NodeRpcError, NodeRpcUnavailable, nodeEndpoint, type NodeRpcCall } from '../node-http.js';
+import {
+  callNode,
+  nullWhenUnknown,
+  NodeRpcBadReply,
+  NodeRpcError,
+  NodeRpcUnavailable,
+  nodeEndpoint,
+  type NodeRpcCall,
+} from '../node-http.js';
+import type { Broadcast } from '../driver.js';
 import { numberOf, parseJsonLossless, satoshisOf } from './json.js';
 
 export class BtcRpcError extends NodeRpcError {
@@ -400,20 +409,30 @@ export class BtcNode {
   }
 }
 
-/** A lookup's reply, or null for the node's -5: it does not have what was asked for (never a proof of anything). */
-async function nullWhenUnknown<T>(reply: Promise<T>): Promise<T | null> {
-  try {
-    return await reply;
-  } catch (err) {
-    if (err instanceof BtcRpcError && err.code === BTC_RPC_CODE.INVALID_ADDRESS_OR_KEY) return null;
-    throw err;
-  }
-}
-
 function assertHex64(s: string, what: string): void {
   if (!HEX64.test(s)) throw new RangeError(`${what}: a hash is 64 lowercase hex digits`);
 }
 
 function assertRawHex(s: string, what: string): void {
   if (s.length === 0 || !HEX.test(s)) throw new RangeError(`${what}: not a hex string`);
+}
+
+/**
+ * The driver's reading of a broadcast: taken (`known` when the node already had it mined) or refused.
+ * A refusal is never a failure: the payment stays unresolved until the chain proves it (a spender of
+ * one of its inputs, buried).
+ */
+export function broadcastOf(o: SendOutcome): Broadcast {
+  if (o.kind === 'accepted') return { ok: true, known: false };
+  if (o.kind === 'in-chain') return { ok: true, known: true };
+  return { ok: false, reason: `${o.why} (${o.code}: ${o.message})` };
+}
+
+/**
+ * Where a transaction is mined on the best chain, or null: in the mempool, unknown, or returned from a
+ * block a reorg left behind (txindex keeps it: stale blockhash, confirmations 0).
+ */
+export function minedIn(t: BtcRawTransaction | null): { blockHash: string; confirmations: number } | null {
+  if (t?.blockhash === undefined || t.confirmations === undefined || t.confirmations < 1) return null;
+  return { blockHash: t.blockhash, confirmations: t.confirmations };
 }

@@ -15,7 +15,15 @@
 //
 // It never retries: whether a call may be repeated is the driver's decision, made with the chain's help.
 import { z } from 'zod';
-import { callNode, NodeRpcBadReply, NodeRpcError, NodeRpcUnavailable, nodeEndpoint, type NodeRpcCall } from '../node-http.js';
+import {
+  callNode,
+  nullWhenUnknown,
+  NodeRpcBadReply,
+  NodeRpcError,
+  NodeRpcUnavailable,
+  nodeEndpoint,
+  type NodeRpcCall,
+} from '../node-http.js';
 
 export { redactUrl } from '../node-http.js';
 
@@ -298,15 +306,5 @@ export class ZcashRpc {
 
   private call<S extends z.ZodType>(method: string, params: unknown[], schema: S): Promise<z.output<S>> {
     return callNode(this.rpc, this.nextId++, method, params, schema);
-  }
-}
-
-/** A lookup's reply, or null for the node's -5: it does not have what was asked for. */
-async function nullWhenUnknown<T>(reply: Promise<T>): Promise<T | null> {
-  try {
-    return await reply;
-  } catch (err) {
-    if (err instanceof ZcashRpcError && err.code === ZCASH_RPC_CODE.INVALID_ADDRESS_OR_KEY) return null;
-    throw err;
   }
 }
