@@ -206,6 +206,19 @@ describe('broadcast and the node errors', () => {
     expect(await findSpender(rpc, out, { fromHeight: startHeight, blocksMax: 10 })).toEqual({ kind: 'unspent', confirmations: 3 });
   });
 
+  it('-25 inputs missing or spent for our own mined transaction once all its outputs are spent: not a failure', async () => {
+    const u = await funded(20_000_000n);
+    const tx = spend(u, [[hot.address!, 20_000_000n - 200n]]);
+    await rpc.sendRawTransaction(tx.hex);
+    await ltc.mine(1);
+    const child = spend({ txid: tx.id, vout: 0, value: 20_000_000n - 200n }, [[other.address!, 20_000_000n - 400n]]);
+    await rpc.sendRawTransaction(child.hex);
+    await ltc.mine(1);
+    // 0.21 answers -27 only while one of its outputs is unspent: this one is mined, 2 deep, and refused as spent.
+    expect(await rpc.sendRawTransaction(tx.hex)).toMatchObject({ kind: 'refused', why: 'inputs-missing-or-spent', code: -25 });
+    expect(minedIn(await rpc.getRawTransaction(tx.id))).toMatchObject({ confirmations: 2 });
+  });
+
   it('-25 fee above maxfeerate, -26 dust, -22 undecodable: refusals, each named', async () => {
     const u = await funded(60_000_000n);
     const greedy = spend(u, [[other.address!, 10_000_000n]]); // 0.5 LTC fee on ~110 vB
