@@ -4,6 +4,8 @@
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { p2wpkh, Transaction } from '@scure/btc-signer';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseJsonLossless, satoshisOf } from '../../src/chains/btc/json.js';
 import {
@@ -11,6 +13,7 @@ import {
   BTC_NODE_TEXT,
   BtcNode,
   minedIn,
+  BtcRpcBadReply,
   BtcRpcError,
   BtcRpcUnavailable,
   type BtcRawTransaction,
@@ -269,6 +272,44 @@ describe('broadcast and the node errors', () => {
     expect(await rpc.getRawTransaction(tx.id)).toMatchObject({ blockhash: block, confirmations: 1 });
     expect(await rpc.getRawTransaction(conflict.id)).toMatchObject({ blockhash: fork, confirmations: 0 });
     expect(await findSpender(rpc, u, { fromHeight: height - 1, blocksMax: 5 })).toMatchObject({ kind: 'mined', txid: tx.id });
+  });
+});
+
+describe('a reply that does not fit', () => {
+  it('an amount with 9 decimals, a float where an integer belongs, another id: a bad reply naming the field, never a number', async () => {
+    const replies: string[] = [];
+    const server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', () => {
+        const id = (JSON.parse(body) as { id: number }).id;
+        res.end((replies.shift() as string).replace('$ID', String(id)));
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const c = new BtcNode({ url: `http://u:secret@127.0.0.1:${(server.address() as AddressInfo).port}/`, timeoutMs: 5_000 });
+    const out = (value: string) =>
+      `{"result":{"bestblock":"${'0'.repeat(64)}","confirmations":1,"value":${value},"scriptPubKey":{"hex":"00","type":"x"},"coinbase":false},"error":null,"id":$ID}`;
+    try {
+      replies.push(
+        out('0.000000001'),
+        out('1e-8'),
+        out('0.00000001'),
+        '{"result":7.5,"error":null,"id":$ID}',
+        '{"result":7,"error":null,"id":999}',
+      );
+      for (let i = 0; i < 2; i++) {
+        const e = (await c.getTxOut('ab'.repeat(32), 0, true).catch((x: unknown) => x)) as BtcRpcBadReply;
+        expect(e).toBeInstanceOf(BtcRpcBadReply);
+        expect(e.message).toMatch(/result\.value: not an amount of at most 8 decimals/);
+      }
+      expect((await c.getTxOut('ab'.repeat(32), 0, true))?.value).toBe(1n);
+      await expect(c.getBlockCount()).rejects.toBeInstanceOf(BtcRpcBadReply);
+      await expect(c.getBlockCount()).rejects.toThrow(/reply for id 999/);
+    } finally {
+      c.close();
+      await new Promise((r) => server.close(r));
+    }
   });
 });
 

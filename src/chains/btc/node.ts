@@ -123,7 +123,8 @@ const networkInfo = z.object({
   networkactive: z.boolean().optional(),
   /** Min relay fee, in satoshis per 1,000 vbytes. */
   relayfee: sats,
-  incrementalfee: sats,
+  // Bitcoin Cash nodes may leave it out.
+  incrementalfee: sats.optional(),
 });
 export type BtcNetworkInfo = z.output<typeof networkInfo>;
 
@@ -153,8 +154,11 @@ export type BtcTxOut = z.output<typeof txOut>;
 const rawTransaction = z.object({
   txid,
   hash: txid,
-  hex: hex(4_000_000).min(2),
-  vsize: z.number().int().min(1),
+  // A block holds at most 4,000,000 weight units: a transaction is at most 4 MB.
+  hex: hex(8_000_000).min(2),
+  // Bitcoin Cash nodes (no segwit) give only size.
+  vsize: z.number().int().min(1).optional(),
+  size: z.number().int().min(1),
   vin: z
     .array(
       z.object({
@@ -174,15 +178,17 @@ const rawTransaction = z.object({
 });
 export type BtcRawTransaction = z.output<typeof rawTransaction>;
 
+// Bitcoin Cash nodes give size, no vsize, weight or bip125-replaceable.
 const mempoolEntry = z.object({
-  vsize: z.number().int().min(1),
-  weight: z.number().int().min(1),
+  vsize: z.number().int().min(1).optional(),
+  size: z.number().int().min(1).optional(),
+  weight: z.number().int().min(1).optional(),
   time: z.number().int().min(0),
   height,
   fees: z.object({ base: sats, modified: sats, ancestor: sats, descendant: sats }),
   depends: z.array(txid).max(TX_INPUTS_MAX),
   spentby: z.array(txid).max(TX_OUTPUTS_MAX),
-  'bip125-replaceable': z.boolean(),
+  'bip125-replaceable': z.boolean().optional(),
 });
 export type BtcMempoolEntry = z.output<typeof mempoolEntry>;
 
@@ -342,6 +348,7 @@ export class BtcNode {
   /** The output if it is unspent (in the chain; with `includeMempool`, not spent in the mempool either), else null. */
   getTxOut(id: string, vout: number, includeMempool: boolean): Promise<BtcTxOut | null> {
     assertHex64(id, 'getTxOut');
+    if (!Number.isSafeInteger(vout) || vout < 0 || vout > 0xffffffff) throw new RangeError(`getTxOut: output index ${vout}`);
     return this.call('gettxout', [id, vout, includeMempool], txOut.nullable());
   }
 
