@@ -1,7 +1,8 @@
 // The database suite runs twice, once per database back end; each project tells its tests which via
 // PAYSERV_TEST_BACKEND (see test/support/backend.ts). A third project runs the payserv suite with
 // payserv's data access through dbgw (PAYSERV_TEST_DATA, see test/support/dbgw.ts). Tests that touch no
-// database (and spawn nothing) live in test/unit/ and run once, in the `unit` project, with no setup.
+// database live in test/unit/ and run once, in the `unit` project, with no setup; they spawn nothing but
+// a chain node of their own where a real one is the point (btc-node.test.ts: litecoind, stopped after it).
 import { configDefaults, defineConfig } from 'vitest/config';
 
 const UNIT = 'test/unit/**';

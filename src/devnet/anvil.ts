@@ -203,7 +203,7 @@ function sleep(ms: number): Promise<void> {
 }
 
 /** True if `p` settled within `ms`. */
-async function within(p: Promise<unknown>, ms: number): Promise<boolean> {
+export async function within(p: Promise<unknown>, ms: number): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
   const t = new Promise<false>((r) => (timer = setTimeout(() => r(false), ms)));
   try {

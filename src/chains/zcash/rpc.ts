@@ -14,47 +14,32 @@
 //  - ZcashRpcBadReply: an answer that does not fit the method's schema; as inconclusive as the above.
 //
 // It never retries: whether a call may be repeated is the driver's decision, made with the chain's help.
-import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { z } from 'zod';
+import {
+  callNode,
+  nullWhenUnknown,
+  NodeRpcBadReply,
+  NodeRpcError,
+  NodeRpcUnavailable,
+  nodeEndpoint,
+  type NodeRpcCall,
+} from '../node-http.js';
 
-export class ZcashRpcError extends Error {
+export { redactUrl } from '../node-http.js';
+
+export class ZcashRpcError extends NodeRpcError {
   override readonly name = 'ZcashRpcError';
-
-  constructor(
-    readonly method: string,
-    readonly code: number,
-    /** The node's own message, as it sent it (cut to 500 characters). */
-    readonly nodeMessage: string,
-  ) {
-    super(`${method}: node error ${code}: ${nodeMessage}`);
-  }
 }
 
-export class ZcashRpcUnavailable extends Error {
+export class ZcashRpcUnavailable extends NodeRpcUnavailable {
   override readonly name = 'ZcashRpcUnavailable';
-
-  constructor(
-    readonly method: string,
-    message: string,
-    /** False only when the request certainly never reached the node (connection refused, bad URL). */
-    readonly mayHaveRun: boolean,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
 }
 
-export class ZcashRpcBadReply extends Error {
+export class ZcashRpcBadReply extends NodeRpcBadReply {
   override readonly name = 'ZcashRpcBadReply';
-
-  constructor(
-    readonly method: string,
-    message: string,
-  ) {
-    super(message);
-  }
 }
+
+const ERRORS = { error: ZcashRpcError, unavailable: ZcashRpcUnavailable, badReply: ZcashRpcBadReply };
 
 /** zcashd's RPC error codes that the driver branches on (rpc/protocol.h). */
 export const ZCASH_RPC_CODE = {
@@ -222,50 +207,18 @@ export function alreadyKnown(err: ZcashRpcError): 'mempool' | 'chain' | null {
   return ALREADY_IN_MEMPOOL.test(err.nodeMessage) ? 'mempool' : null;
 }
 
-const envelope = z.object({
-  result: z.unknown().optional(),
-  error: z.object({ code: z.number().int(), message: z.string() }).nullable().optional(),
-  id: z.union([z.number(), z.string(), z.null()]),
-});
-
-/** The URL with its credentials taken out: the only form of it that may appear in a message or a log. */
-export function redactUrl(url: URL): string {
-  return `${url.protocol}//${url.host}${url.pathname === '/' ? '' : url.pathname}`;
-}
-
 export class ZcashRpc {
   /** Where the node is, without credentials. */
   readonly endpoint: string;
-  private readonly url: URL;
-  private readonly authorization: string | undefined;
-  private readonly agent: HttpAgent;
-  private readonly responseBytesMax: number;
+  private readonly rpc: NodeRpcCall;
   private nextId = 1;
 
-  constructor(private readonly opts: ZcashRpcOptions) {
-    let url: URL;
-    try {
-      url = new URL(opts.url);
-    } catch {
-      // URL's own error carries the input, credentials and all: say what is wrong without it.
-      throw new Error('the Zcash node URL is not a valid URL');
-    }
-    if (url.protocol !== 'http:' && url.protocol !== 'https:')
-      throw new Error(`the Zcash node URL must be http or https, not ${url.protocol}`);
+  constructor(opts: ZcashRpcOptions) {
+    const ep = nodeEndpoint(opts.url, 'the Zcash node URL');
     if (!(opts.timeoutMs > 0)) throw new RangeError('timeoutMs must be positive');
-    this.authorization =
-      url.username || url.password
-        ? `Basic ${Buffer.from(`${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`).toString('base64')}`
-        : undefined;
-    url.username = '';
-    url.password = '';
-    this.url = url;
-    this.endpoint = redactUrl(url);
-    this.responseBytesMax = opts.responseBytesMax ?? 16 * 1024 * 1024;
-    // One connection per call: zcashd drops idle connections on its own schedule, and a call written
-    // onto a connection it is closing fails as "may have run", which for a broadcast means a recheck.
-    const agentOptions = { keepAlive: false, maxSockets: 4 };
-    this.agent = url.protocol === 'https:' ? new HttpsAgent(agentOptions) : new HttpAgent(agentOptions);
+    this.endpoint = ep.endpoint;
+    const responseBytesMax = opts.responseBytesMax ?? 16 * 1024 * 1024;
+    this.rpc = { ep, timeoutMs: opts.timeoutMs, responseBytesMax, errors: ERRORS, parse: JSON.parse };
   }
 
   getBlockchainInfo(): Promise<BlockchainInfo> {
@@ -348,139 +301,10 @@ export class ZcashRpc {
 
   /** Drops the connections; calls in progress fail as ZcashRpcUnavailable. */
   close(): void {
-    this.agent.destroy();
+    this.rpc.ep.agent.destroy();
   }
 
-  private async call<S extends z.ZodType>(method: string, params: unknown[], schema: S): Promise<z.output<S>> {
-    const id = this.nextId++;
-    const { status, body } = await this.post(method, JSON.stringify({ jsonrpc: '1.0', id, method, params }));
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(body);
-    } catch {
-      // zcashd answers 401 with an empty body, a proxy 502/503 with HTML: no JSON-RPC verdict either way.
-      const why =
-        status === 401 || status === 403
-          ? `HTTP ${status}: the node refused the RPC credentials`
-          : `HTTP ${status} without a JSON-RPC reply`;
-      throw new ZcashRpcUnavailable(method, `${method} at ${this.endpoint}: ${why}`, status !== 401 && status !== 403);
-    }
-    const env = envelope.safeParse(parsed);
-    if (!env.success)
-      throw new ZcashRpcBadReply(method, `${method} at ${this.endpoint}: not a JSON-RPC reply (${describe(env.error, '')})`);
-    if (env.data.id !== id)
-      throw new ZcashRpcBadReply(method, `${method} at ${this.endpoint}: reply for id ${JSON.stringify(env.data.id)}, not ${id}`);
-    if (env.data.error) {
-      const e = env.data.error;
-      if (e.code === ZCASH_RPC_CODE.IN_WARMUP)
-        throw new ZcashRpcUnavailable(method, `${method} at ${this.endpoint}: the node is starting (${clip(e.message)})`, false);
-      throw new ZcashRpcError(method, e.code, clip(e.message));
-    }
-    if (!('result' in (parsed as object)))
-      throw new ZcashRpcBadReply(method, `${method} at ${this.endpoint}: a reply with neither result nor error`);
-    const r = schema.safeParse(env.data.result);
-    if (!r.success) throw new ZcashRpcBadReply(method, `${method} at ${this.endpoint}: unexpected reply: ${describe(r.error, 'result')}`);
-    return r.data;
+  private call<S extends z.ZodType>(method: string, params: unknown[], schema: S): Promise<z.output<S>> {
+    return callNode(this.rpc, this.nextId++, method, params, schema);
   }
-
-  private post(method: string, body: string): Promise<{ status: number; body: string }> {
-    const request = this.url.protocol === 'https:' ? httpsRequest : httpRequest;
-    return new Promise((resolve, reject) => {
-      let sent = false;
-      let settled = false;
-      const fail = (reason: string, cause?: Error) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        req.destroy();
-        const mayHaveRun = sent || (cause as NodeJS.ErrnoException | undefined)?.code !== 'ECONNREFUSED';
-        reject(
-          new ZcashRpcUnavailable(
-            method,
-            `${method} at ${this.endpoint}: ${reason}${mayHaveRun && sent ? ' (the request was sent and may have run)' : ''}`,
-            mayHaveRun,
-            { cause },
-          ),
-        );
-      };
-      const req = request(this.url, {
-        agent: this.agent,
-        method: 'POST',
-        headers: {
-          'Content-Type': 'application/json',
-          'Content-Length': Buffer.byteLength(body),
-          ...(this.authorization ? { Authorization: this.authorization } : {}),
-        },
-      });
-      const timer = setTimeout(() => fail(`no reply within ${this.opts.timeoutMs} ms`), this.opts.timeoutMs);
-      req.on('error', (err: NodeJS.ErrnoException) => fail(describeSocketError(err), err));
-      req.on('finish', () => (sent = true));
-      req.on('response', (res: IncomingMessage) => {
-        const chunks: Buffer[] = [];
-        let size = 0;
-        res.on('data', (c: Buffer) => {
-          size += c.length;
-          if (size > this.responseBytesMax) fail(`reply larger than ${this.responseBytesMax} bytes`);
-          else chunks.push(c);
-        });
-        res.on('error', (err: NodeJS.ErrnoException) => fail(describeSocketError(err), err));
-        res.on('close', () => {
-          if (!res.complete) fail('the connection closed in the middle of the reply');
-        });
-        res.on('end', () => {
-          if (settled) return;
-          settled = true;
-          clearTimeout(timer);
-          resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') });
-        });
-      });
-      req.end(body);
-    });
-  }
-}
-
-/** A lookup's reply, or null for the node's -5: it does not have what was asked for. */
-async function nullWhenUnknown<T>(reply: Promise<T>): Promise<T | null> {
-  try {
-    return await reply;
-  } catch (err) {
-    if (err instanceof ZcashRpcError && err.code === ZCASH_RPC_CODE.INVALID_ADDRESS_OR_KEY) return null;
-    throw err;
-  }
-}
-
-function describeSocketError(err: NodeJS.ErrnoException): string {
-  // Any string (Node adds codes): the default is the answer for the others, an absent code among them.
-  switch (err.code ?? '') {
-    case 'ECONNREFUSED':
-      return 'connection refused (is the node running and its RPC port open?)';
-    case 'ECONNRESET':
-    case 'EPIPE':
-      return `connection reset by the node (${err.code})`;
-    case 'ETIMEDOUT':
-      return 'connection timed out';
-    case 'ENOTFOUND':
-    case 'EAI_AGAIN':
-      return `host not found (${err.code})`;
-    default:
-      // Node's socket messages name the host and port, never the Authorization header.
-      return `${err.message}${err.code ? ` (${err.code})` : ''}`;
-  }
-}
-
-/** A node's message can be anything: keep it one short line. */
-function clip(s: string): string {
-  const line = s.replace(/[\r\n\t]+/g, ' ');
-  return line.length > 500 ? `${line.slice(0, 500)}…` : line;
-}
-
-/** zod issues as "result.consensus.nextblock: a branch id is 8 lowercase hex digits; ...". */
-function describe(error: z.ZodError, root: string): string {
-  return error.issues
-    .slice(0, 3)
-    .map((i) => {
-      const path = i.path.reduce<string>((s, p) => (typeof p === 'number' ? `${s}[${p}]` : `${s}${s ? '.' : ''}${String(p)}`), root);
-      return `${path || 'reply'}: ${i.message}`;
-    })
-    .join('; ');
 }

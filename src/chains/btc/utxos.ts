@@ -1,0 +1,110 @@
+// The chain's side of a Bitcoin-family hot wallet: its confirmed UTXOs as the node's UTXO set has them,
+// and the transaction that spent an outpoint (what a failure proof rests on).
+import type { BtcNode } from './node.js';
+
+/** Blocks before a coinbase output may be spent (consensus on every Bitcoin-family chain). */
+export const COINBASE_MATURITY = 100;
+
+export interface HotUtxo {
+  txid: string;
+  vout: number;
+  value: bigint;
+  /** The scriptPubKey it pays, hex. */
+  script: string;
+  height: number;
+  confirmations: number;
+  coinbase: boolean;
+}
+
+export interface HotUtxos {
+  tip: { height: number; hash: string };
+  /** Confirmed at least `minConfirmations` times; a coinbase output only once mature. */
+  spendable: HotUtxo[];
+  /**
+   * Every coinbase output paying the hot wallet, mature or not: the hot wallet must never receive
+   * coinbase (a reorg deeper than maturity undoes it, and an immature one cannot be spent). Warn.
+   */
+  coinbase: HotUtxo[];
+}
+
+/** Whether a txid is a coinbase never changes: remembered across scans (bounded). */
+export class CoinbaseCache {
+  private readonly known = new Map<string, boolean>();
+  constructor(private readonly max = 100_000) {}
+
+  get(txid: string): boolean | undefined {
+    return this.known.get(txid);
+  }
+
+  set(txid: string, coinbase: boolean): void {
+    if (this.known.size >= this.max) this.known.delete(this.known.keys().next().value as string);
+    this.known.set(txid, coinbase);
+  }
+}
+
+/**
+ * The hot wallet's UTXOs: scantxoutset over its descriptors (`addr(…)` or `raw(script)`), then each
+ * output's coinbase flag from gettxout (cached per txid). An output gone between the two calls is spent: left out.
+ */
+export async function hotWalletUtxos(
+  node: BtcNode,
+  descriptors: readonly string[],
+  o: { minConfirmations: number; coinbaseMaturity?: number; cache?: CoinbaseCache },
+): Promise<HotUtxos> {
+  if (!Number.isSafeInteger(o.minConfirmations) || o.minConfirmations < 1) throw new RangeError('minConfirmations must be at least 1');
+  const maturity = o.coinbaseMaturity ?? COINBASE_MATURITY;
+  const scan = await node.scanTxOutSet(descriptors);
+  const all: HotUtxo[] = [];
+  for (const u of scan.unspents) {
+    let coinbase = o.cache?.get(u.txid);
+    if (coinbase === undefined) {
+      const out = await node.getTxOut(u.txid, u.vout, false);
+      if (out === null) continue;
+      coinbase = out.coinbase;
+      o.cache?.set(u.txid, coinbase);
+    }
+    const confirmations = scan.height - u.height + 1;
+    all.push({ txid: u.txid, vout: u.vout, value: u.amount, script: u.scriptPubKey, height: u.height, confirmations, coinbase });
+  }
+  // A coinbase output may be spent in a block at depth `maturity`: the next block is that deep when it has maturity confirmations.
+  const ok = (u: HotUtxo) => u.confirmations >= o.minConfirmations && (!u.coinbase || u.confirmations >= maturity);
+  return { tip: { height: scan.height, hash: scan.bestblock }, spendable: all.filter(ok), coinbase: all.filter((u) => u.coinbase) };
+}
+
+export type Spender =
+  /** Unspent, in the chain and the mempool. */
+  | { kind: 'unspent'; confirmations: number }
+  /** Spent by a mempool transaction only: no proof of anything. */
+  | { kind: 'mempool' }
+  /** Spent by `txid`, mined in `block` on the best chain with `confirmations`. */
+  | { kind: 'mined'; txid: string; block: { hash: string; height: number }; confirmations: number }
+  /** Not in the UTXO set and no spender in the blocks read: unknown (the outpoint may never have existed). */
+  | { kind: 'not-found'; scanned: { from: number; to: number } };
+
+/**
+ * Who spent an outpoint. Bitcoin Core 0.21 has no spent index: gettxout says whether it is unspent
+ * (with and without the mempool); a spender in a block is found by reading the blocks from
+ * `fromHeight` (no spender can precede the height the outpoint was created at, or the height our
+ * payment was signed at, whichever the caller knows) up to the tip, at most `blocksMax` of them.
+ */
+export async function findSpender(
+  node: BtcNode,
+  outpoint: { txid: string; vout: number },
+  o: { fromHeight: number; blocksMax: number },
+): Promise<Spender> {
+  if (!Number.isSafeInteger(o.blocksMax) || o.blocksMax < 1) throw new RangeError('blocksMax must be at least 1');
+  const unspent = await node.getTxOut(outpoint.txid, outpoint.vout, true);
+  if (unspent !== null) return { kind: 'unspent', confirmations: unspent.confirmations };
+  if ((await node.getTxOut(outpoint.txid, outpoint.vout, false)) !== null) return { kind: 'mempool' };
+  const tip = await node.getBlockCount();
+  const from = Math.max(0, o.fromHeight);
+  const to = Math.min(tip, from + o.blocksMax - 1);
+  for (let h = from; h <= to; h++) {
+    const block = await node.getBlockWithTxs(await node.getBlockHash(h));
+    // Off the best chain by now (a reorg between the two calls): its word proves nothing.
+    if (block === null || block.confirmations < 1) continue;
+    const tx = block.tx.find((t) => t.vin.some((i) => i.txid === outpoint.txid && i.vout === outpoint.vout));
+    if (tx) return { kind: 'mined', txid: tx.txid, block: { hash: block.hash, height: block.height }, confirmations: block.confirmations };
+  }
+  return { kind: 'not-found', scanned: { from, to } };
+}
