@@ -7,6 +7,7 @@ import {
   enablePayouts,
   isProcessing,
   listLocks,
+  rebaselineCall,
   signAllWallets,
   signCoinById,
   signWalletById,
@@ -38,7 +39,7 @@ export interface CallContext {
   operator?: string;
 }
 
-type Handler<M extends Method> = (ps: Payserv, params: ParamsOf<M>, caller: string) => Promise<unknown> | unknown;
+type Handler<M extends Method> = (ps: Payserv, params: ParamsOf<M>, caller: string, ctx: CallContext) => Promise<unknown> | unknown;
 
 const HANDLERS: { [M in Method]: Handler<M> } = {
   'PayServ.Process': (ps, p, c) => processWithdrawal(ps, idOf(p), c),
@@ -69,6 +70,8 @@ const HANDLERS: { [M in Method]: Handler<M> } = {
   'Autopay.Status': (ps) => autopayStatus(ps, autopayFor(ps).last()),
   'Corrections.Apply': (ps, p, c) => applyCorrectionCall(ps, p, c),
   'Journal.Restore': (ps, _p, c) => restoreFromJournal(ps, c),
+  // The person, from their own certificate: the shared pscli identity names nobody and counts for nobody.
+  'Utils.Rebaseline': (ps, p, _c, ctx) => rebaselineCall(ps, ctx.operator, p.reason),
 };
 
 /** Who asked, as the audit trail and the ledger record it: "pscli (pscli tls)", or for a person "pscli (operator alice)". */
@@ -78,5 +81,5 @@ export function callerOf(ctx: CallContext): string {
 
 export async function dispatch(ps: Payserv, method: Method, params: unknown, ctx: CallContext): Promise<unknown> {
   const h = HANDLERS[method] as Handler<Method>;
-  return h(ps, params as ParamsOf<Method>, callerOf(ctx));
+  return h(ps, params as ParamsOf<Method>, callerOf(ctx), ctx);
 }

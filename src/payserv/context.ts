@@ -11,6 +11,7 @@ import type { LockWatch } from './lock-watch.js';
 import type { Locks } from './locks.js';
 import type { AutopaySettings, CoinPolicy } from './policy.js';
 import type { ServiceState } from './state.js';
+import type { Rebaseline } from './rebaseline.js';
 
 /** Everything payserv's methods work with, assembled once at start (src/app/service.ts). */
 export interface Payserv {
@@ -32,6 +33,8 @@ export interface Payserv {
   lockWatch: LockWatch;
   log: Logger;
   now(): Date;
+  /** The rebaseline gate (src/payserv/rebaseline.ts): set by the service at start; absent: the local state is taken as whole. */
+  rebaseline?: Rebaseline | undefined;
   /** The metrics' ears at each payment event (src/metrics); absent: nobody counts. */
   events?: PaymentEvents | undefined;
   /** The adversarial harness's hooks at the payment path's boundaries (tests only). */
