@@ -31,7 +31,9 @@ const withStatus = async (ledger: TestLedger, status: string): Promise<number[]>
   );
 
 /** A payserv that worked (operators issued, one withdrawal approved), then lost its host state: restarted on what is left. */
-async function lostHost(): Promise<{ as: As; ledger: TestLedger; approved: number }> {
+async function lostHost(
+  lost = ['checkpoints', 'journal', 'audit', 'nonces', 'chains'],
+): Promise<{ as: As; ledger: TestLedger; approved: number }> {
   l = await testLedger();
   await l.checkpointAll();
   running = await payservForPscli(l);
@@ -45,7 +47,7 @@ async function lostHost(): Promise<{ as: As; ledger: TestLedger; approved: numbe
   await running.stop();
   running = undefined;
   // The host's local state is gone; the pinned root, the certificates and pscli.toml are kept (README: the state directory).
-  for (const p of ['checkpoints', 'journal', 'audit', 'nonces', 'chains']) rmSync(join(dir, p), { recursive: true, force: true });
+  for (const p of lost) rmSync(join(dir, p), { recursive: true, force: true });
   running = await payservForPscli(l);
   return { as, ledger: l, approved: first as number };
 }
@@ -136,5 +138,23 @@ describe(`pscli rebaseline after the host's local state was lost (${backend()})`
     expect(existsSync(join(ledger.stateDir, 'audit', 'head.json'))).toBe(false);
     expect((await as('alice', ['enable'])).stderr).toMatch(/rebaseline_required/);
     expect((await alertsOf(ledger, 'rebaseline')).map((a) => a.reason)).toContain('rebaseline refused: the ledger does not verify');
+  });
+
+  it('only the audit head lost: a checkpoint the database dropped still counts against it (refused); the surviving checkpoints are kept', async () => {
+    const { as, ledger } = await lostHost(['audit']);
+    expect((await as('alice', ['enable'])).stderr).toMatch(/rebaseline_required: .*audit trail's local head is missing/);
+    const before = localCheckpoints(ledger);
+    expect(before).toBeGreaterThan(0);
+    const [cp] = await ledger.db.query<{ user_id: number; coin_id: number }>(
+      `SELECT user_id, coin_id FROM finances_user_balance_checkpoints ORDER BY user_id, coin_id LIMIT 1`,
+    );
+    await asAttacker(ledger.db, [
+      [`DELETE FROM finances_user_balance_checkpoints WHERE user_id = $1 AND coin_id = $2`, [cp?.user_id, cp?.coin_id]],
+    ]);
+    const refused = await as('alice', ['rebaseline', '--reason', 'audit disk died']);
+    expect(refused.code).toBe(EXIT.PROBLEMS);
+    expect(refused.stdout).toMatch(/\[checkpoint_local\]/);
+    expect(existsSync(join(ledger.stateDir, 'audit', 'head.json'))).toBe(false);
+    expect(localCheckpoints(ledger)).toBe(before);
   });
 });

@@ -119,8 +119,8 @@ async function guardLostState(ps: Payserv, audit: AuditTrail, confirmations: num
   const why = ps.rebaseline.required;
   if (!why) return;
   ps.state.disable('start', why);
-  ps.log.error({ reasons: lost, confirmations }, 'local state lost: payouts refused until `pscli rebaseline`');
-  await ps.state.alertOnce('local_state_lost', 'host', 'start', why, { reasons: lost, confirmations });
+  ps.log.error({ reasons: lost.reasons, confirmations }, 'local state lost: payouts refused until `pscli rebaseline`');
+  await ps.state.alertOnce('local_state_lost', 'host', 'start', why, { reasons: lost.reasons, confirmations });
 }
 
 /**

@@ -24,8 +24,23 @@ import type { Payserv } from './context.js';
 // first row, bound by a digest of its checkpoints; once `[rebaseline] confirmations` distinct operators
 // confirmed the same digest, payserv writes fresh local state from that verified ledger.
 
-/** Expected while the local state is lost: the host has no copy to compare with, no journal, no audit head. */
-const LOST_STATE_CODES: ReadonlySet<ProblemCode> = new Set(['checkpoint_local', 'journal_unrecorded', 'audit_no_head', 'audit_unrecorded']);
+/** What was lost decides which findings are only its absence (no copy to compare with, no journal, no audit head). */
+function expectedCodes(lost: LostState): ReadonlySet<ProblemCode> {
+  // A payment in flight the (new) journal never recorded: Check settles it from the chain.
+  const codes: ProblemCode[] = ['journal_unrecorded'];
+  if (lost.checkpoints) codes.push('checkpoint_local');
+  if (lost.auditHead) codes.push('audit_no_head', 'audit_unrecorded');
+  return new Set(codes);
+}
+
+/** What of the host's local state is gone, and why that is the verdict. */
+export interface LostState {
+  /** checkpoints/user and checkpoints/coin hold nothing while the database holds checkpoints. */
+  checkpoints: boolean;
+  /** audit/head.json is missing while the trail has rows. */
+  auditHead: boolean;
+  reasons: string[];
+}
 
 /** Problems listed in a refusal at most (the log has the count). */
 const LISTED_MAX = 50;
@@ -45,20 +60,22 @@ export interface Verified {
   auditHead: AuditHead | null;
 }
 
-/** Why the host's local state counts as lost: the database holds what only a host that kept its state could have made. Empty: not lost. */
-export async function detectLostState(db: DataTx, local: LocalCheckpointStore): Promise<string[]> {
+/** Whether the host's local state counts as lost: the database holds what only a host that kept its state could have made. */
+export async function detectLostState(db: DataTx, local: LocalCheckpointStore): Promise<LostState> {
   const reasons: string[] = [];
+  let checkpoints = false;
   if ((await isEmpty(local.listUsers())) && (await isEmpty(local.listCoins()))) {
     const dbUser = !(await isEmpty(streamUserCheckpoints(db)));
     let dbCoin = false;
     for (const c of await loadCoins(db)) if (!dbCoin) dbCoin = (await getCoinCheckpoint(db, c.id)) !== null;
-    if (dbUser || dbCoin)
+    checkpoints = dbUser || dbCoin;
+    if (checkpoints)
       reasons.push(`the local checkpoint store (${local.root}) is empty while the database holds checkpoints payserv signed`);
   }
   const [auditRow] = await db.query(AUDIT.firstPage, [1]);
-  if (auditRow && (await readAuditHead(local.stateDir)) === null)
-    reasons.push(`the audit trail's local head is missing while the database's trail has rows`);
-  return reasons;
+  const auditHead = auditRow !== undefined && (await readAuditHead(local.stateDir)) === null;
+  if (auditHead) reasons.push(`the audit trail's local head is missing while the database's trail has rows`);
+  return { checkpoints, auditHead, reasons };
 }
 
 /** Whether a stream yields nothing; closes it after the first look (a directory handle, a page query). */
@@ -87,11 +104,12 @@ async function* checkpointLines(db: DataTx): AsyncGenerator<{ line: string; writ
  * chains, reversals, ghosts, wallets, each pool; the database's checkpoints against the rows they cover), the
  * journal against the signed histories, and the audit trail's chain. Everything streamed, as the checks are.
  */
-export async function verifyForRebaseline(ps: Payserv): Promise<{ problems: Problem[]; verified: Verified }> {
+export async function verifyForRebaseline(ps: Payserv, lost: LostState): Promise<{ problems: Problem[]; verified: Verified }> {
   const view = await openView(ps.db, ps.trust, ps.local);
   const problems: Problem[] = [];
+  const expected = expectedCodes(lost);
   const keep = (p: Problem) => {
-    if (!LOST_STATE_CODES.has(p.code as ProblemCode)) problems.push(p);
+    if (!expected.has(p.code)) problems.push(p);
   };
   await runCheck(view, 'balanceerrors', {}, keep);
   for await (const p of verifyAudit(ps.db, ps.local.stateDir)) keep(p);
@@ -144,10 +162,13 @@ async function writeFreshState(ps: Payserv, digest: string): Promise<{ accounts:
   await ensureDir(ps.local.root);
   for (const tree of ['user', 'coin', 'wallet']) {
     const from = join(staging.root, tree);
+    const to = join(ps.local.root, tree);
     if (!(await exists(from))) continue;
-    // The lost state's trees hold nothing (detectLostState); wallet memory left behind is older than this verification.
-    await rm(join(ps.local.root, tree), { recursive: true, force: true });
-    await rename(from, join(ps.local.root, tree));
+    // Wallet memory that survived is the host's own, and knows retirements the database may have undone: kept.
+    if (tree === 'wallet' && !(await isEmpty(ps.local.listWalletAccounts()))) continue;
+    // The user and coin trees hold nothing (detectLostState): at most empty directories.
+    await rm(to, { recursive: true, force: true });
+    await rename(from, to);
   }
   await rm(stagingDir, { recursive: true, force: true });
   return { accounts, coins };
@@ -168,31 +189,31 @@ export interface RebaselineSettings {
 
 /** The rebaseline gate of one payserv process: why the local state counts as lost, and the confirmations so far (memory only). */
 export class Rebaseline {
-  #lost: string[];
+  #lost: LostState;
   #digest: string | null = null;
   #confirmations = new Map<string, Confirmation>();
   /** One verification and commit at a time. */
   #tail: Promise<unknown> = Promise.resolve();
 
   constructor(
-    lost: string[],
+    lost: LostState,
     readonly settings: RebaselineSettings,
   ) {
     this.#lost = lost;
-    if (lost.length) settings.audit.holdHead();
+    if (lost.auditHead || lost.checkpoints) settings.audit.holdHead();
   }
 
   /** Why enabling is refused, or null: the local state is whole (or was rebaselined). */
   get required(): string | null {
-    return this.#lost.length
-      ? `the payserv host's local state is lost (${this.#lost.join('; ')}): payouts stay off until T operators confirm \`pscli rebaseline --reason ...\``
+    return this.#lost.reasons.length
+      ? `the payserv host's local state is lost (${this.#lost.reasons.join('; ')}): payouts stay off until T operators confirm \`pscli rebaseline --reason ...\``
       : null;
   }
 
   status() {
     return {
-      required: this.#lost.length > 0,
-      reasons: [...this.#lost],
+      required: this.#lost.reasons.length > 0,
+      reasons: [...this.#lost.reasons],
       confirmations_needed: this.settings.confirmations,
       digest: this.#digest,
       confirmed_by: [...this.#confirmations.values()],
@@ -207,14 +228,14 @@ export class Rebaseline {
   }
 
   async #confirm(ps: Payserv, operator: string | undefined, reason: string) {
-    if (!this.#lost.length)
+    if (!this.#lost.reasons.length)
       throw refusal('rebaseline_not_needed', "the host's local state is whole: a rebaseline would overwrite its anchors");
     if (!operator)
       throw refusal(
         'not_operator',
         'a rebaseline is confirmed by operators, each with their own certificate (pscli pki issue --operator NAME; PSCLI_OPERATOR=NAME): the shared pscli identity and the back end do not count',
       );
-    const { problems, verified } = await verifyForRebaseline(ps);
+    const { problems, verified } = await verifyForRebaseline(ps, this.#lost);
     if (problems.length) {
       this.#reset();
       ps.log.error(
@@ -258,7 +279,8 @@ export class Rebaseline {
       );
       return { reply: 'CONFIRMED', ...verified, ...this.status() };
     }
-    const written = await writeFreshState(ps, verified.digest);
+    // Only what was lost is written: checkpoints that survived were just verified against the database's, and stay.
+    const written = this.#lost.checkpoints ? await writeFreshState(ps, verified.digest) : { accounts: 0, coins: 0 };
     if (typeof written === 'string') {
       this.#reset();
       ps.log.error({ operator, reason, why: written }, 'rebaseline refused at the write');
@@ -266,7 +288,7 @@ export class Rebaseline {
     }
     await this.settings.audit.releaseHead(verified.auditHead);
     const by = confirmedBy.map((c) => c.operator);
-    this.#lost = [];
+    this.#lost = { checkpoints: false, auditHead: false, reasons: [] };
     ps.log.warn({ ...details, written }, `rebaseline: fresh local state written, confirmed by ${by.join(', ')}`);
     await ps.state.alertOnce(
       'rebaseline',
