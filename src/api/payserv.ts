@@ -57,6 +57,8 @@ export const METHODS = {
   /** Ask the chain about every payment of the coin that may be in flight; credit back what never left; unlock. */
   'Autopay.Resolve': CoinParams,
   'Autopay.Status': NoParams,
+  /** An operator's confirmation of a rebaseline after the host's local state was lost (pscli rebaseline). */
+  'Utils.Rebaseline': z.strictObject({ reason: z.string().trim().min(3).max(500) }),
   /** Put back every payment the payment journal holds and the database lost (after a rollback, or a crash before a commit). */
   'Journal.Restore': NoParams,
   /** A consistent backup of the host's local state and the database, taken at one quiet moment (src/payserv/backup.ts). */
@@ -116,6 +118,12 @@ export const REFUSAL_CODES = {
   backup_busy:
     'calls or autopay runs were still in progress when the backup had waited [backup] wait_ms, or the hold reached [backup] hold_ms; nothing was kept: try again',
   backup_failed: 'the backup could not be written or did not agree with itself (the log says why); nothing was kept, payouts went on',
+  rebaseline_required:
+    "the payserv host's local state (checkpoints, journal, audit head) is lost: payouts stay off until T operators confirm `pscli rebaseline --reason ...`",
+  rebaseline_not_needed: "the host's local state is whole: a rebaseline would overwrite its anchors; nothing changed",
+  rebaseline_refused: 'the ledger did not verify (the problems are listed), or changed before the write: no local state was written',
+  not_operator:
+    'only an operator with their own certificate (PSCLI_OPERATOR=NAME) may confirm this; the shared pscli identity and the back end do not count',
   // Declined (Process, or a refusal to pay the request as it stands): the amount is given back by Decline.
   balance_short: "the account's credits do not cover its debits with this request (or with this correction)",
   bad_amount: "the amount or fee is finer than the coin's decimals: no chain can pay it (declined if nothing was ever sent for it)",

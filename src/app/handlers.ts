@@ -7,6 +7,7 @@ import {
   enablePayouts,
   isProcessing,
   listLocks,
+  rebaselineCall,
   signAllWallets,
   signCoinById,
   signWalletById,
@@ -41,7 +42,7 @@ export interface CallContext {
   via?: 'dashboard';
 }
 
-type Handler<M extends Method> = (ps: Payserv, params: ParamsOf<M>, caller: string) => Promise<unknown> | unknown;
+type Handler<M extends Method> = (ps: Payserv, params: ParamsOf<M>, caller: string, ctx: CallContext) => Promise<unknown> | unknown;
 
 const HANDLERS: { [M in Method]: Handler<M> } = {
   'PayServ.Process': (ps, p, c) => processWithdrawal(ps, idOf(p), c),
@@ -76,6 +77,8 @@ const HANDLERS: { [M in Method]: Handler<M> } = {
     if (!ps.backup) throw refusal('backup_failed', 'this payserv has no [backup] settings: backups are taken by a started payserv');
     return takeBackup(ps, ps.backup, c);
   },
+  // The person, from their own certificate: the shared pscli identity names nobody and counts for nobody.
+  'Utils.Rebaseline': (ps, p, _c, ctx) => rebaselineCall(ps, ctx.operator, p.reason),
 };
 
 /**
@@ -89,5 +92,5 @@ export function callerOf(ctx: CallContext): string {
 
 export async function dispatch(ps: Payserv, method: Method, params: unknown, ctx: CallContext): Promise<unknown> {
   const h = HANDLERS[method] as Handler<Method>;
-  return h(ps, params as ParamsOf<Method>, callerOf(ctx));
+  return h(ps, params as ParamsOf<Method>, callerOf(ctx), ctx);
 }

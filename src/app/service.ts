@@ -31,6 +31,7 @@ import { Locks } from '../payserv/locks.js';
 import type { AutopaySettings, CoinPolicy } from '../payserv/policy.js';
 import { Monitor, type MonitorSettings } from '../payserv/monitor.js';
 import { ServiceState } from '../payserv/state.js';
+import { detectLostState, Rebaseline } from '../payserv/rebaseline.js';
 import { startAutopay } from '../autopay/service.js';
 import type { Notifier } from '../notify/notifier.js';
 import { hotWalletLevels, noticeWaitingForKey, startNotifier, storeChannels } from './notify.js';
@@ -112,6 +113,20 @@ function targetOf(method: Method, params: unknown): string {
 function replyOf(result: unknown): string {
   const r = (result as { reply?: unknown } | null)?.reply;
   return typeof r === 'string' ? r : 'OK';
+}
+
+/**
+ * A host whose local state is gone while the database shows payserv worked here: payouts are refused until operators
+ * rebaseline (src/payserv/rebaseline.ts); nothing is re-created from the database meanwhile, and the operators hear of it.
+ */
+async function guardLostState(ps: Payserv, audit: AuditTrail, confirmations: number): Promise<void> {
+  const lost = await detectLostState(ps.db, ps.local);
+  ps.rebaseline = new Rebaseline(lost, { confirmations, audit });
+  const why = ps.rebaseline.required;
+  if (!why) return;
+  ps.state.disable('start', why);
+  ps.log.error({ reasons: lost.reasons, confirmations }, 'local state lost: payouts refused until `pscli rebaseline`');
+  await ps.state.alertOnce('local_state_lost', 'host', 'start', why, { reasons: lost.reasons, confirmations });
 }
 
 /**
@@ -206,6 +221,7 @@ async function startUnlocked(
     const hold = ps.hold as Hold;
     o.observation?.metrics.attach(ps);
     const audit = new AuditTrail({ db, stateDir, log, lockKey: LockKeys.of(signers.payserv).key(AUDIT_LOCK_NAME) });
+    await guardLostState(ps, audit, config.rebaseline.confirmations);
     const record = (
       method: Method,
       r: { client: string; target: string; reply: string; code: RefusalCode | undefined; t0: number },

@@ -17,6 +17,8 @@ export const ALERT_KINDS = [
   'lock_held',
   'hot_wallet_low',
   'coin_halted',
+  'local_state_lost',
+  'rebaseline',
 ] as const;
 
 /** News, not stored as alerts: a payment recorded sent, payserv waiting for esman manager's key. */

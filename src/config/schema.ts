@@ -350,6 +350,18 @@ const backup = table({
 });
 
 /**
+ * `pscli rebaseline` (src/payserv/rebaseline.ts): after the host's local state was lost, fresh local state is
+ * written only once this many distinct operators (each by their own certificate) confirmed the same verified ledger.
+ * At least 2: one person alone never vouches for the database.
+ */
+const rebaseline = table({
+  confirmations: positiveInt()
+    .min(2, { error: 'at least 2 (one operator alone never rebaselines)' })
+    .max(100, { error: 'at most 100' })
+    .default(2),
+});
+
+/**
  * payserv's monitor (src/payserv/monitor.ts): observation, whether payouts are enabled or not. Every
  * interval: withdrawals in flight too long, nodes failing their health check too long, sent payments
  * watched to their coin's finality_depth. Each alert once per episode.
@@ -568,6 +580,7 @@ export const serviceShapes = {
     autopay: autopay.prefault({}),
     locks: locks.prefault({}),
     backup: backup.prefault({}),
+    rebaseline: rebaseline.prefault({}),
     monitor: monitor.prefault({}),
     metrics: metrics.prefault({}),
     dashboard: dashboard.prefault({}),

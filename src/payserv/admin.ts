@@ -52,6 +52,7 @@ export async function status(ps: Payserv) {
     version: VERSION.version,
     journal: { path: ps.journal.path, attempts: ps.journal.size, writer: ps.journal.writing },
     data: await dataReachable(ps),
+    ...(ps.rebaseline ? { rebaseline: ps.rebaseline.status() } : {}),
   };
 }
 
@@ -67,6 +68,9 @@ export async function enablePayouts(ps: Payserv, caller: string) {
       `the database (${data.where}) is unreachable (${data.error}): payouts stay disabled`,
       UNAVAILABLE,
     );
+  // Lost local state: enabling would pay against a database nobody vouched for (README "Lost local state").
+  const lost = ps.rebaseline?.required;
+  if (lost) throw refusal('rebaseline_required', lost);
   ps.state.enable(caller);
   return status(ps);
 }
@@ -269,4 +273,10 @@ export async function applyCorrectionCall(
     if (e instanceof LockBusy) throw refusal('busy', 'another correction of this coin is in progress; try again');
     throw e;
   }
+}
+
+/** Utils.Rebaseline: one operator's confirmation (src/payserv/rebaseline.ts); a payserv with no gate has nothing lost. */
+export async function rebaselineCall(ps: Payserv, operator: string | undefined, reason: string) {
+  if (!ps.rebaseline) throw refusal('rebaseline_not_needed', "this payserv keeps no rebaseline gate: its host's local state is whole");
+  return ps.rebaseline.confirm(ps, operator, reason);
 }

@@ -207,6 +207,11 @@ export class AuditTrail {
   #tail: Promise<void> = Promise.resolve();
   /** The local head as last read or written by this process; undefined until the first append reads it. */
   #head: AuditHead | null | undefined;
+  /**
+   * While the host's local state is lost (src/payserv/rebaseline.ts) the head is kept in memory only: a head
+   * file written now would adopt the database's trail as the host's own before anyone verified it.
+   */
+  #held = false;
 
   constructor(opts: AuditTrailOptions) {
     this.#db = opts.db;
@@ -280,12 +285,29 @@ export class AuditTrail {
     });
     const head: AuditHead = { id: row.id, hash: hex(row.hash) };
     try {
-      await writeJsonAtomic(auditHeadPath(this.#stateDir), head);
+      if (!this.#held) await writeJsonAtomic(auditHeadPath(this.#stateDir), head);
     } catch (e) {
       // The row is committed; the head is one row behind until the next append writes it.
       throw new AuditError(`audit trail: row id=${row.id} recorded, but the local head was not updated: ${(e as Error).message}`);
     }
     this.#head = head;
+  }
+
+  /** Keeps the head in memory only, until releaseHead (the host's local state is lost: nothing verified yet). */
+  holdHead(): void {
+    this.#held = true;
+  }
+
+  /**
+   * The trail was verified (a rebaseline): the head this process kept in memory, if any, becomes the local head
+   * file; else `verified`, the last row the verification read. Appends after this write the file as usual.
+   */
+  async releaseHead(verified: AuditHead | null): Promise<void> {
+    await this.#tail;
+    const head = this.#head ?? verified;
+    if (head) await writeJsonAtomic(auditHeadPath(this.#stateDir), head);
+    this.#head = head ?? undefined;
+    this.#held = false;
   }
 
   /** The table must still hold the local head as it was written: appends only ever go after it. */

@@ -13,6 +13,7 @@ import type { AutopaySettings, CoinPolicy } from './policy.js';
 import type { ServiceState } from './state.js';
 import type { Hold } from './hold.js';
 import type { BackupSettings } from './backup.js';
+import type { Rebaseline } from './rebaseline.js';
 
 /** Everything payserv's methods work with, assembled once at start (src/app/service.ts). */
 export interface Payserv {
@@ -34,6 +35,8 @@ export interface Payserv {
   lockWatch: LockWatch;
   log: Logger;
   now(): Date;
+  /** The rebaseline gate (src/payserv/rebaseline.ts): set by the service at start; absent: the local state is taken as whole. */
+  rebaseline?: Rebaseline | undefined;
   /** The metrics' ears at each payment event (src/metrics); absent: nobody counts. */
   events?: PaymentEvents | undefined;
   /** The backup's quiet point: calls, autopay runs and monitor ticks run as its work (src/payserv/hold.ts). */

@@ -33,6 +33,28 @@ function printReply(ctx: Context, r: { reply: string; code?: string; message?: s
   return r.reply === 'ERROR' ? refusalExit(r.code) : EXIT.OK;
 }
 
+interface RebaselineReply {
+  reply: string;
+  message?: string;
+  digest?: string;
+  problems?: Array<{ table: string; row: string; code: string; detail: string }>;
+  problems_total?: number;
+  confirmations_needed: number;
+  confirmed_by: Array<{ operator: string; reason: string }>;
+}
+
+function rebaselineText(r: RebaselineReply): string {
+  const by = r.confirmed_by.map((c) => `${c.operator} (${c.reason})`).join(', ');
+  if (r.reply === 'ERROR')
+    return [
+      `REPLY: [ERROR] rebaseline_refused: ${r.message ?? `the ledger does not verify (${r.problems_total ?? 0} problems): nothing written`}`,
+      ...(r.problems ?? []).map((p) => `${p.table} ${p.row}: ${p.detail} [${p.code}]`),
+    ].join('\n');
+  if (r.reply === 'REBASELINED')
+    return `REPLY: [REBASELINED] fresh local state written from ledger ${r.digest}, confirmed by ${by}: run the checks, then pscli enable`;
+  return `REPLY: [CONFIRMED] ledger ${r.digest}: ${r.confirmed_by.length} of ${r.confirmations_needed} confirmations (${by}); another operator confirms with pscli rebaseline`;
+}
+
 function printDoc(ctx: Context, doc: unknown, text: (d: never) => string): void {
   if (ctx.json) ctx.printJson(doc);
   else ctx.print(text(doc as never));
@@ -176,6 +198,21 @@ export function register(program: Command): void {
             'nothing to restore: every journaled payment is in the database',
         );
         return rs.some((r) => r.outcome === 'diverged') ? EXIT.PROBLEMS : EXIT.OK;
+      }),
+    );
+  program
+    .command('rebaseline')
+    .description(
+      "after the payserv host's local state was lost: verify the whole ledger and confirm it as one operator (PSCLI_OPERATOR=NAME); fresh local state is written once [rebaseline] confirmations operators confirmed",
+    )
+    .requiredOption('--reason <text>', 'why the local state was lost and why this ledger can be trusted (logged and alerted)')
+    .action(
+      action(async (ctx, cmd) => {
+        const reason = cmd.opts<{ reason: string }>().reason.trim();
+        if (reason.length < 3 || reason.length > 500) throw new CliError('--reason: say why, in 3 to 500 characters', EXIT.USAGE);
+        const r = (await call(ctx, 'Utils.Rebaseline', { reason })) as RebaselineReply;
+        printDoc(ctx, r, rebaselineText);
+        return r.reply === 'ERROR' ? EXIT.PROBLEMS : EXIT.OK;
       }),
     );
   autopay

@@ -1,0 +1,309 @@
+import { createHash } from 'node:crypto';
+import { rename, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { coinCheckpointJson, userCheckpointJson } from '../checkpoints/codec.js';
+import { LocalCheckpointStore } from '../checkpoints/local-store.js';
+import { walletMemoryJson } from '../checkpoints/wallet-memory.js';
+import { runCheck } from '../checks/run.js';
+import type { DataTx } from '../data/data.js';
+import { AUDIT } from '../data/ops/audit.js';
+import { remember, EMPTY_MEMORY } from '../ledger/wallets.js';
+import { formatProblem, type Problem, type ProblemCode } from '../ledger/problem.js';
+import { ensureDir } from '../state/atomic-file.js';
+import { getCoinCheckpoint, loadCoins, streamUserCheckpoints } from '../store/reads.js';
+import { openView } from '../verify/view.js';
+import { verifyWallets } from '../verify/wallets.js';
+import { refusal } from '../api/payserv.js';
+import { lastAuditRows, readAuditHead, verifyAudit, type AuditHead, type AuditTrail } from './audit.js';
+import type { Payserv } from './context.js';
+
+// `pscli rebaseline`: the payserv host's local state (checkpoints, wallet memory, journal, audit head) is the
+// anchor the database cannot reach. Once it is lost, nothing on the host can tell an honest ledger from one
+// rolled back or rewritten, so payserv refuses to enable, and never re-creates that state from the database on
+// its own. The operators vouch instead: each confirms (with a reason) a ledger payserv verified whole from its
+// first row, bound by a digest of its checkpoints; once `[rebaseline] confirmations` distinct operators
+// confirmed the same digest, payserv writes fresh local state from that verified ledger.
+
+/** What was lost decides which findings are only its absence (no copy to compare with, no journal, no audit head). */
+function expectedCodes(lost: LostState): ReadonlySet<ProblemCode> {
+  // A payment in flight the (new) journal never recorded: Check settles it from the chain.
+  const codes: ProblemCode[] = ['journal_unrecorded'];
+  if (lost.checkpoints) codes.push('checkpoint_local');
+  if (lost.auditHead) codes.push('audit_no_head', 'audit_unrecorded');
+  return new Set(codes);
+}
+
+/** What of the host's local state is gone, and why that is the verdict. */
+export interface LostState {
+  /** checkpoints/user and checkpoints/coin hold nothing while the database holds checkpoints. */
+  checkpoints: boolean;
+  /** audit/head.json is missing while the trail has rows. */
+  auditHead: boolean;
+  reasons: string[];
+}
+
+/** Problems listed in a refusal at most (the log has the count). */
+const LISTED_MAX = 50;
+
+export interface Confirmation {
+  operator: string;
+  reason: string;
+  at: string;
+}
+
+export interface Verified {
+  /** SHA-256 over every checkpoint of the verified ledger, in key order: what the operators confirm. */
+  digest: string;
+  accounts: number;
+  coins: number;
+  /** The audit trail's last row when verified: the local head when no row of this process came after it. */
+  auditHead: AuditHead | null;
+}
+
+/** Whether the host's local state counts as lost: the database holds what only a host that kept its state could have made. */
+export async function detectLostState(db: DataTx, local: LocalCheckpointStore): Promise<LostState> {
+  const reasons: string[] = [];
+  let checkpoints = false;
+  if ((await isEmpty(local.listUsers())) && (await isEmpty(local.listCoins()))) {
+    const dbUser = !(await isEmpty(streamUserCheckpoints(db)));
+    let dbCoin = false;
+    for (const c of await loadCoins(db)) if (!dbCoin) dbCoin = (await getCoinCheckpoint(db, c.id)) !== null;
+    checkpoints = dbUser || dbCoin;
+    if (checkpoints)
+      reasons.push(`the local checkpoint store (${local.root}) is empty while the database holds checkpoints payserv signed`);
+  }
+  const [auditRow] = await db.query(AUDIT.firstPage, [1]);
+  const auditHead = auditRow !== undefined && (await readAuditHead(local.stateDir)) === null;
+  if (auditHead) reasons.push(`the audit trail's local head is missing while the database's trail has rows`);
+  return { checkpoints, auditHead, reasons };
+}
+
+/** Whether a stream yields nothing; closes it after the first look (a directory handle, a page query). */
+async function isEmpty(it: AsyncGenerator<unknown>): Promise<boolean> {
+  const first = await it.next();
+  await it.return(undefined);
+  return first.done === true;
+}
+
+/** The digest the operators confirm: every user and coin checkpoint of the ledger, streamed in key order. */
+async function* checkpointLines(db: DataTx): AsyncGenerator<{ line: string; write: (s: LocalCheckpointStore) => Promise<void> }> {
+  for await (const cp of streamUserCheckpoints(db)) {
+    const j = userCheckpointJson(cp);
+    yield { line: `user ${JSON.stringify(j)}`, write: (s) => s.putUser(cp.userId, cp.coinId, j) };
+  }
+  for (const coin of await loadCoins(db)) {
+    const cp = await getCoinCheckpoint(db, coin.id);
+    if (!cp) continue;
+    const j = coinCheckpointJson(cp);
+    yield { line: `coin ${JSON.stringify(j)}`, write: (s) => s.putCoin(cp.coinId, j) };
+  }
+}
+
+/**
+ * The whole ledger from its first row (every account's signed history, certificates against the pinned root,
+ * chains, reversals, ghosts, wallets, each pool; the database's checkpoints against the rows they cover), the
+ * journal against the signed histories, and the audit trail's chain. Everything streamed, as the checks are.
+ */
+export async function verifyForRebaseline(ps: Payserv, lost: LostState): Promise<{ problems: Problem[]; verified: Verified }> {
+  const view = await openView(ps.db, ps.trust, ps.local);
+  const problems: Problem[] = [];
+  const expected = expectedCodes(lost);
+  const keep = (p: Problem) => {
+    if (!expected.has(p.code)) problems.push(p);
+  };
+  await runCheck(view, 'balanceerrors', {}, keep);
+  for await (const p of verifyAudit(ps.db, ps.local.stateDir)) keep(p);
+  const hash = createHash('sha256').update('payserv rebaseline v1\n');
+  let accounts = 0;
+  let coins = 0;
+  for await (const { line } of checkpointLines(ps.db)) {
+    hash.update(`${line}\n`);
+    if (line.startsWith('user ')) accounts++;
+    else coins++;
+  }
+  const [last] = await lastAuditRows(ps.db, 1);
+  const auditHead = last ? { id: last.id, hash: Buffer.from(last.hash).toString('hex') } : null;
+  return { problems, verified: { digest: hash.digest('hex'), accounts, coins, auditHead } };
+}
+
+/**
+ * Writes the fresh local state into a staging directory while hashing the checkpoints again: only when the
+ * digest is still the one confirmed are the trees moved into place; otherwise nothing is moved. Wallet memory
+ * is what each account's verified, signed wallets show now.
+ */
+async function writeFreshState(ps: Payserv, digest: string): Promise<{ accounts: number; coins: number } | string> {
+  const stateDir = ps.local.stateDir;
+  const stagingDir = join(stateDir, '.rebaseline');
+  await rm(stagingDir, { recursive: true, force: true });
+  const staging = new LocalCheckpointStore(stagingDir);
+  const view = await openView(ps.db, ps.trust, staging);
+  const hash = createHash('sha256').update('payserv rebaseline v1\n');
+  let accounts = 0;
+  let coins = 0;
+  for await (const { line, write } of checkpointLines(ps.db)) {
+    hash.update(`${line}\n`);
+    await write(staging);
+    if (line.startsWith('user ')) accounts++;
+    else coins++;
+  }
+  if (hash.digest('hex') !== digest) {
+    await rm(stagingDir, { recursive: true, force: true });
+    return 'the database changed since the ledger was verified and confirmed: nothing written; verify and confirm again';
+  }
+  for await (const { userId, coinId } of staging.listUsers()) {
+    const seen = await verifyWallets(view, userId, coinId);
+    if (seen.problems.length) {
+      await rm(stagingDir, { recursive: true, force: true });
+      return `the wallets of user=${userId} coin=${coinId} changed since they were verified: nothing written; verify and confirm again`;
+    }
+    if (seen.reviewed.length)
+      await staging.putWallets(userId, coinId, walletMemoryJson(userId, coinId, remember(EMPTY_MEMORY, seen.reviewed)));
+  }
+  await ensureDir(ps.local.root);
+  for (const tree of ['user', 'coin', 'wallet']) {
+    const from = join(staging.root, tree);
+    const to = join(ps.local.root, tree);
+    if (!(await exists(from))) continue;
+    // Wallet memory that survived is the host's own, and knows retirements the database may have undone: kept.
+    if (tree === 'wallet' && !(await isEmpty(ps.local.listWalletAccounts()))) continue;
+    // The user and coin trees hold nothing (detectLostState): at most empty directories.
+    await rm(to, { recursive: true, force: true });
+    await rename(from, to);
+  }
+  await rm(stagingDir, { recursive: true, force: true });
+  return { accounts, coins };
+}
+
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
+}
+
+export interface RebaselineSettings {
+  /** Distinct operators needed ([rebaseline] confirmations, at least 2). */
+  confirmations: number;
+  audit: AuditTrail;
+}
+
+/** The rebaseline gate of one payserv process: why the local state counts as lost, and the confirmations so far (memory only). */
+export class Rebaseline {
+  #lost: LostState;
+  #digest: string | null = null;
+  #confirmations = new Map<string, Confirmation>();
+  /** One verification and commit at a time. */
+  #tail: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    lost: LostState,
+    readonly settings: RebaselineSettings,
+  ) {
+    this.#lost = lost;
+    if (lost.auditHead || lost.checkpoints) settings.audit.holdHead();
+  }
+
+  /** Why enabling is refused, or null: the local state is whole (or was rebaselined). */
+  get required(): string | null {
+    return this.#lost.reasons.length
+      ? `the payserv host's local state is lost (${this.#lost.reasons.join('; ')}): payouts stay off until T operators confirm \`pscli rebaseline --reason ...\``
+      : null;
+  }
+
+  status() {
+    return {
+      required: this.#lost.reasons.length > 0,
+      reasons: [...this.#lost.reasons],
+      confirmations_needed: this.settings.confirmations,
+      digest: this.#digest,
+      confirmed_by: [...this.#confirmations.values()],
+    };
+  }
+
+  /** One operator's confirmation: verify the whole ledger; count it toward `digest`; at T distinct operators, write the fresh state. */
+  confirm(ps: Payserv, operator: string | undefined, reason: string) {
+    const job = this.#tail.then(() => this.#confirm(ps, operator, reason));
+    this.#tail = job.catch(() => undefined);
+    return job;
+  }
+
+  async #confirm(ps: Payserv, operator: string | undefined, reason: string) {
+    if (!this.#lost.reasons.length)
+      throw refusal('rebaseline_not_needed', "the host's local state is whole: a rebaseline would overwrite its anchors");
+    if (!operator)
+      throw refusal(
+        'not_operator',
+        'a rebaseline is confirmed by operators, each with their own certificate (pscli pki issue --operator NAME; PSCLI_OPERATOR=NAME): the shared pscli identity and the back end do not count',
+      );
+    const { problems, verified } = await verifyForRebaseline(ps, this.#lost);
+    if (problems.length) {
+      this.#reset();
+      ps.log.error(
+        { operator, reason, problems: problems.length, listed: problems.slice(0, LISTED_MAX).map(formatProblem) },
+        'rebaseline refused: the ledger does not verify; nothing written',
+      );
+      await ps.state.alertOnce('rebaseline', 'ledger', `refused:${Date.now()}`, 'rebaseline refused: the ledger does not verify', {
+        operator,
+        reason,
+        problems: problems.slice(0, LISTED_MAX).map(formatProblem),
+      });
+      return {
+        reply: 'ERROR',
+        code: 'rebaseline_refused',
+        problems: problems.slice(0, LISTED_MAX),
+        problems_total: problems.length,
+        ...this.status(),
+      };
+    }
+    if (this.#digest !== verified.digest) {
+      // Another ledger than the one confirmed so far: those confirmations were about something else.
+      if (this.#confirmations.size)
+        ps.log.warn(
+          { before: this.#digest, now: verified.digest },
+          'rebaseline: the verified ledger changed; earlier confirmations dropped',
+        );
+      this.#reset();
+      this.#digest = verified.digest;
+    }
+    this.#confirmations.set(operator, { operator, reason, at: ps.now().toISOString() });
+    const confirmedBy = [...this.#confirmations.values()];
+    const details = { digest: verified.digest, accounts: verified.accounts, coins: verified.coins, confirmations: confirmedBy };
+    if (confirmedBy.length < this.settings.confirmations) {
+      ps.log.warn({ operator, reason, ...details, needed: this.settings.confirmations }, 'rebaseline confirmed by an operator');
+      await ps.state.alertOnce(
+        'rebaseline',
+        'ledger',
+        `${verified.digest}:${confirmedBy.length}`,
+        `rebaseline confirmed by ${operator} (${confirmedBy.length} of ${this.settings.confirmations}): ${reason}`,
+        details,
+      );
+      return { reply: 'CONFIRMED', ...verified, ...this.status() };
+    }
+    // Only what was lost is written: checkpoints that survived were just verified against the database's, and stay.
+    const written = this.#lost.checkpoints ? await writeFreshState(ps, verified.digest) : { accounts: 0, coins: 0 };
+    if (typeof written === 'string') {
+      this.#reset();
+      ps.log.error({ operator, reason, why: written }, 'rebaseline refused at the write');
+      return { reply: 'ERROR', code: 'rebaseline_refused', problems: [], problems_total: 0, message: written, ...this.status() };
+    }
+    await this.settings.audit.releaseHead(verified.auditHead);
+    const by = confirmedBy.map((c) => c.operator);
+    this.#lost = { checkpoints: false, auditHead: false, reasons: [] };
+    ps.log.warn({ ...details, written }, `rebaseline: fresh local state written, confirmed by ${by.join(', ')}`);
+    await ps.state.alertOnce(
+      'rebaseline',
+      'ledger',
+      `${verified.digest}:done`,
+      `rebaseline done: fresh local state written from the verified ledger, confirmed by ${by.join(', ')}`,
+      { ...details, written },
+    );
+    ps.state.disable('rebaseline', 'local state rebaselined: run the checks, then `pscli enable`');
+    this.#confirmations = new Map();
+    return { reply: 'REBASELINED', ...verified, ...this.status(), confirmed_by: confirmedBy };
+  }
+
+  #reset(): void {
+    this.#digest = null;
+    this.#confirmations = new Map();
+  }
+}

@@ -1,0 +1,79 @@
+// A payment in flight on anvil when the payserv host's local state was lost (journal, checkpoints, nonce cache, chain
+// pins, audit head): after two operators' rebaseline the payment shows as journal_unrecorded, Check settles it from
+// the chain with the same transaction, and the miner is paid exactly once.
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, beforeEach, expect, it } from 'vitest';
+import { setAutomine, mine } from '../src/devnet/anvil.js';
+import { LockKeys } from '../src/data/lock-keys.js';
+import { AUDIT_LOCK_NAME, AuditTrail } from '../src/payserv/audit.js';
+import { enablePayouts, rebaselineCall } from '../src/payserv/admin.js';
+import { approveWithdrawal, checkWithdrawal, processWithdrawal } from '../src/payserv/payouts.js';
+import { detectLostState, Rebaseline } from '../src/payserv/rebaseline.js';
+import type { Payserv } from '../src/payserv/context.js';
+import { restartedEth, restartPayserv } from './attack-helpers.js';
+import { describePerDataPath } from './support/backend.js';
+import { anvilForFile, balanceOf, ethDriver, minedCount } from './support/chains.js';
+import { newMiner, request } from './support/miners.js';
+import { testPayserv, type TestPayserv } from './support/payserv.js';
+
+const anvil = anvilForFile();
+let t: TestPayserv;
+let url: string;
+const PAID = 999_500_000_000_000_000n; // 1 ETH less the 0.0005 withdrawal fee
+const SEED = { users: 3, blocks: 1, withdrawals: 0, coins: ['ETH'], minersPerBlock: 1, declineShare: 0, corrections: 0, seed: 23 };
+
+beforeEach(async () => {
+  url = (await anvil()).url;
+  await setAutomine(url, true);
+  t = await testPayserv({ seed: SEED, drivers: async (deps) => new Map([['ETH', await ethDriver(url, deps)]]) });
+});
+
+afterEach(async () => {
+  await t.ledger.db.close();
+});
+
+/** The gate startPayserv puts on a restarted payserv (src/app/service.ts). */
+async function gate(ps: Payserv): Promise<void> {
+  const audit = new AuditTrail({
+    db: ps.db,
+    stateDir: t.ledger.stateDir,
+    log: ps.log,
+    lockKey: LockKeys.of(t.ledger.signers.payserv).key(AUDIT_LOCK_NAME),
+  });
+  ps.rebaseline = new Rebaseline(await detectLostState(ps.db, ps.local), { confirmations: 2, audit });
+}
+
+describePerDataPath('rebaseline with a payment in flight (anvil)', () => {
+  it('the payment sent before the loss is settled from the chain after the rebaseline, never paid again', async () => {
+    const m = await newMiner(t, 7100);
+    const id = await request(t, m, { amount: '1' });
+    expect((await processWithdrawal(t.ps, id, 'test')).reply).toBe('PENDING');
+    await setAutomine(url, false);
+    expect((await approveWithdrawal(t.ps, id, 'test')).reply).toBe('SENDING');
+    await t.ps.journal.close();
+    for (const p of ['checkpoints', 'journal', 'audit', 'nonces', 'chains'])
+      rmSync(join(t.ledger.stateDir, p), { recursive: true, force: true });
+
+    const ps = await restartPayserv(t, async (deps) => new Map([['ETH', await restartedEth(url, deps)]]));
+    await gate(ps);
+    expect(ps.rebaseline?.required).toMatch(/local checkpoint store .* is empty while the database holds checkpoints/);
+    await expect(enablePayouts(ps, 'alice')).rejects.toMatchObject({ data: { code: 'rebaseline_required' } });
+    expect(await checkWithdrawal(ps, id, 'alice')).toMatchObject({ reply: 'ERROR', code: 'disabled' });
+
+    expect(await rebaselineCall(ps, 'alice', 'disk died')).toMatchObject({ reply: 'CONFIRMED' });
+    expect(await rebaselineCall(ps, 'bob', 'agreed')).toMatchObject({ reply: 'REBASELINED' });
+    // The payment in flight is one this host's (new) journal never recorded: the chain decides it.
+    expect((await t.ledger.problems('balanceerrors')).map((p) => p.code)).toEqual(['journal_unrecorded']);
+    await enablePayouts(ps, 'alice');
+
+    // Not mined yet: Check leaves it sending (the same stored transaction, nothing new signed).
+    expect((await checkWithdrawal(ps, id, 'alice')).reply).toBe('SENDING');
+    await mine(url, 12);
+    expect((await checkWithdrawal(ps, id, 'alice')).reply).toBe('SENT');
+    expect(await balanceOf(url, m.address)).toBe(PAID);
+    expect(await minedCount(url, (ps.drivers.get('ETH') as { address: string }).address)).toBe(1);
+    expect(await t.ledger.check('balanceerrors')).toEqual([]);
+    expect(ps.state.enabled).toBe(true);
+  });
+});
