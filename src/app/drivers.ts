@@ -127,16 +127,23 @@ async function withRotation(tag: string, s: CoinSettings, current: ChainDriver, 
   if (!key) return current;
   try {
     if (!isSweepable(current))
-      throw new Error(`coin ${tag}: a hot-wallet rotation is pending, but rotating a ${s.chain} wallet is not supported yet: remove the next key`);
+      throw new Error(
+        `coin ${tag}: a hot-wallet rotation is pending, but rotating a ${s.chain} wallet is not supported yet: remove the next key`,
+      );
     const next = driverFor(tag, s, key, deps);
-    if (!isSweepable(next) || next.address === current.address)
-      throw new Error(`coin ${tag}: the rotation's next key is the current key`);
-    const d = new RotatingDriver(current, next, { stateDir: deps.stateDir, confirmations: s.confirmations ?? 1, finality: s.finality_depth });
+    if (!isSweepable(next) || next.address === current.address) throw new Error(`coin ${tag}: the rotation's next key is the current key`);
+    const d = new RotatingDriver(current, next, {
+      stateDir: deps.stateDir,
+      confirmations: s.confirmations ?? 1,
+      finality: s.finality_depth,
+    });
     const r = await readSweep(d);
     if (r?.phase === 'final') d.activate();
     deps.log.warn(
       { coin: tag, from: current.address, to: next.address, phase: r?.phase ?? 'waiting' },
-      r?.phase === 'final' ? 'hot wallet rotated: payouts come from the new wallet' : 'hot wallet rotation pending: payouts wait for the sweep',
+      r?.phase === 'final'
+        ? 'hot wallet rotated: payouts come from the new wallet'
+        : 'hot wallet rotation pending: payouts wait for the sweep',
     );
     return d;
   } finally {

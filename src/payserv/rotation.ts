@@ -44,7 +44,11 @@ export const isSweepable = (d: ChainDriver): d is Sweepable =>
 
 export const rotationPath = (stateDir: string, tag: string) => join(stateDir, 'rotation', `${tag}.json`);
 
-const attemptSchema = z.strictObject({ hash: z.string().regex(/^0x[0-9a-f]{64}$/), raw: z.string().regex(/^0x[0-9a-f]+$/), at: z.string() });
+const attemptSchema = z.strictObject({
+  hash: z.string().regex(/^0x[0-9a-f]{64}$/),
+  raw: z.string().regex(/^0x[0-9a-f]+$/),
+  at: z.string(),
+});
 const recordSchema = z.strictObject({
   coin: z.string(),
   from: z.string(),
@@ -159,7 +163,9 @@ export async function readSweep(d: RotatingDriver): Promise<SweepRecord | null> 
   const r = parsed.data;
   checkSweep(d, r.attempt.raw, BigInt(r.value), path);
   if (r.coin !== d.tag || !sameAddress(d.tag, r.from, d.old.address) || !sameAddress(d.tag, r.to, d.next.address))
-    throw new RotationError(`${path} sweeps ${r.from} to ${r.to}, not ${d.old.address} to ${d.next.address}: the record is not this rotation's`);
+    throw new RotationError(
+      `${path} sweeps ${r.from} to ${r.to}, not ${d.old.address} to ${d.next.address}: the record is not this rotation's`,
+    );
   return r;
 }
 
@@ -202,7 +208,10 @@ async function step(ps: Payserv, d: RotatingDriver): Promise<RotationStep> {
   if (!r) return sweep(ps, d);
   if (r.phase === 'final') {
     d.activate();
-    ps.log.warn({ coin: d.tag, from: d.old.address, to: d.next.address, tx: r.attempt.hash }, 'hot wallet rotated: payouts now come from the new wallet');
+    ps.log.warn(
+      { coin: d.tag, from: d.old.address, to: d.next.address, tx: r.attempt.hash },
+      'hot wallet rotated: payouts now come from the new wallet',
+    );
     return { kind: 'final', hash: r.attempt.hash };
   }
   return follow(ps, d, r);
@@ -263,7 +272,10 @@ async function follow(ps: Payserv, d: RotatingDriver, r: SweepRecord): Promise<R
       if (w.kind !== 'final' || w.reverted) return { kind: 'settling', hash: a.hash, reason: `not final yet (${w.kind})` };
       await writeJsonAtomic(path, { ...r, phase: 'final', block: w.block } satisfies SweepRecord);
       d.activate();
-      ps.log.warn({ coin: d.tag, from: r.from, to: r.to, value: r.value, tx: a.hash }, 'hot wallet sweep final: payouts now come from the new wallet');
+      ps.log.warn(
+        { coin: d.tag, from: r.from, to: r.to, value: r.value, tx: a.hash },
+        'hot wallet sweep final: payouts now come from the new wallet',
+      );
       return { kind: 'final', hash: a.hash };
     }
   }

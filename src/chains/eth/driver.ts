@@ -653,7 +653,10 @@ export class EvmDriver implements ChainDriver {
       )
     ).map(BigInt) as [bigint, bigint];
     if (latest < max(pending, remembered))
-      return { kind: 'wait', reason: `payments from ${this.address} are in flight (nonces up to ${max(pending, remembered) - 1n}, mined up to ${latest - 1n})` };
+      return {
+        kind: 'wait',
+        reason: `payments from ${this.address} are in flight (nonces up to ${max(pending, remembered) - 1n}, mined up to ${latest - 1n})`,
+      };
     const fees = await this.#fees();
     if (fees.kind === 'wait') return fees;
     const maxFee = TRANSFER_GAS * fees.perGas;
@@ -661,7 +664,14 @@ export class EvmDriver implements ChainDriver {
     if (balance <= maxFee) return this.#short(maxFee + 1n, balance);
     const nonce = await this.#allocateNonce(tx);
     const signed = await this.#signAt(
-      { ...fees.fields, chainId: this.#s.chainId, nonce: Number(nonce), to: dest, value: balance - maxFee, gas: TRANSFER_GAS } as TransactionSerializable,
+      {
+        ...fees.fields,
+        chainId: this.#s.chainId,
+        nonce: Number(nonce),
+        to: dest,
+        value: balance - maxFee,
+        gas: TRANSFER_GAS,
+      } as TransactionSerializable,
       maxFee,
     );
     return { kind: 'signed', tx: signed };
