@@ -194,6 +194,8 @@ export type RotationStep =
 /** One step of a coin's rotation, under the coin's send lock: sweep, follow the sweep, or switch to the new wallet. */
 export async function rotationStep(ps: Payserv, d: RotatingDriver): Promise<RotationStep> {
   if (d.final) return { kind: 'final', hash: '' };
+  // A sweep is a payment: never while payouts are off (a fail-stop, not yet enabled).
+  if (!ps.state.enabled) return { kind: 'waiting', reason: `payouts are disabled: ${ps.state.status().reason}` };
   try {
     return await ps.locks.with(coinSendLock(d.tag), 'hot wallet rotation', () => step(ps, d));
   } catch (e) {
