@@ -2,69 +2,34 @@
 // current one, payouts waiting, the payment in flight from the old wallet settled first, the old balance
 // swept to the new address exactly once (also when payserv is SIGKILLed between the sweep's record and
 // its broadcast), and the payouts after it paid from the new wallet.
-import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { privateKeyToAddress } from 'viem/accounts';
-import type { Hex } from 'viem';
 import { mine, setBalance } from '../src/devnet/anvil.js';
-import { createHotKey, loadHotKey, nextHotKeyPath } from '../src/keys/hot-wallet.js';
+import { createHotKey, nextHotKeyPath } from '../src/keys/hot-wallet.js';
 import type { PayoutResult } from '../src/api/payserv.js';
 import type { SeedOptions } from '../src/writer/seed.js';
-import { rotationPath, type SweepRecord } from '../src/payserv/rotation.js';
+import { hotAddress, rotationToml, sweepOf, untilFinal } from './support/rotation.js';
 import { anvilForFile, balanceOf, minedCount } from './support/chains.js';
 import { ethRequests } from './support/miners.js';
-import { startRpcProxy } from './support/rpc-proxy.js';
-import { killAllChildren, processLedger, until, type PayservChild } from './support/spawn.js';
+import { killAllChildren, processLedger, type PayservChild } from './support/spawn.js';
 
 afterEach(killAllChildren);
 
 const anvil = anvilForFile({ noMining: true });
-const SEED: SeedOptions = { users: 3, blocks: 1, withdrawals: 0, coins: ['ETH'], minersPerBlock: 1, declineShare: 0, corrections: 0, seed: 5 };
+const SEED: SeedOptions = {
+  users: 3,
+  blocks: 1,
+  withdrawals: 0,
+  coins: ['ETH'],
+  minersPerBlock: 1,
+  declineShare: 0,
+  corrections: 0,
+  seed: 5,
+};
 const LONG = 120_000;
 const FUNDS = 10n ** 20n;
 
-const coinsToml = (url: string) =>
-  [
-    '[monitor]',
-    'interval_s = 1',
-    '[coins.ETH]',
-    'chain = "evm"',
-    `node_url = "${url}"`,
-    'chain_id = 31337',
-    'min_peers = 0',
-    'confirmations = 1',
-    'finality_depth = 3',
-    'rpc_timeout_ms = 60000',
-    '',
-  ].join('\n');
-
-const addressOf = async (stateDir: string, path?: string) =>
-  privateKeyToAddress(`0x${Buffer.from(await loadHotKey(stateDir, 'ETH', path)).toString('hex')}` as Hex);
-
 const call = (ps: PayservChild, method: 'PayServ.Approve' | 'PayServ.Check' | 'PayServ.Resend', id: number) =>
   ps.client('pscli').call<PayoutResult>(method, [id]);
-
-const sweepOf = (stateDir: string): SweepRecord | null => {
-  try {
-    return JSON.parse(readFileSync(rotationPath(stateDir, 'ETH'), 'utf8')) as SweepRecord;
-  } catch {
-    return null;
-  }
-};
-
-/** Mines a block each turn until the host's sweep record says final (payserv's monitor ticks each second). */
-async function untilFinal(url: string, stateDir: string): Promise<SweepRecord> {
-  await until(
-    'the sweep is final',
-    async () => {
-      await mine(url, 1);
-      return sweepOf(stateDir)?.phase === 'final';
-    },
-    60_000,
-    300,
-  );
-  return sweepOf(stateDir) as SweepRecord;
-}
 
 describe('pscli hotwallet rotate: payserv sweeps the old wallet to the new one', { timeout: LONG }, () => {
   it('with a payment in flight: it settles first, one sweep, then payouts come from the new wallet', async () => {
@@ -73,9 +38,9 @@ describe('pscli hotwallet rotate: payserv sweeps the old wallet to the new one',
     const l = await processLedger(SEED, ethRequests(2, 2, 8101, ids));
     const [first, second] = ids as [number, number];
     await createHotKey(l.stateDir, 'ETH');
-    const old = await addressOf(l.stateDir);
+    const old = await hotAddress(l.stateDir);
     await setBalance(url, old, FUNDS);
-    const config = l.config('payserv.toml', { extra: coinsToml(url) });
+    const config = l.config('payserv.toml', { extra: rotationToml(url) });
     const ps = await l.start(config);
     await ps.client('pscli').call('Utils.Enable');
     expect((await call(ps, 'PayServ.Approve', first)).reply).toBe('SENDING');
@@ -84,11 +49,13 @@ describe('pscli hotwallet rotate: payserv sweeps the old wallet to the new one',
     // The rotation: a next key (what `pscli hotwallet rotate` makes in a development state directory), payserv restarted.
     const nextPath = nextHotKeyPath(l.stateDir, 'ETH');
     await createHotKey(l.stateDir, 'ETH', nextPath);
-    const next = await addressOf(l.stateDir, nextPath);
+    const next = await hotAddress(l.stateDir, nextPath);
     const again = await l.start(config);
     await again.client('pscli').call('Utils.Enable');
-    const waits = await call(again, 'PayServ.Approve', second);
-    expect(waits.reply).toBe('SEND_RETRY');
+    // The monitor's rotation step may hold the coin's send lock a moment: a busy answer is asked again.
+    let waits = await call(again, 'PayServ.Approve', second);
+    while (waits.code === 'busy') waits = await call(again, 'PayServ.Approve', second);
+    expect(waits, JSON.stringify(waits)).toMatchObject({ reply: 'SEND_RETRY' });
     expect(waits.message).toMatch(/hot wallet rotation/);
     // The first payment is in the node's pool, not mined: the sweep waits for it.
     await new Promise((r) => setTimeout(r, 2_500));
@@ -116,38 +83,5 @@ describe('pscli hotwallet rotate: payserv sweeps the old wallet to the new one',
     await third.stop('SIGTERM');
     expect(await minedCount(url, old)).toBe(2);
     await l.withDb(async (db) => expect(await l.check(db, 'balanceerrors')).toEqual([]));
-  });
-
-  it('payserv SIGKILLed between the sweep record and its broadcast: the same bytes sent after restart, swept once', async () => {
-    const { url } = await anvil();
-    const l = await processLedger(SEED);
-    await createHotKey(l.stateDir, 'ETH');
-    const old = await addressOf(l.stateDir);
-    await setBalance(url, old, FUNDS);
-    const nextPath = nextHotKeyPath(l.stateDir, 'ETH');
-    await createHotKey(l.stateDir, 'ETH', nextPath);
-    const next = await addressOf(l.stateDir, nextPath);
-    const proxy = await startRpcProxy(url);
-    try {
-      const config = l.config('payserv.toml', { extra: coinsToml(proxy.url) });
-      proxy.hold('eth_sendRawTransaction', 'request');
-      const ps = await l.start(config);
-      await ps.client('pscli').call('Utils.Enable');
-      await until('the sweep is being broadcast', () => proxy.held() === 1, 30_000, 20);
-      await ps.kill();
-      const recorded = sweepOf(l.stateDir) as SweepRecord;
-      expect(recorded).toMatchObject({ phase: 'sweeping', from: old, to: next });
-      expect(await minedCount(url, old)).toBe(0);
-
-      const again = await l.start(config);
-      await again.client('pscli').call('Utils.Enable');
-      const swept = await untilFinal(url, l.stateDir);
-      expect(swept.attempt.hash).toBe(recorded.attempt.hash);
-      expect(await minedCount(url, old)).toBe(1);
-      expect(await balanceOf(url, next)).toBe(BigInt(recorded.value));
-      await again.stop('SIGTERM');
-    } finally {
-      await proxy.stop();
-    }
   });
 });
