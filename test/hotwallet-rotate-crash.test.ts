@@ -25,7 +25,7 @@ const SEED: SeedOptions = {
   corrections: 0,
   seed: 6,
 };
-const LONG = 120_000;
+const LONG = 180_000;
 
 describe('a rotation sweep across a crash', { timeout: LONG }, () => {
   /** payserv with a rotation pending, killed while the sweep's broadcast is held at the node's door. */

@@ -10,7 +10,7 @@ import type { SeedOptions } from '../src/writer/seed.js';
 import { hotAddress, rotationToml, sweepOf, untilFinal } from './support/rotation.js';
 import { anvilForFile, balanceOf, minedCount } from './support/chains.js';
 import { ethRequests } from './support/miners.js';
-import { killAllChildren, processLedger, type PayservChild } from './support/spawn.js';
+import { killAllChildren, processLedger, sleep, type PayservChild } from './support/spawn.js';
 
 afterEach(killAllChildren);
 
@@ -25,7 +25,7 @@ const SEED: SeedOptions = {
   corrections: 0,
   seed: 5,
 };
-const LONG = 120_000;
+const LONG = 180_000;
 const FUNDS = 10n ** 20n;
 
 const call = (ps: PayservChild, method: 'PayServ.Approve' | 'PayServ.Check' | 'PayServ.Resend', id: number) =>
@@ -54,11 +54,14 @@ describe('pscli hotwallet rotate: payserv sweeps the old wallet to the new one',
     await again.client('pscli').call('Utils.Enable');
     // The monitor's rotation step may hold the coin's send lock a moment: a busy answer is asked again.
     let waits = await call(again, 'PayServ.Approve', second);
-    while (waits.code === 'busy') waits = await call(again, 'PayServ.Approve', second);
+    for (let i = 0; waits.code === 'busy' && i < 50; i++) {
+      await sleep(100);
+      waits = await call(again, 'PayServ.Approve', second);
+    }
     expect(waits, JSON.stringify(waits)).toMatchObject({ reply: 'SEND_RETRY' });
     expect(waits.message).toMatch(/hot wallet rotation/);
     // The first payment is in the node's pool, not mined: the sweep waits for it.
-    await new Promise((r) => setTimeout(r, 2_500));
+    await sleep(2_500);
     expect(sweepOf(l.stateDir)).toBeNull();
 
     const swept = await untilFinal(url, l.stateDir);
