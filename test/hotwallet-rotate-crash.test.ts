@@ -57,7 +57,7 @@ describe('a rotation sweep across a crash', { timeout: LONG }, () => {
     const again = await l.start(config);
     await again.client('pscli').call('Utils.Enable');
     const swept = await untilFinal(url, l.stateDir);
-    expect(swept.attempt.hash).toBe(recorded.attempt.hash);
+    expect(swept.attempt?.hash).toBe(recorded.attempt?.hash);
     expect(await minedCount(url, old)).toBe(1);
     expect(await balanceOf(url, next)).toBe(BigInt(recorded.value));
     await again.stop('SIGTERM');

@@ -56,10 +56,13 @@ const recordSchema = z.strictObject({
   /** sweeping: signed and recorded, the chain has not made it final yet; final: paid out, the new wallet pays. */
   phase: z.enum(['sweeping', 'final']),
   value: z.string().regex(/^\d{1,40}$/),
-  attempt: attemptSchema,
+  /** Null: the old wallet held no more than the fee reserve, nothing was swept. */
+  attempt: attemptSchema.nullable(),
   block: z.strictObject({ blockNumber: z.int().min(0), blockHash: z.string() }).optional(),
 });
 export type SweepRecord = z.infer<typeof recordSchema>;
+/** A record with its transaction. */
+type Swept = SweepRecord & { attempt: NonNullable<SweepRecord['attempt']> };
 
 export class RotationError extends InvariantError {
   override name = 'RotationError';
@@ -161,7 +164,8 @@ export async function readSweep(d: RotatingDriver): Promise<SweepRecord | null> 
   const parsed = recordSchema.safeParse(raw);
   if (!parsed.success) throw new RotationError(`${path} is not a sweep record`);
   const r = parsed.data;
-  checkSweep(d, r.attempt.raw, BigInt(r.value), path);
+  if (r.attempt) checkSweep(d, r.attempt.raw, BigInt(r.value), path);
+  else if (r.phase !== 'final' || r.value !== '0') throw new RotationError(`${path}: a sweep record without a transaction`);
   if (r.coin !== d.tag || !sameAddress(d.tag, r.from, d.old.address) || !sameAddress(d.tag, r.to, d.next.address))
     throw new RotationError(
       `${path} sweeps ${r.from} to ${r.to}, not ${d.old.address} to ${d.next.address}: the record is not this rotation's`,
@@ -189,7 +193,7 @@ export type RotationStep =
   | { kind: 'waiting'; reason: string }
   | { kind: 'swept'; hash: string; value: string }
   | { kind: 'settling'; hash: string; reason: string }
-  | { kind: 'final'; hash: string };
+  | { kind: 'final'; hash: string | null };
 
 /** One step of a coin's rotation, under the coin's send lock: sweep, follow the sweep, or switch to the new wallet. */
 export async function rotationStep(ps: Payserv, d: RotatingDriver): Promise<RotationStep> {
@@ -211,17 +215,18 @@ async function step(ps: Payserv, d: RotatingDriver): Promise<RotationStep> {
   if (r.phase === 'final') {
     d.activate();
     ps.log.warn(
-      { coin: d.tag, from: d.old.address, to: d.next.address, tx: r.attempt.hash },
+      { coin: d.tag, from: d.old.address, to: d.next.address, tx: r.attempt?.hash ?? null },
       'hot wallet rotated: payouts now come from the new wallet',
     );
-    return { kind: 'final', hash: r.attempt.hash };
+    return { kind: 'final', hash: r.attempt?.hash ?? null };
   }
-  return follow(ps, d, r);
+  if (!r.attempt) throw new RotationError(`the sweep record of ${d.tag} has no transaction and is not final`);
+  return follow(ps, d, { ...r, attempt: r.attempt });
 }
 
 async function sweep(ps: Payserv, d: RotatingDriver): Promise<RotationStep> {
   const path = rotationPath(d.settings.stateDir, d.tag);
-  let recorded: SweepRecord | null = null;
+  let recorded: Swept | null = null;
   const s = await ps.db.transaction(async (tx) => {
     const signed = await d.old.signSweep(tx, d.next.address);
     if (signed.kind !== 'signed') return signed;
@@ -239,12 +244,26 @@ async function sweep(ps: Payserv, d: RotatingDriver): Promise<RotationStep> {
     await fault(ps.faults, 'sweep.recorded', { withdrawals: [], hash: signed.tx.hash });
     return signed;
   });
+  if (s.kind === 'short') {
+    // Every nonce mined and the balance at most the fee: nothing worth a transaction. The new wallet pays from now on.
+    await writeJsonAtomic(path, {
+      coin: d.tag,
+      from: d.old.address,
+      to: d.next.address,
+      phase: 'final',
+      value: '0',
+      attempt: null,
+    } satisfies SweepRecord);
+    d.activate();
+    ps.log.warn({ coin: d.tag, from: d.old.address, to: d.next.address, reason: s.reason }, 'hot wallet rotated with nothing to sweep');
+    return { kind: 'final', hash: null };
+  }
   if (s.kind !== 'signed' || !recorded) {
     const reason = s.kind === 'signed' ? 'not recorded' : s.reason;
     ps.log.info({ coin: d.tag, from: d.old.address, reason }, 'hot wallet rotation: the sweep waits');
     return { kind: 'waiting', reason };
   }
-  const r: SweepRecord = recorded;
+  const r: Swept = recorded;
   await d.old.committed(s.tx);
   ps.log.warn({ coin: d.tag, from: r.from, to: r.to, value: r.value, tx: r.attempt.hash }, 'hot wallet sweep signed and recorded: sending');
   await fault(ps.faults, 'sweep.committed', { withdrawals: [], hash: r.attempt.hash });
@@ -254,7 +273,11 @@ async function sweep(ps: Payserv, d: RotatingDriver): Promise<RotationStep> {
 }
 
 /** The chain decides the sweep: resent while unknown, a new sweep only after proof it failed, the switch only at finality. */
-async function follow(ps: Payserv, d: RotatingDriver, r: SweepRecord): Promise<RotationStep> {
+async function follow(
+  ps: Payserv,
+  d: RotatingDriver,
+  r: SweepRecord & { attempt: NonNullable<SweepRecord['attempt']> },
+): Promise<RotationStep> {
   const a: Attempt = { hash: r.attempt.hash, raw: r.attempt.raw, createdAt: new Date(r.attempt.at) };
   const v = await d.old.verdict([a], { now: ps.now(), confirmations: d.settings.confirmations });
   const path = rotationPath(d.settings.stateDir, d.tag);

@@ -46,13 +46,13 @@ function checkCoin(coin: string): void {
 /** The host's sweep record, final and to `next`: the only proof `--finish` accepts. */
 async function finalSweep(ctx: Context, coin: string, next: string): Promise<string> {
   const path = rotationPath(ctx.stateDir, coin);
-  const r = (await readJson(path).catch(() => null)) as { phase?: unknown; to?: unknown; attempt?: { hash?: unknown } } | null;
+  const r = (await readJson(path).catch(() => null)) as { phase?: unknown; to?: unknown; attempt?: { hash?: unknown } | null } | null;
   if (!r || r.phase !== 'final' || typeof r.to !== 'string' || !sameAddress(coin, r.to, next))
     throw new CliError(
       `the sweep of ${coin} to ${next} is not final in ${path} (${r ? `phase ${String(r.phase)}` : 'no sweep recorded'}): payserv decides that from the chain; nothing changed`,
       EXIT.PROBLEMS,
     );
-  return String(r.attempt?.hash);
+  return r.attempt?.hash ? String(r.attempt.hash) : 'none: nothing to sweep';
 }
 
 /** The rotation's host record is kept beside, out of the way of the next rotation. */
