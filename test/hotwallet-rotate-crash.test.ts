@@ -5,26 +5,16 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { afterEach, describe, expect, it, onTestFinished } from 'vitest';
 import { setBalance } from '../src/devnet/anvil.js';
 import { createHotKey, nextHotKeyPath } from '../src/keys/hot-wallet.js';
-import type { SeedOptions } from '../src/writer/seed.js';
 import { rotationPath, type SweepRecord } from '../src/payserv/rotation.js';
 import { anvilForFile, balanceOf, minedCount } from './support/chains.js';
 import { startRpcProxy } from './support/rpc-proxy.js';
-import { hotAddress, rotationToml, sweepOf, untilFinal } from './support/rotation.js';
+import { hotAddress, rotationSeed, rotationToml, sweepOf, untilFinal } from './support/rotation.js';
 import { killAllChildren, processLedger, sleep, until } from './support/spawn.js';
 
 afterEach(killAllChildren);
 
 const anvil = anvilForFile({ noMining: true });
-const SEED: SeedOptions = {
-  users: 2,
-  blocks: 1,
-  withdrawals: 0,
-  coins: ['ETH'],
-  minersPerBlock: 1,
-  declineShare: 0,
-  corrections: 0,
-  seed: 6,
-};
+const SEED = rotationSeed(2, 6);
 const LONG = 180_000;
 
 describe('a rotation sweep across a crash', { timeout: LONG }, () => {

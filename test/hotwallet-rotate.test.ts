@@ -6,8 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { mine, setBalance } from '../src/devnet/anvil.js';
 import { createHotKey, nextHotKeyPath } from '../src/keys/hot-wallet.js';
 import type { PayoutResult } from '../src/api/payserv.js';
-import type { SeedOptions } from '../src/writer/seed.js';
-import { hotAddress, rotationToml, sweepOf, untilFinal } from './support/rotation.js';
+import { hotAddress, rotationSeed, rotationToml, sweepOf, untilFinal } from './support/rotation.js';
 import { anvilForFile, balanceOf, minedCount } from './support/chains.js';
 import { ethRequests } from './support/miners.js';
 import { killAllChildren, processLedger, sleep, type PayservChild } from './support/spawn.js';
@@ -15,16 +14,7 @@ import { killAllChildren, processLedger, sleep, type PayservChild } from './supp
 afterEach(killAllChildren);
 
 const anvil = anvilForFile({ noMining: true });
-const SEED: SeedOptions = {
-  users: 3,
-  blocks: 1,
-  withdrawals: 0,
-  coins: ['ETH'],
-  minersPerBlock: 1,
-  declineShare: 0,
-  corrections: 0,
-  seed: 5,
-};
+const SEED = rotationSeed(3, 5);
 const LONG = 180_000;
 const FUNDS = 10n ** 20n;
 

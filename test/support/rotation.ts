@@ -6,7 +6,20 @@ import type { Hex } from 'viem';
 import { mine } from '../../src/devnet/anvil.js';
 import { loadHotKey } from '../../src/keys/hot-wallet.js';
 import { rotationPath, type SweepRecord } from '../../src/payserv/rotation.js';
+import type { SeedOptions } from '../../src/writer/seed.js';
 import { until } from './spawn.js';
+
+/** One ETH block crediting `users` miners, nothing else. */
+export const rotationSeed = (users: number, seed: number): SeedOptions => ({
+  users,
+  blocks: 1,
+  withdrawals: 0,
+  coins: ['ETH'],
+  minersPerBlock: 1,
+  declineShare: 0,
+  corrections: 0,
+  seed,
+});
 
 export const rotationToml = (url: string) =>
   [
