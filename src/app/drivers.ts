@@ -4,7 +4,9 @@ import { chainStorage } from '../data/chain-store.js';
 import type { Data } from '../data/data.js';
 import { CHAINS } from '../data/ops/chains.js';
 import type { Logger } from '../log/index.js';
-import { hotKeyPath, loadHotKey } from '../keys/hot-wallet.js';
+import { access } from 'node:fs/promises';
+import { hotKeyPath, loadHotKey, nextHotKeyPath } from '../keys/hot-wallet.js';
+import { isSweepable, readSweep, RotatingDriver } from '../payserv/rotation.js';
 import { familyOf } from '../chains/address.js';
 import { NodeUnavailable, type ChainDriver } from '../chains/driver.js';
 import type { NonceStorage, UtxoStorage } from '../chains/storage.js';
@@ -25,6 +27,8 @@ export interface DriverDeps {
   journal: PaymentJournal;
   /** The coin's hot-wallet key (from esman's store); default: its key file in a development state directory. */
   hotKey?: (tag: string, s: CoinSettings) => Promise<Uint8Array>;
+  /** A pending rotation's next key (from esman's store); default: STATE/wallets/<TAG>.next.key when it exists. */
+  nextHotKey?: ((tag: string) => Uint8Array | undefined) | undefined;
 }
 
 const keyFile = (stateDir: string, tag: string, s: CoinSettings) =>
@@ -85,7 +89,7 @@ export async function startDrivers(coins: Config<'payserv'>['coins'], deps: Driv
   for (const [tag, s] of Object.entries(coins)) {
     if (!s.auto) continue;
     const key = await (deps.hotKey ? deps.hotKey(tag, s) : loadHotKey(deps.stateDir, tag, keyFile(deps.stateDir, tag, s)));
-    const d = driverFor(tag, s, key, deps);
+    const d = await withRotation(tag, s, driverFor(tag, s, key, deps), deps);
     key.fill(0);
     try {
       await d.start();
@@ -101,4 +105,48 @@ export async function startDrivers(coins: Config<'payserv'>['coins'], deps: Driv
       deps.log.warn({ coin: tag, sending: sending.n }, 'started with withdrawals in sending: Check settles each from the chain');
   }
   return drivers;
+}
+
+/** The next key of a pending rotation, or undefined. */
+async function nextKey(tag: string, deps: DriverDeps): Promise<Uint8Array | undefined> {
+  if (deps.nextHotKey) return deps.nextHotKey(tag);
+  const path = nextHotKeyPath(deps.stateDir, tag);
+  const exists = await access(path).then(
+    () => true,
+    () => false,
+  );
+  return exists ? loadHotKey(deps.stateDir, tag, path) : undefined;
+}
+
+/**
+ * A coin with a rotation pending (src/payserv/rotation.ts): both wallets' drivers behind one, switched
+ * to the new wallet at once when the host's sweep record says the sweep is final. Zcash: refused, not yet.
+ */
+async function withRotation(tag: string, s: CoinSettings, current: ChainDriver, deps: DriverDeps): Promise<ChainDriver> {
+  const key = await nextKey(tag, deps);
+  if (!key) return current;
+  try {
+    if (!isSweepable(current))
+      throw new Error(
+        `coin ${tag}: a hot-wallet rotation is pending, but rotating a ${s.chain} wallet is not supported yet: remove the next key`,
+      );
+    const next = driverFor(tag, s, key, deps);
+    if (!isSweepable(next) || next.address === current.address) throw new Error(`coin ${tag}: the rotation's next key is the current key`);
+    const d = new RotatingDriver(current, next, {
+      stateDir: deps.stateDir,
+      confirmations: s.confirmations ?? 1,
+      finality: s.finality_depth,
+    });
+    const r = await readSweep(d);
+    if (r?.phase === 'final') d.activate();
+    deps.log.warn(
+      { coin: tag, from: current.address, to: next.address, phase: r?.phase ?? 'waiting' },
+      r?.phase === 'final'
+        ? 'hot wallet rotated: payouts come from the new wallet'
+        : 'hot wallet rotation pending: payouts wait for the sweep',
+    );
+    return d;
+  } finally {
+    key.fill(0);
+  }
 }

@@ -10,6 +10,7 @@ import { EsmanError, wipe } from '../esman/errors.js';
 import {
   DATABASE_ITEM,
   coinItem,
+  nextCoinItem,
   parseCoinItem,
   parseDatabaseItem,
   parseNodeAuthItem,
@@ -36,6 +37,8 @@ export interface PayservKeys {
   tls: { certPem: string; keyPem: string };
   /** Hands each automatically paid coin's key over once (the caller wipes it); undefined: the key files. */
   hotKey: ((tag: string, s: CoinSettings) => Promise<Uint8Array>) | undefined;
+  /** A rotation's next key (item Coin.<TAG>.NEXT.JSON), handed over once; undefined: none pending. Files: undefined (the key files). */
+  nextHotKey: ((tag: string) => Uint8Array | undefined) | undefined;
   /** The store's DB.JSON: the database payserv (issue 6: dbgw) is given once the store is open. */
   databaseUrl: string | undefined;
   /** The coins' settings, each node_url with its node_auth_item's credentials. */
@@ -65,6 +68,7 @@ function fromFiles(config: Config<'payserv'>, log: Logger): PayservKeys {
     },
     tls: { certPem: readFileSync(p.tlsCert('payserv'), 'utf8'), keyPem: readFileSync(p.tlsKey('payserv'), 'utf8') },
     hotKey: undefined,
+    nextHotKey: undefined,
     databaseUrl: undefined,
     coins: config.coins,
     notifySecrets: new Map(),
@@ -86,11 +90,12 @@ export function requiredItems(config: Config<'payserv'>): string[] {
 }
 
 /** Every hot-wallet key of a coin paid automatically, checked against the address stored beside it. */
-function hotKeysFrom(store: KeyStore, coins: Config<'payserv'>['coins']): Map<string, Uint8Array> {
+function hotKeysFrom(store: KeyStore, coins: Config<'payserv'>['coins'], next = false): Map<string, Uint8Array> {
   const keys = new Map<string, Uint8Array>();
   for (const [tag, s] of Object.entries(coins)) {
     if (!s.auto) continue;
-    const name = s.key_item ?? coinItem(tag);
+    const name = next ? nextCoinItem(tag) : (s.key_item ?? coinItem(tag));
+    if (next && !store.has(name)) continue;
     const value = store.get(name);
     try {
       const item = parseCoinItem(value, name, tag);
@@ -113,6 +118,7 @@ function fromStore(store: KeyStore, config: Config<'payserv'>, trust: Trust): Pa
   const keyPem = pemItem(keyBytes, t.key);
   wipe(keyBytes);
   const hot = hotKeysFrom(store, config.coins);
+  const nextHot = hotKeysFrom(store, config.coins, true);
   return {
     source: 'store',
     signers: {
@@ -126,6 +132,11 @@ function fromStore(store: KeyStore, config: Config<'payserv'>, trust: Trust): Pa
       const k = hot.get(tag);
       if (!k) throw new EsmanError('missing_item', `no hot-wallet key for ${tag} was loaded from the store`);
       hot.delete(tag);
+      return k;
+    },
+    nextHotKey: (tag) => {
+      const k = nextHot.get(tag);
+      nextHot.delete(tag);
       return k;
     },
     databaseUrl: store.has(DATABASE_ITEM) ? parseDatabaseItem(store.get(DATABASE_ITEM)).url : undefined,

@@ -192,7 +192,14 @@ async function startUnlocked(
     const alerts = new Alerts({ db, log, notifier });
     const journal = await PaymentJournal.open(journalDir(stateDir));
     log.info({ journal: journal.path, attempts: journal.size }, 'payment journal open');
-    const drivers = await startDrivers(keys.coins, { db, stateDir, log, journal, ...(keys.hotKey ? { hotKey: keys.hotKey } : {}) });
+    const drivers = await startDrivers(keys.coins, {
+      db,
+      stateDir,
+      log,
+      journal,
+      ...(keys.hotKey ? { hotKey: keys.hotKey } : {}),
+      nextHotKey: keys.nextHotKey,
+    });
     // Lock keys from payserv's own signing key: every payserv with this key takes the same locks, nobody else can name them.
     const locks = new Locks(db, LockKeys.of(signers.payserv), { log });
     const ps: Payserv = {

@@ -27,6 +27,10 @@ export function checkExportable(name: string): void {
     throw new EsmanError('not_exportable', `${name} never leaves the store as a file: only ${exportable.join(', ')} may be exported`);
 }
 export const coinItem = (tag: string) => `Coin.${tag}.JSON`;
+/** A rotation's new key (`pscli hotwallet rotate`), beside the current one until the sweep to it is final. */
+export const nextCoinItem = (tag: string) => `Coin.${tag}.NEXT.JSON`;
+/** The old key once a rotation is finished: kept, never paid from again. */
+export const retiredCoinItem = (tag: string, stamp: string) => `Coin.${tag}.RETIRED.${stamp}.JSON`;
 /** The database parameters dbgw is given once the store is open. */
 export const DATABASE_ITEM = 'DB.JSON';
 /** The intake's MiningCore adapter: MiningCore's own PostgreSQL, {"url": "postgres://…"} like DB.JSON. */

@@ -2,7 +2,8 @@
 // so it goes only once the node says the address holds no more than dust, and once the operator typed its name.
 import { EsmanError } from './errors.js';
 
-const COIN_ITEM = /^Coin\.([A-Z0-9]{2,10})\.JSON$/;
+/** Coin.<TAG>.JSON, and a rotation's keys: the next (Coin.<TAG>.NEXT.JSON, swept to) and the retired (Coin.<TAG>.RETIRED.<time>.JSON). */
+const COIN_ITEM = /^Coin\.([A-Z0-9]{2,10})\.(?:NEXT\.|RETIRED\.\d{8}T\d{6}\.)?JSON$/;
 
 /** The coin of a hot-wallet item's name, or null for any other item. */
 export function hotWalletTag(name: string): string | null {

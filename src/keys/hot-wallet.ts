@@ -19,6 +19,8 @@ export class HotKeyError extends Error {
 }
 
 export const hotKeyPath = (stateDir: string, tag: string) => join(stateDir, 'wallets', `${tag}.key`);
+/** A rotation's new key in a development state directory (`pscli hotwallet rotate`). */
+export const nextHotKeyPath = (stateDir: string, tag: string) => join(stateDir, 'wallets', `${tag}.next.key`);
 
 /** The coin's hot-wallet private key; errors name the file and what is wrong, never the key. */
 export async function loadHotKey(stateDir: string, tag: string, path = hotKeyPath(stateDir, tag)): Promise<Uint8Array> {

@@ -10,7 +10,11 @@ export type FaultPoint =
   /** Broadcast (whatever the node answered); the account's checkpoint not yet moved over it. */
   | 'payment.broadcast'
   /** A status change committed (approved, sent, send_error, declined...); its checkpoint not yet moved. */
-  | 'status.committed';
+  | 'status.committed'
+  /** A hot-wallet sweep signed and its host record fsynced, inside the transaction that advances the nonce; not committed. */
+  | 'sweep.recorded'
+  /** The sweep's transaction committed; not broadcast yet. */
+  | 'sweep.committed';
 
 export interface FaultInfo {
   withdrawals: readonly number[];

@@ -1,3 +1,4 @@
+import { RotatingDriver, rotationStep } from './rotation.js';
 import { ChainIdentityError } from '../chains/driver.js';
 import { MONITOR } from '../data/ops/monitor.js';
 import { streamPages } from '../data/stream.js';
@@ -131,6 +132,9 @@ export class Monitor {
       report,
       async () => void (report.low = await watchHotWallets(this.#ps, this.#s.hotWalletLow ?? new Map())),
     );
+    await this.#part('rotation', report, async () => {
+      for (const d of this.#ps.drivers.values()) if (d instanceof RotatingDriver && !d.final) await rotationStep(this.#ps, d);
+    });
     await this.#part('finality', report, async () => {
       report.finality = await this.#finality.round();
       this.#watchFailing = report.finality.failing;

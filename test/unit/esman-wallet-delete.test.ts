@@ -29,6 +29,10 @@ describe('hot-wallet items', () => {
   it('Coin.<TAG>.JSON is a hot wallet; other items, and other spellings, are not', () => {
     expect(hotWalletTag('Coin.ETH.JSON')).toBe('ETH');
     expect(hotWalletTag('Coin.ZEC.JSON')).toBe('ZEC');
+    // A rotation's keys (pscli hotwallet rotate): the next key holds the sweep, the retired one what the sweep left.
+    expect(hotWalletTag('Coin.ETH.NEXT.JSON')).toBe('ETH');
+    expect(hotWalletTag('Coin.ETH.RETIRED.20261204T230000.JSON')).toBe('ETH');
+    expect(hotWalletTag('Coin.ETH.RETIRED.x.JSON')).toBeNull();
     for (const n of ['DB.JSON', 'ETH.RPC.JSON', 'Coin.eth.JSON', 'Coin.ETH.JSON.bak', 'xCoin.ETH.JSON', 'Coin..JSON'])
       expect(hotWalletTag(n)).toBeNull();
   });

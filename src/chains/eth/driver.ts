@@ -634,6 +634,54 @@ export class EvmDriver implements ChainDriver {
     return { kind: 'signed', tx: signed };
   }
 
+  /**
+   * A hot-wallet rotation's sweep (src/payserv/rotation.ts): the whole balance less the fee reserve to
+   * `to`, a plain account (21,000 gas). Only when every nonce this wallet ever used (the node's pending
+   * count, the payment journal, the nonce cache) is mined: nothing of ours is in flight to reserve, so
+   * the balance at the latest block is all there is. Never above the configured fee cap.
+   */
+  async signSweep(tx: StorageTx, to: string): Promise<Signing> {
+    await this.#chainNow(this.#headBack);
+    const dest = getAddress(to);
+    await this.#journal.refresh();
+    const remembered = max((await this.#cache.read()) ?? 0n, this.#journal.nextNonce(this.tag, this.address) ?? 0n);
+    const [pending, latest] = (
+      await Promise.all(
+        (['pending', 'latest'] as const).map((blockTag) =>
+          ask('eth_getTransactionCount', () => this.#client.getTransactionCount({ address: this.address as Hex, blockTag })),
+        ),
+      )
+    ).map(BigInt) as [bigint, bigint];
+    if (latest < max(pending, remembered))
+      return {
+        kind: 'wait',
+        reason: `payments from ${this.address} are in flight (nonces up to ${max(pending, remembered) - 1n}, mined up to ${latest - 1n})`,
+      };
+    const fees = await this.#fees();
+    if (fees.kind === 'wait') return fees;
+    const maxFee = TRANSFER_GAS * fees.perGas;
+    const balance = await ask('eth_getBalance', () => this.#client.getBalance({ address: this.address as Hex, blockTag: 'latest' }));
+    if (balance <= maxFee) return this.#short(maxFee + 1n, balance);
+    const nonce = await this.#allocateNonce(tx);
+    const signed = await this.#signAt(
+      {
+        ...fees.fields,
+        chainId: this.#s.chainId,
+        nonce: Number(nonce),
+        to: dest,
+        value: balance - maxFee,
+        gas: TRANSFER_GAS,
+      } as TransactionSerializable,
+      maxFee,
+    );
+    return { kind: 'signed', tx: signed };
+  }
+
+  /** Whether this hot wallet signed the bytes (a rotated coin's driver asks which wallet a stored attempt is from). */
+  signedBy(raw: string): Promise<boolean> {
+    return this.#fromUs(raw).catch(() => false);
+  }
+
   async release(): Promise<void> {
     // A nonce is never given back: the next payment takes the next one, and a failed payment's nonce was used.
   }

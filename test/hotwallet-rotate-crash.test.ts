@@ -1,0 +1,68 @@
+// A hot-wallet rotation's sweep when payserv is SIGKILLed between the sweep's host record and its
+// broadcast (a real process, restarted): the same bytes are sent, the old wallet swept exactly once. And
+// a sweep record that pays anyone but the new wallet stops payouts with nothing sent.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { afterEach, describe, expect, it, onTestFinished } from 'vitest';
+import { setBalance } from '../src/devnet/anvil.js';
+import { createHotKey, nextHotKeyPath } from '../src/keys/hot-wallet.js';
+import { rotationPath, type SweepRecord } from '../src/payserv/rotation.js';
+import { anvilForFile, balanceOf, minedCount } from './support/chains.js';
+import { startRpcProxy } from './support/rpc-proxy.js';
+import { hotAddress, rotationSeed, rotationToml, sweepOf, untilFinal } from './support/rotation.js';
+import { killAllChildren, processLedger, sleep, until } from './support/spawn.js';
+
+afterEach(killAllChildren);
+
+const anvil = anvilForFile({ noMining: true });
+const SEED = rotationSeed(2, 6);
+const LONG = 180_000;
+
+describe('a rotation sweep across a crash', { timeout: LONG }, () => {
+  /** payserv with a rotation pending, killed while the sweep's broadcast is held at the node's door. */
+  async function killedBeforeBroadcast() {
+    const { url } = await anvil();
+    const l = await processLedger(SEED);
+    await createHotKey(l.stateDir, 'ETH');
+    const old = await hotAddress(l.stateDir);
+    await setBalance(url, old, 10n ** 20n);
+    const nextPath = nextHotKeyPath(l.stateDir, 'ETH');
+    await createHotKey(l.stateDir, 'ETH', nextPath);
+    const next = await hotAddress(l.stateDir, nextPath);
+    const proxy = await startRpcProxy(url);
+    onTestFinished(() => proxy.stop());
+    const config = l.config('payserv.toml', { extra: rotationToml(proxy.url) });
+    proxy.hold('eth_sendRawTransaction', 'request');
+    const ps = await l.start(config);
+    await ps.client('pscli').call('Utils.Enable');
+    await until('the sweep is being broadcast', () => proxy.held() === 1, 30_000, 20);
+    await ps.kill();
+    const recorded = sweepOf(l.stateDir) as SweepRecord;
+    expect(recorded).toMatchObject({ phase: 'sweeping', from: old, to: next });
+    expect(await minedCount(url, old)).toBe(0);
+    return { url, l, config, old, next, recorded };
+  }
+
+  it('SIGKILL between the record and the broadcast: the same bytes sent after restart, swept once', async () => {
+    const { url, l, config, old, next, recorded } = await killedBeforeBroadcast();
+    const again = await l.start(config);
+    await again.client('pscli').call('Utils.Enable');
+    const swept = await untilFinal(url, l.stateDir);
+    expect(swept.attempt?.hash).toBe(recorded.attempt?.hash);
+    expect(await minedCount(url, old)).toBe(1);
+    expect(await balanceOf(url, next)).toBe(BigInt(recorded.value));
+    await again.stop('SIGTERM');
+  });
+
+  it('a sweep record naming another destination or amount: payserv refuses to start, nothing sent', async () => {
+    const { url, l, config, old, recorded } = await killedBeforeBroadcast();
+    const thief = '0x00000000000000000000000000000000000000aa';
+    const path = rotationPath(l.stateDir, 'ETH');
+    writeFileSync(path, JSON.stringify({ ...recorded, to: thief, value: '1' }));
+    // Read at start: payserv refuses to start, naming the record; nothing is signed or sent.
+    await expect(l.start(config)).rejects.toThrow(/the sweep's bytes pay .* not 1 to 0x.*refused, nothing sent/);
+    await sleep(1_500);
+    expect(await minedCount(url, old)).toBe(0);
+    expect(await balanceOf(url, thief)).toBe(0n);
+    expect(JSON.parse(readFileSync(path, 'utf8'))).toMatchObject({ to: thief });
+  });
+});

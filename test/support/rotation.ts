@@ -1,0 +1,62 @@
+// Helpers of the hot-wallet rotation tests (test/hotwallet-rotate*.test.ts): payserv's ETH table with a
+// monitor ticking each second, the hot wallets' addresses, and the host's sweep record.
+import { readFileSync } from 'node:fs';
+import { privateKeyToAddress } from 'viem/accounts';
+import type { Hex } from 'viem';
+import { mine } from '../../src/devnet/anvil.js';
+import { loadHotKey } from '../../src/keys/hot-wallet.js';
+import { rotationPath, type SweepRecord } from '../../src/payserv/rotation.js';
+import type { SeedOptions } from '../../src/writer/seed.js';
+import { until } from './spawn.js';
+
+/** One ETH block crediting `users` miners, nothing else. */
+export const rotationSeed = (users: number, seed: number): SeedOptions => ({
+  users,
+  blocks: 1,
+  withdrawals: 0,
+  coins: ['ETH'],
+  minersPerBlock: 1,
+  declineShare: 0,
+  corrections: 0,
+  seed,
+});
+
+export const rotationToml = (url: string) =>
+  [
+    '[monitor]',
+    'interval_s = 1',
+    '[coins.ETH]',
+    'chain = "evm"',
+    `node_url = "${url}"`,
+    'chain_id = 31337',
+    'min_peers = 0',
+    'confirmations = 1',
+    'finality_depth = 3',
+    'rpc_timeout_ms = 60000',
+    '',
+  ].join('\n');
+
+export const hotAddress = async (stateDir: string, path?: string) =>
+  privateKeyToAddress(`0x${Buffer.from(await loadHotKey(stateDir, 'ETH', path)).toString('hex')}` as Hex);
+
+export function sweepOf(stateDir: string): SweepRecord | null {
+  try {
+    return JSON.parse(readFileSync(rotationPath(stateDir, 'ETH'), 'utf8')) as SweepRecord;
+  } catch {
+    return null;
+  }
+}
+
+/** Mines a block each turn until the host's sweep record says final (payserv's monitor ticks each second). */
+export async function untilFinal(url: string, stateDir: string): Promise<SweepRecord> {
+  await until(
+    'the sweep is final',
+    async () => {
+      await mine(url, 1);
+      return sweepOf(stateDir)?.phase === 'final';
+    },
+    60_000,
+    300,
+  );
+  return sweepOf(stateDir) as SweepRecord;
+}
