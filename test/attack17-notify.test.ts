@@ -44,7 +44,7 @@ describePerDataPath('attack17 notify', () => {
     expect((await processWithdrawal(t.ps, id, 'test')).reply).toBe('PENDING');
     await asAttacker(t.ledger.db, [[`UPDATE ${STATUS_SIGNATURES} SET status = $2 WHERE withdrawal_id = $1 AND seq = 0`, [id, PHISH]]]);
     const r = await approveWithdrawal(t.ps, id, 'test');
-    console.log('N1 reply', r.reply, r.code, r.reason);
+    console.log('N1 reply', r.reply, r.code);
     const stop = t.alerts.find((a) => a.kind === 'fail_stop');
     console.log('N1 fail_stop reason:', stop?.reason);
     expect(stop).toBeDefined();
