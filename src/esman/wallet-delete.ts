@@ -1,5 +1,7 @@
-// The rules of deleting a hot-wallet item (Coin.<TAG>.JSON): its key is the only way to the address's funds,
-// so it goes only once the node says the address holds no more than dust, and once the operator typed its name.
+// The rules of deleting a hot-wallet item: its key is the only way to the address's funds, so it goes
+// only once the node says the address holds no more than dust, and once the operator typed its name.
+// A hot-wallet item is known by its name (Coin.<TAG>.JSON, or a [coins.TAG] key_item of payserv's
+// configuration) or by its content (a coin and a key), whatever it is called.
 import { EsmanError } from './errors.js';
 
 const COIN_ITEM = /^Coin\.([A-Z0-9]{2,10})\.JSON$/;
@@ -7,6 +9,46 @@ const COIN_ITEM = /^Coin\.([A-Z0-9]{2,10})\.JSON$/;
 /** The coin of a hot-wallet item's name, or null for any other item. */
 export function hotWalletTag(name: string): string | null {
   return COIN_ITEM.exec(name)?.[1] ?? null;
+}
+
+/**
+ * What a value says of itself when it looks like a hot-wallet key (a JSON object with a `coin` or a
+ * `privateKey`): its coin, or null when it names none. Null for any other value.
+ */
+export function hotWalletContent(value: Uint8Array): { coin: string | null } | null {
+  let v: unknown;
+  try {
+    v = JSON.parse(Buffer.from(value).toString('utf8'));
+  } catch {
+    return null;
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v) || !('coin' in v || 'privateKey' in v)) return null;
+  const coin = (v as { coin?: unknown }).coin;
+  return { coin: typeof coin === 'string' && /^[A-Z0-9]{2,10}$/.test(coin) ? coin : null };
+}
+
+/**
+ * The coin of a hot-wallet item, from everything that names it (its name, payserv's key_item, its
+ * content): they must agree, and one must name it; otherwise the item cannot be judged and stays.
+ */
+export function hotWalletCoin(name: string, said: ReadonlyArray<string | null>): string {
+  const coins = [...new Set(said.filter((c): c is string => c !== null))];
+  if (coins.length === 1) return coins[0]!;
+  throw new EsmanError(
+    'bad_item',
+    coins.length
+      ? `${name} looks like a hot-wallet key, named the key of ${coins.join(' and ')}: it cannot be judged, nothing deleted`
+      : `${name} looks like a hot-wallet key of no coin esman can read: its balance cannot be checked, nothing deleted`,
+  );
+}
+
+/** `esman add --replace` never overwrites a hot-wallet key: the way to retire one is to empty it and delete it. */
+export function refuseReplaceHotWallet(name: string): never {
+  throw new EsmanError(
+    'hot_wallet',
+    `${name} is a hot-wallet key: --replace never overwrites one, the key is the only way to its address's funds; ` +
+      `sweep the wallet, then esman delete ${name} (it checks the wallet is empty) and add the new key`,
+  );
 }
 
 /** What the node says the address holds, in base units, and the most that counts as dust (less than the fee to sweep it). */
