@@ -93,7 +93,10 @@ describeOncePerSuite('esman delete of a hot wallet', () => {
       const eth = wallet('ETH');
       const { dir, storage } = await fixture({ 'Coin.ETH.JSON': eth.value, 'DB.JSON': Buffer.from('{"url":"postgres://x@h/db"}') });
       const del = (extra: string[], stdin?: string) =>
-        esman(['delete', 'Coin.ETH.JSON', '--dir', dir, '--storage', storage, '--node-url', anvil.url, ...extra], { pass: OPEN, stdin });
+        esman(['delete', 'Coin.ETH.JSON', '--dir', dir, '--storage', storage, '--node-url', anvil.url, '--chain-id', '31337', ...extra], {
+          pass: OPEN,
+          stdin,
+        });
       await setBalance(anvil.url, eth.address, 3n * ETH);
       const before = readFileSync(storage);
 
@@ -150,7 +153,10 @@ describeOncePerSuite('esman delete of a hot wallet', () => {
       const { dir, storage } = await fixture({ 'Coin.ETH.JSON': eth.value });
       const before = readFileSync(storage);
       const down = `http://rpc:NODE-PASSWORD-31@127.0.0.1:${await freePort()}/`;
-      const r = await esman(['delete', 'Coin.ETH.JSON', '--dir', dir, '--storage', storage, '--node-url', down, '--yes'], { pass: OPEN });
+      const r = await esman(
+        ['delete', 'Coin.ETH.JSON', '--dir', dir, '--storage', storage, '--node-url', down, '--chain-id', '1', '--yes'],
+        { pass: OPEN },
+      );
       expect(r.code).toBe(1);
       expect(r.stderr).toMatch(
         new RegExp(
