@@ -3,56 +3,21 @@
 // address is read on the configured network (F11). Every refusal leaves the store byte for byte as it was.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
-import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { startAnvil, setBalance, type Anvil } from '../src/devnet/anvil.js';
 import { startZcashStandin, type ZcashStandin } from '../src/devnet/zcash-standin.js';
-import { encodeCoinItem } from '../src/esman/items.js';
-import { newMasterKey } from '../src/esman/master-key.js';
-import { writeShares } from '../src/esman/shares.js';
-import { KeyStore, readIndex } from '../src/esman/store-file.js';
-import { hotWalletAddress } from '../src/keys/hot-wallet.js';
 import { describeOncePerSuite } from './support/db.js';
-import { killAllChildren, spawnNode } from './support/spawn.js';
-import { tmpStateDir } from './support/tmp.js';
+import { ETH, OPEN, esman, fixture as storeOf, names, wallet } from './support/esman-wallets.js';
+import { killAllChildren } from './support/spawn.js';
 
-const PASS = ['pass-phrase-0001', 'pass-phrase-0002', 'pass-phrase-0003'];
-const OPEN = PASS.slice(0, 2);
-const KDF = { log2N: 10, r: 8, p: 1 };
 const SLOW = 120_000;
-const ETH = 10n ** 18n;
 
-async function esman(args: string[], o: { pass?: string[]; stdin?: string } = {}) {
-  const child = spawnNode(['bin/esman.mjs', ...args, ...(o.pass ? ['--passphrase-fd', '3'] : [])], {}, { pipes: true });
-  (child.proc.stdio[3] as Writable).end(o.pass ? o.pass.map((l) => `${l}\n`).join('') : '');
-  child.proc.stdin!.end(o.stdin ?? '');
-  const code = await child.waitExit(30_000);
-  return { code, stdout: child.stdout(), stderr: child.stderr() };
-}
-
-function wallet(tag: string, network: 'mainnet' | 'testnet' = 'mainnet', withAddress = true) {
-  const privateKey = new Uint8Array(randomBytes(32));
-  const address = hotWalletAddress(tag, privateKey, network);
-  return { address, value: encodeCoinItem({ coin: tag, privateKey, ...(withAddress ? { address } : {}) }) };
-}
-
+/** The store, and payserv's state directory of the configuration: its chain pins are read, never written, by esman. */
 async function fixture(items: Record<string, Buffer>) {
-  const root = await tmpStateDir('att17-esman-');
-  const dir = join(root, 'shares');
-  const storage = join(root, 'store.esm');
-  const master = newMasterKey();
-  await writeShares(dir, master, { shares: 3, threshold: 2, kdf: KDF }, async (i) => Buffer.from(PASS[i - 1]!, 'utf8'));
-  const store = KeyStore.empty(storage);
-  for (const [name, value] of Object.entries(items)) store.set(name, value);
-  await store.save(master);
-  store.close();
-  // payserv's state directory of the configuration: its chain pins are read, never written, by esman.
-  const state = join(root, 'payserv-state');
-  return { root, dir, storage, state, stateLine: `state_dir = "${state}"\n` };
+  const f = await storeOf(items);
+  const state = join(f.root, 'payserv-state');
+  return { ...f, state, stateLine: `state_dir = "${state}"\n` };
 }
-
-const names = async (storage: string) => (await readIndex(storage)).items.map((i) => i.name).sort();
 
 describeOncePerSuite('attack17 esman delete', () => {
   let anvilEtc: Anvil; // "the ETC chain": chain id 61, where the hot wallet is funded
@@ -107,7 +72,7 @@ describeOncePerSuite('attack17 esman delete', () => {
       expect(byContent.code).toBe(1);
       expect(byContent.stderr).toMatch(funded);
       expect(readFileSync(storage).equals(before)).toBe(true);
-      expect(await names(storage)).toEqual(['HOT.ETH', 'backup-7']);
+      expect(await names(dir, storage)).toEqual(['HOT.ETH', 'backup-7']);
 
       // The guard is a check, not a wall: emptied, the key_item goes once its name is typed back; no pin is written.
       await setBalance(anvilOther.url, eth.address, 0n);
@@ -117,7 +82,7 @@ describeOncePerSuite('attack17 esman delete', () => {
       });
       expect(emptied.code).toBe(0);
       expect(emptied.stdout).toContain(`HOT.ETH: hot wallet ${eth.address} holds 0 wei`);
-      expect(await names(storage)).toEqual(['backup-7']);
+      expect(await names(dir, storage)).toEqual(['backup-7']);
       expect(existsSync(join(state, 'chains'))).toBe(false);
     },
     SLOW,
