@@ -186,7 +186,11 @@ describeOncePerSuite('attack17 esman delete', () => {
     async () => {
       const eth = wallet('ETH');
       const other = wallet('ETH');
-      const { root, dir, storage } = await fixture({ 'Coin.ETH.JSON': eth.value, 'HOT.ETH': eth.value, 'notes.txt': Buffer.from('old') });
+      const { root, dir, storage } = await fixture({
+        'Coin.ETH.JSON': eth.value,
+        'HOT.ETH': Buffer.from(JSON.stringify({ coin: 'ETH', privateKey: eth.hexKey, address: other.address })),
+        'notes.txt': Buffer.from('old'),
+      });
       await setBalance(anvilOther.url, eth.address, 9n * ETH);
       const file = join(root, 'new.json');
       writeFileSync(file, other.value);
@@ -196,13 +200,19 @@ describeOncePerSuite('attack17 esman delete', () => {
         expect(r.code).toBe(1);
         expect(r.stderr).toMatch(
           new RegExp(
-            `^esman: \\[hot_wallet\\] ${name.replace(/\./g, '\\.')} is a hot-wallet key: --replace never overwrites one.*esman delete ${name.replace(/\./g, '\\.')}`,
+            `^esman: \\[hot_wallet\\] ${name.replace(/\./g, '\\.')} is a hot-wallet key: --replace never overwrites one with another value.*esman delete ${name.replace(/\./g, '\\.')}`,
             'm',
           ),
         );
         expect(r.stdout).not.toContain('added');
         expect(readFileSync(storage).equals(before)).toBe(true);
       }
+      // The same key again, its wrong address put right: nothing is lost, it is taken.
+      const same = join(root, 'same.json');
+      writeFileSync(same, eth.value);
+      const fixed = await esman(['add', 'HOT.ETH', same, '--replace', '--dir', dir, '--storage', storage], { pass: OPEN });
+      expect(fixed.code).toBe(0);
+      expect(fixed.stdout).toContain('added HOT.ETH');
       const text = join(root, 'notes-new.txt');
       writeFileSync(text, 'new');
       const plain = await esman(['add', 'notes.txt', text, '--replace', '--dir', dir, '--storage', storage], { pass: OPEN });

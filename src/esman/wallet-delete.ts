@@ -42,11 +42,28 @@ export function hotWalletCoin(name: string, said: ReadonlyArray<string | null>):
   );
 }
 
-/** `esman add --replace` never overwrites a hot-wallet key: the way to retire one is to empty it and delete it. */
-export function refuseReplaceHotWallet(name: string): never {
+/** The coin and key of a value shaped like a hot-wallet item, or null. */
+function coinAndKey(value: Uint8Array): string | null {
+  try {
+    const v = JSON.parse(Buffer.from(value).toString('utf8')) as { coin?: unknown; privateKey?: unknown };
+    return typeof v.coin === 'string' && typeof v.privateKey === 'string' && /^[0-9a-fA-F]{64}$/.test(v.privateKey)
+      ? `${v.coin}:${v.privateKey.toLowerCase()}`
+      : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * `esman add --replace` never overwrites a hot-wallet key with another (the way to retire one is to empty it and
+ * delete it); the same coin and key again (a corrected address) loses nothing and is taken.
+ */
+export function refuseReplaceHotWallet(name: string, old: Uint8Array, next: Uint8Array): void {
+  const kept = coinAndKey(old);
+  if (kept !== null && kept === coinAndKey(next)) return;
   throw new EsmanError(
     'hot_wallet',
-    `${name} is a hot-wallet key: --replace never overwrites one, the key is the only way to its address's funds; ` +
+    `${name} is a hot-wallet key: --replace never overwrites one with another value, the key is the only way to its address's funds; ` +
       `sweep the wallet, then esman delete ${name} (it checks the wallet is empty) and add the new key`,
   );
 }

@@ -70,9 +70,20 @@ describe('hot-wallet items', () => {
     expect(codeOf(() => hotWalletCoin('k', [null, null, null]))).toMatch(
       /^bad_item: k looks like a hot-wallet key of no coin esman can read/,
     );
-    expect(codeOf(() => refuseReplaceHotWallet('HOT.ETH'))).toMatch(
-      /^hot_wallet: HOT\.ETH is a hot-wallet key: --replace never overwrites one/,
-    );
+  });
+
+  it('add --replace over a hot-wallet key: another key, or no key, refused; the same coin and key again (its address corrected) taken', () => {
+    const item = (coin: string, key: string, address?: string) => Buffer.from(JSON.stringify({ coin, privateKey: key, address }));
+    const key = 'ab'.repeat(32);
+    const old = item('ETH', key, '0xWRONG');
+    expect(codeOf(() => refuseReplaceHotWallet('HOT.ETH', old, item('ETH', key.toUpperCase(), '0xRIGHT')))).toBeUndefined();
+    for (const next of [item('ETH', 'cd'.repeat(32)), item('ETC', key), Buffer.from('{"url":"postgres://x@h/db"}'), Buffer.from('x')])
+      expect(codeOf(() => refuseReplaceHotWallet('HOT.ETH', old, next))).toMatch(
+        /^hot_wallet: HOT\.ETH is a hot-wallet key: --replace never overwrites one with another value/,
+      );
+    // An item that only looks like a hot wallet (no readable key) is never replaced, even by itself.
+    const odd = Buffer.from('{"coin":"ETH"}');
+    expect(codeOf(() => refuseReplaceHotWallet('odd', odd, odd))).toMatch(/^hot_wallet: /);
   });
 });
 

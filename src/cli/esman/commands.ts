@@ -91,12 +91,14 @@ function itemsFrom(dir: string): Array<[string, Buffer]> {
   return files.map((n) => [n, readFileSync(join(dir, n))]);
 }
 
-/** A hot-wallet key (by its name or its content) is never overwritten by `add --replace`. */
-function refuseHotWallet(store: KeyStore, name: string): void {
+/** A hot-wallet key (by its name or its content) is never overwritten by `add --replace` with another key. */
+function refuseHotWallet(store: KeyStore, name: string, next: Uint8Array): void {
   const old = store.get(name);
-  const hot = hotWalletTag(name) !== null || hotWalletContent(old) !== null;
-  wipe(old);
-  if (hot) refuseReplaceHotWallet(name);
+  try {
+    if (hotWalletTag(name) !== null || hotWalletContent(old) !== null) refuseReplaceHotWallet(name, old, next);
+  } finally {
+    wipe(old);
+  }
 }
 
 function readItemFile(path: string): Buffer {
@@ -192,13 +194,17 @@ export function register(program: Command, io: EsmanIo): void {
         wipe(value);
         throw e;
       }
-      await withStore(o.dir, o.storage, input(o), say, async (store, master) => {
-        if (store.has(name) && !o.replace) throw new EsmanError('exists', `${o.storage} already has ${name}: add --replace to replace it`);
-        if (store.has(name)) refuseHotWallet(store, name);
-        store.set(name, value);
-        await store.save(master);
-      });
-      wipe(value);
+      try {
+        await withStore(o.dir, o.storage, input(o), say, async (store, master) => {
+          if (store.has(name) && !o.replace)
+            throw new EsmanError('exists', `${o.storage} already has ${name}: add --replace to replace it`);
+          if (store.has(name)) refuseHotWallet(store, name, value);
+          store.set(name, value);
+          await store.save(master);
+        });
+      } finally {
+        wipe(value);
+      }
       say(`added ${name} (${value.length} bytes) to ${o.storage}`);
     });
 
