@@ -3,78 +3,15 @@
 // deleted once its name is typed back; a node that does not answer is refused like a funded wallet.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
-import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { startAnvil, setBalance, type Anvil } from '../src/devnet/anvil.js';
 import { startZcashStandin, type ZcashStandin } from '../src/devnet/zcash-standin.js';
-import { encodeCoinItem } from '../src/esman/items.js';
-import { newMasterKey } from '../src/esman/master-key.js';
-import { unlockShares, writeShares } from '../src/esman/shares.js';
-import { KeyStore } from '../src/esman/store-file.js';
-import { hotWalletAddress } from '../src/keys/hot-wallet.js';
 import { describeOncePerSuite } from './support/db.js';
-import { killAllChildren, spawnNode } from './support/spawn.js';
+import { ETH, OPEN, esman, fixture, names, wallet } from './support/esman-wallets.js';
+import { killAllChildren } from './support/spawn.js';
 import { freePort } from './support/ports.js';
-import { tmpStateDir } from './support/tmp.js';
 
-const PASS = ['pass-phrase-0001', 'pass-phrase-0002', 'pass-phrase-0003'];
-const OPEN = PASS.slice(0, 2);
-const KDF = { log2N: 10, r: 8, p: 1 };
-const EXIT_TIMEOUT_MS = 30_000;
 const SLOW = 120_000;
-const ETH = 10n ** 18n;
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** `esman ...args`, the passphrases on fd 3, `stdin` written and closed. */
-async function esman(args: string[], o: { pass?: string[]; stdin?: string } = {}): Promise<Run> {
-  const child = spawnNode(['bin/esman.mjs', ...args, ...(o.pass ? ['--passphrase-fd', '3'] : [])], {}, { pipes: true });
-  (child.proc.stdio[3] as Writable).end(o.pass ? o.pass.map((l) => `${l}\n`).join('') : '');
-  child.proc.stdin!.end(o.stdin ?? '');
-  const code = await child.waitExit(EXIT_TIMEOUT_MS);
-  const run = { code, stdout: child.stdout(), stderr: child.stderr() };
-  for (const p of PASS) expect(run.stdout + run.stderr).not.toContain(p);
-  return run;
-}
-
-/** A hot-wallet key as `esman wallet` stores it. */
-function wallet(tag: string, network: 'mainnet' | 'testnet' = 'mainnet') {
-  const privateKey = new Uint8Array(randomBytes(32));
-  const address = hotWalletAddress(tag, privateKey, network);
-  return { address, value: encodeCoinItem({ coin: tag, privateKey, address }), hexKey: Buffer.from(privateKey).toString('hex') };
-}
-
-/** Shares (3, 2 needed) and a store of `items`, made in this process. */
-async function fixture(items: Record<string, Buffer>): Promise<{ root: string; dir: string; storage: string }> {
-  const root = await tmpStateDir('esman-del-');
-  const dir = join(root, 'shares');
-  const storage = join(root, 'store.esm');
-  const master = newMasterKey();
-  await writeShares(dir, master, { shares: 3, threshold: 2, kdf: KDF }, async (i) => Buffer.from(PASS[i - 1]!, 'utf8'));
-  const store = KeyStore.empty(storage);
-  for (const [name, value] of Object.entries(items)) store.set(name, value);
-  await store.save(master);
-  store.close();
-  master.fill(0);
-  return { root, dir, storage };
-}
-
-async function names(dir: string, storage: string): Promise<string[]> {
-  const answers = [...OPEN];
-  const u = await unlockShares(dir, async () => answers.shift() ?? null);
-  const store = await KeyStore.open(storage, u.master);
-  u.master.fill(0);
-  try {
-    return store.list().map((i) => i.name);
-  } finally {
-    store.close();
-  }
-}
 
 describeOncePerSuite('esman delete of a hot wallet', () => {
   let anvil: Anvil;
@@ -93,7 +30,10 @@ describeOncePerSuite('esman delete of a hot wallet', () => {
       const eth = wallet('ETH');
       const { dir, storage } = await fixture({ 'Coin.ETH.JSON': eth.value, 'DB.JSON': Buffer.from('{"url":"postgres://x@h/db"}') });
       const del = (extra: string[], stdin?: string) =>
-        esman(['delete', 'Coin.ETH.JSON', '--dir', dir, '--storage', storage, '--node-url', anvil.url, ...extra], { pass: OPEN, stdin });
+        esman(['delete', 'Coin.ETH.JSON', '--dir', dir, '--storage', storage, '--node-url', anvil.url, '--chain-id', '31337', ...extra], {
+          pass: OPEN,
+          stdin,
+        });
       await setBalance(anvil.url, eth.address, 3n * ETH);
       const before = readFileSync(storage);
 
@@ -150,7 +90,10 @@ describeOncePerSuite('esman delete of a hot wallet', () => {
       const { dir, storage } = await fixture({ 'Coin.ETH.JSON': eth.value });
       const before = readFileSync(storage);
       const down = `http://rpc:NODE-PASSWORD-31@127.0.0.1:${await freePort()}/`;
-      const r = await esman(['delete', 'Coin.ETH.JSON', '--dir', dir, '--storage', storage, '--node-url', down, '--yes'], { pass: OPEN });
+      const r = await esman(
+        ['delete', 'Coin.ETH.JSON', '--dir', dir, '--storage', storage, '--node-url', down, '--chain-id', '1', '--yes'],
+        { pass: OPEN },
+      );
       expect(r.code).toBe(1);
       expect(r.stderr).toMatch(
         new RegExp(

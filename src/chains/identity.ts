@@ -35,19 +35,22 @@ export class ChainIdentity {
   readonly #tag: string;
   readonly #chain: string;
   readonly #configured: string | undefined;
-  readonly #path: string;
+  readonly #path: string | null;
   #pin: Pin | null | undefined;
   #writing: Promise<void> = Promise.resolve();
 
-  /** `genesis`: the configured genesis hash, or undefined to pin the first one seen. */
-  constructor(stateDir: string, tag: string, expected: { chain: string; genesis?: string | undefined }) {
+  /**
+   * `genesis`: the configured genesis hash, or undefined to pin the first one seen. `stateDir` null:
+   * no pin at all (esman given a bare node URL), the chain and a configured genesis are still checked.
+   */
+  constructor(stateDir: string | null, tag: string, expected: { chain: string; genesis?: string | undefined }) {
     this.#tag = tag;
     this.#chain = expected.chain;
     this.#configured = expected.genesis === undefined ? undefined : normalHash(expected.genesis);
-    this.#path = join(stateDir, 'chains', `${tag}-${expected.chain}.json`);
+    this.#path = stateDir === null ? null : join(stateDir, 'chains', `${tag}-${expected.chain}.json`);
   }
 
-  get path(): string {
+  get path(): string | null {
     return this.#path;
   }
 
@@ -58,6 +61,7 @@ export class ChainIdentity {
 
   async #load(): Promise<Pin | null> {
     if (this.#pin !== undefined) return this.#pin;
+    if (this.#path === null) return (this.#pin = null);
     const v = (await readJson(this.#path)) as Partial<Pin> | null;
     if (
       v !== null &&
@@ -75,6 +79,23 @@ export class ChainIdentity {
    * identity is pinned (first sight) and its head remembered.
    */
   async check(seen: NodeIdentity, confirmations: number): Promise<void> {
+    const genesis = await this.verify(seen, confirmations);
+    const pin = this.#pin;
+    if (this.#path === null || (pin && pin.head >= seen.head && pin.genesis === genesis)) return;
+    const path = this.#path;
+    this.#pin = { chain: this.#chain, genesis, head: Math.max(pin?.head ?? 0, seen.head) };
+    const next = this.#pin;
+    // Serialised: a slower write of a lower head never lands after a higher one.
+    const write = this.#writing.then(() => writeJsonAtomic(path, next));
+    this.#writing = write.catch(() => undefined);
+    await write;
+  }
+
+  /**
+   * The checks of `check`, pinning nothing: for a reader beside payserv (esman) that must not move the
+   * host's pin. Returns the genesis hash as compared.
+   */
+  async verify(seen: NodeIdentity, confirmations: number): Promise<string> {
     const fail = (why: string) => new ChainIdentityError(this.#tag, `coin ${this.#tag}: ${why}: nothing it says is taken as evidence`);
     // A height no chain reaches is a broken answer, never a head to remember (it would refuse every honest one after it).
     if (!Number.isSafeInteger(seen.head) || seen.head < 0 || seen.head > HEAD_MAX)
@@ -93,12 +114,6 @@ export class ChainIdentity {
     const back = Math.max(confirmations, 1);
     if (seen.head + back < high)
       throw fail(`the node's head ${seen.head} is ${high - seen.head} blocks behind the highest head seen, ${high} (more than ${back})`);
-    if (pin && pin.head >= seen.head && pin.genesis === genesis) return;
-    this.#pin = { chain: this.#chain, genesis, head: Math.max(high, seen.head) };
-    const next = this.#pin;
-    // Serialised: a slower write of a lower head never lands after a higher one.
-    const write = this.#writing.then(() => writeJsonAtomic(this.#path, next));
-    this.#writing = write.catch(() => undefined);
-    await write;
+    return genesis;
   }
 }

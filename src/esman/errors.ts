@@ -34,6 +34,8 @@ export const ESMAN_CODES = [
   'wallet_funded', // a hot-wallet item whose address holds more than dust: sweep it before deleting the key
   'balance_unknown', // the node could not tell a hot wallet's balance: absence of an answer is no proof it is empty
   'not_confirmed', // the operator did not type the item's name back
+  'wrong_chain', // the node asked for a hot wallet's balance is not on the configured chain: its answer is no evidence
+  'hot_wallet', // `add --replace` over a hot-wallet key: delete it (once emptied) first
 ] as const;
 
 export type EsmanCode = (typeof ESMAN_CODES)[number];

@@ -10,7 +10,21 @@ import { hash160 } from '../../src/chains/zcash/script.js';
 import { startZcashStandin, type ZcashStandin } from '../../src/devnet/zcash-standin.js';
 import { hotWalletFunds } from '../../src/cli/esman/wallet-funds.js';
 import { EsmanError } from '../../src/esman/errors.js';
-import { checkConfirmation, confirmPrompt, hotWalletTag, refuseFunded, type WalletFunds } from '../../src/esman/wallet-delete.js';
+import {
+  checkConfirmation,
+  confirmPrompt,
+  hotWalletCoin,
+  hotWalletContent,
+  hotWalletTag,
+  refuseFunded,
+  refuseReplaceHotWallet,
+  type WalletFunds,
+} from '../../src/esman/wallet-delete.js';
+import { ChainIdentity } from '../../src/chains/identity.js';
+import { ChainIdentityError } from '../../src/chains/driver.js';
+import { tmpStateDir } from '../support/tmp.js';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 
 const NAME = 'Coin.ETH.JSON';
 const funds = (held: bigint, dust = 21_000n): WalletFunds => ({ address: '0xAbC', held, dust, unit: 'wei' });
@@ -35,6 +49,73 @@ describe('hot-wallet items', () => {
     expect(hotWalletTag('Coin.ETH.RETIRED.x.JSON')).toBeNull();
     for (const n of ['DB.JSON', 'ETH.RPC.JSON', 'Coin.eth.JSON', 'Coin.ETH.JSON.bak', 'xCoin.ETH.JSON', 'Coin..JSON'])
       expect(hotWalletTag(n)).toBeNull();
+  });
+
+  it('any value with a coin or a key looks like a hot wallet, whatever its name; its coin only when it names a plausible tag', () => {
+    const v = (x: unknown) => Buffer.from(typeof x === 'string' ? x : JSON.stringify(x));
+    expect(hotWalletContent(v({ coin: 'ETH', privateKey: 'ab'.repeat(32) }))).toEqual({ coin: 'ETH' });
+    expect(hotWalletContent(v({ privateKey: 'ab'.repeat(32) }))).toEqual({ coin: null });
+    expect(hotWalletContent(v({ coin: 'eth; rm', extra: 1 }))).toEqual({ coin: null });
+    for (const other of [
+      v({ url: 'postgres://x@h/db' }),
+      v({ user: 'u', password: 'p' }),
+      v('-----BEGIN CERTIFICATE-----'),
+      v('[1]'),
+      v('null'),
+    ])
+      expect(hotWalletContent(other)).toBeNull();
+  });
+
+  it('the coin comes from name, key_item and content agreeing; disagreement or none cannot be judged', () => {
+    expect(hotWalletCoin('HOT.ETH', [null, 'ETH', 'ETH'])).toBe('ETH');
+    expect(codeOf(() => hotWalletCoin('Coin.ETH.JSON', ['ETH', null, 'ETC']))).toMatch(
+      /^bad_item: Coin\.ETH\.JSON looks like a hot-wallet key, named the key of ETH and ETC: it cannot be judged, nothing deleted/,
+    );
+    expect(codeOf(() => hotWalletCoin('k', [null, null, null]))).toMatch(
+      /^bad_item: k looks like a hot-wallet key of no coin esman can read/,
+    );
+  });
+
+  it('add --replace over a hot-wallet key: another key, or no key, refused; the same coin and key again (its address corrected) taken', () => {
+    const item = (coin: string, key: string, address?: string) => Buffer.from(JSON.stringify({ coin, privateKey: key, address }));
+    const key = 'ab'.repeat(32);
+    const old = item('ETH', key, '0xWRONG');
+    expect(codeOf(() => refuseReplaceHotWallet('HOT.ETH', old, item('ETH', key.toUpperCase(), '0xRIGHT')))).toBeUndefined();
+    for (const next of [item('ETH', 'cd'.repeat(32)), item('ETC', key), Buffer.from('{"url":"postgres://x@h/db"}'), Buffer.from('x')])
+      expect(codeOf(() => refuseReplaceHotWallet('HOT.ETH', old, next))).toMatch(
+        /^hot_wallet: HOT\.ETH is a hot-wallet key: --replace never overwrites one with another value/,
+      );
+    // An item that only looks like a hot wallet (no readable key) is never replaced, even by itself.
+    const odd = Buffer.from('{"coin":"ETH"}');
+    expect(codeOf(() => refuseReplaceHotWallet('odd', odd, odd))).toMatch(/^hot_wallet: /);
+  });
+});
+
+describe("a reader's chain check (ChainIdentity.verify)", () => {
+  const seen = { chain: '61', genesis: '0x' + 'cd'.repeat(32), head: 100 };
+  it('refuses another chain and a genesis other than the pinned one, and never writes a pin', async () => {
+    const state = await tmpStateDir();
+    const fresh = new ChainIdentity(state, 'ETC', { chain: '61' });
+    await expect(fresh.verify(seen, 1)).resolves.toBe('cd'.repeat(32));
+    expect(existsSync(join(state, 'chains'))).toBe(false);
+    await expect(new ChainIdentity(null, 'ETC', { chain: '1' }).verify(seen, 1)).rejects.toThrow(
+      /coin ETC: the node is on chain 61, payserv pays on 1/,
+    );
+    mkdirSync(join(state, 'chains'));
+    writeFileSync(join(state, 'chains', 'ETC-61.json'), JSON.stringify({ chain: '61', genesis: 'ab'.repeat(32), head: 5 }));
+    const e = await new ChainIdentity(state, 'ETC', { chain: '61' }).verify(seen, 1).catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(ChainIdentityError);
+    expect((e as Error).message).toMatch(/genesis block is (cd){32}, not (ab){32} \(the genesis pinned in /);
+    // A node far behind the highest head payserv saw shows an old balance: refused too.
+    writeFileSync(join(state, 'chains', 'ETC-61.json'), JSON.stringify({ chain: '61', genesis: 'cd'.repeat(32), head: 200 }));
+    await expect(new ChainIdentity(state, 'ETC', { chain: '61' }).verify(seen, 1)).rejects.toThrow(
+      /100 blocks behind the highest head seen, 200/,
+    );
+    expect(JSON.parse(readFileSync(join(state, 'chains', 'ETC-61.json'), 'utf8'))).toEqual({
+      chain: '61',
+      genesis: 'cd'.repeat(32),
+      head: 200,
+    });
   });
 });
 

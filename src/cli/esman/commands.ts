@@ -16,8 +16,8 @@ import { KeyStore, readIndex } from '../../esman/store-file.js';
 import { fileExists, writeNewFile } from '../../esman/export.js';
 import { LineReader, newPassphrases, passphrases, type Passphrases } from './input.js';
 import { refuseAbsent, refuseExisting, unlock, withStore } from './unlock.js';
-import { deleteHotWallet, type DeleteWalletOpts } from './delete-wallet.js';
-import { hotWalletTag } from '../../esman/wallet-delete.js';
+import { deleteItem, type DeleteOpts } from './delete-wallet.js';
+import { hotWalletContent, hotWalletTag, refuseReplaceHotWallet } from '../../esman/wallet-delete.js';
 
 export interface EsmanIo {
   stdin: NodeJS.ReadStream;
@@ -89,6 +89,16 @@ function itemsFrom(dir: string): Array<[string, Buffer]> {
   if (!files.length) throw new EsmanError('bad_option', `--from ${dir} holds no files to store`);
   for (const n of files) checkItemName(n);
   return files.map((n) => [n, readFileSync(join(dir, n))]);
+}
+
+/** A hot-wallet key (by its name or its content) is never overwritten by `add --replace` with another key. */
+function refuseHotWallet(store: KeyStore, name: string, next: Uint8Array): void {
+  const old = store.get(name);
+  try {
+    if (hotWalletTag(name) !== null || hotWalletContent(old) !== null) refuseReplaceHotWallet(name, old, next);
+  } finally {
+    wipe(old);
+  }
 }
 
 function readItemFile(path: string): Buffer {
@@ -174,7 +184,7 @@ export function register(program: Command, io: EsmanIo): void {
     .description('add an item from a file (an existing item is replaced only with --replace)')
     .argument('<NAME>')
     .argument('<FILE>')
-    .option('--replace', 'replace an item of that name')
+    .option('--replace', 'replace an item of that name (never a hot-wallet key)')
     .action(async (name: string, file: string, o: Common & { replace?: boolean }) => {
       checkItemName(name);
       const value = readItemFile(file);
@@ -184,40 +194,40 @@ export function register(program: Command, io: EsmanIo): void {
         wipe(value);
         throw e;
       }
-      await withStore(o.dir, o.storage, input(o), say, async (store, master) => {
-        if (store.has(name) && !o.replace) throw new EsmanError('exists', `${o.storage} already has ${name}: add --replace to replace it`);
-        store.set(name, value);
-        await store.save(master);
-      });
-      wipe(value);
+      try {
+        await withStore(o.dir, o.storage, input(o), say, async (store, master) => {
+          if (store.has(name) && !o.replace)
+            throw new EsmanError('exists', `${o.storage} already has ${name}: add --replace to replace it`);
+          if (store.has(name)) refuseHotWallet(store, name, value);
+          store.set(name, value);
+          await store.save(master);
+        });
+      } finally {
+        wipe(value);
+      }
       say(`added ${name} (${value.length} bytes) to ${o.storage}`);
     });
 
   shared(program.command('delete'))
-    .description('delete an item; a hot wallet (Coin.<TAG>.JSON) only once its node says it is empty and its name is typed back')
+    .description(
+      'delete an item; a hot wallet (Coin.<TAG>.JSON, a key_item, or any item holding a coin key) only once its node says it is empty and its name is typed back',
+    )
     .argument('<NAME>')
-    .option('--node-url <URL>', "hot wallet: the coin's node, asked for the address's balance")
-    .option('--config <FILE>', "hot wallet: payserv's configuration, whose [coins.TAG] names the node")
-    .option('--network <net>', 'hot wallet of Zcash without a stored address: mainnet or testnet', 'mainnet')
+    .option('--node-url <URL>', "hot wallet: the coin's node, asked for the address's balance (with --chain-id for ETH and ETC)")
+    .option('--chain-id <N>', 'hot wallet of ETH or ETC with --node-url: the chain the node must be on', int('--chain-id'))
+    .option('--config <FILE>', "hot wallet: payserv's configuration, whose [coins.TAG] names the node, its chain and the key_item")
+    .option('--network <net>', "hot wallet of Zcash with --node-url: mainnet or testnet (default: the stored address's, else mainnet)")
     .option('--yes', 'hot wallet: no typed confirmation (scripts); the balance is checked all the same')
-    .action(async (name: string, o: DeleteWalletOpts) => {
+    .action(async (name: string, o: DeleteOpts) => {
       checkItemName(name);
-      const tag = hotWalletTag(name);
-      if (tag !== null) {
-        // Made when asked, after the passphrases: a reader made before would take the keys typed for them as lines.
-        const askLine = (prompt: string) => (io.stderr.write(prompt), new LineReader(io.stdin).next());
-        try {
-          await deleteHotWallet(name, tag, o, input(o), askLine, say);
-        } finally {
-          // stdin may stay open (a terminal): nothing more is read from it.
-          io.stdin.destroy();
-        }
-        return say(`deleted ${name} from ${o.storage}`);
+      // Made when asked, after the passphrases: a reader made before would take the keys typed for them as lines.
+      const askLine = (prompt: string) => (io.stderr.write(prompt), new LineReader(io.stdin).next());
+      try {
+        await deleteItem(name, o, input(o), askLine, say);
+      } finally {
+        // stdin may stay open (a terminal): nothing more is read from it.
+        io.stdin.destroy();
       }
-      await withStore(o.dir, o.storage, input(o), say, async (store, master) => {
-        store.delete(name);
-        await store.save(master);
-      });
       say(`deleted ${name} from ${o.storage}`);
     });
 

@@ -1,0 +1,137 @@
+// Attack (issue 17): metrics and the stuck-payment alert made to lie by a database attacker.
+import { afterEach, beforeEach, expect, it } from 'vitest';
+import { setAutomine } from '../src/devnet/anvil.js';
+import type { EvmDriver } from '../src/chains/eth/driver.js';
+import { ALERT } from '../src/payserv/chain-alerts.js';
+import { approveWithdrawal, processWithdrawal } from '../src/payserv/payouts.js';
+import { Monitor } from '../src/payserv/monitor.js';
+import { startObservation, type Observation } from '../src/metrics/start.js';
+import { asAttacker, COINS, WITHDRAWALS } from './support/attacker.js';
+import { describePerDataPath } from './support/backend.js';
+import { anvilForFile, ethDriver } from './support/chains.js';
+import { newMiner, request } from './support/miners.js';
+import { testPayserv, type TestPayserv } from './support/payserv.js';
+
+const anvil = anvilForFile();
+let t: TestPayserv;
+let driver: EvmDriver;
+let url: string;
+let obs: Observation;
+const caller = 'test';
+const SEED = { users: 3, blocks: 1, withdrawals: 0, coins: ['ETH'], minersPerBlock: 1, declineShare: 0, corrections: 0, seed: 17 };
+const STUCK_AFTER_MS = 60_000;
+
+beforeEach(async () => {
+  url = (await anvil()).url;
+  await setAutomine(url, true);
+  t = await testPayserv({
+    seed: SEED,
+    drivers: async (deps) => {
+      driver = await ethDriver(url, deps);
+      return new Map([['ETH', driver]]);
+    },
+  });
+  obs = (await startObservation({ listen: { host: '127.0.0.1', port: 0 }, scrape_timeout_ms: 10_000 }, t.ps.log, t.ledger.stateDir)) as Observation;
+  obs.metrics.attach(t.ps);
+});
+afterEach(async () => {
+  await setAutomine(url, true);
+  await obs.server.close();
+  await t.ledger.db.close();
+});
+
+const scrapeText = async () => (await fetch(`http://127.0.0.1:${obs.server.port}/metrics`)).text();
+function sample(text: string, name: string, labels: string): number | undefined {
+  const line = text.split('\n').find((l) => l.startsWith(`${name}{${labels}}`));
+  return line === undefined ? undefined : Number(line.split(' ').pop());
+}
+
+async function pending(userId: number, amount = '1'): Promise<number> {
+  const m = await newMiner(t, userId, '20');
+  const id = await request(t, m, { amount });
+  expect((await processWithdrawal(t.ps, id, caller)).reply).toBe('PENDING');
+  return id;
+}
+
+describePerDataPath('attack17 metrics', () => {
+  it('M1: refreshing the unsigned updated_at hides a stuck payment from payment_stuck and from the age metric', async () => {
+    const id = await pending(7001);
+    await setAutomine(url, false); // the payment never confirms: stuck in sending
+    expect((await approveWithdrawal(t.ps, id, caller)).reply).toBe('SENDING');
+    const at = new Date(Date.now() + 10 * STUCK_AFTER_MS); // payserv's clock: 10 minutes later
+    t.ps.now = () => at;
+    const monitor = new Monitor(t.ps, { intervalMs: 1_000, stuckAfterMs: STUCK_AFTER_MS, nodeUnhealthyAfterMs: 600_000, finality: new Map() });
+    // The attacker keeps the row "fresh" (a column no signature covers).
+    await asAttacker(t.ledger.db, [[`UPDATE ${WITHDRAWALS} SET updated_at = $2 WHERE id = $1`, [id, new Date(at.getTime() + 3_600_000)]]]);
+    const report = await monitor.tick();
+    await monitor.stop();
+    // Expected: the payment is stuck (10 min > 60 s) and alerted. Actual: not stuck, no alert.
+    expect(report.stuck).toEqual([]);
+    expect(t.alerts.filter((a) => a.kind === ALERT.stuck)).toEqual([]);
+    // The age metric (payserv's real clock) is negative: a payment "stuck since the future".
+    const text = await scrapeText();
+    const age = sample(text, 'payserv_payments_in_flight_oldest_seconds', 'coin="ETH",status="sending"');
+    console.log('M1 age', age);
+    expect(age).toBe(0); // clamped: the real age (10 min on payserv's clock) is not shown
+    // Nothing else notices: payouts stay enabled.
+    expect(t.ps.state.enabled).toBe(true);
+  });
+
+  it('M2: a hostile coin tag in the database in the exposition (label escaping)', async () => {
+    await pending(7101);
+    await asAttacker(t.ledger.db, [`ALTER TABLE ${COINS} DROP CONSTRAINT IF EXISTS coins_coin_tag_check`, `UPDATE ${COINS} SET tag = E'ETH"} 1\\nevil_metric{a="b' WHERE tag = 'ETH'`]).catch((e: Error) => console.log('M2 edit refused', e.message));
+    const text = await scrapeText();
+    const lines = text.split('\n').filter((l) => l.includes('evil'));
+    console.log('M2', lines);
+    expect(text.split('\n').some((l) => l.startsWith('evil_metric'))).toBe(false);
+  });
+
+  it('M3: the typical payout (and payouts covered) follow unsigned amounts of sent rows', async () => {
+    const { checkWithdrawal } = await import('../src/payserv/payouts.js');
+    const { mine } = await import('../src/devnet/anvil.js');
+    const id = await pending(7201, '1');
+    expect((await approveWithdrawal(t.ps, id, caller)).reply).toBe('SENDING');
+    await mine(url, 12);
+    expect((await checkWithdrawal(t.ps, id, caller)).reply).toBe('SENT');
+    const before = await scrapeText();
+    await asAttacker(t.ledger.db, [[`UPDATE ${WITHDRAWALS} SET amount = amount + 1000000 WHERE id = $1`, [id]]]);
+    const after = await scrapeText();
+    const cov = (s: string) => sample(s, 'payserv_hot_wallet_payouts_covered', 'coin="ETH"');
+    const typ = (s: string) => sample(s, 'payserv_typical_payout_coins', 'coin="ETH"');
+    console.log('M3 typical', typ(before), '->', typ(after), 'covered', cov(before), '->', cov(after));
+    expect(cov(after)).toBe(0);
+    expect(t.ps.state.enabled).toBe(true);
+  });
+});
+
+import { dropUniqueConstraints } from './support/attacker.js';
+
+describePerDataPath('attack17 metrics: forged in-flight rows', () => {
+  it('M4: unsigned rows forged in sending are alerted as payment_stuck (50 a tick, each a notification) and counted in flight; payouts stay enabled', async () => {
+    const id = await pending(7301);
+    const cols = (
+      await t.ledger.db.query<{ column_name: string }>(
+        `SELECT column_name FROM information_schema.columns WHERE table_name = '${WITHDRAWALS}' AND column_name NOT IN ('id', 'status', 'tx_hash', 'updated_at') ORDER BY ordinal_position`,
+      )
+    ).map((r) => r.column_name);
+    await asAttacker(t.ledger.db, [
+      dropUniqueConstraints(WITHDRAWALS),
+      `INSERT INTO ${WITHDRAWALS} (id, status, tx_hash, updated_at, ${cols.join(', ')})
+         SELECT w.id + g, 'sending', '0x' || lpad(to_hex(g), 64, '0'), now() - interval '2 days', ${cols.map((c) => `w.${c}`).join(', ')}
+         FROM ${WITHDRAWALS} w CROSS JOIN generate_series(1000, 1119) g WHERE w.id = ${id}`,
+    ]);
+    const monitor = new Monitor(t.ps, { intervalMs: 1_000, stuckAfterMs: STUCK_AFTER_MS, nodeUnhealthyAfterMs: 600_000, finality: new Map() });
+    const r1 = await monitor.tick();
+    const n1 = t.alerts.filter((a) => a.kind === ALERT.stuck).length;
+    await monitor.tick();
+    const n2 = t.alerts.filter((a) => a.kind === ALERT.stuck).length;
+    await monitor.stop();
+    const text = await scrapeText();
+    console.log('M4 stuck', r1.stuck.length, 'alerts after tick 1', n1, 'after tick 2', n2, 'in flight', sample(text, 'payserv_payments_in_flight', 'coin="ETH",status="sending"'), 'enabled', t.ps.state.enabled, 'fail_stops', t.alerts.filter((a) => a.kind === 'fail_stop').length);
+    expect(r1.stuck.length).toBe(120);
+    expect(n1).toBe(50);
+    expect(n2).toBe(100);
+    expect(sample(text, 'payserv_payments_in_flight', 'coin="ETH",status="sending"')).toBe(120);
+    expect(t.ps.state.enabled).toBe(true);
+  });
+});
