@@ -167,6 +167,15 @@ async function rollBackStatus(id: number): Promise<void> {
   });
 }
 
+/** payserv's signed checkpoints of the miner's account deleted by SQL (the table is append-only: triggers off). */
+async function dropCheckpoints(): Promise<void> {
+  await t.ledger.db.transaction(async (tx) => {
+    await tx.query('ALTER TABLE finances_user_balance_checkpoints DISABLE TRIGGER USER');
+    await tx.query('DELETE FROM finances_user_balance_checkpoints WHERE user_id = $1', [miner.userId]);
+    await tx.query('ALTER TABLE finances_user_balance_checkpoints ENABLE TRIGGER USER');
+  });
+}
+
 /** The intake's integrity alerts stored so far. */
 async function integrityAlerts(): Promise<string[]> {
   const rows = await t.ledger.db.query<{ reason: string }>("SELECT reason FROM payserv_alerts WHERE kind = 'intake_integrity' ORDER BY id");
@@ -218,6 +227,10 @@ describe('miners API against a rolled-back account (attack17 F4, F11)', () => {
     await expectRefused(new RegExp(`withdrawal ${paid[3]!.id}.*gone|checkpoint`));
     await restartIntake();
     await expectRefused(new RegExp(`withdrawal ${paid[3]!.id}.*gone|checkpoint`));
+    // payserv's signed checkpoint deleted too: the intake's own memory, read back from its file, still sees the cut.
+    await dropCheckpoints();
+    await restartIntake();
+    await expectRefused(new RegExp(`withdrawal ${paid[3]!.id}, the last one already seen, is gone`));
   });
 
   it('R2: a sent payment rolled back to its signed sending state is refused 409 integrity, alerted, also after a restart', async () => {
@@ -227,6 +240,9 @@ describe('miners API against a rolled-back account (attack17 F4, F11)', () => {
     await expectRefused(/status_rolled_back/);
     await restartIntake();
     await expectRefused(/status_rolled_back/);
+    await dropCheckpoints();
+    await restartIntake();
+    await expectRefused(new RegExp(`id=${paid[0]!.id}: it was final, now sending \\[status_rolled_back\\]`));
   });
 
   it('R3: the memory is per account and only moves forward: an honest new payment and a restart keep serving 200', async () => {

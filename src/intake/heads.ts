@@ -1,5 +1,4 @@
 import { join } from 'node:path';
-import { intakeRefusal } from '../api/intake.js';
 import { userCheckpointFromJson, userCheckpointJson } from '../checkpoints/codec.js';
 import { AccountVerifier, EMPTY_ACCOUNT, stateOf, type AccountResult } from '../ledger/account.js';
 import { HeadWatch, headOf, REMEMBERED_OPEN_MAX, type RememberedHead } from '../ledger/head-watch.js';
@@ -10,6 +9,7 @@ import { streamAccountCredits, streamAccountWithdrawals, type WithdrawalWithHist
 import { withIncomeFlags } from '../verify/batch.js';
 import { signedUserCheckpoint } from '../verify/checkpoint-trust.js';
 import type { LedgerView } from '../verify/view.js';
+import { integrityRefusal } from './integrity.js';
 
 // The intake's memory of the accounts it serves (the miners' API): an account is verified from the start of
 // its history (the intake's host has no copy of payserv's checkpoints), compared with payserv's signed
@@ -147,11 +147,7 @@ export async function verifyRememberedAccount(
   }
   const r = v.finish();
   problems.push(...r.problems, ...(watch?.finish() ?? []));
-  const first = problems[0];
-  if (first)
-    throw intakeRefusal('integrity', `user ${userId} ${coin.tag}: the account does not verify: ${formatProblem(first)}`, {
-      problems: problems.length,
-    });
+  if (problems.length) throw integrityRefusal(`user ${userId} ${coin.tag}`, problems.map(formatProblem));
   const head = headOf(r.state, r.open, version);
   // Nothing to remember of an account with no rows: a request for any address must not leave a file behind.
   if (head.state.lastCreditId === 0 && head.state.headWithdrawalId === 0 && version === 0) return { ...r, problems };
