@@ -7,18 +7,16 @@ import { writeFileSync } from 'node:fs';
 import { request as httpsGet } from 'node:https';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { getAddress, type Hex } from 'viem';
-import type { MinerPayment, MinerStats, PaymentsPage } from '../src/api/miners.js';
-import { RPC, RpcError } from '../src/api/jsonrpc.js';
+import { getAddress } from 'viem';
+import type { MinerPayment, MinerStats } from '../src/api/miners.js';
 import { startIntakeWithPools, type RunningIntakeWithPools } from '../src/cli/intake.js';
 import { loadConfig } from '../src/config/index.js';
-import { anvilRpc, mine, setAutomine } from '../src/devnet/anvil.js';
+import { mine, setAutomine } from '../src/devnet/anvil.js';
 import { createLogger } from '../src/log/index.js';
-import { add, formatAmount, parseAmount, sub, toBaseUnits, ZERO, type Amount } from '../src/money/amount.js';
+import { add, parseAmount, sub, ZERO, type Amount } from '../src/money/amount.js';
 import { approveWithdrawal, checkWithdrawal, processWithdrawal } from '../src/payserv/payouts.js';
 import type { TlsIdentity } from '../src/pki/roles.js';
 import { derivedUserId } from '../src/pools/user-id.js';
-import { RpcClient } from '../src/rpc/client.js';
 import { clientTlsOptions } from '../src/rpc/tls.js';
 import { anvilForFile, ethDriver } from './support/chains.js';
 import { ethAddress, newMiner, request, type Miner } from './support/miners.js';
@@ -65,16 +63,6 @@ function get<T = unknown>(path: string, identity: TlsIdentity = 'backend'): Prom
     req.end();
   });
 }
-
-/** A JSON-RPC client with `identity`'s certificate. */
-const rpcAs = (identity: TlsIdentity) =>
-  new RpcClient({
-    host: '127.0.0.1',
-    port: intake.server.port,
-    tls: tlsOf(t.ledger.stateDir, identity),
-    serverIdentity: 'intake',
-    timeoutMs: 30_000,
-  });
 
 const errorCode = (r: Reply<unknown>) => (r.body as { error?: { data?: { code?: string } } }).error?.data?.code;
 const paymentsPath = (address: string, q = '') => `/api/pools/${POOL}/miners/${address}/payments${q}`;
@@ -150,7 +138,10 @@ async function cutTail(id: number): Promise<void> {
 
 /** The withdrawal's last status signature deleted and its row put back to the signed state before it. */
 async function rollBackStatus(id: number): Promise<void> {
-  const [last] = await t.ledger.db.query<{ seq: number }>('SELECT max(seq)::int AS seq FROM finances_withdrawal_signatures WHERE withdrawal_id = $1', [id]);
+  const [last] = await t.ledger.db.query<{ seq: number }>(
+    'SELECT max(seq)::int AS seq FROM finances_withdrawal_signatures WHERE withdrawal_id = $1',
+    [id],
+  );
   const [prev] = await t.ledger.db.query<{ status: string; tx_hash: string | null; tx_fee: string | null; comment: string }>(
     'SELECT status, tx_hash, tx_fee::text, comment FROM finances_withdrawal_signatures WHERE withdrawal_id = $1 AND seq = $2',
     [id, last!.seq - 1],
@@ -159,9 +150,10 @@ async function rollBackStatus(id: number): Promise<void> {
     await tx.query('ALTER TABLE finances_withdrawal_signatures DISABLE TRIGGER USER');
     await tx.query('ALTER TABLE finances_withdrawal_transaction DISABLE TRIGGER USER');
     await tx.query('DELETE FROM finances_withdrawal_signatures WHERE withdrawal_id = $1 AND seq = $2', [id, last!.seq]);
-    await tx.query('UPDATE finances_withdrawal_transaction SET status = $2, status_seq = $3, tx_hash = $4, tx_fee = $5, comment = $6 WHERE id = $1', [
-      id, prev!.status, last!.seq - 1, prev!.tx_hash, prev!.tx_fee, prev!.comment,
-    ]);
+    await tx.query(
+      'UPDATE finances_withdrawal_transaction SET status = $2, status_seq = $3, tx_hash = $4, tx_fee = $5, comment = $6 WHERE id = $1',
+      [id, prev!.status, last!.seq - 1, prev!.tx_hash, prev!.tx_fee, prev!.comment],
+    );
     await tx.query('ALTER TABLE finances_withdrawal_signatures ENABLE TRIGGER USER');
     await tx.query('ALTER TABLE finances_withdrawal_transaction ENABLE TRIGGER USER');
   });
@@ -199,9 +191,12 @@ async function expectRefused(why: RegExp): Promise<void> {
     expect(r.body.error.message).toMatch(why);
   }
   // Raised in the background: stored within moments.
-  await vi.waitFor(async () => expect((await integrityAlerts()).some((a) => /Miners\.(Get|Payments) refused/.test(a) && why.test(a))).toBe(true), {
-    timeout: 5000,
-  });
+  await vi.waitFor(
+    async () => expect((await integrityAlerts()).some((a) => /Miners\.(Get|Payments) refused/.test(a) && why.test(a))).toBe(true),
+    {
+      timeout: 5000,
+    },
+  );
 }
 
 /** The sent payments as the ledger holds them: what reached the address (amount less fee), and their hashes. */

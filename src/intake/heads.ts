@@ -152,7 +152,10 @@ export async function verifyRememberedAccount(
   // Nothing to remember of an account with no rows: a request for any address must not leave a file behind.
   if (head.state.lastCreditId === 0 && head.state.headWithdrawalId === 0 && version === 0) return { ...r, problems };
   const latest = await heads.get(userId, coin.id);
-  if (notBehind(head, latest) && JSON.stringify(headJson(userId, coin.id, head)) !== JSON.stringify(latest && headJson(userId, coin.id, latest)))
+  if (
+    notBehind(head, latest) &&
+    JSON.stringify(headJson(userId, coin.id, head)) !== JSON.stringify(latest && headJson(userId, coin.id, latest))
+  )
     await heads.put(userId, coin.id, head);
   return { ...r, problems };
 }

@@ -64,7 +64,12 @@ export class HeadWatch {
     this.#creditSeen = true;
     const end = add(c.balanceBefore, c.amount);
     if (end !== s.creditTotal || c.blockHash !== s.lastBlockHash)
-      this.#add(CREDITS, c.id, 'checkpoint_mismatch', `credit ${c.id} ends at ${formatAmount(end)}; it ended at ${formatAmount(s.creditTotal)}`);
+      this.#add(
+        CREDITS,
+        c.id,
+        'checkpoint_mismatch',
+        `credit ${c.id} ends at ${formatAmount(end)}; it ended at ${formatAmount(s.creditTotal)}`,
+      );
   }
 
   withdrawal(w: Withdrawal): void {
@@ -76,7 +81,12 @@ export class HeadWatch {
       if (w.id === s.lastWithdrawalId) {
         this.#finalSeen = true;
         if (end !== s.debitTotal)
-          this.#add(WITHDRAWALS, w.id, 'checkpoint_mismatch', `it ends at debit ${formatAmount(end)}; it ended at ${formatAmount(s.debitTotal)}`);
+          this.#add(
+            WITHDRAWALS,
+            w.id,
+            'checkpoint_mismatch',
+            `it ends at debit ${formatAmount(end)}; it ended at ${formatAmount(s.debitTotal)}`,
+          );
       }
     } else if (w.id <= s.headWithdrawalId) {
       this.#openStatuses += w.statusSeq + 1;
@@ -84,7 +94,12 @@ export class HeadWatch {
     if (w.id === s.headWithdrawalId) {
       this.#headSeen = true;
       if (end !== s.headDebit)
-        this.#add(WITHDRAWALS, w.id, 'checkpoint_mismatch', `it ends at debit ${formatAmount(end)}; it ended at ${formatAmount(s.headDebit)}`);
+        this.#add(
+          WITHDRAWALS,
+          w.id,
+          'checkpoint_mismatch',
+          `it ends at debit ${formatAmount(end)}; it ended at ${formatAmount(s.headDebit)}`,
+        );
     }
     const seq = this.#open.get(w.id);
     if (seq !== undefined) {
@@ -96,7 +111,8 @@ export class HeadWatch {
 
   finish(): Problem[] {
     const s = this.head.state;
-    const gone = (what: string) => this.#add('finances_user_balance_checkpoints', this.#key, 'checkpoint_row_missing', `${what} is gone (history cut?)`);
+    const gone = (what: string) =>
+      this.#add('finances_user_balance_checkpoints', this.#key, 'checkpoint_row_missing', `${what} is gone (history cut?)`);
     if (!this.#creditSeen) gone(`credit ${s.lastCreditId}, the last one already seen,`);
     if (!this.#finalSeen) gone(`withdrawal ${s.lastWithdrawalId}, final when already seen,`);
     if (!this.#headSeen) gone(`withdrawal ${s.headWithdrawalId}, the last one already seen,`);

@@ -100,7 +100,8 @@ export async function signedUserCheckpoint(view: LedgerView, userId: number, coi
   const db = await getUserCheckpoint(view.db, userId, coinId);
   if (!db) return { checkpoint: null, problems: [], localFound: false };
   const row = userKey(userId, coinId);
-  const wrongKey = db.userId !== userId || db.coinId !== coinId ? [problem(USER_TABLE, row, 'checkpoint_key', 'checkpoint of another account')] : [];
+  const wrongKey =
+    db.userId !== userId || db.coinId !== coinId ? [problem(USER_TABLE, row, 'checkpoint_key', 'checkpoint of another account')] : [];
   const why = view.book.check(encodeUserCheckpoint(db), db.sigKeyId, db.signature, CHECKPOINT_SIGNER, db.madeAt);
   const problems = [...wrongKey, ...(why ? [problem(USER_TABLE, row, 'signature', why)] : [])];
   return { checkpoint: problems.length ? null : db, problems, localFound: false };
