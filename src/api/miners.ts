@@ -12,13 +12,19 @@ const PoolId = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'a pool id of A-Z a-z 0
 /** A coin address as a pool writes it, or (users = "id") the pool's own decimal user id. */
 const Address = z.string().regex(/^[A-Za-z0-9._:-]{1,128}$/, 'an address: 1 to 128 characters of A-Z a-z 0-9 . _ : -');
 
+/** A paging parameter: every refusal (a string, a fraction, out of range) names it and its range. */
+function wholeNumber(name: string, min: number, max: number) {
+  const error = `${name} must be a whole number from ${min} to ${max}`;
+  return z.int({ error }).min(min, { error }).max(max, { error });
+}
+
 export const MINERS_METHODS = {
   'Miners.Get': z.strictObject({ pool: PoolId, address: Address }),
   'Miners.Payments': z.strictObject({
     pool: PoolId,
     address: Address,
-    page: z.int().min(0).max(1_000_000).default(0),
-    pageSize: z.int().min(1).max(PAGE_SIZE_MAX).default(15),
+    page: wholeNumber('page', 0, 1_000_000).default(0),
+    pageSize: wholeNumber('pageSize', 1, PAGE_SIZE_MAX).default(15),
   }),
 } as const;
 

@@ -59,7 +59,7 @@ export async function dispatchIntake(it: Intake, method: IntakeMethod, params: u
 }
 
 /** Rows that do not verify: the ledger may be tampered with. Logged at each refusal, alerted once per call and reason. */
-function integrityAlert(it: Intake, method: IntakeMethod, reason: string): void {
+export function integrityAlert(it: Intake, method: string, reason: string): void {
   it.log.error({ method, alert: INTAKE_ALERT.integrity, reason }, 'ALERT: the ledger does not verify: call refused, nothing written');
   it.alerts.once(INTAKE_ALERT.integrity, `${method}: ${reason}`, `${method} refused: ${reason}`, { method });
 }

@@ -9,18 +9,23 @@ import {
   type PaymentsPage,
 } from '../api/miners.js';
 import type { Config } from '../config/load.js';
-import { hasNoHistory, verifiedBalance } from '../intake/balance.js';
+import { hasNoHistory } from '../intake/balance.js';
 import type { Intake } from '../intake/context.js';
+import { refusalCodeOf } from '../api/jsonrpc.js';
+import { integrityAlert } from '../intake/handlers.js';
+import { AccountHeads, verifyRememberedAccount } from '../intake/heads.js';
 import { intakeView, verifiedCoin } from '../intake/ledger.js';
 import type { Extend, IntakeExtension } from '../intake/service.js';
 import { checkHistory } from '../ledger/history.js';
+import { sub } from '../money/amount.js';
 import { derivedUserId } from '../pools/user-id.js';
 import { accountPaymentsPage, type WithdrawalWithHistory } from '../store/reads.js';
 import { confirmationsByCoin, type ConfirmationsOf } from './confirmations.js';
 import { isPayment, pageCount, PaymentTally, paymentOf, statsOf, utcDayStart, type MinersPool } from './payments.js';
 
 // The miners' API served by the intake (README "The miners' API"): each answer comes from an account
-// verified from the start of its history, as Balance.Get verifies it; a page's rows are checked again
+// verified from the start of its history, against payserv's signed checkpoint and the furthest state this
+// host already verified (src/intake/heads.ts), so a ledger cut back is refused; a page's rows are checked again
 // against their signed histories (they are read by another statement), and an account or a row that does
 // not verify is refused as `integrity`, never shown. Confirmations are the node's, asked per page.
 
@@ -28,6 +33,8 @@ interface Deps {
   intake: Intake;
   pools: ReadonlyMap<string, MinersPool>;
   confirmations: ReadonlyMap<string, ConfirmationsOf>;
+  /** The furthest state of each miner's account this host has verified: an account that went backwards is refused. */
+  heads: AccountHeads;
   now: () => Date;
 }
 
@@ -52,7 +59,8 @@ async function verifiedMiner(d: Deps, p: { pool: string; address: string }, seen
   const view = await intakeView(d.intake, d.intake.db);
   const coin = verifiedCoin(view, pool.coin);
   const userId = userOf(pool, coin.tag, p.address);
-  const { r, balance } = await verifiedBalance(view, userId, coin, seen);
+  const r = await verifyRememberedAccount(view, d.heads, userId, coin, seen);
+  const balance = sub(r.creditTotal, r.debitTotal);
   if (hasNoHistory(r))
     throw intakeRefusal('unknown_user', `unknown miner ${p.address} in pool ${pool.id}: no credit or withdrawal`, { pool: pool.id });
   return { pool, view, coin, userId, balance };
@@ -107,17 +115,29 @@ function poolsOf(config: Config<'intake'>['miners']): Map<string, MinersPool> {
 /** The miners' API as an extension of the intake's listener ([miners.pools.ID] names what it serves). */
 export function minersApi(config: Config<'intake'>, now: () => Date = () => new Date()): Extend<MinersMethod> {
   return (intake, nodeAuth): IntakeExtension<MinersMethod> => {
-    const d: Deps = { intake, pools: poolsOf(config.miners), confirmations: confirmationsByCoin(config.coins, nodeAuth), now };
+    const d: Deps = {
+      intake,
+      pools: poolsOf(config.miners),
+      confirmations: confirmationsByCoin(config.coins, nodeAuth),
+      heads: new AccountHeads(intake.stateDir),
+      now,
+    };
     return {
       contract: { methods: MINERS_METHODS, allowed: (identity, m) => MINERS_ACL[identity](m) },
       routes: (url) => {
         const r = minersRoute(url);
         return r ? { ...r, refusalStatus } : null;
       },
-      handle: (method, params) =>
-        method === 'Miners.Get'
-          ? minerStats(d, params as MinersParams<'Miners.Get'>)
-          : minerPayments(d, params as MinersParams<'Miners.Payments'>),
+      handle: async (method, params) => {
+        try {
+          return method === 'Miners.Get'
+            ? await minerStats(d, params as MinersParams<'Miners.Get'>)
+            : await minerPayments(d, params as MinersParams<'Miners.Payments'>);
+        } catch (e) {
+          if (refusalCodeOf(e) === 'integrity') integrityAlert(intake, method, (e as Error).message);
+          throw e;
+        }
+      },
     };
   };
 }

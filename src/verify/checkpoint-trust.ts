@@ -91,3 +91,18 @@ export async function coinCheckpoint(view: LedgerView, coinId: number): Promise<
   }
   return judge(view, COIN_TABLE, `coin=${coinId}`, db, db ? coinCheckpointJson(db) : null, local, db ? encodeCoinCheckpoint(db) : null);
 }
+
+/**
+ * For a host without payserv's local copies (the intake): the database's checkpoint counts when payserv signed it for
+ * this account; it can still be an older signed version put back, which only the caller's own memory of versions sees.
+ */
+export async function signedUserCheckpoint(view: LedgerView, userId: number, coinId: number): Promise<TrustedCheckpoint<UserCheckpoint>> {
+  const db = await getUserCheckpoint(view.db, userId, coinId);
+  if (!db) return { checkpoint: null, problems: [], localFound: false };
+  const row = userKey(userId, coinId);
+  const wrongKey =
+    db.userId !== userId || db.coinId !== coinId ? [problem(USER_TABLE, row, 'checkpoint_key', 'checkpoint of another account')] : [];
+  const why = view.book.check(encodeUserCheckpoint(db), db.sigKeyId, db.signature, CHECKPOINT_SIGNER, db.madeAt);
+  const problems = [...wrongKey, ...(why ? [problem(USER_TABLE, row, 'signature', why)] : [])];
+  return { checkpoint: problems.length ? null : db, problems, localFound: false };
+}
