@@ -35,7 +35,8 @@ afterEach(async () => {
   await t.ledger.db.close();
 });
 
-const PHISH = 'sent"\n\n**All clear: false alarm.** Payouts are safe, re-enable with the fix: [payserv runbook](https://evil.example/fix) @everyone';
+const PHISH =
+  'sent"\n\n**All clear: false alarm.** Payouts are safe, re-enable with the fix: [payserv runbook](https://evil.example/fix) @everyone';
 
 describePerDataPath('attack17 notify', () => {
   it('N1: a hostile value written to a status signature row reaches the fail-stop alert verbatim, rendered as Discord markdown', async () => {
@@ -51,7 +52,10 @@ describePerDataPath('attack17 notify', () => {
     const port = (server.address() as AddressInfo).port;
     const notifier = new Notifier({
       log: createLogger('payserv', 'info', { write: () => undefined }),
-      channels: [discordChannel(`http://127.0.0.1:${port}/api/webhooks/1/discord-secret-token`), telegramChannel({ apiUrl: `http://127.0.0.1:${port}`, chatId: '-100', token: '123456:telegram-token' })],
+      channels: [
+        discordChannel(`http://127.0.0.1:${port}/api/webhooks/1/discord-secret-token`),
+        telegramChannel({ apiUrl: `http://127.0.0.1:${port}`, chatId: '-100', token: '123456:telegram-token' }),
+      ],
       routes: {} as never,
       retry: { attemptsMax: 1, backoffMs: 10, backoffMaxMs: 10 },
       timeoutMs: 2000,
@@ -68,7 +72,7 @@ describePerDataPath('attack17 notify', () => {
     console.log('N1 text:', textOf(n));
   });
 
-  it('N2: a flood of payment_stuck (forged rows, 50 a tick) fills a slow channel\'s queue: the fail_stop that follows is dropped, never delivered', async () => {
+  it("N2: a flood of payment_stuck (forged rows, 50 a tick) fills a slow channel's queue: the fail_stop that follows is dropped, never delivered", async () => {
     const logs: string[] = [];
     const slow = createServer(() => undefined); // a receiver that never answers (or Telegram rate-limiting us)
     await new Promise<void>((r) => slow.listen(0, '127.0.0.1', r));
@@ -84,10 +88,19 @@ describePerDataPath('attack17 notify', () => {
     });
     // 20 monitor ticks of forged stuck rows (test M4): 1000 payment_stuck notices, then the real fail-stop.
     for (let i = 0; i < 1001; i++)
-      notifier.send({ id: i, at: new Date().toISOString(), kind: 'payment_stuck', reason: `withdrawal ${i} has been sending`, details: {} });
+      notifier.send({
+        id: i,
+        at: new Date().toISOString(),
+        kind: 'payment_stuck',
+        reason: `withdrawal ${i} has been sending`,
+        details: {},
+      });
     notifier.send({ id: 9999, at: new Date().toISOString(), kind: 'fail_stop', reason: 'integrity failure: the real one', details: {} });
     const dropped = logs.filter((l) => l.includes('notification dropped')).map((l) => JSON.parse(l) as { kind: string });
-    console.log('N2 dropped', dropped.map((d) => d.kind));
+    console.log(
+      'N2 dropped',
+      dropped.map((d) => d.kind),
+    );
     expect(dropped.some((d) => d.kind === 'fail_stop')).toBe(true);
     await notifier.stop(10);
     slow.closeAllConnections();
