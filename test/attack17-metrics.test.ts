@@ -1,4 +1,4 @@
-// Attack (issue 17): metrics and the stuck-payment alert made to lie by a database attacker.
+// Attack (issue 17), regression: metrics and the stuck-payment alert a database attacker tries to make lie.
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { setAutomine } from '../src/devnet/anvil.js';
 import type { EvmDriver } from '../src/chains/eth/driver.js';
@@ -54,7 +54,7 @@ async function pending(userId: number, amount = '1'): Promise<number> {
 }
 
 describePerDataPath('attack17 metrics', () => {
-  it('M1: refreshing the unsigned updated_at hides a stuck payment from payment_stuck and from the age metric', async () => {
+  it('M1: refreshing the unsigned updated_at hides no stuck payment: its age is the signed time of its sending entry', async () => {
     const id = await pending(7001);
     await setAutomine(url, false); // the payment never confirms: stuck in sending
     expect((await approveWithdrawal(t.ps, id, caller)).reply).toBe('SENDING');
@@ -65,15 +65,16 @@ describePerDataPath('attack17 metrics', () => {
     await asAttacker(t.ledger.db, [[`UPDATE ${WITHDRAWALS} SET updated_at = $2 WHERE id = $1`, [id, new Date(at.getTime() + 3_600_000)]]]);
     const report = await monitor.tick();
     await monitor.stop();
-    // Expected: the payment is stuck (10 min > 60 s) and alerted. Actual: not stuck, no alert.
-    expect(report.stuck).toEqual([]);
-    expect(t.alerts.filter((a) => a.kind === ALERT.stuck)).toEqual([]);
-    // The age metric (payserv's real clock) is negative: a payment "stuck since the future".
+    // The payment is stuck (10 min > 60 s) and alerted, its age from the signed entry.
+    expect(report.stuck).toEqual([id]);
+    expect(report.forged).toEqual([]);
+    const alerts = t.alerts.filter((a) => a.kind === ALERT.stuck);
+    expect(alerts).toHaveLength(1);
+    expect(Number(alerts[0]?.details.age_s)).toBeGreaterThanOrEqual(590);
     const text = await scrapeText();
     const age = sample(text, 'payserv_payments_in_flight_oldest_seconds', 'coin="ETH",status="sending"');
-    console.log('M1 age', age);
-    expect(age).toBe(0); // clamped: the real age (10 min on payserv's clock) is not shown
-    // Nothing else notices: payouts stay enabled.
+    expect(age).toBeGreaterThanOrEqual(590); // payserv's clock: 10 minutes since the signed entry
+    // A real payment stuck is not tampering: payouts stay enabled.
     expect(t.ps.state.enabled).toBe(true);
   });
 
@@ -107,7 +108,7 @@ describePerDataPath('attack17 metrics', () => {
 import { dropUniqueConstraints } from './support/attacker.js';
 
 describePerDataPath('attack17 metrics: forged in-flight rows', () => {
-  it('M4: unsigned rows forged in sending are alerted as payment_stuck (50 a tick, each a notification) and counted in flight; payouts stay enabled', async () => {
+  it('M4: unsigned rows forged in sending are tampering: one fail-stop naming them (history), no payment_stuck alert', async () => {
     const id = await pending(7301);
     const cols = (
       await t.ledger.db.query<{ column_name: string }>(
@@ -122,16 +123,23 @@ describePerDataPath('attack17 metrics: forged in-flight rows', () => {
     ]);
     const monitor = new Monitor(t.ps, { intervalMs: 1_000, stuckAfterMs: STUCK_AFTER_MS, nodeUnhealthyAfterMs: 600_000, finality: new Map() });
     const r1 = await monitor.tick();
-    const n1 = t.alerts.filter((a) => a.kind === ALERT.stuck).length;
-    await monitor.tick();
-    const n2 = t.alerts.filter((a) => a.kind === ALERT.stuck).length;
+    const r2 = await monitor.tick();
     await monitor.stop();
+    // Tick 1 verifies 100 rows (its bound), tick 2 the other 20: none is a payment stuck, all are forged.
+    expect(r1.stuck).toEqual([]);
+    expect(r1.forged).toHaveLength(100);
+    expect(r2.stuck).toEqual([]);
+    expect(r2.forged).toHaveLength(120);
+    expect(t.alerts.filter((a) => a.kind === ALERT.stuck)).toEqual([]);
+    // One fail-stop for the episode, naming the history problem; payouts off.
+    const stops = t.alerts.filter((a) => a.kind === 'fail_stop');
+    expect(stops).toHaveLength(1);
+    expect(stops[0]?.reason).toMatch(/without a valid signed status history: finances_withdrawal_signatures id=\d+: .*\[history\]/);
+    expect(stops[0]?.details.forged).toBe(100);
+    expect(t.ps.state.enabled).toBe(false);
+    expect(t.ps.state.failStopped).toBe(true);
+    // The row count stays what the table holds (README: the monitor, not the scrape, verifies in-flight rows).
     const text = await scrapeText();
-    console.log('M4 stuck', r1.stuck.length, 'alerts after tick 1', n1, 'after tick 2', n2, 'in flight', sample(text, 'payserv_payments_in_flight', 'coin="ETH",status="sending"'), 'enabled', t.ps.state.enabled, 'fail_stops', t.alerts.filter((a) => a.kind === 'fail_stop').length);
-    expect(r1.stuck.length).toBe(120);
-    expect(n1).toBe(50);
-    expect(n2).toBe(100);
     expect(sample(text, 'payserv_payments_in_flight', 'coin="ETH",status="sending"')).toBe(120);
-    expect(t.ps.state.enabled).toBe(true);
   });
 });
