@@ -31,7 +31,11 @@ beforeEach(async () => {
       return new Map([['ETH', driver]]);
     },
   });
-  obs = (await startObservation({ listen: { host: '127.0.0.1', port: 0 }, scrape_timeout_ms: 10_000 }, t.ps.log, t.ledger.stateDir)) as Observation;
+  obs = (await startObservation(
+    { listen: { host: '127.0.0.1', port: 0 }, scrape_timeout_ms: 10_000 },
+    t.ps.log,
+    t.ledger.stateDir,
+  )) as Observation;
   obs.metrics.attach(t.ps);
 });
 afterEach(async () => {
@@ -60,7 +64,12 @@ describePerDataPath('attack17 metrics', () => {
     expect((await approveWithdrawal(t.ps, id, caller)).reply).toBe('SENDING');
     const at = new Date(Date.now() + 10 * STUCK_AFTER_MS); // payserv's clock: 10 minutes later
     t.ps.now = () => at;
-    const monitor = new Monitor(t.ps, { intervalMs: 1_000, stuckAfterMs: STUCK_AFTER_MS, nodeUnhealthyAfterMs: 600_000, finality: new Map() });
+    const monitor = new Monitor(t.ps, {
+      intervalMs: 1_000,
+      stuckAfterMs: STUCK_AFTER_MS,
+      nodeUnhealthyAfterMs: 600_000,
+      finality: new Map(),
+    });
     // The attacker keeps the row "fresh" (a column no signature covers).
     await asAttacker(t.ledger.db, [[`UPDATE ${WITHDRAWALS} SET updated_at = $2 WHERE id = $1`, [id, new Date(at.getTime() + 3_600_000)]]]);
     const report = await monitor.tick();
@@ -80,7 +89,10 @@ describePerDataPath('attack17 metrics', () => {
 
   it('M2: a hostile coin tag in the database in the exposition (label escaping)', async () => {
     await pending(7101);
-    await asAttacker(t.ledger.db, [`ALTER TABLE ${COINS} DROP CONSTRAINT IF EXISTS coins_coin_tag_check`, `UPDATE ${COINS} SET tag = E'ETH"} 1\\nevil_metric{a="b' WHERE tag = 'ETH'`]).catch((e: Error) => console.log('M2 edit refused', e.message));
+    await asAttacker(t.ledger.db, [
+      `ALTER TABLE ${COINS} DROP CONSTRAINT IF EXISTS coins_coin_tag_check`,
+      `UPDATE ${COINS} SET tag = E'ETH"} 1\\nevil_metric{a="b' WHERE tag = 'ETH'`,
+    ]).catch((e: Error) => console.log('M2 edit refused', e.message));
     const text = await scrapeText();
     const lines = text.split('\n').filter((l) => l.includes('evil'));
     console.log('M2', lines);
@@ -121,7 +133,12 @@ describePerDataPath('attack17 metrics: forged in-flight rows', () => {
          SELECT w.id + g, 'sending', '0x' || lpad(to_hex(g), 64, '0'), now() - interval '2 days', ${cols.map((c) => `w.${c}`).join(', ')}
          FROM ${WITHDRAWALS} w CROSS JOIN generate_series(1000, 1119) g WHERE w.id = ${id}`,
     ]);
-    const monitor = new Monitor(t.ps, { intervalMs: 1_000, stuckAfterMs: STUCK_AFTER_MS, nodeUnhealthyAfterMs: 600_000, finality: new Map() });
+    const monitor = new Monitor(t.ps, {
+      intervalMs: 1_000,
+      stuckAfterMs: STUCK_AFTER_MS,
+      nodeUnhealthyAfterMs: 600_000,
+      finality: new Map(),
+    });
     const r1 = await monitor.tick();
     const r2 = await monitor.tick();
     await monitor.stop();

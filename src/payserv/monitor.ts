@@ -228,11 +228,15 @@ export class Monitor {
     const ids = forged.slice(0, FORGED_NAMED_MAX).map((f) => f.id);
     if (this.#ps.state.failStopped) {
       if (fresh.length)
-        this.#ps.log.error({ component: 'monitor', forged: forged.length, withdrawals: ids }, 'more withdrawals in flight without a valid signed history');
+        this.#ps.log.error(
+          { component: 'monitor', forged: forged.length, withdrawals: ids },
+          'more withdrawals in flight without a valid signed history',
+        );
       return;
     }
     const lines = (fresh.length ? fresh : forged).flatMap((f) => f.problems.slice(0, 1).map(formatProblem));
-    const first = lines[0] ?? `finances_withdrawal_transaction id=${forged[0]?.id}: found before without a valid signed status history [history]`;
+    const first =
+      lines[0] ?? `finances_withdrawal_transaction id=${forged[0]?.id}: found before without a valid signed status history [history]`;
     const more = forged.length > 1 ? ` (and ${forged.length - 1} more withdrawal(s) like it)` : '';
     await this.#ps.state.failStop(`monitor: a withdrawal in flight without a valid signed status history: ${first}${more}`, {
       component: 'monitor',
