@@ -99,7 +99,7 @@ describePerDataPath('attack17 metrics', () => {
     expect(text.split('\n').some((l) => l.startsWith('evil_metric'))).toBe(false);
   });
 
-  it('M3: the typical payout (and payouts covered) follow unsigned amounts of sent rows', async () => {
+  it('M3: the typical payout (and payouts covered) come from signed amounts only: an SQL edit of a sent amount hides them, never moves them', async () => {
     const { checkWithdrawal } = await import('../src/payserv/payouts.js');
     const { mine } = await import('../src/devnet/anvil.js');
     const id = await pending(7201, '1');
@@ -107,12 +107,20 @@ describePerDataPath('attack17 metrics', () => {
     await mine(url, 12);
     expect((await checkWithdrawal(t.ps, id, caller)).reply).toBe('SENT');
     const before = await scrapeText();
-    await asAttacker(t.ledger.db, [[`UPDATE ${WITHDRAWALS} SET amount = amount + 1000000 WHERE id = $1`, [id]]]);
-    const after = await scrapeText();
     const cov = (s: string) => sample(s, 'payserv_hot_wallet_payouts_covered', 'coin="ETH"');
     const typ = (s: string) => sample(s, 'payserv_typical_payout_coins', 'coin="ETH"');
-    console.log('M3 typical', typ(before), '->', typ(after), 'covered', cov(before), '->', cov(after));
-    expect(cov(after)).toBe(0);
+    const errors = (s: string) => sample(s, 'payserv_scrape_errors_total', 'part="typical_payout"');
+    expect(typ(before)).toBeGreaterThan(0.99);
+    expect(typ(before)).toBeLessThanOrEqual(1);
+    expect(cov(before)).toBeGreaterThan(0);
+    expect(errors(before)).toBe(0);
+    await asAttacker(t.ledger.db, [[`UPDATE ${WITHDRAWALS} SET amount = amount + 1000000 WHERE id = $1`, [id]]]);
+    const after = await scrapeText();
+    // The forged amount does not verify: both metrics absent, the part counted failed; the balance still shown.
+    expect(typ(after)).toBeUndefined();
+    expect(cov(after)).toBeUndefined();
+    expect(errors(after)).toBe(1);
+    expect(sample(after, 'payserv_hot_wallet_balance_coins', 'coin="ETH"')).toBeGreaterThan(0);
     expect(t.ps.state.enabled).toBe(true);
   });
 });

@@ -4,7 +4,7 @@ import { op } from '../../db/op.js';
 // a few rows back whatever the ledger's size. Counts and amounts come back as text (exact), for the
 // caller to turn into display floats.
 
-/** The newest sent payouts a coin's typical payout is the median of. */
+/** The newest sent payouts a coin's typical payout is the median of (read with their histories: src/store/reads.ts). */
 export const TYPICAL_PAYOUT_SAMPLE = 100;
 
 export const METRICS = {
@@ -26,15 +26,5 @@ export const METRICS = {
               min(LEAST(w.updated_at, (SELECT e.created_at FROM finances_withdrawal_signatures e WHERE e.withdrawal_id = w.id AND e.seq = w.status_seq))) AS oldest
          FROM finances_withdrawal_transaction w WHERE status IN ('sending', 'send_retry') GROUP BY status, coin_id
      ) s JOIN coins_coin c ON c.id = s.coin_id`,
-  ),
-  /** Per coin tag in $1: its decimals, and the median value paid out (amount − fee) of its newest sent payouts (null: none yet). */
-  typicalPayout: op<{ tag: string; decimals: number; median: string | null }>(
-    'metrics.typicalPayout',
-    `SELECT c.tag, c.decimals, t.median FROM coins_coin c CROSS JOIN LATERAL (
-       SELECT (percentile_disc(0.5) WITHIN GROUP (ORDER BY x.paid))::text AS median FROM (
-         SELECT w.amount - w.fee AS paid FROM finances_withdrawal_transaction w
-           WHERE w.coin_id = c.id AND w.parent_id IS NULL AND w.status = 'sent' ORDER BY w.created_at DESC LIMIT ${TYPICAL_PAYOUT_SAMPLE}
-       ) x
-     ) t WHERE c.tag = ANY($1::text[])`,
   ),
 } as const;
