@@ -71,6 +71,13 @@ function expectInertDiscord(d: Record<string, unknown>): void {
   expect(d.allowed_mentions).toEqual({ parse: [] });
 }
 
+/** `n` payment_stuck notices (forged rows, 50 a tick), then the real fail-stop. */
+function floodThenFailStop(notifier: Notifier, n: number): void {
+  const at = new Date().toISOString();
+  for (let i = 0; i < n; i++) notifier.send({ id: i, at, kind: 'payment_stuck', reason: `withdrawal ${i} has been sending`, details: {} });
+  notifier.send({ id: 9999, at, kind: 'fail_stop', reason: 'integrity failure: the real one', details: {} });
+}
+
 describePerDataPath('attack17 notify', () => {
   it('N1: a hostile value written to a status signature row: quoted short and escaped in the fail-stop, inert in every channel', async () => {
     const m = await newMiner(t, 8001, '20');
@@ -124,15 +131,7 @@ describePerDataPath('attack17 notify', () => {
       queueMax: 1000, // the default
     });
     // 1001 payment_stuck notices, then the real fail-stop.
-    for (let i = 0; i < 1001; i++)
-      notifier.send({
-        id: i,
-        at: new Date().toISOString(),
-        kind: 'payment_stuck',
-        reason: `withdrawal ${i} has been sending`,
-        details: {},
-      });
-    notifier.send({ id: 9999, at: new Date().toISOString(), kind: 'fail_stop', reason: 'integrity failure: the real one', details: {} });
+    floodThenFailStop(notifier, 1001);
     const parsed = logs.map((l) => JSON.parse(l) as { kind: string; msg: string });
     expect(parsed.filter((d) => d.msg.includes('dropped'))).toEqual([]);
     // Left out: the newest payment_stuck (the queue was full), then the oldest waiting one (room for the fail-stop); logged once.
@@ -164,15 +163,7 @@ describePerDataPath('attack17 notify', () => {
       timeoutMs: 300,
       queueMax: 5,
     });
-    for (let i = 0; i < 20; i++)
-      notifier.send({
-        id: i,
-        at: new Date().toISOString(),
-        kind: 'payment_stuck',
-        reason: `withdrawal ${i} has been sending`,
-        details: {},
-      });
-    notifier.send({ id: 9999, at: new Date().toISOString(), kind: 'fail_stop', reason: 'integrity failure: the real one', details: {} });
+    floodThenFailStop(notifier, 20);
     await notifier.idle();
     recv.closeAllConnections();
     await new Promise<void>((r) => recv.close(() => r()));
