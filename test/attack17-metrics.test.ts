@@ -1,4 +1,4 @@
-// Attack (issue 17): metrics and the stuck-payment alert made to lie by a database attacker.
+// Attack (issue 17), regression: metrics and the stuck-payment alert a database attacker tries to make lie.
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { setAutomine } from '../src/devnet/anvil.js';
 import type { EvmDriver } from '../src/chains/eth/driver.js';
@@ -58,7 +58,7 @@ async function pending(userId: number, amount = '1'): Promise<number> {
 }
 
 describePerDataPath('attack17 metrics', () => {
-  it('M1: refreshing the unsigned updated_at hides a stuck payment from payment_stuck and from the age metric', async () => {
+  it('M1: refreshing the unsigned updated_at hides no stuck payment: its age is the signed time of its sending entry', async () => {
     const id = await pending(7001);
     await setAutomine(url, false); // the payment never confirms: stuck in sending
     expect((await approveWithdrawal(t.ps, id, caller)).reply).toBe('SENDING');
@@ -74,15 +74,16 @@ describePerDataPath('attack17 metrics', () => {
     await asAttacker(t.ledger.db, [[`UPDATE ${WITHDRAWALS} SET updated_at = $2 WHERE id = $1`, [id, new Date(at.getTime() + 3_600_000)]]]);
     const report = await monitor.tick();
     await monitor.stop();
-    // Expected: the payment is stuck (10 min > 60 s) and alerted. Actual: not stuck, no alert.
-    expect(report.stuck).toEqual([]);
-    expect(t.alerts.filter((a) => a.kind === ALERT.stuck)).toEqual([]);
-    // The age metric (payserv's real clock) is negative: a payment "stuck since the future".
+    // The payment is stuck (10 min > 60 s) and alerted, its age from the signed entry.
+    expect(report.stuck).toEqual([id]);
+    expect(report.forged).toEqual([]);
+    const alerts = t.alerts.filter((a) => a.kind === ALERT.stuck);
+    expect(alerts).toHaveLength(1);
+    expect(Number(alerts[0]?.details.age_s)).toBeGreaterThanOrEqual(590);
     const text = await scrapeText();
     const age = sample(text, 'payserv_payments_in_flight_oldest_seconds', 'coin="ETH",status="sending"');
-    console.log('M1 age', age);
-    expect(age).toBe(0); // clamped: the real age (10 min on payserv's clock) is not shown
-    // Nothing else notices: payouts stay enabled.
+    expect(age).toBeGreaterThanOrEqual(590); // payserv's clock: 10 minutes since the signed entry
+    // A real payment stuck is not tampering: payouts stay enabled.
     expect(t.ps.state.enabled).toBe(true);
   });
 
@@ -98,7 +99,7 @@ describePerDataPath('attack17 metrics', () => {
     expect(text.split('\n').some((l) => l.startsWith('evil_metric'))).toBe(false);
   });
 
-  it('M3: the typical payout (and payouts covered) follow unsigned amounts of sent rows', async () => {
+  it('M3: the typical payout (and payouts covered) come from signed amounts only: an SQL edit of a sent amount hides them, never moves them', async () => {
     const { checkWithdrawal } = await import('../src/payserv/payouts.js');
     const { mine } = await import('../src/devnet/anvil.js');
     const id = await pending(7201, '1');
@@ -106,12 +107,20 @@ describePerDataPath('attack17 metrics', () => {
     await mine(url, 12);
     expect((await checkWithdrawal(t.ps, id, caller)).reply).toBe('SENT');
     const before = await scrapeText();
-    await asAttacker(t.ledger.db, [[`UPDATE ${WITHDRAWALS} SET amount = amount + 1000000 WHERE id = $1`, [id]]]);
-    const after = await scrapeText();
     const cov = (s: string) => sample(s, 'payserv_hot_wallet_payouts_covered', 'coin="ETH"');
     const typ = (s: string) => sample(s, 'payserv_typical_payout_coins', 'coin="ETH"');
-    console.log('M3 typical', typ(before), '->', typ(after), 'covered', cov(before), '->', cov(after));
-    expect(cov(after)).toBe(0);
+    const errors = (s: string) => sample(s, 'payserv_scrape_errors_total', 'part="typical_payout"');
+    expect(typ(before)).toBeGreaterThan(0.99);
+    expect(typ(before)).toBeLessThanOrEqual(1);
+    expect(cov(before)).toBeGreaterThan(0);
+    expect(errors(before)).toBe(0);
+    await asAttacker(t.ledger.db, [[`UPDATE ${WITHDRAWALS} SET amount = amount + 1000000 WHERE id = $1`, [id]]]);
+    const after = await scrapeText();
+    // The forged amount does not verify: both metrics absent, the part counted failed; the balance still shown.
+    expect(typ(after)).toBeUndefined();
+    expect(cov(after)).toBeUndefined();
+    expect(errors(after)).toBe(1);
+    expect(sample(after, 'payserv_hot_wallet_balance_coins', 'coin="ETH"')).toBeGreaterThan(0);
     expect(t.ps.state.enabled).toBe(true);
   });
 });
@@ -119,7 +128,7 @@ describePerDataPath('attack17 metrics', () => {
 import { dropUniqueConstraints } from './support/attacker.js';
 
 describePerDataPath('attack17 metrics: forged in-flight rows', () => {
-  it('M4: unsigned rows forged in sending are alerted as payment_stuck (50 a tick, each a notification) and counted in flight; payouts stay enabled', async () => {
+  it('M4: unsigned rows forged in sending are tampering: one fail-stop naming them (history), no payment_stuck alert', async () => {
     const id = await pending(7301);
     const cols = (
       await t.ledger.db.query<{ column_name: string }>(
@@ -139,29 +148,23 @@ describePerDataPath('attack17 metrics: forged in-flight rows', () => {
       finality: new Map(),
     });
     const r1 = await monitor.tick();
-    const n1 = t.alerts.filter((a) => a.kind === ALERT.stuck).length;
-    await monitor.tick();
-    const n2 = t.alerts.filter((a) => a.kind === ALERT.stuck).length;
+    const r2 = await monitor.tick();
     await monitor.stop();
+    // Tick 1 verifies 100 rows (its bound), tick 2 the other 20: none is a payment stuck, all are forged.
+    expect(r1.stuck).toEqual([]);
+    expect(r1.forged).toHaveLength(100);
+    expect(r2.stuck).toEqual([]);
+    expect(r2.forged).toHaveLength(120);
+    expect(t.alerts.filter((a) => a.kind === ALERT.stuck)).toEqual([]);
+    // One fail-stop for the episode, naming the history problem; payouts off.
+    const stops = t.alerts.filter((a) => a.kind === 'fail_stop');
+    expect(stops).toHaveLength(1);
+    expect(stops[0]?.reason).toMatch(/without a valid signed status history: finances_withdrawal_signatures id=\d+: .*\[history\]/);
+    expect(stops[0]?.details.forged).toBe(100);
+    expect(t.ps.state.enabled).toBe(false);
+    expect(t.ps.state.failStopped).toBe(true);
+    // The row count stays what the table holds (README: the monitor, not the scrape, verifies in-flight rows).
     const text = await scrapeText();
-    console.log(
-      'M4 stuck',
-      r1.stuck.length,
-      'alerts after tick 1',
-      n1,
-      'after tick 2',
-      n2,
-      'in flight',
-      sample(text, 'payserv_payments_in_flight', 'coin="ETH",status="sending"'),
-      'enabled',
-      t.ps.state.enabled,
-      'fail_stops',
-      t.alerts.filter((a) => a.kind === 'fail_stop').length,
-    );
-    expect(r1.stuck.length).toBe(120);
-    expect(n1).toBe(50);
-    expect(n2).toBe(100);
     expect(sample(text, 'payserv_payments_in_flight', 'coin="ETH",status="sending"')).toBe(120);
-    expect(t.ps.state.enabled).toBe(true);
   });
 });

@@ -186,9 +186,13 @@ payment_sent = ["telegram"]
     const [stuck, sent] = tg.got.map((g) => JSON.parse(g.body) as { chat_id: string; text: string });
     expect(stuck).toMatchObject({ chat_id: '-1001234567890', text: expect.stringContaining('withdrawal 7 has been sending') });
     expect(sent?.text).toMatch(/payment_sent[\s\S]*withdrawal 8 sent: 1\.5 ETH[\s\S]*tx: 0xcd/);
-    // Discord: POST {content} to the webhook URL, mentions disabled; the alert only.
+    // Discord: POST {content} (a code block: nothing rendered) to the webhook URL, mentions disabled, no embeds; the alert only.
     expect(dc.got.map((g) => g.path)).toEqual([`/api/webhooks/42/${DISCORD_TOKEN}`]);
-    expect(JSON.parse(dc.got[0]!.body)).toEqual({ content: expect.stringContaining('withdrawal 7'), allowed_mentions: { parse: [] } });
+    expect(JSON.parse(dc.got[0]!.body)).toEqual({
+      content: expect.stringMatching(/^```\n[^`]*withdrawal 7[^`]*\n```$/),
+      allowed_mentions: { parse: [] },
+      flags: 4,
+    });
     // E-mail: over STARTTLS (the private CA checked), authenticated, to both addresses.
     expect(smtp.mails).toHaveLength(1);
     expect(smtp.mails[0]).toMatchObject({

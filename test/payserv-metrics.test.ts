@@ -205,7 +205,9 @@ describePerDataPath('metrics and health', () => {
     expect(value(s, 'payserv_scrape_errors_total', { part: 'withdrawals' })).toBe(1);
     expect(value(s, 'payserv_scrape_errors_total', { part: 'in_flight' })).toBe(1);
     expect(value(s, 'payserv_scrape_errors_total', { part: 'typical_payout' })).toBe(1);
-    expect(value(s, 'payserv_hot_wallet_balance_coins', { coin: 'ETH' })).toBeUndefined();
+    // The typical payout failed alone: the hot wallet's balance (its coin row and node) is still shown.
+    expect(value(s, 'payserv_hot_wallet_balance_coins', { coin: 'ETH' })).toBeGreaterThan(0);
+    expect(value(s, 'payserv_hot_wallet_payouts_covered', { coin: 'ETH' })).toBeUndefined();
     expect(value(s, 'payserv_state', { state: 'ready' })).toBe(1);
     // Nothing else was touched: payouts stay enabled and the payment goes through.
     expect((await approveWithdrawal(t.ps, a.id, caller)).reply).toBe('SENDING');

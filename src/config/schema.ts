@@ -98,6 +98,7 @@ const intakeAlerts = table({
   command: z.array(nonEmptyString(), { error: 'expected an array of strings (argv)' }).min(1).optional(),
   webhook_url: nonEmptyString()
     .refine((u) => /^https?:\/\//.test(u), { error: 'expected an http:// or https:// URL' })
+    .refine((u) => !hasUserInfo(u), { error: 'carries a user or password: configuration never holds a secret' })
     .optional(),
   timeout_ms: timerMs().default(5_000),
 });
@@ -108,11 +109,43 @@ const intakeAlerts = table({
 
 const httpUrl = () => nonEmptyString().refine((u) => /^https?:\/\//.test(u), { error: 'expected an http:// or https:// URL' });
 
+const LOOPBACK = /^(127\.\d+\.\d+\.\d+|localhost|::1)$/;
+const urlHost = (u: string): string | null => {
+  try {
+    return new URL(u).hostname.replace(/^\[(.*)\]$/, '$1');
+  } catch {
+    return null;
+  }
+};
+const hasUserInfo = (u: string): boolean => {
+  try {
+    const url = new URL(u);
+    return url.username !== '' || url.password !== '';
+  } catch {
+    return false;
+  }
+};
+
+/** A webhook's URL in the config file: never a user or password in it (configuration never holds a secret). */
+const webhookUrl = () =>
+  httpUrl()
+    .refine((u) => urlHost(u) !== null, { error: 'expected a URL' })
+    .refine((u) => !hasUserInfo(u), { error: 'carries a user or password: configuration never holds a secret' });
+
+/** An address or id that goes into a header or a request as is: one line, no control characters. */
+// eslint-disable-next-line no-control-regex -- control characters are exactly what this refuses
+const CONTROL = /[\u0000-\u001f\u007f]/;
+const oneLine = () => nonEmptyString().refine((v) => !CONTROL.test(v), { error: 'must be one line without control characters' });
+
 const telegram = table({
-  /** The Bot API's base URL (tests point it at a local receiver). */
-  api_url: httpUrl().default('https://api.telegram.org'),
+  /** The Bot API's base URL (tests point it at a local receiver): https, as the bot token is in its path, unless on this host. */
+  api_url: webhookUrl()
+    .refine((u) => u.startsWith('https://') || LOOPBACK.test(urlHost(u) ?? ''), {
+      error: 'must be https:// (the bot token travels in its path) unless the host is this one (127.0.0.1, localhost, ::1)',
+    })
+    .default('https://api.telegram.org'),
   /** The chat (a group's id such as "-1001234567890", or "@channel"). */
-  chat_id: nonEmptyString(),
+  chat_id: oneLine(),
   token_item: nonEmptyString().optional(),
   token_file: nonEmptyString().optional(),
 });
@@ -120,14 +153,13 @@ const telegram = table({
 /** The webhook's URL carries its token: it is the secret. */
 const discord = table({ url_item: nonEmptyString().optional(), url_file: nonEmptyString().optional() });
 
-const LOOPBACK = /^(127\.\d+\.\d+\.\d+|localhost|::1)$/;
 const email = table({
-  host: nonEmptyString(),
+  host: oneLine(),
   port: port().default(587),
   tls: z.enum(['starttls', 'implicit', 'none'], { error: 'expected "starttls", "implicit" or "none"' }).default('starttls'),
-  from: nonEmptyString(),
-  to: z.array(nonEmptyString(), { error: 'expected an array of addresses' }).min(1, { error: 'expected at least one address' }),
-  user: nonEmptyString().optional(),
+  from: oneLine(),
+  to: z.array(oneLine(), { error: 'expected an array of addresses' }).min(1, { error: 'expected at least one address' }),
+  user: oneLine().optional(),
   password_item: nonEmptyString().optional(),
   password_file: nonEmptyString().optional(),
   /** A private CA's certificate (PEM file, relative to the state directory) for the server's. */
@@ -155,7 +187,7 @@ const events = table(
  */
 const alerts = table({
   command: z.array(nonEmptyString(), { error: 'expected an array of strings (argv)' }).min(1).optional(),
-  webhook_url: httpUrl().optional(),
+  webhook_url: webhookUrl().optional(),
   /** Bound on one delivery (a command run, an HTTP request, an SMTP session). */
   timeout_ms: timerMs().default(5_000),
   /** Deliveries tried per notice and channel; then it is given up (a hook_failed alert). */
@@ -163,7 +195,7 @@ const alerts = table({
   /** The pause after a failed delivery, doubled after each next failure, at most backoff_max_ms. */
   backoff_ms: timerMs().default(2_000),
   backoff_max_ms: timerMs().default(300_000),
-  /** Notices waiting per channel at most; past it new ones are dropped (logged). */
+  /** Notices waiting per channel at most; past it the others make room for an urgent one and are told as one "N more" notice. */
   queue_max: positiveInt().max(100_000, { error: 'at most 100000' }).default(1_000),
   /** On stop: how long queued notices may take to go out. */
   drain_ms: timerMs().default(5_000),

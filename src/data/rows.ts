@@ -70,9 +70,17 @@ function bytesOrNull(r: R, k: string): Uint8Array | null {
 function sig(r: R): { sigKeyId: string | null; signature: Uint8Array | null } {
   return { sigKeyId: textOrNull(r, 'sig_key_id'), signature: bytesOrNull(r, 'signature') };
 }
+/** Text from a row quoted for an error (and the alerts quoting it): at most 40 characters, escaped, nothing unprintable. */
+export function quoted(v: string, max = 40): string {
+  const cut = v.length > max ? `${v.slice(0, max)}…` : v;
+  return JSON.stringify(cut).replace(
+    /[\u007f-\u009f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
+}
 function oneOf<T extends string>(r: R, k: string, allowed: readonly T[]): T {
   const v = text(r, k);
-  if (!(allowed as readonly string[]).includes(v)) throw new RowError(`column ${k}: unknown value ${JSON.stringify(v)}`);
+  if (!(allowed as readonly string[]).includes(v)) throw new RowError(`column ${k}: unknown value ${quoted(v)}`);
   return v as T;
 }
 

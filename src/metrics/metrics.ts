@@ -1,6 +1,12 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { formatAmount, fromBaseUnits, parseAmount, toBaseUnits, type Amount } from '../money/amount.js';
-import { METRICS } from '../data/ops/metrics.js';
+import { formatAmount, fromBaseUnits, sub, toBaseUnits, type Amount } from '../money/amount.js';
+import { METRICS, TYPICAL_PAYOUT_SAMPLE } from '../data/ops/metrics.js';
+import { encodeCoin } from '../ledger/encoding.js';
+import { checkHistory } from '../ledger/history.js';
+import type { Coin, Signed } from '../ledger/records.js';
+import { COIN_SIGNER } from '../ledger/roles.js';
+import { newestSentWithHistory } from '../store/reads.js';
+import { openView, type LedgerView } from '../verify/view.js';
 import { CERT_WARN_DAYS, expiresWithin } from '../esman/pki-files.js';
 import type { Logger } from '../log/index.js';
 import type { Payserv } from '../payserv/context.js';
@@ -25,6 +31,8 @@ export const SCRAPE_PARTS = ['withdrawals', 'in_flight', 'hot_wallet', 'typical_
 type Part = (typeof SCRAPE_PARTS)[number];
 
 const coins = (a: Amount): number => Number(formatAmount(a));
+/** Sent payouts remembered as verified at most (a few scrapes' samples of every coin). */
+const VERIFIED_SENT_MAX = 10_000;
 
 /** A count the database returned as text: rows are input like any other. */
 function count(text: string, what: string): number {
@@ -48,6 +56,8 @@ export class PayservMetrics implements PaymentEvents {
   readonly #timeoutMs: number;
   readonly #stateDir: string | undefined;
   readonly #log: Logger;
+  /** Sent payouts whose history verified: id → what was verified (sent is final; a changed row is verified again). */
+  readonly #verifiedSent = new Map<number, string>();
 
   readonly #broadcast = this.#counter('payserv_payments_broadcast_total', 'Broadcasts of stored payment bytes, by how the node answered', [
     'coin',
@@ -275,24 +285,54 @@ export class PayservMetrics implements PaymentEvents {
 
   /** Each paying coin's hot wallet (its node, or its reserved inputs) and how many typical payouts it covers. */
   async #readWallets(ps: Payserv): Promise<void> {
-    const tags = [...ps.drivers.keys()];
-    if (!tags.length) return;
-    const typical = await this.#part('typical_payout', () => ps.db.query(METRICS.typicalPayout, [tags]));
-    const byTag = new Map((typical ?? []).map((r) => [r.tag, r]));
+    if (!ps.drivers.size) return;
+    const view = await this.#part('typical_payout', () => openView(ps.db, ps.trust, ps.local));
+    if (!view) return;
+    const byTag = new Map([...view.coins.values()].map((c) => [c.tag, c]));
     await Promise.all(
-      [...ps.drivers].map(([tag, driver]) =>
-        this.#part('hot_wallet', async () => {
+      [...ps.drivers].map(async ([tag, driver]) => {
+        const coin = byTag.get(tag);
+        if (!coin) return;
+        const median = await this.#part('typical_payout', async () => this.#typicalPayout(ps, view, coin));
+        await this.#part('hot_wallet', async () => {
           const base = await driver.spendable(ps.db);
-          const t = byTag.get(tag);
-          if (!t) return;
-          this.#balance.set({ coin: tag }, coins(fromBaseUnits(base, t.decimals)));
-          if (t.median === null) return;
-          const payout = toBaseUnits(parseAmount(t.median, `typical payout of ${tag}`), t.decimals);
-          this.#typical.set({ coin: tag }, coins(parseAmount(t.median)));
+          this.#balance.set({ coin: tag }, coins(fromBaseUnits(base, coin.decimals)));
+          if (median === null) return;
+          const payout = toBaseUnits(median, coin.decimals);
+          this.#typical.set({ coin: tag }, coins(median));
           if (payout > 0n) this.#covered.set({ coin: tag }, Number(base / payout));
-        }),
-      ),
+        });
+      }),
     );
+  }
+
+  /**
+   * The median paid out (amount − fee) by the coin's newest sent payouts, from verified rows only: the coin's signature
+   * and each payout's signed history (which covers its amount and fee). A row that does not verify fails the part (its
+   * metrics absent): one SQL edit of an amount can hide the number, never change it. Null: no payout yet.
+   */
+  async #typicalPayout(ps: Payserv, view: LedgerView, coin: Signed<Coin>): Promise<Amount | null> {
+    const why = view.book.check(encodeCoin(coin), coin.sigKeyId, coin.signature, COIN_SIGNER, coin.updatedAt);
+    if (why) throw new Error(`coin ${coin.tag}: ${why}`);
+    const paid: Amount[] = [];
+    const forged: number[] = [];
+    for (const { withdrawal: w, history } of await newestSentWithHistory(ps.db, coin.id, TYPICAL_PAYOUT_SAMPLE)) {
+      const last = history[history.length - 1]?.signature;
+      const key = `${w.statusSeq} ${last ? Buffer.from(last).toString('hex') : ''} ${formatAmount(w.amount)} ${formatAmount(w.fee)}`;
+      if (this.#verifiedSent.get(w.id) !== key) {
+        if (checkHistory(w, history, view.book).length) {
+          forged.push(w.id);
+          continue;
+        }
+        if (this.#verifiedSent.size >= VERIFIED_SENT_MAX) this.#verifiedSent.clear();
+        this.#verifiedSent.set(w.id, key);
+      }
+      paid.push(sub(w.amount, w.fee));
+    }
+    if (forged.length)
+      throw new Error(`coin ${coin.tag}: sent withdrawal(s) ${forged.slice(0, 10).join(', ')} do not verify against their signed history`);
+    paid.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    return paid.length ? (paid[Math.ceil(paid.length / 2) - 1] as Amount) : null;
   }
 
   #counter<L extends string>(name: string, help: string, labelNames: L[]): Counter<L> {

@@ -29,7 +29,10 @@ export function webhookChannel(url: string): Channel {
   return { name: 'webhook', target: originOf(url), deliver: async (n, signal) => void (await postJson(url, JSON.stringify(n), signal)) };
 }
 
-/** Telegram's Bot API: POST {api_url}/bot<token>/sendMessage with chat_id and text; the answer's "ok" must be true. */
+/**
+ * Telegram's Bot API: POST {api_url}/bot<token>/sendMessage with chat_id and text; the answer's "ok" must be true. Plain
+ * text (no parse_mode): nothing in a notice is read as markup, and no link gets a preview.
+ */
 export function telegramChannel(o: { apiUrl: string; chatId: string; token: string }): Channel {
   const url = `${o.apiUrl.replace(/\/+$/, '')}/bot${o.token}/sendMessage`;
   return {
@@ -49,13 +52,23 @@ export function telegramChannel(o: { apiUrl: string; chatId: string; token: stri
   };
 }
 
-/** A Discord webhook (its URL carries its token): POST {content}; mentions in the text never ping anyone. */
+/** Discord's flag that suppresses a message's embeds (link previews). */
+const SUPPRESS_EMBEDS = 1 << 2;
+
+/**
+ * The text as a Discord code block: Discord renders nothing inside one (no markdown, no masked links, no live URL), and
+ * a backtick in the text becomes U+02CB so no text can close the block.
+ */
+export const discordContent = (n: Notice): string => `\`\`\`\n${textOf(n).replace(/`/g, '\u02cb')}\n\`\`\``;
+
+/** A Discord webhook (its URL carries its token): POST {content} as a code block; mentions never ping, links never embed. */
 export function discordChannel(url: string): Channel {
   return {
     name: 'discord',
     target: originOf(url),
     async deliver(n, signal) {
-      await postJson(url, JSON.stringify({ content: textOf(n), allowed_mentions: { parse: [] } }), signal);
+      const body = { content: discordContent(n), allowed_mentions: { parse: [] }, flags: SUPPRESS_EMBEDS };
+      await postJson(url, JSON.stringify(body), signal);
     },
   };
 }

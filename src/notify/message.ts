@@ -15,22 +15,38 @@ export interface Notice {
 /** Bot messages are short: Discord takes 2000 characters, Telegram 4096. */
 export const TEXT_MAX = 1900;
 
+/** Line breaks, control characters and the invisible ones that reorder or hide text (bidi overrides, zero-width). */
+// eslint-disable-next-line no-control-regex -- control characters are exactly what this removes
+const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/g;
+
+/**
+ * One line of text from outside payserv (a reason quoting the database, a node's answer): every line break and
+ * control or invisible character a space, so it can neither start a line of its own nor hide what follows.
+ */
+export const oneLine = (text: string): string => text.replace(UNPRINTABLE, ' ');
+
 /** Details worth a line in a chat or an e-mail: ids, coins, amounts, hashes, reasons. Scalars only. */
 function detailLines(details: Record<string, unknown>): string[] {
   return Object.entries(details)
     .filter(([, v]) => ['string', 'number', 'boolean'].includes(typeof v))
-    .map(([k, v]) => `${k}: ${String(v)}`);
+    .map(([k, v]) => oneLine(`${k}: ${String(v)}`));
 }
 
-/** A human text: the kind and reason first, then the details, cut at `max` characters. */
+/** A human text: the kind and reason first (one line each), then the details, cut at `max` characters. */
 export function textOf(n: Notice, max = TEXT_MAX): string {
-  const text = [`payserv ${n.kind}${n.id === null ? '' : ` #${n.id}`} at ${n.at}`, n.reason, '', ...detailLines(n.details)]
+  const text = [
+    oneLine(`payserv ${n.kind}${n.id === null ? '' : ` #${n.id}`} at ${n.at}`),
+    oneLine(n.reason),
+    '',
+    ...detailLines(n.details),
+  ]
     .join('\n')
     .trim();
   return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
 }
 
-export const subjectOf = (n: Notice): string => `payserv ${n.kind}: ${n.reason}`.slice(0, 150);
+/** An e-mail subject: one line, at most 150 characters. */
+export const subjectOf = (n: Notice): string => oneLine(`payserv ${n.kind}: ${n.reason}`).slice(0, 150);
 
 /** A notice's details larger than this (as JSON) are left out of what channels get: the alert row keeps them. */
 export const DETAILS_CHARS_MAX = 64 * 1024;

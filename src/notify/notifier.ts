@@ -8,7 +8,9 @@ import { DETAILS_CHARS_MAX, redact, type Notice } from './message.js';
 // ever delays the caller (the state machine, the monitor, a fail-stop). Each channel drains its own queue
 // in the background, one delivery at a time and in order, each bounded by the timeout and retried with
 // doubling pauses up to attempts_max; then it is given up (logged, and the alerts record hook_failed).
-// Every notice is cleaned of the secrets payserv knows before any channel sees it.
+// Every notice is cleaned of the secrets payserv knows before any channel sees it. A full queue never
+// drops an urgent notice (a fail-stop) for news: urgent ones go ahead of the rest and push out the oldest
+// other one; the notices left out are counted per kind and go out as one "N more" notice once there is room.
 
 export interface RetrySettings {
   /** Deliveries tried per notice and channel, the first included. */
@@ -25,7 +27,7 @@ export interface NotifierOptions {
   retry: RetrySettings;
   /** Bound on one delivery. */
   timeoutMs: number;
-  /** Notices waiting per channel at most; past it a new one is dropped (logged). */
+  /** Notices waiting per channel at most; past it the others are left out for an urgent one, and counted (see the top). */
   queueMax: number;
   /** Values never sent anywhere: tokens, passwords, webhook URLs, the database URL. */
   secrets?: Iterable<string>;
@@ -45,10 +47,16 @@ export function backoffAfter(attempt: number, r: RetrySettings): number {
   return Math.min(r.backoffMaxMs, r.backoffMs * 2 ** Math.min(attempt - 1, 30));
 }
 
+/** Kinds that go ahead of the rest in a channel's queue and are never left out for them. */
+export const URGENT_KINDS: ReadonlySet<string> = new Set(['fail_stop', 'node_identity', 'payment_reorged', 'coin_halted']);
+const urgent = (n: Notice): boolean => URGENT_KINDS.has(n.kind);
+
 interface Lane {
   channel: Channel;
   jobs: Notice[];
   running: Promise<void> | null;
+  /** Notices left out because the queue was full, by kind: told as one "N more" notice each once there is room. */
+  omitted: Map<string, number>;
 }
 
 /** A signal that fires after `ms` (saying so) or when `outer` does. */
@@ -110,7 +118,7 @@ export class Notifier {
   /** A channel whose secret arrived later (from the store, once it is open). */
   addChannel(c: Channel): void {
     if (this.#lanes.has(c.name)) throw new Error(`notifier: channel ${c.name} added twice`);
-    this.#lanes.set(c.name, { channel: c, jobs: [], running: null });
+    this.#lanes.set(c.name, { channel: c, jobs: [], running: null, omitted: new Map() });
   }
 
   addSecrets(values: Iterable<string>): void {
@@ -135,12 +143,50 @@ export class Notifier {
     const clean = this.#clean(n);
     for (const name of to) {
       const lane = this.#lanes.get(name) as Lane;
-      if (lane.jobs.length >= this.#o.queueMax) {
-        this.#log.error({ ...about, channel: name, queue_max: this.#o.queueMax }, 'notification dropped: the channel queue is full');
-        continue;
+      if (this.#file(lane, clean)) this.#kick(lane);
+    }
+  }
+
+  /** Files `n` in the lane: urgent ones ahead of the others; a full queue leaves out a non-urgent one (counted). False: not filed. */
+  #file(lane: Lane, n: Notice): boolean {
+    if (lane.jobs.length >= this.#o.queueMax) {
+      const out = urgent(n) ? lane.jobs.findIndex((j) => !urgent(j)) : -1;
+      if (out < 0 && urgent(n)) {
+        const about = { kind: n.kind, id: n.id, channel: lane.channel.name, queue_max: this.#o.queueMax };
+        this.#log.error(about, 'notification dropped: the channel queue is full of urgent notices');
+        return false;
       }
-      lane.jobs.push(clean);
-      this.#kick(lane);
+      this.#omit(lane, out < 0 ? n : (lane.jobs.splice(out, 1)[0] as Notice));
+      if (out < 0) return false;
+    }
+    const at = urgent(n) ? lane.jobs.findIndex((j) => !urgent(j)) : -1;
+    if (at < 0) lane.jobs.push(n);
+    else lane.jobs.splice(at, 0, n);
+    return true;
+  }
+
+  #omit(lane: Lane, n: Notice): void {
+    const before = lane.omitted.get(n.kind) ?? 0;
+    lane.omitted.set(n.kind, before + 1);
+    if (before === 0)
+      this.#log.warn(
+        { kind: n.kind, id: n.id, channel: lane.channel.name, queue_max: this.#o.queueMax },
+        'notifications left out: the channel queue is full (counted, told as one notice once there is room)',
+      );
+  }
+
+  /** The "N more" notice of each kind left out, as room allows. */
+  #tellOmitted(lane: Lane): void {
+    for (const [kind, count] of lane.omitted) {
+      if (lane.jobs.length >= this.#o.queueMax) return;
+      lane.omitted.delete(kind);
+      lane.jobs.push({
+        id: null,
+        at: new Date().toISOString(),
+        kind,
+        reason: `${count} more ${kind} notification(s) left out: this channel's queue was full ([alerts] queue_max = ${this.#o.queueMax}); the alerts table (pscli alerts) has every alert`,
+        details: { left_out: count },
+      });
     }
   }
 
@@ -182,6 +228,7 @@ export class Notifier {
         return;
       }
       await this.#deliver(lane.channel, lane.jobs.shift() as Notice);
+      this.#tellOmitted(lane);
     }
   }
 

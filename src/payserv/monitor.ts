@@ -3,6 +3,10 @@ import { ChainIdentityError } from '../chains/driver.js';
 import { MONITOR } from '../data/ops/monitor.js';
 import { streamPages } from '../data/stream.js';
 import { RowError } from '../data/rows.js';
+import { checkHistory } from '../ledger/history.js';
+import { formatProblem, problem, type Problem } from '../ledger/problem.js';
+import { getWithdrawalWithHistory } from '../store/reads.js';
+import { openView, type LedgerView } from '../verify/view.js';
 import { alertIdentity, ALERT, identityRestored } from './chain-alerts.js';
 import type { Payserv } from './context.js';
 import { FinalityWatch, type FinalityReport } from './finality.js';
@@ -15,7 +19,10 @@ import { tell } from './events.js';
 // tick: withdrawals in flight too long (payment_stuck), each coin's node failing its health check too
 // long (node_unhealthy) or on another chain (node_identity), hot wallets below their level
 // (hot_wallet_low, src/payserv/hot-wallet-watch.ts), and the sent payments watched to finality
-// (src/payserv/finality.ts). Each alert is raised once per episode of its subject. Ticks never overlap,
+// (src/payserv/finality.ts). Each alert is raised once per episode of its subject. A stuck withdrawal is
+// verified (its signed status history) before it is alerted, and its age is the signed time of its status
+// entry: a row in flight without a valid signed history is tampering, a fail-stop, not a payment stuck.
+// Ticks never overlap,
 // and a tick never throws out of its timer: a failing part is logged, and an integrity failure
 // (stopsPayouts: a malformed row, a broken invariant) fails-stop.
 
@@ -33,6 +40,10 @@ export interface MonitorSettings {
 
 /** Stuck withdrawals alerted per tick at most (each runs the alert hook); the rest are alerted by the next ticks. */
 const STUCK_ALERTS_PER_TICK = 50;
+/** Stuck withdrawals whose signed history is verified per tick at most (the rest wait for the next ticks). */
+const STUCK_VERIFY_PER_TICK = 100;
+/** Forged rows named in a fail-stop's details at most. */
+const FORGED_NAMED_MAX = 50;
 /** Stuck withdrawals looked at per tick at most; past it, no episode is ended (not all were seen). */
 const STUCK_ROWS_MAX = 100_000;
 const STUCK_PAGE_ROWS = 1_000;
@@ -44,10 +55,15 @@ export interface StuckWithdrawal {
   status: 'sending' | 'send_retry';
   txHash: string | null;
   since: Date;
+  /** The signed time of its current status entry (null: it has none); identifies what was verified. */
+  signedAt: Date | null;
 }
 
 export interface MonitorReport {
+  /** Withdrawals stuck in flight, their signed history verified. */
   stuck: number[];
+  /** Withdrawals in flight whose signed status history is missing or invalid (a fail-stop). */
+  forged: number[];
   /** Coins whose node failed its health check this tick, with why. */
   unhealthy: Record<string, string>;
   finality: FinalityReport | null;
@@ -58,15 +74,19 @@ export interface MonitorReport {
 }
 
 function toStuck(r: Record<string, unknown>): StuckWithdrawal {
-  const { id, coin_id: coinId, status, tx_hash: txHash, updated_at: since } = r;
+  const { id, coin_id: coinId, status, tx_hash: txHash, updated_at: updatedAt, signed_at: signedAt } = r;
   const at = `finances_withdrawal_transaction id=${String(id)}`;
   if (typeof id !== 'number' || !Number.isSafeInteger(id) || id <= 0) throw new RowError(`${at}: id is not a positive integer`);
   if (typeof coinId !== 'number' || !Number.isSafeInteger(coinId)) throw new RowError(`${at}: coin_id is not an integer`);
   if (status !== 'sending' && status !== 'send_retry') throw new RowError(`${at}: status ${JSON.stringify(status)} is not in flight`);
   if (txHash !== null && (typeof txHash !== 'string' || !TX_HASH.test(txHash)))
     throw new RowError(`${at}: tx_hash is not a transaction hash`);
-  if (!(since instanceof Date) || Number.isNaN(since.getTime())) throw new RowError(`${at}: updated_at is not a timestamp`);
-  return { id, coinId, status, txHash, since };
+  if (!(updatedAt instanceof Date) || Number.isNaN(updatedAt.getTime())) throw new RowError(`${at}: updated_at is not a timestamp`);
+  if (signedAt !== null && (!(signedAt instanceof Date) || Number.isNaN(signedAt.getTime())))
+    throw new RowError(`${at}: its status entry's created_at is not a timestamp`);
+  // The older of the two: updated_at is no signature's, and a later one must not make a payment look young.
+  const since = signedAt !== null && signedAt < updatedAt ? signedAt : updatedAt;
+  return { id, coinId, status, txHash, since, signedAt };
 }
 
 const seconds = (ms: number) => Math.round(ms / 1000);
@@ -87,6 +107,10 @@ export class Monitor {
   #running: Promise<MonitorReport> | null = null;
   /** Coins whose node failed the last finality round's watch (an error, unreachable), with why. */
   #watchFailing: Record<string, string> = {};
+  /** Stuck withdrawals whose history was verified: id → the status entry verified (not verified again until it changes). */
+  readonly #verified = new Map<number, string>();
+  /** Rows found forged: id → the status entry seen (not verified again until it changes). */
+  readonly #forged = new Map<number, string>();
   #timer: NodeJS.Timeout | null = null;
   #stopped = false;
   /** Each coin's node at its last health check (the dashboard shows it). */
@@ -124,8 +148,8 @@ export class Monitor {
   }
 
   async #tick(): Promise<MonitorReport> {
-    const report: MonitorReport = { stuck: [], unhealthy: {}, finality: null, low: {}, failed: [] };
-    await this.#part('stuck', report, async () => void (report.stuck = await this.#stuck()));
+    const report: MonitorReport = { stuck: [], forged: [], unhealthy: {}, finality: null, low: {}, failed: [] };
+    await this.#part('stuck', report, async () => void Object.assign(report, await this.#stuck()));
     await this.#part('nodes', report, async () => void (report.unhealthy = await this.#nodes()));
     await this.#part(
       'hot wallets',
@@ -153,13 +177,20 @@ export class Monitor {
     }
   }
 
-  /** Withdrawals in flight past the bound, each alerted once per status it is stuck in; those no longer stuck end their episode. */
-  async #stuck(): Promise<number[]> {
+  /**
+   * Withdrawals in flight past the bound, verified then each alerted once per status it is stuck in; those no longer
+   * stuck end their episode. Rows without a valid signed history are forged: a fail-stop, not alerts.
+   */
+  async #stuck(): Promise<{ stuck: number[]; forged: number[] }> {
     const ps = this.#ps;
     const now = ps.now();
     const cutoff = new Date(now.getTime() - this.#s.stuckAfterMs).toISOString();
     const stuck: number[] = [];
+    const forged: Array<{ id: number; problems: Problem[] }> = [];
+    const seen = new Set<number>();
     let raised = 0;
+    let verifiedNow = 0;
+    let view: LedgerView | null = null;
     const rows = streamPages(
       ps.db,
       (after: number | null, n) => ({ op: MONITOR.stuckPage, params: [cutoff, after ?? 0, n] }),
@@ -168,19 +199,79 @@ export class Monitor {
     );
     for await (const r of rows) {
       const w = toStuck(r);
+      seen.add(w.id);
+      const key = `${w.status} ${w.signedAt?.getTime() ?? 'none'}`;
+      if (this.#forged.get(w.id) === key) {
+        forged.push({ id: w.id, problems: [] });
+        continue;
+      }
+      if (this.#verified.get(w.id) !== key) {
+        if (verifiedNow >= STUCK_VERIFY_PER_TICK) continue; // looked at by a next tick
+        verifiedNow++;
+        view ??= await openView(ps.db, ps.trust, ps.local);
+        const problems = await this.#verify(view, w.id);
+        if (problems.length) {
+          this.#forged.set(w.id, key);
+          forged.push({ id: w.id, problems });
+          continue;
+        }
+        this.#verified.set(w.id, key);
+      }
       stuck.push(w.id);
       if (raised < STUCK_ALERTS_PER_TICK && (await this.#alertStuck(w, now))) raised++;
-      if (stuck.length >= STUCK_ROWS_MAX) {
+      if (seen.size >= STUCK_ROWS_MAX) {
         ps.log.warn({ component: 'monitor', rows_max: STUCK_ROWS_MAX }, 'more stuck withdrawals than one tick looks at');
-        return stuck;
+        await this.#failStopForged(forged);
+        return { stuck, forged: forged.map((f) => f.id) };
       }
     }
-    const seen = new Set(stuck.map((id) => `withdrawal ${id}`));
+    for (const id of [...this.#verified.keys()]) if (!seen.has(id)) this.#verified.delete(id);
+    for (const id of [...this.#forged.keys()]) if (!seen.has(id)) this.#forged.delete(id);
     for (const subject of ps.state.openEpisodes(ALERT.stuck)) {
-      if (seen.has(subject) || !ps.state.endEpisode(ALERT.stuck, subject)) continue;
+      if (seen.has(Number(subject.split(' ')[1])) || !ps.state.endEpisode(ALERT.stuck, subject)) continue;
       ps.log.info({ component: 'monitor', withdrawal: Number(subject.split(' ')[1]) }, 'withdrawal no longer stuck');
     }
-    return stuck;
+    await this.#failStopForged(forged);
+    return { stuck, forged: forged.map((f) => f.id) };
+  }
+
+  /** One in-flight withdrawal's signed status history, as payserv verifies it before a payout call: its faults. */
+  async #verify(view: LedgerView, id: number): Promise<Problem[]> {
+    const bad = (code: 'history' | 'malformed', detail: string) => [problem('finances_withdrawal_signatures', id, code, detail)];
+    try {
+      const found = await getWithdrawalWithHistory(this.#ps.db, id);
+      if (!found) return []; // changed since the page was read: the next tick sees it
+      if (found.withdrawal.status !== 'sending' && found.withdrawal.status !== 'send_retry') return [];
+      return checkHistory(found.withdrawal, found.history, view.book).map((f) => bad('history', f)[0] as Problem);
+    } catch (e) {
+      if (e instanceof RowError) return bad('malformed', e.message);
+      throw e;
+    }
+  }
+
+  /** Forged rows in flight: a fail-stop naming them, once per episode (while payserv stays fail-stopped, only logged). */
+  async #failStopForged(forged: ReadonlyArray<{ id: number; problems: Problem[] }>): Promise<void> {
+    const fresh = forged.filter((f) => f.problems.length);
+    if (!forged.length) return;
+    const ids = forged.slice(0, FORGED_NAMED_MAX).map((f) => f.id);
+    if (this.#ps.state.failStopped) {
+      if (fresh.length)
+        this.#ps.log.error(
+          { component: 'monitor', forged: forged.length, withdrawals: ids },
+          'more withdrawals in flight without a valid signed history',
+        );
+      return;
+    }
+    const lines = (fresh.length ? fresh : forged).flatMap((f) => f.problems.slice(0, 1).map(formatProblem));
+    const first =
+      lines[0] ?? `finances_withdrawal_transaction id=${forged[0]?.id}: found before without a valid signed status history [history]`;
+    const more = forged.length > 1 ? ` (and ${forged.length - 1} more withdrawal(s) like it)` : '';
+    await this.#ps.state.failStop(`monitor: a withdrawal in flight without a valid signed status history: ${first}${more}`, {
+      component: 'monitor',
+      withdrawals: ids,
+      forged: forged.length,
+      problems: lines.slice(0, FORGED_NAMED_MAX),
+    });
   }
 
   #alertStuck(w: StuckWithdrawal, now: Date): Promise<boolean> {

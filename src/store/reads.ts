@@ -159,6 +159,11 @@ export async function getWithdrawalWithHistory(db: DataTx, id: number): Promise<
   return r ? withHistory(r) : null;
 }
 
+/** A coin's newest sent payouts (reversal rows not included), at most `n`, newest first, each with its signed history. */
+export async function newestSentWithHistory(db: DataTx, coinId: number, n: number): Promise<WithdrawalWithHistory[]> {
+  return (await db.query(LEDGER.newestSentWithHistory, [coinId, n])).map(withHistory);
+}
+
 /** Which of these block hashes of a coin have a pool-income row. */
 export async function blocksWithIncome(db: DataTx, coinId: number, hashes: readonly string[]): Promise<Set<string>> {
   if (hashes.length === 0) return new Set();

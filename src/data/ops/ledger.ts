@@ -91,6 +91,12 @@ export const LEDGER = {
           ORDER BY id LIMIT $5`,
   ),
   withdrawalWithHistory: op('ledger.withdrawalWithHistory', `SELECT ${WITH_HISTORY} FROM finances_withdrawal_transaction w WHERE id = $1`),
+  // The metrics' typical payout: a coin's newest sent payouts ($2 at most), each with its history to verify.
+  newestSentWithHistory: op(
+    'ledger.newestSentWithHistory',
+    `SELECT ${WITH_HISTORY} FROM finances_withdrawal_transaction w
+          WHERE coin_id = $1 AND parent_id IS NULL AND status = 'sent' ORDER BY id DESC LIMIT $2`,
+  ),
 
   blocksWithIncome: op<{ block_hash: string }>(
     'ledger.blocksWithIncome',

@@ -4,7 +4,7 @@ import { op } from '../../db/op.js';
 // a few rows back whatever the ledger's size. Counts and amounts come back as text (exact), for the
 // caller to turn into display floats.
 
-/** The newest sent payouts a coin's typical payout is the median of. */
+/** The newest sent payouts a coin's typical payout is the median of (read with their histories: src/store/reads.ts). */
 export const TYPICAL_PAYOUT_SAMPLE = 100;
 
 export const METRICS = {
@@ -15,22 +15,16 @@ export const METRICS = {
        SELECT coin_id, status, count(*) FILTER (WHERE parent_id IS NULL)::text AS n FROM finances_withdrawal_transaction GROUP BY status, coin_id
      ) s JOIN coins_coin c ON c.id = s.coin_id`,
   ),
-  /** Withdrawals in flight by coin and status, and since when the oldest has been in that status. */
+  /**
+   * Withdrawals in flight by coin and status, and since when the oldest has been in that status: the signed time of
+   * its current status entry, or updated_at if older (updated_at is no signature's: a later one never hides an age).
+   */
   inFlight: op<{ tag: string; status: string; n: string; oldest: Date }>(
     'metrics.inFlight',
     `SELECT c.tag, s.status, s.n, s.oldest FROM (
-       SELECT coin_id, status, count(*)::text AS n, min(updated_at) AS oldest FROM finances_withdrawal_transaction
-         WHERE status IN ('sending', 'send_retry') GROUP BY status, coin_id
+       SELECT coin_id, status, count(*)::text AS n,
+              min(LEAST(w.updated_at, (SELECT e.created_at FROM finances_withdrawal_signatures e WHERE e.withdrawal_id = w.id AND e.seq = w.status_seq))) AS oldest
+         FROM finances_withdrawal_transaction w WHERE status IN ('sending', 'send_retry') GROUP BY status, coin_id
      ) s JOIN coins_coin c ON c.id = s.coin_id`,
-  ),
-  /** Per coin tag in $1: its decimals, and the median value paid out (amount − fee) of its newest sent payouts (null: none yet). */
-  typicalPayout: op<{ tag: string; decimals: number; median: string | null }>(
-    'metrics.typicalPayout',
-    `SELECT c.tag, c.decimals, t.median FROM coins_coin c CROSS JOIN LATERAL (
-       SELECT (percentile_disc(0.5) WITHIN GROUP (ORDER BY x.paid))::text AS median FROM (
-         SELECT w.amount - w.fee AS paid FROM finances_withdrawal_transaction w
-           WHERE w.coin_id = c.id AND w.parent_id IS NULL AND w.status = 'sent' ORDER BY w.created_at DESC LIMIT ${TYPICAL_PAYOUT_SAMPLE}
-       ) x
-     ) t WHERE c.tag = ANY($1::text[])`,
   ),
 } as const;

@@ -52,10 +52,18 @@ export const MONITOR = {
     `SELECT hash, coin_id, withdrawal_ids::text[] AS withdrawal_ids, block_number::text AS block_number, block_hash, final_at, last_result
        FROM payserv_sent_watch WHERE hash = $1`,
   ),
-  /** Withdrawals in flight (sending, send_retry) whose status was written before $1, by id after $2, at most $3. */
-  stuckPage: op<{ id: number; coin_id: number; status: string; tx_hash: string | null; updated_at: Date }>(
+  /**
+   * Withdrawals in flight (sending, send_retry) in that status since before $1, by id after $2, at most $3. "Since" is the
+   * signed time of its current status entry (signed_at), or updated_at if older: updated_at is no signature's, so a
+   * later one cannot make a payment look young. A row without its current entry (forged, or its entry removed) is
+   * always returned: the monitor verifies the rows it reports.
+   */
+  stuckPage: op<{ id: number; coin_id: number; status: string; tx_hash: string | null; updated_at: Date; signed_at: Date | null }>(
     'monitor.stuckPage',
-    `SELECT id, coin_id, status, tx_hash, updated_at FROM finances_withdrawal_transaction
-       WHERE status IN ('sending', 'send_retry') AND updated_at < $1::timestamptz AND id > $2 ORDER BY id LIMIT $3`,
+    `SELECT id, coin_id, status, tx_hash, updated_at, signed_at FROM (
+       SELECT w.id, w.coin_id, w.status, w.tx_hash, w.updated_at,
+              (SELECT s.created_at FROM finances_withdrawal_signatures s WHERE s.withdrawal_id = w.id AND s.seq = w.status_seq) AS signed_at
+         FROM finances_withdrawal_transaction w WHERE w.status IN ('sending', 'send_retry') AND w.id > $2
+     ) x WHERE signed_at IS NULL OR LEAST(updated_at, signed_at) < $1::timestamptz ORDER BY id LIMIT $3`,
   ),
 } as const;
