@@ -14,6 +14,7 @@ import { EthRewardChecker } from '../src/chains/eth/reward.js';
 import { anvilRpc, mine, startAnvil, type Anvil } from '../src/devnet/anvil.js';
 import type { Db } from '../src/db/db.js';
 import { Alerts } from '../src/alerts/alerts.js';
+import { AccountHeads } from '../src/intake/heads.js';
 import { IntakeAlerts } from '../src/intake/alerts.js';
 import type { Intake } from '../src/intake/context.js';
 import { dispatchIntake } from '../src/intake/handlers.js';
@@ -70,6 +71,7 @@ function intakeOf(db: Db, stateDir: string, pki: Pki, anvil: Anvil, creditsMax: 
     review: 'auto',
     log,
     alerts: new IntakeAlerts(new Alerts({ db, log })),
+    heads: new AccountHeads(stateDir),
   };
 }
 

@@ -30,6 +30,7 @@ import { changeStatus, requestWithdrawal } from '../src/writer/withdrawals.js';
 import { derivedUserId } from '../src/pools/user-id.js';
 import { asAttacker, STATUS_SIGNATURES, WITHDRAWALS } from './support/attacker.js';
 import { createPgDatabase, describeOncePerSuite, type TestDatabase } from './support/db.js';
+import { AccountHeads } from '../src/intake/heads.js';
 import { testLedger, type TestLedger } from './support/ledger.js';
 import { amt, newBlockHash } from './support/miners.js';
 
@@ -89,6 +90,7 @@ beforeEach(async () => {
     review: 'auto',
     log,
     alerts: new IntakeAlerts(new Alerts({ db: l.db, log })),
+    heads: new AccountHeads(l.stateDir),
   };
 });
 

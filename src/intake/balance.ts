@@ -1,13 +1,13 @@
 import { intakeRefusal, type IntakeParams } from '../api/intake.js';
 import type { DataTx } from '../data/data.js';
 import { AccountVerifier, EMPTY_ACCOUNT, type AccountResult, type AccountState } from '../ledger/account.js';
-import { formatProblem } from '../ledger/problem.js';
 import type { Coin, Signed } from '../ledger/records.js';
 import { formatAmount, sub, type Amount } from '../money/amount.js';
 import { getWithdrawal, streamAccountCredits, streamAccountWithdrawals, type WithdrawalWithHistory } from '../store/reads.js';
 import { withIncomeFlags } from '../verify/batch.js';
 import type { LedgerView } from '../verify/view.js';
 import type { Intake } from './context.js';
+import { verifyRememberedAccount } from './heads.js';
 import { intakeView, verifiedCoin } from './ledger.js';
 
 // A user's verified balance, as `pscli balance` computes it: every signed credit (each with its pool
@@ -74,19 +74,17 @@ export const verifyWholeAccount = (
   seen?: (w: WithdrawalWithHistory) => void,
 ): Promise<AccountRun> => verifyAccountFrom(view, userId, coin, FROM_THE_START, seen);
 
-/** The balance (credits less debits) of a verified account; refused, naming the first problem, when it does not verify. */
+/**
+ * The balance (credits less debits) of an account verified whole and against where it already was (payserv's
+ * signed checkpoint, this host's memory of its head); refused as integrity, naming the problems, otherwise.
+ */
 export async function verifiedBalance(
+  it: Intake,
   view: LedgerView,
   userId: number,
   coin: Signed<Coin>,
-  seen?: (w: WithdrawalWithHistory) => void,
 ): Promise<{ r: AccountResult; balance: Amount }> {
-  const r = await verifyWholeAccount(view, userId, coin, seen);
-  const first = r.problems[0];
-  if (first)
-    throw intakeRefusal('integrity', `user ${userId} ${coin.tag}: the account does not verify: ${formatProblem(first)}`, {
-      problems: r.problems.length,
-    });
+  const r = await verifyRememberedAccount(view, it.heads, userId, coin);
   return { r, balance: sub(r.creditTotal, r.debitTotal) };
 }
 
@@ -96,7 +94,7 @@ export const hasNoHistory = (r: AccountResult): boolean => !r.state.lastCreditId
 export async function balanceCall(it: Intake, p: IntakeParams<'Balance.Get'>, q: DataTx = it.db) {
   const view = await intakeView(it, q);
   const coin = verifiedCoin(view, p.coin);
-  const { r, balance } = await verifiedBalance(view, p.user, coin);
+  const { r, balance } = await verifiedBalance(it, view, p.user, coin);
   if (hasNoHistory(r))
     throw intakeRefusal('unknown_user', `unknown user ${p.user} for ${coin.tag}: no credit or withdrawal`, {
       user: p.user,

@@ -1,5 +1,6 @@
 import type { Db } from '../db/db.js';
 import type { IntakeAlerts } from './alerts.js';
+import type { AccountHeads } from './heads.js';
 import type { RewardChecker } from '../chains/reward.js';
 import type { Logger } from '../log/index.js';
 import type { Signer } from '../pki/signer.js';
@@ -31,4 +32,6 @@ export interface Intake {
   log: Logger;
   /** [alerts]: forged blocks, rows that do not verify, what a pool adapter gives up on. */
   alerts: IntakeAlerts;
+  /** How far each account had got when this host last verified it: an account cut back is refused (src/intake/heads.ts). */
+  heads: AccountHeads;
 }

@@ -9,6 +9,7 @@ import { requireCurrentSchema } from '../db/migrate.js';
 import { openDatabase } from '../db/open.js';
 import { ConfigError } from '../config/error.js';
 import { stateDirFile } from '../config/state-file.js';
+import { AccountHeads } from './heads.js';
 import { DATABASE_ITEM, MININGCORE_ITEM } from '../esman/items.js';
 import { loadTrust, pkiPaths } from '../esman/pki-files.js';
 import type { Logger } from '../log/index.js';
@@ -106,6 +107,7 @@ export async function startIntake<E extends string = never>(
     review: config.wallets.review,
     log,
     alerts: new IntakeAlerts(new Alerts({ db, log, hook: alertHookOf(config.alerts) })),
+    heads: new AccountHeads(config.stateDir),
   };
   try {
     const ext = extend ? extend(intake, keys.nodeAuth) : null;

@@ -96,7 +96,7 @@ export async function requestCall(it: Intake, p: IntakeParams<'Withdrawals.Reque
       if (forged) throw intakeRefusal('integrity', `wallet ${wallet.id}: its signed record does not verify: ${formatProblem(forged)}`);
       const fee = askedFee ?? coin.withdrawalFee;
       checkAmounts(coin, amount, fee);
-      const { balance } = await verifiedBalance(view, wallet.userId, coin);
+      const { balance } = await verifiedBalance(it, view, wallet.userId, coin);
       if (balance < amount)
         throw intakeRefusal('balance_short', `user ${wallet.userId} has ${formatAmount(balance)} ${coin.tag}, less than ${p.amount}`, {
           balance: formatAmount(balance),

@@ -13,7 +13,7 @@ import { hasNoHistory } from '../intake/balance.js';
 import type { Intake } from '../intake/context.js';
 import { refusalCodeOf } from '../api/jsonrpc.js';
 import { integrityAlert } from '../intake/handlers.js';
-import { AccountHeads, verifyRememberedAccount } from '../intake/heads.js';
+import { verifyRememberedAccount } from '../intake/heads.js';
 import { intakeView, verifiedCoin } from '../intake/ledger.js';
 import type { Extend, IntakeExtension } from '../intake/service.js';
 import { checkHistory } from '../ledger/history.js';
@@ -34,7 +34,6 @@ interface Deps {
   pools: ReadonlyMap<string, MinersPool>;
   confirmations: ReadonlyMap<string, ConfirmationsOf>;
   /** The furthest state of each miner's account this host has verified: an account that went backwards is refused. */
-  heads: AccountHeads;
   now: () => Date;
 }
 
@@ -59,7 +58,7 @@ async function verifiedMiner(d: Deps, p: { pool: string; address: string }, seen
   const view = await intakeView(d.intake, d.intake.db);
   const coin = verifiedCoin(view, pool.coin);
   const userId = userOf(pool, coin.tag, p.address);
-  const r = await verifyRememberedAccount(view, d.heads, userId, coin, seen);
+  const r = await verifyRememberedAccount(view, d.intake.heads, userId, coin, seen);
   const balance = sub(r.creditTotal, r.debitTotal);
   if (hasNoHistory(r))
     throw intakeRefusal('unknown_user', `unknown miner ${p.address} in pool ${pool.id}: no credit or withdrawal`, { pool: pool.id });
@@ -119,7 +118,6 @@ export function minersApi(config: Config<'intake'>, now: () => Date = () => new 
       intake,
       pools: poolsOf(config.miners),
       confirmations: confirmationsByCoin(config.coins, nodeAuth),
-      heads: new AccountHeads(intake.stateDir),
       now,
     };
     return {
