@@ -311,6 +311,8 @@ const btcCoin = table({
   chain: z.literal('btc'),
   ...chainShape,
   network: btcNetworkConfig.superRefine((cfg, ctx) => {
+    // Only a table whose fields all parsed is resolved (refinements run after field errors too).
+    if (!Object.hasOwn(PRESETS, cfg.preset)) return;
     try {
       resolveNetwork(cfg);
     } catch (e) {
@@ -332,10 +334,14 @@ const btcCoin = table({
   /** A store item {"user", "password"} for the node's RPC (rpcuser/rpcpassword), so that node_url carries no credentials. Needs [keys] store. */
   node_auth_item: nonEmptyString().optional(),
 }).superRefine((c, ctx) => {
-  const segwit = c.network.segwit ?? PRESETS[c.network.preset].segwit;
+  // Refinements run on a table whose fields failed too: only fields that parsed are compared.
+  const net = c.network as Partial<typeof c.network> | undefined;
+  const base = typeof net?.preset === 'string' && Object.hasOwn(PRESETS, net.preset) ? PRESETS[net.preset] : null;
+  const segwit = net?.segwit ?? base?.segwit ?? true;
   if (c.wallet_type === 'p2wpkh' && !segwit)
-    ctx.addIssue({ code: 'custom', path: ['wallet_type'], message: `${c.network.preset} has no segwit: wallet_type must be "p2pkh"` });
-  if (BigInt(c.fee_rate_min) > BigInt(c.fee_rate_max))
+    ctx.addIssue({ code: 'custom', path: ['wallet_type'], message: `${String(net?.preset)} has no segwit: wallet_type must be "p2pkh"` });
+  const rate = /^[1-9]\d{0,11}$/;
+  if (rate.test(String(c.fee_rate_min)) && rate.test(String(c.fee_rate_max)) && BigInt(c.fee_rate_min) > BigInt(c.fee_rate_max))
     ctx.addIssue({
       code: 'custom',
       path: ['fee_rate_min'],
