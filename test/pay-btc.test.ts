@@ -137,6 +137,43 @@ describePerDataPath('Bitcoin-family payouts on litecoind regtest', () => {
     expect(await t.ledger.check('balanceerrors')).toEqual([]);
   });
 
+  it('SendCoin with a hot wallet that covers only part: the part is paid, the rest waits (SEND_RETRY)', async () => {
+    await setup([COIN * 2n + COIN / 2n], { auto: true });
+    const reqs = [];
+    for (let i = 0; i < 4; i++) reqs.push(await processed('1'));
+    const r = await sendCoin(t.ps, 'LTC', caller);
+    const sending = r.results.filter((x) => x.reply === 'SENDING');
+    const retry = r.results.filter((x) => x.reply === 'SEND_RETRY');
+    expect(sending).toHaveLength(2);
+    expect(retry).toHaveLength(2);
+    expect(retry[0]?.message).toMatch(/hot wallet short/);
+    await node.mine(confirmations);
+    for (const q of reqs) expect(await paidTo(q.m.address)).toEqual(sending.some((s) => s.id === q.id) ? [q.value] : []);
+    for (const s of sending) expect((await checkWithdrawal(t.ps, s.id, caller)).reply).toBe('SENT');
+    expect(await t.ledger.check('balanceerrors')).toEqual([]);
+  });
+
+  it("another network's address, a bad checksum, an MWEB address: declined with the reason, nothing sent", async () => {
+    await setup([COIN]);
+    const pub = secp256k1.getPublicKey(secp256k1.utils.randomPrivateKey(), true);
+    const good = p2wpkhAddress(NET, pub);
+    const bad = [
+      [p2wpkhAddress(preset('LTC-mainnet'), pub), /LTC-mainnet/],
+      [`${good.slice(0, -1)}${good.endsWith('q') ? 'p' : 'q'}`, /checksum/],
+      ['tmweb1qq0hssfh3kjcp4v6xzz7hvcsatfmhq0shhgmx6ym05h0w3emt9jn9kqgc2m9u3ynrfwkcq8dfx4nmvfm9mz9ctp8nr7ps7f47qj5yqt6hm9e2hg', /MWEB/],
+    ] as const;
+    for (const [address, reason] of bad) {
+      const m = await newMiner(t, nextUser++, '20', { tag: 'LTC', address });
+      const id = await request(t, m, { amount: '1' });
+      const r = await processWithdrawal(t.ps, id, caller);
+      expect(r.reply).toBe('DECLINED');
+      expect(r.message).toMatch(reason);
+      // A decline: the original becomes processed, with a reversal row crediting it back (README "PayServ.Decline").
+      expect(await status(id)).toBe('processed');
+    }
+    expect(await node.rpc('getrawmempool')).toEqual([]);
+  });
+
   it('a lost sendrawtransaction reply, then a restart of the driver: exactly one payment', async () => {
     let lose = true;
     await setup([5n * COIN], {
