@@ -5,6 +5,7 @@ import { outpointKey, type StorageTx, type UtxoStorage } from '../storage.js';
 import type { Attempt, Broadcast, ChainDriver, DecodedTx, DriverHealth, PayOutput, Placement, Signing, Verdict, Watch } from '../driver.js';
 import { ChainIdentityError, ChainIntegrityError, NodeUnavailable } from '../driver.js';
 import { ChainIdentity } from '../identity.js';
+import { conflictingInputs } from '../utxo-conflicts.js';
 import { fromHex, hashToDisplayHex, toHex } from '../zcash/bytes.js';
 import { decodeAddress, p2pkhAddress, p2wpkhAddress, scriptAddress } from './address.js';
 import type { BtcNetwork } from './network.js';
@@ -98,6 +99,8 @@ export class BtcDriver implements ChainDriver {
   readonly #journal: PaymentJournal;
   readonly #identity: ChainIdentity;
   readonly #coinbase = new CoinbaseCache();
+  /** The node runs one scantxoutset at a time (a second is refused, -8): this driver's scans queue here. */
+  #scans: Promise<unknown> = Promise.resolve();
 
   constructor(settings: BtcSettings, privateKey: Uint8Array, deps: BtcDeps) {
     this.#s = settings;
@@ -186,16 +189,7 @@ export class BtcDriver implements ChainDriver {
    * neither the journal nor a stored transaction of payserv's explains is tampering.
    */
   async #free(db: StorageTx, strict = false): Promise<HotUtxo[]> {
-    const [scan, reserved] = await Promise.all([
-      ask(() =>
-        hotWalletUtxos(this.#node, [`raw(${toHex(this.#wallet.script)})`], {
-          minConfirmations: 1,
-          coinbaseMaturity: this.#s.net.coinbaseMaturity,
-          cache: this.#coinbase,
-        }),
-      ),
-      this.#storage.reservedOutpoints(this.tag, db),
-    ]);
+    const [scan, reserved] = await Promise.all([this.#scan(), this.#storage.reservedOutpoints(this.tag, db)]);
     for (const u of scan.coinbase)
       this.#log.warn(
         { coin: this.tag, txid: u.txid, vout: u.vout, value: u.value.toString() },
@@ -215,6 +209,21 @@ export class BtcDriver implements ChainDriver {
       }
     }
     return scan.spendable.filter((u) => !u.coinbase && !reserved.has(outpointKey(u)) && !inFlight.has(outpointKey(u)));
+  }
+
+  /** The hot wallet's UTXOs, one scan at a time. */
+  #scan(): Promise<Awaited<ReturnType<typeof hotWalletUtxos>>> {
+    const run = () =>
+      ask(() =>
+        hotWalletUtxos(this.#node, [`raw(${toHex(this.#wallet.script)})`], {
+          minConfirmations: 1,
+          coinbaseMaturity: this.#s.net.coinbaseMaturity,
+          cache: this.#coinbase,
+        }),
+      );
+    const next = this.#scans.then(run, run);
+    this.#scans = next.catch(() => undefined);
+    return next;
   }
 
   async #storedSpends(db: StorageTx, hash: string, outpoint: string): Promise<boolean> {
@@ -256,7 +265,7 @@ export class BtcDriver implements ChainDriver {
     const fee = await this.#feeRate();
     if ('wait' in fee) return { kind: 'wait', reason: fee.wait };
     const free = (await this.#free(tx, true)).map((u) => ({ txid: u.txid, vout: u.vout, value: u.value })).sort(byValueDesc);
-    const required = this.#conflicting(free, outputs);
+    const required = conflictingInputs(free, outputs, (u) => u);
     if ('refused' in required) return { kind: 'refused', reason: required.refused };
     const plan = planPayment({
       net: this.#s.net,
@@ -301,26 +310,6 @@ export class BtcDriver implements ChainDriver {
     const spent = signed.inputs.map((u) => ({ txid: u.txid, vout: u.vout, value: u.value }));
     await this.#storage.reserveInputs(tx, this.tag, signed.txid, spent);
     return { kind: 'signed', tx: { hash: signed.txid, raw: signed.rawHex, maxFee: signed.fee, nonce: null, inputs: spent } };
-  }
-
-  /** One free input of each earlier payment judged failed (see the Zcash driver): none free, nothing is signed. */
-  #conflicting(free: readonly Utxo[], outputs: readonly PayOutput[]): { inputs: Utxo[] } | { refused: string } {
-    const inputs: Utxo[] = [];
-    const is = (u: Utxo, o: { txid: string; vout: number }) => u.txid === o.txid && u.vout === o.vout;
-    for (const out of outputs) {
-      for (const group of out.conflicts ?? []) {
-        if (inputs.some((u) => group.some((o) => is(u, o)))) continue;
-        const u = free.find((x) => group.some((o) => is(x, o)));
-        if (!u)
-          return {
-            refused:
-              `withdrawal ${out.withdrawalId}: none of the inputs of its earlier payment judged failed (${group.map(outpointKey).join(', ')}) is unspent and free in the hot wallet: ` +
-              'that payment may have been mined after all, and a new one that cannot conflict with it is not signed; an operator decides',
-          };
-        inputs.push(u);
-      }
-    }
-    return { inputs };
   }
 
   async committed(): Promise<void> {
