@@ -12,6 +12,8 @@ import { NodeUnavailable, type ChainDriver } from '../chains/driver.js';
 import type { NonceStorage, UtxoStorage } from '../chains/storage.js';
 import { EvmDriver } from '../chains/eth/driver.js';
 import { ZcashDriver } from '../chains/zcash/driver.js';
+import { BtcDriver } from '../chains/btc/driver.js';
+import { resolveNetwork } from '../chains/btc/network.js';
 import type { PaymentJournal } from '../journal/journal.js';
 
 // From payserv's [coins.TAG] tables to running chain drivers: one per coin paid automatically. A coin
@@ -41,8 +43,9 @@ export function driverStorage(db: Data): NonceStorage & UtxoStorage {
 
 export function driverFor(tag: string, s: CoinSettings, key: Uint8Array, deps: DriverDeps): ChainDriver {
   const family = familyOf(tag);
-  if (family !== 'manual' && family !== (s.chain === 'evm' ? 'evm' : 'zcash'))
-    throw new Error(`coins.${tag}: chain = "${s.chain}" is not ${tag}'s chain`);
+  // A Bitcoin-family coin has no family of its own by tag: its network is configured (src/chains/btc/network.ts).
+  const expected = s.chain === 'evm' ? 'evm' : s.chain === 'zcash' ? 'zcash' : 'manual';
+  if (family !== 'manual' && family !== expected) throw new Error(`coins.${tag}: chain = "${s.chain}" is not ${tag}'s chain`);
   const { stateDir, log, journal } = deps;
   const driverDeps = { storage: driverStorage(deps.db), stateDir, log, journal };
   const common = {
@@ -64,6 +67,23 @@ export function driverFor(tag: string, s: CoinSettings, key: Uint8Array, deps: D
         gasLimitMax: BigInt(s.gas_limit_max),
         gasLimitMarginPercent: s.gas_limit_margin_percent,
         replaceAfterMs: s.replace_after_s * 1000,
+      },
+      key,
+      driverDeps,
+    );
+  }
+  if (s.chain === 'btc') {
+    const net = resolveNetwork(s.network);
+    return new BtcDriver(
+      {
+        ...common,
+        net,
+        wallet: s.wallet_type,
+        batchMax: s.batch_max,
+        feeRateMin: BigInt(s.fee_rate_min),
+        feeRateMax: BigInt(s.fee_rate_max),
+        feeTargetBlocks: s.fee_target_blocks,
+        spenderScanBlocks: s.spender_scan_blocks,
       },
       key,
       driverDeps,

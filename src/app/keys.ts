@@ -22,6 +22,8 @@ import {
 import { signerFrom, unlockStore } from '../esman/store-keys.js';
 import { KeyStore } from '../esman/store-file.js';
 import { hotWalletAddress } from '../keys/hot-wallet.js';
+import { btcWalletAddress } from '../chains/btc/driver.js';
+import { resolveNetwork } from '../chains/btc/network.js';
 import type { Logger } from '../log/index.js';
 import { loadSigner, pkiPaths } from '../esman/pki-files.js';
 import type { SignerRole } from '../pki/roles.js';
@@ -49,7 +51,7 @@ export interface PayservKeys {
 
 function fromFiles(config: Config<'payserv'>, log: Logger): PayservKeys {
   const dir = config.stateDir;
-  const needsStore = Object.entries(config.coins).find(([, s]) => s.chain === 'zcash' && s.node_auth_item);
+  const needsStore = Object.entries(config.coins).find(([, s]) => s.chain !== 'evm' && s.node_auth_item);
   if (needsStore)
     throw new EsmanError('no_store', `[coins.${needsStore[0]}] node_auth_item names a store item, but [keys] store is not set`);
   const notifyItem = notifyItems(config)[0];
@@ -84,7 +86,7 @@ export function requiredItems(config: Config<'payserv'>): string[] {
   ];
   const coins = Object.entries(config.coins).flatMap(([tag, s]) => [
     ...(s.auto ? [s.key_item ?? coinItem(tag)] : []),
-    ...(s.chain === 'zcash' && s.node_auth_item ? [s.node_auth_item] : []),
+    ...(s.chain !== 'evm' && s.node_auth_item ? [s.node_auth_item] : []),
   ]);
   return [...Object.values(tlsItems('payserv')), ...roles.flatMap((r) => Object.values(signerItems(r))), ...coins, ...notifyItems(config)];
 }
@@ -99,7 +101,10 @@ function hotKeysFrom(store: KeyStore, coins: Config<'payserv'>['coins'], next = 
     const value = store.get(name);
     try {
       const item = parseCoinItem(value, name, tag);
-      const address = hotWalletAddress(tag, item.privateKey, s.chain === 'zcash' ? s.network : 'mainnet');
+      const address =
+        s.chain === 'btc'
+          ? btcWalletAddress(resolveNetwork(s.network), s.wallet_type, item.privateKey)
+          : hotWalletAddress(tag, item.privateKey, s.chain === 'zcash' ? s.network : 'mainnet');
       if (item.address && !sameAddress(tag, item.address, address))
         throw new EsmanError('bad_item', `store item ${name}: its address ${item.address} is not its key's (${address})`);
       keys.set(tag, item.privateKey);
@@ -143,7 +148,7 @@ function fromStore(store: KeyStore, config: Config<'payserv'>, trust: Trust): Pa
     coins: Object.fromEntries(
       Object.entries(config.coins).map(([tag, s]) => [
         tag,
-        s.chain === 'zcash' && s.node_auth_item
+        s.chain !== 'evm' && s.node_auth_item
           ? { ...s, node_url: withCredentials(s.node_url, parseNodeAuthItem(store.get(s.node_auth_item), s.node_auth_item)) }
           : s,
       ]),

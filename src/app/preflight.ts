@@ -7,6 +7,8 @@
 // warning now: the drivers check it again, with the chain's whole identity, once the store is open.
 import { ConfigError, type Config } from '../config/load.js';
 import { networkOf } from '../chains/zcash/driver.js';
+import { nodeChainOf } from '../chains/btc/driver.js';
+import { resolveNetwork } from '../chains/btc/network.js';
 import { redactUrl } from '../chains/zcash/rpc.js';
 import type { Logger } from '../log/index.js';
 import { resolve } from 'node:path';
@@ -112,6 +114,7 @@ async function nodeChain(s: CoinSettings, timeoutMs: number): Promise<{ configur
   }
   const info = (await ask(s.node_url, 'getblockchaininfo', timeoutMs)) as { chain?: unknown } | null;
   if (typeof info?.chain !== 'string') throw new Error('getblockchaininfo did not name its chain');
+  if (s.chain === 'btc') return { key: 'network', configured: nodeChainOf(resolveNetwork(s.network)), node: info.chain };
   return { key: 'network', configured: s.network, node: networkOf(info.chain) };
 }
 

@@ -75,11 +75,12 @@ export interface Evidence {
 }
 
 /**
- * What a failure proof rests on. `reverted` and `nonce` are things found on the chain; `expiry` is an
- * absence (no block and no mempool has it, the chain is past its expiry): good enough to record
- * send_error and to pay anew by a transaction that conflicts with it, never to credit back unasked.
+ * What a failure proof rests on. `reverted`, `nonce` and `conflict` (another transaction spending one of
+ * its inputs, mined: UTXO chains) are things found on the chain; `expiry` is an absence (no block and no
+ * mempool has it, the chain is past its expiry): good enough to record send_error and to pay anew by a
+ * transaction that conflicts with it, never to credit back unasked.
  */
-export type FailedBy = 'reverted' | 'nonce' | 'expiry';
+export type FailedBy = 'reverted' | 'nonce' | 'conflict' | 'expiry';
 
 /** The chain's verdict on a payment, given every attempt sent for it. */
 export type Verdict =

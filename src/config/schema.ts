@@ -2,6 +2,7 @@
 // the service at start, not silently fall back to a default that pays out differently.
 import { z } from 'zod';
 import { CHANNELS, EVENT_KINDS } from './alert-kinds.js';
+import { btcNetworkConfig, PRESETS, resolveNetwork } from './btc-network.js';
 
 export const SERVICES = ['pscli', 'payserv', 'dbgw', 'esman', 'intake'] as const;
 export type Service = (typeof SERVICES)[number];
@@ -331,7 +332,56 @@ const zcashCoin = table({
   node_auth_item: nonEmptyString().optional(),
 });
 
-const coinChain = z.discriminatedUnion('chain', [evmCoin, zcashCoin], { error: 'expected chain = "evm" or "zcash"' });
+/** A fee rate in base units per vbyte, as a decimal string. */
+const feeRate = () =>
+  z
+    .string({ error: 'expected a fee rate in base units per vbyte as a decimal string, e.g. "10"' })
+    .regex(/^[1-9]\d{0,11}$/, { error: 'expected a fee rate in base units per vbyte as a decimal string, e.g. "10"' });
+
+/** A Bitcoin-family coin (Litecoin, Bitcoin, Dogecoin, Bitcoin Cash): [coins.TAG.network] preset = "LTC-mainnet", with overrides. */
+const btcCoin = table({
+  chain: z.literal('btc'),
+  ...chainShape,
+  network: btcNetworkConfig.superRefine((cfg, ctx) => {
+    // Only a table whose fields all parsed is resolved (refinements run after field errors too).
+    if (!Object.hasOwn(PRESETS, cfg.preset)) return;
+    try {
+      resolveNetwork(cfg);
+    } catch (e) {
+      ctx.addIssue({ code: 'custom', message: (e as Error).message });
+    }
+  }),
+  /** The hot wallet's script: P2WPKH (native segwit) where the chain has segwit, else P2PKH. */
+  wallet_type: z.enum(['p2wpkh', 'p2pkh'], { error: 'expected "p2wpkh" or "p2pkh"' }).default('p2wpkh'),
+  /** The most outputs in one transaction (SendCoin, autopay). */
+  batch_max: positiveInt().max(2000, { error: 'at most 2000' }).default(500),
+  /** Fee rate floor: never less, whatever the node estimates (base units per vbyte). */
+  fee_rate_min: feeRate().default('1'),
+  /** Fee rate ceiling: a payment whose estimate is above it waits (send_retry). */
+  fee_rate_max: feeRate().default('100'),
+  /** estimatesmartfee's confirmation target. */
+  fee_target_blocks: positiveInt().max(1008, { error: 'at most 1008' }).default(6),
+  /** How many blocks below the tip a failure proof searches for a transaction spending one of a payment's inputs. */
+  spender_scan_blocks: positiveInt().max(100_000, { error: 'at most 100000' }).default(2016),
+  /** A store item {"user", "password"} for the node's RPC (rpcuser/rpcpassword), so that node_url carries no credentials. Needs [keys] store. */
+  node_auth_item: nonEmptyString().optional(),
+}).superRefine((c, ctx) => {
+  // Refinements run on a table whose fields failed too: only fields that parsed are compared.
+  const net = c.network as Partial<typeof c.network> | undefined;
+  const base = typeof net?.preset === 'string' && Object.hasOwn(PRESETS, net.preset) ? PRESETS[net.preset] : null;
+  const segwit = net?.segwit ?? base?.segwit ?? true;
+  if (c.wallet_type === 'p2wpkh' && !segwit)
+    ctx.addIssue({ code: 'custom', path: ['wallet_type'], message: `${String(net?.preset)} has no segwit: wallet_type must be "p2pkh"` });
+  const rate = /^[1-9]\d{0,11}$/;
+  if (rate.test(String(c.fee_rate_min)) && rate.test(String(c.fee_rate_max)) && BigInt(c.fee_rate_min) > BigInt(c.fee_rate_max))
+    ctx.addIssue({
+      code: 'custom',
+      path: ['fee_rate_min'],
+      message: `fee_rate_min ${c.fee_rate_min} is above fee_rate_max ${c.fee_rate_max}`,
+    });
+});
+
+const coinChain = z.discriminatedUnion('chain', [evmCoin, zcashCoin, btcCoin], { error: 'expected chain = "evm", "zcash" or "btc"' });
 
 /** dbgw's open transactions and sessions: one whose caller goes quiet this long is rolled back and its connection dropped (its locks with it). */
 const dbgwSessions = table({

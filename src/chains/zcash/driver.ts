@@ -7,6 +7,7 @@ import { validateAddress, zcashAddressScript, zcashP2pkhAddress, zcashScriptAddr
 import type { Attempt, Broadcast, ChainDriver, DecodedTx, DriverHealth, PayOutput, Placement, Signing, Verdict, Watch } from '../driver.js';
 import { ChainIdentityError, ChainIntegrityError, NodeUnavailable } from '../driver.js';
 import { ChainIdentity } from '../identity.js';
+import { conflictingInputs } from '../utxo-conflicts.js';
 import type { PaymentJournal } from '../../journal/journal.js';
 import { branchFromRpcHex, UnknownBranchError } from './branch.js';
 import { buildTransparentTx, DUST_THRESHOLD_ZAT, type BuildInput } from './build.js';
@@ -308,7 +309,7 @@ export class ZcashDriver implements ChainDriver {
     const outs = outputs.map((o) => ({ scriptPubKey: zcashAddressScript(this.#s.network, o.address), value: o.value }));
     const total = outputs.reduce((a, o) => a + o.value, 0n);
     const free = (await this.#free(tx, true)).sort((a, b) => (a.satoshis === b.satoshis ? 0 : a.satoshis > b.satoshis ? -1 : 1));
-    const conflicting = this.#conflicting(free, outputs);
+    const conflicting = conflictingInputs(free, outputs, (u) => ({ txid: u.txid, vout: u.outputIndex }));
     if ('refused' in conflicting) return { kind: 'refused', reason: conflicting.refused };
     const chosen: AddressUtxo[] = [...conflicting.inputs];
     let have = chosen.reduce((a, u) => a + u.satoshis, 0n);
@@ -365,32 +366,6 @@ export class ZcashDriver implements ChainDriver {
     const spent = chosen.map((u) => ({ txid: u.txid, vout: u.outputIndex, value: u.satoshis }));
     await this.#storage.reserveInputs(tx, this.tag, signed.txid, spent);
     return { kind: 'signed', tx: { hash: signed.txid, raw: signed.rawHex, maxFee: signed.feeZat, nonce: null, inputs: spent } };
-  }
-
-  /**
-   * For each earlier payment of an output's withdrawal that was judged failed, one of its inputs, free
-   * in the hot wallet: spent again here, the new payment and that one can never both be mined (an
-   * expiry is an absence, and a node may have lost a mined transaction). None of them free: that earlier
-   * payment may have been mined after all (or another payment holds its inputs), and nothing is signed.
-   */
-  #conflicting(free: readonly AddressUtxo[], outputs: readonly PayOutput[]): { inputs: AddressUtxo[] } | { refused: string } {
-    const inputs: AddressUtxo[] = [];
-    const is = (u: AddressUtxo, o: { txid: string; vout: number }) => u.txid === o.txid && u.outputIndex === o.vout;
-    for (const out of outputs) {
-      for (const group of out.conflicts ?? []) {
-        if (inputs.some((u) => group.some((o) => is(u, o)))) continue;
-        const u = free.find((x) => group.some((o) => is(x, o)));
-        if (!u) {
-          return {
-            refused:
-              `withdrawal ${out.withdrawalId}: none of the inputs of its earlier payment judged failed (${group.map(outpointKey).join(', ')}) is unspent and free in the hot wallet: ` +
-              'that payment may have been mined after all, and a new one that cannot conflict with it is not signed; an operator decides',
-          };
-        }
-        inputs.push(u);
-      }
-    }
-    return { inputs };
   }
 
   async committed(): Promise<void> {

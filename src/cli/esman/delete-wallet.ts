@@ -18,6 +18,7 @@ import { scrubSecrets } from '../../log/scrub.js';
 import { refuseAbsent, withStore } from './unlock.js';
 import type { Passphrases } from './input.js';
 import type { ExpectedChain } from './wallet-funds.js';
+import { resolveNetwork } from '../../chains/btc/network.js';
 
 export interface DeleteOpts {
   dir: string;
@@ -120,7 +121,7 @@ async function nodeOf(name: string, tag: string, o: DeleteOpts, p: Payserv | und
   if (o.chainId !== undefined && !(s.chain === 'evm' && s.chain_id === o.chainId))
     throw new EsmanError('bad_option', `--chain-id ${o.chainId}: --config ${p.file} gives [coins.${tag}] its chain; leave --chain-id out`);
   const expected = {
-    chain: s.chain === 'evm' ? String(s.chain_id) : s.network,
+    chain: s.chain === 'evm' ? String(s.chain_id) : s.chain === 'btc' ? resolveNetwork(s.network).chain : s.network,
     genesis: s.genesis_hash,
     stateDir: p.stateDir,
     confirmations: Math.max(s.confirmations ?? 1, 1),

@@ -1,0 +1,484 @@
+import { secp256k1 } from '@noble/curves/secp256k1.js';
+import type { Logger } from '../../log/index.js';
+import type { PaymentJournal } from '../../journal/journal.js';
+import { outpointKey, type StorageTx, type UtxoStorage } from '../storage.js';
+import type { Attempt, Broadcast, ChainDriver, DecodedTx, DriverHealth, PayOutput, Placement, Signing, Verdict, Watch } from '../driver.js';
+import { ChainIdentityError, ChainIntegrityError, NodeUnavailable } from '../driver.js';
+import { ChainIdentity } from '../identity.js';
+import { conflictingInputs } from '../utxo-conflicts.js';
+import { fromHex, hashToDisplayHex, toHex } from '../zcash/bytes.js';
+import { decodeAddress, p2pkhAddress, p2wpkhAddress, scriptAddress } from './address.js';
+import type { BtcNetwork } from './network.js';
+import {
+  BtcNode,
+  BtcRpcBadReply,
+  BtcRpcError,
+  BtcRpcUnavailable,
+  broadcastOf,
+  minedIn,
+  type BtcBlockchainInfo,
+  type BtcRawTransaction,
+} from './node.js';
+import { parseRawTx, txidOf } from './rawtx.js';
+import { hotWallet, planPayment, signPayment, type HotWallet, type TxOutput, type Utxo, type WalletKind } from './tx.js';
+import { CoinbaseCache, findSpender, hotWalletUtxos, type HotUtxo } from './utxos.js';
+
+// The Bitcoin-family driver (Litecoin, Bitcoin, Dogecoin, Bitcoin Cash): transactions built and signed
+// in this process (tx.ts, checked by the independent verifier), from the hot wallet's confirmed,
+// non-coinbase UTXOs as the node's UTXO set has them (scantxoutset: no node wallet), less what the
+// database reserves and the payment journal holds in flight. The node must run with txindex=1.
+//
+// Every payment is tried by testmempoolaccept inside the signing transaction, before the write-ahead
+// commit: a payment the node would refuse now waits (send_retry), nothing stored. A payment is failed
+// only when the chain shows another transaction spending one of its inputs, mined and buried under the
+// confirmations (findSpender): a node that does not know a transaction, or refuses a broadcast
+// (-5, -25, -26), proves nothing. Like the Zcash driver, every verdict and watch reads the node's
+// identity (chain, genesis, head not gone back) first, and a `failed` or `gone` reads it again.
+
+export interface BtcSettings {
+  tag: string;
+  url: string;
+  net: BtcNetwork;
+  wallet: WalletKind;
+  confirmations?: number | undefined;
+  minPeers: number;
+  genesisHash?: string | undefined;
+  batchMax: number;
+  /** Fee rate floor and ceiling, base units per vbyte: an estimate above the ceiling waits (send_retry). */
+  feeRateMin: bigint;
+  feeRateMax: bigint;
+  /** estimatesmartfee's confirmation target, in blocks. */
+  feeTargetBlocks: number;
+  /** How many blocks below the tip a failure proof looks for the spender of one of our inputs. */
+  spenderScanBlocks: number;
+  timeoutMs: number;
+}
+
+export interface BtcDeps {
+  storage: UtxoStorage;
+  log: Logger;
+  journal: PaymentJournal;
+  stateDir: string;
+}
+
+/** The node's getblockchaininfo.chain for each network a preset names. */
+const NODE_CHAIN: Record<BtcNetwork['chain'], string> = { mainnet: 'main', testnet: 'test', regtest: 'regtest' };
+/** What a node of this network says in getblockchaininfo.chain. */
+export const nodeChainOf = (net: BtcNetwork): string => NODE_CHAIN[net.chain];
+/** Headers this far ahead of blocks is still downloading blocks. */
+const HEADERS_AHEAD_MAX = 2;
+
+/** The hot wallet's address for a key on `net` (P2WPKH bech32, or P2PKH / CashAddr). */
+export function btcWalletAddress(net: BtcNetwork, kind: WalletKind, privateKey: Uint8Array): string {
+  const pub = secp256k1.getPublicKey(privateKey, true);
+  return kind === 'p2wpkh' ? p2wpkhAddress(net, pub) : p2pkhAddress(net, pub);
+}
+
+/** A node call; a transport failure becomes NodeUnavailable. */
+async function ask<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    if (e instanceof BtcRpcUnavailable) throw new NodeUnavailable(e.message);
+    throw e;
+  }
+}
+
+const byValueDesc = (a: Utxo, b: Utxo) => (a.value === b.value ? 0 : a.value > b.value ? -1 : 1);
+
+export class BtcDriver implements ChainDriver {
+  readonly tag: string;
+  readonly address: string;
+  readonly maxOutputs: number;
+  readonly #s: BtcSettings;
+  readonly #key: Uint8Array;
+  readonly #wallet: HotWallet;
+  readonly #node: BtcNode;
+  readonly #storage: UtxoStorage;
+  readonly #log: Logger;
+  readonly #journal: PaymentJournal;
+  readonly #identity: ChainIdentity;
+  readonly #coinbase = new CoinbaseCache();
+  /** The node runs one scantxoutset at a time (a second is refused, -8): this driver's scans queue here. */
+  #scans: Promise<unknown> = Promise.resolve();
+
+  constructor(settings: BtcSettings, privateKey: Uint8Array, deps: BtcDeps) {
+    this.#s = settings;
+    this.tag = settings.tag;
+    this.maxOutputs = settings.batchMax;
+    this.#key = Uint8Array.from(privateKey);
+    this.#wallet = hotWallet(settings.net, settings.wallet, secp256k1.getPublicKey(this.#key, true));
+    this.address = btcWalletAddress(settings.net, settings.wallet, this.#key);
+    this.#node = new BtcNode({ url: settings.url, timeoutMs: settings.timeoutMs });
+    this.#storage = deps.storage;
+    this.#log = deps.log;
+    this.#journal = deps.journal;
+    this.#identity = new ChainIdentity(deps.stateDir, settings.tag, { chain: settings.net.chain, genesis: settings.genesisHash });
+  }
+
+  /** The node's identity checked (chain, genesis, head no more than `back` below the highest seen); what getblockchaininfo said. */
+  async #checkIdentity(back: number): Promise<BtcBlockchainInfo> {
+    let info: BtcBlockchainInfo;
+    let genesis: string;
+    try {
+      [info, genesis] = await Promise.all([this.#node.getBlockchainInfo(), this.#node.getBlockHash(0)]);
+    } catch (e) {
+      if (e instanceof BtcRpcUnavailable) throw new NodeUnavailable(e.message);
+      if (e instanceof BtcRpcError || e instanceof BtcRpcBadReply)
+        throw new ChainIdentityError(this.tag, `coin ${this.tag}: cannot read the node's identity (${e.message})`);
+      throw e;
+    }
+    const chain = Object.entries(NODE_CHAIN).find(([, n]) => n === info.chain)?.[0] ?? info.chain;
+    await this.#identity.check({ chain, genesis, head: info.blocks }, back);
+    return info;
+  }
+
+  #needed(confirmations: number): number {
+    return Math.max(this.#s.confirmations ?? confirmations, 1);
+  }
+
+  validateAddress(address: string): string | null {
+    const d = decodeAddress(this.#s.net, address);
+    return d.ok ? null : d.reason;
+  }
+
+  async start(): Promise<void> {
+    const seen = await ask(() => this.#node.getBlockchainInfo());
+    if (seen.chain !== NODE_CHAIN[this.#s.net.chain])
+      throw new Error(
+        `coin ${this.tag}: the node is on chain "${seen.chain}", the configuration's network ${this.#s.net.name} is ${this.#s.net.chain}`,
+      );
+    const info = await this.#checkIdentity(this.#needed(0));
+    await this.#storage.reservedOutpoints(this.tag);
+    this.#log.info(
+      { coin: this.tag, address: this.address, network: this.#s.net.name, height: info.blocks },
+      'bitcoin-family driver ready',
+    );
+  }
+
+  async health(): Promise<DriverHealth> {
+    try {
+      const [info, net] = await Promise.all([this.#checkIdentity(this.#needed(0)), ask(() => this.#node.getNetworkInfo())]);
+      if (info.initialblockdownload && info.chain !== 'regtest')
+        return { ok: false, reason: 'the node is in its initial block download', details: { height: info.blocks } };
+      if (info.headers > info.blocks + HEADERS_AHEAD_MAX)
+        return {
+          ok: false,
+          reason: `the node is syncing: headers at ${info.headers}, blocks at ${info.blocks}`,
+          details: { height: info.blocks },
+        };
+      if (net.networkactive === false) return { ok: false, reason: 'the node has its network switched off' };
+      if (net.connections < this.#s.minPeers)
+        return {
+          ok: false,
+          reason: `the node has ${net.connections} peers, fewer than ${this.#s.minPeers}`,
+          details: { peers: net.connections },
+        };
+      return { ok: true, details: { peers: net.connections, height: info.blocks } };
+    } catch (e) {
+      return {
+        ok: false,
+        reason: e instanceof NodeUnavailable && !(e instanceof ChainIdentityError) ? 'node unreachable' : (e as Error).message,
+      };
+    }
+  }
+
+  /**
+   * The hot wallet's confirmed, non-coinbase UTXOs that no payment holds (neither reserved in the
+   * database nor spent by an attempt the payment journal holds). `strict` (signing): a reservation that
+   * neither the journal nor a stored transaction of payserv's explains is tampering.
+   */
+  async #free(db: StorageTx, strict = false): Promise<HotUtxo[]> {
+    const [scan, reserved] = await Promise.all([this.#scan(), this.#storage.reservedOutpoints(this.tag, db)]);
+    for (const u of scan.coinbase)
+      this.#log.warn(
+        { coin: this.tag, txid: u.txid, vout: u.vout, value: u.value.toString() },
+        'the hot wallet holds a coinbase output: never spent by payserv (operator rule: the hot wallet never receives coinbase)',
+      );
+    await this.#journal.refresh();
+    const inFlight = this.#journal.inputsInFlight(this.tag);
+    if (strict) {
+      for (const u of scan.spendable) {
+        const key = outpointKey(u);
+        const by = reserved.get(key);
+        if (by !== undefined && !inFlight.has(key) && !(await this.#storedSpends(db, by, key)))
+          throw new ChainIntegrityError(
+            'payserv_utxo_reservations',
+            `input ${key} is reserved for ${by}, which neither the payment journal nor a stored transaction of payserv's spends: the reservation was made by someone else`,
+          );
+      }
+    }
+    return scan.spendable.filter((u) => !u.coinbase && !reserved.has(outpointKey(u)) && !inFlight.has(outpointKey(u)));
+  }
+
+  /** The hot wallet's UTXOs, one scan at a time. */
+  #scan(): Promise<Awaited<ReturnType<typeof hotWalletUtxos>>> {
+    const run = () =>
+      ask(() =>
+        hotWalletUtxos(this.#node, [`raw(${toHex(this.#wallet.script)})`], {
+          minConfirmations: 1,
+          coinbaseMaturity: this.#s.net.coinbaseMaturity,
+          cache: this.#coinbase,
+        }),
+      );
+    const next = this.#scans.then(run, run);
+    this.#scans = next.catch(() => undefined);
+    return next;
+  }
+
+  async #storedSpends(db: StorageTx, hash: string, outpoint: string): Promise<boolean> {
+    const raw = await this.#storage.attemptRaw(hash, db);
+    if (raw === null) return false;
+    try {
+      const d = this.decode(raw);
+      return d.hash === hash && d.inputs.some((i) => outpointKey(i) === outpoint);
+    } catch {
+      return false;
+    }
+  }
+
+  async spendable(db: StorageTx): Promise<bigint> {
+    return (await this.#free(db)).reduce((a, u) => a + u.value, 0n);
+  }
+
+  /** The fee rate to pay (base units per vbyte): the node's estimate within floor and ceiling, or why the payment waits. */
+  async #feeRate(): Promise<{ rate: bigint } | { wait: string }> {
+    const est = await ask(() => this.#node.estimateSmartFee(this.#s.feeTargetBlocks));
+    // Rounded up: a rate below the estimate by a fraction would still be below it.
+    const estimated = est === null ? null : (est.satPerKvB + 999n) / 1000n;
+    if (estimated !== null && estimated > this.#s.feeRateMax)
+      return {
+        wait: `the node estimates ${estimated} per vbyte for ${this.#s.feeTargetBlocks} blocks, above the configured fee_rate_max ${this.#s.feeRateMax}`,
+      };
+    const floor = this.#s.feeRateMin > this.#s.net.minFeeRate ? this.#s.feeRateMin : this.#s.net.minFeeRate;
+    return { rate: estimated !== null && estimated > floor ? estimated : floor };
+  }
+
+  async sign(tx: StorageTx, outputs: readonly PayOutput[]): Promise<Signing> {
+    await this.#checkIdentity(this.#needed(0));
+    const outs: TxOutput[] = [];
+    for (const o of outputs) {
+      const d = decodeAddress(this.#s.net, o.address);
+      if (!d.ok) return { kind: 'refused', reason: `withdrawal ${o.withdrawalId}: address ${o.address.slice(0, 100)}: ${d.reason}` };
+      outs.push({ script: d.script, value: o.value });
+    }
+    const fee = await this.#feeRate();
+    if ('wait' in fee) return { kind: 'wait', reason: fee.wait };
+    const free = (await this.#free(tx, true)).map((u) => ({ txid: u.txid, vout: u.vout, value: u.value })).sort(byValueDesc);
+    const required = conflictingInputs(free, outputs, (u) => u);
+    if ('refused' in required) return { kind: 'refused', reason: required.refused };
+    const plan = planPayment({
+      net: this.#s.net,
+      wallet: this.#wallet,
+      utxos: free,
+      required: required.inputs,
+      outputs: outs,
+      feeRate: fee.rate,
+    });
+    switch (plan.kind) {
+      case 'short':
+        return {
+          kind: 'short',
+          reason: `hot wallet short: ${free.reduce((a, u) => a + u.value, 0n)} spendable, the payment and its fee need ${plan.needed}`,
+          spendable: free.reduce((a, u) => a + u.value, 0n),
+          needed: plan.needed,
+        };
+      case 'dust':
+        return {
+          kind: 'refused',
+          reason: `withdrawal ${outputs[plan.index]?.withdrawalId}: ${plan.value} is below the network's dust threshold ${plan.threshold} for its address: no node relays it`,
+        };
+      case 'too_heavy':
+        return { kind: 'wait', reason: `the transaction would weigh ${plan.weight}, above ${plan.max}: lower batch_max` };
+      case 'ok':
+        break;
+    }
+    const signed = signPayment(this.#s.net, this.#wallet, plan, this.#key);
+    // Would the node take it now? Asked before anything is stored: a refusal leaves nothing to decide.
+    const test = await ask(() => this.#node.testMempoolAccept(signed.rawHex));
+    if (test.txid !== signed.txid)
+      throw new ChainIntegrityError(
+        'payserv_chain_txs',
+        `coin ${this.tag}: testmempoolaccept named txid ${test.txid} for transaction ${signed.txid}`,
+      );
+    if (!test.allowed) return { kind: 'wait', reason: `the node would refuse ${signed.txid} now: ${test.rejectReason}` };
+    if (test.fee !== signed.fee)
+      throw new ChainIntegrityError(
+        'payserv_chain_txs',
+        `coin ${this.tag}: the node counts a fee of ${test.fee} for ${signed.txid}, the inputs as read pay ${signed.fee}: its UTXO view contradicts itself`,
+      );
+    const spent = signed.inputs.map((u) => ({ txid: u.txid, vout: u.vout, value: u.value }));
+    await this.#storage.reserveInputs(tx, this.tag, signed.txid, spent);
+    return { kind: 'signed', tx: { hash: signed.txid, raw: signed.rawHex, maxFee: signed.fee, nonce: null, inputs: spent } };
+  }
+
+  async committed(): Promise<void> {
+    // Inputs were reserved in the payment's own transaction.
+  }
+
+  async restored(): Promise<void> {
+    // The payment journal holds a restored payment's inputs in flight until the chain decides.
+  }
+
+  async broadcast(raw: string): Promise<Broadcast> {
+    const ours = this.decode(raw).hash;
+    const r = await ask(() => this.#node.sendRawTransaction(raw));
+    // A node naming another txid for our bytes is not the chain payserv reasons about: a fail-stop.
+    if (r.kind === 'accepted' && r.txid !== ours)
+      throw new ChainIntegrityError(
+        'payserv_chain_txs',
+        `coin ${this.tag}: the node accepted transaction ${ours} and answered with txid ${r.txid}`,
+      );
+    return broadcastOf(r);
+  }
+
+  decode(raw: string): DecodedTx {
+    const tx = parseRawTx(fromHex(raw, 'stored transaction'));
+    return {
+      hash: txidOf(tx),
+      outputs: tx.outputs.map((o) => ({ address: scriptAddress(this.#s.net, o.script) ?? '', value: o.value })),
+      nonce: null,
+      inputs: tx.inputs.map((i) => ({ txid: hashToDisplayHex(i.prevTxid), vout: i.vout })),
+    };
+  }
+
+  /** Where a transaction is mined on the best chain (its block's header says so), or null. */
+  async #minedAt(t: BtcRawTransaction | null): Promise<{ block: Placement; confirmations: number } | null> {
+    const m = minedIn(t);
+    if (!m) return null;
+    const header = await ask(() => this.#node.getBlockHeader(m.blockHash));
+    if (!header || header.confirmations < 1) return null;
+    return { block: { blockNumber: header.height, blockHash: header.hash }, confirmations: header.confirmations };
+  }
+
+  async verdict(attempts: readonly Attempt[], ctx: { now: Date; confirmations: number }): Promise<Verdict> {
+    const needed = this.#needed(ctx.confirmations);
+    await this.#checkIdentity(needed);
+    const unknown: string[] = [];
+    let waiting: string | null = null;
+    for (const a of attempts) {
+      const t = await ask(() => this.#node.getRawTransaction(a.hash));
+      if (!t) {
+        unknown.push(a.hash);
+        continue;
+      }
+      const at = await this.#minedAt(t);
+      if (!at) {
+        waiting ??= t.blockhash ? `${a.hash} is in block ${t.blockhash}, off the node's best chain` : `${a.hash} is in the node's mempool`;
+        continue;
+      }
+      if (at.confirmations < needed) return { kind: 'mined', hash: a.hash, confirmations: at.confirmations, needed };
+      await this.#checkIdentity(needed);
+      return { kind: 'confirmed', hash: a.hash, fee: await this.#feeOf(a.hash), confirmations: at.confirmations, block: at.block };
+    }
+    if (waiting) return { kind: 'pending', reason: waiting, rebroadcast: unknown, stale: false };
+    // Mined nowhere, in no mempool: failed only if another transaction spending an input of every attempt is buried deep enough.
+    const proof = await this.#conflictProof(attempts, needed);
+    if ('pending' in proof) return { kind: 'pending', reason: proof.pending, rebroadcast: unknown, stale: false };
+    await this.#checkIdentity(needed);
+    return {
+      kind: 'failed',
+      hash: attempts[attempts.length - 1]?.hash ?? null,
+      fee: 0n,
+      by: 'conflict',
+      proof: proof.proof,
+      evidence: { hash: proof.spender.txid, block: proof.spender.block, expect: 'mined' },
+    };
+  }
+
+  /** For every attempt, a mined transaction not ours spending one of its inputs, at least `needed` deep; or why not. */
+  async #conflictProof(
+    attempts: readonly Attempt[],
+    needed: number,
+  ): Promise<{ proof: string; spender: { txid: string; block: Placement } } | { pending: string }> {
+    const ours = new Set(attempts.map((a) => a.hash));
+    const tip = await ask(() => this.#node.getBlockCount());
+    const from = Math.max(0, tip - this.#s.spenderScanBlocks + 1);
+    const found: Array<{ attempt: string; input: string; txid: string; block: Placement; confirmations: number }> = [];
+    for (const a of attempts) {
+      let hit: (typeof found)[number] | null = null;
+      for (const i of this.decode(a.raw).inputs) {
+        const s = await ask(() => findSpender(this.#node, i, { fromHeight: from, blocksMax: this.#s.spenderScanBlocks }));
+        if (s.kind !== 'mined' || ours.has(s.txid)) continue;
+        hit = {
+          attempt: a.hash,
+          input: outpointKey(i),
+          txid: s.txid,
+          block: { blockNumber: s.block.height, blockHash: s.block.hash },
+          confirmations: s.confirmations,
+        };
+        if (s.confirmations >= needed) break;
+      }
+      if (!hit) return { pending: `${a.hash} is unknown to the node and no mined transaction spends its inputs: rebroadcast` };
+      if (hit.confirmations < needed)
+        return {
+          pending: `input ${hit.input} of ${a.hash} is spent by ${hit.txid}, mined ${hit.confirmations} of ${needed} confirmations deep: waiting`,
+        };
+      found.push(hit);
+    }
+    const last = found[found.length - 1];
+    if (!last) return { pending: 'no attempt to judge' };
+    return {
+      proof: found
+        .map(
+          (f) =>
+            `input ${f.input} of ${f.attempt} is spent by ${f.txid}, mined in block ${f.block.blockHash} at ${f.block.blockNumber} (${f.confirmations} confirmations)`,
+        )
+        .join('; ')
+        .concat('; chain identity checked'),
+      spender: { txid: last.txid, block: last.block },
+    };
+  }
+
+  /** What a mined payment cost: its reserved inputs less its outputs. */
+  async #feeOf(hash: string): Promise<bigint> {
+    const reserved = await this.#storage.reservedValue(hash);
+    const raw = await this.#storage.attemptRaw(hash);
+    if (reserved === null || raw === null) return 0n;
+    return reserved - parseRawTx(fromHex(raw, 'stored transaction')).outputs.reduce((a, o) => a + o.value, 0n);
+  }
+
+  async watch(hash: string, seen: Placement | null, ctx: { finality: number }): Promise<Watch> {
+    const depth = Math.max(ctx.finality, 1);
+    await this.#checkIdentity(depth);
+    const placed = async (at: { block: Placement; confirmations: number }): Promise<Watch> => {
+      await this.#checkIdentity(depth);
+      return at.confirmations >= depth
+        ? { kind: 'final', confirmations: at.confirmations, block: at.block, reverted: false }
+        : { kind: 'settling', confirmations: at.confirmations, block: at.block, reverted: false };
+    };
+    const known = await ask(() => this.#node.getRawTransaction(hash));
+    const at = await this.#minedAt(known);
+    if (at) return placed(at);
+    const where = known ? (known.blockhash ? `in block ${known.blockhash}, off the best chain` : 'in the mempool') : 'unknown to the node';
+    if (!seen) return { kind: 'unknown', reason: `${hash} is ${where}, and where it was mined is not known: nothing concluded` };
+    const info = await this.#checkIdentity(depth);
+    if (seen.blockNumber > info.blocks)
+      return {
+        kind: 'unknown',
+        reason: `the node's head ${info.blocks} is below block ${seen.blockNumber}, where ${hash} was mined: nothing concluded`,
+      };
+    const now = await ask(() => this.#node.getBlockHash(seen.blockNumber));
+    if (now === seen.blockHash.toLowerCase().replace(/^0x/, ''))
+      return {
+        kind: 'unknown',
+        reason: `block ${seen.blockHash} at ${seen.blockNumber} is still on the chain, yet the node has ${hash} ${where}: nothing concluded`,
+      };
+    const again = await this.#minedAt(await ask(() => this.#node.getRawTransaction(hash)));
+    if (again) return placed(again);
+    return {
+      kind: 'gone',
+      proof: `block ${seen.blockHash} at height ${seen.blockNumber}, which held ${hash}, is no longer on the chain (that height is now ${now}, head ${info.blocks}), and the transaction is in no block of the best chain; chain identity checked`,
+    };
+  }
+
+  async replace(): Promise<Signing | null> {
+    // A fee bump (RBF on Bitcoin, CPFP on Litecoin and Dogecoin) is not done yet: a stuck payment waits.
+    return null;
+  }
+
+  async release(tx: StorageTx, hash: string, why: string): Promise<void> {
+    const n = await this.#storage.releaseInputs(tx, this.tag, hash, why);
+    if (n) this.#log.info({ coin: this.tag, tx: hash, inputs: n, reason: why }, 'inputs released');
+  }
+}
