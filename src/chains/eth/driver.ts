@@ -425,13 +425,7 @@ export class EvmDriver implements ChainDriver {
         out.push({ nonce: n.toString(), where: 'pending' });
         continue;
       }
-      let lo = -1n;
-      let hi = head;
-      while (hi - lo > 1n) {
-        const mid = (lo + hi) / 2n;
-        if ((await this.#nonceAt(mid)) > n) hi = mid;
-        else lo = mid;
-      }
+      const hi = await this.#blockUsing(n, head);
       const block = await ask('eth_getBlockByNumber', () => this.#client.getBlock({ blockNumber: hi, includeTransactions: true }));
       const t = block.transactions.find((x) => x.from.toLowerCase() === this.address.toLowerCase() && BigInt(x.nonce) === n);
       out.push(
@@ -604,6 +598,18 @@ export class EvmDriver implements ChainDriver {
     );
   }
 
+  /** The first block at or below `upTo` whose state has used `nonce` (a binary search of the hot wallet's count over the blocks). */
+  async #blockUsing(nonce: bigint, upTo: bigint): Promise<bigint> {
+    let lo = -1n;
+    let hi = upTo;
+    while (hi - lo > 1n) {
+      const mid = (lo + hi) / 2n;
+      if ((await this.#nonceAt(mid)) > nonce) hi = mid;
+      else lo = mid;
+    }
+    return hi;
+  }
+
   /**
    * Our nonce is used by block `depth` and no attempt has a receipt: the proof of failure is the
    * transaction that used it, found in its block (a binary search of the hot wallet's count over the
@@ -611,14 +617,9 @@ export class EvmDriver implements ChainDriver {
    * A state the node does not serve (pruned history) proves nothing: unknown.
    */
   async #consumedBy(nonce: bigint, depth: bigint, attempts: readonly Attempt[], needed: number): Promise<Verdict> {
-    let lo = -1n;
-    let hi = depth;
+    let hi: bigint;
     try {
-      while (hi - lo > 1n) {
-        const mid = (lo + hi) / 2n;
-        if ((await this.#nonceAt(mid)) > nonce) hi = mid;
-        else lo = mid;
-      }
+      hi = await this.#blockUsing(nonce, depth);
     } catch (e) {
       this.#notServed(e);
       return this.#unknown(
