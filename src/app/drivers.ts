@@ -159,6 +159,12 @@ async function withRotation(tag: string, s: CoinSettings, current: ChainDriver, 
     });
     const r = await readSweep(d);
     if (r?.phase === 'final') d.activate();
+    // The sweep's nonce is payserv's own (its record is on this host): a restart after it was recorded
+    // but before the cache was raised must not take it for a spend payserv never made.
+    if (r?.attempt) {
+      const { raw, hash } = r.attempt;
+      await current.committed({ hash, raw, maxFee: 0n, nonce: current.decode(raw).nonce, inputs: [] });
+    }
     deps.log.warn(
       { coin: tag, from: current.address, to: next.address, phase: r?.phase ?? 'waiting' },
       r?.phase === 'final'

@@ -102,6 +102,39 @@ const NOT_SERVED = /header not found|missing trie node|unknown block|block not f
 
 const max = (...xs: bigint[]) => xs.reduce((a, b) => (a > b ? a : b));
 
+/** A transaction from the hot wallet that payserv has no record of, as far as the node shows it. */
+export interface UnknownSpend {
+  nonce: string;
+  /** `block N` (mined) or `pending` (in the node's mempool). */
+  where: string;
+  hash?: string;
+  to?: string;
+  /** wei, a decimal string */
+  value?: string;
+}
+
+/**
+ * The chain shows nonces of the hot wallet that payserv's records (payment journal, nonce cache, its own
+ * signed attempts) do not account for: a fail-stop before anything is signed (README "The trust model").
+ */
+export class UnknownSpendsError extends ChainIntegrityError {
+  constructor(
+    coin: string,
+    address: string,
+    readonly known: bigint,
+    readonly used: bigint,
+    readonly found: readonly UnknownSpend[],
+  ) {
+    const list = found.length
+      ? `: ${found.map((f) => `nonce ${f.nonce} ${f.hash ? `${f.hash} to ${f.to} value ${f.value} wei in ${f.where}` : f.where}`).join('; ')}`
+      : '';
+    super(
+      'hot_wallet',
+      `coin ${coin}: the hot wallet ${address} used nonces ${known}..${used - 1n} on the chain, which payserv's records (payment journal, nonce cache, stored payments) do not account for${list}; payouts of ${coin} refused: restore a newer backup, or see README "Unknown spends from the hot wallet"`,
+    );
+  }
+}
+
 export class EvmDriver implements ChainDriver {
   readonly tag: string;
   readonly address: string;
@@ -148,16 +181,21 @@ export class EvmDriver implements ChainDriver {
     if (id !== this.#s.chainId) throw new Error(`coin ${this.tag}: the node is chain ${id}, the configuration says ${this.#s.chainId}`);
     await this.#chainNow(this.#headBack);
     await this.#checkFeeMode();
-    const [db, local, pending] = await Promise.all([
+    const [db, local, counts] = await Promise.all([
       this.#storage.readNonce(this.#chainKey, this.address),
       this.#cache.read(),
-      ask('eth_getTransactionCount', () => this.#client.getTransactionCount({ address: this.address as Hex, blockTag: 'pending' })),
+      this.#chainCounts(),
     ]);
+    const pending = counts.pending;
     if (local !== null && (db ?? 0n) < local) {
       throw new Error(
         `coin ${this.tag}: the database's next nonce ${db ?? 'none'} is behind the local cache's ${local} (${this.#cache.path}): the database was rolled back`,
       );
     }
+    // The database's counter only excuses here (it is advanced with every stored attempt): a raised one
+    // hides nothing for long, since every payment checks again against payserv's own signed attempts.
+    await this.#journal.refresh();
+    await this.#refuseUnknownSpends(max(local ?? 0n, db ?? 0n, this.#journal.nextNonce(this.tag, this.address) ?? 0n), counts);
     this.#log.info(
       { coin: this.tag, address: this.address, chainId: id, nextNonce: (db ?? 0n).toString(), pendingCount: pending },
       'ethereum driver ready',
@@ -334,12 +372,13 @@ export class EvmDriver implements ChainDriver {
         `the next nonce of ${this.address} is ${db} in the database, behind the ${remembered} the payserv host remembers (payment journal, nonce cache): the database was rolled back`,
       );
     }
-    const pending = BigInt(
-      await ask('eth_getTransactionCount', () => this.#client.getTransactionCount({ address: this.address as Hex, blockTag: 'pending' })),
-    );
+    const counts = await this.#chainCounts();
+    const pending = counts.pending;
     // The count and the chain's identity in one reading: a node switched meanwhile proves nothing.
     await this.#chainNow(this.#headBack);
-    const stored = await this.#storedNext(tx, max(pending, remembered));
+    const stored = await this.#storedNext(tx, remembered);
+    // Nothing is signed while the chain shows spends from this wallet that payserv never made.
+    await this.#refuseUnknownSpends(max(remembered, stored), counts);
     const explained = max(pending, remembered, stored);
     if (db > explained) {
       throw new ChainIntegrityError(
@@ -347,13 +386,55 @@ export class EvmDriver implements ChainDriver {
         `the next nonce of ${this.address} is ${db} in the database, but the chain (pending ${pending}), the payment journal and payserv's own stored transactions account for ${explained}: raised by someone else`,
       );
     }
-    if (pending > max(remembered, stored))
-      this.#log.warn(
-        { coin: this.tag, remembered: remembered.toString(), pending: pending.toString() },
-        'the hot wallet sent transactions payserv did not record',
-      );
     await this.#storage.storeNonce(tx, this.#chainKey, this.address, explained + 1n);
     return explained;
+  }
+
+  /** The hot wallet's transaction count at the latest block and with the node's mempool (pending). */
+  async #chainCounts(): Promise<{ latest: bigint; pending: bigint }> {
+    const [latest, pending] = await Promise.all(
+      (['latest', 'pending'] as const).map(async (blockTag) =>
+        BigInt(await ask('eth_getTransactionCount', () => this.#client.getTransactionCount({ address: this.address as Hex, blockTag }))),
+      ),
+    );
+    return { latest: latest as bigint, pending: pending as bigint };
+  }
+
+  /**
+   * Nonces the chain shows used by this wallet (mined or pending) at or above `known`, the next nonce
+   * payserv's records account for (journal, cache, its own signed attempts): transactions from our key
+   * that payserv never made. An older backup restored (payments made after it are on the chain, in
+   * neither part), the host's state rolled back with the database, or the key used elsewhere: the
+   * withdrawals paid meanwhile look unpaid, so nothing is signed until an operator settles it.
+   */
+  async #refuseUnknownSpends(known: bigint, counts: { latest: bigint; pending: bigint }): Promise<void> {
+    const used = max(counts.latest, counts.pending);
+    if (used <= known) return;
+    const found = await this.#describeNonces(known, used, counts.latest).catch(() => []);
+    const e = new UnknownSpendsError(this.tag, this.address, known, used, found);
+    this.#log.error({ coin: this.tag, address: this.address, known: known.toString(), used: used.toString(), found }, e.message);
+    throw e;
+  }
+
+  /** The transactions that used nonces [from, to) (at most 10; mined ones found by a search of the count over blocks). */
+  async #describeNonces(from: bigint, to: bigint, latest: bigint): Promise<UnknownSpend[]> {
+    const out: UnknownSpend[] = [];
+    const head = await ask('eth_blockNumber', () => this.#client.getBlockNumber());
+    for (let n = from; n < to && n < from + 10n; n++) {
+      if (n >= latest) {
+        out.push({ nonce: n.toString(), where: 'pending' });
+        continue;
+      }
+      const hi = await this.#blockUsing(n, head);
+      const block = await ask('eth_getBlockByNumber', () => this.#client.getBlock({ blockNumber: hi, includeTransactions: true }));
+      const t = block.transactions.find((x) => x.from.toLowerCase() === this.address.toLowerCase() && BigInt(x.nonce) === n);
+      out.push(
+        t
+          ? { nonce: n.toString(), where: `block ${hi}`, hash: t.hash, to: t.to ?? '(contract creation)', value: t.value.toString() }
+          : { nonce: n.toString(), where: `block ${hi}` },
+      );
+    }
+    return out;
   }
 
   /** One past the highest nonce (from `from` on) of stored transactions this hot wallet signed; 0 when none. */
@@ -517,6 +598,18 @@ export class EvmDriver implements ChainDriver {
     );
   }
 
+  /** The first block at or below `upTo` whose state has used `nonce` (a binary search of the hot wallet's count over the blocks). */
+  async #blockUsing(nonce: bigint, upTo: bigint): Promise<bigint> {
+    let lo = -1n;
+    let hi = upTo;
+    while (hi - lo > 1n) {
+      const mid = (lo + hi) / 2n;
+      if ((await this.#nonceAt(mid)) > nonce) hi = mid;
+      else lo = mid;
+    }
+    return hi;
+  }
+
   /**
    * Our nonce is used by block `depth` and no attempt has a receipt: the proof of failure is the
    * transaction that used it, found in its block (a binary search of the hot wallet's count over the
@@ -524,14 +617,9 @@ export class EvmDriver implements ChainDriver {
    * A state the node does not serve (pruned history) proves nothing: unknown.
    */
   async #consumedBy(nonce: bigint, depth: bigint, attempts: readonly Attempt[], needed: number): Promise<Verdict> {
-    let lo = -1n;
-    let hi = depth;
+    let hi: bigint;
     try {
-      while (hi - lo > 1n) {
-        const mid = (lo + hi) / 2n;
-        if ((await this.#nonceAt(mid)) > nonce) hi = mid;
-        else lo = mid;
-      }
+      hi = await this.#blockUsing(nonce, depth);
     } catch (e) {
       this.#notServed(e);
       return this.#unknown(
