@@ -33,6 +33,24 @@ async function contents(db: Db): Promise<Record<string, string[]>> {
 const rowCount = async (db: Db) => Object.values(await contents(db)).reduce((n, rs) => n + rs.length, 0);
 
 describe('backup dump streamed by keyset pages', { timeout: 60_000 }, () => {
+  it('pages every table on its primary key, column by column with its type', async () => {
+    const db = await freshDb();
+    open.push(db);
+    for (const t of BACKUP_TABLES) {
+      const pk = await db.query<{ col: string; type: string }>(
+        `SELECT a.attname AS col, format_type(a.atttypid, NULL) AS type
+           FROM pg_index i CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, n)
+           JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+          WHERE i.indrelid = $1::regclass AND i.indisprimary ORDER BY k.n`,
+        [t],
+      );
+      expect(
+        pk.map((c) => [c.col, c.type]),
+        t,
+      ).toEqual(BACKUP_KEYS[t]);
+    }
+  });
+
   it('a dump of many pages loads row for row; a cut or changed file is refused and loads nothing', async () => {
     const l = await testLedger({ users: 6, blocks: 3, withdrawals: 4, coins: ['ETH'], seed: 5 });
     open.push(l.db);
