@@ -17,6 +17,8 @@
 //     per Approve -> broadcast against none (bench/sim.ts; BENCH_SIM=0 skips it).
 //  9. Blocks.Credit through the intake (calls/s, credits/s), and one oep mirror interval at start-up against one in the
 //     steady state (bench/intake.ts; BENCH_INTAKE=0 skips it).
+// 10. Backup.Take's database dump and pscli restore's load of BENCH_BACKUP_ROWS credits: rows/s, peak RSS and heap
+//     (bench/backup.ts; BENCH_BACKUP=0 skips it).
 //  0. start-up of `pscli --help`, fresh processes, median and p95 (bench/startup.ts; BENCH_STARTUP=0 skips it).
 // Readable lines on stdout, progress on stderr, and a final JSON summary as the last stdout line.
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -49,6 +51,7 @@ import { MemorySampler } from './memory.js';
 import { runDbgwSection, type DbgwOutcome } from './dbgw.js';
 import { runEsmanSection, type EsmanOutcome } from './esman.js';
 import { runIntakeSection, type IntakeOutcome } from './intake.js';
+import { runBackupSection, type BackupOutcome } from './backup.js';
 import { runPayEthSection, type PayEthOutcome } from './pay-eth.js';
 import { runPayZcashSection, type PayZcashOutcome } from './pay-zcash.js';
 import { runProcessSection, type ProcessOutcome } from './process.js';
@@ -158,6 +161,7 @@ async function runBench(
       ? `${s.intakeBlocks} Blocks.Credit of ${fmt.int(s.intakeCredits)} credits; ${fmt.int(s.mirrorAccounts)} logins x ${s.mirrorWithdrawals} withdrawals mirrored`
       : 'skipped (BENCH_INTAKE=0)',
   );
+  line('backup dump and restore (BENCH_BACKUP*)', s.backup ? `${fmt.int(s.backupRows)} credits` : 'skipped (BENCH_BACKUP=0)');
   line('pscli start-up (BENCH_STARTUP*)', s.startup ? `pscli --help ${s.startupRuns} times` : 'skipped (BENCH_STARTUP=0)');
   line(
     'machine',
@@ -465,6 +469,13 @@ async function runBench(
     failures.push(...intakeOut.failures);
   }
 
+  // ── 14. Backup.Take's dump and pscli restore's load: rows/s, memory bounded by a page ──
+  let backupOut: BackupOutcome | null = null;
+  if (s.backup) {
+    backupOut = await runBackupSection(stateDir, s.databaseUrl, s.backupRows);
+    failures.push(...backupOut.failures);
+  }
+
   const totalMs = performance.now() - started;
   heading('run');
   line('total run time', fmt.s(totalMs));
@@ -551,6 +562,7 @@ async function runBench(
     dbgw: dbgwOut?.summary ?? null,
     sim: simOut?.summary ?? null,
     intake: intakeOut?.summary ?? null,
+    backup: backupOut?.summary ?? null,
     startup: startupOut?.summary ?? null,
     totalSeconds: round(totalMs / 1000),
     loadAvgEnd: round(loadavg()[0] as number, 2),

@@ -73,6 +73,9 @@ export interface BenchSettings {
   /** oep logins mirrored (BENCH_MIRROR_ACCOUNTS), each with mirrorWithdrawals sent withdrawals (BENCH_MIRROR_WITHDRAWALS). */
   mirrorAccounts: number;
   mirrorWithdrawals: number;
+  /** Backup.Take's dump and pscli restore's load (BENCH_BACKUP=0: skip), of backupRows credits (BENCH_BACKUP_ROWS). */
+  backup: boolean;
+  backupRows: number;
   /** PostgreSQL server to create the bench database on (DATABASE_URL); absent: embedded PGlite. */
   databaseUrl: string | undefined;
 }
@@ -80,7 +83,18 @@ export interface BenchSettings {
 const ENV: Record<
   keyof Omit<
     BenchSettings,
-    'databaseUrl' | 'decompose' | 'process' | 'payEth' | 'payZcash' | 'payZcashSendCoin' | 'esman' | 'dbgw' | 'sim' | 'startup' | 'intake'
+    | 'databaseUrl'
+    | 'decompose'
+    | 'process'
+    | 'payEth'
+    | 'payZcash'
+    | 'payZcashSendCoin'
+    | 'esman'
+    | 'dbgw'
+    | 'sim'
+    | 'startup'
+    | 'intake'
+    | 'backup'
   >,
   string
 > = {
@@ -111,7 +125,10 @@ const ENV: Record<
   intakeCredits: 'BENCH_INTAKE_CREDITS',
   mirrorAccounts: 'BENCH_MIRROR_ACCOUNTS',
   mirrorWithdrawals: 'BENCH_MIRROR_WITHDRAWALS',
+  backupRows: 'BENCH_BACKUP_ROWS',
 };
+/** The backup section: the rows are written by SQL in seconds; past this the dump file is gigabytes. */
+const BACKUP_ROWS_MAX = 10_000_000;
 
 /** Bounds of the payment sections' sizes: past them the run would not fit its purpose (a few minutes) or a transaction's limits. */
 export const PAY_ETH_WITHDRAWALS_MAX = 10_000;
@@ -182,6 +199,8 @@ environment:
   BENCH_INTAKE_CREDITS       credits per block (default 500, at most ${INTAKE_CREDITS_MAX})
   BENCH_MIRROR_ACCOUNTS      oep logins mirrored (default 50, at most ${MIRROR_ACCOUNTS_MAX})
   BENCH_MIRROR_WITHDRAWALS   sent withdrawals of each login (default 4, at most ${MIRROR_WITHDRAWALS_MAX})
+  BENCH_BACKUP               1: Backup.Take's database dump and pscli restore's load, rows/s and peak memory (default 1)
+  BENCH_BACKUP_ROWS          credits in the backed-up ledger (default 200000, at most \${BACKUP_ROWS_MAX})
   DATABASE_URL               PostgreSQL server: a fresh payserv_bench_<random> database is created and dropped there
                              (and payserv_bench_dbgw_<random> for the dbgw section)
 `;
@@ -254,6 +273,8 @@ export function loadSettings(argv: readonly string[], env: NodeJS.ProcessEnv = p
     intakeCredits: int(ENV.intakeCredits, get('intakeCredits'), 500, 1, INTAKE_CREDITS_MAX),
     mirrorAccounts: int(ENV.mirrorAccounts, get('mirrorAccounts'), 50, 1, MIRROR_ACCOUNTS_MAX),
     mirrorWithdrawals: int(ENV.mirrorWithdrawals, get('mirrorWithdrawals'), 4, 1, MIRROR_WITHDRAWALS_MAX),
+    backup: (over.BENCH_BACKUP ?? env.BENCH_BACKUP ?? '1') !== '0',
+    backupRows: int(ENV.backupRows, get('backupRows'), 200_000, 1, BACKUP_ROWS_MAX),
     databaseUrl: env.DATABASE_URL || undefined,
   };
 }

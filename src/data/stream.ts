@@ -22,13 +22,15 @@ function compareKeys(a: unknown, b: unknown): number {
  * Streams a large result in pages by keyset (WHERE key > last ORDER BY key LIMIT n): the same SQL on
  * both back ends and through dbgw, one page in memory at a time on each side, and an index seek per
  * page instead of an OFFSET scan. `page(after)` names the operation returning rows ordered by the key,
- * after the given key (null: from the start).
+ * after the given key (null: from the start). `compare` orders two keys as the operation does (default:
+ * numbers, bigints and strings by value, records field by field).
  */
 export async function* streamPages<T extends Row, K>(
   db: DataTx,
   page: (after: K | null, limit: number) => { op: Op<T>; params: unknown[] },
   keyOf: (row: T) => K,
   pageSize = 2000,
+  compare: (a: K, b: K) => number = compareKeys,
 ): AsyncGenerator<T> {
   let after: K | null = null;
   for (;;) {
@@ -38,7 +40,7 @@ export async function* streamPages<T extends Row, K>(
     if (rows.length < pageSize) return;
     const next = keyOf(rows[rows.length - 1] as T);
     // A page that does not move the key forward would be read again for ever (or a bound forgot its ORDER BY).
-    if (after !== null && compareKeys(next, after) <= 0)
+    if (after !== null && compare(next, after) <= 0)
       throw new InvariantError(`a page of ${q.op.name} did not advance past ${JSON.stringify(after)}`);
     after = next;
   }

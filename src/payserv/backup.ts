@@ -2,15 +2,17 @@
 // the database vouch for each other (checkpoints, the payment journal, the audit head, wallet memory),
 // so a pair taken at different moments looks like a rollback. Under the hold (src/payserv/hold.ts) no
 // call, autopay run or monitor tick is in progress and new ones wait: the state directory is copied and
-// the database read in one REPEATABLE READ snapshot, then everything goes on. Pool-side writes (the
+// the database's REPEATABLE READ snapshot taken, then everything goes on (on PGlite, after the whole
+// dump: see takeQuiet) while the tables stream from that snapshot. Pool-side writes (the
 // intake's credits, wallets) are not held: they touch no local state, and the snapshot holds them as of
 // its moment, which is after every local write copied.
 import { randomBytes } from 'node:crypto';
 import { rename, rm } from 'node:fs/promises';
 import { isAbsolute, join, relative, sep } from 'node:path';
 import { refusal } from '../api/payserv.js';
-import { BACKUP, BACKUP_TABLES } from '../data/ops/backup.js';
-import type { Data } from '../data/data.js';
+import { BACKUP, BACKUP_KEYS, BACKUP_PAGES, BACKUP_TABLES, type BackupRow, type BackupTable } from '../data/ops/backup.js';
+import type { Data, DataTx } from '../data/data.js';
+import { streamPages } from '../data/stream.js';
 import {
   BACKUP_FORMAT,
   copyFiles,
@@ -26,8 +28,9 @@ import {
 } from '../state/backup.js';
 import { ensureDir, fsyncPath, writeFileAtomic } from '../state/atomic-file.js';
 import { readAuditHead, type AuditHead } from './audit.js';
+import type { Logger } from '../log/index.js';
 import type { Payserv } from './context.js';
-import { HoldTimeout } from './hold.js';
+import { HoldTimeout, type Hold } from './hold.js';
 
 export interface BackupSettings {
   stateDir: string;
@@ -55,8 +58,47 @@ interface Dumped {
   lastAudit: AuditHead | null;
 }
 
-/** Every table in one snapshot, a line per row: {"t": table, "r": row as to_jsonb gives it}. */
-async function dumpDatabase(db: Data, path: string, signal: AbortSignal): Promise<Dumped> {
+/** Keys compared as the page operations order them: numbers by value; text only for progress (the database's collation orders it). */
+const keyOrder =
+  (t: BackupTable) =>
+  (a: string[], b: string[]): number => {
+    for (const [i, [, type]] of BACKUP_KEYS[t].entries()) {
+      const x = a[i] as string;
+      const y = b[i] as string;
+      if (x === y) continue;
+      if (type === 'text') return 1;
+      return BigInt(x) < BigInt(y) ? -1 : 1;
+    }
+    return 0;
+  };
+
+/** One table in key order, a page at a time: keyset pagination on its primary key (src/data/stream.ts). */
+export function streamTable(tx: DataTx, t: BackupTable, pageSize: number): AsyncGenerator<BackupRow> {
+  const { first, after } = BACKUP_PAGES[t];
+  const width = BACKUP_KEYS[t].length;
+  return streamPages<BackupRow, string[]>(
+    tx,
+    (k, n) => (k ? { op: after, params: [...k, n] } : { op: first, params: [n] }),
+    (r) => Array.from({ length: width }, (_, i) => String(r[`k${i}`])),
+    pageSize,
+    keyOrder(t),
+  );
+}
+
+export interface DumpOptions {
+  /** Rows per page (memory: one page of rows, plus the writer's buffer). */
+  pageSize?: number;
+  /** Stops the dump between pages (the hold's bound, while it is held). */
+  signal?: AbortSignal;
+  /** Called once the snapshot is taken: every later page reads that moment whatever is written meanwhile. */
+  onSnapshot?: () => void;
+}
+
+/**
+ * Every table in one snapshot, a line per row: {"t": table, "r": row as to_jsonb gives it}, written page
+ * by page as it is read and hashed as it is written: memory holds one page, never a table.
+ */
+export async function dumpDatabase(db: Data, path: string, o: DumpOptions = {}): Promise<Dumped> {
   const out = await lineWriter(path);
   let file: FileEntry | null = null;
   try {
@@ -67,22 +109,21 @@ async function dumpDatabase(db: Data, path: string, signal: AbortSignal): Promis
         name: m.name,
         checksum: m.checksum,
       }));
+      o.onSnapshot?.();
       const tables: Record<string, number> = {};
       let lastAudit: AuditHead | null = null;
       for (const t of BACKUP_TABLES) {
         tables[t] = 0;
-        for (let offset = 0; ; offset += PAGE) {
-          signal.throwIfAborted();
-          const rows = await tx.query(BACKUP[t], [PAGE, offset]);
-          for (const { row } of rows) {
-            await out.write(`{"t":${JSON.stringify(t)},"r":${row}}`);
-            if (t === 'payserv_audit') {
-              const a = JSON.parse(row) as { id: number; hash: string };
-              if (!lastAudit || a.id > lastAudit.id) lastAudit = { id: a.id, hash: a.hash.replace(/^\\x/, '') };
-            }
+        const prefix = `{"t":${JSON.stringify(t)},"r":`;
+        for await (const { row } of streamTable(tx, t, o.pageSize ?? PAGE)) {
+          if (tables[t] % PAGE === 0) o.signal?.throwIfAborted();
+          await out.write(`${prefix}${row}}`);
+          tables[t]++;
+          // Key order: the last audit row streamed is the newest.
+          if (t === 'payserv_audit') {
+            const a = JSON.parse(row) as { id: number; hash: string };
+            lastAudit = { id: a.id, hash: a.hash.replace(/^\\x/, '') };
           }
-          tables[t] += rows.length;
-          if (rows.length < PAGE) break;
         }
       }
       return { migrations, tables, lastAudit };
@@ -92,6 +133,47 @@ async function dumpDatabase(db: Data, path: string, signal: AbortSignal): Promis
   } finally {
     if (!file) await out.close().catch(() => undefined);
   }
+}
+
+/**
+ * The part of a backup that must be quiet: the local state copied and the database's snapshot taken. On
+ * PostgreSQL (in process or through dbgw) the tables stream after the hold is released: the snapshot is
+ * fixed, so what calls write meanwhile is not in it. PGlite is one connection whose transaction excludes
+ * every other query: work let go early would only wait on the dump instead of the hold, without the
+ * hold's bound, so there the whole dump stays inside the hold.
+ */
+async function takeQuiet(ps: Payserv, s: BackupSettings, tmp: string, log: Logger) {
+  const hold = ps.hold as Hold;
+  let dump: Promise<Dumped> | undefined;
+  let t0 = 0;
+  const held = await hold
+    .quiet(s.waitMs, s.holdMs, async (signal) => {
+      t0 = Date.now();
+      log.info({}, 'backup: every call and run is quiet, new ones wait');
+      const takenAt = ps.now();
+      const head = await readAuditHead(s.stateDir);
+      const files = await copyFiles(s.stateDir, join(tmp, LOCAL_DIR), await listFiles(s.stateDir, skipOf(s)));
+      signal.throwIfAborted();
+      const path = join(tmp, DATABASE_FILE);
+      if (ps.db.kind === 'pglite') return { takenAt, head, files, db: await dumpDatabase(ps.db, path, { signal }) };
+      let snapshot!: () => void;
+      const taken = new Promise<void>((r) => (snapshot = r));
+      dump = dumpDatabase(ps.db, path, { signal, onSnapshot: snapshot });
+      dump.catch(() => undefined);
+      const aborted = new Promise<never>((_, reject) =>
+        signal.aborted ? reject(signal.reason as Error) : signal.addEventListener('abort', () => reject(signal.reason as Error)),
+      );
+      aborted.catch(() => undefined);
+      await Promise.race([taken, dump, aborted]);
+      return { takenAt, head, files, db: null };
+    })
+    .catch(async (e: unknown) => {
+      await dump?.catch(() => undefined);
+      throw e;
+    });
+  const heldMs = Date.now() - t0;
+  log.info({ held_ms: heldMs }, 'backup: hold released');
+  return { ...held, heldMs, db: held.db ?? (await (dump as Promise<Dumped>)) };
 }
 
 export interface BackupReply {
@@ -113,19 +195,8 @@ export async function takeBackup(ps: Payserv, s: BackupSettings, caller: string)
   const log = ps.log.child({ component: 'backup', backup: id, by: caller });
   try {
     await ensureDir(tmp);
-    let heldMs = 0;
-    const taken = await ps.hold.quiet(s.waitMs, s.holdMs, async (signal) => {
-      const t0 = Date.now();
-      log.info({}, 'backup: every call and run is quiet, new ones wait');
-      const takenAt = ps.now();
-      const head = await readAuditHead(s.stateDir);
-      const files = await copyFiles(s.stateDir, join(tmp, LOCAL_DIR), await listFiles(s.stateDir, skipOf(s)));
-      signal.throwIfAborted();
-      const db = await dumpDatabase(ps.db, join(tmp, DATABASE_FILE), signal);
-      heldMs = Date.now() - t0;
-      return { takenAt, head, files, db };
-    });
-    const { head, db } = taken;
+    const taken = await takeQuiet(ps, s, tmp, log);
+    const { head, db, heldMs } = taken;
     // Nothing else may append to the audit trail (audit_unrecorded): the pair is refused if it did.
     if ((head?.id ?? null) !== (db.lastAudit?.id ?? null) || (head && head.hash !== db.lastAudit?.hash))
       throw refusal(

@@ -171,21 +171,39 @@ export async function verifyBackup(dir: string, rootPem?: string): Promise<Manif
   return m;
 }
 
-/** Opens a file for appending lines and fsyncs it at the end. */
+/** What a line writer buffers before it writes: memory bounded, and one write per many rows. */
+const FLUSH_BYTES = 1 << 20;
+
+/** Opens a file for appending lines, hashing them as they go, and fsyncs it at the end. */
 export async function lineWriter(path: string): Promise<{ write(line: string): Promise<void>; close(): Promise<FileEntry> }> {
   const fh = await open(path, 'wx', 0o600);
   const h = createHash('sha256');
   let bytes = 0;
+  let pending: Buffer[] = [];
+  let size = 0;
+  const flush = async () => {
+    if (!size) return;
+    const b = Buffer.concat(pending, size);
+    pending = [];
+    size = 0;
+    await fh.write(b);
+  };
   return {
     async write(line: string) {
       const b = Buffer.from(`${line}\n`);
       h.update(b);
       bytes += b.length;
-      await fh.write(b);
+      pending.push(b);
+      size += b.length;
+      if (size >= FLUSH_BYTES) await flush();
     },
     async close() {
-      await fh.sync();
-      await fh.close();
+      try {
+        await flush();
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
       return { sha256: h.digest('hex'), bytes };
     },
   };

@@ -1,53 +1,89 @@
 // pscli backup / restore: a consistent pair of payserv's local state and the database (README "Backup and
 // restore"). The backup is taken by payserv at a quiet moment (Backup.Take); the restore loads it onto a
 // fresh host: a new state directory and an empty database, after every check has passed.
+import { createHash } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Command } from 'commander';
 import { refusalCodeOf, RpcError } from '../../api/jsonrpc.js';
-import { BACKUP_TABLES } from '../../data/ops/backup.js';
+import { BACKUP_TABLES, type BackupTable } from '../../data/ops/backup.js';
 import type { Db, Queryable } from '../../db/db.js';
 import { listMigrations, migrate } from '../../db/migrate.js';
 import { readAuditHead } from '../../payserv/audit.js';
 import type { BackupReply } from '../../payserv/backup.js';
-import { BackupError, copyFiles, DATABASE_FILE, LOCAL_DIR, verifyBackup, type Manifest } from '../../state/backup.js';
+import { BackupError, copyFiles, DATABASE_FILE, LOCAL_DIR, verifyBackup, type FileEntry, type Manifest } from '../../state/backup.js';
 import { action, withDb, type Context } from '../context.js';
 import { CliError, EXIT, refusalExit } from '../exit.js';
 import { withPayserv } from '../payserv-client.js';
 
 const BATCH = 500;
-const TABLES: ReadonlySet<string> = new Set(BACKUP_TABLES);
+const TABLE_INDEX: ReadonlyMap<string, number> = new Map(BACKUP_TABLES.map((t, i) => [t, i]));
+const LINE = /^\{"t":"([a-z_]+)","r":/;
 
 const refused = (e: BackupError) => new CliError(`backup refused [${e.code}]: ${e.message}; nothing was changed`, EXIT.PROBLEMS);
 
-/** The dump's rows by table, checked against the manifest: counts per table, and the newest audit row is the local head. */
-async function readDump(dir: string, m: Manifest): Promise<Map<string, string[]>> {
-  const rows = new Map<string, string[]>(BACKUP_TABLES.map((t) => [t, []]));
-  let lastAudit: { id: number; hash: string } | null = null;
-  const lines = createInterface({ input: createReadStream(join(dir, DATABASE_FILE)), crlfDelay: Infinity });
-  for await (const line of lines) {
-    let rec: { t?: unknown; r?: Record<string, unknown> };
-    try {
-      rec = JSON.parse(line) as typeof rec;
-    } catch {
-      throw new BackupError(`${DATABASE_FILE}: a line is not JSON`, 'backup_format');
+interface DumpRow {
+  t: BackupTable;
+  /** The row's JSON text exactly as dumped: never parsed and written again, so numbers stay exact. */
+  row: string;
+}
+
+/**
+ * database.jsonl line by line (memory: one line), each line checked: a table of the schema, tables in the
+ * dump's order (parents first), the row a JSON object. Hashes what it reads: `done` gets the file's hash
+ * and size once the last line is read.
+ */
+async function* readRows(dir: string, done?: (got: FileEntry) => void): AsyncGenerator<DumpRow> {
+  const input = createReadStream(join(dir, DATABASE_FILE));
+  const h = createHash('sha256');
+  let bytes = 0;
+  input.on('data', (c) => {
+    h.update(c as Buffer);
+    bytes += (c as Buffer).length;
+  });
+  const bad = (n: number, what: string) => new BackupError(`${DATABASE_FILE} line ${n}: ${what}`, 'backup_format');
+  try {
+    let at = 0;
+    let n = 0;
+    for await (const line of createInterface({ input, crlfDelay: Infinity })) {
+      n++;
+      const m = LINE.exec(line);
+      const i = m ? TABLE_INDEX.get(m[1] as string) : undefined;
+      if (!m || i === undefined || !line.endsWith('}')) throw bad(n, 'not a row of a table of the schema');
+      if (i < at) throw bad(n, `${m[1]} after ${BACKUP_TABLES[at]}: not in the dump's order`);
+      at = i;
+      const row = line.slice(m[0].length, -1);
+      let v: unknown;
+      try {
+        v = JSON.parse(row);
+      } catch {
+        throw bad(n, 'the row is not JSON');
+      }
+      if (typeof v !== 'object' || v === null || Array.isArray(v)) throw bad(n, 'the row is not a JSON object');
+      yield { t: m[1] as BackupTable, row };
     }
-    if (typeof rec.t !== 'string' || !TABLES.has(rec.t) || typeof rec.r !== 'object' || rec.r === null)
-      throw new BackupError(`${DATABASE_FILE}: a line names no table of the schema`, 'backup_format');
-    rows.get(rec.t)?.push(JSON.stringify(rec.r));
-    if (rec.t === 'payserv_audit') {
-      const a = rec.r as { id: number; hash: string };
+    done?.({ sha256: h.digest('hex'), bytes });
+  } finally {
+    input.destroy();
+  }
+}
+
+/** The dump read through once, nothing kept: counts per table as the manifest says, and the newest audit row is the local head. */
+async function checkDump(dir: string, m: Manifest): Promise<void> {
+  const counts = new Map<string, number>(BACKUP_TABLES.map((t) => [t, 0]));
+  let lastAudit: { id: number; hash: string } | null = null;
+  for await (const { t, row } of readRows(dir)) {
+    counts.set(t, (counts.get(t) ?? 0) + 1);
+    if (t === 'payserv_audit') {
+      const a = JSON.parse(row) as { id: number; hash: string };
       if (!lastAudit || a.id > lastAudit.id) lastAudit = { id: a.id, hash: String(a.hash).replace(/^\\x/, '') };
     }
   }
-  for (const [t, rs] of rows)
-    if (rs.length !== (m.database.tables[t] ?? 0))
-      throw new BackupError(
-        `${DATABASE_FILE}: ${rs.length} rows of ${t}, the manifest says ${m.database.tables[t] ?? 0}`,
-        'backup_tampered',
-      );
+  for (const [t, n] of counts)
+    if (n !== (m.database.tables[t] ?? 0))
+      throw new BackupError(`${DATABASE_FILE}: ${n} rows of ${t}, the manifest says ${m.database.tables[t] ?? 0}`, 'backup_tampered');
   const head = m.audit_head;
   if ((head?.id ?? null) !== (lastAudit?.id ?? null) || (head && head.hash !== lastAudit?.hash))
     throw new BackupError(
@@ -57,7 +93,6 @@ async function readDump(dir: string, m: Manifest): Promise<Map<string, string[]>
   const local = await readAuditHead(join(dir, LOCAL_DIR));
   if ((local?.id ?? null) !== (head?.id ?? null) || local?.hash !== head?.hash)
     throw new BackupError(`${LOCAL_DIR}/audit/head.json is not the head the manifest names`, 'backup_mismatch');
-  return rows;
 }
 
 /** This payserv's schema is the backup's: the rows fit the tables they are loaded into. */
@@ -95,31 +130,54 @@ async function requireEmptyDatabase(db: Db): Promise<void> {
   }
 }
 
-/** Every row, in one transaction, parents first; then each table's sequences past its largest value. */
-async function loadRows(tx: Queryable, rows: Map<string, string[]>): Promise<void> {
-  for (const t of BACKUP_TABLES) {
-    const rs = rows.get(t) ?? [];
-    for (let i = 0; i < rs.length; i += BATCH)
-      await tx.query(`INSERT INTO ${t} SELECT * FROM jsonb_populate_recordset(NULL::${t}, $1::jsonb)`, [
-        `[${rs.slice(i, i + BATCH).join(',')}]`,
-      ]);
-    const cols = await tx.query<{ col: string; seq: string | null }>(
-      `SELECT attname AS col, pg_get_serial_sequence($1, attname) AS seq FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped`,
-      [t],
-    );
-    for (const { col, seq } of cols)
-      if (seq)
-        await tx.query(`SELECT setval($1, m) FROM (SELECT max("${col.replace(/"/g, '""')}") AS m FROM ${t}) x WHERE m IS NOT NULL`, [seq]);
+const insertBatch = (tx: Queryable, t: BackupTable, rows: string[]) =>
+  tx.query(`INSERT INTO ${t} SELECT * FROM jsonb_populate_recordset(NULL::${t}, $1::jsonb)`, [`[${rows.join(',')}]`]);
+
+/** Each table's sequences past its largest value (the rows came with their ids). */
+async function advanceSequences(tx: Queryable, t: BackupTable): Promise<void> {
+  const cols = await tx.query<{ col: string; seq: string | null }>(
+    `SELECT attname AS col, pg_get_serial_sequence($1, attname) AS seq FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped`,
+    [t],
+  );
+  for (const { col, seq } of cols)
+    if (seq)
+      await tx.query(`SELECT setval($1, m) FROM (SELECT max("${col.replace(/"/g, '""')}") AS m FROM ${t}) x WHERE m IS NOT NULL`, [seq]);
+}
+
+/**
+ * The dump streamed into the database inside the caller's transaction, `batch` rows per INSERT (memory:
+ * one batch), parents first. The file is hashed again as it is read: one changed since it was checked
+ * (or cut short) throws before the transaction commits, so nothing of it stays.
+ */
+export async function loadDump(tx: Queryable, dir: string, want: FileEntry, batch = BATCH): Promise<number> {
+  let got: FileEntry | null = null;
+  let table: BackupTable | null = null;
+  let rows: string[] = [];
+  let total = 0;
+  const flush = async () => {
+    if (table && rows.length) await insertBatch(tx, table, rows);
+    rows = [];
+  };
+  for await (const r of readRows(dir, (g) => (got = g))) {
+    if (r.t !== table || rows.length >= batch) await flush();
+    table = r.t;
+    rows.push(r.row);
+    total++;
   }
+  await flush();
+  const read = got as FileEntry | null;
+  if (read?.sha256 !== want.sha256 || read.bytes !== want.bytes)
+    throw new BackupError(`${DATABASE_FILE} changed while it was loaded (sha256 ${read?.sha256 ?? 'none'}): tampered`, 'backup_tampered');
+  for (const t of BACKUP_TABLES) await advanceSequences(tx, t);
+  return total;
 }
 
 async function restore(ctx: Context, from: string, target: string, rootFile: string | undefined): Promise<void> {
   const rootPem = rootFile === undefined ? undefined : await readFile(rootFile, 'utf8');
   let m: Manifest;
-  let rows: Map<string, string[]>;
   try {
     m = await verifyBackup(from, rootPem);
-    rows = await readDump(from, m);
+    await checkDump(from, m);
   } catch (e) {
     if (e instanceof BackupError) throw refused(e);
     throw e;
@@ -133,10 +191,11 @@ async function restore(ctx: Context, from: string, target: string, rootFile: str
       for (const [rel, f] of Object.entries(m.files))
         if (copied[rel]?.sha256 !== f.sha256) throw new CliError(`${rel} changed while it was copied`, EXIT.RUNTIME);
       await migrate(db);
-      await db.transaction((tx) => loadRows(tx, rows));
+      await db.transaction((tx) => loadDump(tx, from, m.database));
     } catch (e) {
       // Nothing half-restored: the files this restore wrote go (the database's load was one transaction).
       for (const rel of Object.keys(m.files)) await rm(join(target, ...rel.split('/')), { force: true });
+      if (e instanceof BackupError) throw refused(e);
       throw e;
     }
   });
