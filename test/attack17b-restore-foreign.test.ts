@@ -2,7 +2,7 @@
 // ANOTHER installation (the attacker's own PKI, ledger and keys), put on the backup media in place of the
 // real one. Restore checks the manifest's signature against "the root: --root, default the backup's".
 import { afterEach, describe, expect, it } from 'vitest';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { EXIT } from '../src/cli/exit.js';
 import type { RunningPayserv } from '../src/app/service.js';
@@ -52,5 +52,34 @@ describe('attack17b: a foreign backup', { timeout: 120_000 }, () => {
     // refuses a backup whose root is not one the operator named).
     expect(r.code).not.toBe(EXIT.OK);
     expect(foreignRootPinned).toBe(false);
+  });
+
+  it('backup files keep the key files private; an audit row appended by a database attacker blocks every backup', async () => {
+    const ours = await backupOf();
+    const loose: string[] = [];
+    const walk = (d: string): void => {
+      for (const n of readdirSync(d)) {
+        const p = join(d, n);
+        const st = statSync(p);
+        if (st.isDirectory()) {
+          if (st.mode & 0o077) loose.push(`${p} dir ${(st.mode & 0o777).toString(8)}`);
+          walk(p);
+        } else if (st.mode & 0o077) loose.push(`${p} ${(st.mode & 0o777).toString(8)}`);
+      }
+    };
+    walk(ours.path);
+    console.log('group/other-readable in the backup:', loose);
+    const keys = loose.filter((x) => /\.key |storage|database\.jsonl|payments\.jsonl/.test(x));
+    // A database attacker appends one audit row (the trigger allows INSERT).
+    await ours.l.db.query(
+      `INSERT INTO payserv_audit (at, client, method, target, reply, duration_ms, prev_hash, hash) VALUES (now(), 'x', 'y', '', 'OK', 1, $1, $1)`,
+      [Buffer.alloc(32, 7)],
+    );
+    const b = await runPscli(['backup'], { PAYSERV_STATE_DIR: ours.l.stateDir });
+    console.log('backup after an appended audit row:', b.code, b.stdout.trim(), b.stderr.trim());
+    const st = await runPscli(['status'], { PAYSERV_STATE_DIR: ours.l.stateDir });
+    console.log('status:', st.code, st.stdout.trim().split('\n').slice(0, 3).join(' | '));
+    expect(keys).toEqual([]);
+    expect(b.code).toBe(EXIT.OK);
   });
 });
