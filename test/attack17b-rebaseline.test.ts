@@ -29,7 +29,7 @@ const localCheckpoints = (ledger: TestLedger): number =>
         .length
     : 0;
 
-async function lostHost(beforeRestart?: (l: TestLedger) => Promise<void>): Promise<{ as: As; ledger: TestLedger; approved: number }> {
+async function lostHost(beforeRestart?: (l: TestLedger) => Promise<void>, lost = ['checkpoints', 'journal', 'audit', 'nonces', 'chains']): Promise<{ as: As; ledger: TestLedger; approved: number }> {
   l = await testLedger();
   await l.checkpointAll();
   running = await payservForPscli(l);
@@ -42,7 +42,7 @@ async function lostHost(beforeRestart?: (l: TestLedger) => Promise<void>): Promi
   expect((await as('alice', ['approve', String(first)])).stdout).toMatch(/^REPLY: \[APPROVED\]/);
   await running.stop();
   running = undefined;
-  for (const p of ['checkpoints', 'journal', 'audit', 'nonces', 'chains']) rmSync(join(dir, p), { recursive: true, force: true });
+  for (const p of lost) rmSync(join(dir, p), { recursive: true, force: true });
   if (beforeRestart) await beforeRestart(l);
   running = await payservForPscli(l);
   return { as, ledger: l, approved: first as number };
@@ -109,5 +109,27 @@ describe(`attack17b: rebaseline (${backend()})`, { timeout: 120_000 }, () => {
     const alerts = await ledger.db.query<{ reason: string }>(`SELECT reason FROM payserv_alerts WHERE kind = 'rebaseline'`);
     for (const a of alerts) expect(a.reason).not.toMatch(/\u001b/);
     expect(localCheckpoints(ledger)).toBe(0);
+  });
+
+  it('only checkpoints/user lost (the coin checkpoints and the audit head survive): still refused until rebaselined', async () => {
+    const { as, ledger } = await lostHost(undefined, ['checkpoints/user', 'checkpoints/wallet']);
+    const en = await as('alice', ['enable']);
+    console.log('user checkpoints lost, enable:', en.code, en.stdout.trim(), en.stderr.trim());
+    const [next] = await withStatus(ledger, 'processing');
+    const pr = await as('alice', ['process', String(next)]);
+    console.log('then process:', pr.code, pr.stdout.trim(), pr.stderr.trim(), 'checks:', (await ledger.check('balanceerrors')).slice(0, 2));
+    expect(en.code).toBe(EXIT.PROBLEMS);
+  });
+
+  it('one account\'s local checkpoint file lost: caught', async () => {
+    const { as, ledger } = await lostHost(undefined, []);
+    const user = join(ledger.stateDir, 'checkpoints', 'user');
+    const coin = readdirSync(user)[0] as string;
+    const file = readdirSync(join(user, coin))[0] as string;
+    rmSync(join(user, coin, file));
+    const en = await as('alice', ['enable']);
+    const checks = await ledger.check('balanceerrors');
+    console.log('one checkpoint lost, enable:', en.code, en.stdout.trim(), en.stderr.trim(), 'checks:', checks);
+    expect(en.code !== EXIT.OK || checks.length > 0).toBe(true);
   });
 });
