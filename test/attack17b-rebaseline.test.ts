@@ -118,6 +118,8 @@ describe(`attack17b: rebaseline (${backend()})`, { timeout: 120_000 }, () => {
     const [next] = await withStatus(ledger, 'processing');
     const pr = await as('alice', ['process', String(next)]);
     console.log('then process:', pr.code, pr.stdout.trim(), pr.stderr.trim(), 'checks:', (await ledger.check('balanceerrors')).slice(0, 2));
+    const rb = await as('alice', ['rebaseline', '--reason', 'user checkpoints lost']);
+    console.log('rebaseline in that state:', rb.code, rb.stdout.trim(), rb.stderr.trim());
     expect(en.code).toBe(EXIT.PROBLEMS);
   });
 
@@ -130,6 +132,25 @@ describe(`attack17b: rebaseline (${backend()})`, { timeout: 120_000 }, () => {
     const en = await as('alice', ['enable']);
     const checks = await ledger.check('balanceerrors');
     console.log('one checkpoint lost, enable:', en.code, en.stdout.trim(), en.stderr.trim(), 'checks:', checks);
+    expect(en.code !== EXIT.OK || checks.length > 0).toBe(true);
+  });
+
+  it('only checkpoints/user lost and a database attacker deletes the user checkpoints and rolls an approval back: nothing notices', async () => {
+    const { as, ledger, approved } = await lostHost(async (ledger) => {
+      const w = (await ledger.db.query<{ id: number; status_seq: number }>(
+        `SELECT id, status_seq FROM ${WITHDRAWALS} WHERE status = 'approved' ORDER BY id LIMIT 1`,
+      ))[0] as { id: number; status_seq: number };
+      await asAttacker(ledger.db, [
+        [`DELETE FROM ${STATUS_SIGNATURES} WHERE withdrawal_id = $1 AND seq = $2`, [w.id, w.status_seq]],
+        [`UPDATE ${WITHDRAWALS} SET status = 'pending', status_seq = status_seq - 1,
+            comment = (SELECT comment FROM ${STATUS_SIGNATURES} s WHERE s.withdrawal_id = $1 AND s.seq = $2 - 1) WHERE id = $1`, [w.id, w.status_seq]],
+        `DELETE FROM ${USER_CHECKPOINTS}`,
+      ]);
+    }, ['checkpoints/user', 'checkpoints/wallet']);
+    const en = await as('alice', ['enable']);
+    const checks = await ledger.check('balanceerrors');
+    const again = await as('bob', ['approve', String(approved)]);
+    console.log('partial loss + attacker: enable', en.code, en.stdout.trim(), '| checks', checks, '| approve again', again.stdout.trim());
     expect(en.code !== EXIT.OK || checks.length > 0).toBe(true);
   });
 });
