@@ -62,7 +62,7 @@ const tokenOf = (html: string) => /name="token" value="([^"]+)"/.exec(html)?.[1]
 const statusOf = async (id: number) =>
   ((await l.db.query<{ status: string }>(`SELECT status FROM ${WITHDRAWALS} WHERE id = $1`, [id]))[0] as { status: string }).status;
 
-async function setUp(): Promise<void> {
+async function setUp(actions = true): Promise<void> {
   l = await testLedger();
   await l.checkpointAll();
   for (const name of ['alice', 'mallory']) await issueOperator(l.stateDir, name, { days: 30 });
@@ -71,7 +71,7 @@ async function setUp(): Promise<void> {
   config.keys.admin = true;
   config.dashboard = {
     listen: { host: '127.0.0.1', port: 0 },
-    actions: true,
+    actions,
     rows: 50,
     coins: { ETH: { tx_link: 'https://etherscan.io/tx/{hash}', address_link: 'https://etherscan.io/address/{address}' } },
   };
@@ -217,5 +217,17 @@ describe(`attack17b: dashboard (${backend()})`, { timeout: 90_000 }, () => {
       expect(r.body).not.toMatch(/<script>|<img /);
       for (const href of r.body.matchAll(/href="([^"]*)"/g)) expect(href[1]).toMatch(/^(\/|https:\/\/etherscan\.io\/)/);
     }
+  });
+
+  it('actions = false: no confirmation page, no token, a POST acts on nothing', async () => {
+    await setUp(false);
+    const form = await get('alice', `/approve?id=${ids.pending}`);
+    const en = await get('alice', '/enable');
+    const p1 = await post('alice', '/approve', `target=${ids.pending}&token=1.${'A'.repeat(43)}`);
+    const p2 = await post('alice', '/enable', `target=&token=x`);
+    console.log('read-only dashboard:', form.status, en.status, p1.status, p2.status, /name="token"/.test(form.body + en.body));
+    expect(/name="token"/.test(form.body + en.body)).toBe(false);
+    expect(await statusOf(ids.pending)).toBe('pending');
+    expect([p1.status, p2.status].every((x) => x >= 400 && x < 500)).toBe(true);
   });
 });
