@@ -230,4 +230,25 @@ describe(`attack17b: dashboard (${backend()})`, { timeout: 90_000 }, () => {
     expect(await statusOf(ids.pending)).toBe('pending');
     expect([p1.status, p2.status].every((x) => x >= 400 && x < 500)).toBe(true);
   });
+
+  it('revocation applies on a kept-alive connection opened before it', async () => {
+    await setUp();
+    const pair = operatorTlsPaths(l.stateDir, 'mallory');
+    const sock = tlsConnect({ host: '127.0.0.1', port, cert: readFileSync(pair.cert), key: readFileSync(pair.key), ca: readFileSync(pkiPaths(l.stateDir).root), checkServerIdentity: () => undefined });
+    let out = '';
+    sock.on('data', (d: Buffer) => (out += d.toString()));
+    await new Promise((r) => sock.on('secureConnect', r));
+    sock.write(`GET /approve?id=${ids.pending} HTTP/1.1\r\nHost: x\r\n\r\n`);
+    await new Promise((r) => setTimeout(r, 1500));
+    const token = tokenOf(out);
+    await revokeOperator(l.stateDir, 'mallory', {});
+    await new Promise((r) => setTimeout(r, 500));
+    const body = `target=${ids.pending}&token=${token}`;
+    out = '';
+    sock.write(`POST /approve HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+    await new Promise((r) => setTimeout(r, 2500));
+    sock.destroy();
+    console.log('kept-alive after revocation:', out.split('\r\n')[0], /id="result"[^>]*>([^<]*)/.exec(out)?.[1]);
+    expect(await statusOf(ids.pending)).toBe('pending');
+  });
 });
