@@ -48,7 +48,8 @@ function raw(operator: string, request: string | Buffer): Promise<{ status: numb
     s.setTimeout(8000, () => s.destroy());
   });
 }
-const get = (op: string, path: string, method = 'GET') => raw(op, `${method} ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`);
+const get = (op: string, path: string, method = 'GET') =>
+  raw(op, `${method} ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`);
 const post = (op: string, path: string, body: string, headers: Record<string, string> = {}) =>
   raw(
     op,
@@ -114,10 +115,25 @@ describe(`attack17b: dashboard (${backend()})`, { timeout: 90_000 }, () => {
     for (const m of ['OPTIONS', 'TRACE', 'PUT', 'DELETE', 'CONNECT']) bad.push([m, get('alice', '/', m)]);
     bad.push(['POST % body', post('alice', '/approve', 'target=%&token=%')]);
     bad.push(['POST big body', post('alice', '/approve', `target=${ids.pending}&token=${'A'.repeat(5000)}`)]);
-    bad.push(['POST json', raw('alice', `POST /approve HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}`)]);
+    bad.push([
+      'POST json',
+      raw(
+        'alice',
+        `POST /approve HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}`,
+      ),
+    ]);
     bad.push([
       'POST chunked 2MB',
-      raw('alice', Buffer.concat([Buffer.from(`POST /enable HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\n\r\n200000\r\n`), Buffer.alloc(0x200000, 0x61), Buffer.from('\r\n0\r\n\r\n')])),
+      raw(
+        'alice',
+        Buffer.concat([
+          Buffer.from(
+            `POST /enable HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\n\r\n200000\r\n`,
+          ),
+          Buffer.alloc(0x200000, 0x61),
+          Buffer.from('\r\n0\r\n\r\n'),
+        ]),
+      ),
     ]);
     bad.push(['garbage', raw('alice', 'HELLO\r\n\r\n')]);
     bad.push(['header bomb', raw('alice', `GET / HTTP/1.1\r\nHost: x\r\n${'X-A: b\r\n'.repeat(5000)}\r\n`)]);
@@ -206,10 +222,16 @@ describe(`attack17b: dashboard (${backend()})`, { timeout: 90_000 }, () => {
       [`UPDATE ${WITHDRAWALS} SET status = 'sending', tx_hash = $2, comment = $2, address = $2 WHERE id = $1`, [ids.other, X]],
       [`UPDATE ${WITHDRAWALS} SET comment = $2, address = $2 WHERE id = $1`, [ids.pending, `javascript:alert(1)//${X}`]],
       `ALTER TABLE payserv_audit DISABLE TRIGGER USER`,
-      [`INSERT INTO payserv_audit (at, client, method, target, reply, duration_ms, hash) VALUES (now(), $1, $1, $1, $1, 1, $2)`, [X, Buffer.alloc(32, 1)]],
+      [
+        `INSERT INTO payserv_audit (at, client, method, target, reply, duration_ms, hash) VALUES (now(), $1, $1, $1, $1, 1, $2)`,
+        [X, Buffer.alloc(32, 1)],
+      ],
       `ALTER TABLE payserv_audit ENABLE TRIGGER USER`,
       [`INSERT INTO payserv_alerts (kind, reason, details) VALUES ('fail_stop', $1, '{}')`, [X]],
-      [`INSERT INTO payserv_autopay (coin_id, state, holder, since, reason) SELECT id, 'halted', $1, now(), $1 FROM coins_coin WHERE tag = 'ZEC'`, [X]],
+      [
+        `INSERT INTO payserv_autopay (coin_id, state, holder, since, reason) SELECT id, 'halted', $1, now(), $1 FROM coins_coin WHERE tag = 'ZEC'`,
+        [X],
+      ],
     ]);
     for (const path of ['/', `/approve?id=${ids.pending}`, `/approve?id=${ids.other}`]) {
       const r = await get('alice', path);
@@ -234,7 +256,14 @@ describe(`attack17b: dashboard (${backend()})`, { timeout: 90_000 }, () => {
   it('revocation applies on a kept-alive connection opened before it', async () => {
     await setUp();
     const pair = operatorTlsPaths(l.stateDir, 'mallory');
-    const sock = tlsConnect({ host: '127.0.0.1', port, cert: readFileSync(pair.cert), key: readFileSync(pair.key), ca: readFileSync(pkiPaths(l.stateDir).root), checkServerIdentity: () => undefined });
+    const sock = tlsConnect({
+      host: '127.0.0.1',
+      port,
+      cert: readFileSync(pair.cert),
+      key: readFileSync(pair.key),
+      ca: readFileSync(pkiPaths(l.stateDir).root),
+      checkServerIdentity: () => undefined,
+    });
     let out = '';
     sock.on('data', (d: Buffer) => (out += d.toString()));
     await new Promise((r) => sock.on('secureConnect', r));
@@ -245,7 +274,9 @@ describe(`attack17b: dashboard (${backend()})`, { timeout: 90_000 }, () => {
     await new Promise((r) => setTimeout(r, 500));
     const body = `target=${ids.pending}&token=${token}`;
     out = '';
-    sock.write(`POST /approve HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+    sock.write(
+      `POST /approve HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
+    );
     await new Promise((r) => setTimeout(r, 2500));
     sock.destroy();
     console.log('kept-alive after revocation:', out.split('\r\n')[0], /id="result"[^>]*>([^<]*)/.exec(out)?.[1]);

@@ -45,7 +45,6 @@ async function gate(ps: Payserv): Promise<void> {
   ps.rebaseline = new Rebaseline(await detectLostState(ps.db, ps.local), { confirmations: 2, audit });
 }
 
-
 describePerDataPath('attack17b: lost local state + a database attacker, on anvil', () => {
   it('a sent ETH payment rolled back while the host state is lost, with the checkpoints and audit emptied: paid again?', async () => {
     const m = await newMiner(t, 7100);
@@ -61,12 +60,17 @@ describePerDataPath('attack17b: lost local state + a database attacker, on anvil
     // The database attacker: the withdrawal's history cut back to `pending`, the payment records and every
     // checkpoint and audit row gone (so the database looks like one no payserv ever checkpointed).
     const [pend] = await t.ledger.db.query<{ seq: number; comment: string }>(
-      `SELECT seq, comment FROM finances_withdrawal_signatures WHERE withdrawal_id = $1 AND status = 'pending'`, [id]);
+      `SELECT seq, comment FROM finances_withdrawal_signatures WHERE withdrawal_id = $1 AND status = 'pending'`,
+      [id],
+    );
     const extra = ['payserv_chain_txs', 'payserv_sent_watch', 'payserv_audit'];
     await asAttacker(t.ledger.db, [
       ...extra.map((x) => `ALTER TABLE ${x} DISABLE TRIGGER USER`),
       [`DELETE FROM finances_withdrawal_signatures WHERE withdrawal_id = $1 AND seq > $2`, [id, pend?.seq]],
-      [`UPDATE finances_withdrawal_transaction SET status = 'pending', status_seq = $2, comment = $3, tx_hash = NULL, tx_fee = NULL WHERE id = $1`, [id, pend?.seq, pend?.comment]],
+      [
+        `UPDATE finances_withdrawal_transaction SET status = 'pending', status_seq = $2, comment = $3, tx_hash = NULL, tx_fee = NULL WHERE id = $1`,
+        [id, pend?.seq, pend?.comment],
+      ],
       `DELETE FROM payserv_sent_watch`,
       `DELETE FROM payserv_chain_txs`,
       `DELETE FROM finances_user_balance_checkpoints`,

@@ -29,7 +29,10 @@ const localCheckpoints = (ledger: TestLedger): number =>
         .length
     : 0;
 
-async function lostHost(beforeRestart?: (l: TestLedger) => Promise<void>, lost = ['checkpoints', 'journal', 'audit', 'nonces', 'chains']): Promise<{ as: As; ledger: TestLedger; approved: number }> {
+async function lostHost(
+  beforeRestart?: (l: TestLedger) => Promise<void>,
+  lost = ['checkpoints', 'journal', 'audit', 'nonces', 'chains'],
+): Promise<{ as: As; ledger: TestLedger; approved: number }> {
   l = await testLedger();
   await l.checkpointAll();
   running = await payservForPscli(l);
@@ -65,13 +68,18 @@ describe(`attack17b: rebaseline (${backend()})`, { timeout: 120_000 }, () => {
   it('a database attacker who empties the checkpoints and the audit trail while the local state is lost skips the T-operator gate', async () => {
     const { as, ledger, approved } = await lostHost(async (ledger) => {
       // The attacker also rolls the approved withdrawal back to pending: its last signed status entry deleted.
-      const w = (await ledger.db.query<{ id: number; status_seq: number }>(
-        `SELECT id, status_seq FROM ${WITHDRAWALS} WHERE status = 'approved' ORDER BY id LIMIT 1`,
-      ))[0] as { id: number; status_seq: number };
+      const w = (
+        await ledger.db.query<{ id: number; status_seq: number }>(
+          `SELECT id, status_seq FROM ${WITHDRAWALS} WHERE status = 'approved' ORDER BY id LIMIT 1`,
+        )
+      )[0] as { id: number; status_seq: number };
       await asAttacker(ledger.db, [
         [`DELETE FROM ${STATUS_SIGNATURES} WHERE withdrawal_id = $1 AND seq = $2`, [w.id, w.status_seq]],
-        [`UPDATE ${WITHDRAWALS} SET status = 'pending', status_seq = status_seq - 1,
-            comment = (SELECT comment FROM ${STATUS_SIGNATURES} s WHERE s.withdrawal_id = $1 AND s.seq = $2 - 1) WHERE id = $1`, [w.id, w.status_seq]],
+        [
+          `UPDATE ${WITHDRAWALS} SET status = 'pending', status_seq = status_seq - 1,
+            comment = (SELECT comment FROM ${STATUS_SIGNATURES} s WHERE s.withdrawal_id = $1 AND s.seq = $2 - 1) WHERE id = $1`,
+          [w.id, w.status_seq],
+        ],
         `DELETE FROM ${USER_CHECKPOINTS}`,
         `DELETE FROM ${COIN_CHECKPOINTS}`,
         `ALTER TABLE payserv_audit DISABLE TRIGGER USER`,
@@ -123,7 +131,7 @@ describe(`attack17b: rebaseline (${backend()})`, { timeout: 120_000 }, () => {
     expect(en.code).toBe(EXIT.PROBLEMS);
   });
 
-  it('one account\'s local checkpoint file lost: caught', async () => {
+  it("one account's local checkpoint file lost: caught", async () => {
     const { as, ledger } = await lostHost(undefined, []);
     const user = join(ledger.stateDir, 'checkpoints', 'user');
     const coin = readdirSync(user)[0] as string;
@@ -136,17 +144,25 @@ describe(`attack17b: rebaseline (${backend()})`, { timeout: 120_000 }, () => {
   });
 
   it('only checkpoints/user lost and a database attacker deletes the user checkpoints and rolls an approval back: nothing notices', async () => {
-    const { as, ledger, approved } = await lostHost(async (ledger) => {
-      const w = (await ledger.db.query<{ id: number; status_seq: number }>(
-        `SELECT id, status_seq FROM ${WITHDRAWALS} WHERE status = 'approved' ORDER BY id LIMIT 1`,
-      ))[0] as { id: number; status_seq: number };
-      await asAttacker(ledger.db, [
-        [`DELETE FROM ${STATUS_SIGNATURES} WHERE withdrawal_id = $1 AND seq = $2`, [w.id, w.status_seq]],
-        [`UPDATE ${WITHDRAWALS} SET status = 'pending', status_seq = status_seq - 1,
-            comment = (SELECT comment FROM ${STATUS_SIGNATURES} s WHERE s.withdrawal_id = $1 AND s.seq = $2 - 1) WHERE id = $1`, [w.id, w.status_seq]],
-        `DELETE FROM ${USER_CHECKPOINTS}`,
-      ]);
-    }, ['checkpoints/user', 'checkpoints/wallet']);
+    const { as, ledger, approved } = await lostHost(
+      async (ledger) => {
+        const w = (
+          await ledger.db.query<{ id: number; status_seq: number }>(
+            `SELECT id, status_seq FROM ${WITHDRAWALS} WHERE status = 'approved' ORDER BY id LIMIT 1`,
+          )
+        )[0] as { id: number; status_seq: number };
+        await asAttacker(ledger.db, [
+          [`DELETE FROM ${STATUS_SIGNATURES} WHERE withdrawal_id = $1 AND seq = $2`, [w.id, w.status_seq]],
+          [
+            `UPDATE ${WITHDRAWALS} SET status = 'pending', status_seq = status_seq - 1,
+            comment = (SELECT comment FROM ${STATUS_SIGNATURES} s WHERE s.withdrawal_id = $1 AND s.seq = $2 - 1) WHERE id = $1`,
+            [w.id, w.status_seq],
+          ],
+          `DELETE FROM ${USER_CHECKPOINTS}`,
+        ]);
+      },
+      ['checkpoints/user', 'checkpoints/wallet'],
+    );
     const en = await as('alice', ['enable']);
     const checks = await ledger.check('balanceerrors');
     const again = await as('bob', ['approve', String(approved)]);

@@ -14,7 +14,13 @@ import { spawnNode, tlsOf } from './support/spawn.js';
 import { tmpStateDir } from './support/tmp.js';
 
 async function peer(dir: string, port: number): Promise<string> {
-  const socket = connect({ ...clientTlsOptions(tlsOf(dir, 'pscli'), 'dbgw'), host: '127.0.0.1', port, checkServerIdentity: () => undefined, rejectUnauthorized: false });
+  const socket = connect({
+    ...clientTlsOptions(tlsOf(dir, 'pscli'), 'dbgw'),
+    host: '127.0.0.1',
+    port,
+    checkServerIdentity: () => undefined,
+    rejectUnauthorized: false,
+  });
   try {
     await once(socket, 'secureConnect');
     const c = socket.getPeerCertificate();
@@ -36,16 +42,29 @@ describe('attack17b: renewed certificates that must be refused', () => {
     const root = loadRootPair(dir);
     const now = new Date();
     const long = validityFor(root, 900, now);
-    const rogueRoot = await createRoot('payserv root', { notBefore: new Date(now.getTime() - 60_000), notAfter: new Date(now.getTime() + 3000 * 86_400_000) });
+    const rogueRoot = await createRoot('payserv root', {
+      notBefore: new Date(now.getTime() - 60_000),
+      notAfter: new Date(now.getTime() + 3000 * 86_400_000),
+    });
     const variants: Record<string, string> = {
-      'foreign CA, same key, same names': (await issueCert(rogueRoot, { purpose: 'tls', identity: 'dbgw', hosts: ['localhost', '127.0.0.1'] }, long, keyPem)).certPem,
-      'real CA, same key, identity payserv': (await issueCert(root, { purpose: 'tls', identity: 'payserv', hosts: ['localhost', '127.0.0.1'] }, long, keyPem)).certPem,
-      'real CA, same key, operator certificate named dbgw': (await issueCert(root, { purpose: 'operator', name: 'dbgw' }, long, keyPem)).certPem,
-      'real CA, same key, ledger signer dbgw?': (await issueCert(root, { purpose: 'signer', role: 'admin', commonName: 'dbgw tls' }, long, keyPem)).certPem,
-      'bundle: foreign leaf then the pinned root': (await issueCert(rogueRoot, { purpose: 'tls', identity: 'dbgw', hosts: ['localhost'] }, long, keyPem)).certPem + readFileSync(p.root, 'utf8'),
-      'bundle: good old leaf then a foreign longer one': goodPem + (await issueCert(rogueRoot, { purpose: 'tls', identity: 'dbgw', hosts: ['localhost'] }, long, keyPem)).certPem,
-      'garbage': 'not a certificate',
-      'empty': '',
+      'foreign CA, same key, same names': (
+        await issueCert(rogueRoot, { purpose: 'tls', identity: 'dbgw', hosts: ['localhost', '127.0.0.1'] }, long, keyPem)
+      ).certPem,
+      'real CA, same key, identity payserv': (
+        await issueCert(root, { purpose: 'tls', identity: 'payserv', hosts: ['localhost', '127.0.0.1'] }, long, keyPem)
+      ).certPem,
+      'real CA, same key, operator certificate named dbgw': (await issueCert(root, { purpose: 'operator', name: 'dbgw' }, long, keyPem))
+        .certPem,
+      'real CA, same key, ledger signer dbgw?': (
+        await issueCert(root, { purpose: 'signer', role: 'admin', commonName: 'dbgw tls' }, long, keyPem)
+      ).certPem,
+      'bundle: foreign leaf then the pinned root':
+        (await issueCert(rogueRoot, { purpose: 'tls', identity: 'dbgw', hosts: ['localhost'] }, long, keyPem)).certPem +
+        readFileSync(p.root, 'utf8'),
+      'bundle: good old leaf then a foreign longer one':
+        goodPem + (await issueCert(rogueRoot, { purpose: 'tls', identity: 'dbgw', hosts: ['localhost'] }, long, keyPem)).certPem,
+      garbage: 'not a certificate',
+      empty: '',
     };
     const gw = spawnNode(['bin/dbgw.mjs'], { PAYSERV_STATE_DIR: dir });
     const port = Number((await gw.waitForLine(/^dbgw listening on 127\.0\.0\.1:(\d+)$/, 30_000))[1]);
@@ -65,7 +84,15 @@ describe('attack17b: renewed certificates that must be refused', () => {
     } finally {
       gw.proc.kill('SIGTERM');
     }
-    console.log(results, '\n', (gw.stdout() + gw.stderr()).split('\n').filter((x) => /refused/.test(x)).map((x) => x.slice(0, 300)).join('\n'));
+    console.log(
+      results,
+      '\n',
+      (gw.stdout() + gw.stderr())
+        .split('\n')
+        .filter((x) => /refused/.test(x))
+        .map((x) => x.slice(0, 300))
+        .join('\n'),
+    );
     void X509Certificate;
     for (const [name, r] of Object.entries(results)) expect(r, name).toBe('kept');
   });

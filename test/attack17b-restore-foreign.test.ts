@@ -39,7 +39,15 @@ describe('attack17b: a foreign backup', { timeout: 120_000 }, () => {
     const ws = await pscliWorkspace(drop);
     const pscli = (argv: string[]) => runPscli(argv, { ...ws.env, PAYSERV_STATE_DIR: ws.stateDir });
     // With the operator's own root: refused (held).
-    const withRoot = await pscli(['restore', '--from', theirs.path, '--payserv-state-dir', ws.stateDir, '--root', pkiPaths(ours.l.stateDir).root]);
+    const withRoot = await pscli([
+      'restore',
+      '--from',
+      theirs.path,
+      '--payserv-state-dir',
+      ws.stateDir,
+      '--root',
+      pkiPaths(ours.l.stateDir).root,
+    ]);
     console.log('with --root:', withRoot.code, withRoot.stderr.trim());
     expect(withRoot.code).toBe(EXIT.PROBLEMS);
     // Without --root (the README's optional flag): the backup vouches for itself.

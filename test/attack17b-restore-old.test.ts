@@ -97,12 +97,20 @@ async function paidOnChain(url: string, addresses: string[]): Promise<Map<string
 const statuses = async (db: Db) =>
   (await db.query<{ status: string }>('SELECT status FROM finances_withdrawal_transaction')).map((r) => r.status);
 
-
 describe('attack17b: restore of an old backup', { timeout: 240_000 }, () => {
   it('an older backup restored after more payments were made: nobody is paid twice (or payserv refuses)', async () => {
     const { url } = await anvil();
     await setAutomine(url, false);
-    l = await testLedger({ users: 0, blocks: 0, withdrawals: 0, coins: ['ETH'], minersPerBlock: 1, declineShare: 0, corrections: 0, seed: 17 });
+    l = await testLedger({
+      users: 0,
+      blocks: 0,
+      withdrawals: 0,
+      coins: ['ETH'],
+      minersPerBlock: 1,
+      declineShare: 0,
+      corrections: 0,
+      seed: 17,
+    });
     const ledger = l;
     await createHotKey(ledger.stateDir, 'ETH');
     const hot = privateKeyToAddress(`0x${Buffer.from(await loadHotKey(ledger.stateDir, 'ETH')).toString('hex')}` as Hex);
@@ -129,11 +137,16 @@ describe('attack17b: restore of an old backup', { timeout: 240_000 }, () => {
     expect(old.code, old.stderr).toBe(EXIT.OK);
     const oldPath = (JSON.parse(old.stdout) as { path: string }).path;
     expect((await runPscli(['enable'], env)).code).toBe(EXIT.OK);
-    await until('every miner paid on the old host', async () => {
-      await mine(url, 12);
-      const s = await statuses(ledger.db);
-      return s.length === MINERS && s.every((x) => x === 'sent');
-    }, 90_000, 500);
+    await until(
+      'every miner paid on the old host',
+      async () => {
+        await mine(url, 12);
+        const s = await statuses(ledger.db);
+        return s.length === MINERS && s.every((x) => x === 'sent');
+      },
+      90_000,
+      500,
+    );
     await runPscli(['disable'], env);
     await running.stop();
     running = undefined;
@@ -153,11 +166,16 @@ describe('attack17b: restore of an old backup', { timeout: 240_000 }, () => {
     const en = await runPscli(['enable'], { PAYSERV_STATE_DIR: ws.stateDir });
     console.log('enable on the restored host:', en.code, en.stdout, en.stderr);
     if (en.code === EXIT.OK) {
-      await until('autopay ran on the restored host', async () => {
-        await mine(url, 12);
-        const s = await statuses(db);
-        return s.length === MINERS && s.every((x) => x === 'sent');
-      }, 60_000, 500).catch(() => undefined);
+      await until(
+        'autopay ran on the restored host',
+        async () => {
+          await mine(url, 12);
+          const s = await statuses(db);
+          return s.length === MINERS && s.every((x) => x === 'sent');
+        },
+        60_000,
+        500,
+      ).catch(() => undefined);
     }
     const after = await paidOnChain(url, payees);
     console.log('payments per payee on chain:', [...after.values()]);

@@ -46,7 +46,10 @@ describe('attack17b: rotation record lost after a final sweep', { timeout: 200_0
     // The host record is lost (only it: the rest of the state directory is whole).
     rmSync(dirname(rotationPath(l.stateDir, 'ETH')), { recursive: true, force: true });
     const again = await l.start(config);
-    await again.client('pscli').call('Utils.Enable').catch((e: Error) => console.log('enable:', e.message));
+    await again
+      .client('pscli')
+      .call('Utils.Enable')
+      .catch((e: Error) => console.log('enable:', e.message));
     for (let i = 0; i < 8; i++) (await mine(url, 1), await sleep(700));
     let paid = await call(again, 'PayServ.Resend', first);
     for (let i = 0; paid.code === 'busy' && i < 50; i++) (await sleep(100), (paid = await call(again, 'PayServ.Resend', first)));
@@ -54,7 +57,14 @@ describe('attack17b: rotation record lost after a final sweep', { timeout: 200_0
     const finish = await runPscli(['hotwallet', 'rotate', '--coin', 'ETH', '--finish'], { PAYSERV_STATE_DIR: l.stateDir });
     console.log('--finish:', finish.code, finish.stdout.trim(), finish.stderr.trim());
     console.log('record now:', JSON.stringify(sweepOf(l.stateDir)));
-    console.log('balances old/next:', await balanceOf(url, old), await balanceOf(url, next), 'mined from old/next:', await minedCount(url, old), await minedCount(url, next));
+    console.log(
+      'balances old/next:',
+      await balanceOf(url, old),
+      await balanceOf(url, next),
+      'mined from old/next:',
+      await minedCount(url, old),
+      await minedCount(url, next),
+    );
     await again.stop('SIGTERM');
     // Nothing lost: the new wallet still holds what was swept (less at most the payment to `first`).
     expect(await balanceOf(url, next)).toBeGreaterThan(nextBalance - 10n ** 19n);
