@@ -210,7 +210,7 @@ describe(`attack17b: dashboard (${backend()})`, { timeout: 90_000 }, () => {
       const form = await get('alice', '/enable');
       const r = await post('alice', '/enable', `target=&token=${tokenOf(form.body)}`, headers);
       outs[name] = r.status;
-      if (running.ps.state.enabled) running.ps.state.disable('test');
+      if (running.ps.state.enabled) running.ps.state.disable('test', 'reset between variants');
     }
     console.log(outs);
     for (const [name, st] of Object.entries(outs)) expect(st, name).toBe(403);
