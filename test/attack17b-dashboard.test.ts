@@ -1,5 +1,7 @@
 // Outside attack on the operator dashboard (README "Operator dashboard"): malformed requests, parameter
 // pollution, token replay and revocation, origin variants, hostile database values in every column shown.
+// Regression tests for the findings L1 (GET // answered 500), L2 (duplicate parameters accepted, the first
+// one winning), L3 (a used token acted again) and L4 (a foreign Referer ignored): each now refused, nothing changed.
 import { connect as tlsConnect } from 'node:tls';
 import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -60,6 +62,7 @@ const post = (op: string, path: string, body: string, headers: Record<string, st
       .join('')}\r\n${body}`,
   );
 const tokenOf = (html: string) => /name="token" value="([^"]+)"/.exec(html)?.[1] as string;
+const auditCount = async () => (await l.db.query(`SELECT id FROM payserv_audit`)).length;
 const statusOf = async (id: number) =>
   ((await l.db.query<{ status: string }>(`SELECT status FROM ${WITHDRAWALS} WHERE id = $1`, [id]))[0] as { status: string }).status;
 
@@ -84,7 +87,11 @@ async function setUp(actions = true): Promise<void> {
   running.ps.state.enable('test');
   const users = new Set<number>();
   const picks: number[] = [];
-  for (const r of open) if (!users.has(r.user_id) && picks.length < 3) (users.add(r.user_id), picks.push(r.id));
+  for (const r of open)
+    if (!users.has(r.user_id) && picks.length < 3) {
+      users.add(r.user_id);
+      picks.push(r.id);
+    }
   ids.pending = picks[0] as number;
   ids.pending2 = picks[1] as number;
   ids.other = picks[2] as number;
@@ -140,12 +147,22 @@ describe(`attack17b: dashboard (${backend()})`, { timeout: 90_000 }, () => {
     const results: Record<string, number> = {};
     for (const [name, p] of bad) results[name] = (await p).status;
     console.log(results);
-    const slash = await get('alice', '//');
-    console.log('GET // ->', slash.status, slash.body.slice(0, 300));
+    // L1: a target that is not a path of this site is no page here, never an internal error.
+    for (const p of ['//', '//evil.example/approve?id=1', `//127.0.0.1/approve?id=${ids.pending}`]) {
+      const r = await get('alice', p);
+      expect(r.status, p).toBe(404);
+      expect(r.body, p).toMatch(/no such page/);
+    }
+    expect((await raw('alice', 'GET https://127.0.0.1/ HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n')).status).toBe(404);
+    // L2: a parameter given twice is refused, naming it.
+    const twice = await get('alice', `/approve?id=${ids.pending}&id=${ids.other}`);
+    expect(twice.status).toBe(400);
+    expect(twice.body).toMatch(/the query has the parameter &quot;id&quot; more than once/);
     expect(await statusOf(ids.pending)).toBe('pending');
     expect((await get('alice', '/')).status).toBe(200); // still serving
-    expect(results['GET //'], 'GET // answers an internal error').not.toBe(500);
-    for (const [name, st] of Object.entries(results)) expect(st, name).not.toBe(200);
+    // Every one a 4xx; CONNECT alone is closed unanswered by Node's HTTP server (no 'connect' listener).
+    expect(results).toMatchObject({ CONNECT: 0 });
+    for (const [name, st] of Object.entries(results)) if (name !== 'CONNECT') expect([name, st >= 400 && st < 500]).toEqual([name, true]);
   });
 
   it('parameter pollution: a token for one withdrawal must never approve another', async () => {
@@ -153,19 +170,34 @@ describe(`attack17b: dashboard (${backend()})`, { timeout: 90_000 }, () => {
     const form = await get('alice', `/approve?id=${ids.pending}`);
     const token = tokenOf(form.body);
     expect(token).toBeTruthy();
-    const outs = [];
+    const before = await auditCount();
+    // L2: a parameter given twice is refused naming it (400), before the token is looked at.
+    for (const [body, name] of [
+      [`target=${ids.pending}&target=${ids.pending2}&token=${token}`, 'target'],
+      [`target=${ids.pending2}&target=${ids.pending}&token=${token}`, 'target'],
+      [`target=${ids.pending}&token=${token}&token=${token}`, 'token'],
+      [`target=${ids.pending2}&token=${token}&token=${token}`, 'token'],
+    ]) {
+      const r = await post('alice', '/approve', body as string);
+      expect(r.status, body).toBe(400);
+      expect(r.body, body).toContain(`the form has the parameter &quot;${name}&quot; more than once`);
+    }
+    // Other spellings of the target are another target: the token is not theirs.
     for (const body of [
-      `target=${ids.pending}&target=${ids.pending2}&token=${token}`,
-      `target=${ids.pending2}&target=${ids.pending}&token=${token}`,
       `target=${ids.pending}%00${ids.pending2}&token=${token}`,
       `target=0${ids.pending}&token=${token}`,
       `target=+${ids.pending}&token=${token}`,
-      `target=${ids.pending2}&token=${token}&token=${token}`,
     ]) {
       const r = await post('alice', '/approve', body);
-      outs.push([body.slice(0, 40), r.status, /id="result"[^>]*>([^<]*)/.exec(r.body)?.[1]]);
+      expect(r.status, body).toBe(403);
+      expect(r.body, body).toMatch(/the form has no valid token/);
     }
-    console.log(outs);
+    expect(await statusOf(ids.pending)).toBe('pending');
+    expect(await statusOf(ids.pending2)).toBe('pending');
+    expect(await auditCount()).toBe(before);
+    // The refusals did not use the token up: the form still acts, once, on its own withdrawal.
+    expect((await post('alice', '/approve', `target=${ids.pending}&token=${token}`)).status).toBe(200);
+    expect(await statusOf(ids.pending)).toBe('approved');
     expect(await statusOf(ids.pending2)).toBe('pending');
   });
 
@@ -183,18 +215,32 @@ describe(`attack17b: dashboard (${backend()})`, { timeout: 90_000 }, () => {
     expect(await statusOf(ids.pending)).toBe('pending');
   });
 
-  it('a used token replayed acts a second time (one confirmation, two calls)', async () => {
+  it('a used token replayed is refused (L3): one confirmation, one call, also when the replays race', async () => {
     await setUp();
+    const approvals = () => l.db.query(`SELECT id FROM payserv_audit WHERE method = 'PayServ.Approve'`);
     const form = await get('alice', `/approve?id=${ids.pending}`);
     const token = tokenOf(form.body);
     const first = await post('alice', '/approve', `target=${ids.pending}&token=${token}`);
     expect(first.status).toBe(200);
+    expect(await approvals()).toHaveLength(1);
     const second = await post('alice', '/approve', `target=${ids.pending}&token=${token}`);
-    const audit = await l.db.query<{ client: string; method: string; target: string }>(
-      `SELECT client, method, target FROM payserv_audit WHERE method = 'PayServ.Approve' ORDER BY id`,
-    );
-    console.log('replay status', second.status, /id="result"[^>]*>([^<]*)/.exec(second.body)?.[1], audit);
-    expect(audit.length).toBe(1);
+    expect(second.status).toBe(403);
+    expect(second.body).toMatch(/this form was already submitted \(a token acts once\)/);
+    expect(await approvals()).toHaveLength(1);
+    // Five copies of one form sent at once: one acts, four are refused as used.
+    const form2 = await get('alice', `/approve?id=${ids.pending2}`);
+    const token2 = tokenOf(form2.body);
+    const race = await Promise.all([1, 2, 3, 4, 5].map(() => post('alice', '/approve', `target=${ids.pending2}&token=${token2}`)));
+    expect(race.map((r) => r.status).sort()).toEqual([200, 403, 403, 403, 403]);
+    expect(await approvals()).toHaveLength(2);
+    expect(await statusOf(ids.pending2)).toBe('approved');
+    // Enable too: the used form does not enable again after a disable.
+    const en = tokenOf((await get('alice', '/enable')).body);
+    running.ps.state.disable('test', 'before the enable form');
+    expect((await post('alice', '/enable', `target=&token=${en}`)).status).toBe(200);
+    running.ps.state.disable('test', 'an operator disabled again');
+    expect((await post('alice', '/enable', `target=&token=${en}`)).status).toBe(403);
+    expect(running.ps.state.enabled).toBe(false);
   });
 
   it('origin variants with a valid token: null origin, cross-site fetch metadata, another origin on the same host', async () => {
@@ -206,14 +252,31 @@ describe(`attack17b: dashboard (${backend()})`, { timeout: 90_000 }, () => {
       ['other port same host', { Origin: 'https://127.0.0.1:1' }],
       ['same-site fetch metadata', { 'Sec-Fetch-Site': 'same-site' }],
       ['referer only, evil', { Referer: 'https://evil.example/x' }],
+      ['referer other port same host', { Referer: 'https://127.0.0.1:1/enable' }],
+      ['referer not a URL', { Referer: 'not a url' }],
+      ['same origin, foreign referer', { Origin: 'https://127.0.0.1', Referer: 'https://evil.example/x' }],
+      ['foreign origin, same referer', { Origin: 'https://evil.example', Referer: 'https://127.0.0.1/enable' }],
     ] as Array<[string, Record<string, string>]>) {
       const form = await get('alice', '/enable');
       const r = await post('alice', '/enable', `target=&token=${tokenOf(form.body)}`, headers);
       outs[name] = r.status;
       if (running.ps.state.enabled) running.ps.state.disable('test', 'reset between variants');
     }
-    console.log(outs);
     for (const [name, st] of Object.entries(outs)) expect(st, name).toBe(403);
+    expect(running.ps.state.enabled).toBe(false);
+    // Accepted: a same-origin Origin without a Referer, with a same-origin Referer, or neither (a non-browser client).
+    for (const headers of [
+      { Origin: 'https://127.0.0.1' },
+      { Origin: 'https://127.0.0.1', Referer: 'https://127.0.0.1/enable', 'Sec-Fetch-Site': 'same-origin' },
+      { Referer: 'https://127.0.0.1/enable' },
+      {},
+    ] as Array<Record<string, string>>) {
+      running.ps.state.disable('test', 'reset between variants');
+      const form = await get('alice', '/enable');
+      const r = await post('alice', '/enable', `target=&token=${tokenOf(form.body)}`, headers);
+      expect(r.status, JSON.stringify(headers)).toBe(200);
+      expect(running.ps.state.enabled).toBe(true);
+    }
   });
 
   it('hostile values in every column the page shows are text, links stay https to the explorer', async () => {
