@@ -1,7 +1,7 @@
 // The operator dashboard's listener: HTTPS with payserv's own server certificate, a client certificate
 // required (the pinned root's, clientAuth), and then only an operator's (OU=operator) that is not
 // revoked: the back end's, dbgw's or the shared pscli identity's certificate gets 403. Read-only unless
-// [dashboard] actions = true; an action is a POST from a confirmation page carrying a token bound to
+// [dashboard] actions = true; an action is a POST from a confirmation page carrying a single-use token bound to
 // the certificate, and runs through payserv's own RPC handler, so it is verified and audited as
 // "pscli (operator NAME via dashboard)".
 import { createHash, randomUUID } from 'node:crypto';
