@@ -1,7 +1,7 @@
 // The operator dashboard's listener: HTTPS with payserv's own server certificate, a client certificate
 // required (the pinned root's, clientAuth), and then only an operator's (OU=operator) that is not
 // revoked: the back end's, dbgw's or the shared pscli identity's certificate gets 403. Read-only unless
-// [dashboard] actions = true; an action is a POST from a confirmation page carrying a token bound to
+// [dashboard] actions = true; an action is a POST from a confirmation page carrying a single-use token bound to
 // the certificate, and runs through payserv's own RPC handler, so it is verified and audited as
 // "pscli (operator NAME via dashboard)".
 import { createHash, randomUUID } from 'node:crypto';
@@ -104,6 +104,26 @@ async function readForm(req: IncomingMessage): Promise<URLSearchParams> {
   return new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
 }
 
+/** Each parameter at most once: with two `id`s or `target`s, which one is meant is not guessed. */
+function once(params: URLSearchParams, where: string): URLSearchParams {
+  const seen = new Set<string>();
+  for (const k of params.keys()) {
+    if (seen.has(k)) throw new Refusal(400, `the ${where} has the parameter "${k.slice(0, 40)}" more than once`);
+    seen.add(k);
+  }
+  return params;
+}
+
+/** The path and query of a request's target; anything but "/…" (an absolute URL, "//host…", "*") is no page here. */
+function urlOf(target: string): URL {
+  if (!target.startsWith('/') || target.startsWith('//')) throw new Refusal(404, `no such page: ${target.slice(0, 80)}`);
+  try {
+    return new URL(`https://dashboard.invalid${target}`);
+  } catch {
+    throw new Refusal(404, `no such page: ${target.slice(0, 80)}`);
+  }
+}
+
 /** A withdrawal id from a query or a form: a positive decimal integer, else refused naming it. */
 function idOf(text: string | null): number {
   if (text === null || !/^[1-9]\d{0,15}$/.test(text) || !Number.isSafeInteger(Number(text)))
@@ -115,11 +135,14 @@ function idOf(text: string | null): number {
 function sameOrigin(req: IncomingMessage): boolean {
   const site = req.headers['sec-fetch-site'];
   if (site !== undefined && site !== 'same-origin' && site !== 'none') return false;
-  const origin = req.headers.origin;
-  if (origin === undefined) return true;
-  // The host only: behind a local TLS helper (README) the browser's origin is http://127.0.0.1:PORT, and so is its Host.
+  // Origin and Referer, each when sent (the page's Referrer-Policy: same-origin sends a Referer to itself only).
+  return [req.headers.origin, req.headers.referer].every((u) => u === undefined || sameHost(u, req.headers.host));
+}
+
+/** The host only: behind a local TLS helper (README) the browser's origin is http://127.0.0.1:PORT, and so is its Host. */
+function sameHost(url: string, host: string | undefined): boolean {
   try {
-    return new URL(origin).host === req.headers.host;
+    return new URL(url).host === host;
   } catch {
     return false;
   }
@@ -150,7 +173,7 @@ export async function startDashboard(o: DashboardOptions): Promise<DashboardServ
     let target = '';
     let what = h`<p>Payouts will be enabled: payserv starts paying approved withdrawals${o.ps.autopay.size ? ' and autopay runs' : ''}.</p>`;
     if (path === '/approve') {
-      const id = idOf(url.searchParams.get('id'));
+      const id = idOf(once(url.searchParams, 'query').get('id'));
       const [w] = await o.ps.db.query(DASHBOARD.withdrawal, [id]);
       if (!w) throw new Refusal(404, `no withdrawal ${id}`);
       if (w.status !== 'pending') throw new Refusal(409, `withdrawal ${id} is ${w.status}, not pending`);
@@ -163,13 +186,16 @@ export async function startDashboard(o: DashboardOptions): Promise<DashboardServ
 
   async function act(path: ActionPath, req: IncomingMessage, who: { name: string; cert: string }, requestId: string): Promise<unknown> {
     if (!sameOrigin(req)) throw new Refusal(403, 'forbidden: a form from another site');
-    const form = await readForm(req);
+    const form = once(await readForm(req), 'form');
     const target = form.get('target') ?? '';
-    if (!tokens.valid(form.get('token'), who.cert, path, target, o.ps.now()))
+    const token = tokens.use(form.get('token'), who.cert, path, target, o.ps.now());
+    if (token === 'invalid')
       throw new Refusal(
         403,
         'forbidden: the form has no valid token (expired, forged, or made for another certificate): open the confirmation page again',
       );
+    if (token === 'used')
+      throw new Refusal(403, 'forbidden: this form was already submitted (a token acts once): open the confirmation page again');
     const method = ACTIONS[path].method;
     const params = path === '/approve' ? [idOf(target)] : [];
     // The gates the RPC server applies before its handler: the ACL and the params' schema.
@@ -181,8 +207,8 @@ export async function startDashboard(o: DashboardOptions): Promise<DashboardServ
   }
 
   async function answer(req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> {
-    const url = new URL(req.url ?? '/', 'https://dashboard.invalid');
     const who = operatorOf(req);
+    const url = urlOf(req.url ?? '/');
     const opt: RenderOptions = { operator: who.name, actions: o.actions, explorers: o.explorers };
     const path = url.pathname;
     if (path !== '/' && !isAction(path)) throw new Refusal(404, `no such page: ${path.slice(0, 80)}`);

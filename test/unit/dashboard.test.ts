@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load.js';
 import { esc, h } from '../../src/dashboard/html.js';
-import { FormTokens, TOKEN_TTL_MS } from '../../src/dashboard/token.js';
+import { FormTokens, TOKEN_TTL_MS, USED_MAX } from '../../src/dashboard/token.js';
 import type { Overview } from '../../src/dashboard/overview.js';
 import { renderOverview } from '../../src/dashboard/render.js';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -72,6 +72,29 @@ describe('form tokens', () => {
     for (const bad of [undefined, '', 'x', `${now.getTime()}.${'A'.repeat(43)}`, `${token}x`])
       expect(t.valid(bad, 'AA:BB', '/approve', '7', now)).toBe(false);
     expect(new FormTokens().valid(token, 'AA:BB', '/approve', '7', now)).toBe(false);
+  });
+
+  it('acts once: a used token is refused as used, an invalid one is not used up', () => {
+    const u = new FormTokens();
+    const tk = u.make('AA:BB', '/approve', '7', now);
+    expect(u.use(tk, 'AA:BB', '/approve', '8', now)).toBe('invalid');
+    expect(u.use(tk, 'AA:BB', '/approve', '7', now)).toBe('ok');
+    expect(u.use(tk, 'AA:BB', '/approve', '7', new Date(now.getTime() + 1000))).toBe('used');
+    expect(u.use(tk, 'AA:BB', '/approve', '7', new Date(now.getTime() + TOKEN_TTL_MS + 1))).toBe('invalid');
+    expect(u.use(u.make('AA:BB', '/approve', '7', new Date(now.getTime() + 1)), 'AA:BB', '/approve', '7', now)).toBe('invalid');
+  });
+
+  it(`remembers at most ${USED_MAX} used tokens: the oldest forgotten, and every token made before it refused`, () => {
+    const u = new FormTokens();
+    const at = (ms: number) => new Date(now.getTime() + ms);
+    const tks = Array.from({ length: USED_MAX + 1 }, (_, i) => u.make('AA:BB', '/approve', String(i), at(i)));
+    const late = at(USED_MAX + 5);
+    const unused = u.make('AA:BB', '/approve', 'x', at(0));
+    tks.forEach((tk, i) => expect(u.use(tk, 'AA:BB', '/approve', String(i), late)).toBe('ok'));
+    expect(u.use(tks[0], 'AA:BB', '/approve', '0', late)).toBe('used');
+    expect(u.use(unused, 'AA:BB', '/approve', 'x', late)).toBe('used');
+    expect(u.use(tks[USED_MAX], 'AA:BB', '/approve', String(USED_MAX), late)).toBe('used');
+    expect(u.use(u.make('AA:BB', '/approve', 'y', at(1)), 'AA:BB', '/approve', 'y', late)).toBe('ok');
   });
 });
 
