@@ -9,6 +9,7 @@ import type { Hex } from 'viem';
 import { afterEach, describe, expect, it } from 'vitest';
 import { mine, setAutomine, setBalance } from '../src/devnet/anvil.js';
 import { EXIT } from '../src/cli/exit.js';
+import { pkiPaths } from '../src/esman/pki-files.js';
 import { loadConfig } from '../src/config/load.js';
 import type { Db } from '../src/db/db.js';
 import { openDatabase } from '../src/db/open.js';
@@ -155,7 +156,7 @@ describe('attack17b: restore of an old backup', { timeout: 240_000 }, () => {
     // The host is lost; an operator restores the (only, older) backup onto a fresh host.
     const ws = await pscliWorkspace(drop);
     const pscli = (argv: string[]) => runPscli(argv, { ...ws.env, PAYSERV_STATE_DIR: ws.stateDir });
-    const r = await pscli(['restore', '--from', oldPath, '--payserv-state-dir', ws.stateDir]);
+    const r = await pscli(['restore', '--from', oldPath, '--payserv-state-dir', ws.stateDir, '--root', pkiPaths(ledger.stateDir).root]);
     console.log('restore:', r.code, r.stdout, r.stderr);
     if (r.code !== EXIT.OK) return; // refused: held
     const checks = await pscli(['checkbalanceerrors', '--payserv-state-dir', ws.stateDir]);
