@@ -1,7 +1,7 @@
 // Bad input on the new commands and configuration keys of issue 17: every refusal is a clear error naming
 // what is wrong (no stack trace, no internal error), exit 2 (or 1), and nothing in the state directory changed.
 import { createHash } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config/load.js';
@@ -101,6 +101,41 @@ describe(`attack17b: bad input on the new commands (${backend()})`, { timeout: 1
     console.log(out.join('\n'));
     console.log('PROBLEMS:\n' + problems.join('\n'));
     expect(problems).toEqual([]);
+  });
+
+  it('L6: restore --from a file, --root missing, pki renew --days past the root: exit 2 naming what, nothing written', async () => {
+    l = await testLedger();
+    const dir = l.stateDir;
+    const env = { PAYSERV_STATE_DIR: dir };
+    const missing = join(await tmpStateDir(), 'nope');
+    const txt = join(await tmpStateDir(), 'x.txt');
+    writeFileSync(txt, 'hello');
+    const emptyDir = await tmpStateDir();
+    const target = join(missing, 's');
+    const before = snapshot(dir);
+    const cases: [string[], RegExp][] = [
+      [['restore', '--from', txt, '--payserv-state-dir', target, '--root', txt], new RegExp(`--from ${txt}: not a directory`)],
+      [['restore', '--from', missing, '--payserv-state-dir', target, '--root', txt], new RegExp(`--from ${missing}: no such directory`)],
+      [['restore', '--from', emptyDir, '--payserv-state-dir', target, '--root', missing], new RegExp(`--root ${missing}: no such file`)],
+      [['restore', '--from', emptyDir, '--payserv-state-dir', target, '--root', emptyDir], new RegExp(`--root ${emptyDir}: not a file`)],
+      [['restore', '--from', emptyDir, '--payserv-state-dir', target], /--root FILE is required/],
+      [
+        ['pki', 'renew', '--service', 'payserv', '--days', '99999999999'],
+        /--days 99999999999 ends after the root certificate \(it ends \d{4}-\d\d-\d\dT.*\): at most \d+ days/,
+      ],
+      [['pki', 'renew', '--operator', 'alice', '--days', '99999999999'], /--days 99999999999 ends after the root certificate|alice/],
+    ];
+    for (const [argv, want] of cases) {
+      const r = await runPscli(argv, env);
+      expect(r.code, `${argv.join(' ')}: ${r.stderr}`).toBe(2);
+      expect(r.stderr).toMatch(want);
+      expect(r.stderr).not.toMatch(/ENOTDIR|ENOENT|EISDIR|\n\s+at /);
+      expect(snapshot(dir)).toBe(before);
+    }
+    expect(existsSync(missing)).toBe(false);
+    // Without --days the renewal is still shortened to the root's end, as before: exit 0.
+    const ok = await runPscli(['--json', 'pki', 'renew', '--service', 'payserv'], env);
+    expect(ok.code, ok.stderr).toBe(0);
   });
 
   it('the new configuration keys: a bad value names the key', async () => {

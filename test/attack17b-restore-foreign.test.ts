@@ -1,6 +1,8 @@
 // Outside attack on pscli restore (README "Backup and restore"): a complete, self-consistent backup made by
 // ANOTHER installation (the attacker's own PKI, ledger and keys), put on the backup media in place of the
-// real one. Restore checks the manifest's signature against "the root: --root, default the backup's".
+// real one. Regression (M1): restore requires --root, the operator's own copy of the pinned root, and never
+// adopts the backup's. And (M2): an audit row appended by a database attacker makes a backup fail: the
+// refusal fail-stops payouts (fail_stop alert) and `pscli status` reports the failed backup.
 import { afterEach, describe, expect, it } from 'vitest';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -33,12 +35,14 @@ async function backupOf(): Promise<{ l: TestLedger; path: string }> {
 }
 
 describe('attack17b: a foreign backup', { timeout: 120_000 }, () => {
-  it("another installation's backup restored without --root installs the attacker's pinned root", async () => {
+  it("another installation's backup: refused with the operator's root, and without --root (nothing written)", async () => {
     const ours = await backupOf();
     const theirs = await backupOf();
     const ws = await pscliWorkspace(drop);
     const pscli = (argv: string[]) => runPscli(argv, { ...ws.env, PAYSERV_STATE_DIR: ws.stateDir });
-    // With the operator's own root: refused (held).
+    const pinned = () =>
+      existsSync(join(ws.stateDir, 'pki', 'root.crt')) ? readFileSync(join(ws.stateDir, 'pki', 'root.crt'), 'utf8') : '';
+    // With the operator's own root: the foreign signer does not chain to it.
     const withRoot = await pscli([
       'restore',
       '--from',
@@ -48,21 +52,20 @@ describe('attack17b: a foreign backup', { timeout: 120_000 }, () => {
       '--root',
       pkiPaths(ours.l.stateDir).root,
     ]);
-    console.log('with --root:', withRoot.code, withRoot.stderr.trim());
     expect(withRoot.code).toBe(EXIT.PROBLEMS);
-    // Without --root (the README's optional flag): the backup vouches for itself.
+    expect(withRoot.stderr).toMatch(/backup refused \[backup_tampered\]: the manifest's signer/);
+    // Without --root: refused before anything is read, naming the flag.
     const r = await pscli(['restore', '--from', theirs.path, '--payserv-state-dir', ws.stateDir]);
-    console.log('without --root:', r.code, r.stdout.trim(), r.stderr.trim());
-    const pinned = existsSync(join(ws.stateDir, 'pki', 'root.crt')) ? readFileSync(join(ws.stateDir, 'pki', 'root.crt'), 'utf8') : '';
-    const foreignRootPinned = pinned === readFileSync(pkiPaths(theirs.l.stateDir).root, 'utf8');
-    console.log('foreign root now pinned on the restored host:', foreignRootPinned);
-    // Expected: a restore onto a fresh host demands the operator's own copy of the pinned root (or at least
-    // refuses a backup whose root is not one the operator named).
-    expect(r.code).not.toBe(EXIT.OK);
-    expect(foreignRootPinned).toBe(false);
+    expect(r.code).toBe(EXIT.USAGE);
+    expect(r.stderr).toMatch(/--root FILE is required/);
+    expect(pinned()).toBe('');
+    // Our own backup with our root: restored, our root pinned.
+    const ok = await pscli(['restore', '--from', ours.path, '--payserv-state-dir', ws.stateDir, '--root', pkiPaths(ours.l.stateDir).root]);
+    expect(ok.code, ok.stderr).toBe(EXIT.OK);
+    expect(pinned()).toBe(readFileSync(pkiPaths(ours.l.stateDir).root, 'utf8'));
   });
 
-  it('backup files keep the key files private; an audit row appended by a database attacker blocks every backup', async () => {
+  it('backup files keep the key files private; an audit row appended by a database attacker: backup refused, fail-stop, status says so', async () => {
     const ours = await backupOf();
     const loose: string[] = [];
     const walk = (d: string): void => {
@@ -76,18 +79,31 @@ describe('attack17b: a foreign backup', { timeout: 120_000 }, () => {
       }
     };
     walk(ours.path);
-    console.log('group/other-readable in the backup:', loose);
     const keys = loose.filter((x) => /\.key |storage|database\.jsonl|payments\.jsonl/.test(x));
+    expect(keys).toEqual([]);
+    const env = { PAYSERV_STATE_DIR: ours.l.stateDir };
+    expect((await runPscli(['enable'], env)).code).toBe(EXIT.OK);
+    const st0 = await runPscli(['status'], env);
+    expect(st0.stdout).toMatch(/last backup: \S+ taken at /);
     // A database attacker appends one audit row (the trigger allows INSERT).
     await ours.l.db.query(
       `INSERT INTO payserv_audit (at, client, method, target, reply, duration_ms, prev_hash, hash) VALUES (now(), 'x', 'y', '', 'OK', 1, $1, $1)`,
       [Buffer.alloc(32, 7)],
     );
-    const b = await runPscli(['backup'], { PAYSERV_STATE_DIR: ours.l.stateDir });
-    console.log('backup after an appended audit row:', b.code, b.stdout.trim(), b.stderr.trim());
-    const st = await runPscli(['status'], { PAYSERV_STATE_DIR: ours.l.stateDir });
-    console.log('status:', st.code, st.stdout.trim().split('\n').slice(0, 3).join(' | '));
-    expect(keys).toEqual([]);
-    expect(b.code).toBe(EXIT.OK);
+    const b = await runPscli(['backup'], env);
+    expect(b.code).toBe(EXIT.PROBLEMS);
+    expect(b.stderr).toMatch(/backup_failed.*not the local head.*audit_unrecorded.*fail-stopped/);
+    // Payouts fail-stopped, the alert raised, and status names the failed backup.
+    const st = await runPscli(['status'], env);
+    expect(st.code).toBe(EXIT.PROBLEMS);
+    expect(st.stdout).toMatch(/payouts DISABLED/);
+    expect(st.stdout).toMatch(/reason: integrity failure: backup: the audit trail's newest row/);
+    expect(st.stdout).toMatch(/last backup FAILED at \S+ \[backup_failed\]/);
+    const json = JSON.parse((await runPscli(['--json', 'status'], env)).stdout) as { last_backup: { ok: boolean; code: string } };
+    expect(json.last_backup).toMatchObject({ ok: false, code: 'backup_failed' });
+    const alerts = await ours.l.db.query<{ kind: string; reason: string }>(`SELECT kind, reason FROM payserv_alerts ORDER BY id`);
+    expect(alerts.some((a) => a.kind === 'fail_stop' && /backup: the audit trail/.test(a.reason))).toBe(true);
+    // Nothing kept: no partial backup directory beside the good one.
+    expect(readdirSync(join(ours.l.stateDir, 'backups')).filter((n) => n.startsWith('.'))).toEqual([]);
   });
 });

@@ -8,6 +8,7 @@ import type { Hex } from 'viem';
 import { afterEach, describe, expect, it } from 'vitest';
 import { mine, setAutomine, setBalance } from '../src/devnet/anvil.js';
 import { EXIT } from '../src/cli/exit.js';
+import { pkiPaths } from '../src/esman/pki-files.js';
 import { loadConfig } from '../src/config/load.js';
 import type { Db } from '../src/db/db.js';
 import { openDatabase } from '../src/db/open.js';
@@ -153,7 +154,7 @@ describe('attack17b: restore of an old backup', { timeout: 240_000 }, () => {
     // The host is lost; an operator restores the (only, older) backup onto a fresh host.
     const ws = await pscliWorkspace(drop);
     const pscli = (argv: string[]) => runPscli(argv, { ...ws.env, PAYSERV_STATE_DIR: ws.stateDir });
-    const r = await pscli(['restore', '--from', oldPath, '--payserv-state-dir', ws.stateDir]);
+    const r = await pscli(['restore', '--from', oldPath, '--payserv-state-dir', ws.stateDir, '--root', pkiPaths(ledger.stateDir).root]);
     expect(r.code, r.stderr).toBe(EXIT.OK);
     restored = await openDatabase((await loadConfig('pscli', undefined, { stateDir: ws.stateDir, env: ws.env })).database, ws.stateDir);
     // The chain knows twelve payments the restored pair does not: payserv refuses to start, naming them.

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { mine, setAutomine } from '../src/devnet/anvil.js';
 import { EXIT } from '../src/cli/exit.js';
+import { pkiPaths } from '../src/esman/pki-files.js';
 import { loadConfig } from '../src/config/load.js';
 import type { Db } from '../src/db/db.js';
 import { openDatabase } from '../src/db/open.js';
@@ -89,12 +90,22 @@ describe('backup and restore', { timeout: 180_000 }, () => {
 
     // Refused, nothing changed: the database part of one moment with the local part of another; a file changed.
     const ws = await pscliWorkspace(drop);
-    const pscli = (argv: string[]) => runPscli(argv, { ...ws.env, PAYSERV_STATE_DIR: ws.stateDir });
+    // Every restore names the operator's own copy of the pinned root (here: the lost host's).
+    const root = pkiPaths(ledger.stateDir).root;
+    const pscli = (argv: string[]) =>
+      runPscli(argv[0] === 'restore' ? [...argv, '--root', root] : argv, { ...ws.env, PAYSERV_STATE_DIR: ws.stateDir });
     const mixed = join(await tmpStateDir(), 'mixed');
     cpSync(backup.path, mixed, { recursive: true });
     cpSync(join(earlyPath, 'database.jsonl'), join(mixed, 'database.jsonl'));
     const target = join(await tmpStateDir(), 'restored');
-    let r = await pscli(['restore', '--from', mixed, '--payserv-state-dir', target]);
+    // Without --root: refused before anything is read (a backup never vouches for itself).
+    let r = await runPscli(['restore', '--from', backup.path, '--payserv-state-dir', target], {
+      ...ws.env,
+      PAYSERV_STATE_DIR: ws.stateDir,
+    });
+    expect(r.code).toBe(EXIT.USAGE);
+    expect(r.stderr).toMatch(/--root FILE is required/);
+    r = await pscli(['restore', '--from', mixed, '--payserv-state-dir', target]);
     expect(r.code).toBe(EXIT.PROBLEMS);
     expect(r.stderr).toMatch(/backup refused \[backup_tampered\]: database\.jsonl differs from the manifest/);
     const tampered = join(await tmpStateDir(), 'tampered');

@@ -5,6 +5,7 @@ import type { Hex } from 'viem';
 import { afterEach, describe, expect, it } from 'vitest';
 import { anvilRpc, mine, setAutomine } from '../src/devnet/anvil.js';
 import { EXIT } from '../src/cli/exit.js';
+import { pkiPaths } from '../src/esman/pki-files.js';
 import { loadConfig } from '../src/config/load.js';
 import type { Db } from '../src/db/db.js';
 import { openDatabase } from '../src/db/open.js';
@@ -69,7 +70,10 @@ describe('spends from the hot wallet that payserv has no record of', { timeout: 
 
     // The older pair restored (whole and signed: the restore finds nothing wrong with it).
     const ws = await pscliWorkspace(drop);
-    const r = await runPscli(['restore', '--from', old, '--payserv-state-dir', ws.stateDir], { ...ws.env, PAYSERV_STATE_DIR: ws.stateDir });
+    const r = await runPscli(['restore', '--from', old, '--payserv-state-dir', ws.stateDir, '--root', pkiPaths(ledger.stateDir).root], {
+      ...ws.env,
+      PAYSERV_STATE_DIR: ws.stateDir,
+    });
     expect(r.code, r.stderr).toBe(EXIT.OK);
     restored = await openDatabase((await loadConfig('pscli', undefined, { stateDir: ws.stateDir, env: ws.env })).database, ws.stateDir);
     const db = restored;

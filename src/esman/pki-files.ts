@@ -156,6 +156,8 @@ export class PkiError extends Error {
 
 export interface OperatorOptions {
   days: number;
+  /** `days` as the operator gave it: refused past the root's end instead of shortened. */
+  exact?: boolean;
   /** The offline keys directory: the CA key is read from <dir>/offline/root.key, the operator's key written to <dir>/operators/. */
   keysDir?: string;
   now?: Date;
@@ -207,15 +209,24 @@ export function rootPairFor(stateDir: string, rootKeyPath: string): IssuedPair {
   return pair;
 }
 
-/** Validity from now for `days`, never past the root's own. */
-export function validityFor(root: IssuedPair, days: number, now: Date): Validity {
+/**
+ * Validity from now for `days`, never past the root's own: shortened to the root's end, or with `exact`
+ * (days the operator asked for) refused naming the root's end: a certificate ending sooner than asked
+ * would surprise its operator.
+ */
+export function validityFor(root: IssuedPair, days: number, now: Date, exact = false): Validity {
   const rootEnd = new Date(new X509Certificate(root.certPem).validTo).getTime();
-  return { notBefore: new Date(now.getTime() - 60_000), notAfter: new Date(Math.min(now.getTime() + days * DAY_MS, rootEnd)) };
+  const want = now.getTime() + days * DAY_MS;
+  if (exact && want > rootEnd)
+    throw new PkiError(
+      `--days ${days} ends after the root certificate (it ends ${new Date(rootEnd).toISOString()}): at most ${Math.max(0, Math.floor((rootEnd - now.getTime()) / DAY_MS))} days; nothing was written`,
+    );
+  return { notBefore: new Date(now.getTime() - 60_000), notAfter: new Date(Math.min(want, rootEnd)) };
 }
 
 async function issueFor(root: IssuedPair, name: string, opts: OperatorOptions, keyPem?: string): Promise<IssuedPair> {
   const { issueCert } = await import('../pki/issue.js');
-  return issueCert(root, { purpose: 'operator', name }, validityFor(root, opts.days, opts.now ?? new Date()), keyPem);
+  return issueCert(root, { purpose: 'operator', name }, validityFor(root, opts.days, opts.now ?? new Date(), opts.exact), keyPem);
 }
 
 function resultOf(name: string, o: ReturnType<typeof operatorPaths>, pair: IssuedPair): OperatorResult {

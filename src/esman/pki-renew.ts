@@ -11,6 +11,8 @@ import { PkiError, pkiPaths, rootPairFor, validityFor } from './pki-files.js';
 
 export interface RenewOptions {
   days: number;
+  /** `days` as the operator gave it: refused past the root's end instead of shortened. */
+  exact?: boolean;
   /** The offline keys directory: the CA key from <dir>/offline/root.key; a new key and the certificate written as store items in <dir>. */
   keysDir?: string;
   newKey?: boolean;
@@ -81,7 +83,7 @@ async function renew(
 ): Promise<RenewResult> {
   const k = opts.keysDir;
   const root = rootPairFor(stateDir, k ? join(k, 'offline', 'root.key') : pkiPaths(stateDir).rootKey);
-  const validity = validityFor(root, opts.days, opts.now ?? new Date());
+  const validity = validityFor(root, opts.days, opts.now ?? new Date(), opts.exact);
   if (validity.notAfter.getTime() <= (opts.now ?? new Date()).getTime()) throw new PkiError('the root has expired: a new PKI is needed');
   const { issueCert, reissueCert } = await import('../pki/issue.js');
   const pair = opts.newKey

@@ -52,6 +52,7 @@ export async function status(ps: Payserv) {
     version: VERSION.version,
     journal: { path: ps.journal.path, attempts: ps.journal.size, writer: ps.journal.writing },
     data: await dataReachable(ps),
+    last_backup: ps.lastBackup ?? null,
     ...(ps.rebaseline ? { rebaseline: ps.rebaseline.status() } : {}),
   };
 }

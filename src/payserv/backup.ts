@@ -186,8 +186,48 @@ export interface BackupReply {
   tables: Record<string, number>;
 }
 
-/** Backup.Take: refuses (backup_busy, backup_failed) with nothing kept, and never fails a payment. */
+/** The last backup's outcome, as Utils.Status reports it. */
+export interface BackupOutcome {
+  at: string;
+  ok: boolean;
+  /** The backup's id when taken. */
+  id?: string;
+  /** The refusal code when not taken. */
+  code?: string;
+  reason?: string;
+}
+
+/**
+ * Backup.Take: refuses (backup_busy, backup_failed) with nothing kept, and never fails a payment. Its
+ * outcome is kept for Utils.Status.
+ */
 export async function takeBackup(ps: Payserv, s: BackupSettings, caller: string): Promise<BackupReply> {
+  const at = ps.now().toISOString();
+  try {
+    const r = await take(ps, s, caller);
+    ps.lastBackup = { at, ok: true, id: r.id };
+    return r;
+  } catch (e) {
+    const data = (e as { data?: { code?: unknown } }).data;
+    const code = typeof data?.code === 'string' ? data.code : 'backup_failed';
+    ps.lastBackup = { at, ok: false, code, reason: (e as Error).message };
+    throw e;
+  }
+}
+
+/**
+ * The audit trail of the database does not end at this host's head, under the hold, where no call of this
+ * payserv is writing: a row written by someone else (audit_unrecorded). Tampering evidence, so a fail-stop, as
+ * for every integrity failure payserv finds (an audit head rewritten, a check's problem): payouts disabled
+ * and the fail_stop alert raised until an operator has run `pscli audit verify`.
+ */
+async function auditNotOurs(ps: Payserv, head: AuditHead | null, last: AuditHead | null): Promise<never> {
+  const why = `the audit trail's newest row (${last?.id ?? 'none'}) is not the local head (${head?.id ?? 'none'}): a row written by another process (audit_unrecorded)`;
+  await ps.state.failStop(`backup: ${why}`, { head: head?.id ?? null, newest: last?.id ?? null });
+  throw refusal('backup_failed', `${why}; payouts fail-stopped, run \`pscli audit verify\`; nothing was kept`);
+}
+
+async function take(ps: Payserv, s: BackupSettings, caller: string): Promise<BackupReply> {
   if (!ps.hold) throw refusal('backup_failed', 'this payserv has no hold: it cannot take a consistent backup');
   const id = `${new Date().toISOString().replace(/[:.]/g, '-')}-${randomBytes(3).toString('hex')}`;
   const tmp = join(s.dir, `.${id}.partial`);
@@ -199,10 +239,7 @@ export async function takeBackup(ps: Payserv, s: BackupSettings, caller: string)
     const { head, db, heldMs } = taken;
     // Nothing else may append to the audit trail (audit_unrecorded): the pair is refused if it did.
     if ((head?.id ?? null) !== (db.lastAudit?.id ?? null) || (head && head.hash !== db.lastAudit?.hash))
-      throw refusal(
-        'backup_failed',
-        `the audit trail's newest row (${db.lastAudit?.id ?? 'none'}) is not the local head (${head?.id ?? 'none'}): another process writes to it; nothing was kept`,
-      );
+      await auditNotOurs(ps, head, db.lastAudit);
     const manifest: Manifest = {
       format: BACKUP_FORMAT,
       id,

@@ -12,7 +12,7 @@ import type { Locks } from './locks.js';
 import type { AutopaySettings, CoinPolicy } from './policy.js';
 import type { ServiceState } from './state.js';
 import type { Hold } from './hold.js';
-import type { BackupSettings } from './backup.js';
+import type { BackupOutcome, BackupSettings } from './backup.js';
 import type { Rebaseline } from './rebaseline.js';
 
 /** Everything payserv's methods work with, assembled once at start (src/app/service.ts). */
@@ -43,6 +43,8 @@ export interface Payserv {
   hold?: Hold | undefined;
   /** Where and how Backup.Take writes ([backup]); absent: backups are refused. */
   backup?: BackupSettings | undefined;
+  /** The last Backup.Take's outcome since start (Utils.Status): a backup failing is news an operator must see. */
+  lastBackup?: BackupOutcome | undefined;
   /** The adversarial harness's hooks at the payment path's boundaries (tests only). */
   faults?: Faults | undefined;
 }

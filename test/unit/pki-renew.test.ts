@@ -57,10 +57,15 @@ describe('pscli pki renew --service', () => {
     expect(readFileSync(p.tlsKey('dbgw'), 'utf8')).toBe(key);
   });
 
-  it('never past the root', async () => {
+  it('never past the root: --days past its end refused naming it, nothing written', async () => {
     const { dir, run } = await newPki();
-    expect((await run(['pki', 'renew', '--service', 'payserv', '--days', '99999'])).code).toBe(EXIT.OK);
     const p = pkiPaths(dir);
+    const before = readFileSync(p.tlsCert('payserv'), 'utf8');
+    const r = await run(['pki', 'renew', '--service', 'payserv', '--days', '99999']);
+    expect(r.code).toBe(EXIT.USAGE);
+    expect(r.stderr).toMatch(/--days 99999 ends after the root certificate \(it ends \d{4}-.*\): at most \d+ days; nothing was written/);
+    expect(readFileSync(p.tlsCert('payserv'), 'utf8')).toBe(before);
+    expect((await run(['pki', 'renew', '--service', 'payserv'])).code).toBe(EXIT.OK);
     expect(endOf(certAt(p.tlsCert('payserv')))).toBeLessThanOrEqual(endOf(certAt(p.root)));
   });
 

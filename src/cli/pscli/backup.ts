@@ -1,9 +1,9 @@
 // pscli backup / restore: a consistent pair of payserv's local state and the database (README "Backup and
 // restore"). The backup is taken by payserv at a quiet moment (Backup.Take); the restore loads it onto a
 // fresh host: a new state directory and an empty database, after every check has passed.
-import { createHash } from 'node:crypto';
+import { createHash, X509Certificate } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
-import { readdir, readFile, rm } from 'node:fs/promises';
+import { readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Command } from 'commander';
@@ -172,11 +172,42 @@ export async function loadDump(tx: Queryable, dir: string, want: FileEntry, batc
   return total;
 }
 
-async function restore(ctx: Context, from: string, target: string, rootFile: string | undefined): Promise<void> {
-  const rootPem = rootFile === undefined ? undefined : await readFile(rootFile, 'utf8');
+/** `--from` a directory and `--root` a readable file, else exit 2 naming the flag and the path. */
+async function readArgs(from: string, rootFile: string): Promise<string> {
+  const st = await stat(from).catch(() => null);
+  if (!st?.isDirectory())
+    throw new CliError(`--from ${from}: ${st ? 'not a directory' : 'no such directory'} (a backup's directory)`, EXIT.USAGE);
+  const rs = await stat(rootFile).catch(() => null);
+  if (!rs?.isFile())
+    throw new CliError(`--root ${rootFile}: ${rs ? 'not a file' : 'no such file'} (the pinned root certificate)`, EXIT.USAGE);
+  return readFile(rootFile, 'utf8');
+}
+
+/** Two PEM certificates are one certificate (by DER fingerprint); anything unreadable is not. */
+function sameCert(a: string, b: string): boolean {
+  try {
+    return new X509Certificate(a).fingerprint256 === new X509Certificate(b).fingerprint256;
+  } catch {
+    return false;
+  }
+}
+
+/** The backup's own pinned root must be the operator's: a backup never brings a root of its own. */
+async function checkPinnedRoot(from: string, rootPem: string): Promise<void> {
+  const theirs = await readFile(join(from, LOCAL_DIR, 'pki', 'root.crt'), 'utf8').catch(() => null);
+  if (theirs !== null && !sameCert(theirs, rootPem))
+    throw new BackupError(
+      `${LOCAL_DIR}/pki/root.crt is not the root certificate --root names: another installation's backup`,
+      'backup_tampered',
+    );
+}
+
+async function restore(ctx: Context, from: string, target: string, rootFile: string): Promise<void> {
+  const rootPem = await readArgs(from, rootFile);
   let m: Manifest;
   try {
     m = await verifyBackup(from, rootPem);
+    await checkPinnedRoot(from, rootPem);
     await checkDump(from, m);
   } catch (e) {
     if (e instanceof BackupError) throw refused(e);
@@ -242,12 +273,17 @@ export function register(program: Command): void {
     .description('load a backup onto a fresh host: a new payserv state directory and an empty database, after checking it whole')
     .requiredOption('--from <dir>', 'the backup directory (as Backup.Take wrote it)')
     .requiredOption('--payserv-state-dir <dir>', 'the new payserv state directory (missing or empty)')
-    .option('--root <file>', "the pinned root certificate to check the backup's signer against (default: the backup's own)")
+    .option('--root <file>', "required: the operator's own copy of the pinned root certificate (kept offline with the CA key)")
     .action(
       action(async (ctx, cmd) => {
         const o = cmd.opts<{ from: string; payservStateDir: string; root?: string }>();
-        if (!existsSync(join(o.from, '.'))) throw new CliError(`--from: ${o.from} is not a directory`, EXIT.USAGE);
-        await restore(ctx, resolve(o.from), resolve(o.payservStateDir), o.root);
+        // Never the backup's own root: a backup from another installation vouches for itself.
+        if (o.root === undefined)
+          throw new CliError(
+            "--root FILE is required: the operator's own copy of the pinned root certificate (kept offline with the CA key's media), never the backup's; nothing was changed",
+            EXIT.USAGE,
+          );
+        await restore(ctx, resolve(o.from), resolve(o.payservStateDir), resolve(o.root));
       }),
     );
 }

@@ -14,6 +14,7 @@ import { CERT_WARN_DAYS, certificatesExpiring, type ExpiringCert } from '../../e
 import type { ResolveReport } from '../../autopay/resolve.js';
 import type { RunReport } from '../../autopay/run.js';
 import type { LockReport, ReportedLock } from '../../payserv/lock-watch.js';
+import type { BackupOutcome } from '../../payserv/backup.js';
 
 async function call(ctx: Context, method: Method, params?: unknown): Promise<unknown> {
   try {
@@ -249,6 +250,10 @@ export function register(program: Command): void {
     .argument('<coin>')
     .action(action(async (ctx, cmd) => printReply(ctx, (await call(ctx, 'PayServ.SendCoin', [coinTag('coin', cmd.args[0])])) as never)));
 
+  const backupLine = (b: BackupOutcome) =>
+    b.ok
+      ? `last backup: ${b.id ?? ''} taken at ${b.at}`
+      : `last backup FAILED at ${b.at} [${b.code ?? 'backup_failed'}]: ${b.reason ?? ''}`;
   const state = (method: Method) =>
     action(async (ctx) => {
       const s = (await call(ctx, method)) as {
@@ -257,6 +262,7 @@ export function register(program: Command): void {
         since: string;
         fail_stops: number;
         data?: DataReach;
+        last_backup?: BackupOutcome | null;
       };
       // payserv without its data answers only from memory: the autopay and lock reports would be "internal error".
       const unreachable = s.data && !s.data.reachable ? unreachableLine(s.data) : null;
@@ -273,6 +279,7 @@ export function register(program: Command): void {
           ...(d.reason ? [`reason: ${d.reason}`] : []),
           ...(d.fail_stops ? [`fail-stops since start: ${d.fail_stops}`] : []),
           ...(unreachable ? [unreachable] : []),
+          ...(d.last_backup ? [backupLine(d.last_backup)] : []),
           ...locked.map((c) => `autopay ${c.coin} ${c.state.toUpperCase()}: ${c.reason}`),
           ...locks.map(lockLine),
           ...expiring.map(expiryLine),

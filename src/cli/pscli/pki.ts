@@ -69,6 +69,7 @@ interface RenewOpts {
 async function renewOperatorCmd(ctx: Context, o: RenewOpts): Promise<void> {
   const r = await renewOperator(ctx.stateDir, o.operator as string, {
     days: positiveInt('--days', o.days ?? '365'),
+    exact: o.days !== undefined,
     newKey: o.newKey === true,
     ...(o.keysDir ? { keysDir: o.keysDir } : {}),
   }).catch(usage);
@@ -109,7 +110,10 @@ function registerOperators(pki: Command): void {
     .option('--operator <name>', 'an operator')
     .option('--service <name>', 'a TLS pair: payserv, dbgw, pscli, backend or intake (its key stays in its store unless --new-key)')
     .option('--signer <role>', 'a ledger signer: payserv, admin or autopay (with --new-key; then `pscli loadcert` the new certificate)')
-    .option('--days <n>', 'validity in days from now (never past the root)')
+    .option(
+      '--days <n>',
+      "validity in days from now (refused past the root's end; default 825, or 365 for an operator, shortened to the root's end)",
+    )
     .option('--new-key', 'a new key as well (the old certificate keeps working until it expires)')
     .option('--host <name...>', "--service: host names / addresses (default: the renewed certificate's)")
     .option(
@@ -125,6 +129,7 @@ function registerOperators(pki: Command): void {
         if (o.operator !== undefined) return renewOperatorCmd(ctx, o);
         const opts = {
           days: positiveInt('--days', o.days ?? '825'),
+          exact: o.days !== undefined,
           newKey: o.newKey === true,
           ...(o.keysDir ? { keysDir: o.keysDir } : {}),
           ...(o.host ? { hosts: tlsHosts(o.host) } : {}),
