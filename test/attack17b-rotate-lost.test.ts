@@ -36,7 +36,10 @@ describe('attack17b: rotation record lost after a final sweep', { timeout: 200_0
     const ps = await l.start(config);
     await ps.client('pscli').call('Utils.Enable');
     let r = await call(ps, 'PayServ.Approve', first);
-    for (let i = 0; r.code === 'busy' && i < 50; i++) (await sleep(100), (r = await call(ps, 'PayServ.Approve', first)));
+    for (let i = 0; r.code === 'busy' && i < 50; i++) {
+      await sleep(100);
+      r = await call(ps, 'PayServ.Approve', first);
+    }
     expect(r.reply).toBe('SEND_RETRY');
     const swept = await untilFinal(url, l.stateDir);
     expect(swept).toMatchObject({ from: old, to: next, phase: 'final' });
@@ -50,9 +53,15 @@ describe('attack17b: rotation record lost after a final sweep', { timeout: 200_0
       .client('pscli')
       .call('Utils.Enable')
       .catch((e: Error) => console.log('enable:', e.message));
-    for (let i = 0; i < 8; i++) (await mine(url, 1), await sleep(700));
+    for (let i = 0; i < 8; i++) {
+      await mine(url, 1);
+      await sleep(700);
+    }
     let paid = await call(again, 'PayServ.Resend', first);
-    for (let i = 0; paid.code === 'busy' && i < 50; i++) (await sleep(100), (paid = await call(again, 'PayServ.Resend', first)));
+    for (let i = 0; paid.code === 'busy' && i < 50; i++) {
+      await sleep(100);
+      paid = await call(again, 'PayServ.Resend', first);
+    }
     console.log('Resend after the record was lost:', JSON.stringify(paid));
     const finish = await runPscli(['hotwallet', 'rotate', '--coin', 'ETH', '--finish'], { PAYSERV_STATE_DIR: l.stateDir });
     console.log('--finish:', finish.code, finish.stdout.trim(), finish.stderr.trim());
