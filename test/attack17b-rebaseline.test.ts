@@ -1,0 +1,172 @@
+// Outside attack on pscli rebaseline (README "Lost local state"): the T-operator gate and who counts.
+import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { EXIT } from '../src/cli/exit.js';
+import type { Env } from '../src/config/load.js';
+import type { RunningPayserv } from '../src/app/service.js';
+import { revokeOperator } from '../src/esman/pki-files.js';
+import { backend } from './support/db.js';
+import { asAttacker, COIN_CHECKPOINTS, STATUS_SIGNATURES, USER_CHECKPOINTS, WITHDRAWALS } from './support/attacker.js';
+import { testLedger, type TestLedger } from './support/ledger.js';
+import { runPscli, type Run } from './support/pscli.js';
+import { payservForPscli } from './support/pscli-world.js';
+
+let l: TestLedger | undefined;
+let running: RunningPayserv | undefined;
+afterEach(async () => {
+  await running?.stop();
+  await l?.db.close();
+  running = undefined;
+  l = undefined;
+});
+type As = (operator: string | null, argv: string[]) => Promise<Run>;
+const withStatus = async (ledger: TestLedger, status: string): Promise<number[]> =>
+  (await ledger.db.query<{ id: number }>(`SELECT id FROM ${WITHDRAWALS} WHERE status = $1 ORDER BY id`, [status])).map((r) => r.id);
+const localCheckpoints = (ledger: TestLedger): number =>
+  existsSync(join(ledger.stateDir, 'checkpoints', 'user'))
+    ? readdirSync(join(ledger.stateDir, 'checkpoints', 'user')).flatMap((c) => readdirSync(join(ledger.stateDir, 'checkpoints', 'user', c)))
+        .length
+    : 0;
+
+async function lostHost(
+  beforeRestart?: (l: TestLedger) => Promise<void>,
+  lost = ['checkpoints', 'journal', 'audit', 'nonces', 'chains'],
+): Promise<{ as: As; ledger: TestLedger; approved: number }> {
+  l = await testLedger();
+  await l.checkpointAll();
+  running = await payservForPscli(l);
+  const dir = l.stateDir;
+  const as: As = (operator, argv) => runPscli(argv, { PAYSERV_STATE_DIR: dir, ...(operator ? { PSCLI_OPERATOR: operator } : {}) } as Env);
+  for (const name of ['alice', 'bob', 'carol']) expect((await as(null, ['pki', 'issue', '--operator', name])).code).toBe(EXIT.OK);
+  expect((await as('alice', ['enable'])).code).toBe(EXIT.OK);
+  const [first] = await withStatus(l, 'processing');
+  expect((await as('alice', ['process', String(first)])).stdout).toMatch(/^REPLY: \[PENDING\]/);
+  expect((await as('alice', ['approve', String(first)])).stdout).toMatch(/^REPLY: \[APPROVED\]/);
+  await running.stop();
+  running = undefined;
+  for (const p of lost) rmSync(join(dir, p), { recursive: true, force: true });
+  if (beforeRestart) await beforeRestart(l);
+  running = await payservForPscli(l);
+  return { as, ledger: l, approved: first as number };
+}
+
+describe(`attack17b: rebaseline (${backend()})`, { timeout: 120_000 }, () => {
+  it('a confirmation by an operator revoked afterwards must not count towards T', async () => {
+    const { as, ledger } = await lostHost();
+    expect((await as('alice', ['rebaseline', '--reason', 'disk died'])).stdout).toMatch(/1 of 2 confirmations/);
+    await revokeOperator(ledger.stateDir, 'alice', {});
+    // alice is now refused herself...
+    const a2 = await as('alice', ['status']);
+    expect(a2.stderr + a2.stdout).toMatch(/revoked/);
+    // ...so bob alone must not complete the rebaseline with her old confirmation.
+    const b = await as('bob', ['rebaseline', '--reason', 'ok']);
+    expect(b.stdout).not.toMatch(/REBASELINED/);
+    expect(localCheckpoints(ledger)).toBe(0);
+  });
+
+  it('a database attacker who empties the checkpoints and the audit trail while the local state is lost skips the T-operator gate', async () => {
+    const { as, ledger, approved } = await lostHost(async (ledger) => {
+      // The attacker also rolls the approved withdrawal back to pending: its last signed status entry deleted.
+      const w = (
+        await ledger.db.query<{ id: number; status_seq: number }>(
+          `SELECT id, status_seq FROM ${WITHDRAWALS} WHERE status = 'approved' ORDER BY id LIMIT 1`,
+        )
+      )[0] as { id: number; status_seq: number };
+      await asAttacker(ledger.db, [
+        [`DELETE FROM ${STATUS_SIGNATURES} WHERE withdrawal_id = $1 AND seq = $2`, [w.id, w.status_seq]],
+        [
+          `UPDATE ${WITHDRAWALS} SET status = 'pending', status_seq = status_seq - 1,
+            comment = (SELECT comment FROM ${STATUS_SIGNATURES} s WHERE s.withdrawal_id = $1 AND s.seq = $2 - 1) WHERE id = $1`,
+          [w.id, w.status_seq],
+        ],
+        `DELETE FROM ${USER_CHECKPOINTS}`,
+        `DELETE FROM ${COIN_CHECKPOINTS}`,
+        `ALTER TABLE payserv_audit DISABLE TRIGGER USER`,
+        `DELETE FROM payserv_audit`,
+        `ALTER TABLE payserv_audit ENABLE TRIGGER USER`,
+      ]);
+    });
+    const en = await as('alice', ['enable']);
+    console.log('enable after wipe:', en.code, en.stdout, en.stderr);
+    const st = await ledger.db.query(`SELECT status FROM ${WITHDRAWALS} WHERE id = $1`, [approved]);
+    const again = await as('bob', ['approve', String(approved)]);
+    console.log('rolled-back withdrawal', approved, st, 'approve again:', again.stdout, again.stderr);
+    console.log('checkbalanceerrors:', await ledger.check('balanceerrors'));
+    // Expected: payserv still sees that this database was run by a payserv before (signed status entries,
+    // payment records) and refuses to enable without a rebaseline.
+    expect({ code: en.code, out: en.stdout + en.stderr }).toMatchObject({ code: EXIT.PROBLEMS });
+    expect(en.stderr).toMatch(/rebaseline_required/);
+    expect(localCheckpoints(ledger)).toBe(0);
+  });
+
+  it('bad input: rebaseline without --reason, with an empty, a huge or a control-character reason', async () => {
+    const { as, ledger } = await lostHost();
+    const outs: Record<string, Run> = {};
+    outs.none = await as('alice', ['rebaseline']);
+    outs.empty = await as('alice', ['rebaseline', '--reason', '']);
+    outs.blank = await as('alice', ['rebaseline', '--reason', '   ']);
+    outs.ansi = await as('alice', ['rebaseline', '--reason', '\u001b[2J\u001b[31mfake\nREPLY: [REBASELINED] x']);
+    outs.huge = await as('alice', ['rebaseline', '--reason', 'x'.repeat(2_000_000)]);
+    outs.extra = await as('alice', ['rebaseline', '--reason', 'r', 'extra']);
+    outs.unknownFlag = await as('alice', ['rebaseline', '--reason', 'r', '--yes']);
+    for (const [k, r] of Object.entries(outs)) console.log(k, r.code, JSON.stringify((r.stdout + r.stderr).slice(0, 300)));
+    for (const k of ['none', 'empty', 'blank', 'extra', 'unknownFlag']) expect(outs[k]?.code, k).toBe(EXIT.USAGE);
+    // control characters: not a second, forged REPLY line in the operator's terminal or the alert
+    expect(outs.ansi?.stdout ?? '').not.toMatch(/\nREPLY: \[REBASELINED\]/);
+    const alerts = await ledger.db.query<{ reason: string }>(`SELECT reason FROM payserv_alerts WHERE kind = 'rebaseline'`);
+    for (const a of alerts) expect(a.reason).not.toMatch(/\u001b/);
+    expect(localCheckpoints(ledger)).toBe(0);
+  });
+
+  it('only checkpoints/user lost (the coin checkpoints and the audit head survive): still refused until rebaselined', async () => {
+    const { as, ledger } = await lostHost(undefined, ['checkpoints/user', 'checkpoints/wallet']);
+    const en = await as('alice', ['enable']);
+    console.log('user checkpoints lost, enable:', en.code, en.stdout.trim(), en.stderr.trim());
+    const [next] = await withStatus(ledger, 'processing');
+    const pr = await as('alice', ['process', String(next)]);
+    console.log('then process:', pr.code, pr.stdout.trim(), pr.stderr.trim(), 'checks:', (await ledger.check('balanceerrors')).slice(0, 2));
+    const rb = await as('alice', ['rebaseline', '--reason', 'user checkpoints lost']);
+    console.log('rebaseline in that state:', rb.code, rb.stdout.trim(), rb.stderr.trim());
+    expect(en.code).toBe(EXIT.PROBLEMS);
+  });
+
+  it("one account's local checkpoint file lost: caught", async () => {
+    const { as, ledger } = await lostHost(undefined, []);
+    const user = join(ledger.stateDir, 'checkpoints', 'user');
+    const coin = readdirSync(user)[0] as string;
+    const file = readdirSync(join(user, coin))[0] as string;
+    rmSync(join(user, coin, file));
+    const en = await as('alice', ['enable']);
+    const checks = await ledger.check('balanceerrors');
+    console.log('one checkpoint lost, enable:', en.code, en.stdout.trim(), en.stderr.trim(), 'checks:', checks);
+    expect(en.code !== EXIT.OK || checks.length > 0).toBe(true);
+  });
+
+  it('only checkpoints/user lost and a database attacker deletes the user checkpoints and rolls an approval back: nothing notices', async () => {
+    const { as, ledger, approved } = await lostHost(
+      async (ledger) => {
+        const w = (
+          await ledger.db.query<{ id: number; status_seq: number }>(
+            `SELECT id, status_seq FROM ${WITHDRAWALS} WHERE status = 'approved' ORDER BY id LIMIT 1`,
+          )
+        )[0] as { id: number; status_seq: number };
+        await asAttacker(ledger.db, [
+          [`DELETE FROM ${STATUS_SIGNATURES} WHERE withdrawal_id = $1 AND seq = $2`, [w.id, w.status_seq]],
+          [
+            `UPDATE ${WITHDRAWALS} SET status = 'pending', status_seq = status_seq - 1,
+            comment = (SELECT comment FROM ${STATUS_SIGNATURES} s WHERE s.withdrawal_id = $1 AND s.seq = $2 - 1) WHERE id = $1`,
+            [w.id, w.status_seq],
+          ],
+          `DELETE FROM ${USER_CHECKPOINTS}`,
+        ]);
+      },
+      ['checkpoints/user', 'checkpoints/wallet'],
+    );
+    const en = await as('alice', ['enable']);
+    const checks = await ledger.check('balanceerrors');
+    const again = await as('bob', ['approve', String(approved)]);
+    console.log('partial loss + attacker: enable', en.code, en.stdout.trim(), '| checks', checks, '| approve again', again.stdout.trim());
+    expect(en.code !== EXIT.OK || checks.length > 0).toBe(true);
+  });
+});
