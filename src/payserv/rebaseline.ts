@@ -270,7 +270,8 @@ export class Rebaseline {
     readonly settings: RebaselineSettings,
   ) {
     this.#lost = lost;
-    if (lost.reasons.length) settings.audit.holdHead();
+    // A surviving head is the host's own and moves on with each call; a lost one is not re-made from the database's trail.
+    if (lost.auditHead) settings.audit.holdHead();
   }
 
   /** Why enabling is refused, or null: the local state is whole (or was rebaselined). */
