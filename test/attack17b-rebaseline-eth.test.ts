@@ -8,7 +8,7 @@ import { afterEach, beforeEach, expect, it } from 'vitest';
 import { setAutomine, mine } from '../src/devnet/anvil.js';
 import { LockKeys } from '../src/data/lock-keys.js';
 import { AUDIT_LOCK_NAME, AuditTrail } from '../src/payserv/audit.js';
-import { enablePayouts, rebaselineCall } from '../src/payserv/admin.js';
+import { enablePayouts } from '../src/payserv/admin.js';
 import { approveWithdrawal, checkWithdrawal, processWithdrawal } from '../src/payserv/payouts.js';
 import { detectLostState, Rebaseline } from '../src/payserv/rebaseline.js';
 import type { Payserv } from '../src/payserv/context.js';

@@ -67,27 +67,30 @@ describe(`attack17b: rebaseline (${backend()})`, { timeout: 120_000 }, () => {
   });
 
   it('a database attacker who empties the checkpoints and the audit trail while the local state (anchor included) is lost: still refused', async () => {
-    const { as, ledger, approved } = await lostHost(async (ledger) => {
-      // The attacker also rolls the approved withdrawal back to pending: its last signed status entry deleted.
-      const w = (
-        await ledger.db.query<{ id: number; status_seq: number }>(
-          `SELECT id, status_seq FROM ${WITHDRAWALS} WHERE status = 'approved' ORDER BY id LIMIT 1`,
-        )
-      )[0] as { id: number; status_seq: number };
-      await asAttacker(ledger.db, [
-        [`DELETE FROM ${STATUS_SIGNATURES} WHERE withdrawal_id = $1 AND seq = $2`, [w.id, w.status_seq]],
-        [
-          `UPDATE ${WITHDRAWALS} SET status = 'pending', status_seq = status_seq - 1,
+    const { as, ledger, approved } = await lostHost(
+      async (ledger) => {
+        // The attacker also rolls the approved withdrawal back to pending: its last signed status entry deleted.
+        const w = (
+          await ledger.db.query<{ id: number; status_seq: number }>(
+            `SELECT id, status_seq FROM ${WITHDRAWALS} WHERE status = 'approved' ORDER BY id LIMIT 1`,
+          )
+        )[0] as { id: number; status_seq: number };
+        await asAttacker(ledger.db, [
+          [`DELETE FROM ${STATUS_SIGNATURES} WHERE withdrawal_id = $1 AND seq = $2`, [w.id, w.status_seq]],
+          [
+            `UPDATE ${WITHDRAWALS} SET status = 'pending', status_seq = status_seq - 1,
             comment = (SELECT comment FROM ${STATUS_SIGNATURES} s WHERE s.withdrawal_id = $1 AND s.seq = $2 - 1) WHERE id = $1`,
-          [w.id, w.status_seq],
-        ],
-        `DELETE FROM ${USER_CHECKPOINTS}`,
-        `DELETE FROM ${COIN_CHECKPOINTS}`,
-        `ALTER TABLE payserv_audit DISABLE TRIGGER USER`,
-        `DELETE FROM payserv_audit`,
-        `ALTER TABLE payserv_audit ENABLE TRIGGER USER`,
-      ]);
-    }, ['checkpoints', 'journal', 'audit', 'nonces', 'chains', 'local-state.json']);
+            [w.id, w.status_seq],
+          ],
+          `DELETE FROM ${USER_CHECKPOINTS}`,
+          `DELETE FROM ${COIN_CHECKPOINTS}`,
+          `ALTER TABLE payserv_audit DISABLE TRIGGER USER`,
+          `DELETE FROM payserv_audit`,
+          `ALTER TABLE payserv_audit ENABLE TRIGGER USER`,
+        ]);
+      },
+      ['checkpoints', 'journal', 'audit', 'nonces', 'chains', 'local-state.json'],
+    );
     const en = await as('alice', ['enable']);
     const again = await as('bob', ['approve', String(approved)]);
     // The database has ledger history and the host no anchor: lost, whatever the database says of checkpoints.
@@ -115,7 +118,7 @@ describe(`attack17b: rebaseline (${backend()})`, { timeout: 120_000 }, () => {
     // control characters: not a second, forged REPLY line in the operator's terminal or the alert
     expect(outs.ansi?.stdout ?? '').not.toMatch(/\nREPLY: \[REBASELINED\]/);
     const alerts = await ledger.db.query<{ reason: string }>(`SELECT reason FROM payserv_alerts WHERE kind = 'rebaseline'`);
-    for (const a of alerts) expect(a.reason).not.toMatch(/\u001b/);
+    for (const a of alerts) expect(a.reason.includes('\u001b')).toBe(false);
     expect(localCheckpoints(ledger)).toBe(0);
   });
 

@@ -10,6 +10,7 @@ export type Reply = (typeof REPLIES)[number];
 
 /** A withdrawal id as the pool's back end sends it: a positive integer within the exact range. */
 /** Control characters, line breaks, zero-width and bidi controls: refused in an operator's reason shown to other operators and in alerts. */
+// eslint-disable-next-line no-control-regex -- control characters are what it finds
 export const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/;
 export const WithdrawalId = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
 const IdParams = z.union([z.tuple([WithdrawalId]), z.strictObject({ id: WithdrawalId })]);

@@ -8,7 +8,7 @@ import { runCheck } from '../checks/run.js';
 import type { DataTx } from '../data/data.js';
 import { AUDIT } from '../data/ops/audit.js';
 import { remember, EMPTY_MEMORY } from '../ledger/wallets.js';
-import { formatProblem, type Problem, type ProblemCode } from '../ledger/problem.js';
+import { formatProblem, type Problem } from '../ledger/problem.js';
 import { ensureDir } from '../state/atomic-file.js';
 import { ANCHOR_FILE, anchorPath, LOCAL_PARTS, readAnchor, writeAnchor, type AnchorOrigin, type LocalPart } from '../state/local-anchor.js';
 import { JOURNAL_FILE, journalDir } from '../journal/journal.js';
@@ -34,7 +34,8 @@ function excused(lost: LostState): (p: Problem) => boolean {
     if (p.code === 'journal_unrecorded') return true;
     if (p.code === 'audit_no_head' || p.code === 'audit_unrecorded') return lost.auditHead;
     // Only the lost kind of checkpoint: a surviving kind still has to match the database's.
-    if (p.code === 'checkpoint_local') return p.table === USER_TABLE ? lost.userCheckpoints : p.table === COIN_TABLE && lost.coinCheckpoints;
+    if (p.code === 'checkpoint_local')
+      return p.table === USER_TABLE ? lost.userCheckpoints : p.table === COIN_TABLE && lost.coinCheckpoints;
     return false;
   };
 }
@@ -102,7 +103,9 @@ export async function detectLostState(db: DataTx, local: LocalCheckpointStore, j
   if (anchor) {
     for (const part of anchor.parts) if (!present.has(part)) lostParts.add(part);
     if (lostParts.size)
-      reasons.push(`${anchorPath(local.stateDir)} records ${[...lostParts].join(', ')} as written, and the state directory no longer holds them`);
+      reasons.push(
+        `${anchorPath(local.stateDir)} records ${[...lostParts].join(', ')} as written, and the state directory no longer holds them`,
+      );
   } else if ((await db.query(LEDGER.anyHistory, []))[0]?.any === true) {
     origin = 'migration';
     if (!present.has('user_checkpoints') && !present.has('coin_checkpoints')) {

@@ -210,7 +210,8 @@ export function register(program: Command): void {
       action(async (ctx, cmd) => {
         const reason = cmd.opts<{ reason: string }>().reason.trim();
         if (reason.length < 3 || reason.length > 500) throw new CliError('--reason: say why, in 3 to 500 characters', EXIT.USAGE);
-        if (UNPRINTABLE.test(reason)) throw new CliError('--reason: one line of plain text: no control characters or line breaks', EXIT.USAGE);
+        if (UNPRINTABLE.test(reason))
+          throw new CliError('--reason: one line of plain text: no control characters or line breaks', EXIT.USAGE);
         const r = (await call(ctx, 'Utils.Rebaseline', { reason })) as RebaselineReply;
         printDoc(ctx, r, rebaselineText);
         return r.reply === 'ERROR' ? EXIT.PROBLEMS : EXIT.OK;
