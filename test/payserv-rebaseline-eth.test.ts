@@ -57,7 +57,7 @@ describePerDataPath('rebaseline with a payment in flight (anvil)', () => {
 
     const ps = await restartPayserv(t, async (deps) => new Map([['ETH', await restartedEth(url, deps)]]));
     await gate(ps);
-    expect(ps.rebaseline?.required).toMatch(/local checkpoint store .* is empty while the database holds checkpoints/);
+    expect(ps.rebaseline?.required).toMatch(/local-state.json records user_checkpoints, coin_checkpoints.* as written/);
     await expect(enablePayouts(ps, 'alice')).rejects.toMatchObject({ data: { code: 'rebaseline_required' } });
     expect(await checkWithdrawal(ps, id, 'alice')).toMatchObject({ reply: 'ERROR', code: 'disabled' });
 

@@ -9,6 +9,9 @@ export const REPLIES = ['ERROR', 'DECLINED', 'PENDING', 'APPROVED', 'SENDING', '
 export type Reply = (typeof REPLIES)[number];
 
 /** A withdrawal id as the pool's back end sends it: a positive integer within the exact range. */
+/** Control characters, line breaks, zero-width and bidi controls: refused in an operator's reason shown to other operators and in alerts. */
+// eslint-disable-next-line no-control-regex -- control characters are what it finds
+export const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/;
 export const WithdrawalId = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
 const IdParams = z.union([z.tuple([WithdrawalId]), z.strictObject({ id: WithdrawalId })]);
 const CoinParams = z.union([z.tuple([z.string().min(1).max(16)]), z.strictObject({ coin: z.string().min(1).max(16) })]);
@@ -58,7 +61,14 @@ export const METHODS = {
   'Autopay.Resolve': CoinParams,
   'Autopay.Status': NoParams,
   /** An operator's confirmation of a rebaseline after the host's local state was lost (pscli rebaseline). */
-  'Utils.Rebaseline': z.strictObject({ reason: z.string().trim().min(3).max(500) }),
+  'Utils.Rebaseline': z.strictObject({
+    reason: z
+      .string()
+      .max(500)
+      .trim()
+      .min(3)
+      .refine((r) => !UNPRINTABLE.test(r), { error: 'no control characters or line breaks: one line of plain text' }),
+  }),
   /** Put back every payment the payment journal holds and the database lost (after a rollback, or a crash before a commit). */
   'Journal.Restore': NoParams,
   /** A consistent backup of the host's local state and the database, taken at one quiet moment (src/payserv/backup.ts). */

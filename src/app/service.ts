@@ -1,3 +1,4 @@
+import { stat } from 'node:fs/promises';
 import { stopsPayouts } from '../payserv/invariant.js';
 import { performance } from 'node:perf_hooks';
 import { LocalCheckpointStore } from '../checkpoints/local-store.js';
@@ -31,7 +32,7 @@ import { Locks } from '../payserv/locks.js';
 import type { AutopaySettings, CoinPolicy } from '../payserv/policy.js';
 import { Monitor, type MonitorSettings } from '../payserv/monitor.js';
 import { ServiceState } from '../payserv/state.js';
-import { detectLostState, Rebaseline } from '../payserv/rebaseline.js';
+import { detectLostState, journalFile, Rebaseline } from '../payserv/rebaseline.js';
 import { startAutopay } from '../autopay/service.js';
 import type { Notifier } from '../notify/notifier.js';
 import { hotWalletLevels, noticeWaitingForKey, startNotifier, storeChannels } from './notify.js';
@@ -119,8 +120,8 @@ function replyOf(result: unknown): string {
  * A host whose local state is gone while the database shows payserv worked here: payouts are refused until operators
  * rebaseline (src/payserv/rebaseline.ts); nothing is re-created from the database meanwhile, and the operators hear of it.
  */
-async function guardLostState(ps: Payserv, audit: AuditTrail, confirmations: number): Promise<void> {
-  const lost = await detectLostState(ps.db, ps.local);
+async function guardLostState(ps: Payserv, audit: AuditTrail, confirmations: number, journalExisted: boolean): Promise<void> {
+  const lost = await detectLostState(ps.db, ps.local, journalExisted);
   ps.rebaseline = new Rebaseline(lost, { confirmations, audit });
   const why = ps.rebaseline.required;
   if (!why) return;
@@ -190,6 +191,11 @@ async function startUnlocked(
   const closeDb = () => (own ? own.close() : Promise.resolve());
   try {
     const alerts = new Alerts({ db, log, notifier });
+    // Before the open creates it: a journal the local-state anchor records but the state directory lost is a lost state.
+    const journalExisted = await stat(journalFile(stateDir)).then(
+      () => true,
+      () => false,
+    );
     const journal = await PaymentJournal.open(journalDir(stateDir));
     log.info({ journal: journal.path, attempts: journal.size }, 'payment journal open');
     const drivers = await startDrivers(keys.coins, {
@@ -228,7 +234,7 @@ async function startUnlocked(
     const hold = ps.hold as Hold;
     o.observation?.metrics.attach(ps);
     const audit = new AuditTrail({ db, stateDir, log, lockKey: LockKeys.of(signers.payserv).key(AUDIT_LOCK_NAME) });
-    await guardLostState(ps, audit, config.rebaseline.confirmations);
+    await guardLostState(ps, audit, config.rebaseline.confirmations, journalExisted);
     const record = (
       method: Method,
       r: { client: string; target: string; reply: string; code: RefusalCode | undefined; t0: number },

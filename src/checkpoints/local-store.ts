@@ -3,6 +3,7 @@
 import { opendir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readJson, TMP_NAME, writeJsonAtomic } from '../state/atomic-file.js';
+import { markAnchor, type LocalPart } from '../state/local-anchor.js';
 
 /** Opaque to the store: the caller signs it, writes it, and compares it with the database's copy. */
 export type StoredCheckpoint = Record<string, unknown>;
@@ -55,7 +56,8 @@ export class LocalCheckpointStore {
   }
 
   async putUser(userId: number, coinId: number, record: StoredCheckpoint): Promise<void> {
-    return this.write(this.userPath(userId, coinId), record);
+    await this.write(this.userPath(userId, coinId), record);
+    await this.mark('user_checkpoints');
   }
 
   async getCoin(coinId: number): Promise<StoredCheckpoint | null> {
@@ -63,7 +65,8 @@ export class LocalCheckpointStore {
   }
 
   async putCoin(coinId: number, record: StoredCheckpoint): Promise<void> {
-    return this.write(this.coinPath(coinId), record);
+    await this.write(this.coinPath(coinId), record);
+    await this.mark('coin_checkpoints');
   }
 
   async getWallets(userId: number, coinId: number): Promise<StoredCheckpoint | null> {
@@ -71,7 +74,21 @@ export class LocalCheckpointStore {
   }
 
   async putWallets(userId: number, coinId: number, record: StoredCheckpoint): Promise<void> {
-    return this.write(this.walletPath(userId, coinId), record);
+    await this.write(this.walletPath(userId, coinId), record);
+    await this.mark('wallet_memory');
+  }
+
+  /** Parts this store already saw recorded in the anchor: one look per part and process. */
+  #marked = new Set<LocalPart>();
+
+  /** The first write of a part: the anchor (if the state directory has one) records it, so its later loss is seen. */
+  private async mark(part: LocalPart): Promise<void> {
+    if (this.#marked.has(part)) return;
+    try {
+      if (await markAnchor(this.stateDir, part)) this.#marked.add(part);
+    } catch (e) {
+      throw new LocalStoreError(`local checkpoint store: ${(e as Error).message}`);
+    }
   }
 
   /** Every stored user checkpoint, one directory entry at a time: the user tree can hold millions. */

@@ -1,6 +1,7 @@
 // The main job on embedded defaults: an embedded PostgreSQL, a fresh PKI, a pool's signed ledger with
 // thousands of miners, the operator's start-up checks, checkpoints, and an attack caught in the act.
 // Later issues extend it until it shows the whole system at work.
+import { writeAnchor } from '../state/local-anchor.js';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { advanceAll } from '../verify/advance.js';
@@ -54,6 +55,8 @@ export async function main(argv: string[]): Promise<number> {
   const db = await openDatabase({}, stateDir);
   try {
     await migrate(db);
+    // A fresh state directory beside an empty ledger, as at payserv's first start (README "Lost local state").
+    await writeAnchor(stateDir, 'seed', []);
     const trust = loadTrust(stateDir);
     for (const role of SIGNER_ROLES) await registerCert(db, trust, readFileSync(pkiPaths(stateDir).signerCert(role), 'utf8'));
     out(`   and the schema: ${secs(t0)}`);

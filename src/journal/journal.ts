@@ -13,7 +13,7 @@ import { decodeLine, encodeRecord, JournalError, type JournalAttempt, type Journ
 // withdrawals final and covered by their local checkpoints) and each sender's next nonce, so the file
 // stays proportional to the payments in flight, not to years of history.
 
-const FILE = 'payments.jsonl';
+export const JOURNAL_FILE = 'payments.jsonl';
 
 /** The journal's directory in payserv's state directory. */
 export const journalDir = (stateDir: string) => join(stateDir, 'journal');
@@ -72,7 +72,7 @@ export class PaymentJournal {
 
   /** Opens (creating) the journal in `dir`; a torn last record is cut off, damage anywhere else is an error naming the line. */
   static open(dir: string): Promise<PaymentJournal> {
-    const path = join(dir, FILE);
+    const path = join(dir, JOURNAL_FILE);
     let p = opened.get(path);
     if (!p) {
       p = PaymentJournal.#load(dir, path);
@@ -357,7 +357,7 @@ export class PaymentJournal {
 
 /** Reads a journal without opening it for writing (pscli's checks beside a running payserv): a torn tail is ignored. */
 export async function readJournal(dir: string): Promise<JournalEntry[] | null> {
-  const path = join(dir, FILE);
+  const path = join(dir, JOURNAL_FILE);
   let fh: FileHandle;
   try {
     fh = await open(path, 'r');

@@ -8,8 +8,11 @@ import { runCheck } from '../checks/run.js';
 import type { DataTx } from '../data/data.js';
 import { AUDIT } from '../data/ops/audit.js';
 import { remember, EMPTY_MEMORY } from '../ledger/wallets.js';
-import { formatProblem, type Problem, type ProblemCode } from '../ledger/problem.js';
+import { formatProblem, type Problem } from '../ledger/problem.js';
 import { ensureDir } from '../state/atomic-file.js';
+import { ANCHOR_FILE, anchorPath, LOCAL_PARTS, readAnchor, writeAnchor, type AnchorOrigin, type LocalPart } from '../state/local-anchor.js';
+import { JOURNAL_FILE, journalDir } from '../journal/journal.js';
+import { LEDGER } from '../data/ops/ledger.js';
 import { getCoinCheckpoint, loadCoins, streamUserCheckpoints } from '../store/reads.js';
 import { openView } from '../verify/view.js';
 import { verifyWallets } from '../verify/wallets.js';
@@ -25,22 +28,33 @@ import type { Payserv } from './context.js';
 // confirmed the same digest, payserv writes fresh local state from that verified ledger.
 
 /** What was lost decides which findings are only its absence (no copy to compare with, no journal, no audit head). */
-function expectedCodes(lost: LostState): ReadonlySet<ProblemCode> {
-  // A payment in flight the (new) journal never recorded: Check settles it from the chain.
-  const codes: ProblemCode[] = ['journal_unrecorded'];
-  if (lost.checkpoints) codes.push('checkpoint_local');
-  if (lost.auditHead) codes.push('audit_no_head', 'audit_unrecorded');
-  return new Set(codes);
+function excused(lost: LostState): (p: Problem) => boolean {
+  return (p) => {
+    // A payment in flight the (new) journal never recorded: Check settles it from the chain.
+    if (p.code === 'journal_unrecorded') return true;
+    if (p.code === 'audit_no_head' || p.code === 'audit_unrecorded') return lost.auditHead;
+    // Only the lost kind of checkpoint: a surviving kind still has to match the database's.
+    if (p.code === 'checkpoint_local')
+      return p.table === USER_TABLE ? lost.userCheckpoints : p.table === COIN_TABLE && lost.coinCheckpoints;
+    return false;
+  };
 }
+
+const USER_TABLE = 'finances_user_balance_checkpoints';
+const COIN_TABLE = 'finances_coin_checkpoints';
 
 /** What of the host's local state is gone, and why that is the verdict. */
 export interface LostState {
-  /** checkpoints/user and checkpoints/coin hold nothing while the database holds checkpoints. */
+  /** Either kind of checkpoint lost (checkpoints/user or checkpoints/coin). */
   checkpoints: boolean;
-  /** audit/head.json is missing while the trail has rows. */
+  userCheckpoints: boolean;
+  coinCheckpoints: boolean;
+  /** audit/head.json is missing while the trail has rows, or while the anchor records it. */
   auditHead: boolean;
   reasons: string[];
 }
+
+const WHOLE: LostState = { checkpoints: false, userCheckpoints: false, coinCheckpoints: false, auditHead: false, reasons: [] };
 
 /** Problems listed in a refusal at most (the log has the count). */
 const LISTED_MAX = 50;
@@ -60,22 +74,79 @@ export interface Verified {
   auditHead: AuditHead | null;
 }
 
-/** Whether the host's local state counts as lost: the database holds what only a host that kept its state could have made. */
-export async function detectLostState(db: DataTx, local: LocalCheckpointStore): Promise<LostState> {
+/** Which parts of the local state the state directory holds now. `journalExisted`: the journal file before payserv opened (created) it. */
+export async function presentParts(local: LocalCheckpointStore, journalExisted?: boolean): Promise<Set<LocalPart>> {
+  const present = new Set<LocalPart>();
+  if (!(await isEmpty(local.listUsers()))) present.add('user_checkpoints');
+  if (!(await isEmpty(local.listCoins()))) present.add('coin_checkpoints');
+  if (!(await isEmpty(local.listWalletAccounts()))) present.add('wallet_memory');
+  if ((await readAuditHead(local.stateDir)) !== null) present.add('audit_head');
+  if (journalExisted ?? (await exists(journalFile(local.stateDir)))) present.add('journal');
+  return present;
+}
+
+export const journalFile = (stateDir: string): string => join(journalDir(stateDir), JOURNAL_FILE);
+
+/**
+ * Whether the host's local state counts as lost. Decided first by the host's own anchor (src/state/local-anchor.ts):
+ * a part it records as written but missing is lost; no anchor at all while the database holds any ledger history is a
+ * lost state directory (unless it still holds checkpoints: an older state directory, anchored now once). Then, as before,
+ * by what the database holds that only a host that kept its state could have made. A state found whole is anchored:
+ * on an empty ledger (first start), an older state directory (migration), or the parts written since (refresh).
+ */
+export async function detectLostState(db: DataTx, local: LocalCheckpointStore, journalExisted?: boolean): Promise<LostState> {
+  const present = await presentParts(local, journalExisted);
+  const anchor = await readAnchor(local.stateDir);
+  const lostParts = new Set<LocalPart>();
   const reasons: string[] = [];
-  let checkpoints = false;
-  if ((await isEmpty(local.listUsers())) && (await isEmpty(local.listCoins()))) {
-    const dbUser = !(await isEmpty(streamUserCheckpoints(db)));
-    let dbCoin = false;
-    for (const c of await loadCoins(db)) if (!dbCoin) dbCoin = (await getCoinCheckpoint(db, c.id)) !== null;
-    checkpoints = dbUser || dbCoin;
-    if (checkpoints)
-      reasons.push(`the local checkpoint store (${local.root}) is empty while the database holds checkpoints payserv signed`);
+  let origin: AnchorOrigin = 'first_start';
+  if (anchor) {
+    for (const part of anchor.parts) if (!present.has(part)) lostParts.add(part);
+    if (lostParts.size)
+      reasons.push(
+        `${anchorPath(local.stateDir)} records ${[...lostParts].join(', ')} as written, and the state directory no longer holds them`,
+      );
+  } else if ((await db.query(LEDGER.anyHistory, []))[0]?.any === true) {
+    origin = 'migration';
+    if (!present.has('user_checkpoints') && !present.has('coin_checkpoints')) {
+      for (const part of LOCAL_PARTS) if (!present.has(part)) lostParts.add(part);
+      lostParts.add('user_checkpoints').add('coin_checkpoints');
+      reasons.push(
+        `the state directory has no local-state anchor (${ANCHOR_FILE}) and no checkpoints while the database holds ledger history: a payserv worked on this ledger and its host's state is gone`,
+      );
+    }
   }
-  const [auditRow] = await db.query(AUDIT.firstPage, [1]);
-  const auditHead = auditRow !== undefined && (await readAuditHead(local.stateDir)) === null;
-  if (auditHead) reasons.push(`the audit trail's local head is missing while the database's trail has rows`);
-  return { checkpoints, auditHead, reasons };
+  // The database's side (the rule before the anchor): checkpoints or audit rows only a host that kept its state could have made.
+  if (!present.has('user_checkpoints') && !present.has('coin_checkpoints') && !lostParts.has('user_checkpoints')) {
+    let dbCheckpoints = !(await isEmpty(streamUserCheckpoints(db)));
+    for (const c of await loadCoins(db)) if (!dbCheckpoints) dbCheckpoints = (await getCoinCheckpoint(db, c.id)) !== null;
+    if (dbCheckpoints) {
+      lostParts.add('user_checkpoints').add('coin_checkpoints');
+      reasons.push(`the local checkpoint store (${local.root}) is empty while the database holds checkpoints payserv signed`);
+    }
+  }
+  if (!present.has('audit_head') && !lostParts.has('audit_head')) {
+    const [auditRow] = await db.query(AUDIT.firstPage, [1]);
+    if (auditRow !== undefined) {
+      lostParts.add('audit_head');
+      reasons.push(`the audit trail's local head is missing while the database's trail has rows`);
+    }
+  }
+  if (!reasons.length) {
+    // payserv opens (creates) the journal before this look: from now on it is a part the host keeps.
+    if (await exists(journalFile(local.stateDir))) present.add('journal');
+    await writeAnchor(local.stateDir, origin, [...present]);
+    return WHOLE;
+  }
+  const userCheckpoints = lostParts.has('user_checkpoints');
+  const coinCheckpoints = lostParts.has('coin_checkpoints');
+  return {
+    checkpoints: userCheckpoints || coinCheckpoints,
+    userCheckpoints,
+    coinCheckpoints,
+    auditHead: lostParts.has('audit_head'),
+    reasons,
+  };
 }
 
 /** Whether a stream yields nothing; closes it after the first look (a directory handle, a page query). */
@@ -107,9 +178,9 @@ async function* checkpointLines(db: DataTx): AsyncGenerator<{ line: string; writ
 export async function verifyForRebaseline(ps: Payserv, lost: LostState): Promise<{ problems: Problem[]; verified: Verified }> {
   const view = await openView(ps.db, ps.trust, ps.local);
   const problems: Problem[] = [];
-  const expected = expectedCodes(lost);
+  const isExcused = excused(lost);
   const keep = (p: Problem) => {
-    if (!expected.has(p.code)) problems.push(p);
+    if (!isExcused(p)) problems.push(p);
   };
   await runCheck(view, 'balanceerrors', {}, keep);
   for await (const p of verifyAudit(ps.db, ps.local.stateDir)) keep(p);
@@ -131,7 +202,7 @@ export async function verifyForRebaseline(ps: Payserv, lost: LostState): Promise
  * digest is still the one confirmed are the trees moved into place; otherwise nothing is moved. Wallet memory
  * is what each account's verified, signed wallets show now.
  */
-async function writeFreshState(ps: Payserv, digest: string): Promise<{ accounts: number; coins: number } | string> {
+async function writeFreshState(ps: Payserv, digest: string, lost: LostState): Promise<{ accounts: number; coins: number } | string> {
   const stateDir = ps.local.stateDir;
   const stagingDir = join(stateDir, '.rebaseline');
   await rm(stagingDir, { recursive: true, force: true });
@@ -164,9 +235,11 @@ async function writeFreshState(ps: Payserv, digest: string): Promise<{ accounts:
     const from = join(staging.root, tree);
     const to = join(ps.local.root, tree);
     if (!(await exists(from))) continue;
+    // A kind of checkpoint that survived was verified against the database's (a mismatch refused): kept as it is.
+    if ((tree === 'user' && !lost.userCheckpoints) || (tree === 'coin' && !lost.coinCheckpoints)) continue;
     // Wallet memory that survived is the host's own, and knows retirements the database may have undone: kept.
     if (tree === 'wallet' && !(await isEmpty(ps.local.listWalletAccounts()))) continue;
-    // The user and coin trees hold nothing (detectLostState): at most empty directories.
+    // A lost tree holds nothing the anchor trusts: replaced whole.
     await rm(to, { recursive: true, force: true });
     await rename(from, to);
   }
@@ -200,7 +273,8 @@ export class Rebaseline {
     readonly settings: RebaselineSettings,
   ) {
     this.#lost = lost;
-    if (lost.auditHead || lost.checkpoints) settings.audit.holdHead();
+    // A surviving head is the host's own and moves on with each call; a lost one is not re-made from the database's trail.
+    if (lost.auditHead) settings.audit.holdHead();
   }
 
   /** Why enabling is refused, or null: the local state is whole (or was rebaselined). */
@@ -280,15 +354,17 @@ export class Rebaseline {
       return { reply: 'CONFIRMED', ...verified, ...this.status() };
     }
     // Only what was lost is written: checkpoints that survived were just verified against the database's, and stay.
-    const written = this.#lost.checkpoints ? await writeFreshState(ps, verified.digest) : { accounts: 0, coins: 0 };
+    const written = this.#lost.checkpoints ? await writeFreshState(ps, verified.digest, this.#lost) : { accounts: 0, coins: 0 };
     if (typeof written === 'string') {
       this.#reset();
       ps.log.error({ operator, reason, why: written }, 'rebaseline refused at the write');
       return { reply: 'ERROR', code: 'rebaseline_refused', problems: [], problems_total: 0, message: written, ...this.status() };
     }
     await this.settings.audit.releaseHead(verified.auditHead);
+    // The state directory is whole again: the anchor records what it holds now.
+    await writeAnchor(ps.local.stateDir, 'rebaseline', [...(await presentParts(ps.local))]);
     const by = confirmedBy.map((c) => c.operator);
-    this.#lost = { checkpoints: false, auditHead: false, reasons: [] };
+    this.#lost = WHOLE;
     ps.log.warn({ ...details, written }, `rebaseline: fresh local state written, confirmed by ${by.join(', ')}`);
     await ps.state.alertOnce(
       'rebaseline',

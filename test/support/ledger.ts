@@ -14,6 +14,7 @@ import type { Trust } from '../../src/pki/trust.js';
 import { seedLedger, type SeedOptions, type SeedReport } from '../../src/writer/seed.js';
 import { openView, type LedgerView } from '../../src/verify/view.js';
 import { freshDb } from './db.js';
+import { writeAnchor } from '../../src/state/local-anchor.js';
 import { tmpStateDir } from './tmp.js';
 import { COIN_CHECKPOINTS, STATUS_SIGNATURES, USER_CHECKPOINTS, WITHDRAWALS } from './attacker.js';
 
@@ -72,6 +73,8 @@ export async function testLedger(seed: SeedOptions | null = SMALL_SEED): Promise
   const stateDir = await tmpStateDir();
   await initPki(stateDir, { rootDays: 3650, leafDays: 825 });
   const db = await freshDb();
+  // A fresh state directory beside an empty ledger, as at payserv's first start: the seed's checkpoints are recorded in it.
+  await writeAnchor(stateDir, 'seed', []);
   const trust = loadTrust(stateDir);
   for (const role of SIGNER_ROLES) await registerCert(db, trust, readFileSync(pkiPaths(stateDir).signerCert(role), 'utf8'));
   const signers = {

@@ -3,7 +3,7 @@
 // wallet, 3 when payserv's data was out of reach: refusalExit); --json prints the whole result.
 import type { Command } from 'commander';
 import type { Restored } from '../../payserv/payments/restore.js';
-import type { Method } from '../../api/payserv.js';
+import { UNPRINTABLE, type Method } from '../../api/payserv.js';
 import { refusalLine } from '../../api/reply.js';
 import { refusalCodeOf, RpcError } from '../../api/jsonrpc.js';
 import { action, type Context } from '../context.js';
@@ -211,6 +211,8 @@ export function register(program: Command): void {
       action(async (ctx, cmd) => {
         const reason = cmd.opts<{ reason: string }>().reason.trim();
         if (reason.length < 3 || reason.length > 500) throw new CliError('--reason: say why, in 3 to 500 characters', EXIT.USAGE);
+        if (UNPRINTABLE.test(reason))
+          throw new CliError('--reason: one line of plain text: no control characters or line breaks', EXIT.USAGE);
         const r = (await call(ctx, 'Utils.Rebaseline', { reason })) as RebaselineReply;
         printDoc(ctx, r, rebaselineText);
         return r.reply === 'ERROR' ? EXIT.PROBLEMS : EXIT.OK;

@@ -24,6 +24,14 @@ const WITH_HISTORY = `${WITHDRAWAL_COLUMNS}, (SELECT coalesce(json_agg(json_buil
 
 export const LEDGER = {
   // $1: the bound plus one, so the caller can tell "exactly the bound" from "past it".
+  // Whether anything was ever written to the ledger or by a payserv (src/payserv/rebaseline.ts): a database with history.
+  anyHistory: op<{ any: boolean }>(
+    'ledger.anyHistory',
+    `SELECT (EXISTS (SELECT 1 FROM finances_user_balance_transaction) OR EXISTS (SELECT 1 FROM finances_withdrawal_transaction)
+          OR EXISTS (SELECT 1 FROM finances_withdrawal_signatures) OR EXISTS (SELECT 1 FROM finances_proxypool_transactions)
+          OR EXISTS (SELECT 1 FROM finances_user_balance_checkpoints) OR EXISTS (SELECT 1 FROM finances_coin_checkpoints)
+          OR EXISTS (SELECT 1 FROM payserv_chain_txs) OR EXISTS (SELECT 1 FROM payserv_audit)) AS any`,
+  ),
   coins: op('ledger.coins', `SELECT ${COIN_COLUMNS} FROM coins_coin ORDER BY id LIMIT $1`),
   certsPage: op('ledger.certsPage', `SELECT id, key_id, role, cert_pem FROM crypto_certs WHERE id > $1 ORDER BY id LIMIT $2`),
 
