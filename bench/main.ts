@@ -54,6 +54,7 @@ import { runIntakeSection, type IntakeOutcome } from './intake.js';
 import { runBackupSection, type BackupOutcome } from './backup.js';
 import { runPayEthSection, type PayEthOutcome } from './pay-eth.js';
 import { runPayZcashSection, type PayZcashOutcome } from './pay-zcash.js';
+import { runPayBtcSection, type PayBtcOutcome } from './pay-btc.js';
 import { runProcessSection, type ProcessOutcome } from './process.js';
 import { runSimSection, type SimOutcome } from './sim.js';
 import { runStartupSection, type StartupOutcome } from './startup.js';
@@ -160,6 +161,10 @@ async function runBench(
     s.intake
       ? `${s.intakeBlocks} Blocks.Credit of ${fmt.int(s.intakeCredits)} credits; ${fmt.int(s.mirrorAccounts)} logins x ${s.mirrorWithdrawals} withdrawals mirrored`
       : 'skipped (BENCH_INTAKE=0)',
+  );
+  line(
+    'Bitcoin-family SendCoin on litecoind (BENCH_PAY_BTC*)',
+    s.payBtc ? `${fmt.int(s.payBtcOutputs)} outputs, beside the node's sendmany` : 'skipped (BENCH_PAY_BTC=0)',
   );
   line('backup dump and restore (BENCH_BACKUP*)', s.backup ? `${fmt.int(s.backupRows)} credits` : 'skipped (BENCH_BACKUP=0)');
   line('pscli start-up (BENCH_STARTUP*)', s.startup ? `pscli --help ${s.startupRuns} times` : 'skipped (BENCH_STARTUP=0)');
@@ -426,6 +431,11 @@ async function runBench(
     });
     failures.push(...payZcashOut.failures);
   }
+  let payBtcOut: PayBtcOutcome | null = null;
+  if (s.payBtc) {
+    payBtcOut = await runPayBtcSection(db, bench.where, stateDir, pki, { outputs: s.payBtcOutputs });
+    failures.push(...payBtcOut.failures);
+  }
 
   // ── 10. the esman key store: unlock, hand-over, save ──
   let esmanOut: EsmanOutcome | null = null;
@@ -558,6 +568,7 @@ async function runBench(
     process: processOut?.summary ?? null,
     payEth: payEthOut?.summary ?? null,
     payZcash: payZcashOut?.summary ?? null,
+    payBtc: payBtcOut?.summary ?? null,
     esman: esmanOut?.summary ?? null,
     dbgw: dbgwOut?.summary ?? null,
     sim: simOut?.summary ?? null,

@@ -43,6 +43,10 @@ export interface BenchSettings {
   payZcashReps: number;
   /** Also the same batch end to end through SendCoin on the node stand-in (BENCH_PAY_ZCASH_SENDCOIN=0: skip). */
   payZcashSendCoin: boolean;
+  /** Run the Bitcoin-family SendCoin section on litecoind beside the node's sendmany (BENCH_PAY_BTC=0: skip). */
+  payBtc: boolean;
+  /** Outputs of that batch and of the sendmany (BENCH_PAY_BTC_OUTPUTS). */
+  payBtcOutputs: number;
   /** Run the esman key store section: scrypt per share, unlock, loopback hand-over, store save (BENCH_ESMAN=0: skip). */
   esman: boolean;
   /** Run the dbgw section: cost per call and per streamed row through dbgw against in process (BENCH_DBGW=0: skip). */
@@ -89,6 +93,7 @@ const ENV: Record<
     | 'payEth'
     | 'payZcash'
     | 'payZcashSendCoin'
+    | 'payBtc'
     | 'esman'
     | 'dbgw'
     | 'sim'
@@ -114,6 +119,7 @@ const ENV: Record<
   payZcashOutputs: 'BENCH_PAY_ZCASH_OUTPUTS',
   payZcashInputs: 'BENCH_PAY_ZCASH_INPUTS',
   payZcashReps: 'BENCH_PAY_ZCASH_REPS',
+  payBtcOutputs: 'BENCH_PAY_BTC_OUTPUTS',
   dbgwRows: 'BENCH_DBGW_ROWS',
   dbgwCalls: 'BENCH_DBGW_CALLS',
   simSchedules: 'BENCH_SIM_SCHEDULES',
@@ -134,6 +140,8 @@ const BACKUP_ROWS_MAX = 10_000_000;
 export const PAY_ETH_WITHDRAWALS_MAX = 10_000;
 /** SendCoin takes at most 2,000 withdrawals per call, and payserv's batch_max is at most 2,000. */
 export const PAY_ZCASH_OUTPUTS_MAX = 2000;
+/** A standard transaction's weight (400,000) holds about 2,300 P2WPKH outputs. */
+export const PAY_BTC_OUTPUTS_MAX = 2000;
 /** 100 signed P2PKH inputs are ~15 kB of the 100,000-byte standard transaction. */
 export const PAY_ZCASH_INPUTS_MAX = 100;
 const PAY_ZCASH_REPS_MAX = 1000;
@@ -179,6 +187,8 @@ environment:
   BENCH_PAY_ZCASH_INPUTS     P2PKH inputs it spends (default 20, at most ${PAY_ZCASH_INPUTS_MAX})
   BENCH_PAY_ZCASH_REPS       timed build + sign repetitions of each version (default 5)
   BENCH_PAY_ZCASH_SENDCOIN   1: also the batch end to end, SendCoin on the node stand-in (default 1)
+  BENCH_PAY_BTC              1: a Bitcoin-family SendCoin on litecoind regtest beside the node's sendmany (default 1; skipped without litecoind)
+  BENCH_PAY_BTC_OUTPUTS      outputs of both (default 500, at most ${PAY_BTC_OUTPUTS_MAX})
   BENCH_ESMAN                1: esman key store: scrypt per share (log2N 16, 17, 18), unlock of a (3,2) set,
                              the loopback key hand-over, store save (default 1; about 15-30 s)
   BENCH_DBGW                 1: dbgw against in process, per call and per streamed row, on a PostgreSQL database
@@ -257,6 +267,8 @@ export function loadSettings(argv: readonly string[], env: NodeJS.ProcessEnv = p
     payZcashInputs: int(ENV.payZcashInputs, get('payZcashInputs'), 20, 1, PAY_ZCASH_INPUTS_MAX),
     payZcashReps: int(ENV.payZcashReps, get('payZcashReps'), 5, 1, PAY_ZCASH_REPS_MAX),
     payZcashSendCoin: (over.BENCH_PAY_ZCASH_SENDCOIN ?? env.BENCH_PAY_ZCASH_SENDCOIN ?? '1') !== '0',
+    payBtc: (over.BENCH_PAY_BTC ?? env.BENCH_PAY_BTC ?? '1') !== '0',
+    payBtcOutputs: int(ENV.payBtcOutputs, get('payBtcOutputs'), 500, 1, PAY_BTC_OUTPUTS_MAX),
     esman: (over.BENCH_ESMAN ?? env.BENCH_ESMAN ?? '1') !== '0',
     dbgw: (over.BENCH_DBGW ?? env.BENCH_DBGW ?? '1') !== '0',
     dbgwRows: int(ENV.dbgwRows, get('dbgwRows'), 1_000_000, 1),

@@ -67,13 +67,18 @@ export async function request(
 
 /** For a ledger a payserv process opens: n ETH requests of 1 ETH to fresh signed wallets, the first `pending` of them processed to pending; ids into `out`. */
 export function ethRequests(n: number, pending: number, firstUser: number, out: number[]) {
+  return coinRequests('ETH', () => `0x${randomBytes(20).toString('hex')}`, n, pending, firstUser, out);
+}
+
+/** ethRequests for any coin of the seed, its wallets' addresses from `address`. */
+export function coinRequests(tag: string, address: () => string, n: number, pending: number, firstUser: number, out: number[]) {
   return async (db: Db, l: { signers: { admin: Signer; autopay: Signer; payserv: Signer } }) => {
-    const eth = (await loadCoins(db)).find((c) => c.tag === 'ETH');
-    if (!eth) throw new Error('no ETH coin in the seed');
+    const eth = (await loadCoins(db)).find((c) => c.tag === tag);
+    if (!eth) throw new Error(`no ${tag} coin in the seed`);
     const users = Array.from({ length: n }, (_, i) => firstUser + i);
     const wallets = [];
     for (const userId of users) {
-      const w = await addWallet(db, { userId, coinId: eth.id, address: `0x${randomBytes(20).toString('hex')}` });
+      const w = await addWallet(db, { userId, coinId: eth.id, address: address() });
       wallets.push(await signWallet(db, l.signers.admin, w.id));
     }
     await creditBlock(db, l.signers.admin, eth, {

@@ -458,19 +458,30 @@ function isCall(c: Call | Record<string, unknown>): c is Call {
   return 'raw' in c && typeof c.method === 'string' && Array.isArray(c.params);
 }
 
+/** A node URL with a user and password (litecoind's): fetch refuses it, the credentials go as basic auth. */
+function splitCredentials(to: string): { url: string; authorization: string | null } {
+  const u = new URL(to);
+  if (!u.username && !u.password) return { url: to, authorization: null };
+  const authorization = `Basic ${Buffer.from(`${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}`).toString('base64')}`;
+  u.username = '';
+  u.password = '';
+  return { url: u.toString(), authorization };
+}
+
 /** POSTs `body` to the node; the reply's status, type and text (bounded). A transport failure is an UpstreamError. */
 async function post(to: string, body: string): Promise<{ status: number; contentType: string | null; text: string }> {
   let res: Response;
+  const { url, authorization } = splitCredentials(to);
   try {
-    res = await fetch(to, {
+    res = await fetch(url, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', ...(authorization ? { authorization } : {}) },
       body,
       signal: AbortSignal.timeout(FORWARD_TIMEOUT_MS),
     });
     return { status: res.status, contentType: res.headers.get('content-type'), text: await readReply(res) };
   } catch (e) {
-    throw e instanceof UpstreamError ? e : new UpstreamError(`${to}: ${(e as Error).message}`);
+    throw e instanceof UpstreamError ? e : new UpstreamError(`${url}: ${(e as Error).message}`);
   }
 }
 
