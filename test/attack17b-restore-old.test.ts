@@ -1,30 +1,18 @@
 // attack17b (outsider round 2, C2): an OLD backup restored after more payments were made (README "Backup and restore",
 // "Unknown spends from the hot wallet"): the restored pair knows none of the later payments, the chain does;
 // payserv refuses to start naming the nonces it does not account for, and nobody is paid twice.
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { privateKeyToAddress } from 'viem/accounts';
-import type { Hex } from 'viem';
 import { afterEach, describe, expect, it } from 'vitest';
-import { mine, setAutomine, setBalance } from '../src/devnet/anvil.js';
+import { mine, setAutomine } from '../src/devnet/anvil.js';
 import { EXIT } from '../src/cli/exit.js';
-import { pkiPaths } from '../src/esman/pki-files.js';
 import { loadConfig } from '../src/config/load.js';
 import type { Db } from '../src/db/db.js';
 import { openDatabase } from '../src/db/open.js';
-import { createHotKey, loadHotKey } from '../src/keys/hot-wallet.js';
-import type { Coin, Signed } from '../src/ledger/records.js';
-import { createLogger } from '../src/log/index.js';
-import { parseAmount } from '../src/money/amount.js';
-import { startPayserv, type RunningPayserv } from '../src/app/service.js';
-import { loadCoins } from '../src/store/reads.js';
-import { addWallet, signWallet } from '../src/writer/wallets.js';
-import { creditBlock } from '../src/writer/blocks.js';
+import { pkiPaths } from '../src/esman/pki-files.js';
+import type { RunningPayserv } from '../src/app/service.js';
+import { autopayPool, paidOnChain, startAutopayHost, statuses } from './support/autopay-host.js';
 import type { TestDatabase } from './support/db.js';
-import { anvilForFile, ethClient } from './support/chains.js';
-import { payservData } from './support/dbgw.js';
-import { testLedger, type TestLedger } from './support/ledger.js';
-import { ethAddress, newBlockHash } from './support/miners.js';
+import { anvilForFile } from './support/chains.js';
+import type { TestLedger } from './support/ledger.js';
 import { runPscli } from './support/pscli.js';
 import { pscliWorkspace } from './support/pscli-world.js';
 import { until } from './support/spawn.js';
@@ -45,91 +33,14 @@ afterEach(async () => {
   l = undefined;
 });
 
-const payservToml = (url: string) =>
-  [
-    '[rpc]',
-    'port = 0',
-    '[coins.ETH]',
-    'chain = "evm"',
-    `node_url = "${url}"`,
-    'chain_id = 31337',
-    'min_peers = 0',
-    '[policy.ETH]',
-    'amount_max = "100"',
-    'user_daily_max = "1000"',
-    'coin_daily_max = "10000"',
-    'wallet_age_hours_min = 0',
-    '[autopay]',
-    'enabled = true',
-    'interval_s = 4',
-    'require_peers = 0',
-    'max_per_run = 3',
-    '[autopay.coins.ETH]',
-    'threshold = "1"',
-    '',
-  ].join('\n');
-
-/** `dbUrl`: a database not from freshDb (the restored one), for dbgw to be handed. */
-async function start(stateDir: string, db: Db, url: string, dbUrl?: string): Promise<RunningPayserv> {
-  writeFileSync(join(stateDir, 'payserv.toml'), payservToml(url));
-  const config = await loadConfig('payserv', join(stateDir, 'payserv.toml'), { stateDir, env: {} });
-  const r = await startPayserv(config, createLogger('payserv', 'silent'), await payservData(db, stateDir, dbUrl));
-  writeFileSync(join(stateDir, 'pscli.toml'), `[payserv]\nport = ${r.server.port}\n`);
-  return r;
-}
-
-/** Mined transactions to each address, read block by block from the chain. */
-async function paidOnChain(url: string, addresses: string[]): Promise<Map<string, number>> {
-  const c = ethClient(url);
-  const count = new Map(addresses.map((a) => [a.toLowerCase(), 0]));
-  const head = await c.getBlockNumber();
-  for (let n = 0n; n <= head; n++) {
-    const b = await c.getBlock({ blockNumber: n, includeTransactions: true });
-    for (const tx of b.transactions) {
-      const to = tx.to?.toLowerCase();
-      if (to && count.has(to)) count.set(to, (count.get(to) ?? 0) + 1);
-    }
-  }
-  return count;
-}
-
-const statuses = async (db: Db) =>
-  (await db.query<{ status: string }>('SELECT status FROM finances_withdrawal_transaction')).map((r) => r.status);
-
 describe('attack17b: restore of an old backup', { timeout: 240_000 }, () => {
   it('an older backup restored after more payments were made: payserv refuses to start, naming the nonces, and nobody is paid twice', async () => {
     const { url } = await anvil();
     await setAutomine(url, false);
-    l = await testLedger({
-      users: 0,
-      blocks: 0,
-      withdrawals: 0,
-      coins: ['ETH'],
-      minersPerBlock: 1,
-      declineShare: 0,
-      corrections: 0,
-      seed: 17,
-    });
-    const ledger = l;
-    await createHotKey(ledger.stateDir, 'ETH');
-    const hot = privateKeyToAddress(`0x${Buffer.from(await loadHotKey(ledger.stateDir, 'ETH')).toString('hex')}` as Hex);
-    await setBalance(url, hot, 10n ** 20n);
-    const eth = (await loadCoins(ledger.db)).find((c) => c.tag === 'ETH') as Signed<Coin>;
-    const payees: string[] = [];
-    const ids: number[] = [];
-    for (let i = 0; i < MINERS; i++) {
-      const w = await addWallet(ledger.db, { userId: 8001 + i, coinId: eth.id, address: ethAddress() });
-      await signWallet(ledger.db, ledger.signers.admin, w.id);
-      payees.push(w.address);
-      ids.push(8001 + i);
-    }
-    await creditBlock(ledger.db, ledger.signers.admin, eth, {
-      blockHash: newBlockHash(),
-      shares: ids.map((userId) => ({ userId, amount: parseAmount('2') })),
-      poolFee: parseAmount('0.01'),
-    });
-    await ledger.checkpointAll();
-    running = await start(ledger.stateDir, ledger.db, url);
+    const pool = await autopayPool(url, { miners: MINERS, firstUser: 8001, seed: 17 });
+    const { ledger, hot, payees } = pool;
+    l = ledger;
+    running = await startAutopayHost(ledger.stateDir, ledger.db, url);
     const env = { PAYSERV_STATE_DIR: ledger.stateDir };
     // The OLD backup, before any payment.
     const old = await runPscli(['--json', 'backup'], env);
@@ -158,10 +69,9 @@ describe('attack17b: restore of an old backup', { timeout: 240_000 }, () => {
     expect(r.code, r.stderr).toBe(EXIT.OK);
     restored = await openDatabase((await loadConfig('pscli', undefined, { stateDir: ws.stateDir, env: ws.env })).database, ws.stateDir);
     // The chain knows twelve payments the restored pair does not: payserv refuses to start, naming them.
-    await expect(start(ws.stateDir, restored, url, ws.env.DATABASE_URL)).rejects.toThrow(
+    await expect(startAutopayHost(ws.stateDir, restored, url, ws.env.DATABASE_URL)).rejects.toThrow(
       new RegExp(`hot wallet ${hot} used nonces 0\\.\\.${MINERS - 1} on the chain`, 'i'),
     );
-    const after = await paidOnChain(url, payees);
-    expect([...after.values()]).toEqual(payees.map(() => 1));
+    expect([...(await paidOnChain(url, payees)).values()]).toEqual(payees.map(() => 1));
   });
 });
