@@ -74,6 +74,9 @@ async function decide(ps: Payserv, driver: ChainDriver, v: Verified, verdict: Ve
       }
       if (verdict.stale) {
         const latest = attempts[attempts.length - 1];
+        // A replacement is recorded for this withdrawal alone: a batch's others would take it for a conflict that failed them.
+        if (latest && ((await paymentSize(ps, latest.hash)) ?? 1) > 1)
+          return result('SENDING', v.w, `${verdict.reason}; a batch payment is not replaced: it waits`);
         if (latest) return replace(ps, driver, v, latest, verdict.reason);
       }
       return result('SENDING', v.w, verdict.reason);
