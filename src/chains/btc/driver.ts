@@ -480,7 +480,10 @@ export class BtcDriver implements ChainDriver {
     for (const a of later) {
       const why = replacementProblem(base, basisOf(a.raw, this.#wallet));
       if (why)
-        throw new ChainIntegrityError('payserv_chain_txs', `coin ${this.tag}: stored attempt ${a.hash} replaces payment ${first.hash}, yet ${why}`);
+        throw new ChainIntegrityError(
+          'payserv_chain_txs',
+          `coin ${this.tag}: stored attempt ${a.hash} replaces payment ${first.hash}, yet ${why}`,
+        );
     }
   }
 
