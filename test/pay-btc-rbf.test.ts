@@ -11,7 +11,7 @@ import { preset } from '../src/chains/btc/network.js';
 import { BtcNode } from '../src/chains/btc/node.js';
 import { createHotKey, loadHotKey } from '../src/keys/hot-wallet.js';
 import { parseAmount, sub, toBaseUnits } from '../src/money/amount.js';
-import { approveWithdrawal, checkWithdrawal, processWithdrawal } from '../src/payserv/payouts.js';
+import { approveWithdrawal, checkWithdrawal, processWithdrawal, sendCoin } from '../src/payserv/payouts.js';
 import { describePerDataPath } from './support/backend.js';
 import { driverDeps } from './support/chain-settings.js';
 import { litecoindForFile, type Litecoind } from './support/litecoind.js';
@@ -22,6 +22,12 @@ const NET = preset('LTC-regtest');
 const COIN = 100_000_000n;
 const SEED = { users: 1, blocks: 1, withdrawals: 0, coins: ['LTC'], minersPerBlock: 1, declineShare: 0, corrections: 0, seed: 17 };
 const caller = 'test';
+const AUTO = {
+  amountMax: parseAmount('100'),
+  userDailyMax: parseAmount('1000'),
+  coinDailyMax: parseAmount('100000'),
+  walletAgeHoursMin: 0,
+};
 /** The seeded coin's confirmations (src/writer/seed.ts, a coin without defaults). */
 const confirmations = 6;
 
@@ -51,11 +57,12 @@ const SETTINGS = (url: string): BtcSettings => ({
   replaceAfterMs: 0,
 });
 
-async function setup(on: () => Promise<Litecoind>): Promise<void> {
+async function setup(on: () => Promise<Litecoind>, o: { auto?: boolean } = {}): Promise<void> {
   node = await on();
   client = new BtcNode({ url: node.url, timeoutMs: 10_000 });
   t = await testPayserv({
     seed: SEED,
+    ...(o.auto ? { policies: { LTC: AUTO } } : {}),
     drivers: async (deps) => {
       await createHotKey(deps.stateDir, 'LTC');
       driver = new BtcDriver(SETTINGS(node.url), await loadHotKey(deps.stateDir, 'LTC'), driverDeps(deps));
@@ -85,11 +92,16 @@ interface Sending {
   raw: string;
 }
 
-/** A withdrawal approved and sent: its first attempt in the node's mempool, with that attempt's fee. */
-async function sending(): Promise<Sending> {
+async function processed(): Promise<{ id: number; m: Miner }> {
   const m = await newMiner(t, nextUser++, '20', { tag: 'LTC', address: freshAddress() });
   const id = await request(t, m, { amount: '1' });
   expect(['PENDING', 'APPROVED']).toContain((await processWithdrawal(t.ps, id, caller)).reply);
+  return { id, m };
+}
+
+/** A withdrawal approved and sent: its first attempt in the node's mempool, with that attempt's fee. */
+async function sending(): Promise<Sending> {
+  const { id, m } = await processed();
   const r = await approveWithdrawal(t.ps, id, caller);
   expect(r.reply).toBe('SENDING');
   const first = r.txHash as string;
@@ -141,10 +153,13 @@ async function replaced(p: Sending): Promise<{ hash: string; fee: bigint }> {
 }
 
 describePerDataPath('fee bumps by replacement (BIP125) on litecoind regtest', () => {
-  it('a stuck payment replaced, the replacement mined: sent once, one output, the fee the replacement paid', async () => {
+  it('a stuck payment replaced twice, the last replacement mined: sent once, one output, the fee the replacement paid', async () => {
     await setup(replacing);
     const p = await sending();
-    const bump = await replaced(p);
+    const once = await replaced(p);
+    // Still stale: replaced again, outbidding the first replacement (same inputs, same output).
+    const bump = await replaced({ ...p, first: once.hash, fee: once.fee });
+    expect(await storedAttempts()).toEqual([p.first, once.hash, bump.hash].sort());
     await node.mine(confirmations);
     const r = await checkWithdrawal(t.ps, p.id, caller);
     expect([r.reply, r.txHash]).toEqual(['SENT', bump.hash]);
@@ -195,6 +210,20 @@ describePerDataPath('fee bumps by replacement (BIP125) on litecoind regtest', ()
     expect(await checkWithdrawal(t.ps, p.id, caller)).toMatchObject({ reply: 'SENT', txHash: hash });
     expect(await paidTo(p.m.address)).toEqual([p.value]);
     expect(await storedAttempts()).toHaveLength(2);
+    expect(await t.ledger.check('balanceerrors')).toEqual([]);
+  });
+
+  it('a stale batch payment is not replaced (a replacement is recorded per withdrawal): it waits, and is sent once', async () => {
+    await setup(replacing, { auto: true });
+    const reqs = [await processed(), await processed()];
+    const r = await sendCoin(t.ps, 'LTC', caller);
+    expect(r.results.map((x) => x.reply)).toEqual(['SENDING', 'SENDING']);
+    const hash = r.results[0]?.txHash as string;
+    for (const q of reqs) expect((await checkWithdrawal(t.ps, q.id, caller)).message).toMatch(/a batch payment is not replaced/);
+    expect(await storedAttempts()).toEqual([hash]);
+    expect(await mempool()).toEqual([hash]);
+    await node.mine(confirmations);
+    for (const q of reqs) expect(await checkWithdrawal(t.ps, q.id, caller)).toMatchObject({ reply: 'SENT', txHash: hash });
     expect(await t.ledger.check('balanceerrors')).toEqual([]);
   });
 
