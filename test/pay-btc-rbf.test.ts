@@ -152,7 +152,7 @@ async function replaced(p: Sending): Promise<{ hash: string; fee: bigint }> {
   return { hash, fee };
 }
 
-describePerDataPath('fee bumps by replacement (BIP125) on litecoind regtest', () => {
+describePerDataPath('fee bumps by replacement (BIP125) on litecoind regtest', { timeout: 120_000 }, () => {
   it('a stuck payment replaced twice, the last replacement mined: sent once, one output, the fee the replacement paid', async () => {
     await setup(replacing);
     const p = await sending();
