@@ -6,15 +6,13 @@
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { afterEach, expect, it } from 'vitest';
 import { p2wpkhAddress } from '../src/chains/btc/address.js';
-import { BtcDriver, type BtcSettings } from '../src/chains/btc/driver.js';
+import type { BtcDriver } from '../src/chains/btc/driver.js';
 import { preset } from '../src/chains/btc/network.js';
 import { BtcNode } from '../src/chains/btc/node.js';
-import { createHotKey, loadHotKey } from '../src/keys/hot-wallet.js';
 import { parseAmount, sub, toBaseUnits } from '../src/money/amount.js';
 import { approveWithdrawal, checkWithdrawal, processWithdrawal, sendCoin } from '../src/payserv/payouts.js';
 import { describePerDataPath } from './support/backend.js';
-import { driverDeps } from './support/chain-settings.js';
-import { litecoindForFile, type Litecoind } from './support/litecoind.js';
+import { litecoindForFile, ltcDriver, type Litecoind } from './support/litecoind.js';
 import { newMiner, request, type Miner } from './support/miners.js';
 import { testPayserv, type TestPayserv } from './support/payserv.js';
 
@@ -41,21 +39,7 @@ let nextUser = 7000;
 
 // replace_after_s 0: every Check of a payment in the mempool finds it stale. The regtest node has no
 // estimate: the first attempt pays the floor, 1 per vbyte.
-const SETTINGS = (url: string): BtcSettings => ({
-  tag: 'LTC',
-  url,
-  net: NET,
-  wallet: 'p2wpkh',
-  minPeers: 0,
-  batchMax: 50,
-  feeRateMin: 1n,
-  feeRateMax: 100n,
-  feeTargetBlocks: 6,
-  spenderScanBlocks: 500,
-  timeoutMs: 10_000,
-  feeBump: 'rbf',
-  replaceAfterMs: 0,
-});
+const RBF = { feeBump: 'rbf', replaceAfterMs: 0 } as const;
 
 async function setup(on: () => Promise<Litecoind>, o: { auto?: boolean } = {}): Promise<void> {
   node = await on();
@@ -64,10 +48,7 @@ async function setup(on: () => Promise<Litecoind>, o: { auto?: boolean } = {}): 
     seed: SEED,
     ...(o.auto ? { policies: { LTC: AUTO } } : {}),
     drivers: async (deps) => {
-      await createHotKey(deps.stateDir, 'LTC');
-      driver = new BtcDriver(SETTINGS(node.url), await loadHotKey(deps.stateDir, 'LTC'), driverDeps(deps));
-      await node.fund(driver.address, 5n * COIN);
-      await driver.start();
+      driver = await ltcDriver(node, deps, [5n * COIN], RBF);
       return new Map([['LTC', driver]]);
     },
   });
