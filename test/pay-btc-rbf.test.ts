@@ -41,14 +41,14 @@ let nextUser = 7000;
 // estimate: the first attempt pays the floor, 1 per vbyte.
 const RBF = { feeBump: 'rbf', replaceAfterMs: 0 } as const;
 
-async function setup(on: () => Promise<Litecoind>, o: { auto?: boolean } = {}): Promise<void> {
+async function setup(on: () => Promise<Litecoind>, o: { auto?: boolean; feeRateMax?: bigint } = {}): Promise<void> {
   node = await on();
   client = new BtcNode({ url: node.url, timeoutMs: 10_000 });
   t = await testPayserv({
     seed: SEED,
     ...(o.auto ? { policies: { LTC: AUTO } } : {}),
     drivers: async (deps) => {
-      driver = await ltcDriver(node, deps, [5n * COIN], RBF);
+      driver = await ltcDriver(node, deps, [5n * COIN], { ...RBF, feeRateMax: o.feeRateMax ?? 100n });
       return new Map([['LTC', driver]]);
     },
   });
@@ -206,6 +206,21 @@ describePerDataPath('fee bumps by replacement (BIP125) on litecoind regtest', { 
     await node.mine(confirmations);
     for (const q of reqs) expect(await checkWithdrawal(t.ps, q.id, caller)).toMatchObject({ reply: 'SENT', txHash: hash });
     expect(await t.ledger.check('balanceerrors')).toEqual([]);
+  });
+
+  it('a replacement the ceiling does not allow: not stored, fee_cap alerted, the payment waits and is sent once', async () => {
+    // The first attempt pays the floor, 1 per vbyte, which is also the ceiling: no replacement can outbid it.
+    await setup(replacing, { feeRateMax: 1n });
+    const p = await sending();
+    const r = await checkWithdrawal(t.ps, p.id, caller);
+    expect(r.reply).toBe('SENDING');
+    expect(r.message).toMatch(/not replaced: a replacement must pay at least \d+, above fee_rate_max 1/);
+    expect(t.alerts.map((a) => a.kind)).toEqual(['fee_cap']);
+    expect(await storedAttempts()).toEqual([p.first]);
+    expect(await mempool()).toEqual([p.first]);
+    await node.mine(confirmations);
+    expect(await checkWithdrawal(t.ps, p.id, caller)).toMatchObject({ reply: 'SENT', txHash: p.first });
+    expect(await paidTo(p.m.address)).toEqual([p.value]);
   });
 
   it('a node that refuses replacement (Litecoin default): the bump is refused before anything is stored, the payment waits and is sent', async () => {
