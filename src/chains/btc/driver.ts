@@ -35,6 +35,8 @@ import { CoinbaseCache, findSpender, hotWalletUtxos, type HotUtxo } from './utxo
 // confirmations (findSpender): a node that does not know a transaction, or refuses a broadcast
 // (-5, -25, -26), proves nothing. Like the Zcash driver, every verdict and watch reads the node's
 // identity (chain, genesis, head not gone back) first, and a `failed` or `gone` reads it again.
+// With fee_bump = "rbf", a payment stale in the mempool is replaced (bump.ts): the same inputs and
+// outputs, only the change smaller; every attempt read back is held to that rule.
 
 export interface BtcSettings {
   tag: string;
