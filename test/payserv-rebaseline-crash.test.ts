@@ -80,7 +80,9 @@ async function refusedThenRebaselined(h: Awaited<ReturnType<typeof host>>, why: 
   expect((await h.as('bob', ['rebaseline', '--reason', 'after the crash'])).stdout).toMatch(/\[REBASELINED\]/);
   expect(tree(h.ledger, 'user')).toBeGreaterThan(0);
   expect(tree(h.ledger, 'coin')).toBeGreaterThan(0);
-  expect((await readAnchor(h.ledger.stateDir))?.parts).toEqual(expect.arrayContaining(['user_checkpoints', 'coin_checkpoints', 'audit_head']));
+  expect((await readAnchor(h.ledger.stateDir))?.parts).toEqual(
+    expect.arrayContaining(['user_checkpoints', 'coin_checkpoints', 'audit_head']),
+  );
   expect(await h.ledger.check('balanceerrors')).toEqual([]);
   expect((await h.as('alice', ['enable'])).code).toBe(EXIT.OK);
   // A restart finds the state whole: nothing asks for a rebaseline again.
@@ -128,7 +130,9 @@ describe(`a damaged local-state anchor (${backend()})`, { timeout: 120_000 }, ()
       running = await payservForPscli(h.ledger);
       const enable = await h.as('alice', ['enable']);
       expect(enable.code).toBe(EXIT.PROBLEMS);
-      expect(enable.stderr).toMatch(/rebaseline_required: .*local-state\.json (is damaged|is not a payserv local-state anchor).*cannot tell which parts/);
+      expect(enable.stderr).toMatch(
+        /rebaseline_required: .*local-state\.json (is damaged|is not a payserv local-state anchor).*cannot tell which parts/,
+      );
       const [next] = await h.ledger.db.query<{ id: number }>(`SELECT id FROM finances_withdrawal_transaction WHERE status = 'processing'`);
       expect((await h.as('alice', ['process', String(next?.id)])).stdout).toMatch(/^REPLY: \[ERROR\] disabled: .*pscli rebaseline/);
       // A restart does not read the damage as "nothing lost" either.

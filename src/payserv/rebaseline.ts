@@ -10,7 +10,15 @@ import { AUDIT } from '../data/ops/audit.js';
 import { remember, EMPTY_MEMORY } from '../ledger/wallets.js';
 import { formatProblem, type Problem } from '../ledger/problem.js';
 import { ensureDir } from '../state/atomic-file.js';
-import { ANCHOR_FILE, anchorPath, inspectAnchor, LOCAL_PARTS, writeAnchor, type AnchorOrigin, type LocalPart } from '../state/local-anchor.js';
+import {
+  ANCHOR_FILE,
+  anchorPath,
+  inspectAnchor,
+  LOCAL_PARTS,
+  writeAnchor,
+  type AnchorOrigin,
+  type LocalPart,
+} from '../state/local-anchor.js';
 import { JOURNAL_FILE, journalDir } from '../journal/journal.js';
 import { LEDGER } from '../data/ops/ledger.js';
 import { getCoinCheckpoint, loadCoins, streamUserCheckpoints } from '../store/reads.js';
@@ -267,7 +275,12 @@ async function writeFreshState(ps: Payserv, digest: string, lost: LostState): Pr
   await fault(ps.faults, 'rebaseline.staged', { withdrawals: [] });
   // The anchor records every tree about to be moved before the first move: a crash between the moves leaves a
   // recorded tree missing (lost, refused again), never a state directory that looks whole with a tree absent.
-  await writeAnchor(stateDir, 'rebaseline', moves.map((t) => t.part), { replaceDamaged: true });
+  await writeAnchor(
+    stateDir,
+    'rebaseline',
+    moves.map((t) => t.part),
+    { replaceDamaged: true },
+  );
   for (const tree of moves) {
     // A lost tree holds nothing the anchor trusts: replaced whole (rename is atomic; the tree is absent or complete).
     await rm(join(ps.local.root, tree.dir), { recursive: true, force: true });
@@ -386,7 +399,9 @@ export class Rebaseline {
     }
     // Only what was lost is written: checkpoints that survived were just verified against the database's, and stay.
     const written =
-      this.#lost.checkpoints || this.#lost.walletMemory ? await writeFreshState(ps, verified.digest, this.#lost) : { accounts: 0, coins: 0 };
+      this.#lost.checkpoints || this.#lost.walletMemory
+        ? await writeFreshState(ps, verified.digest, this.#lost)
+        : { accounts: 0, coins: 0 };
     if (typeof written === 'string') {
       this.#reset();
       ps.log.error({ operator, reason, why: written }, 'rebaseline refused at the write');
