@@ -8,6 +8,7 @@ import { createHotKey, nextHotKeyPath } from '../src/keys/hot-wallet.js';
 import { rotationPath, type SweepRecord } from '../src/payserv/rotation.js';
 import { anvilForFile, balanceOf, minedCount } from './support/chains.js';
 import { startRpcProxy } from './support/rpc-proxy.js';
+import { asAttacker } from './support/attacker.js';
 import { hotAddress, rotationSeed, rotationToml, sweepOf, untilFinal } from './support/rotation.js';
 import { killAllChildren, processLedger, sleep, until } from './support/spawn.js';
 
@@ -50,6 +51,32 @@ describe('a rotation sweep across a crash', { timeout: LONG }, () => {
     expect(swept.attempt?.hash).toBe(recorded.attempt?.hash);
     expect(await minedCount(url, old)).toBe(1);
     expect(await balanceOf(url, next)).toBe(BigInt(recorded.value));
+    await again.stop('SIGTERM');
+  });
+
+  it('the database rolled back over the sweep (its nonce forgotten) while payserv was down: refused, nothing sent; put back, the same bytes, swept once', async () => {
+    const { url, l, config, old, next, recorded } = await killedBeforeBroadcast();
+    // The sweep is not in the payment journal: the rollback takes the nonce store back to before the sweep took its nonce.
+    const nonce = (n: number) =>
+      l.withDb((db) => asAttacker(db, [[`UPDATE payserv_nonces SET next_nonce = $2 WHERE lower(address) = lower($1)`, [old, n]]]));
+    await nonce(0);
+    // The host's nonce cache (fed the sweep's nonce from its record) sees the rollback: payserv refuses to start.
+    await expect(l.start(config)).rejects.toThrow(
+      /the database's next nonce 0 is behind the local cache's 1 .*: the database was rolled back/,
+    );
+    await sleep(1_500);
+    expect(await minedCount(url, old)).toBe(0);
+    expect(sweepOf(l.stateDir)).toEqual(recorded);
+    // The database put back (restored from its backup): the recorded sweep goes out, the same bytes, once.
+    await nonce(1);
+    const again = await l.start(config);
+    await again.client('pscli').call('Utils.Enable');
+    const swept = await untilFinal(url, l.stateDir);
+    expect(swept.attempt?.hash).toBe(recorded.attempt?.hash);
+    expect(await minedCount(url, old)).toBe(1);
+    expect(await balanceOf(url, next)).toBe(BigInt(recorded.value));
+    await sleep(2_000); // more monitor ticks: nothing more from the old wallet
+    expect(await minedCount(url, old)).toBe(1);
     await again.stop('SIGTERM');
   });
 
