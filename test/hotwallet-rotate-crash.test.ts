@@ -43,19 +43,26 @@ describe('a rotation sweep across a crash', { timeout: LONG }, () => {
     return { url, l, config, old, next, recorded };
   }
 
-  it('SIGKILL between the record and the broadcast: the same bytes sent after restart, swept once', async () => {
-    const { url, l, config, old, next, recorded } = await killedBeforeBroadcast();
+  /** payserv restarted and enabled: the recorded sweep goes out, the same bytes, once; nothing more from the old wallet. */
+  async function sweptOnce({ url, l, config, old, next, recorded }: Awaited<ReturnType<typeof killedBeforeBroadcast>>) {
     const again = await l.start(config);
     await again.client('pscli').call('Utils.Enable');
     const swept = await untilFinal(url, l.stateDir);
     expect(swept.attempt?.hash).toBe(recorded.attempt?.hash);
     expect(await minedCount(url, old)).toBe(1);
     expect(await balanceOf(url, next)).toBe(BigInt(recorded.value));
+    await sleep(2_000); // more monitor ticks
+    expect(await minedCount(url, old)).toBe(1);
     await again.stop('SIGTERM');
+  }
+
+  it('SIGKILL between the record and the broadcast: the same bytes sent after restart, swept once', async () => {
+    await sweptOnce(await killedBeforeBroadcast());
   });
 
   it('the database rolled back over the sweep (its nonce forgotten) while payserv was down: refused, nothing sent; put back, the same bytes, swept once', async () => {
-    const { url, l, config, old, next, recorded } = await killedBeforeBroadcast();
+    const killed = await killedBeforeBroadcast();
+    const { url, l, config, old, recorded } = killed;
     // The sweep is not in the payment journal: the rollback takes the nonce store back to before the sweep took its nonce.
     const nonce = (n: number) =>
       l.withDb((db) => asAttacker(db, [[`UPDATE payserv_nonces SET next_nonce = $2 WHERE lower(address) = lower($1)`, [old, n]]]));
@@ -69,15 +76,7 @@ describe('a rotation sweep across a crash', { timeout: LONG }, () => {
     expect(sweepOf(l.stateDir)).toEqual(recorded);
     // The database put back (restored from its backup): the recorded sweep goes out, the same bytes, once.
     await nonce(1);
-    const again = await l.start(config);
-    await again.client('pscli').call('Utils.Enable');
-    const swept = await untilFinal(url, l.stateDir);
-    expect(swept.attempt?.hash).toBe(recorded.attempt?.hash);
-    expect(await minedCount(url, old)).toBe(1);
-    expect(await balanceOf(url, next)).toBe(BigInt(recorded.value));
-    await sleep(2_000); // more monitor ticks: nothing more from the old wallet
-    expect(await minedCount(url, old)).toBe(1);
-    await again.stop('SIGTERM');
+    await sweptOnce(killed);
   });
 
   it('a sweep record naming another destination or amount: payserv refuses to start, nothing sent', async () => {
