@@ -3,13 +3,11 @@
 // a sweep record that pays anyone but the new wallet stops payouts with nothing sent.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { afterEach, describe, expect, it, onTestFinished } from 'vitest';
-import { setBalance } from '../src/devnet/anvil.js';
-import { createHotKey, nextHotKeyPath } from '../src/keys/hot-wallet.js';
 import { rotationPath, type SweepRecord } from '../src/payserv/rotation.js';
 import { anvilForFile, balanceOf, minedCount } from './support/chains.js';
 import { startRpcProxy } from './support/rpc-proxy.js';
 import { asAttacker } from './support/attacker.js';
-import { hotAddress, rotationSeed, rotationToml, sweepOf, untilFinal } from './support/rotation.js';
+import { rotationKeys, rotationSeed, rotationToml, sweepOf, untilFinal } from './support/rotation.js';
 import { killAllChildren, processLedger, sleep, until } from './support/spawn.js';
 
 afterEach(killAllChildren);
@@ -23,12 +21,7 @@ describe('a rotation sweep across a crash', { timeout: LONG }, () => {
   async function killedBeforeBroadcast() {
     const { url } = await anvil();
     const l = await processLedger(SEED);
-    await createHotKey(l.stateDir, 'ETH');
-    const old = await hotAddress(l.stateDir);
-    await setBalance(url, old, 10n ** 20n);
-    const nextPath = nextHotKeyPath(l.stateDir, 'ETH');
-    await createHotKey(l.stateDir, 'ETH', nextPath);
-    const next = await hotAddress(l.stateDir, nextPath);
+    const { old, next } = await rotationKeys(url, l.stateDir);
     const proxy = await startRpcProxy(url);
     onTestFinished(() => proxy.stop());
     const config = l.config('payserv.toml', { extra: rotationToml(proxy.url) });

@@ -169,6 +169,16 @@ async function newInStore(o: RotateOptions, store: KeyStore, master: Uint8Array)
   }
 }
 
+/** The address of a store item's key (the key wiped at once). */
+function itemAddress(o: RotateOptions, value: Uint8Array, name: string): string {
+  const item = parseCoinItem(value, name, o.coin);
+  try {
+    return hotWalletAddress(o.coin, item.privateKey, o.network);
+  } finally {
+    wipe(item.privateKey);
+  }
+}
+
 async function finishInStore(
   ctx: Context,
   o: RotateOptions,
@@ -178,9 +188,7 @@ async function finishInStore(
   const nextValue = store.get(nextCoinItem(o.coin));
   const oldValue = store.get(coinItem(o.coin));
   try {
-    const item = parseCoinItem(nextValue, nextCoinItem(o.coin), o.coin);
-    const address = hotWalletAddress(o.coin, item.privateKey, o.network);
-    wipe(item.privateKey);
+    const address = itemAddress(o, nextValue, nextCoinItem(o.coin));
     const tx = await finalSweep(ctx, o.coin, address);
     const when = stamp(new Date());
     store.set(retiredCoinItem(o.coin, when), oldValue);
@@ -198,9 +206,7 @@ async function finishInStore(
 async function resumeInStore(ctx: Context, o: RotateOptions, store: KeyStore): Promise<{ address: string; tx: string }> {
   const value = store.get(coinItem(o.coin));
   try {
-    const item = parseCoinItem(value, coinItem(o.coin), o.coin);
-    const address = hotWalletAddress(o.coin, item.privateKey, o.network);
-    wipe(item.privateKey);
+    const address = itemAddress(o, value, coinItem(o.coin));
     const tx = await finishedBefore(ctx, o.coin, address);
     if (tx === null) throw new CliError(`no rotation of ${o.coin} is pending; nothing changed`, EXIT.PROBLEMS);
     return { address, tx };
