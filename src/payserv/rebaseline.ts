@@ -10,7 +10,15 @@ import { AUDIT } from '../data/ops/audit.js';
 import { remember, EMPTY_MEMORY } from '../ledger/wallets.js';
 import { formatProblem, type Problem } from '../ledger/problem.js';
 import { ensureDir } from '../state/atomic-file.js';
-import { ANCHOR_FILE, anchorPath, LOCAL_PARTS, readAnchor, writeAnchor, type AnchorOrigin, type LocalPart } from '../state/local-anchor.js';
+import {
+  ANCHOR_FILE,
+  anchorPath,
+  inspectAnchor,
+  LOCAL_PARTS,
+  writeAnchor,
+  type AnchorOrigin,
+  type LocalPart,
+} from '../state/local-anchor.js';
 import { JOURNAL_FILE, journalDir } from '../journal/journal.js';
 import { LEDGER } from '../data/ops/ledger.js';
 import { getCoinCheckpoint, loadCoins, streamUserCheckpoints } from '../store/reads.js';
@@ -19,6 +27,7 @@ import { verifyWallets } from '../verify/wallets.js';
 import { refusal } from '../api/payserv.js';
 import { lastAuditRows, readAuditHead, verifyAudit, type AuditHead, type AuditTrail } from './audit.js';
 import type { Payserv } from './context.js';
+import { fault } from './faults.js';
 
 // `pscli rebaseline`: the payserv host's local state (checkpoints, wallet memory, journal, audit head) is the
 // anchor the database cannot reach. Once it is lost, nothing on the host can tell an honest ledger from one
@@ -41,6 +50,12 @@ function excused(lost: LostState): (p: Problem) => boolean {
 }
 
 const USER_TABLE = 'finances_user_balance_checkpoints';
+/** The trees of the checkpoint store a rebaseline may write, and the anchor's name for each. */
+const TREES = [
+  { dir: 'user', part: 'user_checkpoints' },
+  { dir: 'coin', part: 'coin_checkpoints' },
+  { dir: 'wallet', part: 'wallet_memory' },
+] as const;
 const COIN_TABLE = 'finances_coin_checkpoints';
 
 /** What of the host's local state is gone, and why that is the verdict. */
@@ -51,10 +66,19 @@ export interface LostState {
   coinCheckpoints: boolean;
   /** audit/head.json is missing while the trail has rows, or while the anchor records it. */
   auditHead: boolean;
+  /** checkpoints/wallet is missing while the anchor records it (or the anchor is damaged): re-made from the verified wallets. */
+  walletMemory: boolean;
   reasons: string[];
 }
 
-const WHOLE: LostState = { checkpoints: false, userCheckpoints: false, coinCheckpoints: false, auditHead: false, reasons: [] };
+const WHOLE: LostState = {
+  checkpoints: false,
+  userCheckpoints: false,
+  coinCheckpoints: false,
+  auditHead: false,
+  walletMemory: false,
+  reasons: [],
+};
 
 /** Problems listed in a refusal at most (the log has the count). */
 const LISTED_MAX = 50;
@@ -96,11 +120,18 @@ export const journalFile = (stateDir: string): string => join(journalDir(stateDi
  */
 export async function detectLostState(db: DataTx, local: LocalCheckpointStore, journalExisted?: boolean): Promise<LostState> {
   const present = await presentParts(local, journalExisted);
-  const anchor = await readAnchor(local.stateDir);
+  const { anchor, damaged } = await inspectAnchor(local.stateDir);
   const lostParts = new Set<LocalPart>();
   const reasons: string[] = [];
   let origin: AnchorOrigin = 'first_start';
-  if (anchor) {
+  if (damaged) {
+    // What it recorded is unknown: every part could have been written, so each one missing is lost. Surviving
+    // parts are kept (they still catch a rolled-back database) and a rebaseline verifies them against it.
+    for (const part of LOCAL_PARTS) if (!present.has(part)) lostParts.add(part);
+    reasons.push(
+      `${damaged}; the host cannot tell which parts of its local state were written${lostParts.size ? `, and it does not hold ${[...lostParts].join(', ')}` : ''}`,
+    );
+  } else if (anchor) {
     for (const part of anchor.parts) if (!present.has(part)) lostParts.add(part);
     if (lostParts.size)
       reasons.push(
@@ -145,6 +176,7 @@ export async function detectLostState(db: DataTx, local: LocalCheckpointStore, j
     userCheckpoints,
     coinCheckpoints,
     auditHead: lostParts.has('audit_head'),
+    walletMemory: lostParts.has('wallet_memory'),
     reasons,
   };
 }
@@ -231,17 +263,29 @@ async function writeFreshState(ps: Payserv, digest: string, lost: LostState): Pr
       await staging.putWallets(userId, coinId, walletMemoryJson(userId, coinId, remember(EMPTY_MEMORY, seen.reviewed)));
   }
   await ensureDir(ps.local.root);
-  for (const tree of ['user', 'coin', 'wallet']) {
-    const from = join(staging.root, tree);
-    const to = join(ps.local.root, tree);
-    if (!(await exists(from))) continue;
+  const moves: (typeof TREES)[number][] = [];
+  for (const tree of TREES) {
+    if (!(await exists(join(staging.root, tree.dir)))) continue;
     // A kind of checkpoint that survived was verified against the database's (a mismatch refused): kept as it is.
-    if ((tree === 'user' && !lost.userCheckpoints) || (tree === 'coin' && !lost.coinCheckpoints)) continue;
+    if ((tree.dir === 'user' && !lost.userCheckpoints) || (tree.dir === 'coin' && !lost.coinCheckpoints)) continue;
     // Wallet memory that survived is the host's own, and knows retirements the database may have undone: kept.
-    if (tree === 'wallet' && !(await isEmpty(ps.local.listWalletAccounts()))) continue;
-    // A lost tree holds nothing the anchor trusts: replaced whole.
-    await rm(to, { recursive: true, force: true });
-    await rename(from, to);
+    if (tree.dir === 'wallet' && !(await isEmpty(ps.local.listWalletAccounts()))) continue;
+    moves.push(tree);
+  }
+  await fault(ps.faults, 'rebaseline.staged', { withdrawals: [] });
+  // The anchor records every tree about to be moved before the first move: a crash between the moves leaves a
+  // recorded tree missing (lost, refused again), never a state directory that looks whole with a tree absent.
+  await writeAnchor(
+    stateDir,
+    'rebaseline',
+    moves.map((t) => t.part),
+    { replaceDamaged: true },
+  );
+  for (const tree of moves) {
+    // A lost tree holds nothing the anchor trusts: replaced whole (rename is atomic; the tree is absent or complete).
+    await rm(join(ps.local.root, tree.dir), { recursive: true, force: true });
+    await rename(join(staging.root, tree.dir), join(ps.local.root, tree.dir));
+    await fault(ps.faults, 'rebaseline.moved', { withdrawals: [], step: tree.dir });
   }
   await rm(stagingDir, { recursive: true, force: true });
   return { accounts, coins };
@@ -354,7 +398,10 @@ export class Rebaseline {
       return { reply: 'CONFIRMED', ...verified, ...this.status() };
     }
     // Only what was lost is written: checkpoints that survived were just verified against the database's, and stay.
-    const written = this.#lost.checkpoints ? await writeFreshState(ps, verified.digest, this.#lost) : { accounts: 0, coins: 0 };
+    const written =
+      this.#lost.checkpoints || this.#lost.walletMemory
+        ? await writeFreshState(ps, verified.digest, this.#lost)
+        : { accounts: 0, coins: 0 };
     if (typeof written === 'string') {
       this.#reset();
       ps.log.error({ operator, reason, why: written }, 'rebaseline refused at the write');
@@ -362,7 +409,7 @@ export class Rebaseline {
     }
     await this.settings.audit.releaseHead(verified.auditHead);
     // The state directory is whole again: the anchor records what it holds now.
-    await writeAnchor(ps.local.stateDir, 'rebaseline', [...(await presentParts(ps.local))]);
+    await writeAnchor(ps.local.stateDir, 'rebaseline', [...(await presentParts(ps.local))], { replaceDamaged: true });
     const by = confirmedBy.map((c) => c.operator);
     this.#lost = WHOLE;
     ps.log.warn({ ...details, written }, `rebaseline: fresh local state written, confirmed by ${by.join(', ')}`);

@@ -4,14 +4,15 @@
 // payserv's host record says the sweep is final: the new key becomes Coin.<TAG>.JSON, the old one is
 // kept as Coin.<TAG>.RETIRED.<time>.JSON (never paid from again).
 import { randomBytes } from 'node:crypto';
-import { access, rename } from 'node:fs/promises';
+import { access, readdir, readFile, rename } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import { familyOf, sameAddress } from '../../chains/address.js';
 import { EsmanError, wipe } from '../../esman/errors.js';
 import { coinItem, encodeCoinItem, nextCoinItem, parseCoinItem, retiredCoinItem } from '../../esman/items.js';
 import { readIndex, type KeyStore } from '../../esman/store-file.js';
 import { createHotKey, hotKeyPath, hotWalletAddress, loadHotKey, nextHotKeyPath } from '../../keys/hot-wallet.js';
 import { rotationPath } from '../../payserv/rotation.js';
-import { readJson } from '../../state/atomic-file.js';
+import { fsyncPath, readJson, writeFileAtomic } from '../../state/atomic-file.js';
 import { passphrases } from '../esman/input.js';
 import { withStore } from '../esman/unlock.js';
 import { isDevelopmentStateDir, type Context } from '../context.js';
@@ -59,6 +60,31 @@ async function finalSweep(ctx: Context, coin: string, next: string): Promise<str
 async function archiveSweep(ctx: Context, coin: string, when: string): Promise<void> {
   const path = rotationPath(ctx.stateDir, coin);
   await rename(path, `${path}.done-${when}`);
+  await fsyncPath(dirname(path));
+}
+
+/**
+ * A `--finish` cut after the key switch and before its record was moved aside: the record is final and sweeps to the
+ * hot wallet of now. Left there, the next rotation's payserv would refuse it (another rotation's record): moved aside
+ * now. The sweep's transaction, or null when this is not that case.
+ */
+async function finishedBefore(ctx: Context, coin: string, hot: string): Promise<string | null> {
+  const r = (await readJson(rotationPath(ctx.stateDir, coin)).catch(() => null)) as { phase?: unknown; to?: unknown } | null;
+  if (!r || r.phase !== 'final' || typeof r.to !== 'string' || !sameAddress(coin, r.to, hot)) return null;
+  const tx = await finalSweep(ctx, coin, hot);
+  await archiveSweep(ctx, coin, stamp(new Date()));
+  ctx.log.warn({ coin, address: hot, tx }, 'hot wallet rotation: an interrupted --finish completed (the sweep record moved aside)');
+  return tx;
+}
+
+/** The old key kept as retired: a copy (exclusive, fsynced) before the new key replaces it; one copy per key. */
+async function keepRetired(current: string, when: string): Promise<void> {
+  const key = await readFile(current);
+  const dir = dirname(current);
+  const name = basename(current).replace(/\.key$/, '');
+  for (const f of await readdir(dir))
+    if (f.startsWith(`${name}.retired-`) && f.endsWith('.key') && (await readFile(join(dir, f))).equals(key)) return;
+  await writeFileAtomic(join(dir, `${name}.retired-${when}.key`), key, 0o600);
 }
 
 export async function rotate(ctx: Context, o: RotateOptions): Promise<void> {
@@ -83,12 +109,19 @@ async function inFiles(ctx: Context, o: RotateOptions): Promise<void> {
     await createHotKey(ctx.stateDir, o.coin, nextPath);
     return said(ctx, o.coin, hotWalletAddress(o.coin, await loadHotKey(ctx.stateDir, o.coin, nextPath), o.network), false);
   }
-  if (!hasNext) throw new CliError(`no rotation of ${o.coin} is pending; nothing changed`, EXIT.PROBLEMS);
+  if (!hasNext) {
+    const hot = hotWalletAddress(o.coin, await loadHotKey(ctx.stateDir, o.coin), o.network);
+    const tx = await finishedBefore(ctx, o.coin, hot);
+    if (tx === null) throw new CliError(`no rotation of ${o.coin} is pending; nothing changed`, EXIT.PROBLEMS);
+    return said(ctx, o.coin, hot, true, tx);
+  }
   const next = hotWalletAddress(o.coin, await loadHotKey(ctx.stateDir, o.coin, nextPath), o.network);
   const tx = await finalSweep(ctx, o.coin, next);
   const when = stamp(new Date());
-  await rename(current, current.replace(/\.key$/, `.retired-${when}.key`));
+  // Each step leaves a state a rerun completes: the old key copied aside, then replaced at once, then the record moved.
+  await keepRetired(current, when);
   await rename(nextPath, current);
+  await fsyncPath(dirname(current));
   await archiveSweep(ctx, o.coin, when);
   return said(ctx, o.coin, next, true, tx);
 }
@@ -104,11 +137,16 @@ async function inStore(ctx: Context, o: RotateOptions, dir: string, storage: str
       `a rotation of ${o.coin} is already pending (${nextCoinItem(o.coin)} in ${storage}); nothing written`,
       EXIT.PROBLEMS,
     );
-  if (o.finish && !names.has(nextCoinItem(o.coin)))
+  const resume = o.finish && !names.has(nextCoinItem(o.coin));
+  if (resume && (await readJson(rotationPath(ctx.stateDir, o.coin)).catch(() => null)) === null)
     throw new CliError(`no rotation of ${o.coin} is pending; nothing changed`, EXIT.PROBLEMS);
   const say = (s: string) => ctx.log.info({ coin: o.coin }, s);
   const input = passphrases(o.passphraseFd, process.stdin, process.stderr);
-  const run = o.finish ? (s: KeyStore, m: Uint8Array) => finishInStore(ctx, o, s, m) : (s: KeyStore, m: Uint8Array) => newInStore(o, s, m);
+  const run = resume
+    ? (s: KeyStore) => resumeInStore(ctx, o, s)
+    : o.finish
+      ? (s: KeyStore, m: Uint8Array) => finishInStore(ctx, o, s, m)
+      : (s: KeyStore, m: Uint8Array) => newInStore(o, s, m);
   const r = await withStore(dir, storage, input, say, run).catch((e: unknown) => {
     if (e instanceof EsmanError) throw new CliError(`[${e.code}] ${e.message}`, EXIT.PROBLEMS);
     throw e;
@@ -131,6 +169,16 @@ async function newInStore(o: RotateOptions, store: KeyStore, master: Uint8Array)
   }
 }
 
+/** The address of a store item's key (the key wiped at once). */
+function itemAddress(o: RotateOptions, value: Uint8Array, name: string): string {
+  const item = parseCoinItem(value, name, o.coin);
+  try {
+    return hotWalletAddress(o.coin, item.privateKey, o.network);
+  } finally {
+    wipe(item.privateKey);
+  }
+}
+
 async function finishInStore(
   ctx: Context,
   o: RotateOptions,
@@ -140,9 +188,7 @@ async function finishInStore(
   const nextValue = store.get(nextCoinItem(o.coin));
   const oldValue = store.get(coinItem(o.coin));
   try {
-    const item = parseCoinItem(nextValue, nextCoinItem(o.coin), o.coin);
-    const address = hotWalletAddress(o.coin, item.privateKey, o.network);
-    wipe(item.privateKey);
+    const address = itemAddress(o, nextValue, nextCoinItem(o.coin));
     const tx = await finalSweep(ctx, o.coin, address);
     const when = stamp(new Date());
     store.set(retiredCoinItem(o.coin, when), oldValue);
@@ -153,6 +199,19 @@ async function finishInStore(
     return { address, tx };
   } finally {
     wipe(nextValue, oldValue);
+  }
+}
+
+/** `--finish` again after one cut between the store's save and the record's move: completes it, or nothing is pending. */
+async function resumeInStore(ctx: Context, o: RotateOptions, store: KeyStore): Promise<{ address: string; tx: string }> {
+  const value = store.get(coinItem(o.coin));
+  try {
+    const address = itemAddress(o, value, coinItem(o.coin));
+    const tx = await finishedBefore(ctx, o.coin, address);
+    if (tx === null) throw new CliError(`no rotation of ${o.coin} is pending; nothing changed`, EXIT.PROBLEMS);
+    return { address, tx };
+  } finally {
+    wipe(value);
   }
 }
 
