@@ -32,7 +32,7 @@ import { Locks } from '../payserv/locks.js';
 import type { AutopaySettings, CoinPolicy } from '../payserv/policy.js';
 import { Monitor, type MonitorSettings } from '../payserv/monitor.js';
 import { ServiceState } from '../payserv/state.js';
-import { detectLostState, journalFile, Rebaseline } from '../payserv/rebaseline.js';
+import { detectLostState, journalFile, Rebaseline, type RebaselineSettings } from '../payserv/rebaseline.js';
 import { startAutopay } from '../autopay/service.js';
 import type { Notifier } from '../notify/notifier.js';
 import { hotWalletLevels, noticeWaitingForKey, startNotifier, storeChannels } from './notify.js';
@@ -120,9 +120,10 @@ function replyOf(result: unknown): string {
  * A host whose local state is gone while the database shows payserv worked here: payouts are refused until operators
  * rebaseline (src/payserv/rebaseline.ts); nothing is re-created from the database meanwhile, and the operators hear of it.
  */
-async function guardLostState(ps: Payserv, audit: AuditTrail, confirmations: number, journalExisted: boolean): Promise<void> {
+async function guardLostState(ps: Payserv, settings: RebaselineSettings, journalExisted: boolean): Promise<void> {
   const lost = await detectLostState(ps.db, ps.local, journalExisted);
-  ps.rebaseline = new Rebaseline(lost, { confirmations, audit });
+  ps.rebaseline = new Rebaseline(lost, settings);
+  const { confirmations } = settings;
   const why = ps.rebaseline.required;
   if (!why) return;
   ps.state.disable('start', why);
@@ -234,7 +235,8 @@ async function startUnlocked(
     const hold = ps.hold as Hold;
     o.observation?.metrics.attach(ps);
     const audit = new AuditTrail({ db, stateDir, log, lockKey: LockKeys.of(signers.payserv).key(AUDIT_LOCK_NAME) });
-    await guardLostState(ps, audit, config.rebaseline.confirmations, journalExisted);
+    const operatorRefusal = revocationCheck(stateDir, (message, reason) => log.error({ reason }, message));
+    await guardLostState(ps, { confirmations: config.rebaseline.confirmations, audit, operatorRefusal }, journalExisted);
     const record = (
       method: Method,
       r: { client: string; target: string; reply: string; code: RefusalCode | undefined; t0: number },
@@ -279,7 +281,6 @@ async function startUnlocked(
     // Every call, its audit row with it, is one piece of the backup's work; Backup.Take holds them all.
     const held = (method: Method, params: unknown, ctx: RpcContext): Promise<unknown> =>
       method === 'Backup.Take' ? handle(method, params, ctx) : hold.work(() => handle(method, params, ctx));
-    const operatorRefusal = revocationCheck(stateDir, (message, reason) => log.error({ reason }, message));
     const server = await startRpcServer({
       host: config.rpc.host,
       port: config.rpc.port,

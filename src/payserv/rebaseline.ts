@@ -21,7 +21,15 @@ import {
 } from '../state/local-anchor.js';
 import { JOURNAL_FILE, journalDir } from '../journal/journal.js';
 import { LEDGER } from '../data/ops/ledger.js';
-import { getCoinCheckpoint, loadCoins, streamUserCheckpoints } from '../store/reads.js';
+import {
+  getCoinCheckpoint,
+  loadCoins,
+  streamAllCredits,
+  streamAllWithdrawals,
+  streamUserCheckpoints,
+  streamWallets,
+} from '../store/reads.js';
+import { encodeCredit, encodeWallet, encodeWithdrawalStatus } from '../ledger/encoding.js';
 import { openView } from '../verify/view.js';
 import { verifyWallets } from '../verify/wallets.js';
 import { refusal } from '../api/payserv.js';
@@ -188,18 +196,53 @@ async function isEmpty(it: AsyncGenerator<unknown>): Promise<boolean> {
   return first.done === true;
 }
 
-/** The digest the operators confirm: every user and coin checkpoint of the ledger, streamed in key order. */
-async function* checkpointLines(db: DataTx): AsyncGenerator<{ line: string; write: (s: LocalCheckpointStore) => Promise<void> }> {
+type DigestLine = { line: string; write?: (s: LocalCheckpointStore) => Promise<void>; kind?: 'user' | 'coin' };
+
+const hex = (b: Uint8Array | null): string => (b ? Buffer.from(b).toString('hex') : '-');
+
+/**
+ * The digest the operators confirm: every signed row of the ledger (credits, each withdrawal's status chain and its
+ * row's status now, wallets) and every user and coin checkpoint, streamed in key order. A row changed, added or
+ * deleted anywhere, covered by a checkpoint or not, is another digest.
+ */
+async function* digestLines(db: DataTx): AsyncGenerator<DigestLine> {
+  for await (const c of streamAllCredits(db)) yield { line: `credit ${hex(encodeCredit(c))} ${hex(c.signature)}` };
+  for await (const { withdrawal: w, history } of streamAllWithdrawals(db)) {
+    let prev: Uint8Array | null = null;
+    for (const e of history) {
+      yield { line: `status ${hex(encodeWithdrawalStatus(w, e, prev))} ${hex(e.signature)}` };
+      prev = e.signature;
+    }
+    yield { line: `withdrawal ${w.id} ${w.status} ${w.statusSeq} ${w.txHash ?? '-'}` };
+  }
+  for await (const wl of streamWallets(db)) yield { line: `wallet ${hex(encodeWallet(wl))} ${hex(wl.signature)}` };
   for await (const cp of streamUserCheckpoints(db)) {
     const j = userCheckpointJson(cp);
-    yield { line: `user ${JSON.stringify(j)}`, write: (s) => s.putUser(cp.userId, cp.coinId, j) };
+    yield { line: `user ${JSON.stringify(j)}`, kind: 'user', write: (s) => s.putUser(cp.userId, cp.coinId, j) };
   }
   for (const coin of await loadCoins(db)) {
     const cp = await getCoinCheckpoint(db, coin.id);
     if (!cp) continue;
     const j = coinCheckpointJson(cp);
-    yield { line: `coin ${JSON.stringify(j)}`, write: (s) => s.putCoin(cp.coinId, j) };
+    yield { line: `coin ${JSON.stringify(j)}`, kind: 'coin', write: (s) => s.putCoin(cp.coinId, j) };
   }
+}
+
+/** The digest of the ledger as it is now, each line also handed to `each` (the staged write). */
+async function ledgerDigest(
+  db: DataTx,
+  each?: (l: DigestLine) => Promise<void>,
+): Promise<{ digest: string; accounts: number; coins: number }> {
+  const hash = createHash('sha256').update('payserv rebaseline v2\n');
+  let accounts = 0;
+  let coins = 0;
+  for await (const l of digestLines(db)) {
+    hash.update(`${l.line}\n`);
+    if (l.kind === 'user') accounts++;
+    if (l.kind === 'coin') coins++;
+    await each?.(l);
+  }
+  return { digest: hash.digest('hex'), accounts, coins };
 }
 
 /**
@@ -207,30 +250,28 @@ async function* checkpointLines(db: DataTx): AsyncGenerator<{ line: string; writ
  * chains, reversals, ghosts, wallets, each pool; the database's checkpoints against the rows they cover), the
  * journal against the signed histories, and the audit trail's chain. Everything streamed, as the checks are.
  */
-export async function verifyForRebaseline(ps: Payserv, lost: LostState): Promise<{ problems: Problem[]; verified: Verified }> {
+export async function verifyForRebaseline(
+  ps: Payserv,
+  lost: LostState,
+): Promise<{ problems: Problem[]; verified: Verified; changed: boolean }> {
   const view = await openView(ps.db, ps.trust, ps.local);
   const problems: Problem[] = [];
   const isExcused = excused(lost);
   const keep = (p: Problem) => {
     if (!isExcused(p)) problems.push(p);
   };
+  // Digested before and after the walk: what the operator confirms is exactly the ledger the walk verified.
+  const before = await ledgerDigest(ps.db);
   await runCheck(view, 'balanceerrors', {}, keep);
   for await (const p of verifyAudit(ps.db, ps.local.stateDir)) keep(p);
-  const hash = createHash('sha256').update('payserv rebaseline v1\n');
-  let accounts = 0;
-  let coins = 0;
-  for await (const { line } of checkpointLines(ps.db)) {
-    hash.update(`${line}\n`);
-    if (line.startsWith('user ')) accounts++;
-    else coins++;
-  }
+  const { digest, accounts, coins } = await ledgerDigest(ps.db);
   const [last] = await lastAuditRows(ps.db, 1);
   const auditHead = last ? { id: last.id, hash: Buffer.from(last.hash).toString('hex') } : null;
-  return { problems, verified: { digest: hash.digest('hex'), accounts, coins, auditHead } };
+  return { problems, verified: { digest, accounts, coins, auditHead }, changed: digest !== before.digest };
 }
 
 /**
- * Writes the fresh local state into a staging directory while hashing the checkpoints again: only when the
+ * Writes the fresh local state into a staging directory while digesting the ledger again: only when the
  * digest is still the one confirmed are the trees moved into place; otherwise nothing is moved. Wallet memory
  * is what each account's verified, signed wallets show now.
  */
@@ -240,16 +281,9 @@ async function writeFreshState(ps: Payserv, digest: string, lost: LostState): Pr
   await rm(stagingDir, { recursive: true, force: true });
   const staging = new LocalCheckpointStore(stagingDir);
   const view = await openView(ps.db, ps.trust, staging);
-  const hash = createHash('sha256').update('payserv rebaseline v1\n');
-  let accounts = 0;
-  let coins = 0;
-  for await (const { line, write } of checkpointLines(ps.db)) {
-    hash.update(`${line}\n`);
-    await write(staging);
-    if (line.startsWith('user ')) accounts++;
-    else coins++;
-  }
-  if (hash.digest('hex') !== digest) {
+  const now = await ledgerDigest(ps.db, (l) => l.write?.(staging) ?? Promise.resolve());
+  const { accounts, coins } = now;
+  if (now.digest !== digest) {
     await rm(stagingDir, { recursive: true, force: true });
     return 'the database changed since the ledger was verified and confirmed: nothing written; verify and confirm again';
   }
@@ -302,6 +336,8 @@ export interface RebaselineSettings {
   /** Distinct operators needed ([rebaseline] confirmations, at least 2). */
   confirmations: number;
   audit: AuditTrail;
+  /** Why an operator's certificate is refused now (revoked), or null: the RPC server's own check. */
+  operatorRefusal?: (operator: string) => string | null;
 }
 
 /** The rebaseline gate of one payserv process: why the local state counts as lost, and the confirmations so far (memory only). */
@@ -353,7 +389,15 @@ export class Rebaseline {
         'not_operator',
         'a rebaseline is confirmed by operators, each with their own certificate (pscli pki issue --operator NAME; PSCLI_OPERATOR=NAME): the shared pscli identity and the back end do not count',
       );
-    const { problems, verified } = await verifyForRebaseline(ps, this.#lost);
+    this.#dropRevoked(ps);
+    const { problems, verified, changed } = await verifyForRebaseline(ps, this.#lost);
+    if (changed)
+      return this.#refusedChanged(
+        ps,
+        operator,
+        reason,
+        'the ledger changed while it was verified: nothing counted; verify and confirm again',
+      );
     if (problems.length) {
       this.#reset();
       ps.log.error(
@@ -384,6 +428,8 @@ export class Rebaseline {
       this.#digest = verified.digest;
     }
     this.#confirmations.set(operator, { operator, reason, at: ps.now().toISOString() });
+    // A revocation may have come while the ledger was verified: counted again just before anything is written.
+    this.#dropRevoked(ps);
     const confirmedBy = [...this.#confirmations.values()];
     const details = { digest: verified.digest, accounts: verified.accounts, coins: verified.coins, confirmations: confirmedBy };
     if (confirmedBy.length < this.settings.confirmations) {
@@ -402,11 +448,7 @@ export class Rebaseline {
       this.#lost.checkpoints || this.#lost.walletMemory
         ? await writeFreshState(ps, verified.digest, this.#lost)
         : { accounts: 0, coins: 0 };
-    if (typeof written === 'string') {
-      this.#reset();
-      ps.log.error({ operator, reason, why: written }, 'rebaseline refused at the write');
-      return { reply: 'ERROR', code: 'rebaseline_refused', problems: [], problems_total: 0, message: written, ...this.status() };
-    }
+    if (typeof written === 'string') return this.#refusedChanged(ps, operator, reason, written);
     await this.settings.audit.releaseHead(verified.auditHead);
     // The state directory is whole again: the anchor records what it holds now.
     await writeAnchor(ps.local.stateDir, 'rebaseline', [...(await presentParts(ps.local))], { replaceDamaged: true });
@@ -423,6 +465,25 @@ export class Rebaseline {
     ps.state.disable('rebaseline', 'local state rebaselined: run the checks, then `pscli enable`');
     this.#confirmations = new Map();
     return { reply: 'REBASELINED', ...verified, ...this.status(), confirmed_by: confirmedBy };
+  }
+
+  /** A confirmation counts only while its operator's certificate does: a revoked operator's is taken back. */
+  #dropRevoked(ps: Payserv): void {
+    const refused = this.settings.operatorRefusal;
+    if (!refused) return;
+    for (const c of [...this.#confirmations.values()]) {
+      const why = refused(c.operator);
+      if (why === null) continue;
+      this.#confirmations.delete(c.operator);
+      ps.log.warn({ operator: c.operator, why, digest: this.#digest }, 'rebaseline: a confirmation dropped, its operator is refused now');
+    }
+  }
+
+  /** The ledger moved under a confirmation: every confirmation so far is dropped, nothing written. */
+  #refusedChanged(ps: Payserv, operator: string, reason: string, why: string) {
+    this.#reset();
+    ps.log.error({ operator, reason, why }, 'rebaseline refused: the ledger changed');
+    return { reply: 'ERROR', code: 'rebaseline_refused', problems: [], problems_total: 0, message: why, ...this.status() };
   }
 
   #reset(): void {

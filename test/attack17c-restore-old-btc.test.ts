@@ -1,0 +1,117 @@
+// Attack (issue 17, outsider round 3): an OLD backup restored after a Bitcoin-family payment, on a real litecoind.
+//
+// Severity: high.
+// Promise broken: never pay twice; issue 17's "backup and restore with nothing paid twice". README "Unknown spends
+// from the hot wallet" guards Ethereum (payserv refuses to start naming the nonces it does not account for) and says
+// of Zcash "not checked yet"; of the Bitcoin family (added since, `chain = "btc"`) it says nothing, and nothing checks.
+//
+// Steps: payserv pays LTC on litecoind; a backup is taken while a withdrawal is waiting (`pscli backup`, the only one);
+// the withdrawal is approved, broadcast, mined and recorded `sent`. The host is lost; the operator restores that
+// backup onto a fresh host (`pscli restore --root`, as README says), starts payserv: it starts without a word (the
+// hot wallet's spends on the chain are not compared with its records), and Approve of the same
+// withdrawal signs a new transaction from the wallet's remaining outputs: the miner is paid twice on chain.
+//
+// Fix: the Ethereum rule for the Bitcoin family: at start and before each signing, list the hot wallet's spent
+// outputs the node knows of (its address's history since the host's checked height, e.g. `scantxoutset` against the
+// journal's and payserv_chain_txs' inputs, or an index of the address's transactions) and refuse, naming them, any
+// spend that neither the journal nor a stored attempt made; until then, document it beside Zcash's "not checked yet".
+import { secp256k1 } from '@noble/curves/secp256k1.js';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { PayoutResult } from '../src/api/payserv.js';
+import { p2wpkhAddress } from '../src/chains/btc/address.js';
+import { preset } from '../src/chains/btc/network.js';
+import { BtcNode } from '../src/chains/btc/node.js';
+import { EXIT } from '../src/cli/exit.js';
+import { pkiPaths } from '../src/esman/pki-files.js';
+import { createHotKey, loadHotKey } from '../src/keys/hot-wallet.js';
+import type { TestDatabase } from './support/db.js';
+import { litecoindForFile } from './support/litecoind.js';
+import { coinRequests } from './support/miners.js';
+import { runPscli } from './support/pscli.js';
+import { pscliWorkspace } from './support/pscli-world.js';
+import { killAllChildren, processLedger, startPayservProcess, writeConfig, type PayservChild } from './support/spawn.js';
+
+const drop: TestDatabase[] = [];
+afterEach(async () => {
+  await killAllChildren();
+  for (const t of drop.splice(0)) await t.drop();
+});
+
+const litecoind = litecoindForFile();
+const NET = preset('LTC-regtest');
+const SEED = { users: 1, blocks: 1, withdrawals: 0, coins: ['LTC'], minersPerBlock: 1, declineShare: 0, corrections: 0, seed: 31 };
+const CONFIRMATIONS = 6; // the seeded coin's (src/writer/seed.ts)
+
+const coinsToml = (url: string) =>
+  [
+    '[coins.LTC]',
+    'chain = "btc"',
+    `node_url = "${url}"`,
+    'min_peers = 0',
+    'wallet_type = "p2wpkh"',
+    'fee_rate_min = "1"',
+    'fee_rate_max = "100"',
+    '[coins.LTC.network]',
+    'preset = "LTC-regtest"',
+    '',
+  ].join('\n');
+
+const freshAddress = () => p2wpkhAddress(NET, secp256k1.getPublicKey(secp256k1.utils.randomPrivateKey(), true));
+const call = (ps: PayservChild, method: 'PayServ.Approve' | 'PayServ.Check', id: number) =>
+  ps.client('pscli').call<PayoutResult>(method, [id]);
+
+/** Approve, mine the confirmations, Check: the transaction recorded `sent`. */
+async function pay(ps: PayservChild, node: { mine(n: number): Promise<unknown> }, id: number): Promise<string> {
+  const sending = await call(ps, 'PayServ.Approve', id);
+  expect(sending.reply, JSON.stringify(sending)).toBe('SENDING');
+  await node.mine(CONFIRMATIONS);
+  const sent = await call(ps, 'PayServ.Check', id);
+  expect(sent).toMatchObject({ reply: 'SENT' });
+  return (sent as { txHash: string }).txHash;
+}
+
+describe('attack17c: an old backup restored on a Bitcoin-family coin', { timeout: 240_000 }, () => {
+  it('payserv starts and the withdrawal paid after the backup is paid again', async () => {
+    const node = await litecoind();
+    const client = new BtcNode({ url: node.url, timeoutMs: 10_000 });
+    const ids: number[] = [];
+    const l = await processLedger(SEED, coinRequests('LTC', freshAddress, 1, 1, 8301, ids));
+    const id = ids[0] as number;
+    await createHotKey(l.stateDir, 'LTC');
+    const hot = p2wpkhAddress(NET, secp256k1.getPublicKey(await loadHotKey(l.stateDir, 'LTC'), true));
+    await node.fund(hot, 500_000_000n);
+    const ps = await l.start(l.config('payserv.toml', { extra: coinsToml(node.url) }));
+    await ps.client('pscli').call('Utils.Enable');
+
+    // The backup, while the withdrawal waits for a manager.
+    const backup = await ps.client('pscli').call<{ path: string }>('Backup.Take');
+    const first = await pay(ps, node, id);
+    await ps.stop('SIGTERM');
+    const address = (
+      await l.withDb((db) => db.query<{ address: string }>('SELECT address FROM finances_withdrawal_transaction WHERE id = $1', [id]))
+    )[0]?.address as string;
+
+    // The host is lost; the only backup is restored onto a fresh host, as README says.
+    const ws = await pscliWorkspace(drop);
+    const r = await runPscli(['restore', '--from', backup.path, '--payserv-state-dir', ws.stateDir, '--root', pkiPaths(l.stateDir).root], {
+      ...ws.env,
+      PAYSERV_STATE_DIR: ws.stateDir,
+    });
+    expect(r.code, r.stderr).toBe(EXIT.OK);
+    const again = await startPayservProcess({
+      config: writeConfig(join(ws.stateDir, 'payserv.toml'), { extra: coinsToml(node.url) }),
+      stateDir: ws.stateDir,
+      databaseUrl: ws.env.DATABASE_URL,
+    });
+    // No refusal at start, nothing about the hot wallet's spend the restored records do not know.
+    await again.client('pscli').call('Utils.Enable');
+    const second = await pay(again, node, id);
+    await again.stop('SIGTERM');
+
+    expect(second).not.toBe(first);
+    const paid = (await client.scanTxOutSet([`addr(${address})`])).unspents;
+    expect(paid).toHaveLength(2); // the miner's one withdrawal, paid twice
+    client.close();
+  });
+});
