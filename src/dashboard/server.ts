@@ -154,7 +154,7 @@ export async function startDashboard(o: DashboardOptions): Promise<DashboardServ
   /** The operator behind this connection, or a refusal (403) naming why. */
   function operatorOf(req: IncomingMessage): { name: string; cert: string } {
     const socket = req.socket as TLSSocket;
-    const who = peerIdentity(socket);
+    const who = peerIdentity(socket, 'dashboard');
     if (!who.ok) throw new Refusal(403, `forbidden: ${who.reason}`);
     if (!who.operator)
       throw new Refusal(

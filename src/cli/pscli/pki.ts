@@ -12,6 +12,8 @@ import {
   type OperatorResult,
 } from '../../esman/pki-files.js';
 import { renewService, renewSigner } from '../../esman/pki-renew.js';
+import { issueBrowserOperator, makeDashboardCa } from '../../esman/pki-dashboard.js';
+import { loadTrust } from '../../esman/pki-files.js';
 import type { SignerRole, TlsIdentity } from '../../pki/roles.js';
 import { parseCertPem } from '../../pki/trust.js';
 import { registerCert } from '../../writer/certs.js';
@@ -78,6 +80,54 @@ async function renewOperatorCmd(ctx: Context, o: RenewOpts): Promise<void> {
   else ctx.print(operatorLine('renewed', r));
 }
 
+async function issueBrowserCmd(ctx: Context, o: { operator: string; days: string; keysDir?: string }): Promise<void> {
+  const r = await issueBrowserOperator(ctx.stateDir, loadTrust(ctx.stateDir), o.operator, {
+    days: positiveInt('--days', o.days),
+    ...(o.keysDir ? { keysDir: o.keysDir } : {}),
+  }).catch(usage);
+  ctx.log.info({ operator: r.operator, notAfter: r.notAfter, browser: true }, 'operator browser certificate issued');
+  if (ctx.json) return ctx.printJson(r);
+  ctx.print(
+    [
+      `operator ${r.operator} browser certificate issued: certificate ${r.cert}, key ${r.key}, valid until ${r.notAfter}`,
+      `for the browser: openssl pkcs12 -export -in ${r.cert} -inkey ${r.key} -name ${r.operator} -out ${r.operator}.p12 (a passphrase is asked), then delete the key file`,
+    ].join('\n'),
+  );
+}
+
+function registerDashboardCa(pki: Command): void {
+  pki
+    .command('dashboard-ca')
+    .description(
+      "the dashboard CA (P-256, signed by the root CA key) and the dashboard's server certificate: browsers trust the CA, operators' browser certificates come from it",
+    )
+    .option('--days <n>', "validity in days (default 825, shortened to the root's end; a --days past it is refused)")
+    .option('--host <name...>', "the dashboard's host names / addresses, as the browser's URL names it", ['localhost', '127.0.0.1', '::1'])
+    .option(
+      '--keys-dir <dir>',
+      'the offline keys directory: the root CA key read from and the dashboard CA key written to <dir>/offline/, the server key to <dir>/payserv.DASH.KEY',
+    )
+    .action(
+      action(async (ctx, cmd) => {
+        const o = cmd.opts<{ days?: string; host: string[]; keysDir?: string }>();
+        const r = await makeDashboardCa(ctx.stateDir, {
+          days: positiveInt('--days', o.days ?? '825'),
+          exact: o.days !== undefined,
+          hosts: tlsHosts(o.host),
+          ...(o.keysDir ? { keysDir: o.keysDir } : {}),
+        }).catch(usage);
+        ctx.log.warn({ ca: r.ca, server: r.server, notAfter: r.notAfter }, 'dashboard CA made');
+        if (ctx.json) return ctx.printJson(r);
+        ctx.print(
+          [
+            `dashboard CA: ${r.ca} (the browsers' trust anchor), key ${r.caKey} (keep it offline, with the root's)`,
+            `dashboard server certificate: ${r.server}, key ${r.serverKey}, valid until ${r.notAfter}`,
+          ].join('\n'),
+        );
+      }),
+    );
+}
+
 function registerOperators(pki: Command): void {
   pki
     .command('issue')
@@ -87,12 +137,17 @@ function registerOperators(pki: Command): void {
     .requiredOption('--operator <name>', 'the operator: a lower-case letter, then letters, digits, ., _ or - (at most 32)')
     .option('--days <n>', 'validity in days (never past the root)', '365')
     .option(
+      '--browser',
+      "a P-256 certificate for the operator's browser, signed by the dashboard CA key (`pki dashboard-ca`), for the dashboard only",
+    )
+    .option(
       '--keys-dir <dir>',
       "the offline keys directory of `pki init --keys-dir`: the CA key is read from it, the operator's key written to <dir>/operators/",
     )
     .action(
       action(async (ctx, cmd) => {
-        const o = cmd.opts<{ operator: string; days: string; keysDir?: string }>();
+        const o = cmd.opts<{ operator: string; days: string; keysDir?: string; browser?: boolean }>();
+        if (o.browser) return issueBrowserCmd(ctx, o);
         const r = await issueOperator(ctx.stateDir, o.operator, {
           days: positiveInt('--days', o.days),
           ...(o.keysDir ? { keysDir: o.keysDir } : {}),
@@ -216,6 +271,7 @@ export function register(program: Command): void {
       }),
     );
   registerOperators(pki);
+  registerDashboardCa(pki);
 
   program
     .command('loadcert')

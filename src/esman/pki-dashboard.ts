@@ -1,0 +1,149 @@
+// The dashboard's certificate family, for browsers: a P-256 dashboard CA whose certificate the (offline,
+// Ed25519) root signs, the dashboard's P-256 server certificate and the operators' P-256 browser
+// certificates it issues. Browsers speak neither Ed25519 signatures in TLS nor Ed25519-signed chains; they
+// take the dashboard CA as their anchor and never check its own signature, while payserv checks it under
+// the pinned root. Everything else (RPC, dbgw, the ledger) stays Ed25519 and refuses this family.
+import { createPrivateKey, createPublicKey, X509Certificate } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import type { IssuedPair } from '../pki/issue.js';
+import { keyIdOf } from '../pki/keyid.js';
+import type { Trust } from '../pki/trust.js';
+import { checkName, PkiError, pkiPaths, revokedNow, rootPairFor, validityFor, writeOnce } from './pki-files.js';
+
+/** The store item of the dashboard's server key (production); its certificate is pki/dashboard/server.crt. */
+export const DASHBOARD_KEY_ITEM = 'payserv.DASH.KEY';
+
+export interface DashboardCaOptions {
+  days: number;
+  exact?: boolean;
+  hosts: string[];
+  /** The offline keys directory: the root CA key read from, and the dashboard CA key written to, <dir>/offline/; the server key to <dir>/payserv.DASH.KEY. */
+  keysDir?: string;
+  now?: Date;
+}
+
+export interface DashboardCaResult {
+  ca: string;
+  caKey: string;
+  server: string;
+  serverKey: string;
+  notAfter: string;
+}
+
+function keyFiles(stateDir: string, keysDir: string | undefined) {
+  const p = pkiPaths(stateDir);
+  return keysDir
+    ? {
+        rootKey: join(keysDir, 'offline', 'root.key'),
+        caKey: join(keysDir, 'offline', 'dashboard-ca.key'),
+        serverKey: join(keysDir, DASHBOARD_KEY_ITEM),
+      }
+    : { rootKey: p.rootKey, caKey: p.dashboardCaKey, serverKey: p.dashboardServerKey };
+}
+
+const endOf = (pem: string): string => new Date(new X509Certificate(pem).validTo).toISOString();
+
+/** Makes the dashboard CA (signed by the root key) and the dashboard's server certificate. Refuses over an existing one. */
+export async function makeDashboardCa(stateDir: string, opts: DashboardCaOptions): Promise<DashboardCaResult> {
+  const p = pkiPaths(stateDir);
+  const k = keyFiles(stateDir, opts.keysDir);
+  const taken = [p.dashboardCa, p.dashboardServer, k.caKey, k.serverKey].filter((f) => existsSync(f));
+  if (taken.length) throw new PkiError(`a dashboard CA exists already (${taken.join(', ')}); nothing was written`);
+  const root = rootPairFor(stateDir, k.rootKey);
+  const { createDashboardCa, issueBrowserCert } = await import('../pki/issue.js');
+  const now = opts.now ?? new Date();
+  const ca = await createDashboardCa(root, validityFor(root, opts.days, now, opts.exact));
+  const server = await issueBrowserCert(ca, { purpose: 'dashboard', hosts: opts.hosts }, validityFor(ca, opts.days, now));
+  for (const f of [p.dashboardCa, k.caKey, k.serverKey]) mkdirSync(dirname(f), { recursive: true, mode: 0o700 });
+  writeOnce(k.caKey, ca.keyPem, 0o600);
+  writeOnce(k.serverKey, server.keyPem, 0o600);
+  writeOnce(p.dashboardCa, ca.certPem, 0o644);
+  writeOnce(p.dashboardServer, server.certPem, 0o644);
+  return { ca: p.dashboardCa, caKey: k.caKey, server: p.dashboardServer, serverKey: k.serverKey, notAfter: endOf(server.certPem) };
+}
+
+/** The dashboard CA's certificate, checked under the pinned root: a CA, issued and signed by the root. Throws naming what is wrong. */
+export function dashboardCa(stateDir: string, trust: Trust): X509Certificate {
+  const file = pkiPaths(stateDir).dashboardCa;
+  let ca: X509Certificate;
+  try {
+    ca = new X509Certificate(readFileSync(file));
+  } catch {
+    throw new PkiError(`no dashboard CA certificate at ${file} (make one with \`pscli pki dashboard-ca\`)`);
+  }
+  if (!ca.ca || !ca.checkIssued(trust.root) || !ca.verify(trust.root.publicKey))
+    throw new PkiError(`${file}: not a CA certificate signed by the pinned root`);
+  return ca;
+}
+
+/** The dashboard CA's pair for issuing: its key from `caKeyPath`, its certificate checked under the root. */
+function dashboardCaPair(stateDir: string, trust: Trust, caKeyPath: string): IssuedPair {
+  const ca = dashboardCa(stateDir, trust);
+  if (!existsSync(caKeyPath))
+    throw new PkiError(`the dashboard CA key is not at ${caKeyPath}: give --keys-dir DIR, where \`pki dashboard-ca\` wrote it`);
+  const keyPem = readFileSync(caKeyPath, 'utf8');
+  if (keyIdOfPem(keyPem, caKeyPath) !== keyIdOf(ca.publicKey)) throw new PkiError(`the key at ${caKeyPath} is not the dashboard CA's`);
+  return { certPem: ca.toString(), keyPem };
+}
+
+function keyIdOfPem(keyPem: string, file: string): string {
+  try {
+    return keyIdOf(createPublicKey(createPrivateKey(keyPem)));
+  } catch {
+    throw new PkiError(`${file}: not a readable private key`);
+  }
+}
+
+export interface BrowserOperatorResult {
+  operator: string;
+  cert: string;
+  key: string;
+  notAfter: string;
+}
+
+/** An operator's P-256 certificate for a browser, under the dashboard CA; refuses a bad, revoked or already issued name. */
+export async function issueBrowserOperator(
+  stateDir: string,
+  trust: Trust,
+  name: string,
+  opts: { days: number; exact?: boolean; keysDir?: string; now?: Date },
+): Promise<BrowserOperatorResult> {
+  checkName(name);
+  const p = pkiPaths(stateDir);
+  const cert = p.browserCert(name);
+  const key = opts.keysDir ? join(opts.keysDir, 'operators', 'browser', `${name}.key`) : p.browserKey(name);
+  const copy = opts.keysDir ? join(opts.keysDir, 'operators', 'browser', `${name}.crt`) : null;
+  if (revokedNow(stateDir).has(name))
+    throw new PkiError(`operator ${name} was revoked; a revoked name is never issued again: choose another`);
+  for (const f of [cert, key, copy])
+    if (f && existsSync(f)) throw new PkiError(`operator ${name} has a browser certificate already (${f})`);
+  const ca = dashboardCaPair(stateDir, trust, keyFiles(stateDir, opts.keysDir).caKey);
+  const { issueBrowserCert } = await import('../pki/issue.js');
+  const pair = await issueBrowserCert(ca, { purpose: 'operator', name }, validityFor(ca, opts.days, opts.now ?? new Date(), opts.exact));
+  for (const f of [cert, key]) mkdirSync(dirname(f), { recursive: true, mode: 0o700 });
+  writeOnce(key, pair.keyPem, 0o600);
+  writeOnce(cert, pair.certPem, 0o644);
+  if (copy) writeOnce(copy, pair.certPem, 0o644);
+  return { operator: name, cert, key, notAfter: endOf(pair.certPem) };
+}
+
+/**
+ * The dashboard listener's TLS: its P-256 pair (the certificate with the CA's after it, so a client that
+ * trusts only the root builds the chain), and as client authorities the root (operators' Ed25519
+ * certificates) and the dashboard CA, which OpenSSL accepts only chained on to the root.
+ */
+export function dashboardTls(stateDir: string, trust: Trust, keyPem: string): { certPem: string; keyPem: string; caPem: string } {
+  const ca = dashboardCa(stateDir, trust);
+  const file = pkiPaths(stateDir).dashboardServer;
+  let server: X509Certificate;
+  try {
+    server = new X509Certificate(readFileSync(file));
+  } catch {
+    throw new PkiError(`no dashboard server certificate at ${file} (make one with \`pscli pki dashboard-ca\`)`);
+  }
+  if (!server.checkIssued(ca) || !server.verify(ca.publicKey)) throw new PkiError(`${file}: not issued by the dashboard CA`);
+  if (keyIdOfPem(keyPem, 'the dashboard key') !== keyIdOf(server.publicKey))
+    throw new PkiError(`the dashboard key is not the key of ${file}`);
+  return { certPem: `${server.toString()}${ca.toString()}`, keyPem, caPem: `${trust.root.toString()}${ca.toString()}` };
+}
