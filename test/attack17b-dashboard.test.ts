@@ -8,6 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { RunningPayserv } from '../src/app/service.js';
 import { loadConfig } from '../src/config/load.js';
 import { startPayserv } from '../src/app/service.js';
+import { makeDashboardCa } from '../src/esman/pki-dashboard.js';
 import { createLogger } from '../src/log/index.js';
 import { issueOperator, operatorTlsPaths, pkiPaths, revokeOperator } from '../src/esman/pki-files.js';
 import { processWithdrawal } from '../src/payserv/payouts.js';
@@ -36,7 +37,7 @@ function raw(operator: string, request: string | Buffer): Promise<{ status: numb
       port,
       cert: readFileSync(pair.cert),
       key: readFileSync(pair.key),
-      ca: readFileSync(pkiPaths(l.stateDir).root),
+      ca: readFileSync(pkiPaths(l.stateDir).dashboardCa),
       checkServerIdentity: () => undefined,
     });
     let out = '';
@@ -70,6 +71,7 @@ async function setUp(actions = true): Promise<void> {
   l = await testLedger();
   await l.checkpointAll();
   for (const name of ['alice', 'mallory']) await issueOperator(l.stateDir, name, { days: 30 });
+  await makeDashboardCa(l.stateDir, { days: 30, hosts: ['127.0.0.1'] });
   const config = await loadConfig('payserv', undefined, { stateDir: l.stateDir, env: {} });
   config.rpc.port = 0;
   config.keys.admin = true;
@@ -324,7 +326,7 @@ describe(`attack17b: dashboard (${backend()})`, { timeout: 90_000 }, () => {
       port,
       cert: readFileSync(pair.cert),
       key: readFileSync(pair.key),
-      ca: readFileSync(pkiPaths(l.stateDir).root),
+      ca: readFileSync(pkiPaths(l.stateDir).dashboardCa),
       checkServerIdentity: () => undefined,
     });
     let out = '';

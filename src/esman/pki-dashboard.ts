@@ -1,8 +1,8 @@
-// The dashboard's certificate family, for browsers: a P-256 dashboard CA whose certificate the (offline,
-// Ed25519) root signs, the dashboard's P-256 server certificate and the operators' P-256 browser
-// certificates it issues. Browsers speak neither Ed25519 signatures in TLS nor Ed25519-signed chains; they
-// take the dashboard CA as their anchor and never check its own signature, while payserv checks it under
-// the pinned root. Everything else (RPC, dbgw, the ledger) stays Ed25519 and refuses this family.
+// The dashboard's certificate family, for browsers: a P-256 dashboard CA (self-signed, the browsers' anchor,
+// and tied to the offline Ed25519 root by the root's certificate of the same key), the dashboard's P-256 server
+// certificate and the operators' P-256 browser certificates it issues. Browsers speak neither Ed25519
+// signatures in TLS nor Ed25519-signed chains. payserv uses the CA only while the root's tie verifies.
+// Everything else (RPC, dbgw, the ledger) stays Ed25519 and refuses this family.
 import { createPrivateKey, createPublicKey, X509Certificate } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -48,7 +48,7 @@ const endOf = (pem: string): string => new Date(new X509Certificate(pem).validTo
 export async function makeDashboardCa(stateDir: string, opts: DashboardCaOptions): Promise<DashboardCaResult> {
   const p = pkiPaths(stateDir);
   const k = keyFiles(stateDir, opts.keysDir);
-  const taken = [p.dashboardCa, p.dashboardServer, k.caKey, k.serverKey].filter((f) => existsSync(f));
+  const taken = [p.dashboardCa, p.dashboardCaTie, p.dashboardServer, k.caKey, k.serverKey].filter((f) => existsSync(f));
   if (taken.length) throw new PkiError(`a dashboard CA exists already (${taken.join(', ')}); nothing was written`);
   const root = rootPairFor(stateDir, k.rootKey);
   const { createDashboardCa, issueBrowserCert } = await import('../pki/issue.js');
@@ -58,22 +58,36 @@ export async function makeDashboardCa(stateDir: string, opts: DashboardCaOptions
   for (const f of [p.dashboardCa, k.caKey, k.serverKey]) mkdirSync(dirname(f), { recursive: true, mode: 0o700 });
   writeOnce(k.caKey, ca.keyPem, 0o600);
   writeOnce(k.serverKey, server.keyPem, 0o600);
+  writeOnce(p.dashboardCaTie, ca.tiePem, 0o644);
   writeOnce(p.dashboardCa, ca.certPem, 0o644);
   writeOnce(p.dashboardServer, server.certPem, 0o644);
   return { ca: p.dashboardCa, caKey: k.caKey, server: p.dashboardServer, serverKey: k.serverKey, notAfter: endOf(server.certPem) };
 }
 
-/** The dashboard CA's certificate, checked under the pinned root: a CA, issued and signed by the root. Throws naming what is wrong. */
-export function dashboardCa(stateDir: string, trust: Trust): X509Certificate {
-  const file = pkiPaths(stateDir).dashboardCa;
-  let ca: X509Certificate;
+function readCert(file: string, missing: string): X509Certificate {
   try {
-    ca = new X509Certificate(readFileSync(file));
+    return new X509Certificate(readFileSync(file));
   } catch {
-    throw new PkiError(`no dashboard CA certificate at ${file} (make one with \`pscli pki dashboard-ca\`)`);
+    throw new PkiError(`no ${missing} at ${file} (make it with \`pscli pki dashboard-ca\`)`);
   }
-  if (!ca.ca || !ca.checkIssued(trust.root) || !ca.verify(trust.root.publicKey))
-    throw new PkiError(`${file}: not a CA certificate signed by the pinned root`);
+}
+
+/**
+ * The dashboard CA's certificate, once its tie verifies under the pinned root: a self-signed CA, and the
+ * root's certificate of the same key and name, valid now. Throws naming what is wrong.
+ */
+export function dashboardCa(stateDir: string, trust: Trust, now: Date = new Date()): X509Certificate {
+  const p = pkiPaths(stateDir);
+  const ca = readCert(p.dashboardCa, 'dashboard CA certificate');
+  const tie = readCert(p.dashboardCaTie, "root's certificate of the dashboard CA");
+  if (!ca.ca || !ca.checkIssued(ca) || !ca.verify(ca.publicKey)) throw new PkiError(`${p.dashboardCa}: not a self-signed CA certificate`);
+  if (!tie.ca || !tie.checkIssued(trust.root) || !tie.verify(trust.root.publicKey))
+    throw new PkiError(`${p.dashboardCaTie}: not signed by the pinned root`);
+  if (tie.subject !== ca.subject || keyIdOf(tie.publicKey) !== keyIdOf(ca.publicKey))
+    throw new PkiError(`${p.dashboardCaTie}: the root certifies another key or name than ${p.dashboardCa}'s`);
+  for (const c of [ca, tie])
+    if (now.getTime() < Date.parse(c.validFrom) || now.getTime() > Date.parse(c.validTo))
+      throw new PkiError(`the dashboard CA is not valid now (${c.validFrom} to ${c.validTo})`);
   return ca;
 }
 
@@ -129,21 +143,15 @@ export async function issueBrowserOperator(
 }
 
 /**
- * The dashboard listener's TLS: its P-256 pair (the certificate with the CA's after it, so a client that
- * trusts only the root builds the chain), and as client authorities the root (operators' Ed25519
- * certificates) and the dashboard CA, which OpenSSL accepts only chained on to the root.
+ * The dashboard listener's TLS: its P-256 pair, and as client authorities the dashboard CA (browser
+ * certificates) and the root (operators' Ed25519 certificates, for a TLS helper or curl).
  */
 export function dashboardTls(stateDir: string, trust: Trust, keyPem: string): { certPem: string; keyPem: string; caPem: string } {
   const ca = dashboardCa(stateDir, trust);
   const file = pkiPaths(stateDir).dashboardServer;
-  let server: X509Certificate;
-  try {
-    server = new X509Certificate(readFileSync(file));
-  } catch {
-    throw new PkiError(`no dashboard server certificate at ${file} (make one with \`pscli pki dashboard-ca\`)`);
-  }
+  const server = readCert(file, 'dashboard server certificate');
   if (!server.checkIssued(ca) || !server.verify(ca.publicKey)) throw new PkiError(`${file}: not issued by the dashboard CA`);
   if (keyIdOfPem(keyPem, 'the dashboard key') !== keyIdOf(server.publicKey))
     throw new PkiError(`the dashboard key is not the key of ${file}`);
-  return { certPem: `${server.toString()}${ca.toString()}`, keyPem, caPem: `${trust.root.toString()}${ca.toString()}` };
+  return { certPem: server.toString(), keyPem, caPem: `${trust.root.toString()}\n${ca.toString()}` };
 }

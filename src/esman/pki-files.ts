@@ -28,8 +28,10 @@ export function pkiPaths(stateDir: string) {
     signerKey: (r: SignerRole) => join(dir, 'signers', `${r}.key`),
     tlsCert: (i: TlsIdentity) => join(dir, 'tls', `${i}.crt`),
     tlsKey: (i: TlsIdentity) => join(dir, 'tls', `${i}.key`),
-    /** The dashboard CA's certificate (signed by the root): the browsers' trust anchor. */
+    /** The dashboard CA's certificate (self-signed): the browsers' trust anchor. */
     dashboardCa: join(dir, 'dashboard', 'ca.crt'),
+    /** The root's certificate of the dashboard CA's key: the tie to the root. */
+    dashboardCaTie: join(dir, 'dashboard', 'ca-root.crt'),
     dashboardCaKey: join(dir, 'ca', 'dashboard-ca.key'),
     dashboardServer: join(dir, 'dashboard', 'server.crt'),
     dashboardServerKey: join(dir, 'dashboard', 'server.key'),

@@ -146,30 +146,49 @@ async function certify(root: IssuedPair, spec: CertSpec, validity: Validity, pub
 
 // --- The browsers' family (P-256) ---------------------------------------------------------------------
 
+/** The dashboard CA's pair (its certificate self-signed: the browsers' trust anchor) and the root's certificate of the same key and name. */
+export interface DashboardCaPair extends IssuedPair {
+  /** Signed by the Ed25519 root: how payserv knows the root vouches for this CA. */
+  tiePem: string;
+}
+
 /**
- * The dashboard CA: a P-256 key whose certificate the Ed25519 root signs (a CA for leaves only, pathlen 0).
- * Browsers take it as their trust anchor (they never check an anchor's own signature); payserv checks it
- * under the pinned root, so what it issues counts only while the root vouches for it.
+ * The dashboard CA: a P-256 key with a self-signed certificate (a CA for leaves only, pathlen 0), which
+ * browsers and OpenSSL take as an anchor, and a second certificate of the same key and name signed by the
+ * Ed25519 root (the tie). payserv uses the CA only while the tie verifies under the pinned root. Not one
+ * chain through the root: the root's own constraint (pathlen 0) allows no CA below it, so OpenSSL would
+ * refuse such a chain, and browsers could not check the root's signature anyway.
  */
-export async function createDashboardCa(root: IssuedPair, validity: Validity): Promise<IssuedPair> {
+export async function createDashboardCa(root: IssuedPair, validity: Validity): Promise<DashboardCaPair> {
   const keys = await newKeys(P256);
-  const cert = await x509.X509CertificateGenerator.create({
+  const rootCert = new x509.X509Certificate(root.certPem);
+  const name = `CN=payserv dashboard CA, OU=${DASHBOARD_OU}, O=${ORGANIZATION}`;
+  const extensions = async (): Promise<x509.Extension[]> => [
+    new x509.BasicConstraintsExtension(true, 0, true),
+    new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+    await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+  ];
+  const self = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: serial(),
-    subject: `CN=payserv dashboard CA, OU=${DASHBOARD_OU}, O=${ORGANIZATION}`,
-    issuer: new x509.X509Certificate(root.certPem).subject,
+    name,
+    notBefore: validity.notBefore,
+    notAfter: validity.notAfter,
+    keys,
+    signingAlgorithm: P256_SIGNING,
+    extensions: await extensions(),
+  });
+  const tie = await x509.X509CertificateGenerator.create({
+    serialNumber: serial(),
+    subject: name,
+    issuer: rootCert.subject,
     notBefore: validity.notBefore,
     notAfter: validity.notAfter,
     signingKey: await importRootKey(root),
     publicKey: keys.publicKey,
     signingAlgorithm: ALG,
-    extensions: [
-      new x509.BasicConstraintsExtension(true, 0, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
-      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
-      await x509.AuthorityKeyIdentifierExtension.create(new x509.X509Certificate(root.certPem)),
-    ],
+    extensions: [...(await extensions()), await x509.AuthorityKeyIdentifierExtension.create(rootCert)],
   });
-  return { certPem: cert.toString('pem'), keyPem: await pemOf(keys.privateKey) };
+  return { certPem: self.toString('pem'), keyPem: await pemOf(keys.privateKey), tiePem: tie.toString('pem') };
 }
 
 /** What the dashboard CA issues: the dashboard's server certificate, or an operator's browser certificate. */
