@@ -402,13 +402,13 @@ export interface ExpiringCert {
 export const CERT_WARN_DAYS = 30;
 
 export interface PkiCertFile {
-  kind: 'root' | 'signer' | 'tls' | 'operator';
+  kind: 'root' | 'signer' | 'tls' | 'operator' | 'browser' | 'dashboard';
   /** The role, TLS identity or operator it is for; "root" for the pinned root. */
   name: string;
   file: string;
 }
 
-/** The certificate files in the state directory's PKI: the pinned root, the signers', the TLS pairs', the operators'. */
+/** The certificate files in the state directory's PKI: the pinned root, the signers', the TLS pairs', the operators' (also for browsers), the dashboard's. */
 export function pkiCertificateFiles(stateDir: string): PkiCertFile[] {
   const p = pkiPaths(stateDir);
   const files: PkiCertFile[] = existsSync(p.root) ? [{ kind: 'root', name: 'root', file: p.root }] : [];
@@ -416,6 +416,8 @@ export function pkiCertificateFiles(stateDir: string): PkiCertFile[] {
     ['signer', 'signers'],
     ['tls', 'tls'],
     ['operator', 'operators'],
+    ['browser', join('operators', 'browser')],
+    ['dashboard', 'dashboard'],
   ] as const) {
     const dir = join(p.dir, sub);
     if (!existsSync(dir)) continue;

@@ -1,0 +1,88 @@
+// The dashboard's P-256 family (README "Operator dashboard"): the CA tied to the root, its server pair, the
+// operators' browser certificates, and every refusal. No database: temporary state directories only.
+import { X509Certificate } from 'node:crypto';
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { dashboardCa, dashboardTls, issueBrowserOperator, makeDashboardCa } from '../../src/esman/pki-dashboard.js';
+import { certificatesExpiring, initPki, loadTrust, pkiPaths, revokeOperator } from '../../src/esman/pki-files.js';
+import { tmpStateDir } from '../support/tmp.js';
+
+async function newPki(): Promise<string> {
+  const dir = await tmpStateDir();
+  await initPki(dir, { rootDays: 3650, leafDays: 825 });
+  return dir;
+}
+
+const cert = (file: string) => new X509Certificate(readFileSync(file));
+
+describe('the dashboard CA and browser certificates', () => {
+  it('makes a P-256 CA tied to the root, a server pair and an operator certificate under it; revocation names both', async () => {
+    const dir = await newPki();
+    const p = pkiPaths(dir);
+    const trust = loadTrust(dir);
+    const r = await makeDashboardCa(dir, { days: 30, hosts: ['127.0.0.1', 'dash.example'] });
+    const ca = cert(r.ca);
+    expect(ca.publicKey.asymmetricKeyDetails?.namedCurve).toBe('prime256v1');
+    expect(ca.ca && ca.checkIssued(ca) && ca.verify(ca.publicKey)).toBe(true);
+    const tie = cert(p.dashboardCaTie);
+    expect(tie.checkIssued(trust.root) && tie.verify(trust.root.publicKey)).toBe(true);
+    expect(dashboardCa(dir, trust).fingerprint256).toBe(ca.fingerprint256);
+    const server = cert(r.server);
+    expect(server.verify(ca.publicKey)).toBe(true);
+    expect(server.subject).toContain('OU=dashboard');
+    expect(server.keyUsage).toEqual(['1.3.6.1.5.5.7.3.1']);
+    expect(server.checkIP('127.0.0.1')).toBe('127.0.0.1');
+    expect(dashboardTls(dir, trust, readFileSync(r.serverKey, 'utf8')).caPem).toContain(ca.toString().trim());
+    const b = await issueBrowserOperator(dir, trust, 'alice', { days: 10 });
+    const alice = cert(b.cert);
+    expect(alice.verify(ca.publicKey) && alice.checkIssued(ca)).toBe(true);
+    expect(alice.subject.split('\n')).toEqual(['CN=alice', 'OU=operator', 'O=payserv']);
+    expect(alice.keyUsage).toEqual(['1.3.6.1.5.5.7.3.2']);
+    expect(alice.verify(trust.root.publicKey)).toBe(false);
+    expect(certificatesExpiring(dir, 40).map((c) => c.what)).toEqual(
+      expect.arrayContaining(['browser alice', 'dashboard ca', 'dashboard ca-root', 'dashboard server']),
+    );
+    // A name with only a browser certificate is revoked all the same, and never issued again.
+    await expect(revokeOperator(dir, 'alice', {})).resolves.toMatchObject({ added: true });
+    await expect(issueBrowserOperator(dir, trust, 'alice', { days: 10 })).rejects.toThrow(/alice was revoked/);
+  });
+
+  it('refuses: a second CA, a browser certificate twice or without the CA, a CA not tied to this root, a key not the server’s', async () => {
+    const dir = await newPki();
+    const trust = loadTrust(dir);
+    await expect(issueBrowserOperator(dir, trust, 'bob', { days: 10 })).rejects.toThrow(
+      /no dashboard CA certificate at .*pki dashboard-ca/,
+    );
+    const r = await makeDashboardCa(dir, { days: 30, hosts: ['127.0.0.1'] });
+    await expect(makeDashboardCa(dir, { days: 30, hosts: ['127.0.0.1'] })).rejects.toThrow(/a dashboard CA exists already/);
+    await expect(makeDashboardCa(await newPki(), { days: 99_999, exact: true, hosts: ['x'] })).rejects.toThrow(/ends after the root/);
+    await issueBrowserOperator(dir, trust, 'bob', { days: 10 });
+    await expect(issueBrowserOperator(dir, trust, 'bob', { days: 10 })).rejects.toThrow(/bob has a browser certificate already/);
+    await expect(issueBrowserOperator(dir, trust, 'Bob!', { days: 10 })).rejects.toThrow(/operator name/);
+    // Another PKI's dashboard CA (self-signed, of the same name) put in place, with or without its tie: refused.
+    const other = await newPki();
+    await makeDashboardCa(other, { days: 30, hosts: ['127.0.0.1'] });
+    const p = pkiPaths(dir);
+    const original = readFileSync(p.dashboardCa);
+    const originalTie = readFileSync(p.dashboardCaTie);
+    copyFileSync(pkiPaths(other).dashboardCa, p.dashboardCa);
+    expect(() => dashboardCa(dir, trust)).toThrow(/the root certifies another key or name/);
+    copyFileSync(pkiPaths(other).dashboardCaTie, p.dashboardCaTie);
+    expect(() => dashboardCa(dir, trust)).toThrow(/not signed by the pinned root/);
+    writeFileSync(p.dashboardCa, original);
+    expect(() => dashboardCa(dir, trust)).toThrow(/not signed by the pinned root/);
+    // Its own tie back, then altered in the last byte of the root's signature.
+    writeFileSync(p.dashboardCaTie, originalTie);
+    expect(dashboardCa(dir, trust).fingerprint256).toBe(cert(p.dashboardCa).fingerprint256);
+    const der = Buffer.from(cert(p.dashboardCaTie).raw);
+    der[der.length - 1] = (der[der.length - 1] as number) ^ 1;
+    writeFileSync(p.dashboardCaTie, new X509Certificate(der).toString());
+    expect(() => dashboardCa(dir, trust)).toThrow(/not signed by the pinned root/);
+    // The server key must be the server certificate's.
+    await expect(async () => dashboardTls(other, loadTrust(other), readFileSync(r.serverKey, 'utf8'))).rejects.toThrow(
+      /the dashboard key is not the key of/,
+    );
+    // Expired: refused at start.
+    expect(() => dashboardCa(other, loadTrust(other), new Date(Date.now() + 40 * 86_400_000))).toThrow(/not valid now/);
+  });
+});
