@@ -9,6 +9,7 @@ import { dirname, join } from 'node:path';
 import type { IssuedPair } from '../pki/issue.js';
 import { keyIdOf } from '../pki/keyid.js';
 import type { Trust } from '../pki/trust.js';
+import { writeFileAtomic } from '../state/atomic-file.js';
 import { checkName, PkiError, pkiPaths, revokedNow, rootPairFor, validityFor, writeOnce } from './pki-files.js';
 
 /** The store item of the dashboard's server key (production); its certificate is pki/dashboard/server.crt. */
@@ -116,30 +117,78 @@ export interface BrowserOperatorResult {
   notAfter: string;
 }
 
+export interface BrowserOperatorOptions {
+  days: number;
+  exact?: boolean;
+  keysDir?: string;
+  now?: Date;
+}
+
+function browserPaths(stateDir: string, name: string, keysDir: string | undefined) {
+  const p = pkiPaths(stateDir);
+  return {
+    cert: p.browserCert(name),
+    key: keysDir ? join(keysDir, 'operators', 'browser', `${name}.key`) : p.browserKey(name),
+    /** With a keys directory, the certificate also goes beside the key: the operator takes both from one place. */
+    copy: keysDir ? join(keysDir, 'operators', 'browser', `${name}.crt`) : null,
+  };
+}
+
+/** A new P-256 pair for the operator's browser, signed by the dashboard CA (its key checked to be the CA's). */
+async function browserPair(stateDir: string, trust: Trust, name: string, opts: BrowserOperatorOptions): Promise<IssuedPair> {
+  const ca = dashboardCaPair(stateDir, trust, keyFiles(stateDir, opts.keysDir).caKey);
+  const { issueBrowserCert } = await import('../pki/issue.js');
+  return issueBrowserCert(ca, { purpose: 'operator', name }, validityFor(ca, opts.days, opts.now ?? new Date(), opts.exact));
+}
+
 /** An operator's P-256 certificate for a browser, under the dashboard CA; refuses a bad, revoked or already issued name. */
 export async function issueBrowserOperator(
   stateDir: string,
   trust: Trust,
   name: string,
-  opts: { days: number; exact?: boolean; keysDir?: string; now?: Date },
+  opts: BrowserOperatorOptions,
 ): Promise<BrowserOperatorResult> {
   checkName(name);
-  const p = pkiPaths(stateDir);
-  const cert = p.browserCert(name);
-  const key = opts.keysDir ? join(opts.keysDir, 'operators', 'browser', `${name}.key`) : p.browserKey(name);
-  const copy = opts.keysDir ? join(opts.keysDir, 'operators', 'browser', `${name}.crt`) : null;
+  const f = browserPaths(stateDir, name, opts.keysDir);
   if (revokedNow(stateDir).has(name))
     throw new PkiError(`operator ${name} was revoked; a revoked name is never issued again: choose another`);
-  for (const f of [cert, key, copy])
-    if (f && existsSync(f)) throw new PkiError(`operator ${name} has a browser certificate already (${f})`);
-  const ca = dashboardCaPair(stateDir, trust, keyFiles(stateDir, opts.keysDir).caKey);
-  const { issueBrowserCert } = await import('../pki/issue.js');
-  const pair = await issueBrowserCert(ca, { purpose: 'operator', name }, validityFor(ca, opts.days, opts.now ?? new Date(), opts.exact));
-  for (const f of [cert, key]) mkdirSync(dirname(f), { recursive: true, mode: 0o700 });
-  writeOnce(key, pair.keyPem, 0o600);
-  writeOnce(cert, pair.certPem, 0o644);
-  if (copy) writeOnce(copy, pair.certPem, 0o644);
-  return { operator: name, cert, key, notAfter: endOf(pair.certPem) };
+  for (const file of [f.cert, f.key, f.copy])
+    if (file && existsSync(file))
+      throw new PkiError(
+        `operator ${name} has a browser certificate already (${file}): renew it with \`pscli pki renew --operator ${name} --browser\``,
+      );
+  const pair = await browserPair(stateDir, trust, name, opts);
+  for (const file of [f.cert, f.key]) mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+  writeOnce(f.key, pair.keyPem, 0o600);
+  writeOnce(f.cert, pair.certPem, 0o644);
+  if (f.copy) writeOnce(f.copy, pair.certPem, 0o644);
+  return { operator: name, cert: f.cert, key: f.key, notAfter: endOf(pair.certPem) };
+}
+
+/**
+ * A new browser certificate for an operator, always for a new key (the browser imports a new .p12 anyway); the
+ * old certificate keeps working until it expires (revoke the name to stop it). Refuses an unknown or revoked operator.
+ */
+export async function renewBrowserOperator(
+  stateDir: string,
+  trust: Trust,
+  name: string,
+  opts: BrowserOperatorOptions,
+): Promise<BrowserOperatorResult> {
+  checkName(name);
+  const f = browserPaths(stateDir, name, opts.keysDir);
+  if (!existsSync(f.cert))
+    throw new PkiError(
+      `operator ${name} has no browser certificate (no ${f.cert}): issue one with \`pscli pki issue --operator ${name} --browser\``,
+    );
+  if (revokedNow(stateDir).has(name)) throw new PkiError(`operator ${name} is revoked: a revoked operator is not renewed`);
+  const pair = await browserPair(stateDir, trust, name, opts);
+  // Key first: a certificate for a key that is not there yet would be unusable.
+  mkdirSync(dirname(f.key), { recursive: true, mode: 0o700 });
+  await writeFileAtomic(f.key, pair.keyPem, 0o600);
+  await writeFileAtomic(f.cert, pair.certPem, 0o644);
+  if (f.copy) await writeFileAtomic(f.copy, pair.certPem, 0o644);
+  return { operator: name, cert: f.cert, key: f.key, notAfter: endOf(pair.certPem) };
 }
 
 /**

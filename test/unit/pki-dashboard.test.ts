@@ -3,7 +3,7 @@
 import { X509Certificate } from 'node:crypto';
 import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { dashboardCa, dashboardTls, issueBrowserOperator, makeDashboardCa } from '../../src/esman/pki-dashboard.js';
+import { dashboardCa, dashboardTls, issueBrowserOperator, makeDashboardCa, renewBrowserOperator } from '../../src/esman/pki-dashboard.js';
 import { certificatesExpiring, initPki, loadTrust, pkiPaths, revokeOperator } from '../../src/esman/pki-files.js';
 import { tmpStateDir } from '../support/tmp.js';
 
@@ -42,9 +42,17 @@ describe('the dashboard CA and browser certificates', () => {
     expect(certificatesExpiring(dir, 40).map((c) => c.what)).toEqual(
       expect.arrayContaining(['browser alice', 'dashboard ca', 'dashboard ca-root', 'dashboard server']),
     );
-    // A name with only a browser certificate is revoked all the same, and never issued again.
+    // Renewed: a new key and certificate, under the same CA; unknown names refused.
+    const renewed = await renewBrowserOperator(dir, trust, 'alice', { days: 20 });
+    const alice2 = cert(renewed.cert);
+    expect(alice2.verify(ca.publicKey)).toBe(true);
+    expect(alice2.publicKey.export({ format: 'der', type: 'spki' })).not.toEqual(alice.publicKey.export({ format: 'der', type: 'spki' }));
+    expect(Date.parse(alice2.validTo)).toBeGreaterThan(Date.parse(alice.validTo));
+    await expect(renewBrowserOperator(dir, trust, 'carol', { days: 20 })).rejects.toThrow(/carol has no browser certificate/);
+    // A name with only a browser certificate is revoked all the same, never issued or renewed again.
     await expect(revokeOperator(dir, 'alice', {})).resolves.toMatchObject({ added: true });
     await expect(issueBrowserOperator(dir, trust, 'alice', { days: 10 })).rejects.toThrow(/alice was revoked/);
+    await expect(renewBrowserOperator(dir, trust, 'alice', { days: 10 })).rejects.toThrow(/alice is revoked/);
   });
 
   it('refuses: a second CA, a browser certificate twice or without the CA, a CA not tied to this root, a key not the server’s', async () => {

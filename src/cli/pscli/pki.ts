@@ -12,7 +12,7 @@ import {
   type OperatorResult,
 } from '../../esman/pki-files.js';
 import { renewService, renewSigner } from '../../esman/pki-renew.js';
-import { issueBrowserOperator, makeDashboardCa } from '../../esman/pki-dashboard.js';
+import { issueBrowserOperator, makeDashboardCa, renewBrowserOperator } from '../../esman/pki-dashboard.js';
 import { loadTrust } from '../../esman/pki-files.js';
 import type { SignerRole, TlsIdentity } from '../../pki/roles.js';
 import { parseCertPem } from '../../pki/trust.js';
@@ -60,6 +60,7 @@ const operatorLine = (verb: string, r: OperatorResult) =>
 
 interface RenewOpts {
   operator?: string;
+  browser?: boolean;
   service?: string;
   signer?: string;
   days?: string;
@@ -69,6 +70,12 @@ interface RenewOpts {
 }
 
 async function renewOperatorCmd(ctx: Context, o: RenewOpts): Promise<void> {
+  if (o.browser)
+    return browserCmd(
+      ctx,
+      { operator: o.operator as string, days: o.days ?? '365', exact: o.days !== undefined, keysDir: o.keysDir },
+      true,
+    );
   const r = await renewOperator(ctx.stateDir, o.operator as string, {
     days: positiveInt('--days', o.days ?? '365'),
     exact: o.days !== undefined,
@@ -80,16 +87,21 @@ async function renewOperatorCmd(ctx: Context, o: RenewOpts): Promise<void> {
   else ctx.print(operatorLine('renewed', r));
 }
 
-async function issueBrowserCmd(ctx: Context, o: { operator: string; days: string; keysDir?: string }): Promise<void> {
-  const r = await issueBrowserOperator(ctx.stateDir, loadTrust(ctx.stateDir), o.operator, {
-    days: positiveInt('--days', o.days),
-    ...(o.keysDir ? { keysDir: o.keysDir } : {}),
-  }).catch(usage);
-  ctx.log.info({ operator: r.operator, notAfter: r.notAfter, browser: true }, 'operator browser certificate issued');
+async function browserCmd(
+  ctx: Context,
+  o: { operator: string; days: string; exact?: boolean; keysDir?: string | undefined },
+  renew = false,
+): Promise<void> {
+  const opts = { days: positiveInt('--days', o.days), exact: o.exact === true, ...(o.keysDir ? { keysDir: o.keysDir } : {}) };
+  const r = await (renew ? renewBrowserOperator : issueBrowserOperator)(ctx.stateDir, loadTrust(ctx.stateDir), o.operator, opts).catch(
+    usage,
+  );
+  const verb = renew ? 'renewed' : 'issued';
+  ctx.log.info({ operator: r.operator, notAfter: r.notAfter, browser: true }, `operator browser certificate ${verb}`);
   if (ctx.json) return ctx.printJson(r);
   ctx.print(
     [
-      `operator ${r.operator} browser certificate issued: certificate ${r.cert}, key ${r.key}, valid until ${r.notAfter}`,
+      `operator ${r.operator} browser certificate ${verb}: certificate ${r.cert}, key ${r.key}, valid until ${r.notAfter}`,
       `for the browser: openssl pkcs12 -export -in ${r.cert} -inkey ${r.key} -name ${r.operator} -out ${r.operator}.p12 (a passphrase is asked), then delete the key file`,
     ].join('\n'),
   );
@@ -147,7 +159,7 @@ function registerOperators(pki: Command): void {
     .action(
       action(async (ctx, cmd) => {
         const o = cmd.opts<{ operator: string; days: string; keysDir?: string; browser?: boolean }>();
-        if (o.browser) return issueBrowserCmd(ctx, o);
+        if (o.browser) return browserCmd(ctx, o);
         const r = await issueOperator(ctx.stateDir, o.operator, {
           days: positiveInt('--days', o.days),
           ...(o.keysDir ? { keysDir: o.keysDir } : {}),
@@ -170,6 +182,7 @@ function registerOperators(pki: Command): void {
       "validity in days from now (refused past the root's end; default 825, or 365 for an operator, shortened to the root's end)",
     )
     .option('--new-key', 'a new key as well (the old certificate keeps working until it expires)')
+    .option('--browser', "--operator: the operator's browser certificate (always a new key: a new .p12 to import)")
     .option('--host <name...>', "--service: host names / addresses (default: the renewed certificate's)")
     .option(
       '--keys-dir <dir>',
@@ -181,6 +194,7 @@ function registerOperators(pki: Command): void {
         const which = [o.operator, o.service, o.signer].filter((x) => x !== undefined).length;
         if (which !== 1) throw new CliError('pki renew: give exactly one of --operator NAME, --service NAME, --signer ROLE', EXIT.USAGE);
         if (o.host && o.service === undefined) throw new CliError('pki renew: --host is for --service only', EXIT.USAGE);
+        if (o.browser && o.operator === undefined) throw new CliError('pki renew: --browser is for --operator only', EXIT.USAGE);
         if (o.operator !== undefined) return renewOperatorCmd(ctx, o);
         const opts = {
           days: positiveInt('--days', o.days ?? '825'),
