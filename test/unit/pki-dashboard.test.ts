@@ -1,9 +1,17 @@
 // The dashboard's P-256 family (README "Operator dashboard"): the CA tied to the root, its server pair, the
 // operators' browser certificates, and every refusal. No database: temporary state directories only.
 import { X509Certificate } from 'node:crypto';
-import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { dashboardCa, dashboardTls, issueBrowserOperator, makeDashboardCa, renewBrowserOperator } from '../../src/esman/pki-dashboard.js';
+import {
+  DASHBOARD_KEY_ITEM,
+  dashboardCa,
+  dashboardTls,
+  issueBrowserOperator,
+  makeDashboardCa,
+  renewBrowserOperator,
+} from '../../src/esman/pki-dashboard.js';
 import { certificatesExpiring, initPki, loadTrust, pkiPaths, revokeOperator } from '../../src/esman/pki-files.js';
 import { tmpStateDir } from '../support/tmp.js';
 
@@ -92,5 +100,22 @@ describe('the dashboard CA and browser certificates', () => {
     );
     // Expired: refused at start.
     expect(() => dashboardCa(other, loadTrust(other), new Date(Date.now() + 40 * 86_400_000))).toThrow(/not valid now/);
+  });
+
+  it('--keys-dir: the CA key offline beside the root key, the server key as the store item payserv.DASH.KEY, none in the state directory', async () => {
+    const dir = await tmpStateDir();
+    const keys = join(await tmpStateDir(), 'keys');
+    await initPki(dir, { rootDays: 3650, leafDays: 825, keysDir: keys });
+    const r = await makeDashboardCa(dir, { days: 30, hosts: ['127.0.0.1'], keysDir: keys });
+    expect([r.caKey, r.serverKey]).toEqual([join(keys, 'offline', 'dashboard-ca.key'), join(keys, DASHBOARD_KEY_ITEM)]);
+    const trust = loadTrust(dir);
+    expect(dashboardTls(dir, trust, readFileSync(r.serverKey, 'utf8')).certPem).toContain('BEGIN CERTIFICATE');
+    // Without the keys directory the CA key is not at hand: refused, nothing written.
+    await expect(issueBrowserOperator(dir, trust, 'dora', { days: 5 })).rejects.toThrow(/the dashboard CA key is not at .*--keys-dir/);
+    const b = await issueBrowserOperator(dir, trust, 'dora', { days: 5, keysDir: keys });
+    expect(b.key).toBe(join(keys, 'operators', 'browser', 'dora.key'));
+    expect(readFileSync(join(keys, 'operators', 'browser', 'dora.crt'), 'utf8')).toBe(readFileSync(b.cert, 'utf8'));
+    const p = pkiPaths(dir);
+    for (const f of [p.dashboardCaKey, p.dashboardServerKey, p.browserKey('dora')]) expect(existsSync(f), f).toBe(false);
   });
 });
