@@ -2,7 +2,9 @@
 // operators' browser certificates, and every refusal. No database: temporary state directories only.
 import { X509Certificate } from 'node:crypto';
 import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { connect, createServer } from 'node:tls';
 import { describe, expect, it } from 'vitest';
 import {
   DASHBOARD_KEY_ITEM,
@@ -13,6 +15,7 @@ import {
   renewBrowserOperator,
 } from '../../src/esman/pki-dashboard.js';
 import { certificatesExpiring, initPki, loadTrust, pkiPaths, revokeOperator } from '../../src/esman/pki-files.js';
+import { peerIdentity, serverTlsOptions, type PeerIdentity } from '../../src/rpc/tls.js';
 import { tmpStateDir } from '../support/tmp.js';
 
 async function newPki(): Promise<string> {
@@ -117,5 +120,35 @@ describe('the dashboard CA and browser certificates', () => {
     expect(readFileSync(join(keys, 'operators', 'browser', 'dora.crt'), 'utf8')).toBe(readFileSync(b.cert, 'utf8'));
     const p = pkiPaths(dir);
     for (const f of [p.dashboardCaKey, p.dashboardServerKey, p.browserKey('dora')]) expect(existsSync(f), f).toBe(false);
+  });
+
+  it('a browser certificate is an operator at the dashboard only: any other listener that trusted its CA refuses it by its issuer', async () => {
+    const dir = await newPki();
+    const trust = loadTrust(dir);
+    const r = await makeDashboardCa(dir, { days: 30, hosts: ['127.0.0.1'] });
+    const b = await issueBrowserOperator(dir, trust, 'erin', { days: 5 });
+    const material = dashboardTls(dir, trust, readFileSync(r.serverKey, 'utf8'));
+    const seen: PeerIdentity[][] = [];
+    const server = createServer(serverTlsOptions(material), (socket) => {
+      seen.push([peerIdentity(socket), peerIdentity(socket, 'dashboard')]);
+      socket.end();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = server.address() as AddressInfo;
+      await new Promise<void>((resolve, reject) => {
+        const c = connect({ host: '127.0.0.1', port, cert: readFileSync(b.cert), key: readFileSync(b.key), ca: readFileSync(r.ca) });
+        c.on('error', reject).on('close', () => resolve());
+        c.resume();
+      });
+    } finally {
+      server.close();
+    }
+    expect(seen).toEqual([
+      [
+        { ok: false, reason: 'a browser certificate (issued by the dashboard CA) is for the operator dashboard only' },
+        { ok: true, identity: 'pscli', commonName: 'erin', operator: 'erin' },
+      ],
+    ]);
   });
 });
