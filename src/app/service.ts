@@ -22,6 +22,7 @@ import { scrubSecrets } from '../log/scrub.js';
 import { RpcError } from '../api/jsonrpc.js';
 import { startRpcServer, type RpcContext, type RpcServer } from '../rpc/server.js';
 import { startDashboard, type DashboardServer } from '../dashboard/server.js';
+import { dashboardCa, dashboardTls } from '../esman/pki-dashboard.js';
 import { coinOfParams, idOf, type Method, type RefusalCode } from '../api/payserv.js';
 import { Alerts } from '../alerts/alerts.js';
 import { AUDIT_LOCK_NAME, auditCodeOf, AuditError, AuditTrail } from '../payserv/audit.js';
@@ -140,6 +141,8 @@ export async function startPayserv(config: Config<'payserv'>, log: Logger, opene
   // the port (a second payserv), the nodes' chains.
   const held = await checkKeysBeforeKeys(config);
   const trust = stateDirFile(config, 'payserv', () => loadTrust(config.stateDir));
+  // The dashboard's CA under the root, before the key is asked for (its server pair is checked once the key is in).
+  if (config.dashboard.listen) dashboardCa(config.stateDir, trust);
   if (!opened) checkDatabaseBeforeKeys(config, held);
   hotWalletLevels(config); // a level for a coin without a hot wallet is refused before the key ceremony
   const notifier = startNotifier(config, log);
@@ -184,6 +187,7 @@ async function startUnlocked(
   storeChannels(notifier, config, keys.notifySecrets, keys.databaseUrl);
   const { signers } = keys;
   const tls = { ...keys.tls, caPem: trust.root.toString() };
+  const dashTls = config.dashboard.listen ? dashboardTls(stateDir, trust, keys.dashboardKey as string) : null;
   if (keys.databaseUrl && config.database.url)
     throw new ConfigError(`the database is named twice, in [database] url (or DATABASE_URL) and in the store's ${DATABASE_ITEM}: keep one`);
   const database = { ...config.database, url: config.database.url ?? keys.databaseUrl };
@@ -308,24 +312,25 @@ async function startUnlocked(
     const monitor = new Monitor(ps, monitorSettings(config)).start();
     const autopay = ps.autopay.size ? startAutopay(ps, config.autopay.interval_s * 1000) : null;
     const d = config.dashboard;
-    const dashboard = d.listen
-      ? await startDashboard({
-          ...d.listen,
-          tls,
-          ps,
-          monitor,
-          log,
-          actions: d.actions,
-          rows: d.rows,
-          explorers: d.coins,
-          call: held,
-          operatorRefusal,
-        }).catch(async (e: unknown) => {
-          await Promise.all([autopay?.stop(), monitor.stop(), server.close(0)]);
-          lockWatch.stop();
-          throw e;
-        })
-      : null;
+    const dashboard =
+      d.listen && dashTls
+        ? await startDashboard({
+            ...d.listen,
+            tls: dashTls,
+            ps,
+            monitor,
+            log,
+            actions: d.actions,
+            rows: d.rows,
+            explorers: d.coins,
+            call: held,
+            operatorRefusal,
+          }).catch(async (e: unknown) => {
+            await Promise.all([autopay?.stop(), monitor.stop(), server.close(0)]);
+            lockWatch.stop();
+            throw e;
+          })
+        : null;
     if (autopay)
       log.warn(
         {
