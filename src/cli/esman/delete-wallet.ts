@@ -144,7 +144,10 @@ async function nodeOf(name: string, tag: string, o: DeleteOpts, p: Payserv | und
 
 /** The wallet's address as the item says it (else derived from its key), and the Zcash network that spelling belongs to. */
 async function walletOf(value: Uint8Array, name: string, tag: string, network: Network | undefined, coins: CoinChains) {
-  const [{ hotWalletAddress }, { sameAddress }] = await Promise.all([import('../../keys/hot-wallet.js'), import('../../chains/address.js')]);
+  const [{ hotWalletAddress }, { sameAddress }] = await Promise.all([
+    import('../../keys/hot-wallet.js'),
+    import('../../chains/address.js'),
+  ]);
   const item = parseCoinItem(value, name, tag);
   try {
     if (item.address === undefined)

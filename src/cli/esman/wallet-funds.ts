@@ -8,7 +8,7 @@ import { addressScript } from '../../chains/btc/address.js';
 import { btcNetworkOf, btcSyncing } from '../../chains/btc/driver.js';
 import type { BtcNetwork } from '../../chains/btc/network.js';
 import { BtcNode } from '../../chains/btc/node.js';
-import { dustThreshold, inputWeight, vsizeOfWeight, weightBound } from '../../chains/btc/tx.js';
+import { dustThreshold, vsizeOfWeight, weightBound } from '../../chains/btc/tx.js';
 import { coinChain, type CoinChain, type CoinChains } from '../../chains/coin-chain.js';
 import { ChainIdentityError } from '../../chains/driver.js';
 import { ChainIdentity, type NodeIdentity } from '../../chains/identity.js';
