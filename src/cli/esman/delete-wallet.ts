@@ -19,7 +19,7 @@ import { refuseAbsent, withStore } from './unlock.js';
 import type { Passphrases } from './input.js';
 import type { ExpectedChain } from './wallet-funds.js';
 import { resolveNetwork } from '../../chains/btc/network.js';
-import type { CoinChains } from '../../chains/coin-chain.js';
+import { coinChain, type CoinChains } from '../../chains/coin-chain.js';
 
 export interface DeleteOpts {
   dir: string;
@@ -59,6 +59,8 @@ export async function readPayserv(path: string): Promise<Payserv> {
   const { loadConfig } = await import('../../config/load.js');
   try {
     const c = await loadConfig('payserv', path);
+    // A coin configured on another chain than its tag's (ETH as "btc") is named here, not met later as an internal error.
+    for (const tag of Object.keys(c.coins)) coinChain(tag, c.coins);
     return { file: path, stateDir: c.stateDir, coins: c.coins };
   } catch (e) {
     throw new EsmanError('bad_option', `--config ${path}: ${(e as Error).message}`);

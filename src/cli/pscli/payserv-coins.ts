@@ -5,7 +5,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import type { CoinChains } from '../../chains/coin-chain.js';
+import { coinChain, type CoinChains } from '../../chains/coin-chain.js';
 import type { Context } from '../context.js';
 import { CliError, EXIT } from '../exit.js';
 
@@ -22,7 +22,10 @@ export async function payservCoins(ctx: Context, cmd: Command): Promise<CoinChai
   if (given === undefined && !existsSync(path)) return {};
   const { loadConfig } = await import('../../config/load.js');
   try {
-    return (await loadConfig('payserv', path, { env: ctx.io.env })).coins;
+    const { coins } = await loadConfig('payserv', path, { env: ctx.io.env });
+    // A coin configured on another chain than its tag's (ETH as "btc") is named here.
+    for (const tag of Object.keys(coins)) coinChain(tag, coins);
+    return coins;
   } catch (e) {
     throw new CliError(`${given === undefined ? '' : '--payserv-config '}${path}: ${(e as Error).message}`, EXIT.USAGE);
   }
