@@ -43,8 +43,3 @@ export function coinChain(tag: string, coins: CoinChains = {}): CoinChain {
 export function familyOf(tag: string, coins: CoinChains = {}): Family {
   return coinChain(tag, coins).family;
 }
-
-/** The ledger's two networks: a Bitcoin-family testnet or regtest is the ledger's testnet. */
-export function ledgerNetwork(net: BtcNetwork): Coin['network'] {
-  return net.chain === 'mainnet' ? 'mainnet' : 'testnet';
-}
