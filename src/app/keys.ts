@@ -22,8 +22,6 @@ import {
 import { signerFrom, unlockStore } from '../esman/store-keys.js';
 import { KeyStore } from '../esman/store-file.js';
 import { hotWalletAddress } from '../keys/hot-wallet.js';
-import { btcWalletAddress } from '../chains/btc/driver.js';
-import { resolveNetwork } from '../chains/btc/network.js';
 import type { Logger } from '../log/index.js';
 import { loadSigner, pkiPaths } from '../esman/pki-files.js';
 import { DASHBOARD_KEY_ITEM } from '../esman/pki-dashboard.js';
@@ -111,11 +109,8 @@ function hotKeysFrom(store: KeyStore, coins: Config<'payserv'>['coins'], next = 
     const value = store.get(name);
     try {
       const item = parseCoinItem(value, name, tag);
-      const address =
-        s.chain === 'btc'
-          ? btcWalletAddress(resolveNetwork(s.network), s.wallet_type, item.privateKey)
-          : hotWalletAddress(tag, item.privateKey, s.chain === 'zcash' ? s.network : 'mainnet');
-      if (item.address && !sameAddress(tag, item.address, address))
+      const address = hotWalletAddress(tag, item.privateKey, 'mainnet', coins);
+      if (item.address && !sameAddress(tag, item.address, address, coins))
         throw new EsmanError('bad_item', `store item ${name}: its address ${item.address} is not its key's (${address})`);
       keys.set(tag, item.privateKey);
     } finally {

@@ -220,6 +220,7 @@ async function startUnlocked(
       journal,
       signers,
       drivers,
+      coins: config.coins,
       policies: policiesOf(config),
       autopay: config.autopay.enabled ? autopayOf(config) : new Map(),
       state: new ServiceState(log, alerts),

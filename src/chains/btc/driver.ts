@@ -7,7 +7,7 @@ import { ChainIdentityError, ChainIntegrityError, NodeUnavailable } from '../dri
 import { ChainIdentity } from '../identity.js';
 import { conflictingInputs } from '../utxo-conflicts.js';
 import { fromHex, hashToDisplayHex, toHex } from '../zcash/bytes.js';
-import { decodeAddress, p2pkhAddress, p2wpkhAddress, scriptAddress } from './address.js';
+import { decodeAddress, scriptAddress, walletAddress } from './address.js';
 import type { BtcNetwork } from './network.js';
 import {
   BtcNode,
@@ -78,10 +78,21 @@ export const nodeChainOf = (net: BtcNetwork): string => NODE_CHAIN[net.chain];
 /** Headers this far ahead of blocks is still downloading blocks. */
 const HEADERS_AHEAD_MAX = 2;
 
+/** The network a node's getblockchaininfo.chain names (main → mainnet), as ChainIdentity compares it; an unknown name as it is. */
+export function btcNetworkOf(nodeChain: string): string {
+  return Object.entries(NODE_CHAIN).find(([, n]) => n === nodeChain)?.[0] ?? nodeChain;
+}
+
+/** Why the node's UTXO set is not current (initial block download, headers ahead of blocks), or null. */
+export function btcSyncing(info: BtcBlockchainInfo): string | null {
+  if (info.initialblockdownload && info.chain !== 'regtest') return 'the node is in its initial block download';
+  if (info.headers > info.blocks + HEADERS_AHEAD_MAX) return `the node is syncing: headers at ${info.headers}, blocks at ${info.blocks}`;
+  return null;
+}
+
 /** The hot wallet's address for a key on `net` (P2WPKH bech32, or P2PKH / CashAddr). */
 export function btcWalletAddress(net: BtcNetwork, kind: WalletKind, privateKey: Uint8Array): string {
-  const pub = secp256k1.getPublicKey(privateKey, true);
-  return kind === 'p2wpkh' ? p2wpkhAddress(net, pub) : p2pkhAddress(net, pub);
+  return walletAddress(net, kind, secp256k1.getPublicKey(privateKey, true));
 }
 
 /** A node call; a transport failure becomes NodeUnavailable. */
@@ -141,8 +152,7 @@ export class BtcDriver implements ChainDriver {
         throw new ChainIdentityError(this.tag, `coin ${this.tag}: cannot read the node's identity (${e.message})`);
       throw e;
     }
-    const chain = Object.entries(NODE_CHAIN).find(([, n]) => n === info.chain)?.[0] ?? info.chain;
-    await this.#identity.check({ chain, genesis, head: info.blocks }, back);
+    await this.#identity.check({ chain: btcNetworkOf(info.chain), genesis, head: info.blocks }, back);
     return info;
   }
 
@@ -172,14 +182,8 @@ export class BtcDriver implements ChainDriver {
   async health(): Promise<DriverHealth> {
     try {
       const [info, net] = await Promise.all([this.#checkIdentity(this.#needed(0)), ask(() => this.#node.getNetworkInfo())]);
-      if (info.initialblockdownload && info.chain !== 'regtest')
-        return { ok: false, reason: 'the node is in its initial block download', details: { height: info.blocks } };
-      if (info.headers > info.blocks + HEADERS_AHEAD_MAX)
-        return {
-          ok: false,
-          reason: `the node is syncing: headers at ${info.headers}, blocks at ${info.blocks}`,
-          details: { height: info.blocks },
-        };
+      const syncing = btcSyncing(info);
+      if (syncing) return { ok: false, reason: syncing, details: { height: info.blocks } };
       if (net.networkactive === false) return { ok: false, reason: 'the node has its network switched off' };
       if (net.connections < this.#s.minPeers)
         return {
