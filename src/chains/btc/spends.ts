@@ -2,7 +2,7 @@ import type { PaymentJournal } from '../../journal/journal.js';
 import type { Logger } from '../../log/index.js';
 import { ChainIntegrityError, type DecodedTx } from '../driver.js';
 import type { UtxoStorage } from '../storage.js';
-import { fromHex } from '../zcash/bytes.js';
+import { fromHex, hashToDisplayHex } from '../zcash/bytes.js';
 import type { BtcNode } from './node.js';
 import { parseRawTx, type RawInput } from './rawtx.js';
 
@@ -12,7 +12,9 @@ import { parseRawTx, type RawInput } from './rawtx.js';
 // of the wallet whose transaction payserv does not know (journal, its stored attempt, signed by this process)
 // is read, and if one of that transaction's inputs was signed with the wallet's key, the wallet was spent by
 // someone payserv has no record of: an older backup restored after later payments, or the key used elsewhere.
-// Nothing is signed until an operator settles it.
+// Nothing is signed until an operator settles it. A transaction of the key spending only inputs of payserv's own
+// attempts is not this check's: it is the conflict Check proves a payment failed by (as a nonce used by someone
+// else at payserv's nonce on Ethereum), and a new payment of that withdrawal must conflict with the failed one.
 
 /** Transactions remembered as not spending from the wallet (fundings): past this the memory starts again. */
 const FUNDINGS_MAX = 100_000;
@@ -42,6 +44,8 @@ export interface BtcSpendWatchDeps {
   unspentTxids(): Promise<readonly string[]>;
   /** Whether payserv made the transaction (journal, its stored attempt's bytes). */
   ours(txid: string): Promise<boolean>;
+  /** The outpoints (`txid:vout`) payserv's own attempts spend, failed or not (the payment journal). */
+  ownInputs(): Promise<ReadonlySet<string>>;
   log: Logger;
 }
 
@@ -66,9 +70,11 @@ export class BtcSpendWatch {
   /** Throws UnknownBtcSpendsError when an unspent output of the wallet was made by a spend of it payserv does not know. */
   async check(): Promise<void> {
     const unknown: string[] = [];
+    let own: ReadonlySet<string> | undefined;
     for (const txid of new Set(await this.deps.unspentTxids())) {
       if (this.#fundings.has(txid) || (await this.deps.ours(txid))) continue;
-      const spends = await this.#spends(txid);
+      own ??= await this.deps.ownInputs();
+      const spends = await this.#spends(txid, own);
       if (spends) unknown.push(txid);
       else if (spends === false) {
         if (this.#fundings.size >= FUNDINGS_MAX) this.#fundings.clear();
@@ -81,14 +87,18 @@ export class BtcSpendWatch {
     throw e;
   }
 
-  /** Whether one of the transaction's inputs was signed with the wallet's key; null when the node does not have it (a reorg between the calls). */
-  async #spends(txid: string): Promise<boolean | null> {
+  /**
+   * Whether the transaction spends the wallet (an input signed with its key) other than by conflicting with payserv's
+   * own attempts (all such inputs theirs); null when the node does not have it (a reorg between the calls).
+   */
+  async #spends(txid: string, own: ReadonlySet<string>): Promise<boolean | null> {
     const t = await this.deps.node.getRawTransaction(txid);
     if (!t) return null;
-    return parseRawTx(fromHex(t.hex, 'getrawtransaction hex')).inputs.some((i) => {
+    const mine = parseRawTx(fromHex(t.hex, 'getrawtransaction hex')).inputs.filter((i) => {
       const k = spenderKey(i);
       return k !== null && same(k, this.deps.publicKey);
     });
+    return mine.length > 0 && mine.some((i) => !own.has(`${hashToDisplayHex(i.prevTxid)}:${i.vout}`));
   }
 }
 
@@ -120,6 +130,12 @@ export function unknownSpendWatch(
     publicKey,
     node: d.node,
     log: d.log,
+    ownInputs: async () => {
+      await d.journal.refresh();
+      const out = new Set<string>();
+      for (const { attempt } of d.journal.entries()) if (attempt.coin === driver.tag) for (const i of attempt.inputs) out.add(i);
+      return out;
+    },
     ours: async (txid) => {
       await d.journal.refresh();
       return ours(txid);
