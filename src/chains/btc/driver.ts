@@ -274,7 +274,7 @@ export class BtcDriver implements ChainDriver {
     }
     const fee = await this.#feeRate();
     if ('wait' in fee) return { kind: 'wait', reason: fee.wait };
-    await ask(() => this.#spends.check());
+    await ask(() => this.#spends.check(tx));
     const free = (await this.#free(tx, true)).map((u) => ({ txid: u.txid, vout: u.vout, value: u.value })).sort(byValueDesc);
     const required = conflictingInputs(free, outputs, (u) => u);
     if ('refused' in required) return { kind: 'refused', reason: required.refused };

@@ -1,7 +1,7 @@
 import type { PaymentJournal } from '../../journal/journal.js';
 import type { Logger } from '../../log/index.js';
 import { ChainIntegrityError, type DecodedTx } from '../driver.js';
-import type { UtxoStorage } from '../storage.js';
+import type { StorageTx, UtxoStorage } from '../storage.js';
 import { fromHex, hashToDisplayHex } from '../zcash/bytes.js';
 import type { BtcNode } from './node.js';
 import { parseRawTx, type RawInput } from './rawtx.js';
@@ -42,8 +42,8 @@ export interface BtcSpendWatchDeps {
   node: BtcNode;
   /** The txids of the wallet's unspent outputs now (the driver's scantxoutset, one scan at a time). */
   unspentTxids(): Promise<readonly string[]>;
-  /** Whether payserv made the transaction (journal, its stored attempt's bytes). */
-  ours(txid: string): Promise<boolean>;
+  /** Whether payserv made the transaction (journal, its stored attempt's bytes, read in `db` when given). */
+  ours(txid: string, db?: StorageTx): Promise<boolean>;
   /** The outpoints (`txid:vout`) payserv's own attempts spend, failed or not (the payment journal). */
   ownInputs(): Promise<ReadonlySet<string>>;
   log: Logger;
@@ -68,11 +68,11 @@ export class BtcSpendWatch {
   constructor(readonly deps: BtcSpendWatchDeps) {}
 
   /** Throws UnknownBtcSpendsError when an unspent output of the wallet was made by a spend of it payserv does not know. */
-  async check(): Promise<void> {
+  async check(db?: StorageTx): Promise<void> {
     const unknown: string[] = [];
     let own: ReadonlySet<string> | undefined;
     for (const txid of new Set(await this.deps.unspentTxids())) {
-      if (this.#fundings.has(txid) || (await this.deps.ours(txid))) continue;
+      if (this.#fundings.has(txid) || (await this.deps.ours(txid, db))) continue;
       own ??= await this.deps.ownInputs();
       const spends = await this.#spends(txid, own);
       if (spends) unknown.push(txid);
@@ -114,9 +114,9 @@ export function unknownSpendWatch(
     scan(): Promise<{ spendable: { txid: string }[]; coinbase: { txid: string }[] }>;
   },
 ): BtcSpendWatch {
-  const ours = async (txid: string): Promise<boolean> => {
+  const ours = async (txid: string, db?: StorageTx): Promise<boolean> => {
     if (d.journal.get(txid)) return true;
-    const raw = await d.storage.attemptRaw(txid);
+    const raw = await d.storage.attemptRaw(txid, db);
     if (raw === null) return false;
     try {
       return driver.decode(raw).hash === txid;
@@ -131,16 +131,14 @@ export function unknownSpendWatch(
     node: d.node,
     log: d.log,
     ownInputs: async () => {
-      await d.journal.refresh();
       const out = new Set<string>();
       for (const { attempt } of d.journal.entries()) if (attempt.coin === driver.tag) for (const i of attempt.inputs) out.add(i);
       return out;
     },
-    ours: async (txid) => {
-      await d.journal.refresh();
-      return ours(txid);
-    },
+    ours,
     unspentTxids: async () => {
+      // The journal as it is now: ours and ownInputs read it after this, in the same check.
+      await d.journal.refresh();
       const s = await d.scan();
       return [...s.spendable, ...s.coinbase].map((u) => u.txid);
     },
