@@ -20,9 +20,10 @@ import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { PayoutResult } from '../src/api/payserv.js';
-import { p2wpkhAddress } from '../src/chains/btc/address.js';
+import { decodeAddress, p2wpkhAddress } from '../src/chains/btc/address.js';
 import { preset } from '../src/chains/btc/network.js';
 import { BtcNode } from '../src/chains/btc/node.js';
+import { hotWallet, planPayment, signPayment } from '../src/chains/btc/tx.js';
 import { EXIT } from '../src/cli/exit.js';
 import { pkiPaths } from '../src/esman/pki-files.js';
 import { createHotKey, loadHotKey } from '../src/keys/hot-wallet.js';
@@ -110,6 +111,52 @@ describe('unknown spends from a Bitcoin-family hot wallet', { timeout: 240_000 }
     ).rejects.toThrow(new RegExp(`coin LTC: the hot wallet ${hot} is spent on the chain by ${first}, which payserv's records`));
     const paid = (await client.scanTxOutSet([`addr(${address})`])).unspents;
     expect(paid.map((u) => u.txid)).toEqual([first]); // paid once
+    client.close();
+  });
+
+  it('the key used outside payserv: the next payment fail-stops naming the transaction, nothing is signed', async () => {
+    const node = await litecoind();
+    const client = new BtcNode({ url: node.url, timeoutMs: 10_000 });
+    const ids: number[] = [];
+    const l = await processLedger(SEED, coinRequests('LTC', freshAddress, 1, 1, 8302, ids));
+    await createHotKey(l.stateDir, 'LTC');
+    const key = await loadHotKey(l.stateDir, 'LTC');
+    const wallet = hotWallet(NET, 'p2wpkh', secp256k1.getPublicKey(key, true));
+    const hot = p2wpkhAddress(NET, wallet.publicKey);
+    await node.fund(hot, 500_000_000n);
+    const ps = await l.start(l.config('payserv.toml', { extra: coinsToml(node.url) }));
+    await ps.client('pscli').call('Utils.Enable');
+
+    // A transaction of the hot wallet's key that payserv never made: it pays someone, its change comes back.
+    const [u] = (await client.scanTxOutSet([`addr(${hot})`])).unspents;
+    if (!u) throw new Error('the hot wallet was not funded');
+    const to = decodeAddress(NET, freshAddress());
+    if (!to.ok) throw new Error(to.reason);
+    const plan = planPayment({
+      net: NET,
+      wallet,
+      utxos: [{ txid: u.txid, vout: u.vout, value: u.amount }],
+      outputs: [{ script: to.script, value: 100_000_000n }],
+      feeRate: 2n,
+    });
+    if (plan.kind !== 'ok') throw new Error(plan.kind);
+    const stray = signPayment(NET, wallet, plan, key);
+    await node.generateBlock([stray.rawHex]);
+
+    const r = await call(ps, 'PayServ.Approve', ids[0] as number);
+    expect(r.reply, JSON.stringify(r)).not.toBe('SENDING');
+    const alerts = await l.withDb((db) => db.query<{ kind: string; reason: string }>('SELECT kind, reason FROM payserv_alerts'));
+    expect(alerts).toContainEqual(
+      expect.objectContaining({
+        kind: 'fail_stop',
+        reason: expect.stringContaining(`the hot wallet ${hot} is spent on the chain by ${stray.txid}`),
+      }),
+    );
+    const address = (
+      await l.withDb((db) => db.query<{ address: string }>('SELECT address FROM finances_withdrawal_transaction WHERE id = $1', [ids[0]]))
+    )[0]?.address as string;
+    expect((await client.scanTxOutSet([`addr(${address})`])).unspents).toEqual([]);
+    await ps.stop('SIGTERM');
     client.close();
   });
 });
