@@ -23,6 +23,7 @@ import { basisOf, bumpPlan, replacementProblem } from './bump.js';
 import { parseRawTx, txidOf } from './rawtx.js';
 import { hotWallet, planPayment, signPayment, type HotWallet, type SignedBtcTx, type TxOutput, type Utxo, type WalletKind } from './tx.js';
 import { CoinbaseCache, findSpender, hotWalletUtxos, type HotUtxo } from './utxos.js';
+import { unknownSpendWatch, type BtcSpendWatch } from './spends.js';
 
 // The Bitcoin-family driver (Litecoin, Bitcoin, Dogecoin, Bitcoin Cash): transactions built and signed
 // in this process (tx.ts, checked by the independent verifier), from the hot wallet's confirmed,
@@ -125,6 +126,7 @@ export class BtcDriver implements ChainDriver {
   readonly #coinbase = new CoinbaseCache();
   /** The node runs one scantxoutset at a time (a second is refused, -8): this driver's scans queue here. */
   #scans: Promise<unknown> = Promise.resolve();
+  readonly #spends: BtcSpendWatch;
 
   constructor(settings: BtcSettings, privateKey: Uint8Array, deps: BtcDeps) {
     this.#s = settings;
@@ -138,6 +140,13 @@ export class BtcDriver implements ChainDriver {
     this.#log = deps.log;
     this.#journal = deps.journal;
     this.#identity = new ChainIdentity(deps.stateDir, settings.tag, { chain: settings.net.chain, genesis: settings.genesisHash });
+    this.#spends = unknownSpendWatch(this, this.#wallet.publicKey, {
+      node: this.#node,
+      journal: deps.journal,
+      storage: deps.storage,
+      log: deps.log,
+      scan: () => this.#scan(),
+    });
   }
 
   /** The node's identity checked (chain, genesis, head no more than `back` below the highest seen); what getblockchaininfo said. */
@@ -173,6 +182,7 @@ export class BtcDriver implements ChainDriver {
       );
     const info = await this.#checkIdentity(this.#needed(0));
     await this.#storage.reservedOutpoints(this.tag);
+    await ask(() => this.#spends.check());
     this.#log.info(
       { coin: this.tag, address: this.address, network: this.#s.net.name, height: info.blocks },
       'bitcoin-family driver ready',
@@ -285,6 +295,7 @@ export class BtcDriver implements ChainDriver {
     }
     const fee = await this.#feeRate();
     if ('wait' in fee) return { kind: 'wait', reason: fee.wait };
+    await ask(() => this.#spends.check(tx));
     const free = (await this.#free(tx, true)).map((u) => ({ txid: u.txid, vout: u.vout, value: u.value })).sort(byValueDesc);
     const required = conflictingInputs(free, outputs, (u) => u);
     if ('refused' in required) return { kind: 'refused', reason: required.refused };

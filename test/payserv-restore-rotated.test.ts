@@ -1,6 +1,6 @@
-// Attack (issue 17, outsider round 3): an old backup restored after a hot-wallet rotation pays twice on Ethereum.
+// Regression (issue 17, outsider round 3, attack17c-restore-rotated, high): an old backup restored after a hot-wallet
+// rotation paid twice on Ethereum. The story of the attack:
 //
-// Severity: high.
 // Promise broken: never pay twice; README "Unknown spends from the hot wallet": on Ethereum "payserv refuses to start
 // on such a pair [an older backup], naming the transactions it has no record of". The check counts the nonces of the
 // hot wallet payserv holds NOW. After a rotation that wallet is the new one, which never sent anything: the old
@@ -13,10 +13,11 @@
 // payserv starts without a word (W2's nonces are all accounted for), X is `pending` in the
 // restored ledger, and Approve pays it again from W2: two payments of X on the chain.
 //
-// Fix: record every hot wallet a coin was ever paid from (the rotation's RETIRED items, the journal's and
-// payserv_chain_txs' senders; in the signed coin record or the host's anchor) and run the unknown-spends comparison
-// for each of them at start and before each signing; refuse to start when the store's key is not a wallet the
-// restored records know (a restored pair older than the rotation).
+// The fix: payserv registers every hot wallet a coin is paid from on the host (STATE/hotwallets/<TAG>.json, written at
+// the driver's start, backed up with the state directory; src/chains/wallet-register.ts), and the unknown-spends check
+// runs for each registered wallet, at start and before each signing, against the host's records of it (journal, nonce
+// cache). B names W1; W1's nonces of X and of the sweep are on the chain, in no restored record: payserv refuses to
+// start naming them, and X is paid once.
 import { copyFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -52,8 +53,8 @@ async function call(ps: PayservChild, method: 'PayServ.Approve' | 'PayServ.Check
   return r;
 }
 
-describe('attack17c: an old backup restored after a rotation', { timeout: 240_000 }, () => {
-  it('payserv starts on the new wallet and pays the withdrawal paid after the backup again', async () => {
+describe('an old backup restored after a hot-wallet rotation (Ethereum)', { timeout: 240_000 }, () => {
+  it('payserv refuses to start, naming payments of the old wallet after the backup; nothing is paid twice', async () => {
     const { url } = await anvil();
     const ids: number[] = [];
     const l = await processLedger(rotationSeed(3, 41), ethRequests(1, 1, 8401, ids));
@@ -95,16 +96,14 @@ describe('attack17c: an old backup restored after a rotation', { timeout: 240_00
     });
     expect(r.code, r.stderr).toBe(EXIT.OK);
     copyFileSync(hotKeyPath(l.stateDir, 'ETH'), hotKeyPath(ws.stateDir, 'ETH'));
-    const again = await startPayservProcess({
-      config: writeConfig(join(ws.stateDir, 'payserv.toml'), { extra: rotationToml(url) }),
-      stateDir: ws.stateDir,
-      databaseUrl: ws.env.DATABASE_URL,
-    });
-    await again.client('pscli').call('Utils.Enable');
-    expect((await call(again, 'PayServ.Approve', x)).reply).toBe('SENDING');
-    expect((await call(again, 'PayServ.Check', x)).reply).toBe('SENT');
-    await again.stop('SIGTERM');
-
-    expect((await paidOnChain(url, [payee])).get(payee.toLowerCase())).toBe(2);
+    // The restored register names W1: its payments after B (X, the sweep) are on the chain, in no restored record.
+    await expect(
+      startPayservProcess({
+        config: writeConfig(join(ws.stateDir, 'payserv.toml'), { extra: rotationToml(url) }),
+        stateDir: ws.stateDir,
+        databaseUrl: ws.env.DATABASE_URL,
+      }),
+    ).rejects.toThrow(new RegExp(`hot wallet ${w1} used nonces \\d+\\.\\.\\d+ on the chain.*to ${payee}`, 'i'));
+    expect((await paidOnChain(url, [payee])).get(payee.toLowerCase())).toBe(1);
   });
 });

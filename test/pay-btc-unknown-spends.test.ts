@@ -1,6 +1,6 @@
-// Attack (issue 17, outsider round 3): an OLD backup restored after a Bitcoin-family payment, on a real litecoind.
+// Regression (issue 17, outsider round 3, attack17c-restore-old-btc, high): an OLD backup restored after a
+// Bitcoin-family payment paid it again, on a real litecoind. The story of the attack:
 //
-// Severity: high.
 // Promise broken: never pay twice; issue 17's "backup and restore with nothing paid twice". README "Unknown spends
 // from the hot wallet" guards Ethereum (payserv refuses to start naming the nonces it does not account for) and says
 // of Zcash "not checked yet"; of the Bitcoin family (added since, `chain = "btc"`) it says nothing, and nothing checks.
@@ -11,17 +11,19 @@
 // hot wallet's spends on the chain are not compared with its records), and Approve of the same
 // withdrawal signs a new transaction from the wallet's remaining outputs: the miner is paid twice on chain.
 //
-// Fix: the Ethereum rule for the Bitcoin family: at start and before each signing, list the hot wallet's spent
-// outputs the node knows of (its address's history since the host's checked height, e.g. `scantxoutset` against the
-// journal's and payserv_chain_txs' inputs, or an index of the address's transactions) and refuse, naming them, any
-// spend that neither the journal nor a stored attempt made; until then, document it beside Zcash's "not checked yet".
+// The fix (src/chains/btc/spends.ts): at start and before each signing, every unspent output of the hot wallet
+// (scantxoutset) whose transaction payserv does not know (journal, its stored attempts) is read (getrawtransaction,
+// txindex=1); one with an input signed with the hot wallet's key is a spend payserv never made. The payment after
+// the backup paid its change back to the wallet: payserv refuses to start naming that transaction, nothing is paid
+// again; and a transaction from the key made outside payserv, once mined, is a fail-stop before the next signing.
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { PayoutResult } from '../src/api/payserv.js';
-import { p2wpkhAddress } from '../src/chains/btc/address.js';
+import { decodeAddress, p2wpkhAddress } from '../src/chains/btc/address.js';
 import { preset } from '../src/chains/btc/network.js';
 import { BtcNode } from '../src/chains/btc/node.js';
+import { hotWallet, planPayment, signPayment } from '../src/chains/btc/tx.js';
 import { EXIT } from '../src/cli/exit.js';
 import { pkiPaths } from '../src/esman/pki-files.js';
 import { createHotKey, loadHotKey } from '../src/keys/hot-wallet.js';
@@ -71,8 +73,8 @@ async function pay(ps: PayservChild, node: { mine(n: number): Promise<unknown> }
   return (sent as { txHash: string }).txHash;
 }
 
-describe('attack17c: an old backup restored on a Bitcoin-family coin', { timeout: 240_000 }, () => {
-  it('payserv starts and the withdrawal paid after the backup is paid again', async () => {
+describe('unknown spends from a Bitcoin-family hot wallet', { timeout: 240_000 }, () => {
+  it('an old backup restored after a payment: payserv refuses to start naming that payment; nothing is paid twice', async () => {
     const node = await litecoind();
     const client = new BtcNode({ url: node.url, timeoutMs: 10_000 });
     const ids: number[] = [];
@@ -99,19 +101,62 @@ describe('attack17c: an old backup restored on a Bitcoin-family coin', { timeout
       PAYSERV_STATE_DIR: ws.stateDir,
     });
     expect(r.code, r.stderr).toBe(EXIT.OK);
-    const again = await startPayservProcess({
-      config: writeConfig(join(ws.stateDir, 'payserv.toml'), { extra: coinsToml(node.url) }),
-      stateDir: ws.stateDir,
-      databaseUrl: ws.env.DATABASE_URL,
-    });
-    // No refusal at start, nothing about the hot wallet's spend the restored records do not know.
-    await again.client('pscli').call('Utils.Enable');
-    const second = await pay(again, node, id);
-    await again.stop('SIGTERM');
-
-    expect(second).not.toBe(first);
+    // The payment after the backup is on the chain, its change in the hot wallet, in no restored record.
+    await expect(
+      startPayservProcess({
+        config: writeConfig(join(ws.stateDir, 'payserv.toml'), { extra: coinsToml(node.url) }),
+        stateDir: ws.stateDir,
+        databaseUrl: ws.env.DATABASE_URL,
+      }),
+    ).rejects.toThrow(new RegExp(`coin LTC: the hot wallet ${hot} is spent on the chain by ${first}, which payserv's records`));
     const paid = (await client.scanTxOutSet([`addr(${address})`])).unspents;
-    expect(paid).toHaveLength(2); // the miner's one withdrawal, paid twice
+    expect(paid.map((u) => u.txid)).toEqual([first]); // paid once
+    client.close();
+  });
+
+  it('the key used outside payserv: the next payment fail-stops naming the transaction, nothing is signed', async () => {
+    const node = await litecoind();
+    const client = new BtcNode({ url: node.url, timeoutMs: 10_000 });
+    const ids: number[] = [];
+    const l = await processLedger(SEED, coinRequests('LTC', freshAddress, 1, 1, 8302, ids));
+    await createHotKey(l.stateDir, 'LTC');
+    const key = await loadHotKey(l.stateDir, 'LTC');
+    const wallet = hotWallet(NET, 'p2wpkh', secp256k1.getPublicKey(key, true));
+    const hot = p2wpkhAddress(NET, wallet.publicKey);
+    await node.fund(hot, 500_000_000n);
+    const ps = await l.start(l.config('payserv.toml', { extra: coinsToml(node.url) }));
+    await ps.client('pscli').call('Utils.Enable');
+
+    // A transaction of the hot wallet's key that payserv never made: it pays someone, its change comes back.
+    const [u] = (await client.scanTxOutSet([`addr(${hot})`])).unspents;
+    if (!u) throw new Error('the hot wallet was not funded');
+    const to = decodeAddress(NET, freshAddress());
+    if (!to.ok) throw new Error(to.reason);
+    const plan = planPayment({
+      net: NET,
+      wallet,
+      utxos: [{ txid: u.txid, vout: u.vout, value: u.amount }],
+      outputs: [{ script: to.script, value: 100_000_000n }],
+      feeRate: 2n,
+    });
+    if (plan.kind !== 'ok') throw new Error(plan.kind);
+    const stray = signPayment(NET, wallet, plan, key);
+    await node.generateBlock([stray.rawHex]);
+
+    const r = await call(ps, 'PayServ.Approve', ids[0] as number);
+    expect(r.reply, JSON.stringify(r)).not.toBe('SENDING');
+    const alerts = await l.withDb((db) => db.query<{ kind: string; reason: string }>('SELECT kind, reason FROM payserv_alerts'));
+    expect(alerts).toContainEqual(
+      expect.objectContaining({
+        kind: 'fail_stop',
+        reason: expect.stringContaining(`the hot wallet ${hot} is spent on the chain by ${stray.txid}`),
+      }),
+    );
+    const address = (
+      await l.withDb((db) => db.query<{ address: string }>('SELECT address FROM finances_withdrawal_transaction WHERE id = $1', [ids[0]]))
+    )[0]?.address as string;
+    expect((await client.scanTxOutSet([`addr(${address})`])).unspents).toEqual([]);
+    await ps.stop('SIGTERM');
     client.close();
   });
 });
