@@ -7,15 +7,14 @@ import { expect } from 'vitest';
 import { getAddress } from 'viem';
 import { startIntakeWithPools, type RunningIntakeWithPools } from '../../src/cli/intake.js';
 import { loadConfig } from '../../src/config/index.js';
-import { mine, setAutomine } from '../../src/devnet/anvil.js';
+import { mine } from '../../src/devnet/anvil.js';
 import { createLogger } from '../../src/log/index.js';
 import { approveWithdrawal, checkWithdrawal, processWithdrawal } from '../../src/payserv/payouts.js';
 import type { TlsIdentity } from '../../src/pki/roles.js';
 import { derivedUserId } from '../../src/pools/user-id.js';
 import { clientTlsOptions } from '../../src/rpc/tls.js';
-import { ethDriver } from './chains.js';
 import { ethAddress, newMiner, request, type Miner } from './miners.js';
-import { testPayserv, type TestPayserv } from './payserv.js';
+import { ethPayserv, type TestPayserv } from './payserv.js';
 import { tlsOf } from './spawn.js';
 
 const SEED = { users: 3, blocks: 1, withdrawals: 0, coins: ['ETH'], minersPerBlock: 1, declineShare: 0, corrections: 0, seed: 7 };
@@ -90,8 +89,7 @@ export async function payMiner(t: TestPayserv, miner: Miner, paid: Paid, amount:
 
 /** payserv on anvil at `url` and its MiningCore miner, paid 1.25, 0.5 and 2 (final) and 0.75 (sending); the intake not started. */
 export async function minersWorld(url: string): Promise<{ t: TestPayserv; miner: Miner; paid: Paid }> {
-  await setAutomine(url, true);
-  const t = await testPayserv({ seed: SEED, drivers: async (deps) => new Map([['ETH', await ethDriver(url, deps)]]) });
+  const t = await ethPayserv(url, { seed: SEED });
   // A MiningCore miner: the ledger user is the one the adapter derives from the pool, the coin and the address.
   const address = getAddress(ethAddress());
   const miner = await newMiner(t, derivedUserId(`miningcore:${POOL}`, 'ETH', address), '20', { address });

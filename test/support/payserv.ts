@@ -13,6 +13,8 @@ import { payservData } from './dbgw.js';
 import { createLogger, type Logger } from '../../src/log/index.js';
 import { testLedger, type TestLedger } from './ledger.js';
 import type { SeedOptions } from '../../src/writer/seed.js';
+import { setAutomine } from '../../src/devnet/anvil.js';
+import { ethDriver } from './chains.js';
 
 export interface RaisedAlert {
   kind: string;
@@ -68,4 +70,10 @@ export async function testPayserv(opts: TestPayservOptions = {}): Promise<TestPa
     now: () => new Date(),
   };
   return { ledger, ps, alerts, logs };
+}
+
+/** testPayserv paying ETH through the ETH driver on anvil at `url`, automine on (each broadcast mined at once). */
+export async function ethPayserv(url: string, opts: TestPayservOptions = {}): Promise<TestPayserv> {
+  await setAutomine(url, true);
+  return testPayserv({ drivers: async (deps) => new Map([['ETH', await ethDriver(url, deps)]]), ...opts });
 }
