@@ -1,62 +1,17 @@
 // The payserv host's local state lost with no backup: payserv refuses to enable (naming `pscli rebaseline`) and
 // re-creates nothing from the database; one operator, or the same one twice, is not enough; a tampered ledger is
 // refused with nothing written; T distinct operators get fresh local state, clean checks, and payouts back.
-import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { EXIT } from '../src/cli/exit.js';
-import type { Env } from '../src/config/load.js';
-import type { RunningPayserv } from '../src/app/service.js';
 import { collectAuditProblems } from '../src/payserv/audit.js';
 import { backend } from './support/db.js';
 import { asAttacker, CREDITS } from './support/attacker.js';
-import { testLedger, type TestLedger } from './support/ledger.js';
-import { runPscli, type Run } from './support/pscli.js';
-import { payservForPscli } from './support/pscli-world.js';
+import type { TestLedger } from './support/ledger.js';
+import { localCheckpoints, lostHostForFile, withStatus } from './support/lost-host.js';
 
-let l: TestLedger | undefined;
-let running: RunningPayserv | undefined;
-afterEach(async () => {
-  await running?.stop();
-  await l?.db.close();
-  running = undefined;
-  l = undefined;
-});
-
-type As = (operator: string | null, argv: string[]) => Promise<Run>;
-
-const withStatus = async (ledger: TestLedger, status: string): Promise<number[]> =>
-  (await ledger.db.query<{ id: number }>(`SELECT id FROM finances_withdrawal_transaction WHERE status = $1 ORDER BY id`, [status])).map(
-    (r) => r.id,
-  );
-
-/** A payserv that worked (operators issued, one withdrawal approved), then lost its host state: restarted on what is left. */
-async function lostHost(
-  lost = ['checkpoints', 'journal', 'audit', 'nonces', 'chains'],
-): Promise<{ as: As; ledger: TestLedger; approved: number }> {
-  l = await testLedger();
-  await l.checkpointAll();
-  running = await payservForPscli(l);
-  const dir = l.stateDir;
-  const as: As = (operator, argv) => runPscli(argv, { PAYSERV_STATE_DIR: dir, ...(operator ? { PSCLI_OPERATOR: operator } : {}) } as Env);
-  for (const name of ['alice', 'bob']) expect((await as(null, ['pki', 'issue', '--operator', name])).code).toBe(EXIT.OK);
-  expect((await as('alice', ['enable'])).code).toBe(EXIT.OK);
-  const [first] = await withStatus(l, 'processing');
-  expect((await as('alice', ['process', String(first)])).stdout).toMatch(/^REPLY: \[PENDING\]/);
-  expect((await as('alice', ['approve', String(first)])).stdout).toMatch(/^REPLY: \[APPROVED\]/);
-  await running.stop();
-  running = undefined;
-  // The host's local state is gone; the pinned root, the certificates and pscli.toml are kept (README: the state directory).
-  for (const p of lost) rmSync(join(dir, p), { recursive: true, force: true });
-  running = await payservForPscli(l);
-  return { as, ledger: l, approved: first as number };
-}
-
-const localCheckpoints = (ledger: TestLedger): number =>
-  existsSync(join(ledger.stateDir, 'checkpoints', 'user'))
-    ? readdirSync(join(ledger.stateDir, 'checkpoints', 'user')).flatMap((c) => readdirSync(join(ledger.stateDir, 'checkpoints', 'user', c)))
-        .length
-    : 0;
+const lostHost = lostHostForFile(['alice', 'bob']);
 
 const alertsOf = async (ledger: TestLedger, kind: string) =>
   ledger.db.query<{ reason: string; details: Record<string, unknown> }>(
@@ -141,7 +96,7 @@ describe(`pscli rebaseline after the host's local state was lost (${backend()})`
   });
 
   it('only the audit head lost: a checkpoint the database dropped still counts against it (refused); the surviving checkpoints are kept', async () => {
-    const { as, ledger } = await lostHost(['audit']);
+    const { as, ledger } = await lostHost(undefined, ['audit']);
     expect((await as('alice', ['enable'])).stderr).toMatch(/rebaseline_required: .*audit trail's local head is missing/);
     const before = localCheckpoints(ledger);
     expect(before).toBeGreaterThan(0);
