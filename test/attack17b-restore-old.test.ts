@@ -12,6 +12,7 @@ import {
   startAutopayHost,
   startAutopayPool,
   statuses,
+  takeBackup,
 } from './support/autopay-host.js';
 import { anvilForFile } from './support/chains.js';
 import { runPscli } from './support/pscli.js';
@@ -28,9 +29,7 @@ describe('attack17b: restore of an old backup', { timeout: 240_000 }, () => {
     const { ledger, hot, payees, running } = await startAutopayPool(h, url, { miners: MINERS, firstUser: 8001, seed: 17 });
     const env = { PAYSERV_STATE_DIR: ledger.stateDir };
     // The OLD backup, before any payment.
-    const old = await runPscli(['--json', 'backup'], env);
-    expect(old.code, old.stderr).toBe(EXIT.OK);
-    const oldPath = (JSON.parse(old.stdout) as { path: string }).path;
+    const oldPath = await takeBackup(env);
     expect((await runPscli(['enable'], env)).code).toBe(EXIT.OK);
     await until(
       'every miner paid on the old host',

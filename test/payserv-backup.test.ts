@@ -19,6 +19,8 @@ import {
   startAutopayHost,
   startAutopayPool,
   statuses,
+  takeBackup,
+  untilStatusCounts,
 } from './support/autopay-host.js';
 import { tmpStateDir } from './support/tmp.js';
 
@@ -35,21 +37,11 @@ describe('backup and restore', { timeout: 180_000 }, () => {
 
     expect((await runPscli(['enable'], env)).code).toBe(EXIT.OK);
     // The first run broadcasts three (automine off: they wait in the mempool, `sending`).
-    await until('three in flight', async () => (await statuses(ledger.db)).filter((s) => s === 'sending').length === 3, 30_000, 200);
-    const early = await runPscli(['--json', 'backup'], env);
-    expect(early.code, early.stderr).toBe(EXIT.OK);
-    const earlyPath = (JSON.parse(early.stdout) as { path: string }).path;
+    await untilStatusCounts(ledger.db, { sending: 3 });
+    const earlyPath = await takeBackup(env);
     await mine(url, 12);
     // Runs go on every second: the three recorded sent, the next three broadcast and in flight.
-    await until(
-      'three sent, three more in flight',
-      async () => {
-        const s = await statuses(ledger.db);
-        return s.filter((x) => x === 'sent').length === 3 && s.filter((x) => x === 'sending').length === 3;
-      },
-      30_000,
-      200,
-    );
+    await untilStatusCounts(ledger.db, { sent: 3, sending: 3 });
     // The host is lost right after the backup: inside the hold, payouts stop, so nothing is paid after it.
     const hold = live.ps.hold!;
     const quiet = hold.quiet.bind(hold);

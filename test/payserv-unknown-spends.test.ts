@@ -18,6 +18,8 @@ import {
   startAutopayHost,
   startAutopayPool,
   statuses,
+  takeBackup,
+  untilStatusCounts,
 } from './support/autopay-host.js';
 
 const anvil = anvilForFile();
@@ -31,20 +33,10 @@ describe('spends from the hot wallet that payserv has no record of', { timeout: 
     const env = { PAYSERV_STATE_DIR: ledger.stateDir };
     expect((await runPscli(['enable'], env)).code).toBe(EXIT.OK);
     // Three in flight (nonces 0..2): the backup. Then three more sent (nonces 3..5), payouts stopped, all six mined.
-    await until('three in flight', async () => (await statuses(ledger.db)).filter((s) => s === 'sending').length === 3, 30_000, 200);
-    const taken = await runPscli(['--json', 'backup'], env);
-    expect(taken.code, taken.stderr).toBe(EXIT.OK);
-    const old = (JSON.parse(taken.stdout) as { path: string }).path;
+    await untilStatusCounts(ledger.db, { sending: 3 });
+    const old = await takeBackup(env);
     await mine(url, 12);
-    await until(
-      'three sent, three more in flight',
-      async () => {
-        const s = await statuses(ledger.db);
-        return s.filter((x) => x === 'sent').length === 3 && s.filter((x) => x === 'sending').length === 3;
-      },
-      30_000,
-      200,
-    );
+    await untilStatusCounts(ledger.db, { sent: 3, sending: 3 });
     expect((await runPscli(['disable'], env)).code).toBe(EXIT.OK);
     await running.stop();
     h.running = undefined;

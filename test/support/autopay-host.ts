@@ -4,7 +4,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { privateKeyToAddress } from 'viem/accounts';
 import type { Hex } from 'viem';
-import { afterEach } from 'vitest';
+import { afterEach, expect } from 'vitest';
 import { setAutomine, setBalance } from '../../src/devnet/anvil.js';
 import { loadConfig, type Env } from '../../src/config/load.js';
 import type { Db } from '../../src/db/db.js';
@@ -17,7 +17,10 @@ import { startPayserv, type RunningPayserv } from '../../src/app/service.js';
 import { loadCoins } from '../../src/store/reads.js';
 import { addWallet, signWallet } from '../../src/writer/wallets.js';
 import { creditBlock } from '../../src/writer/blocks.js';
+import { EXIT } from '../../src/cli/exit.js';
 import { ethClient } from './chains.js';
+import { runPscli } from './pscli.js';
+import { until } from './spawn.js';
 import type { TestDatabase } from './db.js';
 import { payservData } from './dbgw.js';
 import { emptySeed, testLedger, type TestLedger } from './ledger.js';
@@ -140,4 +143,20 @@ export async function openRestored(h: AutopayRun, ws: { stateDir: string; env: E
   const config = await loadConfig('pscli', undefined, { stateDir: ws.stateDir, env: ws.env });
   h.restored = await openDatabase(config.database, ws.stateDir);
   return h.restored;
+}
+
+/** Waits (30 s at most) until the withdrawals' statuses count as `want` says (a status not named: any count). */
+export async function untilStatusCounts(db: Db, want: Record<string, number>): Promise<void> {
+  const counted = async () => {
+    const s = await statuses(db);
+    return Object.entries(want).every(([status, n]) => s.filter((x) => x === status).length === n);
+  };
+  await until(`statuses ${JSON.stringify(want)}`, counted, 30_000, 200);
+}
+
+/** `pscli --json backup` on the host whose environment is `env`, which must succeed: the backup's directory. */
+export async function takeBackup(env: Env): Promise<string> {
+  const r = await runPscli(['--json', 'backup'], env);
+  expect(r.code, r.stderr).toBe(EXIT.OK);
+  return (JSON.parse(r.stdout) as { path: string }).path;
 }
