@@ -35,8 +35,8 @@ import { verifyAccount } from '../src/verify/account.js';
 import { describePerDataPath } from './support/backend.js';
 import { anvilForFile, balanceOf, ethDriver } from './support/chains.js';
 import { amt, coinByTag } from './support/miners.js';
-import { type TestPayserv } from './support/payserv.js';
-import { adapterPayserv, clearRedis, ethIntakeToml, intakeConfig } from './support/pool-adapter.js';
+import type { TestPayserv } from './support/payserv.js';
+import { adapterPayserv, clearRedis, ethIntakeToml, intakeConfig, oepSettings, oepToml } from './support/pool-adapter.js';
 
 const anvil = anvilForFile();
 const REDIS_DB = 11;
@@ -105,15 +105,7 @@ beforeEach(async () => {
   proxy = await freezableProxy();
   const config = await intakeConfig(
     t.ledger.stateDir,
-    `${ethIntakeToml(url, POOL)}[pools.oep]
-redis_url = "redis://127.0.0.1:${proxy.port}/${REDIS_DB}"
-prefix = "${prefix}"
-coin = "ETH"
-interval_s = 3600
-pool_fee_address = "${FEE_LOGIN}"
-from_height = 0
-timeout_ms = 1000
-`,
+    ethIntakeToml(url, POOL) + oepToml(`redis://127.0.0.1:${proxy.port}/${REDIS_DB}`, prefix, FEE_LOGIN),
   );
   logs.length = 0;
   const log = createLogger('intake', 'info', {
@@ -315,16 +307,7 @@ describePerDataPath('the open-ethereum-pool adapter', () => {
   });
 
   it('refuses to start while the pool’s payer holds its lock or left pending payments of its own', async () => {
-    const config = {
-      redis_url: `redis://127.0.0.1:6379/${REDIS_DB}`,
-      prefix,
-      coin: 'ETH',
-      interval_s: 3600,
-      pool_fee_address: FEE_LOGIN,
-      from_height: 0,
-      page_size: 10,
-      timeout_ms: 1000,
-    };
+    const config = oepSettings(`redis://127.0.0.1:6379/${REDIS_DB}`, prefix, FEE_LOGIN);
     await redis.set(`${prefix}:payments:lock`, `${logins[0]}:5`);
     await expect(startOep(intake.intake, config, createLogger('intake', 'silent'))).rejects.toThrow(/payments:lock is set/);
     await redis.del(`${prefix}:payments:lock`);

@@ -16,10 +16,10 @@ import { runAutopay } from '../src/autopay/run.js';
 import { anvilRpc, mine, setAutomine } from '../src/devnet/anvil.js';
 import { startIntake, type RunningIntake } from '../src/intake/service.js';
 import type { Coin, Signed } from '../src/ledger/records.js';
-import { type Logger } from '../src/log/index.js';
+import type { Logger } from '../src/log/index.js';
 import { parseAmount, sub, toBaseUnits } from '../src/money/amount.js';
 import type { AutopaySettings } from '../src/payserv/policy.js';
-import { startOep, type OepConfig, type RunningOep } from '../src/pools/oep/adapter.js';
+import { startOep, type RunningOep } from '../src/pools/oep/adapter.js';
 import { oepUserId } from '../src/pools/oep/import.js';
 import { blockMember, blocksKey, creditsKey, financesKey, minerKey, paymentsAllKey, paymentsPendingKey } from '../src/pools/oep/keys.js';
 import { importedKey, mirroredKey, parseRecord } from '../src/pools/oep/steps.js';
@@ -31,7 +31,7 @@ import { amt, coinByTag } from './support/miners.js';
 import type { TestPayserv } from './support/payserv.js';
 import { processLedger, spawnNode, until, type Child } from './support/spawn.js';
 import { emptySeed } from './support/ledger.js';
-import { adapterPayserv, clearRedis, ethIntakeToml, intakeConfig, keptLog } from './support/pool-adapter.js';
+import { adapterPayserv, clearRedis, ethIntakeToml, intakeConfig, keptLog, oepSettings } from './support/pool-adapter.js';
 
 const anvil = anvilForFile();
 /** A process test on a busy shared machine outlasts the default 30 s. */
@@ -87,16 +87,7 @@ function useInProcessIntake(): void {
 /** A new adapter process: nothing in memory, its own connection to Redis through a fresh proxy. */
 async function start(): Promise<{ proxy: DropProxy; oep: RunningOep }> {
   const proxy = await dropProxy(6379, respCommands);
-  const c: OepConfig = {
-    redis_url: `redis://127.0.0.1:${proxy.port}/${REDIS_DB}`,
-    prefix,
-    coin: 'ETH',
-    interval_s: 3600,
-    pool_fee_address: FEE_LOGIN,
-    from_height: 0,
-    page_size: 10,
-    timeout_ms: 1000,
-  };
+  const c = oepSettings(`redis://127.0.0.1:${proxy.port}/${REDIS_DB}`, prefix, FEE_LOGIN);
   proc = { proxy, oep: await startOep(intake.intake, c, log) };
   return proc;
 }

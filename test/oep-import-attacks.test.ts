@@ -12,11 +12,11 @@ import type { Hex } from 'viem';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { runAutopay } from '../src/autopay/run.js';
-import { type Config } from '../src/config/index.js';
+import type { Config } from '../src/config/index.js';
 import { anvilRpc, mine } from '../src/devnet/anvil.js';
 import { dispatchIntake } from '../src/intake/handlers.js';
 import { startIntake, type RunningIntake } from '../src/intake/service.js';
-import { type Logger } from '../src/log/index.js';
+import type { Logger } from '../src/log/index.js';
 import type { AutopaySettings } from '../src/payserv/policy.js';
 import { startOep, type RunningOep } from '../src/pools/oep/adapter.js';
 import { oepUserId } from '../src/pools/oep/import.js';
@@ -25,8 +25,8 @@ import { importedKey } from '../src/pools/oep/steps.js';
 import { describePerDataPath } from './support/backend.js';
 import { anvilForFile, balanceOf } from './support/chains.js';
 import { amt } from './support/miners.js';
-import { type TestPayserv } from './support/payserv.js';
-import { adapterPayserv, clearRedis, ethIntakeToml, intakeConfig, keptLog } from './support/pool-adapter.js';
+import type { TestPayserv } from './support/payserv.js';
+import { adapterPayserv, clearRedis, ethIntakeToml, intakeConfig, keptLog, oepToml } from './support/pool-adapter.js';
 
 const anvil = anvilForFile();
 const REDIS_DB = 12;
@@ -53,15 +53,7 @@ beforeEach(async () => {
   redis = new Redis({ host: '127.0.0.1', port: 6379, db: REDIS_DB });
   config = await intakeConfig(
     t.ledger.stateDir,
-    `${ethIntakeToml(url, POOL, { manualReview: true })}[pools.oep]
-redis_url = "redis://127.0.0.1:6379/${REDIS_DB}"
-prefix = "${prefix}"
-coin = "ETH"
-interval_s = 3600
-pool_fee_address = "${FEE_LOGIN}"
-from_height = 0
-timeout_ms = 1000
-`,
+    ethIntakeToml(url, POOL, { manualReview: true }) + oepToml(`redis://127.0.0.1:6379/${REDIS_DB}`, prefix, FEE_LOGIN),
   );
   logs.length = 0;
   log = keptLog(logs);

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import { loadConfig, type Config } from '../../src/config/index.js';
 import { createLogger, type Logger } from '../../src/log/index.js';
+import type { OepConfig } from '../../src/pools/oep/adapter.js';
 import { emptySeed } from './ledger.js';
 import { amt } from './miners.js';
 import { ethPayserv, type TestPayserv, type TestPayservOptions } from './payserv.js';
@@ -57,3 +58,24 @@ export async function clearRedis(redis: Redis, prefix: string): Promise<void> {
   if (keys.length) await redis.del(...keys);
   redis.disconnect();
 }
+
+/** The open-ethereum-pool adapter's settings in the tests: ETH, its Redis at `redisUrl`, keys under `prefix`. */
+const oepBase = (redisUrl: string, prefix: string, feeLogin: string) => ({
+  redis_url: redisUrl,
+  prefix,
+  coin: 'ETH',
+  interval_s: 3600,
+  pool_fee_address: feeLogin,
+  from_height: 0,
+  timeout_ms: 1000,
+});
+
+/** The adapter's settings as startOep takes them, reading 10 entries a page. */
+export const oepSettings = (redisUrl: string, prefix: string, feeLogin: string): OepConfig => ({
+  ...oepBase(redisUrl, prefix, feeLogin),
+  page_size: 10,
+});
+
+/** The same as intake.toml's [pools.oep] section (the page size left to its default). */
+export const oepToml = (redisUrl: string, prefix: string, feeLogin: string): string =>
+  ['[pools.oep]', ...Object.entries(oepBase(redisUrl, prefix, feeLogin)).map(([k, v]) => `${k} = ${JSON.stringify(v)}`), ''].join('\n');
