@@ -8,7 +8,7 @@ import { beforeEach, expect, it, onTestFinished } from 'vitest';
 import { runAutopay } from '../src/autopay/run.js';
 import { anvilRpc, mine } from '../src/devnet/anvil.js';
 import { dispatchIntake } from '../src/intake/handlers.js';
-import type { RunningIntakeWithPools } from '../src/cli/intake.js';
+import { startIntakeWithPools, type RunningIntakeWithPools } from '../src/cli/intake.js';
 import type { Coin, Signed } from '../src/ledger/records.js';
 import { formatAmount, parseAmount, sub, sum, toBaseUnits, type Amount } from '../src/money/amount.js';
 import type { AutopaySettings } from '../src/payserv/policy.js';
@@ -20,8 +20,8 @@ import { anvilForFile, balanceOf } from './support/chains.js';
 import { describeOncePerSuite } from './support/db.js';
 import { amt, coinByTag, ethAddress, newBlockHash } from './support/miners.js';
 import { creditConfirmedBlock, miningcoreDbForFile } from './support/miningcore-db.js';
-import type { TestPayserv } from './support/payserv.js';
-import { adapterPayserv, ethIntakeToml, intakeConfig, startPoolsIntake } from './support/pool-adapter.js';
+import { type TestPayserv } from './support/payserv.js';
+import { adapterPayserv, ethIntakeToml, intakeConfig, keptLog } from './support/pool-adapter.js';
 
 const anvil = anvilForFile();
 const mcDb = miningcoreDbForFile();
@@ -51,7 +51,10 @@ fee_address = ["${FEE}"]
 minimum_payment = "${MINIMUM}"
 `,
   );
-  return startPoolsIntake(t, config, logs);
+  const log = keptLog(logs);
+  const running = await startIntakeWithPools(config, log, undefined, t.ledger.db);
+  onTestFinished(() => running.stop());
+  return running;
 }
 
 beforeEach(async () => {

@@ -10,7 +10,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Hex } from 'viem';
 import { beforeEach, expect, it, onTestFinished } from 'vitest';
-import type { RunningIntakeWithPools } from '../src/cli/intake.js';
+import { startIntakeWithPools, type RunningIntakeWithPools } from '../src/cli/intake.js';
 import { anvilRpc, mine, setAutomine } from '../src/devnet/anvil.js';
 import { dispatchIntake } from '../src/intake/handlers.js';
 import { mcTransaction } from '../src/pools/miningcore/context.js';
@@ -23,7 +23,7 @@ import { amt, ethAddress, newBlockHash } from './support/miners.js';
 import { miningcoreDbForFile } from './support/miningcore-db.js';
 import { testPayserv, type TestPayserv } from './support/payserv.js';
 import { emptySeed } from './support/ledger.js';
-import { ethIntakeToml, GENEROUS, intakeConfig, startPoolsIntake } from './support/pool-adapter.js';
+import { ethIntakeToml, GENEROUS, intakeConfig, keptLog } from './support/pool-adapter.js';
 
 const anvil = anvilForFile();
 const mcDb = miningcoreDbForFile();
@@ -52,7 +52,10 @@ minimum_payment = "1000000"
 from_block_id = 1
 `,
   );
-  return startPoolsIntake(t, config, logs);
+  const log = keptLog(logs);
+  const running = await startIntakeWithPools(config, log, undefined, t.ledger.db);
+  onTestFinished(() => running.stop());
+  return running;
 }
 
 beforeEach(async () => {

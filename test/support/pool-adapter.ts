@@ -3,8 +3,6 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
-import { onTestFinished } from 'vitest';
-import { startIntakeWithPools, type RunningIntakeWithPools } from '../../src/cli/intake.js';
 import { loadConfig, type Config } from '../../src/config/index.js';
 import { createLogger, type Logger } from '../../src/log/index.js';
 import type { OepConfig } from '../../src/pools/oep/adapter.js';
@@ -81,14 +79,3 @@ export const oepSettings = (redisUrl: string, prefix: string, feeLogin: string):
 /** The same as intake.toml's [pools.oep] section (the page size left to its default). */
 export const oepToml = (redisUrl: string, prefix: string, feeLogin: string): string =>
   ['[pools.oep]', ...Object.entries(oepBase(redisUrl, prefix, feeLogin)).map(([k, v]) => `${k} = ${JSON.stringify(v)}`), ''].join('\n');
-
-/** The intake with its pool adapters on `t`'s ledger, its log kept in `logs`; stopped when the test finishes. */
-export async function startPoolsIntake(
-  t: TestPayserv,
-  config: Config<'intake'>,
-  logs: Array<Record<string, unknown>>,
-): Promise<RunningIntakeWithPools> {
-  const running = await startIntakeWithPools(config, keptLog(logs), undefined, t.ledger.db);
-  onTestFinished(() => running.stop());
-  return running;
-}
