@@ -7,7 +7,7 @@ import { stopsPayouts } from '../invariant.js';
 import { formatAmount } from '../../money/amount.js';
 import type { PayoutResult } from '../../api/payserv.js';
 import type { Payserv } from '../context.js';
-import { checkpointAfter, failStop, refused, result, type Verified } from '../guard.js';
+import { checkpointsAfter, failStop, refused, result, type Verified } from '../guard.js';
 import { coinSendLock, LockBusy } from '../locks.js';
 import { move } from '../moves.js';
 import { fault } from '../faults.js';
@@ -196,10 +196,8 @@ async function payChunk(
   }
   const note = await broadcastStored(ps, driver, { ...signed, payment: signed.hash }, journalWithdrawals(changed));
   await fault(ps.faults, 'payment.broadcast', { withdrawals: paid.map((v) => v.w.id), hash: signed.hash });
-  for (const [i, v] of paid.entries()) {
-    const after = changed[i] as Withdrawal;
-    out.push((await checkpointAfter(ps, v, after)) ?? result('SENDING', after, note));
-  }
+  const checked = await checkpointsAfter(ps, (paid[0] as Verified).view, changed);
+  for (const [i, after] of changed.entries()) out.push(checked[i] ?? result('SENDING', after, note));
   await maybeCompact(ps.journal, ps.local, ps.log).catch((e: Error) =>
     ps.log.error({ component: 'journal', err: e.message }, 'payment journal compaction failed'),
   );
