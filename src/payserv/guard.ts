@@ -93,11 +93,21 @@ export async function verifyHeld(
   id: number,
   accepts: readonly WithdrawalStatus[],
   integrity?: (v: Verified) => Promise<Problem[]>,
+  call?: OneCall,
 ): Promise<Verified | PayoutResult> {
   const t0 = performance.now();
-  const v = await verify(ps, method, id, accepts, integrity);
+  const v = await verify(ps, method, id, accepts, integrity, call);
   tell(ps, (e) => e.verified(method, performance.now() - t0, !isReply(v)));
   return v;
+}
+
+/**
+ * What one call verifying many withdrawals (SendCoin, autopay) shares: the view opened once, and each
+ * coin's pool income reconciled once (the same check would find the same rows).
+ */
+export interface OneCall {
+  view?: LedgerView;
+  pools: Set<number>;
 }
 
 async function verify(
@@ -106,13 +116,15 @@ async function verify(
   id: number,
   accepts: readonly WithdrawalStatus[],
   integrity?: (v: Verified) => Promise<Problem[]>,
+  call?: OneCall,
 ): Promise<Verified | PayoutResult> {
   const found = await getWithdrawalWithHistory(ps.db, id);
   if (!found) return refused(id, null, 'unknown_id', `unknown withdrawal id ${id}`);
   const status = found.withdrawal.status;
   if (!accepts.includes(status))
     return refused(id, status, 'wrong_status', `withdrawal ${id} is ${status}; ${method} takes ${accepts.join(' or ')}`);
-  const view = await openView(ps.db, ps.trust, ps.local);
+  const view = call?.view ?? (await openView(ps.db, ps.trust, ps.local));
+  if (call) call.view = view;
   const coin = view.coins.get(found.withdrawal.coinId);
   if (!coin)
     return failStop(
@@ -154,8 +166,11 @@ async function verify(
   const v: Verified = { view, coin, w, account, history: found.history };
   const more = integrity ? await integrity(v) : [];
   if (more.length) return failStop(ps, method, more, id, status);
-  const pool = await advanceCoinCheckpoint(ps.db, view, ps.signers.payserv, coin.id, ps.now());
-  if (!pool.ok) return failStop(ps, method, pool.problems, id, status);
+  if (!call?.pools.has(coin.id)) {
+    const pool = await advanceCoinCheckpoint(ps.db, view, ps.signers.payserv, coin.id, ps.now());
+    if (!pool.ok) return failStop(ps, method, pool.problems, id, status);
+    call?.pools.add(coin.id);
+  }
   // A concurrent call on another withdrawal may have failed-stop meanwhile.
   return refusedIfDisabled(ps, id, status) ?? v;
 }

@@ -10,7 +10,18 @@ import { getWallet } from '../store/reads.js';
 import { rememberWallets, verifyWallets } from '../verify/wallets.js';
 import type { PayoutResult, Refusal, RefusalCode, Reply } from '../api/payserv.js';
 import type { Payserv } from './context.js';
-import { busyMessage, guarded, isReply, payoutsOff, refused, result, verifyHeld, withFreeLocks, type Verified } from './guard.js';
+import {
+  busyMessage,
+  guarded,
+  isReply,
+  payoutsOff,
+  refused,
+  result,
+  verifyHeld,
+  withFreeLocks,
+  type OneCall,
+  type Verified,
+} from './guard.js';
 import { move, decline } from './moves.js';
 import { payWithdrawals } from './payments/pay.js';
 import { paymentsOf } from './payments/attempts.js';
@@ -218,8 +229,9 @@ export async function payTogether(ps: Payserv, driver: ChainDriver, ids: readonl
   const results: PayoutResult[] = [];
   await withFreeLocks(ps, ids, caller, async (held) => {
     const batch: Verified[] = [];
+    const call: OneCall = { pools: new Set() };
     for (const id of held) {
-      const v = await verifyHeld(ps, 'SendCoin', id, ['approved', 'send_retry'], (x) => walletIntegrity(ps, x));
+      const v = await verifyHeld(ps, 'SendCoin', id, ['approved', 'send_retry'], (x) => walletIntegrity(ps, x), call);
       const gone = isReply(v) ? null : ((await amountStillPayable(ps, v)) ?? (await walletStillPayable(ps, v)));
       if (isReply(v) || gone) results.push(isReply(v) ? v : (gone as PayoutResult));
       else batch.push(v);
