@@ -14,6 +14,7 @@ import { fromHex } from '../src/chains/zcash/bytes.js';
 import { NodeUnavailable, type ChainDriver } from '../src/chains/driver.js';
 import { createHotKey, loadHotKey } from '../src/keys/hot-wallet.js';
 import { parseAmount, sub, toBaseUnits } from '../src/money/amount.js';
+import { runAutopay } from '../src/autopay/run.js';
 import { approveWithdrawal, checkWithdrawal, processWithdrawal, resendWithdrawal, sendCoin } from '../src/payserv/payouts.js';
 import { describePerDataPath } from './support/backend.js';
 import { driverDeps } from './support/chain-settings.js';
@@ -383,5 +384,24 @@ describePerDataPath('Bitcoin-family batches on litecoind regtest: dust, weight, 
     for (const q of [one, ...reqs]) expect((await checkWithdrawal(t.ps, q.id, caller)).reply).toBe('SENT');
     for (const q of [one, ...reqs]) expect(await paidTo(q.m.address)).toEqual([q.value]);
     expect(await t.ledger.check('balanceerrors')).toEqual([]);
+  });
+});
+
+describePerDataPath('autopay of a Bitcoin-family coin on litecoind regtest', () => {
+  it('a balance whose payment would be dust on this network: no request is made, the run reports it skipped', async () => {
+    // A network whose dust limit (10 LTC, flat) is above the balance: the output could never be relayed.
+    await setup([COIN], { auto: true, settings: { net: { ...NET, dust: { kind: 'fixed', min: 10n * COIN } } } });
+    t.ps = { ...t.ps, signers: { ...t.ps.signers, autopay: t.ledger.signers.autopay } };
+    const m = await newMiner(t, nextUser++, '2', { tag: 'LTC', address: freshAddress() });
+    const r = await runAutopay(t.ps, 'LTC', { threshold: parseAmount('1'), requirePeers: 0, maxPerRun: 50 }, 'dust run');
+    expect(r.paid.count).toBe(0);
+    expect(r.skipped).toEqual([
+      { userId: m.userId, reason: expect.stringMatching(/below LTC-regtest's dust threshold 1000000000/) as string },
+    ]);
+    const [made] = await t.ledger.db.query<{ n: string }>('SELECT count(*) AS n FROM finances_withdrawal_transaction WHERE user_id = $1', [
+      m.userId,
+    ]);
+    expect(Number(made?.n)).toBe(0);
+    expect(await node.rpc('getrawmempool')).toEqual([]);
   });
 });
