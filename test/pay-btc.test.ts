@@ -7,13 +7,16 @@ import { fileSchema } from '../src/config/schema.js';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { afterEach, expect, it } from 'vitest';
 import { p2wpkhAddress } from '../src/chains/btc/address.js';
-import { BtcDriver } from '../src/chains/btc/driver.js';
+import { BtcDriver, type BtcSettings } from '../src/chains/btc/driver.js';
 import { preset } from '../src/chains/btc/network.js';
 import { BtcNode } from '../src/chains/btc/node.js';
 import { hotWallet, planPayment, signPayment } from '../src/chains/btc/tx.js';
+import { verifyBtcTx } from '../src/chains/btc/verify.js';
+import { fromHex } from '../src/chains/zcash/bytes.js';
 import { NodeUnavailable, type ChainDriver } from '../src/chains/driver.js';
 import { loadHotKey } from '../src/keys/hot-wallet.js';
 import { parseAmount, sub, toBaseUnits } from '../src/money/amount.js';
+import { runAutopay } from '../src/autopay/run.js';
 import { approveWithdrawal, checkWithdrawal, processWithdrawal, resendWithdrawal, sendCoin } from '../src/payserv/payouts.js';
 import { describePerDataPath } from './support/backend.js';
 import { driverDeps, LTC_SETTINGS } from './support/chain-settings.js';
@@ -42,7 +45,10 @@ let driver: BtcDriver;
 let nextUser = 7000;
 
 /** A payserv on a fresh ledger with a fresh LTC hot wallet, funded with one confirmed output per entry (satoshis). */
-async function setup(fund: bigint[], o: { auto?: boolean; wrap?: (d: BtcDriver) => ChainDriver; coins?: CoinChains } = {}): Promise<void> {
+async function setup(
+  fund: bigint[],
+  o: { auto?: boolean; wrap?: (d: BtcDriver) => ChainDriver; coins?: CoinChains; settings?: Partial<BtcSettings> } = {},
+): Promise<void> {
   node = await litecoind();
   client = new BtcNode({ url: node.url, timeoutMs: 10_000 });
   t = await testPayserv({
@@ -50,7 +56,7 @@ async function setup(fund: bigint[], o: { auto?: boolean; wrap?: (d: BtcDriver) 
     ...(o.coins ? { coins: o.coins } : {}),
     ...(o.auto ? { policies: { LTC: AUTO } } : {}),
     drivers: async (deps) => {
-      driver = await ltcDriver(node, deps, fund);
+      driver = await ltcDriver(node, deps, fund, o.settings);
       return new Map([['LTC', o.wrap ? o.wrap(driver) : driver]]);
     },
   });
@@ -63,12 +69,25 @@ afterEach(async () => {
 
 const freshAddress = () => p2wpkhAddress(NET, secp256k1.getPublicKey(secp256k1.utils.randomPrivateKey(), true));
 
-async function processed(amount: string): Promise<{ id: number; m: Miner; value: bigint }> {
+async function processed(amount: string, fee?: string): Promise<{ id: number; m: Miner; value: bigint }> {
   const m = await newMiner(t, nextUser++, '20', { tag: 'LTC', address: freshAddress() });
-  const id = await request(t, m, { amount });
+  const id = await request(t, m, { amount, ...(fee ? { fee: parseAmount(fee) } : {}) });
   expect(['PENDING', 'APPROVED']).toContain((await processWithdrawal(t.ps, id, caller)).reply);
-  return { id, m, value: toBaseUnits(sub(parseAmount(amount), m.coin.withdrawalFee), 8) };
+  return { id, m, value: toBaseUnits(sub(parseAmount(amount), fee ? parseAmount(fee) : m.coin.withdrawalFee), 8) };
 }
+
+/** The driver with its dust check at request time hidden while `hidden()`: a dust withdrawal approved before the limit was known. */
+const hidingDust = (hidden: () => boolean) => (d: BtcDriver) =>
+  new Proxy(d, {
+    get(target, p) {
+      if (p === 'outputProblem' && hidden()) return undefined;
+      const v = Reflect.get(target, p, target) as unknown;
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+
+/** 0.01 LTC less a fee of 0.00999: 1,000 litoshi, below Litecoin's P2WPKH dust threshold (2,940). */
+const DUST = { amount: '0.01', fee: '0.00999' };
 
 /** What the chain's UTXO set holds for an address: its outputs' values. */
 async function paidTo(address: string): Promise<bigint[]> {
@@ -278,5 +297,115 @@ describePerDataPath('Bitcoin-family payouts on litecoind regtest', () => {
     expect((await checkWithdrawal(t.ps, id, caller)).reply).toBe('SENT');
     expect(await paidTo(m.address)).toEqual([value]);
     expect(await t.ledger.check('balanceerrors')).toEqual([]);
+  });
+});
+
+describePerDataPath('Bitcoin-family batches on litecoind regtest: dust, weight, a P2PKH hot wallet', () => {
+  it('a dust amount is declined at Process (below_dust), nothing reserved or sent', async () => {
+    await setup([COIN], { auto: true });
+    const m = await newMiner(t, nextUser++, '20', { tag: 'LTC', address: freshAddress() });
+    const id = await request(t, m, { amount: DUST.amount, fee: parseAmount(DUST.fee) });
+    const r = await processWithdrawal(t.ps, id, caller);
+    expect(r).toMatchObject({ reply: 'DECLINED', code: 'below_dust' });
+    expect(r.message).toMatch(/1000 base units is below LTC-regtest's dust threshold 2940/);
+    expect(await status(id)).toBe('processed');
+    expect(await node.rpc('getrawmempool')).toEqual([]);
+    expect(await t.ledger.check('balanceerrors')).toEqual([]);
+  });
+
+  for (const at of ['SendCoin', 'signing'] as const)
+    it(`a dust withdrawal in a SendCoin batch, caught at ${at}: kept out with the reason, the others paid once in one transaction`, async () => {
+      let hide = true;
+      const atSigning = at === 'signing';
+      await setup([3n * COIN], { auto: true, wrap: hidingDust(() => hide) });
+      const reqs = [await processed('0.2'), await processed(DUST.amount, DUST.fee), await processed('0.3')];
+      const dust = reqs[1] as (typeof reqs)[number];
+      hide = atSigning;
+      const r = await sendCoin(t.ps, 'LTC', caller);
+      const of = (id: number) => r.results.find((x) => x.id === id);
+      expect(of(dust.id)).toMatchObject(atSigning ? { reply: 'SEND_ERROR' } : { reply: 'DECLINED', code: 'below_dust' });
+      expect(of(dust.id)?.message).toMatch(/below LTC-regtest's dust threshold 2940/);
+      expect(await status(dust.id)).toBe(atSigning ? 'send_error' : 'processed');
+      const paid = reqs.filter((q) => q !== dust);
+      for (const q of paid) expect(of(q.id)?.reply).toBe('SENDING');
+      const hashes = new Set(paid.map((q) => of(q.id)?.txHash));
+      expect(hashes.size).toBe(1);
+      const [hash] = [...hashes] as string[];
+      expect((await client.getRawTransaction(hash as string))?.vout).toHaveLength(paid.length + 1);
+      await node.mine(confirmations);
+      for (const q of paid) expect((await checkWithdrawal(t.ps, q.id, caller)).reply).toBe('SENT');
+      for (const q of paid) expect(await paidTo(q.m.address)).toEqual([q.value]);
+      expect(await paidTo(dust.m.address)).toEqual([]);
+      expect(await t.ledger.check('balanceerrors')).toEqual([]);
+    });
+
+  it('a batch over the weight limit is split into transactions under it, each output exactly once', async () => {
+    const maxWeight = 1000;
+    await setup([COIN, COIN, COIN], { auto: true, settings: { maxWeight } });
+    const reqs = [];
+    for (let i = 0; i < 8; i++) reqs.push(await processed(`0.1${i}`));
+    const r = await sendCoin(t.ps, 'LTC', caller);
+    expect(r.results.map((x) => x.reply)).toEqual(reqs.map(() => 'SENDING'));
+    const hashes = [...new Set(r.results.map((x) => x.txHash as string))];
+    expect(hashes.length).toBeGreaterThan(1);
+    for (const h of hashes)
+      expect(((await node.rpc('getrawtransaction', [h, true])) as { weight: number }).weight).toBeLessThanOrEqual(maxWeight);
+    await node.mine(confirmations);
+    for (const q of reqs) expect((await checkWithdrawal(t.ps, q.id, caller)).reply).toBe('SENT');
+    for (const q of reqs) expect(await paidTo(q.m.address)).toEqual([q.value]);
+    // Every output of the payments is one withdrawal's or change: nothing paid twice.
+    const outputs = (await Promise.all(hashes.map((h) => client.getRawTransaction(h)))).flatMap((tx) => tx?.vout ?? []);
+    expect(outputs.filter((o) => !o.scriptPubKey.addresses?.includes(driver.address))).toHaveLength(reqs.length);
+    expect(await t.ledger.check('balanceerrors')).toEqual([]);
+  });
+
+  it('a P2PKH hot wallet pays a single payout and a batch; the independent verifier passes on what the node took', async () => {
+    await setup([2n * COIN, 2n * COIN], { auto: true, settings: { wallet: 'p2pkh' } });
+    expect(driver.address).toMatch(/^[mn]/);
+    const one = await processed('0.5');
+    const single = await approveWithdrawal(t.ps, one.id, caller);
+    expect(single.reply).toBe('SENDING');
+    const reqs = [];
+    for (let i = 0; i < 5; i++) reqs.push(await processed(`0.2${i}`));
+    const batch = await sendCoin(t.ps, 'LTC', caller);
+    expect(batch.results.map((x) => x.reply)).toEqual(reqs.map(() => 'SENDING'));
+    const hashes = [single.txHash as string, ...new Set(batch.results.map((x) => x.txHash as string))];
+    expect(hashes).toHaveLength(2);
+    for (const h of hashes) {
+      const raw = (await client.getRawTransaction(h))?.hex as string;
+      const prevouts = new Map<string, { value: bigint; script: Uint8Array }>();
+      for (const i of driver.decode(raw).inputs) {
+        const prev = (await client.getRawTransaction(i.txid))?.vout[i.vout];
+        prevouts.set(`${i.txid}:${i.vout}`, { value: prev?.value as bigint, script: fromHex(prev?.scriptPubKey.hex as string, 'script') });
+      }
+      const v = verifyBtcTx(NET, raw, (id, vout) => prevouts.get(`${id}:${vout}`));
+      expect(v.problems).toEqual([]);
+      expect(v.txid).toBe(h);
+      expect(v.fee).toBe((await client.getMempoolEntry(h))?.fees.base);
+    }
+    await node.mine(confirmations);
+    for (const q of [one, ...reqs]) expect((await checkWithdrawal(t.ps, q.id, caller)).reply).toBe('SENT');
+    for (const q of [one, ...reqs]) expect(await paidTo(q.m.address)).toEqual([q.value]);
+    expect(await t.ledger.check('balanceerrors')).toEqual([]);
+  });
+});
+
+describePerDataPath('autopay of a Bitcoin-family coin on litecoind regtest', () => {
+  it('a balance whose payment would be dust on this network: no request is made, the run reports it skipped', async () => {
+    // A network whose dust limit (10 LTC, flat) is above the balance: the output could never be relayed.
+    await setup([COIN], { auto: true, settings: { net: { ...NET, dust: { kind: 'fixed', min: 10n * COIN } } } });
+    t.ps = { ...t.ps, signers: { ...t.ps.signers, autopay: t.ledger.signers.autopay } };
+    const m = await newMiner(t, nextUser++, '2', { tag: 'LTC', address: freshAddress() });
+    const r = await runAutopay(t.ps, 'LTC', { threshold: parseAmount('1'), requirePeers: 0, maxPerRun: 50 }, 'dust run');
+    expect(r.paid.count).toBe(0);
+    expect(r.skipped).toContainEqual({
+      userId: m.userId,
+      reason: expect.stringMatching(/below LTC-regtest's dust threshold 1000000000/) as string,
+    });
+    const [made] = await t.ledger.db.query<{ n: string }>('SELECT count(*) AS n FROM finances_withdrawal_transaction WHERE user_id = $1', [
+      m.userId,
+    ]);
+    expect(Number(made?.n)).toBe(0);
+    expect(await node.rpc('getrawmempool')).toEqual([]);
   });
 });

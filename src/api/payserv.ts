@@ -137,6 +137,8 @@ export const REFUSAL_CODES = {
   bad_amount: "the amount or fee is finer than the coin's decimals: no chain can pay it (declined if nothing was ever sent for it)",
   below_minimum: "the amount is below the coin's minimum withdrawal",
   below_fee: "the request's fee is below the coin's withdrawal fee",
+  below_dust:
+    "the amount less its fee is below the chain's dust threshold for the address: no node would relay the output (declined if nothing was ever sent for it)",
   coin_inactive: 'the coin is not active',
   invalid_address: 'the address is not a valid address of the coin',
   invalid_wallet: 'the wallet does not exist, or is not a wallet of the user in this coin',

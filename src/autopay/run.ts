@@ -21,6 +21,7 @@ import { rememberWallets, verifyWallets } from '../verify/wallets.js';
 import { verifyAccount } from '../verify/account.js';
 import { openView, type LedgerView } from '../verify/view.js';
 import { requestWithdrawal } from '../writer/withdrawals.js';
+import { payValue } from '../payserv/payments/value.js';
 import { DebitsBusy } from '../writer/locks.js';
 import type { ChainDriver } from '../chains/driver.js';
 import { autopayLock, LockBusy } from '../payserv/locks.js';
@@ -247,6 +248,9 @@ async function payOverThreshold(
       .transaction(async (tx) => {
         const wallet = (await tx.query(LEDGER.reviewedWallets, [p.userId, coin.id, 1])).map(toWallet)[0];
         if (!wallet || wallet.id !== p.walletId || isRetired(wallet)) return null;
+        // An output the chain would not relay: no request is made (Process would decline it, every run).
+        const dust = driver.outputProblem?.(wallet.address, payValue(coin, { id: 0, amount: p.amount, fee: p.fee }));
+        if (dust) return { dust };
         return requestWithdrawal(tx, ps.signers.autopay!, {
           userId: p.userId,
           coinId: coin.id,
@@ -270,6 +274,10 @@ async function payOverThreshold(
     }
     if (!w) {
       report.skipped.push({ userId: p.userId, reason: 'its wallet changed during the run' });
+      continue;
+    }
+    if ('dust' in w) {
+      report.skipped.push({ userId: p.userId, reason: `amount less fee: ${w.dust}` });
       continue;
     }
     const o = await approveByPolicy(ps, w.id, holder);

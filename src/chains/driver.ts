@@ -43,11 +43,20 @@ export type Signing =
    * Not now: fees above the cap, too few inputs... The payment waits (send_retry). `atCap`: a replacement
    * cannot outbid its attempt within the configured fee cap (the payment is stuck until fees fall: alerted).
    */
-  | { kind: 'wait'; reason: string; atCap?: boolean }
+  | {
+      kind: 'wait';
+      reason: string;
+      atCap?: boolean;
+      /** The outputs are too many for one transaction: the first `fits` make one (pay them, the rest in another). */
+      fits?: number;
+    }
   /** The hot wallet cannot cover these outputs: it has `spendable`, the outputs and fee need `needed`. */
   | { kind: 'short'; reason: string; spendable: bigint; needed: bigint }
-  /** This payment cannot succeed as asked (the recipient rejects value): nothing is sent (send_error). */
-  | { kind: 'refused'; reason: string };
+  /**
+   * This payment cannot succeed as asked (the recipient rejects value): nothing is sent (send_error).
+   * `withdrawals`: only these outputs are at fault (below dust): they are kept out, the others paid.
+   */
+  | { kind: 'refused'; reason: string; withdrawals?: readonly number[] };
 
 /** What the stored bytes say, re-derived from them (never from a database column). */
 export interface DecodedTx {
@@ -125,6 +134,8 @@ export interface ChainDriver {
   readonly maxOutputs: number;
   /** Null when the address is valid for this chain and network, else why not. */
   validateAddress(address: string): string | null;
+  /** Null when `value` base units to `address` can be one output on this chain, else why not (below its dust threshold). */
+  outputProblem?(address: string, value: bigint): string | null;
   /** At start: the node is the chain configured (chain id, network), nonces and reservations reconciled. */
   start(): Promise<void>;
   health(): Promise<DriverHealth>;

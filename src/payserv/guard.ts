@@ -1,9 +1,9 @@
 import { performance } from 'node:perf_hooks';
-import { advanceCoinCheckpoint, advanceUserCheckpoint } from '../verify/advance.js';
+import { advanceCoinCheckpoint, advanceUserCheckpoints, type AccountCover, type Advance, type Cover } from '../verify/advance.js';
 import { encodeCoin } from '../ledger/encoding.js';
 import { formatProblem, problem, userKey, type Problem } from '../ledger/problem.js';
 import { checkHistory } from '../ledger/history.js';
-import type { Coin, Signed, StatusSignature, Withdrawal, WithdrawalStatus } from '../ledger/records.js';
+import type { Coin, Signed, StatusSignature, UserCheckpoint, Withdrawal, WithdrawalStatus } from '../ledger/records.js';
 import { COIN_SIGNER } from '../ledger/roles.js';
 import { getWithdrawalWithHistory } from '../store/reads.js';
 import { verifyAccount, type AccountVerification } from '../verify/account.js';
@@ -93,11 +93,21 @@ export async function verifyHeld(
   id: number,
   accepts: readonly WithdrawalStatus[],
   integrity?: (v: Verified) => Promise<Problem[]>,
+  call?: OneCall,
 ): Promise<Verified | PayoutResult> {
   const t0 = performance.now();
-  const v = await verify(ps, method, id, accepts, integrity);
+  const v = await verify(ps, method, id, accepts, integrity, call);
   tell(ps, (e) => e.verified(method, performance.now() - t0, !isReply(v)));
   return v;
+}
+
+/**
+ * What one call verifying many withdrawals (SendCoin, autopay) shares: the view opened once, and each
+ * coin's pool income reconciled once (the same check would find the same rows).
+ */
+export interface OneCall {
+  view?: LedgerView;
+  pools: Set<number>;
 }
 
 async function verify(
@@ -106,13 +116,15 @@ async function verify(
   id: number,
   accepts: readonly WithdrawalStatus[],
   integrity?: (v: Verified) => Promise<Problem[]>,
+  call?: OneCall,
 ): Promise<Verified | PayoutResult> {
   const found = await getWithdrawalWithHistory(ps.db, id);
   if (!found) return refused(id, null, 'unknown_id', `unknown withdrawal id ${id}`);
   const status = found.withdrawal.status;
   if (!accepts.includes(status))
     return refused(id, status, 'wrong_status', `withdrawal ${id} is ${status}; ${method} takes ${accepts.join(' or ')}`);
-  const view = await openView(ps.db, ps.trust, ps.local);
+  const view = call?.view ?? (await openView(ps.db, ps.trust, ps.local));
+  if (call) call.view = view;
   const coin = view.coins.get(found.withdrawal.coinId);
   if (!coin)
     return failStop(
@@ -154,8 +166,11 @@ async function verify(
   const v: Verified = { view, coin, w, account, history: found.history };
   const more = integrity ? await integrity(v) : [];
   if (more.length) return failStop(ps, method, more, id, status);
-  const pool = await advanceCoinCheckpoint(ps.db, view, ps.signers.payserv, coin.id, ps.now());
-  if (!pool.ok) return failStop(ps, method, pool.problems, id, status);
+  if (!call?.pools.has(coin.id)) {
+    const pool = await advanceCoinCheckpoint(ps.db, view, ps.signers.payserv, coin.id, ps.now());
+    if (!pool.ok) return failStop(ps, method, pool.problems, id, status);
+    call?.pools.add(coin.id);
+  }
   // A concurrent call on another withdrawal may have failed-stop meanwhile.
   return refusedIfDisabled(ps, id, status) ?? v;
 }
@@ -218,22 +233,46 @@ export async function withFreeLocks<T>(
  * times out is a fail-stop: the change may have been rolled back, and nothing may pay on that word.
  */
 export async function checkpointAfter(ps: Payserv, v: Verified, changed: Withdrawal): Promise<PayoutResult | null> {
-  await fault(ps.faults, 'status.committed', { withdrawals: [changed.id], ...(changed.txHash ? { hash: changed.txHash } : {}) });
-  try {
-    const r = await advanceUserCheckpoint(ps.db, v.view, ps.signers.payserv, changed.userId, changed.coinId, ps.now(), {
-      id: changed.id,
-      seq: changed.statusSeq,
-      status: changed.status,
-    });
-    return r.ok ? null : failStop(ps, 'checkpoint', r.problems, changed.id, changed.status);
-  } catch (e) {
-    const why = `withdrawal ${changed.id} moved to ${changed.status} (status entry ${changed.statusSeq}), then its checkpoint could not move over it: ${(e as Error).message}`;
-    return failStop(
-      ps,
-      'checkpoint',
-      [problem('finances_user_balance_checkpoints', userKey(changed.userId, changed.coinId), 'advance_failed', why)],
-      changed.id,
-      changed.status,
+  return (await checkpointsAfter(ps, v.view, [changed]))[0] ?? null;
+}
+
+/** Accounts advanced together in one transaction: their locks held at once, a bounded number. */
+const ADVANCE_GROUP = 100;
+
+/** checkpointAfter for many status changes (a batch payment): the accounts advanced a group at a time; one result per change. */
+export async function checkpointsAfter(ps: Payserv, view: LedgerView, changes: readonly Withdrawal[]): Promise<Array<PayoutResult | null>> {
+  for (const c of changes) await fault(ps.faults, 'status.committed', { withdrawals: [c.id], ...(c.txHash ? { hash: c.txHash } : {}) });
+  const accounts = new Map<string, AccountCover & { covers: Cover[] }>();
+  for (const c of changes) {
+    const key = userKey(c.userId, c.coinId);
+    const a = accounts.get(key) ?? { userId: c.userId, coinId: c.coinId, covers: [] };
+    a.covers.push({ id: c.id, seq: c.statusSeq, status: c.status });
+    accounts.set(key, a);
+  }
+  const all = [...accounts.values()];
+  const advanced = new Map<string, Advance<UserCheckpoint> | Error>();
+  for (let i = 0; i < all.length; i += ADVANCE_GROUP) {
+    const group = all.slice(i, i + ADVANCE_GROUP);
+    const rs = await advanceUserCheckpoints(ps.db, view, ps.signers.payserv, group, ps.now()).catch((e: Error) => group.map(() => e));
+    group.forEach((a, j) => advanced.set(userKey(a.userId, a.coinId), rs[j] as Advance<UserCheckpoint> | Error));
+  }
+  const out: Array<PayoutResult | null> = [];
+  for (const c of changes) {
+    const r = advanced.get(userKey(c.userId, c.coinId)) as Advance<UserCheckpoint> | Error;
+    if (!(r instanceof Error)) {
+      out.push(r.ok ? null : await failStop(ps, 'checkpoint', r.problems, c.id, c.status));
+      continue;
+    }
+    const why = `withdrawal ${c.id} moved to ${c.status} (status entry ${c.statusSeq}), then its checkpoint could not move over it: ${r.message}`;
+    out.push(
+      await failStop(
+        ps,
+        'checkpoint',
+        [problem('finances_user_balance_checkpoints', userKey(c.userId, c.coinId), 'advance_failed', why)],
+        c.id,
+        c.status,
+      ),
     );
   }
+  return out;
 }

@@ -10,12 +10,24 @@ import { getWallet } from '../store/reads.js';
 import { rememberWallets, verifyWallets } from '../verify/wallets.js';
 import type { PayoutResult, Refusal, RefusalCode, Reply } from '../api/payserv.js';
 import type { Payserv } from './context.js';
-import { busyMessage, guarded, isReply, payoutsOff, refused, result, verifyHeld, withFreeLocks, type Verified } from './guard.js';
+import {
+  busyMessage,
+  guarded,
+  isReply,
+  payoutsOff,
+  refused,
+  result,
+  verifyHeld,
+  withFreeLocks,
+  type OneCall,
+  type Verified,
+} from './guard.js';
 import { move, decline } from './moves.js';
 import { payWithdrawals } from './payments/pay.js';
 import { paymentsOf } from './payments/attempts.js';
 import { checkPayment } from './payments/check.js';
 import { decide } from './policy.js';
+import { payValue } from './payments/value.js';
 
 // The PayServ.* methods of DESIGN §4, with the original's accepted statuses and replies. Coins without
 // a chain driver follow the "other coins" rows: payserv approves, an operator pays and marks them sent.
@@ -52,10 +64,16 @@ export async function walletStillPayable(ps: Payserv, v: Verified): Promise<Payo
   return gone ? refused(v.w.id, v.w.status, gone.code, `not paid: ${gone.message} since it was requested; decline the request`) : null;
 }
 
-/** An amount or fee finer than the coin's decimals (written before the writer refused it): no chain can pay it. */
-function amountProblem(v: Verified): Why | null {
+/**
+ * An amount or fee finer than the coin's decimals (written before the writer refused it): no chain can
+ * pay it. Or an output its chain would not relay (below dust, when the coin's driver knows the limit).
+ */
+function amountProblem(ps: Payserv, v: Verified): Why | null {
   const p = precisionProblem(v.w.amount, v.coin, 'amount') ?? precisionProblem(v.w.fee, v.coin, 'fee');
-  return p ? why('bad_amount', `withdrawal ${v.w.id}: ${p}`) : null;
+  if (p) return why('bad_amount', `withdrawal ${v.w.id}: ${p}`);
+  const driver = ps.drivers.get(v.coin.tag);
+  const dust = v.w.amount > v.w.fee ? driver?.outputProblem?.(v.w.address, payValue(v.coin, v.w)) : null;
+  return dust ? why('below_dust', `withdrawal ${v.w.id}: amount less fee: ${dust}`) : null;
 }
 
 /**
@@ -63,7 +81,7 @@ function amountProblem(v: Verified): Why | null {
  * it; one that was sent before is only refused, nothing changed, for an operator (never credited back twice).
  */
 async function amountStillPayable(ps: Payserv, v: Verified): Promise<PayoutResult | null> {
-  const no = amountProblem(v);
+  const no = amountProblem(ps, v);
   if (!no) return null;
   if (paymentsOf(v.history).length === 0) return decline(ps, v, no.code, no.message);
   return refused(v.w.id, v.w.status, no.code, `not paid: ${no.message}; an earlier transaction was sent for it: look at it`);
@@ -73,8 +91,8 @@ async function amountStillPayable(ps: Payserv, v: Verified): Promise<PayoutResul
 function businessProblem(ps: Payserv, v: Verified, wallet: Signed<Wallet> | null): Why | null {
   const { w, coin, account } = v;
   if (!coin.active) return why('coin_inactive', `coin ${coin.tag} is not active`);
-  const unpayableAmount = amountProblem(v);
-  if (unpayableAmount) return unpayableAmount;
+  const unpayableAmount = amountProblem(ps, v);
+  if (unpayableAmount?.code === 'bad_amount') return unpayableAmount;
   if (w.amount < coin.minWithdrawal)
     return why('below_minimum', `amount ${formatAmount(w.amount)} is below the minimum ${formatAmount(coin.minWithdrawal)} ${coin.tag}`);
   if (w.fee < coin.withdrawalFee)
@@ -83,6 +101,7 @@ function businessProblem(ps: Payserv, v: Verified, wallet: Signed<Wallet> | null
   if (unpayable) return unpayable;
   const bad = ps.drivers.get(coin.tag)?.validateAddress(w.address) ?? validateAddress(coin, w.address, ps.coins);
   if (bad) return why('invalid_address', `address ${w.address}: ${bad}`);
+  if (unpayableAmount) return unpayableAmount;
   const after = add(w.debitBefore, w.amount);
   if (after > account.creditTotal) {
     return why(
@@ -210,8 +229,9 @@ export async function payTogether(ps: Payserv, driver: ChainDriver, ids: readonl
   const results: PayoutResult[] = [];
   await withFreeLocks(ps, ids, caller, async (held) => {
     const batch: Verified[] = [];
+    const call: OneCall = { pools: new Set() };
     for (const id of held) {
-      const v = await verifyHeld(ps, 'SendCoin', id, ['approved', 'send_retry'], (x) => walletIntegrity(ps, x));
+      const v = await verifyHeld(ps, 'SendCoin', id, ['approved', 'send_retry'], (x) => walletIntegrity(ps, x), call);
       const gone = isReply(v) ? null : ((await amountStillPayable(ps, v)) ?? (await walletStillPayable(ps, v)));
       if (isReply(v) || gone) results.push(isReply(v) ? v : (gone as PayoutResult));
       else batch.push(v);

@@ -111,6 +111,9 @@ export class RotatingDriver implements ChainDriver {
   validateAddress(address: string): string | null {
     return this.old.validateAddress(address);
   }
+  outputProblem(address: string, value: bigint): string | null {
+    return this.old.outputProblem?.(address, value) ?? null;
+  }
   async start(): Promise<void> {
     await this.old.start();
     await this.next.start();

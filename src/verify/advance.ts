@@ -120,6 +120,35 @@ async function coverProblems(tx: DataTx, userId: number, coinId: number, open: r
   ];
 }
 
+/** An account whose checkpoint is to move, and the status changes it must cover. */
+export interface AccountCover {
+  userId: number;
+  coinId: number;
+  covers: readonly Cover[];
+}
+
+/** One account verified under its lock: the advance, and whether its checkpoint is new (to be written). */
+async function nextUserCheckpoint(
+  tx: DataTx,
+  v: LedgerView,
+  payserv: Signer,
+  a: AccountCover,
+  at: Date,
+): Promise<{ advance: Advance<UserCheckpoint>; fresh: boolean }> {
+  const { userId, coinId } = a;
+  const r = await verifyAccount(v, userId, coinId, 'incremental');
+  if (r.problems.length) return { advance: { ok: false, problems: r.problems }, fresh: false };
+  const uncovered: Problem[] = [];
+  for (const c of a.covers) uncovered.push(...(await coverProblems(tx, userId, coinId, r.open, c)));
+  if (uncovered.length) return { advance: { ok: false, problems: uncovered }, fresh: false };
+  const prev = r.checkpoint;
+  // Nothing new since the checkpoint: rewriting it would only cost two fsyncs and a database write.
+  if (prev && sameSummary(stateOf(prev), r.state)) return { advance: { ok: true, checkpoint: prev }, fresh: false };
+  const next: UserCheckpoint = { userId, coinId, version: (prev?.version ?? 0) + 1, ...r.state, madeAt: at };
+  const signed: Signed<UserCheckpoint> = { ...next, sigKeyId: payserv.keyId, signature: payserv.sign(encodeUserCheckpoint(next)) };
+  return { advance: { ok: true, checkpoint: signed }, fresh: true };
+}
+
 export async function advanceUserCheckpoint(
   db: Data,
   view: LedgerView,
@@ -129,20 +158,36 @@ export async function advanceUserCheckpoint(
   at = new Date(),
   cover?: Cover,
 ): Promise<Advance<UserCheckpoint>> {
+  const [r] = await advanceUserCheckpoints(db, view, payserv, [{ userId, coinId, covers: cover ? [cover] : [] }], at);
+  return r as Advance<UserCheckpoint>;
+}
+
+/**
+ * Several distinct accounts' checkpoints advanced in one transaction holding all their locks (taken in
+ * one order, so two such calls never wait on each other in a cycle). Local copies first, all written
+ * at once (their fsyncs share the disk's waits: a batch of payments costs one wait, not one per
+ * account), then the database rows, then the commit. Results in the order asked.
+ */
+export async function advanceUserCheckpoints(
+  db: Data,
+  view: LedgerView,
+  payserv: Signer,
+  accounts: readonly AccountCover[],
+  at = new Date(),
+): Promise<Array<Advance<UserCheckpoint>>> {
   assertPayserv(payserv);
-  return underLock(db, view, payserv, `user:${userId}:${coinId}`, async (tx, v) => {
-    const r = await verifyAccount(v, userId, coinId, 'incremental');
-    if (r.problems.length) return { ok: false, problems: r.problems };
-    const uncovered = cover ? await coverProblems(tx, userId, coinId, r.open, cover) : [];
-    if (uncovered.length) return { ok: false, problems: uncovered };
-    const prev = r.checkpoint;
-    // Nothing new since the checkpoint: rewriting it would only cost two fsyncs and a database write.
-    if (prev && sameSummary(stateOf(prev), r.state)) return { ok: true, checkpoint: prev };
-    const next: UserCheckpoint = { userId, coinId, version: (prev?.version ?? 0) + 1, ...r.state, madeAt: at };
-    const signed: Signed<UserCheckpoint> = { ...next, sigKeyId: payserv.keyId, signature: payserv.sign(encodeUserCheckpoint(next)) };
-    await v.local.putUser(userId, coinId, userCheckpointJson(signed));
-    await upsertUser(tx, signed);
-    return { ok: true, checkpoint: signed };
+  const keys = LockKeys.of(payserv);
+  const names = accounts.map((a) => keys.key(`checkpoint:user:${a.userId}:${a.coinId}`));
+  if (new Set(names).size !== names.length) throw new Error('advanceUserCheckpoints: an account named twice');
+  return db.transaction(async (tx) => {
+    const v: LedgerView = { ...view, db: tx };
+    for (const key of [...names].sort()) await tx.query(CHECKPOINTS.lock, [key]);
+    const next: Array<Awaited<ReturnType<typeof nextUserCheckpoint>>> = [];
+    for (const a of accounts) next.push(await nextUserCheckpoint(tx, v, payserv, a, at));
+    const fresh = next.flatMap((n) => (n.fresh && n.advance.ok ? [n.advance.checkpoint] : []));
+    await Promise.all(fresh.map((c) => v.local.putUser(c.userId, c.coinId, userCheckpointJson(c))));
+    for (const c of fresh) await upsertUser(tx, c);
+    return next.map((n) => n.advance);
   });
 }
 

@@ -21,7 +21,18 @@ import {
 } from './node.js';
 import { basisOf, bumpPlan, replacementProblem } from './bump.js';
 import { parseRawTx, txidOf } from './rawtx.js';
-import { hotWallet, planPayment, signPayment, type HotWallet, type SignedBtcTx, type TxOutput, type Utxo, type WalletKind } from './tx.js';
+import {
+  dustThreshold,
+  hotWallet,
+  planPayment,
+  signPayment,
+  type HotWallet,
+  type PlanRequest,
+  type SignedBtcTx,
+  type TxOutput,
+  type Utxo,
+  type WalletKind,
+} from './tx.js';
 import { CoinbaseCache, findSpender, hotWalletUtxos, type HotUtxo } from './utxos.js';
 import { unknownSpendWatch, type BtcSpendWatch } from './spends.js';
 
@@ -62,6 +73,8 @@ export interface BtcSettings {
   /** A payment whose newest attempt has been in the mempool this long is stale: bumped when feeBump is "rbf". */
   replaceAfterMs?: number | undefined;
   timeoutMs: number;
+  /** The heaviest transaction built, in weight units: MAX_STANDARD_WEIGHT (tests lower it to stage a split). */
+  maxWeight?: number | undefined;
 }
 
 /** "rbf": a stale payment is replaced (BIP125); "none": it waits (a node that refuses replacement, Litecoin's and Dogecoin's default). */
@@ -110,6 +123,18 @@ async function ask<T>(fn: () => Promise<T>): Promise<T> {
 
 /** Satoshis per 1,000 vbytes as base units per vbyte, rounded up. */
 const perVbyte = (perKvB: bigint): bigint => (perKvB + 999n) / 1000n;
+
+/** The most outputs of a too heavy request, from the first, that one transaction carries (0: not even one). */
+function fitting(request: PlanRequest): number {
+  const heavy = (n: number): boolean => planPayment({ ...request, outputs: request.outputs.slice(0, n) }).kind === 'too_heavy';
+  let [lo, hi] = [0, request.outputs.length - 1];
+  while (lo < hi) {
+    const mid = Math.ceil((lo + hi) / 2);
+    if (heavy(mid)) hi = mid - 1;
+    else lo = mid;
+  }
+  return lo;
+}
 
 const byValueDesc = (a: Utxo, b: Utxo) => (a.value === b.value ? 0 : a.value > b.value ? -1 : 1);
 
@@ -174,6 +199,15 @@ export class BtcDriver implements ChainDriver {
   validateAddress(address: string): string | null {
     const d = decodeAddress(this.#s.net, address);
     return d.ok ? null : d.reason;
+  }
+
+  outputProblem(address: string, value: bigint): string | null {
+    const d = decodeAddress(this.#s.net, address);
+    if (!d.ok) return d.reason;
+    const threshold = dustThreshold(this.#s.net, d.script);
+    return value < threshold
+      ? `${value} base units is below ${this.#s.net.name}'s dust threshold ${threshold} for this address: no node relays the output`
+      : null;
   }
 
   async start(): Promise<void> {
@@ -295,6 +329,14 @@ export class BtcDriver implements ChainDriver {
       if (!d.ok) return { kind: 'refused', reason: `withdrawal ${o.withdrawalId}: address ${o.address.slice(0, 100)}: ${d.reason}` };
       outs.push({ script: d.script, value: o.value });
     }
+    // Dust is one output's fault: those are kept out (send_error), the others paid.
+    const dust = outputs.filter((o, i) => o.value < dustThreshold(this.#s.net, (outs[i] as TxOutput).script));
+    if (dust.length)
+      return {
+        kind: 'refused',
+        reason: dust.map((o) => `withdrawal ${o.withdrawalId}: ${this.outputProblem(o.address, o.value)}`).join('; '),
+        withdrawals: dust.map((o) => o.withdrawalId),
+      };
     const fee = await this.#feeRate();
     if ('wait' in fee) return { kind: 'wait', reason: fee.wait };
     // One scan of the wallet for both: the unknown-spend check and the inputs (a scan reads the whole UTXO set).
@@ -303,14 +345,16 @@ export class BtcDriver implements ChainDriver {
     const free = (await this.#free(tx, true, scanned)).map((u) => ({ txid: u.txid, vout: u.vout, value: u.value })).sort(byValueDesc);
     const required = conflictingInputs(free, outputs, (u) => u);
     if ('refused' in required) return { kind: 'refused', reason: required.refused };
-    const plan = planPayment({
+    const request: PlanRequest = {
       net: this.#s.net,
       wallet: this.#wallet,
       utxos: free,
       required: required.inputs,
       outputs: outs,
       feeRate: fee.rate,
-    });
+      maxWeight: this.#s.maxWeight,
+    };
+    const plan = planPayment(request);
     switch (plan.kind) {
       case 'short':
         return {
@@ -324,8 +368,11 @@ export class BtcDriver implements ChainDriver {
           kind: 'refused',
           reason: `withdrawal ${outputs[plan.index]?.withdrawalId}: ${plan.value} is below the network's dust threshold ${plan.threshold} for its address: no node relays it`,
         };
-      case 'too_heavy':
-        return { kind: 'wait', reason: `the transaction would weigh ${plan.weight}, above ${plan.max}: lower batch_max` };
+      case 'too_heavy': {
+        const fits = fitting(request);
+        const reason = `the transaction would weigh ${plan.weight}, above ${plan.max}`;
+        return fits ? { kind: 'wait', reason: `${reason}: split`, fits } : { kind: 'wait', reason: `${reason} with one output` };
+      }
       case 'ok':
         break;
     }

@@ -7,7 +7,7 @@ import { stopsPayouts } from '../invariant.js';
 import { formatAmount } from '../../money/amount.js';
 import type { PayoutResult } from '../../api/payserv.js';
 import type { Payserv } from '../context.js';
-import { checkpointAfter, failStop, refused, result, type Verified } from '../guard.js';
+import { checkpointsAfter, failStop, refused, result, type Verified } from '../guard.js';
 import { coinSendLock, LockBusy } from '../locks.js';
 import { move } from '../moves.js';
 import { fault } from '../faults.js';
@@ -130,12 +130,20 @@ interface Waiting {
   refused?: boolean;
 }
 
+/** Nothing signed: why each waits, and what the next transaction pays. */
+interface Unsigned {
+  waiting: Waiting[];
+  rest: Verified[];
+}
+
 interface Written {
   signed: SignedTx;
   paid: Verified[];
   /** The withdrawals as the write-ahead left them (`sending`, at their new status seq). */
   changed: Withdrawal[];
   waiting: Waiting[];
+  /** Too many outputs for one transaction: these are paid by the next one. */
+  rest: Verified[];
 }
 
 async function payChunk(
@@ -145,9 +153,9 @@ async function payChunk(
   caller: string,
   conflicts: ReadonlyMap<number, Conflicts>,
 ): Promise<PayoutResult[]> {
-  let written: Written | { waiting: Waiting[] };
+  let written: Written | Unsigned;
   try {
-    written = await ps.locks.with(coinSendLock(driver.tag), `pay by ${caller}`, async (): Promise<Written | { waiting: Waiting[] }> => {
+    written = await ps.locks.with(coinSendLock(driver.tag), `pay by ${caller}`, async (): Promise<Written | Unsigned> => {
       const w = await writeAhead(ps, driver, chunk, conflicts);
       if ('signed' in w) await fault(ps.faults, 'payment.committed', { withdrawals: w.paid.map((v) => v.w.id), hash: w.signed.hash });
       return w;
@@ -171,7 +179,7 @@ async function payChunk(
   }
   const out: PayoutResult[] = [];
   for (const { v, why, refused: no } of written.waiting) out.push(no ? await notSent(ps, v, why) : await retryLater(ps, v, why));
-  if (!('signed' in written)) return out;
+  if (!('signed' in written)) return written.rest.length ? [...out, ...(await payChunk(ps, driver, written.rest, caller, conflicts))] : out;
   const { signed, paid, changed } = written;
   for (const v of paid) {
     ps.log.info(
@@ -188,13 +196,12 @@ async function payChunk(
   }
   const note = await broadcastStored(ps, driver, { ...signed, payment: signed.hash }, journalWithdrawals(changed));
   await fault(ps.faults, 'payment.broadcast', { withdrawals: paid.map((v) => v.w.id), hash: signed.hash });
-  for (const [i, v] of paid.entries()) {
-    const after = changed[i] as Withdrawal;
-    out.push((await checkpointAfter(ps, v, after)) ?? result('SENDING', after, note));
-  }
+  const checked = await checkpointsAfter(ps, (paid[0] as Verified).view, changed);
+  for (const [i, after] of changed.entries()) out.push(checked[i] ?? result('SENDING', after, note));
   await maybeCompact(ps.journal, ps.local, ps.log).catch((e: Error) =>
     ps.log.error({ component: 'journal', err: e.message }, 'payment journal compaction failed'),
   );
+  if (written.rest.length) out.push(...(await payChunk(ps, driver, written.rest, caller, conflicts)));
   return out;
 }
 
@@ -204,9 +211,10 @@ async function writeAhead(
   driver: ChainDriver,
   chunk: Verified[],
   conflicts: ReadonlyMap<number, Conflicts>,
-): Promise<Written | { waiting: Waiting[] }> {
+): Promise<Written | Unsigned> {
   let batch = chunk;
   const waiting: Waiting[] = [];
+  let rest: Verified[] = [];
   for (;;) {
     const outputs: PayOutput[] = batch.map((v) => ({
       withdrawalId: v.w.id,
@@ -260,7 +268,7 @@ async function writeAhead(
       await driver
         .committed(step.tx)
         .catch((e: Error) => ps.log.error({ coin: driver.tag, tx: step.tx.hash, err: e.message }, 'after-commit bookkeeping failed'));
-      return { signed: step.tx, paid: batch, changed: step.changed, waiting };
+      return { signed: step.tx, paid: batch, changed: step.changed, waiting, rest };
     }
     if (step.kind === 'short' && batch.length > 1) {
       // Split: pay the longest prefix the hot wallet covers (the fee estimate of the whole batch bounds a smaller one's).
@@ -274,12 +282,26 @@ async function writeAhead(
       }
       n = Math.min(n, batch.length - 1);
       for (const v of batch.slice(n)) waiting.push({ v, why: step.reason });
-      if (n === 0) return { waiting };
+      if (n === 0) return { waiting, rest };
       batch = batch.slice(0, n);
       continue;
     }
+    if (step.kind === 'wait' && step.fits !== undefined && step.fits > 0 && step.fits < batch.length) {
+      // Over the chain's weight: the first `fits` in this transaction, the rest in the next (each its own write-ahead).
+      ps.log.info({ coin: driver.tag, outputs: batch.length, fits: step.fits, reason: step.reason }, 'batch split by weight');
+      rest = [...batch.slice(step.fits), ...rest];
+      batch = batch.slice(0, step.fits);
+      continue;
+    }
+    const only = step.kind === 'refused' && step.withdrawals ? new Set(step.withdrawals) : null;
+    if (only && batch.some((v) => !only.has(v.w.id))) {
+      // Only these outputs are at fault (dust): they are kept out, the others paid.
+      for (const v of batch.filter((x) => only.has(x.w.id))) waiting.push({ v, why: step.reason, refused: true });
+      batch = batch.filter((x) => !only.has(x.w.id));
+      continue;
+    }
     for (const v of batch) waiting.push({ v, why: step.reason, refused: step.kind === 'refused' });
-    return { waiting };
+    return { waiting, rest };
   }
 }
 
