@@ -6,6 +6,7 @@ import type { Attempt, Broadcast, ChainDriver, DecodedTx, DriverHealth, PayOutpu
 import { ChainIdentityError, ChainIntegrityError, NodeUnavailable } from '../driver.js';
 import { ChainIdentity } from '../identity.js';
 import { conflictingInputs } from '../utxo-conflicts.js';
+import { spentByKey, sweepWaits } from '../utxo-sweep.js';
 import { fromHex, hashToDisplayHex, toHex } from '../zcash/bytes.js';
 import { decodeAddress, p2pkhAddress, p2wpkhAddress, scriptAddress } from './address.js';
 import type { BtcNetwork } from './network.js';
@@ -20,8 +21,18 @@ import {
   type BtcRawTransaction,
 } from './node.js';
 import { parseRawTx, txidOf } from './rawtx.js';
-import { hotWallet, planPayment, signPayment, type HotWallet, type TxOutput, type Utxo, type WalletKind } from './tx.js';
-import { CoinbaseCache, findSpender, hotWalletUtxos, type HotUtxo } from './utxos.js';
+import {
+  hotWallet,
+  planPayment,
+  planSweep,
+  signPayment,
+  type HotWallet,
+  type SignedBtcTx,
+  type TxOutput,
+  type Utxo,
+  type WalletKind,
+} from './tx.js';
+import { CoinbaseCache, findSpender, hotWalletUtxos, type HotUtxo, type HotUtxos } from './utxos.js';
 
 // The Bitcoin-family driver (Litecoin, Bitcoin, Dogecoin, Bitcoin Cash): transactions built and signed
 // in this process (tx.ts, checked by the independent verifier), from the hot wallet's confirmed,
@@ -189,6 +200,14 @@ export class BtcDriver implements ChainDriver {
    * neither the journal nor a stored transaction of payserv's explains is tampering.
    */
   async #free(db: StorageTx, strict = false): Promise<HotUtxo[]> {
+    return (await this.#holdings(db, strict)).free;
+  }
+
+  /** The wallet's UTXOs as scanned, with what payments hold and what is free (see #free). */
+  async #holdings(
+    db: StorageTx,
+    strict: boolean,
+  ): Promise<{ scan: HotUtxos; reserved: Map<string, string>; inFlight: Set<string>; free: HotUtxo[] }> {
     const [scan, reserved] = await Promise.all([this.#scan(), this.#storage.reservedOutpoints(this.tag, db)]);
     for (const u of scan.coinbase)
       this.#log.warn(
@@ -208,7 +227,8 @@ export class BtcDriver implements ChainDriver {
           );
       }
     }
-    return scan.spendable.filter((u) => !u.coinbase && !reserved.has(outpointKey(u)) && !inFlight.has(outpointKey(u)));
+    const free = scan.spendable.filter((u) => !u.coinbase && !reserved.has(outpointKey(u)) && !inFlight.has(outpointKey(u)));
+    return { scan, reserved, inFlight, free };
   }
 
   /** The hot wallet's UTXOs, one scan at a time. */
@@ -294,7 +314,15 @@ export class BtcDriver implements ChainDriver {
         break;
     }
     const signed = signPayment(this.#s.net, this.#wallet, plan, this.#key);
-    // Would the node take it now? Asked before anything is stored: a refusal leaves nothing to decide.
+    const refused = await this.#refusedNow(signed);
+    if (refused) return refused;
+    const spent = signed.inputs.map((u) => ({ txid: u.txid, vout: u.vout, value: u.value }));
+    await this.#storage.reserveInputs(tx, this.tag, signed.txid, spent);
+    return { kind: 'signed', tx: { hash: signed.txid, raw: signed.rawHex, maxFee: signed.fee, nonce: null, inputs: spent } };
+  }
+
+  /** Would the node take it now? Asked before anything is stored: a refusal leaves nothing to decide (null: it would). */
+  async #refusedNow(signed: SignedBtcTx): Promise<Extract<Signing, { kind: 'wait' }> | null> {
     const test = await ask(() => this.#node.testMempoolAccept(signed.rawHex));
     if (test.txid !== signed.txid)
       throw new ChainIntegrityError(
@@ -307,9 +335,55 @@ export class BtcDriver implements ChainDriver {
         'payserv_chain_txs',
         `coin ${this.tag}: the node counts a fee of ${test.fee} for ${signed.txid}, the inputs as read pay ${signed.fee}: its UTXO view contradicts itself`,
       );
+    return null;
+  }
+
+  /**
+   * A rotation's sweep (src/payserv/rotation.ts): every confirmed, non-coinbase output of this wallet to one
+   * output at `to`, less the fee; signed only once no payment holds an unspent output (those in flight settle
+   * first), and tried by testmempoolaccept like a payment. Nothing is reserved: the old wallet signs no payout
+   * during a rotation, and the host's record holds the bytes.
+   */
+  async signSweep(tx: StorageTx, to: string): Promise<Signing> {
+    await this.#checkIdentity(this.#needed(0));
+    const dest = decodeAddress(this.#s.net, to);
+    if (!dest.ok) return { kind: 'refused', reason: `the next wallet's address ${to.slice(0, 100)}: ${dest.reason}` };
+    const fee = await this.#feeRate();
+    if ('wait' in fee) return { kind: 'wait', reason: fee.wait };
+    const h = await this.#holdings(tx, true);
+    const waits = sweepWaits(this.address, h.scan.spendable, h.reserved, h.inFlight);
+    if (waits) return waits;
+    const utxos = h.free.map((u) => ({ txid: u.txid, vout: u.vout, value: u.value }));
+    const plan = planSweep({ net: this.#s.net, wallet: this.#wallet, utxos, to: dest.script, feeRate: fee.rate });
+    switch (plan.kind) {
+      case 'short':
+        return {
+          kind: 'short',
+          reason: `the old wallet holds ${plan.spendable} spendable, the sweep's fee and a relayable output need ${plan.needed}`,
+          spendable: plan.spendable,
+          needed: plan.needed,
+        };
+      case 'too_heavy':
+        return { kind: 'wait', reason: `the sweep of ${utxos.length} inputs would weigh ${plan.weight}, above ${plan.max}` };
+      case 'dust':
+        return { kind: 'wait', reason: `the sweep's output ${plan.value} is below dust ${plan.threshold}` };
+      case 'ok':
+        break;
+    }
+    const signed = signPayment(this.#s.net, this.#wallet, plan, this.#key);
+    const refused = await this.#refusedNow(signed);
+    if (refused) return refused;
     const spent = signed.inputs.map((u) => ({ txid: u.txid, vout: u.vout, value: u.value }));
-    await this.#storage.reserveInputs(tx, this.tag, signed.txid, spent);
     return { kind: 'signed', tx: { hash: signed.txid, raw: signed.rawHex, maxFee: signed.fee, nonce: null, inputs: spent } };
+  }
+
+  /** Whether every input of the bytes is spent with this wallet's key (a rotated coin asks which wallet signed an attempt). */
+  async signedBy(raw: string): Promise<boolean> {
+    try {
+      return spentByKey(parseRawTx(fromHex(raw, 'stored transaction')).inputs, this.#wallet.publicKey);
+    } catch {
+      return false;
+    }
   }
 
   async committed(): Promise<void> {

@@ -4,13 +4,26 @@ import { invariant } from '../../ledger/invariant.js';
 import type { Coin } from '../../ledger/records.js';
 import { outpointKey, type StorageTx, type UtxoStorage } from '../storage.js';
 import { validateAddress, zcashAddressScript, zcashP2pkhAddress, zcashScriptAddress } from '../address.js';
-import type { Attempt, Broadcast, ChainDriver, DecodedTx, DriverHealth, PayOutput, Placement, Signing, Verdict, Watch } from '../driver.js';
+import type {
+  Attempt,
+  Broadcast,
+  ChainDriver,
+  DecodedTx,
+  DriverHealth,
+  PayOutput,
+  Placement,
+  SignedTx,
+  Signing,
+  Verdict,
+  Watch,
+} from '../driver.js';
 import { ChainIdentityError, ChainIntegrityError, NodeUnavailable } from '../driver.js';
 import { ChainIdentity } from '../identity.js';
 import { conflictingInputs } from '../utxo-conflicts.js';
+import { spentByKey, sweepWaits } from '../utxo-sweep.js';
 import type { PaymentJournal } from '../../journal/journal.js';
 import { branchFromRpcHex, UnknownBranchError } from './branch.js';
-import { buildTransparentTx, DUST_THRESHOLD_ZAT, type BuildInput } from './build.js';
+import { buildTransparentTx, DUST_THRESHOLD_ZAT, ZcashBuildError, type BuildInput } from './build.js';
 import { fromHex, hashToDisplayHex } from './bytes.js';
 import { estimateTransparentFeeZat } from './fee.js';
 import {
@@ -131,13 +144,17 @@ export class ZcashDriver implements ChainDriver {
   readonly #identity: ChainIdentity;
   /** Funding txid -> whether it is a coinbase transaction (a transaction's inputs never change). */
   readonly #coinbase = new Map<string, boolean>();
+  readonly #publicKey: Uint8Array;
+  /** Transactions this process signed and committed (payments and a rotation's sweep): spends of the wallet that are payserv's. */
+  readonly #own = new Set<string>();
 
   constructor(settings: ZcashSettings, privateKey: Uint8Array, deps: ZcashDeps) {
     this.#s = settings;
     this.tag = settings.tag;
     this.maxOutputs = settings.batchMax;
     this.#key = Uint8Array.from(privateKey);
-    const pkh = pubkeyHash(secp256k1.getPublicKey(this.#key, true));
+    this.#publicKey = secp256k1.getPublicKey(this.#key, true);
+    const pkh = pubkeyHash(this.#publicKey);
     this.address = zcashP2pkhAddress(settings.network, pkh);
     this.#script = p2pkhScript(pkh);
     this.#rpc = new ZcashRpc({ url: settings.url, timeoutMs: settings.timeoutMs });
@@ -223,6 +240,14 @@ export class ZcashDriver implements ChainDriver {
    * payserv's own stored transactions explains was made by someone else: tampering.
    */
   async #free(db: StorageTx, strict = false): Promise<AddressUtxo[]> {
+    return (await this.#holdings(db, strict)).free;
+  }
+
+  /** The wallet's unspent outputs as the node lists them, with what payments hold and what is free (see #free). */
+  async #holdings(
+    db: StorageTx,
+    strict: boolean,
+  ): Promise<{ utxos: AddressUtxo[]; reserved: Map<string, string>; inFlight: Set<string>; free: AddressUtxo[] }> {
     const [utxos, reserved] = await Promise.all([
       ask(() => this.#rpc.getAddressUtxos(this.address)),
       this.#storage.reservedOutpoints(this.tag, db),
@@ -247,7 +272,7 @@ export class ZcashDriver implements ChainDriver {
     });
     const free: AddressUtxo[] = [];
     for (const u of unheld) if (!(await this.#isCoinbase(u))) free.push(u);
-    return free;
+    return { utxos, reserved, inFlight, free };
   }
 
   /**
@@ -292,12 +317,12 @@ export class ZcashDriver implements ChainDriver {
     return (await this.#free(db)).reduce((a, u) => a + u.satoshis, 0n);
   }
 
-  async sign(tx: StorageTx, outputs: readonly PayOutput[]): Promise<Signing> {
+  /** The node's identity checked and the consensus branch to sign for, or why signing waits. */
+  async #signingBranch(): Promise<{ info: BlockchainInfo; branchId: number } | Extract<Signing, { kind: 'wait' }>> {
     // Inputs read from another chain would be spent nowhere real: the identity first, as in a verdict.
     const info = await this.#checkIdentity(this.#needed(0));
-    let branchId: number;
     try {
-      branchId = branchFromRpcHex(info.consensus.nextblock).id;
+      return { info, branchId: branchFromRpcHex(info.consensus.nextblock).id };
     } catch (e) {
       if (!(e instanceof UnknownBranchError)) throw e;
       this.#log.error({ coin: this.tag, branch: info.consensus.nextblock }, 'unknown consensus branch id: refusing to sign');
@@ -306,6 +331,12 @@ export class ZcashDriver implements ChainDriver {
         reason: `the node's next consensus branch id ${info.consensus.nextblock} is not a known network upgrade: refusing to sign`,
       };
     }
+  }
+
+  async sign(tx: StorageTx, outputs: readonly PayOutput[]): Promise<Signing> {
+    const at = await this.#signingBranch();
+    if ('kind' in at) return at;
+    const { info, branchId } = at;
     const outs = outputs.map((o) => ({ scriptPubKey: zcashAddressScript(this.#s.network, o.address), value: o.value }));
     const total = outputs.reduce((a, o) => a + o.value, 0n);
     const free = (await this.#free(tx, true)).sort((a, b) => (a.satoshis === b.satoshis ? 0 : a.satoshis > b.satoshis ? -1 : 1));
@@ -368,8 +399,79 @@ export class ZcashDriver implements ChainDriver {
     return { kind: 'signed', tx: { hash: signed.txid, raw: signed.rawHex, maxFee: signed.feeZat, nonce: null, inputs: spent } };
   }
 
-  async committed(): Promise<void> {
-    // Inputs were reserved in the payment's own transaction; nothing is kept outside the database.
+  /**
+   * A rotation's sweep (src/payserv/rotation.ts): every free output of this wallet to one output at `to`, less
+   * the ZIP-317 fee; signed only once no payment holds an unspent output (those in flight settle first).
+   * Nothing is reserved: the old wallet signs no payout during a rotation, and the host's record holds the bytes.
+   */
+  async signSweep(tx: StorageTx, to: string): Promise<Signing> {
+    const at = await this.#signingBranch();
+    if ('kind' in at) return at;
+    const dest = zcashAddressScript(this.#s.network, to);
+    const h = await this.#holdings(tx, true);
+    const waits = sweepWaits(
+      this.address,
+      h.utxos.map((u) => ({ txid: u.txid, vout: u.outputIndex })),
+      h.reserved,
+      h.inFlight,
+    );
+    if (waits) return waits;
+    const have = h.free.reduce((a, u) => a + u.satoshis, 0n);
+    const fee = estimateTransparentFeeZat(Math.max(h.free.length, 1), [dest]);
+    if (h.free.length === 0 || have - fee < DUST_THRESHOLD_ZAT)
+      return {
+        kind: 'short',
+        reason: `the old wallet holds ${have} zatoshi spendable, the sweep's fee is ${fee}`,
+        spendable: have,
+        needed: fee,
+      };
+    if (fee > this.#s.feeMax)
+      return {
+        kind: 'wait',
+        reason: `the sweep of ${h.free.length} inputs costs ${fee} zatoshi, above the configured fee_max ${this.#s.feeMax}`,
+      };
+    const inputs: BuildInput[] = h.free.map((u) => ({
+      txid: u.txid,
+      vout: u.outputIndex,
+      value: u.satoshis,
+      scriptPubKey: fromHex(u.script, 'utxo script'),
+    }));
+    let unsigned: ReturnType<typeof buildTransparentTx>;
+    try {
+      unsigned = buildTransparentTx({
+        version: this.#s.txVersion,
+        branchId: at.branchId,
+        inputs,
+        expiryHeight: at.info.blocks + this.#s.expiryDelta,
+        outputs: [{ scriptPubKey: dest, value: have - fee }],
+      });
+    } catch (e) {
+      if (e instanceof ZcashBuildError) return { kind: 'wait', reason: `the sweep cannot be built: ${e.message}` };
+      throw e;
+    }
+    const signed = signTransparentTx(
+      unsigned,
+      unsigned.prevouts,
+      inputs.map(() => this.#key),
+    );
+    invariant(signed.feeZat === fee, `signed sweep ${signed.txid} pays ${signed.feeZat} zatoshi in fees, not ${fee}`);
+    const spent = h.free.map((u) => ({ txid: u.txid, vout: u.outputIndex, value: u.satoshis }));
+    return { kind: 'signed', tx: { hash: signed.txid, raw: signed.rawHex, maxFee: fee, nonce: null, inputs: spent } };
+  }
+
+  /** Whether every input of the bytes is spent with this wallet's key (a rotated coin asks which wallet signed an attempt). */
+  async signedBy(raw: string): Promise<boolean> {
+    try {
+      return spentByKey(parseTx(fromHex(raw, 'stored transaction')).inputs, this.#publicKey);
+    } catch {
+      return false;
+    }
+  }
+
+  async committed(signed: SignedTx): Promise<void> {
+    // Inputs were reserved in the payment's own transaction. Remembered for the unknown-spends check: a
+    // rotation's sweep is in no journal and no stored attempt (its record is on the host, src/payserv/rotation.ts).
+    this.#own.add(signed.hash);
   }
 
   async restored(): Promise<void> {
