@@ -1,10 +1,13 @@
-// pscli hotwallet rotate --coin C: a new hot-wallet key made inside esman's store (item
+// pscli hotwallet rotate --coin C (Ethereum, Zcash, a Bitcoin-family coin): a new hot-wallet key made inside esman's store (item
 // Coin.<TAG>.NEXT.JSON; in a development state directory STATE/wallets/<TAG>.next.key), only its address
 // printed. payserv, restarted, sweeps the old wallet to it (src/payserv/rotation.ts). `--finish`, once
 // payserv's host record says the sweep is final: the new key becomes Coin.<TAG>.JSON, the old one is
 // kept as Coin.<TAG>.RETIRED.<time>.JSON (never paid from again).
 import { randomBytes } from 'node:crypto';
 import { access, rename } from 'node:fs/promises';
+import { join } from 'node:path';
+import { btcWalletAddress } from '../../chains/btc/driver.js';
+import { resolveNetwork } from '../../chains/btc/network.js';
 import { familyOf, sameAddress } from '../../chains/address.js';
 import { EsmanError, wipe } from '../../esman/errors.js';
 import { coinItem, encodeCoinItem, nextCoinItem, parseCoinItem, retiredCoinItem } from '../../esman/items.js';
@@ -24,6 +27,8 @@ export interface RotateOptions {
   dir?: string | undefined;
   storage?: string | undefined;
   passphraseFd?: number | undefined;
+  /** payserv's configuration, for a Bitcoin-family coin's network; default STATE/payserv.toml. */
+  payservConfig?: string | undefined;
 }
 
 const exists = (path: string) =>
@@ -34,13 +39,26 @@ const exists = (path: string) =>
 
 const stamp = (d: Date) => d.toISOString().replace(/[-:]/g, '').replace(/\..*$/, '');
 
-/** The coin can be rotated: a hot wallet of Ethereum's family (Zcash: not yet). */
-function checkCoin(coin: string): void {
-  if (familyOf(coin) === 'zcash')
-    throw new CliError(
-      `rotating a Zcash hot wallet is not supported yet: ${coin} keeps its wallet (move its funds by hand to a new store item if you must); nothing written`,
-      EXIT.PROBLEMS,
-    );
+/** A key's address: the coin's, by tag (Ethereum, Zcash), or as payserv's [coins.TAG] on this host configures a Bitcoin-family coin. */
+type AddressOf = (key: Uint8Array) => string;
+
+/**
+ * How the coin's keys become addresses. A Bitcoin-family coin has no family by tag: its network and wallet
+ * type are payserv's configuration (`--payserv-config`, default STATE/payserv.toml: the host payserv runs on).
+ */
+async function addressOf(ctx: Context, o: RotateOptions): Promise<AddressOf> {
+  if (familyOf(o.coin) !== 'manual') return (key) => hotWalletAddress(o.coin, key, o.network);
+  const file = o.payservConfig ?? join(ctx.stateDir, 'payserv.toml');
+  const manual = `coin ${o.coin} is paid by an operator: payserv holds no hot wallet for it (${file} pays it on no chain)`;
+  if (!o.payservConfig && !(await exists(file))) throw new CliError(manual, EXIT.USAGE);
+  const { loadConfig } = await import('../../config/load.js');
+  const config = await loadConfig('payserv', file, { stateDir: ctx.stateDir }).catch((e: Error) => {
+    throw new CliError(`coin ${o.coin}: payserv's configuration ${file} cannot be read (${e.message}); nothing written`, EXIT.USAGE);
+  });
+  const s = config.coins[o.coin];
+  if (s?.chain !== 'btc' || !s.auto) throw new CliError(manual, EXIT.USAGE);
+  const net = resolveNetwork(s.network);
+  return (key) => btcWalletAddress(net, s.wallet_type, key);
 }
 
 /** The host's sweep record, final and to `next`: the only proof `--finish` accepts. */
@@ -62,18 +80,20 @@ async function archiveSweep(ctx: Context, coin: string, when: string): Promise<v
 }
 
 export async function rotate(ctx: Context, o: RotateOptions): Promise<void> {
-  checkCoin(o.coin);
+  const address = await addressOf(ctx, o);
   if (o.storage)
-    return o.dir ? inStore(ctx, o, o.dir, o.storage) : Promise.reject(new CliError('--storage needs --dir (the shares)', EXIT.USAGE));
+    return o.dir
+      ? inStore(ctx, o, address, o.dir, o.storage)
+      : Promise.reject(new CliError('--storage needs --dir (the shares)', EXIT.USAGE));
   if (!isDevelopmentStateDir(ctx))
     throw new CliError(
       `a rotation's new key is made inside the key store: pscli hotwallet rotate --coin ${o.coin} --dir D --storage FILE; nothing written`,
       EXIT.USAGE,
     );
-  return inFiles(ctx, o);
+  return inFiles(ctx, o, address);
 }
 
-async function inFiles(ctx: Context, o: RotateOptions): Promise<void> {
+async function inFiles(ctx: Context, o: RotateOptions, addressOf: AddressOf): Promise<void> {
   const current = hotKeyPath(ctx.stateDir, o.coin);
   const nextPath = nextHotKeyPath(ctx.stateDir, o.coin);
   if (!(await exists(current))) throw new CliError(`${o.coin} has no hot wallet (${current}): nothing to rotate`, EXIT.USAGE);
@@ -81,10 +101,10 @@ async function inFiles(ctx: Context, o: RotateOptions): Promise<void> {
   if (!o.finish) {
     if (hasNext) throw new CliError(`a rotation of ${o.coin} is already pending (${nextPath}); nothing written`, EXIT.PROBLEMS);
     await createHotKey(ctx.stateDir, o.coin, nextPath);
-    return said(ctx, o.coin, hotWalletAddress(o.coin, await loadHotKey(ctx.stateDir, o.coin, nextPath), o.network), false);
+    return said(ctx, o.coin, addressOf(await loadHotKey(ctx.stateDir, o.coin, nextPath)), false);
   }
   if (!hasNext) throw new CliError(`no rotation of ${o.coin} is pending; nothing changed`, EXIT.PROBLEMS);
-  const next = hotWalletAddress(o.coin, await loadHotKey(ctx.stateDir, o.coin, nextPath), o.network);
+  const next = addressOf(await loadHotKey(ctx.stateDir, o.coin, nextPath));
   const tx = await finalSweep(ctx, o.coin, next);
   const when = stamp(new Date());
   await rename(current, current.replace(/\.key$/, `.retired-${when}.key`));
@@ -93,7 +113,7 @@ async function inFiles(ctx: Context, o: RotateOptions): Promise<void> {
   return said(ctx, o.coin, next, true, tx);
 }
 
-async function inStore(ctx: Context, o: RotateOptions, dir: string, storage: string): Promise<void> {
+async function inStore(ctx: Context, o: RotateOptions, addressOf: AddressOf, dir: string, storage: string): Promise<void> {
   const index = await readIndex(storage).catch((e: Error) => {
     throw new CliError(e.message, EXIT.USAGE);
   });
@@ -108,7 +128,9 @@ async function inStore(ctx: Context, o: RotateOptions, dir: string, storage: str
     throw new CliError(`no rotation of ${o.coin} is pending; nothing changed`, EXIT.PROBLEMS);
   const say = (s: string) => ctx.log.info({ coin: o.coin }, s);
   const input = passphrases(o.passphraseFd, process.stdin, process.stderr);
-  const run = o.finish ? (s: KeyStore, m: Uint8Array) => finishInStore(ctx, o, s, m) : (s: KeyStore, m: Uint8Array) => newInStore(o, s, m);
+  const run = o.finish
+    ? (s: KeyStore, m: Uint8Array) => finishInStore(ctx, o, addressOf, s, m)
+    : (s: KeyStore, m: Uint8Array) => newInStore(o, addressOf, s, m);
   const r = await withStore(dir, storage, input, say, run).catch((e: unknown) => {
     if (e instanceof EsmanError) throw new CliError(`[${e.code}] ${e.message}`, EXIT.PROBLEMS);
     throw e;
@@ -117,10 +139,15 @@ async function inStore(ctx: Context, o: RotateOptions, dir: string, storage: str
 }
 
 /** The new key, made here and sealed into the store; only its address leaves. */
-async function newInStore(o: RotateOptions, store: KeyStore, master: Uint8Array): Promise<{ address: string; tx?: string }> {
+async function newInStore(
+  o: RotateOptions,
+  addressOf: AddressOf,
+  store: KeyStore,
+  master: Uint8Array,
+): Promise<{ address: string; tx?: string }> {
   const key = new Uint8Array(randomBytes(32));
   try {
-    const address = hotWalletAddress(o.coin, key, o.network);
+    const address = addressOf(key);
     const value = encodeCoinItem({ coin: o.coin, privateKey: key, address });
     store.set(nextCoinItem(o.coin), value);
     wipe(value);
@@ -134,6 +161,7 @@ async function newInStore(o: RotateOptions, store: KeyStore, master: Uint8Array)
 async function finishInStore(
   ctx: Context,
   o: RotateOptions,
+  addressOf: AddressOf,
   store: KeyStore,
   master: Uint8Array,
 ): Promise<{ address: string; tx: string }> {
@@ -141,7 +169,7 @@ async function finishInStore(
   const oldValue = store.get(coinItem(o.coin));
   try {
     const item = parseCoinItem(nextValue, nextCoinItem(o.coin), o.coin);
-    const address = hotWalletAddress(o.coin, item.privateKey, o.network);
+    const address = addressOf(item.privateKey);
     wipe(item.privateKey);
     const tx = await finalSweep(ctx, o.coin, address);
     const when = stamp(new Date());

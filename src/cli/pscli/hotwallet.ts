@@ -10,13 +10,14 @@ import { rotate } from './hotwallet-rotate.js';
 
 const NETWORKS = ['mainnet', 'testnet'] as const;
 
-function options(cmd: Command): { coin: string; network: (typeof NETWORKS)[number] } {
+/** `byTag`: the coin's family must be known from its tag (rotate asks payserv's configuration for the Bitcoin family). */
+function options(cmd: Command, byTag = true): { coin: string; network: (typeof NETWORKS)[number] } {
   const o = cmd.opts<{ coin: string; network: string }>();
   const network = NETWORKS.find((n) => n === o.network);
   if (!network) throw new CliError(`--network: expected mainnet or testnet, not ${JSON.stringify(o.network)}`, EXIT.USAGE);
   if (!/^[A-Z0-9]{2,10}$/.test(o.coin))
     throw new CliError(`--coin: expected a coin tag such as ETH, not ${JSON.stringify(o.coin)}`, EXIT.USAGE);
-  if (familyOf(o.coin) === 'manual')
+  if (byTag && familyOf(o.coin) === 'manual')
     throw new CliError(`coin ${o.coin} is paid by an operator: payserv holds no hot wallet for it`, EXIT.USAGE);
   return { coin: o.coin, network };
 }
@@ -70,15 +71,24 @@ export function register(program: Command): void {
       .option('--dir <D>', "esman's share files (the store's key is rebuilt from T operators' passphrases)")
       .option('--storage <FILE>', "esman's store file holding Coin.<TAG>.JSON")
       .option('--passphrase-fd <N>', 'read passphrases one per line from this file descriptor (automation)')
-      .option('--finish', 'once payserv recorded the sweep final: the new key becomes the hot wallet, the old one is kept retired'),
+      .option('--finish', 'once payserv recorded the sweep final: the new key becomes the hot wallet, the old one is kept retired')
+      .option('--payserv-config <FILE>', "payserv's configuration, for a Bitcoin-family coin's network (default STATE/payserv.toml)"),
   ).action(
     action(async (ctx, cmd) => {
-      const { coin, network } = options(cmd);
-      const o = cmd.opts<{ dir?: string; storage?: string; passphraseFd?: string; finish?: boolean }>();
+      const { coin, network } = options(cmd, false);
+      const o = cmd.opts<{ dir?: string; storage?: string; passphraseFd?: string; finish?: boolean; payservConfig?: string }>();
       const fd = o.passphraseFd === undefined ? undefined : Number(o.passphraseFd);
       if (fd !== undefined && !(Number.isSafeInteger(fd) && fd >= 0))
         throw new CliError(`--passphrase-fd: expected a file descriptor number, not ${JSON.stringify(o.passphraseFd)}`, EXIT.USAGE);
-      await rotate(ctx, { coin, network, finish: o.finish === true, dir: o.dir, storage: o.storage, passphraseFd: fd });
+      await rotate(ctx, {
+        coin,
+        network,
+        finish: o.finish === true,
+        dir: o.dir,
+        storage: o.storage,
+        passphraseFd: fd,
+        payservConfig: o.payservConfig,
+      });
     }),
   );
 }
