@@ -37,6 +37,7 @@ import {
 } from './rpc.js';
 import { p2pkhScript, pubkeyHash } from './script.js';
 import { signTransparentTx } from './sign.js';
+import { SpendWatch, UnknownZcashSpendsError } from './spends.js';
 import { parseTx } from './tx.js';
 import { txidOf } from './txid.js';
 
@@ -147,6 +148,7 @@ export class ZcashDriver implements ChainDriver {
   readonly #publicKey: Uint8Array;
   /** Transactions this process signed and committed (payments and a rotation's sweep): spends of the wallet that are payserv's. */
   readonly #own = new Set<string>();
+  readonly #spends: SpendWatch;
 
   constructor(settings: ZcashSettings, privateKey: Uint8Array, deps: ZcashDeps) {
     this.#s = settings;
@@ -162,6 +164,37 @@ export class ZcashDriver implements ChainDriver {
     this.#log = deps.log;
     this.#journal = deps.journal;
     this.#identity = new ChainIdentity(deps.stateDir, settings.tag, { chain: settings.network, genesis: settings.genesisHash });
+    this.#spends = new SpendWatch({
+      tag: this.tag,
+      address: this.address,
+      publicKey: this.#publicKey,
+      rpc: this.#rpc,
+      ours: (txid) => this.#ours(txid),
+    });
+  }
+
+  /** Whether payserv made a transaction: journaled, signed by this process, or its stored attempt (bytes that hash to it). */
+  async #ours(txid: string): Promise<boolean> {
+    if (this.#own.has(txid) || this.#journal.get(txid)) return true;
+    const raw = await this.#storage.attemptRaw(txid);
+    if (raw === null) return false;
+    try {
+      return this.decode(raw).hash === txid;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Every spend of the hot wallet on the chain up to `tip` is payserv's, or UnknownZcashSpendsError (src/chains/zcash/spends.ts). */
+  async #refuseUnknownSpends(tip: number): Promise<void> {
+    await this.#journal.refresh();
+    try {
+      await this.#spends.check(tip);
+    } catch (e) {
+      if (e instanceof UnknownZcashSpendsError)
+        this.#log.error({ coin: this.tag, address: this.address, unknown: e.found.slice(0, 10) }, 'unknown spends from the hot wallet');
+      throw e;
+    }
   }
 
   /**
@@ -202,6 +235,7 @@ export class ZcashDriver implements ChainDriver {
     const branch = branchFromRpcHex(info.consensus.nextblock);
     // The coin must be known to the storage (its reservations are read by tag): an unknown one stops the start.
     await this.#storage.reservedOutpoints(this.tag);
+    await ask(() => this.#refuseUnknownSpends(info.blocks));
     this.#log.info(
       { coin: this.tag, address: this.address, height: info.blocks, branch: branch.name, txVersion: this.#s.txVersion },
       'zcash driver ready',
@@ -337,6 +371,7 @@ export class ZcashDriver implements ChainDriver {
     const at = await this.#signingBranch();
     if ('kind' in at) return at;
     const { info, branchId } = at;
+    await ask(() => this.#refuseUnknownSpends(info.blocks));
     const outs = outputs.map((o) => ({ scriptPubKey: zcashAddressScript(this.#s.network, o.address), value: o.value }));
     const total = outputs.reduce((a, o) => a + o.value, 0n);
     const free = (await this.#free(tx, true)).sort((a, b) => (a.satoshis === b.satoshis ? 0 : a.satoshis > b.satoshis ? -1 : 1));
@@ -407,6 +442,7 @@ export class ZcashDriver implements ChainDriver {
   async signSweep(tx: StorageTx, to: string): Promise<Signing> {
     const at = await this.#signingBranch();
     if ('kind' in at) return at;
+    await ask(() => this.#refuseUnknownSpends(at.info.blocks));
     const dest = zcashAddressScript(this.#s.network, to);
     const h = await this.#holdings(tx, true);
     const waits = sweepWaits(
