@@ -169,14 +169,13 @@ export class ZcashDriver implements ChainDriver {
       address: this.address,
       publicKey: this.#publicKey,
       rpc: this.#rpc,
-      ours: (txid) => this.#ours(txid),
     });
   }
 
   /** Whether payserv made a transaction: journaled, signed by this process, or its stored attempt (bytes that hash to it). */
-  async #ours(txid: string): Promise<boolean> {
+  async #ours(txid: string, db?: StorageTx): Promise<boolean> {
     if (this.#own.has(txid) || this.#journal.get(txid)) return true;
-    const raw = await this.#storage.attemptRaw(txid);
+    const raw = await this.#storage.attemptRaw(txid, db);
     if (raw === null) return false;
     try {
       return this.decode(raw).hash === txid;
@@ -186,10 +185,10 @@ export class ZcashDriver implements ChainDriver {
   }
 
   /** Every spend of the hot wallet on the chain up to `tip` is payserv's, or UnknownZcashSpendsError (src/chains/zcash/spends.ts). */
-  async #refuseUnknownSpends(tip: number): Promise<void> {
+  async #refuseUnknownSpends(tip: number, db?: StorageTx): Promise<void> {
     await this.#journal.refresh();
     try {
-      await this.#spends.check(tip);
+      await this.#spends.check(tip, (txid) => this.#ours(txid, db));
     } catch (e) {
       if (e instanceof UnknownZcashSpendsError)
         this.#log.error({ coin: this.tag, address: this.address, unknown: e.found.slice(0, 10) }, 'unknown spends from the hot wallet');
@@ -371,7 +370,7 @@ export class ZcashDriver implements ChainDriver {
     const at = await this.#signingBranch();
     if ('kind' in at) return at;
     const { info, branchId } = at;
-    await ask(() => this.#refuseUnknownSpends(info.blocks));
+    await ask(() => this.#refuseUnknownSpends(info.blocks, tx));
     const outs = outputs.map((o) => ({ scriptPubKey: zcashAddressScript(this.#s.network, o.address), value: o.value }));
     const total = outputs.reduce((a, o) => a + o.value, 0n);
     const free = (await this.#free(tx, true)).sort((a, b) => (a.satoshis === b.satoshis ? 0 : a.satoshis > b.satoshis ? -1 : 1));
@@ -442,7 +441,7 @@ export class ZcashDriver implements ChainDriver {
   async signSweep(tx: StorageTx, to: string): Promise<Signing> {
     const at = await this.#signingBranch();
     if ('kind' in at) return at;
-    await ask(() => this.#refuseUnknownSpends(at.info.blocks));
+    await ask(() => this.#refuseUnknownSpends(at.info.blocks, tx));
     const dest = zcashAddressScript(this.#s.network, to);
     const h = await this.#holdings(tx, true);
     const waits = sweepWaits(

@@ -36,8 +36,6 @@ export interface SpendWatchDeps {
   address: string;
   publicKey: Uint8Array;
   rpc: ZcashRpc;
-  /** Whether payserv made the transaction (journal, its stored attempt's bytes, signed by this process). */
-  ours(txid: string): Promise<boolean>;
 }
 
 /** Scans the address index from the first block at the first call (after a start or a restore), then from a little below the last height checked. */
@@ -47,14 +45,17 @@ export class SpendWatch {
 
   constructor(readonly deps: SpendWatchDeps) {}
 
-  /** Throws UnknownZcashSpendsError when a best-chain transaction up to `tip` spends from the wallet unknown to payserv. */
-  async check(tip: number): Promise<void> {
+  /**
+   * Throws UnknownZcashSpendsError when a best-chain transaction up to `tip` spends from the wallet and `ours`
+   * (the journal, a stored attempt's bytes, signed by this process) does not know it.
+   */
+  async check(tip: number, ours: (txid: string) => Promise<boolean>): Promise<void> {
     if (tip < 1) return;
     const from = Math.max(1, Math.min(this.#checkedTo - RESCAN_BLOCKS, tip));
     const txids = await this.deps.rpc.getAddressTxids(this.deps.address, from, tip);
     const unknown: string[] = [];
     for (const txid of txids) {
-      if (this.#fundings.has(txid) || (await this.deps.ours(txid))) continue;
+      if (this.#fundings.has(txid) || (await ours(txid))) continue;
       const spends = await this.#spends(txid);
       if (spends) unknown.push(txid);
       else if (spends === false) {
