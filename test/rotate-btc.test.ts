@@ -6,7 +6,7 @@
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { afterEach, expect, it } from 'vitest';
 import { p2wpkhAddress } from '../src/chains/btc/address.js';
-import { BtcDriver, type BtcSettings } from '../src/chains/btc/driver.js';
+import { BtcDriver } from '../src/chains/btc/driver.js';
 import { preset } from '../src/chains/btc/network.js';
 import { parseRawTx } from '../src/chains/btc/rawtx.js';
 import { fromHex, hashToDisplayHex } from '../src/chains/zcash/bytes.js';
@@ -15,10 +15,10 @@ import { createHotKey, loadHotKey, nextHotKeyPath } from '../src/keys/hot-wallet
 import { approveWithdrawal, checkWithdrawal, resendWithdrawal } from '../src/payserv/payouts.js';
 import { RotatingDriver, rotationStep } from '../src/payserv/rotation.js';
 import { describePerDataPath } from './support/backend.js';
-import { driverDeps } from './support/chain-settings.js';
+import { driverDeps, LTC_SETTINGS } from './support/chain-settings.js';
 import { litecoindForFile, type Litecoind } from './support/litecoind.js';
 import { testPayserv, type TestPayserv } from './support/payserv.js';
-import { processedTo, sweepOf, utxoRotationSeed } from './support/rotation.js';
+import { processedTo, sweepKilledBeforeBroadcast, sweepOf, utxoRotationSeed } from './support/rotation.js';
 
 const NET = preset('LTC-regtest');
 /** The seeded coin's confirmations (src/writer/seed.ts). */
@@ -30,20 +30,6 @@ let t: TestPayserv;
 let old: BtcDriver;
 let next: BtcDriver;
 let rotating: RotatingDriver;
-
-const SETTINGS = (url: string): BtcSettings => ({
-  tag: 'LTC',
-  url,
-  net: NET,
-  wallet: 'p2wpkh',
-  minPeers: 0,
-  batchMax: 50,
-  feeRateMin: 1n,
-  feeRateMax: 100n,
-  feeTargetBlocks: 6,
-  spenderScanBlocks: 500,
-  timeoutMs: 10_000,
-});
 
 const freshAddress = () => p2wpkhAddress(NET, secp256k1.getPublicKey(secp256k1.utils.randomPrivateKey(), true));
 const setDriver = (d: ChainDriver) => (t.ps.drivers as Map<string, ChainDriver>).set('LTC', d);
@@ -61,11 +47,11 @@ async function setup(): Promise<void> {
     seed: utxoRotationSeed('LTC', 23),
     drivers: async (deps) => {
       await createHotKey(deps.stateDir, 'LTC');
-      old = new BtcDriver(SETTINGS(node.url), await loadHotKey(deps.stateDir, 'LTC'), driverDeps(deps));
+      old = new BtcDriver(LTC_SETTINGS(node.url), await loadHotKey(deps.stateDir, 'LTC'), driverDeps(deps));
       for (const sat of [200_000_000n, 100_000_000n]) await node.fund(old.address, sat);
       const path = nextHotKeyPath(deps.stateDir, 'LTC');
       await createHotKey(deps.stateDir, 'LTC', path);
-      next = new BtcDriver(SETTINGS(node.url), await loadHotKey(deps.stateDir, 'LTC', path), driverDeps(deps));
+      next = new BtcDriver(LTC_SETTINGS(node.url), await loadHotKey(deps.stateDir, 'LTC', path), driverDeps(deps));
       await old.start();
       await next.start();
       return new Map([['LTC', old]]);
@@ -128,17 +114,9 @@ describePerDataPath('pscli hotwallet rotate, Litecoin on litecoind', () => {
   it('dead between the sweep record and its broadcast: the same bytes sent after the restart, one sweep', async () => {
     await setup();
     setDriver(rotating);
-    t.ps.faults = {
-      at: async (point) => {
-        if (point === 'sweep.committed') throw new Error('killed after the sweep was recorded');
-      },
-    };
-    await expect(rotationStep(t.ps, rotating)).rejects.toThrow(/killed/);
-    const recorded = sweepOf(t.ledger.stateDir, 'LTC');
-    expect(recorded?.phase).toBe('sweeping');
+    const recorded = await sweepKilledBeforeBroadcast(t, rotating);
     expect(await node.rpc('getrawmempool')).not.toContain(recorded?.attempt?.hash);
 
-    t.ps.faults = undefined;
     const again = new RotatingDriver(old, next, { stateDir: t.ledger.stateDir, confirmations: CONFIRMATIONS, finality: FINALITY });
     setDriver(again);
     expect(await rotationStep(t.ps, again)).toMatchObject({ kind: 'settling', hash: recorded?.attempt?.hash });

@@ -17,7 +17,7 @@ import { describePerDataPath } from './support/backend.js';
 import { driverDeps } from './support/chain-settings.js';
 import { ZEC_SETTINGS, zcashAddress, zcashDriver, zcashStandinForFile } from './support/chains.js';
 import { testPayserv, type TestPayserv } from './support/payserv.js';
-import { processedTo, sweepOf, utxoRotationSeed } from './support/rotation.js';
+import { processedTo, sweepKilledBeforeBroadcast, sweepOf, utxoRotationSeed } from './support/rotation.js';
 
 const standin = zcashStandinForFile();
 const CONFIRMATIONS = 10;
@@ -117,18 +117,10 @@ describePerDataPath('pscli hotwallet rotate, Zcash on the stand-in', () => {
   it('dead between the sweep record and its broadcast: the same bytes sent after the restart, one sweep', async () => {
     await setup();
     setDriver(rotating);
-    t.ps.faults = {
-      at: async (point) => {
-        if (point === 'sweep.committed') throw new Error('killed after the sweep was recorded');
-      },
-    };
-    await expect(rotationStep(t.ps, rotating)).rejects.toThrow(/killed/);
-    const recorded = sweepOf(t.ledger.stateDir, 'ZEC');
-    expect(recorded?.phase).toBe('sweeping');
+    const recorded = await sweepKilledBeforeBroadcast(t, rotating);
     expect(node.mempool()).not.toContain(recorded?.attempt?.hash);
 
     // The restart: new drivers on the same host state, no fault.
-    t.ps.faults = undefined;
     const again = new RotatingDriver(old, next, { stateDir: t.ledger.stateDir, confirmations: CONFIRMATIONS, finality: FINALITY });
     setDriver(again);
     expect(await rotationStep(t.ps, again)).toMatchObject({ kind: 'settling', hash: recorded?.attempt?.hash });
@@ -152,14 +144,7 @@ describePerDataPath('pscli hotwallet rotate, Zcash on the stand-in', () => {
   it('a host record edited to pay another address: refused on read, nothing sent', async () => {
     await setup();
     setDriver(rotating);
-    t.ps.faults = {
-      at: async (point) => {
-        if (point === 'sweep.committed') throw new Error('killed after the sweep was recorded');
-      },
-    };
-    await expect(rotationStep(t.ps, rotating)).rejects.toThrow(/killed/);
-    t.ps.faults = undefined;
-    const recorded = sweepOf(t.ledger.stateDir, 'ZEC');
+    const recorded = await sweepKilledBeforeBroadcast(t, rotating);
     const thief = zcashAddress();
     writeFileSync(rotationPath(t.ledger.stateDir, 'ZEC'), JSON.stringify({ ...recorded, to: thief }));
     await expect(readSweep(rotating)).rejects.toThrow(RotationError);

@@ -1,7 +1,9 @@
-// The chain drivers' settings for development nodes (anvil, the Zcash stand-in): apart from chains.ts
+// The chain drivers' settings for development nodes (anvil, the Zcash stand-in, litecoind): apart from chains.ts
 // because the simulation, which the bench also runs, must not import vitest.
 import type { EvmSettings } from '../../src/chains/eth/driver.js';
 import type { ZcashSettings } from '../../src/chains/zcash/driver.js';
+import type { BtcSettings } from '../../src/chains/btc/driver.js';
+import { preset } from '../../src/chains/btc/network.js';
 import { driverStorage } from '../../src/app/drivers.js';
 import type { Data } from '../../src/data/data.js';
 import type { PaymentJournal } from '../../src/journal/journal.js';
@@ -32,6 +34,22 @@ export const ZEC_SETTINGS = (url: string, over: Partial<ZcashSettings> = {}): Zc
   expiryDelta: 40,
   feeMax: 5_000_000n,
   timeoutMs: 5_000,
+  ...over,
+});
+
+/** A Litecoin regtest hot wallet (P2WPKH) on a test litecoind (test/support/litecoind.ts). */
+export const LTC_SETTINGS = (url: string, over: Partial<BtcSettings> = {}): BtcSettings => ({
+  tag: 'LTC',
+  url,
+  net: preset('LTC-regtest'),
+  wallet: 'p2wpkh',
+  minPeers: 0,
+  batchMax: 50,
+  feeRateMin: 1n,
+  feeRateMax: 100n,
+  feeTargetBlocks: 6,
+  spenderScanBlocks: 500,
+  timeoutMs: 10_000,
   ...over,
 });
 

@@ -5,7 +5,7 @@ import { privateKeyToAddress } from 'viem/accounts';
 import type { Hex } from 'viem';
 import { mine } from '../../src/devnet/anvil.js';
 import { loadHotKey } from '../../src/keys/hot-wallet.js';
-import { rotationPath, type SweepRecord } from '../../src/payserv/rotation.js';
+import { rotationPath, rotationStep, type RotatingDriver, type SweepRecord } from '../../src/payserv/rotation.js';
 import type { SeedOptions } from '../../src/writer/seed.js';
 import { until } from './spawn.js';
 import { expect } from 'vitest';
@@ -36,6 +36,23 @@ export async function processedTo(t: TestPayserv, coin: string, address: string,
   return { id };
 }
 let nextUser = 9100;
+
+/** A rotation step that dies after the sweep's host record, before its broadcast (the harness's fault point): the record. */
+export async function sweepKilledBeforeBroadcast(t: TestPayserv, d: RotatingDriver): Promise<SweepRecord> {
+  t.ps.faults = {
+    at: async (point) => {
+      if (point === 'sweep.committed') throw new Error('killed after the sweep was recorded');
+    },
+  };
+  try {
+    await expect(rotationStep(t.ps, d)).rejects.toThrow(/killed/);
+  } finally {
+    t.ps.faults = undefined;
+  }
+  const r = sweepOf(t.ledger.stateDir, d.tag);
+  expect(r?.phase).toBe('sweeping');
+  return r as SweepRecord;
+}
 
 export const rotationToml = (url: string) =>
   [

@@ -27,6 +27,7 @@ import {
   planSweep,
   signPayment,
   type HotWallet,
+  type Plan,
   type SignedBtcTx,
   type TxOutput,
   type Utxo,
@@ -313,11 +314,17 @@ export class BtcDriver implements ChainDriver {
       case 'ok':
         break;
     }
+    const s = await this.#signNow(plan);
+    if (s.kind === 'signed') await this.#storage.reserveInputs(tx, this.tag, s.tx.hash, s.tx.inputs);
+    return s;
+  }
+
+  /** Signs the plan and asks the node whether it would take it now (before anything is stored: a refusal waits). */
+  async #signNow(plan: Extract<Plan, { kind: 'ok' }>): Promise<Signing> {
     const signed = signPayment(this.#s.net, this.#wallet, plan, this.#key);
     const refused = await this.#refusedNow(signed);
     if (refused) return refused;
     const spent = signed.inputs.map((u) => ({ txid: u.txid, vout: u.vout, value: u.value }));
-    await this.#storage.reserveInputs(tx, this.tag, signed.txid, spent);
     return { kind: 'signed', tx: { hash: signed.txid, raw: signed.rawHex, maxFee: signed.fee, nonce: null, inputs: spent } };
   }
 
@@ -370,11 +377,7 @@ export class BtcDriver implements ChainDriver {
       case 'ok':
         break;
     }
-    const signed = signPayment(this.#s.net, this.#wallet, plan, this.#key);
-    const refused = await this.#refusedNow(signed);
-    if (refused) return refused;
-    const spent = signed.inputs.map((u) => ({ txid: u.txid, vout: u.vout, value: u.value }));
-    return { kind: 'signed', tx: { hash: signed.txid, raw: signed.rawHex, maxFee: signed.fee, nonce: null, inputs: spent } };
+    return this.#signNow(plan);
   }
 
   /** Whether every input of the bytes is spent with this wallet's key (a rotated coin asks which wallet signed an attempt). */
