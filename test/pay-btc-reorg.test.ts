@@ -17,7 +17,7 @@ import { parseAmount, sub, toBaseUnits } from '../src/money/amount.js';
 import { Monitor } from '../src/payserv/monitor.js';
 import { approveWithdrawal, checkWithdrawal, processWithdrawal } from '../src/payserv/payouts.js';
 import { describePerDataPath } from './support/backend.js';
-import { driverDeps } from './support/chain-settings.js';
+import { driverDeps, LTC_SETTINGS } from './support/chain-settings.js';
 import { litecoindForFile, type Litecoind } from './support/litecoind.js';
 import { newMiner, request } from './support/miners.js';
 import { testPayserv, type TestPayserv } from './support/payserv.js';
@@ -43,23 +43,7 @@ async function setup(fund: bigint[]): Promise<void> {
     seed: SEED,
     drivers: async (deps) => {
       await createHotKey(deps.stateDir, 'LTC');
-      driver = new BtcDriver(
-        {
-          tag: 'LTC',
-          url: node.url,
-          net: NET,
-          wallet: 'p2wpkh',
-          minPeers: 0,
-          batchMax: 50,
-          feeRateMin: 1n,
-          feeRateMax: 100n,
-          feeTargetBlocks: 6,
-          spenderScanBlocks: 500,
-          timeoutMs: 10_000,
-        },
-        await loadHotKey(deps.stateDir, 'LTC'),
-        driverDeps(deps),
-      );
+      driver = new BtcDriver(LTC_SETTINGS(node.url), await loadHotKey(deps.stateDir, 'LTC'), driverDeps(deps));
       for (const sat of fund) await node.fund(driver.address, sat);
       await driver.start();
       return new Map([['LTC', driver]]);

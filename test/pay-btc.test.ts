@@ -5,7 +5,7 @@
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { afterEach, expect, it } from 'vitest';
 import { p2wpkhAddress } from '../src/chains/btc/address.js';
-import { BtcDriver, type BtcSettings } from '../src/chains/btc/driver.js';
+import { BtcDriver } from '../src/chains/btc/driver.js';
 import { preset } from '../src/chains/btc/network.js';
 import { BtcNode } from '../src/chains/btc/node.js';
 import { hotWallet, planPayment, signPayment } from '../src/chains/btc/tx.js';
@@ -14,7 +14,7 @@ import { createHotKey, loadHotKey } from '../src/keys/hot-wallet.js';
 import { parseAmount, sub, toBaseUnits } from '../src/money/amount.js';
 import { approveWithdrawal, checkWithdrawal, processWithdrawal, resendWithdrawal, sendCoin } from '../src/payserv/payouts.js';
 import { describePerDataPath } from './support/backend.js';
-import { driverDeps } from './support/chain-settings.js';
+import { driverDeps, LTC_SETTINGS } from './support/chain-settings.js';
 import { litecoindForFile, type Litecoind } from './support/litecoind.js';
 import { newMiner, request, type Miner } from './support/miners.js';
 import { testPayserv, type TestPayserv } from './support/payserv.js';
@@ -39,20 +39,6 @@ let t: TestPayserv;
 let driver: BtcDriver;
 let nextUser = 7000;
 
-const SETTINGS = (url: string): BtcSettings => ({
-  tag: 'LTC',
-  url,
-  net: NET,
-  wallet: 'p2wpkh',
-  minPeers: 0,
-  batchMax: 50,
-  feeRateMin: 1n,
-  feeRateMax: 100n,
-  feeTargetBlocks: 6,
-  spenderScanBlocks: 500,
-  timeoutMs: 10_000,
-});
-
 /** A payserv on a fresh ledger with a fresh LTC hot wallet, funded with one confirmed output per entry (satoshis). */
 async function setup(fund: bigint[], o: { auto?: boolean; wrap?: (d: BtcDriver) => ChainDriver } = {}): Promise<void> {
   node = await litecoind();
@@ -62,7 +48,7 @@ async function setup(fund: bigint[], o: { auto?: boolean; wrap?: (d: BtcDriver) 
     ...(o.auto ? { policies: { LTC: AUTO } } : {}),
     drivers: async (deps) => {
       await createHotKey(deps.stateDir, 'LTC');
-      driver = new BtcDriver(SETTINGS(node.url), await loadHotKey(deps.stateDir, 'LTC'), driverDeps(deps));
+      driver = new BtcDriver(LTC_SETTINGS(node.url), await loadHotKey(deps.stateDir, 'LTC'), driverDeps(deps));
       for (const sat of fund) await node.fund(driver.address, sat);
       await driver.start();
       return new Map([['LTC', o.wrap ? o.wrap(driver) : driver]]);
@@ -202,7 +188,7 @@ describePerDataPath('Bitcoin-family payouts on litecoind regtest', () => {
     expect(await node.rpc('getrawmempool')).toEqual([r.txHash]);
     // A restart: a new driver on the same database and journal.
     const restarted = new BtcDriver(
-      SETTINGS(node.url),
+      LTC_SETTINGS(node.url),
       await loadHotKey(t.ledger.stateDir, 'LTC'),
       driverDeps({ ...t.ps, stateDir: t.ledger.stateDir }),
     );
