@@ -97,6 +97,8 @@ export const SYNC_LAG_BLOCKS_MAX = 24;
 export const SYNC_PROGRESS_MIN = 0.9999;
 /** zcashd: headers this far ahead of blocks is still downloading blocks. */
 const HEADERS_AHEAD_MAX = 2;
+/** Transactions remembered as signed here (bounded: a payment is also in the journal and the database; a sweep is the newest). */
+const OWN_MAX = 100_000;
 /** Funding transactions remembered as coinbase or not: past this the memory starts again (bounded). */
 const COINBASE_CACHE_MAX = 100_000;
 
@@ -506,6 +508,7 @@ export class ZcashDriver implements ChainDriver {
   async committed(signed: SignedTx): Promise<void> {
     // Inputs were reserved in the payment's own transaction. Remembered for the unknown-spends check: a
     // rotation's sweep is in no journal and no stored attempt (its record is on the host, src/payserv/rotation.ts).
+    if (this.#own.size >= OWN_MAX) this.#own.delete(this.#own.values().next().value as string);
     this.#own.add(signed.hash);
   }
 
