@@ -87,6 +87,34 @@ describePerDataPath('attack17 metrics', () => {
     expect(t.ps.state.enabled).toBe(true);
   });
 
+  it('M5: a forged row in sending beside a real payment in flight: payserv_payments_in_flight counts the real one only', async () => {
+    const id = await pending(7501);
+    await setAutomine(url, false);
+    expect((await approveWithdrawal(t.ps, id, caller)).reply).toBe('SENDING');
+    const inFlight = (text: string) => sample(text, 'payserv_payments_in_flight', 'coin="ETH",status="sending"');
+    const unverified = (text: string) => sample(text, 'payserv_payments_in_flight_unverified', 'coin="ETH",status="sending"');
+    const before = await scrapeText();
+    expect(inFlight(before)).toBe(1);
+    expect(unverified(before)).toBeUndefined();
+    const cols = (
+      await t.ledger.db.query<{ column_name: string }>(
+        `SELECT column_name FROM information_schema.columns WHERE table_name = '${WITHDRAWALS}' AND column_name NOT IN ('id', 'updated_at') ORDER BY ordinal_position`,
+      )
+    ).map((r) => r.column_name);
+    // A copy of the real row under a new id, two days old: its status entry is the real row's, signed for another id.
+    await asAttacker(t.ledger.db, [
+      dropUniqueConstraints(WITHDRAWALS),
+      `INSERT INTO ${WITHDRAWALS} (id, updated_at, ${cols.join(', ')})
+         SELECT w.id + 5000, now() - interval '2 days', ${cols.map((c) => `w.${c}`).join(', ')} FROM ${WITHDRAWALS} w WHERE w.id = ${id}`,
+    ]);
+    for (let i = 0; i < 2; i++) {
+      const after = await scrapeText();
+      expect(inFlight(after)).toBe(1);
+      expect(unverified(after)).toBe(1);
+      expect(sample(after, 'payserv_payments_in_flight_oldest_seconds', 'coin="ETH",status="sending"')).toBeLessThan(600);
+    }
+  });
+
   it('M2: a hostile coin tag in the database in the exposition (label escaping)', async () => {
     await pending(7101);
     await asAttacker(t.ledger.db, [
@@ -163,8 +191,10 @@ describePerDataPath('attack17 metrics: forged in-flight rows', () => {
     expect(stops[0]?.details.forged).toBe(100);
     expect(t.ps.state.enabled).toBe(false);
     expect(t.ps.state.failStopped).toBe(true);
-    // The row count stays what the table holds (README: the monitor, not the scrape, verifies in-flight rows).
+    // The scrape verifies as the monitor does: forged rows are no payments in flight, and their forged age shows nowhere.
     const text = await scrapeText();
-    expect(sample(text, 'payserv_payments_in_flight', 'coin="ETH",status="sending"')).toBe(120);
+    expect(sample(text, 'payserv_payments_in_flight', 'coin="ETH",status="sending"')).toBeUndefined();
+    expect(sample(text, 'payserv_payments_in_flight_oldest_seconds', 'coin="ETH",status="sending"')).toBeUndefined();
+    expect(sample(text, 'payserv_payments_in_flight_unverified', 'coin="ETH",status="sending"')).toBe(120);
   });
 });

@@ -101,18 +101,18 @@ describePerDataPath('attack17 notify', () => {
   });
 
   it('N1b: the whole hostile text as a reason (any outside text): Discord gets an inert code block, every channel one line per value', async () => {
-    const hostile = `${PHISH} \u202e\`\`\` closed? **bold**\r\nBcc: evil@x.y`;
+    const hostile = `${PHISH} \u061c\u202e\`\`\` closed? **bold**\r\nBcc: evil@x.y`;
     const n: Notice = { id: 2, at: new Date().toISOString(), kind: 'fail_stop', reason: hostile, details: { note: hostile } };
     const { discord, telegram } = await deliveredChat(n);
     expectInertDiscord(discord);
     expect(discord.content as string).toContain('[payserv runbook](https://evil.example/fix)'); // shown as text, inside the block
-    expect(discord.content as string).not.toMatch(/[\r\u202e]/);
+    expect(discord.content as string).not.toMatch(/[\r\u061c\u202e]/);
     // The reason is one line: the attacker's text cannot start a paragraph of its own.
     const lines = (telegram.text as string).split('\n');
     expect(lines[1]).toContain('**All clear: false alarm.**');
     expect(lines[1]).toContain('Bcc: evil@x.y');
     expect(lines.filter((l) => l.includes('All clear'))).toHaveLength(2); // the reason, and the detail `note`
-    expect(subjectOf(n)).not.toMatch(/[\r\n\u202e]/);
+    expect(subjectOf(n)).not.toMatch(/[\r\n\u061c\u202e]/);
     expect(subjectOf(n).length).toBeLessThanOrEqual(150);
     expect(textOf(n).length).toBeLessThanOrEqual(1900);
   });

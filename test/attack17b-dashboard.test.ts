@@ -3,18 +3,21 @@
 // Regression tests for the findings L1 (GET // answered 500), L2 (duplicate parameters accepted, the first
 // one winning), L3 (a used token acted again) and L4 (a foreign Referer ignored): each now refused, nothing changed.
 import { connect as tlsConnect } from 'node:tls';
-import { readFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { RunningPayserv } from '../src/app/service.js';
 import { loadConfig } from '../src/config/load.js';
 import { startPayserv } from '../src/app/service.js';
+import { makeDashboardCa } from '../src/esman/pki-dashboard.js';
 import { createLogger } from '../src/log/index.js';
-import { issueOperator, operatorTlsPaths, pkiPaths, revokeOperator } from '../src/esman/pki-files.js';
+import { initPki, issueOperator, operatorTlsPaths, pkiPaths, revokeOperator } from '../src/esman/pki-files.js';
 import { processWithdrawal } from '../src/payserv/payouts.js';
 import { asAttacker, WITHDRAWALS } from './support/attacker.js';
 import { backend } from './support/db.js';
 import { payservData } from './support/dbgw.js';
 import { testLedger, type TestLedger } from './support/ledger.js';
+import { tmpStateDir } from './support/tmp.js';
 
 let l: TestLedger;
 let running: RunningPayserv;
@@ -36,7 +39,7 @@ function raw(operator: string, request: string | Buffer): Promise<{ status: numb
       port,
       cert: readFileSync(pair.cert),
       key: readFileSync(pair.key),
-      ca: readFileSync(pkiPaths(l.stateDir).root),
+      ca: readFileSync(pkiPaths(l.stateDir).dashboardCa),
       checkServerIdentity: () => undefined,
     });
     let out = '';
@@ -70,6 +73,7 @@ async function setUp(actions = true): Promise<void> {
   l = await testLedger();
   await l.checkpointAll();
   for (const name of ['alice', 'mallory']) await issueOperator(l.stateDir, name, { days: 30 });
+  await makeDashboardCa(l.stateDir, { days: 30, hosts: ['127.0.0.1'] });
   const config = await loadConfig('payserv', undefined, { stateDir: l.stateDir, env: {} });
   config.rpc.port = 0;
   config.keys.admin = true;
@@ -100,6 +104,30 @@ async function setUp(actions = true): Promise<void> {
 }
 
 describe(`attack17b: dashboard (${backend()})`, { timeout: 90_000 }, () => {
+  // First in the file: no payserv of an earlier test is left for afterEach.
+  it("another PKI's dashboard CA and server pair put in place: payserv does not start, naming the file", async () => {
+    l = await testLedger();
+    const other = await tmpStateDir();
+    await initPki(other, { rootDays: 3650, leafDays: 825 });
+    await makeDashboardCa(other, { days: 30, hosts: ['127.0.0.1'] });
+    const [from, to] = [pkiPaths(other), pkiPaths(l.stateDir)];
+    mkdirSync(dirname(to.dashboardCa), { recursive: true });
+    for (const f of ['dashboardCa', 'dashboardCaTie', 'dashboardServer', 'dashboardServerKey'] as const) copyFileSync(from[f], to[f]);
+    const config = await loadConfig('payserv', undefined, { stateDir: l.stateDir, env: {} });
+    config.rpc.port = 0;
+    config.dashboard = { listen: { host: '127.0.0.1', port: 0 }, actions: true, rows: 50, coins: {} };
+    await expect(startPayserv(config, createLogger('payserv', 'silent'), await payservData(l.db, l.stateDir))).rejects.toThrow(
+      /ca-root\.crt: not signed by the pinned root/,
+    );
+    // Its own CA with another PKI's tie: refused as well.
+    rmSync(dirname(to.dashboardCa), { recursive: true });
+    await makeDashboardCa(l.stateDir, { days: 30, hosts: ['127.0.0.1'] });
+    copyFileSync(from.dashboardCaTie, to.dashboardCaTie);
+    await expect(startPayserv(config, createLogger('payserv', 'silent'), await payservData(l.db, l.stateDir))).rejects.toThrow(
+      /ca-root\.crt: not signed by the pinned root/,
+    );
+  });
+
   it('malformed requests never crash payserv, change nothing, and get a clear 4xx', async () => {
     await setUp();
     const bad: Array<[string, Promise<{ status: number; head: string; body: string }>]> = [];
@@ -324,7 +352,7 @@ describe(`attack17b: dashboard (${backend()})`, { timeout: 90_000 }, () => {
       port,
       cert: readFileSync(pair.cert),
       key: readFileSync(pair.key),
-      ca: readFileSync(pkiPaths(l.stateDir).root),
+      ca: readFileSync(pkiPaths(l.stateDir).dashboardCa),
       checkServerIdentity: () => undefined,
     });
     let out = '';

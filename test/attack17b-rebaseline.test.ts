@@ -60,10 +60,18 @@ describe(`attack17b: rebaseline (${backend()})`, { timeout: 120_000 }, () => {
     // alice is now refused herself...
     const a2 = await as('alice', ['status']);
     expect(a2.stderr + a2.stdout).toMatch(/revoked/);
-    // ...so bob alone must not complete the rebaseline with her old confirmation.
-    const b = await as('bob', ['rebaseline', '--reason', 'ok']);
-    expect(b.stdout).not.toMatch(/REBASELINED/);
+    // ...so bob alone must not complete the rebaseline with her old confirmation (outsider round 3: a reason payserv
+    // accepts, so payserv is asked; a 2-character one was refused by pscli before).
+    const b = await as('bob', ['rebaseline', '--reason', 'starting the count again']);
+    expect(b.code, b.stderr).toBe(EXIT.OK);
+    expect(b.stdout).toMatch(/1 of 2 confirmations/);
+    expect(b.stdout).not.toMatch(/REBASELINED|alice/);
     expect(localCheckpoints(ledger)).toBe(0);
+    // Another operator not revoked completes it with bob.
+    const c = await as('carol', ['rebaseline', '--reason', 'confirmed with bob']);
+    expect(c.stdout).toMatch(/^REPLY: \[REBASELINED\].*confirmed by bob.*carol/);
+    expect(c.stdout).not.toMatch(/alice/);
+    expect(localCheckpoints(ledger)).toBeGreaterThan(0);
   });
 
   it('a database attacker who empties the checkpoints and the audit trail while the local state (anchor included) is lost: still refused', async () => {

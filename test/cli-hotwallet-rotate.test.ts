@@ -185,5 +185,20 @@ describeOncePerSuite('pscli hotwallet rotate', () => {
     } finally {
       store.close();
     }
+
+    // A --finish cut after the store's save, before the record's move: the record is still there, final, to the hot
+    // wallet of now. Run again, --finish moves it aside (nothing else changes); a record to any other address is not that case.
+    const saved = readFileSync(storage);
+    finalRecord(root, oldAddress);
+    const other = await runPscli([...args, '--finish', '--passphrase-fd', passFd(root)], env);
+    expect(other.code).toBe(1);
+    expect(other.stderr).toMatch(/no rotation of ETH is pending/);
+    expect(existsSync(rotationPath(root, 'ETH'))).toBe(true);
+    finalRecord(root, address);
+    const resumed = await runPscli([...args, '--finish', '--passphrase-fd', passFd(root)], env);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(JSON.parse(resumed.stdout)).toMatchObject({ address, finished: true });
+    expect(existsSync(rotationPath(root, 'ETH'))).toBe(false);
+    expect(readFileSync(storage).equals(saved)).toBe(true);
   });
 });

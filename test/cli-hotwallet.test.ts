@@ -7,7 +7,8 @@ import { expect, it } from 'vitest';
 import { privateKeyToAddress } from 'viem/accounts';
 import { validateAddress } from '../src/chains/address.js';
 import { DEMO_MARKER } from '../src/demo/state-dir.js';
-import { hotKeyPath } from '../src/keys/hot-wallet.js';
+import { loadConfig } from '../src/config/load.js';
+import { hotKeyPath, hotWalletAddress } from '../src/keys/hot-wallet.js';
 import { describeOncePerSuite } from './support/backend.js';
 import { EMBEDDED, runPscli } from './support/pscli.js';
 import { tmpStateDir } from './support/tmp.js';
@@ -53,6 +54,42 @@ describeOncePerSuite('pscli hotwallet', () => {
     expect(manual.code).not.toBe(0);
     expect(manual.stderr).toMatch(/paid by an operator/);
     expect(existsSync(hotKeyPath(dir, 'BTC'))).toBe(false);
+  });
+
+  it("a Bitcoin-family coin by payserv's configuration: LTC P2WPKH and BCH CashAddr in the configured network; unconfigured refused", async () => {
+    const dir = await demoStateDir();
+    const env = { PAYSERV_STATE_DIR: dir };
+    const none = await runPscli(['hotwallet', 'init', '--coin', 'LTC'], env);
+    expect(none.code).toBe(2);
+    expect(none.stderr).toMatch(/coin LTC is paid by an operator: .*\[coins\.LTC\] chain = "btc" in payserv\.toml/);
+    expect(existsSync(hotKeyPath(dir, 'LTC'))).toBe(false);
+
+    const btc = (tag: string, preset: string, type: string) =>
+      `[coins.${tag}]\nchain = "btc"\nnode_url = "http://127.0.0.1:1"\nwallet_type = "${type}"\n[coins.${tag}.network]\npreset = "${preset}"\n`;
+    writeFileSync(join(dir, 'payserv.toml'), btc('LTC', 'LTC-regtest', 'p2wpkh') + btc('BCH', 'BCH-regtest', 'p2pkh'));
+    const coins = (await loadConfig('payserv', join(dir, 'payserv.toml'))).coins;
+    for (const [tag, shape] of [
+      ['LTC', /^rltc1q[02-9ac-hj-np-z]{38}$/],
+      ['BCH', /^bchreg:q[02-9ac-hj-np-z]{41}$/],
+    ] as const) {
+      const made = await runPscli(['hotwallet', 'init', '--coin', tag, '--json'], env);
+      expect(made.code, made.stderr).toBe(0);
+      const { address } = JSON.parse(made.stdout) as { address: string };
+      expect(address).toMatch(shape);
+      const key = (JSON.parse(readFileSync(hotKeyPath(dir, tag), 'utf8')) as { privateKey: string }).privateKey;
+      expect(address).toBe(hotWalletAddress(tag, Buffer.from(key, 'hex'), 'mainnet', coins));
+      expect(made.stdout + made.stderr).not.toContain(key);
+      expect(validateAddress({ tag, network: 'testnet' }, address, coins)).toBeNull();
+      expect((await runPscli(['hotwallet', 'address', '--coin', tag], env)).stdout.trim()).toBe(address);
+    }
+    // Another payserv configuration, named: the same key in that network.
+    const main = join(dir, 'main.toml');
+    writeFileSync(main, btc('LTC', 'LTC-mainnet', 'p2pkh'));
+    const other = await runPscli(['hotwallet', 'address', '--coin', 'LTC', '--payserv-config', main], env);
+    expect(other.stdout.trim()).toMatch(/^L[1-9A-HJ-NP-Za-km-z]{33}$/);
+    const missing = await runPscli(['hotwallet', 'address', '--coin', 'LTC', '--payserv-config', join(dir, 'none.toml')], env);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/--payserv-config \S+none\.toml: /);
   });
 
   it('a key file others can read is refused, naming the file', async () => {

@@ -153,6 +153,35 @@ describe('pscli: the operator workflow', { timeout: 180_000 }, () => {
     expect(j.counts.certs).toBe(3);
   });
 
+  it("ledger wallet of a Bitcoin-family coin: checked in the network of payserv's configuration, declined with the reason, nothing written", async () => {
+    const w = await seeded();
+    const ltc = ['ledger', 'coin', '--tag', 'LTC', '--name', 'Litecoin', '--decimals', '8', '--network', 'testnet', '--fee-user', '1'];
+    expect((await run(ltc, w.env)).code).toBe(EXIT.OK);
+    writeFileSync(
+      join(w.stateDir, 'payserv.toml'),
+      '[coins.LTC]\nchain = "btc"\nnode_url = "http://127.0.0.1:1"\n[coins.LTC.network]\npreset = "LTC-regtest"\n',
+    );
+    const add = (address: string) => run(['ledger', 'wallet', '--user', '5', '--coin', 'LTC', '--address', address], w.env);
+    const before = await rowCounts(w);
+    // Private key 1's P2WPKH address: mainnet (BIP173's hash) and regtest.
+    const mainnet = 'ltc1qw508d6qejxtdg4y5r3zarvary0c5xw7kgmn4n9';
+    const regtest = 'rltc1qw508d6qejxtdg4y5r3zarvary0c5xw7k693xs3';
+    for (const [address, why] of [
+      [mainnet, /--address: an address of LTC-mainnet, not of LTC-regtest/],
+      [`${regtest.slice(0, -1)}2`, /--address: bad bech32 checksum/],
+      ['LVuDpNCSSj6pQ7t9Pv6d6sUkLKoqDEVUnJ', /--address: an address of LTC-mainnet, not of LTC-regtest/],
+      ['tmweb1qqfake', /--address: an MWEB \(MimbleWimble\) address/],
+      ['bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080', /--address: an address of BTC-regtest, not of LTC-regtest/],
+    ] as const) {
+      const r = await add(address);
+      expect(r.code, address).toBe(EXIT.USAGE);
+      expect(r.stderr).toMatch(why);
+    }
+    expect(await rowCounts(w)).toEqual(before);
+    const ok = await add(regtest);
+    expect(ok.code, ok.stderr).toBe(EXIT.OK);
+  });
+
   it('ledger wallet-delete: the pool deletes a wallet under the admin signature, one-way; the deletion undone in the database is reported', async () => {
     const w = await seeded();
     const withDatabase = async <T>(fn: (db: Db) => Promise<T>): Promise<T> => {

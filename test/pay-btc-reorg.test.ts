@@ -12,13 +12,12 @@ import { BtcDriver } from '../src/chains/btc/driver.js';
 import { preset } from '../src/chains/btc/network.js';
 import { BtcNode } from '../src/chains/btc/node.js';
 import { hotWallet, planPayment, signPayment } from '../src/chains/btc/tx.js';
-import { createHotKey, loadHotKey } from '../src/keys/hot-wallet.js';
+import { loadHotKey } from '../src/keys/hot-wallet.js';
 import { parseAmount, sub, toBaseUnits } from '../src/money/amount.js';
 import { Monitor } from '../src/payserv/monitor.js';
 import { approveWithdrawal, checkWithdrawal, processWithdrawal } from '../src/payserv/payouts.js';
 import { describePerDataPath } from './support/backend.js';
-import { driverDeps, LTC_SETTINGS } from './support/chain-settings.js';
-import { litecoindForFile, type Litecoind } from './support/litecoind.js';
+import { litecoindForFile, ltcDriver, type Litecoind } from './support/litecoind.js';
 import { newMiner, request } from './support/miners.js';
 import { testPayserv, type TestPayserv } from './support/payserv.js';
 
@@ -42,10 +41,7 @@ async function setup(fund: bigint[]): Promise<void> {
   t = await testPayserv({
     seed: SEED,
     drivers: async (deps) => {
-      await createHotKey(deps.stateDir, 'LTC');
-      driver = new BtcDriver(LTC_SETTINGS(node.url), await loadHotKey(deps.stateDir, 'LTC'), driverDeps(deps));
-      for (const sat of fund) await node.fund(driver.address, sat);
-      await driver.start();
+      driver = await ltcDriver(node, deps, fund);
       return new Map([['LTC', driver]]);
     },
   });

@@ -2,6 +2,8 @@
 // batch end SENT with one output per withdrawal of amount − fee; a lost sendrawtransaction reply and a
 // restart of the driver pay exactly once; a double-spend of one of a payment's inputs, mined and buried,
 // proves the payment failed (send_error), and Resend pays once.
+import type { CoinChains } from '../src/chains/coin-chain.js';
+import { fileSchema } from '../src/config/schema.js';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { afterEach, expect, it } from 'vitest';
 import { p2wpkhAddress } from '../src/chains/btc/address.js';
@@ -10,12 +12,12 @@ import { preset } from '../src/chains/btc/network.js';
 import { BtcNode } from '../src/chains/btc/node.js';
 import { hotWallet, planPayment, signPayment } from '../src/chains/btc/tx.js';
 import { NodeUnavailable, type ChainDriver } from '../src/chains/driver.js';
-import { createHotKey, loadHotKey } from '../src/keys/hot-wallet.js';
+import { loadHotKey } from '../src/keys/hot-wallet.js';
 import { parseAmount, sub, toBaseUnits } from '../src/money/amount.js';
 import { approveWithdrawal, checkWithdrawal, processWithdrawal, resendWithdrawal, sendCoin } from '../src/payserv/payouts.js';
 import { describePerDataPath } from './support/backend.js';
 import { driverDeps, LTC_SETTINGS } from './support/chain-settings.js';
-import { litecoindForFile, type Litecoind } from './support/litecoind.js';
+import { litecoindForFile, ltcDriver, type Litecoind } from './support/litecoind.js';
 import { newMiner, request, type Miner } from './support/miners.js';
 import { testPayserv, type TestPayserv } from './support/payserv.js';
 
@@ -40,17 +42,15 @@ let driver: BtcDriver;
 let nextUser = 7000;
 
 /** A payserv on a fresh ledger with a fresh LTC hot wallet, funded with one confirmed output per entry (satoshis). */
-async function setup(fund: bigint[], o: { auto?: boolean; wrap?: (d: BtcDriver) => ChainDriver } = {}): Promise<void> {
+async function setup(fund: bigint[], o: { auto?: boolean; wrap?: (d: BtcDriver) => ChainDriver; coins?: CoinChains } = {}): Promise<void> {
   node = await litecoind();
   client = new BtcNode({ url: node.url, timeoutMs: 10_000 });
   t = await testPayserv({
     seed: SEED,
+    ...(o.coins ? { coins: o.coins } : {}),
     ...(o.auto ? { policies: { LTC: AUTO } } : {}),
     drivers: async (deps) => {
-      await createHotKey(deps.stateDir, 'LTC');
-      driver = new BtcDriver(LTC_SETTINGS(node.url), await loadHotKey(deps.stateDir, 'LTC'), driverDeps(deps));
-      for (const sat of fund) await node.fund(driver.address, sat);
-      await driver.start();
+      driver = await ltcDriver(node, deps, fund);
       return new Map([['LTC', o.wrap ? o.wrap(driver) : driver]]);
     },
   });
@@ -103,6 +103,24 @@ describePerDataPath('Bitcoin-family payouts on litecoind regtest', () => {
     expect(await outputsTo(hash, m.address)).toEqual([value]);
     expect(await paidTo(m.address)).toEqual([value]);
     expect(await t.ledger.check('balanceerrors')).toEqual([]);
+  });
+
+  it('an upper-case bech32 spelling: paid once, and Check knows the stored transaction pays it (the script, not the text)', async () => {
+    const coins = fileSchema('payserv').parse({
+      coins: { LTC: { chain: 'btc', node_url: 'http://127.0.0.1:1', network: { preset: 'LTC-regtest' } } },
+    }).coins;
+    await setup([5n * COIN], { coins });
+    const m = await newMiner(t, nextUser++, '20', { tag: 'LTC', address: freshAddress().toUpperCase() });
+    const id = await request(t, m, { amount: '1' });
+    const p = await processWithdrawal(t.ps, id, caller);
+    expect(['PENDING', 'APPROVED'], p.message).toContain(p.reply);
+    const r = await approveWithdrawal(t.ps, id, caller);
+    expect(r.reply, r.message).toBe('SENDING');
+    await node.mine(confirmations);
+    const c = await checkWithdrawal(t.ps, id, caller);
+    expect(c.reply, c.message).toBe('SENT');
+    expect(t.ps.state.enabled).toBe(true);
+    expect(await paidTo(m.address.toLowerCase())).toEqual([toBaseUnits(sub(parseAmount('1'), m.coin.withdrawalFee), 8)]);
   });
 
   it('SendCoin: many withdrawals in one transaction, one output each, change back to the hot wallet', async () => {

@@ -1,16 +1,24 @@
-// The operator dashboard in a real headless Chromium (Debian's, driven by playwright-core): mutual TLS with
-// an operator's certificate; the states at a glance (a pending withdrawal, a payment in flight, a fail-stop
-// reason, a halted coin and what to run); refusals of a client without a certificate, of the back end's
-// certificate and of a revoked operator; an enable and an approve from the page, each after its confirmation,
-// audited as the operator from the dashboard, the withdrawal moved; a forged POST refused with nothing changed;
-// a hostile comment shown as text, never run.
-// Chromium offers no Ed25519 signature in TLS: Playwright's client-certificate proxy does the TLS in Node with the
-// operator's certificate, as the local helper of README "Operator dashboard" does for an operator's browser.
+// The operator dashboard in a real headless Chromium (Debian's, driven by playwright-core), talking TLS itself
+// (no proxy): its NSS database (in a HOME of its own) trusts the dashboard CA and holds the operator's browser
+// certificate, imported from a passphrase-protected .p12 as README "Operator dashboard" says; a managed policy
+// (AutoSelectCertificateForUrls, as an operator's browser would have it or a click) picks the certificate.
+// Shown: the states at a glance (a pending withdrawal, a payment in flight, a fail-stop reason, a halted coin
+// and what to run); refusals of a browser without a certificate, with a certificate of another CA (of the same
+// name), with a revoked operator's, and of the back end's certificate; the browser certificate refused by the
+// RPC listener; an enable and an approve from the page, each after its confirmation, audited as the operator
+// from the dashboard, the withdrawal moved; a forged POST refused with nothing changed; a hostile comment shown
+// as text, never run.
 import { request as httpsRequest } from 'node:https';
-import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
 import { chromium, type Browser, type BrowserContext } from 'playwright-core';
+import { createDashboardCa, issueBrowserCert } from '../src/pki/issue.js';
+import { issueBrowserOperator, makeDashboardCa } from '../src/esman/pki-dashboard.js';
+import { loadTrust } from '../src/esman/pki-files.js';
+import { tmpStateDir } from './support/tmp.js';
 import type { RunningPayserv } from '../src/app/service.js';
 import { loadConfig } from '../src/config/load.js';
 import { startPayserv } from '../src/app/service.js';
@@ -35,9 +43,18 @@ const CHROMIUM_ARGS = [
 const HOSTILE = `<script>window.__xss=1</script><img src=x onerror="window.__xss=2">"'&`;
 const TX = `0x${'ab'.repeat(32)}`;
 
+/**
+ * Chromium reads its policies from here only (root's to write); this one auto-selects a certificate of the
+ * dashboard CA's name for https://127.0.0.1 and does nothing else. Written the same by every run and left in
+ * place: two test projects may run this file at once.
+ */
+const POLICY = '/etc/chromium/policies/managed/payserv-dashboard-test.json';
+const P12_PASS = 'correct horse battery staple';
+
 let l: TestLedger;
 let running: RunningPayserv;
 let browser: Browser;
+const others: Browser[] = [];
 let origin: string;
 let port: number;
 const ids = { pending: 0, inFlight: 0 };
@@ -53,15 +70,82 @@ const auditTail = async () =>
     `SELECT client, method, target, reply FROM payserv_audit ORDER BY id DESC LIMIT 5`,
   );
 
-function as(operator: string | null, files?: { cert: string; key: string }): Promise<BrowserContext> {
-  const pair = files ?? (operator ? operatorTlsPaths(l.stateDir, operator) : null);
-  return browser
-    .newContext({
-      ignoreHTTPSErrors: true,
-      javaScriptEnabled: false,
-      ...(pair ? { clientCertificates: [{ origin, certPath: pair.cert, keyPath: pair.key }] } : {}),
-    })
-    .then((c) => (c.setDefaultTimeout(5_000), c));
+function installPolicy(): void {
+  const policy = {
+    AutoSelectCertificateForUrls: [JSON.stringify({ pattern: 'https://127.0.0.1:*', filter: { ISSUER: { CN: 'payserv dashboard CA' } } })],
+  };
+  mkdirSync('/etc/chromium/policies/managed', { recursive: true });
+  writeFileSync(`${POLICY}.${process.pid}`, JSON.stringify(policy));
+  renameSync(`${POLICY}.${process.pid}`, POLICY);
+}
+
+/**
+ * A Chromium of its own whose NSS database trusts `ca` for servers and holds the pair (made into a .p12 with
+ * a passphrase by openssl, imported by pk12util): an operator's browser set up as the README says.
+ */
+async function browserWith(ca: string, pair: { cert: string; key: string; name: string } | null): Promise<Browser> {
+  const home = await tmpStateDir('payserv-chromium-');
+  const db = `sql:${join(home, '.pki', 'nssdb')}`;
+  mkdirSync(join(home, '.pki', 'nssdb'), { recursive: true });
+  execFileSync('certutil', ['-N', '-d', db, '--empty-password']);
+  execFileSync('certutil', ['-A', '-d', db, '-n', 'payserv dashboard CA', '-t', 'C,,', '-i', ca]);
+  if (pair) {
+    const p12 = join(home, `${pair.name}.p12`);
+    execFileSync('openssl', [
+      'pkcs12',
+      '-export',
+      '-in',
+      pair.cert,
+      '-inkey',
+      pair.key,
+      '-name',
+      pair.name,
+      '-out',
+      p12,
+      '-passout',
+      `pass:${P12_PASS}`,
+    ]);
+    execFileSync('pk12util', ['-i', p12, '-d', db, '-W', P12_PASS]);
+  }
+  const b = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS, env: { ...process.env, HOME: home } });
+  others.push(b);
+  return b;
+}
+
+/** A browser holding an operator's browser certificate (pki issue --operator NAME --browser). */
+const operatorBrowser = (name: string): Promise<Browser> =>
+  browserWith(pkiPaths(l.stateDir).dashboardCa, {
+    cert: pkiPaths(l.stateDir).browserCert(name),
+    key: pkiPaths(l.stateDir).browserKey(name),
+    name,
+  });
+
+function as(b: Browser = browser, javaScriptEnabled = false): Promise<BrowserContext> {
+  return b.newContext({ javaScriptEnabled }).then((c) => (c.setDefaultTimeout(5_000), c));
+}
+
+/** A GET over Node's TLS with a pair (`chain` after the leaf), trusting `ca`: the status and text, or the handshake's error. */
+function getWith(pair: { cert: string; key: string }, chain: string, at: number, ca: string): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(
+      {
+        host: '127.0.0.1',
+        port: at,
+        path: '/',
+        cert: `${readFileSync(pair.cert, 'utf8')}\n${chain}`,
+        key: readFileSync(pair.key),
+        ca: readFileSync(ca),
+        checkServerIdentity: () => undefined,
+      },
+      (res) => {
+        let text = '';
+        res.on('data', (c: Buffer) => (text += c.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+      },
+    );
+    req.on('error', reject);
+    req.end();
+  });
 }
 
 /** A POST straight from Node with an operator's own certificate: what a forged form would need and still lacks (the token). */
@@ -76,7 +160,7 @@ function post(operator: string, path: string, body: string | null, origin?: stri
         method: body === null ? 'GET' : 'POST',
         cert: readFileSync(pair.cert),
         key: readFileSync(pair.key),
-        ca: readFileSync(pkiPaths(l.stateDir).root),
+        ca: readFileSync(pkiPaths(l.stateDir).dashboardCa),
         checkServerIdentity: () => undefined,
         headers: { 'content-type': 'application/x-www-form-urlencoded', ...(origin ? { origin } : {}) },
       },
@@ -95,6 +179,9 @@ async function setUp(): Promise<void> {
   l = await testLedger();
   await l.checkpointAll();
   for (const name of ['alice', 'mallory']) await issueOperator(l.stateDir, name, { days: 30 });
+  await makeDashboardCa(l.stateDir, { days: 30, hosts: ['127.0.0.1'] });
+  const trust = loadTrust(l.stateDir);
+  for (const name of ['alice', 'mallory']) await issueBrowserOperator(l.stateDir, trust, name, { days: 30 });
   const config = await loadConfig('payserv', undefined, { stateDir: l.stateDir, env: {} });
   config.rpc.port = 0;
   config.keys.admin = true;
@@ -128,18 +215,19 @@ async function setUp(): Promise<void> {
         SELECT id, 'halted', 'test', now(), 'unknown outcome: the node did not answer', NULL FROM coins_coin WHERE tag = 'ZEC'`,
   );
   await running.ps.state.failStop('test: an amount changed in the database', {});
-  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+  installPolicy();
+  browser = await operatorBrowser('alice');
 }
 
 afterEach(async () => {
-  await browser?.close();
+  for (const b of others.splice(0)) await b.close();
   await running?.stop();
   await l?.db.close();
 });
 
 /** The states at a glance to an operator, with strict headers and the hostile comment as text. */
 async function showsTheStates(): Promise<void> {
-  const ctx = await as('alice');
+  const ctx = await as();
   const page = await ctx.newPage();
   const res = await page.goto(`${origin}/`);
   expect(res?.status()).toBe(200);
@@ -169,38 +257,66 @@ async function showsTheStates(): Promise<void> {
   expect(await page.textContent('#audit + *')).toBe('the audit trail is empty');
   await ctx.close();
   // With JavaScript on too, nothing of it runs (escaped, and the policy allows no script anyway).
-  const js = await browser.newContext({ ignoreHTTPSErrors: true, clientCertificates: [{ origin, ...certPaths('alice') }] });
+  const js = await as(browser, true);
   const p2 = await js.newPage();
   await p2.goto(`${origin}/`);
   expect(await p2.evaluate(() => (globalThis as unknown as { __xss?: number }).__xss)).toBeUndefined();
   await js.close();
 }
 
-/** A client without a certificate, the back end and a revoked operator are refused. */
+/** A browser without a certificate or with another CA's, the back end and a revoked operator are refused; the browser certificate is the dashboard's only. */
 async function refusesOthers(): Promise<void> {
-  // No certificate: the handshake itself fails (Node's client, as Chromium cannot do Ed25519 in TLS at all: README).
+  const p = pkiPaths(l.stateDir);
+  // No certificate: the handshake itself fails, in Chromium and in Node's client.
+  const none = await (await as(await browserWith(p.dashboardCa, null))).newPage();
+  await expect(none.goto(`${origin}/`)).rejects.toThrow(/ERR_BAD_SSL_CLIENT_AUTH_CERT|ERR_SSL_PROTOCOL_ERROR/);
   await expect(
     new Promise((resolve, reject) => {
-      const s = tlsConnect({ host: '127.0.0.1', port, ca: readFileSync(pkiPaths(l.stateDir).root), checkServerIdentity: () => undefined });
+      const s = tlsConnect({ host: '127.0.0.1', port, ca: readFileSync(p.dashboardCa), checkServerIdentity: () => undefined });
       s.on('secureConnect', () => s.write('GET / HTTP/1.1\r\nhost: x\r\n\r\n'));
       s.on('data', (d: Buffer) => resolve(d.toString()));
       s.on('error', reject);
     }),
   ).rejects.toThrow(/certificate required|alert number 116/);
-  const p = pkiPaths(l.stateDir);
-  const be = await as(null, { cert: p.tlsCert('backend'), key: p.tlsKey('backend') });
-  const bePage = await be.newPage();
-  const r1 = await bePage.goto(`${origin}/`);
-  expect(r1?.status()).toBe(403);
-  expect(await bePage.textContent('#result')).toMatch(/forbidden: the dashboard is for operators' certificates .*not backend/);
-  await be.close();
+  // Another CA of the very same name (not the one the root signed) and its "alice": refused in the handshake.
+  const dir = await tmpStateDir('payserv-foreign-ca-');
+  const when = { notBefore: new Date(Date.now() - 60_000), notAfter: new Date(Date.now() + 86_400_000) };
+  const foreignRoot = await (await import('../src/pki/issue.js')).createRoot('payserv root CA', when);
+  const foreignCa = await createDashboardCa(foreignRoot, when);
+  const eve = await issueBrowserCert(foreignCa, { purpose: 'operator', name: 'alice' }, when);
+  for (const [f, text] of [
+    ['ca.crt', foreignCa.certPem],
+    ['alice.crt', eve.certPem],
+    ['alice.key', eve.keyPem],
+  ] as const)
+    writeFileSync(join(dir, f), text);
+  const foreign = await (
+    await as(await browserWith(p.dashboardCa, { cert: join(dir, 'alice.crt'), key: join(dir, 'alice.key'), name: 'alice' }))
+  ).newPage();
+  // (TLS 1.3: the server's alert comes after the client's Finished, so Chromium may see the connection closed unanswered.)
+  await expect(foreign.goto(`${origin}/`)).rejects.toThrow(/ERR_BAD_SSL_CLIENT_AUTH_CERT|ERR_SSL_PROTOCOL_ERROR|ERR_EMPTY_RESPONSE/);
+  await expect(getWith({ cert: join(dir, 'alice.crt'), key: join(dir, 'alice.key') }, '', port, p.dashboardCa)).rejects.toThrow(
+    /socket hang up|ECONNRESET|alert/,
+  );
+  // The same request with the operator's own browser certificate is answered: what was refused is the certificate.
+  expect((await getWith({ cert: p.browserCert('alice'), key: p.browserKey('alice') }, '', port, p.dashboardCa)).status).toBe(200);
+  // The back end's certificate (Ed25519, under the root): not an operator's.
+  const be = await getWith({ cert: p.tlsCert('backend'), key: p.tlsKey('backend') }, '', port, p.dashboardCa);
+  expect(be.status).toBe(403);
+  expect(be.text).toMatch(
+    /forbidden: the dashboard is for operators&#39;? certificates .*not backend|forbidden: the dashboard is for operators/,
+  );
+  // The browser certificate at payserv's RPC listener, alone or with the dashboard CA's certificate or the root's tie
+  // as its chain: refused in the handshake (the RPC trusts the root only, whose pathlen 0 allows no CA below it).
+  const browserPair = { cert: p.browserCert('alice'), key: p.browserKey('alice') };
+  for (const chain of ['', readFileSync(p.dashboardCa, 'utf8'), readFileSync(p.dashboardCaTie, 'utf8')])
+    await expect(getWith(browserPair, chain, running.server.port, p.root)).rejects.toThrow(/alert|certificate|socket hang up|ECONNRESET/);
+  // A revoked operator's browser certificate: 403 from the next request on.
   await revokeOperator(l.stateDir, 'mallory', {});
-  const m = await as('mallory');
-  const mPage = await m.newPage();
+  const mPage = await (await as(await operatorBrowser('mallory'))).newPage();
   const r2 = await mPage.goto(`${origin}/`);
   expect(r2?.status()).toBe(403);
   expect(await mPage.textContent('#result')).toMatch(/forbidden: the certificate of operator mallory is revoked/);
-  await m.close();
 }
 
 /** A forged POST without a valid token is refused and changes nothing. */
@@ -233,7 +349,7 @@ async function refusesForgedPosts(): Promise<void> {
 
 /** Enable and approve from the page, each after its confirmation: audited as the operator from the dashboard. */
 async function actsAfterConfirmation(): Promise<void> {
-  const ctx = await as('alice');
+  const ctx = await as();
   const page = await ctx.newPage();
   await page.goto(`${origin}/`);
   await page.click('#enable');
@@ -262,7 +378,7 @@ async function actsAfterConfirmation(): Promise<void> {
 }
 
 describe(`the operator dashboard in Chromium (${backend()})`, () => {
-  it('shows the states, refuses non-operators and forged forms, acts after a confirmation, audited', { timeout: 60_000 }, async () => {
+  it('shows the states, refuses non-operators and forged forms, acts after a confirmation, audited', { timeout: 120_000 }, async () => {
     await setUp();
     await showsTheStates();
     await refusesOthers();
@@ -270,8 +386,3 @@ describe(`the operator dashboard in Chromium (${backend()})`, () => {
     await actsAfterConfirmation();
   });
 });
-
-function certPaths(operator: string): { certPath: string; keyPath: string } {
-  const p = operatorTlsPaths(l.stateDir, operator);
-  return { certPath: p.cert, keyPath: p.key };
-}

@@ -40,7 +40,7 @@ describe(`local-state anchor (${backend()})`, { timeout: 60_000 }, () => {
     expect(await readAnchor(l.stateDir)).toBeNull();
   });
 
-  it('a part the anchor records missing is lost, whatever the database holds; a damaged anchor is an error, never "none"', async () => {
+  it('a part the anchor records missing is lost, whatever the database holds; a damaged anchor is a loss, never "none"', async () => {
     l = await testLedger();
     await l.checkpointAll();
     expect((await readAnchor(l.stateDir))?.parts).toEqual(['user_checkpoints', 'coin_checkpoints']);
@@ -52,6 +52,10 @@ describe(`local-state anchor (${backend()})`, { timeout: 60_000 }, () => {
     expect(await detectLostState(l.db, l.local)).toMatchObject({ coinCheckpoints: true, userCheckpoints: false });
     const { writeFileSync } = await import('node:fs');
     writeFileSync(join(l.stateDir, 'local-state.json'), '{"format":"x"}');
-    await expect(detectLostState(l.db, l.local)).rejects.toThrow(/not a payserv local-state anchor/);
+    // Damaged: lost (which parts it recorded is unknown), never "nothing lost"; the file is left for the operators.
+    const damaged = await detectLostState(l.db, l.local);
+    expect(damaged).toMatchObject({ coinCheckpoints: true, userCheckpoints: false });
+    expect(damaged.reasons.join()).toMatch(/not a payserv local-state anchor .*cannot tell which parts/);
+    await expect(readAnchor(l.stateDir)).rejects.toThrow(/not a payserv local-state anchor/);
   });
 });

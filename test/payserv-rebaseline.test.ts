@@ -1,13 +1,16 @@
 // The payserv host's local state lost with no backup: payserv refuses to enable (naming `pscli rebaseline`) and
 // re-creates nothing from the database; one operator, or the same one twice, is not enough; a tampered ledger is
-// refused with nothing written; T distinct operators get fresh local state, clean checks, and payouts back.
-import { existsSync, readdirSync, rmSync } from 'node:fs';
+// refused with nothing written; T distinct operators get fresh local state, clean checks, and payouts back. The write
+// cut at each of its points, and a damaged anchor, end refused until rebaselined (below).
+import { existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EXIT } from '../src/cli/exit.js';
 import type { Env } from '../src/config/load.js';
 import type { RunningPayserv } from '../src/app/service.js';
 import { collectAuditProblems } from '../src/payserv/audit.js';
+import type { FaultPoint } from '../src/payserv/faults.js';
+import { readAnchor } from '../src/state/local-anchor.js';
 import { backend } from './support/db.js';
 import { asAttacker, CREDITS } from './support/attacker.js';
 import { testLedger, type TestLedger } from './support/ledger.js';
@@ -33,7 +36,7 @@ const withStatus = async (ledger: TestLedger, status: string): Promise<number[]>
 /** A payserv that worked (operators issued, one withdrawal approved), then lost its host state: restarted on what is left. */
 async function lostHost(
   lost = ['checkpoints', 'journal', 'audit', 'nonces', 'chains'],
-): Promise<{ as: As; ledger: TestLedger; approved: number }> {
+): Promise<{ as: As; ledger: TestLedger; approved: number; restart: () => Promise<void> }> {
   l = await testLedger();
   await l.checkpointAll();
   running = await payservForPscli(l);
@@ -48,8 +51,13 @@ async function lostHost(
   running = undefined;
   // The host's local state is gone; the pinned root, the certificates and pscli.toml are kept (README: the state directory).
   for (const p of lost) rmSync(join(dir, p), { recursive: true, force: true });
-  running = await payservForPscli(l);
-  return { as, ledger: l, approved: first as number };
+  const ledger = l;
+  running = await payservForPscli(ledger);
+  const restart = async () => {
+    await running?.stop();
+    running = await payservForPscli(ledger);
+  };
+  return { as, ledger, approved: first as number, restart };
 }
 
 const localCheckpoints = (ledger: TestLedger): number =>
@@ -157,4 +165,104 @@ describe(`pscli rebaseline after the host's local state was lost (${backend()})`
     expect(existsSync(join(ledger.stateDir, 'audit', 'head.json'))).toBe(false);
     expect(localCheckpoints(ledger)).toBe(before);
   });
+});
+
+// `pscli rebaseline` cut in the middle of its staged write: payserv dies after the fresh state is staged, or after one
+// lost tree of several was moved into place. After the restart the state directory is the old one (still refused) or
+// the new one complete, never a mix the checks pass: a tree the rebaseline was installing and did not finish is
+// recorded in the anchor, so the host is refused until rebaselined again. And a damaged anchor (STATE/local-state.json)
+// is a lost state with its reason: payserv starts, refuses to pay, and only a rebaseline gives payouts back.
+class Crash extends Error {}
+
+const files = (dir: string): number => (existsSync(dir) ? readdirSync(dir, { recursive: true }).length : 0);
+const tree = (ledger: TestLedger, name: string) => files(join(ledger.stateDir, 'checkpoints', name));
+
+/** The whole state directory lost (its anchor too): both confirmations, the second killed at `point` (`step`: which tree). */
+async function cutRebaseline(point: FaultPoint, step?: string) {
+  const h = await lostHost(['checkpoints', 'journal', 'audit', 'nonces', 'chains', 'local-state.json']);
+  expect((await h.as('alice', ['rebaseline', '--reason', 'disk died'])).stdout).toMatch(/\[CONFIRMED\]/);
+  (running as RunningPayserv).ps.faults = {
+    at: async (p, info) => {
+      if (p === point && (step === undefined || info.step === step)) throw new Crash(`killed at ${p} ${info.step ?? ''}`);
+    },
+  };
+  const cut = await h.as('bob', ['rebaseline', '--reason', 'same ledger']);
+  expect(cut.stdout).not.toMatch(/REBASELINED/);
+  await h.restart();
+  return h;
+}
+
+/** Refused at the restart with `why`; a full rebaseline then installs both trees, the checks are clean, payouts resume. */
+async function refusedThenRebaselined(h: Awaited<ReturnType<typeof lostHost>>, why: RegExp) {
+  const enable = await h.as('alice', ['enable']);
+  expect(enable.code).toBe(EXIT.PROBLEMS);
+  expect(enable.stderr).toMatch(why);
+  expect((await h.as('alice', ['rebaseline', '--reason', 'after the crash'])).stdout).toMatch(/\[CONFIRMED\]/);
+  expect((await h.as('bob', ['rebaseline', '--reason', 'after the crash'])).stdout).toMatch(/\[REBASELINED\]/);
+  expect(tree(h.ledger, 'user')).toBeGreaterThan(0);
+  expect(tree(h.ledger, 'coin')).toBeGreaterThan(0);
+  expect((await readAnchor(h.ledger.stateDir))?.parts).toEqual(
+    expect.arrayContaining(['user_checkpoints', 'coin_checkpoints', 'audit_head']),
+  );
+  expect(await h.ledger.check('balanceerrors')).toEqual([]);
+  expect((await h.as('alice', ['enable'])).code).toBe(EXIT.OK);
+  // A restart finds the state whole: nothing asks for a rebaseline again.
+  await h.restart();
+  const again = await h.as('alice', ['enable']);
+  expect(again.stderr).toBe('');
+  expect(again.code).toBe(EXIT.OK);
+}
+
+describe(`pscli rebaseline cut mid-write (${backend()})`, { timeout: 180_000 }, () => {
+  it('killed with the fresh state staged, nothing moved: the old (lost) state, still refused; rebaselined again', async () => {
+    const h = await cutRebaseline('rebaseline.staged');
+    expect(tree(h.ledger, 'user')).toBe(0);
+    expect(tree(h.ledger, 'coin')).toBe(0);
+    await refusedThenRebaselined(h, /rebaseline_required: .*no local-state anchor/);
+  });
+
+  it('killed with the user tree moved and the coin tree not: the anchor records the missing tree, refused; rebaselined again', async () => {
+    const h = await cutRebaseline('rebaseline.moved', 'user');
+    expect(tree(h.ledger, 'user')).toBeGreaterThan(0);
+    expect(tree(h.ledger, 'coin')).toBe(0);
+    await refusedThenRebaselined(h, /rebaseline_required: .*records coin_checkpoints(, wallet_memory)? as written/);
+  });
+
+  it('killed with every tree moved, before the audit head and the final anchor: refused (audit head); rebaselined again', async () => {
+    const h = await cutRebaseline('rebaseline.moved', 'coin');
+    expect(tree(h.ledger, 'coin')).toBeGreaterThan(0);
+    expect(existsSync(join(h.ledger.stateDir, 'audit', 'head.json'))).toBe(false);
+    await refusedThenRebaselined(h, /rebaseline_required: .*audit trail's local head is missing/);
+  });
+});
+
+describe(`a damaged local-state anchor (${backend()})`, { timeout: 120_000 }, () => {
+  for (const [what, bytes] of [
+    ['torn JSON', '{"format":"payserv-local-state/1","parts":["user_'],
+    ['another format', '{"format":"x"}'],
+    ['JSON null', 'null'],
+  ] as const)
+    it(`${what}: payserv starts refusing to pay, naming the file; the surviving checkpoints are kept; a rebaseline gives payouts back`, async () => {
+      const h = await lostHost([]);
+      const users = tree(h.ledger, 'user');
+      await running?.stop();
+      running = undefined;
+      writeFileSync(join(h.ledger.stateDir, 'local-state.json'), bytes);
+      running = await payservForPscli(h.ledger);
+      const enable = await h.as('alice', ['enable']);
+      expect(enable.code).toBe(EXIT.PROBLEMS);
+      expect(enable.stderr).toMatch(
+        /rebaseline_required: .*local-state\.json (is damaged|is not a payserv local-state anchor).*cannot tell which parts/,
+      );
+      const [next] = await withStatus(h.ledger, 'processing');
+      expect((await h.as('alice', ['process', String(next)])).stdout).toMatch(/^REPLY: \[ERROR\] disabled: .*pscli rebaseline/);
+      // A restart does not read the damage as "nothing lost" either.
+      await h.restart();
+      expect((await h.as('alice', ['enable'])).stderr).toMatch(/rebaseline_required/);
+      expect((await h.as('alice', ['rebaseline', '--reason', 'anchor torn by a disk error'])).stdout).toMatch(/\[CONFIRMED\]/);
+      expect((await h.as('bob', ['rebaseline', '--reason', 'anchor torn by a disk error'])).stdout).toMatch(/\[REBASELINED\]/);
+      expect(tree(h.ledger, 'user')).toBe(users);
+      expect((await readAnchor(h.ledger.stateDir))?.parts).toEqual(expect.arrayContaining(['user_checkpoints', 'coin_checkpoints']));
+      expect((await h.as('alice', ['enable'])).code).toBe(EXIT.OK);
+    });
 });

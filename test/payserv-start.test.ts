@@ -201,6 +201,15 @@ describe('payserv start, before the key', () => {
     expect(manager.asked()).toBe(0);
   }, 120_000);
 
+  it('[dashboard] listen with a store without the dashboard key (payserv.DASH.KEY): exit 2 naming it, before the port and any key request', async () => {
+    const l = await processLedger(SEED);
+    const manager = await countingManager();
+    const p = await lockedPayserv(l, { port: await freePort(), manager: manager.port, extra: '[dashboard]\nlisten = "127.0.0.1:0"\n' });
+    expect(await p.waitExit(EXIT_MS), p.stderr()).toBe(2);
+    expect(p.stderr()).toContain('holds no payserv.DASH.KEY, which this configuration needs (no key was requested)\n');
+    expect(manager.asked()).toBe(0);
+  }, 120_000);
+
   it('no database named anywhere (no url, no [dbgw], no DB.JSON, not embedded): exit 2 before the port and any key request, nothing created', async () => {
     const l = await processLedger(SEED);
     const manager = await countingManager();

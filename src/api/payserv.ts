@@ -3,15 +3,13 @@
 import { z } from 'zod';
 import type { TlsIdentity } from '../pki/roles.js';
 import { RpcError, type RpcLayerCode } from './jsonrpc.js';
+import { UNPRINTABLE } from '../log/scrub.js';
 
 /** Replies to the caller, as in the original. */
 export const REPLIES = ['ERROR', 'DECLINED', 'PENDING', 'APPROVED', 'SENDING', 'SENT', 'SEND_RETRY', 'SEND_ERROR'] as const;
 export type Reply = (typeof REPLIES)[number];
 
 /** A withdrawal id as the pool's back end sends it: a positive integer within the exact range. */
-/** Control characters, line breaks, zero-width and bidi controls: refused in an operator's reason shown to other operators and in alerts. */
-// eslint-disable-next-line no-control-regex -- control characters are what it finds
-export const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/;
 export const WithdrawalId = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
 const IdParams = z.union([z.tuple([WithdrawalId]), z.strictObject({ id: WithdrawalId })]);
 const CoinParams = z.union([z.tuple([z.string().min(1).max(16)]), z.strictObject({ coin: z.string().min(1).max(16) })]);

@@ -7,7 +7,7 @@ import type { Logger } from '../log/index.js';
 import { access } from 'node:fs/promises';
 import { hotKeyPath, loadHotKey, nextHotKeyPath } from '../keys/hot-wallet.js';
 import { isSweepable, readSweep, RotatingDriver } from '../payserv/rotation.js';
-import { familyOf } from '../chains/address.js';
+import { coinChain } from '../chains/coin-chain.js';
 import { NodeUnavailable, type ChainDriver } from '../chains/driver.js';
 import type { NonceStorage, UtxoStorage } from '../chains/storage.js';
 import { EvmDriver } from '../chains/eth/driver.js';
@@ -42,10 +42,8 @@ export function driverStorage(db: Data): NonceStorage & UtxoStorage {
 }
 
 export function driverFor(tag: string, s: CoinSettings, key: Uint8Array, deps: DriverDeps): ChainDriver {
-  const family = familyOf(tag);
-  // A Bitcoin-family coin has no family of its own by tag: its network is configured (src/chains/btc/network.ts).
-  const expected = s.chain === 'evm' ? 'evm' : s.chain === 'zcash' ? 'zcash' : 'manual';
-  if (family !== 'manual' && family !== expected) throw new Error(`coins.${tag}: chain = "${s.chain}" is not ${tag}'s chain`);
+  // Throws when the configured chain is not the tag's (ETH as "btc").
+  coinChain(tag, { [tag]: s });
   const { stateDir, log, journal } = deps;
   const driverDeps = { storage: driverStorage(deps.db), stateDir, log, journal };
   const common = {
@@ -84,6 +82,8 @@ export function driverFor(tag: string, s: CoinSettings, key: Uint8Array, deps: D
         feeRateMax: BigInt(s.fee_rate_max),
         feeTargetBlocks: s.fee_target_blocks,
         spenderScanBlocks: s.spender_scan_blocks,
+        feeBump: s.fee_bump,
+        replaceAfterMs: s.replace_after_s * 1000,
       },
       key,
       driverDeps,

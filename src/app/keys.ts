@@ -22,10 +22,9 @@ import {
 import { signerFrom, unlockStore } from '../esman/store-keys.js';
 import { KeyStore } from '../esman/store-file.js';
 import { hotWalletAddress } from '../keys/hot-wallet.js';
-import { btcWalletAddress } from '../chains/btc/driver.js';
-import { resolveNetwork } from '../chains/btc/network.js';
 import type { Logger } from '../log/index.js';
 import { loadSigner, pkiPaths } from '../esman/pki-files.js';
+import { DASHBOARD_KEY_ITEM } from '../esman/pki-dashboard.js';
 import type { SignerRole } from '../pki/roles.js';
 import { Signer } from '../pki/signer.js';
 import type { Trust } from '../pki/trust.js';
@@ -37,6 +36,8 @@ export interface PayservKeys {
   source: 'store' | 'files';
   signers: { payserv: Signer; admin: Signer | undefined; autopay: Signer | undefined };
   tls: { certPem: string; keyPem: string };
+  /** The dashboard's P-256 server key ([dashboard] listen set), else undefined. */
+  dashboardKey: string | undefined;
   /** Hands each automatically paid coin's key over once (the caller wipes it); undefined: the key files. */
   hotKey: ((tag: string, s: CoinSettings) => Promise<Uint8Array>) | undefined;
   /** A rotation's next key (item Coin.<TAG>.NEXT.JSON), handed over once; undefined: none pending. Files: undefined (the key files). */
@@ -69,6 +70,7 @@ function fromFiles(config: Config<'payserv'>, log: Logger): PayservKeys {
       autopay: config.autopay.enabled ? loadSigner(dir, 'autopay') : undefined,
     },
     tls: { certPem: readFileSync(p.tlsCert('payserv'), 'utf8'), keyPem: readFileSync(p.tlsKey('payserv'), 'utf8') },
+    dashboardKey: config.dashboard.listen ? dashboardKeyFile(p.dashboardServerKey) : undefined,
     hotKey: undefined,
     nextHotKey: undefined,
     databaseUrl: undefined,
@@ -88,7 +90,13 @@ export function requiredItems(config: Config<'payserv'>): string[] {
     ...(s.auto ? [s.key_item ?? coinItem(tag)] : []),
     ...(s.chain !== 'evm' && s.node_auth_item ? [s.node_auth_item] : []),
   ]);
-  return [...Object.values(tlsItems('payserv')), ...roles.flatMap((r) => Object.values(signerItems(r))), ...coins, ...notifyItems(config)];
+  return [
+    ...Object.values(tlsItems('payserv')),
+    ...(config.dashboard.listen ? [DASHBOARD_KEY_ITEM] : []),
+    ...roles.flatMap((r) => Object.values(signerItems(r))),
+    ...coins,
+    ...notifyItems(config),
+  ];
 }
 
 /** Every hot-wallet key of a coin paid automatically, checked against the address stored beside it. */
@@ -101,11 +109,8 @@ function hotKeysFrom(store: KeyStore, coins: Config<'payserv'>['coins'], next = 
     const value = store.get(name);
     try {
       const item = parseCoinItem(value, name, tag);
-      const address =
-        s.chain === 'btc'
-          ? btcWalletAddress(resolveNetwork(s.network), s.wallet_type, item.privateKey)
-          : hotWalletAddress(tag, item.privateKey, s.chain === 'zcash' ? s.network : 'mainnet');
-      if (item.address && !sameAddress(tag, item.address, address))
+      const address = hotWalletAddress(tag, item.privateKey, 'mainnet', coins);
+      if (item.address && !sameAddress(tag, item.address, address, coins))
         throw new EsmanError('bad_item', `store item ${name}: its address ${item.address} is not its key's (${address})`);
       keys.set(tag, item.privateKey);
     } finally {
@@ -133,6 +138,7 @@ function fromStore(store: KeyStore, config: Config<'payserv'>, trust: Trust): Pa
       autopay: config.autopay.enabled ? signerFrom(store, trust, 'autopay') : undefined,
     },
     tls: { certPem, keyPem },
+    dashboardKey: config.dashboard.listen ? pemOnce(store, DASHBOARD_KEY_ITEM) : undefined,
     hotKey: async (tag) => {
       const k = hot.get(tag);
       if (!k) throw new EsmanError('missing_item', `no hot-wallet key for ${tag} was loaded from the store`);
@@ -155,6 +161,27 @@ function fromStore(store: KeyStore, config: Config<'payserv'>, trust: Trust): Pa
     ),
     notifySecrets: notifySecretsFrom(store, config),
   };
+}
+
+function dashboardKeyFile(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    throw new EsmanError(
+      'missing_item',
+      `[dashboard] listen is set but its key is not at ${file} (make it with \`pscli pki dashboard-ca\`)`,
+    );
+  }
+}
+
+/** A PEM item's text, its bytes wiped once read. */
+function pemOnce(store: KeyStore, name: string): string {
+  const bytes = store.get(name);
+  try {
+    return pemItem(bytes, name);
+  } finally {
+    wipe(bytes);
+  }
 }
 
 /** The [alerts] channels' secrets held in the store; each item's bytes wiped once read. */

@@ -22,6 +22,7 @@ import { scrubSecrets } from '../log/scrub.js';
 import { RpcError } from '../api/jsonrpc.js';
 import { startRpcServer, type RpcContext, type RpcServer } from '../rpc/server.js';
 import { startDashboard, type DashboardServer } from '../dashboard/server.js';
+import { dashboardCa, dashboardTls } from '../esman/pki-dashboard.js';
 import { coinOfParams, idOf, type Method, type RefusalCode } from '../api/payserv.js';
 import { Alerts } from '../alerts/alerts.js';
 import { AUDIT_LOCK_NAME, auditCodeOf, AuditError, AuditTrail } from '../payserv/audit.js';
@@ -32,7 +33,7 @@ import { Locks } from '../payserv/locks.js';
 import type { AutopaySettings, CoinPolicy } from '../payserv/policy.js';
 import { Monitor, type MonitorSettings } from '../payserv/monitor.js';
 import { ServiceState } from '../payserv/state.js';
-import { detectLostState, journalFile, Rebaseline } from '../payserv/rebaseline.js';
+import { detectLostState, journalFile, Rebaseline, type RebaselineSettings } from '../payserv/rebaseline.js';
 import { startAutopay } from '../autopay/service.js';
 import type { Notifier } from '../notify/notifier.js';
 import { hotWalletLevels, noticeWaitingForKey, startNotifier, storeChannels } from './notify.js';
@@ -120,9 +121,10 @@ function replyOf(result: unknown): string {
  * A host whose local state is gone while the database shows payserv worked here: payouts are refused until operators
  * rebaseline (src/payserv/rebaseline.ts); nothing is re-created from the database meanwhile, and the operators hear of it.
  */
-async function guardLostState(ps: Payserv, audit: AuditTrail, confirmations: number, journalExisted: boolean): Promise<void> {
+async function guardLostState(ps: Payserv, settings: RebaselineSettings, journalExisted: boolean): Promise<void> {
   const lost = await detectLostState(ps.db, ps.local, journalExisted);
-  ps.rebaseline = new Rebaseline(lost, { confirmations, audit });
+  ps.rebaseline = new Rebaseline(lost, settings);
+  const { confirmations } = settings;
   const why = ps.rebaseline.required;
   if (!why) return;
   ps.state.disable('start', why);
@@ -139,6 +141,8 @@ export async function startPayserv(config: Config<'payserv'>, log: Logger, opene
   // the port (a second payserv), the nodes' chains.
   const held = await checkKeysBeforeKeys(config);
   const trust = stateDirFile(config, 'payserv', () => loadTrust(config.stateDir));
+  // The dashboard's CA under the root, before the key is asked for (its server pair is checked once the key is in).
+  if (config.dashboard.listen) dashboardCa(config.stateDir, trust);
   if (!opened) checkDatabaseBeforeKeys(config, held);
   hotWalletLevels(config); // a level for a coin without a hot wallet is refused before the key ceremony
   const notifier = startNotifier(config, log);
@@ -183,6 +187,7 @@ async function startUnlocked(
   storeChannels(notifier, config, keys.notifySecrets, keys.databaseUrl);
   const { signers } = keys;
   const tls = { ...keys.tls, caPem: trust.root.toString() };
+  const dashTls = config.dashboard.listen ? dashboardTls(stateDir, trust, keys.dashboardKey as string) : null;
   if (keys.databaseUrl && config.database.url)
     throw new ConfigError(`the database is named twice, in [database] url (or DATABASE_URL) and in the store's ${DATABASE_ITEM}: keep one`);
   const database = { ...config.database, url: config.database.url ?? keys.databaseUrl };
@@ -215,6 +220,7 @@ async function startUnlocked(
       journal,
       signers,
       drivers,
+      coins: config.coins,
       policies: policiesOf(config),
       autopay: config.autopay.enabled ? autopayOf(config) : new Map(),
       state: new ServiceState(log, alerts),
@@ -234,7 +240,8 @@ async function startUnlocked(
     const hold = ps.hold as Hold;
     o.observation?.metrics.attach(ps);
     const audit = new AuditTrail({ db, stateDir, log, lockKey: LockKeys.of(signers.payserv).key(AUDIT_LOCK_NAME) });
-    await guardLostState(ps, audit, config.rebaseline.confirmations, journalExisted);
+    const operatorRefusal = revocationCheck(stateDir, (message, reason) => log.error({ reason }, message));
+    await guardLostState(ps, { confirmations: config.rebaseline.confirmations, audit, operatorRefusal }, journalExisted);
     const record = (
       method: Method,
       r: { client: string; target: string; reply: string; code: RefusalCode | undefined; t0: number },
@@ -279,7 +286,6 @@ async function startUnlocked(
     // Every call, its audit row with it, is one piece of the backup's work; Backup.Take holds them all.
     const held = (method: Method, params: unknown, ctx: RpcContext): Promise<unknown> =>
       method === 'Backup.Take' ? handle(method, params, ctx) : hold.work(() => handle(method, params, ctx));
-    const operatorRefusal = revocationCheck(stateDir, (message, reason) => log.error({ reason }, message));
     const server = await startRpcServer({
       host: config.rpc.host,
       port: config.rpc.port,
@@ -307,24 +313,25 @@ async function startUnlocked(
     const monitor = new Monitor(ps, monitorSettings(config)).start();
     const autopay = ps.autopay.size ? startAutopay(ps, config.autopay.interval_s * 1000) : null;
     const d = config.dashboard;
-    const dashboard = d.listen
-      ? await startDashboard({
-          ...d.listen,
-          tls,
-          ps,
-          monitor,
-          log,
-          actions: d.actions,
-          rows: d.rows,
-          explorers: d.coins,
-          call: held,
-          operatorRefusal,
-        }).catch(async (e: unknown) => {
-          await Promise.all([autopay?.stop(), monitor.stop(), server.close(0)]);
-          lockWatch.stop();
-          throw e;
-        })
-      : null;
+    const dashboard =
+      d.listen && dashTls
+        ? await startDashboard({
+            ...d.listen,
+            tls: dashTls,
+            ps,
+            monitor,
+            log,
+            actions: d.actions,
+            rows: d.rows,
+            explorers: d.coins,
+            call: held,
+            operatorRefusal,
+          }).catch(async (e: unknown) => {
+            await Promise.all([autopay?.stop(), monitor.stop(), server.close(0)]);
+            lockWatch.stop();
+            throw e;
+          })
+        : null;
     if (autopay)
       log.warn(
         {

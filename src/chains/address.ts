@@ -3,22 +3,30 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { keccak_256 } from '@noble/hashes/sha3.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import type { Coin } from '../ledger/records.js';
+import { decodeAddress, validateBtcAddress } from './btc/address.js';
+import { coinChain, type CoinChains } from './coin-chain.js';
+import { equalBytes } from './zcash/bytes.js';
 import { p2pkhHashOf, p2pkhScript, p2shHashOf, p2shScript } from './zcash/script.js';
 
-// Address validity per coin family. A wrong-network or mistyped address is a business failure (the
-// request is declined), never a payment into the void.
+// Address validity per coin family (src/chains/coin-chain.ts says which). A wrong-network or mistyped
+// address is a business failure (the request is declined), never a payment into the void. `coins`:
+// payserv's [coins.TAG] tables where the caller has them; without, a Bitcoin-family coin is unknown
+// (paid by an operator, its address checked as printable text only).
 
-export type Family = 'evm' | 'zcash' | 'manual';
+export { familyOf, type Family } from './coin-chain.js';
 
-const FAMILY: Record<string, Family> = { ETH: 'evm', ETC: 'evm', ZEC: 'zcash' };
-
-export function familyOf(tag: string): Family {
-  return FAMILY[tag] ?? 'manual';
-}
-
-/** One address in two spellings: EVM addresses ignore case (EIP-55 is a checksum, not a different address); base58 does not. */
-export function sameAddress(tag: string, a: string, b: string): boolean {
-  return familyOf(tag) === 'evm' ? a.toLowerCase() === b.toLowerCase() : a === b;
+/**
+ * One address in two spellings: EVM addresses ignore case (EIP-55 is a checksum, not a different address);
+ * Bitcoin-family addresses are the script they pay (bech32 in either case, Litecoin's old P2SH versions); base58 otherwise exact.
+ */
+export function sameAddress(tag: string, a: string, b: string, coins: CoinChains = {}): boolean {
+  const c = coinChain(tag, coins);
+  if (c.family === 'evm') return a.toLowerCase() === b.toLowerCase();
+  if (c.family === 'btc') {
+    const [x, y] = [decodeAddress(c.net, a), decodeAddress(c.net, b)];
+    if (x.ok && y.ok) return equalBytes(x.script, y.script);
+  }
+  return a === b;
 }
 
 const base58check = createBase58check(sha256);
@@ -45,8 +53,12 @@ function isEvmAddress(address: string): boolean {
 }
 
 /** Null when the address is valid for the coin and its network, else why not. */
-export function validateAddress(coin: Pick<Coin, 'tag' | 'network'>, address: string): string | null {
-  switch (familyOf(coin.tag)) {
+export function validateAddress(coin: Pick<Coin, 'tag' | 'network'>, address: string, coins: CoinChains = {}): string | null {
+  const c = coinChain(coin.tag, coins);
+  switch (c.family) {
+    case 'btc':
+      // The network is the configuration's: the ledger's coin record says only mainnet or testnet (used by Zcash).
+      return validateBtcAddress(c.net, address);
     case 'evm':
       return isEvmAddress(address) ? null : `not a valid ${coin.tag} address (0x + 40 hex digits, EIP-55 checksum if mixed case)`;
     case 'zcash': {

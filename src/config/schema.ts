@@ -363,6 +363,13 @@ const btcCoin = table({
   fee_target_blocks: positiveInt().max(1008, { error: 'at most 1008' }).default(6),
   /** How many blocks below the tip a failure proof searches for a transaction spending one of a payment's inputs. */
   spender_scan_blocks: positiveInt().max(100_000, { error: 'at most 100000' }).default(2016),
+  /**
+   * How a payment stuck in the mempool is bumped: "rbf" replaces it (BIP125: same inputs and outputs, the
+   * change smaller), "none" lets it wait. Litecoin and Dogecoin nodes refuse replacement by default.
+   */
+  fee_bump: z.enum(['rbf', 'none'], { error: 'expected "rbf" or "none"' }).default('none'),
+  /** A payment not mined by then is stale: with fee_bump = "rbf", replaced at a higher fee (within fee_rate_max). */
+  replace_after_s: timerS().default(1800),
   /** A store item {"user", "password"} for the node's RPC (rpcuser/rpcpassword), so that node_url carries no credentials. Needs [keys] store. */
   node_auth_item: nonEmptyString().optional(),
 }).superRefine((c, ctx) => {

@@ -1,5 +1,6 @@
-// The operator dashboard's listener: HTTPS with payserv's own server certificate, a client certificate
-// required (the pinned root's, clientAuth), and then only an operator's (OU=operator) that is not
+// The operator dashboard's listener: HTTPS with the dashboard's P-256 server certificate (browsers speak no
+// Ed25519), a client certificate required (the dashboard CA's or the pinned root's, clientAuth; src/esman/pki-dashboard.ts),
+// and then only an operator's (OU=operator) that is not
 // revoked: the back end's, dbgw's or the shared pscli identity's certificate gets 403. Read-only unless
 // [dashboard] actions = true; an action is a POST from a confirmation page carrying a single-use token bound to
 // the certificate, and runs through payserv's own RPC handler, so it is verified and audited as
@@ -154,7 +155,7 @@ export async function startDashboard(o: DashboardOptions): Promise<DashboardServ
   /** The operator behind this connection, or a refusal (403) naming why. */
   function operatorOf(req: IncomingMessage): { name: string; cert: string } {
     const socket = req.socket as TLSSocket;
-    const who = peerIdentity(socket);
+    const who = peerIdentity(socket, 'dashboard');
     if (!who.ok) throw new Refusal(403, `forbidden: ${who.reason}`);
     if (!who.operator)
       throw new Refusal(

@@ -1,3 +1,4 @@
+import { UNPRINTABLE_ALL } from '../log/scrub.js';
 import { parseAmount, type Amount } from '../money/amount.js';
 import type {
   Coin,
@@ -73,10 +74,7 @@ function sig(r: R): { sigKeyId: string | null; signature: Uint8Array | null } {
 /** Text from a row quoted for an error (and the alerts quoting it): at most 40 characters, escaped, nothing unprintable. */
 export function quoted(v: string, max = 40): string {
   const cut = v.length > max ? `${v.slice(0, max)}…` : v;
-  return JSON.stringify(cut).replace(
-    /[\u007f-\u009f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/g,
-    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
-  );
+  return JSON.stringify(cut).replace(UNPRINTABLE_ALL, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 function oneOf<T extends string>(r: R, k: string, allowed: readonly T[]): T {
   const v = text(r, k);

@@ -28,6 +28,16 @@ export function pkiPaths(stateDir: string) {
     signerKey: (r: SignerRole) => join(dir, 'signers', `${r}.key`),
     tlsCert: (i: TlsIdentity) => join(dir, 'tls', `${i}.crt`),
     tlsKey: (i: TlsIdentity) => join(dir, 'tls', `${i}.key`),
+    /** The dashboard CA's certificate (self-signed): the browsers' trust anchor. */
+    dashboardCa: join(dir, 'dashboard', 'ca.crt'),
+    /** The root's certificate of the dashboard CA's key: the tie to the root. */
+    dashboardCaTie: join(dir, 'dashboard', 'ca-root.crt'),
+    dashboardCaKey: join(dir, 'ca', 'dashboard-ca.key'),
+    dashboardServer: join(dir, 'dashboard', 'server.crt'),
+    dashboardServerKey: join(dir, 'dashboard', 'server.key'),
+    /** An operator's P-256 certificate for a browser, under the dashboard CA. */
+    browserCert: (name: string) => join(dir, 'operators', 'browser', `${name}.crt`),
+    browserKey: (name: string) => join(dir, 'operators', 'browser', `${name}.key`),
   };
 }
 
@@ -54,7 +64,7 @@ export interface PkiInitResult {
   keys: string;
 }
 
-function writeOnce(path: string, text: string, mode: number): void {
+export function writeOnce(path: string, text: string, mode: number): void {
   // 'wx': never overwrite a key or certificate that exists.
   writeFileSync(path, text, { mode, flag: 'wx' });
 }
@@ -187,7 +197,7 @@ export function operatorTlsPaths(stateDir: string, name: string): { cert: string
   return { cert: o.cert, key: o.key };
 }
 
-function checkName(name: string): void {
+export function checkName(name: string): void {
   const problem = operatorNameProblem(name);
   if (problem) throw new PkiError(problem);
 }
@@ -300,7 +310,8 @@ export async function revokeOperator(
   const o = operatorPaths(stateDir, name, opts.keysDir);
   const revoked = revokedNow(stateDir);
   if (revoked.has(name)) return { added: false, list: revocationPath(stateDir) };
-  if (!existsSync(o.cert)) throw new PkiError(`no operator ${name} (no ${o.cert})`);
+  if (!existsSync(o.cert) && !existsSync(pkiPaths(stateDir).browserCert(name)))
+    throw new PkiError(`no operator ${name} (no ${o.cert} nor a browser certificate)`);
   const root = rootPairFor(stateDir, o.rootKey);
   revoked.set(name, { operator: name, at: (opts.now ?? new Date()).toISOString() });
   await writeJsonAtomic(revocationPath(stateDir), signRevocations([...revoked.values()], root.keyPem), 0o644);
@@ -391,13 +402,13 @@ export interface ExpiringCert {
 export const CERT_WARN_DAYS = 30;
 
 export interface PkiCertFile {
-  kind: 'root' | 'signer' | 'tls' | 'operator';
+  kind: 'root' | 'signer' | 'tls' | 'operator' | 'browser' | 'dashboard';
   /** The role, TLS identity or operator it is for; "root" for the pinned root. */
   name: string;
   file: string;
 }
 
-/** The certificate files in the state directory's PKI: the pinned root, the signers', the TLS pairs', the operators'. */
+/** The certificate files in the state directory's PKI: the pinned root, the signers', the TLS pairs', the operators' (also for browsers), the dashboard's. */
 export function pkiCertificateFiles(stateDir: string): PkiCertFile[] {
   const p = pkiPaths(stateDir);
   const files: PkiCertFile[] = existsSync(p.root) ? [{ kind: 'root', name: 'root', file: p.root }] : [];
@@ -405,6 +416,8 @@ export function pkiCertificateFiles(stateDir: string): PkiCertFile[] {
     ['signer', 'signers'],
     ['tls', 'tls'],
     ['operator', 'operators'],
+    ['browser', join('operators', 'browser')],
+    ['dashboard', 'dashboard'],
   ] as const) {
     const dir = join(p.dir, sub);
     if (!existsSync(dir)) continue;

@@ -12,6 +12,12 @@ import { decodeLine, encodeRecord, JournalError, type JournalAttempt, type Journ
 // Append-only between compactions; a compaction keeps every attempt not yet settled (its
 // withdrawals final and covered by their local checkpoints) and each sender's next nonce, so the file
 // stays proportional to the payments in flight, not to years of history.
+//
+// A hot-wallet rotation's sweep (src/payserv/rotation.ts) is not journaled here, on purpose: it is no withdrawal,
+// and its own host record (STATE/rotation/<TAG>.json, fsynced before the commit that takes its nonce) already
+// holds its bytes; a sweep is signed only without a record or after the chain proved it failed, and each start
+// feeds its nonce to the old wallet's host nonce cache (a nonce store rolled back behind it refuses the start).
+// A database rolled back mid-rotation can neither sweep twice nor hide the sweep.
 
 export const JOURNAL_FILE = 'payments.jsonl';
 

@@ -4,7 +4,9 @@ import { join } from 'node:path';
 import { secp256k1 } from '@noble/curves/secp256k1';
 import { keccak_256 } from '@noble/hashes/sha3.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
-import { checksumEvmAddress, familyOf, zcashP2pkhAddress } from '../chains/address.js';
+import { checksumEvmAddress, zcashP2pkhAddress } from '../chains/address.js';
+import { walletAddress } from '../chains/btc/address.js';
+import { coinChain, type CoinChains } from '../chains/coin-chain.js';
 import { reasonOf } from '../esman/errors.js';
 import { pubkeyHash } from '../chains/zcash/script.js';
 import type { Coin } from '../ledger/records.js';
@@ -58,16 +60,25 @@ export async function createHotKey(stateDir: string, tag: string, path = hotKeyP
   return path;
 }
 
-/** The address a hot-wallet key pays from: the EVM address, or the Zcash transparent P2PKH address of its compressed public key. */
-export function hotWalletAddress(tag: string, key: Uint8Array, network: Coin['network'] = 'mainnet'): string {
-  switch (familyOf(tag)) {
+/**
+ * The address a hot-wallet key pays from: the EVM address; the Zcash transparent P2PKH address of its compressed
+ * public key (on the configured network, else `network`); a Bitcoin-family coin's, as `coins` configures it
+ * (P2WPKH or P2PKH per wallet_type, CashAddr on Bitcoin Cash).
+ */
+export function hotWalletAddress(tag: string, key: Uint8Array, network: Coin['network'] = 'mainnet', coins: CoinChains = {}): string {
+  const c = coinChain(tag, coins);
+  switch (c.family) {
     case 'evm':
       // The last 20 bytes of keccak-256 of the uncompressed public key without its 04 prefix (as viem's
       // privateKeyToAddress, without loading viem at pscli's start-up).
       return checksumEvmAddress(bytesToHex(keccak_256(secp256k1.getPublicKey(key, false).subarray(1)).subarray(-20)));
     case 'zcash':
-      return zcashP2pkhAddress(network, pubkeyHash(secp256k1.getPublicKey(key, true)));
+      return zcashP2pkhAddress(c.network ?? network, pubkeyHash(secp256k1.getPublicKey(key, true)));
+    case 'btc':
+      return walletAddress(c.net, c.wallet, secp256k1.getPublicKey(key, true));
     case 'manual':
-      throw new HotKeyError(`coin ${tag} is paid by an operator: payserv holds no hot wallet for it`);
+      throw new HotKeyError(
+        `coin ${tag} is paid by an operator: payserv holds no hot wallet for it (a Bitcoin-family coin needs its [coins.${tag}] chain = "btc" in payserv.toml)`,
+      );
   }
 }

@@ -12,3 +12,11 @@ const QUERY_PASSWORD = /([?&]pass(?:word)?=)[^\s&#]*/gi;
 export function scrubSecrets(text: string): string {
   return text.replace(URL_PASSWORD, '$1***@').replace(QUERY_PASSWORD, '$1***');
 }
+
+/**
+ * Line breaks, control characters and the invisible ones that reorder or hide text (bidi overrides and marks,
+ * zero-width): what one line of text from outside may not carry into a reason, a terminal or a notification.
+ */
+// eslint-disable-next-line no-control-regex -- control characters are exactly what this finds
+export const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/;
+export const UNPRINTABLE_ALL = new RegExp(UNPRINTABLE.source, 'g');

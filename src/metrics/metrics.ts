@@ -5,7 +5,10 @@ import { encodeCoin } from '../ledger/encoding.js';
 import { checkHistory } from '../ledger/history.js';
 import type { Coin, Signed } from '../ledger/records.js';
 import { COIN_SIGNER } from '../ledger/roles.js';
-import { newestSentWithHistory } from '../store/reads.js';
+import { loadCoins, newestSentWithHistory } from '../store/reads.js';
+import { MONITOR } from '../data/ops/monitor.js';
+import { streamPages } from '../data/stream.js';
+import { inFlightFaults, toStuck } from '../payserv/monitor.js';
 import { openView, type LedgerView } from '../verify/view.js';
 import { CERT_WARN_DAYS, expiresWithin } from '../esman/pki-files.js';
 import type { Logger } from '../log/index.js';
@@ -31,6 +34,11 @@ export const SCRAPE_PARTS = ['withdrawals', 'in_flight', 'hot_wallet', 'typical_
 type Part = (typeof SCRAPE_PARTS)[number];
 
 const coins = (a: Amount): number => Number(formatAmount(a));
+/** In-flight rows whose signed history one scrape verifies at most (the rest are counted unverified until a next scrape). */
+const IN_FLIGHT_VERIFY_PER_SCRAPE = 200;
+/** In-flight rows one scrape reads at most (the monitor's bound); past it the part fails. */
+const IN_FLIGHT_ROWS_MAX = 100_000;
+const IN_FLIGHT_PAGE_ROWS = 1_000;
 /** Sent payouts remembered as verified at most (a few scrapes' samples of every coin). */
 const VERIFIED_SENT_MAX = 10_000;
 
@@ -104,10 +112,23 @@ export class PayservMetrics implements PaymentEvents {
     ['part'],
   );
   readonly #withdrawals = this.#gauge('payserv_withdrawals', 'Withdrawals by coin and status', ['coin', 'status']);
-  readonly #inFlight = this.#gauge('payserv_payments_in_flight', 'Withdrawals in sending or send_retry', ['coin', 'status']);
+  readonly #inFlight = this.#gauge(
+    'payserv_payments_in_flight',
+    'Withdrawals in sending or send_retry whose signed status history verified',
+    ['coin', 'status'],
+  );
+  readonly #inFlightUnverified = this.#gauge(
+    'payserv_payments_in_flight_unverified',
+    'Rows in sending or send_retry whose signed status history did not verify (forged) or is not verified yet',
+    ['coin', 'status'],
+  );
+  /** In-flight rows verified: id → the status entry verified (not verified again until it changes). */
+  readonly #inFlightVerified = new Map<number, string>();
+  /** In-flight rows that did not verify: id → the status entry seen. */
+  readonly #inFlightForged = new Map<number, string>();
   readonly #inFlightAge = this.#gauge(
     'payserv_payments_in_flight_oldest_seconds',
-    'How long the oldest withdrawal in sending or send_retry has been in that status',
+    'How long the oldest verified withdrawal in sending or send_retry has been in that status',
     ['coin', 'status'],
   );
   readonly #balance = this.#gauge('payserv_hot_wallet_balance_coins', "The hot wallet's spendable balance, in coin units (approximate)", [
@@ -230,7 +251,16 @@ export class PayservMetrics implements PaymentEvents {
   }
 
   async #refresh(): Promise<void> {
-    const scraped = [this.#withdrawals, this.#inFlight, this.#inFlightAge, this.#balance, this.#typical, this.#covered, this.#certExpiry];
+    const scraped = [
+      this.#withdrawals,
+      this.#inFlight,
+      this.#inFlightAge,
+      this.#inFlightUnverified,
+      this.#balance,
+      this.#typical,
+      this.#covered,
+      this.#certExpiry,
+    ];
     for (const g of [...scraped, this.#certsExpiring]) g.reset();
     const stateDir = this.#stateDir;
     if (stateDir !== undefined) await this.#part('certificates', async () => this.#readCertificates(stateDir));
@@ -273,14 +303,59 @@ export class PayservMetrics implements PaymentEvents {
       if (r.n !== '0') this.#withdrawals.set({ coin: r.tag, status: r.status }, count(r.n, `withdrawals of ${r.tag} ${r.status}`));
   }
 
+  /**
+   * Payments in flight the monitor's way: each row's signed status history verified (remembered per status entry), its
+   * age from the signed time of that entry. A row that does not verify, or is not verified yet, is counted apart.
+   */
   async #readInFlight(ps: Payserv): Promise<void> {
-    const rows = await ps.db.query(METRICS.inFlight);
     const now = ps.now().getTime();
-    for (const r of rows) {
-      const labels = { coin: r.tag, status: r.status };
-      this.#inFlight.set(labels, count(r.n, `in-flight withdrawals of ${r.tag}`));
-      this.#inFlightAge.set(labels, Math.max(0, (now - new Date(r.oldest).getTime()) / 1000));
+    const tags = new Map((await loadCoins(ps.db)).map((c) => [c.id, c.tag]));
+    const verified = new Map<string, { n: number; oldest: number }>();
+    const unverified = new Map<string, number>();
+    const seen = new Set<number>();
+    let budget = IN_FLIGHT_VERIFY_PER_SCRAPE;
+    let view: LedgerView | null = null;
+    const rows = streamPages(
+      ps.db,
+      (after: number | null, n) => ({ op: MONITOR.stuckPage, params: ['infinity', after ?? 0, n] }),
+      (r) => r.id,
+      IN_FLIGHT_PAGE_ROWS,
+    );
+    for await (const r of rows) {
+      const w = toStuck(r);
+      seen.add(w.id);
+      const labels = JSON.stringify([tags.get(w.coinId) ?? `coin_id=${w.coinId}`, w.status]);
+      const key = `${w.status} ${w.signedAt?.getTime() ?? 'none'}`;
+      if (this.#inFlightVerified.get(w.id) !== key) {
+        if (this.#inFlightForged.get(w.id) === key || budget <= 0) {
+          unverified.set(labels, (unverified.get(labels) ?? 0) + 1);
+          continue;
+        }
+        budget--;
+        view ??= await openView(ps.db, ps.trust, ps.local);
+        const problems = await inFlightFaults(ps, view, w.id);
+        if (problems === null) continue;
+        if (problems.length) {
+          this.#inFlightForged.set(w.id, key);
+          unverified.set(labels, (unverified.get(labels) ?? 0) + 1);
+          continue;
+        }
+        this.#inFlightVerified.set(w.id, key);
+      }
+      const v = verified.get(labels) ?? { n: 0, oldest: now };
+      verified.set(labels, { n: v.n + 1, oldest: Math.min(v.oldest, w.since.getTime()) });
+      if (seen.size >= IN_FLIGHT_ROWS_MAX) throw new Error(`more than ${IN_FLIGHT_ROWS_MAX} withdrawals in flight: not all counted`);
     }
+    for (const m of [this.#inFlightVerified, this.#inFlightForged]) for (const id of [...m.keys()]) if (!seen.has(id)) m.delete(id);
+    const labelsOf = (k: string) => {
+      const [coin, status] = JSON.parse(k) as [string, string];
+      return { coin, status };
+    };
+    for (const [k, v] of verified) {
+      this.#inFlight.set(labelsOf(k), v.n);
+      this.#inFlightAge.set(labelsOf(k), Math.max(0, (now - v.oldest) / 1000));
+    }
+    for (const [k, n] of unverified) this.#inFlightUnverified.set(labelsOf(k), n);
   }
 
   /** Each paying coin's hot wallet (its node, or its reserved inputs) and how many typical payouts it covers. */

@@ -1,6 +1,6 @@
 // A notification as every channel renders it, and the last check before it leaves: no secret payserv
 // knows (a bot token, an SMTP password, a webhook URL, the database URL) is ever in what is sent.
-import { scrubSecrets } from '../log/scrub.js';
+import { scrubSecrets, UNPRINTABLE_ALL } from '../log/scrub.js';
 
 /** One event for the operators: the alert document hooks have always received, or a notice (id null). */
 export interface Notice {
@@ -15,15 +15,11 @@ export interface Notice {
 /** Bot messages are short: Discord takes 2000 characters, Telegram 4096. */
 export const TEXT_MAX = 1900;
 
-/** Line breaks, control characters and the invisible ones that reorder or hide text (bidi overrides, zero-width). */
-// eslint-disable-next-line no-control-regex -- control characters are exactly what this removes
-const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/g;
-
 /**
  * One line of text from outside payserv (a reason quoting the database, a node's answer): every line break and
  * control or invisible character a space, so it can neither start a line of its own nor hide what follows.
  */
-export const oneLine = (text: string): string => text.replace(UNPRINTABLE, ' ');
+export const oneLine = (text: string): string => text.replace(UNPRINTABLE_ALL, ' ');
 
 /** Details worth a line in a chat or an e-mail: ids, coins, amounts, hashes, reasons. Scalars only. */
 function detailLines(details: Record<string, unknown>): string[] {

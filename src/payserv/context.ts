@@ -4,6 +4,7 @@ import type { Logger } from '../log/index.js';
 import type { Signer } from '../pki/signer.js';
 import type { Trust } from '../pki/trust.js';
 import type { Drivers } from '../chains/driver.js';
+import type { CoinChains } from '../chains/coin-chain.js';
 import type { PaymentJournal } from '../journal/journal.js';
 import type { PaymentEvents } from './events.js';
 import type { Faults } from './faults.js';
@@ -25,6 +26,8 @@ export interface Payserv {
   /** The payserv role signs status changes, checkpoints and corrections; admin (optional) signs reviewed coins and wallets. */
   signers: { payserv: Signer; admin?: Signer | undefined; autopay?: Signer | undefined };
   drivers: Drivers;
+  /** [coins.TAG] of the configuration: a Bitcoin-family coin's network (src/chains/coin-chain.ts); absent: none configured. */
+  coins?: CoinChains | undefined;
   /** Automatic approval rules by coin tag. */
   policies: ReadonlyMap<string, CoinPolicy>;
   /** Automatic threshold payouts by coin tag ([autopay.coins.*]); empty: autopay pays nothing. */

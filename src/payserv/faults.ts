@@ -14,11 +14,17 @@ export type FaultPoint =
   /** A hot-wallet sweep signed and its host record fsynced, inside the transaction that advances the nonce; not committed. */
   | 'sweep.recorded'
   /** The sweep's transaction committed; not broadcast yet. */
-  | 'sweep.committed';
+  | 'sweep.committed'
+  /** `pscli rebaseline`: the fresh local state staged and its digest matched; the lost trees not moved into place yet. */
+  | 'rebaseline.staged'
+  /** `pscli rebaseline`: one lost tree (`step`) moved into place; the others, the audit head and the anchor not yet. */
+  | 'rebaseline.moved';
 
 export interface FaultInfo {
   withdrawals: readonly number[];
   hash?: string;
+  /** Which step of a multi-step write (a rebaseline's tree). */
+  step?: string;
 }
 
 export interface Faults {

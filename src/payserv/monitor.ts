@@ -73,7 +73,8 @@ export interface MonitorReport {
   failed: string[];
 }
 
-function toStuck(r: Record<string, unknown>): StuckWithdrawal {
+/** A row of MONITOR.stuckPage, validated (the database's values are input). */
+export function toStuck(r: Record<string, unknown>): StuckWithdrawal {
   const { id, coin_id: coinId, status, tx_hash: txHash, updated_at: updatedAt, signed_at: signedAt } = r;
   const at = `finances_withdrawal_transaction id=${String(id)}`;
   if (typeof id !== 'number' || !Number.isSafeInteger(id) || id <= 0) throw new RowError(`${at}: id is not a positive integer`);
@@ -90,6 +91,22 @@ function toStuck(r: Record<string, unknown>): StuckWithdrawal {
 }
 
 const seconds = (ms: number) => Math.round(ms / 1000);
+
+/**
+ * One in-flight withdrawal's signed status history, as payserv verifies it before a payout call: its faults (the monitor,
+ * the metrics); null when it is no longer in flight (changed since its page was read: the next look sees it).
+ */
+export async function inFlightFaults(ps: Payserv, view: LedgerView, id: number): Promise<Problem[] | null> {
+  const bad = (code: 'history' | 'malformed', detail: string) => [problem('finances_withdrawal_signatures', id, code, detail)];
+  try {
+    const found = await getWithdrawalWithHistory(ps.db, id);
+    if (!found || (found.withdrawal.status !== 'sending' && found.withdrawal.status !== 'send_retry')) return null;
+    return checkHistory(found.withdrawal, found.history, view.book).map((f) => bad('history', f)[0] as Problem);
+  } catch (e) {
+    if (e instanceof RowError) return bad('malformed', e.message);
+    throw e;
+  }
+}
 
 /** A coin's node at the monitor's last health check. */
 export interface NodeHealth {
@@ -209,7 +226,7 @@ export class Monitor {
         if (verifiedNow >= STUCK_VERIFY_PER_TICK) continue; // looked at by a next tick
         verifiedNow++;
         view ??= await openView(ps.db, ps.trust, ps.local);
-        const problems = await this.#verify(view, w.id);
+        const problems = (await inFlightFaults(ps, view, w.id)) ?? [];
         if (problems.length) {
           this.#forged.set(w.id, key);
           forged.push({ id: w.id, problems });
@@ -233,20 +250,6 @@ export class Monitor {
     }
     await this.#failStopForged(forged);
     return { stuck, forged: forged.map((f) => f.id) };
-  }
-
-  /** One in-flight withdrawal's signed status history, as payserv verifies it before a payout call: its faults. */
-  async #verify(view: LedgerView, id: number): Promise<Problem[]> {
-    const bad = (code: 'history' | 'malformed', detail: string) => [problem('finances_withdrawal_signatures', id, code, detail)];
-    try {
-      const found = await getWithdrawalWithHistory(this.#ps.db, id);
-      if (!found) return []; // changed since the page was read: the next tick sees it
-      if (found.withdrawal.status !== 'sending' && found.withdrawal.status !== 'send_retry') return [];
-      return checkHistory(found.withdrawal, found.history, view.book).map((f) => bad('history', f)[0] as Problem);
-    } catch (e) {
-      if (e instanceof RowError) return bad('malformed', e.message);
-      throw e;
-    }
   }
 
   /** Forged rows in flight: a fail-stop naming them, once per episode (while payserv stays fail-stopped, only logged). */

@@ -81,7 +81,7 @@ function businessProblem(ps: Payserv, v: Verified, wallet: Signed<Wallet> | null
     return why('below_fee', `fee ${formatAmount(w.fee)} is below the coin's fee ${formatAmount(coin.withdrawalFee)}`);
   const unpayable = walletProblem(v, wallet);
   if (unpayable) return unpayable;
-  const bad = ps.drivers.get(coin.tag)?.validateAddress(w.address) ?? validateAddress(coin, w.address);
+  const bad = ps.drivers.get(coin.tag)?.validateAddress(w.address) ?? validateAddress(coin, w.address, ps.coins);
   if (bad) return why('invalid_address', `address ${w.address}: ${bad}`);
   const after = add(w.debitBefore, w.amount);
   if (after > account.creditTotal) {

@@ -10,15 +10,32 @@ import { AUDIT } from '../data/ops/audit.js';
 import { remember, EMPTY_MEMORY } from '../ledger/wallets.js';
 import { formatProblem, type Problem } from '../ledger/problem.js';
 import { ensureDir } from '../state/atomic-file.js';
-import { ANCHOR_FILE, anchorPath, LOCAL_PARTS, readAnchor, writeAnchor, type AnchorOrigin, type LocalPart } from '../state/local-anchor.js';
+import {
+  ANCHOR_FILE,
+  anchorPath,
+  inspectAnchor,
+  LOCAL_PARTS,
+  writeAnchor,
+  type AnchorOrigin,
+  type LocalPart,
+} from '../state/local-anchor.js';
 import { JOURNAL_FILE, journalDir } from '../journal/journal.js';
 import { LEDGER } from '../data/ops/ledger.js';
-import { getCoinCheckpoint, loadCoins, streamUserCheckpoints } from '../store/reads.js';
+import {
+  getCoinCheckpoint,
+  loadCoins,
+  streamAllCredits,
+  streamAllWithdrawals,
+  streamUserCheckpoints,
+  streamWallets,
+} from '../store/reads.js';
+import { encodeCredit, encodeWallet, encodeWithdrawalStatus } from '../ledger/encoding.js';
 import { openView } from '../verify/view.js';
 import { verifyWallets } from '../verify/wallets.js';
 import { refusal } from '../api/payserv.js';
 import { lastAuditRows, readAuditHead, verifyAudit, type AuditHead, type AuditTrail } from './audit.js';
 import type { Payserv } from './context.js';
+import { fault } from './faults.js';
 
 // `pscli rebaseline`: the payserv host's local state (checkpoints, wallet memory, journal, audit head) is the
 // anchor the database cannot reach. Once it is lost, nothing on the host can tell an honest ledger from one
@@ -41,6 +58,12 @@ function excused(lost: LostState): (p: Problem) => boolean {
 }
 
 const USER_TABLE = 'finances_user_balance_checkpoints';
+/** The trees of the checkpoint store a rebaseline may write, and the anchor's name for each. */
+const TREES = [
+  { dir: 'user', part: 'user_checkpoints' },
+  { dir: 'coin', part: 'coin_checkpoints' },
+  { dir: 'wallet', part: 'wallet_memory' },
+] as const;
 const COIN_TABLE = 'finances_coin_checkpoints';
 
 /** What of the host's local state is gone, and why that is the verdict. */
@@ -51,10 +74,19 @@ export interface LostState {
   coinCheckpoints: boolean;
   /** audit/head.json is missing while the trail has rows, or while the anchor records it. */
   auditHead: boolean;
+  /** checkpoints/wallet is missing while the anchor records it (or the anchor is damaged): re-made from the verified wallets. */
+  walletMemory: boolean;
   reasons: string[];
 }
 
-const WHOLE: LostState = { checkpoints: false, userCheckpoints: false, coinCheckpoints: false, auditHead: false, reasons: [] };
+const WHOLE: LostState = {
+  checkpoints: false,
+  userCheckpoints: false,
+  coinCheckpoints: false,
+  auditHead: false,
+  walletMemory: false,
+  reasons: [],
+};
 
 /** Problems listed in a refusal at most (the log has the count). */
 const LISTED_MAX = 50;
@@ -96,11 +128,18 @@ export const journalFile = (stateDir: string): string => join(journalDir(stateDi
  */
 export async function detectLostState(db: DataTx, local: LocalCheckpointStore, journalExisted?: boolean): Promise<LostState> {
   const present = await presentParts(local, journalExisted);
-  const anchor = await readAnchor(local.stateDir);
+  const { anchor, damaged } = await inspectAnchor(local.stateDir);
   const lostParts = new Set<LocalPart>();
   const reasons: string[] = [];
   let origin: AnchorOrigin = 'first_start';
-  if (anchor) {
+  if (damaged) {
+    // What it recorded is unknown: every part could have been written, so each one missing is lost. Surviving
+    // parts are kept (they still catch a rolled-back database) and a rebaseline verifies them against it.
+    for (const part of LOCAL_PARTS) if (!present.has(part)) lostParts.add(part);
+    reasons.push(
+      `${damaged}; the host cannot tell which parts of its local state were written${lostParts.size ? `, and it does not hold ${[...lostParts].join(', ')}` : ''}`,
+    );
+  } else if (anchor) {
     for (const part of anchor.parts) if (!present.has(part)) lostParts.add(part);
     if (lostParts.size)
       reasons.push(
@@ -145,6 +184,7 @@ export async function detectLostState(db: DataTx, local: LocalCheckpointStore, j
     userCheckpoints,
     coinCheckpoints,
     auditHead: lostParts.has('audit_head'),
+    walletMemory: lostParts.has('wallet_memory'),
     reasons,
   };
 }
@@ -156,18 +196,53 @@ async function isEmpty(it: AsyncGenerator<unknown>): Promise<boolean> {
   return first.done === true;
 }
 
-/** The digest the operators confirm: every user and coin checkpoint of the ledger, streamed in key order. */
-async function* checkpointLines(db: DataTx): AsyncGenerator<{ line: string; write: (s: LocalCheckpointStore) => Promise<void> }> {
+type DigestLine = { line: string; write?: (s: LocalCheckpointStore) => Promise<void>; kind?: 'user' | 'coin' };
+
+const hex = (b: Uint8Array | null): string => (b ? Buffer.from(b).toString('hex') : '-');
+
+/**
+ * The digest the operators confirm: every signed row of the ledger (credits, each withdrawal's status chain and its
+ * row's status now, wallets) and every user and coin checkpoint, streamed in key order. A row changed, added or
+ * deleted anywhere, covered by a checkpoint or not, is another digest.
+ */
+async function* digestLines(db: DataTx): AsyncGenerator<DigestLine> {
+  for await (const c of streamAllCredits(db)) yield { line: `credit ${hex(encodeCredit(c))} ${hex(c.signature)}` };
+  for await (const { withdrawal: w, history } of streamAllWithdrawals(db)) {
+    let prev: Uint8Array | null = null;
+    for (const e of history) {
+      yield { line: `status ${hex(encodeWithdrawalStatus(w, e, prev))} ${hex(e.signature)}` };
+      prev = e.signature;
+    }
+    yield { line: `withdrawal ${w.id} ${w.status} ${w.statusSeq} ${w.txHash ?? '-'}` };
+  }
+  for await (const wl of streamWallets(db)) yield { line: `wallet ${hex(encodeWallet(wl))} ${hex(wl.signature)}` };
   for await (const cp of streamUserCheckpoints(db)) {
     const j = userCheckpointJson(cp);
-    yield { line: `user ${JSON.stringify(j)}`, write: (s) => s.putUser(cp.userId, cp.coinId, j) };
+    yield { line: `user ${JSON.stringify(j)}`, kind: 'user', write: (s) => s.putUser(cp.userId, cp.coinId, j) };
   }
   for (const coin of await loadCoins(db)) {
     const cp = await getCoinCheckpoint(db, coin.id);
     if (!cp) continue;
     const j = coinCheckpointJson(cp);
-    yield { line: `coin ${JSON.stringify(j)}`, write: (s) => s.putCoin(cp.coinId, j) };
+    yield { line: `coin ${JSON.stringify(j)}`, kind: 'coin', write: (s) => s.putCoin(cp.coinId, j) };
   }
+}
+
+/** The digest of the ledger as it is now, each line also handed to `each` (the staged write). */
+async function ledgerDigest(
+  db: DataTx,
+  each?: (l: DigestLine) => Promise<void>,
+): Promise<{ digest: string; accounts: number; coins: number }> {
+  const hash = createHash('sha256').update('payserv rebaseline v2\n');
+  let accounts = 0;
+  let coins = 0;
+  for await (const l of digestLines(db)) {
+    hash.update(`${l.line}\n`);
+    if (l.kind === 'user') accounts++;
+    if (l.kind === 'coin') coins++;
+    await each?.(l);
+  }
+  return { digest: hash.digest('hex'), accounts, coins };
 }
 
 /**
@@ -175,30 +250,28 @@ async function* checkpointLines(db: DataTx): AsyncGenerator<{ line: string; writ
  * chains, reversals, ghosts, wallets, each pool; the database's checkpoints against the rows they cover), the
  * journal against the signed histories, and the audit trail's chain. Everything streamed, as the checks are.
  */
-export async function verifyForRebaseline(ps: Payserv, lost: LostState): Promise<{ problems: Problem[]; verified: Verified }> {
+export async function verifyForRebaseline(
+  ps: Payserv,
+  lost: LostState,
+): Promise<{ problems: Problem[]; verified: Verified; changed: boolean }> {
   const view = await openView(ps.db, ps.trust, ps.local);
   const problems: Problem[] = [];
   const isExcused = excused(lost);
   const keep = (p: Problem) => {
     if (!isExcused(p)) problems.push(p);
   };
+  // Digested before and after the walk: what the operator confirms is exactly the ledger the walk verified.
+  const before = await ledgerDigest(ps.db);
   await runCheck(view, 'balanceerrors', {}, keep);
   for await (const p of verifyAudit(ps.db, ps.local.stateDir)) keep(p);
-  const hash = createHash('sha256').update('payserv rebaseline v1\n');
-  let accounts = 0;
-  let coins = 0;
-  for await (const { line } of checkpointLines(ps.db)) {
-    hash.update(`${line}\n`);
-    if (line.startsWith('user ')) accounts++;
-    else coins++;
-  }
+  const { digest, accounts, coins } = await ledgerDigest(ps.db);
   const [last] = await lastAuditRows(ps.db, 1);
   const auditHead = last ? { id: last.id, hash: Buffer.from(last.hash).toString('hex') } : null;
-  return { problems, verified: { digest: hash.digest('hex'), accounts, coins, auditHead } };
+  return { problems, verified: { digest, accounts, coins, auditHead }, changed: digest !== before.digest };
 }
 
 /**
- * Writes the fresh local state into a staging directory while hashing the checkpoints again: only when the
+ * Writes the fresh local state into a staging directory while digesting the ledger again: only when the
  * digest is still the one confirmed are the trees moved into place; otherwise nothing is moved. Wallet memory
  * is what each account's verified, signed wallets show now.
  */
@@ -208,16 +281,9 @@ async function writeFreshState(ps: Payserv, digest: string, lost: LostState): Pr
   await rm(stagingDir, { recursive: true, force: true });
   const staging = new LocalCheckpointStore(stagingDir);
   const view = await openView(ps.db, ps.trust, staging);
-  const hash = createHash('sha256').update('payserv rebaseline v1\n');
-  let accounts = 0;
-  let coins = 0;
-  for await (const { line, write } of checkpointLines(ps.db)) {
-    hash.update(`${line}\n`);
-    await write(staging);
-    if (line.startsWith('user ')) accounts++;
-    else coins++;
-  }
-  if (hash.digest('hex') !== digest) {
+  const now = await ledgerDigest(ps.db, (l) => l.write?.(staging) ?? Promise.resolve());
+  const { accounts, coins } = now;
+  if (now.digest !== digest) {
     await rm(stagingDir, { recursive: true, force: true });
     return 'the database changed since the ledger was verified and confirmed: nothing written; verify and confirm again';
   }
@@ -231,17 +297,29 @@ async function writeFreshState(ps: Payserv, digest: string, lost: LostState): Pr
       await staging.putWallets(userId, coinId, walletMemoryJson(userId, coinId, remember(EMPTY_MEMORY, seen.reviewed)));
   }
   await ensureDir(ps.local.root);
-  for (const tree of ['user', 'coin', 'wallet']) {
-    const from = join(staging.root, tree);
-    const to = join(ps.local.root, tree);
-    if (!(await exists(from))) continue;
+  const moves: (typeof TREES)[number][] = [];
+  for (const tree of TREES) {
+    if (!(await exists(join(staging.root, tree.dir)))) continue;
     // A kind of checkpoint that survived was verified against the database's (a mismatch refused): kept as it is.
-    if ((tree === 'user' && !lost.userCheckpoints) || (tree === 'coin' && !lost.coinCheckpoints)) continue;
+    if ((tree.dir === 'user' && !lost.userCheckpoints) || (tree.dir === 'coin' && !lost.coinCheckpoints)) continue;
     // Wallet memory that survived is the host's own, and knows retirements the database may have undone: kept.
-    if (tree === 'wallet' && !(await isEmpty(ps.local.listWalletAccounts()))) continue;
-    // A lost tree holds nothing the anchor trusts: replaced whole.
-    await rm(to, { recursive: true, force: true });
-    await rename(from, to);
+    if (tree.dir === 'wallet' && !(await isEmpty(ps.local.listWalletAccounts()))) continue;
+    moves.push(tree);
+  }
+  await fault(ps.faults, 'rebaseline.staged', { withdrawals: [] });
+  // The anchor records every tree about to be moved before the first move: a crash between the moves leaves a
+  // recorded tree missing (lost, refused again), never a state directory that looks whole with a tree absent.
+  await writeAnchor(
+    stateDir,
+    'rebaseline',
+    moves.map((t) => t.part),
+    { replaceDamaged: true },
+  );
+  for (const tree of moves) {
+    // A lost tree holds nothing the anchor trusts: replaced whole (rename is atomic; the tree is absent or complete).
+    await rm(join(ps.local.root, tree.dir), { recursive: true, force: true });
+    await rename(join(staging.root, tree.dir), join(ps.local.root, tree.dir));
+    await fault(ps.faults, 'rebaseline.moved', { withdrawals: [], step: tree.dir });
   }
   await rm(stagingDir, { recursive: true, force: true });
   return { accounts, coins };
@@ -258,6 +336,8 @@ export interface RebaselineSettings {
   /** Distinct operators needed ([rebaseline] confirmations, at least 2). */
   confirmations: number;
   audit: AuditTrail;
+  /** Why an operator's certificate is refused now (revoked), or null: the RPC server's own check. */
+  operatorRefusal?: (operator: string) => string | null;
 }
 
 /** The rebaseline gate of one payserv process: why the local state counts as lost, and the confirmations so far (memory only). */
@@ -309,7 +389,15 @@ export class Rebaseline {
         'not_operator',
         'a rebaseline is confirmed by operators, each with their own certificate (pscli pki issue --operator NAME; PSCLI_OPERATOR=NAME): the shared pscli identity and the back end do not count',
       );
-    const { problems, verified } = await verifyForRebaseline(ps, this.#lost);
+    this.#dropRevoked(ps);
+    const { problems, verified, changed } = await verifyForRebaseline(ps, this.#lost);
+    if (changed)
+      return this.#refusedChanged(
+        ps,
+        operator,
+        reason,
+        'the ledger changed while it was verified: nothing counted; verify and confirm again',
+      );
     if (problems.length) {
       this.#reset();
       ps.log.error(
@@ -340,6 +428,8 @@ export class Rebaseline {
       this.#digest = verified.digest;
     }
     this.#confirmations.set(operator, { operator, reason, at: ps.now().toISOString() });
+    // A revocation may have come while the ledger was verified: counted again just before anything is written.
+    this.#dropRevoked(ps);
     const confirmedBy = [...this.#confirmations.values()];
     const details = { digest: verified.digest, accounts: verified.accounts, coins: verified.coins, confirmations: confirmedBy };
     if (confirmedBy.length < this.settings.confirmations) {
@@ -354,15 +444,14 @@ export class Rebaseline {
       return { reply: 'CONFIRMED', ...verified, ...this.status() };
     }
     // Only what was lost is written: checkpoints that survived were just verified against the database's, and stay.
-    const written = this.#lost.checkpoints ? await writeFreshState(ps, verified.digest, this.#lost) : { accounts: 0, coins: 0 };
-    if (typeof written === 'string') {
-      this.#reset();
-      ps.log.error({ operator, reason, why: written }, 'rebaseline refused at the write');
-      return { reply: 'ERROR', code: 'rebaseline_refused', problems: [], problems_total: 0, message: written, ...this.status() };
-    }
+    const written =
+      this.#lost.checkpoints || this.#lost.walletMemory
+        ? await writeFreshState(ps, verified.digest, this.#lost)
+        : { accounts: 0, coins: 0 };
+    if (typeof written === 'string') return this.#refusedChanged(ps, operator, reason, written);
     await this.settings.audit.releaseHead(verified.auditHead);
     // The state directory is whole again: the anchor records what it holds now.
-    await writeAnchor(ps.local.stateDir, 'rebaseline', [...(await presentParts(ps.local))]);
+    await writeAnchor(ps.local.stateDir, 'rebaseline', [...(await presentParts(ps.local))], { replaceDamaged: true });
     const by = confirmedBy.map((c) => c.operator);
     this.#lost = WHOLE;
     ps.log.warn({ ...details, written }, `rebaseline: fresh local state written, confirmed by ${by.join(', ')}`);
@@ -376,6 +465,25 @@ export class Rebaseline {
     ps.state.disable('rebaseline', 'local state rebaselined: run the checks, then `pscli enable`');
     this.#confirmations = new Map();
     return { reply: 'REBASELINED', ...verified, ...this.status(), confirmed_by: confirmedBy };
+  }
+
+  /** A confirmation counts only while its operator's certificate does: a revoked operator's is taken back. */
+  #dropRevoked(ps: Payserv): void {
+    const refused = this.settings.operatorRefusal;
+    if (!refused) return;
+    for (const c of [...this.#confirmations.values()]) {
+      const why = refused(c.operator);
+      if (why === null) continue;
+      this.#confirmations.delete(c.operator);
+      ps.log.warn({ operator: c.operator, why, digest: this.#digest }, 'rebaseline: a confirmation dropped, its operator is refused now');
+    }
+  }
+
+  /** The ledger moved under a confirmation: every confirmation so far is dropped, nothing written. */
+  #refusedChanged(ps: Payserv, operator: string, reason: string, why: string) {
+    this.#reset();
+    ps.log.error({ operator, reason, why }, 'rebaseline refused: the ledger changed');
+    return { reply: 'ERROR', code: 'rebaseline_refused', problems: [], problems_total: 0, message: why, ...this.status() };
   }
 
   #reset(): void {

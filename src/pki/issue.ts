@@ -1,14 +1,19 @@
 import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
 import { createPrivateKey, createPublicKey, randomBytes, webcrypto } from 'node:crypto';
+import { DASHBOARD_OU } from './dashboard-ou.js';
 import { OPERATOR_OU } from './operators.js';
 import { EKU_CLIENT_AUTH, EKU_LEDGER_SIGNING, EKU_SERVER_AUTH, ORGANIZATION, type SignerRole, type TlsIdentity } from './roles.js';
 
 // Issues the project's certificates: Ed25519 throughout (deterministic signatures, fast native
-// verification, accepted by OpenSSL for TLS 1.3).
+// verification, accepted by OpenSSL for TLS 1.3), but for the browsers' family: the dashboard CA, its
+// server certificate and the operators' browser certificates are P-256 (ECDSA), which browsers speak.
 
 x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
 const ALG = { name: 'Ed25519' } as const;
+const P256 = { name: 'ECDSA', namedCurve: 'P-256' } as const;
+const P256_SIGNING = { name: 'ECDSA', hash: 'SHA-256' } as const;
+type KeyAlg = typeof ALG | typeof P256;
 
 export interface IssuedPair {
   certPem: string;
@@ -26,8 +31,8 @@ export type CertSpec =
   /** A person's client certificate: CN=name, OU=operator, clientAuth only (no host names: it never serves). */
   | { purpose: 'operator'; name: string };
 
-async function newKeys(): Promise<webcrypto.CryptoKeyPair> {
-  return (await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
+async function newKeys(alg: KeyAlg = ALG): Promise<webcrypto.CryptoKeyPair> {
+  return (await webcrypto.subtle.generateKey(alg, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
 }
 
 async function pemOf(k: webcrypto.CryptoKey): Promise<string> {
@@ -65,9 +70,9 @@ export async function createRoot(commonName: string, validity: Validity): Promis
   return { certPem: cert.toString('pem'), keyPem: await pemOf(keys.privateKey) };
 }
 
-async function importRootKey(root: IssuedPair): Promise<webcrypto.CryptoKey> {
+async function importRootKey(root: IssuedPair, alg: KeyAlg = ALG): Promise<webcrypto.CryptoKey> {
   const der = createPrivateKey(root.keyPem).export({ format: 'der', type: 'pkcs8' });
-  return webcrypto.subtle.importKey('pkcs8', der, ALG, false, ['sign']);
+  return webcrypto.subtle.importKey('pkcs8', der, alg, false, ['sign']);
 }
 
 /** The key pair to certify: a new one, or (renewing with the same key) the one in `keyPem`. */
@@ -79,6 +84,9 @@ async function keysFor(keyPem: string | undefined): Promise<{ publicKey: webcryp
   const spki = createPublicKey(createPrivateKey(keyPem)).export({ format: 'der', type: 'spki' });
   return { publicKey: await webcrypto.subtle.importKey('spki', spki, ALG, true, ['verify']), keyPem: () => Promise.resolve(keyPem) };
 }
+
+/** A host name or an IP address as a subject alternative name. */
+const sanOf = (h: string): x509.JsonGeneralName => (/^[\d.]+$|:/.test(h) ? { type: 'ip', value: h } : { type: 'dns', value: h });
 
 function subjectParts(spec: CertSpec): { cn: string; ou: string } {
   if (spec.purpose === 'operator') return { cn: spec.name, ou: OPERATOR_OU };
@@ -120,11 +128,7 @@ async function certify(root: IssuedPair, spec: CertSpec, validity: Validity, pub
     extensions.push(new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true));
     extensions.push(new x509.ExtendedKeyUsageExtension([EKU_SERVER_AUTH, EKU_CLIENT_AUTH], true));
     const hosts = spec.hosts ?? ['localhost', '127.0.0.1', '::1'];
-    extensions.push(
-      new x509.SubjectAlternativeNameExtension(
-        hosts.map((h) => (/^[\d.]+$|:/.test(h) ? { type: 'ip', value: h } : { type: 'dns', value: h })),
-      ),
-    );
+    extensions.push(new x509.SubjectAlternativeNameExtension(hosts.map(sanOf)));
   }
   const cert = await x509.X509CertificateGenerator.create({
     serialNumber: serial(),
@@ -138,4 +142,84 @@ async function certify(root: IssuedPair, spec: CertSpec, validity: Validity, pub
     extensions,
   });
   return cert.toString('pem');
+}
+
+// --- The browsers' family (P-256) ---------------------------------------------------------------------
+
+/** The dashboard CA's pair (its certificate self-signed: the browsers' trust anchor) and the root's certificate of the same key and name. */
+export interface DashboardCaPair extends IssuedPair {
+  /** Signed by the Ed25519 root: how payserv knows the root vouches for this CA. */
+  tiePem: string;
+}
+
+/**
+ * The dashboard CA: a P-256 key with a self-signed certificate (a CA for leaves only, pathlen 0), which
+ * browsers and OpenSSL take as an anchor, and a second certificate of the same key and name signed by the
+ * Ed25519 root (the tie). payserv uses the CA only while the tie verifies under the pinned root. Not one
+ * chain through the root: the root's own constraint (pathlen 0) allows no CA below it, so OpenSSL would
+ * refuse such a chain, and browsers could not check the root's signature anyway.
+ */
+export async function createDashboardCa(root: IssuedPair, validity: Validity): Promise<DashboardCaPair> {
+  const keys = await newKeys(P256);
+  const rootCert = new x509.X509Certificate(root.certPem);
+  const name = `CN=payserv dashboard CA, OU=${DASHBOARD_OU}, O=${ORGANIZATION}`;
+  const extensions = async (): Promise<x509.Extension[]> => [
+    new x509.BasicConstraintsExtension(true, 0, true),
+    new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+    await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+  ];
+  const self = await x509.X509CertificateGenerator.createSelfSigned({
+    serialNumber: serial(),
+    name,
+    notBefore: validity.notBefore,
+    notAfter: validity.notAfter,
+    keys,
+    signingAlgorithm: P256_SIGNING,
+    extensions: await extensions(),
+  });
+  const tie = await x509.X509CertificateGenerator.create({
+    serialNumber: serial(),
+    subject: name,
+    issuer: rootCert.subject,
+    notBefore: validity.notBefore,
+    notAfter: validity.notAfter,
+    signingKey: await importRootKey(root),
+    publicKey: keys.publicKey,
+    signingAlgorithm: ALG,
+    extensions: [...(await extensions()), await x509.AuthorityKeyIdentifierExtension.create(rootCert)],
+  });
+  return { certPem: self.toString('pem'), keyPem: await pemOf(keys.privateKey), tiePem: tie.toString('pem') };
+}
+
+/** What the dashboard CA issues: the dashboard's server certificate, or an operator's browser certificate. */
+export type BrowserSpec = { purpose: 'dashboard'; hosts: string[] } | { purpose: 'operator'; name: string };
+
+/** A P-256 pair signed (ECDSA SHA-256) by the dashboard CA: serverAuth with host names, or clientAuth naming the operator. */
+export async function issueBrowserCert(ca: IssuedPair, spec: BrowserSpec, validity: Validity): Promise<IssuedPair> {
+  const keys = await newKeys(P256);
+  const caCert = new x509.X509Certificate(ca.certPem);
+  const server = spec.purpose === 'dashboard';
+  const extensions: x509.Extension[] = [
+    new x509.BasicConstraintsExtension(false, undefined, true),
+    new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+    new x509.ExtendedKeyUsageExtension([server ? EKU_SERVER_AUTH : EKU_CLIENT_AUTH], true),
+    await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+    await x509.AuthorityKeyIdentifierExtension.create(caCert),
+  ];
+  if (server) extensions.push(new x509.SubjectAlternativeNameExtension(spec.hosts.map(sanOf)));
+  const subject = server
+    ? `CN=payserv dashboard, OU=${DASHBOARD_OU}, O=${ORGANIZATION}`
+    : `CN=${dnValue(spec.name)}, OU=${OPERATOR_OU}, O=${ORGANIZATION}`;
+  const cert = await x509.X509CertificateGenerator.create({
+    serialNumber: serial(),
+    subject,
+    issuer: caCert.subject,
+    notBefore: validity.notBefore,
+    notAfter: validity.notAfter,
+    signingKey: await importRootKey(ca, P256),
+    publicKey: keys.publicKey,
+    signingAlgorithm: P256_SIGNING,
+    extensions,
+  });
+  return { certPem: cert.toString('pem'), keyPem: await pemOf(keys.privateKey) };
 }

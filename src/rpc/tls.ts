@@ -5,6 +5,7 @@ import { constants } from 'node:crypto';
 import type { PeerCertificate, TLSSocket } from 'node:tls';
 import { checkServerIdentity } from 'node:tls';
 import { OPERATOR_ACTS_AS, OPERATOR_OU, operatorNameProblem } from '../pki/operators.js';
+import { DASHBOARD_OU } from '../pki/dashboard-ou.js';
 import { isTlsIdentity, type TlsIdentity } from '../pki/roles.js';
 
 /** A TLS identity's pair and the pinned root, as PEM text (src/esman/pki-files.ts writes them). */
@@ -78,13 +79,18 @@ export type PeerIdentity = ({ ok: true } & Peer) | { ok: false; reason: string }
  * or be an operator's (CN = the operator's name). The handshake has already checked that the
  * certificate chains to the pinned root; this only reads it.
  */
-export function peerIdentity(socket: TLSSocket): PeerIdentity {
+export function peerIdentity(socket: TLSSocket, listener: 'rpc' | 'dashboard' = 'rpc'): PeerIdentity {
   // Should not happen with rejectUnauthorized, but the identity must never rest on one setting alone.
   if (!socket.authorized) return { ok: false, reason: `client certificate not verified: ${String(socket.authorizationError)}` };
   // getPeerCertificate() returns {} (not null) when the peer sent none.
   const cert = socket.getPeerCertificate();
   const subject = cert.subject as PeerCertificate['subject'] | undefined;
   if (!subject) return { ok: false, reason: 'no client certificate' };
+  // The handshake chained it to the root, directly or through the dashboard CA (the issuer's name tells
+  // which: a name matches only the key that signed). The dashboard CA's certificates are for the dashboard only.
+  const issuerOu: unknown = (cert.issuer as PeerCertificate['issuer'] | undefined)?.OU;
+  if (issuerOu === DASHBOARD_OU && listener !== 'dashboard')
+    return { ok: false, reason: 'a browser certificate (issued by the dashboard CA) is for the operator dashboard only' };
   // A subject with two OUs yields an array: ambiguous, so refused.
   const ou: unknown = subject.OU;
   const cn: unknown = subject.CN;

@@ -30,7 +30,12 @@ export const anchorPath = (stateDir: string): string => join(stateDir, ANCHOR_FI
 /** The anchor, or null when the state directory has none; a damaged file is an error naming it (never read as "none"). */
 export async function readAnchor(stateDir: string): Promise<LocalAnchor | null> {
   const path = anchorPath(stateDir);
-  const v = (await readJson(path)) as Partial<LocalAnchor> | null;
+  let v: Partial<LocalAnchor> | null;
+  try {
+    v = (await readJson(path)) as Partial<LocalAnchor> | null;
+  } catch (e) {
+    throw new LocalAnchorError(`${path} is damaged (${(e as Error).message}): restore it from a backup, or rebaseline`);
+  }
   if (v === null) return null;
   const parts = v.parts;
   if (
@@ -43,6 +48,16 @@ export async function readAnchor(stateDir: string): Promise<LocalAnchor | null> 
   )
     throw new LocalAnchorError(`${path} is not a payserv local-state anchor (${FORMAT}): restore it from a backup, or rebaseline`);
   return v as LocalAnchor;
+}
+
+/** The anchor as readAnchor reads it, or why it is damaged: for the start's look, which treats damage as a loss. */
+export async function inspectAnchor(stateDir: string): Promise<{ anchor: LocalAnchor | null; damaged: string | null }> {
+  try {
+    return { anchor: await readAnchor(stateDir), damaged: null };
+  } catch (e) {
+    if (e instanceof LocalAnchorError) return { anchor: null, damaged: e.message };
+    throw e;
+  }
 }
 
 /** One anchor update at a time per state directory in this process (stores of one directory share the file). */
@@ -70,9 +85,20 @@ export function markAnchor(stateDir: string, part: LocalPart): Promise<boolean> 
   });
 }
 
-/** Writes the anchor with `parts` added to what it recorded (a part once written stays recorded); returns it. */
-export function writeAnchor(stateDir: string, origin: AnchorOrigin, parts: readonly LocalPart[], now = new Date()): Promise<LocalAnchor> {
-  return serialized(stateDir, async () => write(stateDir, origin, parts, await readAnchor(stateDir), now));
+/**
+ * Writes the anchor with `parts` added to what it recorded (a part once written stays recorded); returns it.
+ * `replaceDamaged`: a damaged anchor is written over with `parts` alone (only a rebaseline, whose operators vouched).
+ */
+export function writeAnchor(
+  stateDir: string,
+  origin: AnchorOrigin,
+  parts: readonly LocalPart[],
+  o: { now?: Date; replaceDamaged?: boolean } = {},
+): Promise<LocalAnchor> {
+  return serialized(stateDir, async () => {
+    const before = o.replaceDamaged ? (await inspectAnchor(stateDir)).anchor : await readAnchor(stateDir);
+    return write(stateDir, origin, parts, before, o.now);
+  });
 }
 
 async function write(

@@ -1,9 +1,9 @@
-// The chain drivers' settings for development nodes (anvil, the Zcash stand-in, litecoind): apart from chains.ts
+// The chain drivers' settings for development nodes (anvil, the Zcash stand-in): apart from chains.ts
 // because the simulation, which the bench also runs, must not import vitest.
-import type { EvmSettings } from '../../src/chains/eth/driver.js';
-import type { ZcashSettings } from '../../src/chains/zcash/driver.js';
 import type { BtcSettings } from '../../src/chains/btc/driver.js';
 import { preset } from '../../src/chains/btc/network.js';
+import type { EvmSettings } from '../../src/chains/eth/driver.js';
+import type { ZcashSettings } from '../../src/chains/zcash/driver.js';
 import { driverStorage } from '../../src/app/drivers.js';
 import type { Data } from '../../src/data/data.js';
 import type { PaymentJournal } from '../../src/journal/journal.js';
@@ -37,7 +37,7 @@ export const ZEC_SETTINGS = (url: string, over: Partial<ZcashSettings> = {}): Zc
   ...over,
 });
 
-/** A Litecoin regtest hot wallet (P2WPKH) on a test litecoind (test/support/litecoind.ts). */
+/** A P2WPKH Litecoin hot wallet on a litecoind regtest node (test/support/litecoind.ts). */
 export const LTC_SETTINGS = (url: string, over: Partial<BtcSettings> = {}): BtcSettings => ({
   tag: 'LTC',
   url,

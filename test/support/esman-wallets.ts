@@ -9,6 +9,7 @@ import { newMasterKey } from '../../src/esman/master-key.js';
 import { unlockShares, writeShares } from '../../src/esman/shares.js';
 import { KeyStore } from '../../src/esman/store-file.js';
 import { hotWalletAddress } from '../../src/keys/hot-wallet.js';
+import type { CoinChains } from '../../src/chains/coin-chain.js';
 import { spawnNode } from './spawn.js';
 import { tmpStateDir } from './tmp.js';
 
@@ -36,10 +37,13 @@ export async function esman(args: string[], o: { pass?: string[]; stdin?: string
   return run;
 }
 
-/** A hot-wallet key as `esman wallet` stores it (`withAddress` false: as an older store may hold it, the key alone). */
-export function wallet(tag: string, network: 'mainnet' | 'testnet' = 'mainnet', withAddress = true) {
+/**
+ * A hot-wallet key as `esman wallet` stores it (`withAddress` false: as an older store may hold it, the key alone);
+ * `coins`: payserv's [coins] for a Bitcoin-family coin.
+ */
+export function wallet(tag: string, network: 'mainnet' | 'testnet' = 'mainnet', withAddress = true, coins: CoinChains = {}) {
   const privateKey = new Uint8Array(randomBytes(32));
-  const address = hotWalletAddress(tag, privateKey, network);
+  const address = hotWalletAddress(tag, privateKey, network, coins);
   return {
     address,
     value: encodeCoinItem({ coin: tag, privateKey, ...(withAddress ? { address } : {}) }),

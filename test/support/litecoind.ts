@@ -1,6 +1,12 @@
 // One real litecoind regtest node per test file (the node itself: ./litecoind-node.ts, free of vitest so
 // that the bench can start one too).
 import { afterAll } from 'vitest';
+import { BtcDriver, type BtcSettings } from '../../src/chains/btc/driver.js';
+import type { Data } from '../../src/data/data.js';
+import type { PaymentJournal } from '../../src/journal/journal.js';
+import { createHotKey, loadHotKey } from '../../src/keys/hot-wallet.js';
+import type { Logger } from '../../src/log/index.js';
+import { driverDeps, LTC_SETTINGS } from './chain-settings.js';
 import { startLitecoind, type Litecoind, type LitecoindOptions } from './litecoind-node.js';
 
 export * from './litecoind-node.js';
@@ -12,4 +18,21 @@ export function litecoindForFile(opts: LitecoindOptions = {}): () => Promise<Lit
     if (started) await (await started).stop();
   });
   return () => (started ??= startLitecoind(opts));
+}
+
+/**
+ * An LTC driver with a fresh hot wallet on `node`, funded with one confirmed output per entry of `fund`
+ * (satoshis) and started: for testPayserv's `drivers`.
+ */
+export async function ltcDriver(
+  node: Litecoind,
+  deps: { db: Data; stateDir: string; log: Logger; journal: PaymentJournal },
+  fund: readonly bigint[],
+  over: Partial<BtcSettings> = {},
+): Promise<BtcDriver> {
+  await createHotKey(deps.stateDir, 'LTC');
+  const driver = new BtcDriver(LTC_SETTINGS(node.url, over), await loadHotKey(deps.stateDir, 'LTC'), driverDeps(deps));
+  for (const sat of fund) await node.fund(driver.address, sat);
+  await driver.start();
+  return driver;
 }

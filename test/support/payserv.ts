@@ -1,5 +1,6 @@
 // payserv's state machine in process, on a test ledger: no RPC, chain drivers only if asked (else every
 // coin is paid by an operator), alerts recorded in memory, payouts enabled unless asked otherwise.
+import type { CoinChains } from '../../src/chains/coin-chain.js';
 import type { Payserv } from '../../src/payserv/context.js';
 import { LockKeys } from '../../src/data/lock-keys.js';
 import { LockWatch } from '../../src/payserv/lock-watch.js';
@@ -36,6 +37,8 @@ export interface TestPayservOptions {
   drivers?: (deps: { db: Data; stateDir: string; log: Logger; journal: PaymentJournal }) => Promise<Drivers>;
   /** [locks] held_max_ms; default the configuration's. */
   lockHeldMaxMs?: number;
+  /** payserv's [coins.TAG] tables (a Bitcoin-family coin's network); default none. */
+  coins?: CoinChains;
 }
 
 export async function testPayserv(opts: TestPayservOptions = {}): Promise<TestPayserv> {
@@ -59,6 +62,7 @@ export async function testPayserv(opts: TestPayservOptions = {}): Promise<TestPa
     journal,
     signers: { payserv: ledger.signers.payserv, admin: ledger.signers.admin },
     drivers: opts.drivers ? await opts.drivers({ db, stateDir: ledger.stateDir, log, journal }) : new Map(),
+    coins: opts.coins,
     policies: new Map(Object.entries(opts.policies ?? {})),
     autopay: new Map(),
     state,

@@ -3,8 +3,8 @@
 import { readFileSync } from 'node:fs';
 import { privateKeyToAddress } from 'viem/accounts';
 import type { Hex } from 'viem';
-import { mine } from '../../src/devnet/anvil.js';
-import { loadHotKey } from '../../src/keys/hot-wallet.js';
+import { mine, setBalance } from '../../src/devnet/anvil.js';
+import { createHotKey, loadHotKey, nextHotKeyPath } from '../../src/keys/hot-wallet.js';
 import { rotationPath, rotationStep, type RotatingDriver, type SweepRecord } from '../../src/payserv/rotation.js';
 import type { SeedOptions } from '../../src/writer/seed.js';
 import { until } from './spawn.js';
@@ -78,6 +78,16 @@ export function sweepOf(stateDir: string, tag = 'ETH'): SweepRecord | null {
   } catch {
     return null;
   }
+}
+
+/** A funded hot wallet and a rotation's next key in the state directory (what `pscli hotwallet rotate` makes in files): both addresses. */
+export async function rotationKeys(url: string, stateDir: string, funds = 10n ** 20n): Promise<{ old: string; next: string }> {
+  await createHotKey(stateDir, 'ETH');
+  const old = await hotAddress(stateDir);
+  await setBalance(url, old, funds);
+  const nextPath = nextHotKeyPath(stateDir, 'ETH');
+  await createHotKey(stateDir, 'ETH', nextPath);
+  return { old, next: await hotAddress(stateDir, nextPath) };
 }
 
 /** Mines a block each turn until the host's sweep record says final (payserv's monitor ticks each second). */

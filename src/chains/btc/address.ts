@@ -179,6 +179,11 @@ export function p2wpkhAddress(net: BtcNetwork, publicKey: Uint8Array): string {
   return bech32.encode(net.bech32Hrp, [0, ...bech32.toWords(hash160(publicKey))]);
 }
 
+/** A hot wallet's address of its compressed public key: P2WPKH (bech32), or P2PKH (CashAddr on Bitcoin Cash). */
+export function walletAddress(net: BtcNetwork, kind: 'p2wpkh' | 'p2pkh', publicKey: Uint8Array): string {
+  return kind === 'p2wpkh' ? p2wpkhAddress(net, publicKey) : p2pkhAddress(net, publicKey);
+}
+
 /** The address a scriptPubKey pays on `net` (its canonical spelling), or null for a script with none. */
 export function scriptAddress(net: BtcNetwork, script: Uint8Array): string | null {
   const pkh = p2pkhHashOf(script);

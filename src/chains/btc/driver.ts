@@ -8,7 +8,7 @@ import { ChainIdentity } from '../identity.js';
 import { conflictingInputs } from '../utxo-conflicts.js';
 import { spentByKey, sweepWaits } from '../utxo-sweep.js';
 import { fromHex, hashToDisplayHex, toHex } from '../zcash/bytes.js';
-import { decodeAddress, p2pkhAddress, p2wpkhAddress, scriptAddress } from './address.js';
+import { decodeAddress, scriptAddress, walletAddress } from './address.js';
 import type { BtcNetwork } from './network.js';
 import {
   BtcNode,
@@ -20,6 +20,7 @@ import {
   type BtcBlockchainInfo,
   type BtcRawTransaction,
 } from './node.js';
+import { basisOf, bumpPlan, replacementProblem } from './bump.js';
 import { parseRawTx, txidOf } from './rawtx.js';
 import {
   hotWallet,
@@ -34,6 +35,7 @@ import {
   type WalletKind,
 } from './tx.js';
 import { CoinbaseCache, findSpender, hotWalletUtxos, type HotUtxo, type HotUtxos } from './utxos.js';
+import { unknownSpendWatch, type BtcSpendWatch } from './spends.js';
 
 // The Bitcoin-family driver (Litecoin, Bitcoin, Dogecoin, Bitcoin Cash): transactions built and signed
 // in this process (tx.ts, checked by the independent verifier), from the hot wallet's confirmed,
@@ -46,6 +48,8 @@ import { CoinbaseCache, findSpender, hotWalletUtxos, type HotUtxo, type HotUtxos
 // confirmations (findSpender): a node that does not know a transaction, or refuses a broadcast
 // (-5, -25, -26), proves nothing. Like the Zcash driver, every verdict and watch reads the node's
 // identity (chain, genesis, head not gone back) first, and a `failed` or `gone` reads it again.
+// With fee_bump = "rbf", a payment stale in the mempool is replaced (bump.ts): the same inputs and
+// outputs, only the change smaller; every attempt read back is held to that rule.
 
 export interface BtcSettings {
   tag: string;
@@ -63,8 +67,15 @@ export interface BtcSettings {
   feeTargetBlocks: number;
   /** How many blocks below the tip a failure proof looks for the spender of one of our inputs. */
   spenderScanBlocks: number;
+  /** How a stale payment is bumped: by replacement (BIP125), or not at all (it waits: the default). */
+  feeBump?: FeeBump | undefined;
+  /** A payment whose newest attempt has been in the mempool this long is stale: bumped when feeBump is "rbf". */
+  replaceAfterMs?: number | undefined;
   timeoutMs: number;
 }
+
+/** "rbf": a stale payment is replaced (BIP125); "none": it waits (a node that refuses replacement, Litecoin's and Dogecoin's default). */
+export type FeeBump = 'rbf' | 'none';
 
 export interface BtcDeps {
   storage: UtxoStorage;
@@ -80,10 +91,21 @@ export const nodeChainOf = (net: BtcNetwork): string => NODE_CHAIN[net.chain];
 /** Headers this far ahead of blocks is still downloading blocks. */
 const HEADERS_AHEAD_MAX = 2;
 
+/** The network a node's getblockchaininfo.chain names (main → mainnet), as ChainIdentity compares it; an unknown name as it is. */
+export function btcNetworkOf(nodeChain: string): string {
+  return Object.entries(NODE_CHAIN).find(([, n]) => n === nodeChain)?.[0] ?? nodeChain;
+}
+
+/** Why the node's UTXO set is not current (initial block download, headers ahead of blocks), or null. */
+export function btcSyncing(info: BtcBlockchainInfo): string | null {
+  if (info.initialblockdownload && info.chain !== 'regtest') return 'the node is in its initial block download';
+  if (info.headers > info.blocks + HEADERS_AHEAD_MAX) return `the node is syncing: headers at ${info.headers}, blocks at ${info.blocks}`;
+  return null;
+}
+
 /** The hot wallet's address for a key on `net` (P2WPKH bech32, or P2PKH / CashAddr). */
 export function btcWalletAddress(net: BtcNetwork, kind: WalletKind, privateKey: Uint8Array): string {
-  const pub = secp256k1.getPublicKey(privateKey, true);
-  return kind === 'p2wpkh' ? p2wpkhAddress(net, pub) : p2pkhAddress(net, pub);
+  return walletAddress(net, kind, secp256k1.getPublicKey(privateKey, true));
 }
 
 /** A node call; a transport failure becomes NodeUnavailable. */
@@ -95,6 +117,9 @@ async function ask<T>(fn: () => Promise<T>): Promise<T> {
     throw e;
   }
 }
+
+/** Satoshis per 1,000 vbytes as base units per vbyte, rounded up. */
+const perVbyte = (perKvB: bigint): bigint => (perKvB + 999n) / 1000n;
 
 const byValueDesc = (a: Utxo, b: Utxo) => (a.value === b.value ? 0 : a.value > b.value ? -1 : 1);
 
@@ -113,6 +138,7 @@ export class BtcDriver implements ChainDriver {
   readonly #coinbase = new CoinbaseCache();
   /** The node runs one scantxoutset at a time (a second is refused, -8): this driver's scans queue here. */
   #scans: Promise<unknown> = Promise.resolve();
+  readonly #spends: BtcSpendWatch;
 
   constructor(settings: BtcSettings, privateKey: Uint8Array, deps: BtcDeps) {
     this.#s = settings;
@@ -126,6 +152,13 @@ export class BtcDriver implements ChainDriver {
     this.#log = deps.log;
     this.#journal = deps.journal;
     this.#identity = new ChainIdentity(deps.stateDir, settings.tag, { chain: settings.net.chain, genesis: settings.genesisHash });
+    this.#spends = unknownSpendWatch(this, this.#wallet.publicKey, {
+      node: this.#node,
+      journal: deps.journal,
+      storage: deps.storage,
+      log: deps.log,
+      scan: () => this.#scan(),
+    });
   }
 
   /** The node's identity checked (chain, genesis, head no more than `back` below the highest seen); what getblockchaininfo said. */
@@ -140,8 +173,7 @@ export class BtcDriver implements ChainDriver {
         throw new ChainIdentityError(this.tag, `coin ${this.tag}: cannot read the node's identity (${e.message})`);
       throw e;
     }
-    const chain = Object.entries(NODE_CHAIN).find(([, n]) => n === info.chain)?.[0] ?? info.chain;
-    await this.#identity.check({ chain, genesis, head: info.blocks }, back);
+    await this.#identity.check({ chain: btcNetworkOf(info.chain), genesis, head: info.blocks }, back);
     return info;
   }
 
@@ -162,6 +194,7 @@ export class BtcDriver implements ChainDriver {
       );
     const info = await this.#checkIdentity(this.#needed(0));
     await this.#storage.reservedOutpoints(this.tag);
+    await ask(() => this.#spends.check());
     this.#log.info(
       { coin: this.tag, address: this.address, network: this.#s.net.name, height: info.blocks },
       'bitcoin-family driver ready',
@@ -171,14 +204,8 @@ export class BtcDriver implements ChainDriver {
   async health(): Promise<DriverHealth> {
     try {
       const [info, net] = await Promise.all([this.#checkIdentity(this.#needed(0)), ask(() => this.#node.getNetworkInfo())]);
-      if (info.initialblockdownload && info.chain !== 'regtest')
-        return { ok: false, reason: 'the node is in its initial block download', details: { height: info.blocks } };
-      if (info.headers > info.blocks + HEADERS_AHEAD_MAX)
-        return {
-          ok: false,
-          reason: `the node is syncing: headers at ${info.headers}, blocks at ${info.blocks}`,
-          details: { height: info.blocks },
-        };
+      const syncing = btcSyncing(info);
+      if (syncing) return { ok: false, reason: syncing, details: { height: info.blocks } };
       if (net.networkactive === false) return { ok: false, reason: 'the node has its network switched off' };
       if (net.connections < this.#s.minPeers)
         return {
@@ -262,11 +289,15 @@ export class BtcDriver implements ChainDriver {
     return (await this.#free(db)).reduce((a, u) => a + u.value, 0n);
   }
 
+  /** The node's fee estimate (base units per vbyte, rounded up: a fraction below it would still be below), or null. */
+  async #estimate(): Promise<bigint | null> {
+    const est = await ask(() => this.#node.estimateSmartFee(this.#s.feeTargetBlocks));
+    return est === null ? null : perVbyte(est.satPerKvB);
+  }
+
   /** The fee rate to pay (base units per vbyte): the node's estimate within floor and ceiling, or why the payment waits. */
   async #feeRate(): Promise<{ rate: bigint } | { wait: string }> {
-    const est = await ask(() => this.#node.estimateSmartFee(this.#s.feeTargetBlocks));
-    // Rounded up: a rate below the estimate by a fraction would still be below it.
-    const estimated = est === null ? null : (est.satPerKvB + 999n) / 1000n;
+    const estimated = await this.#estimate();
     if (estimated !== null && estimated > this.#s.feeRateMax)
       return {
         wait: `the node estimates ${estimated} per vbyte for ${this.#s.feeTargetBlocks} blocks, above the configured fee_rate_max ${this.#s.feeRateMax}`,
@@ -285,6 +316,7 @@ export class BtcDriver implements ChainDriver {
     }
     const fee = await this.#feeRate();
     if ('wait' in fee) return { kind: 'wait', reason: fee.wait };
+    await ask(() => this.#spends.check(tx));
     const free = (await this.#free(tx, true)).map((u) => ({ txid: u.txid, vout: u.vout, value: u.value })).sort(byValueDesc);
     const required = conflictingInputs(free, outputs, (u) => u);
     if ('refused' in required) return { kind: 'refused', reason: required.refused };
@@ -322,14 +354,14 @@ export class BtcDriver implements ChainDriver {
   /** Signs the plan and asks the node whether it would take it now (before anything is stored: a refusal waits). */
   async #signNow(plan: Extract<Plan, { kind: 'ok' }>): Promise<Signing> {
     const signed = signPayment(this.#s.net, this.#wallet, plan, this.#key);
-    const refused = await this.#refusedNow(signed);
+    const refused = await this.#accepted(signed);
     if (refused) return refused;
     const spent = signed.inputs.map((u) => ({ txid: u.txid, vout: u.vout, value: u.value }));
     return { kind: 'signed', tx: { hash: signed.txid, raw: signed.rawHex, maxFee: signed.fee, nonce: null, inputs: spent } };
   }
 
-  /** Would the node take it now? Asked before anything is stored: a refusal leaves nothing to decide (null: it would). */
-  async #refusedNow(signed: SignedBtcTx): Promise<Extract<Signing, { kind: 'wait' }> | null> {
+  /** Would the node take it now? Asked before anything is stored: a refusal (null: none) leaves nothing to decide. */
+  async #accepted(signed: SignedBtcTx): Promise<Signing | null> {
     const test = await ask(() => this.#node.testMempoolAccept(signed.rawHex));
     if (test.txid !== signed.txid)
       throw new ChainIntegrityError(
@@ -353,6 +385,7 @@ export class BtcDriver implements ChainDriver {
    */
   async signSweep(tx: StorageTx, to: string): Promise<Signing> {
     await this.#checkIdentity(this.#needed(0));
+    await ask(() => this.#spends.check(tx));
     const dest = decodeAddress(this.#s.net, to);
     if (!dest.ok) return { kind: 'refused', reason: `the next wallet's address ${to.slice(0, 100)}: ${dest.reason}` };
     const fee = await this.#feeRate();
@@ -431,9 +464,11 @@ export class BtcDriver implements ChainDriver {
   async verdict(attempts: readonly Attempt[], ctx: { now: Date; confirmations: number }): Promise<Verdict> {
     const needed = this.#needed(ctx.confirmations);
     await this.#checkIdentity(needed);
+    this.#sameBasis(attempts);
     const unknown: string[] = [];
     let waiting: string | null = null;
-    for (const a of attempts) {
+    let lastKnown = -1;
+    for (const [i, a] of attempts.entries()) {
       const t = await ask(() => this.#node.getRawTransaction(a.hash));
       if (!t) {
         unknown.push(a.hash);
@@ -441,14 +476,26 @@ export class BtcDriver implements ChainDriver {
       }
       const at = await this.#minedAt(t);
       if (!at) {
-        waiting ??= t.blockhash ? `${a.hash} is in block ${t.blockhash}, off the node's best chain` : `${a.hash} is in the node's mempool`;
+        lastKnown = i;
+        waiting = t.blockhash ? `${a.hash} is in block ${t.blockhash}, off the node's best chain` : `${a.hash} is in the node's mempool`;
         continue;
       }
       if (at.confirmations < needed) return { kind: 'mined', hash: a.hash, confirmations: at.confirmations, needed };
       await this.#checkIdentity(needed);
-      return { kind: 'confirmed', hash: a.hash, fee: await this.#feeOf(a.hash), confirmations: at.confirmations, block: at.block };
+      const fee = await this.#feeOf(attempts[0]?.hash ?? a.hash, a.raw);
+      return { kind: 'confirmed', hash: a.hash, fee, confirmations: at.confirmations, block: at.block };
     }
-    if (waiting) return { kind: 'pending', reason: waiting, rebroadcast: unknown, stale: false };
+    if (waiting) {
+      // Attempts conflict: the node holds at most one. Only a newer one it does not know is sent again (it outbids the one it holds).
+      const newer = unknown.filter((h) => attempts.findIndex((a) => a.hash === h) > lastKnown);
+      const latest = attempts[attempts.length - 1];
+      const stale =
+        this.#s.feeBump === 'rbf' &&
+        lastKnown === attempts.length - 1 &&
+        !!latest &&
+        ctx.now.getTime() - latest.createdAt.getTime() >= (this.#s.replaceAfterMs ?? 0);
+      return { kind: 'pending', reason: waiting, rebroadcast: newer, stale };
+    }
     // Mined nowhere, in no mempool: failed only if another transaction spending an input of every attempt is buried deep enough.
     const proof = await this.#conflictProof(attempts, needed);
     if ('pending' in proof) return { kind: 'pending', reason: proof.pending, rebroadcast: unknown, stale: false };
@@ -507,12 +554,26 @@ export class BtcDriver implements ChainDriver {
     };
   }
 
-  /** What a mined payment cost: its reserved inputs less its outputs. */
-  async #feeOf(hash: string): Promise<bigint> {
-    const reserved = await this.#storage.reservedValue(hash);
-    const raw = await this.#storage.attemptRaw(hash);
-    if (reserved === null || raw === null) return 0n;
+  /** What a mined attempt cost: the inputs its payment reserved (every attempt spends the same: #sameBasis) less its outputs. */
+  async #feeOf(payment: string, raw: string): Promise<bigint> {
+    const reserved = await this.#storage.reservedValue(payment);
+    if (reserved === null) return 0n;
     return reserved - parseRawTx(fromHex(raw, 'stored transaction')).outputs.reduce((a, o) => a + o.value, 0n);
+  }
+
+  /** Every later attempt of a payment spends its inputs and pays its outputs, only the change smaller: else no attempt is trusted. */
+  #sameBasis(attempts: readonly Attempt[]): void {
+    const [first, ...later] = attempts;
+    if (!first) return;
+    const base = basisOf(first.raw, this.#wallet);
+    for (const a of later) {
+      const why = replacementProblem(base, basisOf(a.raw, this.#wallet));
+      if (why)
+        throw new ChainIntegrityError(
+          'payserv_chain_txs',
+          `coin ${this.tag}: stored attempt ${a.hash} replaces payment ${first.hash}, yet ${why}`,
+        );
+    }
   }
 
   async watch(hash: string, seen: Placement | null, ctx: { finality: number }): Promise<Watch> {
@@ -549,9 +610,55 @@ export class BtcDriver implements ChainDriver {
     };
   }
 
-  async replace(): Promise<Signing | null> {
-    // A fee bump (RBF on Bitcoin, CPFP on Litecoin and Dogecoin) is not done yet: a stuck payment waits.
-    return null;
+  /**
+   * A replacement of the stale attempt `latest` (BIP125, bump.ts): its inputs (values read from the chain)
+   * and outputs, the change smaller by the higher fee, within fee_rate_max. Tried by testmempoolaccept
+   * before anything is stored: a node that refuses replacement (Litecoin's default) leaves the payment waiting.
+   */
+  async replace(_tx: StorageTx, latest: Attempt): Promise<Signing | null> {
+    if (this.#s.feeBump !== 'rbf') return null;
+    await this.#checkIdentity(this.#needed(0));
+    const old = basisOf(latest.raw, this.#wallet);
+    const [inputs, net, estimate] = await Promise.all([
+      this.#walletInputs(old.inputs),
+      ask(() => this.#node.getNetworkInfo()),
+      this.#estimate(),
+    ]);
+    if ('missing' in inputs) return { kind: 'wait', reason: `not replaced: ${inputs.missing}` };
+    const plan = bumpPlan({
+      net: this.#s.net,
+      wallet: this.#wallet,
+      old,
+      inputs: inputs.utxos,
+      incremental: net.incrementalfee === undefined ? this.#s.net.minFeeRate : perVbyte(net.incrementalfee),
+      estimate: estimate ?? 0n,
+      ceiling: this.#s.feeRateMax,
+    });
+    if ('wait' in plan) return { kind: 'wait', reason: plan.wait, atCap: plan.atCap };
+    const signed = signPayment(this.#s.net, this.#wallet, plan, this.#key);
+    const why = replacementProblem(old, basisOf(signed.rawHex, this.#wallet));
+    if (why) throw new ChainIntegrityError('payserv_chain_txs', `coin ${this.tag}: the replacement of ${latest.hash} built: ${why}`);
+    const refused = await this.#accepted(signed);
+    if (refused) return refused;
+    this.#log.info(
+      { coin: this.tag, replaced: latest.hash, tx: signed.txid, fee: signed.fee.toString(), vsize: signed.vsize },
+      'replacement signed (BIP125)',
+    );
+    return { kind: 'signed', tx: { hash: signed.txid, raw: signed.rawHex, maxFee: signed.fee, nonce: null, inputs: signed.inputs } };
+  }
+
+  /** The inputs with their values, each an output of the hot wallet's script as the node's transaction index has it. */
+  async #walletInputs(outpoints: readonly { txid: string; vout: number }[]): Promise<{ utxos: Utxo[] } | { missing: string }> {
+    const utxos: Utxo[] = [];
+    const script = toHex(this.#wallet.script);
+    for (const o of outpoints) {
+      const prev = await ask(() => this.#node.getRawTransaction(o.txid));
+      const out = prev?.vout.find((v) => v.n === o.vout);
+      if (!out) return { missing: `the node does not know input ${outpointKey(o)}` };
+      if (out.scriptPubKey.hex !== script) return { missing: `input ${outpointKey(o)} is not an output of the hot wallet` };
+      utxos.push({ txid: o.txid, vout: o.vout, value: out.value });
+    }
+    return { utxos };
   }
 
   async release(tx: StorageTx, hash: string, why: string): Promise<void> {

@@ -34,6 +34,7 @@ import { classifySendError, sendErrorText } from './errors.js';
 import { bumpFees, bumpGasPrice, chooseFees, chooseGasPrice, FEE_HISTORY_BLOCKS, FEE_HISTORY_PERCENTILES } from './fees.js';
 import { NonceCache } from './nonce-cache.js';
 import { ChainIdentity } from '../identity.js';
+import { registerWallet } from '../wallet-register.js';
 
 // The Ethereum driver (and any EVM chain: ETC with legacy transactions). Signs locally with the hot
 // wallet's key; the node only ever sees signed bytes. The nonce decides everything: each payment gets
@@ -148,6 +149,7 @@ export class EvmDriver implements ChainDriver {
   readonly #chainKey: string;
   readonly #journal: PaymentJournal;
   readonly #identity: ChainIdentity;
+  readonly #stateDir: string;
   /** The coin's confirmations, as the last verdict was told them: how far back a head may go. */
   #headBack: number;
 
@@ -162,6 +164,7 @@ export class EvmDriver implements ChainDriver {
     this.#storage = deps.storage;
     this.#chainKey = `evm:${settings.chainId}`;
     this.#journal = deps.journal;
+    this.#stateDir = deps.stateDir;
     this.#identity = new ChainIdentity(deps.stateDir, settings.tag, { chain: String(settings.chainId), genesis: settings.genesisHash });
     this.#headBack = settings.confirmations ?? HEAD_BACK_DEFAULT;
   }
@@ -177,6 +180,8 @@ export class EvmDriver implements ChainDriver {
    * stores must agree (a database behind the local cache was rolled back).
    */
   async start(): Promise<void> {
+    // Registered before the node is asked: a backup taken while it is down still names this wallet.
+    const past = await registerWallet(this.#stateDir, this.tag, this.address);
     const id = await ask('eth_chainId', () => this.#client.getChainId());
     if (id !== this.#s.chainId) throw new Error(`coin ${this.tag}: the node is chain ${id}, the configuration says ${this.#s.chainId}`);
     await this.#chainNow(this.#headBack);
@@ -196,6 +201,7 @@ export class EvmDriver implements ChainDriver {
     // hides nothing for long, since every payment checks again against payserv's own signed attempts.
     await this.#journal.refresh();
     await this.#refuseUnknownSpends(max(local ?? 0n, db ?? 0n, this.#journal.nextNonce(this.tag, this.address) ?? 0n), counts);
+    await this.#refusePastWalletSpends(past);
     this.#log.info(
       { coin: this.tag, address: this.address, chainId: id, nextNonce: (db ?? 0n).toString(), pendingCount: pending },
       'ethereum driver ready',
@@ -379,6 +385,7 @@ export class EvmDriver implements ChainDriver {
     const stored = await this.#storedNext(tx, remembered);
     // Nothing is signed while the chain shows spends from this wallet that payserv never made.
     await this.#refuseUnknownSpends(max(remembered, stored), counts);
+    await this.#refusePastWalletSpends(await registerWallet(this.#stateDir, this.tag, this.address));
     const explained = max(pending, remembered, stored);
     if (db > explained) {
       throw new ChainIntegrityError(
@@ -391,10 +398,10 @@ export class EvmDriver implements ChainDriver {
   }
 
   /** The hot wallet's transaction count at the latest block and with the node's mempool (pending). */
-  async #chainCounts(): Promise<{ latest: bigint; pending: bigint }> {
+  async #chainCounts(address = this.address): Promise<{ latest: bigint; pending: bigint }> {
     const [latest, pending] = await Promise.all(
       (['latest', 'pending'] as const).map(async (blockTag) =>
-        BigInt(await ask('eth_getTransactionCount', () => this.#client.getTransactionCount({ address: this.address as Hex, blockTag }))),
+        BigInt(await ask('eth_getTransactionCount', () => this.#client.getTransactionCount({ address: address as Hex, blockTag }))),
       ),
     );
     return { latest: latest as bigint, pending: pending as bigint };
@@ -407,17 +414,32 @@ export class EvmDriver implements ChainDriver {
    * neither part), the host's state rolled back with the database, or the key used elsewhere: the
    * withdrawals paid meanwhile look unpaid, so nothing is signed until an operator settles it.
    */
-  async #refuseUnknownSpends(known: bigint, counts: { latest: bigint; pending: bigint }): Promise<void> {
+  async #refuseUnknownSpends(known: bigint, counts: { latest: bigint; pending: bigint }, address = this.address): Promise<void> {
     const used = max(counts.latest, counts.pending);
     if (used <= known) return;
-    const found = await this.#describeNonces(known, used, counts.latest).catch(() => []);
-    const e = new UnknownSpendsError(this.tag, this.address, known, used, found);
-    this.#log.error({ coin: this.tag, address: this.address, known: known.toString(), used: used.toString(), found }, e.message);
+    const found = await this.#describeNonces(known, used, counts.latest, address).catch(() => []);
+    const e = new UnknownSpendsError(this.tag, address, known, used, found);
+    this.#log.error({ coin: this.tag, address, known: known.toString(), used: used.toString(), found }, e.message);
     throw e;
   }
 
+  /**
+   * The same comparison for every other wallet this coin was paid from on this host (src/chains/wallet-register.ts),
+   * against the host's records of it (journal, nonce cache): after a rotation, an older backup's withdrawals paid
+   * meanwhile were paid from the old wallet, which the current key no longer names.
+   */
+  async #refusePastWalletSpends(past: readonly string[]): Promise<void> {
+    if (past.length === 0) return;
+    await this.#journal.refresh();
+    for (const address of past) {
+      const cached = await new NonceCache(this.#stateDir, this.#s.chainId, address).read();
+      const known = max(cached ?? 0n, this.#journal.nextNonce(this.tag, address) ?? 0n);
+      await this.#refuseUnknownSpends(known, await this.#chainCounts(address), address);
+    }
+  }
+
   /** The transactions that used nonces [from, to) (at most 10; mined ones found by a search of the count over blocks). */
-  async #describeNonces(from: bigint, to: bigint, latest: bigint): Promise<UnknownSpend[]> {
+  async #describeNonces(from: bigint, to: bigint, latest: bigint, address: string): Promise<UnknownSpend[]> {
     const out: UnknownSpend[] = [];
     const head = await ask('eth_blockNumber', () => this.#client.getBlockNumber());
     for (let n = from; n < to && n < from + 10n; n++) {
@@ -425,9 +447,9 @@ export class EvmDriver implements ChainDriver {
         out.push({ nonce: n.toString(), where: 'pending' });
         continue;
       }
-      const hi = await this.#blockUsing(n, head);
+      const hi = await this.#blockUsing(n, head, address);
       const block = await ask('eth_getBlockByNumber', () => this.#client.getBlock({ blockNumber: hi, includeTransactions: true }));
-      const t = block.transactions.find((x) => x.from.toLowerCase() === this.address.toLowerCase() && BigInt(x.nonce) === n);
+      const t = block.transactions.find((x) => x.from.toLowerCase() === address.toLowerCase() && BigInt(x.nonce) === n);
       out.push(
         t
           ? { nonce: n.toString(), where: `block ${hi}`, hash: t.hash, to: t.to ?? '(contract creation)', value: t.value.toString() }
@@ -592,19 +614,19 @@ export class EvmDriver implements ChainDriver {
   }
 
   /** The hot wallet's transaction count after block `n`: how many of its nonces that block's state has used. */
-  async #nonceAt(n: bigint): Promise<bigint> {
+  async #nonceAt(n: bigint, address = this.address): Promise<bigint> {
     return BigInt(
-      await ask('eth_getTransactionCount', () => this.#client.getTransactionCount({ address: this.address as Hex, blockNumber: n })),
+      await ask('eth_getTransactionCount', () => this.#client.getTransactionCount({ address: address as Hex, blockNumber: n })),
     );
   }
 
   /** The first block at or below `upTo` whose state has used `nonce` (a binary search of the hot wallet's count over the blocks). */
-  async #blockUsing(nonce: bigint, upTo: bigint): Promise<bigint> {
+  async #blockUsing(nonce: bigint, upTo: bigint, address = this.address): Promise<bigint> {
     let lo = -1n;
     let hi = upTo;
     while (hi - lo > 1n) {
       const mid = (lo + hi) / 2n;
-      if ((await this.#nonceAt(mid)) > nonce) hi = mid;
+      if ((await this.#nonceAt(mid, address)) > nonce) hi = mid;
       else lo = mid;
     }
     return hi;

@@ -16,7 +16,7 @@ import { KeyStore, readIndex } from '../../esman/store-file.js';
 import { fileExists, writeNewFile } from '../../esman/export.js';
 import { LineReader, newPassphrases, passphrases, type Passphrases } from './input.js';
 import { refuseAbsent, refuseExisting, unlock, withStore } from './unlock.js';
-import { deleteItem, type DeleteOpts } from './delete-wallet.js';
+import { deleteItem, readPayserv, type DeleteOpts } from './delete-wallet.js';
 import { hotWalletContent, hotWalletTag, refuseReplaceHotWallet } from '../../esman/wallet-delete.js';
 
 export interface EsmanIo {
@@ -257,20 +257,27 @@ export function register(program: Command, io: EsmanIo): void {
 
   shared(program.command('wallet'))
     .description("generate a coin's hot-wallet key inside the store (item Coin.<TAG>.JSON) and print the address to fund")
-    .requiredOption('--coin <TAG>', 'ETH, ETC or ZEC')
+    .requiredOption('--coin <TAG>', 'ETH, ETC, ZEC, or a Bitcoin-family coin of --config')
     .option('--network <net>', 'Zcash network: mainnet or testnet', 'mainnet')
-    .action(async (o: Common & { coin: string; network: string }) => {
+    .option('--config <FILE>', 'payserv\'s configuration: a Bitcoin-family coin\'s [coins.TAG] chain = "btc", network and wallet_type')
+    .action(async (o: Common & { coin: string; network: string; config?: string }) => {
       // Loaded here only: the chain code (viem) would cost every other esman command seconds at start.
       const [{ familyOf }, { hotWalletAddress }] = await Promise.all([
-        import('../../chains/address.js'),
+        import('../../chains/coin-chain.js'),
         import('../../keys/hot-wallet.js'),
       ]);
-      if (!/^[A-Z0-9]{2,10}$/.test(o.coin) || familyOf(o.coin) === 'manual')
-        throw new EsmanError('bad_option', `--coin ${o.coin}: payserv holds hot wallets for ETH, ETC and ZEC only`);
+      if (!/^[A-Z0-9]{2,10}$/.test(o.coin)) throw new EsmanError('bad_option', `--coin ${o.coin}: expected a coin tag such as ETH`);
       if (o.network !== 'mainnet' && o.network !== 'testnet')
         throw new EsmanError('bad_option', `--network ${o.network}: expected mainnet or testnet`);
+      const coins = o.config === undefined ? {} : (await readPayserv(o.config)).coins;
+      if (familyOf(o.coin, coins) === 'manual')
+        throw new EsmanError(
+          'bad_option',
+          `--coin ${o.coin}: payserv holds hot wallets for ETH, ETC, ZEC and the Bitcoin-family coins of its configuration ` +
+            `([coins.${o.coin}] chain = "btc" in the payserv.toml given with --config)`,
+        );
       const key = new Uint8Array(randomBytes(32));
-      const address = hotWalletAddress(o.coin, key, o.network);
+      const address = hotWalletAddress(o.coin, key, o.network, coins);
       await withStore(o.dir, o.storage, input(o), say, async (store, master) => {
         if (store.has(coinItem(o.coin)))
           throw new EsmanError('exists', `${o.storage} already has ${coinItem(o.coin)}: a hot-wallet key is never replaced here`);

@@ -19,6 +19,7 @@ import { refuseAbsent, withStore } from './unlock.js';
 import type { Passphrases } from './input.js';
 import type { ExpectedChain } from './wallet-funds.js';
 import { resolveNetwork } from '../../chains/btc/network.js';
+import { coinChain, type CoinChains } from '../../chains/coin-chain.js';
 
 export interface DeleteOpts {
   dir: string;
@@ -53,10 +54,13 @@ interface Node {
 const NAME_THE_NODE = (name: string) =>
   `${name} is a hot-wallet key: name the coin's node with --node-url URL or --config payserv.toml, so that esman can check the wallet is empty`;
 
-async function readPayserv(path: string): Promise<Payserv> {
+/** payserv's configuration file, read for its coins; a bad one is `bad_option`. */
+export async function readPayserv(path: string): Promise<Payserv> {
   const { loadConfig } = await import('../../config/load.js');
   try {
     const c = await loadConfig('payserv', path);
+    // A coin configured on another chain than its tag's (ETH as "btc") is named here, not met later as an internal error.
+    for (const tag of Object.keys(c.coins)) coinChain(tag, c.coins);
     return { file: path, stateDir: c.stateDir, coins: c.coins };
   } catch (e) {
     throw new EsmanError('bad_option', `--config ${path}: ${(e as Error).message}`);
@@ -98,8 +102,14 @@ async function nodeOf(name: string, tag: string, o: DeleteOpts, p: Payserv | und
       'bad_option',
       `--passphrase-fd 0: stdin carries the confirmation of deleting ${name}: give the passphrases on another descriptor, or add --yes`,
     );
-  const evm = familyOf(tag) === 'evm';
+  const family = familyOf(tag, p?.coins);
+  const evm = family === 'evm';
   if (o.nodeUrl !== undefined) {
+    if (family === 'manual')
+      throw new EsmanError(
+        'bad_option',
+        `${name} is a key of ${tag}, which is not ETH, ETC or ZEC: a Bitcoin-family coin's network and wallet type come from payserv's configuration: give --config payserv.toml`,
+      );
     // Without a configuration the chain comes from the command line: a bare URL could be any chain's node.
     if (evm && o.chainId === undefined)
       throw new EsmanError(
@@ -130,19 +140,22 @@ async function nodeOf(name: string, tag: string, o: DeleteOpts, p: Payserv | und
     url: s.node_url,
     expected,
     ...(s.chain === 'zcash' ? { network: s.network } : {}),
-    ...(s.chain === 'zcash' && s.node_auth_item ? { authItem: s.node_auth_item } : {}),
+    ...(s.chain !== 'evm' && s.node_auth_item ? { authItem: s.node_auth_item } : {}),
   };
 }
 
 /** The wallet's address as the item says it (else derived from its key), and the Zcash network that spelling belongs to. */
-async function walletOf(value: Uint8Array, name: string, tag: string, network: Network | undefined) {
-  const { hotWalletAddress } = await import('../../keys/hot-wallet.js');
+async function walletOf(value: Uint8Array, name: string, tag: string, network: Network | undefined, coins: CoinChains) {
+  const [{ hotWalletAddress }, { sameAddress }] = await Promise.all([
+    import('../../keys/hot-wallet.js'),
+    import('../../chains/address.js'),
+  ]);
   const item = parseCoinItem(value, name, tag);
   try {
     if (item.address === undefined)
-      return { address: hotWalletAddress(tag, item.privateKey, network ?? 'mainnet'), network: network ?? 'mainnet' };
+      return { address: hotWalletAddress(tag, item.privateKey, network ?? 'mainnet', coins), network: network ?? 'mainnet' };
     const nets = network ? [network] : (['mainnet', 'testnet'] as const);
-    const net = nets.find((n) => hotWalletAddress(tag, item.privateKey, n) === item.address);
+    const net = nets.find((n) => sameAddress(tag, hotWalletAddress(tag, item.privateKey, n, coins), item.address!, coins));
     if (!net)
       throw new EsmanError('bad_item', `store item ${name}: its address is not the ${network ? `${network} ` : ''}address of its key`);
     return { address: item.address, network: net };
@@ -150,7 +163,7 @@ async function walletOf(value: Uint8Array, name: string, tag: string, network: N
     if (e instanceof EsmanError) throw e;
     throw new EsmanError(
       'bad_item',
-      `${name} holds a key of ${tag}, whose balance esman cannot read (ETH, ETC, ZEC only): nothing deleted`,
+      `${name} holds a key of ${tag}, whose balance esman cannot read (ETH, ETC, ZEC, and a Bitcoin-family coin given by --config payserv.toml): nothing deleted`,
     );
   } finally {
     wipe(item.privateKey);
@@ -165,14 +178,15 @@ async function guardHotWallet(
   value: Uint8Array,
   node: Node,
   o: DeleteOpts,
+  coins: CoinChains,
   askLine: (prompt: string) => Promise<string | null>,
   say: (s: string) => void,
 ): Promise<void> {
-  const { checkWalletNode, hotWalletFunds } = await import('./wallet-funds.js');
-  const { address, network } = await walletOf(value, name, tag, node.network);
+  const { checkWalletNode, hotWalletFunds, NODE_TIMEOUT_MS } = await import('./wallet-funds.js');
+  const { address, network } = await walletOf(value, name, tag, node.network, coins);
   const url = node.authItem ? withCredentials(node.url, parseNodeAuthItem(store.get(node.authItem), node.authItem)) : node.url;
-  await checkWalletNode(name, tag, address, url, { ...node.expected, chain: node.expected.chain ?? network });
-  const funds = await hotWalletFunds(name, tag, address, url, network);
+  await checkWalletNode(name, tag, address, url, { ...node.expected, chain: node.expected.chain ?? network }, NODE_TIMEOUT_MS, coins);
+  const funds = await hotWalletFunds(name, tag, address, url, network, NODE_TIMEOUT_MS, coins);
   refuseFunded(name, funds);
   if (!o.yes) checkConfirmation(name, await askLine(confirmPrompt(name, funds)));
   say(`${name}: hot wallet ${address} holds ${funds.held} ${funds.unit} (dust is at most ${funds.dust})`);
@@ -198,7 +212,7 @@ export async function deleteItem(
       const content = hotWalletContent(value);
       if (named !== null || configured !== null || content !== null) {
         const tag = hotWalletCoin(name, [named, configured, content?.coin ?? null]);
-        await guardHotWallet(store, name, tag, value, await nodeOf(name, tag, o, payserv), o, askLine, say);
+        await guardHotWallet(store, name, tag, value, await nodeOf(name, tag, o, payserv), o, payserv?.coins ?? {}, askLine, say);
       }
     } finally {
       wipe(value);

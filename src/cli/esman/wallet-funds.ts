@@ -1,8 +1,15 @@
 // What a hot wallet's address holds, asked of the coin's node the way payserv's drivers read it: Ethereum's
-// eth_getBalance, Zcash's address UTXOs (getaddressutxos), once the node showed it is on the configured
-// chain (payserv's own identity check, its pin read, never written). Loaded only by `esman delete` of a hot wallet.
+// eth_getBalance, Zcash's address UTXOs (getaddressutxos), a Bitcoin-family coin's UTXO set (scantxoutset),
+// once the node showed it is on the configured chain (payserv's own identity check, its pin read, never
+// written). Loaded only by `esman delete` of a hot wallet.
 import { createPublicClient, http, type Hex } from 'viem';
-import { familyOf, zcashAddressScript } from '../../chains/address.js';
+import { zcashAddressScript } from '../../chains/address.js';
+import { addressScript } from '../../chains/btc/address.js';
+import { btcNetworkOf, btcSyncing } from '../../chains/btc/driver.js';
+import type { BtcNetwork } from '../../chains/btc/network.js';
+import { BtcNode } from '../../chains/btc/node.js';
+import { dustThreshold, vsizeOfWeight, weightBound } from '../../chains/btc/tx.js';
+import { coinChain, type CoinChain, type CoinChains } from '../../chains/coin-chain.js';
 import { ChainIdentityError } from '../../chains/driver.js';
 import { ChainIdentity, type NodeIdentity } from '../../chains/identity.js';
 import { networkOf, syncing } from '../../chains/zcash/driver.js';
@@ -35,6 +42,25 @@ async function zcashFunds(nodeUrl: string, address: string, network: Coin['netwo
   // Dust: less than the fee of a transaction spending every UTXO to one address.
   const dust = estimateTransparentFeeZat(utxos.length, [zcashAddressScript(network, address)]);
   return { address, held, dust, unit: 'zatoshi' };
+}
+
+/**
+ * Everything the address holds in the node's UTXO set (coinbase too, mature or not). Dust: less than the
+ * network's fee floor for sweeping every UTXO to one such output, plus that output's dust threshold.
+ */
+async function btcFunds(net: BtcNetwork, wallet: 'p2wpkh' | 'p2pkh', nodeUrl: string, address: string, timeoutMs: number) {
+  const scan = await new BtcNode({ url: nodeUrl, timeoutMs }).scanTxOutSet([`addr(${address})`]);
+  const held = scan.unspents.reduce((a, u) => a + u.amount, 0n);
+  const script = addressScript(net, address);
+  const fee = net.minFeeRate * BigInt(vsizeOfWeight(weightBound(wallet, scan.unspents.length, [script])));
+  return { address, held, dust: fee + dustThreshold(net, script) - 1n, unit: 'base units' } satisfies WalletFunds;
+}
+
+/** What a Bitcoin-family node says of its chain; its UTXO set is not current while it syncs. */
+async function btcIdentity(nodeUrl: string, timeoutMs: number): Promise<{ seen: NodeIdentity; stale: string | null }> {
+  const node = new BtcNode({ url: nodeUrl, timeoutMs });
+  const [info, genesis] = await Promise.all([node.getBlockchainInfo(), node.getBlockHash(0)]);
+  return { seen: { chain: btcNetworkOf(info.chain), genesis, head: info.blocks }, stale: btcSyncing(info) };
 }
 
 /** The chain a hot wallet's balance must be read on, as payserv's configuration (or the command line) says it. */
@@ -81,10 +107,17 @@ export async function checkWalletNode(
   nodeUrl: string,
   expected: ExpectedChain,
   timeoutMs = NODE_TIMEOUT_MS,
+  coins: CoinChains = {},
 ): Promise<void> {
   let said: { seen: NodeIdentity; stale: string | null };
   try {
-    said = familyOf(tag) === 'evm' ? await evmIdentity(nodeUrl, timeoutMs) : await zcashIdentity(nodeUrl, timeoutMs);
+    const family = coinChain(tag, coins).family;
+    said =
+      family === 'evm'
+        ? await evmIdentity(nodeUrl, timeoutMs)
+        : family === 'btc'
+          ? await btcIdentity(nodeUrl, timeoutMs)
+          : await zcashIdentity(nodeUrl, timeoutMs);
     await new ChainIdentity(expected.stateDir, tag, expected).verify(said.seen, expected.confirmations);
   } catch (e) {
     if (e instanceof ChainIdentityError)
@@ -113,15 +146,19 @@ export async function hotWalletFunds(
   nodeUrl: string,
   network: Coin['network'],
   timeoutMs = NODE_TIMEOUT_MS,
+  coins: CoinChains = {},
 ): Promise<WalletFunds> {
+  const chain: CoinChain = coinChain(tag, coins);
   try {
-    switch (familyOf(tag)) {
+    switch (chain.family) {
       case 'evm':
         return await evmFunds(nodeUrl, address, timeoutMs);
       case 'zcash':
         return await zcashFunds(nodeUrl, address, network, timeoutMs);
+      case 'btc':
+        return await btcFunds(chain.net, chain.wallet, nodeUrl, address, timeoutMs);
       case 'manual':
-        throw new Error(`esman reads balances of ETH, ETC and ZEC only, not ${tag}`);
+        throw new Error(`esman reads balances of ETH, ETC, ZEC and the Bitcoin family (configured chain = "btc") only, not ${tag}`);
     }
   } catch (e) {
     throw balanceUnknown(name, address, scrubSecrets(why(e)));

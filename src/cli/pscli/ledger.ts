@@ -12,6 +12,7 @@ import { addCoin, CoinConflict } from '../../writer/coins.js';
 import { addWallet, retireWallet, signWallet, WalletRefused } from '../../writer/wallets.js';
 import { requestWithdrawal } from '../../writer/withdrawals.js';
 import { validateAddress } from '../../chains/address.js';
+import { payservCoins, payservConfigOption } from './payserv-coins.js';
 import { getWallet } from '../../store/reads.js';
 import { formatAmount } from '../../money/amount.js';
 import { action, requireDatabaseChosen, withDb, type Context } from '../context.js';
@@ -162,27 +163,28 @@ export function register(program: Command): void {
       }),
     );
 
-  ledger
+  const walletCmd = ledger
     .command('wallet')
     .description('add a wallet as the pool site does and sign it after review')
     .requiredOption('--user <id>')
     .requiredOption('--coin <tag|id>')
-    .requiredOption('--address <address>')
-    .action(
-      action(async (ctx, cmd) => {
-        const o = cmd.opts<Record<string, string>>();
-        const userId = positiveInt('--user', o.user);
-        const admin = localSigner(ctx, 'admin');
-        const w = await withLedger(ctx, async (db, view) => {
-          const coinId = coinIdOf(view, o.coin);
-          const bad = validateAddress(view.coins.get(coinId) as never, String(o.address));
-          if (bad) throw new CliError(`--address: ${bad}`, EXIT.USAGE);
-          const added = await addWallet(db, { userId, coinId, address: String(o.address) });
-          return signWallet(db, admin, added.id);
-        });
-        ctx.print(ctx.json ? JSON.stringify({ id: w.id }) : `wallet ${w.id} added and signed`);
-      }),
-    );
+    .requiredOption('--address <address>');
+  payservConfigOption(walletCmd).action(
+    action(async (ctx, cmd) => {
+      const o = cmd.opts<Record<string, string>>();
+      const userId = positiveInt('--user', o.user);
+      const admin = localSigner(ctx, 'admin');
+      const coins = await payservCoins(ctx, cmd);
+      const w = await withLedger(ctx, async (db, view) => {
+        const coinId = coinIdOf(view, o.coin);
+        const bad = validateAddress(view.coins.get(coinId) as never, String(o.address), coins);
+        if (bad) throw new CliError(`--address: ${bad}`, EXIT.USAGE);
+        const added = await addWallet(db, { userId, coinId, address: String(o.address) });
+        return signWallet(db, admin, added.id);
+      });
+      ctx.print(ctx.json ? JSON.stringify({ id: w.id }) : `wallet ${w.id} added and signed`);
+    }),
+  );
 
   ledger
     .command('wallet-delete')

@@ -3,7 +3,8 @@
 // wallet, 3 when payserv's data was out of reach: refusalExit); --json prints the whole result.
 import type { Command } from 'commander';
 import type { Restored } from '../../payserv/payments/restore.js';
-import { UNPRINTABLE, type Method } from '../../api/payserv.js';
+import type { Method } from '../../api/payserv.js';
+import { UNPRINTABLE } from '../../log/scrub.js';
 import { refusalLine } from '../../api/reply.js';
 import { refusalCodeOf, RpcError } from '../../api/jsonrpc.js';
 import { action, type Context } from '../context.js';

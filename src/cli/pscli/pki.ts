@@ -12,6 +12,8 @@ import {
   type OperatorResult,
 } from '../../esman/pki-files.js';
 import { renewService, renewSigner } from '../../esman/pki-renew.js';
+import { issueBrowserOperator, makeDashboardCa, renewBrowserOperator } from '../../esman/pki-dashboard.js';
+import { loadTrust } from '../../esman/pki-files.js';
 import type { SignerRole, TlsIdentity } from '../../pki/roles.js';
 import { parseCertPem } from '../../pki/trust.js';
 import { registerCert } from '../../writer/certs.js';
@@ -58,6 +60,7 @@ const operatorLine = (verb: string, r: OperatorResult) =>
 
 interface RenewOpts {
   operator?: string;
+  browser?: boolean;
   service?: string;
   signer?: string;
   days?: string;
@@ -67,6 +70,12 @@ interface RenewOpts {
 }
 
 async function renewOperatorCmd(ctx: Context, o: RenewOpts): Promise<void> {
+  if (o.browser)
+    return browserCmd(
+      ctx,
+      { operator: o.operator as string, days: o.days ?? '365', exact: o.days !== undefined, keysDir: o.keysDir },
+      true,
+    );
   const r = await renewOperator(ctx.stateDir, o.operator as string, {
     days: positiveInt('--days', o.days ?? '365'),
     exact: o.days !== undefined,
@@ -78,6 +87,59 @@ async function renewOperatorCmd(ctx: Context, o: RenewOpts): Promise<void> {
   else ctx.print(operatorLine('renewed', r));
 }
 
+async function browserCmd(
+  ctx: Context,
+  o: { operator: string; days: string; exact?: boolean; keysDir?: string | undefined },
+  renew = false,
+): Promise<void> {
+  const opts = { days: positiveInt('--days', o.days), exact: o.exact === true, ...(o.keysDir ? { keysDir: o.keysDir } : {}) };
+  const r = await (renew ? renewBrowserOperator : issueBrowserOperator)(ctx.stateDir, loadTrust(ctx.stateDir), o.operator, opts).catch(
+    usage,
+  );
+  const verb = renew ? 'renewed' : 'issued';
+  ctx.log.info({ operator: r.operator, notAfter: r.notAfter, browser: true }, `operator browser certificate ${verb}`);
+  if (ctx.json) return ctx.printJson(r);
+  ctx.print(
+    [
+      `operator ${r.operator} browser certificate ${verb}: certificate ${r.cert}, key ${r.key}, valid until ${r.notAfter}`,
+      `for the browser: openssl pkcs12 -export -in ${r.cert} -inkey ${r.key} -name ${r.operator} -out ${r.operator}.p12 (a passphrase is asked), then delete the key file`,
+    ].join('\n'),
+  );
+}
+
+function registerDashboardCa(pki: Command): void {
+  pki
+    .command('dashboard-ca')
+    .description(
+      "the dashboard CA (P-256, signed by the root CA key) and the dashboard's server certificate: browsers trust the CA, operators' browser certificates come from it",
+    )
+    .option('--days <n>', "validity in days (default 825, shortened to the root's end; a --days past it is refused)")
+    .option('--host <name...>', "the dashboard's host names / addresses, as the browser's URL names it", ['localhost', '127.0.0.1', '::1'])
+    .option(
+      '--keys-dir <dir>',
+      'the offline keys directory: the root CA key read from and the dashboard CA key written to <dir>/offline/, the server key to <dir>/payserv.DASH.KEY',
+    )
+    .action(
+      action(async (ctx, cmd) => {
+        const o = cmd.opts<{ days?: string; host: string[]; keysDir?: string }>();
+        const r = await makeDashboardCa(ctx.stateDir, {
+          days: positiveInt('--days', o.days ?? '825'),
+          exact: o.days !== undefined,
+          hosts: tlsHosts(o.host),
+          ...(o.keysDir ? { keysDir: o.keysDir } : {}),
+        }).catch(usage);
+        ctx.log.warn({ ca: r.ca, server: r.server, notAfter: r.notAfter }, 'dashboard CA made');
+        if (ctx.json) return ctx.printJson(r);
+        ctx.print(
+          [
+            `dashboard CA: ${r.ca} (the browsers' trust anchor), key ${r.caKey} (keep it offline, with the root's)`,
+            `dashboard server certificate: ${r.server}, key ${r.serverKey}, valid until ${r.notAfter}`,
+          ].join('\n'),
+        );
+      }),
+    );
+}
+
 function registerOperators(pki: Command): void {
   pki
     .command('issue')
@@ -87,12 +149,17 @@ function registerOperators(pki: Command): void {
     .requiredOption('--operator <name>', 'the operator: a lower-case letter, then letters, digits, ., _ or - (at most 32)')
     .option('--days <n>', 'validity in days (never past the root)', '365')
     .option(
+      '--browser',
+      "a P-256 certificate for the operator's browser, signed by the dashboard CA key (`pki dashboard-ca`), for the dashboard only",
+    )
+    .option(
       '--keys-dir <dir>',
       "the offline keys directory of `pki init --keys-dir`: the CA key is read from it, the operator's key written to <dir>/operators/",
     )
     .action(
       action(async (ctx, cmd) => {
-        const o = cmd.opts<{ operator: string; days: string; keysDir?: string }>();
+        const o = cmd.opts<{ operator: string; days: string; keysDir?: string; browser?: boolean }>();
+        if (o.browser) return browserCmd(ctx, o);
         const r = await issueOperator(ctx.stateDir, o.operator, {
           days: positiveInt('--days', o.days),
           ...(o.keysDir ? { keysDir: o.keysDir } : {}),
@@ -115,6 +182,7 @@ function registerOperators(pki: Command): void {
       "validity in days from now (refused past the root's end; default 825, or 365 for an operator, shortened to the root's end)",
     )
     .option('--new-key', 'a new key as well (the old certificate keeps working until it expires)')
+    .option('--browser', "--operator: the operator's browser certificate (always a new key: a new .p12 to import)")
     .option('--host <name...>', "--service: host names / addresses (default: the renewed certificate's)")
     .option(
       '--keys-dir <dir>',
@@ -126,6 +194,7 @@ function registerOperators(pki: Command): void {
         const which = [o.operator, o.service, o.signer].filter((x) => x !== undefined).length;
         if (which !== 1) throw new CliError('pki renew: give exactly one of --operator NAME, --service NAME, --signer ROLE', EXIT.USAGE);
         if (o.host && o.service === undefined) throw new CliError('pki renew: --host is for --service only', EXIT.USAGE);
+        if (o.browser && o.operator === undefined) throw new CliError('pki renew: --browser is for --operator only', EXIT.USAGE);
         if (o.operator !== undefined) return renewOperatorCmd(ctx, o);
         const opts = {
           days: positiveInt('--days', o.days ?? '825'),
@@ -216,6 +285,7 @@ export function register(program: Command): void {
       }),
     );
   registerOperators(pki);
+  registerDashboardCa(pki);
 
   program
     .command('loadcert')

@@ -15,16 +15,4 @@ export const METRICS = {
        SELECT coin_id, status, count(*) FILTER (WHERE parent_id IS NULL)::text AS n FROM finances_withdrawal_transaction GROUP BY status, coin_id
      ) s JOIN coins_coin c ON c.id = s.coin_id`,
   ),
-  /**
-   * Withdrawals in flight by coin and status, and since when the oldest has been in that status: the signed time of
-   * its current status entry, or updated_at if older (updated_at is no signature's: a later one never hides an age).
-   */
-  inFlight: op<{ tag: string; status: string; n: string; oldest: Date }>(
-    'metrics.inFlight',
-    `SELECT c.tag, s.status, s.n, s.oldest FROM (
-       SELECT coin_id, status, count(*)::text AS n,
-              min(LEAST(w.updated_at, (SELECT e.created_at FROM finances_withdrawal_signatures e WHERE e.withdrawal_id = w.id AND e.seq = w.status_seq))) AS oldest
-         FROM finances_withdrawal_transaction w WHERE status IN ('sending', 'send_retry') GROUP BY status, coin_id
-     ) s JOIN coins_coin c ON c.id = s.coin_id`,
-  ),
 } as const;

@@ -21,7 +21,7 @@ import { tell } from '../events.js';
 
 // Check: the chain's word on a withdrawal in `sending`. Confirmed → sent; provably never paid →
 // send_error; otherwise it stays sending, and what the node lost is rebroadcast (the same bytes) or,
-// once stale, replaced (same nonce, higher fees). A node that cannot be asked changes nothing.
+// once stale, replaced (higher fees: the same nonce, or the same inputs and outputs). A node that cannot be asked changes nothing.
 
 export async function checkPayment(ps: Payserv, driver: ChainDriver, v: Verified): Promise<PayoutResult> {
   const stored = await storedAttempts(ps, driver, v, currentPayment(v.history));
@@ -74,6 +74,9 @@ async function decide(ps: Payserv, driver: ChainDriver, v: Verified, verdict: Ve
       }
       if (verdict.stale) {
         const latest = attempts[attempts.length - 1];
+        // A replacement is recorded for this withdrawal alone: a batch's others would take it for a conflict that failed them.
+        if (latest && ((await paymentSize(ps, latest.hash)) ?? 1) > 1)
+          return result('SENDING', v.w, `${verdict.reason}; a batch payment is not replaced: it waits`);
         if (latest) return replace(ps, driver, v, latest, verdict.reason);
       }
       return result('SENDING', v.w, verdict.reason);
@@ -112,7 +115,7 @@ async function failed(ps: Payserv, driver: ChainDriver, v: Verified, verdict: Ex
   return (await checkpointAfter(ps, v, changed)) ?? result('SEND_ERROR', changed, comment);
 }
 
-/** A stale attempt replaced: same nonce, higher fees, stored and signed into the history before it is broadcast. */
+/** A stale attempt replaced (same nonce, or same inputs and outputs), higher fees, stored and signed into the history before it is broadcast. */
 async function replace(ps: Payserv, driver: ChainDriver, v: Verified, latest: Attempt, why: string): Promise<PayoutResult> {
   let written;
   try {
@@ -127,7 +130,7 @@ async function replace(ps: Payserv, driver: ChainDriver, v: Verified, latest: At
           txHash: s.tx.hash,
           txFee: feeShares(s.tx.maxFee, 1, v.coin.decimals)[0] ?? null,
           at: ps.now(),
-          comment: `replaced ${latest.hash} by ${s.tx.hash} (same nonce, higher fees)`,
+          comment: `replaced ${latest.hash} by ${s.tx.hash} (higher fees)`,
         });
         // Journaled before the commit, as every payment (src/payserv/payments/pay.ts).
         await journalAttempt(ps.journal, driver, { ...s.tx, payment }, journalWithdrawals([changed]), ps.now());

@@ -35,7 +35,7 @@ export async function storedAttempts(
     if (d.hash !== a.hash) return bad(`stored bytes of ${a.hash} hash to ${d.hash}`);
     const swapped = journalBytesProblem(ps.journal, v.w.id, a.hash, a.raw);
     if (swapped) return { problems: [swapped] };
-    if (!d.outputs.some((o) => sameAddress(v.coin.tag, o.address, v.w.address) && o.value === value))
+    if (!d.outputs.some((o) => sameAddress(v.coin.tag, o.address, v.w.address, ps.coins) && o.value === value))
       return bad(`stored transaction ${a.hash} does not pay withdrawal ${v.w.id} (${v.w.address})`);
   }
   return { attempts: found };

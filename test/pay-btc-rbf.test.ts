@@ -1,0 +1,240 @@
+// Fee bumps by replacement (BIP125) on real litecoind regtest nodes: a payment stuck at the floor fee rate
+// (no blocks mined) is replaced by Check once stale, on a node started with -mempoolreplacement=1. Whichever
+// of the two the chain mines is the payment: sent once, one output per withdrawal, the recorded fee the mined
+// one's. A crash between the replacement's write-ahead and its broadcast pays once; a node that refuses
+// replacement (Litecoin's default) refuses the bump before anything is stored, and the payment waits.
+import { secp256k1 } from '@noble/curves/secp256k1.js';
+import { afterEach, expect, it } from 'vitest';
+import { p2wpkhAddress } from '../src/chains/btc/address.js';
+import type { BtcDriver } from '../src/chains/btc/driver.js';
+import { preset } from '../src/chains/btc/network.js';
+import { BtcNode } from '../src/chains/btc/node.js';
+import { parseAmount, sub, toBaseUnits } from '../src/money/amount.js';
+import { approveWithdrawal, checkWithdrawal, processWithdrawal, sendCoin } from '../src/payserv/payouts.js';
+import { describePerDataPath } from './support/backend.js';
+import { litecoindForFile, ltcDriver, type Litecoind } from './support/litecoind.js';
+import { newMiner, request, type Miner } from './support/miners.js';
+import { testPayserv, type TestPayserv } from './support/payserv.js';
+
+const NET = preset('LTC-regtest');
+const COIN = 100_000_000n;
+const SEED = { users: 1, blocks: 1, withdrawals: 0, coins: ['LTC'], minersPerBlock: 1, declineShare: 0, corrections: 0, seed: 17 };
+const caller = 'test';
+const AUTO = {
+  amountMax: parseAmount('100'),
+  userDailyMax: parseAmount('1000'),
+  coinDailyMax: parseAmount('100000'),
+  walletAgeHoursMin: 0,
+};
+/** The seeded coin's confirmations (src/writer/seed.ts, a coin without defaults). */
+const confirmations = 6;
+
+const replacing = litecoindForFile({ mempoolReplacement: true });
+const refusing = litecoindForFile();
+let node: Litecoind;
+let client: BtcNode;
+let t: TestPayserv;
+let driver: BtcDriver;
+let nextUser = 7000;
+
+// replace_after_s 0: every Check of a payment in the mempool finds it stale. The regtest node has no
+// estimate: the first attempt pays the floor, 1 per vbyte.
+const RBF = { feeBump: 'rbf', replaceAfterMs: 0 } as const;
+
+async function setup(on: () => Promise<Litecoind>, o: { auto?: boolean; feeRateMax?: bigint } = {}): Promise<void> {
+  node = await on();
+  client = new BtcNode({ url: node.url, timeoutMs: 10_000 });
+  t = await testPayserv({
+    seed: SEED,
+    ...(o.auto ? { policies: { LTC: AUTO } } : {}),
+    drivers: async (deps) => {
+      driver = await ltcDriver(node, deps, [5n * COIN], { ...RBF, feeRateMax: o.feeRateMax ?? 100n });
+      return new Map([['LTC', driver]]);
+    },
+  });
+}
+
+afterEach(async () => {
+  t.ps.faults = undefined;
+  client?.close();
+  await t?.ledger.db.close();
+});
+
+const freshAddress = () => p2wpkhAddress(NET, secp256k1.getPublicKey(secp256k1.utils.randomPrivateKey(), true));
+
+interface Sending {
+  id: number;
+  m: Miner;
+  value: bigint;
+  first: string;
+  fee: bigint;
+  inputs: string[];
+  /** The first attempt's bytes (the node forgets them once replaced). */
+  raw: string;
+}
+
+async function processed(): Promise<{ id: number; m: Miner }> {
+  const m = await newMiner(t, nextUser++, '20', { tag: 'LTC', address: freshAddress() });
+  const id = await request(t, m, { amount: '1' });
+  expect(['PENDING', 'APPROVED']).toContain((await processWithdrawal(t.ps, id, caller)).reply);
+  return { id, m };
+}
+
+/** A withdrawal approved and sent: its first attempt in the node's mempool, with that attempt's fee. */
+async function sending(): Promise<Sending> {
+  const { id, m } = await processed();
+  const r = await approveWithdrawal(t.ps, id, caller);
+  expect(r.reply).toBe('SENDING');
+  const first = r.txHash as string;
+  const entry = await client.getMempoolEntry(first);
+  expect(entry).not.toBeNull();
+  const value = toBaseUnits(sub(parseAmount('1'), m.coin.withdrawalFee), 8);
+  return { id, m, value, first, fee: entry?.fees.base ?? 0n, inputs: (await inputsOf(first)) ?? [], raw: await rawOf(first) };
+}
+
+const inputsOf = async (hash: string) => (await client.getRawTransaction(hash))?.vin.map((i) => `${i.txid}:${i.vout}`);
+const mempool = async () => (await node.rpc('getrawmempool')) as string[];
+const rawOf = async (hash: string) => (await client.getRawTransaction(hash))?.hex as string;
+
+/** What the chain's UTXO set holds for an address: its outputs' values. */
+async function paidTo(address: string): Promise<bigint[]> {
+  return (await client.scanTxOutSet([`addr(${address})`])).unspents.map((u) => u.amount);
+}
+
+/** The withdrawal's row: status, transaction and recorded fee in base units. */
+async function row(id: number): Promise<{ status: string; tx_hash: string; fee: string }> {
+  const [r] = await t.ledger.db.query<{ status: string; tx_hash: string; fee: string }>(
+    'SELECT status, tx_hash, round(tx_fee * 100000000)::text AS fee FROM finances_withdrawal_transaction WHERE id = $1',
+    [id],
+  );
+  return r as { status: string; tx_hash: string; fee: string };
+}
+
+const storedAttempts = async () =>
+  (await t.ledger.db.query<{ hash: string }>('SELECT hash FROM payserv_chain_txs ORDER BY hash')).map((r) => r.hash);
+
+/** Check until stale replaced: the replacement's hash, its fee, and that it spends the same inputs and pays the same output. */
+async function replaced(p: Sending): Promise<{ hash: string; fee: bigint }> {
+  const r = await checkWithdrawal(t.ps, p.id, caller);
+  expect(r.reply).toBe('SENDING');
+  const hash = r.txHash as string;
+  expect(hash).not.toBe(p.first);
+  expect(await mempool()).toEqual([hash]);
+  expect(await inputsOf(hash)).toEqual(p.inputs);
+  // The original, replaced, is gone from the node (evicted, never mined).
+  expect(await client.getRawTransaction(p.first)).toBeNull();
+  const outs = (await client.getRawTransaction(hash))?.vout ?? [];
+  expect(outs.filter((o) => o.scriptPubKey.addresses?.includes(p.m.address)).map((o) => o.value)).toEqual([p.value]);
+  expect(outs.filter((o) => !o.scriptPubKey.addresses?.includes(p.m.address)).map((o) => o.scriptPubKey.addresses)).toEqual([
+    [driver.address],
+  ]);
+  const fee = (await client.getMempoolEntry(hash))?.fees.base ?? 0n;
+  expect(fee).toBeGreaterThan(p.fee);
+  return { hash, fee };
+}
+
+describePerDataPath('fee bumps by replacement (BIP125) on litecoind regtest', { timeout: 120_000 }, () => {
+  it('a stuck payment replaced twice, the last replacement mined: sent once, one output, the fee the replacement paid', async () => {
+    await setup(replacing);
+    const p = await sending();
+    const once = await replaced(p);
+    // Still stale: replaced again, outbidding the first replacement (same inputs, same output).
+    const bump = await replaced({ ...p, first: once.hash, fee: once.fee });
+    expect(await storedAttempts()).toEqual([p.first, once.hash, bump.hash].sort());
+    await node.mine(confirmations);
+    const r = await checkWithdrawal(t.ps, p.id, caller);
+    expect([r.reply, r.txHash]).toEqual(['SENT', bump.hash]);
+    expect(await row(p.id)).toEqual({ status: 'sent', tx_hash: bump.hash, fee: bump.fee.toString() });
+    expect(await paidTo(p.m.address)).toEqual([p.value]);
+    expect(await t.ledger.check('balanceerrors')).toEqual([]);
+  });
+
+  it('the original mined instead of its replacement: sent once by the original, its fee recorded', async () => {
+    await setup(replacing);
+    const p = await sending();
+    const bump = await replaced(p);
+    // A miner that took the original (generateblock mines it although the mempool holds the replacement).
+    await node.generateBlock([p.raw]);
+    expect(await mempool()).toEqual([]);
+    await node.mine(confirmations - 1);
+    const r = await checkWithdrawal(t.ps, p.id, caller);
+    expect([r.reply, r.txHash]).toEqual(['SENT', p.first]);
+    expect(await row(p.id)).toEqual({ status: 'sent', tx_hash: p.first, fee: p.fee.toString() });
+    expect(await client.getRawTransaction(bump.hash)).toBeNull();
+    expect(await paidTo(p.m.address)).toEqual([p.value]);
+    expect(await t.ledger.check('balanceerrors')).toEqual([]);
+  });
+
+  it('a crash between the replacement write-ahead and its broadcast: the next Check sends it, one payment', async () => {
+    await setup(replacing);
+    const p = await sending();
+    let stored: string | null = null;
+    t.ps.faults = {
+      async at(point, info) {
+        if (point !== 'payment.committed' || info.hash === p.first) return;
+        stored = info.hash ?? null;
+        throw new Error('simulated crash: payserv killed after the replacement was stored');
+      },
+    };
+    await checkWithdrawal(t.ps, p.id, caller).catch((e: unknown) => e);
+    t.ps.faults = undefined;
+    expect(stored).not.toBeNull();
+    const hash = stored as unknown as string;
+    expect((await row(p.id)).tx_hash).toBe(hash);
+    expect(await storedAttempts()).toEqual([p.first, hash].sort());
+    // The node never heard of the replacement: it still holds the original.
+    expect(await mempool()).toEqual([p.first]);
+    const r = await checkWithdrawal(t.ps, p.id, caller);
+    expect([r.reply, r.txHash]).toEqual(['SENDING', hash]);
+    expect(await mempool()).toEqual([hash]);
+    await node.mine(confirmations);
+    expect(await checkWithdrawal(t.ps, p.id, caller)).toMatchObject({ reply: 'SENT', txHash: hash });
+    expect(await paidTo(p.m.address)).toEqual([p.value]);
+    expect(await storedAttempts()).toHaveLength(2);
+    expect(await t.ledger.check('balanceerrors')).toEqual([]);
+  });
+
+  it('a stale batch payment is not replaced (a replacement is recorded per withdrawal): it waits, and is sent once', async () => {
+    await setup(replacing, { auto: true });
+    const reqs = [await processed(), await processed()];
+    const r = await sendCoin(t.ps, 'LTC', caller);
+    expect(r.results.map((x) => x.reply)).toEqual(['SENDING', 'SENDING']);
+    const hash = r.results[0]?.txHash as string;
+    for (const q of reqs) expect((await checkWithdrawal(t.ps, q.id, caller)).message).toMatch(/a batch payment is not replaced/);
+    expect(await storedAttempts()).toEqual([hash]);
+    expect(await mempool()).toEqual([hash]);
+    await node.mine(confirmations);
+    for (const q of reqs) expect(await checkWithdrawal(t.ps, q.id, caller)).toMatchObject({ reply: 'SENT', txHash: hash });
+    expect(await t.ledger.check('balanceerrors')).toEqual([]);
+  });
+
+  it('a replacement the ceiling does not allow: not stored, fee_cap alerted, the payment waits and is sent once', async () => {
+    // The first attempt pays the floor, 1 per vbyte, which is also the ceiling: no replacement can outbid it.
+    await setup(replacing, { feeRateMax: 1n });
+    const p = await sending();
+    const r = await checkWithdrawal(t.ps, p.id, caller);
+    expect(r.reply).toBe('SENDING');
+    expect(r.message).toMatch(/not replaced: a replacement must pay at least \d+, above fee_rate_max 1/);
+    expect(t.alerts.map((a) => a.kind)).toEqual(['fee_cap']);
+    expect(await storedAttempts()).toEqual([p.first]);
+    expect(await mempool()).toEqual([p.first]);
+    await node.mine(confirmations);
+    expect(await checkWithdrawal(t.ps, p.id, caller)).toMatchObject({ reply: 'SENT', txHash: p.first });
+    expect(await paidTo(p.m.address)).toEqual([p.value]);
+  });
+
+  it('a node that refuses replacement (Litecoin default): the bump is refused before anything is stored, the payment waits and is sent', async () => {
+    await setup(refusing);
+    const p = await sending();
+    const r = await checkWithdrawal(t.ps, p.id, caller);
+    expect(r.reply).toBe('SENDING');
+    expect(r.message).toMatch(/not replaced: .*txn-mempool-conflict/);
+    expect(await storedAttempts()).toEqual([p.first]);
+    expect(await mempool()).toEqual([p.first]);
+    await node.mine(confirmations);
+    expect(await checkWithdrawal(t.ps, p.id, caller)).toMatchObject({ reply: 'SENT', txHash: p.first });
+    expect(await row(p.id)).toEqual({ status: 'sent', tx_hash: p.first, fee: p.fee.toString() });
+    expect(await paidTo(p.m.address)).toEqual([p.value]);
+    expect(await t.ledger.check('balanceerrors')).toEqual([]);
+  });
+});
