@@ -8,6 +8,8 @@ import type { FaultPoint } from '../src/payserv/faults.js';
 import { approveWithdrawal, checkWithdrawal, processWithdrawal, resendWithdrawal } from '../src/payserv/payouts.js';
 import type { Payserv } from '../src/payserv/context.js';
 import { LockKeys } from '../src/data/lock-keys.js';
+import { AUDIT_LOCK_NAME, AuditTrail } from '../src/payserv/audit.js';
+import { detectLostState, Rebaseline } from '../src/payserv/rebaseline.js';
 import { LockWatch } from '../src/payserv/lock-watch.js';
 import { Locks } from '../src/payserv/locks.js';
 import { journalDir, PaymentJournal } from '../src/journal/journal.js';
@@ -49,6 +51,18 @@ export async function restartPayserv(
     now: () => new Date(),
   };
   return ps;
+}
+
+/** The lost-state gate startPayserv puts on a restarted payserv (src/app/service.ts): `ps.rebaseline` set from what is lost. */
+export async function rebaselineGate(t: TestPayserv, ps: Payserv): Promise<Rebaseline> {
+  const audit = new AuditTrail({
+    db: ps.db,
+    stateDir: t.ledger.stateDir,
+    log: ps.log,
+    lockKey: LockKeys.of(t.ledger.signers.payserv).key(AUDIT_LOCK_NAME),
+  });
+  ps.rebaseline = new Rebaseline(await detectLostState(ps.db, ps.local), { confirmations: 2, audit });
+  return ps.rebaseline;
 }
 
 export async function restartedEth(

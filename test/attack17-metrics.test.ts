@@ -1,20 +1,18 @@
 // Attack (issue 17), regression: metrics and the stuck-payment alert a database attacker tries to make lie.
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { setAutomine } from '../src/devnet/anvil.js';
-import type { EvmDriver } from '../src/chains/eth/driver.js';
 import { ALERT } from '../src/payserv/chain-alerts.js';
 import { approveWithdrawal, processWithdrawal } from '../src/payserv/payouts.js';
 import { Monitor } from '../src/payserv/monitor.js';
-import { startObservation, type Observation } from '../src/metrics/start.js';
+import type { Observation } from '../src/metrics/start.js';
 import { asAttacker, COINS, WITHDRAWALS } from './support/attacker.js';
 import { describePerDataPath } from './support/backend.js';
-import { anvilForFile, ethDriver } from './support/chains.js';
+import { anvilForFile } from './support/chains.js';
 import { newMiner, request } from './support/miners.js';
-import { testPayserv, type TestPayserv } from './support/payserv.js';
+import { ethPayserv, testObservation, type TestPayserv } from './support/payserv.js';
 
 const anvil = anvilForFile();
 let t: TestPayserv;
-let driver: EvmDriver;
 let url: string;
 let obs: Observation;
 const caller = 'test';
@@ -23,19 +21,8 @@ const STUCK_AFTER_MS = 60_000;
 
 beforeEach(async () => {
   url = (await anvil()).url;
-  await setAutomine(url, true);
-  t = await testPayserv({
-    seed: SEED,
-    drivers: async (deps) => {
-      driver = await ethDriver(url, deps);
-      return new Map([['ETH', driver]]);
-    },
-  });
-  obs = (await startObservation(
-    { listen: { host: '127.0.0.1', port: 0 }, scrape_timeout_ms: 10_000 },
-    t.ps.log,
-    t.ledger.stateDir,
-  )) as Observation;
+  t = await ethPayserv(url, { seed: SEED });
+  obs = await testObservation(t);
   obs.metrics.attach(t.ps);
 });
 afterEach(async () => {

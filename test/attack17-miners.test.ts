@@ -3,31 +3,19 @@
 // signed sending state verifies row by row; the intake remembers where each account already was (in memory
 // and in its state directory, so a restart still knows) and refuses it as integrity (409), alerted. The
 // honest path stays 200, equal to the ledger and the chain. Paging errors name the parameter.
-import { writeFileSync } from 'node:fs';
-import { request as httpsGet } from 'node:https';
-import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { getAddress } from 'viem';
 import type { MinerPayment, MinerStats } from '../src/api/miners.js';
-import { startIntakeWithPools, type RunningIntakeWithPools } from '../src/cli/intake.js';
-import { loadConfig } from '../src/config/index.js';
-import { mine, setAutomine } from '../src/devnet/anvil.js';
-import { createLogger } from '../src/log/index.js';
+import type { RunningIntakeWithPools } from '../src/cli/intake.js';
+import { mine } from '../src/devnet/anvil.js';
 import { add, parseAmount, sub, ZERO, type Amount } from '../src/money/amount.js';
-import { approveWithdrawal, checkWithdrawal, processWithdrawal } from '../src/payserv/payouts.js';
+import { checkWithdrawal } from '../src/payserv/payouts.js';
 import type { TlsIdentity } from '../src/pki/roles.js';
-import { derivedUserId } from '../src/pools/user-id.js';
-import { clientTlsOptions } from '../src/rpc/tls.js';
-import { anvilForFile, ethDriver } from './support/chains.js';
-import { ethAddress, newMiner, request, type Miner } from './support/miners.js';
-import { testPayserv, type TestPayserv } from './support/payserv.js';
-import { tlsOf } from './support/spawn.js';
+import { anvilForFile } from './support/chains.js';
+import type { Miner } from './support/miners.js';
+import type { TestPayserv } from './support/payserv.js';
+import { errorCode, intakeGet, minersWorld, paymentsPath, payMiner, POOL, startMinersIntake, type Paid } from './support/miners-intake.js';
 
 const anvil = anvilForFile();
-const SEED = { users: 3, blocks: 1, withdrawals: 0, coins: ['ETH'], minersPerBlock: 1, declineShare: 0, corrections: 0, seed: 7 };
-const POOL = 'eth1';
-const TX_LINK = 'https://etherscan.io/tx/{hash}';
-const ADDRESS_LINK = 'https://etherscan.io/address/{address}';
 const caller = 'test';
 
 let t: TestPayserv;
@@ -35,88 +23,15 @@ let url: string;
 let intake: RunningIntakeWithPools;
 let miner: Miner;
 /** The miner's withdrawals in the order they were made, and what each paid. */
-let paid: Array<{ id: number; amount: string }>;
+let paid: Paid;
 
-interface Reply<T> {
-  status: number;
-  body: T;
-}
-
-/** A GET over mutual TLS with `identity`'s certificate, as the pool's back end (or its proxy) would send it. */
-function get<T = unknown>(path: string, identity: TlsIdentity = 'backend'): Promise<Reply<T>> {
-  return new Promise((resolve, reject) => {
-    const req = httpsGet(
-      {
-        host: '127.0.0.1',
-        port: intake.server.port,
-        path,
-        method: 'GET',
-        ...clientTlsOptions(tlsOf(t.ledger.stateDir, identity), 'intake'),
-      },
-      (res) => {
-        let text = '';
-        res.on('data', (c: Buffer) => (text += c.toString('utf8')));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) as T }));
-      },
-    );
-    req.on('error', reject);
-    req.end();
-  });
-}
-
-const errorCode = (r: Reply<unknown>) => (r.body as { error?: { data?: { code?: string } } }).error?.data?.code;
-const paymentsPath = (address: string, q = '') => `/api/pools/${POOL}/miners/${address}/payments${q}`;
-
-async function startMinersIntake(): Promise<void> {
-  const file = join(t.ledger.stateDir, 'intake.toml');
-  writeFileSync(
-    file,
-    `[rpc]
-port = 0
-[coins.ETH]
-chain = "eth"
-first_height = 0
-node_url = "${url}"
-chain_id = 31337
-pool_address = "${ethAddress()}"
-issuance = "2"
-timeout_ms = 5000
-[miners.pools.${POOL}]
-coin = "ETH"
-tx_link = "${TX_LINK}"
-address_link = "${ADDRESS_LINK}"
-[miners.pools.byid]
-coin = "ETH"
-users = "id"
-`,
-  );
-  const config = await loadConfig('intake', file, { env: { PAYSERV_STATE_DIR: t.ledger.stateDir } });
-  intake = await startIntakeWithPools(config, createLogger('intake', 'silent'), undefined, t.ledger.db);
-}
-
-/** A request of `amount` from the miner, processed and approved: broadcast (SENDING). */
-async function pay(amount: string): Promise<number> {
-  const id = await request(t, miner, { amount });
-  expect((await processWithdrawal(t.ps, id, caller)).reply).toBe('PENDING');
-  expect((await approveWithdrawal(t.ps, id, caller)).reply).toBe('SENDING');
-  paid.push({ id, amount });
-  return id;
-}
+const get = <T = unknown>(path: string, identity?: TlsIdentity) => intakeGet<T>(intake.server.port, t.ledger.stateDir, path, identity);
+const pay = (amount: string) => payMiner(t, miner, paid, amount);
 
 beforeEach(async () => {
   url = (await anvil()).url;
-  await setAutomine(url, true);
-  t = await testPayserv({ seed: SEED, drivers: async (deps) => new Map([['ETH', await ethDriver(url, deps)]]) });
-  // A MiningCore miner: the ledger user is the one the adapter derives from the pool, the coin and the address.
-  const address = getAddress(ethAddress());
-  miner = await newMiner(t, derivedUserId(`miningcore:${POOL}`, 'ETH', address), '20', { address });
-  paid = [];
-  for (const amount of ['1.25', '0.5', '2']) await pay(amount);
-  await mine(url, 12);
-  for (const { id } of paid) expect((await checkWithdrawal(t.ps, id, caller)).reply).toBe('SENT');
-  // The newest is broadcast and mined, not yet final: shown as sending.
-  await pay('0.75');
-  await startMinersIntake();
+  ({ t, miner, paid } = await minersWorld(url));
+  intake = await startMinersIntake(t, url);
 });
 
 afterEach(async () => {
@@ -177,7 +92,7 @@ async function integrityAlerts(): Promise<string[]> {
 /** The intake stopped and started again on the same state directory: only its files remember. */
 async function restartIntake(): Promise<void> {
   await intake.stop();
-  await startMinersIntake();
+  intake = await startMinersIntake(t, url);
 }
 
 const statsPath = () => `/api/pools/${POOL}/miners/${miner.address}`;

@@ -5,18 +5,15 @@
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, expect, it } from 'vitest';
-import { setAutomine, mine } from '../src/devnet/anvil.js';
-import { LockKeys } from '../src/data/lock-keys.js';
-import { AUDIT_LOCK_NAME, AuditTrail } from '../src/payserv/audit.js';
+import { mine } from '../src/devnet/anvil.js';
 import { enablePayouts } from '../src/payserv/admin.js';
 import { approveWithdrawal, checkWithdrawal, processWithdrawal } from '../src/payserv/payouts.js';
-import { detectLostState, Rebaseline } from '../src/payserv/rebaseline.js';
 import type { Payserv } from '../src/payserv/context.js';
-import { restartedEth, restartPayserv } from './attack-helpers.js';
+import { rebaselineGate, restartedEth, restartPayserv } from './attack-helpers.js';
 import { describePerDataPath } from './support/backend.js';
-import { anvilForFile, balanceOf, ethDriver } from './support/chains.js';
+import { anvilForFile, balanceOf } from './support/chains.js';
 import { newMiner, request } from './support/miners.js';
-import { testPayserv, type TestPayserv } from './support/payserv.js';
+import { ethPayserv, type TestPayserv } from './support/payserv.js';
 import { asAttacker } from './support/attacker.js';
 
 const anvil = anvilForFile();
@@ -27,24 +24,16 @@ const SEED = { users: 3, blocks: 1, withdrawals: 0, coins: ['ETH'], minersPerBlo
 
 beforeEach(async () => {
   url = (await anvil()).url;
-  await setAutomine(url, true);
-  t = await testPayserv({ seed: SEED, drivers: async (deps) => new Map([['ETH', await ethDriver(url, deps)]]) });
+  t = await ethPayserv(url, { seed: SEED });
 });
 
 afterEach(async () => {
   await t.ledger.db.close();
 });
 
-/** The gate startPayserv puts on a restarted payserv (src/app/service.ts). */
+/** The gate startPayserv puts on a restarted payserv (src/app/service.ts), payouts disabled while it stands. */
 async function gate(ps: Payserv): Promise<void> {
-  const audit = new AuditTrail({
-    db: ps.db,
-    stateDir: t.ledger.stateDir,
-    log: ps.log,
-    lockKey: LockKeys.of(t.ledger.signers.payserv).key(AUDIT_LOCK_NAME),
-  });
-  ps.rebaseline = new Rebaseline(await detectLostState(ps.db, ps.local), { confirmations: 2, audit });
-  const why = ps.rebaseline.required;
+  const why = (await rebaselineGate(t, ps)).required;
   if (why) ps.state.disable('start', why);
 }
 

@@ -2,54 +2,33 @@
 // C1/H1/H2 (the host's own anchor decides lost state, not the database) and L5 (a reason is one line of plain text).
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { EXIT } from '../src/cli/exit.js';
-import type { Env } from '../src/config/load.js';
-import type { RunningPayserv } from '../src/app/service.js';
 import { revokeOperator } from '../src/esman/pki-files.js';
 import { backend } from './support/db.js';
-import { asAttacker, COIN_CHECKPOINTS, STATUS_SIGNATURES, USER_CHECKPOINTS, WITHDRAWALS } from './support/attacker.js';
-import { testLedger, type TestLedger } from './support/ledger.js';
-import { runPscli, type Run } from './support/pscli.js';
-import { payservForPscli } from './support/pscli-world.js';
+import { asAttacker, COIN_CHECKPOINTS, STATUS_SIGNATURES, USER_CHECKPOINTS, WITHDRAWALS, type Edit } from './support/attacker.js';
+import type { TestLedger } from './support/ledger.js';
+import type { Run } from './support/pscli.js';
+import { localCheckpoints, lostHostForFile, withStatus } from './support/lost-host.js';
 
-let l: TestLedger | undefined;
-let running: RunningPayserv | undefined;
-afterEach(async () => {
-  await running?.stop();
-  await l?.db.close();
-  running = undefined;
-  l = undefined;
-});
-type As = (operator: string | null, argv: string[]) => Promise<Run>;
-const withStatus = async (ledger: TestLedger, status: string): Promise<number[]> =>
-  (await ledger.db.query<{ id: number }>(`SELECT id FROM ${WITHDRAWALS} WHERE status = $1 ORDER BY id`, [status])).map((r) => r.id);
-const localCheckpoints = (ledger: TestLedger): number =>
-  existsSync(join(ledger.stateDir, 'checkpoints', 'user'))
-    ? readdirSync(join(ledger.stateDir, 'checkpoints', 'user')).flatMap((c) => readdirSync(join(ledger.stateDir, 'checkpoints', 'user', c)))
-        .length
-    : 0;
+const lostHost = lostHostForFile(['alice', 'bob', 'carol']);
 
-async function lostHost(
-  beforeRestart?: (l: TestLedger) => Promise<void>,
-  lost = ['checkpoints', 'journal', 'audit', 'nonces', 'chains'],
-): Promise<{ as: As; ledger: TestLedger; approved: number }> {
-  l = await testLedger();
-  await l.checkpointAll();
-  running = await payservForPscli(l);
-  const dir = l.stateDir;
-  const as: As = (operator, argv) => runPscli(argv, { PAYSERV_STATE_DIR: dir, ...(operator ? { PSCLI_OPERATOR: operator } : {}) } as Env);
-  for (const name of ['alice', 'bob', 'carol']) expect((await as(null, ['pki', 'issue', '--operator', name])).code).toBe(EXIT.OK);
-  expect((await as('alice', ['enable'])).code).toBe(EXIT.OK);
-  const [first] = await withStatus(l, 'processing');
-  expect((await as('alice', ['process', String(first)])).stdout).toMatch(/^REPLY: \[PENDING\]/);
-  expect((await as('alice', ['approve', String(first)])).stdout).toMatch(/^REPLY: \[APPROVED\]/);
-  await running.stop();
-  running = undefined;
-  for (const p of lost) rmSync(join(dir, p), { recursive: true, force: true });
-  if (beforeRestart) await beforeRestart(l);
-  running = await payservForPscli(l);
-  return { as, ledger: l, approved: first as number };
+/** As a database attacker: the approved withdrawal rolled back to pending (its last signed status entry deleted), then `more`. */
+async function rollBackApproval(ledger: TestLedger, more: Edit[]): Promise<void> {
+  const w = (
+    await ledger.db.query<{ id: number; status_seq: number }>(
+      `SELECT id, status_seq FROM ${WITHDRAWALS} WHERE status = 'approved' ORDER BY id LIMIT 1`,
+    )
+  )[0] as { id: number; status_seq: number };
+  await asAttacker(ledger.db, [
+    [`DELETE FROM ${STATUS_SIGNATURES} WHERE withdrawal_id = $1 AND seq = $2`, [w.id, w.status_seq]],
+    [
+      `UPDATE ${WITHDRAWALS} SET status = 'pending', status_seq = status_seq - 1,
+            comment = (SELECT comment FROM ${STATUS_SIGNATURES} s WHERE s.withdrawal_id = $1 AND s.seq = $2 - 1) WHERE id = $1`,
+      [w.id, w.status_seq],
+    ],
+    ...more,
+  ]);
 }
 
 describe(`attack17b: rebaseline (${backend()})`, { timeout: 120_000 }, () => {
@@ -76,27 +55,15 @@ describe(`attack17b: rebaseline (${backend()})`, { timeout: 120_000 }, () => {
 
   it('a database attacker who empties the checkpoints and the audit trail while the local state (anchor included) is lost: still refused', async () => {
     const { as, ledger, approved } = await lostHost(
-      async (ledger) => {
-        // The attacker also rolls the approved withdrawal back to pending: its last signed status entry deleted.
-        const w = (
-          await ledger.db.query<{ id: number; status_seq: number }>(
-            `SELECT id, status_seq FROM ${WITHDRAWALS} WHERE status = 'approved' ORDER BY id LIMIT 1`,
-          )
-        )[0] as { id: number; status_seq: number };
-        await asAttacker(ledger.db, [
-          [`DELETE FROM ${STATUS_SIGNATURES} WHERE withdrawal_id = $1 AND seq = $2`, [w.id, w.status_seq]],
-          [
-            `UPDATE ${WITHDRAWALS} SET status = 'pending', status_seq = status_seq - 1,
-            comment = (SELECT comment FROM ${STATUS_SIGNATURES} s WHERE s.withdrawal_id = $1 AND s.seq = $2 - 1) WHERE id = $1`,
-            [w.id, w.status_seq],
-          ],
+      // The attacker also rolls the approved withdrawal back to pending: its last signed status entry deleted.
+      (ledger) =>
+        rollBackApproval(ledger, [
           `DELETE FROM ${USER_CHECKPOINTS}`,
           `DELETE FROM ${COIN_CHECKPOINTS}`,
           `ALTER TABLE payserv_audit DISABLE TRIGGER USER`,
           `DELETE FROM payserv_audit`,
           `ALTER TABLE payserv_audit ENABLE TRIGGER USER`,
-        ]);
-      },
+        ]),
       ['checkpoints', 'journal', 'audit', 'nonces', 'chains', 'local-state.json'],
     );
     const en = await as('alice', ['enable']);
@@ -161,22 +128,7 @@ describe(`attack17b: rebaseline (${backend()})`, { timeout: 120_000 }, () => {
 
   it('only checkpoints/user lost and a database attacker deletes the user checkpoints and rolls an approval back: refused', async () => {
     const { as, ledger, approved } = await lostHost(
-      async (ledger) => {
-        const w = (
-          await ledger.db.query<{ id: number; status_seq: number }>(
-            `SELECT id, status_seq FROM ${WITHDRAWALS} WHERE status = 'approved' ORDER BY id LIMIT 1`,
-          )
-        )[0] as { id: number; status_seq: number };
-        await asAttacker(ledger.db, [
-          [`DELETE FROM ${STATUS_SIGNATURES} WHERE withdrawal_id = $1 AND seq = $2`, [w.id, w.status_seq]],
-          [
-            `UPDATE ${WITHDRAWALS} SET status = 'pending', status_seq = status_seq - 1,
-            comment = (SELECT comment FROM ${STATUS_SIGNATURES} s WHERE s.withdrawal_id = $1 AND s.seq = $2 - 1) WHERE id = $1`,
-            [w.id, w.status_seq],
-          ],
-          `DELETE FROM ${USER_CHECKPOINTS}`,
-        ]);
-      },
+      (ledger) => rollBackApproval(ledger, [`DELETE FROM ${USER_CHECKPOINTS}`]),
       ['checkpoints/user', 'checkpoints/wallet'],
     );
     const en = await as('alice', ['enable']);

@@ -2,68 +2,31 @@
 // payments sent by payserv's payment engine, read back in MiningCore's shape, equal the ledger and the
 // chain (hashes, amounts, confirmations from the node); pages; an unknown miner or pool; a row planted or
 // changed by SQL refused as integrity, never shown; every identity but the pool's back end refused.
-import { writeFileSync } from 'node:fs';
-import { request as httpsGet } from 'node:https';
-import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { getAddress, type Hex } from 'viem';
 import type { MinerPayment, MinerStats, PaymentsPage } from '../src/api/miners.js';
 import { RPC, RpcError } from '../src/api/jsonrpc.js';
-import { startIntakeWithPools, type RunningIntakeWithPools } from '../src/cli/intake.js';
-import { loadConfig } from '../src/config/index.js';
-import { anvilRpc, mine, setAutomine } from '../src/devnet/anvil.js';
-import { createLogger } from '../src/log/index.js';
+import type { RunningIntakeWithPools } from '../src/cli/intake.js';
+import { anvilRpc, mine } from '../src/devnet/anvil.js';
 import { add, formatAmount, parseAmount, sub, toBaseUnits, ZERO, type Amount } from '../src/money/amount.js';
-import { approveWithdrawal, checkWithdrawal, processWithdrawal } from '../src/payserv/payouts.js';
 import type { TlsIdentity } from '../src/pki/roles.js';
-import { derivedUserId } from '../src/pools/user-id.js';
 import { RpcClient } from '../src/rpc/client.js';
-import { clientTlsOptions } from '../src/rpc/tls.js';
-import { anvilForFile, ethDriver } from './support/chains.js';
-import { ethAddress, newMiner, request, type Miner } from './support/miners.js';
-import { testPayserv, type TestPayserv } from './support/payserv.js';
+import { anvilForFile } from './support/chains.js';
+import { ethAddress, type Miner } from './support/miners.js';
+import type { TestPayserv } from './support/payserv.js';
 import { tlsOf } from './support/spawn.js';
+import { errorCode, intakeGet, minersWorld, paymentsPath, POOL, startMinersIntake, type Paid } from './support/miners-intake.js';
 
 const anvil = anvilForFile();
-const SEED = { users: 3, blocks: 1, withdrawals: 0, coins: ['ETH'], minersPerBlock: 1, declineShare: 0, corrections: 0, seed: 7 };
-const POOL = 'eth1';
-const TX_LINK = 'https://etherscan.io/tx/{hash}';
-const ADDRESS_LINK = 'https://etherscan.io/address/{address}';
-const caller = 'test';
 
 let t: TestPayserv;
 let url: string;
 let intake: RunningIntakeWithPools;
 let miner: Miner;
 /** The miner's withdrawals in the order they were made, and what each paid. */
-let paid: Array<{ id: number; amount: string }>;
+let paid: Paid;
 
-interface Reply<T> {
-  status: number;
-  body: T;
-}
-
-/** A GET over mutual TLS with `identity`'s certificate, as the pool's back end (or its proxy) would send it. */
-function get<T = unknown>(path: string, identity: TlsIdentity = 'backend'): Promise<Reply<T>> {
-  return new Promise((resolve, reject) => {
-    const req = httpsGet(
-      {
-        host: '127.0.0.1',
-        port: intake.server.port,
-        path,
-        method: 'GET',
-        ...clientTlsOptions(tlsOf(t.ledger.stateDir, identity), 'intake'),
-      },
-      (res) => {
-        let text = '';
-        res.on('data', (c: Buffer) => (text += c.toString('utf8')));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) as T }));
-      },
-    );
-    req.on('error', reject);
-    req.end();
-  });
-}
+const get = <T = unknown>(path: string, identity?: TlsIdentity) => intakeGet<T>(intake.server.port, t.ledger.stateDir, path, identity);
 
 /** A JSON-RPC client with `identity`'s certificate. */
 const rpcAs = (identity: TlsIdentity) =>
@@ -75,59 +38,10 @@ const rpcAs = (identity: TlsIdentity) =>
     timeoutMs: 30_000,
   });
 
-const errorCode = (r: Reply<unknown>) => (r.body as { error?: { data?: { code?: string } } }).error?.data?.code;
-const paymentsPath = (address: string, q = '') => `/api/pools/${POOL}/miners/${address}/payments${q}`;
-
-async function startMinersIntake(): Promise<void> {
-  const file = join(t.ledger.stateDir, 'intake.toml');
-  writeFileSync(
-    file,
-    `[rpc]
-port = 0
-[coins.ETH]
-chain = "eth"
-first_height = 0
-node_url = "${url}"
-chain_id = 31337
-pool_address = "${ethAddress()}"
-issuance = "2"
-timeout_ms = 5000
-[miners.pools.${POOL}]
-coin = "ETH"
-tx_link = "${TX_LINK}"
-address_link = "${ADDRESS_LINK}"
-[miners.pools.byid]
-coin = "ETH"
-users = "id"
-`,
-  );
-  const config = await loadConfig('intake', file, { env: { PAYSERV_STATE_DIR: t.ledger.stateDir } });
-  intake = await startIntakeWithPools(config, createLogger('intake', 'silent'), undefined, t.ledger.db);
-}
-
-/** A request of `amount` from the miner, processed and approved: broadcast (SENDING). */
-async function pay(amount: string): Promise<number> {
-  const id = await request(t, miner, { amount });
-  expect((await processWithdrawal(t.ps, id, caller)).reply).toBe('PENDING');
-  expect((await approveWithdrawal(t.ps, id, caller)).reply).toBe('SENDING');
-  paid.push({ id, amount });
-  return id;
-}
-
 beforeEach(async () => {
   url = (await anvil()).url;
-  await setAutomine(url, true);
-  t = await testPayserv({ seed: SEED, drivers: async (deps) => new Map([['ETH', await ethDriver(url, deps)]]) });
-  // A MiningCore miner: the ledger user is the one the adapter derives from the pool, the coin and the address.
-  const address = getAddress(ethAddress());
-  miner = await newMiner(t, derivedUserId(`miningcore:${POOL}`, 'ETH', address), '20', { address });
-  paid = [];
-  for (const amount of ['1.25', '0.5', '2']) await pay(amount);
-  await mine(url, 12);
-  for (const { id } of paid) expect((await checkWithdrawal(t.ps, id, caller)).reply).toBe('SENT');
-  // The newest is broadcast and mined, not yet final: shown as sending.
-  await pay('0.75');
-  await startMinersIntake();
+  ({ t, miner, paid } = await minersWorld(url));
+  intake = await startMinersIntake(t, url);
 });
 
 afterEach(async () => {

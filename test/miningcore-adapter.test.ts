@@ -3,32 +3,28 @@
 // its payout manager does) imported into the signed ledger, payserv's autopay paying them with each miner's own
 // threshold, and every payment written back so MiningCore's payments, balance_changes and balances agree with
 // the chain and the ledger. Also: a forged block refused and alerted, a MiningCore outage mid write-back.
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import pg from 'pg';
 import type { Hex } from 'viem';
-import { afterAll, beforeAll, beforeEach, expect, it, onTestFinished } from 'vitest';
+import { beforeEach, expect, it, onTestFinished } from 'vitest';
 import { runAutopay } from '../src/autopay/run.js';
-import { loadConfig } from '../src/config/index.js';
-import { anvilRpc, mine, setAutomine } from '../src/devnet/anvil.js';
+import { anvilRpc, mine } from '../src/devnet/anvil.js';
 import { dispatchIntake } from '../src/intake/handlers.js';
 import { startIntakeWithPools, type RunningIntakeWithPools } from '../src/cli/intake.js';
 import type { Coin, Signed } from '../src/ledger/records.js';
-import { createLogger } from '../src/log/index.js';
 import { formatAmount, parseAmount, sub, sum, toBaseUnits, type Amount } from '../src/money/amount.js';
 import type { AutopaySettings } from '../src/payserv/policy.js';
 import { parseDecimal28 } from '../src/pools/miningcore/decimal.js';
-import { mcTransaction } from '../src/pools/miningcore/context.js';
-import { MININGCORE_TABLES_SQL, PAYOUT_STATEMENTS } from '../src/pools/miningcore/schema.js';
 import { minerPayoutDue } from '../src/pools/miningcore/threshold.js';
-import { BALANCE_RESET_USAGE, blockRewardUsage } from '../src/pools/miningcore/usage.js';
+import { BALANCE_RESET_USAGE } from '../src/pools/miningcore/usage.js';
 import { derivedUserId } from '../src/pools/user-id.js';
-import { anvilForFile, balanceOf, ethDriver } from './support/chains.js';
-import { createPgDatabase, describeOncePerSuite, type TestDatabase } from './support/db.js';
+import { anvilForFile, balanceOf } from './support/chains.js';
+import { describeOncePerSuite } from './support/db.js';
 import { amt, coinByTag, ethAddress, newBlockHash } from './support/miners.js';
-import { testPayserv, type TestPayserv } from './support/payserv.js';
+import { creditConfirmedBlock, miningcoreDbForFile } from './support/miningcore-db.js';
+import { type TestPayserv } from './support/payserv.js';
+import { adapterPayserv, ethIntakeToml, intakeConfig, keptLog } from './support/pool-adapter.js';
 
 const anvil = anvilForFile();
+const mcDb = miningcoreDbForFile();
 const POOL_ID = 'eth1';
 const POOL = ethAddress();
 const FEE = ethAddress();
@@ -36,44 +32,17 @@ const FEE = ethAddress();
 const MINIMUM = '1000000';
 /** MiningCore's former minimumPayment: payserv's coin threshold now. */
 const SETTINGS: AutopaySettings = { threshold: amt('0.5'), requirePeers: 0, maxPerRun: 100 };
-const GENEROUS = { amountMax: amt('1000'), userDailyMax: amt('10000'), coinDailyMax: amt('100000'), walletAgeHoursMin: 0 };
 
-let mcDb: TestDatabase;
-let mc: pg.Pool;
 let url: string;
 let t: TestPayserv;
 let eth: Signed<Coin>;
 let intake: RunningIntakeWithPools;
 let logs: Array<Record<string, unknown>>;
 
-beforeAll(async () => {
-  mcDb = await createPgDatabase();
-  mc = new pg.Pool({ connectionString: mcDb.url, max: 2 });
-  await mc.query(MININGCORE_TABLES_SQL);
-});
-
-afterAll(async () => {
-  await mc?.end();
-  await mcDb?.drop();
-});
-
 async function startAdapterIntake(): Promise<RunningIntakeWithPools> {
-  const file = join(t.ledger.stateDir, 'intake.toml');
-  writeFileSync(
-    file,
-    `[rpc]
-port = 0
-[wallets]
-review = "manual"
-[coins.ETH]
-chain = "eth"
-first_height = 0
-node_url = "${url}"
-chain_id = 31337
-pool_address = "${POOL}"
-issuance = "2"
-timeout_ms = 5000
-[pools.miningcore]
+  const config = await intakeConfig(
+    t.ledger.stateDir,
+    `${ethIntakeToml(url, POOL, { manualReview: true, timeoutMs: 5000 })}[pools.miningcore]
 database_url = "${mcDb.url}"
 pool_id = "${POOL_ID}"
 coin = "ETH"
@@ -82,8 +51,7 @@ fee_address = ["${FEE}"]
 minimum_payment = "${MINIMUM}"
 `,
   );
-  const config = await loadConfig('intake', file, { env: { PAYSERV_STATE_DIR: t.ledger.stateDir } });
-  const log = createLogger('intake', 'info', { write: (s: string) => void logs.push(JSON.parse(s) as Record<string, unknown>) });
+  const log = keptLog(logs);
   const running = await startIntakeWithPools(config, log, undefined, t.ledger.db);
   onTestFinished(() => running.stop());
   return running;
@@ -91,14 +59,8 @@ minimum_payment = "${MINIMUM}"
 
 beforeEach(async () => {
   url = (await anvil()).url;
-  await setAutomine(url, true);
-  await mc.query('TRUNCATE blocks, balances, balance_changes, miner_settings, payments RESTART IDENTITY');
-  t = await testPayserv({
-    seed: { users: 0, blocks: 0, withdrawals: 0, coins: ['ETH'], minersPerBlock: 1, declineShare: 0, corrections: 0, seed: 5 },
-    policies: { ETH: GENEROUS },
-    drivers: async (deps) => new Map([['ETH', await ethDriver(url, deps)]]),
-  });
-  t.ps = { ...t.ps, signers: { ...t.ps.signers, autopay: t.ledger.signers.autopay } };
+  await mcDb.empty();
+  t = await adapterPayserv(url);
   eth = await coinByTag(t, 'ETH');
   logs = [];
   intake = await startAdapterIntake();
@@ -106,18 +68,6 @@ beforeEach(async () => {
 });
 
 const userOf = (address: string) => derivedUserId(`miningcore:${POOL_ID}`, 'ETH', address);
-
-/** BalanceRepository.AddAmountAsync: a balance_changes row, then the balances row inserted or incremented. */
-async function addAmount(q: pg.ClientBase, address: string, amount: string, usage: string): Promise<void> {
-  await q.query(PAYOUT_STATEMENTS.insertBalanceChange, [POOL_ID, address, amount, usage, [], new Date()]);
-  const there = await q.query(PAYOUT_STATEMENTS.updateBalance, [POOL_ID, address, amount]);
-  if (!there.rowCount)
-    await q.query('INSERT INTO balances(poolid, address, amount, created, updated) VALUES($1, $2, $3, now(), now())', [
-      POOL_ID,
-      address,
-      amount,
-    ]);
-}
 
 /** A block mined to the pool on anvil and matured, then confirmed and credited by MiningCore (PPLNS and the fee recipient). */
 async function mcBlock(credits: Array<[string, string]>, fee: string, o: { hash?: string } = {}): Promise<string> {
@@ -127,16 +77,7 @@ async function mcBlock(credits: Array<[string, string]>, fee: string, o: { hash?
   await mine(url, eth.confirmations);
   const hash = o.hash ?? b.hash;
   const height = BigInt(b.number);
-  // UpdatePoolBalancesAsync: the credits and the block's status in one transaction.
-  await mcTransaction(mc, async (q) => {
-    await q.query(
-      `INSERT INTO blocks(poolid, blockheight, networkdifficulty, status, type, confirmationprogress, transactionconfirmationdata, miner, reward, hash, created)
-       VALUES($1, $2, 1, 'confirmed', 'block', 1, $3, $4, 2, $3, now())`,
-      [POOL_ID, height.toString(), hash, credits[0]![0]],
-    );
-    await addAmount(q, FEE, fee, blockRewardUsage(height));
-    for (const [address, amount] of credits) await addAmount(q, address, amount, `Reward for 12.5K shares for block ${height}`);
-  });
+  await creditConfirmedBlock(mcDb.pool, POOL_ID, { height, hash: hash }, [FEE, fee], credits);
   return hash;
 }
 
@@ -155,7 +96,7 @@ const ledgerBalance = async (address: string): Promise<Amount> => {
   return parseAmount(r.balance);
 };
 
-const mcRows = async <T extends pg.QueryResultRow>(sql: string, params: unknown[] = []) => (await mc.query<T>(sql, params)).rows;
+const mcRows = mcDb.rows;
 
 /** MiningCore's three tables against the ledger and the chain, for each miner. */
 async function expectAgreement(miners: readonly string[]): Promise<void> {
@@ -203,7 +144,7 @@ describeOncePerSuite('the MiningCore adapter', () => {
   it('imports confirmed blocks over intervals, payserv pays with per-miner thresholds, payments written back once, the tables agree with the chain', async () => {
     const [a, b, c] = [ethAddress(), ethAddress(), ethAddress()];
     // a: own threshold 1 (lower than b's); b: 5, never reached; c: none, MiningCore's former minimum (payserv's 0.5).
-    await mc.query(
+    await mcDb.pool.query(
       'INSERT INTO miner_settings(poolid, address, paymentthreshold, created, updated) VALUES ($1, $2, 1, now(), now()), ($1, $3, 5, now(), now())',
       [POOL_ID, a, b],
     );
@@ -239,12 +180,13 @@ describeOncePerSuite('the MiningCore adapter', () => {
     // MiningCore's database drops the connection mid write-back: nothing is half written, and the next interval writes it all.
     await pay('settle');
     const before = await paymentCount();
-    await mc.query(`CREATE FUNCTION outage() RETURNS trigger AS $$ BEGIN PERFORM pg_terminate_backend(pg_backend_pid()); RETURN NEW; END $$ LANGUAGE plpgsql;
+    await mcDb.pool
+      .query(`CREATE FUNCTION outage() RETURNS trigger AS $$ BEGIN PERFORM pg_terminate_backend(pg_backend_pid()); RETURN NEW; END $$ LANGUAGE plpgsql;
       CREATE TRIGGER outage BEFORE INSERT ON balance_changes FOR EACH ROW EXECUTE FUNCTION outage();`);
     await intake.miningcore!.tick();
     expect(await paymentCount()).toBe(before);
     expect(logs.some((l) => l.step === 'write-back')).toBe(true);
-    await mc.query('DROP TRIGGER outage ON balance_changes; DROP FUNCTION outage()');
+    await mcDb.pool.query('DROP TRIGGER outage ON balance_changes; DROP FUNCTION outage()');
     await intake.miningcore!.tick();
     expect(await paymentCount()).toBeGreaterThan(before);
 
@@ -307,7 +249,7 @@ describeOncePerSuite('the MiningCore adapter', () => {
     const a = ethAddress();
     const hash = await mcBlock([[a, '0.5']], '0.01');
     const [row] = await mcRows<{ h: string }>('SELECT blockheight::text AS h FROM blocks WHERE hash = $1', [hash]);
-    await mc.query(
+    await mcDb.pool.query(
       `INSERT INTO blocks(poolid, blockheight, networkdifficulty, status, type, confirmationprogress, transactionconfirmationdata, reward, hash, created)
        VALUES($1, $2, 1, 'confirmed', 'uncle', 1, $3, 1, $3, now())`,
       [POOL_ID, row!.h, newBlockHash()],

@@ -1,28 +1,25 @@
 // MiningCore's write-back of a Zcash payment batch (outsider finding F4): SendCoin pays two withdrawals of one miner
 // in one transaction, both `sent` with the same hash. Each is written back once (keyed by the withdrawal, not the
 // hash), so MiningCore's payments and balances agree with the ledger and going back to its payer pays nothing again.
-import pg from 'pg';
-import { afterAll, beforeAll, afterEach, expect, it } from 'vitest';
+import { afterEach, expect, it } from 'vitest';
 import type { ZcashStandin } from '../src/devnet/zcash-standin.js';
 import type { Intake } from '../src/intake/context.js';
 import { createLogger } from '../src/log/index.js';
 import { parseAmount } from '../src/money/amount.js';
 import { checkWithdrawal, processWithdrawal, sendCoin } from '../src/payserv/payouts.js';
 import type { McAdapter } from '../src/pools/miningcore/context.js';
-import { MININGCORE_TABLES_SQL } from '../src/pools/miningcore/schema.js';
 import { writeBackPayments } from '../src/pools/miningcore/writeback.js';
 import { derivedUserId } from '../src/pools/user-id.js';
 import { describePerDataPath } from './support/backend.js';
 import { zcashAddress, zcashDriver, zcashStandinForFile } from './support/chains.js';
-import { createPgDatabase, type TestDatabase } from './support/db.js';
 import { newMiner, request } from './support/miners.js';
+import { miningcoreDbForFile } from './support/miningcore-db.js';
 import { testPayserv, type TestPayserv } from './support/payserv.js';
 
 const standin = zcashStandinForFile();
+const mcDb = miningcoreDbForFile();
 let node: ZcashStandin;
 let t: TestPayserv;
-let mcDb: TestDatabase;
-let mc: pg.Pool;
 const POOL_ID = 'zec1';
 const SEED = { users: 3, blocks: 1, withdrawals: 0, coins: ['ZEC'], minersPerBlock: 1, declineShare: 0, corrections: 0, seed: 61 };
 const GENEROUS = {
@@ -32,15 +29,6 @@ const GENEROUS = {
   walletAgeHoursMin: 0,
 };
 
-beforeAll(async () => {
-  mcDb = await createPgDatabase();
-  mc = new pg.Pool({ connectionString: mcDb.url, max: 2 });
-  await mc.query(MININGCORE_TABLES_SQL);
-});
-afterAll(async () => {
-  await mc?.end();
-  await mcDb?.drop();
-});
 afterEach(async () => {
   await t.ledger.db.close();
 });
@@ -54,13 +42,16 @@ describePerDataPath('MiningCore write-back of a batched Zcash payment', () => {
       drivers: async (deps) => new Map([['ZEC', await zcashDriver(node, deps, { fund: [300_000_000n, 300_000_000n, 300_000_000n] })]]),
     });
     await node.mine(1);
-    await mc.query('TRUNCATE blocks, balances, balance_changes, miner_settings, payments RESTART IDENTITY');
+    await mcDb.empty();
     const address = zcashAddress();
     const user = derivedUserId(`miningcore:${POOL_ID}`, 'ZEC', address);
     const m = await newMiner(t, user, '20', { tag: 'ZEC', address });
     // MiningCore credited the same 20 ZEC.
-    await mc.query('INSERT INTO balances(poolid, address, amount, created, updated) VALUES($1, $2, 20, now(), now())', [POOL_ID, address]);
-    await mc.query(
+    await mcDb.pool.query('INSERT INTO balances(poolid, address, amount, created, updated) VALUES($1, $2, 20, now(), now())', [
+      POOL_ID,
+      address,
+    ]);
+    await mcDb.pool.query(
       "INSERT INTO balance_changes(poolid, address, amount, usage, tags, created) VALUES($1, $2, 20, 'Reward for block 5', '{}', now())",
       [POOL_ID, address],
     );
@@ -82,7 +73,7 @@ describePerDataPath('MiningCore write-back of a batched Zcash payment', () => {
     const logs: unknown[] = [];
     const a: McAdapter = {
       it: { db: t.ledger.db } as unknown as Intake,
-      mc,
+      mc: mcDb.pool,
       poolId: POOL_ID,
       coin: 'ZEC',
       feeAddresses: new Set(),
@@ -96,9 +87,11 @@ describePerDataPath('MiningCore write-back of a batched Zcash payment', () => {
     };
     await writeBackPayments(a, await t.ledger.view(), coin);
     const payments = (
-      await mc.query('SELECT amount::text, transactionconfirmationdata AS tx FROM payments WHERE address = $1 ORDER BY id', [address])
+      await mcDb.pool.query('SELECT amount::text, transactionconfirmationdata AS tx FROM payments WHERE address = $1 ORDER BY id', [
+        address,
+      ])
     ).rows;
-    const [bal] = (await mc.query<{ amount: string }>('SELECT amount::text FROM balances WHERE address = $1', [address])).rows;
+    const [bal] = (await mcDb.pool.query<{ amount: string }>('SELECT amount::text FROM balances WHERE address = $1', [address])).rows;
     // The ledger: 20 credited, 2 paid → 18. MiningCore must show the same, and again after a restart (memory empty).
     expect(payments).toEqual([
       { amount: '1.000000000000', tx: sent[0]!.tx_hash },
@@ -106,10 +99,10 @@ describePerDataPath('MiningCore write-back of a batched Zcash payment', () => {
     ]);
     expect(parseAmount(bal!.amount)).toBe(parseAmount('18'));
     await writeBackPayments({ ...a }, await t.ledger.view(), coin);
-    expect((await mc.query('SELECT count(*)::int AS n FROM payments')).rows[0]).toEqual({ n: 2 });
-    expect((await mc.query<{ amount: string }>('SELECT amount::text FROM balances WHERE address = $1', [address])).rows[0]!.amount).toBe(
-      '18.000000000000',
-    );
+    expect((await mcDb.pool.query('SELECT count(*)::int AS n FROM payments')).rows[0]).toEqual({ n: 2 });
+    expect(
+      (await mcDb.pool.query<{ amount: string }>('SELECT amount::text FROM balances WHERE address = $1', [address])).rows[0]!.amount,
+    ).toBe('18.000000000000');
     expect(logs.filter((l) => (l as { msg?: string }).msg === 'payment written back to miningcore')).toHaveLength(2);
   });
 });

@@ -4,38 +4,33 @@
 // adapter with nothing in memory (its cursor back at from_block_id). Also MiningCore's database dropping the
 // connection mid-import while the adapter lives on. Afterwards: one credit per block, one payments row per sent
 // withdrawal, MiningCore's balances equal to the ledger's and the chain's. Also the adapters' one intake call.
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import pg from 'pg';
 import type { Hex } from 'viem';
-import { afterAll, beforeAll, beforeEach, expect, it, onTestFinished } from 'vitest';
+import { beforeEach, expect, it, onTestFinished } from 'vitest';
 import { runAutopay } from '../src/autopay/run.js';
-import { loadConfig } from '../src/config/index.js';
-import { anvilRpc, mine, setAutomine } from '../src/devnet/anvil.js';
+import { anvilRpc, mine } from '../src/devnet/anvil.js';
 import { dispatchIntake } from '../src/intake/handlers.js';
 import { startIntake, type RunningIntake } from '../src/intake/service.js';
-import { createLogger, type Logger } from '../src/log/index.js';
+import { type Logger } from '../src/log/index.js';
 import { formatAmount, parseAmount, sub, sum, toBaseUnits } from '../src/money/amount.js';
 import type { AutopaySettings } from '../src/payserv/policy.js';
 import { startMiningcoreAdapter, type MiningcoreAdapter, type MiningcoreSettings } from '../src/pools/miningcore/adapter.js';
-import { mcTransaction } from '../src/pools/miningcore/context.js';
-import { MININGCORE_TABLES_SQL, PAYOUT_STATEMENTS } from '../src/pools/miningcore/schema.js';
-import { BALANCE_RESET_USAGE, blockRewardUsage } from '../src/pools/miningcore/usage.js';
+import { BALANCE_RESET_USAGE } from '../src/pools/miningcore/usage.js';
 import { AdapterBug, intakeCall } from '../src/pools/intake-call.js';
 import { derivedUserId } from '../src/pools/user-id.js';
 import { describeOncePerSuite } from './support/backend.js';
-import { anvilForFile, balanceOf, ethDriver } from './support/chains.js';
-import { createPgDatabase, type TestDatabase } from './support/db.js';
+import { anvilForFile, balanceOf } from './support/chains.js';
 import { dropProxy, pgText, type DropMode, type DropProxy } from './support/drop-proxy.js';
 import { amt, coinByTag, ethAddress } from './support/miners.js';
-import { testPayserv, type TestPayserv } from './support/payserv.js';
+import { creditConfirmedBlock, miningcoreDbForFile } from './support/miningcore-db.js';
+import { type TestPayserv } from './support/payserv.js';
+import { adapterPayserv, ethIntakeToml, intakeConfig, keptLog } from './support/pool-adapter.js';
 
 const anvil = anvilForFile();
+const mcDb = miningcoreDbForFile();
 const POOL_ID = 'eth1';
 const POOL = ethAddress();
 const FEE = ethAddress();
 const SETTINGS: AutopaySettings = { threshold: amt('0.5'), requirePeers: 0, maxPerRun: 100 };
-const GENEROUS = { amountMax: amt('1000'), userDailyMax: amt('10000'), coinDailyMax: amt('100000'), walletAgeHoursMin: 0 };
 const ADAPTER: MiningcoreSettings = {
   pool_id: POOL_ID,
   coin: 'ETH',
@@ -45,8 +40,6 @@ const ADAPTER: MiningcoreSettings = {
   minimum_payment: '1000000',
 };
 
-let mcDb: TestDatabase;
-let mc: pg.Pool;
 let url: string;
 let t: TestPayserv;
 let intake: RunningIntake;
@@ -55,36 +48,14 @@ let logs: Array<Record<string, unknown>>;
 /** The adapter "process" running now: its own proxy to MiningCore's database. */
 let proc: { proxy: DropProxy; adapter: MiningcoreAdapter } | null = null;
 
-beforeAll(async () => {
-  mcDb = await createPgDatabase();
-  mc = new pg.Pool({ connectionString: mcDb.url, max: 2 });
-  await mc.query(MININGCORE_TABLES_SQL);
-});
-
-afterAll(async () => {
-  await mc?.end();
-  await mcDb?.drop();
-});
-
 beforeEach(async () => {
   url = (await anvil()).url;
-  await setAutomine(url, true);
-  await mc.query('TRUNCATE blocks, balances, balance_changes, miner_settings, payments RESTART IDENTITY');
-  t = await testPayserv({
-    seed: { users: 0, blocks: 0, withdrawals: 0, coins: ['ETH'], minersPerBlock: 1, declineShare: 0, corrections: 0, seed: 5 },
-    policies: { ETH: GENEROUS },
-    drivers: async (deps) => new Map([['ETH', await ethDriver(url, deps)]]),
-  });
-  t.ps = { ...t.ps, signers: { ...t.ps.signers, autopay: t.ledger.signers.autopay } };
+  await mcDb.empty();
+  t = await adapterPayserv(url);
   await coinByTag(t, 'ETH');
-  const file = join(t.ledger.stateDir, 'intake.toml');
-  writeFileSync(
-    file,
-    `[rpc]\nport = 0\n[coins.ETH]\nchain = "eth"\nfirst_height = 0\nnode_url = "${url}"\nchain_id = 31337\npool_address = "${POOL}"\nissuance = "2"\n`,
-  );
-  const config = await loadConfig('intake', file, { env: { PAYSERV_STATE_DIR: t.ledger.stateDir } });
+  const config = await intakeConfig(t.ledger.stateDir, ethIntakeToml(url, POOL));
   logs = [];
-  log = createLogger('intake', 'info', { write: (s: string) => void logs.push(JSON.parse(s) as Record<string, unknown>) });
+  log = keptLog(logs);
   intake = await startIntake(config, log, t.ledger.db);
   onTestFinished(async () => {
     await kill();
@@ -113,18 +84,6 @@ async function kill(): Promise<void> {
   proc = null;
 }
 
-/** AddAmountAsync: a balance_changes row, the balances row inserted or incremented. */
-async function addAmount(q: pg.ClientBase, address: string, amount: string, usage: string): Promise<void> {
-  await q.query(PAYOUT_STATEMENTS.insertBalanceChange, [POOL_ID, address, amount, usage, [], new Date()]);
-  const there = await q.query(PAYOUT_STATEMENTS.updateBalance, [POOL_ID, address, amount]);
-  if (!there.rowCount)
-    await q.query('INSERT INTO balances(poolid, address, amount, created, updated) VALUES($1, $2, $3, now(), now())', [
-      POOL_ID,
-      address,
-      amount,
-    ]);
-}
-
 /** A block mined to the pool on anvil, confirmed and credited by MiningCore. */
 async function mcBlock(credits: ReadonlyArray<readonly [string, string]>): Promise<string> {
   await anvilRpc(url, 'anvil_setCoinbase', [POOL]);
@@ -132,15 +91,7 @@ async function mcBlock(credits: ReadonlyArray<readonly [string, string]>): Promi
   const b = (await anvilRpc(url, 'eth_getBlockByNumber', ['latest', false])) as { hash: Hex; number: Hex };
   await mine(url, 12);
   const height = BigInt(b.number);
-  await mcTransaction(mc, async (q) => {
-    await q.query(
-      `INSERT INTO blocks(poolid, blockheight, networkdifficulty, status, type, confirmationprogress, transactionconfirmationdata, miner, reward, hash, created)
-       VALUES($1, $2, 1, 'confirmed', 'block', 1, $3, $4, 2, $3, now())`,
-      [POOL_ID, height.toString(), b.hash, credits[0]![0]],
-    );
-    await addAmount(q, FEE, '0.01', blockRewardUsage(height));
-    for (const [address, amount] of credits) await addAmount(q, address, amount, `Reward for 12.5K shares for block ${height}`);
-  });
+  await creditConfirmedBlock(mcDb.pool, POOL_ID, { height, hash: b.hash }, [FEE, '0.01'], credits);
   return b.hash;
 }
 
@@ -155,7 +106,7 @@ const creditsOf = async (hash: string) =>
   )[0]!.n;
 const incomes = async () =>
   (await t.ledger.db.query<{ n: number }>("SELECT count(*)::int AS n FROM finances_proxypool_transactions WHERE kind = 'block'"))[0]!.n;
-const mcRows = async <T extends pg.QueryResultRow>(sql: string, params: unknown[] = []) => (await mc.query<T>(sql, params)).rows;
+const mcRows = mcDb.rows;
 const pay = async (holder: string) => {
   expect((await runAutopay(t.ps, 'ETH', SETTINGS, holder)).outcome).toBe('done');
   await mine(url, 12);

@@ -6,70 +6,42 @@
 // (attack16): a Zcash miner's shielded address does not keep a block out (credited, unpaid, no wallet), and a block
 // a lagging node does not show yet is asked again each interval and imported once the node has it.
 // MiningCore's own tables in a real PostgreSQL, anvil and the Zcash node stand-in, the intake in process.
-import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
-import pg from 'pg';
 import type { Hex } from 'viem';
-import { afterAll, beforeAll, beforeEach, expect, it, onTestFinished } from 'vitest';
+import { beforeEach, expect, it, onTestFinished } from 'vitest';
 import { startIntakeWithPools, type RunningIntakeWithPools } from '../src/cli/intake.js';
-import { loadConfig } from '../src/config/index.js';
 import { anvilRpc, mine, setAutomine } from '../src/devnet/anvil.js';
 import { dispatchIntake } from '../src/intake/handlers.js';
-import { createLogger } from '../src/log/index.js';
 import { mcTransaction } from '../src/pools/miningcore/context.js';
-import { MININGCORE_TABLES_SQL, PAYOUT_STATEMENTS } from '../src/pools/miningcore/schema.js';
+import { PAYOUT_STATEMENTS } from '../src/pools/miningcore/schema.js';
 import { blockRewardUsage } from '../src/pools/miningcore/usage.js';
 import { derivedUserId } from '../src/pools/user-id.js';
 import { anvilForFile, zcashAddress, zcashStandinForFile } from './support/chains.js';
-import { createPgDatabase, describeOncePerSuite, type TestDatabase } from './support/db.js';
+import { describeOncePerSuite } from './support/db.js';
 import { amt, ethAddress, newBlockHash } from './support/miners.js';
+import { miningcoreDbForFile } from './support/miningcore-db.js';
 import { testPayserv, type TestPayserv } from './support/payserv.js';
+import { emptySeed } from './support/ledger.js';
+import { ethIntakeToml, GENEROUS, intakeConfig, keptLog } from './support/pool-adapter.js';
 
 const anvil = anvilForFile();
+const mcDb = miningcoreDbForFile();
 const zcashNode = zcashStandinForFile();
 const POOL_ID = 'pool1';
 const POOL = ethAddress();
 const ZPOOL = zcashAddress();
-const GENEROUS = { amountMax: amt('1000'), userDailyMax: amt('10000'), coinDailyMax: amt('100000'), walletAgeHoursMin: 0 };
 
-let mcDb: TestDatabase;
-let mc: pg.Pool;
 let url: string;
 let t: TestPayserv;
 let intake: RunningIntakeWithPools;
 let logs: Array<Record<string, unknown>>;
 
-beforeAll(async () => {
-  mcDb = await createPgDatabase();
-  mc = new pg.Pool({ connectionString: mcDb.url, max: 2 });
-  await mc.query(MININGCORE_TABLES_SQL);
-});
-
-afterAll(async () => {
-  await mc?.end();
-  await mcDb?.drop();
-});
-
 /** The intake with [pools.miningcore] for `coin` (ETH on anvil, or ZEC on the stand-in at `zcashUrl`). */
 async function startAdapterIntake(coin: 'ETH' | 'ZEC', fee: string, zcashUrl?: string, ethUrl = url): Promise<RunningIntakeWithPools> {
-  const file = join(t.ledger.stateDir, 'intake.toml');
-  writeFileSync(
-    file,
-    `[rpc]
-port = 0
-[wallets]
-review = "manual"
-[coins.ETH]
-chain = "eth"
-first_height = 0
-node_url = "${ethUrl}"
-chain_id = 31337
-pool_address = "${POOL}"
-issuance = "2"
-timeout_ms = 5000
-${zcashUrl ? `[coins.ZEC]\nchain = "zcash"\nfirst_height = 0\nnode_url = "${zcashUrl}"\npool_address = "${ZPOOL}"\ntimeout_ms = 5000\n` : ''}
+  const config = await intakeConfig(
+    t.ledger.stateDir,
+    `${ethIntakeToml(ethUrl, POOL, { manualReview: true, timeoutMs: 5000 })}${zcashUrl ? `[coins.ZEC]\nchain = "zcash"\nfirst_height = 0\nnode_url = "${zcashUrl}"\npool_address = "${ZPOOL}"\ntimeout_ms = 5000\n` : ''}
 [pools.miningcore]
 database_url = "${mcDb.url}"
 pool_id = "${POOL_ID}"
@@ -80,8 +52,7 @@ minimum_payment = "1000000"
 from_block_id = 1
 `,
   );
-  const config = await loadConfig('intake', file, { env: { PAYSERV_STATE_DIR: t.ledger.stateDir } });
-  const log = createLogger('intake', 'info', { write: (s: string) => void logs.push(JSON.parse(s) as Record<string, unknown>) });
+  const log = keptLog(logs);
   const running = await startIntakeWithPools(config, log, undefined, t.ledger.db);
   onTestFinished(() => running.stop());
   return running;
@@ -90,9 +61,9 @@ from_block_id = 1
 beforeEach(async () => {
   url = (await anvil()).url;
   await setAutomine(url, true);
-  await mc.query('TRUNCATE blocks, balances, balance_changes, miner_settings, payments RESTART IDENTITY');
+  await mcDb.empty();
   t = await testPayserv({
-    seed: { users: 0, blocks: 0, withdrawals: 0, coins: ['ETH', 'ZEC'], minersPerBlock: 1, declineShare: 0, corrections: 0, seed: 5 },
+    seed: emptySeed(5, ['ETH', 'ZEC']),
     policies: { ETH: GENEROUS },
     drivers: async () => new Map(),
   });
@@ -104,7 +75,7 @@ const userOf = (coin: string, address: string) => derivedUserId(`miningcore:${PO
 
 /** A confirmed block and its credits, as MiningCore's UpdatePoolBalancesAsync writes them (one transaction). */
 async function mcBlock(height: bigint, hash: string, fee: [string, string], credits: Array<[string, string]>): Promise<void> {
-  await mcTransaction(mc, async (q) => {
+  await mcTransaction(mcDb.pool, async (q) => {
     await q.query(
       `INSERT INTO blocks(poolid, blockheight, networkdifficulty, status, type, confirmationprogress, transactionconfirmationdata, miner, reward, hash, created)
        VALUES($1, $2, 1, 'confirmed', 'block', 1, $3, $4, 2, $3, now())`,

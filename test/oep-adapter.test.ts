@@ -5,17 +5,14 @@
 // a forged block is never imported, a Redis outage in the middle of a mirror loses nothing, and importing
 // again credits nothing twice.
 import { randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
 import net from 'node:net';
-import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import type { Hex } from 'viem';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { runAutopay } from '../src/autopay/run.js';
 import type { EvmDriver } from '../src/chains/eth/driver.js';
-import { loadConfig } from '../src/config/index.js';
-import { anvilRpc, mine, setAutomine } from '../src/devnet/anvil.js';
+import { anvilRpc, mine } from '../src/devnet/anvil.js';
 import { startIntake, type RunningIntake } from '../src/intake/service.js';
 import type { Coin, Signed } from '../src/ledger/records.js';
 import { createLogger } from '../src/log/index.js';
@@ -38,7 +35,8 @@ import { verifyAccount } from '../src/verify/account.js';
 import { describePerDataPath } from './support/backend.js';
 import { anvilForFile, balanceOf, ethDriver } from './support/chains.js';
 import { amt, coinByTag } from './support/miners.js';
-import { testPayserv, type TestPayserv } from './support/payserv.js';
+import type { TestPayserv } from './support/payserv.js';
+import { adapterPayserv, clearRedis, ethIntakeToml, intakeConfig, oepSettings, oepToml } from './support/pool-adapter.js';
 
 const anvil = anvilForFile();
 const REDIS_DB = 11;
@@ -47,7 +45,6 @@ const FEE_LOGIN = `0x${randomBytes(20).toString('hex')}`;
 const CONFIRMATIONS = 12;
 const REWARD_WEI = 2n * 10n ** 18n;
 const SETTINGS: AutopaySettings = { threshold: amt('1'), requirePeers: 0, maxPerRun: 100 };
-const GENEROUS = { amountMax: amt('1000'), userDailyMax: amt('10000'), coinDailyMax: amt('100000'), walletAgeHoursMin: 0 };
 
 let t: TestPayserv;
 let url: string;
@@ -98,43 +95,18 @@ async function freezableProxy(): Promise<FreezableProxy> {
 
 beforeEach(async () => {
   url = (await anvil()).url;
-  await setAutomine(url, true);
-  t = await testPayserv({
-    seed: { users: 0, blocks: 0, withdrawals: 0, coins: ['ETH'], minersPerBlock: 1, declineShare: 0, corrections: 0, seed: 5 },
-    policies: { ETH: GENEROUS },
-    drivers: async (deps) => {
-      driver = await ethDriver(url, deps);
-      return new Map([['ETH', driver]]);
-    },
+  t = await adapterPayserv(url, async (deps) => {
+    driver = await ethDriver(url, deps);
+    return new Map([['ETH', driver]]);
   });
-  t.ps = { ...t.ps, signers: { ...t.ps.signers, autopay: t.ledger.signers.autopay } };
   eth = await coinByTag(t, 'ETH');
   prefix = `oep${randomBytes(4).toString('hex')}`;
   redis = new Redis({ host: '127.0.0.1', port: 6379, db: REDIS_DB });
   proxy = await freezableProxy();
-  const file = join(t.ledger.stateDir, 'intake.toml');
-  writeFileSync(
-    file,
-    `[rpc]
-port = 0
-[coins.ETH]
-chain = "eth"
-first_height = 0
-node_url = "${url}"
-chain_id = 31337
-pool_address = "${POOL}"
-issuance = "2"
-[pools.oep]
-redis_url = "redis://127.0.0.1:${proxy.port}/${REDIS_DB}"
-prefix = "${prefix}"
-coin = "ETH"
-interval_s = 3600
-pool_fee_address = "${FEE_LOGIN}"
-from_height = 0
-timeout_ms = 1000
-`,
+  const config = await intakeConfig(
+    t.ledger.stateDir,
+    ethIntakeToml(url, POOL) + oepToml(`redis://127.0.0.1:${proxy.port}/${REDIS_DB}`, prefix, FEE_LOGIN),
   );
-  const config = await loadConfig('intake', file, { env: { PAYSERV_STATE_DIR: t.ledger.stateDir } });
   logs.length = 0;
   const log = createLogger('intake', 'info', {
     write: (s: string) => {
@@ -151,9 +123,7 @@ afterEach(async () => {
   await oep.stop();
   await intake.stop();
   await proxy.stop();
-  const keys = await redis.keys(`${prefix}:*`);
-  if (keys.length) await redis.del(...keys);
-  redis.disconnect();
+  await clearRedis(redis, prefix);
   await t.ledger.db.close();
 });
 
@@ -337,16 +307,7 @@ describePerDataPath('the open-ethereum-pool adapter', () => {
   });
 
   it('refuses to start while the pool’s payer holds its lock or left pending payments of its own', async () => {
-    const config = {
-      redis_url: `redis://127.0.0.1:6379/${REDIS_DB}`,
-      prefix,
-      coin: 'ETH',
-      interval_s: 3600,
-      pool_fee_address: FEE_LOGIN,
-      from_height: 0,
-      page_size: 10,
-      timeout_ms: 1000,
-    };
+    const config = oepSettings(`redis://127.0.0.1:6379/${REDIS_DB}`, prefix, FEE_LOGIN);
     await redis.set(`${prefix}:payments:lock`, `${logins[0]}:5`);
     await expect(startOep(intake.intake, config, createLogger('intake', 'silent'))).rejects.toThrow(/payments:lock is set/);
     await redis.del(`${prefix}:payments:lock`);

@@ -13,24 +13,25 @@ import type { Hex } from 'viem';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { afterEach, beforeEach, expect, it, onTestFinished } from 'vitest';
 import { runAutopay } from '../src/autopay/run.js';
-import { loadConfig } from '../src/config/index.js';
 import { anvilRpc, mine, setAutomine } from '../src/devnet/anvil.js';
 import { startIntake, type RunningIntake } from '../src/intake/service.js';
 import type { Coin, Signed } from '../src/ledger/records.js';
-import { createLogger, type Logger } from '../src/log/index.js';
+import type { Logger } from '../src/log/index.js';
 import { parseAmount, sub, toBaseUnits } from '../src/money/amount.js';
 import type { AutopaySettings } from '../src/payserv/policy.js';
-import { startOep, type OepConfig, type RunningOep } from '../src/pools/oep/adapter.js';
+import { startOep, type RunningOep } from '../src/pools/oep/adapter.js';
 import { oepUserId } from '../src/pools/oep/import.js';
 import { blockMember, blocksKey, creditsKey, financesKey, minerKey, paymentsAllKey, paymentsPendingKey } from '../src/pools/oep/keys.js';
 import { importedKey, mirroredKey, parseRecord } from '../src/pools/oep/steps.js';
 import { verifyAccount } from '../src/verify/account.js';
 import { describePerDataPath } from './support/backend.js';
-import { anvilForFile, balanceOf, ethDriver } from './support/chains.js';
+import { anvilForFile, balanceOf } from './support/chains.js';
 import { dropProxy, respCommands, type DropProxy } from './support/drop-proxy.js';
 import { amt, coinByTag } from './support/miners.js';
-import { testPayserv, type TestPayserv } from './support/payserv.js';
+import type { TestPayserv } from './support/payserv.js';
 import { processLedger, spawnNode, until, type Child } from './support/spawn.js';
+import { emptySeed } from './support/ledger.js';
+import { adapterPayserv, clearRedis, ethIntakeToml, intakeConfig, keptLog, oepSettings } from './support/pool-adapter.js';
 
 const anvil = anvilForFile();
 /** A process test on a busy shared machine outlasts the default 30 s. */
@@ -39,7 +40,6 @@ const REDIS_DB = 11;
 const POOL = privateKeyToAccount(generatePrivateKey()).address;
 const FEE_LOGIN = `0x${randomBytes(20).toString('hex')}`;
 const SETTINGS: AutopaySettings = { threshold: amt('0.5'), requirePeers: 0, maxPerRun: 100 };
-const GENEROUS = { amountMax: amt('1000'), userDailyMax: amt('10000'), coinDailyMax: amt('100000'), walletAgeHoursMin: 0 };
 /** New per test: anvil is the file's, so addresses of an earlier test hold its payments. */
 let logins: string[];
 /** Per block (Shannon): the pool fee and 1.98 ETH over three miners. */
@@ -65,34 +65,21 @@ let proc: { proxy: DropProxy; oep: RunningOep } | null = null;
 function useInProcessIntake(): void {
   beforeEach(async () => {
     url = (await anvil()).url;
-    await setAutomine(url, true);
-    t = await testPayserv({
-      seed: { users: 0, blocks: 0, withdrawals: 0, coins: ['ETH'], minersPerBlock: 1, declineShare: 0, corrections: 0, seed: 5 },
-      policies: { ETH: GENEROUS },
-      drivers: async (deps) => new Map([['ETH', await ethDriver(url, deps)]]),
-    });
-    t.ps = { ...t.ps, signers: { ...t.ps.signers, autopay: t.ledger.signers.autopay } };
+    t = await adapterPayserv(url);
     eth = await coinByTag(t, 'ETH');
     prefix = `oep${randomBytes(4).toString('hex')}`;
     logins = Array.from({ length: 3 }, () => privateKeyToAccount(generatePrivateKey()).address.toLowerCase());
     redis = new Redis({ host: '127.0.0.1', port: 6379, db: REDIS_DB });
-    const file = join(t.ledger.stateDir, 'intake.toml');
-    writeFileSync(
-      file,
-      `[rpc]\nport = 0\n[coins.ETH]\nchain = "eth"\nfirst_height = 0\nnode_url = "${url}"\nchain_id = 31337\npool_address = "${POOL}"\nissuance = "2"\n`,
-    );
-    const config = await loadConfig('intake', file, { env: { PAYSERV_STATE_DIR: t.ledger.stateDir } });
+    const config = await intakeConfig(t.ledger.stateDir, ethIntakeToml(url, POOL));
     logs.length = 0;
-    log = createLogger('intake', 'info', { write: (s: string) => void logs.push(JSON.parse(s) as Record<string, unknown>) });
+    log = keptLog(logs);
     intake = await startIntake(config, log, t.ledger.db);
   });
 
   afterEach(async () => {
     await kill();
     await intake.stop();
-    const keys = await redis.keys(`${prefix}:*`);
-    if (keys.length) await redis.del(...keys);
-    redis.disconnect();
+    await clearRedis(redis, prefix);
     await t.ledger.db.close();
   });
 }
@@ -100,16 +87,7 @@ function useInProcessIntake(): void {
 /** A new adapter process: nothing in memory, its own connection to Redis through a fresh proxy. */
 async function start(): Promise<{ proxy: DropProxy; oep: RunningOep }> {
   const proxy = await dropProxy(6379, respCommands);
-  const c: OepConfig = {
-    redis_url: `redis://127.0.0.1:${proxy.port}/${REDIS_DB}`,
-    prefix,
-    coin: 'ETH',
-    interval_s: 3600,
-    pool_fee_address: FEE_LOGIN,
-    from_height: 0,
-    page_size: 10,
-    timeout_ms: 1000,
-  };
+  const c = oepSettings(`redis://127.0.0.1:${proxy.port}/${REDIS_DB}`, prefix, FEE_LOGIN);
   proc = { proxy, oep: await startOep(intake.intake, c, log) };
   return proc;
 }
@@ -297,21 +275,8 @@ describePerDataPath('the intake executable with [pools.oep], SIGKILLed', () => {
       prefix = `oep${randomBytes(4).toString('hex')}`;
       logins = Array.from({ length: 3 }, () => privateKeyToAccount(generatePrivateKey()).address.toLowerCase());
       redis = new Redis({ host: '127.0.0.1', port: 6379, db: REDIS_DB });
-      onTestFinished(async () => {
-        const keys = await redis.keys(`${prefix}:*`);
-        if (keys.length) await redis.del(...keys);
-        redis.disconnect();
-      });
-      const l = await processLedger({
-        users: 0,
-        blocks: 0,
-        withdrawals: 0,
-        coins: ['ETH'],
-        minersPerBlock: 1,
-        declineShare: 0,
-        corrections: 0,
-        seed: 5,
-      });
+      onTestFinished(() => clearRedis(redis, prefix));
+      const l = await processLedger(emptySeed(5));
       const hash = await maturedBlock();
       const run = async (arm?: (p: DropProxy) => void): Promise<{ proxy: DropProxy; child: Child }> => {
         const proxy = await dropProxy(6379, respCommands);

@@ -11,6 +11,7 @@ import { BtcNode } from '../src/chains/btc/node.js';
 import { createHotKey, loadHotKey } from '../src/keys/hot-wallet.js';
 import { parseAmount, sub, toBaseUnits } from '../src/money/amount.js';
 import type { SeedOptions } from '../src/writer/seed.js';
+import { ltcCoinsToml } from './support/chain-settings.js';
 import { litecoindForFile } from './support/litecoind.js';
 import { coinRequests } from './support/miners.js';
 import { startRpcProxy } from './support/rpc-proxy.js';
@@ -34,20 +35,7 @@ const LONG = 120_000;
 /** The seeded coin's confirmations (src/writer/seed.ts, a coin without defaults). */
 const confirmations = 6;
 
-const coinsToml = (url: string) =>
-  [
-    '[coins.LTC]',
-    'chain = "btc"',
-    `node_url = "${url}"`,
-    'min_peers = 0',
-    'wallet_type = "p2wpkh"',
-    'fee_rate_min = "1"',
-    'fee_rate_max = "100"',
-    '',
-    '[coins.LTC.network]',
-    'preset = "LTC-regtest"',
-    '',
-  ].join('\n');
+const coinsToml = (url: string) => ltcCoinsToml(url);
 
 const freshAddress = () => p2wpkhAddress(NET, secp256k1.getPublicKey(secp256k1.utils.randomPrivateKey(), true));
 

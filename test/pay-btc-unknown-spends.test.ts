@@ -28,6 +28,7 @@ import { EXIT } from '../src/cli/exit.js';
 import { pkiPaths } from '../src/esman/pki-files.js';
 import { createHotKey, loadHotKey } from '../src/keys/hot-wallet.js';
 import type { TestDatabase } from './support/db.js';
+import { ltcCoinsToml } from './support/chain-settings.js';
 import { litecoindForFile } from './support/litecoind.js';
 import { coinRequests } from './support/miners.js';
 import { runPscli } from './support/pscli.js';
@@ -45,19 +46,8 @@ const NET = preset('LTC-regtest');
 const SEED = { users: 1, blocks: 1, withdrawals: 0, coins: ['LTC'], minersPerBlock: 1, declineShare: 0, corrections: 0, seed: 31 };
 const CONFIRMATIONS = 6; // the seeded coin's (src/writer/seed.ts)
 
-const coinsToml = (url: string) =>
-  [
-    '[coins.LTC]',
-    'chain = "btc"',
-    `node_url = "${url}"`,
-    'min_peers = 0',
-    'wallet_type = "p2wpkh"',
-    'fee_rate_min = "1"',
-    'fee_rate_max = "100"',
-    '[coins.LTC.network]',
-    'preset = "LTC-regtest"',
-    '',
-  ].join('\n');
+// A patient client: the start's check must reach the node under a loaded CI (a timeout there holds the coin, no refusal).
+const coinsToml = (url: string) => ltcCoinsToml(url, ['rpc_timeout_ms = 60000']);
 
 const freshAddress = () => p2wpkhAddress(NET, secp256k1.getPublicKey(secp256k1.utils.randomPrivateKey(), true));
 const call = (ps: PayservChild, method: 'PayServ.Approve' | 'PayServ.Check', id: number) =>

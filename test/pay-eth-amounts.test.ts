@@ -2,15 +2,15 @@
 // or by an attacker holding the autopay key) is no payment any chain can make: payserv declines it with
 // `bad_amount` at Process, Approve and SendCoin, and pays the valid ones beside it (never `internal`).
 import { afterEach, beforeEach, expect, it } from 'vitest';
-import { mine, setAutomine } from '../src/devnet/anvil.js';
+import { mine } from '../src/devnet/anvil.js';
 import type { WithdrawalStatus } from '../src/ledger/records.js';
 import { parseAmount, sub, toBaseUnits } from '../src/money/amount.js';
 import { approveWithdrawal, checkWithdrawal, processWithdrawal, sendCoin } from '../src/payserv/payouts.js';
 import { changeStatus } from '../src/writer/withdrawals.js';
 import { describePerDataPath } from './support/backend.js';
-import { anvilForFile, balanceOf, ethDriver } from './support/chains.js';
+import { anvilForFile, balanceOf } from './support/chains.js';
 import { newMiner, request, type Miner } from './support/miners.js';
-import { testPayserv, type TestPayserv } from './support/payserv.js';
+import { ethPayserv, type TestPayserv } from './support/payserv.js';
 
 const anvil = anvilForFile();
 let t: TestPayserv;
@@ -22,8 +22,7 @@ const FINE = '1.0000000000000000001'; // 19 decimals of an 18-decimal coin
 
 beforeEach(async () => {
   url = (await anvil()).url;
-  await setAutomine(url, true);
-  t = await testPayserv({ seed: SEED, drivers: async (deps) => new Map([['ETH', await ethDriver(url, deps)]]) });
+  t = await ethPayserv(url, { seed: SEED });
 });
 
 afterEach(async () => {

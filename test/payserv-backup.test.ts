@@ -4,66 +4,44 @@
 // once on the chain; a backup mixing two moments, or with a file changed, is refused and changes nothing.
 import { cpSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { mine, setAutomine } from '../src/devnet/anvil.js';
+import { describe, expect, it } from 'vitest';
+import { mine } from '../src/devnet/anvil.js';
 import { EXIT } from '../src/cli/exit.js';
 import { pkiPaths } from '../src/esman/pki-files.js';
-import { loadConfig } from '../src/config/load.js';
-import type { Db } from '../src/db/db.js';
-import { openDatabase } from '../src/db/open.js';
-import type { RunningPayserv } from '../src/app/service.js';
-import type { TestDatabase } from './support/db.js';
 import { anvilForFile } from './support/chains.js';
-import type { TestLedger } from './support/ledger.js';
 import { runPscli } from './support/pscli.js';
 import { pscliWorkspace } from './support/pscli-world.js';
 import { until } from './support/spawn.js';
-import { autopayPool, paidOnChain, startAutopayHost, statuses } from './support/autopay-host.js';
+import {
+  autopayRunClosedAfterEach,
+  openRestored,
+  paidOnChain,
+  startAutopayHost,
+  startAutopayPool,
+  statuses,
+  takeBackup,
+  untilStatusCounts,
+} from './support/autopay-host.js';
 import { tmpStateDir } from './support/tmp.js';
 
 const anvil = anvilForFile();
 const MINERS = 12;
-let l: TestLedger | undefined;
-let running: RunningPayserv | undefined;
-let restored: Db | undefined;
-const drop: TestDatabase[] = [];
-afterEach(async () => {
-  await running?.stop();
-  await restored?.close();
-  await l?.db.close();
-  for (const t of drop.splice(0)) await t.drop();
-  running = undefined;
-  restored = undefined;
-  l = undefined;
-});
+const h = autopayRunClosedAfterEach();
 
 describe('backup and restore', { timeout: 180_000 }, () => {
   it('a backup taken while autopay pays restores onto a fresh host: checks clean, the rest paid, nobody paid twice', async () => {
     const { url } = await anvil();
-    await setAutomine(url, false);
-    const { ledger, payees } = await autopayPool(url, { miners: MINERS, firstUser: 8001, seed: 17 });
-    l = ledger;
-    running = await startAutopayHost(ledger.stateDir, ledger.db, url);
+    const { ledger, payees, running } = await startAutopayPool(h, url, { miners: MINERS, firstUser: 8001, seed: 17 });
     const live = running;
     const env = { PAYSERV_STATE_DIR: ledger.stateDir };
 
     expect((await runPscli(['enable'], env)).code).toBe(EXIT.OK);
     // The first run broadcasts three (automine off: they wait in the mempool, `sending`).
-    await until('three in flight', async () => (await statuses(ledger.db)).filter((s) => s === 'sending').length === 3, 30_000, 200);
-    const early = await runPscli(['--json', 'backup'], env);
-    expect(early.code, early.stderr).toBe(EXIT.OK);
-    const earlyPath = (JSON.parse(early.stdout) as { path: string }).path;
+    await untilStatusCounts(ledger.db, { sending: 3 });
+    const earlyPath = await takeBackup(env);
     await mine(url, 12);
     // Runs go on every second: the three recorded sent, the next three broadcast and in flight.
-    await until(
-      'three sent, three more in flight',
-      async () => {
-        const s = await statuses(ledger.db);
-        return s.filter((x) => x === 'sent').length === 3 && s.filter((x) => x === 'sending').length === 3;
-      },
-      30_000,
-      200,
-    );
+    await untilStatusCounts(ledger.db, { sent: 3, sending: 3 });
     // The host is lost right after the backup: inside the hold, payouts stop, so nothing is paid after it.
     const hold = live.ps.hold!;
     const quiet = hold.quiet.bind(hold);
@@ -79,7 +57,7 @@ describe('backup and restore', { timeout: 180_000 }, () => {
     expect(backup.audit_head.id).toBeGreaterThan(0);
     expect(existsSync(join(backup.path, 'manifest.json'))).toBe(true);
     await running.stop();
-    running = undefined;
+    h.running = undefined;
     await mine(url, 12);
     // Paid before the host was lost: each once (a run in progress when the backup asked may have paid one more batch).
     const before = [...(await paidOnChain(url, payees)).values()];
@@ -89,7 +67,7 @@ describe('backup and restore', { timeout: 180_000 }, () => {
     expect(paidBefore).toBeLessThan(MINERS);
 
     // Refused, nothing changed: the database part of one moment with the local part of another; a file changed.
-    const ws = await pscliWorkspace(drop);
+    const ws = await pscliWorkspace(h.drop);
     // Every restore names the operator's own copy of the pinned root (here: the lost host's).
     const root = pkiPaths(ledger.stateDir).root;
     const pscli = (argv: string[]) =>
@@ -150,14 +128,13 @@ describe('backup and restore', { timeout: 180_000 }, () => {
     expect(audit.code, audit.stdout + audit.stderr).toBe(EXIT.OK);
 
     // payserv on the restored pair: the three in flight settle from the chain, the last three are paid.
-    restored = await openDatabase((await loadConfig('pscli', undefined, { stateDir: ws.stateDir, env: ws.env })).database, ws.stateDir);
-    const db = restored;
+    const db = await openRestored(h, ws);
     // The backup holds every payment made before it: some sent, the rest in flight (sending), none missing.
     const inBackup = await statuses(db);
     expect(inBackup).toHaveLength(paidBefore);
     expect(inBackup.filter((x) => x === 'sent').length).toBeGreaterThanOrEqual(3);
     expect(inBackup.filter((x) => x === 'sending').length).toBeGreaterThanOrEqual(3);
-    running = await startAutopayHost(ws.stateDir, db, url, ws.env.DATABASE_URL);
+    h.running = await startAutopayHost(ws.stateDir, db, url, ws.env.DATABASE_URL);
     expect((await runPscli(['enable'], { PAYSERV_STATE_DIR: ws.stateDir })).code).toBe(EXIT.OK);
     await until(
       'every miner paid',

@@ -5,20 +5,19 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, expect, it } from 'vitest';
-import { mine, setAutomine, setBalance } from '../src/devnet/anvil.js';
+import { mine, setBalance } from '../src/devnet/anvil.js';
 import { certificateNotAfter, issueOperator, pkiCertificateFiles, pkiPaths } from '../src/esman/pki-files.js';
 import type { EvmDriver } from '../src/chains/eth/driver.js';
 import { formatAmount, fromBaseUnits, parseAmount, sub, toBaseUnits } from '../src/money/amount.js';
 import { approveWithdrawal, checkWithdrawal, processWithdrawal } from '../src/payserv/payouts.js';
 import { Monitor } from '../src/payserv/monitor.js';
 import { autopayFor } from '../src/autopay/service.js';
-import { startObservation, type Observation } from '../src/metrics/start.js';
+import type { Observation } from '../src/metrics/start.js';
 import { asAttacker, WITHDRAWALS } from './support/attacker.js';
 import { describePerDataPath } from './support/backend.js';
 import { anvilForFile, balanceOf } from './support/chains.js';
-import { ethDriver } from './support/chains.js';
 import { newMiner, request } from './support/miners.js';
-import { testPayserv, type TestPayserv } from './support/payserv.js';
+import { ethPayservAndDriver, testObservation, type TestPayserv } from './support/payserv.js';
 
 const anvil = anvilForFile();
 let t: TestPayserv;
@@ -31,19 +30,8 @@ const SEED = { users: 3, blocks: 1, withdrawals: 0, coins: ['ETH'], minersPerBlo
 
 beforeEach(async () => {
   url = (await anvil()).url;
-  await setAutomine(url, true);
-  t = await testPayserv({
-    seed: SEED,
-    drivers: async (deps) => {
-      driver = await ethDriver(url, deps);
-      return new Map([['ETH', driver]]);
-    },
-  });
-  obs = (await startObservation(
-    { listen: { host: '127.0.0.1', port: 0 }, scrape_timeout_ms: 10_000 },
-    t.ps.log,
-    t.ledger.stateDir,
-  )) as Observation;
+  ({ t, driver } = await ethPayservAndDriver(url, { seed: SEED }));
+  obs = await testObservation(t);
 });
 
 afterEach(async () => {

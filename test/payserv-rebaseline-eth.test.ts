@@ -5,17 +5,13 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { setAutomine, mine } from '../src/devnet/anvil.js';
-import { LockKeys } from '../src/data/lock-keys.js';
-import { AUDIT_LOCK_NAME, AuditTrail } from '../src/payserv/audit.js';
 import { enablePayouts, rebaselineCall } from '../src/payserv/admin.js';
 import { approveWithdrawal, checkWithdrawal, processWithdrawal } from '../src/payserv/payouts.js';
-import { detectLostState, Rebaseline } from '../src/payserv/rebaseline.js';
-import type { Payserv } from '../src/payserv/context.js';
-import { restartedEth, restartPayserv } from './attack-helpers.js';
+import { rebaselineGate, restartedEth, restartPayserv } from './attack-helpers.js';
 import { describePerDataPath } from './support/backend.js';
-import { anvilForFile, balanceOf, ethDriver, minedCount } from './support/chains.js';
+import { anvilForFile, balanceOf, minedCount } from './support/chains.js';
 import { newMiner, request } from './support/miners.js';
-import { testPayserv, type TestPayserv } from './support/payserv.js';
+import { ethPayserv, type TestPayserv } from './support/payserv.js';
 
 const anvil = anvilForFile();
 let t: TestPayserv;
@@ -25,24 +21,12 @@ const SEED = { users: 3, blocks: 1, withdrawals: 0, coins: ['ETH'], minersPerBlo
 
 beforeEach(async () => {
   url = (await anvil()).url;
-  await setAutomine(url, true);
-  t = await testPayserv({ seed: SEED, drivers: async (deps) => new Map([['ETH', await ethDriver(url, deps)]]) });
+  t = await ethPayserv(url, { seed: SEED });
 });
 
 afterEach(async () => {
   await t.ledger.db.close();
 });
-
-/** The gate startPayserv puts on a restarted payserv (src/app/service.ts). */
-async function gate(ps: Payserv): Promise<void> {
-  const audit = new AuditTrail({
-    db: ps.db,
-    stateDir: t.ledger.stateDir,
-    log: ps.log,
-    lockKey: LockKeys.of(t.ledger.signers.payserv).key(AUDIT_LOCK_NAME),
-  });
-  ps.rebaseline = new Rebaseline(await detectLostState(ps.db, ps.local), { confirmations: 2, audit });
-}
 
 describePerDataPath('rebaseline with a payment in flight (anvil)', () => {
   it('the payment sent before the loss is settled from the chain after the rebaseline, never paid again', async () => {
@@ -56,7 +40,7 @@ describePerDataPath('rebaseline with a payment in flight (anvil)', () => {
       rmSync(join(t.ledger.stateDir, p), { recursive: true, force: true });
 
     const ps = await restartPayserv(t, async (deps) => new Map([['ETH', await restartedEth(url, deps)]]));
-    await gate(ps);
+    await rebaselineGate(t, ps);
     expect(ps.rebaseline?.required).toMatch(/local-state.json records user_checkpoints, coin_checkpoints.* as written/);
     await expect(enablePayouts(ps, 'alice')).rejects.toMatchObject({ data: { code: 'rebaseline_required' } });
     expect(await checkWithdrawal(ps, id, 'alice')).toMatchObject({ reply: 'ERROR', code: 'disabled' });

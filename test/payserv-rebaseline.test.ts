@@ -2,69 +2,19 @@
 // re-creates nothing from the database; one operator, or the same one twice, is not enough; a tampered ledger is
 // refused with nothing written; T distinct operators get fresh local state, clean checks, and payouts back. The write
 // cut at each of its points, and a damaged anchor, end refused until rebaselined (below).
-import { existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { EXIT } from '../src/cli/exit.js';
-import type { Env } from '../src/config/load.js';
-import type { RunningPayserv } from '../src/app/service.js';
 import { collectAuditProblems } from '../src/payserv/audit.js';
 import type { FaultPoint } from '../src/payserv/faults.js';
 import { readAnchor } from '../src/state/local-anchor.js';
 import { backend } from './support/db.js';
 import { asAttacker, CREDITS } from './support/attacker.js';
-import { testLedger, type TestLedger } from './support/ledger.js';
-import { runPscli, type Run } from './support/pscli.js';
-import { payservForPscli } from './support/pscli-world.js';
+import type { TestLedger } from './support/ledger.js';
+import { localCheckpoints, lostHostForFile, withStatus } from './support/lost-host.js';
 
-let l: TestLedger | undefined;
-let running: RunningPayserv | undefined;
-afterEach(async () => {
-  await running?.stop();
-  await l?.db.close();
-  running = undefined;
-  l = undefined;
-});
-
-type As = (operator: string | null, argv: string[]) => Promise<Run>;
-
-const withStatus = async (ledger: TestLedger, status: string): Promise<number[]> =>
-  (await ledger.db.query<{ id: number }>(`SELECT id FROM finances_withdrawal_transaction WHERE status = $1 ORDER BY id`, [status])).map(
-    (r) => r.id,
-  );
-
-/** A payserv that worked (operators issued, one withdrawal approved), then lost its host state: restarted on what is left. */
-async function lostHost(
-  lost = ['checkpoints', 'journal', 'audit', 'nonces', 'chains'],
-): Promise<{ as: As; ledger: TestLedger; approved: number; restart: () => Promise<void> }> {
-  l = await testLedger();
-  await l.checkpointAll();
-  running = await payservForPscli(l);
-  const dir = l.stateDir;
-  const as: As = (operator, argv) => runPscli(argv, { PAYSERV_STATE_DIR: dir, ...(operator ? { PSCLI_OPERATOR: operator } : {}) } as Env);
-  for (const name of ['alice', 'bob']) expect((await as(null, ['pki', 'issue', '--operator', name])).code).toBe(EXIT.OK);
-  expect((await as('alice', ['enable'])).code).toBe(EXIT.OK);
-  const [first] = await withStatus(l, 'processing');
-  expect((await as('alice', ['process', String(first)])).stdout).toMatch(/^REPLY: \[PENDING\]/);
-  expect((await as('alice', ['approve', String(first)])).stdout).toMatch(/^REPLY: \[APPROVED\]/);
-  await running.stop();
-  running = undefined;
-  // The host's local state is gone; the pinned root, the certificates and pscli.toml are kept (README: the state directory).
-  for (const p of lost) rmSync(join(dir, p), { recursive: true, force: true });
-  const ledger = l;
-  running = await payservForPscli(ledger);
-  const restart = async () => {
-    await running?.stop();
-    running = await payservForPscli(ledger);
-  };
-  return { as, ledger, approved: first as number, restart };
-}
-
-const localCheckpoints = (ledger: TestLedger): number =>
-  existsSync(join(ledger.stateDir, 'checkpoints', 'user'))
-    ? readdirSync(join(ledger.stateDir, 'checkpoints', 'user')).flatMap((c) => readdirSync(join(ledger.stateDir, 'checkpoints', 'user', c)))
-        .length
-    : 0;
+const lostHost = lostHostForFile(['alice', 'bob']);
 
 const alertsOf = async (ledger: TestLedger, kind: string) =>
   ledger.db.query<{ reason: string; details: Record<string, unknown> }>(
@@ -149,7 +99,7 @@ describe(`pscli rebaseline after the host's local state was lost (${backend()})`
   });
 
   it('only the audit head lost: a checkpoint the database dropped still counts against it (refused); the surviving checkpoints are kept', async () => {
-    const { as, ledger } = await lostHost(['audit']);
+    const { as, ledger } = await lostHost(undefined, ['audit']);
     expect((await as('alice', ['enable'])).stderr).toMatch(/rebaseline_required: .*audit trail's local head is missing/);
     const before = localCheckpoints(ledger);
     expect(before).toBeGreaterThan(0);
@@ -179,9 +129,9 @@ const tree = (ledger: TestLedger, name: string) => files(join(ledger.stateDir, '
 
 /** The whole state directory lost (its anchor too): both confirmations, the second killed at `point` (`step`: which tree). */
 async function cutRebaseline(point: FaultPoint, step?: string) {
-  const h = await lostHost(['checkpoints', 'journal', 'audit', 'nonces', 'chains', 'local-state.json']);
+  const h = await lostHost(undefined, ['checkpoints', 'journal', 'audit', 'nonces', 'chains', 'local-state.json']);
   expect((await h.as('alice', ['rebaseline', '--reason', 'disk died'])).stdout).toMatch(/\[CONFIRMED\]/);
-  (running as RunningPayserv).ps.faults = {
+  h.payserv().ps.faults = {
     at: async (p, info) => {
       if (p === point && (step === undefined || info.step === step)) throw new Crash(`killed at ${p} ${info.step ?? ''}`);
     },
@@ -243,12 +193,9 @@ describe(`a damaged local-state anchor (${backend()})`, { timeout: 120_000 }, ()
     ['JSON null', 'null'],
   ] as const)
     it(`${what}: payserv starts refusing to pay, naming the file; the surviving checkpoints are kept; a rebaseline gives payouts back`, async () => {
-      const h = await lostHost([]);
+      // Nothing lost; the anchor damaged while payserv is down.
+      const h = await lostHost(async (l) => writeFileSync(join(l.stateDir, 'local-state.json'), bytes), []);
       const users = tree(h.ledger, 'user');
-      await running?.stop();
-      running = undefined;
-      writeFileSync(join(h.ledger.stateDir, 'local-state.json'), bytes);
-      running = await payservForPscli(h.ledger);
       const enable = await h.as('alice', ['enable']);
       expect(enable.code).toBe(EXIT.PROBLEMS);
       expect(enable.stderr).toMatch(

@@ -2,66 +2,44 @@
 // backup restored after more payments, and the hot wallet's key used outside payserv. Nothing is paid twice.
 import { privateKeyToAccount } from 'viem/accounts';
 import type { Hex } from 'viem';
-import { afterEach, describe, expect, it } from 'vitest';
-import { anvilRpc, mine, setAutomine } from '../src/devnet/anvil.js';
+import { describe, expect, it } from 'vitest';
+import { anvilRpc, mine } from '../src/devnet/anvil.js';
 import { EXIT } from '../src/cli/exit.js';
 import { pkiPaths } from '../src/esman/pki-files.js';
-import { loadConfig } from '../src/config/load.js';
-import type { Db } from '../src/db/db.js';
-import { openDatabase } from '../src/db/open.js';
-import type { RunningPayserv } from '../src/app/service.js';
-import type { TestDatabase } from './support/db.js';
 import { anvilForFile } from './support/chains.js';
-import type { TestLedger } from './support/ledger.js';
 import { ethAddress } from './support/miners.js';
 import { runPscli } from './support/pscli.js';
 import { pscliWorkspace } from './support/pscli-world.js';
 import { until } from './support/spawn.js';
-import { autopayPool, paidOnChain, startAutopayHost, statuses } from './support/autopay-host.js';
+import {
+  autopayRunClosedAfterEach,
+  openRestored,
+  paidOnChain,
+  startAutopayHost,
+  startAutopayPool,
+  statuses,
+  takeBackup,
+  untilStatusCounts,
+} from './support/autopay-host.js';
 
 const anvil = anvilForFile();
 const MINERS = 9;
-let l: TestLedger | undefined;
-let running: RunningPayserv | undefined;
-let restored: Db | undefined;
-const drop: TestDatabase[] = [];
-afterEach(async () => {
-  await running?.stop();
-  await restored?.close();
-  await l?.db.close();
-  for (const t of drop.splice(0)) await t.drop();
-  running = undefined;
-  restored = undefined;
-  l = undefined;
-});
+const h = autopayRunClosedAfterEach();
 
 describe('spends from the hot wallet that payserv has no record of', { timeout: 180_000 }, () => {
   it('an older backup restored after more payments: payserv refuses to start naming the unknown nonces; the key used outside: payouts fail-stop', async () => {
     const { url } = await anvil();
-    await setAutomine(url, false);
-    const { ledger, key, hot, payees } = await autopayPool(url, { miners: MINERS, firstUser: 8101, seed: 21 });
-    l = ledger;
-    running = await startAutopayHost(ledger.stateDir, ledger.db, url);
+    const { ledger, key, hot, payees, running } = await startAutopayPool(h, url, { miners: MINERS, firstUser: 8101, seed: 21 });
     const env = { PAYSERV_STATE_DIR: ledger.stateDir };
     expect((await runPscli(['enable'], env)).code).toBe(EXIT.OK);
     // Three in flight (nonces 0..2): the backup. Then three more sent (nonces 3..5), payouts stopped, all six mined.
-    await until('three in flight', async () => (await statuses(ledger.db)).filter((s) => s === 'sending').length === 3, 30_000, 200);
-    const taken = await runPscli(['--json', 'backup'], env);
-    expect(taken.code, taken.stderr).toBe(EXIT.OK);
-    const old = (JSON.parse(taken.stdout) as { path: string }).path;
+    await untilStatusCounts(ledger.db, { sending: 3 });
+    const old = await takeBackup(env);
     await mine(url, 12);
-    await until(
-      'three sent, three more in flight',
-      async () => {
-        const s = await statuses(ledger.db);
-        return s.filter((x) => x === 'sent').length === 3 && s.filter((x) => x === 'sending').length === 3;
-      },
-      30_000,
-      200,
-    );
+    await untilStatusCounts(ledger.db, { sent: 3, sending: 3 });
     expect((await runPscli(['disable'], env)).code).toBe(EXIT.OK);
     await running.stop();
-    running = undefined;
+    h.running = undefined;
     await mine(url, 12);
     const paid = [...(await paidOnChain(url, payees)).values()];
     expect(paid.every((n) => n <= 1)).toBe(true);
@@ -69,14 +47,13 @@ describe('spends from the hot wallet that payserv has no record of', { timeout: 
     expect(paidCount).toBe(6);
 
     // The older pair restored (whole and signed: the restore finds nothing wrong with it).
-    const ws = await pscliWorkspace(drop);
+    const ws = await pscliWorkspace(h.drop);
     const r = await runPscli(['restore', '--from', old, '--payserv-state-dir', ws.stateDir, '--root', pkiPaths(ledger.stateDir).root], {
       ...ws.env,
       PAYSERV_STATE_DIR: ws.stateDir,
     });
     expect(r.code, r.stderr).toBe(EXIT.OK);
-    restored = await openDatabase((await loadConfig('pscli', undefined, { stateDir: ws.stateDir, env: ws.env })).database, ws.stateDir);
-    const db = restored;
+    const db = await openRestored(h, ws);
     // The withdrawals paid after the backup look unpaid in it: payserv must not start paying from it.
     await expect(startAutopayHost(ws.stateDir, db, url, ws.env.DATABASE_URL)).rejects.toThrow(
       new RegExp(`hot wallet ${hot} used nonces 3\\.\\.${paidCount - 1} on the chain.*nonce 3 0x[0-9a-f]{64} to 0x`, 'i'),
@@ -85,7 +62,8 @@ describe('spends from the hot wallet that payserv has no record of', { timeout: 
     expect([...(await paidOnChain(url, payees)).values()]).toEqual(paid);
 
     // The honest host restarts cleanly; the key used outside payserv (the nonce after its last): the next payout fail-stops.
-    running = await startAutopayHost(ledger.stateDir, ledger.db, url);
+    const live = await startAutopayHost(ledger.stateDir, ledger.db, url);
+    h.running = live;
     const account = privateKeyToAccount(key);
     await anvilRpc(url, 'eth_sendRawTransaction', [
       await account.signTransaction({
@@ -101,7 +79,6 @@ describe('spends from the hot wallet that payserv has no record of', { timeout: 
     ]);
     await mine(url, 1);
     expect((await runPscli(['enable'], env)).code).toBe(EXIT.OK);
-    const live = running;
     await until('payouts fail-stopped', async () => live.ps.state.failStopped, 30_000, 200);
     expect(live.ps.state.status().reason).toMatch(new RegExp(`used nonces ${paidCount}\\.\\.${paidCount} on the chain`));
     await mine(url, 12);

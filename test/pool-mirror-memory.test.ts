@@ -15,7 +15,6 @@ import { INTAKE_ALERT, IntakeAlerts } from '../src/intake/alerts.js';
 import type { Intake } from '../src/intake/context.js';
 import { intakeView } from '../src/intake/ledger.js';
 import type { Coin, Signed } from '../src/ledger/records.js';
-import { createLogger } from '../src/log/index.js';
 import type { McAdapter } from '../src/pools/miningcore/context.js';
 import { MININGCORE_TABLES_SQL } from '../src/pools/miningcore/schema.js';
 import { writeBackPayments } from '../src/pools/miningcore/writeback.js';
@@ -31,8 +30,9 @@ import { derivedUserId } from '../src/pools/user-id.js';
 import { asAttacker, STATUS_SIGNATURES, WITHDRAWALS } from './support/attacker.js';
 import { createPgDatabase, describeOncePerSuite, type TestDatabase } from './support/db.js';
 import { AccountHeads } from '../src/intake/heads.js';
-import { testLedger, type TestLedger } from './support/ledger.js';
+import { testLedger, type TestLedger, emptySeed } from './support/ledger.js';
 import { amt, newBlockHash } from './support/miners.js';
+import { clearRedis, keptLog } from './support/pool-adapter.js';
 
 const REDIS_DB = 12;
 let l: TestLedger;
@@ -63,23 +63,14 @@ function counting(db: Db): Db {
 }
 
 beforeEach(async () => {
-  l = await testLedger({
-    users: 0,
-    blocks: 0,
-    withdrawals: 0,
-    coins: ['ETH'],
-    minersPerBlock: 1,
-    declineShare: 0,
-    corrections: 0,
-    seed: 3,
-  });
+  l = await testLedger(emptySeed(3));
   const found = (await loadCoins(l.db)).find((c) => c.tag === 'ETH');
   if (!found) throw new Error('no ETH');
   eth = found;
   redis = new Redis({ host: '127.0.0.1', port: 6379, db: REDIS_DB });
   s = { prefix: `mm${randomBytes(4).toString('hex')}`, coin: 'ETH', poolFeeAddress: `0x${'0'.repeat(40)}`, fromHeight: 0n, pageSize: 500 };
   logs.length = 0;
-  const log = createLogger('intake', 'info', { write: (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>) });
+  const log = keptLog(logs);
   it_ = {
     db: counting(l.db),
     stateDir: l.stateDir,
@@ -95,9 +86,7 @@ beforeEach(async () => {
 });
 
 afterEach(async () => {
-  const keys = await redis.keys(`${s.prefix}:*`);
-  if (keys.length) await redis.del(...keys);
-  redis.disconnect();
+  await clearRedis(redis, s.prefix);
   await l.db.close();
 });
 

@@ -4,9 +4,11 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { privateKeyToAddress } from 'viem/accounts';
 import type { Hex } from 'viem';
-import { setBalance } from '../../src/devnet/anvil.js';
-import { loadConfig } from '../../src/config/load.js';
+import { afterEach, expect } from 'vitest';
+import { setAutomine, setBalance } from '../../src/devnet/anvil.js';
+import { loadConfig, type Env } from '../../src/config/load.js';
 import type { Db } from '../../src/db/db.js';
+import { openDatabase } from '../../src/db/open.js';
 import { createHotKey, loadHotKey } from '../../src/keys/hot-wallet.js';
 import type { Coin, Signed } from '../../src/ledger/records.js';
 import { createLogger } from '../../src/log/index.js';
@@ -15,9 +17,13 @@ import { startPayserv, type RunningPayserv } from '../../src/app/service.js';
 import { loadCoins } from '../../src/store/reads.js';
 import { addWallet, signWallet } from '../../src/writer/wallets.js';
 import { creditBlock } from '../../src/writer/blocks.js';
+import { EXIT } from '../../src/cli/exit.js';
 import { ethClient } from './chains.js';
+import { runPscli } from './pscli.js';
+import { until } from './spawn.js';
+import type { TestDatabase } from './db.js';
 import { payservData } from './dbgw.js';
-import { testLedger, type TestLedger } from './ledger.js';
+import { emptySeed, testLedger, type TestLedger } from './ledger.js';
 import { ethAddress, newBlockHash } from './miners.js';
 
 const payservToml = (url: string) =>
@@ -58,16 +64,7 @@ export async function autopayPool(
   url: string,
   o: { miners: number; firstUser: number; seed: number },
 ): Promise<{ ledger: TestLedger; key: Hex; hot: Hex; payees: string[] }> {
-  const ledger = await testLedger({
-    users: 0,
-    blocks: 0,
-    withdrawals: 0,
-    coins: ['ETH'],
-    minersPerBlock: 1,
-    declineShare: 0,
-    corrections: 0,
-    seed: o.seed,
-  });
+  const ledger = await testLedger(emptySeed(o.seed));
   await createHotKey(ledger.stateDir, 'ETH');
   const key = `0x${Buffer.from(await loadHotKey(ledger.stateDir, 'ETH')).toString('hex')}` as Hex;
   const hot = privateKeyToAddress(key);
@@ -107,3 +104,59 @@ export async function paidOnChain(url: string, addresses: string[]): Promise<Map
 
 export const statuses = async (db: Db) =>
   (await db.query<{ status: string }>('SELECT status FROM finances_withdrawal_transaction')).map((r) => r.status);
+
+/** What a backup test leaves behind: the pool's ledger, the host running, the restored database, the databases to drop. */
+export interface AutopayRun {
+  l?: TestLedger;
+  running?: RunningPayserv;
+  restored?: Db;
+  drop: TestDatabase[];
+}
+
+/** An AutopayRun emptied after each test of the file: the host stopped, the databases closed or dropped. */
+export function autopayRunClosedAfterEach(): AutopayRun {
+  const h: AutopayRun = { drop: [] };
+  afterEach(async () => {
+    await h.running?.stop();
+    await h.restored?.close();
+    await h.l?.db.close();
+    for (const t of h.drop.splice(0)) await t.drop();
+    h.running = undefined;
+    h.restored = undefined;
+    h.l = undefined;
+  });
+  return h;
+}
+
+/** autopayPool on `url` with automine off (payments wait in the mempool) and its host started; both kept in `h`. */
+export async function startAutopayPool(h: AutopayRun, url: string, o: { miners: number; firstUser: number; seed: number }) {
+  await setAutomine(url, false);
+  const pool = await autopayPool(url, o);
+  h.l = pool.ledger;
+  const running = await startAutopayHost(pool.ledger.stateDir, pool.ledger.db, url);
+  h.running = running;
+  return { ...pool, running };
+}
+
+/** The database of the pair `pscli restore` wrote into workspace `ws`, opened as pscli would; kept in `h`. */
+export async function openRestored(h: AutopayRun, ws: { stateDir: string; env: Env }): Promise<Db> {
+  const config = await loadConfig('pscli', undefined, { stateDir: ws.stateDir, env: ws.env });
+  h.restored = await openDatabase(config.database, ws.stateDir);
+  return h.restored;
+}
+
+/** Waits (30 s at most) until the withdrawals' statuses count as `want` says (a status not named: any count). */
+export async function untilStatusCounts(db: Db, want: Record<string, number>): Promise<void> {
+  const counted = async () => {
+    const s = await statuses(db);
+    return Object.entries(want).every(([status, n]) => s.filter((x) => x === status).length === n);
+  };
+  await until(`statuses ${JSON.stringify(want)}`, counted, 30_000, 200);
+}
+
+/** `pscli --json backup` on the host whose environment is `env`, which must succeed: the backup's directory. */
+export async function takeBackup(env: Env): Promise<string> {
+  const r = await runPscli(['--json', 'backup'], env);
+  expect(r.code, r.stderr).toBe(EXIT.OK);
+  return (JSON.parse(r.stdout) as { path: string }).path;
+}

@@ -57,3 +57,20 @@ export const LTC_SETTINGS = (url: string, over: Partial<BtcSettings> = {}): BtcS
 export function driverDeps(deps: { db: Data; stateDir: string; log: Logger; journal: PaymentJournal }) {
   return { storage: driverStorage(deps.db), stateDir: deps.stateDir, log: deps.log, journal: deps.journal };
 }
+
+/** payserv.toml's `[coins.LTC]` for a litecoind regtest node (a P2WPKH hot wallet); `lines`: more keys of the coin. */
+export const ltcCoinsToml = (url: string, lines: readonly string[] = []): string =>
+  [
+    '[coins.LTC]',
+    'chain = "btc"',
+    `node_url = "${url}"`,
+    'min_peers = 0',
+    'wallet_type = "p2wpkh"',
+    'fee_rate_min = "1"',
+    'fee_rate_max = "100"',
+    ...lines,
+    '',
+    '[coins.LTC.network]',
+    'preset = "LTC-regtest"',
+    '',
+  ].join('\n');

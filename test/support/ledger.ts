@@ -58,6 +58,18 @@ export const ethBackground = (seed: number): SeedOptions => ({
   seed,
 });
 
+/** An empty ledger but for its coins: no users, blocks or requests (the test makes the miners it needs). */
+export const emptySeed = (seed: number, coins: string[] = ['ETH']): SeedOptions => ({
+  users: 0,
+  blocks: 0,
+  withdrawals: 0,
+  coins,
+  minersPerBlock: 1,
+  declineShare: 0,
+  corrections: 0,
+  seed,
+});
+
 /** Every withdrawal's status and comment, every signed status entry, every checkpoint in the database: what a refused call leaves as it was. */
 export async function signedState(db: Db): Promise<Record<string, unknown>> {
   return {

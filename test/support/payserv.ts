@@ -14,6 +14,10 @@ import { payservData } from './dbgw.js';
 import { createLogger, type Logger } from '../../src/log/index.js';
 import { testLedger, type TestLedger } from './ledger.js';
 import type { SeedOptions } from '../../src/writer/seed.js';
+import { setAutomine } from '../../src/devnet/anvil.js';
+import { ethDriver } from './chains.js';
+import type { EvmDriver } from '../../src/chains/eth/driver.js';
+import { startObservation, type Observation } from '../../src/metrics/start.js';
 
 export interface RaisedAlert {
   kind: string;
@@ -72,4 +76,30 @@ export async function testPayserv(opts: TestPayservOptions = {}): Promise<TestPa
     now: () => new Date(),
   };
   return { ledger, ps, alerts, logs };
+}
+
+/** testPayserv paying ETH through the ETH driver on anvil at `url`, automine on (each broadcast mined at once). */
+export async function ethPayserv(url: string, opts: TestPayservOptions = {}): Promise<TestPayserv> {
+  await setAutomine(url, true);
+  return testPayserv({ drivers: async (deps) => new Map([['ETH', await ethDriver(url, deps)]]), ...opts });
+}
+
+/** ethPayserv and its ETH driver, for the tests that watch or steer the driver. */
+export async function ethPayservAndDriver(url: string, opts: TestPayservOptions = {}): Promise<{ t: TestPayserv; driver: EvmDriver }> {
+  let driver: EvmDriver | undefined;
+  const t = await ethPayserv(url, {
+    ...opts,
+    drivers: async (deps) => {
+      driver = await ethDriver(url, deps);
+      return new Map([['ETH', driver]]);
+    },
+  });
+  if (!driver) throw new Error('testPayserv built no ETH driver');
+  return { t, driver };
+}
+
+/** The metrics and health server (src/metrics) on a free local port, on `t`'s log and state directory. */
+export async function testObservation(t: TestPayserv): Promise<Observation> {
+  const obs = await startObservation({ listen: { host: '127.0.0.1', port: 0 }, scrape_timeout_ms: 10_000 }, t.ps.log, t.ledger.stateDir);
+  return obs as Observation;
 }

@@ -34,8 +34,10 @@ import {
   type Utxo,
   type WalletKind,
 } from './tx.js';
-import { CoinbaseCache, findSpender, hotWalletUtxos, type HotUtxo, type HotUtxos } from './utxos.js';
+import { CoinbaseCache, findSpender, hotWalletUtxos, type HotUtxo } from './utxos.js';
 import { unknownSpendWatch, type BtcSpendWatch } from './spends.js';
+
+type WalletUtxos = Awaited<ReturnType<typeof hotWalletUtxos>>;
 
 // The Bitcoin-family driver (Litecoin, Bitcoin, Dogecoin, Bitcoin Cash): transactions built and signed
 // in this process (tx.ts, checked by the independent verifier), from the hot wallet's confirmed,
@@ -227,16 +229,17 @@ export class BtcDriver implements ChainDriver {
    * database nor spent by an attempt the payment journal holds). `strict` (signing): a reservation that
    * neither the journal nor a stored transaction of payserv's explains is tampering.
    */
-  async #free(db: StorageTx, strict = false): Promise<HotUtxo[]> {
-    return (await this.#holdings(db, strict)).free;
+  async #free(db: StorageTx, strict = false, scanned?: WalletUtxos): Promise<HotUtxo[]> {
+    return (await this.#holdings(db, strict, scanned)).free;
   }
 
   /** The wallet's UTXOs as scanned, with what payments hold and what is free (see #free). */
   async #holdings(
     db: StorageTx,
     strict: boolean,
-  ): Promise<{ scan: HotUtxos; reserved: Map<string, string>; inFlight: Set<string>; free: HotUtxo[] }> {
-    const [scan, reserved] = await Promise.all([this.#scan(), this.#storage.reservedOutpoints(this.tag, db)]);
+    scanned?: WalletUtxos,
+  ): Promise<{ scan: WalletUtxos; reserved: Map<string, string>; inFlight: Set<string>; free: HotUtxo[] }> {
+    const [scan, reserved] = await Promise.all([scanned ?? this.#scan(), this.#storage.reservedOutpoints(this.tag, db)]);
     for (const u of scan.coinbase)
       this.#log.warn(
         { coin: this.tag, txid: u.txid, vout: u.vout, value: u.value.toString() },
@@ -260,7 +263,7 @@ export class BtcDriver implements ChainDriver {
   }
 
   /** The hot wallet's UTXOs, one scan at a time. */
-  #scan(): Promise<Awaited<ReturnType<typeof hotWalletUtxos>>> {
+  #scan(): Promise<WalletUtxos> {
     const run = () =>
       ask(() =>
         hotWalletUtxos(this.#node, [`raw(${toHex(this.#wallet.script)})`], {
@@ -316,8 +319,10 @@ export class BtcDriver implements ChainDriver {
     }
     const fee = await this.#feeRate();
     if ('wait' in fee) return { kind: 'wait', reason: fee.wait };
-    await ask(() => this.#spends.check(tx));
-    const free = (await this.#free(tx, true)).map((u) => ({ txid: u.txid, vout: u.vout, value: u.value })).sort(byValueDesc);
+    // One scan of the wallet for both: the unknown-spend check and the inputs (a scan reads the whole UTXO set).
+    const scanned = await this.#scan();
+    await ask(() => this.#spends.check(tx, scanned));
+    const free = (await this.#free(tx, true, scanned)).map((u) => ({ txid: u.txid, vout: u.vout, value: u.value })).sort(byValueDesc);
     const required = conflictingInputs(free, outputs, (u) => u);
     if ('refused' in required) return { kind: 'refused', reason: required.refused };
     const plan = planPayment({

@@ -40,13 +40,19 @@ export interface BtcSpendWatchDeps {
   address: string;
   publicKey: Uint8Array;
   node: BtcNode;
-  /** The txids of the wallet's unspent outputs now (the driver's scantxoutset, one scan at a time). */
-  unspentTxids(): Promise<readonly string[]>;
+  /** The txids of the wallet's unspent outputs (`scanned`: the caller's scan; else the driver's scantxoutset now). */
+  unspentTxids(scanned?: WalletScan): Promise<readonly string[]>;
   /** Whether payserv made the transaction (journal, its stored attempt's bytes, read in `db` when given). */
   ours(txid: string, db?: StorageTx): Promise<boolean>;
   /** The outpoints (`txid:vout`) payserv's own attempts spend, failed or not (the payment journal). */
   ownInputs(): Promise<ReadonlySet<string>>;
   log: Logger;
+}
+
+/** What a scan of the wallet's UTXOs says, as far as this check needs it. */
+export interface WalletScan {
+  spendable: readonly { txid: string }[];
+  coinbase: readonly { txid: string }[];
 }
 
 const same = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((x, i) => x === b[i]);
@@ -67,11 +73,14 @@ export class BtcSpendWatch {
 
   constructor(readonly deps: BtcSpendWatchDeps) {}
 
-  /** Throws UnknownBtcSpendsError when an unspent output of the wallet was made by a spend of it payserv does not know. */
-  async check(db?: StorageTx): Promise<void> {
+  /**
+   * Throws UnknownBtcSpendsError when an unspent output of the wallet was made by a spend of it payserv does not know.
+   * `scanned`: the wallet's UTXOs the caller just read (a signing scans once, for this and for its inputs).
+   */
+  async check(db?: StorageTx, scanned?: WalletScan): Promise<void> {
     const unknown: string[] = [];
     let own: ReadonlySet<string> | undefined;
-    for (const txid of new Set(await this.deps.unspentTxids())) {
+    for (const txid of new Set(await this.deps.unspentTxids(scanned))) {
       if (this.#fundings.has(txid) || (await this.deps.ours(txid, db))) continue;
       own ??= await this.deps.ownInputs();
       const spends = await this.#spends(txid, own);
@@ -111,7 +120,7 @@ export function unknownSpendWatch(
     journal: PaymentJournal;
     storage: UtxoStorage;
     log: Logger;
-    scan(): Promise<{ spendable: { txid: string }[]; coinbase: { txid: string }[] }>;
+    scan(): Promise<WalletScan>;
   },
 ): BtcSpendWatch {
   const ours = async (txid: string, db?: StorageTx): Promise<boolean> => {
@@ -136,10 +145,10 @@ export function unknownSpendWatch(
       return out;
     },
     ours,
-    unspentTxids: async () => {
+    unspentTxids: async (scanned) => {
       // The journal as it is now: ours and ownInputs read it after this, in the same check.
       await d.journal.refresh();
-      const s = await d.scan();
+      const s = scanned ?? (await d.scan());
       return [...s.spendable, ...s.coinbase].map((u) => u.txid);
     },
   });
