@@ -1,6 +1,7 @@
 // pscli hotwallet rotate: the new key made inside esman's store (or a development key file), only its
-// address printed; refused with no store, for an unknown coin, a coin paid by hand, Zcash (not yet), and
-// while a rotation is pending; --finish only once payserv's host record says the sweep to it is final.
+// address printed (a Bitcoin-family coin's in the network payserv's configuration gives it); refused with no
+// store, for an unknown coin, a coin paid by hand, and while a rotation is pending; --finish only once
+// payserv's host record says the sweep to it is final.
 import { existsSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
@@ -12,6 +13,8 @@ import { unlockShares, writeShares } from '../src/esman/shares.js';
 import { KeyStore } from '../src/esman/store-file.js';
 import { hotKeyPath, hotWalletAddress, loadHotKey, nextHotKeyPath } from '../src/keys/hot-wallet.js';
 import { rotationPath } from '../src/payserv/rotation.js';
+import { btcWalletAddress } from '../src/chains/btc/driver.js';
+import { preset } from '../src/chains/btc/network.js';
 import { describeOncePerSuite } from './support/backend.js';
 import { runPscli } from './support/pscli.js';
 import { tmpStateDir } from './support/tmp.js';
@@ -20,8 +23,8 @@ const PASS = ['rotate-phrase-0001', 'rotate-phrase-0002'];
 const KDF = { log2N: 10, r: 8, p: 1 };
 
 /** payserv's host record of a final sweep to `to` (what payserv writes once the chain made it final). */
-function finalRecord(stateDir: string, to: string): void {
-  const path = rotationPath(stateDir, 'ETH');
+function finalRecord(stateDir: string, to: string, coin = 'ETH'): void {
+  const path = rotationPath(stateDir, coin);
   mkdirSync(dirname(path), { recursive: true });
   writeFileSync(path, JSON.stringify({ phase: 'final', to, attempt: { hash: `0x${'ab'.repeat(32)}` } }));
 }
@@ -95,15 +98,44 @@ describeOncePerSuite('pscli hotwallet rotate', () => {
     expect(existsSync(rotationPath(dir, 'ETH'))).toBe(false);
   });
 
-  it('refused: a coin paid by hand, Zcash (not yet), a production state directory without the store', async () => {
+  it('Zcash and a Bitcoin-family coin (LTC, as payserv.toml configures it): the next key and its address, finish on a final sweep', async () => {
+    const dir = await tmpStateDir();
+    writeFileSync(join(dir, DEMO_MARKER), 'made by the demo\n');
+    const env = { PAYSERV_STATE_DIR: dir };
+    expect((await runPscli(['hotwallet', 'init', '--coin', 'ZEC'], env)).code).toBe(0);
+    const zec = await runPscli(['hotwallet', 'rotate', '--coin', 'ZEC', '--json'], env);
+    expect(zec.code, zec.stderr).toBe(0);
+    const zecNext = hotWalletAddress('ZEC', await loadHotKey(dir, 'ZEC', nextHotKeyPath(dir, 'ZEC')));
+    expect(JSON.parse(zec.stdout)).toMatchObject({ coin: 'ZEC', address: zecNext, finished: false });
+    expect(zecNext).toMatch(/^t1/);
+
+    // LTC has no family by its tag: without payserv's [coins.LTC] it is paid by hand.
+    const manual = await runPscli(['hotwallet', 'rotate', '--coin', 'LTC'], env);
+    expect(manual.code).toBe(2);
+    expect(manual.stderr).toMatch(/paid by an operator/);
+    writeFileSync(
+      join(dir, 'payserv.toml'),
+      ['[coins.LTC]', 'chain = "btc"', 'node_url = "http://127.0.0.1:1"', '[coins.LTC.network]', 'preset = "LTC-regtest"', ''].join('\n'),
+    );
+    writeFileSync(hotKeyPath(dir, 'LTC'), JSON.stringify({ coin: 'LTC', privateKey: randomBytes(32).toString('hex') }), { mode: 0o600 });
+    const ltc = await runPscli(['hotwallet', 'rotate', '--coin', 'LTC', '--json'], env);
+    expect(ltc.code, ltc.stderr).toBe(0);
+    const key = await loadHotKey(dir, 'LTC', nextHotKeyPath(dir, 'LTC'));
+    const ltcNext = btcWalletAddress(preset('LTC-regtest'), 'p2wpkh', key);
+    expect(JSON.parse(ltc.stdout)).toMatchObject({ coin: 'LTC', address: ltcNext, finished: false });
+    expect(ltcNext).toMatch(/^rltc1/);
+    finalRecord(dir, ltcNext, 'LTC');
+    const done = await runPscli(['hotwallet', 'rotate', '--coin', 'LTC', '--finish'], env);
+    expect(done.code, done.stderr).toBe(0);
+    expect(Buffer.from(await loadHotKey(dir, 'LTC')).equals(Buffer.from(key))).toBe(true);
+  });
+
+  it('refused: a coin paid by hand, a production state directory without the store', async () => {
     const dir = await tmpStateDir();
     const env = { PAYSERV_STATE_DIR: dir };
     const manual = await runPscli(['hotwallet', 'rotate', '--coin', 'BTC'], env);
     expect(manual.code).toBe(2);
     expect(manual.stderr).toMatch(/paid by an operator/);
-    const zec = await runPscli(['hotwallet', 'rotate', '--coin', 'ZEC'], env);
-    expect(zec.code).toBe(1);
-    expect(zec.stderr).toMatch(/rotating a Zcash hot wallet is not supported yet/);
     const noStore = await runPscli(['hotwallet', 'rotate', '--coin', 'ETH'], env);
     expect(noStore.code).toBe(2);
     expect(noStore.stderr).toMatch(/made inside the key store: pscli hotwallet rotate --coin ETH --dir D --storage FILE/);

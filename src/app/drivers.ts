@@ -140,18 +140,16 @@ async function nextKey(tag: string, deps: DriverDeps): Promise<Uint8Array | unde
 
 /**
  * A coin with a rotation pending (src/payserv/rotation.ts): both wallets' drivers behind one, switched
- * to the new wallet at once when the host's sweep record says the sweep is final. Zcash: refused, not yet.
+ * to the new wallet at once when the host's sweep record says the sweep is final (every chain's driver sweeps).
  */
 async function withRotation(tag: string, s: CoinSettings, current: ChainDriver, deps: DriverDeps): Promise<ChainDriver> {
   const key = await nextKey(tag, deps);
   if (!key) return current;
   try {
-    if (!isSweepable(current))
-      throw new Error(
-        `coin ${tag}: a hot-wallet rotation is pending, but rotating a ${s.chain} wallet is not supported yet: remove the next key`,
-      );
     const next = driverFor(tag, s, key, deps);
-    if (!isSweepable(next) || next.address === current.address) throw new Error(`coin ${tag}: the rotation's next key is the current key`);
+    if (!isSweepable(current) || !isSweepable(next))
+      throw new Error(`coin ${tag}: a hot-wallet rotation is pending, but a ${s.chain} wallet cannot be swept: remove the next key`);
+    if (next.address === current.address) throw new Error(`coin ${tag}: the rotation's next key is the current key`);
     const d = new RotatingDriver(current, next, {
       stateDir: deps.stateDir,
       confirmations: s.confirmations ?? 1,
@@ -159,8 +157,8 @@ async function withRotation(tag: string, s: CoinSettings, current: ChainDriver, 
     });
     const r = await readSweep(d);
     if (r?.phase === 'final') d.activate();
-    // The sweep's nonce is payserv's own (its record is on this host): a restart after it was recorded
-    // but before the cache was raised must not take it for a spend payserv never made.
+    // The sweep is payserv's own (its record is on this host): a restart after it was recorded but before
+    // the nonce cache was raised (Ethereum), or a spend of the old wallet's outputs (UTXO chains), is not a stranger's.
     if (r?.attempt) {
       const { raw, hash } = r.attempt;
       await current.committed({ hash, raw, maxFee: 0n, nonce: current.decode(raw).nonce, inputs: [] });

@@ -263,6 +263,26 @@ export class StandinChain {
   }
 
   /**
+   * What zebrad's getaddresstxids lists (zebra-state TransactionIdsByAddresses): the best chain's transactions
+   * in blocks `from`..`to` that pay one of `scripts` or spend an output paying one, in chain order, each once; never the mempool.
+   */
+  txidsTouching(scripts: readonly Uint8Array[], from: number, to: number): string[] {
+    const hexes = new Set(scripts.map((s) => Buffer.from(s).toString('hex')));
+    const pays = (o: { scriptPubKey: Uint8Array } | undefined) => o !== undefined && hexes.has(Buffer.from(o.scriptPubKey).toString('hex'));
+    const heights = [...this.blocks.keys()].filter((h) => h >= from && h <= to).sort((a, b) => a - b);
+    const out: string[] = [];
+    for (const h of heights) {
+      for (const txid of this.blocks.get(h)?.txids ?? []) {
+        const t = this.txs.get(txid);
+        if (!t) continue;
+        const spends = t.tx.inputs.some((i) => pays(this.outputs.get(outpointKey(hashToDisplayHex(i.prevout.txid), i.prevout.index))));
+        if (spends || t.tx.outputs.some(pays)) out.push(txid);
+      }
+    }
+    return out;
+  }
+
+  /**
    * What getaddressutxos lists: mined and not spent by a mined transaction. Like zcashd's address index
    * it ignores the mempool, so an output a pending payout spends is still listed: a payer must reserve
    * the inputs it spends itself.

@@ -314,6 +314,28 @@ export async function startZcashStandin(opts: ZcashStandinOptions): Promise<Zcas
         }));
       });
     },
+    getaddresstxids: (p) => {
+      // zebrad (methods.rs get_address_tx_ids, build_height_range): {addresses, start?, end?}; start clamped
+      // to the tip, an end of 0 or none is the tip; start above end is invalid params (rewritten to -1, Misc).
+      const a = p[0];
+      if (!isRecord(a) || !Array.isArray(a.addresses) || !a.addresses.every((x) => typeof x === 'string'))
+        throw new NodeRefusal(-8, 'Addresses is expected to be an array', 'bad params');
+      const bound = (v: unknown, name: string): number | undefined => {
+        if (v === undefined || v === null) return undefined;
+        if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 0xffffffff)
+          throw new NodeRefusal(-32602, `invalid type: expected u32 for ${name}`, 'bad params');
+        return v;
+      };
+      const start = Math.min(bound(a.start, 'start') ?? 0, chain.height);
+      const e = bound(a.end, 'end');
+      const end = e === undefined || e === 0 ? chain.height : Math.min(e, chain.height);
+      if (start > end) throw new NodeRefusal(-1, `start Height(${start}) must be less than or equal to end Height(${end})`, 'bad range');
+      return chain.txidsTouching(
+        (a.addresses as string[]).map((address) => scriptOrRefuse(chain, address)),
+        start,
+        end,
+      );
+    },
     sendrawtransaction: (p) => {
       const hex = arg(p, 0, 'string', 'sendrawtransaction "hexstring" ( allowhighfees )') as string;
       const allowHighFees =

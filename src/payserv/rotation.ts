@@ -33,7 +33,7 @@ import type { Payserv } from './context.js';
 import { fault } from './faults.js';
 import { coinSendLock, LockBusy } from './locks.js';
 
-/** What a coin's old driver must do for its wallet to be swept (the Ethereum driver; Zcash: not yet). */
+/** What a coin's old driver must do for its wallet to be swept (Ethereum's, Zcash's and the Bitcoin family's). */
 export interface Sweepable extends ChainDriver {
   signSweep(tx: StorageTx, to: string): Promise<Signing>;
   signedBy(raw: string): Promise<boolean>;
@@ -44,9 +44,10 @@ export const isSweepable = (d: ChainDriver): d is Sweepable =>
 
 export const rotationPath = (stateDir: string, tag: string) => join(stateDir, 'rotation', `${tag}.json`);
 
+/** Ethereum's hashes and bytes are 0x-prefixed; the UTXO chains' are bare hex (as their nodes print them). */
 const attemptSchema = z.strictObject({
-  hash: z.string().regex(/^0x[0-9a-f]{64}$/),
-  raw: z.string().regex(/^0x[0-9a-f]+$/),
+  hash: z.string().regex(/^(0x)?[0-9a-f]{64}$/),
+  raw: z.string().regex(/^(0x)?[0-9a-f]+$/),
   at: z.string(),
 });
 const recordSchema = z.strictObject({

@@ -5,9 +5,13 @@ import { privateKeyToAddress } from 'viem/accounts';
 import type { Hex } from 'viem';
 import { mine, setBalance } from '../../src/devnet/anvil.js';
 import { createHotKey, loadHotKey, nextHotKeyPath } from '../../src/keys/hot-wallet.js';
-import { rotationPath, type SweepRecord } from '../../src/payserv/rotation.js';
+import { rotationPath, rotationStep, type RotatingDriver, type SweepRecord } from '../../src/payserv/rotation.js';
 import type { SeedOptions } from '../../src/writer/seed.js';
 import { until } from './spawn.js';
+import { expect } from 'vitest';
+import { processWithdrawal } from '../../src/payserv/payouts.js';
+import { newMiner, request } from './miners.js';
+import type { TestPayserv } from './payserv.js';
 
 /** One ETH block crediting `users` miners, nothing else. */
 export const rotationSeed = (users: number, seed: number): SeedOptions => ({
@@ -20,6 +24,35 @@ export const rotationSeed = (users: number, seed: number): SeedOptions => ({
   corrections: 0,
   seed,
 });
+
+/** One block crediting `users` miners of `coin` (ZEC, LTC), for the in-process rotation tests. */
+export const utxoRotationSeed = (coin: string, seed: number): SeedOptions => ({ ...rotationSeed(3, seed), coins: [coin] });
+
+/** A processed request of `coin` from a fresh miner to `address`: PENDING, ready to approve. */
+export async function processedTo(t: TestPayserv, coin: string, address: string, amount = '1'): Promise<{ id: number }> {
+  const m = await newMiner(t, nextUser++, '20', { tag: coin, address });
+  const id = await request(t, m, { amount });
+  expect((await processWithdrawal(t.ps, id, 'test')).reply).toBe('PENDING');
+  return { id };
+}
+let nextUser = 9100;
+
+/** A rotation step that dies after the sweep's host record, before its broadcast (the harness's fault point): the record. */
+export async function sweepKilledBeforeBroadcast(t: TestPayserv, d: RotatingDriver): Promise<SweepRecord> {
+  t.ps.faults = {
+    at: async (point) => {
+      if (point === 'sweep.committed') throw new Error('killed after the sweep was recorded');
+    },
+  };
+  try {
+    await expect(rotationStep(t.ps, d)).rejects.toThrow(/killed/);
+  } finally {
+    t.ps.faults = undefined;
+  }
+  const r = sweepOf(t.ledger.stateDir, d.tag);
+  expect(r?.phase).toBe('sweeping');
+  return r as SweepRecord;
+}
 
 export const rotationToml = (url: string) =>
   [
@@ -39,9 +72,9 @@ export const rotationToml = (url: string) =>
 export const hotAddress = async (stateDir: string, path?: string) =>
   privateKeyToAddress(`0x${Buffer.from(await loadHotKey(stateDir, 'ETH', path)).toString('hex')}` as Hex);
 
-export function sweepOf(stateDir: string): SweepRecord | null {
+export function sweepOf(stateDir: string, tag = 'ETH'): SweepRecord | null {
   try {
-    return JSON.parse(readFileSync(rotationPath(stateDir, 'ETH'), 'utf8')) as SweepRecord;
+    return JSON.parse(readFileSync(rotationPath(stateDir, tag), 'utf8')) as SweepRecord;
   } catch {
     return null;
   }

@@ -211,6 +211,30 @@ describe('Zcash stand-in: zebrad and zcashd', () => {
     ).toBeNull();
   });
 
+  it("getaddresstxids as zebrad serves it: {addresses, start?, end?}, the best chain's funding and spending transactions in order", async () => {
+    const { node, rpc } = await start('zebrad');
+    const signed = await payout(node, rpc);
+    const funding = (await rpc.getAddressUtxos(hot.address))[0]?.txid;
+    await rpc.sendRawTransaction(signed.rawHex);
+    // The mempool is not indexed: the spend is listed once mined.
+    expect(await rpc.getAddressTxids(hot.address, 1, node.height())).toEqual([funding]);
+    await node.mine(1);
+    const tip = node.height();
+    expect(await rpc.getAddressTxids(hot.address, 1, tip)).toEqual([funding, signed.txid]);
+    expect(await rpc.getAddressTxids(hot.address, tip, tip)).toEqual([signed.txid]);
+    // build_height_range: start and end optional, an end of 0 or above the tip is the tip, start clamped to it.
+    expect((await raw(node, 'getaddresstxids', [{ addresses: [hot.address] }])).body.result).toEqual([funding, signed.txid]);
+    expect((await raw(node, 'getaddresstxids', [{ addresses: [hot.address], start: tip, end: 0 }])).body.result).toEqual([signed.txid]);
+    expect((await raw(node, 'getaddresstxids', [{ addresses: [hot.address], start: tip + 5, end: tip + 9 }])).body.result).toEqual([
+      signed.txid,
+    ]);
+    const backwards = await raw(node, 'getaddresstxids', [{ addresses: [hot.address], start: tip, end: tip - 1 }]);
+    expect(backwards.body.error).toEqual({
+      code: -1,
+      message: `start Height(${tip}) must be less than or equal to end Height(${tip - 1})`,
+    });
+  });
+
   it('peers from getnetworkinfo where getpeerinfo is not served', async () => {
     const server: Server = createServer((req, res) => {
       let body = '';

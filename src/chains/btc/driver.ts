@@ -6,6 +6,7 @@ import type { Attempt, Broadcast, ChainDriver, DecodedTx, DriverHealth, PayOutpu
 import { ChainIdentityError, ChainIntegrityError, NodeUnavailable } from '../driver.js';
 import { ChainIdentity } from '../identity.js';
 import { conflictingInputs } from '../utxo-conflicts.js';
+import { spentByKey, sweepWaits } from '../utxo-sweep.js';
 import { fromHex, hashToDisplayHex, toHex } from '../zcash/bytes.js';
 import { decodeAddress, scriptAddress, walletAddress } from './address.js';
 import type { BtcNetwork } from './network.js';
@@ -25,8 +26,10 @@ import {
   dustThreshold,
   hotWallet,
   planPayment,
+  planSweep,
   signPayment,
   type HotWallet,
+  type Plan,
   type PlanRequest,
   type SignedBtcTx,
   type TxOutput,
@@ -252,6 +255,15 @@ export class BtcDriver implements ChainDriver {
    * neither the journal nor a stored transaction of payserv's explains is tampering.
    */
   async #free(db: StorageTx, strict = false, scanned?: WalletUtxos): Promise<HotUtxo[]> {
+    return (await this.#holdings(db, strict, scanned)).free;
+  }
+
+  /** The wallet's UTXOs as scanned, with what payments hold and what is free (see #free). */
+  async #holdings(
+    db: StorageTx,
+    strict: boolean,
+    scanned?: WalletUtxos,
+  ): Promise<{ scan: WalletUtxos; reserved: Map<string, string>; inFlight: Set<string>; free: HotUtxo[] }> {
     const [scan, reserved] = await Promise.all([scanned ?? this.#scan(), this.#storage.reservedOutpoints(this.tag, db)]);
     for (const u of scan.coinbase)
       this.#log.warn(
@@ -271,7 +283,8 @@ export class BtcDriver implements ChainDriver {
           );
       }
     }
-    return scan.spendable.filter((u) => !u.coinbase && !reserved.has(outpointKey(u)) && !inFlight.has(outpointKey(u)));
+    const free = scan.spendable.filter((u) => !u.coinbase && !reserved.has(outpointKey(u)) && !inFlight.has(outpointKey(u)));
+    return { scan, reserved, inFlight, free };
   }
 
   /** The hot wallet's UTXOs, one scan at a time. */
@@ -376,11 +389,17 @@ export class BtcDriver implements ChainDriver {
       case 'ok':
         break;
     }
+    const s = await this.#signNow(plan);
+    if (s.kind === 'signed') await this.#storage.reserveInputs(tx, this.tag, s.tx.hash, s.tx.inputs);
+    return s;
+  }
+
+  /** Signs the plan and asks the node whether it would take it now (before anything is stored: a refusal waits). */
+  async #signNow(plan: Extract<Plan, { kind: 'ok' }>): Promise<Signing> {
     const signed = signPayment(this.#s.net, this.#wallet, plan, this.#key);
     const refused = await this.#accepted(signed);
     if (refused) return refused;
     const spent = signed.inputs.map((u) => ({ txid: u.txid, vout: u.vout, value: u.value }));
-    await this.#storage.reserveInputs(tx, this.tag, signed.txid, spent);
     return { kind: 'signed', tx: { hash: signed.txid, raw: signed.rawHex, maxFee: signed.fee, nonce: null, inputs: spent } };
   }
 
@@ -399,6 +418,51 @@ export class BtcDriver implements ChainDriver {
         `coin ${this.tag}: the node counts a fee of ${test.fee} for ${signed.txid}, the inputs as read pay ${signed.fee}: its UTXO view contradicts itself`,
       );
     return null;
+  }
+
+  /**
+   * A rotation's sweep (src/payserv/rotation.ts): every confirmed, non-coinbase output of this wallet to one
+   * output at `to`, less the fee; signed only once no payment holds an unspent output (those in flight settle
+   * first), and tried by testmempoolaccept like a payment. Nothing is reserved: the old wallet signs no payout
+   * during a rotation, and the host's record holds the bytes.
+   */
+  async signSweep(tx: StorageTx, to: string): Promise<Signing> {
+    await this.#checkIdentity(this.#needed(0));
+    await ask(() => this.#spends.check(tx));
+    const dest = decodeAddress(this.#s.net, to);
+    if (!dest.ok) return { kind: 'refused', reason: `the next wallet's address ${to.slice(0, 100)}: ${dest.reason}` };
+    const fee = await this.#feeRate();
+    if ('wait' in fee) return { kind: 'wait', reason: fee.wait };
+    const h = await this.#holdings(tx, true);
+    const waits = sweepWaits(this.address, h.scan.spendable, h.reserved, h.inFlight);
+    if (waits) return waits;
+    const utxos = h.free.map((u) => ({ txid: u.txid, vout: u.vout, value: u.value }));
+    const plan = planSweep({ net: this.#s.net, wallet: this.#wallet, utxos, to: dest.script, feeRate: fee.rate });
+    switch (plan.kind) {
+      case 'short':
+        return {
+          kind: 'short',
+          reason: `the old wallet holds ${plan.spendable} spendable, the sweep's fee and a relayable output need ${plan.needed}`,
+          spendable: plan.spendable,
+          needed: plan.needed,
+        };
+      case 'too_heavy':
+        return { kind: 'wait', reason: `the sweep of ${utxos.length} inputs would weigh ${plan.weight}, above ${plan.max}` };
+      case 'dust':
+        return { kind: 'wait', reason: `the sweep's output ${plan.value} is below dust ${plan.threshold}` };
+      case 'ok':
+        break;
+    }
+    return this.#signNow(plan);
+  }
+
+  /** Whether every input of the bytes is spent with this wallet's key (a rotated coin asks which wallet signed an attempt). */
+  async signedBy(raw: string): Promise<boolean> {
+    try {
+      return spentByKey(parseRawTx(fromHex(raw, 'stored transaction')).inputs, this.#wallet.publicKey);
+    } catch {
+      return false;
+    }
   }
 
   async committed(): Promise<void> {

@@ -176,6 +176,31 @@ function finish(req: PlanRequest, inputs: Utxo[], sum: bigint, paid: bigint): Pl
   return { kind: 'ok', inputs, outputs: [...outputs], fee: sum - paid, change: null, weightBound: w, vsizeBound: vsizeOfWeight(w) };
 }
 
+/**
+ * A rotation's sweep: every given UTXO to one output, the fee taken from their sum (no change). Short when
+ * what is left after the fee is below the output's dust threshold.
+ */
+export function planSweep(request: Omit<PlanRequest, 'outputs' | 'required'> & { to: Uint8Array }): Plan {
+  const { net, wallet, utxos, to } = request;
+  const feeRate = request.feeRate < net.minFeeRate ? net.minFeeRate : request.feeRate;
+  const max = request.maxWeight ?? MAX_STANDARD_WEIGHT;
+  const sum = utxos.reduce((s, u) => s + u.value, 0n);
+  const w = weightBound(wallet.kind, Math.max(utxos.length, 1), [to]);
+  const fee = feeFor(feeRate, w);
+  if (utxos.length === 0 || sum - fee < dustThreshold(net, to))
+    return { kind: 'short', spendable: sum, needed: fee + dustThreshold(net, to) };
+  if (w > max) return { kind: 'too_heavy', weight: w, max };
+  return {
+    kind: 'ok',
+    inputs: [...utxos],
+    outputs: [{ script: to, value: sum - fee }],
+    fee,
+    change: null,
+    weightBound: w,
+    vsizeBound: vsizeOfWeight(w),
+  };
+}
+
 // ---- Signing ----------------------------------------------------------------------------------
 
 export interface SignedBtcTx {

@@ -4,13 +4,26 @@ import { invariant } from '../../ledger/invariant.js';
 import type { Coin } from '../../ledger/records.js';
 import { outpointKey, type StorageTx, type UtxoStorage } from '../storage.js';
 import { validateAddress, zcashAddressScript, zcashP2pkhAddress, zcashScriptAddress } from '../address.js';
-import type { Attempt, Broadcast, ChainDriver, DecodedTx, DriverHealth, PayOutput, Placement, Signing, Verdict, Watch } from '../driver.js';
+import type {
+  Attempt,
+  Broadcast,
+  ChainDriver,
+  DecodedTx,
+  DriverHealth,
+  PayOutput,
+  Placement,
+  SignedTx,
+  Signing,
+  Verdict,
+  Watch,
+} from '../driver.js';
 import { ChainIdentityError, ChainIntegrityError, NodeUnavailable } from '../driver.js';
 import { ChainIdentity } from '../identity.js';
 import { conflictingInputs } from '../utxo-conflicts.js';
+import { spentByKey, sweepWaits } from '../utxo-sweep.js';
 import type { PaymentJournal } from '../../journal/journal.js';
 import { branchFromRpcHex, UnknownBranchError } from './branch.js';
-import { buildTransparentTx, DUST_THRESHOLD_ZAT, type BuildInput } from './build.js';
+import { buildTransparentTx, DUST_THRESHOLD_ZAT, ZcashBuildError, type BuildInput } from './build.js';
 import { fromHex, hashToDisplayHex } from './bytes.js';
 import { estimateTransparentFeeZat } from './fee.js';
 import {
@@ -24,6 +37,7 @@ import {
 } from './rpc.js';
 import { p2pkhScript, pubkeyHash } from './script.js';
 import { signTransparentTx } from './sign.js';
+import { SpendWatch, UnknownZcashSpendsError } from './spends.js';
 import { parseTx } from './tx.js';
 import { txidOf } from './txid.js';
 
@@ -83,6 +97,8 @@ export const SYNC_LAG_BLOCKS_MAX = 24;
 export const SYNC_PROGRESS_MIN = 0.9999;
 /** zcashd: headers this far ahead of blocks is still downloading blocks. */
 const HEADERS_AHEAD_MAX = 2;
+/** Transactions remembered as signed here (bounded: a payment is also in the journal and the database; a sweep is the newest). */
+const OWN_MAX = 100_000;
 /** Funding transactions remembered as coinbase or not: past this the memory starts again (bounded). */
 const COINBASE_CACHE_MAX = 100_000;
 
@@ -131,13 +147,18 @@ export class ZcashDriver implements ChainDriver {
   readonly #identity: ChainIdentity;
   /** Funding txid -> whether it is a coinbase transaction (a transaction's inputs never change). */
   readonly #coinbase = new Map<string, boolean>();
+  readonly #publicKey: Uint8Array;
+  /** Transactions this process signed and committed (payments and a rotation's sweep): spends of the wallet that are payserv's. */
+  readonly #own = new Set<string>();
+  readonly #spends: SpendWatch;
 
   constructor(settings: ZcashSettings, privateKey: Uint8Array, deps: ZcashDeps) {
     this.#s = settings;
     this.tag = settings.tag;
     this.maxOutputs = settings.batchMax;
     this.#key = Uint8Array.from(privateKey);
-    const pkh = pubkeyHash(secp256k1.getPublicKey(this.#key, true));
+    this.#publicKey = secp256k1.getPublicKey(this.#key, true);
+    const pkh = pubkeyHash(this.#publicKey);
     this.address = zcashP2pkhAddress(settings.network, pkh);
     this.#script = p2pkhScript(pkh);
     this.#rpc = new ZcashRpc({ url: settings.url, timeoutMs: settings.timeoutMs });
@@ -145,6 +166,36 @@ export class ZcashDriver implements ChainDriver {
     this.#log = deps.log;
     this.#journal = deps.journal;
     this.#identity = new ChainIdentity(deps.stateDir, settings.tag, { chain: settings.network, genesis: settings.genesisHash });
+    this.#spends = new SpendWatch({
+      tag: this.tag,
+      address: this.address,
+      publicKey: this.#publicKey,
+      rpc: this.#rpc,
+    });
+  }
+
+  /** Whether payserv made a transaction: journaled, signed by this process, or its stored attempt (bytes that hash to it). */
+  async #ours(txid: string, db?: StorageTx): Promise<boolean> {
+    if (this.#own.has(txid) || this.#journal.get(txid)) return true;
+    const raw = await this.#storage.attemptRaw(txid, db);
+    if (raw === null) return false;
+    try {
+      return this.decode(raw).hash === txid;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Every spend of the hot wallet on the chain up to `tip` is payserv's, or UnknownZcashSpendsError (src/chains/zcash/spends.ts). */
+  async #refuseUnknownSpends(tip: number, db?: StorageTx): Promise<void> {
+    await this.#journal.refresh();
+    try {
+      await this.#spends.check(tip, (txid) => this.#ours(txid, db));
+    } catch (e) {
+      if (e instanceof UnknownZcashSpendsError)
+        this.#log.error({ coin: this.tag, address: this.address, unknown: e.found.slice(0, 10) }, 'unknown spends from the hot wallet');
+      throw e;
+    }
   }
 
   /**
@@ -185,6 +236,7 @@ export class ZcashDriver implements ChainDriver {
     const branch = branchFromRpcHex(info.consensus.nextblock);
     // The coin must be known to the storage (its reservations are read by tag): an unknown one stops the start.
     await this.#storage.reservedOutpoints(this.tag);
+    await ask(() => this.#refuseUnknownSpends(info.blocks));
     this.#log.info(
       { coin: this.tag, address: this.address, height: info.blocks, branch: branch.name, txVersion: this.#s.txVersion },
       'zcash driver ready',
@@ -223,6 +275,14 @@ export class ZcashDriver implements ChainDriver {
    * payserv's own stored transactions explains was made by someone else: tampering.
    */
   async #free(db: StorageTx, strict = false): Promise<AddressUtxo[]> {
+    return (await this.#holdings(db, strict)).free;
+  }
+
+  /** The wallet's unspent outputs as the node lists them, with what payments hold and what is free (see #free). */
+  async #holdings(
+    db: StorageTx,
+    strict: boolean,
+  ): Promise<{ utxos: AddressUtxo[]; reserved: Map<string, string>; inFlight: Set<string>; free: AddressUtxo[] }> {
     const [utxos, reserved] = await Promise.all([
       ask(() => this.#rpc.getAddressUtxos(this.address)),
       this.#storage.reservedOutpoints(this.tag, db),
@@ -247,7 +307,7 @@ export class ZcashDriver implements ChainDriver {
     });
     const free: AddressUtxo[] = [];
     for (const u of unheld) if (!(await this.#isCoinbase(u))) free.push(u);
-    return free;
+    return { utxos, reserved, inFlight, free };
   }
 
   /**
@@ -292,12 +352,12 @@ export class ZcashDriver implements ChainDriver {
     return (await this.#free(db)).reduce((a, u) => a + u.satoshis, 0n);
   }
 
-  async sign(tx: StorageTx, outputs: readonly PayOutput[]): Promise<Signing> {
+  /** The node's identity checked and the consensus branch to sign for, or why signing waits. */
+  async #signingBranch(): Promise<{ info: BlockchainInfo; branchId: number } | Extract<Signing, { kind: 'wait' }>> {
     // Inputs read from another chain would be spent nowhere real: the identity first, as in a verdict.
     const info = await this.#checkIdentity(this.#needed(0));
-    let branchId: number;
     try {
-      branchId = branchFromRpcHex(info.consensus.nextblock).id;
+      return { info, branchId: branchFromRpcHex(info.consensus.nextblock).id };
     } catch (e) {
       if (!(e instanceof UnknownBranchError)) throw e;
       this.#log.error({ coin: this.tag, branch: info.consensus.nextblock }, 'unknown consensus branch id: refusing to sign');
@@ -306,6 +366,13 @@ export class ZcashDriver implements ChainDriver {
         reason: `the node's next consensus branch id ${info.consensus.nextblock} is not a known network upgrade: refusing to sign`,
       };
     }
+  }
+
+  async sign(tx: StorageTx, outputs: readonly PayOutput[]): Promise<Signing> {
+    const at = await this.#signingBranch();
+    if ('kind' in at) return at;
+    const { info, branchId } = at;
+    await ask(() => this.#refuseUnknownSpends(info.blocks, tx));
     const outs = outputs.map((o) => ({ scriptPubKey: zcashAddressScript(this.#s.network, o.address), value: o.value }));
     const total = outputs.reduce((a, o) => a + o.value, 0n);
     const free = (await this.#free(tx, true)).sort((a, b) => (a.satoshis === b.satoshis ? 0 : a.satoshis > b.satoshis ? -1 : 1));
@@ -368,8 +435,81 @@ export class ZcashDriver implements ChainDriver {
     return { kind: 'signed', tx: { hash: signed.txid, raw: signed.rawHex, maxFee: signed.feeZat, nonce: null, inputs: spent } };
   }
 
-  async committed(): Promise<void> {
-    // Inputs were reserved in the payment's own transaction; nothing is kept outside the database.
+  /**
+   * A rotation's sweep (src/payserv/rotation.ts): every free output of this wallet to one output at `to`, less
+   * the ZIP-317 fee; signed only once no payment holds an unspent output (those in flight settle first).
+   * Nothing is reserved: the old wallet signs no payout during a rotation, and the host's record holds the bytes.
+   */
+  async signSweep(tx: StorageTx, to: string): Promise<Signing> {
+    const at = await this.#signingBranch();
+    if ('kind' in at) return at;
+    await ask(() => this.#refuseUnknownSpends(at.info.blocks, tx));
+    const dest = zcashAddressScript(this.#s.network, to);
+    const h = await this.#holdings(tx, true);
+    const waits = sweepWaits(
+      this.address,
+      h.utxos.map((u) => ({ txid: u.txid, vout: u.outputIndex })),
+      h.reserved,
+      h.inFlight,
+    );
+    if (waits) return waits;
+    const have = h.free.reduce((a, u) => a + u.satoshis, 0n);
+    const fee = estimateTransparentFeeZat(Math.max(h.free.length, 1), [dest]);
+    if (h.free.length === 0 || have - fee < DUST_THRESHOLD_ZAT)
+      return {
+        kind: 'short',
+        reason: `the old wallet holds ${have} zatoshi spendable, the sweep's fee is ${fee}`,
+        spendable: have,
+        needed: fee,
+      };
+    if (fee > this.#s.feeMax)
+      return {
+        kind: 'wait',
+        reason: `the sweep of ${h.free.length} inputs costs ${fee} zatoshi, above the configured fee_max ${this.#s.feeMax}`,
+      };
+    const inputs: BuildInput[] = h.free.map((u) => ({
+      txid: u.txid,
+      vout: u.outputIndex,
+      value: u.satoshis,
+      scriptPubKey: fromHex(u.script, 'utxo script'),
+    }));
+    let unsigned: ReturnType<typeof buildTransparentTx>;
+    try {
+      unsigned = buildTransparentTx({
+        version: this.#s.txVersion,
+        branchId: at.branchId,
+        inputs,
+        expiryHeight: at.info.blocks + this.#s.expiryDelta,
+        outputs: [{ scriptPubKey: dest, value: have - fee }],
+      });
+    } catch (e) {
+      if (e instanceof ZcashBuildError) return { kind: 'wait', reason: `the sweep cannot be built: ${e.message}` };
+      throw e;
+    }
+    const signed = signTransparentTx(
+      unsigned,
+      unsigned.prevouts,
+      inputs.map(() => this.#key),
+    );
+    invariant(signed.feeZat === fee, `signed sweep ${signed.txid} pays ${signed.feeZat} zatoshi in fees, not ${fee}`);
+    const spent = h.free.map((u) => ({ txid: u.txid, vout: u.outputIndex, value: u.satoshis }));
+    return { kind: 'signed', tx: { hash: signed.txid, raw: signed.rawHex, maxFee: fee, nonce: null, inputs: spent } };
+  }
+
+  /** Whether every input of the bytes is spent with this wallet's key (a rotated coin asks which wallet signed an attempt). */
+  async signedBy(raw: string): Promise<boolean> {
+    try {
+      return spentByKey(parseTx(fromHex(raw, 'stored transaction')).inputs, this.#publicKey);
+    } catch {
+      return false;
+    }
+  }
+
+  async committed(signed: SignedTx): Promise<void> {
+    // Inputs were reserved in the payment's own transaction. Remembered for the unknown-spends check: a
+    // rotation's sweep is in no journal and no stored attempt (its record is on the host, src/payserv/rotation.ts).
+    if (this.#own.size >= OWN_MAX) this.#own.delete(this.#own.values().next().value as string);
+    this.#own.add(signed.hash);
   }
 
   async restored(): Promise<void> {

@@ -113,6 +113,9 @@ const addressUtxo = z.object({
 
 export type AddressUtxo = z.output<typeof addressUtxo>;
 
+/** Most transactions one getaddresstxids reply may list: the blocks asked are fewer than that (src/chains/zcash/spends.ts). */
+export const ADDRESS_TXIDS_MAX = 100_000;
+
 /** Most peers a reply may list: more is not a node payserv talks to. */
 export const PEERS_MAX = 100_000;
 
@@ -272,6 +275,17 @@ export class ZcashRpc {
       .max(ADDRESS_UTXOS_MAX, `more than ${ADDRESS_UTXOS_MAX} UTXOs`)
       .refine((us) => us.every((u) => u.address === address), 'a UTXO of another address');
     return this.call('getaddressutxos', [{ addresses: [address] }], schema);
+  }
+
+  /**
+   * The best chain's transactions in blocks `start`..`end` that pay the address or spend from it, in chain
+   * order (zebrad's address index; zcashd with -insightexplorer). Bounded: more is refused, never cut short.
+   */
+  getAddressTxids(address: string, start: number, end: number): Promise<string[]> {
+    if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || start < 1 || end < start)
+      throw new RangeError(`getAddressTxids: blocks ${start}..${end}`);
+    const schema = z.array(txid).max(ADDRESS_TXIDS_MAX, `more than ${ADDRESS_TXIDS_MAX} transactions`);
+    return this.call('getaddresstxids', [{ addresses: [address], start, end }], schema);
   }
 
   /**

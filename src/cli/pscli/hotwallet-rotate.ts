@@ -6,12 +6,13 @@
 import { randomBytes } from 'node:crypto';
 import { access, readdir, readFile, rename } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { familyOf, sameAddress } from '../../chains/address.js';
+import { sameAddress } from '../../chains/address.js';
 import { EsmanError, wipe } from '../../esman/errors.js';
 import { coinItem, encodeCoinItem, nextCoinItem, parseCoinItem, retiredCoinItem } from '../../esman/items.js';
 import { readIndex, type KeyStore } from '../../esman/store-file.js';
 import { createHotKey, hotKeyPath, hotWalletAddress, loadHotKey, nextHotKeyPath } from '../../keys/hot-wallet.js';
 import { rotationPath } from '../../payserv/rotation.js';
+import type { CoinChains } from '../../chains/coin-chain.js';
 import { fsyncPath, readJson, writeFileAtomic } from '../../state/atomic-file.js';
 import { passphrases } from '../esman/input.js';
 import { withStore } from '../esman/unlock.js';
@@ -25,6 +26,8 @@ export interface RotateOptions {
   dir?: string | undefined;
   storage?: string | undefined;
   passphraseFd?: number | undefined;
+  /** Bitcoin-family coins of payserv's configuration (their address depends on network and wallet type). */
+  coins?: CoinChains | undefined;
 }
 
 const exists = (path: string) =>
@@ -34,15 +37,6 @@ const exists = (path: string) =>
   );
 
 const stamp = (d: Date) => d.toISOString().replace(/[-:]/g, '').replace(/\..*$/, '');
-
-/** The coin can be rotated: a hot wallet of Ethereum's family (Zcash: not yet). */
-function checkCoin(coin: string): void {
-  if (familyOf(coin) === 'zcash')
-    throw new CliError(
-      `rotating a Zcash hot wallet is not supported yet: ${coin} keeps its wallet (move its funds by hand to a new store item if you must); nothing written`,
-      EXIT.PROBLEMS,
-    );
-}
 
 /** The host's sweep record, final and to `next`: the only proof `--finish` accepts. */
 async function finalSweep(ctx: Context, coin: string, next: string): Promise<string> {
@@ -88,7 +82,6 @@ async function keepRetired(current: string, when: string): Promise<void> {
 }
 
 export async function rotate(ctx: Context, o: RotateOptions): Promise<void> {
-  checkCoin(o.coin);
   if (o.storage)
     return o.dir ? inStore(ctx, o, o.dir, o.storage) : Promise.reject(new CliError('--storage needs --dir (the shares)', EXIT.USAGE));
   if (!isDevelopmentStateDir(ctx))
@@ -107,15 +100,15 @@ async function inFiles(ctx: Context, o: RotateOptions): Promise<void> {
   if (!o.finish) {
     if (hasNext) throw new CliError(`a rotation of ${o.coin} is already pending (${nextPath}); nothing written`, EXIT.PROBLEMS);
     await createHotKey(ctx.stateDir, o.coin, nextPath);
-    return said(ctx, o.coin, hotWalletAddress(o.coin, await loadHotKey(ctx.stateDir, o.coin, nextPath), o.network), false);
+    return said(ctx, o.coin, hotWalletAddress(o.coin, await loadHotKey(ctx.stateDir, o.coin, nextPath), o.network, o.coins), false);
   }
   if (!hasNext) {
-    const hot = hotWalletAddress(o.coin, await loadHotKey(ctx.stateDir, o.coin), o.network);
+    const hot = hotWalletAddress(o.coin, await loadHotKey(ctx.stateDir, o.coin), o.network, o.coins);
     const tx = await finishedBefore(ctx, o.coin, hot);
     if (tx === null) throw new CliError(`no rotation of ${o.coin} is pending; nothing changed`, EXIT.PROBLEMS);
     return said(ctx, o.coin, hot, true, tx);
   }
-  const next = hotWalletAddress(o.coin, await loadHotKey(ctx.stateDir, o.coin, nextPath), o.network);
+  const next = hotWalletAddress(o.coin, await loadHotKey(ctx.stateDir, o.coin, nextPath), o.network, o.coins);
   const tx = await finalSweep(ctx, o.coin, next);
   const when = stamp(new Date());
   // Each step leaves a state a rerun completes: the old key copied aside, then replaced at once, then the record moved.
@@ -158,7 +151,7 @@ async function inStore(ctx: Context, o: RotateOptions, dir: string, storage: str
 async function newInStore(o: RotateOptions, store: KeyStore, master: Uint8Array): Promise<{ address: string; tx?: string }> {
   const key = new Uint8Array(randomBytes(32));
   try {
-    const address = hotWalletAddress(o.coin, key, o.network);
+    const address = hotWalletAddress(o.coin, key, o.network, o.coins);
     const value = encodeCoinItem({ coin: o.coin, privateKey: key, address });
     store.set(nextCoinItem(o.coin), value);
     wipe(value);
@@ -173,7 +166,7 @@ async function newInStore(o: RotateOptions, store: KeyStore, master: Uint8Array)
 function itemAddress(o: RotateOptions, value: Uint8Array, name: string): string {
   const item = parseCoinItem(value, name, o.coin);
   try {
-    return hotWalletAddress(o.coin, item.privateKey, o.network);
+    return hotWalletAddress(o.coin, item.privateKey, o.network, o.coins);
   } finally {
     wipe(item.privateKey);
   }

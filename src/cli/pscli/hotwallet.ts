@@ -72,22 +72,25 @@ export function register(program: Command): void {
       else ctx.print(address);
     }),
   );
-  common(
-    hw
-      .command('rotate')
-      .description('make a new hot-wallet key inside the store (only its address printed); payserv sweeps the old wallet to it')
-      .option('--dir <D>', "esman's share files (the store's key is rebuilt from T operators' passphrases)")
-      .option('--storage <FILE>', "esman's store file holding Coin.<TAG>.JSON")
-      .option('--passphrase-fd <N>', 'read passphrases one per line from this file descriptor (automation)')
-      .option('--finish', 'once payserv recorded the sweep final: the new key becomes the hot wallet, the old one is kept retired'),
+  payservConfigOption(
+    common(
+      hw
+        .command('rotate')
+        .description('make a new hot-wallet key inside the store (only its address printed); payserv sweeps the old wallet to it')
+        .option('--dir <D>', "esman's share files (the store's key is rebuilt from T operators' passphrases)")
+        .option('--storage <FILE>', "esman's store file holding Coin.<TAG>.JSON")
+        .option('--passphrase-fd <N>', 'read passphrases one per line from this file descriptor (automation)')
+        .option('--finish', 'once payserv recorded the sweep final: the new key becomes the hot wallet, the old one is kept retired'),
+    ),
   ).action(
     action(async (ctx, cmd) => {
-      const { coin, network } = options(cmd);
+      const coins = await payservCoins(ctx, cmd);
+      const { coin, network } = options(cmd, coins);
       const o = cmd.opts<{ dir?: string; storage?: string; passphraseFd?: string; finish?: boolean }>();
       const fd = o.passphraseFd === undefined ? undefined : Number(o.passphraseFd);
       if (fd !== undefined && !(Number.isSafeInteger(fd) && fd >= 0))
         throw new CliError(`--passphrase-fd: expected a file descriptor number, not ${JSON.stringify(o.passphraseFd)}`, EXIT.USAGE);
-      await rotate(ctx, { coin, network, finish: o.finish === true, dir: o.dir, storage: o.storage, passphraseFd: fd });
+      await rotate(ctx, { coin, network, finish: o.finish === true, dir: o.dir, storage: o.storage, passphraseFd: fd, coins });
     }),
   );
 }
