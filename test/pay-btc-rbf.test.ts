@@ -10,7 +10,9 @@ import { p2wpkhAddress } from '../src/chains/btc/address.js';
 import type { BtcDriver } from '../src/chains/btc/driver.js';
 import { preset } from '../src/chains/btc/network.js';
 import { BtcNode } from '../src/chains/btc/node.js';
-import { parseAmount, sub, toBaseUnits } from '../src/money/amount.js';
+import { parseAmount, sub, toBaseUnits, type Amount } from '../src/money/amount.js';
+import { runAutopay } from '../src/autopay/run.js';
+import type { AutopaySettings } from '../src/payserv/policy.js';
 import { approveWithdrawal, checkWithdrawal, processWithdrawal, sendCoin } from '../src/payserv/payouts.js';
 import { feeShares } from '../src/payserv/payments/value.js';
 import { describePerDataPath } from './support/backend.js';
@@ -30,6 +32,7 @@ const AUTO = {
 };
 /** The seeded coin's confirmations (src/writer/seed.ts, a coin without defaults). */
 const confirmations = 6;
+const AUTOPAY: AutopaySettings = { threshold: parseAmount('1'), requirePeers: 0, maxPerRun: 50 };
 
 const replacing = litecoindForFile({ mempoolReplacement: true });
 const refusing = litecoindForFile();
@@ -172,7 +175,7 @@ async function allSentOnce(b: Batch, hash: string, fee: bigint): Promise<void> {
   const [share] = feeShares(fee, b.reqs.length, 8);
   for (const q of b.reqs) {
     expect(await checkWithdrawal(t.ps, q.id, caller)).toMatchObject({ reply: 'SENT', txHash: hash });
-    expect(await row(q.id)).toEqual({ status: 'sent', tx_hash: hash, fee: toBaseUnits(share!, 8).toString() });
+    expect(await row(q.id)).toEqual({ status: 'sent', tx_hash: hash, fee: toBaseUnits(share as Amount, 8).toString() });
     expect(await paidTo(q.m.address)).toEqual([toBaseUnits(sub(parseAmount('1'), q.m.coin.withdrawalFee), 8)]);
   }
   expect(await t.ledger.check('balanceerrors')).toEqual([]);
@@ -242,7 +245,7 @@ describePerDataPath('fee bumps by replacement (BIP125) on litecoind regtest', { 
   it('a stale batch of 3 replaced for all 3 at once, the replacement mined: each sent once by it, with its share of its fee', async () => {
     await setup(replacing, { auto: true });
     const b = await batch();
-    const r = await checkWithdrawal(t.ps, b.reqs[0]!.id, caller);
+    const r = await checkWithdrawal(t.ps, (b.reqs[0] as { id: number }).id, caller);
     expect(r.reply).toBe('SENDING');
     const hash = r.txHash as string;
     expect(hash).not.toBe(b.first);
@@ -260,7 +263,7 @@ describePerDataPath('fee bumps by replacement (BIP125) on litecoind regtest', { 
   it('a stale batch of 3 replaced, the original mined: each sent once by the original, with its share of its fee', async () => {
     await setup(replacing, { auto: true });
     const b = await batch();
-    const r = await checkWithdrawal(t.ps, b.reqs[1]!.id, caller);
+    const r = await checkWithdrawal(t.ps, (b.reqs[1] as { id: number }).id, caller);
     expect(r.txHash).not.toBe(b.first);
     expect(await mempool()).toEqual([r.txHash]);
     await node.generateBlock([b.raw]);
@@ -281,7 +284,7 @@ describePerDataPath('fee bumps by replacement (BIP125) on litecoind regtest', { 
         throw new Error('simulated crash: payserv killed after the replacement was stored');
       },
     };
-    await checkWithdrawal(t.ps, b.reqs[0]!.id, caller).catch((e: unknown) => e);
+    await checkWithdrawal(t.ps, (b.reqs[0] as { id: number }).id, caller).catch((e: unknown) => e);
     t.ps.faults = undefined;
     expect(stored).not.toBeNull();
     const hash = stored as unknown as string;
@@ -289,11 +292,34 @@ describePerDataPath('fee bumps by replacement (BIP125) on litecoind regtest', { 
     expect(t.ps.journal.get(hash)?.attempt.withdrawals.map(([id]) => id)).toEqual(b.reqs.map((q) => q.id));
     expect(await mempool()).toEqual([b.first]);
     // The node does not know the newest attempt: it is sent again (the same bytes), not replaced anew.
-    expect(await checkWithdrawal(t.ps, b.reqs[2]!.id, caller)).toMatchObject({ reply: 'SENDING', txHash: hash });
+    expect(await checkWithdrawal(t.ps, (b.reqs[2] as { id: number }).id, caller)).toMatchObject({ reply: 'SENDING', txHash: hash });
     expect(await mempool()).toEqual([hash]);
     expect(await storedAttempts()).toEqual([b.first, hash].sort());
     await node.mine(confirmations);
     await allSentOnce(b, hash, (await feeOf(hash)) ?? 0n);
+  });
+
+  it("autopay's batch replaced for all its withdrawals by autopay's own Checks, the last replacement mined: each paid once", async () => {
+    await setup(replacing, { auto: true });
+    t.ps = { ...t.ps, signers: { ...t.ps.signers, autopay: t.ledger.signers.autopay } };
+    const miners = [];
+    for (let i = 0; i < 3; i++) miners.push(await newMiner(t, nextUser++, '1.5', { tag: 'LTC', address: freshAddress() }));
+    const run = await runAutopay(t.ps, 'LTC', AUTOPAY, 'first run');
+    expect([run.outcome, run.paid.count]).toEqual(['done', 3]);
+    const [first] = await mempool();
+    expect(await attemptIds(first as string)).toEqual([...run.paid.withdrawals].sort((a, b) => a - b));
+    // The next run Checks each in flight: stale each time, the batch is replaced whole, each replacement outbidding the last.
+    expect((await runAutopay(t.ps, 'LTC', AUTOPAY, 'stale')).confirmed).toEqual([]);
+    const [last] = await mempool();
+    expect(last).not.toBe(first);
+    for (const id of run.paid.withdrawals) expect((await row(id)).tx_hash).toBe(last);
+    await node.mine(confirmations);
+    expect((await runAutopay(t.ps, 'LTC', AUTOPAY, 'settle')).confirmed.sort()).toEqual([...run.paid.withdrawals].sort());
+    const [share] = feeShares((await feeOf(last as string)) ?? 0n, 3, 8);
+    for (const id of run.paid.withdrawals)
+      expect(await row(id)).toEqual({ status: 'sent', tx_hash: last, fee: toBaseUnits(share as Amount, 8).toString() });
+    for (const m of miners) expect(await paidTo(m.address)).toEqual([toBaseUnits(sub(parseAmount('1.5'), m.coin.withdrawalFee), 8)]);
+    expect(await t.ledger.check('balanceerrors')).toEqual([]);
   });
 
   it('a replacement the ceiling does not allow: not stored, fee_cap alerted, the payment waits and is sent once', async () => {
