@@ -13,8 +13,8 @@ import { journalAttempt, journalWithdrawals, sendingSeqOf } from '../../journal/
 import { fault } from '../faults.js';
 import { invariant, InvariantError } from '../../ledger/invariant.js';
 import type { Withdrawal } from '../../ledger/records.js';
-import { broadcastStored } from './pay.js';
-import { insertAttempt, paymentOf, watchSent } from '../../data/chain-store.js';
+import { broadcastStored, recordAttempt } from './pay.js';
+import { paymentOf, watchSent } from '../../data/chain-store.js';
 import { storedAttempts } from './stored.js';
 import { recordSent } from './sent.js';
 import { feeShares } from './value.js';
@@ -153,25 +153,16 @@ async function replaceAll(
         const s = await driver.replace(tx, latest);
         if (!s || s.kind !== 'signed') return s;
         const payment = (await paymentOf(tx, latest.hash)) ?? latest.hash;
-        await insertAttempt(
+        const others = all.length > 1 ? `, with ${all.length - 1} other payments` : '';
+        const changed = await recordAttempt(
+          ps,
           tx,
-          v.coin.id,
+          v.coin,
           payment,
-          all.map((o) => o.w.id),
+          all,
           s.tx,
+          () => `replaced ${latest.hash} by ${s.tx.hash} (higher fees)${others}`,
         );
-        const shares = feeShares(s.tx.maxFee, all.length, v.coin.decimals);
-        const changed: Withdrawal[] = [];
-        for (const [i, o] of all.entries())
-          changed.push(
-            await changeStatus(tx, ps.signers.payserv, o.w.id, o.w.status, {
-              status: 'sending',
-              txHash: s.tx.hash,
-              txFee: shares[i] ?? null,
-              at: ps.now(),
-              comment: `replaced ${latest.hash} by ${s.tx.hash} (higher fees)${all.length > 1 ? `, with ${all.length - 1} other payments` : ''}`,
-            }),
-          );
         // Journaled once, for every withdrawal, before the commit: as every payment (src/payserv/payments/pay.ts).
         await journalAttempt(ps.journal, driver, { ...s.tx, payment }, journalWithdrawals(changed), ps.now());
         journaled = s.tx.hash;
