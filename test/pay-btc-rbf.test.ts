@@ -15,6 +15,7 @@ import { runAutopay } from '../src/autopay/run.js';
 import type { AutopaySettings } from '../src/payserv/policy.js';
 import { approveWithdrawal, checkWithdrawal, processWithdrawal, sendCoin } from '../src/payserv/payouts.js';
 import { feeShares } from '../src/payserv/payments/value.js';
+import { withdrawalLock } from '../src/payserv/locks.js';
 import { describePerDataPath } from './support/backend.js';
 import { litecoindForFile, ltcDriver, type Litecoind } from './support/litecoind.js';
 import { newMiner, request, type Miner } from './support/miners.js';
@@ -297,6 +298,21 @@ describePerDataPath('fee bumps by replacement (BIP125) on litecoind regtest', { 
     expect(await storedAttempts()).toEqual([b.first, hash].sort());
     await node.mine(confirmations);
     await allSentOnce(b, hash, (await feeOf(hash)) ?? 0n);
+  });
+
+  it('a stale batch with another of its withdrawals busy in another call: nothing stored, nothing changed, replaced once it is free', async () => {
+    await setup(replacing, { auto: true });
+    const b = await batch();
+    const [a, busy] = b.reqs.map((q) => q.id) as [number, number];
+    const r = await t.ps.locks.with(withdrawalLock(busy), 'another call', () => checkWithdrawal(t.ps, a, caller));
+    expect(r).toMatchObject({ reply: 'SENDING', txHash: b.first });
+    expect(r.message).toMatch(/another withdrawal of the batch is being handled, replacement deferred/);
+    expect(await storedAttempts()).toEqual([b.first]);
+    for (const q of b.reqs) expect((await row(q.id)).tx_hash).toBe(b.first);
+    expect(await mempool()).toEqual([b.first]);
+    const again = await checkWithdrawal(t.ps, a, caller);
+    expect(again.txHash).not.toBe(b.first);
+    for (const q of b.reqs) expect((await row(q.id)).tx_hash).toBe(again.txHash);
   });
 
   it("autopay's batch replaced for all its withdrawals by autopay's own Checks, the last replacement mined: each paid once", async () => {
