@@ -2,15 +2,20 @@
 // (no blocks mined) is replaced by Check once stale, on a node started with -mempoolreplacement=1. Whichever
 // of the two the chain mines is the payment: sent once, one output per withdrawal, the recorded fee the mined
 // one's. A crash between the replacement's write-ahead and its broadcast pays once; a node that refuses
-// replacement (Litecoin's default) refuses the bump before anything is stored, and the payment waits.
+// replacement (Litecoin's default) refuses the bump before anything is stored, and the payment waits. A
+// batch's replacement is recorded for all its withdrawals at once: each sent once, whichever attempt is mined.
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { afterEach, expect, it } from 'vitest';
 import { p2wpkhAddress } from '../src/chains/btc/address.js';
 import type { BtcDriver } from '../src/chains/btc/driver.js';
 import { preset } from '../src/chains/btc/network.js';
 import { BtcNode } from '../src/chains/btc/node.js';
-import { parseAmount, sub, toBaseUnits } from '../src/money/amount.js';
+import { parseAmount, sub, toBaseUnits, type Amount } from '../src/money/amount.js';
+import { runAutopay } from '../src/autopay/run.js';
+import type { AutopaySettings } from '../src/payserv/policy.js';
 import { approveWithdrawal, checkWithdrawal, processWithdrawal, sendCoin } from '../src/payserv/payouts.js';
+import { feeShares } from '../src/payserv/payments/value.js';
+import { withdrawalLock } from '../src/payserv/locks.js';
 import { describePerDataPath } from './support/backend.js';
 import { litecoindForFile, ltcDriver, type Litecoind } from './support/litecoind.js';
 import { newMiner, request, type Miner } from './support/miners.js';
@@ -28,6 +33,7 @@ const AUTO = {
 };
 /** The seeded coin's confirmations (src/writer/seed.ts, a coin without defaults). */
 const confirmations = 6;
+const AUTOPAY: AutopaySettings = { threshold: parseAmount('1'), requirePeers: 0, maxPerRun: 50 };
 
 const replacing = litecoindForFile({ mempoolReplacement: true });
 const refusing = litecoindForFile();
@@ -133,6 +139,49 @@ async function replaced(p: Sending): Promise<{ hash: string; fee: bigint }> {
   return { hash, fee };
 }
 
+interface Batch {
+  reqs: Array<{ id: number; m: Miner }>;
+  first: string;
+  fee: bigint;
+  inputs: string[];
+  raw: string;
+}
+
+/** Three withdrawals paid by SendCoin in one transaction, in the node's mempool. */
+async function batch(): Promise<Batch> {
+  const reqs = [await processed(), await processed(), await processed()];
+  const r = await sendCoin(t.ps, 'LTC', caller);
+  expect(r.results.map((x) => x.reply)).toEqual(['SENDING', 'SENDING', 'SENDING']);
+  const first = r.results[0]?.txHash as string;
+  expect(new Set(r.results.map((x) => x.txHash))).toEqual(new Set([first]));
+  const fee = (await client.getMempoolEntry(first))?.fees.base ?? 0n;
+  return { reqs, first, fee, inputs: (await inputsOf(first)) ?? [], raw: await rawOf(first) };
+}
+
+/** The withdrawals stored for an attempt. */
+const attemptIds = async (hash: string) =>
+  (await t.ledger.db.query<{ ids: number[] }>('SELECT withdrawal_ids AS ids FROM payserv_chain_txs WHERE hash = $1', [hash]))[0]?.ids;
+
+/** A mined transaction's fee: its inputs' values less its outputs'. */
+async function feeOf(hash: string): Promise<bigint | null> {
+  const tx = await client.getRawTransaction(hash);
+  if (!tx) return null;
+  let sum = 0n;
+  for (const i of tx.vin) if (i.txid) sum += (await client.getRawTransaction(i.txid))?.vout.find((o) => o.n === i.vout)?.value ?? 0n;
+  return tx.vout.reduce((a, o) => a - o.value, sum);
+}
+
+/** Every withdrawal of the batch Checked: sent by `hash`, its fee share recorded, one output to its address on the chain. */
+async function allSentOnce(b: Batch, hash: string, fee: bigint): Promise<void> {
+  const [share] = feeShares(fee, b.reqs.length, 8);
+  for (const q of b.reqs) {
+    expect(await checkWithdrawal(t.ps, q.id, caller)).toMatchObject({ reply: 'SENT', txHash: hash });
+    expect(await row(q.id)).toEqual({ status: 'sent', tx_hash: hash, fee: toBaseUnits(share as Amount, 8).toString() });
+    expect(await paidTo(q.m.address)).toEqual([toBaseUnits(sub(parseAmount('1'), q.m.coin.withdrawalFee), 8)]);
+  }
+  expect(await t.ledger.check('balanceerrors')).toEqual([]);
+}
+
 describePerDataPath('fee bumps by replacement (BIP125) on litecoind regtest', { timeout: 120_000 }, () => {
   it('a stuck payment replaced twice, the last replacement mined: sent once, one output, the fee the replacement paid', async () => {
     await setup(replacing);
@@ -194,17 +243,98 @@ describePerDataPath('fee bumps by replacement (BIP125) on litecoind regtest', { 
     expect(await t.ledger.check('balanceerrors')).toEqual([]);
   });
 
-  it('a stale batch payment is not replaced (a replacement is recorded per withdrawal): it waits, and is sent once', async () => {
+  it('a stale batch of 3 replaced for all 3 at once, the replacement mined: each sent once by it, with its share of its fee', async () => {
     await setup(replacing, { auto: true });
-    const reqs = [await processed(), await processed()];
-    const r = await sendCoin(t.ps, 'LTC', caller);
-    expect(r.results.map((x) => x.reply)).toEqual(['SENDING', 'SENDING']);
-    const hash = r.results[0]?.txHash as string;
-    for (const q of reqs) expect((await checkWithdrawal(t.ps, q.id, caller)).message).toMatch(/a batch payment is not replaced/);
-    expect(await storedAttempts()).toEqual([hash]);
+    const b = await batch();
+    const r = await checkWithdrawal(t.ps, (b.reqs[0] as { id: number }).id, caller);
+    expect(r.reply).toBe('SENDING');
+    const hash = r.txHash as string;
+    expect(hash).not.toBe(b.first);
     expect(await mempool()).toEqual([hash]);
+    expect(await inputsOf(hash)).toEqual(b.inputs);
+    // One stored attempt naming all 3; every withdrawal's signed history names it.
+    expect(await attemptIds(hash)).toEqual(b.reqs.map((q) => q.id));
+    for (const q of b.reqs) expect((await row(q.id)).tx_hash).toBe(hash);
+    const fee = (await client.getMempoolEntry(hash))?.fees.base ?? 0n;
+    expect(fee).toBeGreaterThan(b.fee);
     await node.mine(confirmations);
-    for (const q of reqs) expect(await checkWithdrawal(t.ps, q.id, caller)).toMatchObject({ reply: 'SENT', txHash: hash });
+    await allSentOnce(b, hash, fee);
+  });
+
+  it('a stale batch of 3 replaced, the original mined: each sent once by the original, with its share of its fee', async () => {
+    await setup(replacing, { auto: true });
+    const b = await batch();
+    const r = await checkWithdrawal(t.ps, (b.reqs[1] as { id: number }).id, caller);
+    expect(r.txHash).not.toBe(b.first);
+    expect(await mempool()).toEqual([r.txHash]);
+    await node.generateBlock([b.raw]);
+    expect(await mempool()).toEqual([]);
+    await node.mine(confirmations - 1);
+    await allSentOnce(b, b.first, b.fee);
+    expect(await client.getRawTransaction(r.txHash as string)).toBeNull();
+  });
+
+  it("a crash between a batch replacement's write-ahead and its broadcast: another withdrawal's Check sends it, each paid once", async () => {
+    await setup(replacing, { auto: true });
+    const b = await batch();
+    let stored: string | null = null;
+    t.ps.faults = {
+      async at(point, info) {
+        if (point !== 'payment.committed' || info.hash === b.first) return;
+        stored = info.hash ?? null;
+        throw new Error('simulated crash: payserv killed after the replacement was stored');
+      },
+    };
+    await checkWithdrawal(t.ps, (b.reqs[0] as { id: number }).id, caller).catch((e: unknown) => e);
+    t.ps.faults = undefined;
+    expect(stored).not.toBeNull();
+    const hash = stored as unknown as string;
+    for (const q of b.reqs) expect((await row(q.id)).tx_hash).toBe(hash);
+    expect(t.ps.journal.get(hash)?.attempt.withdrawals.map(([id]) => id)).toEqual(b.reqs.map((q) => q.id));
+    expect(await mempool()).toEqual([b.first]);
+    // The node does not know the newest attempt: it is sent again (the same bytes), not replaced anew.
+    expect(await checkWithdrawal(t.ps, (b.reqs[2] as { id: number }).id, caller)).toMatchObject({ reply: 'SENDING', txHash: hash });
+    expect(await mempool()).toEqual([hash]);
+    expect(await storedAttempts()).toEqual([b.first, hash].sort());
+    await node.mine(confirmations);
+    await allSentOnce(b, hash, (await feeOf(hash)) ?? 0n);
+  });
+
+  it('a stale batch with another of its withdrawals busy in another call: nothing stored, nothing changed, replaced once it is free', async () => {
+    await setup(replacing, { auto: true });
+    const b = await batch();
+    const [a, busy] = b.reqs.map((q) => q.id) as [number, number];
+    const r = await t.ps.locks.with(withdrawalLock(busy), 'another call', () => checkWithdrawal(t.ps, a, caller));
+    expect(r).toMatchObject({ reply: 'SENDING', txHash: b.first });
+    expect(r.message).toMatch(/another withdrawal of the batch is being handled, replacement deferred/);
+    expect(await storedAttempts()).toEqual([b.first]);
+    for (const q of b.reqs) expect((await row(q.id)).tx_hash).toBe(b.first);
+    expect(await mempool()).toEqual([b.first]);
+    const again = await checkWithdrawal(t.ps, a, caller);
+    expect(again.txHash).not.toBe(b.first);
+    for (const q of b.reqs) expect((await row(q.id)).tx_hash).toBe(again.txHash);
+  });
+
+  it("autopay's batch replaced for all its withdrawals by autopay's own Checks, the last replacement mined: each paid once", async () => {
+    await setup(replacing, { auto: true });
+    t.ps = { ...t.ps, signers: { ...t.ps.signers, autopay: t.ledger.signers.autopay } };
+    const miners = [];
+    for (let i = 0; i < 3; i++) miners.push(await newMiner(t, nextUser++, '1.5', { tag: 'LTC', address: freshAddress() }));
+    const run = await runAutopay(t.ps, 'LTC', AUTOPAY, 'first run');
+    expect([run.outcome, run.paid.count]).toEqual(['done', 3]);
+    const [first] = await mempool();
+    expect(await attemptIds(first as string)).toEqual([...run.paid.withdrawals].sort((a, b) => a - b));
+    // The next run Checks each in flight: stale each time, the batch is replaced whole, each replacement outbidding the last.
+    expect((await runAutopay(t.ps, 'LTC', AUTOPAY, 'stale')).confirmed).toEqual([]);
+    const [last] = await mempool();
+    expect(last).not.toBe(first);
+    for (const id of run.paid.withdrawals) expect((await row(id)).tx_hash).toBe(last);
+    await node.mine(confirmations);
+    expect((await runAutopay(t.ps, 'LTC', AUTOPAY, 'settle')).confirmed.sort()).toEqual([...run.paid.withdrawals].sort());
+    const [share] = feeShares((await feeOf(last as string)) ?? 0n, 3, 8);
+    for (const id of run.paid.withdrawals)
+      expect(await row(id)).toEqual({ status: 'sent', tx_hash: last, fee: toBaseUnits(share as Amount, 8).toString() });
+    for (const m of miners) expect(await paidTo(m.address)).toEqual([toBaseUnits(sub(parseAmount('1.5'), m.coin.withdrawalFee), 8)]);
     expect(await t.ledger.check('balanceerrors')).toEqual([]);
   });
 

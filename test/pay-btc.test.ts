@@ -176,7 +176,7 @@ describePerDataPath('Bitcoin-family payouts on litecoind regtest', () => {
     expect(await t.ledger.check('balanceerrors')).toEqual([]);
   });
 
-  it("another network's address, a bad checksum, an MWEB address: declined with the reason, nothing sent", async () => {
+  it("another network's address, a bad checksum, an MWEB address, the hot wallet's own: declined with the reason, nothing sent", async () => {
     await setup([COIN]);
     const pub = secp256k1.getPublicKey(secp256k1.utils.randomPrivateKey(), true);
     const good = p2wpkhAddress(NET, pub);
@@ -184,6 +184,8 @@ describePerDataPath('Bitcoin-family payouts on litecoind regtest', () => {
       [p2wpkhAddress(preset('LTC-mainnet'), pub), /LTC-mainnet/],
       [`${good.slice(0, -1)}${good.endsWith('q') ? 'p' : 'q'}`, /checksum/],
       ['tmweb1qq0hssfh3kjcp4v6xzz7hvcsatfmhq0shhgmx6ym05h0w3emt9jn9kqgc2m9u3ynrfwkcq8dfx4nmvfm9mz9ctp8nr7ps7f47qj5yqt6hm9e2hg', /MWEB/],
+      // A payment to itself would be read as the payment's change by a fee bump (src/chains/btc/bump.ts).
+      [driver.address, /hot wallet's own address/],
     ] as const;
     for (const [address, reason] of bad) {
       const m = await newMiner(t, nextUser++, '20', { tag: 'LTC', address });
@@ -194,6 +196,12 @@ describePerDataPath('Bitcoin-family payouts on litecoind regtest', () => {
       // A decline: the original becomes processed, with a reversal row crediting it back (README "PayServ.Decline").
       expect(await status(id)).toBe('processed');
     }
+    // One approved before this check existed is refused at signing, before anything is stored.
+    const own = [{ withdrawalId: 1, address: driver.address, value: COIN / 10n, conflicts: [] }];
+    expect(await t.ps.db.transaction((tx) => driver.sign(tx, own))).toEqual({
+      kind: 'refused',
+      reason: `withdrawal 1: address ${driver.address}: it is the hot wallet's own address: payserv does not pay itself`,
+    });
     expect(await node.rpc('getrawmempool')).toEqual([]);
   });
 

@@ -18,7 +18,10 @@ export interface Basis {
   change: bigint | null;
 }
 
-/** An attempt's stored bytes read as inputs, payees and change. */
+/**
+ * An attempt's stored bytes read as inputs, payees and change. The last output paying the hot wallet is
+ * the change: no withdrawal pays the hot wallet's own address (the driver refuses it at request and at signing).
+ */
 export function basisOf(raw: string, wallet: HotWallet): Basis {
   const tx = parseRawTx(fromHex(raw, 'stored transaction'));
   const last = tx.outputs[tx.outputs.length - 1];

@@ -7,7 +7,7 @@ import { ChainIdentityError, ChainIntegrityError, NodeUnavailable } from '../dri
 import { ChainIdentity } from '../identity.js';
 import { conflictingInputs } from '../utxo-conflicts.js';
 import { spentByKey, sweepWaits } from '../utxo-sweep.js';
-import { fromHex, hashToDisplayHex, toHex } from '../zcash/bytes.js';
+import { equalBytes, fromHex, hashToDisplayHex, toHex } from '../zcash/bytes.js';
 import { decodeAddress, scriptAddress, walletAddress } from './address.js';
 import type { BtcNetwork } from './network.js';
 import {
@@ -200,8 +200,19 @@ export class BtcDriver implements ChainDriver {
   }
 
   validateAddress(address: string): string | null {
+    const d = this.#payee(address);
+    return 'script' in d ? null : d.reason;
+  }
+
+  /**
+   * The script paying a withdrawal's address, or why it cannot be paid. Never the hot wallet's own: a
+   * payment to it is indistinguishable from change (bump.ts), and a fee bump would take it for change.
+   */
+  #payee(address: string): { script: Uint8Array } | { reason: string } {
     const d = decodeAddress(this.#s.net, address);
-    return d.ok ? null : d.reason;
+    if (!d.ok) return { reason: d.reason };
+    if (equalBytes(d.script, this.#wallet.script)) return { reason: `it is the hot wallet's own address: payserv does not pay itself` };
+    return { script: d.script };
   }
 
   outputProblem(address: string, value: bigint): string | null {
@@ -338,8 +349,9 @@ export class BtcDriver implements ChainDriver {
     await this.#checkIdentity(this.#needed(0));
     const outs: TxOutput[] = [];
     for (const o of outputs) {
-      const d = decodeAddress(this.#s.net, o.address);
-      if (!d.ok) return { kind: 'refused', reason: `withdrawal ${o.withdrawalId}: address ${o.address.slice(0, 100)}: ${d.reason}` };
+      const d = this.#payee(o.address);
+      if ('reason' in d)
+        return { kind: 'refused', reason: `withdrawal ${o.withdrawalId}: address ${o.address.slice(0, 100)}: ${d.reason}` };
       outs.push({ script: d.script, value: o.value });
     }
     // Dust is one output's fault: those are kept out (send_error), the others paid.

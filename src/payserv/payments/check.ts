@@ -5,15 +5,16 @@ import { PAYMENTS } from '../../data/ops/payments.js';
 import { alertFeeCap, alertIdentity, feeCapLifted } from '../chain-alerts.js';
 import type { PayoutResult } from '../../api/payserv.js';
 import type { Payserv } from '../context.js';
-import { checkpointAfter, failStop, result, type Verified } from '../guard.js';
+import { checkpointAfter, failStop, isReply, result, verifyHeld, withFreeLocks, type Verified } from '../guard.js';
 import { coinSendLock, LockBusy } from '../locks.js';
 import { changeStatus } from '../../writer/withdrawals.js';
 import { currentPayment } from './attempts.js';
 import { journalAttempt, journalWithdrawals, sendingSeqOf } from '../../journal/payments.js';
 import { fault } from '../faults.js';
-import { invariant } from '../../ledger/invariant.js';
-import { broadcastStored } from './pay.js';
-import { insertAttempt, paymentOf, watchSent } from '../../data/chain-store.js';
+import { invariant, InvariantError } from '../../ledger/invariant.js';
+import type { Withdrawal } from '../../ledger/records.js';
+import { broadcastStored, recordAttempt } from './pay.js';
+import { paymentOf, watchSent } from '../../data/chain-store.js';
 import { storedAttempts } from './stored.js';
 import { recordSent } from './sent.js';
 import { feeShares } from './value.js';
@@ -72,13 +73,8 @@ async function decide(ps: Payserv, driver: ChainDriver, v: Verified, verdict: Ve
         // What the node lost is sent again, journaled first (it may have been stored and never journaled: payserv died between).
         if (a) await broadcastStored(ps, driver, { ...a, payment }, journalWithdrawals([{ ...v.w, statusSeq: seq }]));
       }
-      if (verdict.stale) {
-        const latest = attempts[attempts.length - 1];
-        // A replacement is recorded for this withdrawal alone: a batch's others would take it for a conflict that failed them.
-        if (latest && ((await paymentSize(ps, latest.hash)) ?? 1) > 1)
-          return result('SENDING', v.w, `${verdict.reason}; a batch payment is not replaced: it waits`);
-        if (latest) return replace(ps, driver, v, latest, verdict.reason);
-      }
+      const latest = attempts[attempts.length - 1];
+      if (verdict.stale && latest) return replace(ps, driver, v, latest, verdict.reason);
       return result('SENDING', v.w, verdict.reason);
     }
   }
@@ -115,29 +111,70 @@ async function failed(ps: Payserv, driver: ChainDriver, v: Verified, verdict: Ex
   return (await checkpointAfter(ps, v, changed)) ?? result('SEND_ERROR', changed, comment);
 }
 
-/** A stale attempt replaced (same nonce, or same inputs and outputs), higher fees, stored and signed into the history before it is broadcast. */
+/**
+ * A stale attempt replaced (same nonce, or same inputs and outputs), higher fees. A batch's replacement is
+ * recorded for every withdrawal it pays, or for none: one left out would take the mined replacement for a
+ * conflict that failed it, and be paid again. Who the batch pays is the journal's word, not the database's.
+ */
 async function replace(ps: Payserv, driver: ChainDriver, v: Verified, latest: Attempt, why: string): Promise<PayoutResult> {
+  const ids = ps.journal.get(latest.hash)?.attempt.withdrawals.map(([id]) => id) ?? [];
+  if (!ids.includes(v.w.id))
+    return result('SENDING', v.w, `${why}; not replaced: the payment journal does not name withdrawal ${v.w.id} in ${latest.hash}`);
+  const others = ids.filter((id) => id !== v.w.id);
+  return withFreeLocks(ps, others, `replace ${latest.hash}`, async (held) => {
+    if (held.length < others.length)
+      return result('SENDING', v.w, `${why}; another withdrawal of the batch is being handled, replacement deferred`);
+    const all: Verified[] = [];
+    for (const id of ids) {
+      const o = id === v.w.id ? v : await verifyHeld(ps, 'Check', id, ['sending']);
+      if (isReply(o)) return result('SENDING', v.w, `${why}; not replaced: withdrawal ${id} of the batch: ${o.message ?? o.reply}`);
+      if (currentPayment(o.history).at(-1) !== latest.hash)
+        return result('SENDING', v.w, `${why}; not replaced: withdrawal ${id} of the batch is not waiting on ${latest.hash}`);
+      all.push(o);
+    }
+    return replaceAll(ps, driver, v, all, latest, why);
+  });
+}
+
+/** The replacement stored, each withdrawal's `sending` entry naming it and the journal record, in one database transaction; then broadcast. */
+async function replaceAll(
+  ps: Payserv,
+  driver: ChainDriver,
+  v: Verified,
+  all: Verified[],
+  latest: Attempt,
+  why: string,
+): Promise<PayoutResult> {
   let written;
+  let journaled: string | null = null;
   try {
     written = await ps.locks.with(coinSendLock(driver.tag), `replace ${latest.hash}`, () =>
       ps.db.transaction(async (tx) => {
         const s = await driver.replace(tx, latest);
         if (!s || s.kind !== 'signed') return s;
         const payment = (await paymentOf(tx, latest.hash)) ?? latest.hash;
-        await insertAttempt(tx, v.coin.id, payment, [v.w.id], s.tx);
-        const changed = await changeStatus(tx, ps.signers.payserv, v.w.id, v.w.status, {
-          status: 'sending',
-          txHash: s.tx.hash,
-          txFee: feeShares(s.tx.maxFee, 1, v.coin.decimals)[0] ?? null,
-          at: ps.now(),
-          comment: `replaced ${latest.hash} by ${s.tx.hash} (higher fees)`,
-        });
-        // Journaled before the commit, as every payment (src/payserv/payments/pay.ts).
-        await journalAttempt(ps.journal, driver, { ...s.tx, payment }, journalWithdrawals([changed]), ps.now());
+        const others = all.length > 1 ? `, with ${all.length - 1} other payments` : '';
+        const changed = await recordAttempt(
+          ps,
+          tx,
+          v.coin,
+          payment,
+          all,
+          s.tx,
+          () => `replaced ${latest.hash} by ${s.tx.hash} (higher fees)${others}`,
+        );
+        // Journaled once, for every withdrawal, before the commit: as every payment (src/payserv/payments/pay.ts).
+        await journalAttempt(ps.journal, driver, { ...s.tx, payment }, journalWithdrawals(changed), ps.now());
+        journaled = s.tx.hash;
         return { s: s.tx, changed, payment };
       }),
     );
   } catch (e) {
+    if (journaled)
+      throw new InvariantError(
+        `the commit of replacement ${journaled} failed after the payment journal recorded it (${(e as Error).message}): run \`pscli journal restore\`, then Check`,
+        { cause: e },
+      );
     if (e instanceof LockBusy)
       return result('SENDING', v.w, `${why}; coin ${driver.tag} is being paid by another call, replacement deferred`);
     if (e instanceof ChainIdentityError) await alertIdentity(ps, e, `the replacement of ${latest.hash}`, { withdrawal: v.w.id });
@@ -150,20 +187,23 @@ async function replace(ps: Payserv, driver: ChainDriver, v: Verified, latest: At
       await alertFeeCap(ps, { withdrawal: v.w.id, coin: v.coin.tag, tx: latest.hash, reason: written.reason });
     return result('SENDING', v.w, `${why}; not replaced: ${written.reason}`);
   }
+  const { s, changed, payment } = written;
   feeCapLifted(ps, v.w.id);
   ps.log.info(
-    { withdrawal: v.w.id, coin: v.coin.tag, replaced: latest.hash, tx: written.s.hash, nonce: written.s.nonce?.toString() },
+    { withdrawals: changed.map((c) => c.id), coin: v.coin.tag, replaced: latest.hash, tx: s.hash, nonce: s.nonce?.toString() },
     'payment replaced (fee bump): sending',
   );
-  await driver
-    .committed(written.s)
-    .catch((e: Error) => ps.log.error({ tx: written.s.hash, err: e.message }, 'after-commit bookkeeping failed'));
-  const c = written.changed;
-  await fault(ps.faults, 'payment.committed', { withdrawals: [c.id], hash: written.s.hash });
-  const note = await broadcastStored(ps, driver, { ...written.s, payment: written.payment }, journalWithdrawals([c]));
-  await fault(ps.faults, 'payment.broadcast', { withdrawals: [c.id], hash: written.s.hash });
-  return (
-    (await checkpointAfter(ps, v, written.changed)) ??
-    result('SENDING', written.changed, note ?? `replaced ${latest.hash} by ${written.s.hash}`)
-  );
+  await driver.committed(s).catch((e: Error) => ps.log.error({ tx: s.hash, err: e.message }, 'after-commit bookkeeping failed'));
+  await fault(ps.faults, 'payment.committed', { withdrawals: changed.map((c) => c.id), hash: s.hash });
+  const note = await broadcastStored(ps, driver, { ...s, payment }, journalWithdrawals(changed));
+  await fault(ps.faults, 'payment.broadcast', { withdrawals: changed.map((c) => c.id), hash: s.hash });
+  let mine: PayoutResult | null = null;
+  for (const [i, o] of all.entries()) {
+    const c = changed[i] as Withdrawal;
+    const stopped = await checkpointAfter(ps, o, c);
+    if (o === v) mine = stopped ?? result('SENDING', c, note ?? `replaced ${latest.hash} by ${s.hash}`);
+    else if (stopped) return { ...stopped, id: v.w.id, status: v.w.status };
+  }
+  invariant(mine !== null, `withdrawal ${v.w.id} is not among the withdrawals its replacement pays`);
+  return mine;
 }

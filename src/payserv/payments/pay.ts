@@ -4,7 +4,7 @@ import { alertIdentity } from '../chain-alerts.js';
 import { problem } from '../../ledger/problem.js';
 import { invariant, InvariantError } from '../../ledger/invariant.js';
 import { stopsPayouts } from '../invariant.js';
-import { formatAmount } from '../../money/amount.js';
+import { formatAmount, type Amount } from '../../money/amount.js';
 import type { PayoutResult } from '../../api/payserv.js';
 import type { Payserv } from '../context.js';
 import { checkpointsAfter, failStop, refused, result, type Verified } from '../guard.js';
@@ -12,7 +12,8 @@ import { coinSendLock, LockBusy } from '../locks.js';
 import { move } from '../moves.js';
 import { fault } from '../faults.js';
 import { changeStatus } from '../../writer/withdrawals.js';
-import type { Withdrawal } from '../../ledger/records.js';
+import type { Coin, Withdrawal } from '../../ledger/records.js';
+import type { DataTx } from '../../data/data.js';
 import { paymentsOf } from './attempts.js';
 import { journalAttempt, journalWithdrawals, maybeCompact, type JournalWithdrawals } from '../../journal/payments.js';
 import { insertAttempt, noteBroadcast } from '../../data/chain-store.js';
@@ -229,26 +230,11 @@ async function writeAhead(
         if (s.kind !== 'signed') return s;
         const coin = batch[0]?.coin;
         invariant(coin !== undefined, 'a payment of no withdrawal');
-        await insertAttempt(
-          tx,
-          coin.id,
-          s.tx.hash,
-          batch.map((v) => v.w.id),
-          s.tx,
-        );
-        const shares = feeShares(s.tx.maxFee, batch.length, coin.decimals);
-        const changed: Withdrawal[] = [];
-        for (const [i, v] of batch.entries()) {
-          changed.push(
-            await changeStatus(tx, ps.signers.payserv, v.w.id, v.w.status, {
-              status: 'sending',
-              txHash: s.tx.hash,
-              txFee: shares[i] ?? null,
-              at: ps.now(),
-              comment: `sent in ${s.tx.hash}${batch.length > 1 ? ` with ${batch.length - 1} other payments` : ''}; fee at most ${formatAmount(shares[i] ?? shares[0]!)} ${coin.tag}`,
-            }),
-          );
-        }
+        const n = batch.length;
+        const changed = await recordAttempt(ps, tx, coin, s.tx.hash, batch, s.tx, (share) => {
+          const others = n > 1 ? ` with ${n - 1} other payments` : '';
+          return `sent in ${s.tx.hash}${others}; fee at most ${formatAmount(share)} ${coin.tag}`;
+        });
         // The host records the transaction before the commit makes its bytes visible to anyone who reads the
         // database: whoever could broadcast them, the host knows they exist and whom they pay.
         await journalAttempt(ps.journal, driver, { ...s.tx, payment: s.tx.hash }, journalWithdrawals(changed), ps.now());
@@ -303,6 +289,44 @@ async function writeAhead(
     for (const v of batch) waiting.push({ v, why: step.reason, refused: step.kind === 'refused' });
     return { waiting, rest };
   }
+}
+
+/**
+ * Inside the write-ahead transaction: the signed attempt stored naming its withdrawals (`payment`: the first
+ * attempt's hash), and each moved to `sending` on it with its share of the fee. Returns them as changed.
+ */
+export async function recordAttempt(
+  ps: Payserv,
+  tx: DataTx,
+  coin: Pick<Coin, 'id' | 'decimals'>,
+  payment: string,
+  paid: readonly Verified[],
+  signed: SignedTx,
+  comment: (share: Amount) => string,
+): Promise<Withdrawal[]> {
+  await insertAttempt(
+    tx,
+    coin.id,
+    payment,
+    paid.map((v) => v.w.id),
+    signed,
+  );
+  const shares = feeShares(signed.maxFee, paid.length, coin.decimals);
+  const changed: Withdrawal[] = [];
+  for (const [i, v] of paid.entries()) {
+    const share = shares[i];
+    invariant(share !== undefined, `no fee share for withdrawal ${v.w.id}`);
+    changed.push(
+      await changeStatus(tx, ps.signers.payserv, v.w.id, v.w.status, {
+        status: 'sending',
+        txHash: signed.hash,
+        txFee: share,
+        at: ps.now(),
+        comment: comment(share),
+      }),
+    );
+  }
+  return changed;
 }
 
 /**
