@@ -1,0 +1,133 @@
+// Outside attack (issue 17, round 4): an old backup restored after a FEE BUMP (BIP125 replacement) of a Bitcoin-family
+// payment: the unknown-spend check excuses the replacement, Check proves the paid withdrawal "failed" by its own
+// replacement, and resolve credits the miner back although the chain paid them. On a real litecoind
+// (-mempoolreplacement=1, `fee_bump = "rbf"`).
+//
+// Severity: HIGH. Promises broken: never pay twice; "failure needs proof"; README "Backup and restore" (a restore of a
+// backup older than the last payment is refused on the Bitcoin family "naming each transaction of the hot wallet's
+// key whose change it holds") and "Unknown spends from the hot wallet" (a restored older backup is detected).
+//
+// Steps:
+//  1. payserv pays LTC with `fee_bump = "rbf"`; a withdrawal is approved: attempt T1 in the mempool (`sending`).
+//  2. `pscli backup` while it is in flight (README: "the payments in flight at the backup are in the restored journal
+//     and resolved from the chain by Check ... never paid again").
+//  3. Check finds T1 stale and replaces it by T1' (same inputs, same payee output, less change); T1' is mined; `sent`.
+//  4. The host is lost; that backup is restored onto a fresh host (`pscli restore --root`). Its journal knows T1 only.
+//  5. payserv STARTS: the hot wallet's only unspent output is T1''s change, and T1' "spends only inputs of payserv's
+//     own attempts" (T1's, journaled), so src/chains/btc/spends.ts excuses it as a conflict Check proves failure by.
+//  6. `pscli resolve --coin LTC` (Autopay.Resolve) runs Check: T1 is nowhere, its input is spent by T1' (not among the
+//     restored attempts), buried 6 deep: "proved failed" -> `send_error`, then credited back (`declined`,
+//     "every transaction sent for it proved failed on chain; credited back"). The miner holds the payment on chain
+//     AND the amount back in the ledger: their next request is paid again from the wallet's other outputs.
+//
+// Why: both the unknown-spend check (ownInputs) and the conflict proof (#conflictProof's `ours` = the restored
+// attempts) treat "spends an input of one of our attempts" as "someone else's conflicting spend". A replacement made
+// after the backup is exactly such a transaction, yet it is payserv's own payment of that withdrawal.
+//
+// Fix suggested: a conflicting spender that pays the attempt's payee output(s) byte for byte (script and value) and
+// returns the rest to the hot wallet is a replacement of ours, i.e. the payment: Check must record it `sent` (or at
+// least refuse to call it failed), and the unknown-spend check must not excuse a key-signed transaction unless its
+// txid is a known attempt (a conflict by a stranger is the key leaking, not a failure to excuse at start). Equally, a
+// `send_error` proved by a spender signed with the hot wallet's own key must never be credited back automatically.
+import { secp256k1 } from '@noble/curves/secp256k1.js';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { PayoutResult } from '../src/api/payserv.js';
+import { p2wpkhAddress } from '../src/chains/btc/address.js';
+import { preset } from '../src/chains/btc/network.js';
+import { BtcNode } from '../src/chains/btc/node.js';
+import { EXIT } from '../src/cli/exit.js';
+import { pkiPaths } from '../src/esman/pki-files.js';
+import { createHotKey, loadHotKey } from '../src/keys/hot-wallet.js';
+import type { TestDatabase } from './support/db.js';
+import { ltcCoinsToml } from './support/chain-settings.js';
+import { litecoindForFile } from './support/litecoind.js';
+import { coinRequests } from './support/miners.js';
+import { runPscli } from './support/pscli.js';
+import { pscliWorkspace } from './support/pscli-world.js';
+import { killAllChildren, processLedger, startPayservProcess, writeConfig } from './support/spawn.js';
+
+const drop: TestDatabase[] = [];
+afterEach(async () => {
+  await killAllChildren();
+  for (const t of drop.splice(0)) await t.drop();
+});
+
+const litecoind = litecoindForFile({ mempoolReplacement: true });
+const NET = preset('LTC-regtest');
+const SEED = { users: 1, blocks: 1, withdrawals: 0, coins: ['LTC'], minersPerBlock: 1, declineShare: 0, corrections: 0, seed: 41 };
+const CONFIRMATIONS = 6; // the seeded coin's (src/writer/seed.ts)
+const coinsToml = (url: string) => ltcCoinsToml(url, ['rpc_timeout_ms = 60000', 'fee_bump = "rbf"', 'replace_after_s = 1']);
+const freshAddress = () => p2wpkhAddress(NET, secp256k1.getPublicKey(secp256k1.utils.randomPrivateKey(), true));
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface Resolution {
+  withdrawal: number;
+  decision: string;
+  reason: string;
+}
+
+describe('restore of a backup taken before a fee bump (Bitcoin family)', { timeout: 240_000 }, () => {
+  it('the replacement paid on chain, yet the restored payserv proves the withdrawal failed and credits it back', async () => {
+    const node = await litecoind();
+    const client = new BtcNode({ url: node.url, timeoutMs: 10_000 });
+    const ids: number[] = [];
+    const l = await processLedger(SEED, coinRequests('LTC', freshAddress, 1, 1, 8401, ids));
+    const id = ids[0] as number;
+    await createHotKey(l.stateDir, 'LTC');
+    const hot = p2wpkhAddress(NET, secp256k1.getPublicKey(await loadHotKey(l.stateDir, 'LTC'), true));
+    await node.fund(hot, 500_000_000n);
+    const ps = await l.start(l.config('payserv.toml', { extra: coinsToml(node.url) }));
+    const rpc = ps.client('pscli');
+    await rpc.call('Utils.Enable');
+
+    // 1-2. Approved (T1 in the mempool), then the backup while it is in flight.
+    const sending = await rpc.call<PayoutResult>('PayServ.Approve', [id]);
+    expect(sending.reply, JSON.stringify(sending)).toBe('SENDING');
+    const t1 = (sending as { txHash: string }).txHash;
+    const backup = await rpc.call<{ path: string }>('Backup.Take');
+
+    // 3. Stale: replaced by T1' (payserv's own fee bump), which is mined and recorded sent.
+    await sleep(1_500);
+    const bumped = await rpc.call<PayoutResult>('PayServ.Check', [id]);
+    expect(bumped.reply, JSON.stringify(bumped)).toBe('SENDING');
+    const t1b = (bumped as { txHash: string }).txHash;
+    expect(t1b).not.toBe(t1);
+    await node.mine(CONFIRMATIONS);
+    const sent = await rpc.call<PayoutResult>('PayServ.Check', [id]);
+    expect(sent).toMatchObject({ reply: 'SENT', txHash: t1b });
+    await ps.stop('SIGTERM');
+    const [w] = await l.withDb((db) =>
+      db.query<{ address: string }>('SELECT address FROM finances_withdrawal_transaction WHERE id = $1', [id]),
+    );
+    const payee = w?.address as string;
+    expect((await client.scanTxOutSet([`addr(${payee})`])).unspents.map((u) => u.txid)).toEqual([t1b]); // paid, by T1'
+
+    // 4. The host is lost; the backup (taken before the bump) is restored onto a fresh host.
+    const ws = await pscliWorkspace(drop);
+    const r = await runPscli(['restore', '--from', backup.path, '--payserv-state-dir', ws.stateDir, '--root', pkiPaths(l.stateDir).root], {
+      ...ws.env,
+      PAYSERV_STATE_DIR: ws.stateDir,
+    });
+    expect(r.code, r.stderr).toBe(EXIT.OK);
+
+    // 5. WEAKNESS: payserv starts; T1''s change in the hot wallet is excused as "a conflict of our own attempt".
+    const restored = await startPayservProcess({
+      config: writeConfig(join(ws.stateDir, 'payserv.toml'), { extra: coinsToml(node.url) }),
+      stateDir: ws.stateDir,
+      databaseUrl: ws.env.DATABASE_URL,
+    });
+    const rpc2 = restored.client('pscli');
+    await rpc2.call('Utils.Enable');
+
+    // 6. WEAKNESS: resolve "proves" the paid withdrawal failed (by its own replacement) and credits the miner back.
+    const report = await rpc2.call<{ resolutions: Resolution[]; lines: string[] }>('Autopay.Resolve', ['LTC']);
+    const mine = report.resolutions.find((x) => x.withdrawal === id);
+    expect(mine, JSON.stringify(report)).toMatchObject({ decision: 'credited' });
+    expect(mine?.reason).toMatch(/proved failed on chain; credited back/);
+    await restored.stop('SIGTERM');
+    // ... while the chain still holds the payment T1' made to the miner: paid on chain, credited back in the ledger.
+    expect((await client.scanTxOutSet([`addr(${payee})`])).unspents.map((u) => u.txid)).toEqual([t1b]);
+    client.close();
+  });
+});
