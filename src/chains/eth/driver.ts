@@ -103,6 +103,18 @@ const NOT_SERVED = /header not found|missing trie node|unknown block|block not f
 
 const max = (...xs: bigint[]) => xs.reduce((a, b) => (a > b ? a : b));
 
+/** Whether a mined transaction pays what a signed attempt pays: the same recipient, value and data (the fee fields aside). */
+function samePayload(
+  a: { to?: string | null | undefined; value?: bigint | undefined; data?: Hex | undefined },
+  t: { to: string | null; value: bigint; input: Hex },
+): boolean {
+  return (
+    (a.to ?? '').toLowerCase() === (t.to ?? '').toLowerCase() &&
+    (a.value ?? 0n) === t.value &&
+    (a.data ?? '0x').toLowerCase() === t.input.toLowerCase()
+  );
+}
+
 /** A transaction from the hot wallet that payserv has no record of, as far as the node shows it. */
 export interface UnknownSpend {
   nonce: string;
@@ -657,6 +669,12 @@ export class EvmDriver implements ChainDriver {
     const ours = attempts.find((a) => a.hash.toLowerCase() === used.hash.toLowerCase());
     if (ours)
       return this.#unknown(`transaction ${ours.hash} is in block ${hi} but the node serves no receipt for it: the outcome is unknown`);
+    // The hot wallet's key signed it: one paying what our attempts pay (a fee bump whose record a restored host lost) is
+    // the payment itself, never the proof that it failed.
+    if (attempts.some((a) => samePayload(parseTransaction(a.raw as Hex), used))) {
+      const paid = await this.#paidBy(used.hash, hi, block.hash, needed);
+      if (paid) return paid;
+    }
     // The proof and the chain's identity in one verdict: the identity is asked again after the proof was read.
     await this.#chainNow(needed);
     return {
@@ -667,6 +685,26 @@ export class EvmDriver implements ChainDriver {
       evidence: { hash: used.hash, block: { blockNumber: Number(hi), blockHash: block.hash }, expect: 'mined' },
       proof: `nonce ${nonce} of ${this.address} was used by transaction ${used.hash} in block ${hi} (${block.hash}) on chain ${this.#s.chainId}, which is none of ${attempts.map((a) => a.hash).join(', ')}`,
     };
+  }
+
+  /**
+   * A transaction of the hot wallet that no record of payserv holds, paying what the payment pays, mined in block `n`:
+   * the payment, once its receipt (status success) is there; null when it reverted (then it proves the failure).
+   */
+  async #paidBy(hash: string, n: bigint, blockHash: string, needed: number): Promise<Verdict | null> {
+    const r = await this.#receipt(hash);
+    if (!r || r.blockNumber !== n || r.blockHash.toLowerCase() !== blockHash.toLowerCase())
+      return this.#unknown(
+        `transaction ${hash} in block ${n} pays this payment, and the node serves no receipt of it there: the outcome is unknown`,
+      );
+    if (r.status !== 'success') return null;
+    const head = await this.#chainNow(needed);
+    const confirmations = Number(head - n + 1n);
+    this.#log.warn(
+      { coin: this.tag, tx: hash, block: Number(n) },
+      'a transaction of the hot wallet that payserv has no record of pays this payment (a restored backup older than a fee bump?): it is the payment',
+    );
+    return { kind: 'confirmed', hash, fee: r.gasUsed * r.effectiveGasPrice, confirmations, block: { blockNumber: Number(n), blockHash } };
   }
 
   async watch(hash: string, seen: Placement | null, ctx: { finality: number }): Promise<Watch> {

@@ -1,5 +1,7 @@
-// Outside attack (issue 17, round 4): an old backup restored after an Ethereum FEE BUMP pays the withdrawal twice on
-// chain. The replacement (same nonce, higher fee) was signed after the backup: the restored payserv starts (the nonce is
+// Regression (issue 17, outsider round 4, critical): an old backup restored after an Ethereum FEE BUMP paid the
+// withdrawal twice on chain. Now a transaction at our nonce paying what our attempt pays (recipient, value, data) is the
+// payment itself: Check records X `sent` by it, Resend is refused, the miner is paid once. The attack as found:
+// The replacement (same nonce, higher fee) was signed after the backup: the restored payserv starts (the nonce is
 // accounted for by the original attempt in the restored journal), Check proves the original "failed" by the
 // replacement that used its nonce ("none of our attempts"), and Resend pays the miner again. On a real anvil.
 //
@@ -22,7 +24,7 @@
 // Why: a transaction that used our nonce is taken as a stranger's because it is not among the attempts the (restored)
 // database and journal know; but the hot wallet's key signed it, and a fee bump of ours is exactly such a transaction.
 //
-// Fix suggested: a transaction at our nonce that pays the attempt's recipient the same value with the same data (a
+// Fixed as first suggested (src/chains/eth/driver.ts, #consumedBy and #paidBy). Suggested: a transaction at our nonce that pays the attempt's recipient the same value with the same data (a
 // replacement: only the fee fields differ) is the payment: record it `sent`, never `send_error`. More generally,
 // treat any transaction from the hot wallet that payserv's records do not hold as an unknown spend (refuse, as at
 // start), not as a failure proof; and refuse to start when the journal holds an in-flight attempt whose nonce is used
@@ -74,8 +76,8 @@ async function call(ps: PayservChild, method: 'PayServ.Approve' | 'PayServ.Check
   return r;
 }
 
-describe('an old backup restored after a fee bump (Ethereum)', { timeout: 240_000 }, () => {
-  it('the replacement paid X; the restored payserv proves X failed by it, and Resend pays X again', async () => {
+describe('an old backup restored after a fee bump (Ethereum): paid once', { timeout: 240_000 }, () => {
+  it('the replacement paid X; the restored payserv records X sent by it, and Resend pays nothing', async () => {
     const { url } = await anvil();
     const ids: number[] = [];
     const l = await processLedger(rotationSeed(1, 47), ethRequests(1, 1, 8501, ids));
@@ -113,7 +115,7 @@ describe('an old backup restored after a fee bump (Ethereum)', { timeout: 240_00
     });
     expect(r.code, r.stderr).toBe(EXIT.OK);
 
-    // 5. WEAKNESS: payserv starts (nonce n is "accounted for" by T1 in the restored journal).
+    // 5. payserv starts (nonce n is accounted for by T1 in the restored journal).
     const restored = await startPayservProcess({
       config: writeConfig(join(ws.stateDir, 'payserv.toml'), { extra: ethToml(url) }),
       stateDir: ws.stateDir,
@@ -121,14 +123,13 @@ describe('an old backup restored after a fee bump (Ethereum)', { timeout: 240_00
     });
     await restored.client('pscli').call('Utils.Enable');
 
-    // 6. WEAKNESS: Check "proves" X failed by its own replacement; Resend pays X a second time.
-    const failed = await call(restored, 'PayServ.Check', x);
-    expect(failed.reply, JSON.stringify(failed)).toBe('SEND_ERROR');
+    // 6. Check finds nonce n used by T1', which pays what T1 pays: X is sent by it. Resend pays nothing.
+    const checked = await call(restored, 'PayServ.Check', x);
+    expect(checked, JSON.stringify(checked)).toMatchObject({ reply: 'SENT', txHash: bumped.txHash });
     const again = await call(restored, 'PayServ.Resend', x);
-    expect(again.reply, JSON.stringify(again)).toBe('SENDING');
+    expect(again, JSON.stringify(again)).toMatchObject({ reply: 'ERROR', code: 'wrong_status', status: 'sent' });
     await mine(url, 2);
-    expect((await call(restored, 'PayServ.Check', x)).reply).toBe('SENT');
-    expect((await paidOnChain(url, [payee])).get(payee.toLowerCase())).toBe(2); // paid twice
+    expect((await paidOnChain(url, [payee])).get(payee.toLowerCase())).toBe(1); // paid once
     await restored.stop('SIGTERM');
   });
 });
