@@ -9,7 +9,7 @@ import { fromHex } from '../src/chains/zcash/bytes.js';
 import { ZcashDriver } from '../src/chains/zcash/driver.js';
 import { ZcashRpc } from '../src/chains/zcash/rpc.js';
 import { signTransparentTx } from '../src/chains/zcash/sign.js';
-import { UnknownZcashSpendsError } from '../src/chains/zcash/spends.js';
+import { UnknownSpendsError } from '../src/chains/unknown-spends.js';
 import { NU6_3_BRANCH_ID, type ZcashStandin } from '../src/devnet/zcash-standin.js';
 import { loadHotKey } from '../src/keys/hot-wallet.js';
 import { approveWithdrawal, checkWithdrawal } from '../src/payserv/payouts.js';
@@ -80,7 +80,7 @@ describePerDataPath('Zcash: unknown spends from the hot wallet (getaddresstxids)
       () => null,
       (e: unknown) => e,
     );
-    expect(refused).toBeInstanceOf(UnknownZcashSpendsError);
+    expect(refused).toBeInstanceOf(UnknownSpendsError);
     expect((refused as Error).message).toContain(stranger);
     expect((refused as Error).message).toMatch(/do not account for; payouts of ZEC refused/);
 

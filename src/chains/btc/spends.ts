@@ -1,10 +1,11 @@
 import type { PaymentJournal } from '../../journal/journal.js';
 import type { Logger } from '../../log/index.js';
-import { ChainIntegrityError, type DecodedTx } from '../driver.js';
+import type { DecodedTx } from '../driver.js';
 import type { StorageTx, UtxoStorage } from '../storage.js';
 import { fromHex, hashToDisplayHex } from '../zcash/bytes.js';
 import type { BtcNode } from './node.js';
 import { parseRawTx, type RawInput } from './rawtx.js';
+import { FUNDINGS_MAX, NAMED_MAX, UnknownSpendsError } from '../unknown-spends.js';
 
 // Unknown spends from a Bitcoin-family hot wallet (README "Unknown spends from the hot wallet"). Bitcoin Core
 // 0.21 has no address index: what the node can tell is the wallet's unspent outputs (scantxoutset) and any
@@ -15,25 +16,6 @@ import { parseRawTx, type RawInput } from './rawtx.js';
 // Nothing is signed until an operator settles it. A transaction of the key spending only inputs of payserv's own
 // attempts is not this check's: it is the conflict Check proves a payment failed by (as a nonce used by someone
 // else at payserv's nonce on Ethereum), and a new payment of that withdrawal must conflict with the failed one.
-
-/** Transactions remembered as not spending from the wallet (fundings): past this the memory starts again. */
-const FUNDINGS_MAX = 100_000;
-/** How many unknown transactions an error names. */
-const NAMED_MAX = 10;
-
-export class UnknownBtcSpendsError extends ChainIntegrityError {
-  constructor(
-    coin: string,
-    address: string,
-    readonly found: readonly string[],
-  ) {
-    const named = found.slice(0, NAMED_MAX).join(', ') + (found.length > NAMED_MAX ? `, … (${found.length} in all)` : '');
-    super(
-      'hot_wallet',
-      `coin ${coin}: the hot wallet ${address} is spent on the chain by ${named}, which payserv's records (payment journal, stored payments) do not account for; payouts of ${coin} refused: restore a newer backup, or see README "Unknown spends from the hot wallet"`,
-    );
-  }
-}
 
 export interface BtcSpendWatchDeps {
   tag: string;
@@ -74,7 +56,7 @@ export class BtcSpendWatch {
   constructor(readonly deps: BtcSpendWatchDeps) {}
 
   /**
-   * Throws UnknownBtcSpendsError when an unspent output of the wallet was made by a spend of it payserv does not know.
+   * Throws UnknownSpendsError when an unspent output of the wallet was made by a spend of it payserv does not know.
    * `scanned`: the wallet's UTXOs the caller just read (a signing scans once, for this and for its inputs).
    */
   async check(db?: StorageTx, scanned?: WalletScan): Promise<void> {
@@ -91,7 +73,7 @@ export class BtcSpendWatch {
       }
     }
     if (unknown.length === 0) return;
-    const e = new UnknownBtcSpendsError(this.deps.tag, this.deps.address, unknown);
+    const e = new UnknownSpendsError(this.deps.tag, this.deps.address, unknown);
     this.deps.log.error({ coin: this.deps.tag, address: this.deps.address, unknown: unknown.slice(0, NAMED_MAX) }, e.message);
     throw e;
   }

@@ -37,7 +37,8 @@ import {
 } from './rpc.js';
 import { p2pkhScript, pubkeyHash } from './script.js';
 import { signTransparentTx } from './sign.js';
-import { SpendWatch, UnknownZcashSpendsError } from './spends.js';
+import { UnknownSpendsError } from '../unknown-spends.js';
+import { SpendWatch } from './spends.js';
 import { parseTx } from './tx.js';
 import { txidOf } from './txid.js';
 
@@ -186,13 +187,13 @@ export class ZcashDriver implements ChainDriver {
     }
   }
 
-  /** Every spend of the hot wallet on the chain up to `tip` is payserv's, or UnknownZcashSpendsError (src/chains/zcash/spends.ts). */
+  /** Every spend of the hot wallet on the chain up to `tip` is payserv's, or UnknownSpendsError (src/chains/unknown-spends.ts). */
   async #refuseUnknownSpends(tip: number, db?: StorageTx): Promise<void> {
     await this.#journal.refresh();
     try {
       await this.#spends.check(tip, (txid) => this.#ours(txid, db));
     } catch (e) {
-      if (e instanceof UnknownZcashSpendsError)
+      if (e instanceof UnknownSpendsError)
         this.#log.error({ coin: this.tag, address: this.address, unknown: e.found.slice(0, 10) }, 'unknown spends from the hot wallet');
       throw e;
     }

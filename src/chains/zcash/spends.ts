@@ -1,8 +1,8 @@
-import { ChainIntegrityError } from '../driver.js';
 import { spentByKey } from '../utxo-sweep.js';
 import { fromHex } from './bytes.js';
 import type { ZcashRpc } from './rpc.js';
 import { parseTx } from './tx.js';
+import { FUNDINGS_MAX, UnknownSpendsError } from '../unknown-spends.js';
 
 // Unknown spends from a Zcash hot wallet (README "Unknown spends from the hot wallet"): every transaction of
 // the best chain that spends an output of the hot wallet must be one payserv knows (the payment journal, its
@@ -12,25 +12,6 @@ import { parseTx } from './tx.js';
 
 /** Blocks scanned again below the height checked last: a reorg may have put another transaction there. */
 const RESCAN_BLOCKS = 100;
-/** Transactions remembered as not spending from the wallet (fundings): past this the memory starts again. */
-const FUNDINGS_MAX = 100_000;
-/** How many unknown transactions an error names. */
-const NAMED_MAX = 10;
-
-export class UnknownZcashSpendsError extends ChainIntegrityError {
-  constructor(
-    coin: string,
-    address: string,
-    readonly found: readonly string[],
-  ) {
-    const named = found.slice(0, NAMED_MAX).join(', ') + (found.length > NAMED_MAX ? `, … (${found.length} in all)` : '');
-    super(
-      'hot_wallet',
-      `coin ${coin}: the hot wallet ${address} is spent on the chain by ${named}, which payserv's records (payment journal, stored payments, a rotation's sweep) do not account for; payouts of ${coin} refused: restore a newer backup, or see README "Unknown spends from the hot wallet"`,
-    );
-  }
-}
-
 export interface SpendWatchDeps {
   tag: string;
   address: string;
@@ -46,7 +27,7 @@ export class SpendWatch {
   constructor(readonly deps: SpendWatchDeps) {}
 
   /**
-   * Throws UnknownZcashSpendsError when a best-chain transaction up to `tip` spends from the wallet and `ours`
+   * Throws UnknownSpendsError when a best-chain transaction up to `tip` spends from the wallet and `ours`
    * (the journal, a stored attempt's bytes, signed by this process) does not know it.
    */
   async check(tip: number, ours: (txid: string) => Promise<boolean>): Promise<void> {
@@ -63,7 +44,7 @@ export class SpendWatch {
         this.#fundings.add(txid);
       }
     }
-    if (unknown.length) throw new UnknownZcashSpendsError(this.deps.tag, this.deps.address, unknown);
+    if (unknown.length) throw new UnknownSpendsError(this.deps.tag, this.deps.address, unknown);
     this.#checkedTo = tip;
   }
 
