@@ -39,6 +39,7 @@ import { p2wpkhAddress } from '../src/chains/btc/address.js';
 import { preset } from '../src/chains/btc/network.js';
 import { BtcNode } from '../src/chains/btc/node.js';
 import { EXIT } from '../src/cli/exit.js';
+import { openDatabase } from '../src/db/open.js';
 import { pkiPaths } from '../src/esman/pki-files.js';
 import { createHotKey, loadHotKey } from '../src/keys/hot-wallet.js';
 import type { TestDatabase } from './support/db.js';
@@ -138,6 +139,18 @@ describe('restore of a backup taken before a fee bump (Bitcoin family)', { timeo
     await until("the finality watch finds T1' final", () => restored.logs().some(final), 30_000);
     expect(restored.logs().filter((e) => e.msg === 'sent payments watched' && (e.gone !== 0 || e.unknown !== 0))).toEqual([]);
     await restored.stop('SIGTERM');
+    // Recorded sent by T1', its fee the chain's: T1''s inputs' values less its outputs.
+    const t1bTx = await client.getRawTransaction(t1b);
+    const prev = await client.getRawTransaction(t1bTx?.vin[0]?.txid as string);
+    const chainFee = (prev?.vout[t1bTx?.vin[0]?.vout as number]?.value ?? 0n) - (t1bTx?.vout ?? []).reduce((a, o) => a + o.value, 0n);
+    const db = await openDatabase({ url: ws.env.DATABASE_URL }, ws.stateDir);
+    const [row] = await db.query<{ status: string; tx_hash: string; fee: string }>(
+      'SELECT status, tx_hash, round(tx_fee * 100000000)::text AS fee FROM finances_withdrawal_transaction WHERE id = $1',
+      [id],
+    );
+    await db.close();
+    expect(t1bTx?.vin).toHaveLength(1);
+    expect(row).toEqual({ status: 'sent', tx_hash: t1b, fee: chainFee.toString() });
     // The chain holds the one payment T1' made to the miner; nothing else was paid to them.
     expect((await client.scanTxOutSet([`addr(${payee})`])).unspents.map((u) => u.txid)).toEqual([t1b]);
     client.close();
