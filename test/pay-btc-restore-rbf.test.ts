@@ -4,7 +4,7 @@
 // (-mempoolreplacement=1, `fee_bump = "rbf"`). Fixed: a spender of the attempt's inputs that pays every output of the
 // attempt is the payment (src/chains/btc/driver.ts, #paidByOther): X is recorded sent by T1', nothing credited back.
 //
-// Severity: HIGH. Promises broken: never pay twice; "failure needs proof"; README "Backup and restore" (a restore of a
+// Severity: HIGH. Promises it broke: never pay twice; "failure needs proof"; README "Backup and restore" (a restore of a
 // backup older than the last payment is refused on the Bitcoin family "naming each transaction of the hot wallet's
 // key whose change it holds") and "Unknown spends from the hot wallet" (a restored older backup is detected).
 //
@@ -16,8 +16,8 @@
 //  4. The host is lost; that backup is restored onto a fresh host (`pscli restore --root`). Its journal knows T1 only.
 //  5. payserv STARTS: the hot wallet's only unspent output is T1''s change, and T1' "spends only inputs of payserv's
 //     own attempts" (T1's, journaled), so src/chains/btc/spends.ts excuses it as a conflict Check proves failure by.
-//  6. `pscli resolve --coin LTC` (Autopay.Resolve) runs Check: T1 is nowhere, its input is spent by T1' (not among the
-//     restored attempts), buried 6 deep: "proved failed" -> `send_error`, then credited back (`declined`,
+//  6. (Before the fix.) `pscli resolve --coin LTC` (Autopay.Resolve) runs Check: T1 is nowhere, its input is spent
+//     by T1' (not among the restored attempts), buried 6 deep: "proved failed" -> `send_error`, then credited back (`declined`,
 //     "every transaction sent for it proved failed on chain; credited back"). The miner holds the payment on chain
 //     AND the amount back in the ledger: their next request is paid again from the wallet's other outputs.
 //
@@ -25,12 +25,13 @@
 // attempts) treat "spends an input of one of our attempts" as "someone else's conflicting spend". A replacement made
 // after the backup is exactly such a transaction, yet it is payserv's own payment of that withdrawal.
 //
-// Fix made: the first half of what was suggested (the verdict); the unknown-spend check still excuses T1' at start,
-// which is harmless now that Check records it as the payment. Suggested: a conflicting spender that pays the attempt's payee output(s) byte for byte (script and value) and
-// returns the rest to the hot wallet is a replacement of ours, i.e. the payment: Check must record it `sent` (or at
-// least refuse to call it failed), and the unknown-spend check must not excuse a key-signed transaction unless its
-// txid is a known attempt (a conflict by a stranger is the key leaking, not a failure to excuse at start). Equally, a
-// `send_error` proved by a spender signed with the hot wallet's own key must never be credited back automatically.
+// Fixed (the verdict): a mined spender of an attempt's input that pays every payee output of the attempt (script and
+// value; only the change may differ) is the payment, whoever's record lost it: `mined`, then `confirmed` by it once
+// buried, its fee from its inputs' values on the chain, a warning naming it. Only a spender that does not pay the
+// attempt's outputs stays proof of failure (pay-btc.test.ts's double-spend-then-resend). Now step 6 records X `sent`
+// by T1' (resolve: "paid"), nothing is credited back, and the finality watch follows T1' to final. Left as it was:
+// the unknown-spend check still excuses T1' at start (it spends only our attempts' inputs), harmless now that Check
+// takes it for the payment.
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';

@@ -49,7 +49,9 @@ type WalletUtxos = Awaited<ReturnType<typeof hotWalletUtxos>>;
 // Every payment is tried by testmempoolaccept inside the signing transaction, before the write-ahead
 // commit: a payment the node would refuse now waits (send_retry), nothing stored. A payment is failed
 // only when the chain shows another transaction spending one of its inputs, mined and buried under the
-// confirmations (findSpender): a node that does not know a transaction, or refuses a broadcast
+// confirmations (findSpender), and that transaction does not pay the attempt's outputs: one that does (signed
+// with the hot wallet's key, a replacement an older restored backup has no record of) is the payment itself,
+// recorded sent by it. A node that does not know a transaction, or refuses a broadcast
 // (-5, -25, -26), proves nothing. Like the Zcash driver, every verdict and watch reads the node's
 // identity (chain, genesis, head not gone back) first, and a `failed` or `gone` reads it again.
 // With fee_bump = "rbf", a payment stale in the mempool is replaced (bump.ts): the same inputs and
@@ -583,6 +585,8 @@ export class BtcDriver implements ChainDriver {
         if (s.kind !== 'mined' || ours.has(s.txid)) continue;
         // A spender that pays our outputs is the payment (our own replacement a restored record lost), never proof of failure.
         const other = await ask(() => this.#node.getRawTransaction(s.txid));
+        if (other && txidOf(parseRawTx(fromHex(other.hex, 'spender'))) !== s.txid)
+          throw new BtcRpcBadReply('getrawtransaction', `the bytes given for ${s.txid} hash to another txid`);
         if (other && paysAll(basisOf(other.hex, this.#wallet), payees)) return { paidBy: other };
         hit = {
           attempt: a.hash,
