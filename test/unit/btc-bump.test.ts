@@ -3,7 +3,7 @@
 // size, never above the ceiling; what is read back with other inputs, other outputs or more change is refused.
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { describe, expect, it } from 'vitest';
-import { basisOf, bumpPlan, replacementProblem, type Basis } from '../../src/chains/btc/bump.js';
+import { basisOf, bumpPlan, paysAll, replacementProblem, type Basis } from '../../src/chains/btc/bump.js';
 import { preset } from '../../src/chains/btc/network.js';
 import { parseRawTx } from '../../src/chains/btc/rawtx.js';
 import { hotWallet, planPayment, signPayment, type Utxo } from '../../src/chains/btc/tx.js';
@@ -112,5 +112,19 @@ describe('a replacement (BIP125)', () => {
     ];
     for (const [next, why] of cases) expect(replacementProblem(basis, next)).toMatch(why);
     expect(replacementProblem(basis, { ...basis, change: null })).toBeNull();
+  });
+
+  it('a spender pays the payment when it pays each of its payee outputs exactly, whatever its change (a restored backup lost it)', () => {
+    const { basis } = first();
+    const [a, b] = basis.payees as [Basis['payees'][number], Basis['payees'][number]];
+    const spender = (payees: Basis['payees'], change: bigint | null = 1n): Basis => ({ ...basis, payees, change });
+    expect(paysAll(spender([a, b], null), basis.payees)).toBe(true);
+    expect(paysAll(spender([b, a, { script: payee(), value: 5n }]), basis.payees)).toBe(true);
+    expect(paysAll(spender([a]), basis.payees)).toBe(false);
+    expect(paysAll(spender([a, { ...b, value: b.value - 1n }]), basis.payees)).toBe(false);
+    expect(paysAll(spender([a, { ...b, script: payee() }]), basis.payees)).toBe(false);
+    expect(paysAll(spender([a, a]), [a, a])).toBe(true);
+    expect(paysAll(spender([a, b]), [a, a])).toBe(false);
+    expect(paysAll(spender([a]), [])).toBe(false);
   });
 });

@@ -47,6 +47,17 @@ export function replacementProblem(first: Basis, next: Basis): string | null {
   return null;
 }
 
+/** Whether `other` pays every one of `payees` (script and value exactly, each by an output of its own), whatever its change. */
+export function paysAll(other: Basis, payees: readonly TxOutput[]): boolean {
+  const left = [...other.payees];
+  for (const p of payees) {
+    const i = left.findIndex((q) => q.value === p.value && equalBytes(q.script, p.script));
+    if (i < 0) return false;
+    left.splice(i, 1);
+  }
+  return payees.length > 0;
+}
+
 export interface BumpRequest {
   net: BtcNetwork;
   wallet: HotWallet;

@@ -20,7 +20,7 @@ import {
   type BtcBlockchainInfo,
   type BtcRawTransaction,
 } from './node.js';
-import { basisOf, bumpPlan, replacementProblem } from './bump.js';
+import { basisOf, bumpPlan, paysAll, replacementProblem } from './bump.js';
 import { parseRawTx, txidOf } from './rawtx.js';
 import {
   dustThreshold,
@@ -49,7 +49,9 @@ type WalletUtxos = Awaited<ReturnType<typeof hotWalletUtxos>>;
 // Every payment is tried by testmempoolaccept inside the signing transaction, before the write-ahead
 // commit: a payment the node would refuse now waits (send_retry), nothing stored. A payment is failed
 // only when the chain shows another transaction spending one of its inputs, mined and buried under the
-// confirmations (findSpender): a node that does not know a transaction, or refuses a broadcast
+// confirmations (findSpender), and that transaction does not pay the attempt's outputs: one that does (signed
+// with the hot wallet's key, a replacement an older restored backup has no record of) is the payment itself,
+// recorded sent by it. A node that does not know a transaction, or refuses a broadcast
 // (-5, -25, -26), proves nothing. Like the Zcash driver, every verdict and watch reads the node's
 // identity (chain, genesis, head not gone back) first, and a `failed` or `gone` reads it again.
 // With fee_bump = "rbf", a payment stale in the mempool is replaced (bump.ts): the same inputs and
@@ -554,6 +556,7 @@ export class BtcDriver implements ChainDriver {
     // Mined nowhere, in no mempool: failed only if another transaction spending an input of every attempt is buried deep enough.
     const proof = await this.#conflictProof(attempts, needed);
     if ('pending' in proof) return { kind: 'pending', reason: proof.pending, rebroadcast: unknown, stale: false };
+    if ('paidBy' in proof) return this.#paidByOther(attempts, proof.paidBy, needed);
     await this.#checkIdentity(needed);
     return {
       kind: 'failed',
@@ -569,8 +572,9 @@ export class BtcDriver implements ChainDriver {
   async #conflictProof(
     attempts: readonly Attempt[],
     needed: number,
-  ): Promise<{ proof: string; spender: { txid: string; block: Placement } } | { pending: string }> {
+  ): Promise<{ proof: string; spender: { txid: string; block: Placement } } | { pending: string } | { paidBy: BtcRawTransaction }> {
     const ours = new Set(attempts.map((a) => a.hash));
+    const payees = basisOf(attempts[0]?.raw ?? '', this.#wallet).payees;
     const tip = await ask(() => this.#node.getBlockCount());
     const from = Math.max(0, tip - this.#s.spenderScanBlocks + 1);
     const found: Array<{ attempt: string; input: string; txid: string; block: Placement; confirmations: number }> = [];
@@ -579,6 +583,11 @@ export class BtcDriver implements ChainDriver {
       for (const i of this.decode(a.raw).inputs) {
         const s = await ask(() => findSpender(this.#node, i, { fromHeight: from, blocksMax: this.#s.spenderScanBlocks }));
         if (s.kind !== 'mined' || ours.has(s.txid)) continue;
+        // A spender that pays our outputs is the payment (our own replacement a restored record lost), never proof of failure.
+        const other = await ask(() => this.#node.getRawTransaction(s.txid));
+        if (other && txidOf(parseRawTx(fromHex(other.hex, 'spender'))) !== s.txid)
+          throw new BtcRpcBadReply('getrawtransaction', `the bytes given for ${s.txid} hash to another txid`);
+        if (other && paysAll(basisOf(other.hex, this.#wallet), payees)) return { paidBy: other };
         hit = {
           attempt: a.hash,
           input: outpointKey(i),
@@ -607,6 +616,43 @@ export class BtcDriver implements ChainDriver {
         .concat('; chain identity checked'),
       spender: { txid: last.txid, block: last.block },
     };
+  }
+
+  /**
+   * The payment made by a transaction of the hot wallet's key that payserv has no attempt of, yet pays every
+   * output of ours: mined (or confirmed once `needed` deep) as that transaction, its fee read from the chain.
+   */
+  async #paidByOther(attempts: readonly Attempt[], t: BtcRawTransaction, needed: number): Promise<Verdict> {
+    const at = await this.#minedAt(t);
+    if (!at)
+      return {
+        kind: 'pending',
+        reason: `${t.txid}, which pays this payment's outputs, is off the node's best chain`,
+        rebroadcast: [],
+        stale: false,
+      };
+    this.#log.warn(
+      { coin: this.tag, tx: t.txid, attempts: attempts.map((a) => a.hash), confirmations: at.confirmations },
+      'a transaction of the hot wallet payserv has no record of paid this payment (an older backup restored?): recorded as the payment',
+    );
+    if (at.confirmations < needed) return { kind: 'mined', hash: t.txid, confirmations: at.confirmations, needed };
+    await this.#checkIdentity(needed);
+    return { kind: 'confirmed', hash: t.txid, fee: await this.#chainFee(t), confirmations: at.confirmations, block: at.block };
+  }
+
+  /** A transaction's fee from the chain alone: its inputs' values (prevouts, txindex) less its outputs. */
+  async #chainFee(t: BtcRawTransaction): Promise<bigint> {
+    let fee = -t.vout.reduce((a, o) => a + o.value, 0n);
+    for (const i of t.vin) {
+      const txid = i.txid;
+      const prev = txid === undefined ? null : await ask(() => this.#node.getRawTransaction(txid));
+      const out = prev?.vout.find((v) => v.n === i.vout);
+      if (!out)
+        throw new BtcRpcBadReply('getrawtransaction', `the node does not know input ${txid ?? 'coinbase'}:${i.vout ?? '?'} of ${t.txid}`);
+      fee += out.value;
+    }
+    if (fee < 0n) throw new BtcRpcBadReply('getrawtransaction', `${t.txid} pays more than its inputs hold`);
+    return fee;
   }
 
   /** What a mined attempt cost: the inputs its payment reserved (every attempt spends the same: #sameBasis) less its outputs. */

@@ -57,7 +57,8 @@ async function decide(ps: Payserv, driver: ChainDriver, v: Verified, verdict: Ve
         ps,
         v,
         verdict,
-        (await paymentSize(ps, verdict.hash)) ?? 1,
+        // A transaction no attempt of ours names (a restored backup lost it) pays what our newest attempt pays.
+        (await paymentSize(ps, verdict.hash)) ?? (await paymentSize(ps, attempts.at(-1)?.hash ?? '')) ?? 1,
         `confirmed in ${verdict.hash} (${verdict.confirmations} confirmations)`,
       );
     case 'mined':
