@@ -59,6 +59,7 @@ describe(`pscli db (${backend()})`, () => {
         { version: 5, name: 'sent_watch', applied: false, applied_at: null },
         { version: 6, name: 'audit_code', applied: false, applied_at: null },
         { version: 7, name: 'intake', applied: false, applied_at: null },
+        { version: 8, name: 'in_flight', applied: false, applied_at: null },
       ],
     });
     expect((await run(['--json', '--state-dir', stateDir, 'db', 'migrate'], env)).stdout).toBe(
@@ -72,6 +73,7 @@ describe(`pscli db (${backend()})`, () => {
             { version: 5, name: 'sent_watch' },
             { version: 6, name: 'audit_code' },
             { version: 7, name: 'intake' },
+            { version: 8, name: 'in_flight' },
           ],
         },
         null,
