@@ -21,7 +21,9 @@ export function signedInFlightIds(after: string, statuses: string = FLIGHT): str
 
 /**
  * The ids (SQL, one column `id`) of withdrawals in `statuses` (default: in flight) by their column or by their last signed
- * entry, id after `after` (a parameter such as `$2`). Both halves are index scans: finances_wt_status and finances_ws_in_flight.
+ * entry, id after `after` (a parameter such as `$2`). The column half is an index scan (finances_wt_status); the signed
+ * half reads finances_ws_in_flight, which holds every signed in-flight entry ever made (one per payment or more), and
+ * drops those followed by a later entry: its cost grows with the payments made, not with the whole ledger.
  */
 export function inFlightIds(after: string, statuses: string = FLIGHT): string {
   return `SELECT id FROM finances_withdrawal_transaction WHERE status IN ${statuses} AND id > ${after}
