@@ -39,7 +39,7 @@ describe(`pscli db (${backend()})`, () => {
     expect(first).toMatchObject({
       code: EXIT.OK,
       stdout:
-        'applied 1 ledger\napplied 2 payserv\napplied 3 payments\napplied 4 autopay\napplied 5 sent_watch\napplied 6 audit_code\napplied 7 intake\n',
+        'applied 1 ledger\napplied 2 payserv\napplied 3 payments\napplied 4 autopay\napplied 5 sent_watch\napplied 6 audit_code\napplied 7 intake\napplied 8 in_flight\n',
     });
     const second = await run(['--state-dir', stateDir, 'db', 'migrate'], env);
     expect(second).toMatchObject({ code: EXIT.OK, stdout: 'schema is current\n' });
@@ -59,6 +59,7 @@ describe(`pscli db (${backend()})`, () => {
         { version: 5, name: 'sent_watch', applied: false, applied_at: null },
         { version: 6, name: 'audit_code', applied: false, applied_at: null },
         { version: 7, name: 'intake', applied: false, applied_at: null },
+        { version: 8, name: 'in_flight', applied: false, applied_at: null },
       ],
     });
     expect((await run(['--json', '--state-dir', stateDir, 'db', 'migrate'], env)).stdout).toBe(
@@ -72,6 +73,7 @@ describe(`pscli db (${backend()})`, () => {
             { version: 5, name: 'sent_watch' },
             { version: 6, name: 'audit_code' },
             { version: 7, name: 'intake' },
+            { version: 8, name: 'in_flight' },
           ],
         },
         null,
@@ -89,7 +91,7 @@ describe(`pscli db (${backend()})`, () => {
     const { stateDir, env } = await target();
     const r = await run(['--state-dir', stateDir, 'db', 'status'], env);
     expect(r.stdout).toBe(
-      'version  name        applied  applied_at\n1        ledger      no       -\n2        payserv     no       -\n3        payments    no       -\n4        autopay     no       -\n5        sent_watch  no       -\n6        audit_code  no       -\n7        intake      no       -\n',
+      'version  name        applied  applied_at\n1        ledger      no       -\n2        payserv     no       -\n3        payments    no       -\n4        autopay     no       -\n5        sent_watch  no       -\n6        audit_code  no       -\n7        intake      no       -\n8        in_flight   no       -\n',
     );
   });
 });

@@ -94,13 +94,15 @@ const seconds = (ms: number) => Math.round(ms / 1000);
 
 /**
  * One in-flight withdrawal's signed status history, as payserv verifies it before a payout call: its faults (the monitor,
- * the metrics); null when it is no longer in flight (changed since its page was read: the next look sees it).
+ * the metrics); null when neither its row nor its last signed entry is in flight (changed since its page was read).
  */
 export async function inFlightFaults(ps: Payserv, view: LedgerView, id: number): Promise<Problem[] | null> {
   const bad = (code: 'history' | 'malformed', detail: string) => [problem('finances_withdrawal_signatures', id, code, detail)];
   try {
     const found = await getWithdrawalWithHistory(ps.db, id);
-    if (!found || (found.withdrawal.status !== 'sending' && found.withdrawal.status !== 'send_retry')) return null;
+    // In flight by its column or by its last signed entry (a column set to `sent` by SQL: checkHistory names the mismatch).
+    const flying = (s: string | undefined) => s === 'sending' || s === 'send_retry';
+    if (!found || !(flying(found.withdrawal.status) || flying(found.history.at(-1)?.status))) return null;
     return checkHistory(found.withdrawal, found.history, view.book).map((f) => bad('history', f)[0] as Problem);
   } catch (e) {
     if (e instanceof RowError) return bad('malformed', e.message);

@@ -1,4 +1,5 @@
 import { op } from '../../db/op.js';
+import { FLIGHT_STATUS, signedInFlightIds } from './in-flight.js';
 
 // Automatic payouts (src/autopay): the per-coin runner lock and halt, users' own thresholds, and the
 // coin's open withdrawals (the pending log resolve settles).
@@ -42,10 +43,13 @@ export const AUTOPAY = {
     'autopay.userThreshold',
     'SELECT threshold FROM users_autopay_thresholds WHERE user_id = $1 AND coin_id = $2',
   ),
-  // The coin's withdrawals not yet final, oldest first: every payment that may be in flight.
+  // The coin's withdrawals not yet final, oldest first: every payment that may be in flight (by the column, or by the last
+  // signed entry: a row set to `sent` by SQL is still seen, with its signed status).
   open: op<{ id: number; status: string }>(
     'autopay.open',
-    `SELECT id, status FROM finances_withdrawal_transaction
-      WHERE coin_id = $1 AND parent_id IS NULL AND status NOT IN ('sent', 'processed', 'declined') AND id > $2 ORDER BY id LIMIT $3`,
+    `SELECT w.id, ${FLIGHT_STATUS} AS status FROM finances_withdrawal_transaction w
+      WHERE w.coin_id = $1 AND w.parent_id IS NULL AND w.id IN (
+        SELECT id FROM finances_withdrawal_transaction WHERE coin_id = $1 AND status NOT IN ('sent', 'processed', 'declined') AND id > $2
+        UNION ${signedInFlightIds('$2')}) ORDER BY w.id LIMIT $3`,
   ),
 } as const;

@@ -1,5 +1,6 @@
 import { op } from '../../db/op.js';
 import { AUDIT_TABLE } from './audit.js';
+import { FLIGHT_STATUS, inFlightIds } from './in-flight.js';
 
 // The operator dashboard's reads (src/dashboard): each list a LIMITed query over an index, newest or
 // oldest first, so that a page costs the same whatever the ledger's size. Amounts come back as text.
@@ -29,11 +30,11 @@ export const DASHBOARD = {
     `SELECT ${COLUMNS} FROM finances_withdrawal_transaction w JOIN coins_coin c ON c.id = w.coin_id
       WHERE w.status = 'pending' AND w.parent_id IS NULL ORDER BY w.id LIMIT $1`,
   ),
-  /** Payments in flight (sending, send_retry), the longest in that status first. */
+  /** Payments in flight (sending, send_retry: by the column or the last signed entry), the longest in that status first. */
   inFlight: op<DashboardWithdrawal>(
     'dashboard.inFlight',
-    `SELECT ${COLUMNS} FROM finances_withdrawal_transaction w JOIN coins_coin c ON c.id = w.coin_id
-      WHERE w.status IN ('sending', 'send_retry') ORDER BY w.updated_at, w.id LIMIT $1`,
+    `SELECT ${COLUMNS.replace('w.status', `${FLIGHT_STATUS} AS status`)} FROM finances_withdrawal_transaction w JOIN coins_coin c ON c.id = w.coin_id
+      WHERE w.id IN (${inFlightIds('0')}) ORDER BY w.updated_at, w.id LIMIT $1`,
   ),
   /** The newest sent payments. */
   recentSent: op<DashboardWithdrawal>(

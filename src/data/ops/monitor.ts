@@ -1,4 +1,5 @@
 import { op } from '../../db/op.js';
+import { FLIGHT_STATUS, inFlightIds } from './in-flight.js';
 
 // payserv's monitor (src/payserv/monitor.ts, finality.ts): sent payments watched to finality
 // (migration 0005), and withdrawals stuck in flight. Block numbers and ids are read as text and
@@ -53,17 +54,19 @@ export const MONITOR = {
        FROM payserv_sent_watch WHERE hash = $1`,
   ),
   /**
-   * Withdrawals in flight (sending, send_retry) in that status since before $1, by id after $2, at most $3. "Since" is the
-   * signed time of its current status entry (signed_at), or updated_at if older: updated_at is no signature's, so a
-   * later one cannot make a payment look young. A row without its current entry (forged, or its entry removed) is
-   * always returned: the monitor verifies the rows it reports.
+   * Withdrawals in flight (sending, send_retry: by the row's column or by its last signed entry, src/data/ops/in-flight.ts)
+   * in that status since before $1, by id after $2, at most $3. "Since" is the signed time of its current status entry
+   * (signed_at), or updated_at if older: updated_at is no signature's, so a later one cannot make a payment look young. A
+   * row without its current entry (forged, its entry removed, or its column not its last signed status) is always
+   * returned: the monitor verifies the rows it reports.
    */
   stuckPage: op<{ id: number; coin_id: number; status: string; tx_hash: string | null; updated_at: Date; signed_at: Date | null }>(
     'monitor.stuckPage',
     `SELECT id, coin_id, status, tx_hash, updated_at, signed_at FROM (
-       SELECT w.id, w.coin_id, w.status, w.tx_hash, w.updated_at,
-              (SELECT s.created_at FROM finances_withdrawal_signatures s WHERE s.withdrawal_id = w.id AND s.seq = w.status_seq) AS signed_at
-         FROM finances_withdrawal_transaction w WHERE w.status IN ('sending', 'send_retry') AND w.id > $2
+       SELECT w.id, w.coin_id, ${FLIGHT_STATUS} AS status, w.tx_hash, w.updated_at,
+              (SELECT s.created_at FROM finances_withdrawal_signatures s
+                WHERE s.withdrawal_id = w.id AND s.seq = w.status_seq AND s.status = w.status) AS signed_at
+         FROM finances_withdrawal_transaction w WHERE w.id IN (${inFlightIds('$2')})
      ) x WHERE signed_at IS NULL OR LEAST(updated_at, signed_at) < $1::timestamptz ORDER BY id LIMIT $3`,
   ),
 } as const;

@@ -1,4 +1,5 @@
 import { op } from '../../db/op.js';
+import { inFlightIds } from './in-flight.js';
 
 // The on-chain payments' operations (src/payserv/payments): signed attempts, Ethereum nonces, Zcash input
 // reservations (migration 0003). Amounts and nonces are bound as decimal strings.
@@ -21,11 +22,8 @@ export const PAYMENTS = {
     `UPDATE payserv_chain_txs SET broadcast_at = CASE WHEN $2::text IS NULL THEN now() ELSE broadcast_at END, last_error = $2 WHERE hash = $1`,
   ),
 
-  /** Withdrawals in flight, by id (the checks against the payment journal). */
-  sendingPage: op<{ id: number }>(
-    'payments.sendingPage',
-    "SELECT id FROM finances_withdrawal_transaction WHERE status = 'sending' AND id > $1 ORDER BY id LIMIT $2",
-  ),
+  /** Withdrawals in sending by their column or their last signed entry, by id (the checks against the payment journal). */
+  sendingPage: op<{ id: number }>('payments.sendingPage', `SELECT id FROM (${inFlightIds('$1', "('sending')")}) x ORDER BY id LIMIT $2`),
 
   // ---- Ethereum nonces ----
   ensureNonce: op(
