@@ -159,8 +159,11 @@ async function batch(): Promise<Batch> {
 }
 
 /** The withdrawals stored for an attempt. */
+/** The withdrawals a stored attempt pays, in its order (BIGINT[]: strings from pg, numbers from PGlite). */
 const attemptIds = async (hash: string) =>
-  (await t.ledger.db.query<{ ids: number[] }>('SELECT withdrawal_ids AS ids FROM payserv_chain_txs WHERE hash = $1', [hash]))[0]?.ids;
+  (
+    await t.ledger.db.query<{ ids: (number | string)[] }>('SELECT withdrawal_ids AS ids FROM payserv_chain_txs WHERE hash = $1', [hash])
+  )[0]?.ids.map(Number);
 
 /** A mined transaction's fee: its inputs' values less its outputs'. */
 async function feeOf(hash: string): Promise<bigint | null> {
@@ -173,13 +176,25 @@ async function feeOf(hash: string): Promise<bigint | null> {
 
 /** Every withdrawal of the batch Checked: sent by `hash`, its fee share recorded, one output to its address on the chain. */
 async function allSentOnce(b: Batch, hash: string, fee: bigint): Promise<void> {
-  const [share] = feeShares(fee, b.reqs.length, 8);
   for (const q of b.reqs) {
     expect(await checkWithdrawal(t.ps, q.id, caller)).toMatchObject({ reply: 'SENT', txHash: hash });
-    expect(await row(q.id)).toEqual({ status: 'sent', tx_hash: hash, fee: toBaseUnits(share as Amount, 8).toString() });
+    expect(await row(q.id)).toMatchObject({ status: 'sent', tx_hash: hash });
     expect(await paidTo(q.m.address)).toEqual([toBaseUnits(sub(parseAmount('1'), q.m.coin.withdrawalFee), 8)]);
   }
+  await expectSharedExactly(
+    b.reqs.map((q) => q.id),
+    fee,
+  );
   expect(await t.ledger.check('balanceerrors')).toEqual([]);
+}
+
+/** The recorded fees of a payment's withdrawals are its fee's shares, one each, summing to the fee exactly. */
+async function expectSharedExactly(ids: readonly number[], fee: bigint): Promise<void> {
+  const recorded = await Promise.all(ids.map(async (id) => BigInt((await row(id)).fee as string)));
+  const shares = feeShares(fee, ids.length, 8).map((s) => toBaseUnits(s as Amount, 8));
+  const sorted = (xs: bigint[]) => [...xs].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  expect(sorted(recorded)).toEqual(sorted(shares));
+  expect(recorded.reduce((a, x) => a + x, 0n)).toBe(fee);
 }
 
 describePerDataPath('fee bumps by replacement (BIP125) on litecoind regtest', { timeout: 120_000 }, () => {
@@ -331,9 +346,8 @@ describePerDataPath('fee bumps by replacement (BIP125) on litecoind regtest', { 
     for (const id of run.paid.withdrawals) expect((await row(id)).tx_hash).toBe(last);
     await node.mine(confirmations);
     expect((await runAutopay(t.ps, 'LTC', AUTOPAY, 'settle')).confirmed.sort()).toEqual([...run.paid.withdrawals].sort());
-    const [share] = feeShares((await feeOf(last as string)) ?? 0n, 3, 8);
-    for (const id of run.paid.withdrawals)
-      expect(await row(id)).toEqual({ status: 'sent', tx_hash: last, fee: toBaseUnits(share as Amount, 8).toString() });
+    for (const id of run.paid.withdrawals) expect(await row(id)).toMatchObject({ status: 'sent', tx_hash: last });
+    await expectSharedExactly(run.paid.withdrawals, (await feeOf(last as string)) ?? 0n);
     for (const m of miners) expect(await paidTo(m.address)).toEqual([toBaseUnits(sub(parseAmount('1.5'), m.coin.withdrawalFee), 8)]);
     expect(await t.ledger.check('balanceerrors')).toEqual([]);
   });

@@ -15,7 +15,11 @@ export const PAYMENTS = {
   ),
   paymentOf: op<{ payment: string }>('payments.paymentOf', 'SELECT payment FROM payserv_chain_txs WHERE hash = $1'),
   /** How many withdrawals the attempt pays. */
-  paymentSize: op<{ n: number }>('payments.paymentSize', 'SELECT cardinality(withdrawal_ids) AS n FROM payserv_chain_txs WHERE hash = $1'),
+  /** How many withdrawals a payment pays, and where withdrawal $2 stands among them (its fee share's index; null: not there). */
+  paymentSize: op<{ n: number; i: number | null }>(
+    'payments.paymentSize',
+    'SELECT cardinality(withdrawal_ids) AS n, array_position(withdrawal_ids, $2::bigint) - 1 AS i FROM payserv_chain_txs WHERE hash = $1',
+  ),
   /** $2: the broadcast's error, null when it went through. */
   noteBroadcast: op(
     'payments.noteBroadcast',

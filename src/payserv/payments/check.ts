@@ -17,7 +17,7 @@ import { broadcastStored, recordAttempt } from './pay.js';
 import { paymentOf, watchSent } from '../../data/chain-store.js';
 import { storedAttempts } from './stored.js';
 import { recordSent } from './sent.js';
-import { feeShares } from './value.js';
+import { feeShares, SOLE, type FeeShare } from './value.js';
 import { tell } from '../events.js';
 
 // Check: the chain's word on a withdrawal in `sending`. Confirmed → sent; provably never paid →
@@ -58,7 +58,7 @@ async function decide(ps: Payserv, driver: ChainDriver, v: Verified, verdict: Ve
         v,
         verdict,
         // A transaction no attempt of ours names (a restored backup lost it) pays what our newest attempt pays.
-        (await paymentSize(ps, verdict.hash)) ?? (await paymentSize(ps, attempts.at(-1)?.hash ?? '')) ?? 1,
+        (await paymentSize(ps, verdict.hash, v.w.id)) ?? (await paymentSize(ps, attempts.at(-1)?.hash ?? '', v.w.id)) ?? SOLE,
         `confirmed in ${verdict.hash} (${verdict.confirmations} confirmations)`,
       );
     case 'mined':
@@ -81,9 +81,18 @@ async function decide(ps: Payserv, driver: ChainDriver, v: Verified, verdict: Ve
   }
 }
 
-async function paymentSize(ps: Payserv, hash: string): Promise<number | null> {
-  const [r] = await ps.db.query(PAYMENTS.paymentSize, [hash]);
-  return r ? Number(r.n) : null;
+/** How many withdrawals the payment `hash` pays and which share of its fee is `id`'s (pay.ts: in the order it names them). */
+async function paymentSize(ps: Payserv, hash: string, id: number): Promise<FeeShare | null> {
+  const [r] = await ps.db.query(PAYMENTS.paymentSize, [hash, id]);
+  if (!r) return null;
+  const n = Number(r.n);
+  const i = r.i === null ? 0 : Number(r.i);
+  // Values from the database: a share outside the payment would record a fee it never paid.
+  invariant(
+    Number.isSafeInteger(n) && n >= 1 && Number.isSafeInteger(i) && i >= 0 && i < n,
+    `payment ${hash}: ${n} withdrawals, share ${i} of ${id}`,
+  );
+  return { n, i };
 }
 
 /** Nothing left the hot wallet (as far as the chain can tell): send_error, and whatever the payment held is given back. */

@@ -19,7 +19,7 @@ import { journalAttempt, journalWithdrawals, maybeCompact, type JournalWithdrawa
 import { insertAttempt, noteBroadcast } from '../../data/chain-store.js';
 import { recordSent } from './sent.js';
 import { storedAttempts } from './stored.js';
-import { feeShares, payValue } from './value.js';
+import { feeShares, payValue, SOLE } from './value.js';
 import { tell } from '../events.js';
 
 // Paying verified withdrawals on-chain, under the write-ahead rule: the transaction is signed, stored
@@ -106,7 +106,7 @@ async function earlierPayments(ps: Payserv, driver: ChainDriver, v: Verified): P
         { withdrawal: v.w.id, tx: verdict.hash },
         'an earlier transaction of this withdrawal was mined after all: recorded sent, not paid again',
       );
-      return recordSent(ps, v, verdict, 1, `paid by ${verdict.hash} (mined after it was judged failed)`);
+      return recordSent(ps, v, verdict, SOLE, `paid by ${verdict.hash} (mined after it was judged failed)`);
     }
     if (verdict.kind !== 'failed')
       return refused(

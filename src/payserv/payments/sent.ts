@@ -4,7 +4,7 @@ import type { Payserv } from '../context.js';
 import type { Verified } from '../guard.js';
 import { move } from '../moves.js';
 import { watchSent } from '../../data/chain-store.js';
-import { feeShares } from './value.js';
+import { feeShares, type FeeShare } from './value.js';
 import { approvedAt, tell } from '../events.js';
 
 // A payment the chain confirmed, recorded: the withdrawal `sent` by its transaction, and that transaction
@@ -16,10 +16,10 @@ export async function recordSent(
   ps: Payserv,
   v: Verified,
   verdict: Extract<Verdict, { kind: 'confirmed' }>,
-  payees: number,
+  share: FeeShare,
   comment: string,
 ): Promise<PayoutResult> {
-  const [fee] = feeShares(verdict.fee, payees, v.coin.decimals);
+  const fee = feeShares(verdict.fee, share.n, v.coin.decimals)[share.i];
   const r = await move(ps, v, 'sent', 'SENT', { txHash: verdict.hash, ...(fee === undefined ? {} : { txFee: fee }), comment }, (tx) =>
     watchSent(tx, { coinId: v.coin.id, withdrawalId: v.w.id, hash: verdict.hash, block: verdict.block, at: ps.now() }),
   );

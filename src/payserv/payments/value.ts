@@ -11,6 +11,14 @@ export function payValue(coin: Pick<Coin, 'decimals' | 'tag'>, w: Pick<Withdrawa
   return units;
 }
 
+/** Withdrawal `i` of a payment of `n` withdrawals: which of feeShares(fee, n) it carries. */
+export interface FeeShare {
+  n: number;
+  i: number;
+}
+/** A payment of one withdrawal. */
+export const SOLE: FeeShare = { n: 1, i: 0 };
+
 /** A transaction's fee shared by the withdrawals it pays (the remainder on the first), as amounts. */
 export function feeShares(fee: bigint, n: number, decimals: number): Amount[] {
   const each = fee / BigInt(n);
