@@ -386,6 +386,14 @@ const btcCoin = table({
       path: ['fee_rate_min'],
       message: `fee_rate_min ${c.fee_rate_min} is above fee_rate_max ${c.fee_rate_max}`,
     });
+  // The network's own floor is paid whatever the estimate: above the ceiling, every payment would pay more than allowed.
+  const floor = typeof net?.min_fee_rate === 'string' && /^\d{1,12}$/.test(net.min_fee_rate) ? BigInt(net.min_fee_rate) : base?.minFeeRate;
+  if (floor !== undefined && rate.test(String(c.fee_rate_max)) && floor > BigInt(c.fee_rate_max))
+    ctx.addIssue({
+      code: 'custom',
+      path: ['fee_rate_max'],
+      message: `the network's min_fee_rate ${floor} is above fee_rate_max ${c.fee_rate_max}: every payment would pay above the ceiling`,
+    });
 });
 
 const coinChain = z.discriminatedUnion('chain', [evmCoin, zcashCoin, btcCoin], { error: 'expected chain = "evm", "zcash" or "btc"' });

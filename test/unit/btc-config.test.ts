@@ -30,7 +30,12 @@ describe('Bitcoin-family coin configuration', () => {
     expect(messages(coin({}, { preset: 'LTC-regtest', bech32_prefix: 'x' }))).toMatch(/network/);
     expect(messages(coin({}, { preset: 'LTC-regtest', dust_min: '1', dust_relay_fee_per_kvb: '1000' }))).toMatch(/not both/);
     expect(messages(coin({}, { preset: 'DOGE-regtest' }))).toMatch(/wallet_type: DOGE-regtest has no segwit/);
-    expect(coin({ wallet_type: 'p2pkh' }, { preset: 'DOGE-regtest' }).error).toBeUndefined();
+    expect(coin({ wallet_type: 'p2pkh', fee_rate_max: '100000' }, { preset: 'DOGE-regtest' }).error).toBeUndefined();
+    // Dogecoin's floor (1,000 per vbyte) above the default ceiling: refused, never paid above the ceiling (outsider round 1 of 18).
+    expect(messages(coin({ wallet_type: 'p2pkh' }, { preset: 'DOGE-regtest' }))).toMatch(
+      /fee_rate_max: the network's min_fee_rate 1000 is above fee_rate_max 100/,
+    );
+    expect(messages(coin({}, { preset: 'LTC-regtest', min_fee_rate: '500' }))).toMatch(/min_fee_rate 500 is above fee_rate_max 100/);
     expect(messages(coin({}, { preset: 'LTC-regtest', segwit: false }))).toMatch(/wallet_type: LTC-regtest has no segwit/);
   });
 

@@ -539,8 +539,8 @@ export class BtcDriver implements ChainDriver {
       }
       if (at.confirmations < needed) return { kind: 'mined', hash: a.hash, confirmations: at.confirmations, needed };
       await this.#checkIdentity(needed);
-      const fee = await this.#feeOf(attempts[0]?.hash ?? a.hash, a.raw);
-      return { kind: 'confirmed', hash: a.hash, fee, confirmations: at.confirmations, block: at.block };
+      // The fee from the chain's own values: the database's reservations are nobody's signature.
+      return { kind: 'confirmed', hash: a.hash, fee: await this.#chainFee(t), confirmations: at.confirmations, block: at.block };
     }
     if (waiting) {
       // Attempts conflict: the node holds at most one. Only a newer one it does not know is sent again (it outbids the one it holds).
@@ -653,13 +653,6 @@ export class BtcDriver implements ChainDriver {
     }
     if (fee < 0n) throw new BtcRpcBadReply('getrawtransaction', `${t.txid} pays more than its inputs hold`);
     return fee;
-  }
-
-  /** What a mined attempt cost: the inputs its payment reserved (every attempt spends the same: #sameBasis) less its outputs. */
-  async #feeOf(payment: string, raw: string): Promise<bigint> {
-    const reserved = await this.#storage.reservedValue(payment);
-    if (reserved === null) return 0n;
-    return reserved - parseRawTx(fromHex(raw, 'stored transaction')).outputs.reduce((a, o) => a + o.value, 0n);
   }
 
   /** Every later attempt of a payment spends its inputs and pays its outputs, only the change smaller: else no attempt is trusted. */
