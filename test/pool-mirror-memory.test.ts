@@ -183,7 +183,8 @@ it('two payments of one login and amount in flight share one payments:pending me
   const [a, b] = await logins(2);
   const member = pendingMember({ login: a!.login, shannon: 500_000_000n });
   const pending = async () => ({
-    pool: await redis.zrange(paymentsPendingKey(s.prefix), 0, -1),
+    // Ordered by score (the payments' times, equal or not): compared as a set.
+    pool: (await redis.zrange(paymentsPendingKey(s.prefix), 0, -1)).sort(),
     own: await redis.smembers(ownPendingKey(s.prefix)),
     miner: (await shown(a!.login)).miner.pending,
   });
