@@ -16,6 +16,7 @@ const btc = (preset: string, wallet_type = 'p2wpkh', extra: Record<string, unkno
   chain: 'btc',
   node_url: 'http://127.0.0.1:9332',
   wallet_type,
+  fee_rate_max: '100000', // above every preset's floor (Dogecoin's: 1,000 per vbyte)
   network: { preset, ...extra },
 });
 
