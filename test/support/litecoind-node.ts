@@ -21,6 +21,8 @@ export const COINBASE_MATURITY = 100;
 export interface LitecoindOptions {
   /** Litecoin's own policy flag (default 0): BIP125 replacement in the mempool. */
   mempoolReplacement?: boolean;
+  /** A transaction index (default on: the driver needs it; off to see a node without it refused). */
+  txindex?: boolean;
   /** How long to wait for the RPC to answer (default 30 s: a loaded 2-core machine). */
   readyTimeoutMs?: number;
 }
@@ -95,7 +97,7 @@ async function startOnce(opts: LitecoindOptions): Promise<Litecoind> {
     // 0.21 applies network settings to regtest only from its section.
     '[regtest]',
     'server=1',
-    'txindex=1',
+    `txindex=${opts.txindex === false ? 0 : 1}`,
     'listen=0',
     'connect=0',
     'dnsseed=0',

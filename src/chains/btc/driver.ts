@@ -38,13 +38,15 @@ import {
 } from './tx.js';
 import { CoinbaseCache, findSpender, hotWalletUtxos, type HotUtxo } from './utxos.js';
 import { unknownSpendWatch, type BtcSpendWatch } from './spends.js';
+import { BtcNodeUnfit, checkNodeFit } from './fit.js';
 
 type WalletUtxos = Awaited<ReturnType<typeof hotWalletUtxos>>;
 
 // The Bitcoin-family driver (Litecoin, Bitcoin, Dogecoin, Bitcoin Cash): transactions built and signed
 // in this process (tx.ts, checked by the independent verifier), from the hot wallet's confirmed,
 // non-coinbase UTXOs as the node's UTXO set has them (scantxoutset: no node wallet), less what the
-// database reserves and the payment journal holds in flight. The node must run with txindex=1.
+// database reserves and the payment journal holds in flight. The node must run with txindex=1
+// and serve every RPC the driver calls (fit.ts: asked at start; a node without them stops the start).
 //
 // Every payment is tried by testmempoolaccept inside the signing transaction, before the write-ahead
 // commit: a payment the node would refuse now waits (send_retry), nothing stored. A payment is failed
@@ -159,6 +161,8 @@ export class BtcDriver implements ChainDriver {
   /** The node runs one scantxoutset at a time (a second is refused, -8): this driver's scans queue here. */
   #scans: Promise<unknown> = Promise.resolve();
   readonly #spends: BtcSpendWatch;
+  /** The node was found to serve every RPC the driver calls, and txindex (fit.ts): asked until it has. */
+  #fit = false;
 
   constructor(settings: BtcSettings, privateKey: Uint8Array, deps: BtcDeps) {
     this.#s = settings;
@@ -183,6 +187,10 @@ export class BtcDriver implements ChainDriver {
 
   /** The node's identity checked (chain, genesis, head no more than `back` below the highest seen); what getblockchaininfo said. */
   async #checkIdentity(back: number): Promise<BtcBlockchainInfo> {
+    // A node that could not be asked at start is asked now: one that lacks a method is not the node to pay with.
+    await this.#checkFit().catch((e: unknown) => {
+      throw e instanceof BtcNodeUnfit ? new ChainIdentityError(this.tag, e.message) : e;
+    });
     let info: BtcBlockchainInfo;
     let genesis: string;
     try {
@@ -195,6 +203,13 @@ export class BtcDriver implements ChainDriver {
     }
     await this.#identity.check({ chain: btcNetworkOf(info.chain), genesis, head: info.blocks }, back);
     return info;
+  }
+
+  /** BtcNodeUnfit when the node lacks what the driver calls (or txindex); NodeUnavailable when that cannot be told now. */
+  async #checkFit(): Promise<void> {
+    if (this.#fit) return;
+    await checkNodeFit(this.#node, this.tag);
+    this.#fit = true;
   }
 
   #needed(confirmations: number): number {
@@ -232,6 +247,8 @@ export class BtcDriver implements ChainDriver {
       throw new Error(
         `coin ${this.tag}: the node is on chain "${seen.chain}", the configuration's network ${this.#s.net.name} is ${this.#s.net.chain}`,
       );
+    // Every RPC the driver calls, and txindex: a node without them stops the start (a configuration error).
+    await this.#checkFit();
     const info = await this.#checkIdentity(this.#needed(0));
     await this.#storage.reservedOutpoints(this.tag);
     await ask(() => this.#spends.check());
