@@ -339,18 +339,21 @@ const feeRate = () =>
     .regex(/^[1-9]\d{0,11}$/, { error: 'expected a fee rate in base units per vbyte as a decimal string, e.g. "10"' });
 
 /** A Bitcoin-family coin (Litecoin, Bitcoin, Dogecoin, Bitcoin Cash): [coins.TAG.network] preset = "LTC-mainnet", with overrides. */
+/** [coins.TAG.network] of a Bitcoin-family coin, resolved at load: payserv's and the intake's, the same table. */
+const btcNetwork = btcNetworkConfig.superRefine((cfg, ctx) => {
+  // Only a table whose fields all parsed is resolved (refinements run after field errors too).
+  if (!Object.hasOwn(PRESETS, cfg.preset)) return;
+  try {
+    resolveNetwork(cfg);
+  } catch (e) {
+    ctx.addIssue({ code: 'custom', message: (e as Error).message });
+  }
+});
+
 const btcCoin = table({
   chain: z.literal('btc'),
   ...chainShape,
-  network: btcNetworkConfig.superRefine((cfg, ctx) => {
-    // Only a table whose fields all parsed is resolved (refinements run after field errors too).
-    if (!Object.hasOwn(PRESETS, cfg.preset)) return;
-    try {
-      resolveNetwork(cfg);
-    } catch (e) {
-      ctx.addIssue({ code: 'custom', message: (e as Error).message });
-    }
-  }),
+  network: btcNetwork,
   /** The hot wallet's script: P2WPKH (native segwit) where the chain has segwit, else P2PKH. */
   wallet_type: z.enum(['p2wpkh', 'p2pkh'], { error: 'expected "p2wpkh" or "p2pkh"' }).default('p2wpkh'),
   /** The most outputs in one transaction (SendCoin, autopay). */
@@ -559,7 +562,18 @@ const intakeZcashCoin = table({
   timeout_ms: timerMs().default(10_000),
 });
 
-const intakeCoin = z.discriminatedUnion('chain', [intakeEthCoin, intakeZcashCoin], { error: 'expected chain = "eth" or "zcash"' });
+/**
+ * A Bitcoin-family coin: its network (payserv's [coins.TAG.network], the same table), so that its wallets'
+ * addresses are checked as payserv's driver checks them. No reward check: its blocks are refused no_reward_check.
+ */
+const intakeBtcCoin = table({
+  chain: z.literal('btc'),
+  network: btcNetwork,
+});
+
+const intakeCoin = z.discriminatedUnion('chain', [intakeEthCoin, intakeZcashCoin, intakeBtcCoin], {
+  error: 'expected chain = "eth", "zcash" or "btc"',
+});
 
 /** The MiningCore adapter (src/pools/miningcore/adapter.ts): one MiningCore pool whose blocks and payments it mirrors. */
 const miningcoreAdapter = table({
@@ -715,13 +729,18 @@ const SCHEMAS = {
   esman: table({ ...baseShape, ...serviceShapes.esman }),
   intake: table({ ...baseShape, ...serviceShapes.intake }).superRefine((t, ctx) => {
     // A pool adapter's coin without its reward check would have every block refused no_reward_check, for ever.
-    for (const [name, pool] of Object.entries(t.pools))
-      if (pool && !Object.hasOwn(t.coins, pool.coin))
+    for (const [name, pool] of Object.entries(t.pools)) {
+      if (!pool) continue;
+      const coin = Object.hasOwn(t.coins, pool.coin) ? t.coins[pool.coin] : undefined;
+      if (!coin || coin.chain === 'btc')
         ctx.addIssue({
           code: 'custom',
           path: ['pools', name, 'coin'],
-          message: `names ${pool.coin}, which has no [coins.${pool.coin}] table: its blocks could never be checked`,
+          message: coin
+            ? `names ${pool.coin}, a Bitcoin-family coin: the intake has no reward check for it, its blocks could never be checked`
+            : `names ${pool.coin}, which has no [coins.${pool.coin}] table: its blocks could never be checked`,
         });
+    }
   }),
 };
 
