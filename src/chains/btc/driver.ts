@@ -187,7 +187,10 @@ export class BtcDriver implements ChainDriver {
   /** The node runs one scantxoutset at a time (a second is refused, -8): this driver's scans queue here. */
   #scans: Promise<unknown> = Promise.resolve();
   readonly #spends: BtcSpendWatch;
-  /** The coin's confirmations as a payment last told them (sign, verdict): the input depth of a call that is not told. */
+  /**
+   * The signed coin record's confirmations as the last payment signed was told them: the input depth of a call that is
+   * not told (spendable, a rotation's sweep). Untold since start: the configured confirmations, else 1.
+   */
   #told: number | undefined;
 
   constructor(settings: BtcSettings, privateKey: Uint8Array, deps: BtcDeps) {
