@@ -367,6 +367,11 @@ const btcCoin = table({
   /** How many blocks below the tip a failure proof searches for a transaction spending one of a payment's inputs. */
   spender_scan_blocks: positiveInt().max(100_000, { error: 'at most 100000' }).default(2016),
   /**
+   * How deep an output of the hot wallet must be before a payment spends it (unset: the coin's confirmations). A payment
+   * spending an output whose funding transaction a reorg undoes can never be mined, and nothing proves it failed.
+   */
+  input_confirmations: positiveInt().max(100_000, { error: 'at most 100000' }).optional(),
+  /**
    * How a payment stuck in the mempool is bumped: "rbf" replaces it (BIP125: same inputs and outputs, the
    * change smaller), "none" lets it wait. Litecoin and Dogecoin nodes refuse replacement by default.
    */
@@ -382,6 +387,17 @@ const btcCoin = table({
   const segwit = net?.segwit ?? base?.segwit ?? true;
   if (c.wallet_type === 'p2wpkh' && !segwit)
     ctx.addIssue({ code: 'custom', path: ['wallet_type'], message: `${String(net?.preset)} has no segwit: wallet_type must be "p2pkh"` });
+  // Never deeper than the blocks a failure proof reads (the chain payserv looks at for a payment's inputs).
+  if (
+    typeof c.input_confirmations === 'number' &&
+    typeof c.spender_scan_blocks === 'number' &&
+    c.input_confirmations > c.spender_scan_blocks
+  )
+    ctx.addIssue({
+      code: 'custom',
+      path: ['input_confirmations'],
+      message: `input_confirmations ${c.input_confirmations} is above spender_scan_blocks ${c.spender_scan_blocks}`,
+    });
   const rate = /^[1-9]\d{0,11}$/;
   if (rate.test(String(c.fee_rate_min)) && rate.test(String(c.fee_rate_max)) && BigInt(c.fee_rate_min) > BigInt(c.fee_rate_max))
     ctx.addIssue({

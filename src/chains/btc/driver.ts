@@ -2,7 +2,19 @@ import { secp256k1 } from '@noble/curves/secp256k1.js';
 import type { Logger } from '../../log/index.js';
 import type { PaymentJournal } from '../../journal/journal.js';
 import { outpointKey, type StorageTx, type UtxoStorage } from '../storage.js';
-import type { Attempt, Broadcast, ChainDriver, DecodedTx, DriverHealth, PayOutput, Placement, Signing, Verdict, Watch } from '../driver.js';
+import type {
+  Attempt,
+  Broadcast,
+  ChainDriver,
+  DecodedTx,
+  DriverHealth,
+  MissingInput,
+  PayOutput,
+  Placement,
+  Signing,
+  Verdict,
+  Watch,
+} from '../driver.js';
 import { ChainIdentityError, ChainIntegrityError, NodeUnavailable } from '../driver.js';
 import { ChainIdentity } from '../identity.js';
 import { conflictingInputs } from '../utxo-conflicts.js';
@@ -75,6 +87,11 @@ export interface BtcSettings {
   feeTargetBlocks: number;
   /** How many blocks below the tip a failure proof looks for the spender of one of our inputs. */
   spenderScanBlocks: number;
+  /**
+   * How deep an output of the hot wallet must be before a payment spends it (input_confirmations); unset: the
+   * coin's confirmations. A payment spending an output whose funding transaction a reorg undoes can never be mined.
+   */
+  inputConfirmations?: number | undefined;
   /** How a stale payment is bumped: by replacement (BIP125), or not at all (it waits: the default). */
   feeBump?: FeeBump | undefined;
   /** A payment whose newest attempt has been in the mempool this long is stale: bumped when feeBump is "rbf". */
@@ -145,6 +162,17 @@ function fitting(request: PlanRequest): number {
 
 const byValueDesc = (a: Utxo, b: Utxo) => (a.value === b.value ? 0 : a.value > b.value ? -1 : 1);
 
+/** The wallet's outputs not yet deep enough to spend, as a reason's tail ('' when none). */
+function youngNote(young: readonly HotUtxo[], depth: number): string {
+  if (!young.length) return '';
+  const value = young.reduce((a, u) => a + u.value, 0n);
+  const named = young
+    .slice(0, 3)
+    .map((u) => `${outpointKey(u)} (${u.confirmations})`)
+    .join(', ');
+  return ` (${value} more in ${young.length} output(s) under input_confirmations = ${depth}, spendable once that deep: ${named}${young.length > 3 ? ', …' : ''})`;
+}
+
 export class BtcDriver implements ChainDriver {
   readonly tag: string;
   readonly address: string;
@@ -163,8 +191,18 @@ export class BtcDriver implements ChainDriver {
   readonly #spends: BtcSpendWatch;
   /** The node was found to serve every RPC the driver calls, and txindex (fit.ts): asked until it has. */
   #fit = false;
+  /**
+   * The signed coin record's confirmations as the last payment signed was told them: the input depth of a call that is
+   * not told (spendable, a rotation's sweep). Untold since start: the configured confirmations, else 1.
+   */
+  #told: number | undefined;
 
   constructor(settings: BtcSettings, privateKey: Uint8Array, deps: BtcDeps) {
+    const depth = settings.inputConfirmations;
+    if (depth !== undefined && (!Number.isSafeInteger(depth) || depth < 1 || depth > settings.spenderScanBlocks))
+      throw new RangeError(
+        `coin ${settings.tag}: input_confirmations ${depth} is not within 1..spender_scan_blocks (${settings.spenderScanBlocks})`,
+      );
     this.#s = settings;
     this.tag = settings.tag;
     this.maxOutputs = settings.batchMax;
@@ -181,7 +219,7 @@ export class BtcDriver implements ChainDriver {
       journal: deps.journal,
       storage: deps.storage,
       log: deps.log,
-      scan: () => this.#scan(),
+      scan: () => this.#scan(this.#inputDepth()),
     });
   }
 
@@ -214,6 +252,15 @@ export class BtcDriver implements ChainDriver {
 
   #needed(confirmations: number): number {
     return Math.max(this.#s.confirmations ?? confirmations, 1);
+  }
+
+  /**
+   * How deep an output must be to be spent: input_confirmations, else the coin's confirmations (`coin`: the signed
+   * record's, as a payment tells them; untold, the last a payment told, else 1). Never less than 1.
+   */
+  #inputDepth(coin?: number): number {
+    if (coin !== undefined) this.#told = coin;
+    return Math.max(this.#s.inputConfirmations ?? this.#needed(coin ?? this.#told ?? 1), 1);
   }
 
   validateAddress(address: string): string | null {
@@ -285,16 +332,16 @@ export class BtcDriver implements ChainDriver {
    * neither the journal nor a stored transaction of payserv's explains is tampering.
    */
   async #free(db: StorageTx, strict = false, scanned?: WalletUtxos): Promise<HotUtxo[]> {
-    return (await this.#holdings(db, strict, scanned)).free;
+    return (await this.#holdings(db, strict, scanned ?? (await this.#scan(this.#inputDepth())))).free;
   }
 
   /** The wallet's UTXOs as scanned, with what payments hold and what is free (see #free). */
   async #holdings(
     db: StorageTx,
     strict: boolean,
-    scanned?: WalletUtxos,
+    scan: WalletUtxos,
   ): Promise<{ scan: WalletUtxos; reserved: Map<string, string>; inFlight: Set<string>; free: HotUtxo[] }> {
-    const [scan, reserved] = await Promise.all([scanned ?? this.#scan(), this.#storage.reservedOutpoints(this.tag, db)]);
+    const reserved = await this.#storage.reservedOutpoints(this.tag, db);
     for (const u of scan.coinbase)
       this.#log.warn(
         { coin: this.tag, txid: u.txid, vout: u.vout, value: u.value.toString() },
@@ -317,12 +364,12 @@ export class BtcDriver implements ChainDriver {
     return { scan, reserved, inFlight, free };
   }
 
-  /** The hot wallet's UTXOs, one scan at a time. */
-  #scan(): Promise<WalletUtxos> {
+  /** The hot wallet's UTXOs, spendable from `depth` confirmations (#inputDepth), one scan at a time. */
+  #scan(depth: number): Promise<WalletUtxos> {
     const run = () =>
       ask(() =>
         hotWalletUtxos(this.#node, [`raw(${toHex(this.#wallet.script)})`], {
-          minConfirmations: 1,
+          minConfirmations: depth,
           coinbaseMaturity: this.#s.net.coinbaseMaturity,
           cache: this.#coinbase,
         }),
@@ -364,8 +411,9 @@ export class BtcDriver implements ChainDriver {
     return { rate: estimated !== null && estimated > floor ? estimated : floor };
   }
 
-  async sign(tx: StorageTx, outputs: readonly PayOutput[]): Promise<Signing> {
+  async sign(tx: StorageTx, outputs: readonly PayOutput[], ctx: { confirmations: number }): Promise<Signing> {
     await this.#checkIdentity(this.#needed(0));
+    const depth = this.#inputDepth(ctx.confirmations);
     const outs: TxOutput[] = [];
     for (const o of outputs) {
       const d = this.#payee(o.address);
@@ -384,7 +432,7 @@ export class BtcDriver implements ChainDriver {
     const fee = await this.#feeRate();
     if ('wait' in fee) return { kind: 'wait', reason: fee.wait };
     // One scan of the wallet for both: the unknown-spend check and the inputs (a scan reads the whole UTXO set).
-    const scanned = await this.#scan();
+    const scanned = await this.#scan(depth);
     await ask(() => this.#spends.check(tx, scanned));
     const free = (await this.#free(tx, true, scanned)).map((u) => ({ txid: u.txid, vout: u.vout, value: u.value })).sort(byValueDesc);
     const required = conflictingInputs(free, outputs, (u) => u);
@@ -403,7 +451,7 @@ export class BtcDriver implements ChainDriver {
       case 'short':
         return {
           kind: 'short',
-          reason: `hot wallet short: ${free.reduce((a, u) => a + u.value, 0n)} spendable, the payment and its fee need ${plan.needed}`,
+          reason: `hot wallet short: ${free.reduce((a, u) => a + u.value, 0n)} spendable, the payment and its fee need ${plan.needed}${youngNote(scanned.young, depth)}`,
           spendable: free.reduce((a, u) => a + u.value, 0n),
           needed: plan.needed,
         };
@@ -464,9 +512,13 @@ export class BtcDriver implements ChainDriver {
     if (!dest.ok) return { kind: 'refused', reason: `the next wallet's address ${to.slice(0, 100)}: ${dest.reason}` };
     const fee = await this.#feeRate();
     if ('wait' in fee) return { kind: 'wait', reason: fee.wait };
-    const h = await this.#holdings(tx, true);
+    const depth = this.#inputDepth();
+    const h = await this.#holdings(tx, true, await this.#scan(depth));
     const waits = sweepWaits(this.address, h.scan.spendable, h.reserved, h.inFlight);
     if (waits) return waits;
+    // An output not yet deep enough is swept once it is, with the others: never left behind in the old wallet.
+    if (h.scan.young.length)
+      return { kind: 'wait', reason: `the sweep waits for the old wallet's outputs${youngNote(h.scan.young, depth)}` };
     const utxos = h.free.map((u) => ({ txid: u.txid, vout: u.vout, value: u.value }));
     const plan = planSweep({ net: this.#s.net, wallet: this.#wallet, utxos, to: dest.script, feeRate: fee.rate });
     switch (plan.kind) {
@@ -572,7 +624,14 @@ export class BtcDriver implements ChainDriver {
     }
     // Mined nowhere, in no mempool: failed only if another transaction spending an input of every attempt is buried deep enough.
     const proof = await this.#conflictProof(attempts, needed);
-    if ('pending' in proof) return { kind: 'pending', reason: proof.pending, rebroadcast: unknown, stale: false };
+    if ('pending' in proof)
+      return {
+        kind: 'pending',
+        reason: proof.pending,
+        rebroadcast: unknown,
+        stale: false,
+        ...(proof.unfunded ? { unfunded: proof.unfunded } : {}),
+      };
     if ('paidBy' in proof) return this.#paidByOther(attempts, proof.paidBy, needed);
     await this.#checkIdentity(needed);
     return {
@@ -589,16 +648,23 @@ export class BtcDriver implements ChainDriver {
   async #conflictProof(
     attempts: readonly Attempt[],
     needed: number,
-  ): Promise<{ proof: string; spender: { txid: string; block: Placement } } | { pending: string } | { paidBy: BtcRawTransaction }> {
+  ): Promise<
+    | { proof: string; spender: { txid: string; block: Placement } }
+    | { pending: string; unfunded?: MissingInput[] }
+    | { paidBy: BtcRawTransaction }
+  > {
     const ours = new Set(attempts.map((a) => a.hash));
     const payees = basisOf(attempts[0]?.raw ?? '', this.#wallet).payees;
     const tip = await ask(() => this.#node.getBlockCount());
     const from = Math.max(0, tip - this.#s.spenderScanBlocks + 1);
     const found: Array<{ attempt: string; input: string; txid: string; block: Placement; confirmations: number }> = [];
+    const unfunded: MissingInput[] = [];
     for (const a of attempts) {
       let hit: (typeof found)[number] | null = null;
+      let missing: MissingInput | null = null;
       for (const i of this.decode(a.raw).inputs) {
         const s = await ask(() => findSpender(this.#node, i, { fromHeight: from, blocksMax: this.#s.spenderScanBlocks }));
+        if (s.kind === 'not-found' && !missing) missing = await this.#unfunded(a.hash, i);
         if (s.kind !== 'mined' || ours.has(s.txid)) continue;
         // A spender that pays our outputs is the payment (our own replacement a restored record lost), never proof of failure.
         const other = await ask(() => this.#node.getRawTransaction(s.txid));
@@ -614,6 +680,10 @@ export class BtcDriver implements ChainDriver {
         };
         if (s.confirmations >= needed) break;
       }
+      if (!hit && missing) {
+        unfunded.push(missing);
+        continue;
+      }
       if (!hit) return { pending: `${a.hash} is unknown to the node and no mined transaction spends its inputs: rebroadcast` };
       if (hit.confirmations < needed)
         return {
@@ -621,6 +691,19 @@ export class BtcDriver implements ChainDriver {
         };
       found.push(hit);
     }
+    if (unfunded.length)
+      return {
+        pending: unfunded
+          .map(
+            (m) =>
+              `${m.attempt} is unknown to the node and its input ${m.input} exists nowhere: funding transaction ${m.funding} is ${m.where} (a reorg deeper than input_confirmations undid it?)`,
+          )
+          .join('; ')
+          .concat(
+            ': the payment cannot be mined as it is, yet no transaction spending its inputs proves it failed: it stays sending (alerted: input_missing)',
+          ),
+        unfunded,
+      };
     const last = found[found.length - 1];
     if (!last) return { pending: 'no attempt to judge' };
     return {
@@ -633,6 +716,22 @@ export class BtcDriver implements ChainDriver {
         .concat('; chain identity checked'),
       spender: { txid: last.txid, block: last.block },
     };
+  }
+
+  /**
+   * An input found nowhere (not in the UTXO set, no spender in the blocks read) whose funding transaction is not on the
+   * node's best chain (unknown, in the mempool, or in a block a reorg left behind): the input does not exist now. Null
+   * when the funding transaction is mined (the input was spent before the blocks read, or never existed: absence, nothing more).
+   */
+  async #unfunded(attempt: string, input: { txid: string; vout: number }): Promise<MissingInput | null> {
+    const f = await ask(() => this.#node.getRawTransaction(input.txid));
+    if (await this.#minedAt(f)) return null;
+    const where = !f
+      ? 'unknown to the node'
+      : f.blockhash
+        ? `in block ${f.blockhash}, off the node's best chain`
+        : "in the node's mempool, mined nowhere";
+    return { attempt, input: outpointKey(input), funding: input.txid, where };
   }
 
   /**
