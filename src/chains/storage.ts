@@ -12,7 +12,6 @@ export type StorageTx = object;
 export interface NonceAttempt {
   hash: string;
   raw: string;
-  createdAt: Date;
   nonce: bigint;
 }
 
