@@ -167,10 +167,6 @@ export function chainStorage(db: Data) {
       const rows = await tx.query(PAYMENTS.releaseInputs, [await knownCoin(tx, coin), spentBy, why.slice(0, 500)]);
       return rows.length;
     },
-    async reservedValue(hash: string): Promise<bigint | null> {
-      const [r] = await db.query(CHAINS.reservedValue, [hash]);
-      return r?.v ? BigInt(r.v) : null;
-    },
     async attemptRaw(hash: string, q: DataTx = db): Promise<string | null> {
       const [t] = await q.query(CHAINS.attemptRaw, [hash]);
       return t?.raw ?? null;
