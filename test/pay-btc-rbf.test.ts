@@ -146,6 +146,15 @@ async function replaced(p: Sending): Promise<{ hash: string; fee: bigint }> {
   return { hash, fee };
 }
 
+/** Mined under the confirmations: Check records it sent by `hash` with `fee`, one output to the withdrawal's address. */
+async function minedSentOnce(p: Sending, hash: string, fee: bigint): Promise<void> {
+  await node.mine(confirmations);
+  expect(await checkWithdrawal(t.ps, p.id, caller)).toMatchObject({ reply: 'SENT', txHash: hash });
+  expect(await row(p.id)).toEqual({ status: 'sent', tx_hash: hash, fee: fee.toString() });
+  expect(await paidTo(p.m.address)).toEqual([p.value]);
+  expect(await t.ledger.check('balanceerrors')).toEqual([]);
+}
+
 interface Batch {
   reqs: Array<{ id: number; m: Miner }>;
   first: string;
@@ -289,11 +298,7 @@ describePerDataPath('fee bumps by replacement (BIP125) on litecoind regtest', { 
     expect(await checkWithdrawal(t.ps, p.id, caller)).toMatchObject({ reply: 'SENDING', txHash: once.hash });
     expect(await storedAttempts()).toEqual([p.first, once.hash].sort());
     expect(await mempool()).toEqual([once.hash]);
-    await node.mine(confirmations);
-    expect(await checkWithdrawal(t.ps, p.id, caller)).toMatchObject({ reply: 'SENT', txHash: once.hash });
-    expect(await row(p.id)).toEqual({ status: 'sent', tx_hash: once.hash, fee: once.fee.toString() });
-    expect(await paidTo(p.m.address)).toEqual([p.value]);
-    expect(await t.ledger.check('balanceerrors')).toEqual([]);
+    await minedSentOnce(p, once.hash, once.fee);
   });
 
   it('a stale batch of 3 replaced for all 3 at once, the replacement mined: each sent once by it, with its share of its fee', async () => {
@@ -413,10 +418,6 @@ describePerDataPath('fee bumps by replacement (BIP125) on litecoind regtest', { 
     expect(r.message).toMatch(/not replaced: .*txn-mempool-conflict/);
     expect(await storedAttempts()).toEqual([p.first]);
     expect(await mempool()).toEqual([p.first]);
-    await node.mine(confirmations);
-    expect(await checkWithdrawal(t.ps, p.id, caller)).toMatchObject({ reply: 'SENT', txHash: p.first });
-    expect(await row(p.id)).toEqual({ status: 'sent', tx_hash: p.first, fee: p.fee.toString() });
-    expect(await paidTo(p.m.address)).toEqual([p.value]);
-    expect(await t.ledger.check('balanceerrors')).toEqual([]);
+    await minedSentOnce(p, p.first, p.fee);
   });
 });
