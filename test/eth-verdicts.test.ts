@@ -89,7 +89,7 @@ async function attemptsOf(hash: string): Promise<Attempt[]> {
     'SELECT hash, raw, created_at FROM payserv_chain_txs WHERE hash = $1',
     [hash],
   );
-  return rows.map((r) => ({ hash: r.hash, raw: r.raw, createdAt: new Date(r.created_at) }));
+  return rows.map((r) => ({ hash: r.hash, raw: r.raw, signedAt: new Date(r.created_at) }));
 }
 
 describePerDataPath("the chain's word on Ethereum (issue 14)", () => {

@@ -47,14 +47,21 @@ let nextUser = 7000;
 // estimate: the first attempt pays the floor, 1 per vbyte.
 const RBF = { feeBump: 'rbf', replaceAfterMs: 0 } as const;
 
-async function setup(on: () => Promise<Litecoind>, o: { auto?: boolean; feeRateMax?: bigint } = {}): Promise<void> {
+async function setup(
+  on: () => Promise<Litecoind>,
+  o: { auto?: boolean; feeRateMax?: bigint; replaceAfterMs?: number } = {},
+): Promise<void> {
   node = await on();
   client = new BtcNode({ url: node.url, timeoutMs: 10_000 });
   t = await testPayserv({
     seed: SEED,
     ...(o.auto ? { policies: { LTC: AUTO } } : {}),
     drivers: async (deps) => {
-      driver = await ltcDriver(node, deps, [5n * COIN], { ...RBF, feeRateMax: o.feeRateMax ?? 100n });
+      driver = await ltcDriver(node, deps, [5n * COIN], {
+        ...RBF,
+        feeRateMax: o.feeRateMax ?? 100n,
+        ...(o.replaceAfterMs === undefined ? {} : { replaceAfterMs: o.replaceAfterMs }),
+      });
       return new Map([['LTC', driver]]);
     },
   });
@@ -137,6 +144,15 @@ async function replaced(p: Sending): Promise<{ hash: string; fee: bigint }> {
   const fee = (await client.getMempoolEntry(hash))?.fees.base ?? 0n;
   expect(fee).toBeGreaterThan(p.fee);
   return { hash, fee };
+}
+
+/** Mined under the confirmations: Check records it sent by `hash` with `fee`, one output to the withdrawal's address. */
+async function minedSentOnce(p: Sending, hash: string, fee: bigint): Promise<void> {
+  await node.mine(confirmations);
+  expect(await checkWithdrawal(t.ps, p.id, caller)).toMatchObject({ reply: 'SENT', txHash: hash });
+  expect(await row(p.id)).toEqual({ status: 'sent', tx_hash: hash, fee: fee.toString() });
+  expect(await paidTo(p.m.address)).toEqual([p.value]);
+  expect(await t.ledger.check('balanceerrors')).toEqual([]);
 }
 
 interface Batch {
@@ -258,6 +274,33 @@ describePerDataPath('fee bumps by replacement (BIP125) on litecoind regtest', { 
     expect(await t.ledger.check('balanceerrors')).toEqual([]);
   });
 
+  it('created_at backdated a day by a database attacker: no replacement before replace_after_s of the signed time, then one; sent once', async () => {
+    const HOUR = 3_600_000;
+    await setup(replacing, { replaceAfterMs: HOUR });
+    const p = await sending();
+    // The attacker makes every stored attempt look a day old (the column is nobody's signature).
+    const backdate = () => t.ledger.db.query("UPDATE payserv_chain_txs SET created_at = created_at - interval '1 day'");
+    await backdate();
+    for (let i = 0; i < 3; i++) {
+      const r = await checkWithdrawal(t.ps, p.id, caller);
+      expect([r.reply, r.txHash]).toEqual(['SENDING', p.first]);
+    }
+    // No fee burnt: nothing replaced, nothing stored, the node holds the first attempt at its first fee.
+    expect(await storedAttempts()).toEqual([p.first]);
+    expect(await mempool()).toEqual([p.first]);
+    expect((await client.getMempoolEntry(p.first))?.fees.base).toBe(p.fee);
+    // replace_after_s of the signed sending entry's time passes: replaced once.
+    const later = new Date(Date.now() + HOUR + 60_000);
+    t.ps.now = () => later;
+    const once = await replaced(p);
+    // The replacement's row backdated too: it is not replaced again before its own replace_after_s.
+    await backdate();
+    expect(await checkWithdrawal(t.ps, p.id, caller)).toMatchObject({ reply: 'SENDING', txHash: once.hash });
+    expect(await storedAttempts()).toEqual([p.first, once.hash].sort());
+    expect(await mempool()).toEqual([once.hash]);
+    await minedSentOnce(p, once.hash, once.fee);
+  });
+
   it('a stale batch of 3 replaced for all 3 at once, the replacement mined: each sent once by it, with its share of its fee', async () => {
     await setup(replacing, { auto: true });
     const b = await batch();
@@ -375,10 +418,6 @@ describePerDataPath('fee bumps by replacement (BIP125) on litecoind regtest', { 
     expect(r.message).toMatch(/not replaced: .*txn-mempool-conflict/);
     expect(await storedAttempts()).toEqual([p.first]);
     expect(await mempool()).toEqual([p.first]);
-    await node.mine(confirmations);
-    expect(await checkWithdrawal(t.ps, p.id, caller)).toMatchObject({ reply: 'SENT', txHash: p.first });
-    expect(await row(p.id)).toEqual({ status: 'sent', tx_hash: p.first, fee: p.fee.toString() });
-    expect(await paidTo(p.m.address)).toEqual([p.value]);
-    expect(await t.ledger.check('balanceerrors')).toEqual([]);
+    await minedSentOnce(p, p.first, p.fee);
   });
 });

@@ -168,6 +168,21 @@ describePerDataPath('Ethereum payouts on anvil', () => {
     await expectClean();
   });
 
+  it('created_at backdated a day by a database attacker: the payment is not replaced (its signed entry is minutes old), sent once', async () => {
+    const { id, m, value } = await pendingRequest(2451);
+    await setAutomine(url, false);
+    const first = await approveWithdrawal(t.ps, id, caller);
+    expect(first.reply).toBe('SENDING');
+    await t.ledger.db.query("UPDATE payserv_chain_txs SET created_at = created_at - interval '1 day'");
+    const r = await checkWithdrawal(t.ps, id, caller);
+    expect([r.reply, r.txHash]).toEqual(['SENDING', first.txHash]);
+    expect(await t.ledger.db.query<{ hash: string }>('SELECT hash FROM payserv_chain_txs')).toEqual([{ hash: first.txHash }]);
+    await mine(url, confirmations);
+    expect(await checkWithdrawal(t.ps, id, caller)).toMatchObject({ reply: 'SENT', txHash: first.txHash });
+    expect(await balanceOf(url, m.address)).toBe(value);
+    await expectClean();
+  });
+
   it('a recipient that rejects value: SEND_ERROR with nothing sent, the hot wallet untouched', async () => {
     const key = `0x${Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString('hex')}` as Hex;
     const { privateKeyToAddress } = await import('viem/accounts');

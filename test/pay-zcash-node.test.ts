@@ -78,7 +78,7 @@ async function status(id: number): Promise<string> {
 async function attemptOf(hash: string): Promise<Attempt> {
   const [r] = await t.ledger.db.query<{ raw: string }>('SELECT raw FROM payserv_chain_txs WHERE hash = $1', [hash]);
   if (!r) throw new Error(`no stored ${hash}`);
-  return { hash, raw: r.raw, createdAt: new Date() };
+  return { hash, raw: r.raw, signedAt: new Date() };
 }
 
 describePerDataPath('Zcash payouts on zebrad and zcashd', () => {

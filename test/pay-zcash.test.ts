@@ -8,6 +8,7 @@ import { ZcashDriver } from '../src/chains/zcash/driver.js';
 import { loadHotKey } from '../src/keys/hot-wallet.js';
 import { parseAmount, sub, toBaseUnits } from '../src/money/amount.js';
 import { approveWithdrawal, checkWithdrawal, processWithdrawal, resendWithdrawal, sendCoin } from '../src/payserv/payouts.js';
+import { asAttacker } from './support/attacker.js';
 import { describePerDataPath } from './support/backend.js';
 import { ZEC_SETTINGS, zcashAddress, zcashDriver, zcashStandinForFile } from './support/chains.js';
 import { newMiner, request, type Miner } from './support/miners.js';
@@ -140,6 +141,42 @@ describePerDataPath('Zcash payouts on the node stand-in', () => {
     await node.mine(confirmations);
     expect((await checkWithdrawal(t.ps, id, caller)).reply).toBe('SENT');
     expect(node.paidTo(m.address)).toBe(value);
+    expect(await t.ledger.check('balanceerrors')).toEqual([]);
+  });
+
+  it("reservation values edited in the database before the payment is mined: the recorded fee is the chain's", async () => {
+    await setup([3_000_000_000n, 3_000_000_000n]);
+    // 40 ZEC: both 30 ZEC outputs are spent, so both reservations are edited.
+    const m = await newMiner(t, nextUser++, '50', { tag: 'ZEC', address: zcashAddress() });
+    const id = await request(t, m, { amount: '40' });
+    expect((await processWithdrawal(t.ps, id, caller)).reply).toBe('PENDING');
+    const r = await approveWithdrawal(t.ps, id, caller);
+    expect(r.reply).toBe('SENDING');
+    const hash = r.txHash as string;
+    // The attacker inflates what the payment's inputs are worth (the column is nobody's signature).
+    const edited = await asAttacker(t.ledger.db, [
+      ['UPDATE payserv_utxo_reservations SET value = value + 100000000 WHERE spent_by = $1 RETURNING value::text AS v', [hash]],
+    ]);
+    expect(edited).toHaveLength(2);
+    await node.mine(confirmations);
+    expect(await checkWithdrawal(t.ps, id, caller)).toMatchObject({ reply: 'SENT', txHash: hash });
+    // The fee from the chain alone: the hot wallet's outputs it spent (the node's own record) less what it pays.
+    const spent = node.outputsTo(driver.address).filter((o) => o.spentBy === hash);
+    expect(spent.map((o) => o.value)).toEqual([3_000_000_000n, 3_000_000_000n]);
+    const paid =
+      node
+        .received()
+        .find((x) => x.txid === hash)
+        ?.tx.outputs.reduce((a, o) => a + o.value, 0n) ?? 0n;
+    const fee = spent.reduce((a, o) => a + o.value, 0n) - paid;
+    expect(fee).toBeGreaterThan(0n);
+    expect(fee).toBeLessThan(100_000_000n);
+    const [row] = await t.ledger.db.query<{ fee: string }>(
+      'SELECT round(tx_fee * 100000000)::text AS fee FROM finances_withdrawal_transaction WHERE id = $1',
+      [id],
+    );
+    expect(row?.fee).toBe(fee.toString());
+    expect(node.paidTo(m.address)).toBe(toBaseUnits(sub(parseAmount('40'), m.coin.withdrawalFee), 8));
     expect(await t.ledger.check('balanceerrors')).toEqual([]);
   });
 

@@ -134,7 +134,12 @@ export type Watch =
 export interface Attempt {
   hash: string;
   raw: string;
-  createdAt: Date;
+  /**
+   * When it was signed, from a record the database cannot edit: its signed `sending` entry (a withdrawal's
+   * payment), or the host's own record (a hot-wallet sweep). Never the stored row's created_at: a payment's
+   * staleness, and so a fee bump, is decided from it.
+   */
+  signedAt: Date;
 }
 
 export type Broadcast = { ok: true; known: boolean } | { ok: false; reason: string };

@@ -12,7 +12,6 @@ export type StorageTx = object;
 export interface NonceAttempt {
   hash: string;
   raw: string;
-  createdAt: Date;
   nonce: bigint;
 }
 
@@ -48,8 +47,6 @@ export interface UtxoStorage {
   reserveInputs(tx: StorageTx, coin: string, spentBy: string, inputs: ReadonlyArray<Outpoint & { value: bigint }>): Promise<void>;
   /** Gives back the inputs a never-mined payment held; how many. */
   releaseInputs(tx: StorageTx, coin: string, spentBy: string, why: string): Promise<number>;
-  /** The value of the inputs payment `hash` reserved; null when it reserved none. */
-  reservedValue(hash: string): Promise<bigint | null>;
   /** The stored bytes of attempt `hash`; null when none is stored. */
   attemptRaw(hash: string, db?: StorageTx): Promise<string | null>;
 }

@@ -10,11 +10,14 @@ import { PAYMENTS } from './ops/payments.js';
 // the chain drivers' (src/chains/driver.ts, storage.ts), written out here: the data layer imports
 // nothing of the layers above it, and src/app/drivers.ts checks that chainStorage fits their interfaces.
 
-/** A stored signed attempt (the drivers' Attempt). */
+/**
+ * A stored signed attempt: its bytes, checked against the hash its withdrawals' signed histories name. The
+ * row's created_at is not read: it is the database's word, and when an attempt was signed is its signed
+ * `sending` entry's (src/payserv/payments/stored.ts).
+ */
 export interface StoredAttempt {
   hash: string;
   raw: string;
-  createdAt: Date;
 }
 
 /** Where a transaction was found mined (the drivers' Placement). */
@@ -53,7 +56,7 @@ export async function attemptsByHash(db: DataTx, hashes: readonly string[]): Pro
   const missing: string[] = [];
   for (const h of hashes) {
     const r = byHash.get(h);
-    if (r) found.push({ hash: r.hash, raw: r.raw, createdAt: r.created_at });
+    if (r) found.push({ hash: r.hash, raw: r.raw });
     else missing.push(h);
   }
   return { found, missing };
@@ -145,7 +148,7 @@ export function chainStorage(db: Data) {
       const id = await coinId(tx, coin);
       if (id === null) return [];
       const rows = await tx.query(PAYMENTS.attemptsFromNonce, [id, from.toString()]);
-      return rows.map((r) => ({ hash: r.hash, raw: r.raw, createdAt: r.created_at, nonce: BigInt(r.nonce) }));
+      return rows.map((r) => ({ hash: r.hash, raw: r.raw, nonce: BigInt(r.nonce) }));
     },
 
     // ---- UTXO input reservations
@@ -163,10 +166,6 @@ export function chainStorage(db: Data) {
     async releaseInputs(tx: DataTx, coin: string, spentBy: string, why: string): Promise<number> {
       const rows = await tx.query(PAYMENTS.releaseInputs, [await knownCoin(tx, coin), spentBy, why.slice(0, 500)]);
       return rows.length;
-    },
-    async reservedValue(hash: string): Promise<bigint | null> {
-      const [r] = await db.query(CHAINS.reservedValue, [hash]);
-      return r?.v ? BigInt(r.v) : null;
     },
     async attemptRaw(hash: string, q: DataTx = db): Promise<string | null> {
       const [t] = await q.query(CHAINS.attemptRaw, [hash]);

@@ -76,7 +76,12 @@ export function describeTx(txid: string, hex: string, tx: Tx, network: StandinNe
     vin: tx.inputs.map((i) =>
       coinbase
         ? { coinbase: toHex(i.scriptSig), sequence: i.sequence }
-        : { txid: hashToDisplayHex(i.prevout.txid), vout: i.prevout.index, scriptSig: { hex: toHex(i.scriptSig) }, sequence: i.sequence },
+        : {
+            txid: hashToDisplayHex(i.prevout.txid),
+            vout: i.prevout.index,
+            scriptSig: { asm: '', hex: toHex(i.scriptSig) },
+            sequence: i.sequence,
+          },
     ),
     vout: tx.outputs.map((o, n) => ({
       value: Number(o.value) / 1e8,
@@ -84,6 +89,26 @@ export function describeTx(txid: string, hex: string, tx: Tx, network: StandinNe
       n,
       scriptPubKey: scriptPubKey(o.scriptPubKey, network),
     })),
+  };
+}
+
+/**
+ * What zebrad's verbose getrawtransaction adds (zebra-rpc/src/methods/types/transaction.rs,
+ * TransactionObject::from_transaction) for a transaction without shielded parts, which is every one the
+ * stand-in holds (it refuses shielded ones): empty Sapling, Sprout and Orchard parts with zero value
+ * balances, its size, and once mined its block's time as `time` and `blocktime`. Left out: `authdigest`
+ * (a v5 transaction's ZIP-244 auth digest), which payserv never reads.
+ */
+export function zebradTxFields(hex: string, blockTime: number | null): Record<string, unknown> {
+  return {
+    vShieldedSpend: [],
+    vShieldedOutput: [],
+    vjoinsplit: [],
+    orchard: { actions: [], valueBalance: 0, valueBalanceZat: 0 },
+    valueBalance: 0,
+    valueBalanceZat: 0,
+    size: hex.length / 2,
+    ...(blockTime === null ? {} : { time: blockTime, blocktime: blockTime }),
   };
 }
 

@@ -37,7 +37,7 @@ import { BRANCHES, branchById } from '../chains/zcash/branch.js';
 import { hashToDisplayHex, toHex } from '../chains/zcash/bytes.js';
 import { sha256d } from '../chains/zcash/hash.js';
 import { NodeRefusal, StandinChain, type StandinDialect, type StandinNetwork } from './zcash-standin-chain.js';
-import { blockObject, describeTx, rawBlock, type FoundBlock } from './zcash-standin-block.js';
+import { blockObject, describeTx, rawBlock, zebradTxFields, type FoundBlock } from './zcash-standin-block.js';
 import type { Tx } from '../chains/zcash/tx.js';
 
 export type { StandinDialect, StandinNetwork } from './zcash-standin-chain.js';
@@ -367,8 +367,14 @@ export async function startZcashStandin(opts: ZcashStandinOptions): Promise<Zcas
       }
       if (!verbose) return t.hex;
       const mined = t.height === null ? null : { height: t.height, confirmations: chain.height - t.height + 1, blockhash: t.blockhash };
-      // zebrad (snapshot getrawtransaction_verbosity=1): in_active_chain always; height and confirmations only when mined.
-      if (zebrad) return { in_active_chain: mined !== null, ...describeTx(txid.toLowerCase(), t.hex, t.tx, network), ...(mined ?? {}) };
+      // zebrad (snapshot getrawtransaction_verbosity=1): in_active_chain always; height, confirmations, blockhash and the block's time only when mined.
+      if (zebrad)
+        return {
+          in_active_chain: mined !== null,
+          ...describeTx(txid.toLowerCase(), t.hex, t.tx, network),
+          ...zebradTxFields(t.hex, t.height === null ? null : (chain.block(t.height)?.time ?? null)),
+          ...(mined ?? {}),
+        };
       return { ...describeTx(txid.toLowerCase(), t.hex, t.tx, network), ...(mined ?? {}) };
     },
     getblock: (p) => {

@@ -282,7 +282,7 @@ async function follow(
   d: RotatingDriver,
   r: SweepRecord & { attempt: NonNullable<SweepRecord['attempt']> },
 ): Promise<RotationStep> {
-  const a: Attempt = { hash: r.attempt.hash, raw: r.attempt.raw, createdAt: new Date(r.attempt.at) };
+  const a: Attempt = { hash: r.attempt.hash, raw: r.attempt.raw, signedAt: new Date(r.attempt.at) };
   const v = await d.old.verdict([a], { now: ps.now(), confirmations: d.settings.confirmations });
   const path = rotationPath(d.settings.stateDir, d.tag);
   switch (v.kind) {

@@ -9,11 +9,13 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { zcashP2pkhAddress } from '../../src/chains/address.js';
 import { syncing, SYNC_LAG_BLOCKS_MAX } from '../../src/chains/zcash/driver.js';
 import { buildTransparentTx } from '../../src/chains/zcash/build.js';
-import { fromHex } from '../../src/chains/zcash/bytes.js';
+import { fromHex, toHex } from '../../src/chains/zcash/bytes.js';
 import { estimateTransparentFeeZat } from '../../src/chains/zcash/fee.js';
 import { alreadyKnown, ZcashRpc, ZcashRpcError, ZEBRAD_ALREADY, type BlockchainInfo } from '../../src/chains/zcash/rpc.js';
 import { hash160, p2pkhScript } from '../../src/chains/zcash/script.js';
 import { signTransparentTx } from '../../src/chains/zcash/sign.js';
+import { parseTx } from '../../src/chains/zcash/tx.js';
+import { txidOf } from '../../src/chains/zcash/txid.js';
 import { NU6_3_BRANCH_ID, startZcashStandin, type StandinDialect, type ZcashStandin } from '../../src/devnet/zcash-standin.js';
 
 const key = sha256(new TextEncoder().encode('zcash-zebrad-test hot'));
@@ -165,6 +167,49 @@ describe('Zcash stand-in: zebrad and zcashd', () => {
       height: z.node.height() - 2,
       blockhash: await z.rpc.getBlockHash(z.node.height() - 2),
     });
+  });
+
+  it("getrawtransaction of a payment's input: its transaction as zebrad serves it (the value in valueZat and in bytes that hash to the txid); one in no block and no mempool: -5", async () => {
+    const z = await start('zebrad');
+    const { txid, vout } = await z.node.fund(hot.address, 123_456_789n);
+    const height = z.node.height();
+    await z.node.mine(2);
+    const r = (await raw(z.node, 'getrawtransaction', [txid, 1])).body.result as Record<string, unknown> & {
+      hex: string;
+      vin: Array<{ txid: string }>;
+      vout: unknown[];
+    };
+    const blockTime = (await z.rpc.getBlock(await z.rpc.getBlockHash(height)))?.time;
+    expect(blockTime).toBeGreaterThan(0);
+    expect(r).toMatchObject({
+      in_active_chain: true,
+      txid,
+      height,
+      confirmations: 3,
+      blockhash: await z.rpc.getBlockHash(height),
+      time: blockTime,
+      blocktime: blockTime,
+      size: r.hex.length / 2,
+      vShieldedSpend: [],
+      vShieldedOutput: [],
+      vjoinsplit: [],
+      valueBalance: 0,
+      valueBalanceZat: 0,
+      orchard: { actions: [], valueBalance: 0, valueBalanceZat: 0 },
+    });
+    expect(r.vout[vout]).toMatchObject({ value: 1.23456789, valueZat: 123_456_789, n: vout, scriptPubKey: { hex: toHex(hot.script) } });
+    // What payserv's fee reads: the output in bytes that hash to the txid asked for.
+    const bytes = parseTx(fromHex(r.hex));
+    expect(txidOf(bytes)).toBe(txid);
+    expect(bytes.outputs[vout]?.value).toBe(123_456_789n);
+    expect((await z.rpc.getRawTransaction(txid))?.vout?.[vout]?.valueZat).toBe(123_456_789n);
+    // Its own input spends an outpoint no block and no mempool holds: zebrad does not serve it.
+    const faucet = r.vin[0]?.txid as string;
+    expect((await raw(z.node, 'getrawtransaction', [faucet, 1])).body.error).toEqual({
+      code: -5,
+      message: 'Transaction not found in mempool or best chain',
+    });
+    expect(await z.rpc.getRawTransaction(faucet)).toBeNull();
   });
 
   it("sendrawtransaction: zebrad's already-known replies, each reported as known by the client", async () => {

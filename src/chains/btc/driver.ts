@@ -619,7 +619,7 @@ export class BtcDriver implements ChainDriver {
         this.#s.feeBump === 'rbf' &&
         lastKnown === attempts.length - 1 &&
         !!latest &&
-        ctx.now.getTime() - latest.createdAt.getTime() >= (this.#s.replaceAfterMs ?? 0);
+        ctx.now.getTime() - latest.signedAt.getTime() >= (this.#s.replaceAfterMs ?? 0);
       return { kind: 'pending', reason: waiting, rebroadcast: newer, stale };
     }
     // Mined nowhere, in no mempool: failed only if another transaction spending an input of every attempt is buried deep enough.

@@ -573,7 +573,7 @@ export class EvmDriver implements ChainDriver {
     if (usedBy > nonce) return this.#consumedBy(nonce, depth, attempts, needed);
     const rebroadcast = attempts.filter((_, i) => !known[i]).map((a) => a.hash);
     const latest = attempts[attempts.length - 1];
-    const stale = !!latest && ctx.now.getTime() - latest.createdAt.getTime() >= this.#s.replaceAfterMs;
+    const stale = !!latest && ctx.now.getTime() - latest.signedAt.getTime() >= this.#s.replaceAfterMs;
     return {
       kind: 'pending',
       reason: `not mined yet (nonce ${nonce}${rebroadcast.length ? `; ${rebroadcast.length} attempt(s) unknown to the node, rebroadcast` : ''})`,

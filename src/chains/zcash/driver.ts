@@ -568,7 +568,7 @@ export class ZcashDriver implements ChainDriver {
           stale: false,
         };
       await this.#checkIdentity(needed);
-      return { kind: 'confirmed', hash: a.hash, fee: await this.#feeOf(a.hash), confirmations, block };
+      return { kind: 'confirmed', hash: a.hash, fee: await this.#feeOf(a), confirmations, block };
     }
     // Known to no block and no mempool. A node that cannot find a transaction is no proof (zcashd without
     // -txindex, a back end rebuilding its index): failed only once the chain is past every attempt's expiry
@@ -622,13 +622,27 @@ export class ZcashDriver implements ChainDriver {
     return at !== null && at.toLowerCase() === p.blockHash.toLowerCase().replace(/^0x/, '');
   }
 
-  /** What a mined payment cost: its reserved inputs less its outputs. */
-  async #feeOf(hash: string): Promise<bigint> {
-    const reserved = await this.#storage.reservedValue(hash);
-    const raw = await this.#storage.attemptRaw(hash);
-    if (reserved === null || raw === null) return 0n;
-    const out = parseTx(fromHex(raw, 'stored transaction')).outputs.reduce((a, o) => a + o.value, 0n);
-    return reserved - out;
+  /**
+   * What a mined payment cost, from the chain alone: the values of the outputs it spends, each read from its
+   * transaction's bytes as the node serves them (getrawtransaction; bytes that hash to another txid are refused,
+   * so the node cannot name another value either), less its outputs. The database's reservations are nobody's
+   * signature: their values are not read.
+   */
+  async #feeOf(a: Attempt): Promise<bigint> {
+    const tx = parseTx(fromHex(a.raw, 'stored transaction'));
+    let fee = -tx.outputs.reduce((s, o) => s + o.value, 0n);
+    for (const i of this.decode(a.raw).inputs) {
+      const prev = await ask(() => this.#rpc.getRawTransaction(i.txid));
+      if (!prev)
+        throw new ZcashRpcBadReply('getrawtransaction', `the node does not know ${i.txid}, whose output ${i.vout} ${a.hash} spends`);
+      const spent = parseTx(fromHex(prev.hex, 'getrawtransaction hex'));
+      if (txidOf(spent) !== i.txid) throw new ZcashRpcBadReply('getrawtransaction', `the bytes given for ${i.txid} hash to another txid`);
+      const out = spent.outputs[i.vout];
+      if (!out) throw new ZcashRpcBadReply('getrawtransaction', `${i.txid} has no output ${i.vout}, which ${a.hash} spends`);
+      fee += out.value;
+    }
+    if (fee < 0n) throw new ZcashRpcBadReply('getrawtransaction', `${a.hash} pays more than its inputs hold`);
+    return fee;
   }
 
   async watch(hash: string, seen: Placement | null, ctx: { finality: number }): Promise<Watch> {

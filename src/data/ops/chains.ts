@@ -9,10 +9,5 @@ export const CHAINS = {
     `SELECT count(*)::bigint AS n FROM finances_withdrawal_transaction w JOIN coins_coin c ON c.id = w.coin_id WHERE c.tag = $1 AND w.status = 'sending'`,
   ),
   coinId: op<{ id: number }>('chains.coinId', 'SELECT id FROM coins_coin WHERE tag = $1'),
-  /** Zcash: the value of the inputs a payment reserved, null when it reserved none. */
-  reservedValue: op<{ v: string | null }>(
-    'chains.reservedValue',
-    'SELECT sum(value)::text AS v FROM payserv_utxo_reservations WHERE spent_by = $1',
-  ),
   attemptRaw: op<{ raw: string }>('chains.attemptRaw', 'SELECT raw FROM payserv_chain_txs WHERE hash = $1'),
 } as const;

@@ -9,9 +9,9 @@ export const PAYMENTS = {
     'payments.insertAttempt',
     `INSERT INTO payserv_chain_txs (hash, coin_id, payment, withdrawal_ids, raw, max_fee, nonce) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
   ),
-  attemptsByHash: op<{ hash: string; raw: string; created_at: Date }>(
+  attemptsByHash: op<{ hash: string; raw: string }>(
     'payments.attemptsByHash',
-    'SELECT hash, raw, created_at FROM payserv_chain_txs WHERE hash = ANY($1::text[])',
+    'SELECT hash, raw FROM payserv_chain_txs WHERE hash = ANY($1::text[])',
   ),
   paymentOf: op<{ payment: string }>('payments.paymentOf', 'SELECT payment FROM payserv_chain_txs WHERE hash = $1'),
   /** How many withdrawals the attempt pays. */
@@ -43,9 +43,9 @@ export const PAYMENTS = {
     'payments.readNonce',
     'SELECT next_nonce::text FROM payserv_nonces WHERE chain = $1 AND address = $2',
   ),
-  attemptsFromNonce: op<{ hash: string; raw: string; created_at: Date; nonce: string }>(
+  attemptsFromNonce: op<{ hash: string; raw: string; nonce: string }>(
     'payments.attemptsFromNonce',
-    'SELECT hash, raw, created_at, nonce::text FROM payserv_chain_txs WHERE coin_id = $1 AND nonce >= $2 ORDER BY nonce, created_at',
+    'SELECT hash, raw, nonce::text FROM payserv_chain_txs WHERE coin_id = $1 AND nonce >= $2 ORDER BY nonce, hash',
   ),
 
   // ---- Zcash input reservations ----

@@ -6,10 +6,13 @@ import type { StatusEntry } from '../../ledger/records.js';
 // `sending` entries is one payment (a fee bump adds an entry to the run); the run ends when the chain
 // decides it (`sent`, `send_error`).
 
-/** The payments ever sent for a withdrawal, oldest first, each as the hashes of its attempts in order. */
-export function paymentsOf(history: readonly Pick<StatusEntry, 'status' | 'txHash'>[]): string[][] {
-  const runs: string[][] = [];
-  let run: string[] | null = null;
+/**
+ * The runs of `sending` entries, oldest first: per payment, the first entry naming each of its attempts, in
+ * order. That entry is signed with its time (status_at): when the attempt was signed and stored.
+ */
+export function paymentRuns<E extends Pick<StatusEntry, 'status' | 'txHash'>>(history: readonly E[]): E[][] {
+  const runs: E[][] = [];
+  let run: E[] | null = null;
   for (const e of history) {
     if (e.status !== 'sending') {
       run = null;
@@ -17,9 +20,14 @@ export function paymentsOf(history: readonly Pick<StatusEntry, 'status' | 'txHas
     }
     invariant(e.txHash, 'a sending status without a transaction hash');
     if (!run) runs.push((run = []));
-    if (!run.includes(e.txHash)) run.push(e.txHash);
+    if (!run.some((x) => x.txHash === e.txHash)) run.push(e);
   }
   return runs;
+}
+
+/** The payments ever sent for a withdrawal, oldest first, each as the hashes of its attempts in order. */
+export function paymentsOf(history: readonly Pick<StatusEntry, 'status' | 'txHash'>[]): string[][] {
+  return paymentRuns(history).map((r) => r.map((e) => e.txHash as string));
 }
 
 /** The attempts of the payment a withdrawal in `sending` is waiting on. */

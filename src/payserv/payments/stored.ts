@@ -6,6 +6,8 @@ import type { Verified } from '../guard.js';
 import { journalBytesProblem } from '../../journal/payments.js';
 import { attemptsByHash } from '../../data/chain-store.js';
 import { payValue } from './value.js';
+import { paymentRuns } from './attempts.js';
+import { invariant } from '../../ledger/invariant.js';
 
 // The stored bytes of a payment's attempts, trusted only once checked against the hashes in the
 // withdrawal's signed history and against the withdrawal itself.
@@ -13,6 +15,10 @@ import { payValue } from './value.js';
 /**
  * The stored attempts of the withdrawal's current payment, each checked against its signed hash and
  * its withdrawal: bytes that are missing, hash to something else or pay someone else were tampered with.
+ * Each attempt's time is its signed `sending` entry's: the row's created_at is not read. A created_at
+ * that disagrees is not treated as tampering: it decides nothing (so it costs nothing), and it is the
+ * database server's clock, which legitimately differs from the host's (clock skew, a row restored from
+ * the payment journal later than its entry); stopping on it would give false alarms and protect nothing.
  */
 export async function storedAttempts(
   ps: Payserv,
@@ -25,6 +31,10 @@ export async function storedAttempts(
   const { found, missing } = await attemptsByHash(ps.db, hashes);
   if (missing.length) return bad(`the stored bytes of transaction ${missing[0]} (signed in withdrawal ${v.w.id}'s history) are missing`);
   const value = payValue(v.coin, v.w);
+  // The payment's run of signed `sending` entries (the newest, should a hash ever stand in two): each attempt's time.
+  const run = paymentRuns(v.history).findLast((r) => r[0]?.txHash === hashes[0]) ?? [];
+  const signed = new Map(run.map((e) => [e.txHash, e.createdAt]));
+  const attempts: Attempt[] = [];
   for (const a of found) {
     let d;
     try {
@@ -37,6 +47,9 @@ export async function storedAttempts(
     if (swapped) return { problems: [swapped] };
     if (!d.outputs.some((o) => sameAddress(v.coin.tag, o.address, v.w.address, ps.coins) && o.value === value))
       return bad(`stored transaction ${a.hash} does not pay withdrawal ${v.w.id} (${v.w.address})`);
+    const signedAt = signed.get(a.hash);
+    invariant(signedAt, `attempt ${a.hash} of withdrawal ${v.w.id} without a signed sending entry in its payment's run`);
+    attempts.push({ ...a, signedAt });
   }
-  return { attempts: found };
+  return { attempts };
 }
