@@ -17,6 +17,7 @@ import { testLedger, type TestLedger } from './ledger.js';
 import type { SeedOptions } from '../../src/writer/seed.js';
 import { setAutomine } from '../../src/devnet/anvil.js';
 import { anvilForFile, ethDriver } from './chains.js';
+import { rotationSeed } from './rotation.js';
 import type { EvmDriver } from '../../src/chains/eth/driver.js';
 import { startObservation, type Observation } from '../../src/metrics/start.js';
 
@@ -106,25 +107,16 @@ export interface EthBench {
   url: string;
 }
 
-/** Three miners and one block of ETH: a small background, so that a test's own miner is the one that matters. */
-export const ethBenchSeed = (seed: number): SeedOptions => ({
-  users: 3,
-  blocks: 1,
-  withdrawals: 0,
-  coins: ['ETH'],
-  minersPerBlock: 1,
-  declineShare: 0,
-  corrections: 0,
-  seed,
-});
-
-/** Call at a file's top level: one anvil for the file (automine), a new ethPayservAndDriver on ethBenchSeed(seed) for each test. */
+/**
+ * Call at a file's top level: one anvil for the file (automine), a new ethPayservAndDriver for each test, on one ETH
+ * block crediting three miners: a small background, so that a test's own miner is the one that matters.
+ */
 export function ethBench(seed: number): EthBench {
   const anvil = anvilForFile();
   const b = {} as EthBench;
   beforeEach(async () => {
     b.url = (await anvil()).url;
-    ({ t: b.t, driver: b.driver } = await ethPayservAndDriver(b.url, { seed: ethBenchSeed(seed) }));
+    ({ t: b.t, driver: b.driver } = await ethPayservAndDriver(b.url, { seed: rotationSeed(3, seed) }));
   });
   afterEach(async () => {
     await b.t.ledger.db.close();
