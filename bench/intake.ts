@@ -67,6 +67,7 @@ function intakeOf(db: Db, stateDir: string, pki: Pki, anvil: Anvil, creditsMax: 
     trust: pki.trust,
     signers: { admin: pki.admin, autopay: pki.autopay },
     checkers: new Map([['ETH', { checker, decimals: 18, firstHeight: 0n }]]),
+    chains: {},
     creditsPerBlockMax: creditsMax,
     review: 'auto',
     log,

@@ -198,7 +198,7 @@ describePerDataPath('Bitcoin-family payouts on litecoind regtest', () => {
     }
     // One approved before this check existed is refused at signing, before anything is stored.
     const own = [{ withdrawalId: 1, address: driver.address, value: COIN / 10n, conflicts: [] }];
-    expect(await t.ps.db.transaction((tx) => driver.sign(tx, own))).toEqual({
+    expect(await t.ps.db.transaction((tx) => driver.sign(tx, own, { confirmations: 1 }))).toEqual({
       kind: 'refused',
       reason: `withdrawal 1: address ${driver.address}: it is the hot wallet's own address: payserv does not pay itself`,
     });

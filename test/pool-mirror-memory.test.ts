@@ -77,6 +77,7 @@ beforeEach(async () => {
     trust: l.trust,
     signers: { admin: l.signers.admin, autopay: l.signers.autopay },
     checkers: new Map(),
+    chains: {},
     creditsPerBlockMax: 1000,
     review: 'auto',
     log,

@@ -2,11 +2,12 @@
 // flight settles first, every confirmed non-coinbase output of the old wallet swept by one transaction to
 // the next key's address, final, then payouts from the new wallet; a crash between the sweep's record and
 // its broadcast sends the same bytes; a database attacker deleting the in-flight payment's reservations
-// cannot hurry the sweep.
+// cannot hurry the sweep; an output of the old wallet not yet input_confirmations deep holds the sweep until it
+// is, and is swept with the others (never left behind).
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { afterEach, expect, it } from 'vitest';
 import { p2wpkhAddress } from '../src/chains/btc/address.js';
-import { BtcDriver } from '../src/chains/btc/driver.js';
+import { BtcDriver, type BtcSettings } from '../src/chains/btc/driver.js';
 import { preset } from '../src/chains/btc/network.js';
 import { parseRawTx } from '../src/chains/btc/rawtx.js';
 import { fromHex, hashToDisplayHex } from '../src/chains/zcash/bytes.js';
@@ -41,13 +42,13 @@ async function unspent(address: string): Promise<string[]> {
 }
 
 /** payserv on the old wallet (two funded outputs and an immature coinbase one), the next key made beside it. */
-async function setup(): Promise<void> {
+async function setup(settings: Partial<BtcSettings> = {}): Promise<void> {
   node = await litecoind();
   t = await testPayserv({
     seed: utxoRotationSeed('LTC', 23),
     drivers: async (deps) => {
       await createHotKey(deps.stateDir, 'LTC');
-      old = new BtcDriver(LTC_SETTINGS(node.url), await loadHotKey(deps.stateDir, 'LTC'), driverDeps(deps));
+      old = new BtcDriver(LTC_SETTINGS(node.url, settings), await loadHotKey(deps.stateDir, 'LTC'), driverDeps(deps));
       for (const sat of [200_000_000n, 100_000_000n]) await node.fund(old.address, sat);
       const path = nextHotKeyPath(deps.stateDir, 'LTC');
       await createHotKey(deps.stateDir, 'LTC', path);
@@ -124,6 +125,25 @@ describePerDataPath('pscli hotwallet rotate, Litecoin on litecoind', () => {
     await node.mine(CONFIRMATIONS + FINALITY);
     expect(await rotationStep(t.ps, again)).toMatchObject({ kind: 'final', hash: recorded?.attempt?.hash });
     expect(await unspent(next.address)).toEqual([`${recorded?.attempt?.hash}:0`]);
+  });
+
+  it('an output of the old wallet not yet input_confirmations deep: the sweep waits, then sweeps it with the others', async () => {
+    await setup({ inputConfirmations: 3 });
+    const young = await node.fund(old.address, 50_000_000n, { depth: 1 });
+    setDriver(rotating);
+    const step = await rotationStep(t.ps, rotating);
+    expect(step.kind === 'waiting' && step.reason).toContain(
+      `50000000 more in 1 output(s) under input_confirmations = 3, spendable once that deep: ${young.txid}:${young.vout} (1)`,
+    );
+    expect(sweepOf(t.ledger.stateDir, 'LTC')).toBeNull();
+    expect(await node.rpc('getrawmempool')).toEqual([]);
+
+    await node.mine(2);
+    expect(await rotationStep(t.ps, rotating)).toMatchObject({ kind: 'swept' });
+    const tx = parseRawTx(fromHex(sweepOf(t.ledger.stateDir, 'LTC')?.attempt?.raw ?? '', 'sweep'));
+    expect(tx.inputs.map((i) => `${hashToDisplayHex(i.prevTxid)}:${i.vout}`)).toContain(`${young.txid}:${young.vout}`);
+    // The two funded outputs and the young one; the coinbase output stays.
+    expect(tx.inputs).toHaveLength(3);
   });
 
   it('a database attacker deleting the reservations of the payment in flight: the journal holds them, the sweep waits', async () => {

@@ -3,15 +3,15 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { keccak_256 } from '@noble/hashes/sha3.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import type { Coin } from '../ledger/records.js';
-import { decodeAddress, validateBtcAddress } from './btc/address.js';
-import { coinChain, type CoinChains } from './coin-chain.js';
+import { decodeAddress, type DeclineCode } from './btc/address.js';
+import { coinChain, type AddressChains } from './coin-chain.js';
 import { equalBytes } from './zcash/bytes.js';
 import { p2pkhHashOf, p2pkhScript, p2shHashOf, p2shScript } from './zcash/script.js';
 
 // Address validity per coin family (src/chains/coin-chain.ts says which). A wrong-network or mistyped
 // address is a business failure (the request is declined), never a payment into the void. `coins`:
-// payserv's [coins.TAG] tables where the caller has them; without, a Bitcoin-family coin is unknown
-// (paid by an operator, its address checked as printable text only).
+// payserv's [coins.TAG] tables where the caller has them (the intake: its chain = "btc" ones); without,
+// a Bitcoin-family coin is unknown (paid by an operator, its address checked as printable text only).
 
 export { familyOf, type Family } from './coin-chain.js';
 
@@ -19,7 +19,7 @@ export { familyOf, type Family } from './coin-chain.js';
  * One address in two spellings: EVM addresses ignore case (EIP-55 is a checksum, not a different address);
  * Bitcoin-family addresses are the script they pay (bech32 in either case, Litecoin's old P2SH versions); base58 otherwise exact.
  */
-export function sameAddress(tag: string, a: string, b: string, coins: CoinChains = {}): boolean {
+export function sameAddress(tag: string, a: string, b: string, coins: AddressChains = {}): boolean {
   const c = coinChain(tag, coins);
   if (c.family === 'evm') return a.toLowerCase() === b.toLowerCase();
   if (c.family === 'btc') {
@@ -52,13 +52,32 @@ function isEvmAddress(address: string): boolean {
   return address.slice(2) === lower || address === checksumEvmAddress(lower);
 }
 
+/** Why an address is declined: the reason, and for a Bitcoin-family coin the driver's code (src/chains/btc/address.ts). */
+export interface AddressDecline {
+  code?: DeclineCode;
+  reason: string;
+}
+
 /** Null when the address is valid for the coin and its network, else why not. */
-export function validateAddress(coin: Pick<Coin, 'tag' | 'network'>, address: string, coins: CoinChains = {}): string | null {
+export function validateAddress(coin: Pick<Coin, 'tag' | 'network'>, address: string, coins: AddressChains = {}): string | null {
+  return addressDecline(coin, address, coins)?.reason ?? null;
+}
+
+/** validateAddress with the Bitcoin-family driver's decline code beside the reason. */
+export function addressDecline(coin: Pick<Coin, 'tag' | 'network'>, address: string, coins: AddressChains = {}): AddressDecline | null {
   const c = coinChain(coin.tag, coins);
-  switch (c.family) {
-    case 'btc':
-      // The network is the configuration's: the ledger's coin record says only mainnet or testnet (used by Zcash).
-      return validateBtcAddress(c.net, address);
+  if (c.family === 'btc') {
+    // The network is the configuration's: the ledger's coin record says only mainnet or testnet (used by Zcash).
+    const d = decodeAddress(c.net, address);
+    return d.ok ? null : { code: d.code, reason: d.reason };
+  }
+  const reason = otherFamilyProblem(coin, c.family, address);
+  return reason === null ? null : { reason };
+}
+
+/** An Ethereum-family, Zcash or operator-paid coin's address: why it is refused, or null. */
+function otherFamilyProblem(coin: Pick<Coin, 'tag' | 'network'>, family: 'evm' | 'zcash' | 'manual', address: string): string | null {
+  switch (family) {
     case 'evm':
       return isEvmAddress(address) ? null : `not a valid ${coin.tag} address (0x + 40 hex digits, EIP-55 checksum if mixed case)`;
     case 'zcash': {

@@ -101,8 +101,21 @@ export type Verdict =
    * node did not say (a null receipt, an unknown hash): that is `pending`.
    */
   | { kind: 'failed'; hash: string | null; fee: bigint; proof: string; by: FailedBy; evidence?: Evidence }
-  /** Not mined yet. `rebroadcast`: attempts the node no longer knows; `stale`: the newest attempt has waited past the replacement time. */
-  | { kind: 'pending'; reason: string; rebroadcast: readonly string[]; stale: boolean };
+  /**
+   * Not mined yet. `rebroadcast`: attempts the node no longer knows; `stale`: the newest attempt has waited past the
+   * replacement time. `unfunded` (UTXO chains): the attempts are unknown to the node and an input of each exists
+   * nowhere, its funding transaction off the best chain (a reorg deeper than the input depth undid it): the payment
+   * cannot be mined as it is, yet that absence proves no failure. Alerted (input_missing), never failed on it.
+   */
+  | { kind: 'pending'; reason: string; rebroadcast: readonly string[]; stale: boolean; unfunded?: readonly MissingInput[] };
+
+/** An input of a payment that exists nowhere: its outpoint, and its funding transaction, not on the best chain (`where`). */
+export interface MissingInput {
+  attempt: string;
+  input: string;
+  funding: string;
+  where: string;
+}
 
 /**
  * The chain's word on a payment recorded `sent`, asked until it is `final` (DESIGN: after sent). `seen`
@@ -144,8 +157,9 @@ export interface ChainDriver {
   /**
    * Builds and signs one transaction paying `outputs`, inside the caller's database transaction, which
    * holds the coin's send lock: nonces and inputs are allocated there and committed with the payment.
+   * `ctx.confirmations`: the signed coin record's (UTXO chains spend only outputs that deep, unless configured).
    */
-  sign(tx: StorageTx, outputs: readonly PayOutput[]): Promise<Signing>;
+  sign(tx: StorageTx, outputs: readonly PayOutput[], ctx: { confirmations: number }): Promise<Signing>;
   /** After the payment committed, before broadcast (the local nonce cache). */
   committed(signed: SignedTx): Promise<void>;
   /**

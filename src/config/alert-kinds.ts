@@ -13,6 +13,7 @@ export const ALERT_KINDS = [
   'node_unhealthy',
   'node_identity',
   'fee_cap',
+  'input_missing',
   'payment_reorged',
   'lock_held',
   'hot_wallet_low',

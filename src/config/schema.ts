@@ -339,18 +339,21 @@ const feeRate = () =>
     .regex(/^[1-9]\d{0,11}$/, { error: 'expected a fee rate in base units per vbyte as a decimal string, e.g. "10"' });
 
 /** A Bitcoin-family coin (Litecoin, Bitcoin, Dogecoin, Bitcoin Cash): [coins.TAG.network] preset = "LTC-mainnet", with overrides. */
+/** [coins.TAG.network] of a Bitcoin-family coin, resolved at load: payserv's and the intake's, the same table. */
+const btcNetwork = btcNetworkConfig.superRefine((cfg, ctx) => {
+  // Only a table whose fields all parsed is resolved (refinements run after field errors too).
+  if (!Object.hasOwn(PRESETS, cfg.preset)) return;
+  try {
+    resolveNetwork(cfg);
+  } catch (e) {
+    ctx.addIssue({ code: 'custom', message: (e as Error).message });
+  }
+});
+
 const btcCoin = table({
   chain: z.literal('btc'),
   ...chainShape,
-  network: btcNetworkConfig.superRefine((cfg, ctx) => {
-    // Only a table whose fields all parsed is resolved (refinements run after field errors too).
-    if (!Object.hasOwn(PRESETS, cfg.preset)) return;
-    try {
-      resolveNetwork(cfg);
-    } catch (e) {
-      ctx.addIssue({ code: 'custom', message: (e as Error).message });
-    }
-  }),
+  network: btcNetwork,
   /** The hot wallet's script: P2WPKH (native segwit) where the chain has segwit, else P2PKH. */
   wallet_type: z.enum(['p2wpkh', 'p2pkh'], { error: 'expected "p2wpkh" or "p2pkh"' }).default('p2wpkh'),
   /** The most outputs in one transaction (SendCoin, autopay). */
@@ -363,6 +366,11 @@ const btcCoin = table({
   fee_target_blocks: positiveInt().max(1008, { error: 'at most 1008' }).default(6),
   /** How many blocks below the tip a failure proof searches for a transaction spending one of a payment's inputs. */
   spender_scan_blocks: positiveInt().max(100_000, { error: 'at most 100000' }).default(2016),
+  /**
+   * How deep an output of the hot wallet must be before a payment spends it (unset: the coin's confirmations). A payment
+   * spending an output whose funding transaction a reorg undoes can never be mined, and nothing proves it failed.
+   */
+  input_confirmations: positiveInt().max(100_000, { error: 'at most 100000' }).optional(),
   /**
    * How a payment stuck in the mempool is bumped: "rbf" replaces it (BIP125: same inputs and outputs, the
    * change smaller), "none" lets it wait. Litecoin and Dogecoin nodes refuse replacement by default.
@@ -379,6 +387,17 @@ const btcCoin = table({
   const segwit = net?.segwit ?? base?.segwit ?? true;
   if (c.wallet_type === 'p2wpkh' && !segwit)
     ctx.addIssue({ code: 'custom', path: ['wallet_type'], message: `${String(net?.preset)} has no segwit: wallet_type must be "p2pkh"` });
+  // Never deeper than the blocks a failure proof reads (the chain payserv looks at for a payment's inputs).
+  if (
+    typeof c.input_confirmations === 'number' &&
+    typeof c.spender_scan_blocks === 'number' &&
+    c.input_confirmations > c.spender_scan_blocks
+  )
+    ctx.addIssue({
+      code: 'custom',
+      path: ['input_confirmations'],
+      message: `input_confirmations ${c.input_confirmations} is above spender_scan_blocks ${c.spender_scan_blocks}`,
+    });
   const rate = /^[1-9]\d{0,11}$/;
   if (rate.test(String(c.fee_rate_min)) && rate.test(String(c.fee_rate_max)) && BigInt(c.fee_rate_min) > BigInt(c.fee_rate_max))
     ctx.addIssue({
@@ -559,7 +578,18 @@ const intakeZcashCoin = table({
   timeout_ms: timerMs().default(10_000),
 });
 
-const intakeCoin = z.discriminatedUnion('chain', [intakeEthCoin, intakeZcashCoin], { error: 'expected chain = "eth" or "zcash"' });
+/**
+ * A Bitcoin-family coin: its network (payserv's [coins.TAG.network], the same table), so that its wallets'
+ * addresses are checked as payserv's driver checks them. No reward check: its blocks are refused no_reward_check.
+ */
+const intakeBtcCoin = table({
+  chain: z.literal('btc'),
+  network: btcNetwork,
+});
+
+const intakeCoin = z.discriminatedUnion('chain', [intakeEthCoin, intakeZcashCoin, intakeBtcCoin], {
+  error: 'expected chain = "eth", "zcash" or "btc"',
+});
 
 /** The MiningCore adapter (src/pools/miningcore/adapter.ts): one MiningCore pool whose blocks and payments it mirrors. */
 const miningcoreAdapter = table({
@@ -715,13 +745,18 @@ const SCHEMAS = {
   esman: table({ ...baseShape, ...serviceShapes.esman }),
   intake: table({ ...baseShape, ...serviceShapes.intake }).superRefine((t, ctx) => {
     // A pool adapter's coin without its reward check would have every block refused no_reward_check, for ever.
-    for (const [name, pool] of Object.entries(t.pools))
-      if (pool && !Object.hasOwn(t.coins, pool.coin))
+    for (const [name, pool] of Object.entries(t.pools)) {
+      if (!pool) continue;
+      const coin = Object.hasOwn(t.coins, pool.coin) ? t.coins[pool.coin] : undefined;
+      if (!coin || coin.chain === 'btc')
         ctx.addIssue({
           code: 'custom',
           path: ['pools', name, 'coin'],
-          message: `names ${pool.coin}, which has no [coins.${pool.coin}] table: its blocks could never be checked`,
+          message: coin
+            ? `names ${pool.coin}, a Bitcoin-family coin: the intake has no reward check for it, its blocks could never be checked`
+            : `names ${pool.coin}, which has no [coins.${pool.coin}] table: its blocks could never be checked`,
         });
+    }
   }),
 };
 

@@ -159,7 +159,11 @@ export async function creditBlockCall(it: Intake, p: IntakeParams<'Blocks.Credit
   const done = await already(it, view, coin, claim);
   if (done) return done;
   const check = it.checkers.get(coin.tag);
-  if (!check) throw intakeRefusal('no_reward_check', `no [coins.${coin.tag}] node in the intake's configuration: blocks cannot be checked`);
+  if (!check)
+    throw intakeRefusal(
+      'no_reward_check',
+      `no [coins.${coin.tag}] node in the intake's configuration (a chain = "btc" table has none): blocks cannot be checked`,
+    );
   if (check.decimals !== coin.decimals)
     throw intakeRefusal('no_reward_check', `coin ${coin.tag} has ${coin.decimals} decimals, its chain counts in ${check.decimals}`);
   await checkOnChain(it, check, coin, claim, income);

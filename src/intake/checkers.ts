@@ -1,4 +1,5 @@
 import { EthRewardChecker } from '../chains/eth/reward.js';
+import { coinChain, type BtcNetworkTable } from '../chains/coin-chain.js';
 import type { RewardChecker } from '../chains/reward.js';
 import { ZcashRewardChecker } from '../chains/zcash/reward.js';
 import { ZcashRpc } from '../chains/zcash/rpc.js';
@@ -9,8 +10,10 @@ import type { CoinCheck } from './context.js';
 
 // Each [coins.TAG] of intake.toml as the block-reward check of that coin, with the base unit its chain
 // counts in: Ethereum-family chains in wei (18 decimals), Zcash in zatoshi (8), whatever a coin record says.
+// A Bitcoin-family coin's table (chain = "btc") is no reward check: only the network its addresses are in.
 
 type Coins = Config<'intake'>['coins'];
+type RewardCoin = Exclude<Coins[string], { chain: 'btc' }>;
 export type NodeAuth = ReadonlyMap<string, { user: string; password: string }>;
 
 const WEI_DECIMALS = 18;
@@ -21,7 +24,7 @@ function withoutPrefix(checker: RewardChecker): RewardChecker {
   return { check: (claim, confirmations) => checker.check({ ...claim, hash: claim.hash.replace(/^0x/, '') }, confirmations) };
 }
 
-function checkOf(tag: string, c: Coins[string], auth: NodeAuth): CoinCheck {
+function checkOf(tag: string, c: RewardCoin, auth: NodeAuth): CoinCheck {
   if (c.chain === 'eth') {
     const wei = toBaseUnits(parseAmount(c.issuance, `coins.${tag}.issuance`), WEI_DECIMALS);
     const settings = {
@@ -50,10 +53,28 @@ function checkOf(tag: string, c: Coins[string], auth: NodeAuth): CoinCheck {
 export function rewardCheckers(config: Pick<Config<'intake'>, 'coins' | 'file'>, auth: NodeAuth = new Map()): Map<string, CoinCheck> {
   const out = new Map<string, CoinCheck>();
   for (const [tag, c] of Object.entries(config.coins)) {
+    if (c.chain === 'btc') continue;
     try {
       out.set(tag, checkOf(tag, c, auth));
     } catch (e) {
       throw new ConfigError(`config ${config.file ?? '(defaults)'}: coins.${tag}: ${(e as Error).message}`);
+    }
+  }
+  return out;
+}
+
+/**
+ * Each Bitcoin-family coin's network ([coins.TAG] chain = "btc"): its wallets' addresses are checked in it,
+ * by the code payserv's driver declines them with. A tag that names another chain (ETH as "btc") is a configuration error.
+ */
+export function addressChains(config: Pick<Config<'intake'>, 'coins' | 'file'>): Record<string, BtcNetworkTable> {
+  const out: Record<string, BtcNetworkTable> = {};
+  for (const [tag, c] of Object.entries(config.coins)) if (c.chain === 'btc') out[tag] = c;
+  for (const tag of Object.keys(out)) {
+    try {
+      coinChain(tag, out);
+    } catch (e) {
+      throw new ConfigError(`config ${config.file ?? '(defaults)'}: ${(e as Error).message}`);
     }
   }
   return out;

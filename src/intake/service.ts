@@ -1,5 +1,5 @@
 // The ledger intake as a service: the pinned root, its keys (esman's store or development files), the
-// database, each coin's block-reward check, and the JSON-RPC server over mutual TLS that only the pool's
+// database, each coin's block-reward check (or a Bitcoin-family coin's network), and the JSON-RPC server over mutual TLS that only the pool's
 // back end may call. Every call is logged with what it did to which block, wallet or request.
 import { INTAKE_ACL, INTAKE_METHODS, type IntakeMethod } from '../api/intake.js';
 import { refusalCodeOf, RpcError } from '../api/jsonrpc.js';
@@ -17,7 +17,7 @@ import type { RpcContract } from '../rpc/params.js';
 import { startRpcServer, type RestRoute, type RpcServer } from '../rpc/server.js';
 import { alertHookOf, Alerts } from '../alerts/alerts.js';
 import { IntakeAlerts } from './alerts.js';
-import { rewardCheckers, type NodeAuth } from './checkers.js';
+import { addressChains, rewardCheckers, type NodeAuth } from './checkers.js';
 import type { Intake } from './context.js';
 import { dispatchIntake } from './handlers.js';
 import { loadIntakeKeys } from './keys.js';
@@ -91,6 +91,7 @@ export async function startIntake<E extends string = never>(
   const trust = stateDirFile(config, 'intake', () => loadTrust(config.stateDir));
   // Before the key ceremony: a configuration that cannot work fails now (then again with the nodes' credentials).
   rewardCheckers(config);
+  const chains = addressChains(config);
   const keys = await loadIntakeKeys(config, trust, log, signal);
   const checkers = rewardCheckers(config, keys.nodeAuth);
   if (keys.databaseUrl && config.database.url)
@@ -103,6 +104,7 @@ export async function startIntake<E extends string = never>(
     trust,
     signers: keys.signers,
     checkers,
+    chains,
     creditsPerBlockMax: config.intake.credits_per_block_max,
     review: config.wallets.review,
     log,
@@ -145,6 +147,7 @@ export async function startIntake<E extends string = never>(
         keys: keys.source,
         review: intake.review,
         coins: [...checkers.keys()],
+        addressNetworks: Object.keys(chains),
       },
       'intake started',
     );

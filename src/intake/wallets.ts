@@ -1,5 +1,5 @@
 import { intakeRefusal, type IntakeParams } from '../api/intake.js';
-import { sameAddress, validateAddress } from '../chains/address.js';
+import { addressDecline, sameAddress } from '../chains/address.js';
 import type { Queryable } from '../db/db.js';
 import type { LedgerView } from '../verify/view.js';
 import type { Coin, Signed, Wallet } from '../ledger/records.js';
@@ -17,13 +17,13 @@ import { coinById, intakeView, verifiedCoin } from './ledger.js';
 // signed wallet it finds is verified first, and one whose signature no longer covers it is refused
 // `integrity`: re-signing it "as it is" would make an attacker's address (or flag) the pool's.
 
-/** The user's active wallet of the coin with this address (an EVM address in any case), if any: the newest. */
-async function activeWallet(q: Queryable, coin: Signed<Coin>, userId: number, address: string): Promise<Signed<Wallet> | null> {
+/** The user's active wallet of the coin with this address (an EVM address in any case, a Bitcoin-family one by its script), if any: the newest. */
+async function activeWallet(it: Intake, q: Queryable, coin: Signed<Coin>, userId: number, address: string): Promise<Signed<Wallet> | null> {
   const rows = await q.query(
     `SELECT ${WALLET_COLUMNS} FROM users_userwallets WHERE user_id = $1 AND coin_id = $2 AND active AND NOT deleted ORDER BY id DESC`,
     [userId, coin.id],
   );
-  return rows.map(toWallet).find((w) => sameAddress(coin.tag, w.address, address)) ?? null;
+  return rows.map(toWallet).find((w) => sameAddress(coin.tag, w.address, address, it.chains)) ?? null;
 }
 
 /** A signed wallet found must verify: a planted or edited one never stands in for the pool's. */
@@ -39,6 +39,15 @@ async function walletToChange(q: Queryable, id: number): Promise<Signed<Wallet>>
   return w;
 }
 
+/**
+ * An address the coin cannot pay is refused invalid_address with payserv's reason (a Bitcoin-family coin's
+ * in its configured network, the driver's code in `data.addressCode`): the miner learns it now, not at withdrawal.
+ */
+function refuseAddress(it: Intake, coin: Signed<Coin>, address: string, what: string): void {
+  const no = addressDecline(coin, address, it.chains);
+  if (no) throw intakeRefusal('invalid_address', `${what}: ${no.reason}`, { coin: coin.tag, ...(no.code ? { addressCode: no.code } : {}) });
+}
+
 function refusedWallet(e: unknown): never {
   if (!(e instanceof WalletRefused)) throw e;
   if (e.code === 'unverified') throw intakeRefusal('integrity', e.message);
@@ -50,11 +59,10 @@ export async function registerWalletCall(it: Intake, p: IntakeParams<'Wallets.Re
   return it.db.transaction(async (tx) => {
     const view = await intakeView(it, tx);
     const coin = verifiedCoin(view, p.coin);
-    const bad = validateAddress(coin, p.address);
-    if (bad) throw intakeRefusal('invalid_address', `address ${JSON.stringify(p.address)}: ${bad}`, { coin: coin.tag });
+    refuseAddress(it, coin, p.address, `address ${JSON.stringify(p.address)}`);
     // One registration of an account's address at a time: a retried call must find the first, not add a second.
     await tx.query("SELECT pg_advisory_xact_lock(hashtextextended('intake:wallet:' || $1::text || ':' || $2::text, 0))", [p.user, coin.id]);
-    const there = await decoded(`wallet of user ${p.user}`, () => activeWallet(tx, coin, p.user, p.address));
+    const there = await decoded(`wallet of user ${p.user}`, () => activeWallet(it, tx, coin, p.user, p.address));
     if (there) refuseUnverified(view, there);
     if (there && (isReviewed(there) || it.review === 'manual')) return { ...walletJson(there, coin.tag), already: true };
     if (there) return { ...walletJson(await signFound(it, tx, view, there, p.address), coin.tag), already: true };
@@ -96,8 +104,7 @@ export async function signWalletCall(it: Intake, p: IntakeParams<'Wallets.Sign'>
     // Signing a retired wallet would only sign its retirement again; signing one active again is refused by the writer.
     if (isRetired(w)) throw intakeRefusal('wallet_deleted', `wallet ${w.id} is ${retiredWord(w)}: a deletion is one-way`);
     if (isReviewed(w)) return { ...walletJson(w, coin.tag), already: true };
-    const bad = validateAddress(coin, w.address);
-    if (bad) throw intakeRefusal('invalid_address', `wallet ${w.id}: ${bad}`);
+    refuseAddress(it, coin, w.address, `wallet ${w.id}`);
     const signed = await signWallet(tx, it.signers.admin, w.id, new Date(), undefined, view.book).catch(refusedWallet);
     it.log.info({ wallet: signed.id, user: signed.userId, coin: coin.tag }, 'wallet reviewed and signed');
     return { ...walletJson(signed, coin.tag), already: false };

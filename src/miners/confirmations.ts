@@ -4,7 +4,8 @@ import type { Config } from '../config/load.js';
 import { withCredentials } from '../esman/items.js';
 
 // How many confirmations a payment's transaction has now, asked of the coin's node named in the
-// intake's [coins.TAG] (the same node its block-reward check asks). Null: no node for the coin, the node
+// intake's [coins.TAG] (the same node its block-reward check asks). Null: no node for the coin (a Bitcoin-family
+// coin's table names none), the node
 // does not know the transaction, or it cannot answer now; a miner's page still shows the payment.
 
 export type ConfirmationsOf = (txHash: string) => Promise<number | null>;
@@ -41,7 +42,7 @@ export function confirmationsByCoin(coins: Coins, auth: NodeAuth): Map<string, C
     if (c.chain === 'eth') {
       const client = createPublicClient({ cacheTime: 0, transport: http(c.node_url, { timeout: c.timeout_ms, retryCount: 0 }) });
       out.set(tag, safe(ethConfirmations(client)));
-    } else {
+    } else if (c.chain === 'zcash') {
       const creds = auth.get(tag);
       out.set(
         tag,

@@ -15,6 +15,8 @@ export const ALERT = {
   identity: 'node_identity',
   /** A stale payment whose replacement cannot outbid it within the fee cap. */
   feeCap: 'fee_cap',
+  /** A payment unknown to the node with an input that exists nowhere (its funding transaction reorged away): it cannot be mined. */
+  inputMissing: 'input_missing',
   /** A sent payment's transaction gone from the chain before it was final: with a fail-stop. */
   reorged: 'payment_reorged',
 } as const;
@@ -56,6 +58,29 @@ export async function alertFeeCap(ps: Payserv, p: { withdrawal: number; coin: st
     `withdrawal ${p.withdrawal} (${p.coin}): transaction ${p.tx} has waited past the replacement time and no replacement can outbid it within the fee cap (${p.reason}); it stays sending until fees fall or the cap is raised`,
     p,
   );
+}
+
+/**
+ * A payment that cannot be mined as it is: an input exists nowhere, its funding transaction off the best chain (Check's
+ * verdict, `unfunded`). Not failed (absence is no proof): alerted once per funding transaction missing, for an operator.
+ */
+export async function alertInputMissing(
+  ps: Payserv,
+  p: { withdrawal: number; coin: string; funding: readonly string[]; inputs: readonly string[]; reason: string },
+): Promise<void> {
+  ps.log.error(p, 'a payment spends an input that exists nowhere: it cannot be mined as it is, and stays sending');
+  await ps.state.alertOnce(
+    ALERT.inputMissing,
+    `withdrawal ${p.withdrawal}`,
+    p.funding.join(','),
+    `withdrawal ${p.withdrawal} (${p.coin}): ${p.reason}. Look for funding transaction ${p.funding.join(', ')} (a deposit to the hot wallet, or the change of an earlier payment) and have it mined again, or wait until a transaction spending its inputs is buried: then Check proves the failure and Resend pays once`,
+    { ...p },
+  );
+}
+
+/** The payment's inputs exist again (or it was decided): its input_missing episode is over. */
+export function inputsFound(ps: Payserv, withdrawal: number): boolean {
+  return ps.state.endEpisode(ALERT.inputMissing, `withdrawal ${withdrawal}`);
 }
 
 /** A replacement went out: the withdrawal is no longer stuck at the cap. */

@@ -125,13 +125,13 @@ export class RotatingDriver implements ChainDriver {
   spendable(db: StorageTx): Promise<bigint> {
     return this.#now.spendable(db);
   }
-  async sign(tx: StorageTx, outputs: readonly PayOutput[]): Promise<Signing> {
+  async sign(tx: StorageTx, outputs: readonly PayOutput[], ctx: { confirmations: number }): Promise<Signing> {
     if (!this.#final)
       return {
         kind: 'wait',
         reason: `hot wallet rotation: payouts wait until ${this.old.address} is swept to ${this.next.address} and the sweep is final`,
       };
-    return this.next.sign(tx, outputs);
+    return this.next.sign(tx, outputs, ctx);
   }
   async committed(signed: SignedTx): Promise<void> {
     await (await this.#owner(signed.raw)).committed(signed);

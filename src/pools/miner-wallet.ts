@@ -113,7 +113,7 @@ function unpayable(it: Intake, log: Logger, w: MinerWallet, why: string): void {
  */
 export async function ensureMinerWallet(it: Intake, log: Logger, w: MinerWallet, done: Set<string>): Promise<IntakeAnswer<void>> {
   if (done.has(w.address)) return DONE;
-  const bad = validateAddress(w.coin, w.address);
+  const bad = validateAddress(w.coin, w.address, it.chains);
   if (bad) {
     unpayable(it, log, w, bad);
     done.add(w.address);

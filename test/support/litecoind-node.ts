@@ -21,6 +21,8 @@ export const COINBASE_MATURITY = 100;
 export interface LitecoindOptions {
   /** Litecoin's own policy flag (default 0): BIP125 replacement in the mempool. */
   mempoolReplacement?: boolean;
+  /** A transaction index (default on: the driver needs it; off to see a node without it refused). */
+  txindex?: boolean;
   /** How long to wait for the RPC to answer (default 30 s: a loaded 2-core machine). */
   readyTimeoutMs?: number;
 }
@@ -37,8 +39,15 @@ export interface Litecoind {
   minerAddress(): Promise<string>;
   /** Mines `n` blocks paying their coinbase to `address` (default the miner's); the new block hashes. */
   mine(n: number, address?: string): Promise<string[]>;
-  /** Sends `sat` to `address` from the miner's mature coinbase, mined in one block: a confirmed, non-coinbase UTXO. */
-  fund(address: string, sat: bigint, opts?: { confirm?: boolean }): Promise<{ txid: string; vout: number; block: string | null }>;
+  /**
+   * Sends `sat` to `address` from the miner's mature coinbase, mined in a block then buried `depth` deep (default
+   * FUND_DEPTH: the seeded coin's confirmations, the depth the driver spends from): a non-coinbase UTXO; `block` is its block.
+   */
+  fund(
+    address: string,
+    sat: bigint,
+    opts?: { confirm?: boolean; depth?: number },
+  ): Promise<{ txid: string; vout: number; block: string | null }>;
   /** Mines exactly these raw transactions (and the coinbase) on the tip, mempool or not: a staged conflict. */
   generateBlock(rawTxs: string[], address?: string): Promise<string>;
   invalidateBlock(hash: string): Promise<void>;
@@ -47,6 +56,12 @@ export interface Litecoind {
   stop(): Promise<void>;
   output(): string;
 }
+
+/**
+ * How deep `fund` buries an output: the seeded coin's confirmations (src/writer/seed.ts), which the driver's
+ * input_confirmations defaults to, so that a funded output is spendable at once.
+ */
+export const FUND_DEPTH = 6;
 
 export class LitecoindError extends Error {
   override name = 'LitecoindError';
@@ -95,7 +110,7 @@ async function startOnce(opts: LitecoindOptions): Promise<Litecoind> {
     // 0.21 applies network settings to regtest only from its section.
     '[regtest]',
     'server=1',
-    'txindex=1',
+    `txindex=${opts.txindex === false ? 0 : 1}`,
     'listen=0',
     'connect=0',
     'dnsseed=0',
@@ -188,7 +203,7 @@ async function startOnce(opts: LitecoindOptions): Promise<Litecoind> {
     const tx = (await rpc('getrawtransaction', [txid, true])) as { vout: Array<{ n: number; value: JsonDecimal }> };
     const out = tx.vout.find((v) => toSat(v.value) === sat);
     if (!out) throw new Error(`fund: no output of ${sat} in ${txid}`);
-    const block = o.confirm === false ? null : ((await mine(1))[0] as string);
+    const block = o.confirm === false ? null : ((await mine(o.depth ?? FUND_DEPTH))[0] as string);
     return { txid, vout: out.n, block };
   };
 

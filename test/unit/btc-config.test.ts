@@ -46,6 +46,21 @@ describe('Bitcoin-family coin configuration', () => {
     expect(messages(coin({ fee_rate_min: 5 }))).toMatch(/fee_rate_min: expected a fee rate/);
   });
 
+  it("input_confirmations: unset by default (the coin's confirmations), refused below 1 or above spender_scan_blocks", () => {
+    expect(coin({}).data?.coins.LTC).not.toHaveProperty('input_confirmations');
+    expect(coin({ input_confirmations: 6 }).data?.coins.LTC).toMatchObject({ input_confirmations: 6 });
+    expect(coin({ input_confirmations: 2016 }).error).toBeUndefined();
+    expect(messages(coin({ input_confirmations: 0 }))).toMatch(/input_confirmations: expected a positive integer/);
+    expect(messages(coin({ input_confirmations: 1.5 }))).toMatch(/input_confirmations/);
+    expect(messages(coin({ input_confirmations: 2017 }))).toMatch(
+      /input_confirmations: input_confirmations 2017 is above spender_scan_blocks 2016/,
+    );
+    expect(messages(coin({ input_confirmations: 20, spender_scan_blocks: 10 }))).toMatch(
+      /input_confirmations 20 is above spender_scan_blocks 10/,
+    );
+    expect(coin({ input_confirmations: 10, spender_scan_blocks: 10 }).error).toBeUndefined();
+  });
+
   it('a coin without its network table is refused by name, not by a crash', () => {
     const r = payserv.safeParse({ coins: { LTC: { chain: 'btc', node_url: 'http://127.0.0.1:19443', wallet_type: 'p2pkh' } } });
     expect(messages(r)).toMatch(/coins\.LTC\.network/);

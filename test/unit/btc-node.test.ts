@@ -51,7 +51,8 @@ beforeAll(async () => {
 });
 
 async function funded(sat: bigint): Promise<Utxo> {
-  const f = await ltc.fund(hot.address!, sat);
+  // One confirmation: the RPCs are the point here, not the driver's input depth.
+  const f = await ltc.fund(hot.address!, sat, { depth: 1 });
   return { txid: f.txid, vout: f.vout, value: sat };
 }
 
@@ -360,6 +361,7 @@ describe("the hot wallet's UTXOs", () => {
     const fresh = await funded(7_000_000n);
     const v4 = await hotWalletUtxos(rpc, [HOT], { minConfirmations: 2, cache });
     expect(v4.spendable.some((u) => u.txid === fresh.txid)).toBe(false);
+    expect(v4.young.map((u) => [u.txid, u.confirmations, u.coinbase])).toEqual([[fresh.txid, 1, false]]);
     expect(v4.spendable.some((u) => u.txid === funding.txid)).toBe(true);
     expect(fromSat(v4.spendable.reduce((s, u) => s + u.value, 0n))).toMatch(/^\d+\.\d{8}$/);
   });

@@ -1,4 +1,4 @@
-// The ledger intake's configuration and contract, without a database: its [coins.*] (Ethereum, Zcash)
+// The ledger intake's configuration and contract, without a database: its [coins.*] (Ethereum, Zcash, a Bitcoin-family network)
 // refused naming the key when they cannot work, its bound on credits tied to the writer's, only the pool's back end admitted.
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -10,7 +10,7 @@ import { zcashP2pkhAddress } from '../../src/chains/address.js';
 import { ConfigError, loadConfig } from '../../src/config/index.js';
 import { checkExportable } from '../../src/esman/items.js';
 import { WRITER_CREDITS_PER_BLOCK_MAX } from '../../src/config/schema.js';
-import { rewardCheckers } from '../../src/intake/checkers.js';
+import { addressChains, rewardCheckers } from '../../src/intake/checkers.js';
 import { TLS_IDENTITIES } from '../../src/pki/roles.js';
 import { CREDITS_PER_BLOCK_MAX } from '../../src/writer/credits.js';
 import { tmpStateDir } from '../support/tmp.js';
@@ -39,6 +39,8 @@ chain_id = 1
 pool_address = "0x0000000000000000000000000000000000000001"
 issuance = "2"
 `;
+
+const LTC = '[coins.LTC]\nchain = "btc"\n[coins.LTC.network]\npreset = "LTC-mainnet"\n';
 
 describe('the intake configuration', () => {
   it('has defaults: loopback port 7446, manual review, 10000 credits per block', async () => {
@@ -93,7 +95,7 @@ describe('the intake configuration', () => {
     expect(await refusal('[keys]\nanswer_timeout_ms = 2147483648\n')).toMatch(/keys\.answer_timeout_ms: at most 2147483647/);
     expect(await refusal('[alerts]\ntimeout_ms = 2147483648\n')).toMatch(/alerts\.timeout_ms: at most 2147483647/);
     expect(await refusal('[rpc]\nrequest_timeout_ms = 2147483648\n')).toMatch(/rpc\.request_timeout_ms: at most 2147483647/);
-    expect((await load(`${ETH}timeout_ms = 2147483647\n`)).coins.ETH?.timeout_ms).toBe(2_147_483_647);
+    expect((await load(`${ETH}timeout_ms = 2147483647\n`)).coins.ETH).toMatchObject({ timeout_ms: 2_147_483_647 });
   });
 
   it("refuses a pool adapter's coin with no [coins.TAG] reward check, naming the key", async () => {
@@ -105,6 +107,34 @@ describe('the intake configuration', () => {
     expect(await refusal(`${ETH}${mc('ZEC')}`)).toMatch(/pools\.miningcore\.coin: names ZEC, which has no \[coins\.ZEC\] table/);
     expect(await refusal(oep('ETH'))).toMatch(/pools\.oep\.coin: names ETH/);
     expect((await load(`${ETH}${oep('ETH')}${mc('ETH')}`)).pools).toMatchObject({ oep: { coin: 'ETH' }, miningcore: { coin: 'ETH' } });
+    // A Bitcoin-family coin's table is a network, not a reward check.
+    expect(await refusal(`${LTC}${mc('LTC')}`)).toMatch(
+      /pools\.miningcore\.coin: names LTC, a Bitcoin-family coin: the intake has no reward check/,
+    );
+  });
+
+  it("takes a Bitcoin-family coin's network as payserv's [coins.TAG.network]: no reward check, its addresses' network", async () => {
+    const c = await load(`${ETH}${LTC}[coins.BCH]\nchain = "btc"\n[coins.BCH.network]\npreset = "BCH-testnet"\n`);
+    expect([...rewardCheckers(c).keys()]).toEqual(['ETH']);
+    expect(addressChains(c)).toEqual({
+      LTC: { chain: 'btc', network: { preset: 'LTC-mainnet' } },
+      BCH: { chain: 'btc', network: { preset: 'BCH-testnet' } },
+    });
+    expect(addressChains(await load(ETH))).toEqual({});
+    // The same checks as payserv's table: a preset and overrides that resolve, nothing else in the table.
+    expect(await refusal('[coins.LTC]\nchain = "btc"\n[coins.LTC.network]\npreset = "LTC-mainnetz"\n')).toMatch(
+      /coins\.LTC\.network\.preset: expected one of/,
+    );
+    expect(await refusal(`${LTC}p2pkh_version = 50\n`)).toMatch(/coins\.LTC\.network: .*50/);
+    expect(await refusal(`[coins.LTC]\nchain = "btc"\nfirst_height = 0\n[coins.LTC.network]\npreset = "LTC-mainnet"\n`)).toMatch(
+      /coins\.LTC/,
+    );
+    expect(await refusal('[coins.LTC]\nchain = "btc"\n')).toMatch(/coins\.LTC\.network/);
+    expect(await refusal('[coins.LTC]\nchain = "utxo"\n')).toMatch(/coins\.LTC\.chain: expected chain = "eth", "zcash" or "btc"/);
+    // A tag whose chain is known names it: Ethereum configured as Bitcoin-family is refused before the intake starts.
+    const eth = await load('[coins.ETH]\nchain = "btc"\n[coins.ETH.network]\npreset = "BTC-mainnet"\n');
+    expect(() => addressChains(eth)).toThrow(ConfigError);
+    expect(() => addressChains(eth)).toThrow(/coins\.ETH: chain = "btc" is not ETH's chain/);
   });
 });
 

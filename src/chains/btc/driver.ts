@@ -2,7 +2,19 @@ import { secp256k1 } from '@noble/curves/secp256k1.js';
 import type { Logger } from '../../log/index.js';
 import type { PaymentJournal } from '../../journal/journal.js';
 import { outpointKey, type StorageTx, type UtxoStorage } from '../storage.js';
-import type { Attempt, Broadcast, ChainDriver, DecodedTx, DriverHealth, PayOutput, Placement, Signing, Verdict, Watch } from '../driver.js';
+import type {
+  Attempt,
+  Broadcast,
+  ChainDriver,
+  DecodedTx,
+  DriverHealth,
+  MissingInput,
+  PayOutput,
+  Placement,
+  Signing,
+  Verdict,
+  Watch,
+} from '../driver.js';
 import { ChainIdentityError, ChainIntegrityError, NodeUnavailable } from '../driver.js';
 import { ChainIdentity } from '../identity.js';
 import { conflictingInputs } from '../utxo-conflicts.js';
@@ -30,13 +42,15 @@ import {
 } from './tx.js';
 import { CoinbaseCache, findSpender, hotWalletUtxos, type HotUtxo } from './utxos.js';
 import { unknownSpendWatch, type BtcSpendWatch } from './spends.js';
+import { BtcNodeUnfit, checkNodeFit } from './fit.js';
 
 type WalletUtxos = Awaited<ReturnType<typeof hotWalletUtxos>>;
 
 // The Bitcoin-family driver (Litecoin, Bitcoin, Dogecoin, Bitcoin Cash): transactions built and signed
 // in this process (tx.ts, checked by the independent verifier), from the hot wallet's confirmed,
 // non-coinbase UTXOs as the node's UTXO set has them (scantxoutset: no node wallet), less what the
-// database reserves and the payment journal holds in flight. The node must run with txindex=1.
+// database reserves and the payment journal holds in flight. The node must run with txindex=1
+// and serve every RPC the driver calls (fit.ts: asked at start; a node without them stops the start).
 //
 // Every payment is tried by testmempoolaccept inside the signing transaction, before the write-ahead
 // commit: a payment the node would refuse now waits (send_retry), nothing stored. A payment is failed
@@ -65,6 +79,11 @@ export interface BtcSettings {
   feeTargetBlocks: number;
   /** How many blocks below the tip a failure proof looks for the spender of one of our inputs. */
   spenderScanBlocks: number;
+  /**
+   * How deep an output of the hot wallet must be before a payment spends it (input_confirmations); unset: the
+   * coin's confirmations. A payment spending an output whose funding transaction a reorg undoes can never be mined.
+   */
+  inputConfirmations?: number | undefined;
   /** How a stale payment is bumped: by replacement (BIP125), or not at all (it waits: the default). */
   feeBump?: FeeBump | undefined;
   /** A payment whose newest attempt has been in the mempool this long is stale: bumped when feeBump is "rbf". */
@@ -125,6 +144,17 @@ function fitting(request: PlanRequest): number {
 
 const byValueDesc = (a: Utxo, b: Utxo) => (a.value === b.value ? 0 : a.value > b.value ? -1 : 1);
 
+/** The wallet's outputs not yet deep enough to spend, as a reason's tail ('' when none). */
+function youngNote(young: readonly HotUtxo[], depth: number): string {
+  if (!young.length) return '';
+  const value = young.reduce((a, u) => a + u.value, 0n);
+  const named = young
+    .slice(0, 3)
+    .map((u) => `${outpointKey(u)} (${u.confirmations})`)
+    .join(', ');
+  return ` (${value} more in ${young.length} output(s) under input_confirmations = ${depth}, spendable once that deep: ${named}${young.length > 3 ? ', …' : ''})`;
+}
+
 export class BtcDriver implements ChainDriver {
   readonly tag: string;
   readonly address: string;
@@ -141,8 +171,20 @@ export class BtcDriver implements ChainDriver {
   /** The node runs one scantxoutset at a time (a second is refused, -8): this driver's scans queue here. */
   #scans: Promise<unknown> = Promise.resolve();
   readonly #spends: BtcSpendWatch;
+  /** The node was found to serve every RPC the driver calls, and txindex (fit.ts): asked until it has. */
+  #fit = false;
+  /**
+   * The signed coin record's confirmations as the last payment signed was told them: the input depth of a call that is
+   * not told (spendable, a rotation's sweep). Untold since start: the configured confirmations, else 1.
+   */
+  #told: number | undefined;
 
   constructor(settings: BtcSettings, privateKey: Uint8Array, deps: BtcDeps) {
+    const depth = settings.inputConfirmations;
+    if (depth !== undefined && (!Number.isSafeInteger(depth) || depth < 1 || depth > settings.spenderScanBlocks))
+      throw new RangeError(
+        `coin ${settings.tag}: input_confirmations ${depth} is not within 1..spender_scan_blocks (${settings.spenderScanBlocks})`,
+      );
     this.#s = settings;
     this.tag = settings.tag;
     this.maxOutputs = settings.batchMax;
@@ -159,17 +201,37 @@ export class BtcDriver implements ChainDriver {
       journal: deps.journal,
       storage: deps.storage,
       log: deps.log,
-      scan: () => this.#scan(),
+      scan: () => this.#scan(this.#inputDepth()),
     });
   }
 
   /** The node's identity checked (chain, genesis, head no more than `back` below the highest seen); what getblockchaininfo said. */
-  #checkIdentity(back: number): Promise<BtcBlockchainInfo> {
+  async #checkIdentity(back: number): Promise<BtcBlockchainInfo> {
+    // A node that could not be asked at start is asked now: one that lacks a method is not the node to pay with.
+    await this.#checkFit().catch((e: unknown) => {
+      throw e instanceof BtcNodeUnfit ? new ChainIdentityError(this.tag, e.message) : e;
+    });
     return checkNodeIdentity({ tag: this.tag, node: this.#node, identity: this.#identity, networkOf: btcNetworkOf }, back);
+  }
+
+  /** BtcNodeUnfit when the node lacks what the driver calls (or txindex); NodeUnavailable when that cannot be told now. */
+  async #checkFit(): Promise<void> {
+    if (this.#fit) return;
+    await checkNodeFit(this.#node, this.tag);
+    this.#fit = true;
   }
 
   #needed(confirmations: number): number {
     return Math.max(this.#s.confirmations ?? confirmations, 1);
+  }
+
+  /**
+   * How deep an output must be to be spent: input_confirmations, else the coin's confirmations (`coin`: the signed
+   * record's, as a payment tells them; untold, the last a payment told, else 1). Never less than 1.
+   */
+  #inputDepth(coin?: number): number {
+    if (coin !== undefined) this.#told = coin;
+    return Math.max(this.#s.inputConfirmations ?? this.#needed(coin ?? this.#told ?? 1), 1);
   }
 
   validateAddress(address: string): string | null {
@@ -203,6 +265,8 @@ export class BtcDriver implements ChainDriver {
       throw new Error(
         `coin ${this.tag}: the node is on chain "${seen.chain}", the configuration's network ${this.#s.net.name} is ${this.#s.net.chain}`,
       );
+    // Every RPC the driver calls, and txindex: a node without them stops the start (a configuration error).
+    await this.#checkFit();
     const info = await this.#checkIdentity(this.#needed(0));
     await this.#storage.reservedOutpoints(this.tag);
     await ask(() => this.#spends.check());
@@ -239,16 +303,16 @@ export class BtcDriver implements ChainDriver {
    * neither the journal nor a stored transaction of payserv's explains is tampering.
    */
   async #free(db: StorageTx, strict = false, scanned?: WalletUtxos): Promise<HotUtxo[]> {
-    return (await this.#holdings(db, strict, scanned)).free;
+    return (await this.#holdings(db, strict, scanned ?? (await this.#scan(this.#inputDepth())))).free;
   }
 
   /** The wallet's UTXOs as scanned, with what payments hold and what is free (see #free). */
   async #holdings(
     db: StorageTx,
     strict: boolean,
-    scanned?: WalletUtxos,
+    scan: WalletUtxos,
   ): Promise<{ scan: WalletUtxos; reserved: Map<string, string>; inFlight: Set<string>; free: HotUtxo[] }> {
-    const [scan, reserved] = await Promise.all([scanned ?? this.#scan(), this.#storage.reservedOutpoints(this.tag, db)]);
+    const reserved = await this.#storage.reservedOutpoints(this.tag, db);
     for (const u of scan.coinbase)
       this.#log.warn(
         { coin: this.tag, txid: u.txid, vout: u.vout, value: u.value.toString() },
@@ -271,12 +335,12 @@ export class BtcDriver implements ChainDriver {
     return { scan, reserved, inFlight, free };
   }
 
-  /** The hot wallet's UTXOs, one scan at a time. */
-  #scan(): Promise<WalletUtxos> {
+  /** The hot wallet's UTXOs, spendable from `depth` confirmations (#inputDepth), one scan at a time. */
+  #scan(depth: number): Promise<WalletUtxos> {
     const run = () =>
       ask(() =>
         hotWalletUtxos(this.#node, [`raw(${toHex(this.#wallet.script)})`], {
-          minConfirmations: 1,
+          minConfirmations: depth,
           coinbaseMaturity: this.#s.net.coinbaseMaturity,
           cache: this.#coinbase,
         }),
@@ -311,8 +375,9 @@ export class BtcDriver implements ChainDriver {
     return { rate: estimated !== null && estimated > floor ? estimated : floor };
   }
 
-  async sign(tx: StorageTx, outputs: readonly PayOutput[]): Promise<Signing> {
+  async sign(tx: StorageTx, outputs: readonly PayOutput[], ctx: { confirmations: number }): Promise<Signing> {
     await this.#checkIdentity(this.#needed(0));
+    const depth = this.#inputDepth(ctx.confirmations);
     const outs: TxOutput[] = [];
     for (const o of outputs) {
       const d = this.#payee(o.address);
@@ -331,7 +396,7 @@ export class BtcDriver implements ChainDriver {
     const fee = await this.#feeRate();
     if ('wait' in fee) return { kind: 'wait', reason: fee.wait };
     // One scan of the wallet for both: the unknown-spend check and the inputs (a scan reads the whole UTXO set).
-    const scanned = await this.#scan();
+    const scanned = await this.#scan(depth);
     await ask(() => this.#spends.check(tx, scanned));
     const free = (await this.#free(tx, true, scanned)).map((u) => ({ txid: u.txid, vout: u.vout, value: u.value })).sort(byValueDesc);
     const required = conflictingInputs(free, outputs, (u) => u);
@@ -350,7 +415,7 @@ export class BtcDriver implements ChainDriver {
       case 'short':
         return {
           kind: 'short',
-          reason: `hot wallet short: ${free.reduce((a, u) => a + u.value, 0n)} spendable, the payment and its fee need ${plan.needed}`,
+          reason: `hot wallet short: ${free.reduce((a, u) => a + u.value, 0n)} spendable, the payment and its fee need ${plan.needed}${youngNote(scanned.young, depth)}`,
           spendable: free.reduce((a, u) => a + u.value, 0n),
           needed: plan.needed,
         };
@@ -411,9 +476,13 @@ export class BtcDriver implements ChainDriver {
     if (!dest.ok) return { kind: 'refused', reason: `the next wallet's address ${to.slice(0, 100)}: ${dest.reason}` };
     const fee = await this.#feeRate();
     if ('wait' in fee) return { kind: 'wait', reason: fee.wait };
-    const h = await this.#holdings(tx, true);
+    const depth = this.#inputDepth();
+    const h = await this.#holdings(tx, true, await this.#scan(depth));
     const waits = sweepWaits(this.address, h.scan.spendable, h.reserved, h.inFlight);
     if (waits) return waits;
+    // An output not yet deep enough is swept once it is, with the others: never left behind in the old wallet.
+    if (h.scan.young.length)
+      return { kind: 'wait', reason: `the sweep waits for the old wallet's outputs${youngNote(h.scan.young, depth)}` };
     const utxos = h.free.map((u) => ({ txid: u.txid, vout: u.vout, value: u.value }));
     const plan = planSweep({ net: this.#s.net, wallet: this.#wallet, utxos, to: dest.script, feeRate: fee.rate });
     switch (plan.kind) {
@@ -519,7 +588,14 @@ export class BtcDriver implements ChainDriver {
     }
     // Mined nowhere, in no mempool: failed only if another transaction spending an input of every attempt is buried deep enough.
     const proof = await this.#conflictProof(attempts, needed);
-    if ('pending' in proof) return { kind: 'pending', reason: proof.pending, rebroadcast: unknown, stale: false };
+    if ('pending' in proof)
+      return {
+        kind: 'pending',
+        reason: proof.pending,
+        rebroadcast: unknown,
+        stale: false,
+        ...(proof.unfunded ? { unfunded: proof.unfunded } : {}),
+      };
     if ('paidBy' in proof) return this.#paidByOther(attempts, proof.paidBy, needed);
     await this.#checkIdentity(needed);
     return {
@@ -536,16 +612,23 @@ export class BtcDriver implements ChainDriver {
   async #conflictProof(
     attempts: readonly Attempt[],
     needed: number,
-  ): Promise<{ proof: string; spender: { txid: string; block: Placement } } | { pending: string } | { paidBy: BtcRawTransaction }> {
+  ): Promise<
+    | { proof: string; spender: { txid: string; block: Placement } }
+    | { pending: string; unfunded?: MissingInput[] }
+    | { paidBy: BtcRawTransaction }
+  > {
     const ours = new Set(attempts.map((a) => a.hash));
     const payees = basisOf(attempts[0]?.raw ?? '', this.#wallet).payees;
     const tip = await ask(() => this.#node.getBlockCount());
     const from = Math.max(0, tip - this.#s.spenderScanBlocks + 1);
     const found: Array<{ attempt: string; input: string; txid: string; block: Placement; confirmations: number }> = [];
+    const unfunded: MissingInput[] = [];
     for (const a of attempts) {
       let hit: (typeof found)[number] | null = null;
+      let missing: MissingInput | null = null;
       for (const i of this.decode(a.raw).inputs) {
         const s = await ask(() => findSpender(this.#node, i, { fromHeight: from, blocksMax: this.#s.spenderScanBlocks }));
+        if (s.kind === 'not-found' && !missing) missing = await this.#unfunded(a.hash, i);
         if (s.kind !== 'mined' || ours.has(s.txid)) continue;
         // A spender that pays our outputs is the payment (our own replacement a restored record lost), never proof of failure.
         const other = await ask(() => this.#node.getRawTransaction(s.txid));
@@ -561,6 +644,10 @@ export class BtcDriver implements ChainDriver {
         };
         if (s.confirmations >= needed) break;
       }
+      if (!hit && missing) {
+        unfunded.push(missing);
+        continue;
+      }
       if (!hit) return { pending: `${a.hash} is unknown to the node and no mined transaction spends its inputs: rebroadcast` };
       if (hit.confirmations < needed)
         return {
@@ -568,6 +655,19 @@ export class BtcDriver implements ChainDriver {
         };
       found.push(hit);
     }
+    if (unfunded.length)
+      return {
+        pending: unfunded
+          .map(
+            (m) =>
+              `${m.attempt} is unknown to the node and its input ${m.input} exists nowhere: funding transaction ${m.funding} is ${m.where} (a reorg deeper than input_confirmations undid it?)`,
+          )
+          .join('; ')
+          .concat(
+            ': the payment cannot be mined as it is, yet no transaction spending its inputs proves it failed: it stays sending (alerted: input_missing)',
+          ),
+        unfunded,
+      };
     const last = found[found.length - 1];
     if (!last) return { pending: 'no attempt to judge' };
     return {
@@ -580,6 +680,22 @@ export class BtcDriver implements ChainDriver {
         .concat('; chain identity checked'),
       spender: { txid: last.txid, block: last.block },
     };
+  }
+
+  /**
+   * An input found nowhere (not in the UTXO set, no spender in the blocks read) whose funding transaction is not on the
+   * node's best chain (unknown, in the mempool, or in a block a reorg left behind): the input does not exist now. Null
+   * when the funding transaction is mined (the input was spent before the blocks read, or never existed: absence, nothing more).
+   */
+  async #unfunded(attempt: string, input: { txid: string; vout: number }): Promise<MissingInput | null> {
+    const f = await ask(() => this.#node.getRawTransaction(input.txid));
+    if (await this.#minedAt(f)) return null;
+    const where = !f
+      ? 'unknown to the node'
+      : f.blockhash
+        ? `in block ${f.blockhash}, off the node's best chain`
+        : "in the node's mempool, mined nowhere";
+    return { attempt, input: outpointKey(input), funding: input.txid, where };
   }
 
   /**

@@ -128,6 +128,12 @@ const networkInfo = z.object({
 });
 export type BtcNetworkInfo = z.output<typeof networkInfo>;
 
+/** Bitcoin Core 0.21's listing is about 6,000 characters; a listing far longer is not a node's. */
+const HELP_CHARS_MAX = 200_000;
+
+const indexInfo = z.record(z.string().max(64), z.object({ synced: z.boolean(), best_block_height: height }));
+export type BtcIndexInfo = z.output<typeof indexInfo>;
+
 // confirmations -1: the block is not on the best chain (invalidated or reorged out).
 const blockHeader = z.object({
   hash: blockHash,
@@ -288,6 +294,16 @@ export class BtcNode {
     this.endpoint = ep.endpoint;
     const responseBytesMax = opts.responseBytesMax ?? 64 * 1024 * 1024;
     this.rpc = { ep, timeoutMs: opts.timeoutMs, responseBytesMax, errors: ERRORS, parse: parseJsonLossless };
+  }
+
+  /** `help` without a command: the node's listing of the methods it serves, by category (see ./fit.ts). */
+  help(): Promise<string> {
+    return this.call('help', [], z.string().max(HELP_CHARS_MAX));
+  }
+
+  /** The node's indexes (0.21+): `txindex` present when it runs with txindex=1, `synced` once built. */
+  getIndexInfo(): Promise<BtcIndexInfo> {
+    return this.call('getindexinfo', [], indexInfo);
   }
 
   getBlockchainInfo(): Promise<BtcBlockchainInfo> {

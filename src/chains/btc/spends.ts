@@ -34,6 +34,7 @@ export interface BtcSpendWatchDeps {
 /** What a scan of the wallet's UTXOs says, as far as this check needs it. */
 export interface WalletScan {
   spendable: readonly { txid: string }[];
+  young: readonly { txid: string }[];
   coinbase: readonly { txid: string }[];
 }
 
@@ -131,7 +132,7 @@ export function unknownSpendWatch(
       // The journal as it is now: ours and ownInputs read it after this, in the same check.
       await d.journal.refresh();
       const s = scanned ?? (await d.scan());
-      return [...s.spendable, ...s.coinbase].map((u) => u.txid);
+      return [...s.spendable, ...s.young, ...s.coinbase].map((u) => u.txid);
     },
   });
 }

@@ -21,6 +21,11 @@ export interface HotUtxos {
   /** Confirmed at least `minConfirmations` times; a coinbase output only once mature. */
   spendable: HotUtxo[];
   /**
+   * Non-coinbase outputs not yet `minConfirmations` deep (in the UTXO set, so mined at least once): spent only once
+   * deep enough, since a reorg that undoes their funding transaction would leave a payment spending them unminable.
+   */
+  young: HotUtxo[];
+  /**
    * Every coinbase output paying the hot wallet, mature or not: the hot wallet must never receive
    * coinbase (a reorg deeper than maturity undoes it, and an immature one cannot be spent). Warn.
    */
@@ -68,7 +73,12 @@ export async function hotWalletUtxos(
   }
   // A coinbase output may be spent in a block at depth `maturity`: the next block is that deep when it has maturity confirmations.
   const ok = (u: HotUtxo) => u.confirmations >= o.minConfirmations && (!u.coinbase || u.confirmations >= maturity);
-  return { tip: { height: scan.height, hash: scan.bestblock }, spendable: all.filter(ok), coinbase: all.filter((u) => u.coinbase) };
+  return {
+    tip: { height: scan.height, hash: scan.bestblock },
+    spendable: all.filter(ok),
+    young: all.filter((u) => !u.coinbase && u.confirmations < o.minConfirmations),
+    coinbase: all.filter((u) => u.coinbase),
+  };
 }
 
 export type Spender =

@@ -2,7 +2,7 @@ import type { Attempt, ChainDriver, Verdict } from '../../chains/driver.js';
 import { ChainIdentityError, ChainIntegrityError, NodeUnavailable } from '../../chains/driver.js';
 import { stopsPayouts } from '../invariant.js';
 import { PAYMENTS } from '../../data/ops/payments.js';
-import { alertFeeCap, alertIdentity, feeCapLifted } from '../chain-alerts.js';
+import { alertFeeCap, alertIdentity, alertInputMissing, feeCapLifted, inputsFound } from '../chain-alerts.js';
 import type { PayoutResult } from '../../api/payserv.js';
 import type { Payserv } from '../context.js';
 import { checkpointAfter, failStop, isReply, result, verifyHeld, withFreeLocks, type Verified } from '../guard.js';
@@ -47,6 +47,15 @@ export async function checkPayment(ps: Payserv, driver: ChainDriver, v: Verified
       `${unreachable ? 'node unreachable' : 'the node answered with an error'} (${e.message.slice(0, 300)}): the outcome is unknown, nothing changed`,
     );
   }
+  if (verdict.kind === 'pending' && verdict.unfunded?.length)
+    await alertInputMissing(ps, {
+      withdrawal: v.w.id,
+      coin: v.coin.tag,
+      funding: [...new Set(verdict.unfunded.map((m) => m.funding))],
+      inputs: verdict.unfunded.map((m) => m.input),
+      reason: verdict.reason,
+    });
+  else inputsFound(ps, v.w.id);
   return decide(ps, driver, v, verdict, stored.attempts);
 }
 

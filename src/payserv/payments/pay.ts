@@ -226,10 +226,10 @@ async function writeAhead(
     let journaled: string | null = null;
     const step = await ps.db
       .transaction(async (tx) => {
-        const s = await driver.sign(tx, outputs);
-        if (s.kind !== 'signed') return s;
         const coin = batch[0]?.coin;
         invariant(coin !== undefined, 'a payment of no withdrawal');
+        const s = await driver.sign(tx, outputs, { confirmations: coin.confirmations });
+        if (s.kind !== 'signed') return s;
         const n = batch.length;
         const changed = await recordAttempt(ps, tx, coin, s.tx.hash, batch, s.tx, (share) => {
           const others = n > 1 ? ` with ${n - 1} other payments` : '';
