@@ -7,9 +7,10 @@
 // the captured first transaction.
 import { it } from 'vitest';
 import { describePerDataPath } from './support/backend.js';
-import { crashEraseRebroadcast, ethAttackBench } from './attack-helpers.js';
+import { crashEraseRebroadcast } from './attack-helpers.js';
+import { ethBench } from './support/payserv.js';
 
-const bench = ethAttackBench(23);
+const bench = ethBench(23);
 let nextUser = 9100;
 
 // Was a break (now held) (nonce row kept): the operator's checks are clean after the restart, the second Approve answers

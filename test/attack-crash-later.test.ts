@@ -4,9 +4,10 @@
 // Held: see the test results (the checks name the attempt the journal holds, or the next Approve fails-stop).
 import { it } from 'vitest';
 import { describePerDataPath } from './support/backend.js';
-import { crashEraseRebroadcast, ethAttackBench } from './attack-helpers.js';
+import { crashEraseRebroadcast } from './attack-helpers.js';
+import { ethBench } from './support/payserv.js';
 
-const bench = ethAttackBench(23);
+const bench = ethBench(23);
 let nextUser = 9150;
 
 // ('payment.journaled' is inside the write-ahead transaction: nothing there is committed for an attacker to read; pay-journal.test covers a crash there.)

@@ -1,9 +1,9 @@
 // Attack helpers (outside tester): a payserv "restarted" on the same database and state directory,
 // as a fresh process would be: new journal handle, new driver from the hot key on disk, payouts disabled;
 // the ETH attack files' common set-up, and the crash-erase-rebroadcast scenario they run at each crash point.
-import { afterEach, beforeEach, expect } from 'vitest';
+import { expect } from 'vitest';
 import type { Hex } from 'viem';
-import { mine, setAutomine } from '../src/devnet/anvil.js';
+import { mine } from '../src/devnet/anvil.js';
 import type { FaultPoint } from '../src/payserv/faults.js';
 import { approveWithdrawal, checkWithdrawal, processWithdrawal, resendWithdrawal } from '../src/payserv/payouts.js';
 import type { Payserv } from '../src/payserv/context.js';
@@ -21,9 +21,9 @@ import { EvmDriver } from '../src/chains/eth/driver.js';
 import { ZcashDriver } from '../src/chains/zcash/driver.js';
 import { loadHotKey } from '../src/keys/hot-wallet.js';
 import { asAttacker, restoreRow, STATUS_SIGNATURES, WITHDRAWALS, type Edit } from './support/attacker.js';
-import { anvilForFile, balanceOf, driverDeps, ETH_SETTINGS, ethClient, ethDriver, minedCount, ZEC_SETTINGS } from './support/chains.js';
+import { balanceOf, driverDeps, ETH_SETTINGS, ethClient, minedCount, ZEC_SETTINGS } from './support/chains.js';
 import { newMiner, request } from './support/miners.js';
-import { testPayserv, type TestPayserv } from './support/payserv.js';
+import type { EthBench, TestPayserv } from './support/payserv.js';
 
 export async function restartPayserv(
   t: TestPayserv,
@@ -83,41 +83,10 @@ export async function restartedZec(
   return d;
 }
 
-/** A fresh test payserv of each test, paying ETH on the file's anvil; filled in by the hooks ethAttackBench registers. */
-export interface EthAttackBench {
-  t: TestPayserv;
-  driver: EvmDriver;
-  url: string;
-}
-
-/** Three miners and one block of ETH: a small background, so that a test's own miner is the one that matters. */
-const ETH_ATTACK_SEED = { users: 3, blocks: 1, withdrawals: 0, coins: ['ETH'], minersPerBlock: 1, declineShare: 0, corrections: 0 };
-
-/** Call at a file's top level: one anvil for the file (automine), a new payserv and hot wallet for each test. */
-export function ethAttackBench(seed: number): EthAttackBench {
-  const anvil = anvilForFile();
-  const b = {} as EthAttackBench;
-  beforeEach(async () => {
-    b.url = (await anvil()).url;
-    await setAutomine(b.url, true);
-    b.t = await testPayserv({
-      seed: { ...ETH_ATTACK_SEED, seed },
-      drivers: async (deps) => {
-        b.driver = await ethDriver(b.url, deps);
-        return new Map([['ETH', b.driver]]);
-      },
-    });
-  });
-  afterEach(async () => {
-    await b.t.ledger.db.close();
-  });
-  return b;
-}
-
 type Row = Record<string, unknown>;
 const caller = 'test';
 /** 1 ETH asked, less the withdrawal fee: what the miner receives when paid once. */
-const PAID = 999_500_000_000_000_000n;
+export const PAID = 999_500_000_000_000_000n;
 
 /**
  * payserv crashes at `point` of Approve's payment (after the write-ahead commit); a database attacker reads
@@ -126,7 +95,7 @@ const PAID = 999_500_000_000_000_000n;
  * Approve pays again, and the attacker broadcasts the captured transaction. Refusing to start or checks
  * that find the edit count as detection; otherwise the miner must have been paid once at most.
  */
-export async function crashEraseRebroadcast(b: EthAttackBench, userId: number, point: FaultPoint, nonces: 'kept' | 'rolled back') {
+export async function crashEraseRebroadcast(b: EthBench, userId: number, point: FaultPoint, nonces: 'kept' | 'rolled back') {
   const { t, url, driver } = b;
   const rowOf = async (id: number) => (await t.ledger.db.query<Row>(`SELECT * FROM ${WITHDRAWALS} WHERE id = $1`, [id]))[0] as Row;
   const m = await newMiner(t, userId);

@@ -12,10 +12,11 @@ import { asAttacker, restoreRow, STATUS_SIGNATURES, WITHDRAWALS } from './suppor
 import { describePerDataPath } from './support/backend.js';
 import { balanceOf, minedCount } from './support/chains.js';
 import { newMiner, request } from './support/miners.js';
-import { ethAttackBench, restartedEth, restartPayserv } from './attack-helpers.js';
+import { restartedEth, restartPayserv } from './attack-helpers.js';
+import { ethBench } from './support/payserv.js';
 import { restoreFromJournal } from '../src/payserv/payments/restore.js';
 
-const bench = ethAttackBench(37);
+const bench = ethBench(37);
 let nextUser = 9700;
 const caller = 'test';
 const PAID = 999_500_000_000_000_000n;

@@ -4,40 +4,30 @@ import { setAutomine } from '../src/devnet/anvil.js';
 import { ALERT } from '../src/payserv/chain-alerts.js';
 import { approveWithdrawal, processWithdrawal } from '../src/payserv/payouts.js';
 import { Monitor } from '../src/payserv/monitor.js';
-import type { Observation } from '../src/metrics/start.js';
 import { asAttacker, COINS, WITHDRAWALS } from './support/attacker.js';
 import { describePerDataPath } from './support/backend.js';
-import { anvilForFile } from './support/chains.js';
 import { newMiner, request } from './support/miners.js';
-import { ethPayserv, testObservation, type TestPayserv } from './support/payserv.js';
+import { ethObservedBench } from './support/payserv.js';
 
-const anvil = anvilForFile();
-let t: TestPayserv;
-let url: string;
-let obs: Observation;
+const bench = ethObservedBench(17);
 const caller = 'test';
-const SEED = { users: 3, blocks: 1, withdrawals: 0, coins: ['ETH'], minersPerBlock: 1, declineShare: 0, corrections: 0, seed: 17 };
 const STUCK_AFTER_MS = 60_000;
 
-beforeEach(async () => {
-  url = (await anvil()).url;
-  t = await ethPayserv(url, { seed: SEED });
-  obs = await testObservation(t);
-  obs.metrics.attach(t.ps);
+beforeEach(() => {
+  bench.obs.metrics.attach(bench.t.ps);
 });
 afterEach(async () => {
-  await setAutomine(url, true);
-  await obs.server.close();
-  await t.ledger.db.close();
+  await setAutomine(bench.url, true);
 });
 
-const scrapeText = async () => (await fetch(`http://127.0.0.1:${obs.server.port}/metrics`)).text();
+const scrapeText = async () => (await fetch(`http://127.0.0.1:${bench.obs.server.port}/metrics`)).text();
 function sample(text: string, name: string, labels: string): number | undefined {
   const line = text.split('\n').find((l) => l.startsWith(`${name}{${labels}}`));
   return line === undefined ? undefined : Number(line.split(' ').pop());
 }
 
 async function pending(userId: number, amount = '1'): Promise<number> {
+  const { t } = bench;
   const m = await newMiner(t, userId, '20');
   const id = await request(t, m, { amount });
   expect((await processWithdrawal(t.ps, id, caller)).reply).toBe('PENDING');
@@ -46,6 +36,7 @@ async function pending(userId: number, amount = '1'): Promise<number> {
 
 describePerDataPath('attack17 metrics', () => {
   it('M1: refreshing the unsigned updated_at hides no stuck payment: its age is the signed time of its sending entry', async () => {
+    const { t, url } = bench;
     const id = await pending(7001);
     await setAutomine(url, false); // the payment never confirms: stuck in sending
     expect((await approveWithdrawal(t.ps, id, caller)).reply).toBe('SENDING');
@@ -75,6 +66,7 @@ describePerDataPath('attack17 metrics', () => {
   });
 
   it('M5: a forged row in sending beside a real payment in flight: payserv_payments_in_flight counts the real one only', async () => {
+    const { t, url } = bench;
     const id = await pending(7501);
     await setAutomine(url, false);
     expect((await approveWithdrawal(t.ps, id, caller)).reply).toBe('SENDING');
@@ -103,6 +95,7 @@ describePerDataPath('attack17 metrics', () => {
   });
 
   it('M2: a hostile coin tag in the database in the exposition (label escaping)', async () => {
+    const { t } = bench;
     await pending(7101);
     await asAttacker(t.ledger.db, [
       `ALTER TABLE ${COINS} DROP CONSTRAINT IF EXISTS coins_coin_tag_check`,
@@ -115,6 +108,7 @@ describePerDataPath('attack17 metrics', () => {
   });
 
   it('M3: the typical payout (and payouts covered) come from signed amounts only: an SQL edit of a sent amount hides them, never moves them', async () => {
+    const { t, url } = bench;
     const { checkWithdrawal } = await import('../src/payserv/payouts.js');
     const { mine } = await import('../src/devnet/anvil.js');
     const id = await pending(7201, '1');
@@ -144,6 +138,7 @@ import { dropUniqueConstraints } from './support/attacker.js';
 
 describePerDataPath('attack17 metrics: forged in-flight rows', () => {
   it('M4: unsigned rows forged in sending are tampering: one fail-stop naming them (history), no payment_stuck alert', async () => {
+    const { t } = bench;
     const id = await pending(7301);
     const cols = (
       await t.ledger.db.query<{ column_name: string }>(

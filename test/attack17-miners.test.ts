@@ -3,44 +3,20 @@
 // signed sending state verifies row by row; the intake remembers where each account already was (in memory
 // and in its state directory, so a restart still knows) and refuses it as integrity (409), alerted. The
 // honest path stays 200, equal to the ledger and the chain. Paging errors name the parameter.
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { MinerPayment, MinerStats } from '../src/api/miners.js';
-import type { RunningIntakeWithPools } from '../src/cli/intake.js';
 import { mine } from '../src/devnet/anvil.js';
 import { add, parseAmount, sub, ZERO, type Amount } from '../src/money/amount.js';
 import { checkWithdrawal } from '../src/payserv/payouts.js';
-import type { TlsIdentity } from '../src/pki/roles.js';
-import { anvilForFile } from './support/chains.js';
-import type { Miner } from './support/miners.js';
-import type { TestPayserv } from './support/payserv.js';
-import { errorCode, intakeGet, minersWorld, paymentsPath, payMiner, POOL, startMinersIntake, type Paid } from './support/miners-intake.js';
+import { errorCode, minersBench, paymentsPath, payMiner, POOL, startMinersIntake } from './support/miners-intake.js';
 
-const anvil = anvilForFile();
 const caller = 'test';
-
-let t: TestPayserv;
-let url: string;
-let intake: RunningIntakeWithPools;
-let miner: Miner;
-/** The miner's withdrawals in the order they were made, and what each paid. */
-let paid: Paid;
-
-const get = <T = unknown>(path: string, identity?: TlsIdentity) => intakeGet<T>(intake.server.port, t.ledger.stateDir, path, identity);
-const pay = (amount: string) => payMiner(t, miner, paid, amount);
-
-beforeEach(async () => {
-  url = (await anvil()).url;
-  ({ t, miner, paid } = await minersWorld(url));
-  intake = await startMinersIntake(t, url);
-});
-
-afterEach(async () => {
-  await intake.stop();
-  await t.ledger.db.close();
-});
+const w = minersBench();
+const pay = (amount: string) => payMiner(w.t, w.miner, w.paid, amount);
 
 /** The withdrawal's row and its status signatures deleted by SQL, triggers off: the tail of the account cut. */
 async function cutTail(id: number): Promise<void> {
+  const { t } = w;
   await t.ledger.db.transaction(async (tx) => {
     await tx.query('ALTER TABLE finances_withdrawal_signatures DISABLE TRIGGER USER');
     await tx.query('ALTER TABLE finances_withdrawal_transaction DISABLE TRIGGER USER');
@@ -53,6 +29,7 @@ async function cutTail(id: number): Promise<void> {
 
 /** The withdrawal's last status signature deleted and its row put back to the signed state before it. */
 async function rollBackStatus(id: number): Promise<void> {
+  const { t } = w;
   const [last] = await t.ledger.db.query<{ seq: number }>(
     'SELECT max(seq)::int AS seq FROM finances_withdrawal_signatures WHERE withdrawal_id = $1',
     [id],
@@ -76,6 +53,7 @@ async function rollBackStatus(id: number): Promise<void> {
 
 /** payserv's signed checkpoints of the miner's account deleted by SQL (the table is append-only: triggers off). */
 async function dropCheckpoints(): Promise<void> {
+  const { t, miner } = w;
   await t.ledger.db.transaction(async (tx) => {
     await tx.query('ALTER TABLE finances_user_balance_checkpoints DISABLE TRIGGER USER');
     await tx.query('DELETE FROM finances_user_balance_checkpoints WHERE user_id = $1', [miner.userId]);
@@ -85,22 +63,24 @@ async function dropCheckpoints(): Promise<void> {
 
 /** The intake's integrity alerts stored so far. */
 async function integrityAlerts(): Promise<string[]> {
-  const rows = await t.ledger.db.query<{ reason: string }>("SELECT reason FROM payserv_alerts WHERE kind = 'intake_integrity' ORDER BY id");
+  const rows = await w.t.ledger.db.query<{ reason: string }>(
+    "SELECT reason FROM payserv_alerts WHERE kind = 'intake_integrity' ORDER BY id",
+  );
   return rows.map((r) => r.reason);
 }
 
 /** The intake stopped and started again on the same state directory: only its files remember. */
 async function restartIntake(): Promise<void> {
-  await intake.stop();
-  intake = await startMinersIntake(t, url);
+  await w.intake.stop();
+  w.intake = await startMinersIntake(w.t, w.url);
 }
 
-const statsPath = () => `/api/pools/${POOL}/miners/${miner.address}`;
+const statsPath = () => `/api/pools/${POOL}/miners/${w.miner.address}`;
 
 /** Both GET paths refused 409 integrity naming what went backwards, and an integrity alert stored. */
 async function expectRefused(why: RegExp): Promise<void> {
-  for (const path of [statsPath(), paymentsPath(miner.address)]) {
-    const r = await get<{ error: { message: string } }>(path);
+  for (const path of [statsPath(), paymentsPath(w.miner.address)]) {
+    const r = await w.get<{ error: { message: string } }>(path);
     expect(r.status).toBe(409);
     expect(errorCode(r)).toBe('integrity');
     expect(r.body.error.message).toMatch(why);
@@ -116,6 +96,7 @@ async function expectRefused(why: RegExp): Promise<void> {
 
 /** The sent payments as the ledger holds them: what reached the address (amount less fee), and their hashes. */
 async function ledgerPayments(): Promise<{ totalPaid: Amount; sentHashes: string[]; inFlight: number }> {
+  const { t, miner } = w;
   const rows = await t.ledger.db.query<{ amount: string; fee: string; status: string; tx_hash: string }>(
     'SELECT amount::text, fee::text, status, tx_hash FROM finances_withdrawal_transaction WHERE user_id = $1 ORDER BY id',
     [miner.userId],
@@ -130,6 +111,7 @@ async function ledgerPayments(): Promise<{ totalPaid: Amount; sentHashes: string
 
 describe('miners API against a rolled-back account (attack17 F4, F11)', () => {
   it('R1: the newest payment deleted by SQL (row and its signatures) is refused 409 integrity, alerted, also after a restart', async () => {
+    const { paid, get } = w;
     const before = await get<MinerStats>(statsPath());
     expect(before.status).toBe(200);
     expect(before.body.paymentsInFlight).toBe(1);
@@ -144,6 +126,7 @@ describe('miners API against a rolled-back account (attack17 F4, F11)', () => {
   });
 
   it('R2: a sent payment rolled back to its signed sending state is refused 409 integrity, alerted, also after a restart', async () => {
+    const { paid, get } = w;
     const before = await get<MinerStats>(statsPath());
     expect(before.status).toBe(200);
     await rollBackStatus(paid[0]!.id);
@@ -156,6 +139,7 @@ describe('miners API against a rolled-back account (attack17 F4, F11)', () => {
   });
 
   it('R3: the memory is per account and only moves forward: an honest new payment and a restart keep serving 200', async () => {
+    const { t, url, miner, paid, get } = w;
     const first = await get<MinerStats>(statsPath());
     expect(first.status).toBe(200);
     // The account moves on honestly: the sending payment becomes final and a new one is broadcast.
@@ -182,6 +166,7 @@ describe('miners API against a rolled-back account (attack17 F4, F11)', () => {
   });
 
   it('B1: bad paging input refused 400 naming the parameter', async () => {
+    const { miner, get } = w;
     for (const [q, name] of [
       ['?page=-1', 'page'],
       ['?page=1000001', 'page'],

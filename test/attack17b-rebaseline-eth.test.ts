@@ -4,41 +4,29 @@
 // the chain with the same transaction, and the miner is paid exactly once.
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeEach, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { mine } from '../src/devnet/anvil.js';
 import { enablePayouts } from '../src/payserv/admin.js';
 import { approveWithdrawal, checkWithdrawal, processWithdrawal } from '../src/payserv/payouts.js';
 import type { Payserv } from '../src/payserv/context.js';
-import { rebaselineGate, restartedEth, restartPayserv } from './attack-helpers.js';
+import { PAID, rebaselineGate, restartedEth, restartPayserv } from './attack-helpers.js';
 import { describePerDataPath } from './support/backend.js';
-import { anvilForFile, balanceOf } from './support/chains.js';
+import { balanceOf } from './support/chains.js';
 import { newMiner, request } from './support/miners.js';
-import { ethPayserv, type TestPayserv } from './support/payserv.js';
+import { ethBench } from './support/payserv.js';
 import { asAttacker } from './support/attacker.js';
 
-const anvil = anvilForFile();
-let t: TestPayserv;
-let url: string;
-const PAID = 999_500_000_000_000_000n; // 1 ETH less the 0.0005 withdrawal fee
-const SEED = { users: 3, blocks: 1, withdrawals: 0, coins: ['ETH'], minersPerBlock: 1, declineShare: 0, corrections: 0, seed: 23 };
-
-beforeEach(async () => {
-  url = (await anvil()).url;
-  t = await ethPayserv(url, { seed: SEED });
-});
-
-afterEach(async () => {
-  await t.ledger.db.close();
-});
+const bench = ethBench(23);
 
 /** The gate startPayserv puts on a restarted payserv (src/app/service.ts), payouts disabled while it stands. */
 async function gate(ps: Payserv): Promise<void> {
-  const why = (await rebaselineGate(t, ps)).required;
+  const why = (await rebaselineGate(bench.t, ps)).required;
   if (why) ps.state.disable('start', why);
 }
 
 describePerDataPath('attack17b: lost local state + a database attacker, on anvil', () => {
   it('a sent ETH payment rolled back while the host state is lost, with the checkpoints and audit emptied: refused, paid once', async () => {
+    const { t, url } = bench;
     const m = await newMiner(t, 7100);
     const id = await request(t, m, { amount: '1' });
     expect((await processWithdrawal(t.ps, id, 'test')).reply).toBe('PENDING');

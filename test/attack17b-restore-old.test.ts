@@ -4,7 +4,6 @@
 import { describe, expect, it } from 'vitest';
 import { mine } from '../src/devnet/anvil.js';
 import { EXIT } from '../src/cli/exit.js';
-import { pkiPaths } from '../src/esman/pki-files.js';
 import {
   autopayRunClosedAfterEach,
   openRestored,
@@ -16,7 +15,7 @@ import {
 } from './support/autopay-host.js';
 import { anvilForFile } from './support/chains.js';
 import { runPscli } from './support/pscli.js';
-import { pscliWorkspace } from './support/pscli-world.js';
+import { restoreOntoFreshHost } from './support/pscli-world.js';
 import { until } from './support/spawn.js';
 
 const anvil = anvilForFile();
@@ -47,10 +46,7 @@ describe('attack17b: restore of an old backup', { timeout: 240_000 }, () => {
     expect([...(await paidOnChain(url, payees)).values()]).toEqual(payees.map(() => 1));
 
     // The host is lost; an operator restores the (only, older) backup onto a fresh host.
-    const ws = await pscliWorkspace(h.drop);
-    const pscli = (argv: string[]) => runPscli(argv, { ...ws.env, PAYSERV_STATE_DIR: ws.stateDir });
-    const r = await pscli(['restore', '--from', oldPath, '--payserv-state-dir', ws.stateDir, '--root', pkiPaths(ledger.stateDir).root]);
-    expect(r.code, r.stderr).toBe(EXIT.OK);
+    const ws = await restoreOntoFreshHost(h.drop, oldPath, ledger.stateDir);
     const restored = await openRestored(h, ws);
     // The chain knows twelve payments the restored pair does not: payserv refuses to start, naming them.
     await expect(startAutopayHost(ws.stateDir, restored, url, ws.env.DATABASE_URL)).rejects.toThrow(

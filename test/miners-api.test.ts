@@ -2,62 +2,40 @@
 // payments sent by payserv's payment engine, read back in MiningCore's shape, equal the ledger and the
 // chain (hashes, amounts, confirmations from the node); pages; an unknown miner or pool; a row planted or
 // changed by SQL refused as integrity, never shown; every identity but the pool's back end refused.
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { getAddress, type Hex } from 'viem';
 import type { MinerPayment, MinerStats, PaymentsPage } from '../src/api/miners.js';
 import { RPC, RpcError } from '../src/api/jsonrpc.js';
-import type { RunningIntakeWithPools } from '../src/cli/intake.js';
 import { anvilRpc, mine } from '../src/devnet/anvil.js';
 import { add, formatAmount, parseAmount, sub, toBaseUnits, ZERO, type Amount } from '../src/money/amount.js';
 import type { TlsIdentity } from '../src/pki/roles.js';
 import { RpcClient } from '../src/rpc/client.js';
-import { anvilForFile } from './support/chains.js';
-import { ethAddress, type Miner } from './support/miners.js';
-import type { TestPayserv } from './support/payserv.js';
+import { ethAddress } from './support/miners.js';
 import { tlsOf } from './support/spawn.js';
-import { errorCode, intakeGet, minersWorld, paymentsPath, POOL, startMinersIntake, type Paid } from './support/miners-intake.js';
+import { errorCode, minersBench, paymentsPath, POOL } from './support/miners-intake.js';
 
-const anvil = anvilForFile();
-
-let t: TestPayserv;
-let url: string;
-let intake: RunningIntakeWithPools;
-let miner: Miner;
-/** The miner's withdrawals in the order they were made, and what each paid. */
-let paid: Paid;
-
-const get = <T = unknown>(path: string, identity?: TlsIdentity) => intakeGet<T>(intake.server.port, t.ledger.stateDir, path, identity);
+const w = minersBench();
 
 /** A JSON-RPC client with `identity`'s certificate. */
 const rpcAs = (identity: TlsIdentity) =>
   new RpcClient({
     host: '127.0.0.1',
-    port: intake.server.port,
-    tls: tlsOf(t.ledger.stateDir, identity),
+    port: w.intake.server.port,
+    tls: tlsOf(w.t.ledger.stateDir, identity),
     serverIdentity: 'intake',
     timeoutMs: 30_000,
   });
 
-beforeEach(async () => {
-  url = (await anvil()).url;
-  ({ t, miner, paid } = await minersWorld(url));
-  intake = await startMinersIntake(t, url);
-});
-
-afterEach(async () => {
-  await intake.stop();
-  await t.ledger.db.close();
-});
-
 /** What the chain says of a transaction: its recipient, value (wei) and confirmations now. */
 async function onChain(hash: string): Promise<{ to: string; value: bigint; confirmations: number }> {
+  const { url } = w;
   const tx = (await anvilRpc(url, 'eth_getTransactionByHash', [hash])) as { to: Hex; value: Hex; blockNumber: Hex };
   const head = BigInt((await anvilRpc(url, 'eth_blockNumber')) as Hex);
   return { to: getAddress(tx.to), value: BigInt(tx.value), confirmations: Number(head - BigInt(tx.blockNumber) + 1n) };
 }
 
 async function ledgerRow(id: number): Promise<{ tx_hash: string; amount: string; fee: string; status: string }> {
-  const [r] = await t.ledger.db.query<{ tx_hash: string; amount: string; fee: string; status: string }>(
+  const [r] = await w.t.ledger.db.query<{ tx_hash: string; amount: string; fee: string; status: string }>(
     'SELECT tx_hash, amount::text, fee::text, status FROM finances_withdrawal_transaction WHERE id = $1',
     [id],
   );
@@ -67,6 +45,7 @@ async function ledgerRow(id: number): Promise<{ tx_hash: string; amount: string;
 
 describe("the miners' API", () => {
   it('the payment history equals the ledger and the chain, newest first, in MiningCore shape with exact amounts beside', async () => {
+    const { url, miner, paid, get } = w;
     const r = await get<MinerPayment[]>(paymentsPath(miner.address, '?page=0&pageSize=15'));
     expect(r.status).toBe(200);
     expect(r.body.map((p) => p.withdrawalId)).toEqual(paid.map((p) => p.id).reverse());
@@ -102,6 +81,7 @@ describe("the miners' API", () => {
   });
 
   it("the miner's stats: the verified balance, sent payments totalled exactly, the last payment linked", async () => {
+    const { miner, paid, get } = w;
     const r = await get<MinerStats>(`/api/pools/${POOL}/miners/${miner.address}`);
     expect(r.status).toBe(200);
     const fee = miner.coin.withdrawalFee;
@@ -124,6 +104,7 @@ describe("the miners' API", () => {
   });
 
   it('pages: v2 gives the page count, pages partition the history, the page size is bounded', async () => {
+    const { miner, paid, get } = w;
     const ids = paid.map((p) => p.id).reverse();
     const v2 = (q: string) => get<PaymentsPage>(`/api/v2/pools/${POOL}/miners/${miner.address}/payments${q}`);
     const first = await v2('?page=0&pageSize=3');
@@ -148,6 +129,7 @@ describe("the miners' API", () => {
   });
 
   it('the same answers over JSON-RPC; a pool numbering its users by id reads the same account', async () => {
+    const { miner, paid, get } = w;
     const c = rpcAs('backend');
     try {
       const page = await c.call<PaymentsPage>('Miners.Payments', { pool: POOL, address: miner.address, pageSize: 2 });
@@ -161,6 +143,7 @@ describe("the miners' API", () => {
   });
 
   it('an unknown miner, pool or path: 404 naming it, nothing made up', async () => {
+    const { miner, get } = w;
     const stranger = getAddress(ethAddress());
     const m = await get(paymentsPath(stranger));
     expect(m.status).toBe(404);
@@ -176,6 +159,7 @@ describe("the miners' API", () => {
   });
 
   it('a payment row planted by SQL is refused as integrity on both paths, and no payment is shown', async () => {
+    const { t, miner, paid, get } = w;
     const [last] = await t.ledger.db.query<{ amount: string }>('SELECT amount::text FROM finances_withdrawal_transaction WHERE id = $1', [
       paid[3]!.id,
     ]);
@@ -198,6 +182,7 @@ describe("the miners' API", () => {
   });
 
   it("a sent payment's amount raised by SQL is refused as integrity", async () => {
+    const { t, miner, paid, get } = w;
     // An attacker with the database's owner rights gets past the append-only triggers.
     await t.ledger.db.exec(
       `ALTER TABLE finances_withdrawal_transaction DISABLE TRIGGER USER; UPDATE finances_withdrawal_transaction SET amount = amount + 1 WHERE id = ${paid[0]!.id}`,
@@ -207,6 +192,7 @@ describe("the miners' API", () => {
   });
 
   it('every identity but the pool back end is refused (403 forbidden) on the GET paths and over JSON-RPC', async () => {
+    const { miner, get } = w;
     for (const identity of ['pscli', 'payserv', 'dbgw', 'intake'] as const) {
       const r = await get(paymentsPath(miner.address), identity);
       expect([r.status, errorCode(r)], identity).toEqual([403, 'forbidden']);

@@ -39,16 +39,13 @@ import type { PayoutResult } from '../src/api/payserv.js';
 import { p2wpkhAddress } from '../src/chains/btc/address.js';
 import { preset } from '../src/chains/btc/network.js';
 import { BtcNode } from '../src/chains/btc/node.js';
-import { EXIT } from '../src/cli/exit.js';
 import { openDatabase } from '../src/db/open.js';
-import { pkiPaths } from '../src/esman/pki-files.js';
 import { createHotKey, loadHotKey } from '../src/keys/hot-wallet.js';
 import type { TestDatabase } from './support/db.js';
 import { ltcCoinsToml } from './support/chain-settings.js';
 import { litecoindForFile } from './support/litecoind.js';
 import { coinRequests } from './support/miners.js';
-import { runPscli } from './support/pscli.js';
-import { pscliWorkspace } from './support/pscli-world.js';
+import { restoreOntoFreshHost } from './support/pscli-world.js';
 import { killAllChildren, processLedger, startPayservProcess, until, writeConfig } from './support/spawn.js';
 
 const drop: TestDatabase[] = [];
@@ -110,12 +107,7 @@ describe('restore of a backup taken before a fee bump (Bitcoin family)', { timeo
     expect((await client.scanTxOutSet([`addr(${payee})`])).unspents.map((u) => u.txid)).toEqual([t1b]); // paid, by T1'
 
     // 4. The host is lost; the backup (taken before the bump) is restored onto a fresh host.
-    const ws = await pscliWorkspace(drop);
-    const r = await runPscli(['restore', '--from', backup.path, '--payserv-state-dir', ws.stateDir, '--root', pkiPaths(l.stateDir).root], {
-      ...ws.env,
-      PAYSERV_STATE_DIR: ws.stateDir,
-    });
-    expect(r.code, r.stderr).toBe(EXIT.OK);
+    const ws = await restoreOntoFreshHost(drop, backup.path, l.stateDir);
 
     // 5. payserv starts; T1''s change in the hot wallet is excused as a spend of our own attempt's inputs.
     const restored = await startPayservProcess({

@@ -24,15 +24,12 @@ import { decodeAddress, p2wpkhAddress } from '../src/chains/btc/address.js';
 import { preset } from '../src/chains/btc/network.js';
 import { BtcNode } from '../src/chains/btc/node.js';
 import { hotWallet, planPayment, signPayment } from '../src/chains/btc/tx.js';
-import { EXIT } from '../src/cli/exit.js';
-import { pkiPaths } from '../src/esman/pki-files.js';
 import { createHotKey, loadHotKey } from '../src/keys/hot-wallet.js';
 import type { TestDatabase } from './support/db.js';
 import { ltcCoinsToml } from './support/chain-settings.js';
 import { litecoindForFile } from './support/litecoind.js';
 import { coinRequests } from './support/miners.js';
-import { runPscli } from './support/pscli.js';
-import { pscliWorkspace } from './support/pscli-world.js';
+import { restoreOntoFreshHost } from './support/pscli-world.js';
 import { killAllChildren, processLedger, startPayservProcess, writeConfig, type PayservChild } from './support/spawn.js';
 
 const drop: TestDatabase[] = [];
@@ -85,12 +82,7 @@ describe('unknown spends from a Bitcoin-family hot wallet', { timeout: 240_000 }
     )[0]?.address as string;
 
     // The host is lost; the only backup is restored onto a fresh host, as README says.
-    const ws = await pscliWorkspace(drop);
-    const r = await runPscli(['restore', '--from', backup.path, '--payserv-state-dir', ws.stateDir, '--root', pkiPaths(l.stateDir).root], {
-      ...ws.env,
-      PAYSERV_STATE_DIR: ws.stateDir,
-    });
-    expect(r.code, r.stderr).toBe(EXIT.OK);
+    const ws = await restoreOntoFreshHost(drop, backup.path, l.stateDir);
     // The payment after the backup is on the chain, its change in the hot wallet, in no restored record.
     await expect(
       startPayservProcess({

@@ -1,39 +1,27 @@
 // A withdrawal whose amount or fee is finer than its coin's decimals (written before the writer refused it,
 // or by an attacker holding the autopay key) is no payment any chain can make: payserv declines it with
 // `bad_amount` at Process, Approve and SendCoin, and pays the valid ones beside it (never `internal`).
-import { afterEach, beforeEach, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { mine } from '../src/devnet/anvil.js';
 import type { WithdrawalStatus } from '../src/ledger/records.js';
 import { parseAmount, sub, toBaseUnits } from '../src/money/amount.js';
 import { approveWithdrawal, checkWithdrawal, processWithdrawal, sendCoin } from '../src/payserv/payouts.js';
 import { changeStatus } from '../src/writer/withdrawals.js';
 import { describePerDataPath } from './support/backend.js';
-import { anvilForFile, balanceOf } from './support/chains.js';
+import { balanceOf } from './support/chains.js';
 import { newMiner, request, type Miner } from './support/miners.js';
-import { ethPayserv, type TestPayserv } from './support/payserv.js';
+import { ethBench } from './support/payserv.js';
 
-const anvil = anvilForFile();
-let t: TestPayserv;
-let url: string;
-
-const SEED = { users: 3, blocks: 1, withdrawals: 0, coins: ['ETH'], minersPerBlock: 1, declineShare: 0, corrections: 0, seed: 7 };
+const bench = ethBench(7);
 const caller = 'test';
 const FINE = '1.0000000000000000001'; // 19 decimals of an 18-decimal coin
-
-beforeEach(async () => {
-  url = (await anvil()).url;
-  t = await ethPayserv(url, { seed: SEED });
-});
-
-afterEach(async () => {
-  await t.ledger.db.close();
-});
 
 /**
  * A request of `amount` signed by autopay as the writer signed it before it refused finer amounts: the
  * coin's decimals are widened for the write and put back, so the coin's own signature verifies again.
  */
 async function oldRequest(m: Miner, amount: string, to: WithdrawalStatus[] = []): Promise<number> {
+  const { t } = bench;
   const db = t.ledger.db;
   await db.query('UPDATE coins_coin SET decimals = 20 WHERE id = $1', [m.coin.id]);
   const id = await request(t, m, { amount }).finally(() =>
@@ -48,12 +36,13 @@ async function oldRequest(m: Miner, amount: string, to: WithdrawalStatus[] = [])
 }
 
 async function statusOf(id: number): Promise<string | undefined> {
-  const [r] = await t.ledger.db.query<{ status: string }>('SELECT status FROM finances_withdrawal_transaction WHERE id = $1', [id]);
+  const [r] = await bench.t.ledger.db.query<{ status: string }>('SELECT status FROM finances_withdrawal_transaction WHERE id = $1', [id]);
   return r?.status;
 }
 
 describePerDataPath('amounts finer than the coin on the payment path', () => {
   it('Process and Approve decline it with bad_amount, the amount given back; nothing sent', async () => {
+    const { t } = bench;
     const m = await newMiner(t, 3001);
     const processing = await oldRequest(m, FINE);
     expect(await t.ledger.check('balanceerrors')).toEqual([
@@ -72,6 +61,7 @@ describePerDataPath('amounts finer than the coin on the payment path', () => {
   });
 
   it('SendCoin declines it with bad_amount and pays the valid withdrawal beside it', async () => {
+    const { t, url } = bench;
     const bad = await oldRequest(await newMiner(t, 3002), FINE, ['pending', 'approved']);
     const m = await newMiner(t, 3003);
     const good = await request(t, m, { amount: '1.5' });

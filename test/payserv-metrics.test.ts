@@ -4,42 +4,23 @@
 // each certificate of the state directory shows its time left, a short-lived one counted as expiring.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeEach, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { mine, setBalance } from '../src/devnet/anvil.js';
 import { certificateNotAfter, issueOperator, pkiCertificateFiles, pkiPaths } from '../src/esman/pki-files.js';
-import type { EvmDriver } from '../src/chains/eth/driver.js';
 import { formatAmount, fromBaseUnits, parseAmount, sub, toBaseUnits } from '../src/money/amount.js';
 import { approveWithdrawal, checkWithdrawal, processWithdrawal } from '../src/payserv/payouts.js';
 import { Monitor } from '../src/payserv/monitor.js';
 import { autopayFor } from '../src/autopay/service.js';
-import type { Observation } from '../src/metrics/start.js';
 import { asAttacker, WITHDRAWALS } from './support/attacker.js';
 import { describePerDataPath } from './support/backend.js';
-import { anvilForFile, balanceOf } from './support/chains.js';
+import { balanceOf } from './support/chains.js';
 import { newMiner, request } from './support/miners.js';
-import { ethPayservAndDriver, testObservation, type TestPayserv } from './support/payserv.js';
+import { ethObservedBench } from './support/payserv.js';
 
-const anvil = anvilForFile();
-let t: TestPayserv;
-let driver: EvmDriver;
-let url: string;
-let obs: Observation;
+const bench = ethObservedBench(17);
 const caller = 'test';
 
-const SEED = { users: 3, blocks: 1, withdrawals: 0, coins: ['ETH'], minersPerBlock: 1, declineShare: 0, corrections: 0, seed: 17 };
-
-beforeEach(async () => {
-  url = (await anvil()).url;
-  ({ t, driver } = await ethPayservAndDriver(url, { seed: SEED }));
-  obs = await testObservation(t);
-});
-
-afterEach(async () => {
-  await obs.server.close();
-  await t.ledger.db.close();
-});
-
-const base = () => `http://127.0.0.1:${obs.server.port}`;
+const base = () => `http://127.0.0.1:${bench.obs.server.port}`;
 
 type Samples = Array<{ name: string; labels: Record<string, string>; value: number }>;
 
@@ -79,6 +60,7 @@ async function health(): Promise<{ status: number; body: { status: string; reaso
 
 /** A pending ETH request of `amount`, and what it pays (amount − fee, in wei). */
 async function pending(userId: number, amount = '1'): Promise<{ id: number; value: bigint }> {
+  const { t } = bench;
   const m = await newMiner(t, userId, '20');
   const id = await request(t, m, { amount });
   expect((await processWithdrawal(t.ps, id, caller)).reply).toBe('PENDING');
@@ -89,6 +71,7 @@ const coins = (wei: bigint) => Number(formatAmount(fromBaseUnits(wei, 18)));
 
 describePerDataPath('metrics and health', () => {
   it('after a scripted run the scraped values equal what happened', async () => {
+    const { t, driver, url, obs } = bench;
     // Locked: payserv has no key yet, so nothing but its state is known.
     expect(await health()).toEqual({ status: 503, body: { status: 'locked', reason: expect.stringMatching(/key/), since: null } });
     const locked = await scrape();
@@ -180,6 +163,7 @@ describePerDataPath('metrics and health', () => {
   });
 
   it('a failing query leaves its metrics absent and counts the error; the scrape and the next payment go on', async () => {
+    const { t, obs } = bench;
     obs.metrics.attach(t.ps);
     const a = await pending(6001, '1');
     await asAttacker(t.ledger.db, [`ALTER TABLE ${WITHDRAWALS} RENAME TO withdrawals_away`], { triggers: 'on' });
@@ -205,6 +189,7 @@ describePerDataPath('metrics and health', () => {
   });
 
   it("shows each certificate's time left and counts those expiring within 30 days, locked or not; an unreadable one is counted as an error", async () => {
+    const { t, obs } = bench;
     const dir = t.ledger.stateDir;
     /** A scrape, with the clock before and after it (ms). */
     const timed = async () => {

@@ -3,33 +3,21 @@
 // the chain with the same transaction, and the miner is paid exactly once.
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeEach, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { setAutomine, mine } from '../src/devnet/anvil.js';
 import { enablePayouts, rebaselineCall } from '../src/payserv/admin.js';
 import { approveWithdrawal, checkWithdrawal, processWithdrawal } from '../src/payserv/payouts.js';
-import { rebaselineGate, restartedEth, restartPayserv } from './attack-helpers.js';
+import { PAID, rebaselineGate, restartedEth, restartPayserv } from './attack-helpers.js';
 import { describePerDataPath } from './support/backend.js';
-import { anvilForFile, balanceOf, minedCount } from './support/chains.js';
+import { balanceOf, minedCount } from './support/chains.js';
 import { newMiner, request } from './support/miners.js';
-import { ethPayserv, type TestPayserv } from './support/payserv.js';
+import { ethBench } from './support/payserv.js';
 
-const anvil = anvilForFile();
-let t: TestPayserv;
-let url: string;
-const PAID = 999_500_000_000_000_000n; // 1 ETH less the 0.0005 withdrawal fee
-const SEED = { users: 3, blocks: 1, withdrawals: 0, coins: ['ETH'], minersPerBlock: 1, declineShare: 0, corrections: 0, seed: 23 };
-
-beforeEach(async () => {
-  url = (await anvil()).url;
-  t = await ethPayserv(url, { seed: SEED });
-});
-
-afterEach(async () => {
-  await t.ledger.db.close();
-});
+const bench = ethBench(23);
 
 describePerDataPath('rebaseline with a payment in flight (anvil)', () => {
   it('the payment sent before the loss is settled from the chain after the rebaseline, never paid again', async () => {
+    const { t, url } = bench;
     const m = await newMiner(t, 7100);
     const id = await request(t, m, { amount: '1' });
     expect((await processWithdrawal(t.ps, id, 'test')).reply).toBe('PENDING');

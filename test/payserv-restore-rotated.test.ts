@@ -25,14 +25,13 @@ import type { PayoutResult } from '../src/api/payserv.js';
 import { setBalance } from '../src/devnet/anvil.js';
 import { EXIT } from '../src/cli/exit.js';
 import { DEMO_MARKER } from '../src/demo/state-dir.js';
-import { pkiPaths } from '../src/esman/pki-files.js';
 import { createHotKey, hotKeyPath, nextHotKeyPath } from '../src/keys/hot-wallet.js';
 import { paidOnChain } from './support/autopay-host.js';
 import { anvilForFile } from './support/chains.js';
 import type { TestDatabase } from './support/db.js';
 import { ethRequests } from './support/miners.js';
 import { runPscli } from './support/pscli.js';
-import { pscliWorkspace } from './support/pscli-world.js';
+import { restoreOntoFreshHost } from './support/pscli-world.js';
 import { hotAddress, rotationSeed, rotationToml, untilFinal } from './support/rotation.js';
 import { killAllChildren, processLedger, sleep, startPayservProcess, writeConfig, type PayservChild } from './support/spawn.js';
 
@@ -89,12 +88,7 @@ describe('an old backup restored after a hot-wallet rotation (Ethereum)', { time
     expect(await hotAddress(l.stateDir)).toBe(w2);
 
     // The host is lost: B restored onto a fresh host, the key as the store holds it now (W2).
-    const ws = await pscliWorkspace(drop);
-    const r = await runPscli(['restore', '--from', backup.path, '--payserv-state-dir', ws.stateDir, '--root', pkiPaths(l.stateDir).root], {
-      ...ws.env,
-      PAYSERV_STATE_DIR: ws.stateDir,
-    });
-    expect(r.code, r.stderr).toBe(EXIT.OK);
+    const ws = await restoreOntoFreshHost(drop, backup.path, l.stateDir);
     copyFileSync(hotKeyPath(l.stateDir, 'ETH'), hotKeyPath(ws.stateDir, 'ETH'));
     // The restored register names W1: its payments after B (X, the sweep) are on the chain, in no restored record.
     await expect(

@@ -5,11 +5,10 @@ import type { Hex } from 'viem';
 import { describe, expect, it } from 'vitest';
 import { anvilRpc, mine } from '../src/devnet/anvil.js';
 import { EXIT } from '../src/cli/exit.js';
-import { pkiPaths } from '../src/esman/pki-files.js';
 import { anvilForFile } from './support/chains.js';
 import { ethAddress } from './support/miners.js';
 import { runPscli } from './support/pscli.js';
-import { pscliWorkspace } from './support/pscli-world.js';
+import { restoreOntoFreshHost } from './support/pscli-world.js';
 import { until } from './support/spawn.js';
 import {
   autopayRunClosedAfterEach,
@@ -47,12 +46,7 @@ describe('spends from the hot wallet that payserv has no record of', { timeout: 
     expect(paidCount).toBe(6);
 
     // The older pair restored (whole and signed: the restore finds nothing wrong with it).
-    const ws = await pscliWorkspace(h.drop);
-    const r = await runPscli(['restore', '--from', old, '--payserv-state-dir', ws.stateDir, '--root', pkiPaths(ledger.stateDir).root], {
-      ...ws.env,
-      PAYSERV_STATE_DIR: ws.stateDir,
-    });
-    expect(r.code, r.stderr).toBe(EXIT.OK);
+    const ws = await restoreOntoFreshHost(h.drop, old, ledger.stateDir);
     const db = await openRestored(h, ws);
     // The withdrawals paid after the backup look unpaid in it: payserv must not start paying from it.
     await expect(startAutopayHost(ws.stateDir, db, url, ws.env.DATABASE_URL)).rejects.toThrow(

@@ -3,7 +3,7 @@
 import { writeFileSync } from 'node:fs';
 import { request as httpsGet } from 'node:https';
 import { join } from 'node:path';
-import { expect } from 'vitest';
+import { afterEach, beforeEach, expect } from 'vitest';
 import { getAddress } from 'viem';
 import { startIntakeWithPools, type RunningIntakeWithPools } from '../../src/cli/intake.js';
 import { loadConfig } from '../../src/config/index.js';
@@ -13,6 +13,7 @@ import { approveWithdrawal, checkWithdrawal, processWithdrawal } from '../../src
 import type { TlsIdentity } from '../../src/pki/roles.js';
 import { derivedUserId } from '../../src/pools/user-id.js';
 import { clientTlsOptions } from '../../src/rpc/tls.js';
+import { anvilForFile } from './chains.js';
 import { ethAddress, newMiner, request, type Miner } from './miners.js';
 import { ethPayserv, type TestPayserv } from './payserv.js';
 import { tlsOf } from './spawn.js';
@@ -100,4 +101,34 @@ export async function minersWorld(url: string): Promise<{ t: TestPayserv; miner:
   // The newest is broadcast and mined, not yet final: shown as sending.
   await payMiner(t, miner, paid, '0.75');
   return { t, miner, paid };
+}
+
+/** A miners' API world for each test of a file (minersWorld on the file's anvil, the intake started): filled in by minersBench's hooks. */
+export interface MinersBench {
+  t: TestPayserv;
+  url: string;
+  intake: RunningIntakeWithPools;
+  miner: Miner;
+  /** The miner's withdrawals in the order they were made, and what each paid. */
+  paid: Paid;
+  /** A GET of the intake over mutual TLS (intakeGet), as `identity` (default the pool's back end). */
+  get: <T = unknown>(path: string, identity?: TlsIdentity) => Promise<Reply<T>>;
+}
+
+/** Call at a file's top level: one anvil for the file, a new minersWorld and its intake for each test, stopped and closed after. */
+export function minersBench(): MinersBench {
+  const anvil = anvilForFile();
+  const b = {
+    get: <T = unknown>(path: string, identity?: TlsIdentity) => intakeGet<T>(b.intake.server.port, b.t.ledger.stateDir, path, identity),
+  } as MinersBench;
+  beforeEach(async () => {
+    b.url = (await anvil()).url;
+    ({ t: b.t, miner: b.miner, paid: b.paid } = await minersWorld(b.url));
+    b.intake = await startMinersIntake(b.t, b.url);
+  });
+  afterEach(async () => {
+    await b.intake.stop();
+    await b.t.ledger.db.close();
+  });
+  return b;
 }

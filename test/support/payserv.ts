@@ -1,5 +1,6 @@
 // payserv's state machine in process, on a test ledger: no RPC, chain drivers only if asked (else every
 // coin is paid by an operator), alerts recorded in memory, payouts enabled unless asked otherwise.
+import { afterEach, beforeEach } from 'vitest';
 import type { CoinChains } from '../../src/chains/coin-chain.js';
 import type { Payserv } from '../../src/payserv/context.js';
 import { LockKeys } from '../../src/data/lock-keys.js';
@@ -15,7 +16,8 @@ import { createLogger, type Logger } from '../../src/log/index.js';
 import { testLedger, type TestLedger } from './ledger.js';
 import type { SeedOptions } from '../../src/writer/seed.js';
 import { setAutomine } from '../../src/devnet/anvil.js';
-import { ethDriver } from './chains.js';
+import { anvilForFile, ethDriver } from './chains.js';
+import { rotationSeed } from './rotation.js';
 import type { EvmDriver } from '../../src/chains/eth/driver.js';
 import { startObservation, type Observation } from '../../src/metrics/start.js';
 
@@ -96,6 +98,42 @@ export async function ethPayservAndDriver(url: string, opts: TestPayservOptions 
   });
   if (!driver) throw new Error('testPayserv built no ETH driver');
   return { t, driver };
+}
+
+/** A fresh ETH test payserv for each test of a file, on the file's anvil: filled in by the hooks ethBench registers. */
+export interface EthBench {
+  t: TestPayserv;
+  driver: EvmDriver;
+  url: string;
+}
+
+/**
+ * Call at a file's top level: one anvil for the file (automine), a new ethPayservAndDriver for each test, on one ETH
+ * block crediting three miners: a small background, so that a test's own miner is the one that matters.
+ */
+export function ethBench(seed: number): EthBench {
+  const anvil = anvilForFile();
+  const b = {} as EthBench;
+  beforeEach(async () => {
+    b.url = (await anvil()).url;
+    ({ t: b.t, driver: b.driver } = await ethPayservAndDriver(b.url, { seed: rotationSeed(3, seed) }));
+  });
+  afterEach(async () => {
+    await b.t.ledger.db.close();
+  });
+  return b;
+}
+
+/** ethBench with the metrics and health server (testObservation) of each test's payserv, closed after it. */
+export function ethObservedBench(seed: number): EthBench & { obs: Observation } {
+  const b = ethBench(seed) as EthBench & { obs: Observation };
+  beforeEach(async () => {
+    b.obs = await testObservation(b.t);
+  });
+  afterEach(async () => {
+    await b.obs.server.close();
+  });
+  return b;
 }
 
 /** The metrics and health server (src/metrics) on a free local port, on `t`'s log and state directory. */

@@ -18,20 +18,12 @@ import type {
 import { ChainIdentityError, ChainIntegrityError, NodeUnavailable } from '../driver.js';
 import { ChainIdentity } from '../identity.js';
 import { conflictingInputs } from '../utxo-conflicts.js';
+import { ask, checkNodeIdentity, storedSpends, watchSent } from '../utxo-watch.js';
 import { spentByKey, sweepWaits } from '../utxo-sweep.js';
 import { equalBytes, fromHex, hashToDisplayHex, toHex } from '../zcash/bytes.js';
 import { decodeAddress, scriptAddress, walletAddress } from './address.js';
 import type { BtcNetwork } from './network.js';
-import {
-  BtcNode,
-  BtcRpcBadReply,
-  BtcRpcError,
-  BtcRpcUnavailable,
-  broadcastOf,
-  minedIn,
-  type BtcBlockchainInfo,
-  type BtcRawTransaction,
-} from './node.js';
+import { BtcNode, BtcRpcBadReply, broadcastOf, minedIn, type BtcBlockchainInfo, type BtcRawTransaction } from './node.js';
 import { basisOf, bumpPlan, paysAll, replacementProblem } from './bump.js';
 import { parseRawTx, txidOf } from './rawtx.js';
 import {
@@ -135,16 +127,6 @@ export function btcWalletAddress(net: BtcNetwork, kind: WalletKind, privateKey: 
   return walletAddress(net, kind, secp256k1.getPublicKey(privateKey, true));
 }
 
-/** A node call; a transport failure becomes NodeUnavailable. */
-async function ask<T>(fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (e) {
-    if (e instanceof BtcRpcUnavailable) throw new NodeUnavailable(e.message);
-    throw e;
-  }
-}
-
 /** Satoshis per 1,000 vbytes as base units per vbyte, rounded up. */
 const perVbyte = (perKvB: bigint): bigint => (perKvB + 999n) / 1000n;
 
@@ -229,18 +211,7 @@ export class BtcDriver implements ChainDriver {
     await this.#checkFit().catch((e: unknown) => {
       throw e instanceof BtcNodeUnfit ? new ChainIdentityError(this.tag, e.message) : e;
     });
-    let info: BtcBlockchainInfo;
-    let genesis: string;
-    try {
-      [info, genesis] = await Promise.all([this.#node.getBlockchainInfo(), this.#node.getBlockHash(0)]);
-    } catch (e) {
-      if (e instanceof BtcRpcUnavailable) throw new NodeUnavailable(e.message);
-      if (e instanceof BtcRpcError || e instanceof BtcRpcBadReply)
-        throw new ChainIdentityError(this.tag, `coin ${this.tag}: cannot read the node's identity (${e.message})`);
-      throw e;
-    }
-    await this.#identity.check({ chain: btcNetworkOf(info.chain), genesis, head: info.blocks }, back);
-    return info;
+    return checkNodeIdentity({ tag: this.tag, node: this.#node, identity: this.#identity, networkOf: btcNetworkOf }, back);
   }
 
   /** BtcNodeUnfit when the node lacks what the driver calls (or txindex); NodeUnavailable when that cannot be told now. */
@@ -379,15 +350,8 @@ export class BtcDriver implements ChainDriver {
     return next;
   }
 
-  async #storedSpends(db: StorageTx, hash: string, outpoint: string): Promise<boolean> {
-    const raw = await this.#storage.attemptRaw(hash, db);
-    if (raw === null) return false;
-    try {
-      const d = this.decode(raw);
-      return d.hash === hash && d.inputs.some((i) => outpointKey(i) === outpoint);
-    } catch {
-      return false;
-    }
+  #storedSpends(db: StorageTx, hash: string, outpoint: string): Promise<boolean> {
+    return storedSpends(this.#storage, (raw) => this.decode(raw), db, hash, outpoint);
   }
 
   async spendable(db: StorageTx): Promise<bigint> {
@@ -786,38 +750,13 @@ export class BtcDriver implements ChainDriver {
     }
   }
 
-  async watch(hash: string, seen: Placement | null, ctx: { finality: number }): Promise<Watch> {
-    const depth = Math.max(ctx.finality, 1);
-    await this.#checkIdentity(depth);
-    const placed = async (at: { block: Placement; confirmations: number }): Promise<Watch> => {
-      await this.#checkIdentity(depth);
-      return at.confirmations >= depth
-        ? { kind: 'final', confirmations: at.confirmations, block: at.block, reverted: false }
-        : { kind: 'settling', confirmations: at.confirmations, block: at.block, reverted: false };
-    };
-    const known = await ask(() => this.#node.getRawTransaction(hash));
-    const at = await this.#minedAt(known);
-    if (at) return placed(at);
-    const where = known ? (known.blockhash ? `in block ${known.blockhash}, off the best chain` : 'in the mempool') : 'unknown to the node';
-    if (!seen) return { kind: 'unknown', reason: `${hash} is ${where}, and where it was mined is not known: nothing concluded` };
-    const info = await this.#checkIdentity(depth);
-    if (seen.blockNumber > info.blocks)
-      return {
-        kind: 'unknown',
-        reason: `the node's head ${info.blocks} is below block ${seen.blockNumber}, where ${hash} was mined: nothing concluded`,
-      };
-    const now = await ask(() => this.#node.getBlockHash(seen.blockNumber));
-    if (now === seen.blockHash.toLowerCase().replace(/^0x/, ''))
-      return {
-        kind: 'unknown',
-        reason: `block ${seen.blockHash} at ${seen.blockNumber} is still on the chain, yet the node has ${hash} ${where}: nothing concluded`,
-      };
-    const again = await this.#minedAt(await ask(() => this.#node.getRawTransaction(hash)));
-    if (again) return placed(again);
-    return {
-      kind: 'gone',
-      proof: `block ${seen.blockHash} at height ${seen.blockNumber}, which held ${hash}, is no longer on the chain (that height is now ${now}, head ${info.blocks}), and the transaction is in no block of the best chain; chain identity checked`,
-    };
+  watch(hash: string, seen: Placement | null, ctx: { finality: number }): Promise<Watch> {
+    return watchSent(
+      { node: this.#node, checkIdentity: (back) => this.#checkIdentity(back), located: (t) => this.#minedAt(t) },
+      hash,
+      seen,
+      ctx.finality,
+    );
   }
 
   /**

@@ -20,6 +20,7 @@ import type {
 import { ChainIdentityError, ChainIntegrityError, NodeUnavailable } from '../driver.js';
 import { ChainIdentity } from '../identity.js';
 import { conflictingInputs } from '../utxo-conflicts.js';
+import { ask, checkNodeIdentity, storedSpends, watchSent } from '../utxo-watch.js';
 import { spentByKey, sweepWaits } from '../utxo-sweep.js';
 import type { PaymentJournal } from '../../journal/journal.js';
 import { branchFromRpcHex, UnknownBranchError } from './branch.js';
@@ -68,16 +69,6 @@ export interface ZcashSettings {
   expiryDelta: number;
   feeMax: bigint;
   timeoutMs: number;
-}
-
-/** A node call; a transport failure becomes NodeUnavailable. */
-async function ask<T>(fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (e) {
-    if (e instanceof ZcashRpcUnavailable) throw new NodeUnavailable(e.message);
-    throw e;
-  }
 }
 
 const NODE_CHAIN: Record<Coin['network'], readonly string[]> = { mainnet: ['main'], testnet: ['test', 'regtest'] };
@@ -199,24 +190,9 @@ export class ZcashDriver implements ChainDriver {
     }
   }
 
-  /**
-   * The node's identity checked (network, genesis, head no more than `back` blocks below the highest
-   * seen): throws ChainIdentityError (unreachable) otherwise. Returns what getblockchaininfo said.
-   */
-  async #checkIdentity(back: number): Promise<BlockchainInfo> {
-    let info: BlockchainInfo;
-    let genesis: string;
-    try {
-      [info, genesis] = await Promise.all([this.#rpc.getBlockchainInfo(), this.#rpc.getBlockHash(0)]);
-    } catch (e) {
-      if (e instanceof ZcashRpcUnavailable) throw new NodeUnavailable(e.message);
-      // A node that cannot name its genesis block cannot show which chain it is on.
-      if (e instanceof ZcashRpcError || e instanceof ZcashRpcBadReply)
-        throw new ChainIdentityError(this.tag, `coin ${this.tag}: cannot read the node's identity (${e.message})`);
-      throw e;
-    }
-    await this.#identity.check({ chain: networkOf(info.chain), genesis, head: info.blocks }, back);
-    return info;
+  /** The node's identity checked (checkNodeIdentity); what getblockchaininfo said. */
+  #checkIdentity(back: number): Promise<BlockchainInfo> {
+    return checkNodeIdentity({ tag: this.tag, node: this.#rpc, identity: this.#identity, networkOf }, back);
   }
 
   /** The confirmations a payment needs (at least 1). */
@@ -338,15 +314,8 @@ export class ZcashDriver implements ChainDriver {
   }
 
   /** Whether payserv stored a transaction `hash` that spends `outpoint` (one signed, committed, and perhaps not yet journaled when payserv died). */
-  async #storedSpends(db: StorageTx, hash: string, outpoint: string): Promise<boolean> {
-    const raw = await this.#storage.attemptRaw(hash, db);
-    if (raw === null) return false;
-    try {
-      const d = this.decode(raw);
-      return d.hash === hash && d.inputs.some((i) => `${i.txid}:${i.vout}` === outpoint);
-    } catch {
-      return false;
-    }
+  #storedSpends(db: StorageTx, hash: string, outpoint: string): Promise<boolean> {
+    return storedSpends(this.#storage, (raw) => this.decode(raw), db, hash, outpoint);
   }
 
   async spendable(db: StorageTx): Promise<bigint> {
@@ -645,47 +614,27 @@ export class ZcashDriver implements ChainDriver {
     return fee;
   }
 
-  async watch(hash: string, seen: Placement | null, ctx: { finality: number }): Promise<Watch> {
-    const depth = Math.max(ctx.finality, 1);
-    await this.#checkIdentity(depth);
-    const placed = async (t: RawTransaction): Promise<Watch> => {
-      const block = await this.#placement(t);
-      if (!(await this.#canonical(block)))
-        return {
-          kind: 'unknown',
-          reason: `${hash} is said to be in block ${block.blockHash} at ${block.blockNumber}, which is not the node's block at that height`,
-        };
-      await this.#checkIdentity(depth);
-      const confirmations = t.confirmations ?? 0;
-      return confirmations >= depth
-        ? { kind: 'final', confirmations, block, reverted: false }
-        : { kind: 'settling', confirmations, block, reverted: false };
-    };
-    const known = await ask(() => this.#rpc.getRawTransaction(hash));
-    if (known && inBestChain(known)) return placed(known);
-    // Not on the best chain now. Gone only with proof: the block it was in is no longer the block at that height.
-    const where = known ? (known.blockhash ? `in block ${known.blockhash}, off the best chain` : 'in the mempool') : 'unknown to the node';
-    if (!seen) return { kind: 'unknown', reason: `${hash} is ${where}, and where it was mined is not known: nothing concluded` };
-    const info = await this.#checkIdentity(depth);
-    if (seen.blockNumber > info.blocks)
-      return {
-        kind: 'unknown',
-        reason: `the node's head ${info.blocks} is below block ${seen.blockNumber}, where ${hash} was mined: nothing concluded`,
-      };
-    const now = await ask(() => this.#rpc.getBlockHash(seen.blockNumber));
-    if (now.toLowerCase() === seen.blockHash.toLowerCase().replace(/^0x/, '')) {
-      return {
-        kind: 'unknown',
-        reason: `block ${seen.blockHash} at ${seen.blockNumber} is still on the chain, yet the node has ${hash} ${where}: nothing concluded`,
-      };
-    }
-    // Mined again elsewhere between the two reads?
-    const again = await ask(() => this.#rpc.getRawTransaction(hash));
-    if (again && inBestChain(again)) return placed(again);
-    return {
-      kind: 'gone',
-      proof: `block ${seen.blockHash} at height ${seen.blockNumber}, which held ${hash}, is no longer on the chain (that height is now ${now}, head ${info.blocks}), and the transaction is in no block of the best chain (${again ? (again.blockhash ? 'off the best chain' : 'back in the mempool') : 'unknown to the node'}); chain identity checked`,
-    };
+  watch(hash: string, seen: Placement | null, ctx: { finality: number }): Promise<Watch> {
+    return watchSent(
+      {
+        node: this.#rpc,
+        checkIdentity: (back) => this.#checkIdentity(back),
+        // On the best chain, in the node's block at the height it names (a back end on a stale branch names others).
+        located: async (t) => {
+          if (!t || !inBestChain(t)) return null;
+          const block = await this.#placement(t);
+          if (!(await this.#canonical(block)))
+            return {
+              unknown: `${hash} is said to be in block ${block.blockHash} at ${block.blockNumber}, which is not the node's block at that height`,
+            };
+          return { block, confirmations: t.confirmations ?? 0 };
+        },
+        goneNote: (again) => ` (${again ? (again.blockhash ? 'off the best chain' : 'back in the mempool') : 'unknown to the node'})`,
+      },
+      hash,
+      seen,
+      ctx.finality,
+    );
   }
 
   async replace(): Promise<Signing | null> {
