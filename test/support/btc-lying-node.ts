@@ -20,7 +20,10 @@ export interface LyingNode {
   lie(method: string, lie: Lie | null): void;
   /** From now on every call of `method` reaches the node with `twist(params)` (null: as it came). */
   twist(method: string, twist: Twist | null): void;
-  /** Answers `method` here with this result, never asking the node (null: forwarded again). */
+  /**
+   * Answers `method` here with what `fn` returns (a LitecoindError it throws: that node error), never asking
+   * the node; `fn` returning undefined forwards that call. null: every call forwarded again.
+   */
   answer(method: string, fn: ((params: readonly unknown[]) => unknown) | null): void;
   /** Every method called, in order. */
   calls: string[];
@@ -62,10 +65,8 @@ export async function startLyingNode(node: Litecoind): Promise<LyingNode> {
     calls.push(body.method);
     let reply: { result: unknown; error: { code: number; message: string } | null; id: unknown };
     try {
-      const answer = answers.get(body.method);
-      let result: unknown;
-      if (answer) result = answer(params);
-      else {
+      let result = await answers.get(body.method)?.(params);
+      if (result === undefined) {
         const twist = twists.get(body.method);
         // The node's rpc() takes plain JSON params: the calls payserv makes carry no fractional amounts.
         result = await node.rpc(body.method, (twist ? twist(params) : params) as unknown[]);
