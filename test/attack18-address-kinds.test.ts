@@ -3,13 +3,14 @@
 // payserv accepts P2PKH, P2SH, P2WPKH, P2WSH and P2TR addresses for Litecoin. A kind the node would not relay,
 // accepted at Process, would hold every batch it is in (testmempoolaccept refuses the whole transaction): one
 // miner's address choice stopping everybody's payouts. The promise asserted: each accepted kind is paid, in one
-// batch, exactly its amount less fee, once.
+// batch, exactly its amount less fee, once; and the hot wallet's key is in none of payserv's log lines.
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { afterEach, expect, it } from 'vitest';
 import { scriptAddress } from '../src/chains/btc/address.js';
 import { BtcDriver } from '../src/chains/btc/driver.js';
 import { preset } from '../src/chains/btc/network.js';
 import { BtcNode } from '../src/chains/btc/node.js';
+import { loadHotKey } from '../src/keys/hot-wallet.js';
 import { parseAmount, sub, toBaseUnits } from '../src/money/amount.js';
 import { checkWithdrawal, processWithdrawal, sendCoin } from '../src/payserv/payouts.js';
 import { describePerDataPath } from './support/backend.js';
@@ -84,5 +85,9 @@ describePerDataPath('attack 18: every address kind payserv accepts, in one batch
         q.kind,
       ).toEqual([q.value]);
     }
+    // Keys never exposed: the hot wallet's secret (hex) is in no log line payserv wrote while paying.
+    const secret = Buffer.from(await loadHotKey(t.ledger.stateDir, 'LTC')).toString('hex');
+    expect(t.logs.length).toBeGreaterThan(0);
+    expect(t.logs.filter((l) => l.toLowerCase().includes(secret))).toEqual([]);
   });
 });
