@@ -10,54 +10,23 @@
 // The promise asserted: the forged reservations are caught as tampering (payouts stop with the reason), not
 // taken as payserv's own: the wallet is not reported short while it holds the money.
 import { secp256k1 } from '@noble/curves/secp256k1.js';
-import { afterEach, expect, it } from 'vitest';
-import { p2wpkhAddress } from '../src/chains/btc/address.js';
-import { BtcDriver } from '../src/chains/btc/driver.js';
-import { preset } from '../src/chains/btc/network.js';
-import { BtcNode } from '../src/chains/btc/node.js';
+import { expect, it } from 'vitest';
 import { hotWallet, planPayment, signPayment } from '../src/chains/btc/tx.js';
-import { approveWithdrawal, processWithdrawal } from '../src/payserv/payouts.js';
+import { approveWithdrawal } from '../src/payserv/payouts.js';
 import { describePerDataPath } from './support/backend.js';
-import { litecoindForFile, ltcDriver, type Litecoind } from './support/litecoind.js';
-import { newMiner, request } from './support/miners.js';
-import { testPayserv, type TestPayserv } from './support/payserv.js';
+import { caller, COIN, ltcBench, NET, processed } from './support/btc-attack.js';
 
-const NET = preset('LTC-regtest');
-const COIN = 100_000_000n;
-const SEED = { users: 1, blocks: 1, withdrawals: 0, coins: ['LTC'], minersPerBlock: 1, declineShare: 0, corrections: 0, seed: 25 };
-const caller = 'test';
-
-const litecoind = litecoindForFile();
-let node: Litecoind;
-let client: BtcNode;
-let t: TestPayserv;
-let driver: BtcDriver;
-
-afterEach(async () => {
-  client?.close();
-  await t?.ledger.db.close();
-});
+const bench = ltcBench(25);
 
 describePerDataPath('attack 18: forged reservations freezing the hot wallet', () => {
-  it('reservations explained only by unsigned-by-us stored transactions are tampering, not the wallet short', async () => {
-    node = await litecoind();
-    client = new BtcNode({ url: node.url, timeoutMs: 10_000 });
-    t = await testPayserv({
-      seed: SEED,
-      drivers: async (deps) => {
-        driver = await ltcDriver(node, deps, [COIN, COIN]);
-        return new Map([['LTC', driver]]);
-      },
-    });
-    const address = p2wpkhAddress(NET, secp256k1.getPublicKey(secp256k1.utils.randomPrivateKey(), true));
-    const m = await newMiner(t, 9400, '20', { tag: 'LTC', address });
-    const id = await request(t, m, { amount: '0.2' });
-    expect((await processWithdrawal(t.ps, id, caller)).reply).toBe('PENDING');
+  it('reservations explained only by stored transactions signed with another key are tampering, not the wallet short', async () => {
+    const b = await bench({ fund: [COIN, COIN] });
+    const w = await processed(b, 9400, '0.2');
 
     // The attacker: each UTXO of the hot wallet "spent" by a transaction signed with the attacker's own key.
     const attackerKey = secp256k1.utils.randomPrivateKey();
     const attacker = hotWallet(NET, 'p2wpkh', secp256k1.getPublicKey(attackerKey, true));
-    const utxos = (await client.scanTxOutSet([`addr(${driver.address})`])).unspents;
+    const utxos = (await b.client.scanTxOutSet([`addr(${b.driver.address})`])).unspents;
     expect(utxos).toHaveLength(2);
     for (const u of utxos) {
       const utxo = { txid: u.txid, vout: u.vout, value: u.amount };
@@ -70,22 +39,22 @@ describePerDataPath('attack 18: forged reservations freezing the hot wallet', ()
       });
       if (plan.kind !== 'ok') throw new Error(plan.kind);
       const fake = signPayment(NET, attacker, plan, attackerKey);
-      await t.ledger.db.query(
+      await b.t.ledger.db.query(
         `INSERT INTO payserv_chain_txs (hash, coin_id, payment, withdrawal_ids, raw, max_fee)
          SELECT $1, id, $1, ARRAY[$2::bigint], $3, 0 FROM coins_coin WHERE tag = 'LTC'`,
-        [fake.txid, id, fake.rawHex],
+        [fake.txid, w.id, fake.rawHex],
       );
-      await t.ledger.db.query(
+      await b.t.ledger.db.query(
         `INSERT INTO payserv_utxo_reservations (coin_id, txid, vout, value, spent_by)
          SELECT id, $1, $2, $3, $4 FROM coins_coin WHERE tag = 'LTC'`,
         [u.txid, u.vout, u.amount.toString(), fake.txid],
       );
     }
 
-    const r = await approveWithdrawal(t.ps, id, caller);
-    console.log(`attack18-db-freeze: Approve: ${r.reply} ${r.message ?? ''}; payouts enabled: ${t.ps.state.enabled}`);
+    const r = await approveWithdrawal(b.t.ps, w.id, caller);
+    console.log(`attack18-db-freeze: Approve: ${r.reply} ${r.message ?? ''}; payouts enabled: ${b.t.ps.state.enabled}`);
     // The promise: tampering detected, payouts stopped with the reason; never "hot wallet short".
     expect(r.message ?? '').not.toMatch(/hot wallet short/);
-    expect(t.ps.state.enabled).toBe(false);
+    expect(b.t.ps.state.enabled).toBe(false);
   });
 });

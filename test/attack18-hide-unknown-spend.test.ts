@@ -12,24 +12,16 @@
 // pays the withdrawal again.
 //
 // The promise asserted: the restored payserv refuses to start naming the payment on the chain; the miner is paid once.
-import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { PayoutResult } from '../src/api/payserv.js';
-import { p2wpkhAddress } from '../src/chains/btc/address.js';
-import { preset } from '../src/chains/btc/network.js';
 import { BtcNode } from '../src/chains/btc/node.js';
-import { EXIT } from '../src/cli/exit.js';
-import { pkiPaths } from '../src/esman/pki-files.js';
-import { createHotKey, loadHotKey } from '../src/keys/hot-wallet.js';
 import { backend, type TestDatabase } from './support/db.js';
 import { ltcCoinsToml } from './support/chain-settings.js';
+import { ltcPayservProcess, payOnce, restoredElsewhere } from './support/btc-process.js';
 import { litecoindForFile } from './support/litecoind.js';
-import { coinRequests } from './support/miners.js';
-import { runPscli } from './support/pscli.js';
-import { pscliWorkspace } from './support/pscli-world.js';
-import { killAllChildren, processLedger, startPayservProcess, writeConfig, type PayservChild } from './support/spawn.js';
+import { killAllChildren, startPayservProcess, writeConfig, type PayservChild } from './support/spawn.js';
 
 const drop: TestDatabase[] = [];
 afterEach(async () => {
@@ -38,11 +30,8 @@ afterEach(async () => {
 });
 
 const litecoind = litecoindForFile();
-const NET = preset('LTC-regtest');
 const SEED = { users: 1, blocks: 1, withdrawals: 0, coins: ['LTC'], minersPerBlock: 1, declineShare: 0, corrections: 0, seed: 33 };
-const CONFIRMATIONS = 6;
 const coinsToml = (url: string) => ltcCoinsToml(url, ['rpc_timeout_ms = 60000']);
-const freshAddress = () => p2wpkhAddress(NET, secp256k1.getPublicKey(secp256k1.utils.randomPrivateKey(), true));
 const call = (ps: PayservChild, method: 'PayServ.Approve' | 'PayServ.Check', id: number) =>
   ps.client('pscli').call<PayoutResult>(method, [id]);
 
@@ -51,33 +40,11 @@ describe.skipIf(backend() !== 'postgres')('attack 18: a database attacker hiding
   it('a restored older backup with the later payment copied into payserv_chain_txs: still refused, paid once', async () => {
     const node = await litecoind();
     const client = new BtcNode({ url: node.url, timeoutMs: 10_000 });
-    const ids: number[] = [];
-    const l = await processLedger(SEED, coinRequests('LTC', freshAddress, 1, 1, 8401, ids));
-    const id = ids[0] as number;
-    await createHotKey(l.stateDir, 'LTC');
-    const hot = p2wpkhAddress(NET, secp256k1.getPublicKey(await loadHotKey(l.stateDir, 'LTC'), true));
-    await node.fund(hot, 500_000_000n);
-    const ps = await l.start(l.config('payserv.toml', { extra: coinsToml(node.url) }));
-    await ps.client('pscli').call('Utils.Enable');
+    const { l, id, hot, ps } = await ltcPayservProcess(node, SEED, 8401, coinsToml(node.url));
 
     const backup = await ps.client('pscli').call<{ path: string }>('Backup.Take');
-    const sending = await call(ps, 'PayServ.Approve', id);
-    expect(sending.reply).toBe('SENDING');
-    await node.mine(CONFIRMATIONS);
-    const sent = await call(ps, 'PayServ.Check', id);
-    expect(sent.reply).toBe('SENT');
-    const first = sent.txHash as string;
-    await ps.stop('SIGTERM');
-    const address = (
-      await l.withDb((db) => db.query<{ address: string }>('SELECT address FROM finances_withdrawal_transaction WHERE id = $1', [id]))
-    )[0]?.address as string;
-
-    const ws = await pscliWorkspace(drop);
-    const r = await runPscli(['restore', '--from', backup.path, '--payserv-state-dir', ws.stateDir, '--root', pkiPaths(l.stateDir).root], {
-      ...ws.env,
-      PAYSERV_STATE_DIR: ws.stateDir,
-    });
-    expect(r.code, r.stderr).toBe(EXIT.OK);
+    const first = await payOnce(ps, node, id);
+    const { ws, address } = await restoredElsewhere(l, ps, id, backup.path, drop);
 
     // The database attacker: the payment's bytes from the chain, into the restored database's payment records.
     const raw = (await client.getRawTransaction(first))?.hex as string;
