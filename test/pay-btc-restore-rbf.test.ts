@@ -32,21 +32,20 @@
 // by T1' (resolve: "paid"), nothing is credited back, and the finality watch follows T1' to final. Left as it was:
 // the unknown-spend check still excuses T1' at start (it spends only our attempts' inputs), harmless now that Check
 // takes it for the payment.
-import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { PayoutResult } from '../src/api/payserv.js';
-import { p2wpkhAddress } from '../src/chains/btc/address.js';
-import { preset } from '../src/chains/btc/network.js';
 import { BtcNode } from '../src/chains/btc/node.js';
+import { EXIT } from '../src/cli/exit.js';
 import { openDatabase } from '../src/db/open.js';
-import { createHotKey, loadHotKey } from '../src/keys/hot-wallet.js';
+import { pkiPaths } from '../src/esman/pki-files.js';
 import type { TestDatabase } from './support/db.js';
 import { ltcCoinsToml } from './support/chain-settings.js';
+import { ltcPayservProcess } from './support/btc-process.js';
 import { litecoindForFile } from './support/litecoind.js';
-import { coinRequests } from './support/miners.js';
-import { restoreOntoFreshHost } from './support/pscli-world.js';
-import { killAllChildren, processLedger, startPayservProcess, until, writeConfig } from './support/spawn.js';
+import { runPscli } from './support/pscli.js';
+import { pscliWorkspace } from './support/pscli-world.js';
+import { killAllChildren, startPayservProcess, until, writeConfig } from './support/spawn.js';
 
 const drop: TestDatabase[] = [];
 afterEach(async () => {
@@ -55,13 +54,11 @@ afterEach(async () => {
 });
 
 const litecoind = litecoindForFile({ mempoolReplacement: true });
-const NET = preset('LTC-regtest');
 const SEED = { users: 1, blocks: 1, withdrawals: 0, coins: ['LTC'], minersPerBlock: 1, declineShare: 0, corrections: 0, seed: 41 };
 const CONFIRMATIONS = 6; // the seeded coin's (src/writer/seed.ts)
 const coinsToml = (url: string) =>
   ltcCoinsToml(url, ['rpc_timeout_ms = 60000', 'fee_bump = "rbf"', 'replace_after_s = 1', 'finality_depth = 8']) +
   '\n[monitor]\ninterval_s = 1\n';
-const freshAddress = () => p2wpkhAddress(NET, secp256k1.getPublicKey(secp256k1.utils.randomPrivateKey(), true));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface Resolution {
@@ -74,15 +71,8 @@ describe('restore of a backup taken before a fee bump (Bitcoin family)', { timeo
   it('the replacement the restored records lost is recognised as the payment: sent by it, nothing credited back', async () => {
     const node = await litecoind();
     const client = new BtcNode({ url: node.url, timeoutMs: 10_000 });
-    const ids: number[] = [];
-    const l = await processLedger(SEED, coinRequests('LTC', freshAddress, 1, 1, 8401, ids));
-    const id = ids[0] as number;
-    await createHotKey(l.stateDir, 'LTC');
-    const hot = p2wpkhAddress(NET, secp256k1.getPublicKey(await loadHotKey(l.stateDir, 'LTC'), true));
-    await node.fund(hot, 500_000_000n);
-    const ps = await l.start(l.config('payserv.toml', { extra: coinsToml(node.url) }));
+    const { l, id, ps } = await ltcPayservProcess(node, SEED, 8401, coinsToml(node.url));
     const rpc = ps.client('pscli');
-    await rpc.call('Utils.Enable');
 
     // 1-2. Approved (T1 in the mempool), then the backup while it is in flight.
     const sending = await rpc.call<PayoutResult>('PayServ.Approve', [id]);
@@ -107,7 +97,12 @@ describe('restore of a backup taken before a fee bump (Bitcoin family)', { timeo
     expect((await client.scanTxOutSet([`addr(${payee})`])).unspents.map((u) => u.txid)).toEqual([t1b]); // paid, by T1'
 
     // 4. The host is lost; the backup (taken before the bump) is restored onto a fresh host.
-    const ws = await restoreOntoFreshHost(drop, backup.path, l.stateDir);
+    const ws = await pscliWorkspace(drop);
+    const r = await runPscli(['restore', '--from', backup.path, '--payserv-state-dir', ws.stateDir, '--root', pkiPaths(l.stateDir).root], {
+      ...ws.env,
+      PAYSERV_STATE_DIR: ws.stateDir,
+    });
+    expect(r.code, r.stderr).toBe(EXIT.OK);
 
     // 5. payserv starts; T1''s change in the hot wallet is excused as a spend of our own attempt's inputs.
     const restored = await startPayservProcess({

@@ -27,9 +27,9 @@ import { hotWallet, planPayment, signPayment } from '../src/chains/btc/tx.js';
 import { createHotKey, loadHotKey } from '../src/keys/hot-wallet.js';
 import type { TestDatabase } from './support/db.js';
 import { ltcCoinsToml } from './support/chain-settings.js';
+import { ltcPayservProcess, payOnce, restoredElsewhere } from './support/btc-process.js';
 import { litecoindForFile } from './support/litecoind.js';
 import { coinRequests } from './support/miners.js';
-import { restoreOntoFreshHost } from './support/pscli-world.js';
 import { killAllChildren, processLedger, startPayservProcess, writeConfig, type PayservChild } from './support/spawn.js';
 
 const drop: TestDatabase[] = [];
@@ -41,7 +41,6 @@ afterEach(async () => {
 const litecoind = litecoindForFile();
 const NET = preset('LTC-regtest');
 const SEED = { users: 1, blocks: 1, withdrawals: 0, coins: ['LTC'], minersPerBlock: 1, declineShare: 0, corrections: 0, seed: 31 };
-const CONFIRMATIONS = 6; // the seeded coin's (src/writer/seed.ts)
 
 // A patient client: the start's check must reach the node under a loaded CI (a timeout there holds the coin, no refusal).
 const coinsToml = (url: string) => ltcCoinsToml(url, ['rpc_timeout_ms = 60000']);
@@ -50,39 +49,17 @@ const freshAddress = () => p2wpkhAddress(NET, secp256k1.getPublicKey(secp256k1.u
 const call = (ps: PayservChild, method: 'PayServ.Approve' | 'PayServ.Check', id: number) =>
   ps.client('pscli').call<PayoutResult>(method, [id]);
 
-/** Approve, mine the confirmations, Check: the transaction recorded `sent`. */
-async function pay(ps: PayservChild, node: { mine(n: number): Promise<unknown> }, id: number): Promise<string> {
-  const sending = await call(ps, 'PayServ.Approve', id);
-  expect(sending.reply, JSON.stringify(sending)).toBe('SENDING');
-  await node.mine(CONFIRMATIONS);
-  const sent = await call(ps, 'PayServ.Check', id);
-  expect(sent).toMatchObject({ reply: 'SENT' });
-  return (sent as { txHash: string }).txHash;
-}
-
 describe('unknown spends from a Bitcoin-family hot wallet', { timeout: 240_000 }, () => {
   it('an old backup restored after a payment: payserv refuses to start naming that payment; nothing is paid twice', async () => {
     const node = await litecoind();
     const client = new BtcNode({ url: node.url, timeoutMs: 10_000 });
-    const ids: number[] = [];
-    const l = await processLedger(SEED, coinRequests('LTC', freshAddress, 1, 1, 8301, ids));
-    const id = ids[0] as number;
-    await createHotKey(l.stateDir, 'LTC');
-    const hot = p2wpkhAddress(NET, secp256k1.getPublicKey(await loadHotKey(l.stateDir, 'LTC'), true));
-    await node.fund(hot, 500_000_000n);
-    const ps = await l.start(l.config('payserv.toml', { extra: coinsToml(node.url) }));
-    await ps.client('pscli').call('Utils.Enable');
+    const { l, id, hot, ps } = await ltcPayservProcess(node, SEED, 8301, coinsToml(node.url));
 
     // The backup, while the withdrawal waits for a manager.
     const backup = await ps.client('pscli').call<{ path: string }>('Backup.Take');
-    const first = await pay(ps, node, id);
-    await ps.stop('SIGTERM');
-    const address = (
-      await l.withDb((db) => db.query<{ address: string }>('SELECT address FROM finances_withdrawal_transaction WHERE id = $1', [id]))
-    )[0]?.address as string;
-
+    const first = await payOnce(ps, node, id);
     // The host is lost; the only backup is restored onto a fresh host, as README says.
-    const ws = await restoreOntoFreshHost(drop, backup.path, l.stateDir);
+    const { ws, address } = await restoredElsewhere(l, ps, id, backup.path, drop);
     // The payment after the backup is on the chain, its change in the hot wallet, in no restored record.
     await expect(
       startPayservProcess({

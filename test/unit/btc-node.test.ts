@@ -18,7 +18,9 @@ import {
   BtcRpcUnavailable,
   type BtcRawTransaction,
 } from '../../src/chains/btc/node.js';
+import { serializeRawTx } from '../../src/chains/btc/rawtx.js';
 import { CoinbaseCache, findSpender, hotWalletUtxos } from '../../src/chains/btc/utxos.js';
+import { fromHex } from '../../src/chains/zcash/bytes.js';
 import { fromSat, litecoindForFile, LitecoindError, type Litecoind } from '../support/litecoind.js';
 
 // Litecoin regtest (chainparams.cpp): bech32 rltc, P2PKH 111, P2SH 58, WIF 239.
@@ -193,12 +195,16 @@ describe('broadcast and the node errors', () => {
     expect(resent).toEqual({ kind: 'refused', why: 'inputs-missing-or-spent', code: -25, message: BTC_NODE_TEXT.inputsMissingOrSpent });
     expect(broadcastOf(resent)).toEqual({ ok: false, reason: 'inputs-missing-or-spent (-25: bad-txns-inputs-missingorspent)' });
     // ...the proof is the spender, found in the blocks since the input's height, buried under its confirmations.
-    expect(await findSpender(rpc, u, { fromHeight: startHeight - 1, blocksMax: 10 })).toEqual({
+    // Read from its bytes (hash-checked): the input that spends the outpoint, for the caller to check who signed it.
+    const mined = await findSpender(rpc, u, { fromHeight: startHeight - 1, blocksMax: 10 });
+    expect(mined).toMatchObject({
       kind: 'mined',
       txid: theirs.id,
+      input: 0,
       block: { hash: block, height: startHeight + 1 },
       confirmations: 1,
     });
+    expect(mined.kind === 'mined' && serializeRawTx(mined.tx)).toEqual(fromHex(theirs.hex));
     await ltc.mine(2);
     expect(await findSpender(rpc, u, { fromHeight: startHeight - 1, blocksMax: 10 })).toMatchObject({ kind: 'mined', confirmations: 3 });
     // Bounded: a window that ends before the spender finds nothing and says so.

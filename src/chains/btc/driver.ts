@@ -40,7 +40,18 @@ import {
   type Utxo,
   type WalletKind,
 } from './tx.js';
-import { CoinbaseCache, findSpender, hotWalletUtxos, type HotUtxo } from './utxos.js';
+import {
+  CoinbaseCache,
+  findSpender,
+  FundingCache,
+  fundingOutput,
+  hotWalletUtxos,
+  verifiedTx,
+  type FundedOutput,
+  type HotUtxo,
+  type Spender,
+} from './utxos.js';
+import { checkInput } from './verify.js';
 import { unknownSpendWatch, type BtcSpendWatch } from './spends.js';
 import { BtcNodeUnfit, checkNodeFit } from './fit.js';
 
@@ -168,6 +179,8 @@ export class BtcDriver implements ChainDriver {
   readonly #journal: PaymentJournal;
   readonly #identity: ChainIdentity;
   readonly #coinbase = new CoinbaseCache();
+  /** Outputs read from their funding transactions' hash-checked bytes: the values payserv spends and counts. */
+  readonly #funding = new FundingCache();
   /** The node runs one scantxoutset at a time (a second is refused, -8): this driver's scans queue here. */
   #scans: Promise<unknown> = Promise.resolve();
   readonly #spends: BtcSpendWatch;
@@ -439,11 +452,41 @@ export class BtcDriver implements ChainDriver {
 
   /** Signs the plan and asks the node whether it would take it now (before anything is stored: a refusal waits). */
   async #signNow(plan: Extract<Plan, { kind: 'ok' }>): Promise<Signing> {
+    const lie = await this.#valuesLie(plan.inputs);
+    if (lie) return { kind: 'wait', reason: lie };
     const signed = signPayment(this.#s.net, this.#wallet, plan, this.#key);
     const refused = await this.#accepted(signed);
     if (refused) return refused;
     const spent = signed.inputs.map((u) => ({ txid: u.txid, vout: u.vout, value: u.value }));
     return { kind: 'signed', tx: { hash: signed.txid, raw: signed.rawHex, maxFee: signed.fee, nonce: null, inputs: spent } };
+  }
+
+  /**
+   * Why the inputs' values, as the node's UTXO set gave them, are not their funding transactions' (hash-checked bytes),
+   * or null. The fee is the inputs less the outputs: a value under-reported is burnt as fee (a legacy P2PKH signature
+   * does not commit to it), one over-reported makes a transaction no node takes. Every input is checked, whatever its kind.
+   */
+  async #valuesLie(inputs: readonly Utxo[]): Promise<string | null> {
+    for (const u of inputs) {
+      const out = await this.#funded(u);
+      const why = !out
+        ? `the node does not know its funding transaction`
+        : !equalBytes(out.script, this.#wallet.script)
+          ? `its funding transaction's bytes do not pay it to the hot wallet`
+          : out.value !== u.value
+            ? `the node's UTXO set gives it ${u.value}, its funding transaction's bytes ${out.value}`
+            : null;
+      if (why) {
+        this.#log.error({ coin: this.tag, input: outpointKey(u), reason: why }, 'the node contradicts the chain: nothing signed');
+        return `not signed: input ${outpointKey(u)}: ${why} (the node's word contradicts the chain's bytes)`;
+      }
+    }
+    return null;
+  }
+
+  /** An outpoint's output from its funding transaction's hash-checked bytes (cached), or null when the node does not know it. */
+  #funded(o: { txid: string; vout: number }): Promise<FundedOutput | null> {
+    return ask(() => fundingOutput(this.#node, o, this.#funding));
   }
 
   /** Would the node take it now? Asked before anything is stored: a refusal (null: none) leaves nothing to decide. */
@@ -630,6 +673,7 @@ export class BtcDriver implements ChainDriver {
         const s = await ask(() => findSpender(this.#node, i, { fromHeight: from, blocksMax: this.#s.spenderScanBlocks }));
         if (s.kind === 'not-found' && !missing) missing = await this.#unfunded(a.hash, i);
         if (s.kind !== 'mined' || ours.has(s.txid)) continue;
+        await this.#signedByWallet(s, i);
         // A spender that pays our outputs is the payment (our own replacement a restored record lost), never proof of failure.
         const other = await ask(() => this.#node.getRawTransaction(s.txid));
         if (other && txidOf(parseRawTx(fromHex(other.hex, 'spender'))) !== s.txid)
@@ -683,6 +727,31 @@ export class BtcDriver implements ChainDriver {
   }
 
   /**
+   * A mined spender of our input counts (as proof of failure, or as the payment made by a transaction we have no record
+   * of) only when its input spending the outpoint carries a valid signature of the hot wallet's key over its bytes
+   * (checked by the independent verifier; the spent value and script from the funding transaction's bytes). Only that
+   * key spends the wallet's outputs: a genuine conflict is always so signed, and no node can forge one. Else the node
+   * lies: BtcRpcBadReply, nothing decided.
+   */
+  async #signedByWallet(s: Extract<Spender, { kind: 'mined' }>, outpoint: { txid: string; vout: number }): Promise<void> {
+    const spent = await this.#funded(outpoint);
+    const why = !spent
+      ? `the node does not know funding transaction ${outpoint.txid}`
+      : !equalBytes(spent.script, this.#wallet.script)
+        ? `the funding transaction's bytes do not pay ${outpointKey(outpoint)} to the hot wallet`
+        : checkInput(this.#s.net, s.tx, s.input, spent);
+    if (why === null) return;
+    this.#log.error(
+      { coin: this.tag, tx: s.txid, input: outpointKey(outpoint), block: s.block.hash, reason: why },
+      'the node shows a spender of our input the hot wallet never signed: a lying node, no proof of anything',
+    );
+    throw new BtcRpcBadReply(
+      'getblock',
+      `the node shows ${s.txid}, in block ${s.block.hash}, spending input ${outpointKey(outpoint)}, yet it is not signed by the hot wallet's key (${why}): no proof of failure`,
+    );
+  }
+
+  /**
    * An input found nowhere (not in the UTXO set, no spender in the blocks read) whose funding transaction is not on the
    * node's best chain (unknown, in the mempool, or in a block a reorg left behind): the input does not exist now. Null
    * when the funding transaction is mined (the input was spent before the blocks read, or never existed: absence, nothing more).
@@ -720,15 +789,14 @@ export class BtcDriver implements ChainDriver {
     return { kind: 'confirmed', hash: t.txid, fee: await this.#chainFee(t), confirmations: at.confirmations, block: at.block };
   }
 
-  /** A transaction's fee from the chain alone: its inputs' values (prevouts, txindex) less its outputs. */
+  /** A transaction's fee from the chain's bytes alone: its inputs' values (their funding transactions' bytes, txindex) less its outputs. */
   async #chainFee(t: BtcRawTransaction): Promise<bigint> {
-    let fee = -t.vout.reduce((a, o) => a + o.value, 0n);
-    for (const i of t.vin) {
-      const txid = i.txid;
-      const prev = txid === undefined ? null : await ask(() => this.#node.getRawTransaction(txid));
-      const out = prev?.vout.find((v) => v.n === i.vout);
-      if (!out)
-        throw new BtcRpcBadReply('getrawtransaction', `the node does not know input ${txid ?? 'coinbase'}:${i.vout ?? '?'} of ${t.txid}`);
+    const tx = verifiedTx('getrawtransaction', t.txid, t.hex);
+    let fee = -tx.outputs.reduce((a, o) => a + o.value, 0n);
+    for (const i of tx.inputs) {
+      const o = { txid: hashToDisplayHex(i.prevTxid), vout: i.vout };
+      const out = await this.#funded(o);
+      if (!out) throw new BtcRpcBadReply('getrawtransaction', `the node does not know input ${outpointKey(o)} of ${t.txid}`);
       fee += out.value;
     }
     if (fee < 0n) throw new BtcRpcBadReply('getrawtransaction', `${t.txid} pays more than its inputs hold`);
@@ -796,15 +864,13 @@ export class BtcDriver implements ChainDriver {
     return { kind: 'signed', tx: { hash: signed.txid, raw: signed.rawHex, maxFee: signed.fee, nonce: null, inputs: signed.inputs } };
   }
 
-  /** The inputs with their values, each an output of the hot wallet's script as the node's transaction index has it. */
+  /** The inputs with their values, each an output of the hot wallet's script as its funding transaction's bytes have it. */
   async #walletInputs(outpoints: readonly { txid: string; vout: number }[]): Promise<{ utxos: Utxo[] } | { missing: string }> {
     const utxos: Utxo[] = [];
-    const script = toHex(this.#wallet.script);
     for (const o of outpoints) {
-      const prev = await ask(() => this.#node.getRawTransaction(o.txid));
-      const out = prev?.vout.find((v) => v.n === o.vout);
+      const out = await this.#funded(o);
       if (!out) return { missing: `the node does not know input ${outpointKey(o)}` };
-      if (out.scriptPubKey.hex !== script) return { missing: `input ${outpointKey(o)} is not an output of the hot wallet` };
+      if (!equalBytes(out.script, this.#wallet.script)) return { missing: `input ${outpointKey(o)} is not an output of the hot wallet` };
       utxos.push({ txid: o.txid, vout: o.vout, value: out.value });
     }
     return { utxos };

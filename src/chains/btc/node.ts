@@ -233,10 +233,8 @@ const blockWithTxs = z.object({
   previousblockhash: blockHash.optional(),
   tx: z
     .array(
-      z.object({
-        txid,
-        vin: z.array(z.object({ txid: txid.optional(), vout: z.number().int().min(0).max(0xffffffff).optional() })).max(TX_INPUTS_MAX),
-      }),
+      // The bytes (verbosity 2 gives each transaction's hex): the inputs are read from them, never from the JSON.
+      z.object({ txid, hex: hex(8_000_000).min(2) }),
     )
     .min(1)
     .max(BLOCK_TXS_MAX),

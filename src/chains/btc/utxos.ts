@@ -1,6 +1,10 @@
 // The chain's side of a Bitcoin-family hot wallet: its confirmed UTXOs as the node's UTXO set has them,
-// and the transaction that spent an outpoint (what a failure proof rests on).
-import type { BtcNode } from './node.js';
+// the output an outpoint names as its funding transaction's bytes have it (hash-checked: the value a
+// signature spends), and the transaction that spent an outpoint (what a failure proof rests on), read from
+// its bytes.
+import { ByteWriter, displayHexToHash, fromHex, hashToDisplayHex, toHex } from '../zcash/bytes.js';
+import { BtcRpcBadReply, type BtcNode } from './node.js';
+import { parseRawTx, txidOf, type RawTx } from './rawtx.js';
 
 /** Blocks before a coinbase output may be spent (consensus on every Bitcoin-family chain). */
 export const COINBASE_MATURITY = 100;
@@ -32,19 +36,65 @@ export interface HotUtxos {
   coinbase: HotUtxo[];
 }
 
-/** Whether a txid is a coinbase never changes: remembered across scans (bounded). */
-export class CoinbaseCache {
-  private readonly known = new Map<string, boolean>();
+/** Facts that never change (a txid's coinbase flag, an outpoint's output), remembered across calls: bounded, oldest out first. */
+export class BoundedCache<V> {
+  private readonly known = new Map<string, V>();
   constructor(private readonly max = 100_000) {}
 
-  get(txid: string): boolean | undefined {
-    return this.known.get(txid);
+  get(key: string): V | undefined {
+    return this.known.get(key);
   }
 
-  set(txid: string, coinbase: boolean): void {
+  set(key: string, value: V): void {
     if (this.known.size >= this.max) this.known.delete(this.known.keys().next().value as string);
-    this.known.set(txid, coinbase);
+    this.known.set(key, value);
   }
+}
+
+/** Whether a txid is a coinbase. */
+export class CoinbaseCache extends BoundedCache<boolean> {}
+
+/** An output as its transaction's bytes have it. */
+export interface FundedOutput {
+  value: bigint;
+  script: Uint8Array;
+}
+
+/** Outputs read from hash-checked bytes, by outpoint (txid:vout). */
+export class FundingCache extends BoundedCache<FundedOutput> {}
+
+/** A transaction's bytes as the node gave them, parsed; BtcRpcBadReply when they do not hash to `txid` (the node lies). */
+export function verifiedTx(method: string, txid: string, hex: string): RawTx {
+  let tx: RawTx;
+  try {
+    tx = parseRawTx(fromHex(hex, `${txid}'s bytes`));
+  } catch (e) {
+    throw new BtcRpcBadReply(method, `the bytes given for ${txid} do not decode: ${(e as Error).message}`);
+  }
+  if (txidOf(tx) !== txid) throw new BtcRpcBadReply(method, `the bytes given for ${txid} hash to another txid`);
+  return tx;
+}
+
+/**
+ * The output an outpoint names, from its funding transaction's bytes (getrawtransaction, txindex), hash-checked against
+ * the txid: its value and script are the chain's, whatever the node's JSON says (the value a BIP143 signature commits to,
+ * and the one a legacy signature does not: a node under-reporting it would have payserv burn the difference as fee).
+ * Null when the node does not know the transaction or it has no such output.
+ */
+export async function fundingOutput(
+  node: BtcNode,
+  outpoint: { txid: string; vout: number },
+  cache?: FundingCache,
+): Promise<FundedOutput | null> {
+  const key = `${outpoint.txid}:${outpoint.vout}`;
+  const known = cache?.get(key);
+  if (known) return known;
+  const t = await node.getRawTransaction(outpoint.txid);
+  if (!t) return null;
+  const out = verifiedTx('getrawtransaction', outpoint.txid, t.hex).outputs[outpoint.vout];
+  if (!out) return null;
+  cache?.set(key, out);
+  return out;
 }
 
 /**
@@ -86,8 +136,11 @@ export type Spender =
   | { kind: 'unspent'; confirmations: number }
   /** Spent by a mempool transaction only: no proof of anything. */
   | { kind: 'mempool' }
-  /** Spent by `txid`, mined in `block` on the best chain with `confirmations`. */
-  | { kind: 'mined'; txid: string; block: { hash: string; height: number }; confirmations: number }
+  /**
+   * Spent by `txid` (its bytes, hash-checked: input `input` spends the outpoint), mined in `block` on the best chain
+   * (the node's word) with `confirmations`. Nothing here says who signed it: a proof of failure checks that (driver.ts).
+   */
+  | { kind: 'mined'; txid: string; tx: RawTx; input: number; block: { hash: string; height: number }; confirmations: number }
   /** Not in the UTXO set and no spender in the blocks read: unknown (the outpoint may never have existed). */
   | { kind: 'not-found'; scanned: { from: number; to: number } };
 
@@ -106,6 +159,7 @@ export async function findSpender(
   const unspent = await node.getTxOut(outpoint.txid, outpoint.vout, true);
   if (unspent !== null) return { kind: 'unspent', confirmations: unspent.confirmations };
   if ((await node.getTxOut(outpoint.txid, outpoint.vout, false)) !== null) return { kind: 'mempool' };
+  const needle = outpointHex(outpoint);
   const tip = await node.getBlockCount();
   const from = Math.max(0, o.fromHeight);
   const to = Math.min(tip, from + o.blocksMax - 1);
@@ -113,8 +167,27 @@ export async function findSpender(
     const block = await node.getBlockWithTxs(await node.getBlockHash(h));
     // Off the best chain by now (a reorg between the two calls): its word proves nothing.
     if (block === null || block.confirmations < 1) continue;
-    const tx = block.tx.find((t) => t.vin.some((i) => i.txid === outpoint.txid && i.vout === outpoint.vout));
-    if (tx) return { kind: 'mined', txid: tx.txid, block: { hash: block.hash, height: block.height }, confirmations: block.confirmations };
+    // The inputs from each transaction's bytes, never from the JSON beside them: only bytes holding the outpoint as
+    // serialized (txid in internal order, vout little-endian) can spend it, and only those are parsed and hash-checked.
+    for (const t of block.tx) {
+      if (!t.hex.includes(needle)) continue;
+      const tx = verifiedTx('getblock', t.txid, t.hex);
+      const input = tx.inputs.findIndex((i) => hashToDisplayHex(i.prevTxid) === outpoint.txid && i.vout === outpoint.vout);
+      if (input >= 0)
+        return {
+          kind: 'mined',
+          txid: t.txid,
+          tx,
+          input,
+          block: { hash: block.hash, height: block.height },
+          confirmations: block.confirmations,
+        };
+    }
   }
   return { kind: 'not-found', scanned: { from, to } };
+}
+
+/** An outpoint as a transaction's input serializes it: the txid's bytes reversed, then the index as 4 bytes little-endian. */
+function outpointHex(o: { txid: string; vout: number }): string {
+  return toHex(new ByteWriter().bytes(displayHexToHash(o.txid)).u32(o.vout).finish());
 }

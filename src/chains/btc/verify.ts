@@ -4,6 +4,7 @@
 // signer runs it on its own output before handing it out; tests run it on public transactions.
 //
 //   verifyBtcTx(net, raw, prevout) → { txid, tx, problems, fee, vsize }
+//   checkInput(net, tx, n, spent) → null, or why input n is not a valid spend of `spent`
 //
 // Problems are reported, not thrown: a caller wants all of them. Left to the caller (chain state):
 // lock time, coinbase maturity of the prevouts, the node's relay policy beyond dust.
@@ -68,8 +69,11 @@ function txidHex(input: RawInput): string {
   return Buffer.from(Uint8Array.from(input.prevTxid).reverse()).toString('hex');
 }
 
-/** Null when input `n` is a valid spend of `spent`, else why not. */
-function checkInput(net: BtcNetwork, tx: RawTx, n: number, spent: { value: bigint; script: Uint8Array }): string | null {
+/**
+ * Null when input `n` is a valid spend of `spent` (its value and script: the output as its funding transaction's bytes
+ * have it), else why not. A failure proof asks it of a conflicting spender's input: only the hot wallet's key signs one.
+ */
+export function checkInput(net: BtcNetwork, tx: RawTx, n: number, spent: { value: bigint; script: Uint8Array }): string | null {
   const input = tx.inputs[n] as RawInput;
   const wpkh = spent.script.length === 22 && spent.script[0] === 0x00 && spent.script[1] === 0x14 ? spent.script.slice(2) : null;
   if (wpkh) return net.segwit ? checkP2wpkh(tx, n, input, wpkh, spent.value) : `a P2WPKH prevout on ${net.name}, which has no segwit`;

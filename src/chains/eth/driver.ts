@@ -8,6 +8,7 @@ import {
   keccak256,
   parseTransaction,
   recoverTransactionAddress,
+  serializeTransaction,
   type Hex,
   type PublicClient,
   type TransactionSerializable,
@@ -147,6 +148,9 @@ export class UnknownSpendsError extends ChainIntegrityError {
     );
   }
 }
+
+/** A transaction as a block lists it: its signed fields, its hash and its signature, all the node's word until checked. */
+type ListedTx = TransactionSerializable & { hash: string; r?: Hex; s?: Hex; v?: bigint; yParity?: number };
 
 export class EvmDriver implements ChainDriver {
   readonly tag: string;
@@ -519,6 +523,24 @@ export class EvmDriver implements ChainDriver {
     return { hash: keccak256(raw as Hex), outputs: [{ address: t.to, value: t.value ?? 0n }], nonce: BigInt(t.nonce), inputs: [] };
   }
 
+  /**
+   * Whether a transaction as a block lists it (the node's JSON: `from` is its word) is signed by the hot wallet's key: its
+   * signed fields serialized again must hash to its hash, and the signature over them recover this address. Only that
+   * key uses the wallet's nonces: a genuine conflict is always so signed, and no node can forge one.
+   */
+  async #signedByUs(t: ListedTx): Promise<boolean> {
+    try {
+      const { r, s, v, yParity } = t;
+      if (!r || !s) return false;
+      const sig = yParity !== undefined ? { r, s, yParity, ...(v === undefined ? {} : { v }) } : v !== undefined ? { r, s, v } : null;
+      if (!sig) return false;
+      const raw = serializeTransaction(t, sig);
+      return keccak256(raw).toLowerCase() === t.hash.toLowerCase() && (await this.#fromUs(raw));
+    } catch {
+      return false;
+    }
+  }
+
   /** The sender of stored bytes must be this hot wallet (checked where bytes are trusted for a replacement). */
   async #fromUs(raw: string): Promise<boolean> {
     const from = await recoverTransactionAddress({ serializedTransaction: raw as Hex & `0x02${string}` });
@@ -669,6 +691,16 @@ export class EvmDriver implements ChainDriver {
     const ours = attempts.find((a) => a.hash.toLowerCase() === used.hash.toLowerCase());
     if (ours)
       return this.#unknown(`transaction ${ours.hash} is in block ${hi} but the node serves no receipt for it: the outcome is unknown`);
+    // Its sender from its signature, never from the block's JSON: a transaction the hot wallet did not sign proves nothing.
+    if (!(await this.#signedByUs(used as unknown as ListedTx))) {
+      this.#log.error(
+        { coin: this.tag, tx: used.hash, nonce: nonce.toString(), block: block.hash },
+        "the node shows a transaction using the hot wallet's nonce that its key never signed: a lying node, no proof of anything",
+      );
+      return this.#unknown(
+        `the node shows ${used.hash} in block ${hi} using nonce ${nonce} of ${this.address}, yet it is not signed by the hot wallet's key: no proof of failure, the outcome is unknown`,
+      );
+    }
     // The hot wallet's key signed it: one paying what our attempts pay (a fee bump whose record a restored host lost) is
     // the payment itself, never the proof that it failed.
     if (attempts.some((a) => samePayload(parseTransaction(a.raw as Hex), used))) {
