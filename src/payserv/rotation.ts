@@ -276,7 +276,10 @@ async function sweep(ps: Payserv, d: RotatingDriver): Promise<RotationStep> {
   await d.old.committed(s.tx);
   // What the sweep leaves in the old wallet (outputs not worth their fee, sent by anyone): part of the report.
   const left = s.note === undefined ? {} : { left: s.note };
-  ps.log.warn({ coin: d.tag, from: r.from, to: r.to, value: r.value, tx: r.attempt.hash, ...left }, 'hot wallet sweep signed and recorded: sending');
+  ps.log.warn(
+    { coin: d.tag, from: r.from, to: r.to, value: r.value, tx: r.attempt.hash, ...left },
+    'hot wallet sweep signed and recorded: sending',
+  );
   await fault(ps.faults, 'sweep.committed', { withdrawals: [], hash: r.attempt.hash });
   const b = await d.old.broadcast(r.attempt.raw);
   if (!b.ok) ps.log.warn({ coin: d.tag, tx: r.attempt.hash, reason: b.reason }, 'the node refused the sweep for now: the chain decides');

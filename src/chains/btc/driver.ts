@@ -163,7 +163,10 @@ function youngNote(young: readonly HotUtxo[], depth: number): string {
 /** What a scan left out, as a reason's tail ('' when nothing). */
 function leftOutNote(l: WalletLeftOut, dustMax: bigint, utxoMax: number): string {
   const parts = [];
-  if (l.dust.count) parts.push(`${l.dust.count} output(s) worth ${l.dust.value} not worth spending (each ${dustMax} or less: its input's fee at the floor fee rate)`);
+  if (l.dust.count)
+    parts.push(
+      `${l.dust.count} output(s) worth ${l.dust.value} not worth spending (each ${dustMax} or less: its input's fee at the floor fee rate)`,
+    );
   if (l.beyond.count) parts.push(`${l.beyond.count} output(s) worth ${l.beyond.value} past the ${utxoMax} largest kept (utxo_max)`);
   return parts.length ? ` (left out: ${parts.join('; ')})` : '';
 }
@@ -415,7 +418,8 @@ export class BtcDriver implements ChainDriver {
       beyond: { count: l.beyond.count, value: l.beyond.value.toString() },
       kept,
     };
-    if (this.#flood?.episode !== 'left out') this.#log.warn({ coin: this.tag, address: this.address, ...details }, `hot wallet scan${note}`);
+    if (this.#flood?.episode !== 'left out')
+      this.#log.warn({ coin: this.tag, address: this.address, ...details }, `hot wallet scan${note}`);
     this.#flood = {
       episode: 'left out',
       reason: `coin ${this.tag}: the hot wallet ${this.address} holds outputs payserv does not spend${note}; payouts go on from the ${kept} kept. Sent by anyone to the public address (a dust flood?): see README "A flood of small outputs"`,
