@@ -24,7 +24,15 @@ import { spentByKey, sweepWaits } from '../utxo-sweep.js';
 import { equalBytes, fromHex, hashToDisplayHex, toHex } from '../zcash/bytes.js';
 import { decodeAddress, scriptAddress, walletAddress } from './address.js';
 import type { BtcNetwork } from './network.js';
-import { BtcNode, BtcRpcBadReply, broadcastOf, minedIn, type BtcBlockchainInfo, type BtcRawTransaction } from './node.js';
+import {
+  BtcNode,
+  BtcRpcBadReply,
+  BtcRpcUnavailable,
+  broadcastOf,
+  minedIn,
+  type BtcBlockchainInfo,
+  type BtcRawTransaction,
+} from './node.js';
 import { basisOf, bumpPlan, paysAll, replacementProblem } from './bump.js';
 import { parseRawTx, txidOf } from './rawtx.js';
 import {
@@ -386,21 +394,19 @@ export class BtcDriver implements ChainDriver {
     const dustMax = this.#dustMax();
     const utxoMax = this.#s.utxoMax;
     const run = async () => {
-      try {
-        const w = await ask(() =>
-          hotWalletUtxos(this.#node, [`raw(${toHex(this.#wallet.script)})`], {
-            minConfirmations: depth,
-            coinbaseMaturity: this.#s.net.coinbaseMaturity,
-            cache: this.#coinbase,
-            dustMax,
-            ...(utxoMax === undefined ? {} : { utxoMax }),
-          }),
-        );
-        this.#noteLeftOut(w.leftOut, dustMax, w.spendable.length + w.young.length + w.coinbase.length);
-        return w;
-      } catch (e) {
-        throw this.#unreadable(e);
-      }
+      const w = await ask(() =>
+        hotWalletUtxos(this.#node, [`raw(${toHex(this.#wallet.script)})`], {
+          minConfirmations: depth,
+          coinbaseMaturity: this.#s.net.coinbaseMaturity,
+          cache: this.#coinbase,
+          dustMax,
+          ...(utxoMax === undefined ? {} : { utxoMax }),
+        }).catch((e: unknown) => {
+          throw this.#unreadable(e);
+        }),
+      );
+      this.#noteLeftOut(w.leftOut, dustMax, w.spendable.length + w.young.length + w.coinbase.length);
+      return w;
     };
     const next = this.#scans.then(run, run);
     this.#scans = next.catch(() => undefined);
@@ -427,10 +433,13 @@ export class BtcDriver implements ChainDriver {
     };
   }
 
-  /** A scantxoutset reply too large to read (or not one) is the wallet unreadable: noted for walletFlood, payments wait. */
+  /**
+   * A scantxoutset reply past the client's bounds (more entries than SCAN_UTXOS_MAX, more bytes than the reply bound:
+   * node-http's "reply larger than") or not a scan's is the wallet unreadable: noted for walletFlood, payments wait.
+   */
   #unreadable(e: unknown): unknown {
-    const tooLarge = e instanceof NodeUnavailable && /larger than \d+ bytes/.test(e.message);
-    if (!(e instanceof BtcRpcBadReply) && !tooLarge) return e;
+    const scan = (e instanceof BtcRpcBadReply || e instanceof BtcRpcUnavailable) && e.method === 'scantxoutset';
+    if (!scan || (e instanceof BtcRpcUnavailable && !/reply larger than \d+ bytes/.test(e.message))) return e;
     const reason = `coin ${this.tag}: the hot wallet ${this.address} cannot be read: scantxoutset answered ${(e as Error).message}; payouts of ${this.tag} wait (send_retry). More outputs than a reply carries (a flood of small outputs?): see README "A flood of small outputs"`;
     this.#flood = { episode: 'unreadable', reason, details: { error: (e as Error).message } };
     this.#log.error({ coin: this.tag, address: this.address, err: (e as Error).message }, 'the hot wallet cannot be read');
