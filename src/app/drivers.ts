@@ -82,6 +82,7 @@ export function driverFor(tag: string, s: CoinSettings, key: Uint8Array, deps: D
         feeRateMax: BigInt(s.fee_rate_max),
         feeTargetBlocks: s.fee_target_blocks,
         spenderScanBlocks: s.spender_scan_blocks,
+        utxoMax: s.utxo_max,
         inputConfirmations: s.input_confirmations,
         feeBump: s.fee_bump,
         replaceAfterMs: s.replace_after_s * 1000,

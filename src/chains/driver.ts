@@ -38,7 +38,8 @@ export interface SignedTx {
 }
 
 export type Signing =
-  | { kind: 'signed'; tx: SignedTx }
+  /** `note`: what the transaction leaves behind in the wallet (a sweep leaving outputs not worth their fee). */
+  | { kind: 'signed'; tx: SignedTx; note?: string }
   /**
    * Not now: fees above the cap, too few inputs... The payment waits (send_retry). `atCap`: a replacement
    * cannot outbid its attempt within the configured fee cap (the payment is stuck until fees fall: alerted).
@@ -160,6 +161,11 @@ export interface ChainDriver {
   /** The hot wallet's spendable balance in base units (what is reserved or pending excluded). */
   spendable(db: StorageTx): Promise<bigint>;
   /**
+   * What the last read of the hot wallet left out or could not read (a flood of small outputs sent to its public
+   * address), or null when it read it whole: alerted as hot_wallet_flooded, once per `episode`.
+   */
+  walletFlood?(): WalletFlood | null;
+  /**
    * Builds and signs one transaction paying `outputs`, inside the caller's database transaction, which
    * holds the coin's send lock: nonces and inputs are allocated there and committed with the payment.
    * `ctx.confirmations`: the signed coin record's (UTXO chains spend only outputs that deep, unless configured).
@@ -186,6 +192,13 @@ export interface ChainDriver {
   replace(tx: StorageTx, latest: Attempt): Promise<Signing | null>;
   /** A failed payment gives back what it held (Zcash: its reserved inputs). */
   release(tx: StorageTx, hash: string, why: string): Promise<void>;
+}
+
+/** See ChainDriver.walletFlood. `episode`: "unreadable" (payouts wait) or "left out" (payouts go on without those outputs). */
+export interface WalletFlood {
+  episode: 'unreadable' | 'left out';
+  reason: string;
+  details: Record<string, unknown>;
 }
 
 export type Drivers = ReadonlyMap<string, ChainDriver>;

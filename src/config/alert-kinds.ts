@@ -17,6 +17,7 @@ export const ALERT_KINDS = [
   'payment_reorged',
   'lock_held',
   'hot_wallet_low',
+  'hot_wallet_flooded',
   'coin_halted',
   'local_state_lost',
   'rebaseline',

@@ -367,6 +367,11 @@ const btcCoin = table({
   /** How many blocks below the tip a failure proof searches for a transaction spending one of a payment's inputs. */
   spender_scan_blocks: positiveInt().max(100_000, { error: 'at most 100000' }).default(2016),
   /**
+   * The most outputs of the hot wallet a scan keeps, the largest worth spending (outputs worth no more than their
+   * input's fee at the floor fee rate are never spent); the others wait, alerted (hot_wallet_flooded).
+   */
+  utxo_max: positiveInt().max(300_000, { error: 'at most 300000' }).default(50_000),
+  /**
    * How deep an output of the hot wallet must be before a payment spends it (unset: the coin's confirmations). A payment
    * spending an output whose funding transaction a reorg undoes can never be mined, and nothing proves it failed.
    */

@@ -1,4 +1,4 @@
-import type { ChainIdentityError } from '../chains/driver.js';
+import type { ChainDriver, ChainIdentityError } from '../chains/driver.js';
 import type { Payserv } from './context.js';
 
 // What the chain side of payserv tells an operator, beside the fail-stop: each alert through the alert
@@ -19,6 +19,8 @@ export const ALERT = {
   inputMissing: 'input_missing',
   /** A sent payment's transaction gone from the chain before it was final: with a fail-stop. */
   reorged: 'payment_reorged',
+  /** The hot wallet holds outputs payserv leaves out (not worth spending, past utxo_max), or more than a scan can read. */
+  flooded: 'hot_wallet_flooded',
 } as const;
 
 /** One episode per coin until its node is healthy again (the monitor ends it). */
@@ -86,4 +88,17 @@ export function inputsFound(ps: Payserv, withdrawal: number): boolean {
 /** A replacement went out: the withdrawal is no longer stuck at the cap. */
 export function feeCapLifted(ps: Payserv, withdrawal: number): boolean {
   return ps.state.endEpisode(ALERT.feeCap, `withdrawal ${withdrawal}`);
+}
+
+/**
+ * What the coin's last read of its hot wallet left out or could not read (ChainDriver.walletFlood): alerted once
+ * per episode ("left out": payouts go on; "unreadable": they wait), ended once a read takes the wallet whole.
+ */
+export async function alertWalletFlood(ps: Payserv, driver: ChainDriver): Promise<void> {
+  const f = driver.walletFlood?.() ?? null;
+  if (!f) {
+    if (ps.state.endEpisode(ALERT.flooded, driver.tag)) ps.log.info({ coin: driver.tag }, 'the hot wallet is read whole again');
+    return;
+  }
+  await ps.state.alertOnce(ALERT.flooded, driver.tag, f.episode, f.reason, { coin: driver.tag, address: driver.address, ...f.details });
 }

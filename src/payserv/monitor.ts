@@ -7,7 +7,7 @@ import { checkHistory } from '../ledger/history.js';
 import { formatProblem, problem, type Problem } from '../ledger/problem.js';
 import { getWithdrawalWithHistory } from '../store/reads.js';
 import { openView, type LedgerView } from '../verify/view.js';
-import { alertIdentity, ALERT, identityRestored } from './chain-alerts.js';
+import { alertIdentity, alertWalletFlood, ALERT, identityRestored } from './chain-alerts.js';
 import type { Payserv } from './context.js';
 import { FinalityWatch, type FinalityReport } from './finality.js';
 import { watchHotWallets } from './hot-wallet-watch.js';
@@ -307,6 +307,8 @@ export class Monitor {
         if (e instanceof ChainIdentityError) await alertIdentity(this.#ps, e, "the monitor's health check");
         why = (e as Error).message;
       }
+      // What the last read of its hot wallet left out or could not read (payments and the hot-wallet watch read it).
+      await alertWalletFlood(this.#ps, driver);
       tell(this.#ps, (m) => m.nodeHealth(tag, why === null));
       this.#nodeHealth.set(tag, { ok: why === null, reason: why, at: this.#ps.now() });
       if (why === null) this.#healthy(tag);

@@ -24,6 +24,7 @@ import {
   type SignedTx,
   type Signing,
   type Verdict,
+  type WalletFlood,
   type Watch,
 } from '../chains/driver.js';
 import type { StorageTx } from '../chains/storage.js';
@@ -125,6 +126,9 @@ export class RotatingDriver implements ChainDriver {
   spendable(db: StorageTx): Promise<bigint> {
     return this.#now.spendable(db);
   }
+  walletFlood(): WalletFlood | null {
+    return this.#now.walletFlood?.() ?? null;
+  }
   async sign(tx: StorageTx, outputs: readonly PayOutput[], ctx: { confirmations: number }): Promise<Signing> {
     if (!this.#final)
       return {
@@ -195,7 +199,8 @@ function checkSweep(d: RotatingDriver, raw: string, value: bigint, where: string
 
 export type RotationStep =
   | { kind: 'waiting'; reason: string }
-  | { kind: 'swept'; hash: string; value: string }
+  /** `left`: what the sweep leaves in the old wallet (outputs not worth spending), when anything. */
+  | { kind: 'swept'; hash: string; value: string; left?: string }
   | { kind: 'settling'; hash: string; reason: string }
   | { kind: 'final'; hash: string | null };
 
@@ -269,11 +274,16 @@ async function sweep(ps: Payserv, d: RotatingDriver): Promise<RotationStep> {
   }
   const r: Swept = recorded;
   await d.old.committed(s.tx);
-  ps.log.warn({ coin: d.tag, from: r.from, to: r.to, value: r.value, tx: r.attempt.hash }, 'hot wallet sweep signed and recorded: sending');
+  // What the sweep leaves in the old wallet (outputs not worth their fee, sent by anyone): part of the report.
+  const left = s.note === undefined ? {} : { left: s.note };
+  ps.log.warn(
+    { coin: d.tag, from: r.from, to: r.to, value: r.value, tx: r.attempt.hash, ...left },
+    'hot wallet sweep signed and recorded: sending',
+  );
   await fault(ps.faults, 'sweep.committed', { withdrawals: [], hash: r.attempt.hash });
   const b = await d.old.broadcast(r.attempt.raw);
   if (!b.ok) ps.log.warn({ coin: d.tag, tx: r.attempt.hash, reason: b.reason }, 'the node refused the sweep for now: the chain decides');
-  return { kind: 'swept', hash: r.attempt.hash, value: r.value };
+  return { kind: 'swept', hash: r.attempt.hash, value: r.value, ...left };
 }
 
 /** The chain decides the sweep: resent while unknown, a new sweep only after proof it failed, the switch only at finality. */

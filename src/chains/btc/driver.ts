@@ -14,6 +14,7 @@ import type {
   Signing,
   Verdict,
   Watch,
+  WalletFlood,
 } from '../driver.js';
 import { ChainIdentityError, ChainIntegrityError, NodeUnavailable } from '../driver.js';
 import { ChainIdentity } from '../identity.js';
@@ -23,12 +24,21 @@ import { spentByKey, sweepWaits } from '../utxo-sweep.js';
 import { equalBytes, fromHex, hashToDisplayHex, toHex } from '../zcash/bytes.js';
 import { decodeAddress, scriptAddress, walletAddress } from './address.js';
 import type { BtcNetwork } from './network.js';
-import { BtcNode, BtcRpcBadReply, broadcastOf, minedIn, type BtcBlockchainInfo, type BtcRawTransaction } from './node.js';
+import {
+  BtcNode,
+  BtcRpcBadReply,
+  BtcRpcUnavailable,
+  broadcastOf,
+  minedIn,
+  type BtcBlockchainInfo,
+  type BtcRawTransaction,
+} from './node.js';
 import { basisOf, bumpPlan, paysAll, replacementProblem } from './bump.js';
 import { parseRawTx, txidOf } from './rawtx.js';
 import {
   dustThreshold,
   hotWallet,
+  inputWeight,
   planPayment,
   planSweep,
   signPayment,
@@ -39,6 +49,7 @@ import {
   type TxOutput,
   type Utxo,
   type WalletKind,
+  vsizeOfWeight,
 } from './tx.js';
 import {
   CoinbaseCache,
@@ -46,10 +57,12 @@ import {
   FundingCache,
   fundingOutput,
   hotWalletUtxos,
+  UTXO_MAX_DEFAULT,
   verifiedTx,
   type FundedOutput,
   type HotUtxo,
   type Spender,
+  type WalletLeftOut,
 } from './utxos.js';
 import { checkInput } from './verify.js';
 import { unknownSpendWatch, type BtcSpendWatch } from './spends.js';
@@ -102,6 +115,8 @@ export interface BtcSettings {
   timeoutMs: number;
   /** The heaviest transaction built, in weight units: MAX_STANDARD_WEIGHT (tests lower it to stage a split). */
   maxWeight?: number | undefined;
+  /** utxo_max: the most outputs of the hot wallet a scan keeps, the largest worth spending (default UTXO_MAX_DEFAULT). */
+  utxoMax?: number | undefined;
 }
 
 /** "rbf": a stale payment is replaced (BIP125); "none": it waits (a node that refuses replacement, Litecoin's and Dogecoin's default). */
@@ -166,6 +181,22 @@ function youngNote(young: readonly HotUtxo[], depth: number): string {
   return ` (${value} more in ${young.length} output(s) under input_confirmations = ${depth}, spendable once that deep: ${named}${young.length > 3 ? ', …' : ''})`;
 }
 
+/** What a scan left out, as a reason's tail ('' when nothing). */
+function leftOutNote(l: WalletLeftOut, dustMax: bigint, utxoMax: number): string {
+  const parts = [];
+  if (l.dust.count)
+    parts.push(
+      `${l.dust.count} output(s) worth ${l.dust.value} not worth spending (each ${dustMax} or less: its input's fee at the floor fee rate)`,
+    );
+  if (l.beyond.count) parts.push(`${l.beyond.count} output(s) worth ${l.beyond.value} past the ${utxoMax} largest kept (utxo_max)`);
+  return parts.length ? ` (left out: ${parts.join('; ')})` : '';
+}
+
+/** The hot wallet could not be read (scantxoutset's reply too large or refused): payments wait (send_retry), alerted. */
+export class HotWalletUnreadable extends NodeUnavailable {
+  override name = 'HotWalletUnreadable';
+}
+
 export class BtcDriver implements ChainDriver {
   readonly tag: string;
   readonly address: string;
@@ -191,6 +222,8 @@ export class BtcDriver implements ChainDriver {
    * not told (spendable, a rotation's sweep). Untold since start: the configured confirmations, else 1.
    */
   #told: number | undefined;
+  /** What the last scan left out or could not read (walletFlood). */
+  #flood: WalletFlood | null = null;
 
   constructor(settings: BtcSettings, privateKey: Uint8Array, deps: BtcDeps) {
     const depth = settings.inputConfirmations;
@@ -348,19 +381,84 @@ export class BtcDriver implements ChainDriver {
     return { scan, reserved, inFlight, free };
   }
 
-  /** The hot wallet's UTXOs, spendable from `depth` confirmations (#inputDepth), one scan at a time. */
+  /** The floor fee rate: never less, whatever the node estimates (fee_rate_min, or the network's minimum above it). */
+  #floorRate(): bigint {
+    return this.#s.feeRateMin > this.#s.net.minFeeRate ? this.#s.feeRateMin : this.#s.net.minFeeRate;
+  }
+
+  /** The most an output may be worth and still not be worth spending: the fee of its input at the floor fee rate. */
+  #dustMax(): bigint {
+    return this.#floorRate() * BigInt(vsizeOfWeight(inputWeight(this.#s.wallet)));
+  }
+
+  /** What a scan left out, as a reason's tail ('' when nothing). */
+  #leftOut(scan: WalletUtxos): string {
+    return leftOutNote(scan.leftOut, this.#dustMax(), this.#s.utxoMax ?? UTXO_MAX_DEFAULT);
+  }
+
+  walletFlood(): WalletFlood | null {
+    return this.#flood;
+  }
+
+  /**
+   * The hot wallet's UTXOs, spendable from `depth` confirmations (#inputDepth), one scan at a time: those not worth
+   * spending left out, and of the others the utxo_max largest kept (what is left out is noted for walletFlood).
+   * A wallet the node's reply cannot carry is HotWalletUnreadable: payments wait, never throw.
+   */
   #scan(depth: number): Promise<WalletUtxos> {
-    const run = () =>
-      ask(() =>
+    const dustMax = this.#dustMax();
+    const utxoMax = this.#s.utxoMax;
+    const run = async () => {
+      const w = await ask(() =>
         hotWalletUtxos(this.#node, [`raw(${toHex(this.#wallet.script)})`], {
           minConfirmations: depth,
           coinbaseMaturity: this.#s.net.coinbaseMaturity,
           cache: this.#coinbase,
+          dustMax,
+          ...(utxoMax === undefined ? {} : { utxoMax }),
+        }).catch((e: unknown) => {
+          throw this.#unreadable(e);
         }),
       );
+      this.#noteLeftOut(w.leftOut, dustMax, w.spendable.length + w.young.length + w.coinbase.length);
+      return w;
+    };
     const next = this.#scans.then(run, run);
     this.#scans = next.catch(() => undefined);
     return next;
+  }
+
+  #noteLeftOut(l: WalletLeftOut, dustMax: bigint, kept: number): void {
+    const note = leftOutNote(l, dustMax, this.#s.utxoMax ?? UTXO_MAX_DEFAULT);
+    if (!note) {
+      this.#flood = null;
+      return;
+    }
+    const details = {
+      dust: { count: l.dust.count, value: l.dust.value.toString(), value_max: dustMax.toString() },
+      beyond: { count: l.beyond.count, value: l.beyond.value.toString() },
+      kept,
+    };
+    if (this.#flood?.episode !== 'left out')
+      this.#log.warn({ coin: this.tag, address: this.address, ...details }, `hot wallet scan${note}`);
+    this.#flood = {
+      episode: 'left out',
+      reason: `coin ${this.tag}: the hot wallet ${this.address} holds outputs payserv does not spend${note}; payouts go on from the ${kept} kept. Sent by anyone to the public address (a dust flood?): see README "A flood of small outputs"`,
+      details,
+    };
+  }
+
+  /**
+   * A scantxoutset reply past the client's bounds (more entries than SCAN_UTXOS_MAX, more bytes than the reply bound:
+   * node-http's "reply larger than") or not a scan's is the wallet unreadable: noted for walletFlood, payments wait.
+   */
+  #unreadable(e: unknown): unknown {
+    const scan = (e instanceof BtcRpcBadReply || e instanceof BtcRpcUnavailable) && e.method === 'scantxoutset';
+    if (!scan || (e instanceof BtcRpcUnavailable && !/reply larger than \d+ bytes/.test(e.message))) return e;
+    const reason = `coin ${this.tag}: the hot wallet ${this.address} cannot be read: scantxoutset answered ${(e as Error).message}; payouts of ${this.tag} wait (send_retry). More outputs than a reply carries (a flood of small outputs?): see README "A flood of small outputs"`;
+    this.#flood = { episode: 'unreadable', reason, details: { error: (e as Error).message } };
+    this.#log.error({ coin: this.tag, address: this.address, err: (e as Error).message }, 'the hot wallet cannot be read');
+    return new HotWalletUnreadable(reason);
   }
 
   #storedSpends(db: StorageTx, hash: string, outpoint: string): Promise<boolean> {
@@ -384,7 +482,7 @@ export class BtcDriver implements ChainDriver {
       return {
         wait: `the node estimates ${estimated} per vbyte for ${this.#s.feeTargetBlocks} blocks, above the configured fee_rate_max ${this.#s.feeRateMax}`,
       };
-    const floor = this.#s.feeRateMin > this.#s.net.minFeeRate ? this.#s.feeRateMin : this.#s.net.minFeeRate;
+    const floor = this.#floorRate();
     return { rate: estimated !== null && estimated > floor ? estimated : floor };
   }
 
@@ -428,7 +526,7 @@ export class BtcDriver implements ChainDriver {
       case 'short':
         return {
           kind: 'short',
-          reason: `hot wallet short: ${free.reduce((a, u) => a + u.value, 0n)} spendable, the payment and its fee need ${plan.needed}${youngNote(scanned.young, depth)}`,
+          reason: `hot wallet short: ${free.reduce((a, u) => a + u.value, 0n)} spendable, the payment and its fee need ${plan.needed}${youngNote(scanned.young, depth)}${this.#leftOut(scanned)}`,
           spendable: free.reduce((a, u) => a + u.value, 0n),
           needed: plan.needed,
         };
@@ -527,12 +625,13 @@ export class BtcDriver implements ChainDriver {
     if (h.scan.young.length)
       return { kind: 'wait', reason: `the sweep waits for the old wallet's outputs${youngNote(h.scan.young, depth)}` };
     const utxos = h.free.map((u) => ({ txid: u.txid, vout: u.vout, value: u.value }));
+    const left = this.#leftOut(h.scan);
     const plan = planSweep({ net: this.#s.net, wallet: this.#wallet, utxos, to: dest.script, feeRate: fee.rate });
     switch (plan.kind) {
       case 'short':
         return {
           kind: 'short',
-          reason: `the old wallet holds ${plan.spendable} spendable, the sweep's fee and a relayable output need ${plan.needed}`,
+          reason: `the old wallet holds ${plan.spendable} spendable, the sweep's fee and a relayable output need ${plan.needed}${left}`,
           spendable: plan.spendable,
           needed: plan.needed,
         };
@@ -543,7 +642,9 @@ export class BtcDriver implements ChainDriver {
       case 'ok':
         break;
     }
-    return this.#signNow(plan);
+    const signed = await this.#signNow(plan);
+    // What the sweep leaves in the old wallet (outputs not worth their fee): said in the rotation's report.
+    return signed.kind === 'signed' && left ? { ...signed, note: `the sweep leaves in ${this.address}${left}` } : signed;
   }
 
   /** Whether every input of the bytes is spent with this wallet's key (a rotated coin asks which wallet signed an attempt). */

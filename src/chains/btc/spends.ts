@@ -36,6 +36,8 @@ export interface WalletScan {
   spendable: readonly { txid: string }[];
   young: readonly { txid: string }[];
   coinbase: readonly { txid: string }[];
+  /** The transactions of outputs the scan left out (not worth spending, past utxo_max): read all the same. */
+  leftOut?: { txids: readonly string[] };
 }
 
 const same = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((x, i) => x === b[i]);
@@ -132,7 +134,7 @@ export function unknownSpendWatch(
       // The journal as it is now: ours and ownInputs read it after this, in the same check.
       await d.journal.refresh();
       const s = scanned ?? (await d.scan());
-      return [...s.spendable, ...s.young, ...s.coinbase].map((u) => u.txid);
+      return [...s.spendable, ...s.young, ...s.coinbase].map((u) => u.txid).concat(s.leftOut?.txids ?? []);
     },
   });
 }

@@ -1,6 +1,6 @@
 import type { ChainDriver, PayOutput, SignedTx } from '../../chains/driver.js';
 import { ChainIdentityError, ChainIntegrityError, NodeUnavailable } from '../../chains/driver.js';
-import { alertIdentity } from '../chain-alerts.js';
+import { alertIdentity, alertWalletFlood } from '../chain-alerts.js';
 import { problem } from '../../ledger/problem.js';
 import { invariant, InvariantError } from '../../ledger/invariant.js';
 import { stopsPayouts } from '../invariant.js';
@@ -61,6 +61,8 @@ export async function payWithdrawals(
       for (const chunk of chunks) for (const r of await payChunk(ps, driver, chunk, caller, conflicts)) results.set(r.id, r);
     }
   }
+  // What the payment's read of the hot wallet left out or could not read (a flood of small outputs): alerted.
+  if (payable.length) await alertWalletFlood(ps, driver);
   return items.map((v) => results.get(v.w.id) ?? refused(v.w.id, v.w.status, 'not_paid', 'not paid'));
 }
 
