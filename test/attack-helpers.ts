@@ -1,6 +1,7 @@
 // Attack helpers (outside tester): a payserv "restarted" on the same database and state directory,
 // as a fresh process would be: new journal handle, new driver from the hot key on disk, payouts disabled;
 // the ETH attack files' common set-up, and the crash-erase-rebroadcast scenario they run at each crash point.
+import type { DriverWiring } from './support/chain-settings.js';
 import { expect } from 'vitest';
 import type { Hex } from 'viem';
 import { mine } from '../src/devnet/anvil.js';
@@ -27,7 +28,7 @@ import type { EthBench, TestPayserv } from './support/payserv.js';
 
 export async function restartPayserv(
   t: TestPayserv,
-  drivers: (deps: { db: Data; stateDir: string; log: Logger; journal: PaymentJournal }) => Promise<Drivers>,
+  drivers: (deps: DriverWiring) => Promise<Drivers>,
 ): Promise<Payserv> {
   const log = createLogger('payserv', 'info', { write: (s: string) => void t.logs.push(s) });
   const sink: AlertSink = { raise: async (kind, reason, details) => void t.alerts.push({ kind, reason, details }) };
@@ -41,7 +42,7 @@ export async function restartPayserv(
     local: t.ledger.local,
     journal,
     signers: { payserv: t.ledger.signers.payserv, admin: t.ledger.signers.admin },
-    drivers: await drivers({ db, stateDir: t.ledger.stateDir, log, journal }),
+    drivers: await drivers({ db, trust: t.ledger.trust, stateDir: t.ledger.stateDir, log, journal }),
     policies: t.ps.policies,
     autopay: t.ps.autopay,
     state,
@@ -67,7 +68,7 @@ export async function rebaselineGate(t: TestPayserv, ps: Payserv): Promise<Rebas
 
 export async function restartedEth(
   url: string,
-  deps: { db: Data; stateDir: string; log: Logger; journal: PaymentJournal },
+  deps: DriverWiring,
 ): Promise<EvmDriver> {
   const d = new EvmDriver(ETH_SETTINGS(url), await loadHotKey(deps.stateDir, 'ETH'), driverDeps(deps));
   await d.start();
@@ -76,7 +77,7 @@ export async function restartedEth(
 
 export async function restartedZec(
   url: string,
-  deps: { db: Data; stateDir: string; log: Logger; journal: PaymentJournal },
+  deps: DriverWiring,
 ): Promise<ZcashDriver> {
   const d = new ZcashDriver(ZEC_SETTINGS(url), await loadHotKey(deps.stateDir, 'ZEC'), driverDeps(deps));
   await d.start();

@@ -9,7 +9,7 @@ import { createPublicClient, http, type Hex } from 'viem';
 import { EvmDriver, type EvmSettings } from '../../src/chains/eth/driver.js';
 import { setBalance, startAnvil, type Anvil } from '../../src/devnet/anvil.js';
 import type { ChainDriver } from '../../src/chains/driver.js';
-import { driverDeps, ETH_SETTINGS, ZEC_SETTINGS } from './chain-settings.js';
+import { driverDeps, ETH_SETTINGS, ZEC_SETTINGS, type DriverWiring } from './chain-settings.js';
 import type { Data } from '../../src/data/data.js';
 import type { Logger } from '../../src/log/index.js';
 import type { PaymentJournal } from '../../src/journal/journal.js';
@@ -29,7 +29,7 @@ export function anvilForFile(opts: Parameters<typeof startAnvil>[0] = {}): () =>
 /** A fresh hot wallet on the node (its own key: tests never share nonces), funded with `wei`. */
 export async function ethDriver(
   url: string,
-  deps: { db: Data; stateDir: string; log: Logger; journal: PaymentJournal },
+  deps: DriverWiring,
   o: { settings?: Partial<EvmSettings>; fund?: bigint } = {},
 ): Promise<EvmDriver> {
   await createHotKey(deps.stateDir, 'ETH');
@@ -64,7 +64,7 @@ export function zcashStandinForFile(opts: Partial<ZcashStandinOptions> = {}): ()
 /** A fresh Zcash hot wallet on the stand-in, funded with one output per entry of `fund` (zatoshi). */
 export async function zcashDriver(
   node: ZcashStandin,
-  deps: { db: Data; stateDir: string; log: Logger; journal: PaymentJournal },
+  deps: DriverWiring,
   o: { settings?: Partial<ZcashSettings>; fund?: bigint[] } = {},
 ): Promise<ZcashDriver> {
   await createHotKey(deps.stateDir, 'ZEC');
