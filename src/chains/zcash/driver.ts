@@ -267,7 +267,7 @@ export class ZcashDriver implements ChainDriver {
         if (by !== undefined && !inFlight.has(key) && !(await this.#storedSpends(db, by, key))) {
           throw new ChainIntegrityError(
             'payserv_utxo_reservations',
-            `input ${key} is reserved for ${by}, which neither the payment journal nor a stored transaction of payserv's spends: the reservation was made by someone else`,
+            `input ${key} is reserved for ${by}, which neither the payment journal nor a stored transaction of payserv's (one its signed ledger names) spends: the reservation was made by someone else`,
           );
         }
       }

@@ -1,15 +1,16 @@
-// Outsider attack (issue 18, round 2): a database attacker blinds the Bitcoin-family unknown-spend check.
+// Regression (issue 18, outsider round 2: a database attacker blinding the Bitcoin-family unknown-spend check).
 //
-// The check (README "Unknown spends from the hot wallet", src/chains/btc/spends.ts) reads each unspent output
-// of the hot wallet whose transaction payserv does not know, and "knows" a transaction when the payment
-// journal has it OR payserv_chain_txs holds bytes that hash to its txid. The table is not signed, and a mined
-// transaction's bytes are public (any node's getrawtransaction): a database attacker copies them in.
+// The check (README "Unknown spends from the hot wallet", src/chains/btc/spends.ts) reads each unspent output of the
+// hot wallet whose transaction payserv does not know. It used to "know" a transaction when payserv_chain_txs held
+// bytes hashing to its txid; the table is not signed and a mined transaction's bytes are public (any node's
+// getrawtransaction): a database attacker copied them in. Now a stored row counts only when the signed ledger names
+// it (AttemptStorage.ownAttempt: a verified `sending` entry of a withdrawal its row names; src/payserv/payments/stored.ts).
 //
 // Story (the restore case the check exists for, test/pay-btc-unknown-spends.test.ts): payserv pays LTC; a backup
 // is taken while a withdrawal waits; the withdrawal is paid, mined, sent. The host is lost, the operator
 // restores that backup on a fresh host. Before payserv starts, the database attacker inserts one row into
-// payserv_chain_txs: the payment's bytes, read from the chain. payserv starts (no unknown spend), and Approve
-// pays the withdrawal again.
+// payserv_chain_txs: the payment's bytes, read from the chain. Before the fix payserv started (no unknown spend),
+// and Approve paid the withdrawal again.
 //
 // The promise asserted: the restored payserv refuses to start naming the payment on the chain; the miner is paid once.
 import { join } from 'node:path';
@@ -17,6 +18,7 @@ import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { PayoutResult } from '../src/api/payserv.js';
 import { BtcNode } from '../src/chains/btc/node.js';
+import { storedAttemptRow } from './support/attacker.js';
 import { backend, type TestDatabase } from './support/db.js';
 import { ltcCoinsToml } from './support/chain-settings.js';
 import { ltcPayservProcess, payOnce, restoredElsewhere } from './support/btc-process.js';
@@ -36,7 +38,7 @@ const call = (ps: PayservChild, method: 'PayServ.Approve' | 'PayServ.Check', id:
   ps.client('pscli').call<PayoutResult>(method, [id]);
 
 // The attacker needs SQL on the restored database: a PostgreSQL one (the pglite project's is embedded in the host's state dir).
-describe.skipIf(backend() !== 'postgres')('attack 18: a database attacker hiding an unknown spend', { timeout: 240_000 }, () => {
+describe.skipIf(backend() !== 'postgres')('Bitcoin family: a payment copied into the stored payments hides no unknown spend', { timeout: 240_000 }, () => {
   it('a restored older backup with the later payment copied into payserv_chain_txs: still refused, paid once', async () => {
     const node = await litecoind();
     const client = new BtcNode({ url: node.url, timeoutMs: 10_000 });
@@ -50,11 +52,7 @@ describe.skipIf(backend() !== 'postgres')('attack 18: a database attacker hiding
     const raw = (await client.getRawTransaction(first))?.hex as string;
     const db = new pg.Client({ connectionString: ws.env.DATABASE_URL });
     await db.connect();
-    await db.query(
-      `INSERT INTO payserv_chain_txs (hash, coin_id, payment, withdrawal_ids, raw, max_fee)
-       SELECT $1, id, $1, ARRAY[$2::bigint], $3, 0 FROM coins_coin WHERE tag = 'LTC'`,
-      [first, id, raw],
-    );
+    await db.query(...storedAttemptRow('LTC', first, id, raw));
     await db.end();
 
     let restarted: PayservChild | null = null;
@@ -73,12 +71,12 @@ describe.skipIf(backend() !== 'postgres')('attack 18: a database attacker hiding
       await restarted.client('pscli').call('Utils.Enable');
       const again = await call(restarted, 'PayServ.Approve', id);
       await node.mine(1);
-      console.log(`attack18-hide-unknown-spend: payserv started; Approve again: ${again.reply} ${again.txHash ?? again.message ?? ''}`);
+      console.log(`pay-btc-copied-payment: payserv started; Approve again: ${again.reply} ${again.txHash ?? again.message ?? ''}`);
     }
     const paid = (await client.scanTxOutSet([`addr(${address})`])).unspents;
-    console.log(`attack18-hide-unknown-spend: outputs to the miner: ${paid.map((u) => `${u.txid}:${u.amount}`).join(', ')}`);
-    expect.soft(refusal ?? 'payserv started').toMatch(new RegExp(`coin LTC: the hot wallet ${hot} is spent on the chain by ${first}`));
+    console.log(`pay-btc-copied-payment: outputs to the miner: ${paid.map((u) => `${u.txid}:${u.amount}`).join(', ')}`);
     expect(paid.map((u) => u.txid)).toEqual([first]); // paid once
+    expect(refusal ?? 'payserv started').toMatch(new RegExp(`coin LTC: the hot wallet ${hot} is spent on the chain by ${first}`));
     client.close();
   });
 });
