@@ -16,8 +16,7 @@ import { Locks } from '../src/payserv/locks.js';
 import { journalDir, PaymentJournal } from '../src/journal/journal.js';
 import { ServiceState, type AlertSink } from '../src/payserv/state.js';
 import type { Drivers } from '../src/chains/driver.js';
-import type { Data } from '../src/data/data.js';
-import { createLogger, type Logger } from '../src/log/index.js';
+import { createLogger } from '../src/log/index.js';
 import { EvmDriver } from '../src/chains/eth/driver.js';
 import { ZcashDriver } from '../src/chains/zcash/driver.js';
 import { loadHotKey } from '../src/keys/hot-wallet.js';
@@ -26,10 +25,7 @@ import { balanceOf, driverDeps, ETH_SETTINGS, ethClient, minedCount, ZEC_SETTING
 import { newMiner, request } from './support/miners.js';
 import type { EthBench, TestPayserv } from './support/payserv.js';
 
-export async function restartPayserv(
-  t: TestPayserv,
-  drivers: (deps: DriverWiring) => Promise<Drivers>,
-): Promise<Payserv> {
+export async function restartPayserv(t: TestPayserv, drivers: (deps: DriverWiring) => Promise<Drivers>): Promise<Payserv> {
   const log = createLogger('payserv', 'info', { write: (s: string) => void t.logs.push(s) });
   const sink: AlertSink = { raise: async (kind, reason, details) => void t.alerts.push({ kind, reason, details }) };
   const state = new ServiceState(log, sink);
@@ -66,19 +62,13 @@ export async function rebaselineGate(t: TestPayserv, ps: Payserv): Promise<Rebas
   return ps.rebaseline;
 }
 
-export async function restartedEth(
-  url: string,
-  deps: DriverWiring,
-): Promise<EvmDriver> {
+export async function restartedEth(url: string, deps: DriverWiring): Promise<EvmDriver> {
   const d = new EvmDriver(ETH_SETTINGS(url), await loadHotKey(deps.stateDir, 'ETH'), driverDeps(deps));
   await d.start();
   return d;
 }
 
-export async function restartedZec(
-  url: string,
-  deps: DriverWiring,
-): Promise<ZcashDriver> {
+export async function restartedZec(url: string, deps: DriverWiring): Promise<ZcashDriver> {
   const d = new ZcashDriver(ZEC_SETTINGS(url), await loadHotKey(deps.stateDir, 'ZEC'), driverDeps(deps));
   await d.start();
   return d;

@@ -38,45 +38,49 @@ const call = (ps: PayservChild, method: 'PayServ.Approve' | 'PayServ.Check', id:
   ps.client('pscli').call<PayoutResult>(method, [id]);
 
 // The attacker needs SQL on the restored database: a PostgreSQL one (the pglite project's is embedded in the host's state dir).
-describe.skipIf(backend() !== 'postgres')('Bitcoin family: a payment copied into the stored payments hides no unknown spend', { timeout: 240_000 }, () => {
-  it('a restored older backup with the later payment copied into payserv_chain_txs: still refused, paid once', async () => {
-    const node = await litecoind();
-    const client = new BtcNode({ url: node.url, timeoutMs: 10_000 });
-    const { l, id, hot, ps } = await ltcPayservProcess(node, SEED, 8401, coinsToml(node.url));
+describe.skipIf(backend() !== 'postgres')(
+  'Bitcoin family: a payment copied into the stored payments hides no unknown spend',
+  { timeout: 240_000 },
+  () => {
+    it('a restored older backup with the later payment copied into payserv_chain_txs: still refused, paid once', async () => {
+      const node = await litecoind();
+      const client = new BtcNode({ url: node.url, timeoutMs: 10_000 });
+      const { l, id, hot, ps } = await ltcPayservProcess(node, SEED, 8401, coinsToml(node.url));
 
-    const backup = await ps.client('pscli').call<{ path: string }>('Backup.Take');
-    const first = await payOnce(ps, node, id);
-    const { ws, address } = await restoredElsewhere(l, ps, id, backup.path, drop);
+      const backup = await ps.client('pscli').call<{ path: string }>('Backup.Take');
+      const first = await payOnce(ps, node, id);
+      const { ws, address } = await restoredElsewhere(l, ps, id, backup.path, drop);
 
-    // The database attacker: the payment's bytes from the chain, into the restored database's payment records.
-    const raw = (await client.getRawTransaction(first))?.hex as string;
-    const db = new pg.Client({ connectionString: ws.env.DATABASE_URL });
-    await db.connect();
-    await db.query(...storedAttemptRow('LTC', first, id, raw));
-    await db.end();
+      // The database attacker: the payment's bytes from the chain, into the restored database's payment records.
+      const raw = (await client.getRawTransaction(first))?.hex as string;
+      const db = new pg.Client({ connectionString: ws.env.DATABASE_URL });
+      await db.connect();
+      await db.query(...storedAttemptRow('LTC', first, id, raw));
+      await db.end();
 
-    let restarted: PayservChild | null = null;
-    let refusal: string | null = null;
-    try {
-      restarted = await startPayservProcess({
-        config: writeConfig(join(ws.stateDir, 'payserv.toml'), { extra: coinsToml(node.url) }),
-        stateDir: ws.stateDir,
-        databaseUrl: ws.env.DATABASE_URL,
-      });
-    } catch (e) {
-      refusal = (e as Error).message;
-    }
-    if (restarted) {
-      // It started: the withdrawal paid after the backup looks unpaid. Approve it again.
-      await restarted.client('pscli').call('Utils.Enable');
-      const again = await call(restarted, 'PayServ.Approve', id);
-      await node.mine(1);
-      console.log(`pay-btc-copied-payment: payserv started; Approve again: ${again.reply} ${again.txHash ?? again.message ?? ''}`);
-    }
-    const paid = (await client.scanTxOutSet([`addr(${address})`])).unspents;
-    console.log(`pay-btc-copied-payment: outputs to the miner: ${paid.map((u) => `${u.txid}:${u.amount}`).join(', ')}`);
-    expect(paid.map((u) => u.txid)).toEqual([first]); // paid once
-    expect(refusal ?? 'payserv started').toMatch(new RegExp(`coin LTC: the hot wallet ${hot} is spent on the chain by ${first}`));
-    client.close();
-  });
-});
+      let restarted: PayservChild | null = null;
+      let refusal: string | null = null;
+      try {
+        restarted = await startPayservProcess({
+          config: writeConfig(join(ws.stateDir, 'payserv.toml'), { extra: coinsToml(node.url) }),
+          stateDir: ws.stateDir,
+          databaseUrl: ws.env.DATABASE_URL,
+        });
+      } catch (e) {
+        refusal = (e as Error).message;
+      }
+      if (restarted) {
+        // It started: the withdrawal paid after the backup looks unpaid. Approve it again.
+        await restarted.client('pscli').call('Utils.Enable');
+        const again = await call(restarted, 'PayServ.Approve', id);
+        await node.mine(1);
+        console.log(`pay-btc-copied-payment: payserv started; Approve again: ${again.reply} ${again.txHash ?? again.message ?? ''}`);
+      }
+      const paid = (await client.scanTxOutSet([`addr(${address})`])).unspents;
+      console.log(`pay-btc-copied-payment: outputs to the miner: ${paid.map((u) => `${u.txid}:${u.amount}`).join(', ')}`);
+      expect(paid.map((u) => u.txid)).toEqual([first]); // paid once
+      expect(refusal ?? 'payserv started').toMatch(new RegExp(`coin LTC: the hot wallet ${hot} is spent on the chain by ${first}`));
+      client.close();
+    });
+  },
+);

@@ -5,15 +5,13 @@
 // attacker could copy them in (a payment made after an older backup that was restored, or the key used elsewhere)
 // and the next payout was signed at the nonce after them, the spend unnoticed. Now only an attempt the signed ledger
 // names counts (AttemptStorage.ownAttempt, src/payserv/payments/stored.ts).
-import { toHex, type Hex } from 'viem';
-import { privateKeyToAccount } from 'viem/accounts';
+import { toHex } from 'viem';
 import { afterEach, expect, it } from 'vitest';
-import { anvilRpc } from '../src/devnet/anvil.js';
 import { loadHotKey } from '../src/keys/hot-wallet.js';
 import { approveWithdrawal } from '../src/payserv/payouts.js';
 import { storedAttemptRow } from './support/attacker.js';
 import { describePerDataPath } from './support/backend.js';
-import { anvilForFile, minedCount } from './support/chains.js';
+import { anvilForFile, minedCount, sendOutside } from './support/chains.js';
 import { ethAddress } from './support/miners.js';
 import { ethPayservAndDriver, type TestPayserv } from './support/payserv.js';
 import { processedTo, rotationSeed } from './support/rotation.js';
@@ -36,18 +34,8 @@ describePerDataPath('Ethereum: a spend of the hot key copied into the stored pay
 
     // The hot key used outside payserv at the next nonce, mined.
     const key = await loadHotKey(t.ledger.stateDir, 'ETH');
-    const raw = await privateKeyToAccount(toHex(key)).signTransaction({
-      chainId: 31337,
-      nonce: 1,
-      to: ethAddress() as Hex,
-      value: 1n,
-      gas: 21_000n,
-      maxFeePerGas: 10n ** 11n,
-      maxPriorityFeePerGas: 10n ** 9n,
-      type: 'eip1559',
-    });
+    const { raw, hash } = await sendOutside(url, toHex(key), 1);
     key.fill(0);
-    const hash = (await anvilRpc(url, 'eth_sendRawTransaction', [raw])) as string;
     expect(await minedCount(url, hot)).toBe(2);
 
     // The database attacker: its bytes (public, signed by the hot key) stored as a payment of the first withdrawal at nonce 1.
