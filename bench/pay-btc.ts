@@ -112,7 +112,7 @@ export async function runPayBtcSection(db: Db, where: string, stateDir: string, 
     const journal = await PaymentJournal.open(journalDir(stateDir));
     await createHotKey(stateDir, TAG);
     const driver = new BtcDriver(settings(node.url, n), await loadHotKey(stateDir, TAG), {
-      storage: driverStorage(db),
+      storage: driverStorage(db, pki.trust),
       log,
       journal,
       stateDir,

@@ -251,7 +251,12 @@ export async function runPayEthSection(db: Db, where: string, stateDir: string, 
     const { log, errors } = payservLog();
     await createHotKey(stateDir, TAG);
     const journal = await PaymentJournal.open(journalDir(stateDir));
-    const driver = new EvmDriver(settingsFor(url), await loadHotKey(stateDir, TAG), { storage: driverStorage(db), stateDir, log, journal });
+    const driver = new EvmDriver(settingsFor(url), await loadHotKey(stateDir, TAG), {
+      storage: driverStorage(db, pki.trust),
+      stateDir,
+      log,
+      journal,
+    });
     await setBalance(url, driver.address, HOT_WALLET_WEI);
     await driver.start();
     const ps = localPayserv(db, stateDir, pki, log, new Map([[TAG, driver]]), {}, journal);

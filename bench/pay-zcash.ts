@@ -259,7 +259,7 @@ async function endToEnd(
   const feeZat = estimateTransparentFeeZat(s.inputs, [...addresses.map((a) => zcashAddressScript(NETWORK, a)), hotScript]);
   // payserv's fee_max default refuses batches of more than ~1,000 outputs (their ZIP-317 fee is above it); this times them all the same.
   const driver = new ZcashDriver(settingsFor(node.url, n, feeZat > CONFIG_FEE_MAX_ZAT ? feeZat : CONFIG_FEE_MAX_ZAT), hotKey, {
-    storage: driverStorage(db),
+    storage: driverStorage(db, pki.trust),
     log,
     journal,
     stateDir,

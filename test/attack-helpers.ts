@@ -1,6 +1,7 @@
 // Attack helpers (outside tester): a payserv "restarted" on the same database and state directory,
 // as a fresh process would be: new journal handle, new driver from the hot key on disk, payouts disabled;
 // the ETH attack files' common set-up, and the crash-erase-rebroadcast scenario they run at each crash point.
+import type { DriverWiring } from './support/chain-settings.js';
 import { expect } from 'vitest';
 import type { Hex } from 'viem';
 import { mine } from '../src/devnet/anvil.js';
@@ -15,8 +16,7 @@ import { Locks } from '../src/payserv/locks.js';
 import { journalDir, PaymentJournal } from '../src/journal/journal.js';
 import { ServiceState, type AlertSink } from '../src/payserv/state.js';
 import type { Drivers } from '../src/chains/driver.js';
-import type { Data } from '../src/data/data.js';
-import { createLogger, type Logger } from '../src/log/index.js';
+import { createLogger } from '../src/log/index.js';
 import { EvmDriver } from '../src/chains/eth/driver.js';
 import { ZcashDriver } from '../src/chains/zcash/driver.js';
 import { loadHotKey } from '../src/keys/hot-wallet.js';
@@ -25,10 +25,7 @@ import { balanceOf, driverDeps, ETH_SETTINGS, ethClient, minedCount, ZEC_SETTING
 import { newMiner, request } from './support/miners.js';
 import type { EthBench, TestPayserv } from './support/payserv.js';
 
-export async function restartPayserv(
-  t: TestPayserv,
-  drivers: (deps: { db: Data; stateDir: string; log: Logger; journal: PaymentJournal }) => Promise<Drivers>,
-): Promise<Payserv> {
+export async function restartPayserv(t: TestPayserv, drivers: (deps: DriverWiring) => Promise<Drivers>): Promise<Payserv> {
   const log = createLogger('payserv', 'info', { write: (s: string) => void t.logs.push(s) });
   const sink: AlertSink = { raise: async (kind, reason, details) => void t.alerts.push({ kind, reason, details }) };
   const state = new ServiceState(log, sink);
@@ -41,7 +38,7 @@ export async function restartPayserv(
     local: t.ledger.local,
     journal,
     signers: { payserv: t.ledger.signers.payserv, admin: t.ledger.signers.admin },
-    drivers: await drivers({ db, stateDir: t.ledger.stateDir, log, journal }),
+    drivers: await drivers({ db, trust: t.ledger.trust, stateDir: t.ledger.stateDir, log, journal }),
     policies: t.ps.policies,
     autopay: t.ps.autopay,
     state,
@@ -65,19 +62,13 @@ export async function rebaselineGate(t: TestPayserv, ps: Payserv): Promise<Rebas
   return ps.rebaseline;
 }
 
-export async function restartedEth(
-  url: string,
-  deps: { db: Data; stateDir: string; log: Logger; journal: PaymentJournal },
-): Promise<EvmDriver> {
+export async function restartedEth(url: string, deps: DriverWiring): Promise<EvmDriver> {
   const d = new EvmDriver(ETH_SETTINGS(url), await loadHotKey(deps.stateDir, 'ETH'), driverDeps(deps));
   await d.start();
   return d;
 }
 
-export async function restartedZec(
-  url: string,
-  deps: { db: Data; stateDir: string; log: Logger; journal: PaymentJournal },
-): Promise<ZcashDriver> {
+export async function restartedZec(url: string, deps: DriverWiring): Promise<ZcashDriver> {
   const d = new ZcashDriver(ZEC_SETTINGS(url), await loadHotKey(deps.stateDir, 'ZEC'), driverDeps(deps));
   await d.start();
   return d;

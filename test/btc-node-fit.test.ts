@@ -30,7 +30,7 @@ it('the driver refuses to start on a node without txindex, naming the coin, the 
   const node = await litecoind();
   const t = await testPayserv({ seed: SEED });
   try {
-    const deps = { db: t.ps.db, stateDir: t.ledger.stateDir, log: t.ps.log, journal: t.ps.journal };
+    const deps = { db: t.ps.db, trust: t.ps.trust, stateDir: t.ledger.stateDir, log: t.ps.log, journal: t.ps.journal };
     const e = (await ltcDriver(node, deps, []).catch((x: unknown) => x)) as BtcNodeUnfit;
     expect(e).toBeInstanceOf(BtcNodeUnfit);
     expect(exitCodeOf(e)).toBe(EXIT.USAGE);

@@ -135,12 +135,12 @@ describePerDataPath("the chain's word on Ethereum (issue 14)", () => {
       await anvilRpc(url, 'anvil_setStorageAt', [riser, '0x0', `0x${(10).toString(16).padStart(64, '0')}`]);
       driver = await ethDriver(
         proxy.url,
-        { db: t.ps.db, stateDir: t.ledger.stateDir, log: t.ps.log, journal: t.ps.journal },
+        { db: t.ps.db, trust: t.ps.trust, stateDir: t.ledger.stateDir, log: t.ps.log, journal: t.ps.journal },
         { settings: { gasLimitMarginPercent: margin } },
       ).catch(async () => {
         // The key file exists: a second driver of the same wallet with another margin.
         const d = new EvmDriver(ETH_SETTINGS(proxy.url, { gasLimitMarginPercent: margin }), await loadHotKey(t.ledger.stateDir, 'ETH'), {
-          storage: driverStorage(t.ps.db),
+          storage: driverStorage(t.ps.db, t.ps.trust),
           stateDir: t.ledger.stateDir,
           log: t.ps.log,
           journal: t.ps.journal,
@@ -167,7 +167,7 @@ describePerDataPath("the chain's word on Ethereum (issue 14)", () => {
   it('EIP-1559 configured on a chain without a base fee, or legacy on one with it: refused at start, naming the key', async () => {
     const etc = await otherAnvil({ hardfork: 'berlin', chainId: 61 });
     const on = new EvmDriver(ETH_SETTINGS(etc.url, { chainId: 61, eip1559: true }), randomBytes(32), {
-      storage: driverStorage(t.ps.db),
+      storage: driverStorage(t.ps.db, t.ps.trust),
       stateDir: t.ledger.stateDir,
       log: t.ps.log,
       journal: t.ps.journal,
@@ -176,7 +176,7 @@ describePerDataPath("the chain's word on Ethereum (issue 14)", () => {
       /eip1559 = true, but the node's blocks carry no base fee.*set eip1559 = false in \[coins\.ETH\]/,
     );
     const off = new EvmDriver(ETH_SETTINGS(url, { eip1559: false }), randomBytes(32), {
-      storage: driverStorage(t.ps.db),
+      storage: driverStorage(t.ps.db, t.ps.trust),
       stateDir: t.ledger.stateDir,
       log: t.ps.log,
       journal: t.ps.journal,
@@ -186,7 +186,7 @@ describePerDataPath("the chain's word on Ethereum (issue 14)", () => {
 
   it('a type-2 transaction a legacy chain refused: the replacement is a legacy one, mined, paid once', async () => {
     const etc = await otherAnvil({ hardfork: 'berlin', chainId: 61 });
-    const deps = { storage: driverStorage(t.ps.db), stateDir: t.ledger.stateDir, log: t.ps.log, journal: t.ps.journal };
+    const deps = { storage: driverStorage(t.ps.db, t.ps.trust), stateDir: t.ledger.stateDir, log: t.ps.log, journal: t.ps.journal };
     const key = randomBytes(32);
     // Misconfigured and never started (start would refuse it): it signs type 2.
     const wrong = new EvmDriver(ETH_SETTINGS(etc.url, { chainId: 61, eip1559: true, replaceAfterMs: 0 }), key, deps);
@@ -214,7 +214,7 @@ describePerDataPath("the chain's word on Ethereum (issue 14)", () => {
     const { id } = await pendingRequest(1430);
     await setAutomine(url, false);
     const capped = new EvmDriver(ETH_SETTINGS(proxy.url, { replaceAfterMs: 0 }), await loadHotKey(t.ledger.stateDir, 'ETH'), {
-      storage: driverStorage(t.ps.db),
+      storage: driverStorage(t.ps.db, t.ps.trust),
       stateDir: t.ledger.stateDir,
       log: t.ps.log,
       journal: t.ps.journal,
@@ -228,7 +228,7 @@ describePerDataPath("the chain's word on Ethereum (issue 14)", () => {
     const atCap = new EvmDriver(
       ETH_SETTINGS(proxy.url, { maxFeePerGas: tx.maxFeePerGas as bigint, maxPriorityFeePerGas: tx.maxPriorityFeePerGas ?? 0n }),
       await loadHotKey(t.ledger.stateDir, 'ETH'),
-      { storage: driverStorage(t.ps.db), stateDir: t.ledger.stateDir, log: t.ps.log, journal: t.ps.journal },
+      { storage: driverStorage(t.ps.db, t.ps.trust), stateDir: t.ledger.stateDir, log: t.ps.log, journal: t.ps.journal },
     );
     const s = await t.ps.db.transaction((db) => atCap.replace(db, latest as Attempt));
     expect(s).toMatchObject({ kind: 'wait', atCap: true });
@@ -244,7 +244,7 @@ describePerDataPath("the chain's word on Ethereum (issue 14)", () => {
     // The hot wallet has used many nonces there: without the identity check its nonce would look used.
     const attempts = await attemptsOf(r.txHash as string);
     const other = new EvmDriver(ETH_SETTINGS(fresh.url), await loadHotKey(t.ledger.stateDir, 'ETH'), {
-      storage: driverStorage(t.ps.db),
+      storage: driverStorage(t.ps.db, t.ps.trust),
       stateDir: t.ledger.stateDir,
       log: t.ps.log,
       journal: t.ps.journal,

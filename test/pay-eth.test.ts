@@ -263,7 +263,7 @@ describePerDataPath('Ethereum payouts on anvil', () => {
     const etc = await startAnvil({ hardfork: 'berlin', chainId: 61 });
     try {
       const legacy = new EvmDriver({ ...ETH_SETTINGS(etc.url, { chainId: 61, eip1559: false }) }, randomBytes(32), {
-        storage: driverStorage(t.ledger.db),
+        storage: driverStorage(t.ledger.db, t.ledger.trust),
         stateDir: t.ledger.stateDir,
         log: t.ps.log,
         journal: t.ps.journal,
@@ -286,7 +286,7 @@ describePerDataPath('Ethereum payouts on anvil', () => {
 
   it('the node is not the configured chain: the driver refuses to start', async () => {
     const wrong = new EvmDriver({ ...driverSettings(), chainId: 1 }, new Uint8Array(32).fill(7), {
-      storage: driverStorage(t.ledger.db),
+      storage: driverStorage(t.ledger.db, t.ledger.trust),
       stateDir: t.ledger.stateDir,
       log: t.ps.log,
       journal: t.ps.journal,

@@ -76,7 +76,7 @@ async function batchKilledAfterCommit() {
   await PaymentJournal.closeAll();
   const journal = await PaymentJournal.open(journalDir(t.ledger.stateDir));
   const restarted = new ZcashDriver(ZEC_SETTINGS(node.url), await loadHotKey(t.ledger.stateDir, 'ZEC'), {
-    storage: driverStorage(t.ps.db),
+    storage: driverStorage(t.ps.db, t.ps.trust),
     log: t.ps.log,
     journal,
     stateDir: t.ledger.stateDir,

@@ -200,7 +200,7 @@ describePerDataPath('Zcash payouts on the node stand-in', () => {
     expect(node.mempool()).toEqual(before);
     // A new driver, as after a restart: nothing in memory, only the database and the state directory.
     const restarted = new ZcashDriver(ZEC_SETTINGS(node.url), await loadHotKey(t.ledger.stateDir, 'ZEC'), {
-      storage: driverStorage(t.ledger.db),
+      storage: driverStorage(t.ledger.db, t.ledger.trust),
       log: t.ps.log,
       journal: t.ps.journal,
       stateDir: t.ledger.stateDir,

@@ -202,7 +202,7 @@ describePerDataPath('sent payments watched to finality on anvil', () => {
         replaceAfterMs: 1,
       }),
       await loadHotKey(t.ledger.stateDir, 'ETH'),
-      { storage: driverStorage(t.ps.db), stateDir: t.ledger.stateDir, log: t.ps.log, journal: t.ps.journal },
+      { storage: driverStorage(t.ps.db, t.ps.trust), stateDir: t.ledger.stateDir, log: t.ps.log, journal: t.ps.journal },
     );
     useDriver(atCap);
     for (let i = 0; i < 2; i++) expect((await checkWithdrawal(t.ps, id, caller)).message).toMatch(/not replaced/);

@@ -1,12 +1,10 @@
 // A hot wallet's spends that payserv has no record of (README, Unknown spends from the hot wallet): an older
 // backup restored after more payments, and the hot wallet's key used outside payserv. Nothing is paid twice.
-import { privateKeyToAccount } from 'viem/accounts';
 import type { Hex } from 'viem';
 import { describe, expect, it } from 'vitest';
-import { anvilRpc, mine } from '../src/devnet/anvil.js';
+import { mine } from '../src/devnet/anvil.js';
 import { EXIT } from '../src/cli/exit.js';
-import { anvilForFile } from './support/chains.js';
-import { ethAddress } from './support/miners.js';
+import { anvilForFile, sendOutside } from './support/chains.js';
 import { runPscli } from './support/pscli.js';
 import { restoreOntoFreshHost } from './support/pscli-world.js';
 import { until } from './support/spawn.js';
@@ -58,19 +56,7 @@ describe('spends from the hot wallet that payserv has no record of', { timeout: 
     // The honest host restarts cleanly; the key used outside payserv (the nonce after its last): the next payout fail-stops.
     const live = await startAutopayHost(ledger.stateDir, ledger.db, url);
     h.running = live;
-    const account = privateKeyToAccount(key);
-    await anvilRpc(url, 'eth_sendRawTransaction', [
-      await account.signTransaction({
-        chainId: 31337,
-        nonce: paidCount,
-        to: ethAddress() as Hex,
-        value: 1n,
-        gas: 21_000n,
-        maxFeePerGas: 10n ** 11n,
-        maxPriorityFeePerGas: 10n ** 9n,
-        type: 'eip1559',
-      }),
-    ]);
+    await sendOutside(url, key as Hex, paidCount);
     await mine(url, 1);
     expect((await runPscli(['enable'], env)).code).toBe(EXIT.OK);
     await until('payouts fail-stopped', async () => live.ps.state.failStopped, 30_000, 200);

@@ -1,7 +1,8 @@
 // Unknown spends from the Zcash hot wallet, on the node stand-in (zebrad's getaddresstxids): payserv's own
 // payments and a rotation's sweep are known; a transaction spending a hot-wallet output that payserv did not
 // make (the key used elsewhere, or an older backup restored after more payments) stops a driver's start
-// and fail-stops the next payout, nothing signed.
+// and fail-stops the next payout, nothing signed; its bytes copied into payserv_chain_txs do not make it payserv's
+// (only a stored attempt the signed ledger names does: AttemptStorage.ownAttempt).
 import { afterEach, expect, it } from 'vitest';
 import { zcashAddressScript } from '../src/chains/address.js';
 import { buildTransparentTx } from '../src/chains/zcash/build.js';
@@ -13,6 +14,7 @@ import { UnknownSpendsError } from '../src/chains/unknown-spends.js';
 import { NU6_3_BRANCH_ID, type ZcashStandin } from '../src/devnet/zcash-standin.js';
 import { loadHotKey } from '../src/keys/hot-wallet.js';
 import { approveWithdrawal, checkWithdrawal } from '../src/payserv/payouts.js';
+import { storedAttemptRow } from './support/attacker.js';
 import { describePerDataPath } from './support/backend.js';
 import { driverDeps } from './support/chain-settings.js';
 import { ZEC_SETTINGS, zcashAddress, zcashDriver, zcashStandinForFile } from './support/chains.js';
@@ -83,6 +85,17 @@ describePerDataPath('Zcash: unknown spends from the hot wallet (getaddresstxids)
     expect(refused).toBeInstanceOf(UnknownSpendsError);
     expect((refused as Error).message).toContain(stranger);
     expect((refused as Error).message).toMatch(/do not account for; payouts of ZEC refused/);
+
+    // A database attacker copies the stranger's bytes (public: any node serves them) into payserv's stored payments,
+    // naming the withdrawal paid first: no signed entry of it names them, so they are not payserv's; still refused.
+    const copied = (await rpc.getRawTransaction(stranger))?.hex as string;
+    await t.ledger.db.query(...storedAttemptRow('ZEC', stranger, first.id, copied));
+    const still = await (await restarted()).start().then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(still).toBeInstanceOf(UnknownSpendsError);
+    expect((still as Error).message).toContain(stranger);
 
     // The running payserv: the next payout fail-stops, nothing signed.
     const before = node.received().length;

@@ -1,7 +1,7 @@
 import { isAbsolute, join } from 'node:path';
 import type { Config } from '../config/load.js';
 import { chainStorage } from '../data/chain-store.js';
-import type { Data } from '../data/data.js';
+import type { Data, DataTx } from '../data/data.js';
 import { CHAINS } from '../data/ops/chains.js';
 import type { Logger } from '../log/index.js';
 import { access } from 'node:fs/promises';
@@ -15,6 +15,8 @@ import { ZcashDriver } from '../chains/zcash/driver.js';
 import { BtcDriver } from '../chains/btc/driver.js';
 import { resolveNetwork } from '../chains/btc/network.js';
 import type { PaymentJournal } from '../journal/journal.js';
+import type { Trust } from '../pki/trust.js';
+import { ownAttempt } from '../payserv/payments/stored.js';
 
 // From payserv's [coins.TAG] tables to running chain drivers: one per coin paid automatically. A coin
 // with `auto = false`, or without a table, is paid by an operator.
@@ -23,6 +25,8 @@ type CoinSettings = Config<'payserv'>['coins'][string];
 
 export interface DriverDeps {
   db: Data;
+  /** The pinned root: which stored attempts are payserv's is read from the signed ledger (ownAttempt). */
+  trust: Trust;
   stateDir: string;
   log: Logger;
   /** The host's payment journal: nonces and inputs in flight come from it and the chain, not the database alone. */
@@ -36,16 +40,20 @@ export interface DriverDeps {
 const keyFile = (stateDir: string, tag: string, s: CoinSettings) =>
   s.key_file ? (isAbsolute(s.key_file) ? s.key_file : join(stateDir, s.key_file)) : hotKeyPath(stateDir, tag);
 
-/** The drivers' storage in payserv's database: the SQL implementation, checked here against both interfaces. */
-export function driverStorage(db: Data): NonceStorage & UtxoStorage {
-  return chainStorage(db);
+/**
+ * The drivers' storage in payserv's database: the SQL implementation, checked here against both interfaces, and
+ * which stored attempts are payserv's own from the signed ledger under the pinned root (src/payserv/payments/stored.ts).
+ */
+export function driverStorage(db: Data, trust: Trust): NonceStorage & UtxoStorage {
+  const sql = chainStorage(db);
+  return { ...sql, ownAttempt: (hash, q) => ownAttempt(sql, trust, hash, (q ?? db) as DataTx) };
 }
 
 export function driverFor(tag: string, s: CoinSettings, key: Uint8Array, deps: DriverDeps): ChainDriver {
   // Throws when the configured chain is not the tag's (ETH as "btc").
   coinChain(tag, { [tag]: s });
   const { stateDir, log, journal } = deps;
-  const driverDeps = { storage: driverStorage(deps.db), stateDir, log, journal };
+  const driverDeps = { storage: driverStorage(deps.db, deps.trust), stateDir, log, journal };
   const common = {
     tag,
     url: s.node_url,

@@ -205,6 +205,7 @@ async function startUnlocked(
     log.info({ journal: journal.path, attempts: journal.size }, 'payment journal open');
     const drivers = await startDrivers(keys.coins, {
       db,
+      trust,
       stateDir,
       log,
       journal,

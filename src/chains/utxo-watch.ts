@@ -2,7 +2,7 @@ import type { DecodedTx, Placement, Watch } from './driver.js';
 import { ChainIdentityError, NodeUnavailable } from './driver.js';
 import type { ChainIdentity } from './identity.js';
 import { NodeRpcBadReply, NodeRpcError, NodeRpcUnavailable } from './node-http.js';
-import { outpointKey, type StorageTx, type UtxoStorage } from './storage.js';
+import { outpointKey, type AttemptStorage, type StorageTx } from './storage.js';
 
 // What the two UTXO drivers (Bitcoin family, src/chains/btc/driver.ts; Zcash, src/chains/zcash/driver.ts)
 // do alike with a bitcoind-style node: read its identity, watch a sent payment to finality, and tell
@@ -65,24 +65,38 @@ export async function checkNodeIdentity<I extends ChainInfo>(
 }
 
 /**
+ * The bytes of payserv's own attempt `hash` (AttemptStorage.ownAttempt: named by a verified signed `sending`
+ * entry; a row alone proves nothing), decoded and hashing to `hash`; null otherwise.
+ */
+export async function ownStored(
+  storage: AttemptStorage,
+  decode: (raw: string) => DecodedTx,
+  hash: string,
+  db?: StorageTx,
+): Promise<DecodedTx | null> {
+  const raw = await storage.ownAttempt(hash, db);
+  if (raw === null) return null;
+  try {
+    const d = decode(raw);
+    return d.hash === hash ? d : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
  * Whether payserv stored a transaction `hash` that spends `outpoint` (one signed, committed, and perhaps
- * not yet journaled when payserv died): its stored bytes decode, hash to `hash` and spend the outpoint.
+ * not yet journaled when payserv died): its own attempt (ownStored) that spends the outpoint.
  */
 export async function storedSpends(
-  storage: UtxoStorage,
+  storage: AttemptStorage,
   decode: (raw: string) => DecodedTx,
   db: StorageTx,
   hash: string,
   outpoint: string,
 ): Promise<boolean> {
-  const raw = await storage.attemptRaw(hash, db);
-  if (raw === null) return false;
-  try {
-    const d = decode(raw);
-    return d.hash === hash && d.inputs.some((i) => outpointKey(i) === outpoint);
-  } catch {
-    return false;
-  }
+  const d = await ownStored(storage, decode, hash, db);
+  return d !== null && d.inputs.some((i) => outpointKey(i) === outpoint);
 }
 
 /** Where a transaction is mined on the best chain; `unknown`: the node names a block that proves nothing (why). */

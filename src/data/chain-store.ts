@@ -167,9 +167,12 @@ export function chainStorage(db: Data) {
       const rows = await tx.query(PAYMENTS.releaseInputs, [await knownCoin(tx, coin), spentBy, why.slice(0, 500)]);
       return rows.length;
     },
-    async attemptRaw(hash: string, q: DataTx = db): Promise<string | null> {
-      const [t] = await q.query(CHAINS.attemptRaw, [hash]);
-      return t?.raw ?? null;
+    /** A stored attempt as its row says: bytes, and the withdrawals it names (ids that are not whole numbers left out). Not proof of anything. */
+    async attemptRow(hash: string, q: DataTx = db): Promise<{ raw: string; withdrawalIds: number[] } | null> {
+      const [t] = await q.query(CHAINS.attempt, [hash]);
+      if (!t) return null;
+      const ids = (Array.isArray(t.withdrawal_ids) ? t.withdrawal_ids : []).map(Number).filter((n) => Number.isSafeInteger(n) && n > 0);
+      return { raw: t.raw, withdrawalIds: ids };
     },
   };
 }

@@ -16,13 +16,19 @@ export interface LedgerView {
   certProblems: Problem[];
 }
 
-export async function openView(db: DataTx, trust: Trust, local: LocalCheckpointStore): Promise<LedgerView> {
+/** The certificates of crypto_certs admitted under the pinned root, and the problems of those it does not vouch for. */
+export async function openCertBook(db: DataTx, trust: Trust): Promise<{ book: CertBook; certProblems: Problem[] }> {
   const book = new CertBook(trust);
   const certProblems: Problem[] = [];
   for await (const row of streamCertRows(db)) {
     const why = book.admit(row);
     if (why) certProblems.push(problem('crypto_certs', row.id, 'certificate', why));
   }
+  return { book, certProblems };
+}
+
+export async function openView(db: DataTx, trust: Trust, local: LocalCheckpointStore): Promise<LedgerView> {
+  const { book, certProblems } = await openCertBook(db, trust);
   const coins = new Map((await loadCoins(db)).map((c) => [c.id, c]));
   return { db, local, book, coins, certProblems };
 }

@@ -270,7 +270,7 @@ export class World {
     });
     const journal = await PaymentJournal.open(journalDir(this.stateDir));
     const db = this.#process();
-    const deps = driverDeps({ db, stateDir: this.stateDir, log, journal });
+    const deps = driverDeps({ db, trust: this.trust, stateDir: this.stateDir, log, journal });
     const eth = new EvmDriver(
       ETH_SETTINGS(this.proxies.ETH.url, { replaceAfterMs: REPLACE_AFTER_MS, timeoutMs: NODE_TIMEOUT_MS }),
       await loadHotKey(this.stateDir, 'ETH'),

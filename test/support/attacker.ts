@@ -111,3 +111,19 @@ export function cutHistory(id: number, seq: number): Edit[] {
     [`DELETE FROM ${STATUS_SIGNATURES} WHERE withdrawal_id = $1 AND seq > $2`, [id, seq]],
   ];
 }
+
+/**
+ * The payserv_chain_txs row a database attacker writes: transaction bytes (copied from the chain, or signed with a
+ * key of their own) stored as coin `tag`'s payment `hash` of withdrawal `withdrawalId`, at `nonce` (Ethereum) or none.
+ */
+export const storedAttemptRow = (
+  tag: string,
+  hash: string,
+  withdrawalId: number,
+  raw: string,
+  nonce: bigint | null = null,
+): [sql: string, params: unknown[]] => [
+  `INSERT INTO payserv_chain_txs (hash, coin_id, payment, withdrawal_ids, raw, max_fee, nonce)
+     SELECT $1, id, $1, ARRAY[$2::bigint], $3, 0, $5::numeric FROM coins_coin WHERE tag = $4`,
+  [hash, withdrawalId, raw, tag, nonce === null ? null : nonce.toString()],
+];

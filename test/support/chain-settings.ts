@@ -8,6 +8,7 @@ import { driverStorage } from '../../src/app/drivers.js';
 import type { Data } from '../../src/data/data.js';
 import type { PaymentJournal } from '../../src/journal/journal.js';
 import type { Logger } from '../../src/log/index.js';
+import type { Trust } from '../../src/pki/trust.js';
 
 export const ETH_SETTINGS = (url: string, over: Partial<EvmSettings> = {}): EvmSettings => ({
   tag: 'ETH',
@@ -53,9 +54,18 @@ export const LTC_SETTINGS = (url: string, over: Partial<BtcSettings> = {}): BtcS
   ...over,
 });
 
-/** A driver's dependencies as payserv wires them: its storage in `db` (src/app/drivers.ts). */
-export function driverDeps(deps: { db: Data; stateDir: string; log: Logger; journal: PaymentJournal }) {
-  return { storage: driverStorage(deps.db), stateDir: deps.stateDir, log: deps.log, journal: deps.journal };
+/** What a test hands the drivers it builds (test/support/payserv.ts): payserv's database, pinned root, state directory, log, journal. */
+export interface DriverWiring {
+  db: Data;
+  trust: Trust;
+  stateDir: string;
+  log: Logger;
+  journal: PaymentJournal;
+}
+
+/** A driver's dependencies as payserv wires them: its storage in `db` under the pinned root (src/app/drivers.ts). */
+export function driverDeps(deps: DriverWiring) {
+  return { storage: driverStorage(deps.db, deps.trust), stateDir: deps.stateDir, log: deps.log, journal: deps.journal };
 }
 
 /** payserv.toml's `[coins.LTC]` for a litecoind regtest node (a P2WPKH hot wallet); `lines`: more keys of the coin. */

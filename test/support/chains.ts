@@ -7,12 +7,10 @@ import { ZcashDriver, type ZcashSettings } from '../../src/chains/zcash/driver.j
 import { startZcashStandin, type ZcashStandin, type ZcashStandinOptions } from '../../src/devnet/zcash-standin.js';
 import { createPublicClient, http, type Hex } from 'viem';
 import { EvmDriver, type EvmSettings } from '../../src/chains/eth/driver.js';
-import { setBalance, startAnvil, type Anvil } from '../../src/devnet/anvil.js';
+import { privateKeyToAccount } from 'viem/accounts';
+import { anvilRpc, setBalance, startAnvil, type Anvil } from '../../src/devnet/anvil.js';
 import type { ChainDriver } from '../../src/chains/driver.js';
-import { driverDeps, ETH_SETTINGS, ZEC_SETTINGS } from './chain-settings.js';
-import type { Data } from '../../src/data/data.js';
-import type { Logger } from '../../src/log/index.js';
-import type { PaymentJournal } from '../../src/journal/journal.js';
+import { driverDeps, ETH_SETTINGS, ZEC_SETTINGS, type DriverWiring } from './chain-settings.js';
 import { createHotKey, loadHotKey } from '../../src/keys/hot-wallet.js';
 
 export { driverDeps, ETH_SETTINGS, ZEC_SETTINGS };
@@ -29,7 +27,7 @@ export function anvilForFile(opts: Parameters<typeof startAnvil>[0] = {}): () =>
 /** A fresh hot wallet on the node (its own key: tests never share nonces), funded with `wei`. */
 export async function ethDriver(
   url: string,
-  deps: { db: Data; stateDir: string; log: Logger; journal: PaymentJournal },
+  deps: DriverWiring,
   o: { settings?: Partial<EvmSettings>; fund?: bigint } = {},
 ): Promise<EvmDriver> {
   await createHotKey(deps.stateDir, 'ETH');
@@ -45,6 +43,21 @@ export function ethClient(url: string) {
 
 export async function balanceOf(url: string, address: string): Promise<bigint> {
   return ethClient(url).getBalance({ address: address as Hex });
+}
+
+/** The hot key used outside payserv: a 1-wei transfer to a fresh address at `nonce`, signed with `key` and sent to the node at `url`. */
+export async function sendOutside(url: string, key: Hex, nonce: number): Promise<{ raw: Hex; hash: string }> {
+  const raw = await privateKeyToAccount(key).signTransaction({
+    chainId: 31337,
+    nonce,
+    to: `0x${randomBytes(20).toString('hex')}`,
+    value: 1n,
+    gas: 21_000n,
+    maxFeePerGas: 10n ** 11n,
+    maxPriorityFeePerGas: 10n ** 9n,
+    type: 'eip1559',
+  });
+  return { raw, hash: (await anvilRpc(url, 'eth_sendRawTransaction', [raw])) as string };
 }
 
 /** How many transactions an address has had mined. */
@@ -64,7 +77,7 @@ export function zcashStandinForFile(opts: Partial<ZcashStandinOptions> = {}): ()
 /** A fresh Zcash hot wallet on the stand-in, funded with one output per entry of `fund` (zatoshi). */
 export async function zcashDriver(
   node: ZcashStandin,
-  deps: { db: Data; stateDir: string; log: Logger; journal: PaymentJournal },
+  deps: DriverWiring,
   o: { settings?: Partial<ZcashSettings>; fund?: bigint[] } = {},
 ): Promise<ZcashDriver> {
   await createHotKey(deps.stateDir, 'ZEC');

@@ -2,11 +2,8 @@
 // that the bench can start one too).
 import { afterAll } from 'vitest';
 import { BtcDriver, type BtcSettings } from '../../src/chains/btc/driver.js';
-import type { Data } from '../../src/data/data.js';
-import type { PaymentJournal } from '../../src/journal/journal.js';
 import { createHotKey, loadHotKey } from '../../src/keys/hot-wallet.js';
-import type { Logger } from '../../src/log/index.js';
-import { driverDeps, LTC_SETTINGS } from './chain-settings.js';
+import { driverDeps, LTC_SETTINGS, type DriverWiring } from './chain-settings.js';
 import { startLitecoind, type Litecoind, type LitecoindOptions } from './litecoind-node.js';
 
 export * from './litecoind-node.js';
@@ -26,7 +23,7 @@ export function litecoindForFile(opts: LitecoindOptions = {}): () => Promise<Lit
  */
 export async function ltcDriver(
   node: Litecoind,
-  deps: { db: Data; stateDir: string; log: Logger; journal: PaymentJournal },
+  deps: DriverWiring,
   fund: readonly bigint[],
   over: Partial<BtcSettings> = {},
 ): Promise<BtcDriver> {

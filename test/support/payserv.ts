@@ -1,5 +1,6 @@
 // payserv's state machine in process, on a test ledger: no RPC, chain drivers only if asked (else every
 // coin is paid by an operator), alerts recorded in memory, payouts enabled unless asked otherwise.
+import type { DriverWiring } from './chain-settings.js';
 import { afterEach, beforeEach } from 'vitest';
 import type { CoinChains } from '../../src/chains/coin-chain.js';
 import type { Payserv } from '../../src/payserv/context.js';
@@ -10,9 +11,8 @@ import { journalDir, PaymentJournal } from '../../src/journal/journal.js';
 import type { CoinPolicy } from '../../src/payserv/policy.js';
 import { ServiceState, type AlertSink } from '../../src/payserv/state.js';
 import type { Drivers } from '../../src/chains/driver.js';
-import type { Data } from '../../src/data/data.js';
 import { payservData } from './dbgw.js';
-import { createLogger, type Logger } from '../../src/log/index.js';
+import { createLogger } from '../../src/log/index.js';
 import { testLedger, type TestLedger } from './ledger.js';
 import type { SeedOptions } from '../../src/writer/seed.js';
 import { setAutomine } from '../../src/devnet/anvil.js';
@@ -40,7 +40,7 @@ export interface TestPayservOptions {
   enabled?: boolean;
   policies?: Record<string, CoinPolicy>;
   /** Chain drivers, built on the test ledger (see test/support/chains.ts); default none. */
-  drivers?: (deps: { db: Data; stateDir: string; log: Logger; journal: PaymentJournal }) => Promise<Drivers>;
+  drivers?: (deps: DriverWiring) => Promise<Drivers>;
   /** [locks] held_max_ms; default the configuration's. */
   lockHeldMaxMs?: number;
   /** payserv's [coins.TAG] tables (a Bitcoin-family coin's network); default none. */
@@ -67,7 +67,7 @@ export async function testPayserv(opts: TestPayservOptions = {}): Promise<TestPa
     local: ledger.local,
     journal,
     signers: { payserv: ledger.signers.payserv, admin: ledger.signers.admin },
-    drivers: opts.drivers ? await opts.drivers({ db, stateDir: ledger.stateDir, log, journal }) : new Map(),
+    drivers: opts.drivers ? await opts.drivers({ db, trust: ledger.trust, stateDir: ledger.stateDir, log, journal }) : new Map(),
     coins: opts.coins,
     policies: new Map(Object.entries(opts.policies ?? {})),
     autopay: new Map(),

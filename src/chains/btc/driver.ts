@@ -346,7 +346,7 @@ export class BtcDriver implements ChainDriver {
   /**
    * The hot wallet's confirmed, non-coinbase UTXOs that no payment holds (neither reserved in the
    * database nor spent by an attempt the payment journal holds). `strict` (signing): a reservation that
-   * neither the journal nor a stored transaction of payserv's explains is tampering.
+   * neither the journal nor a stored transaction of payserv's (one the signed ledger names: ownStored) explains is tampering.
    */
   async #free(db: StorageTx, strict = false, scanned?: WalletUtxos): Promise<HotUtxo[]> {
     return (await this.#holdings(db, strict, scanned ?? (await this.#scan(this.#inputDepth())))).free;
@@ -373,7 +373,7 @@ export class BtcDriver implements ChainDriver {
         if (by !== undefined && !inFlight.has(key) && !(await this.#storedSpends(db, by, key)))
           throw new ChainIntegrityError(
             'payserv_utxo_reservations',
-            `input ${key} is reserved for ${by}, which neither the payment journal nor a stored transaction of payserv's spends: the reservation was made by someone else`,
+            `input ${key} is reserved for ${by}, which neither the payment journal nor a stored transaction of payserv's (one its signed ledger names) spends: the reservation was made by someone else`,
           );
       }
     }

@@ -6,11 +6,12 @@ import { fromHex, hashToDisplayHex } from '../zcash/bytes.js';
 import type { BtcNode } from './node.js';
 import { parseRawTx, type RawInput } from './rawtx.js';
 import { FUNDINGS_MAX, NAMED_MAX, UnknownSpendsError } from '../unknown-spends.js';
+import { ownStored } from '../utxo-watch.js';
 
 // Unknown spends from a Bitcoin-family hot wallet (README "Unknown spends from the hot wallet"). Bitcoin Core
 // 0.21 has no address index: what the node can tell is the wallet's unspent outputs (scantxoutset) and any
 // transaction by id (txindex=1). A payment from the wallet pays its change back to it; so every unspent output
-// of the wallet whose transaction payserv does not know (journal, its stored attempt, signed by this process)
+// of the wallet whose transaction payserv does not know (journal, its stored attempt the signed ledger names)
 // is read, and if one of that transaction's inputs was signed with the wallet's key, the wallet was spent by
 // someone payserv has no record of: an older backup restored after later payments, or the key used elsewhere.
 // Nothing is signed until an operator settles it. A transaction of the key spending only inputs of payserv's own
@@ -24,7 +25,7 @@ export interface BtcSpendWatchDeps {
   node: BtcNode;
   /** The txids of the wallet's unspent outputs (`scanned`: the caller's scan; else the driver's scantxoutset now). */
   unspentTxids(scanned?: WalletScan): Promise<readonly string[]>;
-  /** Whether payserv made the transaction (journal, its stored attempt's bytes, read in `db` when given). */
+  /** Whether payserv made the transaction (journal, its stored attempt the signed ledger names, read in `db` when given). */
   ours(txid: string, db?: StorageTx): Promise<boolean>;
   /** The outpoints (`txid:vout`) payserv's own attempts spend, failed or not (the payment journal). */
   ownInputs(): Promise<ReadonlySet<string>>;
@@ -96,7 +97,10 @@ export class BtcSpendWatch {
   }
 }
 
-/** The watch of a Bitcoin-family driver: payserv's own transactions are the journal's and its stored attempts whose bytes hash to the txid. */
+/**
+ * The watch of a Bitcoin-family driver: payserv's own transactions are the journal's and its stored attempts that the
+ * signed ledger names (ownStored: bytes copied from the chain into payserv_chain_txs do not count).
+ */
 export function unknownSpendWatch(
   driver: { tag: string; address: string; decode(raw: string): DecodedTx },
   publicKey: Uint8Array,
@@ -108,16 +112,8 @@ export function unknownSpendWatch(
     scan(): Promise<WalletScan>;
   },
 ): BtcSpendWatch {
-  const ours = async (txid: string, db?: StorageTx): Promise<boolean> => {
-    if (d.journal.get(txid)) return true;
-    const raw = await d.storage.attemptRaw(txid, db);
-    if (raw === null) return false;
-    try {
-      return driver.decode(raw).hash === txid;
-    } catch {
-      return false;
-    }
-  };
+  const ours = async (txid: string, db?: StorageTx): Promise<boolean> =>
+    d.journal.get(txid) !== undefined || (await ownStored(d.storage, (raw) => driver.decode(raw), txid, db)) !== null;
   return new BtcSpendWatch({
     tag: driver.tag,
     address: driver.address,

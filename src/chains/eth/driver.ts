@@ -475,15 +475,20 @@ export class EvmDriver implements ChainDriver {
     return out;
   }
 
-  /** One past the highest nonce (from `from` on) of stored transactions this hot wallet signed; 0 when none. */
+  /**
+   * One past the highest nonce (from `from` on) of payserv's own stored attempts; 0 when none. Bytes this key
+   * signed prove nothing alone (a mined transaction's bytes are public: copied in after an older backup is
+   * restored, they would hide the later payment): the signed ledger must name the attempt (ownAttempt).
+   */
   async #storedNext(tx: StorageTx, from: bigint): Promise<bigint> {
-    let next = 0n;
-    for (const a of await this.#storage.attemptsFromNonce(tx, this.tag, from)) {
-      // Bytes only this key can make: a row an attacker wrote does not decode to our signature.
-      const ours = await this.#fromUs(a.raw).catch(() => false);
-      if (ours && this.decode(a.raw).hash === a.hash && a.nonce + 1n > next) next = a.nonce + 1n;
+    const rows = await this.#storage.attemptsFromNonce(tx, this.tag, from);
+    // Highest nonce first: the first of ours found is the answer, one ledger check in the common case.
+    for (const a of rows.sort((x, y) => (x.nonce < y.nonce ? 1 : x.nonce > y.nonce ? -1 : 0))) {
+      const signed = await this.#fromUs(a.raw).catch(() => false);
+      if (!signed || this.decode(a.raw).hash !== a.hash) continue;
+      if ((await this.#storage.ownAttempt(a.hash, tx)) === a.raw) return a.nonce + 1n;
     }
-    return next;
+    return 0n;
   }
 
   async #signAt(t: TransactionSerializable, maxFee: bigint): Promise<SignedTx> {

@@ -20,7 +20,7 @@ import type {
 import { ChainIdentityError, ChainIntegrityError, NodeUnavailable } from '../driver.js';
 import { ChainIdentity } from '../identity.js';
 import { conflictingInputs } from '../utxo-conflicts.js';
-import { ask, checkNodeIdentity, storedSpends, watchSent } from '../utxo-watch.js';
+import { ask, checkNodeIdentity, ownStored, storedSpends, watchSent } from '../utxo-watch.js';
 import { spentByKey, sweepWaits } from '../utxo-sweep.js';
 import type { PaymentJournal } from '../../journal/journal.js';
 import { branchFromRpcHex, UnknownBranchError } from './branch.js';
@@ -166,16 +166,10 @@ export class ZcashDriver implements ChainDriver {
     });
   }
 
-  /** Whether payserv made a transaction: journaled, signed by this process, or its stored attempt (bytes that hash to it). */
+  /** Whether payserv made a transaction: journaled, signed by this process, or its stored attempt the signed ledger names (ownStored). */
   async #ours(txid: string, db?: StorageTx): Promise<boolean> {
     if (this.#own.has(txid) || this.#journal.get(txid)) return true;
-    const raw = await this.#storage.attemptRaw(txid, db);
-    if (raw === null) return false;
-    try {
-      return this.decode(raw).hash === txid;
-    } catch {
-      return false;
-    }
+    return (await ownStored(this.#storage, (raw) => this.decode(raw), txid, db)) !== null;
   }
 
   /** Every spend of the hot wallet on the chain up to `tip` is payserv's, or UnknownSpendsError (src/chains/unknown-spends.ts). */
@@ -273,7 +267,7 @@ export class ZcashDriver implements ChainDriver {
         if (by !== undefined && !inFlight.has(key) && !(await this.#storedSpends(db, by, key))) {
           throw new ChainIntegrityError(
             'payserv_utxo_reservations',
-            `input ${key} is reserved for ${by}, which neither the payment journal nor a stored transaction of payserv's spends: the reservation was made by someone else`,
+            `input ${key} is reserved for ${by}, which neither the payment journal nor a stored transaction of payserv's (one its signed ledger names) spends: the reservation was made by someone else`,
           );
         }
       }

@@ -6,7 +6,7 @@ import { FUNDINGS_MAX, UnknownSpendsError } from '../unknown-spends.js';
 
 // Unknown spends from a Zcash hot wallet (README "Unknown spends from the hot wallet"): every transaction of
 // the best chain that spends an output of the hot wallet must be one payserv knows (the payment journal, its
-// own stored attempts, or one this process signed: a rotation's sweep). The node's address index
+// own stored attempts that the signed ledger names, or one this process signed: a rotation's sweep). The node's address index
 // (getaddresstxids) lists the transactions touching the address; a spend is one with an input signed with
 // the wallet's key (every output of the address is P2PKH to that key). Anything else is a fail-stop.
 
@@ -28,7 +28,7 @@ export class SpendWatch {
 
   /**
    * Throws UnknownSpendsError when a best-chain transaction up to `tip` spends from the wallet and `ours`
-   * (the journal, a stored attempt's bytes, signed by this process) does not know it.
+   * (the journal, a stored attempt the signed ledger names, signed by this process) does not know it.
    */
   async check(tip: number, ours: (txid: string) => Promise<boolean>): Promise<void> {
     if (tip < 1) return;

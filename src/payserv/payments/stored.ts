@@ -4,13 +4,48 @@ import { problem, type Problem } from '../../ledger/problem.js';
 import type { Payserv } from '../context.js';
 import type { Verified } from '../guard.js';
 import { journalBytesProblem } from '../../journal/payments.js';
-import { attemptsByHash } from '../../data/chain-store.js';
+import { attemptsByHash, type ChainStorage } from '../../data/chain-store.js';
+import type { DataTx } from '../../data/data.js';
+import { checkHistory } from '../../ledger/history.js';
+import type { Trust } from '../../pki/trust.js';
+import { getWithdrawalWithHistory } from '../../store/reads.js';
+import { openCertBook } from '../../verify/view.js';
 import { payValue } from './value.js';
 import { paymentRuns } from './attempts.js';
 import { invariant } from '../../ledger/invariant.js';
 
 // The stored bytes of a payment's attempts, trusted only once checked against the hashes in the
 // withdrawal's signed history and against the withdrawal itself.
+
+/** How many of the withdrawals a stored row names are read before it is taken for not payserv's. */
+const NAMED_TRIED = 10;
+
+/**
+ * The chain drivers' question (src/chains/storage.ts, AttemptStorage): the stored bytes of attempt `hash` when it is
+ * payserv's own, else null. The row proves nothing by its bytes alone (a mined transaction's bytes are public, and
+ * anyone with SQL can write a row, or bytes signed with a key of their own): it is payserv's when a withdrawal it names
+ * has, in its signed history verified whole (every signature chained to the pinned root, the row at its last entry),
+ * a `sending` entry naming the hash, written in the transaction that stored the bytes. An older backup restored holds
+ * no such entry for a later payment: its bytes copied in do not count.
+ */
+export async function ownAttempt(
+  storage: Pick<ChainStorage, 'attemptRow'>,
+  trust: Trust,
+  hash: string,
+  db: DataTx,
+): Promise<string | null> {
+  const row = await storage.attemptRow(hash, db);
+  if (!row) return null;
+  const h = hash.toLowerCase();
+  let book;
+  for (const id of row.withdrawalIds.slice(0, NAMED_TRIED)) {
+    const found = await getWithdrawalWithHistory(db, id);
+    if (!found?.history.some((e) => e.status === 'sending' && e.txHash?.toLowerCase() === h)) continue;
+    book ??= (await openCertBook(db, trust)).book;
+    if (checkHistory(found.withdrawal, found.history, book).length === 0) return row.raw;
+  }
+  return null;
+}
 
 /**
  * The stored attempts of the withdrawal's current payment, each checked against its signed hash and

@@ -1,11 +1,12 @@
-// Outsider attack (issue 18, round 2): a database attacker freezes the hot wallet with forged reservations.
+// Regression (issue 18, outsider round 2: a database attacker freezing the hot wallet with forged reservations).
 //
 // README (Bitcoin family, a payment step 1): inputs are the wallet's UTXOs "less the outpoints reserved in the
 // database ... A reservation that neither the journal nor a stored transaction of payserv's explains is
-// tampering: payouts stop." A "stored transaction of payserv's" is any payserv_chain_txs row whose bytes hash
-// to the reservation's spent_by and spend the outpoint: nothing checks that the hot wallet's key signed them.
-// The attacker (SQL only, no key) writes, for every UTXO of the hot wallet, a transaction spending it signed
-// by a key of their own, and a reservation naming it.
+// tampering: payouts stop." A "stored transaction of payserv's" used to be any payserv_chain_txs row whose bytes
+// hash to the reservation's spent_by and spend the outpoint: nothing checked that payserv made them. The attacker
+// (SQL only, no key) wrote, for every UTXO of the hot wallet, a transaction spending it signed by a key of their
+// own, and a reservation naming it: payouts waited, "hot wallet short", no tampering found. Now a stored row is
+// payserv's only when the signed ledger names it (storedSpends through AttemptStorage.ownAttempt, src/chains/utxo-watch.ts).
 //
 // The promise asserted: the forged reservations are caught as tampering (payouts stop with the reason), not
 // taken as payserv's own: the wallet is not reported short while it holds the money.
@@ -13,12 +14,13 @@ import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { expect, it } from 'vitest';
 import { hotWallet, planPayment, signPayment } from '../src/chains/btc/tx.js';
 import { approveWithdrawal } from '../src/payserv/payouts.js';
+import { storedAttemptRow } from './support/attacker.js';
 import { describePerDataPath } from './support/backend.js';
 import { caller, COIN, ltcBench, NET, processed } from './support/btc-attack.js';
 
 const bench = ltcBench(25);
 
-describePerDataPath('attack 18: forged reservations freezing the hot wallet', () => {
+describePerDataPath('Bitcoin family: forged reservations do not freeze the hot wallet', () => {
   it('reservations explained only by stored transactions signed with another key are tampering, not the wallet short', async () => {
     const b = await bench({ fund: [COIN, COIN] });
     const w = await processed(b, 9400, '0.2');
@@ -39,11 +41,7 @@ describePerDataPath('attack 18: forged reservations freezing the hot wallet', ()
       });
       if (plan.kind !== 'ok') throw new Error(plan.kind);
       const fake = signPayment(NET, attacker, plan, attackerKey);
-      await b.t.ledger.db.query(
-        `INSERT INTO payserv_chain_txs (hash, coin_id, payment, withdrawal_ids, raw, max_fee)
-         SELECT $1, id, $1, ARRAY[$2::bigint], $3, 0 FROM coins_coin WHERE tag = 'LTC'`,
-        [fake.txid, w.id, fake.rawHex],
-      );
+      await b.t.ledger.db.query(...storedAttemptRow('LTC', fake.txid, w.id, fake.rawHex));
       await b.t.ledger.db.query(
         `INSERT INTO payserv_utxo_reservations (coin_id, txid, vout, value, spent_by)
          SELECT id, $1, $2, $3, $4 FROM coins_coin WHERE tag = 'LTC'`,
@@ -52,9 +50,10 @@ describePerDataPath('attack 18: forged reservations freezing the hot wallet', ()
     }
 
     const r = await approveWithdrawal(b.t.ps, w.id, caller);
-    console.log(`attack18-db-freeze: Approve: ${r.reply} ${r.message ?? ''}; payouts enabled: ${b.t.ps.state.enabled}`);
+    console.log(`pay-btc-forged-reservations: Approve: ${r.reply} ${r.message ?? ''}; payouts enabled: ${b.t.ps.state.enabled}`);
     // The promise: tampering detected, payouts stopped with the reason; never "hot wallet short".
     expect(r.message ?? '').not.toMatch(/hot wallet short/);
+    expect(r.message ?? '').toMatch(/payserv_utxo_reservations.*reserved for [0-9a-f]{64}.*the reservation was made by someone else/);
     expect(b.t.ps.state.enabled).toBe(false);
   });
 });
