@@ -196,12 +196,19 @@ export class FinalityWatch {
       return;
     }
     const moved = !samePlace(row.seen, w.block);
+    const by = w.standsBy;
     if (moved) {
       report.moved++;
-      ps.log.warn(
-        { ...facts, from: row.seen, to: w.block },
-        'sent payment moved by a reorg: mined again in another block, watched from there',
-      );
+      if (by)
+        ps.log.warn(
+          { ...facts, from: row.seen, to: w.block, mined: by.hash, fee_delta: by.feeDelta?.toString() ?? null },
+          'sent payment moved by a reorg: its transaction is in no block of the best chain, another transaction of the same payment (its replacement: the same inputs, every output paid) is mined instead, watched from there; the signed ledger names the transaction recorded sent',
+        );
+      else
+        ps.log.warn(
+          { ...facts, from: row.seen, to: w.block },
+          'sent payment moved by a reorg: mined again in another block, watched from there',
+        );
     }
     this.#backOnChain(row.hash, facts);
     const final = w.kind === 'final';
@@ -211,9 +218,18 @@ export class FinalityWatch {
       w.block.blockHash.toLowerCase(),
       final ? now : null,
       now,
-      clip(`${w.kind}: ${w.confirmations} confirmations in block ${w.block.blockNumber}`),
+      clip(
+        `${w.kind}: ${w.confirmations} confirmations in block ${w.block.blockNumber}` +
+          (by
+            ? `, mined as ${by.hash} (another transaction of the payment, fee ${by.feeDelta === null ? 'difference unknown' : `${by.feeDelta >= 0n ? '+' : ''}${by.feeDelta}`})`
+            : ''),
+      ),
     ]);
-    if (final) ps.log.info({ ...facts, block: w.block, confirmations: w.confirmations }, 'sent payment final: no longer watched');
+    if (final)
+      ps.log.info(
+        { ...facts, block: w.block, confirmations: w.confirmations, mined: by?.hash ?? row.hash },
+        'sent payment final: no longer watched',
+      );
   }
 
   /** A row found gone before is on the chain again: its episode ends (a later disappearance is raised anew). */

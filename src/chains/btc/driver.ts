@@ -12,6 +12,7 @@ import type {
   PayOutput,
   Placement,
   Signing,
+  StandsBy,
   Verdict,
   Watch,
 } from '../driver.js';
@@ -24,7 +25,7 @@ import { equalBytes, fromHex, hashToDisplayHex, toHex } from '../zcash/bytes.js'
 import { decodeAddress, scriptAddress, walletAddress } from './address.js';
 import type { BtcNetwork } from './network.js';
 import { BtcNode, BtcRpcBadReply, broadcastOf, minedIn, type BtcBlockchainInfo, type BtcRawTransaction } from './node.js';
-import { basisOf, bumpPlan, paysAll, replacementProblem } from './bump.js';
+import { basisOf, bumpPlan, paysAll, replacementProblem, type Basis } from './bump.js';
 import { parseRawTx, txidOf } from './rawtx.js';
 import {
   dustThreshold,
@@ -631,10 +632,8 @@ export class BtcDriver implements ChainDriver {
         if (s.kind === 'not-found' && !missing) missing = await this.#unfunded(a.hash, i);
         if (s.kind !== 'mined' || ours.has(s.txid)) continue;
         // A spender that pays our outputs is the payment (our own replacement a restored record lost), never proof of failure.
-        const other = await ask(() => this.#node.getRawTransaction(s.txid));
-        if (other && txidOf(parseRawTx(fromHex(other.hex, 'spender'))) !== s.txid)
-          throw new BtcRpcBadReply('getrawtransaction', `the bytes given for ${s.txid} hash to another txid`);
-        if (other && paysAll(basisOf(other.hex, this.#wallet), payees)) return { paidBy: other };
+        const other = await this.#paying(s.txid, payees);
+        if (other) return { paidBy: other };
         hit = {
           attempt: a.hash,
           input: outpointKey(i),
@@ -720,6 +719,53 @@ export class BtcDriver implements ChainDriver {
     return { kind: 'confirmed', hash: t.txid, fee: await this.#chainFee(t), confirmations: at.confirmations, block: at.block };
   }
 
+  /** The transaction `txid` as the node has it (its bytes hashing to it) when it pays every one of `payees`, else null. */
+  async #paying(txid: string, payees: readonly TxOutput[]): Promise<BtcRawTransaction | null> {
+    const t = await ask(() => this.#node.getRawTransaction(txid));
+    if (t && txidOf(parseRawTx(fromHex(t.hex, 'spender'))) !== txid)
+      throw new BtcRpcBadReply('getrawtransaction', `the bytes given for ${txid} hash to another txid`);
+    return t && paysAll(basisOf(t.hex, this.#wallet), payees) ? t : null;
+  }
+
+  /**
+   * The sent payment `hash` mined as another transaction (issue 18, finding 4: a reorg that mined its own replacement
+   * instead): one spending an input of it and paying every one of its payees (Check's rule, #conflictProof), mined on the
+   * best chain. Its bytes from the database or the node, taken only when they hash to `hash`. Looked for in `seen` first
+   * (once found, the watch row follows the block it is in), then among the spender_scan_blocks below the tip.
+   */
+  async #standsBy(hash: string, seen: Placement | null): Promise<(StandsBy & { tx: BtcRawTransaction }) | null> {
+    const raw = (await this.#storage.attemptRaw(hash)) ?? (await ask(() => this.#node.getRawTransaction(hash)))?.hex ?? null;
+    let basis: Basis;
+    try {
+      if (raw === null || txidOf(parseRawTx(fromHex(raw, 'watched transaction'))) !== hash) return null;
+      basis = basisOf(raw, this.#wallet);
+    } catch {
+      return null;
+    }
+    const spender = new Set<string>();
+    const block = seen ? await ask(() => this.#node.getBlockWithTxs(seen.blockHash.toLowerCase().replace(/^0x/, ''))) : null;
+    if (block && block.confirmations >= 1)
+      for (const t of block.tx)
+        if (t.vin.some((i) => basis.inputs.some((o) => o.txid === i.txid && o.vout === i.vout))) spender.add(t.txid);
+    if (!spender.size) {
+      const from = Math.max(0, (await ask(() => this.#node.getBlockCount())) - this.#s.spenderScanBlocks + 1);
+      for (const i of basis.inputs) {
+        const s = await ask(() => findSpender(this.#node, i, { fromHeight: from, blocksMax: this.#s.spenderScanBlocks }));
+        if (s.kind === 'mined') spender.add(s.txid);
+      }
+    }
+    spender.delete(hash);
+    for (const txid of spender) {
+      const t = await this.#paying(txid, basis.payees);
+      if (!t) continue;
+      const inputs = await this.#walletInputs(basis.inputs);
+      const sent = basis.payees.reduce((a, o) => a + o.value, basis.change ?? 0n);
+      const was = 'utxos' in inputs ? inputs.utxos.reduce((a, u) => a + u.value, 0n) - sent : null;
+      return { hash: t.txid, tx: t, feeDelta: was === null ? null : (await this.#chainFee(t)) - was };
+    }
+    return null;
+  }
+
   /** A transaction's fee from the chain alone: its inputs' values (prevouts, txindex) less its outputs. */
   async #chainFee(t: BtcRawTransaction): Promise<bigint> {
     let fee = -t.vout.reduce((a, o) => a + o.value, 0n);
@@ -752,7 +798,12 @@ export class BtcDriver implements ChainDriver {
 
   watch(hash: string, seen: Placement | null, ctx: { finality: number }): Promise<Watch> {
     return watchSent(
-      { node: this.#node, checkIdentity: (back) => this.#checkIdentity(back), located: (t) => this.#minedAt(t) },
+      {
+        node: this.#node,
+        checkIdentity: (back) => this.#checkIdentity(back),
+        located: (t) => this.#minedAt(t),
+        standsBy: (h, at) => this.#standsBy(h, at),
+      },
       hash,
       seen,
       ctx.finality,
