@@ -25,6 +25,8 @@ export interface NonceStorage {
   readNonce(chain: string, address: string): Promise<bigint | null>;
   /** The coin's stored attempts with a nonce from `from` on (none when the coin is unknown): what the node should know of ours. */
   attemptsFromNonce(tx: StorageTx, coin: string, from: bigint): Promise<NonceAttempt[]>;
+  /** The stored bytes of attempt `hash`; null when none is stored. */
+  attemptRaw(hash: string, db?: StorageTx): Promise<string | null>;
 }
 
 export interface Outpoint {
