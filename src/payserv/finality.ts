@@ -15,7 +15,10 @@ import type { WatchExpect } from '../data/chain-store.js';
 // has a row in payserv_sent_watch, written with that status (src/payserv/payments/sent.ts). Each round asks the
 // coin's driver where each row's transaction stands: final (no longer watched), settling (its placement
 // followed when a reorg mined it again elsewhere), unknown (nothing concluded), or gone: the block it was
-// in left the chain and the transaction is in none. Gone is never repaired here: the payment's
+// in left the chain and the transaction is in none. A reorg that mined another transaction of the same
+// payment instead (its replacement: the driver's `standsBy`) is the payment standing, settling or final
+// where that one is mined: the row (keyed by the transaction the signed ledger records sent, which has no
+// corrective entry: sent is final) follows its block and names it. Gone is never repaired here: the payment's
 // withdrawals stay `sent` (never paid again automatically), payserv fails-stop and an operator decides.
 
 /** Rows read per page, and asked per round at most: the rest are asked next round, from where this one stopped. */
