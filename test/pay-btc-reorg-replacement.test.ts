@@ -66,7 +66,12 @@ describePerDataPath('a reorg that mines the payment s own replacement after it w
     // The row follows P1' where it is mined, and says so; the payment is final once P1' is deep enough.
     const row = await watched();
     expect(row?.block_hash).toBe(p2block);
-    expect(row?.last_result).toContain(`mined as ${p2}`);
+    expect(row?.last_result).toMatch(new RegExp(`mined as ${p2} \\(another transaction of the payment, fee \\+[1-9]\\d*\\)`));
+    // The warning names both transactions and the fee difference (the replacement paid more).
+    const warned = b.t.logs.find((l) => l.includes('another transaction of the same payment'));
+    expect(warned).toContain(p1);
+    expect(warned).toContain(p2);
+    expect(warned).toMatch(/"fee_delta":"[1-9]\d*"/);
     expect(row?.final_at).toBeNull();
     await b.node.mine(20);
     await monitor(b).tick();
