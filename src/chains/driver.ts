@@ -124,13 +124,24 @@ export interface MissingInput {
  */
 export type Watch =
   /** On the canonical chain at least `finality` blocks deep: no longer watched. `reverted`: mined with status 0 (Ethereum). */
-  | { kind: 'final'; confirmations: number; block: Placement; reverted: boolean }
+  | { kind: 'final'; confirmations: number; block: Placement; reverted: boolean; standsBy?: StandsBy }
   /** On the canonical chain, not yet final (`block` differs from `seen` when a reorg mined it again elsewhere). */
-  | { kind: 'settling'; confirmations: number; block: Placement; reverted: boolean }
+  | { kind: 'settling'; confirmations: number; block: Placement; reverted: boolean; standsBy?: StandsBy }
   /** The node cannot tell now (a receipt it does not serve, a block it lags behind): nothing is concluded. */
   | { kind: 'unknown'; reason: string }
   /** The block it was in is no longer on the chain and the transaction is in none: the payment was undone. */
   | { kind: 'gone'; proof: string };
+
+/**
+ * The watched transaction is on no block of the best chain, yet the payment stands: another transaction of the
+ * same payment is mined in `block` (its own replacement, or a transaction of the hot wallet key paying every
+ * output of it: the rule Check applies to a payment in flight), and the watch follows that one.
+ */
+export interface StandsBy {
+  hash: string;
+  /** The fee of the transaction mined less that of the watched one (null when it cannot be read). */
+  feeDelta: bigint | null;
+}
 
 export interface Attempt {
   hash: string;

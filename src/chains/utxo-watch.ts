@@ -1,4 +1,4 @@
-import type { DecodedTx, Placement, Watch } from './driver.js';
+import type { DecodedTx, Placement, StandsBy, Watch } from './driver.js';
 import { ChainIdentityError, NodeUnavailable } from './driver.js';
 import type { ChainIdentity } from './identity.js';
 import { NodeRpcBadReply, NodeRpcError, NodeRpcUnavailable } from './node-http.js';
@@ -105,8 +105,11 @@ export type Mined = { block: Placement; confirmations: number } | { unknown: str
 /**
  * The finality watch of a sent payment `hash`, last seen mined at `seen`, `finality` blocks deep to be final.
  * Final or settling where it is mined on the best chain (`located`: null when it is not), the identity
- * checked after; gone only with proof: the block it was in is no longer the node's block at that height,
- * and it is mined nowhere else on the best chain when read again. Anything else concludes nothing.
+ * checked after. Where it is not, the payment may still stand by another transaction of it mined instead
+ * (`standsBy`: its own replacement, after a reorg that mined the replacement rather than it): final or
+ * settling where that one is mined, named in the verdict. Gone only with proof: the block it was last seen in
+ * is no longer the node's block at that height, and neither it nor any transaction of the payment is mined
+ * on the best chain when read again. Anything else concludes nothing.
  */
 export async function watchSent<I extends ChainInfo, T extends { blockhash?: string | undefined }>(
   c: {
@@ -116,6 +119,8 @@ export async function watchSent<I extends ChainInfo, T extends { blockhash?: str
     located: (t: T | null) => Promise<Mined | null>;
     /** What a gone proof adds about the transaction as read again (default: nothing). */
     goneNote?: (again: T | null) => string;
+    /** Another transaction of the payment `hash` mined on the best chain (a driver that never replaces has none). */
+    standsBy?: (hash: string, seen: Placement | null) => Promise<(StandsBy & { tx: T }) | null>;
   },
   hash: string,
   seen: Placement | null,
@@ -123,16 +128,25 @@ export async function watchSent<I extends ChainInfo, T extends { blockhash?: str
 ): Promise<Watch> {
   const depth = Math.max(finality, 1);
   await c.checkIdentity(depth);
-  const placed = async (at: Mined): Promise<Watch> => {
+  const placed = async (at: Mined, by?: StandsBy): Promise<Watch> => {
     if ('unknown' in at) return { kind: 'unknown', reason: at.unknown };
     await c.checkIdentity(depth);
+    const standsBy = by ? { standsBy: { hash: by.hash, feeDelta: by.feeDelta } } : {};
     return at.confirmations >= depth
-      ? { kind: 'final', confirmations: at.confirmations, block: at.block, reverted: false }
-      : { kind: 'settling', confirmations: at.confirmations, block: at.block, reverted: false };
+      ? { kind: 'final', confirmations: at.confirmations, block: at.block, reverted: false, ...standsBy }
+      : { kind: 'settling', confirmations: at.confirmations, block: at.block, reverted: false, ...standsBy };
+  };
+  /** The payment mined as another transaction of it, or null. */
+  const other = async (): Promise<Watch | null> => {
+    const by = await c.standsBy?.(hash, seen);
+    const there = by ? await c.located(by.tx) : null;
+    return by && there ? placed(there, by) : null;
   };
   const known = await ask(() => c.node.getRawTransaction(hash));
   const at = await c.located(known);
   if (at) return placed(at);
+  const instead = await other();
+  if (instead) return instead;
   // Not on the best chain now. Gone only with proof: the block it was in is no longer the block at that height.
   const where = known ? (known.blockhash ? `in block ${known.blockhash}, off the best chain` : 'in the mempool') : 'unknown to the node';
   if (!seen) return { kind: 'unknown', reason: `${hash} is ${where}, and where it was mined is not known: nothing concluded` };
@@ -148,12 +162,14 @@ export async function watchSent<I extends ChainInfo, T extends { blockhash?: str
       kind: 'unknown',
       reason: `block ${seen.blockHash} at ${seen.blockNumber} is still on the chain, yet the node has ${hash} ${where}: nothing concluded`,
     };
-  // Mined again elsewhere between the two reads?
+  // Mined again elsewhere between the two reads (it, or another transaction of the payment)?
   const again = await ask(() => c.node.getRawTransaction(hash));
   const there = await c.located(again);
   if (there) return placed(there);
+  const late = await other();
+  if (late) return late;
   return {
     kind: 'gone',
-    proof: `block ${seen.blockHash} at height ${seen.blockNumber}, which held ${hash}, is no longer on the chain (that height is now ${now}, head ${info.blocks}), and the transaction is in no block of the best chain${c.goneNote?.(again) ?? ''}; chain identity checked`,
+    proof: `block ${seen.blockHash} at height ${seen.blockNumber}, where the payment ${hash} was last seen mined, is no longer on the chain (that height is now ${now}, head ${info.blocks}), and the transaction is in no block of the best chain${c.standsBy ? ', nor any transaction of the payment (a replacement, or one of the hot wallet paying all its outputs)' : ''}${c.goneNote?.(again) ?? ''}; chain identity checked`,
   };
 }

@@ -15,7 +15,10 @@ import type { WatchExpect } from '../data/chain-store.js';
 // has a row in payserv_sent_watch, written with that status (src/payserv/payments/sent.ts). Each round asks the
 // coin's driver where each row's transaction stands: final (no longer watched), settling (its placement
 // followed when a reorg mined it again elsewhere), unknown (nothing concluded), or gone: the block it was
-// in left the chain and the transaction is in none. Gone is never repaired here: the payment's
+// in left the chain and the transaction is in none. A reorg that mined another transaction of the same
+// payment instead (its replacement: the driver's `standsBy`) is the payment standing, settling or final
+// where that one is mined: the row (keyed by the transaction the signed ledger records sent, which has no
+// corrective entry: sent is final) follows its block and names it. Gone is never repaired here: the payment's
 // withdrawals stay `sent` (never paid again automatically), payserv fails-stop and an operator decides.
 
 /** Rows read per page, and asked per round at most: the rest are asked next round, from where this one stopped. */
@@ -196,12 +199,19 @@ export class FinalityWatch {
       return;
     }
     const moved = !samePlace(row.seen, w.block);
+    const by = w.standsBy;
     if (moved) {
       report.moved++;
-      ps.log.warn(
-        { ...facts, from: row.seen, to: w.block },
-        'sent payment moved by a reorg: mined again in another block, watched from there',
-      );
+      if (by)
+        ps.log.warn(
+          { ...facts, from: row.seen, to: w.block, mined: by.hash, fee_delta: by.feeDelta?.toString() ?? null },
+          'sent payment moved by a reorg: its transaction is in no block of the best chain, another transaction of the same payment (its replacement: the same inputs, every output paid) is mined instead, watched from there; the signed ledger names the transaction recorded sent',
+        );
+      else
+        ps.log.warn(
+          { ...facts, from: row.seen, to: w.block },
+          'sent payment moved by a reorg: mined again in another block, watched from there',
+        );
     }
     this.#backOnChain(row.hash, facts);
     const final = w.kind === 'final';
@@ -211,9 +221,18 @@ export class FinalityWatch {
       w.block.blockHash.toLowerCase(),
       final ? now : null,
       now,
-      clip(`${w.kind}: ${w.confirmations} confirmations in block ${w.block.blockNumber}`),
+      clip(
+        `${w.kind}: ${w.confirmations} confirmations in block ${w.block.blockNumber}` +
+          (by
+            ? `, mined as ${by.hash} (another transaction of the payment, fee ${by.feeDelta === null ? 'difference unknown' : `${by.feeDelta >= 0n ? '+' : ''}${by.feeDelta}`})`
+            : ''),
+      ),
     ]);
-    if (final) ps.log.info({ ...facts, block: w.block, confirmations: w.confirmations }, 'sent payment final: no longer watched');
+    if (final)
+      ps.log.info(
+        { ...facts, block: w.block, confirmations: w.confirmations, mined: by?.hash ?? row.hash },
+        'sent payment final: no longer watched',
+      );
   }
 
   /** A row found gone before is on the chain again: its episode ends (a later disappearance is raised anew). */

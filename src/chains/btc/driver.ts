@@ -12,6 +12,7 @@ import type {
   PayOutput,
   Placement,
   Signing,
+  StandsBy,
   Verdict,
   Watch,
   WalletFlood,
@@ -33,7 +34,7 @@ import {
   type BtcBlockchainInfo,
   type BtcRawTransaction,
 } from './node.js';
-import { basisOf, bumpPlan, paysAll, replacementProblem } from './bump.js';
+import { basisOf, bumpPlan, paysAll, replacementProblem, type Basis } from './bump.js';
 import { parseRawTx, txidOf } from './rawtx.js';
 import {
   dustThreshold,
@@ -776,10 +777,8 @@ export class BtcDriver implements ChainDriver {
         if (s.kind !== 'mined' || ours.has(s.txid)) continue;
         await this.#signedByWallet(s, i);
         // A spender that pays our outputs is the payment (our own replacement a restored record lost), never proof of failure.
-        const other = await ask(() => this.#node.getRawTransaction(s.txid));
-        if (other && txidOf(parseRawTx(fromHex(other.hex, 'spender'))) !== s.txid)
-          throw new BtcRpcBadReply('getrawtransaction', `the bytes given for ${s.txid} hash to another txid`);
-        if (other && paysAll(basisOf(other.hex, this.#wallet), payees)) return { paidBy: other };
+        const other = await this.#paying(s.txid, payees);
+        if (other) return { paidBy: other };
         hit = {
           attempt: a.hash,
           input: outpointKey(i),
@@ -890,6 +889,48 @@ export class BtcDriver implements ChainDriver {
     return { kind: 'confirmed', hash: t.txid, fee: await this.#chainFee(t), confirmations: at.confirmations, block: at.block };
   }
 
+  /** The transaction `txid` as the node has it (its bytes hashing to it) when it pays every one of `payees`, else null. */
+  async #paying(txid: string, payees: readonly TxOutput[]): Promise<BtcRawTransaction | null> {
+    const t = await ask(() => this.#node.getRawTransaction(txid));
+    if (!t) return null;
+    verifiedTx('getrawtransaction', txid, t.hex);
+    return paysAll(basisOf(t.hex, this.#wallet), payees) ? t : null;
+  }
+
+  /**
+   * The sent payment `hash` mined as another transaction (a reorg that mined its own replacement instead): one spending
+   * an input of it, signed by the hot wallet's key and paying every one of its payees (Check's rule, #conflictProof),
+   * mined on the best chain. Its bytes from payserv's own attempts or the node, taken only when they hash to `hash`.
+   * Looked for in `seen` first (once found, the watch row follows the block it is in), then among the
+   * spender_scan_blocks below the tip.
+   */
+  async #standsBy(hash: string, seen: Placement | null): Promise<(StandsBy & { tx: BtcRawTransaction }) | null> {
+    const raw = (await this.#storage.ownAttempt(hash)) ?? (await ask(() => this.#node.getRawTransaction(hash)))?.hex ?? null;
+    let basis: Basis;
+    try {
+      if (raw === null || txidOf(parseRawTx(fromHex(raw, 'watched transaction'))) !== hash) return null;
+      basis = basisOf(raw, this.#wallet);
+    } catch {
+      return null;
+    }
+    const tip = await ask(() => this.#node.getBlockCount());
+    const windows = [{ fromHeight: Math.max(0, tip - this.#s.spenderScanBlocks + 1), blocksMax: this.#s.spenderScanBlocks }];
+    if (seen) windows.unshift({ fromHeight: seen.blockNumber, blocksMax: 1 });
+    for (const w of windows)
+      for (const i of basis.inputs) {
+        const s = await ask(() => findSpender(this.#node, i, w));
+        if (s.kind !== 'mined' || s.txid === hash) continue;
+        const t = await this.#paying(s.txid, basis.payees);
+        if (!t) continue;
+        await this.#signedByWallet(s, i);
+        const inputs = await this.#walletInputs(basis.inputs);
+        const sent = basis.payees.reduce((a, o) => a + o.value, basis.change ?? 0n);
+        const was = 'utxos' in inputs ? inputs.utxos.reduce((a, u) => a + u.value, 0n) - sent : null;
+        return { hash: t.txid, tx: t, feeDelta: was === null ? null : (await this.#chainFee(t)) - was };
+      }
+    return null;
+  }
+
   /** A transaction's fee from the chain's bytes alone: its inputs' values (their funding transactions' bytes, txindex) less its outputs. */
   async #chainFee(t: BtcRawTransaction): Promise<bigint> {
     const tx = verifiedTx('getrawtransaction', t.txid, t.hex);
@@ -921,7 +962,12 @@ export class BtcDriver implements ChainDriver {
 
   watch(hash: string, seen: Placement | null, ctx: { finality: number }): Promise<Watch> {
     return watchSent(
-      { node: this.#node, checkIdentity: (back) => this.#checkIdentity(back), located: (t) => this.#minedAt(t) },
+      {
+        node: this.#node,
+        checkIdentity: (back) => this.#checkIdentity(back),
+        located: (t) => this.#minedAt(t),
+        standsBy: (h, at) => this.#standsBy(h, at),
+      },
       hash,
       seen,
       ctx.finality,

@@ -766,6 +766,19 @@ export class EvmDriver implements ChainDriver {
     const t = await this.#transaction(hash);
     if (t?.blockNumber)
       return { kind: 'unknown', reason: `${hash} is in block ${BigInt(t.blockNumber)} but the node serves no receipt for it` };
+    // In no block: the payment may stand by another transaction of it mined at its nonce (its replacement, after a reorg).
+    const by = await this.#standsBy(hash, head);
+    if (by) {
+      await this.#chainNow(this.#headBack);
+      const confirmations = Number(head - BigInt(by.block.blockNumber) + 1n);
+      return {
+        kind: confirmations >= ctx.finality ? 'final' : 'settling',
+        confirmations,
+        block: by.block,
+        reverted: false,
+        standsBy: { hash: by.hash, feeDelta: null },
+      };
+    }
     if (BigInt(seen.blockNumber) > head)
       return { kind: 'unknown', reason: `the node's head ${head} is below block ${seen.blockNumber}, where ${hash} was mined` };
     const now = await this.#blockAt(BigInt(seen.blockNumber));
@@ -777,6 +790,36 @@ export class EvmDriver implements ChainDriver {
       kind: 'gone',
       proof: `transaction ${hash} was mined in block ${seen.blockNumber} (${seen.blockHash}); on chain ${this.#s.chainId} that block is now ${now.hash}, and the node has the transaction in no block (${t ? 'back in its mempool' : 'unknown to it'})`,
     };
+  }
+
+  /**
+   * The sent payment `hash`, in no block, mined as another transaction of the hot wallet at its nonce paying what it
+   * pays (to, value, data: its own replacement, after a reorg that mined the replacement instead; issue 18, finding 4),
+   * with a success receipt in the node's block at that height. Null when its stored bytes are missing or not ours, the
+   * nonce is unused, the transaction that used it pays otherwise or reverted (the payment is undone: gone), or the node
+   * does not serve the state that would show which transaction used it. The fee difference is not known: the watched
+   * transaction never ran on this chain.
+   */
+  async #standsBy(hash: string, head: bigint): Promise<{ hash: string; block: Placement } | null> {
+    const raw = await this.#storage.ownAttempt(hash);
+    if (!raw || keccak256(raw as Hex).toLowerCase() !== hash.toLowerCase() || !(await this.#fromUs(raw))) return null;
+    const p = parseTransaction(raw as Hex);
+    if (p.nonce === undefined) return null;
+    const nonce = BigInt(p.nonce);
+    let n: bigint;
+    try {
+      if ((await this.#nonceAt(head)) <= nonce) return null;
+      n = await this.#blockUsing(nonce, head);
+    } catch (e) {
+      this.#notServed(e);
+      return null;
+    }
+    const block = await ask('eth_getBlockByNumber', () => this.#client.getBlock({ blockNumber: n, includeTransactions: true }));
+    const used = block.transactions.find((x) => x.from.toLowerCase() === this.address.toLowerCase() && BigInt(x.nonce) === nonce);
+    if (!used || used.hash.toLowerCase() === hash.toLowerCase() || !samePayload(p, used)) return null;
+    const r = await this.#receipt(used.hash);
+    if (!r || r.status !== 'success' || r.blockNumber !== n || r.blockHash.toLowerCase() !== block.hash.toLowerCase()) return null;
+    return { hash: used.hash, block: { blockNumber: Number(n), blockHash: block.hash } };
   }
 
   /**
