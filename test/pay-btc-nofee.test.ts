@@ -16,7 +16,7 @@ import { parseAmount, sub, toBaseUnits } from '../src/money/amount.js';
 import { approveWithdrawal, checkWithdrawal, processWithdrawal } from '../src/payserv/payouts.js';
 import { describePerDataPath } from './support/backend.js';
 import { startBchnShapeProxy, type BchnShapeProxy } from './support/bchn-shape-proxy.js';
-import { litecoindForFile, ltcDriver, type Litecoind } from './support/litecoind.js';
+import { litecoindForFile, ltcDriver, txFee, type Litecoind } from './support/litecoind.js';
 import { newMiner, request } from './support/miners.js';
 import { testPayserv, type TestPayserv } from './support/payserv.js';
 
@@ -65,10 +65,8 @@ async function processed(amount: string): Promise<{ id: number; address: string;
 
 /** A transaction's fee from the chain: its inputs' values (txindex) less its outputs. */
 async function chainFee(txid: string): Promise<bigint> {
-  const tx = await client.getRawTransaction(txid);
-  if (!tx) throw new Error(`${txid} unknown`);
-  let fee = -tx.vout.reduce((a, o) => a + o.value, 0n);
-  for (const i of tx.vin) fee += (await client.getRawTransaction(i.txid as string))?.vout.find((o) => o.n === i.vout)?.value ?? 0n;
+  const fee = await txFee(client, txid);
+  if (fee === null) throw new Error(`${txid} unknown`);
   return fee;
 }
 
