@@ -17,7 +17,7 @@ import { approveWithdrawal, checkWithdrawal, processWithdrawal, sendCoin } from 
 import { feeShares } from '../src/payserv/payments/value.js';
 import { withdrawalLock } from '../src/payserv/locks.js';
 import { describePerDataPath } from './support/backend.js';
-import { litecoindForFile, ltcDriver, type Litecoind } from './support/litecoind.js';
+import { litecoindForFile, ltcDriver, txFee, type Litecoind } from './support/litecoind.js';
 import { newMiner, request, type Miner } from './support/miners.js';
 import { testPayserv, type TestPayserv } from './support/payserv.js';
 
@@ -182,13 +182,7 @@ const attemptIds = async (hash: string) =>
   )[0]?.ids.map(Number);
 
 /** A mined transaction's fee: its inputs' values less its outputs'. */
-async function feeOf(hash: string): Promise<bigint | null> {
-  const tx = await client.getRawTransaction(hash);
-  if (!tx) return null;
-  let sum = 0n;
-  for (const i of tx.vin) if (i.txid) sum += (await client.getRawTransaction(i.txid))?.vout.find((o) => o.n === i.vout)?.value ?? 0n;
-  return tx.vout.reduce((a, o) => a - o.value, sum);
-}
+const feeOf = (hash: string): Promise<bigint | null> => txFee(client, hash);
 
 /** Every withdrawal of the batch Checked: sent by `hash`, its fee share recorded, one output to its address on the chain. */
 async function allSentOnce(b: Batch, hash: string, fee: bigint): Promise<void> {

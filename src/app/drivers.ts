@@ -89,6 +89,7 @@ export function driverFor(tag: string, s: CoinSettings, key: Uint8Array, deps: D
         feeRateMin: BigInt(s.fee_rate_min),
         feeRateMax: BigInt(s.fee_rate_max),
         feeTargetBlocks: s.fee_target_blocks,
+        feeEstimate: s.fee_estimate,
         spenderScanBlocks: s.spender_scan_blocks,
         utxoMax: s.utxo_max,
         inputConfirmations: s.input_confirmations,

@@ -364,6 +364,14 @@ const btcCoin = table({
   fee_rate_max: feeRate().default('100'),
   /** estimatesmartfee's confirmation target. */
   fee_target_blocks: positiveInt().max(1008, { error: 'at most 1008' }).default(6),
+  /**
+   * Where the fee rate comes from: "estimatesmartfee" (Bitcoin Core 0.15+, Litecoin), "estimatefee" (Bitcoin Cash Node:
+   * the lowest rate its mempool takes now), "floor" (fee_rate_min always, no node asked). Unset: "estimatefee" for a BCH
+   * preset, else "estimatesmartfee".
+   */
+  fee_estimate: z
+    .enum(['estimatesmartfee', 'estimatefee', 'floor'], { error: 'expected "estimatesmartfee", "estimatefee" or "floor"' })
+    .optional(),
   /** How many blocks below the tip a failure proof searches for a transaction spending one of a payment's inputs. */
   spender_scan_blocks: positiveInt().max(100_000, { error: 'at most 100000' }).default(2016),
   /**

@@ -2,6 +2,7 @@
 // that the bench can start one too).
 import { afterAll } from 'vitest';
 import { BtcDriver, type BtcSettings } from '../../src/chains/btc/driver.js';
+import type { BtcNode } from '../../src/chains/btc/node.js';
 import { createHotKey, loadHotKey } from '../../src/keys/hot-wallet.js';
 import { driverDeps, LTC_SETTINGS, type DriverWiring } from './chain-settings.js';
 import { startLitecoind, type Litecoind, type LitecoindOptions } from './litecoind-node.js';
@@ -32,4 +33,13 @@ export async function ltcDriver(
   for (const sat of fund) await node.fund(driver.address, sat);
   await driver.start();
   return driver;
+}
+
+/** A transaction's fee from the node's transaction index: its inputs' values less its outputs'; null when the node does not know it. */
+export async function txFee(client: BtcNode, hash: string): Promise<bigint | null> {
+  const tx = await client.getRawTransaction(hash);
+  if (!tx) return null;
+  let sum = 0n;
+  for (const i of tx.vin) if (i.txid) sum += (await client.getRawTransaction(i.txid))?.vout.find((o) => o.n === i.vout)?.value ?? 0n;
+  return tx.vout.reduce((a, o) => a - o.value, sum);
 }

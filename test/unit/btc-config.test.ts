@@ -1,5 +1,7 @@
 // [coins.TAG] chain = "btc" in payserv.toml: a preset with overrides, and the combinations refused at start.
 import { describe, expect, it } from 'vitest';
+import { defaultFeeEstimate } from '../../src/chains/btc/driver.js';
+import { preset } from '../../src/chains/btc/network.js';
 import { fileSchema } from '../../src/config/schema.js';
 
 const payserv = fileSchema('payserv');
@@ -37,6 +39,19 @@ describe('Bitcoin-family coin configuration', () => {
     );
     expect(messages(coin({}, { preset: 'LTC-regtest', min_fee_rate: '500' }))).toMatch(/min_fee_rate 500 is above fee_rate_max 100/);
     expect(messages(coin({}, { preset: 'LTC-regtest', segwit: false }))).toMatch(/wallet_type: LTC-regtest has no segwit/);
+  });
+
+  it("fee_estimate: unset by default (the preset's: Bitcoin Cash Node's estimatefee on BCH, estimatesmartfee elsewhere), three sources, a misspelt one refused", () => {
+    expect(coin({}).data?.coins.LTC).not.toHaveProperty('fee_estimate');
+    for (const f of ['estimatesmartfee', 'estimatefee', 'floor'])
+      expect(coin({ fee_estimate: f }).data?.coins.LTC).toMatchObject({ fee_estimate: f });
+    expect(messages(coin({ fee_estimate: 'estimatesmartfees' }))).toMatch(
+      /fee_estimate: expected "estimatesmartfee", "estimatefee" or "floor"/,
+    );
+    for (const chain of ['mainnet', 'testnet', 'regtest'] as const) {
+      expect(defaultFeeEstimate(preset(`BCH-${chain}`))).toBe('estimatefee');
+      for (const c of ['BTC', 'LTC', 'DOGE'] as const) expect(defaultFeeEstimate(preset(`${c}-${chain}`))).toBe('estimatesmartfee');
+    }
   });
 
   it('refuses a fee floor above the ceiling and fee rates that are not whole positive numbers', () => {

@@ -33,6 +33,7 @@ import {
   minedIn,
   type BtcBlockchainInfo,
   type BtcRawTransaction,
+  type MempoolFees,
 } from './node.js';
 import { basisOf, bumpPlan, paysAll, replacementProblem, type Basis } from './bump.js';
 import { parseRawTx, txidOf } from './rawtx.js';
@@ -67,7 +68,7 @@ import {
 } from './utxos.js';
 import { checkInput } from './verify.js';
 import { unknownSpendWatch, type BtcSpendWatch } from './spends.js';
-import { BtcNodeUnfit, checkNodeFit } from './fit.js';
+import { BtcNodeUnfit, checkNodeFit, type FeeEstimate } from './fit.js';
 
 type WalletUtxos = Awaited<ReturnType<typeof hotWalletUtxos>>;
 
@@ -102,6 +103,8 @@ export interface BtcSettings {
   feeRateMax: bigint;
   /** estimatesmartfee's confirmation target, in blocks. */
   feeTargetBlocks: number;
+  /** Where the fee rate comes from (fit.ts); unset: the coin's default (defaultFeeEstimate). */
+  feeEstimate?: FeeEstimate | undefined;
   /** How many blocks below the tip a failure proof looks for the spender of one of our inputs. */
   spenderScanBlocks: number;
   /**
@@ -129,6 +132,13 @@ export interface BtcDeps {
   journal: PaymentJournal;
   stateDir: string;
 }
+
+/**
+ * A coin's fee source unless configured: Bitcoin Cash Node's `estimatefee` for Bitcoin Cash (no release serves
+ * estimatesmartfee; its estimatefee is the lowest rate its mempool takes now, and BCH blocks are not full), else
+ * `estimatesmartfee`.
+ */
+export const defaultFeeEstimate = (net: BtcNetwork): FeeEstimate => (net.coin === 'BCH' ? 'estimatefee' : 'estimatesmartfee');
 
 /** The node's getblockchaininfo.chain for each network a preset names. */
 const NODE_CHAIN: Record<BtcNetwork['chain'], string> = { mainnet: 'main', testnet: 'test', regtest: 'regtest' };
@@ -216,8 +226,9 @@ export class BtcDriver implements ChainDriver {
   /** The node runs one scantxoutset at a time (a second is refused, -8): this driver's scans queue here. */
   #scans: Promise<unknown> = Promise.resolve();
   readonly #spends: BtcSpendWatch;
-  /** The node was found to serve every RPC the driver calls, and txindex (fit.ts): asked until it has. */
-  #fit = false;
+  /** What the node's testmempoolaccept answers, once it was found to serve every RPC the driver calls, and txindex (fit.ts): asked until then. */
+  #fit: MempoolFees | null = null;
+  readonly #feeEstimate: FeeEstimate;
   /**
    * The signed coin record's confirmations as the last payment signed was told them: the input depth of a call that is
    * not told (spendable, a rotation's sweep). Untold since start: the configured confirmations, else 1.
@@ -233,6 +244,7 @@ export class BtcDriver implements ChainDriver {
         `coin ${settings.tag}: input_confirmations ${depth} is not within 1..spender_scan_blocks (${settings.spenderScanBlocks})`,
       );
     this.#s = settings;
+    this.#feeEstimate = settings.feeEstimate ?? defaultFeeEstimate(settings.net);
     this.tag = settings.tag;
     this.maxOutputs = settings.batchMax;
     this.#key = Uint8Array.from(privateKey);
@@ -262,10 +274,9 @@ export class BtcDriver implements ChainDriver {
   }
 
   /** BtcNodeUnfit when the node lacks what the driver calls (or txindex); NodeUnavailable when that cannot be told now. */
-  async #checkFit(): Promise<void> {
-    if (this.#fit) return;
-    await checkNodeFit(this.#node, this.tag);
-    this.#fit = true;
+  async #checkFit(): Promise<MempoolFees> {
+    this.#fit ??= (await checkNodeFit(this.#node, this.tag, this.#feeEstimate)).mempoolFees;
+    return this.#fit;
   }
 
   #needed(confirmations: number): number {
@@ -470,10 +481,18 @@ export class BtcDriver implements ChainDriver {
     return (await this.#free(db)).reduce((a, u) => a + u.value, 0n);
   }
 
-  /** The node's fee estimate (base units per vbyte, rounded up: a fraction below it would still be below), or null. */
+  /** The fee source's estimate (base units per vbyte, rounded up: a fraction below it would still be below), or null (none: the floor). */
   async #estimate(): Promise<bigint | null> {
-    const est = await ask(() => this.#node.estimateSmartFee(this.#s.feeTargetBlocks));
-    return est === null ? null : perVbyte(est.satPerKvB);
+    switch (this.#feeEstimate) {
+      case 'floor':
+        return null;
+      case 'estimatefee':
+        return perVbyte(await ask(() => this.#node.estimateFee()));
+      case 'estimatesmartfee': {
+        const est = await ask(() => this.#node.estimateSmartFee(this.#s.feeTargetBlocks));
+        return est === null ? null : perVbyte(est.satPerKvB);
+      }
+    }
   }
 
   /** The fee rate to pay (base units per vbyte): the node's estimate within floor and ceiling, or why the payment waits. */
@@ -481,7 +500,7 @@ export class BtcDriver implements ChainDriver {
     const estimated = await this.#estimate();
     if (estimated !== null && estimated > this.#s.feeRateMax)
       return {
-        wait: `the node estimates ${estimated} per vbyte for ${this.#s.feeTargetBlocks} blocks, above the configured fee_rate_max ${this.#s.feeRateMax}`,
+        wait: `the node estimates ${estimated} per vbyte ${this.#feeEstimate === 'estimatesmartfee' ? `for ${this.#s.feeTargetBlocks} blocks` : 'to enter its mempool now (estimatefee)'}, above the configured fee_rate_max ${this.#s.feeRateMax}`,
       };
     const floor = this.#floorRate();
     return { rate: estimated !== null && estimated > floor ? estimated : floor };
@@ -590,14 +609,16 @@ export class BtcDriver implements ChainDriver {
 
   /** Would the node take it now? Asked before anything is stored: a refusal (null: none) leaves nothing to decide. */
   async #accepted(signed: SignedBtcTx): Promise<Signing | null> {
-    const test = await ask(() => this.#node.testMempoolAccept(signed.rawHex));
+    const fees = await this.#checkFit();
+    const test = await ask(() => this.#node.testMempoolAccept(signed.rawHex, { fees }));
     if (test.txid !== signed.txid)
       throw new ChainIntegrityError(
         'payserv_chain_txs',
         `coin ${this.tag}: testmempoolaccept named txid ${test.txid} for transaction ${signed.txid}`,
       );
     if (!test.allowed) return { kind: 'wait', reason: `the node would refuse ${signed.txid} now: ${test.rejectReason}` };
-    if (test.fee !== signed.fee)
+    // A node whose testmempoolaccept answers no fee (fit.ts: Bitcoin Cash Node's form) leaves the driver's own, from the inputs' values.
+    if (test.fee !== null && test.fee !== signed.fee)
       throw new ChainIntegrityError(
         'payserv_chain_txs',
         `coin ${this.tag}: the node counts a fee of ${test.fee} for ${signed.txid}, the inputs as read pay ${signed.fee}: its UTXO view contradicts itself`,

@@ -215,9 +215,16 @@ const mempoolAccept = z
     }),
   )
   .length(1);
+/** An allowed transaction's fee and vsize as the node counts them; null from a node whose reply carries none (Bitcoin Cash Node). */
 export type BtcMempoolAccept = { txid: string } & (
-  { allowed: true; vsize: number; fee: bigint } | { allowed: false; rejectReason: string }
+  { allowed: true; vsize: number | null; fee: bigint | null } | { allowed: false; rejectReason: string }
 );
+
+/**
+ * Whether the node's testmempoolaccept answers an allowed transaction's fee and vsize (Bitcoin Core 0.21+),
+ * or answers only `txid` and `allowed` (Bitcoin Cash Node, every release): told by its help listing (./fit.ts).
+ */
+export type MempoolFees = 'answered' | 'not-answered';
 
 const scanResult = z.object({
   success: z.boolean(),
@@ -390,14 +397,21 @@ export class BtcNode {
     return nullWhenUnknown(this.call('getmempoolentry', [id], mempoolEntry));
   }
 
-  /** Would the node take this transaction now (nothing is relayed)? maxfeerate in the node's default unless given (coins per kvB text). */
-  async testMempoolAccept(rawHex: string, maxFeeRate?: string): Promise<BtcMempoolAccept> {
+  /**
+   * Would the node take this transaction now (nothing is relayed)? maxfeerate in the node's default unless given
+   * (coins per kvB text). `fees`: what the node's kind answers (default 'answered': an allowed reply without fee and
+   * vsize is a bad reply); 'not-answered' takes one without them (null), and a reply that does carry them is still read.
+   */
+  async testMempoolAccept(rawHex: string, opts: { maxFeeRate?: string; fees?: MempoolFees } = {}): Promise<BtcMempoolAccept> {
     assertRawHex(rawHex, 'testMempoolAccept');
+    const { maxFeeRate, fees = 'answered' } = opts;
     const [r] = await this.call('testmempoolaccept', maxFeeRate === undefined ? [[rawHex]] : [[rawHex], maxFeeRate], mempoolAccept);
     const a = r as z.output<typeof mempoolAccept>[number];
     if (a.allowed) {
-      if (a.vsize === undefined || a.fees === undefined) throw new BtcRpcBadReply('testmempoolaccept', 'allowed without vsize or fees');
-      return { txid: a.txid, allowed: true, vsize: a.vsize, fee: a.fees.base };
+      if (a.vsize !== undefined && a.fees !== undefined) return { txid: a.txid, allowed: true, vsize: a.vsize, fee: a.fees.base };
+      if (fees === 'answered' || a.vsize !== undefined || a.fees !== undefined)
+        throw new BtcRpcBadReply('testmempoolaccept', 'allowed without vsize or fees');
+      return { txid: a.txid, allowed: true, vsize: null, fee: null };
     }
     return { txid: a.txid, allowed: false, rejectReason: a['reject-reason'] ?? '(no reason given)' };
   }
@@ -425,6 +439,14 @@ export class BtcNode {
     if (!Number.isSafeInteger(target) || target < 1 || target > 1008) throw new RangeError(`estimateSmartFee: target ${target}`);
     const r = await this.call('estimatesmartfee', [target, mode], smartFee);
     return r.feerate === undefined ? null : { satPerKvB: r.feerate, blocks: r.blocks };
+  }
+
+  /**
+   * Bitcoin Cash Node's `estimatefee` (no arguments; every release): the lowest fee rate its mempool takes now
+   * (its minimum relay fee, raised while the mempool is full and evicting), in satoshis per 1,000 bytes.
+   */
+  async estimateFee(): Promise<bigint> {
+    return this.call('estimatefee', [], sats);
   }
 
   close(): void {
