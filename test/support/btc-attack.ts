@@ -1,4 +1,4 @@
-// The bench of the Bitcoin-family outsider attacks (test/attack18-*.test.ts): one litecoind regtest node per
+// The bench of the Bitcoin-family outsider attacks (test/pay-btc-*.test.ts regressions): one litecoind regtest node per
 // test file, a payserv in process on a fresh ledger with an LTC driver (optionally asking a lying node in front
 // of litecoind: ./btc-lying-node.ts), a client of the real node, and withdrawals to fresh addresses.
 import { secp256k1 } from '@noble/curves/secp256k1.js';

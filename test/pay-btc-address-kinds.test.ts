@@ -1,4 +1,4 @@
-// Outsider attack (issue 18, round 2): every address kind payserv accepts, in one SendCoin batch on the real node.
+// Regression (from an outsider's attack on issue 18): every address kind payserv accepts, in one SendCoin batch on the real node.
 //
 // payserv accepts P2PKH, P2SH, P2WPKH, P2WSH and P2TR addresses for Litecoin. A kind the node would not relay,
 // accepted at Process, would hold every batch it is in (testmempoolaccept refuses the whole transaction): one
@@ -24,7 +24,7 @@ const KINDS: Record<string, () => Uint8Array> = {
   p2tr: () => Uint8Array.from([0x51, 0x20, ...xOnly()]),
 };
 
-describePerDataPath('attack 18: every address kind payserv accepts, in one batch', () => {
+describePerDataPath('Bitcoin family: every address kind payserv accepts, in one batch', () => {
   it('P2PKH, P2SH, P2WPKH, P2WSH and P2TR: one batch, each paid its value once', async () => {
     const b = await bench({ policies: { LTC: AUTO } });
     const reqs: Array<{ kind: string; id: number; address: string; value: bigint }> = [];
@@ -34,7 +34,7 @@ describePerDataPath('attack 18: every address kind payserv accepts, in one batch
       reqs.push({ kind, ...w });
     }
     const batch = await sendCoin(b.t.ps, 'LTC', caller);
-    console.log(`attack18-address-kinds: ${JSON.stringify(batch.results.map((r) => [r.reply, r.message]))}`);
+    console.log(`address kinds: ${JSON.stringify(batch.results.map((r) => [r.reply, r.message]))}`);
     expect(batch.results.map((r) => r.reply)).toEqual(reqs.map(() => 'SENDING'));
     await b.node.mine(confirmations);
     for (const q of reqs) {

@@ -1,4 +1,4 @@
-// Outsider attack (issue 18, round 2): a database attacker rolls a Bitcoin-family payment back after its
+// Regression (from an outsider's attack on issue 18): a database attacker rolls a Bitcoin-family payment back after its
 // broadcast, and asks for it again.
 //
 // The payment P1 is approved, written ahead and broadcast (in the node's mempool). The attacker (SQL only)
@@ -16,7 +16,7 @@ import { caller, COIN, confirmations, ltcBench, processed } from './support/btc-
 
 const bench = ltcBench(27);
 
-describePerDataPath('attack 18: a Bitcoin-family payment rolled back after its broadcast', () => {
+describePerDataPath('Bitcoin family: a Bitcoin-family payment rolled back after its broadcast', () => {
   it('history cut back, stored attempt and reservations deleted: nothing is paid again', async () => {
     const b = await bench({ fund: [COIN, COIN] });
     const w = await processed(b, 9600, '0.2');
@@ -46,7 +46,7 @@ describePerDataPath('attack 18: a Bitcoin-family payment rolled back after its b
       outcomes.push(`${name}: ${o.reply} ${o.message ?? ''}`);
     }
     console.log(
-      `attack18-rollback: ${outcomes.join(' | ')}; payouts enabled: ${b.t.ps.state.enabled}; alerts ${JSON.stringify(b.t.alerts.map((a) => a.kind))}`,
+      `rollback: ${outcomes.join(' | ')}; payouts enabled: ${b.t.ps.state.enabled}; alerts ${JSON.stringify(b.t.alerts.map((a) => a.kind))}`,
     );
     await b.node.mine(confirmations);
     const paid = (await b.client.scanTxOutSet([`addr(${w.address})`])).unspents;
