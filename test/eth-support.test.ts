@@ -44,6 +44,7 @@ import {
 import { describeOncePerSuite } from './support/backend.js';
 import { ACCEPTER_RUNTIME_CODE, deployAccepter, deployRejecter, REJECTER_RUNTIME_CODE } from './support/contracts.js';
 import { startRpcProxy } from './support/rpc-proxy.js';
+import { until } from './support/spawn.js';
 
 const GWEI = 10n ** 9n;
 
@@ -567,7 +568,10 @@ describeOncePerSuite('eth support against a real anvil', () => {
         { jsonrpc: '2.0', id: 4, method: 'eth_chainId', params: [] },
       ]),
     ).rejects.toThrow();
-    expect(await nodeClient.getTransactionCount({ address: privateKeyToAccount(key).address })).toBe(1); // forwarded, mined, unanswered
+    // forwarded, mined, unanswered: anvil answers once the transaction is pooled and mines it just after (slower under load)
+    const count = () => nodeClient.getTransactionCount({ address: privateKeyToAccount(key).address });
+    await until('the dropped transaction mined', async () => (await count()) === 1, 10_000);
+    expect(await count()).toBe(1);
     expect(proxy.calls).toEqual([
       'eth_sendRawTransaction',
       'eth_chainId',
