@@ -1,6 +1,7 @@
 import type { ChainDriver, PayOutput, SignedTx } from '../../chains/driver.js';
 import { ChainIdentityError, ChainIntegrityError, NodeUnavailable } from '../../chains/driver.js';
 import { alertIdentity, alertWalletFlood } from '../chain-alerts.js';
+import { NodeRpcBadReply, NodeRpcError } from '../../chains/node-http.js';
 import { problem } from '../../ledger/problem.js';
 import { invariant, InvariantError } from '../../ledger/invariant.js';
 import { stopsPayouts } from '../invariant.js';
@@ -168,6 +169,13 @@ async function payChunk(
       return chunk.map((v) => refused(v.w.id, v.w.status, 'busy', `coin ${driver.tag} is being paid by another call; try again`));
     if (e instanceof ChainIdentityError) await alertIdentity(ps, e, `the payment of ${chunk.map((v) => v.w.id).join(', ')}`);
     if (e instanceof NodeUnavailable) return Promise.all(chunk.map((v) => retryLater(ps, v, `node unreachable: ${e.message}`)));
+    // An answer that is no answer (an error, a reply off its schema: a fee estimate a node made up) is as inconclusive
+    // as none; nothing was signed or written: the payment waits, and the operator reads why.
+    if (e instanceof NodeRpcBadReply || e instanceof NodeRpcError) {
+      const why = `the node answered ${e.method} with ${e instanceof NodeRpcBadReply ? 'a bad reply' : 'an error'}: ${e.message.slice(0, 300)}`;
+      ps.log.error({ coin: driver.tag, withdrawals: chunk.map((v) => v.w.id), err: e.message }, 'node error before signing: payments wait');
+      return Promise.all(chunk.map((v) => retryLater(ps, v, why)));
+    }
     if (e instanceof ChainIntegrityError || stopsPayouts(e)) {
       // Tampering with a nonce or a reservation, a broken invariant, a journal that cannot record: nothing was broadcast.
       const first = chunk[0] as Verified;

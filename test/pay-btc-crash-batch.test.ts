@@ -1,4 +1,4 @@
-// Outsider attack (issue 18, round 2): the shipped payserv SIGKILLed in the middle of a SendCoin batch on a real
+// Regression (from an outsider's attack on issue 18): the shipped payserv SIGKILLed in the middle of a SendCoin batch on a real
 // litecoind regtest node, three withdrawals in one transaction. Killed after the write-ahead commit before the
 // node heard of the batch, and after the node took it before payserv read the reply. The restarted process is
 // then asked for SendCoin again at once (the attack: a second batch for the same withdrawals), and Check.

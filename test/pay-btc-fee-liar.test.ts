@@ -1,4 +1,4 @@
-// Outsider attack (issue 18, round 2): a node that lies about fees, to make payserv burn the hot wallet's money.
+// Regression (from an outsider's attack on issue 18): a node that lies about fees, to make payserv burn the hot wallet's money.
 // The lying node (./support/btc-lying-node.ts) answers estimatesmartfee with what the test names, and calls
 // testmempoolaccept and sendrawtransaction with no fee limit (maxfeerate 0), so that litecoind's own
 // -maxtxfee guard protects nothing: only payserv's fee_rate_max (100 litoshi per vbyte here) stands.
@@ -112,8 +112,8 @@ describePerDataPath('a node lying about fee rates', () => {
       expect(await paidTo(b, w.address)).toEqual([w.value]);
     });
 
-  // Robustness, as README promises for an unreadable wallet ("never an exception out of Approve, SendCoin or autopay"):
-  // a node's malformed fee estimate should make the payment wait (send_retry, the reason named), not throw.
+  // Robustness: a node's error or bad reply before signing is as inconclusive as none (src/payserv/payments/pay.ts):
+  // a malformed fee estimate makes the payment wait (send_retry, the reason named), never an exception out of Approve.
   it('a malformed estimate answers SEND_RETRY with the reason, not an exception out of Approve', async () => {
     const b = await setup();
     estimating(b.liar as LyingNode, new JsonDecimal('-0.001'));

@@ -1,4 +1,4 @@
-// Outsider attack (issue 18, round 2): a database attacker rolls back ONE member of a SendCoin batch.
+// Regression (from an outsider's attack on issue 18): a database attacker rolls back ONE member of a SendCoin batch.
 //
 // SendCoin pays three withdrawals A, B, C in one transaction P (in the node's mempool). The attacker (SQL only,
 // no keys, no host) cuts B's signed history back to its last entry before `sending` (every row left validly
