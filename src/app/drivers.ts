@@ -108,6 +108,7 @@ export function driverFor(tag: string, s: CoinSettings, key: Uint8Array, deps: D
       batchMax: s.batch_max,
       expiryDelta: s.expiry_delta,
       feeMax: BigInt(s.fee_max),
+      utxoMax: s.utxo_max,
     },
     key,
     driverDeps,

@@ -312,6 +312,13 @@ const evmCoin = table({
   replace_after_s: timerS().default(300),
 });
 
+/**
+ * The most outputs of a UTXO hot wallet a read keeps, the largest worth spending (outputs worth no more than their
+ * input's fee are never spent: at the floor fee rate on the Bitcoin family, ZIP-317's marginal fee on Zcash); the others
+ * wait, alerted (hot_wallet_flooded).
+ */
+const utxoMax = () => positiveInt().max(300_000, { error: 'at most 300000' }).default(50_000);
+
 const zcashCoin = table({
   chain: z.literal('zcash'),
   ...chainShape,
@@ -325,6 +332,7 @@ const zcashCoin = table({
   expiry_delta: positiveInt().max(10_000, { error: 'at most 10000' }).default(40),
   /** The most a transaction may pay in fees, in zatoshi: ZIP-317 is charged, never more than this. */
   fee_max: baseUnits().default('5000000'),
+  utxo_max: utxoMax(),
   /**
    * A store item {"user", "password"} for the node's RPC (zcashd's rpcuser/rpcpassword), so that
    * node_url carries no credentials. Needs [keys] store.
@@ -374,11 +382,7 @@ const btcCoin = table({
     .optional(),
   /** How many blocks below the tip a failure proof searches for a transaction spending one of a payment's inputs. */
   spender_scan_blocks: positiveInt().max(100_000, { error: 'at most 100000' }).default(2016),
-  /**
-   * The most outputs of the hot wallet a scan keeps, the largest worth spending (outputs worth no more than their
-   * input's fee at the floor fee rate are never spent); the others wait, alerted (hot_wallet_flooded).
-   */
-  utxo_max: positiveInt().max(300_000, { error: 'at most 300000' }).default(50_000),
+  utxo_max: utxoMax(),
   /**
    * How deep an output of the hot wallet must be before a payment spends it (unset: the coin's confirmations). A payment
    * spending an output whose funding transaction a reorg undoes can never be mined, and nothing proves it failed.

@@ -301,12 +301,24 @@ export class StandinChain {
   fund(script: Uint8Array, zat: bigint, coinbase = false): { txid: string; vout: number } {
     if (zat <= 0n || zat > MAX_MONEY_ZAT) throw new RangeError(`fund: ${zat} zat is out of range`);
     if (coinbase) return { txid: this.mineCoinbase([{ scriptPubKey: script, value: zat }]).txid, vout: 0 };
+    return { txid: this.fundOutputs(script, [zat]), vout: 0 };
+  }
+
+  /** One transaction from an outside wallet paying each of `zats` to `script` (output i: zats[i]), mined at once in a block of its own. */
+  fundOutputs(script: Uint8Array, zats: readonly bigint[]): string {
+    if (zats.length === 0 || zats.some((z) => z <= 0n || z > MAX_MONEY_ZAT)) throw new RangeError('fund: an amount out of range');
     const n = ++this.fundings;
     const prevout = { txid: sha256d(new TextEncoder().encode(`stand-in faucet ${this.opts.genesisSeed} ${n}`)), index: 0 };
-    const tx = this.v5([prevout], [{ value: zat, scriptPubKey: script }], this.tip.height + 1, n, 0);
+    const tx = this.v5(
+      [prevout],
+      zats.map((value) => ({ value, scriptPubKey: script })),
+      this.tip.height + 1,
+      n,
+      0,
+    );
     const stored = this.store(tx, Buffer.from(serializeTx(tx)).toString('hex'), this.branchId, 'funding');
     this.connectBlock([stored]);
-    return { txid: stored.txid, vout: 0 };
+    return stored.txid;
   }
 
   /** A block of its own whose coinbase pays `outputs` (a pool's reward, split as a pool may split it). */

@@ -98,6 +98,8 @@ export interface ZcashStandin {
   height(): number;
   /** A coinbase-like output of `zatoshi` to `address`, mined at once in a block of its own. */
   fund(address: string, zatoshi: bigint): Promise<{ txid: string; vout: number }>;
+  /** One transaction from an outside wallet paying each of `zatoshis` to `address` (output i), mined at once in a block of its own. */
+  fundMany(address: string, zatoshis: readonly bigint[]): Promise<{ txid: string }>;
   /** Mines `n` blocks, the first taking the mempool; returns the new tip height. */
   mine(n?: number): Promise<number>;
   /** The next block's consensus branch (a network upgrade). */
@@ -459,6 +461,7 @@ export async function startZcashStandin(opts: ZcashStandinOptions): Promise<Zcas
     height: () => chain.height,
     genesisHash: () => chain.genesisHash,
     fund: async (address, zatoshi) => chain.fund(chain.scriptFor(address), zatoshi),
+    fundMany: async (address, zatoshis) => ({ txid: chain.fundOutputs(chain.scriptFor(address), zatoshis) }),
     mineCoinbase: async (address, zatoshi) => chain.fund(chain.scriptFor(address), zatoshi, true),
     mineTo: async (outputs) => {
       const { block, txid } = chain.mineCoinbase(coinbaseOf(outputs));

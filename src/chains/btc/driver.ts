@@ -59,13 +59,12 @@ import {
   FundingCache,
   fundingOutput,
   hotWalletUtxos,
-  UTXO_MAX_DEFAULT,
   verifiedTx,
   type FundedOutput,
   type HotUtxo,
   type Spender,
-  type WalletLeftOut,
 } from './utxos.js';
+import { WalletFloodNote } from '../utxo-flood.js';
 import { checkInput } from './verify.js';
 import { unknownSpendWatch, type BtcSpendWatch } from './spends.js';
 import { BtcNodeUnfit, checkNodeFit, type FeeEstimate } from './fit.js';
@@ -192,22 +191,6 @@ function youngNote(young: readonly HotUtxo[], depth: number): string {
   return ` (${value} more in ${young.length} output(s) under input_confirmations = ${depth}, spendable once that deep: ${named}${young.length > 3 ? ', …' : ''})`;
 }
 
-/** What a scan left out, as a reason's tail ('' when nothing). */
-function leftOutNote(l: WalletLeftOut, dustMax: bigint, utxoMax: number): string {
-  const parts = [];
-  if (l.dust.count)
-    parts.push(
-      `${l.dust.count} output(s) worth ${l.dust.value} not worth spending (each ${dustMax} or less: its input's fee at the floor fee rate)`,
-    );
-  if (l.beyond.count) parts.push(`${l.beyond.count} output(s) worth ${l.beyond.value} past the ${utxoMax} largest kept (utxo_max)`);
-  return parts.length ? ` (left out: ${parts.join('; ')})` : '';
-}
-
-/** The hot wallet could not be read (scantxoutset's reply too large or refused): payments wait (send_retry), alerted. */
-export class HotWalletUnreadable extends NodeUnavailable {
-  override name = 'HotWalletUnreadable';
-}
-
 export class BtcDriver implements ChainDriver {
   readonly tag: string;
   readonly address: string;
@@ -235,7 +218,7 @@ export class BtcDriver implements ChainDriver {
    */
   #told: number | undefined;
   /** What the last scan left out or could not read (walletFlood). */
-  #flood: WalletFlood | null = null;
+  readonly #flood: WalletFloodNote;
 
   constructor(settings: BtcSettings, privateKey: Uint8Array, deps: BtcDeps) {
     const depth = settings.inputConfirmations;
@@ -255,6 +238,13 @@ export class BtcDriver implements ChainDriver {
     this.#log = deps.log;
     this.#journal = deps.journal;
     this.#identity = new ChainIdentity(deps.stateDir, settings.tag, { chain: settings.net.chain, genesis: settings.genesisHash });
+    this.#flood = new WalletFloodNote({
+      tag: this.tag,
+      address: this.address,
+      log: deps.log,
+      utxoMax: settings.utxoMax,
+      dustWhy: "its input's fee at the floor fee rate",
+    });
     this.#spends = unknownSpendWatch(this, this.#wallet.publicKey, {
       node: this.#node,
       journal: deps.journal,
@@ -405,11 +395,11 @@ export class BtcDriver implements ChainDriver {
 
   /** What a scan left out, as a reason's tail ('' when nothing). */
   #leftOut(scan: WalletUtxos): string {
-    return leftOutNote(scan.leftOut, this.#dustMax(), this.#s.utxoMax ?? UTXO_MAX_DEFAULT);
+    return this.#flood.note(scan.leftOut, this.#dustMax());
   }
 
   walletFlood(): WalletFlood | null {
-    return this.#flood;
+    return this.#flood.current;
   }
 
   /**
@@ -432,32 +422,12 @@ export class BtcDriver implements ChainDriver {
           throw this.#unreadable(e);
         }),
       );
-      this.#noteLeftOut(w.leftOut, dustMax, w.spendable.length + w.young.length + w.coinbase.length);
+      this.#flood.read(w.leftOut, dustMax, w.spendable.length + w.young.length + w.coinbase.length);
       return w;
     };
     const next = this.#scans.then(run, run);
     this.#scans = next.catch(() => undefined);
     return next;
-  }
-
-  #noteLeftOut(l: WalletLeftOut, dustMax: bigint, kept: number): void {
-    const note = leftOutNote(l, dustMax, this.#s.utxoMax ?? UTXO_MAX_DEFAULT);
-    if (!note) {
-      this.#flood = null;
-      return;
-    }
-    const details = {
-      dust: { count: l.dust.count, value: l.dust.value.toString(), value_max: dustMax.toString() },
-      beyond: { count: l.beyond.count, value: l.beyond.value.toString() },
-      kept,
-    };
-    if (this.#flood?.episode !== 'left out')
-      this.#log.warn({ coin: this.tag, address: this.address, ...details }, `hot wallet scan${note}`);
-    this.#flood = {
-      episode: 'left out',
-      reason: `coin ${this.tag}: the hot wallet ${this.address} holds outputs payserv does not spend${note}; payouts go on from the ${kept} kept. Sent by anyone to the public address (a dust flood?): see README "A flood of small outputs"`,
-      details,
-    };
   }
 
   /**
@@ -467,10 +437,7 @@ export class BtcDriver implements ChainDriver {
   #unreadable(e: unknown): unknown {
     const scan = (e instanceof BtcRpcBadReply || e instanceof BtcRpcUnavailable) && e.method === 'scantxoutset';
     if (!scan || (e instanceof BtcRpcUnavailable && !/reply larger than \d+ bytes/.test(e.message))) return e;
-    const reason = `coin ${this.tag}: the hot wallet ${this.address} cannot be read: scantxoutset answered ${(e as Error).message}; payouts of ${this.tag} wait (send_retry). More outputs than a reply carries (a flood of small outputs?): see README "A flood of small outputs"`;
-    this.#flood = { episode: 'unreadable', reason, details: { error: (e as Error).message } };
-    this.#log.error({ coin: this.tag, address: this.address, err: (e as Error).message }, 'the hot wallet cannot be read');
-    return new HotWalletUnreadable(reason);
+    return this.#flood.unreadable('scantxoutset', (e as Error).message);
   }
 
   #storedSpends(db: StorageTx, hash: string, outpoint: string): Promise<boolean> {

@@ -5,6 +5,7 @@
 import { ByteWriter, displayHexToHash, fromHex, hashToDisplayHex, toHex } from '../zcash/bytes.js';
 import { BtcRpcBadReply, type BtcNode } from './node.js';
 import { parseRawTx, txidOf, type RawTx } from './rawtx.js';
+import { keepWorthSpending, type WalletLeftOut } from '../utxo-flood.js';
 
 /** Blocks before a coinbase output may be spent (consensus on every Bitcoin-family chain). */
 export const COINBASE_MATURITY = 100;
@@ -36,18 +37,6 @@ export interface HotUtxos {
   coinbase: HotUtxo[];
   /** What the scan left out (see WalletLeftOut): never spent, never counted spendable. */
   leftOut: WalletLeftOut;
-}
-
-/**
- * Outputs of the wallet a scan leaves out: `dust`, not worth spending (each worth no more than the fee its input
- * costs at the floor fee rate: anyone can send them to the public address, and spending them would lose money);
- * `beyond`, worth spending but past the `utxoMax` largest kept (spent once the larger ones are). `txids`: the
- * distinct transactions that made them (the unknown-spend check reads every transaction paying the wallet).
- */
-export interface WalletLeftOut {
-  dust: { count: number; value: bigint };
-  beyond: { count: number; value: bigint };
-  txids: string[];
 }
 
 /** Facts that never change (a txid's coinbase flag, an outpoint's output), remembered across calls: bounded, oldest out first. */
@@ -111,9 +100,6 @@ export async function fundingOutput(
   return out;
 }
 
-/** The default of utxo_max: the most outputs of the hot wallet a scan keeps. */
-export const UTXO_MAX_DEFAULT = 50_000;
-
 /**
  * The hot wallet's UTXOs: scantxoutset over its descriptors (`addr(…)` or `raw(script)`), then each
  * output's coinbase flag from gettxout (cached per txid). An output gone between the two calls is spent: left out.
@@ -127,27 +113,16 @@ export async function hotWalletUtxos(
   o: { minConfirmations: number; coinbaseMaturity?: number; cache?: CoinbaseCache; dustMax?: bigint; utxoMax?: number },
 ): Promise<HotUtxos> {
   if (!Number.isSafeInteger(o.minConfirmations) || o.minConfirmations < 1) throw new RangeError('minConfirmations must be at least 1');
-  const utxoMax = o.utxoMax ?? UTXO_MAX_DEFAULT;
-  if (!Number.isSafeInteger(utxoMax) || utxoMax < 1) throw new RangeError('utxoMax must be at least 1');
   const maturity = o.coinbaseMaturity ?? COINBASE_MATURITY;
   const scan = await node.scanTxOutSet(descriptors);
-  const dustMax = o.dustMax ?? -1n;
-  const leftOut: WalletLeftOut = { dust: { count: 0, value: 0n }, beyond: { count: 0, value: 0n }, txids: [] };
-  const leftTxids = new Set<string>();
-  const leave = (into: { count: number; value: bigint }, u: { txid: string; amount: bigint }) => {
-    into.count++;
-    into.value += u.amount;
-    leftTxids.add(u.txid);
-  };
-  const worth: typeof scan.unspents = [];
-  for (const u of scan.unspents)
-    if (u.amount > dustMax) worth.push(u);
-    else leave(leftOut.dust, u);
-  worth.sort((a, b) => (a.amount === b.amount ? 0 : a.amount > b.amount ? -1 : 1));
-  for (const u of worth.slice(utxoMax)) leave(leftOut.beyond, u);
-  leftOut.txids = [...leftTxids];
+  const { kept, leftOut } = keepWorthSpending(scan.unspents, {
+    value: (u) => u.amount,
+    txid: (u) => u.txid,
+    dustMax: o.dustMax ?? -1n,
+    utxoMax: o.utxoMax,
+  });
   const all: HotUtxo[] = [];
-  for (const u of worth.slice(0, utxoMax)) {
+  for (const u of kept) {
     let coinbase = o.cache?.get(u.txid);
     if (coinbase === undefined) {
       const out = await node.getTxOut(u.txid, u.vout, false);

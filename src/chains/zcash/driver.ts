@@ -15,6 +15,7 @@ import type {
   SignedTx,
   Signing,
   Verdict,
+  WalletFlood,
   Watch,
 } from '../driver.js';
 import { ChainIdentityError, ChainIntegrityError, NodeUnavailable } from '../driver.js';
@@ -22,11 +23,12 @@ import { ChainIdentity } from '../identity.js';
 import { conflictingInputs } from '../utxo-conflicts.js';
 import { ask, checkNodeIdentity, ownStored, storedSpends, watchSent } from '../utxo-watch.js';
 import { spentByKey, sweepWaits } from '../utxo-sweep.js';
+import { keepWorthSpending, WalletFloodNote } from '../utxo-flood.js';
 import type { PaymentJournal } from '../../journal/journal.js';
 import { branchFromRpcHex, UnknownBranchError } from './branch.js';
 import { buildTransparentTx, DUST_THRESHOLD_ZAT, ZcashBuildError, type BuildInput } from './build.js';
 import { fromHex, hashToDisplayHex } from './bytes.js';
-import { estimateTransparentFeeZat } from './fee.js';
+import { estimateTransparentFeeZat, MARGINAL_FEE_ZAT } from './fee.js';
 import {
   ZcashRpc,
   ZcashRpcBadReply,
@@ -69,7 +71,15 @@ export interface ZcashSettings {
   expiryDelta: number;
   feeMax: bigint;
   timeoutMs: number;
+  /** utxo_max: the most outputs of the hot wallet a read keeps, the largest worth spending (default UTXO_MAX_DEFAULT). */
+  utxoMax?: number | undefined;
 }
+
+/**
+ * The most a hot-wallet output may be worth and still not be worth spending: the ZIP-317 marginal fee its P2PKH input
+ * adds (one logical action, 5,000 zatoshi). Anyone may send such outputs to the public address; they are never spent.
+ */
+export const ZCASH_DUST_MAX_ZAT = MARGINAL_FEE_ZAT;
 
 const NODE_CHAIN: Record<Coin['network'], readonly string[]> = { mainnet: ['main'], testnet: ['test', 'regtest'] };
 
@@ -143,6 +153,8 @@ export class ZcashDriver implements ChainDriver {
   /** Transactions this process signed and committed (payments and a rotation's sweep): spends of the wallet that are payserv's. */
   readonly #own = new Set<string>();
   readonly #spends: SpendWatch;
+  /** What the last read of the wallet left out or could not read (walletFlood). */
+  readonly #flood: WalletFloodNote;
 
   constructor(settings: ZcashSettings, privateKey: Uint8Array, deps: ZcashDeps) {
     this.#s = settings;
@@ -158,6 +170,13 @@ export class ZcashDriver implements ChainDriver {
     this.#log = deps.log;
     this.#journal = deps.journal;
     this.#identity = new ChainIdentity(deps.stateDir, settings.tag, { chain: settings.network, genesis: settings.genesisHash });
+    this.#flood = new WalletFloodNote({
+      tag: this.tag,
+      address: this.address,
+      log: deps.log,
+      utxoMax: settings.utxoMax,
+      dustWhy: "the ZIP-317 marginal fee of its input",
+    });
     this.#spends = new SpendWatch({
       tag: this.tag,
       address: this.address,
@@ -249,15 +268,45 @@ export class ZcashDriver implements ChainDriver {
     return (await this.#holdings(db, strict)).free;
   }
 
-  /** The wallet's unspent outputs as the node lists them, with what payments hold and what is free (see #free). */
+  walletFlood(): WalletFlood | null {
+    return this.#flood.current;
+  }
+
+  /**
+   * Every unspent output of the wallet as the node lists them. A reply past the client's bounds (more entries than
+   * ADDRESS_UTXOS_MAX, more bytes than the reply bound: a flood of small outputs) is HotWalletUnreadable: noted for
+   * walletFlood, payments wait (send_retry), never a throw out of them.
+   */
+  async #allUtxos(): Promise<AddressUtxo[]> {
+    return ask(() =>
+      this.#rpc.getAddressUtxos(this.address).catch((e: unknown) => {
+        const tooBig = e instanceof ZcashRpcBadReply || (e instanceof ZcashRpcUnavailable && /reply larger than \d+ bytes/.test(e.message));
+        throw tooBig ? this.#flood.unreadable('getaddressutxos', e.message) : e;
+      }),
+    );
+  }
+
+  /**
+   * The outputs a payment or a sweep may spend: those worth more than their input's marginal fee, the utxo_max largest
+   * (what is left out is noted for walletFlood); `leftOut`, as a reason's tail.
+   */
+  async #kept(): Promise<{ utxos: AddressUtxo[]; leftOut: string }> {
+    const { kept, leftOut } = keepWorthSpending(await this.#allUtxos(), {
+      value: (u) => u.satoshis,
+      txid: (u) => u.txid,
+      dustMax: ZCASH_DUST_MAX_ZAT,
+      utxoMax: this.#s.utxoMax,
+    });
+    this.#flood.read(leftOut, ZCASH_DUST_MAX_ZAT, kept.length);
+    return { utxos: kept, leftOut: this.#flood.note(leftOut, ZCASH_DUST_MAX_ZAT) };
+  }
+
+  /** The wallet's kept unspent outputs (#kept), with what payments hold and what is free (see #free). */
   async #holdings(
     db: StorageTx,
     strict: boolean,
-  ): Promise<{ utxos: AddressUtxo[]; reserved: Map<string, string>; inFlight: Set<string>; free: AddressUtxo[] }> {
-    const [utxos, reserved] = await Promise.all([
-      ask(() => this.#rpc.getAddressUtxos(this.address)),
-      this.#storage.reservedOutpoints(this.tag, db),
-    ]);
+  ): Promise<{ utxos: AddressUtxo[]; reserved: Map<string, string>; inFlight: Set<string>; free: AddressUtxo[]; leftOut: string }> {
+    const [{ utxos, leftOut }, reserved] = await Promise.all([this.#kept(), this.#storage.reservedOutpoints(this.tag, db)]);
     await this.#journal.refresh();
     const inFlight = this.#journal.inputsInFlight(this.tag);
     if (strict) {
@@ -278,7 +327,7 @@ export class ZcashDriver implements ChainDriver {
     });
     const free: AddressUtxo[] = [];
     for (const u of unheld) if (!(await this.#isCoinbase(u))) free.push(u);
-    return { utxos, reserved, inFlight, free };
+    return { utxos, reserved, inFlight, free, leftOut };
   }
 
   /**
@@ -339,7 +388,8 @@ export class ZcashDriver implements ChainDriver {
     await ask(() => this.#refuseUnknownSpends(info.blocks, tx));
     const outs = outputs.map((o) => ({ scriptPubKey: zcashAddressScript(this.#s.network, o.address), value: o.value }));
     const total = outputs.reduce((a, o) => a + o.value, 0n);
-    const free = (await this.#free(tx, true)).sort((a, b) => (a.satoshis === b.satoshis ? 0 : a.satoshis > b.satoshis ? -1 : 1));
+    const held = await this.#holdings(tx, true);
+    const free = held.free.sort((a, b) => (a.satoshis === b.satoshis ? 0 : a.satoshis > b.satoshis ? -1 : 1));
     const conflicting = conflictingInputs(free, outputs, (u) => ({ txid: u.txid, vout: u.outputIndex }));
     if ('refused' in conflicting) return { kind: 'refused', reason: conflicting.refused };
     const chosen: AddressUtxo[] = [...conflicting.inputs];
@@ -363,7 +413,7 @@ export class ZcashDriver implements ChainDriver {
       const all = free.reduce((a, u) => a + u.satoshis, 0n);
       return {
         kind: 'short',
-        reason: `hot wallet short: ${all} zatoshi spendable, the payment and its fee need ${total + feeNoChange(n)}`,
+        reason: `hot wallet short: ${all} zatoshi spendable, the payment and its fee need ${total + feeNoChange(n)}${held.leftOut}`,
         spendable: all,
         needed: total + feeNoChange(free.length || 1),
       };
@@ -422,7 +472,7 @@ export class ZcashDriver implements ChainDriver {
     if (h.free.length === 0 || have - fee < DUST_THRESHOLD_ZAT)
       return {
         kind: 'short',
-        reason: `the old wallet holds ${have} zatoshi spendable, the sweep's fee is ${fee}`,
+        reason: `the old wallet holds ${have} zatoshi spendable, the sweep's fee is ${fee}${h.leftOut}`,
         spendable: have,
         needed: fee,
       };
@@ -457,7 +507,9 @@ export class ZcashDriver implements ChainDriver {
     );
     invariant(signed.feeZat === fee, `signed sweep ${signed.txid} pays ${signed.feeZat} zatoshi in fees, not ${fee}`);
     const spent = h.free.map((u) => ({ txid: u.txid, vout: u.outputIndex, value: u.satoshis }));
-    return { kind: 'signed', tx: { hash: signed.txid, raw: signed.rawHex, maxFee: fee, nonce: null, inputs: spent } };
+    const swept = { hash: signed.txid, raw: signed.rawHex, maxFee: fee, nonce: null, inputs: spent };
+    // What the sweep leaves in the old wallet (outputs not worth their fee, or past utxo_max): said in the rotation's report.
+    return h.leftOut ? { kind: 'signed', tx: swept, note: `the sweep leaves in ${this.address}${h.leftOut}` } : { kind: 'signed', tx: swept };
   }
 
   /** Whether every input of the bytes is spent with this wallet's key (a rotated coin asks which wallet signed an attempt). */
@@ -536,10 +588,10 @@ export class ZcashDriver implements ChainDriver {
     // Known to no block and no mempool. A node that cannot find a transaction is no proof (zcashd without
     // -txindex, a back end rebuilding its index): failed only once the chain is past every attempt's expiry
     // height (deep enough) AND each attempt still has an input unspent on the chain, which a mined attempt
-    // would have spent. The tip is read after the inputs, with the identity checked again.
-    const unspent = new Set(
-      (await ask(() => this.#rpc.getAddressUtxos(this.address))).map((u) => outpointKey({ txid: u.txid, vout: u.outputIndex })),
-    );
+    // would have spent. The tip is read after the inputs, with the identity checked again. Every unspent output is
+    // read, none left out (an attempt's inputs are among them, whatever a flood sent since): a wallet the node cannot
+    // list in one reply is HotWalletUnreadable, the outcome unknown.
+    const unspent = new Set((await this.#allUtxos()).map((u) => outpointKey({ txid: u.txid, vout: u.outputIndex })));
     const tip = (await this.#checkIdentity(needed)).blocks;
     const heights = attempts.map((a) => parseTx(fromHex(a.raw, 'stored transaction')).expiryHeight);
     if (heights.every((h) => tip - h + 1 >= needed)) {

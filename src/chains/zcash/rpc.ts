@@ -119,8 +119,12 @@ export const ADDRESS_TXIDS_MAX = 100_000;
 /** Most peers a reply may list: more is not a node payserv talks to. */
 export const PEERS_MAX = 100_000;
 
-/** Most UTXOs one getaddressutxos reply may list: more is a wallet to consolidate, not to page through here. */
-export const ADDRESS_UTXOS_MAX = 10_000;
+/**
+ * Most UTXOs one getaddressutxos reply may list: about what the 16 MiB reply bound holds (zebrad writes about 220 bytes
+ * an entry). More is a wallet the driver cannot read (HotWalletUnreadable: payments wait, alerted); it keeps far fewer
+ * (utxo_max, the largest outputs worth spending). Neither node pages or caps this reply.
+ */
+export const ADDRESS_UTXOS_MAX = 60_000;
 
 /** Most inputs listed in one verbose transaction: a standard transaction is at most 100 kB (about 2,400 inputs). */
 export const TX_INPUTS_MAX = 10_000;
