@@ -175,7 +175,7 @@ export class ZcashDriver implements ChainDriver {
       address: this.address,
       log: deps.log,
       utxoMax: settings.utxoMax,
-      dustWhy: "the ZIP-317 marginal fee of its input",
+      dustWhy: 'the ZIP-317 marginal fee of its input',
     });
     this.#spends = new SpendWatch({
       tag: this.tag,
@@ -509,7 +509,9 @@ export class ZcashDriver implements ChainDriver {
     const spent = h.free.map((u) => ({ txid: u.txid, vout: u.outputIndex, value: u.satoshis }));
     const swept = { hash: signed.txid, raw: signed.rawHex, maxFee: fee, nonce: null, inputs: spent };
     // What the sweep leaves in the old wallet (outputs not worth their fee, or past utxo_max): said in the rotation's report.
-    return h.leftOut ? { kind: 'signed', tx: swept, note: `the sweep leaves in ${this.address}${h.leftOut}` } : { kind: 'signed', tx: swept };
+    return h.leftOut
+      ? { kind: 'signed', tx: swept, note: `the sweep leaves in ${this.address}${h.leftOut}` }
+      : { kind: 'signed', tx: swept };
   }
 
   /** Whether every input of the bytes is spent with this wallet's key (a rotated coin asks which wallet signed an attempt). */
