@@ -9,7 +9,7 @@ import { afterEach, expect, it } from 'vitest';
 import { p2wpkhAddress } from '../src/chains/btc/address.js';
 import type { BtcDriver, BtcSettings } from '../src/chains/btc/driver.js';
 import { preset } from '../src/chains/btc/network.js';
-import { BtcNode, BtcRpcBadReply } from '../src/chains/btc/node.js';
+import { BtcNode } from '../src/chains/btc/node.js';
 import { parseRawTx } from '../src/chains/btc/rawtx.js';
 import { fromHex } from '../src/chains/zcash/bytes.js';
 import { parseAmount, sub, toBaseUnits } from '../src/money/amount.js';
@@ -131,12 +131,12 @@ describePerDataPath('a node whose testmempoolaccept answers no fee (Bitcoin Cash
   it('a node whose listing says its testmempoolaccept answers the fee, and whose reply lacks it: not relaxed, nothing sent or stored', async () => {
     await setup({ feeEstimate: 'floor' }, { help: false });
     const { id } = await processed('1');
-    // A bad reply, as inconclusive as none: the signing transaction rolls back, nothing stored.
-    const e = await approveWithdrawal(t.ps, id, caller).catch((x: unknown) => x);
-    expect(e).toBeInstanceOf(BtcRpcBadReply);
-    expect((e as BtcRpcBadReply).message).toBe('allowed without vsize or fees');
+    // A bad reply, as inconclusive as none: the signing transaction rolls back, nothing stored; the payment waits, the reason named.
+    const r = await approveWithdrawal(t.ps, id, caller);
+    expect(r.reply).toBe('SEND_RETRY');
+    expect(r.message).toContain('the node answered testmempoolaccept with a bad reply: allowed without vsize or fees');
     const [w] = await t.ledger.db.query<{ status: string }>('SELECT status FROM finances_withdrawal_transaction WHERE id = $1', [id]);
-    expect(w?.status).not.toMatch(/send/i);
+    expect(w?.status).toBe('send_retry');
     expect(proxy.calls).toContain('testmempoolaccept');
     expect(proxy.calls).not.toContain('sendrawtransaction');
     expect(proxy.calls).not.toContain('estimatefee');
