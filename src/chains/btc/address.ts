@@ -32,12 +32,6 @@ export function decodeAddress(net: BtcNetwork, address: string): DecodedAddress 
   return decodeSegwit(net, address) ?? decodeCash(net, address) ?? decodeBase58(net, address);
 }
 
-/** Null when payable on `net`, else the reason (the shape ChainDriver.validateAddress returns). */
-export function validateBtcAddress(net: BtcNetwork, address: string): string | null {
-  const d = decodeAddress(net, address);
-  return d.ok ? null : d.reason;
-}
-
 /** The script of an address already validated; throws with the reason otherwise. */
 export function addressScript(net: BtcNetwork, address: string): Uint8Array {
   const d = decodeAddress(net, address);
