@@ -1,4 +1,4 @@
-import { open, readFile, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
+import { link, open, readFile, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ensureDir, writeFileAtomic } from '../state/atomic-file.js';
 import { decodeLine, encodeRecord, JournalError, type JournalAttempt, type JournalRecord } from './record.js';
@@ -41,6 +41,25 @@ const opened = new Map<string, Promise<PaymentJournal>>();
 const OWNER = 'owner.pid';
 
 /** Whether a process with this pid exists (EPERM: it does, under another user). */
+/**
+ * Creates `path` holding `text` unless it exists, whole at once: the text goes to a file of this process's own, then a
+ * hard link gives it the name (fails if the name exists). A lock created empty and then written (open 'wx') shows an
+ * empty pid to a process starting at the same instant, which took it for a dead writer's and made itself a second one.
+ */
+async function createWhole(path: string, text: string): Promise<boolean> {
+  const tmp = `${path}.${process.pid}.new`;
+  await writeFile(tmp, text, { mode: FILE_MODE });
+  try {
+    await link(tmp, path);
+    return true;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    return false;
+  } finally {
+    await rm(tmp, { force: true });
+  }
+}
+
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -134,12 +153,9 @@ export class PaymentJournal {
     if (this.#owner) return true;
     const lock = join(this.#dir, OWNER);
     for (let tries = 0; tries < 2; tries++) {
-      try {
-        await writeFile(lock, String(process.pid), { flag: 'wx', mode: FILE_MODE });
+      if (await createWhole(lock, String(process.pid))) {
         this.#owner = true;
         return true;
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
       }
       const pid = Number((await readFile(lock, 'utf8').catch(() => '')).trim());
       if (Number.isSafeInteger(pid) && pid > 0 && pid !== process.pid && alive(pid)) return false;
